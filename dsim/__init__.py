@@ -1,0 +1,30 @@
+"""dsim: offline simulation of what Istio's dual-stack designs cost a service mesh."""
+
+from dsim.api import build_cluster, run
+from dsim.cluster import Cluster
+from dsim.designs import all_designs, design_names, get_design
+from dsim.errors import DsimError, ScenarioError, UnknownNameError
+from dsim.provenance import dsim_version
+from dsim.results import RunResult, load_result
+from dsim.scenario import Scenario, load_scenario, scenario_from_dict, scenario_hash
+
+__version__ = dsim_version()
+
+__all__ = [
+    "Cluster",
+    "DsimError",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "UnknownNameError",
+    "__version__",
+    "all_designs",
+    "build_cluster",
+    "design_names",
+    "get_design",
+    "load_result",
+    "load_scenario",
+    "run",
+    "scenario_from_dict",
+    "scenario_hash",
+]

@@ -1,0 +1,146 @@
+"""Build a :class:`Cluster` from a resolved scenario: explicit objects, then synthetic ones,
+then addresses for everything that has none, then one proxy per pod with a sidecar."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+
+from dsim.addresses import (
+    IpNetwork,
+    allocate_random,
+    allocate_sequential,
+    ipv4_from_offsets,
+    ipv6_from_offsets,
+    usable_span,
+)
+from dsim.cluster.explicit import explicit_tables
+from dsim.cluster.synthetic import synthetic_tables
+from dsim.cluster.tables import REFERENCES, SCHEMA, Cluster, make_table
+from dsim.errors import ScenarioError
+from dsim.randomness import generator
+from dsim.scenario import Scenario
+from dsim.scenario.checks import FAMILIES, cidr_of, family_key
+
+_PARTS = [name for name in SCHEMA if name != "proxies"]
+
+
+def _concat(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """Stack the parts' tables, shifting each part's ids past the rows of the parts before it."""
+    shifted: list[dict[str, pd.DataFrame]] = []
+    offsets = dict.fromkeys(_PARTS, 0)
+    for part in parts:
+        shifted.append(
+            {
+                name: frame.assign(
+                    **{column: frame[column] + offsets[target] for column, target in REFERENCES.get(name, {}).items()}
+                )
+                for name, frame in part.items()
+            }
+        )
+        for name in _PARTS:
+            offsets[name] += len(part[name])
+    return {name: pd.concat([p[name] for p in shifted], ignore_index=True).astype(SCHEMA[name]) for name in _PARTS}
+
+
+def _dedupe_localities(tables: dict[str, pd.DataFrame]) -> None:
+    localities = tables["localities"]
+    codes, _ = pd.factorize(localities["region"] + "\x00" + localities["zone"])
+    _, first = np.unique(codes, return_index=True)
+    tables["localities"] = localities.iloc[first].reset_index(drop=True)
+    tables["pods"]["locality"] = codes[tables["pods"]["locality"].to_numpy()].astype(np.int32)
+
+
+def _fixed_offsets(network: IpNetwork, frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Offsets into ``network`` of the rows' fixed addresses (scratch column ``<column>_fixed``)."""
+    fixed = frame[f"{column}_fixed"].to_numpy()
+    base = int(network.network_address)
+    if network.version == 4:
+        return frame[column].to_numpy()[fixed].astype(np.uint64) - np.uint64(base)
+    low = frame[f"{column}_lo"].to_numpy()[fixed]
+    return low - np.uint64(base & ((1 << 64) - 1))  # offsets fit in 64 bits; wrap-around is exact
+
+
+def _allocate(
+    frame: pd.DataFrame,
+    column: str,
+    has: str,
+    network: IpNetwork,
+    rng: np.random.Generator | None,
+    error: tuple[str, str, str],
+) -> None:
+    """Give every row with ``has`` and no fixed address one from ``network`` (random if ``rng``)."""
+    need = frame[has].to_numpy() & ~frame[f"{column}_fixed"].to_numpy()
+    taken = _fixed_offsets(network, frame, column)
+    span = usable_span(network)
+    count = int(need.sum())
+    if count + taken.size > span:
+        source, path, what = error
+        raise ScenarioError(
+            source,
+            path,
+            f"{network} has room for {span:,} {what} but the cluster needs {count + taken.size:,}; "
+            "use a larger range or fewer objects",
+        )
+    offsets = allocate_random(rng, count, taken, span) if rng else allocate_sequential(count, taken, span)
+    if network.version == 4:
+        values = frame[column].to_numpy().copy()
+        values[need] = ipv4_from_offsets(network, offsets)
+        frame[column] = values
+    else:
+        high, low = ipv6_from_offsets(network, offsets)
+        for suffix, part in (("_hi", high), ("_lo", low)):
+            values = frame[column + suffix].to_numpy().copy()
+            values[need] = part
+            frame[column + suffix] = values
+
+
+def _assign_addresses(s: Scenario, tables: dict[str, pd.DataFrame], source: str) -> None:
+    for family in FAMILIES:
+        key = family_key(family)
+        services_net = cidr_of(s.network.service_cidrs, family)
+        if services_net:
+            _allocate(
+                tables["services"],
+                "vip4" if family == "IPv4" else "vip6",
+                f"has_{key}",
+                ipaddress.ip_network(services_net),
+                generator(s.seed, f"service-ips-{key}"),
+                (source, f"network.service_cidrs.{key}", "ClusterIPs"),
+            )
+        pods_net = cidr_of(s.network.pod_cidrs, family)
+        if pods_net:
+            _allocate(
+                tables["pods"],
+                key,
+                f"has_{key}",
+                ipaddress.ip_network(pods_net),
+                None,
+                (source, f"network.pod_cidrs.{key}", "pod IPs"),
+            )
+
+
+def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
+    """The cluster ``scenario`` describes, as tables; ``source`` names the scenario in errors."""
+    source = source or f"scenario {scenario.name!r}"
+    parts = [explicit_tables(scenario)]
+    if scenario.synthetic.services:
+        parts.append(synthetic_tables(scenario))
+    tables = _concat(parts)
+    _dedupe_localities(tables)
+    _assign_addresses(scenario, tables, source)
+
+    pods, workloads = tables["pods"], tables["workloads"]
+    pod_workload = pods["workload"].to_numpy()
+    with_sidecar = np.flatnonzero(workloads["sidecar"].to_numpy()[pod_workload])
+    tables["proxies"] = make_table(
+        "proxies",
+        {
+            "pod": with_sidecar,
+            "workload": pod_workload[with_sidecar],
+            "namespace": workloads["namespace"].to_numpy()[pod_workload[with_sidecar]],
+        },
+    )
+    return Cluster(scenario=scenario, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})

@@ -1,0 +1,172 @@
+"""A cluster as column tables: what istiod knows about Kubernetes, with no object per pod.
+
+Every table is a pandas DataFrame whose index is the row id other tables refer to
+(``services.namespace`` is a row of ``namespaces``, ``pods.workload`` a row of ``workloads``).
+Many-to-many relations are their own long tables (``service_workloads``); a ragged list of one
+table's children is the run of rows with the same parent id, children sorted by parent.
+
+IPs are integers: IPv4 in ``uint32`` columns, IPv6 in two ``uint64`` columns (``*_hi``,
+``*_lo``); a ``has_*`` column says whether the address exists. Text comes from
+:mod:`dsim.addresses` on demand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from dsim.addresses import ipv4_text, ipv6_text
+from dsim.scenario import Scenario
+
+#: Columns of each table and their dtypes; the builder and the tests hold tables to this.
+SCHEMA: dict[str, dict[str, str]] = {
+    "namespaces": {"name": "str", "sidecar_injection": "bool", "synthetic": "bool"},
+    "services": {
+        "name": "str",
+        "namespace": "int32",
+        "ip_families": "category",
+        "has_ipv4": "bool",
+        "has_ipv6": "bool",
+        "primary_ipv6": "bool",
+        "vip4": "uint32",
+        "vip6_hi": "uint64",
+        "vip6_lo": "uint64",
+        "synthetic": "bool",
+    },
+    "service_ports": {
+        "service": "int32",
+        "name": "str",
+        "port": "int32",
+        "target_port": "int32",
+        "protocol": "category",
+    },
+    "subsets": {"service": "int32", "name": "str"},
+    "workloads": {
+        "name": "str",
+        "namespace": "int32",
+        "service_account": "str",
+        "replicas": "int32",
+        "sidecar": "bool",
+        "canonical_service": "str",
+        "canonical_revision": "str",
+        "synthetic": "bool",
+    },
+    "workload_labels": {"workload": "int32", "key": "str", "value": "str"},
+    "service_workloads": {"service": "int32", "workload": "int32"},
+    "subset_workloads": {"subset": "int32", "workload": "int32"},
+    "localities": {"region": "str", "zone": "str"},
+    "pods": {
+        "workload": "int32",
+        "ordinal": "int32",
+        "locality": "int32",
+        "has_ipv4": "bool",
+        "ipv4": "uint32",
+        "has_ipv6": "bool",
+        "ipv6_hi": "uint64",
+        "ipv6_lo": "uint64",
+    },
+    "proxies": {"pod": "int32", "workload": "int32", "namespace": "int32"},
+    "dependencies": {"workload": "int32", "service": "int32"},
+}
+
+#: Which table each id column points into (``table.column`` → table).
+REFERENCES: dict[str, dict[str, str]] = {
+    "services": {"namespace": "namespaces"},
+    "service_ports": {"service": "services"},
+    "subsets": {"service": "services"},
+    "workloads": {"namespace": "namespaces"},
+    "workload_labels": {"workload": "workloads"},
+    "service_workloads": {"service": "services", "workload": "workloads"},
+    "subset_workloads": {"subset": "subsets", "workload": "workloads"},
+    "pods": {"workload": "workloads", "locality": "localities"},
+    "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
+    "dependencies": {"workload": "workloads", "service": "services"},
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class Cluster:
+    """Everything in the mesh, as tables (see :data:`SCHEMA` for columns and dtypes)."""
+
+    scenario: Scenario
+    """The resolved scenario the cluster was built from."""
+    namespaces: pd.DataFrame
+    """One row per namespace; ``sidecar_injection`` is its injection label."""
+    services: pd.DataFrame
+    """One row per Service. ``ip_families`` as written (``IPv6,IPv4``: dual-stack, IPv6 primary);
+    ``vip4`` / ``vip6_*``: ClusterIPs, valid where ``has_ipv4`` / ``has_ipv6``."""
+    service_ports: pd.DataFrame
+    """One row per Service port, sorted by service; ``port``/``target_port`` are port numbers."""
+    subsets: pd.DataFrame
+    """One row per DestinationRule subset, sorted by service."""
+    workloads: pd.DataFrame
+    """One row per Deployment; ``replicas`` in pods; ``canonical_*`` as Istio labels telemetry."""
+    workload_labels: pd.DataFrame
+    """Pod labels of each workload, one row per label."""
+    service_workloads: pd.DataFrame
+    """Which workloads each Service selects."""
+    subset_workloads: pd.DataFrame
+    """Which workloads each subset selects."""
+    localities: pd.DataFrame
+    """Distinct (region, zone) pairs; empty strings mean unlabeled."""
+    pods: pd.DataFrame
+    """One row per pod, grouped by workload; ``ordinal`` numbers the workload's replicas from 0."""
+    proxies: pd.DataFrame
+    """One row per sidecar (a pod whose workload has ``sidecar``)."""
+    dependencies: pd.DataFrame
+    """The call graph: which services each workload talks to."""
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name, in :data:`SCHEMA` order."""
+        return {name: getattr(self, name) for name in SCHEMA}
+
+    def service_hosts(self) -> pd.Series:
+        """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``)."""
+        namespace = self.namespaces["name"].to_numpy()[self.services["namespace"].to_numpy()]
+        suffix = f".svc.{self.scenario.mesh.cluster_domain}"
+        return self.services["name"] + "." + pd.Series(namespace, index=self.services.index) + suffix
+
+    def pod_names(self) -> pd.Series:
+        """Each pod's name, ``<workload>-<ordinal>``."""
+        workload = self.workloads["name"].to_numpy()[self.pods["workload"].to_numpy()]
+        return pd.Series(workload, index=self.pods.index) + "-" + self.pods["ordinal"].astype(str)
+
+    def pod_ip_text(self) -> pd.DataFrame:
+        """Pods' IPs as text (``ipv4``, ``ipv6``; empty where the pod has none)."""
+        return _ip_text(self.pods, "ipv4", "ipv6_hi", "ipv6_lo")
+
+    def service_vip_text(self) -> pd.DataFrame:
+        """Services' ClusterIPs as text (``ipv4``, ``ipv6``; empty where none)."""
+        return _ip_text(self.services, "vip4", "vip6_hi", "vip6_lo")
+
+    def call_graph(self) -> nx.DiGraph:
+        """Service → service call graph (a workload's calls count for every service selecting it)."""
+        edges = self.dependencies.merge(self.service_workloads, on="workload", suffixes=("", "_caller"))
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.services.index.tolist())
+        graph.add_edges_from(zip(edges["service_caller"].tolist(), edges["service"].tolist(), strict=True))
+        return graph
+
+
+def make_table(name: str, columns: Mapping[str, object], **extra: object) -> pd.DataFrame:
+    """Table ``name`` from column arrays, cast to :data:`SCHEMA`; ``extra`` columns are kept as
+    given (the builder's scratch columns, dropped before the cluster is returned)."""
+    frame = pd.DataFrame({**columns, **extra})
+    missing = set(SCHEMA[name]) - set(frame.columns)
+    if missing:
+        raise KeyError(f"table {name} lacks columns {sorted(missing)}")  # a builder bug
+    return frame.astype(SCHEMA[name])
+
+
+def _ip_text(frame: pd.DataFrame, v4: str, v6_hi: str, v6_lo: str) -> pd.DataFrame:
+    has4 = frame["has_ipv4"].to_numpy()
+    has6 = frame["has_ipv6"].to_numpy()
+    ipv4 = np.full(len(frame), "", dtype=object)
+    ipv4[has4] = ipv4_text(frame[v4].to_numpy()[has4])
+    ipv6 = np.full(len(frame), "", dtype=object)
+    ipv6[has6] = ipv6_text(frame[v6_hi].to_numpy()[has6], frame[v6_lo].to_numpy()[has6])
+    return pd.DataFrame({"ipv4": ipv4, "ipv6": ipv6}, index=frame.index)

@@ -1,0 +1,347 @@
+"""Cross-field rules of a scenario, checked once after type conversion.
+
+Each check raises :class:`~dsim.errors.ScenarioError` with the field path of the first bad
+value, what it is, and what is allowed. Capacity that depends on random draws (pods of a
+synthetic mesh) is checked when the cluster is built, with the same kind of message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from dsim.addresses import FIRST_USABLE_OFFSET, IpNetwork, usable_span
+from dsim.errors import ScenarioError
+from dsim.scenario.convert import join
+from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
+from dsim.scenario.synthetic_names import synthetic_namespace_name
+
+FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
+FAMILIES: tuple[IpFamily, ...] = ("IPv4", "IPv6")
+
+
+def family_key(family: IpFamily) -> str:
+    """The YAML key of a family in CIDR sections (``ipv4``, ``ipv6``)."""
+    return family.lower()
+
+
+def cidr_of(cidrs: FamilyCidrs, family: IpFamily) -> str | None:
+    return cidrs.ipv4 if family == "IPv4" else cidrs.ipv6
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _cidr_problem(text: str, family: IpFamily) -> str:
+    """Why ``text`` is no CIDR of ``family``; the common cases in dsim's words, the rest in the parser's."""
+    bits = 32 if family == "IPv4" else 128
+    _address, slash, prefix = text.partition("/")
+    if not slash:
+        return "expected <address>/<prefix length>"
+    if not prefix.isdigit() or int(prefix) > bits:
+        return f"the prefix length must be a whole number from 0 to {bits}"
+    parse = ipaddress.IPv4Network if family == "IPv4" else ipaddress.IPv6Network
+    try:
+        parse(text, strict=True)
+    except ValueError as e:
+        return str(e)
+    return "not a network"
+
+
+class _Checker:
+    def __init__(self, scenario: Scenario, source: str, known_designs: Sequence[str]) -> None:
+        self.s = scenario
+        self.source = source
+        self.known_designs = known_designs
+
+    def fail(self, path: str, message: str) -> None:
+        raise ScenarioError(self.source, path, message)
+
+    def run(self) -> None:
+        self.designs()
+        service_nets = self.cidrs("network.service_cidrs", self.s.network.service_cidrs)
+        pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
+        self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
+        namespaces = self.namespaces()
+        services = self.services(namespaces, service_nets)
+        self.workloads(namespaces, services, pod_nets)
+        self.synthetic(service_nets)
+        self.service_capacity(service_nets)
+        if self.s.istiod.debounce_after_s > self.s.istiod.debounce_max_s:
+            self.fail(
+                "istiod.debounce_after_s",
+                f"must be <= istiod.debounce_max_s ({self.s.istiod.debounce_max_s}) "
+                f"(got {self.s.istiod.debounce_after_s})",
+            )
+
+    def designs(self) -> None:
+        seen: set[str] = set()
+        for i, design in enumerate(self.s.designs):
+            path = join("designs", i)
+            if design not in self.known_designs:
+                self.fail(
+                    path,
+                    f"{design!r} is not a known design{_did_you_mean(design, self.known_designs)} "
+                    f"(valid designs: {', '.join(self.known_designs)})",
+                )
+            if design in seen:
+                self.fail(path, f"{design!r} is listed twice")
+            seen.add(design)
+
+    def cidrs(self, path: str, cidrs: FamilyCidrs) -> dict[str, IpNetwork]:
+        nets: dict[str, IpNetwork] = {}
+        for family in FAMILIES:
+            text = cidr_of(cidrs, family)
+            if text is None:
+                continue
+            where = join(path, family_key(family))
+            try:
+                if "/" not in text:  # ip_network would read a bare address as a /32 or /128
+                    raise ValueError(text)
+                net = ipaddress.ip_network(text, strict=True)
+            except ValueError:
+                self.fail(where, f"{text!r} is not a valid {family} CIDR ({_cidr_problem(text, family)})")
+            if net.version != FAMILY_VERSION[family]:
+                self.fail(where, f"{text!r} is an IPv{net.version} CIDR, expected {family}")
+            if usable_span(net) < 1:
+                self.fail(where, f"{text!r} is too small to hold any address")
+            nets[family] = net
+        return nets
+
+    def families(self, path: str, families: Sequence[str], nets: dict[str, IpNetwork], what: str) -> None:
+        if not families:
+            self.fail(path, "must name at least one IP family (IPv4, IPv6)")
+        if len(set(families)) != len(families):
+            self.fail(path, f"lists a family twice ({', '.join(families)})")
+        for i, family in enumerate(families):
+            if family not in nets:
+                self.fail(
+                    join(path, i),
+                    f"{family} needs a {what} CIDR, but network.{what}_cidrs.{family.lower()} is not set",
+                )
+
+    def address(self, path: str, text: str, family: str, net: IpNetwork, what: str) -> int:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            self.fail(path, f"{text!r} is not an IP address")
+        if ip.version != FAMILY_VERSION[family]:
+            self.fail(path, f"{text!r} is an IPv{ip.version} address, expected {family}")
+        offset = int(ip) - int(net.network_address)
+        if ip not in net or not FIRST_USABLE_OFFSET <= offset < FIRST_USABLE_OFFSET + usable_span(net):
+            self.fail(path, f"{text!r} is outside the usable {what} CIDR {net} ({family})")
+        return int(ip)
+
+    def namespaces(self) -> set[str]:
+        first: dict[str, int] = {}
+        for i, ns in enumerate(self.s.namespaces):
+            if ns.name in first:
+                self.fail(
+                    join(join("namespaces", i), "name"),
+                    f"duplicate namespace {ns.name!r} (first at namespaces[{first[ns.name]}])",
+                )
+            first[ns.name] = i
+        return set(first)
+
+    def namespace_ref(self, path: str, name: str, namespaces: set[str]) -> None:
+        if name not in namespaces:
+            self.fail(
+                path,
+                f"{name!r} is not a declared namespace{_did_you_mean(name, namespaces)} "
+                f"(declared: {', '.join(sorted(namespaces)) or 'none'})",
+            )
+
+    def services(self, namespaces: set[str], nets: dict[str, IpNetwork]) -> set[str]:
+        first: dict[str, int] = {}
+        ips: dict[int, str] = {}
+        for i, svc in enumerate(self.s.services):
+            path = join("services", i)
+            self.namespace_ref(join(path, "namespace"), svc.namespace, namespaces)
+            ref = f"{svc.namespace}/{svc.name}"
+            if ref in first:
+                self.fail(
+                    join(path, "name"),
+                    f"duplicate service {svc.name!r} in namespace {svc.namespace!r} (first at services[{first[ref]}])",
+                )
+            first[ref] = i
+            self.families(join(path, "ip_families"), svc.ip_families, nets, "service")
+            if svc.cluster_ips and len(svc.cluster_ips) != len(svc.ip_families):
+                self.fail(
+                    join(path, "cluster_ips"),
+                    f"has {len(svc.cluster_ips)} address(es) but ip_families has "
+                    f"{len(svc.ip_families)}; give one per family, in the same order",
+                )
+            for k, (text, family) in enumerate(zip(svc.cluster_ips, svc.ip_families, strict=False)):
+                where = join(join(path, "cluster_ips"), k)
+                ip = self.address(where, text, family, nets[family], "service")
+                if ip in ips:
+                    self.fail(where, f"{text!r} is already the ClusterIP of {ips[ip]}")
+                ips[ip] = f"services[{i}]"
+            self.ports(path, svc.ports)
+            self.unique(join(path, "subsets"), [s.name for s in svc.subsets], "subset")
+        return set(first)
+
+    def ports(self, path: str, ports: Sequence) -> None:
+        if not ports:
+            self.fail(join(path, "ports"), "must list at least one port")
+        self.unique(join(path, "ports"), [p.port for p in ports], "port", attr="port")
+        self.unique(join(path, "ports"), [p.name for p in ports if p.name], "port name", attr="name")
+
+    def unique(self, path: str, values: Sequence, what: str, attr: str = "name") -> None:
+        first: dict[object, int] = {}
+        for k, value in enumerate(values):
+            if value in first:
+                self.fail(
+                    join(join(path, k), attr) if attr else join(path, k),
+                    f"duplicate {what} {value!r} (first at {path}[{first[value]}])",
+                )
+            first[value] = k
+
+    def workloads(self, namespaces: set[str], services: set[str], nets: dict[str, IpNetwork]) -> None:
+        first: dict[str, int] = {}
+        ips: dict[int, str] = {}
+        for i, wl in enumerate(self.s.workloads):
+            path = join("workloads", i)
+            self.namespace_ref(join(path, "namespace"), wl.namespace, namespaces)
+            ref = f"{wl.namespace}/{wl.name}"
+            if ref in first:
+                self.fail(
+                    join(path, "name"),
+                    f"duplicate workload {wl.name!r} in namespace {wl.namespace!r} (first at workloads[{first[ref]}])",
+                )
+            first[ref] = i
+            families = wl.ip_families or self.s.network.pod_ip_families
+            if wl.ip_families is not None:
+                self.families(join(path, "ip_families"), wl.ip_families, nets, "pod")
+            if len(wl.pod_ips) > wl.replicas:
+                self.fail(
+                    join(path, "pod_ips"),
+                    f"lists {len(wl.pod_ips)} pods but replicas is {wl.replicas}",
+                )
+            for r, pod in enumerate(wl.pod_ips):
+                self.pod_ips(join(join(path, "pod_ips"), r), pod, families, nets, ips, ref)
+            for k, call in enumerate(wl.calls):
+                if call not in services:
+                    self.fail(
+                        join(join(path, "calls"), k),
+                        f"{call!r} is not a declared service{_did_you_mean(call, services)} (write <namespace>/<name>)",
+                    )
+
+    def pod_ips(
+        self,
+        path: str,
+        pod: Sequence[str],
+        families: Sequence[str],
+        nets: dict[str, IpNetwork],
+        taken: dict[int, str],
+        owner: str,
+    ) -> None:
+        if not 1 <= len(pod) <= len(families):
+            self.fail(path, f"expected 1 to {len(families)} addresses (got {len(pod)})")
+        seen: set[str] = set()
+        for k, text in enumerate(pod):
+            where = join(path, k)
+            try:
+                version = ipaddress.ip_address(text).version
+            except ValueError:
+                self.fail(where, f"{text!r} is not an IP address")
+            family = f"IPv{version}"
+            if family not in families:
+                self.fail(where, f"{text!r} is {family}, but the workload's pods are {', '.join(families)}")
+            if family in seen:
+                self.fail(where, f"a second {family} address for the same pod ({text!r})")
+            seen.add(family)
+            ip = self.address(where, text, family, nets[family], "pod")
+            if ip in taken:
+                self.fail(where, f"{text!r} is already a pod IP of {taken[ip]}")
+            taken[ip] = owner
+
+    def synthetic(self, nets: dict[str, IpNetwork]) -> None:
+        syn = self.s.synthetic
+        if syn.services == 0:
+            return
+        mix = syn.families
+        shares = {
+            "ipv4": (mix.ipv4, ("IPv4",)),
+            "ipv6": (mix.ipv6, ("IPv6",)),
+            "dual_ipv4_primary": (mix.dual_ipv4_primary, ("IPv4", "IPv6")),
+            "dual_ipv6_primary": (mix.dual_ipv6_primary, ("IPv6", "IPv4")),
+        }
+        if sum(w for w, _ in shares.values()) <= 0:
+            self.fail("synthetic.families", "the weights add up to 0; give at least one a positive weight")
+        for key, (weight, families) in shares.items():
+            for family in families:
+                if weight > 0 and family not in nets:
+                    self.fail(
+                        join("synthetic.families", key),
+                        f"needs a {family} service CIDR, but network.service_cidrs.{family.lower()} is not set",
+                    )
+        if sum(syn.ports_per_service.values()) <= 0:
+            self.fail("synthetic.ports_per_service", "the weights add up to 0")
+        protocols = vars(syn.protocols)
+        if sum(protocols.values()) <= 0:
+            self.fail("synthetic.protocols", "the weights add up to 0")
+        pools = {"http": "http", "http2": "http", "grpc": "grpc", "tcp": "tcp", "auto": "auto"}
+        owner: dict[int, str] = {}
+        for pool_name in ("http", "grpc", "tcp", "auto"):
+            where = join("synthetic.port_pools", pool_name)
+            self.unique(where, getattr(syn.port_pools, pool_name), "port", attr="")
+            for k, port in enumerate(getattr(syn.port_pools, pool_name)):
+                if owner.setdefault(port, pool_name) != pool_name:
+                    self.fail(join(where, k), f"port {port} is also in synthetic.port_pools.{owner[port]}")
+        # A service's ports of one pool are distinct numbers drawn from that pool, so every
+        # pool in use must hold as many ports as the widest service could draw from it.
+        widest = max(c for c, w in syn.ports_per_service.items() if w > 0)
+        for protocol, weight in protocols.items():
+            pool = getattr(syn.port_pools, pools[protocol])
+            if weight > 0 and len(pool) < widest:
+                self.fail(
+                    join("synthetic.port_pools", pools[protocol]),
+                    f"holds {len(pool)} port(s), but synthetic.ports_per_service allows services "
+                    f"with {widest} ports, which may all be {protocol}; list at least {widest}",
+                )
+        rep = syn.replicas
+        if rep.min > rep.max:
+            self.fail("synthetic.replicas.min", f"must be <= synthetic.replicas.max ({rep.max}) (got {rep.min})")
+        if syn.localities and sum(loc.weight for loc in syn.localities) <= 0:
+            self.fail("synthetic.localities", "the weights add up to 0")
+        for k, edge in enumerate(syn.call_graph.edges):
+            where = join("synthetic.call_graph.edges", k)
+            if len(edge) != 2:
+                self.fail(where, f"expected a [caller, callee] pair (got {list(edge)})")
+            for end in edge:
+                if end >= syn.services:
+                    self.fail(where, f"service index {end} is out of range (0 to {syn.services - 1})")
+        explicit = {ns.name for ns in self.s.namespaces}
+        for k in range(syn.namespaces):
+            if synthetic_namespace_name(k) in explicit:
+                self.fail(
+                    "synthetic.namespaces",
+                    f"synthetic namespace {synthetic_namespace_name(k)!r} clashes with an explicit one",
+                )
+
+    def service_capacity(self, nets: dict[str, IpNetwork]) -> None:
+        """Worst case: every synthetic service could draw a family whose weight is positive."""
+        mix = self.s.synthetic.families
+        wants = {
+            "IPv4": mix.ipv4 + mix.dual_ipv4_primary + mix.dual_ipv6_primary > 0,
+            "IPv6": mix.ipv6 + mix.dual_ipv4_primary + mix.dual_ipv6_primary > 0,
+        }
+        for family, net in nets.items():
+            explicit = sum(family in s.ip_families for s in self.s.services)
+            synthetic = self.s.synthetic.services if wants[family] else 0
+            room = usable_span(net)
+            if explicit + synthetic > room:
+                self.fail(
+                    f"network.service_cidrs.{family.lower()}",
+                    f"{net} has room for {room:,} ClusterIPs but the scenario may need "
+                    f"{explicit + synthetic:,}; use a larger range",
+                )
+
+
+def check(scenario: Scenario, source: str, known_designs: Sequence[str]) -> None:
+    """Raise :class:`ScenarioError` at the first rule ``scenario`` breaks."""
+    _Checker(scenario, source, known_designs).run()

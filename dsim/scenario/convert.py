@@ -1,0 +1,178 @@
+"""Parsed YAML → typed, frozen dataclasses, stopping at the first bad field with its path.
+
+The scenario model declares everything this module checks: field types (``int``, ``float``,
+``bool``, ``str``, ``Literal``, ``tuple[T, ...]``, ``dict[K, V]``, ``T | None``, nested
+dataclasses) and constraints attached with ``Annotated`` (:class:`AtLeast`, :class:`AtMost`,
+:class:`DnsLabel`). Cross-field rules (CIDR membership, duplicates, references) live in
+``checks.py``; this module knows nothing about scenarios.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, Union
+
+from dsim.errors import ScenarioError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class AtLeast:
+    """Constraint: the number is at least ``bound``."""
+
+    bound: float
+
+    def problem(self, value: Any) -> str | None:
+        return None if value >= self.bound else f"must be >= {_num(self.bound)} (got {value!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class AtMost:
+    """Constraint: the number is at most ``bound``."""
+
+    bound: float
+
+    def problem(self, value: Any) -> str | None:
+        return None if value <= self.bound else f"must be <= {_num(self.bound)} (got {value!r})"
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+
+
+@dataclasses.dataclass(frozen=True)
+class DnsLabel:
+    """Constraint: a Kubernetes object name (RFC 1123 label: lowercase, digits, '-', <= 63)."""
+
+    def problem(self, value: Any) -> str | None:
+        if len(value) <= 63 and _DNS_LABEL.match(value):
+            return None
+        return (
+            f"{value!r} is not a valid name (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+
+
+def _num(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def _describe(raw: Any) -> str:
+    if raw is None:
+        return "nothing"
+    if isinstance(raw, Mapping):
+        return "a mapping"
+    if isinstance(raw, list):
+        return "a list"
+    return repr(raw)
+
+
+def join(path: str, key: str | int) -> str:
+    """The field path of ``key`` under ``path``: ``a.b``, ``a[3]``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def convert(cls: type[T], raw: Any, *, source: str, path: str = "") -> T:
+    """Build the dataclass ``cls`` from parsed YAML ``raw``; raise :class:`ScenarioError` on the first problem."""
+    return typing.cast(T, _Converter(source).value(cls, raw, path))
+
+
+class _Converter:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> typing.NoReturn:
+        raise ScenarioError(self.source, path, message)
+
+    def value(self, hint: Any, raw: Any, path: str) -> Any:
+        origin = typing.get_origin(hint)
+        if origin is typing.Annotated:
+            base, *constraints = typing.get_args(hint)
+            result = self.value(base, raw, path)
+            for constraint in constraints:
+                problem = constraint.problem(result)
+                if problem:
+                    self.fail(path, problem)
+            return result
+        if origin in (Union, types.UnionType):
+            options = [a for a in typing.get_args(hint) if a is not type(None)]
+            if raw is None and len(options) < len(typing.get_args(hint)):
+                return None
+            if len(options) != 1:
+                raise TypeError(f"unsupported union {hint!r}")  # a model bug, not bad input
+            return self.value(options[0], raw, path)
+        if origin is Literal:
+            allowed = typing.get_args(hint)
+            if isinstance(raw, bool) or raw not in allowed:
+                listed = ", ".join(str(a) for a in allowed)
+                self.fail(path, f"{_describe(raw)} is not one of {listed}")
+            return raw
+        if origin is tuple:
+            item_hint, ellipsis = typing.get_args(hint)
+            assert ellipsis is Ellipsis, hint
+            if not isinstance(raw, list):
+                self.fail(path, f"expected a list (got {_describe(raw)})")
+            return tuple(self.value(item_hint, item, join(path, i)) for i, item in enumerate(raw))
+        if origin is dict:
+            key_hint, value_hint = typing.get_args(hint)
+            if not isinstance(raw, Mapping):
+                self.fail(path, f"expected a mapping (got {_describe(raw)})")
+            return {
+                self.value(key_hint, k, join(path, str(k))): self.value(value_hint, v, join(path, str(k)))
+                for k, v in raw.items()
+            }
+        if dataclasses.is_dataclass(hint):
+            return self.record(typing.cast(type, hint), raw, path)
+        return self.scalar(hint, raw, path)
+
+    def scalar(self, hint: Any, raw: Any, path: str) -> Any:
+        if hint is bool:
+            if not isinstance(raw, bool):
+                self.fail(path, f"expected true or false (got {_describe(raw)})")
+            return raw
+        if hint is int:
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                self.fail(path, f"expected a whole number (got {_describe(raw)})")
+            return raw
+        if hint is float:
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                self.fail(path, f"expected a number (got {_describe(raw)})")
+            return float(raw)
+        if hint is str:
+            if not isinstance(raw, str):
+                self.fail(path, f"expected a string (got {_describe(raw)})")
+            return raw
+        raise TypeError(f"unsupported field type {hint!r}")  # a model bug, not bad input
+
+    def record(self, cls: type, raw: Any, path: str) -> Any:
+        if raw is None:
+            raw = {}  # an empty YAML section means "all defaults"
+        if not isinstance(raw, Mapping):
+            self.fail(path, f"expected a mapping (got {_describe(raw)})")
+        declared = [f for f in dataclasses.fields(cls) if f.init]
+        names = [f.name for f in declared]
+        for key in raw:
+            if key not in names:
+                self.fail(join(path, str(key)), _unknown_key(str(key), names))
+        hints = typing.get_type_hints(cls, include_extras=True)
+        values = {}
+        for f in declared:
+            where = join(path, f.name)
+            if f.name in raw:
+                values[f.name] = self.value(hints[f.name], raw[f.name], where)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.fail(where, "missing (this field is required)")
+        return cls(**values)
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(allowed)})"

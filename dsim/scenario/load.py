@@ -1,0 +1,122 @@
+"""Read a scenario from YAML (or a dict), validate it once, and return it resolved.
+
+This is the only module that parses YAML. A scenario's identity is its *resolved* form, so
+two spellings of one scenario (defaults written out or left implicit, flow or block style)
+load equal and hash equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dsim.errors import ScenarioError
+from dsim.scenario.checks import check
+from dsim.scenario.convert import convert
+from dsim.scenario.model import Scenario
+from dsim.scenario.resolve import resolve
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key repeated in one mapping (PyYAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError(where, "", f"invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(source, "", f"invalid YAML: {e}") from None
+
+
+def _name_from_path(path: Path) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "scenario"
+
+
+def _known_designs() -> tuple[str, ...]:
+    from dsim.designs import design_names  # the registry sits above the scenario layer
+
+    return design_names()
+
+
+def scenario_from_dict(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<scenario>",
+    default_name: str = "scenario",
+    known_designs: Sequence[str] | None = None,
+) -> Scenario:
+    """Validate parsed scenario data and return the resolved :class:`Scenario`."""
+    designs = tuple(known_designs) if known_designs is not None else _known_designs()
+    scenario = convert(Scenario, data, source=source)
+    check(scenario, source, designs)
+    return resolve(scenario, default_name=default_name, all_designs=designs)
+
+
+def load_scenario(path: str | Path, *, known_designs: Sequence[str] | None = None) -> Scenario:
+    """Read, validate and resolve the scenario file at ``path``."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(source, "", "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(source, "", "is a directory, expected a scenario YAML file") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(source, "", f"is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ScenarioError(source, "", f"cannot be read ({e.strerror})") from None
+    data = _parse_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ScenarioError(source, "", "expected a mapping of scenario settings at the top level")
+    return scenario_from_dict(data, source=source, default_name=_name_from_path(path), known_designs=known_designs)
+
+
+def scenario_to_plain(value: Any) -> Any:
+    """A scenario (or part of one) as plain dicts, lists and scalars, ready for YAML or JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: scenario_to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [scenario_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scenario_to_plain(v) for k, v in value.items()}
+    return value
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """The resolved scenario as YAML; loading it back gives an equal scenario."""
+    return yaml.safe_dump(scenario_to_plain(scenario), sort_keys=False, allow_unicode=True)
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the resolved scenario's canonical JSON: equal for equal scenarios."""
+    canonical = json.dumps(scenario_to_plain(scenario), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,382 @@
+"""The typed scenario: what a YAML scenario file says, fully defaulted.
+
+Every record is frozen and keyword-only; the string under each field gives its meaning and
+unit. :func:`dsim.scenario.load_scenario` builds these from YAML and validates them once;
+everything after it trusts them. Optional fields that mean "derive it" (``None``) are filled
+by :func:`dsim.scenario.resolve.resolve`, so a loaded scenario has no ``None`` left where a
+value can be derived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Literal
+
+from dsim.scenario.convert import AtLeast, AtMost, DnsLabel
+
+IpFamily = Literal["IPv4", "IPv6"]
+Protocol = Literal["TCP", "HTTP", "HTTP2", "GRPC", "auto"]
+MtlsMode = Literal["STRICT", "PERMISSIVE", "DISABLE"]
+Visibility = Literal["all", "namespace", "dependencies"]
+
+Name = Annotated[str, DnsLabel()]
+Count = Annotated[int, AtLeast(0)]
+Fraction = Annotated[float, AtLeast(0), AtMost(1)]
+Weight = Annotated[float, AtLeast(0)]
+PortNumber = Annotated[int, AtLeast(1), AtMost(65535)]
+Seconds = Annotated[float, AtLeast(0)]
+PerHour = Annotated[float, AtLeast(0)]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FamilyCidrs:
+    """One CIDR per IP family; ``null`` turns the family off."""
+
+    ipv4: str | None = None
+    """IPv4 range in CIDR notation."""
+    ipv6: str | None = None
+    """IPv6 range in CIDR notation."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Network:
+    """Address ranges, as on kind's default dual-stack cluster."""
+
+    service_cidrs: FamilyCidrs = FamilyCidrs(ipv4="10.96.0.0/16", ipv6="fd00:10:96::/112")
+    """Where ClusterIPs (VIPs) come from, per family."""
+    pod_cidrs: FamilyCidrs = FamilyCidrs(ipv4="10.244.0.0/16", ipv6="fd00:10:244::/56")
+    """Where pod IPs come from, per family."""
+    pod_ip_families: tuple[IpFamily, ...] = ("IPv4", "IPv6")
+    """The families every pod gets an IP of, unless its workload says otherwise."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Mesh:
+    """Mesh-wide settings (Istio MeshConfig and PeerAuthentication)."""
+
+    mtls: MtlsMode = "PERMISSIVE"
+    """Mesh-wide PeerAuthentication mode; decides the inbound filter chains and transport sockets."""
+    outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = "ALLOW_ANY"
+    """Where unknown destinations go: PassthroughCluster (ALLOW_ANY) or BlackHoleCluster."""
+    cluster_domain: str = "cluster.local"
+    """Kubernetes DNS suffix of service hostnames (``<name>.<ns>.svc.<cluster_domain>``)."""
+    trust_domain: str = "cluster.local"
+    """SPIFFE trust domain in workload identities (``spiffe://<trust_domain>/ns/<ns>/sa/<sa>``)."""
+    revision: str = "default"
+    """Istio revision written into endpoint metadata."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Locality:
+    """A failure domain (the node's ``topology.kubernetes.io`` labels); empty means unlabeled."""
+
+    region: str = ""
+    """Region name."""
+    zone: str = ""
+    """Zone name."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WeightedLocality:
+    """A locality and the share of synthetic pods placed in it."""
+
+    region: str = ""
+    """Region name."""
+    zone: str = ""
+    """Zone name."""
+    weight: Weight = 1.0
+    """Relative share of pods (any non-negative scale)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Namespace:
+    """A Kubernetes namespace."""
+
+    name: Name
+    """Namespace name."""
+    sidecar_injection: bool = True
+    """Whether workloads here get a sidecar unless they say otherwise (``istio-injection=enabled``)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServicePort:
+    """One port of a Service."""
+
+    port: PortNumber
+    """The service port clients connect to."""
+    name: str = ""
+    """Port name; Istio derives the protocol from its prefix (``http-``, ``tcp-``, ``grpc-``, ...)."""
+    target_port: PortNumber | None = None
+    """The container port; defaults to ``port``."""
+    protocol: Protocol | None = None
+    """Application protocol; defaults to the one the name implies, else ``auto`` (sniffed)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Subset:
+    """A DestinationRule subset of a service."""
+
+    name: Name
+    """Subset name, as in ``outbound|<port>|<subset>|<host>``."""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Pod labels the subset selects (in addition to the service's selector)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Service:
+    """A Kubernetes Service written out explicitly."""
+
+    name: Name
+    """Service name."""
+    namespace: Name
+    """Namespace it lives in (must be declared under ``namespaces``)."""
+    ip_families: tuple[IpFamily, ...] = ("IPv4",)
+    """Its families in order; the first is primary. Two families make it dual-stack."""
+    cluster_ips: tuple[str, ...] = ()
+    """Fixed ClusterIPs, one per family in ``ip_families`` order; empty means allocate."""
+    ports: tuple[ServicePort, ...] = ()
+    """Its ports."""
+    selector: dict[str, str] | None = None
+    """Pod labels it selects in its namespace; defaults to ``{app: <name>}``."""
+    subsets: tuple[Subset, ...] = ()
+    """DestinationRule subsets; each adds one outbound cluster per port."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Workload:
+    """A Deployment: identical pods with the same labels and service account."""
+
+    name: Name
+    """Workload (Deployment) name."""
+    namespace: Name
+    """Namespace it lives in (must be declared under ``namespaces``)."""
+    replicas: Count = 1
+    """Number of pods."""
+    labels: dict[str, str] | None = None
+    """Pod labels; defaults to ``{app: <name>}``."""
+    service_account: str = "default"
+    """Kubernetes service account of its pods (their SPIFFE identity)."""
+    sidecar: bool | None = None
+    """Whether its pods run an Istio sidecar; defaults to the namespace's injection setting."""
+    ip_families: tuple[IpFamily, ...] | None = None
+    """The families its pods get IPs of; defaults to ``network.pod_ip_families``."""
+    pod_ips: tuple[tuple[str, ...], ...] = ()
+    """Fixed pod IPs, one list per replica (first replicas first); missing ones are allocated."""
+    locality: Locality = Locality()
+    """Where its pods run."""
+    calls: tuple[str, ...] = ()
+    """Services it talks to, as ``<namespace>/<name>`` (the call graph's edges)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FamilyMix:
+    """Relative shares of synthetic services by IP family policy."""
+
+    ipv4: Weight = 0.5
+    """Single-stack IPv4."""
+    ipv6: Weight = 0.0
+    """Single-stack IPv6."""
+    dual_ipv4_primary: Weight = 0.5
+    """Dual-stack, ``ip_families: [IPv4, IPv6]``."""
+    dual_ipv6_primary: Weight = 0.0
+    """Dual-stack, ``ip_families: [IPv6, IPv4]``."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProtocolMix:
+    """Relative shares of synthetic service ports by protocol."""
+
+    http: Weight = 0.6
+    """HTTP/1.1 ports (name ``http``)."""
+    http2: Weight = 0.0
+    """HTTP/2 ports (name ``http2``)."""
+    grpc: Weight = 0.2
+    """gRPC ports (name ``grpc``)."""
+    tcp: Weight = 0.2
+    """Opaque TCP ports (name ``tcp``)."""
+    auto: Weight = 0.0
+    """Unnamed ports whose protocol Envoy sniffs."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PortPools:
+    """The port numbers synthetic services draw from, per protocol (HTTP listeners are shared per number)."""
+
+    http: tuple[PortNumber, ...] = (80, 8080, 9080, 8000)
+    """HTTP and HTTP/2 ports."""
+    grpc: tuple[PortNumber, ...] = (9090, 50051, 8081)
+    """gRPC ports."""
+    tcp: tuple[PortNumber, ...] = (5432, 6379, 3306, 9000, 27017)
+    """TCP ports."""
+    auto: tuple[PortNumber, ...] = (8443, 7070, 15000)
+    """Auto-detected ports."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Replicas:
+    """How many pods a synthetic workload runs."""
+
+    distribution: Literal["fixed", "uniform", "geometric", "lognormal"] = "geometric"
+    """``fixed`` (always ``mean``), ``uniform`` on [min, max], ``geometric`` or ``lognormal`` with mean ``mean``."""
+    mean: Annotated[float, AtLeast(1)] = 2.0
+    """Mean pods per workload (before clipping to [min, max])."""
+    min: Annotated[int, AtLeast(1)] = 1
+    """Fewest pods per workload."""
+    max: Annotated[int, AtLeast(1)] = 100
+    """Most pods per workload."""
+    sigma: Annotated[float, AtLeast(0)] = 1.0
+    """Shape of the lognormal (standard deviation of log replicas)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SubsetMix:
+    """Which synthetic services have a DestinationRule with version subsets."""
+
+    fraction: Fraction = 0.0
+    """Share of services with subsets."""
+    versions: Annotated[int, AtLeast(1)] = 2
+    """Subsets (v1..vN) such a service has; each is a workload of its own."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CallGraph:
+    """Which services each synthetic workload talks to."""
+
+    model: Literal["none", "barabasi-albert", "erdos-renyi", "edge-list"] = "barabasi-albert"
+    """``barabasi-albert`` (preferential attachment, networkx), ``erdos-renyi``, an ``edge-list``, or ``none``."""
+    m: Annotated[int, AtLeast(1)] = 2
+    """Barabási–Albert: edges each new service attaches with."""
+    mean_degree: Annotated[float, AtLeast(0)] = 3.0
+    """Erdős–Rényi: mean number of services a workload calls."""
+    edges: tuple[tuple[Count, ...], ...] = ()
+    """Edge list: ``[caller, callee]`` pairs of synthetic service indices (0-based)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Synthetic:
+    """Generators for a synthetic mesh at scale, added to any explicit objects."""
+
+    namespaces: Annotated[int, AtLeast(1)] = 1
+    """Number of synthetic namespaces (``ns-0000``, ...), services spread evenly over them."""
+    services: Count = 0
+    """Number of synthetic services (``svc-00000``, ...)."""
+    families: FamilyMix = FamilyMix()
+    """IP family policy mix."""
+    ports_per_service: dict[Annotated[int, AtLeast(1)], Weight] = dataclasses.field(
+        default_factory=lambda: {1: 0.7, 2: 0.2, 3: 0.1}
+    )
+    """Relative weight of each port count."""
+    protocols: ProtocolMix = ProtocolMix()
+    """Protocol mix of ports."""
+    port_pools: PortPools = PortPools()
+    """Port numbers per protocol."""
+    replicas: Replicas = Replicas()
+    """Pods per workload."""
+    localities: tuple[WeightedLocality, ...] = ()
+    """Where pods run; empty means one unlabeled locality."""
+    subsets: SubsetMix = SubsetMix()
+    """DestinationRule subsets."""
+    sidecar_injection: Fraction = 1.0
+    """Share of synthetic namespaces with sidecar injection on."""
+    call_graph: CallGraph = CallGraph()
+    """The service call graph."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Churn:
+    """How the mesh changes over time (used by the push model)."""
+
+    duration_s: Annotated[float, AtLeast(0)] = 3600.0
+    """Simulated time, seconds."""
+    pod_replacements_per_s: Annotated[float, AtLeast(0)] = 0.0
+    """Pods deleted and recreated (new IP), per second, Poisson."""
+    rollouts_per_hour: PerHour = 0.0
+    """Whole-workload rolling updates, per hour."""
+    rollout_surge: Fraction = 0.25
+    """maxSurge of a rollout, as a share of replicas."""
+    scale_events_per_hour: PerHour = 0.0
+    """Workload scale-ups or -downs, per hour."""
+    service_creations_per_hour: PerHour = 0.0
+    """New services, per hour."""
+    service_deletions_per_hour: PerHour = 0.0
+    """Deleted services, per hour."""
+    virtual_service_changes_per_hour: PerHour = 0.0
+    """VirtualService edits, per hour."""
+    destination_rule_changes_per_hour: PerHour = 0.0
+    """DestinationRule edits, per hour."""
+    sidecar_changes_per_hour: PerHour = 0.0
+    """Sidecar resource edits, per hour."""
+    istiod_restarts_s: tuple[Seconds, ...] = ()
+    """Times (seconds from start) at which istiod restarts and every proxy reconnects."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Istiod:
+    """istiod's push tuning (``pilot/pkg/features/tuning.go``)."""
+
+    gomaxprocs: Annotated[int, AtLeast(1)] = 4
+    """CPU cores istiod's Go runtime uses."""
+    replicas: Annotated[int, AtLeast(1)] = 1
+    """istiod instances; proxies spread evenly over them."""
+    debounce_after_s: Seconds = 0.1
+    """PILOT_DEBOUNCE_AFTER: quiet time before a push, seconds."""
+    debounce_max_s: Seconds = 10.0
+    """PILOT_DEBOUNCE_MAX: longest a batch waits, seconds."""
+    eds_debounce: bool = True
+    """PILOT_ENABLE_EDS_DEBOUNCE: whether endpoint events are debounced too."""
+    push_throttle: Annotated[int, AtLeast(1)] | None = None
+    """PILOT_PUSH_THROTTLE: concurrent pushes; defaults to min(15 + 5·gomaxprocs, 100)."""
+    max_requests_per_second: Annotated[float, AtLeast(0)] | None = None
+    """PILOT_MAX_REQUESTS_PER_SECOND: new connections admitted per second; same default."""
+    delta_xds: bool = True
+    """Delta xDS (CDS/EDS send only changed resources)."""
+    send_bandwidth_mbps: Annotated[float, AtLeast(0.001)] = 1000.0
+    """istiod's network egress, megabits per second."""
+    max_grpc_message_bytes: Annotated[int, AtLeast(1)] = 4 * 1024 * 1024
+    """Largest xDS message a proxy accepts, bytes."""
+    go_cost_scale: Annotated[float, AtLeast(0)] | None = None
+    """istiod (Go) generation cost relative to dsim's own generator; ``null`` takes the calibration's value."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Envoy:
+    """How the sidecars run."""
+
+    stats_profile: Literal["istio", "envoy-default"] = "istio"
+    """Stats kept: Istio's sidecar default inclusion list, or Envoy's default (all)."""
+    concurrency: Annotated[int, AtLeast(1)] = 2
+    """Envoy worker threads per sidecar."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A whole scenario: the cluster, the mesh, the designs to compare, and how things change."""
+
+    name: Name | None = None
+    """Scenario name; defaults to the file's name without ``.yaml``."""
+    description: str = ""
+    """What the scenario is for, one paragraph."""
+    seed: Count = 0
+    """Seeds every random choice; same seed, same results."""
+    designs: tuple[str, ...] = ()
+    """Designs to compare (``dsim designs`` lists them); empty means all."""
+    visibility: Visibility = "all"
+    """What each sidecar sees: ``all`` services, its own ``namespace``, or its call-graph ``dependencies``."""
+    mesh: Mesh = Mesh()
+    """Mesh-wide settings."""
+    network: Network = Network()
+    """Address ranges."""
+    namespaces: tuple[Namespace, ...] = ()
+    """Explicit namespaces."""
+    services: tuple[Service, ...] = ()
+    """Explicit services."""
+    workloads: tuple[Workload, ...] = ()
+    """Explicit workloads."""
+    synthetic: Synthetic = Synthetic()
+    """Generated objects, added to the explicit ones."""
+    churn: Churn = Churn()
+    """Changes over time."""
+    istiod: Istiod = Istiod()
+    """Control-plane tuning."""
+    envoy: Envoy = Envoy()
+    """Data-plane settings."""

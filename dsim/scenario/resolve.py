@@ -1,0 +1,90 @@
+"""Fill every "derive it" default of a checked scenario, so later layers never guess.
+
+Derivations follow Kubernetes and Istio: a Service selects ``app: <name>``; a port's protocol
+comes from its name prefix (Istio's ``protocol.Parse`` rules); a workload's sidecar follows its
+namespace's injection label; push throttle and connection rate are min(15 + 5·GOMAXPROCS, 100).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from dsim.scenario.model import Istiod, Protocol, Scenario, Service, ServicePort, Workload
+
+# Istio's protocol names by port-name prefix (the part before the first '-'), lower-cased.
+# Protocols Envoy proxies as opaque TCP (TLS passthrough, databases) share TCP's config shape.
+_PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
+    "http": "HTTP",
+    "http2": "HTTP2",
+    "grpc": "GRPC",
+    "grpc-web": "GRPC",
+    "tcp": "TCP",
+    "https": "TCP",
+    "tls": "TCP",
+    "mongo": "TCP",
+    "mysql": "TCP",
+    "redis": "TCP",
+}
+
+
+def protocol_from_port_name(name: str) -> Protocol:
+    """The protocol Istio infers from a port name; ``auto`` (sniffing) when it infers none."""
+    lowered = name.lower()
+    if lowered.startswith("grpc-web"):
+        return "GRPC"
+    return _PROTOCOL_BY_PREFIX.get(lowered.split("-", 1)[0], "auto")
+
+
+def istio_default_concurrency(gomaxprocs: int) -> int:
+    """``PILOT_PUSH_THROTTLE`` / ``PILOT_MAX_REQUESTS_PER_SECOND`` default (tuning.go)."""
+    return min(15 + 5 * gomaxprocs, 100)
+
+
+def _port(port: ServicePort) -> ServicePort:
+    return dataclasses.replace(
+        port,
+        target_port=port.target_port or port.port,
+        protocol=port.protocol or protocol_from_port_name(port.name),
+    )
+
+
+def _service(svc: Service) -> Service:
+    return dataclasses.replace(
+        svc,
+        ports=tuple(_port(p) for p in svc.ports),
+        selector=svc.selector if svc.selector is not None else {"app": svc.name},
+    )
+
+
+def _workload(wl: Workload, scenario: Scenario) -> Workload:
+    injection = {ns.name: ns.sidecar_injection for ns in scenario.namespaces}
+    return dataclasses.replace(
+        wl,
+        labels=wl.labels if wl.labels is not None else {"app": wl.name},
+        sidecar=wl.sidecar if wl.sidecar is not None else injection[wl.namespace],
+        ip_families=wl.ip_families or scenario.network.pod_ip_families,
+    )
+
+
+def _istiod(istiod: Istiod) -> Istiod:
+    default = istio_default_concurrency(istiod.gomaxprocs)
+    return dataclasses.replace(
+        istiod,
+        push_throttle=istiod.push_throttle or default,
+        max_requests_per_second=(
+            istiod.max_requests_per_second if istiod.max_requests_per_second is not None else float(default)
+        ),
+    )
+
+
+def resolve(scenario: Scenario, *, default_name: str, all_designs: Sequence[str]) -> Scenario:
+    """A copy of a checked ``scenario`` with every derivable default filled in."""
+    return dataclasses.replace(
+        scenario,
+        name=scenario.name or default_name,
+        designs=scenario.designs or tuple(all_designs),
+        services=tuple(_service(s) for s in scenario.services),
+        workloads=tuple(_workload(w, scenario) for w in scenario.workloads),
+        istiod=_istiod(scenario.istiod),
+    )

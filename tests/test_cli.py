@@ -1,0 +1,98 @@
+"""The CLI, in process: commands, output, exit codes, and nothing half-written on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dsim import design_names
+from dsim.cli import main
+from tests.conftest import SCENARIOS
+
+
+def test_designs_lists_every_design_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["designs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(design_names())
+    assert all(len(line.split(maxsplit=1)[1]) > 20 for line in lines)
+
+
+def test_inspect_summarizes_by_namespace_family_and_protocol(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(SCENARIOS / "istio-blog-dual-stack.yaml")]) == 0
+    out = capsys.readouterr().out
+    for heading in ("totals", "by namespace", "by ip family", "by protocol"):
+        assert f"\n{heading}\n" in out
+    assert "IPv6,IPv4" in out
+    assert "dual-stack" in out
+
+
+def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(out)]) == 0
+    assert f"results written to {out}" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "cluster_by_ip_family.csv",
+        "cluster_by_namespace.csv",
+        "cluster_by_protocol.csv",
+        "cluster_totals.csv",
+        "provenance.json",
+        "scenario.yaml",
+    ]
+    provenance = json.loads((out / "provenance.json").read_text())
+    for key in ("dsim_version", "git_revision", "seed", "scenario_hash", "packages", "calibration"):
+        assert key in provenance
+    assert provenance["seed"] == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folder left behind"
+
+
+def test_run_twice_gives_identical_tables(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(tmp_path / name)]) == 0
+    for csv in sorted((tmp_path / "a").glob("*.csv")):
+        assert csv.read_bytes() == (tmp_path / "b" / csv.name).read_bytes(), csv.name
+
+
+def test_run_default_folder_is_under_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml")]) == 0
+    (folder,) = (tmp_path / "results" / "istio-blog-dual-stack").iterdir()
+    assert (folder / "provenance.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["inspect", "run"])
+def test_bad_scenario_is_one_line_exit_2_and_writes_nothing(
+    command: str, write_scenario: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_scenario({"synthetic": {"services": -1}})
+    out = tmp_path / "out"
+    assert main([command, str(path), *(["--out", str(out)] if command == "run" else [])]) == 2
+    err = capsys.readouterr().err
+    assert err == f"dsim: error: {path}: synthetic.services: must be >= 0 (got -1)\n"
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.yaml"]
+
+
+def test_missing_scenario_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["inspect", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err == f"dsim: error: {tmp_path / 'nope.yaml'}: no such file\n"
+
+
+def test_run_refuses_to_overwrite_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_module_entry_point_and_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "dsim", "--help"], capture_output=True, text=True, check=True)
+    for command in ("designs", "inspect", "run"):
+        assert command in done.stdout

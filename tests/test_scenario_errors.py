@@ -1,0 +1,322 @@
+"""Every kind of bad scenario input gets one exact message: file, field path, bad value, what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsim import ScenarioError, load_scenario
+
+BASE: dict[str, Any] = {
+    "namespaces": [{"name": "default"}, {"name": "dual-stack"}],
+    "services": [
+        {
+            "name": "web",
+            "namespace": "default",
+            "ip_families": ["IPv4", "IPv6"],
+            "ports": [{"name": "http", "port": 80}],
+        },
+        {"name": "db", "namespace": "dual-stack", "ports": [{"name": "tcp", "port": 5432}]},
+    ],
+    "workloads": [{"name": "web", "namespace": "default", "replicas": 2}],
+}
+
+
+def variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    change(data)
+    return data
+
+
+def message_for(path: Path) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    return str(caught.value).removeprefix(f"{path}: ")
+
+
+CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    (
+        "bad family",
+        lambda d: d["services"][0].update(ip_families=["IPv5"]),
+        "services[0].ip_families[0]: 'IPv5' is not one of IPv4, IPv6",
+    ),
+    (
+        "unknown top-level key, did you mean",
+        lambda d: d.update(sed=3),
+        "sed: unknown key; did you mean 'seed'? (allowed: name, description, seed, designs, visibility, "
+        "mesh, network, namespaces, services, workloads, synthetic, churn, istiod, envoy)",
+    ),
+    (
+        "unknown nested key, did you mean",
+        lambda d: d.update(mesh={"mtsl": "STRICT"}),
+        "mesh.mtsl: unknown key; did you mean 'mtls'? (allowed: mtls, outbound_traffic_policy, "
+        "cluster_domain, trust_domain, revision)",
+    ),
+    (
+        "wrong type: string for a count",
+        lambda d: d["workloads"][0].update(replicas="three"),
+        "workloads[0].replicas: expected a whole number (got 'three')",
+    ),
+    (
+        "wrong type: float for a count",
+        lambda d: d["workloads"][0].update(replicas=2.5),
+        "workloads[0].replicas: expected a whole number (got 2.5)",
+    ),
+    (
+        "wrong type: mapping for a list",
+        lambda d: d["services"][0].update(ports={"port": 80}),
+        "services[0].ports: expected a list (got a mapping)",
+    ),
+    (
+        "wrong type: bool",
+        lambda d: d["namespaces"][0].update(sidecar_injection="yes please"),
+        "namespaces[0].sidecar_injection: expected true or false (got 'yes please')",
+    ),
+    (
+        "negative count",
+        lambda d: d["workloads"][0].update(replicas=-1),
+        "workloads[0].replicas: must be >= 0 (got -1)",
+    ),
+    (
+        "negative synthetic count",
+        lambda d: d.update(synthetic={"services": -5}),
+        "synthetic.services: must be >= 0 (got -5)",
+    ),
+    (
+        "port out of range",
+        lambda d: d["services"][0]["ports"][0].update(port=70000),
+        "services[0].ports[0].port: must be <= 65535 (got 70000)",
+    ),
+    (
+        "missing required field",
+        lambda d: d["services"][0].pop("name"),
+        "services[0].name: missing (this field is required)",
+    ),
+    (
+        "invalid name",
+        lambda d: d["services"][0].update(name="Web_Server"),
+        "services[0].name: 'Web_Server' is not a valid name (lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit, at most 63 characters)",
+    ),
+    (
+        "unknown design",
+        lambda d: d.update(designs=["duplicate", "envoy-v2"]),
+        "designs[1]: 'envoy-v2' is not a known design (valid designs: single-stack, duplicate, "
+        "additional-addresses, additional-addresses-1.24)",
+    ),
+    (
+        "unknown design, close to a known one",
+        lambda d: d.update(designs=["additional-adresses"]),
+        "designs[0]: 'additional-adresses' is not a known design; did you mean 'additional-addresses'? "
+        "(valid designs: single-stack, duplicate, additional-addresses, additional-addresses-1.24)",
+    ),
+    (
+        "design listed twice",
+        lambda d: d.update(designs=["duplicate", "duplicate"]),
+        "designs[1]: 'duplicate' is listed twice",
+    ),
+    (
+        "cluster IP outside its CIDR",
+        lambda d: d["services"][0].update(cluster_ips=["10.97.0.5", "fd00:10:96::5"]),
+        "services[0].cluster_ips[0]: '10.97.0.5' is outside the usable service CIDR 10.96.0.0/16 (IPv4)",
+    ),
+    (
+        "cluster IP of the wrong family",
+        lambda d: d["services"][0].update(cluster_ips=["fd00:10:96::5", "10.96.0.5"]),
+        "services[0].cluster_ips[0]: 'fd00:10:96::5' is an IPv6 address, expected IPv4",
+    ),
+    (
+        "cluster IP that is the network address",
+        lambda d: d["services"][0].update(cluster_ips=["10.96.0.0", "fd00:10:96::5"]),
+        "services[0].cluster_ips[0]: '10.96.0.0' is outside the usable service CIDR 10.96.0.0/16 (IPv4)",
+    ),
+    (
+        "cluster IP not an address",
+        lambda d: d["services"][0].update(cluster_ips=["10.96.0.300", "fd00:10:96::5"]),
+        "services[0].cluster_ips[0]: '10.96.0.300' is not an IP address",
+    ),
+    (
+        "cluster IPs and families differ in number",
+        lambda d: d["services"][0].update(cluster_ips=["10.96.0.5"]),
+        "services[0].cluster_ips: has 1 address(es) but ip_families has 2; give one per family, in the same order",
+    ),
+    (
+        "same cluster IP twice",
+        lambda d: (
+            d["services"][0].update(cluster_ips=["10.96.0.5", "fd00:10:96::5"]),
+            d["services"][1].update(cluster_ips=["10.96.0.5"]),
+        ),
+        "services[1].cluster_ips[0]: '10.96.0.5' is already the ClusterIP of services[0]",
+    ),
+    (
+        "pod IP outside the pod CIDR",
+        lambda d: d["workloads"][0].update(pod_ips=[["10.245.0.7"]]),
+        "workloads[0].pod_ips[0][0]: '10.245.0.7' is outside the usable pod CIDR 10.244.0.0/16 (IPv4)",
+    ),
+    (
+        "pod IP of a family the pod does not have",
+        lambda d: d["workloads"][0].update(ip_families=["IPv4"], pod_ips=[["fd00:10:244::7"]]),
+        "workloads[0].pod_ips[0][0]: 'fd00:10:244::7' is IPv6, but the workload's pods are IPv4",
+    ),
+    (
+        "two addresses of one family for a pod",
+        lambda d: d["workloads"][0].update(pod_ips=[["10.244.0.7", "10.244.0.8"]]),
+        "workloads[0].pod_ips[0][1]: a second IPv4 address for the same pod ('10.244.0.8')",
+    ),
+    (
+        "more fixed pods than replicas",
+        lambda d: d["workloads"][0].update(pod_ips=[["10.244.0.7"], ["10.244.0.8"], ["10.244.0.9"]]),
+        "workloads[0].pod_ips: lists 3 pods but replicas is 2",
+    ),
+    (
+        "same pod IP twice",
+        lambda d: d["workloads"][0].update(pod_ips=[["10.244.0.7"], ["10.244.0.7"]]),
+        "workloads[0].pod_ips[1][0]: '10.244.0.7' is already a pod IP of default/web",
+    ),
+    (
+        "duplicate service",
+        lambda d: d["services"].append(copy.deepcopy(d["services"][0])),
+        "services[2].name: duplicate service 'web' in namespace 'default' (first at services[0])",
+    ),
+    (
+        "duplicate namespace",
+        lambda d: d["namespaces"].append({"name": "default"}),
+        "namespaces[2].name: duplicate namespace 'default' (first at namespaces[0])",
+    ),
+    (
+        "duplicate workload",
+        lambda d: d["workloads"].append({"name": "web", "namespace": "default"}),
+        "workloads[1].name: duplicate workload 'web' in namespace 'default' (first at workloads[0])",
+    ),
+    (
+        "duplicate port",
+        lambda d: d["services"][0]["ports"].append({"name": "http-alt", "port": 80}),
+        "services[0].ports[1].port: duplicate port 80 (first at services[0].ports[0])",
+    ),
+    (
+        "undeclared namespace",
+        lambda d: d["services"][1].update(namespace="dual-stak"),
+        "services[1].namespace: 'dual-stak' is not a declared namespace; did you mean 'dual-stack'? "
+        "(declared: default, dual-stack)",
+    ),
+    (
+        "call to an undeclared service",
+        lambda d: d["workloads"][0].update(calls=["dual-stack/dbb"]),
+        "workloads[0].calls[0]: 'dual-stack/dbb' is not a declared service; did you mean 'dual-stack/db'? "
+        "(write <namespace>/<name>)",
+    ),
+    (
+        "malformed CIDR",
+        lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.244.0.0/33"}}),
+        "network.pod_cidrs.ipv4: '10.244.0.0/33' is not a valid IPv4 CIDR "
+        "(the prefix length must be a whole number from 0 to 32)",
+    ),
+    (
+        "CIDR without a prefix length",
+        lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.244.0.0", "ipv6": "fd00:10:244::/56"}}),
+        "network.pod_cidrs.ipv4: '10.244.0.0' is not a valid IPv4 CIDR (expected <address>/<prefix length>)",
+    ),
+    (
+        "CIDR with host bits set",
+        lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.244.0.1/16", "ipv6": "fd00:10:244::/56"}}),
+        "network.pod_cidrs.ipv4: '10.244.0.1/16' is not a valid IPv4 CIDR (10.244.0.1/16 has host bits set)",
+    ),
+    (
+        "CIDR of the wrong family",
+        lambda d: d.update(network={"service_cidrs": {"ipv4": "fd00:10:96::/112", "ipv6": "fd00:10:96::/112"}}),
+        "network.service_cidrs.ipv4: 'fd00:10:96::/112' is an IPv6 CIDR, expected IPv4",
+    ),
+    (
+        "service family without a CIDR",
+        lambda d: d.update(network={"service_cidrs": {"ipv4": "10.96.0.0/16", "ipv6": None}}),
+        "services[0].ip_families[1]: IPv6 needs a service CIDR, but network.service_cidrs.ipv6 is not set",
+    ),
+    (
+        "service CIDR too small",
+        lambda d: d.update(
+            network={"service_cidrs": {"ipv4": "10.96.0.0/24", "ipv6": "fd00:10:96::/112"}},
+            synthetic={"services": 300},
+        ),
+        "network.service_cidrs.ipv4: 10.96.0.0/24 has room for 253 ClusterIPs but the scenario may need 302; "
+        "use a larger range",
+    ),
+    (
+        "pool too small for the widest service",
+        lambda d: d.update(synthetic={"services": 10, "port_pools": {"grpc": [9090]}}),
+        "synthetic.port_pools.grpc: holds 1 port(s), but synthetic.ports_per_service allows services with "
+        "3 ports, which may all be grpc; list at least 3",
+    ),
+    (
+        "debounce after longer than max",
+        lambda d: d.update(istiod={"debounce_after_s": 20}),
+        "istiod.debounce_after_s: must be <= istiod.debounce_max_s (10.0) (got 20.0)",
+    ),
+    (
+        "edge outside the synthetic services",
+        lambda d: d.update(synthetic={"services": 3, "call_graph": {"model": "edge-list", "edges": [[0, 5]]}}),
+        "synthetic.call_graph.edges[0]: service index 5 is out of range (0 to 2)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_value_names_file_field_value_and_fix(
+    write_scenario: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    assert message_for(write_scenario(variant(change))) == expected
+
+
+def test_base_scenario_of_these_cases_is_valid(write_scenario: Callable[..., Path]) -> None:
+    assert load_scenario(write_scenario(BASE)).name == "scenario"
+
+
+def test_pod_cidr_too_small_is_reported_when_the_cluster_is_built(write_scenario: Callable[..., Path]) -> None:
+    from dsim import build_cluster
+
+    data = variant(lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.244.0.0/28", "ipv6": "fd00:10:244::/56"}}))
+    data["synthetic"] = {"services": 10, "replicas": {"distribution": "fixed", "mean": 3}}
+    path = write_scenario(data)
+    with pytest.raises(ScenarioError) as caught:
+        build_cluster(path)
+    assert str(caught.value) == (
+        f"{path}: network.pod_cidrs.ipv4: 10.244.0.0/28 has room for 13 pod IPs but the cluster needs 32; "
+        "use a larger range or fewer objects"
+    )
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}: no such file"
+
+
+def test_unparsable_yaml_names_line_and_column(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario("seed: 1\nmesh:\n  mtls: STRICT\n   bad: [\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}:4:7: invalid YAML: mapping values are not allowed here"
+
+
+def test_repeated_key_is_an_error_not_silently_dropped(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario("seed: 1\nseed: 2\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}:2:1: invalid YAML: key 'seed' appears twice in one mapping"
+
+
+def test_top_level_must_be_a_mapping(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario("- a\n- b\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}: expected a mapping of scenario settings at the top level"
+
+
+def test_a_directory_is_not_a_scenario(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: is a directory, expected a scenario YAML file"
