@@ -16,7 +16,7 @@ from pathlib import Path
 from dsim import build_cluster, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = [ROOT / "scenarios" / "large.yaml", ROOT / "scenarios" / "fleet-50k.yaml"]
+DEFAULT = [ROOT / "scenarios" / "large.yaml", ROOT / "bench" / "fleet-50k.yaml"]
 
 
 def measure(path: Path, repeats: int) -> dict[str, float]:

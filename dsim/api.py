@@ -1,18 +1,31 @@
-"""What the CLI and notebooks call: load a scenario, build its cluster, summarize, run."""
+"""What the CLI and notebooks call: load a scenario, build its cluster, generate and check
+configs, summarize, run."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.cluster import build_cluster as _build_tables
 from dsim.cluster.summary import summarize
+from dsim.designs import get_design
+from dsim.errors import UnknownNameError
 from dsim.provenance import provenance
+from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
+from dsim.xds.envoy import envoy_binary, validate
+from dsim.xds.generate import ProxyConfig, proxy_config
+from dsim.xds.sizes import protobuf_config_sizes
+from dsim.xds.view import index_for
 
 ScenarioLike = Scenario | str | Path
+SIZE_METHODS = ("protobuf",)
 
 
 def _scenario_and_source(scenario: ScenarioLike) -> tuple[Scenario, str | None]:
@@ -25,6 +38,70 @@ def build_cluster(scenario: ScenarioLike) -> Cluster:
     """The cluster a scenario (object or YAML path) describes, as column tables."""
     resolved, source = _scenario_and_source(scenario)
     return _build_tables(resolved, source=source)
+
+
+def _cluster(target: Cluster | ScenarioLike) -> Cluster:
+    return target if isinstance(target, Cluster) else build_cluster(target)
+
+
+def generate(target: Cluster | ScenarioLike, proxy: str | int, design: str) -> ProxyConfig:
+    """The xDS config of one sidecar (``<namespace>/<pod or workload>``, or a proxy row) under ``design``."""
+    cluster = _cluster(target)
+    index = index_for(cluster)
+    row = index.find_proxy(proxy) if isinstance(proxy, str) else proxy
+    if not 0 <= row < len(cluster.proxies):
+        raise UnknownNameError("proxy row", str(row), [f"0 to {len(cluster.proxies) - 1}"])
+    return proxy_config(index, row, get_design(design))
+
+
+def config_sizes(
+    target: Cluster | ScenarioLike,
+    design: str,
+    *,
+    method: str = "protobuf",
+    proxies: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Per proxy and xDS type: resources and serialized bytes (Istio's size metric).
+
+    One row per (design, proxy, xds_type); ``proxies`` are rows of ``cluster.proxies`` (all by default).
+    """
+    if method not in SIZE_METHODS:
+        raise UnknownNameError("method", method, SIZE_METHODS)
+    cluster = _cluster(target)
+    chosen = list(range(len(cluster.proxies))) if proxies is None else [int(p) for p in proxies]
+    return protobuf_config_sizes(index_for(cluster), get_design(design), chosen)
+
+
+def sample_proxies(cluster: Cluster, sample: int) -> list[int]:
+    """Up to ``sample`` proxy rows, chosen with the scenario's seed, in row order."""
+    count = len(cluster.proxies)
+    if sample >= count:
+        return list(range(count))
+    rng = generator(cluster.scenario.seed, "validate-sample")
+    return sorted(rng.choice(count, size=sample, replace=False).tolist())
+
+
+def validate_configs(
+    target: Cluster | ScenarioLike, *, designs: Sequence[str] | None = None, sample: int = 5
+) -> pd.DataFrame:
+    """Run the real Envoy on a sample of proxies' configs per design: one row per (design, proxy)."""
+    cluster = _cluster(target)
+    chosen = [get_design(d) for d in (designs or cluster.scenario.designs)]
+    binary = envoy_binary()
+    index = index_for(cluster)
+    rows = [
+        validate(proxy_config(index, proxy, design), binary=binary)
+        for design in chosen
+        for proxy in sample_proxies(cluster, sample)
+    ]
+    return pd.DataFrame(
+        {
+            "design": [v.design for v in rows],
+            "proxy": [v.proxy for v in rows],
+            "accepted": np.array([v.accepted for v in rows], dtype=bool),
+            "message": [v.message for v in rows],
+        }
+    )
 
 
 def run(scenario: ScenarioLike) -> RunResult:

@@ -1,6 +1,7 @@
 """``dsim`` on the command line: a thin layer over :mod:`dsim.api`.
 
-Bad input (any :class:`~dsim.errors.DsimError`) prints one line on stderr and exits with 2.
+Bad input (any :class:`~dsim.errors.DsimError`) prints one line on stderr and exits with 2;
+``dsim validate`` exits with 1 when Envoy rejects a config.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dsim.cluster.summary import summarize
 from dsim.designs import all_designs
 from dsim.errors import DsimError
 from dsim.provenance import dsim_version
+from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
 
 EXIT_BAD_INPUT = 2
+EXIT_REJECTED = 1
 
 
 def _print_tables(tables: dict[str, pd.DataFrame]) -> None:
@@ -55,6 +58,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dump(args: argparse.Namespace) -> int:
+    check_type(args.type)
+    config = api.generate(args.scenario, args.proxy, args.design)
+    render = dump_table if args.format == "table" else dump_json
+    sys.stdout.write(render(config, args.type, args.port))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    designs = [args.design] if args.design else None
+    verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample)
+    for row in verdicts.itertuples():
+        print(f"{row.design:<28} {row.proxy:<40} {'accepted' if row.accepted else 'REJECTED'}")
+        if not row.accepted:
+            print("    " + str(row.message).replace("\n", "\n    "))
+    rejected = int((~verdicts["accepted"]).sum())
+    print(f"\n{len(verdicts) - rejected} of {len(verdicts)} configs accepted by Envoy")
+    return EXIT_REJECTED if rejected else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="dsim",
@@ -74,6 +97,21 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="results folder to create (default results/<scenario>/<time>-<hash>)")
     run.set_defaults(handler=_run)
+
+    dump = commands.add_parser("dump", help="print one sidecar's generated config (JSON as /config_dump, or tables)")
+    dump.add_argument("scenario", help="scenario YAML file")
+    dump.add_argument("--proxy", required=True, help="NAMESPACE/POD, or NAMESPACE/WORKLOAD for its first pod")
+    dump.add_argument("--design", default="additional-addresses", help="design (default: additional-addresses)")
+    dump.add_argument("--type", default="all", help=f"one of {', '.join(DUMP_TYPES)} (default: all)")
+    dump.add_argument("--port", type=int, help="only resources on this port, as istioctl's --port")
+    dump.add_argument("--format", choices=["json", "table"], default="json", help="output format (default: json)")
+    dump.set_defaults(handler=_dump)
+
+    validate = commands.add_parser("validate", help="check generated configs with the real Envoy (--mode validate)")
+    validate.add_argument("scenario", help="scenario YAML file")
+    validate.add_argument("--design", help="only this design (default: the scenario's designs)")
+    validate.add_argument("--sample", type=int, default=5, help="proxies per design (default: 5)")
+    validate.set_defaults(handler=_validate)
     return top
 
 

@@ -32,9 +32,9 @@ class ScenarioError(DsimError):
 class UnknownNameError(DsimError):
     """A name that is not one of the valid ones, listed in the message."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: str, valid: Iterable[str], *, plural: str | None = None) -> None:
         self.kind = kind
         self.name = name
         self.valid = tuple(valid)
         listed = ", ".join(self.valid) if self.valid else "(none)"
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {listed}")
+        super().__init__(f"unknown {kind} {name!r}; valid {plural or kind + 's'}: {listed}")

@@ -96,3 +96,49 @@ def test_module_entry_point_and_help() -> None:
     done = subprocess.run([sys.executable, "-m", "dsim", "--help"], capture_output=True, text=True, check=True)
     for command in ("designs", "inspect", "run"):
         assert command in done.stdout
+
+
+BLOG = SCENARIOS / "istio-blog-dual-stack.yaml"
+
+
+def test_dump_prints_a_config_dump_in_envoys_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dump", str(BLOG), "--proxy", "default/sleep-0", "--design", "duplicate"]) == 0
+    dump = json.loads(capsys.readouterr().out)
+    assert [c["@type"].rsplit(".", 1)[-1] for c in dump["configs"]] == [
+        "ClustersConfigDump",
+        "ListenersConfigDump",
+        "RoutesConfigDump",
+        "EndpointsConfigDump",
+    ]
+    assert "dynamicActiveClusters" in dump["configs"][0]  # camelCase, as Envoy's admin API prints it
+
+
+def test_dump_accepts_a_workload_name_for_its_first_pod(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dump", str(BLOG), "--proxy", "default/sleep", "--type", "clusters", "--format", "table"]) == 0
+    assert "sleep.default.svc.cluster.local" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--proxy", "default/nope"],
+            "unknown proxy 'default/nope'; valid proxies: default/sleep-0, "
+            "dual-stack/tcp-echo-0, ipv4/tcp-echo-0, ipv6/tcp-echo-0",
+        ),
+        (
+            ["--proxy", "default/sleep", "--type", "secrets"],
+            "unknown type 'secrets'; valid types: listeners, clusters, routes, endpoints, all",
+        ),
+        (
+            ["--proxy", "default/sleep", "--design", "triple"],
+            "unknown design 'triple'; valid designs: "
+            "single-stack, duplicate, additional-addresses, additional-addresses-1.24",
+        ),
+    ],
+)
+def test_dump_names_what_exists_when_asked_for_what_does_not(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dump", str(BLOG), *args]) == 2
+    assert capsys.readouterr().err == f"dsim: error: {message}\n"

@@ -152,6 +152,6 @@ def test_port_protocol_from_name_follows_istio(name: str, protocol: str) -> None
 
 @pytest.mark.slow
 def test_fifty_thousand_services_build_and_hold_invariants() -> None:
-    c = build_cluster(SCENARIOS / "fleet-50k.yaml")
+    c = build_cluster(SCENARIOS.parent / "bench" / "fleet-50k.yaml")
     assert (len(c.services), len(c.pods)) == (50_000, 200_000)
     check_cluster(c)

@@ -11,7 +11,7 @@ import difflib
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from dsim.addresses import FIRST_USABLE_OFFSET, IpNetwork, usable_span
+from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import ScenarioError
 from dsim.scenario.convert import join
 from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
@@ -130,8 +130,11 @@ class _Checker:
             self.fail(path, f"{text!r} is not an IP address")
         if ip.version != FAMILY_VERSION[family]:
             self.fail(path, f"{text!r} is an IPv{ip.version} address, expected {family}")
+        # A fixed address may be any host address (10.96.0.1 is the kubernetes Service's);
+        # only the allocator keeps clear of the first two.
         offset = int(ip) - int(net.network_address)
-        if ip not in net or not FIRST_USABLE_OFFSET <= offset < FIRST_USABLE_OFFSET + usable_span(net):
+        last = net.num_addresses - (2 if net.version == 4 else 1)
+        if ip not in net or not 1 <= offset <= last:
             self.fail(path, f"{text!r} is outside the usable {what} CIDR {net} ({family})")
         return int(ip)
 

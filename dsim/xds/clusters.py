@@ -1,0 +1,125 @@
+"""Clusters (CDS): outbound per service port and subset, inbound per target port, fixed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeAlias
+
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
+from envoy.config.core.v3 import address_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf import duration_pb2, struct_pb2
+
+from dsim.designs.base import InboundCluster, PassthroughCluster
+from dsim.xds.common import CONNECT_TIMEOUT_S, MAX_UINT32, ads_config_source, mesh_tls_context, metadata, pack
+from dsim.xds.common import socket_address as address_of
+from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
+
+Cluster: TypeAlias = cluster_pb2.Cluster
+MESH_ALPN = ("istio-peer-exchange", "istio")
+
+
+def _base(name: str, kind: int, lb_policy: int = Cluster.ROUND_ROBIN) -> Cluster:
+    cluster = Cluster(
+        name=name, type=kind, connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_S), lb_policy=lb_policy
+    )
+    cluster.circuit_breakers.CopyFrom(
+        circuit_breaker_pb2.CircuitBreakers(
+            thresholds=[
+                circuit_breaker_pb2.CircuitBreakers.Thresholds(
+                    max_connections={"value": MAX_UINT32},
+                    max_pending_requests={"value": MAX_UINT32},
+                    max_requests={"value": MAX_UINT32},
+                    max_retries={"value": MAX_UINT32},
+                    track_remaining=True,
+                )
+            ]
+        )
+    )
+    return cluster
+
+
+def _bind(cluster: Cluster, source: str, extra_sources: Sequence[str]) -> None:
+    bind = cluster.upstream_bind_config
+    bind.source_address.CopyFrom(address_pb2.SocketAddress(address=source, port_value=0))
+    for extra in extra_sources:
+        bind.extra_source_addresses.add(address=address_pb2.SocketAddress(address=extra, port_value=0))
+
+
+def outbound(
+    name: str,
+    *,
+    host: str,
+    service: str,
+    namespace: str,
+    port: int,
+    subset: str,
+    identities: Sequence[str],
+    sni: str,
+    mtls: bool,
+) -> Cluster:
+    """An outbound EDS cluster over ADS, with Istio's metadata and, under mTLS, its TLS matches."""
+    cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
+    cluster.eds_cluster_config.service_name = name
+    cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
+    istio: dict[str, object] = {
+        "default_original_port": port,
+        "services": [{"host": host, "name": service, "namespace": namespace}],
+    }
+    if subset:
+        istio["config"] = f"/apis/networking.istio.io/v1alpha3/namespaces/{namespace}/destination-rule/{service}"
+        istio["subset"] = subset
+    cluster.metadata.CopyFrom(metadata({"istio": istio}))
+    if mtls:
+        tls = tls_pb2.UpstreamTlsContext(common_tls_context=mesh_tls_context(MESH_ALPN, identities), sni=sni)
+        matches = cluster.transport_socket_matches
+        match = matches.add(
+            name="tlsMode-istio", match=struct_pb2.Struct(fields={"tlsMode": struct_pb2.Value(string_value="istio")})
+        )
+        match.transport_socket.name = "envoy.transport_sockets.tls"
+        match.transport_socket.typed_config.CopyFrom(pack(tls))
+        plain = matches.add(name="tlsMode-disabled", match=struct_pb2.Struct())
+        plain.transport_socket.name = "envoy.transport_sockets.raw_buffer"
+        plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
+    return cluster
+
+
+def inbound(spec: InboundCluster, port: int) -> Cluster:
+    """The cluster an own port's inbound chains send to, as the design shapes it."""
+    name = f"{spec.prefix}|{port}||"
+    if spec.loopback is not None:
+        cluster = _base(name, Cluster.STATIC)
+        cluster.load_assignment.CopyFrom(
+            endpoint_pb2.ClusterLoadAssignment(
+                cluster_name=name,
+                endpoints=[
+                    ec.LocalityLbEndpoints(
+                        lb_endpoints=[ec.LbEndpoint(endpoint=ec.Endpoint(address=address_of(spec.loopback, port)))]
+                    )
+                ],
+            )
+        )
+        return cluster
+    assert spec.source is not None, spec
+    cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    _bind(cluster, spec.source, spec.extra_sources)
+    return cluster
+
+
+def inbound_passthrough(spec: PassthroughCluster) -> Cluster:
+    cluster = _base(spec.name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    _bind(cluster, spec.source, spec.extra_sources)
+    return cluster
+
+
+def blackhole() -> Cluster:
+    return Cluster(
+        name=BLACKHOLE, type=Cluster.STATIC, connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_S)
+    )
+
+
+def passthrough() -> Cluster:
+    return _base(PASSTHROUGH, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)

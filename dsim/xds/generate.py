@@ -1,0 +1,123 @@
+"""Everything istiod pushes to one sidecar under one design, as real Envoy messages.
+
+The structure (which objects exist, their names and non-dual-stack fields) is shared code;
+the design is asked only its dual-stack questions (:mod:`dsim.designs.base`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+
+from dsim.designs.base import Design
+from dsim.xds import clusters, endpoints, listeners, routes
+from dsim.xds.common import tracing
+from dsim.xds.names import cluster_name, sni
+from dsim.xds.view import ClusterIndex, ProxyView, port_kind
+
+XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
+"""The four resource kinds, in the order dsim reports them (LDS, CDS, RDS, EDS)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class ProxyConfig:
+    """One sidecar's resources under one design."""
+
+    design: str
+    proxy: ProxyView
+    listeners: tuple[listener_pb2.Listener, ...]
+    clusters: tuple[cluster_pb2.Cluster, ...]
+    routes: tuple[route_pb2.RouteConfiguration, ...]
+    endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...]
+
+    def resources(self, xds_type: str) -> tuple[Any, ...]:
+        return tuple(getattr(self, xds_type))
+
+
+def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig:
+    """The config istiod would push to ``proxy`` (a row of ``cluster.proxies``) under ``design``."""
+    view = index.proxy(proxy)
+    mesh = index.cluster.scenario.mesh
+    allow_any = mesh.outbound_traffic_policy == "ALLOW_ANY"
+    unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
+    trace = tracing(view.canonical_service, view.canonical_revision, mesh.trust_domain, view.namespace)
+    out_listeners: list[listener_pb2.Listener] = []
+    out_clusters: list[cluster_pb2.Cluster] = []
+    out_routes: list[route_pb2.RouteConfiguration] = []
+    out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
+    http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
+
+    for svc in view.outbound:
+        for copy in design.outbound_copies(svc.facts, view.facts):
+            for port in svc.ports:
+                for subset in ("", *svc.subsets):
+                    name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
+                    out_clusters.append(
+                        clusters.outbound(
+                            name,
+                            host=svc.host,
+                            service=svc.name,
+                            namespace=svc.namespace,
+                            port=port.port,
+                            subset=subset,
+                            identities=svc.identities,
+                            sni=sni(port.port, subset, svc.host),
+                            mtls=mesh.mtls != "DISABLE",
+                        )
+                    )
+                    out_endpoints.append(
+                        endpoints.load_assignment(
+                            name,
+                            index.endpoints(svc.index, subset),
+                            port.target_port,
+                            copy.endpoint_families,
+                            copy.endpoint_additional,
+                        )
+                    )
+                target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
+                if port.kind == "tcp":
+                    out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target))
+                elif port.kind == "auto":
+                    # A sniffed port gets its own route configuration holding only its service (domains "*").
+                    route_name = f"{svc.host}:{port.port}{copy.route_suffix}"
+                    out_listeners.append(listeners.outbound_auto(copy.bind, port.port, route_name, target, trace))
+                    vhost = routes.service_vhost(svc.host, port.port, ["*"], target)
+                    out_routes.append(routes.route_configuration(route_name, [vhost]))
+                else:
+                    domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                    http_vhosts.setdefault((port.port, copy.route_suffix), []).append(
+                        routes.service_vhost(svc.host, port.port, domains, target)
+                    )
+
+    for (port_number, suffix), vhosts in sorted(http_vhosts.items()):
+        route_name = f"{port_number}{suffix}"
+        bind = design.http_bind(view.facts, suffix)
+        out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
+        ordered = sorted(vhosts, key=lambda v: v.name)
+        out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
+
+    for named in design.virtual_outbound(view.facts):
+        out_listeners.append(listeners.virtual_outbound(named.name, named.bind, unknown))
+    own_ports = [(p, port_kind(p.protocol)) for p in view.inbound]
+    for spec in design.virtual_inbound(view.facts):
+        out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
+
+    for inbound in design.inbound_clusters(view.facts):
+        out_clusters.extend(clusters.inbound(inbound, p.target_port) for p in view.inbound)
+    out_clusters.extend([clusters.blackhole(), clusters.passthrough()])
+    out_clusters.extend(clusters.inbound_passthrough(spec) for spec in design.passthrough_clusters(view.facts))
+
+    return ProxyConfig(
+        design=design.name,
+        proxy=view,
+        listeners=tuple(out_listeners),
+        clusters=tuple(out_clusters),
+        routes=tuple(out_routes),
+        endpoints=tuple(out_endpoints),
+    )

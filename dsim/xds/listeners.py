@@ -1,0 +1,246 @@
+"""Listeners (LDS): outbound per service port, the shared HTTP listeners, virtualOutbound,
+virtualInbound; every design's listeners come from these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeAlias
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf import wrappers_pb2
+
+from dsim.designs.base import Bind, PassthroughChains, VirtualInbound
+from dsim.xds.chains import PASSTHROUGH_CHAINS, PLAINTEXT_HTTP_ALPN, PORT_CHAINS, Chain
+from dsim.xds.common import (
+    ads_config_source,
+    hcm_common,
+    mesh_tls_context,
+    pack,
+    socket_address,
+    tcp_proxy_filter,
+    zero,
+)
+from dsim.xds.names import listener_name
+from dsim.xds.view import InboundPort
+
+BLACKHOLE = "BlackHoleCluster"
+PASSTHROUGH = "PassthroughCluster"
+VIRTUAL_OUTBOUND_PORT = 15001
+VIRTUAL_INBOUND_PORT = 15006
+HCM_NAME = "envoy.filters.network.http_connection_manager"
+Tracing: TypeAlias = hcm_pb2.HttpConnectionManager.Tracing
+
+
+def _listener(name: str, bind: Bind, port: int, direction: int) -> listener_pb2.Listener:
+    listener = listener_pb2.Listener(name=name, address=socket_address(bind.address, port), traffic_direction=direction)
+    for address in bind.additional:
+        listener.additional_addresses.add(address=socket_address(address, port))
+    return listener
+
+
+def _outbound(name: str, bind: Bind, port: int) -> listener_pb2.Listener:
+    listener = _listener(name, bind, port, base_pb2.OUTBOUND)
+    listener.bind_to_port.value = False  # reached through virtualOutbound's original-destination redirect
+    return listener
+
+
+def _inspectors(listener: listener_pb2.Listener) -> None:
+    """TLS and HTTP inspection, needed to match on transport and application protocol."""
+    listener.listener_filters.add(
+        name="envoy.filters.listener.tls_inspector", typed_config=pack(tls_inspector_pb2.TlsInspector())
+    )
+    listener.listener_filters.add(
+        name="envoy.filters.listener.http_inspector", typed_config=pack(http_inspector_pb2.HttpInspector())
+    )
+    listener.listener_filters_timeout.CopyFrom(zero())
+    listener.continue_on_listener_filters_timeout = True
+
+
+def _outbound_hcm(stat_prefix: str, route_name: str, tracing: Tracing) -> lc.Filter:
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
+        tracing=tracing,
+    )
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager)))
+
+
+def _http_match() -> lc.FilterChainMatch:
+    return lc.FilterChainMatch(transport_protocol="raw_buffer", application_protocols=PLAINTEXT_HTTP_ALPN)
+
+
+def outbound_tcp(bind: Bind, port: int, cluster: str) -> listener_pb2.Listener:
+    """A TCP service port: a listener on the VIP proxying to the service's cluster."""
+    listener = _outbound(listener_name(bind.address, port), bind, port)
+    listener.filter_chains.add(filters=[tcp_proxy_filter(cluster)])
+    return listener
+
+
+def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing) -> listener_pb2.Listener:
+    """An outbound listener whose first chain routes plaintext HTTP by RDS ``route_name``."""
+    name = listener_name(bind.address, port)
+    listener = _outbound(name, bind, port)
+    _inspectors(listener)
+    listener.filter_chains.add(
+        filter_chain_match=_http_match(), filters=[_outbound_hcm(f"outbound_{name}", route_name, tracing)]
+    )
+    return listener
+
+
+def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unknown: str) -> listener_pb2.Listener:
+    """The wildcard listener all HTTP services on ``port`` share; anything else goes to ``unknown``."""
+    listener = _sniffing(bind, port, route_name, tracing)
+    listener.default_filter_chain.CopyFrom(
+        lc.FilterChain(
+            filter_chain_match=lc.FilterChainMatch(), filters=[tcp_proxy_filter(unknown)], name="PassthroughFilterChain"
+        )
+    )
+    return listener
+
+
+def outbound_auto(bind: Bind, port: int, route_name: str, cluster: str, tracing: Tracing) -> listener_pb2.Listener:
+    """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else."""
+    listener = _sniffing(bind, port, route_name, tracing)
+    listener.filter_chains.add(filter_chain_match=lc.FilterChainMatch(), filters=[tcp_proxy_filter(cluster)])
+    return listener
+
+
+def virtual_outbound(name: str, bind: Bind, unknown: str) -> listener_pb2.Listener:
+    """Where iptables sends outbound traffic: original destination, or the catch-all."""
+    listener = _listener(name, bind, VIRTUAL_OUTBOUND_PORT, base_pb2.OUTBOUND)
+    listener.filter_chains.add(
+        filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_OUTBOUND_PORT)),
+        filters=[tcp_proxy_filter(BLACKHOLE)],
+        name=f"{name}-blackhole",
+    )
+    listener.filter_chains.add(filters=[tcp_proxy_filter(unknown)], name=f"{name}-catchall-tcp")
+    listener.use_original_dst.value = True
+    return listener
+
+
+def _inbound_hcm(
+    stat_prefix: str, route_name: str, vhost: str, cluster: str, operation: str, tracing: Tracing
+) -> lc.Filter:
+    route = rc.Route(
+        match=rc.RouteMatch(prefix="/"),
+        route=rc.RouteAction(
+            cluster=cluster,
+            timeout=zero(),
+            max_stream_duration=rc.RouteAction.MaxStreamDuration(
+                max_stream_duration=zero(), grpc_timeout_header_max=zero()
+            ),
+        ),
+        decorator=rc.Decorator(operation=operation),
+        name="default",
+    )
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        route_config=route_pb2.RouteConfiguration(
+            name=route_name,
+            virtual_hosts=[rc.VirtualHost(name=vhost, domains=["*"], routes=[route])],
+            validate_clusters=wrappers_pb2.BoolValue(value=False),
+        ),
+        tracing=tracing,
+        server_name="istio-envoy",
+        forward_client_cert_details=hcm_pb2.HttpConnectionManager.APPEND_FORWARD,
+        set_current_client_cert_details=hcm_pb2.HttpConnectionManager.SetCurrentClientCertDetails(
+            subject=wrappers_pb2.BoolValue(value=True), dns=True, uri=True
+        ),
+    )
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager)))
+
+
+def _chain(
+    chain: Chain,
+    match: lc.FilterChainMatch,
+    terminal: lc.Filter,
+    name: str,
+    trust_domain: str,
+) -> lc.FilterChain:
+    match.transport_protocol = "tls" if chain.tls else "raw_buffer"
+    match.application_protocols.extend(chain.alpn)
+    result = lc.FilterChain(filter_chain_match=match, filters=[terminal], name=name)
+    if chain.terminate:
+        alpn = ("h2", "http/1.1") if chain.http else ("istio-peer-exchange", "istio", "h2", "http/1.1")
+        context = tls_pb2.DownstreamTlsContext(
+            common_tls_context=mesh_tls_context(alpn, san_prefix=f"spiffe://{trust_domain}/"),
+            require_client_certificate=wrappers_pb2.BoolValue(value=True),
+        )
+        result.transport_socket.name = "envoy.transport_sockets.tls"
+        result.transport_socket.typed_config.CopyFrom(pack(context))
+    return result
+
+
+def _passthrough_chains(
+    passthrough: PassthroughChains, mtls: str, tracing: Tracing, trust_domain: str
+) -> list[lc.FilterChain]:
+    chains = []
+    for chain in PASSTHROUGH_CHAINS[mtls]:
+        match = lc.FilterChainMatch()
+        if passthrough.prefix is not None:
+            match.prefix_ranges.add(address_prefix=passthrough.prefix, prefix_len=wrappers_pb2.UInt32Value(value=0))
+        cluster = passthrough.cluster
+        if chain.http:
+            terminal = _inbound_hcm(cluster, cluster, "inbound|http|0", cluster, ":0/*", tracing)
+            name = "virtualInbound-catchall-http"
+        else:
+            terminal, name = tcp_proxy_filter(cluster), "virtualInbound"
+        chains.append(_chain(chain, match, terminal, name, trust_domain))
+    return chains
+
+
+def _port_chains(
+    spec: VirtualInbound, port: InboundPort, kind: str, mtls: str, tracing: Tracing, trust_domain: str
+) -> list[lc.FilterChain]:
+    name = listener_name(spec.chain_address, port.target_port)
+    cluster = f"{spec.inbound_cluster_prefix}|{port.target_port}||"
+    chains = []
+    for chain in PORT_CHAINS[(kind, mtls)]:
+        match = lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=port.target_port))
+        if chain.http:
+            terminal = _inbound_hcm(
+                f"inbound_{name}",
+                cluster,
+                f"inbound|http|{port.service_port}",
+                cluster,
+                f"{port.host}:{port.service_port}/*",
+                tracing,
+            )
+        else:
+            terminal = tcp_proxy_filter(cluster)
+        chains.append(_chain(chain, match, terminal, name, trust_domain))
+    return chains
+
+
+def virtual_inbound(
+    spec: VirtualInbound,
+    ports: Sequence[tuple[InboundPort, str]],
+    mtls: str,
+    tracing: Tracing,
+    trust_domain: str,
+) -> listener_pb2.Listener:
+    """Where iptables sends inbound traffic: the blackhole, a chain set per own port, passthrough."""
+    listener = _listener(spec.name, spec.bind, VIRTUAL_INBOUND_PORT, base_pb2.INBOUND)
+    listener.filter_chains.add(
+        filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_INBOUND_PORT)),
+        filters=[tcp_proxy_filter(BLACKHOLE)],
+        name=f"{spec.name}-blackhole",
+    )
+    for passthrough in spec.passthrough:
+        listener.filter_chains.extend(_passthrough_chains(passthrough, mtls, tracing, trust_domain))
+    for port, kind in ports:
+        listener.filter_chains.extend(_port_chains(spec, port, kind, mtls, tracing, trust_domain))
+    listener.listener_filters.add(
+        name="envoy.filters.listener.original_dst", typed_config=pack(original_dst_pb2.OriginalDst())
+    )
+    _inspectors(listener)
+    return listener

@@ -1,0 +1,74 @@
+"""Route configurations (RDS): one per HTTP port (and family copy), one per auto-detected VIP port."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from google.protobuf import wrappers_pb2
+
+from dsim.xds.common import pack, zero
+from dsim.xds.listeners import PASSTHROUGH
+from dsim.xds.names import bracketed
+
+RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+
+
+def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips: Sequence[str]) -> list[str]:
+    """Host headers a service answers to from ``proxy_namespace`` (Istio's ``generateVirtualHostDomains``
+    for sidecars: ports are not appended, the absolute FQDN is included, IPv6 VIPs are bracketed)."""
+    short = f"{service}.{namespace}"
+    alternatives = [service, f"{short}.svc", short] if namespace == proxy_namespace else [short, f"{short}.svc"]
+    return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
+
+
+def service_vhost(host: str, port: int, domain_list: Sequence[str], cluster: str) -> rc.VirtualHost:
+    """``<host>:<port>`` with Istio's default route to ``cluster``."""
+    route = rc.Route(
+        match=rc.RouteMatch(prefix="/"),
+        route=rc.RouteAction(
+            cluster=cluster,
+            timeout=zero(),
+            retry_policy=rc.RetryPolicy(
+                retry_on=RETRY_ON,
+                num_retries=wrappers_pb2.UInt32Value(value=2),
+                retry_host_predicate=[
+                    rc.RetryPolicy.RetryHostPredicate(
+                        name="envoy.retry_host_predicates.previous_hosts",
+                        typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
+                    )
+                ],
+                host_selection_retry_max_attempts=5,
+                retriable_status_codes=[503],
+            ),
+            max_grpc_timeout=zero(),
+        ),
+        decorator=rc.Decorator(operation=f"{host}:{port}/*"),
+        name="default",
+    )
+    return rc.VirtualHost(
+        name=f"{host}:{port}", domains=list(domain_list), routes=[route], include_request_attempt_count=True
+    )
+
+
+def catch_all(allow_any: bool) -> rc.VirtualHost:
+    """Unknown hosts: passthrough (``allow_any``) or a 502 (``block_all``), as the outbound policy says."""
+    if allow_any:
+        action = rc.Route(
+            name="allow_any",
+            match=rc.RouteMatch(prefix="/"),
+            route=rc.RouteAction(cluster=PASSTHROUGH, timeout=zero(), max_grpc_timeout=zero()),
+        )
+        return rc.VirtualHost(name="allow_any", domains=["*"], routes=[action], include_request_attempt_count=True)
+    block = rc.Route(
+        name="block_all", match=rc.RouteMatch(prefix="/"), direct_response=rc.DirectResponseAction(status=502)
+    )
+    return rc.VirtualHost(name="block_all", domains=["*"], routes=[block], include_request_attempt_count=True)
+
+
+def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> route_pb2.RouteConfiguration:
+    return route_pb2.RouteConfiguration(
+        name=name, virtual_hosts=list(virtual_hosts), validate_clusters=wrappers_pb2.BoolValue(value=False)
+    )

@@ -1,0 +1,284 @@
+"""What one sidecar sees of the cluster, as plain records for the message builders.
+
+:class:`ClusterIndex` reads the column tables once (hosts, ports, subsets, identities, pod
+addresses as text); :meth:`ClusterIndex.proxy` then answers for one proxy: its own facts, the
+services visible to it (the scenario's ``visibility``, as an Istio Sidecar would scope it) and
+the ports its own services expose. This is the protobuf reference path: it favours clarity
+over speed; the vectorized accounting never uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import weakref
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster import Cluster
+from dsim.designs.base import ProxyFacts, ServiceFacts
+from dsim.errors import UnknownNameError
+from dsim.scenario.model import IpFamily
+from dsim.xds.names import spiffe_id
+
+HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
+CLUSTER_ID = "Kubernetes"
+"""Istio's default cluster ID, the last field of endpoint ``istio.workload`` metadata."""
+
+
+def port_kind(protocol: str) -> str:
+    """How Istio serves a protocol: ``http`` (shared wildcard listener, HTTP chains), ``tcp``, or
+    ``auto`` (sniffed: a VIP listener with both)."""
+    if protocol in HTTP_PROTOCOLS:
+        return "http"
+    return "tcp" if protocol == "TCP" else "auto"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PortView:
+    name: str
+    port: int
+    target_port: int
+    protocol: str
+    """``TCP``, ``HTTP``, ``HTTP2``, ``GRPC`` or ``auto``."""
+
+    @property
+    def kind(self) -> str:
+        return port_kind(self.protocol)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EndpointRows:
+    """The pods behind a service or subset, one row each (text columns, in pod order)."""
+
+    ipv4: tuple[str, ...]
+    """Pod IPv4 text; empty where the pod has none."""
+    ipv6: tuple[str, ...]
+    region: tuple[str, ...]
+    zone: tuple[str, ...]
+    locality: tuple[int, ...]
+    """Locality id (groups endpoints)."""
+    workload: tuple[str, ...]
+    """Istio ``workload`` metadata: ``<name>;<ns>;<canonical service>;<canonical revision>;Kubernetes``."""
+    sidecar: tuple[bool, ...]
+    """Whether the pod runs a sidecar (``tlsMode: istio`` endpoint metadata)."""
+
+    def address(self, row: int, family: IpFamily) -> str:
+        return self.ipv4[row] if family == "IPv4" else self.ipv6[row]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceView:
+    index: int
+    name: str
+    namespace: str
+    host: str
+    facts: ServiceFacts
+    ports: tuple[PortView, ...]
+    subsets: tuple[str, ...]
+    identities: tuple[str, ...]
+    """SPIFFE identities of its workloads (the SANs its clusters verify), sorted."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InboundPort:
+    """A target port the proxy's own services send to."""
+
+    target_port: int
+    protocol: str
+    service_port: int
+    host: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProxyView:
+    proxy: int
+    pod_name: str
+    namespace: str
+    workload: str
+    canonical_service: str
+    canonical_revision: str
+    facts: ProxyFacts
+    outbound: tuple[ServiceView, ...]
+    """Visible services, in service order."""
+    inbound: tuple[InboundPort, ...]
+    """Its own services' target ports, by port number."""
+
+
+class ClusterIndex:
+    """Per-service and per-pod text a config generator needs, computed once per cluster."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        c = cluster
+        self.hosts = c.service_hosts().tolist()
+        self.namespace_names = c.namespaces["name"].tolist()
+        vip_text = c.service_vip_text()
+        self.vip4 = vip_text["ipv4"].tolist()
+        self.vip6 = vip_text["ipv6"].tolist()
+        pod_text = c.pod_ip_text()
+        self.pod_ipv4 = pod_text["ipv4"].to_numpy()
+        self.pod_ipv6 = pod_text["ipv6"].to_numpy()
+        self.pod_names = c.pod_names().tolist()
+        workloads = c.workloads
+        ns_of_workload = np.asarray(self.namespace_names, dtype=object)[workloads["namespace"].to_numpy()]
+        self.workload_metadata = (
+            workloads["name"]
+            + ";"
+            + pd.Series(ns_of_workload, index=workloads.index)
+            + ";"
+            + workloads["canonical_service"]
+            + ";"
+            + workloads["canonical_revision"]
+            + ";"
+            + CLUSTER_ID
+        ).to_numpy()
+        self.ports_of = _group(c.service_ports, "service")
+        self.subsets_of = _group(c.subsets, "service")
+        self.workloads_of_service = _group(c.service_workloads, "service")
+        self.workloads_of_subset = _group(c.subset_workloads, "subset")
+        self.pods_of_workload = _group(c.pods, "workload")
+        self.dependencies_of = _group(c.dependencies, "workload")
+        # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
+        self.columns: dict[str, Any] = {
+            "ip_families": c.services["ip_families"].astype(str).tolist(),
+            "service_name": c.services["name"].tolist(),
+            "service_namespace": c.services["namespace"].tolist(),
+            "port_name": c.service_ports["name"].tolist(),
+            "port": c.service_ports["port"].tolist(),
+            "target_port": c.service_ports["target_port"].tolist(),
+            "protocol": c.service_ports["protocol"].astype(str).tolist(),
+            "subset_name": c.subsets["name"].tolist(),
+            "service_account": c.workloads["service_account"].tolist(),
+            "sidecar": c.workloads["sidecar"].to_numpy(),
+            "pod_workload": c.pods["workload"].to_numpy(),
+            "pod_locality": c.pods["locality"].to_numpy(),
+            "region": c.localities["region"].to_numpy(),
+            "zone": c.localities["zone"].to_numpy(),
+        }
+
+    @functools.cache  # noqa: B019 — the index lives as long as its cluster; caching is the point
+    def service(self, index: int) -> ServiceView:
+        cols = self.columns
+        families = tuple(cols["ip_families"][index].split(","))
+        vips = {f: (self.vip4 if f == "IPv4" else self.vip6)[index] for f in families}
+        port_rows = self.ports_of.get(index, [])
+        namespace = self.namespace_names[cols["service_namespace"][index]]
+        trust = self.cluster.scenario.mesh.trust_domain
+        accounts = {cols["service_account"][w] for w in self.workloads_of_service.get(index, [])}
+        return ServiceView(
+            index=index,
+            name=cols["service_name"][index],
+            namespace=namespace,
+            host=self.hosts[index],
+            facts=ServiceFacts(families=families, vips=vips),
+            ports=tuple(
+                PortView(
+                    name=cols["port_name"][r],
+                    port=cols["port"][r],
+                    target_port=cols["target_port"][r],
+                    protocol=cols["protocol"][r],
+                )
+                for r in port_rows
+            ),
+            subsets=tuple(cols["subset_name"][r] for r in self.subsets_of.get(index, [])),
+            identities=tuple(sorted(spiffe_id(trust, namespace, sa) for sa in accounts)),
+        )
+
+    @functools.cache  # noqa: B019
+    def endpoints(self, service: int, subset: str) -> EndpointRows:
+        """Pods behind ``service`` (or its ``subset``)."""
+        cols = self.columns
+        if subset:
+            subset_ids = [s for s in self.subsets_of.get(service, []) if cols["subset_name"][s] == subset]
+            workloads = [w for s in subset_ids for w in self.workloads_of_subset.get(s, [])]
+        else:
+            workloads = list(self.workloads_of_service.get(service, []))
+        pods = np.array(sorted(p for w in workloads for p in self.pods_of_workload.get(w, [])), dtype=np.int64)
+        pod_workload = cols["pod_workload"][pods]
+        locality = cols["pod_locality"][pods]
+        return EndpointRows(
+            ipv4=tuple(self.pod_ipv4[pods].tolist()),
+            ipv6=tuple(self.pod_ipv6[pods].tolist()),
+            region=tuple(cols["region"][locality].tolist()),
+            zone=tuple(cols["zone"][locality].tolist()),
+            locality=tuple(locality.tolist()),
+            workload=tuple(self.workload_metadata[pod_workload].tolist()),
+            sidecar=tuple(cols["sidecar"][pod_workload].tolist()),
+        )
+
+    def visible_services(self, workload: int, namespace: int) -> list[int]:
+        """Services a proxy of ``workload`` sees under the scenario's visibility."""
+        visibility = self.cluster.scenario.visibility
+        if visibility == "all":
+            return list(range(len(self.cluster.services)))
+        if visibility == "namespace":
+            return np.flatnonzero(self.cluster.services["namespace"].to_numpy() == namespace).tolist()
+        called = self.cluster.dependencies["service"].to_numpy()[self.dependencies_of.get(workload, [])]
+        return sorted(set(called.tolist()))
+
+    def proxy(self, proxy: int) -> ProxyView:
+        c = self.cluster
+        pod = int(c.proxies["pod"].iloc[proxy])
+        workload = int(c.proxies["workload"].iloc[proxy])
+        namespace = int(c.proxies["namespace"].iloc[proxy])
+        families = tuple(
+            f for f, has in (("IPv4", c.pods["has_ipv4"].iloc[pod]), ("IPv6", c.pods["has_ipv6"].iloc[pod])) if has
+        )
+        own_services = [int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload]]
+        inbound: dict[int, InboundPort] = {}
+        for s in own_services:
+            view = self.service(s)
+            for p in view.ports:
+                inbound.setdefault(
+                    p.target_port,
+                    InboundPort(target_port=p.target_port, protocol=p.protocol, service_port=p.port, host=view.host),
+                )
+        wl = c.workloads.iloc[workload]
+        return ProxyView(
+            proxy=proxy,
+            pod_name=self.pod_names[pod],
+            namespace=self.namespace_names[namespace],
+            workload=str(wl["name"]),
+            canonical_service=str(wl["canonical_service"]),
+            canonical_revision=str(wl["canonical_revision"]),
+            facts=ProxyFacts(families=families),  # type: ignore[arg-type]
+            outbound=tuple(self.service(s) for s in self.visible_services(workload, namespace)),
+            inbound=tuple(inbound[p] for p in sorted(inbound)),
+        )
+
+    def find_proxy(self, name: str) -> int:
+        """A proxy by ``<namespace>/<pod>`` or ``<namespace>/<workload>`` (its first pod)."""
+        c = self.cluster
+        namespace, _, pod_or_workload = name.partition("/")
+        pods = c.proxies["pod"].to_numpy()
+        proxy_ns = np.asarray(self.namespace_names, dtype=object)[c.proxies["namespace"].to_numpy()]
+        pod_names = np.asarray(self.pod_names, dtype=object)[pods]
+        workload_names = c.workloads["name"].to_numpy()[c.proxies["workload"].to_numpy()]
+        for candidates in (pod_names, workload_names):
+            hits = np.flatnonzero((proxy_ns == namespace) & (candidates == pod_or_workload))
+            if hits.size:
+                return int(hits[0])
+        listed = sorted(f"{ns}/{pod}" for ns, pod in zip(proxy_ns.tolist(), pod_names.tolist(), strict=True))
+        shown = listed[:20] + ([f"... ({len(listed) - 20} more)"] if len(listed) > 20 else [])
+        raise UnknownNameError("proxy", name, shown, plural="proxies")
+
+
+_INDEXES: weakref.WeakKeyDictionary[Cluster, ClusterIndex] = weakref.WeakKeyDictionary()
+
+
+def index_for(cluster: Cluster) -> ClusterIndex:
+    """The (cached) index of ``cluster``: built once, reused by every config of its proxies."""
+    if cluster not in _INDEXES:
+        _INDEXES[cluster] = ClusterIndex(cluster)
+    return _INDEXES[cluster]
+
+
+def _group(frame: pd.DataFrame, column: str) -> dict[int, list[int]]:
+    """Row positions of ``frame`` by the value of ``column``."""
+    keys = frame[column].to_numpy()
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    return {int(keys[g[0]]): g.tolist() for g in np.split(order, bounds) if g.size}

@@ -1,0 +1,108 @@
+"""Istio's own single-stack sidecar dumps (``../shared/reference/istio-golden``), parsed with xds-protos.
+
+Istio-private ``typed_config`` types have no descriptor in xds-protos; as the reference says,
+they are replaced by ``google.protobuf.Struct`` (their fields kept) before parsing.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from google.protobuf import json_format
+from udpa.type.v1 import typed_struct_pb2  # noqa: F401 — registers TypedStruct (istio_authn's config)
+
+import dsim.xds.dump  # noqa: F401 — registers every Envoy type dsim uses
+from tests.conftest import SHARED
+
+GOLDEN = SHARED / "reference" / "istio-golden"
+PRIVATE_TYPES = {
+    "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+    "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+    "type.googleapis.com/stats.PluginConfig",
+}
+STRUCT = "type.googleapis.com/google.protobuf.Struct"
+
+
+@functools.cache
+def _register_every_envoy_type() -> None:
+    """Import every xds-protos module so the descriptor pool resolves any ``@type`` in a dump."""
+    import envoy
+
+    for module in pkgutil.walk_packages(envoy.__path__, "envoy."):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(module.name)
+
+
+def _replace_private(value: Any) -> Any:
+    if isinstance(value, dict):
+        value = {k: _replace_private(v) for k, v in value.items()}
+        if value.get("@type") in PRIVATE_TYPES:
+            return {"@type": STRUCT, "value": {k: v for k, v in value.items() if k != "@type"}}
+        return value
+    if isinstance(value, list):
+        return [_replace_private(v) for v in value]
+    return value
+
+
+def load_dump(name: str) -> config_dump_pb2.ConfigDump:
+    _register_every_envoy_type()
+    path: Path = GOLDEN / name
+    raw = yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
+    return json_format.ParseDict(_replace_private(raw), config_dump_pb2.ConfigDump(), ignore_unknown_fields=True)
+
+
+def _dynamic(dump: str, part_type: Any, entries: str, field: str, resource_type: Any) -> list[Any]:
+    """The resources of one kind in a golden dump (``part.<entries>[].<field>``, unpacked)."""
+    found = []
+    for config in load_dump(dump).configs:
+        part = part_type()
+        if config.Unpack(part):
+            for entry in getattr(part, entries):
+                resource = resource_type()
+                packed = entry
+                for step in field.split("."):
+                    packed = getattr(packed, step)
+                packed.Unpack(resource)
+                found.append(resource)
+    return found
+
+
+def golden_listeners() -> dict[str, listener_pb2.Listener]:
+    listeners = _dynamic(
+        "istioctl_pkg_authz_testdata_configdump.yaml",
+        config_dump_shared_pb2.ListenersConfigDump,
+        "dynamic_listeners",
+        "active_state.listener",
+        listener_pb2.Listener,
+    )
+    return {listener.name: listener for listener in listeners}
+
+
+def golden_clusters() -> list[cluster_pb2.Cluster]:
+    return _dynamic(
+        "istioctl_pkg_describe_testdata_describe_http_config.json",
+        config_dump_shared_pb2.ClustersConfigDump,
+        "dynamic_active_clusters",
+        "cluster",
+        cluster_pb2.Cluster,
+    )
+
+
+def golden_assignments() -> list[endpoint_pb2.ClusterLoadAssignment]:
+    return _dynamic(
+        "istioctl_pkg_writer_envoy_configdump_testdata_endpoint_configdump.json",
+        config_dump_shared_pb2.EndpointsConfigDump,
+        "dynamic_endpoint_configs",
+        "endpoint_config",
+        endpoint_pb2.ClusterLoadAssignment,
+    )

