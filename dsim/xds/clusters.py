@@ -14,7 +14,16 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import duration_pb2, struct_pb2
 
 from dsim.designs.base import InboundCluster, PassthroughCluster
-from dsim.xds.common import CONNECT_TIMEOUT_S, MAX_UINT32, ads_config_source, mesh_tls_context, metadata, pack
+from dsim.xds.common import (
+    CONNECT_TIMEOUT_S,
+    HTTP_PROTOCOL_OPTIONS,
+    MAX_UINT32,
+    ads_config_source,
+    mesh_tls_context,
+    metadata,
+    pack,
+    upstream_http_options,
+)
 from dsim.xds.common import socket_address as address_of
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
 
@@ -56,6 +65,7 @@ def outbound(
     service: str,
     namespace: str,
     port: int,
+    protocol: str,
     subset: str,
     identities: Sequence[str],
     sni: str,
@@ -73,6 +83,9 @@ def outbound(
         istio["config"] = f"/apis/networking.istio.io/v1alpha3/namespaces/{namespace}/destination-rule/{service}"
         istio["subset"] = subset
     cluster.metadata.CopyFrom(metadata({"istio": istio}))
+    http = upstream_http_options(protocol)
+    if http is not None:
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if mtls:
         tls = tls_pb2.UpstreamTlsContext(common_tls_context=mesh_tls_context(MESH_ALPN, identities), sni=sni)
         matches = cluster.transport_socket_matches

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
@@ -20,6 +20,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import string_pb2
 from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
@@ -104,6 +105,27 @@ def mesh_tls_context(
             validation_context_sds_secret_config=sds_secret(ROOT_CERT),
         ),
     )
+
+
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def upstream_http_options(protocol: str) -> http_protocol_options_pb2.HttpProtocolOptions | None:
+    """How a cluster speaks HTTP upstream, as Istio sets it per port protocol: HTTP/2 for
+    ``HTTP2`` and ``GRPC``, the downstream's protocol for sniffed ports, Envoy's default otherwise."""
+    options = http_protocol_options_pb2.HttpProtocolOptions
+    if protocol in ("HTTP2", "GRPC"):
+        return options(
+            explicit_http_config=options.ExplicitHttpConfig(http2_protocol_options=protocol_pb2.Http2ProtocolOptions())
+        )
+    if protocol == "auto":
+        return options(
+            use_downstream_protocol_config=options.UseDownstreamHttpConfig(
+                http_protocol_options=protocol_pb2.Http1ProtocolOptions(),
+                http2_protocol_options=protocol_pb2.Http2ProtocolOptions(),
+            )
+        )
+    return None
 
 
 def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:

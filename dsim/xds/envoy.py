@@ -24,17 +24,23 @@ from pathlib import Path
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import config_source_pb2, grpc_service_pb2, protocol_pb2
+from envoy.config.core.v3 import config_source_pb2, grpc_service_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
-from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import duration_pb2
 
 from dsim.errors import DsimError
-from dsim.xds.common import SDS_CLUSTER, http_filters, pack, socket_address
+from dsim.xds.common import (
+    HTTP_PROTOCOL_OPTIONS,
+    SDS_CLUSTER,
+    http_filters,
+    pack,
+    socket_address,
+    upstream_http_options,
+)
 from dsim.xds.generate import ProxyConfig
 
 XDS_CLUSTER = "xds-grpc"
@@ -91,14 +97,7 @@ def _grpc_cluster(name: str, port: int) -> cluster_pb2.Cluster:
             ],
         ),
     )
-    options = http_protocol_options_pb2.HttpProtocolOptions(
-        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
-        )
-    )
-    cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].CopyFrom(
-        pack(options)
-    )
+    cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(upstream_http_options("GRPC")))
     return cluster
 
 

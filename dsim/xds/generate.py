@@ -65,6 +65,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                             service=svc.name,
                             namespace=svc.namespace,
                             port=port.port,
+                            protocol=port.protocol,
                             subset=subset,
                             identities=svc.identities,
                             sni=sni(port.port, subset, svc.host),
