@@ -1,0 +1,1 @@
+"""Exact config sizes for every proxy, computed on columns (no message per proxy or endpoint)."""

@@ -1,0 +1,290 @@
+"""The template sizing engine equals ``ByteSize()`` of real messages, for every resource shape
+dsim builds, with lengths that cross varint boundaries and ragged parts of 0, 1 or many."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsim.accounting.shape import Columns, Number, Ragged, ragged, sizes, text
+from dsim.designs.base import Bind, InboundCluster, PassthroughChains, VirtualInbound
+from dsim.xds import clusters, endpoints, listeners, routes
+from dsim.xds.common import tracing
+from dsim.xds.names import cluster_name, sni
+from dsim.xds.view import EndpointRows, InboundPort
+
+# String lengths, weighted towards the varint boundaries of the fields that hold them.
+length = st.one_of(st.integers(0, 40), st.sampled_from([1, 63, 64, 126, 127, 128, 129, 255, 256, 16383, 16384]))
+nonempty = length.filter(lambda n: n > 0)
+port = st.integers(1, 65535)
+
+
+def word(n: int, letter: str = "a") -> str:
+    return letter * n
+
+
+def check(template: Any, real: Callable[[dict[str, Any]], Any], rows: list[dict[str, Any]], columns: Columns) -> None:
+    expected = [real(row).ByteSize() for row in rows]
+    assert sizes(template, columns).tolist() == expected
+
+
+def ragged_of(lists: list[list[int]]) -> Ragged:
+    return Ragged(
+        lengths=np.array([n for items in lists for n in items], dtype=np.int64),
+        owner=np.array([i for i, items in enumerate(lists) for _ in items], dtype=np.int64),
+    )
+
+
+cluster_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "host": nonempty,
+            "svc": nonempty,
+            "ns": nonempty,
+            "port": port,
+            "subset": nonempty,
+            "sans": st.lists(length, max_size=4),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cluster_rows,
+    st.sampled_from(["HTTP", "HTTP2", "GRPC", "TCP", "auto"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["outbound", "outbound6"]),
+)
+def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool, subset: bool, prefix: str) -> None:
+    p = Number("port")
+    sub = text("subset") if subset else ""
+    template = clusters.outbound(
+        cluster_name(prefix, p, sub, text("host")),
+        host=text("host"),
+        service=text("svc"),
+        namespace=text("ns"),
+        port=p,
+        protocol=protocol,
+        subset=sub,
+        identities=[ragged("san")],
+        sni=sni(p, sub, text("host")),
+        mtls=mtls,
+    )
+
+    def real(r: dict[str, Any]) -> Any:
+        s = word(r["subset"], "v") if subset else ""
+        host = word(r["host"], "h")
+        return clusters.outbound(
+            cluster_name(prefix, r["port"], s, host),
+            host=host,
+            service=word(r["svc"]),
+            namespace=word(r["ns"]),
+            port=r["port"],
+            protocol=protocol,
+            subset=s,
+            identities=[word(n, "s") for n in r["sans"]],
+            sni=sni(r["port"], s, host),
+            mtls=mtls,
+        )
+
+    columns = Columns(
+        count=len(rows),
+        lengths={k: np.array([r[k] for r in rows]) for k in ("host", "svc", "ns", "subset")},
+        numbers={"port": np.array([r["port"] for r in rows])},
+        ragged={"san": ragged_of([r["sans"] for r in rows])},
+    )
+    check(template, real, rows, columns)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"host": nonempty, "port": port, "domains": st.lists(length, max_size=6)}),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_virtual_host(rows: list[dict[str, Any]]) -> None:
+    p = Number("port")
+    template = routes.service_vhost(
+        text("host"), p, [text("host"), ragged("domain")], cluster_name("outbound", p, "", text("host"))
+    )
+
+    def real(r: dict[str, Any]) -> Any:
+        host = word(r["host"], "h")
+        return routes.service_vhost(
+            host,
+            r["port"],
+            [host, *(word(n, "d") for n in r["domains"])],
+            cluster_name("outbound", r["port"], "", host),
+        )
+
+    columns = Columns(
+        count=len(rows),
+        lengths={"host": np.array([r["host"] for r in rows])},
+        numbers={"port": np.array([r["port"] for r in rows])},
+        ragged={"domain": ragged_of([r["domains"] for r in rows])},
+    )
+    check(template, real, rows, columns)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"vip": nonempty, "other": nonempty, "port": port, "host": nonempty}),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_tcp_listener(rows: list[dict[str, Any]], additional: bool) -> None:
+    p = Number("port")
+    bind = Bind(address=text("vip"), additional=(text("other"),) if additional else ())
+    template = listeners.outbound_tcp(bind, p, cluster_name("outbound", p, "", text("host")))
+
+    def real(r: dict[str, Any]) -> Any:
+        b = Bind(address=word(r["vip"], "1"), additional=(word(r["other"], "2"),) if additional else ())
+        return listeners.outbound_tcp(b, r["port"], cluster_name("outbound", r["port"], "", word(r["host"], "h")))
+
+    columns = Columns(
+        count=len(rows),
+        lengths={k: np.array([r[k] for r in rows]) for k in ("vip", "other", "host")},
+        numbers={"port": np.array([r["port"] for r in rows])},
+    )
+    check(template, real, rows, columns)
+
+
+identity = st.fixed_dictionaries({"svc": length, "rev": length, "ns": nonempty, "host": nonempty, "port": port})
+
+
+def tracing_of(r: dict[str, Any]) -> Any:
+    return tracing(word(r["svc"], "s"), word(r["rev"], "r"), "cluster.local", word(r["ns"], "n"))
+
+
+def identity_columns(rows: list[dict[str, Any]]) -> Columns:
+    return Columns(
+        count=len(rows),
+        lengths={k: np.array([r[k] for r in rows]) for k in ("svc", "rev", "ns", "host")},
+        numbers={"port": np.array([r["port"] for r in rows])},
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(identity, min_size=1, max_size=5))
+def test_http_and_auto_listeners_with_the_proxys_tracing(rows: list[dict[str, Any]]) -> None:
+    p = Number("port")
+    trace = tracing(text("svc"), text("rev"), "cluster.local", text("ns"))
+    bind = Bind(address="0.0.0.0", additional=("::",))
+    http = listeners.outbound_http(bind, p, f"{p}", trace, "PassthroughCluster")
+    auto = listeners.outbound_auto(
+        Bind(address=text("host")), p, f"{text('host')}:{p}", f"outbound|{p}||{text('host')}", trace
+    )
+    check(
+        http,
+        lambda r: listeners.outbound_http(bind, r["port"], f"{r['port']}", tracing_of(r), "PassthroughCluster"),
+        rows,
+        identity_columns(rows),
+    )
+    check(
+        auto,
+        lambda r: listeners.outbound_auto(
+            Bind(address=word(r["host"], "h")),
+            r["port"],
+            f"{word(r['host'], 'h')}:{r['port']}",
+            f"outbound|{r['port']}||{word(r['host'], 'h')}",
+            tracing_of(r),
+        ),
+        rows,
+        identity_columns(rows),
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(identity, min_size=1, max_size=4),
+    st.sampled_from(["PERMISSIVE", "STRICT", "DISABLE"]),
+    st.sampled_from(["http", "tcp", "auto"]),
+    st.booleans(),
+)
+def test_virtual_inbound(rows: list[dict[str, Any]], mtls: str, kind: str, dual: bool) -> None:
+    spec = VirtualInbound(
+        name="virtualInbound",
+        bind=Bind(address="0.0.0.0", additional=("::",) if dual else ()),
+        passthrough=(PassthroughChains(cluster="InboundPassthroughClusterIpv4", prefix="0.0.0.0"),),
+        chain_address="0.0.0.0",
+        inbound_cluster_prefix="inbound",
+    )
+    p = Number("port")
+    template = listeners.virtual_inbound(
+        spec,
+        [(InboundPort(target_port=p, protocol="X", service_port=p, host=text("host")), kind)],
+        mtls,
+        tracing(text("svc"), text("rev"), "cluster.local", text("ns")),
+        "cluster.local",
+    )
+
+    def real(r: dict[str, Any]) -> Any:
+        own = InboundPort(target_port=r["port"], protocol="X", service_port=r["port"], host=word(r["host"], "h"))
+        return listeners.virtual_inbound(spec, [(own, kind)], mtls, tracing_of(r), "cluster.local")
+
+    check(template, real, rows, identity_columns(rows))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"port": port, "extra": st.booleans()}), min_size=1, max_size=6))
+def test_inbound_clusters(rows: list[dict[str, Any]]) -> None:
+    p = Number("port")
+    numbers = Columns(count=len(rows), numbers={"port": np.array([r["port"] for r in rows])})
+    for spec in (
+        InboundCluster(prefix="inbound", source="127.0.0.6", extra_sources=("::6",)),
+        InboundCluster(prefix="inbound6", loopback="::1"),
+    ):
+        check(clusters.inbound(spec, p), lambda r, spec=spec: clusters.inbound(spec, r["port"]), rows, numbers)
+
+
+endpoint = st.fixed_dictionaries(
+    {"address": nonempty, "other": nonempty, "workload": length, "sidecar": st.booleans(), "port": port}
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(endpoint, min_size=1, max_size=6), st.booleans(), st.booleans())
+def test_load_assignment(rows: list[dict[str, Any]], additional: bool, sidecar: bool) -> None:
+    """One endpoint per assignment: the endpoint, its group and the assignment, all exact."""
+    families = ("IPv4", "IPv6") if additional else ("IPv4",)
+
+    def one_pod(address: str, other: str, workload: str) -> EndpointRows:
+        return EndpointRows(
+            ipv4=(address,),
+            ipv6=(other,),
+            region=("",),
+            zone=("",),
+            locality=(0,),
+            workload=(workload,),
+            sidecar=(sidecar,),
+        )
+
+    p = Number("port")
+    template = endpoints.load_assignment(
+        text("cluster"), one_pod(text("address"), text("other"), text("workload")), p, families, additional
+    )
+
+    def real(r: dict[str, Any]) -> Any:
+        pod = one_pod(word(r["address"], "1"), word(r["other"], "2"), word(r["workload"], "w"))
+        return endpoints.load_assignment(word(5, "c"), pod, r["port"], families, additional)
+
+    columns = Columns(
+        count=len(rows),
+        lengths={k: np.array([r[k] for r in rows]) for k in ("address", "other", "workload")}
+        | {"cluster": np.full(len(rows), 5)},
+        numbers={"port": np.array([r["port"] for r in rows])},
+    )
+    check(template, real, rows, columns)
