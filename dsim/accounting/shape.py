@@ -52,6 +52,8 @@ class Number(int):
 
     def __new__(cls, name: str) -> Number:
         value = _SENTINEL_BASE + next(_sentinels)
+        if value >= 2**32 - 1:  # 4294967295 is a real value dsim sets (circuit breaker thresholds)
+            raise OverflowError("too many Number stand-ins in one process")
         number = super().__new__(cls, value)
         number.name = name
         _NUMBERS[value] = name
