@@ -4,7 +4,7 @@ configs, summarize, run."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from dsim.provenance import provenance
 from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
-from dsim.xds.envoy import envoy_binary, validate
+from dsim.xds.envoy import Verdict, envoy_binary, validate
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.sizes import protobuf_config_sizes
 from dsim.xds.view import index_for
@@ -82,18 +82,26 @@ def sample_proxies(cluster: Cluster, sample: int) -> list[int]:
 
 
 def validate_configs(
-    target: Cluster | ScenarioLike, *, designs: Sequence[str] | None = None, sample: int = 5
+    target: Cluster | ScenarioLike,
+    *,
+    designs: Sequence[str] | None = None,
+    sample: int = 5,
+    on_verdict: Callable[[Verdict], None] | None = None,
 ) -> pd.DataFrame:
-    """Run the real Envoy on a sample of proxies' configs per design: one row per (design, proxy)."""
+    """Run the real Envoy on a sample of proxies' configs per design: one row per (design, proxy).
+
+    ``on_verdict`` is called with each verdict as it arrives (a big config takes Envoy seconds).
+    """
     cluster = _cluster(target)
     chosen = [get_design(d) for d in (designs or cluster.scenario.designs)]
     binary = envoy_binary()
     index = index_for(cluster)
-    rows = [
-        validate(proxy_config(index, proxy, design), binary=binary)
-        for design in chosen
-        for proxy in sample_proxies(cluster, sample)
-    ]
+    rows = []
+    for design in chosen:
+        for proxy in sample_proxies(cluster, sample):
+            rows.append(validate(proxy_config(index, proxy, design), binary=binary))
+            if on_verdict is not None:
+                on_verdict(rows[-1])
     return pd.DataFrame(
         {
             "design": [v.design for v in rows],

@@ -18,6 +18,7 @@ from dsim.designs import all_designs
 from dsim.errors import DsimError
 from dsim.provenance import dsim_version
 from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
+from dsim.xds.envoy import Verdict
 
 EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 1
@@ -66,13 +67,15 @@ def _dump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_verdict(verdict: Verdict) -> None:
+    print(f"{verdict.design:<28} {verdict.proxy:<40} {'accepted' if verdict.accepted else 'REJECTED'}", flush=True)
+    if not verdict.accepted:
+        print("    " + verdict.message.replace("\n", "\n    "), flush=True)
+
+
 def _validate(args: argparse.Namespace) -> int:
     designs = [args.design] if args.design else None
-    verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample)
-    for row in verdicts.itertuples():
-        print(f"{row.design:<28} {row.proxy:<40} {'accepted' if row.accepted else 'REJECTED'}")
-        if not row.accepted:
-            print("    " + str(row.message).replace("\n", "\n    "))
+    verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample, on_verdict=_print_verdict)
     rejected = int((~verdicts["accepted"]).sum())
     print(f"\n{len(verdicts) - rejected} of {len(verdicts)} configs accepted by Envoy")
     return EXIT_REJECTED if rejected else 0

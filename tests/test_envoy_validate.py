@@ -69,3 +69,27 @@ def test_missing_envoy_binary_is_a_clear_error(
         envoy_binary()
     assert main(["validate", str(SCENARIOS / "istio-blog-dual-stack.yaml")]) == 2
     assert capsys.readouterr().err == f"dsim: error: DSIM_ENVOY={tmp_path / 'no-envoy'}: not an executable file\n"
+
+
+def test_cli_validate_shows_envoys_reason_and_exits_1_on_a_rejection(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dsim.api
+
+    real_generator = dsim.api.proxy_config
+
+    def with_a_broken_route(*args, **kwargs):  # type: ignore[no-untyped-def]
+        config = real_generator(*args, **kwargs)
+        route = type(config.routes[0])()
+        route.CopyFrom(config.routes[0])
+        route.virtual_hosts[0].domains.append("*")
+        route.virtual_hosts[-1].domains.append("*")
+        return dataclasses.replace(config, routes=(route,))
+
+    monkeypatch.setattr(dsim.api, "proxy_config", with_a_broken_route)
+    blog = str(SCENARIOS / "istio-blog-dual-stack.yaml")
+    assert main(["validate", blog, "--design", "single-stack", "--sample", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "REJECTED" in out
+    assert "wildcard domain" in out
+    assert "0 of 1 configs accepted by Envoy" in out
