@@ -40,9 +40,10 @@ def text(name: str) -> str:
     return f"{_OPEN}{name}{_CLOSE}"
 
 
-def ragged(name: str) -> str:
-    """A stand-in for one element of a repeated string whose elements vary per instance."""
-    return text(f"*{name}")
+def ragged(family: str, field: str) -> str:
+    """A stand-in for ``field`` of one element of the repeated part ``family``: the element the
+    template holds stands for all of an instance's elements of that family."""
+    return text(f"*{family}.{field}")
 
 
 class Number(int):
@@ -68,10 +69,10 @@ class Number(int):
 
 @dataclasses.dataclass(frozen=True)
 class Ragged:
-    """Values of a repeated part: per element, and which instance each element belongs to."""
+    """The elements of a repeated part: their own columns, and the instance each belongs to."""
 
-    lengths: np.ndarray
-    """Byte length of each element's stand-in string."""
+    elements: Columns
+    """Per element: the values of its ``ragged(family, field)`` stand-ins, by ``field``."""
     owner: np.ndarray
     """The instance (0..n-1) each element belongs to."""
 
@@ -89,12 +90,18 @@ class Columns:
     ragged: Mapping[str, Ragged] = dataclasses.field(default_factory=dict)
     """Elements of each :func:`ragged` stand-in."""
 
-    def per_element(self, parts: Ragged) -> Columns:
-        """These columns seen from the elements of ``parts`` (instance values repeated per element)."""
+    def per_element(self, family: str) -> Columns:
+        """Columns for evaluating one element of ``family`` per element: the element's own
+        stand-ins, and the instance's repeated for each of its elements."""
+        parts = self.ragged[family]
+        own = parts.elements
         return Columns(
-            count=len(parts.owner),
-            lengths={k: np.asarray(v)[parts.owner] for k, v in self.lengths.items()},
-            numbers={k: np.asarray(v)[parts.owner] for k, v in self.numbers.items()},
+            count=own.count,
+            lengths={k: np.asarray(v)[parts.owner] for k, v in self.lengths.items()}
+            | {f"*{family}.{k}": np.asarray(v) for k, v in own.lengths.items()},
+            numbers={k: np.asarray(v)[parts.owner] for k, v in self.numbers.items()}
+            | {f"*{family}.{k}": np.asarray(v) for k, v in own.numbers.items()},
+            ragged=own.ragged,
         )
 
 
@@ -111,7 +118,7 @@ def _string_length(value: str | bytes, columns: Columns) -> tuple[Size, list[str
         elif name in columns.numbers:  # a Number written into text: its decimal digits
             length = length + decimal_digits(columns.numbers[name])
         elif name.startswith("*"):
-            unresolved.append(name[1:])
+            unresolved.append(name)
         else:
             raise KeyError(f"no column for stand-in {name!r}")
     return length, unresolved
@@ -166,11 +173,17 @@ def _element(field: FieldDescriptor, value: Any, columns: Columns) -> Size:
     return _scalar(field, value, columns)
 
 
+def _family(name: str) -> set[str]:
+    return {name[1:].split(".", 1)[0]} if name.startswith("*") else set()
+
+
 def _direct_ragged(value: Any) -> set[str]:
-    """Ragged stand-ins inside ``value`` that no repeated field within it holds: ``value`` is then
-    the repeated element they stand for (deeper ones belong to that deeper field)."""
+    """Families of the ragged stand-ins inside ``value`` that no repeated field within it holds:
+    ``value`` is then the repeated element they stand for (deeper ones belong deeper)."""
     if isinstance(value, str):
-        return {n[1:] for n in _MARKER.findall(value) if n.startswith("*")}
+        return {f for n in _MARKER.findall(value) for f in _family(n)}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _family(_NUMBERS.get(int(value), ""))
     if not hasattr(value, "ListFields"):
         return set()
     if value.DESCRIPTOR.full_name == _ANY:
@@ -182,13 +195,11 @@ def _direct_ragged(value: Any) -> set[str]:
     return found
 
 
-def _ragged_element(field: FieldDescriptor, value: Any, columns: Columns, name: str) -> Size:
-    """Summed bytes per instance of a repeated element standing for ``columns.ragged[name]``."""
-    parts = columns.ragged[name]
-    per_element = columns.per_element(parts)
-    per_element = dataclasses.replace(per_element, lengths={**per_element.lengths, f"*{name}": parts.lengths})
-    each = np.broadcast_to(_element(field, value, per_element), parts.owner.shape)
-    return np.bincount(parts.owner, weights=each, minlength=columns.count).astype(np.int64)
+def _ragged_element(field: FieldDescriptor, value: Any, columns: Columns, family: str) -> Size:
+    """Summed bytes per instance of a repeated element standing for ``columns.ragged[family]``."""
+    owner = columns.ragged[family].owner
+    each = np.broadcast_to(_element(field, value, columns.per_element(family)), owner.shape)
+    return np.bincount(owner, weights=each, minlength=columns.count).astype(np.int64)
 
 
 _ANY = "google.protobuf.Any"
@@ -230,10 +241,14 @@ def sizes(message: Any, columns: Columns) -> Size:
             continue
         items = value if field.is_repeated else [value]
         for item in items:
-            names = _direct_ragged(item) if field.is_repeated else set()
+            # Only families ragged at this level: inside an element, its own family is resolved.
+            names = _direct_ragged(item) & set(columns.ragged) if field.is_repeated else set()
             if names:
-                (name,) = names
-                total = total + _ragged_element(field, item, columns, name)
+                if len(names) > 1:
+                    raise ValueError(
+                        f"one element stands for several repeated parts {sorted(names)}: {field.full_name}"
+                    )
+                total = total + _ragged_element(field, item, columns, names.pop())
             else:
                 total = total + _element(field, item, columns)
     return total

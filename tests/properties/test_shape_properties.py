@@ -33,8 +33,10 @@ def check(template: Any, real: Callable[[dict[str, Any]], Any], rows: list[dict[
 
 
 def ragged_of(lists: list[list[int]]) -> Ragged:
+    """Elements with one string each (field ``value``) of the given lengths, per instance."""
+    lengths = np.array([n for items in lists for n in items], dtype=np.int64)
     return Ragged(
-        lengths=np.array([n for items in lists for n in items], dtype=np.int64),
+        elements=Columns(count=len(lengths), lengths={"value": lengths}),
         owner=np.array([i for i, items in enumerate(lists) for _ in items], dtype=np.int64),
     )
 
@@ -74,7 +76,7 @@ def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool,
         port=p,
         protocol=protocol,
         subset=sub,
-        identities=[ragged("san")],
+        identities=[ragged("san", "value")],
         sni=sni(p, sub, text("host")),
         mtls=mtls,
     )
@@ -115,7 +117,7 @@ def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool,
 def test_virtual_host(rows: list[dict[str, Any]]) -> None:
     p = Number("port")
     template = routes.service_vhost(
-        text("host"), p, [text("host"), ragged("domain")], cluster_name("outbound", p, "", text("host"))
+        text("host"), p, [text("host"), ragged("domain", "value")], cluster_name("outbound", p, "", text("host"))
     )
 
     def real(r: dict[str, Any]) -> Any:
@@ -288,3 +290,86 @@ def test_load_assignment(rows: list[dict[str, Any]], additional: bool, sidecar: 
         numbers={"port": np.array([r["port"] for r in rows])},
     )
     check(template, real, rows, columns)
+
+
+pod = st.fixed_dictionaries(
+    {"v4": length, "v6": length, "workload": length, "sidecar": st.booleans(), "locality": st.integers(0, 2)}
+)
+regions = [("", ""), ("us-central1", "us-central1-a"), ("r" * 130, "z" * 3)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"port": port, "cluster": nonempty, "pods": st.lists(pod, min_size=1, max_size=7)}),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_load_assignment_with_groups_and_endpoint_kinds(assignments: list[dict[str, Any]], additional: bool) -> None:
+    from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+
+    families = ("IPv4", "IPv6") if additional else ("IPv4",)
+
+    def real(a: dict[str, Any]) -> Any:
+        pods = a["pods"]
+        rows = EndpointRows(
+            ipv4=tuple(word(p["v4"] + 1, "1") for p in pods),  # every pod has its first address
+            ipv6=tuple(word(p["v6"], "2") for p in pods),  # length 0: the pod has no second family
+            region=tuple(regions[p["locality"]][0] for p in pods),
+            zone=tuple(regions[p["locality"]][1] for p in pods),
+            locality=tuple(p["locality"] for p in pods),
+            workload=tuple(word(p["workload"], "w") for p in pods),
+            sidecar=tuple(p["sidecar"] for p in pods),
+        )
+        return endpoints.load_assignment(word(a["cluster"], "c"), rows, a["port"], families, additional)
+
+    # Columns: groups are (assignment, locality) pairs; endpoints belong to groups, by kind.
+    group_keys = sorted({(i, p["locality"]) for i, a in enumerate(assignments) for p in a["pods"]})
+    group_of = {key: g for g, key in enumerate(group_keys)}
+    kinds = {k.family: k for k in endpoint_kinds(additional)}
+    endpoints_by_kind: dict[str, list[tuple[int, int, int, int]]] = {name: [] for name in kinds}
+    counts = [0] * len(group_keys)
+    for i, a in enumerate(assignments):
+        for p in a["pods"]:
+            g = group_of[(i, p["locality"])]
+            if additional:
+                extra = p["v6"] > 0
+                endpoints_by_kind[f"lb_{int(p['sidecar'])}_{int(extra)}"].append(
+                    (g, p["v4"] + 1, p["v6"], p["workload"])
+                )
+                counts[g] += 1
+            else:
+                for address in (p["v4"] + 1,):
+                    endpoints_by_kind[f"lb_{int(p['sidecar'])}_0"].append((g, address, 0, p["workload"]))
+                    counts[g] += 1
+    group_columns = Columns(
+        count=len(group_keys),
+        lengths={
+            "region": np.array([len(regions[loc][0]) for _, loc in group_keys]),
+            "zone": np.array([len(regions[loc][1]) for _, loc in group_keys]),
+        },
+        numbers={"weight": np.array(counts)},
+        ragged={
+            name: Ragged(
+                elements=Columns(
+                    count=len(rows),
+                    lengths={
+                        "address": np.array([r[1] for r in rows], dtype=np.int64),
+                        "other": np.array([r[2] for r in rows], dtype=np.int64),
+                        "workload": np.array([r[3] for r in rows], dtype=np.int64),
+                    },
+                ),
+                owner=np.array([r[0] for r in rows], dtype=np.int64),
+            )
+            for name, rows in endpoints_by_kind.items()
+        },
+    )
+    columns = Columns(
+        count=len(assignments),
+        lengths={"cluster": np.array([a["cluster"] for a in assignments])},
+        numbers={"port": np.array([a["port"] for a in assignments])},
+        ragged={"group": Ragged(elements=group_columns, owner=np.array([i for i, _ in group_keys]))},
+    )
+    check(load_assignment_template(additional), real, assignments, columns)
