@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from dsim.accounting.shape import Number, ragged, text
+from dsim.scenario.model import IpFamily
 from dsim.xds import endpoints
 from dsim.xds.view import EndpointRows
 
@@ -50,7 +51,7 @@ def load_assignment_template(additional: bool) -> Any:
         workload=tuple(ragged(k.family, "workload") for k in kinds),
         sidecar=tuple(k.sidecar for k in kinds),
     )
-    families = ("IPv4", "IPv6") if additional else ("IPv4",)
+    families: tuple[IpFamily, ...] = ("IPv4", "IPv6") if additional else ("IPv4",)
     template = endpoints.load_assignment(text("cluster"), rows, Number("port"), families, additional)
     # The builder counts the template's endpoints; a group's weight is its own endpoint count.
     template.endpoints[0].load_balancing_weight.value = Number("*group.weight")
