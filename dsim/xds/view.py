@@ -137,8 +137,8 @@ class ClusterIndex:
         ).to_numpy()
         self.ports_of = _group(c.service_ports, "service")
         self.subsets_of = _group(c.subsets, "service")
-        self.workloads_of_service = _group(c.service_workloads, "service")
-        self.workloads_of_subset = _group(c.subset_workloads, "subset")
+        self.workloads_of_service = _group(c.service_workloads, "service", "workload")
+        self.workloads_of_subset = _group(c.subset_workloads, "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
@@ -276,9 +276,14 @@ def index_for(cluster: Cluster) -> ClusterIndex:
     return _INDEXES[cluster]
 
 
-def _group(frame: pd.DataFrame, column: str) -> dict[int, list[int]]:
-    """Row positions of ``frame`` by the value of ``column``."""
+def _group(frame: pd.DataFrame, column: str, values: str | None = None) -> dict[int, list[int]]:
+    """By the value of ``column``: the ``values`` column of its rows (their row positions if none)."""
     keys = frame[column].to_numpy()
     order = np.argsort(keys, kind="stable")
+    picked = order if values is None else frame[values].to_numpy()[order]
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
-    return {int(keys[g[0]]): g.tolist() for g in np.split(order, bounds) if g.size}
+    return {
+        int(keys[rows[0]]): group.tolist()
+        for rows, group in zip(np.split(order, bounds), np.split(picked, bounds), strict=True)
+        if rows.size
+    }
