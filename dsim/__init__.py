@@ -1,6 +1,6 @@
 """dsim: offline simulation of what Istio's dual-stack designs cost a service mesh."""
 
-from dsim.api import build_cluster, config_sizes, generate, run, validate_configs
+from dsim.api import build_cluster, config_counts, config_sizes, fleet_totals, generate, run, validate_configs
 from dsim.cluster import Cluster
 from dsim.designs import all_designs, design_names, get_design
 from dsim.errors import DsimError, ScenarioError, UnknownNameError
@@ -20,8 +20,10 @@ __all__ = [
     "__version__",
     "all_designs",
     "build_cluster",
+    "config_counts",
     "config_sizes",
     "design_names",
+    "fleet_totals",
     "generate",
     "get_design",
     "load_result",

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.cluster import build_cluster as _build_tables
 from dsim.cluster.summary import summarize
@@ -21,11 +22,11 @@ from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
 from dsim.xds.envoy import Verdict, envoy_binary, validate
 from dsim.xds.generate import ProxyConfig, proxy_config
-from dsim.xds.sizes import protobuf_config_sizes
+from dsim.xds.sizes import protobuf_sizes_and_counts
 from dsim.xds.view import index_for
 
 ScenarioLike = Scenario | str | Path
-SIZE_METHODS = ("protobuf",)
+SIZE_METHODS = ("vectorized", "protobuf")
 
 
 def _scenario_and_source(scenario: ScenarioLike) -> tuple[Scenario, str | None]:
@@ -54,22 +55,60 @@ def generate(target: Cluster | ScenarioLike, proxy: str | int, design: str) -> P
     return proxy_config(index, row, get_design(design))
 
 
+def _sizes_and_counts(
+    target: Cluster | ScenarioLike, design: str, method: str, proxies: Sequence[int] | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if method not in SIZE_METHODS:
+        raise UnknownNameError("method", method, SIZE_METHODS)
+    cluster = _cluster(target)
+    chosen = get_design(design)
+    if method == "protobuf":
+        rows = list(range(len(cluster.proxies))) if proxies is None else [int(p) for p in proxies]
+        return protobuf_sizes_and_counts(index_for(cluster), chosen, rows)
+    sizes, counts = vectorized_sizes(cluster, chosen)
+    if proxies is not None:
+        wanted = np.asarray(proxies, dtype=np.int64)
+        sizes = sizes[sizes["proxy"].isin(wanted)].reset_index(drop=True)
+        counts = counts[counts["proxy"].isin(wanted)].reset_index(drop=True)
+    return sizes, counts
+
+
 def config_sizes(
     target: Cluster | ScenarioLike,
     design: str,
     *,
-    method: str = "protobuf",
+    method: str = "vectorized",
     proxies: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Per proxy and xDS type: resources and serialized bytes (Istio's size metric).
+    """Per proxy and xDS type: resources and serialized bytes (Istio's size metric), exact.
 
-    One row per (design, proxy, xds_type); ``proxies`` are rows of ``cluster.proxies`` (all by default).
+    One row per (design, proxy, xds_type); ``proxies`` are rows of ``cluster.proxies`` (all by
+    default). ``method="vectorized"`` computes on columns; ``"protobuf"`` builds and serializes
+    every message (slow: the reference the vectorized method is tested against).
     """
-    if method not in SIZE_METHODS:
-        raise UnknownNameError("method", method, SIZE_METHODS)
-    cluster = _cluster(target)
-    chosen = list(range(len(cluster.proxies))) if proxies is None else [int(p) for p in proxies]
-    return protobuf_config_sizes(index_for(cluster), get_design(design), chosen)
+    return _sizes_and_counts(target, design, method, proxies)[0]
+
+
+def config_counts(
+    target: Cluster | ScenarioLike,
+    design: str,
+    *,
+    method: str = "vectorized",
+    proxies: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Per proxy: the object counts Envoy's memory depends on (listeners, additional addresses,
+    filter chains, clusters, route configurations, virtual hosts, domains, locality groups,
+    endpoints, endpoint additional addresses)."""
+    return _sizes_and_counts(target, design, method, proxies)[1]
+
+
+def fleet_totals(sizes: pd.DataFrame) -> pd.DataFrame:
+    """Per design and xDS type: proxies, resources and bytes summed over the fleet, and per proxy."""
+    totals = sizes.groupby(["design", "xds_type"], sort=False).agg(
+        proxies=("proxy", "nunique"), resources=("resources", "sum"), bytes=("bytes", "sum")
+    )
+    totals["bytes_per_proxy"] = (totals["bytes"] / totals["proxies"]).round(1)
+    return totals.reset_index()
 
 
 def sample_proxies(cluster: Cluster, sample: int) -> list[int]:
@@ -115,11 +154,17 @@ def validate_configs(
 def run(scenario: ScenarioLike) -> RunResult:
     """Run the pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
 
-    At this stage the pipeline builds the cluster and summarizes it.
+    At this stage: the cluster and its summary, and every proxy's exact config size and object
+    counts under each of the scenario's designs.
     """
     resolved, source = _scenario_and_source(scenario)
     cluster = _build_tables(resolved, source=source)
     tables = {f"cluster_{name}": frame for name, frame in summarize(cluster).items()}
+    per_design = [vectorized_sizes(cluster, get_design(name)) for name in resolved.designs]
+    sizes = pd.concat([s for s, _ in per_design], ignore_index=True)
+    tables["config_sizes"] = sizes
+    tables["config_counts"] = pd.concat([c for _, c in per_design], ignore_index=True)
+    tables["config_size_totals"] = fleet_totals(sizes)
     return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved))
 
 

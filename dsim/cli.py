@@ -48,13 +48,14 @@ def _inspect(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     result = api.run(args.scenario)
     folder = result.save(args.out or api.default_output_folder(result))
-    _print_tables(
-        {
-            name.removeprefix("cluster_"): frame
-            for name, frame in result.tables.items()
-            if name != "cluster_by_namespace"
-        }
-    )
+    shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")
+    _print_tables({name.removeprefix("cluster_"): result.tables[name] for name in shown})
+    totals = result.tables["config_size_totals"]
+    per_proxy = totals.pivot(index="design", columns="xds_type", values="bytes_per_proxy")
+    per_proxy = per_proxy.loc[list(result.scenario.designs), ["listeners", "clusters", "routes", "endpoints"]]
+    per_proxy["total"] = per_proxy.sum(axis=1)
+    print("\nconfig size per proxy, kB (Istio's kb/msg: serialized resources / 1000)")
+    print((per_proxy / 1000).round(1).to_string())
     print(f"\nresults written to {folder}")
     return 0
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dsim import design_names
@@ -41,9 +42,15 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
         "cluster_by_namespace.csv",
         "cluster_by_protocol.csv",
         "cluster_totals.csv",
+        "config_counts.csv",
+        "config_size_totals.csv",
+        "config_sizes.csv",
         "provenance.json",
         "scenario.yaml",
     ]
+    sizes = pd.read_csv(out / "config_sizes.csv")
+    assert set(sizes["design"]) == set(design_names())
+    assert len(sizes) == 4 * 4 * sizes["proxy"].nunique()  # designs × xDS types × proxies
     provenance = json.loads((out / "provenance.json").read_text())
     for key in ("dsim_version", "git_revision", "seed", "scenario_hash", "packages", "calibration"):
         assert key in provenance

@@ -26,5 +26,5 @@ def test_dual_stack_costs_more_under_duplicate_than_under_additional_addresses()
 
 
 def test_unknown_method_lists_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="valid methods: protobuf"):
+    with pytest.raises(UnknownNameError, match="valid methods: vectorized, protobuf"):
         config_sizes(BLOG, "duplicate", method="guess")

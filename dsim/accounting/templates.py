@@ -38,6 +38,10 @@ def endpoint_kinds(additional: bool) -> tuple[EndpointKind, ...]:
     )
 
 
+PORT = Number("port")  # module constants: each Number is registered with the engine once
+WEIGHT = Number("*group.weight")
+
+
 def load_assignment_template(additional: bool) -> Any:
     """One ClusterLoadAssignment standing for all: ``cluster`` and ``port`` per instance, groups
     (``group``: region, zone, weight) holding endpoints of every kind (address, other, workload)."""
@@ -52,7 +56,7 @@ def load_assignment_template(additional: bool) -> Any:
         sidecar=tuple(k.sidecar for k in kinds),
     )
     families: tuple[IpFamily, ...] = ("IPv4", "IPv6") if additional else ("IPv4",)
-    template = endpoints.load_assignment(text("cluster"), rows, Number("port"), families, additional)
+    template = endpoints.load_assignment(text("cluster"), rows, PORT, families, additional)
     # The builder counts the template's endpoints; a group's weight is its own endpoint count.
-    template.endpoints[0].load_balancing_weight.value = Number("*group.weight")
+    template.endpoints[0].load_balancing_weight.value = WEIGHT
     return template

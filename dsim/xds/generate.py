@@ -7,6 +7,7 @@ the design is asked only its dual-stack questions (:mod:`dsim.designs.base`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -22,6 +23,12 @@ from dsim.xds.names import cluster_name, sni
 from dsim.xds.view import ClusterIndex, ProxyView, port_kind
 
 XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
+
+# Proxies that see a service get the same cluster and endpoint set for it: build each once
+# (istiod caches CDS and EDS across proxies the same way). The messages are shared, so callers
+# copy before they change one.
+_outbound_cluster = functools.lru_cache(maxsize=1 << 16)(clusters.outbound)
+_load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignment)
 """The four resource kinds, in the order dsim reports them (LDS, CDS, RDS, EDS)."""
 
 
@@ -59,7 +66,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 for subset in ("", *svc.subsets):
                     name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
                     out_clusters.append(
-                        clusters.outbound(
+                        _outbound_cluster(
                             name,
                             host=svc.host,
                             service=svc.name,
@@ -73,7 +80,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                         )
                     )
                     out_endpoints.append(
-                        endpoints.load_assignment(
+                        _load_assignment(
                             name,
                             index.endpoints(svc.index, subset),
                             port.target_port,

@@ -10,6 +10,19 @@ from dsim.xds.generate import XDS_TYPES, ProxyConfig, proxy_config
 from dsim.xds.view import ClusterIndex
 
 SIZE_COLUMNS = ["design", "proxy", "xds_type", "resources", "bytes"]
+# The object counts Envoy's memory depends on, per proxy.
+COUNT_COLUMNS = [
+    "listeners",
+    "listener_additional_addresses",
+    "filter_chains",
+    "clusters",
+    "route_configurations",
+    "virtual_hosts",
+    "domains",
+    "locality_groups",
+    "endpoints",
+    "endpoint_additional_addresses",
+]
 
 
 def config_size_rows(config: ProxyConfig) -> list[dict[str, object]]:
@@ -26,7 +39,39 @@ def config_size_rows(config: ProxyConfig) -> list[dict[str, object]]:
     ]
 
 
+def config_count_row(config: ProxyConfig) -> dict[str, object]:
+    """The object counts Envoy's memory depends on, read off one proxy's real messages
+    (RDS route configurations and EDS endpoint sets; inline and static ones are not counted)."""
+    vhosts = [v for r in config.routes for v in r.virtual_hosts]
+    groups = [g for a in config.endpoints for g in a.endpoints]
+    lbs = [lb for g in groups for lb in g.lb_endpoints]
+    return {
+        "design": config.design,
+        "proxy": config.proxy.proxy,
+        "listeners": len(config.listeners),
+        "listener_additional_addresses": sum(len(x.additional_addresses) for x in config.listeners),
+        "filter_chains": sum(len(x.filter_chains) + x.HasField("default_filter_chain") for x in config.listeners),
+        "clusters": len(config.clusters),
+        "route_configurations": len(config.routes),
+        "virtual_hosts": len(vhosts),
+        "domains": sum(len(v.domains) for v in vhosts),
+        "locality_groups": len(groups),
+        "endpoints": len(lbs),
+        "endpoint_additional_addresses": sum(len(lb.endpoint.additional_addresses) for lb in lbs),
+    }
+
+
 def protobuf_config_sizes(index: ClusterIndex, design: Design, proxies: list[int]) -> pd.DataFrame:
     """Sizes of ``proxies``' configs under ``design``, by building and serializing every message."""
-    rows = [row for proxy in proxies for row in config_size_rows(proxy_config(index, proxy, design))]
-    return pd.DataFrame(rows, columns=SIZE_COLUMNS)
+    sizes, _ = protobuf_sizes_and_counts(index, design, proxies)
+    return sizes
+
+
+def protobuf_sizes_and_counts(
+    index: ClusterIndex, design: Design, proxies: list[int]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sizes and object counts of ``proxies``' configs, from real messages."""
+    configs = [proxy_config(index, proxy, design) for proxy in proxies]
+    sizes = pd.DataFrame([row for c in configs for row in config_size_rows(c)], columns=SIZE_COLUMNS)
+    counts = pd.DataFrame([config_count_row(c) for c in configs], columns=["design", "proxy", *COUNT_COLUMNS])
+    return sizes, counts

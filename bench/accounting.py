@@ -1,0 +1,78 @@
+"""Vectorized accounting: time and peak memory at scale, and the speed-up over real serialization.
+
+Prints, in one run:
+1. for ``scenarios/large.yaml`` and ``bench/fleet-50k.yaml``: time and peak traced memory of the
+   vectorized sizes and counts of every proxy under every design (goal: large under 10 s and 4 GB);
+2. on scenarios the protobuf method can finish (``scenarios/quickstart.yaml``, and
+   ``bench/medium.yaml``, where the vectorized method's fixed cost matters less), both methods
+   over every proxy for one design, their agreement, and the ratio (goal: at least 100x).
+Run: ``python bench/accounting.py [--design NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+
+from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design
+from dsim.accounting.proxies import vectorized_sizes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def vectorized_all_designs(path: Path) -> None:
+    cluster = build_cluster(path)
+    start = time.perf_counter()
+    frames = [vectorized_sizes(cluster, get_design(name))[0] for name in design_names()]
+    elapsed = time.perf_counter() - start
+    # A second pass under tracemalloc (which slows allocation) for the peak memory alone.
+    tracemalloc.start()
+    for name in design_names():
+        vectorized_sizes(cluster, get_design(name))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    totals = fleet_totals(pd.concat(frames, ignore_index=True))
+    per_proxy = totals.pivot(index="design", columns="xds_type", values="bytes_per_proxy").loc[list(design_names())]
+    print(
+        f"{path.name}: {len(cluster.services):,} services, {len(cluster.proxies):,} proxies, "
+        f"{len(design_names())} designs in {elapsed:.2f} s, peak {peak / 2**30:.2f} GiB traced, "
+        f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    )
+    print("bytes per proxy (Istio's size metric):")
+    print((per_proxy / 1e6).round(3).rename(columns=lambda c: f"{c} MB").to_string())
+    print()
+
+
+def speedup(path: Path, design: str) -> None:
+    cluster = build_cluster(path)
+    start = time.perf_counter()
+    fast = config_sizes(cluster, design, method="vectorized")
+    vectorized = time.perf_counter() - start
+    start = time.perf_counter()
+    slow = config_sizes(cluster, design, method="protobuf")
+    protobuf = time.perf_counter() - start
+    keys = ["proxy", "xds_type"]
+    equal = fast.sort_values(keys, ignore_index=True).equals(slow.sort_values(keys, ignore_index=True))
+    print(
+        f"{path.name}, {design}, all {len(cluster.proxies)} proxies: vectorized {vectorized:.2f} s, "
+        f"protobuf {protobuf:.1f} s, ratio {protobuf / vectorized:.1f}x, identical results: {equal}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
+    args = parser.parse_args()
+    vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
+    vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
+    speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
+    speedup(ROOT / "bench" / "medium.yaml", args.design)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The lengths and numbers config sizes depend on, as columns of the cluster's tables.
+
+Each array mirrors a text the generator writes: a service's FQDN, a pod's address as text, a
+workload's ``istio.workload`` metadata. Lengths are bytes (every name dsim handles is ASCII:
+Kubernetes names and labels, IP text, ports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster import Cluster
+from dsim.scenario.model import IpFamily
+from dsim.wire import ipv4_text_length, ipv6_text_length
+from dsim.xds.view import CLUSTER_ID, port_kind
+
+FAMILIES: tuple[IpFamily, IpFamily] = ("IPv4", "IPv6")
+SPIFFE = len("spiffe://") + len("/ns/") + len("/sa/")
+
+
+def _lengths(series: pd.Series) -> np.ndarray:
+    return series.astype(str).str.len().to_numpy(dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class ClusterColumns:
+    """Per-row lengths and numbers of a cluster's tables (one array per fact; see the field docs)."""
+
+    service_families: np.ndarray
+    """``ip_families`` text per service (``IPv6,IPv4``)."""
+    service_namespace: np.ndarray
+    name_length: np.ndarray
+    """Service name, bytes."""
+    namespace_length: np.ndarray
+    """Service namespace name, bytes."""
+    host_length: np.ndarray
+    """Service FQDN, bytes."""
+    vip_length: dict[IpFamily, np.ndarray]
+    """ClusterIP text per family, bytes (0 where the service has none)."""
+    ports: pd.DataFrame
+    """Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
+    subsets: pd.DataFrame
+    """Subsets: service, subset (row id), length (name bytes)."""
+    identities: pd.DataFrame
+    """Distinct (service, SPIFFE identity length) of each service's workloads."""
+    pod_has: dict[IpFamily, np.ndarray]
+    pod_address_length: dict[IpFamily, np.ndarray]
+    """Pod IP text per family, bytes (0 where none)."""
+    pod_locality: np.ndarray
+    pod_sidecar: np.ndarray
+    pod_workload_length: np.ndarray
+    """``istio.workload`` endpoint metadata, bytes."""
+    service_pods: pd.DataFrame
+    """Pods behind each service: service, pod."""
+    subset_pods: pd.DataFrame
+    """Pods behind each subset: subset, pod."""
+    region_length: np.ndarray
+    zone_length: np.ndarray
+    workload_namespace: np.ndarray
+    canonical_service_length: np.ndarray
+    canonical_revision_length: np.ndarray
+    workload_namespace_length: np.ndarray
+    namespace_name_length: np.ndarray
+
+
+def cluster_columns(c: Cluster) -> ClusterColumns:
+    s = c.scenario
+    services = c.services
+    ns_length = _lengths(c.namespaces["name"])
+    service_ns = services["namespace"].to_numpy()
+    name_length = _lengths(services["name"])
+    host_length = name_length + 1 + ns_length[service_ns] + len(f".svc.{s.mesh.cluster_domain}")
+    vip_length: dict[IpFamily, np.ndarray] = {
+        "IPv4": np.where(services["has_ipv4"], ipv4_text_length(services["vip4"].to_numpy()), 0),
+        "IPv6": np.where(
+            services["has_ipv6"], ipv6_text_length(services["vip6_hi"].to_numpy(), services["vip6_lo"].to_numpy()), 0
+        ),
+    }
+    ports = c.service_ports
+    protocol = ports["protocol"].astype(str)
+    port_frame = pd.DataFrame(
+        {
+            "service": ports["service"].to_numpy(),
+            "port": ports["port"].to_numpy(),
+            "target_port": ports["target_port"].to_numpy(),
+            "protocol": protocol.to_numpy(),
+            "kind": protocol.map(port_kind).to_numpy(),
+        }
+    )
+    subsets = pd.DataFrame(
+        {
+            "service": c.subsets["service"].to_numpy(),
+            "subset": np.arange(len(c.subsets)),
+            "length": _lengths(c.subsets["name"]),
+        }
+    )
+    workloads = c.workloads
+    selected = c.service_workloads.merge(
+        pd.DataFrame({"workload": np.arange(len(workloads)), "sa": workloads["service_account"].to_numpy()}),
+        on="workload",
+    )[["service", "sa"]].drop_duplicates()
+    identities = pd.DataFrame(
+        {
+            "service": selected["service"].to_numpy(),
+            "length": SPIFFE
+            + len(s.mesh.trust_domain)
+            + ns_length[service_ns[selected["service"].to_numpy()]]
+            + _lengths(selected["sa"]),
+        }
+    )
+    pods = c.pods
+    pod_workload = pods["workload"].to_numpy()
+    workload_ns = workloads["namespace"].to_numpy()
+    workload_length = (
+        _lengths(workloads["name"])
+        + ns_length[workload_ns]
+        + _lengths(workloads["canonical_service"])
+        + _lengths(workloads["canonical_revision"])
+        + len(CLUSTER_ID)
+        + 4
+    )
+    pod_rows = pd.DataFrame({"pod": np.arange(len(pods)), "workload": pod_workload})
+    return ClusterColumns(
+        service_families=services["ip_families"].astype(str).to_numpy(),
+        service_namespace=service_ns,
+        name_length=name_length,
+        namespace_length=ns_length[service_ns],
+        host_length=host_length,
+        vip_length=vip_length,
+        ports=port_frame,
+        subsets=subsets,
+        identities=identities,
+        pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
+        pod_address_length={
+            "IPv4": np.where(pods["has_ipv4"], ipv4_text_length(pods["ipv4"].to_numpy()), 0),
+            "IPv6": np.where(
+                pods["has_ipv6"], ipv6_text_length(pods["ipv6_hi"].to_numpy(), pods["ipv6_lo"].to_numpy()), 0
+            ),
+        },
+        pod_locality=pods["locality"].to_numpy(),
+        pod_sidecar=workloads["sidecar"].to_numpy()[pod_workload],
+        pod_workload_length=workload_length[pod_workload],
+        service_pods=c.service_workloads.merge(pod_rows, on="workload")[["service", "pod"]].sort_values(
+            ["service", "pod"], ignore_index=True
+        ),
+        subset_pods=c.subset_workloads.merge(pod_rows, on="workload")[["subset", "pod"]].sort_values(
+            ["subset", "pod"], ignore_index=True
+        ),
+        region_length=_lengths(c.localities["region"]),
+        zone_length=_lengths(c.localities["zone"]),
+        workload_namespace=workload_ns,
+        canonical_service_length=_lengths(workloads["canonical_service"]),
+        canonical_revision_length=_lengths(workloads["canonical_revision"]),
+        workload_namespace_length=ns_length[workload_ns],
+        namespace_name_length=ns_length,
+    )

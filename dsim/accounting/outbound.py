@@ -1,0 +1,341 @@
+"""A proxy family's outbound config, priced per service: what each service (and each of its
+HTTP ports' route groups) adds to a proxy that sees it, under one design.
+
+For each service family (``IPv4``, ``IPv6,IPv4``, ...) the design is asked, once, for its family
+copies, with stand-ins for the VIPs; the copies' templates are built by the real builders and
+sized on columns of all the services of that family at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.shape import Columns, Number, Ragged, ragged, sizes, text
+from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
+from dsim.scenario.model import IpFamily
+from dsim.wire import decimal_digits, tag_size, varint_size
+from dsim.xds import clusters, listeners, routes
+from dsim.xds.common import tracing
+from dsim.xds.names import cluster_name, sni
+
+PORT = Number("port")  # module constants: each Number is registered with the engine once
+VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
+_PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
+VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
+
+
+def trace_columns(count: int, tau: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Lengths of the tracing stand-ins for one tracing class: the proxy's canonical service,
+    canonical revision and namespace."""
+    return {"tsvc": np.full(count, tau[0]), "trev": np.full(count, tau[1]), "tns": np.full(count, tau[2])}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class OutboundPrices:
+    """What each service adds to a proxy of one family class, under one design."""
+
+    per_service: pd.DataFrame
+    """Per service: metrics that do not depend on which proxy sees it (bytes, resources, counts)."""
+    auto_listener_bytes: dict[tuple[int, int, int], np.ndarray]
+    """Per tracing class: bytes of the service's auto-detected-port listeners (they carry the proxy's tracing)."""
+    http: pd.DataFrame
+    """Per (service, HTTP route group): virtual host field bytes and domains, seen from the same
+    namespace (``*_same``) or another (``*_other``)."""
+    groups: pd.DataFrame
+    """Per HTTP route group (port, route suffix): its route configuration's own bytes and its listener."""
+    group_listener_bytes: dict[tuple[int, int, int], np.ndarray]
+    """Per tracing class: bytes of each group's shared HTTP listener."""
+
+
+def _row_columns(cols: ClusterColumns, rows: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> Columns:
+    """Stand-in columns of port-level rows (each row names its ``service``)."""
+    service = rows["service"].to_numpy()
+    lengths = {
+        "host": cols.host_length[service],
+        "svc": cols.name_length[service],
+        "ns": cols.namespace_length[service],
+        "vip4": cols.vip_length["IPv4"][service],
+        "vip:6": cols.vip_length["IPv6"][service],
+    }
+    return Columns(count=len(rows), lengths=lengths | (extra or {}), numbers={"port": rows["port"].to_numpy()})
+
+
+def _identities(cols: ClusterColumns, rows: pd.DataFrame) -> Ragged:
+    """Each row's service's SPIFFE identities, as elements owned by the row."""
+    pairs = pd.DataFrame({"service": rows["service"].to_numpy(), "row": np.arange(len(rows))}).merge(
+        cols.identities, on="service"
+    )
+    lengths = pairs["length"].to_numpy(dtype=np.int64)
+    return Ragged(elements=Columns(count=len(lengths), lengths={"value": lengths}), owner=pairs["row"].to_numpy())
+
+
+def _cluster_rows(cols: ClusterColumns, ports: pd.DataFrame) -> pd.DataFrame:
+    """One row per outbound cluster: each port, plain and per subset of its service."""
+    plain = ports.assign(subset=-1, subset_length=0)
+    with_subsets = ports.merge(cols.subsets.rename(columns={"length": "subset_length"}), on="service")
+    return pd.concat([plain, with_subsets], ignore_index=True)
+
+
+def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool) -> np.ndarray:
+    out = np.zeros(len(rows), dtype=np.int64)
+    port = PORT
+    host, subset = text("host"), text("subset")
+    variant = rows["protocol"].map(lambda p: _PROTOCOL_VARIANT.get(p, "HTTP")).to_numpy()
+    for protocol in np.unique(variant):
+        for has_subset in (False, True):
+            pick = (variant == protocol) & ((rows["subset"].to_numpy() >= 0) == has_subset)
+            if not pick.any():
+                continue
+            sub = subset if has_subset else ""
+            template = clusters.outbound(
+                cluster_name(copy.cluster_prefix, port, sub, host),
+                host=host,
+                service=text("svc"),
+                namespace=text("ns"),
+                port=port,
+                protocol=str(protocol),
+                subset=sub,
+                identities=[ragged("san", "value")],
+                sni=sni(port, sub, host),
+                mtls=mtls,
+            )
+            chosen = rows[pick]
+            columns = _row_columns(cols, chosen, {"subset": chosen["subset_length"].to_numpy()})
+            columns = dataclasses.replace(columns, ragged={"san": _identities(cols, chosen)})
+            out[pick] = sizes(template, columns)
+    return out
+
+
+def _endpoint_elements(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy) -> pd.DataFrame:
+    """One row per endpoint of each cluster row: row, locality, kind and its lengths."""
+    row_ids = pd.DataFrame(
+        {"row": np.arange(len(rows)), "service": rows["service"].to_numpy(), "subset": rows["subset"].to_numpy()}
+    )
+    plain = row_ids[row_ids["subset"] < 0].merge(cols.service_pods, on="service")
+    subsetted = row_ids[row_ids["subset"] >= 0].merge(cols.subset_pods, on="subset")
+    members = pd.concat([plain, subsetted], ignore_index=True)
+    pod, row = members["pod"].to_numpy(), members["row"].to_numpy()
+    has = [cols.pod_has[f][pod] for f in copy.endpoint_families]
+    length = [cols.pod_address_length[f][pod] for f in copy.endpoint_families]
+    if copy.endpoint_additional:
+        # One endpoint per pod: the first family it has, the second (if it has both) as additional.
+        both = has[0] & has[1] if len(has) == 2 else np.zeros_like(has[0])
+        keep = has[0] | has[-1]
+        address = np.where(has[0], length[0], length[-1])
+        parts = [(row[keep], pod[keep], address[keep], np.where(both, length[-1], 0)[keep], both[keep])]
+    else:
+        # One endpoint per address of each family the pod has.
+        parts = [
+            (row[h], pod[h], n[h], np.zeros(h.sum(), np.int64), np.zeros(h.sum(), bool))
+            for h, n in zip(has, length, strict=True)
+        ]
+    row, pod, address, other, extra = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return pd.DataFrame(
+        {
+            "row": row,
+            "address": address,
+            "other": other,
+            "extra": extra,
+            "locality": cols.pod_locality[pod],
+            "workload": cols.pod_workload_length[pod],
+            "kind": [f"lb_{int(s)}_{int(e)}" for s, e in zip(cols.pod_sidecar[pod], extra, strict=True)],
+        }
+    )
+
+
+def _assignments(
+    cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bytes of each cluster row's ClusterLoadAssignment, and its endpoint counts."""
+    elements = _endpoint_elements(cols, rows, copy)
+    group_keys = elements[["row", "locality"]].drop_duplicates().sort_values(["row", "locality"], ignore_index=True)
+    group_keys["group"] = np.arange(len(group_keys))
+    elements = elements.merge(group_keys, on=["row", "locality"])
+    locality = group_keys["locality"].to_numpy()
+    group_columns = Columns(
+        count=len(group_keys),
+        lengths={"region": cols.region_length[locality], "zone": cols.zone_length[locality]},
+        numbers={"weight": np.bincount(elements["group"].to_numpy(), minlength=len(group_keys))},
+        ragged={
+            kind.family: Ragged(
+                elements=Columns(
+                    count=len(part),
+                    lengths={
+                        "address": part["address"].to_numpy(),
+                        "other": part["other"].to_numpy(),
+                        "workload": part["workload"].to_numpy(),
+                    },
+                ),
+                owner=part["group"].to_numpy(),
+            )
+            for kind in endpoint_kinds(copy.endpoint_additional)
+            for part in [elements[elements["kind"] == kind.family]]
+        },
+    )
+    name_length = (
+        len(copy.cluster_prefix)
+        + 3
+        + decimal_digits(rows["port"].to_numpy())
+        + rows["subset_length"].to_numpy()
+        + cols.host_length[rows["service"].to_numpy()]
+    )
+    columns = Columns(
+        count=len(rows),
+        lengths={"cluster": name_length},
+        numbers={"port": rows["target_port"].to_numpy()},
+        ragged={"group": Ragged(elements=group_columns, owner=group_keys["row"].to_numpy())},
+    )
+    counts = {
+        "locality_groups": np.bincount(group_keys["row"].to_numpy(), minlength=len(rows)),
+        "endpoints": np.bincount(elements["row"].to_numpy(), minlength=len(rows)),
+        "endpoint_additional_addresses": np.bincount(
+            elements["row"].to_numpy(), weights=elements["extra"].to_numpy(), minlength=len(rows)
+        ).astype(np.int64),
+    }
+    return sizes(load_assignment_template(copy.endpoint_additional), columns), counts
+
+
+def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
+    return tag_size(number) + varint_size(size) + size
+
+
+def outbound_prices(
+    cols: ClusterColumns,
+    design: Design,
+    proxy: ProxyFacts,
+    *,
+    mtls: bool,
+    allow_any: bool,
+    mesh_id: str,
+    taus: list[tuple[int, int, int]],
+) -> OutboundPrices:
+    """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``."""
+    n = len(cols.host_length)
+    per_service: dict[str, np.ndarray] = {}
+
+    def add(metric: str, services: np.ndarray, values: np.ndarray | int) -> None:
+        weights = np.broadcast_to(np.asarray(values, dtype=np.int64), services.shape)
+        per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + np.bincount(
+            services, weights=weights, minlength=n
+        ).astype(np.int64)
+
+    trace = tracing(text("tsvc"), text("trev"), mesh_id, text("tns"))
+    auto_bytes = {tau: np.zeros(n, np.int64) for tau in taus}
+    http_parts = []
+    port, host = PORT, text("host")
+    for families in np.unique(cols.service_families):
+        facts = ServiceFacts(families=tuple(families.split(",")), vips=dict(VIP_STANDINS))
+        in_class = cols.service_families[cols.ports["service"].to_numpy()] == families
+        ports = cols.ports[in_class].reset_index(drop=True)
+        for copy in design.outbound_copies(facts, proxy):
+            rows = _cluster_rows(cols, ports)
+            service = rows["service"].to_numpy()
+            add("cds_resources", service, 1)
+            add("cds_bytes", service, _cluster_bytes(cols, rows, copy, mtls))
+            assignment_bytes, counts = _assignments(cols, rows, copy)
+            add("eds_resources", service, 1)
+            add("eds_bytes", service, assignment_bytes)
+            for metric, values in counts.items():
+                add(metric, service, values)
+            target = cluster_name(copy.cluster_prefix, port, "", host)
+            extra = len(copy.bind.additional)
+            tcp = ports[ports["kind"] == "tcp"]
+            if len(tcp):
+                add("lds_resources", tcp["service"].to_numpy(), 1)
+                add(
+                    "lds_bytes",
+                    tcp["service"].to_numpy(),
+                    sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
+                )
+                add("filter_chains", tcp["service"].to_numpy(), 1)
+                add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
+            auto = ports[ports["kind"] == "auto"]
+            if len(auto):
+                route_name = f"{host}:{port}{copy.route_suffix}"
+                services = auto["service"].to_numpy()
+                template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
+                for tau in taus:
+                    columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
+                    auto_bytes[tau] += np.bincount(services, weights=sizes(template, columns), minlength=n).astype(
+                        np.int64
+                    )
+                add("lds_resources", services, 1)
+                add("filter_chains", services, 2)
+                add("listener_additional_addresses", services, extra)
+                sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
+                add("rds_resources", services, 1)
+                add("rds_bytes", services, sizes(sniffed, _row_columns(cols, auto)))
+                add("virtual_hosts", services, 1)
+                add("domains", services, 1)
+            http = ports[ports["kind"] == "http"]
+            if len(http):
+                columns = _row_columns(cols, http)
+                vhost: dict[str, np.ndarray] = {}
+                domain_count: dict[str, int] = {}
+                # The same service seen from its own namespace also answers to its short name.
+                for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
+                    domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
+                    vhost[variant] = _field(sizes(routes.service_vhost(host, port, domains, target), columns))
+                    domain_count[variant] = len(domains)
+                http_parts.append(
+                    pd.DataFrame(
+                        {
+                            "service": http["service"].to_numpy(),
+                            "port": http["port"].to_numpy(),
+                            "suffix": copy.route_suffix,
+                            "vhost_same": vhost["same"],
+                            "vhost_other": vhost["other"],
+                            "domains_same": domain_count["same"],
+                            "domains_other": domain_count["other"],
+                        }
+                    )
+                )
+    if not http_parts:  # no HTTP port in sight: an empty frame, typed like a full one
+        empty = np.empty(0, np.int64)
+        http_parts.append(
+            pd.DataFrame(
+                {
+                    "service": empty,
+                    "port": empty,
+                    "suffix": np.empty(0, str),
+                    "vhost_same": empty,
+                    "vhost_other": empty,
+                    "domains_same": empty,
+                    "domains_other": empty,
+                }
+            )
+        )
+    http_rows = pd.concat(http_parts, ignore_index=True)
+    groups = http_rows[["port", "suffix"]].drop_duplicates().sort_values(["port", "suffix"], ignore_index=True)
+    groups["group"] = np.arange(len(groups))
+    http_rows = http_rows.merge(groups, on=["port", "suffix"])
+    unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
+    group_route = np.zeros(len(groups), np.int64)
+    group_listener = {tau: np.zeros(len(groups), np.int64) for tau in taus}
+    additional = np.zeros(len(groups), np.int64)
+    for suffix in groups["suffix"].unique():
+        pick = (groups["suffix"] == suffix).to_numpy()
+        numbers = {"port": groups["port"].to_numpy()[pick]}
+        own = routes.route_configuration(f"{port}{suffix}", [routes.catch_all(allow_any)])
+        group_route[pick] = sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
+        bind = design.http_bind(proxy, suffix)
+        additional[pick] = len(bind.additional)
+        template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
+        for tau in taus:
+            columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
+            group_listener[tau][pick] = sizes(template, columns)
+    groups["route_bytes"] = group_route
+    groups["listener_additional_addresses"] = additional
+    frame = pd.DataFrame(per_service)
+    return OutboundPrices(
+        per_service=frame,
+        auto_listener_bytes=auto_bytes,
+        http=http_rows,
+        groups=groups,
+        group_listener_bytes=group_listener,
+    )

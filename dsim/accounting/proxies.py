@@ -1,0 +1,216 @@
+"""Every proxy's exact config size and object counts under one design, from the priced pieces.
+
+A proxy's outbound config is the sum of what each service it sees adds (:mod:`.outbound`),
+plus one route configuration and one listener per HTTP route group among them; its own side
+comes from its workload (:mod:`.inbound`). What it sees follows the scenario's visibility:
+``all`` services, its ``namespace``'s, or its workload's call-graph ``dependencies``. Sums run
+per workload with ``bincount``; proxies of a workload share them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsim.accounting.columns import ClusterColumns, cluster_columns
+from dsim.accounting.inbound import inbound_prices, own_ports
+from dsim.accounting.outbound import OutboundPrices, outbound_prices
+from dsim.cluster import Cluster
+from dsim.designs.base import Design, ProxyFacts
+from dsim.scenario.model import IpFamily
+from dsim.xds.sizes import COUNT_COLUMNS
+
+PROXY_CLASSES: tuple[tuple[IpFamily, ...], ...] = (("IPv4",), ("IPv6",), ("IPv4", "IPv6"))
+
+
+class _Visibility:
+    """Sums over the services each workload sees."""
+
+    def __init__(self, cluster: Cluster, cols: ClusterColumns) -> None:
+        self.mode = cluster.scenario.visibility
+        self.workloads = len(cluster.workloads)
+        self.namespaces = len(cluster.namespaces)
+        self.workload_ns = cols.workload_namespace
+        self.service_ns = cols.service_namespace
+        deps = cluster.dependencies
+        self.pair_workload = deps["workload"].to_numpy()
+        self.pair_service = deps["service"].to_numpy()
+
+    def total(self, per_service: np.ndarray) -> np.ndarray:
+        """Per workload: the sum of ``per_service`` over the services it sees."""
+        if self.mode == "all":
+            return np.full(self.workloads, per_service.sum(), dtype=np.int64)
+        if self.mode == "namespace":
+            by_ns = np.bincount(self.service_ns, weights=per_service, minlength=self.namespaces)
+            return by_ns[self.workload_ns].astype(np.int64)
+        return np.bincount(self.pair_workload, weights=per_service[self.pair_service], minlength=self.workloads).astype(
+            np.int64
+        )
+
+    def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
+        namespace and ``other`` for the rest."""
+        if self.mode == "dependencies":
+            rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
+                pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service}), on="service"
+            )
+            w = rows["workload"].to_numpy()
+            own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+            value = np.where(own, rows["same"].to_numpy(), rows["other"].to_numpy())
+            return np.bincount(w, weights=value, minlength=self.workloads).astype(np.int64)
+        ns = self.service_ns[service]
+        same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
+        if self.mode == "namespace":
+            return same_by_ns[self.workload_ns].astype(np.int64)
+        other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
+        return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
+
+    def groups(self, http: pd.DataFrame, count: int) -> pd.DataFrame:
+        """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
+        if self.mode == "all":
+            every = np.unique(http["group"].to_numpy()) if len(http) else np.empty(0, np.int64)
+            w, g = np.meshgrid(np.arange(self.workloads), every, indexing="ij")
+            return pd.DataFrame({"workload": w.ravel(), "group": g.ravel()})
+        if self.mode == "namespace":
+            in_namespace = pd.DataFrame(
+                {"ns": self.service_ns[http["service"].to_numpy()], "group": http["group"].to_numpy()}
+            )
+            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
+            return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
+
+
+def _tau(cols: ClusterColumns) -> pd.Series:
+    """Each workload's tracing class: lengths of its canonical service, revision and namespace."""
+    return pd.Series(
+        list(
+            zip(
+                cols.canonical_service_length.tolist(),
+                cols.canonical_revision_length.tolist(),
+                cols.workload_namespace_length.tolist(),
+                strict=True,
+            )
+        )
+    )
+
+
+def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: pd.Series, workloads: int) -> dict[str, np.ndarray]:
+    """Outbound totals per workload, for the proxies of one family class."""
+    per_service = prices.per_service
+    total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
+    http = prices.http
+    groups = seen.groups(http, len(prices.groups))
+    g = groups["group"].to_numpy()
+    w = groups["workload"].to_numpy()
+
+    def over_groups(values: np.ndarray) -> np.ndarray:
+        return np.bincount(w, weights=values[g], minlength=workloads).astype(np.int64)
+
+    present = np.bincount(w, minlength=workloads)
+    service = http["service"].to_numpy()
+    auto = np.zeros(workloads, np.int64)
+    http_listeners = np.zeros(workloads, np.int64)
+    for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
+        mine = (tau == key).to_numpy()
+        auto[mine] = seen.total(prices.auto_listener_bytes[key])[mine]
+        http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
+    zeros = np.zeros(workloads, np.int64)
+    ones = np.ones(len(http), np.int64)
+    return {
+        "lds_resources": total.get("lds_resources", zeros) + present,
+        "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners,
+        "cds_resources": total["cds_resources"],
+        "cds_bytes": total["cds_bytes"],
+        "rds_resources": total.get("rds_resources", zeros) + present,
+        "rds_bytes": total.get("rds_bytes", zeros)
+        + over_groups(prices.groups["route_bytes"].to_numpy())
+        + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy()),
+        "eds_resources": total["eds_resources"],
+        "eds_bytes": total["eds_bytes"],
+        "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
+        + over_groups(prices.groups["listener_additional_addresses"].to_numpy()),
+        "filter_chains": total.get("filter_chains", zeros) + 2 * present,  # an HTTP listener: its chain and the default
+        "virtual_hosts": total.get("virtual_hosts", zeros) + present + seen.by_namespace(service, ones, ones),
+        "domains": total.get("domains", zeros)
+        + present
+        + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy()),
+        "locality_groups": total["locality_groups"],
+        "endpoints": total["endpoints"],
+        "endpoint_additional_addresses": total["endpoint_additional_addresses"],
+    }
+
+
+def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per proxy under ``design``: sizes by xDS type (as :data:`dsim.xds.sizes.SIZE_COLUMNS`) and
+    the object counts Envoy's memory depends on (:data:`COUNT_COLUMNS`)."""
+    cols = cluster_columns(cluster)
+    mesh = cluster.scenario.mesh
+    seen = _Visibility(cluster, cols)
+    tau = _tau(cols)
+    workloads = len(cluster.workloads)
+    ports = own_ports(cols, cluster.service_workloads)
+    pods = cluster.proxies["pod"].to_numpy()
+    has4, has6 = cluster.pods["has_ipv4"].to_numpy()[pods], cluster.pods["has_ipv6"].to_numpy()[pods]
+    proxy_class = np.where(has4 & has6, 2, np.where(has4, 0, 1))
+    proxy_workload = cluster.proxies["workload"].to_numpy()
+    taus = sorted(set(tau.iloc[np.unique(proxy_workload)].tolist())) if len(pods) else []
+    metrics: dict[str, np.ndarray] = {}
+    for k in np.unique(proxy_class):
+        facts = ProxyFacts(families=PROXY_CLASSES[k])
+        prices = outbound_prices(
+            cols,
+            design,
+            facts,
+            mtls=mesh.mtls != "DISABLE",
+            allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
+            mesh_id=mesh.trust_domain,
+            taus=taus,
+        )
+        outbound = _per_workload(prices, seen, tau, workloads)
+        own = inbound_prices(
+            cols,
+            ports,
+            design,
+            facts,
+            workloads=workloads,
+            mtls=mesh.mtls,
+            allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
+            trust_domain=mesh.trust_domain,
+        )
+        outbound["lds_resources"] = outbound["lds_resources"] + own.lds_resources
+        outbound["lds_bytes"] = outbound["lds_bytes"] + own.lds_bytes
+        outbound["cds_resources"] = outbound["cds_resources"] + own.cds_resources
+        outbound["cds_bytes"] = outbound["cds_bytes"] + own.cds_bytes
+        outbound["filter_chains"] = outbound["filter_chains"] + own.filter_chains
+        outbound["listener_additional_addresses"] = (
+            outbound["listener_additional_addresses"] + own.listener_additional_addresses
+        )
+        mine = proxy_class == k
+        for metric, values in outbound.items():
+            metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = np.asarray(values)[proxy_workload[mine]]
+    proxies = np.arange(len(pods))
+    types = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
+    sizes = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "design": design.name,
+                    "proxy": proxies,
+                    "xds_type": name,
+                    "resources": metrics.get(f"{short}_resources", np.zeros(len(pods), np.int64)),
+                    "bytes": metrics.get(f"{short}_bytes", np.zeros(len(pods), np.int64)),
+                }
+            )
+            for name, short in types.items()
+        ],
+        ignore_index=True,
+    ).sort_values(["proxy"], kind="stable", ignore_index=True)
+    counts = pd.DataFrame({"design": design.name, "proxy": proxies})
+    counts["listeners"] = metrics.get("lds_resources", np.zeros(len(pods), np.int64))
+    counts["clusters"] = metrics.get("cds_resources", np.zeros(len(pods), np.int64))
+    counts["route_configurations"] = metrics.get("rds_resources", np.zeros(len(pods), np.int64))
+    for column in COUNT_COLUMNS:
+        if column not in counts:
+            counts[column] = metrics.get(column, np.zeros(len(pods), np.int64))
+    return sizes, counts[["design", "proxy", *COUNT_COLUMNS]]
