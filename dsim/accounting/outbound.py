@@ -29,10 +29,20 @@ _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anythin
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 
 
-def trace_columns(count: int, tau: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """Lengths of the tracing stand-ins for one tracing class: the proxy's canonical service,
-    canonical revision and namespace."""
-    return {"tsvc": np.full(count, tau[0]), "trev": np.full(count, tau[1]), "tns": np.full(count, tau[2])}
+TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)
+
+
+def tracing_class(service: np.ndarray, revision: np.ndarray, namespace: np.ndarray) -> np.ndarray:
+    """One integer per (canonical service, canonical revision, namespace) length triple: the
+    proxy-side lengths its tracing block (and so its HTTP listeners) depends on."""
+    return (np.asarray(service, np.int64) * TAU_BASE + revision) * TAU_BASE + namespace
+
+
+def trace_columns(count: int, tau: int) -> dict[str, np.ndarray]:
+    """Lengths of the tracing stand-ins for one tracing class (see :func:`tracing_class`)."""
+    service, rest = divmod(int(tau), TAU_BASE * TAU_BASE)
+    revision, namespace = divmod(rest, TAU_BASE)
+    return {"tsvc": np.full(count, service), "trev": np.full(count, revision), "tns": np.full(count, namespace)}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -41,14 +51,14 @@ class OutboundPrices:
 
     per_service: pd.DataFrame
     """Per service: metrics that do not depend on which proxy sees it (bytes, resources, counts)."""
-    auto_listener_bytes: dict[tuple[int, int, int], np.ndarray]
+    auto_listener_bytes: dict[int, np.ndarray]
     """Per tracing class: bytes of the service's auto-detected-port listeners (they carry the proxy's tracing)."""
     http: pd.DataFrame
     """Per (service, HTTP route group): virtual host field bytes and domains, seen from the same
     namespace (``*_same``) or another (``*_other``)."""
     groups: pd.DataFrame
     """Per HTTP route group (port, route suffix): its route configuration's own bytes and its listener."""
-    group_listener_bytes: dict[tuple[int, int, int], np.ndarray]
+    group_listener_bytes: dict[int, np.ndarray]
     """Per tracing class: bytes of each group's shared HTTP listener."""
 
 
@@ -143,7 +153,7 @@ def _endpoint_elements(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundC
             "extra": extra,
             "locality": cols.pod_locality[pod],
             "workload": cols.pod_workload_length[pod],
-            "kind": [f"lb_{int(s)}_{int(e)}" for s, e in zip(cols.pod_sidecar[pod], extra, strict=True)],
+            "sidecar": cols.pod_sidecar[pod],
         }
     )
 
@@ -174,7 +184,7 @@ def _assignments(
                 owner=part["group"].to_numpy(),
             )
             for kind in endpoint_kinds(copy.endpoint_additional)
-            for part in [elements[elements["kind"] == kind.family]]
+            for part in [elements[(elements["sidecar"] == kind.sidecar) & (elements["extra"] == kind.additional)]]
         },
     )
     name_length = (
@@ -212,7 +222,7 @@ def outbound_prices(
     mtls: bool,
     allow_any: bool,
     mesh_id: str,
-    taus: list[tuple[int, int, int]],
+    taus: list[int],
 ) -> OutboundPrices:
     """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``."""
     n = len(cols.host_length)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns, cluster_columns
 from dsim.accounting.inbound import inbound_prices, own_ports
-from dsim.accounting.outbound import OutboundPrices, outbound_prices
+from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_class
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
@@ -81,21 +81,12 @@ class _Visibility:
         return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
 
 
-def _tau(cols: ClusterColumns) -> pd.Series:
-    """Each workload's tracing class: lengths of its canonical service, revision and namespace."""
-    return pd.Series(
-        list(
-            zip(
-                cols.canonical_service_length.tolist(),
-                cols.canonical_revision_length.tolist(),
-                cols.workload_namespace_length.tolist(),
-                strict=True,
-            )
-        )
-    )
+def _tau(cols: ClusterColumns) -> np.ndarray:
+    """Each workload's tracing class (:func:`dsim.accounting.outbound.tracing_class`)."""
+    return tracing_class(cols.canonical_service_length, cols.canonical_revision_length, cols.workload_namespace_length)
 
 
-def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: pd.Series, workloads: int) -> dict[str, np.ndarray]:
+def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, workloads: int) -> dict[str, np.ndarray]:
     """Outbound totals per workload, for the proxies of one family class."""
     per_service = prices.per_service
     total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
@@ -112,7 +103,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: pd.Series, wor
     auto = np.zeros(workloads, np.int64)
     http_listeners = np.zeros(workloads, np.int64)
     for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
-        mine = (tau == key).to_numpy()
+        mine = tau == key
         auto[mine] = seen.total(prices.auto_listener_bytes[key])[mine]
         http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
     zeros = np.zeros(workloads, np.int64)
@@ -154,7 +145,7 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
     has4, has6 = cluster.pods["has_ipv4"].to_numpy()[pods], cluster.pods["has_ipv6"].to_numpy()[pods]
     proxy_class = np.where(has4 & has6, 2, np.where(has4, 0, 1))
     proxy_workload = cluster.proxies["workload"].to_numpy()
-    taus = sorted(set(tau.iloc[np.unique(proxy_workload)].tolist())) if len(pods) else []
+    taus = np.unique(tau[proxy_workload]).tolist()
     metrics: dict[str, np.ndarray] = {}
     for k in np.unique(proxy_class):
         facts = ProxyFacts(families=PROXY_CLASSES[k])
