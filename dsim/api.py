@@ -46,7 +46,10 @@ def _cluster(target: Cluster | ScenarioLike) -> Cluster:
 
 
 def generate(target: Cluster | ScenarioLike, proxy: str | int, design: str) -> ProxyConfig:
-    """The xDS config of one sidecar (``<namespace>/<pod or workload>``, or a proxy row) under ``design``."""
+    """The xDS config of one sidecar (``<namespace>/<pod or workload>``, or a proxy row) under ``design``.
+
+    Its messages may be shared with other configs; copy one before changing it.
+    """
     cluster = _cluster(target)
     index = index_for(cluster)
     row = index.find_proxy(proxy) if isinstance(proxy, str) else proxy

@@ -34,7 +34,11 @@ _load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignmen
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class ProxyConfig:
-    """One sidecar's resources under one design."""
+    """One sidecar's resources under one design.
+
+    Clusters and endpoint sets are shared with other proxies' configs (built once, as istiod
+    caches them): copy a message (``CopyFrom``) before changing it.
+    """
 
     design: str
     proxy: ProxyView
