@@ -29,6 +29,12 @@ XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
 # copy before they change one.
 _outbound_cluster = functools.lru_cache(maxsize=1 << 16)(clusters.outbound)
 _load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignment)
+
+
+def clear_caches() -> None:
+    """Forget every cached cluster and endpoint set (for measurements that must start cold)."""
+    _outbound_cluster.cache_clear()
+    _load_assignment.cache_clear()
 """The four resource kinds, in the order dsim reports them (LDS, CDS, RDS, EDS)."""
 
 
