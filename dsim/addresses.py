@@ -25,12 +25,6 @@ def usable_span(network: IpNetwork) -> int:
     return max(min(network.num_addresses - reserved, _MAX_SPAN), 0)
 
 
-def offsets_of(network: IpNetwork, addresses: list[int]) -> np.ndarray:
-    """Offsets of integer ``addresses`` inside ``network`` (``uint64``)."""
-    base = int(network.network_address)
-    return np.array([a - base for a in addresses], dtype=np.uint64)
-
-
 def allocate_sequential(count: int, taken: np.ndarray, span: int) -> np.ndarray:
     """The ``count`` lowest free offsets (kind's IPAM hands pod IPs out in order)."""
     if count == 0:

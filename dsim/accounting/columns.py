@@ -63,7 +63,6 @@ class ClusterColumns:
     canonical_service_length: np.ndarray
     canonical_revision_length: np.ndarray
     workload_namespace_length: np.ndarray
-    namespace_name_length: np.ndarray
 
 
 def cluster_columns(c: Cluster) -> ClusterColumns:
@@ -155,5 +154,4 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         canonical_service_length=_lengths(workloads["canonical_service"]),
         canonical_revision_length=_lengths(workloads["canonical_revision"]),
         workload_namespace_length=ns_length[workload_ns],
-        namespace_name_length=ns_length,
     )

@@ -45,6 +45,17 @@ class InboundPrices:
     filter_chains: np.ndarray
     listener_additional_addresses: int
 
+    def metrics(self) -> dict[str, np.ndarray | int]:
+        """What the own side adds to each proxy metric the outbound side also has."""
+        return {
+            "lds_resources": self.lds_resources,
+            "lds_bytes": self.lds_bytes,
+            "cds_resources": self.cds_resources,
+            "cds_bytes": self.cds_bytes,
+            "filter_chains": self.filter_chains,
+            "listener_additional_addresses": self.listener_additional_addresses,
+        }
+
 
 def inbound_prices(
     cols: ClusterColumns,

@@ -20,6 +20,8 @@ from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
 from dsim.xds.sizes import COUNT_COLUMNS
 
+# Counts that are a type's resource count, by the metric that holds it.
+_COUNT_SOURCE = {"listeners": "lds_resources", "clusters": "cds_resources", "route_configurations": "rds_resources"}
 PROXY_CLASSES: tuple[tuple[IpFamily, ...], ...] = (("IPv4",), ("IPv6",), ("IPv4", "IPv6"))
 
 
@@ -65,7 +67,7 @@ class _Visibility:
         other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
         return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
 
-    def groups(self, http: pd.DataFrame, count: int) -> pd.DataFrame:
+    def groups(self, http: pd.DataFrame) -> pd.DataFrame:
         """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
         if self.mode == "all":
             every = np.unique(http["group"].to_numpy()) if len(http) else np.empty(0, np.int64)
@@ -91,7 +93,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
     per_service = prices.per_service
     total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
     http = prices.http
-    groups = seen.groups(http, len(prices.groups))
+    groups = seen.groups(http)
     g = groups["group"].to_numpy()
     w = groups["workload"].to_numpy()
 
@@ -169,18 +171,13 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
             allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
             trust_domain=mesh.trust_domain,
         )
-        outbound["lds_resources"] = outbound["lds_resources"] + own.lds_resources
-        outbound["lds_bytes"] = outbound["lds_bytes"] + own.lds_bytes
-        outbound["cds_resources"] = outbound["cds_resources"] + own.cds_resources
-        outbound["cds_bytes"] = outbound["cds_bytes"] + own.cds_bytes
-        outbound["filter_chains"] = outbound["filter_chains"] + own.filter_chains
-        outbound["listener_additional_addresses"] = (
-            outbound["listener_additional_addresses"] + own.listener_additional_addresses
-        )
+        for metric, value in own.metrics().items():
+            outbound[metric] = outbound[metric] + value
         mine = proxy_class == k
         for metric, values in outbound.items():
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = np.asarray(values)[proxy_workload[mine]]
     proxies = np.arange(len(pods))
+    zeros = np.zeros(len(pods), np.int64)
     types = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
     sizes = pd.concat(
         [
@@ -189,8 +186,8 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
                     "design": design.name,
                     "proxy": proxies,
                     "xds_type": name,
-                    "resources": metrics.get(f"{short}_resources", np.zeros(len(pods), np.int64)),
-                    "bytes": metrics.get(f"{short}_bytes", np.zeros(len(pods), np.int64)),
+                    "resources": metrics.get(f"{short}_resources", zeros),
+                    "bytes": metrics.get(f"{short}_bytes", zeros),
                 }
             )
             for name, short in types.items()
@@ -198,10 +195,6 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
         ignore_index=True,
     ).sort_values(["proxy"], kind="stable", ignore_index=True)
     counts = pd.DataFrame({"design": design.name, "proxy": proxies})
-    counts["listeners"] = metrics.get("lds_resources", np.zeros(len(pods), np.int64))
-    counts["clusters"] = metrics.get("cds_resources", np.zeros(len(pods), np.int64))
-    counts["route_configurations"] = metrics.get("rds_resources", np.zeros(len(pods), np.int64))
     for column in COUNT_COLUMNS:
-        if column not in counts:
-            counts[column] = metrics.get(column, np.zeros(len(pods), np.int64))
-    return sizes, counts[["design", "proxy", *COUNT_COLUMNS]]
+        counts[column] = metrics.get(_COUNT_SOURCE.get(column, column), zeros)
+    return sizes, counts

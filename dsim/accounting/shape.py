@@ -125,8 +125,14 @@ def _string_length(value: str | bytes, columns: Columns) -> tuple[Size, list[str
 
 
 def _always_written(field: FieldDescriptor) -> bool:
-    """Whether a scalar at its default is still written (repeated, oneof or explicit presence)."""
-    return field.is_repeated or field.containing_oneof is not None or field.has_presence
+    """Whether a scalar at its default is still written: repeated, oneof, explicit presence, or
+    the key or value of a map entry."""
+    return (
+        field.is_repeated
+        or field.containing_oneof is not None
+        or field.has_presence
+        or field.containing_type.GetOptions().map_entry
+    )
 
 
 _FIXED = {
@@ -231,7 +237,7 @@ def sizes(message: Any, columns: Columns) -> Size:
             entry = field.message_type
             key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
             for key, item in value.items():
-                content = _always(key_field, key, columns) + _always(value_field, item, columns)
+                content = _element(key_field, key, columns) + _element(value_field, item, columns)
                 total = total + _embedded(field.number, content)
             continue
         if field.is_packed:
@@ -252,13 +258,3 @@ def sizes(message: Any, columns: Columns) -> Size:
             else:
                 total = total + _element(field, item, columns)
     return total
-
-
-def _always(field: FieldDescriptor, value: Any, columns: Columns) -> Size:
-    """A map entry's key or value: written even at its default."""
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return _embedded(field.number, sizes(value, columns))
-    if field.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
-        length, _ = _string_length(value, columns)
-        return tag_size(field.number) + varint_size(length) + length
-    return _scalar(field, value, columns)

@@ -35,6 +35,8 @@ def clear_caches() -> None:
     """Forget every cached cluster and endpoint set (for measurements that must start cold)."""
     _outbound_cluster.cache_clear()
     _load_assignment.cache_clear()
+
+
 """The four resource kinds, in the order dsim reports them (LDS, CDS, RDS, EDS)."""
 
 

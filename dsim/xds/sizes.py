@@ -61,12 +61,6 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
     }
 
 
-def protobuf_config_sizes(index: ClusterIndex, design: Design, proxies: list[int]) -> pd.DataFrame:
-    """Sizes of ``proxies``' configs under ``design``, by building and serializing every message."""
-    sizes, _ = protobuf_sizes_and_counts(index, design, proxies)
-    return sizes
-
-
 def protobuf_sizes_and_counts(
     index: ClusterIndex, design: Design, proxies: list[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
