@@ -1,6 +1,16 @@
 """dsim: offline simulation of what Istio's dual-stack designs cost a service mesh."""
 
-from dsim.api import build_cluster, config_counts, config_sizes, fleet_totals, generate, run, validate_configs
+from dsim.api import (
+    build_cluster,
+    config_counts,
+    config_sizes,
+    envoy_costs,
+    fleet_totals,
+    generate,
+    run,
+    validate_configs,
+)
+from dsim.calibration.model import Calibration, load_calibration
 from dsim.cluster import Cluster
 from dsim.designs import all_designs, design_names, get_design
 from dsim.errors import DsimError, ScenarioError, UnknownNameError
@@ -11,6 +21,7 @@ from dsim.scenario import Scenario, load_scenario, scenario_from_dict, scenario_
 __version__ = dsim_version()
 
 __all__ = [
+    "Calibration",
     "Cluster",
     "DsimError",
     "RunResult",
@@ -23,9 +34,11 @@ __all__ = [
     "config_counts",
     "config_sizes",
     "design_names",
+    "envoy_costs",
     "fleet_totals",
     "generate",
     "get_design",
+    "load_calibration",
     "load_result",
     "load_scenario",
     "run",

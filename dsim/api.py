@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.proxies import vectorized_sizes
+from dsim.calibration.model import Calibration, load_calibration
+from dsim.calibration.predict import cost_totals, proxy_costs
 from dsim.cluster import Cluster
 from dsim.cluster import build_cluster as _build_tables
 from dsim.cluster.summary import summarize
@@ -105,6 +107,23 @@ def config_counts(
     return _sizes_and_counts(target, design, method, proxies)[1]
 
 
+def envoy_costs(
+    target: Cluster | ScenarioLike,
+    design: str,
+    *,
+    calibration: Calibration | str | Path | None = None,
+    proxies: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Per proxy: predicted Envoy memory (tcmalloc allocated bytes), heap, stats and config-apply
+    CPU, and istiod's CPU per xDS type for a full push to it, from the calibrated model
+    (default: the shipped calibration, or ``$DSIM_CALIBRATION``) under the scenario's
+    ``envoy.stats_profile`` and ``istiod.go_cost_scale``."""
+    cluster = _cluster(target)
+    sizes, counts = _sizes_and_counts(cluster, design, "vectorized", proxies)
+    model = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    return proxy_costs(sizes, counts, design=design, scenario=cluster.scenario, calibration=model)
+
+
 def fleet_totals(sizes: pd.DataFrame) -> pd.DataFrame:
     """Per design and xDS type: proxies, resources and bytes summed over the fleet, and per proxy."""
     totals = sizes.groupby(["design", "xds_type"], sort=False).agg(
@@ -157,18 +176,26 @@ def validate_configs(
 def run(scenario: ScenarioLike) -> RunResult:
     """Run the pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
 
-    At this stage: the cluster and its summary, and every proxy's exact config size and object
-    counts under each of the scenario's designs.
+    At this stage: the cluster and its summary; every proxy's exact config size and object
+    counts under each of the scenario's designs; its predicted Envoy memory and CPU and istiod's
+    CPU to push it (the shipped calibration, or ``$DSIM_CALIBRATION``).
     """
     resolved, source = _scenario_and_source(scenario)
     cluster = _build_tables(resolved, source=source)
+    model = load_calibration()
     tables = {f"cluster_{name}": frame for name, frame in summarize(cluster).items()}
-    per_design = [vectorized_sizes(cluster, get_design(name)) for name in resolved.designs]
-    sizes = pd.concat([s for s, _ in per_design], ignore_index=True)
+    per_design = [(name, *vectorized_sizes(cluster, get_design(name))) for name in resolved.designs]
+    sizes = pd.concat([s for _, s, _ in per_design], ignore_index=True)
     tables["config_sizes"] = sizes
-    tables["config_counts"] = pd.concat([c for _, c in per_design], ignore_index=True)
+    tables["config_counts"] = pd.concat([c for _, _, c in per_design], ignore_index=True)
     tables["config_size_totals"] = fleet_totals(sizes)
-    return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved))
+    costs = pd.concat(
+        [proxy_costs(s, c, design=n, scenario=resolved, calibration=model) for n, s, c in per_design],
+        ignore_index=True,
+    )
+    tables["proxy_costs"] = costs
+    tables["proxy_cost_totals"] = cost_totals(costs)
+    return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved, calibration=model.describe()))
 
 
 def default_output_folder(result: RunResult, root: str | Path = "results") -> Path:

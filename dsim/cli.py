@@ -7,8 +7,10 @@ Bad input (any :class:`~dsim.errors.DsimError`) prints one line on stderr and ex
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -56,6 +58,12 @@ def _run(args: argparse.Namespace) -> int:
     per_proxy["total"] = per_proxy.sum(axis=1)
     print("\nconfig size per proxy, kB (Istio's kb/msg: serialized resources / 1000)")
     print((per_proxy / 1000).round(1).to_string())
+    costs = result.tables["proxy_cost_totals"].set_index("design")
+    memory = costs[["envoy_memory_mean_mib", "envoy_memory_p99_mib", "envoy_memory_fleet_gib"]]
+    memory.columns = ["mean MiB", "p99 MiB", "fleet GiB"]
+    memory = memory.assign(**{"istiod s/full push": costs["istiod_full_push_cpu_s"]})
+    print(f"\nEnvoy memory per proxy and istiod CPU (model: {result.provenance['calibration']})")
+    print(memory.to_string())
     print(f"\nresults written to {folder}")
     return 0
 
@@ -80,6 +88,48 @@ def _validate(args: argparse.Namespace) -> int:
     rejected = int((~verdicts["accepted"]).sum())
     print(f"\n{len(verdicts) - rejected} of {len(verdicts)} configs accepted by Envoy")
     return EXIT_REJECTED if rejected else 0
+
+
+def _calibration_row(row: dict[str, object], done: int, total: int) -> None:
+    print(
+        f"[{done:>4}/{total}] {row['point']:<32} {row['design']:<26} {row['stats_profile']:<13} "
+        f"{row['allocated_bytes'] / 2**20:8.1f} MiB {row['apply_cpu_ms']:8.1f} ms CPU",  # type: ignore[operator]
+        flush=True,
+    )
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from dsim.calibration import calibrate, model, tables  # only this command needs gRPC and certificates
+
+    plan = "quick" if args.quick else "full"
+    designs = args.designs.split(",") if args.designs else None
+    profiles = args.profiles.split(",") if args.profiles else calibrate.STATS_PROFILES
+    if args.out:
+        folder = Path(args.out)
+    elif args.quick:
+        folder = Path("results") / "calibration" / f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-quick"
+    else:
+        folder = model.shipped_path().parent
+    fitted, measurements, timings = calibrate.calibrate(
+        plan, designs=designs, profiles=profiles, concurrency=args.concurrency, on_row=_calibration_row
+    )
+    path = calibrate.write_calibration(folder, fitted, measurements, timings)
+    memory = tables.coefficient_table(fitted)
+    memory = memory[memory["target"].isin(["allocated_bytes", "apply_cpu_ms"])]
+    print("\nfitted coefficients (per object; intercept = the idle sidecar)")
+    print(memory.drop(columns=["std_error", "observations"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"\nistiod: go_cost_scale {fitted.istiod.go_cost_scale} (dsim generator R² {fitted.istiod.fit.r_squared:.3f})"
+    )
+    if path != model.shipped_path():
+        compared = tables.agreement(fitted, model.load_calibration())
+        memory_rows = compared[compared["target"] == "allocated_bytes"]
+        print(
+            f"agreement with the shipped calibration (memory): {int(memory_rows['agrees'].sum())} of "
+            f"{len(memory_rows)} coefficients with overlapping confidence intervals"
+        )
+    print(f"\ncalibration written to {path}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -116,6 +166,16 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("--design", help="only this design (default: the scenario's designs)")
     validate.add_argument("--sample", type=int, default=5, help="proxies per design (default: 5)")
     validate.set_defaults(handler=_validate)
+
+    calibrate = commands.add_parser("calibrate", help="fit the Envoy memory/CPU model on the real Envoy over ADS")
+    calibrate.add_argument("--quick", action="store_true", help="small plan, one run per point (a few minutes)")
+    calibrate.add_argument(
+        "--out", help="folder for the files (default: the package's shipped calibration; --quick: results/calibration/)"
+    )
+    calibrate.add_argument("--designs", help="comma-separated designs (default: all)")
+    calibrate.add_argument("--profiles", help="comma-separated stats profiles (default: istio,envoy-default)")
+    calibrate.add_argument("--concurrency", type=int, default=2, help="Envoy worker threads (default: 2)")
+    calibrate.set_defaults(handler=_calibrate)
     return top
 
 

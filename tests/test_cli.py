@@ -35,7 +35,9 @@ def test_inspect_summarizes_by_namespace_family_and_protocol(capsys: pytest.Capt
 def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(out)]) == 0
-    assert f"results written to {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"results written to {out}" in printed
+    assert "Envoy memory per proxy and istiod CPU (model: envoy-1.40.json" in printed
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "cluster_by_ip_family.csv",
@@ -46,6 +48,8 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
         "config_size_totals.csv",
         "config_sizes.csv",
         "provenance.json",
+        "proxy_cost_totals.csv",
+        "proxy_costs.csv",
         "scenario.yaml",
     ]
     sizes = pd.read_csv(out / "config_sizes.csv")
@@ -55,6 +59,9 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
     for key in ("dsim_version", "git_revision", "seed", "scenario_hash", "packages", "calibration"):
         assert key in provenance
     assert provenance["seed"] == 7
+    assert provenance["calibration"].startswith("envoy-1.40.json (Envoy 1.40.0, ")
+    costs = pd.read_csv(out / "proxy_costs.csv")
+    assert len(costs) == 4 * sizes["proxy"].nunique()
     assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folder left behind"
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from dsim import build_cluster, design_names, generate, scenario_from_dict, validate_configs
 from dsim.cli import main
-from dsim.xds.envoy import EnvoyNotFoundError, envoy_binary, validate
+from dsim.errors import EnvoyNotFoundError
+from dsim.xds.envoy import envoy_binary, validate
 from tests.conftest import SCENARIOS
 from tests.designs.test_contract import VARIETY
 

@@ -32,7 +32,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from google.protobuf import duration_pb2
 
-from dsim.errors import DsimError
+from dsim.errors import EnvoyNotFoundError
 from dsim.xds.common import (
     HTTP_PROTOCOL_OPTIONS,
     SDS_CLUSTER,
@@ -46,10 +46,6 @@ from dsim.xds.generate import ProxyConfig
 XDS_CLUSTER = "xds-grpc"
 ENVOY_ENV = "DSIM_ENVOY"
 TIMEOUT_S = 120
-
-
-class EnvoyNotFoundError(DsimError):
-    """No Envoy binary to run."""
 
 
 def envoy_binary() -> Path:
@@ -76,14 +72,15 @@ def envoy_binary() -> Path:
     return path
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now, on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now, on the loopback address ``host`` (IPv4 or IPv6)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
 
-def _grpc_cluster(name: str, port: int) -> cluster_pb2.Cluster:
+def grpc_cluster(name: str, port: int) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.STATIC,
@@ -101,24 +98,35 @@ def _grpc_cluster(name: str, port: int) -> cluster_pb2.Cluster:
     return cluster
 
 
-def bootstrap(config: ProxyConfig) -> bootstrap_pb2.Bootstrap:
-    """A bootstrap that makes Envoy load every resource of ``config``."""
+def sidecar_bootstrap(config: ProxyConfig, *, admin_port: int) -> bootstrap_pb2.Bootstrap:
+    """The node identity Istio gives the sidecar, and an admin endpoint on 127.0.0.1."""
     view = config.proxy
     boot = bootstrap_pb2.Bootstrap()
     boot.node.id = f"sidecar~0.0.0.0~{view.pod_name}.{view.namespace}~{view.namespace}.svc.cluster.local"
     boot.node.cluster = f"{view.workload}.{view.namespace}"
-    boot.admin.address.CopyFrom(socket_address("127.0.0.1", free_port()))
-    static = boot.static_resources
-    static.listeners.extend(config.listeners)
-    static.clusters.extend(config.clusters)
-    static.clusters.append(_grpc_cluster(XDS_CLUSTER, free_port()))
-    static.clusters.append(_grpc_cluster(SDS_CLUSTER, free_port()))
+    boot.admin.address.CopyFrom(socket_address("127.0.0.1", admin_port))
+    return boot
+
+
+def use_ads(boot: bootstrap_pb2.Bootstrap) -> None:
+    """Make the bootstrap's ``xds-grpc`` cluster Envoy's ADS server."""
     ads = boot.dynamic_resources.ads_config
     ads.api_type = config_source_pb2.ApiConfigSource.GRPC
     ads.transport_api_version = config_source_pb2.V3
     ads.grpc_services.append(
         grpc_service_pb2.GrpcService(envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=XDS_CLUSTER))
     )
+
+
+def bootstrap(config: ProxyConfig) -> bootstrap_pb2.Bootstrap:
+    """A bootstrap that makes Envoy load every resource of ``config``."""
+    boot = sidecar_bootstrap(config, admin_port=free_port())
+    static = boot.static_resources
+    static.listeners.extend(config.listeners)
+    static.clusters.extend(config.clusters)
+    static.clusters.append(grpc_cluster(XDS_CLUSTER, free_port()))
+    static.clusters.append(grpc_cluster(SDS_CLUSTER, free_port()))
+    use_ads(boot)
     for i, route in enumerate(config.routes):
         manager = hcm_pb2.HttpConnectionManager(stat_prefix=f"dsim_validate_route_{i}", route_config=route)
         manager.http_filters.extend(http_filters())

@@ -1,0 +1,144 @@
+"""``dsim calibrate``: measure the real Envoy on a plan, time dsim's generator, fit, write.
+
+Writes three files: the calibration (``envoy-<major.minor>.json``), the raw Envoy measurements
+and the generator timings (CSV) it was fitted on, so anyone can refit or question it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dsim.calibration.campaign import run_campaign
+from dsim.calibration.fit import fit_linear
+from dsim.calibration.istiod_cost import GO_REFERENCE, fit_generator_cost, generator_timings, go_cost_scale
+from dsim.calibration.live_envoy import STATS_PROFILES
+from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost
+from dsim.calibration.plan import PLANS
+from dsim.designs import design_names
+from dsim.errors import DsimError, UnknownNameError
+from dsim.provenance import dsim_version, git_revision
+from dsim.xds.envoy import envoy_binary
+
+
+def envoy_version(binary: Path) -> str:
+    """``1.40.0`` from ``envoy --version``."""
+    text = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
+    found = re.search(r"/(\d+\.\d+\.\d+)/", text)
+    return found.group(1) if found else "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the measurements ran on."""
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        model = found.group(1).strip() if found else model
+    return {
+        "platform": platform.platform(),
+        "cpu_model": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def file_names(version: str) -> dict[str, str]:
+    stem = "envoy-" + ".".join(version.split(".")[:2])
+    return {
+        "calibration": f"{stem}.json",
+        "measurements": f"{stem}-measurements.csv",
+        "timings": f"{stem}-generator-timings.csv",
+    }
+
+
+def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenance: dict[str, Any]) -> Calibration:
+    """The model from raw measurements (deterministic: the same files give the same model)."""
+    envoy = {}
+    for (design, profile), rows in measurements.groupby(["design", "stats_profile"], sort=True):
+        for target, (_, terms) in ENVOY_TARGETS.items():
+            envoy[(str(design), str(profile), target)] = fit_linear(rows, target, terms)
+    generator = fit_generator_cost(timings)
+    istiod = IstiodCost(fit=generator, go_cost_scale=go_cost_scale(generator), go_reference=dict(GO_REFERENCE))
+    return Calibration(source=provenance["files"]["calibration"], provenance=provenance, envoy=envoy, istiod=istiod)
+
+
+def calibrate(
+    plan: str,
+    *,
+    designs: Sequence[str] | None = None,
+    profiles: Sequence[str] = STATS_PROFILES,
+    concurrency: int = 2,
+    on_row: Callable[[dict[str, object], int, int], None] | None = None,
+) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
+    """Run a plan (``quick`` or ``full``) on the real Envoy: the model, measurements, timings."""
+    if plan not in PLANS:
+        raise UnknownNameError("calibration plan", plan, tuple(PLANS))
+    for profile in profiles:
+        if profile not in STATS_PROFILES:
+            raise UnknownNameError("stats profile", profile, STATS_PROFILES)
+    if concurrency < 1:
+        raise DsimError(f"--concurrency {concurrency}: Envoy needs at least 1 worker thread")
+    chosen = list(designs or design_names())
+    for name in chosen:
+        if name not in design_names():
+            raise UnknownNameError("design", name, design_names())
+    binary = envoy_binary()
+    version = envoy_version(binary)
+    the_plan = PLANS[plan]()
+    measurements = run_campaign(
+        the_plan, designs=chosen, profiles=profiles, concurrency=concurrency, binary=binary, on_row=on_row
+    )
+    timings = generator_timings(the_plan, chosen)
+    names = file_names(version)
+    provenance = {
+        "envoy_version": version,
+        "envoy_binary": binary.name,
+        "created_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "plan": plan,
+        "plan_points": len(the_plan.points),
+        "repeats": the_plan.repeats,
+        "envoy_concurrency": concurrency,
+        "delivery": "ADS state of the world from an in-process gRPC server on 127.0.0.1; SDS certificates",
+        "memory": "tcmalloc allocated bytes from /memory once the config is live and memory settled",
+        "cpu": "sum of the process's threads' CPU time (/proc/<pid>/task/*/schedstat) from first response to live",
+        "dsim_version": dsim_version(),
+        "git_revision": git_revision(),
+        "files": names,
+    }
+    return fit_calibration(measurements, timings, provenance), measurements, timings
+
+
+def write_calibration(
+    folder: Path, calibration: Calibration, measurements: pd.DataFrame, timings: pd.DataFrame
+) -> Path:
+    """Write the three files into ``folder`` (created if needed); each file appears whole or not at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = calibration.provenance["files"]
+    contents = {
+        names["measurements"]: measurements.to_csv(index=False, lineterminator="\n"),
+        names["timings"]: timings.to_csv(index=False, lineterminator="\n"),
+        names["calibration"]: calibration.to_json(),  # last: a model never points at missing data
+    }
+    for name, text in contents.items():
+        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=f".{name}.", delete=False) as tmp:
+            tmp.write(text)
+        os.chmod(tmp.name, 0o644)  # data others read (an installed package), not a private temporary
+        os.replace(tmp.name, folder / name)
+    return folder / names["calibration"]
+
+
+def load_measurements(folder: Path, calibration: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw files a calibration names, from ``folder``."""
+    names = calibration.provenance["files"]
+    return pd.read_csv(folder / names["measurements"]), pd.read_csv(folder / names["timings"])

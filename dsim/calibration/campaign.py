@@ -1,0 +1,77 @@
+"""Run a calibration plan on the real Envoy: every point × design × stats profile × repeat, one
+fresh Envoy each, one row of measurements each."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from dsim.calibration.measure import measure
+from dsim.calibration.plan import Plan
+from dsim.designs import get_design
+from dsim.xds.generate import XDS_TYPES, ProxyConfig, proxy_config
+from dsim.xds.sizes import COUNT_COLUMNS, config_count_row
+from dsim.xds.view import index_for
+
+MEASURED_COLUMNS = [
+    "idle_allocated_bytes",
+    "allocated_bytes",
+    "heap_size_bytes",
+    "stats",
+    "apply_cpu_ms",
+    "apply_wall_ms",
+]
+MEASUREMENT_COLUMNS = [
+    "point",
+    "design",
+    "stats_profile",
+    "repeat",
+    *COUNT_COLUMNS,
+    "config_bytes",
+    *MEASURED_COLUMNS,
+]
+MEASURED_PROXY_ROW = 0  # the first pod of the first workload: it has every family the point gives pods
+
+
+def config_facts(config: ProxyConfig) -> dict[str, object]:
+    """What the model predicts from: the object counts and the serialized bytes of one config."""
+    return {
+        **config_count_row(config),
+        "config_bytes": sum(m.ByteSize() for t in XDS_TYPES for m in config.resources(t)),
+    }
+
+
+def run_campaign(
+    plan: Plan,
+    *,
+    designs: Sequence[str],
+    profiles: Sequence[str],
+    concurrency: int,
+    binary: Path,
+    on_row: Callable[[dict[str, object], int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Measure every combination; ``on_row(row, done, total)`` follows progress."""
+    total = len(plan.points) * len(designs) * len(profiles) * plan.repeats
+    rows: list[dict[str, object]] = []
+    for point in plan.points:
+        index = index_for(point.cluster())
+        for design in designs:
+            config = proxy_config(index, MEASURED_PROXY_ROW, get_design(design))
+            facts = config_facts(config)
+            for profile in profiles:
+                for repeat in range(plan.repeats):
+                    taken = measure(config, profile=profile, concurrency=concurrency, binary=binary)
+                    row = {
+                        **facts,
+                        "point": point.name,
+                        "stats_profile": profile,
+                        "repeat": repeat,
+                        **dataclasses.asdict(taken),
+                    }
+                    rows.append(row)
+                    if on_row is not None:
+                        on_row(row, len(rows), total)
+    return pd.DataFrame(rows, columns=MEASUREMENT_COLUMNS)

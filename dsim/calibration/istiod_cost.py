@@ -1,0 +1,86 @@
+"""istiod's generation CPU, measured on dsim's own generator and carried to Go by one factor.
+
+dsim builds the same messages istiod builds, so its cost per byte of each xDS type is a
+measured reference for how the work splits across types. Its absolute speed is Python's; the
+factor to istiod's Go comes from a published Go benchmark of the same work (see GO_REFERENCE).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pandas as pd
+
+from dsim.calibration.fit import LinearFit, fit_linear
+from dsim.calibration.plan import Plan
+from dsim.designs import get_design
+from dsim.xds.generate import XDS_TYPES, clear_caches, proxy_config
+from dsim.xds.view import index_for
+
+BYTE_TERMS = tuple(f"{t}_bytes" for t in XDS_TYPES)
+TIMING_REPEATS = 3
+
+# istio/istio#25116 (2020, Istio 1.7 development, Go, a 6-thread benchmark machine):
+# BenchmarkClusterGeneration/empty built and marshalled 410 clusters, 76.0 kb per message, in
+# 1,495,860 ns per operation (the median of the ten runs listed there is about 1.51 ms).
+GO_REFERENCE = {
+    "source": "https://github.com/istio/istio/issues/25116",
+    "benchmark": "BenchmarkClusterGeneration/empty (pilot/pkg/xds bench_test.go)",
+    "ns_per_op": 1495860,
+    "resources_per_op": 410,
+    "bytes_per_op": 76000,
+    "xds_type": "clusters",
+    "reasoning": (
+        "istiod's cost to build and marshal a push is Go work proportional to what it produces. "
+        "Istio's own benchmark gives that cost per byte of CDS (19.7 ns/byte); dsim measures its "
+        "Python generator's cost per byte of each type on the same kind of work. The scale is "
+        "Go ns/byte over dsim ns/byte for clusters, so CDS costs what Istio measured and the other "
+        "types keep the ratios dsim measured between them. It assumes Go's advantage over "
+        "dsim's generator is the same for every type, and it inherits the benchmark machine's "
+        "speed: override it per scenario (istiod.go_cost_scale) with a figure from your own "
+        "istiod (pilot_xds_push_time over bytes pushed) when you have one."
+    ),
+}
+
+
+def generator_timings(plan: Plan, designs: Sequence[str]) -> pd.DataFrame:
+    """Per point and design: bytes per xDS type of the measured sidecar, and the least time of
+    ``TIMING_REPEATS`` cold builds (caches cleared) plus serialization of all its resources."""
+    rows = []
+    for point in plan.points:
+        index = index_for(point.cluster())
+        for name in designs:
+            design = get_design(name)
+            best = None
+            for _ in range(TIMING_REPEATS):
+                clear_caches()
+                start = time.perf_counter_ns()
+                config = proxy_config(index, 0, design)
+                sizes = {t: sum(len(m.SerializeToString()) for m in config.resources(t)) for t in XDS_TYPES}
+                elapsed = time.perf_counter_ns() - start
+                best = elapsed if best is None else min(best, elapsed)
+            rows.append(
+                {
+                    "point": point.name,
+                    "design": name,
+                    **{f"{t}_bytes": sizes[t] for t in XDS_TYPES},
+                    "generate_ns": best,
+                }
+            )
+    clear_caches()
+    return pd.DataFrame(rows)
+
+
+def fit_generator_cost(timings: pd.DataFrame) -> LinearFit:
+    """dsim's build + serialize nanoseconds on the bytes of each xDS type."""
+    return fit_linear(timings, "generate_ns", BYTE_TERMS)
+
+
+def go_cost_scale(fit: LinearFit) -> float:
+    """Istio's Go ns/byte for CDS over dsim's, rounded to 3 significant digits."""
+    go_ns_per_byte = GO_REFERENCE["ns_per_op"] / GO_REFERENCE["bytes_per_op"]  # type: ignore[operator]
+    slope = fit.slope("clusters_bytes")
+    if slope is None or slope.estimate <= 0:
+        raise ValueError("the generator fit has no positive cost per CDS byte")
+    return float(f"{go_ns_per_byte / slope.estimate:.3g}")

@@ -1,0 +1,167 @@
+"""The calibrated cost model, as shipped data: Envoy memory, stats and config-apply CPU per
+sidecar from its object counts, and istiod's generation CPU per xDS type from config bytes.
+
+A calibration file (JSON) holds, per design and stats profile, one linear fit per measured
+quantity (coefficients with confidence intervals, R²), the istiod cost fit, and its provenance:
+Envoy version, date, machine, plan, the raw measurements file beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dsim.calibration.fit import LinearFit
+from dsim.errors import CalibrationError, UnknownNameError
+
+# What memory is fitted on: the objects Envoy instantiates. Every listener comes with its filter
+# chains, and domains and locality groups follow virtual hosts and clusters, in every sidecar
+# config; priced separately they are nearly collinear with those (their fitted costs swing sign
+# between plans), so their cost is carried by the terms kept, which the held-out tests check.
+MEMORY_TERMS = (
+    "filter_chains",
+    "clusters",
+    "route_configurations",
+    "virtual_hosts",
+    "endpoints",
+    "listener_additional_addresses",
+    "endpoint_additional_addresses",
+)
+# What apply CPU is fitted on: per cluster (Envoy builds its TLS context, load balancer and stats
+# scope) and per byte of config (parsing and translating every resource). Finer object terms are
+# not separable in CPU time's noise (they come out negative), so this is the model.
+CPU_TERMS = ("clusters", "config_bytes", "listener_additional_addresses", "endpoint_additional_addresses")
+# Measured quantity → (the column a prediction has in dsim's tables, the terms it is fitted on).
+ENVOY_TARGETS = {
+    "allocated_bytes": ("envoy_memory_bytes", MEMORY_TERMS),
+    "heap_size_bytes": ("envoy_heap_bytes", MEMORY_TERMS),
+    "stats": ("envoy_stats", MEMORY_TERMS),
+    "apply_cpu_ms": ("envoy_apply_cpu_ms", CPU_TERMS),
+}
+SHIPPED = "envoy-1.40.json"
+CALIBRATION_ENV = "DSIM_CALIBRATION"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IstiodCost:
+    """istiod's CPU to generate and serialize one proxy's resources of one xDS type.
+
+    ``ms = go_cost_scale × (intercept_ms + ns_per_byte[type] × bytes / 1e6)``; the fit is of
+    dsim's own generator (build + serialize, cold caches), the scale carries it to istiod's Go.
+    """
+
+    fit: LinearFit
+    """dsim generator time (ns) on the bytes of each xDS type (slopes ``<type>_bytes``)."""
+    go_cost_scale: float
+    """Default ratio of istiod's Go cost to dsim's measured cost (scenario ``istiod.go_cost_scale``)."""
+    go_reference: dict[str, Any]
+    """The published Go measurement the scale is anchored to, and the reasoning."""
+
+    def ns_per_byte(self, xds_type: str) -> float:
+        slope = self.fit.slope(f"{xds_type}_bytes")
+        return 0.0 if slope is None else slope.estimate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """A fitted cost model and where it came from."""
+
+    source: str
+    """Where it was loaded from (file name), for provenance."""
+    provenance: dict[str, Any]
+    """Envoy version, date, machine, plan, measurements file, concurrency, dsim version."""
+    envoy: dict[tuple[str, str, str], LinearFit]
+    """(design, stats profile, measured quantity) → fit."""
+    istiod: IstiodCost
+
+    def describe(self) -> str:
+        """One line for provenance: file, Envoy version, date, plan, machine."""
+        p = self.provenance
+        return (
+            f"{self.source} (Envoy {p.get('envoy_version')}, {p.get('created_utc')}, plan {p.get('plan')}, "
+            f"concurrency {p.get('envoy_concurrency')}, {p.get('machine', {}).get('cpu_model')})"
+        )
+
+    @property
+    def designs(self) -> tuple[str, ...]:
+        return tuple(sorted({d for d, _, _ in self.envoy}))
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return tuple(sorted({p for _, p, _ in self.envoy}))
+
+    def envoy_fit(self, design: str, profile: str, target: str) -> LinearFit:
+        if design not in self.designs:
+            raise CalibrationError(
+                f"design {design!r} is not in the calibration {self.source} "
+                f"(it has {', '.join(self.designs)}); run `dsim calibrate` to include it"
+            )
+        if profile not in self.profiles:
+            raise UnknownNameError("stats profile", profile, self.profiles)
+        return self.envoy[(design, profile, target)]
+
+    def predict_envoy(self, counts: pd.DataFrame, design: str, profile: str) -> pd.DataFrame:
+        """Per row of ``counts`` (object counts and ``config_bytes`` per proxy): predicted memory,
+        heap, stats and apply CPU."""
+        out = pd.DataFrame(index=counts.index)
+        for target, (column, _) in ENVOY_TARGETS.items():
+            value = self.envoy_fit(design, profile, target).predict(counts)
+            out[column] = np.rint(value).astype(np.int64) if target != "apply_cpu_ms" else value.round(3)
+        return out
+
+    def to_json(self) -> str:
+        data = {
+            "provenance": self.provenance,
+            "envoy": [
+                {"design": d, "stats_profile": p, "fit": fit.to_dict()} for (d, p, _), fit in sorted(self.envoy.items())
+            ],
+            "istiod": {
+                "fit": self.istiod.fit.to_dict(),
+                "go_cost_scale": self.istiod.go_cost_scale,
+                "go_reference": self.istiod.go_reference,
+            },
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @staticmethod
+    def from_json(text: str, *, source: str) -> Calibration:
+        try:
+            data = json.loads(text)
+            envoy = {}
+            for entry in data["envoy"]:
+                fit = LinearFit.from_dict(entry["fit"])
+                envoy[(entry["design"], entry["stats_profile"], fit.target)] = fit
+            istiod = IstiodCost(
+                fit=LinearFit.from_dict(data["istiod"]["fit"]),
+                go_cost_scale=float(data["istiod"]["go_cost_scale"]),
+                go_reference=dict(data["istiod"]["go_reference"]),
+            )
+            return Calibration(source=source, provenance=dict(data["provenance"]), envoy=envoy, istiod=istiod)
+        except (ValueError, KeyError, TypeError) as e:
+            raise CalibrationError(f"{source}: not a dsim calibration file ({type(e).__name__}: {e})") from None
+
+
+def shipped_path() -> Path:
+    """The calibration file that ships in the package."""
+    return Path(str(resources.files("dsim.calibration").joinpath("data", SHIPPED)))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> Calibration:
+    file = Path(path)
+    if not file.is_file():
+        raise CalibrationError(f"{file}: no such calibration file")
+    return Calibration.from_json(file.read_text(), source=file.name if file == shipped_path() else str(file))
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """A calibration file: ``path``, else ``$DSIM_CALIBRATION``, else the shipped one."""
+    return _load(str(path or os.environ.get(CALIBRATION_ENV) or shipped_path()))

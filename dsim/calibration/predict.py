@@ -1,0 +1,83 @@
+"""Per-proxy costs from the calibrated model: Envoy memory, stats and config-apply CPU from the
+object counts; istiod's CPU to generate each xDS type from the config bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsim.calibration.model import Calibration
+from dsim.errors import CalibrationError
+from dsim.scenario import Scenario
+from dsim.xds.generate import XDS_TYPES
+
+ISTIOD_COLUMNS = [f"istiod_{t}_ms" for t in XDS_TYPES]
+COST_COLUMNS = [
+    "design",
+    "proxy",
+    "envoy_memory_bytes",
+    "envoy_heap_bytes",
+    "envoy_stats",
+    "envoy_apply_cpu_ms",
+    *ISTIOD_COLUMNS,
+    "istiod_cpu_ms",
+]
+
+
+def check_applies(calibration: Calibration, scenario: Scenario) -> None:
+    """Refuse a scenario whose sidecars run differently from the measured Envoy."""
+    measured = calibration.provenance.get("envoy_concurrency")
+    if measured is not None and int(measured) != scenario.envoy.concurrency:
+        raise CalibrationError(
+            f"envoy.concurrency is {scenario.envoy.concurrency} but the calibration {calibration.source} "
+            f"measured Envoy with {measured} workers (per-worker state scales memory); run "
+            f"`dsim calibrate --concurrency {scenario.envoy.concurrency} --out DIR` and set DSIM_CALIBRATION "
+            "to the JSON file it writes"
+        )
+
+
+def proxy_costs(
+    sizes: pd.DataFrame, counts: pd.DataFrame, *, design: str, scenario: Scenario, calibration: Calibration
+) -> pd.DataFrame:
+    """One row per proxy of ``counts``: predicted Envoy costs, and istiod's CPU for a full push
+    to it per xDS type (cold: no cross-proxy cache), with the scenario's stats profile and scale.
+    ``istiod_cpu_ms`` adds the fixed cost per pushed proxy to the per-type costs."""
+    check_applies(calibration, scenario)
+    ordered = counts.sort_values("proxy").reset_index(drop=True)
+    by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
+    ordered["config_bytes"] = by_type[list(XDS_TYPES)].sum(axis=1).to_numpy()
+    out = pd.concat(
+        [
+            ordered[["design", "proxy"]],
+            calibration.predict_envoy(ordered, design, scenario.envoy.stats_profile),
+        ],
+        axis=1,
+    )
+    scale = calibration.istiod.go_cost_scale if scenario.istiod.go_cost_scale is None else scenario.istiod.go_cost_scale
+    for xds_type, column in zip(XDS_TYPES, ISTIOD_COLUMNS, strict=True):
+        ns = calibration.istiod.ns_per_byte(xds_type) * by_type[xds_type].to_numpy(dtype=np.float64)
+        out[column] = (scale * ns / 1e6).round(4)
+    # The fit's intercept is per push to a proxy, not per type: it is in the total only.
+    fixed_ms = scale * calibration.istiod.fit.intercept.estimate / 1e6
+    out["istiod_cpu_ms"] = (out[ISTIOD_COLUMNS].sum(axis=1) + fixed_ms).round(4)
+    return out[COST_COLUMNS]
+
+
+def cost_totals(costs: pd.DataFrame) -> pd.DataFrame:
+    """Per design: Envoy memory per proxy (mean and percentiles) and over the fleet, apply CPU,
+    and istiod CPU for one full push to every proxy."""
+    grouped = costs.groupby("design", sort=False)
+    memory = grouped["envoy_memory_bytes"]
+    totals = pd.DataFrame(
+        {
+            "proxies": grouped["proxy"].count(),
+            "envoy_memory_mean_mib": memory.mean() / 2**20,
+            "envoy_memory_p50_mib": memory.quantile(0.5) / 2**20,
+            "envoy_memory_p99_mib": memory.quantile(0.99) / 2**20,
+            "envoy_memory_max_mib": memory.max() / 2**20,
+            "envoy_memory_fleet_gib": memory.sum() / 2**30,
+            "envoy_apply_cpu_mean_ms": grouped["envoy_apply_cpu_ms"].mean(),
+            "istiod_full_push_cpu_s": grouped["istiod_cpu_ms"].sum() / 1e3,
+        }
+    )
+    return totals.round(3).reset_index()

@@ -1,0 +1,68 @@
+"""The shipped calibration: complete, for the Envoy that is installed, reproducible from the raw
+measurements shipped beside it, and physically sensible."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import dsim
+from dsim.calibration.calibrate import envoy_version, fit_calibration, load_measurements
+from dsim.calibration.live_envoy import STATS_PROFILES
+from dsim.calibration.model import ENVOY_TARGETS, MEMORY_TERMS, load_calibration, shipped_path
+from dsim.xds.envoy import envoy_binary
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dsim.Calibration:
+    return load_calibration(shipped_path())
+
+
+def test_every_design_and_stats_profile_is_calibrated(shipped: dsim.Calibration) -> None:
+    assert shipped.designs == tuple(sorted(dsim.design_names()))
+    assert shipped.profiles == tuple(sorted(STATS_PROFILES))
+    assert len(shipped.envoy) == len(dsim.design_names()) * len(STATS_PROFILES) * len(ENVOY_TARGETS)
+
+
+def test_it_was_measured_on_the_installed_envoy(shipped: dsim.Calibration) -> None:
+    assert shipped.provenance["envoy_version"] == envoy_version(envoy_binary())
+    for key in ("created_utc", "machine", "plan", "files", "envoy_concurrency", "dsim_version", "git_revision"):
+        assert shipped.provenance[key], key
+    assert shipped.provenance["plan"] == "full"
+
+
+def test_refitting_the_shipped_measurements_gives_the_shipped_model(shipped: dsim.Calibration) -> None:
+    measurements, timings = load_measurements(shipped_path().parent, shipped)
+    refit = fit_calibration(measurements, timings, shipped.provenance)
+    assert refit.envoy == shipped.envoy
+    assert dataclasses.asdict(refit.istiod) == dataclasses.asdict(shipped.istiod)
+
+
+def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(shipped: dsim.Calibration) -> None:
+    for (design, profile, target), fit in shipped.envoy.items():
+        if target != "allocated_bytes":
+            continue
+        assert fit.r_squared > 0.99, (design, profile)
+        assert {s.name for s in fit.slopes} <= set(MEMORY_TERMS)
+        for slope in fit.slopes:
+            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints"):
+                assert slope.ci_low > 0, (design, profile, slope)
+
+
+def test_keeping_every_stat_costs_more_per_cluster(shipped: dsim.Calibration) -> None:
+    for design in shipped.designs:
+        istio = shipped.envoy_fit(design, "istio", "allocated_bytes").slope("clusters")
+        every = shipped.envoy_fit(design, "envoy-default", "allocated_bytes").slope("clusters")
+        assert istio is not None
+        assert every is not None
+        assert every.ci_low > istio.ci_high, design
+
+
+def test_the_go_scale_reproduces_istios_published_cds_cost(shipped: dsim.Calibration) -> None:
+    reference = shipped.istiod.go_reference
+    go_ns_per_byte = reference["ns_per_op"] / reference["bytes_per_op"]
+    scaled = shipped.istiod.go_cost_scale * shipped.istiod.ns_per_byte("clusters")
+    assert scaled == pytest.approx(go_ns_per_byte, rel=0.01)
+    assert "istio/istio" in reference["source"]
+    assert reference["reasoning"]
