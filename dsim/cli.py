@@ -110,9 +110,15 @@ def _calibrate(args: argparse.Namespace) -> int:
         folder = Path("results") / "calibration" / f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-quick"
     else:
         folder = model.shipped_path().parent
-    fitted, measurements, timings = calibrate.calibrate(
-        plan, designs=designs, profiles=profiles, concurrency=args.concurrency, on_row=_calibration_row
-    )
+    if args.refit:
+        source = Path(args.refit)
+        fitted = calibrate.refit(source)
+        measurements, timings = calibrate.load_measurements(source.parent, fitted)
+        folder = Path(args.out) if args.out else source.parent
+    else:
+        fitted, measurements, timings = calibrate.calibrate(
+            plan, designs=designs, profiles=profiles, concurrency=args.concurrency, on_row=_calibration_row
+        )
     path = calibrate.write_calibration(folder, fitted, measurements, timings)
     memory = tables.coefficient_table(fitted)
     memory = memory[memory["target"].isin(["allocated_bytes", "apply_cpu_ms"])]
@@ -175,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--designs", help="comma-separated designs (default: all)")
     calibrate.add_argument("--profiles", help="comma-separated stats profiles (default: istio,envoy-default)")
     calibrate.add_argument("--concurrency", type=int, default=2, help="Envoy worker threads (default: 2)")
+    calibrate.add_argument(
+        "--refit", metavar="JSON", help="no Envoy runs: fit again the measurements beside this calibration file"
+    )
     calibrate.set_defaults(handler=_calibrate)
     return top
 

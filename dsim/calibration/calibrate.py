@@ -142,3 +142,15 @@ def load_measurements(folder: Path, calibration: Calibration) -> tuple[pd.DataFr
     """The raw files a calibration names, from ``folder``."""
     names = calibration.provenance["files"]
     return pd.read_csv(folder / names["measurements"]), pd.read_csv(folder / names["timings"])
+
+
+def refit(path: Path) -> Calibration:
+    """Fit again, with this dsim's model, the measurements a calibration file was made from
+    (no Envoy runs); the measurement provenance is kept and the refit is recorded."""
+    from dsim.calibration.model import load_calibration  # a file, whatever $DSIM_CALIBRATION says
+
+    previous = load_calibration(path)
+    measurements, timings = load_measurements(path.parent, previous)
+    provenance = {k: v for k, v in previous.provenance.items() if k != "refit"}
+    provenance["refit"] = {"dsim_version": dsim_version(), "git_revision": git_revision()}
+    return fit_calibration(measurements, timings, provenance)

@@ -35,10 +35,11 @@ MEMORY_TERMS = (
     "listener_additional_addresses",
     "endpoint_additional_addresses",
 )
-# What apply CPU is fitted on: per cluster (Envoy builds its TLS context, load balancer and stats
-# scope) and per byte of config (parsing and translating every resource). Finer object terms are
-# not separable in CPU time's noise (they come out negative), so this is the model.
-CPU_TERMS = ("clusters", "config_bytes", "listener_additional_addresses", "endpoint_additional_addresses")
+# What apply CPU is fitted on: clusters (Envoy builds a TLS context, load balancer and stats scope
+# for each, and in a sidecar config the endpoints, chains and routes grow with them) and the
+# additional addresses. Finer terms, or config bytes beside clusters, are not separable in CPU
+# time's noise: they come out with intervals straddling zero and flip sign between plans.
+CPU_TERMS = ("clusters", "listener_additional_addresses", "endpoint_additional_addresses")
 # Measured quantity → (the column a prediction has in dsim's tables, the terms it is fitted on).
 ENVOY_TARGETS = {
     "allocated_bytes": ("envoy_memory_bytes", MEMORY_TERMS),
@@ -109,8 +110,7 @@ class Calibration:
         return self.envoy[(design, profile, target)]
 
     def predict_envoy(self, counts: pd.DataFrame, design: str, profile: str) -> pd.DataFrame:
-        """Per row of ``counts`` (object counts and ``config_bytes`` per proxy): predicted memory,
-        heap, stats and apply CPU."""
+        """Per row of ``counts`` (object counts per proxy): predicted memory, heap, stats and apply CPU."""
         out = pd.DataFrame(index=counts.index)
         for target, (column, _) in ENVOY_TARGETS.items():
             value = self.envoy_fit(design, profile, target).predict(counts)

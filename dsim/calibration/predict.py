@@ -44,8 +44,6 @@ def proxy_costs(
     ``istiod_cpu_ms`` adds the fixed cost per pushed proxy to the per-type costs."""
     check_applies(calibration, scenario)
     ordered = counts.sort_values("proxy").reset_index(drop=True)
-    by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
-    ordered["config_bytes"] = by_type[list(XDS_TYPES)].sum(axis=1).to_numpy()
     out = pd.concat(
         [
             ordered[["design", "proxy"]],
@@ -53,6 +51,7 @@ def proxy_costs(
         ],
         axis=1,
     )
+    by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
     scale = calibration.istiod.go_cost_scale if scenario.istiod.go_cost_scale is None else scenario.istiod.go_cost_scale
     for xds_type, column in zip(XDS_TYPES, ISTIOD_COLUMNS, strict=True):
         ns = calibration.istiod.ns_per_byte(xds_type) * by_type[xds_type].to_numpy(dtype=np.float64)
