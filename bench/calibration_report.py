@@ -77,7 +77,7 @@ def held_out(calibration: dsim.Calibration, profiles: list[str]) -> None:
     print(f"largest memory error {worst:.2f}% (goal: under 10%); largest apply-CPU error {cpu:.1f}%")
     keys = ["config", "profile"]
     base = frame[frame["design"] == "single-stack"].set_index(keys)[["measured_mib", "predicted_mib"]]
-    ratio = frame.join(base, on=keys, rsuffix="_baseline")
+    ratio = frame.merge(base.reset_index(), on=keys, suffixes=("", "_baseline"))
     ratio["measured_vs_single_stack"] = ratio["measured_mib"] / ratio["measured_mib_baseline"]
     ratio["predicted_vs_single_stack"] = ratio["predicted_mib"] / ratio["predicted_mib_baseline"]
     print("\nmemory relative to single-stack on the same sidecar (baseline measured in this run)")
@@ -96,11 +96,12 @@ def main() -> None:
     print(f"calibration: {calibration.describe()}")
     coefficients(calibration)
     generator = calibration.istiod.fit
+    slope = generator.slopes[0]
     print(
-        "\nistiod: dsim generator ns/byte "
-        + ", ".join(f"{s.name} {s.estimate:.1f} [{s.ci_low:.1f}, {s.ci_high:.1f}]" for s in generator.slopes)
-        + f"; fixed {generator.intercept.estimate / 1e6:.2f} ms per proxy; R² {generator.r_squared:.3f}; "
-        f"go_cost_scale {calibration.istiod.go_cost_scale}"
+        f"\nistiod: dsim generator {slope.estimate:.1f} ns per config byte [{slope.ci_low:.1f}, {slope.ci_high:.1f}], "
+        f"fixed {generator.intercept.estimate / 1e6:.2f} ms per proxy, R² {generator.r_squared:.3f}; "
+        f"go_cost_scale {calibration.istiod.go_cost_scale} → {slope.estimate * calibration.istiod.go_cost_scale:.1f} "
+        "ns per byte in istiod"
     )
     held_out(calibration, args.profiles.split(","))
 

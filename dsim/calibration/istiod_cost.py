@@ -1,8 +1,11 @@
 """istiod's generation CPU, measured on dsim's own generator and carried to Go by one factor.
 
-dsim builds the same messages istiod builds, so its cost per byte of each xDS type is a
-measured reference for how the work splits across types. Its absolute speed is Python's; the
-factor to istiod's Go comes from a published Go benchmark of the same work (see GO_REFERENCE).
+dsim builds the same messages istiod builds; its build + serialize time per proxy, fitted on the
+bytes it produces, is the measured reference. One cost per byte for every xDS type: fitted per
+type, the four slopes are not separable (LDS came out negative with an interval of ±700 ns/B,
+as the types' bytes grow together in sidecar configs), so a proxy's cost is split across types
+by their bytes. Its absolute speed is Python's; the factor to istiod's Go comes from a
+published Go benchmark of the same work (see GO_REFERENCE).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dsim.designs import get_design
 from dsim.xds.generate import XDS_TYPES, clear_caches, proxy_config
 from dsim.xds.view import index_for
 
-BYTE_TERMS = tuple(f"{t}_bytes" for t in XDS_TYPES)
+BYTE_COLUMNS = [f"{t}_bytes" for t in XDS_TYPES]
 TIMING_REPEATS = 3
 
 # istio/istio#25116 (2020, Istio 1.7 development, Go, a 6-thread benchmark machine):
@@ -34,12 +37,12 @@ GO_REFERENCE = {
     "reasoning": (
         "istiod's cost to build and marshal a push is Go work proportional to what it produces. "
         "Istio's own benchmark gives that cost per byte of CDS (19.7 ns/byte); dsim measures its "
-        "Python generator's cost per byte of each type on the same kind of work. The scale is "
-        "Go ns/byte over dsim ns/byte for clusters, so CDS costs what Istio measured and the other "
-        "types keep the ratios dsim measured between them. It assumes Go's advantage over "
-        "dsim's generator is the same for every type, and it inherits the benchmark machine's "
-        "speed: override it per scenario (istiod.go_cost_scale) with a figure from your own "
-        "istiod (pilot_xds_push_time over bytes pushed) when you have one."
+        "Python generator's cost per byte of sidecar config on the same kind of work. The scale is "
+        "Go ns/byte over dsim ns/byte, so a pushed byte costs what Istio measured for CDS. It "
+        "assumes every xDS type costs Go about the same per byte (Istio's benchmarks found LDS "
+        "generation-heavy and EDS marshalling-heavy, which this does not model), and it inherits "
+        "the benchmark machine's speed: override it per scenario (istiod.go_cost_scale) with a "
+        "figure from your own istiod (pilot_xds_push_time over bytes pushed) when you have one."
     ),
 }
 
@@ -73,14 +76,14 @@ def generator_timings(plan: Plan, designs: Sequence[str]) -> pd.DataFrame:
 
 
 def fit_generator_cost(timings: pd.DataFrame) -> LinearFit:
-    """dsim's build + serialize nanoseconds on the bytes of each xDS type."""
-    return fit_linear(timings, "generate_ns", BYTE_TERMS)
+    """dsim's build + serialize nanoseconds per proxy on its config bytes (all types)."""
+    return fit_linear(timings.assign(config_bytes=timings[BYTE_COLUMNS].sum(axis=1)), "generate_ns", ["config_bytes"])
 
 
 def go_cost_scale(fit: LinearFit) -> float:
-    """Istio's Go ns/byte for CDS over dsim's, rounded to 3 significant digits."""
+    """Istio's Go ns/byte (of CDS) over dsim's, rounded to 3 significant digits."""
     go_ns_per_byte = GO_REFERENCE["ns_per_op"] / GO_REFERENCE["bytes_per_op"]  # type: ignore[operator]
-    slope = fit.slope("clusters_bytes")
+    slope = fit.slope("config_bytes")
     if slope is None or slope.estimate <= 0:
-        raise ValueError("the generator fit has no positive cost per CDS byte")
+        raise ValueError("the generator fit has no positive cost per byte")
     return float(f"{go_ns_per_byte / slope.estimate:.3g}")

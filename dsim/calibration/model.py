@@ -55,20 +55,25 @@ CALIBRATION_ENV = "DSIM_CALIBRATION"
 class IstiodCost:
     """istiod's CPU to generate and serialize one proxy's resources of one xDS type.
 
-    ``ms = go_cost_scale × (intercept_ms + ns_per_byte[type] × bytes / 1e6)``; the fit is of
-    dsim's own generator (build + serialize, cold caches), the scale carries it to istiod's Go.
+    Per type ``ms = go_cost_scale × ns_per_byte × bytes / 1e6``, plus the fit's intercept once per
+    pushed proxy; the fit is of dsim's own generator (build + serialize, cold caches), the scale
+    carries it to istiod's Go.
     """
 
     fit: LinearFit
-    """dsim generator time (ns) on the bytes of each xDS type (slopes ``<type>_bytes``)."""
+    """dsim generator time per proxy (ns) on its config bytes (slope ``config_bytes``)."""
     go_cost_scale: float
     """Default ratio of istiod's Go cost to dsim's measured cost (scenario ``istiod.go_cost_scale``)."""
     go_reference: dict[str, Any]
     """The published Go measurement the scale is anchored to, and the reasoning."""
 
-    def ns_per_byte(self, xds_type: str) -> float:
-        slope = self.fit.slope(f"{xds_type}_bytes")
-        return 0.0 if slope is None else slope.estimate
+    @property
+    def ns_per_byte(self) -> float:
+        """dsim's generator nanoseconds per config byte (any xDS type)."""
+        slope = self.fit.slope("config_bytes")
+        if slope is None:
+            raise CalibrationError("the calibration's istiod fit has no config_bytes term")
+        return slope.estimate
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -54,7 +54,7 @@ def proxy_costs(
     by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
     scale = calibration.istiod.go_cost_scale if scenario.istiod.go_cost_scale is None else scenario.istiod.go_cost_scale
     for xds_type, column in zip(XDS_TYPES, ISTIOD_COLUMNS, strict=True):
-        ns = calibration.istiod.ns_per_byte(xds_type) * by_type[xds_type].to_numpy(dtype=np.float64)
+        ns = calibration.istiod.ns_per_byte * by_type[xds_type].to_numpy(dtype=np.float64)
         out[column] = (scale * ns / 1e6).round(4)
     # The fit's intercept is per push to a proxy, not per type: it is in the total only.
     fixed_ms = scale * calibration.istiod.fit.intercept.estimate / 1e6

@@ -62,7 +62,7 @@ def test_keeping_every_stat_costs_more_per_cluster(shipped: dsim.Calibration) ->
 def test_the_go_scale_reproduces_istios_published_cds_cost(shipped: dsim.Calibration) -> None:
     reference = shipped.istiod.go_reference
     go_ns_per_byte = reference["ns_per_op"] / reference["bytes_per_op"]
-    scaled = shipped.istiod.go_cost_scale * shipped.istiod.ns_per_byte("clusters")
+    scaled = shipped.istiod.go_cost_scale * shipped.istiod.ns_per_byte
     assert scaled == pytest.approx(go_ns_per_byte, rel=0.01)
     assert "istio/istio" in reference["source"]
     assert reference["reasoning"]
