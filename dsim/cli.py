@@ -61,8 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     costs = result.tables["proxy_cost_totals"].set_index("design")
     memory = costs[["envoy_memory_mean_mib", "envoy_memory_p99_mib", "envoy_memory_fleet_gib"]]
     memory.columns = ["mean MiB", "p99 MiB", "fleet GiB"]
-    memory = memory.assign(**{"istiod s/full push": costs["istiod_full_push_cpu_s"]})
+    memory = memory.assign(**{"istiod CPU s": costs["istiod_full_push_cpu_s"]}).round(1)
     print(f"\nEnvoy memory per proxy and istiod CPU (model: {result.provenance['calibration']})")
+    print("(istiod CPU: one full push to every proxy, generating each config afresh, no cache)")
     print(memory.to_string())
     print(f"\nresults written to {folder}")
     return 0

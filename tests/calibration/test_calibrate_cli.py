@@ -1,4 +1,4 @@
-"""``dsim calibrate --quick`` end to end on the real Envoy: files, fit, agreement with the shipped model."""
+"""``dsim calibrate``: ``--quick`` on the real Envoy (agreeing with the shipped model), ``--refit``, bad input."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from dsim.calibration.model import load_calibration
 from dsim.calibration.tables import agreement
 from dsim.cli import main
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_quick_calibration_agrees_with_the_shipped_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "calibration"
     assert main(["calibrate", "--quick", "--out", str(out)]) == 0
@@ -50,3 +49,25 @@ def test_bad_arguments_are_one_line_exit_2_and_write_nothing(
     assert message in err
     assert err.count("\n") == 1
     assert not out.exists()
+
+
+def test_refit_reproduces_the_shipped_model_from_its_measurements(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsim.calibration.model import shipped_path
+
+    out = tmp_path / "refit"
+    assert main(["calibrate", "--refit", str(shipped_path()), "--out", str(out)]) == 0
+    refit = load_calibration(out / "envoy-1.40.json")
+    shipped = load_calibration()
+    assert refit.envoy == shipped.envoy
+    assert refit.istiod == shipped.istiod
+    assert refit.provenance["created_utc"] == shipped.provenance["created_utc"], "measurement provenance kept"
+    printed = capsys.readouterr().out
+    assert "54 of 54 coefficients with overlapping confidence intervals" in printed
+
+
+def test_refit_of_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--refit", str(tmp_path / "none.json"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"dsim: error: {tmp_path / 'none.json'}: no such calibration file\n"
+    assert not (tmp_path / "out").exists()
