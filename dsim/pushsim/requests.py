@@ -1,0 +1,30 @@
+"""A push request: what changed, whether it needs a full push, since when, how many events."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushRequest:
+    """One event, or several merged (``pilot/pkg/model/push_context.go`` ``PushRequest``)."""
+
+    full: bool
+    """A full push (push context rebuilt, every type) rather than an incremental EDS push."""
+    configs: frozenset[str] | None = None
+    """Changed configs, ``<kind>/<namespace>/<name>``; ``None`` means everything may have changed."""
+    start: float = 0.0
+    """Simulated time of the oldest merged event, seconds."""
+    events: int = 1
+    """How many events this request stands for."""
+
+    def merge(self, other: PushRequest) -> PushRequest:
+        """Both requests as one, as Istio merges them: full if either is, the configs' union
+        (everything if either says everything), the older start, the events summed."""
+        configs = None if self.configs is None or other.configs is None else self.configs | other.configs
+        return PushRequest(
+            full=self.full or other.full,
+            configs=configs,
+            start=min(self.start, other.start),
+            events=self.events + other.events,
+        )
