@@ -102,23 +102,25 @@ def _calibration_row(row: dict[str, object], done: int, total: int) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     from dsim.calibration import calibrate, model, tables  # only this command needs gRPC and certificates
 
-    plan = "quick" if args.quick else "full"
-    designs = args.designs.split(",") if args.designs else None
-    profiles = args.profiles.split(",") if args.profiles else calibrate.STATS_PROFILES
     if args.out:
         folder = Path(args.out)
+    elif args.refit:
+        folder = Path(args.refit).parent
     elif args.quick:
         folder = Path("results") / "calibration" / f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-quick"
     else:
         folder = model.shipped_path().parent
+    if folder.exists() and not folder.is_dir():
+        raise DsimError(f"--out {folder}: exists and is not a folder")  # say so before minutes of measuring
     if args.refit:
-        source = Path(args.refit)
-        fitted = calibrate.refit(source)
-        measurements, timings = calibrate.load_measurements(source.parent, fitted)
-        folder = Path(args.out) if args.out else source.parent
+        fitted, measurements, timings = calibrate.refit(Path(args.refit))
     else:
         fitted, measurements, timings = calibrate.calibrate(
-            plan, designs=designs, profiles=profiles, concurrency=args.concurrency, on_row=_calibration_row
+            "quick" if args.quick else "full",
+            designs=args.designs.split(",") if args.designs else None,
+            profiles=args.profiles.split(",") if args.profiles else calibrate.STATS_PROFILES,
+            concurrency=args.concurrency,
+            on_row=_calibration_row,
         )
     path = calibrate.write_calibration(folder, fitted, measurements, timings)
     memory = tables.coefficient_table(fitted)
@@ -131,9 +133,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     if path != model.shipped_path():
         compared = tables.agreement(fitted, model.load_calibration())
         memory_rows = compared[compared["target"] == "allocated_bytes"]
+        used = (memory_rows["difference"].abs() / memory_rows["tolerance"]).max()
         print(
             f"agreement with the shipped calibration (memory): {int(memory_rows['agrees'].sum())} of "
-            f"{len(memory_rows)} coefficients with overlapping confidence intervals"
+            f"{len(memory_rows)} coefficients with overlapping confidence intervals "
+            f"(the closest uses {used:.0%} of its tolerance)"
         )
     print(f"\ncalibration written to {path}")
     return 0

@@ -22,7 +22,7 @@ from dsim.calibration.campaign import run_campaign
 from dsim.calibration.fit import fit_linear
 from dsim.calibration.istiod_cost import GO_REFERENCE, fit_generator_cost, generator_timings, go_cost_scale
 from dsim.calibration.live_envoy import STATS_PROFILES
-from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost
+from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost, load_calibration
 from dsim.calibration.plan import PLANS
 from dsim.designs import design_names
 from dsim.errors import DsimError, UnknownNameError
@@ -144,13 +144,12 @@ def load_measurements(folder: Path, calibration: Calibration) -> tuple[pd.DataFr
     return pd.read_csv(folder / names["measurements"]), pd.read_csv(folder / names["timings"])
 
 
-def refit(path: Path) -> Calibration:
+def refit(path: Path) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
     """Fit again, with this dsim's model, the measurements a calibration file was made from
-    (no Envoy runs); the measurement provenance is kept and the refit is recorded."""
-    from dsim.calibration.model import load_calibration  # a file, whatever $DSIM_CALIBRATION says
-
+    (no Envoy runs): the model, measurements, timings. The measurement provenance is kept and the
+    refit is recorded."""
     previous = load_calibration(path)
     measurements, timings = load_measurements(path.parent, previous)
     provenance = {k: v for k, v in previous.provenance.items() if k != "refit"}
     provenance["refit"] = {"dsim_version": dsim_version(), "git_revision": git_revision()}
-    return fit_calibration(measurements, timings, provenance)
+    return fit_calibration(measurements, timings, provenance), measurements, timings

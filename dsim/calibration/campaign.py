@@ -9,21 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dsim.calibration.measure import measure
+from dsim.calibration.measure import Measurement, measure
 from dsim.calibration.plan import Plan
 from dsim.designs import get_design
 from dsim.xds.generate import XDS_TYPES, ProxyConfig, proxy_config
 from dsim.xds.sizes import COUNT_COLUMNS, config_count_row
 from dsim.xds.view import index_for
 
-MEASURED_COLUMNS = [
-    "idle_allocated_bytes",
-    "allocated_bytes",
-    "heap_size_bytes",
-    "stats",
-    "apply_cpu_ms",
-    "apply_wall_ms",
-]
+MEASURED_COLUMNS = [field.name for field in dataclasses.fields(Measurement)]
 MEASUREMENT_COLUMNS = [
     "point",
     "design",

@@ -69,7 +69,6 @@ class XdsServer:
         self._nonces = 0
         self.rejections: list[Rejection] = []
         self.released_at = 0.0
-        self.accepted_at = 0.0
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="dsim-xds"),
             options=[
@@ -137,7 +136,6 @@ class XdsServer:
         if self._done.is_set():
             return
         if all(set(self._types[url].resources) <= self._types[url].acked_names for url in self._required):
-            self.accepted_at = time.perf_counter()
             self._done.set()
 
 

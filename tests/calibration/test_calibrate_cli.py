@@ -71,3 +71,13 @@ def test_refit_of_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pyte
     assert main(["calibrate", "--refit", str(tmp_path / "none.json"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"dsim: error: {tmp_path / 'none.json'}: no such calibration file\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_an_out_path_that_is_a_file_is_refused_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert main(["calibrate", "--quick", "--out", str(taken)]) == 2
+    assert capsys.readouterr().err == f"dsim: error: --out {taken}: exists and is not a folder\n"
+    assert taken.read_text() == "mine"
