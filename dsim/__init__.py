@@ -7,6 +7,7 @@ from dsim.api import (
     envoy_costs,
     fleet_totals,
     generate,
+    push_simulation,
     run,
     validate_configs,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "load_calibration",
     "load_result",
     "load_scenario",
+    "push_simulation",
     "run",
     "scenario_from_dict",
     "scenario_hash",

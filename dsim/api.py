@@ -19,6 +19,7 @@ from dsim.cluster.summary import summarize
 from dsim.designs import get_design
 from dsim.errors import UnknownNameError
 from dsim.provenance import provenance
+from dsim.pushsim.runner import push_tables
 from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
@@ -173,12 +174,30 @@ def validate_configs(
     )
 
 
-def run(scenario: ScenarioLike) -> RunResult:
+def push_simulation(
+    target: Cluster | ScenarioLike,
+    designs: Sequence[str] | None = None,
+    *,
+    calibration: Calibration | str | Path | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Simulate istiod's push pipeline under the scenario's ``churn`` for each design, on one
+    shared event stream: the churn events, a record per push, per-proxy convergence, istiod's CPU
+    per second, and summary metrics with Istio's names (``push_summary``: one row per design)."""
+    cluster = _cluster(target)
+    chosen = list(designs or cluster.scenario.designs)
+    for name in chosen:
+        get_design(name)
+    model = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    return push_tables(cluster, chosen, model)
+
+
+def run(scenario: ScenarioLike, *, pushsim: bool = True) -> RunResult:
     """Run the pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
 
     At this stage: the cluster and its summary; every proxy's exact config size and object
     counts under each of the scenario's designs; its predicted Envoy memory and CPU and istiod's
-    CPU to push it (the shipped calibration, or ``$DSIM_CALIBRATION``).
+    CPU to push it (the shipped calibration, or ``$DSIM_CALIBRATION``); and, unless ``pushsim``
+    is off, the push model under the scenario's churn (:func:`push_simulation`).
     """
     resolved, source = _scenario_and_source(scenario)
     cluster = _build_tables(resolved, source=source)
@@ -195,6 +214,8 @@ def run(scenario: ScenarioLike) -> RunResult:
     )
     tables["proxy_costs"] = costs
     tables["proxy_cost_totals"] = cost_totals(costs)
+    if pushsim:
+        tables |= push_tables(cluster, list(resolved.designs), model)
     return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved, calibration=model.describe()))
 
 

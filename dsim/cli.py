@@ -19,6 +19,7 @@ from dsim.cluster.summary import summarize
 from dsim.designs import all_designs
 from dsim.errors import DsimError
 from dsim.provenance import dsim_version
+from dsim.results import RunResult
 from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
 from dsim.xds.envoy import Verdict
 
@@ -48,7 +49,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = api.run(args.scenario)
+    result = api.run(args.scenario, pushsim=not args.no_pushsim)
     folder = result.save(args.out or api.default_output_folder(result))
     shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")
     _print_tables({name.removeprefix("cluster_"): result.tables[name] for name in shown})
@@ -65,8 +66,23 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nEnvoy memory per proxy and istiod CPU (model: {result.provenance['calibration']})")
     print("(istiod CPU: one full push to every proxy, generating each config afresh, no cache)")
     print(memory.to_string())
+    if "push_summary" in result.tables:
+        _print_push_summary(result)
     print(f"\nresults written to {folder}")
     return 0
+
+
+def _print_push_summary(result: RunResult) -> None:
+    churn = result.scenario.churn
+    summary = result.tables["push_summary"].set_index("design")
+    shown = summary[["convergence_p50_s", "convergence_p99_s", "istiod_cpu_s", "istiod_utilization_mean"]].copy()
+    shown["MB sent/s"] = summary["bytes_sent_per_s"] / 1e6
+    shown.columns = ["converge p50 s", "converge p99 s", "istiod CPU s", "utilization", "MB sent/s"]
+    print(
+        f"\npush model: {churn.duration_s:g} s of churn ({len(result.tables['churn_events'])} events), "
+        "convergence from enqueue to Envoy applied"
+    )
+    print(shown.round(3).to_string())
 
 
 def _dump(args: argparse.Namespace) -> int:
@@ -161,6 +177,7 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a scenario and write its results folder")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="results folder to create (default results/<scenario>/<time>-<hash>)")
+    run.add_argument("--no-pushsim", action="store_true", help="skip the push model (churn, convergence, CPU)")
     run.set_defaults(handler=_run)
 
     dump = commands.add_parser("dump", help="print one sidecar's generated config (JSON as /config_dump, or tables)")

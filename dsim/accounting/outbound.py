@@ -9,6 +9,7 @@ sized on columns of all the services of that family at once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,60 @@ def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
     return tag_size(number) + varint_size(size) + size
 
 
+def _service_copies(
+    cols: ClusterColumns, design: Design, proxy: ProxyFacts, ports: pd.DataFrame
+) -> Iterator[tuple[pd.DataFrame, OutboundCopy]]:
+    """Each family copy the design makes of ``ports``' services, with the ports of that family class."""
+    for families in np.unique(cols.service_families[ports["service"].to_numpy()]):
+        facts = ServiceFacts(families=tuple(families.split(",")), vips=dict(VIP_STANDINS))
+        in_class = cols.service_families[ports["service"].to_numpy()] == families
+        for copy in design.outbound_copies(facts, proxy):
+            yield ports[in_class].reset_index(drop=True), copy
+
+
+def _add_assignments(
+    add: Callable[[str, np.ndarray, np.ndarray | int], None],
+    cols: ClusterColumns,
+    rows: pd.DataFrame,
+    copy: OutboundCopy,
+) -> None:
+    service = rows["service"].to_numpy()
+    assignment_bytes, counts = _assignments(cols, rows, copy)
+    add("eds_resources", service, 1)
+    add("eds_bytes", service, assignment_bytes)
+    for metric, values in counts.items():
+        add(metric, service, values)
+
+
+def _summing(per_service: dict[str, np.ndarray], n: int) -> Callable[[str, np.ndarray, np.ndarray | int], None]:
+    """``add(metric, services, values)``: sum ``values`` into ``per_service[metric]`` by service."""
+
+    def add(metric: str, services: np.ndarray, values: np.ndarray | int) -> None:
+        weights = np.broadcast_to(np.asarray(values, dtype=np.int64), services.shape)
+        per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + np.bincount(
+            services, weights=weights, minlength=n
+        ).astype(np.int64)
+
+    return add
+
+
+ENDPOINT_METRICS = ("eds_resources", "eds_bytes", "locality_groups", "endpoints", "endpoint_additional_addresses")
+
+
+def endpoint_prices(cols: ClusterColumns, design: Design, proxy: ProxyFacts, services: np.ndarray) -> pd.DataFrame:
+    """What ``services``' endpoint sets add to a ``proxy``-family sidecar under ``design``, from
+    the pods ``cols.service_pods`` / ``cols.subset_pods`` put behind them (one row per service
+    of ``services``, columns :data:`ENDPOINT_METRICS`). A membership table may list a pod twice:
+    that prices a second pod identical to it in every byte (a clone)."""
+    n = len(cols.host_length)
+    per_service: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in ENDPOINT_METRICS}
+    add = _summing(per_service, n)
+    ports = cols.ports[np.isin(cols.ports["service"].to_numpy(), services)]
+    for class_ports, copy in _service_copies(cols, design, proxy, ports):
+        _add_assignments(add, cols, _cluster_rows(cols, class_ports), copy)
+    return pd.DataFrame({m: per_service[m][services] for m in ENDPOINT_METRICS})
+
+
 def outbound_prices(
     cols: ClusterColumns,
     design: Design,
@@ -227,84 +282,69 @@ def outbound_prices(
     """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``."""
     n = len(cols.host_length)
     per_service: dict[str, np.ndarray] = {}
-
-    def add(metric: str, services: np.ndarray, values: np.ndarray | int) -> None:
-        weights = np.broadcast_to(np.asarray(values, dtype=np.int64), services.shape)
-        per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + np.bincount(
-            services, weights=weights, minlength=n
-        ).astype(np.int64)
+    add = _summing(per_service, n)
 
     trace = tracing(text("tsvc"), text("trev"), mesh_id, text("tns"))
     auto_bytes = {tau: np.zeros(n, np.int64) for tau in taus}
     http_parts = []
     port, host = PORT, text("host")
-    for families in np.unique(cols.service_families):
-        facts = ServiceFacts(families=tuple(families.split(",")), vips=dict(VIP_STANDINS))
-        in_class = cols.service_families[cols.ports["service"].to_numpy()] == families
-        ports = cols.ports[in_class].reset_index(drop=True)
-        for copy in design.outbound_copies(facts, proxy):
-            rows = _cluster_rows(cols, ports)
-            service = rows["service"].to_numpy()
-            add("cds_resources", service, 1)
-            add("cds_bytes", service, _cluster_bytes(cols, rows, copy, mtls))
-            assignment_bytes, counts = _assignments(cols, rows, copy)
-            add("eds_resources", service, 1)
-            add("eds_bytes", service, assignment_bytes)
-            for metric, values in counts.items():
-                add(metric, service, values)
-            target = cluster_name(copy.cluster_prefix, port, "", host)
-            extra = len(copy.bind.additional)
-            tcp = ports[ports["kind"] == "tcp"]
-            if len(tcp):
-                add("lds_resources", tcp["service"].to_numpy(), 1)
-                add(
-                    "lds_bytes",
-                    tcp["service"].to_numpy(),
-                    sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
+    for ports, copy in _service_copies(cols, design, proxy, cols.ports):
+        rows = _cluster_rows(cols, ports)
+        service = rows["service"].to_numpy()
+        add("cds_resources", service, 1)
+        add("cds_bytes", service, _cluster_bytes(cols, rows, copy, mtls))
+        _add_assignments(add, cols, rows, copy)
+        target = cluster_name(copy.cluster_prefix, port, "", host)
+        extra = len(copy.bind.additional)
+        tcp = ports[ports["kind"] == "tcp"]
+        if len(tcp):
+            add("lds_resources", tcp["service"].to_numpy(), 1)
+            add(
+                "lds_bytes",
+                tcp["service"].to_numpy(),
+                sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
+            )
+            add("filter_chains", tcp["service"].to_numpy(), 1)
+            add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
+        auto = ports[ports["kind"] == "auto"]
+        if len(auto):
+            route_name = f"{host}:{port}{copy.route_suffix}"
+            services = auto["service"].to_numpy()
+            template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
+            for tau in taus:
+                columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
+                auto_bytes[tau] += np.bincount(services, weights=sizes(template, columns), minlength=n).astype(np.int64)
+            add("lds_resources", services, 1)
+            add("filter_chains", services, 2)
+            add("listener_additional_addresses", services, extra)
+            sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
+            add("rds_resources", services, 1)
+            add("rds_bytes", services, sizes(sniffed, _row_columns(cols, auto)))
+            add("virtual_hosts", services, 1)
+            add("domains", services, 1)
+        http = ports[ports["kind"] == "http"]
+        if len(http):
+            columns = _row_columns(cols, http)
+            vhost: dict[str, np.ndarray] = {}
+            domain_count: dict[str, int] = {}
+            # The same service seen from its own namespace also answers to its short name.
+            for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
+                domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
+                vhost[variant] = _field(sizes(routes.service_vhost(host, port, domains, target), columns))
+                domain_count[variant] = len(domains)
+            http_parts.append(
+                pd.DataFrame(
+                    {
+                        "service": http["service"].to_numpy(),
+                        "port": http["port"].to_numpy(),
+                        "suffix": copy.route_suffix,
+                        "vhost_same": vhost["same"],
+                        "vhost_other": vhost["other"],
+                        "domains_same": domain_count["same"],
+                        "domains_other": domain_count["other"],
+                    }
                 )
-                add("filter_chains", tcp["service"].to_numpy(), 1)
-                add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
-            auto = ports[ports["kind"] == "auto"]
-            if len(auto):
-                route_name = f"{host}:{port}{copy.route_suffix}"
-                services = auto["service"].to_numpy()
-                template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
-                for tau in taus:
-                    columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
-                    auto_bytes[tau] += np.bincount(services, weights=sizes(template, columns), minlength=n).astype(
-                        np.int64
-                    )
-                add("lds_resources", services, 1)
-                add("filter_chains", services, 2)
-                add("listener_additional_addresses", services, extra)
-                sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
-                add("rds_resources", services, 1)
-                add("rds_bytes", services, sizes(sniffed, _row_columns(cols, auto)))
-                add("virtual_hosts", services, 1)
-                add("domains", services, 1)
-            http = ports[ports["kind"] == "http"]
-            if len(http):
-                columns = _row_columns(cols, http)
-                vhost: dict[str, np.ndarray] = {}
-                domain_count: dict[str, int] = {}
-                # The same service seen from its own namespace also answers to its short name.
-                for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
-                    domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
-                    vhost[variant] = _field(sizes(routes.service_vhost(host, port, domains, target), columns))
-                    domain_count[variant] = len(domains)
-                http_parts.append(
-                    pd.DataFrame(
-                        {
-                            "service": http["service"].to_numpy(),
-                            "port": http["port"].to_numpy(),
-                            "suffix": copy.route_suffix,
-                            "vhost_same": vhost["same"],
-                            "vhost_other": vhost["other"],
-                            "domains_same": domain_count["same"],
-                            "domains_other": domain_count["other"],
-                        }
-                    )
-                )
+            )
     if not http_parts:  # no HTTP port in sight: an empty frame, typed like a full one
         empty = np.empty(0, np.int64)
         http_parts.append(

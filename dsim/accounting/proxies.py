@@ -83,7 +83,7 @@ class _Visibility:
         return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
 
 
-def _tau(cols: ClusterColumns) -> np.ndarray:
+def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
     """Each workload's tracing class (:func:`dsim.accounting.outbound.tracing_class`)."""
     return tracing_class(cols.canonical_service_length, cols.canonical_revision_length, cols.workload_namespace_length)
 
@@ -134,32 +134,46 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
     }
 
 
+def class_prices(
+    cluster: Cluster, cols: ClusterColumns, design: Design, proxy: ProxyFacts, taus: list[int]
+) -> OutboundPrices:
+    """What each service adds to a ``proxy``-family sidecar that sees it, under the scenario's mesh settings."""
+    mesh = cluster.scenario.mesh
+    return outbound_prices(
+        cols,
+        design,
+        proxy,
+        mtls=mesh.mtls != "DISABLE",
+        allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
+        mesh_id=mesh.trust_domain,
+        taus=taus,
+    )
+
+
+def proxy_classes(cluster: Cluster) -> np.ndarray:
+    """Each proxy's family class (an index into :data:`PROXY_CLASSES`)."""
+    pods = cluster.proxies["pod"].to_numpy()
+    has4, has6 = cluster.pods["has_ipv4"].to_numpy()[pods], cluster.pods["has_ipv6"].to_numpy()[pods]
+    return np.where(has4 & has6, 2, np.where(has4, 0, 1))
+
+
 def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per proxy under ``design``: sizes by xDS type (as :data:`dsim.xds.sizes.SIZE_COLUMNS`) and
     the object counts Envoy's memory depends on (:data:`COUNT_COLUMNS`)."""
     cols = cluster_columns(cluster)
     mesh = cluster.scenario.mesh
     seen = _Visibility(cluster, cols)
-    tau = _tau(cols)
+    tau = workload_tracing_classes(cols)
     workloads = len(cluster.workloads)
     ports = own_ports(cols, cluster.service_workloads)
     pods = cluster.proxies["pod"].to_numpy()
-    has4, has6 = cluster.pods["has_ipv4"].to_numpy()[pods], cluster.pods["has_ipv6"].to_numpy()[pods]
-    proxy_class = np.where(has4 & has6, 2, np.where(has4, 0, 1))
+    proxy_class = proxy_classes(cluster)
     proxy_workload = cluster.proxies["workload"].to_numpy()
     taus = np.unique(tau[proxy_workload]).tolist()
     metrics: dict[str, np.ndarray] = {}
     for k in np.unique(proxy_class):
         facts = ProxyFacts(families=PROXY_CLASSES[k])
-        prices = outbound_prices(
-            cols,
-            design,
-            facts,
-            mtls=mesh.mtls != "DISABLE",
-            allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
-            mesh_id=mesh.trust_domain,
-            taus=taus,
-        )
+        prices = class_prices(cluster, cols, design, facts, taus)
         outbound = _per_workload(prices, seen, tau, workloads)
         own = inbound_prices(
             cols,

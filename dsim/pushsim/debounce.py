@@ -16,6 +16,7 @@ import simpy
 
 from dsim.pushsim.requests import PushRequest
 
+CLOCK_RESOLUTION_S = 1e-9
 Push = Callable[[PushRequest], Generator[simpy.Event, Any, None]]
 
 
@@ -93,12 +94,14 @@ class Debouncer:
         # Istio's pushWorker: push when the batch is old enough or quiet enough, else wait the rest.
         if self._pending is None:
             return
+        # Times are floats: a timer set for the rest of the quiet time can land a rounding error
+        # short of it, so "enough" is within a nanosecond (Istio's clock is no finer).
         age = self.env.now - self._batch_start
         quiet = self.env.now - self._last_event
-        if age >= self.options.max_s or quiet >= self.options.after_s:
+        if age + CLOCK_RESOLUTION_S >= self.options.max_s or quiet + CLOCK_RESOLUTION_S >= self.options.after_s:
             request, self._pending = self._pending, None
             self._free = False
             self.pushes.append(DebouncedPush(time=self.env.now, request=request, debounced=True))
             self._done = self.env.process(self._push(request))
         else:
-            self._timer = self.env.timeout(self.options.after_s - quiet)
+            self._timer = self.env.timeout(max(self.options.after_s - quiet, CLOCK_RESOLUTION_S))

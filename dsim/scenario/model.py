@@ -295,7 +295,11 @@ class Churn:
     rollout_surge: Fraction = 0.25
     """maxSurge of a rollout, as a share of replicas."""
     scale_events_per_hour: PerHour = 0.0
-    """Workload scale-ups or -downs, per hour."""
+    """Workload scale-ups or -downs (even odds), per hour."""
+    scale_step: Annotated[int, AtLeast(1)] = 1
+    """Pods a scale event adds or removes (a workload never drops below one pod)."""
+    pod_startup_s: Seconds = 5.0
+    """From a pod's creation (its sidecar connects) to its endpoint becoming ready, seconds."""
     service_creations_per_hour: PerHour = 0.0
     """New services, per hour."""
     service_deletions_per_hour: PerHour = 0.0
@@ -334,6 +338,12 @@ class Istiod:
     """istiod's network egress, megabits per second."""
     max_grpc_message_bytes: Annotated[int, AtLeast(1)] = 4 * 1024 * 1024
     """Largest xDS message a proxy accepts, bytes."""
+    push_overhead_ms: Annotated[float, AtLeast(0)] | None = None
+    """CPU per push to one proxy besides the bytes it generates, ms; ``null`` takes the calibration's
+    fixed cost per pushed proxy (its generator intercept times ``go_cost_scale``)."""
+    push_context_us_per_service: Annotated[float, AtLeast(0)] = 20.0
+    """Push-context build CPU per service on a full push, microseconds. Not calibrated (no Envoy or
+    istiod run measures it here): set it from your istiod's pilot_pushcontext_init_seconds."""
     go_cost_scale: Annotated[float, AtLeast(0)] | None = None
     """istiod (Go) generation cost relative to dsim's own generator; ``null`` takes the calibration's value."""
 

@@ -1,0 +1,253 @@
+"""The push model, wired: churn events → debouncer → push (context build, enqueue) → fan-out.
+
+One simpy environment per design, all fed the same :class:`dsim.pushsim.churn.ChurnStream`, so
+designs differ only in what they generate. Event by event: the fan-out commits what it dispatched
+before the event (:meth:`FanOut.advance`), the config model applies the change, and the change
+becomes a push request (endpoint changes incremental, config changes full) or a connection.
+New connections are admitted by istiod's token bucket (``PILOT_MAX_REQUESTS_PER_SECOND``): one
+every ``1/rate`` seconds; a request that would wait past Istio's 1 s is rejected and retried by
+Envoy in Istio — dsim folds the retries into the wait, which keeps the admission rate the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from dsim.accounting.columns import ClusterColumns
+from dsim.calibration.model import Calibration
+from dsim.cluster import Cluster
+from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.costs import PushCosts, push_costs
+from dsim.pushsim.debounce import DebounceOptions, Debouncer
+from dsim.pushsim.fanout import FanOut, Limits, Push
+from dsim.pushsim.metrics import Recorder
+from dsim.pushsim.requests import PushRequest
+from dsim.pushsim.sizes import CDS, EDS, RDS, ConfigModel
+from dsim.pushsim.visibility import Seers
+from dsim.randomness import generator
+
+FULL_CAUSES = ("service_create", "service_delete", "virtual_service", "destination_rule", "sidecar")
+_CHANGED_TYPES = {
+    "endpoints": (EDS,),
+    "service_create": (CDS, EDS, RDS),
+    "service_delete": (),
+    "virtual_service": (RDS,),
+    "destination_rule": (CDS, EDS),
+}
+
+
+@dataclasses.dataclass(kw_only=True)
+class PushRecord:
+    """One push istiod ran (a debounced batch, or an undebounced incremental request)."""
+
+    push: int
+    time: float
+    full: bool
+    debounced: bool
+    events: int
+    causes: str
+    debounce_s: float
+    build_s: float
+    targets: int
+    services: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class DesignRun:
+    """Everything one design's simulation recorded."""
+
+    design: str
+    recorder: Recorder
+    pushes: list[PushRecord]
+    connected: np.ndarray
+    """Proxies connected at the end."""
+    proxy_workload: np.ndarray
+    model: ConfigModel
+    costs: PushCosts
+    end_s: float
+    """When the last proxy converged (or the churn ended, if later)."""
+    queue_peak: int
+    connections: int
+
+
+class _Simulation:
+    def __init__(
+        self,
+        cluster: Cluster,
+        cols: ClusterColumns,
+        stream: ChurnStream,
+        seers: Seers,
+        design: str,
+        calibration: Calibration,
+    ) -> None:
+        scenario = cluster.scenario
+        istiod = scenario.istiod
+        self.env = simpy.Environment()
+        self.stream = stream
+        self.model = ConfigModel(cluster, cols, design, stream, seers)
+        self.costs = push_costs(calibration, scenario, design)
+        self.recorder = Recorder(len(stream.proxy_workload))
+        assert istiod.push_throttle is not None  # resolved scenarios fill both
+        assert istiod.max_requests_per_second is not None
+        limits = Limits(
+            throttle=istiod.push_throttle,
+            cores=istiod.gomaxprocs,
+            delta_xds=istiod.delta_xds,
+            max_message_bytes=istiod.max_grpc_message_bytes,
+        )
+        # Each istiod replica serves its share of the proxies (a proxy's id picks it) with its own
+        # queue, throttle, cores, egress and admission limiter; all see every config event.
+        self.replicas = [
+            FanOut(
+                proxy_workload=stream.proxy_workload,
+                model=self.model,
+                costs=self.costs,
+                limits=limits,
+                recorder=self.recorder,
+                rotation=generator(scenario.seed, f"push-order-{r}"),
+            )
+            for r in range(istiod.replicas)
+        ]
+        self.admit_every = 1.0 / istiod.max_requests_per_second if istiod.max_requests_per_second > 0 else 0.0
+        self.next_admission = [0.0] * istiod.replicas
+        self.restart_order = generator(scenario.seed, "reconnect-order")
+        self.debouncer = Debouncer(
+            self.env,
+            DebounceOptions(
+                after_s=istiod.debounce_after_s, max_s=istiod.debounce_max_s, eds_debounce=istiod.eds_debounce
+            ),
+            self._push,
+        )
+        self.records: list[PushRecord] = []
+        self.queue_peak = 0
+        self.connections = 0
+        self.design = design
+        self.services_total = len(cluster.services)
+        for r, replica in enumerate(self.replicas):
+            replica.connected[r : stream.initial_proxies : len(self.replicas)] = True
+
+    # -- pushes ---------------------------------------------------------------------------------------
+    def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
+        started = self.env.now
+        configs = request.configs or frozenset()
+        services = np.array(sorted({int(c.split("/")[1]) for c in configs if not c.startswith("sidecar/")}), np.int64)
+        namespaces = np.array(sorted({int(c.split("/")[1]) for c in configs if c.startswith("sidecar/")}), np.int64)
+        kinds = sorted({c.split("/")[0] for c in configs})
+        types = tuple(sorted({t for k in kinds for t in _CHANGED_TYPES.get(k, ())}))
+        generated = self.model.generated_once(services, types)
+        if request.full:
+            alive = int(self.model.alive.sum())
+            build = self.costs.per_service_context_s * alive + self.costs.per_byte_s * generated
+        else:
+            build = self.costs.per_byte_s * generated
+        if build > 0:
+            self.recorder.add_cpu(np.full(len(self.replicas), started), np.full(len(self.replicas), build))
+            yield self.env.timeout(build)
+        self._advance()
+        workloads = self.model.sees_any(services) if len(services) else np.zeros(len(self.model.workload_class), bool)
+        for namespace in namespaces.tolist():
+            workloads[self.model.seers.in_namespace(namespace)] = True
+        push = Push(full=request.full, services=services, rescoped=namespaces, start=request.start)
+        targets = sum(replica.push(self.env.now, push, workloads) for replica in self.replicas)
+        self.queue_peak = max(self.queue_peak, sum(replica.queue_length() for replica in self.replicas))
+        self.records.append(
+            PushRecord(
+                push=len(self.records),
+                time=self.env.now,
+                full=request.full,
+                debounced=request.full or self.debouncer.options.eds_debounce,
+                events=request.events,
+                causes=",".join(kinds),
+                debounce_s=started - request.start,
+                build_s=build,
+                targets=targets,
+                services=len(services),
+            )
+        )
+
+    # -- events ---------------------------------------------------------------------------------------
+    def _advance(self) -> None:
+        for replica in self.replicas:
+            replica.advance(self.env.now)
+
+    def _replica(self, proxy: int) -> int:
+        return proxy % len(self.replicas)
+
+    def _admit(self, proxy: int) -> None:
+        r = self._replica(proxy)
+        at = max(self.env.now, self.next_admission[r])
+        self.next_admission[r] = at + self.admit_every
+        self.connections += 1
+        self.env.process(self._connect_at(proxy, at))
+
+    def _connect_at(self, proxy: int, at: float) -> Generator[simpy.Event, Any, None]:
+        if at > self.env.now:
+            yield self.env.timeout(at - self.env.now)
+        replica = self.replicas[self._replica(proxy)]
+        replica.advance(self.env.now)
+        replica.connect(self.env.now, proxy)
+
+    def _request(self, full: bool, configs: set[str]) -> None:
+        self.debouncer.inbox.put(PushRequest(full=full, configs=frozenset(configs), start=self.env.now))
+
+    def _feed(self) -> Generator[simpy.Event, Any, None]:
+        events = self.stream.events
+        columns = [events[c].to_numpy() for c in ("time", "kind", "workload", "service", "namespace", "proxy", "state")]
+        for t, kind, workload, service, namespace, proxy, state in zip(*columns, strict=True):
+            if t > self.env.now:
+                yield self.env.timeout(float(t) - self.env.now)
+            self._advance()
+            if kind == "endpoints":
+                changed = self.model.set_state(int(workload), int(state))
+                if len(changed):
+                    self._request(False, {f"endpoints/{s}" for s in changed.tolist()})
+            elif kind == "connect":
+                self._admit(int(proxy))
+            elif kind == "disconnect":
+                self.replicas[self._replica(int(proxy))].disconnect(int(proxy))
+            elif kind == "service_create":
+                self.model.create_service(int(service))
+                self._request(True, {f"service_create/{service}"})
+            elif kind == "service_delete":
+                self.model.delete_service(int(service))
+                self._request(True, {f"service_delete/{service}"})
+            elif kind in ("virtual_service", "destination_rule"):
+                self._request(True, {f"{kind}/{service}"})
+            elif kind == "sidecar":
+                self._request(True, {f"sidecar/{namespace}"})
+            elif kind == "istiod_restart":
+                was = np.concatenate([replica.restart() for replica in self.replicas])
+                self.next_admission = [self.env.now] * len(self.replicas)
+                for p in self.restart_order.permutation(was).tolist():
+                    self._admit(int(p))
+
+    def run(self) -> DesignRun:
+        self.env.process(self._feed())
+        self.env.run()
+        for replica in self.replicas:
+            replica.drain()
+        last = np.nanmax(self.recorder.proxy_last_converged) if self.recorder.jobs_by_kind.sum() else 0.0
+        return DesignRun(
+            design=self.design,
+            recorder=self.recorder,
+            pushes=self.records,
+            connected=np.logical_or.reduce([replica.connected for replica in self.replicas]),
+            proxy_workload=self.stream.proxy_workload,
+            model=self.model,
+            costs=self.costs,
+            end_s=max(float(last), self.stream.duration_s),
+            queue_peak=self.queue_peak,
+            connections=self.connections,
+        )
+
+
+def simulate_design(
+    cluster: Cluster, cols: ClusterColumns, stream: ChurnStream, seers: Seers, design: str, calibration: Calibration
+) -> DesignRun:
+    """One design's push simulation over the stream."""
+    return _Simulation(cluster, cols, stream, seers, design, calibration).run()

@@ -1,0 +1,314 @@
+"""Every workload's config under one design, kept exact while the mesh churns.
+
+A proxy's config is its own side plus what each service it sees adds (:mod:`dsim.accounting`).
+So a change is a difference per service, added to the workloads that see it: a created service
+adds its original's contribution (it is a clone), a deleted one takes its own away, and an
+endpoint-set change swaps one membership state's endpoint bytes for another's. Membership states
+are priced by the accounting's own endpoint pricing, batched so that one call prices many
+workloads' states at once (see :func:`price_states`).
+
+Arrays indexed ``[class, service]`` hold one row per proxy family class
+(:data:`dsim.accounting.proxies.PROXY_CLASSES`); workloads are rows of ``cluster.workloads``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.outbound import endpoint_prices
+from dsim.accounting.proxies import (
+    PROXY_CLASSES,
+    class_prices,
+    proxy_classes,
+    vectorized_sizes,
+    workload_tracing_classes,
+)
+from dsim.cluster import Cluster
+from dsim.designs import get_design
+from dsim.designs.base import Design, ProxyFacts
+from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.visibility import Seers
+from dsim.xds.generate import XDS_TYPES
+
+LDS, CDS, RDS, EDS = (XDS_TYPES.index(t) for t in ("listeners", "clusters", "routes", "endpoints"))
+APPLY_TERMS = ("clusters", "listener_additional_addresses", "endpoint_additional_addresses")
+K = len(PROXY_CLASSES)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class StateDelta:
+    """What one membership state changes, against the cluster's own pods."""
+
+    services: np.ndarray
+    """The services whose endpoint sets it changes."""
+    eds_bytes: np.ndarray
+    """Per class and service: ClusterLoadAssignment bytes added (negative: removed)."""
+    endpoint_additional: np.ndarray
+    """Per class and service: endpoint additional addresses added."""
+
+
+def services_by_workload(cluster: Cluster) -> list[np.ndarray]:
+    """Per workload row: the services selecting it."""
+    sw = cluster.service_workloads.sort_values(["workload", "service"], kind="stable")
+    bounds = np.searchsorted(sw["workload"].to_numpy(), np.arange(len(cluster.workloads) + 1))
+    services = sw["service"].to_numpy()
+    return [services[bounds[w] : bounds[w + 1]] for w in range(len(cluster.workloads))]
+
+
+def _membership(cluster: Cluster, cols: ClusterColumns, batch: list[tuple[int, tuple[int, ...]]]) -> ClusterColumns:
+    """``cols`` with the workloads of ``batch`` backed by the given pods instead of their own."""
+    workloads = np.array([w for w, _ in batch])
+    pod_workload = cluster.pods["workload"].to_numpy()
+    states = pd.DataFrame([(w, pod) for w, pods in batch for pod in pods], columns=["workload", "pod"], dtype=np.int64)
+    tables = {}
+    for key, table, links in (
+        ("service", cols.service_pods, cluster.service_workloads),
+        ("subset", cols.subset_pods, cluster.subset_workloads),
+    ):
+        kept = table[~np.isin(pod_workload[table["pod"].to_numpy()], workloads)]
+        added = links[links["workload"].isin(workloads)].merge(states, on="workload")[[key, "pod"]]
+        tables[key] = pd.concat([kept, added], ignore_index=True).sort_values([key, "pod"], ignore_index=True)
+    return dataclasses.replace(cols, service_pods=tables["service"], subset_pods=tables["subset"])
+
+
+def _batches(states: list[tuple[int, tuple[int, ...]]], services_of: list[np.ndarray]) -> list[list[int]]:
+    """State ids grouped so that no two states of a group touch the same service."""
+    batches: list[list[int]] = []
+    used: list[set[int]] = []
+    for sid, (workload, _) in enumerate(states):
+        touched = set(services_of[workload].tolist())
+        for members, seen in zip(batches, used, strict=True):
+            if not seen & touched:
+                members.append(sid)
+                seen |= touched
+                break
+        else:
+            batches.append([sid])
+            used.append(set(touched))
+    return batches
+
+
+def price_states(
+    cluster: Cluster,
+    cols: ClusterColumns,
+    design: Design,
+    classes: np.ndarray,
+    states: list[tuple[int, tuple[int, ...]]],
+    base_eds: np.ndarray,
+    base_eaa: np.ndarray,
+) -> dict[int, StateDelta]:
+    """Each membership state that differs from its workload's own pods, priced exactly."""
+    pod_workload = cluster.pods["workload"].to_numpy()
+    own = {w: tuple(np.flatnonzero(pod_workload == w).tolist()) for w in {w for w, _ in states}}
+    changed = [(sid, s) for sid, s in enumerate(states) if tuple(sorted(s[1])) != own[s[0]]]
+    services_of = services_by_workload(cluster)
+    out: dict[int, StateDelta] = {}
+    for batch in _batches([s for _, s in changed], services_of):
+        members = [changed[i] for i in batch]
+        view = _membership(cluster, cols, [s for _, s in members])
+        services = np.unique(np.concatenate([services_of[s[0]] for _, s in members]))
+        eds = np.zeros((K, len(services)), np.int64)
+        eaa = np.zeros((K, len(services)), np.int64)
+        for k in classes.tolist():
+            priced = endpoint_prices(view, design, ProxyFacts(families=PROXY_CLASSES[k]), services)
+            eds[k] = priced["eds_bytes"].to_numpy() - base_eds[k, services]
+            eaa[k] = priced["endpoint_additional_addresses"].to_numpy() - base_eaa[k, services]
+        column = {int(s): i for i, s in enumerate(services.tolist())}
+        for sid, (workload, _) in members:
+            mine = np.array([column[int(s)] for s in services_of[workload]], dtype=np.int64)
+            out[sid] = StateDelta(services=services[mine], eds_bytes=eds[:, mine], endpoint_additional=eaa[:, mine])
+    return out
+
+
+class ConfigModel:
+    """Bytes and resources per xDS type, and apply-relevant counts, of every workload's sidecar
+    config under one design, updated event by event."""
+
+    def __init__(self, cluster: Cluster, cols: ClusterColumns, design: str, stream: ChurnStream, seers: Seers) -> None:
+        chosen = get_design(design)
+        self.design = design
+        self.seers = seers
+        sizes, counts = vectorized_sizes(cluster, chosen)
+        workloads = len(cluster.workloads)
+        proxy_workload = cluster.proxies["workload"].to_numpy()
+        proxied, first = np.unique(proxy_workload, return_index=True)
+        self.workload_class = np.zeros(workloads, np.int64)
+        self.workload_class[proxied] = proxy_classes(cluster)[first]
+        self.workload_namespace = cluster.workloads["namespace"].to_numpy()
+        by_type = sizes.pivot(index="proxy", columns="xds_type", values=["bytes", "resources"])
+        self.bytes = np.zeros((workloads, len(XDS_TYPES)), np.int64)
+        self.resources = np.zeros((workloads, len(XDS_TYPES)), np.int64)
+        for i, t in enumerate(XDS_TYPES):
+            self.bytes[proxied, i] = by_type[("bytes", t)].to_numpy()[first]
+            self.resources[proxied, i] = by_type[("resources", t)].to_numpy()[first]
+        self.apply_counts = np.zeros((workloads, len(APPLY_TERMS)), np.int64)
+        for i, term in enumerate(APPLY_TERMS):
+            self.apply_counts[proxied, i] = counts[term].to_numpy()[first]
+        self._service_contributions(cluster, cols, chosen, stream, proxied)
+
+    def _service_contributions(
+        self, cluster: Cluster, cols: ClusterColumns, design: Design, stream: ChurnStream, proxied: np.ndarray
+    ) -> None:
+        n = len(cluster.services)
+        tau = workload_tracing_classes(cols)
+        taus = np.unique(tau[proxied]).tolist()
+        self.tau_index = np.searchsorted(np.asarray(taus), tau).clip(0, max(len(taus) - 1, 0))
+        self.classes = np.unique(self.workload_class[proxied])
+        zeros = np.zeros((K, n), np.int64)
+        c = {name: zeros.copy() for name in ("cds", "cds_res", "eds", "eds_res", "lds", "lds_res", "rds", "rds_res")}
+        c |= {name: zeros.copy() for name in ("same", "other", "laa", "eaa")}
+        auto = np.zeros((K, max(len(taus), 1), n), np.int64)
+        for k in self.classes.tolist():
+            prices = class_prices(cluster, cols, design, ProxyFacts(families=PROXY_CLASSES[k]), taus)
+            ps = prices.per_service
+            for name, column in (
+                ("cds", "cds_bytes"),
+                ("cds_res", "cds_resources"),
+                ("eds", "eds_bytes"),
+                ("eds_res", "eds_resources"),
+                ("lds", "lds_bytes"),
+                ("lds_res", "lds_resources"),
+                ("rds", "rds_bytes"),
+                ("rds_res", "rds_resources"),
+                ("laa", "listener_additional_addresses"),
+                ("eaa", "endpoint_additional_addresses"),
+            ):
+                if column in ps:
+                    c[name][k] = ps[column].to_numpy()
+            for i, t in enumerate(taus):
+                auto[k, i] = prices.auto_listener_bytes[t]
+            http = prices.http
+            for name, column in (("same", "vhost_same"), ("other", "vhost_other")):
+                c[name][k] = np.bincount(http["service"].to_numpy(), weights=http[column].to_numpy(), minlength=n)
+        source = stream.service_source
+        self.source = source
+        self.service_namespace = stream.service_namespace
+        self.per_service = {name: values[:, source] for name, values in c.items()}
+        self.auto_lds = auto[:, :, source]
+        self.alive = np.ones(len(source), bool)
+        self.alive[n:] = False  # created services join when their event comes
+        # Endpoint sets: the current bytes per class and service, and each workload's state.
+        self.eds_now = self.per_service["eds"].copy()
+        self.eaa_now = self.per_service["eaa"].copy()
+        self.state_deltas = price_states(cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"])
+        self.workload_state = np.full(len(cluster.workloads), -1, np.int64)
+        self.services_of = services_by_workload(cluster)
+
+    # -- what a service adds to the workloads that see it ------------------------------------------
+    def seers_of(self, service: int) -> np.ndarray:
+        return self.seers.of(int(self.source[service]))
+
+    def contribution(self, service: int, seers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bytes and resources per xDS type, and apply counts, ``service`` adds to each of ``seers``."""
+        k = self.workload_class[seers]
+        p = self.per_service
+        same = self.workload_namespace[seers] == self.service_namespace[service]
+        lds = p["lds"][k, service] + self.auto_lds[k, self.tau_index[seers], service]
+        rds = p["rds"][k, service] + np.where(same, p["same"][k, service], p["other"][k, service])
+        size = np.zeros((len(seers), len(XDS_TYPES)), np.int64)
+        size[:, LDS], size[:, CDS], size[:, RDS], size[:, EDS] = (
+            lds,
+            p["cds"][k, service],
+            rds,
+            self.eds_now[k, service],
+        )
+        res = np.zeros_like(size)
+        res[:, LDS], res[:, CDS] = p["lds_res"][k, service], p["cds_res"][k, service]
+        res[:, RDS], res[:, EDS] = p["rds_res"][k, service], p["eds_res"][k, service]
+        apply = np.stack([p["cds_res"][k, service], p["laa"][k, service], self.eaa_now[k, service]], axis=1)
+        return size, res, apply
+
+    def _add(self, service: int, sign: int) -> None:
+        seers = self.seers_of(service)
+        size, res, apply = self.contribution(service, seers)
+        self.bytes[seers] += sign * size
+        self.resources[seers] += sign * res
+        self.apply_counts[seers] += sign * apply
+
+    # -- events -----------------------------------------------------------------------------------
+    def create_service(self, service: int) -> None:
+        self.alive[service] = True
+        self._add(service, +1)
+
+    def delete_service(self, service: int) -> None:
+        if self.alive[service]:
+            self._add(service, -1)
+            self.alive[service] = False
+
+    def set_state(self, workload: int, state: int) -> np.ndarray:
+        """The workload's endpoints are now membership state ``state``; returns the services whose
+        endpoint sets changed (all the workload's services: new addresses even at equal size)."""
+        old = self.state_deltas.get(int(self.workload_state[workload]))
+        new = self.state_deltas.get(state)
+        self.workload_state[workload] = state
+        for delta, sign in ((old, -1), (new, +1)):
+            if delta is None:
+                continue
+            for i, service in enumerate(delta.services.tolist()):
+                change = sign * delta.eds_bytes[:, i]
+                extra = sign * delta.endpoint_additional[:, i]
+                self.eds_now[:, service] += change
+                self.eaa_now[:, service] += extra
+                if self.alive[service]:
+                    seers = self.seers_of(service)
+                    k = self.workload_class[seers]
+                    self.bytes[seers, EDS] += change[k]
+                    self.apply_counts[seers, 2] += extra[k]
+        services = self.services_of[workload]
+        return services[self.alive[services]]
+
+    # -- what a push carries -------------------------------------------------------------------------
+    def changes_seen(self, services: np.ndarray, workloads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each of ``workloads``: bytes and resources per xDS type of the clusters and
+        endpoint sets of ``services`` (distinct, alive) it sees, as they are now, and their apply
+        counts. Listeners and routes are left at zero (a push carrying them resends them whole)."""
+        services = services[self.alive[services]]
+        size = np.zeros((len(workloads), len(XDS_TYPES)), np.int64)
+        res = np.zeros_like(size)
+        apply = np.zeros((len(workloads), len(APPLY_TERMS)), np.int64)
+        if len(services) == 0:
+            return size, res, apply
+        p = self.per_service
+        columns = (
+            (size, CDS, p["cds"]),
+            (size, EDS, self.eds_now),
+            (res, CDS, p["cds_res"]),
+            (res, EDS, p["eds_res"]),
+            (apply, 0, p["cds_res"]),
+            (apply, 2, self.eaa_now),
+        )
+        k = self.workload_class[workloads]
+        if self.seers.mode == "all":
+            for target, column, values in columns:
+                target[:, column] = values[:, services].sum(axis=1)[k]
+            return size, res, apply
+        for service in services.tolist():
+            sees = np.isin(workloads, self.seers_of(service))
+            for target, column, values in columns:
+                target[sees, column] += values[k[sees], service]
+        return size, res, apply
+
+    def sees_any(self, services: np.ndarray) -> np.ndarray:
+        """Per workload: whether it sees any of ``services``."""
+        mask = np.zeros(len(self.workload_class), bool)
+        for service in np.unique(self.source[services]).tolist():
+            mask[self.seers.of(service)] = True
+        return mask
+
+    def generated_once(self, services: np.ndarray, types: tuple[int, ...]) -> int:
+        """Bytes istiod generates once per push for the changed ``services``' resources of
+        ``types`` (cached for every proxy after; the largest class's version)."""
+        services = services[self.alive[services]]
+        total = 0
+        for t in types:
+            if t == EDS:
+                total += int(self.eds_now[:, services].max(axis=0).sum()) if len(services) else 0
+            elif t == CDS:
+                total += int(self.per_service["cds"][:, services].max(axis=0).sum()) if len(services) else 0
+            elif t == RDS:
+                total += int(self.per_service["other"][:, services].max(axis=0).sum()) if len(services) else 0
+        return total
