@@ -315,10 +315,14 @@ class FanOut:
         pushes = self.pushes[lo : hi + 1]
         services = np.unique(np.concatenate([p.services for p in pushes]))
         size, _, counts = self.model.changes_seen(services, workloads)
-        apply_counts[rows] = counts
         if not full:
+            # An endpoint update re-creates no cluster: of the calibrated apply terms only the
+            # endpoints' additional addresses apply (the rest of an EDS update's cost was not
+            # measured apart from cluster creation, so it is not counted).
+            apply_counts[rows, 2] = counts[:, 2]
             type_bytes[rows, EDS] = size[:, EDS]
             return
+        apply_counts[rows] = counts
         whole = self.model.bytes[workloads]
         rescoped = np.isin(self.model.workload_namespace[workloads], np.concatenate([p.rescoped for p in pushes]))
         resend_all = rescoped | (not self.limits.delta_xds)

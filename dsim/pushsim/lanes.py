@@ -10,8 +10,10 @@ served in dispatch order). For the i-th dispatched push::
 
 Push i takes the slot push i-T held and the core push i-C held. Istio's semaphore gives whichever
 slot frees first, which is that one whenever pushes finish in the order they started — always when
-costs are equal (the closed-form and M/D/c checks); with unequal costs the two differ by at most
-the spread of costs among T consecutive pushes.
+costs are equal (the closed-form and M/D/c checks, and the push-by-push comparison in the tests).
+With unequal costs a slot can idle until its turn, so the rule is a little slower than Go's: the
+tests measure 2% on a fan-out whose costs spread ±10%. Within one push, a proxy's cost is
+dominated by the per-proxy part and the (shared, cached) changed resources, so spreads are small.
 
 Each strided chain ``x_r = max(a_r, x_{r-1}) + g_r`` is solved at once as
 ``x = G + max(x_{-1}, cummax(a - G + g))`` (``G`` the running sum of ``g``); the throttle couples

@@ -1,0 +1,105 @@
+"""The churn stream: drawn from the seed alone, at the scenario's rates, and consistent with itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsim import build_cluster, push_simulation
+from dsim.pushsim.churn import churn_stream
+from dsim.xds.generate import XDS_TYPES
+
+CHURN = {
+    "duration_s": 1800,
+    "pod_replacements_per_s": 0.5,
+    "rollouts_per_hour": 20,
+    "scale_events_per_hour": 30,
+    "service_creations_per_hour": 6,
+    "service_deletions_per_hour": 6,
+    "virtual_service_changes_per_hour": 30,
+    "destination_rule_changes_per_hour": 30,
+    "sidecar_changes_per_hour": 10,
+    "istiod_restarts_s": [1200],
+}
+MESH = {
+    "name": "busy",
+    "seed": 3,
+    "synthetic": {"namespaces": 4, "services": 60, "replicas": {"distribution": "fixed", "mean": 3}},
+    "churn": CHURN,
+}
+
+
+@pytest.fixture
+def busy(write_scenario: Callable[..., Path]) -> Path:
+    return write_scenario(MESH)
+
+
+def test_same_seed_same_stream(busy: Path) -> None:
+    a, b = churn_stream(build_cluster(busy)), churn_stream(build_cluster(busy))
+    pd.testing.assert_frame_equal(a.events, b.events)
+    assert a.states == b.states
+
+
+def test_rates_are_the_scenarios(busy: Path) -> None:
+    stream = churn_stream(build_cluster(busy))
+    hours = CHURN["duration_s"] / 3600
+    for cause, expected in (
+        ("pod_replacement", CHURN["pod_replacements_per_s"] * CHURN["duration_s"]),
+        ("rollout", CHURN["rollouts_per_hour"] * hours),
+        ("scale", CHURN["scale_events_per_hour"] * hours),
+        ("virtual_service", CHURN["virtual_service_changes_per_hour"] * hours),
+        ("sidecar", CHURN["sidecar_changes_per_hour"] * hours),
+    ):
+        assert abs(stream.count(cause) - expected) < 5 * np.sqrt(expected) + 1, cause
+    assert stream.count("istiod_restart") == 1
+
+
+def test_connections_are_consistent(busy: Path) -> None:
+    stream = churn_stream(build_cluster(busy))
+    connected = set(range(stream.initial_proxies))
+    for kind, proxy in stream.events[["kind", "proxy"]].itertuples(index=False):
+        if kind == "connect":
+            assert proxy not in connected
+            connected.add(proxy)
+        elif kind == "disconnect":
+            assert proxy in connected, "a proxy disconnects only once, after connecting"
+            connected.remove(proxy)
+    assert (stream.events["time"].diff().dropna() >= 0).all()
+
+
+@pytest.mark.slow
+def test_every_kind_of_churn_runs_through_the_model(busy: Path) -> None:
+    tables = push_simulation(busy, ["single-stack", "duplicate"])
+    again = push_simulation(busy, ["single-stack", "duplicate"])
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, again[name], obj=name)
+    records = tables["push_records"]
+    assert records["full"].any() and (~records["full"]).any()
+    causes = set(",".join(records["causes"]).split(","))
+    assert {"endpoints", "service_create", "service_delete", "virtual_service", "sidecar"} <= causes
+    metrics = tables["push_metrics"]
+    names = set(metrics["metric"])
+    assert {
+        "pilot_debounce_time",
+        "pilot_pushcontext_init_seconds",
+        "pilot_proxy_queue_time",
+        "pilot_xds_push_time",
+        "pilot_proxy_convergence_time",
+        "pilot_xds_pushes",
+        "istiod_cpu_utilization",
+        "dsim_proxies_over_grpc_limit",
+    } <= names
+    sent = metrics[metrics["metric"].eq("dsim_xds_bytes_sent") & metrics["label"].ne("")]
+    by_design = sent.groupby("design")["value"].sum()
+    assert by_design["duplicate"] > by_design["single-stack"], "duplicate pushes more bytes"
+    # the restart reconnects every proxy, through the admission limiter
+    summary = tables["push_summary"].set_index("design")
+    assert (summary["convergence_p99_s"] > 0).all()
+    connections = metrics[metrics["metric"].eq("dsim_connections")].set_index("design")["value"]
+    assert (connections >= 180).all()
+    per_type = metrics[metrics["metric"].eq("pilot_xds_pushes")]
+    assert set(per_type["label"]) == {f"type={t}" for t in ("lds", "cds", "rds", "eds")} and len(XDS_TYPES) == 4

@@ -1,0 +1,138 @@
+"""The push model on tiny worlds whose outcome is known exactly: a fan-out through T workers
+(the closed form), a push arriving mid fan-out (merge and re-queue), and the churn a push carries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsim import build_cluster, load_calibration
+from dsim.accounting.columns import cluster_columns
+from dsim.cluster import Cluster
+from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.simulate import DesignRun, simulate_design
+from dsim.pushsim.visibility import Seers
+
+COST_S = 0.1
+
+
+def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, cores: int) -> Cluster:
+    """One HTTP service behind ``replicas`` sidecars; istiod costs exactly COST_S per proxy push."""
+    return build_cluster(
+        write_scenario(
+            {
+                "name": "tiny",
+                "designs": ["single-stack"],
+                "namespaces": [{"name": "app"}],
+                "services": [{"name": "web", "namespace": "app", "ports": [{"name": "http", "port": 80}]}],
+                "workloads": [{"name": "web", "namespace": "app", "replicas": replicas}],
+                "istiod": {
+                    "eds_debounce": False,
+                    "push_throttle": throttle,
+                    "gomaxprocs": cores,
+                    "push_overhead_ms": COST_S * 1000,
+                    "go_cost_scale": 0.0,
+                    "send_bandwidth_mbps": 1e12,
+                },
+            }
+        )
+    )
+
+
+def endpoint_events(cluster: Cluster, times: list[float]) -> ChurnStream:
+    """A stream of endpoint changes of the one workload (same pods, new addresses)."""
+    pods = tuple(range(len(cluster.pods)))
+    events = pd.DataFrame(
+        {
+            "time": times,
+            "seq": range(len(times)),
+            "kind": "endpoints",
+            "cause": "pod_replacement",
+            "workload": 0,
+            "service": -1,
+            "namespace": 0,
+            "proxy": -1,
+            "state": 0,
+        }
+    )
+    return ChurnStream(
+        events=events,
+        states=[(0, pods)],
+        proxy_workload=cluster.proxies["workload"].to_numpy(),
+        initial_proxies=len(cluster.proxies),
+        service_source=np.arange(len(cluster.services)),
+        service_namespace=cluster.services["namespace"].to_numpy(),
+        duration_s=max(times) + 1,
+    )
+
+
+def simulate(cluster: Cluster, stream: ChurnStream) -> DesignRun:
+    return simulate_design(cluster, cluster_columns(cluster), stream, Seers(cluster), "single-stack", load_calibration())
+
+
+@pytest.mark.parametrize(("proxies", "throttle", "cores"), [(23, 5, 8), (40, 10, 4), (7, 1, 1)])
+def test_fan_out_to_n_proxies_through_t_workers(
+    write_scenario: Callable[..., Path], proxies: int, throttle: int, cores: int
+) -> None:
+    cluster = tiny(write_scenario, replicas=proxies, throttle=throttle, cores=cores)
+    run = simulate(cluster, endpoint_events(cluster, [1.0]))
+    width = min(throttle, cores)
+    converged = np.sort(run.recorder.proxy_last_converged)
+    np.testing.assert_allclose(converged, 1.0 + (np.arange(proxies) // width + 1) * COST_S, atol=1e-9)
+    assert run.recorder.jobs_by_kind.tolist() == [proxies, 0, 0]
+
+
+def test_a_push_mid_fan_out_merges_waiting_proxies_and_requeues_the_busy_one(
+    write_scenario: Callable[..., Path],
+) -> None:
+    # One worker, four proxies, pushes at 1.0 and 1.15: the first proxy is done (pushed again,
+    # at the tail), the second is being pushed (re-queued when done), the last two still wait
+    # (the second push merges into their entries). Six proxy pushes, the last done at 1.6.
+    cluster = tiny(write_scenario, replicas=4, throttle=1, cores=1)
+    run = simulate(cluster, endpoint_events(cluster, [1.0, 1.15]))
+    jobs = run.recorder.proxy_jobs[:4]
+    assert sorted(jobs.tolist()) == [1, 1, 2, 2]
+    assert np.nanmax(run.recorder.proxy_last_converged) == pytest.approx(1.6)
+    twice = np.flatnonzero(jobs == 2)
+    order = np.argsort(run.recorder.proxy_last_converged[:4])
+    assert set(order[-2:].tolist()) == set(twice.tolist()), "the two pushed again come last"
+    assert [p.push for p in run.pushes] == [0, 1]
+
+
+def test_the_debouncer_batches_endpoint_events_when_eds_debounce_is_on(write_scenario: Callable[..., Path]) -> None:
+    cluster = tiny(write_scenario, replicas=3, throttle=4, cores=4)
+    on = build_cluster(
+        write_scenario(
+            {**{"name": "tiny"}, **_scenario_dict(cluster), "istiod": {**_istiod(cluster), "eds_debounce": True}},
+            name="debounced",
+        )
+    )
+    run = simulate(on, endpoint_events(on, [1.0, 1.05, 1.09]))
+    assert len(run.pushes) == 1
+    assert run.pushes[0].events == 3
+    assert run.pushes[0].time == pytest.approx(1.09 + on.scenario.istiod.debounce_after_s)
+    assert run.pushes[0].debounce_s == pytest.approx(0.09 + on.scenario.istiod.debounce_after_s)
+
+
+def _scenario_dict(cluster: Cluster) -> dict:
+    return {
+        "designs": ["single-stack"],
+        "namespaces": [{"name": "app"}],
+        "services": [{"name": "web", "namespace": "app", "ports": [{"name": "http", "port": 80}]}],
+        "workloads": [{"name": "web", "namespace": "app", "replicas": len(cluster.pods)}],
+    }
+
+
+def _istiod(cluster: Cluster) -> dict:
+    i = cluster.scenario.istiod
+    return {
+        "push_throttle": i.push_throttle,
+        "gomaxprocs": i.gomaxprocs,
+        "push_overhead_ms": i.push_overhead_ms,
+        "go_cost_scale": i.go_cost_scale,
+        "send_bandwidth_mbps": i.send_bandwidth_mbps,
+    }

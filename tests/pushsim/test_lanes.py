@@ -1,0 +1,103 @@
+"""The vectorized dispatcher against closed forms and against a push-by-push simpy model of
+Istio's semaphore (whichever slot frees first), cores and egress."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+
+from dsim.pushsim.lanes import LaneState, advanced, schedule
+
+
+def one_by_one(
+    ready: np.ndarray, cpu: np.ndarray, send: np.ndarray, *, throttle: int, cores: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch and done times with simpy resources: a semaphore of ``throttle`` slots taken in
+    order by one dispatcher, ``cores`` FIFO cores, one FIFO link; a slot is held until sent."""
+    env = simpy.Environment()
+    slots = simpy.Resource(env, throttle)
+    cpus = simpy.Resource(env, cores)
+    link = simpy.Resource(env, 1)
+    dispatch = np.zeros(len(ready))
+    done = np.zeros(len(ready))
+
+    def push(i: int, slot: simpy.resources.resource.Request) -> Generator[simpy.Event, Any, None]:
+        with cpus.request() as core:
+            yield core
+            yield env.timeout(cpu[i])
+        with link.request() as wire:
+            yield wire
+            yield env.timeout(send[i])
+        done[i] = env.now
+        slots.release(slot)
+
+    def dispatcher() -> Generator[simpy.Event, Any, None]:
+        for i in range(len(ready)):
+            if ready[i] > env.now:
+                yield env.timeout(ready[i] - env.now)
+            slot = slots.request()
+            yield slot
+            dispatch[i] = env.now
+            env.process(push(i, slot))
+
+    env.process(dispatcher())
+    env.run()
+    return dispatch, done
+
+
+@pytest.mark.parametrize(("throttle", "cores"), [(10, 16), (10, 10), (35, 4), (1, 1)])
+def test_fan_out_matches_the_closed_form(throttle: int, cores: int) -> None:
+    # N proxies at once, equal cost d, no send: the k-th wave of min(T, C) finishes at k·d.
+    n, d = 103, 0.25
+    plan = schedule(LaneState.idle(throttle, cores), np.zeros(n), np.full(n, d), np.zeros(n))
+    width = min(throttle, cores)
+    np.testing.assert_allclose(plan.done, (np.arange(n) // width + 1) * d, rtol=0, atol=1e-12)
+    assert plan.done[-1] == pytest.approx(np.ceil(n / width) * d)
+
+
+@pytest.mark.parametrize(
+    ("throttle", "cores", "send"),
+    [(8, 3, 0.0), (8, 3, 0.05), (5, 5, 0.4), (35, 4, 0.02), (2, 4, 1.0)],
+)
+def test_equal_costs_match_the_semaphore_push_by_push(throttle: int, cores: int, send: float) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    ready = np.sort(rng.uniform(0, 20, n))
+    cpu, sends = np.full(n, 0.1), np.full(n, send)
+    plan = schedule(LaneState.idle(throttle, cores), ready, cpu, sends)
+    dispatch, done = one_by_one(ready, cpu, sends, throttle=throttle, cores=cores)
+    np.testing.assert_allclose(plan.dispatch, dispatch, atol=1e-9)
+    np.testing.assert_allclose(plan.done, done, atol=1e-9)
+
+
+def test_unequal_costs_lose_little_to_the_stride_rule() -> None:
+    # The stride rule (the slot and core of push i-T and i-C) matches Go's earliest-free choice
+    # only when pushes finish in order; with costs spread ±10% a slot sometimes idles until its
+    # turn. Measured here: never faster than the semaphore, and within 3% of its makespan.
+    rng = np.random.default_rng(5)
+    n, throttle, cores = 300, 6, 6
+    ready = np.zeros(n)
+    cpu = rng.uniform(0.09, 0.11, n)
+    plan = schedule(LaneState.idle(throttle, cores), ready, cpu, np.zeros(n))
+    _, done = one_by_one(ready, cpu, np.zeros(n), throttle=throttle, cores=cores)
+    assert plan.done.max() >= done.max() - 1e-9
+    assert plan.done.max() == pytest.approx(done.max(), rel=0.03)
+
+
+def test_batches_compose() -> None:
+    # Scheduling in two batches (the state carried between them) equals one batch (to rounding:
+    # running sums start elsewhere).
+    rng = np.random.default_rng(9)
+    n = 250
+    ready = np.sort(rng.uniform(0, 5, n))
+    cpu, send = rng.uniform(0.01, 0.2, n), rng.uniform(0, 0.05, n)
+    state = LaneState.idle(7, 3)
+    whole = schedule(state, ready, cpu, send)
+    head = schedule(state, ready[:100], cpu[:100], send[:100])
+    tail = schedule(advanced(state, head, 100), ready[100:], cpu[100:], send[100:])
+    np.testing.assert_allclose(np.concatenate([head.done, tail.done]), whole.done, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([head.dispatch, tail.dispatch]), whole.dispatch, rtol=0, atol=1e-12)

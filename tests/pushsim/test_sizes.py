@@ -1,0 +1,120 @@
+"""The config model under churn stays exact: after an endpoint-set change, every workload's
+bytes equal the accounting of a cluster that really has that change."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsim import build_cluster, design_names, get_design
+from dsim.accounting.columns import cluster_columns
+from dsim.accounting.proxies import vectorized_sizes
+from dsim.cluster import Cluster
+from dsim.pushsim.churn import ChurnStream, churn_stream
+from dsim.pushsim.sizes import ConfigModel
+from dsim.pushsim.visibility import Seers
+from dsim.xds.generate import XDS_TYPES
+
+MESH = {
+    "name": "churny",
+    "seed": 5,
+    "synthetic": {
+        "namespaces": 3,
+        "services": 24,
+        "families": {"ipv4": 0.3, "ipv6": 0.2, "dual_ipv4_primary": 0.3, "dual_ipv6_primary": 0.2},
+        "protocols": {"http": 0.5, "grpc": 0.2, "tcp": 0.2, "auto": 0.1},
+        "replicas": {"distribution": "uniform", "min": 2, "max": 4},
+        "localities": [{"zone": "a"}, {"zone": "b"}],
+        "subsets": {"fraction": 0.3, "versions": 2},
+    },
+}
+
+
+def with_pods(cluster: Cluster, pods: list[int], *, drop_last: bool = False) -> Cluster:
+    """``cluster`` with copies of ``pods`` added (same addresses: same lengths), each with a
+    sidecar if its workload has one; or with its last pod (and sidecar) removed."""
+    if drop_last:
+        last = len(cluster.pods) - 1
+        proxies = cluster.proxies[cluster.proxies["pod"] != last].reset_index(drop=True)
+        return dataclasses.replace(cluster, pods=cluster.pods.iloc[:-1], proxies=proxies)
+    copies = cluster.pods.iloc[pods].reset_index(drop=True)
+    new_pods = pd.concat([cluster.pods, copies], ignore_index=True).astype(cluster.pods.dtypes.to_dict())
+    rows = np.arange(len(cluster.pods), len(new_pods))
+    sidecar = cluster.workloads["sidecar"].to_numpy()[copies["workload"].to_numpy()]
+    workload = copies["workload"].to_numpy()[sidecar]
+    added = pd.DataFrame(
+        {
+            "pod": rows[sidecar],
+            "workload": workload,
+            "namespace": cluster.workloads["namespace"].to_numpy()[workload],
+        }
+    )
+    proxies = pd.concat([cluster.proxies, added], ignore_index=True).astype(cluster.proxies.dtypes.to_dict())
+    return dataclasses.replace(cluster, pods=new_pods, proxies=proxies)
+
+
+def stream_of(cluster: Cluster, states: list[tuple[int, tuple[int, ...]]]) -> ChurnStream:
+    return dataclasses.replace(churn_stream(cluster), states=states)
+
+
+def per_workload(cluster: Cluster, design: str) -> np.ndarray:
+    """Bytes per xDS type of each proxied workload's first proxy, from the accounting."""
+    sizes, _ = vectorized_sizes(cluster, get_design(design))
+    table = sizes.pivot(index="proxy", columns="xds_type", values="bytes")[list(XDS_TYPES)].to_numpy()
+    workloads, first = np.unique(cluster.proxies["workload"].to_numpy(), return_index=True)
+    out = np.zeros((len(cluster.workloads), len(XDS_TYPES)), np.int64)
+    out[workloads] = table[first]
+    return out
+
+
+@pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])
+@pytest.mark.parametrize("design", design_names())
+def test_endpoint_changes_match_a_cluster_that_has_them(
+    write_scenario: Callable[..., Path], design: str, visibility: str
+) -> None:
+    cluster = build_cluster(write_scenario({**MESH, "visibility": visibility}))
+    pod_workload = cluster.pods["workload"].to_numpy()
+    last = len(cluster.pods) - 1
+    grown_workload = int(pod_workload[0])
+    own = tuple(np.flatnonzero(pod_workload == grown_workload).tolist())
+    shrunk_workload = int(pod_workload[last])
+    rest = tuple(np.flatnonzero(pod_workload == shrunk_workload).tolist())[:-1]
+    states = [(grown_workload, (*own, own[0], own[-1])), (shrunk_workload, rest)]
+    if grown_workload == shrunk_workload:
+        pytest.skip("the first and last pods share a workload")
+    model = ConfigModel(cluster, cluster_columns(cluster), design, stream_of(cluster, states), Seers(cluster))
+    base = model.bytes.copy()
+    np.testing.assert_array_equal(base, per_workload(cluster, design))
+    model.set_state(grown_workload, 0)
+    grown = with_pods(cluster, [own[0], own[-1]])
+    np.testing.assert_array_equal(model.bytes, per_workload(grown, design))
+    model.set_state(grown_workload, -1)  # back to its own pods
+    np.testing.assert_array_equal(model.bytes, base)
+    model.set_state(shrunk_workload, 1)
+    np.testing.assert_array_equal(model.bytes, per_workload(with_pods(cluster, [], drop_last=True), design))
+
+
+def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_back(
+    write_scenario: Callable[..., Path],
+) -> None:
+    cluster = build_cluster(write_scenario({**MESH, "churn": {"duration_s": 3600, "service_creations_per_hour": 4}}))
+    stream = churn_stream(cluster)
+    created = stream.events[stream.events["kind"] == "service_create"]["service"].to_numpy()
+    assert len(created), "the seed should create a service"
+    model = ConfigModel(cluster, cluster_columns(cluster), "duplicate", stream, Seers(cluster))
+    base = model.bytes.copy()
+    service = int(created[0])
+    original = int(stream.service_source[service])
+    model.create_service(service)
+    added = model.bytes - base
+    model.delete_service(service)
+    np.testing.assert_array_equal(model.bytes, base)
+    # removing the original takes away exactly what the copy added (visibility all: same seers)
+    model.delete_service(original)
+    np.testing.assert_array_equal(base - model.bytes, added)
+    assert added[:, 1].min() > 0, "every workload sees the new clusters"
