@@ -40,6 +40,7 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
     assert "Envoy memory per proxy and istiod CPU (model: envoy-1.40.json" in printed
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "churn_events.csv",
         "cluster_by_ip_family.csv",
         "cluster_by_namespace.csv",
         "cluster_by_protocol.csv",
@@ -50,6 +51,11 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
         "provenance.json",
         "proxy_cost_totals.csv",
         "proxy_costs.csv",
+        "push_cpu.csv",
+        "push_metrics.csv",
+        "push_proxies.csv",
+        "push_records.csv",
+        "push_summary.csv",
         "scenario.yaml",
     ]
     sizes = pd.read_csv(out / "config_sizes.csv")
@@ -62,6 +68,9 @@ def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.Cap
     assert provenance["calibration"].startswith("envoy-1.40.json (Envoy 1.40.0, ")
     costs = pd.read_csv(out / "proxy_costs.csv")
     assert len(costs) == 4 * sizes["proxy"].nunique()
+    summary = pd.read_csv(out / "push_summary.csv")
+    assert list(summary["design"]) == list(design_names())
+    assert "push model: 600 s of churn" in printed
     assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folder left behind"
 
 
@@ -156,3 +165,10 @@ def test_dump_names_what_exists_when_asked_for_what_does_not(
 ) -> None:
     assert main(["dump", str(BLOG), *args]) == 2
     assert capsys.readouterr().err == f"dsim: error: {message}\n"
+
+
+def test_run_without_the_push_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--no-pushsim"]) == 0
+    assert not list(out.glob("push_*.csv"))
+    assert (out / "config_sizes.csv").is_file()

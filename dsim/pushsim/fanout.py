@@ -103,6 +103,8 @@ class FanOut:
         self._front: list[tuple[int, int, float]] = []
         self._spans = np.zeros(0, np.int64)
         self._raw_end = 0
+        self._advanced_to = -np.inf
+        self._again = np.zeros(0, np.int64)
         self._rate = 1000.0  # dispatches per second, to size the next batch
 
     # -- the queue ---------------------------------------------------------------------------------
@@ -151,6 +153,7 @@ class FanOut:
         self.again_start[fresh] = push.start
         self.again_latest[busy] = pid
         self.again_start[busy] = np.minimum(self.again_start[busy], push.start)
+        self._again = np.union1d(self._again, np.flatnonzero(fresh))
         idle = np.flatnonzero(targets & ~self.queued & ~busy)
         if len(idle):
             # Istio walks its connections map (random order); a seeded rotation stands in for it.
@@ -185,8 +188,10 @@ class FanOut:
     # -- dispatching -------------------------------------------------------------------------------
     def _requeue(self, until: float) -> None:
         """Proxies asked for while being pushed re-join the queue when that push is done."""
-        due = (self.again_first >= 0) & (self.busy_until < until)
-        again = np.flatnonzero(due & self.connected)
+        flagged = self._again[self.again_first[self._again] >= 0]
+        due = flagged[self.busy_until[flagged] < until]
+        self._again = flagged[self.busy_until[flagged] >= until]
+        again = due[self.connected[due]]
         again = again[np.argsort(self.busy_until[again], kind="stable")]
         if len(again):
             ready = self.busy_until[again]
@@ -216,6 +221,10 @@ class FanOut:
 
     def advance(self, until: float) -> None:
         """Commit every proxy push dispatched before ``until``."""
+        if until <= self._advanced_to:
+            return  # anything enqueued since is ready at ``until`` or later
+        if until < np.inf:
+            self._advanced_to = until
         self._requeue(until)
         while True:
             # The next dispatch waits for the dispatcher and for the slot T pushes back; when
@@ -250,6 +259,7 @@ class FanOut:
     def drain(self) -> None:
         """Run the queue dry."""
         while self.queued.any() or (self.again_first >= 0).any():
+            self._advanced_to = -np.inf
             self.advance(np.inf)
 
     # -- what each proxy push costs -----------------------------------------------------------------

@@ -126,10 +126,11 @@ class Recorder:
         self.bytes_by_type += type_bytes.sum(axis=0)
         self.jobs_by_kind += np.bincount(kind, minlength=3)
         total = type_bytes.sum(axis=1)
-        np.add.at(self.proxy_jobs, proxy, 1)
-        np.add.at(self.proxy_bytes, proxy, total)
-        np.add.at(self.proxy_convergence_sum, proxy, convergence)
-        np.maximum.at(self.proxy_convergence_max, proxy, convergence)
+        # a batch never holds a proxy twice (the queue's rule), so plain indexing adds
+        self.proxy_jobs[proxy] += 1
+        self.proxy_bytes[proxy] += total
+        self.proxy_convergence_sum[proxy] += convergence
+        self.proxy_convergence_max[proxy] = np.maximum(self.proxy_convergence_max[proxy], convergence)
         self.proxy_last_converged[proxy] = converged
         self.proxy_over_limit[proxy[over_limit]] = True
         pushed = latest >= 0

@@ -31,7 +31,8 @@ from dsim.pushsim.sizes import CDS, EDS, RDS, ConfigModel
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
-FULL_CAUSES = ("service_create", "service_delete", "virtual_service", "destination_rule", "sidecar")
+# Events after which a proxy push generates different bytes: the fan-out commits first.
+_CHANGES_CONFIGS = ("endpoints", "service_create", "service_delete", "istiod_restart")
 _CHANGED_TYPES = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
@@ -201,7 +202,8 @@ class _Simulation:
         for t, kind, workload, service, namespace, proxy, state in zip(*columns, strict=True):
             if t > self.env.now:
                 yield self.env.timeout(float(t) - self.env.now)
-            self._advance()
+            if kind in _CHANGES_CONFIGS:  # what proxies were sent before now used the old configs
+                self._advance()
             if kind == "endpoints":
                 changed = self.model.set_state(int(workload), int(state))
                 if len(changed):
@@ -209,7 +211,9 @@ class _Simulation:
             elif kind == "connect":
                 self._admit(int(proxy))
             elif kind == "disconnect":
-                self.replicas[self._replica(int(proxy))].disconnect(int(proxy))
+                replica = self.replicas[self._replica(int(proxy))]
+                replica.advance(self.env.now)
+                replica.disconnect(int(proxy))
             elif kind == "service_create":
                 self.model.create_service(int(service))
                 self._request(True, {f"service_create/{service}"})

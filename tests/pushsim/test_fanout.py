@@ -71,7 +71,9 @@ def endpoint_events(cluster: Cluster, times: list[float]) -> ChurnStream:
 
 
 def simulate(cluster: Cluster, stream: ChurnStream) -> DesignRun:
-    return simulate_design(cluster, cluster_columns(cluster), stream, Seers(cluster), "single-stack", load_calibration())
+    return simulate_design(
+        cluster, cluster_columns(cluster), stream, Seers(cluster), "single-stack", load_calibration()
+    )
 
 
 @pytest.mark.parametrize(("proxies", "throttle", "cores"), [(23, 5, 8), (40, 10, 4), (7, 1, 1)])

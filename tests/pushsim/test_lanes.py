@@ -3,50 +3,11 @@ Istio's semaphore (whichever slot frees first), cores and egress."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import numpy as np
 import pytest
-import simpy
 
 from dsim.pushsim.lanes import LaneState, advanced, schedule
-
-
-def one_by_one(
-    ready: np.ndarray, cpu: np.ndarray, send: np.ndarray, *, throttle: int, cores: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch and done times with simpy resources: a semaphore of ``throttle`` slots taken in
-    order by one dispatcher, ``cores`` FIFO cores, one FIFO link; a slot is held until sent."""
-    env = simpy.Environment()
-    slots = simpy.Resource(env, throttle)
-    cpus = simpy.Resource(env, cores)
-    link = simpy.Resource(env, 1)
-    dispatch = np.zeros(len(ready))
-    done = np.zeros(len(ready))
-
-    def push(i: int, slot: simpy.resources.resource.Request) -> Generator[simpy.Event, Any, None]:
-        with cpus.request() as core:
-            yield core
-            yield env.timeout(cpu[i])
-        with link.request() as wire:
-            yield wire
-            yield env.timeout(send[i])
-        done[i] = env.now
-        slots.release(slot)
-
-    def dispatcher() -> Generator[simpy.Event, Any, None]:
-        for i in range(len(ready)):
-            if ready[i] > env.now:
-                yield env.timeout(ready[i] - env.now)
-            slot = slots.request()
-            yield slot
-            dispatch[i] = env.now
-            env.process(push(i, slot))
-
-    env.process(dispatcher())
-    env.run()
-    return dispatch, done
+from dsim.pushsim.reference import dispatch_one_by_one
 
 
 @pytest.mark.parametrize(("throttle", "cores"), [(10, 16), (10, 10), (35, 4), (1, 1)])
@@ -69,7 +30,7 @@ def test_equal_costs_match_the_semaphore_push_by_push(throttle: int, cores: int,
     ready = np.sort(rng.uniform(0, 20, n))
     cpu, sends = np.full(n, 0.1), np.full(n, send)
     plan = schedule(LaneState.idle(throttle, cores), ready, cpu, sends)
-    dispatch, done = one_by_one(ready, cpu, sends, throttle=throttle, cores=cores)
+    dispatch, done = dispatch_one_by_one(ready, cpu, sends, throttle=throttle, cores=cores)
     np.testing.assert_allclose(plan.dispatch, dispatch, atol=1e-9)
     np.testing.assert_allclose(plan.done, done, atol=1e-9)
 
@@ -83,7 +44,7 @@ def test_unequal_costs_lose_little_to_the_stride_rule() -> None:
     ready = np.zeros(n)
     cpu = rng.uniform(0.09, 0.11, n)
     plan = schedule(LaneState.idle(throttle, cores), ready, cpu, np.zeros(n))
-    _, done = one_by_one(ready, cpu, np.zeros(n), throttle=throttle, cores=cores)
+    _, done = dispatch_one_by_one(ready, cpu, np.zeros(n), throttle=throttle, cores=cores)
     assert plan.done.max() >= done.max() - 1e-9
     assert plan.done.max() == pytest.approx(done.max(), rel=0.03)
 

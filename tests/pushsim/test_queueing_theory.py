@@ -43,9 +43,7 @@ def test_poisson_load_matches_md_c() -> None:
     rng = np.random.default_rng(2026)
     arrival = np.cumsum(rng.exponential(1 / rate, ARRIVALS))
     # c slots, as many cores, nothing to send: an M/D/c queue of proxy pushes.
-    plan = schedule(
-        LaneState.idle(SERVERS, SERVERS), arrival, np.full(ARRIVALS, SERVICE_S), np.zeros(ARRIVALS)
-    )
+    plan = schedule(LaneState.idle(SERVERS, SERVERS), arrival, np.full(ARRIVALS, SERVICE_S), np.zeros(ARRIVALS))
     wait = plan.dispatch - arrival
     warm = ARRIVALS // 20
     batches = wait[warm:].reshape(BATCHES, -1)  # batch means: nearly independent at this length

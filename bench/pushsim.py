@@ -1,0 +1,120 @@
+"""The push model at fleet scale: wall time to simulate an hour of churn, and what it says.
+
+Prints, in one run:
+1. the wall time of one fan-out (one push to every proxy of ``large.yaml``'s istiod replica
+   through its throttle) computed by the vectorized dispatcher and push by push in simpy (the
+   baseline), with their agreement and the ratio;
+2. for ``scenarios/large.yaml`` (30,000 sidecars; its churn: 5 pod replacements per second and a
+   rollout a minute, one hour), per design: wall time to simulate, proxy pushes, convergence
+   p50/p99/max, istiod CPU utilization, bytes sent per second, with ratios to single-stack; and
+   the total wall time against the goal of 60 s for all designs.
+Run: ``python bench/pushsim.py [--minutes M] [--designs a,b]`` (default: the scenario's hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dsim import build_cluster, load_calibration, load_scenario
+from dsim.accounting.columns import cluster_columns
+from dsim.pushsim import tables
+from dsim.pushsim.churn import churn_stream
+from dsim.pushsim.costs import push_costs
+from dsim.pushsim.lanes import LaneState, schedule
+from dsim.pushsim.reference import dispatch_one_by_one
+from dsim.pushsim.simulate import simulate_design
+from dsim.pushsim.visibility import Seers
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_S = 60.0
+
+
+def fan_out_speedup(scenario_path: Path) -> None:
+    scenario = load_scenario(scenario_path)
+    cluster = build_cluster(scenario)
+    istiod = scenario.istiod
+    assert istiod.push_throttle is not None
+    proxies = len(cluster.proxies) // istiod.replicas
+    costs = push_costs(load_calibration(), scenario, "single-stack")
+    cpu = np.full(proxies, costs.per_proxy_s)
+    send = np.full(proxies, 2000 / costs.bytes_per_s)  # a ~2 kB endpoint update each
+    start = time.perf_counter()
+    plan = schedule(LaneState.idle(istiod.push_throttle, istiod.gomaxprocs), np.zeros(proxies), cpu, send)
+    vectorized = time.perf_counter() - start
+    start = time.perf_counter()
+    _, done = dispatch_one_by_one(np.zeros(proxies), cpu, send, throttle=istiod.push_throttle, cores=istiod.gomaxprocs)
+    one_by_one = time.perf_counter() - start
+    print(
+        f"one fan-out to {proxies:,} proxies (throttle {istiod.push_throttle}, {istiod.gomaxprocs} cores): "
+        f"vectorized {vectorized * 1e3:.1f} ms, push by push (simpy) {one_by_one:.2f} s, "
+        f"{one_by_one / vectorized:.0f}x; largest difference {np.abs(plan.done - done).max():.2e} s, "
+        f"last proxy done at {plan.done.max():.3f} s"
+    )
+
+
+def hour_of_churn(scenario_path: Path, minutes: float | None, designs: list[str] | None) -> None:
+    scenario = load_scenario(scenario_path)
+    if minutes is not None:
+        scenario = dataclasses.replace(scenario, churn=dataclasses.replace(scenario.churn, duration_s=minutes * 60))
+    cluster = build_cluster(scenario)
+    start = time.perf_counter()
+    stream = churn_stream(cluster)
+    cols, seers, calibration = cluster_columns(cluster), Seers(cluster), load_calibration()
+    setup = time.perf_counter() - start
+    counts = stream.events["kind"].value_counts().to_dict()
+    print(
+        f"\n{scenario_path.name}: {len(cluster.proxies):,} sidecars, {scenario.churn.duration_s:g} s of churn "
+        f"({stream.count('pod_replacement'):,} pod replacements, {stream.count('rollout')} rollouts; events {counts}); "
+        f"stream drawn in {setup:.2f} s"
+    )
+    rows = []
+    total = 0.0
+    for design in designs or list(scenario.designs):
+        start = time.perf_counter()
+        run = simulate_design(cluster, cols, stream, seers, design, calibration)
+        elapsed = time.perf_counter() - start
+        total += elapsed
+        records = tables.push_records(run)
+        cpu = tables.cpu_timeline(run, scenario.istiod.gomaxprocs * scenario.istiod.replicas)
+        summary = tables.summary(tables.metrics(run, records, cpu)).iloc[0]
+        rows.append(
+            {
+                "design": design,
+                "wall s": elapsed,
+                "pushes": len(run.pushes),
+                "proxy pushes": int(run.recorder.jobs_by_kind.sum()),
+                "converge p50 s": summary["convergence_p50_s"],
+                "converge p99 s": summary["convergence_p99_s"],
+                "converge max s": summary["convergence_max_s"],
+                "istiod util": summary["istiod_utilization_mean"],
+                "MB sent/s": summary["bytes_sent_per_s"] / 1e6,
+            }
+        )
+        print(f"  {design}: simulated in {elapsed:.1f} s", flush=True)
+    frame = pd.DataFrame(rows).set_index("design")
+    base = frame.iloc[0]
+    for column in ("converge p99 s", "MB sent/s"):
+        frame[f"{column} / {frame.index[0]}"] = frame[column] / base[column]
+    print(frame.round(3).to_string())
+    verdict = "met" if total < GOAL_S else "NOT met"
+    print(f"total wall time for {len(rows)} designs: {total:.1f} s (goal {GOAL_S:.0f} s: {verdict})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, help="simulate this many minutes instead of the scenario's duration")
+    parser.add_argument("--designs", help="comma-separated designs (default: the scenario's)")
+    args = parser.parse_args()
+    large = ROOT / "scenarios" / "large.yaml"
+    fan_out_speedup(large)
+    hour_of_churn(large, args.minutes, args.designs.split(",") if args.designs else None)
+
+
+if __name__ == "__main__":
+    main()
