@@ -80,7 +80,7 @@ class FanOut:
         self.rotation = rotation
         self.lanes = LaneState.idle(limits.throttle, limits.cores)
         self.pushes: list[Push] = []
-        self._full_prefix = [0]
+        self._full_prefix = np.zeros(1024, np.int64)  # pushes before id i that were full
         self.connected = np.zeros(n, bool)
         self.queued = np.zeros(n, bool)
         self.connecting = np.zeros(n, bool)
@@ -138,12 +138,14 @@ class FanOut:
         return int(self.queued.sum())
 
     # -- events -------------------------------------------------------------------------------------
-    def push(self, t: float, push: Push, workloads: np.ndarray) -> int:
-        """Enqueue ``push`` for every connected proxy of ``workloads`` (a mask); returns how many."""
+    def push(self, t: float, push: Push, proxies: np.ndarray) -> int:
+        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask); returns how many."""
         pid = len(self.pushes)
         self.pushes.append(push)
-        self._full_prefix.append(self._full_prefix[-1] + int(push.full))
-        targets = self.connected & workloads[self.proxy_workload]
+        if pid + 2 > len(self._full_prefix):
+            self._full_prefix = np.concatenate([self._full_prefix, np.zeros(len(self._full_prefix) + 2, np.int64)])
+        self._full_prefix[pid + 1] = self._full_prefix[pid] + int(push.full)
+        targets = self.connected & proxies
         waiting = targets & self.queued
         self.latest[waiting] = pid
         self.start[waiting] = np.minimum(self.start[waiting], push.start)
@@ -267,7 +269,7 @@ class FanOut:
         model, costs = self.model, self.costs
         workloads = self.proxy_workload[proxies]
         first, latest = self.first[proxies], self.latest[proxies]
-        prefix = np.asarray(self._full_prefix)
+        prefix = self._full_prefix
         full = prefix[latest + 1] - prefix[first] > 0
         kind = np.where(self.connecting[proxies], CONNECT, np.where(full, FULL, INCREMENTAL))
         type_bytes = np.zeros((len(proxies), 4), np.int64)

@@ -12,6 +12,7 @@ BINS_PER_DECADE = 200
 LOWEST_S = 1e-7
 DECADES = 12  # 100 ns .. 100,000 s
 CPU_BIN_S = 1.0
+FLUSH_ROWS = 1 << 17
 
 
 class Histogram:
@@ -78,9 +79,15 @@ class Recorder:
         self.push_last_converged = np.zeros(0)
         self.push_cover = np.zeros(0, np.int64)
         self.cpu_bins = np.zeros(0)
+        self._pending: list[dict[str, np.ndarray]] = []
+        self._pending_rows = 0
+        self._cpu_pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add_cpu(self, start: np.ndarray, seconds: np.ndarray) -> None:
         """CPU seconds spent from ``start`` on, spread over the 1-second bins they cover."""
+        self._cpu_pending.append((start, seconds))
+
+    def _add_cpu(self, start: np.ndarray, seconds: np.ndarray) -> None:
         end = start + seconds
         last = int(end.max() // CPU_BIN_S) + 1 if len(end) else 0
         self.cpu_bins = _grow(self.cpu_bins, last + 1)
@@ -94,7 +101,26 @@ class Recorder:
             hi = np.minimum((edges + 1) * CPU_BIN_S, e)
             np.add.at(self.cpu_bins, edges.astype(np.int64), hi - lo)
 
-    def record(
+    def record(self, **batch: np.ndarray) -> None:
+        """Tally committed proxy pushes (arguments as :meth:`_tally`); batches are buffered and
+        tallied together, as the tallies' cost is mostly per call."""
+        self._pending.append(batch)
+        self._pending_rows += len(batch["proxy"])
+        if self._pending_rows >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Tally everything buffered (call before reading the tallies)."""
+        if self._pending:
+            merged = {key: np.concatenate([b[key] for b in self._pending]) for key in self._pending[0]}
+            self._pending, self._pending_rows = [], 0
+            self._tally(**merged)
+        if self._cpu_pending:
+            starts, seconds = zip(*self._cpu_pending, strict=True)
+            self._cpu_pending = []
+            self._add_cpu(np.concatenate(starts), np.concatenate(seconds))
+
+    def _tally(
         self,
         *,
         proxy: np.ndarray,
@@ -126,12 +152,12 @@ class Recorder:
         self.bytes_by_type += type_bytes.sum(axis=0)
         self.jobs_by_kind += np.bincount(kind, minlength=3)
         total = type_bytes.sum(axis=1)
-        # a batch never holds a proxy twice (the queue's rule), so plain indexing adds
-        self.proxy_jobs[proxy] += 1
-        self.proxy_bytes[proxy] += total
-        self.proxy_convergence_sum[proxy] += convergence
-        self.proxy_convergence_max[proxy] = np.maximum(self.proxy_convergence_max[proxy], convergence)
-        self.proxy_last_converged[proxy] = converged
+        size = len(self.proxy_jobs)
+        self.proxy_jobs += np.bincount(proxy, minlength=size)
+        self.proxy_bytes += np.bincount(proxy, weights=total, minlength=size).astype(np.int64)
+        self.proxy_convergence_sum += np.bincount(proxy, weights=convergence, minlength=size)
+        np.maximum.at(self.proxy_convergence_max, proxy, convergence)
+        np.fmax.at(self.proxy_last_converged, proxy, converged)
         self.proxy_over_limit[proxy[over_limit]] = True
         pushed = latest >= 0
         np.add.at(self.push_latest_jobs, latest[pushed], 1)

@@ -154,7 +154,8 @@ class _Simulation:
         for namespace in namespaces.tolist():
             workloads[self.model.seers.in_namespace(namespace)] = True
         push = Push(full=request.full, services=services, rescoped=namespaces, start=request.start)
-        targets = sum(replica.push(self.env.now, push, workloads) for replica in self.replicas)
+        proxies = workloads[self.stream.proxy_workload]
+        targets = sum(replica.push(self.env.now, push, proxies) for replica in self.replicas)
         self.queue_peak = max(self.queue_peak, sum(replica.queue_length() for replica in self.replicas))
         self.records.append(
             PushRecord(
@@ -235,6 +236,7 @@ class _Simulation:
         self.env.run()
         for replica in self.replicas:
             replica.drain()
+        self.recorder.flush()
         last = np.nanmax(self.recorder.proxy_last_converged) if self.recorder.jobs_by_kind.sum() else 0.0
         return DesignRun(
             design=self.design,

@@ -25,6 +25,8 @@ def test_histogram_quantiles_are_within_one_bin() -> None:
 
 def test_cpu_is_spread_over_the_seconds_it_spans() -> None:
     recorder = Recorder(proxies=1)
-    recorder.add_cpu(np.array([0.5, 2.25, 2.5]), np.array([0.25, 1.5, 0.1]))
+    recorder.add_cpu(np.array([0.5, 2.25]), np.array([0.25, 1.5]))
+    recorder.add_cpu(np.array([2.5]), np.array([0.1]))
+    recorder.flush()
     np.testing.assert_allclose(recorder.cpu_bins[:4], [0.25, 0.0, 0.85, 0.75])
     assert recorder.cpu_bins.sum() == pytest.approx(1.85)
