@@ -27,6 +27,10 @@ class PushQueue:
     def __len__(self) -> int:
         return len(self._order)
 
+    def holds(self, proxy: int) -> bool:
+        """Whether ``proxy`` is waiting or being pushed (a new request for it would merge)."""
+        return proxy in self._pending or proxy in self._processing
+
     def enqueue(self, proxy: int, request: PushRequest) -> None:
         """Ask for a push of ``request`` to ``proxy``."""
         if proxy in self._processing:

@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 
 from dsim import build_cluster, load_calibration
 from dsim.accounting.columns import cluster_columns
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.push_queue import PushQueue
+from dsim.pushsim.requests import PushRequest
 from dsim.pushsim.simulate import DesignRun, simulate_design
 from dsim.pushsim.visibility import Seers
+from dsim.randomness import generator
 
 COST_S = 0.1
 
@@ -138,3 +143,68 @@ def _istiod(cluster: Cluster) -> dict:
         "go_cost_scale": i.go_cost_scale,
         "send_bandwidth_mbps": i.send_bandwidth_mbps,
     }
+
+
+def one_by_one(
+    pushes: list[float], proxies: int, *, throttle: int, cores: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Istio's loop push by push: ``PushQueue``, a dispatcher holding a throttle slot while it
+    waits for a proxy, FIFO cores; each push enqueues every proxy (idle ones in the same seeded
+    rotation the fan-out uses). Returns pushes per proxy and when each was last done."""
+    env = simpy.Environment()
+    queue = PushQueue(env)
+    slots = simpy.Resource(env, throttle)
+    cpus = simpy.Resource(env, cores)
+    rotation = generator(seed, "push-order-0")
+    jobs = np.zeros(proxies, np.int64)
+    done = np.full(proxies, np.nan)
+
+    def push_to(proxy: int, slot: simpy.resources.resource.Request) -> Generator[simpy.Event, Any, None]:
+        with cpus.request() as core:
+            yield core
+            yield env.timeout(COST_S)
+        jobs[proxy] += 1
+        done[proxy] = env.now
+        queue.mark_done(proxy)
+        slots.release(slot)
+
+    def dispatcher() -> Generator[simpy.Event, Any, None]:
+        while True:
+            slot = slots.request()
+            yield slot
+            proxy, _ = yield queue.get()
+            env.process(push_to(proxy, slot))
+
+    def pusher() -> Generator[simpy.Event, Any, None]:
+        for t in pushes:
+            yield env.timeout(t - env.now)
+            request = PushRequest(full=False, start=t)
+            busy = {p for p in range(proxies) if queue.holds(p)}
+            idle = np.array([p for p in range(proxies) if p not in busy], np.int64)
+            if len(idle):
+                idle = np.roll(idle, -int(rotation.integers(len(idle))))
+            for p in range(proxies):
+                if p in busy:
+                    queue.enqueue(p, request)
+            for p in idle.tolist():
+                queue.enqueue(p, request)
+
+    env.process(dispatcher())
+    env.process(pusher())
+    env.run(until=max(pushes) + 100)
+    return jobs, done
+
+
+@pytest.mark.parametrize(("throttle", "cores"), [(3, 2), (4, 8), (1, 1)])
+def test_the_vectorized_fan_out_equals_istios_loop_push_by_push(
+    write_scenario: Callable[..., Path], throttle: int, cores: int
+) -> None:
+    # Pushes faster than a fan-out drains: proxies merge, get re-queued, are pushed again.
+    proxies = 12
+    cluster = tiny(write_scenario, replicas=proxies, throttle=throttle, cores=cores)
+    times = np.round(np.cumsum(np.random.default_rng(throttle + cores).exponential(0.23, 15)) + 1.0, 4).tolist()
+    run = simulate(cluster, endpoint_events(cluster, times))
+    jobs, done = one_by_one(times, proxies, throttle=throttle, cores=cores, seed=cluster.scenario.seed)
+    assert run.recorder.proxy_jobs[:proxies].tolist() == jobs.tolist()
+    np.testing.assert_allclose(run.recorder.proxy_last_converged[:proxies], done, atol=1e-9)
+    assert jobs.sum() < proxies * len(times), "some pushes merged"
