@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,24 @@ def test_the_vectorized_fan_out_equals_istios_loop_push_by_push(
     assert run.recorder.proxy_jobs[:proxies].tolist() == jobs.tolist()
     np.testing.assert_allclose(run.recorder.proxy_last_converged[:proxies], done, atol=1e-9)
     assert jobs.sum() < proxies * len(times), "some pushes merged"
+
+
+def test_a_config_over_the_grpc_limit_is_reported(write_scenario: Callable[..., Path]) -> None:
+    # A sidecar connecting gets its whole config; with the limit below its cluster bytes it is over.
+    cluster = tiny(write_scenario, replicas=2, throttle=2, cores=2)
+    stream = endpoint_events(cluster, [1.0])
+    connect = stream.events.iloc[[0]].assign(kind="connect", cause="scale", proxy=len(cluster.proxies), state=-1)
+    stream = dataclasses.replace(
+        stream,
+        events=pd.concat([stream.events, connect.assign(time=2.0)], ignore_index=True),
+        proxy_workload=np.append(stream.proxy_workload, 0),
+    )
+    limited = dataclasses.replace(
+        cluster,
+        scenario=dataclasses.replace(
+            cluster.scenario, istiod=dataclasses.replace(cluster.scenario.istiod, max_grpc_message_bytes=100)
+        ),
+    )
+    run = simulate(limited, stream)
+    assert run.recorder.proxy_over_limit.tolist() == [False, False, True]
+    assert run.recorder.jobs_by_kind.tolist() == [2, 0, 1]
