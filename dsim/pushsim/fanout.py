@@ -65,14 +65,18 @@ class FanOut:
         self,
         *,
         proxy_workload: np.ndarray,
+        replica: int = 0,
+        replicas: int = 1,
         model: ConfigModel,
         costs: PushCosts,
         limits: Limits,
         recorder: Recorder,
         rotation: np.random.Generator,
     ) -> None:
-        n = len(proxy_workload)
-        self.proxy_workload = proxy_workload
+        # This replica serves proxies replica, replica + replicas, ...; arrays hold only those.
+        self.replica, self.replicas = replica, replicas
+        self.proxy_workload = proxy_workload[replica::replicas]
+        n = len(self.proxy_workload)
         self.model = model
         self.costs = costs
         self.limits = limits
@@ -81,6 +85,7 @@ class FanOut:
         self.lanes = LaneState.idle(limits.throttle, limits.cores)
         self.pushes: list[Push] = []
         self._full_prefix = np.zeros(1024, np.int64)  # pushes before id i that were full
+        self._last_push_of = np.full(len(model.source), -1, np.int64)  # per service: last push naming it
         self.connected = np.zeros(n, bool)
         self.queued = np.zeros(n, bool)
         self.connecting = np.zeros(n, bool)
@@ -139,12 +144,21 @@ class FanOut:
 
     # -- events -------------------------------------------------------------------------------------
     def push(self, t: float, push: Push, proxies: np.ndarray) -> int:
-        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask); returns how many."""
+        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask over all proxy
+        ids); returns how many of this replica's it reached."""
+        proxies = proxies[self.replica :: self.replicas]
         pid = len(self.pushes)
         self.pushes.append(push)
         if pid + 2 > len(self._full_prefix):
             self._full_prefix = np.concatenate([self._full_prefix, np.zeros(len(self._full_prefix) + 2, np.int64)])
         self._full_prefix[pid + 1] = self._full_prefix[pid] + int(push.full)
+        if len(push.services):
+            top = int(push.services.max()) + 1
+            if top > len(self._last_push_of):
+                grown = np.full(max(top, 2 * len(self._last_push_of)), -1, np.int64)
+                grown[: len(self._last_push_of)] = self._last_push_of
+                self._last_push_of = grown
+            self._last_push_of[push.services] = pid
         targets = self.connected & proxies
         waiting = targets & self.queued
         self.latest[waiting] = pid
@@ -164,16 +178,42 @@ class FanOut:
             self._append(idle, np.full(len(idle), t))
         return int(targets.sum())
 
-    def connect(self, t: float, proxy: int) -> None:
-        """``proxy`` connected: its first full config is generated next, ahead of the queue."""
+    def depends_on(self, services: np.ndarray) -> bool:
+        """Whether a proxy push not yet computed carries a whole config (a full push or a new
+        connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
+        flagged = self._again[self.again_first[self._again] >= 0]
+        queued = np.flatnonzero(self.queued)
+        if len(queued) == 0 and len(flagged) == 0:
+            return False
+        if self.connecting[queued].any():
+            return True
+        firsts = np.concatenate([self.first[queued], self.again_first[flagged]])
+        latest = np.concatenate([self.latest[queued], self.again_latest[flagged]])
+        if (self._full_prefix[latest + 1] - self._full_prefix[firsts] > 0).any():
+            return True
+        seen = self._last_push_of[services[services < len(self._last_push_of)]]
+        return bool(len(seen) and seen.max() >= firsts.min())
+
+    def local(self, proxy: int) -> int:
+        """This replica's index of a proxy id it serves."""
+        return proxy // self.replicas
+
+    def ids(self, local: np.ndarray) -> np.ndarray:
+        """Proxy ids of this replica's indices."""
+        return local * self.replicas + self.replica
+
+    def connect(self, t: float, proxy_id: int) -> None:
+        """``proxy_id`` connected: its first full config is generated next, ahead of the queue."""
+        proxy = self.local(proxy_id)
         self.connected[proxy] = True
         self.connecting[proxy] = True
         self._enqueue(np.array([proxy]), t, len(self.pushes) - 1, t)
         self.token[proxy] += 1
         self._front.append((proxy, int(self.token[proxy]), t))
 
-    def disconnect(self, proxy: int) -> None:
-        """``proxy`` went away: drop what was waiting for it."""
+    def disconnect(self, proxy_id: int) -> None:
+        """``proxy_id`` went away: drop what was waiting for it."""
+        proxy = self.local(proxy_id)
         self.connected[proxy] = False
         self.queued[proxy] = False
         self.connecting[proxy] = False
@@ -181,7 +221,7 @@ class FanOut:
 
     def restart(self) -> np.ndarray:
         """istiod restarts: every connection drops, caches go cold; returns the proxies that were connected."""
-        was = np.flatnonzero(self.connected)
+        was = self.ids(np.flatnonzero(self.connected))
         for proxy in was.tolist():
             self.disconnect(proxy)
         self.warm[:] = False
@@ -358,7 +398,7 @@ class FanOut:
         whole = kind != INCREMENTAL
         over = whole & (type_bytes > self.limits.max_message_bytes).any(axis=1)
         self.recorder.record(
-            proxy=proxies,
+            proxy=self.ids(proxies),
             kind=kind,
             first=np.where(connecting, -1, self.first[proxies]),
             latest=np.where(connecting, -1, self.latest[proxies]),

@@ -32,7 +32,7 @@ from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
 # Events after which a proxy push generates different bytes: the fan-out commits first.
-_CHANGES_CONFIGS = ("endpoints", "service_create", "service_delete", "istiod_restart")
+_CHANGES_CONFIGS = ("service_create", "service_delete", "istiod_restart")
 _CHANGED_TYPES = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
@@ -106,6 +106,8 @@ class _Simulation:
         self.replicas = [
             FanOut(
                 proxy_workload=stream.proxy_workload,
+                replica=r,
+                replicas=istiod.replicas,
                 model=self.model,
                 costs=self.costs,
                 limits=limits,
@@ -130,7 +132,7 @@ class _Simulation:
         self.design = design
         self.services_total = len(cluster.services)
         for r, replica in enumerate(self.replicas):
-            replica.connected[r : stream.initial_proxies : len(self.replicas)] = True
+            replica.connected[: len(range(r, stream.initial_proxies, len(self.replicas)))] = True
 
     # -- pushes ---------------------------------------------------------------------------------------
     def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
@@ -206,6 +208,12 @@ class _Simulation:
             if kind in _CHANGES_CONFIGS:  # what proxies were sent before now used the old configs
                 self._advance()
             if kind == "endpoints":
+                # Only proxy pushes still to be computed that carry these endpoint sets (or a
+                # whole config) see the change: commit what was dispatched before it, there.
+                touched = self.model.services_of[int(workload)]
+                for replica in self.replicas:
+                    if replica.depends_on(touched):
+                        replica.advance(self.env.now)
                 changed = self.model.set_state(int(workload), int(state))
                 if len(changed):
                     self._request(False, {f"endpoints/{s}" for s in changed.tolist()})
@@ -231,6 +239,12 @@ class _Simulation:
                 for p in self.restart_order.permutation(was).tolist():
                     self._admit(int(p))
 
+    def _connected(self) -> np.ndarray:
+        connected = np.zeros(len(self.stream.proxy_workload), bool)
+        for r, replica in enumerate(self.replicas):
+            connected[r :: len(self.replicas)] = replica.connected
+        return connected
+
     def run(self) -> DesignRun:
         self.env.process(self._feed())
         self.env.run()
@@ -242,7 +256,7 @@ class _Simulation:
             design=self.design,
             recorder=self.recorder,
             pushes=self.records,
-            connected=np.logical_or.reduce([replica.connected for replica in self.replicas]),
+            connected=self._connected(),
             proxy_workload=self.stream.proxy_workload,
             model=self.model,
             costs=self.costs,
