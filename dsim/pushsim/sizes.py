@@ -235,6 +235,9 @@ class ConfigModel:
         self._add(service, +1)
 
     def delete_service(self, service: int) -> None:
+        # What a service shares with others stays: if it was the last one of an HTTP port's
+        # route group a proxy sees, that group's route configuration and listener stay counted
+        # (a few hundred bytes): route groups are not re-derived under churn.
         if self.alive[service]:
             self._add(service, -1)
             self.alive[service] = False

@@ -14,8 +14,10 @@ Its admin address is 127.0.0.1 on a free port all the same, and every process is
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -72,10 +74,36 @@ def envoy_binary() -> Path:
     return path
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out as a connection's source port."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_PICKER = random.Random()  # not seeded: ports only need to differ between concurrent runs
+_RECENT_PORTS: collections.deque[int] = collections.deque(maxlen=512)  # handed out, maybe not bound yet
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now, on the loopback address ``host`` (IPv4 or IPv6)."""
+    """A TCP port nothing uses right now on the loopback address ``host`` (IPv4 or IPv6), below
+    the kernel's ephemeral range: a port the kernel picked could be handed out again as the
+    source port of a connection (Envoy's own, to the xDS server) before Envoy binds it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = _PORT_PICKER.randrange(10000, max(floor, 10001))
+        if port in _RECENT_PORTS:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _RECENT_PORTS.append(port)
+        return port
+    with socket.socket(family, socket.SOCK_STREAM) as probe:  # a crowded machine: let the kernel pick
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
