@@ -230,3 +230,23 @@ def test_a_config_over_the_grpc_limit_is_reported(write_scenario: Callable[..., 
     run = simulate(limited, stream)
     assert run.recorder.proxy_over_limit.tolist() == [False, False, True]
     assert run.recorder.jobs_by_kind.tolist() == [2, 0, 1]
+
+
+def test_an_istiod_restart_reconnects_every_proxy_at_the_admission_rate(write_scenario: Callable[..., Path]) -> None:
+    # Ten sidecars, five new connections admitted per second: a reconnect storm of 1.8 s, each
+    # proxy getting its whole config (same cost for all), one every 0.2 s.
+    base = tiny(write_scenario, replicas=10, throttle=4, cores=4)
+    cluster = dataclasses.replace(
+        base,
+        scenario=dataclasses.replace(
+            base.scenario, istiod=dataclasses.replace(base.scenario.istiod, max_requests_per_second=5.0)
+        ),
+    )
+    stream = endpoint_events(cluster, [1.0])
+    stream = dataclasses.replace(stream, events=stream.events.assign(kind="istiod_restart", cause="istiod_restart"))
+    run = simulate(cluster, stream)
+    assert run.recorder.jobs_by_kind.tolist() == [0, 0, 10]
+    converged = np.sort(run.recorder.proxy_last_converged[:10])
+    np.testing.assert_allclose(np.diff(converged), 0.2, atol=1e-9)
+    assert converged[0] > 1.0 + COST_S
+    assert run.connected[:10].all()
