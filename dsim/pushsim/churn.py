@@ -24,30 +24,13 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.pushsim.visibility import services_by_workload
 from dsim.randomness import generator
 
-EVENT_KINDS = (
-    "endpoints",
-    "connect",
-    "disconnect",
-    "service_create",
-    "service_delete",
-    "virtual_service",
-    "destination_rule",
-    "sidecar",
-    "istiod_restart",
-)
-CAUSES = (
-    "pod_replacement",
-    "rollout",
-    "scale",
-    "service_create",
-    "service_delete",
-    "virtual_service",
-    "destination_rule",
-    "sidecar",
-    "istiod_restart",
-)
+# Changes that are their own cause: each is one event of the same name.
+MESH_EDITS = ("service_create", "service_delete", "virtual_service", "destination_rule", "sidecar", "istiod_restart")
+EVENT_KINDS = ("endpoints", "connect", "disconnect", *MESH_EDITS)
+CAUSES = ("pod_replacement", "rollout", "scale", *MESH_EDITS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -92,10 +75,9 @@ class _Mesh:
             self.present[workload].append([pod, int(proxy_of_pod[pod])])
         self.proxy_workload = list(cluster.proxies["workload"].to_numpy().tolist())
         sw = cluster.service_workloads
-        self.services_of: list[list[int]] = [[] for _ in range(len(cluster.workloads))]
+        self.services_of = services_by_workload(cluster)
         self.workloads_of: list[list[int]] = [[] for _ in range(len(cluster.services))]
         for s, w in zip(sw["service"].tolist(), sw["workload"].tolist(), strict=True):
-            self.services_of[w].append(s)
             self.workloads_of[s].append(w)
         self.service_source = list(range(len(cluster.services)))
         self.service_namespace = list(cluster.services["namespace"].to_numpy().tolist())
@@ -164,7 +146,7 @@ class _Builder:
         return entry
 
     def endpoints(self, t: float, cause: str, workload: int, seq: int | None = None) -> None:
-        if self.mesh.services_of[workload]:
+        if len(self.mesh.services_of[workload]):
             self.emit(t, "endpoints", cause, seq=seq, workload=workload)
 
     def disconnect(self, t: float, cause: str, workload: int, entry: list[int], seq: int | None = None) -> None:
@@ -347,11 +329,8 @@ class _Builder:
     def result(self) -> ChurnStream:
         columns = ["time", "seq", "kind", "cause", "workload", "service", "namespace", "proxy", "state"]
         events = pd.DataFrame(self.rows, columns=columns)
-        events = events.astype(
-            {"time": "float64", "seq": "int64", "workload": "int64", "service": "int64", "namespace": "int64"}
-        )
-        events = events.astype({"proxy": "int64", "state": "int64"})
-        events = events.sort_values(["time", "seq"], kind="stable", ignore_index=True)
+        events = events.astype({c: "int64" for c in columns if c not in ("time", "kind", "cause")})
+        events = events.astype({"time": "float64"}).sort_values(["time", "seq"], kind="stable", ignore_index=True)
         m = self.mesh
         return ChurnStream(
             events=events,

@@ -29,10 +29,10 @@ class PushCosts:
     apply_ms: np.ndarray
     """Envoy apply CPU per object of :data:`dsim.pushsim.sizes.APPLY_TERMS`, ms."""
 
-    def apply_s(self, counts: np.ndarray, *, whole: bool) -> np.ndarray:
-        """Envoy's apply time for ``counts`` (rows of APPLY_TERMS counts); ``whole`` for a first config."""
-        ms = counts @ self.apply_ms + (self.apply_intercept_ms if whole else 0.0)
-        return np.maximum(ms, 0.0) / 1e3
+    def apply_s(self, counts: np.ndarray, *, whole: np.ndarray) -> np.ndarray:
+        """Envoy's apply time for ``counts`` (rows of APPLY_TERMS counts); rows marked ``whole``
+        are a first config and add the fixed part."""
+        return np.maximum(counts @ self.apply_ms, 0.0) / 1e3 + np.where(whole, self.apply_intercept_ms / 1e3, 0.0)
 
 
 def push_costs(calibration: Calibration, scenario: Scenario, design: str) -> PushCosts:

@@ -324,9 +324,8 @@ class FanOut:
             rows = np.flatnonzero(cold)
             _, firsts = np.unique(workloads[rows], return_index=True)
             rows = rows[firsts]
-            generated[rows, CDS] = type_bytes[rows, CDS]
-            generated[rows, EDS] = type_bytes[rows, EDS]
-            generated[rows, RDS] = type_bytes[rows, RDS]
+            cached = np.ix_(rows, np.array([CDS, EDS, RDS]))
+            generated[cached] = type_bytes[cached]
         merged = ~whole
         if merged.any():
             rows = np.flatnonzero(merged)
@@ -347,7 +346,7 @@ class FanOut:
             kind=kind,
             cpu=cpu,
             send=send,
-            apply=costs.apply_s(apply_counts, whole=False) + np.where(whole, costs.apply_intercept_ms / 1e3, 0.0),
+            apply=costs.apply_s(apply_counts, whole=whole),
             type_bytes=type_bytes,
             type_seconds=type_seconds,
         )
@@ -366,7 +365,7 @@ class FanOut:
         """Fill the rows of proxies carrying the merge of pushes ``lo..hi``."""
         pushes = self.pushes[lo : hi + 1]
         services = np.unique(np.concatenate([p.services for p in pushes]))
-        size, _, counts = self.model.changes_seen(services, workloads)
+        size, counts = self.model.changes_seen(services, workloads)
         if not full:
             # An endpoint update re-creates no cluster: of the calibrated apply terms only the
             # endpoints' additional addresses apply (the rest of an EDS update's cost was not

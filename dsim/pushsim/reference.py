@@ -1,5 +1,5 @@
-"""The dispatcher push by push, with simpy resources: the reference the vectorized
-:mod:`dsim.pushsim.lanes` is checked and timed against.
+"""References the vectorized dispatcher (:mod:`dsim.pushsim.lanes`) is checked and timed
+against: the same dispatcher push by push with simpy resources, and the exact M/D/c queue.
 
 A semaphore of ``throttle`` slots taken in order by one dispatcher (Istio's ``doSendPushes``; a
 slot goes to whoever asks first once any frees), ``cores`` FIFO cores for generation, one FIFO
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from scipy import stats
 
 
 def dispatch_one_by_one(
@@ -48,3 +49,23 @@ def dispatch_one_by_one(
     env.process(dispatcher())
     env.run()
     return dispatch, done
+
+
+def md_c(rate: float, service: float, servers: int, states: int = 400) -> tuple[float, float]:
+    """Mean wait in queue and P(wait > 0) of M/D/c (Poisson ``rate``, service ``service`` s,
+    ``servers``). Sampled every ``service`` seconds the number in system is the Markov chain
+    ``N' = max(N - servers, 0) + Poisson(rate·service)`` (all in service leave, all arrivals
+    stay); its stationary law is the time-stationary one, Little's law gives the wait and PASTA
+    P(wait > 0) = P(N ≥ servers)."""
+    arrivals = stats.poisson.pmf(np.arange(states), rate * service)
+    step = np.zeros((states, states))
+    for n in range(states):
+        base = max(n - servers, 0)
+        step[n, base:] = arrivals[: states - base]
+    pi = np.full(states, 1.0 / states)
+    for _ in range(5000):
+        pi = pi @ step
+        pi /= pi.sum()
+    in_system = float(np.arange(states) @ pi)
+    waiting = in_system - rate * service  # mean busy servers = offered load
+    return waiting / rate, float(pi[servers:].sum())

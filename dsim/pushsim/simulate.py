@@ -22,7 +22,7 @@ from dsim.accounting.columns import ClusterColumns
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
-from dsim.pushsim.costs import PushCosts, push_costs
+from dsim.pushsim.costs import push_costs
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
 from dsim.pushsim.fanout import FanOut, Limits, Push
 from dsim.pushsim.metrics import Recorder
@@ -47,15 +47,25 @@ class PushRecord:
     """One push istiod ran (a debounced batch, or an undebounced incremental request)."""
 
     push: int
+    """Push id, in start order."""
     time: float
+    """When its proxies were enqueued, seconds."""
     full: bool
+    """A full push (else incremental, endpoints only)."""
     debounced: bool
+    """Whether it went through the debouncer (incremental pushes skip it with EDS debounce off)."""
     events: int
+    """Churn events merged into it."""
     causes: str
+    """The kinds of change it carries, comma-separated."""
     debounce_s: float
+    """From its oldest event to its start, seconds (pilot_debounce_time)."""
     build_s: float
+    """Push-context build and cache fill before enqueueing, seconds."""
     targets: int
+    """Connected proxies it was enqueued for."""
     services: int
+    """Services whose resources changed."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -64,16 +74,18 @@ class DesignRun:
 
     design: str
     recorder: Recorder
+    """Every proxy push's tallies, and istiod's CPU over time."""
     pushes: list[PushRecord]
     connected: np.ndarray
-    """Proxies connected at the end."""
+    """Per proxy id: connected at the end."""
     proxy_workload: np.ndarray
-    model: ConfigModel
-    costs: PushCosts
+    """Per proxy id: the workload whose config it gets."""
     end_s: float
-    """When the last proxy converged (or the churn ended, if later)."""
+    """When the last proxy converged (or the churn ended, if later), seconds."""
     queue_peak: int
+    """Most proxies waiting in the push queues at once, after a push enqueued."""
     connections: int
+    """Connections admitted (new sidecars and reconnects)."""
 
 
 class _Simulation:
@@ -258,8 +270,6 @@ class _Simulation:
             pushes=self.records,
             connected=self._connected(),
             proxy_workload=self.stream.proxy_workload,
-            model=self.model,
-            costs=self.costs,
             end_s=max(float(last), self.stream.duration_s),
             queue_peak=self.queue_peak,
             connections=self.connections,

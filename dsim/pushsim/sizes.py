@@ -31,7 +31,7 @@ from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.designs.base import Design, ProxyFacts
 from dsim.pushsim.churn import ChurnStream
-from dsim.pushsim.visibility import Seers
+from dsim.pushsim.visibility import Seers, services_by_workload
 from dsim.xds.generate import XDS_TYPES
 
 LDS, CDS, RDS, EDS = (XDS_TYPES.index(t) for t in ("listeners", "clusters", "routes", "endpoints"))
@@ -49,14 +49,6 @@ class StateDelta:
     """Per class and service: ClusterLoadAssignment bytes added (negative: removed)."""
     endpoint_additional: np.ndarray
     """Per class and service: endpoint additional addresses added."""
-
-
-def services_by_workload(cluster: Cluster) -> list[np.ndarray]:
-    """Per workload row: the services selecting it."""
-    sw = cluster.service_workloads.sort_values(["workload", "service"], kind="stable")
-    bounds = np.searchsorted(sw["workload"].to_numpy(), np.arange(len(cluster.workloads) + 1))
-    services = sw["service"].to_numpy()
-    return [services[bounds[w] : bounds[w + 1]] for w in range(len(cluster.workloads))]
 
 
 def _membership(cluster: Cluster, cols: ClusterColumns, batch: list[tuple[int, tuple[int, ...]]]) -> ClusterColumns:
@@ -125,12 +117,11 @@ def price_states(
 
 
 class ConfigModel:
-    """Bytes and resources per xDS type, and apply-relevant counts, of every workload's sidecar
-    config under one design, updated event by event."""
+    """Bytes per xDS type, and apply-relevant counts, of every workload's sidecar config under
+    one design, updated event by event."""
 
     def __init__(self, cluster: Cluster, cols: ClusterColumns, design: str, stream: ChurnStream, seers: Seers) -> None:
         chosen = get_design(design)
-        self.design = design
         self.seers = seers
         sizes, counts = vectorized_sizes(cluster, chosen)
         workloads = len(cluster.workloads)
@@ -139,12 +130,9 @@ class ConfigModel:
         self.workload_class = np.zeros(workloads, np.int64)
         self.workload_class[proxied] = proxy_classes(cluster)[first]
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
-        by_type = sizes.pivot(index="proxy", columns="xds_type", values=["bytes", "resources"])
+        by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes")
         self.bytes = np.zeros((workloads, len(XDS_TYPES)), np.int64)
-        self.resources = np.zeros((workloads, len(XDS_TYPES)), np.int64)
-        for i, t in enumerate(XDS_TYPES):
-            self.bytes[proxied, i] = by_type[("bytes", t)].to_numpy()[first]
-            self.resources[proxied, i] = by_type[("resources", t)].to_numpy()[first]
+        self.bytes[proxied] = by_type[list(XDS_TYPES)].to_numpy()[first]
         self.apply_counts = np.zeros((workloads, len(APPLY_TERMS)), np.int64)
         for i, term in enumerate(APPLY_TERMS):
             self.apply_counts[proxied, i] = counts[term].to_numpy()[first]
@@ -159,21 +147,17 @@ class ConfigModel:
         self.tau_index = np.searchsorted(np.asarray(taus), tau).clip(0, max(len(taus) - 1, 0))
         self.classes = np.unique(self.workload_class[proxied])
         zeros = np.zeros((K, n), np.int64)
-        c = {name: zeros.copy() for name in ("cds", "cds_res", "eds", "eds_res", "lds", "lds_res", "rds", "rds_res")}
-        c |= {name: zeros.copy() for name in ("same", "other", "laa", "eaa")}
+        c = {name: zeros.copy() for name in ("cds", "clusters", "eds", "lds", "rds", "same", "other", "laa", "eaa")}
         auto = np.zeros((K, max(len(taus), 1), n), np.int64)
         for k in self.classes.tolist():
             prices = class_prices(cluster, cols, design, ProxyFacts(families=PROXY_CLASSES[k]), taus)
             ps = prices.per_service
             for name, column in (
                 ("cds", "cds_bytes"),
-                ("cds_res", "cds_resources"),
+                ("clusters", "cds_resources"),
                 ("eds", "eds_bytes"),
-                ("eds_res", "eds_resources"),
                 ("lds", "lds_bytes"),
-                ("lds_res", "lds_resources"),
                 ("rds", "rds_bytes"),
-                ("rds_res", "rds_resources"),
                 ("laa", "listener_additional_addresses"),
                 ("eaa", "endpoint_additional_addresses"),
             ):
@@ -202,8 +186,8 @@ class ConfigModel:
     def seers_of(self, service: int) -> np.ndarray:
         return self.seers.of(int(self.source[service]))
 
-    def contribution(self, service: int, seers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Bytes and resources per xDS type, and apply counts, ``service`` adds to each of ``seers``."""
+    def contribution(self, service: int, seers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bytes per xDS type and apply counts ``service`` adds to each of ``seers``."""
         k = self.workload_class[seers]
         p = self.per_service
         same = self.workload_namespace[seers] == self.service_namespace[service]
@@ -216,17 +200,13 @@ class ConfigModel:
             rds,
             self.eds_now[k, service],
         )
-        res = np.zeros_like(size)
-        res[:, LDS], res[:, CDS] = p["lds_res"][k, service], p["cds_res"][k, service]
-        res[:, RDS], res[:, EDS] = p["rds_res"][k, service], p["eds_res"][k, service]
-        apply = np.stack([p["cds_res"][k, service], p["laa"][k, service], self.eaa_now[k, service]], axis=1)
-        return size, res, apply
+        apply = np.stack([p["clusters"][k, service], p["laa"][k, service], self.eaa_now[k, service]], axis=1)
+        return size, apply
 
     def _add(self, service: int, sign: int) -> None:
         seers = self.seers_of(service)
-        size, res, apply = self.contribution(service, seers)
+        size, apply = self.contribution(service, seers)
         self.bytes[seers] += sign * size
-        self.resources[seers] += sign * res
         self.apply_counts[seers] += sign * apply
 
     # -- events -----------------------------------------------------------------------------------
@@ -265,35 +245,32 @@ class ConfigModel:
         return services[self.alive[services]]
 
     # -- what a push carries -------------------------------------------------------------------------
-    def changes_seen(self, services: np.ndarray, workloads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each of ``workloads``: bytes and resources per xDS type of the clusters and
-        endpoint sets of ``services`` (distinct, alive) it sees, as they are now, and their apply
-        counts. Listeners and routes are left at zero (a push carrying them resends them whole)."""
+    def changes_seen(self, services: np.ndarray, workloads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``workloads``: bytes per xDS type of the clusters and endpoint sets of
+        ``services`` (distinct, alive) it sees, as they are now, and their apply counts. Listeners
+        and routes are left at zero (a push carrying them resends them whole)."""
         services = services[self.alive[services]]
         size = np.zeros((len(workloads), len(XDS_TYPES)), np.int64)
-        res = np.zeros_like(size)
         apply = np.zeros((len(workloads), len(APPLY_TERMS)), np.int64)
         if len(services) == 0:
-            return size, res, apply
+            return size, apply
         p = self.per_service
         columns = (
             (size, CDS, p["cds"]),
             (size, EDS, self.eds_now),
-            (res, CDS, p["cds_res"]),
-            (res, EDS, p["eds_res"]),
-            (apply, 0, p["cds_res"]),
+            (apply, 0, p["clusters"]),
             (apply, 2, self.eaa_now),
         )
         k = self.workload_class[workloads]
         if self.seers.mode == "all":
             for target, column, values in columns:
                 target[:, column] = values[:, services].sum(axis=1)[k]
-            return size, res, apply
+            return size, apply
         for service in services.tolist():
             sees = np.isin(workloads, self.seers_of(service))
             for target, column, values in columns:
                 target[sees, column] += values[k[sees], service]
-        return size, res, apply
+        return size, apply
 
     def sees_any(self, services: np.ndarray) -> np.ndarray:
         """Per workload: whether it sees any of ``services``."""
@@ -306,12 +283,7 @@ class ConfigModel:
         """Bytes istiod generates once per push for the changed ``services``' resources of
         ``types`` (cached for every proxy after; the largest class's version)."""
         services = services[self.alive[services]]
-        total = 0
-        for t in types:
-            if t == EDS:
-                total += int(self.eds_now[:, services].max(axis=0).sum()) if len(services) else 0
-            elif t == CDS:
-                total += int(self.per_service["cds"][:, services].max(axis=0).sum()) if len(services) else 0
-            elif t == RDS:
-                total += int(self.per_service["other"][:, services].max(axis=0).sum()) if len(services) else 0
-        return total
+        if len(services) == 0:
+            return 0
+        per_type = {EDS: self.eds_now, CDS: self.per_service["cds"], RDS: self.per_service["other"]}
+        return sum(int(per_type[t][:, services].max(axis=0).sum()) for t in types)

@@ -81,9 +81,7 @@ def cpu_timeline(run: DesignRun, cores: int) -> pd.DataFrame:
 def _histogram_rows(name: str, label: str, histogram: Histogram, stats: tuple[str, ...]) -> list[tuple]:
     rows = []
     for stat in stats:
-        value = histogram.maximum if stat == "max" else histogram.mean() if stat == "mean" else None
-        if value is None:
-            value = histogram.quantile(QUANTILES[stat])
+        value = histogram.maximum if stat == "max" else histogram.quantile(QUANTILES[stat])
         rows.append((name, label, stat, value if histogram.count else np.nan))
     rows.append((name, label, "count", float(histogram.count)))
     return rows

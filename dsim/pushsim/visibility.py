@@ -11,6 +11,20 @@ import numpy as np
 from dsim.cluster import Cluster
 
 
+def grouped(keys: np.ndarray, values: np.ndarray, count: int) -> list[np.ndarray]:
+    """For each key ``0..count-1``: its values, ascending (a ragged column split by key)."""
+    order = np.lexsort((values, keys))
+    keys, values = keys[order], values[order]
+    bounds = np.searchsorted(keys, np.arange(count + 1))
+    return [values[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
+def services_by_workload(cluster: Cluster) -> list[np.ndarray]:
+    """Per workload row: the services selecting it."""
+    sw = cluster.service_workloads
+    return grouped(sw["workload"].to_numpy(), sw["service"].to_numpy(), len(cluster.workloads))
+
+
 class Seers:
     """Per service (by the original a created copy was cloned from): the workloads that see it."""
 
@@ -20,13 +34,9 @@ class Seers:
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
         self.service_namespace = cluster.services["namespace"].to_numpy()
         self._every = np.arange(self.workloads)
-        order = np.argsort(self.workload_namespace, kind="stable")
-        bounds = np.searchsorted(self.workload_namespace[order], np.arange(len(cluster.namespaces) + 1))
-        self._by_namespace = [order[bounds[i] : bounds[i + 1]] for i in range(len(cluster.namespaces))]
-        deps = cluster.dependencies.sort_values(["service", "workload"], kind="stable")
-        services = deps["service"].to_numpy()
-        self._dep_workloads = deps["workload"].to_numpy()
-        self._dep_bounds = np.searchsorted(services, np.arange(len(cluster.services) + 1))
+        self._by_namespace = grouped(self.workload_namespace, self._every, len(cluster.namespaces))
+        deps = cluster.dependencies
+        self._by_dependency = grouped(deps["service"].to_numpy(), deps["workload"].to_numpy(), len(cluster.services))
 
     def of(self, service: int) -> np.ndarray:
         """Workload rows that see ``service`` (an original service row)."""
@@ -34,7 +44,7 @@ class Seers:
             return self._every
         if self.mode == "namespace":
             return self._by_namespace[int(self.service_namespace[service])]
-        return self._dep_workloads[self._dep_bounds[service] : self._dep_bounds[service + 1]]
+        return self._by_dependency[service]
 
     def in_namespace(self, namespace: int) -> np.ndarray:
         """Workload rows of a namespace."""

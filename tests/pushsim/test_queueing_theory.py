@@ -1,40 +1,19 @@
-"""The dispatcher under Poisson load against the exact M/D/c queue.
-
-With deterministic service ``D`` on ``c`` servers, every customer in service at ``t`` has left by
-``t + D`` and every arrival in ``(t, t + D]`` is still there, so the number in system sampled every
-``D`` is the Markov chain ``N' = max(N - c, 0) + Poisson(λD)``; its stationary law is the
-time-stationary one. Little's law turns it into the mean wait; PASTA gives P(wait > 0) = P(N ≥ c).
-"""
+"""The dispatcher under Poisson load against the exact M/D/c queue
+(:func:`dsim.pushsim.reference.md_c`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from dsim.pushsim.lanes import LaneState, schedule
+from dsim.pushsim.reference import md_c
 
 SERVERS = 4
 SERVICE_S = 0.01
 LOAD = 0.8  # per server
 ARRIVALS = 200_000
 BATCHES = 40
-
-
-def md_c(rate: float, service: float, servers: int, states: int = 400) -> tuple[float, float]:
-    """Mean wait in queue and P(wait > 0) of M/D/c, from the embedded chain."""
-    arrivals = stats.poisson.pmf(np.arange(states), rate * service)
-    step = np.zeros((states, states))
-    for n in range(states):
-        base = max(n - servers, 0)
-        step[n, base:] = arrivals[: states - base]
-    pi = np.full(states, 1.0 / states)
-    for _ in range(5000):
-        pi = pi @ step
-        pi /= pi.sum()
-    in_system = float(np.arange(states) @ pi)
-    waiting = in_system - rate * service  # mean busy servers = offered load
-    return waiting / rate, float(pi[servers:].sum())
 
 
 @pytest.mark.slow
