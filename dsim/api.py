@@ -3,6 +3,7 @@ configs, summarize, run."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,12 +13,14 @@ import pandas as pd
 
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.calibration.model import Calibration, load_calibration
-from dsim.calibration.predict import cost_totals, proxy_costs
+from dsim.calibration.predict import cost_totals, memory_by_object, proxy_costs
 from dsim.cluster import Cluster
 from dsim.cluster import build_cluster as _build_tables
 from dsim.cluster.summary import summarize
 from dsim.designs import get_design
-from dsim.errors import UnknownNameError
+from dsim.errors import DsimError, UnknownNameError
+from dsim.headline import design_summary
+from dsim.progress import progress_bar
 from dsim.provenance import provenance
 from dsim.pushsim.runner import push_tables
 from dsim.randomness import generator
@@ -191,32 +194,77 @@ def push_simulation(
     return push_tables(cluster, chosen, model)
 
 
-def run(scenario: ScenarioLike, *, pushsim: bool = True) -> RunResult:
-    """Run the pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
+def _with_designs(scenario: Scenario, designs: Sequence[str] | None) -> Scenario:
+    if designs is None:
+        return scenario
+    names = list(dict.fromkeys(designs))  # keep the order asked for, once each
+    if not names:
+        raise DsimError("--designs: no design named; `dsim designs` lists them")
+    for name in names:
+        get_design(name)
+    return dataclasses.replace(scenario, designs=tuple(names))
 
-    At this stage: the cluster and its summary; every proxy's exact config size and object
-    counts under each of the scenario's designs; its predicted Envoy memory and CPU and istiod's
-    CPU to push it (the shipped calibration, or ``$DSIM_CALIBRATION``); and, unless ``pushsim``
-    is off, the push model under the scenario's churn (:func:`push_simulation`).
+
+def run(
+    scenario: ScenarioLike,
+    *,
+    designs: Sequence[str] | None = None,
+    pushsim: bool = True,
+    progress: bool | None = None,
+) -> RunResult:
+    """Run the whole pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
+
+    The cluster and its summary; every proxy's exact config size and object counts under each
+    design (the scenario's, or ``designs``); its predicted Envoy memory and CPU and istiod's CPU
+    to push it (the shipped calibration, or ``$DSIM_CALIBRATION``); unless ``pushsim`` is off, the
+    push model under the scenario's churn (:func:`push_simulation`); and the design summary
+    (``design_summary``: every headline figure with its ratios to the baselines).
+    ``progress``: bars for the long stages; None shows them only on a terminal.
     """
     resolved, source = _scenario_and_source(scenario)
-    cluster = _build_tables(resolved, source=source)
-    model = load_calibration()
+    resolved = _with_designs(resolved, designs)
+    chosen = list(resolved.designs)
+    with progress_bar("cluster", 1, "step", show=progress) as bar:
+        cluster = _build_tables(resolved, source=source)
+        model = load_calibration()
+        bar.update(1)
     tables = {f"cluster_{name}": frame for name, frame in summarize(cluster).items()}
-    per_design = [(name, *vectorized_sizes(cluster, get_design(name))) for name in resolved.designs]
-    sizes = pd.concat([s for _, s, _ in per_design], ignore_index=True)
-    tables["config_sizes"] = sizes
-    tables["config_counts"] = pd.concat([c for _, _, c in per_design], ignore_index=True)
-    tables["config_size_totals"] = fleet_totals(sizes)
-    costs = pd.concat(
-        [proxy_costs(s, c, design=n, scenario=resolved, calibration=model) for n, s, c in per_design],
-        ignore_index=True,
-    )
-    tables["proxy_costs"] = costs
-    tables["proxy_cost_totals"] = cost_totals(costs)
+    per_design = []
+    with progress_bar("accounting", len(chosen), "designs", show=progress) as bar:
+        for name in chosen:
+            sizes, counts = vectorized_sizes(cluster, get_design(name))
+            costs = proxy_costs(sizes, counts, design=name, scenario=resolved, calibration=model)
+            per_design.append((sizes, counts, costs))
+            bar.update(1)
+    tables["config_sizes"] = pd.concat([s for s, _, _ in per_design], ignore_index=True)
+    tables["config_counts"] = pd.concat([c for _, c, _ in per_design], ignore_index=True)
+    tables["config_size_totals"] = fleet_totals(tables["config_sizes"])
+    tables["proxy_costs"] = pd.concat([c for _, _, c in per_design], ignore_index=True)
+    tables["proxy_cost_totals"] = cost_totals(tables["proxy_costs"])
+    tables["envoy_memory_by_object"] = memory_by_object(tables["config_counts"], scenario=resolved, calibration=model)
     if pushsim:
-        tables |= push_tables(cluster, list(resolved.designs), model)
+        tables |= _push_with_progress(cluster, chosen, model, progress)
+    tables["design_summary"] = design_summary(tables, chosen)
     return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved, calibration=model.describe()))
+
+
+def _push_with_progress(
+    cluster: Cluster, designs: list[str], model: Calibration, progress: bool | None
+) -> dict[str, pd.DataFrame]:
+    duration = cluster.scenario.churn.duration_s
+    with progress_bar("push model", duration * len(designs), "sim s", show=progress) as bar:
+        order = {name: i for i, name in enumerate(designs)}
+        shown = [0.0]  # simulated seconds the bar has been told of, over all designs
+
+        def reached(design: str, t: float) -> None:
+            done = order[design] * duration + min(t, duration)
+            bar.set_description_str(f"push model {design}", refresh=False)
+            bar.update(done - shown[0])
+            shown[0] = done
+
+        tables = push_tables(cluster, designs, model, on_time=reached)
+        bar.update(duration * len(designs) - shown[0])
+    return tables
 
 
 def default_output_folder(result: RunResult, root: str | Path = "results") -> Path:

@@ -49,8 +49,12 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = api.run(args.scenario, pushsim=not args.no_pushsim)
-    folder = result.save(args.out or api.default_output_folder(result))
+    designs = [d.strip() for d in args.designs.split(",")] if args.designs is not None else None
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():  # say so before the run, not after minutes of it
+        raise DsimError(f"--out {out}: already exists; choose another output folder or remove it")
+    result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim)
+    folder = result.save(out or api.default_output_folder(result))
     shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")
     _print_tables({name.removeprefix("cluster_"): result.tables[name] for name in shown})
     totals = result.tables["config_size_totals"]
@@ -68,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     print(memory.to_string())
     if "push_summary" in result.tables:
         _print_push_summary(result)
-    print(f"\nresults written to {folder}")
+    print(f"\nresults written to {folder} (report: {folder / 'report.html'})")
     return 0
 
 
@@ -177,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a scenario and write its results folder")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="results folder to create (default results/<scenario>/<time>-<hash>)")
+    run.add_argument("--designs", help="comma-separated designs to compare (default: the scenario's)")
     run.add_argument("--no-pushsim", action="store_true", help="skip the push model (churn, convergence, CPU)")
     run.set_defaults(handler=_run)
 

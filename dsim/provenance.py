@@ -24,6 +24,8 @@ _PACKAGES = (
     "pyyaml",
     "grpcio",
     "scipy",
+    "pyarrow",
+    "matplotlib",
 )
 
 

@@ -1,27 +1,34 @@
 """A run's result: its tables and provenance, saved to a folder atomically and loaded back.
 
-A folder holds one CSV per table, ``provenance.json`` and ``scenario.yaml`` (the resolved
-scenario). It is written into a hidden temporary folder beside the target and renamed into
-place, so an interrupted or failed run never leaves a half-written result.
+A folder holds every table twice under ``tables/`` (``<name>.parquet``, typed, and
+``<name>.csv``), ``provenance.json``, ``scenario.yaml`` (the resolved scenario), and the
+design review: ``plots/`` (PNG and SVG), ``report.md`` and a self-contained ``report.html``.
+It is written into a hidden temporary folder beside the target and renamed into place, so an
+interrupted or failed run never leaves a half-written result.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dsim.errors import DsimError
 from dsim.scenario import Scenario, load_scenario, scenario_to_yaml
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 PROVENANCE_FILE = "provenance.json"
 SCENARIO_FILE = "scenario.yaml"
+TABLES_FOLDER = "tables"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -31,19 +38,48 @@ class RunResult:
     scenario: Scenario
     """The resolved scenario."""
     tables: dict[str, pd.DataFrame]
-    """Result tables by name (each saved as ``<name>.csv``)."""
+    """Result tables by name (each saved as ``tables/<name>.parquet`` and ``.csv``)."""
     provenance: dict[str, Any]
     """Versions, revision, seed, scenario hash, time (see :mod:`dsim.provenance`)."""
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the result to ``folder`` (which must not exist yet); return its path."""
-        return write_folder(Path(folder), self._write)
+    # The report layer sits above this one: it is imported on use, as xarray's ``.plot`` is, so
+    # loading results never imports matplotlib.
 
-    def _write(self, folder: Path) -> None:
+    @functools.cached_property
+    def figures(self) -> dict[str, Figure]:
+        """The review's plots by name (matplotlib Figures), drawn on first use."""
+        from dsim.report import figures
+
+        return figures(self.tables)
+
+    def __repr__(self) -> str:
+        designs = ", ".join(self.scenario.designs)
+        return f"RunResult(scenario={self.scenario.name!r}, designs=[{designs}], tables=[{', '.join(self.tables)}])"
+
+    def _repr_html_(self) -> str:
+        from dsim.report import notebook_html
+
+        return notebook_html(self)
+
+    def save(self, folder: str | Path, *, report: bool = True) -> Path:
+        """Write the result to ``folder`` (which must not exist yet); return its path.
+
+        ``report``: also the plots and the report (off: tables, provenance and scenario only).
+        """
+        return write_folder(Path(folder), functools.partial(self._write, report=report))
+
+    def _write(self, folder: Path, *, report: bool) -> None:
+        tables = folder / TABLES_FOLDER
+        tables.mkdir()
         for name, frame in self.tables.items():
-            frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
+            frame.to_csv(tables / f"{name}.csv", index=False, lineterminator="\n")
+            frame.to_parquet(tables / f"{name}.parquet", index=False)
         (folder / PROVENANCE_FILE).write_text(json.dumps(self.provenance, indent=2, sort_keys=True) + "\n")
         (folder / SCENARIO_FILE).write_text(scenario_to_yaml(self.scenario))
+        if report:
+            from dsim.report import write_report
+
+            write_report(self, folder)
 
 
 def write_folder(folder: Path, write: Any) -> Path:
@@ -66,6 +102,6 @@ def load_result(folder: str | Path) -> RunResult:
     folder = Path(folder)
     if not (folder / PROVENANCE_FILE).is_file():
         raise DsimError(f"{folder}: not a dsim result folder (no {PROVENANCE_FILE})")
-    tables = {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+    tables = {path.stem: pd.read_parquet(path) for path in sorted((folder / TABLES_FOLDER).glob("*.parquet"))}
     provenance = json.loads((folder / PROVENANCE_FILE).read_text())
     return RunResult(scenario=load_scenario(folder / SCENARIO_FILE), tables=tables, provenance=provenance)

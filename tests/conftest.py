@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,3 +25,18 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def two_quickstart_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """``dsim run scenarios/quickstart.yaml`` twice, into two folders, and what the first printed
+    (one pair of runs shared by the CLI, determinism and report tests: each takes ~15 s)."""
+    from dsim.cli import main
+
+    root = tmp_path_factory.mktemp("runs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(root / "a")]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(root / "b")]) == 0
+    return root / "a", root / "b", printed.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from dsim import design_names
 from dsim.cli import main
@@ -32,53 +34,103 @@ def test_inspect_summarizes_by_namespace_family_and_protocol(capsys: pytest.Capt
     assert "dual-stack" in out
 
 
-def test_run_writes_a_complete_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "run"
-    assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert f"results written to {out}" in printed
+TABLES = [
+    "churn_events",
+    "cluster_by_ip_family",
+    "cluster_by_namespace",
+    "cluster_by_protocol",
+    "cluster_totals",
+    "config_counts",
+    "config_size_totals",
+    "config_sizes",
+    "design_summary",
+    "envoy_memory_by_object",
+    "proxy_cost_totals",
+    "proxy_costs",
+    "push_convergence",
+    "push_cpu",
+    "push_metrics",
+    "push_proxies",
+    "push_records",
+    "push_summary",
+]
+PLOTS = ["bytes_per_proxy", "convergence_cdf", "envoy_memory_cdf", "istiod_cpu", "resource_counts"]
+
+
+def test_run_writes_a_complete_results_folder(two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    out, _, printed = two_quickstart_runs
+    assert f"results written to {out} (report: {out / 'report.html'})" in printed
     assert "Envoy memory per proxy and istiod CPU (model: envoy-1.40.json" in printed
-    names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "churn_events.csv",
-        "cluster_by_ip_family.csv",
-        "cluster_by_namespace.csv",
-        "cluster_by_protocol.csv",
-        "cluster_totals.csv",
-        "config_counts.csv",
-        "config_size_totals.csv",
-        "config_sizes.csv",
+    assert sorted(p.name for p in out.iterdir()) == [
+        "plots",
         "provenance.json",
-        "proxy_cost_totals.csv",
-        "proxy_costs.csv",
-        "push_cpu.csv",
-        "push_metrics.csv",
-        "push_proxies.csv",
-        "push_records.csv",
-        "push_summary.csv",
+        "report.html",
+        "report.md",
         "scenario.yaml",
+        "tables",
     ]
-    sizes = pd.read_csv(out / "config_sizes.csv")
+    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(
+        f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")
+    )
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        f"{p}.{ext}" for p in PLOTS for ext in ("png", "svg")
+    )
+    sizes = pd.read_csv(out / "tables" / "config_sizes.csv")
     assert set(sizes["design"]) == set(design_names())
     assert len(sizes) == 4 * 4 * sizes["proxy"].nunique()  # designs × xDS types × proxies
+    assert pd.read_parquet(out / "tables" / "config_sizes.parquet").equals(sizes)
     provenance = json.loads((out / "provenance.json").read_text())
     for key in ("dsim_version", "git_revision", "seed", "scenario_hash", "packages", "calibration"):
         assert key in provenance
     assert provenance["seed"] == 7
     assert provenance["calibration"].startswith("envoy-1.40.json (Envoy 1.40.0, ")
-    costs = pd.read_csv(out / "proxy_costs.csv")
+    costs = pd.read_csv(out / "tables" / "proxy_costs.csv")
     assert len(costs) == 4 * sizes["proxy"].nunique()
-    summary = pd.read_csv(out / "push_summary.csv")
+    summary = pd.read_csv(out / "tables" / "push_summary.csv")
     assert list(summary["design"]) == list(design_names())
     assert "push model: 600 s of churn" in printed
-    assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folder left behind"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["a", "b"], "no temporary folder left behind"
 
 
-def test_run_twice_gives_identical_tables(tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        assert main(["run", str(SCENARIOS / "quickstart.yaml"), "--out", str(tmp_path / name)]) == 0
-    for csv in sorted((tmp_path / "a").glob("*.csv")):
-        assert csv.read_bytes() == (tmp_path / "b" / csv.name).read_bytes(), csv.name
+def test_run_twice_gives_identical_results_but_for_the_time(two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    a, b, _ = two_quickstart_runs
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    timestamps = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    for name in files:
+        first, second = (a / name).read_bytes(), (b / name).read_bytes()
+        if name.name in ("provenance.json", "report.md", "report.html"):  # they say when they were made
+            first, second = (timestamps.sub("<time>", f.decode()).encode() for f in (first, second))
+        assert first == second, name
+
+
+def test_run_with_some_designs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--no-pushsim"]
+    assert main([*args, "--designs", "duplicate,additional-addresses"]) == 0
+    summary = pd.read_csv(out / "tables" / "design_summary.csv")
+    assert list(summary["design"].unique()) == ["duplicate", "additional-addresses"]
+    assert summary["vs_single_stack"].isna().all()  # the baseline did not run: no ratio to it
+    assert (summary.loc[summary["design"] == "additional-addresses", "vs_additional_addresses"] == 1.0).all()
+    assert not summary["metric"].str.startswith("convergence").any()  # no push model, no push figures
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == [
+        "bytes_per_proxy.png",
+        "envoy_memory_cdf.png",
+        "resource_counts.png",
+    ]
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["designs"] == ["duplicate", "additional-addresses"]
+
+
+def test_run_with_an_unknown_design_is_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--designs", "dup"]) == 2
+    assert capsys.readouterr().err == (
+        "dsim: error: unknown design 'dup'; valid designs: single-stack, duplicate, additional-addresses, "
+        "additional-addresses-1.24\n"
+    )
+    assert not out.exists()
 
 
 def test_run_default_folder_is_under_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,5 +222,7 @@ def test_dump_names_what_exists_when_asked_for_what_does_not(
 def test_run_without_the_push_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--no-pushsim"]) == 0
-    assert not list(out.glob("push_*.csv"))
-    assert (out / "config_sizes.csv").is_file()
+    assert not list(out.glob("tables/push_*"))
+    assert not list(out.glob("tables/churn_*"))
+    assert (out / "tables" / "config_sizes.csv").is_file()
+    assert "Under churn" not in (out / "report.md").read_text()

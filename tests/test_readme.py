@@ -26,3 +26,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "<!-- test-command -->" in ci
     assert README.count("<!-- test-command -->") == 1
     assert README.count("<!-- main-command -->") == 1
+
+
+def test_report_excerpt_is_what_dsim_run_writes(two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    (excerpt,) = re.findall(r"<!-- report-excerpt -->\n(.*?)<!-- /report-excerpt -->", README, flags=re.S)
+    report = (two_quickstart_runs[0] / "report.md").read_text().splitlines()
+    lines = [line for line in excerpt.splitlines() if line.strip()]
+    assert len(lines) >= 8
+    for line in lines:
+        assert line in report, line
+
+
+def test_readme_images_exist_and_decode() -> None:
+    from PIL import Image
+
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images
+    for image in images:
+        Image.open(ROOT / image).verify()

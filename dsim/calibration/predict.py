@@ -80,3 +80,29 @@ def cost_totals(costs: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return totals.round(3).reset_index()
+
+
+REFERENCE_PRICES = "single-stack"
+"""The design whose fitted per-object memory prices every design's objects in
+:func:`memory_by_object` (one price list, so differences are differences in objects)."""
+
+
+def memory_by_object(counts: pd.DataFrame, *, scenario: Scenario, calibration: Calibration) -> pd.DataFrame:
+    """Where Envoy's memory sits: per design and object kind, mean objects per proxy and the MiB
+    they take at the reference design's fitted price per object, the idle sidecar, and what the
+    design's own fit adds on top (``object == "other"``: objects the reference lacks, such as
+    additional addresses, and the difference between the fits), so each design's rows sum to its
+    predicted mean memory per proxy."""
+    profile = scenario.envoy.stats_profile
+    fit = calibration.envoy_fit(REFERENCE_PRICES, profile, "allocated_bytes")
+    rows = []
+    for design, own_counts in counts.groupby("design", sort=False):
+        means = own_counts[[s.name for s in fit.slopes]].mean()
+        parts = [(s.name, float(means[s.name]), s.estimate * float(means[s.name])) for s in fit.slopes]
+        parts.append(("idle sidecar", 1.0, fit.intercept.estimate))
+        predicted = float(calibration.envoy_fit(str(design), profile, "allocated_bytes").predict(own_counts).mean())
+        parts.append(("other", np.nan, predicted - sum(p[2] for p in parts)))
+        rows += [(design, name, count, value / 2**20) for name, count, value in parts]
+    frame = pd.DataFrame(rows, columns=["design", "object", "per_proxy", "mib_per_proxy"]).round(4)
+    frame["mib_per_proxy"] += 0.0  # no "-0.0" where the design's own fit is the reference's
+    return frame

@@ -15,6 +15,17 @@ CPU_BIN_S = 1.0
 FLUSH_ROWS = 1 << 17
 
 
+def _upper_edges() -> np.ndarray:
+    edges = LOWEST_S * 10 ** (np.arange(BINS_PER_DECADE * DECADES + 1) / BINS_PER_DECADE)
+    edges[0] = 0.0
+    edges.flags.writeable = False
+    return edges
+
+
+UPPER_EDGES_S = _upper_edges()
+"""The upper edge (seconds) of every histogram bin; the first bin holds zero and below."""
+
+
 class Histogram:
     """Counts of durations (seconds) in log-spaced bins; zero and below go to the first bin."""
 
@@ -42,8 +53,7 @@ class Histogram:
         if n == 0:
             return float("nan")
         rank = int(np.searchsorted(np.cumsum(self.counts), max(1, int(np.ceil(q * n)))))
-        edge = LOWEST_S * 10 ** (rank / BINS_PER_DECADE) if rank > 0 else 0.0
-        return min(edge, self.maximum)
+        return min(float(UPPER_EDGES_S[rank]), self.maximum)
 
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")

@@ -12,7 +12,7 @@ Envoy in Istio — dsim folds the retries into the wait, which keeps the admissi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -97,8 +97,10 @@ class _Simulation:
         seers: Seers,
         design: str,
         calibration: Calibration,
+        on_time: Callable[[float], None] | None,
     ) -> None:
         scenario = cluster.scenario
+        self.on_time = on_time
         istiod = scenario.istiod
         self.env = simpy.Environment()
         self.stream = stream
@@ -217,6 +219,8 @@ class _Simulation:
         for t, kind, workload, service, namespace, proxy, state in zip(*columns, strict=True):
             if t > self.env.now:
                 yield self.env.timeout(float(t) - self.env.now)
+                if self.on_time is not None:
+                    self.on_time(self.env.now)
             if kind in _CHANGES_CONFIGS:  # what proxies were sent before now used the old configs
                 self._advance()
             if kind == "endpoints":
@@ -277,7 +281,15 @@ class _Simulation:
 
 
 def simulate_design(
-    cluster: Cluster, cols: ClusterColumns, stream: ChurnStream, seers: Seers, design: str, calibration: Calibration
+    cluster: Cluster,
+    cols: ClusterColumns,
+    stream: ChurnStream,
+    seers: Seers,
+    design: str,
+    calibration: Calibration,
+    *,
+    on_time: Callable[[float], None] | None = None,
 ) -> DesignRun:
-    """One design's push simulation over the stream."""
-    return _Simulation(cluster, cols, stream, seers, design, calibration).run()
+    """One design's push simulation over the stream; ``on_time(t)`` is told each simulated time
+    (seconds) the churn reaches, for progress reporting."""
+    return _Simulation(cluster, cols, stream, seers, design, calibration, on_time).run()

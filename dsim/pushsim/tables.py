@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from dsim.pushsim.metrics import CPU_BIN_S, Histogram
+from dsim.pushsim.metrics import CPU_BIN_S, UPPER_EDGES_S, Histogram
 from dsim.pushsim.simulate import DesignRun, PushRecord
 from dsim.xds.generate import XDS_TYPES
 
@@ -74,6 +74,20 @@ def cpu_timeline(run: DesignRun, cores: int) -> pd.DataFrame:
             "second": np.arange(end) * CPU_BIN_S,
             "cpu_s": cpu,
             "utilization": cpu / (CPU_BIN_S * cores),
+        }
+    )
+
+
+def convergence_histogram(run: DesignRun) -> pd.DataFrame:
+    """``pilot_proxy_convergence_time`` as its histogram: the non-empty log bins, each with its
+    upper edge (seconds) and count of proxy pushes, so a CDF can be drawn over every proxy push."""
+    counts = run.recorder.convergence.counts
+    filled = np.flatnonzero(counts)
+    return pd.DataFrame(
+        {
+            "design": run.design,
+            "upper_s": np.minimum(UPPER_EDGES_S[filled], run.recorder.convergence.maximum),
+            "proxy_pushes": counts[filled],
         }
     )
 
