@@ -199,3 +199,17 @@ def test_saved_tables_load_back_with_their_types(tmp_path: Path) -> None:
     for name, frame in result.tables.items():
         pd.testing.assert_frame_equal(loaded.tables[name], frame, check_dtype=True)
     assert np.isfinite(loaded.tables["design_summary"]["value"]).all()
+
+
+def test_a_run_interrupted_while_writing_its_report_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = dsim.run(SCENARIOS / "istio-blog-dual-stack.yaml", pushsim=False, progress=False)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dsim.report.review.to_html", interrupted)  # tables and plots are written by then
+    with pytest.raises(KeyboardInterrupt):
+        result.save(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
