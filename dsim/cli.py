@@ -19,7 +19,7 @@ from dsim.cluster.summary import summarize
 from dsim.designs import all_designs
 from dsim.errors import DsimError
 from dsim.provenance import dsim_version
-from dsim.results import RunResult
+from dsim.results import RunResult, check_new_folder
 from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
 from dsim.xds.envoy import Verdict
 
@@ -51,8 +51,8 @@ def _inspect(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     designs = [d.strip() for d in args.designs.split(",")] if args.designs is not None else None
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists():  # say so before the run, not after minutes of it
-        raise DsimError(f"--out {out}: already exists; choose another output folder or remove it")
+    if out is not None:
+        check_new_folder(out)  # say so before the run, not after minutes of it
     result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim)
     folder = result.save(out or api.default_output_folder(result))
     shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")

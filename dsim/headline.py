@@ -18,7 +18,6 @@ from dsim.xds.generate import XDS_TYPES
 BASELINES = ("single-stack", "additional-addresses")
 """The designs every figure is compared with, in the headline's ratio columns."""
 RATIO_COLUMNS = {name: f"vs_{name.replace('-', '_')}" for name in BASELINES}
-COLUMNS = ("section", "metric", "unit", "design", "value", *RATIO_COLUMNS.values())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -99,12 +98,3 @@ def design_summary(tables: dict[str, pd.DataFrame], designs: list[str] | tuple[s
             frame[column] = frame["value"] / base if base and not np.isnan(base) else np.nan
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def headline_wide(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as metrics × designs (values only), in the summary's order."""
-    wide = summary.pivot(index=["section", "metric", "unit"], columns="design", values="value")
-    order = summary[["section", "metric", "unit"]].drop_duplicates()
-    wide = wide.loc[list(order.itertuples(index=False, name=None)), list(summary["design"].unique())]
-    wide.columns.name = None
-    return wide.reset_index()

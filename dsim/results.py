@@ -82,10 +82,15 @@ class RunResult:
             write_report(self, folder)
 
 
-def write_folder(folder: Path, write: Any) -> Path:
-    """Run ``write(tmp)`` on a fresh temporary folder, then rename it to ``folder``."""
+def check_new_folder(folder: Path) -> None:
+    """Refuse an output folder that exists (a result never overwrites or mixes into another)."""
     if folder.exists():
         raise DsimError(f"{folder}: already exists; choose another output folder or remove it")
+
+
+def write_folder(folder: Path, write: Any) -> Path:
+    """Run ``write(tmp)`` on a fresh temporary folder, then rename it to ``folder``."""
+    check_new_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dsim.report.plots import COUNT_LABELS
+from dsim.headline import RATIO_COLUMNS
+from dsim.report.labels import object_label
 from dsim.xds.generate import XDS_TYPES
+from dsim.xds.sizes import COUNT_COLUMNS
 
 BASELINE = "single-stack"
 SHIPPED = "additional-addresses"
@@ -17,9 +19,19 @@ SHIPPED = "additional-addresses"
 SAME = 0.005
 
 
-def _value(summary: pd.DataFrame, metric: str, design: str) -> float:
+def _cell(summary: pd.DataFrame, metric: str, design: str, column: str) -> float:
     row = summary[(summary["metric"] == metric) & (summary["design"] == design)]
-    return float(row["value"].iloc[0]) if len(row) else float("nan")
+    return float(row[column].iloc[0]) if len(row) else float("nan")
+
+
+def _value(summary: pd.DataFrame, metric: str, design: str) -> float:
+    return _cell(summary, metric, design, "value")
+
+
+def _ratio(summary: pd.DataFrame, metric: str, design: str, baseline: str = BASELINE) -> str:
+    """The design summary's ratio of ``design`` to ``baseline`` for ``metric``, in words."""
+    ratio = _cell(summary, metric, design, RATIO_COLUMNS[baseline])
+    return "no ratio (zero base)" if np.isnan(ratio) else f"{ratio:.2f}×"
 
 
 def _kb(value: float) -> str:
@@ -28,10 +40,6 @@ def _kb(value: float) -> str:
 
 def _signed_kb(value: float) -> str:
     return f"{'+' if value >= 0 else '−'}{abs(value) / 1e3:,.1f} kB"
-
-
-def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}×" if base and not np.isnan(base) else "no ratio (zero base)"
 
 
 def config_finding(summary: pd.DataFrame, design: str) -> str | None:
@@ -51,7 +59,8 @@ def config_finding(summary: pd.DataFrame, design: str) -> str | None:
             parts.append(f"{xds_type} {_signed_kb(delta)}{share}")
     where = f": {_signed_kb(extra)}, from " + ", ".join(parts) if parts else ", the same within 0.5%"
     return (
-        f"Config: `{design}` sends each sidecar {_kb(total)} of config, {_ratio(total, base)} "
+        f"Config: `{design}` sends each sidecar {_kb(total)} of config, "
+        f"{_ratio(summary, 'config bytes per proxy', design)} "
         f"`{BASELINE}`'s {_kb(base)}{where}."
     )
 
@@ -61,15 +70,15 @@ def objects_finding(counts: pd.DataFrame, design: str) -> str | None:
     designs = set(counts["design"])
     if design == BASELINE or BASELINE not in designs or design not in designs:
         return None
-    columns = [c for c in COUNT_LABELS if c in counts.columns]
+    columns = [c for c in COUNT_COLUMNS if c in counts.columns]
     means = counts.groupby("design")[columns].mean()
     mine, base = means.loc[design], means.loc[BASELINE]
     changes = []
     for column in columns:
         if base[column] > 0 and abs(mine[column] / base[column] - 1) >= SAME:
-            changes.append(f"{mine[column] / base[column]:.2f}× the {COUNT_LABELS[column]}")
+            changes.append(f"{mine[column] / base[column]:.2f}× the {object_label(column)}")
         elif base[column] == 0 and mine[column] > 0:
-            changes.append(f"{mine[column]:,.0f} {COUNT_LABELS[column]} (none in `{BASELINE}`)")
+            changes.append(f"{mine[column]:,.0f} {object_label(column)} (none in `{BASELINE}`)")
     if not changes:
         return f"Objects: `{design}` gives Envoy the same objects as `{BASELINE}` (within 0.5%)."
     return f"Objects: per sidecar, `{design}` has " + ", ".join(changes) + f" of `{BASELINE}`."
@@ -83,7 +92,7 @@ def _memory_sources(by_object: pd.DataFrame, design: str, extra: float) -> str:
     deltas = (mib[design] - mib[BASELINE]).sort_values(key=lambda d: -d.abs())
     words = {"other": "objects and fit of its own"}
     parts = [
-        f"{words.get(str(name), str(name).replace('_', ' '))} {delta:+,.1f} MiB"
+        f"{words.get(str(name), object_label(str(name)))} {delta:+,.1f} MiB"
         for name, delta in deltas.items()
         if abs(delta) >= max(SAME * abs(extra), 0.05)
     ]
@@ -97,7 +106,8 @@ def memory_finding(summary: pd.DataFrame, by_object: pd.DataFrame, design: str, 
     if design == BASELINE or np.isnan(mean) or np.isnan(base):
         return None
     return (
-        f"Memory: Envoy holds {mean:,.1f} MiB per sidecar under `{design}`, {_ratio(mean, base)} `{BASELINE}` "
+        f"Memory: Envoy holds {mean:,.1f} MiB per sidecar under `{design}`, "
+        f"{_ratio(summary, 'Envoy memory per proxy, mean', design)} `{BASELINE}` "
         f"({mean - base:+,.1f} MiB{_memory_sources(by_object, design, mean - base)}); over the fleet of "
         f"{proxies:,} sidecars, {fleet:,.1f} GiB ({fleet - fleet_base:+,.1f} GiB)."
     )
@@ -109,7 +119,7 @@ def istiod_finding(summary: pd.DataFrame, designs: list[str]) -> str | None:
         return None
     base = _value(summary, "istiod CPU per full push", BASELINE)
     costs = {d: _value(summary, "istiod CPU per full push", d) for d in designs if d != BASELINE}
-    parts = [f"`{d}` {cost:,.1f} s ({_ratio(cost, base)})" for d, cost in costs.items()]
+    parts = [f"`{d}` {cost:,.1f} s ({_ratio(summary, 'istiod CPU per full push', d)})" for d, cost in costs.items()]
     return (
         f"istiod: one full push to every sidecar (no cache) costs {base:,.1f} CPU-s under `{BASELINE}`; "
         + ", ".join(parts)
@@ -130,9 +140,7 @@ def push_finding(summary: pd.DataFrame, designs: list[str], push_summary: pd.Dat
     else:
         latency = "convergence p99 " + ", ".join(f"`{d}` {v:.3f} s" for d, v in p99.items())
     rate = _value(summary, "bytes pushed per second", BASELINE)
-    traffic = ", ".join(
-        f"`{d}` {_ratio(_value(summary, 'bytes pushed per second', d), rate)}" for d in designs if d != BASELINE
-    )
+    traffic = ", ".join(f"`{d}` {_ratio(summary, 'bytes pushed per second', d)}" for d in designs if d != BASELINE)
     utilization = push_summary.set_index("design")["istiod_utilization_mean"]
     busy = float(utilization.max())
     load = (
@@ -158,10 +166,7 @@ def versus_shipped(summary: pd.DataFrame, designs: list[str]) -> str | None:
     ]
     if "bytes pushed per second" in set(summary["metric"]):
         pairs.append(("bytes pushed under churn", "bytes pushed per second"))
-    parts = [
-        f"{_ratio(_value(summary, metric, 'duplicate'), _value(summary, metric, SHIPPED))} the {what}"
-        for what, metric in pairs
-    ]
+    parts = [f"{_ratio(summary, metric, 'duplicate', SHIPPED)} the {what}" for what, metric in pairs]
     return "The RFC's design against the shipped one: `duplicate` costs " + ", ".join(parts) + f" of `{SHIPPED}`."
 
 

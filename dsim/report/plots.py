@@ -14,24 +14,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from dsim.report.images import image_bytes
+from dsim.report.labels import object_label
 from dsim.xds.generate import XDS_TYPES
+from dsim.xds.sizes import COUNT_COLUMNS
 
 _SIZE = (7.5, 4.2)
 _TYPE_COLORS = {"listeners": "#4C72B0", "clusters": "#DD8452", "routes": "#55A868", "endpoints": "#C44E52"}
 _DESIGN_STYLES = ("-", "--", "-.", ":")
-# Labels for config_counts' columns, in the order Envoy builds them.
-COUNT_LABELS = {
-    "listeners": "listeners",
-    "listener_additional_addresses": "listener additional addresses",
-    "filter_chains": "filter chains",
-    "clusters": "clusters",
-    "route_configurations": "route configurations",
-    "virtual_hosts": "virtual hosts",
-    "domains": "domains",
-    "locality_groups": "locality groups",
-    "endpoints": "endpoints",
-    "endpoint_additional_addresses": "endpoint additional addresses",
-}
 
 
 class ReviewFigure(Figure):
@@ -138,14 +127,14 @@ def resource_counts(counts: pd.DataFrame) -> Figure:
     """Mean Envoy objects per proxy (what its memory is priced on), grouped by object, per design."""
     figure, axes = _figure("Envoy objects per sidecar")
     designs = _designs(counts)
-    columns = [c for c in COUNT_LABELS if c in counts.columns]
+    columns = [c for c in COUNT_COLUMNS if c in counts.columns]
     means = counts.groupby("design", sort=False)[columns].mean().loc[designs]
     rows = np.arange(len(columns))
     height = 0.8 / len(designs)
     for index, design in enumerate(designs):
         values = means.loc[design].to_numpy()
         axes.barh(rows + index * height, np.where(values > 0, values, np.nan), height, label=design, color=f"C{index}")
-    axes.set_yticks(rows + height * (len(designs) - 1) / 2, [COUNT_LABELS[c] for c in columns])
+    axes.set_yticks(rows + height * (len(designs) - 1) / 2, [object_label(c) for c in columns])
     axes.invert_yaxis()
     axes.set_xscale("log")
     axes.set_xlabel("objects per proxy, mean (log scale; absent = none)")

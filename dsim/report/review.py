@@ -46,7 +46,7 @@ def _display(metric: str, unit: str) -> tuple[str, float, int]:
 
 
 def _number(value: float, decimals: int) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:,.{decimals}f}"
+    return "—" if math.isnan(value) else f"{value:,.{decimals}f}"
 
 
 def headline_table(summary: pd.DataFrame) -> Table:
