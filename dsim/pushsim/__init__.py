@@ -9,7 +9,10 @@ throttle, per-proxy generation and Envoy's apply, under churn.
 - ``push_queue``: the per-proxy push queue (never a proxy twice; re-queued if asked meanwhile)
 - ``lanes``: the dispatcher (throttle, cores, egress) as vectorized max-plus recurrences
 - ``reference``: the same dispatcher push by push in simpy, for tests and benchmarks
-- ``fanout``: the push queue and fan-out over proxies, vectorized between events
+- ``pushlog``: the pushes started; what the merge of pushes ``first..latest`` carries
+- ``work``: what a proxy push costs (bytes by type, CPU, send, apply), priced once per merge and
+  proxy class where every proxy of a class gets the same
+- ``fanout``: the istiod replicas' push queues and fan-out over proxies, vectorized between events
 - ``costs``: unit costs from the calibration and the scenario
 - ``simulate``: the wiring, one simpy environment per design
 - ``metrics``, ``tables``, ``runner``: tallies, result tables with Istio's metric names, the entry point

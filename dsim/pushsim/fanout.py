@@ -1,47 +1,38 @@
-"""istiod's push queue and its fan-out to every proxy, vectorized over proxies.
+"""istiod's push queues and their fan-out to every proxy, vectorized over proxies and replicas.
 
-The queue follows ``pushqueue.go`` (as :class:`dsim.pushsim.push_queue.PushQueue`, the per-proxy
-reference the tests compare against): a proxy is never queued twice — a push for a waiting proxy
-merges into its entry; a push for a proxy being pushed right now is kept and the proxy re-queued
-when that push is done. Between two simulation events nothing merges, so every proxy dispatched
-in that window is computed at once by :mod:`dsim.pushsim.lanes`; :meth:`FanOut.advance` commits
-the window's dispatches before each event changes anything.
-
-A proxy push carries the merge of the pushes ``first..latest`` (ids into :attr:`FanOut.pushes`):
-only changed endpoint sets for incremental pushes, the whole config (state of the world) or
-changed clusters and endpoint sets plus all listeners and routes (delta xDS) for full ones, and
-the whole config for a newly connected proxy, generated directly (a connection's first request is
-served at once: dsim puts it at the head of the line).
+Each istiod replica serves its share of the proxies (proxy ``p`` is served by replica
+``p % replicas``) with its own queue, throttle, cores and egress. A queue follows ``pushqueue.go``
+(as :class:`dsim.pushsim.push_queue.PushQueue`, the per-proxy reference the tests compare
+against): a proxy is never queued twice — a push for a waiting proxy merges into its entry; a push
+for a proxy being pushed right now is kept and the proxy re-queued when that push is done. Between
+two simulation events nothing merges, so every proxy push dispatched in that window is computed at
+once, for all the replicas concerned together (their schedules as rows of one computation, see
+:mod:`dsim.pushsim.lanes`); :meth:`FanOut.advance` commits the window's dispatches before each
+event changes anything. A connection's first request is served at once: dsim puts it at the head
+of its replica's line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from dsim.pushsim.costs import PushCosts
-from dsim.pushsim.lanes import LaneState, Schedule, advanced, schedule
-from dsim.pushsim.metrics import Recorder
-from dsim.pushsim.sizes import CDS, EDS, LDS, RDS, ConfigModel
+from dsim.pushsim.lanes import LaneState, advanced, schedule
+from dsim.pushsim.metrics import Committed, Recorder
+from dsim.pushsim.pushlog import Push, PushLog
+from dsim.pushsim.sizes import ConfigModel
+from dsim.pushsim.work import CONNECT, FULL, INCREMENTAL, Pricer, Work
 
-INCREMENTAL, FULL, CONNECT = 0, 1, 2
+__all__ = ["CONNECT", "FULL", "INCREMENTAL", "FanOut", "Limits", "Push"]
+
+_NEVER = np.iinfo(np.int64).max  # a push id no proxy push carries
+LOOKAHEAD = 1.2  # batch size over the expected dispatches in the window: a second pass costs more than a few spare rows
 MIN_BATCH = 64
 MAX_BATCH = 1 << 16
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
-class Push:
-    """One push istiod started: what it carries to the proxies it reaches."""
-
-    full: bool
-    """A full push (every type) rather than an incremental (EDS) one."""
-    services: np.ndarray
-    """The services whose resources changed."""
-    rescoped: np.ndarray
-    """Namespaces whose Sidecar scope changed (their proxies get every type whole)."""
-    start: float
-    """When the oldest event it carries happened."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,34 +49,94 @@ class Limits:
     """Largest message a proxy accepts (gRPC's 4 MiB default)."""
 
 
+class _Line:
+    """One replica's queue in arrival order. An entry records the proxy's token when it was
+    queued; a proxy pushed, merged away or dropped since has a newer token (or is no longer
+    queued), so its old entry is skipped. Connections wait in ``front``, ahead of the line."""
+
+    def __init__(self) -> None:
+        self.order = np.zeros(1024, np.int64)
+        self.token = np.zeros(1024, np.int64)
+        self.ready = np.zeros(1024)
+        self.head = 0
+        self.tail = 0
+        self.front: list[tuple[int, int, float]] = []
+        self.spans = np.zeros(0, np.int64)
+        self.raw_end = 0
+
+    def append(self, proxies: np.ndarray, tokens: np.ndarray, ready: np.ndarray) -> None:
+        need = self.tail + len(proxies)
+        if need > len(self.order):
+            live = self.tail - self.head
+            size = max(2 * (live + len(proxies)), 1024)
+            for name in ("order", "token", "ready"):
+                old = getattr(self, name)
+                fresh = np.zeros(size, old.dtype)
+                fresh[:live] = old[self.head : self.tail]
+                setattr(self, name, fresh)
+            self.tail, self.head = live, 0
+        end = self.tail + len(proxies)
+        self.order[self.tail : end] = proxies
+        self.token[self.tail : end] = tokens
+        self.ready[self.tail : end] = ready
+        self.tail = end
+
+    def batch(self, size: int, token: np.ndarray, queued: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The connections waiting, then up to ``size`` raw entries that are still live: their
+        proxies, ready times, and how many came from the front. ``spans[i]`` is how many raw entries
+        the first ``i + 1`` live ones take; ``raw_end`` where the scan stopped."""
+        self.front = [(p, tok, r) for p, tok, r in self.front if token[p] == tok and queued[p]]
+        raw_end = min(self.tail, self.head + size)
+        proxies = self.order[self.head : raw_end]
+        live = (self.token[self.head : raw_end] == token[proxies]) & queued[proxies]
+        self.spans = np.flatnonzero(live) + 1
+        self.raw_end = raw_end
+        ready = self.ready[self.head : raw_end][live]
+        proxies = proxies[live]
+        if self.front:
+            proxies = np.concatenate([np.array([p for p, _, _ in self.front], np.int64), proxies])
+            ready = np.concatenate([np.array([r for _, _, r in self.front]), ready])
+        return proxies, ready, len(self.front)
+
+    def consume(self, count: int, front: int, whole_batch: bool) -> None:
+        """``count`` proxies of the last batch (``front`` of them connections) were dispatched."""
+        del self.front[: min(count, front)]
+        if whole_batch:
+            self.head = self.raw_end
+        elif count > front:
+            self.head += int(self.spans[count - front - 1])
+
+    def empty(self) -> bool:
+        return self.head >= self.tail and not self.front
+
+
 class FanOut:
-    """Proxy state, the push queue, and the dispatcher's lanes, for ids ``0..proxies-1``."""
+    """Proxy state, the replicas' push queues and lanes, for proxy ids ``0..len(proxy_workload)-1``."""
 
     def __init__(
         self,
         *,
         proxy_workload: np.ndarray,
-        replica: int = 0,
-        replicas: int = 1,
+        replicas: int,
         model: ConfigModel,
         costs: PushCosts,
         limits: Limits,
         recorder: Recorder,
-        rotation: np.random.Generator,
+        rotations: list[np.random.Generator],
     ) -> None:
-        # This replica serves proxies replica, replica + replicas, ...; arrays hold only those.
-        self.replica, self.replicas = replica, replicas
-        self.proxy_workload = proxy_workload[replica::replicas]
-        n = len(self.proxy_workload)
+        n = len(proxy_workload)
+        self.proxy_workload = proxy_workload
+        self.replicas = replicas
+        self.replica_of = np.arange(n) % replicas
         self.model = model
         self.costs = costs
         self.limits = limits
         self.recorder = recorder
-        self.rotation = rotation
-        self.lanes = LaneState.idle(limits.throttle, limits.cores)
-        self.pushes: list[Push] = []
-        self._full_prefix = np.zeros(1024, np.int64)  # pushes before id i that were full
-        self._last_push_of = np.full(len(model.source), -1, np.int64)  # per service: last push naming it
+        self.rotations = rotations
+        self.log = PushLog(len(model.source))
+        self.pricer = Pricer(model, costs, self.log, delta_xds=limits.delta_xds)
+        self.lanes = LaneState.idle(limits.throttle, limits.cores, replicas=replicas)
+        self.lines = [_Line() for _ in range(replicas)]
         self.connected = np.zeros(n, bool)
         self.queued = np.zeros(n, bool)
         self.connecting = np.zeros(n, bool)
@@ -99,37 +150,26 @@ class FanOut:
         self.again_latest = np.zeros(n, np.int64)
         self.again_start = np.zeros(n)
         self.token = np.zeros(n, np.int64)
-        self.warm = np.ones(len(model.workload_class), bool)
-        self._order = np.zeros(1024, np.int64)
-        self._order_token = np.zeros(1024, np.int64)
-        self._order_ready = np.zeros(1024)
-        self._head = 0
-        self._tail = 0
-        self._front: list[tuple[int, int, float]] = []
-        self._spans = np.zeros(0, np.int64)
-        self._raw_end = 0
-        self._advanced_to = -np.inf
-        self._again = np.zeros(0, np.int64)
-        self._rate = 1000.0  # dispatches per second, to size the next batch
+        self.warm = np.ones(replicas * len(model.workload_class), bool)  # per replica and workload: caches filled
+        self._again = np.zeros(0, np.int64)  # proxies asked for while being pushed (may hold stale ids)
+        self._advanced_to = np.full(replicas, -np.inf)
+        self._rate = np.full(replicas, 1000.0)  # dispatches per second, to size the next batch
+
+    @property
+    def pushes(self) -> list[Push]:
+        return self.log.pushes
 
     # -- the queue ---------------------------------------------------------------------------------
     def _append(self, proxies: np.ndarray, ready: np.ndarray) -> None:
-        need = self._tail + len(proxies)
-        if need > len(self._order):
-            live = self._tail - self._head
-            size = max(2 * (live + len(proxies)), 1024)
-            for name in ("_order", "_order_token", "_order_ready"):
-                old = getattr(self, name)
-                fresh = np.zeros(size, old.dtype)
-                fresh[:live] = old[self._head : self._tail]
-                setattr(self, name, fresh)
-            self._tail, self._head = live, 0
-        end = self._tail + len(proxies)
+        """Queue ``proxies`` (in this order, ready at ``ready``) at the back of their replicas' lines."""
         self.token[proxies] += 1
-        self._order[self._tail : end] = proxies
-        self._order_token[self._tail : end] = self.token[proxies]
-        self._order_ready[self._tail : end] = ready
-        self._tail = end
+        if self.replicas == 1:
+            self.lines[0].append(proxies, self.token[proxies], ready)
+            return
+        replica = self.replica_of[proxies]
+        for r in np.unique(replica).tolist():
+            mine = replica == r
+            self.lines[r].append(proxies[mine], self.token[proxies[mine]], ready[mine])
 
     def _enqueue(self, proxies: np.ndarray, t: np.ndarray | float, push: int, start: float | np.ndarray) -> None:
         self.queued[proxies] = True
@@ -139,100 +179,120 @@ class FanOut:
         self.start[proxies] = start
 
     def queue_length(self) -> int:
-        """Proxies waiting (the push queue's length)."""
-        return int(self.queued.sum())
+        """Proxies waiting (in all the push queues)."""
+        return int(np.count_nonzero(self.queued))
 
     # -- events -------------------------------------------------------------------------------------
     def push(self, t: float, push: Push, proxies: np.ndarray) -> int:
-        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask over all proxy
-        ids); returns how many of this replica's it reached."""
-        proxies = proxies[self.replica :: self.replicas]
-        pid = len(self.pushes)
-        self.pushes.append(push)
-        if pid + 2 > len(self._full_prefix):
-            self._full_prefix = np.concatenate([self._full_prefix, np.zeros(len(self._full_prefix) + 2, np.int64)])
-        self._full_prefix[pid + 1] = self._full_prefix[pid] + int(push.full)
-        if len(push.services):
-            top = int(push.services.max()) + 1
-            if top > len(self._last_push_of):
-                grown = np.full(max(top, 2 * len(self._last_push_of)), -1, np.int64)
-                grown[: len(self._last_push_of)] = self._last_push_of
-                self._last_push_of = grown
-            self._last_push_of[push.services] = pid
+        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask over proxy ids);
+        returns how many it reached. Call :meth:`advance` to ``t`` first."""
+        pid = self.log.add(push)
         targets = self.connected & proxies
         waiting = targets & self.queued
-        self.latest[waiting] = pid
-        self.start[waiting] = np.minimum(self.start[waiting], push.start)
-        busy = targets & ~self.queued & (self.busy_until > t)
+        np.copyto(self.latest, pid, where=waiting)
+        np.minimum(self.start, push.start, out=self.start, where=waiting)
+        busy = (targets ^ waiting) & (self.busy_until > t)
         fresh = busy & (self.again_first < 0)
-        self.again_first[fresh] = pid
-        self.again_start[fresh] = push.start
-        self.again_latest[busy] = pid
-        self.again_start[busy] = np.minimum(self.again_start[busy], push.start)
+        np.copyto(self.again_first, pid, where=fresh)
+        np.copyto(self.again_start, push.start, where=fresh)
+        np.copyto(self.again_latest, pid, where=busy)
+        np.minimum(self.again_start, push.start, out=self.again_start, where=busy)
         self._again = np.union1d(self._again, np.flatnonzero(fresh))
-        idle = np.flatnonzero(targets & ~self.queued & ~busy)
-        if len(idle):
-            # Istio walks its connections map (random order); a seeded rotation stands in for it.
-            idle = np.roll(idle, -int(self.rotation.integers(len(idle))))
-            self._enqueue(idle, t, pid, push.start)
-            self._append(idle, np.full(len(idle), t))
-        return int(targets.sum())
+        idle = targets ^ waiting ^ busy
+        for r, rotation in enumerate(self.rotations):
+            mine = np.flatnonzero(idle[r :: self.replicas])
+            if len(mine):
+                # Istio walks its connections map (random order); a seeded rotation stands in for it.
+                turn = int(rotation.integers(len(mine)))
+                mine = np.concatenate([mine[turn:], mine[:turn]]) * self.replicas + r
+                self._enqueue(mine, t, pid, push.start)
+                self.token[mine] += 1
+                self.lines[r].append(mine, self.token[mine], np.full(len(mine), t))
+        return int(np.count_nonzero(targets))
 
-    def depends_on(self, services: np.ndarray) -> bool:
-        """Whether a proxy push not yet computed carries a whole config (a full push or a new
-        connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
-        flagged = self._again[self.again_first[self._again] >= 0]
-        queued = np.flatnonzero(self.queued)
-        if len(queued) == 0 and len(flagged) == 0:
-            return False
-        if self.connecting[queued].any():
-            return True
-        firsts = np.concatenate([self.first[queued], self.again_first[flagged]])
-        latest = np.concatenate([self.latest[queued], self.again_latest[flagged]])
-        if (self._full_prefix[latest + 1] - self._full_prefix[firsts] > 0).any():
-            return True
-        seen = self._last_push_of[services[services < len(self._last_push_of)]]
-        return bool(len(seen) and seen.max() >= firsts.min())
+    def depends_on(self, services: np.ndarray) -> np.ndarray:
+        """The replicas with a proxy push not yet computed that carries a whole config (a full push
+        or a new connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
+        flagged = self._flagged()
+        queued_first = np.where(self.queued, self.first, _NEVER)
+        named = self.log.last_naming(services)
+        connecting = bool(self.connecting.any())  # a connection is queued until pushed
+        oldest_of_all = min(int(queued_first.min()), int(self.again_first[flagged].min(initial=_NEVER)))
+        if oldest_of_all == _NEVER:
+            return np.zeros(0, np.int64)
+        if not connecting and named < oldest_of_all and not self.log.carries_full(oldest_of_all, len(self.log) - 1):
+            return np.zeros(0, np.int64)  # nothing pending carries these services or a whole config
+        # The oldest push a replica's pending proxy pushes carry decides most cases at once.
+        oldest = self._per_replica_min(queued_first)
+        np.minimum.at(oldest, self.replica_of[flagged], self.again_first[flagged])
+        pending = oldest < _NEVER
+        needs = pending & (named >= oldest)
+        if connecting:
+            needs |= self._per_replica_any(self.connecting)
+        maybe_full = (
+            pending
+            & ~needs
+            & self.log.carries_full(np.where(pending, oldest, 0), np.full(self.replicas, len(self.log) - 1))
+        )
+        for r in np.flatnonzero(maybe_full).tolist():
+            # A full push since the oldest: whether a pending merge includes it, proxy by proxy.
+            mine = np.flatnonzero(self.queued[r :: self.replicas]) * self.replicas + r
+            mine = np.concatenate([mine, flagged[self.replica_of[flagged] == r]])
+            firsts = np.where(self.queued[mine], self.first[mine], self.again_first[mine])
+            latest = np.where(self.queued[mine], self.latest[mine], self.again_latest[mine])
+            needs[r] = self.log.carries_full(firsts, latest).any()
+        return np.flatnonzero(needs)
 
-    def local(self, proxy: int) -> int:
-        """This replica's index of a proxy id it serves."""
-        return proxy // self.replicas
+    def _per_replica_min(self, values: np.ndarray) -> np.ndarray:
+        return _by_replica(values, self.replicas, _NEVER).min(axis=0)
 
-    def ids(self, local: np.ndarray) -> np.ndarray:
-        """Proxy ids of this replica's indices."""
-        return local * self.replicas + self.replica
+    def _per_replica_any(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(_by_replica(values, self.replicas, False).any(axis=0))
 
-    def connect(self, t: float, proxy_id: int) -> None:
-        """``proxy_id`` connected: its first full config is generated next, ahead of the queue."""
-        proxy = self.local(proxy_id)
+    def connect(self, t: float, proxy: int) -> None:
+        """``proxy`` connected: its first full config is generated next, ahead of its replica's queue."""
         self.connected[proxy] = True
         self.connecting[proxy] = True
-        self._enqueue(np.array([proxy]), t, len(self.pushes) - 1, t)
+        self._enqueue(np.array([proxy]), t, len(self.log) - 1, t)
         self.token[proxy] += 1
-        self._front.append((proxy, int(self.token[proxy]), t))
+        self.lines[proxy % self.replicas].front.append((proxy, int(self.token[proxy]), t))
 
-    def disconnect(self, proxy_id: int) -> None:
-        """``proxy_id`` went away: drop what was waiting for it."""
-        proxy = self.local(proxy_id)
+    def disconnect(self, proxy: int) -> None:
+        """``proxy`` went away: drop what was waiting for it."""
         self.connected[proxy] = False
         self.queued[proxy] = False
         self.connecting[proxy] = False
         self.again_first[proxy] = -1
 
     def restart(self) -> np.ndarray:
-        """istiod restarts: every connection drops, caches go cold; returns the proxies that were connected."""
-        was = self.ids(np.flatnonzero(self.connected))
-        for proxy in was.tolist():
-            self.disconnect(proxy)
+        """Every istiod replica restarts: every connection drops, caches go cold; returns the
+        proxies that were connected, replica by replica."""
+        was = np.concatenate(
+            [np.flatnonzero(self.connected[r :: self.replicas]) * self.replicas + r for r in range(self.replicas)]
+        )
+        self.connected[was] = False
+        self.queued[was] = False
+        self.connecting[was] = False
+        self.again_first[was] = -1
         self.warm[:] = False
         return was
 
     # -- dispatching -------------------------------------------------------------------------------
-    def _requeue(self, until: float) -> None:
-        """Proxies asked for while being pushed re-join the queue when that push is done."""
-        flagged = self._again[self.again_first[self._again] >= 0]
-        due = flagged[self.busy_until[flagged] < until]
-        self._again = flagged[self.busy_until[flagged] >= until]
+    def _flagged(self) -> np.ndarray:
+        """Proxies asked for while being pushed (distinct, ascending)."""
+        self._again = self._again[self.again_first[self._again] >= 0]
+        return self._again
+
+    def _requeue(self, until: float, replicas: np.ndarray) -> None:
+        """Proxies of ``replicas`` asked for while being pushed re-join the queue when that push is done."""
+        flagged = self._flagged()
+        due = self.busy_until[flagged] < until
+        if len(replicas) < self.replicas:
+            due &= np.isin(self.replica_of[flagged], replicas)
+        if not due.any():
+            return
+        self._again = flagged[~due]
+        due = flagged[due]
         again = due[self.connected[due]]
         again = again[np.argsort(self.busy_until[again], kind="stable")]
         if len(again):
@@ -245,178 +305,135 @@ class FanOut:
             self._append(again, ready)
         self.again_first[due] = -1
 
-    def _batch(self, size: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """The connections waiting, then up to ``size`` raw queue entries that are still live:
-        their proxies, ready times, and how many came from the front. ``_spans[i]`` is how many raw
-        entries the first ``i + 1`` live queue entries take; ``_raw_end`` where the scan stopped."""
-        self._front = [(p, tok, r) for p, tok, r in self._front if self.token[p] == tok and self.queued[p]]
-        front = [(p, r) for p, _, r in self._front]
-        raw_end = min(self._tail, self._head + size)
-        proxies = self._order[self._head : raw_end]
-        live = (self._order_token[self._head : raw_end] == self.token[proxies]) & self.queued[proxies]
-        spans = np.flatnonzero(live) + 1
-        proxies = np.concatenate([np.array([p for p, _ in front], np.int64), proxies[live]])
-        ready = np.concatenate([np.array([r for _, r in front]), self._order_ready[self._head : raw_end][live]])
-        self._spans = spans
-        self._raw_end = raw_end
-        return proxies, ready, len(front)
-
-    def advance(self, until: float) -> None:
-        """Commit every proxy push dispatched before ``until``."""
-        if until <= self._advanced_to:
-            return  # anything enqueued since is ready at ``until`` or later
+    def advance(self, until: float, replicas: Sequence[int] | np.ndarray | None = None) -> None:
+        """Commit every proxy push ``replicas`` (default: all) dispatch before ``until``."""
+        which = np.arange(self.replicas) if replicas is None else np.asarray(replicas, np.int64)
+        which = which[until > self._advanced_to[which]]  # else: anything enqueued since is ready at ``until`` or later
+        if len(which) == 0:
+            return
         if until < np.inf:
-            self._advanced_to = until
-        self._requeue(until)
-        while True:
-            # The next dispatch waits for the dispatcher and for the slot T pushes back; when
-            # that is already past ``until`` there is nothing to compute.
-            if max(self.lanes.dispatched, float(self.lanes.slots[0])) >= until:
+            self._advanced_to[which] = until
+        self._requeue(until, which)
+        while len(which):
+            # A replica's next dispatch waits for its dispatcher and for the slot T pushes back;
+            # when that is already past ``until`` there is nothing to compute.
+            dispatched = np.asarray(self.lanes.dispatched)
+            which = which[np.maximum(dispatched[which], self.lanes.slots[which, 0]) < until]
+            batches = []
+            for r in which.tolist():
+                line = self.lines[r]
+                size = int(
+                    np.clip(LOOKAHEAD * self._rate[r] * max(until - float(dispatched[r]), 0.0), MIN_BATCH, MAX_BATCH)
+                )
+                proxies, ready, front = line.batch(size, self.token, self.queued)
+                while len(proxies) == 0 and line.raw_end < line.tail:  # only stale entries: skip them
+                    line.head = line.raw_end
+                    proxies, ready, front = line.batch(size, self.token, self.queued)
+                if len(proxies) == 0:
+                    line.head = line.raw_end
+                    continue
+                batches.append((r, proxies, ready, front))
+            if not batches:
                 return
-            size = int(np.clip(1.5 * self._rate * max(until - self.lanes.dispatched, 0.0), MIN_BATCH, MAX_BATCH))
-            proxies, ready, front = self._batch(size)
-            if len(proxies) == 0:
-                self._head = self._raw_end  # only stale entries: skip them
-                if self._head >= self._tail:
-                    return
-                continue
-            work = self._work(proxies)
-            plan = schedule(self.lanes, ready, work.cpu, work.send)
-            count = int(np.searchsorted(plan.dispatch, until, side="left"))
-            if count:
-                span = plan.dispatch[count - 1] - self.lanes.dispatched
-                if span > 0:
-                    self._rate = count / span
-                self._commit(proxies[:count], plan, work, count)
-                self.lanes = advanced(self.lanes, plan, count)
-            del self._front[: min(count, front)]
-            if count < len(proxies):  # the next dispatch is at or after ``until``
-                if count > front:
-                    self._head += int(self._spans[count - front - 1])
-                return
-            self._head = self._raw_end
-            if self._head >= self._tail and not self._front:
-                return
+            which = self._dispatch(batches, until)
+
+    def _dispatch(self, batches: list[tuple[int, np.ndarray, np.ndarray, int]], until: float) -> np.ndarray:
+        """Schedule the replicas' batches together, commit what is dispatched before ``until``;
+        returns the replicas whose whole batch was dispatched (they may have more)."""
+        which = np.array([r for r, _, _, _ in batches], np.int64)
+        lengths = np.array([len(p) for _, p, _, _ in batches], np.int64)
+        state = self.lanes.rows(which)
+        if len(batches) == 1:  # one replica (a connection or a disconnection): no padding
+            rows, ready = batches[0][1], batches[0][2][None, :]
+            work = self._work(rows)
+            plan = schedule(state, ready, work.cpu[None, :], work.send[None, :])
+            counts = (plan.dispatch < until).sum(axis=1)
+            committed: slice | np.ndarray = slice(0, int(counts[0]))
+            taken: tuple[Any, Any] = (0, committed)
+        else:
+            rows = np.concatenate([p for _, p, _, _ in batches])
+            work = self._work(rows)
+            # Row i of replica j sits at [j, i]; padding is ready at +inf and costs nothing.
+            at = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            slot = (np.repeat(np.arange(len(which)), lengths), at)
+            shape = (len(which), int(lengths.max()))
+            ready, cpu, send = np.full(shape, np.inf), np.zeros(shape), np.zeros(shape)
+            ready[slot] = np.concatenate([r for _, _, r, _ in batches])
+            cpu[slot], send[slot] = work.cpu, work.send
+            plan = schedule(state, ready, cpu, send)
+            counts = (plan.dispatch < until).sum(axis=1)
+            committed = np.flatnonzero(at < np.repeat(counts, lengths))
+            taken = (slot[0][committed], slot[1][committed])
+        moved = advanced(state, plan, counts)
+        for name in ("slots", "cores", "dispatched", "link"):
+            getattr(self.lanes, name)[which] = getattr(moved, name)
+        rated = counts > 0
+        spans = np.asarray(moved.dispatched) - np.asarray(state.dispatched)
+        rated &= spans > 0
+        self._rate[which[rated]] = counts[rated] / spans[rated]
+        if counts.any():
+            self._commit(
+                rows[committed],
+                plan.dispatch[taken],
+                plan.cpu_start[taken],
+                plan.done[taken],
+                work.rows(committed),
+            )
+        whole = counts == lengths
+        for (r, _, _, front), count, all_of_it in zip(batches, counts.tolist(), whole.tolist(), strict=True):
+            self.lines[r].consume(count, front, all_of_it)
+        return which[whole & np.array([not self.lines[r].empty() for r in which.tolist()], bool)]
 
     def drain(self) -> None:
-        """Run the queue dry."""
+        """Run the queues dry."""
         while self.queued.any() or (self.again_first >= 0).any():
-            self._advanced_to = -np.inf
+            self._advanced_to[:] = -np.inf
             self.advance(np.inf)
 
     # -- what each proxy push costs -----------------------------------------------------------------
-    def _work(self, proxies: np.ndarray) -> _Work:
-        model, costs = self.model, self.costs
-        workloads = self.proxy_workload[proxies]
-        first, latest = self.first[proxies], self.latest[proxies]
-        prefix = self._full_prefix
-        full = prefix[latest + 1] - prefix[first] > 0
-        kind = np.where(self.connecting[proxies], CONNECT, np.where(full, FULL, INCREMENTAL))
-        type_bytes = np.zeros((len(proxies), 4), np.int64)
-        generated = np.zeros((len(proxies), 4))
-        apply_counts = np.zeros((len(proxies), 3), np.int64)
-        whole = kind == CONNECT
-        type_bytes[whole] = model.bytes[workloads[whole]]
-        apply_counts[whole] = model.apply_counts[workloads[whole]]
-        generated[whole, LDS] = type_bytes[whole, LDS]
-        cold = whole & ~self.warm[workloads]
-        if cold.any():  # the first proxy of a workload after a restart fills the caches
-            rows = np.flatnonzero(cold)
-            _, firsts = np.unique(workloads[rows], return_index=True)
-            rows = rows[firsts]
-            cached = np.ix_(rows, np.array([CDS, EDS, RDS]))
-            generated[cached] = type_bytes[cached]
-        merged = ~whole
-        if merged.any():
-            rows = np.flatnonzero(merged)
-            keys = first[rows] * (len(self.pushes) + 1) + latest[rows]
-            for key in np.unique(keys).tolist():
-                mine = rows[keys == key]
-                lo, hi = divmod(key, len(self.pushes) + 1)
-                self._merged(mine, workloads[mine], lo, hi, kind[mine[0]] == FULL, type_bytes, generated, apply_counts)
-        cpu = costs.per_proxy_s + generated.sum(axis=1) * costs.per_byte_s
-        send = type_bytes.sum(axis=1) / costs.bytes_per_s
-        carried = np.maximum((type_bytes > 0).sum(axis=1), 1)
-        type_seconds = (
-            (type_bytes > 0) * (costs.per_proxy_s / carried)[:, None]
-            + generated * costs.per_byte_s
-            + type_bytes / costs.bytes_per_s
-        )
-        return _Work(
-            kind=kind,
-            cpu=cpu,
-            send=send,
-            apply=costs.apply_s(apply_counts, whole=whole),
-            type_bytes=type_bytes,
-            type_seconds=type_seconds,
+    def _work(self, proxies: np.ndarray) -> Work:
+        return self.pricer.price(
+            self.proxy_workload[proxies],
+            self.first[proxies],
+            self.latest[proxies],
+            self.connecting[proxies],
+            self._cache(proxies),
+            self.warm,
         )
 
-    def _merged(
-        self,
-        rows: np.ndarray,
-        workloads: np.ndarray,
-        lo: int,
-        hi: int,
-        full: bool,
-        type_bytes: np.ndarray,
-        generated: np.ndarray,
-        apply_counts: np.ndarray,
+    def _cache(self, proxies: np.ndarray) -> np.ndarray:
+        """Per proxy: its replica's cache entry for its workload (an index into :attr:`warm`)."""
+        return self.replica_of[proxies] * len(self.model.workload_class) + self.proxy_workload[proxies]
+
+    def _commit(
+        self, proxies: np.ndarray, dispatch: np.ndarray, cpu_start: np.ndarray, done: np.ndarray, work: Work
     ) -> None:
-        """Fill the rows of proxies carrying the merge of pushes ``lo..hi``."""
-        pushes = self.pushes[lo : hi + 1]
-        services = np.unique(np.concatenate([p.services for p in pushes]))
-        size, counts = self.model.changes_seen(services, workloads)
-        if not full:
-            # An endpoint update re-creates no cluster: of the calibrated apply terms only the
-            # endpoints' additional addresses apply (the rest of an EDS update's cost was not
-            # measured apart from cluster creation, so it is not counted).
-            apply_counts[rows, 2] = counts[:, 2]
-            type_bytes[rows, EDS] = size[:, EDS]
-            return
-        apply_counts[rows] = counts
-        whole = self.model.bytes[workloads]
-        rescoped = np.isin(self.model.workload_namespace[workloads], np.concatenate([p.rescoped for p in pushes]))
-        resend_all = rescoped | (not self.limits.delta_xds)
-        type_bytes[rows] = np.where(resend_all[:, None], whole, size)
-        type_bytes[rows, LDS] = whole[:, LDS]
-        type_bytes[rows, RDS] = whole[:, RDS]
-        generated[rows, LDS] = whole[:, LDS]  # listeners are never cached
-
-    def _commit(self, proxies: np.ndarray, plan: Schedule, work: _Work, count: int) -> None:
-        done = plan.done[:count]
-        kind = work.kind[:count]
-        apply = work.apply[:count]
-        converged = np.maximum(done, self.envoy_free[proxies]) + apply
+        converged = np.maximum(done, self.envoy_free[proxies]) + work.apply
         self.envoy_free[proxies] = converged
         self.busy_until[proxies] = done
         self.queued[proxies] = False
         connecting = self.connecting[proxies]
         self.connecting[proxies] = False
-        self.warm[self.proxy_workload[proxies[connecting]]] = True
-        type_bytes = work.type_bytes[:count]
-        whole = kind != INCREMENTAL
-        over = whole & (type_bytes > self.limits.max_message_bytes).any(axis=1)
-        self.recorder.record(
-            proxy=self.ids(proxies),
-            kind=kind,
+        self.warm[self._cache(proxies[connecting])] = True
+        variants = work.variants
+        over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.limits.max_message_bytes).any(axis=1)
+        rows = Committed(
+            proxy=proxies,
+            variant=work.variant,
             first=np.where(connecting, -1, self.first[proxies]),
             latest=np.where(connecting, -1, self.latest[proxies]),
             enqueued=self.enqueued[proxies],
             start=self.start[proxies],
-            dispatch=plan.dispatch[:count],
+            dispatch=dispatch,
             converged=converged,
-            type_bytes=type_bytes,
-            type_seconds=work.type_seconds[:count],
-            over_limit=over,
         )
-        self.recorder.add_cpu(plan.cpu_start[:count], work.cpu[:count])
+        self.recorder.record(rows, variants, over)
+        self.recorder.add_cpu(cpu_start, work.cpu)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Work:
-    kind: np.ndarray
-    cpu: np.ndarray
-    send: np.ndarray
-    apply: np.ndarray
-    type_bytes: np.ndarray
-    type_seconds: np.ndarray
+def _by_replica(values: np.ndarray, replicas: int, pad: object) -> np.ndarray:
+    """Per-proxy ``values`` as rows of ``replicas`` columns (proxy ``p`` at ``[p // replicas, p % replicas]``)."""
+    short = -len(values) % replicas
+    if short:
+        values = np.concatenate([values, np.full(short, pad, values.dtype)])
+    return values.reshape(-1, replicas)

@@ -4,8 +4,11 @@ one bin, 1/200 of a decade ≈ 1.2%), plus exact maxima."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from dsim.pushsim.work import Variants
 from dsim.xds.generate import XDS_TYPES
 
 BINS_PER_DECADE = 200
@@ -34,14 +37,24 @@ class Histogram:
         self.maximum = 0.0
         self.total = 0.0
 
-    def add(self, values: np.ndarray) -> None:
+    def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Count ``values`` (each ``weights`` times, positive integers, if given)."""
         if len(values) == 0:
             return
-        scaled = np.log10(np.maximum(values, LOWEST_S) / LOWEST_S) * BINS_PER_DECADE
-        index = np.minimum(np.ceil(scaled).astype(np.int64), len(self.counts) - 1)
-        self.counts += np.bincount(index, minlength=len(self.counts))
+        scaled = np.maximum(values, LOWEST_S)  # in place from here: these run over millions of values
+        scaled /= LOWEST_S
+        np.log10(scaled, out=scaled)
+        scaled *= BINS_PER_DECADE
+        np.ceil(scaled, out=scaled)
+        index = scaled.astype(np.int64)
+        np.minimum(index, len(self.counts) - 1, out=index)
+        if weights is None:
+            self.counts += np.bincount(index, minlength=len(self.counts))
+            self.total += float(values.sum())
+        else:  # integer weights: float sums of them are exact far beyond any count here
+            self.counts += np.bincount(index, weights=weights, minlength=len(self.counts)).astype(np.int64)
+            self.total += float(values @ weights)
         self.maximum = max(self.maximum, float(values.max()))
-        self.total += float(values.sum())
 
     @property
     def count(self) -> int:
@@ -57,6 +70,25 @@ class Histogram:
 
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Committed:
+    """Proxy pushes the fan-out committed, one row each (times in seconds)."""
+
+    proxy: np.ndarray
+    variant: np.ndarray
+    """Row of the cost table it was priced at (:class:`dsim.pushsim.work.Variants`)."""
+    first: np.ndarray
+    """First push it carries (-1: a new connection's whole config)."""
+    latest: np.ndarray
+    """Latest push it carries (-1 likewise)."""
+    enqueued: np.ndarray
+    start: np.ndarray
+    """When the oldest change it carries happened."""
+    dispatch: np.ndarray
+    converged: np.ndarray
+    """When Envoy finished applying it."""
 
 
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
@@ -89,8 +121,10 @@ class Recorder:
         self.push_last_converged = np.zeros(0)
         self.push_cover = np.zeros(0, np.int64)
         self.cpu_bins = np.zeros(0)
-        self._pending: list[dict[str, np.ndarray]] = []
+        self._pending: list[Committed] = []
+        self._tables: list[tuple[Variants, np.ndarray]] = []
         self._pending_rows = 0
+        self._pending_variants = 0
         self._cpu_pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add_cpu(self, start: np.ndarray, seconds: np.ndarray) -> None:
@@ -111,41 +145,38 @@ class Recorder:
             hi = np.minimum((edges + 1) * CPU_BIN_S, e)
             np.add.at(self.cpu_bins, edges.astype(np.int64), hi - lo)
 
-    def record(self, **batch: np.ndarray) -> None:
-        """Tally committed proxy pushes (arguments as :meth:`_tally`); batches are buffered and
-        tallied together, as the tallies' cost is mostly per call."""
-        self._pending.append(batch)
-        self._pending_rows += len(batch["proxy"])
+    def record(self, rows: Committed, variants: Variants, over_limit: np.ndarray) -> None:
+        """Tally committed proxy pushes, row ``i`` costing ``variants[rows.variant[i]]`` (whose
+        ``over_limit`` marks a message over the gRPC limit). Batches are buffered and tallied
+        together, as the tallies' cost is mostly per call."""
+        self._pending.append(dataclasses.replace(rows, variant=rows.variant + self._pending_variants))
+        self._tables.append((variants, over_limit))
+        self._pending_variants += len(variants)
+        self._pending_rows += len(rows.proxy)
         if self._pending_rows >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
         """Tally everything buffered (call before reading the tallies)."""
         if self._pending:
-            merged = {key: np.concatenate([b[key] for b in self._pending]) for key in self._pending[0]}
-            self._pending, self._pending_rows = [], 0
-            self._tally(**merged)
+            rows = Committed(
+                **{
+                    f.name: np.concatenate([getattr(b, f.name) for b in self._pending])
+                    for f in dataclasses.fields(Committed)
+                }
+            )
+            variants = Variants.concat([v for v, _ in self._tables])
+            over = np.concatenate([o for _, o in self._tables])
+            self._pending, self._tables, self._pending_rows, self._pending_variants = [], [], 0, 0
+            self._tally(rows, variants, over)
         if self._cpu_pending:
             starts, seconds = zip(*self._cpu_pending, strict=True)
             self._cpu_pending = []
             self._add_cpu(np.concatenate(starts), np.concatenate(seconds))
 
-    def _tally(
-        self,
-        *,
-        proxy: np.ndarray,
-        kind: np.ndarray,
-        first: np.ndarray,
-        latest: np.ndarray,
-        enqueued: np.ndarray,
-        start: np.ndarray,
-        dispatch: np.ndarray,
-        converged: np.ndarray,
-        type_bytes: np.ndarray,
-        type_seconds: np.ndarray,
-        over_limit: np.ndarray,
-    ) -> None:
-        """Tally committed proxy pushes (one row each; ``type_*`` are per xDS type)."""
+    def _tally(self, rows: Committed, variants: Variants, over_limit: np.ndarray) -> None:
+        proxy, variant, first, latest = rows.proxy, rows.variant, rows.first, rows.latest
+        enqueued, start, dispatch, converged = rows.enqueued, rows.start, rows.dispatch, rows.converged
         pushes = int(latest.max()) + 2 if len(latest) else 0
         self.push_latest_jobs = _grow(self.push_latest_jobs, pushes)
         self.push_latest_bytes = _grow(self.push_latest_bytes, pushes)
@@ -155,23 +186,42 @@ class Recorder:
         convergence = converged - enqueued
         self.convergence.add(convergence)
         self.change_to_proxy.add(converged - start)
-        carried = type_bytes > 0
+        # What depends on a row's cost alone is tallied per variant, weighted by its rows.
+        uses = np.bincount(variant, minlength=len(variants))
+        used = uses > 0
+        carried = variants.type_bytes > 0
         for i, t in enumerate(XDS_TYPES):
-            self.push_time[t].add(type_seconds[carried[:, i], i])
-        self.pushes_by_type += carried.sum(axis=0)
-        self.bytes_by_type += type_bytes.sum(axis=0)
-        self.jobs_by_kind += np.bincount(kind, minlength=3)
-        total = type_bytes.sum(axis=1)
+            mine = carried[:, i] & used
+            self.push_time[t].add(variants.type_seconds[mine, i], uses[mine])
+        self.pushes_by_type += uses @ carried
+        self.bytes_by_type += uses @ variants.type_bytes
+        self.jobs_by_kind += np.bincount(variants.kind, weights=uses, minlength=3).astype(np.int64)
+        total = variants.type_bytes.sum(axis=1)
         size = len(self.proxy_jobs)
         self.proxy_jobs += np.bincount(proxy, minlength=size)
-        self.proxy_bytes += np.bincount(proxy, weights=total, minlength=size).astype(np.int64)
+        self.proxy_bytes += np.bincount(proxy, weights=total[variant], minlength=size).astype(np.int64)
         self.proxy_convergence_sum += np.bincount(proxy, weights=convergence, minlength=size)
         np.maximum.at(self.proxy_convergence_max, proxy, convergence)
         np.fmax.at(self.proxy_last_converged, proxy, converged)
-        self.proxy_over_limit[proxy[over_limit]] = True
+        if over_limit.any():
+            self.proxy_over_limit[proxy[over_limit[variant]]] = True
         pushed = latest >= 0
-        np.add.at(self.push_latest_jobs, latest[pushed], 1)
-        np.add.at(self.push_latest_bytes, latest[pushed], type_bytes[pushed])
-        np.maximum.at(self.push_last_converged, latest[pushed], converged[pushed])
-        np.add.at(self.push_cover, first[pushed], 1)
-        np.add.at(self.push_cover, latest[pushed] + 1, -1)
+        latest, variant, first, converged = latest[pushed], variant[pushed], first[pushed], converged[pushed]
+        self.push_latest_jobs += np.bincount(latest, minlength=len(self.push_latest_jobs))
+        # Rows per (push, variant): counted directly when the pairs span few bins, else sorted.
+        lowest = int(latest.min(initial=0))
+        pairs = (latest - lowest) * len(variants) + variant
+        if len(pairs) and int(pairs.max()) < 4 * len(pairs) + 4096:
+            count = np.bincount(pairs)
+            pairs = np.flatnonzero(count)
+            count = count[pairs]
+        else:
+            pairs, count = np.unique(pairs, return_counts=True)
+        np.add.at(
+            self.push_latest_bytes,
+            pairs // len(variants) + lowest,
+            count[:, None] * variants.type_bytes[pairs % len(variants)],
+        )
+        np.maximum.at(self.push_last_converged, latest, converged)
+        self.push_cover += np.bincount(first, minlength=len(self.push_cover))
+        self.push_cover -= np.bincount(latest + 1, minlength=len(self.push_cover))

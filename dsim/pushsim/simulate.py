@@ -117,19 +117,16 @@ class _Simulation:
         )
         # Each istiod replica serves its share of the proxies (a proxy's id picks it) with its own
         # queue, throttle, cores, egress and admission limiter; all see every config event.
-        self.replicas = [
-            FanOut(
-                proxy_workload=stream.proxy_workload,
-                replica=r,
-                replicas=istiod.replicas,
-                model=self.model,
-                costs=self.costs,
-                limits=limits,
-                recorder=self.recorder,
-                rotation=generator(scenario.seed, f"push-order-{r}"),
-            )
-            for r in range(istiod.replicas)
-        ]
+        self.replicas = istiod.replicas
+        self.fanout = FanOut(
+            proxy_workload=stream.proxy_workload,
+            replicas=istiod.replicas,
+            model=self.model,
+            costs=self.costs,
+            limits=limits,
+            recorder=self.recorder,
+            rotations=[generator(scenario.seed, f"push-order-{r}") for r in range(istiod.replicas)],
+        )
         self.admit_every = 1.0 / istiod.max_requests_per_second if istiod.max_requests_per_second > 0 else 0.0
         self.next_admission = [0.0] * istiod.replicas
         self.restart_order = generator(scenario.seed, "reconnect-order")
@@ -145,8 +142,7 @@ class _Simulation:
         self.connections = 0
         self.design = design
         self.services_total = len(cluster.services)
-        for r, replica in enumerate(self.replicas):
-            replica.connected[: len(range(r, stream.initial_proxies, len(self.replicas)))] = True
+        self.fanout.connected[: stream.initial_proxies] = True
 
     # -- pushes ---------------------------------------------------------------------------------------
     def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
@@ -163,16 +159,16 @@ class _Simulation:
         else:
             build = self.costs.per_byte_s * generated
         if build > 0:
-            self.recorder.add_cpu(np.full(len(self.replicas), started), np.full(len(self.replicas), build))
+            self.recorder.add_cpu(np.full(self.replicas, started), np.full(self.replicas, build))
             yield self.env.timeout(build)
-        self._advance()
+        self.fanout.advance(self.env.now)
         workloads = self.model.sees_any(services) if len(services) else np.zeros(len(self.model.workload_class), bool)
         for namespace in namespaces.tolist():
             workloads[self.model.seers.in_namespace(namespace)] = True
         push = Push(full=request.full, services=services, rescoped=namespaces, start=request.start)
         proxies = workloads[self.stream.proxy_workload]
-        targets = sum(replica.push(self.env.now, push, proxies) for replica in self.replicas)
-        self.queue_peak = max(self.queue_peak, sum(replica.queue_length() for replica in self.replicas))
+        targets = self.fanout.push(self.env.now, push, proxies)
+        self.queue_peak = max(self.queue_peak, self.fanout.queue_length())
         self.records.append(
             PushRecord(
                 push=len(self.records),
@@ -189,12 +185,8 @@ class _Simulation:
         )
 
     # -- events ---------------------------------------------------------------------------------------
-    def _advance(self) -> None:
-        for replica in self.replicas:
-            replica.advance(self.env.now)
-
     def _replica(self, proxy: int) -> int:
-        return proxy % len(self.replicas)
+        return proxy % self.replicas
 
     def _admit(self, proxy: int) -> None:
         r = self._replica(proxy)
@@ -206,9 +198,8 @@ class _Simulation:
     def _connect_at(self, proxy: int, at: float) -> Generator[simpy.Event, Any, None]:
         if at > self.env.now:
             yield self.env.timeout(at - self.env.now)
-        replica = self.replicas[self._replica(proxy)]
-        replica.advance(self.env.now)
-        replica.connect(self.env.now, proxy)
+        self.fanout.advance(self.env.now, [self._replica(proxy)])
+        self.fanout.connect(self.env.now, proxy)
 
     def _request(self, full: bool, configs: set[str]) -> None:
         self.debouncer.inbox.put(PushRequest(full=full, configs=frozenset(configs), start=self.env.now))
@@ -222,23 +213,22 @@ class _Simulation:
                 if self.on_time is not None:
                     self.on_time(self.env.now)
             if kind in _CHANGES_CONFIGS:  # what proxies were sent before now used the old configs
-                self._advance()
+                self.fanout.advance(self.env.now)
             if kind == "endpoints":
                 # Only proxy pushes still to be computed that carry these endpoint sets (or a
                 # whole config) see the change: commit what was dispatched before it, there.
                 touched = self.model.services_of[int(workload)]
-                for replica in self.replicas:
-                    if replica.depends_on(touched):
-                        replica.advance(self.env.now)
+                concerned = self.fanout.depends_on(touched)
+                if len(concerned):
+                    self.fanout.advance(self.env.now, concerned)
                 changed = self.model.set_state(int(workload), int(state))
                 if len(changed):
                     self._request(False, {f"endpoints/{s}" for s in changed.tolist()})
             elif kind == "connect":
                 self._admit(int(proxy))
             elif kind == "disconnect":
-                replica = self.replicas[self._replica(int(proxy))]
-                replica.advance(self.env.now)
-                replica.disconnect(int(proxy))
+                self.fanout.advance(self.env.now, [self._replica(int(proxy))])
+                self.fanout.disconnect(int(proxy))
             elif kind == "service_create":
                 self.model.create_service(int(service))
                 self._request(True, {f"service_create/{service}"})
@@ -250,29 +240,22 @@ class _Simulation:
             elif kind == "sidecar":
                 self._request(True, {f"sidecar/{namespace}"})
             elif kind == "istiod_restart":
-                was = np.concatenate([replica.restart() for replica in self.replicas])
-                self.next_admission = [self.env.now] * len(self.replicas)
+                was = self.fanout.restart()
+                self.next_admission = [self.env.now] * self.replicas
                 for p in self.restart_order.permutation(was).tolist():
                     self._admit(int(p))
-
-    def _connected(self) -> np.ndarray:
-        connected = np.zeros(len(self.stream.proxy_workload), bool)
-        for r, replica in enumerate(self.replicas):
-            connected[r :: len(self.replicas)] = replica.connected
-        return connected
 
     def run(self) -> DesignRun:
         self.env.process(self._feed())
         self.env.run()
-        for replica in self.replicas:
-            replica.drain()
+        self.fanout.drain()
         self.recorder.flush()
         last = np.nanmax(self.recorder.proxy_last_converged) if self.recorder.jobs_by_kind.sum() else 0.0
         return DesignRun(
             design=self.design,
             recorder=self.recorder,
             pushes=self.records,
-            connected=self._connected(),
+            connected=self.fanout.connected.copy(),
             proxy_workload=self.stream.proxy_workload,
             end_s=max(float(last), self.stream.duration_s),
             queue_peak=self.queue_peak,

@@ -181,6 +181,8 @@ class ConfigModel:
         self.state_deltas = price_states(cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"])
         self.workload_state = np.full(len(cluster.workloads), -1, np.int64)
         self.services_of = services_by_workload(cluster)
+        self.version = 0
+        """Counts the changes so far: equal versions, equal sizes."""
 
     # -- what a service adds to the workloads that see it ------------------------------------------
     def seers_of(self, service: int) -> np.ndarray:
@@ -204,6 +206,7 @@ class ConfigModel:
         return size, apply
 
     def _add(self, service: int, sign: int) -> None:
+        self.version += 1
         seers = self.seers_of(service)
         size, apply = self.contribution(service, seers)
         self.bytes[seers] += sign * size
@@ -225,6 +228,7 @@ class ConfigModel:
     def set_state(self, workload: int, state: int) -> np.ndarray:
         """The workload's endpoints are now membership state ``state``; returns the services whose
         endpoint sets changed (all the workload's services: new addresses even at equal size)."""
+        self.version += 1
         old = self.state_deltas.get(int(self.workload_state[workload]))
         new = self.state_deltas.get(state)
         self.workload_state[workload] = state
@@ -236,7 +240,12 @@ class ConfigModel:
                 extra = sign * delta.endpoint_additional[:, i]
                 self.eds_now[:, service] += change
                 self.eaa_now[:, service] += extra
-                if self.alive[service]:
+                if not self.alive[service]:
+                    continue
+                if self.seers.mode == "all":  # every workload: whole columns, no index
+                    self.bytes[:, EDS] += change[self.workload_class]
+                    self.apply_counts[:, 2] += extra[self.workload_class]
+                else:
                     seers = self.seers_of(service)
                     k = self.workload_class[seers]
                     self.bytes[seers, EDS] += change[k]

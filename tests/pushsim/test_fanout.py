@@ -26,8 +26,9 @@ from dsim.randomness import generator
 COST_S = 0.1
 
 
-def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, cores: int) -> Cluster:
-    """One HTTP service behind ``replicas`` sidecars; istiod costs exactly COST_S per proxy push."""
+def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, cores: int, istiods: int = 1) -> Cluster:
+    """One HTTP service behind ``replicas`` sidecars; ``istiods`` istiod replicas, each costing
+    exactly COST_S per proxy push."""
     return build_cluster(
         write_scenario(
             {
@@ -43,6 +44,7 @@ def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, c
                     "push_overhead_ms": COST_S * 1000,
                     "go_cost_scale": 0.0,
                     "send_bandwidth_mbps": 1e12,
+                    "replicas": istiods,
                 },
             }
         )
@@ -147,16 +149,17 @@ def _istiod(cluster: Cluster) -> dict:
 
 
 def one_by_one(
-    pushes: list[float], proxies: int, *, throttle: int, cores: int, seed: int
+    pushes: list[float], proxies: int, *, throttle: int, cores: int, seed: int, replica: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Istio's loop push by push: ``PushQueue``, a dispatcher holding a throttle slot while it
-    waits for a proxy, FIFO cores; each push enqueues every proxy (idle ones in the same seeded
-    rotation the fan-out uses). Returns pushes per proxy and when each was last done."""
+    """Istio's loop push by push in one istiod replica (``proxies`` are its own, in id order):
+    ``PushQueue``, a dispatcher holding a throttle slot while it waits for a proxy, FIFO cores;
+    each push enqueues every proxy (idle ones in the same seeded rotation the fan-out uses).
+    Returns pushes per proxy and when each was last done."""
     env = simpy.Environment()
     queue = PushQueue(env)
     slots = simpy.Resource(env, throttle)
     cpus = simpy.Resource(env, cores)
-    rotation = generator(seed, "push-order-0")
+    rotation = generator(seed, f"push-order-{replica}")
     jobs = np.zeros(proxies, np.int64)
     done = np.full(proxies, np.nan)
 
@@ -250,3 +253,19 @@ def test_an_istiod_restart_reconnects_every_proxy_at_the_admission_rate(write_sc
     np.testing.assert_allclose(np.diff(converged), 0.2, atol=1e-9)
     assert converged[0] > 1.0 + COST_S
     assert run.connected[:10].all()
+
+
+def test_istiod_replicas_fan_out_apart_and_each_equals_istios_loop(write_scenario: Callable[..., Path]) -> None:
+    # Three istiod replicas serve proxies p % 3 with their own queue, slots and cores; the
+    # replicas are scheduled together (one row each), which must change nothing: each replica's
+    # proxies get what one istiod pushing only them would give.
+    proxies, istiods, throttle, cores = 17, 3, 2, 1
+    cluster = tiny(write_scenario, replicas=proxies, throttle=throttle, cores=cores, istiods=istiods)
+    times = np.round(np.cumsum(np.random.default_rng(7).exponential(0.3, 12)) + 1.0, 4).tolist()
+    run = simulate(cluster, endpoint_events(cluster, times))
+    for r in range(istiods):
+        mine = np.arange(r, proxies, istiods)
+        jobs, done = one_by_one(times, len(mine), throttle=throttle, cores=cores, seed=cluster.scenario.seed, replica=r)
+        assert run.recorder.proxy_jobs[mine].tolist() == jobs.tolist(), r
+        np.testing.assert_allclose(run.recorder.proxy_last_converged[mine], done, atol=1e-9)
+    assert run.recorder.proxy_jobs[:proxies].sum() < proxies * len(times), "some pushes merged"

@@ -62,3 +62,31 @@ def test_batches_compose() -> None:
     tail = schedule(advanced(state, head, 100), ready[100:], cpu[100:], send[100:])
     np.testing.assert_allclose(np.concatenate([head.done, tail.done]), whole.done, rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.concatenate([head.dispatch, tail.dispatch]), whole.dispatch, rtol=0, atol=1e-12)
+
+
+def test_replicas_scheduled_together_equal_each_alone() -> None:
+    # Rows of a stacked schedule are independent replicas; a shorter batch is padded with pushes
+    # ready at +inf, which are never dispatched.
+    rng = np.random.default_rng(4)
+    lengths = [120, 37, 80]
+    state = LaneState.idle(5, 2, replicas=len(lengths))
+    state.slots[:] = rng.uniform(0, 1, state.slots.shape)
+    width = max(lengths)
+    ready, cpu, send = np.full((3, width), np.inf), np.zeros((3, width)), np.zeros((3, width))
+    for r, n in enumerate(lengths):
+        ready[r, :n] = np.sort(rng.uniform(0, 4, n))
+        cpu[r, :n], send[r, :n] = rng.uniform(0.01, 0.1, n), rng.uniform(0, 0.02, n)
+    together = schedule(state, ready, cpu, send)
+    counts = np.array([100, 0, 80])
+    moved = advanced(state, together, counts)
+    for r, n in enumerate(lengths):
+        alone_state = LaneState(slots=state.slots[r], cores=state.cores[r], dispatched=0.0, link=0.0)
+        alone = schedule(alone_state, ready[r, :n], cpu[r, :n], send[r, :n])
+        np.testing.assert_array_equal(together.dispatch[r, :n], alone.dispatch)
+        np.testing.assert_array_equal(together.done[r, :n], alone.done)
+        assert np.isinf(together.dispatch[r, n:]).all()
+        after = advanced(alone_state, alone, int(counts[r]))
+        np.testing.assert_array_equal(moved.slots[r], after.slots)
+        np.testing.assert_array_equal(moved.cores[r], after.cores)
+        assert moved.dispatched[r] == after.dispatched
+        assert moved.link[r] == after.link

@@ -1,0 +1,80 @@
+"""The pushes istiod started, as the fan-out needs them: a proxy push carries the merge of pushes
+``first..latest`` (ids into the log), and what that merge carries is looked up here."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class Push:
+    """One push istiod started: what it carries to the proxies it reaches."""
+
+    full: bool
+    """A full push (every type) rather than an incremental (EDS) one."""
+    services: np.ndarray
+    """The services whose resources changed."""
+    rescoped: np.ndarray
+    """Namespaces whose Sidecar scope changed (their proxies get every type whole)."""
+    start: float
+    """When the oldest event it carries happened."""
+
+
+_CACHE_LIMIT = 4096
+
+
+class PushLog:
+    """Every push so far, with running counts that make "does ``first..latest`` include a full
+    push" and "was service s named since push p" array lookups."""
+
+    def __init__(self, services: int) -> None:
+        self.pushes: list[Push] = []
+        self._full_prefix = np.zeros(1024, np.int64)  # pushes before id i that were full
+        self._last_push_of = np.full(services, -1, np.int64)  # per service: last push naming it
+        self._merged: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pushes)
+
+    def add(self, push: Push) -> int:
+        """Log ``push``; returns its id."""
+        pid = len(self.pushes)
+        self.pushes.append(push)
+        if pid + 2 > len(self._full_prefix):
+            self._full_prefix = np.concatenate([self._full_prefix, np.zeros(len(self._full_prefix) + 2, np.int64)])
+        self._full_prefix[pid + 1] = self._full_prefix[pid] + int(push.full)
+        if len(push.services):
+            top = int(push.services.max()) + 1
+            if top > len(self._last_push_of):
+                grown = np.full(max(top, 2 * len(self._last_push_of)), -1, np.int64)
+                grown[: len(self._last_push_of)] = self._last_push_of
+                self._last_push_of = grown
+            self._last_push_of[push.services] = pid
+        return pid
+
+    def carries_full(self, first: np.ndarray | int, latest: np.ndarray | int) -> np.ndarray:
+        """Per merge ``first..latest``: whether one of its pushes was full."""
+        return self._full_prefix[latest + 1] - self._full_prefix[first] > 0
+
+    def last_naming(self, services: np.ndarray) -> int:
+        """The last push that named one of ``services`` (-1 if none did)."""
+        known = services[services < len(self._last_push_of)]
+        return int(self._last_push_of[known].max()) if len(known) else -1
+
+    def merged(self, first: int, latest: int) -> tuple[np.ndarray, np.ndarray]:
+        """The services and the rescoped namespaces the merge of pushes ``first..latest`` carries
+        (distinct, sorted)."""
+        key = (first, latest)
+        found = self._merged.get(key)
+        if found is None:
+            if len(self._merged) >= _CACHE_LIMIT:  # merges in flight are recent: start afresh
+                self._merged.clear()
+            pushes = self.pushes[first : latest + 1]
+            found = (
+                np.unique(np.concatenate([p.services for p in pushes])),
+                np.unique(np.concatenate([p.rescoped for p in pushes])),
+            )
+            self._merged[key] = found
+        return found
