@@ -15,6 +15,7 @@ from dsim.calibration.model import Calibration, load_calibration
 from dsim.cluster import Cluster
 from dsim.designs import all_designs, design_names, get_design
 from dsim.errors import DsimError, ScenarioError, UnknownNameError
+from dsim.parallel import Compute
 from dsim.provenance import dsim_version
 from dsim.results import RunResult, load_result
 from dsim.scenario import Scenario, load_scenario, scenario_from_dict, scenario_hash
@@ -24,6 +25,7 @@ __version__ = dsim_version()
 __all__ = [
     "Calibration",
     "Cluster",
+    "Compute",
     "DsimError",
     "RunResult",
     "Scenario",

@@ -20,6 +20,7 @@ from dsim.cluster.summary import summarize
 from dsim.designs import get_design
 from dsim.errors import DsimError, UnknownNameError
 from dsim.headline import design_summary
+from dsim.parallel import Compute
 from dsim.progress import progress_bar
 from dsim.provenance import provenance
 from dsim.pushsim.runner import push_tables
@@ -211,6 +212,7 @@ def run(
     designs: Sequence[str] | None = None,
     pushsim: bool = True,
     progress: bool | None = None,
+    compute: Compute | None = None,
 ) -> RunResult:
     """Run the whole pipeline on a scenario and return the result (not saved; see :meth:`RunResult.save`).
 
@@ -219,7 +221,9 @@ def run(
     to push it (the shipped calibration, or ``$DSIM_CALIBRATION``); unless ``pushsim`` is off, the
     push model under the scenario's churn (:func:`push_simulation`); and the design summary
     (``design_summary``: every headline figure with its ratios to the baselines).
-    ``progress``: bars for the long stages; None shows them only on a terminal.
+    ``progress``: bars for the long stages; None shows them only on a terminal. ``compute``: where
+    the designs' push simulations run (default: one after another in this process; see
+    :class:`dsim.parallel.Compute` — the results are the same wherever they run).
     """
     resolved, source = _scenario_and_source(scenario)
     resolved = _with_designs(resolved, designs)
@@ -242,14 +246,16 @@ def run(
     tables["proxy_costs"] = pd.concat([c for _, _, c in per_design], ignore_index=True)
     tables["proxy_cost_totals"] = cost_totals(tables["proxy_costs"])
     tables["envoy_memory_by_object"] = memory_by_object(tables["config_counts"], scenario=resolved, calibration=model)
+    compute = compute or Compute()
     if pushsim:
-        tables |= _push_with_progress(cluster, chosen, model, progress)
+        tables |= _push_with_progress(cluster, chosen, model, progress, compute)
     tables["design_summary"] = design_summary(tables, chosen)
-    return RunResult(scenario=resolved, tables=tables, provenance=provenance(resolved, calibration=model.describe()))
+    record = provenance(resolved, calibration=model.describe(), computed_on=compute.describe() if pushsim else None)
+    return RunResult(scenario=resolved, tables=tables, provenance=record)
 
 
 def _push_with_progress(
-    cluster: Cluster, designs: list[str], model: Calibration, progress: bool | None
+    cluster: Cluster, designs: list[str], model: Calibration, progress: bool | None, compute: Compute
 ) -> dict[str, pd.DataFrame]:
     duration = cluster.scenario.churn.duration_s
     with progress_bar("push model", duration * len(designs), "sim s", show=progress) as bar:
@@ -262,7 +268,7 @@ def _push_with_progress(
             bar.update(done - shown[0])
             shown[0] = done
 
-        tables = push_tables(cluster, designs, model, on_time=reached)
+        tables = push_tables(cluster, designs, model, on_time=reached, compute=compute)
         bar.update(duration * len(designs) - shown[0])
     return tables
 

@@ -18,6 +18,7 @@ from dsim import api
 from dsim.cluster.summary import summarize
 from dsim.designs import all_designs
 from dsim.errors import DsimError
+from dsim.parallel import Compute
 from dsim.provenance import dsim_version
 from dsim.results import RunResult, check_new_folder
 from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
@@ -53,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         check_new_folder(out)  # say so before the run, not after minutes of it
-    result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim)
+    compute = Compute(workers=args.workers, scheduler=args.scheduler)
+    result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim, compute=compute)
     folder = result.save(out or api.default_output_folder(result))
     shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")
     _print_tables({name.removeprefix("cluster_"): result.tables[name] for name in shown})
@@ -183,6 +185,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder to create (default results/<scenario>/<time>-<hash>)")
     run.add_argument("--designs", help="comma-separated designs to compare (default: the scenario's)")
     run.add_argument("--no-pushsim", action="store_true", help="skip the push model (churn, convergence, CPU)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="simulate the designs' push models on a local Dask cluster of N processes (default: 1, in process)",
+    )
+    run.add_argument(
+        "--scheduler", help="simulate them on the Dask scheduler at this address instead (tcp://host:port)"
+    )
     run.set_defaults(handler=_run)
 
     dump = commands.add_parser("dump", help="print one sidecar's generated config (JSON as /config_dump, or tables)")

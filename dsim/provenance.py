@@ -26,6 +26,7 @@ _PACKAGES = (
     "scipy",
     "pyarrow",
     "matplotlib",
+    "distributed",
 )
 
 
@@ -65,9 +66,10 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def provenance(scenario: Scenario, *, calibration: str | None = None) -> dict[str, Any]:
-    """The provenance record written beside every result."""
-    return {
+def provenance(scenario: Scenario, *, calibration: str | None = None, computed_on: str | None = None) -> dict[str, Any]:
+    """The provenance record written beside every result (``computed_on``: where its parallel
+    pieces ran, when that was chosen; the results do not depend on it)."""
+    record = {
         "dsim_version": dsim_version(),
         "git_revision": git_revision(),
         "scenario": scenario.name,
@@ -79,3 +81,6 @@ def provenance(scenario: Scenario, *, calibration: str | None = None) -> dict[st
         "platform": platform.platform(),
         "created_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if computed_on is not None:
+        record["computed_on"] = computed_on
+    return record

@@ -133,6 +133,13 @@ def test_run_with_an_unknown_design_is_exit_2_and_writes_nothing(
     assert not out.exists()
 
 
+def test_run_with_no_workers_is_exit_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--workers", "0"]) == 2
+    assert capsys.readouterr().err == "dsim: error: workers: must be at least 1 (got 0)\n"
+    assert not out.exists()
+
+
 def test_run_default_folder_is_under_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml")]) == 0

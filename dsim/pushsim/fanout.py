@@ -25,9 +25,7 @@ from dsim.pushsim.lanes import LaneState, advanced, schedule
 from dsim.pushsim.metrics import Committed, Recorder
 from dsim.pushsim.pushlog import Push, PushLog
 from dsim.pushsim.sizes import ConfigModel
-from dsim.pushsim.work import CONNECT, FULL, INCREMENTAL, Pricer, Work
-
-__all__ = ["CONNECT", "FULL", "INCREMENTAL", "FanOut", "Limits", "Push"]
+from dsim.pushsim.work import INCREMENTAL, Pricer, Work
 
 _NEVER = np.iinfo(np.int64).max  # a push id no proxy push carries
 LOOKAHEAD = 1.2  # batch size over the expected dispatches in the window: a second pass costs more than a few spare rows

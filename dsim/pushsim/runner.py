@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from dsim.accounting.columns import cluster_columns
+from dsim.accounting.columns import ClusterColumns, cluster_columns
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
+from dsim.parallel import Compute, map_in_order
 from dsim.pushsim import tables
-from dsim.pushsim.churn import churn_stream
+from dsim.pushsim.churn import ChurnStream, churn_stream
 from dsim.pushsim.simulate import simulate_design
 from dsim.pushsim.visibility import Seers
 
@@ -33,27 +34,55 @@ def push_tables(
     calibration: Calibration,
     *,
     on_time: Callable[[str, float], None] | None = None,
+    compute: Compute | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Simulate the scenario's churn under each design; tables named as :data:`PUSH_TABLES`.
 
-    ``on_time(design, t)`` is told each simulated time (seconds) a design's churn reaches.
+    Designs are simulated where ``compute`` says (default: one after another in this process);
+    ``on_time(design, t)`` is told the simulated time (seconds) a design's churn reaches — as it
+    goes in this process, at its end when computed elsewhere.
     """
+    compute = compute or Compute()
     stream = churn_stream(cluster)
-    cols = cluster_columns(cluster)
-    seers = Seers(cluster)
-    istiod = cluster.scenario.istiod
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in PUSH_TABLES[1:-1]}
-    for design in designs:
-        tell = None if on_time is None else functools.partial(on_time, design)
-        run = simulate_design(cluster, cols, stream, seers, design, calibration, on_time=tell)
-        records = tables.push_records(run)
-        cpu = tables.cpu_timeline(run, istiod.gomaxprocs * istiod.replicas)
-        parts["push_records"].append(records)
-        parts["push_proxies"].append(tables.proxy_records(run))
-        parts["push_cpu"].append(cpu)
-        parts["push_metrics"].append(tables.metrics(run, records, cpu))
-        parts["push_convergence"].append(tables.convergence_histogram(run))
+    duration = cluster.scenario.churn.duration_s
+
+    def finished(design: str, _: dict[str, pd.DataFrame]) -> None:
+        if on_time is not None and not compute.in_process:
+            on_time(design, duration)
+
+    shared = {"cluster": cluster, "stream": stream, "calibration": calibration}
+    if compute.in_process:  # progress as each design goes; the derived columns computed once
+        shared |= {"cols": cluster_columns(cluster), "seers": Seers(cluster), "on_time": on_time}
+    per_design = map_in_order(design_tables, list(designs), compute=compute, shared=shared, on_done=finished)
     out = {"churn_events": stream.events}
-    out |= {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    for name in PUSH_TABLES[1:-1]:
+        out[name] = pd.concat([part[name] for part in per_design], ignore_index=True)
     out["push_summary"] = tables.summary(out["push_metrics"])
     return out
+
+
+def design_tables(
+    design: str,
+    *,
+    cluster: Cluster,
+    stream: ChurnStream,
+    calibration: Calibration,
+    cols: ClusterColumns | None = None,
+    seers: Seers | None = None,
+    on_time: Callable[[str, float], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """One design's push simulation over ``stream``, as its rows of the push tables."""
+    tell = None if on_time is None else functools.partial(on_time, design)
+    cols = cluster_columns(cluster) if cols is None else cols
+    seers = Seers(cluster) if seers is None else seers
+    run = simulate_design(cluster, cols, stream, seers, design, calibration, on_time=tell)
+    istiod = cluster.scenario.istiod
+    records = tables.push_records(run)
+    cpu = tables.cpu_timeline(run, istiod.gomaxprocs * istiod.replicas)
+    return {
+        "push_records": records,
+        "push_proxies": tables.proxy_records(run),
+        "push_cpu": cpu,
+        "push_metrics": tables.metrics(run, records, cpu),
+        "push_convergence": tables.convergence_histogram(run),
+    }

@@ -24,8 +24,9 @@ from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
 from dsim.pushsim.costs import push_costs
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
-from dsim.pushsim.fanout import FanOut, Limits, Push
+from dsim.pushsim.fanout import FanOut, Limits
 from dsim.pushsim.metrics import Recorder
+from dsim.pushsim.pushlog import Push
 from dsim.pushsim.requests import PushRequest
 from dsim.pushsim.sizes import CDS, EDS, RDS, ConfigModel
 from dsim.pushsim.visibility import Seers
