@@ -153,21 +153,20 @@ class FanOut:
         self._advanced_to = np.full(replicas, -np.inf)
         self._rate = np.full(replicas, 1000.0)  # dispatches per second, to size the next batch
 
-    @property
-    def pushes(self) -> list[Push]:
-        return self.log.pushes
-
     # -- the queue ---------------------------------------------------------------------------------
     def _append(self, proxies: np.ndarray, ready: np.ndarray) -> None:
         """Queue ``proxies`` (in this order, ready at ``ready``) at the back of their replicas' lines."""
-        self.token[proxies] += 1
         if self.replicas == 1:
-            self.lines[0].append(proxies, self.token[proxies], ready)
+            self._append_to(0, proxies, ready)
             return
         replica = self.replica_of[proxies]
         for r in np.unique(replica).tolist():
             mine = replica == r
-            self.lines[r].append(proxies[mine], self.token[proxies[mine]], ready[mine])
+            self._append_to(r, proxies[mine], ready[mine])
+
+    def _append_to(self, replica: int, proxies: np.ndarray, ready: np.ndarray) -> None:
+        self.token[proxies] += 1  # any older entry of these proxies is stale from now on
+        self.lines[replica].append(proxies, self.token[proxies], ready)
 
     def _enqueue(self, proxies: np.ndarray, t: np.ndarray | float, push: int, start: float | np.ndarray) -> None:
         self.queued[proxies] = True
@@ -204,8 +203,7 @@ class FanOut:
                 turn = int(rotation.integers(len(mine)))
                 mine = np.concatenate([mine[turn:], mine[:turn]]) * self.replicas + r
                 self._enqueue(mine, t, pid, push.start)
-                self.token[mine] += 1
-                self.lines[r].append(mine, self.token[mine], np.full(len(mine), t))
+                self._append_to(r, mine, np.full(len(mine), t))
         return int(np.count_nonzero(targets))
 
     def depends_on(self, services: np.ndarray) -> np.ndarray:
