@@ -96,6 +96,17 @@ class _Line:
             ready = np.concatenate([np.array([r for _, _, r in self.front]), ready])
         return proxies, ready, len(self.front)
 
+    def next_batch(self, size: int, token: np.ndarray, queued: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """:meth:`batch`, past any run of stale entries; None when nothing live is left."""
+        proxies, ready, front = self.batch(size, token, queued)
+        while len(proxies) == 0 and self.raw_end < self.tail:  # only stale entries: skip them
+            self.head = self.raw_end
+            proxies, ready, front = self.batch(size, token, queued)
+        if len(proxies) == 0:
+            self.head = self.raw_end
+            return None
+        return proxies, ready, front
+
     def consume(self, count: int, front: int, whole_batch: bool) -> None:
         """``count`` proxies of the last batch (``front`` of them connections) were dispatched."""
         del self.front[: min(count, front)]
@@ -197,11 +208,11 @@ class FanOut:
         self._again = np.union1d(self._again, np.flatnonzero(fresh))
         idle = targets ^ waiting ^ busy
         for r, rotation in enumerate(self.rotations):
-            mine = np.flatnonzero(idle[r :: self.replicas])
+            mine = self._members(idle, r)
             if len(mine):
                 # Istio walks its connections map (random order); a seeded rotation stands in for it.
                 turn = int(rotation.integers(len(mine)))
-                mine = np.concatenate([mine[turn:], mine[:turn]]) * self.replicas + r
+                mine = np.concatenate([mine[turn:], mine[:turn]])
                 self._enqueue(mine, t, pid, push.start)
                 self._append_to(r, mine, np.full(len(mine), t))
         return int(np.count_nonzero(targets))
@@ -232,8 +243,7 @@ class FanOut:
         )
         for r in np.flatnonzero(maybe_full).tolist():
             # A full push since the oldest: whether a pending merge includes it, proxy by proxy.
-            mine = np.flatnonzero(self.queued[r :: self.replicas]) * self.replicas + r
-            mine = np.concatenate([mine, flagged[self.replica_of[flagged] == r]])
+            mine = np.concatenate([self._members(self.queued, r), flagged[self.replica_of[flagged] == r]])
             firsts = np.where(self.queued[mine], self.first[mine], self.again_first[mine])
             latest = np.where(self.queued[mine], self.latest[mine], self.again_latest[mine])
             needs[r] = self.log.carries_full(firsts, latest).any()
@@ -255,23 +265,25 @@ class FanOut:
 
     def disconnect(self, proxy: int) -> None:
         """``proxy`` went away: drop what was waiting for it."""
-        self.connected[proxy] = False
-        self.queued[proxy] = False
-        self.connecting[proxy] = False
-        self.again_first[proxy] = -1
+        self._drop(np.array([proxy]))
 
     def restart(self) -> np.ndarray:
         """Every istiod replica restarts: every connection drops, caches go cold; returns the
         proxies that were connected, replica by replica."""
-        was = np.concatenate(
-            [np.flatnonzero(self.connected[r :: self.replicas]) * self.replicas + r for r in range(self.replicas)]
-        )
-        self.connected[was] = False
-        self.queued[was] = False
-        self.connecting[was] = False
-        self.again_first[was] = -1
+        was = np.concatenate([self._members(self.connected, r) for r in range(self.replicas)])
+        self._drop(was)
         self.warm[:] = False
         return was
+
+    def _drop(self, proxies: np.ndarray) -> None:
+        self.connected[proxies] = False
+        self.queued[proxies] = False
+        self.connecting[proxies] = False
+        self.again_first[proxies] = -1
+
+    def _members(self, mask: np.ndarray, replica: int) -> np.ndarray:
+        """Ids of the proxies of ``replica`` where ``mask`` (over all proxy ids) holds, ascending."""
+        return np.flatnonzero(mask[replica :: self.replicas]) * self.replicas + replica
 
     # -- dispatching -------------------------------------------------------------------------------
     def _flagged(self) -> np.ndarray:
@@ -317,18 +329,10 @@ class FanOut:
             which = which[np.maximum(dispatched[which], self.lanes.slots[which, 0]) < until]
             batches = []
             for r in which.tolist():
-                line = self.lines[r]
-                size = int(
-                    np.clip(LOOKAHEAD * self._rate[r] * max(until - float(dispatched[r]), 0.0), MIN_BATCH, MAX_BATCH)
-                )
-                proxies, ready, front = line.batch(size, self.token, self.queued)
-                while len(proxies) == 0 and line.raw_end < line.tail:  # only stale entries: skip them
-                    line.head = line.raw_end
-                    proxies, ready, front = line.batch(size, self.token, self.queued)
-                if len(proxies) == 0:
-                    line.head = line.raw_end
-                    continue
-                batches.append((r, proxies, ready, front))
+                expected = LOOKAHEAD * self._rate[r] * max(until - float(dispatched[r]), 0.0)
+                found = self.lines[r].next_batch(int(np.clip(expected, MIN_BATCH, MAX_BATCH)), self.token, self.queued)
+                if found is not None:
+                    batches.append((r, *found))
             if not batches:
                 return
             which = self._dispatch(batches, until)
@@ -363,9 +367,8 @@ class FanOut:
         moved = advanced(state, plan, counts)
         for name in ("slots", "cores", "dispatched", "link"):
             getattr(self.lanes, name)[which] = getattr(moved, name)
-        rated = counts > 0
-        spans = np.asarray(moved.dispatched) - np.asarray(state.dispatched)
-        rated &= spans > 0
+        spans = np.asarray(moved.dispatched) - np.asarray(state.dispatched)  # > 0 only where some dispatched
+        rated = spans > 0
         self._rate[which[rated]] = counts[rated] / spans[rated]
         if counts.any():
             self._commit(

@@ -110,16 +110,7 @@ def schedule(state: LaneState, ready: np.ndarray, cpu: np.ndarray, send: np.ndar
     for queued proxies), needing ``cpu`` and ``send`` seconds, after ``state``; 2-D arrays (and a
     stacked state) schedule one replica per row."""
     if ready.ndim == 1:
-        stacked = LaneState(
-            slots=state.slots[None, :],
-            cores=state.cores[None, :],
-            dispatched=np.array([state.dispatched], float),
-            link=np.array([state.link], float),
-        )
-        plan = schedule(stacked, ready[None, :], cpu[None, :], send[None, :])
-        return Schedule(
-            dispatch=plan.dispatch[0], cpu_start=plan.cpu_start[0], cpu_end=plan.cpu_end[0], done=plan.done[0]
-        )
+        return _one_row(schedule(_stacked(state), ready[None, :], cpu[None, :], send[None, :]))
     count = ready.shape[1]
     throttle = state.slots.shape[1]
     dispatched = np.asarray(state.dispatched, float)[:, None]
@@ -145,14 +136,12 @@ def advanced(state: LaneState, plan: Schedule, count: int | np.ndarray) -> LaneS
     """``state`` after the first ``count`` pushes of ``plan`` were dispatched (per replica, for a
     stacked state: a replica that dispatched nothing keeps its state)."""
     if plan.done.ndim == 1:
-        if count == 0:
-            return state
-        throttle, cores = len(state.slots), len(state.cores)
+        row = advanced(_stacked(state), _stacked_plan(plan), np.array([count]))
         return LaneState(
-            slots=np.concatenate([state.slots, plan.done[:count]])[-throttle:],
-            cores=np.concatenate([state.cores, plan.cpu_end[:count]])[-cores:],
-            dispatched=float(plan.dispatch[count - 1]),
-            link=float(plan.done[count - 1]),
+            slots=row.slots[0],
+            cores=row.cores[0],
+            dispatched=float(np.asarray(row.dispatched)[0]),
+            link=float(np.asarray(row.link)[0]),
         )
     counts = np.asarray(count)[:, None]
     throttle, cores = state.slots.shape[1], state.cores.shape[1]
@@ -168,3 +157,26 @@ def advanced(state: LaneState, plan: Schedule, count: int | np.ndarray) -> LaneS
         dispatched=np.where(moved, np.take_along_axis(plan.dispatch, last, axis=1)[:, 0], state.dispatched),
         link=np.where(moved, np.take_along_axis(plan.done, last, axis=1)[:, 0], state.link),
     )
+
+
+# The 1-D forms (one istiod) are the stacked ones with a single row.
+def _stacked(state: LaneState) -> LaneState:
+    return LaneState(
+        slots=state.slots[None, :],
+        cores=state.cores[None, :],
+        dispatched=np.array([state.dispatched], float),
+        link=np.array([state.link], float),
+    )
+
+
+def _stacked_plan(plan: Schedule) -> Schedule:
+    return Schedule(
+        dispatch=plan.dispatch[None, :],
+        cpu_start=plan.cpu_start[None, :],
+        cpu_end=plan.cpu_end[None, :],
+        done=plan.done[None, :],
+    )
+
+
+def _one_row(plan: Schedule) -> Schedule:
+    return Schedule(dispatch=plan.dispatch[0], cpu_start=plan.cpu_start[0], cpu_end=plan.cpu_end[0], done=plan.done[0])
