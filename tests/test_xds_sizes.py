@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pandas as pd
 import pytest
 
-from dsim import UnknownNameError, config_sizes, generate
+from dsim import UnknownNameError, config_counts, config_sizes, generate
+from dsim.designs import design_names
 from tests.conftest import SCENARIOS
 
 BLOG = SCENARIOS / "istio-blog-dual-stack.yaml"
@@ -28,3 +32,16 @@ def test_dual_stack_costs_more_under_duplicate_than_under_additional_addresses()
 def test_unknown_method_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownNameError, match="valid methods: vectorized, protobuf"):
         config_sizes(BLOG, "duplicate", method="guess")
+
+
+@pytest.mark.parametrize("measure", [config_sizes, config_counts])
+def test_both_methods_of_the_api_agree_on_all_or_some_proxies(measure: Callable[..., pd.DataFrame]) -> None:
+    for design in design_names():
+        for proxies in (None, [2, 0]):
+            fast = measure(BLOG, design, method="vectorized", proxies=proxies)
+            slow = measure(BLOG, design, method="protobuf", proxies=proxies)
+            keys = [c for c in ("proxy", "xds_type") if c in fast]
+            assert sorted(set(fast["proxy"])) == ([0, 2] if proxies else [0, 1, 2, 3])
+            pd.testing.assert_frame_equal(
+                fast.sort_values(keys, ignore_index=True), slow.sort_values(keys, ignore_index=True), check_dtype=False
+            )
