@@ -139,11 +139,13 @@ class Recorder:
         last_bin = (end // CPU_BIN_S).astype(np.int64)
         same = first_bin == last_bin
         self.cpu_bins += np.bincount(first_bin[same], weights=seconds[same], minlength=len(self.cpu_bins))
-        for s, e in zip(start[~same].tolist(), end[~same].tolist(), strict=True):  # rare: longer than a bin
-            edges = np.arange(np.floor(s / CPU_BIN_S), np.floor(e / CPU_BIN_S) + 1)
-            lo = np.maximum(edges * CPU_BIN_S, s)
-            hi = np.minimum((edges + 1) * CPU_BIN_S, e)
-            np.add.at(self.cpu_bins, edges.astype(np.int64), hi - lo)
+        # The rare span over several bins gives each bin the part of it inside that bin.
+        start, end, first_bin = start[~same], end[~same], first_bin[~same]
+        spans = last_bin[~same] - first_bin + 1
+        row = np.repeat(np.arange(len(start)), spans)
+        index = np.arange(len(row)) - np.repeat(np.cumsum(spans) - spans, spans) + first_bin[row]
+        inside = np.minimum((index + 1) * CPU_BIN_S, end[row]) - np.maximum(index * CPU_BIN_S, start[row])
+        self.cpu_bins += np.bincount(index, weights=inside, minlength=len(self.cpu_bins))
 
     def record(self, rows: Committed, variants: Variants, over_limit: np.ndarray) -> None:
         """Tally committed proxy pushes, row ``i`` costing ``variants[rows.variant[i]]`` (whose
