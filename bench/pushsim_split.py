@@ -1,0 +1,132 @@
+"""Where the push model's time goes: the dispatch passes against the event layer around them.
+
+The issue's goal is an hour of ``large.yaml`` churn, every design, in under 60 s on this machine.
+This script measures, for one design over some minutes of that churn (process CPU time, so the
+other core's load matters less):
+
+1. the config model's set-up (built alone, once);
+2. the dispatch passes (:meth:`dsim.pushsim.fanout.FanOut._dispatch`, timed by wrapping it for
+   this run): scheduling, pricing, committing and recording proxy pushes; with the passes, rows
+   scheduled and proxy pushes committed, hence the cost per committed proxy push;
+3. everything else of the simulation (the event layer: churn events, debouncer, push enqueue,
+   which replicas an endpoint change concerns, endpoint-state updates, simpy; and taking each
+   pass's batch off the queues, which is per row);
+
+then scales 2 and 3 to an hour and every design and sets them against the goal's budget: how many
+nanoseconds of CPU per proxy push the goal leaves on this machine's cores, and how the event layer
+alone compares with the whole 60 s.
+Run: ``python bench/pushsim_split.py [--minutes M] [--design D]`` (default: 10 minutes, single-stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dsim import build_cluster, load_calibration, load_scenario
+from dsim.accounting.columns import cluster_columns
+from dsim.pushsim.churn import churn_stream
+from dsim.pushsim.fanout import FanOut
+from dsim.pushsim.simulate import simulate_design
+from dsim.pushsim.sizes import ConfigModel
+from dsim.pushsim.visibility import Seers
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_S = 60.0
+
+
+@dataclasses.dataclass
+class DispatchTally:
+    seconds: float = 0.0
+    passes: int = 0
+    rows: int = 0
+
+
+@contextlib.contextmanager
+def timed_dispatch() -> Iterator[DispatchTally]:
+    """Process CPU time spent in the fan-out's dispatch passes while the block runs."""
+    tally = DispatchTally()
+    original = FanOut._dispatch
+
+    def wrapped(self: FanOut, batches: list[Any], until: float) -> Any:
+        start = time.process_time()
+        try:
+            return original(self, batches, until)
+        finally:
+            tally.seconds += time.process_time() - start
+            tally.passes += 1
+            tally.rows += sum(len(proxies) for _, proxies, _, _ in batches)
+
+    FanOut._dispatch = wrapped  # type: ignore[method-assign]
+    try:
+        yield tally
+    finally:
+        FanOut._dispatch = original  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="minutes of churn to simulate (default: 10)")
+    parser.add_argument("--design", default="single-stack", help="the design to simulate (default: single-stack)")
+    args = parser.parse_args()
+    scenario = load_scenario(ROOT / "scenarios" / "large.yaml")
+    scenario = dataclasses.replace(scenario, churn=dataclasses.replace(scenario.churn, duration_s=args.minutes * 60))
+    designs = len(scenario.designs)
+    cluster = build_cluster(scenario)
+    cols, seers, calibration = cluster_columns(cluster), Seers(cluster), load_calibration()
+    stream = churn_stream(cluster)
+
+    start = time.process_time()
+    ConfigModel(cluster, cols, args.design, stream, seers)
+    set_up = time.process_time() - start
+    with timed_dispatch() as dispatch:
+        start = time.process_time()
+        run = simulate_design(cluster, cols, stream, seers, args.design, calibration)
+        total = time.process_time() - start
+    committed = int(run.recorder.jobs_by_kind.sum())
+    events = len(stream.events)
+    event_layer = total - set_up - dispatch.seconds
+
+    hours = args.minutes / 60
+    cores = os.cpu_count() or 1
+    per_hour = {"dispatch": dispatch.seconds / hours, "events": event_layer / hours}
+    pushes_per_hour = committed / hours
+    budget_ns = GOAL_S * cores / (designs * pushes_per_hour) * 1e9
+    print(
+        f"large.yaml, {args.design}, {args.minutes:g} simulated minutes ({events:,} churn events): "
+        f"{total:.1f} s of CPU in all"
+    )
+    print(f"  config model set-up: {set_up:.1f} s")
+    print(
+        f"  dispatch passes: {dispatch.seconds:.1f} s in {dispatch.passes:,} passes, {dispatch.rows:,} rows "
+        f"scheduled, {committed:,} proxy pushes committed: {dispatch.seconds / committed * 1e9:.0f} ns per proxy push, "
+        f"{dispatch.seconds / dispatch.passes * 1e3:.2f} ms per pass"
+    )
+    print(
+        f"  event layer (everything else, batches off the queues included): {event_layer:.1f} s, "
+        f"{event_layer / events * 1e6:.0f} µs per churn event"
+    )
+    print(
+        f"per simulated hour: {pushes_per_hour / 1e6:.1f} million proxy pushes; dispatch {per_hour['dispatch']:.0f} s, "
+        f"event layer {per_hour['events']:.0f} s"
+    )
+    print(
+        f"the goal ({GOAL_S:.0f} s for {designs} designs on {cores} cores) leaves {budget_ns:.0f} ns of CPU per proxy "
+        f"push, everything included: the dispatch alone takes "
+        f"{dispatch.seconds / committed * 1e9 / budget_ns:.1f}x that"
+    )
+    events_all, goal_cpu = per_hour["events"] * designs, GOAL_S * cores
+    print(
+        f"the event layer alone, {designs} designs, one hour: {events_all:.0f} s of CPU, {events_all / goal_cpu:.2f}x "
+        f"the goal's {goal_cpu:.0f} CPU-seconds even if dispatching cost nothing"
+    )
+
+
+if __name__ == "__main__":
+    main()
