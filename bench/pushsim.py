@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from dsim import build_cluster, load_calibration, load_scenario
-from dsim.accounting.columns import cluster_columns
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.parallel import Compute, map_in_order
@@ -39,8 +38,7 @@ from dsim.pushsim.churn import ChurnStream, churn_stream
 from dsim.pushsim.costs import push_costs
 from dsim.pushsim.lanes import LaneState, schedule
 from dsim.pushsim.reference import dispatch_one_by_one, md_c
-from dsim.pushsim.simulate import simulate_design
-from dsim.pushsim.visibility import Seers
+from dsim.pushsim.runner import design_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 60.0
@@ -92,19 +90,16 @@ def against_references() -> None:
 
 
 def simulate_one(design: str, *, cluster: Cluster, stream: ChurnStream, calibration: Calibration) -> dict:
-    """One design's hour, timed where it runs; its summary row."""
+    """One design's hour, timed where it runs (its result tables included); its summary row."""
     start = time.perf_counter()
-    run = simulate_design(cluster, cluster_columns(cluster), stream, Seers(cluster), design, calibration)
+    parts = design_tables(design, cluster=cluster, stream=stream, calibration=calibration)
     elapsed = time.perf_counter() - start
-    istiod = cluster.scenario.istiod
-    records = tables.push_records(run)
-    cpu = tables.cpu_timeline(run, istiod.gomaxprocs * istiod.replicas)
-    summary = tables.summary(tables.metrics(run, records, cpu)).iloc[0]
+    summary = tables.summary(parts["push_metrics"]).iloc[0]
     return {
         "design": design,
         "wall s": elapsed,
-        "pushes": len(run.pushes),
-        "proxy pushes": int(run.recorder.jobs_by_kind.sum()),
+        "pushes": len(parts["push_records"]),
+        "proxy pushes": int(parts["push_convergence"]["proxy_pushes"].sum()),
         "converge p50 s": summary["convergence_p50_s"],
         "converge p99 s": summary["convergence_p99_s"],
         "converge max s": summary["convergence_max_s"],

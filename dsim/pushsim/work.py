@@ -72,10 +72,6 @@ class Work:
     def apply(self) -> np.ndarray:
         return self.variants.apply[self.variant]
 
-    @property
-    def kind(self) -> np.ndarray:
-        return self.variants.kind[self.variant]
-
     def rows(self, which: np.ndarray | slice) -> Work:
         return Work(variants=self.variants, variant=self.variant[which])
 
