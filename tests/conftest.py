@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-SHARED = ROOT.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+"""Reference data the tests compare against, each with its source (``tests/data/README.md``)."""
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Istio's own single-stack sidecar dumps (``../shared/reference/istio-golden``), parsed with xds-protos.
+"""Istio's own single-stack sidecar dumps (extracts in ``tests/data/istio-golden``), parsed with xds-protos.
 
 Istio-private ``typed_config`` types have no descriptor in xds-protos; as the reference says,
 they are replaced by ``google.protobuf.Struct`` (their fields kept) before parsing.
+Where each extract comes from: ``tests/data/istio-golden/README.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-import yaml
 from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -22,9 +22,9 @@ from google.protobuf import json_format
 from udpa.type.v1 import typed_struct_pb2  # noqa: F401 — registers TypedStruct (istio_authn's config)
 
 import dsim.xds.dump  # noqa: F401 — registers every Envoy type dsim uses
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-GOLDEN = SHARED / "reference" / "istio-golden"
+GOLDEN = DATA / "istio-golden"
 PRIVATE_TYPES = {
     "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
     "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
@@ -57,7 +57,7 @@ def _replace_private(value: Any) -> Any:
 def load_dump(name: str) -> config_dump_pb2.ConfigDump:
     _register_every_envoy_type()
     path: Path = GOLDEN / name
-    raw = yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
+    raw = json.loads(path.read_text())
     return json_format.ParseDict(_replace_private(raw), config_dump_pb2.ConfigDump(), ignore_unknown_fields=True)
 
 
@@ -79,7 +79,7 @@ def _dynamic(dump: str, part_type: Any, entries: str, field: str, resource_type:
 
 def golden_listeners() -> dict[str, listener_pb2.Listener]:
     listeners = _dynamic(
-        "istioctl_pkg_authz_testdata_configdump.yaml",
+        "listeners.json",
         config_dump_shared_pb2.ListenersConfigDump,
         "dynamic_listeners",
         "active_state.listener",
@@ -90,7 +90,7 @@ def golden_listeners() -> dict[str, listener_pb2.Listener]:
 
 def golden_clusters() -> list[cluster_pb2.Cluster]:
     return _dynamic(
-        "istioctl_pkg_describe_testdata_describe_http_config.json",
+        "clusters.json",
         config_dump_shared_pb2.ClustersConfigDump,
         "dynamic_active_clusters",
         "cluster",
@@ -100,7 +100,7 @@ def golden_clusters() -> list[cluster_pb2.Cluster]:
 
 def golden_assignments() -> list[endpoint_pb2.ClusterLoadAssignment]:
     return _dynamic(
-        "istioctl_pkg_writer_envoy_configdump_testdata_endpoint_configdump.json",
+        "endpoints.json",
         config_dump_shared_pb2.EndpointsConfigDump,
         "dynamic_endpoint_configs",
         "endpoint_config",

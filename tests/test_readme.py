@@ -44,3 +44,46 @@ def test_readme_images_exist_and_decode() -> None:
     assert images
     for image in images:
         Image.open(ROOT / image).verify()
+
+
+OUTSIDE = re.compile(r"\.\./shared|shared/(reference|seed)\b")
+SKIPPED_FOLDERS = {".git", ".venv", "results", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
+
+
+def _project_text_files() -> list[Path]:
+    files = []
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & SKIPPED_FOLDERS or any(p.endswith(".egg-info") for p in parts) or "__pycache__" in parts:
+            continue
+        if path.is_file() and path.suffix in {".py", ".md", ".yaml", ".yml", ".ipynb", ".toml", ".txt", ".json", ""}:
+            files.append(path)
+    return files
+
+
+def test_nothing_in_the_repository_points_outside_it() -> None:
+    here = Path(__file__).resolve()
+    pointing = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _project_text_files()
+        if path != here
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not pointing, pointing
+
+
+def test_relative_links_in_the_docs_resolve_inside_the_repository() -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "tests" / "data").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            if "://" in target:
+                continue
+            resolved = (page.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT), (page, target)
+            assert resolved.exists(), (page, target)
+
+
+def test_ci_runs_in_a_clone_with_nothing_beside_it() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "git clone" in ci
+    assert "mktemp -d" in ci

@@ -1,4 +1,4 @@
-"""dsim's single-stack shapes against Istio's own sidecar dumps (``../shared/reference/istio-golden``).
+"""dsim's single-stack shapes against Istio's own sidecar dumps (``tests/data/istio-golden``).
 
 A scenario shaped like the golden's cluster (IPv4 only, PERMISSIVE mTLS, httpbin serving HTTP
 on 8000 → 80, productpage with a v1 subset, a TCP service on 443) gives listeners, clusters and

@@ -12,10 +12,10 @@ from google.protobuf import json_format
 from dsim import build_cluster, generate
 from dsim.cli import main
 from dsim.xds.generate import ProxyConfig
-from tests.conftest import SCENARIOS, SHARED
+from tests.conftest import DATA, SCENARIOS
 
 BLOG = SCENARIOS / "istio-blog-dual-stack.yaml"
-EXPECTED = SHARED / "reference" / "seed-expected"
+EXPECTED = DATA / "seed-expected"
 ADDRESS_FIELDS = ("name", "address", "additionalAddresses")
 
 

@@ -9,8 +9,8 @@ the dual-stack rules and nothing else.
 
 :class:`Design` itself answers with the single-stack shapes (the baseline), which every design
 uses whenever the service or the proxy has only one IP family
-(``../shared/reference/dual-stack-designs.md``: "Single-family services and single-family
-proxies get exactly the single-stack shapes in every design").
+(``docs/dual-stack-designs.md``, "Terms": single-family services and single-family proxies get
+the single-stack shapes in every design).
 """
 
 from __future__ import annotations

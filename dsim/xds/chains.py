@@ -2,7 +2,8 @@
 
 Per port (PERMISSIVE: HTTP 2 chains, TCP 3, auto 5; STRICT 1/1/2; DISABLE 1/1/2) and for the
 passthrough set (PERMISSIVE 5, STRICT 2, DISABLE 2), after Istio's ``buildInboundFilterChains``
-and the golden ``virtualInbound`` dump in ``../shared/reference/istio-golden``.
+and Istio's own ``virtualInbound`` dump (``tests/data/istio-golden``); ``docs/dual-stack-designs.md``
+has the table.
 """
 
 from __future__ import annotations

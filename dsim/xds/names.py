@@ -1,4 +1,4 @@
-"""Istio's names for xDS resources (``../shared/reference/dual-stack-designs.md``, "Names")."""
+"""Istio's names for xDS resources (``docs/dual-stack-designs.md``, "Names")."""
 
 from __future__ import annotations
 
