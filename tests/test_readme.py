@@ -74,7 +74,9 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
 
 
 def test_relative_links_in_the_docs_resolve_inside_the_repository() -> None:
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "tests" / "data").rglob("*.md"))]:
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    pages = [ROOT / "README.md", *docs, *sorted((ROOT / "tests" / "data").rglob("*.md"))]
+    for page in pages:
         for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
             if "://" in target:
                 continue
