@@ -1,20 +1,27 @@
 """The push model at fleet scale: wall time to simulate an hour of churn, and what it says.
 
 Prints, in one run:
+0. the compiled kernels' first call (:mod:`dsim.pushsim.kernels`): a small busy mesh simulated in a
+   fresh process with an empty numba cache (compiling), then again with the cache it left (loading),
+   and a check that the kernels' figures equal their NumPy twins' (``DSIM_PUSHSIM_NUMPY=1``) on
+   ``--check-minutes`` of ``large.yaml``, with both paths' times;
 1. the wall time of one fan-out (one push to every proxy of ``large.yaml``'s istiod replica
    through its throttle) computed by the vectorized dispatcher and push by push in simpy (the
    baseline), with their agreement and the ratio;
 2. the dispatcher against theory and Istio's semaphore: waits under Poisson load against the exact
    M/D/c queue, and the makespan of a fan-out whose costs spread ±10% against push by push;
 3. for ``scenarios/large.yaml`` (30,000 sidecars; its churn: 5 pod replacements per second and a
-   rollout a minute; one hour, whatever the scenario's own window), per design: wall time to
-   simulate, proxy pushes, convergence p50/p99/max, istiod CPU utilization, bytes sent per
-   second, with ratios to single-stack; and the total wall time against the goal of 60 s for all
-   designs: first one process simulating them one after another (the baseline), then the same
-   designs side by side on a local Dask cluster (``--workers``, default one process per core;
-   ``--workers 1`` skips it), with the ratio and a check that both give the same figures.
-Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N]`` (default: 60 minutes,
-the issue's hour; ``large.yaml`` itself simulates 5 minutes so that ``dsim run`` on it takes minutes).
+   rollout a minute; one hour, whatever the scenario's own window), per design: wall and process
+   CPU time to simulate, simulated time as a multiple of real time, proxy pushes, convergence
+   p50/p99/max, istiod CPU utilization, bytes sent per second, with ratios to single-stack; and
+   the total wall time against the goal of 60 s for all designs: first one process simulating
+   them one after another (the baseline), then the same designs side by side on a local Dask
+   cluster (``--workers``, default one process per core; ``--workers 1`` skips it), with the
+   ratio and a check that both give the same figures; and this process's peak memory.
+Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N] [--check-minutes C]``
+(default: 60 minutes, the issue's hour; ``large.yaml`` itself simulates 5 minutes so that
+``dsim run`` on it takes minutes). ``DSIM_PUSHSIM_NUMPY=1`` runs it all on the NumPy twins.
+The machine may be shared: wall times move with its load; process CPU times less so.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,19 +40,90 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dsim import build_cluster, load_calibration, load_scenario
+from dsim import build_cluster, get_design, load_calibration, load_scenario
+from dsim.accounting.proxies import design_accounting
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.parallel import Compute, map_in_order
-from dsim.pushsim import tables
+from dsim.pushsim import kernels, tables
 from dsim.pushsim.churn import ChurnStream, churn_stream
 from dsim.pushsim.costs import push_costs
+from dsim.pushsim.hotpath import ENV
 from dsim.pushsim.lanes import LaneState, schedule
 from dsim.pushsim.reference import dispatch_one_by_one, md_c
 from dsim.pushsim.runner import design_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 60.0
+GOAL_MEMORY_GB = 4.0
+TOLERANCE = 1e-9
+# A small busy mesh (every kind of churn, every kernel called) simulated in a fresh process.
+_FIRST_RUN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pushsim_equivalence import _synthetic
+from dsim import load_calibration
+from dsim.pushsim.runner import push_tables
+cluster, calibration = _synthetic("first-run", "all", {}), load_calibration()
+start = time.perf_counter()
+push_tables(cluster, ["single-stack"], calibration)
+print(time.perf_counter() - start)
+"""
+
+
+def kernels_first_call() -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env.pop(ENV, None)
+        runs = [
+            float(subprocess.run([sys.executable, "-c", _FIRST_RUN, str(ROOT / "bench")], env=env, check=True,
+                                 capture_output=True, text=True).stdout.split()[-1])
+            for _ in range(2)
+        ]  # fmt: skip
+    print(
+        f"compiled kernels: a small busy mesh simulated in a fresh process takes {runs[0]:.2f} s with an empty "
+        f"numba cache (compiling every kernel) and {runs[1]:.2f} s with the cache that run left: compiling costs "
+        f"about {runs[0] - runs[1]:.1f} s once per machine (cached beside dsim/pushsim/kernels.py, or in "
+        f"NUMBA_CACHE_DIR)"
+    )
+
+
+def kernels_against_numpy(scenario_path: Path, minutes: float, design: str) -> None:
+    """The same simulation on the kernels and on their NumPy twins: every push table equal."""
+    scenario = load_scenario(scenario_path)
+    scenario = dataclasses.replace(scenario, churn=dataclasses.replace(scenario.churn, duration_s=minutes * 60))
+    cluster = build_cluster(scenario)
+    shared = {"cluster": cluster, "stream": churn_stream(cluster), "calibration": load_calibration()}
+    shared["accounting"] = {design: design_accounting(cluster, get_design(design))}
+    seconds, parts = {}, {}
+    for path in ("kernels", "numpy"):
+        os.environ[ENV] = "1" if path == "numpy" else "0"
+        try:
+            start = time.process_time()
+            parts[path] = design_tables(design, **shared)
+            seconds[path] = time.process_time() - start
+        finally:
+            os.environ.pop(ENV)
+    differ = [
+        f"{name}.{column}"
+        for name, frame in parts["kernels"].items()
+        for column in frame.columns
+        if not _same(frame[column], parts["numpy"][name][column])
+    ]
+    print(
+        f"kernels against their NumPy twins, {scenario_path.name}, {minutes:g} simulated minutes, {design}: "
+        f"{'every push table equal' if not differ else 'DIFFERENT: ' + ', '.join(differ)} (to {TOLERANCE:g}); "
+        f"process CPU {seconds['kernels']:.1f} s on the kernels, {seconds['numpy']:.1f} s on NumPy "
+        f"({seconds['numpy'] / seconds['kernels']:.1f}x)"
+    )
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    if len(a) != len(b):
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.allclose(a.to_numpy(), b.to_numpy(), rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True))
+    return bool(a.equals(b))
 
 
 def fan_out_speedup(scenario_path: Path) -> None:
@@ -50,20 +132,29 @@ def fan_out_speedup(scenario_path: Path) -> None:
     istiod = scenario.istiod
     assert istiod.push_throttle is not None
     proxies = len(cluster.proxies) // istiod.replicas
-    costs = push_costs(load_calibration(), scenario, "single-stack")
+    costs = push_costs(load_calibration(), scenario, design_accounting(cluster, get_design("single-stack")))
     cpu = np.full(proxies, costs.per_proxy_s)
     send = np.full(proxies, 2000 / costs.bytes_per_s)  # a ~2 kB endpoint update each
+    idle = LaneState.idle(istiod.push_throttle, istiod.gomaxprocs)
     start = time.perf_counter()
-    plan = schedule(LaneState.idle(istiod.push_throttle, istiod.gomaxprocs), np.zeros(proxies), cpu, send)
+    plan = schedule(idle, np.zeros(proxies), cpu, send)
     vectorized = time.perf_counter() - start
+    scanned = np.empty((3, proxies))
+    lanes = (idle.slots[None, :], idle.cores[None, :], np.zeros(1), np.zeros(1), np.array([0]), np.array([0, proxies]))
+    for _ in range(2):  # the first call loads (or compiles) it
+        state = [a.copy() for a in lanes]  # the scan advances the lanes in place
+        start = time.perf_counter()
+        kernels.scan(*state, np.zeros(proxies), cpu, send, np.inf, *scanned)
+        compiled = time.perf_counter() - start
     start = time.perf_counter()
     _, done = dispatch_one_by_one(np.zeros(proxies), cpu, send, throttle=istiod.push_throttle, cores=istiod.gomaxprocs)
     one_by_one = time.perf_counter() - start
     print(
         f"one fan-out to {proxies:,} proxies (throttle {istiod.push_throttle}, {istiod.gomaxprocs} cores): "
-        f"vectorized {vectorized * 1e3:.1f} ms, push by push (simpy) {one_by_one:.2f} s, "
-        f"{one_by_one / vectorized:.0f}x; largest difference {np.abs(plan.done - done).max():.2e} s, "
-        f"last proxy done at {plan.done.max():.3f} s"
+        f"max-plus closed forms (NumPy) {vectorized * 1e3:.2f} ms, compiled scan {compiled * 1e3:.2f} ms, "
+        f"push by push (simpy) {one_by_one:.2f} s, {one_by_one / compiled:.0f}x the scan; largest difference "
+        f"{max(np.abs(plan.done - done).max(), np.abs(scanned[2] - done).max()):.2e} s, "
+        f"last proxy done at {scanned[2].max():.3f} s"
     )
 
 
@@ -91,13 +182,15 @@ def against_references() -> None:
 
 def simulate_one(design: str, *, cluster: Cluster, stream: ChurnStream, calibration: Calibration) -> dict:
     """One design's hour, timed where it runs (its result tables included); its summary row."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     parts = design_tables(design, cluster=cluster, stream=stream, calibration=calibration)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     summary = tables.summary(parts["push_metrics"]).iloc[0]
     return {
         "design": design,
         "wall s": elapsed,
+        "CPU s": cpu,
+        "x real time": stream.duration_s / elapsed,
         "pushes": len(parts["push_records"]),
         "proxy pushes": int(parts["push_convergence"]["proxy_pushes"].sum()),
         "converge p50 s": summary["convergence_p50_s"],
@@ -140,13 +233,17 @@ def hour_of_churn(scenario_path: Path, minutes: float, designs: list[str] | None
         side_by_side = map_in_order(simulate_one, chosen, compute=compute, shared=shared, on_done=_said("on a worker"))
         elapsed = time.perf_counter() - start
         best = min(best, elapsed)
-        same = all(a[k] == b[k] for a, b in zip(rows, side_by_side, strict=True) for k in a if k != "wall s")
+        timing = ("wall s", "CPU s", "x real time")
+        same = all(a[k] == b[k] for a, b in zip(rows, side_by_side, strict=True) for k in a if k not in timing)
         print(
             f"total wall time for {len(rows)} designs side by side on a {compute.describe()}: {best:.1f} s, start-up "
             f"included ({one_process / elapsed:.2f}x the one-process run; same figures: {same})"
         )
     verdict = "met" if best < GOAL_S else "NOT met"
     print(f"best total wall time of the two: {best:.1f} s (goal {GOAL_S:.0f} s: {verdict})")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kilobytes on Linux
+    verdict = "met" if peak < GOAL_MEMORY_GB else "NOT met"
+    print(f"peak memory of this process: {peak:.2f} GB (goal {GOAL_MEMORY_GB:g} GB: {verdict})")
 
 
 def _said(where: str) -> Callable[[str, dict], None]:
@@ -163,8 +260,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="Dask worker processes (default: this machine's cores)"
     )
+    parser.add_argument(
+        "--check-minutes", type=float, default=2.0, help="minutes of churn to run on kernels and NumPy (default: 2)"
+    )
     args = parser.parse_args()
     large = ROOT / "scenarios" / "large.yaml"
+    kernels_first_call()
+    kernels_against_numpy(large, args.check_minutes, "single-stack")
     fan_out_speedup(large)
     against_references()
     hour_of_churn(large, args.minutes, args.designs.split(",") if args.designs else None, args.workers)

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dsim.accounting.proxies import vectorized_sizes
+from dsim.accounting.proxies import DesignAccounting, design_accounting, vectorized_sizes
+from dsim.calibration.coverage import calibration_coverage
 from dsim.calibration.model import Calibration, load_calibration
 from dsim.calibration.predict import cost_totals, memory_by_object, proxy_costs
-from dsim.cluster import Cluster
+from dsim.cluster import Cluster, require_sidecars
 from dsim.cluster import build_cluster as _build_tables
 from dsim.cluster.summary import summarize
 from dsim.designs import get_design
@@ -27,6 +28,7 @@ from dsim.pushsim.runner import push_tables
 from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
+from dsim.sizing import Stage, check_fits
 from dsim.xds.envoy import Verdict, envoy_binary, validate
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.sizes import protobuf_sizes_and_counts
@@ -48,8 +50,12 @@ def build_cluster(scenario: ScenarioLike) -> Cluster:
     return _build_tables(resolved, source=source)
 
 
-def _cluster(target: Cluster | ScenarioLike) -> Cluster:
-    return target if isinstance(target, Cluster) else build_cluster(target)
+def _cluster(target: Cluster | ScenarioLike, stage: Stage = "cluster") -> Cluster:
+    if isinstance(target, Cluster):
+        return target
+    resolved, source = _scenario_and_source(target)
+    check_fits(resolved, source=source, stage=stage)  # dump and validate build a sidecar's messages too
+    return _build_tables(resolved, source=source)
 
 
 def generate(target: Cluster | ScenarioLike, proxy: str | int, design: str) -> ProxyConfig:
@@ -57,7 +63,7 @@ def generate(target: Cluster | ScenarioLike, proxy: str | int, design: str) -> P
 
     Its messages may be shared with other configs; copy one before changing it.
     """
-    cluster = _cluster(target)
+    cluster = _cluster(target, "config")
     index = index_for(cluster)
     row = index.find_proxy(proxy) if isinstance(proxy, str) else proxy
     if not 0 <= row < len(cluster.proxies):
@@ -158,7 +164,7 @@ def validate_configs(
 
     ``on_verdict`` is called with each verdict as it arrives (a big config takes Envoy seconds).
     """
-    cluster = _cluster(target)
+    cluster = _cluster(target, "config")
     chosen = [get_design(d) for d in (designs or cluster.scenario.designs)]
     binary = envoy_binary()
     index = index_for(cluster)
@@ -218,7 +224,8 @@ def run(
 
     The cluster and its summary; every proxy's exact config size and object counts under each
     design (the scenario's, or ``designs``); its predicted Envoy memory and CPU and istiod's CPU
-    to push it (the shipped calibration, or ``$DSIM_CALIBRATION``); unless ``pushsim`` is off, the
+    to push it (the shipped calibration, or ``$DSIM_CALIBRATION``), and how well that calibration
+    covers this mesh (``calibration_coverage``); unless ``pushsim`` is off, the
     push model under the scenario's churn (:func:`push_simulation`); and the design summary
     (``design_summary``: every headline figure with its ratios to the baselines).
     ``progress``: bars for the long stages; None shows them only on a terminal. ``compute``: where
@@ -228,15 +235,19 @@ def run(
     resolved, source = _scenario_and_source(scenario)
     resolved = _with_designs(resolved, designs)
     chosen = list(resolved.designs)
+    check_fits(resolved, source=source, stage="push" if pushsim else "run", designs=len(chosen))
     with progress_bar("cluster", 1, "step", show=progress) as bar:
         cluster = _build_tables(resolved, source=source)
+        require_sidecars(cluster, source)
         model = load_calibration()
         bar.update(1)
     tables = {f"cluster_{name}": frame for name, frame in summarize(cluster).items()}
     per_design = []
+    accounting: dict[str, DesignAccounting] = {}  # computed once per design, for the push model too
     with progress_bar("accounting", len(chosen), "designs", show=progress) as bar:
         for name in chosen:
-            sizes, counts = vectorized_sizes(cluster, get_design(name))
+            accounting[name] = design_accounting(cluster, get_design(name))
+            sizes, counts = accounting[name].sizes, accounting[name].counts
             costs = proxy_costs(sizes, counts, design=name, scenario=resolved, calibration=model)
             per_design.append((sizes, counts, costs))
             bar.update(1)
@@ -246,16 +257,22 @@ def run(
     tables["proxy_costs"] = pd.concat([c for _, _, c in per_design], ignore_index=True)
     tables["proxy_cost_totals"] = cost_totals(tables["proxy_costs"])
     tables["envoy_memory_by_object"] = memory_by_object(tables["config_counts"], scenario=resolved, calibration=model)
+    tables["calibration_coverage"] = calibration_coverage(tables["config_counts"], scenario=resolved, calibration=model)
     compute = compute or Compute()
     if pushsim:
-        tables |= _push_with_progress(cluster, chosen, model, progress, compute)
+        tables |= _push_with_progress(cluster, chosen, model, progress, compute, accounting)
     tables["design_summary"] = design_summary(tables, chosen)
     record = provenance(resolved, calibration=model.describe(), computed_on=compute.describe() if pushsim else None)
     return RunResult(scenario=resolved, tables=tables, provenance=record)
 
 
 def _push_with_progress(
-    cluster: Cluster, designs: list[str], model: Calibration, progress: bool | None, compute: Compute
+    cluster: Cluster,
+    designs: list[str],
+    model: Calibration,
+    progress: bool | None,
+    compute: Compute,
+    accounting: dict[str, DesignAccounting],
 ) -> dict[str, pd.DataFrame]:
     duration = cluster.scenario.churn.duration_s
     with progress_bar("push model", duration * len(designs), "sim s", show=progress) as bar:
@@ -268,7 +285,7 @@ def _push_with_progress(
             bar.update(done - shown[0])
             shown[0] = done
 
-        tables = push_tables(cluster, designs, model, on_time=reached, compute=compute)
+        tables = push_tables(cluster, designs, model, on_time=reached, compute=compute, accounting=accounting)
         bar.update(duration * len(designs) - shown[0])
     return tables
 

@@ -1,26 +1,34 @@
 """``dsim`` on the command line: a thin layer over :mod:`dsim.api`.
 
 Bad input (any :class:`~dsim.errors.DsimError`) prints one line on stderr and exits with 2;
-``dsim validate`` exits with 1 when Envoy rejects a config.
+``dsim validate`` exits with 1 when Envoy rejects a config. SIGINT, SIGTERM and SIGHUP stop a
+command after its clean-up (no Envoy, Dask worker, temporary file or partial folder is left), with
+one line on stderr and exit code 128 + the signal's number (130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from dsim import api
-from dsim.cluster.summary import summarize
-from dsim.designs import all_designs
-from dsim.errors import DsimError
+from dsim import api, sizing
+from dsim.cluster.summary import largest_namespaces, summarize
+from dsim.designs import all_designs, design_names
+from dsim.errors import DsimError, UnknownNameError
+from dsim.headline import pushed_anything
+from dsim.interrupts import exit_code, signal_name, stop_cleanly
 from dsim.parallel import Compute
 from dsim.provenance import dsim_version
-from dsim.results import RunResult, check_new_folder
+from dsim.report.numbers import readable
+from dsim.report.verdict import verdict_sentences
+from dsim.results import RunResult, check_output_folder
 from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
 from dsim.xds.envoy import Verdict
 
@@ -28,10 +36,26 @@ EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 1
 
 
+NAMESPACES_SHOWN = 10
+"""``dsim inspect`` lists this many namespaces, the largest, and sums up the rest."""
+WIDTH = 100
+"""Columns the verdict is wrapped to."""
+
+
 def _print_tables(tables: dict[str, pd.DataFrame]) -> None:
     for name, frame in tables.items():
-        print(f"\n{name.replace('_', ' ')}")
-        print(frame.to_string(index=False))
+        if name == "by_namespace":
+            shown, rest = largest_namespaces(frame, NAMESPACES_SHOWN)
+            print(f"\nby namespace (the {len(shown)} with the most sidecars)" if rest is not None else "\nby namespace")
+            print(readable(shown).to_string(index=False))
+            if rest is not None:
+                print(
+                    f"… and {len(frame) - len(shown):,} more namespaces ({int(rest['services']):,} services, "
+                    f"{int(rest['sidecars']):,} sidecars)"
+                )
+        else:
+            print(f"\n{name.replace('_', ' ')}")
+            print(readable(frame).to_string(index=False))
 
 
 def _designs(args: argparse.Namespace) -> int:
@@ -49,14 +73,29 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed(option: str, text: str, valid: Sequence[str], kind: str) -> list[str]:
+    """A comma-separated option's names, in the order given, once each; one that is not valid
+    is refused naming the option, so the user knows which of their flags to fix."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise DsimError(f"{option}: no {kind} named; valid {kind}s: {', '.join(valid)}")
+    for name in names:
+        if name not in valid:
+            raise DsimError(f"{option}: {UnknownNameError(kind, name, valid)}")
+    return names
+
+
 def _run(args: argparse.Namespace) -> int:
-    designs = [d.strip() for d in args.designs.split(",")] if args.designs is not None else None
+    # Every argument is checked here, before the run, not after minutes of it.
+    designs = _listed("--designs", args.designs, design_names(), "design") if args.designs is not None else None
     out = Path(args.out) if args.out else None
     if out is not None:
-        check_new_folder(out)  # say so before the run, not after minutes of it
+        check_output_folder(out, option="--out", new=True)
     compute = Compute(workers=args.workers, scheduler=args.scheduler)
     result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim, compute=compute)
     folder = result.save(out or api.default_output_folder(result))
+    sentences = verdict_sentences(result.tables, list(result.scenario.designs))
+    print(textwrap.fill(" ".join(sentences), width=WIDTH, break_on_hyphens=False))
     shown = ("cluster_totals", "cluster_by_ip_family", "cluster_by_protocol")
     _print_tables({name.removeprefix("cluster_"): result.tables[name] for name in shown})
     totals = result.tables["config_size_totals"]
@@ -64,14 +103,14 @@ def _run(args: argparse.Namespace) -> int:
     per_proxy = per_proxy.loc[list(result.scenario.designs), ["listeners", "clusters", "routes", "endpoints"]]
     per_proxy["total"] = per_proxy.sum(axis=1)
     print("\nconfig size per proxy, kB (Istio's kb/msg: serialized resources / 1000)")
-    print((per_proxy / 1000).round(1).to_string())
+    print(readable(per_proxy / 1000).to_string())
     costs = result.tables["proxy_cost_totals"].set_index("design")
     memory = costs[["envoy_memory_mean_mib", "envoy_memory_p99_mib", "envoy_memory_fleet_gib"]]
     memory.columns = ["mean MiB", "p99 MiB", "fleet GiB"]
-    memory = memory.assign(**{"istiod CPU s": costs["istiod_full_push_cpu_s"]}).round(1)
+    memory = memory.assign(**{"istiod CPU s": costs["istiod_full_push_cpu_s"]})
     print(f"\nEnvoy memory per proxy and istiod CPU (model: {result.provenance['calibration']})")
     print("(istiod CPU: one full push to every proxy, generating each config afresh, no cache)")
-    print(memory.to_string())
+    print(readable(memory).to_string())
     if "push_summary" in result.tables:
         _print_push_summary(result)
     print(f"\nresults written to {folder} (report: {folder / 'report.html'})")
@@ -80,15 +119,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_push_summary(result: RunResult) -> None:
     churn = result.scenario.churn
+    events = len(result.tables["churn_events"])
+    if not pushed_anything(result.tables):  # convergence of no push is undefined: say so, not NaN
+        print(f"\npush model: {churn.duration_s:g} s of churn ({events} events): nothing pushed, no push figures")
+        return
     summary = result.tables["push_summary"].set_index("design")
     shown = summary[["convergence_p50_s", "convergence_p99_s", "istiod_cpu_s", "istiod_utilization_mean"]].copy()
     shown["MB sent/s"] = summary["bytes_sent_per_s"] / 1e6
     shown.columns = ["converge p50 s", "converge p99 s", "istiod CPU s", "utilization", "MB sent/s"]
-    print(
-        f"\npush model: {churn.duration_s:g} s of churn ({len(result.tables['churn_events'])} events), "
-        "convergence from enqueue to Envoy applied"
-    )
-    print(shown.round(3).to_string())
+    print(f"\npush model: {churn.duration_s:g} s of churn ({events} events), convergence from enqueue to Envoy applied")
+    print(readable(shown).to_string())
 
 
 def _dump(args: argparse.Namespace) -> int:
@@ -106,6 +146,8 @@ def _print_verdict(verdict: Verdict) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.sample < 1:
+        raise DsimError(f"--sample {args.sample}: must be at least 1 proxy per design")
     designs = [args.design] if args.design else None
     verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample, on_verdict=_print_verdict)
     rejected = int((~verdicts["accepted"]).sum())
@@ -124,23 +166,25 @@ def _calibration_row(row: dict[str, object], done: int, total: int) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     from dsim.calibration import calibrate, model, tables  # only this command needs gRPC and certificates
 
+    mode = "refit" if args.refit else "quick" if args.quick else "full"
     if args.out:
         folder = Path(args.out)
-    elif args.refit:
-        folder = Path(args.refit).parent
-    elif args.quick:
-        folder = Path("results") / "calibration" / f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-quick"
-    else:
-        folder = model.shipped_path().parent
-    if folder.exists() and not folder.is_dir():
-        raise DsimError(f"--out {folder}: exists and is not a folder")  # say so before minutes of measuring
+        check_output_folder(folder, option="--out", new=False)  # say so before minutes of measuring
+    else:  # a new folder: the shipped calibration (or a refit's source) is replaced only when --out names it
+        folder = Path("results") / "calibration" / f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-{mode}"
+    designs = _listed("--designs", args.designs, design_names(), "design") if args.designs is not None else None
+    profiles = (
+        _listed("--profiles", args.profiles, calibrate.STATS_PROFILES, "stats profile")
+        if args.profiles is not None
+        else calibrate.STATS_PROFILES
+    )
     if args.refit:
         fitted, measurements, timings = calibrate.refit(Path(args.refit))
     else:
         fitted, measurements, timings = calibrate.calibrate(
-            "quick" if args.quick else "full",
-            designs=args.designs.split(",") if args.designs else None,
-            profiles=args.profiles.split(",") if args.profiles else calibrate.STATS_PROFILES,
+            mode,
+            designs=designs,
+            profiles=profiles,
             concurrency=args.concurrency,
             on_row=_calibration_row,
         )
@@ -152,7 +196,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(
         f"\nistiod: go_cost_scale {fitted.istiod.go_cost_scale} (dsim generator R² {fitted.istiod.fit.r_squared:.3f})"
     )
-    if path != model.shipped_path():
+    if path.resolve() == model.shipped_path().resolve():
+        print("\nthis replaced the package's shipped calibration: every run now uses it")
+    else:
         compared = tables.agreement(fitted, model.load_calibration())
         memory_rows = compared[compared["target"] == "allocated_bytes"]
         used = (memory_rows["difference"].abs() / memory_rows["tolerance"]).max()
@@ -163,6 +209,31 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
     print(f"\ncalibration written to {path}")
     return 0
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return sizing.parse_memory(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _within_max_memory(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    with sizing.memory_limit(args.max_memory, described="--max-memory"):
+        return handler(args)
+
+
+def _add_max_memory(command: argparse.ArgumentParser) -> None:
+    """``--max-memory`` for a command that builds a cluster: the size guard refuses a scenario whose
+    estimated peak is larger (the machine's available memory is the limit either way)."""
+    command.add_argument(
+        "--max-memory",
+        type=_memory_size,
+        metavar="SIZE",
+        help="refuse the scenario if dsim's estimated peak memory is above SIZE (512M, 8G; "
+        "default: what the machine has available)",
+    )
+    command.set_defaults(handler=functools.partial(_within_max_memory, command.get_default("handler")))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -179,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="summarize the cluster a scenario describes")
     inspect.add_argument("scenario", help="scenario YAML file")
     inspect.set_defaults(handler=_inspect)
+    _add_max_memory(inspect)
 
     run = commands.add_parser("run", help="run a scenario and write its results folder")
     run.add_argument("scenario", help="scenario YAML file")
@@ -196,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
         "--scheduler", help="simulate them on the Dask scheduler at this address instead (tcp://host:port)"
     )
     run.set_defaults(handler=_run)
+    _add_max_memory(run)
 
     dump = commands.add_parser("dump", help="print one sidecar's generated config (JSON as /config_dump, or tables)")
     dump.add_argument("scenario", help="scenario YAML file")
@@ -205,17 +278,21 @@ def parser() -> argparse.ArgumentParser:
     dump.add_argument("--port", type=int, help="only resources on this port, as istioctl's --port")
     dump.add_argument("--format", choices=["json", "table"], default="json", help="output format (default: json)")
     dump.set_defaults(handler=_dump)
+    _add_max_memory(dump)
 
     validate = commands.add_parser("validate", help="check generated configs with the real Envoy (--mode validate)")
     validate.add_argument("scenario", help="scenario YAML file")
     validate.add_argument("--design", help="only this design (default: the scenario's designs)")
     validate.add_argument("--sample", type=int, default=5, help="proxies per design (default: 5)")
     validate.set_defaults(handler=_validate)
+    _add_max_memory(validate)
 
     calibrate = commands.add_parser("calibrate", help="fit the Envoy memory/CPU model on the real Envoy over ADS")
     calibrate.add_argument("--quick", action="store_true", help="small plan, one run per point (a few minutes)")
     calibrate.add_argument(
-        "--out", help="folder for the files (default: the package's shipped calibration; --quick: results/calibration/)"
+        "--out",
+        help="folder for the files (default: a new results/calibration/<time>-<full|quick|refit>/; "
+        "the package's shipped calibration is replaced only when --out names its folder)",
     )
     calibrate.add_argument("--designs", help="comma-separated designs (default: all)")
     calibrate.add_argument("--profiles", help="comma-separated stats profiles (default: istio,envoy-default)")
@@ -230,10 +307,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        with stop_cleanly():
+            return int(args.handler(args))
     except DsimError as e:
         print(f"dsim: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP: every clean-up has run by now
+        print(f"dsim: interrupted by {signal_name(e)}", file=sys.stderr)
+        return exit_code(e)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,19 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_TYPES
 
 BASELINES = ("single-stack", "additional-addresses")
 """The designs every figure is compared with, in the headline's ratio columns."""
 RATIO_COLUMNS = {name: f"vs_{name.replace('-', '_')}" for name in BASELINES}
+RESOURCE_NAMES = {
+    "listeners": "listeners (Listener resources)",
+    "clusters": "clusters (Cluster resources)",
+    "routes": "route configurations (RouteConfiguration resources)",
+    "endpoints": "endpoint sets (ClusterLoadAssignment resources, one per EDS cluster)",
+}
+"""What one xDS resource of each type is, exactly: an EDS resource is a cluster's whole set of
+endpoints, not an endpoint (the findings count those, Envoy's LbEndpoints, as "endpoints")."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -38,7 +46,11 @@ def _size_metrics(totals: pd.DataFrame) -> list[_Metric]:
     for xds_type in XDS_TYPES:
         rows = by_type.xs(xds_type, level="xds_type")
         per_proxy = rows["resources"] / rows["proxies"]
-        metrics.append(_Metric(section="config", metric=f"{xds_type} per proxy", unit="resources", values=per_proxy))
+        metrics.append(
+            _Metric(
+                section="config", metric=f"{RESOURCE_NAMES[xds_type]} per proxy", unit="resources", values=per_proxy
+            )
+        )
     for xds_type in XDS_TYPES:
         rows = by_type.xs(xds_type, level="xds_type")
         metrics.append(
@@ -82,11 +94,19 @@ def _push_metrics(summary: pd.DataFrame) -> list[_Metric]:
     ]
 
 
+def pushed_anything(tables: dict[str, pd.DataFrame]) -> bool:
+    """Whether the push model ran and pushed to a proxy (a scenario without churn pushes nothing:
+    its convergence and push traffic are then undefined, not zero)."""
+    convergence = tables.get("push_convergence")
+    return convergence is not None and int(convergence["proxy_pushes"].sum()) > 0
+
+
 def design_summary(tables: dict[str, pd.DataFrame], designs: list[str] | tuple[str, ...]) -> pd.DataFrame:
     """One row per (metric, design): the value and its ratios to each baseline design that ran
-    (NaN when that baseline did not run or its value is zero)."""
+    (NaN when that baseline did not run or its value is zero). The push model's figures are
+    there only when it pushed something."""
     metrics = _size_metrics(tables["config_size_totals"]) + _cost_metrics(tables["proxy_cost_totals"])
-    if "push_summary" in tables:
+    if pushed_anything(tables):
         metrics += _push_metrics(tables["push_summary"])
     frames = []
     for m in metrics:

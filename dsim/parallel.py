@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dsim.errors import DsimError
+from dsim.interrupts import deferred
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -65,7 +67,8 @@ def map_in_order(
     from distributed import as_completed
 
     with _client(compute) as client:
-        sent = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
+        with deferred():  # cut short, the scheduler's broadcast fails on the closing workers, loudly
+            sent = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
         futures = [client.submit(task, item, **sent, pure=False) for item in items]
         position = {future.key: i for i, future in enumerate(futures)}
         for future in as_completed(futures):
@@ -76,6 +79,18 @@ def map_in_order(
 
 @contextlib.contextmanager
 def _client(compute: Compute) -> Iterator[Client]:
+    with contextlib.ExitStack() as started:
+        # Interrupted halfway, a starting cluster could not be closed (its workers would outlive
+        # dsim): a signal waits until it is up, then closes it like any other.
+        with deferred():
+            client = _start(compute, started)
+        yield client
+
+
+def _start(compute: Compute, started: contextlib.ExitStack) -> Client:
+    """A client of the scheduler ``compute`` names, or of a new local cluster; ``started``
+    closes them."""
+    import dask
     from distributed import Client, LocalCluster
 
     if compute.scheduler is not None:
@@ -86,19 +101,22 @@ def _client(compute: Compute) -> Iterator[Client]:
                 f"scheduler: cannot reach a Dask scheduler at {compute.scheduler!r} "
                 f"within {compute.connect_timeout_s:g} s ({error})"
             ) from None
-        with client:
-            yield client
-        return
+        return started.enter_context(client)
+    # The scheduler's and workers' scratch space is this run's own temporary folder, removed once
+    # they have stopped (Dask's default, a shared dask-scratch-space under $TMPDIR, outlives runs).
+    scratch = started.enter_context(tempfile.TemporaryDirectory(prefix="dsim-dask-"))
+    started.enter_context(dask.config.set({"temporary-directory": scratch}))
     # One thread per process: the simulation is NumPy-bound Python, which threads would serialize.
-    with (
+    # Logs: a task's error reaches the client as its exception; below CRITICAL, workers only
+    # report their scheduler going away, which an interrupted run (Ctrl-C, SIGTERM) makes happen.
+    cluster = started.enter_context(
         LocalCluster(
             n_workers=compute.workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+            silence_logs=logging.CRITICAL,
+        )
+    )
+    return started.enter_context(Client(cluster))

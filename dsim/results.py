@@ -82,16 +82,37 @@ class RunResult:
             write_report(self, folder)
 
 
-def check_new_folder(folder: Path) -> None:
+def check_new_folder(folder: Path, *, where: str | None = None) -> None:
     """Refuse an output folder that exists (a result never overwrites or mixes into another)."""
     if folder.exists():
-        raise DsimError(f"{folder}: already exists; choose another output folder or remove it")
+        raise DsimError(f"{where or folder}: already exists; choose another output folder or remove it")
+
+
+def check_output_folder(folder: Path, *, option: str, new: bool) -> None:
+    """Refuse, before any work, an output folder named on the command line that dsim could not
+    write into: one that exists (when it must be ``new``) or is not a folder, or whose parent is
+    missing (a mistyped path is not silently created), not a folder, or not writable."""
+    where = f"{option} {folder}"
+    if new:
+        check_new_folder(folder, where=where)
+    if folder.exists() and not folder.is_dir():
+        raise DsimError(f"{where}: exists and is not a folder")
+    writes_into = folder if folder.exists() else folder.parent
+    if not writes_into.exists():
+        raise DsimError(f"{where}: its parent {writes_into} does not exist; create it first")
+    if not writes_into.is_dir():
+        raise DsimError(f"{where}: its parent {writes_into} is not a folder")
+    if not os.access(writes_into, os.W_OK | os.X_OK):
+        raise DsimError(f"{where}: cannot write into {writes_into} (permission denied)")
 
 
 def write_folder(folder: Path, write: Any) -> Path:
     """Run ``write(tmp)`` on a fresh temporary folder, then rename it to ``folder``."""
     check_new_folder(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent on the way is a file, or not writable
+        raise DsimError(f"{folder}: cannot create its parent folder ({e.strerror}: {e.filename})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:
         write(tmp)

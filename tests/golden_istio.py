@@ -1,7 +1,8 @@
 """Istio's own single-stack sidecar dumps (extracts in ``tests/data/istio-golden``), parsed with xds-protos.
 
-Istio-private ``typed_config`` types have no descriptor in xds-protos; as the reference says,
-they are replaced by ``google.protobuf.Struct`` (their fields kept) before parsing.
+Istio-private ``typed_config`` types (``stats.PluginConfig``, ``MetadataExchange``, the ALPN
+``FilterConfig``) are parsed with their real message definitions
+(:mod:`dsim.xds.istio_filters`), so a golden resource's ``ByteSize()`` is its wire size.
 Where each extract comes from: ``tests/data/istio-golden/README.md``.
 """
 
@@ -22,15 +23,10 @@ from google.protobuf import json_format
 from udpa.type.v1 import typed_struct_pb2  # noqa: F401 — registers TypedStruct (istio_authn's config)
 
 import dsim.xds.dump  # noqa: F401 — registers every Envoy type dsim uses
+from dsim.xds import istio_filters
 from tests.conftest import DATA
 
 GOLDEN = DATA / "istio-golden"
-PRIVATE_TYPES = {
-    "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
-    "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
-    "type.googleapis.com/stats.PluginConfig",
-}
-STRUCT = "type.googleapis.com/google.protobuf.Struct"
 
 
 @functools.cache
@@ -43,22 +39,12 @@ def _register_every_envoy_type() -> None:
             importlib.import_module(module.name)
 
 
-def _replace_private(value: Any) -> Any:
-    if isinstance(value, dict):
-        value = {k: _replace_private(v) for k, v in value.items()}
-        if value.get("@type") in PRIVATE_TYPES:
-            return {"@type": STRUCT, "value": {k: v for k, v in value.items() if k != "@type"}}
-        return value
-    if isinstance(value, list):
-        return [_replace_private(v) for v in value]
-    return value
-
-
 def load_dump(name: str) -> config_dump_pb2.ConfigDump:
+    """A golden dump, every field known (an unknown one fails: its bytes would be lost)."""
     _register_every_envoy_type()
+    istio_filters.register()
     path: Path = GOLDEN / name
-    raw = json.loads(path.read_text())
-    return json_format.ParseDict(_replace_private(raw), config_dump_pb2.ConfigDump(), ignore_unknown_fields=True)
+    return json_format.ParseDict(json.loads(path.read_text()), config_dump_pb2.ConfigDump())
 
 
 def _dynamic(dump: str, part_type: Any, entries: str, field: str, resource_type: Any) -> list[Any]:

@@ -35,6 +35,7 @@ def test_inspect_summarizes_by_namespace_family_and_protocol(capsys: pytest.Capt
 
 
 TABLES = [
+    "calibration_coverage",
     "churn_events",
     "cluster_by_ip_family",
     "cluster_by_namespace",
@@ -127,7 +128,7 @@ def test_run_with_an_unknown_design_is_exit_2_and_writes_nothing(
     out = tmp_path / "run"
     assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--designs", "dup"]) == 2
     assert capsys.readouterr().err == (
-        "dsim: error: unknown design 'dup'; valid designs: single-stack, duplicate, additional-addresses, "
+        "dsim: error: --designs: unknown design 'dup'; valid designs: single-stack, duplicate, additional-addresses, "
         "additional-addresses-1.24\n"
     )
     assert not out.exists()

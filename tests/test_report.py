@@ -19,6 +19,7 @@ import dsim
 from dsim.headline import design_summary
 from dsim.report.document import Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from dsim.report.findings import findings
+from dsim.report.numbers import ratio, signed_quantity, significant
 from tests.conftest import SCENARIOS
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -110,9 +111,9 @@ def test_headline_figures_are_the_tables_figures(two_quickstart_runs: tuple[Path
     assert summary.loc[("convergence p99", "duplicate"), "value"] == push.loc["duplicate", "convergence_p99_s"]
     markdown = (folder / "report.md").read_text()
     kb = summary.loc[("config bytes per proxy", "duplicate"), "value"] / 1e3
-    ratio = summary.loc[("config bytes per proxy", "duplicate"), "vs_additional_addresses"]
-    assert f"{kb:,.1f} (" in markdown
-    assert f"`duplicate` costs {ratio:.2f}× the config per proxy" in markdown
+    to_shipped = summary.loc[("config bytes per proxy", "duplicate"), "vs_additional_addresses"]
+    assert f"| {significant(kb)} (" in markdown
+    assert f"`duplicate` costs {ratio(to_shipped)} the config per proxy" in markdown
 
 
 def test_findings_say_where_the_bytes_come_from(two_quickstart_runs: tuple[Path, Path, str]) -> None:
@@ -121,10 +122,10 @@ def test_findings_say_where_the_bytes_come_from(two_quickstart_runs: tuple[Path,
     config = next(line for line in lines if line.startswith("Config: `additional-addresses` "))
     totals = tables["config_size_totals"].set_index(["design", "xds_type"])["bytes_per_proxy"]
     endpoints = totals[("additional-addresses", "endpoints")] - totals[("single-stack", "endpoints")]
-    assert f"endpoints +{endpoints / 1e3:,.1f} kB" in config
+    assert f"endpoints {signed_quantity(endpoints, 'bytes')}" in config
     objects = next(line for line in lines if line.startswith("Objects: per sidecar, `duplicate` has "))
     counts = tables["config_counts"].groupby("design")["clusters"].mean()
-    assert f"{counts['duplicate'] / counts['single-stack']:.2f}× the clusters" in objects
+    assert f"{ratio(counts['duplicate'] / counts['single-stack'])} the clusters" in objects
     assert any(line.startswith("Under churn: ") for line in lines)
 
 

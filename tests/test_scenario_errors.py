@@ -256,6 +256,89 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "istiod.debounce_after_s: must be <= istiod.debounce_max_s (10.0) (got 20.0)",
     ),
     (
+        "a whole number beyond 64 bits",
+        lambda d: d.update(seed=2**64),
+        "seed: must be <= 9,223,372,036,854,775,807, the 64-bit limit (got 18446744073709551616)",
+    ),
+    (
+        "a negative whole number beyond 64 bits",
+        lambda d: d["workloads"][0].update(replicas=-(2**63) - 1),
+        "workloads[0].replicas: must be >= -9,223,372,036,854,775,808, the 64-bit limit (got -9223372036854775809)",
+    ),
+    (
+        "a number too large for a float",
+        lambda d: d.update(churn={"duration_s": 10**400}),
+        "churn.duration_s: expected a finite number, at most about 1.8e308 "
+        "(got 10000000000000000000000000000000000000...000000000000000000000000000000000000000)",
+    ),
+    (
+        "infinity",
+        lambda d: d.update(synthetic={"services": 3, "families": {"ipv4": float("inf")}}),
+        "synthetic.families.ipv4: expected a finite number (got inf)",
+    ),
+    (
+        "not a number",
+        lambda d: d.update(synthetic={"services": 3, "replicas": {"mean": float("nan")}}),
+        "synthetic.replicas.mean: expected a finite number (got nan)",
+    ),
+    (
+        "weights whose sum is no number",
+        lambda d: d.update(synthetic={"services": 3, "protocols": {"http": 1e308, "tcp": 1e308}}),
+        "synthetic.protocols: the weights add up to more than the largest number (about 1.8e308); use smaller ones",
+    ),
+    (
+        "locality weights adding up to 0",
+        lambda d: d.update(synthetic={"services": 3, "localities": [{"zone": "a", "weight": 0}]}),
+        "synthetic.localities: the weights add up to 0; give at least one a positive weight",
+    ),
+    (
+        "a long value is quoted, not echoed",
+        lambda d: d.update(designs=["x" * 2_000_000]),
+        "designs[0]: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' "
+        "(2,000,000 characters) is not a known design (valid designs: single-stack, duplicate, "
+        "additional-addresses, additional-addresses-1.24)",
+    ),
+    (
+        "a long name",
+        lambda d: d["services"][0].update(name="a" * 100),
+        "services[0].name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+        "(100 characters) is not a valid name: at most 63 characters",
+    ),
+    (
+        "a label value longer than Kubernetes allows",
+        lambda d: d["workloads"][0].update(labels={"app": "v" * 64}),
+        f"workloads[0].labels.app: must be at most 63 characters (got 64: '{'v' * 64}')",
+    ),
+    (
+        "an odd key is quoted in the path",
+        lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
+        "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "
+        "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision)",
+    ),
+    (
+        "a CIDR whose prefix length has thousands of digits",
+        lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.0.0.0/" + "1" * 5000}}),
+        "network.pod_cidrs.ipv4: '10.0.0.0/1111111111111111111111111111...11111111111111111111111111111111111111' "
+        "(5,009 characters) is not a valid IPv4 CIDR (the prefix length must be a whole number from 0 to 32)",
+    ),
+    (
+        "a lognormal shape whose square overflows",
+        lambda d: d.update(synthetic={"services": 3, "replicas": {"distribution": "lognormal", "sigma": 1e300}}),
+        "synthetic.replicas.sigma: must be <= 10 (got 1e+300)",
+    ),
+    (
+        "istiod replicas beyond what any mesh runs",
+        lambda d: d.update(istiod={"replicas": 5000}),
+        "istiod.replicas: must be <= 1000 (got 5000)",
+    ),
+    (
+        "a synthetic namespace name written explicitly",
+        lambda d: d.update(
+            namespaces=[*d["namespaces"], {"name": "ns-0002"}], synthetic={"services": 3, "namespaces": 10**12}
+        ),
+        "synthetic.namespaces: synthetic namespace 'ns-0002' clashes with an explicit one",
+    ),
+    (
         "edge outside the synthetic services",
         lambda d: d.update(synthetic={"services": 3, "call_graph": {"model": "edge-list", "edges": [[0, 5]]}}),
         "synthetic.call_graph.edges[0]: service index 5 is out of range (0 to 2)",
@@ -320,3 +403,81 @@ def test_a_directory_is_not_a_scenario(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario(tmp_path)
     assert str(caught.value) == f"{tmp_path}: is a directory, expected a scenario YAML file"
+
+
+# YAML that PyYAML reads into Python errors, or into a structure bigger than its text: each is
+# one line naming the place where the parser has one.
+YAML_CASES = [
+    (
+        "unhashable key",
+        "mesh: {? [a, b] : 1}\n",
+        ":1:10: invalid YAML: a mapping key must be a plain value, not a list",
+    ),
+    (
+        "set as a key",
+        "mesh: {? !!set {a} : 1}\n",
+        ":1:10: invalid YAML: a mapping key must be a plain value, not a set",
+    ),
+    ("unreadable float", "seed: !!float x\n", ":1:7: invalid YAML: 'x' cannot be read as a number"),
+    ("unreadable bool", "seed: !!bool maybe\n", ":1:7: invalid YAML: 'maybe' cannot be read as true or false"),
+    ("unreadable date", "seed: !!timestamp x\n", ":1:7: invalid YAML: 'x' cannot be read as a date"),
+    (
+        "a Python object",
+        "seed: !!python/object/apply:os.system [ls]\n",
+        ":1:7: invalid YAML: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system'",
+    ),
+    (
+        "an integer of 5,000 digits",
+        "seed: " + "9" * 5000 + "\n",
+        ":1:7: invalid YAML: '9999999999999999999999999999999999999...99999999999999999999999999999999999999' "
+        "(5,000 characters) cannot be read as a whole number",
+    ),
+    (
+        "a node containing itself",
+        "designs: &d [*d]\n",
+        ":1:10: invalid YAML: an alias refers to a node that contains it (a recursive structure)",
+    ),
+    (
+        "billion laughs",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)),
+        ": invalid YAML: its aliases repeat 1,234,567,880 values (at most 1,000,000); write fewer repetitions",
+    ),
+    (
+        "deep flow nesting",
+        "mesh: " + "[" * 10_000 + "]" * 10_000 + "\n",
+        ":1:107: invalid YAML: nested too deeply (a scenario needs a few levels)",
+    ),
+    (
+        "deep block nesting",
+        "".join(" " * i + f"k{i}:\n" for i in range(2000)),
+        ": invalid YAML: nested too deeply (a scenario needs a few levels)",
+    ),
+    (
+        "a bare control character",
+        "seed: 1\ndescription: a\x07b\n",
+        ":2:15: invalid YAML: character U+0007 is not allowed (special characters are not allowed); "
+        "write it as an escape in a double-quoted string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in YAML_CASES], ids=[c[0] for c in YAML_CASES])
+def test_hostile_yaml_is_one_line(write_scenario: Callable[..., Path], text: str, expected: str) -> None:
+    path = write_scenario(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}{expected}"
+
+
+def test_aliases_that_repeat_a_little_are_fine(write_scenario: Callable[..., Path]) -> None:
+    """The shipped blog scenario shares one port list among three services."""
+    path = write_scenario(
+        "namespaces: [{name: a}, {name: b}]\n"
+        "services:\n"
+        "  - {name: s, namespace: a, ports: &ports [{name: http, port: 80}, {name: tcp, port: 81}]}\n"
+        "  - {name: s, namespace: b, ports: *ports}\n"
+    )
+    scenario = load_scenario(path)
+    assert scenario.services[0].ports == scenario.services[1].ports

@@ -2,8 +2,9 @@
 
 A scenario shaped like the golden's cluster (IPv4 only, PERMISSIVE mTLS, httpbin serving HTTP
 on 8000 → 80, productpage with a v1 subset, a TCP service on 443) gives listeners, clusters and
-endpoint sets whose structure is compared field by field. Istio-private filters are the one
-expected difference (upstream Envoy has none of them).
+endpoint sets whose structure is compared field by field, Istio's own filters (stats, metadata
+exchange, ALPN, authn) included by name and place. What the golden has and dsim does not model:
+the RBAC and ext_authz filters of the golden mesh's AuthorizationPolicies (:data:`AUTHZ`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf import json_format
+from udpa.type.v1 import typed_struct_pb2
 
 from dsim import build_cluster, generate, scenario_from_dict
 from dsim.xds.generate import ProxyConfig
 from tests.golden_istio import golden_assignments, golden_clusters, golden_listeners
 
-ISTIO_PRIVATE_FILTERS = {"istio.stats", "istio.metadata_exchange", "istio_authn", "istio.alpn"}
+AUTHZ = {"envoy.filters.network.rbac", "envoy.filters.http.rbac", "envoy.filters.http.ext_authz"}
+"""Filters the golden mesh's AuthorizationPolicies add; dsim's scenarios have none."""
 
 GOLDEN_LIKE = {
     "network": {"pod_ip_families": ["IPv4"]},
@@ -71,8 +75,8 @@ def listener(config: ProxyConfig, name: str) -> listener_pb2.Listener:
 
 
 def terminal(chain: lc.FilterChain) -> lc.Filter:
-    """The chain's last upstream-Envoy filter (HCM or tcp_proxy)."""
-    return [f for f in chain.filters if f.name not in ISTIO_PRIVATE_FILTERS][-1]
+    """The chain's last filter (HCM or tcp_proxy)."""
+    return chain.filters[-1]
 
 
 def chain_signature(chain: lc.FilterChain) -> tuple[Any, ...]:
@@ -84,7 +88,7 @@ def chain_signature(chain: lc.FilterChain) -> tuple[Any, ...]:
         match.transport_protocol,
         tuple(match.application_protocols),
         chain.HasField("transport_socket"),
-        terminal(chain).name,
+        tuple(f.name for f in chain.filters if f.name not in AUTHZ),
     )
 
 
@@ -104,6 +108,7 @@ def test_virtual_inbound_chains_match_istio(ours: ProxyConfig, golden: dict[str,
         if terminal(a).name.endswith("http_connection_manager"):
             ma, mb = hcm_of(a), hcm_of(b)
             assert ma.stat_prefix == mb.stat_prefix
+            assert [f.name for f in ma.http_filters] == [f.name for f in mb.http_filters if f.name not in AUTHZ]
             assert ma.route_config.name == mb.route_config.name
             assert [v.name for v in ma.route_config.virtual_hosts] == [v.name for v in mb.route_config.virtual_hosts]
             assert ma.route_config.virtual_hosts[0].routes[0] == mb.route_config.virtual_hosts[0].routes[0]
@@ -136,7 +141,7 @@ def test_outbound_http_listener_matches_istio(ours: ProxyConfig, golden: dict[st
     ma, mb = hcm_of(mine.filter_chains[0]), hcm_of(theirs.filter_chains[0])
     assert ma.rds == mb.rds
     assert ma.stat_prefix == mb.stat_prefix
-    assert [f.name for f in ma.http_filters] == [f.name for f in mb.http_filters if f.name not in ISTIO_PRIVATE_FILTERS]
+    assert [f.name for f in ma.http_filters] == [f.name for f in mb.http_filters]
     for field in (
         "use_remote_address",
         "upgrade_configs",
@@ -175,7 +180,8 @@ def fields(message: Any) -> set[str]:
 def test_outbound_mtls_cluster_matches_istio(ours: ProxyConfig) -> None:
     (theirs,) = golden_clusters()
     (mine,) = [c for c in ours.clusters if c.name == theirs.name]
-    assert fields(mine) == fields(theirs) - {"filters"}  # the Istio-private metadata_exchange filter
+    assert fields(mine) == fields(theirs)
+    assert [f.name for f in mine.filters] == [f.name for f in theirs.filters] == ["istio.metadata_exchange"]
     for field in ("type", "eds_cluster_config", "connect_timeout", "lb_policy", "circuit_breakers"):
         assert getattr(mine, field) == getattr(theirs, field), field
     istio_a, istio_b = mine.metadata.filter_metadata["istio"], theirs.metadata.filter_metadata["istio"]
@@ -230,3 +236,45 @@ def test_endpoints_match_istio(ours: ProxyConfig) -> None:
         for group in assignment.endpoints:
             assert group.HasField("locality")
             assert group.load_balancing_weight.value == sum(lb.load_balancing_weight.value for lb in group.lb_endpoints)
+
+
+def istio_filter_configs(listener: listener_pb2.Listener, name: str) -> list[Any]:
+    """The ``typed_config`` of every filter named ``name`` in ``listener`` (network and HTTP)."""
+    found = []
+    chains = [*listener.filter_chains, *([listener.default_filter_chain] * listener.HasField("default_filter_chain"))]
+    for chain in chains:
+        for network in chain.filters:
+            if network.name == name:
+                found.append(network.typed_config)
+            manager = hcm_pb2.HttpConnectionManager()
+            if network.typed_config.Unpack(manager):
+                found.extend(f.typed_config for f in manager.http_filters if f.name == name)
+    return found
+
+
+def exchange_protocols(configs: list[Any]) -> list[str]:
+    """The protocol each TCP metadata-exchange config names, however it is encoded."""
+    protocols = []
+    for config in configs:
+        typed = typed_struct_pb2.TypedStruct()
+        if config.Unpack(typed):
+            if typed.type_url.endswith(".MetadataExchange"):
+                protocols.append(typed.value["protocol"])
+        elif config.type_url.endswith(".MetadataExchange"):
+            protocols.append(json_format.MessageToDict(config)["protocol"])
+    return protocols
+
+
+@pytest.mark.parametrize("name", ["virtualInbound", "virtualOutbound", "0.0.0.0_9080", "10.96.0.1_443"])
+def test_istio_filter_configs_match_istio(
+    ours: ProxyConfig, golden: dict[str, listener_pb2.Listener], name: str
+) -> None:
+    """Stats, ALPN and authn configs are Istio's to the byte; TCP metadata exchange names the same
+    protocol in the same places (Istio 1.18's dump sends it as a message, istiod 1.2x as a
+    TypedStruct; HTTP peer metadata differs in kind between the two and is compared by place only)."""
+    mine, theirs = listener(ours, name), golden[name]
+    for filter_name in ("istio.stats", "istio.alpn", "istio_authn"):
+        assert istio_filter_configs(mine, filter_name) == istio_filter_configs(theirs, filter_name), filter_name
+    ours_mx, theirs_mx = (istio_filter_configs(x, "istio.metadata_exchange") for x in (mine, theirs))
+    assert len(ours_mx) == len(theirs_mx)
+    assert exchange_protocols(ours_mx) == exchange_protocols(theirs_mx)

@@ -112,7 +112,7 @@ def test_duplicate_splits_listeners_clusters_and_endpoints(cluster) -> None:  # 
         ("fd00:10:96::f9fc_9000", f"outbound6|9000||{host}"),
     ):
         (found,) = [x for x in config.listeners if x.name == listener]
-        found.filter_chains[0].filters[0].typed_config.Unpack(proxy)
+        found.filter_chains[0].filters[-1].typed_config.Unpack(proxy)  # after istio.stats
         assert proxy.cluster == cluster_name
     clusters = {c.name: c for c in config.clusters}
     v4, v6 = clusters[f"outbound|9000||{host}"], clusters[f"outbound6|9000||{host}"]

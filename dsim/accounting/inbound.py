@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.shape import Columns, Number, Ragged, ragged, sizes, text
+from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.designs.base import Design, ProxyFacts
 from dsim.xds import clusters, listeners
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
@@ -103,7 +103,10 @@ def inbound_prices(
     )
     specs = design.virtual_inbound(proxy)
     lds = sum(
-        (sizes(listeners.virtual_inbound(spec, template_ports, mtls, trace, trust_domain), columns) for spec in specs),
+        (
+            serialized_sizes(listeners.virtual_inbound(spec, template_ports, mtls, trace, trust_domain), columns)
+            for spec in specs
+        ),
         np.zeros(workloads, np.int64),
     )
     port_chains = sum(
@@ -123,7 +126,7 @@ def inbound_prices(
     owner = ports["workload"].to_numpy()
     inbound_bytes = sum(
         (
-            np.bincount(owner, weights=sizes(clusters.inbound(spec, PORT), port_rows), minlength=workloads)
+            np.bincount(owner, weights=serialized_sizes(clusters.inbound(spec, PORT), port_rows), minlength=workloads)
             for spec in design.inbound_clusters(proxy)
         ),
         np.zeros(workloads),

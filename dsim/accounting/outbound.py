@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.shape import Columns, Number, Ragged, ragged, sizes, text
+from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
 from dsim.scenario.model import IpFamily
@@ -118,7 +118,7 @@ def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy,
             chosen = rows[pick]
             columns = _row_columns(cols, chosen, {"subset": chosen["subset_length"].to_numpy()})
             columns = dataclasses.replace(columns, ragged={"san": _identities(cols, chosen)})
-            out[pick] = sizes(template, columns)
+            out[pick] = serialized_sizes(template, columns)
     return out
 
 
@@ -208,7 +208,7 @@ def _assignments(
             elements["row"].to_numpy(), weights=elements["extra"].to_numpy(), minlength=len(rows)
         ).astype(np.int64),
     }
-    return sizes(load_assignment_template(copy.endpoint_additional), columns), counts
+    return serialized_sizes(load_assignment_template(copy.endpoint_additional), columns), counts
 
 
 def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
@@ -281,7 +281,10 @@ def outbound_prices(
 ) -> OutboundPrices:
     """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``."""
     n = len(cols.host_length)
-    per_service: dict[str, np.ndarray] = {}
+    # Every cluster metric is there even when no service is (a sidecar of a mesh without services).
+    per_service: dict[str, np.ndarray] = {
+        m: np.zeros(n, np.int64) for m in ("cds_resources", "cds_bytes", *ENDPOINT_METRICS)
+    }
     add = _summing(per_service, n)
 
     trace = tracing(text("tsvc"), text("trev"), mesh_id, text("tns"))
@@ -302,7 +305,7 @@ def outbound_prices(
             add(
                 "lds_bytes",
                 tcp["service"].to_numpy(),
-                sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
+                serialized_sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
             )
             add("filter_chains", tcp["service"].to_numpy(), 1)
             add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
@@ -313,13 +316,15 @@ def outbound_prices(
             template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
             for tau in taus:
                 columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
-                auto_bytes[tau] += np.bincount(services, weights=sizes(template, columns), minlength=n).astype(np.int64)
+                auto_bytes[tau] += np.bincount(
+                    services, weights=serialized_sizes(template, columns), minlength=n
+                ).astype(np.int64)
             add("lds_resources", services, 1)
             add("filter_chains", services, 2)
             add("listener_additional_addresses", services, extra)
             sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
             add("rds_resources", services, 1)
-            add("rds_bytes", services, sizes(sniffed, _row_columns(cols, auto)))
+            add("rds_bytes", services, serialized_sizes(sniffed, _row_columns(cols, auto)))
             add("virtual_hosts", services, 1)
             add("domains", services, 1)
         http = ports[ports["kind"] == "http"]
@@ -330,7 +335,7 @@ def outbound_prices(
             # The same service seen from its own namespace also answers to its short name.
             for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
                 domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
-                vhost[variant] = _field(sizes(routes.service_vhost(host, port, domains, target), columns))
+                vhost[variant] = _field(serialized_sizes(routes.service_vhost(host, port, domains, target), columns))
                 domain_count[variant] = len(domains)
             http_parts.append(
                 pd.DataFrame(
@@ -372,13 +377,13 @@ def outbound_prices(
         pick = (groups["suffix"] == suffix).to_numpy()
         numbers = {"port": groups["port"].to_numpy()[pick]}
         own = routes.route_configuration(f"{port}{suffix}", [routes.catch_all(allow_any)])
-        group_route[pick] = sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
+        group_route[pick] = serialized_sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
         bind = design.http_bind(proxy, suffix)
         additional[pick] = len(bind.additional)
         template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
         for tau in taus:
             columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
-            group_listener[tau][pick] = sizes(template, columns)
+            group_listener[tau][pick] = serialized_sizes(template, columns)
     groups["route_bytes"] = group_route
     groups["listener_additional_addresses"] = additional
     frame = pd.DataFrame(per_service)

@@ -9,6 +9,8 @@ per workload with ``bincount``; proxies of a workload share them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +20,7 @@ from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_cl
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
-from dsim.xds.sizes import COUNT_COLUMNS
+from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_SHORT
 
 # Counts that are a type's resource count, by the metric that holds it.
 _COUNT_SOURCE = {"listeners": "lds_resources", "clusters": "cds_resources", "route_configurations": "rds_resources"}
@@ -157,10 +159,33 @@ def proxy_classes(cluster: Cluster) -> np.ndarray:
     return np.where(has4 & has6, 2, np.where(has4, 0, 1))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class DesignAccounting:
+    """One design's accounting of a cluster: every proxy's sizes and counts, and the prices per
+    proxy family class they were summed from (the push model starts from the same)."""
+
+    design: str
+    """The design's name."""
+    sizes: pd.DataFrame
+    """Per proxy and xDS type: resources and bytes (as :data:`dsim.xds.sizes.SIZE_COLUMNS`)."""
+    counts: pd.DataFrame
+    """Per proxy: the object counts Envoy's memory depends on (:data:`COUNT_COLUMNS`)."""
+    class_prices: dict[int, OutboundPrices]
+    """Per proxy family class some proxy has (an index into :data:`PROXY_CLASSES`): what each
+    service adds to its sidecars, for the tracing classes of the workloads that have proxies."""
+
+
 def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per proxy under ``design``: sizes by xDS type (as :data:`dsim.xds.sizes.SIZE_COLUMNS`) and
     the object counts Envoy's memory depends on (:data:`COUNT_COLUMNS`)."""
-    cols = cluster_columns(cluster)
+    accounting = design_accounting(cluster, design)
+    return accounting.sizes, accounting.counts
+
+
+def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | None = None) -> DesignAccounting:
+    """:func:`vectorized_sizes` with the class prices behind them (``cols``: the cluster's
+    columns, if the caller has them)."""
+    cols = cluster_columns(cluster) if cols is None else cols
     mesh = cluster.scenario.mesh
     seen = _Visibility(cluster, cols)
     tau = workload_tracing_classes(cols)
@@ -171,9 +196,10 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
     proxy_workload = cluster.proxies["workload"].to_numpy()
     taus = np.unique(tau[proxy_workload]).tolist()
     metrics: dict[str, np.ndarray] = {}
-    for k in np.unique(proxy_class):
+    priced: dict[int, OutboundPrices] = {}
+    for k in np.unique(proxy_class).tolist():
         facts = ProxyFacts(families=PROXY_CLASSES[k])
-        prices = class_prices(cluster, cols, design, facts, taus)
+        prices = priced[k] = class_prices(cluster, cols, design, facts, taus)
         outbound = _per_workload(prices, seen, tau, workloads)
         own = inbound_prices(
             cols,
@@ -192,7 +218,6 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = np.asarray(values)[proxy_workload[mine]]
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)
-    types = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
     sizes = pd.concat(
         [
             pd.DataFrame(
@@ -204,11 +229,11 @@ def vectorized_sizes(cluster: Cluster, design: Design) -> tuple[pd.DataFrame, pd
                     "bytes": metrics.get(f"{short}_bytes", zeros),
                 }
             )
-            for name, short in types.items()
+            for name, short in XDS_SHORT.items()
         ],
         ignore_index=True,
     ).sort_values(["proxy"], kind="stable", ignore_index=True)
     counts = pd.DataFrame({"design": design.name, "proxy": proxies})
     for column in COUNT_COLUMNS:
         counts[column] = metrics.get(_COUNT_SOURCE.get(column, column), zeros)
-    return sizes, counts
+    return DesignAccounting(design=design.name, sizes=sizes, counts=counts, class_prices=priced)

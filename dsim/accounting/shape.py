@@ -2,7 +2,7 @@
 
 The template is built by the same builders that make real messages (:mod:`dsim.xds`), with
 stand-ins where instances differ: :func:`text` marks a string (or a part of one: builders
-compose names from parts) and :class:`Number` an integer. :func:`sizes` walks the template's
+compose names from parts) and :class:`Number` an integer. :func:`serialized_sizes` walks the template's
 fields once and computes, for every instance at once, the bytes protobuf's wire format gives
 it: tags, varint lengths of every enclosing length-delimited field, and proto3's omission of
 empty scalars. Variable-length repeated parts (one instance has three SANs, another one) are a
@@ -175,7 +175,7 @@ def _embedded(field_number: int, content: Size) -> Size:
 def _element(field: FieldDescriptor, value: Any, columns: Columns) -> Size:
     """Bytes of one element (or the single value) of ``field``, tag included."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return _embedded(field.number, sizes(value, columns))
+        return _embedded(field.number, serialized_sizes(value, columns))
     return _scalar(field, value, columns)
 
 
@@ -221,13 +221,13 @@ def _unpacked(packed: Any) -> Any:
 
 def _any_sizes(packed: Any, columns: Columns) -> Size:
     type_url = packed.DESCRIPTOR.fields_by_name["type_url"]
-    payload = sizes(_unpacked(packed), columns)
+    payload = serialized_sizes(_unpacked(packed), columns)
     value_field = packed.DESCRIPTOR.fields_by_name["value"].number
     written = tag_size(value_field) + varint_size(payload) + payload
     return _scalar(type_url, packed.type_url, columns) + np.where(payload > 0, written, 0)
 
 
-def sizes(message: Any, columns: Columns) -> Size:
+def serialized_sizes(message: Any, columns: Columns) -> Size:
     """Serialized size of every instance of ``message``'s shape (``ByteSize()``, per instance)."""
     if message.DESCRIPTOR.full_name == _ANY:
         return _any_sizes(message, columns)

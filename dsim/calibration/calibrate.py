@@ -20,12 +20,18 @@ import pandas as pd
 
 from dsim.calibration.campaign import run_campaign
 from dsim.calibration.fit import fit_linear
-from dsim.calibration.istiod_cost import GO_REFERENCE, fit_generator_cost, generator_timings, go_cost_scale
+from dsim.calibration.istiod_cost import (
+    BYTE_COLUMNS,
+    GO_REFERENCE,
+    fit_generator_cost,
+    generator_timings,
+    go_cost_scale,
+)
 from dsim.calibration.live_envoy import STATS_PROFILES
-from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost, load_calibration
+from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost, bundle_file, bundle_names, load_calibration
 from dsim.calibration.plan import PLANS
 from dsim.designs import design_names
-from dsim.errors import DsimError, UnknownNameError
+from dsim.errors import CalibrationError, DsimError, UnknownNameError
 from dsim.provenance import dsim_version, git_revision
 from dsim.xds.envoy import envoy_binary
 
@@ -50,6 +56,14 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
+
+
+REQUIRED_COLUMNS = {
+    "measurements": sorted(
+        {"design", "stats_profile", *ENVOY_TARGETS, *(term for _, terms in ENVOY_TARGETS.values() for term in terms)}
+    ),
+    "timings": [*BYTE_COLUMNS, "generate_ns"],
+}
 
 
 def file_names(version: str) -> dict[str, str]:
@@ -123,25 +137,44 @@ def write_calibration(
     folder: Path, calibration: Calibration, measurements: pd.DataFrame, timings: pd.DataFrame
 ) -> Path:
     """Write the three files into ``folder`` (created if needed); each file appears whole or not at all."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = calibration.provenance["files"]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent on the way is a file, or not writable
+        raise DsimError(f"{folder}: cannot create the folder ({e.strerror}: {e.filename})") from None
+    names = bundle_names(calibration)
     contents = {
         names["measurements"]: measurements.to_csv(index=False, lineterminator="\n"),
         names["timings"]: timings.to_csv(index=False, lineterminator="\n"),
         names["calibration"]: calibration.to_json(),  # last: a model never points at missing data
     }
     for name, text in contents.items():
-        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=f".{name}.", delete=False) as tmp:
-            tmp.write(text)
-        os.chmod(tmp.name, 0o644)  # data others read (an installed package), not a private temporary
-        os.replace(tmp.name, folder / name)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        try:
+            with os.fdopen(handle, "w") as file:
+                file.write(text)
+            os.chmod(tmp, 0o644)  # data others read (an installed package), not a private temporary
+            os.replace(tmp, folder / name)
+        except BaseException:  # an error or an interrupt: no temporary left beside the files
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return folder / names["calibration"]
 
 
 def load_measurements(folder: Path, calibration: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The raw files a calibration names, from ``folder``."""
-    names = calibration.provenance["files"]
-    return pd.read_csv(folder / names["measurements"]), pd.read_csv(folder / names["timings"])
+    """The raw files a calibration names, from ``folder`` (and only from there)."""
+    return _read_table(folder, calibration, "measurements"), _read_table(folder, calibration, "timings")
+
+
+def _read_table(folder: Path, calibration: Calibration, role: str) -> pd.DataFrame:
+    path = bundle_file(folder, calibration, role)
+    try:
+        table = pd.read_csv(path)
+    except ValueError as e:  # pandas' ParserError and EmptyDataError, and UnicodeDecodeError, are ValueErrors
+        raise CalibrationError(f"{path}: not a CSV table ({type(e).__name__}: {e})") from None
+    missing = [column for column in REQUIRED_COLUMNS[role] if column not in table.columns]
+    if missing:
+        raise CalibrationError(f"{path}: no column {', '.join(missing)} (the fit needs them)")
+    return table
 
 
 def refit(path: Path) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsim.errors import CalibrationError
+
 CONFIDENCE = 0.95
 
 
@@ -80,7 +82,7 @@ def fit_linear(
     y = frame[target].to_numpy(dtype=np.float64)
     dof = len(y) - x.shape[1]
     if dof < 1 or np.linalg.matrix_rank(x) < x.shape[1]:
-        raise ValueError(
+        raise CalibrationError(
             f"cannot fit {target} on {', '.join(used)}: {len(y)} observations, rank "
             f"{np.linalg.matrix_rank(x)} of {x.shape[1]} terms (the plan does not separate them)"
         )

@@ -18,6 +18,7 @@ import pandas as pd
 from dsim.calibration.fit import LinearFit, fit_linear
 from dsim.calibration.plan import Plan
 from dsim.designs import get_design
+from dsim.errors import CalibrationError
 from dsim.xds.generate import XDS_TYPES, clear_caches, proxy_config
 from dsim.xds.view import index_for
 
@@ -85,5 +86,5 @@ def go_cost_scale(fit: LinearFit) -> float:
     go_ns_per_byte = GO_REFERENCE["ns_per_op"] / GO_REFERENCE["bytes_per_op"]  # type: ignore[operator]
     slope = fit.slope("config_bytes")
     if slope is None or slope.estimate <= 0:
-        raise ValueError("the generator fit has no positive cost per byte")
+        raise CalibrationError("the generator timings give no positive cost per config byte; cannot scale it to Go")
     return float(f"{go_ns_per_byte / slope.estimate:.3g}")

@@ -1,9 +1,11 @@
 """One measurement: a fresh Envoy receives one sidecar config over ADS; how much memory and CPU
 did it take?
 
-The config is the generated one, with one change: listeners that bind a socket (the virtual
-outbound and inbound listeners, on 0.0.0.0/:: and ports 15001/15006 in a pod) bind free ports on
-127.0.0.1/::1 instead, so a measurement never listens beyond loopback or collides with anything.
+The config is the generated one, with two changes: the filters only Istio's proxy has are
+stripped (:func:`dsim.xds.upstream.upstream_config`: this Envoy has no extension for them, so the
+measured memory lacks theirs), and listeners that bind a socket (the virtual outbound and inbound
+listeners, on 0.0.0.0/:: and ports 15001/15006 in a pod) bind free ports on 127.0.0.1/::1
+instead, so a measurement never listens beyond loopback or collides with anything.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dsim.calibration.xds_server import XdsServer, type_url
 from dsim.errors import EnvoyRunError
 from dsim.xds.envoy import free_port, sidecar_bootstrap
 from dsim.xds.generate import ProxyConfig
+from dsim.xds.upstream import upstream_config
 
 APPLY_TIMEOUT_S = 300.0
 _QUIET_S = 0.3  # after the config is live, before reading CPU: lets the workers finish adding listeners
@@ -77,7 +80,9 @@ def _named(messages: Sequence[Message], key: str) -> dict[str, Message]:
 
 
 def measure(config: ProxyConfig, *, profile: str, concurrency: int, binary: Path) -> Measurement:
-    """Start an Envoy, deliver ``config`` over ADS, wait until it is live and memory settles, read."""
+    """Start an Envoy, deliver ``config`` (Istio-only filters stripped) over ADS, wait until it is
+    live and memory settles, read."""
+    config = upstream_config(config)
     listeners = loopback_listeners(config.listeners)
     resources: dict[str, dict[str, Message]] = {}
     kinds: tuple[tuple[Sequence[Message], str], ...] = (

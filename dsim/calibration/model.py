@@ -48,6 +48,8 @@ ENVOY_TARGETS = {
     "apply_cpu_ms": ("envoy_apply_cpu_ms", CPU_TERMS),
 }
 SHIPPED = "envoy-1.40.json"
+FILE_ROLES = ("calibration", "measurements", "timings")
+"""The files of a calibration bundle (``provenance.files``): the model, its raw measurements and generator timings."""
 CALIBRATION_ENV = "DSIM_CALIBRATION"
 
 
@@ -152,6 +154,37 @@ class Calibration:
             return Calibration(source=source, provenance=dict(data["provenance"]), envoy=envoy, istiod=istiod)
         except (ValueError, KeyError, TypeError) as e:
             raise CalibrationError(f"{source}: not a dsim calibration file ({type(e).__name__}: {e})") from None
+
+
+def bundle_names(calibration: Calibration) -> dict[str, str]:
+    """The bundle's file names (``provenance.files``), each a plain name of a file in its folder.
+
+    They come from the calibration file, so from anyone: a path (``/etc/…``, ``../…``,
+    ``sub/…``) would make dsim read, and a refit write, outside the bundle's folder.
+    """
+    files = calibration.provenance.get("files")
+    names = {}
+    for role in FILE_ROLES:
+        name = files.get(role) if isinstance(files, dict) else None
+        where = f"{calibration.source}: provenance.files.{role}"
+        if not isinstance(name, str):
+            raise CalibrationError(f"{where}: missing (the name of the bundle's {role} file)")
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise CalibrationError(f"{where}: {name!r} is not a plain file name (no folder, no '..')")
+        names[role] = name
+    return names
+
+
+def bundle_file(folder: Path, calibration: Calibration, role: str) -> Path:
+    """The bundle's ``role`` file in ``folder``, refused if it is missing or, through a symbolic
+    link, is a file outside ``folder``."""
+    path = folder / bundle_names(calibration)[role]
+    where = f"{calibration.source}: provenance.files.{role}"
+    if not path.is_file():
+        raise CalibrationError(f"{where}: {path}: no such file")
+    if path.resolve().parent != folder.resolve():
+        raise CalibrationError(f"{where}: {path} is a link to {path.resolve()}, outside the folder {folder}")
+    return path
 
 
 def shipped_path() -> Path:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dsim.calibration.istiod_push import istiod_push_cpu
 from dsim.calibration.model import Calibration
 from dsim.errors import CalibrationError
 from dsim.scenario import Scenario
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_TYPES
 
 ISTIOD_COLUMNS = [f"istiod_{t}_ms" for t in XDS_TYPES]
 COST_COLUMNS = [
@@ -41,7 +42,8 @@ def proxy_costs(
 ) -> pd.DataFrame:
     """One row per proxy of ``counts``: predicted Envoy costs, and istiod's CPU for a full push
     to it per xDS type (cold: no cross-proxy cache), with the scenario's stats profile and scale.
-    ``istiod_cpu_ms`` adds the fixed cost per pushed proxy to the per-type costs."""
+    ``istiod_cpu_ms`` adds the fixed cost per pushed proxy to the per-type costs (the push model's
+    formula: :func:`dsim.calibration.istiod_push.istiod_push_cpu`)."""
     check_applies(calibration, scenario)
     ordered = counts.sort_values("proxy").reset_index(drop=True)
     out = pd.concat(
@@ -52,13 +54,11 @@ def proxy_costs(
         axis=1,
     )
     by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
-    scale = calibration.istiod.go_cost_scale if scenario.istiod.go_cost_scale is None else scenario.istiod.go_cost_scale
+    cpu = istiod_push_cpu(calibration, scenario.istiod)
     for xds_type, column in zip(XDS_TYPES, ISTIOD_COLUMNS, strict=True):
-        ns = calibration.istiod.ns_per_byte * by_type[xds_type].to_numpy(dtype=np.float64)
-        out[column] = (scale * ns / 1e6).round(4)
-    # The fit's intercept is per push to a proxy, not per type: it is in the total only.
-    fixed_ms = scale * calibration.istiod.fit.intercept.estimate / 1e6
-    out["istiod_cpu_ms"] = (out[ISTIOD_COLUMNS].sum(axis=1) + fixed_ms).round(4)
+        out[column] = (cpu.per_byte_ns * by_type[xds_type].to_numpy(dtype=np.float64) / 1e6).round(4)
+    # The fixed cost is per push to a proxy, not per type: it is in the total only.
+    out["istiod_cpu_ms"] = (out[ISTIOD_COLUMNS].sum(axis=1) + cpu.per_proxy_ms).round(4)
     return out[COST_COLUMNS]
 
 
@@ -79,7 +79,11 @@ def cost_totals(costs: pd.DataFrame) -> pd.DataFrame:
             "istiod_full_push_cpu_s": grouped["istiod_cpu_ms"].sum() / 1e3,
         }
     )
-    return totals.round(3).reset_index()
+    # Six significant digits, not three decimals: a small mesh's fleet memory or push CPU
+    # (0.0043 s) is a figure, not 0.004 or 0.
+    floats = totals.columns[totals.dtypes == np.float64]
+    totals[floats] = totals[floats].map(lambda value: float(f"{value:.6g}"))
+    return totals.reset_index()
 
 
 REFERENCE_PRICES = "single-stack"
@@ -89,19 +93,27 @@ REFERENCE_PRICES = "single-stack"
 
 def memory_by_object(counts: pd.DataFrame, *, scenario: Scenario, calibration: Calibration) -> pd.DataFrame:
     """Where Envoy's memory sits: per design and object kind, mean objects per proxy and the MiB
-    they take at the reference design's fitted price per object, the idle sidecar, and what the
-    design's own fit adds on top (``object == "other"``: objects the reference lacks, such as
-    additional addresses, and the difference between the fits), so each design's rows sum to its
-    predicted mean memory per proxy."""
+    they take at the reference design's fitted price per object, and the idle sidecar; objects
+    the reference has no price for (additional addresses) at the design's own fitted price; and
+    ``object == "fit_difference"``: what the design's own fit gives its objects beyond the
+    reference's prices (its measured memory per object differs; it may be negative), so each
+    design's rows sum to its predicted mean memory per proxy."""
     profile = scenario.envoy.stats_profile
     fit = calibration.envoy_fit(REFERENCE_PRICES, profile, "allocated_bytes")
+    priced = {s.name for s in fit.slopes}
     rows = []
     for design, own_counts in counts.groupby("design", sort=False):
-        means = own_counts[[s.name for s in fit.slopes]].mean()
+        own_fit = calibration.envoy_fit(str(design), profile, "allocated_bytes")
+        means = own_counts[list(dict.fromkeys(s.name for s in (*fit.slopes, *own_fit.slopes)))].mean()
         parts = [(s.name, float(means[s.name]), s.estimate * float(means[s.name])) for s in fit.slopes]
         parts.append(("idle sidecar", 1.0, fit.intercept.estimate))
-        predicted = float(calibration.envoy_fit(str(design), profile, "allocated_bytes").predict(own_counts).mean())
-        parts.append(("other", np.nan, predicted - sum(p[2] for p in parts)))
+        parts += [
+            (s.name, float(means[s.name]), s.estimate * float(means[s.name]))
+            for s in own_fit.slopes
+            if s.name not in priced
+        ]
+        predicted = float(own_fit.predict(own_counts).mean())
+        parts.append(("fit_difference", np.nan, predicted - sum(p[2] for p in parts)))
         rows += [(design, name, count, value / 2**20) for name, count, value in parts]
     frame = pd.DataFrame(rows, columns=["design", "object", "per_proxy", "mib_per_proxy"]).round(4)
     frame["mib_per_proxy"] += 0.0  # no "-0.0" where the design's own fit is the reference's

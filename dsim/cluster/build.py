@@ -1,5 +1,6 @@
 """Build a :class:`Cluster` from a resolved scenario: explicit objects, then synthetic ones,
-then addresses for everything that has none, then one proxy per pod with a sidecar."""
+then addresses for everything that has none, then one proxy per pod with a sidecar — once the
+size guard (:mod:`dsim.sizing`) has found that it fits in memory."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from dsim.errors import ScenarioError
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.checks import FAMILIES, cidr_of, family_key
+from dsim.scenario.load import source_name
+from dsim.sizing import check_fits
 
 _PARTS = [name for name in SCHEMA if name != "proxies"]
 
@@ -124,7 +127,8 @@ def _assign_addresses(s: Scenario, tables: dict[str, pd.DataFrame], source: str)
 
 def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
     """The cluster ``scenario`` describes, as tables; ``source`` names the scenario in errors."""
-    source = source or f"scenario {scenario.name!r}"
+    source = source_name(scenario, source)
+    check_fits(scenario, source=source)  # before anything is allocated
     parts = [explicit_tables(scenario)]
     if scenario.synthetic.services:
         parts.append(synthetic_tables(scenario))
@@ -144,3 +148,19 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
         },
     )
     return Cluster(scenario=scenario, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})
+
+
+def require_sidecars(cluster: Cluster, source: str | None = None) -> None:
+    """Refuse a cluster without sidecars where their configs are what is compared (``dsim run``)."""
+    if len(cluster.proxies):
+        return
+    pods = len(cluster.pods)
+    if pods == 0:
+        why = "has no pods (no workload with replicas, and synthetic.services is 0)"
+    else:
+        why = f"has {pods:,} pods but none runs an Istio sidecar (sidecar: false, or no sidecar_injection)"
+    raise ScenarioError(
+        source_name(cluster.scenario, source),
+        "workloads",
+        f"the cluster {why}, so there is no sidecar config to compare; give some pods a sidecar",
+    )

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
-from dsim.cluster.labels import canonical_revision, canonical_service, selects
+from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, selects
 from dsim.cluster.tables import make_table
 from dsim.scenario import Scenario
 from dsim.scenario.model import Locality
@@ -108,12 +108,9 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         },
     )
 
-    selected = [
-        (i, w)
-        for i, svc in enumerate(s.services)
-        for w, wl in enumerate(s.workloads)
-        if wl.namespace == svc.namespace and selects(svc.selector or {}, wl.labels or {})
-    ]
+    index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
+    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in s.services]
+    selected = [(i, w) for i, ws in enumerate(selected_by_service) for w in ws]
     service_workloads = make_table(
         "service_workloads",
         {"service": [i for i, _ in selected], "workload": [w for _, w in selected]},
@@ -121,8 +118,8 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     subset_selected = [
         (k, w)
         for k, (i, sub) in enumerate(subset_rows)
-        for svc_i, w in selected
-        if svc_i == i and selects(sub.labels, s.workloads[w].labels or {})
+        for w in selected_by_service[i]
+        if selects(sub.labels, s.workloads[w].labels or {})
     ]
     subset_workloads = make_table(
         "subset_workloads",

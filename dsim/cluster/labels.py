@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # Istio's precedence for telemetry/workload names (pkg/config/labels: CanonicalService).
 _SERVICE_LABELS = ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app")
@@ -20,3 +20,25 @@ def canonical_service(labels: Mapping[str, str], workload_name: str) -> str:
 
 def canonical_revision(labels: Mapping[str, str]) -> str:
     return next((labels[k] for k in _REVISION_LABELS if k in labels), "latest")
+
+
+class WorkloadIndex:
+    """Workloads by namespace and label pair, so a selector is tried on the workloads that carry one
+    of its pairs rather than on every workload of the mesh."""
+
+    def __init__(self, workloads: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        """``workloads``: (namespace, pod labels) per workload, in id order."""
+        self.labels = [labels for _, labels in workloads]
+        self.by_namespace: dict[str, list[int]] = {}
+        self.by_pair: dict[tuple[str, str, str], list[int]] = {}
+        for w, (namespace, labels) in enumerate(workloads):
+            self.by_namespace.setdefault(namespace, []).append(w)
+            for key, value in labels.items():
+                self.by_pair.setdefault((namespace, key, value), []).append(w)
+
+    def matches(self, namespace: str, selector: Mapping[str, str]) -> list[int]:
+        """The workloads of ``namespace`` that ``selector`` selects, in id order."""
+        if not selector:
+            return list(self.by_namespace.get(namespace, []))
+        candidates = min((self.by_pair.get((namespace, k, v), []) for k, v in selector.items()), key=len)
+        return [w for w in candidates if selects(selector, self.labels[w])]

@@ -37,6 +37,15 @@ def by_namespace(c: Cluster) -> pd.DataFrame:
     ).reset_index()
 
 
+def largest_namespaces(table: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The ``limit`` namespaces of a :func:`by_namespace` table with the most sidecars (then
+    services, then by name), largest first, and the sum of the rest's columns (None when none is
+    left out), so a mesh of hundreds of namespaces reads in one screen."""
+    ordered = table.sort_values(["sidecars", "services", "namespace"], ascending=[False, False, True], kind="stable")
+    shown, rest = ordered.head(limit), ordered.iloc[limit:]
+    return shown, (rest.drop(columns="namespace").sum() if len(rest) else None)
+
+
 def by_ip_family(c: Cluster) -> pd.DataFrame:
     """Services by ``ip_families``; pods and sidecars by the families of their IPs."""
     services = c.services["ip_families"].astype(str).value_counts().reindex(FAMILY_ORDER, fill_value=0)

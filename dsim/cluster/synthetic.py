@@ -98,7 +98,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     namespaces = make_table(
         "namespaces",
         {
-            "name": [synthetic_namespace_name(k) for k in range(n_ns)],
+            "name": _names("ns-", np.arange(n_ns), width=len(synthetic_namespace_name(0)) - len("ns-")),
             "sidecar_injection": injected,
             "synthetic": np.ones(n_ns, dtype=bool),
         },

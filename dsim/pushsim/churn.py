@@ -200,8 +200,9 @@ class _Builder:
                 if not m.workload_alive[workload]:
                     return
                 for e in old:
-                    m.present[workload].remove(e)
-                    self.disconnect(at, "rollout", workload, e, seq)
+                    if e in m.present[workload]:  # a pod replacement or scale-down may have taken it since
+                        m.present[workload].remove(e)
+                        self.disconnect(at, "rollout", workload, e, seq)
                 m.present[workload].extend(fresh)
                 self.endpoints(at, "rollout", workload, seq)
                 if waiting:

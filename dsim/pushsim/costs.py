@@ -6,9 +6,12 @@ import dataclasses
 
 import numpy as np
 
+from dsim.accounting.proxies import DesignAccounting
+from dsim.calibration.istiod_push import istiod_push_cpu
 from dsim.calibration.model import Calibration
 from dsim.calibration.predict import check_applies
-from dsim.pushsim.sizes import APPLY_TERMS
+from dsim.errors import CalibrationError
+from dsim.pushsim.configs import APPLY_TERMS
 from dsim.scenario import Scenario
 
 
@@ -27,31 +30,41 @@ class PushCosts:
     apply_intercept_ms: float
     """Envoy's fixed apply CPU for a whole config (the calibration's intercept)."""
     apply_ms: np.ndarray
-    """Envoy apply CPU per object of :data:`dsim.pushsim.sizes.APPLY_TERMS`, ms."""
-
-    def apply_s(self, counts: np.ndarray, *, whole: np.ndarray) -> np.ndarray:
-        """Envoy's apply time for ``counts`` (rows of APPLY_TERMS counts); rows marked ``whole``
-        are a first config and add the fixed part."""
-        return np.maximum(counts @ self.apply_ms, 0.0) / 1e3 + np.where(whole, self.apply_intercept_ms / 1e3, 0.0)
+    """Envoy apply CPU per object of :data:`dsim.pushsim.configs.APPLY_TERMS`, ms (a proxy push's
+    apply time: :func:`dsim.pushsim.kernels.variant_costs`)."""
 
 
-def push_costs(calibration: Calibration, scenario: Scenario, design: str) -> PushCosts:
-    """The unit costs of ``design`` under ``scenario``'s settings."""
+def push_costs(calibration: Calibration, scenario: Scenario, accounting: DesignAccounting) -> PushCosts:
+    """The unit costs of the design of ``accounting`` (its configs before any churn) under
+    ``scenario``'s settings."""
     check_applies(calibration, scenario)
     istiod = scenario.istiod
-    scale = calibration.istiod.go_cost_scale if istiod.go_cost_scale is None else istiod.go_cost_scale
-    fixed_ms = (
-        max(scale * calibration.istiod.fit.intercept.estimate / 1e6, 0.0)
-        if istiod.push_overhead_ms is None
-        else istiod.push_overhead_ms
-    )
-    fit = calibration.envoy_fit(design, scenario.envoy.stats_profile, "apply_cpu_ms")
-    slopes = [fit.slope(term) for term in APPLY_TERMS]
+    cpu = istiod_push_cpu(calibration, istiod)
+    fit = calibration.envoy_fit(accounting.design, scenario.envoy.stats_profile, "apply_cpu_ms")
     return PushCosts(
-        per_proxy_s=fixed_ms / 1e3,
-        per_byte_s=scale * calibration.istiod.ns_per_byte / 1e9,
+        per_proxy_s=cpu.per_proxy_ms / 1e3,
+        per_byte_s=cpu.per_byte_ns / 1e9,
         per_service_context_s=istiod.push_context_us_per_service / 1e6,
         bytes_per_s=istiod.send_bandwidth_mbps * 1e6 / 8,
         apply_intercept_ms=fit.intercept.estimate,
-        apply_ms=np.array([s.estimate if s is not None else 0.0 for s in slopes]),
+        apply_ms=np.array([_apply_slope(calibration, scenario, accounting, term) for term in APPLY_TERMS]),
     )
+
+
+def _apply_slope(calibration: Calibration, scenario: Scenario, accounting: DesignAccounting, term: str) -> float:
+    """Envoy's apply CPU per object ``term``, ms. A fit leaves out a term its measurements never
+    varied (a design that makes none of them): that costs nothing only where the configs have none
+    either, which churn keeps so (new pods and services are clones)."""
+    profile = scenario.envoy.stats_profile
+    slope = calibration.envoy_fit(accounting.design, profile, "apply_cpu_ms").slope(term)
+    if slope is not None:
+        return slope.estimate
+    most = int(accounting.counts[term].to_numpy().max(initial=0))
+    if most > 0:
+        raise CalibrationError(
+            f"the calibration {calibration.source} has no apply_cpu_ms slope for {term} under design "
+            f"{accounting.design!r} and stats profile {profile!r} (its measurements never varied them), but "
+            f"this mesh's configs have up to {most} per proxy; run `dsim calibrate --out DIR` with a plan "
+            "that varies them and set DSIM_CALIBRATION to the JSON file it writes"
+        )
+    return 0.0

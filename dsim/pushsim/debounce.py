@@ -17,7 +17,8 @@ import simpy
 from dsim.pushsim.requests import PushRequest
 
 CLOCK_RESOLUTION_S = 1e-9
-Push = Callable[[PushRequest], Generator[simpy.Event, Any, None]]
+PushProcess = Callable[[PushRequest], Generator[simpy.Event, Any, None]]
+"""Runs one push (a simpy process) of a request."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,7 +48,7 @@ class DebouncedPush:
 class Debouncer:
     """Put requests into :attr:`inbox`; each push runs ``push(request)`` as a simpy process."""
 
-    def __init__(self, env: simpy.Environment, options: DebounceOptions, push: Push) -> None:
+    def __init__(self, env: simpy.Environment, options: DebounceOptions, push: PushProcess) -> None:
         self.env = env
         self.options = options
         self.inbox: simpy.Store = simpy.Store(env)

@@ -1,33 +1,36 @@
-"""istiod's push queues and their fan-out to every proxy, vectorized over proxies and replicas.
+"""istiod's push queues and their fan-out to every proxy, over proxy arrays and replicas.
 
 Each istiod replica serves its share of the proxies (proxy ``p`` is served by replica
 ``p % replicas``) with its own queue, throttle, cores and egress. A queue follows ``pushqueue.go``
-(as :class:`dsim.pushsim.push_queue.PushQueue`, the per-proxy reference the tests compare
+(as :class:`dsim.pushsim.reference.PushQueue`, the per-proxy reference the tests compare
 against): a proxy is never queued twice — a push for a waiting proxy merges into its entry; a push
 for a proxy being pushed right now is kept and the proxy re-queued when that push is done. Between
 two simulation events nothing merges, so every proxy push dispatched in that window is computed at
-once, for all the replicas concerned together (their schedules as rows of one computation, see
-:mod:`dsim.pushsim.lanes`); :meth:`FanOut.advance` commits the window's dispatches before each
-event changes anything. A connection's first request is served at once: dsim puts it at the head
-of its replica's line.
+once, for all the replicas concerned together (the dispatcher's recurrences push by push,
+:func:`dsim.pushsim.kernels.scan`); :meth:`FanOut.advance` commits the window's dispatches before
+each event changes anything. A connection's first request is served at once: dsim puts it at the
+head of its replica's line. The loops over proxy arrays are compiled kernels
+(:mod:`dsim.pushsim.kernels`), or their NumPy twins (:mod:`dsim.pushsim.reference`) with
+``DSIM_PUSHSIM_NUMPY=1``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 
+from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.costs import PushCosts
-from dsim.pushsim.lanes import LaneState, advanced, schedule
-from dsim.pushsim.metrics import Committed, Recorder
+from dsim.pushsim.hotpath import hot_loops
+from dsim.pushsim.kernels import NEVER
+from dsim.pushsim.lanes import LaneState
+from dsim.pushsim.metrics import Recorder
 from dsim.pushsim.pushlog import Push, PushLog
-from dsim.pushsim.sizes import ConfigModel
 from dsim.pushsim.work import INCREMENTAL, Pricer, Work
 
-_NEVER = np.iinfo(np.int64).max  # a push id no proxy push carries
 LOOKAHEAD = 1.2  # batch size over the expected dispatches in the window: a second pass costs more than a few spare rows
 MIN_BATCH = 64
 MAX_BATCH = 1 << 16
@@ -52,7 +55,8 @@ class _Line:
     queued; a proxy pushed, merged away or dropped since has a newer token (or is no longer
     queued), so its old entry is skipped. Connections wait in ``front``, ahead of the line."""
 
-    def __init__(self) -> None:
+    def __init__(self, hot: ModuleType) -> None:
+        self._hot = hot
         self.order = np.zeros(1024, np.int64)
         self.token = np.zeros(1024, np.int64)
         self.ready = np.zeros(1024)
@@ -85,12 +89,10 @@ class _Line:
         the first ``i + 1`` live ones take; ``raw_end`` where the scan stopped."""
         self.front = [(p, tok, r) for p, tok, r in self.front if token[p] == tok and queued[p]]
         raw_end = min(self.tail, self.head + size)
-        proxies = self.order[self.head : raw_end]
-        live = (self.token[self.head : raw_end] == token[proxies]) & queued[proxies]
-        self.spans = np.flatnonzero(live) + 1
+        proxies, ready, self.spans = self._hot.live_entries(
+            self.order, self.token, self.ready, self.head, raw_end, token, queued
+        )
         self.raw_end = raw_end
-        ready = self.ready[self.head : raw_end][live]
-        proxies = proxies[live]
         if self.front:
             proxies = np.concatenate([np.array([p for p, _, _ in self.front], np.int64), proxies])
             ready = np.concatenate([np.array([r for _, _, r in self.front]), ready])
@@ -145,7 +147,8 @@ class FanOut:
         self.log = PushLog(len(model.source))
         self.pricer = Pricer(model, costs, self.log, delta_xds=limits.delta_xds)
         self.lanes = LaneState.idle(limits.throttle, limits.cores, replicas=replicas)
-        self.lines = [_Line() for _ in range(replicas)]
+        self._hot = hot_loops()
+        self.lines = [_Line(self._hot) for _ in range(replicas)]
         self.connected = np.zeros(n, bool)
         self.queued = np.zeros(n, bool)
         self.connecting = np.zeros(n, bool)
@@ -160,9 +163,18 @@ class FanOut:
         self.again_start = np.zeros(n)
         self.token = np.zeros(n, np.int64)
         self.warm = np.ones(replicas * len(model.workload_class), bool)  # per replica and workload: caches filled
+        self.cache_of = self.replica_of * len(model.workload_class) + proxy_workload
+        """Per proxy: its replica's cache entry for its workload (an index into :attr:`warm`)."""
+        self.proxy_class = model.workload_class[proxy_workload]
+        """Per proxy: its workload's proxy family class (a row of the config model's class arrays)."""
         self._again = np.zeros(0, np.int64)  # proxies asked for while being pushed (may hold stale ids)
         self._advanced_to = np.full(replicas, -np.inf)
         self._rate = np.full(replicas, 1000.0)  # dispatches per second, to size the next batch
+        # Per replica, a bound on what is pending, kept up without a pass over the proxies: no
+        # pending proxy push carries a push older than ``_oldest_bound``, none is a connection
+        # unless ``_joining_bound``. Commits only raise the truth; pushes and connections lower the bound.
+        self._oldest_bound = np.full(replicas, NEVER)
+        self._joining_bound = np.zeros(replicas, bool)
 
     # -- the queue ---------------------------------------------------------------------------------
     def _append(self, proxies: np.ndarray, ready: np.ndarray) -> None:
@@ -191,72 +203,58 @@ class FanOut:
         return int(np.count_nonzero(self.queued))
 
     # -- events -------------------------------------------------------------------------------------
-    def push(self, t: float, push: Push, proxies: np.ndarray) -> int:
-        """Enqueue ``push`` for every connected proxy of ``proxies`` (a mask over proxy ids);
-        returns how many it reached. Call :meth:`advance` to ``t`` first."""
+    def push(self, t: float, push: Push, seen: np.ndarray) -> int:
+        """Enqueue ``push`` for every connected proxy of the workloads ``seen`` (a mask over
+        workloads); returns how many it reached. Call :meth:`advance` to ``t`` first."""
         pid = self.log.add(push)
-        targets = self.connected & proxies
-        waiting = targets & self.queued
-        np.copyto(self.latest, pid, where=waiting)
-        np.minimum(self.start, push.start, out=self.start, where=waiting)
-        busy = (targets ^ waiting) & (self.busy_until > t)
-        fresh = busy & (self.again_first < 0)
-        np.copyto(self.again_first, pid, where=fresh)
-        np.copyto(self.again_start, push.start, where=fresh)
-        np.copyto(self.again_latest, pid, where=busy)
-        np.minimum(self.again_start, push.start, out=self.again_start, where=busy)
-        self._again = np.union1d(self._again, np.flatnonzero(fresh))
-        idle = targets ^ waiting ^ busy
-        for r, rotation in enumerate(self.rotations):
-            mine = self._members(idle, r)
-            if len(mine):
-                # Istio walks its connections map (random order); a seeded rotation stands in for it.
-                turn = int(rotation.integers(len(mine)))
-                mine = np.concatenate([mine[turn:], mine[:turn]])
-                self._enqueue(mine, t, pid, push.start)
-                self._append_to(r, mine, np.full(len(mine), t))
-        return int(np.count_nonzero(targets))
+        np.minimum(self._oldest_bound, pid, out=self._oldest_bound)  # what it merges into is older
+        targets, fresh, idle, bounds = self._hot.reach(
+            seen, self.proxy_workload, self.connected, self.queued, self.busy_until, t, pid, push.start,
+            self.latest, self.start, self.again_first, self.again_latest, self.again_start, self.replicas,
+        )  # fmt: skip
+        self._again = np.union1d(self._again, fresh)
+        # Istio walks its connections map (random order); a seeded rotation stands in for it.
+        sizes = np.diff(bounds).tolist()
+        turns = np.array([int(rot.integers(n)) if n else 0 for rot, n in zip(self.rotations, sizes, strict=True)])
+        order, tokens = self._hot.enqueue(
+            idle, bounds, turns, t, pid, push.start, self.queued, self.first, self.latest, self.enqueued, self.start,
+            self.token,
+        )  # fmt: skip
+        for r, n in enumerate(sizes):
+            if n:
+                mine = slice(bounds[r], bounds[r + 1])
+                self.lines[r].append(order[mine], tokens[mine], np.full(n, t))
+        return int(targets)
 
     def depends_on(self, services: np.ndarray) -> np.ndarray:
         """The replicas with a proxy push not yet computed that carries a whole config (a full push
         or a new connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
-        flagged = self._flagged()
-        queued_first = np.where(self.queued, self.first, _NEVER)
         named = self.log.last_naming(services)
-        connecting = bool(self.connecting.any())  # a connection is queued until pushed
-        oldest_of_all = min(int(queued_first.min()), int(self.again_first[flagged].min(initial=_NEVER)))
-        if oldest_of_all == _NEVER:
+        # The bounds decide most events alone: no replica whose bound is after the last push naming
+        # a service, and before no full push, can have a pending proxy push that carries either.
+        bound, last = self._oldest_bound, len(self.log) - 1
+        waiting = bound < NEVER
+        if (
+            not self._joining_bound.any()
+            and not (waiting & ((named >= bound) | self.log.carries_full(np.where(waiting, bound, 0), last))).any()
+        ):
             return np.zeros(0, np.int64)
-        if not connecting and named < oldest_of_all and not self.log.carries_full(oldest_of_all, len(self.log) - 1):
-            return np.zeros(0, np.int64)  # nothing pending carries these services or a whole config
-        # The oldest push a replica's pending proxy pushes carry decides most cases at once.
-        oldest = self._per_replica_min(queued_first)
-        np.minimum.at(oldest, self.replica_of[flagged], self.again_first[flagged])
-        pending = oldest < _NEVER
-        needs = pending & (named >= oldest)
-        if connecting:
-            needs |= self._per_replica_any(self.connecting)
-        maybe_full = (
-            pending
-            & ~needs
-            & self.log.carries_full(np.where(pending, oldest, 0), np.full(self.replicas, len(self.log) - 1))
+        flagged = self._flagged()
+        oldest, joining = self._hot.pending(
+            self.queued, self.first, self.connecting, flagged, self.again_first, self.replicas
         )
-        for r in np.flatnonzero(maybe_full).tolist():
-            # A full push since the oldest: whether a pending merge includes it, proxy by proxy.
-            mine = np.concatenate([self._members(self.queued, r), flagged[self.replica_of[flagged] == r]])
-            firsts = np.where(self.queued[mine], self.first[mine], self.again_first[mine])
-            latest = np.where(self.queued[mine], self.latest[mine], self.again_latest[mine])
-            needs[r] = self.log.carries_full(firsts, latest).any()
+        self._oldest_bound, self._joining_bound = oldest.copy(), joining.copy()
+        needs = self._hot.depends_on(
+            named, self.log.full_prefix, oldest, joining, self.queued, self.first, self.latest, flagged,
+            self.again_first, self.again_latest,
+        )  # fmt: skip
         return np.flatnonzero(needs)
-
-    def _per_replica_min(self, values: np.ndarray) -> np.ndarray:
-        return _by_replica(values, self.replicas, _NEVER).min(axis=0)
-
-    def _per_replica_any(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(_by_replica(values, self.replicas, False).any(axis=0))
 
     def connect(self, t: float, proxy: int) -> None:
         """``proxy`` connected: its first full config is generated next, ahead of its replica's queue."""
+        r = proxy % self.replicas
+        self._oldest_bound[r] = min(self._oldest_bound[r], len(self.log) - 1)
+        self._joining_bound[r] = True
         self.connected[proxy] = True
         self.connecting[proxy] = True
         self._enqueue(np.array([proxy]), t, len(self.log) - 1, t)
@@ -296,7 +294,9 @@ class FanOut:
         flagged = self._flagged()
         due = self.busy_until[flagged] < until
         if len(replicas) < self.replicas:
-            due &= np.isin(self.replica_of[flagged], replicas)
+            chosen = np.zeros(self.replicas, bool)
+            chosen[replicas] = True
+            due &= chosen[self.replica_of[flagged]]
         if not due.any():
             return
         self._again = flagged[~due]
@@ -342,42 +342,24 @@ class FanOut:
         returns the replicas whose whole batch was dispatched (they may have more)."""
         which = np.array([r for r, _, _, _ in batches], np.int64)
         lengths = np.array([len(p) for _, p, _, _ in batches], np.int64)
-        state = self.lanes.rows(which)
-        if len(batches) == 1:  # one replica (a connection or a disconnection): no padding
-            rows, ready = batches[0][1], batches[0][2][None, :]
-            work = self._work(rows)
-            plan = schedule(state, ready, work.cpu[None, :], work.send[None, :])
-            counts = (plan.dispatch < until).sum(axis=1)
-            committed: slice | np.ndarray = slice(0, int(counts[0]))
-            taken: tuple[Any, Any] = (0, committed)
-        else:
-            rows = np.concatenate([p for _, p, _, _ in batches])
-            work = self._work(rows)
-            # Row i of replica j sits at [j, i]; padding is ready at +inf and costs nothing.
-            at = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            slot = (np.repeat(np.arange(len(which)), lengths), at)
-            shape = (len(which), int(lengths.max()))
-            ready, cpu, send = np.full(shape, np.inf), np.zeros(shape), np.zeros(shape)
-            ready[slot] = np.concatenate([r for _, _, r, _ in batches])
-            cpu[slot], send[slot] = work.cpu, work.send
-            plan = schedule(state, ready, cpu, send)
-            counts = (plan.dispatch < until).sum(axis=1)
-            committed = np.flatnonzero(at < np.repeat(counts, lengths))
-            taken = (slot[0][committed], slot[1][committed])
-        moved = advanced(state, plan, counts)
-        for name in ("slots", "cores", "dispatched", "link"):
-            getattr(self.lanes, name)[which] = getattr(moved, name)
-        spans = np.asarray(moved.dispatched) - np.asarray(state.dispatched)  # > 0 only where some dispatched
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        rows = batches[0][1] if len(batches) == 1 else np.concatenate([p for _, p, _, _ in batches])
+        ready = batches[0][2] if len(batches) == 1 else np.concatenate([r for _, _, r, _ in batches])
+        work = self._work(rows)
+        lanes = self.lanes
+        assert isinstance(lanes.dispatched, np.ndarray)  # one row per replica
+        assert isinstance(lanes.link, np.ndarray)
+        before = lanes.dispatched[which]
+        dispatch, cpu_start, done = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
+        counts = self._hot.scan(
+            lanes.slots, lanes.cores, lanes.dispatched, lanes.link, which, offsets,
+            ready, work.cpu, work.send, until, dispatch, cpu_start, done,
+        )  # fmt: skip
+        spans = lanes.dispatched[which] - before  # > 0 only where some dispatched
         rated = spans > 0
         self._rate[which[rated]] = counts[rated] / spans[rated]
         if counts.any():
-            self._commit(
-                rows[committed],
-                plan.dispatch[taken],
-                plan.cpu_start[taken],
-                plan.done[taken],
-                work.rows(committed),
-            )
+            self._commit(rows, offsets, counts, work, dispatch, cpu_start, done)
         whole = counts == lengths
         for (r, _, _, front), count, all_of_it in zip(batches, counts.tolist(), whole.tolist(), strict=True):
             self.lines[r].consume(count, front, all_of_it)
@@ -391,48 +373,39 @@ class FanOut:
 
     # -- what each proxy push costs -----------------------------------------------------------------
     def _work(self, proxies: np.ndarray) -> Work:
+        if self.pricer.by_class:
+            incremental, merges, variant = self._hot.incremental_merges(
+                proxies, self.first, self.latest, self.connecting, self.log.full_prefix, self.proxy_class,
+                self.pricer.classes,
+            )  # fmt: skip
+            if incremental:
+                return Work(variants=self.pricer.incremental(merges), variant=variant)
         return self.pricer.price(
             self.proxy_workload[proxies],
             self.first[proxies],
             self.latest[proxies],
             self.connecting[proxies],
-            self._cache(proxies),
+            self.cache_of[proxies],
             self.warm,
         )
 
-    def _cache(self, proxies: np.ndarray) -> np.ndarray:
-        """Per proxy: its replica's cache entry for its workload (an index into :attr:`warm`)."""
-        return self.replica_of[proxies] * len(self.model.workload_class) + self.proxy_workload[proxies]
-
     def _commit(
-        self, proxies: np.ndarray, dispatch: np.ndarray, cpu_start: np.ndarray, done: np.ndarray, work: Work
+        self,
+        proxies: np.ndarray,
+        offsets: np.ndarray,
+        counts: np.ndarray,
+        work: Work,
+        dispatch: np.ndarray,
+        cpu_start: np.ndarray,
+        done: np.ndarray,
     ) -> None:
-        converged = np.maximum(done, self.envoy_free[proxies]) + work.apply
-        self.envoy_free[proxies] = converged
-        self.busy_until[proxies] = done
-        self.queued[proxies] = False
-        connecting = self.connecting[proxies]
-        self.connecting[proxies] = False
-        self.warm[self._cache(proxies[connecting])] = True
+        """Commit the dispatched prefix (``counts``) of each replica's batch (``offsets``)."""
         variants = work.variants
+        ints, floats, fill, base = self.recorder.buffer(int(counts.sum()))
+        fill = self._hot.commit(
+            proxies, offsets, counts, work.variant, dispatch, cpu_start, done, variants.cpu, variants.apply, base,
+            self.cache_of, self.envoy_free, self.busy_until, self.queued, self.connecting, self.warm,
+            self.first, self.latest, self.enqueued, self.start, ints, floats, fill,
+        )  # fmt: skip
         over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.limits.max_message_bytes).any(axis=1)
-        rows = Committed(
-            proxy=proxies,
-            variant=work.variant,
-            first=np.where(connecting, -1, self.first[proxies]),
-            latest=np.where(connecting, -1, self.latest[proxies]),
-            enqueued=self.enqueued[proxies],
-            start=self.start[proxies],
-            dispatch=dispatch,
-            converged=converged,
-        )
-        self.recorder.record(rows, variants, over)
-        self.recorder.add_cpu(cpu_start, work.cpu)
-
-
-def _by_replica(values: np.ndarray, replicas: int, pad: object) -> np.ndarray:
-    """Per-proxy ``values`` as rows of ``replicas`` columns (proxy ``p`` at ``[p // replicas, p % replicas]``)."""
-    short = -len(values) % replicas
-    if short:
-        values = np.concatenate([values, np.full(short, pad, values.dtype)])
-    return values.reshape(-1, replicas)
+        self.recorder.committed(fill, variants, over)

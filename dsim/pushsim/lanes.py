@@ -1,4 +1,7 @@
-"""The push dispatcher as vectorized max-plus recurrences: no Python step per proxy.
+"""The push dispatcher as vectorized max-plus recurrences: no Python step per proxy. The push
+model runs them push by push, compiled (:func:`dsim.pushsim.kernels.scan`); these closed forms
+are its NumPy twin (:func:`dsim.pushsim.reference.scan`) and what the closed-form, M/D/c and
+push-by-push tests hold the recurrences to.
 
 istiod hands queued proxies, in queue order, to ``T`` throttle slots (``PILOT_PUSH_THROTTLE``); a
 slot is held for generation (CPU, on one of ``C`` cores) and the send (istiod's egress, one link

@@ -4,17 +4,17 @@ one bin, 1/200 of a decade ≈ 1.2%), plus exact maxima."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
+from dsim.pushsim import reference
+from dsim.pushsim.hotpath import hot_loops
+from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, LOWEST_S
 from dsim.pushsim.work import Variants
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_TYPES
 
-BINS_PER_DECADE = 200
-LOWEST_S = 1e-7
+__all__ = ["BINS_PER_DECADE", "CPU_BIN_S", "LOWEST_S", "UPPER_EDGES_S", "Histogram", "Recorder"]
+
 DECADES = 12  # 100 ns .. 100,000 s
-CPU_BIN_S = 1.0
 FLUSH_ROWS = 1 << 17
 
 
@@ -39,22 +39,9 @@ class Histogram:
 
     def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Count ``values`` (each ``weights`` times, positive integers, if given)."""
-        if len(values) == 0:
-            return
-        scaled = np.maximum(values, LOWEST_S)  # in place from here: these run over millions of values
-        scaled /= LOWEST_S
-        np.log10(scaled, out=scaled)
-        scaled *= BINS_PER_DECADE
-        np.ceil(scaled, out=scaled)
-        index = scaled.astype(np.int64)
-        np.minimum(index, len(self.counts) - 1, out=index)
-        if weights is None:
-            self.counts += np.bincount(index, minlength=len(self.counts))
-            self.total += float(values.sum())
-        else:  # integer weights: float sums of them are exact far beyond any count here
-            self.counts += np.bincount(index, weights=weights, minlength=len(self.counts)).astype(np.int64)
-            self.total += float(values @ weights)
-        self.maximum = max(self.maximum, float(values.max()))
+        stats = np.array([self.maximum, self.total])
+        reference.count(self.counts, stats, values, weights)
+        self.maximum, self.total = float(stats[0]), float(stats[1])
 
     @property
     def count(self) -> int:
@@ -72,25 +59,6 @@ class Histogram:
         return self.total / self.count if self.count else float("nan")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Committed:
-    """Proxy pushes the fan-out committed, one row each (times in seconds)."""
-
-    proxy: np.ndarray
-    variant: np.ndarray
-    """Row of the cost table it was priced at (:class:`dsim.pushsim.work.Variants`)."""
-    first: np.ndarray
-    """First push it carries (-1: a new connection's whole config)."""
-    latest: np.ndarray
-    """Latest push it carries (-1 likewise)."""
-    enqueued: np.ndarray
-    start: np.ndarray
-    """When the oldest change it carries happened."""
-    dispatch: np.ndarray
-    converged: np.ndarray
-    """When Envoy finished applying it."""
-
-
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
     if size <= len(array):
         return array
@@ -99,8 +67,23 @@ def _grow(array: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
+INTS = ("proxy", "variant", "first", "latest")
+"""The integer columns of the recorder's buffer of committed proxy pushes (rows of ``ints``): the
+proxy; the row of the cost table it was priced at (:class:`dsim.pushsim.work.Variants`, the
+buffered tables concatenated); the first and latest push it carries (-1: a new connection's whole
+config)."""
+FLOATS = ("enqueued", "start", "dispatch", "converged", "cpu_start", "cpu")
+"""The float columns (seconds; rows of ``floats``): when the proxy was enqueued, when the oldest
+change it carries happened, dispatched, when Envoy finished applying it, when istiod's CPU work
+began and how long it took."""
+
+
 class Recorder:
-    """Tallies of every proxy push the fan-out commits, and istiod's CPU over time."""
+    """Tallies of every proxy push the fan-out commits, and istiod's CPU over time.
+
+    The fan-out writes committed proxy pushes into a buffer (:meth:`buffer`, :meth:`committed`;
+    columns :data:`INTS` and :data:`FLOATS`), tallied every ``FLUSH_ROWS`` rows and by
+    :meth:`flush`, as the tallies' cost is mostly per call."""
 
     def __init__(self, proxies: int) -> None:
         self.queue_time = Histogram()
@@ -121,11 +104,13 @@ class Recorder:
         self.push_last_converged = np.zeros(0)
         self.push_cover = np.zeros(0, np.int64)
         self.cpu_bins = np.zeros(0)
-        self._pending: list[Committed] = []
+        self._ints = np.zeros((len(INTS), 1024), np.int64)
+        self._floats = np.zeros((len(FLOATS), 1024))
+        self._fill = 0
         self._tables: list[tuple[Variants, np.ndarray]] = []
-        self._pending_rows = 0
         self._pending_variants = 0
         self._cpu_pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._hot = hot_loops()
 
     def add_cpu(self, start: np.ndarray, seconds: np.ndarray) -> None:
         """CPU seconds spent from ``start`` on, spread over the 1-second bins they cover."""
@@ -135,95 +120,84 @@ class Recorder:
         end = start + seconds
         last = int(end.max() // CPU_BIN_S) + 1 if len(end) else 0
         self.cpu_bins = _grow(self.cpu_bins, last + 1)
-        first_bin = (start // CPU_BIN_S).astype(np.int64)
-        last_bin = (end // CPU_BIN_S).astype(np.int64)
-        same = first_bin == last_bin
-        self.cpu_bins += np.bincount(first_bin[same], weights=seconds[same], minlength=len(self.cpu_bins))
-        # The rare span over several bins gives each bin the part of it inside that bin.
-        start, end, first_bin = start[~same], end[~same], first_bin[~same]
-        spans = last_bin[~same] - first_bin + 1
-        row = np.repeat(np.arange(len(start)), spans)
-        index = np.arange(len(row)) - np.repeat(np.cumsum(spans) - spans, spans) + first_bin[row]
-        inside = np.minimum((index + 1) * CPU_BIN_S, end[row]) - np.maximum(index * CPU_BIN_S, start[row])
-        self.cpu_bins += np.bincount(index, weights=inside, minlength=len(self.cpu_bins))
+        self._hot.spread_cpu(self.cpu_bins, start, seconds)
 
-    def record(self, rows: Committed, variants: Variants, over_limit: np.ndarray) -> None:
-        """Tally committed proxy pushes, row ``i`` costing ``variants[rows.variant[i]]`` (whose
-        ``over_limit`` marks a message over the gRPC limit). Batches are buffered and tallied
-        together, as the tallies' cost is mostly per call."""
-        self._pending.append(dataclasses.replace(rows, variant=rows.variant + self._pending_variants))
+    def buffer(self, rows: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Room for ``rows`` more committed proxy pushes: the buffer (``ints``, ``floats``), its
+        first free row, and the offset of the next cost table's variants."""
+        need = self._fill + rows
+        if need > self._ints.shape[1]:
+            size = max(need, 2 * self._ints.shape[1])
+            for name in ("_ints", "_floats"):
+                old = getattr(self, name)
+                fresh = np.zeros((old.shape[0], size), old.dtype)
+                fresh[:, : self._fill] = old[:, : self._fill]
+                setattr(self, name, fresh)
+        return self._ints, self._floats, self._fill, self._pending_variants
+
+    def committed(self, fill: int, variants: Variants, over_limit: np.ndarray) -> None:
+        """The buffer is filled up to row ``fill`` with proxy pushes priced at ``variants`` (whose
+        ``over_limit`` marks a message over the gRPC limit)."""
+        before = self._fill
         self._tables.append((variants, over_limit))
         self._pending_variants += len(variants)
-        self._pending_rows += len(rows.proxy)
-        if self._pending_rows >= FLUSH_ROWS:
-            self.flush()
+        self._fill = fill
+        if fill >= FLUSH_ROWS:
+            # This batch's CPU joins the next flush's: so the CPU bins grow as they always did.
+            late = (self._floats[4, before:fill].copy(), self._floats[5, before:fill].copy())
+            self.flush(cpu_rows=before)
+            self._cpu_pending.append(late)
 
-    def flush(self) -> None:
-        """Tally everything buffered (call before reading the tallies)."""
-        if self._pending:
-            rows = Committed(
-                **{
-                    f.name: np.concatenate([getattr(b, f.name) for b in self._pending])
-                    for f in dataclasses.fields(Committed)
-                }
-            )
+    def flush(self, cpu_rows: int | None = None) -> None:
+        """Tally everything buffered (call before reading the tallies); of the buffer's CPU, only
+        its first ``cpu_rows`` rows (default: all)."""
+        fill = self._fill
+        cpu_rows = fill if cpu_rows is None else cpu_rows
+        if self._tables:
             variants = Variants.concat([v for v, _ in self._tables])
             over = np.concatenate([o for _, o in self._tables])
-            self._pending, self._tables, self._pending_rows, self._pending_variants = [], [], 0, 0
-            self._tally(rows, variants, over)
-        if self._cpu_pending:
-            starts, seconds = zip(*self._cpu_pending, strict=True)
+            self._tables, self._pending_variants, self._fill = [], 0, 0
+            self._tally(self._ints[:, :fill], self._floats[:, :fill], variants, over)
+        if cpu_rows or self._cpu_pending:
+            starts, seconds = zip(*self._cpu_pending, strict=True) if self._cpu_pending else ((), ())
             self._cpu_pending = []
-            self._add_cpu(np.concatenate(starts), np.concatenate(seconds))
+            start = np.concatenate([self._floats[4, :cpu_rows], *starts])
+            self._add_cpu(start, np.concatenate([self._floats[5, :cpu_rows], *seconds]))
 
-    def _tally(self, rows: Committed, variants: Variants, over_limit: np.ndarray) -> None:
-        proxy, variant, first, latest = rows.proxy, rows.variant, rows.first, rows.latest
-        enqueued, start, dispatch, converged = rows.enqueued, rows.start, rows.dispatch, rows.converged
-        pushes = int(latest.max()) + 2 if len(latest) else 0
+    def _tally(self, ints: np.ndarray, floats: np.ndarray, variants: Variants, over_limit: np.ndarray) -> None:
+        pushes = int(ints[3].max()) + 2 if ints.shape[1] else 0
         self.push_latest_jobs = _grow(self.push_latest_jobs, pushes)
         self.push_latest_bytes = _grow(self.push_latest_bytes, pushes)
         self.push_last_converged = _grow(self.push_last_converged, pushes)
         self.push_cover = _grow(self.push_cover, pushes)
-        self.queue_time.add(dispatch - enqueued)
-        convergence = converged - enqueued
-        self.convergence.add(convergence)
-        self.change_to_proxy.add(converged - start)
-        # What depends on a row's cost alone is tallied per variant, weighted by its rows.
-        uses = np.bincount(variant, minlength=len(variants))
-        used = uses > 0
-        carried = variants.type_bytes > 0
-        for i, t in enumerate(XDS_TYPES):
-            mine = carried[:, i] & used
-            self.push_time[t].add(variants.type_seconds[mine, i], uses[mine])
-        self.pushes_by_type += uses @ carried
-        self.bytes_by_type += uses @ variants.type_bytes
-        self.jobs_by_kind += np.bincount(variants.kind, weights=uses, minlength=3).astype(np.int64)
-        total = variants.type_bytes.sum(axis=1)
-        size = len(self.proxy_jobs)
-        self.proxy_jobs += np.bincount(proxy, minlength=size)
-        self.proxy_bytes += np.bincount(proxy, weights=total[variant], minlength=size).astype(np.int64)
-        self.proxy_convergence_sum += np.bincount(proxy, weights=convergence, minlength=size)
-        np.maximum.at(self.proxy_convergence_max, proxy, convergence)
-        np.fmax.at(self.proxy_last_converged, proxy, converged)
-        if over_limit.any():
-            self.proxy_over_limit[proxy[over_limit[variant]]] = True
-        pushed = latest >= 0
-        latest, variant, first, converged = latest[pushed], variant[pushed], first[pushed], converged[pushed]
-        self.push_latest_jobs += np.bincount(latest, minlength=len(self.push_latest_jobs))
-        # Rows per (push, variant): counted directly when the pairs span few bins, else sorted.
-        lowest = int(latest.min(initial=0))
-        pairs = (latest - lowest) * len(variants) + variant
-        if len(pairs) and int(pairs.max()) < 4 * len(pairs) + 4096:
-            count = np.bincount(pairs)
-            pairs = np.flatnonzero(count)
-            count = count[pairs]
-        else:
-            pairs, count = np.unique(pairs, return_counts=True)
-        np.add.at(
+        # The histograms as rows of one table (queue time, convergence, change to proxy, then
+        # istiod's time per xDS type), for the kernel; copied back after.
+        histograms = [self.queue_time, self.convergence, self.change_to_proxy, *self.push_time.values()]
+        counts = np.stack([h.counts for h in histograms])
+        stats = np.array([[h.maximum, h.total] for h in histograms])
+        self._hot.tally(
+            *ints,
+            *floats[:4],
+            variants.kind,
+            variants.type_bytes,
+            variants.type_seconds,
+            over_limit,
+            counts,
+            stats,
+            self.pushes_by_type,
+            self.bytes_by_type,
+            self.jobs_by_kind,
+            self.proxy_jobs,
+            self.proxy_bytes,
+            self.proxy_convergence_sum,
+            self.proxy_convergence_max,
+            self.proxy_last_converged,
+            self.proxy_over_limit,
+            self.push_latest_jobs,
             self.push_latest_bytes,
-            pairs // len(variants) + lowest,
-            count[:, None] * variants.type_bytes[pairs % len(variants)],
+            self.push_last_converged,
+            self.push_cover,
         )
-        np.maximum.at(self.push_last_converged, latest, converged)
-        self.push_cover += np.bincount(first, minlength=len(self.push_cover))
-        self.push_cover -= np.bincount(latest + 1, minlength=len(self.push_cover))
+        for h, row, (maximum, total) in zip(histograms, counts, stats.tolist(), strict=True):
+            h.counts[:] = row
+            h.maximum, h.total = maximum, total

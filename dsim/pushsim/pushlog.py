@@ -54,6 +54,11 @@ class PushLog:
             self._last_push_of[push.services] = pid
         return pid
 
+    @property
+    def full_prefix(self) -> np.ndarray:
+        """Per push id ``i`` (and one past the last): how many pushes before it were full."""
+        return self._full_prefix[: len(self.pushes) + 1]
+
     def carries_full(self, first: np.ndarray | int, latest: np.ndarray | int) -> np.ndarray:
         """Per merge ``first..latest``: whether one of its pushes was full."""
         return self._full_prefix[latest + 1] - self._full_prefix[first] > 0

@@ -1,13 +1,23 @@
-"""References the vectorized dispatcher (:mod:`dsim.pushsim.lanes`) is checked and timed
-against: the same dispatcher push by push with simpy resources, and the exact M/D/c queue.
+"""The slow twins the push model's fast paths are checked and timed against (as msprime keeps
+its ``algorithms.py``): plain, one event at a time, and known to be right.
 
-A semaphore of ``throttle`` slots taken in order by one dispatcher (Istio's ``doSendPushes``; a
-slot goes to whoever asks first once any frees), ``cores`` FIFO cores for generation, one FIFO
-link for sends; a slot is held until its push is sent.
+- :class:`PushQueue`: istiod's per-proxy push queue (``pilot/pkg/xds/pushqueue.go``), the
+  reference for the fan-out's vectorized queues (:mod:`dsim.pushsim.fanout`);
+- :func:`fan_out_one_by_one`: Istio's loop push by push (queue, throttle, cores), the reference
+  for the fan-out as a whole;
+- :func:`dispatch_one_by_one`: the dispatcher push by push with simpy resources, the reference
+  for its max-plus recurrences (:mod:`dsim.pushsim.lanes`);
+- :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
+- :func:`scan`, :func:`commit`, :func:`tally`, :func:`spread_cpu`, :func:`reach`,
+  :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`live_entries`, :func:`incremental_merges`,
+  :func:`endpoint_change`, :func:`variant_costs`: the NumPy forms of the
+  compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
+  spec the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 from typing import Any
 
@@ -15,11 +25,134 @@ import numpy as np
 import simpy
 from scipy import stats
 
+from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, LOWEST_S, NEVER
+from dsim.pushsim.lanes import LaneState, advanced, schedule
+from dsim.pushsim.requests import PushRequest
+
+
+class PushQueue:
+    """Proxies waiting for a push, in order; :meth:`get` is a simpy event.
+
+    A proxy is never in the queue twice: a request for a proxy already waiting merges into its
+    entry; a request for a proxy being pushed right now is kept and the proxy re-queued when that
+    push is marked done. So however long a burst, each proxy is generated at most twice for it.
+    """
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._order: deque[int] = deque()
+        self._pending: dict[int, PushRequest] = {}
+        self._processing: dict[int, PushRequest | None] = {}
+        self._waiting: deque[simpy.Event] = deque()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def holds(self, proxy: int) -> bool:
+        """Whether ``proxy`` is waiting or being pushed (a new request for it would merge)."""
+        return proxy in self._pending or proxy in self._processing
+
+    def enqueue(self, proxy: int, request: PushRequest) -> None:
+        """Ask for a push of ``request`` to ``proxy``."""
+        if proxy in self._processing:
+            earlier = self._processing[proxy]
+            self._processing[proxy] = request if earlier is None else earlier.merge(request)
+        elif proxy in self._pending:
+            self._pending[proxy] = self._pending[proxy].merge(request)
+        else:
+            self._pending[proxy] = request
+            self._order.append(proxy)
+            self._hand_out()
+
+    def get(self) -> simpy.Event:
+        """An event whose value is ``(proxy, request)``, the next proxy to push; it is then being
+        processed until :meth:`mark_done`."""
+        event = self.env.event()
+        self._waiting.append(event)
+        self._hand_out()
+        return event
+
+    def mark_done(self, proxy: int) -> None:
+        """The push to ``proxy`` finished; re-queue it if it was asked for meanwhile."""
+        again = self._processing.pop(proxy)
+        if again is not None:
+            self._pending[proxy] = again
+            self._order.append(proxy)
+            self._hand_out()
+
+    def _hand_out(self) -> None:
+        while self._waiting and self._order:
+            proxy = self._order.popleft()
+            request = self._pending.pop(proxy)
+            self._processing[proxy] = None
+            self._waiting.popleft().succeed((proxy, request))
+
+
+def fan_out_one_by_one(
+    pushes: list[float],
+    proxies: int,
+    *,
+    cost_s: float,
+    throttle: int,
+    cores: int,
+    rotation: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Istio's loop push by push in one istiod replica, the reference for the fan-out: a
+    :class:`PushQueue`, a dispatcher holding a throttle slot while it waits for a proxy, FIFO
+    cores, every proxy push costing ``cost_s``. Each push (at the times ``pushes``, incremental)
+    enqueues every proxy ``0..proxies-1``: those waiting or being pushed first, then the idle ones
+    in id order turned by ``rotation`` (as the fan-out turns them). Returns pushes per proxy and
+    when each was last done."""
+    env = simpy.Environment()
+    queue = PushQueue(env)
+    slots = simpy.Resource(env, throttle)
+    cpus = simpy.Resource(env, cores)
+    jobs = np.zeros(proxies, np.int64)
+    done = np.full(proxies, np.nan)
+
+    def push_to(proxy: int, slot: simpy.resources.resource.Request) -> Generator[simpy.Event, Any, None]:
+        with cpus.request() as core:
+            yield core
+            yield env.timeout(cost_s)
+        jobs[proxy] += 1
+        done[proxy] = env.now
+        queue.mark_done(proxy)
+        slots.release(slot)
+
+    def dispatcher() -> Generator[simpy.Event, Any, None]:
+        while True:
+            slot = slots.request()
+            yield slot
+            proxy, _ = yield queue.get()
+            env.process(push_to(proxy, slot))
+
+    def pusher() -> Generator[simpy.Event, Any, None]:
+        for t in pushes:
+            yield env.timeout(t - env.now)
+            request = PushRequest(full=False, start=t)
+            busy = {p for p in range(proxies) if queue.holds(p)}
+            idle = np.array([p for p in range(proxies) if p not in busy], np.int64)
+            if len(idle):
+                idle = np.roll(idle, -int(rotation.integers(len(idle))))
+            for p in range(proxies):
+                if p in busy:
+                    queue.enqueue(p, request)
+            for p in idle.tolist():
+                queue.enqueue(p, request)
+
+    env.process(dispatcher())
+    env.process(pusher())
+    env.run(until=max(pushes) + 100)
+    return jobs, done
+
 
 def dispatch_one_by_one(
     ready: np.ndarray, cpu: np.ndarray, send: np.ndarray, *, throttle: int, cores: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch and done times of each push (in queue order), one simpy process per push."""
+    """Dispatch and done times of each push (in queue order), one simpy process per push: a
+    semaphore of ``throttle`` slots taken in order by one dispatcher (Istio's ``doSendPushes``; a
+    slot goes to whoever asks first once any frees), ``cores`` FIFO cores for generation, one FIFO
+    link for sends; a slot is held until its push is sent."""
     env = simpy.Environment()
     slots = simpy.Resource(env, throttle)
     cpus = simpy.Resource(env, cores)
@@ -69,3 +202,393 @@ def md_c(rate: float, service: float, servers: int, states: int = 400) -> tuple[
     in_system = float(np.arange(states) @ pi)
     waiting = in_system - rate * service  # mean busy servers = offered load
     return waiting / rate, float(pi[servers:].sum())
+
+
+# -- the NumPy twins of dsim.pushsim.kernels ------------------------------------------------------
+def scan(
+    slots: np.ndarray,
+    cores: np.ndarray,
+    dispatched: np.ndarray,
+    link: np.ndarray,
+    which: np.ndarray,
+    offsets: np.ndarray,
+    ready: np.ndarray,
+    cpu: np.ndarray,
+    send: np.ndarray,
+    until: float,
+    dispatch: np.ndarray,
+    cpu_start: np.ndarray,
+    done: np.ndarray,
+) -> np.ndarray:
+    """:func:`dsim.pushsim.kernels.scan` as max-plus closed forms over the whole batch (the
+    replicas' batches as rows of one computation, padded with pushes ready at +inf)."""
+    lengths = np.diff(offsets)
+    state = LaneState(slots=slots[which], cores=cores[which], dispatched=dispatched[which], link=link[which])
+    at = np.arange(len(ready)) - np.repeat(offsets[:-1], lengths)
+    slot = (np.repeat(np.arange(len(which)), lengths), at)
+    shape = (len(which), int(lengths.max()))
+    ready2, cpu2, send2 = np.full(shape, np.inf), np.zeros(shape), np.zeros(shape)
+    ready2[slot], cpu2[slot], send2[slot] = ready, cpu, send
+    plan = schedule(state, ready2, cpu2, send2)
+    counts = (plan.dispatch < until).sum(axis=1)
+    moved = advanced(state, plan, counts)
+    slots[which], cores[which] = moved.slots, moved.cores
+    dispatched[which], link[which] = moved.dispatched, moved.link
+    committed = at < np.repeat(counts, lengths)
+    taken = (slot[0][committed], slot[1][committed])
+    dispatch[committed] = plan.dispatch[taken]
+    cpu_start[committed] = plan.cpu_start[taken]
+    done[committed] = plan.done[taken]
+    return np.asarray(counts, np.int64)
+
+
+def commit(
+    proxies: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    variant: np.ndarray,
+    dispatch: np.ndarray,
+    cpu_start: np.ndarray,
+    done: np.ndarray,
+    variant_cpu: np.ndarray,
+    variant_apply: np.ndarray,
+    variant_base: int,
+    cache_of: np.ndarray,
+    envoy_free: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    connecting: np.ndarray,
+    warm: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    fill: int,
+) -> int:
+    """:func:`dsim.pushsim.kernels.commit`, vectorized."""
+    lengths = np.diff(offsets)
+    mine = np.flatnonzero(np.arange(len(proxies)) - np.repeat(offsets[:-1], lengths) < np.repeat(counts, lengths))
+    proxies, variant, done = proxies[mine], variant[mine], done[mine]
+    converged = np.maximum(done, envoy_free[proxies]) + variant_apply[variant]
+    envoy_free[proxies] = converged
+    busy_until[proxies] = done
+    queued[proxies] = False
+    joining = connecting[proxies]
+    connecting[proxies] = False
+    warm[cache_of[proxies[joining]]] = True
+    rows = slice(fill, fill + len(proxies))
+    ints[0, rows], ints[1, rows] = proxies, variant + variant_base
+    ints[2, rows] = np.where(joining, -1, first[proxies])
+    ints[3, rows] = np.where(joining, -1, latest[proxies])
+    floats[0, rows], floats[1, rows], floats[2, rows] = enqueued[proxies], start[proxies], dispatch[mine]
+    floats[3, rows], floats[4, rows], floats[5, rows] = converged, cpu_start[mine], variant_cpu[variant]
+    return fill + len(proxies)
+
+
+def count(counts: np.ndarray, stats: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+    """One histogram (``counts``, ``stats`` = maximum, total) counts ``values`` (each ``weights``
+    times, positive integers, if given)."""
+    if len(values) == 0:
+        return
+    scaled = np.maximum(values, LOWEST_S)  # in place from here: these run over millions of values
+    scaled /= LOWEST_S
+    np.log10(scaled, out=scaled)
+    scaled *= BINS_PER_DECADE
+    np.ceil(scaled, out=scaled)
+    index = scaled.astype(np.int64)
+    np.minimum(index, len(counts) - 1, out=index)
+    if weights is None:
+        counts += np.bincount(index, minlength=len(counts))
+        stats[1] += float(values.sum())
+    else:  # integer weights: float sums of them are exact far beyond any count here
+        counts += np.bincount(index, weights=weights, minlength=len(counts)).astype(np.int64)
+        stats[1] += float(values @ weights)
+    stats[0] = max(stats[0], float(values.max()))
+
+
+def tally(
+    proxy: np.ndarray,
+    variant: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    dispatch: np.ndarray,
+    converged: np.ndarray,
+    kind: np.ndarray,
+    type_bytes: np.ndarray,
+    type_seconds: np.ndarray,
+    over_limit: np.ndarray,
+    counts: np.ndarray,
+    stats: np.ndarray,
+    pushes_by_type: np.ndarray,
+    bytes_by_type: np.ndarray,
+    jobs_by_kind: np.ndarray,
+    proxy_jobs: np.ndarray,
+    proxy_bytes: np.ndarray,
+    proxy_convergence_sum: np.ndarray,
+    proxy_convergence_max: np.ndarray,
+    proxy_last_converged: np.ndarray,
+    proxy_over_limit: np.ndarray,
+    push_latest_jobs: np.ndarray,
+    push_latest_bytes: np.ndarray,
+    push_last_converged: np.ndarray,
+    push_cover: np.ndarray,
+) -> None:
+    """:func:`dsim.pushsim.kernels.tally`, vectorized: what depends on a row's cost alone is
+    tallied per variant, weighted by its rows."""
+    count(counts[0], stats[0], dispatch - enqueued)
+    convergence = converged - enqueued
+    count(counts[1], stats[1], convergence)
+    count(counts[2], stats[2], converged - start)
+    uses = np.bincount(variant, minlength=len(kind))
+    used = uses > 0
+    carried = type_bytes > 0
+    for t in range(type_bytes.shape[1]):
+        mine = carried[:, t] & used
+        count(counts[3 + t], stats[3 + t], type_seconds[mine, t], uses[mine])
+    pushes_by_type += uses @ carried
+    bytes_by_type += uses @ type_bytes
+    jobs_by_kind += np.bincount(kind, weights=uses, minlength=len(jobs_by_kind)).astype(np.int64)
+    total = type_bytes.sum(axis=1)
+    size = len(proxy_jobs)
+    proxy_jobs += np.bincount(proxy, minlength=size)
+    proxy_bytes += np.bincount(proxy, weights=total[variant], minlength=size).astype(np.int64)
+    proxy_convergence_sum += np.bincount(proxy, weights=convergence, minlength=size)
+    np.maximum.at(proxy_convergence_max, proxy, convergence)
+    np.fmax.at(proxy_last_converged, proxy, converged)
+    if over_limit.any():
+        proxy_over_limit[proxy[over_limit[variant]]] = True
+    pushed = latest >= 0
+    latest, variant, first, converged = latest[pushed], variant[pushed], first[pushed], converged[pushed]
+    push_latest_jobs += np.bincount(latest, minlength=len(push_latest_jobs))
+    # Rows per (push, variant): counted directly when the pairs span few bins, else sorted.
+    lowest = int(latest.min(initial=0))
+    pairs = (latest - lowest) * len(kind) + variant
+    if len(pairs) and int(pairs.max()) < 4 * len(pairs) + 4096:
+        found = np.bincount(pairs)
+        pairs = np.flatnonzero(found)
+        found = found[pairs]
+    else:
+        pairs, found = np.unique(pairs, return_counts=True)
+    np.add.at(push_latest_bytes, pairs // len(kind) + lowest, found[:, None] * type_bytes[pairs % len(kind)])
+    np.maximum.at(push_last_converged, latest, converged)
+    push_cover += np.bincount(first, minlength=len(push_cover))
+    push_cover -= np.bincount(latest + 1, minlength=len(push_cover))
+
+
+def spread_cpu(bins: np.ndarray, start: np.ndarray, seconds: np.ndarray) -> None:
+    """:func:`dsim.pushsim.kernels.spread_cpu`, vectorized."""
+    end = start + seconds
+    first_bin = (start // CPU_BIN_S).astype(np.int64)
+    last_bin = (end // CPU_BIN_S).astype(np.int64)
+    same = first_bin == last_bin
+    bins += np.bincount(first_bin[same], weights=seconds[same], minlength=len(bins))
+    # The rare span over several bins gives each bin the part of it inside that bin.
+    start, end, first_bin = start[~same], end[~same], first_bin[~same]
+    spans = last_bin[~same] - first_bin + 1
+    row = np.repeat(np.arange(len(start)), spans)
+    index = np.arange(len(row)) - np.repeat(np.cumsum(spans) - spans, spans) + first_bin[row]
+    inside = np.minimum((index + 1) * CPU_BIN_S, end[row]) - np.maximum(index * CPU_BIN_S, start[row])
+    bins += np.bincount(index, weights=inside, minlength=len(bins))
+
+
+def reach(
+    seen: np.ndarray,
+    proxy_workload: np.ndarray,
+    connected: np.ndarray,
+    queued: np.ndarray,
+    busy_until: np.ndarray,
+    t: float,
+    push: int,
+    push_start: float,
+    latest: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+    replicas: int,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.reach`, vectorized over the proxy arrays."""
+    targets = connected & seen[proxy_workload]
+    waiting = targets & queued
+    np.copyto(latest, push, where=waiting)
+    np.minimum(start, push_start, out=start, where=waiting)
+    busy = (targets ^ waiting) & (busy_until > t)
+    fresh = busy & (again_first < 0)
+    np.copyto(again_first, push, where=fresh)
+    np.copyto(again_start, push_start, where=fresh)
+    np.copyto(again_latest, push, where=busy)
+    np.minimum(again_start, push_start, out=again_start, where=busy)
+    idle = targets ^ waiting ^ busy
+    mine = [np.flatnonzero(idle[r::replicas]) * replicas + r for r in range(replicas)]
+    bounds = np.concatenate([[0], np.cumsum([len(m) for m in mine])])
+    return int(np.count_nonzero(targets)), np.flatnonzero(fresh), np.concatenate(mine), bounds
+
+
+def enqueue(
+    idle: np.ndarray,
+    bounds: np.ndarray,
+    turns: np.ndarray,
+    t: float,
+    push: int,
+    push_start: float,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    token: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.enqueue`, vectorized."""
+    order = np.concatenate(
+        [np.roll(idle[lo:hi], -int(turn)) for lo, hi, turn in zip(bounds[:-1], bounds[1:], turns, strict=True)]
+    )
+    queued[order] = True
+    first[order] = push
+    latest[order] = push
+    enqueued[order] = t
+    start[order] = push_start
+    token[order] += 1
+    return order, token[order]
+
+
+def _by_replica(values: np.ndarray, replicas: int, pad: object) -> np.ndarray:
+    """Per-proxy ``values`` as rows of ``replicas`` columns (proxy ``p`` at ``[p // replicas, p % replicas]``)."""
+    short = -len(values) % replicas
+    if short:
+        values = np.concatenate([values, np.full(short, pad, values.dtype)])
+    return values.reshape(-1, replicas)
+
+
+def pending(
+    queued: np.ndarray,
+    first: np.ndarray,
+    connecting: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    replicas: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.pending`, vectorized over the proxy arrays."""
+    oldest = _by_replica(np.where(queued, first, NEVER), replicas, NEVER).min(axis=0)
+    np.minimum.at(oldest, flagged % replicas, again_first[flagged])
+    return oldest, np.asarray(_by_replica(connecting, replicas, False).any(axis=0))
+
+
+def depends_on(
+    named: int,
+    full_prefix: np.ndarray,
+    oldest: np.ndarray,
+    joining: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+) -> np.ndarray:
+    """:func:`dsim.pushsim.kernels.depends_on`, vectorized over the proxy arrays."""
+    replicas, last = len(oldest), len(full_prefix) - 2
+
+    def carries_full(lo: np.ndarray | int, hi: np.ndarray | int) -> np.ndarray:
+        return np.asarray(full_prefix[np.asarray(hi) + 1] - full_prefix[lo] > 0)
+
+    waiting = oldest < NEVER
+    needs = (waiting & (named >= oldest)) | joining
+    maybe_full = waiting & ~needs & carries_full(np.where(waiting, oldest, 0), np.full(replicas, last))
+    for r in np.flatnonzero(maybe_full).tolist():
+        # A full push since the oldest: whether a pending merge includes it, proxy by proxy.
+        mine = np.concatenate([np.flatnonzero(queued[r::replicas]) * replicas + r, flagged[flagged % replicas == r]])
+        firsts = np.where(queued[mine], first[mine], again_first[mine])
+        latest_ = np.where(queued[mine], latest[mine], again_latest[mine])
+        needs[r] = carries_full(firsts, latest_).any()
+    return np.asarray(needs, bool)
+
+
+def merge_runs(first: np.ndarray, latest: np.ndarray, pushes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct merges ``first..latest`` of a batch (keys ``first * (pushes + 1) + latest``,
+    ascending) and each row's index among them; proxies queued together carry the same merge, so
+    the runs of equal keys are looked up once."""
+    keys = first * (pushes + 1) + latest
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    unique, run_index = np.unique(keys[starts], return_inverse=True)
+    return unique, np.repeat(run_index, np.diff(np.append(starts, len(keys))))
+
+
+def incremental_merges(
+    proxies: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    connecting: np.ndarray,
+    full_prefix: np.ndarray,
+    proxy_class: np.ndarray,
+    classes: int,
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.incremental_merges`, vectorized."""
+    first, latest = first[proxies], latest[proxies]
+    if connecting[proxies].any() or (full_prefix[latest + 1] - full_prefix[first] > 0).any():
+        return False, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    merges, index = merge_runs(first, latest, len(full_prefix) - 1)
+    return True, merges, index * classes + proxy_class[proxies]
+
+
+def live_entries(
+    order: np.ndarray,
+    entry_token: np.ndarray,
+    entry_ready: np.ndarray,
+    head: int,
+    end: int,
+    token: np.ndarray,
+    queued: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.live_entries`, vectorized."""
+    proxies = order[head:end]
+    live = (entry_token[head:end] == token[proxies]) & queued[proxies]
+    return proxies[live], entry_ready[head:end][live], np.flatnonzero(live) + 1
+
+
+def endpoint_change(
+    services: np.ndarray,
+    eds_bytes: np.ndarray,
+    endpoint_additional: np.ndarray,
+    sign: int,
+    alive: np.ndarray,
+    eds_now: np.ndarray,
+    eaa_now: np.ndarray,
+    workload_class: np.ndarray,
+    workload_bytes: np.ndarray,
+    workload_apply: np.ndarray,
+) -> None:
+    """:func:`dsim.pushsim.kernels.endpoint_change`, service by service over whole columns."""
+    for i, service in enumerate(services.tolist()):
+        change = sign * eds_bytes[:, i]
+        extra = sign * endpoint_additional[:, i]
+        eds_now[:, service] += change
+        eaa_now[:, service] += extra
+        if alive[service]:
+            workload_bytes += change[workload_class]
+            workload_apply += extra[workload_class]
+
+
+def variant_costs(
+    type_bytes: np.ndarray,
+    generated: np.ndarray,
+    apply_counts: np.ndarray,
+    whole: np.ndarray,
+    per_proxy_s: float,
+    per_byte_s: float,
+    bytes_per_s: float,
+    apply_ms: np.ndarray,
+    apply_intercept_ms: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.variant_costs`, vectorized."""
+    carried = np.maximum((type_bytes > 0).sum(axis=1), 1)
+    type_seconds = (
+        (type_bytes > 0) * (per_proxy_s / carried)[:, None] + generated * per_byte_s + type_bytes / bytes_per_s
+    )
+    cpu = per_proxy_s + generated.sum(axis=1) * per_byte_s
+    send = type_bytes.sum(axis=1) / bytes_per_s
+    apply = np.maximum(apply_counts @ apply_ms, 0.0) / 1e3 + np.where(whole, apply_intercept_ms / 1e3, 0.0)
+    return cpu, send, apply, type_seconds

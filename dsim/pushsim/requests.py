@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
+
+ConfigKind = Literal["endpoints", "service_create", "service_delete", "virtual_service", "destination_rule", "sidecar"]
+"""The kinds of change a push carries: the churn events that change config."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ConfigKey:
+    """One changed config (Istio's ``ConfigKey``): what kind of change, and to what."""
+
+    kind: ConfigKind
+    """The kind of change."""
+    target: int
+    """The service id it changes; for ``sidecar``, the namespace row."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -11,8 +25,8 @@ class PushRequest:
 
     full: bool
     """A full push (push context rebuilt, every type) rather than an incremental EDS push."""
-    configs: frozenset[str] | None = None
-    """Changed configs, ``<kind>/<namespace>/<name>``; ``None`` means everything may have changed."""
+    configs: frozenset[ConfigKey] | None = None
+    """Changed configs; ``None`` means everything may have changed."""
     start: float = 0.0
     """Simulated time of the oldest merged event, seconds."""
     events: int = 1

@@ -19,22 +19,23 @@ import numpy as np
 import simpy
 
 from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.proxies import DesignAccounting
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.configs import CDS, EDS, RDS, ConfigModel
 from dsim.pushsim.costs import push_costs
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
 from dsim.pushsim.fanout import FanOut, Limits
 from dsim.pushsim.metrics import Recorder
 from dsim.pushsim.pushlog import Push
-from dsim.pushsim.requests import PushRequest
-from dsim.pushsim.sizes import CDS, EDS, RDS, ConfigModel
+from dsim.pushsim.requests import ConfigKey, ConfigKind, PushRequest
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
 # Events after which a proxy push generates different bytes: the fan-out commits first.
 _CHANGES_CONFIGS = ("service_create", "service_delete", "istiod_restart")
-_CHANGED_TYPES = {
+_CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
     "service_delete": (),
@@ -96,7 +97,7 @@ class _Simulation:
         cols: ClusterColumns,
         stream: ChurnStream,
         seers: Seers,
-        design: str,
+        accounting: DesignAccounting,
         calibration: Calibration,
         on_time: Callable[[float], None] | None,
     ) -> None:
@@ -105,8 +106,8 @@ class _Simulation:
         istiod = scenario.istiod
         self.env = simpy.Environment()
         self.stream = stream
-        self.model = ConfigModel(cluster, cols, design, stream, seers)
-        self.costs = push_costs(calibration, scenario, design)
+        self.model = ConfigModel(cluster, cols, accounting, stream, seers)
+        self.costs = push_costs(calibration, scenario, accounting)
         self.recorder = Recorder(len(stream.proxy_workload))
         assert istiod.push_throttle is not None  # resolved scenarios fill both
         assert istiod.max_requests_per_second is not None
@@ -141,7 +142,7 @@ class _Simulation:
         self.records: list[PushRecord] = []
         self.queue_peak = 0
         self.connections = 0
-        self.design = design
+        self.design = accounting.design
         self.services_total = len(cluster.services)
         self.fanout.connected[: stream.initial_proxies] = True
 
@@ -149,9 +150,9 @@ class _Simulation:
     def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
         started = self.env.now
         configs = request.configs or frozenset()
-        services = np.array(sorted({int(c.split("/")[1]) for c in configs if not c.startswith("sidecar/")}), np.int64)
-        namespaces = np.array(sorted({int(c.split("/")[1]) for c in configs if c.startswith("sidecar/")}), np.int64)
-        kinds = sorted({c.split("/")[0] for c in configs})
+        services = np.array(sorted({c.target for c in configs if c.kind != "sidecar"}), np.int64)
+        namespaces = np.array(sorted({c.target for c in configs if c.kind == "sidecar"}), np.int64)
+        kinds = sorted({c.kind for c in configs})
         types = tuple(sorted({t for k in kinds for t in _CHANGED_TYPES.get(k, ())}))
         generated = self.model.generated_once(services, types)
         if request.full:
@@ -167,8 +168,7 @@ class _Simulation:
         for namespace in namespaces.tolist():
             workloads[self.model.seers.in_namespace(namespace)] = True
         push = Push(full=request.full, services=services, rescoped=namespaces, start=request.start)
-        proxies = workloads[self.stream.proxy_workload]
-        targets = self.fanout.push(self.env.now, push, proxies)
+        targets = self.fanout.push(self.env.now, push, workloads)
         self.queue_peak = max(self.queue_peak, self.fanout.queue_length())
         self.records.append(
             PushRecord(
@@ -202,8 +202,9 @@ class _Simulation:
         self.fanout.advance(self.env.now, [self._replica(proxy)])
         self.fanout.connect(self.env.now, proxy)
 
-    def _request(self, full: bool, configs: set[str]) -> None:
-        self.debouncer.inbox.put(PushRequest(full=full, configs=frozenset(configs), start=self.env.now))
+    def _request(self, full: bool, kind: ConfigKind, targets: list[int]) -> None:
+        configs = frozenset(ConfigKey(kind=kind, target=t) for t in targets)
+        self.debouncer.inbox.put(PushRequest(full=full, configs=configs, start=self.env.now))
 
     def _feed(self) -> Generator[simpy.Event, Any, None]:
         events = self.stream.events
@@ -224,7 +225,7 @@ class _Simulation:
                     self.fanout.advance(self.env.now, concerned)
                 changed = self.model.set_state(int(workload), int(state))
                 if len(changed):
-                    self._request(False, {f"endpoints/{s}" for s in changed.tolist()})
+                    self._request(False, "endpoints", changed.tolist())
             elif kind == "connect":
                 self._admit(int(proxy))
             elif kind == "disconnect":
@@ -232,14 +233,14 @@ class _Simulation:
                 self.fanout.disconnect(int(proxy))
             elif kind == "service_create":
                 self.model.create_service(int(service))
-                self._request(True, {f"service_create/{service}"})
+                self._request(True, "service_create", [int(service)])
             elif kind == "service_delete":
                 self.model.delete_service(int(service))
-                self._request(True, {f"service_delete/{service}"})
+                self._request(True, "service_delete", [int(service)])
             elif kind in ("virtual_service", "destination_rule"):
-                self._request(True, {f"{kind}/{service}"})
+                self._request(True, kind, [int(service)])
             elif kind == "sidecar":
-                self._request(True, {f"sidecar/{namespace}"})
+                self._request(True, "sidecar", [int(namespace)])
             elif kind == "istiod_restart":
                 was = self.fanout.restart()
                 self.next_admission = [self.env.now] * self.replicas
@@ -269,11 +270,11 @@ def simulate_design(
     cols: ClusterColumns,
     stream: ChurnStream,
     seers: Seers,
-    design: str,
+    accounting: DesignAccounting,
     calibration: Calibration,
     *,
     on_time: Callable[[float], None] | None = None,
 ) -> DesignRun:
-    """One design's push simulation over the stream; ``on_time(t)`` is told each simulated time
-    (seconds) the churn reaches, for progress reporting."""
-    return _Simulation(cluster, cols, stream, seers, design, calibration, on_time).run()
+    """The push simulation over the stream of the design ``accounting`` is of; ``on_time(t)`` is
+    told each simulated time (seconds) the churn reaches, for progress reporting."""
+    return _Simulation(cluster, cols, stream, seers, accounting, calibration, on_time).run()

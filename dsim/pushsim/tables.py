@@ -9,9 +9,8 @@ import pandas as pd
 
 from dsim.pushsim.metrics import CPU_BIN_S, UPPER_EDGES_S, Histogram
 from dsim.pushsim.simulate import DesignRun, PushRecord
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_SHORT, XDS_TYPES
 
-SHORT = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
 
@@ -35,7 +34,7 @@ def push_records(run: DesignRun) -> pd.DataFrame:
     latest_bytes = np.zeros((n, len(XDS_TYPES)), np.int64)
     latest_bytes[: min(n, len(rec.push_latest_bytes))] = rec.push_latest_bytes[:n]
     for i, t in enumerate(XDS_TYPES):
-        frame[f"{SHORT[t]}_bytes"] = latest_bytes[:, i]
+        frame[f"{XDS_SHORT[t]}_bytes"] = latest_bytes[:, i]
     last = per_push(rec.push_last_converged)
     frame["last_converged_s"] = np.where(frame["proxy_pushes_latest"] > 0, last, np.nan)
     return frame
@@ -114,7 +113,7 @@ def metrics(run: DesignRun, records: pd.DataFrame, cpu: pd.DataFrame) -> pd.Data
         rows.append((name, "", "count", float(len(values))))
     rows += _histogram_rows("pilot_proxy_queue_time", "", rec.queue_time, ("p50", "p99", "max"))
     for t in XDS_TYPES:
-        label = f"type={SHORT[t]}"
+        label = f"type={XDS_SHORT[t]}"
         rows += _histogram_rows("pilot_xds_push_time", label, rec.push_time[t], ("p50", "p99", "max"))
         rows.append(("pilot_xds_pushes", label, "count", float(rec.pushes_by_type[XDS_TYPES.index(t)])))
         rows.append(("dsim_xds_bytes_sent", label, "sum", float(rec.bytes_by_type[XDS_TYPES.index(t)])))

@@ -16,12 +16,15 @@ import dataclasses
 
 import numpy as np
 
+from dsim.pushsim.configs import APPLY_TERMS, CDS, EDS, LDS, RDS, ConfigModel
 from dsim.pushsim.costs import PushCosts
+from dsim.pushsim.hotpath import hot_loops
 from dsim.pushsim.pushlog import PushLog
-from dsim.pushsim.sizes import APPLY_TERMS, CDS, EDS, LDS, RDS, ConfigModel
+from dsim.pushsim.reference import merge_runs
 
 INCREMENTAL, FULL, CONNECT = 0, 1, 2
 _ENDPOINT_ADDRESSES = APPLY_TERMS.index("endpoint_additional_addresses")
+_MERGES_KEPT = 4096
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -84,8 +87,12 @@ class Pricer:
         self.costs = costs
         self.log = log
         self.delta_xds = delta_xds
-        self._by_class = model.seers.mode == "all"
-        self._table: tuple[tuple[int, int], np.ndarray, Variants] | None = None  # the last by-class table
+        self.by_class = model.seers.mode == "all"
+        """Every proxy sees every service: an incremental merge costs the same for every proxy of a class."""
+        self.classes = model.eds_now.shape[0]
+        self._table: tuple[tuple[Variants, ...], Variants] | None = None  # the last by-class table and its parts
+        self._hot = hot_loops()
+        self._merges: dict[tuple[int, int], tuple[int, Variants]] = {}  # by-class rows per merge, and their version
 
     def price(
         self,
@@ -101,7 +108,7 @@ class Pricer:
         cache holds the workload's resources when ``warm[cache]`` (``cache`` per proxy push: its
         replica's entry for the workload; a new connection after a restart may find it cold)."""
         kind = np.where(connecting, CONNECT, np.where(self.log.carries_full(first, latest), FULL, INCREMENTAL))
-        if self._by_class:
+        if self.by_class:
             looked_up = kind == INCREMENTAL
             if looked_up.all():
                 return self._incremental_by_class(workloads, first, latest)
@@ -120,35 +127,42 @@ class Pricer:
 
     # -- the common case: an endpoint update every proxy of a class receives alike -------------------
     def _incremental_by_class(self, workloads: np.ndarray, first: np.ndarray, latest: np.ndarray) -> Work:
-        model = self.model
-        classes = model.eds_now.shape[0]
-        # Proxies queued together carry the same merge: find the runs, then the distinct merges.
-        keys = first * (len(self.log) + 1) + latest
-        starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
-        unique, run_index = np.unique(keys[starts], return_inverse=True)
-        index = np.repeat(run_index, np.diff(np.append(starts, len(keys))))
-        version = (model.version, len(self.log))  # the keys' meaning depends on the push count
-        cached = self._table
-        if cached is not None and cached[0] == version and np.array_equal(cached[1], unique):
-            table = cached[2]
-        else:
-            table = self._incremental_table(unique)
-            self._table = (version, unique, table)
-        return Work(variants=table, variant=index * classes + model.workload_class[workloads])
+        unique, index = merge_runs(first, latest, len(self.log))
+        return Work(
+            variants=self.incremental(unique), variant=index * self.classes + self.model.workload_class[workloads]
+        )
 
-    def _incremental_table(self, merges: np.ndarray) -> Variants:
-        """Variants of incremental merges (keys ``first * (pushes + 1) + latest``), class by class."""
+    def incremental(self, merges: np.ndarray) -> Variants:
+        """The by-class table of incremental ``merges`` (keys ``first * (pushes + 1) + latest``,
+        ascending): row ``m * classes + k`` is merge ``m`` to a proxy of class ``k``."""
+        if len(self._merges) >= _MERGES_KEPT:  # merges in flight are recent: start afresh
+            self._merges.clear()
+        parts = []
+        for key in merges.tolist():
+            lo, hi = divmod(key, len(self.log) + 1)
+            services, _ = self.log.merged(lo, hi)
+            # A merge's rows stay right until one of its services' endpoints (or life) changes.
+            entry = self._merges.get((lo, hi))
+            if entry is None or (len(services) and int(self.model.service_stamp[services].max()) > entry[0]):
+                entry = (self.model.version, self._incremental_rows(services))
+                self._merges[(lo, hi)] = entry
+            parts.append(entry[1])
+        last = self._table
+        if last is not None and len(last[0]) == len(parts) and all(a is b for a, b in zip(last[0], parts, strict=True)):
+            return last[1]  # the same rows as the last batch's: no need to join them again
+        table = Variants.concat(parts)
+        self._table = (tuple(parts), table)
+        return table
+
+    def _incremental_rows(self, services: np.ndarray) -> Variants:
+        """The variants, class by class, of an incremental merge carrying ``services``."""
         model = self.model
-        classes = model.eds_now.shape[0]
-        type_bytes = np.zeros((len(merges) * classes, 4), np.int64)
-        apply_counts = np.zeros((len(merges) * classes, len(APPLY_TERMS)), np.int64)
-        for i, key in enumerate(merges.tolist()):
-            services, _ = self.log.merged(*divmod(key, len(self.log) + 1))
-            services = services[model.alive[services]]
-            rows = slice(i * classes, (i + 1) * classes)
-            type_bytes[rows, EDS] = model.eds_now[:, services].sum(axis=1)
-            apply_counts[rows, _ENDPOINT_ADDRESSES] = model.eaa_now[:, services].sum(axis=1)
-        return self._costs(np.full(len(type_bytes), INCREMENTAL), type_bytes, np.zeros(type_bytes.shape), apply_counts)
+        services = services[model.alive[services]]
+        type_bytes = np.zeros((self.classes, 4), np.int64)
+        apply_counts = np.zeros((self.classes, len(APPLY_TERMS)), np.int64)
+        type_bytes[:, EDS] = model.eds_now[:, services].sum(axis=1)
+        apply_counts[:, _ENDPOINT_ADDRESSES] = model.eaa_now[:, services].sum(axis=1)
+        return self._costs(np.full(self.classes, INCREMENTAL), type_bytes, np.zeros(type_bytes.shape), apply_counts)
 
     # -- everything else --------------------------------------------------------------------------
     def _one_by_one(
@@ -222,18 +236,9 @@ class Pricer:
     def _costs(
         self, kind: np.ndarray, type_bytes: np.ndarray, generated: np.ndarray, apply_counts: np.ndarray
     ) -> Variants:
-        costs = self.costs
-        carried = np.maximum((type_bytes > 0).sum(axis=1), 1)
-        type_seconds = (
-            (type_bytes > 0) * (costs.per_proxy_s / carried)[:, None]
-            + generated * costs.per_byte_s
-            + type_bytes / costs.bytes_per_s
-        )
-        return Variants(
-            kind=kind,
-            cpu=costs.per_proxy_s + generated.sum(axis=1) * costs.per_byte_s,
-            send=type_bytes.sum(axis=1) / costs.bytes_per_s,
-            apply=costs.apply_s(apply_counts, whole=kind == CONNECT),
-            type_bytes=type_bytes,
-            type_seconds=type_seconds,
-        )
+        c = self.costs
+        cpu, send, apply, type_seconds = self._hot.variant_costs(
+            type_bytes, generated, apply_counts, kind == CONNECT, c.per_proxy_s, c.per_byte_s, c.bytes_per_s,
+            c.apply_ms, c.apply_intercept_ms,
+        )  # fmt: skip
+        return Variants(kind=kind, cpu=cpu, send=send, apply=apply, type_bytes=type_bytes, type_seconds=type_seconds)

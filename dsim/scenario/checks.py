@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
+import re
 from collections.abc import Iterable, Sequence
 
 from dsim.addresses import IpNetwork, usable_span
-from dsim.errors import ScenarioError
+from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
 from dsim.scenario.convert import join
 from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
 FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
+_SYNTHETIC_NAMESPACE = re.compile(r"ns-(\d+)\Z")
 FAMILIES: tuple[IpFamily, ...] = ("IPv4", "IPv6")
 
 
@@ -31,8 +34,8 @@ def cidr_of(cidrs: FamilyCidrs, family: IpFamily) -> str | None:
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6) if len(name) < 100 else []
+    return f"; did you mean {quote(close[0])}?" if close else ""
 
 
 def _cidr_problem(text: str, family: IpFamily) -> str:
@@ -41,13 +44,13 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
     _address, slash, prefix = text.partition("/")
     if not slash:
         return "expected <address>/<prefix length>"
-    if not prefix.isdigit() or int(prefix) > bits:
+    if not prefix.isdigit() or len(prefix) > 3 or int(prefix) > bits:
         return f"the prefix length must be a whole number from 0 to {bits}"
     parse = ipaddress.IPv4Network if family == "IPv4" else ipaddress.IPv6Network
     try:
         parse(text, strict=True)
     except ValueError as e:
-        return str(e)
+        return str(e) if len(str(e)) <= 2 * QUOTE_LIMIT else "not a network"  # the parser's words echo the text
     return "not a network"
 
 
@@ -84,11 +87,11 @@ class _Checker:
             if design not in self.known_designs:
                 self.fail(
                     path,
-                    f"{design!r} is not a known design{_did_you_mean(design, self.known_designs)} "
+                    f"{quote(design)} is not a known design{_did_you_mean(design, self.known_designs)} "
                     f"(valid designs: {', '.join(self.known_designs)})",
                 )
             if design in seen:
-                self.fail(path, f"{design!r} is listed twice")
+                self.fail(path, f"{quote(design)} is listed twice")
             seen.add(design)
 
     def cidrs(self, path: str, cidrs: FamilyCidrs) -> dict[str, IpNetwork]:
@@ -103,11 +106,11 @@ class _Checker:
                     raise ValueError(text)
                 net = ipaddress.ip_network(text, strict=True)
             except ValueError:
-                self.fail(where, f"{text!r} is not a valid {family} CIDR ({_cidr_problem(text, family)})")
+                self.fail(where, f"{quote(text)} is not a valid {family} CIDR ({_cidr_problem(text, family)})")
             if net.version != FAMILY_VERSION[family]:
-                self.fail(where, f"{text!r} is an IPv{net.version} CIDR, expected {family}")
+                self.fail(where, f"{quote(text)} is an IPv{net.version} CIDR, expected {family}")
             if usable_span(net) < 1:
-                self.fail(where, f"{text!r} is too small to hold any address")
+                self.fail(where, f"{quote(text)} is too small to hold any address")
             nets[family] = net
         return nets
 
@@ -127,15 +130,15 @@ class _Checker:
         try:
             ip = ipaddress.ip_address(text)
         except ValueError:
-            self.fail(path, f"{text!r} is not an IP address")
+            self.fail(path, f"{quote(text)} is not an IP address")
         if ip.version != FAMILY_VERSION[family]:
-            self.fail(path, f"{text!r} is an IPv{ip.version} address, expected {family}")
+            self.fail(path, f"{quote(text)} is an IPv{ip.version} address, expected {family}")
         # A fixed address may be any host address (10.96.0.1 is the kubernetes Service's);
         # only the allocator keeps clear of the first two.
         offset = int(ip) - int(net.network_address)
         last = net.num_addresses - (2 if net.version == 4 else 1)
         if ip not in net or not 1 <= offset <= last:
-            self.fail(path, f"{text!r} is outside the usable {what} CIDR {net} ({family})")
+            self.fail(path, f"{quote(text)} is outside the usable {what} CIDR {net} ({family})")
         return int(ip)
 
     def namespaces(self) -> set[str]:
@@ -153,7 +156,7 @@ class _Checker:
         if name not in namespaces:
             self.fail(
                 path,
-                f"{name!r} is not a declared namespace{_did_you_mean(name, namespaces)} "
+                f"{quote(name)} is not a declared namespace{_did_you_mean(name, namespaces)} "
                 f"(declared: {', '.join(sorted(namespaces)) or 'none'})",
             )
 
@@ -181,7 +184,7 @@ class _Checker:
                 where = join(join(path, "cluster_ips"), k)
                 ip = self.address(where, text, family, nets[family], "service")
                 if ip in ips:
-                    self.fail(where, f"{text!r} is already the ClusterIP of {ips[ip]}")
+                    self.fail(where, f"{quote(text)} is already the ClusterIP of {ips[ip]}")
                 ips[ip] = f"services[{i}]"
             self.ports(path, svc.ports)
             self.unique(join(path, "subsets"), [s.name for s in svc.subsets], "subset")
@@ -199,7 +202,7 @@ class _Checker:
             if value in first:
                 self.fail(
                     join(join(path, k), attr) if attr else join(path, k),
-                    f"duplicate {what} {value!r} (first at {path}[{first[value]}])",
+                    f"duplicate {what} {quote(value)} (first at {path}[{first[value]}])",
                 )
             first[value] = k
 
@@ -230,7 +233,8 @@ class _Checker:
                 if call not in services:
                     self.fail(
                         join(join(path, "calls"), k),
-                        f"{call!r} is not a declared service{_did_you_mean(call, services)} (write <namespace>/<name>)",
+                        f"{quote(call)} is not a declared service{_did_you_mean(call, services)} "
+                        "(write <namespace>/<name>)",
                     )
 
     def pod_ips(
@@ -250,16 +254,16 @@ class _Checker:
             try:
                 version = ipaddress.ip_address(text).version
             except ValueError:
-                self.fail(where, f"{text!r} is not an IP address")
+                self.fail(where, f"{quote(text)} is not an IP address")
             family = f"IPv{version}"
             if family not in families:
-                self.fail(where, f"{text!r} is {family}, but the workload's pods are {', '.join(families)}")
+                self.fail(where, f"{quote(text)} is {family}, but the workload's pods are {', '.join(families)}")
             if family in seen:
-                self.fail(where, f"a second {family} address for the same pod ({text!r})")
+                self.fail(where, f"a second {family} address for the same pod ({quote(text)})")
             seen.add(family)
             ip = self.address(where, text, family, nets[family], "pod")
             if ip in taken:
-                self.fail(where, f"{text!r} is already a pod IP of {taken[ip]}")
+                self.fail(where, f"{quote(text)} is already a pod IP of {taken[ip]}")
             taken[ip] = owner
 
     def synthetic(self, nets: dict[str, IpNetwork]) -> None:
@@ -273,8 +277,7 @@ class _Checker:
             "dual_ipv4_primary": (mix.dual_ipv4_primary, ("IPv4", "IPv6")),
             "dual_ipv6_primary": (mix.dual_ipv6_primary, ("IPv6", "IPv4")),
         }
-        if sum(w for w, _ in shares.values()) <= 0:
-            self.fail("synthetic.families", "the weights add up to 0; give at least one a positive weight")
+        self.weights("synthetic.families", [w for w, _ in shares.values()])
         for key, (weight, families) in shares.items():
             for family in families:
                 if weight > 0 and family not in nets:
@@ -282,11 +285,9 @@ class _Checker:
                         join("synthetic.families", key),
                         f"needs a {family} service CIDR, but network.service_cidrs.{family.lower()} is not set",
                     )
-        if sum(syn.ports_per_service.values()) <= 0:
-            self.fail("synthetic.ports_per_service", "the weights add up to 0")
+        self.weights("synthetic.ports_per_service", syn.ports_per_service.values())
         protocols = vars(syn.protocols)
-        if sum(protocols.values()) <= 0:
-            self.fail("synthetic.protocols", "the weights add up to 0")
+        self.weights("synthetic.protocols", protocols.values())
         pools = {"http": "http", "http2": "http", "grpc": "grpc", "tcp": "tcp", "auto": "auto"}
         owner: dict[int, str] = {}
         for pool_name in ("http", "grpc", "tcp", "auto"):
@@ -309,8 +310,8 @@ class _Checker:
         rep = syn.replicas
         if rep.min > rep.max:
             self.fail("synthetic.replicas.min", f"must be <= synthetic.replicas.max ({rep.max}) (got {rep.min})")
-        if syn.localities and sum(loc.weight for loc in syn.localities) <= 0:
-            self.fail("synthetic.localities", "the weights add up to 0")
+        if syn.localities:
+            self.weights("synthetic.localities", [loc.weight for loc in syn.localities])
         for k, edge in enumerate(syn.call_graph.edges):
             where = join("synthetic.call_graph.edges", k)
             if len(edge) != 2:
@@ -318,13 +319,22 @@ class _Checker:
             for end in edge:
                 if end >= syn.services:
                     self.fail(where, f"service index {end} is out of range (0 to {syn.services - 1})")
-        explicit = {ns.name for ns in self.s.namespaces}
-        for k in range(syn.namespaces):
-            if synthetic_namespace_name(k) in explicit:
+        # Only an explicit name of the generator's form can clash: look at those, not at every index.
+        for ns in self.s.namespaces:
+            number = _SYNTHETIC_NAMESPACE.match(ns.name)
+            if number and int(number[1]) < syn.namespaces and synthetic_namespace_name(int(number[1])) == ns.name:
                 self.fail(
                     "synthetic.namespaces",
-                    f"synthetic namespace {synthetic_namespace_name(k)!r} clashes with an explicit one",
+                    f"synthetic namespace {ns.name!r} clashes with an explicit one",
                 )
+
+    def weights(self, path: str, values: Iterable[float]) -> None:
+        """Relative weights (each already finite and >= 0) must add up to a positive, finite total."""
+        total = sum(values)
+        if total <= 0:
+            self.fail(path, "the weights add up to 0; give at least one a positive weight")
+        if not math.isfinite(total):
+            self.fail(path, "the weights add up to more than the largest number (about 1.8e308); use smaller ones")
 
     def service_capacity(self, nets: dict[str, IpNetwork]) -> None:
         """Worst case: every synthetic service could draw a family whose weight is positive."""

@@ -3,7 +3,8 @@
 The scenario model declares everything this module checks: field types (``int``, ``float``,
 ``bool``, ``str``, ``Literal``, ``tuple[T, ...]``, ``dict[K, V]``, ``T | None``, nested
 dataclasses) and constraints attached with ``Annotated`` (:class:`AtLeast`, :class:`AtMost`,
-:class:`DnsLabel`). Cross-field rules (CIDR membership, duplicates, references) live in
+:class:`MaxLength`, :class:`DnsLabel`). Whole numbers must fit in 64 bits and numbers be finite,
+whatever the field. Cross-field rules (CIDR membership, duplicates, references) live in
 ``checks.py``; this module knows nothing about scenarios.
 """
 
@@ -11,15 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union
 
-from dsim.errors import ScenarioError
+from dsim.errors import ScenarioError, quote
 
 T = TypeVar("T")
+
+# Every whole number is an int64 downstream (numpy columns, seeds, counts): larger is refused here.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT_MAX = int(sys.float_info.max)
+# An unknown key's message lists the allowed ones when they fit in this many characters.
+_LISTED_KEYS_LIMIT = 130
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +38,7 @@ class AtLeast:
     bound: float
 
     def problem(self, value: Any) -> str | None:
-        return None if value >= self.bound else f"must be >= {_num(self.bound)} (got {value!r})"
+        return None if value >= self.bound else f"must be >= {_num(self.bound)} (got {quote(value)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +48,19 @@ class AtMost:
     bound: float
 
     def problem(self, value: Any) -> str | None:
-        return None if value <= self.bound else f"must be <= {_num(self.bound)} (got {value!r})"
+        return None if value <= self.bound else f"must be <= {_num(self.bound)} (got {quote(value)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxLength:
+    """Constraint: text of at most ``limit`` characters (Kubernetes' own limit for such a field)."""
+
+    limit: int
+
+    def problem(self, value: Any) -> str | None:
+        if len(value) <= self.limit:
+            return None
+        return f"must be at most {self.limit} characters (got {len(value):,}: {quote(value)})"
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -52,8 +73,10 @@ class DnsLabel:
     def problem(self, value: Any) -> str | None:
         if len(value) <= 63 and _DNS_LABEL.match(value):
             return None
+        if len(value) > 63:
+            return f"{quote(value)} is not a valid name: at most 63 characters"
         return (
-            f"{value!r} is not a valid name (lowercase letters, digits and '-', "
+            f"{quote(value)} is not a valid name (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
         )
 
@@ -69,14 +92,26 @@ def _describe(raw: Any) -> str:
         return "a mapping"
     if isinstance(raw, list):
         return "a list"
-    return repr(raw)
+    return quote(raw)
+
+
+# Keys written as ``a.b``; any other key (a long or odd string, null, a date) as ``a[<quoted>]``.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,62}\Z")
 
 
 def join(path: str, key: str | int) -> str:
-    """The field path of ``key`` under ``path``: ``a.b``, ``a[3]``."""
+    """The field path of ``key`` under ``path``: ``a.b``, ``a[3]`` (a list index), ``a['odd key']``."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+    return key_path(path, key)
+
+
+def key_path(path: str, key: object) -> str:
+    """The field path of a mapping's ``key`` under ``path`` (a number as written: ``ports_per_service.1``)."""
+    text = key if isinstance(key, str) else str(key) if isinstance(key, int) and not isinstance(key, bool) else None
+    if text is not None and _PLAIN_KEY.match(text):
+        return f"{path}.{text}" if path else text
+    return f"{path}[{quote(key, short=True)}]"
 
 
 def convert(cls: type[T], raw: Any, *, source: str, path: str = "") -> T:
@@ -125,7 +160,7 @@ class _Converter:
             if not isinstance(raw, Mapping):
                 self.fail(path, f"expected a mapping (got {_describe(raw)})")
             return {
-                self.value(key_hint, k, join(path, str(k))): self.value(value_hint, v, join(path, str(k)))
+                self.value(key_hint, k, key_path(path, k)): self.value(value_hint, v, key_path(path, k))
                 for k, v in raw.items()
             }
         if dataclasses.is_dataclass(hint):
@@ -140,10 +175,17 @@ class _Converter:
         if hint is int:
             if isinstance(raw, bool) or not isinstance(raw, int):
                 self.fail(path, f"expected a whole number (got {_describe(raw)})")
+            if not INT64_MIN <= raw <= INT64_MAX:
+                bound = f"<= {INT64_MAX:,}" if raw > 0 else f">= {INT64_MIN:,}"
+                self.fail(path, f"must be {bound}, the 64-bit limit (got {quote(raw)})")
             return raw
         if hint is float:
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 self.fail(path, f"expected a number (got {_describe(raw)})")
+            if isinstance(raw, int) and abs(raw) > _FLOAT_MAX:
+                self.fail(path, f"expected a finite number, at most about 1.8e308 (got {quote(raw)})")
+            if not math.isfinite(raw):
+                self.fail(path, f"expected a finite number (got {quote(raw)})")
             return float(raw)
         if hint is str:
             if not isinstance(raw, str):
@@ -160,7 +202,7 @@ class _Converter:
         names = [f.name for f in declared]
         for key in raw:
             if key not in names:
-                self.fail(join(path, str(key)), _unknown_key(str(key), names))
+                self.fail(key_path(path, key), _unknown_key(key, names))
         hints = typing.get_type_hints(cls, include_extras=True)
         values = {}
         for f in declared:
@@ -172,7 +214,10 @@ class _Converter:
         return cls(**values)
 
 
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+def _unknown_key(key: object, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) if isinstance(key, str) and len(key) < 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+    listed = ", ".join(allowed)
+    if len(listed) > _LISTED_KEYS_LIMIT:  # a long list would push the message past one readable line
+        listed = listed[: listed.rfind(", ", 0, _LISTED_KEYS_LIMIT)] + f", ... ({len(allowed)} keys)"
+    return f"unknown key{hint} (allowed: {listed})"

@@ -1,8 +1,8 @@
 """Read a scenario from YAML (or a dict), validate it once, and return it resolved.
 
-This is the only module that parses YAML. A scenario's identity is its *resolved* form, so
-two spellings of one scenario (defaults written out or left implicit, flow or block style)
-load equal and hash equal.
+YAML is parsed by :mod:`dsim.scenario.yaml_reader`, the only module that does. A scenario's
+identity is its *resolved* form, so two spellings of one scenario (defaults written out or left
+implicit, flow or block style) load equal and hash equal.
 """
 
 from __future__ import annotations
@@ -22,36 +22,7 @@ from dsim.scenario.checks import check
 from dsim.scenario.convert import convert
 from dsim.scenario.model import Scenario
 from dsim.scenario.resolve import resolve
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key repeated in one mapping (PyYAML keeps the last silently)."""
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def _parse_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ScenarioError(where, "", f"invalid YAML: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise ScenarioError(source, "", f"invalid YAML: {e}") from None
+from dsim.scenario.yaml_reader import parse_yaml
 
 
 def _name_from_path(path: Path) -> str:
@@ -92,12 +63,17 @@ def load_scenario(path: str | Path, *, known_designs: Sequence[str] | None = Non
         raise ScenarioError(source, "", f"is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ScenarioError(source, "", f"cannot be read ({e.strerror})") from None
-    data = _parse_yaml(text, source)
+    data = parse_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ScenarioError(source, "", "expected a mapping of scenario settings at the top level")
     return scenario_from_dict(data, source=source, default_name=_name_from_path(path), known_designs=known_designs)
+
+
+def source_name(scenario: Scenario, source: str | None) -> str:
+    """How errors name a scenario: its file, or its name when it came from Python."""
+    return source or f"scenario {scenario.name!r}"
 
 
 def scenario_to_plain(value: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal
 
-from dsim.scenario.convert import AtLeast, AtMost, DnsLabel
+from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
 
 IpFamily = Literal["IPv4", "IPv6"]
 Protocol = Literal["TCP", "HTTP", "HTTP2", "GRPC", "auto"]
@@ -23,9 +23,15 @@ Name = Annotated[str, DnsLabel()]
 Count = Annotated[int, AtLeast(0)]
 Fraction = Annotated[float, AtLeast(0), AtMost(1)]
 Weight = Annotated[float, AtLeast(0)]
+"""A relative weight: a mix's shares are its weights over their sum, so they need not add up to 1."""
 PortNumber = Annotated[int, AtLeast(1), AtMost(65535)]
 Seconds = Annotated[float, AtLeast(0)]
 PerHour = Annotated[float, AtLeast(0)]
+# Text that lands in every proxy's config, held to Kubernetes' limits for it.
+DnsName = Annotated[str, MaxLength(253)]
+LabelKey = Annotated[str, MaxLength(317)]  # an optional DNS prefix (253), '/', a name (63)
+LabelValue = Annotated[str, MaxLength(63)]
+Labels = dict[LabelKey, LabelValue]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,11 +64,11 @@ class Mesh:
     """Mesh-wide PeerAuthentication mode; decides the inbound filter chains and transport sockets."""
     outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = "ALLOW_ANY"
     """Where unknown destinations go: PassthroughCluster (ALLOW_ANY) or BlackHoleCluster."""
-    cluster_domain: str = "cluster.local"
+    cluster_domain: DnsName = "cluster.local"
     """Kubernetes DNS suffix of service hostnames (``<name>.<ns>.svc.<cluster_domain>``)."""
-    trust_domain: str = "cluster.local"
+    trust_domain: DnsName = "cluster.local"
     """SPIFFE trust domain in workload identities (``spiffe://<trust_domain>/ns/<ns>/sa/<sa>``)."""
-    revision: str = "default"
+    revision: LabelValue = "default"
     """Istio revision written into endpoint metadata."""
 
 
@@ -70,9 +76,9 @@ class Mesh:
 class Locality:
     """A failure domain (the node's ``topology.kubernetes.io`` labels); empty means unlabeled."""
 
-    region: str = ""
+    region: LabelValue = ""
     """Region name."""
-    zone: str = ""
+    zone: LabelValue = ""
     """Zone name."""
 
 
@@ -80,9 +86,9 @@ class Locality:
 class WeightedLocality:
     """A locality and the share of synthetic pods placed in it."""
 
-    region: str = ""
+    region: LabelValue = ""
     """Region name."""
-    zone: str = ""
+    zone: LabelValue = ""
     """Zone name."""
     weight: Weight = 1.0
     """Relative share of pods (any non-negative scale)."""
@@ -104,7 +110,7 @@ class ServicePort:
 
     port: PortNumber
     """The service port clients connect to."""
-    name: str = ""
+    name: LabelValue = ""
     """Port name; Istio derives the protocol from its prefix (``http-``, ``tcp-``, ``grpc-``, ...)."""
     target_port: PortNumber | None = None
     """The container port; defaults to ``port``."""
@@ -118,7 +124,7 @@ class Subset:
 
     name: Name
     """Subset name, as in ``outbound|<port>|<subset>|<host>``."""
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    labels: Labels = dataclasses.field(default_factory=dict)
     """Pod labels the subset selects (in addition to the service's selector)."""
 
 
@@ -136,7 +142,7 @@ class Service:
     """Fixed ClusterIPs, one per family in ``ip_families`` order; empty means allocate."""
     ports: tuple[ServicePort, ...] = ()
     """Its ports."""
-    selector: dict[str, str] | None = None
+    selector: Labels | None = None
     """Pod labels it selects in its namespace; defaults to ``{app: <name>}``."""
     subsets: tuple[Subset, ...] = ()
     """DestinationRule subsets; each adds one outbound cluster per port."""
@@ -152,9 +158,9 @@ class Workload:
     """Namespace it lives in (must be declared under ``namespaces``)."""
     replicas: Count = 1
     """Number of pods."""
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
     """Pod labels; defaults to ``{app: <name>}``."""
-    service_account: str = "default"
+    service_account: DnsName = "default"
     """Kubernetes service account of its pods (their SPIFFE identity)."""
     sidecar: bool | None = None
     """Whether its pods run an Istio sidecar; defaults to the namespace's injection setting."""
@@ -170,7 +176,9 @@ class Workload:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FamilyMix:
-    """Relative shares of synthetic services by IP family policy."""
+    """Shares of synthetic services by IP family policy, as relative weights: each share is its
+    weight over their sum (they are normalised, so ``{ipv4: 3, dual_ipv4_primary: 1}`` is 75% / 25%).
+    A mix written in part keeps the defaults of the weights it leaves out."""
 
     ipv4: Weight = 0.5
     """Single-stack IPv4."""
@@ -184,7 +192,8 @@ class FamilyMix:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ProtocolMix:
-    """Relative shares of synthetic service ports by protocol."""
+    """Shares of synthetic service ports by protocol, as relative weights (normalised like
+    :class:`FamilyMix`; a mix written in part keeps the defaults it leaves out)."""
 
     http: Weight = 0.6
     """HTTP/1.1 ports (name ``http``)."""
@@ -224,8 +233,9 @@ class Replicas:
     """Fewest pods per workload."""
     max: Annotated[int, AtLeast(1)] = 100
     """Most pods per workload."""
-    sigma: Annotated[float, AtLeast(0)] = 1.0
-    """Shape of the lognormal (standard deviation of log replicas)."""
+    sigma: Annotated[float, AtLeast(0), AtMost(10)] = 1.0
+    """Shape of the lognormal (standard deviation of log replicas); beyond 10 every workload would
+    sit at ``min`` or ``max``."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -265,7 +275,7 @@ class Synthetic:
     ports_per_service: dict[Annotated[int, AtLeast(1)], Weight] = dataclasses.field(
         default_factory=lambda: {1: 0.7, 2: 0.2, 3: 0.1}
     )
-    """Relative weight of each port count."""
+    """Relative weight of each port count (normalised: each share is its weight over their sum)."""
     protocols: ProtocolMix = ProtocolMix()
     """Protocol mix of ports."""
     port_pools: PortPools = PortPools()
@@ -318,9 +328,9 @@ class Churn:
 class Istiod:
     """istiod's push tuning (``pilot/pkg/features/tuning.go``)."""
 
-    gomaxprocs: Annotated[int, AtLeast(1)] = 4
+    gomaxprocs: Annotated[int, AtLeast(1), AtMost(1024)] = 4
     """CPU cores istiod's Go runtime uses."""
-    replicas: Annotated[int, AtLeast(1)] = 1
+    replicas: Annotated[int, AtLeast(1), AtMost(1000)] = 1
     """istiod instances; proxies spread evenly over them."""
     debounce_after_s: Seconds = 0.1
     """PILOT_DEBOUNCE_AFTER: quiet time before a push, seconds."""
@@ -328,7 +338,7 @@ class Istiod:
     """PILOT_DEBOUNCE_MAX: longest a batch waits, seconds."""
     eds_debounce: bool = True
     """PILOT_ENABLE_EDS_DEBOUNCE: whether endpoint events are debounced too."""
-    push_throttle: Annotated[int, AtLeast(1)] | None = None
+    push_throttle: Annotated[int, AtLeast(1), AtMost(100_000)] | None = None
     """PILOT_PUSH_THROTTLE: concurrent pushes; defaults to min(15 + 5·gomaxprocs, 100)."""
     max_requests_per_second: Annotated[float, AtLeast(0)] | None = None
     """PILOT_MAX_REQUESTS_PER_SECOND: new connections admitted per second; same default."""
@@ -354,7 +364,7 @@ class Envoy:
 
     stats_profile: Literal["istio", "envoy-default"] = "istio"
     """Stats kept: Istio's sidecar default inclusion list, or Envoy's default (all)."""
-    concurrency: Annotated[int, AtLeast(1)] = 2
+    concurrency: Annotated[int, AtLeast(1), AtMost(1024)] = 2
     """Envoy worker threads per sidecar."""
 
 

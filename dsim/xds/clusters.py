@@ -14,6 +14,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import duration_pb2, struct_pb2
 
 from dsim.designs.base import InboundCluster, PassthroughCluster
+from dsim.xds import istio_filters
 from dsim.xds.common import (
     CONNECT_TIMEOUT_S,
     HTTP_PROTOCOL_OPTIONS,
@@ -71,8 +72,10 @@ def outbound(
     sni: str,
     mtls: bool,
 ) -> Cluster:
-    """An outbound EDS cluster over ADS, with Istio's metadata and, under mTLS, its TLS matches."""
+    """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
+    filter and, under mTLS, its TLS matches."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
+    cluster.filters.append(istio_filters.metadata_exchange_cluster())
     cluster.eds_cluster_config.service_name = name
     cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
     istio: dict[str, object] = {
@@ -135,4 +138,7 @@ def blackhole() -> Cluster:
 
 
 def passthrough() -> Cluster:
-    return _base(PASSTHROUGH, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    """Where unmatched outbound traffic goes; istiod gives it the outbound metadata exchange too."""
+    cluster = _base(PASSTHROUGH, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    cluster.filters.append(istio_filters.metadata_exchange_cluster())
+    return cluster

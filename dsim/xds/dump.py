@@ -1,5 +1,10 @@
 """A proxy's config as Envoy's admin ``/config_dump`` prints it (JSON) or as ``istioctl
-proxy-config`` tables."""
+proxy-config`` tables.
+
+The dump is what istiod sends, Istio's own filters included (``istio.stats``,
+``istio.metadata_exchange``, ``istio.alpn``, ``istio_authn``), as an istio-proxy's dump shows them;
+only ``dsim validate`` and the calibration strip them, for upstream Envoy (:mod:`dsim.xds.upstream`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from google.protobuf import json_format
 
 from dsim.errors import UnknownNameError
 from dsim.xds.common import pack
-from dsim.xds.generate import XDS_TYPES, ProxyConfig
+from dsim.xds.generate import ProxyConfig
+from dsim.xds.vocabulary import XDS_TYPES
 
 DUMP_TYPES = (*XDS_TYPES, "all")
 

@@ -6,7 +6,9 @@ clusters a sidecar's bootstrap has. Route configurations and endpoint sets arriv
 live sidecar, which validate mode never contacts; so that Envoy parses them too, the bootstrap
 adds, clearly named ``dsim-validate-…``, one listener per route configuration (the
 configuration inline) and one STATIC cluster per ClusterLoadAssignment (as its load
-assignment). Nothing here alters a measured resource.
+assignment). The one change to the resources themselves: the filters only Istio's proxy has
+are stripped (:func:`dsim.xds.upstream.upstream_config`), as this Envoy has no extension for
+them; the sizes dsim reports keep them.
 
 Envoy only reads the bootstrap in validate mode: it binds no port and opens no connection.
 Its admin address is 127.0.0.1 on a free port all the same, and every process is waited for.
@@ -44,6 +46,7 @@ from dsim.xds.common import (
     upstream_http_options,
 )
 from dsim.xds.generate import ProxyConfig
+from dsim.xds.upstream import upstream_config, upstream_listener
 
 XDS_CLUSTER = "xds-grpc"
 ENVOY_ENV = "DSIM_ENVOY"
@@ -147,7 +150,8 @@ def use_ads(boot: bootstrap_pb2.Bootstrap) -> None:
 
 
 def bootstrap(config: ProxyConfig) -> bootstrap_pb2.Bootstrap:
-    """A bootstrap that makes Envoy load every resource of ``config``."""
+    """A bootstrap that makes Envoy load every resource of ``config``, Istio-only filters stripped."""
+    config = upstream_config(config)
     boot = sidecar_bootstrap(config, admin_port=free_port())
     static = boot.static_resources
     static.listeners.extend(config.listeners)
@@ -157,19 +161,23 @@ def bootstrap(config: ProxyConfig) -> bootstrap_pb2.Bootstrap:
     use_ads(boot)
     for i, route in enumerate(config.routes):
         manager = hcm_pb2.HttpConnectionManager(stat_prefix=f"dsim_validate_route_{i}", route_config=route)
-        manager.http_filters.extend(http_filters())
+        manager.http_filters.extend(http_filters(inbound=False))
         static.listeners.append(
-            listener_pb2.Listener(
-                name=f"dsim-validate-route-{i}",
-                address=socket_address("127.0.0.1", 20000 + i),
-                bind_to_port={"value": False},
-                filter_chains=[
-                    lc.FilterChain(
-                        filters=[
-                            lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=pack(manager))
-                        ]
-                    )
-                ],
+            upstream_listener(
+                listener_pb2.Listener(
+                    name=f"dsim-validate-route-{i}",
+                    address=socket_address("127.0.0.1", 20000 + i),
+                    bind_to_port={"value": False},
+                    filter_chains=[
+                        lc.FilterChain(
+                            filters=[
+                                lc.Filter(
+                                    name="envoy.filters.network.http_connection_manager", typed_config=pack(manager)
+                                )
+                            ]
+                        )
+                    ],
+                )
             )
         )
     for i, assignment in enumerate(config.endpoints):
@@ -197,7 +205,8 @@ class Verdict:
 
 
 def validate(config: ProxyConfig, *, binary: Path | None = None) -> Verdict:
-    """Run ``envoy --mode validate`` on ``config``'s bootstrap and report its answer."""
+    """Run ``envoy --mode validate`` on ``config``'s bootstrap and report its answer (the config
+    without Istio's own filters, which this Envoy cannot load: :func:`bootstrap`)."""
     binary = binary or envoy_binary()
     proxy = f"{config.proxy.namespace}/{config.proxy.pod_name}"
     with tempfile.TemporaryDirectory(prefix="dsim-envoy-") as work:

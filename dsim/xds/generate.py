@@ -21,8 +21,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.view import ClusterIndex, ProxyView, port_kind
-
-XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
+from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
 
 # Proxies that see a service get the same cluster and endpoint set for it: build each once
 # (istiod caches CDS and EDS across proxies the same way). The messages are shared, so callers
@@ -35,9 +34,6 @@ def clear_caches() -> None:
     """Forget every cached cluster and endpoint set (for measurements that must start cold)."""
     _outbound_cluster.cache_clear()
     _load_assignment.cache_clear()
-
-
-"""The four resource kinds, in the order dsim reports them (LDS, CDS, RDS, EDS)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)

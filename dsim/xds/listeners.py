@@ -19,6 +19,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import wrappers_pb2
 
 from dsim.designs.base import Bind, PassthroughChains, VirtualInbound
+from dsim.xds import istio_filters
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PLAINTEXT_HTTP_ALPN, PORT_CHAINS, Chain
 from dsim.xds.common import (
     ads_config_source,
@@ -26,7 +27,7 @@ from dsim.xds.common import (
     mesh_tls_context,
     pack,
     socket_address,
-    tcp_proxy_filter,
+    tcp_filters,
     zero,
 )
 from dsim.xds.names import listener_name
@@ -71,7 +72,7 @@ def _outbound_hcm(stat_prefix: str, route_name: str, tracing: Tracing) -> lc.Fil
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
         tracing=tracing,
     )
-    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager)))
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=False)))
 
 
 def _http_match() -> lc.FilterChainMatch:
@@ -81,7 +82,7 @@ def _http_match() -> lc.FilterChainMatch:
 def outbound_tcp(bind: Bind, port: int, cluster: str) -> listener_pb2.Listener:
     """A TCP service port: a listener on the VIP proxying to the service's cluster."""
     listener = _outbound(listener_name(bind.address, port), bind, port)
-    listener.filter_chains.add(filters=[tcp_proxy_filter(cluster)])
+    listener.filter_chains.add(filters=tcp_filters(cluster, inbound=False))
     return listener
 
 
@@ -101,7 +102,9 @@ def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unkn
     listener = _sniffing(bind, port, route_name, tracing)
     listener.default_filter_chain.CopyFrom(
         lc.FilterChain(
-            filter_chain_match=lc.FilterChainMatch(), filters=[tcp_proxy_filter(unknown)], name="PassthroughFilterChain"
+            filter_chain_match=lc.FilterChainMatch(),
+            filters=tcp_filters(unknown, inbound=False),
+            name="PassthroughFilterChain",
         )
     )
     return listener
@@ -110,7 +113,7 @@ def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unkn
 def outbound_auto(bind: Bind, port: int, route_name: str, cluster: str, tracing: Tracing) -> listener_pb2.Listener:
     """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else."""
     listener = _sniffing(bind, port, route_name, tracing)
-    listener.filter_chains.add(filter_chain_match=lc.FilterChainMatch(), filters=[tcp_proxy_filter(cluster)])
+    listener.filter_chains.add(filter_chain_match=lc.FilterChainMatch(), filters=tcp_filters(cluster, inbound=False))
     return listener
 
 
@@ -119,10 +122,10 @@ def virtual_outbound(name: str, bind: Bind, unknown: str) -> listener_pb2.Listen
     listener = _listener(name, bind, VIRTUAL_OUTBOUND_PORT, base_pb2.OUTBOUND)
     listener.filter_chains.add(
         filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_OUTBOUND_PORT)),
-        filters=[tcp_proxy_filter(BLACKHOLE)],
+        filters=tcp_filters(BLACKHOLE, inbound=False),
         name=f"{name}-blackhole",
     )
-    listener.filter_chains.add(filters=[tcp_proxy_filter(unknown)], name=f"{name}-catchall-tcp")
+    listener.filter_chains.add(filters=tcp_filters(unknown, inbound=False), name=f"{name}-catchall-tcp")
     listener.use_original_dst.value = True
     return listener
 
@@ -156,19 +159,21 @@ def _inbound_hcm(
             subject=wrappers_pb2.BoolValue(value=True), dns=True, uri=True
         ),
     )
-    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager)))
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True)))
 
 
 def _chain(
     chain: Chain,
     match: lc.FilterChainMatch,
-    terminal: lc.Filter,
+    terminal: Sequence[lc.Filter],
     name: str,
     trust_domain: str,
 ) -> lc.FilterChain:
     match.transport_protocol = "tls" if chain.tls else "raw_buffer"
     match.application_protocols.extend(chain.alpn)
-    result = lc.FilterChain(filter_chain_match=match, filters=[terminal], name=name)
+    # Every inbound chain first records the peer's identity and exchanges workload metadata.
+    filters = [istio_filters.authn(), istio_filters.metadata_exchange_network(), *terminal]
+    result = lc.FilterChain(filter_chain_match=match, filters=filters, name=name)
     if chain.terminate:
         alpn = ("h2", "http/1.1") if chain.http else ("istio-peer-exchange", "istio", "h2", "http/1.1")
         context = tls_pb2.DownstreamTlsContext(
@@ -190,10 +195,10 @@ def _passthrough_chains(
             match.prefix_ranges.add(address_prefix=passthrough.prefix, prefix_len=wrappers_pb2.UInt32Value(value=0))
         cluster = passthrough.cluster
         if chain.http:
-            terminal = _inbound_hcm(cluster, cluster, "inbound|http|0", cluster, ":0/*", tracing)
+            terminal = [_inbound_hcm(cluster, cluster, "inbound|http|0", cluster, ":0/*", tracing)]
             name = "virtualInbound-catchall-http"
         else:
-            terminal, name = tcp_proxy_filter(cluster), "virtualInbound"
+            terminal, name = tcp_filters(cluster, inbound=True), "virtualInbound"
         chains.append(_chain(chain, match, terminal, name, trust_domain))
     return chains
 
@@ -207,16 +212,18 @@ def _port_chains(
     for chain in PORT_CHAINS[(kind, mtls)]:
         match = lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=port.target_port))
         if chain.http:
-            terminal = _inbound_hcm(
-                f"inbound_{name}",
-                cluster,
-                f"inbound|http|{port.service_port}",
-                cluster,
-                f"{port.host}:{port.service_port}/*",
-                tracing,
-            )
+            terminal = [
+                _inbound_hcm(
+                    f"inbound_{name}",
+                    cluster,
+                    f"inbound|http|{port.service_port}",
+                    cluster,
+                    f"{port.host}:{port.service_port}/*",
+                    tracing,
+                )
+            ]
         else:
-            terminal = tcp_proxy_filter(cluster)
+            terminal = tcp_filters(cluster, inbound=True)
         chains.append(_chain(chain, match, terminal, name, trust_domain))
     return chains
 
@@ -232,7 +239,7 @@ def virtual_inbound(
     listener = _listener(spec.name, spec.bind, VIRTUAL_INBOUND_PORT, base_pb2.INBOUND)
     listener.filter_chains.add(
         filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_INBOUND_PORT)),
-        filters=[tcp_proxy_filter(BLACKHOLE)],
+        filters=[istio_filters.metadata_exchange_network(), *tcp_filters(BLACKHOLE, inbound=True)],
         name=f"{spec.name}-blackhole",
     )
     for passthrough in spec.passthrough:

@@ -6,23 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from dsim.designs.base import Design
-from dsim.xds.generate import XDS_TYPES, ProxyConfig, proxy_config
+from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.view import ClusterIndex
+from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_TYPES
 
 SIZE_COLUMNS = ["design", "proxy", "xds_type", "resources", "bytes"]
-# The object counts Envoy's memory depends on, per proxy.
-COUNT_COLUMNS = [
-    "listeners",
-    "listener_additional_addresses",
-    "filter_chains",
-    "clusters",
-    "route_configurations",
-    "virtual_hosts",
-    "domains",
-    "locality_groups",
-    "endpoints",
-    "endpoint_additional_addresses",
-]
 
 
 def config_size_rows(config: ProxyConfig) -> list[dict[str, object]]:

@@ -1,15 +1,22 @@
-"""``dsim calibrate``: ``--quick`` on the real Envoy (agreeing with the shipped model), ``--refit``, bad input."""
+"""``dsim calibrate``: ``--quick`` on the real Envoy (agreeing with the shipped model), ``--refit``
+(reading and writing only inside the bundle's folder), where files go without ``--out``, bad input."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import dsim
-from dsim.calibration.model import load_calibration
+from dsim.calibration import calibrate, model
+from dsim.calibration.calibrate import load_measurements
+from dsim.calibration.model import load_calibration, shipped_path
 from dsim.calibration.tables import agreement
 from dsim.cli import main
+from tests.calibration.same_model import assert_same_model
 
 
 @pytest.mark.slow
@@ -34,8 +41,12 @@ def test_quick_calibration_agrees_with_the_shipped_one(tmp_path: Path, capsys: p
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--designs", "triple-stack"], "unknown design 'triple-stack'"),
-        (["--profiles", "none"], "unknown stats profile 'none'"),
+        (["--designs", "triple-stack"], "--designs: unknown design 'triple-stack'; valid designs: single-stack, "),
+        (["--designs", " , "], "--designs: no design named; valid designs: single-stack, "),
+        (
+            ["--profiles", "none"],
+            "--profiles: unknown stats profile 'none'; valid stats profiles: istio, envoy-default",
+        ),
         (["--concurrency", "0"], "--concurrency 0: Envoy needs at least 1 worker thread"),
     ],
 )
@@ -54,14 +65,11 @@ def test_bad_arguments_are_one_line_exit_2_and_write_nothing(
 def test_refit_reproduces_the_shipped_model_from_its_measurements(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dsim.calibration.model import shipped_path
-
     out = tmp_path / "refit"
     assert main(["calibrate", "--refit", str(shipped_path()), "--out", str(out)]) == 0
     refit = load_calibration(out / "envoy-1.40.json")
     shipped = load_calibration()
-    assert refit.envoy == shipped.envoy
-    assert refit.istiod == shipped.istiod
+    assert_same_model(refit, shipped, *load_measurements(shipped_path().parent, shipped))
     assert refit.provenance["created_utc"] == shipped.provenance["created_utc"], "measurement provenance kept"
     printed = capsys.readouterr().out
     assert "54 of 54 coefficients with overlapping confidence intervals" in printed
@@ -81,3 +89,171 @@ def test_an_out_path_that_is_a_file_is_refused_before_measuring(
     assert main(["calibrate", "--quick", "--out", str(taken)]) == 2
     assert capsys.readouterr().err == f"dsim: error: --out {taken}: exists and is not a folder\n"
     assert taken.read_text() == "mine"
+
+
+SHIPPED_FILES = ("envoy-1.40.json", "envoy-1.40-measurements.csv", "envoy-1.40-generator-timings.csv")
+
+
+def _bundle(folder: Path) -> Path:
+    """A copy of the shipped calibration bundle in ``folder``; the path of its calibration file."""
+    folder.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        shutil.copy(shipped_path().parent / name, folder / name)
+    return folder / SHIPPED_FILES[0]
+
+
+def _naming(path: Path, role: str, name: str) -> None:
+    data = json.loads(path.read_text())
+    data["provenance"]["files"][role] = name
+    path.write_text(json.dumps(data))
+
+
+def _shipped_bytes() -> dict[str, bytes]:
+    return {name: (shipped_path().parent / name).read_bytes() for name in SHIPPED_FILES}
+
+
+@pytest.mark.parametrize(
+    ("role", "name"),
+    [
+        ("measurements", "../outside.csv"),
+        ("timings", "../outside.csv"),
+        ("measurements", "sub/envoy-1.40-measurements.csv"),
+        ("measurements", ".."),
+        ("calibration", "../refit.json"),  # where the refit would write its model
+        ("measurements", "ABSOLUTE"),
+    ],
+)
+def test_refit_refuses_file_names_outside_the_bundle(
+    role: str, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _bundle(tmp_path / "bundle")
+    outside = tmp_path / "outside.csv"  # a readable table: only the name's confinement refuses it
+    shutil.copy(path.parent / SHIPPED_FILES[1], outside)
+    (path.parent / "sub").mkdir()
+    shutil.copy(path.parent / SHIPPED_FILES[1], path.parent / "sub" / SHIPPED_FILES[1])
+    name = str(outside) if name == "ABSOLUTE" else name
+    _naming(path, role, name)
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["calibrate", "--refit", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"dsim: error: {path}: provenance.files.{role}: {name!r} is not a plain file name (no folder, no '..')\n"
+    )
+    assert sorted(tmp_path.rglob("*")) == before, "nothing written, inside the bundle or out"
+
+
+def test_refit_refuses_a_link_to_a_file_outside_the_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _bundle(tmp_path / "bundle")
+    linked = path.parent / SHIPPED_FILES[1]
+    outside = tmp_path / "elsewhere.csv"
+    linked.rename(outside)
+    linked.symlink_to(outside)
+    assert main(["calibrate", "--refit", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"dsim: error: {path}: provenance.files.measurements: {linked} is a link to {outside}, "
+        f"outside the folder {path.parent}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_refit_follows_a_link_within_the_bundle(tmp_path: Path) -> None:
+    path = _bundle(tmp_path / "bundle")
+    linked = path.parent / SHIPPED_FILES[1]
+    linked.rename(path.parent / "kept.csv")
+    linked.symlink_to("kept.csv")
+    assert main(["calibrate", "--refit", str(path), "--out", str(tmp_path / "out")]) == 0
+    refit = load_calibration(tmp_path / "out" / SHIPPED_FILES[0])
+    assert_same_model(refit, load_calibration(), *load_measurements(path.parent, refit))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda bundle: (bundle / SHIPPED_FILES[2]).unlink(),
+            "provenance.files.timings: {folder}/{timings}: no such file",
+        ),
+        (lambda bundle: (bundle / SHIPPED_FILES[2]).write_text(""), "{folder}/{timings}: not a CSV table"),
+        (
+            lambda bundle: (bundle / SHIPPED_FILES[2]).write_text("point,design\nx,y\n"),
+            "{folder}/{timings}: no column listeners_bytes, clusters_bytes, routes_bytes, endpoints_bytes, "
+            "generate_ns (the fit needs them)",
+        ),
+    ],
+    ids=["missing", "empty", "columns"],
+)
+def test_refit_of_a_damaged_bundle_is_one_line_exit_2(
+    damage: Callable[[Path], object], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _bundle(tmp_path / "bundle")
+    damage(path.parent)
+    assert main(["calibrate", "--refit", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsim: error: ")
+    assert message.format(folder=path.parent, timings=SHIPPED_FILES[2]) in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_refit_without_out_writes_a_new_folder_not_over_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = _shipped_bytes()
+    assert main(["calibrate", "--refit", str(shipped_path())]) == 0
+    (folder,) = (tmp_path / "results" / "calibration").iterdir()
+    assert folder.name.endswith("-refit")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(SHIPPED_FILES)
+    assert _shipped_bytes() == shipped
+    assert f"calibration written to {Path('results') / 'calibration' / folder.name / SHIPPED_FILES[0]}" in (
+        capsys.readouterr().out
+    )
+
+
+def test_the_full_plan_without_out_leaves_the_shipped_calibration_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = []
+
+    def campaign(plan: str, **options: object) -> tuple[object, ...]:  # the Envoy runs, stood in for by a refit
+        asked.append(plan)
+        return calibrate.refit(shipped_path())
+
+    monkeypatch.setattr(calibrate, "calibrate", campaign)
+    monkeypatch.chdir(tmp_path)
+    shipped = _shipped_bytes()
+    assert main(["calibrate"]) == 0
+    assert asked == ["full"]
+    (folder,) = (tmp_path / "results" / "calibration").iterdir()
+    assert folder.name.endswith("-full")
+    assert (folder / SHIPPED_FILES[0]).is_file()
+    assert _shipped_bytes() == shipped
+
+
+def test_out_naming_the_shipped_folder_replaces_it_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    installed = _bundle(tmp_path / "data")  # stands in for the package's data folder
+    monkeypatch.setattr(model, "shipped_path", lambda: installed)
+    assert main(["calibrate", "--refit", str(installed), "--out", str(installed.parent)]) == 0
+    assert "this replaced the package's shipped calibration: every run now uses it" in capsys.readouterr().out
+    assert "refit" in load_calibration(installed).provenance
+
+
+def test_an_interrupted_write_leaves_whole_files_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fitted, measurements, timings = calibrate.refit(shipped_path())
+    replace = calibrate.os.replace
+    calls = []
+
+    def interrupted_second(source: str, target: Path) -> None:
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        replace(source, target)
+
+    monkeypatch.setattr(calibrate.os, "replace", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate.write_calibration(tmp_path / "out", fitted, measurements, timings)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [SHIPPED_FILES[1]]
+    assert (tmp_path / "out" / SHIPPED_FILES[1]).read_bytes() == (shipped_path().parent / SHIPPED_FILES[1]).read_bytes()

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsim.calibration.fit import fit_linear
+from dsim.errors import CalibrationError
 
 
 def _frame(rng: np.random.Generator, rows: int, noise: float, costs: dict[str, float], base: float) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def test_a_constant_regressor_is_left_out_not_guessed() -> None:
 def test_regressors_the_data_cannot_separate_are_refused() -> None:
     frame = _frame(np.random.default_rng(2), 12, 1.0, {"clusters": 3.0}, 10.0)
     frame["twice"] = 2 * frame["clusters"]
-    with pytest.raises(ValueError, match="does not separate"):
+    with pytest.raises(CalibrationError, match="does not separate"):
         fit_linear(frame, "y", ["clusters", "twice"])
 
 

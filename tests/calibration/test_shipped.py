@@ -3,8 +3,6 @@ measurements shipped beside it, and physically sensible."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 import dsim
@@ -12,6 +10,7 @@ from dsim.calibration.calibrate import envoy_version, fit_calibration, load_meas
 from dsim.calibration.live_envoy import STATS_PROFILES
 from dsim.calibration.model import ENVOY_TARGETS, MEMORY_TERMS, load_calibration, shipped_path
 from dsim.xds.envoy import envoy_binary
+from tests.calibration.same_model import assert_same_model
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,7 @@ def test_it_was_measured_on_the_installed_envoy(shipped: dsim.Calibration) -> No
 def test_refitting_the_shipped_measurements_gives_the_shipped_model(shipped: dsim.Calibration) -> None:
     measurements, timings = load_measurements(shipped_path().parent, shipped)
     refit = fit_calibration(measurements, timings, shipped.provenance)
-    assert refit.envoy == shipped.envoy
-    assert dataclasses.asdict(refit.istiod) == dataclasses.asdict(shipped.istiod)
+    assert_same_model(refit, shipped, measurements, timings)
 
 
 def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(shipped: dsim.Calibration) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsim.accounting.shape import Columns, Number, Ragged, ragged, sizes, text
+from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.designs.base import Bind, InboundCluster, PassthroughChains, VirtualInbound
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
@@ -29,7 +29,7 @@ def word(n: int, letter: str = "a") -> str:
 
 def check(template: Any, real: Callable[[dict[str, Any]], Any], rows: list[dict[str, Any]], columns: Columns) -> None:
     expected = [real(row).ByteSize() for row in rows]
-    assert sizes(template, columns).tolist() == expected
+    assert serialized_sizes(template, columns).tolist() == expected
 
 
 def ragged_of(lists: list[list[int]]) -> Ragged:

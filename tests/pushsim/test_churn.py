@@ -11,8 +11,7 @@ import pytest
 
 from dsim import build_cluster, push_simulation
 from dsim.pushsim.churn import churn_stream
-from dsim.pushsim.tables import SHORT
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_SHORT, XDS_TYPES
 
 CHURN = {
     "duration_s": 1800,
@@ -104,4 +103,4 @@ def test_every_kind_of_churn_runs_through_the_model(busy: Path) -> None:
     connections = metrics[metrics["metric"].eq("dsim_connections")].set_index("design")["value"]
     assert (connections >= 180).all()
     per_type = metrics[metrics["metric"].eq("pilot_xds_pushes")]
-    assert set(per_type["label"]) == {f"type={SHORT[t]}" for t in XDS_TYPES}
+    assert set(per_type["label"]) == {f"type={XDS_SHORT[t]}" for t in XDS_TYPES}

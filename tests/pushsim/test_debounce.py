@@ -12,7 +12,7 @@ import pytest
 import simpy
 
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
-from dsim.pushsim.requests import PushRequest
+from dsim.pushsim.requests import ConfigKey, PushRequest
 
 AFTER = 0.050
 MAX = 2 * AFTER
@@ -107,10 +107,12 @@ def test_eds_debounce_decides_whether_incremental_requests_wait(eds_debounce: bo
 
 
 def test_merging_keeps_the_oldest_start_ors_full_and_unions_configs() -> None:
-    first = PushRequest(full=False, configs=frozenset({"ServiceEntry/a/x"}), start=1.0)
-    second = PushRequest(full=True, configs=frozenset({"VirtualService/b/y"}), start=0.5, events=2)
-    merged = first.merge(second)
-    assert merged == PushRequest(
-        full=True, configs=frozenset({"ServiceEntry/a/x", "VirtualService/b/y"}), start=0.5, events=3
+    endpoints = ConfigKey(kind="endpoints", target=3)
+    routes = ConfigKey(kind="virtual_service", target=3)
+    first = PushRequest(full=False, configs=frozenset({endpoints}), start=1.0)
+    second = PushRequest(
+        full=True, configs=frozenset({routes, ConfigKey(kind="endpoints", target=3)}), start=0.5, events=2
     )
+    merged = first.merge(second)
+    assert merged == PushRequest(full=True, configs=frozenset({endpoints, routes}), start=0.5, events=3)
     assert first.merge(PushRequest(full=False, configs=None, start=2.0)).configs is None

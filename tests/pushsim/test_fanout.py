@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import simpy
 
-from dsim import build_cluster, load_calibration
+from dsim import build_cluster, get_design, load_calibration
 from dsim.accounting.columns import cluster_columns
+from dsim.accounting.proxies import design_accounting
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
-from dsim.pushsim.push_queue import PushQueue
-from dsim.pushsim.requests import PushRequest
+from dsim.pushsim.reference import fan_out_one_by_one
 from dsim.pushsim.simulate import DesignRun, simulate_design
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
@@ -79,9 +77,9 @@ def endpoint_events(cluster: Cluster, times: list[float]) -> ChurnStream:
 
 
 def simulate(cluster: Cluster, stream: ChurnStream) -> DesignRun:
-    return simulate_design(
-        cluster, cluster_columns(cluster), stream, Seers(cluster), "single-stack", load_calibration()
-    )
+    cols = cluster_columns(cluster)
+    accounting = design_accounting(cluster, get_design("single-stack"), cols)
+    return simulate_design(cluster, cols, stream, Seers(cluster), accounting, load_calibration())
 
 
 @pytest.mark.parametrize(("proxies", "throttle", "cores"), [(23, 5, 8), (40, 10, 4), (7, 1, 1)])
@@ -151,52 +149,10 @@ def _istiod(cluster: Cluster) -> dict:
 def one_by_one(
     pushes: list[float], proxies: int, *, throttle: int, cores: int, seed: int, replica: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Istio's loop push by push in one istiod replica (``proxies`` are its own, in id order):
-    ``PushQueue``, a dispatcher holding a throttle slot while it waits for a proxy, FIFO cores;
-    each push enqueues every proxy (idle ones in the same seeded rotation the fan-out uses).
-    Returns pushes per proxy and when each was last done."""
-    env = simpy.Environment()
-    queue = PushQueue(env)
-    slots = simpy.Resource(env, throttle)
-    cpus = simpy.Resource(env, cores)
+    """Istio's loop push by push for one istiod replica's ``proxies``, each push costing COST_S,
+    idle proxies in the seeded rotation the fan-out uses."""
     rotation = generator(seed, f"push-order-{replica}")
-    jobs = np.zeros(proxies, np.int64)
-    done = np.full(proxies, np.nan)
-
-    def push_to(proxy: int, slot: simpy.resources.resource.Request) -> Generator[simpy.Event, Any, None]:
-        with cpus.request() as core:
-            yield core
-            yield env.timeout(COST_S)
-        jobs[proxy] += 1
-        done[proxy] = env.now
-        queue.mark_done(proxy)
-        slots.release(slot)
-
-    def dispatcher() -> Generator[simpy.Event, Any, None]:
-        while True:
-            slot = slots.request()
-            yield slot
-            proxy, _ = yield queue.get()
-            env.process(push_to(proxy, slot))
-
-    def pusher() -> Generator[simpy.Event, Any, None]:
-        for t in pushes:
-            yield env.timeout(t - env.now)
-            request = PushRequest(full=False, start=t)
-            busy = {p for p in range(proxies) if queue.holds(p)}
-            idle = np.array([p for p in range(proxies) if p not in busy], np.int64)
-            if len(idle):
-                idle = np.roll(idle, -int(rotation.integers(len(idle))))
-            for p in range(proxies):
-                if p in busy:
-                    queue.enqueue(p, request)
-            for p in idle.tolist():
-                queue.enqueue(p, request)
-
-    env.process(dispatcher())
-    env.process(pusher())
-    env.run(until=max(pushes) + 100)
-    return jobs, done
+    return fan_out_one_by_one(pushes, proxies, cost_s=COST_S, throttle=throttle, cores=cores, rotation=rotation)
 
 
 @pytest.mark.parametrize(("throttle", "cores"), [(3, 2), (4, 8), (1, 1)])

@@ -1,5 +1,5 @@
-"""The vectorized dispatcher against closed forms and against a push-by-push simpy model of
-Istio's semaphore (whichever slot frees first), cores and egress."""
+"""The dispatcher, as max-plus closed forms and as the compiled scan, against closed forms and a
+push-by-push simpy model of Istio's semaphore (whichever slot frees first), cores and egress."""
 
 from __future__ import annotations
 
@@ -8,34 +8,37 @@ import pytest
 
 from dsim.pushsim.lanes import LaneState, advanced, schedule
 from dsim.pushsim.reference import dispatch_one_by_one
+from tests.pushsim.conftest import Dispatcher
 
 
 @pytest.mark.parametrize(("throttle", "cores"), [(10, 16), (10, 10), (35, 4), (1, 1)])
-def test_fan_out_matches_the_closed_form(throttle: int, cores: int) -> None:
+def test_fan_out_matches_the_closed_form(throttle: int, cores: int, dispatcher: Dispatcher) -> None:
     # N proxies at once, equal cost d, no send: the k-th wave of min(T, C) finishes at k·d.
     n, d = 103, 0.25
-    plan = schedule(LaneState.idle(throttle, cores), np.zeros(n), np.full(n, d), np.zeros(n))
+    _, done = dispatcher(LaneState.idle(throttle, cores), np.zeros(n), np.full(n, d), np.zeros(n))
     width = min(throttle, cores)
-    np.testing.assert_allclose(plan.done, (np.arange(n) // width + 1) * d, rtol=0, atol=1e-12)
-    assert plan.done[-1] == pytest.approx(np.ceil(n / width) * d)
+    np.testing.assert_allclose(done, (np.arange(n) // width + 1) * d, rtol=0, atol=1e-12)
+    assert done[-1] == pytest.approx(np.ceil(n / width) * d)
 
 
 @pytest.mark.parametrize(
     ("throttle", "cores", "send"),
     [(8, 3, 0.0), (8, 3, 0.05), (5, 5, 0.4), (35, 4, 0.02), (2, 4, 1.0)],
 )
-def test_equal_costs_match_the_semaphore_push_by_push(throttle: int, cores: int, send: float) -> None:
+def test_equal_costs_match_the_semaphore_push_by_push(
+    throttle: int, cores: int, send: float, dispatcher: Dispatcher
+) -> None:
     rng = np.random.default_rng(3)
     n = 400
     ready = np.sort(rng.uniform(0, 20, n))
     cpu, sends = np.full(n, 0.1), np.full(n, send)
-    plan = schedule(LaneState.idle(throttle, cores), ready, cpu, sends)
+    planned, finished = dispatcher(LaneState.idle(throttle, cores), ready, cpu, sends)
     dispatch, done = dispatch_one_by_one(ready, cpu, sends, throttle=throttle, cores=cores)
-    np.testing.assert_allclose(plan.dispatch, dispatch, atol=1e-9)
-    np.testing.assert_allclose(plan.done, done, atol=1e-9)
+    np.testing.assert_allclose(planned, dispatch, atol=1e-9)
+    np.testing.assert_allclose(finished, done, atol=1e-9)
 
 
-def test_unequal_costs_lose_little_to_the_stride_rule() -> None:
+def test_unequal_costs_lose_little_to_the_stride_rule(dispatcher: Dispatcher) -> None:
     # The stride rule (the slot and core of push i-T and i-C) matches Go's earliest-free choice
     # only when pushes finish in order; with costs spread ±10% a slot sometimes idles until its
     # turn. Measured here: never faster than the semaphore, and within 3% of its makespan.
@@ -43,10 +46,10 @@ def test_unequal_costs_lose_little_to_the_stride_rule() -> None:
     n, throttle, cores = 300, 6, 6
     ready = np.zeros(n)
     cpu = rng.uniform(0.09, 0.11, n)
-    plan = schedule(LaneState.idle(throttle, cores), ready, cpu, np.zeros(n))
+    _, finished = dispatcher(LaneState.idle(throttle, cores), ready, cpu, np.zeros(n))
     _, done = dispatch_one_by_one(ready, cpu, np.zeros(n), throttle=throttle, cores=cores)
-    assert plan.done.max() >= done.max() - 1e-9
-    assert plan.done.max() == pytest.approx(done.max(), rel=0.03)
+    assert finished.max() >= done.max() - 1e-9
+    assert finished.max() == pytest.approx(done.max(), rel=0.03)
 
 
 def test_batches_compose() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import simpy
 
-from dsim.pushsim.push_queue import PushQueue
-from dsim.pushsim.requests import PushRequest
+from dsim.pushsim.reference import PushQueue
+from dsim.pushsim.requests import ConfigKey, PushRequest
 
-A = PushRequest(full=False, configs=frozenset({"a"}))
-B = PushRequest(full=True, configs=frozenset({"b"}))
+A = PushRequest(full=False, configs=frozenset({ConfigKey(kind="endpoints", target=0)}))
+B = PushRequest(full=True, configs=frozenset({ConfigKey(kind="virtual_service", target=1)}))
 
 
 def _take(env: simpy.Environment, queue: PushQueue) -> tuple[int, PushRequest]:

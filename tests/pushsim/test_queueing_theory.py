@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsim.pushsim.lanes import LaneState, schedule
+from dsim.pushsim.lanes import LaneState
 from dsim.pushsim.reference import md_c
+from tests.pushsim.conftest import Dispatcher
 
 SERVERS = 4
 SERVICE_S = 0.01
@@ -17,13 +18,15 @@ BATCHES = 40
 
 
 @pytest.mark.slow
-def test_poisson_load_matches_md_c() -> None:
+def test_poisson_load_matches_md_c(dispatcher: Dispatcher) -> None:
     rate = LOAD * SERVERS / SERVICE_S
     rng = np.random.default_rng(2026)
     arrival = np.cumsum(rng.exponential(1 / rate, ARRIVALS))
     # c slots, as many cores, nothing to send: an M/D/c queue of proxy pushes.
-    plan = schedule(LaneState.idle(SERVERS, SERVERS), arrival, np.full(ARRIVALS, SERVICE_S), np.zeros(ARRIVALS))
-    wait = plan.dispatch - arrival
+    dispatch, _ = dispatcher(
+        LaneState.idle(SERVERS, SERVERS), arrival, np.full(ARRIVALS, SERVICE_S), np.zeros(ARRIVALS)
+    )
+    wait = dispatch - arrival
     warm = ARRIVALS // 20
     batches = wait[warm:].reshape(BATCHES, -1)  # batch means: nearly independent at this length
     means = batches.mean(axis=1)

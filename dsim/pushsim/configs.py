@@ -20,19 +20,14 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.outbound import endpoint_prices
-from dsim.accounting.proxies import (
-    PROXY_CLASSES,
-    class_prices,
-    proxy_classes,
-    vectorized_sizes,
-    workload_tracing_classes,
-)
+from dsim.accounting.proxies import PROXY_CLASSES, DesignAccounting, proxy_classes, workload_tracing_classes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.designs.base import Design, ProxyFacts
 from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.hotpath import hot_loops
 from dsim.pushsim.visibility import Seers, services_by_workload
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_TYPES
 
 LDS, CDS, RDS, EDS = (XDS_TYPES.index(t) for t in ("listeners", "clusters", "routes", "endpoints"))
 APPLY_TERMS = ("clusters", "listener_additional_addresses", "endpoint_additional_addresses")
@@ -118,28 +113,35 @@ def price_states(
 
 class ConfigModel:
     """Bytes per xDS type, and apply-relevant counts, of every workload's sidecar config under
-    one design, updated event by event."""
+    one design, updated event by event from the design's accounting of the cluster."""
 
-    def __init__(self, cluster: Cluster, cols: ClusterColumns, design: str, stream: ChurnStream, seers: Seers) -> None:
-        chosen = get_design(design)
+    def __init__(
+        self, cluster: Cluster, cols: ClusterColumns, accounting: DesignAccounting, stream: ChurnStream, seers: Seers
+    ) -> None:
+        chosen = get_design(accounting.design)
         self.seers = seers
-        sizes, counts = vectorized_sizes(cluster, chosen)
         workloads = len(cluster.workloads)
         proxy_workload = cluster.proxies["workload"].to_numpy()
         proxied, first = np.unique(proxy_workload, return_index=True)
         self.workload_class = np.zeros(workloads, np.int64)
         self.workload_class[proxied] = proxy_classes(cluster)[first]
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
-        by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes")
+        by_type = accounting.sizes.pivot(index="proxy", columns="xds_type", values="bytes")
         self.bytes = np.zeros((workloads, len(XDS_TYPES)), np.int64)
         self.bytes[proxied] = by_type[list(XDS_TYPES)].to_numpy()[first]
         self.apply_counts = np.zeros((workloads, len(APPLY_TERMS)), np.int64)
         for i, term in enumerate(APPLY_TERMS):
-            self.apply_counts[proxied, i] = counts[term].to_numpy()[first]
-        self._service_contributions(cluster, cols, chosen, stream, proxied)
+            self.apply_counts[proxied, i] = accounting.counts[term].to_numpy()[first]
+        self._service_contributions(cluster, cols, chosen, accounting, stream, proxied)
 
     def _service_contributions(
-        self, cluster: Cluster, cols: ClusterColumns, design: Design, stream: ChurnStream, proxied: np.ndarray
+        self,
+        cluster: Cluster,
+        cols: ClusterColumns,
+        design: Design,
+        accounting: DesignAccounting,
+        stream: ChurnStream,
+        proxied: np.ndarray,
     ) -> None:
         n = len(cluster.services)
         tau = workload_tracing_classes(cols)
@@ -150,7 +152,7 @@ class ConfigModel:
         c = {name: zeros.copy() for name in ("cds", "clusters", "eds", "lds", "rds", "same", "other", "laa", "eaa")}
         auto = np.zeros((K, max(len(taus), 1), n), np.int64)
         for k in self.classes.tolist():
-            prices = class_prices(cluster, cols, design, ProxyFacts(families=PROXY_CLASSES[k]), taus)
+            prices = accounting.class_prices[k]  # priced for the same tracing classes as ``taus``
             ps = prices.per_service
             for name, column in (
                 ("cds", "cds_bytes"),
@@ -181,8 +183,11 @@ class ConfigModel:
         self.state_deltas = price_states(cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"])
         self.workload_state = np.full(len(cluster.workloads), -1, np.int64)
         self.services_of = services_by_workload(cluster)
+        self._hot = hot_loops()
         self.version = 0
         """Counts the changes so far: equal versions, equal sizes."""
+        self.service_stamp = np.zeros(len(source), np.int64)
+        """Per service: the version that last changed its endpoint sets or brought it to life or death."""
 
     # -- what a service adds to the workloads that see it ------------------------------------------
     def seers_of(self, service: int) -> np.ndarray:
@@ -207,6 +212,7 @@ class ConfigModel:
 
     def _add(self, service: int, sign: int) -> None:
         self.version += 1
+        self.service_stamp[service] = self.version
         seers = self.seers_of(service)
         size, apply = self.contribution(service, seers)
         self.bytes[seers] += sign * size
@@ -235,17 +241,19 @@ class ConfigModel:
         for delta, sign in ((old, -1), (new, +1)):
             if delta is None:
                 continue
+            self.service_stamp[delta.services] = self.version
+            if self.seers.mode == "all":  # every workload: whole columns, no index
+                self._hot.endpoint_change(
+                    delta.services, delta.eds_bytes, delta.endpoint_additional, sign, self.alive, self.eds_now,
+                    self.eaa_now, self.workload_class, self.bytes[:, EDS], self.apply_counts[:, 2],
+                )  # fmt: skip
+                continue
             for i, service in enumerate(delta.services.tolist()):
                 change = sign * delta.eds_bytes[:, i]
                 extra = sign * delta.endpoint_additional[:, i]
                 self.eds_now[:, service] += change
                 self.eaa_now[:, service] += extra
-                if not self.alive[service]:
-                    continue
-                if self.seers.mode == "all":  # every workload: whole columns, no index
-                    self.bytes[:, EDS] += change[self.workload_class]
-                    self.apply_counts[:, 2] += extra[self.workload_class]
-                else:
+                if self.alive[service]:
                     seers = self.seers_of(service)
                     k = self.workload_class[seers]
                     self.bytes[seers, EDS] += change[k]

@@ -13,12 +13,12 @@ import pytest
 
 from dsim import build_cluster, design_names, get_design
 from dsim.accounting.columns import cluster_columns
-from dsim.accounting.proxies import vectorized_sizes
+from dsim.accounting.proxies import design_accounting, vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream, churn_stream
-from dsim.pushsim.sizes import ConfigModel
+from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.visibility import Seers
-from dsim.xds.generate import XDS_TYPES
+from dsim.xds.vocabulary import XDS_TYPES
 
 MESH = {
     "name": "churny",
@@ -62,6 +62,11 @@ def stream_of(cluster: Cluster, states: list[tuple[int, tuple[int, ...]]]) -> Ch
     return dataclasses.replace(churn_stream(cluster), states=states)
 
 
+def config_model(cluster: Cluster, design: str, stream: ChurnStream) -> ConfigModel:
+    cols = cluster_columns(cluster)
+    return ConfigModel(cluster, cols, design_accounting(cluster, get_design(design), cols), stream, Seers(cluster))
+
+
 def per_workload(cluster: Cluster, design: str) -> np.ndarray:
     """Bytes per xDS type of each proxied workload's first proxy, from the accounting."""
     sizes, _ = vectorized_sizes(cluster, get_design(design))
@@ -87,7 +92,7 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
     states = [(grown_workload, (*own, own[0], own[-1])), (shrunk_workload, rest)]
     if grown_workload == shrunk_workload:
         pytest.skip("the first and last pods share a workload")
-    model = ConfigModel(cluster, cluster_columns(cluster), design, stream_of(cluster, states), Seers(cluster))
+    model = config_model(cluster, design, stream_of(cluster, states))
     base = model.bytes.copy()
     np.testing.assert_array_equal(base, per_workload(cluster, design))
     model.set_state(grown_workload, 0)
@@ -106,7 +111,7 @@ def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_
     stream = churn_stream(cluster)
     created = stream.events[stream.events["kind"] == "service_create"]["service"].to_numpy()
     assert len(created), "the seed should create a service"
-    model = ConfigModel(cluster, cluster_columns(cluster), "duplicate", stream, Seers(cluster))
+    model = config_model(cluster, "duplicate", stream)
     base = model.bytes.copy()
     service = int(created[0])
     original = int(stream.service_source[service])

@@ -1,0 +1,590 @@
+"""The push model's hot loops, compiled: plain functions over plain arrays (``numba.njit``).
+
+Each has a NumPy slow twin of the same signature in :mod:`dsim.pushsim.reference` (the form the
+push model had before: vectorized over a batch, and the spec these are held to); the tests run
+both on small and randomized inputs, and under ``NUMBA_DISABLE_JIT=1`` these bodies run as plain
+Python. :func:`dsim.pushsim.hotpath.hot_loops` picks which one the push model calls.
+
+Compiled code is cached beside this file (``cache=True``): the first run on a machine compiles
+(a few seconds), later runs load it.
+
+- :func:`scan`: the dispatcher's recurrences (dispatch, core, link, throttle) push by push, for
+  several istiod replicas' batches at once, up to the first dispatch at or after ``until``;
+- :func:`commit`: the per-proxy state a committed proxy push changes, and its row for the recorder;
+- :func:`tally`: the recorder's tallies and log-binned histograms of committed proxy pushes;
+- :func:`spread_cpu`: istiod's CPU seconds over the 1-second bins they cover;
+- :func:`reach`, :func:`enqueue`: a push reaching the proxies that see its change, over the
+  proxy arrays (merged into waiting entries, flagged to go again, or queued);
+- :func:`pending`, :func:`depends_on`: which replicas an endpoint change concerns (their pending
+  proxy pushes would carry it);
+- :func:`live_entries`: the entries of a queue line still live;
+- :func:`endpoint_change`: a workload's endpoints changing, in every workload's config (when every
+  workload sees every service);
+- :func:`variant_costs`: what each distinct proxy push costs;
+- :func:`incremental_merges`: the common case of pricing, a batch of endpoint updates that every
+  proxy of a class receives alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# A histogram's bins (:mod:`dsim.pushsim.metrics` holds the same figures; kept here as plain
+# numbers so that the compiled code sees constants).
+BINS_PER_DECADE = 200
+LOWEST_S = 1e-7
+CPU_BIN_S = 1.0
+
+
+@numba.njit(cache=True)
+def scan(
+    slots: np.ndarray,
+    cores: np.ndarray,
+    dispatched: np.ndarray,
+    link: np.ndarray,
+    which: np.ndarray,
+    offsets: np.ndarray,
+    ready: np.ndarray,
+    cpu: np.ndarray,
+    send: np.ndarray,
+    until: float,
+    dispatch: np.ndarray,
+    cpu_start: np.ndarray,
+    done: np.ndarray,
+) -> np.ndarray:
+    """Dispatch the batch of replica ``which[j]`` (rows ``offsets[j]:offsets[j + 1]`` of
+    ``ready``, ``cpu``, ``send``, in queue order) after its lane state (rows of ``slots``,
+    ``cores``, ``dispatched``, ``link``; see :class:`dsim.pushsim.lanes.LaneState`), push by push:
+
+        dispatch_i = max(ready_i, dispatch_{i-1}, done_{i-T})   # the dispatcher, a free slot
+        cpu_end_i  = max(dispatch_i, cpu_end_{i-C}) + cpu_i      # a free core
+        done_i     = max(cpu_end_i, done_{i-1}) + send_i         # the link, in dispatch order
+
+    stopping at the first push dispatched at or after ``until`` (dispatches never decrease, so no
+    later one is before it). Fills ``dispatch``, ``cpu_start`` and ``done`` for the pushes
+    dispatched, advances the replicas' lane state in place, and returns how many each dispatched.
+
+    Each push depends on earlier ones only, so this causal scan is the unique solution of the
+    recurrences, the one :func:`dsim.pushsim.lanes.schedule` reaches from below by iterating
+    its closed forms (which round differently: cumulative sums from the batch's start).
+    """
+    throttle = slots.shape[1]
+    core_count = cores.shape[1]
+    counts = np.zeros(len(which), np.int64)
+    slot_ring = np.empty(throttle)
+    core_ring = np.empty(core_count)
+    for j in range(len(which)):
+        r = which[j]
+        # Rings: position ``s`` holds the slot push i takes (the one push i-T held).
+        for k in range(throttle):
+            slot_ring[k] = slots[r, k]
+        for k in range(core_count):
+            core_ring[k] = cores[r, k]
+        last_dispatch = dispatched[r]
+        last_done = link[r]
+        s = 0
+        c = 0
+        n = 0
+        for i in range(offsets[j], offsets[j + 1]):
+            d = max(ready[i], last_dispatch, slot_ring[s])
+            if d >= until:
+                break
+            begin = max(d, core_ring[c])
+            end = begin + cpu[i]
+            finish = max(end, last_done) + send[i]
+            dispatch[i] = d
+            cpu_start[i] = begin
+            done[i] = finish
+            slot_ring[s] = finish
+            core_ring[c] = end
+            s = s + 1 if s + 1 < throttle else 0
+            c = c + 1 if c + 1 < core_count else 0
+            last_dispatch = d
+            last_done = finish
+            n += 1
+        for k in range(throttle):
+            slots[r, k] = slot_ring[(s + k) % throttle]
+        for k in range(core_count):
+            cores[r, k] = core_ring[(c + k) % core_count]
+        dispatched[r] = last_dispatch
+        link[r] = last_done
+        counts[j] = n
+    return counts
+
+
+@numba.njit(cache=True)
+def commit(
+    proxies: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    variant: np.ndarray,
+    dispatch: np.ndarray,
+    cpu_start: np.ndarray,
+    done: np.ndarray,
+    variant_cpu: np.ndarray,
+    variant_apply: np.ndarray,
+    variant_base: int,
+    cache_of: np.ndarray,
+    envoy_free: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    connecting: np.ndarray,
+    warm: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    fill: int,
+) -> int:
+    """Commit the first ``counts[j]`` proxy pushes of each batch ``offsets[j]:offsets[j + 1]``
+    of a :func:`scan` (to ``proxies``, distinct, costing ``variant``: ``variant_cpu``,
+    ``variant_apply`` seconds): Envoy applies a proxy's pushes one after another, the proxy is no
+    longer queued, a new connection warms its replica's cache (``warm[cache_of[p]]``). Each
+    committed push is written at row ``fill`` on of the recorder's buffer (see
+    :class:`dsim.pushsim.metrics.Recorder`; its variant shifted by ``variant_base``); returns
+    the next free row."""
+    for j in range(len(counts)):
+        for i in range(offsets[j], offsets[j] + counts[j]):
+            p = proxies[i]
+            v = variant[i]
+            converged = max(done[i], envoy_free[p]) + variant_apply[v]
+            envoy_free[p] = converged
+            busy_until[p] = done[i]
+            queued[p] = False
+            ints[0, fill] = p
+            ints[1, fill] = v + variant_base
+            if connecting[p]:  # a new connection's whole config carries no push
+                connecting[p] = False
+                warm[cache_of[p]] = True
+                ints[2, fill] = -1
+                ints[3, fill] = -1
+            else:
+                ints[2, fill] = first[p]
+                ints[3, fill] = latest[p]
+            floats[0, fill] = enqueued[p]
+            floats[1, fill] = start[p]
+            floats[2, fill] = dispatch[i]
+            floats[3, fill] = converged
+            floats[4, fill] = cpu_start[i]
+            floats[5, fill] = variant_cpu[v]
+            fill += 1
+    return fill
+
+
+@numba.njit(cache=True)
+def _bin(value: float, bins: int) -> int:
+    """The histogram bin of a duration (seconds): as :meth:`dsim.pushsim.metrics.Histogram.add`."""
+    return min(math.ceil(math.log10(max(value, LOWEST_S) / LOWEST_S) * BINS_PER_DECADE), bins - 1)
+
+
+@numba.njit(cache=True)
+def tally(
+    proxy: np.ndarray,
+    variant: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    dispatch: np.ndarray,
+    converged: np.ndarray,
+    kind: np.ndarray,
+    type_bytes: np.ndarray,
+    type_seconds: np.ndarray,
+    over_limit: np.ndarray,
+    counts: np.ndarray,
+    stats: np.ndarray,
+    pushes_by_type: np.ndarray,
+    bytes_by_type: np.ndarray,
+    jobs_by_kind: np.ndarray,
+    proxy_jobs: np.ndarray,
+    proxy_bytes: np.ndarray,
+    proxy_convergence_sum: np.ndarray,
+    proxy_convergence_max: np.ndarray,
+    proxy_last_converged: np.ndarray,
+    proxy_over_limit: np.ndarray,
+    push_latest_jobs: np.ndarray,
+    push_latest_bytes: np.ndarray,
+    push_last_converged: np.ndarray,
+    push_cover: np.ndarray,
+) -> None:
+    """Tally committed proxy pushes in place (the arrays of :class:`dsim.pushsim.metrics.Recorder`,
+    which documents them). Row ``i``: to ``proxy[i]``, costing variant ``variant[i]`` of ``kind``,
+    ``type_bytes``, ``type_seconds`` and ``over_limit``, carrying pushes ``first[i]..latest[i]``
+    (-1: a new connection's whole config, counted for no push). Histograms are rows of ``counts``
+    with ``stats[h]`` = (maximum, total): 0 queue time, 1 convergence (from enqueue), 2 change to
+    proxy (from the oldest change carried), 3 + t istiod's time for xDS type ``t``."""
+    bins = counts.shape[1]
+    types = type_bytes.shape[1]
+    uses = np.zeros(len(kind), np.int64)  # rows per variant
+    total = type_bytes.sum(axis=1)
+    peak = stats[:3, 0].copy()  # the row histograms' maxima and totals, kept out of memory in the loop
+    sums = stats[:3, 1].copy()
+    for i in range(len(proxy)):
+        p = proxy[i]
+        v = variant[i]
+        uses[v] += 1
+        waited = dispatch[i] - enqueued[i]
+        convergence = converged[i] - enqueued[i]
+        since = converged[i] - start[i]
+        counts[0, _bin(waited, bins)] += 1
+        counts[1, _bin(convergence, bins)] += 1
+        counts[2, _bin(since, bins)] += 1
+        peak[0], peak[1], peak[2] = max(peak[0], waited), max(peak[1], convergence), max(peak[2], since)
+        sums[0] += waited
+        sums[1] += convergence
+        sums[2] += since
+        proxy_jobs[p] += 1
+        proxy_bytes[p] += total[v]
+        proxy_convergence_sum[p] += convergence
+        proxy_convergence_max[p] = max(proxy_convergence_max[p], convergence)
+        if math.isnan(proxy_last_converged[p]) or converged[i] > proxy_last_converged[p]:
+            proxy_last_converged[p] = converged[i]
+        if over_limit[v]:
+            proxy_over_limit[p] = True
+        pushed = latest[i]
+        if pushed >= 0:
+            push_latest_jobs[pushed] += 1
+            for t in range(types):
+                push_latest_bytes[pushed, t] += type_bytes[v, t]
+            push_last_converged[pushed] = max(push_last_converged[pushed], converged[i])
+            push_cover[first[i]] += 1
+            push_cover[pushed + 1] -= 1
+    stats[:3, 0] = peak
+    stats[:3, 1] = sums
+    # What depends on a row's cost alone, once per variant, weighted by its rows.
+    for v in range(len(kind)):
+        if uses[v] == 0:
+            continue
+        jobs_by_kind[kind[v]] += uses[v]
+        for t in range(types):
+            if type_bytes[v, t] > 0:
+                counts[3 + t, _bin(type_seconds[v, t], bins)] += uses[v]
+                stats[3 + t, 0] = max(stats[3 + t, 0], type_seconds[v, t])
+                stats[3 + t, 1] += type_seconds[v, t] * uses[v]
+                pushes_by_type[t] += uses[v]
+                bytes_by_type[t] += type_bytes[v, t] * uses[v]
+
+
+@numba.njit(cache=True)
+def spread_cpu(bins: np.ndarray, start: np.ndarray, seconds: np.ndarray) -> None:
+    """Add CPU ``seconds`` spent from ``start`` on to the ``CPU_BIN_S`` ``bins`` they cover (each
+    bin the part inside it); ``bins`` must reach the last one."""
+    for i in range(len(start)):
+        end = start[i] + seconds[i]
+        first_bin = math.floor(start[i] / CPU_BIN_S)
+        last_bin = math.floor(end / CPU_BIN_S)
+        if first_bin == last_bin:
+            bins[first_bin] += seconds[i]
+            continue
+        for b in range(first_bin, last_bin + 1):
+            bins[b] += min((b + 1) * CPU_BIN_S, end) - max(b * CPU_BIN_S, start[i])
+
+
+@numba.njit(cache=True)
+def reach(
+    seen: np.ndarray,
+    proxy_workload: np.ndarray,
+    connected: np.ndarray,
+    queued: np.ndarray,
+    busy_until: np.ndarray,
+    t: float,
+    push: int,
+    push_start: float,
+    latest: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+    replicas: int,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Push ``push`` (started by a change at ``push_start``) at ``t`` reaches the connected proxies
+    of the workloads ``seen``: a waiting proxy merges it into its entry; one being pushed
+    (``busy_until > t``) is flagged to go again with it; the rest are idle. Returns how many it
+    reached, the proxies newly flagged, and the idle ones replica by replica (proxy ``p`` is of
+    replica ``p % replicas``; replica ``r``'s ascending at ``idle[bounds[r]:bounds[r + 1]]``)."""
+    n = len(proxy_workload)
+    flagged = np.empty(n, np.int64)
+    idle = np.empty(n, np.int64)
+    bounds = np.zeros(replicas + 1, np.int64)
+    targets = 0
+    nf = 0
+    ni = 0
+    for r in range(replicas):
+        for p in range(r, n, replicas):
+            if not (connected[p] and seen[proxy_workload[p]]):
+                continue
+            targets += 1
+            if queued[p]:
+                latest[p] = push
+                start[p] = min(start[p], push_start)
+            elif busy_until[p] > t:
+                if again_first[p] < 0:
+                    again_first[p] = push
+                    again_start[p] = push_start
+                    flagged[nf] = p
+                    nf += 1
+                again_latest[p] = push
+                again_start[p] = min(again_start[p], push_start)
+            else:
+                idle[ni] = p
+                ni += 1
+        bounds[r + 1] = ni
+    return targets, flagged[:nf], idle[:ni], bounds
+
+
+@numba.njit(cache=True)
+def enqueue(
+    idle: np.ndarray,
+    bounds: np.ndarray,
+    turns: np.ndarray,
+    t: float,
+    push: int,
+    push_start: float,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    token: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Queue the idle proxies of :func:`reach` for ``push`` at ``t``, replica ``r``'s turned to
+    start at its ``turns[r]``-th (Istio walks its connections map in random order). Returns them
+    in queue order, replica by replica, and their new tokens (an older queue entry of theirs is
+    stale from now on)."""
+    order = np.empty(len(idle), np.int64)
+    tokens = np.empty(len(idle), np.int64)
+    k = 0
+    for r in range(len(bounds) - 1):
+        turn = bounds[r] + turns[r]
+        for part in range(2):  # from the turn to the end, then from the start to the turn
+            lo, hi = (turn, bounds[r + 1]) if part == 0 else (bounds[r], turn)
+            for i in range(lo, hi):
+                p = idle[i]
+                queued[p] = True
+                first[p] = push
+                latest[p] = push
+                enqueued[p] = t
+                start[p] = push_start
+                token[p] += 1
+                order[k] = p
+                tokens[k] = token[p]
+                k += 1
+    return order, tokens
+
+
+NEVER = np.iinfo(np.int64).max
+"""A push id no proxy push carries."""
+
+
+@numba.njit(cache=True)
+def _carries_full(full_prefix: np.ndarray, first: int, latest: int) -> bool:
+    return full_prefix[latest + 1] - full_prefix[first] > 0
+
+
+@numba.njit(cache=True)
+def pending(
+    queued: np.ndarray,
+    first: np.ndarray,
+    connecting: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    replicas: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per replica: the oldest push a proxy push it has not computed yet carries (``NEVER``: none),
+    and whether one is a new connection. Pending are the ``queued`` proxies (carrying pushes from
+    ``first`` on) and the ``flagged`` ones (asked for while being pushed, from ``again_first``)."""
+    oldest = np.full(replicas, NEVER)
+    joining = np.zeros(replicas, np.bool_)
+    r = 0
+    for p in range(len(queued)):  # in memory order: this runs over every proxy, event by event
+        if queued[p] and first[p] < oldest[r]:
+            oldest[r] = first[p]
+        joining[r] |= connecting[p]
+        r = r + 1 if r + 1 < replicas else 0
+    for p in flagged:
+        oldest[p % replicas] = min(oldest[p % replicas], again_first[p])
+    return oldest, joining
+
+
+@numba.njit(cache=True)
+def depends_on(
+    named: int,
+    full_prefix: np.ndarray,
+    oldest: np.ndarray,
+    joining: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+) -> np.ndarray:
+    """Per replica: whether a proxy push it has not computed yet (:func:`pending`: ``oldest``,
+    ``joining``) carries a whole config (a new connection, or a merge of pushes ``first..latest``
+    — ``again_first..again_latest`` for the flagged — with a full one: ``full_prefix[i]`` counts
+    the full pushes before push ``i``) or a push from ``named`` on."""
+    replicas = len(oldest)
+    n = len(queued)
+    last = len(full_prefix) - 2
+    needs = joining.copy()
+    for r in range(replicas):
+        waiting = oldest[r] < NEVER
+        needs[r] |= waiting and named >= oldest[r]
+        if needs[r] or not waiting or not _carries_full(full_prefix, oldest[r], last):
+            continue
+        # A full push since the oldest: whether a pending merge includes it, proxy by proxy.
+        for p in range(r, n, replicas):
+            if queued[p] and _carries_full(full_prefix, first[p], latest[p]):
+                needs[r] = True
+                break
+        for p in flagged:
+            if p % replicas == r and not needs[r]:
+                lo, hi = (first[p], latest[p]) if queued[p] else (again_first[p], again_latest[p])
+                needs[r] = _carries_full(full_prefix, lo, hi)
+    return needs
+
+
+@numba.njit(cache=True)
+def incremental_merges(
+    proxies: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    connecting: np.ndarray,
+    full_prefix: np.ndarray,
+    proxy_class: np.ndarray,
+    classes: int,
+) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Whether every proxy push to ``proxies`` is incremental (no new connection, no full push in
+    its merge ``first..latest``); if so, the distinct merges (keys ``first * (pushes + 1) +
+    latest``, ascending) and each push's row of a table of merges by class: ``merge * classes +
+    proxy_class``. Proxies queued together carry the same merge: the runs of equal keys are
+    looked up once."""
+    n = len(proxies)
+    stride = len(full_prefix)  # pushes + 1
+    keys = np.empty(n, np.int64)
+    runs = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        p = proxies[i]
+        if connecting[p] or _carries_full(full_prefix, first[p], latest[p]):
+            return False, keys[:0], keys[:0]
+        keys[i] = first[p] * stride + latest[p]
+        if i == 0 or keys[i] != keys[i - 1]:
+            runs[count] = keys[i]
+            count += 1
+    merges = np.unique(runs[:count])
+    variant = np.empty(n, np.int64)
+    index = 0
+    for i in range(n):
+        if i == 0 or keys[i] != keys[i - 1]:
+            index = np.searchsorted(merges, keys[i])
+        variant[i] = index * classes + proxy_class[proxies[i]]
+    return True, merges, variant
+
+
+@numba.njit(cache=True)
+def live_entries(
+    order: np.ndarray,
+    entry_token: np.ndarray,
+    entry_ready: np.ndarray,
+    head: int,
+    end: int,
+    token: np.ndarray,
+    queued: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The live entries among a queue line's ``head:end`` (an entry is live while its proxy is
+    queued with the token it had when the entry was made): their proxies, ready times, and for
+    the ``i``-th how many raw entries the first ``i + 1`` take."""
+    proxies = np.empty(end - head, np.int64)
+    ready = np.empty(end - head)
+    spans = np.empty(end - head, np.int64)
+    k = 0
+    for i in range(head, end):
+        p = order[i]
+        if entry_token[i] == token[p] and queued[p]:
+            proxies[k] = p
+            ready[k] = entry_ready[i]
+            spans[k] = i - head + 1
+            k += 1
+    return proxies[:k], ready[:k], spans[:k]
+
+
+@numba.njit(cache=True)
+def endpoint_change(
+    services: np.ndarray,
+    eds_bytes: np.ndarray,
+    endpoint_additional: np.ndarray,
+    sign: int,
+    alive: np.ndarray,
+    eds_now: np.ndarray,
+    eaa_now: np.ndarray,
+    workload_class: np.ndarray,
+    workload_bytes: np.ndarray,
+    workload_apply: np.ndarray,
+) -> None:
+    """Add ``sign`` times a membership state's change (per class and service of ``services``,
+    distinct: endpoint-set bytes ``eds_bytes``, additional addresses ``endpoint_additional``) to
+    the endpoint sets as they are now (``eds_now``, ``eaa_now``, per class and service) and, for
+    the services ``alive``, to every workload's config (``workload_bytes``: its endpoint bytes,
+    ``workload_apply``: its endpoint additional addresses; every workload sees every service)."""
+    classes = eds_now.shape[0]
+    change = np.zeros(classes, np.int64)
+    extra = np.zeros(classes, np.int64)
+    for i in range(len(services)):
+        s = services[i]
+        for k in range(classes):
+            eds_now[k, s] += sign * eds_bytes[k, i]
+            eaa_now[k, s] += sign * endpoint_additional[k, i]
+            if alive[s]:
+                change[k] += sign * eds_bytes[k, i]
+                extra[k] += sign * endpoint_additional[k, i]
+    for w in range(len(workload_class)):
+        workload_bytes[w] += change[workload_class[w]]
+        workload_apply[w] += extra[workload_class[w]]
+
+
+@numba.njit(cache=True)
+def variant_costs(
+    type_bytes: np.ndarray,
+    generated: np.ndarray,
+    apply_counts: np.ndarray,
+    whole: np.ndarray,
+    per_proxy_s: float,
+    per_byte_s: float,
+    bytes_per_s: float,
+    apply_ms: np.ndarray,
+    apply_intercept_ms: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What proxy pushes sending ``type_bytes`` per xDS type, of which istiod generates
+    ``generated`` (the rest its cache serves), cost: istiod CPU (``per_proxy_s`` plus
+    ``per_byte_s`` per generated byte), time on the egress (``bytes_per_s``), Envoy's apply time
+    (``apply_ms`` per object of ``apply_counts``, plus ``apply_intercept_ms`` for a ``whole``
+    first config), and istiod's time per xDS type (the per-proxy part shared among the types
+    carried, the generation and the send of its own bytes)."""
+    rows, types = type_bytes.shape
+    cpu, send, apply = np.empty(rows), np.empty(rows), np.empty(rows)
+    type_seconds = np.empty((rows, types))
+    for v in range(rows):
+        carried = 0
+        made = 0.0
+        sent = 0
+        for t in range(types):
+            carried += type_bytes[v, t] > 0
+            made += generated[v, t]
+            sent += type_bytes[v, t]
+        share = per_proxy_s / max(carried, 1)
+        for t in range(types):
+            fixed = share if type_bytes[v, t] > 0 else 0.0
+            type_seconds[v, t] = fixed + generated[v, t] * per_byte_s + type_bytes[v, t] / bytes_per_s
+        cpu[v] = per_proxy_s + made * per_byte_s
+        send[v] = sent / bytes_per_s
+        objects = 0.0
+        for j in range(len(apply_ms)):
+            objects += apply_counts[v, j] * apply_ms[j]
+        apply[v] = max(objects, 0.0) / 1e3 + (apply_intercept_ms / 1e3 if whole[v] else 0.0)
+    return cpu, send, apply, type_seconds

@@ -1,0 +1,351 @@
+"""What a scenario needs in memory, estimated from the resolved scenario alone, before anything
+is allocated.
+
+The estimate counts what the scenario makes — pods, sidecars, services, endpoints, route groups,
+call-graph edges, churn events — from its numbers (no random draws; expected values where a
+distribution decides) and prices each in bytes with constants measured on dsim's own peaks (see
+:data:`BYTES`). Each count remembers the scenario field that drives it most, so a refusal names
+what to change: ``synthetic.replicas.mean: needs about 3.1 TiB ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Literal
+
+from dsim.cluster.labels import WorkloadIndex, selects
+from dsim.scenario.model import Replicas, Scenario
+from dsim.sizing.machine import resident_memory
+
+Stage = Literal["cluster", "config", "run", "push"]
+"""What is about to be done: build the cluster (``dsim inspect``), generate a sidecar's config
+messages (``dsim dump``, ``dsim validate``), run the accounting and write the review (``dsim run
+--no-pushsim``), or run the push model as well (``dsim run``)."""
+
+# Bytes per object at the peak of each stage: the process's peak RSS (``/usr/bin/time -v``) on
+# scenarios that scale one count at a time, less the same command's on a small scenario, over
+# that count (2 cores, Python 3.11, numpy 2, pandas 2, one run at a time). The base is what the
+# process holds when the guard runs (its imports: ~145-275 MB), read then, not assumed:
+#   run extra: `dsim run --no-pushsim` of quickstart.yaml against `dsim inspect` of it, +31-57 MB
+#     (matplotlib, the calibration, the report); push extra: `dsim run` of it, +68 MB more (simpy,
+#     the compiled kernels).
+#   pod: 200,000 pods behind 1,000 services, `inspect` 231 MB -> ~370 B (tables, address
+#     allocation, the concatenation's copies).
+#   namespace: 200,000 namespaces with a service and a pod each, `inspect` 395 MB -> ~800 B per
+#     namespace with its service and workload (the summary's by-namespace table is printed whole).
+#   call-graph edge: Barabási–Albert m=50 over 20,000 services (10^6 edges), `inspect` 452 MB ->
+#     ~290 B (networkx's dict of dicts, then the dependencies table).
+#   proxy and design: 200,000 sidecars under 4 designs, `run --no-pushsim` 994 MB (1,000 services)
+#     and 1,048 MB (fleet-50k.yaml, 50,000 services) -> ~900-1,000 B (sizes, counts and costs per
+#     proxy, their concatenation, CSV and Parquet).
+#   route group pair: 20,000 workloads seeing 2,000 HTTP ports (4,000 route groups under
+#     `duplicate`), `run --no-pushsim` 3.3 GB -> ~40 B per workload, group and copy (the
+#     accounting's (workload, group) table and its weighted sums).
+#   endpoint: 1.2 million endpoint rows (100 services of 2,000 pods, 3 ports, 4 subsets) add no
+#     visible peak over 200,000 sidecars' tables; priced at 100 B per row and family copy.
+#   cluster seen, endpoint seen: `dsim dump` (JSON, additional-addresses) of one sidecar that sees
+#     1,000 clusters and 200,000 endpoints: 2.9 GB; 1,500 and 1.2 million: 14.4 GB; 14,000 and
+#     42,000 (large.yaml): 1.8 GB; 70,000 and 280,000 (fleet-50k.yaml): 9.2 GB -> ~13.5 KB per
+#     endpoint and ~75 KB per cluster with its listener and routes (the messages, their dict for
+#     JSON, and the JSON text: the peak is ~10x the output).
+#   push proxy and design, push event: large.yaml's churn for 300 s (30,000 sidecars, ~6,000
+#     events) adds 91 MB to `run`, at 10x the pod replacements (~120,000 events) 194 MB;
+#     fleet-50k.yaml without churn adds 87 MB -> ~700 B per sidecar and design once anything
+#     churns, ~1 KB per event.
+#   push state: a workload's endpoint set is a tuple of its pods per state the churn reaches
+#     (8 B per pod); push second: istiod CPU bins per second, replica and design; push lane: a
+#     throttle slot or core of a replica, as float64 in the lane state and the few copies a
+#     dispatch makes of it (counted, not measured: throttles of 100 cost nothing visible).
+BYTES = {
+    "run extra": 60e6,
+    "push extra": 70e6,
+    "pod": 400.0,
+    "namespace": 800.0,
+    "service": 300.0,
+    "service port": 100.0,
+    "workload": 200.0,
+    "call-graph edge": 300.0,
+    "proxy and design": 1_050.0,
+    "route group pair": 40.0,
+    "endpoint": 100.0,
+    "cluster seen": 75e3,
+    "endpoint seen": 13.5e3,
+    "push proxy and design": 700.0,
+    "push event": 1_000.0,
+    "push state pod": 8.0,
+    "push second": 100.0,
+    "push lane": 64.0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Amount:
+    """A count (or bytes) and the scenario field that drives it most: of a product, the field of its
+    largest factor; of a sum, the field of its largest term."""
+
+    value: float
+    field: str
+
+    def __mul__(self, other: Amount | float) -> Amount:
+        factor = other if isinstance(other, Amount) else Amount(other, self.field)
+        field = self.field if self.value >= factor.value else factor.field
+        if self.value == 0 or factor.value == 0:  # none of something, however absurd the rest (not inf * 0)
+            return Amount(0.0, field)
+        return Amount(self.value * factor.value, field)
+
+    def __add__(self, other: Amount) -> Amount:
+        return Amount(self.value + other.value, self.field if self.value >= other.value else other.field)
+
+
+def _total(amounts: Iterable[Amount], field: str) -> Amount:
+    result = Amount(0.0, field)
+    for amount in amounts:
+        result = result + amount
+    return result
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SizeEstimate:
+    """What a scenario makes and the memory a stage of it needs (expected values, not draws)."""
+
+    pods: float
+    """Pods."""
+    proxies: float
+    """Sidecars."""
+    services: float
+    """Services."""
+    endpoints: float
+    """Endpoints over every outbound cluster (a pod once per port and subset that selects it)."""
+    clusters_seen_per_proxy: float
+    """Outbound clusters in one sidecar's config (the one that sees the most)."""
+    endpoints_seen_per_proxy: float
+    """Endpoints in one sidecar's config (the one that sees the most)."""
+    churn_events: float
+    """Events of the push model's churn stream."""
+    memory: dict[str, float]
+    """Bytes by what holds them at the stage's peak, beyond what the process holds already."""
+    resident: float
+    """What the process held when the estimate was made (its base), bytes."""
+    bytes: float
+    """The stage's estimated peak resident memory of the process, base included, bytes."""
+    field: str
+    """The scenario field that drives the estimate most."""
+
+
+def _replicas(spec: Replicas) -> Amount:
+    """Expected pods per synthetic workload after clipping to [min, max], and the field deciding it."""
+    if spec.distribution == "uniform":
+        return Amount((spec.min + spec.max) / 2, "synthetic.replicas.max")
+    mean = float(round(spec.mean)) if spec.distribution == "fixed" else spec.mean
+    if mean <= spec.min:
+        return Amount(float(spec.min), "synthetic.replicas.min")
+    if mean >= spec.max:
+        return Amount(float(spec.max), "synthetic.replicas.max")
+    return Amount(mean, "synthetic.replicas.mean")
+
+
+def _weighted_mean(weights: dict[int, float]) -> float:
+    total = sum(weights.values())
+    return sum(k * w for k, w in weights.items()) / total if total > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outbound:
+    """Outbound clusters or endpoints: the mesh's total, the busiest explicit namespace's, and the
+    synthetic mesh's (spread evenly over its namespaces)."""
+
+    total: Amount
+    busiest_namespace: float
+    synthetic: float
+
+    def seen_per_proxy(self, s: Scenario, services: float, calls: float, namespaces: float) -> Amount:
+        """What one sidecar sees of them: everything, its namespace's, or its call-graph dependencies'."""
+        if s.visibility == "all":
+            return self.total
+        if s.visibility == "namespace":
+            return Amount(self.busiest_namespace + self.synthetic / max(namespaces, 1.0), self.total.field)
+        return Amount(self.total.value / max(services, 1.0) * calls, self.total.field)
+
+
+class _Counts:
+    """The objects a resolved scenario makes, explicit and synthetic, each with its driving field."""
+
+    def __init__(self, s: Scenario) -> None:
+        self.s = s
+        self.explicit()
+        self.synthetic()
+
+    def explicit(self) -> None:
+        s = self.s
+        replicas = [Amount(float(wl.replicas), f"workloads[{i}].replicas") for i, wl in enumerate(s.workloads)]
+        self.pods = _total(replicas, "workloads")
+        self.proxies = _total([r for r, wl in zip(replicas, s.workloads, strict=True) if wl.sidecar], "workloads")
+        self.widest_workload = max(replicas, key=lambda r: r.value, default=Amount(0.0, "workloads"))
+        self.namespaces = Amount(float(len(s.namespaces)), "namespaces")
+        self.services = Amount(float(len(s.services)), "services")
+        self.ports = Amount(float(sum(len(svc.ports) for svc in s.services)), "services")
+        self.workloads = Amount(float(len(s.workloads)), "workloads")
+        self.edges = Amount(float(sum(len(wl.calls) for wl in s.workloads)), "workloads")
+        index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
+        clusters, endpoints = [], []
+        by_namespace = {ns.name: [0.0, 0.0] for ns in s.namespaces}  # clusters, endpoints
+        for i, svc in enumerate(s.services):
+            chosen = index.matches(svc.namespace, svc.selector or {})
+            ports = Amount(float(len(svc.ports)), f"services[{i}].ports")
+            rows = _total([replicas[w] for w in chosen], "workloads") * ports
+            for sub in svc.subsets:
+                picked = [replicas[w] for w in chosen if selects(sub.labels, s.workloads[w].labels or {})]
+                rows = rows + _total(picked, "workloads") * ports
+            clusters.append(ports * float(1 + len(svc.subsets)))
+            endpoints.append(rows)
+            by_namespace[svc.namespace][0] += clusters[-1].value
+            by_namespace[svc.namespace][1] += rows.value
+        self.clusters = _Outbound(
+            _total(clusters, "services"), max((c for c, _ in by_namespace.values()), default=0.0), 0.0
+        )
+        self.endpoints = _Outbound(
+            _total(endpoints, "services"), max((e for _, e in by_namespace.values()), default=0.0), 0.0
+        )
+        self.http_ports = {p.port for svc in s.services for p in svc.ports if p.protocol in ("HTTP", "HTTP2", "GRPC")}
+        self.http_field = "services"
+
+    def synthetic(self) -> None:
+        syn = self.s.synthetic
+        self.synthetic_namespaces = 0.0
+        if not syn.services:
+            return
+        services = Amount(float(syn.services), "synthetic.services")
+        versions = Amount(1 + syn.subsets.fraction * (syn.subsets.versions - 1), "synthetic.subsets.versions")
+        workloads = services * versions
+        replicas = _replicas(syn.replicas)
+        pods = workloads * replicas
+        injected = round(syn.sidecar_injection * syn.namespaces) / syn.namespaces
+        ports = Amount(_weighted_mean(syn.ports_per_service), "synthetic.ports_per_service")
+        # Every port is a cluster of the service's pods, and each subset's cluster holds its version's.
+        subsets = Amount(1 + syn.subsets.fraction * syn.subsets.versions, "synthetic.subsets.versions")
+        clusters = services * ports * subsets
+        endpoints = pods * ports * Amount(1 + syn.subsets.fraction, "synthetic.subsets.fraction")
+        self.namespaces = self.namespaces + Amount(float(syn.namespaces), "synthetic.namespaces")
+        self.synthetic_namespaces = float(syn.namespaces)
+        self.services = self.services + services
+        self.ports = self.ports + services * ports
+        self.workloads = self.workloads + workloads
+        self.pods = self.pods + pods
+        self.proxies = self.proxies + pods * injected
+        # A random pod's workload holds about twice the mean (pods weight workloads by their size).
+        widest = Amount(min(2 * replicas.value, float(syn.replicas.max)), replicas.field)
+        self.widest_workload = max(self.widest_workload, widest, key=lambda r: r.value)
+        self.clusters = _Outbound(self.clusters.total + clusters, self.clusters.busiest_namespace, clusters.value)
+        self.endpoints = _Outbound(self.endpoints.total + endpoints, self.endpoints.busiest_namespace, endpoints.value)
+        self.edges = self.edges + self.call_graph_edges() * versions
+        # Route groups are the distinct HTTP port numbers: the widest source of them names the field.
+        pools = {"http": syn.protocols.http + syn.protocols.http2 > 0, "grpc": syn.protocols.grpc > 0}
+        most = len(self.http_ports)
+        for pool, used in pools.items():
+            numbers = set(getattr(syn.port_pools, pool)) if used else set()
+            self.http_ports |= numbers
+            if len(numbers) > most:
+                most, self.http_field = len(numbers), f"synthetic.port_pools.{pool}"
+
+    def call_graph_edges(self) -> Amount:
+        syn = self.s.synthetic
+        spec, n = syn.call_graph, float(syn.services)
+        if spec.model == "edge-list":
+            return Amount(float(len(spec.edges)), "synthetic.call_graph.edges")
+        if spec.model == "none" or n < 2:
+            return Amount(0.0, "synthetic.call_graph.model")
+        # Edges grow with both the services and the degree; once the degree nears the services (a
+        # dense graph), the degree is what was set too high.
+        if spec.model == "barabasi-albert":
+            m = min(float(spec.m), n - 1)
+            return Amount(m * (n - m), "synthetic.call_graph.m" if m >= n / 2 else "synthetic.services")
+        degree = min(spec.mean_degree, n - 1)
+        return Amount(n * degree, "synthetic.call_graph.mean_degree" if degree >= n / 2 else "synthetic.services")
+
+    def seen_per_proxy(self, outbound: _Outbound) -> Amount:
+        calls = self.edges.value / max(self.workloads.value, 1.0)  # services a workload calls, on average
+        return outbound.seen_per_proxy(self.s, self.services.value, calls, self.synthetic_namespaces)
+
+
+def _churn(s: Scenario, counts: _Counts) -> tuple[Amount, Amount]:
+    """Expected events of the churn stream, and how many of them are endpoint-set changes (each a
+    membership state of its workload). A pod replaced is four events: gone, endpoints, new, ready."""
+    c = s.churn
+    hours = Amount(c.duration_s / 3600, "churn.duration_s")
+    per_workload = counts.pods.value / max(counts.workloads.value, 1.0)
+    per_service = counts.pods.value / max(counts.services.value, 1.0)
+    replaced = Amount(c.pod_replacements_per_s, "churn.pod_replacements_per_s") * (hours * 3600.0)
+    rollouts = Amount(c.rollouts_per_hour, "churn.rollouts_per_hour") * hours
+    scaled = Amount(c.scale_events_per_hour, "churn.scale_events_per_hour") * hours
+    created = Amount(c.service_creations_per_hour, "churn.service_creations_per_hour") * hours
+    deleted = Amount(c.service_deletions_per_hour, "churn.service_deletions_per_hour") * hours
+    edits = c.virtual_service_changes_per_hour + c.destination_rule_changes_per_hour + c.sidecar_changes_per_hour
+    waves = 1 / max(c.rollout_surge, 1 / max(per_workload, 1.0))
+    events = _total(
+        [
+            replaced * 4.0,
+            rollouts * (3 * per_workload + waves),
+            scaled * Amount(c.scale_step + 1.0, "churn.scale_step"),
+            (created + deleted) * (1 + per_service),
+            Amount(edits, "churn") * hours,
+            Amount(float(len(c.istiod_restarts_s)), "churn.istiod_restarts_s"),
+        ],
+        "churn.duration_s",
+    )
+    endpoint_changes = _total([replaced * 2.0, rollouts * waves, scaled], "churn.duration_s")
+    return events, endpoint_changes
+
+
+def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | None = None) -> SizeEstimate:
+    """What ``scenario`` makes, and the peak memory ``stage`` needs with ``designs`` designs
+    (default: the scenario's)."""
+    counts = _Counts(scenario)
+    d = float(designs if designs is not None else len(scenario.designs))
+    memory: dict[str, Amount] = {
+        "pods": counts.pods * BYTES["pod"],
+        "namespaces": counts.namespaces * BYTES["namespace"],
+        "services": counts.services * BYTES["service"] + counts.ports * BYTES["service port"],
+        "workloads": counts.workloads * BYTES["workload"],
+        "call graph": counts.edges * BYTES["call-graph edge"],
+    }
+    clusters_seen = counts.seen_per_proxy(counts.clusters)
+    endpoints_seen = counts.seen_per_proxy(counts.endpoints)
+    events, endpoint_changes = _churn(scenario, counts)
+    if stage == "config":
+        memory["one sidecar's config"] = clusters_seen * BYTES["cluster seen"] + endpoints_seen * BYTES["endpoint seen"]
+    fixed = {"report": BYTES["run extra"]} if stage in ("run", "push") else {}
+    if stage in ("run", "push"):
+        copies = 2.0  # dual-stack designs price each family's copy of a cluster's endpoints and routes
+        route_groups = Amount(float(len(counts.http_ports)) * copies, counts.http_field)
+        memory["sidecar tables"] = counts.proxies * d * BYTES["proxy and design"]
+        memory["route groups"] = counts.workloads * route_groups * BYTES["route group pair"]
+        memory["endpoints"] = counts.endpoints.total * copies * BYTES["endpoint"]
+    if stage == "push":
+        istiod = scenario.istiod
+        replicas = Amount(float(istiod.replicas), "istiod.replicas")
+        lanes = "istiod.push_throttle" if (istiod.push_throttle or 0) >= istiod.gomaxprocs else "istiod.gomaxprocs"
+        seconds = Amount(scenario.churn.duration_s, "churn.duration_s")
+        fixed["push model code"] = BYTES["push extra"]
+        memory["push model"] = (
+            counts.proxies * d * BYTES["push proxy and design"]
+            + events * BYTES["push event"]
+            + endpoint_changes * counts.widest_workload * BYTES["push state pod"]
+            + seconds * replicas * d * BYTES["push second"]
+            + replicas * Amount(float(istiod.push_throttle or 0) + istiod.gomaxprocs, lanes) * BYTES["push lane"]
+        )
+    total = _total(memory.values(), "synthetic.services")
+    resident = resident_memory()
+    return SizeEstimate(
+        pods=counts.pods.value,
+        proxies=counts.proxies.value,
+        services=counts.services.value,
+        endpoints=counts.endpoints.total.value,
+        clusters_seen_per_proxy=clusters_seen.value,
+        endpoints_seen_per_proxy=endpoints_seen.value,
+        churn_events=events.value,
+        memory={key: m.value for key, m in memory.items()} | fixed,
+        resident=resident,
+        bytes=resident + sum(fixed.values()) + total.value,
+        field=total.field,
+    )

@@ -1,0 +1,449 @@
+"""The compiled kernels against their NumPy twins (the form the push model had before them), on
+small hand-checked inputs and randomized ones, and a whole run both ways.
+
+Under ``NUMBA_DISABLE_JIT=1`` the kernels' Python bodies run here instead of their compiled forms.
+Where the two sum floats in a different order (histogram totals; the NumPy dispatcher's closed
+forms accumulate from a batch's start), costs are multiples of 2⁻¹⁰ s so that every sum is exact
+and results must be identical; with arbitrary floats they agree to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsim import push_simulation
+from dsim.pushsim import kernels, reference
+from dsim.pushsim.hotpath import ENV
+from dsim.pushsim.metrics import FLOATS, INTS
+from dsim.xds.vocabulary import XDS_TYPES
+
+TICK = 2.0**-10  # costs on this grid add up exactly
+
+
+def _copies(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    return {k: v.copy() for k, v in arrays.items()}, {k: v.copy() for k, v in arrays.items()}
+
+
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], exact: bool = True) -> None:
+    for key in a:
+        if exact or a[key].dtype.kind != "f":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+# -- the dispatcher ----------------------------------------------------------------------------------
+def _lanes(rng: np.random.Generator, replicas: int, throttle: int, cores: int, grid: bool) -> dict[str, np.ndarray]:
+    """A lane state per replica: recent pushes done and CPU ends, in dispatch order."""
+    draw = (lambda *shape: rng.integers(0, 512, shape) * TICK) if grid else (lambda *shape: rng.uniform(0, 0.5, shape))
+    return {
+        "slots": np.sort(draw(replicas, throttle), axis=1),
+        "cores": np.sort(draw(replicas, cores), axis=1),
+        "dispatched": draw(replicas),
+        "link": draw(replicas),
+    }
+
+
+def _batches(rng: np.random.Generator, lengths: list[int], grid: bool) -> dict[str, np.ndarray]:
+    n = sum(lengths)
+    if grid:
+        ready = np.concatenate([np.sort(rng.integers(0, 4096, k)) * TICK for k in lengths])
+        cpu, send = rng.integers(1, 64, n) * TICK, rng.integers(0, 8, n) * TICK
+    else:
+        ready = np.concatenate([np.sort(rng.uniform(0, 4, k)) for k in lengths])
+        cpu, send = rng.uniform(0.001, 0.06, n), rng.uniform(0, 0.008, n)
+    return {"ready": ready, "cpu": cpu, "send": send, "offsets": np.concatenate([[0], np.cumsum(lengths)])}
+
+
+def _scan(
+    hot: Any, lanes: dict[str, np.ndarray], batch: dict[str, np.ndarray], which: np.ndarray, until: float
+) -> dict:
+    n = len(batch["ready"])
+    out = {"dispatch": np.full(n, np.nan), "cpu_start": np.full(n, np.nan), "done": np.full(n, np.nan)}
+    counts = hot.scan(
+        lanes["slots"], lanes["cores"], lanes["dispatched"], lanes["link"], which, batch["offsets"],
+        batch["ready"], batch["cpu"], batch["send"], until, out["dispatch"], out["cpu_start"], out["done"],
+    )  # fmt: skip
+    return {"counts": counts, **out, **lanes}
+
+
+def test_scan_dispatches_through_slots_cores_and_the_link() -> None:
+    # Throttle 2, one core, 4 pushes ready at 0 costing 1 s of CPU and 0.5 s of send: the core
+    # is the bottleneck (pushes end CPU at 1, 2, 3, 4); the second slot frees when push 0 is sent.
+    lanes = {"slots": np.zeros((1, 2)), "cores": np.zeros((1, 1)), "dispatched": np.zeros(1), "link": np.zeros(1)}
+    batch = {"ready": np.zeros(4), "cpu": np.ones(4), "send": np.full(4, 0.5), "offsets": np.array([0, 4])}
+    got = _scan(kernels, lanes, batch, np.array([0]), np.inf)
+    assert got["counts"].tolist() == [4]
+    assert got["dispatch"].tolist() == [0.0, 0.0, 1.5, 2.5]
+    assert got["cpu_start"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert got["done"].tolist() == [1.5, 2.5, 3.5, 4.5]
+    assert got["slots"].tolist() == [[3.5, 4.5]]
+    assert got["cores"].tolist() == [[4.0]]
+    assert (got["dispatched"][0], got["link"][0]) == (2.5, 4.5)
+
+
+def test_scan_stops_at_the_first_dispatch_at_or_after_until() -> None:
+    lanes = {"slots": np.zeros((1, 1)), "cores": np.zeros((1, 1)), "dispatched": np.zeros(1), "link": np.zeros(1)}
+    batch = {"ready": np.zeros(5), "cpu": np.ones(5), "send": np.zeros(5), "offsets": np.array([0, 5])}
+    got = _scan(kernels, lanes, batch, np.array([0]), 2.0)  # dispatched at 0, 1, then 2: not before 2
+    assert got["counts"].tolist() == [2]
+    assert np.isnan(got["done"][2:]).all()
+    assert got["slots"].tolist() == [[2.0]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("grid", [True, False])
+def test_scan_equals_the_max_plus_closed_forms(seed: int, grid: bool) -> None:
+    rng = np.random.default_rng(seed)
+    replicas, throttle, cores = int(rng.integers(1, 5)), int(rng.integers(1, 12)), int(rng.integers(1, 6))
+    lanes = _lanes(rng, replicas, throttle, cores, grid)
+    which = np.sort(rng.choice(replicas, int(rng.integers(1, replicas + 1)), replace=False))
+    batch = _batches(rng, [int(k) for k in rng.integers(1, 300, len(which))], grid)
+    until = float(rng.choice([np.inf, 2.0, 0.7]))
+    fast_lanes, slow_lanes = _copies(lanes)
+    fast = _scan(kernels, fast_lanes, batch, which, until)
+    slow = _scan(reference, slow_lanes, batch, which, until)
+    assert fast["counts"].tolist() == slow["counts"].tolist()
+    _assert_same(fast, slow, exact=grid)
+
+
+def test_scan_in_two_batches_equals_one_exactly() -> None:
+    # A sequential scan carries its state whole: no running sum restarts with the second batch.
+    rng = np.random.default_rng(11)
+    lanes = _lanes(rng, 1, 7, 3, grid=False)
+    batch = _batches(rng, [400], grid=False)
+    whole = _scan(kernels, {k: v.copy() for k, v in lanes.items()}, batch, np.array([0]), np.inf)
+    parts = []
+    for rows in (slice(0, 150), slice(150, 400)):
+        part = {k: batch[k][rows] for k in ("ready", "cpu", "send")} | {
+            "offsets": np.array([0, rows.stop - rows.start])
+        }
+        parts.append(_scan(kernels, lanes, part, np.array([0]), np.inf))
+    for key in ("dispatch", "cpu_start", "done"):
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key], err_msg=key)
+
+
+# -- committing and tallying -------------------------------------------------------------------------
+def _proxy_state(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {
+        "cache_of": rng.integers(0, 6, n),
+        "envoy_free": rng.integers(0, 2048, n) * TICK,
+        "busy_until": rng.integers(0, 2048, n) * TICK,
+        "queued": np.ones(n, bool),
+        "connecting": rng.random(n) < 0.2,
+        "warm": rng.random(6) < 0.5,
+        "first": rng.integers(0, 20, n),
+        "latest": rng.integers(20, 40, n),
+        "enqueued": rng.integers(0, 2048, n) * TICK,
+        "start": rng.integers(0, 2048, n) * TICK,
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_commit_equals_its_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, variants = 200, 9
+    lengths = [int(k) for k in rng.integers(0, 40, 3)]
+    rows = sum(lengths)
+    proxies = rng.choice(n, rows, replace=False)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    counts = np.array([int(rng.integers(0, k + 1)) for k in lengths])
+    batch = {
+        "variant": rng.integers(0, variants, rows),
+        "dispatch": rng.integers(0, 4096, rows) * TICK,
+        "cpu_start": rng.integers(0, 4096, rows) * TICK,
+        "done": rng.integers(0, 4096, rows) * TICK,
+    }
+    cpu, apply = rng.integers(1, 64, variants) * TICK, rng.integers(0, 64, variants) * TICK
+    state = _proxy_state(rng, n)
+    results = []
+    for hot in (kernels, reference):
+        mine = {k: v.copy() for k, v in state.items()}
+        ints, floats = np.full((len(INTS), rows + 3), -7), np.full((len(FLOATS), rows + 3), -7.0)
+        fill = hot.commit(
+            proxies, offsets, counts, batch["variant"], batch["dispatch"], batch["cpu_start"], batch["done"],
+            cpu, apply, 5, mine["cache_of"], mine["envoy_free"], mine["busy_until"], mine["queued"],
+            mine["connecting"], mine["warm"], mine["first"], mine["latest"], mine["enqueued"], mine["start"],
+            ints, floats, 3,
+        )  # fmt: skip
+        assert fill == 3 + counts.sum()
+        results.append({**mine, "ints": ints, "floats": floats})
+    _assert_same(*results)
+    committed = int(counts.sum())
+    assert (~results[0]["queued"]).sum() == committed
+    assert (results[0]["ints"][3, 3:] == -1).sum() == state["connecting"][results[0]["ints"][0, 3:]].sum()
+
+
+def _tallies(proxies: int, pushes: int, bins: int) -> dict[str, np.ndarray]:
+    types = len(XDS_TYPES)
+    return {
+        "counts": np.zeros((3 + types, bins), np.int64),
+        "stats": np.zeros((3 + types, 2)),
+        "pushes_by_type": np.zeros(types, np.int64),
+        "bytes_by_type": np.zeros(types, np.int64),
+        "jobs_by_kind": np.zeros(3, np.int64),
+        "proxy_jobs": np.zeros(proxies, np.int64),
+        "proxy_bytes": np.zeros(proxies, np.int64),
+        "proxy_convergence_sum": np.zeros(proxies),
+        "proxy_convergence_max": np.zeros(proxies),
+        "proxy_last_converged": np.full(proxies, np.nan),
+        "proxy_over_limit": np.zeros(proxies, bool),
+        "push_latest_jobs": np.zeros(pushes + 2, np.int64),
+        "push_latest_bytes": np.zeros((pushes + 2, types), np.int64),
+        "push_last_converged": np.zeros(pushes + 2),
+        "push_cover": np.zeros(pushes + 2, np.int64),
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("grid", [True, False])
+def test_tally_equals_its_twin(seed: int, grid: bool) -> None:
+    rng = np.random.default_rng(seed)
+    rows, proxies, pushes, variants = 3000, 150, 60, 12
+    seconds = (lambda k: rng.integers(0, 1 << 14, k) * TICK) if grid else (lambda k: rng.lognormal(-4, 2, k))
+    enqueued = seconds(rows)
+    first = rng.integers(0, pushes, rows)
+    latest = np.minimum(first + rng.integers(0, 5, rows), pushes - 1)
+    connecting = rng.random(rows) < 0.1
+    columns = (
+        rng.integers(0, proxies, rows),
+        rng.integers(0, variants, rows),
+        np.where(connecting, -1, first),
+        np.where(connecting, -1, latest),
+        enqueued,
+        enqueued - seconds(rows),
+        enqueued + seconds(rows),
+        enqueued + seconds(rows) + seconds(rows),
+    )
+    type_bytes = rng.integers(0, 5000, (variants, len(XDS_TYPES))) * (rng.random((variants, len(XDS_TYPES))) < 0.7)
+    table = (
+        rng.integers(0, 3, variants),
+        type_bytes,
+        seconds(variants * 4).reshape(variants, 4),
+        rng.random(variants) < 0.3,
+    )
+    results = []
+    for hot in (kernels, reference):
+        tallies = _tallies(proxies, pushes, bins=2401)
+        hot.tally(*columns, *table, *tallies.values())
+        results.append(tallies)
+    _assert_same(*results, exact=grid)
+    assert results[0]["counts"][:3].sum() == 3 * rows
+    assert results[0]["jobs_by_kind"].sum() == rows
+
+
+def test_histogram_bins_are_log_spaced() -> None:
+    # 200 bins a decade from 100 ns: a value goes to the bin whose upper edge is the first at or
+    # above it; zero and below to the first, beyond the last edge to the last.
+    values = (0.0, 1e-7, 1.001e-7, 1e-6, 1.0, 1e9)
+    assert [kernels._bin(v, 2401) for v in values] == [0, 0, 1, 200, 1400, 2400]
+    counts, stats = np.zeros(2401, np.int64), np.zeros(2)
+    reference.count(counts, stats, np.array(values))
+    assert np.flatnonzero(counts).tolist() == [0, 1, 200, 1400, 2400]
+
+
+@pytest.mark.parametrize("grid", [True, False])
+def test_spread_cpu_equals_its_twin(grid: bool) -> None:
+    rng = np.random.default_rng(8)
+    n = 500
+    start = rng.integers(0, 40 << 10, n) * TICK if grid else rng.uniform(0, 40, n)
+    seconds = rng.integers(0, 3 << 10, n) * TICK if grid else rng.exponential(0.4, n)
+    fast, slow = np.zeros(45), np.zeros(45)
+    kernels.spread_cpu(fast, start, seconds)
+    reference.spread_cpu(slow, start, seconds)
+    if grid:
+        np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+    assert fast.sum() == pytest.approx(seconds.sum())
+
+
+# -- a push reaching the proxies ---------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+def test_reach_and_enqueue_equal_their_twins(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, workloads, replicas = 300, 12, int(rng.integers(1, 5))
+    t, push, push_start = 5.0, 17, 4.5
+    state = {
+        "connected": rng.random(n) < 0.9,
+        "queued": rng.random(n) < 0.3,
+        "busy_until": rng.uniform(3, 7, n),
+        "first": rng.integers(0, 10, n),
+        "latest": rng.integers(10, 17, n),
+        "enqueued": rng.uniform(0, 5, n),
+        "start": rng.uniform(0, 5, n),
+        "again_first": np.where(rng.random(n) < 0.5, -1, rng.integers(0, 17, n)),
+        "again_latest": rng.integers(0, 17, n),
+        "again_start": rng.uniform(0, 5, n),
+        "token": rng.integers(0, 3, n),
+    }
+    seen, proxy_workload = rng.random(workloads) < 0.6, rng.integers(0, workloads, n)
+    results = []
+    for hot in (kernels, reference):
+        s = {k: v.copy() for k, v in state.items()}
+        targets, flagged, idle, bounds = hot.reach(
+            seen, proxy_workload, s["connected"], s["queued"], s["busy_until"], t, push, push_start,
+            s["latest"], s["start"], s["again_first"], s["again_latest"], s["again_start"], replicas,
+        )  # fmt: skip
+        turning = np.random.default_rng(seed)  # the same turns for the twin
+        turns = np.array([int(turning.integers(k)) if k else 0 for k in np.diff(bounds)])
+        order, tokens = hot.enqueue(
+            idle, bounds, turns, t, push, push_start, s["queued"], s["first"], s["latest"], s["enqueued"],
+            s["start"], s["token"],
+        )  # fmt: skip
+        results.append(
+            {**s, "targets": np.array(targets), "flagged": np.sort(flagged), "idle": idle, "bounds": bounds}
+            | {"order": order, "tokens": tokens}
+        )
+    _assert_same(*results)
+    reached = state["connected"] & seen[proxy_workload]
+    assert int(results[0]["targets"]) == reached.sum()
+    assert (results[0]["idle"] % replicas == np.repeat(np.arange(replicas), np.diff(results[0]["bounds"]))).all()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_depends_on_equals_its_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, pushes, replicas = 80, 30, int(rng.integers(1, 5))
+    full_prefix = np.concatenate([[0], np.cumsum(rng.random(pushes) < 0.05)])
+    queued = rng.random(n) < rng.uniform(0, 0.3)
+    first = rng.integers(0, pushes, n)
+    latest = np.minimum(first + rng.integers(0, 4, n), pushes - 1)
+    connecting = queued & (rng.random(n) < 0.02)
+    again_first = np.where(~queued & (rng.random(n) < 0.1), rng.integers(0, pushes, n), -1)
+    again_latest = np.minimum(np.maximum(again_first, 0) + rng.integers(0, 4, n), pushes - 1)
+    flagged = np.flatnonzero(again_first >= 0)
+    summary = kernels.pending(queued, first, connecting, flagged, again_first, replicas)
+    twin = reference.pending(queued, first, connecting, flagged, again_first, replicas)
+    for got, want in zip(summary, twin, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for named in (-1, int(rng.integers(0, pushes)), pushes - 1):
+        args = (named, full_prefix, *summary, queued, first, latest, flagged, again_first, again_latest)
+        fast, slow = kernels.depends_on(*args), reference.depends_on(*args)
+        np.testing.assert_array_equal(fast, slow, err_msg=f"named {named}")
+
+
+def test_depends_on_a_pending_full_push_or_a_named_service() -> None:
+    # Two replicas; proxy 0 (replica 0) waits with pushes 3..4, proxy 3 (replica 1) with 1..1;
+    # push 2 was full.
+    full_prefix = np.array([0, 0, 0, 1, 1, 1])
+    queued = np.array([True, False, False, True])
+    first, latest = np.array([3, 0, 0, 1]), np.array([4, 0, 0, 1])
+    idle = np.zeros(4, bool)
+    none, minus = np.zeros(0, np.int64), np.full(4, -1)
+
+    def needs(named: int) -> list[bool]:
+        oldest, joining = kernels.pending(queued, first, idle, none, minus, 2)
+        assert oldest.tolist() == [3, 1]
+        return kernels.depends_on(
+            named, full_prefix, oldest, joining, queued, first, latest, none, minus, minus
+        ).tolist()
+
+    assert needs(4) == [True, True]  # named by push 4: both merges may carry it
+    assert needs(2) == [False, True]  # replica 0's merge starts after it
+    assert needs(0) == [False, False]  # before both; and neither merge holds the full push 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_live_entries_equal_their_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    entries, proxies = 120, 40
+    line = (rng.integers(0, proxies, entries), rng.integers(0, 3, entries), rng.random(entries))
+    token, queued = rng.integers(0, 3, proxies), rng.random(proxies) < 0.7
+    head, end = int(rng.integers(0, 30)), int(rng.integers(60, entries + 1))
+    fast = kernels.live_entries(*line, head, end, token, queued)
+    slow = reference.live_entries(*line, head, end, token, queued)
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
+    order, entry_token, _ = line
+    live = [i for i in range(head, end) if entry_token[i] == token[order[i]] and queued[order[i]]]
+    assert fast[0].tolist() == order[live].tolist()
+    assert fast[2].tolist() == [i - head + 1 for i in live]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_endpoint_change_equals_its_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes, services, workloads = 3, 12, 20
+    changed = rng.choice(services, 4, replace=False)
+    delta = (changed, rng.integers(-500, 500, (classes, 4)), rng.integers(-3, 3, (classes, 4)))
+    alive, workload_class = rng.random(services) < 0.7, rng.integers(0, classes, workloads)
+    state = {
+        "eds_now": rng.integers(0, 10_000, (classes, services)),
+        "eaa_now": rng.integers(0, 10, (classes, services)),
+        "bytes": rng.integers(0, 100_000, (workloads, 4)),
+        "apply": rng.integers(0, 100, (workloads, 3)),
+    }
+    results = []
+    for hot in (kernels, reference):
+        s = {k: v.copy() for k, v in state.items()}
+        for sign in (-1, 1):
+            hot.endpoint_change(
+                *delta, sign, alive, s["eds_now"], s["eaa_now"], workload_class, s["bytes"][:, 3], s["apply"][:, 2]
+            )
+        results.append(s)
+    _assert_same(*results)
+    np.testing.assert_array_equal(results[0]["bytes"], state["bytes"])  # minus, then plus: as it was
+    kernels.endpoint_change(
+        *delta, 1, alive, state["eds_now"], state["eaa_now"], workload_class, state["bytes"][:, 3], state["apply"][:, 2]
+    )
+    assert (state["eds_now"] - results[0]["eds_now"]).sum() == delta[1].sum()
+    added = delta[1][:, alive[changed]].sum(axis=1)[workload_class]
+    np.testing.assert_array_equal(state["bytes"][:, 3] - results[0]["bytes"][:, 3], added)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_variant_costs_equal_their_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = 50
+    type_bytes = rng.integers(0, 200_000, (rows, 4)) * (rng.random((rows, 4)) < 0.6)
+    generated = type_bytes * (rng.random((rows, 4)) < 0.5)
+    apply_counts, whole = rng.integers(0, 400, (rows, 3)), rng.random(rows) < 0.2
+    units = (2e-5, 3e-9, 1.25e9, np.array([0.01, 0.002, -0.0004]), 1.5)
+    fast = kernels.variant_costs(type_bytes, generated.astype(float), apply_counts, whole, *units)
+    slow = reference.variant_costs(type_bytes, generated.astype(float), apply_counts, whole, *units)
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)  # a dot product may round otherwise
+    # istiod's time per type adds up to its CPU and send (the per-proxy part only where a type is carried)
+    cpu, send, _, type_seconds = fast
+    expected = cpu + send - np.where((type_bytes > 0).any(axis=1), 0.0, units[0])
+    np.testing.assert_allclose(type_seconds.sum(axis=1), expected, rtol=1e-12)
+
+
+# -- a whole run -------------------------------------------------------------------------------------
+BUSY = {
+    "name": "busy",
+    "seed": 3,
+    "visibility": "namespace",
+    "synthetic": {"namespaces": 3, "services": 30, "replicas": {"distribution": "fixed", "mean": 3}},
+    "churn": {
+        "duration_s": 400,
+        "pod_replacements_per_s": 0.5,
+        "rollouts_per_hour": 30,
+        "scale_events_per_hour": 40,
+        "service_creations_per_hour": 30,
+        "service_deletions_per_hour": 30,
+        "virtual_service_changes_per_hour": 40,
+        "destination_rule_changes_per_hour": 40,
+        "sidecar_changes_per_hour": 30,
+        "istiod_restarts_s": [200],
+    },
+    "istiod": {"replicas": 2, "push_throttle": 3, "gomaxprocs": 2},
+}
+
+
+def test_a_run_on_the_kernels_equals_one_on_their_twins(
+    write_scenario: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_scenario(BUSY)
+    fast = push_simulation(path, ["single-stack", "duplicate"])
+    monkeypatch.setenv(ENV, "1")
+    slow = push_simulation(path, ["single-stack", "duplicate"])
+    for name, frame in fast.items():
+        pd.testing.assert_frame_equal(frame, slow[name], obj=name, check_exact=False, rtol=1e-9)
+    assert fast["push_records"]["targets"].sum() > 0

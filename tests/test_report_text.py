@@ -1,0 +1,241 @@
+"""What the review says: a verdict first, no NaN anywhere, a unit on every headline row, "n/a"
+for a ratio to zero, counter-intuitive figures explained, coinciding lines named in their
+captions, and the same bytes on every run but for one marked timestamp."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dsim
+from dsim.calibration.coverage import calibration_coverage
+from dsim.calibration.model import load_calibration, shipped_path
+from dsim.calibration.predict import memory_by_object
+from dsim.cli import main
+from dsim.headline import design_summary
+from dsim.report.captions import caption
+from dsim.report.explanations import explanations
+from dsim.report.findings import findings
+from dsim.report.headline_table import headline_table
+from dsim.report.review import CREATED
+from dsim.report.series import coinciding, same_series
+from dsim.report.verdict import verdict_sentences
+from tests.conftest import SCENARIOS
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+EMBEDDED = re.compile(r'src="data:image/png;base64,[^"]*"')
+DESIGNS = list(dsim.design_names())
+# The blog's mesh with a little churn: a small config under every design, so the apply-CPU fits'
+# fixed parts decide how fast a new sidecar converges.
+CHURN = "churn: {duration_s: 600, pod_replacements_per_s: 0.05, rollouts_per_hour: 6}\n"
+
+
+@pytest.fixture(scope="module")
+def blog_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``dsim run`` on the blog scenario (no churn), and what it printed."""
+    out = tmp_path_factory.mktemp("blog") / "run"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def blog_with_churn(tmp_path_factory: pytest.TempPathFactory) -> dsim.RunResult:
+    text = (SCENARIOS / "istio-blog-dual-stack.yaml").read_text()
+    assert "\nchurn:" not in text
+    path = tmp_path_factory.mktemp("blog-churn") / "blog-churn.yaml"
+    path.write_text(text + CHURN)
+    return dsim.run(path, progress=False)
+
+
+def _headline_rows(markdown: str) -> list[list[str]]:
+    section = markdown.split("## Headline\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| metric ")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_no_nan_in_the_blog_report_nor_in_what_dsim_run_prints(blog_run: tuple[Path, str]) -> None:
+    folder, printed = blog_run
+    markdown = (folder / "report.md").read_text()
+    page = EMBEDDED.sub("", (folder / "report.html").read_text())
+    for text in (markdown, page, printed):
+        assert not NAN.search(text), NAN.search(text)
+    assert "nothing pushed, no push figures" in printed
+    assert "convergence" not in markdown.split("## Headline", 1)[1].split("## Findings", 1)[0]
+    assert sorted(p.stem for p in (folder / "plots").glob("*.png")) == [
+        "bytes_per_proxy",
+        "envoy_memory_cdf",
+        "resource_counts",
+    ]
+
+
+def test_every_headline_row_has_a_unit(blog_run: tuple[Path, str], two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    for folder in (blog_run[0], two_quickstart_runs[0]):
+        rows = _headline_rows((folder / "report.md").read_text())
+        assert len(rows) >= 15
+        for metric, unit, *cells in rows:
+            assert unit, metric
+            assert all(cell and not cell.startswith(("0 ", "-0")) for cell in cells), (metric, cells)
+    rows = {row[0]: row for row in _headline_rows((blog_run[0] / "report.md").read_text())}
+    # The count of EDS resources is named as such, not as "endpoints".
+    assert rows["endpoint sets (ClusterLoadAssignment resources, one per EDS cluster) per proxy"][1] == "resources"
+    assert rows["config bytes, fleet"][1] == "kB"  # 85 kB, not 0.00 GB
+    assert rows["istiod CPU per full push"][1] == "ms"
+
+
+def test_the_verdict_comes_first_in_three_sentences_naming_the_designs(
+    blog_run: tuple[Path, str], two_quickstart_runs: tuple[Path, Path, str]
+) -> None:
+    for folder, printed in (blog_run, (two_quickstart_runs[0], two_quickstart_runs[2])):
+        result = dsim.load_result(folder)
+        sentences = verdict_sentences(result.tables, DESIGNS)
+        assert len(sentences) == 3
+        assert all(s.endswith(".") and s[0].isupper() for s in sentences)
+        assert all(f"`{d}`" in sentences[0] for d in DESIGNS)
+        assert sentences[2].startswith("How sure: the memory model reproduces the 72 Envoy measurements")
+        assert "inside the range of configs it measured" in sentences[2]
+        markdown = (folder / "report.md").read_text()
+        assert markdown.split("\n\n")[1] == " ".join(sentences)  # right under the title
+        assert " ".join(printed.split("\n\n")[0].split()) == " ".join(sentences)  # the first thing printed
+    blog = verdict_sentences(dsim.load_result(blog_run[0]).tables, DESIGNS)
+    assert blog[0].startswith("Envoy memory per sidecar differs most between the designs")
+    assert blog[1] == (
+        "The push model had no events (the scenario has no churn), so push traffic and convergence are not compared."
+    )
+    quickstart = verdict_sentences(dsim.load_result(two_quickstart_runs[0]).tables, DESIGNS)
+    assert quickstart[0].startswith("Push traffic under the scenario's churn differs most between the designs")
+    assert "convergence (p99, from a push queued to Envoy applied) is the same in every design" in quickstart[1]
+
+
+def test_the_verdict_says_when_the_mesh_is_beyond_the_calibrated_configs(blog_run: tuple[Path, str]) -> None:
+    result = dsim.load_result(blog_run[0])
+    tables = dict(result.tables)
+    bigger = tables["config_counts"].copy()
+    bigger["clusters"] *= 200  # ~2,500 clusters per sidecar: twice the largest calibrated config
+    tables["calibration_coverage"] = calibration_coverage(
+        bigger, scenario=result.scenario, calibration=load_calibration()
+    )
+    coverage = tables["calibration_coverage"].set_index("design")
+    assert (coverage["proxies_outside_share"] == 1.0).all()
+    assert (coverage["furthest_term"] == "clusters").all()
+    sure = verdict_sentences(tables, DESIGNS)[2]
+    # single-stack's 13 clusters × 200 against the largest config the calibration measured.
+    assert sure.endswith(
+        ", but 100% of the sidecars under every design lie outside the configs it measured (up to 2,600 clusters "
+        "against at most 1,206 measured), so their figures extrapolate its straight lines."
+    )
+
+
+def test_a_zero_base_gives_n_a_not_a_ratio() -> None:
+    totals = pd.DataFrame(
+        {
+            "design": ["single-stack"] * 4 + ["duplicate"] * 4,
+            "xds_type": ["listeners", "clusters", "routes", "endpoints"] * 2,
+            "proxies": 2,
+            "resources": [2, 4, 0, 4, 4, 8, 2, 8],
+            "bytes": [100, 200, 0, 400, 200, 400, 60, 800],
+        }
+    )
+    costs = pd.DataFrame(
+        {
+            "design": ["single-stack", "duplicate"],
+            "envoy_memory_mean_mib": [10.0, 12.0],
+            "envoy_memory_p99_mib": [11.0, 13.0],
+            "envoy_memory_fleet_gib": [0.02, 0.024],
+            "envoy_apply_cpu_mean_ms": [5.0, 6.0],
+            "istiod_full_push_cpu_s": [0.1, 0.2],
+        }
+    )
+    summary = design_summary({"config_size_totals": totals, "proxy_cost_totals": costs}, ["single-stack", "duplicate"])
+    table = headline_table(summary)
+    rows = {row[0]: row for row in table.rows}
+    assert rows["routes bytes per proxy"][2:] == ("0 (n/a)", "30.0 (n/a)")
+    assert rows["config bytes per proxy"][2:] == ("350 (1.00×)", "730 (2.09×)")
+    assert "n/a: that design's value is zero" in table.caption
+    assert not any(NAN.search(cell) for row in table.rows for cell in row)
+
+
+def test_memory_by_object_names_the_designs_own_fit_and_sums_to_the_prediction(
+    two_quickstart_runs: tuple[Path, Path, str],
+) -> None:
+    result = dsim.load_result(two_quickstart_runs[0])
+    by_object = memory_by_object(
+        result.tables["config_counts"], scenario=result.scenario, calibration=load_calibration()
+    )
+    sums = by_object.groupby("design")["mib_per_proxy"].sum()
+    means = result.tables["proxy_costs"].groupby("design")["envoy_memory_bytes"].mean() / 2**20
+    assert np.allclose(sums[means.index], means, atol=1e-3)
+    objects = by_object[by_object["object"] != "fit_difference"]
+    assert (objects["mib_per_proxy"] >= 0).all()
+    assert "other" not in set(by_object["object"])
+    duplicate = next(
+        line for line in findings(result.tables, DESIGNS) if line.startswith("Memory: Envoy holds 61.5 MiB")
+    )
+    assert "because its own calibration measured these objects cheaper than `single-stack`'s prices" in duplicate
+    assert "objects and fit of its own" not in duplicate
+
+
+def test_counter_intuitive_apply_cpu_is_explained(blog_run: tuple[Path, str]) -> None:
+    markdown = (blog_run[0] / "report.md").read_text()
+    section = markdown.split("## Figures that look wrong, explained\n", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "- Apply CPU: `duplicate` shows less than `single-stack` (30.9 ms against 35.9 ms) with 1.29× its clusters"
+        in section
+    )
+    assert "each design's apply-CPU fit has its own fixed part" in section
+
+
+def test_faster_convergence_with_more_bytes_is_explained(blog_with_churn: dsim.RunResult) -> None:
+    tables = blog_with_churn.tables
+    push = tables["push_summary"].set_index("design")
+    assert push.loc["additional-addresses", "bytes_sent_per_s"] > push.loc["single-stack", "bytes_sent_per_s"]
+    assert push.loc["additional-addresses", "convergence_p99_s"] < push.loc["single-stack", "convergence_p99_s"]
+    lines = explanations(tables, DESIGNS)
+    line = next(line for line in lines if line.startswith("Convergence: `additional-addresses` converges faster"))
+    assert "through Envoy's apply of a new sidecar's first config" in line
+    assert "each design's apply-CPU fit has its own fixed part (`additional-addresses` 10.1 ms" in line
+
+
+def test_captions_say_when_lines_coincide(two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    tables = dsim.load_result(two_quickstart_runs[0]).tables
+    assert "Every design's line is the same" in caption("convergence_cdf", tables)
+    assert "coincide" not in caption("envoy_memory_cdf", tables)  # 42.7 to 61.5 MiB: apart
+    assert caption("bytes_per_proxy", tables).endswith("kb/msg).")
+    x = np.arange(3.0)
+    lines = {"a": (x, np.array([1.0, 2.0, 3.0])), "b": (x, np.array([1.0, 2.0, 3.01])), "c": (x, x)}
+    assert coinciding(lines, lambda p, q: same_series(p, q, 0.005)) == [["a", "b"]]
+
+
+def test_reports_are_byte_identical_but_for_the_marked_timestamp(two_quickstart_runs: tuple[Path, Path, str]) -> None:
+    a, b, _ = two_quickstart_runs
+    for name in ("report.md", "report.html"):
+        first, second = ((folder / name).read_text().splitlines() for folder in (a, b))
+        assert len(first) == len(second)
+        marked = [i for i, line in enumerate(first) if CREATED in line]
+        assert len(marked) == 1, name
+        differing = [i for i, (x, y) in enumerate(zip(first, second, strict=True)) if x != y]
+        assert set(differing) <= set(marked), name
+
+
+def test_without_its_measurements_the_calibrated_range_is_said_to_be_unknown(
+    blog_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    alone = tmp_path / "envoy-1.40.json"  # the model without the measurements it names
+    alone.write_text(shipped_path().read_text())
+    result = dsim.load_result(blog_run[0])
+    tables = dict(result.tables)
+    tables["calibration_coverage"] = calibration_coverage(
+        result.tables["config_counts"], scenario=result.scenario, calibration=load_calibration(alone)
+    )
+    assert tables["calibration_coverage"]["proxies_outside_share"].isna().all()
+    sure = verdict_sentences(tables, DESIGNS)[2]
+    assert sure.endswith(
+        ", and the range of configs it measured is unknown (no measurements file beside the calibration)."
+    )

@@ -1,0 +1,203 @@
+"""The size guard: an absurd scenario is refused before anything is allocated, in one line naming
+the field that drives it, what it would need and what is allowed; sizes a machine holds pass."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dsim import build_cluster, load_scenario, scenario_from_dict
+from dsim.cli import main
+from dsim.errors import TooLargeError
+from dsim.sizing import Stage, check_fits, estimate, memory_limit, parse_memory
+from tests.conftest import ROOT, SCENARIOS
+
+QUICKSTART: dict[str, Any] = yaml.safe_load((SCENARIOS / "quickstart.yaml").read_text())
+LIMIT = 8 * 2**30  # a limit below any machine's memory, so the messages are the same everywhere
+HUGE = 10**15
+
+
+def quickstart_with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = copy.deepcopy(QUICKSTART)
+    change(data)
+    return data
+
+
+def synthetic(network: str = "10.0.0.0/8", **settings: Any) -> Callable[[dict[str, Any]], None]:
+    """Synthetic settings over a service range wide enough that only the size guard can object."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["synthetic"].update(settings)
+        d["network"] = {"service_cidrs": {"ipv4": network, "ipv6": "fd00:10:96::/64"}}
+
+    return change
+
+
+def explicit_workload(replicas: int) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d["namespaces"] = [{"name": "big"}]
+        d["workloads"] = [
+            {"name": "small", "namespace": "big"},
+            {"name": "w", "namespace": "big", "replicas": replicas},
+        ]
+
+    return change
+
+
+# (what is made absurd, the stage that would pay for it, the field the refusal names)
+DRIVERS: list[tuple[str, Callable[[dict[str, Any]], None], Stage, str]] = [
+    (
+        "services",
+        synthetic("0.0.0.0/0", services=4 * 10**9, call_graph={"model": "none"}),
+        "cluster",
+        "synthetic.services",
+    ),
+    ("namespaces", synthetic(namespaces=HUGE), "cluster", "synthetic.namespaces"),
+    (
+        "replicas of a fixed size",
+        synthetic(replicas={"distribution": "fixed", "mean": 1e13, "max": HUGE}),
+        "cluster",
+        "synthetic.replicas.mean",
+    ),
+    (
+        "replicas at their minimum",
+        synthetic(replicas={"min": 10**13, "max": HUGE}),
+        "cluster",
+        "synthetic.replicas.min",
+    ),
+    (
+        "uniform replicas",
+        synthetic(replicas={"distribution": "uniform", "max": HUGE}),
+        "cluster",
+        "synthetic.replicas.max",
+    ),
+    (
+        "subset versions",
+        synthetic(subsets={"fraction": 1, "versions": 10**13}),
+        "cluster",
+        "synthetic.subsets.versions",
+    ),
+    ("explicit replicas", explicit_workload(HUGE), "cluster", "workloads[1].replicas"),
+    (
+        "Barabási–Albert edges",
+        synthetic(services=10**7, call_graph={"model": "barabasi-albert", "m": 9 * 10**6}),
+        "cluster",
+        "synthetic.call_graph.m",
+    ),
+    (
+        "Erdős–Rényi edges",
+        synthetic(services=10**7, call_graph={"model": "erdos-renyi", "mean_degree": 1e9}),
+        "cluster",
+        "synthetic.call_graph.mean_degree",
+    ),
+    (
+        "route groups",
+        synthetic(
+            services=50_000,
+            ports_per_service={1: 1},
+            protocols={"http": 1},
+            port_pools={"http": list(range(10_000, 65_000)), "grpc": [1001], "tcp": [1002], "auto": [1003]},
+            call_graph={"model": "none"},
+        ),
+        "run",
+        "synthetic.port_pools.http",
+    ),
+    ("churn duration", lambda d: d["churn"].update(duration_s=1e15), "push", "churn.duration_s"),
+    (
+        "pod replacements",
+        lambda d: d["churn"].update(pod_replacements_per_s=1e13),
+        "push",
+        "churn.pod_replacements_per_s",
+    ),
+    ("rollouts", lambda d: d["churn"].update(rollouts_per_hour=1e16), "push", "churn.rollouts_per_hour"),
+]
+
+
+@pytest.mark.parametrize(("change", "stage", "field"), [d[1:] for d in DRIVERS], ids=[d[0] for d in DRIVERS])
+def test_an_absurd_size_is_refused_naming_its_field(
+    change: Callable[[dict[str, Any]], None], stage: Stage, field: str
+) -> None:
+    scenario = scenario_from_dict(quickstart_with(change))
+    with memory_limit(LIMIT, described="--max-memory"), pytest.raises(TooLargeError) as caught:
+        check_fits(scenario, source="s.yaml", stage=stage)
+    message = str(caught.value)
+    assert caught.value.path == field
+    assert message.startswith(f"s.yaml: {field}: needs about ")
+    assert message.endswith("but --max-memory allows 8.0 GiB; lower it or raise --max-memory")
+    assert len(message) < 300
+
+
+def test_the_refusal_comes_before_the_allocation(write_scenario: Callable[..., Path]) -> None:
+    """A billion pods are refused having allocated next to nothing (the tables would take ~400 GB)."""
+    path = write_scenario(quickstart_with(explicit_workload(10**9)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLargeError) as caught:
+            build_cluster(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.path == "workloads[1].replicas"
+    assert "(1,000,000,661 pods, 1,000,000,661 sidecars," in str(caught.value)
+    assert peak < 20 * 2**20
+
+
+def test_without_a_limit_the_machine_is_the_limit() -> None:
+    scenario = scenario_from_dict(quickstart_with(synthetic(namespaces=HUGE)))
+    with pytest.raises(TooLargeError) as caught:
+        check_fits(scenario, source="s.yaml")
+    assert "but this machine has " in str(caught.value)
+    assert str(caught.value).endswith(" available; lower it")
+
+
+@pytest.mark.parametrize("path", [*sorted(SCENARIOS.glob("*.yaml")), ROOT / "bench" / "fleet-50k.yaml"], ids=str)
+def test_the_shipped_scenarios_fit(path: Path) -> None:
+    scenario = load_scenario(path)
+    with memory_limit(LIMIT):
+        for stage in ("cluster", "run", "push"):
+            check_fits(scenario, stage=stage)  # dump of fleet-50k's sidecar needs ~9 GiB: not checked here
+    found = estimate(scenario, stage="push")
+    assert found.bytes - found.resident < 4 * 2**30
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "istio-blog-dual-stack.yaml"])
+def test_the_estimate_counts_what_the_cluster_has(name: str) -> None:
+    cluster = build_cluster(SCENARIOS / name)
+    found = estimate(cluster.scenario)
+    assert found.pods == pytest.approx(len(cluster.pods), rel=0.05)  # quickstart: expected replicas, not drawn
+    assert found.proxies == pytest.approx(len(cluster.proxies), rel=0.05)
+    assert found.services == len(cluster.services)
+
+
+def test_max_memory_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = str(SCENARIOS / "quickstart.yaml")
+    assert main(["inspect", scenario, "--max-memory", "64G"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", scenario, "--max-memory", "100M"]) == 2  # the interpreter alone holds more
+    err = capsys.readouterr().err
+    assert err.startswith(f"dsim: error: {scenario}: ")
+    assert err.endswith("but --max-memory allows 100.0 MiB; lower it or raise --max-memory\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["dump", scenario, "--proxy", "ns-0000/svc-00000", "--max-memory", "lots"])
+    assert caught.value.code == 2
+    assert "argument --max-memory: expected a size such as 512M or 8G (got 'lots')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512M", 512 * 2**20), ("1.5G", 3 * 2**29), ("8GiB", 8 * 2**30), ("2t", 2 * 2**40), ("4096", 4096)],
+)
+def test_memory_sizes(text: str, size: int) -> None:
+    assert parse_memory(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-1G", "8X", "", "G", "1e9"])
+def test_bad_memory_sizes(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a size such as 512M or 8G"):
+        parse_memory(text)
