@@ -290,8 +290,12 @@ def _push_with_progress(
     return tables
 
 
+def default_output_parent(scenario: Scenario, root: str | Path = "results") -> Path:
+    """``<root>/<scenario name>``: where :func:`default_output_folder` puts a run of ``scenario``."""
+    return Path(root) / (scenario.name or "scenario")
+
+
 def default_output_folder(result: RunResult, root: str | Path = "results") -> Path:
     """``<root>/<scenario name>/<UTC time>-<scenario hash prefix>``."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = result.scenario.name or "scenario"
-    return Path(root) / name / f"{stamp}-{scenario_hash(result.scenario)[:8]}"
+    return default_output_parent(result.scenario, root) / f"{stamp}-{scenario_hash(result.scenario)[:8]}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -29,12 +30,18 @@ from dsim.provenance import dsim_version
 from dsim.report.numbers import readable
 from dsim.report.verdict import verdict_sentences
 from dsim.results import RunResult, check_output_folder
-from dsim.xds.dump import DUMP_TYPES, check_type, dump_json, dump_table
+from dsim.xds.dump import DUMP_TYPES, dump_json, dump_table
 from dsim.xds.envoy import Verdict
 
 EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 1
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a process ended by SIGPIPE
 
+
+MAX_PORT = 65535
+"""The largest TCP port, the top of ``dump --port``'s range."""
+DEFAULT_CONCURRENCY = 2
+"""``calibrate --concurrency`` when not given: Envoy's worker threads."""
 
 NAMESPACES_SHOWN = 10
 """``dsim inspect`` lists this many namespaces, the largest, and sums up the rest."""
@@ -85,12 +92,30 @@ def _listed(option: str, text: str, valid: Sequence[str], kind: str) -> list[str
     return names
 
 
+def _at_least_one(option: str, value: int) -> None:
+    if value < 1:
+        raise DsimError(f"{option}: must be at least 1 (got {value})")
+
+
+def _one_design(option: str, name: str) -> str:
+    if name not in design_names():
+        raise DsimError(f"{option}: {UnknownNameError('design', name, design_names())}")
+    return name
+
+
 def _run(args: argparse.Namespace) -> int:
     # Every argument is checked here, before the run, not after minutes of it.
     designs = _listed("--designs", args.designs, design_names(), "design") if args.designs is not None else None
+    _at_least_one("--workers", args.workers)
     out = Path(args.out) if args.out else None
     if out is not None:
         check_output_folder(out, option="--out", new=True)
+    else:  # the default folder's name needs the result, but where it goes is known now
+        parent = api.default_output_parent(api.load_scenario(args.scenario))
+        try:
+            check_output_folder(parent, option="default output folder", new=False, make_parents=True)
+        except DsimError as e:
+            raise DsimError(f"{e}; choose another folder with --out") from None
     compute = Compute(workers=args.workers, scheduler=args.scheduler)
     result = api.run(args.scenario, designs=designs, pushsim=not args.no_pushsim, compute=compute)
     folder = result.save(out or api.default_output_folder(result))
@@ -120,6 +145,9 @@ def _run(args: argparse.Namespace) -> int:
 def _print_push_summary(result: RunResult) -> None:
     churn = result.scenario.churn
     events = len(result.tables["churn_events"])
+    if not events:  # as the report's "churn: none": a scenario without churn has nothing to push
+        print("\npush model: the scenario has no churn, so nothing was pushed")
+        return
     if not pushed_anything(result.tables):  # convergence of no push is undefined: say so, not NaN
         print(f"\npush model: {churn.duration_s:g} s of churn ({events} events): nothing pushed, no push figures")
         return
@@ -132,7 +160,11 @@ def _print_push_summary(result: RunResult) -> None:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    check_type(args.type)
+    if args.type not in DUMP_TYPES:
+        raise DsimError(f"--type: {UnknownNameError('type', args.type, DUMP_TYPES)}")
+    _one_design("--design", args.design)
+    if args.port is not None and not 1 <= args.port <= MAX_PORT:
+        raise DsimError(f"--port: must be a port number from 1 to {MAX_PORT} (got {args.port})")
     config = api.generate(args.scenario, args.proxy, args.design)
     render = dump_table if args.format == "table" else dump_json
     sys.stdout.write(render(config, args.type, args.port))
@@ -148,7 +180,7 @@ def _print_verdict(verdict: Verdict) -> None:
 def _validate(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise DsimError(f"--sample {args.sample}: must be at least 1 proxy per design")
-    designs = [args.design] if args.design else None
+    designs = [_one_design("--design", args.design)] if args.design is not None else None
     verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample, on_verdict=_print_verdict)
     rejected = int((~verdicts["accepted"]).sum())
     print(f"\n{len(verdicts) - rejected} of {len(verdicts)} configs accepted by Envoy")
@@ -163,9 +195,28 @@ def _calibration_row(row: dict[str, object], done: int, total: int) -> None:
     )
 
 
+def _measuring_options(args: argparse.Namespace) -> list[tuple[str, bool]]:
+    """``calibrate``'s options that only a measuring run uses, and whether each was given."""
+    return [
+        ("--quick", bool(args.quick)),
+        ("--designs", args.designs is not None),
+        ("--profiles", args.profiles is not None),
+        ("--concurrency", args.concurrency is not None),
+    ]
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from dsim.calibration import calibrate, model, tables  # only this command needs gRPC and certificates
 
+    if args.refit:  # a refit measures nothing: these options would be silently ignored
+        given = [option for option, value in _measuring_options(args) if value]
+        if given:
+            raise DsimError(
+                f"--refit: cannot be combined with {', '.join(given)} (a refit runs no Envoy; "
+                "it fits again the measurements already taken)"
+            )
+    concurrency = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
+    _at_least_one("--concurrency", concurrency)
     mode = "refit" if args.refit else "quick" if args.quick else "full"
     if args.out:
         folder = Path(args.out)
@@ -185,7 +236,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             mode,
             designs=designs,
             profiles=profiles,
-            concurrency=args.concurrency,
+            concurrency=concurrency,
             on_row=_calibration_row,
         )
     path = calibrate.write_calibration(folder, fitted, measurements, timings)
@@ -214,7 +265,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _memory_size(text: str) -> int:
     try:
         return sizing.parse_memory(text)
-    except ValueError as e:
+    # ArithmeticError too: whatever slips past parse_memory's own checks is still bad input.
+    except (ValueError, ArithmeticError) as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
@@ -296,7 +348,9 @@ def parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--designs", help="comma-separated designs (default: all)")
     calibrate.add_argument("--profiles", help="comma-separated stats profiles (default: istio,envoy-default)")
-    calibrate.add_argument("--concurrency", type=int, default=2, help="Envoy worker threads (default: 2)")
+    calibrate.add_argument(  # no default here: --refit must tell a given --concurrency from none
+        "--concurrency", type=int, help=f"Envoy worker threads (default: {DEFAULT_CONCURRENCY})"
+    )
     calibrate.add_argument(
         "--refit", metavar="JSON", help="no Envoy runs: fit again the measurements beside this calibration file"
     )
@@ -315,6 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP: every clean-up has run by now
         print(f"dsim: interrupted by {signal_name(e)}", file=sys.stderr)
         return exit_code(e)
+    except BrokenPipeError:
+        # The reader went away (`dsim inspect … | head`): what it wanted, it has. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

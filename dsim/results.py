@@ -88,22 +88,35 @@ def check_new_folder(folder: Path, *, where: str | None = None) -> None:
         raise DsimError(f"{where or folder}: already exists; choose another output folder or remove it")
 
 
-def check_output_folder(folder: Path, *, option: str, new: bool) -> None:
-    """Refuse, before any work, an output folder named on the command line that dsim could not
-    write into: one that exists (when it must be ``new``) or is not a folder, or whose parent is
-    missing (a mistyped path is not silently created), not a folder, or not writable."""
+def check_output_folder(folder: Path, *, option: str, new: bool, make_parents: bool = False) -> None:
+    """Refuse, before any work, an output folder that dsim could not write into: one that exists
+    (when it must be ``new``) or is not a folder, or whose parent is missing (a mistyped path is not
+    silently created), not a folder, or not writable.
+
+    ``make_parents``: dsim creates the missing parents (its own default folder, not a path the user
+    typed), so the nearest one that exists must be a writable folder.
+    """
     where = f"{option} {folder}"
     if new:
         check_new_folder(folder, where=where)
     if folder.exists() and not folder.is_dir():
         raise DsimError(f"{where}: exists and is not a folder")
     writes_into = folder if folder.exists() else folder.parent
+    while make_parents and not writes_into.exists() and writes_into != writes_into.parent:
+        writes_into = writes_into.parent
     if not writes_into.exists():
         raise DsimError(f"{where}: its parent {writes_into} does not exist; create it first")
     if not writes_into.is_dir():
         raise DsimError(f"{where}: its parent {writes_into} is not a folder")
     if not os.access(writes_into, os.W_OK | os.X_OK):
         raise DsimError(f"{where}: cannot write into {writes_into} (permission denied)")
+
+
+def _umask() -> int:
+    """The process's umask (the only way to read it is to set it, so set it straight back)."""
+    old = os.umask(0)
+    os.umask(old)
+    return old
 
 
 def write_folder(folder: Path, write: Any) -> Path:
@@ -113,10 +126,19 @@ def write_folder(folder: Path, write: Any) -> Path:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a parent on the way is a file, or not writable
         raise DsimError(f"{folder}: cannot create its parent folder ({e.strerror}: {e.filename})") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+        # mkdtemp makes the folder private (0o700) and the rename keeps that: give it the mode any
+        # folder the user creates gets, so results are as readable as the rest of their files.
+        tmp.chmod(0o777 & ~_umask())
+    except OSError as e:  # e.g. a parent that exists but is not writable
+        raise DsimError(f"{folder}: cannot create a folder in {folder.parent} ({e.strerror})") from None
     try:
         write(tmp)
-        os.rename(tmp, folder)
+        try:
+            os.rename(tmp, folder)
+        except OSError as e:  # e.g. another process created the folder meanwhile
+            raise DsimError(f"{folder}: cannot move the results into place ({e.strerror})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -362,3 +362,21 @@ def cases(seed: int, count: int, start: int = 0) -> Iterator[Case]:
     """Cases ``start`` to ``start + count - 1`` of ``seed``'s sequence."""
     for number in range(start, start + count):
         yield case(seed, number)
+
+
+# Accepted scenarios small enough to build in a tenth of a second are built; bigger ones are
+# only estimated (the size guard is what stands between them and the machine).
+BUILD_PODS = 2_000
+
+
+def load_guard_build(path: Path) -> None:
+    """What every fuzz case goes through: load, the size guard at every stage, and the cluster
+    build when small. Raises dsim's own error when refused; anything else escaping is a bug."""
+    from dsim import build_cluster, load_scenario
+    from dsim.sizing import check_fits, estimate
+
+    scenario = load_scenario(path)
+    for stage in ("cluster", "config", "run", "push"):
+        check_fits(scenario, source=str(path), stage=stage)
+    if estimate(scenario).pods <= BUILD_PODS:
+        build_cluster(path)

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from dsim import design_names
-from dsim.cli import main
+from dsim import design_names, load_scenario
+from dsim.cli import _print_push_summary, main
+from dsim.results import RunResult
 from tests.conftest import SCENARIOS
 
 
@@ -137,7 +138,7 @@ def test_run_with_an_unknown_design_is_exit_2_and_writes_nothing(
 def test_run_with_no_workers_is_exit_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["run", str(SCENARIOS / "istio-blog-dual-stack.yaml"), "--out", str(out), "--workers", "0"]) == 2
-    assert capsys.readouterr().err == "dsim: error: workers: must be at least 1 (got 0)\n"
+    assert capsys.readouterr().err == "dsim: error: --workers: must be at least 1 (got 0)\n"
     assert not out.exists()
 
 
@@ -215,7 +216,7 @@ def test_dump_accepts_a_workload_name_for_its_first_pod(capsys: pytest.CaptureFi
         ),
         (
             ["--proxy", "default/sleep", "--design", "triple"],
-            "unknown design 'triple'; valid designs: "
+            "--design: unknown design 'triple'; valid designs: "
             "single-stack, duplicate, additional-addresses, additional-addresses-1.24",
         ),
     ],
@@ -234,3 +235,21 @@ def test_run_without_the_push_model(tmp_path: Path) -> None:
     assert not list(out.glob("tables/churn_*"))
     assert (out / "tables" / "config_sizes.csv").is_file()
     assert "Under churn" not in (out / "report.md").read_text()
+
+
+def test_a_run_without_churn_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """As the report's "churn: none", not "3600 s of churn (0 events)"."""
+    result = RunResult(
+        scenario=load_scenario(SCENARIOS / "quickstart.yaml"),
+        tables={"churn_events": pd.DataFrame({"time_s": []})},
+        provenance={},
+    )
+    _print_push_summary(result)
+    assert capsys.readouterr().out == "\npush model: the scenario has no churn, so nothing was pushed\n"
+
+
+def test_the_cli_does_not_import_matplotlib() -> None:
+    """Only the report draws: ``dsim inspect`` or ``dump`` must not pay for loading matplotlib."""
+    code = "import sys, dsim.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

@@ -19,7 +19,7 @@ import dsim
 from dsim.headline import design_summary
 from dsim.report.document import Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from dsim.report.findings import findings
-from dsim.report.numbers import ratio, signed_quantity, significant
+from dsim.report.numbers import ratio, scale, signed_quantity, significant
 from tests.conftest import SCENARIOS
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -110,9 +110,10 @@ def test_headline_figures_are_the_tables_figures(two_quickstart_runs: tuple[Path
     push = tables["push_summary"].set_index("design")
     assert summary.loc[("convergence p99", "duplicate"), "value"] == push.loc["duplicate", "convergence_p99_s"]
     markdown = (folder / "report.md").read_text()
-    kb = summary.loc[("config bytes per proxy", "duplicate"), "value"] / 1e3
+    row = summary.xs("config bytes per proxy", level="metric")["value"]
+    _, size = scale("bytes", row)  # the row's unit is the one its smallest value reaches
     to_shipped = summary.loc[("config bytes per proxy", "duplicate"), "vs_additional_addresses"]
-    assert f"| {significant(kb)} (" in markdown
+    assert f"| {significant(row['duplicate'] / size)} (" in markdown
     assert f"`duplicate` costs {ratio(to_shipped)} the config per proxy" in markdown
 
 
@@ -127,6 +128,10 @@ def test_findings_say_where_the_bytes_come_from(two_quickstart_runs: tuple[Path,
     counts = tables["config_counts"].groupby("design")["clusters"].mean()
     assert f"{ratio(counts['duplicate'] / counts['single-stack'])} the clusters" in objects
     assert any(line.startswith("Under churn: ") for line in lines)
+    # A type's share of the difference is never over 100% (other types then offset it).
+    shares = [float(s.replace(",", "")) for line in lines for s in re.findall(r"\(([\d.,]+)%\)", line)]
+    assert shares
+    assert max(shares) <= 100
 
 
 def test_design_summary_without_baselines_has_no_ratios() -> None:

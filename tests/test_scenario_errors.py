@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from dsim import ScenarioError, load_scenario
+from dsim.designs import design_names
 
 BASE: dict[str, Any] = {
     "namespaces": [{"name": "default"}, {"name": "dual-stack"}],
@@ -445,6 +447,17 @@ YAML_CASES = [
         ": invalid YAML: its aliases repeat 1,234,567,880 values (at most 1,000,000); write fewer repetitions",
     ),
     (
+        "billion laughs by merge keys",  # merging copies the merged pairs: counted as any alias is
+        "a: &a {x0: 0, x1: 1, x2: 2, x3: 3, x4: 4, x5: 5, x6: 6, x7: 7, x8: 8, x9: 9}\n"
+        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} {{<<: [{', '.join([f'*{chr(97 + i)}'] * 10)}]}}\n" for i in range(6)),
+        ": invalid YAML: its aliases repeat 23,703,660 values (at most 1,000,000); write fewer repetitions",
+    ),
+    (
+        "a key written twice beside a merge key",
+        "a: &a {seed: 1}\nb: {<<: *a, seed: 2, seed: 3}\n",
+        ":2:22: invalid YAML: key 'seed' appears twice in one mapping",
+    ),
+    (
         "deep flow nesting",
         "mesh: " + "[" * 10_000 + "]" * 10_000 + "\n",
         ":1:107: invalid YAML: nested too deeply (a scenario needs a few levels)",
@@ -481,3 +494,32 @@ def test_aliases_that_repeat_a_little_are_fine(write_scenario: Callable[..., Pat
     )
     scenario = load_scenario(path)
     assert scenario.services[0].ports == scenario.services[1].ports
+
+
+def test_merge_keys_read_as_pyyaml_reads_them(write_scenario: Callable[..., Path]) -> None:
+    """``<<: *anchor`` copies a mapping's keys; keys written beside it override them."""
+    merged = write_scenario(
+        "namespaces: [{name: a}, {name: b}]\n"
+        "services:\n"
+        "  - &s {name: s, namespace: a, ports: [{name: http, port: 80}]}\n"
+        "  - {<<: *s, namespace: b}\n",
+        name="merged",
+    )
+    spelled_out = write_scenario(
+        "namespaces: [{name: a}, {name: b}]\n"
+        "services:\n"
+        "  - {name: s, namespace: a, ports: [{name: http, port: 80}]}\n"
+        "  - {name: s, namespace: b, ports: [{name: http, port: 80}]}\n",
+        name="spelled-out",
+    )
+    assert dataclasses.replace(load_scenario(merged), name="x") == dataclasses.replace(
+        load_scenario(spelled_out), name="x"
+    )
+
+
+def test_an_empty_designs_list_is_refused_but_leaving_it_out_means_all(write_scenario: Callable[..., Path]) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write_scenario("designs: []\n"))
+    assert ": designs: must name at least one design (valid designs: single-stack, " in str(caught.value)
+    assert str(caught.value).endswith("; leave it out to compare them all")
+    assert load_scenario(write_scenario("seed: 1\n")).designs == design_names()

@@ -201,3 +201,25 @@ def test_memory_sizes(text: str, size: int) -> None:
 def test_bad_memory_sizes(text: str) -> None:
     with pytest.raises(ValueError, match="expected a size such as 512M or 8G"):
         parse_memory(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9" * 400, "expected a size of at most 8388608T"),  # reads as inf: int() would raise OverflowError
+        ("8388609T", "expected a size of at most 8388608T"),
+        ("0.1", "expected a size of at least 1 byte"),
+    ],
+)
+def test_sizes_out_of_range(text: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        parse_memory(text)
+
+
+def test_a_huge_max_memory_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["inspect", str(SCENARIOS / "quickstart.yaml"), "--max-memory", "9" * 400])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --max-memory: expected a size of at most 8388608T (got '9999" in err
+    assert "Traceback" not in err

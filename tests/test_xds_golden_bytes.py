@@ -22,14 +22,12 @@ metadata filter's discovery and propagation lists). That leaves dsim 0–4% abov
 from __future__ import annotations
 
 import pytest
-from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from dsim import build_cluster, generate, scenario_from_dict
-from dsim.xds.common import pack
 from dsim.xds.generate import ProxyConfig
-from dsim.xds.upstream import upstream_listener
+from dsim.xds.upstream import listener_without, upstream_listener
 from tests.golden_istio import golden_clusters, golden_listeners
 from tests.test_xds_golden import AUTHZ, GOLDEN_LIKE
 
@@ -42,32 +40,16 @@ def ours() -> ProxyConfig:
     return generate(build_cluster(scenario_from_dict(GOLDEN_LIKE)), "default/httpbin", "single-stack")
 
 
-def _without_unmodelled(chain: lc.FilterChain) -> None:
-    kept = [f for f in chain.filters if f.name not in AUTHZ]
-    del chain.filters[:]
-    chain.filters.extend(kept)
-    for network in chain.filters:
-        manager = hcm_pb2.HttpConnectionManager()
-        if network.typed_config.Unpack(manager):
-            http = [f for f in manager.http_filters if f.name not in AUTHZ]
-            del manager.http_filters[:]
-            manager.http_filters.extend(http)
-            tags = [t for t in manager.tracing.custom_tags if not t.tag.startswith(DRY_RUN_TAG)]
-            del manager.tracing.custom_tags[:]
-            manager.tracing.custom_tags.extend(tags)
-            network.typed_config.CopyFrom(pack(manager))
+def _without_dry_run_tags(manager: hcm_pb2.HttpConnectionManager) -> None:
+    tags = [t for t in manager.tracing.custom_tags if not t.tag.startswith(DRY_RUN_TAG)]
+    del manager.tracing.custom_tags[:]
+    manager.tracing.custom_tags.extend(tags)
 
 
 def comparable(listener: listener_pb2.Listener) -> listener_pb2.Listener:
     """A copy of a golden listener without what dsim does not model (authorization policies'
     filters, dry-run tracing tags)."""
-    copy = listener_pb2.Listener()
-    copy.CopyFrom(listener)
-    for chain in copy.filter_chains:
-        _without_unmodelled(chain)
-    if copy.HasField("default_filter_chain"):
-        _without_unmodelled(copy.default_filter_chain)
-    return copy
+    return listener_without(listener, AUTHZ, also=_without_dry_run_tags)
 
 
 def _mine(config: ProxyConfig, name: str) -> listener_pb2.Listener:

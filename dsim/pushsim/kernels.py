@@ -5,8 +5,9 @@ push model had before: vectorized over a batch, and the spec these are held to);
 both on small and randomized inputs, and under ``NUMBA_DISABLE_JIT=1`` these bodies run as plain
 Python. :func:`dsim.pushsim.hotpath.hot_loops` picks which one the push model calls.
 
-Compiled code is cached beside this file (``cache=True``): the first run on a machine compiles
-(a few seconds), later runs load it.
+Compiled code is cached beside this file (``cache=True``; or in ``NUMBA_CACHE_DIR``): the first
+run on a machine compiles them all (5 to 10 s on the 2-core development machine; ``bench/pushsim.py``
+measures it), later runs load them (well under a second). Editing this file recompiles them.
 
 - :func:`scan`: the dispatcher's recurrences (dispatch, core, link, throttle) push by push, for
   several istiod replicas' batches at once, up to the first dispatch at or after ``until``;

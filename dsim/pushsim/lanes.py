@@ -61,15 +61,6 @@ class LaneState:
             link=np.full(replicas, now),
         )
 
-    def rows(self, which: np.ndarray) -> LaneState:
-        """The state of replicas ``which`` (of a stacked state)."""
-        return LaneState(
-            slots=self.slots[which],
-            cores=self.cores[which],
-            dispatched=np.asarray(self.dispatched)[which],
-            link=np.asarray(self.link)[which],
-        )
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Schedule:

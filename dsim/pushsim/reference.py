@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import simpy
-from scipy import stats
 
 from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, LOWEST_S, NEVER
 from dsim.pushsim.lanes import LaneState, advanced, schedule
@@ -190,6 +189,8 @@ def md_c(rate: float, service: float, servers: int, states: int = 400) -> tuple[
     ``N' = max(N - servers, 0) + Poisson(rate·service)`` (all in service leave, all arrivals
     stay); its stationary law is the time-stationary one, Little's law gives the wait and PASTA
     P(wait > 0) = P(N ≥ servers)."""
+    from scipy import stats  # only the queueing check needs it; the push model imports this module
+
     arrivals = stats.poisson.pmf(np.arange(states), rate * service)
     step = np.zeros((states, states))
     for n in range(states):

@@ -75,9 +75,6 @@ class Work:
     def apply(self) -> np.ndarray:
         return self.variants.apply[self.variant]
 
-    def rows(self, which: np.ndarray | slice) -> Work:
-        return Work(variants=self.variants, variant=self.variant[which])
-
 
 class Pricer:
     """Prices proxy pushes under one design's config model and costs."""

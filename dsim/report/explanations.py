@@ -1,17 +1,23 @@
 """Figures that look wrong, each explained in one line from its cause in the model.
 
-A design with more objects than the reference but less apply CPU, one that pushes more bytes
-but converges faster, or one that pushes more bytes for less istiod CPU: each check below finds
-such a figure in the run's tables and names what in the model produces it (the apply-CPU fits'
-own fixed parts, pushes merging in istiod's queue), with the numbers that show it. A figure the
-checks find but cannot trace is said to be so, never left unexplained.
+A dual-stack design with fewer filter chains or listener bytes than single-stack, a design with
+more objects than the reference but less apply CPU, one that pushes more bytes but converges
+faster, or one that pushes more bytes for less istiod CPU: each check below finds such a figure
+in the run's tables and names what in the model produces it (merged passthrough chains, a
+calibration whose apply-CPU fits differ by design, pushes merging in istiod's queue), with the
+numbers that show it. A figure the checks find but cannot trace is said to be so, never left
+unexplained.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dsim.report.findings import SAME, cell, same_convergence
+from dsim.calibration.model import CPU_TERMS
+from dsim.designs import design_names, get_design
+from dsim.designs.base import ProxyFacts
+from dsim.report.findings import BASELINE, SAME, cell, listing, same_convergence
+from dsim.report.labels import object_label
 from dsim.report.numbers import MINUS, percent, quantity, ratio, significant
 from dsim.report.verdict import reference_design
 
@@ -79,6 +85,14 @@ def apply_cpu(tables: dict[str, pd.DataFrame], designs: list[str]) -> list[str]:
         )
         if _fixed_parts_decide(summary, fits, design, reference):
             lines.append(f"{head}: {_fixed_parts(fits, design, reference)}; the difference is {within}.")
+        elif _shared_fit(fits, design, reference):
+            # One fit prices both designs (the shipped calibration fits apply CPU over every
+            # design at once): with as many clusters, only its other terms can make it cheaper.
+            others = listing([object_label(t) for t in CPU_TERMS if t != "clusters"])
+            lines.append(
+                f"{head}: one apply-CPU fit prices both designs, so the difference comes from the other objects "
+                f"it prices ({others}), not from the clusters; the difference is {within}."
+            )
         else:
             cheaper = f"its own apply-CPU fit prices a cluster lower than `{reference}`'s"
             lines.append(f"{head}: {cheaper}; the difference is {within}.")
@@ -102,6 +116,11 @@ def _heavier(summary: pd.DataFrame, designs: list[str], reference: str) -> dict[
 
 def _merged(pushes: pd.Series, design: str, reference: str) -> str:
     return f"{percent(1 - pushes[design] / pushes[reference])} fewer proxy pushes"
+
+
+def _shared_fit(fits: Fits, design: str, reference: str) -> bool:
+    """Whether the calibration prices both designs' apply CPU with one fit (every fit figure equal)."""
+    return fits[design] == fits[reference]
 
 
 def _fixed_parts_decide(summary: pd.DataFrame, fits: Fits, design: str, reference: str) -> bool:
@@ -175,6 +194,60 @@ def churn_cpu(tables: dict[str, pd.DataFrame], designs: list[str]) -> list[str]:
     return lines
 
 
+DUAL = ProxyFacts(families=("IPv4", "IPv6"))
+
+
+def _passthrough(design: str) -> tuple[int, int]:
+    """How many inbound passthrough chain sets and clusters ``design`` gives a dual-stack sidecar."""
+    plugin = get_design(design)
+    return len(plugin.passthrough_chains(DUAL)), len(plugin.passthrough_clusters(DUAL))
+
+
+def cheaper_than_single_stack(tables: dict[str, pd.DataFrame], designs: list[str]) -> list[str]:
+    """A design with fewer filter chains or listener bytes per sidecar than single-stack."""
+    if BASELINE not in designs:
+        return []
+    summary = tables["design_summary"]
+    chains = tables["config_counts"].groupby("design")["filter_chains"].mean()
+    dual = int(tables["cluster_totals"]["dual_stack_sidecars"].iloc[0])
+    listeners = "listeners bytes per proxy"
+    lines = []
+    for design in designs:
+        fewer_chains = chains[design] < chains[BASELINE] * (1 - SAME)
+        fewer_bytes = cell(summary, listeners, design) < cell(summary, listeners, BASELINE) * (1 - SAME)
+        if design == BASELINE or not (fewer_chains or fewer_bytes):
+            continue
+        head = (
+            f"Less listener config than `{BASELINE}`: `{design}` has "
+            f"{ratio(cell(summary, listeners, design) / cell(summary, listeners, BASELINE))} its listener bytes "
+            f"and {ratio(chains[design] / chains[BASELINE])} its filter chains per sidecar"
+        )
+        # The cause is read from the design plugins themselves (results of a design no longer
+        # registered cannot be traced, and say so).
+        known = {design, BASELINE} <= set(design_names())
+        (sets, clusters), (base_sets, base_clusters) = (
+            (_passthrough(design), _passthrough(BASELINE)) if known else ((0, 0), (0, 0))
+        )
+        if known and dual > 0 and sets < base_sets:
+            merged = clusters < base_clusters
+            one = f"{'one inbound passthrough cluster and ' if merged else ''}one set of passthrough chains"
+            if sets != 1 or (merged and clusters != 1):
+                one = f"{clusters} passthrough clusters and {sets} sets of passthrough chains"
+            lines.append(
+                f"{head}: on the mesh's {dual:,} dual-stack sidecars it serves both families with {one} "
+                f"without `prefix_ranges`, where `{BASELINE}` on a dual-stack pod builds "
+                f"{'a cluster and a set' if merged else 'a set'} per family."
+            )
+        else:
+            lines.append(f"{head}; fewer inbound passthrough chains do not explain it.")
+    return lines
+
+
 def explanations(tables: dict[str, pd.DataFrame], designs: list[str]) -> list[str]:
     """Every counter-intuitive figure of the run, one line each."""
-    return apply_cpu(tables, designs) + convergence(tables, designs) + churn_cpu(tables, designs)
+    return (
+        cheaper_than_single_stack(tables, designs)
+        + apply_cpu(tables, designs)
+        + convergence(tables, designs)
+        + churn_cpu(tables, designs)
+    )

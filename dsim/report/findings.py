@@ -48,7 +48,9 @@ def config_finding(summary: pd.DataFrame, design: str) -> str | None:
     parts = []
     for xds_type, delta in sorted(deltas.items(), key=lambda item: -abs(item[1])):
         if abs(delta) >= SAME * base:
-            share = f" ({percent(delta / extra)})" if abs(extra) >= SAME * base and delta * extra > 0 else ""
+            # A share only where it reads as one: above 100%, other types offset it, and "111%" of
+            # a difference says less than the signed bytes beside it.
+            share = f" ({percent(delta / extra)})" if abs(extra) >= SAME * base and 0 < delta / extra <= 1 else ""
             parts.append(f"{xds_type} {signed_quantity(delta, 'bytes')}{share}")
     where = f": {signed_quantity(extra, 'bytes')}, from " + ", ".join(parts) if parts else ", the same within 0.5%"
     return (
@@ -66,15 +68,25 @@ def objects_finding(counts: pd.DataFrame, design: str) -> str | None:
     columns = [c for c in COUNT_COLUMNS if c in counts.columns]
     means = counts.groupby("design")[columns].mean()
     mine, base = means.loc[design].astype(float).to_dict(), means.loc[BASELINE].astype(float).to_dict()
-    changes = []
+    ratios, absent = [], []
     for column in columns:
         if base[column] > 0 and abs(mine[column] / base[column] - 1) >= SAME:
-            changes.append(f"{ratio(mine[column] / base[column])} the {object_label(column)}")
+            ratios.append(f"{ratio(mine[column] / base[column])} the {object_label(column)}")
         elif base[column] == 0 and mine[column] > 0:
-            changes.append(f"{significant(mine[column], whole=True)} {object_label(column)} (none in `{BASELINE}`)")
-    if not changes:
+            absent.append(f"{significant(mine[column], whole=True)} {object_label(column)}")
+    if not ratios and not absent:
         return f"Objects: `{design}` gives Envoy the same objects as `{BASELINE}` (within 0.5%)."
-    return f"Objects: per sidecar, `{design}` has " + ", ".join(changes) + f" of `{BASELINE}`."
+    # "of single-stack" closes the ratios only: after objects single-stack has none of, it would
+    # read as a ratio to nothing, so those are named apart.
+    parts = [f"{listing(ratios)} of `{BASELINE}`"] if ratios else []
+    if absent:
+        parts.append(f"{'plus ' if ratios else ''}{listing(absent)}, which `{BASELINE}` has none of")
+    return f"Objects: per sidecar, `{design}` has " + ", ".join(parts) + "."
+
+
+def listing(items: list[str]) -> str:
+    """ "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _memory_sources(by_object: pd.DataFrame, design: str, extra: float) -> str:
@@ -95,8 +107,9 @@ def _memory_sources(by_object: pd.DataFrame, design: str, extra: float) -> str:
         # at single-stack's fit, so what its own measurements say beyond that is named as such.
         delta = float(shown[FIT_DIFFERENCE])
         cheaper = "cheaper" if delta < 0 else "dearer"
+        lead = "and " if parts else ""  # alone, it opens the list: no "and" before it
         parts.append(
-            f"and {signed_quantity(delta, 'MiB')} because its own calibration measured these objects {cheaper} "
+            f"{lead}{signed_quantity(delta, 'MiB')} because its own calibration measured these objects {cheaper} "
             f"than `{BASELINE}`'s prices"
         )
     return ": " + ", ".join(parts) if parts else ""
@@ -185,7 +198,7 @@ def versus_shipped(summary: pd.DataFrame, designs: list[str]) -> str | None:
     if "bytes pushed per second" in set(summary["metric"]):
         pairs.append(("bytes pushed under churn", "bytes pushed per second"))
     parts = [f"{ratio_to(summary, metric, 'duplicate', SHIPPED)} the {what}" for what, metric in pairs]
-    return "The RFC's design against the shipped one: `duplicate` costs " + ", ".join(parts) + f" of `{SHIPPED}`."
+    return f"The RFC's design against the shipped one: `duplicate` costs {listing(parts)} of `{SHIPPED}`."
 
 
 def findings(tables: dict[str, pd.DataFrame], designs: list[str]) -> list[str]:

@@ -2,8 +2,9 @@
 anything else (at the top of the report and of what ``dsim run`` prints).
 
 1. What separates the designs most on this mesh — Envoy memory per sidecar, push traffic under
-   churn or convergence, whichever differs most — and what each design costs against the
-   reference design (``single-stack`` when it ran).
+   churn or convergence, whichever differs most beyond noise (a push figure resting on too few
+   pushes, or a difference within the model's own error, never leads) — and what each design
+   costs against the reference design (``single-stack`` when it ran).
 2. The other two, or "the same in every design", or why the push model has nothing to say.
 3. How sure the model is: how closely the memory fit reproduces its own measurements against
    the differences found, whether this mesh lies inside the configs the calibration measured,
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.headline import pushed_anything
-from dsim.report.findings import BASELINE, SAME, SHIPPED, cell, same_convergence
+from dsim.report.findings import BASELINE, SAME, SHIPPED, cell, listing, same_convergence
 from dsim.report.labels import object_label
 from dsim.report.numbers import percent, quantity, ratio, scale, significant
 
@@ -46,15 +47,44 @@ def reference_design(designs: list[str]) -> str:
     return next((d for d in (BASELINE, SHIPPED) if d in designs), designs[0])
 
 
+# Push traffic and convergence are ranked only when every design's figure rests on at least this
+# many proxy pushes. A p99 of fewer than 100 samples is the slowest of them, a single push; and a
+# rate counted from n events carries about 1/√n of counting error (Poisson), more than 10% under
+# 100: more than most differences between the designs, so such a figure says nothing about them.
+MIN_PROXY_PUSHES = 100
+# Memory differences below this many residual SDs of the memory fit are within the model's error
+# (the How-sure sentence says so in the same words).
+MEMORY_ERRORS = 2
+
+
 def _values(summary: pd.DataFrame, measure: _Measure, designs: list[str]) -> dict[str, float]:
     return {d: cell(summary, measure.metric, d) for d in designs}
 
 
-def _same(measure: _Measure, values: dict[str, float]) -> bool:
+def _memory_error(tables: dict[str, pd.DataFrame]) -> float:
+    """The memory fit's residual SD (MiB), the largest over the designs; 0 when not stated."""
+    coverage = tables.get("calibration_coverage")
+    return 0.0 if coverage is None else float(coverage["memory_residual_sd_mib"].max())
+
+
+def _same(measure: _Measure, values: dict[str, float], tables: dict[str, pd.DataFrame]) -> bool:
+    """Whether the designs' figures are the same in words: within 0.5%, or within the model's own
+    error (one bin of the latency histogram for convergence, the fit's residual error for memory)."""
     low, high = min(values.values()), max(values.values())
     if measure is CONVERGENCE:
         return same_convergence([low, high])
+    if measure is MEMORY and high - low < MEMORY_ERRORS * _memory_error(tables):
+        return True
     return high <= low * (1 + SAME)
+
+
+def _proxy_pushes(tables: dict[str, pd.DataFrame]) -> int:
+    """The fewest proxy pushes any design's push figures rest on."""
+    return int(tables["push_convergence"].groupby("design")["proxy_pushes"].sum().min())
+
+
+def _too_few(measure: _Measure, tables: dict[str, pd.DataFrame]) -> bool:
+    return measure is not MEMORY and _proxy_pushes(tables) < MIN_PROXY_PUSHES
 
 
 def _spread(values: dict[str, float]) -> float:
@@ -72,10 +102,6 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _against(values: dict[str, float], reference: str, unit: str, *, pair: bool) -> str:
     """Every other design's ratio to the reference, costliest first; ``pair``: the first with
     both values, else the reference's value last."""
@@ -84,8 +110,8 @@ def _against(values: dict[str, float], reference: str, unit: str, *, pair: bool)
     parts = [f"`{d}` {ratio(values[d] / base if base else math.nan)}" for d in others]
     if pair:
         parts[0] += f" `{reference}`'s ({_pair(values[others[0]], base, unit)})"
-        return _listing(parts)
-    return f"{_listing(parts)} `{reference}`'s {quantity(base, unit)}"
+        return listing(parts)
+    return f"{listing(parts)} `{reference}`'s {quantity(base, unit)}"
 
 
 _NOT_COMPARED = "so push traffic and convergence are not compared"
@@ -97,7 +123,7 @@ def _push_state(tables: dict[str, pd.DataFrame]) -> str | None:
         return f"the push model did not run, {_NOT_COMPARED}"
     events = len(tables.get("churn_events", ()))
     if events == 0:
-        return f"the push model had no events (the scenario has no churn), {_NOT_COMPARED}"
+        return f"the push model had no events (the scenario's churn drew none), {_NOT_COMPARED}"
     if not pushed_anything(tables):
         return f"the push model's {events:,} churn events reached no sidecar, {_NOT_COMPARED}"
     return None
@@ -116,20 +142,28 @@ def _lead(tables: dict[str, pd.DataFrame], designs: list[str], ranked: list[_Mea
     shown = quantity(values[reference], top.unit)
     if len(designs) == 1:
         return _sentence(f"only `{reference}` ran, so no design is compared: {top.title} is {shown}")
-    if _same(top, values):
-        return _sentence(f"the designs cost this mesh the same: {top.title} is {shown} in every design")
+    if _same(top, values, tables):
+        within = "" if top is not MEMORY or _same_exactly(values) else ", within the model's error"
+        return _sentence(f"the designs cost this mesh the same: {top.title} is {shown} in every design{within}")
     return _sentence(
         f"{top.title} differs most between the designs on this mesh: {_against(values, reference, top.unit, pair=True)}"
     )
+
+
+def _same_exactly(values: dict[str, float]) -> bool:
+    return max(values.values()) <= min(values.values()) * (1 + SAME)
 
 
 def _others(tables: dict[str, pd.DataFrame], designs: list[str], ranked: list[_Measure]) -> str:
     summary = tables["design_summary"]
     reference = reference_design(designs)
     clauses = []
+    scant = [m for m in ranked[1:] if _too_few(m, tables)]
     for measure in ranked[1:]:
+        if measure in scant:
+            continue
         values = _values(summary, measure, designs)
-        if len(designs) == 1 or _same(measure, values):
+        if len(designs) == 1 or _same(measure, values, tables):
             clause = f"{measure.title} is the same in every design ({quantity(values[reference], measure.unit)})"
         else:
             clause = f"{measure.title} follows ({_against(values, reference, measure.unit, pair=False)})"
@@ -137,6 +171,14 @@ def _others(tables: dict[str, pd.DataFrame], designs: list[str], ranked: list[_M
             busy = float(tables["push_summary"]["istiod_utilization_mean"].max())
             clause += f", with istiod at most {percent(busy)} busy on average"
         clauses.append(clause)
+    if scant:
+        pushes = _proxy_pushes(tables)
+        what = " and ".join(m.title.split(" (")[0] for m in scant)
+        verb, rest = ("are", "they rest") if len(scant) > 1 else ("is", "it rests")
+        clauses.append(
+            f"{what} {verb} not compared: {rest} on as few as {pushes:,} proxy push{'es' if pushes != 1 else ''} "
+            f"per design, too few to mean anything (at least {MIN_PROXY_PUSHES} are needed)"
+        )
     state = _push_state(tables)
     if state:
         clauses.append(state)
@@ -203,5 +245,14 @@ def verdict_sentences(tables: dict[str, pd.DataFrame], designs: list[str]) -> li
     """The three sentences, in order."""
     summary = tables["design_summary"]
     measures = _measures(tables)
-    ranked = sorted(measures, key=lambda m: -_spread(_values(summary, m, designs)))
+    # What differs most is what differs beyond noise: a figure resting on too few pushes, or whose
+    # difference is within the model's error, ranks after every figure that does not.
+    ranked = sorted(
+        measures,
+        key=lambda m: (
+            _too_few(m, tables),
+            _same(m, _values(summary, m, designs), tables),
+            -_spread(_values(summary, m, designs)),
+        ),
+    )
     return [_lead(tables, designs, ranked), _others(tables, designs, ranked), _certainty(tables, designs)]

@@ -55,10 +55,11 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
 
 
 class _Checker:
-    def __init__(self, scenario: Scenario, source: str, known_designs: Sequence[str]) -> None:
+    def __init__(self, scenario: Scenario, source: str, known_designs: Sequence[str], designs_given: bool) -> None:
         self.s = scenario
         self.source = source
         self.known_designs = known_designs
+        self.designs_given = designs_given
 
     def fail(self, path: str, message: str) -> None:
         raise ScenarioError(self.source, path, message)
@@ -81,6 +82,14 @@ class _Checker:
             )
 
     def designs(self) -> None:
+        # Left out, designs means all of them; an empty list written out is more likely a mistake
+        # (a list emptied while editing) than a way to say "all", so it is refused.
+        if self.designs_given and not self.s.designs:
+            self.fail(
+                "designs",
+                f"must name at least one design (valid designs: {', '.join(self.known_designs)}); "
+                "leave it out to compare them all",
+            )
         seen: set[str] = set()
         for i, design in enumerate(self.s.designs):
             path = join("designs", i)
@@ -355,6 +364,9 @@ class _Checker:
                 )
 
 
-def check(scenario: Scenario, source: str, known_designs: Sequence[str]) -> None:
-    """Raise :class:`ScenarioError` at the first rule ``scenario`` breaks."""
-    _Checker(scenario, source, known_designs).run()
+def check(scenario: Scenario, source: str, known_designs: Sequence[str], *, designs_given: bool = False) -> None:
+    """Raise :class:`ScenarioError` at the first rule ``scenario`` breaks.
+
+    ``designs_given``: the scenario's data had a ``designs`` entry (then it must name one at least).
+    """
+    _Checker(scenario, source, known_designs, designs_given).run()

@@ -45,7 +45,7 @@ def scenario_from_dict(
     """Validate parsed scenario data and return the resolved :class:`Scenario`."""
     designs = tuple(known_designs) if known_designs is not None else _known_designs()
     scenario = convert(Scenario, data, source=source)
-    check(scenario, source, designs)
+    check(scenario, source, designs, designs_given="designs" in data)
     return resolve(scenario, default_name=default_name, all_designs=designs)
 
 

@@ -379,7 +379,8 @@ class Scenario:
     seed: Count = 0
     """Seeds every random choice; same seed, same results."""
     designs: tuple[str, ...] = ()
-    """Designs to compare (``dsim designs`` lists them); empty means all."""
+    """Designs to compare (``dsim designs`` lists them); left out (empty here) means all, and a
+    scenario file or dict that lists none (``designs: []``) is refused."""
     visibility: Visibility = "all"
     """What each sidecar sees: ``all`` services, its own ``namespace``, or its call-graph ``dependencies``."""
     mesh: Mesh = Mesh()

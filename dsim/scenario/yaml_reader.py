@@ -78,9 +78,17 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    """A mapping whose keys are plain values, each once (PyYAML keeps the last of a repeated key silently)."""
+    """A mapping whose keys are plain values, each once (PyYAML keeps the last of a repeated key silently).
+
+    Merge keys (``<<: *defaults``) work as in PyYAML's SafeLoader: the merged mappings' keys come
+    first and a key written in the mapping itself overrides them, so only the written keys must be
+    unique. Their expansion was counted by :func:`_check_expansion` before anything was built.
+    """
+    merges = sum(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value)
+    written = len(node.value) - merges
+    loader.flatten_mapping(node)  # puts the merged pairs first, the written ones last
     seen: set[Any] = set()
-    for key_node, _ in node.value:
+    for key_node, _ in node.value[len(node.value) - written :]:
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)  # not `key in seen`: a set finds itself in a set as a frozenset would

@@ -28,8 +28,8 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 # that count (2 cores, Python 3.11, numpy 2, pandas 2, one run at a time). The base is what the
 # process holds when the guard runs (its imports: ~145-275 MB), read then, not assumed:
 #   run extra: `dsim run --no-pushsim` of quickstart.yaml against `dsim inspect` of it, +31-57 MB
-#     (matplotlib, the calibration, the report); push extra: `dsim run` of it, +68 MB more (simpy,
-#     the compiled kernels).
+#     (matplotlib, the calibration, the report); push extra: `dsim run` of it, +68-139 MB more
+#     (simpy, the compiled kernels; it grew as the push model did).
 #   pod: 200,000 pods behind 1,000 services, `inspect` 231 MB -> ~370 B (tables, address
 #     allocation, the concatenation's copies).
 #   namespace: 200,000 namespaces with a service and a pod each, `inspect` 395 MB -> ~800 B per
@@ -48,18 +48,20 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     1,000 clusters and 200,000 endpoints: 2.9 GB; 1,500 and 1.2 million: 14.4 GB; 14,000 and
 #     42,000 (large.yaml): 1.8 GB; 70,000 and 280,000 (fleet-50k.yaml): 9.2 GB -> ~13.5 KB per
 #     endpoint and ~75 KB per cluster with its listener and routes (the messages, their dict for
-#     JSON, and the JSON text: the peak is ~10x the output).
-#   push proxy and design, push event: large.yaml's churn for 300 s (30,000 sidecars, ~6,000
-#     events) adds 91 MB to `run`, at 10x the pod replacements (~120,000 events) 194 MB;
-#     fleet-50k.yaml without churn adds 87 MB -> ~700 B per sidecar and design once anything
-#     churns, ~1 KB per event.
+#     JSON, and the JSON text: the peak is ~10x the output), priced 7% higher so that no dump
+#     measured is above its estimate.
+#   push proxy and design, push event: fleet-50k.yaml without churn adds 87 MB to `run` (200,000
+#     sidecars, 4 designs) -> ~110 B per sidecar and design; large.yaml's churn for 300 s (30,000
+#     sidecars, ~6,000 events) adds 91 MB, at 10x the pod replacements (~120,000 events) 194 MB
+#     -> ~700 B per sidecar and design once anything churns (pushes to every sidecar), ~1 KB per
+#     event.
 #   push state: a workload's endpoint set is a tuple of its pods per state the churn reaches
 #     (8 B per pod); push second: istiod CPU bins per second, replica and design; push lane: a
 #     throttle slot or core of a replica, as float64 in the lane state and the few copies a
 #     dispatch makes of it (counted, not measured: throttles of 100 cost nothing visible).
 BYTES = {
     "run extra": 60e6,
-    "push extra": 70e6,
+    "push extra": 130e6,
     "pod": 400.0,
     "namespace": 800.0,
     "service": 300.0,
@@ -69,9 +71,10 @@ BYTES = {
     "proxy and design": 1_050.0,
     "route group pair": 40.0,
     "endpoint": 100.0,
-    "cluster seen": 75e3,
-    "endpoint seen": 13.5e3,
-    "push proxy and design": 700.0,
+    "cluster seen": 80e3,
+    "endpoint seen": 14.5e3,
+    "push proxy and design": 110.0,
+    "push proxy and design under churn": 590.0,
     "push event": 1_000.0,
     "push state pod": 8.0,
     "push second": 100.0,
@@ -85,7 +88,9 @@ class Amount:
     largest factor; of a sum, the field of its largest term."""
 
     value: float
+    """How many (objects, or bytes where the amount is memory)."""
     field: str
+    """The scenario field (dotted path) that drives it most."""
 
     def __mul__(self, other: Amount | float) -> Amount:
         factor = other if isinstance(other, Amount) else Amount(other, self.field)
@@ -156,8 +161,11 @@ class _Outbound:
     synthetic mesh's (spread evenly over its namespaces)."""
 
     total: Amount
+    """Clusters (or endpoints) over the whole mesh."""
     busiest_namespace: float
+    """Clusters (or endpoints) of the explicit namespace with the most."""
     synthetic: float
+    """Clusters (or endpoints) of the synthetic mesh, over all its namespaces."""
 
     def seen_per_proxy(self, s: Scenario, services: float, calls: float, namespaces: float) -> Amount:
         """What one sidecar sees of them: everything, its namespace's, or its call-graph dependencies'."""
@@ -327,8 +335,9 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         lanes = "istiod.push_throttle" if (istiod.push_throttle or 0) >= istiod.gomaxprocs else "istiod.gomaxprocs"
         seconds = Amount(scenario.churn.duration_s, "churn.duration_s")
         fixed["push model code"] = BYTES["push extra"]
+        per_proxy = BYTES["push proxy and design"] + (BYTES["push proxy and design under churn"] if events.value else 0)
         memory["push model"] = (
-            counts.proxies * d * BYTES["push proxy and design"]
+            counts.proxies * d * per_proxy
             + events * BYTES["push event"]
             + endpoint_changes * counts.widest_workload * BYTES["push state pod"]
             + seconds * replicas * d * BYTES["push second"]

@@ -18,7 +18,9 @@ from dsim.sizing.machine import available_memory, format_bytes
 @dataclasses.dataclass(frozen=True)
 class _Limit:
     bytes: float
+    """The most memory a command may use, bytes."""
     described: str
+    """How the message names the limit (``--max-memory``, the machine's available memory)."""
 
 
 _LIMIT: contextvars.ContextVar[_Limit | None] = contextvars.ContextVar("dsim_memory_limit", default=None)

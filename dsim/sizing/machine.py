@@ -4,6 +4,7 @@ bytes as people write them (``8G``) and read them (``1.5 GiB``)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import resource
@@ -50,6 +51,8 @@ def available_memory() -> float | None:
 
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+MAX_SIZE = 2**63
+"""The largest size :func:`parse_memory` accepts, in bytes (8 EiB, what a signed 64-bit count holds)."""
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*\Z", re.IGNORECASE)
 
 
@@ -58,7 +61,14 @@ def parse_memory(text: str) -> int:
     found = _SIZE.match(text)
     if not found or float(found[1]) <= 0:
         raise ValueError(f"expected a size such as 512M or 8G (got {text[:40]!r})")
-    return int(float(found[1]) * _UNITS[found[2].upper()])
+    size = float(found[1]) * _UNITS[found[2].upper()]
+    # A long enough number reads as inf, which int() refuses with an OverflowError; past 2**63 bytes
+    # the setrlimit the guard may call overflows too. Both are typos, not sizes: say so.
+    if not math.isfinite(size) or size > MAX_SIZE:
+        raise ValueError(f"expected a size of at most {MAX_SIZE // _UNITS['T']}T (got {text[:40]!r})")
+    if size < 1:  # 0.1 bytes would be a limit of 0
+        raise ValueError(f"expected a size of at least 1 byte (got {text[:40]!r})")
+    return int(size)
 
 
 def format_bytes(value: float) -> str:

@@ -12,6 +12,7 @@ own memory; the sizes do not.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Collection
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
@@ -22,29 +23,41 @@ from dsim.xds.common import pack
 from dsim.xds.generate import ProxyConfig
 from dsim.xds.istio_filters import ISTIO_ONLY
 
+ManagerEdit = Callable[[hcm_pb2.HttpConnectionManager], None]
 
-def _strip_chain(chain: lc.FilterChain) -> None:
-    kept = [f for f in chain.filters if f.name not in ISTIO_ONLY]
+
+def _strip_chain(chain: lc.FilterChain, names: Collection[str], also: ManagerEdit | None) -> None:
+    kept = [f for f in chain.filters if f.name not in names]
     del chain.filters[:]
     chain.filters.extend(kept)
     for network in chain.filters:
         manager = hcm_pb2.HttpConnectionManager()
         if network.typed_config.Unpack(manager):
-            http = [f for f in manager.http_filters if f.name not in ISTIO_ONLY]
+            http = [f for f in manager.http_filters if f.name not in names]
             del manager.http_filters[:]
             manager.http_filters.extend(http)
+            if also is not None:
+                also(manager)
             network.typed_config.CopyFrom(pack(manager))
+
+
+def listener_without(
+    listener: listener_pb2.Listener, names: Collection[str], *, also: ManagerEdit | None = None
+) -> listener_pb2.Listener:
+    """A copy of ``listener`` without the network and HTTP filters named ``names`` (``also``, when
+    given, edits each HTTP connection manager further)."""
+    copy = listener_pb2.Listener()
+    copy.CopyFrom(listener)
+    for chain in copy.filter_chains:
+        _strip_chain(chain, names, also)
+    if copy.HasField("default_filter_chain"):
+        _strip_chain(copy.default_filter_chain, names, also)
+    return copy
 
 
 def upstream_listener(listener: listener_pb2.Listener) -> listener_pb2.Listener:
     """A copy of ``listener`` without Istio-only network and HTTP filters."""
-    copy = listener_pb2.Listener()
-    copy.CopyFrom(listener)
-    for chain in copy.filter_chains:
-        _strip_chain(chain)
-    if copy.HasField("default_filter_chain"):
-        _strip_chain(copy.default_filter_chain)
-    return copy
+    return listener_without(listener, ISTIO_ONLY)
 
 
 def upstream_cluster(cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:

@@ -47,7 +47,7 @@ def test_quick_calibration_agrees_with_the_shipped_one(tmp_path: Path, capsys: p
             ["--profiles", "none"],
             "--profiles: unknown stats profile 'none'; valid stats profiles: istio, envoy-default",
         ),
-        (["--concurrency", "0"], "--concurrency 0: Envoy needs at least 1 worker thread"),
+        (["--concurrency", "0"], "--concurrency: must be at least 1 (got 0)"),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2_and_write_nothing(

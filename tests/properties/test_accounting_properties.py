@@ -53,7 +53,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "service_account": draw(label),
                 "ip_families": draw(families),
                 "sidecar": draw(st.booleans()),
-                "locality": draw(st.sampled_from([{}, {"region": "r", "zone": "z" * 130}])),
+                # region and zone at their 63-character limit: a Locality message over 127 bytes
+                "locality": draw(st.sampled_from([{}, {"region": "r" * 63, "zone": "z" * 63}])),
             }
         )
     for w in workloads:
