@@ -19,8 +19,7 @@ Prints, in one run:
    cluster (``--workers``, default one process per core; ``--workers 1`` skips it), with the
    ratio and a check that both give the same figures; and this process's peak memory.
 Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N] [--check-minutes C]``
-(default: 60 minutes, the issue's hour; ``large.yaml`` itself simulates 5 minutes so that
-``dsim run`` on it takes minutes). ``DSIM_PUSHSIM_NUMPY=1`` runs it all on the NumPy twins.
+(default: 60 minutes, ``large.yaml``'s own hour). ``DSIM_PUSHSIM_NUMPY=1`` runs it all on the NumPy twins.
 The machine may be shared: wall times move with its load; process CPU times less so.
 """
 
