@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from dsim.sizing import Stage
+
 ROOT = Path(__file__).resolve().parent.parent
 BASES = {path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "scenarios").glob("*.yaml"))}
 
@@ -369,14 +371,15 @@ def cases(seed: int, count: int, start: int = 0) -> Iterator[Case]:
 BUILD_PODS = 2_000
 
 
-def load_guard_build(path: Path) -> None:
-    """What every fuzz case goes through: load, the size guard at every stage, and the cluster
-    build when small. Raises dsim's own error when refused; anything else escaping is a bug."""
+def load_guard_build(path: Path, stages: tuple[Stage, ...] = ("cluster", "config", "run", "push")) -> None:
+    """What every fuzz case goes through: load, the size guard at ``stages`` (every one unless
+    told), and the cluster build when small. Raises dsim's own error when refused; anything else
+    escaping is a bug."""
     from dsim import build_cluster, load_scenario
     from dsim.sizing import check_fits, estimate
 
     scenario = load_scenario(path)
-    for stage in ("cluster", "config", "run", "push"):
+    for stage in stages:
         check_fits(scenario, source=str(path), stage=stage)
     if estimate(scenario).pods <= BUILD_PODS:
         build_cluster(path)

@@ -212,7 +212,7 @@ def test_dump_accepts_a_workload_name_for_its_first_pod(capsys: pytest.CaptureFi
         ),
         (
             ["--proxy", "default/sleep", "--type", "secrets"],
-            "unknown type 'secrets'; valid types: listeners, clusters, routes, endpoints, all",
+            "--type: unknown type 'secrets'; valid types: listeners, clusters, routes, endpoints, all",
         ),
         (
             ["--proxy", "default/sleep", "--design", "triple"],
