@@ -28,6 +28,7 @@ from dsim.interrupts import exit_code, signal_name, stop_cleanly
 from dsim.parallel import Compute
 from dsim.provenance import dsim_version
 from dsim.report.numbers import readable
+from dsim.report.scenario_section import has_churn
 from dsim.report.verdict import verdict_sentences
 from dsim.results import RunResult, check_output_folder
 from dsim.xds.dump import DUMP_TYPES, dump_json, dump_table
@@ -145,8 +146,9 @@ def _run(args: argparse.Namespace) -> int:
 def _print_push_summary(result: RunResult) -> None:
     churn = result.scenario.churn
     events = len(result.tables["churn_events"])
-    if not events:  # as the report's "churn: none": a scenario without churn has nothing to push
-        print("\npush model: the scenario has no churn, so nothing was pushed")
+    if not events:
+        why = "its churn drew no events" if has_churn(churn) else "the scenario has no churn"
+        print(f"\npush model: {why}, so nothing was pushed")
         return
     if not pushed_anything(result.tables):  # convergence of no push is undefined: say so, not NaN
         print(f"\npush model: {churn.duration_s:g} s of churn ({events} events): nothing pushed, no push figures")

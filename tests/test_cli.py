@@ -237,15 +237,20 @@ def test_run_without_the_push_model(tmp_path: Path) -> None:
     assert "Under churn" not in (out / "report.md").read_text()
 
 
-def test_a_run_without_churn_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    """As the report's "churn: none", not "3600 s of churn (0 events)"."""
+@pytest.mark.parametrize(
+    ("scenario", "why"),
+    [("istio-blog-dual-stack", "the scenario has no churn"), ("quickstart", "its churn drew no events")],
+)
+def test_a_run_without_churn_events_says_why(scenario: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """As the report's "churn: none", not "3600 s of churn (0 events)"; a churn whose draw held no
+    event is told apart from no churn at all."""
     result = RunResult(
-        scenario=load_scenario(SCENARIOS / "quickstart.yaml"),
+        scenario=load_scenario(SCENARIOS / f"{scenario}.yaml"),
         tables={"churn_events": pd.DataFrame({"time_s": []})},
         provenance={},
     )
     _print_push_summary(result)
-    assert capsys.readouterr().out == "\npush model: the scenario has no churn, so nothing was pushed\n"
+    assert capsys.readouterr().out == f"\npush model: {why}, so nothing was pushed\n"
 
 
 def test_the_cli_does_not_import_matplotlib() -> None:

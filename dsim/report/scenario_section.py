@@ -20,8 +20,8 @@ def _config_edits_per_hour(churn: Churn) -> float:
     )
 
 
-def _churn_words(churn: Churn) -> str:
-    rates = (
+def _churn_rates(churn: Churn) -> tuple[float, ...]:
+    return (
         churn.pod_replacements_per_s,
         churn.rollouts_per_hour,
         churn.scale_events_per_hour,
@@ -29,6 +29,15 @@ def _churn_words(churn: Churn) -> str:
         _config_edits_per_hour(churn),
         len(churn.istiod_restarts_s),
     )
+
+
+def has_churn(churn: Churn) -> bool:
+    """Whether the scenario asks for any change at all (its draw may still hold none)."""
+    return any(_churn_rates(churn))
+
+
+def _churn_words(churn: Churn) -> str:
+    rates = _churn_rates(churn)
     if not any(rates):
         return "none (nothing changes, so the push model has no events)"
     return (
