@@ -18,7 +18,12 @@ Prints, in one run:
    them one after another (the baseline), then the same designs side by side on a local Dask
    cluster (``--workers``, default one process per core; ``--workers 1`` skips it), with the
    ratio and a check that both give the same figures; and this process's peak memory.
-Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N] [--check-minutes C]``
+4. per design, istiod's CPU under churn split into generation (push contexts and config bytes), the
+   fixed cost per proxy push, and sending (per response and per byte sent,
+   :mod:`dsim.calibration.istiod_push`), for ``quickstart.yaml`` (its whole churn) and for
+   ``large.yaml`` (``--split-minutes``, default 3 simulated minutes).
+Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N] [--check-minutes C]
+[--split-minutes S]``
 (default: 60 minutes, ``large.yaml``'s own hour). ``DSIM_PUSHSIM_NUMPY=1`` runs it all on the NumPy twins.
 The machine may be shared: wall times move with its load; process CPU times less so.
 """
@@ -41,6 +46,7 @@ import pandas as pd
 
 from dsim import build_cluster, get_design, load_calibration, load_scenario
 from dsim.accounting.proxies import design_accounting
+from dsim.calibration.istiod_push import istiod_push_cpu
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.parallel import Compute, map_in_order
@@ -245,6 +251,50 @@ def hour_of_churn(scenario_path: Path, minutes: float, designs: list[str] | None
     print(f"peak memory of this process: {peak:.2f} GB (goal {GOAL_MEMORY_GB:g} GB: {verdict})")
 
 
+def istiod_cpu_split(scenario_path: Path, minutes: float | None, designs: list[str] | None) -> None:
+    """Per design, istiod's CPU under churn split into the fixed cost per proxy push, sending (per
+    response and per byte sent), and generation (push contexts and config bytes: the rest), from
+    the one formula (:mod:`dsim.calibration.istiod_push`) and the run's proxy pushes and bytes sent.
+    (Not by differencing runs with a part priced and not: where istiod saturates, a dearer push
+    merges more of the queue, so fewer proxy pushes happen and a difference can even be negative.)"""
+    scenario = load_scenario(scenario_path)
+    if minutes is not None:
+        scenario = dataclasses.replace(scenario, churn=dataclasses.replace(scenario.churn, duration_s=minutes * 60))
+    calibration = load_calibration()
+    price = istiod_push_cpu(calibration, scenario.istiod)
+    cluster = build_cluster(scenario)
+    stream = churn_stream(cluster)
+    rows = []
+    for design in designs or list(scenario.designs):
+        parts = design_tables(design, cluster=cluster, stream=stream, calibration=calibration)
+        summary = tables.summary(parts["push_metrics"]).iloc[0]
+        pushes = int(parts["push_proxies"]["pushes"].sum())
+        sent = summary["bytes_sent_per_s"] * scenario.churn.duration_s
+        fixed = pushes * price.per_proxy_ms / 1e3
+        send = pushes * price.send_per_proxy_ms / 1e3 + sent * price.send_per_byte_ns / 1e9
+        total = summary["istiod_cpu_s"]
+        rows.append(
+            {
+                "design": design,
+                "istiod CPU s": total,
+                "generation s": total - fixed - send,
+                "fixed per push s": fixed,
+                "send s": send,
+                "send per byte s": sent * price.send_per_byte_ns / 1e9,
+                "proxy pushes": pushes,
+                "GB sent": sent / 1e9,
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("design")
+    frame["send share"] = frame["send s"] / frame["istiod CPU s"]
+    print(
+        f"\n{scenario_path.name}, {scenario.churn.duration_s:g} s of churn: istiod CPU split into generation "
+        f"(push contexts + config bytes), fixed per proxy push ({price.per_proxy_ms:.3f} ms), and send "
+        f"({1e3 * price.send_per_proxy_ms:.0f} µs per response + {price.send_per_byte_ns:.2f} ns per byte sent)"
+    )
+    print(frame.round(4).to_string())
+
+
 def _said(where: str) -> Callable[[str, dict], None]:
     def say(design: str, row: dict) -> None:
         print(f"  {design}: simulated {where} in {row['wall s']:.1f} s", flush=True)
@@ -262,13 +312,20 @@ def main() -> None:
     parser.add_argument(
         "--check-minutes", type=float, default=2.0, help="minutes of churn to run on kernels and NumPy (default: 2)"
     )
+    parser.add_argument(
+        "--split-minutes", type=float, default=3.0,
+        help="minutes of large.yaml's churn for the istiod CPU split (default: 3)",
+    )  # fmt: skip
     args = parser.parse_args()
     large = ROOT / "scenarios" / "large.yaml"
     kernels_first_call()
     kernels_against_numpy(large, args.check_minutes, "single-stack")
     fan_out_speedup(large)
     against_references()
-    hour_of_churn(large, args.minutes, args.designs.split(",") if args.designs else None, args.workers)
+    designs = args.designs.split(",") if args.designs else None
+    hour_of_churn(large, args.minutes, designs, args.workers)
+    istiod_cpu_split(ROOT / "scenarios" / "quickstart.yaml", None, designs)
+    istiod_cpu_split(large, args.split_minutes, designs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Per-proxy costs from the calibrated model: Envoy memory, stats and config-apply CPU from the
-object counts; istiod's CPU to generate each xDS type from the config bytes."""
+object counts; istiod's CPU to generate and send each xDS type from the config bytes."""
 
 from __future__ import annotations
 
@@ -56,9 +56,11 @@ def proxy_costs(
     by_type = sizes.pivot(index="proxy", columns="xds_type", values="bytes").reindex(ordered["proxy"])
     cpu = istiod_push_cpu(calibration, scenario.istiod)
     for xds_type, column in zip(XDS_TYPES, ISTIOD_COLUMNS, strict=True):
-        out[column] = (cpu.per_byte_ns * by_type[xds_type].to_numpy(dtype=np.float64) / 1e6).round(4)
-    # The fixed cost is per push to a proxy, not per type: it is in the total only.
-    out["istiod_cpu_ms"] = (out[ISTIOD_COLUMNS].sum(axis=1) + cpu.per_proxy_ms).round(4)
+        # A cold full push generates every byte it sends.
+        per_byte_ns = cpu.per_byte_ns + cpu.send_per_byte_ns
+        out[column] = (per_byte_ns * by_type[xds_type].to_numpy(dtype=np.float64) / 1e6).round(4)
+    # The fixed costs (generator's and send's) are per push to a proxy, not per type: in the total only.
+    out["istiod_cpu_ms"] = (out[ISTIOD_COLUMNS].sum(axis=1) + cpu.per_proxy_ms + cpu.send_per_proxy_ms).round(4)
     return out[COST_COLUMNS]
 
 

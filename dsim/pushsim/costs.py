@@ -23,6 +23,10 @@ class PushCosts:
     """istiod CPU per push to one proxy besides the bytes it generates."""
     per_byte_s: float
     """istiod CPU per generated config byte (build + marshal, Go)."""
+    send_per_proxy_s: float
+    """istiod CPU to send one proxy push's response besides its bytes (gRPC, HTTP/2, a syscall)."""
+    send_per_byte_s: float
+    """istiod CPU per config byte sent, cached or not (framing, TLS, syscalls)."""
     per_service_context_s: float
     """Push-context build CPU per service on a full push."""
     bytes_per_s: float
@@ -44,6 +48,8 @@ def push_costs(calibration: Calibration, scenario: Scenario, accounting: DesignA
     return PushCosts(
         per_proxy_s=cpu.per_proxy_ms / 1e3,
         per_byte_s=cpu.per_byte_ns / 1e9,
+        send_per_proxy_s=cpu.send_per_proxy_ms / 1e3,
+        send_per_byte_s=cpu.send_per_byte_ns / 1e9,
         per_service_context_s=istiod.push_context_us_per_service / 1e6,
         bytes_per_s=istiod.send_bandwidth_mbps * 1e6 / 8,
         apply_intercept_ms=fit.intercept.estimate,

@@ -234,8 +234,12 @@ class Pricer:
         self, kind: np.ndarray, type_bytes: np.ndarray, generated: np.ndarray, apply_counts: np.ndarray
     ) -> Variants:
         c = self.costs
+        # istiod's CPU to send (the one formula, :mod:`dsim.calibration.istiod_push`): a fixed part
+        # per proxy push, with the generator's, and a part per byte sent, cached or not.
         cpu, send, apply, type_seconds = self._hot.variant_costs(
-            type_bytes, generated, apply_counts, kind == CONNECT, c.per_proxy_s, c.per_byte_s, c.bytes_per_s,
-            c.apply_ms, c.apply_intercept_ms,
+            type_bytes, generated, apply_counts, kind == CONNECT, c.per_proxy_s + c.send_per_proxy_s,
+            c.per_byte_s, c.bytes_per_s, c.apply_ms, c.apply_intercept_ms,
         )  # fmt: skip
+        cpu = cpu + type_bytes.sum(axis=1) * c.send_per_byte_s
+        type_seconds = type_seconds + type_bytes * c.send_per_byte_s
         return Variants(kind=kind, cpu=cpu, send=send, apply=apply, type_bytes=type_bytes, type_seconds=type_seconds)

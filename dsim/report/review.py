@@ -34,7 +34,9 @@ def _method_blocks(result: RunResult) -> list[Block]:
         "Envoy memory and apply CPU: the calibrated model (per-object costs fitted on the real Envoy 1.40, "
         f"measured over ADS): {p.get('calibration', 'unknown')}.",
         "istiod CPU per full push: dsim's generator cost per byte of each xDS type, scaled to Go by "
-        "`istiod.go_cost_scale` (anchored to Istio's published generation benchmark).",
+        "`istiod.go_cost_scale` (anchored to Istio's published generation benchmark), plus the CPU to send "
+        "each response over TLS (per response and per byte sent, measured by `bench/send_cost.py`; "
+        "`istiod.send_cost_scale`).",
     ]
     if "push_summary" in result.tables:
         method.append(

@@ -356,6 +356,10 @@ class Istiod:
     istiod run measures it here): set it from your istiod's pilot_pushcontext_init_seconds."""
     go_cost_scale: Annotated[float, AtLeast(0)] | None = None
     """istiod (Go) generation cost relative to dsim's own generator; ``null`` takes the calibration's value."""
+    send_cost_scale: Annotated[float, AtLeast(0)] = 1.0
+    """istiod's (Go: grpc-go, crypto/tls) CPU to send a response relative to what
+    ``bench/send_cost.py`` measured with grpcio's C-core and OpenSSL (:mod:`dsim.calibration.istiod_push`);
+    1 assumes the two compiled stacks cost the same, 0 leaves sending out."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -57,12 +57,14 @@ def _scenario(**changes: object) -> dsim.Scenario:
 
 
 def test_the_stats_profile_and_go_scale_come_from_the_scenario() -> None:
-    istio = dsim.envoy_costs(_scenario(), "single-stack", proxies=[0])
+    istio = dsim.envoy_costs(_scenario(istiod={"send_cost_scale": 0.0}), "single-stack", proxies=[0])
     every_stat = dsim.envoy_costs(_scenario(envoy={"stats_profile": "envoy-default"}), "single-stack", proxies=[0])
     assert every_stat["envoy_stats"].iloc[0] > 10 * istio["envoy_stats"].iloc[0]
     assert every_stat["envoy_memory_bytes"].iloc[0] > istio["envoy_memory_bytes"].iloc[0]
     scale = load_calibration().istiod.go_cost_scale
-    doubled = dsim.envoy_costs(_scenario(istiod={"go_cost_scale": 2 * scale}), "single-stack", proxies=[0])
+    doubled = dsim.envoy_costs(
+        _scenario(istiod={"go_cost_scale": 2 * scale, "send_cost_scale": 0.0}), "single-stack", proxies=[0]
+    )
     assert doubled["istiod_cpu_ms"].iloc[0] == pytest.approx(2 * istio["istiod_cpu_ms"].iloc[0], rel=1e-3)
 
 

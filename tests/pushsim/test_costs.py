@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import dsim
+from dsim.calibration.istiod_push import SEND_PER_BYTE_NS
 from dsim.calibration.model import Calibration
 from dsim.errors import CalibrationError
 
@@ -80,3 +81,41 @@ def test_a_slope_left_out_for_objects_the_design_never_makes_prices_them_at_zero
     assert calibration.envoy_fit("single-stack", "istio", "apply_cpu_ms").slope("listener_additional_addresses") is None
     tables = dsim.push_simulation(cluster, ["single-stack"], calibration=calibration)
     assert tables["push_summary"]["istiod_cpu_s"].iloc[0] > 0
+
+
+def churning_dual_stack(send_cost_scale: float) -> dict:
+    """A small mesh, all dual-stack, whose pods are replaced: duplicate's EDS carries each
+    endpoint set twice, so it sends more bytes than single-stack for the same churn."""
+    return {
+        "name": "send",
+        "seed": 5,
+        "synthetic": {
+            "namespaces": 2,
+            "services": 10,
+            "families": {"dual_ipv4_primary": 1.0},
+            "replicas": {"distribution": "fixed", "mean": 2},
+        },
+        "churn": {"duration_s": 60, "pod_replacements_per_s": 0.5},
+        "istiod": {"send_cost_scale": send_cost_scale},
+    }
+
+
+def test_istiods_cpu_to_send_is_proportional_to_the_bytes_it_sends(write_scenario: Callable[..., Path]) -> None:
+    designs = ["single-stack", "duplicate"]
+    summaries = {
+        scale: dsim.push_simulation(dsim.build_cluster(write_scenario(churning_dual_stack(scale))), designs)[
+            "push_summary"
+        ].set_index("design")
+        for scale in (0.0, 1.0, 2.0)
+    }
+    send = summaries[1.0]["istiod_cpu_s"] - summaries[0.0]["istiod_cpu_s"]
+    # The send term is linear in its scale, and prices every byte sent, cached or not.
+    assert (summaries[2.0]["istiod_cpu_s"] - summaries[0.0]["istiod_cpu_s"]).to_numpy() == pytest.approx(
+        2 * send.to_numpy(), rel=1e-9
+    )
+    sent = summaries[1.0]["bytes_sent_per_s"] * 60
+    assert sent["duplicate"] > sent["single-stack"]
+    assert (send.to_numpy() >= sent.to_numpy() * SEND_PER_BYTE_NS / 1e9 * (1 - 1e-9)).all()
+    # So duplicate, sending more, costs istiod more under the same churn.
+    assert send["duplicate"] > send["single-stack"]
+    assert summaries[1.0]["istiod_cpu_s"]["duplicate"] > summaries[1.0]["istiod_cpu_s"]["single-stack"]

@@ -41,6 +41,7 @@ def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, c
                     "gomaxprocs": cores,
                     "push_overhead_ms": COST_S * 1000,
                     "go_cost_scale": 0.0,
+                    "send_cost_scale": 0.0,
                     "send_bandwidth_mbps": 1e12,
                     "replicas": istiods,
                 },
@@ -142,6 +143,7 @@ def _istiod(cluster: Cluster) -> dict:
         "gomaxprocs": i.gomaxprocs,
         "push_overhead_ms": i.push_overhead_ms,
         "go_cost_scale": i.go_cost_scale,
+        "send_cost_scale": i.send_cost_scale,
         "send_bandwidth_mbps": i.send_bandwidth_mbps,
     }
 
