@@ -6,17 +6,16 @@ Prints, in one run:
    response for responses of 1 kB to 4 MB, and a least-squares line over the sizes: a fixed cost
    per response and a cost per byte, each with a 95% interval; the TLS/plaintext ratio of both;
 2. ``openssl speed -evp aes-128-gcm`` (TLS 1.3's default suite in Go): the cipher alone, ns per byte.
-The server is EC P-256 with a certificate for ``localhost`` signed by a fresh root, built the way
-:mod:`dsim.calibration.secrets` builds the mesh's (that one's SAN is a SPIFFE URI, which gRPC's
-hostname check rejects). The server's per-response Python (a generator yielding a prebuilt
-``bytes``) is part of the fixed cost measured here; Go's istiod pays its own instead.
+The server holds the mesh's certificates (:func:`dsim.calibration.secrets.mesh_certificates`: EC
+P-256, a fresh root) with ``localhost`` added to the SPIFFE identity, for gRPC's host-name check.
+The server's per-response Python (a generator yielding a prebuilt ``bytes``) is part of the fixed
+cost measured here; Go's istiod pays its own instead.
 Run: ``python bench/send_cost.py [--repeats N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import multiprocessing as mp
 import re
 import subprocess
@@ -25,49 +24,14 @@ from concurrent import futures
 
 import grpc
 import numpy as np
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from scipy import stats
+
+from dsim.calibration.secrets import mesh_certificates
 
 SIZES = [1_000, 10_000, 100_000, 1_000_000, 4_000_000]
 _BYTES_PER_CALL = 64_000_000
 _METHOD_STREAM = "/dsim.Send/Stream"
 _METHOD_CPU = "/dsim.Send/Cpu"
-
-
-def _certificates() -> tuple[bytes, bytes, bytes]:
-    """Root PEM, server chain PEM (``localhost``), server key PEM."""
-    now = datetime.datetime.now(datetime.UTC)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dsim send bench root")])
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(root_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return root.public_bytes(pem), server.public_bytes(pem), key_pem
 
 
 def _serve(tls: tuple[bytes, bytes] | None, port_out: mp.connection.Connection, stop: mp.Event) -> None:
@@ -104,7 +68,8 @@ def _serve(tls: tuple[bytes, bytes] | None, port_out: mp.connection.Connection, 
 
 def _measure(secure: bool, repeats: int) -> list[tuple[int, float]]:
     """(size, server CPU seconds per response) for every size and repeat."""
-    root, chain, key = _certificates()
+    made = mesh_certificates(host="localhost")
+    root, chain, key = made.root_pem, made.workload_chain_pem, made.workload_key_pem
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     stop = ctx.Event()

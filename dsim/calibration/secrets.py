@@ -49,8 +49,11 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def mesh_certificates(spiffe_id: str = "spiffe://cluster.local/ns/default/sa/default") -> MeshCertificates:
-    """A fresh root CA and a workload certificate for ``spiffe_id`` signed by it."""
+def mesh_certificates(
+    spiffe_id: str = "spiffe://cluster.local/ns/default/sa/default", *, host: str | None = None
+) -> MeshCertificates:
+    """A fresh root CA and a workload certificate for ``spiffe_id`` signed by it (and for the DNS
+    name ``host`` too, when given: a gRPC client checks the server's host name, not its identity)."""
     now = datetime.datetime.now(datetime.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dsim calibration root")])
@@ -75,7 +78,12 @@ def mesh_certificates(spiffe_id: str = "spiffe://cluster.local/ns/default/sa/def
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(spiffe_id), *([x509.DNSName(host)] if host else [])]
+            ),
+            critical=True,
+        )
         .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
         .sign(root_key, hashes.SHA256())
     )
