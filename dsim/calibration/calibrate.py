@@ -28,10 +28,17 @@ from dsim.calibration.istiod_cost import (
     go_cost_scale,
 )
 from dsim.calibration.live_envoy import STATS_PROFILES
-from dsim.calibration.model import ENVOY_TARGETS, Calibration, IstiodCost, bundle_file, bundle_names, load_calibration
+from dsim.calibration.model import (
+    ENVOY_TARGETS,
+    Calibration,
+    IstiodCost,
+    bundle_names,
+    load_calibration,
+    read_bundle_table,
+)
 from dsim.calibration.plan import PLANS
 from dsim.designs import design_names
-from dsim.errors import CalibrationError, DsimError, UnknownNameError
+from dsim.errors import DsimError, UnknownNameError
 from dsim.provenance import dsim_version, git_revision
 from dsim.xds.envoy import envoy_binary
 
@@ -176,19 +183,8 @@ def write_calibration(
 
 def load_measurements(folder: Path, calibration: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The raw files a calibration names, from ``folder`` (and only from there)."""
-    return _read_table(folder, calibration, "measurements"), _read_table(folder, calibration, "timings")
-
-
-def _read_table(folder: Path, calibration: Calibration, role: str) -> pd.DataFrame:
-    path = bundle_file(folder, calibration, role)
-    try:
-        table = pd.read_csv(path)
-    except ValueError as e:  # pandas' ParserError and EmptyDataError, and UnicodeDecodeError, are ValueErrors
-        raise CalibrationError(f"{path}: not a CSV table ({type(e).__name__}: {e})") from None
-    missing = [column for column in REQUIRED_COLUMNS[role] if column not in table.columns]
-    if missing:
-        raise CalibrationError(f"{path}: no column {', '.join(missing)} (the fit needs them)")
-    return table
+    measurements = read_bundle_table(folder, calibration, "measurements", REQUIRED_COLUMNS["measurements"])
+    return measurements, read_bundle_table(folder, calibration, "timings", REQUIRED_COLUMNS["timings"])
 
 
 def refit(path: Path) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dsim.calibration.model import MEMORY_TERMS, Calibration, bundle_file, shipped_path
+from dsim.calibration.model import MEMORY_TERMS, Calibration, read_bundle_table, shipped_path
 from dsim.errors import CalibrationError
 from dsim.scenario import Scenario
 
@@ -42,11 +42,9 @@ def measurements(calibration: Calibration) -> pd.DataFrame | None:
     shipped = shipped_path()
     folder = shipped.parent if calibration.source == shipped.name else Path(calibration.source).parent
     try:
-        raw = pd.read_csv(bundle_file(folder, calibration, "measurements"))
-    except (CalibrationError, OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return read_bundle_table(folder, calibration, "measurements", ("design", "stats_profile", *MEMORY_TERMS))
+    except CalibrationError:
         return None  # a bundle without readable measurements: the range is unknown, the run goes on
-    needed = {"design", "stats_profile", *MEMORY_TERMS}
-    return raw if needed <= set(raw.columns) else None
 
 
 def _furthest(counts: pd.DataFrame, measured: pd.DataFrame, terms: list[str]) -> tuple[float, str, float, float]:

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,21 @@ def bundle_file(folder: Path, calibration: Calibration, role: str) -> Path:
     if path.resolve().parent != folder.resolve():
         raise CalibrationError(f"{where}: {path} is a link to {path.resolve()}, outside the folder {folder}")
     return path
+
+
+def read_bundle_table(folder: Path, calibration: Calibration, role: str, required: Iterable[str]) -> pd.DataFrame:
+    """The bundle's ``role`` CSV table in ``folder`` (as :func:`bundle_file` finds it), refused in
+    one line when it is no CSV table or lacks a ``required`` column."""
+    path = bundle_file(folder, calibration, role)
+    try:
+        table = pd.read_csv(path)
+    # pandas' ParserError and EmptyDataError, and UnicodeDecodeError, are ValueErrors
+    except (ValueError, OSError) as e:
+        raise CalibrationError(f"{path}: not a CSV table ({type(e).__name__}: {e})") from None
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise CalibrationError(f"{path}: no column {', '.join(missing)} (the fit needs them)")
+    return table
 
 
 def shipped_path() -> Path:
