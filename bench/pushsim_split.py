@@ -5,7 +5,7 @@ This script measures, for one design over some minutes of that churn (process CP
 other core's load matters less):
 
 1. the config model's set-up (built alone, once);
-2. the dispatch passes (:meth:`dsim.pushsim.fanout.FanOut._dispatch`, timed by wrapping it for
+2. the dispatch passes (:meth:`dsim.pushsim.dispatch.Dispatcher._dispatch`, timed by wrapping it for
    this run): scheduling, pricing, committing and recording proxy pushes; with the passes, rows
    scheduled and proxy pushes committed, hence the cost per committed proxy push;
 3. everything else of the simulation (the event layer: churn events, debouncer, push enqueue,
@@ -34,7 +34,7 @@ from dsim.accounting.columns import cluster_columns
 from dsim.accounting.proxies import design_accounting
 from dsim.pushsim.churn import churn_stream
 from dsim.pushsim.configs import ConfigModel
-from dsim.pushsim.fanout import FanOut
+from dsim.pushsim.dispatch import Dispatcher
 from dsim.pushsim.simulate import simulate_design
 from dsim.pushsim.visibility import Seers
 
@@ -53,9 +53,9 @@ class DispatchTally:
 def timed_dispatch() -> Iterator[DispatchTally]:
     """Process CPU time spent in the fan-out's dispatch passes while the block runs."""
     tally = DispatchTally()
-    original = FanOut._dispatch
+    original = Dispatcher._dispatch
 
-    def wrapped(self: FanOut, batches: list[Any], until: float) -> Any:
+    def wrapped(self: Dispatcher, batches: list[Any], until: float) -> Any:
         start = time.process_time()
         try:
             return original(self, batches, until)
@@ -64,11 +64,11 @@ def timed_dispatch() -> Iterator[DispatchTally]:
             tally.passes += 1
             tally.rows += sum(len(proxies) for _, proxies, _, _ in batches)
 
-    FanOut._dispatch = wrapped  # type: ignore[method-assign]
+    Dispatcher._dispatch = wrapped  # type: ignore[method-assign]
     try:
         yield tally
     finally:
-        FanOut._dispatch = original  # type: ignore[method-assign]
+        Dispatcher._dispatch = original  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -188,6 +188,27 @@ class ConfigModel:
         """Counts the changes so far: equal versions, equal sizes."""
         self.service_stamp = np.zeros(len(source), np.int64)
         """Per service: the version that last changed its endpoint sets or brought it to life or death."""
+        self._gated = False
+        self._let = False
+
+    # -- who may change it ----------------------------------------------------------------------------
+    def gate(self) -> None:
+        """From now on every change must be let through (:meth:`let_change`) by the fan-out that
+        prices proxy pushes from this model, once it has committed what was dispatched before the
+        change (a proxy push computed from changed sizes it was not sent would be wrong)."""
+        self._gated = True
+
+    def let_change(self) -> None:
+        """The next change may happen (called by the fan-out, after committing)."""
+        self._let = True
+
+    def _changing(self) -> None:
+        if self._gated and not self._let:
+            raise RuntimeError(
+                "the config model changed before the push fan-out committed "
+                "the proxy pushes dispatched before the change"
+            )
+        self._let = False
 
     # -- what a service adds to the workloads that see it ------------------------------------------
     def seers_of(self, service: int) -> np.ndarray:
@@ -220,6 +241,7 @@ class ConfigModel:
 
     # -- events -----------------------------------------------------------------------------------
     def create_service(self, service: int) -> None:
+        self._changing()
         self.alive[service] = True
         self._add(service, +1)
 
@@ -227,6 +249,7 @@ class ConfigModel:
         # What a service shares with others stays: if it was the last one of an HTTP port's
         # route group a proxy sees, that group's route configuration and listener stay counted
         # (a few hundred bytes): route groups are not re-derived under churn.
+        self._changing()
         if self.alive[service]:
             self._add(service, -1)
             self.alive[service] = False
@@ -234,6 +257,7 @@ class ConfigModel:
     def set_state(self, workload: int, state: int) -> np.ndarray:
         """The workload's endpoints are now membership state ``state``; returns the services whose
         endpoint sets changed (all the workload's services: new addresses even at equal size)."""
+        self._changing()
         self.version += 1
         old = self.state_deltas.get(int(self.workload_state[workload]))
         new = self.state_deltas.get(state)

@@ -459,33 +459,42 @@ def incremental_merges(
     full_prefix: np.ndarray,
     proxy_class: np.ndarray,
     classes: int,
-) -> tuple[bool, np.ndarray, np.ndarray]:
-    """Whether every proxy push to ``proxies`` is incremental (no new connection, no full push in
-    its merge ``first..latest``); if so, the distinct merges (keys ``first * (pushes + 1) +
-    latest``, ascending) and each push's row of a table of merges by class: ``merge * classes +
-    proxy_class``. Proxies queued together carry the same merge: the runs of equal keys are
-    looked up once."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which proxy pushes to ``proxies`` are not incremental (a new connection, or a full push in
+    their merge ``first..latest``); the distinct merges of the incremental ones (keys ``first *
+    (pushes + 1) + latest``, ascending), and each incremental push's row of a table of merges by
+    class: ``merge * classes + proxy_class`` (-1 for the others). Proxies queued together carry
+    the same merge: the runs of equal keys are looked up once."""
     n = len(proxies)
     stride = len(full_prefix)  # pushes + 1
+    other = np.zeros(n, np.bool_)
     keys = np.empty(n, np.int64)
     runs = np.empty(n, np.int64)
     count = 0
+    previous = -1
     for i in range(n):
         p = proxies[i]
         if connecting[p] or _carries_full(full_prefix, first[p], latest[p]):
-            return False, keys[:0], keys[:0]
+            other[i] = True
+            keys[i] = -1
+            continue
         keys[i] = first[p] * stride + latest[p]
-        if i == 0 or keys[i] != keys[i - 1]:
+        if keys[i] != previous:
             runs[count] = keys[i]
             count += 1
+            previous = keys[i]
     merges = np.unique(runs[:count])
-    variant = np.empty(n, np.int64)
+    variant = np.full(n, -1, np.int64)
     index = 0
+    previous = -1
     for i in range(n):
-        if i == 0 or keys[i] != keys[i - 1]:
+        if other[i]:
+            continue
+        if keys[i] != previous:
             index = np.searchsorted(merges, keys[i])
+            previous = keys[i]
         variant[i] = index * classes + proxy_class[proxies[i]]
-    return True, merges, variant
+    return other, merges, variant
 
 
 @numba.njit(cache=True)

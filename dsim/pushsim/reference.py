@@ -526,13 +526,17 @@ def incremental_merges(
     full_prefix: np.ndarray,
     proxy_class: np.ndarray,
     classes: int,
-) -> tuple[bool, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`dsim.pushsim.kernels.incremental_merges`, vectorized."""
     first, latest = first[proxies], latest[proxies]
-    if connecting[proxies].any() or (full_prefix[latest + 1] - full_prefix[first] > 0).any():
-        return False, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    merges, index = merge_runs(first, latest, len(full_prefix) - 1)
-    return True, merges, index * classes + proxy_class[proxies]
+    other = connecting[proxies] | (full_prefix[latest + 1] - full_prefix[first] > 0)
+    variant = np.full(len(proxies), -1, np.int64)
+    mine = ~other
+    if not mine.any():
+        return other, np.zeros(0, np.int64), variant
+    merges, index = merge_runs(first[mine], latest[mine], len(full_prefix) - 1)
+    variant[mine] = index * classes + proxy_class[proxies[mine]]
+    return other, merges, variant
 
 
 def live_entries(

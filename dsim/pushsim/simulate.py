@@ -1,9 +1,10 @@
 """The push model, wired: churn events → debouncer → push (context build, enqueue) → fan-out.
 
 One simpy environment per design, all fed the same :class:`dsim.pushsim.churn.ChurnStream`, so
-designs differ only in what they generate. Event by event: the fan-out commits what it dispatched
-before the event (:meth:`FanOut.advance`), the config model applies the change, and the change
-becomes a push request (endpoint changes incremental, config changes full) or a connection.
+designs differ only in what they generate. Event by event, through the fan-out
+(:class:`dsim.pushsim.fanout.FanOut`, which commits what it dispatched before the event first):
+the config model applies the change, and the change becomes a push request (endpoint changes
+incremental, config changes full) or a connection.
 New connections are admitted by istiod's token bucket (``PILOT_MAX_REQUESTS_PER_SECOND``): one
 every ``1/rate`` seconds; a request that would wait past Istio's 1 s is rejected and retried by
 Envoy in Istio — dsim folds the retries into the wait, which keeps the admission rate the same.
@@ -33,8 +34,6 @@ from dsim.pushsim.requests import ConfigKey, ConfigKind, PushRequest
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
-# Events after which a proxy push generates different bytes: the fan-out commits first.
-_CHANGES_CONFIGS = ("service_create", "service_delete", "istiod_restart")
 _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
@@ -144,7 +143,7 @@ class _Simulation:
         self.connections = 0
         self.design = accounting.design
         self.services_total = len(cluster.services)
-        self.fanout.connected[: stream.initial_proxies] = True
+        self.fanout.table.connected[: stream.initial_proxies] = True
 
     # -- pushes ---------------------------------------------------------------------------------------
     def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
@@ -163,7 +162,6 @@ class _Simulation:
         if build > 0:
             self.recorder.add_cpu(np.full(self.replicas, started), np.full(self.replicas, build))
             yield self.env.timeout(build)
-        self.fanout.advance(self.env.now)
         workloads = self.model.sees_any(services) if len(services) else np.zeros(len(self.model.workload_class), bool)
         for namespace in namespaces.tolist():
             workloads[self.model.seers.in_namespace(namespace)] = True
@@ -199,7 +197,6 @@ class _Simulation:
     def _connect_at(self, proxy: int, at: float) -> Generator[simpy.Event, Any, None]:
         if at > self.env.now:
             yield self.env.timeout(at - self.env.now)
-        self.fanout.advance(self.env.now, [self._replica(proxy)])
         self.fanout.connect(self.env.now, proxy)
 
     def _request(self, full: bool, kind: ConfigKind, targets: list[int]) -> None:
@@ -214,35 +211,26 @@ class _Simulation:
                 yield self.env.timeout(float(t) - self.env.now)
                 if self.on_time is not None:
                     self.on_time(self.env.now)
-            if kind in _CHANGES_CONFIGS:  # what proxies were sent before now used the old configs
-                self.fanout.advance(self.env.now)
             if kind == "endpoints":
-                # Only proxy pushes still to be computed that carry these endpoint sets (or a
-                # whole config) see the change: commit what was dispatched before it, there.
-                touched = self.model.services_of[int(workload)]
-                concerned = self.fanout.depends_on(touched)
-                if len(concerned):
-                    self.fanout.advance(self.env.now, concerned)
-                changed = self.model.set_state(int(workload), int(state))
+                changed = self.fanout.set_endpoints(self.env.now, int(workload), int(state))
                 if len(changed):
                     self._request(False, "endpoints", changed.tolist())
             elif kind == "connect":
                 self._admit(int(proxy))
             elif kind == "disconnect":
-                self.fanout.advance(self.env.now, [self._replica(int(proxy))])
-                self.fanout.disconnect(int(proxy))
+                self.fanout.disconnect(self.env.now, int(proxy))
             elif kind == "service_create":
-                self.model.create_service(int(service))
+                self.fanout.create_service(self.env.now, int(service))
                 self._request(True, "service_create", [int(service)])
             elif kind == "service_delete":
-                self.model.delete_service(int(service))
+                self.fanout.delete_service(self.env.now, int(service))
                 self._request(True, "service_delete", [int(service)])
             elif kind in ("virtual_service", "destination_rule"):
                 self._request(True, kind, [int(service)])
             elif kind == "sidecar":
                 self._request(True, "sidecar", [int(namespace)])
             elif kind == "istiod_restart":
-                was = self.fanout.restart()
+                was = self.fanout.restart(self.env.now)
                 self.next_admission = [self.env.now] * self.replicas
                 for p in self.restart_order.permutation(was).tolist():
                     self._admit(int(p))
@@ -257,7 +245,7 @@ class _Simulation:
             design=self.design,
             recorder=self.recorder,
             pushes=self.records,
-            connected=self.fanout.connected.copy(),
+            connected=self.fanout.table.connected.copy(),
             proxy_workload=self.stream.proxy_workload,
             end_s=max(float(last), self.stream.duration_s),
             queue_peak=self.queue_peak,
