@@ -37,7 +37,38 @@ import numpy as np
 # numbers so that the compiled code sees constants).
 BINS_PER_DECADE = 200
 LOWEST_S = 1e-7
+DECADES = 12  # 100 ns .. 100,000 s
+HISTOGRAM_BINS = BINS_PER_DECADE * DECADES + 1
 CPU_BIN_S = 1.0
+
+
+def _upper_edges() -> np.ndarray:
+    edges = LOWEST_S * 10 ** (np.arange(HISTOGRAM_BINS) / BINS_PER_DECADE)
+    edges.flags.writeable = False
+    return edges
+
+
+UPPER_EDGES = _upper_edges()
+"""Every histogram bin's upper edge, seconds: bin ``b`` counts the durations above edge ``b - 1``
+up to edge ``b`` — bin 0 everything up to ``LOWEST_S``, the last bin everything above the edge before it.
+A duration's bin is the number of edges below it (at most the last bin): what
+:func:`dsim.pushsim.reference.count` computes by binary search and :func:`_bin` by a lookup."""
+_KEY_BITS = 8  # mantissa bits of a key: a key's durations span 0.4% (a third of a bin), so one edge at most
+_LOWEST_EXPONENT = math.frexp(LOWEST_S)[1]
+
+
+def _bin_lookup() -> np.ndarray:
+    """Per key of a duration from ``LOWEST_S`` up to the last edge but one (its binary exponent
+    and the top mantissa bits, :func:`_bin`), the bin of the smallest duration with that key."""
+    keys = np.arange((math.frexp(UPPER_EDGES[-2])[1] - _LOWEST_EXPONENT + 1) << _KEY_BITS)
+    fraction, exponent = np.divmod(keys, 1 << _KEY_BITS)[::-1]
+    smallest = np.ldexp(0.5 + fraction / (2 << _KEY_BITS), exponent + _LOWEST_EXPONENT)
+    lookup = np.searchsorted(UPPER_EDGES, smallest, side="left")
+    lookup.flags.writeable = False
+    return lookup
+
+
+BIN_LOOKUP = _bin_lookup()
 
 
 @numba.njit(cache=True)
@@ -178,9 +209,17 @@ def commit(
 
 
 @numba.njit(cache=True)
-def _bin(value: float, bins: int) -> int:
-    """The histogram bin of a duration (seconds): as :meth:`dsim.pushsim.metrics.Histogram.add`."""
-    return min(math.ceil(math.log10(max(value, LOWEST_S) / LOWEST_S) * BINS_PER_DECADE), bins - 1)
+def _bin(value: float, edges: np.ndarray, lookup: np.ndarray) -> int:
+    """The histogram bin of a duration (seconds): the number of ``edges`` (:data:`UPPER_EDGES`)
+    below it, at most the last bin. The duration's binary exponent and top mantissa bits index
+    ``lookup`` (:data:`BIN_LOOKUP`), the bin where its key starts; one edge at most lies further."""
+    if not value > LOWEST_S:  # and NaN
+        return 0
+    if value > edges[-2]:
+        return len(edges) - 1
+    mantissa, exponent = math.frexp(value)
+    b = lookup[((exponent - _LOWEST_EXPONENT) << _KEY_BITS) + int((2.0 * mantissa - 1.0) * (1 << _KEY_BITS))]
+    return b + 1 if edges[b] < value else b
 
 
 @numba.njit(cache=True)
@@ -212,14 +251,17 @@ def tally(
     push_latest_bytes: np.ndarray,
     push_last_converged: np.ndarray,
     push_cover: np.ndarray,
+    edges: np.ndarray,
+    lookup: np.ndarray,
 ) -> None:
     """Tally committed proxy pushes in place (the arrays of :class:`dsim.pushsim.metrics.Recorder`,
     which documents them). Row ``i``: to ``proxy[i]``, costing variant ``variant[i]`` of ``kind``,
     ``type_bytes``, ``type_seconds`` and ``over_limit``, carrying pushes ``first[i]..latest[i]``
     (-1: a new connection's whole config, counted for no push). Histograms are rows of ``counts``
     with ``stats[h]`` = (maximum, total): 0 queue time, 1 convergence (from enqueue), 2 change to
-    proxy (from the oldest change carried), 3 + t istiod's time for xDS type ``t``."""
-    bins = counts.shape[1]
+    proxy (from the oldest change carried), 3 + t istiod's time for xDS type ``t``; bins by upper
+    ``edges`` (:data:`UPPER_EDGES`, as many as ``counts`` has columns) found through ``lookup``
+    (:data:`BIN_LOOKUP`)."""
     types = type_bytes.shape[1]
     uses = np.zeros(len(kind), np.int64)  # rows per variant
     total = type_bytes.sum(axis=1)
@@ -232,9 +274,9 @@ def tally(
         waited = dispatch[i] - enqueued[i]
         convergence = converged[i] - enqueued[i]
         since = converged[i] - start[i]
-        counts[0, _bin(waited, bins)] += 1
-        counts[1, _bin(convergence, bins)] += 1
-        counts[2, _bin(since, bins)] += 1
+        counts[0, _bin(waited, edges, lookup)] += 1
+        counts[1, _bin(convergence, edges, lookup)] += 1
+        counts[2, _bin(since, edges, lookup)] += 1
         peak[0], peak[1], peak[2] = max(peak[0], waited), max(peak[1], convergence), max(peak[2], since)
         sums[0] += waited
         sums[1] += convergence
@@ -264,7 +306,7 @@ def tally(
         jobs_by_kind[kind[v]] += uses[v]
         for t in range(types):
             if type_bytes[v, t] > 0:
-                counts[3 + t, _bin(type_seconds[v, t], bins)] += uses[v]
+                counts[3 + t, _bin(type_seconds[v, t], edges, lookup)] += uses[v]
                 stats[3 + t, 0] = max(stats[3 + t, 0], type_seconds[v, t])
                 stats[3 + t, 1] += type_seconds[v, t] * uses[v]
                 pushes_by_type[t] += uses[v]

@@ -8,18 +8,25 @@ import numpy as np
 
 from dsim.pushsim import reference
 from dsim.pushsim.hotpath import hot_loops
-from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, LOWEST_S
+from dsim.pushsim.kernels import (
+    BIN_LOOKUP,
+    BINS_PER_DECADE,
+    CPU_BIN_S,
+    DECADES,
+    HISTOGRAM_BINS,
+    LOWEST_S,
+    UPPER_EDGES,
+)
 from dsim.pushsim.work import Variants
 from dsim.xds.vocabulary import XDS_TYPES
 
-__all__ = ["BINS_PER_DECADE", "CPU_BIN_S", "LOWEST_S", "UPPER_EDGES_S", "Histogram", "Recorder"]
+__all__ = ["BINS_PER_DECADE", "CPU_BIN_S", "DECADES", "LOWEST_S", "UPPER_EDGES_S", "Histogram", "Recorder"]
 
-DECADES = 12  # 100 ns .. 100,000 s
 FLUSH_ROWS = 1 << 17
 
 
 def _upper_edges() -> np.ndarray:
-    edges = LOWEST_S * 10 ** (np.arange(BINS_PER_DECADE * DECADES + 1) / BINS_PER_DECADE)
+    edges = UPPER_EDGES.copy()
     edges[0] = 0.0
     edges.flags.writeable = False
     return edges
@@ -33,7 +40,7 @@ class Histogram:
     """Counts of durations (seconds) in log-spaced bins; zero and below go to the first bin."""
 
     def __init__(self) -> None:
-        self.counts = np.zeros(BINS_PER_DECADE * DECADES + 1, np.int64)
+        self.counts = np.zeros(HISTOGRAM_BINS, np.int64)
         self.maximum = 0.0
         self.total = 0.0
 
@@ -197,6 +204,8 @@ class Recorder:
             self.push_latest_bytes,
             self.push_last_converged,
             self.push_cover,
+            UPPER_EDGES,
+            BIN_LOOKUP,
         )
         for h, row, (maximum, total) in zip(histograms, counts, stats.tolist(), strict=True):
             h.counts[:] = row

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, LOWEST_S, NEVER
+from dsim.pushsim.kernels import CPU_BIN_S, NEVER, UPPER_EDGES
 from dsim.pushsim.lanes import LaneState, advanced, schedule
 from dsim.pushsim.requests import PushRequest
 
@@ -288,18 +288,21 @@ def commit(
     return fill + len(proxies)
 
 
-def count(counts: np.ndarray, stats: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> None:
-    """One histogram (``counts``, ``stats`` = maximum, total) counts ``values`` (each ``weights``
-    times, positive integers, if given)."""
+def count(
+    counts: np.ndarray,
+    stats: np.ndarray,
+    values: np.ndarray,
+    weights: np.ndarray | None = None,
+    edges: np.ndarray = UPPER_EDGES,
+) -> None:
+    """One histogram (``counts``, ``stats`` = maximum, total, binned by upper ``edges``) counts
+    ``values`` (each ``weights`` times, positive integers, if given)."""
     if len(values) == 0:
         return
-    scaled = np.maximum(values, LOWEST_S)  # in place from here: these run over millions of values
-    scaled /= LOWEST_S
-    np.log10(scaled, out=scaled)
-    scaled *= BINS_PER_DECADE
-    np.ceil(scaled, out=scaled)
-    index = scaled.astype(np.int64)
+    # A value's bin: the number of upper edges below it, at most the last (NaN: the first).
+    index = np.searchsorted(edges[: len(counts)], values, side="left")
     np.minimum(index, len(counts) - 1, out=index)
+    index[np.isnan(values)] = 0
     if weights is None:
         counts += np.bincount(index, minlength=len(counts))
         stats[1] += float(values.sum())
@@ -337,19 +340,23 @@ def tally(
     push_latest_bytes: np.ndarray,
     push_last_converged: np.ndarray,
     push_cover: np.ndarray,
+    edges: np.ndarray,
+    lookup: np.ndarray,
 ) -> None:
     """:func:`dsim.pushsim.kernels.tally`, vectorized: what depends on a row's cost alone is
-    tallied per variant, weighted by its rows."""
-    count(counts[0], stats[0], dispatch - enqueued)
+    tallied per variant, weighted by its rows. Bins by binary search over ``edges`` (``lookup``
+    is the kernel's shortcut to the same bins)."""
+    del lookup
+    count(counts[0], stats[0], dispatch - enqueued, edges=edges)
     convergence = converged - enqueued
-    count(counts[1], stats[1], convergence)
-    count(counts[2], stats[2], converged - start)
+    count(counts[1], stats[1], convergence, edges=edges)
+    count(counts[2], stats[2], converged - start, edges=edges)
     uses = np.bincount(variant, minlength=len(kind))
     used = uses > 0
     carried = type_bytes > 0
     for t in range(type_bytes.shape[1]):
         mine = carried[:, t] & used
-        count(counts[3 + t], stats[3 + t], type_seconds[mine, t], uses[mine])
+        count(counts[3 + t], stats[3 + t], type_seconds[mine, t], uses[mine], edges=edges)
     pushes_by_type += uses @ carried
     bytes_by_type += uses @ type_bytes
     jobs_by_kind += np.bincount(kind, weights=uses, minlength=len(jobs_by_kind)).astype(np.int64)

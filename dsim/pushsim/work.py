@@ -173,24 +173,21 @@ class Pricer:
         cache: np.ndarray,
         warm: np.ndarray,
     ) -> Work:
-        kind = np.where(connecting, CONNECT, np.where(self.log.carries_full(first, latest), FULL, INCREMENTAL))
-        model = self.model
         n = len(workloads)
+        if connecting.all():  # new connections only: their whole configs
+            type_bytes, generated, apply_counts = self._whole_configs(workloads, cache, warm)
+            return Work(
+                variants=self._costs(np.full(n, CONNECT), type_bytes, generated, apply_counts), variant=np.arange(n)
+            )
+        kind = np.where(connecting, CONNECT, np.where(self.log.carries_full(first, latest), FULL, INCREMENTAL))
         type_bytes = np.zeros((n, 4), np.int64)
         generated = np.zeros((n, 4))
         apply_counts = np.zeros((n, len(APPLY_TERMS)), np.int64)
-        whole = kind == CONNECT
+        whole = connecting
         if whole.any():
-            type_bytes[whole] = model.bytes[workloads[whole]]
-            apply_counts[whole] = model.apply_counts[workloads[whole]]
-            generated[whole, LDS] = type_bytes[whole, LDS]
-            cold = whole & ~warm[cache]
-            if cold.any():  # the first proxy of a workload after a restart fills its replica's caches
-                rows = np.flatnonzero(cold)
-                _, firsts = np.unique(cache[rows], return_index=True)
-                rows = rows[firsts]
-                cached = np.ix_(rows, np.array([CDS, EDS, RDS]))
-                generated[cached] = type_bytes[cached]
+            type_bytes[whole], generated[whole], apply_counts[whole] = self._whole_configs(
+                workloads[whole], cache[whole], warm
+            )
         rows = np.flatnonzero(~whole)
         if len(rows):
             keys = first[rows] * (len(self.log) + 1) + latest[rows]
@@ -202,6 +199,21 @@ class Pricer:
                 lo, hi = divmod(key, len(self.log) + 1)
                 self._merged(mine, workloads[mine], lo, hi, kind[mine[0]] == FULL, type_bytes, generated, apply_counts)
         return Work(variants=self._costs(kind, type_bytes, generated, apply_counts), variant=np.arange(n))
+
+    def _whole_configs(
+        self, workloads: np.ndarray, cache: np.ndarray, warm: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bytes per xDS type, bytes generated and apply counts of new connections' whole configs."""
+        type_bytes = self.model.bytes[workloads]
+        generated = np.zeros(type_bytes.shape)
+        generated[:, LDS] = type_bytes[:, LDS]  # listeners are never cached
+        cold = ~warm[cache]
+        if cold.any():  # the first proxy of a workload after a restart fills its replica's caches
+            rows = np.flatnonzero(cold)
+            _, firsts = np.unique(cache[rows], return_index=True)
+            cached = np.ix_(rows[firsts], np.array([CDS, EDS, RDS]))
+            generated[cached] = type_bytes[cached]
+        return type_bytes, generated, self.model.apply_counts[workloads]
 
     def _merged(
         self,

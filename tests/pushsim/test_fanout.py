@@ -17,7 +17,7 @@ from dsim.accounting.proxies import design_accounting
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
 from dsim.pushsim.reference import fan_out_one_by_one
-from dsim.pushsim.simulate import DesignRun, simulate_design
+from dsim.pushsim.simulate import DesignRun, _Simulation, simulate_design
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
@@ -227,3 +227,23 @@ def test_istiod_replicas_fan_out_apart_and_each_equals_istios_loop(write_scenari
         assert run.recorder.proxy_jobs[mine].tolist() == jobs.tolist(), r
         np.testing.assert_allclose(run.recorder.proxy_last_converged[mine], done, atol=1e-9)
     assert run.recorder.proxy_jobs[:proxies].sum() < proxies * len(times), "some pushes merged"
+
+
+def test_the_config_model_refuses_a_change_the_fan_out_did_not_commit_before(
+    write_scenario: Callable[..., Path],
+) -> None:
+    # A proxy push dispatched before a change must be priced from the configs as they were: the
+    # fan-out commits first, and the config model it prices from refuses any change made past it.
+    cluster = tiny(write_scenario, replicas=3, throttle=1, cores=1)
+    stream = endpoint_events(cluster, [1.0])
+    cols = cluster_columns(cluster)
+    accounting = design_accounting(cluster, get_design("single-stack"), cols)
+    simulation = _Simulation(cluster, cols, stream, Seers(cluster), accounting, load_calibration(), None)
+    with pytest.raises(RuntimeError, match="before the push fan-out committed"):
+        simulation.model.set_state(0, 0)
+    with pytest.raises(RuntimeError, match="before the push fan-out committed"):
+        simulation.model.delete_service(0)
+    changed = simulation.fanout.set_endpoints(0.5, 0, 0)  # through the fan-out: committed, then changed
+    assert changed.tolist() == [0]
+    simulation.fanout.delete_service(0.6, 0)
+    assert not simulation.model.alive[0]

@@ -231,18 +231,42 @@ def test_tally_equals_its_twin(seed: int, grid: bool) -> None:
     results = []
     for hot in (kernels, reference):
         tallies = _tallies(proxies, pushes, bins=2401)
-        hot.tally(*columns, *table, *tallies.values())
+        hot.tally(*columns, *table, *tallies.values(), kernels.UPPER_EDGES, kernels.BIN_LOOKUP)
         results.append(tallies)
     _assert_same(*results, exact=grid)
     assert results[0]["counts"][:3].sum() == 3 * rows
     assert results[0]["jobs_by_kind"].sum() == rows
 
 
+def test_bin_lookup_equals_binary_search_at_every_edge() -> None:
+    # The kernel finds a bin by a lookup on the value's exponent and top mantissa bits, then one
+    # comparison; the twin by binary search over the edges. Every edge, the doubles either side of
+    # it, and values spread over every decade (and beyond both ends) must land alike.
+    edges = kernels.UPPER_EDGES
+    values = np.concatenate(
+        [
+            edges,
+            np.nextafter(edges, np.inf),
+            np.nextafter(edges, -np.inf),
+            10 ** np.random.default_rng(7).uniform(-9, 7, 200_000),
+            [0.0, -1.0, np.inf, np.nan, 5e-324],
+        ]
+    )
+    fast = np.array([kernels._bin(v, edges, kernels.BIN_LOOKUP) for v in values.tolist()])
+    counts, stats = np.zeros(len(edges), np.int64), np.zeros(2)
+    slow = np.minimum(np.searchsorted(edges, values, side="left"), len(edges) - 1)
+    slow[np.isnan(values)] = 0
+    assert (fast == slow).all(), values[fast != slow][:5]
+    finite = values[np.isfinite(values)]
+    reference.count(counts, stats, finite)
+    assert (counts == np.bincount(slow[np.isfinite(values)], minlength=len(edges))).all()
+
+
 def test_histogram_bins_are_log_spaced() -> None:
     # 200 bins a decade from 100 ns: a value goes to the bin whose upper edge is the first at or
     # above it; zero and below to the first, beyond the last edge to the last.
     values = (0.0, 1e-7, 1.001e-7, 1e-6, 1.0, 1e9)
-    assert [kernels._bin(v, 2401) for v in values] == [0, 0, 1, 200, 1400, 2400]
+    assert [kernels._bin(v, kernels.UPPER_EDGES, kernels.BIN_LOOKUP) for v in values] == [0, 0, 1, 200, 1400, 2400]
     counts, stats = np.zeros(2401, np.int64), np.zeros(2)
     reference.count(counts, stats, np.array(values))
     assert np.flatnonzero(counts).tolist() == [0, 1, 200, 1400, 2400]
