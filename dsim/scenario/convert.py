@@ -85,7 +85,7 @@ def _num(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
-def _describe(raw: Any) -> str:
+def describe_value(raw: Any) -> str:
     if raw is None:
         return "nothing"
     if isinstance(raw, Mapping):
@@ -116,10 +116,10 @@ def key_path(path: str, key: object) -> str:
 
 def convert(cls: type[T], raw: Any, *, source: str, path: str = "") -> T:
     """Build the dataclass ``cls`` from parsed YAML ``raw``; raise :class:`ScenarioError` on the first problem."""
-    return typing.cast(T, _Converter(source).value(cls, raw, path))
+    return typing.cast(T, Converter(source).value(cls, raw, path))
 
 
-class _Converter:
+class Converter:
     def __init__(self, source: str) -> None:
         self.source = source
 
@@ -147,18 +147,18 @@ class _Converter:
             allowed = typing.get_args(hint)
             if isinstance(raw, bool) or raw not in allowed:
                 listed = ", ".join(str(a) for a in allowed)
-                self.fail(path, f"{_describe(raw)} is not one of {listed}")
+                self.fail(path, f"{describe_value(raw)} is not one of {listed}")
             return raw
         if origin is tuple:
             item_hint, ellipsis = typing.get_args(hint)
             assert ellipsis is Ellipsis, hint
             if not isinstance(raw, list):
-                self.fail(path, f"expected a list (got {_describe(raw)})")
+                self.fail(path, f"expected a list (got {describe_value(raw)})")
             return tuple(self.value(item_hint, item, join(path, i)) for i, item in enumerate(raw))
         if origin is dict:
             key_hint, value_hint = typing.get_args(hint)
             if not isinstance(raw, Mapping):
-                self.fail(path, f"expected a mapping (got {_describe(raw)})")
+                self.fail(path, f"expected a mapping (got {describe_value(raw)})")
             return {
                 self.value(key_hint, k, key_path(path, k)): self.value(value_hint, v, key_path(path, k))
                 for k, v in raw.items()
@@ -170,18 +170,18 @@ class _Converter:
     def scalar(self, hint: Any, raw: Any, path: str) -> Any:
         if hint is bool:
             if not isinstance(raw, bool):
-                self.fail(path, f"expected true or false (got {_describe(raw)})")
+                self.fail(path, f"expected true or false (got {describe_value(raw)})")
             return raw
         if hint is int:
             if isinstance(raw, bool) or not isinstance(raw, int):
-                self.fail(path, f"expected a whole number (got {_describe(raw)})")
+                self.fail(path, f"expected a whole number (got {describe_value(raw)})")
             if not INT64_MIN <= raw <= INT64_MAX:
                 bound = f"<= {INT64_MAX:,}" if raw > 0 else f">= {INT64_MIN:,}"
                 self.fail(path, f"must be {bound}, the 64-bit limit (got {quote(raw)})")
             return raw
         if hint is float:
             if isinstance(raw, bool) or not isinstance(raw, int | float):
-                self.fail(path, f"expected a number (got {_describe(raw)})")
+                self.fail(path, f"expected a number (got {describe_value(raw)})")
             if isinstance(raw, int) and abs(raw) > _FLOAT_MAX:
                 self.fail(path, f"expected a finite number, at most about 1.8e308 (got {quote(raw)})")
             if not math.isfinite(raw):
@@ -189,7 +189,7 @@ class _Converter:
             return float(raw)
         if hint is str:
             if not isinstance(raw, str):
-                self.fail(path, f"expected a string (got {_describe(raw)})")
+                self.fail(path, f"expected a string (got {describe_value(raw)})")
             return raw
         raise TypeError(f"unsupported field type {hint!r}")  # a model bug, not bad input
 
@@ -197,12 +197,12 @@ class _Converter:
         if raw is None:
             raw = {}  # an empty YAML section means "all defaults"
         if not isinstance(raw, Mapping):
-            self.fail(path, f"expected a mapping (got {_describe(raw)})")
+            self.fail(path, f"expected a mapping (got {describe_value(raw)})")
         declared = [f for f in dataclasses.fields(cls) if f.init]
         names = [f.name for f in declared]
         for key in raw:
             if key not in names:
-                self.fail(key_path(path, key), _unknown_key(key, names))
+                self.fail(key_path(path, key), unknown_key_message(key, names))
         hints = typing.get_type_hints(cls, include_extras=True)
         values = {}
         for f in declared:
@@ -214,7 +214,7 @@ class _Converter:
         return cls(**values)
 
 
-def _unknown_key(key: object, allowed: list[str]) -> str:
+def unknown_key_message(key: object, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) if isinstance(key, str) and len(key) < 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(allowed)

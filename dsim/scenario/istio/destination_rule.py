@@ -1,0 +1,376 @@
+"""DestinationRule: the fields that shape a sidecar's clusters, validated as Istio validates them.
+
+Rules follow ``ValidateDestinationRule``, ``validateTrafficPolicy``, ``validateConnectionPool``,
+``validateOutlierDetection``, ``validateLoadBalancer`` and ``validatePortTrafficPolicies`` in
+Istio's ``pkg/config/validation/validation.go``, and ``agent.ValidateTLS`` in
+``pkg/config/validation/agent/validation.go``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from dsim.scenario.convert import join
+from dsim.scenario.istio.common import (
+    NOT_MODELLED,
+    Checks,
+    ExportTo,
+    Labels,
+    Many,
+    NonNegativeInt32,
+    Percent,
+    PortSelector,
+    UInt32,
+)
+from dsim.scenario.istio.reader import MaxItems, Milliseconds, MillisecondsOrZero, Parsed, Rule, read_object
+from dsim.scenario.istio.rules import (
+    selector_key_problem,
+    selector_value_problem,
+    subset_name_problem,
+    wildcard_domain_problem,
+)
+
+KIND = "DestinationRule"
+TlsMode = Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
+SimpleLb = Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TcpSettings:
+    """``ConnectionPoolSettings.TCPSettings``: the cluster's TCP limits."""
+
+    max_connections: NonNegativeInt32 | None = None
+    """Most connections to the destination (Envoy's ``max_connections`` circuit breaker)."""
+    connect_timeout: Milliseconds | None = None
+    """TCP connect timeout, milliseconds."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("idleTimeout", "maxConnectionDuration", "tcpKeepalive"), "a TCP connection option; " + NOT_MODELLED
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    """``ConnectionPoolSettings.HTTPSettings``: the cluster's HTTP limits."""
+
+    http1_max_pending_requests: NonNegativeInt32 | None = None
+    """Most requests queued for a connection."""
+    http2_max_requests: NonNegativeInt32 | None = None
+    """Most concurrent requests to the destination."""
+    max_requests_per_connection: NonNegativeInt32 | None = None
+    """Requests per connection before it is closed (0: unlimited)."""
+    max_retries: NonNegativeInt32 | None = None
+    """Most concurrent retries to the destination."""
+    idle_timeout: Milliseconds | None = None
+    """Idle time before a connection is closed, milliseconds."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams", "http2KeepAlive"),
+        "an HTTP protocol option of the cluster; " + NOT_MODELLED,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionPoolSettings:
+    """Connection pool limits (Envoy circuit breakers and protocol options)."""
+
+    tcp: TcpSettings | None = None
+    """TCP limits."""
+    http: HttpSettings | None = None
+    """HTTP limits."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OutlierDetection:
+    """Ejection of failing endpoints (Envoy's ``outlier_detection``)."""
+
+    consecutive_5xx_errors: UInt32 | None = None
+    """5xx responses in a row that eject an endpoint (0 turns it off)."""
+    consecutive_gateway_errors: UInt32 | None = None
+    """502/503/504 responses in a row that eject an endpoint."""
+    interval: Milliseconds | None = None
+    """Time between ejection sweeps, milliseconds."""
+    base_ejection_time: Milliseconds | None = None
+    """Minimum ejection time, milliseconds."""
+    max_ejection_percent: Percent | None = None
+    """Most endpoints ejected at once, percent."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        (
+            "consecutiveErrors",
+            "consecutiveLocalOriginFailures",
+            "splitExternalLocalOriginErrors",
+            "minHealthPercent",
+            "outlierDetectionHttpErrorCodes",
+        ),
+        "an outlier detection option; " + NOT_MODELLED,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HttpCookie:
+    """A cookie that keys consistent hashing."""
+
+    name: str
+    """Cookie name."""
+    path: str = ""
+    """Cookie path."""
+    ttl: MillisecondsOrZero | None = None
+    """Lifetime of a generated cookie, milliseconds (0: a session cookie)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {"attributes": "cookie attributes; " + NOT_MODELLED}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConsistentHash:
+    """Consistent-hash load balancing (ring hash or Maglev), by one request attribute."""
+
+    http_header_name: str | None = None
+    """Hash on this request header."""
+    http_cookie: HttpCookie | None = None
+    """Hash on this cookie."""
+    use_source_ip: bool = False
+    """Hash on the source IP."""
+    http_query_parameter_name: str | None = None
+    """Hash on this query parameter."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        "ringHash": "the ring size of ring-hash balancing; " + NOT_MODELLED,
+        "maglev": "the table size of Maglev balancing; " + NOT_MODELLED,
+        "minimumRingSize": "the ring size of ring-hash balancing (deprecated); " + NOT_MODELLED,
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LoadBalancerSettings:
+    """How the cluster picks an endpoint."""
+
+    simple: SimpleLb | None = None
+    """A simple policy."""
+    consistent_hash: ConsistentHash | None = None
+    """Consistent hashing."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        "localityLbSetting": "locality failover and distribution; " + NOT_MODELLED,
+        "warmup": "slow start of new endpoints; " + NOT_MODELLED,
+        "warmupDurationSecs": "slow start of new endpoints; " + NOT_MODELLED,
+        "backendUtilization": "client-side weighted round robin; " + NOT_MODELLED,
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClientTLSSettings:
+    """How the sidecar connects to the destination over TLS."""
+
+    mode: TlsMode = "DISABLE"
+    """DISABLE, SIMPLE (TLS), MUTUAL (TLS with a client certificate) or ISTIO_MUTUAL (mesh mTLS)."""
+    sni: str = ""
+    """SNI sent in the handshake."""
+    subject_alt_names: Many[str] = ()
+    """Names the server certificate must carry."""
+    credential_name: str = ""
+    """Secret holding the client certificate and CA (fetched over SDS)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("clientCertificate", "privateKey", "caCertificates", "caCrl", "insecureSkipVerify"),
+        "a file path or TLS option; " + NOT_MODELLED,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PortTrafficPolicy:
+    """A traffic policy for one port of the destination."""
+
+    port: PortSelector
+    """The port it applies to."""
+    connection_pool: ConnectionPoolSettings | None = None
+    """Connection pool limits."""
+    outlier_detection: OutlierDetection | None = None
+    """Outlier detection."""
+    tls: ClientTLSSettings | None = None
+    """Upstream TLS."""
+    load_balancer: LoadBalancerSettings | None = None
+    """Load balancing."""
+
+
+_POLICY_REASONS = {
+    "tunnel": "HTTP CONNECT tunnelling to the destination; " + NOT_MODELLED,
+    "proxyProtocol": "PROXY protocol to the destination; " + NOT_MODELLED,
+    "retryBudget": "a retry budget circuit breaker; " + NOT_MODELLED,
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrafficPolicy:
+    """Policies applied to the destination's (or a subset's) clusters."""
+
+    connection_pool: ConnectionPoolSettings | None = None
+    """Connection pool limits."""
+    outlier_detection: OutlierDetection | None = None
+    """Outlier detection."""
+    tls: ClientTLSSettings | None = None
+    """Upstream TLS."""
+    load_balancer: LoadBalancerSettings | None = None
+    """Load balancing."""
+    port_level_settings: Annotated[tuple[PortTrafficPolicy, ...], MaxItems(4096, "the CRD's maxItems")] = ()
+    """Per-port overrides."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = _POLICY_REASONS
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Subset:
+    """A named subset of the destination's endpoints (one more cluster per port)."""
+
+    name: Annotated[str, Rule(subset_name_problem)]
+    """Subset name (``outbound|<port>|<name>|<host>``)."""
+    labels: Labels = dataclasses.field(default_factory=dict)
+    """Endpoint labels that select it."""
+    traffic_policy: TrafficPolicy | None = None
+    """Overrides of the rule's policy for this subset."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DestinationRuleSelector:
+    """``workloadSelector`` of a DestinationRule (Istio's common ``WorkloadSelector``: ``matchLabels``)."""
+
+    match_labels: Annotated[
+        dict[
+            Annotated[str, Rule(selector_key_problem)],
+            Annotated[str, Rule(selector_value_problem)],
+        ],
+        MaxItems(4096, "the CRD's maxProperties"),
+    ] = dataclasses.field(default_factory=dict)
+    """Pod labels of the workloads the rule applies to."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DestinationRuleSpec:
+    """``DestinationRule.spec``."""
+
+    host: Annotated[str, Rule(wildcard_domain_problem)]
+    """The destination host (a service or ServiceEntry host, possibly a wildcard)."""
+    traffic_policy: TrafficPolicy | None = None
+    """Policies of all its clusters."""
+    subsets: Many[Subset] = ()
+    """Named subsets."""
+    export_to: ExportTo = ()
+    """Namespaces that see it."""
+    workload_selector: DestinationRuleSelector | None = None
+    """Workloads it applies to (then exportTo may only be this namespace)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DestinationRule:
+    """A DestinationRule: its place and its spec."""
+
+    name: str
+    """``metadata.name``."""
+    namespace: str
+    """``metadata.namespace``."""
+    spec: DestinationRuleSpec
+    """Its policies and subsets."""
+
+    KIND: ClassVar[str] = KIND
+
+
+def parse_destination_rule(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[DestinationRule]:
+    """A pasted DestinationRule, validated; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
+    parts = read_object(KIND, DestinationRuleSpec, raw, source=source, path=path)
+    _DestinationRuleChecks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
+    rule = DestinationRule(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
+    return Parsed(rule, tuple(parts.ignored))
+
+
+def _unset(policy: TrafficPolicy | PortTrafficPolicy) -> bool:
+    parts = (policy.connection_pool, policy.outlier_detection, policy.tls, policy.load_balancer)
+    return all(part is None for part in parts)
+
+
+class _DestinationRuleChecks(Checks):
+    def run(self, path: str, spec: DestinationRuleSpec) -> None:
+        if spec.traffic_policy is not None:
+            self.policy(join(path, "trafficPolicy"), spec.traffic_policy)
+        first: dict[str, int] = {}
+        for i, subset in enumerate(spec.subsets):
+            where = join(join(path, "subsets"), i)
+            if subset.name in first:
+                self.fail(
+                    join(where, "name"),
+                    f"duplicate subset name {subset.name!r} (first at subsets[{first[subset.name]}])",
+                )
+            first[subset.name] = i
+            if subset.traffic_policy is not None:
+                self.policy(join(where, "trafficPolicy"), subset.traffic_policy)
+        self.export_to(join(path, "exportTo"), spec.export_to)
+        if spec.workload_selector is not None:
+            self.selector_export(join(path, "exportTo"), spec.export_to)
+
+    def selector_export(self, path: str, export_to: tuple[str, ...]) -> None:
+        """A rule with a workload selector stays in its namespace (``validateExportTo``)."""
+        own = {self.namespace if entry == "." else entry for entry in export_to}
+        if export_to and own != {self.namespace}:
+            self.fail(path, "a DestinationRule with a workloadSelector can only be exported to its own namespace ('.')")
+
+    def policy(self, path: str, policy: TrafficPolicy) -> None:
+        """``validateTrafficPolicy``: not empty, and each part valid."""
+        unset = _unset(policy) and not policy.port_level_settings
+        if unset and not any(self.has(path, key) for key in _POLICY_REASONS):
+            self.fail(path, "a traffic policy must set at least one field")
+        if self.has(path, "tunnel") and self.has(path, "proxyProtocol"):
+            self.fail(join(path, "proxyProtocol"), "tunnel and proxyProtocol must not be set together")
+        self.policy_parts(path, policy)
+        for i, port_policy in enumerate(policy.port_level_settings):
+            where = join(join(path, "portLevelSettings"), i)
+            if _unset(port_policy):
+                self.fail(where, "a port traffic policy must set at least one field besides port")
+            self.policy_parts(where, port_policy)
+
+    def policy_parts(self, path: str, policy: TrafficPolicy | PortTrafficPolicy) -> None:
+        pool = policy.connection_pool
+        if pool is not None and pool.tcp is None and pool.http is None:
+            self.fail(join(path, "connectionPool"), "a connection pool must set tcp or http")
+        if policy.load_balancer is not None:
+            self.load_balancer(join(path, "loadBalancer"), policy.load_balancer)
+        if policy.tls is not None:
+            self.tls(join(path, "tls"), policy.tls)
+
+    def load_balancer(self, path: str, lb: LoadBalancerSettings) -> None:
+        """``validateLoadBalancer`` and the API's oneofs."""
+        self.one_of(
+            path,
+            {"simple": lb.simple, "consistentHash": lb.consistent_hash, "backendUtilization": None},
+            what="a load balancer",
+        )
+        hashing = lb.consistent_hash
+        if hashing is None:
+            return
+        where = join(path, "consistentHash")
+        self.one_of(
+            where,
+            {
+                "httpHeaderName": hashing.http_header_name,
+                "httpCookie": hashing.http_cookie,
+                "useSourceIp": hashing.use_source_ip,
+                "httpQueryParameterName": hashing.http_query_parameter_name,
+            },
+            what="consistent hashing",
+        )
+        if hashing.http_cookie is not None and not hashing.http_cookie.name:
+            self.fail(join(join(where, "httpCookie"), "name"), "a hash cookie needs a name")
+        if self.has(where, "minimumRingSize") and (self.has(where, "ringHash") or self.has(where, "maglev")):
+            self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
+
+    def tls(self, path: str, tls: ClientTLSSettings) -> None:
+        """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential."""
+        files = [key for key in ("clientCertificate", "caCertificates", "privateKey", "caCrl") if self.has(path, key)]
+        if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
+            if files:
+                self.fail(join(path, files[0]), "cannot be set together with credentialName")
+            return
+        if tls.mode == "MUTUAL":
+            for key in ("clientCertificate", "privateKey"):
+                if not self.has(path, key):
+                    self.fail(join(path, key), "MUTUAL TLS needs clientCertificate and privateKey, or a credentialName")

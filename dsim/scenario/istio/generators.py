@@ -1,0 +1,369 @@
+"""Istio objects for a mesh at scale, drawn from :mod:`generator_params`.
+
+Pure functions of plain inputs (service names, namespaces, ports; a call graph by namespace) and
+a seeded :class:`numpy.random.Generator`: the same inputs and seed give the same objects. Every
+object they build passes the same validation as a pasted one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from dsim.errors import ScenarioError, quote
+from dsim.randomness import generator
+from dsim.scenario.convert import join
+from dsim.scenario.istio.destination_rule import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    ConsistentHash,
+    DestinationRule,
+    DestinationRuleSpec,
+    HttpSettings,
+    LoadBalancerSettings,
+    OutlierDetection,
+    Subset,
+    TcpSettings,
+    TrafficPolicy,
+)
+from dsim.scenario.istio.generator_params import (
+    DestinationRuleGen,
+    IstioObjectsGen,
+    ServiceEntryGen,
+    SidecarGen,
+    VirtualServiceGen,
+)
+from dsim.scenario.istio.reader import Milliseconds
+from dsim.scenario.istio.rules import sidecar_host_problem
+from dsim.scenario.istio.service_entry import (
+    RESOLUTIONS,
+    Resolution,
+    ServiceEntry,
+    ServiceEntrySpec,
+    ServicePort,
+    WorkloadEntry,
+)
+from dsim.scenario.istio.sidecar import IstioEgressListener, OutboundTrafficPolicy, Sidecar, SidecarSpec
+from dsim.scenario.istio.virtual_service import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRetry,
+    HTTPRoute,
+    HTTPRouteDestination,
+    StringMatch,
+    VirtualService,
+    VirtualServiceSpec,
+)
+
+# Generated addresses come from blocks no cluster uses for pods or services: ServiceEntry VIPs
+# from 240.0.0.0/8 (reserved) and 2001:db8:5e::/48 (documentation), endpoints from 100.64.0.0/10
+# (shared address space) and 2001:db8:e9::/48.
+_VIP_BASES = {"IPv4": int(ipaddress.IPv4Address("240.0.0.0")), "IPv6": int(ipaddress.IPv6Address("2001:db8:5e::"))}
+_ENDPOINT_BASES = {
+    "IPv4": int(ipaddress.IPv4Address("100.64.0.0")),
+    "IPv6": int(ipaddress.IPv6Address("2001:db8:e9::")),
+}
+_FAMILY_SETS = {"ipv4": ("IPv4",), "ipv6": ("IPv6",), "dual": ("IPv4", "IPv6")}
+_ENTRY_PORTS = {"http": (80, "HTTP", "http"), "tls": (443, "TLS", "tls"), "tcp": (5432, "TCP", "tcp")}
+_SUBSET_LABEL = "version"
+_RESOLUTION_OF: dict[str, Resolution] = dict(
+    zip(("none", "static", "dns", "dns_round_robin"), RESOLUTIONS, strict=True)
+)
+
+
+def _address(base: int, family: str, offset: int) -> str:
+    cls = ipaddress.IPv4Address if family == "IPv4" else ipaddress.IPv6Address
+    return str(cls(base + offset))
+
+
+def _fqdn(name: str, namespace: str, cluster_domain: str) -> str:
+    return f"{name}.{namespace}.svc.{cluster_domain}"
+
+
+def _chosen(count: int, share: float, rng: np.random.Generator) -> list[int]:
+    """Indices of ``round(share · count)`` services, drawn without replacement, in order."""
+    chosen = rng.choice(count, size=round(share * count), replace=False) if count else np.empty(0, dtype=int)
+    return sorted(int(i) for i in chosen)
+
+
+def _draw(weights: Mapping[str, float], size: int, rng: np.random.Generator) -> list[str]:
+    keys = list(weights)
+    p = np.array([weights[k] for k in keys], dtype=float)
+    return [keys[int(i)] for i in rng.choice(len(keys), size=size, p=p / p.sum())]
+
+
+def subset_names(count: int) -> tuple[str, ...]:
+    """The generated subsets of a service: ``v1``..``vN``."""
+    return tuple(f"v{k + 1}" for k in range(count))
+
+
+def generate_destination_rules(
+    names: Sequence[str],
+    namespaces: Sequence[str],
+    params: DestinationRuleGen,
+    rng: np.random.Generator,
+    *,
+    cluster_domain: str = "cluster.local",
+) -> tuple[DestinationRule, ...]:
+    """A DestinationRule for ``round(share · services)`` services, each with ``subsets`` version
+    subsets and the policies the parameters ask for."""
+    chosen = _chosen(len(names), params.share, rng)
+    with_pool = rng.random(len(chosen)) < params.connection_pool
+    with_outlier = rng.random(len(chosen)) < params.outlier_detection
+    rules = []
+    for k, i in enumerate(chosen):
+        policy = _traffic_policy(params, bool(with_pool[k]), bool(with_outlier[k]))
+        subsets = tuple(Subset(name=s, labels={_SUBSET_LABEL: s}) for s in subset_names(params.subsets))
+        spec = DestinationRuleSpec(
+            host=_fqdn(names[i], namespaces[i], cluster_domain), traffic_policy=policy, subsets=subsets
+        )
+        rules.append(DestinationRule(name=names[i], namespace=namespaces[i], spec=spec))
+    return tuple(rules)
+
+
+def _traffic_policy(params: DestinationRuleGen, pool: bool, outlier: bool) -> TrafficPolicy | None:
+    policy = TrafficPolicy(
+        connection_pool=ConnectionPoolSettings(
+            tcp=TcpSettings(max_connections=100, connect_timeout=Milliseconds(30_000)),
+            http=HttpSettings(http1_max_pending_requests=1024, http2_max_requests=1024, max_retries=3),
+        )
+        if pool
+        else None,
+        outlier_detection=OutlierDetection(
+            consecutive_5xx_errors=5,
+            interval=Milliseconds(10_000),
+            base_ejection_time=Milliseconds(30_000),
+            max_ejection_percent=50,
+        )
+        if outlier
+        else None,
+        tls=ClientTLSSettings(mode=params.tls_mode) if params.tls_mode else None,
+        load_balancer=_load_balancer(params),
+    )
+    return None if policy == TrafficPolicy() else policy
+
+
+def _load_balancer(params: DestinationRuleGen) -> LoadBalancerSettings | None:
+    if params.load_balancer is None:
+        return None
+    if params.load_balancer == "consistent_hash":
+        return LoadBalancerSettings(consistent_hash=ConsistentHash(use_source_ip=True))
+    return LoadBalancerSettings(simple=params.load_balancer)
+
+
+def generate_virtual_services(
+    names: Sequence[str],
+    namespaces: Sequence[str],
+    params: VirtualServiceGen,
+    rng: np.random.Generator,
+    *,
+    subsets: Mapping[int, Sequence[str]] | None = None,
+    cluster_domain: str = "cluster.local",
+) -> tuple[VirtualService, ...]:
+    """A VirtualService for ``round(share · services)`` services, routing the service's own host.
+
+    ``subsets`` maps a service's index to its subset names; a route's destinations are drawn
+    from them (at most ``destinations``, weights summing to 100), else the route has the host alone.
+    """
+    subsets = subsets or {}
+    services = []
+    for i in _chosen(len(names), params.share, rng):
+        hosts = _hosts(names[i], namespaces[i], cluster_domain)[: params.hosts]
+        routes = tuple(
+            _http_route(params, rng, names[i], hosts[0], subsets.get(i, ()), r, last=r == params.routes - 1)
+            for r in range(params.routes)
+        )
+        spec = VirtualServiceSpec(hosts=hosts, http=routes)
+        services.append(VirtualService(name=names[i], namespace=namespaces[i], spec=spec))
+    return tuple(services)
+
+
+def _hosts(name: str, namespace: str, cluster_domain: str) -> tuple[str, ...]:
+    return (_fqdn(name, namespace, cluster_domain), f"{name}.{namespace}.svc", f"{name}.{namespace}", name)
+
+
+def _http_route(
+    params: VirtualServiceGen,
+    rng: np.random.Generator,
+    name: str,
+    host: str,
+    subsets: Sequence[str],
+    index: int,
+    *,
+    last: bool,
+) -> HTTPRoute:
+    count = 0 if last else params.matches_per_route
+    kinds = _draw(vars(params.match_kinds), count, rng) if count else []
+    matches = tuple(_match(kind, name, index, k) for k, kind in enumerate(kinds))
+    timeout = Milliseconds(max(1, round(params.timeout_s * 1000))) if params.timeout_s is not None else None
+    retries = HTTPRetry(attempts=params.retry_attempts, retry_on="5xx") if params.retry_attempts else None
+    return HTTPRoute(
+        name=f"r{index}",
+        match=matches,
+        route=_destinations(params, rng, host, subsets, index),
+        timeout=timeout,
+        retries=retries,
+    )
+
+
+def _match(kind: str, name: str, route: int, index: int) -> HTTPMatchRequest:
+    path = f"/{name}/r{route}/m{index}"
+    if kind == "uri_exact":
+        return HTTPMatchRequest(uri=StringMatch(exact=path))
+    if kind == "uri_regex":
+        return HTTPMatchRequest(uri=StringMatch(regex=f"{path}/[0-9]+"))
+    if kind == "header":
+        return HTTPMatchRequest(headers={"x-route": StringMatch(exact=f"r{route}-m{index}")})
+    return HTTPMatchRequest(uri=StringMatch(prefix=path))
+
+
+def _destinations(
+    params: VirtualServiceGen, rng: np.random.Generator, host: str, subsets: Sequence[str], index: int
+) -> tuple[HTTPRouteDestination, ...]:
+    count = min(params.destinations, len(subsets))
+    if count <= 1:
+        subset = subsets[index % len(subsets)] if subsets else None
+        return (HTTPRouteDestination(destination=Destination(host=host, subset=subset)),)
+    picked = [subsets[(index + k) % len(subsets)] for k in range(count)]
+    # Every destination at least 1, the rest shared at random: integers that add up to 100.
+    weights = 1 + rng.multinomial(100 - count, rng.dirichlet(np.ones(count)))
+    return tuple(
+        HTTPRouteDestination(destination=Destination(host=host, subset=s), weight=int(w))
+        for s, w in zip(picked, weights, strict=True)
+    )
+
+
+def generate_service_entries(
+    namespaces: Sequence[str], params: ServiceEntryGen, rng: np.random.Generator
+) -> tuple[ServiceEntry, ...]:
+    """``count`` ServiceEntries, in the namespaces in turn, with drawn resolution, family and protocol."""
+    if params.count == 0 or not namespaces:
+        return ()
+    resolutions = [_RESOLUTION_OF[key] for key in _draw(vars(params.resolution), params.count, rng)]
+    families = _draw(vars(params.families), params.count, rng)
+    protocols = _draw(vars(params.protocols), params.count, rng)
+    entries = []
+    for i in range(params.count):
+        spec = _entry_spec(params, i, resolutions[i], _FAMILY_SETS[families[i]], protocols[i])
+        entries.append(ServiceEntry(name=f"external-{i:06d}", namespace=namespaces[i % len(namespaces)], spec=spec))
+    return tuple(entries)
+
+
+def _entry_spec(
+    params: ServiceEntryGen, i: int, resolution: Resolution, families: tuple[str, ...], protocol: str
+) -> ServiceEntrySpec:
+    number, protocol_name, port_name = _ENTRY_PORTS[protocol]
+    hosts = tuple(f"h{h}.external-{i:06d}.example.com" for h in range(params.hosts_per_entry))
+    per = params.addresses_per_entry
+    addresses = tuple(_address(_VIP_BASES[family], family, 1 + i * per + k) for family in families for k in range(per))
+    return ServiceEntrySpec(
+        hosts=hosts,
+        addresses=addresses,
+        ports=(ServicePort(number=number, name=port_name, protocol=protocol_name),),
+        resolution=resolution,
+        endpoints=_entry_endpoints(params, i, resolution, families),
+    )
+
+
+def _entry_endpoints(
+    params: ServiceEntryGen, i: int, resolution: str, families: tuple[str, ...]
+) -> tuple[WorkloadEntry, ...]:
+    per = params.endpoints_per_entry
+    if resolution == "NONE":
+        return ()
+    if resolution == "DNS_ROUND_ROBIN":
+        per = min(per, 1)
+    if resolution in ("DNS", "DNS_ROUND_ROBIN"):
+        return tuple(WorkloadEntry(address=f"e{k}.external-{i:06d}.example.net") for k in range(per))
+    return tuple(
+        WorkloadEntry(
+            address=_address(_ENDPOINT_BASES[families[k % len(families)]], families[k % len(families)], 1 + i * per + k)
+        )
+        for k in range(per)
+    )
+
+
+def generate_sidecars(
+    namespaces: Iterable[str],
+    calls: Mapping[str, Iterable[str]],
+    params: SidecarGen,
+    *,
+    source: str = "<call graph>",
+    path: str = "calls",
+) -> tuple[Sidecar, ...]:
+    """A namespace-wide Sidecar per namespace whose egress hosts are what it calls.
+
+    ``calls`` maps a namespace to what its workloads call: namespace names (``ns`` → ``ns/*``),
+    hostnames (an FQDN → ``*/<host>``) or egress hosts already in Istio's form (``ns/host``). Its
+    own namespace (``./*``) and ``extra_hosts`` are always added; hosts are sorted, each once.
+    """
+    if not params.per_namespace:
+        return ()
+    policy = OutboundTrafficPolicy(mode=params.outbound_traffic_policy) if params.outbound_traffic_policy else None
+    sidecars = []
+    for namespace in sorted(set(namespaces)):
+        hosts = _egress_hosts(namespace, calls.get(namespace, ()), params, source, join(path, namespace))
+        spec = SidecarSpec(egress=(IstioEgressListener(hosts=hosts),), outbound_traffic_policy=policy)
+        sidecars.append(Sidecar(name="default", namespace=namespace, spec=spec))
+    return tuple(sidecars)
+
+
+def _egress_hosts(namespace: str, called: Iterable[str], params: SidecarGen, source: str, path: str) -> tuple[str, ...]:
+    hosts = {"./*", *params.extra_hosts}
+    for callee in called:
+        host = callee if "/" in callee else f"*/{callee}" if "." in callee else f"{callee}/*"
+        if host == f"{namespace}/*":
+            continue  # its own namespace is ./*
+        problem = sidecar_host_problem(host)
+        if problem:
+            raise ScenarioError(source, path, f"{problem} (from the call {quote(callee)})")
+        hosts.add(host)
+    return tuple(sorted(hosts))
+
+
+class GeneratedObjects(NamedTuple):
+    """Every generated Istio object of a mesh."""
+
+    virtual_services: tuple[VirtualService, ...]
+    destination_rules: tuple[DestinationRule, ...]
+    service_entries: tuple[ServiceEntry, ...]
+    sidecars: tuple[Sidecar, ...]
+
+
+def generate_istio_objects(
+    names: Sequence[str],
+    namespaces: Sequence[str],
+    calls: Mapping[str, Iterable[str]],
+    params: IstioObjectsGen,
+    seed: int,
+    *,
+    cluster_domain: str = "cluster.local",
+) -> GeneratedObjects:
+    """All four kinds for the services ``names`` (in ``namespaces``, index by index), each kind
+    from its own random stream of ``seed`` (:func:`dsim.randomness.generator`), so changing one
+    kind's parameters never changes another kind's objects. VirtualServices route over the
+    generated DestinationRules' subsets."""
+    rules = generate_destination_rules(
+        names,
+        namespaces,
+        params.destination_rules,
+        generator(seed, "istio.destination_rules"),
+        cluster_domain=cluster_domain,
+    )
+    index = {(n, ns): i for i, (n, ns) in enumerate(zip(names, namespaces, strict=True))}
+    subsets = {index[(r.name, r.namespace)]: tuple(s.name for s in r.spec.subsets) for r in rules}
+    services = generate_virtual_services(
+        names,
+        namespaces,
+        params.virtual_services,
+        generator(seed, "istio.virtual_services"),
+        subsets=subsets,
+        cluster_domain=cluster_domain,
+    )
+    all_namespaces = sorted(set(namespaces))
+    entries = generate_service_entries(all_namespaces, params.service_entries, generator(seed, "istio.service_entries"))
+    sidecars = generate_sidecars(all_namespaces, calls, params.sidecars)
+    return GeneratedObjects(services, rules, entries, sidecars)

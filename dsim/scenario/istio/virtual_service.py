@@ -1,0 +1,420 @@
+"""VirtualService: the fields that shape a sidecar's routes, validated as Istio validates them.
+
+Rules follow ``ValidateVirtualService`` in Istio's ``pkg/config/validation/validation.go`` and
+``validateHTTPRoute`` in ``pkg/config/validation/virtualservice.go``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
+
+from dsim.errors import quote
+from dsim.scenario.convert import join
+from dsim.scenario.istio.common import (
+    FIELD_REASONS,
+    MANY,
+    NOT_MODELLED,
+    Checks,
+    ExportTo,
+    Many,
+    NonNegativeInt32,
+    PortSelector,
+)
+from dsim.scenario.istio.reader import MaxItems, Milliseconds, Parsed, Rule, read_object
+from dsim.scenario.istio.rules import (
+    MESH_GATEWAY,
+    first_overlap,
+    gateway_name_problem,
+    header_name_problem,
+    is_ip,
+    is_jwt_claim_header,
+    namespace_problem,
+    optional_port_problem,
+    regex_problem,
+    retry_on_problem,
+    subset_name_problem,
+    subset_of,
+    wildcard_domain_problem,
+)
+
+KIND = "VirtualService"
+# Envoy's weighted_clusters total_weight is a uint32: the weights of one route must fit in it.
+_TOTAL_WEIGHT_MAX = 2**32 - 1
+
+
+def _destination_host_problem(host: str) -> str | None:
+    """``validateDestination``: a host, never the bare wildcard."""
+    return "'*' is not a valid destination host" if host == "*" else wildcard_domain_problem(host)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Destination:
+    """Where a route sends traffic: a service host, optionally one subset and port."""
+
+    host: Annotated[str, Rule(_destination_host_problem)]
+    """The service's host (short name, FQDN or ServiceEntry host)."""
+    subset: Annotated[str, Rule(subset_name_problem)] | None = None
+    """A DestinationRule subset of the host."""
+    port: PortSelector | None = None
+    """The host's port, needed when it has several."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HTTPRouteDestination:
+    """One weighted destination of an HTTP route."""
+
+    destination: Destination
+    """Where traffic goes."""
+    weight: NonNegativeInt32 = 0
+    """Relative share of the route's traffic (several destinations: their weights are normalised by Envoy)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {"headers": "header manipulation of one destination; " + NOT_MODELLED}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RouteDestination:
+    """One weighted destination of a TCP or TLS route."""
+
+    destination: Destination
+    """Where traffic goes."""
+    weight: NonNegativeInt32 = 0
+    """Relative share of the route's connections."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StringMatch:
+    """Istio's ``StringMatch``: at most one of exact, prefix or regex (none: the field is present)."""
+
+    exact: str | None = None
+    """The whole value."""
+    prefix: str | None = None
+    """A leading part of the value."""
+    regex: Annotated[str, Rule(regex_problem)] | None = None
+    """An RE2 regular expression matching the whole value."""
+
+
+StringMatches = Annotated[dict[Annotated[str, Rule(header_name_problem)], StringMatch], MaxItems(MANY)]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HTTPMatchRequest:
+    """One way a request can match an HTTP route (all of its conditions must hold)."""
+
+    name: str = ""
+    """Appended to the route's name in Envoy."""
+    uri: StringMatch | None = None
+    """The request path."""
+    method: StringMatch | None = None
+    """The HTTP method."""
+    headers: StringMatches = dataclasses.field(default_factory=dict)
+    """Request headers by name (lowercase)."""
+    query_params: Annotated[dict[str, StringMatch], MaxItems(MANY)] = dataclasses.field(default_factory=dict)
+    """Query parameters by name."""
+    ignore_uri_case: bool = False
+    """Whether ``uri`` matches without regard to case."""
+    port: Annotated[int, Rule(optional_port_problem)] = 0
+    """Only requests to this port (0: any)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        "scheme": "a URI scheme matcher; " + NOT_MODELLED,
+        "authority": "an authority matcher; " + NOT_MODELLED,
+        "withoutHeaders": "negative header matchers; " + NOT_MODELLED,
+        "statPrefix": "a stats prefix for the route; " + NOT_MODELLED,
+        **{key: FIELD_REASONS[key] for key in ("sourceLabels", "sourceNamespace", "gateways")},
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HTTPRetry:
+    """Retry policy of an HTTP route."""
+
+    attempts: NonNegativeInt32 = 0
+    """Retries allowed (0 turns retries off)."""
+    per_try_timeout: Milliseconds | None = None
+    """Timeout of each try, milliseconds."""
+    retry_on: str = ""
+    """Comma-separated Envoy retry policies or status codes."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"),
+        "a retry option of Envoy's retry policy; " + NOT_MODELLED,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Delegate:
+    """Another VirtualService whose routes this route delegates to."""
+
+    name: str
+    """Its name."""
+    namespace: Annotated[str, Rule(namespace_problem)] | None = None
+    """Its namespace; defaults to this VirtualService's."""
+
+
+_HTTP_ACTION_REASONS = {
+    "redirect": "a redirect action; " + NOT_MODELLED,
+    "directResponse": "a direct response action; " + NOT_MODELLED,
+    "rewrite": "a path or authority rewrite; " + NOT_MODELLED,
+    "fault": "fault injection (Envoy's fault filter config); " + NOT_MODELLED,
+    "mirror": "traffic mirroring; " + NOT_MODELLED,
+    "mirrors": "traffic mirroring; " + NOT_MODELLED,
+    "mirrorPercent": "traffic mirroring; " + NOT_MODELLED,
+    "mirror_percent": "traffic mirroring; " + NOT_MODELLED,
+    "mirrorPercentage": "traffic mirroring; " + NOT_MODELLED,
+    "corsPolicy": "a CORS policy; " + NOT_MODELLED,
+    "headers": "header manipulation; " + NOT_MODELLED,
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HTTPRoute:
+    """One HTTP rule: its matches, weighted destinations, retries and timeout."""
+
+    name: str = ""
+    """Route name in Envoy."""
+    match: Many[HTTPMatchRequest] = ()
+    """Conditions, any of which selects the rule; none matches every request."""
+    route: Many[HTTPRouteDestination] = ()
+    """Weighted destinations."""
+    retries: HTTPRetry | None = None
+    """Retry policy; absent, the mesh default."""
+    timeout: Milliseconds | None = None
+    """Request timeout, milliseconds; absent, none."""
+    delegate: Delegate | None = None
+    """A VirtualService whose HTTP routes replace this one (root VirtualServices only)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = _HTTP_ACTION_REASONS
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class L4MatchAttributes:
+    """A TCP route's match."""
+
+    port: Annotated[int, Rule(optional_port_problem)] = 0
+    """Only connections to this port (0: any)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        key: FIELD_REASONS[key]
+        for key in ("destinationSubnets", "sourceLabels", "sourceNamespace", "sourceSubnet", "gateways")
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TCPRoute:
+    """One TCP rule."""
+
+    match: Many[L4MatchAttributes] = ()
+    """Conditions; none matches every connection."""
+    route: Many[RouteDestination] = ()
+    """Weighted destinations."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TLSMatchAttributes:
+    """A TLS route's match, by SNI."""
+
+    sni_hosts: Many[str] = ()
+    """SNI names; each must fall within the VirtualService's hosts."""
+    port: Annotated[int, Rule(optional_port_problem)] = 0
+    """Only connections to this port (0: any)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        key: FIELD_REASONS[key] for key in ("destinationSubnets", "sourceLabels", "sourceNamespace", "gateways")
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TLSRoute:
+    """One TLS (SNI-routed) rule."""
+
+    match: Many[TLSMatchAttributes] = ()
+    """Conditions, at least one."""
+    route: Many[RouteDestination] = ()
+    """Weighted destinations."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualServiceSpec:
+    """``VirtualService.spec``: the hosts it applies to and its routes."""
+
+    hosts: Many[str] = ()
+    """Hosts it routes (each a virtual host's domains); none makes it a delegate."""
+    gateways: Many[str] = ()
+    """Gateways it applies to (``mesh`` for sidecars); none means sidecars only."""
+    http: Many[HTTPRoute] = ()
+    """HTTP rules, first match wins."""
+    tls: Many[TLSRoute] = ()
+    """TLS rules for TLS and HTTPS ports."""
+    tcp: Many[TCPRoute] = ()
+    """TCP rules for opaque TCP ports."""
+    export_to: ExportTo = ()
+    """Namespaces that see it; none means the mesh default (all)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualService:
+    """A VirtualService: its place and its spec."""
+
+    name: str
+    """``metadata.name``."""
+    namespace: str
+    """``metadata.namespace``."""
+    spec: VirtualServiceSpec
+    """What it routes."""
+
+    KIND: ClassVar[str] = KIND
+
+
+def parse_virtual_service(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[VirtualService]:
+    """A pasted VirtualService, validated; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
+    parts = read_object(KIND, VirtualServiceSpec, raw, source=source, path=path)
+    spec_path = join(path, "spec")
+    _VirtualServiceChecks(source, parts.meta.namespace, parts.ignored).run(spec_path, parts.spec)
+    service = VirtualService(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
+    return Parsed(service, tuple(parts.ignored))
+
+
+class _VirtualServiceChecks(Checks):
+    def run(self, path: str, spec: VirtualServiceSpec) -> None:
+        if not spec.hosts:
+            self.delegate_spec(path, spec)
+        for i, gateway in enumerate(spec.gateways):
+            problem = gateway_name_problem(gateway)
+            if problem:
+                self.fail(join(join(path, "gateways"), i), problem)
+        to_gateway = bool(spec.gateways) and MESH_GATEWAY not in spec.gateways
+        if not to_gateway:
+            self.no_jwt_routes(path, spec)
+        self.hosts(join(path, "hosts"), spec.hosts, to_mesh=not to_gateway)
+        if not (spec.http or spec.tcp or spec.tls):
+            self.fail(path, "needs http, tcp or tls routes (it has none)")
+        for i, route in enumerate(spec.http):
+            self.http_route(join(join(path, "http"), i), route, in_delegate=not spec.hosts)
+        for i, tls in enumerate(spec.tls):
+            self.tls_route(join(join(path, "tls"), i), tls, spec.hosts)
+        for i, tcp in enumerate(spec.tcp):
+            if not tcp.route:
+                self.fail(join(join(join(path, "tcp"), i), "route"), "a TCP route needs at least one destination")
+            self.destinations(join(join(path, "tcp"), i), tcp.route)
+        self.export_to(join(path, "exportTo"), spec.export_to)
+
+    def delegate_spec(self, path: str, spec: VirtualServiceSpec) -> None:
+        """A VirtualService without hosts is a delegate: HTTP routes only, bound to no gateway."""
+        for key, items in (("gateways", spec.gateways), ("tls", spec.tls), ("tcp", spec.tcp)):
+            if items:
+                self.fail(join(path, key), f"a delegate VirtualService (no hosts) must have no {key}")
+
+    def no_jwt_routes(self, path: str, spec: VirtualServiceSpec) -> None:
+        for i, route in enumerate(spec.http):
+            for k, match in enumerate(route.match):
+                for name in match.headers:
+                    if is_jwt_claim_header(name):
+                        where = join(join(join(join(join(path, "http"), i), "match"), k), "headers")
+                        self.fail(
+                            join(where, name), "JWT claim routing is only supported on gateways (no gateways here)"
+                        )
+
+    def hosts(self, path: str, hosts: Sequence[str], *, to_mesh: bool) -> None:
+        for i, host in enumerate(hosts):
+            problem = wildcard_domain_problem(host)
+            if problem and not is_ip(host):
+                self.fail(join(path, i), problem)
+            if not problem and to_mesh and host == "*":
+                self.fail(join(path, i), "the wildcard host '*' is not allowed for VirtualServices bound to sidecars")
+        pair = first_overlap(hosts)
+        if pair:
+            first, second = pair
+            self.fail(
+                join(path, second),
+                f"{quote(hosts[second])} duplicates hosts[{first}] ({quote(hosts[first])}); hosts must not overlap",
+            )
+
+    def http_route(self, path: str, route: HTTPRoute, *, in_delegate: bool) -> None:
+        self.http_route_actions(path, route, in_delegate=in_delegate)
+        for k, match in enumerate(route.match):
+            self.http_match(join(join(path, "match"), k), match)
+        if route.retries is not None:
+            self.retries(join(path, "retries"), route.retries)
+        self.destinations(path, route.route)
+
+    def http_route_actions(self, path: str, route: HTTPRoute, *, in_delegate: bool) -> None:
+        """``validateHTTPRouteConflict``: one action per rule (route, redirect or direct response)."""
+        if route.delegate is not None:
+            if in_delegate:
+                self.fail(join(path, "delegate"), "a delegate VirtualService's route cannot delegate again")
+            for key in ("route", "redirect"):
+                if (key == "route" and route.route) or self.has(path, key):
+                    self.fail(join(path, key), f"a route with a delegate must not have a {key}")
+            return
+        actions = [key for key in ("redirect", "directResponse") if self.has(path, key)]
+        if route.route:
+            actions.insert(0, "route")
+        if not actions:
+            self.fail(path, "needs a route, redirect or directResponse (it has none)")
+        if len(actions) > 1:
+            self.fail(join(path, actions[1]), f"cannot be combined with {actions[0]} in one HTTP route")
+        if actions[0] != "route":
+            for key in ("fault", "rewrite"):
+                if self.has(path, key):
+                    self.fail(join(path, key), f"cannot be combined with {actions[0]} in one HTTP route")
+        if self.has(path, "mirror") and self.has(path, "mirrors"):
+            self.fail(join(path, "mirrors"), "cannot be combined with mirror in one HTTP route")
+
+    def http_match(self, path: str, match: HTTPMatchRequest) -> None:
+        if match.uri is not None:
+            self.string_match(join(path, "uri"), match.uri, empty_prefix=True)
+        if match.method is not None:
+            self.string_match(join(path, "method"), match.method)
+        for key, matches in (("headers", match.headers), ("queryParams", match.query_params)):
+            for name, string_match in matches.items():
+                self.string_match(join(join(path, key), name), string_match)
+
+    def string_match(self, path: str, match: StringMatch, *, empty_prefix: bool = False) -> None:
+        """``validateStringMatch``: one kind of match, and a prefix that says something (a URI may be '')."""
+        self.one_of(path, {"exact": match.exact, "prefix": match.prefix, "regex": match.regex}, what="a StringMatch")
+        if match.prefix == "" and not empty_prefix:
+            self.fail(join(path, "prefix"), "a prefix string match cannot be empty")
+
+    def retries(self, path: str, retries: HTTPRetry) -> None:
+        """``agent.ValidateHTTPRetry``."""
+        if retries.attempts == 0 and (
+            retries.per_try_timeout is not None or retries.retry_on or self.has(path, "retryRemoteLocalities")
+        ):
+            self.fail(join(path, "attempts"), "is 0 (retries off), yet the retry policy sets other fields")
+        if retries.retry_on:
+            problem = retry_on_problem(retries.retry_on)
+            if problem:
+                self.fail(join(path, "retryOn"), problem)
+
+    def destinations(self, path: str, destinations: Sequence[HTTPRouteDestination | RouteDestination]) -> None:
+        """``validateHTTPRouteDestinations``: weights of several destinations must not all be 0."""
+        total = sum(d.weight for d in destinations)
+        if len(destinations) > 1 and total == 0:
+            self.fail(join(path, "route"), "the destinations' weights add up to 0; give at least one a weight")
+        if total > _TOTAL_WEIGHT_MAX:
+            self.fail(join(path, "route"), f"the weights add up to {total:,}, more than Envoy's {_TOTAL_WEIGHT_MAX:,}")
+
+    def tls_route(self, path: str, tls: TLSRoute, hosts: Sequence[str]) -> None:
+        """``validateTLSRoute``: SNI matches within the VirtualService's hosts."""
+        if not tls.match:
+            self.fail(join(path, "match"), "a TLS route needs at least one match")
+        for k, match in enumerate(tls.match):
+            where = join(join(path, "match"), k)
+            if not match.sni_hosts:
+                self.fail(join(where, "sniHosts"), "a TLS match needs at least one SNI host")
+            for s, sni in enumerate(match.sni_hosts):
+                self.sni_host(join(join(where, "sniHosts"), s), sni, hosts)
+        if not tls.route:
+            self.fail(join(path, "route"), "a TLS route needs at least one destination")
+        self.destinations(path, tls.route)
+
+    def sni_host(self, path: str, sni: str, hosts: Sequence[str]) -> None:
+        problem = wildcard_domain_problem(sni)
+        if problem:
+            if is_ip(sni):
+                return  # Istio warns (clients rarely send an IP as SNI) but accepts it
+            self.fail(path, problem)
+        if not any(subset_of(sni, host) for host in hosts):
+            self.fail(path, f"SNI host {quote(sni)} is not within any of the VirtualService's hosts")
