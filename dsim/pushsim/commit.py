@@ -1,10 +1,11 @@
 """Pricing the proxy pushes a dispatch pass schedules, and committing the ones it dispatched.
 
 A dispatch pass (:class:`dsim.pushsim.dispatch.Dispatcher`) asks what each proxy push of its batch
-costs (:meth:`Committer.work`, by :class:`dsim.pushsim.work.Pricer`), schedules them, and hands
-back the dispatched prefix of each replica's batch: :meth:`Committer.commit` applies it to the
-proxy table (no longer queued, Envoy busy applying, a new connection's caches warm) and writes it
-to the :class:`dsim.pushsim.metrics.Recorder`.
+costs (:meth:`Committer.work`, by :class:`dsim.pushsim.work.Pricer`), then
+:meth:`Committer.dispatch_and_commit` schedules the batch on the dispatcher's lanes and applies
+the dispatched prefix of each replica's batch to the proxy table (no longer queued, Envoy busy
+applying, a new connection's caches warm) and to the :class:`dsim.pushsim.metrics.Recorder`, in
+one compiled call: a pass's fixed cost is most of its cost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.costs import PushCosts
+from dsim.pushsim.lanes import LaneState
 from dsim.pushsim.metrics import Recorder
 from dsim.pushsim.proxytable import ProxyTable
 from dsim.pushsim.pushlog import PushLog
@@ -79,26 +81,36 @@ class Committer:
             by_class=split,
         )
 
-    def commit(
+    def dispatch_and_commit(
         self,
-        proxies: np.ndarray,
+        lanes: LaneState,
+        rate: np.ndarray,
+        which: np.ndarray,
         offsets: np.ndarray,
-        counts: np.ndarray,
+        until: float,
+        proxies: np.ndarray,
+        ready: np.ndarray,
         work: Work,
-        dispatch: np.ndarray,
-        cpu_start: np.ndarray,
-        done: np.ndarray,
-    ) -> None:
-        """Commit the dispatched prefix (``counts``) of each replica's batch (``offsets``)."""
+    ) -> np.ndarray:
+        """Schedule the replicas' batches (``which``, batch ``j`` the rows ``offsets[j]:offsets[j +
+        1]`` of ``proxies``, ready at ``ready``, costing ``work``) on ``lanes`` up to ``until`` and
+        commit the dispatched prefix of each, in one compiled pass
+        (:func:`dsim.pushsim.kernels.dispatch_commit`; it also sets each replica's ``rate``);
+        returns how many of each batch were dispatched."""
         t = self.table
         variants = work.variants
-        ints, floats, fill, base = self.recorder.buffer(int(counts.sum()))
-        fill = self._hot.commit(
-            proxies, offsets, counts, work.variant, dispatch, cpu_start, done, variants.cpu, variants.apply, base,
+        assert isinstance(lanes.dispatched, np.ndarray)  # one row per replica
+        assert isinstance(lanes.link, np.ndarray)
+        ints, floats, fill, base = self.recorder.buffer(len(proxies))
+        counts, filled = self._hot.dispatch_commit(
+            lanes.slots, lanes.cores, lanes.dispatched, lanes.link, rate, which, offsets, until,
+            proxies, ready, work.variant, variants.cpu, variants.send, variants.apply, base,
             self.cache_of, t.envoy_free_s, t.busy_until_s, t.queued, t.connecting, self.warm,
             t.first_push, t.latest_push, t.enqueued_s, t.change_s, ints, floats, fill,
         )  # fmt: skip
-        if variants is not self._over_limit[0]:  # a table is often the last batch's again
-            over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.max_message_bytes).any(axis=1)
-            self._over_limit = (variants, over)
-        self.recorder.committed(fill, variants, self._over_limit[1])
+        if filled > fill:
+            if variants is not self._over_limit[0]:  # a table is often the last batch's again
+                over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.max_message_bytes).any(axis=1)
+                self._over_limit = (variants, over)
+            self.recorder.committed(filled, variants, self._over_limit[1])
+        return counts

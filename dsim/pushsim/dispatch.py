@@ -120,20 +120,7 @@ class Dispatcher:
         rows = batches[0][1] if len(batches) == 1 else np.concatenate([p for _, p, _, _ in batches])
         ready = batches[0][2] if len(batches) == 1 else np.concatenate([r for _, _, r, _ in batches])
         work = self.committer.work(rows)
-        lanes = self.lanes
-        assert isinstance(lanes.dispatched, np.ndarray)  # one row per replica
-        assert isinstance(lanes.link, np.ndarray)
-        before = lanes.dispatched[which]
-        dispatch, cpu_start, done = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
-        counts = self._hot.scan(
-            lanes.slots, lanes.cores, lanes.dispatched, lanes.link, which, offsets,
-            ready, work.cpu, work.send, until, dispatch, cpu_start, done,
-        )  # fmt: skip
-        spans = lanes.dispatched[which] - before  # > 0 only where some dispatched
-        rated = spans > 0
-        self._rate[which[rated]] = counts[rated] / spans[rated]
-        if counts.any():
-            self.committer.commit(rows, offsets, counts, work, dispatch, cpu_start, done)
+        counts = self.committer.dispatch_and_commit(self.lanes, self._rate, which, offsets, until, rows, ready, work)
         whole = counts == lengths
         for (r, _, _, front), count, all_of_it in zip(batches, counts.tolist(), whole.tolist(), strict=True):
             self.lines[r].consume(count, front, all_of_it)

@@ -12,6 +12,7 @@ measures it), later runs load them (well under a second). Editing this file reco
 - :func:`scan`: the dispatcher's recurrences (dispatch, core, link, throttle) push by push, for
   several istiod replicas' batches at once, up to the first dispatch at or after ``until``;
 - :func:`commit`: the per-proxy state a committed proxy push changes, and its row for the recorder;
+- :func:`dispatch_commit`: a whole dispatch pass, :func:`scan` then :func:`commit`, in one call;
 - :func:`tally`: the recorder's tallies and log-binned histograms of committed proxy pushes;
 - :func:`spread_cpu`: istiod's CPU seconds over the 1-second bins they cover;
 - :func:`reach`, :func:`enqueue`: a push reaching the proxies that see its change, over the
@@ -206,6 +207,64 @@ def commit(
             floats[5, fill] = variant_cpu[v]
             fill += 1
     return fill
+
+
+@numba.njit(cache=True)
+def dispatch_commit(
+    slots: np.ndarray,
+    cores: np.ndarray,
+    dispatched: np.ndarray,
+    link: np.ndarray,
+    rate: np.ndarray,
+    which: np.ndarray,
+    offsets: np.ndarray,
+    until: float,
+    proxies: np.ndarray,
+    ready: np.ndarray,
+    variant: np.ndarray,
+    variant_cpu: np.ndarray,
+    variant_send: np.ndarray,
+    variant_apply: np.ndarray,
+    variant_base: int,
+    cache_of: np.ndarray,
+    envoy_free: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    connecting: np.ndarray,
+    warm: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    fill: int,
+) -> tuple[np.ndarray, int]:
+    """One dispatch pass in one call: :func:`scan` the replicas' batches (row ``i`` costing
+    variant ``variant[i]``: ``variant_cpu``, ``variant_send`` seconds) up to ``until``, set each
+    replica's ``rate`` (dispatches per simulated second, where it dispatched any), and
+    :func:`commit` what was dispatched. Returns how many of each batch were dispatched, and the
+    recorder buffer's next free row."""
+    n = len(proxies)
+    cpu = np.empty(n)
+    send = np.empty(n)
+    for i in range(n):
+        cpu[i] = variant_cpu[variant[i]]
+        send[i] = variant_send[variant[i]]
+    before = np.empty(len(which))
+    for j in range(len(which)):
+        before[j] = dispatched[which[j]]
+    dispatch, cpu_start, done = np.empty(n), np.empty(n), np.empty(n)
+    counts = scan(slots, cores, dispatched, link, which, offsets, ready, cpu, send, until, dispatch, cpu_start, done)
+    for j in range(len(which)):
+        span = dispatched[which[j]] - before[j]
+        if span > 0:
+            rate[which[j]] = counts[j] / span
+    fill = commit(
+        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, variant_base,
+        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
+    )  # fmt: skip
+    return counts, fill
 
 
 @numba.njit(cache=True)

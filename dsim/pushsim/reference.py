@@ -8,7 +8,7 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
 - :func:`dispatch_one_by_one`: the dispatcher push by push with simpy resources, the reference
   for its max-plus recurrences (:mod:`dsim.pushsim.lanes`);
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
-- :func:`scan`, :func:`commit`, :func:`tally`, :func:`spread_cpu`, :func:`reach`,
+- :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`tally`, :func:`spread_cpu`, :func:`reach`,
   :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`live_entries`, :func:`incremental_merges`,
   :func:`endpoint_change`, :func:`variant_costs`: the NumPy forms of the
   compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
@@ -286,6 +286,54 @@ def commit(
     floats[0, rows], floats[1, rows], floats[2, rows] = enqueued[proxies], start[proxies], dispatch[mine]
     floats[3, rows], floats[4, rows], floats[5, rows] = converged, cpu_start[mine], variant_cpu[variant]
     return fill + len(proxies)
+
+
+def dispatch_commit(
+    slots: np.ndarray,
+    cores: np.ndarray,
+    dispatched: np.ndarray,
+    link: np.ndarray,
+    rate: np.ndarray,
+    which: np.ndarray,
+    offsets: np.ndarray,
+    until: float,
+    proxies: np.ndarray,
+    ready: np.ndarray,
+    variant: np.ndarray,
+    variant_cpu: np.ndarray,
+    variant_send: np.ndarray,
+    variant_apply: np.ndarray,
+    variant_base: int,
+    cache_of: np.ndarray,
+    envoy_free: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    connecting: np.ndarray,
+    warm: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    fill: int,
+) -> tuple[np.ndarray, int]:
+    """:func:`dsim.pushsim.kernels.dispatch_commit`, from the twins of its parts."""
+    n = len(proxies)
+    dispatch, cpu_start, done = np.empty(n), np.empty(n), np.empty(n)
+    before = dispatched[which].copy()
+    counts = scan(
+        slots, cores, dispatched, link, which, offsets, ready, variant_cpu[variant], variant_send[variant], until,
+        dispatch, cpu_start, done,
+    )  # fmt: skip
+    spans = dispatched[which] - before
+    rated = spans > 0
+    rate[which[rated]] = counts[rated] / spans[rated]
+    fill = commit(
+        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, variant_base,
+        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
+    )  # fmt: skip
+    return counts, fill
 
 
 def count(

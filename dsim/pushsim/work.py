@@ -89,7 +89,8 @@ class Pricer:
         self._table: tuple[tuple[Variants, ...], Variants] | None = None  # the last by-class table and its parts
         self._table_asked: tuple[bytes, int, int] | None = None  # its merges, pushes logged and model version
         self._hot = hot_loops()
-        self._merges: dict[tuple[int, int], tuple[int, Variants]] = {}  # by-class rows per merge, and their version
+        # Per merge: the model version its by-class rows were priced at, the rows, and its services.
+        self._merges: dict[tuple[int, int], tuple[int, Variants, np.ndarray]] = {}
 
     def price(
         self,
@@ -135,14 +136,21 @@ class Pricer:
         if len(self._merges) >= _MERGES_KEPT:  # merges in flight are recent: start afresh
             self._merges.clear()
         parts = []
+        version = self.model.version
         for key in merges.tolist():
             lo, hi = divmod(key, len(self.log) + 1)
-            services, _ = self.log.merged(lo, hi)
             # A merge's rows stay right until one of its services' endpoints (or life) changes.
             entry = self._merges.get((lo, hi))
-            if entry is None or (len(services) and int(self.model.service_stamp[services].max()) > entry[0]):
-                entry = (self.model.version, self._incremental_rows(services))
-                self._merges[(lo, hi)] = entry
+            if entry is None:
+                services, _ = self.log.merged(lo, hi)
+            else:
+                priced_at, _, services = entry
+                stamps = self.model.service_stamp
+                if priced_at == version or not len(services) or int(stamps[services].max()) <= priced_at:
+                    parts.append(entry[1])
+                    continue
+            entry = (version, self._incremental_rows(services), services)
+            self._merges[(lo, hi)] = entry
             parts.append(entry[1])
         last = self._table
         if last is not None and len(last[0]) == len(parts) and all(a is b for a, b in zip(last[0], parts, strict=True)):
