@@ -5,7 +5,10 @@ Prints, in one run:
    vectorized sizes and counts of every proxy under every design (goal: large under 10 s and 4 GB);
 2. on scenarios the protobuf method can finish (``scenarios/quickstart.yaml``, and
    ``bench/medium.yaml``, where the vectorized method's fixed cost matters less), both methods
-   over every proxy for one design, their agreement, and the ratio (goal: at least 100x).
+   over every proxy for one design, their agreement, and the ratio (goal: at least 100x);
+3. 10,000 services with 10,000 VirtualServices (three routes of two matches, two weighted subsets)
+   and 10,000 DestinationRules (subsets, connection pool, outlier detection): the cluster build and
+   the accounting of every design (goal: seconds).
 Run: ``python bench/accounting.py [--design NAME]``.
 """
 
@@ -64,6 +67,43 @@ def speedup(path: Path, design: str) -> None:
     )
 
 
+# Issue 16: every service with a VirtualService and a DestinationRule.
+ISTIO_OBJECTS = {
+    "name": "istio-objects-10k",
+    "seed": 1,
+    "synthetic": {
+        "services": 10_000,
+        "namespaces": 100,
+        "replicas": {"distribution": "fixed", "mean": 1},
+        "call_graph": {"model": "none"},
+    },
+    "istio_objects": {
+        "virtual_services": {"share": 1.0, "routes": 3, "matches_per_route": 2, "destinations": 2, "retry_attempts": 2},
+        "destination_rules": {"share": 1.0, "subsets": 2, "connection_pool": 0.5, "outlier_detection": 0.5},
+    },
+}
+
+
+def istio_objects() -> None:
+    """The cluster build and the vectorized accounting at 10,000 services and VirtualServices (the
+    accounting prices every service for every proxy class; ``visibility: all`` makes every proxy see them all)."""
+    from dsim import scenario_from_dict
+
+    start = time.perf_counter()
+    cluster = build_cluster(scenario_from_dict(ISTIO_OBJECTS))
+    built = time.perf_counter() - start
+    timings = []
+    for name in design_names():
+        start = time.perf_counter()
+        vectorized_sizes(cluster, get_design(name))
+        timings.append(f"{name} {time.perf_counter() - start:.2f} s")
+    print(
+        f"{len(cluster.services):,} services, {len(cluster.virtual_services):,} VirtualServices, "
+        f"{len(cluster.destination_rules):,} DestinationRules, {len(cluster.proxies):,} proxies: "
+        f"cluster built in {built:.2f} s; accounting " + ", ".join(timings)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
@@ -72,6 +112,7 @@ def main() -> None:
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
     speedup(ROOT / "bench" / "medium.yaml", args.design)
+    istio_objects()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dsim.calibration.model import Calibration, load_calibration
 from dsim.calibration.predict import cost_totals, memory_by_object, proxy_costs
 from dsim.cluster import Cluster, require_sidecars
 from dsim.cluster import build_cluster as _build_tables
+from dsim.cluster.istio import istio_record
 from dsim.cluster.summary import summarize
 from dsim.designs import get_design
 from dsim.errors import DsimError, UnknownNameError
@@ -263,6 +264,8 @@ def run(
         tables |= _push_with_progress(cluster, chosen, model, progress, compute, accounting)
     tables["design_summary"] = design_summary(tables, chosen)
     record = provenance(resolved, calibration=model.describe(), computed_on=compute.describe() if pushsim else None)
+    if len(cluster.virtual_services) or len(cluster.destination_rules) or cluster.istio.ignored:
+        record["istio_objects"] = istio_record(cluster)
     return RunResult(scenario=resolved, tables=tables, provenance=record)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
+from dsim.xds.mesh_objects import MeshObjects, mesh_objects
 from dsim.xds.view import CLUSTER_ID, port_kind
 
 FAMILIES: tuple[IpFamily, IpFamily] = ("IPv4", "IPv6")
@@ -43,7 +44,11 @@ class ClusterColumns:
     ports: pd.DataFrame
     """Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
     subsets: pd.DataFrame
-    """Subsets: service, subset (row id), length (name bytes)."""
+    """Subsets: service, subset (row id), length (name bytes), name."""
+    rule_length: np.ndarray
+    """Per service: bytes of the ``istio.config`` path of the DestinationRule shaping it (0: none)."""
+    objects: MeshObjects
+    """The cluster's VirtualServices and DestinationRules by service (routes and policies)."""
     identities: pd.DataFrame
     """Distinct (service, SPIFFE identity length) of each service's workloads."""
     pod_has: dict[IpFamily, np.ndarray]
@@ -94,8 +99,13 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
             "service": c.subsets["service"].to_numpy(),
             "subset": np.arange(len(c.subsets)),
             "length": _lengths(c.subsets["name"]),
+            "name": c.subsets["name"].to_numpy(),
         }
     )
+    objects = mesh_objects(c)
+    rule_length = np.zeros(len(services), np.int64)
+    for service in objects.rule_of_service:
+        rule_length[service] = len(objects.rule(service))
     workloads = c.workloads
     selected = c.service_workloads.merge(
         pd.DataFrame({"workload": np.arange(len(workloads)), "sa": workloads["service_account"].to_numpy()}),
@@ -131,6 +141,8 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         vip_length=vip_length,
         ports=port_frame,
         subsets=subsets,
+        rule_length=rule_length,
+        objects=objects,
         identities=identities,
         pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
         pod_address_length={

@@ -86,10 +86,28 @@ def _identities(cols: ClusterColumns, rows: pd.DataFrame) -> Ragged:
 
 
 def _cluster_rows(cols: ClusterColumns, ports: pd.DataFrame) -> pd.DataFrame:
-    """One row per outbound cluster: each port, plain and per subset of its service."""
-    plain = ports.assign(subset=-1, subset_length=0)
+    """One row per outbound cluster: each port, plain and per subset of its service; ``policy``
+    numbers its DestinationRule policy (-1: none) in :func:`_policies`' order."""
+    plain = ports.assign(subset=-1, subset_length=0, name="")
     with_subsets = ports.merge(cols.subsets.rename(columns={"length": "subset_length"}), on="service")
-    return pd.concat([plain, with_subsets], ignore_index=True)
+    rows = pd.concat([plain, with_subsets], ignore_index=True)
+    return rows.assign(policy=_policies(cols, rows))
+
+
+def _policies(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
+    """Each cluster row's DestinationRule policy as an index into ``cols.objects``' policy list."""
+    policy = np.full(len(rows), -1, dtype=np.int64)
+    ruled = np.flatnonzero(cols.rule_length[rows["service"].to_numpy()] > 0)
+    if not ruled.size:
+        return policy
+    services = rows["service"].to_numpy()[ruled].tolist()
+    names = rows["name"].to_numpy()[ruled].tolist()
+    numbers = rows["port"].to_numpy()[ruled].tolist()
+    for k, service, name, number in zip(ruled.tolist(), services, names, numbers, strict=True):
+        found = cols.objects.policy(service, name, number)
+        if found is not None:
+            policy[k] = cols.objects.policy_id(found)
+    return policy
 
 
 def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool) -> np.ndarray:
@@ -97,28 +115,32 @@ def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy,
     port = PORT
     host, subset = text("host"), text("subset")
     variant = rows["protocol"].map(lambda p: _PROTOCOL_VARIANT.get(p, "HTTP")).to_numpy()
-    for protocol in np.unique(variant):
-        for has_subset in (False, True):
-            pick = (variant == protocol) & ((rows["subset"].to_numpy() >= 0) == has_subset)
-            if not pick.any():
-                continue
-            sub = subset if has_subset else ""
-            template = clusters.outbound(
-                cluster_name(copy.cluster_prefix, port, sub, host),
-                host=host,
-                service=text("svc"),
-                namespace=text("ns"),
-                port=port,
-                protocol=str(protocol),
-                subset=sub,
-                identities=[ragged("san", "value")],
-                sni=sni(port, sub, host),
-                mtls=mtls,
-            )
-            chosen = rows[pick]
-            columns = _row_columns(cols, chosen, {"subset": chosen["subset_length"].to_numpy()})
-            columns = dataclasses.replace(columns, ragged={"san": _identities(cols, chosen)})
-            out[pick] = serialized_sizes(template, columns)
+    ruled = cols.rule_length[rows["service"].to_numpy()] > 0
+    policy = rows["policy"].to_numpy()
+    has_subset = rows["subset"].to_numpy() >= 0
+    shapes = pd.DataFrame({"v": variant, "s": has_subset, "r": ruled, "p": policy}).drop_duplicates()
+    for protocol, with_subset, with_rule, policy_id in shapes.itertuples(index=False):
+        pick = (variant == protocol) & (has_subset == with_subset) & (ruled == with_rule) & (policy == policy_id)
+        sub = subset if with_subset else ""
+        template = clusters.outbound(
+            cluster_name(copy.cluster_prefix, port, sub, host),
+            host=host,
+            service=text("svc"),
+            namespace=text("ns"),
+            port=port,
+            protocol=str(protocol),
+            subset=sub,
+            identities=[ragged("san", "value")],
+            sni=sni(port, sub, host),
+            mtls=mtls,
+            rule=text("rule") if with_rule else "",
+            policy=cols.objects.policy_list[policy_id] if policy_id >= 0 else None,
+        )
+        chosen = rows[pick]
+        rule_length = cols.rule_length[chosen["service"].to_numpy()]
+        columns = _row_columns(cols, chosen, {"subset": chosen["subset_length"].to_numpy(), "rule": rule_length})
+        columns = dataclasses.replace(columns, ragged={"san": _identities(cols, chosen)})
+        out[pick] = serialized_sizes(template, columns)
     return out
 
 
@@ -209,6 +231,24 @@ def _assignments(
         ).astype(np.int64),
     }
     return serialized_sizes(load_assignment_template(copy.endpoint_additional), columns), counts
+
+
+def _routed(
+    cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts
+) -> np.ndarray:
+    """Per port row: bytes of the routes its service's VirtualService gives the virtual host of this
+    copy (-1: no VirtualService, the default route; 0: no route left, no virtual host)."""
+    out = np.full(len(ports), -1, dtype=np.int64)
+    owner = cols.objects.vs_of_service
+    if not owner:
+        return out
+    services = ports["service"].to_numpy().tolist()
+    numbers = ports["port"].to_numpy().tolist()
+    for k, (service, number) in enumerate(zip(services, numbers, strict=True)):
+        vs = owner.get(service)
+        if vs is not None:
+            out[k] = cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)
+    return out
 
 
 def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
@@ -323,20 +363,39 @@ def outbound_prices(
             add("filter_chains", services, 2)
             add("listener_additional_addresses", services, extra)
             sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
+            sizes = serialized_sizes(sniffed, _row_columns(cols, auto))
+            present = np.ones(len(auto), np.int64)
+            routed = _routed(cols, auto, copy, design, proxy)
+            if routed.any():  # a VirtualService's routes instead of the default route (none: no virtual host)
+                pick = routed >= 0
+                empty = routes.route_configuration(route_name, [])
+                bare = routes.virtual_host(f"{host}:{port}", ["*"], [])
+                columns = _row_columns(cols, auto[pick])
+                vhost_size = serialized_sizes(bare, columns) + routed[pick]
+                present[pick] = routed[pick] > 0
+                sizes[pick] = serialized_sizes(empty, columns) + np.where(present[pick] > 0, _field(vhost_size), 0)
             add("rds_resources", services, 1)
-            add("rds_bytes", services, serialized_sizes(sniffed, _row_columns(cols, auto)))
-            add("virtual_hosts", services, 1)
-            add("domains", services, 1)
+            add("rds_bytes", services, sizes)
+            add("virtual_hosts", services, present)
+            add("domains", services, present)
         http = ports[ports["kind"] == "http"]
         if len(http):
             columns = _row_columns(cols, http)
             vhost: dict[str, np.ndarray] = {}
-            domain_count: dict[str, int] = {}
+            domain_count: dict[str, np.ndarray] = {}
+            routed = _routed(cols, http, copy, design, proxy)
+            pick = routed >= 0
+            present = np.where(pick, routed > 0, True)
             # The same service seen from its own namespace also answers to its short name.
             for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
                 domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
                 vhost[variant] = _field(serialized_sizes(routes.service_vhost(host, port, domains, target), columns))
-                domain_count[variant] = len(domains)
+                if pick.any():  # a VirtualService's routes instead of the default route
+                    bare = routes.virtual_host(f"{host}:{port}", domains, [])
+                    sized = serialized_sizes(bare, _row_columns(cols, http[pick])) + routed[pick]
+                    vhost[variant][pick] = _field(sized)
+                vhost[variant] = np.where(present, vhost[variant], 0)
+                domain_count[variant] = np.where(present, len(domains), 0)
             http_parts.append(
                 pd.DataFrame(
                     {
@@ -347,6 +406,7 @@ def outbound_prices(
                         "vhost_other": vhost["other"],
                         "domains_same": domain_count["same"],
                         "domains_other": domain_count["other"],
+                        "vhosts": present.astype(np.int64),
                     }
                 )
             )
@@ -362,6 +422,7 @@ def outbound_prices(
                     "vhost_other": empty,
                     "domains_same": empty,
                     "domains_other": empty,
+                    "vhosts": empty,
                 }
             )
         )

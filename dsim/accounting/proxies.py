@@ -111,7 +111,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         auto[mine] = seen.total(prices.auto_listener_bytes[key])[mine]
         http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
     zeros = np.zeros(workloads, np.int64)
-    ones = np.ones(len(http), np.int64)
+    vhosts = http["vhosts"].to_numpy()  # 0 where a VirtualService left a service no route
     return {
         "lds_resources": total.get("lds_resources", zeros) + present,
         "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners,
@@ -126,7 +126,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
         + over_groups(prices.groups["listener_additional_addresses"].to_numpy()),
         "filter_chains": total.get("filter_chains", zeros) + 2 * present,  # an HTTP listener: its chain and the default
-        "virtual_hosts": total.get("virtual_hosts", zeros) + present + seen.by_namespace(service, ones, ones),
+        "virtual_hosts": total.get("virtual_hosts", zeros) + present + seen.by_namespace(service, vhosts, vhosts),
         "domains": total.get("domains", zeros)
         + present
         + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy()),

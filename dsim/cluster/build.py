@@ -18,8 +18,9 @@ from dsim.addresses import (
     usable_span,
 )
 from dsim.cluster.explicit import explicit_tables
+from dsim.cluster.istio import istio_tables
 from dsim.cluster.synthetic import synthetic_tables
-from dsim.cluster.tables import REFERENCES, SCHEMA, Cluster, make_table
+from dsim.cluster.tables import LATE_TABLES, REFERENCES, SCHEMA, Cluster, make_table
 from dsim.errors import ScenarioError
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -27,7 +28,7 @@ from dsim.scenario.checks import FAMILIES, cidr_of, family_key
 from dsim.scenario.load import source_name
 from dsim.sizing import check_fits
 
-_PARTS = [name for name in SCHEMA if name != "proxies"]
+_PARTS = [name for name in SCHEMA if name not in LATE_TABLES]
 
 
 def _concat(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
@@ -135,6 +136,7 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
     tables = _concat(parts)
     _dedupe_localities(tables)
     _assign_addresses(scenario, tables, source)
+    istio = istio_tables(scenario, tables)
 
     pods, workloads = tables["pods"], tables["workloads"]
     pod_workload = pods["workload"].to_numpy()
@@ -147,7 +149,7 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
             "namespace": workloads["namespace"].to_numpy()[pod_workload[with_sidecar]],
         },
     )
-    return Cluster(scenario=scenario, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})
+    return Cluster(scenario=scenario, istio=istio, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})
 
 
 def require_sidecars(cluster: Cluster, source: str | None = None) -> None:

@@ -82,7 +82,11 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     subset_rows = [(i, sub) for i, svc in enumerate(s.services) for sub in svc.subsets]
     subsets = make_table(
         "subsets",
-        {"service": [i for i, _ in subset_rows], "name": [sub.name for _, sub in subset_rows]},
+        {
+            "service": [i for i, _ in subset_rows],
+            "name": [sub.name for _, sub in subset_rows],
+            "rule": np.full(len(subset_rows), -1),
+        },
     )
 
     workloads = make_table(

@@ -195,7 +195,12 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     service_workloads = make_table("service_workloads", {"service": workload_service, "workload": workload_ids})
     subset_workload = workload_ids[with_subsets[workload_service]]
     subsets = make_table(
-        "subsets", {"service": workload_service[subset_workload], "name": version_text[subset_workload]}
+        "subsets",
+        {
+            "service": workload_service[subset_workload],
+            "name": version_text[subset_workload],
+            "rule": np.full(subset_workload.size, -1),
+        },
     )
     subset_workloads = make_table(
         "subset_workloads", {"subset": np.arange(subset_workload.size), "workload": subset_workload}

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import ipv4_text, ipv6_text
+from dsim.cluster.istio_objects import IstioObjects
 from dsim.scenario import Scenario
 
 #: Columns of each table and their dtypes; the builder and the tests hold tables to this.
@@ -44,7 +45,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "target_port": "int32",
         "protocol": "category",
     },
-    "subsets": {"service": "int32", "name": "str"},
+    "subsets": {"service": "int32", "name": "str", "rule": "int32"},
     "workloads": {
         "name": "str",
         "namespace": "int32",
@@ -71,7 +72,19 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "proxies": {"pod": "int32", "workload": "int32", "namespace": "int32"},
     "dependencies": {"workload": "int32", "service": "int32"},
+    "destination_rules": {
+        "name": "str",
+        "namespace": "str",
+        "service": "int32",
+        "shapes": "bool",
+        "generated": "bool",
+    },
+    "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
+    "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
 }
+
+#: Tables built after the explicit and synthetic parts are joined (their ids are final then).
+LATE_TABLES = ("proxies", "destination_rules", "virtual_services", "virtual_service_hosts")
 
 #: Which table each id column points into (``table.column`` → table).
 REFERENCES: dict[str, dict[str, str]] = {
@@ -85,6 +98,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "pods": {"workload": "workloads", "locality": "localities"},
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
+    "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
 }
 
 
@@ -102,7 +116,8 @@ class Cluster:
     service_ports: pd.DataFrame
     """One row per Service port, sorted by service; ``port``/``target_port`` are port numbers."""
     subsets: pd.DataFrame
-    """One row per DestinationRule subset, sorted by service."""
+    """One row per DestinationRule subset (a Service's own ``subsets`` or a DestinationRule's),
+    sorted by service; ``rule``: the ``destination_rules`` row that shapes its service (-1: none)."""
     workloads: pd.DataFrame
     """One row per Deployment; ``replicas`` in pods; ``canonical_*`` as Istio labels telemetry."""
     workload_labels: pd.DataFrame
@@ -119,6 +134,15 @@ class Cluster:
     """One row per sidecar (a pod whose workload has ``sidecar``)."""
     dependencies: pd.DataFrame
     """The call graph: which services each workload talks to."""
+    destination_rules: pd.DataFrame
+    """One row per DestinationRule in force (pasted, then generated): ``service`` it names (-1: no
+    service of the mesh), ``shapes`` whether it is the rule that shapes that service's clusters."""
+    virtual_services: pd.DataFrame
+    """One row per VirtualService in force (pasted, then generated)."""
+    virtual_service_hosts: pd.DataFrame
+    """Which services' virtual hosts each VirtualService builds (one VirtualService per service)."""
+    istio: IstioObjects = dataclasses.field(default_factory=IstioObjects)
+    """The VirtualService and DestinationRule objects behind those rows, and what was not modelled."""
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name, in :data:`SCHEMA` order."""

@@ -5,6 +5,7 @@ obtained (method and provenance)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dsim.headline import pushed_anything
 from dsim.report.captions import caption
@@ -23,6 +24,25 @@ REPORT_HTML = "report.html"
 CREATED = "created (UTC; the one line that differs between two runs)"
 """The provenance row holding the run's time: the report's only part that is not the same for
 the same scenario and seed."""
+
+
+def istio_sentence(istio: dict[str, Any]) -> str:
+    """The provenance's ``istio_objects`` record in one sentence: what was built, what was not."""
+    text = (
+        f"Istio objects: {istio['virtual_services']:,} VirtualServices and {istio['destination_rules']:,} "
+        "DestinationRules built into the routes and clusters (docs/istio-objects.md)."
+    )
+    notes = istio.get("notes", {})
+    if notes:
+        text += (
+            " Counted, not built or of no effect: " + "; ".join(f"{what} ({n:,})" for what, n in notes.items()) + "."
+        )
+    ignored = istio.get("fields accepted but not modelled", {})
+    if ignored:
+        total = sum(ignored.values())
+        listed = "; ".join(f"{path} ({n:,})" for path, n in ignored.items())
+        text += f" Fields accepted but not modelled: {total:,} by kind/path: {listed}."
+    return text
 
 
 def _method_blocks(result: RunResult) -> list[Block]:
@@ -45,6 +65,9 @@ def _method_blocks(result: RunResult) -> list[Block]:
             "every design, so differences are the design's alone"
             + ("." if pushed_anything(result.tables) else "; here it had nothing to push, so its figures are left out.")
         )
+    istio = p.get("istio_objects")
+    if istio:
+        method.append(istio_sentence(istio))
     packages = p.get("packages", {})
     rows = [
         ("dsim version", str(p.get("dsim_version"))),

@@ -198,7 +198,8 @@ class Converter:
             raw = {}  # an empty YAML section means "all defaults"
         if not isinstance(raw, Mapping):
             self.fail(path, f"expected a mapping (got {describe_value(raw)})")
-        declared = [f for f in dataclasses.fields(cls) if f.init]
+        # Fields the loader derives (``metadata["derived"]``) are never read from the input.
+        declared = [f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("derived")]
         names = [f.name for f in declared]
         for key in raw:
             if key not in names:

@@ -19,7 +19,16 @@ import yaml
 
 from dsim.errors import ScenarioError
 from dsim.scenario.checks import check
-from dsim.scenario.convert import convert
+from dsim.scenario.convert import convert, describe_value, join
+from dsim.scenario.istio import (
+    Ignored,
+    as_kubernetes_object,
+    parse_destination_rule,
+    parse_generator_params,
+    parse_virtual_service,
+)
+from dsim.scenario.istio.destination_rule import DestinationRule
+from dsim.scenario.istio.virtual_service import VirtualService
 from dsim.scenario.model import Scenario
 from dsim.scenario.resolve import resolve
 from dsim.scenario.yaml_reader import parse_yaml
@@ -44,9 +53,38 @@ def scenario_from_dict(
 ) -> Scenario:
     """Validate parsed scenario data and return the resolved :class:`Scenario`."""
     designs = tuple(known_designs) if known_designs is not None else _known_designs()
-    scenario = convert(Scenario, data, source=source)
+    plain = {key: value for key, value in data.items() if key not in _ISTIO_KEYS}
+    scenario = convert(Scenario, plain, source=source)
+    scenario = _with_istio_objects(scenario, data, source)
     check(scenario, source, designs, designs_given="designs" in data)
     return resolve(scenario, default_name=default_name, all_designs=designs)
+
+
+# Scenario keys read by the Istio object parsers (Istio's own camelCase field names), not by ``convert``.
+_ISTIO_KEYS = ("virtual_services", "destination_rules", "istio_objects")
+
+
+def _with_istio_objects(scenario: Scenario, data: Mapping[str, Any], source: str) -> Scenario:
+    """``scenario`` with the pasted VirtualServices and DestinationRules and the ``istio_objects``
+    generator section, each read by its parser; the fields they accept without modelling are kept in
+    ``istio_ignored`` (the run reports them)."""
+    parsed: dict[str, Any] = {}
+    ignored: list[Ignored] = []
+    for key, parse in (("virtual_services", parse_virtual_service), ("destination_rules", parse_destination_rule)):
+        raw = data.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            raise ScenarioError(source, key, f"expected a list of {key.replace('_', ' ')} (got {describe_value(raw)})")
+        objects = []
+        for i, item in enumerate(raw):
+            result = parse(item, source=source, path=join(key, i))
+            objects.append(result.value)
+            ignored.extend(result.ignored)
+        parsed[key] = tuple(objects)
+    if data.get("istio_objects") is not None:
+        parsed["istio_objects"] = parse_generator_params(data["istio_objects"], source=source)
+    return dataclasses.replace(scenario, **parsed, istio_ignored=tuple(ignored))
 
 
 def load_scenario(path: str | Path, *, known_designs: Sequence[str] | None = None) -> Scenario:
@@ -78,8 +116,14 @@ def source_name(scenario: Scenario, source: str | None) -> str:
 
 def scenario_to_plain(value: Any) -> Any:
     """A scenario (or part of one) as plain dicts, lists and scalars, ready for YAML or JSON."""
+    if isinstance(value, VirtualService | DestinationRule):
+        return as_kubernetes_object(value)  # Istio's own form, which the loader reads back
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: scenario_to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: scenario_to_plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.metadata.get("derived")
+        }
     if isinstance(value, tuple | list):
         return [scenario_to_plain(v) for v in value]
     if isinstance(value, dict):

@@ -13,6 +13,11 @@ import dataclasses
 from typing import Annotated, Literal
 
 from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
+from dsim.scenario.istio.destination_rule import DestinationRule
+from dsim.scenario.istio.generator_params import IstioObjectsGen
+from dsim.scenario.istio.reader import Ignored
+from dsim.scenario.istio.virtual_service import VirtualService
+from dsim.scenario.quantities import Fraction, Weight
 
 IpFamily = Literal["IPv4", "IPv6"]
 Protocol = Literal["TCP", "HTTP", "HTTP2", "GRPC", "auto"]
@@ -21,9 +26,6 @@ Visibility = Literal["all", "namespace", "dependencies"]
 
 Name = Annotated[str, DnsLabel()]
 Count = Annotated[int, AtLeast(0)]
-Fraction = Annotated[float, AtLeast(0), AtMost(1)]
-Weight = Annotated[float, AtLeast(0)]
-"""A relative weight: a mix's shares are its weights over their sum, so they need not add up to 1."""
 PortNumber = Annotated[int, AtLeast(1), AtMost(65535)]
 Seconds = Annotated[float, AtLeast(0)]
 PerHour = Annotated[float, AtLeast(0)]
@@ -405,3 +407,13 @@ class Scenario:
     """Control-plane tuning."""
     envoy: Envoy = Envoy()
     """Data-plane settings."""
+    virtual_services: tuple[VirtualService, ...] = ()
+    """VirtualServices as pasted from a cluster (Istio's field names; read by
+    :func:`dsim.scenario.istio.parse_virtual_service`)."""
+    destination_rules: tuple[DestinationRule, ...] = ()
+    """DestinationRules as pasted from a cluster (read by :func:`dsim.scenario.istio.parse_destination_rule`)."""
+    istio_objects: IstioObjectsGen = dataclasses.field(default_factory=IstioObjectsGen)
+    """Generators of VirtualServices and DestinationRules for the synthetic services."""
+    istio_ignored: tuple[Ignored, ...] = dataclasses.field(default=(), compare=False, metadata={"derived": True})
+    """Fields of the pasted Istio objects that Istio has and dsim accepted without modelling them
+    (filled by the loader, never read from YAML; not part of the scenario's identity)."""

@@ -27,6 +27,7 @@ from dsim.xds.common import (
 )
 from dsim.xds.common import socket_address as address_of
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
+from dsim.xds.policy import ClusterPolicy, apply_policy
 
 Cluster: TypeAlias = cluster_pb2.Cluster
 MESH_ALPN = ("istio-peer-exchange", "istio")
@@ -71,9 +72,12 @@ def outbound(
     identities: Sequence[str],
     sni: str,
     mtls: bool,
+    rule: str = "",
+    policy: ClusterPolicy | None = None,
 ) -> Cluster:
     """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
-    filter and, under mTLS, its TLS matches."""
+    filter and, under mTLS, its TLS matches; shaped by a DestinationRule when ``rule`` (its
+    ``istio.config`` path) is given, with the rule's ``policy`` for this cluster."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
     cluster.eds_cluster_config.service_name = name
@@ -82,9 +86,15 @@ def outbound(
         "default_original_port": port,
         "services": [{"host": host, "name": service, "namespace": namespace}],
     }
-    if subset:
+    if rule:
+        istio["config"] = rule  # every cluster of a ruled service names the rule (AddConfigInfoMetadata)
+    elif subset:  # a Service's own subsets stand for a rule named after the service
         istio["config"] = f"/apis/networking.istio.io/v1alpha3/namespaces/{namespace}/destination-rule/{service}"
+    if subset:
         istio["subset"] = subset
+    tls_mode = policy.tls.mode if policy is not None and policy.tls is not None else ""
+    if tls_mode in ("SIMPLE", "MUTUAL"):
+        istio["alpn_override"] = "false"  # the destination's own TLS: no Istio ALPN
     cluster.metadata.CopyFrom(metadata({"istio": istio}))
     http = upstream_http_options(protocol)
     if http is not None:
@@ -100,6 +110,8 @@ def outbound(
         plain = matches.add(name="tlsMode-disabled", match=struct_pb2.Struct())
         plain.transport_socket.name = "envoy.transport_sockets.raw_buffer"
         plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
+    if policy is not None:
+        apply_policy(cluster, policy, sni=sni, identities=identities)
     return cluster
 
 

@@ -19,8 +19,9 @@ from envoy.config.route.v3 import route_pb2
 from dsim.designs.base import Design
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
+from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
-from dsim.xds.view import ClusterIndex, ProxyView, port_kind
+from dsim.xds.view import ClusterIndex, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
 
 # Proxies that see a service get the same cluster and endpoint set for it: build each once
@@ -67,8 +68,18 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_routes: list[route_pb2.RouteConfiguration] = []
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
     http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
+    objects = mesh_objects(index.cluster)
+
+    def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
+        """The service's virtual host: its VirtualService's routes (none left: no virtual host), or the default."""
+        vs = objects.vs_of_service.get(svc.index)
+        if vs is None:
+            return routes.service_vhost(svc.host, port, domains, target)
+        found = objects.routes(vs, port, suffix, design, view.facts)
+        return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
     for svc in view.outbound:
+        rule = objects.rule(svc.index)
         for copy in design.outbound_copies(svc.facts, view.facts):
             for port in svc.ports:
                 for subset in ("", *svc.subsets):
@@ -85,6 +96,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                             identities=svc.identities,
                             sni=sni(port.port, subset, svc.host),
                             mtls=mesh.mtls != "DISABLE",
+                            rule=rule,
+                            policy=objects.policy(svc.index, subset, port.port),
                         )
                     )
                     out_endpoints.append(
@@ -103,13 +116,14 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     # A sniffed port gets its own route configuration holding only its service (domains "*").
                     route_name = f"{svc.host}:{port.port}{copy.route_suffix}"
                     out_listeners.append(listeners.outbound_auto(copy.bind, port.port, route_name, target, trace))
-                    vhost = routes.service_vhost(svc.host, port.port, ["*"], target)
-                    out_routes.append(routes.route_configuration(route_name, [vhost]))
+                    sniffed = vhost(svc, port.port, copy.route_suffix, ["*"], target)
+                    out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
                 else:
                     domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
-                    http_vhosts.setdefault((port.port, copy.route_suffix), []).append(
-                        routes.service_vhost(svc.host, port.port, domains, target)
-                    )
+                    group = http_vhosts.setdefault((port.port, copy.route_suffix), [])
+                    shared = vhost(svc, port.port, copy.route_suffix, domains, target)
+                    if shared is not None:
+                        group.append(shared)
 
     for (port_number, suffix), vhosts in sorted(http_vhosts.items()):
         route_name = f"{port_number}{suffix}"

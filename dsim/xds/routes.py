@@ -24,6 +24,33 @@ def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips:
     return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
 
 
+def default_retry_policy() -> rc.RetryPolicy:
+    """Istio's retry policy where neither the route nor the mesh sets one (``retry.DefaultPolicy``;
+    with ``[503]`` as through Istio 1.23, as the golden dumps show)."""
+    return rc.RetryPolicy(
+        retry_on=RETRY_ON,
+        num_retries=wrappers_pb2.UInt32Value(value=2),
+        retry_host_predicate=[previous_hosts()],
+        host_selection_retry_max_attempts=5,
+        retriable_status_codes=[503],
+    )
+
+
+def previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
+    """Retry on another host than the ones tried."""
+    return rc.RetryPolicy.RetryHostPredicate(
+        name="envoy.retry_host_predicates.previous_hosts",
+        typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
+    )
+
+
+def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.Route]) -> rc.VirtualHost:
+    """A virtual host as Istio writes every outbound one."""
+    return rc.VirtualHost(
+        name=name, domains=list(domain_list), routes=list(route_list), include_request_attempt_count=True
+    )
+
+
 def service_vhost(host: str, port: int, domain_list: Sequence[str], cluster: str) -> rc.VirtualHost:
     """``<host>:<port>`` with Istio's default route to ``cluster``."""
     route = rc.Route(
@@ -31,18 +58,7 @@ def service_vhost(host: str, port: int, domain_list: Sequence[str], cluster: str
         route=rc.RouteAction(
             cluster=cluster,
             timeout=zero(),
-            retry_policy=rc.RetryPolicy(
-                retry_on=RETRY_ON,
-                num_retries=wrappers_pb2.UInt32Value(value=2),
-                retry_host_predicate=[
-                    rc.RetryPolicy.RetryHostPredicate(
-                        name="envoy.retry_host_predicates.previous_hosts",
-                        typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
-                    )
-                ],
-                host_selection_retry_max_attempts=5,
-                retriable_status_codes=[503],
-            ),
+            retry_policy=default_retry_policy(),
             max_grpc_timeout=zero(),
         ),
         decorator=rc.Decorator(operation=f"{host}:{port}/*"),

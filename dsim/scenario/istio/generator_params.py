@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from dsim.errors import ScenarioError
 from dsim.scenario.convert import AtLeast, AtMost, convert, join
 from dsim.scenario.istio.rules import sidecar_host_problem
-from dsim.scenario.model import Fraction, Weight
+from dsim.scenario.quantities import Fraction, Weight
 
 # Address room of the generated blocks (see generators.py): 240.0.0.0/8 and 100.64.0.0/10 for IPv4.
 ADDRESS_ROOM = 2**24 - 2

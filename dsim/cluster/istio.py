@@ -1,0 +1,288 @@
+"""VirtualServices and DestinationRules in the cluster: which service each one shapes, as tables.
+
+Pasted objects come first (in scenario order), then the ones ``istio_objects`` generates for the
+synthetic services (from the scenario seed). Hosts are resolved as istiod resolves them
+(``ResolveShortnameToFQDN``, ``docs/istio-objects.md`` section 0): a name without a dot is
+``<name>.<object namespace>.svc.<cluster domain>``; anything else is taken as written.
+
+- A DestinationRule whose host is a service's FQDN shapes that service's clusters; its subsets
+  join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
+  service's workloads whose labels hold the subset's labels. Several rules for one host are merged
+  as ``mergeDestinationRule`` merges them: subsets unioned (a repeated name dropped), the first
+  rule's traffic policy kept.
+- A VirtualService whose host is a service's FQDN replaces that service's default virtual host
+  on each of its HTTP ports with its own routes; a host claimed by an earlier VirtualService is
+  dropped, as istiod drops the duplicate virtual host.
+
+What Istio does that dsim does not build, and what Istio accepts but leads nowhere (a route to a
+subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster.istio_objects import IstioObjects
+from dsim.cluster.tables import Cluster, make_table
+from dsim.randomness import generator
+from dsim.scenario import Scenario
+from dsim.scenario.istio import (
+    DestinationRule,
+    Ignored,
+    VirtualService,
+    generate_destination_rules,
+    generate_virtual_services,
+)
+
+
+def resolve_host(host: str, namespace: str, cluster_domain: str) -> str:
+    """A host as istiod resolves it against the object's namespace: short names become FQDNs."""
+    if "." in host or "*" in host:
+        return host
+    return f"{host}.{namespace}.svc.{cluster_domain}"
+
+
+def _generated(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[list[DestinationRule], list[VirtualService]]:
+    """The objects ``istio_objects`` asks for, over the synthetic services (as ``generate_istio_objects``
+    draws them: rules first, routes over the rules' subsets, each kind from its own stream)."""
+    params = s.istio_objects
+    services = tables["services"]
+    synthetic = np.flatnonzero(services["synthetic"].to_numpy())
+    if not synthetic.size or (params.virtual_services.share == 0 and params.destination_rules.share == 0):
+        return [], []
+    names = services["name"].to_numpy()[synthetic].tolist()
+    namespaces = tables["namespaces"]["name"].to_numpy()[services["namespace"].to_numpy()[synthetic]].tolist()
+    domain = s.mesh.cluster_domain
+    rules = generate_destination_rules(
+        names, namespaces, params.destination_rules, generator(s.seed, "istio.destination_rules"), cluster_domain=domain
+    )
+    index = {(n, ns): i for i, (n, ns) in enumerate(zip(names, namespaces, strict=True))}
+    subsets = {index[(r.name, r.namespace)]: tuple(sub.name for sub in r.spec.subsets) for r in rules}
+    services_vs = generate_virtual_services(
+        names,
+        namespaces,
+        params.virtual_services,
+        generator(s.seed, "istio.virtual_services"),
+        subsets=subsets,
+        cluster_domain=domain,
+    )
+    return list(rules), list(services_vs)
+
+
+def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
+    """Ignored fields by kind and path, list indices folded (``virtual_services[*].spec.http[*]...``)."""
+    folded = Counter(re.sub(r"\[\d+\]", "[*]", entry.path) for entry in ignored)
+    return tuple(sorted(folded.items()))
+
+
+def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
+    """Add the Istio object tables to ``tables`` (whose ids are final) and extend ``subsets`` and
+    ``subset_workloads`` with the rules' subsets; return the objects and the notes."""
+    notes: Counter[str] = Counter()
+    rules_generated, vs_generated = _generated(s, tables)
+    rules = [*s.destination_rules, *rules_generated]
+    virtual_services = [*s.virtual_services, *vs_generated]
+    domain = s.mesh.cluster_domain
+    services = tables["services"]
+    ns_names = tables["namespaces"]["name"].to_numpy()
+    fqdn = (
+        services["name"].to_numpy().astype(object)
+        + "."
+        + ns_names[services["namespace"].to_numpy()].astype(object)
+        + f".svc.{domain}"
+    )
+    service_of_host = {host: i for i, host in enumerate(fqdn.tolist())}
+
+    # DestinationRules: the first rule for a host shapes it; later ones only add subsets.
+    rule_service = np.full(len(rules), -1, dtype=np.int64)
+    rule_of_service: dict[int, int] = {}
+    for r, rule in enumerate(rules):
+        host = resolve_host(rule.spec.host, rule.namespace, domain)
+        service = service_of_host.get(host, -1)
+        rule_service[r] = service
+        if service < 0:
+            notes[
+                "DestinationRule host names no service in the mesh (wildcards and ServiceEntry hosts included): "
+                "no effect on any sidecar, as in Istio"
+            ] += 1
+        elif service in rule_of_service:
+            notes[
+                "DestinationRule for a host another rule already has: merged (subsets unioned, first policy kept)"
+            ] += 1
+        else:
+            rule_of_service[service] = r
+        if rule.spec.workload_selector is not None:
+            notes["DestinationRule workloadSelector: applied to every proxy (dsim does not model it)"] += 1
+        if rule.spec.export_to:
+            notes["exportTo of a DestinationRule: not modelled, the rule is seen from every namespace"] += 1
+        policies = [rule.spec.traffic_policy, *(sub.traffic_policy for sub in rule.spec.subsets)]
+        for policy in policies:
+            parts = [policy, *(policy.port_level_settings if policy else ())]
+            for part in parts:
+                lb = part.load_balancer if part is not None else None
+                if lb is not None and lb.simple == "PASSTHROUGH":
+                    notes["loadBalancer PASSTHROUGH (an ORIGINAL_DST cluster): not modelled, LEAST_REQUEST kept"] += 1
+                if lb is not None and lb.consistent_hash is not None:
+                    notes["consistentHash: the cluster's ring hash is built, the routes' hash_policy is not"] += 1
+    _add_rule_subsets(tables, rules, rule_service, rule_of_service, notes)
+    tables["destination_rules"] = make_table(
+        "destination_rules",
+        {
+            "name": [r.name for r in rules],
+            "namespace": [r.namespace for r in rules],
+            "service": rule_service,
+            "shapes": np.isin(np.arange(len(rules)), list(rule_of_service.values())),
+            "generated": np.arange(len(rules)) >= len(s.destination_rules),
+        },
+    )
+
+    # VirtualServices: the first one naming a service owns its virtual hosts.
+    subsets_of = _subset_names(tables)
+    vs_rows: list[tuple[int, int]] = []
+    claimed: set[int] = set()
+    for v, vs in enumerate(virtual_services):
+        spec = vs.spec
+        if not spec.hosts:
+            notes["delegate VirtualService (no hosts): not modelled (its root's routes are built without it)"] += 1
+            continue
+        if spec.gateways and "mesh" not in spec.gateways:
+            notes["VirtualService bound only to gateways: no effect on sidecars, as in Istio"] += 1
+            continue
+        if spec.tcp or spec.tls:
+            notes["VirtualService tcp/tls routes: not modelled (their listeners keep the default route)"] += 1
+        if spec.export_to:
+            notes["exportTo of a VirtualService: not modelled, the VirtualService is seen from every namespace"] += 1
+        for host in spec.hosts:
+            service = service_of_host.get(resolve_host(host, vs.namespace, domain), -1)
+            if service < 0:
+                notes[
+                    "VirtualService host names no service in the mesh (short name with a dot, external host or "
+                    "wildcard): its virtual hosts `<host>:<port>` are not built"
+                ] += 1
+            elif service in claimed:
+                notes["VirtualService host already claimed by an earlier VirtualService: dropped, as in Istio"] += 1
+            else:
+                claimed.add(service)
+                vs_rows.append((v, service))
+        for route in spec.http:
+            if route.delegate is not None:
+                notes["http route with a delegate: not modelled (the route is left out)"] += 1
+            for destination in route.route:
+                target = destination.destination
+                service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)
+                if service < 0:
+                    notes["route destination host names no service: the cluster name is built anyway, as in Istio"] += 1
+                elif target.subset and target.subset not in subsets_of.get(service, ()):
+                    notes[
+                        "route destination subset that no DestinationRule defines: the route names a cluster that "
+                        "does not exist (Envoy answers 503), as in Istio"
+                    ] += 1
+    tables["virtual_services"] = make_table(
+        "virtual_services",
+        {
+            "name": [vs.name for vs in virtual_services],
+            "namespace": [vs.namespace for vs in virtual_services],
+            "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
+        },
+    )
+    tables["virtual_service_hosts"] = make_table(
+        "virtual_service_hosts",
+        {"virtual_service": [v for v, _ in vs_rows], "service": [svc for _, svc in vs_rows]},
+    )
+    return IstioObjects(
+        virtual_services=tuple(virtual_services),
+        destination_rules=tuple(rules),
+        notes=tuple(sorted(notes.items())),
+        ignored=_ignored_summary(s.istio_ignored),
+    )
+
+
+def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
+    subsets = tables["subsets"]
+    found: dict[int, set[str]] = {}
+    for service, name in zip(subsets["service"].tolist(), subsets["name"].tolist(), strict=True):
+        found.setdefault(service, set()).add(name)
+    return found
+
+
+def _add_rule_subsets(
+    tables: dict[str, pd.DataFrame],
+    rules: Sequence[DestinationRule],
+    rule_service: np.ndarray,
+    rule_of_service: dict[int, int],
+    notes: Counter[str],
+) -> None:
+    """Append the rules' subsets to ``subsets`` (and their workloads to ``subset_workloads``), kept
+    sorted by service; a Service's own subsets of a ruled service take the rule."""
+    subsets, members = tables["subsets"], tables["subset_workloads"]
+    existing = _subset_names(tables)
+    labels: dict[int, dict[str, str]] = {}
+    wl = tables["workload_labels"]
+    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
+        labels.setdefault(w, {})[key] = value
+    workloads_of: dict[int, list[int]] = {}
+    sw = tables["service_workloads"]
+    for service, w in zip(sw["service"].tolist(), sw["workload"].tolist(), strict=True):
+        workloads_of.setdefault(service, []).append(w)
+    new_service: list[int] = []
+    new_name: list[str] = []
+    new_rule: list[int] = []
+    new_members: list[tuple[int, int]] = []
+    for r, rule in enumerate(rules):
+        service = int(rule_service[r])
+        if service < 0:
+            continue
+        for subset in rule.spec.subsets:
+            if subset.name in existing.setdefault(service, set()):
+                notes["DestinationRule subset repeated for one host: the later one dropped, as Istio merges rules"] += 1
+                continue
+            existing[service].add(subset.name)
+            row = len(subsets) + len(new_service)
+            new_service.append(service)
+            new_name.append(subset.name)
+            new_rule.append(rule_of_service[service])
+            for w in workloads_of.get(service, []):
+                have = labels.get(w, {})
+                if all(have.get(k) == v for k, v in subset.labels.items()):
+                    new_members.append((row, w))
+    rule_column = subsets["service"].map(lambda s: rule_of_service.get(int(s), -1)).to_numpy(dtype=np.int64)
+    combined = pd.concat(
+        [
+            subsets.assign(rule=rule_column),
+            pd.DataFrame({"service": new_service, "name": new_name, "rule": new_rule}),
+        ],
+        ignore_index=True,
+    )
+    order = np.argsort(combined["service"].to_numpy(), kind="stable")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    tables["subsets"] = make_table("subsets", {c: combined[c].to_numpy()[order] for c in ("service", "name", "rule")})
+    member_subset = np.concatenate(
+        [members["subset"].to_numpy(np.int64), np.array([m for m, _ in new_members], np.int64)]
+    )
+    member_workload = np.concatenate(
+        [members["workload"].to_numpy(np.int64), np.array([w for _, w in new_members], np.int64)]
+    )
+    remapped = pd.DataFrame({"subset": position[member_subset], "workload": member_workload}).sort_values(
+        ["subset", "workload"], ignore_index=True
+    )
+    tables["subset_workloads"] = make_table(
+        "subset_workloads", {"subset": remapped["subset"].to_numpy(), "workload": remapped["workload"].to_numpy()}
+    )
+
+
+def istio_record(cluster: Cluster) -> dict[str, object]:
+    """What a run says of its Istio objects (its provenance's ``istio_objects``): how many, what dsim
+    counted without building, and the pasted fields it accepted without modelling, by kind/path."""
+    istio = cluster.istio
+    return {
+        "virtual_services": len(cluster.virtual_services),
+        "destination_rules": len(cluster.destination_rules),
+        "notes": dict(istio.notes),
+        "fields accepted but not modelled": dict(istio.ignored),
+    }

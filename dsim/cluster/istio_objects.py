@@ -1,0 +1,21 @@
+"""The Istio objects a cluster was built with, kept beside its tables (see :mod:`dsim.cluster.istio`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dsim.scenario.istio import DestinationRule, VirtualService
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class IstioObjects:
+    """The VirtualServices and DestinationRules in force (pasted, then generated), and notes."""
+
+    virtual_services: tuple[VirtualService, ...] = ()
+    """Row ``i`` of ``Cluster.virtual_services`` is ``virtual_services[i]``."""
+    destination_rules: tuple[DestinationRule, ...] = ()
+    """Row ``i`` of ``Cluster.destination_rules`` is ``destination_rules[i]``."""
+    notes: tuple[tuple[str, int], ...] = ()
+    """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
+    ignored: tuple[tuple[str, int], ...] = ()
+    """Fields accepted but not modelled: (``kind/path`` with list indices as ``[*]``, count), sorted."""

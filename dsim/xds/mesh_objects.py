@@ -1,0 +1,131 @@
+"""What a cluster's VirtualServices and DestinationRules build, per service: the routes of a
+virtual host, the rule and policy of a cluster. Both the protobuf path (:mod:`dsim.xds.generate`)
+and the vectorized accounting (:mod:`dsim.accounting.outbound`) ask this one place, so the two
+agree by construction on which routes and policies exist; each then builds or prices them.
+
+Routes depend on the VirtualService, the listener port, the route configuration's family suffix
+and the design's answer for each destination's family copy (``docs/istio-objects.md`` 1.11): they
+are built once per such key and shared by every proxy that asks (istiod caches routes the same way).
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+from envoy.config.route.v3 import route_components_pb2 as rc
+
+from dsim.cluster import Cluster
+from dsim.cluster.istio import resolve_host
+from dsim.designs.base import Design, ProxyFacts, ServiceFacts
+from dsim.scenario.istio.virtual_service import Destination
+from dsim.wire import tag_size, varint_size
+from dsim.xds.names import cluster_name
+from dsim.xds.policy import ClusterPolicy, effective_policy
+from dsim.xds.vs_routes import DestinationCluster, config_path, http_routes
+
+ROUTES_FIELD = 3  # VirtualHost.routes
+
+
+class MeshObjects:
+    """The VirtualServices and DestinationRules of one cluster, by service."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        hosts = cluster.service_hosts().tolist()
+        self.service_of_host = {host: i for i, host in enumerate(hosts)}
+        self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]
+        ports = cluster.service_ports
+        counts = np.bincount(ports["service"].to_numpy(), minlength=len(cluster.services))
+        first: dict[int, int] = {}
+        for service, number in zip(ports["service"].tolist(), ports["port"].tolist(), strict=True):
+            first.setdefault(service, number)
+        self.only_port = {s: first[s] for s in np.flatnonzero(counts == 1).tolist()}
+        hosts_table = cluster.virtual_service_hosts
+        self.vs_of_service: dict[int, int] = dict(
+            zip(hosts_table["service"].tolist(), hosts_table["virtual_service"].tolist(), strict=True)
+        )
+        rules = cluster.destination_rules
+        shaping = rules[rules["shapes"].to_numpy()]
+        self.rule_of_service: dict[int, int] = dict(
+            zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True)
+        )
+        self.domain = cluster.scenario.mesh.cluster_domain
+        self.policy_list: list[ClusterPolicy] = []
+        self._policy_ids: dict[ClusterPolicy, int] = {}
+
+    def policy_id(self, policy: ClusterPolicy) -> int:
+        """A number for each distinct policy (its index in :attr:`policy_list`)."""
+        if policy not in self._policy_ids:
+            self._policy_ids[policy] = len(self.policy_list)
+            self.policy_list.append(policy)
+        return self._policy_ids[policy]
+
+    def rule(self, service: int) -> str:
+        """The ``istio.config`` path of the rule shaping ``service``'s clusters (``""``: none)."""
+        r = self.rule_of_service.get(service)
+        if r is None:
+            return ""
+        rule = self.cluster.istio.destination_rules[r]
+        return config_path("destination-rule", rule.namespace, rule.name)
+
+    @functools.cache  # noqa: B019 — lives as long as its cluster; caching is the point
+    def policy(self, service: int, subset: str, port: int) -> ClusterPolicy | None:
+        """The traffic policy of ``service``'s cluster of ``port`` and ``subset`` (``None``: no rule)."""
+        r = self.rule_of_service.get(service)
+        if r is None:
+            return None
+        policy = effective_policy(self.cluster.istio.destination_rules[r].spec, subset, port)
+        return None if policy == ClusterPolicy() else policy
+
+    def _cluster_of(self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts) -> DestinationCluster:
+        def cluster_of(destination: Destination, port: int) -> tuple[str, str] | None:
+            host = resolve_host(destination.host, namespace, self.domain)
+            service = self.service_of_host.get(host)
+            number = destination.port.number if destination.port is not None else None
+            if service is None:
+                # A host outside the mesh names a cluster anyway; its family is unknown, so it
+                # counts as IPv4 (the primary configuration's) (inferred).
+                prefix: str | None = "outbound" if suffix == "" else None
+                number = number or port
+            else:
+                facts = ServiceFacts(families=self.families[service], vips={})  # type: ignore[arg-type]
+                copies = design.outbound_copies(_with_vips(facts), proxy)
+                prefix = next((c.cluster_prefix for c in copies if c.route_suffix == suffix), None)
+                number = number or self.only_port.get(service, port)
+            if prefix is None:
+                return None
+            return cluster_name(prefix, number, destination.subset or "", host), f"{host}:{number}"
+
+        return cluster_of
+
+    @functools.cache  # noqa: B019
+    def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
+        """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``."""
+        obj = self.cluster.istio.virtual_services[vs]
+        return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy)))
+
+    @functools.cache  # noqa: B019
+    def routes_bytes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> int:
+        """Bytes those routes add to their virtual host (each a ``routes`` entry, tag and length)."""
+        total = 0
+        for route in self.routes(vs, port, suffix, design, proxy):
+            size = route.ByteSize()
+            total += tag_size(ROUTES_FIELD) + int(varint_size(size)) + size
+        return total
+
+
+def _with_vips(facts: ServiceFacts) -> ServiceFacts:
+    # Designs read VIPs to name listeners; a destination's cluster prefix does not depend on them.
+    return ServiceFacts(families=facts.families, vips=dict.fromkeys(facts.families, ""))
+
+
+_OBJECTS: weakref.WeakKeyDictionary[Cluster, MeshObjects] = weakref.WeakKeyDictionary()
+
+
+def mesh_objects(cluster: Cluster) -> MeshObjects:
+    """The (cached) :class:`MeshObjects` of ``cluster``."""
+    if cluster not in _OBJECTS:
+        _OBJECTS[cluster] = MeshObjects(cluster)
+    return _OBJECTS[cluster]

@@ -1,0 +1,184 @@
+"""A DestinationRule's traffic policy on one outbound cluster (``docs/istio-objects.md`` section 2).
+
+:func:`effective_policy` picks the policy of one cluster as istiod does (the rule's
+``trafficPolicy``, replaced by its ``portLevelSettings`` entry for the port; a subset's policy, port
+level first, overriding field by field: ``GetPortLevelTrafficPolicy`` and ``MergeSubsetTrafficPolicy``
+in ``pilot/pkg/networking/util/util.go``). :func:`apply_policy` writes it onto a cluster built with
+Istio's defaults (``applyTrafficPolicy``, ``applyConnectionPool``, ``applyOutlierDetection``,
+``applyLoadBalancer`` in ``pilot/pkg/networking/core/cluster_traffic_policy.go``;
+``buildUpstreamTLSSettings`` in ``cluster_tls.go``). The same code shapes every design's clusters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from envoy.config.cluster.v3 import cluster_pb2, outlier_detection_pb2
+from envoy.config.core.v3 import protocol_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
+
+from dsim.scenario.istio.destination_rule import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    DestinationRuleSpec,
+    LoadBalancerSettings,
+    OutlierDetection,
+    PortTrafficPolicy,
+    TrafficPolicy,
+)
+from dsim.xds.common import HTTP_PROTOCOL_OPTIONS, mesh_tls_context, pack, sds_secret
+
+ENFORCING = 100  # Istio turns on enforcement of each consecutive-error rule it sets
+RING_SIZE = 1024  # the ring size Istio gives a consistent hash without one (applyLoadBalancer)
+SYSTEM_ROOTS = "file-root:system"  # SIMPLE TLS without caCertificates: the system roots (inferred)
+MESH_ALPN = ("istio-peer-exchange", "istio")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterPolicy:
+    """The parts of a traffic policy that shape one cluster (``None``: Istio's default)."""
+
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+    load_balancer: LoadBalancerSettings | None = None
+
+
+_PARTS = ("connection_pool", "outlier_detection", "tls", "load_balancer")
+
+
+def _at_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | PortTrafficPolicy | None:
+    if policy is None:
+        return None
+    for entry in policy.port_level_settings:
+        if entry.port.number == port:
+            return entry
+    return policy
+
+
+def effective_policy(spec: DestinationRuleSpec, subset: str, port: int) -> ClusterPolicy:
+    """The policy of the cluster of ``port`` (and ``subset``, ``""`` for the default cluster)."""
+    chosen = _at_port(spec.traffic_policy, port)
+    parts = {part: getattr(chosen, part) if chosen is not None else None for part in _PARTS}
+    if subset:
+        for entry in spec.subsets:
+            if entry.name == subset:
+                override = _at_port(entry.traffic_policy, port)
+                if override is not None:
+                    parts |= {p: getattr(override, p) for p in _PARTS if getattr(override, p) is not None}
+                break
+    return ClusterPolicy(**parts)
+
+
+def _duration(milliseconds: int) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
+
+
+def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings) -> None:
+    thresholds = cluster.circuit_breakers.thresholds[0]
+    common = protocol_pb2.HttpProtocolOptions()
+    if pool.tcp is not None:
+        if pool.tcp.max_connections:
+            thresholds.max_connections.value = pool.tcp.max_connections
+        if pool.tcp.connect_timeout is not None:
+            cluster.connect_timeout.CopyFrom(_duration(pool.tcp.connect_timeout))
+    if pool.http is not None:
+        http = pool.http
+        for value, field in (
+            (http.http1_max_pending_requests, "max_pending_requests"),
+            (http.http2_max_requests, "max_requests"),
+            (http.max_retries, "max_retries"),
+        ):
+            if value:  # zero (or unset) leaves Istio's default
+                getattr(thresholds, field).value = value
+        if http.max_requests_per_connection:
+            common.max_requests_per_connection.value = http.max_requests_per_connection
+        if http.idle_timeout is not None:
+            common.idle_timeout.CopyFrom(_duration(http.idle_timeout))
+    if common.ByteSize():
+        options = http_protocol_options_pb2.HttpProtocolOptions()
+        packed = cluster.typed_extension_protocol_options
+        if HTTP_PROTOCOL_OPTIONS in packed:
+            packed[HTTP_PROTOCOL_OPTIONS].Unpack(options)
+        else:  # Envoy wants an upstream protocol once any HTTP option is set (clusterWrapper.build)
+            options.explicit_http_config.http_protocol_options.SetInParent()
+        options.common_http_protocol_options.CopyFrom(common)
+        packed[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+
+
+def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) -> None:
+    detection = outlier_detection_pb2.OutlierDetection(enforcing_success_rate=wrappers_pb2.UInt32Value(value=0))
+    if outlier.consecutive_5xx_errors is not None:
+        detection.consecutive_5xx.value = outlier.consecutive_5xx_errors
+        detection.enforcing_consecutive_5xx.value = ENFORCING if outlier.consecutive_5xx_errors else 0
+    if outlier.consecutive_gateway_errors is not None:
+        detection.consecutive_gateway_failure.value = outlier.consecutive_gateway_errors
+        detection.enforcing_consecutive_gateway_failure.value = ENFORCING if outlier.consecutive_gateway_errors else 0
+    if outlier.interval is not None:
+        detection.interval.CopyFrom(_duration(outlier.interval))
+    if outlier.base_ejection_time is not None:
+        detection.base_ejection_time.CopyFrom(_duration(outlier.base_ejection_time))
+    if outlier.max_ejection_percent:
+        detection.max_ejection_percent.value = outlier.max_ejection_percent
+    cluster.outlier_detection.CopyFrom(detection)
+    # minHealthPercent (default 0) always lands as the panic threshold: 0 serializes as {}.
+    cluster.common_lb_config.healthy_panic_threshold.SetInParent()
+
+
+def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> None:
+    if lb.consistent_hash is not None:
+        cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
+        cluster.ring_hash_lb_config.minimum_ring_size.value = RING_SIZE
+    elif lb.simple == "ROUND_ROBIN":
+        cluster.lb_policy = cluster_pb2.Cluster.ROUND_ROBIN
+    elif lb.simple == "RANDOM":
+        cluster.lb_policy = cluster_pb2.Cluster.RANDOM
+    # LEAST_REQUEST, LEAST_CONN, UNSPECIFIED: Istio's LEAST_REQUEST, already set; PASSTHROUGH is
+    # not modelled (counted by the cluster builder's notes).
+
+
+def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings, sni: str, identities: Sequence[str]) -> None:
+    del cluster.transport_socket_matches[:]  # a DR's TLS replaces auto mTLS
+    if tls.mode == "DISABLE":
+        return
+    if tls.mode == "ISTIO_MUTUAL":
+        context = tls_pb2.UpstreamTlsContext(
+            common_tls_context=mesh_tls_context(MESH_ALPN, tls.subject_alt_names or identities), sni=tls.sni or sni
+        )
+    else:  # SIMPLE and MUTUAL: the destination's own certificates, checked against the CA given
+        root = f"kubernetes://{tls.credential_name}-cacert" if tls.credential_name else SYSTEM_ROOTS
+        common = tls_pb2.CommonTlsContext(
+            combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+                default_validation_context=common_pb2.CertificateValidationContext(
+                    match_typed_subject_alt_names=[
+                        common_pb2.SubjectAltNameMatcher(
+                            san_type=common_pb2.SubjectAltNameMatcher.DNS, matcher=string_pb2.StringMatcher(exact=san)
+                        )
+                        for san in tls.subject_alt_names
+                    ]
+                ),
+                validation_context_sds_secret_config=sds_secret(root),
+            )
+        )
+        if tls.mode == "MUTUAL":
+            client = f"kubernetes://{tls.credential_name}" if tls.credential_name else "file-cert:client~key"
+            common.tls_certificate_sds_secret_configs.append(sds_secret(client))
+        context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
+    cluster.transport_socket.name = "envoy.transport_sockets.tls"
+    cluster.transport_socket.typed_config.CopyFrom(pack(context))
+
+
+def apply_policy(cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: str, identities: Sequence[str]) -> None:
+    """Write ``policy`` onto ``cluster`` (built with Istio's defaults), as istiod applies it."""
+    if policy.connection_pool is not None:
+        _connection_pool(cluster, policy.connection_pool)
+    if policy.outlier_detection is not None:
+        _outlier_detection(cluster, policy.outlier_detection)
+    if policy.load_balancer is not None:
+        _load_balancer(cluster, policy.load_balancer)
+    if policy.tls is not None:
+        _tls(cluster, policy.tls, sni, identities)

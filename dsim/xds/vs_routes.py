@@ -1,0 +1,186 @@
+"""A VirtualService's HTTP routes as Envoy routes (``docs/istio-objects.md`` sections 1.5 and 1.6).
+
+Follows ``BuildHTTPRoutesForVirtualService``, ``TranslateRoute``, ``TranslateRouteMatch`` and
+``applyHTTPRouteDestination`` in Istio's ``pilot/pkg/networking/core/route/route.go`` and
+``ConvertPolicy`` in ``route/retry/retry.go``: one route per match (one with the default match when
+there is none), stopping after the first entry that matches everything; each route carries the
+VirtualService's ``istio.config`` metadata, a decorator, the destination cluster(s), timeouts and
+the retry policy. Which cluster a destination names is the caller's (the design decides the
+family copy): ``cluster_of(destination, port)`` returns the name, or ``None`` to leave it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
+
+from dsim.scenario.istio.virtual_service import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRetry,
+    HTTPRoute,
+    StringMatch,
+    VirtualService,
+)
+from dsim.xds.common import metadata, zero
+from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
+
+API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
+RETRIABLE_STATUS_CODES = "retriable-status-codes"
+DestinationCluster = Callable[[Destination, int], "tuple[str, str] | None"]
+"""(destination, listener port) → (cluster name, ``host:port`` for the decorator), or ``None``."""
+
+
+def config_path(kind: str, namespace: str, name: str) -> str:
+    """``istio.config`` metadata of what an object builds (``BuildConfigInfoMetadata``)."""
+    return f"/apis/networking.istio.io/{API_VERSION}/namespaces/{namespace}/{kind}/{name}"
+
+
+def _duration(milliseconds: int) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
+
+
+def _string_matcher(match: StringMatch) -> string_pb2.StringMatcher | None:
+    """``None`` for an empty matcher (a presence match)."""
+    if match.exact is not None:
+        return string_pb2.StringMatcher(exact=match.exact)
+    if match.prefix is not None:
+        return string_pb2.StringMatcher(prefix=match.prefix)
+    if match.regex is not None and match.regex != "*":
+        return string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.regex))
+    return None
+
+
+def _header(name: str, match: StringMatch) -> rc.HeaderMatcher:
+    matcher = _string_matcher(match)
+    if matcher is None:
+        return rc.HeaderMatcher(name=name, present_match=True)
+    return rc.HeaderMatcher(name=name, string_match=matcher)
+
+
+def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
+    """``TranslateRouteMatch`` for a sidecar: path, headers (sorted, then ``:method``), query parameters."""
+    if match is None:
+        return rc.RouteMatch(prefix="/")
+    out = rc.RouteMatch(case_sensitive=wrappers_pb2.BoolValue(value=not match.ignore_uri_case))
+    uri = match.uri
+    if uri is None or (uri.exact is None and uri.prefix is None and uri.regex is None):
+        out.prefix = "/"
+    elif uri.exact is not None:
+        out.path = uri.exact
+    elif uri.prefix is not None:
+        out.prefix = uri.prefix
+    else:
+        out.safe_regex.regex = str(uri.regex)
+    out.headers.extend(_header(name, match.headers[name]) for name in sorted(match.headers))
+    if match.method is not None:
+        out.headers.append(_header(":method", match.method))
+    for name, value in match.query_params.items():  # map order, as istiod leaves it
+        matcher = _string_matcher(value)
+        if matcher is None:
+            out.query_parameters.add(name=name, present_match=True)
+        else:
+            out.query_parameters.add(name=name, string_match=matcher)
+    return out
+
+
+def _catch_all(match: HTTPMatchRequest | None) -> bool:
+    """``IsCatchAllRoute``: no condition but (at most) the prefix ``/``."""
+    if match is None:
+        return True
+    uri = match.uri
+    plain_uri = uri is None or (uri.exact is None and uri.regex is None and uri.prefix in (None, "/"))
+    return plain_uri and not match.headers and not match.query_params and match.method is None
+
+
+def retry_policy(retries: HTTPRetry | None) -> rc.RetryPolicy | None:
+    """``ConvertPolicy``: the default without ``retries``, none for ``attempts: 0``, else the route's."""
+    if retries is None:
+        return default_retry_policy()
+    if retries.attempts <= 0:
+        return None
+    policy = default_retry_policy()
+    policy.num_retries.value = retries.attempts
+    if retries.retry_on:
+        names, codes = [], []
+        for part in (p.strip() for p in retries.retry_on.split(",")):
+            if part.isdigit():
+                codes.append(int(part))
+            elif part:
+                names.append(part)
+        if codes and RETRIABLE_STATUS_CODES not in names:
+            names.append(RETRIABLE_STATUS_CODES)
+        policy.retry_on = ",".join(names)
+        del policy.retriable_status_codes[:]
+        policy.retriable_status_codes.extend(codes)
+    if retries.per_try_timeout is not None:
+        policy.per_try_timeout.CopyFrom(_duration(retries.per_try_timeout))
+    return policy
+
+
+def _path_of(match: HTTPMatchRequest | None) -> str:
+    uri = match.uri if match is not None else None
+    if uri is None or (uri.exact is None and uri.prefix is None and uri.regex is None):
+        return "/*"
+    if uri.exact is not None:
+        return uri.exact
+    if uri.prefix is not None:
+        return f"{uri.prefix}*"
+    return str(uri.regex)
+
+
+def translate_route(
+    vs: VirtualService, http: HTTPRoute, match: HTTPMatchRequest | None, port: int, cluster_of: DestinationCluster
+) -> rc.Route | None:
+    """One Envoy route, or ``None`` when none of its destinations is left for this configuration."""
+    picked = [(found, d.weight) for d in http.route if (found := cluster_of(d.destination, port)) is not None]
+    if len(picked) > 1:
+        picked = [(found, weight) for found, weight in picked if weight > 0]
+    if not picked:
+        return None
+    name = http.name + (f".{match.name}" if match is not None and match.name else "")
+    route = rc.Route(
+        name=name,
+        match=route_match(match),
+        metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
+    )
+    action = route.route
+    if len(picked) == 1:
+        (cluster, operation), _ = picked[0]
+        action.cluster = cluster
+    else:
+        for (cluster, _), weight in picked:
+            action.weighted_clusters.clusters.add(name=cluster, weight=wrappers_pb2.UInt32Value(value=weight))
+        operation = f"{vs.name}:{port}"
+    timeout = _duration(http.timeout) if http.timeout is not None else zero()
+    action.timeout.CopyFrom(timeout)
+    policy = retry_policy(http.retries)
+    if policy is not None:
+        action.retry_policy.CopyFrom(policy)
+    action.max_grpc_timeout.CopyFrom(timeout)
+    route.decorator.operation = f"{operation}{_path_of(match)}"
+    return route
+
+
+def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> list[rc.Route]:
+    """The routes ``vs`` gives a virtual host of listener port ``port``."""
+    out: list[rc.Route] = []
+    for http in vs.spec.http:
+        if http.delegate is not None:
+            continue  # delegation is not modelled (counted when the cluster is built)
+        matches: Sequence[HTTPMatchRequest | None] = http.match or (None,)
+        for match in matches:
+            if match is not None and match.port and match.port != port:
+                continue
+            route = translate_route(vs, http, match, port, cluster_of)
+            if route is not None:
+                out.append(route)
+        if any(_catch_all(m) for m in matches):
+            break
+    return out
+
+
+__all__ = ["RETRY_ON", "config_path", "http_routes", "previous_hosts", "retry_policy", "route_match"]
