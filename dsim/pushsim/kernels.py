@@ -13,6 +13,7 @@ measures it), later runs load them (well under a second). Editing this file reco
   several istiod replicas' batches at once, up to the first dispatch at or after ``until``;
 - :func:`commit`: the per-proxy state a committed proxy push changes, and its row for the recorder;
 - :func:`dispatch_commit`: a whole dispatch pass, :func:`scan` then :func:`commit`, in one call;
+- :func:`requeue`: proxies asked for while being pushed re-joining the queue;
 - :func:`tally`: the recorder's tallies and log-binned histograms of committed proxy pushes;
 - :func:`spread_cpu`: istiod's CPU seconds over the 1-second bins they cover;
 - :func:`reach`, :func:`enqueue`: a push reaching the proxies that see its change, over the
@@ -265,6 +266,53 @@ def dispatch_commit(
         cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
     )  # fmt: skip
     return counts, fill
+
+
+@numba.njit(cache=True)
+def requeue(
+    flagged: np.ndarray,
+    chosen: np.ndarray,
+    until: float,
+    connected: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Proxies ``flagged`` (asked for while being pushed: ascending, stale where ``again_first``
+    is -1) of the ``chosen`` replicas whose push is done before ``until`` re-join the queue with
+    what they were asked for, when still ``connected``; the rest stay flagged. Returns the
+    proxies still flagged, and those re-joining in the order they became free (ties by id) with
+    when: their ``busy_until``."""
+    replicas = len(chosen)
+    kept = np.empty(len(flagged), np.int64)
+    joining = np.empty(len(flagged), np.int64)
+    k = 0
+    j = 0
+    for p in flagged:
+        if again_first[p] < 0:
+            continue
+        if not (busy_until[p] < until and chosen[p % replicas]):
+            kept[k] = p
+            k += 1
+            continue
+        if connected[p]:
+            queued[p] = True
+            first[p] = again_first[p]
+            latest[p] = again_latest[p]
+            enqueued[p] = busy_until[p]
+            start[p] = again_start[p]
+            joining[j] = p
+            j += 1
+        again_first[p] = -1
+    joining = joining[:j]
+    joining = joining[np.argsort(busy_until[joining], kind="mergesort")]
+    return kept[:k], joining, busy_until[joining]
 
 
 @numba.njit(cache=True)

@@ -8,8 +8,8 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
 - :func:`dispatch_one_by_one`: the dispatcher push by push with simpy resources, the reference
   for its max-plus recurrences (:mod:`dsim.pushsim.lanes`);
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
-- :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`tally`, :func:`spread_cpu`, :func:`reach`,
-  :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`live_entries`, :func:`incremental_merges`,
+- :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`requeue`, :func:`tally`, :func:`spread_cpu`,
+  :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`live_entries`, :func:`incremental_merges`,
   :func:`endpoint_change`, :func:`variant_costs`: the NumPy forms of the
   compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
   spec the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
@@ -334,6 +334,37 @@ def dispatch_commit(
         cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
     )  # fmt: skip
     return counts, fill
+
+
+def requeue(
+    flagged: np.ndarray,
+    chosen: np.ndarray,
+    until: float,
+    connected: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.requeue`, vectorized."""
+    flagged = flagged[again_first[flagged] >= 0]
+    due = (busy_until[flagged] < until) & chosen[flagged % len(chosen)]
+    kept, due = flagged[~due], flagged[due]
+    joining = due[connected[due]]
+    joining = joining[np.argsort(busy_until[joining], kind="stable")]
+    ready = busy_until[joining]
+    queued[joining] = True
+    first[joining] = again_first[joining]
+    latest[joining] = again_latest[joining]
+    enqueued[joining] = ready
+    start[joining] = again_start[joining]
+    again_first[due] = -1
+    return kept, joining, ready
 
 
 def count(
