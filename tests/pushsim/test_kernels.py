@@ -512,3 +512,38 @@ def test_requeue_equals_its_twin(seed: int) -> None:
     assert (np.diff(ready) >= 0).all()
     assert fast_state["queued"][joining].all()
     assert (fast_state["again_first"][due] == -1).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_incremental_table_equals_its_twin(seed: int) -> None:
+    # Each merge of pushes first..latest carries the endpoint sets of the services those pushes
+    # named, each once, only the alive ones, as they are now, class by class.
+    rng = np.random.default_rng(seed)
+    classes, services, pushes = 3, 30, 12
+    named = [np.sort(rng.choice(services, int(rng.integers(0, 5)), replace=False)) for _ in range(pushes)]
+    offsets = np.concatenate([[0], np.cumsum([len(n) for n in named])])
+    flat = np.concatenate(named).astype(np.int64)
+    stride = pushes + 1
+    firsts = rng.integers(0, pushes, 6)
+    merges = np.unique(firsts * stride + np.minimum(firsts + rng.integers(0, 4, 6), pushes - 1))
+    alive = rng.random(services) < 0.8
+    eds_now, eaa_now = rng.integers(0, 900, (classes, services)), rng.integers(0, 4, (classes, services))
+    costs = (1e-4, 2e-9, 1.25e9, rng.random(3), 0.3, 4e-10)
+    results = []
+    for hot in (kernels, reference):
+        mark = np.full(services, -1, np.int64)
+        *table, tag = hot.incremental_table(
+            merges, stride, offsets, flat, alive, eds_now, eaa_now, mark, 5, 3, 2, 3, *costs
+        )
+        results.append((table, tag, mark))
+    (fast, fast_tag, fast_mark), (slow, slow_tag, slow_mark) = results
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert fast_tag == slow_tag == 5 + len(merges)
+    np.testing.assert_array_equal(fast_mark, slow_mark)
+    type_bytes = fast[3]
+    for m, key in enumerate(merges.tolist()):
+        first, latest = divmod(key, stride)
+        carried = np.unique(np.concatenate(named[first : latest + 1]).astype(np.int64))
+        carried = carried[alive[carried]]
+        assert type_bytes[m * classes : (m + 1) * classes, 3].tolist() == eds_now[:, carried].sum(axis=1).tolist()
