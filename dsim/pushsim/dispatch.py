@@ -68,24 +68,17 @@ class Dispatcher:
     # -- dispatching ----------------------------------------------------------------------------------
     def _requeue(self, until: float, replicas: np.ndarray) -> None:
         """Proxies of ``replicas`` asked for while being pushed re-join the queue when that push is done."""
-        t = self.table
-        flagged = self.flagged()
-        due = t.busy_until_s[flagged] < until
-        if len(replicas) < t.replicas:
-            chosen = np.zeros(t.replicas, bool)
-            chosen[replicas] = True
-            due &= chosen[self.replica_of[flagged]]
-        if not due.any():
+        if not len(self._again):
             return
-        self._again = flagged[~due]
-        due = flagged[due]
-        again = due[t.connected[due]]
-        again = again[np.argsort(t.busy_until_s[again], kind="stable")]
-        if len(again):
-            ready = t.busy_until_s[again]
-            t.rejoin(again, ready)
-            self.append(again, ready)
-        t.again_first_push[due] = -1
+        t = self.table
+        chosen = np.zeros(t.replicas, bool)
+        chosen[replicas] = True
+        self._again, joining, ready = self._hot.requeue(
+            self._again, chosen, until, t.connected, t.busy_until_s, t.queued, t.first_push, t.latest_push,
+            t.enqueued_s, t.change_s, t.again_first_push, t.again_latest_push, t.again_change_s,
+        )  # fmt: skip
+        if len(joining):
+            self.append(joining, ready)
 
     def advance(self, until: float, replicas: Sequence[int] | np.ndarray | None = None) -> None:
         """Commit every proxy push ``replicas`` (default: all) dispatch before ``until``."""
@@ -103,8 +96,8 @@ class Dispatcher:
             which = which[np.maximum(dispatched[which], self.lanes.slots[which, 0]) < until]
             batches = []
             for r in which.tolist():
-                expected = LOOKAHEAD * self._rate[r] * max(until - float(dispatched[r]), 0.0)
-                found = self.lines[r].next_batch(int(np.clip(expected, MIN_BATCH, MAX_BATCH)), self.table)
+                expected = LOOKAHEAD * float(self._rate[r]) * max(until - float(dispatched[r]), 0.0)
+                found = self.lines[r].next_batch(int(min(max(expected, MIN_BATCH), MAX_BATCH)), self.table)
                 if found is not None:
                     batches.append((r, *found))
             if not batches:

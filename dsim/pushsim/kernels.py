@@ -13,6 +13,9 @@ measures it), later runs load them (well under a second). Editing this file reco
   several istiod replicas' batches at once, up to the first dispatch at or after ``until``;
 - :func:`commit`: the per-proxy state a committed proxy push changes, and its row for the recorder;
 - :func:`dispatch_commit`: a whole dispatch pass, :func:`scan` then :func:`commit`, in one call;
+- :func:`requeue`: proxies asked for while being pushed re-joining the queue;
+- :func:`incremental_table`: the costs of incremental merges by class, for the proxy pushes that
+  carry them;
 - :func:`tally`: the recorder's tallies and log-binned histograms of committed proxy pushes;
 - :func:`spread_cpu`: istiod's CPU seconds over the 1-second bins they cover;
 - :func:`reach`, :func:`enqueue`: a push reaching the proxies that see its change, over the
@@ -265,6 +268,110 @@ def dispatch_commit(
         cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
     )  # fmt: skip
     return counts, fill
+
+
+@numba.njit(cache=True)
+def requeue(
+    flagged: np.ndarray,
+    chosen: np.ndarray,
+    until: float,
+    connected: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Proxies ``flagged`` (asked for while being pushed: ascending, stale where ``again_first``
+    is -1) of the ``chosen`` replicas whose push is done before ``until`` re-join the queue with
+    what they were asked for, when still ``connected``; the rest stay flagged. Returns the
+    proxies still flagged, and those re-joining in the order they became free (ties by id) with
+    when: their ``busy_until``."""
+    replicas = len(chosen)
+    kept = np.empty(len(flagged), np.int64)
+    joining = np.empty(len(flagged), np.int64)
+    k = 0
+    j = 0
+    for p in flagged:
+        if again_first[p] < 0:
+            continue
+        if not (busy_until[p] < until and chosen[p % replicas]):
+            kept[k] = p
+            k += 1
+            continue
+        if connected[p]:
+            queued[p] = True
+            first[p] = again_first[p]
+            latest[p] = again_latest[p]
+            enqueued[p] = busy_until[p]
+            start[p] = again_start[p]
+            joining[j] = p
+            j += 1
+        again_first[p] = -1
+    joining = joining[:j]
+    joining = joining[np.argsort(busy_until[joining], kind="mergesort")]
+    return kept[:k], joining, busy_until[joining]
+
+
+@numba.njit(cache=True)
+def incremental_table(
+    merges: np.ndarray,
+    stride: int,
+    push_offsets: np.ndarray,
+    push_services: np.ndarray,
+    alive: np.ndarray,
+    eds_now: np.ndarray,
+    eaa_now: np.ndarray,
+    mark: np.ndarray,
+    tag: int,
+    eds_type: int,
+    eaa_term: int,
+    terms: int,
+    per_proxy_s: float,
+    per_byte_s: float,
+    bytes_per_s: float,
+    apply_ms: np.ndarray,
+    apply_intercept_ms: float,
+    send_per_byte_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The by-class cost table of incremental ``merges`` (keys ``first * stride + latest``): row
+    ``m * classes + k`` is merge ``m`` to a proxy of class ``k``, carrying the endpoint sets, as
+    they are now (``eds_now``, ``eaa_now``: per class and service), of the services alive that
+    pushes ``first..latest`` named (push ``p`` named ``push_services[push_offsets[p]:push_offsets[p
+    + 1]]``; each service once: ``mark`` holds, per service, the last ``tag`` that counted it).
+    Their bytes go to xDS type ``eds_type``, their additional addresses to apply term ``eaa_term``
+    (of ``terms``); costs as :func:`variant_costs` plus the send per byte. Returns the table's
+    cpu, send, apply seconds, bytes and seconds per xDS type, and the next free tag."""
+    classes = eds_now.shape[0]
+    rows = len(merges) * classes
+    type_bytes = np.zeros((rows, 4), np.int64)
+    apply_counts = np.zeros((rows, terms), np.int64)
+    for m in range(len(merges)):
+        first, latest = merges[m] // stride, merges[m] % stride
+        for i in range(push_offsets[first], push_offsets[latest + 1]):
+            s = push_services[i]
+            if mark[s] == tag or not alive[s]:
+                continue
+            mark[s] = tag
+            for k in range(classes):
+                type_bytes[m * classes + k, eds_type] += eds_now[k, s]
+                apply_counts[m * classes + k, eaa_term] += eaa_now[k, s]
+        tag += 1
+    cpu, send, apply, type_seconds = variant_costs(
+        type_bytes, np.zeros((rows, 4)), apply_counts, np.zeros(rows, np.bool_), per_proxy_s, per_byte_s,
+        bytes_per_s, apply_ms, apply_intercept_ms,
+    )  # fmt: skip
+    for v in range(rows):
+        sent = 0
+        for t in range(4):
+            sent += type_bytes[v, t]
+            type_seconds[v, t] += type_bytes[v, t] * send_per_byte_s
+        cpu[v] += sent * send_per_byte_s
+    return cpu, send, apply, type_bytes, type_seconds, tag
 
 
 @numba.njit(cache=True)

@@ -83,14 +83,6 @@ class ProxyTable:
         self.enqueued_s[proxies] = t
         self.change_s[proxies] = change_s
 
-    def rejoin(self, proxies: np.ndarray, ready_s: np.ndarray) -> None:
-        """``proxies``, asked for while being pushed, join the queue at ``ready_s`` with what they were asked for."""
-        self.queued[proxies] = True
-        self.first_push[proxies] = self.again_first_push[proxies]
-        self.latest_push[proxies] = self.again_latest_push[proxies]
-        self.enqueued_s[proxies] = ready_s
-        self.change_s[proxies] = self.again_change_s[proxies]
-
     def drop(self, proxies: np.ndarray) -> None:
         """``proxies`` went away: nothing waits for them any more."""
         self.connected[proxies] = False

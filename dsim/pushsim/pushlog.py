@@ -25,6 +25,15 @@ class Push:
 _CACHE_LIMIT = 4096
 
 
+def _room(array: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """``array``, or a copy at least twice as long padded with ``fill``, to hold ``size`` values."""
+    if size <= len(array):
+        return array
+    grown = np.full(max(size, 2 * len(array)), fill, array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
 class PushLog:
     """Every push so far, with running counts that make "does ``first..latest`` include a full
     push" and "was service s named since push p" array lookups."""
@@ -34,6 +43,8 @@ class PushLog:
         self._full_prefix = np.zeros(1024, np.int64)  # pushes before id i that were full
         self._last_push_of = np.full(services, -1, np.int64)  # per service: last push naming it
         self._merged: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._service_offsets = np.zeros(1024, np.int64)  # push i named _named[offsets[i]:offsets[i + 1]]
+        self._named = np.zeros(1024, np.int64)
 
     def __len__(self) -> int:
         return len(self.pushes)
@@ -45,12 +56,20 @@ class PushLog:
         if pid + 2 > len(self._full_prefix):
             self._full_prefix = np.concatenate([self._full_prefix, np.zeros(len(self._full_prefix) + 2, np.int64)])
         self._full_prefix[pid + 1] = self._full_prefix[pid] + int(push.full)
+        if pid + 2 > len(self._service_offsets):
+            self._service_offsets = np.concatenate(
+                [self._service_offsets, np.zeros(len(self._service_offsets), np.int64)]
+            )
+        begin = int(self._service_offsets[pid])
+        end = begin + len(push.services)
+        if end > len(self._named):
+            self._named = np.concatenate(
+                [self._named, np.zeros(max(end, 2 * len(self._named)) - len(self._named), np.int64)]
+            )
+        self._named[begin:end] = push.services
+        self._service_offsets[pid + 1] = end
         if len(push.services):
-            top = int(push.services.max()) + 1
-            if top > len(self._last_push_of):
-                grown = np.full(max(top, 2 * len(self._last_push_of)), -1, np.int64)
-                grown[: len(self._last_push_of)] = self._last_push_of
-                self._last_push_of = grown
+            self._last_push_of = _room(self._last_push_of, int(push.services.max()) + 1, -1)
             self._last_push_of[push.services] = pid
         return pid
 
@@ -58,6 +77,12 @@ class PushLog:
     def full_prefix(self) -> np.ndarray:
         """Per push id ``i`` (and one past the last): how many pushes before it were full."""
         return self._full_prefix[: len(self.pushes) + 1]
+
+    @property
+    def named(self) -> tuple[np.ndarray, np.ndarray]:
+        """The services each push named, as offsets (per push id, and one past the last) into one
+        array: push ``i`` named ``services[offsets[i]:offsets[i + 1]]``."""
+        return self._service_offsets[: len(self.pushes) + 1], self._named
 
     def carries_full(self, first: np.ndarray | int, latest: np.ndarray | int) -> np.ndarray:
         """Per merge ``first..latest``: whether one of its pushes was full."""

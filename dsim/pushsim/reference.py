@@ -8,10 +8,10 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
 - :func:`dispatch_one_by_one`: the dispatcher push by push with simpy resources, the reference
   for its max-plus recurrences (:mod:`dsim.pushsim.lanes`);
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
-- :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`tally`, :func:`spread_cpu`, :func:`reach`,
-  :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`live_entries`, :func:`incremental_merges`,
-  :func:`endpoint_change`, :func:`variant_costs`: the NumPy forms of the
-  compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
+- :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`requeue`, :func:`tally`, :func:`spread_cpu`,
+  :func:`incremental_table`, :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`,
+  :func:`live_entries`, :func:`incremental_merges`, :func:`endpoint_change`, :func:`variant_costs`: the
+  NumPy forms of the compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
   spec the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
 """
 
@@ -334,6 +334,76 @@ def dispatch_commit(
         cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
     )  # fmt: skip
     return counts, fill
+
+
+def requeue(
+    flagged: np.ndarray,
+    chosen: np.ndarray,
+    until: float,
+    connected: np.ndarray,
+    busy_until: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    enqueued: np.ndarray,
+    start: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+    again_start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.requeue`, vectorized."""
+    flagged = flagged[again_first[flagged] >= 0]
+    due = (busy_until[flagged] < until) & chosen[flagged % len(chosen)]
+    kept, due = flagged[~due], flagged[due]
+    joining = due[connected[due]]
+    joining = joining[np.argsort(busy_until[joining], kind="stable")]
+    ready = busy_until[joining]
+    queued[joining] = True
+    first[joining] = again_first[joining]
+    latest[joining] = again_latest[joining]
+    enqueued[joining] = ready
+    start[joining] = again_start[joining]
+    again_first[due] = -1
+    return kept, joining, ready
+
+
+def incremental_table(
+    merges: np.ndarray,
+    stride: int,
+    push_offsets: np.ndarray,
+    push_services: np.ndarray,
+    alive: np.ndarray,
+    eds_now: np.ndarray,
+    eaa_now: np.ndarray,
+    mark: np.ndarray,
+    tag: int,
+    eds_type: int,
+    eaa_term: int,
+    terms: int,
+    per_proxy_s: float,
+    per_byte_s: float,
+    bytes_per_s: float,
+    apply_ms: np.ndarray,
+    apply_intercept_ms: float,
+    send_per_byte_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`dsim.pushsim.kernels.incremental_table`, merge by merge with NumPy."""
+    classes = eds_now.shape[0]
+    type_bytes = np.zeros((len(merges) * classes, 4), np.int64)
+    apply_counts = np.zeros((len(merges) * classes, terms), np.int64)
+    for m, (first, latest) in enumerate(zip(*np.divmod(merges, stride), strict=True)):
+        services = np.unique(push_services[push_offsets[first] : push_offsets[latest + 1]])
+        services = services[alive[services]]
+        mark[services] = tag + m
+        type_bytes[m * classes : (m + 1) * classes, eds_type] = eds_now[:, services].sum(axis=1)
+        apply_counts[m * classes : (m + 1) * classes, eaa_term] = eaa_now[:, services].sum(axis=1)
+    cpu, send, apply, type_seconds = variant_costs(
+        type_bytes, np.zeros(type_bytes.shape), apply_counts, np.zeros(len(type_bytes), bool), per_proxy_s,
+        per_byte_s, bytes_per_s, apply_ms, apply_intercept_ms,
+    )  # fmt: skip
+    cpu = cpu + type_bytes.sum(axis=1) * send_per_byte_s
+    type_seconds = type_seconds + type_bytes * send_per_byte_s
+    return cpu, send, apply, type_bytes, type_seconds, tag + len(merges)
 
 
 def count(

@@ -23,7 +23,6 @@ from dsim.pushsim.pushlog import PushLog
 
 INCREMENTAL, FULL, CONNECT = 0, 1, 2
 _ENDPOINT_ADDRESSES = APPLY_TERMS.index("endpoint_additional_addresses")
-_MERGES_KEPT = 4096
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -86,11 +85,11 @@ class Pricer:
         self.by_class = model.seers.mode == "all"
         """Every proxy sees every service: an incremental merge costs the same for every proxy of a class."""
         self.classes = model.eds_now.shape[0]
-        self._table: tuple[tuple[Variants, ...], Variants] | None = None  # the last by-class table and its parts
+        self._table: Variants | None = None  # the last by-class table
         self._table_asked: tuple[bytes, int, int] | None = None  # its merges, pushes logged and model version
         self._hot = hot_loops()
-        # Per merge: the model version its by-class rows were priced at, the rows, and its services.
-        self._merges: dict[tuple[int, int], tuple[int, Variants, np.ndarray]] = {}
+        self._mark = np.full(len(model.source), -1, np.int64)  # per service: the last merge that counted it
+        self._tag = 0
 
     def price(
         self,
@@ -132,44 +131,19 @@ class Pricer:
         ascending): row ``m * classes + k`` is merge ``m`` to a proxy of class ``k``."""
         asked = (merges.tobytes(), len(self.log), self.model.version)
         if self._table is not None and self._table_asked == asked:
-            return self._table[1]  # nothing changed since the same merges were priced
-        if len(self._merges) >= _MERGES_KEPT:  # merges in flight are recent: start afresh
-            self._merges.clear()
-        parts = []
-        version = self.model.version
-        for key in merges.tolist():
-            lo, hi = divmod(key, len(self.log) + 1)
-            # A merge's rows stay right until one of its services' endpoints (or life) changes.
-            entry = self._merges.get((lo, hi))
-            if entry is None:
-                services, _ = self.log.merged(lo, hi)
-            else:
-                priced_at, _, services = entry
-                stamps = self.model.service_stamp
-                if priced_at == version or not len(services) or int(stamps[services].max()) <= priced_at:
-                    parts.append(entry[1])
-                    continue
-            entry = (version, self._incremental_rows(services), services)
-            self._merges[(lo, hi)] = entry
-            parts.append(entry[1])
-        last = self._table
-        if last is not None and len(last[0]) == len(parts) and all(a is b for a, b in zip(last[0], parts, strict=True)):
-            self._table_asked = asked
-            return last[1]  # the same rows as the last batch's: no need to join them again
-        table = Variants.concat(parts)
-        self._table = (tuple(parts), table)
+            return self._table  # nothing changed since the same merges were priced
+        offsets, named = self.log.named
+        model, c = self.model, self.costs
+        cpu, send, apply, type_bytes, type_seconds, self._tag = self._hot.incremental_table(
+            merges, len(self.log) + 1, offsets, named, model.alive, model.eds_now, model.eaa_now, self._mark,
+            self._tag, EDS, _ENDPOINT_ADDRESSES, len(APPLY_TERMS), c.per_proxy_s + c.send_per_proxy_s, c.per_byte_s,
+            c.bytes_per_s, c.apply_ms, c.apply_intercept_ms, c.send_per_byte_s,
+        )  # fmt: skip
+        kind = np.full(len(cpu), INCREMENTAL)
+        table = Variants(kind=kind, cpu=cpu, send=send, apply=apply, type_bytes=type_bytes, type_seconds=type_seconds)
+        self._table = table
         self._table_asked = asked
         return table
-
-    def _incremental_rows(self, services: np.ndarray) -> Variants:
-        """The variants, class by class, of an incremental merge carrying ``services``."""
-        model = self.model
-        services = services[model.alive[services]]
-        type_bytes = np.zeros((self.classes, 4), np.int64)
-        apply_counts = np.zeros((self.classes, len(APPLY_TERMS)), np.int64)
-        type_bytes[:, EDS] = model.eds_now[:, services].sum(axis=1)
-        apply_counts[:, _ENDPOINT_ADDRESSES] = model.eaa_now[:, services].sum(axis=1)
-        return self._costs(np.full(self.classes, INCREMENTAL), type_bytes, np.zeros(type_bytes.shape), apply_counts)
 
     # -- everything else --------------------------------------------------------------------------
     def _one_by_one(

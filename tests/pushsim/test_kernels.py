@@ -471,3 +471,79 @@ def test_a_run_on_the_kernels_equals_one_on_their_twins(
     for name, frame in fast.items():
         pd.testing.assert_frame_equal(frame, slow[name], obj=name, check_exact=False, rtol=1e-9)
     assert fast["push_records"]["targets"].sum() > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_requeue_equals_its_twin(seed: int) -> None:
+    # Proxies asked for while being pushed: those of the chosen replicas whose push is done
+    # re-join (if still connected) in the order they became free, with what they were asked for.
+    rng = np.random.default_rng(seed)
+    proxies, replicas = 60, 3
+    flagged = np.sort(rng.choice(proxies, 35, replace=False))
+    chosen = rng.random(replicas) < 0.7
+    busy_until = np.round(rng.random(proxies) * 4, 1)  # ties, so the order's tie rule counts
+    columns = {
+        "connected": rng.random(proxies) < 0.8,
+        "busy_until": busy_until,
+        "queued": np.zeros(proxies, bool),
+        "first": rng.integers(0, 9, proxies),
+        "latest": rng.integers(0, 9, proxies),
+        "enqueued": rng.random(proxies),
+        "start": rng.random(proxies),
+        "again_first": np.where(rng.random(proxies) < 0.2, -1, rng.integers(0, 9, proxies)),
+        "again_latest": rng.integers(9, 12, proxies),
+        "again_start": rng.random(proxies),
+    }
+    results = []
+    for hot in (kernels, reference):
+        state = {name: column.copy() for name, column in columns.items()}
+        returned = hot.requeue(flagged, chosen, 2.0, *state.values())
+        results.append((returned, state))
+    (fast, fast_state), (slow, slow_state) = results
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for name in columns:
+        np.testing.assert_array_equal(fast_state[name], slow_state[name], err_msg=name)
+    kept, joining, ready = fast
+    live = flagged[columns["again_first"][flagged] >= 0]
+    due = live[(busy_until[live] < 2.0) & chosen[live % replicas]]
+    assert set(kept.tolist()) == set(live.tolist()) - set(due.tolist())
+    assert sorted(joining.tolist()) == sorted(due[columns["connected"][due]].tolist())
+    assert (np.diff(ready) >= 0).all()
+    assert fast_state["queued"][joining].all()
+    assert (fast_state["again_first"][due] == -1).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_incremental_table_equals_its_twin(seed: int) -> None:
+    # Each merge of pushes first..latest carries the endpoint sets of the services those pushes
+    # named, each once, only the alive ones, as they are now, class by class.
+    rng = np.random.default_rng(seed)
+    classes, services, pushes = 3, 30, 12
+    named = [np.sort(rng.choice(services, int(rng.integers(0, 5)), replace=False)) for _ in range(pushes)]
+    offsets = np.concatenate([[0], np.cumsum([len(n) for n in named])])
+    flat = np.concatenate(named).astype(np.int64)
+    stride = pushes + 1
+    firsts = rng.integers(0, pushes, 6)
+    merges = np.unique(firsts * stride + np.minimum(firsts + rng.integers(0, 4, 6), pushes - 1))
+    alive = rng.random(services) < 0.8
+    eds_now, eaa_now = rng.integers(0, 900, (classes, services)), rng.integers(0, 4, (classes, services))
+    costs = (1e-4, 2e-9, 1.25e9, rng.random(3), 0.3, 4e-10)
+    results = []
+    for hot in (kernels, reference):
+        mark = np.full(services, -1, np.int64)
+        *table, tag = hot.incremental_table(
+            merges, stride, offsets, flat, alive, eds_now, eaa_now, mark, 5, 3, 2, 3, *costs
+        )
+        results.append((table, tag, mark))
+    (fast, fast_tag, fast_mark), (slow, slow_tag, slow_mark) = results
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert fast_tag == slow_tag == 5 + len(merges)
+    np.testing.assert_array_equal(fast_mark, slow_mark)
+    type_bytes = fast[3]
+    for m, key in enumerate(merges.tolist()):
+        first, latest = divmod(key, stride)
+        carried = np.unique(np.concatenate(named[first : latest + 1]).astype(np.int64))
+        carried = carried[alive[carried]]
+        assert type_bytes[m * classes : (m + 1) * classes, 3].tolist() == eds_now[:, carried].sum(axis=1).tolist()
