@@ -16,6 +16,7 @@ import numpy as np
 
 from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.costs import PushCosts
+from dsim.pushsim.kernels import BIN_LOOKUP, UPPER_EDGES
 from dsim.pushsim.lanes import LaneState
 from dsim.pushsim.metrics import Recorder
 from dsim.pushsim.proxytable import ProxyTable
@@ -101,16 +102,18 @@ class Committer:
         variants = work.variants
         assert isinstance(lanes.dispatched, np.ndarray)  # one row per replica
         assert isinstance(lanes.link, np.ndarray)
-        ints, floats, fill, base = self.recorder.buffer(len(proxies))
+        if variants is not self._over_limit[0]:  # a table is often the last batch's again
+            over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.max_message_bytes).any(axis=1)
+            self._over_limit = (variants, over)
+        cpu, fill = self.recorder.cpu_buffer(len(proxies))
         counts, filled = self._hot.dispatch_commit(
             lanes.slots, lanes.cores, lanes.dispatched, lanes.link, rate, which, offsets, until,
-            proxies, ready, work.variant, variants.cpu, variants.send, variants.apply, base,
+            proxies, ready, work.variant, variants.kind, variants.cpu, variants.send, variants.apply,
+            variants.type_bytes, variants.type_seconds, self._over_limit[1],
             self.cache_of, t.envoy_free_s, t.busy_until_s, t.queued, t.connecting, self.warm,
-            t.first_push, t.latest_push, t.enqueued_s, t.change_s, ints, floats, fill,
+            t.first_push, t.latest_push, t.enqueued_s, t.change_s,
+            self.recorder.tallies(len(self.log)), UPPER_EDGES, BIN_LOOKUP, cpu, fill,
         )  # fmt: skip
         if filled > fill:
-            if variants is not self._over_limit[0]:  # a table is often the last batch's again
-                over = (variants.kind != INCREMENTAL) & (variants.type_bytes > self.max_message_bytes).any(axis=1)
-                self._over_limit = (variants, over)
-            self.recorder.committed(filled, variants, self._over_limit[1])
+            self.recorder.committed(filled)
         return counts

@@ -12,7 +12,7 @@ measures it), later runs load them (well under a second). Editing this file reco
 - :func:`scan`: the dispatcher's recurrences (dispatch, core, link, throttle) push by push, for
   several istiod replicas' batches at once, up to the first dispatch at or after ``until``;
 - :func:`commit`: the per-proxy state a committed proxy push changes, and its row for the recorder;
-- :func:`dispatch_commit`: a whole dispatch pass, :func:`scan` then :func:`commit`, in one call;
+- :func:`dispatch_commit`: a whole dispatch pass, :func:`scan`, :func:`commit` and :func:`tally`, in one call;
 - :func:`requeue`: proxies asked for while being pushed re-joining the queue;
 - :func:`incremental_table`: the costs of incremental merges by class, for the proxy pushes that
   carry them;
@@ -225,10 +225,13 @@ def dispatch_commit(
     proxies: np.ndarray,
     ready: np.ndarray,
     variant: np.ndarray,
+    variant_kind: np.ndarray,
     variant_cpu: np.ndarray,
     variant_send: np.ndarray,
     variant_apply: np.ndarray,
-    variant_base: int,
+    variant_type_bytes: np.ndarray,
+    variant_type_seconds: np.ndarray,
+    variant_over_limit: np.ndarray,
     cache_of: np.ndarray,
     envoy_free: np.ndarray,
     busy_until: np.ndarray,
@@ -239,15 +242,19 @@ def dispatch_commit(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    fill: int,
+    tallies: tuple[np.ndarray, ...],
+    edges: np.ndarray,
+    lookup: np.ndarray,
+    cpu_buffer: np.ndarray,
+    cpu_fill: int,
 ) -> tuple[np.ndarray, int]:
     """One dispatch pass in one call: :func:`scan` the replicas' batches (row ``i`` costing
-    variant ``variant[i]``: ``variant_cpu``, ``variant_send`` seconds) up to ``until``, set each
-    replica's ``rate`` (dispatches per simulated second, where it dispatched any), and
-    :func:`commit` what was dispatched. Returns how many of each batch were dispatched, and the
-    recorder buffer's next free row."""
+    variant ``variant[i]`` of the pass's cost table: ``variant_*``) up to ``until``, set each
+    replica's ``rate`` (dispatches per simulated second, where it dispatched any),
+    :func:`commit` what was dispatched and :func:`tally` it (``tallies``: the recorder's arrays
+    in :func:`tally`'s order; ``edges``, ``lookup``: its histogram bins), and write its istiod CPU
+    (start, seconds) to ``cpu_buffer`` from column ``cpu_fill`` on. Returns how many of each
+    batch were dispatched, and the CPU buffer's next free column."""
     n = len(proxies)
     cpu = np.empty(n)
     send = np.empty(n)
@@ -263,11 +270,38 @@ def dispatch_commit(
         span = dispatched[which[j]] - before[j]
         if span > 0:
             rate[which[j]] = counts[j] / span
-    fill = commit(
-        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, variant_base,
-        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
+    ints, floats = np.empty((4, n), np.int64), np.empty((6, n))
+    k = commit(
+        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, 0,
+        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, 0,
     )  # fmt: skip
-    return counts, fill
+    (
+        histograms,
+        stats,
+        pushes_by_type,
+        bytes_by_type,
+        jobs_by_kind,
+        proxy_jobs,
+        proxy_bytes,
+        convergence_sum,
+        convergence_max,
+        last_converged,
+        over_limit,
+        push_jobs,
+        push_bytes,
+        push_converged,
+        push_cover,
+    ) = tallies
+    tally(
+        ints[0, :k], ints[1, :k], ints[2, :k], ints[3, :k], floats[0, :k], floats[1, :k], floats[2, :k],
+        floats[3, :k], variant_kind, variant_type_bytes, variant_type_seconds, variant_over_limit, histograms, stats,
+        pushes_by_type, bytes_by_type, jobs_by_kind, proxy_jobs, proxy_bytes, convergence_sum, convergence_max,
+        last_converged, over_limit, push_jobs, push_bytes, push_converged, push_cover, edges, lookup,
+    )  # fmt: skip
+    for i in range(k):
+        cpu_buffer[0, cpu_fill + i] = floats[4, i]
+        cpu_buffer[1, cpu_fill + i] = floats[5, i]
+    return counts, cpu_fill + k
 
 
 @numba.njit(cache=True)

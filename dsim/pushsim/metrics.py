@@ -8,16 +8,7 @@ import numpy as np
 
 from dsim.pushsim import reference
 from dsim.pushsim.hotpath import hot_loops
-from dsim.pushsim.kernels import (
-    BIN_LOOKUP,
-    BINS_PER_DECADE,
-    CPU_BIN_S,
-    DECADES,
-    HISTOGRAM_BINS,
-    LOWEST_S,
-    UPPER_EDGES,
-)
-from dsim.pushsim.work import Variants
+from dsim.pushsim.kernels import BINS_PER_DECADE, CPU_BIN_S, DECADES, HISTOGRAM_BINS, LOWEST_S, UPPER_EDGES
 from dsim.xds.vocabulary import XDS_TYPES
 
 __all__ = ["BINS_PER_DECADE", "CPU_BIN_S", "DECADES", "LOWEST_S", "UPPER_EDGES_S", "Histogram", "Recorder"]
@@ -39,16 +30,23 @@ UPPER_EDGES_S = _upper_edges()
 class Histogram:
     """Counts of durations (seconds) in log-spaced bins; zero and below go to the first bin."""
 
-    def __init__(self) -> None:
-        self.counts = np.zeros(HISTOGRAM_BINS, np.int64)
-        self.maximum = 0.0
-        self.total = 0.0
+    def __init__(self, counts: np.ndarray | None = None, stats: np.ndarray | None = None) -> None:
+        """Empty, or over the given arrays (``counts`` per bin; ``stats``: maximum and total),
+        which the recorder's kernels update in place."""
+        self.counts = np.zeros(HISTOGRAM_BINS, np.int64) if counts is None else counts
+        self._stats = np.zeros(2) if stats is None else stats
+
+    @property
+    def maximum(self) -> float:
+        return float(self._stats[0])
+
+    @property
+    def total(self) -> float:
+        return float(self._stats[1])
 
     def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Count ``values`` (each ``weights`` times, positive integers, if given)."""
-        stats = np.array([self.maximum, self.total])
-        reference.count(self.counts, stats, values, weights)
-        self.maximum, self.total = float(stats[0]), float(stats[1])
+        reference.count(self.counts, self._stats, values, weights)
 
     @property
     def count(self) -> int:
@@ -75,10 +73,10 @@ def _grow(array: np.ndarray, size: int) -> np.ndarray:
 
 
 INTS = ("proxy", "variant", "first", "latest")
-"""The integer columns of the recorder's buffer of committed proxy pushes (rows of ``ints``): the
-proxy; the row of the cost table it was priced at (:class:`dsim.pushsim.work.Variants`, the
-buffered tables concatenated); the first and latest push it carries (-1: a new connection's whole
-config)."""
+"""The integer columns of a dispatch pass's committed proxy pushes (rows of ``ints``, see
+:func:`dsim.pushsim.kernels.commit`): the proxy; the row of the pass's cost table it was priced at
+(:class:`dsim.pushsim.work.Variants`); the first and latest push it carries (-1: a new
+connection's whole config)."""
 FLOATS = ("enqueued", "start", "dispatch", "converged", "cpu_start", "cpu")
 """The float columns (seconds; rows of ``floats``): when the proxy was enqueued, when the oldest
 change it carries happened, dispatched, when Envoy finished applying it, when istiod's CPU work
@@ -88,15 +86,17 @@ began and how long it took."""
 class Recorder:
     """Tallies of every proxy push the fan-out commits, and istiod's CPU over time.
 
-    The fan-out writes committed proxy pushes into a buffer (:meth:`buffer`, :meth:`committed`;
-    columns :data:`INTS` and :data:`FLOATS`), tallied every ``FLUSH_ROWS`` rows and by
-    :meth:`flush`, as the tallies' cost is mostly per call."""
+    A dispatch pass tallies what it commits at once (:func:`dsim.pushsim.kernels.dispatch_commit`,
+    into :meth:`tallies`); istiod's CPU is buffered (:meth:`cpu_buffer`, :meth:`committed`) and
+    spread over time bins every ``FLUSH_ROWS`` rows and by :meth:`flush`."""
 
     def __init__(self, proxies: int) -> None:
-        self.queue_time = Histogram()
-        self.convergence = Histogram()
-        self.change_to_proxy = Histogram()
-        self.push_time = {t: Histogram() for t in XDS_TYPES}
+        histograms = 3 + len(XDS_TYPES)
+        self._histograms = np.zeros((histograms, HISTOGRAM_BINS), np.int64)
+        self._histogram_stats = np.zeros((histograms, 2))
+        views = [Histogram(self._histograms[h], self._histogram_stats[h]) for h in range(histograms)]
+        self.queue_time, self.convergence, self.change_to_proxy = views[:3]
+        self.push_time = dict(zip(XDS_TYPES, views[3:], strict=True))
         self.pushes_by_type = np.zeros(len(XDS_TYPES), np.int64)
         self.bytes_by_type = np.zeros(len(XDS_TYPES), np.int64)
         self.jobs_by_kind = np.zeros(3, np.int64)
@@ -111,11 +111,8 @@ class Recorder:
         self.push_last_converged = np.zeros(0)
         self.push_cover = np.zeros(0, np.int64)
         self.cpu_bins = np.zeros(0)
-        self._ints = np.zeros((len(INTS), 1024), np.int64)
-        self._floats = np.zeros((len(FLOATS), 1024))
+        self._cpu = np.zeros((2, 1024))  # committed proxy pushes' CPU: start, seconds
         self._fill = 0
-        self._tables: list[tuple[Variants, np.ndarray]] = []
-        self._pending_variants = 0
         self._cpu_pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._hot = hot_loops()
 
@@ -129,68 +126,16 @@ class Recorder:
         self.cpu_bins = _grow(self.cpu_bins, last + 1)
         self._hot.spread_cpu(self.cpu_bins, start, seconds)
 
-    def buffer(self, rows: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Room for ``rows`` more committed proxy pushes: the buffer (``ints``, ``floats``), its
-        first free row, and the offset of the next cost table's variants."""
-        need = self._fill + rows
-        if need > self._ints.shape[1]:
-            size = max(need, 2 * self._ints.shape[1])
-            for name in ("_ints", "_floats"):
-                old = getattr(self, name)
-                fresh = np.zeros((old.shape[0], size), old.dtype)
-                fresh[:, : self._fill] = old[:, : self._fill]
-                setattr(self, name, fresh)
-        return self._ints, self._floats, self._fill, self._pending_variants
-
-    def committed(self, fill: int, variants: Variants, over_limit: np.ndarray) -> None:
-        """The buffer is filled up to row ``fill`` with proxy pushes priced at ``variants`` (whose
-        ``over_limit`` marks a message over the gRPC limit)."""
-        before = self._fill
-        self._tables.append((variants, over_limit))
-        self._pending_variants += len(variants)
-        self._fill = fill
-        if fill >= FLUSH_ROWS:
-            # This batch's CPU joins the next flush's: so the CPU bins grow as they always did.
-            late = (self._floats[4, before:fill].copy(), self._floats[5, before:fill].copy())
-            self.flush(cpu_rows=before)
-            self._cpu_pending.append(late)
-
-    def flush(self, cpu_rows: int | None = None) -> None:
-        """Tally everything buffered (call before reading the tallies); of the buffer's CPU, only
-        its first ``cpu_rows`` rows (default: all)."""
-        fill = self._fill
-        cpu_rows = fill if cpu_rows is None else cpu_rows
-        if self._tables:
-            variants = Variants.concat([v for v, _ in self._tables])
-            over = np.concatenate([o for _, o in self._tables])
-            self._tables, self._pending_variants, self._fill = [], 0, 0
-            self._tally(self._ints[:, :fill], self._floats[:, :fill], variants, over)
-        if cpu_rows or self._cpu_pending:
-            starts, seconds = zip(*self._cpu_pending, strict=True) if self._cpu_pending else ((), ())
-            self._cpu_pending = []
-            start = np.concatenate([self._floats[4, :cpu_rows], *starts])
-            self._add_cpu(start, np.concatenate([self._floats[5, :cpu_rows], *seconds]))
-
-    def _tally(self, ints: np.ndarray, floats: np.ndarray, variants: Variants, over_limit: np.ndarray) -> None:
-        pushes = int(ints[3].max()) + 2 if ints.shape[1] else 0
-        self.push_latest_jobs = _grow(self.push_latest_jobs, pushes)
-        self.push_latest_bytes = _grow(self.push_latest_bytes, pushes)
-        self.push_last_converged = _grow(self.push_last_converged, pushes)
-        self.push_cover = _grow(self.push_cover, pushes)
-        # The histograms as rows of one table (queue time, convergence, change to proxy, then
-        # istiod's time per xDS type), for the kernel; copied back after.
-        histograms = [self.queue_time, self.convergence, self.change_to_proxy, *self.push_time.values()]
-        counts = np.stack([h.counts for h in histograms])
-        stats = np.array([[h.maximum, h.total] for h in histograms])
-        self._hot.tally(
-            *ints,
-            *floats[:4],
-            variants.kind,
-            variants.type_bytes,
-            variants.type_seconds,
-            over_limit,
-            counts,
-            stats,
+    def tallies(self, pushes: int) -> tuple[np.ndarray, ...]:
+        """The tallies a dispatch pass adds to, in :func:`dsim.pushsim.kernels.tally`'s order,
+        with room for proxy pushes carrying pushes up to id ``pushes - 1``."""
+        self.push_latest_jobs = _grow(self.push_latest_jobs, pushes + 1)
+        self.push_latest_bytes = _grow(self.push_latest_bytes, pushes + 1)
+        self.push_last_converged = _grow(self.push_last_converged, pushes + 1)
+        self.push_cover = _grow(self.push_cover, pushes + 1)
+        return (
+            self._histograms,
+            self._histogram_stats,
             self.pushes_by_type,
             self.bytes_by_type,
             self.jobs_by_kind,
@@ -204,9 +149,40 @@ class Recorder:
             self.push_latest_bytes,
             self.push_last_converged,
             self.push_cover,
-            UPPER_EDGES,
-            BIN_LOOKUP,
         )
-        for h, row, (maximum, total) in zip(histograms, counts, stats.tolist(), strict=True):
-            h.counts[:] = row
-            h.maximum, h.total = maximum, total
+
+    def cpu_buffer(self, rows: int) -> tuple[np.ndarray, int]:
+        """Room for the CPU of ``rows`` more committed proxy pushes: the buffer (start, seconds)
+        and its first free column."""
+        need = self._fill + rows
+        if need > self._cpu.shape[1]:
+            fresh = np.zeros((2, max(need, 2 * self._cpu.shape[1])))
+            fresh[:, : self._fill] = self._cpu[:, : self._fill]
+            self._cpu = fresh
+        return self._cpu, self._fill
+
+    def committed(self, fill: int) -> None:
+        """The CPU buffer is filled up to column ``fill``."""
+        before = self._fill
+        self._fill = fill
+        if fill >= FLUSH_ROWS:
+            # This batch's CPU joins the next flush's: so the CPU bins grow as they always did.
+            late = (self._cpu[0, before:fill].copy(), self._cpu[1, before:fill].copy())
+            self.flush(cpu_rows=before)
+            self._cpu_pending.append(late)
+
+    def flush(self, cpu_rows: int | None = None) -> None:
+        """Spread the CPU buffered (call before reading ``cpu_bins``); of the buffer, only its
+        first ``cpu_rows`` columns (default: all)."""
+        cpu_rows = self._fill if cpu_rows is None else cpu_rows
+        self._fill = 0
+        if cpu_rows or self._cpu_pending:
+            starts, seconds = zip(*self._cpu_pending, strict=True) if self._cpu_pending else ((), ())
+            self._cpu_pending = []
+            start = np.concatenate([self._cpu[0, :cpu_rows], *starts])
+            self._add_cpu(start, np.concatenate([self._cpu[1, :cpu_rows], *seconds]))
+
+    def trim(self, pushes: int) -> None:
+        """Per-push tallies for pushes ``0..pushes - 1`` exactly (and the one past the last)."""
+        for name in ("push_latest_jobs", "push_latest_bytes", "push_last_converged", "push_cover"):
+            setattr(self, name, _grow(getattr(self, name), pushes + 1)[: pushes + 1])

@@ -300,10 +300,13 @@ def dispatch_commit(
     proxies: np.ndarray,
     ready: np.ndarray,
     variant: np.ndarray,
+    variant_kind: np.ndarray,
     variant_cpu: np.ndarray,
     variant_send: np.ndarray,
     variant_apply: np.ndarray,
-    variant_base: int,
+    variant_type_bytes: np.ndarray,
+    variant_type_seconds: np.ndarray,
+    variant_over_limit: np.ndarray,
     cache_of: np.ndarray,
     envoy_free: np.ndarray,
     busy_until: np.ndarray,
@@ -314,9 +317,11 @@ def dispatch_commit(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    fill: int,
+    tallies: tuple[np.ndarray, ...],
+    edges: np.ndarray,
+    lookup: np.ndarray,
+    cpu_buffer: np.ndarray,
+    cpu_fill: int,
 ) -> tuple[np.ndarray, int]:
     """:func:`dsim.pushsim.kernels.dispatch_commit`, from the twins of its parts."""
     n = len(proxies)
@@ -329,11 +334,36 @@ def dispatch_commit(
     spans = dispatched[which] - before
     rated = spans > 0
     rate[which[rated]] = counts[rated] / spans[rated]
-    fill = commit(
-        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, variant_base,
-        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, fill,
+    ints, floats = np.empty((4, n), np.int64), np.empty((6, n))
+    k = commit(
+        proxies, offsets, counts, variant, dispatch, cpu_start, done, variant_cpu, variant_apply, 0,
+        cache_of, envoy_free, busy_until, queued, connecting, warm, first, latest, enqueued, start, ints, floats, 0,
     )  # fmt: skip
-    return counts, fill
+    (
+        histograms,
+        stats,
+        pushes_by_type,
+        bytes_by_type,
+        jobs_by_kind,
+        proxy_jobs,
+        proxy_bytes,
+        convergence_sum,
+        convergence_max,
+        last_converged,
+        over_limit,
+        push_jobs,
+        push_bytes,
+        push_converged,
+        push_cover,
+    ) = tallies
+    tally(
+        ints[0, :k], ints[1, :k], ints[2, :k], ints[3, :k], floats[0, :k], floats[1, :k], floats[2, :k],
+        floats[3, :k], variant_kind, variant_type_bytes, variant_type_seconds, variant_over_limit,
+        histograms, stats, pushes_by_type, bytes_by_type, jobs_by_kind, proxy_jobs, proxy_bytes, convergence_sum,
+        convergence_max, last_converged, over_limit, push_jobs, push_bytes, push_converged, push_cover, edges, lookup,
+    )  # fmt: skip
+    cpu_buffer[:, cpu_fill : cpu_fill + k] = floats[4:, :k]
+    return counts, cpu_fill + k
 
 
 def requeue(

@@ -240,6 +240,7 @@ class _Simulation:
         self.env.run()
         self.fanout.drain()
         self.recorder.flush()
+        self.recorder.trim(len(self.records))
         last = np.nanmax(self.recorder.proxy_last_converged) if self.recorder.jobs_by_kind.sum() else 0.0
         return DesignRun(
             design=self.design,
