@@ -315,6 +315,8 @@ class ConfigModel:
 
     def sees_any(self, services: np.ndarray) -> np.ndarray:
         """Per workload: whether it sees any of ``services``."""
+        if self.seers.mode == "all":  # every workload sees every service
+            return np.full(len(self.workload_class), len(services) > 0)
         mask = np.zeros(len(self.workload_class), bool)
         for service in np.unique(self.source[services]).tolist():
             mask[self.seers.of(service)] = True

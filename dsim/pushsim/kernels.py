@@ -59,6 +59,10 @@ A duration's bin is the number of edges below it (at most the last bin): what
 :func:`dsim.pushsim.reference.count` computes by binary search and :func:`_bin` by a lookup."""
 _KEY_BITS = 8  # mantissa bits of a key: a key's durations span 0.4% (a third of a bin), so one edge at most
 _LOWEST_EXPONENT = math.frexp(LOWEST_S)[1]
+# A positive double's bits shifted right by _MANTISSA_SHIFT are its biased exponent and top
+# mantissa bits: minus _KEY_BASE, the key of :func:`_bin_lookup` (frexp's exponent is the biased one - 1022).
+_MANTISSA_SHIFT = 52 - _KEY_BITS
+_KEY_BASE = (1022 + _LOWEST_EXPONENT) << _KEY_BITS
 
 
 def _bin_lookup() -> np.ndarray:
@@ -409,16 +413,17 @@ def incremental_table(
 
 
 @numba.njit(cache=True)
-def _bin(value: float, edges: np.ndarray, lookup: np.ndarray) -> int:
+def _bin(value: float, edges: np.ndarray, lookup: np.ndarray, scratch: np.ndarray, scratch_bits: np.ndarray) -> int:
     """The histogram bin of a duration (seconds): the number of ``edges`` (:data:`UPPER_EDGES`)
-    below it, at most the last bin. The duration's binary exponent and top mantissa bits index
+    below it, at most the last bin. The duration's binary exponent and top mantissa bits (read
+    through ``scratch``, one float, and ``scratch_bits``, the same 8 bytes as an integer) index
     ``lookup`` (:data:`BIN_LOOKUP`), the bin where its key starts; one edge at most lies further."""
     if not value > LOWEST_S:  # and NaN
         return 0
     if value > edges[-2]:
         return len(edges) - 1
-    mantissa, exponent = math.frexp(value)
-    b = lookup[((exponent - _LOWEST_EXPONENT) << _KEY_BITS) + int((2.0 * mantissa - 1.0) * (1 << _KEY_BITS))]
+    scratch[0] = value
+    b = lookup[(scratch_bits[0] >> _MANTISSA_SHIFT) - _KEY_BASE]
     return b + 1 if edges[b] < value else b
 
 
@@ -464,6 +469,8 @@ def tally(
     (:data:`BIN_LOOKUP`)."""
     types = type_bytes.shape[1]
     uses = np.zeros(len(kind), np.int64)  # rows per variant
+    scratch = np.empty(1)
+    scratch_bits = scratch.view(np.int64)
     total = type_bytes.sum(axis=1)
     peak = stats[:3, 0].copy()  # the row histograms' maxima and totals, kept out of memory in the loop
     sums = stats[:3, 1].copy()
@@ -474,9 +481,9 @@ def tally(
         waited = dispatch[i] - enqueued[i]
         convergence = converged[i] - enqueued[i]
         since = converged[i] - start[i]
-        counts[0, _bin(waited, edges, lookup)] += 1
-        counts[1, _bin(convergence, edges, lookup)] += 1
-        counts[2, _bin(since, edges, lookup)] += 1
+        counts[0, _bin(waited, edges, lookup, scratch, scratch_bits)] += 1
+        counts[1, _bin(convergence, edges, lookup, scratch, scratch_bits)] += 1
+        counts[2, _bin(since, edges, lookup, scratch, scratch_bits)] += 1
         peak[0], peak[1], peak[2] = max(peak[0], waited), max(peak[1], convergence), max(peak[2], since)
         sums[0] += waited
         sums[1] += convergence
@@ -506,7 +513,7 @@ def tally(
         jobs_by_kind[kind[v]] += uses[v]
         for t in range(types):
             if type_bytes[v, t] > 0:
-                counts[3 + t, _bin(type_seconds[v, t], edges, lookup)] += uses[v]
+                counts[3 + t, _bin(type_seconds[v, t], edges, lookup, scratch, scratch_bits)] += uses[v]
                 stats[3 + t, 0] = max(stats[3 + t, 0], type_seconds[v, t])
                 stats[3 + t, 1] += type_seconds[v, t] * uses[v]
                 pushes_by_type[t] += uses[v]
