@@ -64,14 +64,23 @@ class Committer:
     def work(self, proxies: np.ndarray) -> Work:
         """What the proxy pushes to ``proxies`` (queued, distinct) cost, carrying what they carry now."""
         t = self.table
-        split = None
-        if self.pricer.by_class:
-            split = self._hot.incremental_merges(
-                proxies, t.first_push, t.latest_push, t.connecting, self.log.full_prefix, self.proxy_class,
-                self.pricer.classes,
-            )  # fmt: skip
-            if not split[0].any():  # only endpoint updates: one lookup table
-                return Work(variants=self.pricer.incremental(split[1]), variant=split[2])
+        if not self.pricer.by_class:
+            return self._proxy_by_proxy(proxies)
+        # Every proxy sees every service: incremental pushes are priced by merge and class, the
+        # others (new connections, merges with a full push) proxy by proxy.
+        other, merges, variant = self._hot.incremental_merges(
+            proxies, t.first_push, t.latest_push, t.connecting, self.log.full_prefix, self.proxy_class,
+            self.pricer.classes,
+        )  # fmt: skip
+        if not other.any():
+            return Work(variants=self.pricer.incremental(merges), variant=variant)
+        rest = self._proxy_by_proxy(proxies[other])
+        if len(merges) == 0:
+            return rest
+        return self.pricer.joined(self.pricer.incremental(merges), variant, other, rest)
+
+    def _proxy_by_proxy(self, proxies: np.ndarray) -> Work:
+        t = self.table
         return self.pricer.price(
             self.proxy_workload[proxies],
             t.first_push[proxies],
@@ -79,7 +88,6 @@ class Committer:
             t.connecting[proxies],
             self.cache_of[proxies],
             self.warm,
-            by_class=split,
         )
 
     def dispatch_and_commit(
