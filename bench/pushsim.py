@@ -18,12 +18,15 @@ Prints, in one run:
    them one after another (the baseline), then the same designs side by side on a local Dask
    cluster (``--workers``, default one process per core; ``--workers 1`` skips it), with the
    ratio and a check that both give the same figures; and this process's peak memory.
-4. per design, istiod's CPU under churn split into generation (push contexts and config bytes), the
+4. ``bench/fleet-50k.yaml`` (50,000 services, 200,000 sidecars, 27 istiod replicas): its ten
+   minutes of churn for one design (``--fleet-design``, default single-stack), the cluster build,
+   the churn stream and the simulation timed apart, against the goal of 60 s for the simulation;
+5. per design, istiod's CPU under churn split into generation (push contexts and config bytes), the
    fixed cost per proxy push, and sending (per response and per byte sent,
    :mod:`dsim.calibration.istiod_push`), for ``quickstart.yaml`` (its whole churn) and for
    ``large.yaml`` (``--split-minutes``, default 3 simulated minutes).
 Run: ``python bench/pushsim.py [--minutes M] [--designs a,b] [--workers N] [--check-minutes C]
-[--split-minutes S]``
+[--split-minutes S] [--fleet-design D]``
 (default: 60 minutes, ``large.yaml``'s own hour). ``DSIM_PUSHSIM_NUMPY=1`` runs it all on the NumPy twins.
 The machine may be shared: wall times move with its load; process CPU times less so.
 """
@@ -60,6 +63,7 @@ from dsim.pushsim.runner import design_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 60.0
+FLEET_GOAL_S = 60.0
 GOAL_MEMORY_GB = 4.0
 TOLERANCE = 1e-9
 # A small busy mesh (every kind of churn, every kernel called) simulated in a fresh process.
@@ -251,6 +255,27 @@ def hour_of_churn(scenario_path: Path, minutes: float, designs: list[str] | None
     print(f"peak memory of this process: {peak:.2f} GB (goal {GOAL_MEMORY_GB:g} GB: {verdict})")
 
 
+def fleet(scenario_path: Path, design: str) -> None:
+    """One design's churn on the 200,000-sidecar fleet: build, stream and simulation timed apart."""
+    start = time.perf_counter()
+    scenario = load_scenario(scenario_path)
+    cluster = build_cluster(scenario)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    stream = churn_stream(cluster)
+    drawn = time.perf_counter() - start
+    row = simulate_one(design, cluster=cluster, stream=stream, calibration=load_calibration())
+    verdict = "met" if row["wall s"] < FLEET_GOAL_S else "NOT met"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(
+        f"\n{scenario_path.name}: {len(cluster.proxies):,} sidecars, {scenario.istiod.replicas} istiod replicas, "
+        f"{scenario.churn.duration_s / 60:g} simulated minutes of churn, {design}: cluster built in {built:.1f} s, "
+        f"stream drawn in {drawn:.2f} s, simulated in {row['wall s']:.1f} s ({row['x real time']:.1f}x real time; "
+        f"goal {FLEET_GOAL_S:.0f} s: {verdict}); {row['proxy pushes']:,} proxy pushes, convergence p99 "
+        f"{row['converge p99 s']:.2f} s; peak memory of this process so far {peak:.2f} GB"
+    )
+
+
 def istiod_cpu_split(scenario_path: Path, minutes: float | None, designs: list[str] | None) -> None:
     """Per design, istiod's CPU under churn split into the fixed cost per proxy push, sending (per
     response and per byte sent), and generation (push contexts and config bytes: the rest), from
@@ -312,6 +337,7 @@ def main() -> None:
     parser.add_argument(
         "--check-minutes", type=float, default=2.0, help="minutes of churn to run on kernels and NumPy (default: 2)"
     )
+    parser.add_argument("--fleet-design", default="single-stack", help="the design simulated on fleet-50k.yaml")
     parser.add_argument(
         "--split-minutes", type=float, default=3.0,
         help="minutes of large.yaml's churn for the istiod CPU split (default: 3)",
@@ -324,6 +350,7 @@ def main() -> None:
     against_references()
     designs = args.designs.split(",") if args.designs else None
     hour_of_churn(large, args.minutes, designs, args.workers)
+    fleet(ROOT / "bench" / "fleet-50k.yaml", args.fleet_design)
     istiod_cpu_split(ROOT / "scenarios" / "quickstart.yaml", None, designs)
     istiod_cpu_split(large, args.split_minutes, designs)
 
