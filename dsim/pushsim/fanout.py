@@ -180,24 +180,10 @@ class FanOut:
     def _depends_on(self, services: np.ndarray) -> np.ndarray:
         """The replicas with a proxy push not yet computed that carries a whole config (a full push
         or a new connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
-        named = self.log.last_naming(services)
-        # The bounds decide most events alone: no replica whose bound is after the last push naming
-        # a service, and before no full push, can have a pending proxy push that carries either.
-        bound, last = self._oldest_bound, len(self.log) - 1
-        waiting = bound < NEVER
-        if (
-            not self._joining_bound.any()
-            and not (waiting & ((named >= bound) | self.log.carries_full(np.where(waiting, bound, 0), last))).any()
-        ):
-            return np.zeros(0, np.int64)
         table = self.table
-        flagged = self.dispatcher.flagged()
-        oldest, joining = self._hot.pending(
-            table.queued, table.first_push, table.connecting, flagged, table.again_first_push, table.replicas
-        )
-        self._oldest_bound, self._joining_bound = oldest.copy(), joining.copy()
-        needs = self._hot.depends_on(
-            named, self.log.full_prefix, oldest, joining, table.queued, table.first_push, table.latest_push, flagged,
+        needs, _ = self._hot.concerned(
+            self.log.last_naming(services), self.log.full_prefix, self._oldest_bound, self._joining_bound,
+            table.queued, table.first_push, table.latest_push, table.connecting, self.dispatcher.flagged(),
             table.again_first_push, table.again_latest_push,
         )  # fmt: skip
         return np.flatnonzero(needs)

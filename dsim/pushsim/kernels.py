@@ -20,8 +20,8 @@ measures it), later runs load them (well under a second). Editing this file reco
 - :func:`spread_cpu`: istiod's CPU seconds over the 1-second bins they cover;
 - :func:`reach`, :func:`enqueue`: a push reaching the proxies that see its change, over the
   proxy arrays (merged into waiting entries, flagged to go again, or queued);
-- :func:`pending`, :func:`depends_on`: which replicas an endpoint change concerns (their pending
-  proxy pushes would carry it);
+- :func:`pending`, :func:`depends_on`, :func:`concerned`: which replicas an endpoint change
+  concerns (their pending proxy pushes would carry it);
 - :func:`live_entries`: the entries of a queue line still live;
 - :func:`endpoint_change`: a workload's endpoints changing, in every workload's config (when every
   workload sees every service);
@@ -697,6 +697,44 @@ def depends_on(
                 lo, hi = (first[p], latest[p]) if queued[p] else (again_first[p], again_latest[p])
                 needs[r] = _carries_full(full_prefix, lo, hi)
     return needs
+
+
+@numba.njit(cache=True)
+def concerned(
+    named: int,
+    full_prefix: np.ndarray,
+    oldest_bound: np.ndarray,
+    joining_bound: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    connecting: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """Per replica: whether a proxy push it has not computed yet carries a whole config or a push
+    from ``named`` on (:func:`depends_on`). The bounds (``oldest_bound``, ``joining_bound``: no
+    pending proxy push carries an older push, none is a connection unless set) decide most cases
+    alone; else :func:`pending` recomputes them exactly, in place. Returns the answer and whether
+    the bounds were recomputed."""
+    replicas = len(oldest_bound)
+    last = len(full_prefix) - 2
+    decided = True
+    for r in range(replicas):
+        waiting = oldest_bound[r] < NEVER
+        if joining_bound[r] or (
+            waiting and (named >= oldest_bound[r] or _carries_full(full_prefix, oldest_bound[r], last))
+        ):
+            decided = False
+            break
+    if decided:
+        return np.zeros(replicas, np.bool_), False
+    oldest, joining = pending(queued, first, connecting, flagged, again_first, replicas)
+    oldest_bound[:] = oldest
+    joining_bound[:] = joining
+    needs = depends_on(named, full_prefix, oldest, joining, queued, first, latest, flagged, again_first, again_latest)
+    return needs, True
 
 
 @numba.njit(cache=True)

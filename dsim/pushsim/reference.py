@@ -9,7 +9,7 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
   for its max-plus recurrences (:mod:`dsim.pushsim.lanes`);
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
 - :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`requeue`, :func:`tally`, :func:`spread_cpu`,
-  :func:`incremental_table`, :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`,
+  :func:`incremental_table`, :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`concerned`,
   :func:`live_entries`, :func:`incremental_merges`, :func:`endpoint_change`, :func:`variant_costs`: the
   NumPy forms of the compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
   spec the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
@@ -661,6 +661,35 @@ def depends_on(
         latest_ = np.where(queued[mine], latest[mine], again_latest[mine])
         needs[r] = carries_full(firsts, latest_).any()
     return np.asarray(needs, bool)
+
+
+def concerned(
+    named: int,
+    full_prefix: np.ndarray,
+    oldest_bound: np.ndarray,
+    joining_bound: np.ndarray,
+    queued: np.ndarray,
+    first: np.ndarray,
+    latest: np.ndarray,
+    connecting: np.ndarray,
+    flagged: np.ndarray,
+    again_first: np.ndarray,
+    again_latest: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """:func:`dsim.pushsim.kernels.concerned`, from the twins of its parts."""
+    replicas = len(oldest_bound)
+    last = len(full_prefix) - 2
+    waiting = oldest_bound < NEVER
+    bound = np.where(waiting, oldest_bound, 0)
+    maybe = waiting & ((named >= oldest_bound) | (full_prefix[last + 1] - full_prefix[bound] > 0))
+    if not joining_bound.any() and not maybe.any():
+        return np.zeros(replicas, bool), False
+    oldest, joining = pending(queued, first, connecting, flagged, again_first, replicas)
+    oldest_bound[:] = oldest
+    joining_bound[:] = joining
+    return depends_on(
+        named, full_prefix, oldest, joining, queued, first, latest, flagged, again_first, again_latest
+    ), True
 
 
 def merge_runs(first: np.ndarray, latest: np.ndarray, pushes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,9 +18,9 @@ def push_records(run: DesignRun) -> pd.DataFrame:
     """One row per push: what triggered it, its debounce and build time, how many proxies it
     reached, and (for the proxy pushes whose newest content it was) bytes sent and last convergence."""
     rec = run.recorder
-    frame = pd.DataFrame(
-        [dataclasses.asdict(p) for p in run.pushes], columns=[f.name for f in dataclasses.fields(PushRecord)]
-    )
+    columns = [f.name for f in dataclasses.fields(PushRecord)]
+    # A record's fields are plain values: read them as they are (asdict would deep-copy each).
+    frame = pd.DataFrame([[getattr(p, c) for c in columns] for p in run.pushes], columns=columns)
     n = len(run.pushes)
 
     def per_push(values: np.ndarray) -> np.ndarray:
