@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
-from dsim.pushsim.visibility import services_by_workload
+from dsim.pushsim.visibility import grouped, services_by_workload
 from dsim.randomness import generator
 
 # Changes that are their own cause: each is one event of the same name.
@@ -269,13 +269,36 @@ class _Builder:
                 m.present[workload] = []
 
     def config_edit(self, kind: str) -> Callable[[float], None]:
+        """An edit of a VirtualService or DestinationRule. Where the mesh has such objects, one of
+        them, touching the services whose configuration it shapes (a VirtualService: the services
+        its hosts name, whose routes istiod regenerates; a DestinationRule: its service's clusters
+        and endpoint sets); else one over a service drawn at random."""
+        objects = self._object_services(kind)
+
         def edit(t: float) -> None:
             m = self.mesh
+            if objects:
+                touched = [s for s in objects[int(self.rng.integers(len(objects)))] if m.service_alive[s]]
+                for service in touched:  # one full push: the debouncer merges edits made at once
+                    self.emit(t, kind, kind, service=service)
+                return
             alive = [s for s in range(len(m.service_source)) if m.service_alive[s]]
             if alive:
                 self.emit(t, kind, kind, service=int(alive[self.rng.integers(len(alive))]))
 
         return edit
+
+    def _object_services(self, kind: str) -> list[list[int]]:
+        """Per VirtualService or DestinationRule of the mesh: the services it shapes (objects that
+        shape none, e.g. whose host names no service, have no effect on a sidecar and are left out)."""
+        if kind == "virtual_service":
+            hosts = self.cluster.virtual_service_hosts
+            by_object = grouped(
+                hosts["virtual_service"].to_numpy(), hosts["service"].to_numpy(), len(self.cluster.virtual_services)
+            )
+            return [group.tolist() for group in by_object if len(group)]
+        rules = self.cluster.destination_rules["service"].to_numpy()
+        return [[int(service)] for service in rules.tolist() if service >= 0]
 
     def sidecar_edit(self, t: float) -> None:
         namespace = int(self.rng.integers(len(self.cluster.namespaces)))

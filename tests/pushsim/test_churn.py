@@ -104,3 +104,42 @@ def test_every_kind_of_churn_runs_through_the_model(busy: Path) -> None:
     assert (connections >= 180).all()
     per_type = metrics[metrics["metric"].eq("pilot_xds_pushes")]
     assert set(per_type["label"]) == {f"type={XDS_SHORT[t]}" for t in XDS_TYPES}
+
+
+def test_edits_of_istio_objects_touch_the_services_they_shape(write_scenario: Callable[..., Path]) -> None:
+    # A VirtualService edit touches every service its hosts name (one push for them all: they
+    # happen at once); a DestinationRule edit, its host's service. Objects naming no service
+    # shape no sidecar and are never drawn.
+    http = [{"name": "http", "port": 80}]
+    scenario = {
+        "name": "edits",
+        "seed": 5,
+        "namespaces": [{"name": "default"}],
+        "services": [{"name": n, "namespace": "default", "ports": http} for n in ("a", "b", "c")],
+        "workloads": [{"name": n, "namespace": "default", "labels": {"app": n}} for n in ("a", "b", "c")],
+        "virtual_services": [
+            {
+                "name": "ab",
+                "namespace": "default",
+                "spec": {"hosts": ["a", "b"], "http": [{"route": [{"destination": {"host": "a"}}]}]},
+            },
+            {
+                "name": "far",
+                "namespace": "default",
+                "spec": {"hosts": ["far.example.com"], "http": [{"route": [{"destination": {"host": "a"}}]}]},
+            },
+        ],
+        "destination_rules": [
+            {"name": "c", "namespace": "default", "spec": {"host": "c", "subsets": [{"name": "v1"}]}}
+        ],
+        "churn": {"duration_s": 600, "virtual_service_changes_per_hour": 120, "destination_rule_changes_per_hour": 120},
+    }
+    cluster = build_cluster(write_scenario(scenario))
+    names = cluster.services["name"].to_numpy()
+    events = churn_stream(cluster).events
+    edits = events[events["kind"] == "virtual_service"].groupby("time")["service"].apply(lambda s: sorted(names[s]))
+    assert len(edits) > 5
+    assert all(touched == ["a", "b"] for touched in edits)
+    rules = events[events["kind"] == "destination_rule"]
+    assert len(rules) > 5
+    assert set(names[rules["service"].to_numpy()]) == {"c"}
