@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Annotated, Any, NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
 from dsim.errors import ScenarioError
 from dsim.scenario.convert import AtLeast, AtMost, join
-from dsim.scenario.istio.reader import Ignored, MaxItems, Rule
+from dsim.scenario.istio.reader import Ignored, MaxItems, Parsed, Rule, read_object
 from dsim.scenario.istio.rules import (
     export_to_problem,
     label_key_problem,
@@ -111,3 +111,43 @@ class Checks:
         chosen += [key for key in fields if self.has(path, key) and key not in chosen]
         if len(chosen) > 1:
             self.fail(path, f"sets both {chosen[0]} and {chosen[1]}; {what} takes one of {', '.join(fields)}")
+
+
+S = TypeVar("S")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NamedObject(Generic[S]):
+    """An Istio object: where it lives and its spec."""
+
+    name: str
+    """``metadata.name``."""
+    namespace: str
+    """``metadata.namespace``."""
+    spec: S
+    """What it says."""
+
+    KIND: ClassVar[str] = ""
+
+
+ObjectT = TypeVar("ObjectT", bound=NamedObject[Any])
+
+
+class _SpecChecks(Protocol):
+    def run(self, path: str, spec: Any) -> None: ...
+
+
+def parse_named(
+    cls: type[ObjectT],
+    spec_cls: type,
+    checks: Callable[[str, str, Sequence[Ignored]], _SpecChecks],
+    raw: Any,
+    *,
+    source: str,
+    path: str,
+) -> Parsed[ObjectT]:
+    """A pasted object of ``cls`` (spec ``spec_cls``), read in either form users paste and checked
+    by ``checks``; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
+    parts = read_object(cls.KIND, spec_cls, raw, source=source, path=path)
+    checks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
+    return Parsed(cls(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec), tuple(parts.ignored))

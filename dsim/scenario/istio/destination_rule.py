@@ -19,12 +19,14 @@ from dsim.scenario.istio.common import (
     ExportTo,
     Labels,
     Many,
+    NamedObject,
     NonNegativeInt32,
     Percent,
     PortSelector,
     UInt32,
+    parse_named,
 )
-from dsim.scenario.istio.reader import MaxItems, Milliseconds, MillisecondsOrZero, Parsed, Rule, read_object
+from dsim.scenario.istio.reader import MaxItems, Milliseconds, MillisecondsOrZero, Parsed, Rule
 from dsim.scenario.istio.rules import (
     selector_key_problem,
     selector_value_problem,
@@ -263,25 +265,15 @@ class DestinationRuleSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class DestinationRule:
+class DestinationRule(NamedObject[DestinationRuleSpec]):
     """A DestinationRule: its place and its spec."""
-
-    name: str
-    """``metadata.name``."""
-    namespace: str
-    """``metadata.namespace``."""
-    spec: DestinationRuleSpec
-    """Its policies and subsets."""
 
     KIND: ClassVar[str] = KIND
 
 
 def parse_destination_rule(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[DestinationRule]:
     """A pasted DestinationRule, validated; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
-    parts = read_object(KIND, DestinationRuleSpec, raw, source=source, path=path)
-    _DestinationRuleChecks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
-    rule = DestinationRule(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
-    return Parsed(rule, tuple(parts.ignored))
+    return parse_named(DestinationRule, DestinationRuleSpec, _DestinationRuleChecks, raw, source=source, path=path)
 
 
 def _unset(policy: TrafficPolicy | PortTrafficPolicy) -> bool:

@@ -18,11 +18,13 @@ from dsim.scenario.istio.common import (
     ExportTo,
     Labels,
     Many,
+    NamedObject,
     PortNumber,
     UInt32,
     WorkloadSelector,
+    parse_named,
 )
-from dsim.scenario.istio.reader import MaxItems, Parsed, Rule, read_object
+from dsim.scenario.istio.reader import MaxItems, Parsed, Rule
 from dsim.scenario.istio.rules import (
     HTTP_PROTOCOLS,
     TLS_PROTOCOLS,
@@ -114,15 +116,8 @@ class ServiceEntrySpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ServiceEntry:
+class ServiceEntry(NamedObject[ServiceEntrySpec]):
     """A ServiceEntry: its place and its spec."""
-
-    name: str
-    """``metadata.name``."""
-    namespace: str
-    """``metadata.namespace``."""
-    spec: ServiceEntrySpec
-    """The service it adds."""
 
     KIND: ClassVar[str] = KIND
 
@@ -136,10 +131,7 @@ def parse_service_entry(raw: Any, *, source: str = "<scenario>", path: str = "")
         raise ScenarioError(
             source, where, "'DYNAMIC_DNS' is a resolution dsim does not model yet (NONE, STATIC, DNS, DNS_ROUND_ROBIN)"
         )
-    parts = read_object(KIND, ServiceEntrySpec, raw, source=source, path=path)
-    _ServiceEntryChecks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
-    entry = ServiceEntry(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
-    return Parsed(entry, tuple(parts.ignored))
+    return parse_named(ServiceEntry, ServiceEntrySpec, _ServiceEntryChecks, raw, source=source, path=path)
 
 
 class _ServiceEntryChecks(Checks):

@@ -14,8 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from dsim.errors import quote
 from dsim.scenario.convert import AtLeast, AtMost, join
-from dsim.scenario.istio.common import NOT_MODELLED, Checks, Many, WorkloadSelector
-from dsim.scenario.istio.reader import Parsed, Rule, read_object
+from dsim.scenario.istio.common import NOT_MODELLED, Checks, Many, NamedObject, WorkloadSelector, parse_named
+from dsim.scenario.istio.reader import Parsed, Rule
 from dsim.scenario.istio.rules import (
     UNIX_PREFIX,
     default_endpoint_problem,
@@ -110,25 +110,15 @@ class SidecarSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Sidecar:
+class Sidecar(NamedObject[SidecarSpec]):
     """A Sidecar: its place and its spec."""
-
-    name: str
-    """``metadata.name``."""
-    namespace: str
-    """``metadata.namespace``."""
-    spec: SidecarSpec
-    """What its workloads see."""
 
     KIND: ClassVar[str] = KIND
 
 
 def parse_sidecar(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[Sidecar]:
     """A pasted Sidecar, validated; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
-    parts = read_object(KIND, SidecarSpec, raw, source=source, path=path)
-    _SidecarChecks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
-    sidecar = Sidecar(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
-    return Parsed(sidecar, tuple(parts.ignored))
+    return parse_named(Sidecar, SidecarSpec, _SidecarChecks, raw, source=source, path=path)
 
 
 class _SidecarChecks(Checks):

@@ -19,10 +19,12 @@ from dsim.scenario.istio.common import (
     Checks,
     ExportTo,
     Many,
+    NamedObject,
     NonNegativeInt32,
     PortSelector,
+    parse_named,
 )
-from dsim.scenario.istio.reader import MaxItems, Milliseconds, Parsed, Rule, read_object
+from dsim.scenario.istio.reader import MaxItems, Milliseconds, Parsed, Rule
 from dsim.scenario.istio.rules import (
     MESH_GATEWAY,
     first_overlap,
@@ -254,26 +256,15 @@ class VirtualServiceSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class VirtualService:
+class VirtualService(NamedObject[VirtualServiceSpec]):
     """A VirtualService: its place and its spec."""
-
-    name: str
-    """``metadata.name``."""
-    namespace: str
-    """``metadata.namespace``."""
-    spec: VirtualServiceSpec
-    """What it routes."""
 
     KIND: ClassVar[str] = KIND
 
 
 def parse_virtual_service(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[VirtualService]:
     """A pasted VirtualService, validated; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
-    parts = read_object(KIND, VirtualServiceSpec, raw, source=source, path=path)
-    spec_path = join(path, "spec")
-    _VirtualServiceChecks(source, parts.meta.namespace, parts.ignored).run(spec_path, parts.spec)
-    service = VirtualService(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec)
-    return Parsed(service, tuple(parts.ignored))
+    return parse_named(VirtualService, VirtualServiceSpec, _VirtualServiceChecks, raw, source=source, path=path)
 
 
 class _VirtualServiceChecks(Checks):
