@@ -1,5 +1,6 @@
 """The push model on tiny worlds whose outcome is known exactly: a fan-out through T workers
-(the closed form), a push arriving mid fan-out (merge and re-queue), and the churn a push carries."""
+(the closed form), a push arriving mid fan-out (merge and re-queue), and the churn a push carries;
+each on the compiled kernels and on their NumPy twins."""
 
 from __future__ import annotations
 
@@ -16,12 +17,20 @@ from dsim.accounting.columns import cluster_columns
 from dsim.accounting.proxies import design_accounting
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
+from dsim.pushsim.hotpath import ENV
 from dsim.pushsim.reference import fan_out_one_by_one
 from dsim.pushsim.simulate import DesignRun, _Simulation, simulate_design
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
 COST_S = 0.1
+
+
+@pytest.fixture(autouse=True, params=["kernels", "numpy-twins"])
+def hot_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on the compiled kernels and on their NumPy twins (the spec they are held to)."""
+    monkeypatch.setenv(ENV, "1" if request.param == "numpy-twins" else "0")
+    return str(request.param)
 
 
 def tiny(write_scenario: Callable[..., Path], *, replicas: int, throttle: int, cores: int, istiods: int = 1) -> Cluster:
