@@ -119,7 +119,7 @@ class Committer:
             proxies, ready, work.variant, variants.kind, variants.cpu, variants.send, variants.apply,
             variants.type_bytes, variants.type_seconds, self._over_limit[1],
             self.cache_of, t.envoy_free_s, t.busy_until_s, t.queued, t.connecting, self.warm,
-            t.first_push, t.latest_push, t.enqueued_s, t.change_s,
+            t.first_push, t.latest_push, t.enqueued_s, t.change_s, t.joining,
             self.recorder.tallies(len(self.log)), UPPER_EDGES, BIN_LOOKUP, cpu, fill,
         )  # fmt: skip
         if filled > fill:

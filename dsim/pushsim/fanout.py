@@ -84,10 +84,10 @@ class FanOut:
         )
         model.gate()
         # Per replica, a bound on what is pending, kept up without a pass over the proxies: no
-        # pending proxy push carries a push older than ``_oldest_bound``, none is a connection
-        # unless ``_joining_bound``. Commits only raise the truth; pushes and connections lower the bound.
+        # pending proxy push carries a push older than ``_oldest_bound``. Commits only raise the
+        # truth; pushes and connections lower the bound. (Connections are counted exactly:
+        # :attr:`ProxyTable.joining`.)
         self._oldest_bound = np.full(replicas, NEVER)
-        self._joining_bound = np.zeros(replicas, bool)
 
     @property
     def replicas(self) -> int:
@@ -133,10 +133,8 @@ class FanOut:
         r = self.table.replica_of(proxy)
         self.dispatcher.advance(t, [r])
         self._oldest_bound[r] = min(self._oldest_bound[r], len(self.log) - 1)
-        self._joining_bound[r] = True
         one = np.array([proxy])
-        self.table.connected[proxy] = True
-        self.table.connecting[proxy] = True
+        self.table.connect(proxy)
         self.table.enqueue(one, t, len(self.log) - 1, t)
         self.dispatcher.lines[r].join_front(proxy, int(self.table.new_entries(one)[0]), t)
 
@@ -182,7 +180,7 @@ class FanOut:
         or a new connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
         table = self.table
         needs, _ = self._hot.concerned(
-            self.log.last_naming(services), self.log.full_prefix, self._oldest_bound, self._joining_bound,
+            self.log.last_naming(services), self.log.full_prefix, self._oldest_bound, table.joining,
             table.queued, table.first_push, table.latest_push, table.connecting, self.dispatcher.flagged(),
             table.again_first_push, table.again_latest_push,
         )  # fmt: skip

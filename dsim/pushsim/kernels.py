@@ -246,6 +246,7 @@ def dispatch_commit(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
+    joining: np.ndarray,
     tallies: tuple[np.ndarray, ...],
     edges: np.ndarray,
     lookup: np.ndarray,
@@ -255,9 +256,10 @@ def dispatch_commit(
     """One dispatch pass in one call: :func:`scan` the replicas' batches (row ``i`` costing
     variant ``variant[i]`` of the pass's cost table: ``variant_*``) up to ``until``, set each
     replica's ``rate`` (dispatches per simulated second, where it dispatched any),
-    :func:`commit` what was dispatched and :func:`tally` it (``tallies``: the recorder's arrays
-    in :func:`tally`'s order; ``edges``, ``lookup``: its histogram bins), and write its istiod CPU
-    (start, seconds) to ``cpu_buffer`` from column ``cpu_fill`` on. Returns how many of each
+    :func:`commit` what was dispatched (a connection served leaves its replica's ``joining``
+    count) and :func:`tally` it (``tallies``: the recorder's arrays in :func:`tally`'s order;
+    ``edges``, ``lookup``: its histogram bins), and write its istiod CPU (start, seconds) to
+    ``cpu_buffer`` from column ``cpu_fill`` on. Returns how many of each
     batch were dispatched, and the CPU buffer's next free column."""
     n = len(proxies)
     cpu = np.empty(n)
@@ -305,6 +307,8 @@ def dispatch_commit(
     for i in range(k):
         cpu_buffer[0, cpu_fill + i] = floats[4, i]
         cpu_buffer[1, cpu_fill + i] = floats[5, i]
+        if ints[2, i] < 0:  # a connection got its first config: no longer joining
+            joining[ints[0, i] % len(joining)] -= 1
     return counts, cpu_fill + k
 
 
@@ -704,7 +708,7 @@ def concerned(
     named: int,
     full_prefix: np.ndarray,
     oldest_bound: np.ndarray,
-    joining_bound: np.ndarray,
+    joining_count: np.ndarray,
     queued: np.ndarray,
     first: np.ndarray,
     latest: np.ndarray,
@@ -714,25 +718,25 @@ def concerned(
     again_latest: np.ndarray,
 ) -> tuple[np.ndarray, bool]:
     """Per replica: whether a proxy push it has not computed yet carries a whole config or a push
-    from ``named`` on (:func:`depends_on`). The bounds (``oldest_bound``, ``joining_bound``: no
-    pending proxy push carries an older push, none is a connection unless set) decide most cases
-    alone; else :func:`pending` recomputes them exactly, in place. Returns the answer and whether
-    the bounds were recomputed."""
+    from ``named`` on (:func:`depends_on`). A replica with a connection waiting (``joining_count``)
+    does; for the others the bound ``oldest_bound`` (no pending proxy push carries an older push)
+    decides most cases alone; else :func:`pending` recomputes it exactly, in place. Returns the
+    answer and whether the bound was recomputed."""
     replicas = len(oldest_bound)
     last = len(full_prefix) - 2
+    needs = np.zeros(replicas, np.bool_)
     decided = True
     for r in range(replicas):
-        waiting = oldest_bound[r] < NEVER
-        if joining_bound[r] or (
-            waiting and (named >= oldest_bound[r] or _carries_full(full_prefix, oldest_bound[r], last))
+        if joining_count[r] > 0:
+            needs[r] = True
+        elif oldest_bound[r] < NEVER and (
+            named >= oldest_bound[r] or _carries_full(full_prefix, oldest_bound[r], last)
         ):
             decided = False
-            break
     if decided:
-        return np.zeros(replicas, np.bool_), False
+        return needs, False
     oldest, joining = pending(queued, first, connecting, flagged, again_first, replicas)
     oldest_bound[:] = oldest
-    joining_bound[:] = joining
     needs = depends_on(named, full_prefix, oldest, joining, queued, first, latest, flagged, again_first, again_latest)
     return needs, True
 

@@ -44,6 +44,8 @@ class ProxyTable:
     """When the oldest change it will carry then happened."""
     entry_token: np.ndarray
     """Counts the proxy's queue entries: an entry made with an older token is stale."""
+    joining: np.ndarray
+    """Per replica: its proxies ``connecting`` (a count kept with the column)."""
 
     @staticmethod
     def empty(proxies: int, replicas: int) -> ProxyTable:
@@ -63,6 +65,7 @@ class ProxyTable:
             again_latest_push=np.zeros(proxies, np.int64),
             again_change_s=np.zeros(proxies),
             entry_token=np.zeros(proxies, np.int64),
+            joining=np.zeros(replicas, np.int64),
         )
 
     def __len__(self) -> int:
@@ -83,8 +86,17 @@ class ProxyTable:
         self.enqueued_s[proxies] = t
         self.change_s[proxies] = change_s
 
+    def connect(self, proxy: int) -> None:
+        """``proxy`` connected: it waits for its first, whole config."""
+        self.connected[proxy] = True
+        if not self.connecting[proxy]:
+            self.connecting[proxy] = True
+            self.joining[proxy % self.replicas] += 1
+
     def drop(self, proxies: np.ndarray) -> None:
         """``proxies`` went away: nothing waits for them any more."""
+        leaving = proxies[self.connecting[proxies]]
+        np.subtract.at(self.joining, leaving % self.replicas, 1)
         self.connected[proxies] = False
         self.queued[proxies] = False
         self.connecting[proxies] = False

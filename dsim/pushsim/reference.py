@@ -317,6 +317,7 @@ def dispatch_commit(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
+    joining: np.ndarray,
     tallies: tuple[np.ndarray, ...],
     edges: np.ndarray,
     lookup: np.ndarray,
@@ -363,6 +364,8 @@ def dispatch_commit(
         convergence_max, last_converged, over_limit, push_jobs, push_bytes, push_converged, push_cover, edges, lookup,
     )  # fmt: skip
     cpu_buffer[:, cpu_fill : cpu_fill + k] = floats[4:, :k]
+    served = ints[0, :k][ints[2, :k] < 0]
+    np.subtract.at(joining, served % len(joining), 1)
     return counts, cpu_fill + k
 
 
@@ -667,7 +670,7 @@ def concerned(
     named: int,
     full_prefix: np.ndarray,
     oldest_bound: np.ndarray,
-    joining_bound: np.ndarray,
+    joining_count: np.ndarray,
     queued: np.ndarray,
     first: np.ndarray,
     latest: np.ndarray,
@@ -679,17 +682,18 @@ def concerned(
     """:func:`dsim.pushsim.kernels.concerned`, from the twins of its parts."""
     replicas = len(oldest_bound)
     last = len(full_prefix) - 2
-    waiting = oldest_bound < NEVER
+    joining = joining_count > 0
+    waiting = (oldest_bound < NEVER) & ~joining
     bound = np.where(waiting, oldest_bound, 0)
     maybe = waiting & ((named >= oldest_bound) | (full_prefix[last + 1] - full_prefix[bound] > 0))
-    if not joining_bound.any() and not maybe.any():
-        return np.zeros(replicas, bool), False
-    oldest, joining = pending(queued, first, connecting, flagged, again_first, replicas)
+    if not maybe.any():
+        return joining, False
+    oldest, exact_joining = pending(queued, first, connecting, flagged, again_first, replicas)
     oldest_bound[:] = oldest
-    joining_bound[:] = joining
-    return depends_on(
-        named, full_prefix, oldest, joining, queued, first, latest, flagged, again_first, again_latest
-    ), True
+    needs = depends_on(
+        named, full_prefix, oldest, exact_joining, queued, first, latest, flagged, again_first, again_latest
+    )
+    return needs, True
 
 
 def merge_runs(first: np.ndarray, latest: np.ndarray, pushes: int) -> tuple[np.ndarray, np.ndarray]:
