@@ -205,30 +205,32 @@ class _Simulation:
 
     def _feed(self) -> Generator[simpy.Event, Any, None]:
         events = self.stream.events
-        columns = [events[c].to_numpy() for c in ("time", "kind", "workload", "service", "namespace", "proxy", "state")]
+        # As Python values: the loop reads each one once, so no NumPy scalar is worth making.
+        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state")
+        columns = [events[c].to_numpy().tolist() for c in names]
         for t, kind, workload, service, namespace, proxy, state in zip(*columns, strict=True):
             if t > self.env.now:
-                yield self.env.timeout(float(t) - self.env.now)
+                yield self.env.timeout(t - self.env.now)
                 if self.on_time is not None:
                     self.on_time(self.env.now)
             if kind == "endpoints":
-                changed = self.fanout.set_endpoints(self.env.now, int(workload), int(state))
+                changed = self.fanout.set_endpoints(self.env.now, workload, state)
                 if len(changed):
                     self._request(False, "endpoints", changed.tolist())
             elif kind == "connect":
-                self._admit(int(proxy))
+                self._admit(proxy)
             elif kind == "disconnect":
-                self.fanout.disconnect(self.env.now, int(proxy))
+                self.fanout.disconnect(self.env.now, proxy)
             elif kind == "service_create":
-                self.fanout.create_service(self.env.now, int(service))
-                self._request(True, "service_create", [int(service)])
+                self.fanout.create_service(self.env.now, service)
+                self._request(True, "service_create", [service])
             elif kind == "service_delete":
-                self.fanout.delete_service(self.env.now, int(service))
-                self._request(True, "service_delete", [int(service)])
+                self.fanout.delete_service(self.env.now, service)
+                self._request(True, "service_delete", [service])
             elif kind in ("virtual_service", "destination_rule"):
-                self._request(True, kind, [int(service)])
+                self._request(True, kind, [service])
             elif kind == "sidecar":
-                self._request(True, "sidecar", [int(namespace)])
+                self._request(True, "sidecar", [namespace])
             elif kind == "istiod_restart":
                 was = self.fanout.restart(self.env.now)
                 self.next_admission = [self.env.now] * self.replicas
