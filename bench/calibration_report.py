@@ -1,15 +1,23 @@
-"""The calibrated Envoy model: its coefficients, and how well it predicts configs it never saw.
+"""The calibrated Envoy model: its coefficients, whether each is identified, whether prices drift
+with mesh size, and how well it predicts configs it never saw.
 
 Prints, in one run:
-1. per design and stats profile, the fitted cost of one more object (memory bytes and
-   config-apply CPU ms) with 95% confidence intervals and R², from the calibration in use
-   (the shipped one, or ``$DSIM_CALIBRATION``);
-2. istiod's generation-cost fit and its Go scale;
-3. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
-   scenario's first sidecar, and the meshes of ``HELD_OUT_POINTS``) against the prediction,
-   for memory and apply CPU; and each design's measured and predicted memory as a ratio to
-   ``single-stack`` on the same sidecar (the baseline, measured in this run).
-Run: ``python bench/calibration_report.py [--profiles istio,envoy-default]``.
+1. per design, stats profile and certificate profile, the fitted cost of one more object
+   (memory bytes and config-apply CPU ms) with 95% confidence intervals, R², and each term's
+   variance inflation factor (VIF), from the calibration in use (the shipped one, or
+   ``$DSIM_CALIBRATION``; a calibration written before VIFs were recorded gets them by fitting
+   its measurements again);
+2. the terms whose intervals are wider than ``dsim calibrate`` accepts for shipping
+   (:func:`dsim.calibration.calibrate.interval_failures`);
+3. per-object memory prices by mesh-size band (:func:`dsim.calibration.tables.price_by_band`);
+4. istiod's generation-cost fit and its Go scale;
+5. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
+   scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
+   2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
+   design, stats profile and certificate profile (naming the profile whose coefficients priced
+   it); and each design's measured and predicted memory as a ratio to ``single-stack``.
+Run: ``python bench/calibration_report.py [--profiles istio,envoy-default] [--certificates A,B]
+[--no-scale] [--no-measure]``.
 """
 
 from __future__ import annotations
@@ -20,62 +28,127 @@ from pathlib import Path
 import pandas as pd
 
 import dsim
+from dsim.calibration.calibrate import fit_calibration, interval_failures, load_measurements
 from dsim.calibration.campaign import config_facts
 from dsim.calibration.measure import measure
-from dsim.calibration.model import load_calibration
-from dsim.calibration.plan import HELD_OUT_POINTS
-from dsim.calibration.tables import coefficient_table
+from dsim.calibration.model import load_calibration, shipped_path
+from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT
+from dsim.calibration.tables import coefficient_table, price_by_band
 from dsim.xds.envoy import envoy_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _bundle_folder(calibration: dsim.Calibration) -> Path:
+    shipped = shipped_path()
+    return shipped.parent if calibration.source == shipped.name else Path(calibration.source).parent
+
+
+def with_vifs(calibration: dsim.Calibration, measurements: pd.DataFrame) -> dsim.Calibration:
+    """``calibration``, or, when it records no VIFs, the same fits again from its measurements
+    (which carry them)."""
+    if any(s.vif is not None for fit in calibration.envoy.values() for s in fit.slopes):
+        return calibration
+    print("(this calibration records no VIFs: they come from fitting its measurements again)")
+    _, timings = load_measurements(_bundle_folder(calibration), calibration)
+    return fit_calibration(measurements, timings, calibration.provenance)
+
+
 def coefficients(calibration: dsim.Calibration) -> None:
     table = coefficient_table(calibration)
+    keys = ["design", "stats_profile", "certificate_profile"]
     for target, unit, scale in (("allocated_bytes", "KiB", 1 / 1024), ("apply_cpu_ms", "ms", 1.0)):
         rows = table[table["target"] == target].copy()
         rows["value"] = [
-            f"{e * scale:9.2f} [{lo * scale:8.2f}, {hi * scale:8.2f}]"
-            for e, lo, hi in zip(rows["estimate"], rows["ci_low"], rows["ci_high"], strict=True)
+            f"{e * scale:9.2f} [{lo * scale:8.2f}, {hi * scale:8.2f}]" + ("" if pd.isna(v) else f" VIF {v:5.1f}")
+            for e, lo, hi, v in zip(rows["estimate"], rows["ci_low"], rows["ci_high"], rows["vif"], strict=True)
         ]
-        wide = rows.pivot(index=["design", "stats_profile"], columns="term", values="value")
-        r2 = rows.groupby(["design", "stats_profile"])["r_squared"].first().round(4)
-        print(f"\n{target} per object, {unit} (estimate [95% CI]); R² per fit")
+        wide = rows.pivot(index=keys, columns="term", values="value")
+        r2 = rows.groupby(keys)["r_squared"].first().round(4)
+        print(f"\n{target} per object, {unit} (estimate [95% CI] VIF); R² per fit")
         print(wide.assign(r_squared=r2).to_string())
 
 
-def held_out(calibration: dsim.Calibration, profiles: list[str]) -> None:
+def vif_table(calibration: dsim.Calibration) -> None:
+    table = coefficient_table(calibration)
+    rows = table[(table["target"] == "allocated_bytes") & (table["term"] != "intercept")]
+    wide = rows.pivot_table(index="term", columns=["design", "stats_profile", "certificate_profile"], values="vif")
+    print("\nvariance inflation factor of each memory term (1 = varied independently; above 10 = poorly identified)")
+    print(wide.round(1).to_string())
+
+
+def identification(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
+    failures = interval_failures(calibration, measurements)
+    if failures.empty:
+        print("\nevery term's interval is within the bound `dsim calibrate` ships under")
+        return
+    print(f"\n{len(failures)} term(s) with intervals wider than `dsim calibrate` ships (it would refuse this fit):")
+    print(failures.round(3).to_string(index=False))
+
+
+def drift(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
+    bands = price_by_band(calibration, measurements)
+    if bands.empty:
+        return
+    bands = bands[bands["stats_profile"] == "istio"]
+    bands["price"] = [
+        f"{e / 1024:8.2f} [{lo / 1024:8.2f}, {hi / 1024:8.2f}]" if term != "intercept" else f"{e / 2**20:8.2f} MiB"
+        for e, lo, hi, term in zip(
+            bands["band_estimate"], bands["band_ci_low"], bands["band_ci_high"], bands["term"], strict=True
+        )
+    ]
+    keys = ["design", "certificate_profile", "band", "meshes", "measured_over_predicted"]
+    wide = bands.pivot_table(index=keys, columns="term", values="price", aggfunc="first")
+    print(
+        "\nmemory per object by mesh-size band, KiB (istio stats; the band's own price [95% CI] of clusters "
+        "and endpoints, other terms at their all-sizes price; measured/predicted = the all-sizes fit's mean ratio)"
+    )
+    print(wide.to_string())
+
+
+def held_out(calibration: dsim.Calibration, profiles: list[str], certificates: list[str], scale: bool) -> pd.DataFrame:
     binary = envoy_binary()
     targets = [("quickstart sidecar 0", dsim.build_cluster(ROOT / "scenarios" / "quickstart.yaml"))]
     targets += [(point.name, point.cluster()) for point in HELD_OUT_POINTS]
+    if scale:
+        targets.append((HELD_OUT_SCALE_POINT.name, HELD_OUT_SCALE_POINT.cluster()))
     rows = []
     for label, cluster in targets:
         for design in dsim.design_names():
             config = dsim.generate(cluster, 0, design)
             counts = pd.DataFrame([config_facts(config)])
             for profile in profiles:
-                predicted = calibration.predict_envoy(counts, design, profile).iloc[0]
-                taken = measure(config, profile=profile, concurrency=2, binary=binary)
-                rows.append(
-                    {
-                        "config": label,
-                        "design": design,
-                        "profile": profile,
-                        "measured_mib": taken.allocated_bytes / 2**20,
-                        "predicted_mib": predicted["envoy_memory_bytes"] / 2**20,
-                        "memory_error_pct": 100 * (predicted["envoy_memory_bytes"] / taken.allocated_bytes - 1),
-                        "measured_cpu_ms": taken.apply_cpu_ms,
-                        "predicted_cpu_ms": predicted["envoy_apply_cpu_ms"],
-                        "cpu_error_pct": 100 * (predicted["envoy_apply_cpu_ms"] / taken.apply_cpu_ms - 1),
-                    }
-                )
+                for certificate in certificates:
+                    predicted = calibration.predict_envoy(counts, design, profile, certificate).iloc[0]
+                    taken = measure(config, profile=profile, concurrency=2, binary=binary, certificate=certificate)
+                    rows.append(
+                        {
+                            "config": label,
+                            "design": design,
+                            "profile": profile,
+                            "certificate": certificate,
+                            "priced_with": calibration.certificate_for(certificate),
+                            "measured_mib": taken.allocated_bytes / 2**20,
+                            "predicted_mib": predicted["envoy_memory_bytes"] / 2**20,
+                            "memory_error_pct": 100 * (predicted["envoy_memory_bytes"] / taken.allocated_bytes - 1),
+                            "measured_cpu_ms": taken.apply_cpu_ms,
+                            "predicted_cpu_ms": predicted["envoy_apply_cpu_ms"],
+                            "cpu_error_pct": 100 * (predicted["envoy_apply_cpu_ms"] / taken.apply_cpu_ms - 1),
+                        }
+                    )
     frame = pd.DataFrame(rows)
     print("\nheld-out configs: fresh real-Envoy measurement vs the model")
     print(frame.round(2).to_string(index=False))
-    worst = frame["memory_error_pct"].abs().max()
+    errors = frame.assign(absolute=frame["memory_error_pct"].abs())
+    summary = errors.groupby(["design", "profile", "certificate", "priced_with"])["absolute"].agg(["mean", "max"])
+    print(
+        "\nmemory error per design, stats profile and certificate profile, % "
+        "(goal: mean within 3, every config within 5)"
+    )
+    print(summary.round(2).to_string())
     cpu = frame["cpu_error_pct"].abs().max()
-    print(f"largest memory error {worst:.2f}% (goal: under 10%); largest apply-CPU error {cpu:.1f}%")
-    keys = ["config", "profile"]
+    print(f"largest memory error {errors['absolute'].max():.2f}%; largest apply-CPU error {cpu:.1f}%")
+    keys = ["config", "profile", "certificate"]
     base = frame[frame["design"] == "single-stack"].set_index(keys)[["measured_mib", "predicted_mib"]]
     ratio = frame.merge(base.reset_index(), on=keys, suffixes=("", "_baseline"))
     ratio["measured_vs_single_stack"] = ratio["measured_mib"] / ratio["measured_mib_baseline"]
@@ -86,15 +159,24 @@ def held_out(calibration: dsim.Calibration, profiles: list[str]) -> None:
         .round(3)
         .to_string(index=False)
     )
+    return frame
 
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--profiles", default="istio,envoy-default")
+    options.add_argument("--certificates", help="certificate profiles to measure (default: the calibration's)")
+    options.add_argument("--no-scale", action="store_true", help="leave out the 2,000-service held-out sidecar")
+    options.add_argument("--no-measure", action="store_true", help="coefficients, VIFs and bands only: no Envoy")
     args = options.parse_args()
     calibration = load_calibration()
     print(f"calibration: {calibration.describe()}")
-    coefficients(calibration)
+    measurements, _ = load_measurements(_bundle_folder(calibration), calibration)
+    fitted = with_vifs(calibration, measurements)
+    coefficients(fitted)
+    vif_table(fitted)
+    identification(fitted, measurements)
+    drift(calibration, measurements)
     generator = calibration.istiod.fit
     slope = generator.slopes[0]
     print(
@@ -103,7 +185,9 @@ def main() -> None:
         f"go_cost_scale {calibration.istiod.go_cost_scale} → {slope.estimate * calibration.istiod.go_cost_scale:.1f} "
         "ns per byte in istiod"
     )
-    held_out(calibration, args.profiles.split(","))
+    if not args.no_measure:
+        certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
+        held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)
 
 
 if __name__ == "__main__":

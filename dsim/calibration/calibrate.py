@@ -1,11 +1,14 @@
 """``dsim calibrate``: measure the real Envoy on a plan, time dsim's generator, fit, write.
 
 Writes three files: the calibration (``envoy-<major.minor>.json``), the raw Envoy measurements
-and the generator timings (CSV) it was fitted on, so anyone can refit or question it.
+and the generator timings (CSV) it was fitted on, so anyone can refit or question it. A fit whose
+term intervals are wider than :data:`MAX_RELATIVE_HALF_WIDTH` allows is not written over the
+package's shipped calibration (:func:`interval_failures`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -16,8 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from dsim.calibration import model
 from dsim.calibration.campaign import run_campaign
 from dsim.calibration.fit import fit_linear
 from dsim.calibration.istiod_cost import (
@@ -30,15 +35,18 @@ from dsim.calibration.istiod_cost import (
 from dsim.calibration.live_envoy import STATS_PROFILES
 from dsim.calibration.model import (
     ENVOY_TARGETS,
+    MEMORY_TERMS,
     Calibration,
     IstiodCost,
     bundle_names,
     load_calibration,
+    memory_terms,
     read_bundle_table,
+    with_plan_columns,
 )
 from dsim.calibration.plan import PLANS
 from dsim.designs import design_names
-from dsim.errors import DsimError, UnknownNameError
+from dsim.errors import CalibrationError, DsimError, UnknownNameError
 from dsim.provenance import dsim_version, git_revision
 from dsim.xds.envoy import envoy_binary
 
@@ -91,17 +99,21 @@ POOLED_TARGETS = ("apply_cpu_ms",)
 
 
 def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenance: dict[str, Any]) -> Calibration:
-    """The model from raw measurements (deterministic: the same files give the same model)."""
+    """The model from raw measurements (deterministic: the same files give the same model): one
+    fit per design, stats profile and certificate profile (apply CPU pooled over designs)."""
+    frame = with_plan_columns(measurements)
     envoy = {}
-    for (design, profile), rows in measurements.groupby(["design", "stats_profile"], sort=True):
+    keys = ["design", "stats_profile", "certificate_profile"]
+    for (design, profile, certificate), rows in frame.groupby(keys, sort=True):
         for target, (_, terms) in ENVOY_TARGETS.items():
             if target not in POOLED_TARGETS:
-                envoy[(str(design), str(profile), target)] = fit_linear(rows, target, terms)
-    for profile, rows in measurements.groupby("stats_profile", sort=True):
+                used = memory_terms(rows) if terms == MEMORY_TERMS else terms
+                envoy[(str(design), str(profile), str(certificate), target)] = fit_linear(rows, target, used)
+    for (profile, certificate), rows in frame.groupby(["stats_profile", "certificate_profile"], sort=True):
         for target in POOLED_TARGETS:
             pooled = fit_linear(rows, target, ENVOY_TARGETS[target][1])
             for design in sorted(rows["design"].unique()):
-                envoy[(str(design), str(profile), target)] = pooled
+                envoy[(str(design), str(profile), str(certificate), target)] = pooled
     generator = fit_generator_cost(timings)
     istiod = IstiodCost(fit=generator, go_cost_scale=go_cost_scale(generator), go_reference=dict(GO_REFERENCE))
     return Calibration(source=provenance["files"]["calibration"], provenance=provenance, envoy=envoy, istiod=istiod)
@@ -133,7 +145,9 @@ def calibrate(
     measurements = run_campaign(
         the_plan, designs=chosen, profiles=profiles, concurrency=concurrency, binary=binary, on_row=on_row
     )
-    timings = generator_timings(the_plan, chosen)
+    # Points that differ only in certificate profile are the same mesh: time its generator once.
+    meshes = tuple({p.mesh_name: p for p in reversed(the_plan.points)}.values())[::-1]
+    timings = generator_timings(dataclasses.replace(the_plan, points=meshes), chosen)
     names = file_names(version)
     provenance = {
         "envoy_version": version,
@@ -145,7 +159,11 @@ def calibrate(
         "repeats": the_plan.repeats,
         "envoy_concurrency": concurrency,
         "delivery": "ADS state of the world from an in-process gRPC server on 127.0.0.1; SDS certificates",
-        "memory": "tcmalloc allocated bytes from /memory once the config is live and memory settled",
+        "memory": (
+            "tcmalloc allocated bytes from /memory once the config is live, Envoy's first stats flush has "
+            "happened and memory settled (memory_read_s: seconds after LIVE)"
+        ),
+        "certificate_profiles": sorted({p.certificate for p in the_plan.points}),
         "cpu": "sum of the process's threads' CPU time (/proc/<pid>/task/*/schedstat) from first response to live",
         "dsim_version": dsim_version(),
         "git_revision": git_revision(),
@@ -154,10 +172,97 @@ def calibrate(
     return fit_calibration(measurements, timings, provenance), measurements, timings
 
 
+# What a fit must meet to replace the shipped calibration. A term's 95% interval may be at most
+# ±50% of its estimate: then the price is known to within a factor of three and its sign is
+# certain, where today's unidentified terms (an additional address whose count moves with the
+# endpoints' or the listeners') span zero. An object that costs (almost) nothing cannot meet a
+# relative bound, so a term also passes when its whole interval, at the largest count the plan
+# measured, moves the prediction by at most 1% of the median measured value: immaterial to any
+# config inside the plan's range. Checked on what runs predict from, memory (allocated bytes) and
+# apply CPU; heap size moves in tcmalloc's page-heap steps and stats are counted exactly.
+MAX_RELATIVE_HALF_WIDTH = 0.5
+IMMATERIAL_SHARE = 0.01
+CHECKED_TARGETS = ("allocated_bytes", "apply_cpu_ms")
+FAILURE_COLUMNS = [
+    "design",
+    "stats_profile",
+    "certificate_profile",
+    "target",
+    "term",
+    "estimate",
+    "half_width",
+    "relative_half_width",
+    "vif",
+]
+
+
+def interval_failures(calibration: Calibration, measurements: pd.DataFrame) -> pd.DataFrame:
+    """The terms (slopes) of the checked fits whose intervals are wider than the bound above."""
+    frame = with_plan_columns(measurements)
+    rows = []
+    for (design, profile, certificate, target), fit in sorted(calibration.envoy.items()):
+        if target not in CHECKED_TARGETS:
+            continue
+        pooled = target in POOLED_TARGETS
+        measured = frame[(frame["stats_profile"] == profile) & (frame["certificate_profile"] == certificate)]
+        if not pooled:
+            measured = measured[measured["design"] == design]
+        if measured.empty:
+            continue
+        typical = float(measured[target].abs().median())
+        for slope in fit.slopes:
+            half = (slope.ci_high - slope.ci_low) / 2
+            relative = half / abs(slope.estimate) if slope.estimate else float("inf")
+            largest = float(measured[slope.name].abs().max())
+            if relative <= MAX_RELATIVE_HALF_WIDTH or half * largest <= IMMATERIAL_SHARE * typical:
+                continue
+            rows.append(
+                {
+                    "design": "(pooled)" if pooled else design,
+                    "stats_profile": profile,
+                    "certificate_profile": certificate,
+                    "target": target,
+                    "term": slope.name,
+                    "estimate": slope.estimate,
+                    "half_width": half,
+                    "relative_half_width": relative,
+                    "vif": slope.vif,
+                }
+            )
+    # One pooled fit serves every design: reported once.
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS).drop_duplicates(ignore_index=True)
+
+
+def check_identified(calibration: Calibration, measurements: pd.DataFrame) -> None:
+    """Refuse (one line naming every failing term) a fit with terms :func:`interval_failures` finds."""
+    failures = interval_failures(calibration, measurements)
+    if failures.empty:
+        return
+    listed = "; ".join(
+        f"{r.design}/{r.stats_profile}/{r.certificate_profile} {r.target} {r.term} "
+        f"{r.estimate:.4g} ± {r.half_width:.3g} ({r.relative_half_width:.0%}"
+        + (f", VIF {r.vif:.1f})" if isinstance(r.vif, float) and not np.isnan(r.vif) else ")")
+        for r in failures.itertuples()
+    )
+    raise CalibrationError(
+        f"not replacing the shipped calibration: {len(failures)} term(s) have 95% intervals wider than "
+        f"±{MAX_RELATIVE_HALF_WIDTH:.0%} of the estimate and move the prediction by more than "
+        f"{IMMATERIAL_SHARE:.0%} at the plan's largest count: {listed}; write it elsewhere (--out DIR) to study it"
+    )
+
+
+def is_shipped_folder(folder: Path) -> bool:
+    """Whether ``folder`` is where the package's shipped calibration lives."""
+    return folder.resolve() == model.shipped_path().parent.resolve()
+
+
 def write_calibration(
     folder: Path, calibration: Calibration, measurements: pd.DataFrame, timings: pd.DataFrame
 ) -> Path:
-    """Write the three files into ``folder`` (created if needed); each file appears whole or not at all."""
+    """Write the three files into ``folder`` (created if needed); each file appears whole or not
+    at all. Into the shipped calibration's folder only a fit :func:`check_identified` accepts."""
+    if is_shipped_folder(folder):
+        check_identified(calibration, measurements)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a parent on the way is a file, or not writable

@@ -1,5 +1,6 @@
 """Run a calibration plan on the real Envoy: every point × design × stats profile × repeat, one
-fresh Envoy each, one row of measurements each."""
+fresh Envoy each, one row of measurements each (with the point's mesh size, zones and workload
+certificate profile)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ MEASUREMENT_COLUMNS = [
     "point",
     "design",
     "stats_profile",
+    "certificate_profile",
+    "services",
+    "zones",
     "repeat",
     *COUNT_COLUMNS,
     "config_bytes",
@@ -56,11 +60,20 @@ def run_campaign(
             facts = config_facts(config)
             for profile in profiles:
                 for repeat in range(plan.repeats):
-                    taken = measure(config, profile=profile, concurrency=concurrency, binary=binary)
+                    taken = measure(
+                        config,
+                        profile=profile,
+                        concurrency=concurrency,
+                        binary=binary,
+                        certificate=point.certificate,
+                    )
                     row = {
                         **facts,
                         "point": point.name,
                         "stats_profile": profile,
+                        "certificate_profile": point.certificate,
+                        "services": point.services,
+                        "zones": point.zones,
                         "repeat": repeat,
                         **dataclasses.asdict(taken),
                     }

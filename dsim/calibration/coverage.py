@@ -1,6 +1,8 @@
 """How far to trust a run's Envoy predictions: per design, how well the calibration's fits
 reproduce what they were fitted on (R², residual spread, the apply-CPU fit's fixed part with its
-interval), and whether this mesh's sidecars lie inside the range of configs the calibration
+interval), which workload certificate profile the run asked for and whose coefficients priced
+it (the calibration's own for it, or a named fallback when it has no measurements of that
+profile), and whether this mesh's sidecars lie inside the range of configs the calibration
 measured or the prediction extrapolates the straight line beyond it.
 
 The range comes from the measurements file the calibration names (written beside it by
@@ -14,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dsim.calibration.model import MEMORY_TERMS, Calibration, read_bundle_table, shipped_path
+from dsim.calibration.model import MEMORY_TERMS, Calibration, read_bundle_table, shipped_path, with_plan_columns
 from dsim.errors import CalibrationError
 from dsim.scenario import Scenario
 
 COVERAGE_COLUMNS = [
     "design",
+    "certificate_profile",
+    "certificate_coefficients",
     "memory_r_squared",
     "memory_residual_sd_mib",
     "memory_observations",
@@ -68,14 +72,19 @@ def _furthest(counts: pd.DataFrame, measured: pd.DataFrame, terms: list[str]) ->
 def calibration_coverage(counts: pd.DataFrame, *, scenario: Scenario, calibration: Calibration) -> pd.DataFrame:
     """One row per design of ``counts`` (object counts per proxy): the fits' quality and how this
     mesh's sidecars sit against the configs the calibration measured."""
-    profile = scenario.envoy.stats_profile
+    profile, certificate = scenario.envoy.stats_profile, scenario.envoy.workload_certificate
+    used = calibration.certificate_for(certificate)
     raw = measurements(calibration)
+    if raw is not None:
+        raw = with_plan_columns(raw)
     rows = []
     for design, own in counts.groupby("design", sort=False):
-        memory = calibration.envoy_fit(str(design), profile, "allocated_bytes")
-        apply = calibration.envoy_fit(str(design), profile, "apply_cpu_ms")
+        memory = calibration.envoy_fit(str(design), profile, "allocated_bytes", certificate)
+        apply = calibration.envoy_fit(str(design), profile, "apply_cpu_ms", certificate)
         row = {
             "design": design,
+            "certificate_profile": certificate,
+            "certificate_coefficients": used,
             "memory_r_squared": memory.r_squared,
             "memory_residual_sd_mib": memory.residual_sd / 2**20,
             "memory_observations": memory.observations,
@@ -90,7 +99,9 @@ def calibration_coverage(counts: pd.DataFrame, *, scenario: Scenario, calibratio
             "furthest_calibrated": np.nan,
         }
         if raw is not None:
-            measured = raw[(raw["design"] == design) & (raw["stats_profile"] == profile)]
+            measured = raw[
+                (raw["design"] == design) & (raw["stats_profile"] == profile) & (raw["certificate_profile"] == used)
+            ]
             if len(measured):
                 terms = [s.name for s in memory.slopes]
                 (

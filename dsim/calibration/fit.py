@@ -5,6 +5,11 @@ Standard errors are heteroskedasticity- and misspecification-robust (HC3, MacKin
 1985): Envoy's memory grows in steps (tables resize, allocator size classes), so a straight
 line is a close but not exact description, and its residuals are larger for larger configs.
 Classical errors would assume both away and give intervals too narrow to compare two plans by.
+
+Each slope also carries its variance inflation factor (VIF): 1 / (1 − R²) of that regressor on the
+others, how many times wider its interval is than it would be if the plan varied it independently
+of the other terms. VIF 1 is an orthogonal plan; above 10 a term is commonly called poorly
+identified (its price trades off against another's).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class Coefficient:
     std_error: float
     ci_low: float
     ci_high: float
+    vif: float | None = None
+    """Variance inflation factor (slopes; ``None`` for the intercept, and in fits made before dsim
+    recorded it)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,6 +78,21 @@ class LinearFit:
         )
 
 
+def variance_inflation(regressors: np.ndarray) -> list[float]:
+    """Each column's VIF among ``regressors`` (observations × terms): the diagonal of the inverse
+    of their correlation matrix (``inf`` for a column the others determine)."""
+    if regressors.shape[1] == 0:
+        return []
+    if regressors.shape[1] == 1:
+        return [1.0]
+    correlation = np.corrcoef(regressors, rowvar=False)
+    try:
+        inverse = np.linalg.inv(correlation)
+    except np.linalg.LinAlgError:
+        return [float("inf")] * regressors.shape[1]
+    return [float(v) if v > 0 else float("inf") for v in np.diag(inverse)]
+
+
 def fit_linear(
     frame: pd.DataFrame, target: str, regressors: Sequence[str], *, confidence: float = CONFIDENCE
 ) -> LinearFit:
@@ -96,6 +119,7 @@ def fit_linear(
     errors = np.sqrt(np.diag(bread @ (x.T * weights) @ x @ bread))
     half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * errors
     total = float(((y - y.mean()) ** 2).sum())
+    vifs: list[float | None] = [None, *variance_inflation(x[:, 1:])]
     terms = [
         Coefficient(
             name=name,
@@ -103,6 +127,7 @@ def fit_linear(
             std_error=float(errors[i]),
             ci_low=float(beta[i] - half[i]),
             ci_high=float(beta[i] + half[i]),
+            vif=vifs[i],
         )
         for i, name in enumerate(["intercept", *used])
     ]

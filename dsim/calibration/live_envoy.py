@@ -167,6 +167,17 @@ class LiveEnvoy:
         """How many stats (counters, gauges, histograms) exist."""
         return sum(1 for line in self.get("/stats").splitlines() if line.strip())
 
+    def stats_flushed(self) -> bool:
+        """Whether Envoy has flushed its stats since it finished initializing: histograms show
+        values only once a flush has merged them, and ``server.initialization_time_ms`` is recorded
+        when initialization completes (both stats profiles keep ``server.*``). ``server.uptime``
+        is no witness: it is also set when the workers start."""
+        body = self.get("/stats?filter=^server%5C.initialization_time_ms$")
+        return any(
+            line.startswith("server.initialization_time_ms:") and "No recorded values" not in line
+            for line in body.splitlines()
+        )
+
     def ready(self) -> bool:
         """Whether Envoy finished initializing (every cluster and listener warmed)."""
         try:

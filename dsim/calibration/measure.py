@@ -6,6 +6,11 @@ stripped (:func:`dsim.xds.upstream.upstream_config`: this Envoy has no extension
 measured memory lacks theirs), and listeners that bind a socket (the virtual outbound and inbound
 listeners, on 0.0.0.0/:: and ports 15001/15006 in a pod) bind free ports on 127.0.0.1/::1
 instead, so a measurement never listens beyond loopback or collides with anything.
+
+Memory is read once Envoy has flushed its stats after finishing initialization (it flushes
+every 5 s from start, by default; :meth:`LiveEnvoy.stats_flushed`): the first flush frees a little
+(about 10 KiB on an idle Envoy), so a reading before it would depend on how fast the config went
+live. The reading's time after ``LIVE`` is recorded (``memory_read_s``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from envoy.config.core.v3 import address_pb2
 from envoy.config.listener.v3 import listener_pb2
 from google.protobuf.message import Message
 
+from dsim.calibration.certificate_profiles import DEFAULT_CERTIFICATE_PROFILE
 from dsim.calibration.live_envoy import LiveEnvoy, live_bootstrap
 from dsim.calibration.secrets import mesh_certificates
 from dsim.calibration.xds_server import XdsServer, type_url
@@ -33,6 +39,7 @@ _QUIET_S = 0.3  # after the config is live, before reading CPU: lets the workers
 _STABLE_POLLS = 3  # memory readings in a row that must agree before it counts as settled
 _STABLE_TOLERANCE = 0.002
 _POLL_S = 0.1
+FLUSH_TIMEOUT_S = 30.0  # Envoy's default stats_flush_interval is 5 s; the bootstrap sets none
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -51,6 +58,9 @@ class Measurement:
     """Process CPU time (all threads, user + system) from the first response to live config."""
     apply_wall_ms: float
     """Wall time from the first response until every resource was ACKed and Envoy was live."""
+    memory_read_s: float
+    """When ``allocated_bytes`` was read: seconds after Envoy reported ``LIVE`` (after its first
+    stats flush since initializing: up to the stats flush interval, 5 s)."""
 
 
 def _to_loopback(address: address_pb2.Address) -> None:
@@ -79,9 +89,17 @@ def _named(messages: Sequence[Message], key: str) -> dict[str, Message]:
     return {getattr(m, key): m for m in messages}
 
 
-def measure(config: ProxyConfig, *, profile: str, concurrency: int, binary: Path) -> Measurement:
-    """Start an Envoy, deliver ``config`` (Istio-only filters stripped) over ADS, wait until it is
-    live and memory settles, read."""
+def measure(
+    config: ProxyConfig,
+    *,
+    profile: str,
+    concurrency: int,
+    binary: Path,
+    certificate: str = DEFAULT_CERTIFICATE_PROFILE,
+) -> Measurement:
+    """Start an Envoy, deliver ``config`` (Istio-only filters stripped) over ADS with SDS
+    certificates of the ``certificate`` profile, wait until it is live, its first stats flush has
+    happened and memory settles, read."""
     config = upstream_config(config)
     listeners = loopback_listeners(config.listeners)
     resources: dict[str, dict[str, Message]] = {}
@@ -94,7 +112,7 @@ def measure(config: ProxyConfig, *, profile: str, concurrency: int, binary: Path
     for messages, key in kinds:
         if messages:
             resources[type_url(messages[0])] = _named(messages, key)
-    secrets = mesh_certificates().secrets()
+    secrets = mesh_certificates(profile=certificate).secrets()
     with tempfile.TemporaryDirectory(prefix="dsim-calibrate-") as work:
         boot = sidecar_bootstrap(config, admin_port=0)
         server = XdsServer(
@@ -130,7 +148,9 @@ def measure(config: ProxyConfig, *, profile: str, concurrency: int, binary: Path
             live_at = time.perf_counter()
             time.sleep(_QUIET_S)
             cpu_after = envoy.cpu_ns()
+            _wait_for_flush(envoy)
             memory = _settled_memory(envoy)
+            read_at = time.perf_counter()
             stats = envoy.stat_count()
     return Measurement(
         idle_allocated_bytes=idle["allocated"],
@@ -139,7 +159,17 @@ def measure(config: ProxyConfig, *, profile: str, concurrency: int, binary: Path
         stats=stats,
         apply_cpu_ms=(cpu_after - cpu_before) / 1e6,
         apply_wall_ms=(live_at - server.released_at) * 1e3,
+        memory_read_s=read_at - live_at,
     )
+
+
+def _wait_for_flush(envoy: LiveEnvoy) -> None:
+    deadline = time.perf_counter() + FLUSH_TIMEOUT_S
+    while not envoy.stats_flushed():
+        envoy.check_alive()
+        if time.perf_counter() > deadline:
+            raise EnvoyRunError(f"Envoy did not flush its stats within {FLUSH_TIMEOUT_S:.0f} s")
+        time.sleep(_POLL_S)
 
 
 def _settled_memory(envoy: LiveEnvoy) -> dict[str, int]:

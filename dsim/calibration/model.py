@@ -1,9 +1,10 @@
 """The calibrated cost model, as shipped data: Envoy memory, stats and config-apply CPU per
 sidecar from its object counts, and istiod's generation CPU per xDS type from config bytes.
 
-A calibration file (JSON) holds, per design and stats profile, one linear fit per measured
-quantity (coefficients with confidence intervals, R²), the istiod cost fit, and its provenance:
-Envoy version, date, machine, plan, the raw measurements file beside it.
+A calibration file (JSON) holds, per design, stats profile and workload certificate profile, one
+linear fit per measured quantity (coefficients with confidence intervals, R², VIFs), the istiod
+cost fit, and its provenance: Envoy version, date, machine, plan, the raw measurements file
+beside it. Fits written before certificate profiles existed read as the legacy profile's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsim.calibration.certificate_profiles import (
+    CERTIFICATE_PROFILES,
+    DEFAULT_CERTIFICATE_PROFILE,
+    LEGACY_CERTIFICATE_PROFILE,
+)
 from dsim.calibration.fit import LinearFit
 from dsim.errors import CalibrationError, UnknownNameError
 
@@ -36,6 +42,19 @@ MEMORY_TERMS = (
     "listener_additional_addresses",
     "endpoint_additional_addresses",
 )
+# Locality groups follow clusters in a one-zone mesh, so they are priced separately only when the
+# measurements vary the zones (a ``zones`` column with more than one value: plans since zones
+# were added); on older measurements their cost stays carried by the terms above.
+ZONE_TERM = "locality_groups"
+
+
+def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
+    """The memory terms a fit of ``measurements`` prices: :data:`MEMORY_TERMS`, and
+    :data:`ZONE_TERM` when the measured meshes had different numbers of zones."""
+    varied = "zones" in measurements.columns and measurements["zones"].nunique() > 1
+    return (*MEMORY_TERMS, ZONE_TERM) if varied else MEMORY_TERMS
+
+
 # What apply CPU is fitted on: clusters (Envoy builds a TLS context, load balancer and stats scope
 # for each, and in a sidecar config the endpoints, chains and routes grow with them) and the
 # additional addresses. Finer terms, or config bytes beside clusters, are not separable in CPU
@@ -87,27 +106,64 @@ class Calibration:
     """Where it was loaded from (file name), for provenance."""
     provenance: dict[str, Any]
     """Envoy version, date, machine, plan, measurements file, concurrency, dsim version."""
-    envoy: dict[tuple[str, str, str], LinearFit]
-    """(design, stats profile, measured quantity) → fit."""
+    envoy: dict[tuple[str, str, str, str], LinearFit]
+    """(design, stats profile, workload certificate profile, measured quantity) → fit."""
     istiod: IstiodCost
 
-    def describe(self) -> str:
-        """One line for provenance: file, Envoy version, date, plan, machine."""
+    def describe(self, certificate: str | None = None) -> str:
+        """One line for provenance: file, Envoy version, date, plan, machine, the certificate
+        profiles measured; with ``certificate`` (a run's ``envoy.workload_certificate``), which
+        profile's coefficients price it."""
         p = self.provenance
-        return (
+        text = (
             f"{self.source} (Envoy {p.get('envoy_version')}, {p.get('created_utc')}, plan {p.get('plan')}, "
-            f"concurrency {p.get('envoy_concurrency')}, {p.get('machine', {}).get('cpu_model')})"
+            f"concurrency {p.get('envoy_concurrency')}, {p.get('machine', {}).get('cpu_model')}; "
+            f"certificate profiles measured: {', '.join(self.certificates)})"
+        )
+        return text if certificate is None else f"{text}; {self.certificate_note(certificate)}"
+
+    def certificate_note(self, certificate: str) -> str:
+        """Which profile's coefficients price a run asking for ``certificate``, in words."""
+        used = self.certificate_for(certificate)
+        if used == certificate:
+            return f"workload certificate {certificate}, priced with its own coefficients"
+        return (
+            f"workload certificate {certificate}, priced with {used}'s coefficients: this calibration has no "
+            f"{certificate} measurements (run `dsim calibrate` to measure it)"
         )
 
     @property
+    def certificates(self) -> tuple[str, ...]:
+        """The workload certificate profiles measured, in :data:`CERTIFICATE_PROFILES` order."""
+        present = {c for _, _, c, _ in self.envoy}
+        return tuple(c for c in CERTIFICATE_PROFILES if c in present) + tuple(
+            sorted(present - set(CERTIFICATE_PROFILES))
+        )
+
+    def certificate_for(self, certificate: str | None) -> str:
+        """The certificate profile whose coefficients price ``certificate`` (``None``: Istio's
+        default): itself when measured, else Istio's default when measured, else the first
+        profile measured. Callers say so when it is not the one asked for
+        (:meth:`certificate_note`)."""
+        wanted = certificate or DEFAULT_CERTIFICATE_PROFILE
+        if wanted not in CERTIFICATE_PROFILES:
+            raise UnknownNameError("certificate profile", wanted, CERTIFICATE_PROFILES)
+        measured = self.certificates
+        if wanted in measured:
+            return wanted
+        return DEFAULT_CERTIFICATE_PROFILE if DEFAULT_CERTIFICATE_PROFILE in measured else measured[0]
+
+    @property
     def designs(self) -> tuple[str, ...]:
-        return tuple(sorted({d for d, _, _ in self.envoy}))
+        return tuple(sorted({d for d, _, _, _ in self.envoy}))
 
     @property
     def profiles(self) -> tuple[str, ...]:
-        return tuple(sorted({p for _, p, _ in self.envoy}))
+        return tuple(sorted({p for _, p, _, _ in self.envoy}))
 
-    def envoy_fit(self, design: str, profile: str, target: str) -> LinearFit:
+    def envoy_fit(self, design: str, profile: str, target: str, certificate: str | None = None) -> LinearFit:
+        """The fit of ``target`` for a design, stats profile and workload certificate profile
+        (``None``: Istio's default), falling back as :meth:`certificate_for` says."""
         if design not in self.designs:
             raise CalibrationError(
                 f"design {design!r} is not in the calibration {self.source} "
@@ -115,13 +171,22 @@ class Calibration:
             )
         if profile not in self.profiles:
             raise UnknownNameError("stats profile", profile, self.profiles)
-        return self.envoy[(design, profile, target)]
+        used = self.certificate_for(certificate)
+        key = (design, profile, used, target)
+        if key not in self.envoy:
+            raise CalibrationError(
+                f"the calibration {self.source} has no {design} / {profile} fit under certificate profile {used}"
+            )
+        return self.envoy[key]
 
-    def predict_envoy(self, counts: pd.DataFrame, design: str, profile: str) -> pd.DataFrame:
-        """Per row of ``counts`` (object counts per proxy): predicted memory, heap, stats and apply CPU."""
+    def predict_envoy(
+        self, counts: pd.DataFrame, design: str, profile: str, certificate: str | None = None
+    ) -> pd.DataFrame:
+        """Per row of ``counts`` (object counts per proxy): predicted memory, heap, stats and apply
+        CPU, under ``certificate`` (as :meth:`envoy_fit` resolves it)."""
         out = pd.DataFrame(index=counts.index)
         for target, (column, _) in ENVOY_TARGETS.items():
-            value = self.envoy_fit(design, profile, target).predict(counts)
+            value = self.envoy_fit(design, profile, target, certificate).predict(counts)
             out[column] = np.rint(value).astype(np.int64) if target != "apply_cpu_ms" else value.round(3)
         return out
 
@@ -129,7 +194,8 @@ class Calibration:
         data = {
             "provenance": self.provenance,
             "envoy": [
-                {"design": d, "stats_profile": p, "fit": fit.to_dict()} for (d, p, _), fit in sorted(self.envoy.items())
+                {"design": d, "stats_profile": p, "certificate_profile": c, "fit": fit.to_dict()}
+                for (d, p, c, _), fit in sorted(self.envoy.items())
             ],
             "istiod": {
                 "fit": self.istiod.fit.to_dict(),
@@ -146,7 +212,9 @@ class Calibration:
             envoy = {}
             for entry in data["envoy"]:
                 fit = LinearFit.from_dict(entry["fit"])
-                envoy[(entry["design"], entry["stats_profile"], fit.target)] = fit
+                # Fits written before certificate profiles were measured under the legacy one.
+                certificate = entry.get("certificate_profile", LEGACY_CERTIFICATE_PROFILE)
+                envoy[(entry["design"], entry["stats_profile"], certificate, fit.target)] = fit
             istiod = IstiodCost(
                 fit=LinearFit.from_dict(data["istiod"]["fit"]),
                 go_cost_scale=float(data["istiod"]["go_cost_scale"]),
@@ -155,6 +223,27 @@ class Calibration:
             return Calibration(source=source, provenance=dict(data["provenance"]), envoy=envoy, istiod=istiod)
         except (ValueError, KeyError, TypeError) as e:
             raise CalibrationError(f"{source}: not a dsim calibration file ({type(e).__name__}: {e})") from None
+
+
+_NAMED_SIZE = r"^s(\d+)-"  # a plan point's name starts with its service count
+
+
+def with_plan_columns(measurements: pd.DataFrame) -> pd.DataFrame:
+    """``measurements`` with the columns older files lack, filled with what those were measured
+    with: ``certificate_profile`` the legacy profile (an EC P-256 leaf without the root: what
+    :mod:`dsim.calibration.secrets` served then), ``zones`` 1, ``services`` from the point's name,
+    ``memory_read_s`` unknown (memory was read as soon as it settled, before the first stats
+    flush for most configs)."""
+    frame = measurements.copy()
+    if "certificate_profile" not in frame:
+        frame["certificate_profile"] = LEGACY_CERTIFICATE_PROFILE
+    if "zones" not in frame:
+        frame["zones"] = 1
+    if "services" not in frame and "point" in frame:
+        frame["services"] = pd.to_numeric(frame["point"].astype(str).str.extract(_NAMED_SIZE)[0], errors="coerce")
+    if "memory_read_s" not in frame:
+        frame["memory_read_s"] = np.nan
+    return frame
 
 
 def bundle_names(calibration: Calibration) -> dict[str, str]:

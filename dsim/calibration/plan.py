@@ -1,20 +1,39 @@
-"""What calibration feeds Envoy: small synthetic meshes that vary one thing at a time as little
-as possible, so the fit can tell a listener's cost from a cluster's or an endpoint's.
+"""What calibration feeds Envoy: synthetic meshes chosen so the fit can tell every object's cost
+from every other's.
 
 Each point is a scenario (services, protocol mix, IP families, replicas, ports per service,
-subsets); the measured sidecar is the first pod of the first workload, which has every family
-the point gives pods. Points are a seeded sample of the grid, always with its smallest and
-largest corners, so a plan is the same on every run.
+subsets, zones) and the workload certificate profile the sidecar is served; the measured sidecar
+is the first pod of the first workload.
+
+The quick plan is a fixed seeded sample of small meshes (one certificate profile, one zone). The
+full plan is a D-optimal design: from a seeded pool of candidate meshes it picks, greedily and
+then by exchange, the meshes that maximise Σ over designs of log det(XᵀX), X being the
+standardised object counts (every fitted term and an intercept) of each design's measured
+sidecar. That is the design that makes the terms' joint confidence region smallest, and so keeps
+every term's variance inflation factor (VIF) low: a term that moves with another (as additional
+addresses with endpoints, when every pod is dual-stack) cannot be priced apart from it. Scale
+points of 1,000 to 5,000 services are added (chosen for low VIFs: :data:`SCALE_POINTS`), and each
+other certificate profile gets its own smaller D-optimal subset of the small meshes. All of it is
+deterministic: the same plan on every run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from dsim.calibration.certificate_profiles import (
+    CERTIFICATE_PROFILES,
+    DEFAULT_CERTIFICATE_PROFILE,
+    LEGACY_CERTIFICATE_PROFILE,
+)
+from dsim.calibration.model import MEMORY_TERMS, ZONE_TERM
 from dsim.cluster import Cluster, build_cluster
 from dsim.randomness import generator
 from dsim.scenario import scenario_from_dict
@@ -27,12 +46,16 @@ _PROTOCOLS: dict[str, dict[str, float]] = {
 _FAMILIES: dict[str, dict[str, float]] = {
     "ipv4": {"ipv4": 1.0, "dual_ipv4_primary": 0.0},
     "dual": {"ipv4": 0.0, "dual_ipv4_primary": 1.0},
+    # Half the services dual-stack: additional addresses then stop moving in step with the
+    # listeners, clusters and endpoints they belong to.
+    "mixed": {"ipv4": 0.5, "dual_ipv4_primary": 0.5},
 }
+MAX_ZONES = 3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PlanPoint:
-    """One calibration mesh."""
+    """One calibration mesh, and the certificate profile its sidecar is served."""
 
     services: int
     protocols: str
@@ -40,27 +63,41 @@ class PlanPoint:
     replicas: int
     ports: int
     subsets: float
+    zones: int = 1
+    """Zones pods are spread over (one region); each extra zone an endpoint set reaches adds a
+    locality group to it."""
+    certificate: str = DEFAULT_CERTIFICATE_PROFILE
+
+    @property
+    def mesh_name(self) -> str:
+        subsets = int(self.subsets * 100)
+        name = f"s{self.services}-{self.protocols}-{self.families}-r{self.replicas}-p{self.ports}-sub{subsets}"
+        return name + (f"-z{self.zones}" if self.zones > 1 else "")
 
     @property
     def name(self) -> str:
-        subsets = int(self.subsets * 100)
-        return f"s{self.services}-{self.protocols}-{self.families}-r{self.replicas}-p{self.ports}-sub{subsets}"
+        cert = "" if self.certificate == DEFAULT_CERTIFICATE_PROFILE else f"-{self.certificate}"
+        return self.mesh_name + cert
 
     def scenario(self) -> dict[str, Any]:
+        synthetic: dict[str, Any] = {
+            "namespaces": 2,
+            "services": self.services,
+            "families": _FAMILIES[self.families],
+            "ports_per_service": {self.ports: 1.0},
+            "protocols": _PROTOCOLS[self.protocols],
+            "replicas": {"distribution": "fixed", "mean": self.replicas, "max": self.replicas},
+            "subsets": {"fraction": self.subsets, "versions": 2},
+            "call_graph": {"model": "none"},
+        }
+        if self.zones > 1:
+            synthetic["localities"] = [{"region": "region-1", "zone": f"zone-{z + 1}"} for z in range(self.zones)]
         return {
-            "name": f"calibration-{self.name}",
+            "name": f"calibration-{self.mesh_name}",
             "seed": 1,
             "mesh": {"mtls": "PERMISSIVE"},
-            "synthetic": {
-                "namespaces": 2,
-                "services": self.services,
-                "families": _FAMILIES[self.families],
-                "ports_per_service": {self.ports: 1.0},
-                "protocols": _PROTOCOLS[self.protocols],
-                "replicas": {"distribution": "fixed", "mean": self.replicas, "max": self.replicas},
-                "subsets": {"fraction": self.subsets, "versions": 2},
-                "call_graph": {"model": "none"},
-            },
+            "envoy": {"workload_certificate": self.certificate},
+            "synthetic": synthetic,
         }
 
     def cluster(self) -> Cluster:
@@ -80,7 +117,7 @@ def _grid(services: tuple[int, ...]) -> list[PlanPoint]:
     return [
         PlanPoint(services=s, protocols=proto, families=fam, replicas=r, ports=p, subsets=sub)
         for s, proto, fam, r, p, sub in itertools.product(
-            services, tuple(_PROTOCOLS), tuple(_FAMILIES), (1, 3), (1, 2), (0.0, 0.5)
+            services, tuple(_PROTOCOLS), ("ipv4", "dual"), (1, 3), (1, 2), (0.0, 0.5)
         )
     ]
 
@@ -95,22 +132,191 @@ def _sample(services: tuple[int, ...], count: int, component: str) -> tuple[Plan
     return tuple(sorted(picked, key=lambda p: (p.services, p.name)))
 
 
+SMALL_SERVICES = (6, 20, 60, 150, 300)
+SCALE_CANDIDATES = tuple(
+    PlanPoint(services=s, protocols=proto, families=fam, replicas=r, ports=1, subsets=sub, zones=z)
+    for s, proto, fam, r, sub, z in (
+        (1000, "http", "dual", 2, 0.5, 3),
+        (1000, "tcp", "ipv4", 1, 0.0, 1),
+        (1000, "mixed", "mixed", 2, 0.0, 2),
+        (2000, "tcp", "ipv4", 1, 0.0, 1),
+        (2000, "http", "mixed", 2, 0.0, 3),
+        (2000, "mixed", "dual", 1, 0.5, 1),
+        (2000, "tcp", "mixed", 2, 0.5, 3),
+        (3500, "mixed", "ipv4", 1, 0.0, 1),
+        (3500, "http", "mixed", 2, 0.0, 2),
+        (5000, "tcp", "mixed", 1, 0.0, 3),
+        (5000, "mixed", "mixed", 2, 0.0, 3),
+        (5000, "http", "ipv4", 1, 0.0, 1),
+    )
+)
+"""Meshes of 1,000 to 5,000 services the scale points are chosen from: one port and at most two
+replicas each, so the largest sidecar stays within a few hundred MiB under Envoy's default stats
+(a few seconds each in Envoy)."""
+SCALE_COUNT = 8
+SCALE_POINTS = tuple(SCALE_CANDIDATES[i] for i in (0, 1, 2, 3, 4, 5, 7, 11))
+"""The full plan's scale points: the :data:`SCALE_COUNT` of :data:`SCALE_CANDIDATES`, with a
+5,000-service mesh and at least four sizes, whose object counts together with the full plan's
+small meshes have the largest Σ over designs of log det(correlation matrix) (the product of the
+terms' 1 / VIF, roughly): :func:`select_scale_points` recomputes it. A few large meshes of similar
+composition make every count move with the mesh's size, so which large meshes matters more to
+the terms' VIFs than how many; five gave VIFs up to 27, these eight up to 21 (clusters, whose
+interval stays within ±3%)."""
+CANDIDATES = 150
+"""Size of the seeded candidate pool the full plan's small meshes are chosen from (counting one
+candidate's objects under every design takes ~0.1-0.5 s)."""
+FULL_SMALL_POINTS = 40
+"""Small meshes (6 to 300 services) in the full plan, under Istio's default certificate."""
+CERTIFICATE_POINTS = 12
+"""Small meshes measured under each other certificate profile: enough for every term plus a
+residual's worth of degrees of freedom (two repeats each)."""
+RIDGE = 1e-6
+"""Added to XᵀX's diagonal (standardised units) while the selection has fewer meshes than terms."""
+
+
+def _candidates() -> list[PlanPoint]:
+    grid = [
+        PlanPoint(services=s, protocols=proto, families=fam, replicas=r, ports=p, subsets=sub, zones=z)
+        for s, proto, fam, r, p, sub, z in itertools.product(
+            SMALL_SERVICES, tuple(_PROTOCOLS), tuple(_FAMILIES), (1, 2, 3), (1, 2, 3), (0.0, 0.5), (1, 2, 3)
+        )
+    ]
+    chosen = generator(0, "calibration-full-candidates").choice(len(grid), size=CANDIDATES, replace=False)
+    return [grid[i] for i in np.sort(chosen)]
+
+
+@functools.lru_cache(maxsize=512)
+def point_facts(point: PlanPoint) -> pd.DataFrame:
+    """Every design's measured-sidecar object counts (and config bytes) for ``point``, one row per
+    design: what the model is fitted on, known before Envoy runs."""
+    from dsim.calibration.campaign import MEASURED_PROXY_ROW, config_facts  # campaign imports this module
+    from dsim.designs import design_names, get_design
+    from dsim.xds.generate import proxy_config
+    from dsim.xds.view import index_for
+
+    index = index_for(point.cluster())
+    rows = [config_facts(proxy_config(index, MEASURED_PROXY_ROW, get_design(d))) for d in design_names()]
+    return pd.DataFrame(rows)
+
+
+def design_terms(facts: pd.DataFrame) -> list[str]:
+    """The memory terms a fit of these rows would price: those that vary (and ``locality_groups``
+    only when the zones do, as :func:`dsim.calibration.model.memory_terms` decides)."""
+    terms = [*MEMORY_TERMS, ZONE_TERM] if "zones" not in facts or facts["zones"].nunique() > 1 else [*MEMORY_TERMS]
+    return [t for t in terms if facts[t].nunique() > 1]
+
+
+def _standardised(facts: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
+    values = facts[list(terms)].to_numpy(dtype=np.float64)
+    scale = values.std(axis=0)
+    return np.column_stack([np.ones(len(values)), (values - values.mean(axis=0)) / np.where(scale > 0, scale, 1.0)])
+
+
+def _score(blocks: Sequence[np.ndarray], rows: Sequence[int]) -> float:
+    total = 0.0
+    for x in blocks:
+        chosen = x[list(rows)]
+        total += float(np.linalg.slogdet(chosen.T @ chosen + RIDGE * np.eye(x.shape[1]))[1])
+    return total
+
+
+def d_optimal(blocks: Sequence[np.ndarray], count: int, forced: Sequence[int] = ()) -> list[int]:
+    """Rows (of every block alike: one block per design, one row per candidate) maximising
+    Σ log det(XᵀX): greedy additions from ``forced``, then single exchanges until none helps.
+    Ties go to the lowest row, so the choice is deterministic."""
+    rows = len(blocks[0])
+    selected = list(forced)
+    while len(selected) < count:
+        scores = [(_score(blocks, [*selected, i]), -i) for i in range(rows) if i not in selected]
+        selected.append(-max(scores)[1])
+    best = _score(blocks, selected)
+    improved = True
+    while improved:
+        improved = False
+        for position in range(len(forced), len(selected)):
+            for candidate in range(rows):
+                if candidate in selected:
+                    continue
+                trial = [*selected[:position], candidate, *selected[position + 1 :]]
+                score = _score(blocks, trial)
+                if score > best + 1e-9:
+                    selected, best, improved = trial, score, True
+    return sorted(selected)
+
+
+def _blocks(points: Sequence[PlanPoint]) -> list[np.ndarray]:
+    facts = [point_facts(p).assign(zones=p.zones) for p in points]
+    frame = pd.concat([f.assign(candidate=i) for i, f in enumerate(facts)], ignore_index=True)
+    blocks = []
+    for _, rows in frame.groupby("design", sort=True):
+        rows = rows.sort_values("candidate")
+        blocks.append(_standardised(rows, design_terms(rows)))
+    return blocks
+
+
+def _small_points() -> list[PlanPoint]:
+    candidates = _candidates()
+    return [candidates[i] for i in d_optimal(_blocks(candidates), FULL_SMALL_POINTS)]
+
+
+def select_scale_points() -> tuple[PlanPoint, ...]:
+    """:data:`SCALE_POINTS` computed again (counts every scale candidate's objects: a minute)."""
+    small = _small_points()
+    facts = [point_facts(p).assign(zones=p.zones) for p in (*SCALE_CANDIDATES, *small)]
+    frame = pd.concat([f.assign(candidate=i) for i, f in enumerate(facts)], ignore_index=True)
+    blocks = []
+    for _, rows in frame.groupby("design", sort=True):
+        rows = rows.sort_values("candidate")
+        blocks.append(rows[design_terms(rows)].to_numpy(dtype=np.float64))
+    ours = range(len(SCALE_CANDIDATES), len(facts))
+    best: tuple[float, tuple[int, ...]] | None = None
+    for combo in itertools.combinations(range(len(SCALE_CANDIDATES)), SCALE_COUNT):
+        sizes = {SCALE_CANDIDATES[i].services for i in combo}
+        if max(s.services for s in SCALE_CANDIDATES) not in sizes or len(sizes) < 4:
+            continue
+        chosen = [*combo, *ours]
+        score = sum(float(np.linalg.slogdet(np.corrcoef(x[chosen], rowvar=False))[1]) for x in blocks)
+        if best is None or score > best[0]:
+            best = (score, combo)
+    assert best is not None
+    return tuple(SCALE_CANDIDATES[i] for i in best[1])
+
+
+@functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
-    """Meshes of 6 to 300 services, each measured twice: what the shipped calibration is fitted on."""
-    return Plan(name="full", points=_sample((6, 20, 60, 150, 300), 36, "calibration-full"), repeats=2)
+    """The D-optimal small meshes and the scale points under Istio's default certificate, and a
+    D-optimal subset of the small meshes under every other certificate profile (but the legacy
+    one), each measured twice. Computing it counts the objects of every candidate (half a minute)."""
+    small = _small_points()
+    subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
+    points = [*SCALE_POINTS, *small]
+    for certificate in CERTIFICATE_PROFILES:
+        if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
+            points += [dataclasses.replace(p, certificate=certificate) for p in subset]
+    return Plan(name="full", points=tuple(sorted(points, key=lambda p: (p.services, p.name))), repeats=2)
 
 
 def quick_plan() -> Plan:
-    """A seeded sample of the full plan's meshes, one run each: a few minutes for every design
-    and stats profile. It samples the same meshes rather than smaller ones because a line fitted
-    to Envoy's stepwise memory depends on the range of sizes it is fitted over: a plan of small
-    meshes only would price objects a few percent differently from the shipped calibration."""
-    full = full_plan().points
+    """16 meshes of 6 to 300 services, one run each, one zone: a few minutes for every design
+    and stats profile. The same seeded sample of the grid the first full plan drew from: a line
+    fitted to Envoy's stepwise memory depends on the range of sizes it is fitted over, so a plan
+    of small meshes only would price objects a few percent differently. Its one certificate
+    profile is the one the shipped calibration prices Istio's default with (its own measurements
+    of Istio's default once it has them), as the quick plan is how one checks the shipped model
+    against this machine's Envoy: coefficients of two profiles may differ for real."""
+    from dsim.calibration.model import load_calibration, shipped_path
+
+    certificate = load_calibration(shipped_path()).certificate_for(DEFAULT_CERTIFICATE_PROFILE)
+    full = _sample(SMALL_SERVICES, 36, "calibration-full")
     chosen = np.sort(generator(0, "calibration-quick").choice(len(full), size=16, replace=False))
-    return Plan(name="quick", points=tuple(full[i] for i in chosen), repeats=1)
+    return Plan(
+        name="quick",
+        points=tuple(dataclasses.replace(full[i], certificate=certificate) for i in chosen),
+        repeats=1,
+    )
 
 
-PLANS = {"quick": quick_plan, "full": full_plan}
+PLANS: dict[str, Callable[[], Plan]] = {"quick": quick_plan, "full": full_plan}
 
 # Replicas, ports and subset shares that no plan's grid has: meshes held out of every fit, on
 # which tests and bench/calibration_report.py check the model against a fresh measurement.
@@ -118,3 +324,19 @@ HELD_OUT_POINTS = (
     PlanPoint(services=30, protocols="mixed", families="dual", replicas=2, ports=1, subsets=0.25),
     PlanPoint(services=12, protocols="http", families="ipv4", replicas=5, ports=3, subsets=0.0),
 )
+HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)
+"""A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""
+
+
+def plan_vifs(points: Sequence[PlanPoint]) -> pd.DataFrame:
+    """Per design and memory term, the variance inflation factor a fit on ``points`` would have
+    (object counts only: VIF depends on the plan, not on what Envoy measures)."""
+    from dsim.calibration.fit import variance_inflation
+
+    frame = pd.concat([point_facts(p).assign(zones=p.zones) for p in points], ignore_index=True)
+    rows = []
+    for design, facts in frame.groupby("design", sort=True):
+        terms = design_terms(facts)
+        for term, vif in zip(terms, variance_inflation(facts[terms].to_numpy(dtype=np.float64)), strict=True):
+            rows.append({"design": design, "term": term, "vif": vif})
+    return pd.DataFrame(rows, columns=["design", "term", "vif"])

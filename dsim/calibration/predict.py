@@ -49,7 +49,9 @@ def proxy_costs(
     out = pd.concat(
         [
             ordered[["design", "proxy"]],
-            calibration.predict_envoy(ordered, design, scenario.envoy.stats_profile),
+            calibration.predict_envoy(
+                ordered, design, scenario.envoy.stats_profile, scenario.envoy.workload_certificate
+            ),
         ],
         axis=1,
     )
@@ -100,12 +102,12 @@ def memory_by_object(counts: pd.DataFrame, *, scenario: Scenario, calibration: C
     ``object == "fit_difference"``: what the design's own fit gives its objects beyond the
     reference's prices (its measured memory per object differs; it may be negative), so each
     design's rows sum to its predicted mean memory per proxy."""
-    profile = scenario.envoy.stats_profile
-    fit = calibration.envoy_fit(REFERENCE_PRICES, profile, "allocated_bytes")
+    profile, certificate = scenario.envoy.stats_profile, scenario.envoy.workload_certificate
+    fit = calibration.envoy_fit(REFERENCE_PRICES, profile, "allocated_bytes", certificate)
     priced = {s.name for s in fit.slopes}
     rows = []
     for design, own_counts in counts.groupby("design", sort=False):
-        own_fit = calibration.envoy_fit(str(design), profile, "allocated_bytes")
+        own_fit = calibration.envoy_fit(str(design), profile, "allocated_bytes", certificate)
         means = own_counts[list(dict.fromkeys(s.name for s in (*fit.slopes, *own_fit.slopes)))].mean()
         parts = [(s.name, float(means[s.name]), s.estimate * float(means[s.name])) for s in fit.slopes]
         parts.append(("idle sidecar", 1.0, fit.intercept.estimate))

@@ -9,7 +9,7 @@ import pytest
 
 from dsim.calibration.fit import LinearFit
 from dsim.calibration.istiod_cost import BYTE_COLUMNS
-from dsim.calibration.model import Calibration
+from dsim.calibration.model import Calibration, with_plan_columns
 
 RELATIVE = 1e-9
 """Allowed difference, relative to the largest value the fit predicts on its own data."""
@@ -36,9 +36,14 @@ def assert_same_model(
 ) -> None:
     """``mine`` is ``expected`` (both fitted on ``measurements`` and ``timings``)."""
     assert mine.envoy.keys() == expected.envoy.keys()
+    measurements = with_plan_columns(measurements)
     for key, fit in expected.envoy.items():
-        design, profile, _ = key
-        rows = measurements[(measurements["design"] == design) & (measurements["stats_profile"] == profile)]
+        design, profile, certificate, _ = key
+        rows = measurements[
+            (measurements["design"] == design)
+            & (measurements["stats_profile"] == profile)
+            & (measurements["certificate_profile"] == certificate)
+        ]
         assert_same_fit(mine.envoy[key], fit, rows, key)
     generated = timings.assign(config_bytes=timings[BYTE_COLUMNS].sum(axis=1))
     assert_same_fit(mine.istiod.fit, expected.istiod.fit, generated, "istiod")

@@ -229,11 +229,29 @@ def test_the_full_plan_without_out_leaves_the_shipped_calibration_alone(
     assert _shipped_bytes() == shipped
 
 
+def test_out_naming_the_shipped_folder_refuses_a_fit_with_unidentified_terms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    installed = _bundle(tmp_path / "data")  # stands in for the package's data folder
+    monkeypatch.setattr(model, "shipped_path", lambda: installed)
+    before = {p.name: p.read_bytes() for p in installed.parent.iterdir()}
+    assert main(["calibrate", "--refit", str(installed), "--out", str(installed.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsim: error: not replacing the shipped calibration: ")
+    assert err.count("\n") == 1
+    # The shipped plan's unidentified terms (issue 18): an additional address that moves with the
+    # endpoints, or the listeners' filter chains.
+    assert "additional-addresses-1.24/istio/ecdsa-p256-leaf-only allocated_bytes endpoint_additional_addresses" in err
+    assert "(pooled)/istio/ecdsa-p256-leaf-only apply_cpu_ms endpoint_additional_addresses" in err
+    assert {p.name: p.read_bytes() for p in installed.parent.iterdir()} == before
+
+
 def test_out_naming_the_shipped_folder_replaces_it_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     installed = _bundle(tmp_path / "data")  # stands in for the package's data folder
     monkeypatch.setattr(model, "shipped_path", lambda: installed)
+    monkeypatch.setattr(calibrate, "MAX_RELATIVE_HALF_WIDTH", float("inf"))  # a fit that meets the bound
     assert main(["calibrate", "--refit", str(installed), "--out", str(installed.parent)]) == 0
     assert "this replaced the package's shipped calibration: every run now uses it" in capsys.readouterr().out
     assert "refit" in load_calibration(installed).provenance

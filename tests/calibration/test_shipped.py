@@ -38,7 +38,7 @@ def test_refitting_the_shipped_measurements_gives_the_shipped_model(shipped: dsi
 
 
 def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(shipped: dsim.Calibration) -> None:
-    for (design, profile, target), fit in shipped.envoy.items():
+    for (design, profile, _, target), fit in shipped.envoy.items():
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)

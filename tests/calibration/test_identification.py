@@ -1,0 +1,127 @@
+"""Whether every term can be priced apart: variance inflation factors on fits and plans, the
+zones' own term, the bound a fit must meet to be shipped, and prices by mesh-size band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsim.calibration.calibrate import (
+    IMMATERIAL_SHARE,
+    MAX_RELATIVE_HALF_WIDTH,
+    fit_calibration,
+    interval_failures,
+    load_measurements,
+)
+from dsim.calibration.fit import fit_linear, variance_inflation
+from dsim.calibration.model import MEMORY_TERMS, ZONE_TERM, load_calibration, memory_terms, shipped_path
+from dsim.calibration.tables import SIZE_BANDS, coefficient_table, price_by_band
+
+
+def test_vif_is_one_for_orthogonal_terms_and_grows_with_collinearity() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    assert variance_inflation(np.column_stack([a, b])) == pytest.approx([1.0, 1.0], abs=0.05)
+    c = a + 0.1 * rng.normal(size=200)
+    vifs = variance_inflation(np.column_stack([a, b, c]))
+    assert vifs[0] > 50
+    assert vifs[2] > 50
+    assert vifs[1] == pytest.approx(1.0, abs=0.1)
+    assert variance_inflation(np.column_stack([a, 2 * a]))[0] > 1e6 or np.isinf(
+        variance_inflation(np.column_stack([a, 2 * a]))[0]
+    )
+
+
+def test_a_fit_reports_each_slopes_vif_and_none_for_the_intercept() -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.integers(0, 100, 40), "y_": rng.integers(0, 100, 40)})
+    frame["z"] = frame["x"] + rng.integers(0, 5, 40)
+    frame["t"] = 3 * frame["x"] + 2 * frame["y_"] + frame["z"] + rng.normal(0, 1, 40)
+    fit = fit_linear(frame, "t", ["x", "y_", "z"])
+    assert fit.intercept.vif is None
+    vifs = {s.name: s.vif for s in fit.slopes}
+    assert vifs["x"] > 10
+    assert vifs["z"] > 10
+    assert vifs["y_"] < 2
+
+
+def test_locality_groups_get_their_own_term_only_when_zones_vary() -> None:
+    one = pd.DataFrame({"zones": [1, 1]})
+    assert memory_terms(one) == MEMORY_TERMS
+    assert memory_terms(pd.DataFrame()) == MEMORY_TERMS
+    assert memory_terms(pd.DataFrame({"zones": [1, 3]})) == (*MEMORY_TERMS, ZONE_TERM)
+
+
+def _synthetic_measurements(collinear: bool) -> pd.DataFrame:
+    """Memory from known prices over meshes whose counts vary independently (or, ``collinear``,
+    with route configurations moving with virtual hosts), 1 to 3 zones."""
+    rng = np.random.default_rng(3)
+    rows = 48
+    frame = pd.DataFrame({t: rng.integers(5, 400, rows) for t in (*MEMORY_TERMS, ZONE_TERM)})
+    if collinear:
+        frame["route_configurations"] = frame["virtual_hosts"] + rng.integers(0, 3, rows)
+    frame["zones"] = rng.integers(1, 4, rows)
+    price = {t: 1000.0 * (i + 1) for i, t in enumerate((*MEMORY_TERMS, ZONE_TERM))}
+    noise = 5e4 if collinear else 1e3
+    frame["allocated_bytes"] = 7e6 + sum(price[t] * frame[t] for t in price) + rng.normal(0, noise, rows)
+    frame["heap_size_bytes"] = frame["allocated_bytes"] * 2
+    frame["stats"] = 200
+    frame["apply_cpu_ms"] = 10 + 0.5 * frame["clusters"] + rng.normal(0, 0.5, rows)
+    for term in ("domains", "listeners"):
+        frame[term] = 0
+    frame["design"] = "single-stack"
+    frame["stats_profile"] = "istio"
+    frame["certificate_profile"] = "istio-default"
+    frame["point"] = [f"s{10 + i}-x" for i in range(rows)]
+    return frame
+
+
+def _timings() -> pd.DataFrame:
+    _, timings = load_measurements(shipped_path().parent, load_calibration(shipped_path()))
+    return timings
+
+
+def test_a_plan_that_varies_every_term_prices_every_term_within_the_bound() -> None:
+    measurements = _synthetic_measurements(collinear=False)
+    fitted = fit_calibration(measurements, _timings(), {"files": {"calibration": "synthetic.json"}})
+    memory = fitted.envoy_fit("single-stack", "istio", "allocated_bytes", "istio-default")
+    assert {s.name for s in memory.slopes} == {*MEMORY_TERMS, ZONE_TERM}
+    assert max(s.vif or 0 for s in memory.slopes) < 2
+    assert interval_failures(fitted, measurements).empty
+
+
+def test_a_term_the_data_cannot_price_fails_the_bound_with_its_name() -> None:
+    measurements = _synthetic_measurements(collinear=True)
+    fitted = fit_calibration(measurements, _timings(), {"files": {"calibration": "synthetic.json"}})
+    failures = interval_failures(fitted, measurements)
+    assert set(failures["term"]) == {"route_configurations", "virtual_hosts"}
+    assert (failures["relative_half_width"] > MAX_RELATIVE_HALF_WIDTH).all()
+    assert (failures["vif"] > 100).all()
+    assert 0 < IMMATERIAL_SHARE < MAX_RELATIVE_HALF_WIDTH
+
+
+def test_the_shipped_fit_has_unidentified_terms_and_their_vifs_are_known() -> None:
+    shipped = load_calibration(shipped_path())
+    measurements, timings = load_measurements(shipped_path().parent, shipped)
+    refit = fit_calibration(measurements, timings, shipped.provenance)
+    table = coefficient_table(refit)
+    memory = table[(table["target"] == "allocated_bytes") & (table["term"] != "intercept")]
+    assert memory["vif"].notna().all()
+    vif = memory.set_index(["design", "stats_profile", "term"])["vif"]
+    assert vif[("additional-addresses-1.24", "istio", "filter_chains")] > 50
+    assert vif[("additional-addresses-1.24", "istio", "endpoint_additional_addresses")] > 10
+    failing = interval_failures(refit, measurements)
+    assert ("additional-addresses-1.24", "endpoint_additional_addresses") in set(
+        zip(failing["design"], failing["term"], strict=True)
+    )
+
+
+def test_prices_by_band_cover_each_band_measured_and_agree_for_the_shipped_fit() -> None:
+    shipped = load_calibration(shipped_path())
+    measurements, _ = load_measurements(shipped_path().parent, shipped)
+    bands = price_by_band(shipped, measurements)
+    assert set(bands["band"]) == {b for _, high, b in SIZE_BANDS if high <= 300}
+    clusters = bands[(bands["term"] == "clusters") & (bands["stats_profile"] == "istio")]
+    assert (clusters["band_estimate"] / clusters["all_sizes_estimate"]).between(0.9, 1.1).all()
+    assert bands["measured_over_predicted"].between(0.98, 1.02).all()

@@ -1,0 +1,104 @@
+"""The calibration plans: the quick plan is the same meshes as before; the full plan is a
+deterministic D-optimal design with zones, scale points and every certificate profile, whose
+terms vary independently enough to be priced apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsim.calibration.certificate_profiles import (
+    CERTIFICATE_PROFILES,
+    DEFAULT_CERTIFICATE_PROFILE,
+    LEGACY_CERTIFICATE_PROFILE,
+)
+from dsim.calibration.fit import variance_inflation
+from dsim.calibration.model import load_calibration, shipped_path
+from dsim.calibration.plan import (
+    CERTIFICATE_POINTS,
+    FULL_SMALL_POINTS,
+    SCALE_POINTS,
+    PlanPoint,
+    d_optimal,
+    full_plan,
+    plan_vifs,
+    point_facts,
+    quick_plan,
+    select_scale_points,
+)
+
+QUICK_BEFORE = (  # the quick plan's first meshes before zones and certificate profiles existed
+    "s6-mixed-dual-r3-p1-sub50",
+    "s6-mixed-dual-r3-p2-sub0",
+    "s6-tcp-dual-r1-p2-sub0",
+    "s20-http-dual-r1-p2-sub0",
+)
+
+
+def test_the_quick_plan_keeps_its_meshes_under_the_shipped_models_certificate() -> None:
+    plan = quick_plan()
+    assert [p.mesh_name for p in plan.points[:4]] == list(QUICK_BEFORE)
+    assert len(plan.points) == 16
+    # The shipped calibration was measured with the legacy profile only: the quick plan checks it on that.
+    shipped = load_calibration(shipped_path())
+    assert {p.certificate for p in plan.points} == {shipped.certificate_for(DEFAULT_CERTIFICATE_PROFILE)}
+    assert {p.certificate for p in plan.points} == {LEGACY_CERTIFICATE_PROFILE}
+    assert {p.zones for p in plan.points} == {1}
+
+
+def test_zones_add_locality_groups_that_clusters_do_not_predict() -> None:
+    one = PlanPoint(services=6, protocols="http", families="ipv4", replicas=3, ports=1, subsets=0.0)
+    three = PlanPoint(services=6, protocols="http", families="ipv4", replicas=3, ports=1, subsets=0.0, zones=3)
+    a, b = point_facts(one).set_index("design"), point_facts(three).set_index("design")
+    assert (a["clusters"] == b["clusters"]).all()
+    assert (a["endpoints"] == b["endpoints"]).all()
+    assert (b["locality_groups"] > a["locality_groups"]).all()
+    assert three.name == "s6-http-ipv4-r3-p1-sub0-z3"
+    assert one.scenario()["envoy"] == {"workload_certificate": DEFAULT_CERTIFICATE_PROFILE}
+
+
+def test_d_optimal_is_deterministic_keeps_forced_rows_and_avoids_collinear_ones() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 2))
+    # Column 3 is column 1 again for rows 0-19; only rows 20-29 tell them apart.
+    third = base[:, 0].copy()
+    third[20:] = rng.normal(size=10)
+    x = np.column_stack([np.ones(30), base, third])
+    chosen = d_optimal([x], 8, forced=[0])
+    assert chosen == d_optimal([x], 8, forced=[0])
+    assert 0 in chosen
+    assert sum(i >= 20 for i in chosen) >= 3
+    assert max(variance_inflation(x[chosen, 1:])) < max(variance_inflation(x[:8, 1:]))
+
+
+@pytest.fixture(scope="module")
+def plan() -> list[PlanPoint]:
+    return list(full_plan().points)
+
+
+@pytest.mark.slow
+def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan: list[PlanPoint]) -> None:
+    assert [p.name for p in full_plan().points] == [p.name for p in plan], "deterministic"
+    main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
+    assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS)
+    assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
+    assert {p.zones for p in main} == {1, 2, 3}
+    others = set(CERTIFICATE_PROFILES) - {DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE}
+    for certificate in others:
+        assert sum(p.certificate == certificate for p in plan) == CERTIFICATE_POINTS
+    assert not any(p.certificate == LEGACY_CERTIFICATE_PROFILE for p in plan)
+
+
+@pytest.mark.slow
+def test_every_term_of_the_full_plan_varies_independently(plan: list[PlanPoint]) -> None:
+    main = plan_vifs([p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE])
+    assert "locality_groups" in set(main["term"])
+    # Today's shipped plan has VIFs up to 84 (filter chains against listener additional addresses).
+    assert main["vif"].max() < 25, main.to_string()
+    subset = plan_vifs([p for p in plan if p.certificate == "ecdsa-p256"])
+    assert subset["vif"].max() < 25, subset.to_string()
+
+
+@pytest.mark.slow
+def test_the_scale_points_are_the_selection_they_document() -> None:
+    assert select_scale_points() == SCALE_POINTS
