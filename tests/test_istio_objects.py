@@ -14,7 +14,6 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
 from dsim.cluster.istio import istio_record
 from dsim.designs import get_design
-from dsim.errors import ScenarioError
 from dsim.scenario import scenario_to_yaml
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
@@ -182,9 +181,10 @@ def test_generation_follows_the_seed() -> None:
     assert other.istio.virtual_services != one.istio.virtual_services
 
 
-def test_service_entry_generation_is_refused_until_wired() -> None:
-    with pytest.raises(ScenarioError, match=r"istio_objects.service_entries.count: .*not built into the mesh yet"):
-        scenario_from_dict({"istio_objects": {"service_entries": {"count": 3}}})
+def test_sidecar_generation_is_accepted() -> None:
+    """Sidecars are built into the mesh now (``tests/test_sidecars.py``): their generator is read."""
+    scenario = scenario_from_dict({"istio_objects": {"sidecars": {"per_namespace": True}}})
+    assert scenario.istio_objects.sidecars.per_namespace
 
 
 def test_routes_and_clusters_follow_the_objects(rich) -> None:  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ class ClusterColumns:
     vip_length: dict[IpFamily, np.ndarray]
     """ClusterIP text per family, bytes (0 where the service has none)."""
     ports: pd.DataFrame
-    """Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
+    """Kubernetes Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
     subsets: pd.DataFrame
     """Subsets: service, subset (row id), length (name bytes), name."""
     rule_length: np.ndarray
@@ -76,14 +76,17 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     ns_length = _lengths(c.namespaces["name"])
     service_ns = services["namespace"].to_numpy()
     name_length = _lengths(services["name"])
-    host_length = name_length + 1 + ns_length[service_ns] + len(f".svc.{s.mesh.cluster_domain}")
+    entry = services["entry"].to_numpy() >= 0
+    host_length = np.where(
+        entry, name_length, name_length + 1 + ns_length[service_ns] + len(f".svc.{s.mesh.cluster_domain}")
+    )
     vip_length: dict[IpFamily, np.ndarray] = {
         "IPv4": np.where(services["has_ipv4"], ipv4_text_length(services["vip4"].to_numpy()), 0),
         "IPv6": np.where(
             services["has_ipv6"], ipv6_text_length(services["vip6_hi"].to_numpy(), services["vip6_lo"].to_numpy()), 0
         ),
     }
-    ports = c.service_ports
+    ports = c.service_ports[~entry[c.service_ports["service"].to_numpy()]]  # ServiceEntry hosts: accounting/entries.py
     protocol = ports["protocol"].astype(str)
     port_frame = pd.DataFrame(
         {

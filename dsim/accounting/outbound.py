@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.entries import entry_prices
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -23,6 +24,7 @@ from dsim.wire import decimal_digits, tag_size, varint_size
 from dsim.xds import clusters, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.view import index_for
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
@@ -61,6 +63,10 @@ class OutboundPrices:
     """Per HTTP route group (port, route suffix): its route configuration's own bytes and its listener."""
     group_listener_bytes: dict[int, np.ndarray]
     """Per tracing class: bytes of each group's shared HTTP listener."""
+    wildcard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
+    wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """Those listeners' own bytes per (port, suffix) (:attr:`EntryPrices.wildcard_groups`)."""
 
 
 def _row_columns(cols: ClusterColumns, rows: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> Columns:
@@ -410,6 +416,13 @@ def outbound_prices(
                     }
                 )
             )
+    entries = entry_prices(index_for(cols.objects.cluster), design, proxy, taus)
+    for metric, values in entries.per_service.items():
+        per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + values
+    for tau in taus:
+        auto_bytes[tau] += entries.auto_listener_bytes[tau]
+    if len(entries.http):
+        http_parts.append(entries.http)
     if not http_parts:  # no HTTP port in sight: an empty frame, typed like a full one
         empty = np.empty(0, np.int64)
         http_parts.append(
@@ -454,4 +467,6 @@ def outbound_prices(
         http=http_rows,
         groups=groups,
         group_listener_bytes=group_listener,
+        wildcard=entries.wildcard,
+        wildcard_groups=entries.wildcard_groups,
     )

@@ -3,7 +3,8 @@
 A proxy's outbound config is the sum of what each service it sees adds (:mod:`.outbound`),
 plus one route configuration and one listener per HTTP route group among them; its own side
 comes from its workload (:mod:`.inbound`). What it sees follows the scenario's visibility:
-``all`` services, its ``namespace``'s, or its workload's call-graph ``dependencies``. Sums run
+``all`` services, its ``namespace``'s, or its workload's call-graph ``dependencies``; where Sidecars
+or exportTo apply, the cluster's ``scope`` pairs (:mod:`dsim.cluster.sidecars`). Sums run
 per workload with ``bincount``; proxies of a workload share them.
 """
 
@@ -31,12 +32,14 @@ class _Visibility:
     """Sums over the services each workload sees."""
 
     def __init__(self, cluster: Cluster, cols: ClusterColumns) -> None:
-        self.mode = cluster.scenario.visibility
+        # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
+        scoped = cluster.istio.scoped
+        self.mode = "scope" if scoped else cluster.scenario.visibility
         self.workloads = len(cluster.workloads)
         self.namespaces = len(cluster.namespaces)
         self.workload_ns = cols.workload_namespace
         self.service_ns = cols.service_namespace
-        deps = cluster.dependencies
+        deps = cluster.scope if scoped else cluster.dependencies
         self.pair_workload = deps["workload"].to_numpy()
         self.pair_service = deps["service"].to_numpy()
 
@@ -54,7 +57,7 @@ class _Visibility:
     def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
         """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
         namespace and ``other`` for the rest."""
-        if self.mode == "dependencies":
+        if self.mode not in ("all", "namespace"):
             rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
                 pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service}), on="service"
             )
@@ -68,6 +71,18 @@ class _Visibility:
             return same_by_ns[self.workload_ns].astype(np.int64)
         other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
         return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
+
+    def pairs(self, services: np.ndarray) -> pd.DataFrame:
+        """(workload, service) for each of ``services`` and each workload that sees it."""
+        if self.mode == "all":
+            w, s = np.meshgrid(np.arange(self.workloads), services, indexing="ij")
+            return pd.DataFrame({"workload": w.ravel(), "service": s.ravel()})
+        if self.mode == "namespace":
+            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
+            chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
+            return workloads.merge(chosen, on="ns")[["workload", "service"]]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
 
     def groups(self, http: pd.DataFrame) -> pd.DataFrame:
         """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
@@ -83,6 +98,38 @@ class _Visibility:
             return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
         pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
         return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
+
+
+def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, workloads: int) -> dict[str, np.ndarray]:
+    """Per workload: the wildcard listeners of address-less ServiceEntry TCP/TLS ports it sees (as
+    :func:`dsim.xds.service_entries.wildcard_listeners` builds them): listeners, bytes, chains, additional addresses."""
+    out = {k: np.zeros(workloads, np.int64) for k in ("listeners", "bytes", "chains", "additional")}
+    wild = prices.wildcard
+    if not len(wild):
+        return out
+    rows = seen.pairs(np.unique(wild["service"].to_numpy())).merge(wild, on="service")
+    http = groups.merge(prices.groups[["group", "port", "suffix"]], on="group")[["workload", "port", "suffix"]]
+    rows = rows.merge(http.drop_duplicates().assign(http=True), on=["workload", "port", "suffix"], how="left")
+    rows = rows[rows["http"].isna()]
+    tcp = rows[~rows["tls"]].sort_values("service").drop_duplicates(["workload", "port", "suffix"])
+    chosen = pd.concat([rows[rows["tls"]], tcp], ignore_index=True)
+    if not len(chosen):
+        return out
+    per = (
+        chosen.groupby(["workload", "port", "suffix"], as_index=False)
+        .agg(bytes=("bytes", "sum"), chains=("service", "size"), tls=("tls", "any"))
+        .merge(prices.wildcard_groups, on=["port", "suffix"])
+    )
+    w = per["workload"].to_numpy()
+    size = per["bytes"].to_numpy() + per["bare"].to_numpy() + np.where(per["tls"].to_numpy(), per["inspector"], 0)
+    for key, values in (
+        ("listeners", np.ones(len(per), np.int64)),
+        ("bytes", size),
+        ("chains", per["chains"].to_numpy()),
+        ("additional", per["additional"].to_numpy()),
+    ):
+        out[key] = np.bincount(w, weights=values, minlength=workloads).astype(np.int64)
+    return out
 
 
 def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
@@ -112,9 +159,10 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a VirtualService left a service no route
+    wild = _wildcard(prices, seen, groups, workloads)
     return {
-        "lds_resources": total.get("lds_resources", zeros) + present,
-        "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners,
+        "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
+        "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners + wild["bytes"],
         "cds_resources": total["cds_resources"],
         "cds_bytes": total["cds_bytes"],
         "rds_resources": total.get("rds_resources", zeros) + present,
@@ -124,8 +172,11 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         "eds_resources": total["eds_resources"],
         "eds_bytes": total["eds_bytes"],
         "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
-        + over_groups(prices.groups["listener_additional_addresses"].to_numpy()),
-        "filter_chains": total.get("filter_chains", zeros) + 2 * present,  # an HTTP listener: its chain and the default
+        + over_groups(prices.groups["listener_additional_addresses"].to_numpy())
+        + wild["additional"],
+        "filter_chains": total.get("filter_chains", zeros)
+        + 2 * present  # an HTTP listener: its chain and the default
+        + wild["chains"],
         "virtual_hosts": total.get("virtual_hosts", zeros) + present + seen.by_namespace(service, vhosts, vhosts),
         "domains": total.get("domains", zeros)
         + present

@@ -65,6 +65,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "has_ipv6": ["IPv6" in svc.ip_families for svc in s.services],
             "primary_ipv6": [svc.ip_families[0] == "IPv6" for svc in s.services],
             "synthetic": np.zeros(len(s.services), dtype=bool),
+            "entry": np.full(len(s.services), -1),
         }
         | _ip_columns("vip4", "vip6", [list(svc.cluster_ips) for svc in s.services]),
     )

@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.istio_objects import IstioObjects
+from dsim.cluster.service_entries import add_service_entries
+from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.tables import Cluster, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -81,8 +83,9 @@ def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
 
 
 def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
-    """Add the Istio object tables to ``tables`` (whose ids are final) and extend ``subsets`` and
-    ``subset_workloads`` with the rules' subsets; return the objects and the notes."""
+    """Add the Istio object tables to ``tables`` (whose ids are final), extend ``subsets`` and
+    ``subset_workloads`` with the rules' subsets and ``services`` with the ServiceEntries' hosts
+    (after every Kubernetes Service); return the objects and the notes."""
     notes: Counter[str] = Counter()
     rules_generated, vs_generated = _generated(s, tables)
     rules = [*s.destination_rules, *rules_generated]
@@ -194,9 +197,14 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         "virtual_service_hosts",
         {"virtual_service": [v for v, _ in vs_rows], "service": [svc for _, svc in vs_rows]},
     )
+    entries = add_service_entries(s, tables, notes)
+    sidecars, scoped = sidecar_tables(s, tables, entries, virtual_services, notes)
     return IstioObjects(
         virtual_services=tuple(virtual_services),
         destination_rules=tuple(rules),
+        service_entries=entries,
+        sidecars=sidecars,
+        scoped=scoped,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )
@@ -283,6 +291,8 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
     return {
         "virtual_services": len(cluster.virtual_services),
         "destination_rules": len(cluster.destination_rules),
+        "service_entries": len(cluster.service_entries),
+        "sidecars": len(cluster.sidecars),
         "notes": dict(istio.notes),
         "fields accepted but not modelled": dict(istio.ignored),
     }

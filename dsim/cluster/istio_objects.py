@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from dsim.scenario.istio import DestinationRule, VirtualService
+from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class IstioObjects:
-    """The VirtualServices and DestinationRules in force (pasted, then generated), and notes."""
+    """The VirtualServices, DestinationRules and ServiceEntries in force (pasted, then generated), and notes."""
 
     virtual_services: tuple[VirtualService, ...] = ()
     """Row ``i`` of ``Cluster.virtual_services`` is ``virtual_services[i]``."""
     destination_rules: tuple[DestinationRule, ...] = ()
     """Row ``i`` of ``Cluster.destination_rules`` is ``destination_rules[i]``."""
+    service_entries: tuple[ServiceEntry, ...] = ()
+    """Row ``i`` of ``Cluster.service_entries`` is ``service_entries[i]``."""
+    sidecars: tuple[Sidecar, ...] = ()
+    """Row ``i`` of ``Cluster.sidecars`` is ``sidecars[i]``."""
+    scoped: bool = False
+    """Whether ``Cluster.scope`` decides what each proxy sees (a Sidecar applies, or an exportTo is not public)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

@@ -122,6 +122,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "has_ipv6": np.array(table[2])[policy],
             "primary_ipv6": np.array(table[3])[policy],
             "synthetic": np.ones(n, dtype=bool),
+            "entry": np.full(n, -1),
         },
         vip4=np.zeros(n, np.uint32),
         vip4_fixed=np.zeros(n, bool),

@@ -37,6 +37,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "vip6_hi": "uint64",
         "vip6_lo": "uint64",
         "synthetic": "bool",
+        "entry": "int32",
     },
     "service_ports": {
         "service": "int32",
@@ -81,10 +82,29 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
     "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
+    "service_entries": {
+        "name": "str",
+        "namespace": "str",
+        "resolution": "str",
+        "mesh_external": "bool",
+        "generated": "bool",
+    },
+    "sidecars": {"name": "str", "namespace": "str", "selector": "bool", "generated": "bool"},
+    "sidecar_workloads": {"sidecar": "int32", "workload": "int32"},
+    "scope": {"workload": "int32", "service": "int32"},
 }
 
 #: Tables built after the explicit and synthetic parts are joined (their ids are final then).
-LATE_TABLES = ("proxies", "destination_rules", "virtual_services", "virtual_service_hosts")
+LATE_TABLES = (
+    "proxies",
+    "destination_rules",
+    "virtual_services",
+    "virtual_service_hosts",
+    "service_entries",
+    "sidecars",
+    "sidecar_workloads",
+    "scope",
+)
 
 #: Which table each id column points into (``table.column`` → table).
 REFERENCES: dict[str, dict[str, str]] = {
@@ -99,6 +119,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
     "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
+    "sidecar_workloads": {"sidecar": "sidecars", "workload": "workloads"},
+    "scope": {"workload": "workloads", "service": "services"},
 }
 
 
@@ -112,7 +134,9 @@ class Cluster:
     """One row per namespace; ``sidecar_injection`` is its injection label."""
     services: pd.DataFrame
     """One row per Service. ``ip_families`` as written (``IPv6,IPv4``: dual-stack, IPv6 primary);
-    ``vip4`` / ``vip6_*``: ClusterIPs, valid where ``has_ipv4`` / ``has_ipv6``."""
+    ``vip4`` / ``vip6_*``: ClusterIPs, valid where ``has_ipv4`` / ``has_ipv6``. A ServiceEntry adds
+    one row per host (``entry``: its ``service_entries`` row; -1 for a Kubernetes Service), named
+    after the host, its first address of each family as its VIPs (``dsim.cluster.service_entries``)."""
     service_ports: pd.DataFrame
     """One row per Service port, sorted by service; ``port``/``target_port`` are port numbers."""
     subsets: pd.DataFrame
@@ -141,18 +165,29 @@ class Cluster:
     """One row per VirtualService in force (pasted, then generated)."""
     virtual_service_hosts: pd.DataFrame
     """Which services' virtual hosts each VirtualService builds (one VirtualService per service)."""
+    service_entries: pd.DataFrame
+    """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
+    sidecars: pd.DataFrame
+    """One row per Sidecar in force (pasted, then generated); ``selector``: it has a workloadSelector."""
+    sidecar_workloads: pd.DataFrame
+    """Which Sidecar each workload's proxies use (workloads no Sidecar selects have no row)."""
+    scope: pd.DataFrame
+    """(workload, service) for every workload with a sidecar and every service its proxies see, when
+    ``istio.scoped`` (a Sidecar applies or some service's exportTo is not public); empty otherwise, and
+    the scenario's ``visibility`` decides (``dsim.cluster.sidecars``)."""
     istio: IstioObjects = dataclasses.field(default_factory=IstioObjects)
-    """The VirtualService and DestinationRule objects behind those rows, and what was not modelled."""
+    """The Istio objects behind those rows, and what was not modelled."""
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name, in :data:`SCHEMA` order."""
         return {name: getattr(self, name) for name in SCHEMA}
 
     def service_hosts(self) -> pd.Series:
-        """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``)."""
+        """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``; a ServiceEntry host as written)."""
         namespace = self.namespaces["name"].to_numpy()[self.services["namespace"].to_numpy()]
         suffix = f".svc.{self.scenario.mesh.cluster_domain}"
-        return self.services["name"] + "." + pd.Series(namespace, index=self.services.index) + suffix
+        fqdn = self.services["name"] + "." + pd.Series(namespace, index=self.services.index) + suffix
+        return fqdn.where(self.services["entry"].to_numpy() < 0, self.services["name"])
 
     def pod_names(self) -> pd.Series:
         """Each pod's name, ``<workload>-<ordinal>``."""

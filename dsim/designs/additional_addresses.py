@@ -12,6 +12,8 @@ from dsim.designs.base import (
     WILDCARD,
     Bind,
     Design,
+    EntryCopy,
+    EntryFacts,
     InboundCluster,
     NamedBind,
     OutboundCopy,
@@ -51,6 +53,31 @@ class AdditionalAddresses(Design):
     def domain_vips(self, service: ServiceFacts) -> tuple[str, ...]:
         """1.17-1.18: the primary VIP only."""
         return (service.vips[service.primary],)
+
+    def entry_copies(self, entry: EntryFacts, proxy: ProxyFacts) -> tuple[EntryCopy, ...]:
+        """A dual proxy: one copy with both families' endpoints and DNS ``ALL`` (1.18+)."""
+        if not proxy.dual:
+            return super().entry_copies(entry, proxy)
+        addresses = tuple(a for _, a in entry.addresses)
+        return (
+            EntryCopy(
+                cluster_prefix="outbound",
+                route_suffix="",
+                binds=self.entry_binds(addresses),
+                domain_vips=self.entry_domains(addresses),
+                endpoint_families=entry.families,
+                endpoint_additional=self.endpoint_additional,
+                dns_lookup_family="ALL",
+            ),
+        )
+
+    def entry_binds(self, addresses: tuple[str, ...]) -> tuple[Bind, ...]:
+        """One Service per host and address (``convertServices``): a listener per address."""
+        return tuple(Bind(address=a) for a in addresses)
+
+    def entry_domains(self, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        """The first of those Services keeps the virtual host: its address only."""
+        return addresses[:1]
 
     def http_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
         return DUAL_WILDCARD if proxy.dual else super().http_bind(proxy, route_suffix)

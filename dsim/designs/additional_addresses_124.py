@@ -7,7 +7,7 @@ of passthrough chains that match every family.
 """
 
 from dsim.designs.additional_addresses import AdditionalAddresses
-from dsim.designs.base import INBOUND_SOURCE, PassthroughChains, PassthroughCluster, ProxyFacts, ServiceFacts
+from dsim.designs.base import INBOUND_SOURCE, Bind, PassthroughChains, PassthroughCluster, ProxyFacts, ServiceFacts
 
 INBOUND_PASSTHROUGH = "InboundPassthroughCluster"
 
@@ -23,6 +23,14 @@ class AdditionalAddresses124(AdditionalAddresses):
 
     def domain_vips(self, service: ServiceFacts) -> tuple[str, ...]:
         return tuple(service.vips[f] for f in service.families)
+
+    def entry_binds(self, addresses: tuple[str, ...]) -> tuple[Bind, ...]:
+        """1.24.0 to 1.24.2: one Service per host holding every address; one listener on the first
+        address, the others in ``additional_addresses`` (istio/istio#51967)."""
+        return (Bind(address=addresses[0], additional=addresses[1:]),) if addresses else ()
+
+    def entry_domains(self, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        return addresses
 
     def passthrough_chains(self, proxy: ProxyFacts) -> tuple[PassthroughChains, ...]:
         if not proxy.dual:

@@ -26,6 +26,8 @@ INBOUND_SOURCE: dict[IpFamily, str] = {"IPv4": "127.0.0.6", "IPv6": "::6"}
 """Where a sidecar's inbound traffic to its app comes from (Istio's bind address)."""
 LOOPBACK: dict[IpFamily, str] = {"IPv4": "127.0.0.1", "IPv6": "::1"}
 PASSTHROUGH_PREFIX: dict[IpFamily, str] = {"IPv4": "0.0.0.0", "IPv6": "::"}
+DNS_FAMILY: dict[IpFamily, str] = {"IPv4": "V4_ONLY", "IPv6": "V6_ONLY"}
+"""A DNS cluster's lookup family for a proxy of one family (``util.SelectDNSLookupFamily``)."""
 INBOUND_PASSTHROUGH_CLUSTER: dict[IpFamily, str] = {
     "IPv4": "InboundPassthroughClusterIpv4",
     "IPv6": "InboundPassthroughClusterIpv6",
@@ -148,6 +150,43 @@ class PassthroughCluster:
     extra_sources: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EntryFacts:
+    """What a design needs to know about a ServiceEntry host (``docs/istio-objects.md`` 3.6, 3.7)."""
+
+    families: tuple[IpFamily, ...]
+    """Its families: those of its addresses (in the order written), else of its endpoints, else both."""
+    addresses: tuple[tuple[IpFamily, str], ...]
+    """Its addresses (plain IPs), in the order written; empty: the wildcard listeners."""
+
+    def of(self, family: IpFamily) -> tuple[str, ...]:
+        return tuple(a for f, a in self.addresses if f == family)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EntryCopy:
+    """One copy of a ServiceEntry host's outbound config (a design may make one per IP family)."""
+
+    cluster_prefix: str
+    """``outbound`` or ``outbound6``."""
+    route_suffix: str
+    """Appended to its route configuration names; also picks the wildcard listener it joins."""
+    binds: tuple[Bind, ...]
+    """One listener per bind for its TCP, TLS and sniffed ports; empty: the wildcard listener of
+    its port (``Design.http_bind`` of its route suffix)."""
+    domain_vips: tuple[str, ...]
+    """Addresses among its virtual host's domains."""
+    endpoint_families: tuple[IpFamily, ...]
+    """Which families of its endpoints' addresses it carries (pods: in this order)."""
+    endpoint_additional: bool = False
+    """Pods as one endpoint with additional addresses (1.24) rather than one per address."""
+    dns_lookup_family: str = "V4_ONLY"
+    """``Cluster.DnsLookupFamily`` of its DNS clusters."""
+    endpoint_split: bool = False
+    """The entry's own endpoint IPs are split by family between the copies (``duplicate``); else
+    every copy carries all of them, as istiod sends them (hostnames always go to every copy)."""
+
+
 class Design:
     """One way of configuring Envoy for dual-stack services; this base answers single-stack."""
 
@@ -168,6 +207,23 @@ class Design:
                 bind=Bind(address=vip),
                 domain_vips=(vip,),
                 endpoint_families=(service.primary,),
+            ),
+        )
+
+    def entry_copies(self, entry: EntryFacts, proxy: ProxyFacts) -> tuple[EntryCopy, ...]:
+        """The copies of a ServiceEntry host's outbound config ``proxy`` receives. Single-stack:
+        addresses of the proxy's first family only (``FilterAddressesByIPFamily``; all of them if it
+        has none of that family, inferred), one listener per address, DNS of that family."""
+        family = proxy.families[0]
+        usable = entry.of(family) or tuple(a for _, a in entry.addresses)
+        return (
+            EntryCopy(
+                cluster_prefix="outbound",
+                route_suffix="",
+                binds=tuple(Bind(address=a) for a in usable),
+                domain_vips=usable[:1],
+                endpoint_families=(family,) if family in entry.families else entry.families[:1],
+                dns_lookup_family=DNS_FAMILY[family],
             ),
         )
 

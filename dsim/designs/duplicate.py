@@ -7,10 +7,13 @@ the inbound clusters are doubled too.
 """
 
 from dsim.designs.base import (
+    DNS_FAMILY,
     LOOPBACK,
     WILDCARD,
     Bind,
     Design,
+    EntryCopy,
+    EntryFacts,
     InboundCluster,
     NamedBind,
     OutboundCopy,
@@ -48,6 +51,30 @@ class Duplicate(Design):
         if not proxy.dual or service.families == ("IPv4",):
             return super().outbound_copies(service, proxy)
         return tuple(_copy(service, f) for f in ("IPv4", "IPv6") if f in service.families)
+
+    def entry_copies(self, entry: EntryFacts, proxy: ProxyFacts) -> tuple[EntryCopy, ...]:
+        """The branch keeps every address on one Service: per family of the entry, a copy with that
+        family's addresses (or its wildcard), ``outbound6`` and ``".ipv6"`` for IPv6, DNS of that family."""
+        if not proxy.dual:
+            return super().entry_copies(entry, proxy)
+        copies = []
+        for family in FAMILIES:
+            if family not in entry.families:
+                continue
+            v6 = family == "IPv6"
+            addresses = entry.of(family)
+            copies.append(
+                EntryCopy(
+                    cluster_prefix="outbound6" if v6 else "outbound",
+                    route_suffix=IPV6_ROUTE_SUFFIX if v6 else "",
+                    binds=tuple(Bind(address=a) for a in addresses),
+                    domain_vips=addresses[:1],
+                    endpoint_families=(family,),
+                    dns_lookup_family=DNS_FAMILY[family],
+                    endpoint_split=True,
+                )
+            )
+        return tuple(copies)
 
     def http_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
         if not proxy.dual:

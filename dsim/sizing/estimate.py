@@ -183,6 +183,7 @@ class _Counts:
         self.s = s
         self.explicit()
         self.synthetic()
+        self.entries()
 
     def explicit(self) -> None:
         s = self.s
@@ -255,6 +256,27 @@ class _Counts:
             self.http_ports |= numbers
             if len(numbers) > most:
                 most, self.http_field = len(numbers), f"synthetic.port_pools.{pool}"
+
+    def entries(self) -> None:
+        """ServiceEntries: a service per host with the entry's ports, a cluster per host and port,
+        the entry's endpoints behind each (as seen by every proxy: the upper bound)."""
+        hosts, clusters, endpoints = 0.0, 0.0, 0.0
+        for entry in self.s.service_entries:
+            spec = entry.spec
+            hosts += len(spec.hosts)
+            clusters += len(spec.hosts) * len(spec.ports)
+            endpoints += len(spec.hosts) * len(spec.ports) * max(len(spec.endpoints), 1)
+        pasted = Amount(hosts, "service_entries")
+        gen = self.s.istio_objects.service_entries
+        generated = Amount(float(gen.count * gen.hosts_per_entry), "istio_objects.service_entries.count")
+        self.services = self.services + pasted + generated
+        self.ports = self.ports + Amount(clusters, "service_entries") + generated
+        added = Amount(clusters, "service_entries") + generated
+        self.clusters = _Outbound(self.clusters.total + added, self.clusters.busiest_namespace, self.clusters.synthetic)
+        behind = Amount(endpoints, "service_entries") + generated * float(max(gen.endpoints_per_entry, 1))
+        self.endpoints = _Outbound(
+            self.endpoints.total + behind, self.endpoints.busiest_namespace, self.endpoints.synthetic
+        )
 
     def call_graph_edges(self) -> Amount:
         syn = self.s.synthetic

@@ -21,6 +21,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listeners
 from dsim.xds.view import ClusterIndex, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
 
@@ -69,6 +70,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
     http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
     objects = mesh_objects(index.cluster)
+    entries = entry_index(index)
+    wildcard: list[WildcardChain] = []
 
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
         """The service's virtual host: its VirtualService's routes (none left: no virtual host), or the default."""
@@ -79,6 +82,16 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
     for svc in view.outbound:
+        if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
+            built = entry_config(index, svc.index, design, view.facts, trace)
+            out_clusters.extend(built.clusters)
+            out_endpoints.extend(built.endpoints)
+            out_listeners.extend([*built.listeners, *built.auto_listeners])
+            out_routes.extend(built.routes)
+            for port_number, suffix, entry_vhost in built.http:
+                http_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
+            wildcard.extend(built.wildcard)
+            continue
         rule = objects.rule(svc.index)
         for copy in design.outbound_copies(svc.facts, view.facts):
             for port in svc.ports:
@@ -131,6 +144,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
         ordered = sorted(vhosts, key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
+
+    out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, set(http_vhosts)))
 
     for named in design.virtual_outbound(view.facts):
         out_listeners.append(listeners.virtual_outbound(named.name, named.bind, unknown))

@@ -141,6 +141,7 @@ class ClusterIndex:
         self.workloads_of_subset = _group(c.subset_workloads, "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
+        self.scope_of = _group(c.scope, "workload", "service")
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
@@ -210,7 +211,10 @@ class ClusterIndex:
         )
 
     def visible_services(self, workload: int, namespace: int) -> list[int]:
-        """Services a proxy of ``workload`` sees under the scenario's visibility."""
+        """Services a proxy of ``workload`` sees: its Sidecar scope and exportTo where they apply
+        (``Cluster.scope``), else the scenario's visibility."""
+        if self.cluster.istio.scoped:
+            return sorted(self.scope_of.get(workload, []))
         visibility = self.cluster.scenario.visibility
         if visibility == "all":
             return list(range(len(self.cluster.services)))
@@ -227,7 +231,11 @@ class ClusterIndex:
         families = tuple(
             f for f, has in (("IPv4", c.pods["has_ipv4"].iloc[pod]), ("IPv6", c.pods["has_ipv6"].iloc[pod])) if has
         )
-        own_services = [int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload]]
+        # ServiceEntries selecting the pod give it no inbound ports (inferred).
+        entry = c.services["entry"].to_numpy()
+        own_services = [
+            int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload] if entry[s] < 0
+        ]
         inbound: dict[int, InboundPort] = {}
         for s in own_services:
             view = self.service(s)

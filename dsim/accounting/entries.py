@@ -1,0 +1,162 @@
+"""ServiceEntry hosts priced per proxy family class: what each adds to a sidecar that sees it.
+
+A ServiceEntry host's resources do not depend on which proxy of a family class sees it (its
+virtual host domains carry no short names: ``docs/istio-objects.md`` 1.3), except its sniffed
+ports' listeners (they carry the proxy's tracing, priced per tracing class) and the wildcard
+listeners of address-less TCP/TLS ports, shared by every entry on the port. So each host is
+built once per class by the generator's own :func:`dsim.xds.service_entries.entry_config` and
+sized with ``ByteSize()``: exact by construction. The shared wildcard listeners are priced as a
+bare listener plus one ``filter_chains`` field per chain, summed per proxy over the chains it sees
+(:func:`dsim.accounting.proxies`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+
+from dsim.designs.base import Design, ProxyFacts
+from dsim.wire import tag_size, varint_size
+from dsim.xds.common import tracing
+from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listener
+from dsim.xds.view import ClusterIndex
+
+FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
+VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
+
+PER_SERVICE = (
+    "cds_resources",
+    "cds_bytes",
+    "eds_resources",
+    "eds_bytes",
+    "locality_groups",
+    "endpoints",
+    "endpoint_additional_addresses",
+    "lds_resources",
+    "lds_bytes",
+    "filter_chains",
+    "listener_additional_addresses",
+    "rds_resources",
+    "rds_bytes",
+    "virtual_hosts",
+    "domains",
+)
+
+
+def _field(size: int, number: int) -> int:
+    return tag_size(number) + int(varint_size(size)) + size
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class EntryPrices:
+    """What the ServiceEntry hosts add to a proxy of one family class, under one design."""
+
+    per_service: dict[str, np.ndarray]
+    """Per ``services`` row (0 for Kubernetes Services): :data:`PER_SERVICE` metrics."""
+    auto_listener_bytes: dict[int, np.ndarray]
+    """Per tracing class, per service: bytes of its sniffed ports' listeners."""
+    http: pd.DataFrame
+    """As :attr:`OutboundPrices.http`: the virtual hosts it adds to shared route configurations."""
+    wildcard: pd.DataFrame
+    """Per chain of a wildcard listener: service, port, suffix, tls, bytes (as a ``filter_chains`` field)."""
+    wildcard_groups: pd.DataFrame
+    """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
+    inspector adds, ``additional`` addresses."""
+
+
+def _fake_trace(tau: int, mesh_id: str) -> object:
+    from dsim.accounting.outbound import trace_columns
+
+    lengths = trace_columns(1, tau)
+    return tracing("s" * int(lengths["tsvc"][0]), "r" * int(lengths["trev"][0]), mesh_id, "n" * int(lengths["tns"][0]))
+
+
+def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: list[int]) -> EntryPrices:
+    """What each ServiceEntry host adds to a ``proxy``-family sidecar under ``design``."""
+    n = len(index.cluster.services)
+    mesh_id = index.cluster.scenario.mesh.trust_domain
+    per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
+    auto = {tau: np.zeros(n, np.int64) for tau in taus}
+    http_rows: list[tuple[int, int, str, int, int]] = []
+    wild_rows: list[tuple[int, int, str, bool, int]] = []
+    groups: dict[tuple[int, str], None] = {}
+    entries = entry_index(index)
+    traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
+    first_trace = next(iter(traces.values()), tracing("", "", mesh_id, ""))
+    for service in entries.services:
+        built = entry_config(index, service, design, proxy, first_trace)
+        per["cds_resources"][service] = len(built.clusters)
+        per["cds_bytes"][service] = sum(c.ByteSize() for c in built.clusters)
+        per["eds_resources"][service] = len(built.endpoints)
+        per["eds_bytes"][service] = sum(e.ByteSize() for e in built.endpoints)
+        for cla in built.endpoints:  # as the protobuf counts: EDS sets only, not DNS clusters' inline ones
+            per["locality_groups"][service] += len(cla.endpoints)
+            for group in cla.endpoints:
+                per["endpoints"][service] += len(group.lb_endpoints)
+                per["endpoint_additional_addresses"][service] += sum(
+                    len(e.endpoint.additional_addresses) for e in group.lb_endpoints
+                )
+        own = [*built.listeners, *built.auto_listeners]
+        per["lds_resources"][service] = len(own)
+        per["lds_bytes"][service] = sum(listener.ByteSize() for listener in built.listeners)
+        per["filter_chains"][service] = sum(len(listener.filter_chains) for listener in own)
+        per["listener_additional_addresses"][service] = sum(len(listener.additional_addresses) for listener in own)
+        per["rds_resources"][service] = len(built.routes)
+        per["rds_bytes"][service] = sum(r.ByteSize() for r in built.routes)
+        per["virtual_hosts"][service] = sum(len(r.virtual_hosts) for r in built.routes)
+        per["domains"][service] = sum(len(v.domains) for r in built.routes for v in r.virtual_hosts)
+        if built.auto_listeners:
+            for tau, trace in traces.items():
+                rebuilt = entry_config(index, service, design, proxy, trace)
+                auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt.auto_listeners)
+        for port, suffix, vhost in built.http:
+            http_rows.append((service, port, suffix, _field(vhost.ByteSize(), VHOST_FIELD), len(vhost.domains)))
+        for chain in built.wildcard:
+            wild_rows.append(
+                (service, chain.port, chain.suffix, chain.tls, _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD))
+            )
+            groups[(chain.port, chain.suffix)] = None
+    http = pd.DataFrame(
+        {
+            "service": np.array([r[0] for r in http_rows], np.int64),
+            "port": np.array([r[1] for r in http_rows], np.int64),
+            "suffix": np.array([r[2] for r in http_rows], dtype=object).astype(str),
+            "vhost_same": np.array([r[3] for r in http_rows], np.int64),
+            "vhost_other": np.array([r[3] for r in http_rows], np.int64),
+            "domains_same": np.array([r[4] for r in http_rows], np.int64),
+            "domains_other": np.array([r[4] for r in http_rows], np.int64),
+            "vhosts": np.ones(len(http_rows), np.int64),
+        }
+    )
+    wildcard = pd.DataFrame(
+        {
+            "service": np.array([r[0] for r in wild_rows], np.int64),
+            "port": np.array([r[1] for r in wild_rows], np.int64),
+            "suffix": np.array([r[2] for r in wild_rows], dtype=object).astype(str),
+            "tls": np.array([r[3] for r in wild_rows], bool),
+            "bytes": np.array([r[4] for r in wild_rows], np.int64),
+        }
+    )
+    group_rows = []
+    for port, suffix in sorted(groups):
+        bind = design.http_bind(proxy, suffix)
+        bare = wildcard_listener(bind, port, []).ByteSize()
+        tls_chain = WildcardChain(port=port, suffix=suffix, tls=True, chain=lc.FilterChain())
+        with_inspector = wildcard_listener(bind, port, [tls_chain])
+        del with_inspector.filter_chains[:]
+        group_rows.append((port, suffix, bare, with_inspector.ByteSize() - bare, len(bind.additional)))
+    wildcard_groups = pd.DataFrame(
+        {
+            "port": np.array([r[0] for r in group_rows], np.int64),
+            "suffix": np.array([r[1] for r in group_rows], dtype=object).astype(str),
+            "bare": np.array([r[2] for r in group_rows], np.int64),
+            "inspector": np.array([r[3] for r in group_rows], np.int64),
+            "additional": np.array([r[4] for r in group_rows], np.int64),
+        }
+    )
+    return EntryPrices(
+        per_service=per, auto_listener_bytes=auto, http=http, wildcard=wildcard, wildcard_groups=wildcard_groups
+    )

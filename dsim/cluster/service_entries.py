@@ -1,0 +1,188 @@
+"""ServiceEntries in the cluster: one ``services`` row per host, as istiod's registry holds them.
+
+``convertServices`` (``pilot/pkg/serviceregistry/serviceentry/conversion.go``, ``docs/istio-objects.md``
+3.1) makes one internal Service per host, named after the host, in the entry's namespace, with all the
+entry's ports. dsim keeps one row per host (``services.entry`` names the entry) with the entry's
+first address of each family as its VIPs; the full address list, the resolution and the endpoints
+stay on the :class:`~dsim.scenario.istio.ServiceEntry` (``Cluster.istio.service_entries``), and
+the designs decide what each address becomes (``Design.entry_copies``). A ``workloadSelector``
+selects the pods of the entry's namespace whose labels hold it: they join ``service_workloads``.
+
+Rows are appended after every Kubernetes Service, in entry order, so a Service's id never changes;
+a namespace that only ServiceEntries name is added to ``namespaces`` (without sidecar injection).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsim.addresses import split_ipv6
+from dsim.cluster.labels import selects
+from dsim.cluster.tables import SCHEMA, make_table
+from dsim.randomness import generator
+from dsim.scenario import Scenario
+from dsim.scenario.istio import ServiceEntry, generate_service_entries
+from dsim.scenario.istio.rules import canonical_protocol, is_ip
+from dsim.scenario.model import IpFamily
+
+
+def entry_addresses(entry: ServiceEntry) -> tuple[tuple[IpFamily, str], ...]:
+    """The entry's addresses that are single IPs (a full-length prefix is one), family and text."""
+    found: list[tuple[IpFamily, str]] = []
+    for text in entry.spec.addresses:
+        network = ipaddress.ip_network(text, strict=False)
+        if network.prefixlen == network.max_prefixlen:
+            found.append(("IPv4" if network.version == 4 else "IPv6", str(network.network_address)))
+    return tuple(found)
+
+
+def _families(entry: ServiceEntry, pod_families: Sequence[IpFamily]) -> tuple[IpFamily, ...]:
+    """Its addresses' families in order; else its endpoints' (inline IPs, or selected pods'); else both."""
+    addresses = [f for f, _ in entry_addresses(entry)]
+    if not addresses:
+        for endpoint in entry.spec.endpoints:
+            if is_ip(endpoint.address):
+                addresses.append("IPv4" if ipaddress.ip_address(endpoint.address).version == 4 else "IPv6")
+        addresses.extend(pod_families)
+    ordered = tuple(dict.fromkeys(addresses))
+    return ordered or ("IPv4", "IPv6")
+
+
+def generated_entries(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[ServiceEntry, ...]:
+    """``istio_objects.service_entries``: over the synthetic namespaces (every namespace if none)."""
+    params = s.istio_objects.service_entries
+    namespaces = tables["namespaces"]
+    synthetic = namespaces["name"][namespaces["synthetic"].to_numpy()].tolist()
+    names = synthetic or namespaces["name"].tolist()
+    return generate_service_entries(names, params, generator(s.seed, "istio.service_entries"))
+
+
+def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Counter[str]) -> tuple[ServiceEntry, ...]:
+    """Append the entries' hosts to ``services`` (ports, selected workloads, namespaces) and build
+    the ``service_entries`` table; return the entries in force (pasted, then generated)."""
+    entries = (*s.service_entries, *generated_entries(s, tables))
+    namespaces = tables["namespaces"]
+    ns_id = {name: i for i, name in enumerate(namespaces["name"].tolist())}
+    missing = sorted({e.namespace for e in entries} - set(ns_id))
+    if missing:
+        extra = make_table(
+            "namespaces",
+            {
+                "name": missing,
+                "sidecar_injection": np.zeros(len(missing), bool),
+                "synthetic": np.zeros(len(missing), bool),
+            },
+        )
+        tables["namespaces"] = pd.concat([namespaces, extra], ignore_index=True).astype(SCHEMA["namespaces"])
+        ns_id.update({name: len(namespaces) + i for i, name in enumerate(missing)})
+
+    workloads, pods = tables["workloads"], tables["pods"]
+    ns_names = tables["namespaces"]["name"].to_numpy()
+    labels: dict[int, dict[str, str]] = {}
+    wl = tables["workload_labels"]
+    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
+        labels.setdefault(w, {})[key] = value
+    workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
+    pod_workload = pods["workload"].to_numpy()
+    has4 = np.bincount(pod_workload, weights=pods["has_ipv4"].to_numpy(), minlength=len(workloads)) > 0
+    has6 = np.bincount(pod_workload, weights=pods["has_ipv6"].to_numpy(), minlength=len(workloads)) > 0
+
+    first = len(tables["services"])
+    rows: list[dict[str, object]] = []
+    ports: list[tuple[int, str, int, int, str]] = []
+    selected: list[tuple[int, int]] = []
+    for e, entry in enumerate(entries):
+        spec = entry.spec
+        chosen: list[int] = []
+        if spec.workload_selector is not None:
+            chosen = [
+                w
+                for w in range(len(workloads))
+                if workload_ns[w] == entry.namespace and selects(spec.workload_selector.labels, labels.get(w, {}))
+            ]
+        pod_families: list[IpFamily] = []
+        if has4[chosen].any():
+            pod_families.append("IPv4")
+        if has6[chosen].any():
+            pod_families.append("IPv6")
+        families = _families(entry, pod_families)
+        addresses = entry_addresses(entry)
+        if len(addresses) < len(spec.addresses):
+            notes["ServiceEntry CIDR address (not a single IP): not modelled, the entry's other addresses kept"] += 1
+        if spec.resolution == "NONE" and spec.workload_selector is not None:
+            notes["ServiceEntry NONE with workloadSelector: the per-endpoint listeners are not built"] += 1
+        vip4 = next((a for f, a in addresses if f == "IPv4"), "")
+        vip6 = next((a for f, a in addresses if f == "IPv6"), "")
+        for host in spec.hosts:
+            service = first + len(rows)
+            rows.append(
+                {
+                    "name": host,
+                    "namespace": ns_id[entry.namespace],
+                    "ip_families": ",".join(families),
+                    "has_ipv4": bool(vip4),
+                    "has_ipv6": bool(vip6),
+                    "primary_ipv6": families[0] == "IPv6",
+                    "vip4": int(ipaddress.IPv4Address(vip4)) if vip4 else 0,
+                    "vip6": int(ipaddress.IPv6Address(vip6)) if vip6 else 0,
+                    "synthetic": False,
+                    "entry": e,
+                }
+            )
+            for port in spec.ports:
+                target = port.target_port or port.number
+                ports.append((service, port.name, port.number, target, canonical_protocol(port.protocol) or "auto"))
+            selected.extend((service, w) for w in chosen)
+        if "*" in "".join(spec.hosts):
+            notes["ServiceEntry wildcard host: built as a host of its own (no dynamic forward proxy)"] += 1
+
+    services = tables["services"][list(SCHEMA["services"])]
+    halves = [split_ipv6(int(str(r["vip6"]))) for r in rows]
+    new = make_table(
+        "services",
+        {
+            **{k: [r[k] for r in rows] for k in ("name", "namespace", "ip_families", "has_ipv4", "has_ipv6")},
+            "primary_ipv6": [r["primary_ipv6"] for r in rows],
+            "vip4": np.array([r["vip4"] for r in rows], dtype=np.uint32),
+            "vip6_hi": np.array([h for h, _ in halves], dtype=np.uint64),
+            "vip6_lo": np.array([lo for _, lo in halves], dtype=np.uint64),
+            "synthetic": np.zeros(len(rows), bool),
+            "entry": [r["entry"] for r in rows],
+        },
+    )
+    tables["services"] = pd.concat([services, new], ignore_index=True).astype(SCHEMA["services"])
+    new_ports = make_table(
+        "service_ports",
+        {
+            "service": [p[0] for p in ports],
+            "name": [p[1] for p in ports],
+            "port": [p[2] for p in ports],
+            "target_port": [p[3] for p in ports],
+            "protocol": [p[4] for p in ports],
+        },
+    )
+    old_ports = tables["service_ports"]
+    tables["service_ports"] = pd.concat(
+        [old_ports.astype({"protocol": str}), new_ports.astype({"protocol": str})], ignore_index=True
+    ).astype(SCHEMA["service_ports"])
+    sw = tables["service_workloads"]
+    tables["service_workloads"] = pd.concat(
+        [sw, pd.DataFrame({"service": [a for a, _ in selected], "workload": [b for _, b in selected]})],
+        ignore_index=True,
+    ).astype(SCHEMA["service_workloads"])
+    tables["service_entries"] = make_table(
+        "service_entries",
+        {
+            "name": [e.name for e in entries],
+            "namespace": [e.namespace for e in entries],
+            "resolution": [e.spec.resolution for e in entries],
+            "mesh_external": [e.spec.location == "MESH_EXTERNAL" for e in entries],
+            "generated": np.arange(len(entries)) >= len(s.service_entries),
+        },
+    )
+    return entries

@@ -1,0 +1,337 @@
+"""Sidecar scoping and ``exportTo`` in the cluster: which services each workload's proxies see.
+
+``docs/istio-objects.md`` section 4 is the specification, after Istio's ``pilot/pkg/model/sidecar.go``
+(``convertToSidecarScope``, ``selectServices``, ``collectImportedServices``) and
+``pilot/pkg/model/push_context.go`` (``doGetSidecarScope``, ``initServiceRegistry``, ``IsServiceVisible``):
+
+- **Which Sidecar** (4.1): a Sidecar of the workload's namespace whose ``workloadSelector`` labels its
+  pods hold, else the namespace's selector-less one, else the root namespace's (``istio-system``: dsim
+  has no ``meshConfig.rootNamespace`` setting) selector-less one, read as if it were in the workload's
+  namespace. Istio takes the oldest of several; dsim takes the first in scenario order (pasted, then
+  generated) *(inferred: the scenario has no creation times)*.
+- **What it imports** (4.2): the services (Kubernetes Services and ServiceEntry hosts) matched by an
+  egress host ``<namespace>/<dnsName>`` (``.`` the proxy's namespace, ``*`` any, ``~`` none; ``*``,
+  ``*.<suffix>`` or an exact host) and exported to the proxy's namespace, plus the destinations of the
+  VirtualServices it imports (a VirtualService host matching an egress host of the VirtualService's
+  namespace or ``*``), when those are exported to it too *(inferred)*.
+- **exportTo** (4.4): a service's ``export_to`` (Kubernetes) or ``spec.exportTo`` (ServiceEntry): ``*``
+  anywhere makes it public, else ``~`` hides it from every namespace (its own too), else it is visible
+  from the namespaces named (``.`` its own). Empty: public (``meshConfig.defaultServiceExportTo``).
+  Proxies no Sidecar selects keep the scenario's ``visibility``, narrowed by exportTo.
+
+When any Sidecar applies or any service is not public, :func:`sidecar_tables` writes the ``scope``
+table, (workload, service) for every workload with a sidecar, and the accounting and the protobuf path
+both read it (:class:`dsim.accounting.proxies._Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
+What dsim does not build of a Sidecar is counted in the notes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster.labels import selects
+from dsim.cluster.tables import make_table
+from dsim.scenario import Scenario
+from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
+
+ROOT_NAMESPACE = "istio-system"
+"""Istio's default ``meshConfig.rootNamespace`` (dsim has no setting for it)."""
+
+
+def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: Sequence[str]) -> tuple[Sidecar, ...]:
+    """``istio_objects.sidecars``: a namespace-wide Sidecar per namespace with a sidecar workload, its
+    egress hosts ``./*``, the generator's ``extra_hosts`` and ``<namespace>/<host>`` of every service its
+    workloads call in other namespaces (the call graph's ``dependencies``), as
+    :func:`dsim.cluster.scoping.minimal_sidecars` writes them."""
+    params = s.istio_objects.sidecars
+    if not params.per_namespace:
+        return ()
+    ns_names = tables["namespaces"]["name"].to_numpy()
+    workloads = tables["workloads"]
+    workload_ns = ns_names[workloads["namespace"].to_numpy()]
+    service_ns = ns_names[tables["services"]["namespace"].to_numpy()]
+    with_proxies = sorted(set(workload_ns[workloads["sidecar"].to_numpy()].tolist()))
+    calls: dict[str, set[str]] = {ns: set() for ns in with_proxies}
+    deps = tables["dependencies"]
+    for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
+        caller = str(workload_ns[w])
+        if caller in calls and service_ns[svc] != caller:
+            calls[caller].add(f"{service_ns[svc]}/{hosts[svc]}")
+    return generate_sidecars(with_proxies, {ns: sorted(c) for ns, c in calls.items()}, params, path="dependencies")
+
+
+def _export_sets(
+    s: Scenario, tables: Mapping[str, pd.DataFrame], entries: Sequence[ServiceEntry]
+) -> list[frozenset[str] | None]:
+    """Per service: the namespaces it is exported to (``None``: public), ``.`` resolved to its own."""
+    services = tables["services"]
+    ns_names = tables["namespaces"]["name"].to_numpy()
+    own = ns_names[services["namespace"].to_numpy()].tolist()
+    entry = services["entry"].to_numpy().tolist()
+    names = services["name"].tolist()
+    explicit = {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
+    found: list[frozenset[str] | None] = []
+    for i in range(len(services)):
+        values: Sequence[str] = (
+            entries[entry[i]].spec.export_to if entry[i] >= 0 else explicit.get((names[i], own[i]), ())
+        )
+        if not values or "*" in values:
+            found.append(None)
+        elif "~" in values:
+            found.append(frozenset())
+        else:
+            found.append(frozenset(own[i] if v == "." else v for v in values))
+    return found
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Whether an egress ``dnsName`` (``*``, ``*.<suffix>`` or exact) covers ``host`` (itself possibly
+    ``*.<suffix>``: covered when it lies under the pattern's suffix)."""
+    pattern, host = pattern.lower(), host.lower()
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return pattern == host
+
+
+def _either_matches(a: str, b: str) -> bool:
+    """Istio's bidirectional wildcard match of two hosts (``host.Name.Matches``)."""
+    return host_matches(a, b) or host_matches(b, a)
+
+
+def _egress(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
+    """The Sidecar's egress hosts for a proxy of ``namespace``: (namespace or ``None`` for any, dnsName);
+    ``~`` entries import nothing and are left out."""
+    found: list[tuple[str | None, str]] = []
+    for listener in sidecar.spec.egress:
+        for entry in listener.hosts:
+            ns, _, dns = entry.partition("/")
+            if ns == "~":
+                continue
+            found.append((None if ns == "*" else namespace if ns == "." else ns, dns))
+    return found
+
+
+class _Scoper:
+    """The scope of one (Sidecar, proxy namespace) pair, computed once."""
+
+    def __init__(
+        self,
+        hosts: Sequence[str],
+        service_ns: np.ndarray,
+        exports: Sequence[frozenset[str] | None],
+        virtual_services: Sequence[VirtualService],
+        vs_claims: Mapping[int, list[int]],
+        service_of_host: Mapping[str, int],
+        cluster_domain: str,
+        notes: Counter[str],
+    ) -> None:
+        self.hosts = np.asarray(hosts, dtype=object)
+        self.lower = np.asarray([h.lower() for h in hosts], dtype=object)
+        self.service_ns = service_ns
+        self.exports = exports
+        self.virtual_services = virtual_services
+        self.vs_claims = vs_claims
+        self.service_of_host = service_of_host
+        self.domain = cluster_domain
+        self.notes = notes
+        self.cache: dict[tuple[int, str], np.ndarray] = {}
+        self.visible_cache: dict[str, np.ndarray] = {}
+
+    def visible(self, namespace: str) -> np.ndarray:
+        """Mask over services: exported to ``namespace``."""
+        if namespace not in self.visible_cache:
+            self.visible_cache[namespace] = np.fromiter(
+                (e is None or namespace in e for e in self.exports), dtype=bool, count=len(self.exports)
+            )
+        return self.visible_cache[namespace]
+
+    def scope(self, index: int, sidecar: Sidecar, namespace: str) -> np.ndarray:
+        key = (index, namespace)
+        if key not in self.cache:
+            self.cache[key] = self._scope(sidecar, namespace)
+        return self.cache[key]
+
+    def _match(self, dns: str) -> np.ndarray:
+        if dns == "*":
+            return np.ones(len(self.hosts), bool)
+        if dns.startswith("*."):
+            return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
+        return self.lower == dns.lower()
+
+    def _scope(self, sidecar: Sidecar, namespace: str) -> np.ndarray:
+        from dsim.cluster.istio import resolve_host
+
+        egress = _egress(sidecar, namespace)
+        chosen = np.zeros(len(self.hosts), bool)
+        for ns, dns in egress:
+            mask = self._match(dns)
+            if ns is not None:
+                mask &= self.service_ns == ns
+            chosen |= mask
+        visible = self.visible(namespace)
+        chosen &= visible
+        for v, vs in enumerate(self.virtual_services):
+            if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
+                continue
+            vs_hosts = [resolve_host(h, vs.namespace, self.domain) for h in vs.spec.hosts]
+            imported = any(
+                (ns is None or ns == vs.namespace) and _either_matches(dns, h) for ns, dns in egress for h in vs_hosts
+            )
+            claimed = self.vs_claims.get(v, [])
+            if any(bool(chosen[c]) != imported for c in claimed):
+                self.notes[
+                    "VirtualService whose host service a Sidecar imports without importing the VirtualService (or the "
+                    "reverse, a VirtualService in another namespace than its host): dsim applies it with its host"
+                ] += 1
+            if not imported:
+                continue
+            for route in vs.spec.http:
+                for destination in route.route:
+                    target = self.service_of_host.get(
+                        resolve_host(destination.destination.host, vs.namespace, self.domain)
+                    )
+                    if target is not None and visible[target]:
+                        chosen[target] = True
+        return chosen
+
+
+def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
+    for sidecar in sidecars:
+        spec = sidecar.spec
+        if spec.ingress:
+            notes["Sidecar ingress listeners: not modelled (inbound listeners as without them)"] += 1
+        if spec.outbound_traffic_policy is not None:
+            notes["Sidecar outboundTrafficPolicy: not modelled, the mesh's outbound traffic policy kept"] += 1
+        if any(listener.port is not None or listener.bind for listener in spec.egress):
+            notes[
+                "Sidecar egress listener with a port or bind: not modelled, its hosts imported on every port "
+                "through the usual listeners"
+            ] += 1
+        if len(spec.egress) > 1:
+            notes["Sidecar with several egress listeners: their hosts imported together (one catch-all listener)"] += 1
+        if sidecar.namespace == ROOT_NAMESPACE and spec.workload_selector is not None:
+            notes["root-namespace Sidecar with a workloadSelector: applies to root-namespace workloads only"] += 1
+
+
+def sidecar_tables(
+    s: Scenario,
+    tables: dict[str, pd.DataFrame],
+    entries: Sequence[ServiceEntry],
+    virtual_services: Sequence[VirtualService],
+    notes: Counter[str],
+) -> tuple[tuple[Sidecar, ...], bool]:
+    """Add ``sidecars``, ``sidecar_workloads`` (which Sidecar each workload's proxies use) and ``scope``
+    to ``tables`` (after ServiceEntries and VirtualServices are in); return the Sidecars in force
+    (pasted, then generated) and whether a scope applies (some Sidecar selects a workload with a
+    sidecar, or some service is not public)."""
+    domain = s.mesh.cluster_domain
+    services = tables["services"]
+    ns_names = tables["namespaces"]["name"].to_numpy()
+    service_ns = ns_names[services["namespace"].to_numpy()].astype(object)
+    suffix = f".svc.{domain}"
+    entry = services["entry"].to_numpy()
+    hosts = [
+        name if e >= 0 else f"{name}.{ns}{suffix}"
+        for name, ns, e in zip(services["name"].tolist(), service_ns.tolist(), entry.tolist(), strict=True)
+    ]
+    sidecars = (*s.sidecars, *generated_sidecars(s, tables, hosts))
+    _sidecar_notes(sidecars, notes)
+
+    workloads = tables["workloads"]
+    workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
+    labels: dict[int, dict[str, str]] = {}
+    wl = tables["workload_labels"]
+    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
+        labels.setdefault(w, {})[key] = value
+    with_sidecar = np.flatnonzero(workloads["sidecar"].to_numpy())
+
+    by_ns: dict[str, list[int]] = {}
+    for i, sidecar in enumerate(sidecars):
+        by_ns.setdefault(sidecar.namespace, []).append(i)
+    counted: set[str] = set()
+    for ns, indices in by_ns.items():
+        wide = [i for i in indices if sidecars[i].spec.workload_selector is None]
+        if len(wide) > 1 and ns not in counted:
+            counted.add(ns)
+            notes[
+                "several selector-less Sidecars in one namespace: the first (scenario order) used, as Istio the oldest"
+            ] += 1
+
+    def chosen_for(w: int) -> int:
+        ns = workload_ns[w]
+        mine = by_ns.get(ns, [])
+        for i in mine:
+            selector = sidecars[i].spec.workload_selector
+            if selector is not None and selects(selector.labels, labels.get(w, {})):
+                return i
+        for i in (*mine, *by_ns.get(ROOT_NAMESPACE, ())):
+            if sidecars[i].spec.workload_selector is None:
+                return i
+        return -1
+
+    choice = {int(w): chosen_for(int(w)) for w in with_sidecar}
+    exports = _export_sets(s, tables, entries)
+    restricted = any(e is not None for e in exports)
+    scoped = restricted or any(c >= 0 for c in choice.values())
+
+    tables["sidecars"] = make_table(
+        "sidecars",
+        {
+            "name": [sc.name for sc in sidecars],
+            "namespace": [sc.namespace for sc in sidecars],
+            "selector": [sc.spec.workload_selector is not None for sc in sidecars],
+            "generated": np.arange(len(sidecars)) >= len(s.sidecars),
+        },
+    )
+    used = [(c, w) for w, c in choice.items() if c >= 0]
+    tables["sidecar_workloads"] = make_table(
+        "sidecar_workloads", {"sidecar": [c for c, _ in used], "workload": [w for _, w in used]}
+    )
+    if not scoped:
+        tables["scope"] = make_table("scope", {"workload": [], "service": []})
+        return sidecars, False
+
+    vsh = tables["virtual_service_hosts"]
+    claims: dict[int, list[int]] = {}
+    for v, svc in zip(vsh["virtual_service"].tolist(), vsh["service"].tolist(), strict=True):
+        claims.setdefault(v, []).append(svc)
+    service_of_host: dict[str, int] = {}
+    for i, h in enumerate(hosts):
+        service_of_host.setdefault(h, i)
+    scoper = _Scoper(hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes)
+    deps = tables["dependencies"]
+    called: dict[int, list[int]] = {}
+    for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
+        called.setdefault(w, []).append(svc)
+    every = np.arange(len(services))
+    parts_w: list[np.ndarray] = []
+    parts_s: list[np.ndarray] = []
+    for w in with_sidecar.tolist():
+        ns = workload_ns[w]
+        c = choice[w]
+        if c >= 0:
+            seen = np.flatnonzero(scoper.scope(c, sidecars[c], ns))
+        else:
+            if s.visibility == "all":
+                base = every
+            elif s.visibility == "namespace":
+                base = np.flatnonzero(service_ns == ns)
+            else:
+                base = np.unique(np.asarray(called.get(w, []), dtype=np.int64))
+            seen = base[scoper.visible(ns)[base]] if restricted else base
+        parts_w.append(np.full(len(seen), w, np.int64))
+        parts_s.append(seen.astype(np.int64))
+    tables["scope"] = make_table(
+        "scope",
+        {
+            "workload": np.concatenate(parts_w) if parts_w else np.empty(0, np.int64),
+            "service": np.concatenate(parts_s) if parts_s else np.empty(0, np.int64),
+        },
+    )
+    return sidecars, True

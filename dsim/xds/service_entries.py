@@ -1,0 +1,362 @@
+"""What a ServiceEntry host gives a sidecar, as real Envoy messages (``docs/istio-objects.md`` section 3).
+
+One function, :func:`entry_config`, builds everything one ServiceEntry host (a ``services`` row
+with ``entry >= 0``) adds to a proxy of given families under a design: its clusters by resolution
+(3.2: ``STATIC`` → ``EDS``, ``DNS`` → ``STRICT_DNS``, ``DNS_ROUND_ROBIN`` → ``LOGICAL_DNS``, both
+with an inline assignment, ``NONE`` → ``ORIGINAL_DST``), its endpoint sets (3.3: the entry's
+``endpoints``, the pods its ``workloadSelector`` selects, or the host itself for DNS), its listeners
+(3.4: one per address for TCP, TLS and sniffed ports; a virtual host in the shared ``"P"`` route
+configuration for HTTP ports; a chain of the wildcard ``0.0.0.0_P`` listener for a TCP or TLS port
+without an address) and its mTLS by location (3.5). The protobuf path (:mod:`dsim.xds.generate`)
+assembles these pieces per proxy; the vectorized accounting (:mod:`dsim.accounting.entries`)
+prices the very same pieces once per proxy family class, so the two agree by construction.
+
+What dsim leaves out, counted in the run's notes: DestinationRules and VirtualServices naming a
+ServiceEntry host, CIDR addresses, the dynamic forward proxy for wildcard hosts, the c-ares
+resolver settings and ``dns_jitter`` of DNS clusters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import weakref
+from collections.abc import Sequence
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
+
+from dsim.cluster import Cluster
+from dsim.cluster.labels import canonical_revision, canonical_service
+from dsim.cluster.service_entries import entry_addresses
+from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
+from dsim.scenario.istio import ServiceEntry
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
+from dsim.scenario.istio.service_entry import WorkloadEntry
+from dsim.scenario.model import IpFamily
+from dsim.xds import clusters, endpoints, listeners, routes
+from dsim.xds.common import metadata, pack, socket_address, tcp_filters
+from dsim.xds.listeners import Tracing
+from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
+from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
+
+CLUSTER_TYPE = {
+    "STATIC": cluster_pb2.Cluster.EDS,
+    "DNS": cluster_pb2.Cluster.STRICT_DNS,
+    "DNS_ROUND_ROBIN": cluster_pb2.Cluster.LOGICAL_DNS,
+    "NONE": cluster_pb2.Cluster.ORIGINAL_DST,
+}
+DNS_REFRESH_S = 60  # meshConfig.dnsRefreshRate's default
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+_CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "auto": "auto"}
+
+
+def entry_port_kind(protocol: str) -> str:
+    """How a ServiceEntry port is served: ``http`` (the shared ``"P"`` routes), ``tls`` (SNI
+    chains), ``auto`` (sniffed: VIP listener with both chains), ``udp`` (nothing) or ``tcp``."""
+    if protocol in HTTP_PROTOCOLS:
+        return "http"
+    if protocol in TLS_PROTOCOLS:
+        return "tls"
+    if protocol in ("auto", "UDP"):
+        return "auto" if protocol == "auto" else "udp"
+    return "tcp"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EntryView:
+    """One ServiceEntry host as the builders need it."""
+
+    service: int
+    host: str
+    namespace: str
+    entry: ServiceEntry
+    facts: EntryFacts
+    ports: tuple[PortView, ...]
+    identities: tuple[str, ...]
+    """SANs its mTLS clusters verify: ``subjectAltNames``, then its selected pods' identities."""
+    selected: bool
+    """Its endpoints are the pods of a ``workloadSelector``."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WildcardChain:
+    """A chain of the wildcard listener of ``(port, route suffix)`` (an address-less TCP/TLS port)."""
+
+    port: int
+    suffix: str
+    tls: bool
+    """One chain per host, matched by SNI; else the plain TCP chain (the first entry's wins)."""
+    chain: lc.FilterChain
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EntryConfig:
+    """Everything one ServiceEntry host adds to one proxy (but the shared listeners and routes)."""
+
+    clusters: tuple[cluster_pb2.Cluster, ...] = ()
+    endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
+    listeners: tuple[listener_pb2.Listener, ...] = ()
+    """Its own listeners for TCP and TLS ports (one per address)."""
+    auto_listeners: tuple[listener_pb2.Listener, ...] = ()
+    """Its own listeners for sniffed ports (they carry the proxy's tracing)."""
+    routes: tuple[route_pb2.RouteConfiguration, ...] = ()
+    """``"<host>:<port>"`` route configurations of its sniffed ports."""
+    http: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
+    """(port, route suffix, virtual host) it adds to the shared ``"<port><suffix>"`` configuration."""
+    wildcard: tuple[WildcardChain, ...] = ()
+
+
+class EntryIndex:
+    """The ServiceEntry hosts of one cluster, by ``services`` row."""
+
+    def __init__(self, index: ClusterIndex) -> None:
+        self.index = index
+        cluster = index.cluster
+        self.entry_of = cluster.services["entry"].to_numpy()
+        self.services = [int(s) for s in (self.entry_of >= 0).nonzero()[0]]
+        seen: set[str] = set()
+        self.shadowed: set[int] = set()
+        for service, host in enumerate(index.hosts):
+            if host in seen and self.entry_of[service] >= 0:
+                self.shadowed.add(service)  # a host already in the registry: the first one serves it
+            seen.add(host)
+
+    def is_entry(self, service: int) -> bool:
+        return bool(self.entry_of[service] >= 0)
+
+    @functools.cache  # noqa: B019 — lives as long as its cluster
+    def view(self, service: int) -> EntryView:
+        index = self.index
+        entry = index.cluster.istio.service_entries[int(self.entry_of[service])]
+        families = tuple(index.columns["ip_families"][service].split(","))
+        base = index.service(service)
+        trust = index.cluster.scenario.mesh.trust_domain
+        pods = {index.columns["service_account"][w] for w in index.workloads_of_service.get(service, [])}
+        identities = (
+            *entry.spec.subject_alt_names,
+            *sorted(spiffe_id(trust, entry.namespace, sa) for sa in pods),
+        )
+        return EntryView(
+            service=service,
+            host=base.host,
+            namespace=entry.namespace,
+            entry=entry,
+            facts=EntryFacts(families=families, addresses=entry_addresses(entry)),
+            ports=base.ports,
+            identities=tuple(dict.fromkeys(identities)),
+            selected=entry.spec.workload_selector is not None,
+        )
+
+
+_ENTRY_INDEXES: weakref.WeakKeyDictionary[Cluster, EntryIndex] = weakref.WeakKeyDictionary()
+
+
+def entry_index(index: ClusterIndex) -> EntryIndex:
+    """The (cached) :class:`EntryIndex` of ``index``'s cluster."""
+    if index.cluster not in _ENTRY_INDEXES:
+        _ENTRY_INDEXES[index.cluster] = EntryIndex(index)
+    return _ENTRY_INDEXES[index.cluster]
+
+
+def _family(address: str) -> IpFamily | None:
+    try:
+        return "IPv4" if ipaddress.ip_address(address).version == 4 else "IPv6"
+    except ValueError:
+        return None  # a hostname
+
+
+def _inline_endpoints(view: EntryView, copy: EntryCopy) -> list[WorkloadEntry]:
+    """The entry's own endpoints this copy carries (DNS without endpoints: the host itself)."""
+    spec = view.entry.spec
+    listed = list(spec.endpoints)
+    if not listed and spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
+        listed = [WorkloadEntry(address=view.host)]
+    if copy.endpoint_split:
+        listed = [e for e in listed if _family(e.address) in (None, *copy.endpoint_families)]
+    return listed
+
+
+def _inline_assignment(
+    name: str, view: EntryView, port: PortView, listed: Sequence[WorkloadEntry]
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """The entry's endpoints by locality, each at its port override or the port's target port.
+    Metadata as for a workload entry: ``tlsMode`` from its label, ``istio.workload`` with an empty
+    workload name and the endpoint's canonical labels (inferred)."""
+    groups: dict[str, list[ec.LbEndpoint]] = {}
+    for endpoint in listed:
+        filters: dict[str, dict[str, str]] = {}
+        if endpoint.labels.get("security.istio.io/tlsMode") == "istio":
+            filters["envoy.transport_socket_match"] = endpoints.TLS_MATCH
+        workload = ";".join(
+            (
+                "",
+                view.namespace,
+                canonical_service(endpoint.labels, ""),
+                canonical_revision(endpoint.labels),
+                CLUSTER_ID,
+            )
+        )
+        filters["istio"] = {"workload": workload}
+        number = endpoint.ports.get(port.name, port.target_port)
+        groups.setdefault(endpoint.locality, []).append(
+            ec.LbEndpoint(
+                endpoint=ec.Endpoint(address=socket_address(endpoint.address, number)),
+                health_status=health_check_pb2.HEALTHY,
+                metadata=metadata(filters),
+                load_balancing_weight=wrappers_pb2.UInt32Value(value=endpoint.weight or 1),
+            )
+        )
+    cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+    for locality in sorted(groups):
+        group = cla.endpoints.add(lb_endpoints=groups[locality])
+        group.locality.SetInParent()
+        parts = [*locality.split("/"), "", "", ""][:3]
+        group.locality.region, group.locality.zone, group.locality.sub_zone = parts
+        group.load_balancing_weight.value = sum(e.load_balancing_weight.value for e in groups[locality])
+    return cla
+
+
+def _cluster(
+    index: ClusterIndex, view: EntryView, port: PortView, copy: EntryCopy, mtls: bool
+) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]:
+    spec = view.entry.spec
+    name = cluster_name(copy.cluster_prefix, port.port, "", view.host)
+    kind = CLUSTER_TYPE[spec.resolution]
+    internal = spec.location == "MESH_INTERNAL"
+    cluster = clusters.outbound(
+        name,
+        host=view.host,
+        service=view.host,
+        namespace=view.namespace,
+        port=port.port,
+        protocol=_CLUSTER_PROTOCOL.get(port.protocol, "TCP"),
+        subset="",
+        identities=view.identities,
+        sni=sni(port.port, "", view.host),
+        mtls=mtls and internal and kind != cluster_pb2.Cluster.ORIGINAL_DST,
+    )
+    if not internal:
+        cluster.metadata.filter_metadata["istio"]["external"] = True
+    if view.selected:
+        rows = index.endpoints(view.service, "")
+        assignment = endpoints.load_assignment(
+            name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional
+        )
+    else:
+        assignment = _inline_assignment(name, view, port, _inline_endpoints(view, copy))
+    if kind == cluster_pb2.Cluster.EDS:
+        return cluster, assignment
+    cluster.ClearField("eds_cluster_config")
+    cluster.type = kind
+    if kind == cluster_pb2.Cluster.ORIGINAL_DST:
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        if port.target_port != port.port:
+            cluster.original_dst_lb_config.upstream_port_override.value = port.target_port
+        return cluster, None
+    cluster.dns_lookup_family = cluster_pb2.Cluster.DnsLookupFamily.Value(copy.dns_lookup_family)
+    cluster.respect_dns_ttl = True
+    cluster.dns_refresh_rate.CopyFrom(duration_pb2.Duration(seconds=DNS_REFRESH_S))
+    cluster.load_assignment.CopyFrom(assignment)
+    return cluster, None
+
+
+def tls_listener(bind: Bind, port: int, cluster: str, host: str) -> listener_pb2.Listener:
+    """A TLS port's listener on an address: its host's SNI chain to the cluster."""
+    listener = listeners.outbound_tcp(bind, port, cluster)
+    listener.listener_filters.add(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
+    listener.filter_chains[0].filter_chain_match.server_names.append(host)
+    return listener
+
+
+def wildcard_listener(bind: Bind, port: int, chains: Sequence[WildcardChain]) -> listener_pb2.Listener:
+    """The wildcard listener of an address-less TCP/TLS port: every SNI chain, then one TCP chain."""
+    listener = listeners.outbound_tcp(bind, port, "")
+    del listener.filter_chains[:]
+    if any(c.tls for c in chains):
+        listener.listener_filters.add(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
+    listener.filter_chains.extend(c.chain for c in chains)
+    return listener
+
+
+def entry_config(index: ClusterIndex, service: int, design: Design, proxy: ProxyFacts, trace: Tracing) -> EntryConfig:
+    """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``."""
+    entries = entry_index(index)
+    if service in entries.shadowed:
+        return EntryConfig()
+    view = entries.view(service)
+    mesh = index.cluster.scenario.mesh
+    out: dict[str, list[object]] = {
+        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "routes", "http", "wild")
+    }
+    for copy in design.entry_copies(view.facts, proxy):
+        for port in view.ports:
+            kind = entry_port_kind(port.protocol)
+            if kind == "udp":
+                continue
+            cluster, assignment = _cluster(index, view, port, copy, mesh.mtls != "DISABLE")
+            out["clusters"].append(cluster)
+            if assignment is not None:
+                out["endpoints"].append(assignment)
+            target = cluster.name
+            if kind == "http":
+                domains = [view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)]
+                vhost = routes.service_vhost(view.host, port.port, domains, target)
+                out["http"].append((port.port, copy.route_suffix, vhost))
+            elif not copy.binds:
+                chain = lc.FilterChain(filters=tcp_filters(target, inbound=False))
+                if kind == "tls":
+                    chain.filter_chain_match.server_names.append(view.host)
+                out["wild"].append(
+                    WildcardChain(port=port.port, suffix=copy.route_suffix, tls=kind == "tls", chain=chain)
+                )
+            elif kind == "auto":
+                route_name = f"{view.host}:{port.port}{copy.route_suffix}"
+                for bind in copy.binds:
+                    out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace))
+                sniffed = routes.service_vhost(view.host, port.port, ["*"], target)
+                out["routes"].append(routes.route_configuration(route_name, [sniffed]))
+            else:
+                for bind in copy.binds:
+                    if kind == "tls":
+                        out["listeners"].append(tls_listener(bind, port.port, target, view.host))
+                    else:
+                        out["listeners"].append(listeners.outbound_tcp(bind, port.port, target))
+    return EntryConfig(
+        clusters=tuple(out["clusters"]),
+        endpoints=tuple(out["endpoints"]),
+        listeners=tuple(out["listeners"]),
+        auto_listeners=tuple(out["auto"]),
+        routes=tuple(out["routes"]),
+        http=tuple(out["http"]),  # type: ignore[arg-type]
+        wildcard=tuple(out["wild"]),  # type: ignore[arg-type]
+    )
+
+
+def wildcard_listeners(
+    design: Design, proxy: ProxyFacts, chains: Sequence[WildcardChain], http_groups: set[tuple[int, str]]
+) -> list[listener_pb2.Listener]:
+    """The wildcard listeners of a proxy's address-less TCP/TLS ServiceEntry ports, from their chains
+    in service order: per (port, route suffix) every TLS chain and the first TCP chain; none where an
+    HTTP port already holds the same wildcard listener (Istio keeps the HTTP one; inferred)."""
+    grouped: dict[tuple[int, str], list[WildcardChain]] = {}
+    for chain in chains:
+        key = (chain.port, chain.suffix)
+        if key in http_groups:
+            continue
+        group = grouped.setdefault(key, [])
+        if chain.tls or not any(not c.tls for c in group):
+            group.append(chain)
+    out = []
+    for (port, suffix), group in sorted(grouped.items()):
+        out.append(wildcard_listener(design.http_bind(proxy, suffix), port, group))
+    return out
