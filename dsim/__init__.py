@@ -9,6 +9,7 @@ from dsim.api import (
     generate,
     push_simulation,
     run,
+    scoping_what_if,
     validate_configs,
 )
 from dsim.calibration.model import Calibration, load_calibration
@@ -48,5 +49,6 @@ __all__ = [
     "run",
     "scenario_from_dict",
     "scenario_hash",
+    "scoping_what_if",
     "validate_configs",
 ]

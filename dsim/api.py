@@ -30,6 +30,7 @@ from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
 from dsim.sizing import Stage, check_fits
+from dsim.whatif import SCOPING_TABLE, scoped_scenario, scoping_table, sidecar_coverage
 from dsim.xds.envoy import Verdict, envoy_binary, validate
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.sizes import protobuf_sizes_and_counts
@@ -229,12 +230,28 @@ def run(
     covers this mesh (``calibration_coverage``); unless ``pushsim`` is off, the
     push model under the scenario's churn (:func:`push_simulation`); and the design summary
     (``design_summary``: every headline figure with its ratios to the baselines).
+    With the scenario's ``what_if.sidecar_scoping`` on, the same mesh runs again with each
+    namespace's minimal Sidecar, and ``scoping_what_if`` holds what that saves (:func:`scoping_what_if`).
     ``progress``: bars for the long stages; None shows them only on a terminal. ``compute``: where
     the designs' push simulations run (default: one after another in this process; see
     :class:`dsim.parallel.Compute` — the results are the same wherever they run).
     """
     resolved, source = _scenario_and_source(scenario)
     resolved = _with_designs(resolved, designs)
+    # The first run's cluster is dropped before the second is built.
+    result = _run_resolved(resolved, source, pushsim=pushsim, progress=progress, compute=compute)[0]
+    if resolved.what_if.sidecar_scoping:
+        scoped, scoped_cluster = _run_resolved(
+            scoped_scenario(resolved), source, pushsim=pushsim, progress=progress, compute=compute
+        )
+        result.tables[SCOPING_TABLE] = scoping_table(result.tables, scoped.tables, resolved.designs)
+        result.provenance["what_if"] = {"sidecar_scoping": sidecar_coverage(scoped_cluster)}
+    return result
+
+
+def _run_resolved(
+    resolved: Scenario, source: str | None, *, pushsim: bool, progress: bool | None, compute: Compute | None
+) -> tuple[RunResult, Cluster]:
     chosen = list(resolved.designs)
     check_fits(resolved, source=source, stage="push" if pushsim else "run", designs=len(chosen))
     with progress_bar("cluster", 1, "step", show=progress) as bar:
@@ -263,10 +280,41 @@ def run(
     if pushsim:
         tables |= _push_with_progress(cluster, chosen, model, progress, compute, accounting)
     tables["design_summary"] = design_summary(tables, chosen)
-    record = provenance(resolved, calibration=model.describe(), computed_on=compute.describe() if pushsim else None)
-    if len(cluster.virtual_services) or len(cluster.destination_rules) or cluster.istio.ignored:
+    record = provenance(
+        resolved,
+        calibration=model.describe(resolved.envoy.workload_certificate),
+        computed_on=compute.describe() if pushsim else None,
+    )
+    if (
+        len(cluster.virtual_services)
+        or len(cluster.destination_rules)
+        or len(cluster.service_entries)
+        or cluster.istio.ignored
+    ):
         record["istio_objects"] = istio_record(cluster)
-    return RunResult(scenario=resolved, tables=tables, provenance=record)
+    return RunResult(scenario=resolved, tables=tables, provenance=record), cluster
+
+
+def scoping_what_if(
+    scenario: ScenarioLike,
+    *,
+    designs: Sequence[str] | None = None,
+    pushsim: bool = True,
+    progress: bool | None = None,
+    compute: Compute | None = None,
+) -> pd.DataFrame:
+    """What Sidecar scoping buys: run the mesh as given and the same mesh with each namespace's
+    minimal Sidecar (egress hosts ``./*``, ``istio-system/*`` and what its workloads call; same seed
+    and churn), and return per design and metric the figure as given, with Sidecars, ``saved`` and
+    their ``ratio`` (:data:`dsim.whatif.COLUMNS`): config bytes per proxy (mean, p99), Envoy memory
+    per proxy (mean, p99) and over the fleet, istiod CPU per full push, and, when the push model ran
+    and pushed in both, bytes pushed per second and convergence p99 under churn. The scenario's own
+    Sidecars stay in force where they apply (:mod:`dsim.whatif`). The same table as ``dsim.run`` of
+    the scenario with ``what_if.sidecar_scoping`` on."""
+    resolved, _ = _scenario_and_source(scenario)
+    switched = dataclasses.replace(resolved, what_if=dataclasses.replace(resolved.what_if, sidecar_scoping=True))
+    result = run(switched, designs=designs, pushsim=pushsim, progress=progress, compute=compute)
+    return result.tables[SCOPING_TABLE]
 
 
 def _push_with_progress(

@@ -44,7 +44,9 @@ def push_costs(calibration: Calibration, scenario: Scenario, accounting: DesignA
     check_applies(calibration, scenario)
     istiod = scenario.istiod
     cpu = istiod_push_cpu(calibration, istiod)
-    fit = calibration.envoy_fit(accounting.design, scenario.envoy.stats_profile, "apply_cpu_ms")
+    fit = calibration.envoy_fit(
+        accounting.design, scenario.envoy.stats_profile, "apply_cpu_ms", scenario.envoy.workload_certificate
+    )
     return PushCosts(
         per_proxy_s=cpu.per_proxy_ms / 1e3,
         per_byte_s=cpu.per_byte_ns / 1e9,
@@ -62,7 +64,8 @@ def _apply_slope(calibration: Calibration, scenario: Scenario, accounting: Desig
     varied (a design that makes none of them): that costs nothing only where the configs have none
     either, which churn keeps so (new pods and services are clones)."""
     profile = scenario.envoy.stats_profile
-    slope = calibration.envoy_fit(accounting.design, profile, "apply_cpu_ms").slope(term)
+    certificate = scenario.envoy.workload_certificate
+    slope = calibration.envoy_fit(accounting.design, profile, "apply_cpu_ms", certificate).slope(term)
     if slope is not None:
         return slope.estimate
     most = int(accounting.counts[term].to_numpy().max(initial=0))

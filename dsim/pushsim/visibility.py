@@ -26,17 +26,21 @@ def services_by_workload(cluster: Cluster) -> list[np.ndarray]:
 
 
 class Seers:
-    """Per service (by the original a created copy was cloned from): the workloads that see it."""
+    """Per service (by the original a created copy was cloned from): the workloads that see it.
+
+    Where Sidecars or exportTo scope the mesh, the cluster's ``scope`` pairs decide (as they do
+    for the configs' sizes: :mod:`dsim.cluster.sidecars`); else the scenario's ``visibility``."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.mode = cluster.scenario.visibility
+        scoped = cluster.istio.scoped
+        self.mode = "scope" if scoped else cluster.scenario.visibility
         self.workloads = len(cluster.workloads)
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
         self.service_namespace = cluster.services["namespace"].to_numpy()
         self._every = np.arange(self.workloads)
         self._by_namespace = grouped(self.workload_namespace, self._every, len(cluster.namespaces))
-        deps = cluster.dependencies
-        self._by_dependency = grouped(deps["service"].to_numpy(), deps["workload"].to_numpy(), len(cluster.services))
+        pairs = cluster.scope if scoped else cluster.dependencies  # (workload, service) pairs
+        self._by_dependency = grouped(pairs["service"].to_numpy(), pairs["workload"].to_numpy(), len(cluster.services))
 
     def of(self, service: int) -> np.ndarray:
         """Workload rows that see ``service`` (an original service row)."""

@@ -15,6 +15,7 @@ from dsim.report.findings import findings
 from dsim.report.headline_table import headline_table
 from dsim.report.images import save_figures
 from dsim.report.scenario_section import scenario_blocks
+from dsim.report.scoping import memory_by_object_table, scoping_finding
 from dsim.report.verdict import verdict_sentences
 from dsim.results import RunResult
 
@@ -29,8 +30,9 @@ the same scenario and seed."""
 def istio_sentence(istio: dict[str, Any]) -> str:
     """The provenance's ``istio_objects`` record in one sentence: what was built, what was not."""
     text = (
-        f"Istio objects: {istio['virtual_services']:,} VirtualServices and {istio['destination_rules']:,} "
-        "DestinationRules built into the routes and clusters (docs/istio-objects.md)."
+        f"Istio objects: {istio['virtual_services']:,} VirtualServices, {istio['destination_rules']:,} "
+        f"DestinationRules and {istio.get('service_entries', 0):,} ServiceEntries built into the listeners, "
+        "routes, clusters and endpoints (docs/istio-objects.md)."
     )
     notes = istio.get("notes", {})
     if notes:
@@ -68,6 +70,17 @@ def _method_blocks(result: RunResult) -> list[Block]:
     istio = p.get("istio_objects")
     if istio:
         method.append(istio_sentence(istio))
+    scoping = p.get("what_if", {}).get("sidecar_scoping")
+    if scoping:
+        kept = scoping["proxies_keeping_their_own_sidecar"]
+        method.append(
+            "Sidecar scoping what-if: the same mesh run again, same seed and churn, with a Sidecar per namespace "
+            "(`istio_objects.sidecars.per_namespace`) importing its own namespace, `istio-system` and what its "
+            f"workloads call: {scoping['namespaces_given_a_minimal_sidecar']:,} namespaces got one, scoping "
+            f"{scoping['proxies_scoped_by_it']:,} sidecars"
+            + (f"; {kept:,} kept a Sidecar of the scenario's own, as Istio would" if kept else "")
+            + " (table `scoping_what_if`)."
+        )
     packages = p.get("packages", {})
     rows = [
         ("dsim version", str(p.get("dsim_version"))),
@@ -86,6 +99,11 @@ def _method_blocks(result: RunResult) -> list[Block]:
     ]
 
 
+def _scoping(result: RunResult, designs: list[str]) -> tuple[str, ...]:
+    found = scoping_finding(result.tables, designs)
+    return (found,) if found else ()
+
+
 def report_blocks(result: RunResult, pngs: dict[str, bytes]) -> list[Block]:
     """The whole review, block by block; ``pngs`` are the plots by name."""
     designs = list(result.scenario.designs)
@@ -102,8 +120,13 @@ def report_blocks(result: RunResult, pngs: dict[str, bytes]) -> list[Block]:
         Heading(text="Headline"),
         headline_table(result.tables["design_summary"]),
         Heading(text="Findings"),
-        Bullets(items=tuple(findings(result.tables, designs))),
+        Bullets(items=tuple(findings(result.tables, designs)) + _scoping(result, designs)),
     ]
+    if "envoy_memory_by_object" in result.tables:
+        blocks += [
+            Heading(text="Where Envoy's memory sits"),
+            memory_by_object_table(result.tables["envoy_memory_by_object"], designs),
+        ]
     explained = explanations(result.tables, designs)
     if explained:
         blocks += [Heading(text="Figures that look wrong, explained"), Bullets(items=tuple(explained))]

@@ -101,6 +101,7 @@ def scenario_blocks(result: RunResult) -> list[Block]:
         ("visibility (Sidecar scope)", s.visibility),
         ("mTLS", s.mesh.mtls),
         ("Envoy stats profile", s.envoy.stats_profile),
+        ("Envoy workload certificate", s.envoy.workload_certificate),
         (
             "istiod",
             f"{istiod.replicas} × {istiod.gomaxprocs} cores, throttle {istiod.push_throttle}, "

@@ -73,7 +73,6 @@ class _Checker:
         services = self.services(namespaces, service_nets)
         self.workloads(namespaces, services, pod_nets)
         self.synthetic(service_nets)
-        self.istio_objects()
         self.service_capacity(service_nets)
         if self.s.istiod.debounce_after_s > self.s.istiod.debounce_max_s:
             self.fail(
@@ -337,22 +336,6 @@ class _Checker:
                     "synthetic.namespaces",
                     f"synthetic namespace {ns.name!r} clashes with an explicit one",
                 )
-
-    def istio_objects(self) -> None:
-        """ServiceEntries and Sidecars are read but not built into a cluster yet: refuse their
-        generators rather than ignore them."""
-        generated = self.s.istio_objects
-        if generated.service_entries.count:
-            self.fail(
-                "istio_objects.service_entries.count",
-                f"is {generated.service_entries.count:,}, but ServiceEntries are not built into the mesh yet; "
-                "leave it at 0",
-            )
-        if generated.sidecars.per_namespace:
-            self.fail(
-                "istio_objects.sidecars.per_namespace",
-                "is true, but Sidecars are not built into the mesh yet (visibility plays their part); leave it false",
-            )
 
     def weights(self, path: str, values: Iterable[float]) -> None:
         """Relative weights (each already finite and >= 0) must add up to a positive, finite total."""

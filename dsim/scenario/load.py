@@ -25,9 +25,14 @@ from dsim.scenario.istio import (
     as_kubernetes_object,
     parse_destination_rule,
     parse_generator_params,
+    parse_service_entry,
+    parse_service_export_to,
+    parse_sidecar,
     parse_virtual_service,
 )
 from dsim.scenario.istio.destination_rule import DestinationRule
+from dsim.scenario.istio.service_entry import ServiceEntry
+from dsim.scenario.istio.sidecar import Sidecar
 from dsim.scenario.istio.virtual_service import VirtualService
 from dsim.scenario.model import Scenario
 from dsim.scenario.resolve import resolve
@@ -54,6 +59,7 @@ def scenario_from_dict(
     """Validate parsed scenario data and return the resolved :class:`Scenario`."""
     designs = tuple(known_designs) if known_designs is not None else _known_designs()
     plain = {key: value for key, value in data.items() if key not in _ISTIO_KEYS}
+    plain = _with_service_exports(plain, source)
     scenario = convert(Scenario, plain, source=source)
     scenario = _with_istio_objects(scenario, data, source)
     check(scenario, source, designs, designs_given="designs" in data)
@@ -61,16 +67,43 @@ def scenario_from_dict(
 
 
 # Scenario keys read by the Istio object parsers (Istio's own camelCase field names), not by ``convert``.
-_ISTIO_KEYS = ("virtual_services", "destination_rules", "istio_objects")
+_ISTIO_KEYS = ("virtual_services", "destination_rules", "service_entries", "sidecars", "istio_objects")
+
+
+def _with_service_exports(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` with each service's ``export_to`` read by :func:`parse_service_export_to` (a list, or the
+    ``networking.istio.io/exportTo`` annotation's comma-separated text), so ``convert`` sees a list."""
+    services = data.get("services")
+    if not isinstance(services, list):
+        return data
+    read = []
+    for i, item in enumerate(services):
+        if isinstance(item, Mapping) and item.get("export_to") is not None:
+            namespace = item.get("namespace")
+            values = parse_service_export_to(
+                item["export_to"],
+                namespace=namespace if isinstance(namespace, str) else "",
+                source=source,
+                path=join(join("services", i), "export_to"),
+            )
+            item = {**item, "export_to": list(values)}
+        read.append(item)
+    return {**data, "services": read}
 
 
 def _with_istio_objects(scenario: Scenario, data: Mapping[str, Any], source: str) -> Scenario:
-    """``scenario`` with the pasted VirtualServices and DestinationRules and the ``istio_objects``
+    """``scenario`` with the pasted VirtualServices, DestinationRules and ServiceEntries and the ``istio_objects``
     generator section, each read by its parser; the fields they accept without modelling are kept in
     ``istio_ignored`` (the run reports them)."""
     parsed: dict[str, Any] = {}
     ignored: list[Ignored] = []
-    for key, parse in (("virtual_services", parse_virtual_service), ("destination_rules", parse_destination_rule)):
+    parsers = (
+        ("virtual_services", parse_virtual_service),
+        ("destination_rules", parse_destination_rule),
+        ("service_entries", parse_service_entry),
+        ("sidecars", parse_sidecar),
+    )
+    for key, parse in parsers:
         raw = data.get(key)
         if raw is None:
             continue
@@ -116,7 +149,7 @@ def source_name(scenario: Scenario, source: str | None) -> str:
 
 def scenario_to_plain(value: Any) -> Any:
     """A scenario (or part of one) as plain dicts, lists and scalars, ready for YAML or JSON."""
-    if isinstance(value, VirtualService | DestinationRule):
+    if isinstance(value, VirtualService | DestinationRule | ServiceEntry | Sidecar):
         return as_kubernetes_object(value)  # Istio's own form, which the loader reads back
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {

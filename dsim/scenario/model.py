@@ -16,6 +16,8 @@ from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
 from dsim.scenario.istio.destination_rule import DestinationRule
 from dsim.scenario.istio.generator_params import IstioObjectsGen
 from dsim.scenario.istio.reader import Ignored
+from dsim.scenario.istio.service_entry import ServiceEntry
+from dsim.scenario.istio.sidecar import Sidecar
 from dsim.scenario.istio.virtual_service import VirtualService
 from dsim.scenario.quantities import Fraction, Weight
 
@@ -148,6 +150,9 @@ class Service:
     """Pod labels it selects in its namespace; defaults to ``{app: <name>}``."""
     subsets: tuple[Subset, ...] = ()
     """DestinationRule subsets; each adds one outbound cluster per port."""
+    export_to: tuple[str, ...] = ()
+    """Namespaces it is visible from (its ``networking.istio.io/exportTo`` annotation, as a list or the
+    annotation's comma-separated text): ``*`` all, ``.`` its own, ``~`` none, or names; empty: all."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -372,6 +377,28 @@ class Envoy:
     """Stats kept: Istio's sidecar default inclusion list, or Envoy's default (all)."""
     concurrency: Annotated[int, AtLeast(1), AtMost(1024)] = 2
     """Envoy worker threads per sidecar."""
+    workload_certificate: Literal[
+        "istio-default",
+        "ecdsa-p256",
+        "intermediate-ca-1",
+        "intermediate-ca-2",
+        "intermediate-ca-3",
+        "ecdsa-p256-leaf-only",
+    ] = "istio-default"
+    """The workload certificate istio-agent serves over SDS, which every mTLS cluster and inbound
+    filter chain builds a TLS context from: ``istio-default`` (RSA-2048 key, chain with the root),
+    ``ecdsa-p256`` (ECC_SIGNATURE_ALGORITHM=ECDSA), ``intermediate-ca-N`` (a plugged-in CA N levels
+    below the root), ``ecdsa-p256-leaf-only`` (the shipped calibration's); see
+    :mod:`dsim.calibration.secrets`."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WhatIf:
+    """Comparisons a run adds to the mesh as given (each runs the mesh a second time, changed)."""
+
+    sidecar_scoping: bool = False
+    """Also run the mesh with each namespace's minimal Sidecar (``istio_objects.sidecars.per_namespace``
+    on: egress hosts what its workloads call) and write what that saves (``scoping_what_if``)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -412,8 +439,15 @@ class Scenario:
     :func:`dsim.scenario.istio.parse_virtual_service`)."""
     destination_rules: tuple[DestinationRule, ...] = ()
     """DestinationRules as pasted from a cluster (read by :func:`dsim.scenario.istio.parse_destination_rule`)."""
+    service_entries: tuple[ServiceEntry, ...] = ()
+    """ServiceEntries as pasted from a cluster (read by :func:`dsim.scenario.istio.parse_service_entry`)."""
+    sidecars: tuple[Sidecar, ...] = ()
+    """Sidecars as pasted from a cluster (read by :func:`dsim.scenario.istio.parse_sidecar`); they scope
+    what the proxies they select see (``docs/istio-objects.md`` section 4), in place of ``visibility``."""
     istio_objects: IstioObjectsGen = dataclasses.field(default_factory=IstioObjectsGen)
-    """Generators of VirtualServices and DestinationRules for the synthetic services."""
+    """Generators of VirtualServices and DestinationRules for the synthetic services, and of ServiceEntries."""
+    what_if: WhatIf = WhatIf()
+    """Comparisons added to the run: ``sidecar_scoping``."""
     istio_ignored: tuple[Ignored, ...] = dataclasses.field(default=(), compare=False, metadata={"derived": True})
     """Fields of the pasted Istio objects that Istio has and dsim accepted without modelling them
     (filled by the loader, never read from YAML; not part of the scenario's identity)."""

@@ -77,12 +77,23 @@ def per_workload(cluster: Cluster, design: str) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])
+SCOPES: dict[str, dict] = {
+    "all": {"visibility": "all"},
+    "namespace": {"visibility": "namespace"},
+    "dependencies": {"visibility": "dependencies"},
+    # A Sidecar per namespace (from the call graph) scopes what each proxy sees, and the push
+    # model's seers follow the same scope as the sizes.
+    "sidecars": {"visibility": "all", "istio_objects": {"sidecars": {"per_namespace": True}}},
+}
+
+
+@pytest.mark.parametrize("scope", list(SCOPES))
 @pytest.mark.parametrize("design", design_names())
 def test_endpoint_changes_match_a_cluster_that_has_them(
-    write_scenario: Callable[..., Path], design: str, visibility: str
+    write_scenario: Callable[..., Path], design: str, scope: str
 ) -> None:
-    cluster = build_cluster(write_scenario({**MESH, "visibility": visibility}))
+    cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
+    assert cluster.istio.scoped == (scope == "sidecars")
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
     grown_workload = int(pod_workload[0])

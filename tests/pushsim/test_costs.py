@@ -53,7 +53,7 @@ def test_a_restart_costs_istiod_the_headlines_cpu_per_full_push(
 
 def without_slope(calibration: Calibration, design: str, term: str) -> Calibration:
     """``calibration`` as if its apply-CPU fit of ``design`` (Istio's stats profile) had left ``term`` out."""
-    key = (design, "istio", "apply_cpu_ms")
+    key = (design, "istio", calibration.certificate_for(None), "apply_cpu_ms")
     fit = calibration.envoy[key]
     trimmed = dataclasses.replace(fit, slopes=tuple(s for s in fit.slopes if s.name != term))
     return dataclasses.replace(calibration, envoy={**calibration.envoy, key: trimmed})

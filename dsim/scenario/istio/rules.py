@@ -200,9 +200,9 @@ def label_key_problem(key: str) -> str | None:
     if match is None:
         return f"{quote(key)} is not a valid label key"
     if match[1] and len(match[1]) - 1 > 253:
-        return f"{quote(key)} is not a valid label key (its DNS prefix is longer than 253 characters)"
+        return "not a valid label key: its DNS prefix is longer than 253 characters"
     if len(match[2]) > DNS1123_LABEL_MAX:
-        return f"{quote(key)} is not a valid label key (its name is longer than 63 characters)"
+        return "not a valid label key: its name is longer than 63 characters"
     return None
 
 
