@@ -161,6 +161,29 @@ def _print_push_summary(result: RunResult) -> None:
     print(readable(shown).to_string())
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from dsim import sweep as sweeps  # only this command needs the sweep layer
+
+    _at_least_one("--workers", args.workers)
+    loaded = sweeps.load_sweep(args.sweep)  # every point resolved and checked before any work
+    folder = Path(args.out) if args.out else sweeps.default_sweep_folder(loaded)
+    sweeps.check_sweep_folder(folder, option="--out" if args.out else "default output folder")
+    compute = Compute(workers=args.workers, scheduler=args.scheduler)
+    result = sweeps.run_sweep(
+        loaded, folder, compute=compute, retry_failed=args.retry_failed, report=not args.no_report
+    )
+    from dsim.sweep.report import verdict
+
+    done = result.progress
+    print(textwrap.fill(" ".join(verdict(result.tables, loaded)), width=WIDTH, break_on_hyphens=False))
+    print(
+        f"\n{done.points} points: {done.computed} computed ({done.failed} failed), {done.reused} already in {folder}; "
+        f"{done.wall_s:.1f} s on {compute.describe()}"
+    )
+    print(f"table: {folder / 'points.parquet'}" + ("" if args.no_report else f" (report: {folder / 'report.html'})"))
+    return 0
+
+
 def _dump(args: argparse.Namespace) -> int:
     if args.type not in DUMP_TYPES:
         raise DsimError(f"--type: {UnknownNameError('type', args.type, DUMP_TYPES)}")
@@ -323,6 +346,25 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
     _add_max_memory(run)
+
+    sweep = commands.add_parser("sweep", help="run a scenario along axes of its fields: growth, formulas, headroom")
+    sweep.add_argument("sweep", help="sweep YAML file")
+    sweep.add_argument(
+        "--out", help="sweep folder (default results/sweeps/<name>); run again into it, only missing points run"
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="points run on a local Dask cluster of N processes (default: min(2, CPUs); 1 runs them in process)",
+    )
+    where.add_argument("--scheduler", help="points run on the Dask scheduler at this address (tcp://host:port)")
+    sweep.add_argument("--retry-failed", action="store_true", help="compute again the points recorded as failed")
+    sweep.add_argument("--no-report", action="store_true", help="the table and fits only: no plots or report")
+    sweep.set_defaults(handler=_sweep)
+    _add_max_memory(sweep)
 
     dump = commands.add_parser("dump", help="print one sidecar's generated config (JSON as /config_dump, or tables)")
     dump.add_argument("scenario", help="scenario YAML file")

@@ -54,9 +54,12 @@ def map_in_order(
     compute: Compute,
     shared: dict[str, Any],
     on_done: Callable[[Item, Result], None] | None = None,
+    client: Client | None = None,
 ) -> list[Result]:
     """``[task(item, **shared) for item in items]``, computed where ``compute`` says (``shared``
-    sent to each worker once); ``on_done(item, result)`` as each finishes."""
+    sent to each worker once); ``on_done(item, result)`` as each finishes. ``client``: one already
+    open on ``compute`` (:func:`connected`), kept open for further calls; default: a new one, closed
+    on return."""
     if compute.in_process:
         results = []
         for item in items:
@@ -66,15 +69,26 @@ def map_in_order(
         return results
     from distributed import as_completed
 
-    with _client(compute) as client:
+    with contextlib.nullcontext(client) if client is not None else _client(compute) as opened:
         with deferred():  # cut short, the scheduler's broadcast fails on the closing workers, loudly
-            sent = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
-        futures = [client.submit(task, item, **sent, pure=False) for item in items]
+            sent = {name: opened.scatter(value, broadcast=True) for name, value in shared.items()}
+        futures = [opened.submit(task, item, **sent, pure=False) for item in items]
         position = {future.key: i for i, future in enumerate(futures)}
         for future in as_completed(futures):
             if on_done is not None:
                 on_done(items[position[future.key]], future.result())
-        return list(client.gather(futures))
+        return list(opened.gather(futures))
+
+
+@contextlib.contextmanager
+def connected(compute: Compute) -> Iterator[Client | None]:
+    """A Dask client on ``compute`` for several :func:`map_in_order` calls (a local cluster starts
+    once, not per call), closed when the block ends; None when ``compute`` is this process."""
+    if compute.in_process:
+        yield None
+        return
+    with _client(compute) as client:
+        yield client
 
 
 @contextlib.contextmanager

@@ -13,11 +13,13 @@ from tests.conftest import ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_are_there() -> None:
+def test_the_notebooks_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01-quickstart.ipynb",
         "02-dual-stack-design-review.ipynb",
         "03-capacity-planning.ipynb",
+        "04-sidecar-scoping.ipynb",
+        "06-growth-curves.ipynb",
     ]
 
 
