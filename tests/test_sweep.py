@@ -16,6 +16,7 @@ import dsim
 from dsim.cli import main
 from dsim.sweep import METRICS, load_sweep, point_rows, run_sweep
 from dsim.sweep.analysis import crossovers, formulas, growth
+from dsim.sweep.report import verdict
 
 from .conftest import ROOT
 
@@ -111,6 +112,19 @@ def test_sidecar_scoping_is_an_axis(tmp_path: Path) -> None:
     table = run_sweep(path, tmp_path / "out", report=False).tables["points"]
     per_proxy = table.set_index(["visibility", "design"])["config_bytes_per_proxy"]
     assert (per_proxy.loc["dependencies"] < per_proxy.loc["all"]).all()
+
+
+def test_real_sidecars_on_and_off_are_an_axis_and_the_verdict_compares_them(tmp_path: Path) -> None:
+    # A Sidecar per namespace from the call graph, switched on and off: no numeric axis to grow
+    # along, so the verdict says what each value gives.
+    axes = {"istio_objects.sidecars.per_namespace": [False, True]}
+    path = write_sweep(tmp_path, tiny_sweep(axes=axes, replicates=1, set={"synthetic.services": 30}))
+    result = run_sweep(path, tmp_path / "out", report=False)
+    memory = result.tables["points"].set_index(["istio_objects.sidecars.per_namespace", "design"])
+    assert (memory.loc[True, "envoy_memory_mean_mib"] < memory.loc[False, "envoy_memory_mean_mib"]).all()
+    (sentence,) = verdict(result.tables, result.sweep)
+    assert sentence.startswith("Envoy memory per proxy, mean by istio_objects.sidecars.per_namespace: `single-stack`")
+    assert "× the first" in sentence
 
 
 BAD = [

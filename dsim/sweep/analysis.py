@@ -203,9 +203,10 @@ def formulas(table: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
             frame = ok[(ok["design"] == design) & ok[metric].notna()]
             if len(frame) < 2 or np.ptp(frame[metric]) <= FLAT * frame[metric].abs().max():
                 continue  # too few points, or a figure the sweep does not change
-            fit = _safe_fit(frame, metric, list(sweep.formula))
+            varied = [term for term in sweep.formula if term in frame and np.ptp(frame[term].to_numpy()) > 0]
+            fit = _safe_fit(frame, metric, varied) if varied else None
             if fit is None:
-                continue
+                continue  # the points vary none of the terms: no formula to read off them
             for c in (fit.intercept, *fit.slopes):
                 rows.append(
                     {

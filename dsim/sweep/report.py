@@ -238,6 +238,8 @@ def verdict(tables: dict[str, pd.DataFrame], sweep: Sweep) -> list[str]:
             )
         elif len(numeric_axes(sweep, points)):
             sentences.append("No design overtakes another on any figure within the swept range.")
+    if not sentences:  # no numeric axis to grow along: say what each value of the first axis gives
+        sentences.extend(_by_value(points, sweep))
     failed = points[points["status"] == FAILED]["point"].nunique()
     total = points["point"].nunique()
     if failed:
@@ -245,6 +247,26 @@ def verdict(tables: dict[str, pd.DataFrame], sweep: Sweep) -> list[str]:
             f"{failed} of {total} points failed (listed below); the figures use the other {total - failed}."
         )
     return sentences
+
+
+def _by_value(points: pd.DataFrame, sweep: Sweep) -> list[str]:
+    """Per design, Envoy memory per sidecar at each value of the sweep's first axis (mean over the
+    other axes and the replicates), and its ratio to the first value's."""
+    ok = ok_rows(points)
+    metric = "envoy_memory_mean_mib"
+    if not sweep.axes or metric not in ok or not len(ok):
+        return []
+    axis = sweep.axes[0].path
+    means = ok.groupby(["design", axis], sort=False)[metric].mean()
+    parts = []
+    for design in sweep.designs:
+        if design not in means.index.get_level_values(0):
+            continue
+        mine = means.loc[design]
+        values = ", ".join(f"{quantity(v, 'MiB')} at {key}" for key, v in mine.items())
+        ratio = mine.iloc[-1] / mine.iloc[0] if mine.iloc[0] else float("nan")
+        parts.append(f"`{design}` {values} ({significant(ratio)}× the first)")
+    return [f"{METRICS[metric].label.capitalize()} by {axis}: " + "; ".join(parts) + "."] if parts else []
 
 
 def _sweep_blocks(tables: dict[str, pd.DataFrame], sweep: Sweep) -> list[Block]:
