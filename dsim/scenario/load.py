@@ -120,20 +120,27 @@ def _with_istio_objects(scenario: Scenario, data: Mapping[str, Any], source: str
     return dataclasses.replace(scenario, **parsed, istio_ignored=tuple(ignored))
 
 
-def load_scenario(path: str | Path, *, known_designs: Sequence[str] | None = None) -> Scenario:
-    """Read, validate and resolve the scenario file at ``path``."""
-    path = Path(path)
+def read_text_file(path: Path, expected: str) -> str:
+    """The UTF-8 text of the file at ``path``; a :class:`ScenarioError` naming it when it cannot be
+    read (``expected`` says what a directory there should have been, e.g. "a scenario YAML file")."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(source, "", "no such file") from None
     except IsADirectoryError:
-        raise ScenarioError(source, "", "is a directory, expected a scenario YAML file") from None
+        raise ScenarioError(source, "", f"is a directory, expected {expected}") from None
     except UnicodeDecodeError as e:
         raise ScenarioError(source, "", f"is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ScenarioError(source, "", f"cannot be read ({e.strerror})") from None
+
+
+def load_scenario(path: str | Path, *, known_designs: Sequence[str] | None = None) -> Scenario:
+    """Read, validate and resolve the scenario file at ``path``."""
+    path = Path(path)
+    source = str(path)
+    text = read_text_file(path, "a scenario YAML file")
     data = parse_yaml(text, source)
     if data is None:
         data = {}

@@ -358,19 +358,16 @@ def _headroom(
 
     total = len(searches) * (2 + h.steps)
     with progress_bar(f"headroom {sweep.name}", total, "points", show=progress) as bar:
+
+        def run(points: list[Any]) -> None:
+            _compute(
+                points, store, pushsim=sweep.pushsim, compute=compute, client=client, flush=flush, bar=bar, done=done
+            )
+
         try:
             first = [(s, point_for(s, h.low, 0), point_for(s, h.high, 0)) for s in searches]
             done.points += 2 * len(searches)
-            _compute(
-                [p for _, a, b in first for p in (a, b)],
-                store,
-                pushsim=sweep.pushsim,
-                compute=compute,
-                client=client,
-                flush=flush,
-                bar=bar,
-                done=done,
-            )
+            run([p for _, a, b in first for p in (a, b)])
             for search, low, high in first:
                 at_low, at_high = holds(h.targets, row(low, search.design)), holds(h.targets, row(high, search.design))
                 if at_low and at_high:
@@ -393,16 +390,7 @@ def _headroom(
                 if not tried:
                     break
                 done.points += len(tried)
-                _compute(
-                    [p for _, _, p in tried],
-                    store,
-                    pushsim=sweep.pushsim,
-                    compute=compute,
-                    client=client,
-                    flush=flush,
-                    bar=bar,
-                    done=done,
-                )
+                run([p for _, _, p in tried])
                 for s, middle, point in tried:
                     s.steps = step
                     if holds(h.targets, row(point, s.design)):

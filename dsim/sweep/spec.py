@@ -45,6 +45,7 @@ import numpy as np
 from dsim.errors import ScenarioError, quote
 from dsim.scenario import Scenario, scenario_from_dict, scenario_hash
 from dsim.scenario.convert import describe_value, unknown_key_message
+from dsim.scenario.load import read_text_file
 from dsim.scenario.yaml_reader import parse_yaml
 from dsim.sweep.metrics import COVARIATES, METRICS, METRICS_VERSION
 
@@ -719,17 +720,7 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read, validate and resolve the sweep file at ``path`` (every point built and checked)."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(source, "", "no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(source, "", "is a directory, expected a sweep YAML file") from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(source, "", f"is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise ScenarioError(source, "", f"cannot be read ({e.strerror})") from None
-    data = parse_yaml(text, source)
+    data = parse_yaml(read_text_file(path, "a sweep YAML file"), source)
     if not isinstance(data, Mapping):
         raise ScenarioError(source, "", "expected a mapping of sweep settings (base, axes, ...) at the top level")
     default_name = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "sweep"
