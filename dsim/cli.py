@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from dsim import api, sizing
+from dsim.cli_inventory import add_check_command, add_import_command
 from dsim.cluster.summary import largest_namespaces, summarize
 from dsim.designs import all_designs, design_names
 from dsim.errors import DsimError, UnknownNameError
@@ -399,6 +400,9 @@ def parser() -> argparse.ArgumentParser:
         "--refit", metavar="JSON", help="no Envoy runs: fit again the measurements beside this calibration file"
     )
     calibrate.set_defaults(handler=_calibrate)
+
+    add_import_command(commands)
+    add_check_command(commands)
     return top
 
 

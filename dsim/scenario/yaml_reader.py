@@ -1,4 +1,7 @@
-"""YAML text → plain Python data, safely: the only place dsim parses YAML.
+"""YAML text → plain Python data, safely: the only place dsim parses a scenario's YAML.
+
+Plain block YAML (what dsim and kubectl write) goes through :mod:`dsim.scenario.block_yaml`, which
+reads it as PyYAML would, many times faster; anything else goes through the strict loader below.
 
 PyYAML's ``SafeLoader`` builds no arbitrary objects, but left alone it still lets bad input
 escape as Python errors or eat the machine: a repeated key silently wins, an unhashable key
@@ -16,6 +19,7 @@ from typing import Any
 import yaml
 
 from dsim.errors import ScenarioError, quote
+from dsim.scenario.block_yaml import OutsideSubsetError, load_block
 
 #: Flow collections (``[...]``, ``{...}``) nested deeper are refused while scanning: a scenario needs
 #: a few levels, and PyYAML's scanner slows down with the square of the depth.
@@ -155,8 +159,27 @@ def _position(text: str, offset: int) -> str:
     return f"{line}:{offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
 
 
+def _read_fast(text: str) -> Any:
+    """``text`` read by the fast reader of plain block YAML, or :data:`NOT_PLAIN` when it is anything
+    more (aliases, tags, flow collections, duplicate keys, odd characters...), which only the strict
+    loader below reads. An imported mesh's scenario is tens of megabytes of plain block YAML."""
+    if yaml.reader.Reader.NON_PRINTABLE.search(text) or any(c in text for c in _OTHER_LINE_BREAKS):
+        return NOT_PLAIN
+    try:
+        return load_block(text.splitlines())
+    except (OutsideSubsetError, RecursionError):
+        return NOT_PLAIN
+
+
+NOT_PLAIN = object()
+_OTHER_LINE_BREAKS = ("\x85", "\u2028", "\u2029")  # line breaks to YAML 1.1, not to the fast reader
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """The data of the one YAML document in ``text``; ``source`` names it in errors."""
+    fast = _read_fast(text)
+    if fast is not NOT_PLAIN:
+        return fast
     try:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.reader.ReaderError as e:  # its own text spans two lines

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dsim.files import write_text_atomically
 from dsim.parallel import Compute
 from dsim.sweep.execute import PROVENANCE_FILE, Progress, check_sweep_folder, run_points, write_provenance
 from dsim.sweep.metrics import COVARIATES, METRICS, point_rows
@@ -105,8 +106,6 @@ def _replace_folder(target: Path, write: Any) -> None:
 
 def write_outputs(result: SweepResult, *, report: bool = True) -> None:
     """The derived tables, plots and report, each swapped into place whole."""
-    from dsim.interrupts import deferred
-
     folder = result.folder
 
     def tables(into: Path) -> None:
@@ -127,14 +126,11 @@ def write_outputs(result: SweepResult, *, report: bool = True) -> None:
     pngs: dict[str, bytes] = {}
     _replace_folder(folder / PLOTS_FOLDER, lambda into: pngs.update(save_figures(figures, into)))
     blocks = report_blocks(result.tables, result.sweep, result.provenance, pngs, captions)
-    with deferred():
-        for name, text in (
-            ("report.md", to_markdown(blocks, plots_folder=PLOTS_FOLDER)),
-            ("report.html", to_html(blocks, title=f"dsim sweep: {result.sweep.name}")),
-        ):
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, folder / name)
+    for name, text in (
+        ("report.md", to_markdown(blocks, plots_folder=PLOTS_FOLDER)),
+        ("report.html", to_html(blocks, title=f"dsim sweep: {result.sweep.name}")),
+    ):
+        write_text_atomically(folder / name, text)
 
 
 def run_sweep(

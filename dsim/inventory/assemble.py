@@ -1,0 +1,531 @@
+"""A cluster's objects, read one by one, assembled into a scenario with every object explicit.
+
+The mapping (``docs/import.md`` says why for each):
+
+- Namespaces keep their injection labels; system namespaces (``kube-system``, ``kube-public``,
+  ``kube-node-lease``, the Istio root namespace) are left out, but Istio's objects in the root
+  namespace are kept: its Sidecar and PeerAuthentication are the mesh's defaults.
+- A Service is a scenario service with its families, ClusterIPs, TCP ports (``appProtocol`` where it
+  says more than the name) and selector; headless, ExternalName and selector-less ones are counted
+  and left out.
+- Pods become workloads: the pods of one controller (a ReplicaSet's Deployment, a StatefulSet...)
+  with the same labels, service account, sidecar, families and readiness are one workload whose
+  replicas keep their names, addresses and zones. A pod is unready when its Ready condition or an
+  endpoint naming it says so; an unready workload is in no endpoint set, as istiod sends none.
+- Istio's VirtualServices, DestinationRules, ServiceEntries and Sidecars are kept as written (their
+  ``status`` and bookkeeping dropped) after dsim's own reader accepts them; a mesh-wide
+  PeerAuthentication sets ``mesh.mtls``; the ``istio`` ConfigMap's mesh config sets the trust
+  domain and outbound traffic policy; kubeadm's ``ClusterConfiguration`` gives the CIDRs.
+
+Everything else is counted by kind and reason in :attr:`Imported.counts`; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from dsim.errors import InventoryError, ScenarioError, quote
+from dsim.inventory import kube
+from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
+from dsim.inventory.read import KubeObject
+from dsim.scenario.block_yaml import dump_block
+from dsim.scenario.istio import API_GROUP, parse_istio_object
+from dsim.scenario.load import scenario_from_dict
+from dsim.scenario.model import Scenario
+from dsim.scenario.resolve import protocol_from_port_name
+
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+"""Namespaces whose workloads are the platform's, not the mesh's (pilot-load skips them too)."""
+ROOT_NAMESPACE = "istio-system"
+"""Istio's root namespace unless the mesh config names another (``rootNamespace``)."""
+IMPORTED = "imported"
+MODELLED_ISTIO_KINDS = ("VirtualService", "DestinationRule", "ServiceEntry", "Sidecar")
+_ISTIO_LISTS = {
+    "VirtualService": "virtual_services",
+    "DestinationRule": "destination_rules",
+    "ServiceEntry": "service_entries",
+    "Sidecar": "sidecars",
+}
+# Kinds read only to name workloads (their pods carry what matters).
+_CONTROLLERS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
+# Why each Istio or Gateway API kind dsim does not model is left out.
+_NOT_MODELLED = {
+    "Gateway": "gateway proxies are not modelled (dsim models sidecars)",
+    "EnvoyFilter": "patches Envoy's config in ways dsim does not replay",
+    "WorkloadEntry": "VM workloads are not modelled",
+    "WorkloadGroup": "VM workloads are not modelled",
+    "ProxyConfig": "per-workload proxy settings are not modelled",
+    "AuthorizationPolicy": "RBAC filters are not modelled",
+    "RequestAuthentication": "JWT filters are not modelled",
+    "PeerAuthentication": "only the root namespace's selector-less one (mesh-wide mTLS) is modelled",
+    "Telemetry": "telemetry filters are not modelled",
+    "WasmPlugin": "WASM filters are not modelled",
+    "HTTPRoute": "Gateway API routes are not modelled",
+    "GRPCRoute": "Gateway API routes are not modelled",
+    "TCPRoute": "Gateway API routes are not modelled",
+    "TLSRoute": "Gateway API routes are not modelled",
+    "GatewayClass": "Gateway API is not modelled",
+    "ReferenceGrant": "Gateway API is not modelled",
+}
+SELECTORLESS = "no selector (its endpoints are written by hand, not chosen from pods; not modelled)"
+# Istio object metadata dsim's reader understands; the rest is the cluster's bookkeeping.
+_KEPT_METADATA = ("name", "namespace")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImportOptions:
+    """How to read an inventory where the inventory itself does not say."""
+
+    name: str = "imported"
+    """The scenario's name."""
+    pod_cidrs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Pod CIDR per family (``ipv4``/``ipv6``), over what the inventory says (kubeadm's ClusterConfiguration)."""
+    service_cidrs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Service CIDR per family, the same way."""
+    sources: tuple[str, ...] = ()
+    """What was read, as the user named it (for the scenario's description)."""
+
+
+@dataclasses.dataclass
+class Imported:
+    """An imported mesh: the scenario (plain data, as a scenario file holds it) and what was left out."""
+
+    scenario: dict[str, Any]
+    counts: Counter[tuple[str, str]]
+    """(kind, ``imported`` or why it was skipped) → objects."""
+    notes: list[str]
+    """What the import decided that a reader should know (CIDRs assumed, objects refused...)."""
+
+    def skipped(self) -> dict[tuple[str, str], int]:
+        return {key: n for key, n in sorted(self.counts.items()) if key[1] != IMPORTED}
+
+    def summary(self) -> list[str]:
+        """The counts as lines: imported per kind, then skipped per kind and reason."""
+        imported = sorted((kind, n) for (kind, why), n in self.counts.items() if why == IMPORTED)
+        lines = ["imported: " + (", ".join(f"{n:,} {kind}" for kind, n in imported) or "nothing")]
+        skipped = self.skipped()
+        if skipped:
+            lines.append(f"skipped ({sum(skipped.values()):,} objects or parts dsim does not model):")
+            lines += [f"  {kind}: {why}: {n:,}" for (kind, why), n in skipped.items()]
+        return lines + self.notes
+
+    def load(self) -> Scenario:
+        """The scenario, loaded and checked as ``dsim run`` would load its file."""
+        return scenario_from_dict(self.scenario, source=f"imported scenario {self.scenario['name']!r}")
+
+    def yaml(self) -> str:
+        """The scenario file: what was imported and skipped as comments, then the scenario."""
+        header = [f"# {line}" for line in self.summary()]
+        body = dump_block(self.scenario)
+        return "\n".join(header) + "\n" + body
+
+
+class _Inventory:
+    """The records of one inventory, gathered as its objects stream by."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.notes: list[str] = []
+        self.namespaces: dict[str, kube.NamespaceRecord] = {}
+        self.services: list[kube.ServiceRecord] = []
+        self.slices: list[kube.SliceRecord] = []
+        self.legacy_endpoints: list[kube.EndpointRecord] = []
+        self.pods: list[kube.PodRecord] = []
+        self.controllers: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self.nodes: dict[str, kube.NodeRecord] = {}
+        self.istio: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        self.mesh: dict[str, Any] = {}
+        self.mesh_config: dict[str, Any] = {}
+        self.kubeadm_cidrs: dict[str, dict[str, str]] = {}
+        self.peer_authentications: list[tuple[str, dict[str, Any]]] = []
+
+    def skip(self, kind: str, reason: str) -> None:
+        self.counts[(kind, reason)] += 1
+
+    def take(self, obj: KubeObject) -> None:
+        body = obj.body
+        if not isinstance(body, dict) or not isinstance(body.get("kind"), str) or not body.get("kind"):
+            raise InventoryError(obj.origin, "", f"not a Kubernetes object (no kind): {quote(body)}")
+        field = kube.Field(obj)
+        if not field.name:
+            raise field.fail("metadata.name", "missing")
+        group = str(body.get("apiVersion", "")).rpartition("/")[0]
+        kind = obj.kind
+        if group.endswith("istio.io") or group.startswith("gateway.networking.k8s.io"):
+            self.take_istio(obj, field, group, kind)
+        elif field.namespace in SYSTEM_NAMESPACES or field.namespace == ROOT_NAMESPACE:
+            self.take_system(obj, field, kind)
+        else:
+            self.take_kubernetes(obj, field, kind)
+
+    def take_system(self, obj: KubeObject, field: kube.Field, kind: str) -> None:
+        if kind == "ConfigMap" and (field.namespace, field.name) == ("kube-system", "kubeadm-config"):
+            self.read_kubeadm(field)
+            self.counts[(kind, IMPORTED)] += 1
+        elif kind == "ConfigMap" and field.namespace == ROOT_NAMESPACE and field.name == "istio":
+            self.read_mesh_config(field)
+            self.counts[(kind, IMPORTED)] += 1
+        else:
+            self.skip(kind, f"in a system namespace ({', '.join((*SYSTEM_NAMESPACES, ROOT_NAMESPACE))})")
+
+    def take_kubernetes(self, obj: KubeObject, field: kube.Field, kind: str) -> None:
+        if kind == "Namespace" and (field.name in SYSTEM_NAMESPACES or field.name == ROOT_NAMESPACE):
+            self.skip(kind, "a system namespace")
+        elif kind == "Service" and (field.namespace, field.name) == ("default", "kubernetes"):
+            self.skip(kind, "default/kubernetes (the API server)")
+        elif kind in self.readers:
+            record = self.readers[kind](obj)
+            if isinstance(record, kube.Skip):
+                self.skip(*record)
+            else:
+                self.counts[(kind, IMPORTED)] += 1
+        else:
+            self.skip(kind, "not part of what istiod sends a sidecar")
+
+    @functools.cached_property
+    def readers(self) -> dict[str, Callable[[KubeObject], object]]:
+        """Per kind, what reads an object of it into this inventory (a Skip when it is left out)."""
+
+        def keep(read: Callable[[KubeObject], Any], add: Callable[[Any], None]) -> Callable[[KubeObject], object]:
+            def take(obj: KubeObject) -> object:
+                record = read(obj)
+                if not isinstance(record, kube.Skip):
+                    add(record)
+                return record
+
+            return take
+
+        readers: dict[str, Callable[[KubeObject], object]] = {
+            "Namespace": keep(kube.read_namespace, lambda r: self.namespaces.__setitem__(r.name, r)),
+            "Service": keep(kube.read_service, self.services.append),
+            "EndpointSlice": keep(kube.read_endpoint_slice, self.slices.append),
+            "Endpoints": keep(kube.read_endpoints, self.legacy_endpoints.extend),
+            "Pod": keep(kube.read_pod, self.pods.append),
+            "Node": keep(kube.read_node, lambda r: self.nodes.__setitem__(r.name, r)),
+        }
+        owner = keep(kube.read_owner, lambda r: self.controllers.__setitem__(*r))
+        return readers | dict.fromkeys(_CONTROLLERS, owner)
+
+    def take_istio(self, obj: KubeObject, field: kube.Field, group: str, kind: str) -> None:
+        if kind in MODELLED_ISTIO_KINDS and group == API_GROUP:
+            clean = {
+                "apiVersion": obj.body.get("apiVersion"),
+                "kind": kind,
+                "metadata": {k: obj.body["metadata"][k] for k in _KEPT_METADATA if k in obj.body["metadata"]},
+                "spec": obj.body.get("spec", {}),
+            }
+            try:
+                parse_istio_object(clean, source=obj.origin)
+            except ScenarioError as e:
+                self.skip(kind, "refused by dsim's reader (see the notes)")
+                if len(self.notes) < 20:
+                    self.notes.append(f"refused: {e}")
+                return
+            self.istio[kind].append((obj.origin, clean))
+            self.counts[(kind, IMPORTED)] += 1
+        elif kind == "PeerAuthentication" and self.mesh_wide_mtls(field):
+            self.counts[(kind, IMPORTED)] += 1
+        else:
+            self.skip(kind, _NOT_MODELLED.get(kind, "not read by dsim"))
+
+    def mesh_wide_mtls(self, field: kube.Field) -> bool:
+        """A root-namespace PeerAuthentication without a selector sets the mesh's mTLS mode."""
+        self.peer_authentications.append((field.namespace, field.obj.body))
+        if field.namespace != self.mesh_config.get("rootNamespace", ROOT_NAMESPACE) or field.get("spec.selector"):
+            return False
+        mode = field.get("spec.mtls.mode", "PERMISSIVE")
+        if mode not in ("STRICT", "PERMISSIVE", "DISABLE", "UNSET"):
+            raise field.fail("spec.mtls.mode", f"{quote(mode)} is not STRICT, PERMISSIVE, DISABLE or UNSET")
+        self.mesh["mtls"] = "PERMISSIVE" if mode == "UNSET" else mode
+        return True
+
+    def read_kubeadm(self, field: kube.Field) -> None:
+        text = field.get("data.ClusterConfiguration", "", expect=str)
+        try:
+            config = yaml.load(text, Loader=yaml.CSafeLoader) or {}
+        except yaml.YAMLError:
+            raise field.fail("data.ClusterConfiguration", "not valid YAML") from None
+        networking = config.get("networking", {}) if isinstance(config, dict) else {}
+        for key, target in (("podSubnet", "pod_cidrs"), ("serviceSubnet", "service_cidrs")):
+            for text_cidr in str(networking.get(key) or "").split(","):
+                if text_cidr.strip():
+                    network = _network(field, f"data.ClusterConfiguration: networking.{key}", text_cidr.strip())
+                    self.kubeadm_cidrs.setdefault(target, {})[f"ipv{network.version}"] = str(network)
+
+    def read_mesh_config(self, field: kube.Field) -> None:
+        text = field.get("data.mesh", "", expect=str)
+        try:
+            config = yaml.load(text, Loader=yaml.CSafeLoader) or {}
+        except yaml.YAMLError:
+            raise field.fail("data.mesh", "not valid YAML") from None
+        if isinstance(config, dict):
+            self.mesh_config = config
+
+
+def _network(field: kube.Field, path: str, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise field.fail(path, f"{quote(text)} is not a CIDR") from None
+
+
+def import_objects(objects: Iterable[KubeObject], options: ImportOptions | None = None) -> Imported:
+    """The scenario of a cluster's objects (read with :func:`dsim.inventory.read.read_objects`)."""
+    options = options or ImportOptions()
+    inventory = _Inventory()
+    for obj in objects:
+        inventory.take(obj)
+    return _Assembler(inventory, options).imported()
+
+
+class _Assembler:
+    """Turns the gathered records into scenario data."""
+
+    def __init__(self, inventory: _Inventory, options: ImportOptions) -> None:
+        self.inv = inventory
+        self.options = options
+        self.network = self.cidrs()
+        self.origins: dict[str, list[str]] = defaultdict(list)
+
+    def cidrs(self) -> ClusterCidrs:
+        chosen = choose_cidrs(
+            given={"pod_cidrs": self.options.pod_cidrs, "service_cidrs": self.options.service_cidrs},
+            kubeadm=self.inv.kubeadm_cidrs,
+            node_ranges=[cidr for node in self.inv.nodes.values() for cidr in node.pod_cidrs],
+            addresses={
+                "pod_cidrs": [ip for pod in self.inv.pods for ip, _ in pod.ips],
+                "service_cidrs": [ip for service in self.inv.services for ip in service.cluster_ips],
+            },
+        )
+        self.inv.notes.extend(chosen.notes())
+        return chosen
+
+    def imported(self) -> Imported:
+        namespaces = self.namespaces()
+        services = self.services(namespaces)
+        workloads = self.workloads(namespaces)
+        data: dict[str, Any] = {
+            "name": self.options.name,
+            "description": self.description(),
+            "seed": 0,
+            "visibility": "all",
+            "mesh": self.mesh(),
+            "network": {
+                "service_cidrs": self.network.ranges["service_cidrs"],
+                "pod_cidrs": self.network.ranges["pod_cidrs"],
+            },
+            "namespaces": [{"name": name, "sidecar_injection": injection} for name, injection in namespaces.items()],
+            "services": services,
+            "workloads": workloads,
+        }
+        envoy = self.envoy()
+        if envoy:
+            data["envoy"] = envoy
+        for kind, key in _ISTIO_LISTS.items():
+            objects = sorted(self.inv.istio.get(kind, []), key=lambda item: _object_key(item[1]))
+            if objects:
+                data[key] = [obj for _, obj in objects]
+                self.origins[key] = [origin for origin, _ in objects]
+        imported = Imported(data, self.inv.counts, self.inv.notes)
+        self.check(imported)
+        return imported
+
+    def description(self) -> str:
+        sources = ", ".join(self.options.sources) or "an inventory"
+        return f"Imported by dsim import from {sources}."
+
+    def mesh(self) -> dict[str, Any]:
+        mesh = dict(self.inv.mesh)
+        config = self.inv.mesh_config
+        if isinstance(config.get("trustDomain"), str) and config["trustDomain"]:
+            mesh["trust_domain"] = config["trustDomain"]
+        policy = config.get("outboundTrafficPolicy")
+        if isinstance(policy, dict) and policy.get("mode") in ("ALLOW_ANY", "REGISTRY_ONLY"):
+            mesh["outbound_traffic_policy"] = policy["mode"]
+        return mesh
+
+    def envoy(self) -> dict[str, Any]:
+        default_config = self.inv.mesh_config.get("defaultConfig")
+        concurrency = default_config.get("concurrency") if isinstance(default_config, dict) else None
+        if isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency > 0:
+            return {"concurrency": concurrency}
+        return {}
+
+    # namespaces
+
+    def namespaces(self) -> dict[str, bool]:
+        """Every namespace the mesh's objects live in, with its injection default, by name."""
+        used = {s.namespace for s in self.inv.services} | {p.namespace for p in self.inv.pods}
+        used |= {obj["metadata"].get("namespace", "default") for items in self.inv.istio.values() for _, obj in items}
+        used |= set(self.inv.namespaces)
+        return {
+            name: bool(self.inv.namespaces[name].injection) if name in self.inv.namespaces else False
+            for name in sorted(used)
+            if name not in SYSTEM_NAMESPACES
+        }
+
+    # services
+
+    def services(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
+        slice_ports: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for s in self.inv.slices:
+            slice_ports[(s.namespace, s.service)].update(s.ports)
+        out = []
+        for record in sorted(self.inv.services, key=lambda r: (r.namespace, r.name)):
+            if record.selector is None:
+                self.inv.skip("Service", SELECTORLESS)
+                self.inv.counts[("Service", IMPORTED)] -= 1
+                continue
+            for why in record.skipped_ports:
+                self.inv.skip("Service port", f"{why.split()[0]} (Istio's sidecar does not proxy it)")
+            for k, ip in enumerate(record.cluster_ips):
+                self.inside(
+                    record.origin,
+                    f"Service {record.namespace}/{record.name}: spec.clusterIPs[{k}]",
+                    ip,
+                    "service_cidrs",
+                )
+            service: dict[str, Any] = {
+                "name": record.name,
+                "namespace": record.namespace,
+                "ip_families": list(record.ip_families),
+                "cluster_ips": list(record.cluster_ips),
+                "ports": [self.port(p, slice_ports[(record.namespace, record.name)]) for p in record.ports],
+                "selector": record.selector,
+            }
+            if record.export_to is not None:
+                service["export_to"] = record.export_to
+            out.append(service)
+            self.origins["services"].append(record.origin)
+        return out
+
+    def port(self, port: kube.PortRecord, slice_ports: Mapping[str, int]) -> dict[str, Any]:
+        out: dict[str, Any] = {"port": port.port}
+        if port.name:
+            out["name"] = port.name
+        target = port.target_port
+        if isinstance(target, str):
+            # A named targetPort: the EndpointSlice's port of the same name holds its number.
+            resolved = slice_ports.get(port.name)
+            if resolved is None:
+                self.inv.skip("Service port", "named targetPort with no EndpointSlice port to resolve it (port used)")
+                resolved = port.port
+            target = resolved
+        if target != port.port:
+            out["target_port"] = target
+        if port.protocol is not None and port.protocol != protocol_from_port_name(port.name):
+            out["protocol"] = port.protocol
+        return out
+
+    def inside(self, origin: str, where: str, ip: str, kind: str) -> None:
+        """Refuse an address outside the cluster's stated range for it (:mod:`dsim.inventory.cidrs`)."""
+        address = ipaddress.ip_address(ip)
+        family = f"ipv{address.version}"
+        if not self.network.enforced(kind, family) or self.network.holds(kind, address):
+            return
+        what = "pod" if kind == "pod_cidrs" else "service"
+        raise InventoryError(
+            origin,
+            where,
+            f"{ip} is outside every {what} CIDR ({self.network.describe(kind)}); "
+            f"give the cluster's with {self.network.option(kind)}",
+        )
+
+    # workloads
+
+    def workloads(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
+        unready = {(e.namespace, e.pod) for s in self.inv.slices for e in s.endpoints if e.pod and not e.ready}
+        unready |= {(e.namespace, e.pod) for e in self.inv.legacy_endpoints if e.pod and not e.ready}
+        groups: dict[tuple[Any, ...], list[kube.PodRecord]] = defaultdict(list)
+        for pod in self.inv.pods:
+            for k, (ip, _) in enumerate(pod.ips):
+                self.inside(pod.origin, f"Pod {pod.namespace}/{pod.name}: status.podIPs[{k}].ip", ip, "pod_cidrs")
+            sidecar = pod.sidecar if pod.sidecar is not None else namespaces.get(pod.namespace, False)
+            ready = pod.ready and (pod.namespace, pod.name) not in unready
+            key = (
+                pod.namespace,
+                self.controller_name(pod),
+                tuple(sorted(pod.labels.items())),
+                pod.service_account,
+                sidecar,
+                tuple(family for _, family in pod.ips),
+                ready,
+            )
+            groups[key].append(pod)
+        taken: set[tuple[str, str]] = set()
+        out = []
+        # Ready groups first, so a controller's ready pods keep its name and the unready ones get a suffix.
+        for key in sorted(groups, key=lambda k: (k[0], k[1], not k[6], -len(groups[k]), k)):
+            out.append(self.workload(key, sorted(groups[key], key=lambda p: p.name), taken))
+        return out
+
+    def locality(self, node_name: str) -> tuple[str, str]:
+        node = self.inv.nodes.get(node_name)
+        return (node.region, node.zone) if node is not None else ("", "")
+
+    def controller_name(self, pod: kube.PodRecord) -> str:
+        if pod.owner is None:
+            return pod.name
+        kind, name = pod.owner
+        if kind == "ReplicaSet":
+            parent = self.inv.controllers.get(("ReplicaSet", pod.namespace, name))
+            if parent is not None:
+                return parent[1]
+            if pod.template_hash and name.endswith("-" + pod.template_hash):
+                return name[: -len(pod.template_hash) - 1]
+        return name
+
+    def workload(self, key: tuple[Any, ...], pods: list[kube.PodRecord], taken: set[tuple[str, str]]) -> dict[str, Any]:
+        namespace, base, labels, service_account, sidecar, families, ready = key
+        name, n = base, 1
+        while (namespace, name) in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add((namespace, name))
+        workload: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "replicas": len(pods),
+            "labels": dict(labels),
+            "service_account": service_account,
+            "sidecar": sidecar,
+            "ip_families": list(families),
+            "pod_ips": [[ip for ip, _ in pod.ips] for pod in pods],
+            "pod_names": [pod.name for pod in pods],
+        }
+        if not ready:
+            workload["ready"] = False
+        localities = [self.locality(pod.node) for pod in pods]
+        if len(set(localities)) > 1:  # spread over zones: each pod's own, one workload as Istio sees it
+            workload["pod_localities"] = [{"region": region, "zone": zone} for region, zone in localities]
+        elif localities[0] != ("", ""):
+            workload["locality"] = {"region": localities[0][0], "zone": localities[0][1]}
+        self.origins["workloads"].append(pods[0].origin)
+        return workload
+
+    # the result, checked
+
+    def check(self, imported: Imported) -> None:
+        """Load the scenario as ``dsim run`` will; a refusal names the inventory object behind it."""
+        try:
+            imported.load()
+        except ScenarioError as e:
+            head = e.path.partition(".")[0]
+            key, _, index = head.partition("[")
+            origins = self.origins.get(key, [])
+            position = int(index.rstrip("]")) if index.rstrip("]").isdigit() else -1
+            if 0 <= position < len(origins):
+                raise InventoryError(origins[position], f"as the scenario's {e.path}", e.message) from None
+            raise
+
+
+def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return str(meta.get("namespace", "default")), str(meta.get("name", ""))

@@ -1,0 +1,168 @@
+"""`dsim import --anonymize`: hashed names of the same length, addresses kept in family and CIDR, and
+the same config bytes per proxy as the original mesh."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+
+import pytest
+import yaml
+
+import dsim
+from dsim.inventory.anonymize import anonymize
+from dsim.scenario.load import scenario_from_dict
+from tests.conftest import SCENARIOS
+
+SHIPPED = ("istio-objects.yaml", "istio-blog-dual-stack.yaml")
+_LABEL = re.compile(r"[a-z][a-z0-9]*\Z")
+
+
+def _shipped(name: str) -> dict:
+    return yaml.safe_load((SCENARIOS / name).read_text())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("design", ["single-stack", "duplicate", "additional-addresses"])
+def test_config_bytes_per_proxy_are_unchanged(name: str, design: str) -> None:
+    """The point of keeping lengths: an anonymized mesh costs, proxy by proxy, what the real one does."""
+    data = _shipped(name)
+    original = scenario_from_dict(data, source=name)
+    hidden = scenario_from_dict(anonymize(data, key="team-secret"), source=name)
+    before = dsim.config_sizes(original, design)
+    after = dsim.config_sizes(hidden, design)
+    assert after.equals(before)
+
+
+def test_names_are_hashed_consistently_with_lengths_kept() -> None:
+    data = _shipped("istio-objects.yaml")
+    out = anonymize(data)
+    services = {(s["namespace"], s["name"]) for s in data["services"]}
+    hidden = {(s["namespace"], s["name"]) for s in out["services"]}
+    assert services.isdisjoint(hidden)
+    for before, after in zip(data["services"], out["services"], strict=True):
+        assert len(before["name"]) == len(after["name"])
+        assert _LABEL.match(after["name"])
+        assert len(before["namespace"]) == len(after["namespace"])
+        assert _LABEL.match(after["namespace"])
+    # the frontend calls the same services after anonymization: calls still resolve, selectors still select
+    frontend = out["workloads"][0]
+    calls = set(frontend["calls"])
+    declared = {f"{s['namespace']}/{s['name']}" for s in out["services"]}
+    assert calls <= declared
+    assert len(calls) == 3
+    reviews_v1 = out["workloads"][1]
+    assert set(reviews_v1["labels"]) == {"app", "version"}  # well-known keys kept, values hashed
+    assert reviews_v1["labels"]["app"] == out["services"][1]["name"]
+
+
+def test_istio_objects_name_the_same_hashes() -> None:
+    out = anonymize(_shipped("istio-objects.yaml"))
+    reviews = out["services"][1]
+    vs = out["virtual_services"][0]
+    assert vs["metadata"]["namespace"] == reviews["namespace"]
+    assert vs["spec"]["hosts"] == [reviews["name"]]
+    dr = out["destination_rules"][0]
+    subsets = {s["name"] for s in dr["spec"]["subsets"]}
+    assert {d["destination"]["subset"] for r in vs["spec"]["http"] for d in r["route"]} == subsets
+    assert dr["spec"]["subsets"][0]["labels"] == {"version": out["workloads"][1]["labels"]["version"]}
+    # header values and URIs: hashed with their length and punctuation
+    canary = vs["spec"]["http"][0]["match"][0]["headers"]["x-canary"]["exact"]
+    assert len(canary) == 4
+    assert canary != "true"
+    prefix = vs["spec"]["http"][1]["match"][0]["uri"]["prefix"]
+    assert prefix.startswith("/")
+    assert len(prefix) == 4
+    assert prefix != "/api"
+    # Sidecar egress hosts: namespace part hashed, '.', '*' and the cluster suffix kept
+    frontend_sidecar = out["sidecars"][0]["spec"]["egress"][0]["hosts"]
+    charge = out["services"][3]
+    assert frontend_sidecar[0] == "./*"
+    assert frontend_sidecar[1] == f"{charge['namespace']}/{charge['name']}.{charge['namespace']}.svc.cluster.local"
+    assert frontend_sidecar[2].startswith("*/")
+    assert frontend_sidecar[2].endswith(".net")
+    # the root namespace keeps its name: its Sidecar stays mesh-wide
+    assert out["sidecars"][3]["metadata"]["namespace"] == "istio-system"
+    # an external host keeps its TLD and length; the wildcard Sidecar host still matches it
+    metrics = out["service_entries"][2]["spec"]["hosts"][0]
+    assert metrics.endswith(".net")
+    assert len(metrics) == len("metrics.example.net")
+    assert out["sidecars"][3]["spec"]["egress"][0]["hosts"][2] == "*/*." + metrics.split(".", 1)[1]
+
+
+def test_port_names_keep_the_protocol_prefix() -> None:
+    out = anonymize(_shipped("istio-objects.yaml"))
+    names = [p["name"] for s in out["services"] for p in s["ports"]]
+    assert names[0] == "http"
+    assert names[3] == "http2"
+    assert names[2].startswith("grpc-")
+    assert names[2] != "grpc-cart"
+    assert len(names[2]) == len("grpc-cart")
+    assert names[4].startswith("tcp-")
+    assert names[4] != "tcp-postgres"
+
+
+def test_addresses_keep_family_cidr_and_length() -> None:
+    data = _shipped("istio-blog-dual-stack.yaml")
+    out = anonymize(data, key="k")
+    pod_nets = [ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_network("fd00:10:244::/56")]
+    before = [ip for wl in data["workloads"] for pod in wl.get("pod_ips", ()) for ip in pod]
+    after = [ip for wl in out["workloads"] for pod in wl.get("pod_ips", ()) for ip in pod]
+    assert len(set(after)) == len(after)
+    assert set(after).isdisjoint(before)
+    for old, new in zip(before, after, strict=True):
+        assert len(old) == len(new)
+        family = ipaddress.ip_address(old).version
+        assert any(ipaddress.ip_address(new) in net for net in pod_nets if net.version == family)
+    vip = out["services"][0]["cluster_ips"]
+    assert ipaddress.ip_address(vip[0]) in ipaddress.ip_network("fd00:10:96::/112")
+    assert ipaddress.ip_address(vip[1]) in ipaddress.ip_network("10.96.0.0/16")
+
+
+def test_external_addresses_stay_out_of_the_scenario_cidrs() -> None:
+    out = anonymize(_shipped("istio-objects.yaml"), key="k")
+    legacy = out["service_entries"][1]["spec"]
+    for address in [*legacy["addresses"], *(e["address"] for e in legacy["endpoints"])]:
+        ip = ipaddress.ip_address(address)
+        assert ip.version == 4
+        assert str(ip).split(".")[0] in ("198", "10")
+        assert ip not in ipaddress.ip_network("10.244.0.0/16")
+        assert ip not in ipaddress.ip_network("10.96.0.0/16")
+    assert legacy["addresses"] != ["198.51.100.20"]
+
+
+def test_pure_deterministic_and_keyed() -> None:
+    data = _shipped("istio-objects.yaml")
+    pristine = copy.deepcopy(data)
+    first = anonymize(data, key="a")
+    assert data == pristine
+    assert anonymize(data, key="a") == first
+    other = anonymize(data, key="b")
+    assert other["services"][0]["name"] != first["services"][0]["name"]
+
+
+def test_collisions_resolve_to_distinct_names_of_the_same_length() -> None:
+    """26 one-letter namespaces fill every one-letter hash: each still gets its own."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    data = {
+        "namespaces": [{"name": c} for c in letters],
+        "services": [{"name": "web", "namespace": c, "ports": [{"port": 80, "name": "http"}]} for c in letters],
+    }
+    out = anonymize(data)
+    hashed = [ns["name"] for ns in out["namespaces"]]
+    assert sorted(hashed) == sorted(letters)
+    scenario_from_dict(out, source="letters")
+
+
+def test_only_names_change_and_generator_hosts_follow_their_namespace() -> None:
+    data = {
+        "namespaces": [{"name": "shop"}],
+        "services": [{"name": "web", "namespace": "shop", "ports": [{"port": 80, "name": "http"}]}],
+        "istio_objects": {"sidecars": {"per_namespace": True, "extra_hosts": ["istio-system/*", "shop/*"]}},
+    }
+    out = anonymize(data)
+    assert out.keys() == data.keys()  # nothing added: the result diffs against the input field by field
+    shop = out["namespaces"][0]["name"]
+    assert out["istio_objects"]["sidecars"]["extra_hosts"] == ["istio-system/*", f"{shop}/*"]
+    scenario_from_dict(out, source="generated")

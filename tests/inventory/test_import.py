@@ -1,0 +1,349 @@
+"""``dsim import``: a cluster's inventory in, a scenario out that reproduces the cluster's configs."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dsim import build_cluster, generate
+from dsim.cli import main
+from dsim.designs import design_names
+from dsim.errors import InventoryError
+from dsim.inventory import ImportOptions, import_inventory
+from dsim.xds.generate import ProxyConfig
+from dsim.xds.vocabulary import XDS_TYPES
+from tests.conftest import DATA, SCENARIOS
+
+INVENTORIES = DATA / "inventories"
+BLOG_INVENTORY = INVENTORIES / "blog-dual-stack.yaml"
+EXPECTED = DATA / "seed-expected"
+
+
+def _pod(name: str, ips: list[str], *, labels: dict[str, str] | None = None, ready: bool = True) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "labels": {"app": "web", "pod-template-hash": "5d8f7", **(labels or {})},
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7", "controller": True}
+            ],
+        },
+        "spec": {"serviceAccountName": "web", "containers": [{"name": "web"}, {"name": "istio-proxy"}]},
+        "status": {
+            "phase": "Running",
+            "podIPs": [{"ip": ip} for ip in ips],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def small_inventory() -> list[dict[str, Any]]:
+    """A namespace, a dual-stack Service and three pods (one unready), as kubectl prints them."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": "10.96.0.10",
+                "clusterIPs": ["10.96.0.10", "fd00:10:96::a"],
+                "ipFamilies": ["IPv4", "IPv6"],
+                "ipFamilyPolicy": "RequireDualStack",
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
+                "selector": {"app": "web"},
+            },
+        },
+        _pod("web-5d8f7-aaaaa", ["10.244.0.5", "fd00:10:244::5"]),
+        _pod("web-5d8f7-bbbbb", ["10.244.0.6", "fd00:10:244::6"]),
+        _pod("web-5d8f7-ccccc", ["10.244.0.7", "fd00:10:244::7"], ready=False),
+    ]
+
+
+def write(tmp_path: Path, objects: list[dict[str, Any]], name: str = "inventory.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects}))
+    return path
+
+
+def resources(config: ProxyConfig) -> dict[str, dict[str, bytes]]:
+    """Each xDS type's resources by name, serialized (the order services are listed in is not config)."""
+    return {
+        kind: {
+            getattr(r, "name", "") or r.cluster_name: r.SerializeToString(deterministic=True)
+            for r in config.resources(kind)
+        }
+        for kind in XDS_TYPES
+    }
+
+
+def test_blog_inventory_generates_the_hand_written_scenarios_configs() -> None:
+    imported = build_cluster(import_inventory([BLOG_INVENTORY]).load())
+    written = build_cluster(SCENARIOS / "istio-blog-dual-stack.yaml")
+    for proxy in ("default/sleep", "dual-stack/tcp-echo", "ipv4/tcp-echo", "ipv6/tcp-echo"):
+        for design in design_names():
+            assert resources(generate(imported, proxy, design)) == resources(generate(written, proxy, design))
+
+
+def test_blog_inventory_reproduces_the_seeds_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "blog.yaml"
+    assert main(["import", str(BLOG_INVENTORY), "--out", str(scenario)]) == 0
+    capsys.readouterr()
+    dump = ["dump", str(scenario), "--design", "additional-addresses", "--port", "9000"]
+    assert main([*dump, "--proxy", "default/sleep", "--type", "endpoints", "--format", "table"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    expected = (EXPECTED / "sleep-endpoints-9000.txt").read_text().splitlines()
+    assert shown[0] == expected[0]
+    assert sorted(shown[1:]) == sorted(expected[1:])  # istioctl sorts by address; the post shows Envoy's order
+    assert main([*dump, "--proxy", "dual-stack/tcp-echo", "--type", "listeners"]) == 0
+    listeners = [
+        d["activeState"]["listener"] for d in json.loads(capsys.readouterr().out)["configs"][0]["dynamicListeners"]
+    ]
+    (dual,) = [x for x in listeners if x["name"] == "fd00:10:96::f9fc_9000"]
+    fields = {k: dual[k] for k in ("name", "address", "additionalAddresses")}
+    assert fields == json.loads((EXPECTED / "tcp-echo-dual-stack-listener-9000.json").read_text())
+
+
+def test_pods_group_into_workloads_and_unready_ones_are_no_endpoints(tmp_path: Path) -> None:
+    imported = import_inventory([write(tmp_path, small_inventory())])
+    workloads = imported.scenario["workloads"]
+    assert [(w["name"], w["replicas"], w.get("ready", True)) for w in workloads] == [
+        ("web", 2, True),
+        ("web-2", 1, False),
+    ]
+    assert workloads[0]["pod_names"] == ["web-5d8f7-aaaaa", "web-5d8f7-bbbbb"]
+    assert workloads[0]["labels"] == {"app": "web"}  # pod-template-hash is per rollout: dropped
+    cluster = build_cluster(imported.load())
+    config = generate(cluster, "shop/web-5d8f7-ccccc", "additional-addresses")  # the unready pod has a proxy
+    (assignment,) = [a for a in config.endpoints if a.cluster_name == "outbound|80||web.shop.svc.cluster.local"]
+    addresses = sorted(
+        lb.endpoint.address.socket_address.address for g in assignment.endpoints for lb in g.lb_endpoints
+    )
+    assert addresses == ["10.244.0.5", "10.244.0.6", "fd00:10:244::5", "fd00:10:244::6"]  # no unready endpoint
+
+
+def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
+    objects = small_inventory()
+    objects.append(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-abcde", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [
+                {
+                    "addresses": ["10.244.0.5"],
+                    "conditions": {"ready": False},
+                    "targetRef": {"kind": "Pod", "name": "web-5d8f7-aaaaa"},
+                },
+                {
+                    "addresses": ["10.244.0.6"],
+                    "conditions": {"ready": True},
+                    "targetRef": {"kind": "Pod", "name": "web-5d8f7-bbbbb"},
+                },
+            ],
+        }
+    )
+    workloads = import_inventory([write(tmp_path, objects)]).scenario["workloads"]
+    assert sorted((w["pod_names"], w.get("ready", True)) for w in workloads) == [
+        (["web-5d8f7-aaaaa", "web-5d8f7-ccccc"], False),
+        (["web-5d8f7-bbbbb"], True),
+    ]
+
+
+def test_output_is_deterministic_and_the_same_from_yaml_and_json(tmp_path: Path) -> None:
+    objects = small_inventory()
+    as_yaml = write(tmp_path, objects)
+    as_json = tmp_path / "inventory.json"
+    as_json.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    options = ImportOptions(name="shop")
+    first = import_inventory([as_yaml], options).yaml()
+    assert import_inventory([as_yaml], options).yaml() == first
+    assert import_inventory([as_json], options).scenario == import_inventory([as_yaml], options).scenario
+
+
+def test_cidrs_come_from_flags_kubeadm_nodes_or_the_addresses(tmp_path: Path) -> None:
+    objects = small_inventory()
+    for pod in objects[2:]:
+        pod["status"]["podIPs"][0]["ip"] = pod["status"]["podIPs"][0]["ip"].replace("10.244.", "192.168.")
+    # Nothing states the ranges (a managed cluster): inferred from the addresses, and said so.
+    inferred = import_inventory([write(tmp_path, objects)])
+    assert inferred.scenario["network"]["pod_cidrs"] == {"ipv4": "192.168.0.0/16", "ipv6": "fd00:10:244::/64"}
+    assert any("inferred from the addresses in use" in note for note in inferred.notes)
+    inferred.load()
+    # A Node's podCIDRs state them: a pod outside is an error naming the pod, the range and the option.
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node-a"},
+        "spec": {"podCIDRs": ["10.244.0.0/24", "fd00:10:244::/64"]},
+    }
+    path = write(tmp_path, [*objects, node], "with-node.yaml")
+    with pytest.raises(InventoryError) as e:
+        import_inventory([path])
+    message = str(e.value)
+    assert "Pod shop/web-5d8f7-aaaaa: status.podIPs[0].ip: 192.168.0.5 is outside every pod CIDR" in message
+    assert "10.244.0.0/24 (covering the Nodes' podCIDRs)" in message
+    assert "--pod-cidrs" in message
+    given = import_inventory([path], ImportOptions(pod_cidrs={"ipv4": "192.168.0.0/16"}))
+    assert given.scenario["network"]["pod_cidrs"] == {"ipv4": "192.168.0.0/16", "ipv6": "fd00:10:244::/64"}
+    kubeadm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+        "data": {
+            "ClusterConfiguration": (
+                "networking:\n  podSubnet: 192.168.0.0/16,fd00:10:244::/56\n  serviceSubnet: 10.96.0.0/12\n"
+            )
+        },
+    }
+    found = import_inventory([write(tmp_path, [*objects, node, kubeadm], "with-kubeadm.yaml")])
+    assert found.scenario["network"]["pod_cidrs"] == {"ipv4": "192.168.0.0/16", "ipv6": "fd00:10:244::/56"}
+    assert found.scenario["network"]["service_cidrs"]["ipv4"] == "10.96.0.0/12"
+    found.load()
+
+
+def test_what_dsim_does_not_model_is_counted_not_dropped(tmp_path: Path) -> None:
+    objects = small_inventory()
+    headless = copy.deepcopy(objects[1])
+    headless["metadata"]["name"] = "web-headless"
+    headless["spec"] = {"clusterIP": "None", "ports": [{"port": 80}], "selector": {"app": "web"}}
+    external = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "spec": {"type": "ExternalName", "externalName": "db.example.com"},
+    }
+    system = copy.deepcopy(objects[2])
+    system["metadata"]["namespace"] = "kube-system"
+    gateway = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "shop"},
+        "spec": {},
+    }
+    strict = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }
+    imported = import_inventory([write(tmp_path, [*objects, headless, external, system, gateway, strict])])
+    skipped: Counter[str] = Counter()
+    for (kind, _), n in imported.skipped().items():
+        skipped[kind] += n
+    assert skipped == {"Service": 2, "Pod": 1, "Gateway": 1}
+    assert imported.scenario["mesh"] == {"mtls": "STRICT"}
+    summary = "\n".join(imported.summary())
+    assert "headless" in summary
+    assert "ExternalName" in summary
+    assert "system namespace" in summary
+
+
+def test_a_cli_import_that_fails_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    objects = small_inventory()
+    del objects[1]["spec"]["ports"]
+    out = tmp_path / "out.yaml"
+    assert main(["import", str(write(tmp_path, objects)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "Service shop/web: spec.ports: missing" in err[0]
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.yaml*"))
+
+
+def test_coverage_inventory_reads_every_shape() -> None:
+    """The shapes of ``coverage.yaml`` (its header lists them), each where it belongs."""
+    imported = import_inventory([INVENTORIES / "coverage.yaml"])
+    data = imported.scenario
+    services = {f"{s['namespace']}/{s['name']}": s for s in data["services"]}
+    assert sorted(services) == ["canary/canary-api", "legacy/old", "shop/cache", "shop/db", "shop/web"]
+    web = services["shop/web"]
+    assert web["ip_families"] == ["IPv4", "IPv6"]
+    assert len(web["cluster_ips"]) == 2
+    assert web["ports"] == [
+        {"port": 80, "name": "http", "target_port": 8080},
+        {"port": 9090, "name": "api", "protocol": "GRPC"},  # appProtocol says more than the name
+    ]
+    assert services["shop/cache"]["ip_families"] == ["IPv6"]
+    workloads = {f"{w['namespace']}/{w['name']}": w for w in data["workloads"]}
+    assert workloads["shop/db-2"]["ready"] is False  # its endpoint is unready in db's slice
+    assert workloads["shop/reporter-5f7c8d9b6-w2r4t"]["sidecar"] is False  # sidecar.istio.io/inject: "false"
+    assert workloads["legacy/old-7b9d6c5f8-hx4mn"]["sidecar"] is False  # istio-injection=disabled
+    injection = {ns["name"]: ns["sidecar_injection"] for ns in data["namespaces"]}
+    assert injection["canary"] is True  # istio.io/rev
+    assert [len(data[key]) for key in ("virtual_services", "destination_rules", "service_entries", "sidecars")] == [
+        1,
+        1,
+        1,
+        1,
+    ]
+    assert data["mesh"]["mtls"] == "STRICT"
+    skipped = {f"{kind}: {why.split(' (')[0]}" for kind, why in imported.skipped()}
+    assert {"Service: headless", "Service: ExternalName", "Gateway: gateway proxies are not modelled"} <= skipped
+    assert "Service: default/kubernetes" in skipped
+    cluster = build_cluster(imported.load())
+    assert len(cluster.proxies) == sum(w["replicas"] for w in data["workloads"] if w["sidecar"])
+    json_form = import_inventory([INVENTORIES / "coverage.json"])
+    json_form.load()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bad-truncated.yaml", "not valid YAML"),
+        ("bad-service-no-ports.yaml", "Service shop/web: spec.ports: missing"),
+        ("bad-slice-address-type.yaml", "addressType: 'IPv5' is not IPv4, IPv6 or FQDN"),
+        ("bad-pod-ip-outside-cidr.yaml", "is outside every pod CIDR"),
+    ],
+)
+def test_malformed_inventories_give_one_line_exit_2_and_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str
+) -> None:
+    out = tmp_path / "scenario.yaml"
+    assert main(["import", str(INVENTORIES / name), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"dsim: error: {INVENTORIES / name}: ")
+    assert message in lines[0]
+    assert "Traceback" not in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reads_standard_input_and_applies_the_what_ifs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = small_inventory()
+    for obj in objects[2:]:  # pods: IPv4 only, so the dual-stack what-if has work to do
+        obj["status"]["podIPs"] = obj["status"]["podIPs"][:1]
+    service = objects[1]["spec"]
+    service.update(clusterIPs=["10.96.0.10"], ipFamilies=["IPv4"], ipFamilyPolicy="SingleStack")
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"kind": "List", "items": objects})))
+    out = tmp_path / "shop.yaml"
+    assert main(["import", "-", "--out", str(out), "--dual-stack", "all", "--anonymize", "--anonymize-key", "k"]) == 0
+    err = capsys.readouterr().err
+    assert "--dual-stack all: 1 of 1 single-stack services and 3 pods (2 workloads) made dual-stack" in err
+    data = yaml.safe_load(out.read_text())
+    assert len(data["name"]) == len("stdin")  # named after stdin, and anonymized too
+    (web,) = data["services"]
+    assert web["ip_families"] == ["IPv4", "IPv6"]
+    assert web["name"] != "web"  # anonymized, its length kept
+    assert len(web["name"]) == len("web")
+    assert all(len(w["pod_ips"][0]) == 2 for w in data["workloads"])
