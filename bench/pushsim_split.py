@@ -15,7 +15,8 @@ other core's load matters less):
 then scales 2 and 3 to an hour and every design and sets them against the goal's budget: how many
 nanoseconds of CPU per proxy push the goal leaves on this machine's cores, and how the event layer
 alone compares with the whole 60 s.
-Run: ``python bench/pushsim_split.py [--minutes M] [--design D]`` (default: 10 minutes, single-stack).
+Run: ``python bench/pushsim_split.py [--minutes M] [--design D] [--parts]`` (default: 10 minutes,
+single-stack; ``--parts`` then runs it again with each part of the event layer timed on its own).
 """
 
 from __future__ import annotations
@@ -71,10 +72,76 @@ def timed_dispatch() -> Iterator[DispatchTally]:
         Dispatcher._dispatch = original  # type: ignore[method-assign]
 
 
+# The event layer's parts, each timed exclusive of the parts it calls (dispatch passes included).
+PARTS = (
+    ("dispatch", "Dispatcher", "_dispatch", "dispatch passes"),
+    ("dispatch", "Dispatcher", "advance", "advance: batches off the queues, re-queues"),
+    ("fanout", "FanOut", "push", "push enqueue: reach, rotation, enqueue"),
+    ("fanout", "FanOut", "set_endpoints", "endpoint changes: concerned replicas, state"),
+    ("fanout", "FanOut", "connect", "connections"),
+    ("fanout", "FanOut", "disconnect", "disconnections"),
+    ("simulate", "_Simulation", "_request", "push requests into the debouncer"),
+    ("simulate", "_Simulation", "_event", "churn events, dispatched by kind"),
+)
+
+
+@contextlib.contextmanager
+def timed_parts() -> Iterator[dict[str, list[float]]]:
+    """Wall time of each of :data:`PARTS`, exclusive of the others it calls, and its calls."""
+    from dsim.pushsim import dispatch, fanout, simulate
+
+    modules = {"dispatch": dispatch, "fanout": fanout, "simulate": simulate}
+    tally: dict[str, list[float]] = {label: [0.0, 0] for *_, label in PARTS}
+    inside: list[float] = []
+    originals = []
+
+    def timed(original: Any, label: str) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            inside.append(0.0)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                nested = inside.pop()
+                tally[label][0] += spent - nested
+                tally[label][1] += 1
+                if inside:
+                    inside[-1] += spent
+
+        return wrapped
+
+    for module, cls_name, name, label in PARTS:
+        cls = getattr(modules[module], cls_name)
+        originals.append((cls, name, getattr(cls, name)))
+        setattr(cls, name, timed(getattr(cls, name), label))
+    try:
+        yield tally
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+
+def print_parts(simulate_once: Any, events: int) -> None:
+    """Run the simulation again with every part timed, and print each part per churn event."""
+    with timed_parts() as tally:
+        start = time.perf_counter()
+        simulate_once()
+        total = time.perf_counter() - start
+    print(f"the same run again, each part timed (wall, exclusive; the timing itself adds a little): {total:.1f} s")
+    for label, (seconds, calls) in sorted(tally.items(), key=lambda item: -item[1][0]):
+        if calls:
+            print(f"  {label:<48} {seconds / events * 1e6:6.1f} µs per churn event ({calls:,} calls)")
+    rest = total - sum(seconds for seconds, _ in tally.values())
+    label = "the rest: push contexts, debouncer, simpy"
+    print(f"  {label:<48} {rest / events * 1e6:6.1f} µs per churn event")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of churn to simulate (default: 10)")
     parser.add_argument("--design", default="single-stack", help="the design to simulate (default: single-stack)")
+    parser.add_argument("--parts", action="store_true", help="then run again with each part of the event layer timed")
     args = parser.parse_args()
     scenario = load_scenario(ROOT / "scenarios" / "large.yaml")
     scenario = dataclasses.replace(scenario, churn=dataclasses.replace(scenario.churn, duration_s=args.minutes * 60))
@@ -126,6 +193,8 @@ def main() -> None:
         f"push, everything included: the dispatch alone takes "
         f"{dispatch.seconds / committed * 1e9 / budget_ns:.1f}x that"
     )
+    if args.parts:
+        print_parts(lambda: simulate_design(cluster, cols, stream, seers, accounting, calibration), events)
     events_all, goal_cpu = per_hour["events"] * designs, GOAL_S * cores
     print(
         f"the event layer alone, {designs} designs, one hour: {events_all:.0f} s of CPU, {events_all / goal_cpu:.2f}x "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator
-from typing import Any, cast
+from typing import Any
 
 import simpy
 
@@ -46,12 +46,15 @@ class DebouncedPush:
 
 
 class Debouncer:
-    """Put requests into :attr:`inbox`; each push runs ``push(request)`` as a simpy process."""
+    """Hand requests to :meth:`receive`; each push runs ``push(request)`` as a simpy process.
+
+    Driven by callbacks on its timer and on the running push rather than by a process of its own
+    waiting on a request store: a churn event then costs a method call, not a store, a condition and
+    a process switch (Istio's select over its channels, which has no order either, is the model)."""
 
     def __init__(self, env: simpy.Environment, options: DebounceOptions, push: PushProcess) -> None:
         self.env = env
         self.options = options
-        self.inbox: simpy.Store = simpy.Store(env)
         self.pushes: list[DebouncedPush] = []
         """Every push started, in order: the debounce trace."""
         self._push = push
@@ -60,27 +63,9 @@ class Debouncer:
         self._last_event = 0.0
         self._timer: simpy.Event | None = None
         self._free = True
-        self._done: simpy.Event | None = None
-        env.process(self._run())
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
-        receive = self.inbox.get()
-        while True:
-            waits = [e for e in (self._done, receive, self._timer) if e is not None]
-            fired = yield self.env.any_of(waits)
-            if self._done is not None and self._done in fired:
-                self._done = None
-                self._free = True
-                self._try_push()
-            if receive in fired:
-                self._receive(cast(PushRequest, receive.value))
-                receive = self.inbox.get()
-            if self._timer is not None and self._timer in fired:
-                self._timer = None
-                if self._free:
-                    self._try_push()
-
-    def _receive(self, request: PushRequest) -> None:
+    def receive(self, request: PushRequest) -> None:
+        """A request arrives now."""
         if not self.options.eds_debounce and not request.full:
             self.pushes.append(DebouncedPush(time=self.env.now, request=request, debounced=False))
             self.env.process(self._push(request))
@@ -88,8 +73,24 @@ class Debouncer:
         self._last_event = self.env.now
         if self._pending is None:
             self._batch_start = self.env.now
-            self._timer = self.env.timeout(self.options.after_s)
+            self._arm(self.options.after_s)
         self._pending = request if self._pending is None else self._pending.merge(request)
+
+    def _arm(self, delay: float) -> None:
+        timer = self.env.timeout(delay)
+        timer.callbacks.append(self._on_timer)
+        self._timer = timer
+
+    def _on_timer(self, timer: simpy.Event) -> None:
+        if timer is not self._timer:
+            return  # a timer the batch no longer waits on (a push took its requests meanwhile)
+        self._timer = None
+        if self._free:
+            self._try_push()
+
+    def _on_done(self, _: simpy.Event) -> None:
+        self._free = True
+        self._try_push()
 
     def _try_push(self) -> None:
         # Istio's pushWorker: push when the batch is old enough or quiet enough, else wait the rest.
@@ -103,6 +104,6 @@ class Debouncer:
             request, self._pending = self._pending, None
             self._free = False
             self.pushes.append(DebouncedPush(time=self.env.now, request=request, debounced=True))
-            self._done = self.env.process(self._push(request))
+            self.env.process(self._push(request)).callbacks.append(self._on_done)
         else:
-            self._timer = self.env.timeout(max(self.options.after_s - quiet, CLOCK_RESOLUTION_S))
+            self._arm(max(self.options.after_s - quiet, CLOCK_RESOLUTION_S))

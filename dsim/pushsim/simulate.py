@@ -192,53 +192,61 @@ class _Simulation:
         at = max(self.env.now, self.next_admission[r])
         self.next_admission[r] = at + self.admit_every
         self.connections += 1
-        self.env.process(self._connect_at(proxy, at))
-
-    def _connect_at(self, proxy: int, at: float) -> Generator[simpy.Event, Any, None]:
-        if at > self.env.now:
-            yield self.env.timeout(at - self.env.now)
-        self.fanout.connect(self.env.now, proxy)
+        # A callback on a timeout, not a process: a connection is one simulation event, not three.
+        admitted = self.env.timeout(at - self.env.now)
+        admitted.callbacks.append(lambda _: self.fanout.connect(self.env.now, proxy))
 
     def _request(self, full: bool, kind: ConfigKind, targets: list[int]) -> None:
         configs = frozenset(ConfigKey(kind=kind, target=t) for t in targets)
-        self.debouncer.inbox.put(PushRequest(full=full, configs=configs, start=self.env.now))
+        self.debouncer.receive(PushRequest(full=full, configs=configs, start=self.env.now))
 
-    def _feed(self) -> Generator[simpy.Event, Any, None]:
+    def _start_feed(self) -> None:
+        """Feed the churn events in, each at its time, by a callback on a timeout to the next one."""
         events = self.stream.events
         # As Python values: the loop reads each one once, so no NumPy scalar is worth making.
         names = ("time", "kind", "workload", "service", "namespace", "proxy", "state")
-        columns = [events[c].to_numpy().tolist() for c in names]
-        for t, kind, workload, service, namespace, proxy, state in zip(*columns, strict=True):
-            if t > self.env.now:
-                yield self.env.timeout(t - self.env.now)
-                if self.on_time is not None:
-                    self.on_time(self.env.now)
-            if kind == "endpoints":
-                changed = self.fanout.set_endpoints(self.env.now, workload, state)
-                if len(changed):
-                    self._request(False, "endpoints", changed.tolist())
-            elif kind == "connect":
-                self._admit(proxy)
-            elif kind == "disconnect":
-                self.fanout.disconnect(self.env.now, proxy)
-            elif kind == "service_create":
-                self.fanout.create_service(self.env.now, service)
-                self._request(True, "service_create", [service])
-            elif kind == "service_delete":
-                self.fanout.delete_service(self.env.now, service)
-                self._request(True, "service_delete", [service])
-            elif kind in ("virtual_service", "destination_rule"):
-                self._request(True, kind, [service])
-            elif kind == "sidecar":
-                self._request(True, "sidecar", [namespace])
-            elif kind == "istiod_restart":
-                was = self.fanout.restart(self.env.now)
-                self.next_admission = [self.env.now] * self.replicas
-                for p in self.restart_order.permutation(was).tolist():
-                    self._admit(int(p))
+        self._rows = zip(*[events[c].to_numpy().tolist() for c in names], strict=True)
+        self._next_row = next(self._rows, None)
+        self._feed(None)
+
+    def _feed(self, _: simpy.Event | None) -> None:
+        if _ is not None and self.on_time is not None:
+            self.on_time(self.env.now)
+        row = self._next_row
+        while row is not None and row[0] <= self.env.now:
+            self._event(*row[1:])
+            row = next(self._rows, None)
+        self._next_row = row
+        if row is not None:
+            self.env.timeout(row[0] - self.env.now).callbacks.append(self._feed)
+
+    def _event(self, kind: str, workload: int, service: int, namespace: int, proxy: int, state: int) -> None:
+        if kind == "endpoints":
+            changed = self.fanout.set_endpoints(self.env.now, workload, state)
+            if len(changed):
+                self._request(False, "endpoints", changed.tolist())
+        elif kind == "connect":
+            self._admit(proxy)
+        elif kind == "disconnect":
+            self.fanout.disconnect(self.env.now, proxy)
+        elif kind == "service_create":
+            self.fanout.create_service(self.env.now, service)
+            self._request(True, "service_create", [service])
+        elif kind == "service_delete":
+            self.fanout.delete_service(self.env.now, service)
+            self._request(True, "service_delete", [service])
+        elif kind in ("virtual_service", "destination_rule"):
+            self._request(True, kind, [service])  # type: ignore[arg-type]
+        elif kind == "sidecar":
+            self._request(True, "sidecar", [namespace])
+        elif kind == "istiod_restart":
+            was = self.fanout.restart(self.env.now)
+            self.next_admission = [self.env.now] * self.replicas
+            for p in self.restart_order.permutation(was).tolist():
+                self._admit(int(p))
 
     def run(self) -> DesignRun:
-        self.env.process(self._feed())
+        self._start_feed()
         self.env.run()
         self.fanout.drain()
         self.recorder.flush()

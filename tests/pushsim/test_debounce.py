@@ -41,7 +41,7 @@ def simulate(
     def feed() -> Generator[simpy.Event, Any, None]:
         for at, full in events:
             yield env.timeout(at - env.now)
-            debouncer.inbox.put(PushRequest(full=full, start=env.now))
+            debouncer.receive(PushRequest(full=full, start=env.now))
 
     env.process(feed())
     env.run(until=until)
