@@ -274,7 +274,7 @@ def _remaining_bytes(text: TextIO) -> int:
 
 
 @dataclasses.dataclass
-class _Chunk:
+class Chunk:
     """Lines of one document or one List item, and where they start."""
 
     lines: list[str]
@@ -283,7 +283,7 @@ class _Chunk:
 
 
 def _yaml_objects(text: Iterable[str], name: str) -> Iterator[KubeObject]:
-    for chunk in _yaml_chunks(text):
+    for chunk in yaml_chunks(text):
         value = _load_chunk(chunk, name)
         if value is None:
             continue  # an empty document (a trailing ---)
@@ -298,7 +298,7 @@ def _yaml_objects(text: Iterable[str], name: str) -> Iterator[KubeObject]:
             yield KubeObject(value, f"{name}: {chunk.where} (line {chunk.first_line})")
 
 
-def _load_chunk(chunk: _Chunk, name: str) -> Any:
+def _load_chunk(chunk: Chunk, name: str) -> Any:
     try:
         return load_block(chunk.lines)
     except OutsideSubsetError:
@@ -317,7 +317,7 @@ def _is_separator(line: str) -> bool:
     return line.startswith("---") and (len(line) == 3 or line[3] in " \t")
 
 
-def _yaml_chunks(text: Iterable[str]) -> Iterator[_Chunk]:
+def yaml_chunks(text: Iterable[str]) -> Iterator[Chunk]:
     """Documents, and the items of top-level ``items:`` sequences, as separate chunks of lines."""
     splitter = _Splitter()
     for number, raw in enumerate(text, 1):
@@ -357,7 +357,7 @@ class _Splitter:
         self.item_start = 0
         self.item_number = 0
 
-    def line(self, line: str, number: int) -> Iterator[_Chunk]:
+    def line(self, line: str, number: int) -> Iterator[Chunk]:
         if _is_separator(line) or line == "...":
             yield from self.end_document(number + 1)
             return
@@ -370,7 +370,7 @@ class _Splitter:
             return
         self.document.append(line)
 
-    def item_line(self, line: str, number: int) -> Generator[_Chunk, None, bool]:
+    def item_line(self, line: str, number: int) -> Generator[Chunk, None, bool]:
         """Takes ``line`` into the current item, or starts the next; False when the items have ended."""
         content = line.lstrip(" ")
         if not content or content.startswith("#"):
@@ -397,22 +397,22 @@ class _Splitter:
         self.in_items = False
         return False
 
-    def end_item(self) -> Iterator[_Chunk]:
+    def end_item(self) -> Iterator[Chunk]:
         if self.item is not None:
             yield _item_chunk(self.item, self.item_start, self.document_number, self.item_number, self.indent)
             self.item_number += 1
             self.item = None
 
-    def end_document(self, next_start: int) -> Iterator[_Chunk]:
+    def end_document(self, next_start: int) -> Iterator[Chunk]:
         yield from self.end_item()
         if not self.split and any(part.strip() for part in self.document):
-            yield _Chunk(self.document, self.document_start, f"document {self.document_number}")
+            yield Chunk(self.document, self.document_start, f"document {self.document_number}")
         self.reset(next_start)
 
 
-def _item_chunk(lines: list[str], first_line: int, document: int, number: int, indent: int) -> _Chunk:
+def _item_chunk(lines: list[str], first_line: int, document: int, number: int, indent: int) -> Chunk:
     """An item's lines shifted left to where its content starts after ``- ``, so the item stands alone."""
     head = lines[0][indent + 1 :].lstrip(" ")
     shift = len(lines[0]) - len(head) if head else indent + 2
     body = [head] + [line[shift:] if line[:shift].strip() == "" else "" for line in lines[1:]]
-    return _Chunk(body, first_line, f"document {document} items[{number}]")
+    return Chunk(body, first_line, f"document {document} items[{number}]")

@@ -32,7 +32,7 @@ class OutsideSubsetError(Exception):
 _RESOLVERS: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
 _CONSTRUCT = SafeConstructor()
 # Characters that start a YAML indicator this reader leaves to PyYAML when they open a value.
-_SPECIAL_START = frozenset("&*!%@`?>[{\"'|")
+_SPECIAL_START = frozenset("&*!%@`?>[]{},\"'|")
 
 
 _SCALARS: dict[str, Any] = {}
@@ -68,7 +68,10 @@ def _typed(text: str) -> Any:
 
 def _double_quoted(text: str) -> str:
     if "\\" in text:  # escapes: rare in kubectl output, and YAML's differ from Python's
-        value = yaml.load(f'"{text}"', Loader=yaml.CSafeLoader)
+        try:
+            value = yaml.load(f'"{text}"', Loader=yaml.CSafeLoader)
+        except yaml.YAMLError:
+            raise OutsideSubsetError(text) from None  # a bad escape: PyYAML reports it, with its place
         if not isinstance(value, str):
             raise OutsideSubsetError(text)
         return value
@@ -119,6 +122,8 @@ def _value(text: str) -> Any:
         if stripped == "[]":
             return []
         raise OutsideSubsetError(text)
+    if first == "-" and (len(text) == 1 or text[1] in " \t"):
+        raise OutsideSubsetError(text)  # a sequence where a scalar was expected: PyYAML's error to give
     cut = text.find(" #")
     if cut >= 0:
         text = text[:cut]
@@ -159,8 +164,8 @@ def _plain_key(text: str) -> str:
 
 
 def _checked_key(text: str) -> str:
-    if not text or text[0] in _SPECIAL_START or text[0] in "-#" or " #" in text:
-        raise OutsideSubsetError(text)
+    if not text or text[0] in _SPECIAL_START or text[0] in "-#" or " #" in text or text != text.strip() or "\t" in text:
+        raise OutsideSubsetError(text)  # odd keys (``name :``, tabs, comments) are PyYAML's to read
     key = plain_scalar(text)
     if not isinstance(key, str):
         raise OutsideSubsetError(text)  # PyYAML would key it by an int or bool: leave that to PyYAML
