@@ -28,6 +28,8 @@ def _cidrs(option: str, text: str | None) -> dict[str, str]:
         if not part.strip():
             continue
         try:
+            if "/" not in part:
+                raise ValueError("no prefix length")  # 10.0.0.0 alone would be read as a /32
             network = ipaddress.ip_network(part.strip(), strict=False)
         except ValueError:
             expected = "expected e.g. 10.244.0.0/16,fd00:10:244::/56"
@@ -72,15 +74,18 @@ def _import(args: argparse.Namespace) -> int:
         service_cidrs=_cidrs("--service-cidrs", args.service_cidrs),
         sources=tuple(args.sources),
     )
-    out = None if args.out == "-" else Path(args.out or f"{name}.yaml")
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):
-        raise DsimError(f"--out {out}: " + ("is a folder" if out.is_dir() else "its folder does not exist"))
+    if args.anonymize_key is not None and not args.anonymize:
+        raise DsimError("--anonymize-key: only with --anonymize (without it, the scenario keeps every real name)")
+    out = None if args.out == "-" else Path(args.out or f"{name}-scenario.yaml")
+    if out is not None:
+        _check_out(out, args.sources)
     edges = read_call_graph(args.call_graph) if args.call_graph else None
     imported = import_inventory(args.sources, options)
     notes = []
     if edges is not None:
         imported.scenario, report = apply_call_graph(imported.scenario, edges)
-        notes.append(f"call graph {args.call_graph}: {report.describe()}")
+        named = "" if args.anonymize else f" {args.call_graph}"  # a path can name the team
+        notes.append(f"call graph{named}: {report.describe()}")
     if share is not None:
         imported.scenario, summary = make_dual_stack_with_summary(
             imported.scenario, share=share, seed=args.seed, source=f"--dual-stack {args.dual_stack}"
@@ -90,6 +95,12 @@ def _import(args: argparse.Namespace) -> int:
         imported.scenario["what_if"] = {"sidecar_scoping": True}
         notes.append("--scoping: `dsim run` also runs the mesh with each namespace's minimal Sidecar")
     if args.anonymize:
+        if not args.anonymize_key:
+            print(
+                "dsim: warning: --anonymize without --anonymize-key: anyone can hash guessed names "
+                "(shop, payments, web) and find them; give a key you keep private",
+                file=sys.stderr,
+            )
         imported.scenario = anonymize(imported.scenario, key=args.anonymize_key or "")
         notes.append("--anonymize: names hashed (their lengths kept), addresses permuted within their CIDRs")
     imported.notes.extend(notes)
@@ -106,6 +117,21 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out: Path, sources: list[str]) -> None:
+    """Refuse, before reading anything, an output that is a folder, has no folder, or is a capture being read."""
+    if out.is_dir() or not out.parent.is_dir():
+        raise DsimError(f"--out {out}: " + ("is a folder" if out.is_dir() else "its folder does not exist"))
+    for source in sources:
+        if source == "-":
+            continue
+        given = Path(source).resolve()
+        if out.resolve() == given or given in out.resolve().parents:
+            raise DsimError(
+                f"--out {out}: would write over or into the capture {source} being read; "
+                "give the scenario a file of its own (--out my-mesh.yaml)"
+            )
+
+
 def _add_cidr_options(command: argparse.ArgumentParser) -> None:
     """The cluster's CIDRs, for an inventory that does not state them (managed clusters)."""
     command.add_argument("--pod-cidrs", metavar="CIDRS", help="the cluster's pod CIDRs, a family each, comma-separated")
@@ -120,7 +146,7 @@ def add_import_command(commands: argparse._SubParsersAction) -> None:
         "file with every object explicit. What dsim does not model is counted by kind and reason.",
     )
     command.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders, .tar.gz archives, or - (stdin)")
-    command.add_argument("--out", "-o", help="scenario file to write (default: NAME.yaml; - prints it)")
+    command.add_argument("--out", "-o", help="scenario file to write (default: NAME-scenario.yaml; - prints it)")
     command.add_argument("--name", help="scenario name (default: from the first source's file name)")
     _add_cidr_options(command)
     command.add_argument(

@@ -99,8 +99,11 @@ def _tar_members(path: Path) -> Iterator[tuple[str, bytes | None]]:
                 parts = PurePosixPath(member.name).parts
                 yield member.name, (_read_member(tar, member) if _wanted(parts) else None)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        reason = " ".join(str(e).split())[:200]  # tarfile lists every method it tried, over lines
-        raise ArchiveError(f"{path}: not a readable .tar.gz bug-report archive ({reason})") from None
+        # tarfile's own reason lists every compression it tried, over several lines: say what was expected.
+        kind = "not a tar archive" if isinstance(e, tarfile.ReadError) else f"cannot be read ({type(e).__name__})"
+        raise ArchiveError(
+            f"{path}: {kind}; expected an istioctl bug-report archive (.tar.gz) or the folder it unpacks to"
+        ) from None
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -146,18 +146,28 @@ class _Inventory:
         self.kubeadm_cidrs: dict[str, dict[str, str]] = {}
         self.peer_authentications: list[tuple[str, dict[str, Any]]] = []
 
+    @functools.cached_property
+    def seen(self) -> set[tuple[str, str, str, str]]:
+        """(API group, kind, namespace, name) of every object taken."""
+        return set()
+
     def skip(self, kind: str, reason: str) -> None:
         self.counts[(kind, reason)] += 1
 
     def take(self, obj: KubeObject) -> None:
         body = obj.body
         if not isinstance(body, dict) or not isinstance(body.get("kind"), str) or not body.get("kind"):
-            raise InventoryError(obj.origin, "", f"not a Kubernetes object (no kind): {quote(body)}")
+            raise InventoryError(obj.origin, "", _not_an_object(body))
         field = kube.Field(obj)
         if not field.name:
             raise field.fail("metadata.name", "missing")
         group = str(body.get("apiVersion", "")).rpartition("/")[0]
         kind = obj.kind
+        identity = (group, kind, field.namespace, field.name)
+        if identity in self.seen:  # captures that overlap (`get all` and `get pods`): the first one counts
+            self.skip(kind, "in the capture twice (the first copy is read)")
+            return
+        self.seen.add(identity)
         if group.endswith("istio.io") or group.startswith("gateway.networking.k8s.io"):
             self.take_istio(obj, field, group, kind)
         elif field.namespace in SYSTEM_NAMESPACES or field.namespace == ROOT_NAMESPACE:
@@ -269,6 +279,13 @@ class _Inventory:
             self.mesh_config = config
 
 
+def _not_an_object(body: Any) -> str:
+    scenario_keys = {"services", "workloads", "namespaces", "synthetic", "churn"}
+    if isinstance(body, dict) and scenario_keys & set(body):
+        return "a dsim scenario, not a cluster capture (keep scenarios out of the files and folders you import)"
+    return f"not a Kubernetes object (expected one with apiVersion, kind and metadata; got {quote(body)})"
+
+
 def _network(field: kube.Field, path: str, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(text, strict=False)
@@ -311,6 +328,14 @@ class _Assembler:
         namespaces = self.namespaces()
         services = self.services(namespaces)
         workloads = self.workloads(namespaces)
+        if not any(w["sidecar"] for w in workloads):
+            read = sum(self.inv.counts.values())
+            raise InventoryError(
+                ", ".join(self.options.sources) or "the capture",
+                "",
+                f"holds no pod with a sidecar ({read:,} objects read, {len(self.inv.pods):,} pods): nothing to model; "
+                "did kubectl fail on a kind the cluster lacks (it then prints nothing), or capture other namespaces?",
+            )
         data: dict[str, Any] = {
             "name": self.options.name,
             "description": self.description(),
@@ -434,7 +459,7 @@ class _Assembler:
         raise InventoryError(
             origin,
             where,
-            f"{ip} is outside every {what} CIDR ({self.network.describe(kind)}); "
+            f"{ip} is outside every {what} CIDR [{self.network.describe(kind)}]; "
             f"give the cluster's with {self.network.option(kind)}",
         )
 

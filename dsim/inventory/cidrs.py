@@ -54,8 +54,8 @@ class ClusterCidrs:
         return self._parsed[(kind, family)]
 
     def describe(self, kind: str) -> str:
-        parts = [f"{self.ranges[kind][f]} ({self.sources[(kind, f)]})" for f in FAMILIES if self.ranges[kind][f]]
-        return ", ".join(parts)
+        parts = [f"{self.ranges[kind][f]}, {self.sources[(kind, f)]}" for f in FAMILIES if self.ranges[kind][f]]
+        return "; ".join(parts)
 
     def notes(self) -> list[str]:
         """What a reader should know about ranges that were not stated."""

@@ -187,7 +187,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | Skip:
     if f.get("spec.clusterIP") == "None":
         return Skip("Service", "headless (clusterIP: None; Istio gives each endpoint its own listener there)")
     if not f.items("spec.ports"):
-        raise f.fail("spec.ports", "missing (every Service but a headless or ExternalName one has ports)")
+        raise f.fail("spec.ports", "missing or empty (every Service but a headless or ExternalName one has ports)")
     ports, skipped = _service_ports(f)
     if not ports:
         return Skip("Service", "only UDP or SCTP ports (Istio's sidecar does not proxy them)")

@@ -49,7 +49,9 @@ def test_missing_archive(tmp_path: Path) -> None:
 def test_corrupt_archive(tmp_path: Path) -> None:
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip" * 10)
-    with pytest.raises(ArchiveError, match=r"broken\.tar\.gz: not a readable \.tar\.gz") as raised:
+    with pytest.raises(
+        ArchiveError, match=r"broken\.tar\.gz: (not a tar archive|cannot be read); expected an istioctl"
+    ) as raised:
         read_archive(broken)
     assert "\n" not in str(raised.value)
 

@@ -199,7 +199,7 @@ def test_cidrs_come_from_flags_kubeadm_nodes_or_the_addresses(tmp_path: Path) ->
         import_inventory([path])
     message = str(e.value)
     assert "Pod shop/web-5d8f7-aaaaa: status.podIPs[0].ip: 192.168.0.5 is outside every pod CIDR" in message
-    assert "10.244.0.0/24 (covering the Nodes' podCIDRs)" in message
+    assert "10.244.0.0/24, covering the Nodes' podCIDRs" in message
     assert "--pod-cidrs" in message
     given = import_inventory([path], ImportOptions(pod_cidrs={"ipv4": "192.168.0.0/16"}))
     assert given.scenario["network"]["pod_cidrs"] == {"ipv4": "192.168.0.0/16", "ipv6": "fd00:10:244::/64"}
@@ -347,3 +347,58 @@ def test_cli_reads_standard_input_and_applies_the_what_ifs(
     assert web["name"] != "web"  # anonymized, its length kept
     assert len(web["name"]) == len("web")
     assert all(len(w["pod_ips"][0]) == 2 for w in data["workloads"])
+
+
+def test_the_capture_is_never_written_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = write(tmp_path, small_inventory(), "cluster.yaml")
+    before = capture.read_text()
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "cluster.yaml"]) == 0  # the default output is the capture's name + -scenario
+    assert (tmp_path / "cluster-scenario.yaml").is_file()
+    for out in ("cluster.yaml", str(capture)):
+        assert main(["import", "cluster.yaml", "--out", out]) == 2
+        assert "would write over or into the capture" in capsys.readouterr().err
+    (tmp_path / "captures").mkdir()
+    (tmp_path / "captures" / "a.yaml").write_text(before)
+    assert main(["import", "captures", "--out", "captures/mesh.yaml"]) == 2
+    assert capture.read_text() == before
+    assert not (tmp_path / "captures" / "mesh.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--anonymize-key", "k"], "--anonymize-key: only with --anonymize"),
+        (["--pod-cidrs", "10.0.0.0"], "--pod-cidrs: '10.0.0.0' is not a CIDR"),
+        (["--dual-stack", "150%"], "--dual-stack: expected all, a share in (0, 1]"),
+        (["--scoping"], "--scoping: needs --call-graph"),
+    ],
+)
+def test_options_are_checked_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    capture = write(tmp_path, small_inventory())
+    assert main(["import", str(capture), "--out", str(tmp_path / "out.yaml"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_an_empty_capture_or_a_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(InventoryError, match="holds no pod with a sidecar"):
+        import_inventory([empty])
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text((SCENARIOS / "istio-blog-dual-stack.yaml").read_text())
+    with pytest.raises(InventoryError, match="a dsim scenario, not a cluster capture"):
+        import_inventory([scenario])
+
+
+def test_overlapping_captures_count_each_object_once(tmp_path: Path) -> None:
+    capture = write(tmp_path, small_inventory())
+    once = import_inventory([capture])
+    twice = import_inventory([capture, capture])
+    assert twice.scenario["workloads"] == once.scenario["workloads"]
+    assert twice.skipped()[("Pod", "in the capture twice (the first copy is read)")] == 3
