@@ -21,7 +21,7 @@ from dsim.check.memory import memory_table, predicted_memory, read_memory
 from dsim.check.report import PROXY_COLUMNS, CheckResult
 from dsim.check.source import cluster_for, unmodeled_objects
 from dsim.designs import get_design
-from dsim.errors import UnknownNameError
+from dsim.errors import DsimError
 from dsim.inventory import ImportOptions
 from dsim.scenario import Scenario
 from dsim.xds.generate import proxy_config
@@ -57,7 +57,7 @@ def check_archive(
         else:
             try:
                 row = index.find_proxy(name)
-            except UnknownNameError:
+            except DsimError:  # no proxy of that name: an unknown pod, or one without a sidecar
                 status = "no dsim proxy"
         dump = None
         if row is not None:

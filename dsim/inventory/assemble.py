@@ -363,8 +363,19 @@ class _Assembler:
         return imported
 
     def description(self) -> str:
+        """Where the mesh came from and what was left out of it: every run's report carries it."""
         sources = ", ".join(self.options.sources) or "an inventory"
-        return f"Imported by dsim import from {sources}."
+        left_out: Counter[str] = Counter()
+        for (kind, why), n in self.inv.counts.items():
+            if why != IMPORTED and not why.startswith(
+                ("in a system namespace", "a system namespace", "in the capture twice")
+            ):
+                left_out[kind] += n
+        text = f"Imported by dsim import from {sources}."
+        if left_out:
+            listed = ", ".join(f"{n:,} {kind}" for kind, n in sorted(left_out.items()))
+            text += f" Left out as not modelled (the file's header says why): {listed}."
+        return text
 
     def mesh(self) -> dict[str, Any]:
         mesh = dict(self.inv.mesh)

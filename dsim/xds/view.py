@@ -19,7 +19,7 @@ import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.designs.base import ProxyFacts, ServiceFacts
-from dsim.errors import UnknownNameError
+from dsim.errors import DsimError, UnknownNameError
 from dsim.scenario.model import IpFamily
 from dsim.xds.names import spiffe_id
 
@@ -269,9 +269,19 @@ class ClusterIndex:
             hits = np.flatnonzero((proxy_ns == namespace) & (candidates == pod_or_workload))
             if hits.size:
                 return int(hits[0])
+        if self._pod_without_sidecar(namespace, pod_or_workload):
+            raise DsimError(f"proxy {name!r}: that pod runs no sidecar, so istiod sends it no config")
         listed = sorted(f"{ns}/{pod}" for ns, pod in zip(proxy_ns.tolist(), pod_names.tolist(), strict=True))
         shown = listed[:20] + ([f"... ({len(listed) - 20} more)"] if len(listed) > 20 else [])
         raise UnknownNameError("proxy", name, shown, plural="proxies")
+
+    def _pod_without_sidecar(self, namespace: str, pod_or_workload: str) -> bool:
+        c = self.cluster
+        pod_ns = np.asarray(self.namespace_names, dtype=object)[
+            c.workloads["namespace"].to_numpy()[c.pods["workload"].to_numpy()]
+        ]
+        named = (pod_ns == namespace) & (np.asarray(self.pod_names, dtype=object) == pod_or_workload)
+        return bool(named.any())  # a pod of that name exists, and no proxy has it
 
 
 _INDEXES: weakref.WeakKeyDictionary[Cluster, ClusterIndex] = weakref.WeakKeyDictionary()

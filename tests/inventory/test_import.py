@@ -402,3 +402,18 @@ def test_overlapping_captures_count_each_object_once(tmp_path: Path) -> None:
     twice = import_inventory([capture, capture])
     assert twice.scenario["workloads"] == once.scenario["workloads"]
     assert twice.skipped()[("Pod", "in the capture twice (the first copy is read)")] == 3
+
+
+def test_what_was_left_out_travels_with_the_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The description (which every run's report shows) lists what the import left out, and a pod the
+    capture has without a sidecar is named as such, not as an unknown proxy."""
+    imported = import_inventory([INVENTORIES / "coverage.yaml"])
+    description = imported.scenario["description"]
+    assert "Left out as not modelled" in description
+    assert "1 EnvoyFilter" in description
+    assert "1 Gateway" in description
+    assert "system namespace" not in description
+    scenario = tmp_path / "coverage.yaml"
+    scenario.write_text(imported.yaml())
+    assert main(["dump", str(scenario), "--proxy", "shop/reporter-5f7c8d9b6-w2r4t"]) == 2
+    assert "that pod runs no sidecar" in capsys.readouterr().err
