@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from dsim.errors import DsimError
+from dsim.inventory.read import BUG_REPORT_INVENTORY
 
 CLUSTER, PROXIES, ISTIO = "cluster", "proxies", "istio"
 EXTENSIONS = (".json", ".yaml", ".yml", ".txt", ".log")
 """Extensions a file may carry beside its bug-report name (``config_dump.json`` is ``config_dump``)."""
 
 KEPT = {
-    CLUSTER: frozenset({"k8s-resources", "crs"}),
+    CLUSTER: frozenset(PurePosixPath(name).name for name in BUG_REPORT_INVENTORY),
     PROXIES: frozenset({"config_dump", "memory", "server_info"}),
     ISTIO: frozenset({"discovery"}),
 }

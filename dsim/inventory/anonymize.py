@@ -49,6 +49,7 @@ from typing import Any
 
 from dsim.addresses import IpNetwork
 from dsim.scenario.checks import FAMILIES, cidr_of, family_key
+from dsim.scenario.istio.rules import is_ip
 from dsim.scenario.model import Mesh, Network
 
 KEPT_NAMES = frozenset(
@@ -225,7 +226,7 @@ class _Anonymizer:
 
     def host(self, text: str) -> str:
         """A host name, label by label: ``svc.<cluster domain>`` and a foreign TLD stay, ``*`` stays."""
-        if _is_ip(text):
+        if is_ip(text):
             return self.addresses(text)
         labels = text.split(".")
         width = len(self.cluster_suffix)
@@ -330,7 +331,7 @@ class _Anonymizer:
     def endpoint_address(self, text: str) -> str:
         if text.startswith("unix://"):
             return text
-        return self.addresses(text) if _is_ip(text) else self.host(text)
+        return self.addresses(text) if is_ip(text) else self.host(text)
 
 
 def _with(record: Any, **rewrites: Callable[[Any], Any]) -> Any:
@@ -351,14 +352,6 @@ def _each(value: Any, rewrite: Callable[[str], str]) -> Any:
 
 def _values(value: Any, rewrite: Callable[[Any], Any]) -> Any:
     return {k: rewrite(v) for k, v in value.items()} if isinstance(value, Mapping) else value
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _scenario_networks(network: Mapping[str, Any]) -> list[IpNetwork]:
@@ -389,7 +382,7 @@ class _Addresses:
         self.memo: dict[tuple[IpNetwork, int, int, int], int] = {}
 
     def __call__(self, text: str) -> str:
-        if self.names.collecting or "/" in text or not _is_ip(text):
+        if self.names.collecting or "/" in text or not is_ip(text):
             return text  # CIDR ranges stay; a non-address is the loader's to refuse
         ip = ipaddress.ip_address(text)
         inside = [n for n in self.networks if n.version == ip.version and ip in n]

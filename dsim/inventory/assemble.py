@@ -257,12 +257,10 @@ class _Inventory:
         return True
 
     def read_kubeadm(self, field: kube.Field) -> None:
-        text = field.get("data.ClusterConfiguration", "", expect=str)
-        try:
-            config = yaml.load(text, Loader=yaml.CSafeLoader) or {}
-        except yaml.YAMLError:
-            raise field.fail("data.ClusterConfiguration", "not valid YAML") from None
-        networking = config.get("networking", {}) if isinstance(config, dict) else {}
+        config = _embedded_yaml(field, "data.ClusterConfiguration")
+        networking = config.get("networking")
+        if not isinstance(networking, dict):
+            return  # no subnets stated
         for key, target in (("podSubnet", "pod_cidrs"), ("serviceSubnet", "service_cidrs")):
             for text_cidr in str(networking.get(key) or "").split(","):
                 if text_cidr.strip():
@@ -270,13 +268,7 @@ class _Inventory:
                     self.kubeadm_cidrs.setdefault(target, {})[f"ipv{network.version}"] = str(network)
 
     def read_mesh_config(self, field: kube.Field) -> None:
-        text = field.get("data.mesh", "", expect=str)
-        try:
-            config = yaml.load(text, Loader=yaml.CSafeLoader) or {}
-        except yaml.YAMLError:
-            raise field.fail("data.mesh", "not valid YAML") from None
-        if isinstance(config, dict):
-            self.mesh_config = config
+        self.mesh_config = _embedded_yaml(field, "data.mesh")
 
 
 def _not_an_object(body: Any) -> str:
@@ -284,6 +276,16 @@ def _not_an_object(body: Any) -> str:
     if isinstance(body, dict) and scenario_keys & set(body):
         return "a dsim scenario, not a cluster capture (keep scenarios out of the files and folders you import)"
     return f"not a Kubernetes object (expected one with apiVersion, kind and metadata; got {quote(body)})"
+
+
+def _embedded_yaml(field: kube.Field, path: str) -> dict[str, Any]:
+    """The mapping a ConfigMap holds as YAML text at ``path`` (kubeadm's and Istio's configs); empty when
+    it holds none or something else."""
+    try:
+        config = yaml.load(field.get(path, "", expect=str), Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        raise field.fail(path, "not valid YAML") from None
+    return config if isinstance(config, dict) else {}
 
 
 def _network(field: kube.Field, path: str, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
