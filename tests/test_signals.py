@@ -133,15 +133,33 @@ class Launched:
         return (self.folder / "stderr").read_text()
 
 
+HOLD_AFTER_WRITING = f"""
+import time, dsim.results as results
+written = results.RunResult._write
+def write_then_hold(self, folder, **options):
+    written(self, folder, **options)
+    (folder / ".held").touch()
+    time.sleep({PATIENCE_S})  # the signal ends this; the rename into place never comes
+results.RunResult._write = write_then_hold
+"""
+"""Makes the save phase last: every file is in the ``.partial`` folder, the rename is held back.
+Without it, a quick save could finish between the test seeing the folder and signalling."""
+
+
 @contextlib.contextmanager
-def launched(args: list[str], folder: Path) -> Iterator[Launched]:
-    """``python -m dsim ARGS`` in ``folder``; whatever happens, nothing it started outlives the test."""
+def launched(args: list[str], folder: Path, *, before_main: str = "") -> Iterator[Launched]:
+    """``python -m dsim ARGS`` in ``folder``; whatever happens, nothing it started outlives the test.
+
+    ``before_main``: Python run in the process before dsim's CLI starts (to hold it in a phase).
+    """
     tmpdir = folder / "tmp"
     tmpdir.mkdir()
     mark = uuid.uuid4().hex
     env = {**os.environ, "TMPDIR": str(tmpdir), MARK: mark}
     with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "dsim", *args], cwd=folder, env=env, stdout=out, stderr=err)
+        program = f"{before_main}\nimport sys\nfrom dsim.cli import main\nsys.exit(main(sys.argv[1:]))"
+        command = [sys.executable, "-c", program, *args] if before_main else [sys.executable, "-m", "dsim", *args]
+        process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=err)
     try:
         yield Launched(process=process, mark=mark, folder=folder, tmpdir=tmpdir)
     finally:
@@ -197,8 +215,8 @@ def test_a_signal_during_a_run_on_dask_workers_leaves_nothing(signum: int, tmp_p
 @SIGNALS
 def test_a_signal_while_saving_leaves_no_folder(signum: int, tmp_path: Path) -> None:
     args = ["run", str(SCENARIOS / "quickstart.yaml"), "--out", "out", "--no-pushsim"]
-    with launched(args, tmp_path) as run:
-        run.wait_until(lambda: any(tmp_path.glob(".out.*.partial")), "the results are being written")
+    with launched(args, tmp_path, before_main=HOLD_AFTER_WRITING) as run:
+        run.wait_until(lambda: any(tmp_path.glob(".out.*.partial/.held")), "the results are written, not yet in place")
         _stop_and_check(run, signum)
 
 
