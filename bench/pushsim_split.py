@@ -36,6 +36,7 @@ from dsim.accounting.proxies import design_accounting
 from dsim.pushsim.churn import churn_stream
 from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.dispatch import Dispatcher
+from dsim.pushsim.queueline import Batches
 from dsim.pushsim.simulate import simulate_design
 from dsim.pushsim.visibility import Seers
 
@@ -56,14 +57,14 @@ def timed_dispatch() -> Iterator[DispatchTally]:
     tally = DispatchTally()
     original = Dispatcher._dispatch
 
-    def wrapped(self: Dispatcher, batches: list[Any], until: float) -> Any:
+    def wrapped(self: Dispatcher, batches: Batches, until: float) -> Any:
         start = time.process_time()
         try:
             return original(self, batches, until)
         finally:
             tally.seconds += time.process_time() - start
             tally.passes += 1
-            tally.rows += sum(len(proxies) for _, proxies, _, _ in batches)
+            tally.rows += len(batches.proxies)
 
     Dispatcher._dispatch = wrapped  # type: ignore[method-assign]
     try:

@@ -127,11 +127,13 @@ class ConfigModel:
         self.workload_class[proxied] = proxy_classes(cluster)[first]
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
         by_type = accounting.sizes.pivot(index="proxy", columns="xds_type", values="bytes")
-        self.bytes = np.zeros((workloads, len(XDS_TYPES)), np.int64)
-        self.bytes[proxied] = by_type[list(XDS_TYPES)].to_numpy()[first]
-        self.apply_counts = np.zeros((workloads, len(APPLY_TERMS)), np.int64)
+        # Per workload: its whole config's bytes per xDS type and apply counts, but for the
+        # endpoint changes kept per class (below); read them through config_bytes / config_apply.
+        self._bytes = np.zeros((workloads, len(XDS_TYPES)), np.int64)
+        self._bytes[proxied] = by_type[list(XDS_TYPES)].to_numpy()[first]
+        self._apply = np.zeros((workloads, len(APPLY_TERMS)), np.int64)
         for i, term in enumerate(APPLY_TERMS):
-            self.apply_counts[proxied, i] = accounting.counts[term].to_numpy()[first]
+            self._apply[proxied, i] = accounting.counts[term].to_numpy()[first]
         self._service_contributions(cluster, cols, chosen, accounting, stream, proxied)
 
     def _service_contributions(
@@ -181,6 +183,14 @@ class ConfigModel:
         self.eds_now = self.per_service["eds"].copy()
         self.eaa_now = self.per_service["eaa"].copy()
         self.state_deltas = price_states(cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"])
+        # When every workload sees every service, an endpoint change adds the same to every
+        # workload of a class: it is kept per class (endpoint bytes, endpoint additional
+        # addresses), not written to every workload's row at every event.
+        self.eds_by_class = np.zeros(len(self.eds_now), np.int64)
+        self.eaa_by_class = np.zeros(len(self.eds_now), np.int64)
+        nothing = np.zeros((len(self.eds_now), 0), np.int64)
+        self._no_change = StateDelta(services=np.zeros(0, np.int64), eds_bytes=nothing, endpoint_additional=nothing)
+        """The change of the cluster's own pods (the state -1)."""
         self.workload_state = np.full(len(cluster.workloads), -1, np.int64)
         self.services_of = services_by_workload(cluster)
         self._hot = hot_loops()
@@ -236,8 +246,8 @@ class ConfigModel:
         self.service_stamp[service] = self.version
         seers = self.seers_of(service)
         size, apply = self.contribution(service, seers)
-        self.bytes[seers] += sign * size
-        self.apply_counts[seers] += sign * apply
+        self._bytes[seers] += sign * size
+        self._apply[seers] += sign * apply
 
     # -- events -----------------------------------------------------------------------------------
     def create_service(self, service: int) -> None:
@@ -262,28 +272,53 @@ class ConfigModel:
         old = self.state_deltas.get(int(self.workload_state[workload]))
         new = self.state_deltas.get(state)
         self.workload_state[workload] = state
-        for delta, sign in ((old, -1), (new, +1)):
-            if delta is None:
-                continue
-            self.service_stamp[delta.services] = self.version
-            if self.seers.mode == "all":  # every workload: whole columns, no index
-                self._hot.endpoint_change(
-                    delta.services, delta.eds_bytes, delta.endpoint_additional, sign, self.alive, self.eds_now,
-                    self.eaa_now, self.workload_class, self.bytes[:, EDS], self.apply_counts[:, 2],
-                )  # fmt: skip
-                continue
-            for i, service in enumerate(delta.services.tolist()):
-                change = sign * delta.eds_bytes[:, i]
-                extra = sign * delta.endpoint_additional[:, i]
-                self.eds_now[:, service] += change
-                self.eaa_now[:, service] += extra
-                if self.alive[service]:
-                    seers = self.seers_of(service)
-                    k = self.workload_class[seers]
-                    self.bytes[seers, EDS] += change[k]
-                    self.apply_counts[seers, 2] += extra[k]
+        for delta in (old, new):
+            if delta is not None:
+                self.service_stamp[delta.services] = self.version
+        if self.seers.mode == "all":  # every workload: whole columns, no index
+            was, now = old or self._no_change, new or self._no_change
+            self._hot.endpoint_change(
+                was.services, was.eds_bytes, was.endpoint_additional, now.services, now.eds_bytes,
+                now.endpoint_additional, self.alive, self.eds_now, self.eaa_now, self.eds_by_class,
+                self.eaa_by_class,
+            )  # fmt: skip
+        else:
+            for delta, sign in ((old, -1), (new, +1)):
+                if delta is not None:
+                    self._change_seers(delta, sign)
         services = self.services_of[workload]
         return services[self.alive[services]]
+
+    def config_bytes(self, workloads: np.ndarray) -> np.ndarray:
+        """Per workload of ``workloads``: its whole config's bytes per xDS type, as they are now."""
+        found = self._bytes[workloads]
+        found[:, EDS] += self.eds_by_class[self.workload_class[workloads]]
+        return found
+
+    def config_apply(self, workloads: np.ndarray) -> np.ndarray:
+        """Per workload of ``workloads``: its whole config's apply counts (:data:`APPLY_TERMS`), as they are now."""
+        found = self._apply[workloads]
+        found[:, 2] += self.eaa_by_class[self.workload_class[workloads]]
+        return found
+
+    @property
+    def bytes(self) -> np.ndarray:
+        """Per workload: its whole config's bytes per xDS type, as they are now."""
+        return self.config_bytes(np.arange(len(self._bytes)))
+
+    def _change_seers(self, delta: StateDelta, sign: int) -> None:
+        """Add ``sign`` times ``delta`` to the endpoint sets and to the configs of the workloads
+        that see each service."""
+        for i, service in enumerate(delta.services.tolist()):
+            change = sign * delta.eds_bytes[:, i]
+            extra = sign * delta.endpoint_additional[:, i]
+            self.eds_now[:, service] += change
+            self.eaa_now[:, service] += extra
+            if self.alive[service]:
+                seers = self.seers_of(service)
+                k = self.workload_class[seers]
+                self._bytes[seers, EDS] += change[k]
+                self._apply[seers, 2] += extra[k]
 
     # -- what a push carries -------------------------------------------------------------------------
     def changes_seen(self, services: np.ndarray, workloads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import numpy as np
 from dsim.pushsim.commit import Committer
 from dsim.pushsim.lanes import LaneState
 from dsim.pushsim.proxytable import ProxyTable
-from dsim.pushsim.queueline import QueueLine
+from dsim.pushsim.queueline import Batches, QueueLines
 
 LOOKAHEAD = 1.2  # batch size over the expected dispatches in the window: a second pass costs more than a few spare rows
 MIN_BATCH = 64
@@ -34,31 +34,27 @@ class Dispatcher:
         self.table = table
         self.committer = committer
         self.lanes = LaneState.idle(throttle, cores, replicas=replicas)
-        self.lines = [QueueLine(hot) for _ in range(replicas)]
-        self.replica_of = np.arange(len(table)) % replicas
+        self.lines = QueueLines(replicas, table, hot)
         self._again = np.zeros(0, np.int64)  # proxies asked for while being pushed (may hold stale ids)
-        self._advanced_to = np.full(replicas, -np.inf)
+        self._chosen = np.zeros(replicas, bool)  # the replicas a re-queue is for (reused: it runs at every advance)
+        self._advanced_to = [-np.inf] * replicas  # a list: read and set a replica at a time, in Python
         self._rate = np.full(replicas, 1000.0)  # dispatches per second, to size the next batch
         self._hot = hot
 
     # -- the queues -----------------------------------------------------------------------------------
     def append(self, proxies: np.ndarray, ready_s: np.ndarray) -> None:
         """Queue ``proxies`` (in this order, ready at ``ready_s``) at the back of their replicas' lines."""
-        if self.table.replicas == 1:
-            self.lines[0].append(proxies, self.table.new_entries(proxies), ready_s)
-            return
-        replica = self.replica_of[proxies]
-        for r in np.unique(replica).tolist():
-            mine = replica == r
-            self.lines[r].append(proxies[mine], self.table.new_entries(proxies[mine]), ready_s[mine])
+        self.lines.append(proxies, ready_s)
 
     def flag(self, proxies: np.ndarray) -> None:
         """``proxies`` were asked for while being pushed (their ``again_*`` columns say what for)."""
-        self._again = np.union1d(self._again, proxies)
+        if len(proxies):
+            self._again = self._hot.union_sorted(self._again, proxies)
 
     def flagged(self) -> np.ndarray:
         """Proxies asked for while being pushed (distinct, ascending)."""
-        self._again = self._again[self.table.again_first_push[self._again] >= 0]
+        if len(self._again):
+            self._again = self._again[self.table.again_first_push[self._again] >= 0]
         return self._again
 
     def queue_length(self) -> int:
@@ -66,61 +62,68 @@ class Dispatcher:
         return int(np.count_nonzero(self.table.queued))
 
     # -- dispatching ----------------------------------------------------------------------------------
-    def _requeue(self, until: float, replicas: np.ndarray) -> None:
+    def _requeue(self, until: float, replicas: list[int]) -> None:
         """Proxies of ``replicas`` asked for while being pushed re-join the queue when that push is done."""
         if not len(self._again):
             return
         t = self.table
-        chosen = np.zeros(t.replicas, bool)
+        chosen = self._chosen
+        chosen[:] = False
         chosen[replicas] = True
         self._again, joining, ready = self._hot.requeue(
             self._again, chosen, until, t.connected, t.busy_until_s, t.queued, t.first_push, t.latest_push,
             t.enqueued_s, t.change_s, t.again_first_push, t.again_latest_push, t.again_change_s,
         )  # fmt: skip
-        if len(joining):
-            self.append(joining, ready)
+        self.lines.append(joining, ready)
 
     def advance(self, until: float, replicas: Sequence[int] | np.ndarray | None = None) -> None:
         """Commit every proxy push ``replicas`` (default: all) dispatch before ``until``."""
-        which = np.arange(self.table.replicas) if replicas is None else np.asarray(replicas, np.int64)
-        which = which[until > self._advanced_to[which]]  # else: anything enqueued since is ready at ``until`` or later
-        if len(which) == 0:
+        # The replicas are few (istiod's): Python lists and scalars here cost less than NumPy's
+        # per-call overhead on arrays of a handful.
+        advanced = self._advanced_to
+        if replicas is None:
+            candidates: Sequence[int] = range(self.table.replicas)
+        else:
+            candidates = replicas if isinstance(replicas, list) else np.asarray(replicas).tolist()
+        # A replica advanced to ``until`` or later has nothing to do: anything enqueued since is
+        # ready at ``until`` or later.
+        which = [r for r in candidates if until > advanced[r]]
+        if not which:
             return
         if until < np.inf:
-            self._advanced_to[which] = until
+            for r in which:
+                advanced[r] = until
         self._requeue(until, which)
-        while len(which):
+        rate = self._rate
+        while which:
+            dispatched, first_slot = self.lanes.dispatched, self.lanes.slots[:, 0]
+            assert isinstance(dispatched, np.ndarray)  # one row per replica
             # A replica's next dispatch waits for its dispatcher and for the slot T pushes back;
             # when that is already past ``until`` there is nothing to compute.
-            dispatched = np.asarray(self.lanes.dispatched)
-            which = which[np.maximum(dispatched[which], self.lanes.slots[which, 0]) < until]
-            batches = []
-            for r in which.tolist():
-                expected = LOOKAHEAD * float(self._rate[r]) * max(until - float(dispatched[r]), 0.0)
-                found = self.lines[r].next_batch(int(min(max(expected, MIN_BATCH), MAX_BATCH)), self.table)
-                if found is not None:
-                    batches.append((r, *found))
-            if not batches:
+            which = [r for r in which if max(dispatched[r], first_slot[r]) < until]
+            if not which:
                 return
-            which = self._dispatch(batches, until)
+            sizes = [
+                int(min(max(LOOKAHEAD * float(rate[r]) * max(until - float(dispatched[r]), 0.0), MIN_BATCH), MAX_BATCH))
+                for r in which
+            ]
+            batches = self.lines.batches(np.array(which, np.int64), np.array(sizes, np.int64))
+            if not len(batches.taken):
+                return
+            which = self._dispatch(batches, until).tolist()
 
-    def _dispatch(self, batches: list[tuple[int, np.ndarray, np.ndarray, int]], until: float) -> np.ndarray:
+    def _dispatch(self, batches: Batches, until: float) -> np.ndarray:
         """Schedule the replicas' batches together, commit what is dispatched before ``until``;
-        returns the replicas whose whole batch was dispatched (they may have more)."""
-        which = np.array([r for r, _, _, _ in batches], np.int64)
-        lengths = np.array([len(p) for _, p, _, _ in batches], np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        rows = batches[0][1] if len(batches) == 1 else np.concatenate([p for _, p, _, _ in batches])
-        ready = batches[0][2] if len(batches) == 1 else np.concatenate([r for _, _, r, _ in batches])
+        returns the replicas whose whole batch was dispatched and that have more."""
+        rows, ready = batches.proxies, batches.ready
         work = self.committer.work(rows)
-        counts = self.committer.dispatch_and_commit(self.lanes, self._rate, which, offsets, until, rows, ready, work)
-        whole = counts == lengths
-        for (r, _, _, front), count, all_of_it in zip(batches, counts.tolist(), whole.tolist(), strict=True):
-            self.lines[r].consume(count, front, all_of_it)
-        return which[whole & np.array([not self.lines[r].empty() for r in which.tolist()], bool)]
+        counts = self.committer.dispatch_and_commit(
+            self.lanes, self._rate, batches.taken, batches.offsets, until, rows, ready, work
+        )
+        return self.lines.consume(batches, counts)
 
     def drain(self) -> None:
         """Run the queues dry."""
         while self.table.queued.any() or (self.table.again_first_push >= 0).any():
-            self._advanced_to[:] = -np.inf
+            self._advanced_to = [-np.inf] * self.table.replicas
             self.advance(np.inf)

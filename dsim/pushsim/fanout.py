@@ -7,7 +7,7 @@ against): a proxy is never queued twice — a push for a waiting proxy merges in
 for a proxy being pushed right now is kept and the proxy re-queued when that push is done.
 
 The package's parts: where each proxy stands (:class:`dsim.pushsim.proxytable.ProxyTable`), each
-replica's queue (:class:`dsim.pushsim.queueline.QueueLine`), dispatching
+replica's queue (:class:`dsim.pushsim.queueline.QueueLines`), dispatching
 (:class:`dsim.pushsim.dispatch.Dispatcher`) and pricing and committing
 (:class:`dsim.pushsim.commit.Committer`). :class:`FanOut` is the only way in: every event first
 commits what was dispatched before it (the proxy pushes whose results it could change), then
@@ -110,22 +110,20 @@ class FanOut:
         pid = self.log.add(push)
         np.minimum(self._oldest_bound, pid, out=self._oldest_bound)  # what it merges into is older
         targets, fresh, idle, bounds = self._hot.reach(
-            seen, self.proxy_workload, table.connected, table.queued, table.busy_until_s, t, pid, push.start,
-            table.latest_push, table.change_s, table.again_first_push, table.again_latest_push, table.again_change_s,
-            table.replicas,
+            seen, bool(seen.all()), self.proxy_workload, table.connected, table.queued, table.busy_until_s, t, pid,
+            push.start, table.latest_push, table.change_s, table.again_first_push, table.again_latest_push,
+            table.again_change_s, table.replicas,
         )  # fmt: skip
         self.dispatcher.flag(fresh)
         # Istio walks its connections map (random order); a seeded rotation stands in for it.
         sizes = np.diff(bounds).tolist()
         turns = np.array([int(rot.integers(n)) if n else 0 for rot, n in zip(self.rotations, sizes, strict=True)])
-        order, tokens = self._hot.enqueue(
+        lines = self.dispatcher.lines
+        lines.reserve(max(sizes))
+        self._hot.enqueue(
             idle, bounds, turns, t, pid, push.start, table.queued, table.first_push, table.latest_push,
-            table.enqueued_s, table.change_s, table.entry_token,
+            table.enqueued_s, table.change_s, table.entry_token, lines.order, lines.token, lines.ready, lines.tail,
         )  # fmt: skip
-        for r, n in enumerate(sizes):
-            if n:
-                mine = slice(bounds[r], bounds[r + 1])
-                self.dispatcher.lines[r].append(order[mine], tokens[mine], np.full(n, t))
         return int(targets)
 
     def connect(self, t: float, proxy: int) -> None:
@@ -133,15 +131,19 @@ class FanOut:
         r = self.table.replica_of(proxy)
         self.dispatcher.advance(t, [r])
         self._oldest_bound[r] = min(self._oldest_bound[r], len(self.log) - 1)
-        one = np.array([proxy])
         self.table.connect(proxy)
-        self.table.enqueue(one, t, len(self.log) - 1, t)
-        self.dispatcher.lines[r].join_front(proxy, int(self.table.new_entries(one)[0]), t)
+        self.table.enqueue(proxy, t, len(self.log) - 1, t)
+        self.dispatcher.lines.join_front(proxy, t)
 
     def disconnect(self, t: float, proxy: int) -> None:
         """``proxy`` went away at ``t``: drop what was waiting for it."""
-        self.dispatcher.advance(t, [self.table.replica_of(proxy)])
-        self.table.drop(np.array([proxy]))
+        table = self.table
+        # Only a proxy push still to be computed for it (queued, a new connection's, or asked for
+        # while being pushed) is changed: with none, the proxy pushes its replica dispatches
+        # before ``t`` are the same whether computed now or later.
+        if table.queued[proxy] or table.connecting[proxy] or table.again_first_push[proxy] >= 0:
+            self.dispatcher.advance(t, [table.replica_of(proxy)])
+        table.drop_one(proxy)
 
     def restart(self, t: float) -> np.ndarray:
         """Every istiod replica restarts at ``t``: every connection drops, caches go cold; returns
@@ -175,7 +177,7 @@ class FanOut:
         self.model.let_change()
         return self.model.set_state(workload, state)
 
-    def _depends_on(self, services: np.ndarray) -> np.ndarray:
+    def _depends_on(self, services: np.ndarray) -> list[int]:
         """The replicas with a proxy push not yet computed that carries a whole config (a full push
         or a new connection) or the endpoint set of one of ``services`` (changed by a push it merges)."""
         table = self.table
@@ -184,4 +186,4 @@ class FanOut:
             table.queued, table.first_push, table.latest_push, table.connecting, self.dispatcher.flagged(),
             table.again_first_push, table.again_latest_push,
         )  # fmt: skip
-        return np.flatnonzero(needs)
+        return [r for r, needed in enumerate(needs.tolist()) if needed]

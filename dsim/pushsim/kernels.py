@@ -22,7 +22,8 @@ measures it), later runs load them (well under a second). Editing this file reco
   proxy arrays (merged into waiting entries, flagged to go again, or queued);
 - :func:`pending`, :func:`depends_on`, :func:`concerned`: which replicas an endpoint change
   concerns (their pending proxy pushes would carry it);
-- :func:`live_entries`: the entries of a queue line still live;
+- :func:`line_append`, :func:`live_batches`: the replicas' queue lines: entries joining, and the
+  next batch of live ones; :func:`union_sorted`: the proxies flagged to go again;
 - :func:`endpoint_change`: a workload's endpoints changing, in every workload's config (when every
   workload sees every service);
 - :func:`variant_costs`: what each distinct proxy push costs;
@@ -542,6 +543,7 @@ def spread_cpu(bins: np.ndarray, start: np.ndarray, seconds: np.ndarray) -> None
 @numba.njit(cache=True)
 def reach(
     seen: np.ndarray,
+    everyone: bool,
     proxy_workload: np.ndarray,
     connected: np.ndarray,
     queued: np.ndarray,
@@ -557,7 +559,8 @@ def reach(
     replicas: int,
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Push ``push`` (started by a change at ``push_start``) at ``t`` reaches the connected proxies
-    of the workloads ``seen``: a waiting proxy merges it into its entry; one being pushed
+    of the workloads ``seen`` (``everyone``: all of them, and the proxies' workloads need not be
+    read): a waiting proxy merges it into its entry; one being pushed
     (``busy_until > t``) is flagged to go again with it; the rest are idle. Returns how many it
     reached, the proxies newly flagged, and the idle ones replica by replica (proxy ``p`` is of
     replica ``p % replicas``; replica ``r``'s ascending at ``idle[bounds[r]:bounds[r + 1]]``)."""
@@ -570,7 +573,7 @@ def reach(
     ni = 0
     for r in range(replicas):
         for p in range(r, n, replicas):
-            if not (connected[p] and seen[proxy_workload[p]]):
+            if not (connected[p] and (everyone or seen[proxy_workload[p]])):
                 continue
             targets += 1
             if queued[p]:
@@ -604,15 +607,15 @@ def enqueue(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
-    token: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    entry_token: np.ndarray,
+    line_order: np.ndarray,
+    line_token: np.ndarray,
+    line_ready: np.ndarray,
+    tail: np.ndarray,
+) -> None:
     """Queue the idle proxies of :func:`reach` for ``push`` at ``t``, replica ``r``'s turned to
-    start at its ``turns[r]``-th (Istio walks its connections map in random order). Returns them
-    in queue order, replica by replica, and their new tokens (an older queue entry of theirs is
-    stale from now on)."""
-    order = np.empty(len(idle), np.int64)
-    tokens = np.empty(len(idle), np.int64)
-    k = 0
+    start at its ``turns[r]``-th (Istio walks its connections map in random order), at the back
+    of their replicas' lines as :func:`line_append` does (the rows must have room)."""
     for r in range(len(bounds) - 1):
         turn = bounds[r] + turns[r]
         for part in range(2):  # from the turn to the end, then from the start to the turn
@@ -624,11 +627,11 @@ def enqueue(
                 latest[p] = push
                 enqueued[p] = t
                 start[p] = push_start
-                token[p] += 1
-                order[k] = p
-                tokens[k] = token[p]
-                k += 1
-    return order, tokens
+                entry_token[p] += 1
+                line_order[r, tail[r]] = p
+                line_token[r, tail[r]] = entry_token[p]
+                line_ready[r, tail[r]] = t
+                tail[r] += 1
 
 
 NEVER = np.iinfo(np.int64).max
@@ -789,64 +792,174 @@ def incremental_merges(
 
 
 @numba.njit(cache=True)
-def live_entries(
-    order: np.ndarray,
-    entry_token: np.ndarray,
-    entry_ready: np.ndarray,
-    head: int,
-    end: int,
-    token: np.ndarray,
-    queued: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The live entries among a queue line's ``head:end`` (an entry is live while its proxy is
-    queued with the token it had when the entry was made): their proxies, ready times, and for
-    the ``i``-th how many raw entries the first ``i + 1`` take."""
-    proxies = np.empty(end - head, np.int64)
-    ready = np.empty(end - head)
-    spans = np.empty(end - head, np.int64)
-    k = 0
-    for i in range(head, end):
-        p = order[i]
-        if entry_token[i] == token[p] and queued[p]:
-            proxies[k] = p
-            ready[k] = entry_ready[i]
-            spans[k] = i - head + 1
+def union_sorted(ascending: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """The distinct values of ``ascending`` (distinct, ascending) and ``more``, ascending."""
+    extra = np.sort(more)
+    out = np.empty(len(ascending) + len(extra), np.int64)
+    i = j = k = 0
+    while i < len(ascending) or j < len(extra):
+        if j == len(extra) or (i < len(ascending) and ascending[i] <= extra[j]):
+            value = ascending[i]
+            i += 1
+        else:
+            value = extra[j]
+            j += 1
+        if k == 0 or out[k - 1] != value:
+            out[k] = value
             k += 1
-    return proxies[:k], ready[:k], spans[:k]
+    return out[:k]
+
+
+@numba.njit(cache=True)
+def line_append(
+    order: np.ndarray,
+    token: np.ndarray,
+    ready: np.ndarray,
+    tail: np.ndarray,
+    proxies: np.ndarray,
+    ready_s: np.ndarray,
+    entry_token: np.ndarray,
+) -> None:
+    """Queue ``proxies`` (in this order, ready at ``ready_s``) at the back of their replicas'
+    lines (row ``p % rows`` of ``order``, ``token`` and ``ready``, from ``tail`` on), each entry
+    with the proxy's next token (an older entry of the proxy's is stale from then on). The rows
+    must have room."""
+    replicas = len(tail)
+    for i in range(len(proxies)):
+        p = proxies[i]
+        r = p % replicas
+        entry_token[p] += 1
+        order[r, tail[r]] = p
+        token[r, tail[r]] = entry_token[p]
+        ready[r, tail[r]] = ready_s[i]
+        tail[r] += 1
+
+
+@numba.njit(cache=True)
+def _live(p: int, entry: int, token: np.ndarray, queued: np.ndarray) -> bool:
+    return entry == token[p] and queued[p]
+
+
+@numba.njit(cache=True)
+def live_batches(
+    order: np.ndarray,
+    token: np.ndarray,
+    ready: np.ndarray,
+    head: np.ndarray,
+    tail: np.ndarray,
+    front_order: np.ndarray,
+    front_token: np.ndarray,
+    front_ready: np.ndarray,
+    front_len: np.ndarray,
+    which: np.ndarray,
+    sizes: np.ndarray,
+    entry_token: np.ndarray,
+    queued: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The next batch of each replica of ``which``: its live connections waiting in front (stale
+    ones are dropped from the front for good), then its live entries among the next ``sizes[j]``
+    raw ones of its line, past any run of stale entries (``head`` moves over them). An entry is
+    live while its proxy is queued with the token it had when the entry was made.
+
+    Returns the replicas with a batch (``taken``), their proxies and ready times one batch after
+    another (batch ``j`` at ``offsets[j]:offsets[j + 1]``), how many of each came from the front,
+    where each batch's scan of the line stopped (``raw_end``), and per proxy of the line (the front
+    ones count 0) how many raw entries the batch takes up to and including it (``spans``)."""
+    total = 0
+    for j in range(len(which)):
+        total += front_len[which[j]] + sizes[j]
+    proxies = np.empty(total, np.int64)
+    batch_ready = np.empty(total)
+    spans = np.empty(total, np.int64)
+    taken = np.empty(len(which), np.int64)
+    offsets = np.zeros(len(which) + 1, np.int64)
+    fronts = np.empty(len(which), np.int64)
+    raw_end = np.empty(len(which), np.int64)
+    k = 0
+    b = 0
+    for j in range(len(which)):
+        r = which[j]
+        begin = k
+        kept = 0
+        for i in range(front_len[r]):
+            p = front_order[r, i]
+            if _live(p, front_token[r, i], entry_token, queued):
+                front_order[r, kept] = p
+                front_token[r, kept] = front_token[r, i]
+                front_ready[r, kept] = front_ready[r, i]
+                kept += 1
+                proxies[k] = p
+                batch_ready[k] = front_ready[r, i]
+                spans[k] = 0
+                k += 1
+        front_len[r] = kept
+        while True:
+            end = min(tail[r], head[r] + sizes[j])
+            for i in range(head[r], end):
+                p = order[r, i]
+                if _live(p, token[r, i], entry_token, queued):
+                    proxies[k] = p
+                    batch_ready[k] = ready[r, i]
+                    spans[k] = i - head[r] + 1
+                    k += 1
+            if k > begin or end >= tail[r]:
+                break
+            head[r] = end  # only stale entries: skip them
+        if k == begin:
+            head[r] = end
+            continue
+        taken[b] = r
+        fronts[b] = kept
+        raw_end[b] = end
+        offsets[b + 1] = k
+        b += 1
+    return taken[:b], offsets[: b + 1], proxies[:k], batch_ready[:k], fronts[:b], raw_end[:b], spans[:k]
+
+
+@numba.njit(cache=True)
+def _add_state(
+    sign: int,
+    services: np.ndarray,
+    eds_bytes: np.ndarray,
+    additional: np.ndarray,
+    alive: np.ndarray,
+    eds_now: np.ndarray,
+    eaa_now: np.ndarray,
+    change: np.ndarray,
+    extra: np.ndarray,
+) -> None:
+    for i in range(len(services)):
+        s = services[i]
+        for k in range(eds_now.shape[0]):
+            eds_now[k, s] += sign * eds_bytes[k, i]
+            eaa_now[k, s] += sign * additional[k, i]
+            if alive[s]:
+                change[k] += sign * eds_bytes[k, i]
+                extra[k] += sign * additional[k, i]
 
 
 @numba.njit(cache=True)
 def endpoint_change(
-    services: np.ndarray,
-    eds_bytes: np.ndarray,
-    endpoint_additional: np.ndarray,
-    sign: int,
+    old_services: np.ndarray,
+    old_eds_bytes: np.ndarray,
+    old_additional: np.ndarray,
+    new_services: np.ndarray,
+    new_eds_bytes: np.ndarray,
+    new_additional: np.ndarray,
     alive: np.ndarray,
     eds_now: np.ndarray,
     eaa_now: np.ndarray,
-    workload_class: np.ndarray,
-    workload_bytes: np.ndarray,
-    workload_apply: np.ndarray,
+    class_bytes: np.ndarray,
+    class_additional: np.ndarray,
 ) -> None:
-    """Add ``sign`` times a membership state's change (per class and service of ``services``,
-    distinct: endpoint-set bytes ``eds_bytes``, additional addresses ``endpoint_additional``) to
-    the endpoint sets as they are now (``eds_now``, ``eaa_now``, per class and service) and, for
-    the services ``alive``, to every workload's config (``workload_bytes``: its endpoint bytes,
-    ``workload_apply``: its endpoint additional addresses; every workload sees every service)."""
-    classes = eds_now.shape[0]
-    change = np.zeros(classes, np.int64)
-    extra = np.zeros(classes, np.int64)
-    for i in range(len(services)):
-        s = services[i]
-        for k in range(classes):
-            eds_now[k, s] += sign * eds_bytes[k, i]
-            eaa_now[k, s] += sign * endpoint_additional[k, i]
-            if alive[s]:
-                change[k] += sign * eds_bytes[k, i]
-                extra[k] += sign * endpoint_additional[k, i]
-    for w in range(len(workload_class)):
-        workload_bytes[w] += change[workload_class[w]]
-        workload_apply[w] += extra[workload_class[w]]
+    """A workload's endpoints leave one membership state for another: subtract the old state's
+    change and add the new one's (each per class and service of its ``services``, distinct:
+    endpoint-set bytes, endpoint additional addresses) to the endpoint sets as they are now
+    (``eds_now``, ``eaa_now``, per class and service) and, for the services ``alive``, to what
+    every workload of a class sees (``class_bytes``, ``class_additional``: every workload sees
+    every service)."""
+    _add_state(-1, old_services, old_eds_bytes, old_additional, alive, eds_now, eaa_now, class_bytes, class_additional)
+    _add_state(1, new_services, new_eds_bytes, new_additional, alive, eds_now, eaa_now, class_bytes, class_additional)
 
 
 @numba.njit(cache=True)

@@ -78,8 +78,9 @@ class ProxyTable:
         """Ids of the proxies of ``replica`` where ``mask`` (over all proxy ids) holds, ascending."""
         return np.flatnonzero(mask[replica :: self.replicas]) * self.replicas + replica
 
-    def enqueue(self, proxies: np.ndarray, t: float, push: int, change_s: float) -> None:
-        """``proxies`` join the queue at ``t`` carrying ``push`` alone (its oldest change happened at ``change_s``)."""
+    def enqueue(self, proxies: np.ndarray | int, t: float, push: int, change_s: float) -> None:
+        """``proxies`` (or one proxy) join the queue at ``t`` carrying ``push`` alone (its oldest
+        change happened at ``change_s``)."""
         self.queued[proxies] = True
         self.first_push[proxies] = push
         self.latest_push[proxies] = push
@@ -102,7 +103,11 @@ class ProxyTable:
         self.connecting[proxies] = False
         self.again_first_push[proxies] = -1
 
-    def new_entries(self, proxies: np.ndarray) -> np.ndarray:
-        """New queue entries for ``proxies``: their tokens (any older entry of theirs is stale from now on)."""
-        self.entry_token[proxies] += 1
-        return self.entry_token[proxies]
+    def drop_one(self, proxy: int) -> None:
+        """:meth:`drop` for one proxy (a disconnection: no array to build)."""
+        if self.connecting[proxy]:
+            self.joining[proxy % self.replicas] -= 1
+        self.connected[proxy] = False
+        self.queued[proxy] = False
+        self.connecting[proxy] = False
+        self.again_first_push[proxy] = -1

@@ -1,91 +1,147 @@
-"""One istiod replica's push queue, in arrival order, as arrays (``pushqueue.go``'s list).
+"""The istiod replicas' push queues in arrival order, as arrays (``pushqueue.go``'s list): row
+``r`` of every array is replica ``r``'s line.
 
 A proxy is never queued twice: an entry records the proxy's token (:attr:`ProxyTable.entry_token`)
 when it was made, and an entry whose proxy was pushed, dropped or queued again since is stale and
-skipped. New connections wait in :attr:`QueueLine.front`, ahead of the line: istiod serves a
-connection's first request at once.
+skipped. New connections wait in front, ahead of the line: istiod serves a connection's first
+request at once. All the replicas' lines are one set of arrays so that one compiled call
+(:func:`dsim.pushsim.kernels.line_append`, :func:`dsim.pushsim.kernels.live_batches`) serves
+every replica an event concerns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
 import numpy as np
 
 from dsim.pushsim.proxytable import ProxyTable
 
+_INITIAL = 1024
 
-class QueueLine:
-    """One replica's queue in arrival order. An entry records the proxy's token when it was
-    queued; a proxy pushed, merged away or dropped since has a newer token (or is no longer
-    queued), so its old entry is skipped. Connections wait in ``front``, ahead of the line."""
 
-    def __init__(self, hot: ModuleType) -> None:
+def _moved(old: np.ndarray, live: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
+    """``old``'s rows' entries ``starts[r]:starts[r] + live[r]`` moved to the start of their rows,
+    in place when the rows are ``size`` long already, else into new rows ``size`` long."""
+    fresh = old if old.shape[1] == size else np.empty((old.shape[0], size), old.dtype)
+    for r, (start, n) in enumerate(zip(starts.tolist(), live.tolist(), strict=True)):
+        if start or fresh is not old:
+            fresh[r, :n] = old[r, start : start + n]  # NumPy copies overlapping slices as if buffered
+    return fresh
+
+
+class QueueLines:
+    """Every replica's queue: entries ``head[r]:tail[r]`` of row ``r`` (proxy, token when queued,
+    ready time), and its connections waiting in front (``front_len[r]`` of them)."""
+
+    def __init__(self, replicas: int, table: ProxyTable, hot: ModuleType) -> None:
+        self.table = table
         self._hot = hot
-        self.order = np.zeros(1024, np.int64)
-        self.token = np.zeros(1024, np.int64)
-        self.ready = np.zeros(1024)
-        self.head = 0
-        self.tail = 0
-        self.front: list[tuple[int, int, float]] = []
-        self.spans = np.zeros(0, np.int64)
-        self.raw_end = 0
+        self.order = np.zeros((replicas, _INITIAL), np.int64)
+        self.token = np.zeros((replicas, _INITIAL), np.int64)
+        self.ready = np.zeros((replicas, _INITIAL))
+        self.head = np.zeros(replicas, np.int64)
+        self.tail = np.zeros(replicas, np.int64)
+        self.front_order = np.zeros((replicas, 16), np.int64)
+        self.front_token = np.zeros((replicas, 16), np.int64)
+        self.front_ready = np.zeros((replicas, 16))
+        self.front_len = np.zeros(replicas, np.int64)
+        self._tail_bound = 0  # no row's tail is past it: checking room needs no pass over the rows
 
-    def append(self, proxies: np.ndarray, tokens: np.ndarray, ready: np.ndarray) -> None:
-        need = self.tail + len(proxies)
-        if need > len(self.order):
-            live = self.tail - self.head
-            size = max(2 * (live + len(proxies)), 1024)
-            for name in ("order", "token", "ready"):
-                old = getattr(self, name)
-                fresh = np.zeros(size, old.dtype)
-                fresh[:live] = old[self.head : self.tail]
-                setattr(self, name, fresh)
-            self.tail, self.head = live, 0
-        end = self.tail + len(proxies)
-        self.order[self.tail : end] = proxies
-        self.token[self.tail : end] = tokens
-        self.ready[self.tail : end] = ready
-        self.tail = end
+    def reserve(self, extra: int) -> None:
+        """Room for ``extra`` more entries in every row: the rows' live entries move to their
+        starts, in rows twice as long as they need when that is more than they have."""
+        capacity = self.order.shape[1]
+        if self._tail_bound + extra <= capacity:
+            self._tail_bound += extra
+            return
+        self._tail_bound = int(self.tail.max())  # the bound is loose: is there room after all?
+        if self._tail_bound + extra <= capacity:
+            self._tail_bound += extra
+            return
+        live = self.tail - self.head
+        need = int(live.max()) + extra
+        size = capacity if 2 * need <= capacity else max(2 * need, _INITIAL)
+        self.order = _moved(self.order, live, self.head, size)
+        self.token = _moved(self.token, live, self.head, size)
+        self.ready = _moved(self.ready, live, self.head, size)
+        self.head[:] = 0
+        self.tail[:] = live
+        self._tail_bound = need
 
-    def batch(self, size: int, table: ProxyTable) -> tuple[np.ndarray, np.ndarray, int]:
-        """The connections waiting, then up to ``size`` raw entries that are still live: their
-        proxies, ready times, and how many came from the front. ``spans[i]`` is how many raw entries
-        the first ``i + 1`` live ones take; ``raw_end`` where the scan stopped."""
-        token, queued = table.entry_token, table.queued
-        self.front = [(p, tok, r) for p, tok, r in self.front if token[p] == tok and queued[p]]
-        raw_end = min(self.tail, self.head + size)
-        proxies, ready, self.spans = self._hot.live_entries(
-            self.order, self.token, self.ready, self.head, raw_end, token, queued
-        )
-        self.raw_end = raw_end
-        if self.front:
-            proxies = np.concatenate([np.array([p for p, _, _ in self.front], np.int64), proxies])
-            ready = np.concatenate([np.array([r for _, _, r in self.front]), ready])
-        return proxies, ready, len(self.front)
+    def append(self, proxies: np.ndarray, ready_s: np.ndarray) -> None:
+        """Queue ``proxies`` (in this order, ready at ``ready_s``) at the back of their replicas' lines."""
+        if len(proxies):
+            self.reserve(len(proxies))
+            self._hot.line_append(
+                self.order, self.token, self.ready, self.tail, proxies, ready_s, self.table.entry_token
+            )
 
-    def next_batch(self, size: int, table: ProxyTable) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """:meth:`batch`, past any run of stale entries; None when nothing live is left."""
-        proxies, ready, front = self.batch(size, table)
-        while len(proxies) == 0 and self.raw_end < self.tail:  # only stale entries: skip them
-            self.head = self.raw_end
-            proxies, ready, front = self.batch(size, table)
-        if len(proxies) == 0:
-            self.head = self.raw_end
-            return None
-        return proxies, ready, front
+    def join_front(self, proxy: int, ready_s: float) -> None:
+        """A new connection waits ahead of its replica's line."""
+        r = self.table.replica_of(proxy)
+        n = int(self.front_len[r])
+        if n == self.front_order.shape[1]:
+            starts, size = np.zeros_like(self.front_len), 2 * n
+            self.front_order = _moved(self.front_order, self.front_len, starts, size)
+            self.front_token = _moved(self.front_token, self.front_len, starts, size)
+            self.front_ready = _moved(self.front_ready, self.front_len, starts, size)
+        self.front_order[r, n] = proxy
+        self.table.entry_token[proxy] += 1  # its older entries are stale from now on
+        self.front_token[r, n] = self.table.entry_token[proxy]
+        self.front_ready[r, n] = ready_s
+        self.front_len[r] = n + 1
 
-    def join_front(self, proxy: int, token: int, ready_s: float) -> None:
-        """A new connection waits ahead of the line (its entry made with ``token``)."""
-        self.front.append((proxy, token, ready_s))
+    def batches(self, which: np.ndarray, sizes: np.ndarray) -> Batches:
+        """The next batch of each replica of ``which`` (its connections waiting, then up to
+        ``sizes[j]`` raw entries that are still live): see :func:`dsim.pushsim.kernels.live_batches`."""
+        t = self.table
+        found = self._hot.live_batches(
+            self.order, self.token, self.ready, self.head, self.tail, self.front_order, self.front_token,
+            self.front_ready, self.front_len, which, sizes, t.entry_token, t.queued,
+        )  # fmt: skip
+        return Batches(*found)
 
-    def consume(self, count: int, front: int, whole_batch: bool) -> None:
-        """``count`` proxies of the last batch (``front`` of them connections) were dispatched."""
-        del self.front[: min(count, front)]
-        if whole_batch:
-            self.head = self.raw_end
-        elif count > front:
-            self.head += int(self.spans[count - front - 1])
+    def consume(self, batches: Batches, counts: np.ndarray) -> np.ndarray:
+        """The first ``counts[j]`` proxies of each batch were dispatched; returns the replicas whose
+        whole batch was, and whose line holds more."""
+        more = []
+        for j, (r, count) in enumerate(zip(batches.taken.tolist(), counts.tolist(), strict=True)):
+            lo, hi = int(batches.offsets[j]), int(batches.offsets[j + 1])
+            front = int(batches.fronts[j])
+            gone = min(count, front)
+            if gone:
+                n = int(self.front_len[r])
+                for column in (self.front_order, self.front_token, self.front_ready):
+                    column[r, : n - gone] = column[r, gone:n]
+                self.front_len[r] = n - gone
+            if count == hi - lo:
+                self.head[r] = batches.raw_end[j]
+                if self.head[r] < self.tail[r] or self.front_len[r]:
+                    more.append(r)
+            elif count > front:
+                self.head[r] += batches.spans[lo + count - 1]
+        return np.array(more, np.int64)
 
     def empty(self) -> bool:
-        return self.head >= self.tail and not self.front
+        return bool((self.head >= self.tail).all() and not self.front_len.any())
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Batches:
+    """The replicas' next batches, one after another (:func:`dsim.pushsim.kernels.live_batches`)."""
+
+    taken: np.ndarray
+    """The replicas with a batch."""
+    offsets: np.ndarray
+    """Batch ``j`` is ``proxies[offsets[j]:offsets[j + 1]]``."""
+    proxies: np.ndarray
+    ready: np.ndarray
+    """When each proxy's entry was ready."""
+    fronts: np.ndarray
+    """How many of each batch are connections from the front."""
+    raw_end: np.ndarray
+    """Where each batch's scan of its line stopped."""
+    spans: np.ndarray
+    """Per proxy from the line: how many raw entries its batch takes up to and including it."""

@@ -10,9 +10,10 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
 - :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`requeue`, :func:`tally`, :func:`spread_cpu`,
   :func:`incremental_table`, :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`concerned`,
-  :func:`live_entries`, :func:`incremental_merges`, :func:`endpoint_change`, :func:`variant_costs`: the
-  NumPy forms of the compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the
-  spec the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
+  :func:`line_append`, :func:`live_batches`, :func:`union_sorted`, :func:`incremental_merges`, :func:`endpoint_change`,
+  :func:`variant_costs`: the NumPy forms of the compiled kernels (:mod:`dsim.pushsim.kernels`), same
+  signatures, vectorized over a batch: the spec the kernels are held to, and the path
+  ``DSIM_PUSHSIM_NUMPY=1`` selects.
 """
 
 from __future__ import annotations
@@ -556,6 +557,7 @@ def spread_cpu(bins: np.ndarray, start: np.ndarray, seconds: np.ndarray) -> None
 
 def reach(
     seen: np.ndarray,
+    everyone: bool,
     proxy_workload: np.ndarray,
     connected: np.ndarray,
     queued: np.ndarray,
@@ -571,7 +573,7 @@ def reach(
     replicas: int,
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`dsim.pushsim.kernels.reach`, vectorized over the proxy arrays."""
-    targets = connected & seen[proxy_workload]
+    targets = connected.copy() if everyone else connected & seen[proxy_workload]
     waiting = targets & queued
     np.copyto(latest, push, where=waiting)
     np.minimum(start, push_start, out=start, where=waiting)
@@ -599,8 +601,12 @@ def enqueue(
     latest: np.ndarray,
     enqueued: np.ndarray,
     start: np.ndarray,
-    token: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    entry_token: np.ndarray,
+    line_order: np.ndarray,
+    line_token: np.ndarray,
+    line_ready: np.ndarray,
+    tail: np.ndarray,
+) -> None:
     """:func:`dsim.pushsim.kernels.enqueue`, vectorized."""
     order = np.concatenate(
         [np.roll(idle[lo:hi], -int(turn)) for lo, hi, turn in zip(bounds[:-1], bounds[1:], turns, strict=True)]
@@ -610,8 +616,7 @@ def enqueue(
     latest[order] = push
     enqueued[order] = t
     start[order] = push_start
-    token[order] += 1
-    return order, token[order]
+    line_append(line_order, line_token, line_ready, tail, order, np.full(len(order), t), entry_token)
 
 
 def _by_replica(values: np.ndarray, replicas: int, pad: object) -> np.ndarray:
@@ -727,42 +732,108 @@ def incremental_merges(
     return other, merges, variant
 
 
-def live_entries(
+def union_sorted(ascending: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """:func:`dsim.pushsim.kernels.union_sorted`: NumPy's own."""
+    return np.union1d(ascending, more).astype(np.int64)
+
+
+def line_append(
     order: np.ndarray,
-    entry_token: np.ndarray,
-    entry_ready: np.ndarray,
-    head: int,
-    end: int,
     token: np.ndarray,
+    ready: np.ndarray,
+    tail: np.ndarray,
+    proxies: np.ndarray,
+    ready_s: np.ndarray,
+    entry_token: np.ndarray,
+) -> None:
+    """:func:`dsim.pushsim.kernels.line_append`, vectorized replica by replica (``proxies`` distinct)."""
+    replicas = len(tail)
+    entry_token[proxies] += 1
+    for r in range(replicas):
+        mine = proxies % replicas == r
+        n = int(np.count_nonzero(mine))
+        order[r, tail[r] : tail[r] + n] = proxies[mine]
+        token[r, tail[r] : tail[r] + n] = entry_token[proxies[mine]]
+        ready[r, tail[r] : tail[r] + n] = ready_s[mine]
+        tail[r] += n
+
+
+def live_batches(
+    order: np.ndarray,
+    token: np.ndarray,
+    ready: np.ndarray,
+    head: np.ndarray,
+    tail: np.ndarray,
+    front_order: np.ndarray,
+    front_token: np.ndarray,
+    front_ready: np.ndarray,
+    front_len: np.ndarray,
+    which: np.ndarray,
+    sizes: np.ndarray,
+    entry_token: np.ndarray,
     queued: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`dsim.pushsim.kernels.live_entries`, vectorized."""
-    proxies = order[head:end]
-    live = (entry_token[head:end] == token[proxies]) & queued[proxies]
-    return proxies[live], entry_ready[head:end][live], np.flatnonzero(live) + 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dsim.pushsim.kernels.live_batches`, vectorized over each replica's entries."""
+    taken, offsets, fronts, raw_end = [], [0], [], []
+    proxies, batch_ready, spans = [], [], []
+    for r, size in zip(which.tolist(), sizes.tolist(), strict=True):
+        n = int(front_len[r])
+        alive = (front_token[r, :n] == entry_token[front_order[r, :n]]) & queued[front_order[r, :n]]
+        kept = int(np.count_nonzero(alive))
+        for column in (front_order, front_token, front_ready):
+            column[r, :kept] = column[r, :n][alive]
+        front_len[r] = kept
+        while True:
+            end = min(int(tail[r]), int(head[r]) + size)
+            raw = order[r, head[r] : end]
+            live = (token[r, head[r] : end] == entry_token[raw]) & queued[raw]
+            if kept or live.any() or end >= tail[r]:
+                break
+            head[r] = end  # only stale entries: skip them
+        if not kept and not live.any():
+            head[r] = end
+            continue
+        taken.append(r)
+        fronts.append(kept)
+        raw_end.append(end)
+        proxies += [front_order[r, :kept], raw[live]]
+        batch_ready += [front_ready[r, :kept], ready[r, head[r] : end][live]]
+        spans += [np.zeros(kept, np.int64), np.flatnonzero(live) + 1]
+        offsets.append(offsets[-1] + kept + int(np.count_nonzero(live)))
+    return (
+        np.array(taken, np.int64),
+        np.array(offsets, np.int64),
+        np.concatenate([np.zeros(0, np.int64), *proxies]),
+        np.concatenate([np.zeros(0), *batch_ready]),
+        np.array(fronts, np.int64),
+        np.array(raw_end, np.int64),
+        np.concatenate([np.zeros(0, np.int64), *spans]),
+    )
 
 
 def endpoint_change(
-    services: np.ndarray,
-    eds_bytes: np.ndarray,
-    endpoint_additional: np.ndarray,
-    sign: int,
+    old_services: np.ndarray,
+    old_eds_bytes: np.ndarray,
+    old_additional: np.ndarray,
+    new_services: np.ndarray,
+    new_eds_bytes: np.ndarray,
+    new_additional: np.ndarray,
     alive: np.ndarray,
     eds_now: np.ndarray,
     eaa_now: np.ndarray,
-    workload_class: np.ndarray,
-    workload_bytes: np.ndarray,
-    workload_apply: np.ndarray,
+    class_bytes: np.ndarray,
+    class_additional: np.ndarray,
 ) -> None:
-    """:func:`dsim.pushsim.kernels.endpoint_change`, service by service over whole columns."""
-    for i, service in enumerate(services.tolist()):
-        change = sign * eds_bytes[:, i]
-        extra = sign * endpoint_additional[:, i]
-        eds_now[:, service] += change
-        eaa_now[:, service] += extra
-        if alive[service]:
-            workload_bytes += change[workload_class]
-            workload_apply += extra[workload_class]
+    """:func:`dsim.pushsim.kernels.endpoint_change`, over whole columns."""
+    for sign, services, eds_bytes, additional in (
+        (-1, old_services, old_eds_bytes, old_additional),
+        (1, new_services, new_eds_bytes, new_additional),
+    ):
+        np.add.at(eds_now.T, services, sign * eds_bytes.T)
+        np.add.at(eaa_now.T, services, sign * additional.T)
+        counted = alive[services]
+        class_bytes += sign * eds_bytes[:, counted].sum(axis=1)
+        class_additional += sign * additional[:, counted].sum(axis=1)
 
 
 def variant_costs(

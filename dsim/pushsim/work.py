@@ -176,7 +176,7 @@ class Pricer:
         self, workloads: np.ndarray, cache: np.ndarray, warm: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Bytes per xDS type, bytes generated and apply counts of new connections' whole configs."""
-        type_bytes = self.model.bytes[workloads]
+        type_bytes = self.model.config_bytes(workloads)
         generated = np.zeros(type_bytes.shape)
         generated[:, LDS] = type_bytes[:, LDS]  # listeners are never cached
         cold = ~warm[cache]
@@ -185,7 +185,7 @@ class Pricer:
             _, firsts = np.unique(cache[rows], return_index=True)
             cached = np.ix_(rows[firsts], np.array([CDS, EDS, RDS]))
             generated[cached] = type_bytes[cached]
-        return type_bytes, generated, self.model.apply_counts[workloads]
+        return type_bytes, generated, self.model.config_apply(workloads)
 
     def _merged(
         self,
@@ -209,7 +209,7 @@ class Pricer:
             type_bytes[rows, EDS] = size[:, EDS]
             return
         apply_counts[rows] = counts
-        whole = self.model.bytes[workloads]
+        whole = self.model.config_bytes(workloads)
         rescoped = np.isin(self.model.workload_namespace[workloads], rescoped_namespaces)
         resend_all = rescoped | (not self.delta_xds)
         type_bytes[rows] = np.where(resend_all[:, None], whole, size)

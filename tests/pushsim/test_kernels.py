@@ -291,7 +291,17 @@ def test_spread_cpu_equals_its_twin(grid: bool) -> None:
 
 
 # -- a push reaching the proxies ---------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(4))
+def _empty_lines(replicas: int, room: int) -> dict[str, np.ndarray]:
+    """Queue lines (one row per replica) with ``room`` entries each, all empty."""
+    return {
+        "line_order": np.zeros((replicas, room), np.int64),
+        "line_token": np.zeros((replicas, room), np.int64),
+        "line_ready": np.zeros((replicas, room)),
+        "tail": np.zeros(replicas, np.int64),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
 def test_reach_and_enqueue_equal_their_twins(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n, workloads, replicas = 300, 12, int(rng.integers(1, 5))
@@ -309,25 +319,34 @@ def test_reach_and_enqueue_equal_their_twins(seed: int) -> None:
         "again_start": rng.uniform(0, 5, n),
         "token": rng.integers(0, 3, n),
     }
-    seen, proxy_workload = rng.random(workloads) < 0.6, rng.integers(0, workloads, n)
+    seen, proxy_workload = rng.random(workloads) < (0.6 if seed % 2 else 1.0), rng.integers(0, workloads, n)
     results = []
     for hot in (kernels, reference):
         s = {k: v.copy() for k, v in state.items()}
         targets, flagged, idle, bounds = hot.reach(
-            seen, proxy_workload, s["connected"], s["queued"], s["busy_until"], t, push, push_start,
-            s["latest"], s["start"], s["again_first"], s["again_latest"], s["again_start"], replicas,
+            seen, bool(seen.all()), proxy_workload, s["connected"], s["queued"], s["busy_until"], t, push,
+            push_start, s["latest"], s["start"], s["again_first"], s["again_latest"], s["again_start"], replicas,
         )  # fmt: skip
         turning = np.random.default_rng(seed)  # the same turns for the twin
         turns = np.array([int(turning.integers(k)) if k else 0 for k in np.diff(bounds)])
-        order, tokens = hot.enqueue(
+        lines = _empty_lines(replicas, len(idle))
+        hot.enqueue(
             idle, bounds, turns, t, push, push_start, s["queued"], s["first"], s["latest"], s["enqueued"],
-            s["start"], s["token"],
+            s["start"], s["token"], lines["line_order"], lines["line_token"], lines["line_ready"], lines["tail"],
         )  # fmt: skip
         results.append(
-            {**s, "targets": np.array(targets), "flagged": np.sort(flagged), "idle": idle, "bounds": bounds}
-            | {"order": order, "tokens": tokens}
+            {**s, "targets": np.array(targets), "flagged": np.sort(flagged), "idle": idle, "bounds": bounds} | lines
         )
     _assert_same(*results)
+    fast = results[0]
+    for r in range(replicas):  # each replica's idle proxies, turned, in its line, with their new tokens
+        mine = fast["idle"][fast["bounds"][r] : fast["bounds"][r + 1]]
+        line = fast["line_order"][r, : fast["tail"][r]]
+        assert sorted(line.tolist()) == mine.tolist()
+        assert line.tolist() == np.roll(mine, -int(np.nonzero(mine == line[0])[0][0]) if len(line) else 0).tolist()
+        np.testing.assert_array_equal(fast["token"][line], state["token"][line] + 1)
+        np.testing.assert_array_equal(fast["line_token"][r, : fast["tail"][r]], fast["token"][line])
+        assert (fast["line_ready"][r, : fast["tail"][r]] == t).all()
     reached = state["connected"] & seen[proxy_workload]
     assert int(results[0]["targets"]) == reached.sum()
     assert (results[0]["idle"] % replicas == np.repeat(np.arange(replicas), np.diff(results[0]["bounds"]))).all()
@@ -376,52 +395,116 @@ def test_depends_on_a_pending_full_push_or_a_named_service() -> None:
     assert needs(0) == [False, False]  # before both; and neither merge holds the full push 2
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_live_entries_equal_their_twin(seed: int) -> None:
+@pytest.mark.parametrize("seed", range(6))
+def test_queue_lines_equal_their_twins(seed: int) -> None:
+    # Entries joining the lines (line_append), then each chosen replica's next batch (live_batches):
+    # its live connections in front, then its live entries within the scan, past runs of stale ones.
     rng = np.random.default_rng(seed)
-    entries, proxies = 120, 40
-    line = (rng.integers(0, proxies, entries), rng.integers(0, 3, entries), rng.random(entries))
-    token, queued = rng.integers(0, 3, proxies), rng.random(proxies) < 0.7
-    head, end = int(rng.integers(0, 30)), int(rng.integers(60, entries + 1))
-    fast = kernels.live_entries(*line, head, end, token, queued)
-    slow = reference.live_entries(*line, head, end, token, queued)
-    for got, want in zip(fast, slow, strict=True):
-        np.testing.assert_array_equal(got, want)
-    order, entry_token, _ = line
-    live = [i for i in range(head, end) if entry_token[i] == token[order[i]] and queued[order[i]]]
-    assert fast[0].tolist() == order[live].tolist()
-    assert fast[2].tolist() == [i - head + 1 for i in live]
+    proxies, replicas = 40, int(rng.integers(1, 4))
+    token, queued = rng.integers(0, 3, proxies), np.zeros(proxies, bool)
+    lines = _empty_lines(replicas, 200)
+    front = {
+        "order": np.zeros((replicas, 8), np.int64),
+        "token": np.zeros((replicas, 8), np.int64),
+        "ready": np.zeros((replicas, 8)),
+        "len": np.zeros(replicas, np.int64),
+    }
+    for _ in range(4):  # four rounds of joining; some proxies dropped or queued again between
+        joining = rng.choice(proxies, int(rng.integers(0, 15)), replace=False)
+        kernels.line_append(
+            lines["line_order"], lines["line_token"], lines["line_ready"], lines["tail"], joining,
+            rng.random(len(joining)), token,
+        )  # fmt: skip
+        queued[joining] = True
+        queued[rng.choice(proxies, 3)] = False
+    for p in rng.choice(proxies, 5, replace=False).tolist():  # connections waiting in front
+        r = p % replicas
+        token[p] += 1
+        queued[p] = True
+        n = front["len"][r]
+        front["order"][r, n], front["token"][r, n], front["ready"][r, n] = p, token[p], rng.random()
+        front["len"][r] += 1
+    queued[rng.choice(proxies, 4)] = False
+    head = rng.integers(0, 5, replicas)
+    which = rng.permutation(replicas)[: int(rng.integers(1, replicas + 1))]
+    sizes = rng.integers(1, 12, len(which))
+    results = []
+    for hot in (kernels, reference):
+        s = {**{k: v.copy() for k, v in lines.items()}, **{f"front_{k}": v.copy() for k, v in front.items()}}
+        s["head"] = head.copy()
+        found = hot.live_batches(
+            s["line_order"], s["line_token"], s["line_ready"], s["head"], s["tail"], s["front_order"],
+            s["front_token"], s["front_ready"], s["front_len"], which, sizes, token, queued,
+        )  # fmt: skip
+        names = ("taken", "offsets", "proxies", "ready", "fronts", "raw_end", "spans")
+        results.append(s | dict(zip(names, found, strict=True)))
+    _assert_same(*results)
+    fast = results[0]
+    for j, r in enumerate(fast["taken"].tolist()):
+        batch = fast["proxies"][fast["offsets"][j] : fast["offsets"][j + 1]]
+        n = front["len"][r]
+        waiting = zip(front["order"][r, :n].tolist(), front["token"][r, :n].tolist(), strict=True)
+        live_front = [p for p, tok in waiting if queued[p] and tok == token[p]]
+        assert batch[: fast["fronts"][j]].tolist() == live_front
+        raw = range(fast["head"][r], fast["raw_end"][j])
+        entries = [(fast["line_order"][r, i], fast["line_token"][r, i]) for i in raw]
+        live = [p for p, tok in entries if queued[p] and tok == token[p]]
+        assert batch[fast["fronts"][j] :].tolist() == live
+    untaken = set(which.tolist()) - set(fast["taken"].tolist())
+    for r in untaken:  # nothing live: the line was scanned to its end
+        assert fast["head"][r] == fast["tail"][r]
+        assert fast["front_len"][r] == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_union_sorted_equals_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ascending = np.sort(rng.choice(50, int(rng.integers(0, 20)), replace=False))
+    more = rng.choice(50, int(rng.integers(0, 20)), replace=False)
+    np.testing.assert_array_equal(kernels.union_sorted(ascending, more), np.union1d(ascending, more))
+    np.testing.assert_array_equal(reference.union_sorted(ascending, more), np.union1d(ascending, more))
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_endpoint_change_equals_its_twin(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    classes, services, workloads = 3, 12, 20
+    classes, services = 3, 12
     changed = rng.choice(services, 4, replace=False)
     delta = (changed, rng.integers(-500, 500, (classes, 4)), rng.integers(-3, 3, (classes, 4)))
-    alive, workload_class = rng.random(services) < 0.7, rng.integers(0, classes, workloads)
+    other = rng.choice(services, 3, replace=False)
+    second = (other, rng.integers(-500, 500, (classes, 3)), rng.integers(-3, 3, (classes, 3)))
+    nothing = (np.zeros(0, np.int64), np.zeros((classes, 0), np.int64), np.zeros((classes, 0), np.int64))
+    alive = rng.random(services) < 0.7
     state = {
         "eds_now": rng.integers(0, 10_000, (classes, services)),
         "eaa_now": rng.integers(0, 10, (classes, services)),
-        "bytes": rng.integers(0, 100_000, (workloads, 4)),
-        "apply": rng.integers(0, 100, (workloads, 3)),
+        "class_bytes": rng.integers(0, 100_000, classes),
+        "class_additional": rng.integers(0, 100, classes),
     }
+
+    def change(hot: Any, s: dict[str, np.ndarray], old: tuple, new: tuple) -> None:
+        hot.endpoint_change(*old, *new, alive, s["eds_now"], s["eaa_now"], s["class_bytes"], s["class_additional"])
+
     results = []
     for hot in (kernels, reference):
         s = {k: v.copy() for k, v in state.items()}
-        for sign in (-1, 1):
-            hot.endpoint_change(
-                *delta, sign, alive, s["eds_now"], s["eaa_now"], workload_class, s["bytes"][:, 3], s["apply"][:, 2]
-            )
+        change(hot, s, nothing, delta)  # into a state
+        change(hot, s, delta, second)  # from it to another
+        change(hot, s, second, nothing)  # back to the pods' own
         results.append(s)
     _assert_same(*results)
-    np.testing.assert_array_equal(results[0]["bytes"], state["bytes"])  # minus, then plus: as it was
-    kernels.endpoint_change(
-        *delta, 1, alive, state["eds_now"], state["eaa_now"], workload_class, state["bytes"][:, 3], state["apply"][:, 2]
-    )
-    assert (state["eds_now"] - results[0]["eds_now"]).sum() == delta[1].sum()
-    added = delta[1][:, alive[changed]].sum(axis=1)[workload_class]
-    np.testing.assert_array_equal(state["bytes"][:, 3] - results[0]["bytes"][:, 3], added)
+    for key in state:  # there and back: as it was
+        np.testing.assert_array_equal(results[0][key], state[key], err_msg=key)
+    before = {k: v.copy() for k, v in state.items()}
+    change(kernels, state, delta, second)  # one call: the old state's change out, the new one's in
+    expected = before["eds_now"].copy()
+    expected[:, changed] -= delta[1]
+    expected[:, other] += second[1]
+    np.testing.assert_array_equal(state["eds_now"], expected)
+    moved = second[1][:, alive[other]].sum(axis=1) - delta[1][:, alive[changed]].sum(axis=1)
+    np.testing.assert_array_equal(state["class_bytes"] - before["class_bytes"], moved)
+    moved_additional = second[2][:, alive[other]].sum(axis=1) - delta[2][:, alive[changed]].sum(axis=1)
+    np.testing.assert_array_equal(state["class_additional"] - before["class_additional"], moved_additional)
 
 
 @pytest.mark.parametrize("seed", range(4))
