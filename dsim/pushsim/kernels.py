@@ -22,10 +22,11 @@ measures it), later runs load them (well under a second). Editing this file reco
   proxy arrays (merged into waiting entries, flagged to go again, or queued);
 - :func:`pending`, :func:`depends_on`, :func:`concerned`: which replicas an endpoint change
   concerns (their pending proxy pushes would carry it);
-- :func:`line_append`, :func:`live_batches`: the replicas' queue lines: entries joining, and the
-  next batch of live ones; :func:`union_sorted`: the proxies flagged to go again;
-- :func:`endpoint_change`: a workload's endpoints changing, in every workload's config (when every
-  workload sees every service);
+- :func:`line_append`, :func:`live_batches`, :func:`consume_batches`: the replicas' queue lines:
+  entries joining, the next batch of live ones, and what of it was dispatched;
+- :func:`union_sorted`: the proxies flagged to go again;
+- :func:`endpoint_change`: a workload's endpoints changing, in what every workload of a class sees
+  (when every workload sees every service);
 - :func:`variant_costs`: what each distinct proxy push costs;
 - :func:`incremental_merges`: the common case of pricing, a batch of endpoint updates that every
   proxy of a class receives alike.
@@ -865,9 +866,10 @@ def live_batches(
     another (batch ``j`` at ``offsets[j]:offsets[j + 1]``), how many of each came from the front,
     where each batch's scan of the line stopped (``raw_end``), and per proxy of the line (the front
     ones count 0) how many raw entries the batch takes up to and including it (``spans``)."""
-    total = 0
+    total = 0  # what the batches can hold: a batch takes at most its size from its line
     for j in range(len(which)):
-        total += front_len[which[j]] + sizes[j]
+        r = which[j]
+        total += front_len[r] + max(min(sizes[j], tail[r] - head[r]), 0)
     proxies = np.empty(total, np.int64)
     batch_ready = np.empty(total)
     spans = np.empty(total, np.int64)
@@ -914,6 +916,48 @@ def live_batches(
         offsets[b + 1] = k
         b += 1
     return taken[:b], offsets[: b + 1], proxies[:k], batch_ready[:k], fronts[:b], raw_end[:b], spans[:k]
+
+
+@numba.njit(cache=True)
+def consume_batches(
+    head: np.ndarray,
+    tail: np.ndarray,
+    front_order: np.ndarray,
+    front_token: np.ndarray,
+    front_ready: np.ndarray,
+    front_len: np.ndarray,
+    taken: np.ndarray,
+    offsets: np.ndarray,
+    fronts: np.ndarray,
+    raw_end: np.ndarray,
+    spans: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """The first ``counts[j]`` proxies of each batch of :func:`live_batches` were dispatched: its
+    connections leave the front, its line's head moves past the raw entries they took (past the
+    whole scan when the whole batch went). Returns the replicas whose whole batch was dispatched
+    and whose line holds more."""
+    more = np.empty(len(taken), np.int64)
+    m = 0
+    for j in range(len(taken)):
+        r = taken[j]
+        count = counts[j]
+        gone = min(count, fronts[j])
+        if gone:
+            n = front_len[r]
+            for i in range(n - gone):
+                front_order[r, i] = front_order[r, i + gone]
+                front_token[r, i] = front_token[r, i + gone]
+                front_ready[r, i] = front_ready[r, i + gone]
+            front_len[r] = n - gone
+        if count == offsets[j + 1] - offsets[j]:
+            head[r] = raw_end[j]
+            if head[r] < tail[r] or front_len[r] > 0:
+                more[m] = r
+                m += 1
+        elif count > fronts[j]:
+            head[r] += spans[offsets[j] + count - 1]
+    return more[:m]
 
 
 @numba.njit(cache=True)

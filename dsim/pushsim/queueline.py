@@ -105,24 +105,11 @@ class QueueLines:
 
     def consume(self, batches: Batches, counts: np.ndarray) -> np.ndarray:
         """The first ``counts[j]`` proxies of each batch were dispatched; returns the replicas whose
-        whole batch was, and whose line holds more."""
-        more = []
-        for j, (r, count) in enumerate(zip(batches.taken.tolist(), counts.tolist(), strict=True)):
-            lo, hi = int(batches.offsets[j]), int(batches.offsets[j + 1])
-            front = int(batches.fronts[j])
-            gone = min(count, front)
-            if gone:
-                n = int(self.front_len[r])
-                for column in (self.front_order, self.front_token, self.front_ready):
-                    column[r, : n - gone] = column[r, gone:n]
-                self.front_len[r] = n - gone
-            if count == hi - lo:
-                self.head[r] = batches.raw_end[j]
-                if self.head[r] < self.tail[r] or self.front_len[r]:
-                    more.append(r)
-            elif count > front:
-                self.head[r] += batches.spans[lo + count - 1]
-        return np.array(more, np.int64)
+        whole batch was, and whose line holds more (:func:`dsim.pushsim.kernels.consume_batches`)."""
+        return self._hot.consume_batches(
+            self.head, self.tail, self.front_order, self.front_token, self.front_ready, self.front_len,
+            batches.taken, batches.offsets, batches.fronts, batches.raw_end, batches.spans, counts,
+        )  # fmt: skip
 
     def empty(self) -> bool:
         return bool((self.head >= self.tail).all() and not self.front_len.any())

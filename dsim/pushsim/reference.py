@@ -10,10 +10,10 @@ its ``algorithms.py``): plain, one event at a time, and known to be right.
 - :func:`md_c`: the exact M/D/c queue, the theory those recurrences must meet under Poisson load;
 - :func:`scan`, :func:`commit`, :func:`dispatch_commit`, :func:`requeue`, :func:`tally`, :func:`spread_cpu`,
   :func:`incremental_table`, :func:`reach`, :func:`enqueue`, :func:`pending`, :func:`depends_on`, :func:`concerned`,
-  :func:`line_append`, :func:`live_batches`, :func:`union_sorted`, :func:`incremental_merges`, :func:`endpoint_change`,
-  :func:`variant_costs`: the NumPy forms of the compiled kernels (:mod:`dsim.pushsim.kernels`), same
-  signatures, vectorized over a batch: the spec the kernels are held to, and the path
-  ``DSIM_PUSHSIM_NUMPY=1`` selects.
+  :func:`line_append`, :func:`live_batches`, :func:`consume_batches`, :func:`union_sorted`,
+  :func:`incremental_merges`, :func:`endpoint_change`, :func:`variant_costs`: the NumPy forms of the
+  compiled kernels (:mod:`dsim.pushsim.kernels`), same signatures, vectorized over a batch: the spec
+  the kernels are held to, and the path ``DSIM_PUSHSIM_NUMPY=1`` selects.
 """
 
 from __future__ import annotations
@@ -809,6 +809,37 @@ def live_batches(
         np.array(raw_end, np.int64),
         np.concatenate([np.zeros(0, np.int64), *spans]),
     )
+
+
+def consume_batches(
+    head: np.ndarray,
+    tail: np.ndarray,
+    front_order: np.ndarray,
+    front_token: np.ndarray,
+    front_ready: np.ndarray,
+    front_len: np.ndarray,
+    taken: np.ndarray,
+    offsets: np.ndarray,
+    fronts: np.ndarray,
+    raw_end: np.ndarray,
+    spans: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """:func:`dsim.pushsim.kernels.consume_batches`, batch by batch over whole rows."""
+    more = []
+    for j, (r, count) in enumerate(zip(taken.tolist(), counts.tolist(), strict=True)):
+        gone = min(count, int(fronts[j]))
+        n = int(front_len[r])
+        for column in (front_order, front_token, front_ready):
+            column[r, : n - gone] = column[r, gone:n].copy()
+        front_len[r] = n - gone
+        if count == offsets[j + 1] - offsets[j]:
+            head[r] = raw_end[j]
+            if head[r] < tail[r] or front_len[r]:
+                more.append(r)
+        elif count > fronts[j]:
+            head[r] += spans[offsets[j] + count - 1]
+    return np.array(more, np.int64)
 
 
 def endpoint_change(
