@@ -32,6 +32,7 @@ from dsim.calibration.istiod_cost import (
     go_cost_scale,
 )
 from dsim.calibration.live_envoy import STATS_PROFILES
+from dsim.calibration.measure import STATS_FLUSH_INTERVAL_S
 from dsim.calibration.model import (
     ENVOY_TARGETS,
     MEMORY_TERMS,
@@ -161,7 +162,8 @@ def calibrate(
         "delivery": "ADS state of the world from an in-process gRPC server on 127.0.0.1; SDS certificates",
         "memory": (
             "tcmalloc allocated bytes from /memory once the config is live, Envoy's first stats flush has "
-            "happened and memory settled (memory_read_s: seconds after LIVE)"
+            f"happened (stats flush interval {STATS_FLUSH_INTERVAL_S:g} s) and memory settled "
+            "(memory_read_s: seconds after LIVE)"
         ),
         "certificate_profiles": sorted({p.certificate for p in the_plan.points}),
         "cpu": "sum of the process's threads' CPU time (/proc/<pid>/task/*/schedstat) from first response to live",

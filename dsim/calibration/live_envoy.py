@@ -51,9 +51,12 @@ def stats_config(profile: str) -> stats_pb2.StatsConfig | None:
     return config
 
 
-def live_bootstrap(boot: bootstrap_pb2.Bootstrap, *, xds_port: int, profile: str) -> bootstrap_pb2.Bootstrap:
+def live_bootstrap(
+    boot: bootstrap_pb2.Bootstrap, *, xds_port: int, profile: str, stats_flush_interval_s: float | None = None
+) -> bootstrap_pb2.Bootstrap:
     """``boot`` (node and admin) completed for a live sidecar: ADS and SDS from ``xds_port``,
-    clusters and listeners over ADS, the profile's stats settings."""
+    clusters and listeners over ADS, the profile's stats settings, and ``stats_flush_interval_s``
+    when given (else Envoy's default, 5 s, which Istio keeps)."""
     live = bootstrap_pb2.Bootstrap()
     live.CopyFrom(boot)
     live.static_resources.clusters.extend([grpc_cluster(XDS_CLUSTER, xds_port), grpc_cluster(SDS_CLUSTER, xds_port)])
@@ -64,6 +67,8 @@ def live_bootstrap(boot: bootstrap_pb2.Bootstrap, *, xds_port: int, profile: str
     stats = stats_config(profile)
     if stats is not None:
         live.stats_config.CopyFrom(stats)
+    if stats_flush_interval_s is not None:
+        live.stats_flush_interval.FromMilliseconds(round(stats_flush_interval_s * 1000))
     return live
 
 
