@@ -39,11 +39,16 @@ def _signal_self(signum: int) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stopping_signal_raises_within_the_block_and_the_handler_is_restored(signum: int) -> None:
-    before = signal.getsignal(signum)
-    with pytest.raises(Interrupted) as raised, stop_cleanly():
-        _signal_self(signum)
-    assert raised.value.signum == signum
-    assert signal.getsignal(signum) == before
+    # Whatever pytest was started under (nohup leaves SIGHUP ignored, and an ignored signal stays
+    # ignored: the next test), the signal starts with its default disposition here.
+    previous = signal.signal(signum, signal.SIG_DFL)
+    try:
+        with pytest.raises(Interrupted) as raised, stop_cleanly():
+            _signal_self(signum)
+        assert raised.value.signum == signum
+        assert signal.getsignal(signum) == signal.SIG_DFL
+    finally:
+        signal.signal(signum, previous)
 
 
 def test_an_ignored_signal_stays_ignored() -> None:
