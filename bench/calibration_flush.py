@@ -84,7 +84,7 @@ def main() -> None:
             f"apply CPU ms at {fast:g} s": means[("apply_cpu_ms", fast)],
         }
     )
-    with pd.option_context("display.width", 200, "display.precision", 3):
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.precision", 3):
         print(table)
     difference = table["difference %"].abs()
     print(
