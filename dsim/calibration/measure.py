@@ -13,7 +13,7 @@ Envoy), so a reading before it would depend on how fast the config went live. En
 5 s from start by default (Istio keeps it); the measured Envoy flushes every
 :data:`STATS_FLUSH_INTERVAL_S` instead, so a run waits about a second for that flush rather than
 up to five. What the flush frees does not depend on when it comes: ``bench/calibration_flush.py``
-measures the same configs both ways (memory equal within run-to-run noise, each run about 3.5x
+measures the same configs both ways (memory equal within run-to-run noise, each run about 3.6x
 shorter). The reading's time after ``LIVE`` is recorded (``memory_read_s``).
 """
 
