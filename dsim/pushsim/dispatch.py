@@ -42,10 +42,6 @@ class Dispatcher:
         self._hot = hot
 
     # -- the queues -----------------------------------------------------------------------------------
-    def append(self, proxies: np.ndarray, ready_s: np.ndarray) -> None:
-        """Queue ``proxies`` (in this order, ready at ``ready_s``) at the back of their replicas' lines."""
-        self.lines.append(proxies, ready_s)
-
     def flag(self, proxies: np.ndarray) -> None:
         """``proxies`` were asked for while being pushed (their ``again_*`` columns say what for)."""
         if len(proxies):

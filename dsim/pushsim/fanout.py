@@ -118,12 +118,7 @@ class FanOut:
         # Istio walks its connections map (random order); a seeded rotation stands in for it.
         sizes = np.diff(bounds).tolist()
         turns = np.array([int(rot.integers(n)) if n else 0 for rot, n in zip(self.rotations, sizes, strict=True)])
-        lines = self.dispatcher.lines
-        lines.reserve(max(sizes))
-        self._hot.enqueue(
-            idle, bounds, turns, t, pid, push.start, table.queued, table.first_push, table.latest_push,
-            table.enqueued_s, table.change_s, table.entry_token, lines.order, lines.token, lines.ready, lines.tail,
-        )  # fmt: skip
+        self.dispatcher.lines.enqueue(idle, bounds, turns, t, pid, push.start)
         return int(targets)
 
     def connect(self, t: float, proxy: int) -> None:
@@ -143,7 +138,7 @@ class FanOut:
         # before ``t`` are the same whether computed now or later.
         if table.queued[proxy] or table.connecting[proxy] or table.again_first_push[proxy] >= 0:
             self.dispatcher.advance(t, [table.replica_of(proxy)])
-        table.drop_one(proxy)
+        table.drop(proxy)
 
     def restart(self, t: float) -> np.ndarray:
         """Every istiod replica restarts at ``t``: every connection drops, caches go cold; returns

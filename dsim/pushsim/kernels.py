@@ -542,6 +542,26 @@ def spread_cpu(bins: np.ndarray, start: np.ndarray, seconds: np.ndarray) -> None
 
 
 @numba.njit(cache=True)
+def _enter(
+    order: np.ndarray,
+    token: np.ndarray,
+    ready: np.ndarray,
+    tail: np.ndarray,
+    r: int,
+    p: int,
+    ready_s: float,
+    entry_token: np.ndarray,
+) -> None:
+    """Proxy ``p`` joins the back of line ``r``, ready at ``ready_s``, with its next token (an
+    older entry of the proxy's is stale from then on)."""
+    entry_token[p] += 1
+    order[r, tail[r]] = p
+    token[r, tail[r]] = entry_token[p]
+    ready[r, tail[r]] = ready_s
+    tail[r] += 1
+
+
+@numba.njit(cache=True)
 def reach(
     seen: np.ndarray,
     everyone: bool,
@@ -628,11 +648,7 @@ def enqueue(
                 latest[p] = push
                 enqueued[p] = t
                 start[p] = push_start
-                entry_token[p] += 1
-                line_order[r, tail[r]] = p
-                line_token[r, tail[r]] = entry_token[p]
-                line_ready[r, tail[r]] = t
-                tail[r] += 1
+                _enter(line_order, line_token, line_ready, tail, r, p, t, entry_token)
 
 
 NEVER = np.iinfo(np.int64).max
@@ -828,12 +844,7 @@ def line_append(
     replicas = len(tail)
     for i in range(len(proxies)):
         p = proxies[i]
-        r = p % replicas
-        entry_token[p] += 1
-        order[r, tail[r]] = p
-        token[r, tail[r]] = entry_token[p]
-        ready[r, tail[r]] = ready_s[i]
-        tail[r] += 1
+        _enter(order, token, ready, tail, p % replicas, p, ready_s[i], entry_token)
 
 
 @numba.njit(cache=True)

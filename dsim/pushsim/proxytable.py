@@ -94,20 +94,12 @@ class ProxyTable:
             self.connecting[proxy] = True
             self.joining[proxy % self.replicas] += 1
 
-    def drop(self, proxies: np.ndarray) -> None:
-        """``proxies`` went away: nothing waits for them any more."""
+    def drop(self, proxies: np.ndarray | int) -> None:
+        """``proxies`` (or one proxy) went away: nothing waits for them any more."""
+        proxies = np.atleast_1d(proxies)
         leaving = proxies[self.connecting[proxies]]
         np.subtract.at(self.joining, leaving % self.replicas, 1)
         self.connected[proxies] = False
         self.queued[proxies] = False
         self.connecting[proxies] = False
         self.again_first_push[proxies] = -1
-
-    def drop_one(self, proxy: int) -> None:
-        """:meth:`drop` for one proxy (a disconnection: no array to build)."""
-        if self.connecting[proxy]:
-            self.joining[proxy % self.replicas] -= 1
-        self.connected[proxy] = False
-        self.queued[proxy] = False
-        self.connecting[proxy] = False
-        self.again_first_push[proxy] = -1

@@ -12,6 +12,7 @@ every replica an event concerns.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from types import ModuleType
 
 import numpy as np
@@ -78,6 +79,20 @@ class QueueLines:
                 self.order, self.token, self.ready, self.tail, proxies, ready_s, self.table.entry_token
             )
 
+    def enqueue(
+        self, idle: np.ndarray, bounds: np.ndarray, turns: np.ndarray, t: float, push: int, push_start: float
+    ) -> None:
+        """A push's idle proxies (:func:`dsim.pushsim.kernels.reach`'s, replica by replica) join the
+        queue at ``t``, each replica's turned to start at its ``turns[r]``-th
+        (:func:`dsim.pushsim.kernels.enqueue`)."""
+        t_ = self.table
+        edges = bounds.tolist()  # a handful of replicas: Python's max costs less than NumPy's calls
+        self.reserve(max((hi - lo for lo, hi in itertools.pairwise(edges)), default=0))
+        self._hot.enqueue(
+            idle, bounds, turns, t, push, push_start, t_.queued, t_.first_push, t_.latest_push, t_.enqueued_s,
+            t_.change_s, t_.entry_token, self.order, self.token, self.ready, self.tail,
+        )  # fmt: skip
+
     def join_front(self, proxy: int, ready_s: float) -> None:
         """A new connection waits ahead of its replica's line."""
         r = self.table.replica_of(proxy)
@@ -110,9 +125,6 @@ class QueueLines:
             self.head, self.tail, self.front_order, self.front_token, self.front_ready, self.front_len,
             batches.taken, batches.offsets, batches.fronts, batches.raw_end, batches.spans, counts,
         )  # fmt: skip
-
-    def empty(self) -> bool:
-        return bool((self.head >= self.tail).all() and not self.front_len.any())
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
