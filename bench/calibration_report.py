@@ -55,7 +55,7 @@ def with_vifs(calibration: dsim.Calibration, measurements: pd.DataFrame) -> dsim
 
 
 def coefficients(calibration: dsim.Calibration) -> None:
-    table = coefficient_table(calibration)
+    table = coefficient_table(calibration, shared=True)
     keys = ["design", "stats_profile", "certificate_profile"]
     for target, unit, scale in (("allocated_bytes", "KiB", 1 / 1024), ("apply_cpu_ms", "ms", 1.0)):
         rows = table[table["target"] == target].copy()
@@ -70,7 +70,7 @@ def coefficients(calibration: dsim.Calibration) -> None:
 
 
 def vif_table(calibration: dsim.Calibration) -> None:
-    table = coefficient_table(calibration)
+    table = coefficient_table(calibration, shared=True)
     rows = table[(table["target"] == "allocated_bytes") & (table["term"] != "intercept")]
     wide = rows.pivot_table(index="term", columns=["design", "stats_profile", "certificate_profile"], values="vif")
     print("\nvariance inflation factor of each memory term (1 = varied independently; above 10 = poorly identified)")

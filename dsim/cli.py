@@ -266,7 +266,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             on_row=_calibration_row,
         )
     path = calibrate.write_calibration(folder, fitted, measurements, timings)
-    memory = tables.coefficient_table(fitted)
+    memory = tables.coefficient_table(fitted, shared=True)
     memory = memory[memory["target"].isin(["allocated_bytes", "apply_cpu_ms"])]
     print("\nfitted coefficients (per object; intercept = the idle sidecar)")
     print(memory.drop(columns=["std_error", "observations"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -23,7 +23,7 @@ import pandas as pd
 
 from dsim.calibration import model
 from dsim.calibration.campaign import run_campaign
-from dsim.calibration.fit import fit_linear
+from dsim.calibration.fit import fit_grouped
 from dsim.calibration.istiod_cost import (
     BYTE_COLUMNS,
     GO_REFERENCE,
@@ -34,6 +34,7 @@ from dsim.calibration.istiod_cost import (
 from dsim.calibration.live_envoy import STATS_PROFILES
 from dsim.calibration.measure import STATS_FLUSH_INTERVAL_S
 from dsim.calibration.model import (
+    CERTIFICATE_TERMS,
     ENVOY_TARGETS,
     MEMORY_TERMS,
     Calibration,
@@ -91,30 +92,33 @@ def file_names(version: str) -> dict[str, str]:
     }
 
 
-# Apply CPU is fitted over every design's measurements at once: Envoy applies a cluster or an
-# additional address at the same cost whichever design put it there, and an empty config is the
-# same in every design. Fitted design by design, each design got its own fixed part from a few
-# noisy CPU readings (10 to 29 ms, intervals up to ±22 ms wide), which made designs with more
-# clusters look cheaper to apply than single-stack.
-POOLED_TARGETS = ("apply_cpu_ms",)
-
-
 def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenance: dict[str, Any]) -> Calibration:
-    """The model from raw measurements (deterministic: the same files give the same model): one
-    fit per design, stats profile and certificate profile (apply CPU pooled over designs)."""
+    """The model from raw measurements (deterministic: the same files give the same model).
+
+    One fit per stats profile and measured quantity, over every design's measurements at once:
+    Envoy allocates for a cluster, a route or an endpoint the same whichever design put it there,
+    and an empty config is the same in every design; the designs differ in how many objects they
+    make, which the counts carry. Fitted design by design, each design got its own fixed part and
+    prices from a quarter of the data, and prices that differed between designs for no reason in
+    Envoy (the report then attributed memory to "its own calibration measured these objects
+    cheaper"). Within it, each certificate profile has its own fixed part and its own price of
+    :data:`CERTIFICATE_TERMS`; the other prices are shared, so the profiles measured on a dozen
+    meshes are priced with every mesh's help (fitted alone, 12 meshes cannot price 8 terms).
+    Each measurement is weighted by 1 / value² (:mod:`dsim.calibration.fit`): the fit minimises
+    relative error, which is what a prediction is judged by, so small sidecars are not traded for
+    the largest meshes' bytes.
+    """
     frame = with_plan_columns(measurements)
     envoy = {}
-    keys = ["design", "stats_profile", "certificate_profile"]
-    for (design, profile, certificate), rows in frame.groupby(keys, sort=True):
+    for profile, rows in frame.groupby("stats_profile", sort=True):
+        measured = rows[["design", "certificate_profile"]].drop_duplicates()
         for target, (_, terms) in ENVOY_TARGETS.items():
-            if target not in POOLED_TARGETS:
-                used = memory_terms(rows) if terms == MEMORY_TERMS else terms
-                envoy[(str(design), str(profile), str(certificate), target)] = fit_linear(rows, target, used)
-    for (profile, certificate), rows in frame.groupby(["stats_profile", "certificate_profile"], sort=True):
-        for target in POOLED_TARGETS:
-            pooled = fit_linear(rows, target, ENVOY_TARGETS[target][1])
-            for design in sorted(rows["design"].unique()):
-                envoy[(str(design), str(profile), str(certificate), target)] = pooled
+            used = memory_terms(rows) if terms == MEMORY_TERMS else terms
+            fits = fit_grouped(
+                rows, target, used, group="certificate_profile", group_terms=CERTIFICATE_TERMS, relative=True
+            )
+            for design, certificate in measured.itertuples(index=False):
+                envoy[(str(design), str(profile), str(certificate), target)] = fits[str(certificate)]
     generator = fit_generator_cost(timings)
     istiod = IstiodCost(fit=generator, go_cost_scale=go_cost_scale(generator), go_reference=dict(GO_REFERENCE))
     return Calibration(source=provenance["files"]["calibration"], provenance=provenance, envoy=envoy, istiod=istiod)
@@ -205,10 +209,13 @@ def interval_failures(calibration: Calibration, measurements: pd.DataFrame) -> p
     for (design, profile, certificate, target), fit in sorted(calibration.envoy.items()):
         if target not in CHECKED_TARGETS:
             continue
-        pooled = target in POOLED_TARGETS
-        measured = frame[(frame["stats_profile"] == profile) & (frame["certificate_profile"] == certificate)]
-        if not pooled:
-            measured = measured[measured["design"] == design]
+        # A fit serving several designs (the same fit under each) is judged on all their measurements.
+        designs = calibration.fitted_designs(design, profile, target, certificate)
+        measured = frame[
+            frame["design"].isin(designs)
+            & (frame["stats_profile"] == profile)
+            & (frame["certificate_profile"] == certificate)
+        ]
         if measured.empty:
             continue
         typical = float(measured[target].abs().median())
@@ -220,7 +227,7 @@ def interval_failures(calibration: Calibration, measurements: pd.DataFrame) -> p
                 continue
             rows.append(
                 {
-                    "design": "(pooled)" if pooled else design,
+                    "design": "(pooled)" if len(designs) > 1 else design,
                     "stats_profile": profile,
                     "certificate_profile": certificate,
                     "target": target,
@@ -231,7 +238,7 @@ def interval_failures(calibration: Calibration, measurements: pd.DataFrame) -> p
                     "vif": slope.vif,
                 }
             )
-    # One pooled fit serves every design: reported once.
+    # One fit serves every design: reported once.
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS).drop_duplicates(ignore_index=True)
 
 

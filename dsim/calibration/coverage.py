@@ -1,9 +1,10 @@
 """How far to trust a run's Envoy predictions: per design, how well the calibration's fits
 reproduce what they were fitted on (R², residual spread, the apply-CPU fit's fixed part with its
-interval), which workload certificate profile the run asked for and whose coefficients priced
-it (the calibration's own for it, or a named fallback when it has no measurements of that
-profile), and whether this mesh's sidecars lie inside the range of configs the calibration
-measured or the prediction extrapolates the straight line beyond it.
+interval), the memory model's error at this run's sidecars, which workload certificate profile
+the run asked for and whose coefficients priced it (the calibration's own for it, or a named
+fallback when it has no measurements of that profile), and whether this mesh's sidecars lie
+inside the range of configs the calibration measured or the prediction extrapolates the straight
+line beyond it.
 
 The range comes from the measurements file the calibration names (written beside it by
 ``dsim calibrate``); without that file the range columns are empty and the report says so.
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dsim.calibration.fit import LinearFit
 from dsim.calibration.model import MEMORY_TERMS, Calibration, read_bundle_table, shipped_path, with_plan_columns
 from dsim.errors import CalibrationError
 from dsim.scenario import Scenario
@@ -26,6 +28,8 @@ COVERAGE_COLUMNS = [
     "certificate_coefficients",
     "memory_r_squared",
     "memory_residual_sd_mib",
+    "memory_relative_residual_sd",
+    "memory_error_mib",
     "memory_observations",
     "apply_cpu_r_squared",
     "apply_cpu_residual_sd_ms",
@@ -69,6 +73,15 @@ def _furthest(counts: pd.DataFrame, measured: pd.DataFrame, terms: list[str]) ->
     return outside, "", np.nan, np.nan
 
 
+def _error_here(memory: LinearFit, counts: pd.DataFrame) -> float:
+    """The memory model's error at these sidecars, MiB: a fit for relative error spreads in
+    proportion to the value, so its relative residual SD times their mean predicted memory; an
+    unweighted fit's residual SD (older calibrations)."""
+    if memory.weighting != "relative" or memory.relative_residual_sd is None:
+        return memory.residual_sd / 2**20
+    return memory.relative_residual_sd * float(memory.predict(counts).mean()) / 2**20
+
+
 def calibration_coverage(counts: pd.DataFrame, *, scenario: Scenario, calibration: Calibration) -> pd.DataFrame:
     """One row per design of ``counts`` (object counts per proxy): the fits' quality and how this
     mesh's sidecars sit against the configs the calibration measured."""
@@ -81,12 +94,15 @@ def calibration_coverage(counts: pd.DataFrame, *, scenario: Scenario, calibratio
     for design, own in counts.groupby("design", sort=False):
         memory = calibration.envoy_fit(str(design), profile, "allocated_bytes", certificate)
         apply = calibration.envoy_fit(str(design), profile, "apply_cpu_ms", certificate)
+        relative = memory.relative_residual_sd if memory.weighting == "relative" else None
         row = {
             "design": design,
             "certificate_profile": certificate,
             "certificate_coefficients": used,
             "memory_r_squared": memory.r_squared,
             "memory_residual_sd_mib": memory.residual_sd / 2**20,
+            "memory_relative_residual_sd": np.nan if relative is None else relative,
+            "memory_error_mib": _error_here(memory, own),
             "memory_observations": memory.observations,
             "apply_cpu_r_squared": apply.r_squared,
             "apply_cpu_residual_sd_ms": apply.residual_sd,
@@ -99,8 +115,9 @@ def calibration_coverage(counts: pd.DataFrame, *, scenario: Scenario, calibratio
             "furthest_calibrated": np.nan,
         }
         if raw is not None:
+            fitted = calibration.fitted_designs(str(design), profile, "allocated_bytes", certificate)
             measured = raw[
-                (raw["design"] == design) & (raw["stats_profile"] == profile) & (raw["certificate_profile"] == used)
+                raw["design"].isin(fitted) & (raw["stats_profile"] == profile) & (raw["certificate_profile"] == used)
             ]
             if len(measured):
                 terms = [s.name for s in memory.slopes]

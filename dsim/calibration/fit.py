@@ -10,6 +10,16 @@ Each slope also carries its variance inflation factor (VIF): 1 / (1 − R²) of 
 others, how many times wider its interval is than it would be if the plan varied it independently
 of the other terms. VIF 1 is an orthogonal plan; above 10 a term is commonly called poorly
 identified (its price trades off against another's).
+
+A fit can weight each measurement by 1 / value² (``relative=True``): it then minimises relative
+rather than absolute error. Calibration meshes run from a few services (about 10 MiB) to thousands
+(hundreds of MiB); unweighted, the largest meshes' residuals decide the line and the smallest
+sidecars come out a few percent low, while the question asked of the model is "within what
+percentage". Envoy's residuals also grow with the config, which is what this weighting assumes.
+
+A grouped fit (:func:`fit_grouped`) prices some terms per group (each group its own fixed part and
+its own price of ``group_terms``) and the others once over every group's measurements: a workload
+certificate changes what each cluster's TLS context holds, not what a route or an endpoint costs.
 """
 
 from __future__ import annotations
@@ -51,6 +61,14 @@ class LinearFit:
     residual_sd: float
     observations: int
     confidence: float
+    weighting: str = "none"
+    """``none`` (ordinary least squares) or ``relative`` (each measurement weighted 1 / value²)."""
+    relative_residual_sd: float | None = None
+    """The residuals' spread as a share of the measured value (``None`` in fits made before dsim
+    recorded it)."""
+    shared_with: tuple[str, ...] = ()
+    """The other groups of a grouped fit (:func:`fit_grouped`), whose measurements priced the
+    shared terms too; empty for a fit of one group's measurements alone."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The fitted value for each row (columns named like the slopes)."""
@@ -75,6 +93,11 @@ class LinearFit:
             residual_sd=float(data["residual_sd"]),
             observations=int(data["observations"]),
             confidence=float(data["confidence"]),
+            weighting=str(data.get("weighting", "none")),
+            relative_residual_sd=None
+            if data.get("relative_residual_sd") is None
+            else float(data["relative_residual_sd"]),
+            shared_with=tuple(data.get("shared_with", ())),
         )
 
 
@@ -93,33 +116,53 @@ def variance_inflation(regressors: np.ndarray) -> list[float]:
     return [float(v) if v > 0 else float("inf") for v in np.diag(inverse)]
 
 
-def fit_linear(
-    frame: pd.DataFrame, target: str, regressors: Sequence[str], *, confidence: float = CONFIDENCE
-) -> LinearFit:
-    """Fit ``target`` on the ``regressors`` that vary in ``frame`` (a constant one cannot be told
-    from the intercept, so it is left out of the fit rather than given an arbitrary value)."""
+WEIGHTINGS = ("none", "relative")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Solution:
+    """Least squares on a design matrix: every column's coefficient, and the fit's spread."""
+
+    terms: list[Coefficient]
+    r_squared: float
+    residual_sd: float
+    relative_residual_sd: float
+    observations: int
+
+
+def _solve(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    vifs: Sequence[float | None],
+    *,
+    relative: bool,
+    confidence: float,
+) -> _Solution:
+    """Weighted least squares of ``y`` on the columns of ``x`` (named ``names``), HC3 errors on the
+    weighted problem; R² and residual spreads are of the unweighted residuals, in ``y``'s units."""
     from scipy import stats  # only fitting needs it; loading a calibration should not pay its import
 
-    used = [name for name in regressors if frame[name].nunique() > 1]
-    x = np.column_stack([np.ones(len(frame)), frame[used].to_numpy(dtype=np.float64)])
-    y = frame[target].to_numpy(dtype=np.float64)
     dof = len(y) - x.shape[1]
     if dof < 1 or np.linalg.matrix_rank(x) < x.shape[1]:
         raise CalibrationError(
-            f"cannot fit {target} on {', '.join(used)}: {len(y)} observations, rank "
+            f"cannot fit on {', '.join(n for n in names if n != 'intercept')}: {len(y)} observations, rank "
             f"{np.linalg.matrix_rank(x)} of {x.shape[1]} terms (the plan does not separate them)"
         )
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    residuals = y - x @ beta
-    sigma2 = float(residuals @ residuals) / dof
-    bread = np.linalg.inv(x.T @ x)
-    leverage = np.einsum("ij,jk,ik->i", x, bread, x)
+    if relative and not (y > 0).all():
+        raise CalibrationError(f"a relative fit needs positive values; {int((y <= 0).sum())} are not")
+    scale = 1.0 / y if relative else np.ones(len(y))
+    xw, yw = x * scale[:, None], y * scale
+    beta, *_ = np.linalg.lstsq(xw, yw, rcond=None)
+    weighted_residuals = yw - xw @ beta
+    bread = np.linalg.inv(xw.T @ xw)
+    leverage = np.einsum("ij,jk,ik->i", xw, bread, xw)
     # A point with leverage 1 is fitted exactly and says nothing about the error: floor 1 - h.
-    weights = residuals**2 / np.maximum(1.0 - leverage, 1e-9) ** 2
-    errors = np.sqrt(np.diag(bread @ (x.T * weights) @ x @ bread))
+    weights = weighted_residuals**2 / np.maximum(1.0 - leverage, 1e-9) ** 2
+    errors = np.sqrt(np.diag(bread @ (xw.T * weights) @ xw @ bread))
     half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * errors
+    residuals = y - x @ beta
     total = float(((y - y.mean()) ** 2).sum())
-    vifs: list[float | None] = [None, *variance_inflation(x[:, 1:])]
     terms = [
         Coefficient(
             name=name,
@@ -129,15 +172,115 @@ def fit_linear(
             ci_high=float(beta[i] + half[i]),
             vif=vifs[i],
         )
-        for i, name in enumerate(["intercept", *used])
+        for i, name in enumerate(names)
     ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative_residuals = np.where(y != 0, residuals / np.where(y != 0, y, 1.0), 0.0)
+    return _Solution(
+        terms=terms,
+        # A target that never varies (Istio's stats profile keeps a fixed set) is explained exactly.
+        r_squared=1.0 - float(residuals @ residuals) / total if np.ptp(y) > 0 else 1.0,
+        residual_sd=float(np.sqrt(float(residuals @ residuals) / dof)),
+        relative_residual_sd=float(np.sqrt(float(relative_residuals @ relative_residuals) / dof)),
+        observations=len(y),
+    )
+
+
+def fit_linear(
+    frame: pd.DataFrame,
+    target: str,
+    regressors: Sequence[str],
+    *,
+    confidence: float = CONFIDENCE,
+    relative: bool = False,
+) -> LinearFit:
+    """Fit ``target`` on the ``regressors`` that vary in ``frame`` (a constant one cannot be told
+    from the intercept, so it is left out of the fit rather than given an arbitrary value);
+    ``relative``: weight each measurement by 1 / value²."""
+    used = [name for name in regressors if frame[name].nunique() > 1]
+    x = np.column_stack([np.ones(len(frame)), frame[used].to_numpy(dtype=np.float64)])
+    y = frame[target].to_numpy(dtype=np.float64)
+    try:
+        solution = _solve(
+            x, y, ["intercept", *used], [None, *variance_inflation(x[:, 1:])], relative=relative, confidence=confidence
+        )
+    except CalibrationError as e:
+        raise CalibrationError(f"{target}: {e}") from None
+    return _linear_fit(target, solution, solution.terms, relative=relative, confidence=confidence)
+
+
+def _linear_fit(
+    target: str,
+    solution: _Solution,
+    terms: Sequence[Coefficient],
+    *,
+    relative: bool,
+    confidence: float,
+    shared_with: tuple[str, ...] = (),
+) -> LinearFit:
     return LinearFit(
         target=target,
         intercept=terms[0],
         slopes=tuple(terms[1:]),
-        # A target that never varies (Istio's stats profile keeps a fixed set) is explained exactly.
-        r_squared=1.0 - float(residuals @ residuals) / total if np.ptp(y) > 0 else 1.0,
-        residual_sd=float(np.sqrt(sigma2)),
-        observations=len(y),
+        r_squared=solution.r_squared,
+        residual_sd=solution.residual_sd,
+        observations=solution.observations,
         confidence=confidence,
+        weighting="relative" if relative else "none",
+        relative_residual_sd=solution.relative_residual_sd,
+        shared_with=shared_with,
     )
+
+
+def fit_grouped(
+    frame: pd.DataFrame,
+    target: str,
+    regressors: Sequence[str],
+    *,
+    group: str,
+    group_terms: Sequence[str],
+    confidence: float = CONFIDENCE,
+    relative: bool = False,
+) -> dict[str, LinearFit]:
+    """One fit over every group of ``frame`` (by the ``group`` column) in which each group has its
+    own intercept and its own slope of each of ``group_terms``, and the other ``regressors`` one
+    slope for all: per group, a :class:`LinearFit` of that group's prices (its intercept, its own
+    slopes, the shared ones). A regressor constant over ``frame`` is left out, as in
+    :func:`fit_linear`. R², observations and spreads are the whole fit's."""
+    groups = sorted(str(g) for g in frame[group].unique())
+    used = [name for name in regressors if frame[name].nunique() > 1]
+    member = {g: (frame[group].astype(str) == g).to_numpy(dtype=np.float64) for g in groups}
+    columns: list[np.ndarray] = []
+    names: list[tuple[str, str | None]] = []
+    for g in groups:
+        columns.append(member[g])
+        names.append(("intercept", g))
+    for term in used:
+        values = frame[term].to_numpy(dtype=np.float64)
+        if term in group_terms and len(groups) > 1:
+            columns += [values * member[g] for g in groups]
+            names += [(term, g) for g in groups]
+        else:
+            columns.append(values)
+            names.append((term, None))
+    x = np.column_stack(columns)
+    # VIFs with the first group's indicator standing in for the intercept (the indicators sum to it).
+    vifs: list[float | None] = [None, *variance_inflation(x[:, 1:])]
+    vifs = [None if name == "intercept" else vif for (name, _), vif in zip(names, vifs, strict=True)]
+    labels = [f"{name}[{g}]" if g is not None and len(groups) > 1 else name for name, g in names]
+    try:
+        solution = _solve(
+            x, frame[target].to_numpy(dtype=np.float64), labels, vifs, relative=relative, confidence=confidence
+        )
+    except CalibrationError as e:
+        raise CalibrationError(f"{target} by {group}: {e}") from None
+    fits = {}
+    for g in groups:
+        mine = [
+            dataclasses.replace(term, name=name)
+            for (name, owner), term in zip(names, solution.terms, strict=True)
+            if owner in (g, None)
+        ]
+        others = tuple(other for other in groups if other != g)
+        fits[g] = _linear_fit(target, solution, mine, relative=relative, confidence=confidence, shared_with=others)
+    return fits

@@ -4,7 +4,10 @@ sidecar from its object counts, and istiod's generation CPU per xDS type from co
 A calibration file (JSON) holds, per design, stats profile and workload certificate profile, one
 linear fit per measured quantity (coefficients with confidence intervals, R², VIFs), the istiod
 cost fit, and its provenance: Envoy version, date, machine, plan, the raw measurements file
-beside it. Fits written before certificate profiles existed read as the legacy profile's.
+beside it. Fits written before certificate profiles existed read as the legacy profile's. Since
+the full plan's refit one fit serves every design of a stats profile, and certificate profiles
+share every price but their own fixed part and cluster price
+(:func:`dsim.calibration.calibrate.fit_calibration` says why).
 """
 
 from __future__ import annotations
@@ -56,10 +59,18 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
 
 
 # What apply CPU is fitted on: clusters (Envoy builds a TLS context, load balancer and stats scope
-# for each, and in a sidecar config the endpoints, chains and routes grow with them) and the
+# for each, and in a sidecar config the endpoints, chains and routes grow with them) and listener
 # additional addresses. Finer terms, or config bytes beside clusters, are not separable in CPU
-# time's noise: they come out with intervals straddling zero and flip sign between plans.
-CPU_TERMS = ("clusters", "listener_additional_addresses", "endpoint_additional_addresses")
+# time's noise: they come out with intervals straddling zero and flip sign between plans. An
+# endpoint's additional address is below that noise too: on the full plan's measurements its price
+# came out negative (−0.007 ms under Istio's stats, −0.011 under Envoy's, both intervals wholly
+# below zero), which no object can cost, so it is priced at zero rather than let absorb what else
+# moves with it.
+CPU_TERMS = ("clusters", "listener_additional_addresses")
+# What the workload certificate changes: each cluster's TLS context holds the certificate chain
+# and key, so a cluster's price (memory and apply CPU) and the fixed part are the profile's own;
+# a route, an endpoint or a filter chain costs the same under any certificate.
+CERTIFICATE_TERMS = ("clusters",)
 # Measured quantity → (the column a prediction has in dsim's tables, the terms it is fitted on).
 ENVOY_TARGETS = {
     "allocated_bytes": ("envoy_memory_bytes", MEMORY_TERMS),
@@ -178,6 +189,17 @@ class Calibration:
                 f"the calibration {self.source} has no {design} / {profile} fit under certificate profile {used}"
             )
         return self.envoy[key]
+
+    def fitted_designs(self, design: str, profile: str, target: str, certificate: str | None = None) -> tuple[str, ...]:
+        """The designs whose measurements the fit of ``design`` was made from: every design that
+        has the same fit (one fit serves every design since the full plan's refit), else itself."""
+        fit = self.envoy_fit(design, profile, target, certificate)
+        used = self.certificate_for(certificate)
+        return tuple(
+            sorted(
+                d for (d, p, c, t), other in self.envoy.items() if (p, c, t) == (profile, used, target) and other == fit
+            )
+        )
 
     def predict_envoy(
         self, counts: pd.DataFrame, design: str, profile: str, certificate: str | None = None

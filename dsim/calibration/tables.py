@@ -23,11 +23,24 @@ COEFFICIENT_COLUMNS = [
 ]
 
 
-def coefficient_table(calibration: Calibration) -> pd.DataFrame:
+EVERY_DESIGN = "(every design)"
+"""The ``design`` of a :func:`coefficient_table` row whose fit serves every design (``shared``)."""
+
+
+def coefficient_table(calibration: Calibration, *, shared: bool = False) -> pd.DataFrame:
     """One row per (design, stats profile, certificate profile, measured quantity, term), with
-    the term's variance inflation factor (empty for the intercept)."""
+    the term's variance inflation factor (empty for the intercept). ``shared``: a fit that serves
+    every design is listed once, as :data:`EVERY_DESIGN` (what a reader needs; one fit per design
+    and profile is what the model looks up)."""
     rows = []
+    listed = set()
     for (design, profile, certificate, target), fit in sorted(calibration.envoy.items()):
+        if shared:
+            if len(calibration.fitted_designs(design, profile, target, certificate)) == len(calibration.designs):
+                design = EVERY_DESIGN
+            if (design, profile, certificate, target) in listed:
+                continue
+            listed.add((design, profile, certificate, target))
         for term in (fit.intercept, *fit.slopes):
             rows.append(
                 {

@@ -8,7 +8,7 @@ import numpy as np
 
 from dsim.accounting.proxies import DesignAccounting
 from dsim.calibration.istiod_push import istiod_push_cpu
-from dsim.calibration.model import Calibration
+from dsim.calibration.model import CPU_TERMS, Calibration
 from dsim.calibration.predict import check_applies
 from dsim.errors import CalibrationError
 from dsim.pushsim.configs import APPLY_TERMS
@@ -62,7 +62,11 @@ def push_costs(calibration: Calibration, scenario: Scenario, accounting: DesignA
 def _apply_slope(calibration: Calibration, scenario: Scenario, accounting: DesignAccounting, term: str) -> float:
     """Envoy's apply CPU per object ``term``, ms. A fit leaves out a term its measurements never
     varied (a design that makes none of them): that costs nothing only where the configs have none
-    either, which churn keeps so (new pods and services are clones)."""
+    either, which churn keeps so (new pods and services are clones). A term the model does not fit
+    apply CPU on (:data:`dsim.calibration.model.CPU_TERMS`: an endpoint's additional address, below
+    the CPU measurements' resolution) costs nothing."""
+    if term not in CPU_TERMS:
+        return 0.0
     profile = scenario.envoy.stats_profile
     certificate = scenario.envoy.workload_certificate
     slope = calibration.envoy_fit(accounting.design, profile, "apply_cpu_ms", certificate).slope(term)

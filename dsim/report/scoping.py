@@ -43,7 +43,7 @@ def _span(before: float, after: float, unit: str) -> str:
 
 def _memory_error(tables: dict[str, pd.DataFrame]) -> float:
     coverage = tables.get("calibration_coverage")
-    return 0.0 if coverage is None else float(coverage["memory_residual_sd_mib"].max())
+    return 0.0 if coverage is None else float(coverage["memory_error_mib"].max())
 
 
 class _Clauses:

@@ -52,8 +52,9 @@ def reference_design(designs: list[str]) -> str:
 # rate counted from n events carries about 1/√n of counting error (Poisson), more than 10% under
 # 100: more than most differences between the designs, so such a figure says nothing about them.
 MIN_PROXY_PUSHES = 100
-# Memory differences below this many residual SDs of the memory fit are within the model's error
-# (the How-sure sentence says so in the same words).
+# Memory differences below this many residual SDs of the memory fit (at this run's sidecars:
+# ``calibration_coverage.memory_error_mib``) are within the model's error (the How-sure sentence
+# says so in the same words).
 MEMORY_ERRORS = 2
 
 
@@ -62,9 +63,10 @@ def _values(summary: pd.DataFrame, measure: _Measure, designs: list[str]) -> dic
 
 
 def _memory_error(tables: dict[str, pd.DataFrame]) -> float:
-    """The memory fit's residual SD (MiB), the largest over the designs; 0 when not stated."""
+    """The memory fit's residual SD at this run's sidecars (MiB), the largest over the designs; 0
+    when not stated."""
     coverage = tables.get("calibration_coverage")
-    return 0.0 if coverage is None else float(coverage["memory_residual_sd_mib"].max())
+    return 0.0 if coverage is None else float(coverage["memory_error_mib"].max())
 
 
 def _same(measure: _Measure, values: dict[str, float], tables: dict[str, pd.DataFrame]) -> bool:
@@ -220,12 +222,21 @@ def _certainty(tables: dict[str, pd.DataFrame], designs: list[str]) -> str:
     coverage = tables.get("calibration_coverage")
     if coverage is None:
         return "How sure: this result has no `calibration_coverage` table, so the model's fit is not stated."
-    error = float(coverage["memory_residual_sd_mib"].max())
+    error = _memory_error(tables)
     r_squared = math.floor(float(coverage["memory_r_squared"].min()) * 1e5) / 1e5
-    text = (
-        f"How sure: the memory model reproduces the {int(coverage['memory_observations'].min())} Envoy measurements "
-        f"each design was fitted on within {quantity(error, 'MiB')} (residual SD; R² at least {r_squared:.5f})"
-    )
+    observations = int(coverage["memory_observations"].min())
+    relative = coverage["memory_relative_residual_sd"].max() if "memory_relative_residual_sd" in coverage else np.nan
+    if pd.isna(relative):  # a calibration fitted design by design, for absolute error
+        text = (
+            f"How sure: the memory model reproduces the {observations} Envoy measurements each design was fitted on "
+            f"within {quantity(error, 'MiB')} (residual SD; R² at least {r_squared:.5f})"
+        )
+    else:
+        text = (
+            f"How sure: the memory model, one price per object for every design, reproduces the {observations} "
+            f"Envoy measurements it was fitted on within {percent(float(relative))} (relative residual SD; R² at "
+            f"least {r_squared:.5f}), {quantity(error, 'MiB')} at these sidecars"
+        )
     difference = _memory_difference(tables["design_summary"], designs)
     if len(designs) > 1 and difference > 0:
         words = "far below" if difference >= 10 * error else "below" if difference >= 2 * error else "about"

@@ -4,6 +4,7 @@ calibration has no measurements of the profile asked for."""
 
 from __future__ import annotations
 
+import json
 import typing
 
 import pandas as pd
@@ -87,26 +88,36 @@ def shipped() -> Calibration:
     return load_calibration(shipped_path())
 
 
-def test_the_shipped_calibration_was_measured_with_the_legacy_profile_and_says_so(shipped: Calibration) -> None:
-    assert shipped.certificates == (LEGACY_CERTIFICATE_PROFILE,)
-    assert shipped.certificate_for(LEGACY_CERTIFICATE_PROFILE) == LEGACY_CERTIFICATE_PROFILE
-    assert shipped.certificate_for(None) == LEGACY_CERTIFICATE_PROFILE
-    assert shipped.certificate_for(DEFAULT_CERTIFICATE_PROFILE) == LEGACY_CERTIFICATE_PROFILE
-    described = shipped.describe(DEFAULT_CERTIFICATE_PROFILE)
-    assert "certificate profiles measured: ecdsa-p256-leaf-only" in described
+def test_the_shipped_calibration_prices_istios_default_with_its_own_coefficients(shipped: Calibration) -> None:
+    assert shipped.certificate_for(None) == DEFAULT_CERTIFICATE_PROFILE
+    assert shipped.certificate_for("intermediate-ca-2") == "intermediate-ca-2"
+    assert "priced with its own coefficients" in shipped.describe(DEFAULT_CERTIFICATE_PROFILE)
+    # The legacy profile is not in the full plan: Istio's default prices it, and says so.
+    assert shipped.certificate_for(LEGACY_CERTIFICATE_PROFILE) == DEFAULT_CERTIFICATE_PROFILE
     assert (
-        "workload certificate istio-default, priced with ecdsa-p256-leaf-only's coefficients: this calibration "
-        "has no istio-default measurements" in described
+        "workload certificate ecdsa-p256-leaf-only, priced with istio-default's coefficients: this calibration "
+        "has no ecdsa-p256-leaf-only measurements" in shipped.describe(LEGACY_CERTIFICATE_PROFILE)
     )
-    assert "priced with its own coefficients" in shipped.describe(LEGACY_CERTIFICATE_PROFILE)
     with pytest.raises(UnknownNameError):
         shipped.certificate_for("none")
 
 
-def _with_profiles(calibration: Calibration, extra: str) -> Calibration:
-    envoy = dict(calibration.envoy)
-    for (design, profile, _certificate, target), fit in calibration.envoy.items():
-        envoy[(design, profile, extra, target)] = fit
+def _legacy_json(shipped: Calibration) -> str:
+    """The shipped calibration as a file written before certificate profiles: Istio's default's
+    fits only, without the ``certificate_profile`` key."""
+    data = json.loads(shipped.to_json())
+    data["envoy"] = [e for e in data["envoy"] if e.pop("certificate_profile") == DEFAULT_CERTIFICATE_PROFILE]
+    return json.dumps(data)
+
+
+def _only(calibration: Calibration, certificates: tuple[str, ...]) -> Calibration:
+    """``calibration`` with Istio's default's fits under each of ``certificates`` instead."""
+    envoy = {
+        (design, profile, certificate, target): fit
+        for (design, profile, measured, target), fit in calibration.envoy.items()
+        if measured == DEFAULT_CERTIFICATE_PROFILE
+        for certificate in certificates
+    }
     return Calibration(
         source=calibration.source, provenance=calibration.provenance, envoy=envoy, istiod=calibration.istiod
     )
@@ -115,7 +126,10 @@ def _with_profiles(calibration: Calibration, extra: str) -> Calibration:
 def test_a_measured_profile_is_priced_with_its_own_fits_and_others_fall_back_to_istios(
     shipped: Calibration,
 ) -> None:
-    both = _with_profiles(shipped, DEFAULT_CERTIFICATE_PROFILE)
+    legacy = _only(shipped, (LEGACY_CERTIFICATE_PROFILE,))
+    assert legacy.certificates == (LEGACY_CERTIFICATE_PROFILE,)
+    assert legacy.certificate_for(None) == LEGACY_CERTIFICATE_PROFILE, "the one profile measured"
+    both = _only(shipped, (LEGACY_CERTIFICATE_PROFILE, DEFAULT_CERTIFICATE_PROFILE))
     assert both.certificates == (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE)
     assert both.certificate_for("ecdsa-p256") == DEFAULT_CERTIFICATE_PROFILE
     assert both.certificate_for(LEGACY_CERTIFICATE_PROFILE) == LEGACY_CERTIFICATE_PROFILE
@@ -124,19 +138,22 @@ def test_a_measured_profile_is_priced_with_its_own_fits_and_others_fall_back_to_
 
 
 def test_fits_written_before_certificate_profiles_load_as_the_legacy_profile(shipped: Calibration) -> None:
-    text = shipped_path().read_text()
-    assert "certificate_profile" not in text  # the shipped file predates them
-    assert {c for _, _, c, _ in shipped.envoy} == {LEGACY_CERTIFICATE_PROFILE}
-    assert f'"certificate_profile": "{LEGACY_CERTIFICATE_PROFILE}"' in shipped.to_json()
+    text = _legacy_json(shipped)
+    assert not any("certificate_profile" in entry for entry in json.loads(text)["envoy"])
+    old = Calibration.from_json(text, source="old.json")
+    assert {c for _, _, c, _ in old.envoy} == {LEGACY_CERTIFICATE_PROFILE}
+    assert f'"certificate_profile": "{LEGACY_CERTIFICATE_PROFILE}"' in old.to_json()
 
 
 def test_old_measurements_read_as_the_legacy_profile_one_zone() -> None:
-    old = pd.read_csv(shipped_path().parent / "envoy-1.40-measurements.csv")
-    assert "certificate_profile" not in old
+    shipped = pd.read_csv(shipped_path().parent / "envoy-1.40-measurements.csv")
+    columns_since = ["certificate_profile", "zones", "services", "memory_read_s"]
+    old = shipped[(shipped["zones"] == 1) & (shipped["services"] <= 300)].drop(columns=columns_since)
     filled = with_plan_columns(old)
     assert set(filled["certificate_profile"]) == {LEGACY_CERTIFICATE_PROFILE}
     assert set(filled["zones"]) == {1}
     assert filled["services"].between(6, 300).all()
+    assert filled["services"].tolist() == shipped.loc[old.index, "services"].tolist(), "read from the point's name"
     assert filled["memory_read_s"].isna().all()
     assert "certificate_profile" not in old, "the frame read is left as measured"
 
@@ -146,5 +163,22 @@ def test_a_runs_coverage_names_the_profile_asked_for_and_whose_coefficients_pric
     counts = pd.concat([dsim.config_counts(cluster, design=d) for d in ("single-stack", "duplicate")])
     coverage = calibration_coverage(counts, scenario=cluster.scenario, calibration=shipped)
     assert set(coverage["certificate_profile"]) == {DEFAULT_CERTIFICATE_PROFILE}
-    assert set(coverage["certificate_coefficients"]) == {LEGACY_CERTIFICATE_PROFILE}
-    assert coverage["proxies_outside_share"].notna().all(), "the legacy measurements give the range"
+    assert set(coverage["certificate_coefficients"]) == {DEFAULT_CERTIFICATE_PROFILE}
+    legacy = _only(shipped, (LEGACY_CERTIFICATE_PROFILE,))
+    fallback = calibration_coverage(counts, scenario=cluster.scenario, calibration=legacy)
+    assert set(fallback["certificate_coefficients"]) == {LEGACY_CERTIFICATE_PROFILE}
+
+
+def test_a_runs_coverage_gives_the_memory_error_at_its_own_sidecars(shipped: Calibration) -> None:
+    """A fit for relative error spreads in proportion to memory: its error at a run's sidecars is
+    its relative residual SD times their predicted memory, not the residual SD of the largest
+    meshes it was fitted on."""
+    cluster = dsim.build_cluster(scenario_from_dict({"synthetic": {"services": 4}}))
+    counts = dsim.config_counts(cluster, design="single-stack")
+    coverage = calibration_coverage(counts, scenario=cluster.scenario, calibration=shipped).iloc[0]
+    memory = shipped.envoy_fit("single-stack", "istio", "allocated_bytes")
+    assert memory.relative_residual_sd is not None
+    assert coverage["memory_relative_residual_sd"] == memory.relative_residual_sd
+    predicted_mib = float(memory.predict(counts).mean()) / 2**20
+    assert coverage["memory_error_mib"] == pytest.approx(memory.relative_residual_sd * predicted_mib)
+    assert coverage["memory_error_mib"] < coverage["memory_residual_sd_mib"] / 5

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 import dsim
-from dsim.calibration.model import load_calibration
+from dsim.calibration.calibrate import load_measurements
+from dsim.calibration.model import load_calibration, shipped_path
 from dsim.calibration.predict import COST_COLUMNS
 from dsim.cli import main
 from dsim.errors import CalibrationError
@@ -96,3 +97,31 @@ def test_run_tables_carry_memory_per_proxy() -> None:
     mean = costs.groupby("design", sort=False)["envoy_memory_bytes"].mean() / 2**20
     # Totals keep six significant digits (a small mesh's figures are not rounded to zero).
     assert totals.set_index("design")["envoy_memory_mean_mib"].tolist() == pytest.approx(mean.tolist(), rel=1e-5)
+
+
+def test_the_generator_cost_is_fitted_near_the_go_benchmarks_size() -> None:
+    """dsim's generator costs several times more per byte on multi-MB configs than on configs of
+    the Go benchmark's size: the scale to Go compares like with like, so the fit keeps the timings
+    of configs near that size, and all of them when too few are (an older plan)."""
+    from dsim.calibration.istiod_cost import (
+        GO_REFERENCE,
+        MIN_REFERENCE_SIZED,
+        REFERENCE_SIZE_FACTOR,
+        fit_generator_cost,
+        reference_sized,
+    )
+
+    calibration = load_calibration()
+    _, timings = load_measurements(shipped_path().parent, calibration)
+    near = reference_sized(timings)
+    size = float(GO_REFERENCE["bytes_per_op"])
+    assert len(near) >= MIN_REFERENCE_SIZED
+    assert near["config_bytes"].between(size / REFERENCE_SIZE_FACTOR, size * REFERENCE_SIZE_FACTOR).all()
+    fit = fit_generator_cost(timings)
+    assert fit == calibration.istiod.fit
+    # The fixed part is no more than the smallest config's whole cost (a line through the large
+    # configs' timings put it at 38 ms, where a 20 kB config takes 1.5 ms in all).
+    assert 0 < fit.intercept.estimate < float(timings["generate_ns"].min())
+    few = timings[timings["clusters_bytes"] > 10**6]  # none near the benchmark's size
+    assert len(few) > MIN_REFERENCE_SIZED
+    assert len(reference_sized(few)) == len(few)

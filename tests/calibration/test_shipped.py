@@ -7,8 +7,20 @@ import pytest
 
 import dsim
 from dsim.calibration.calibrate import envoy_version, fit_calibration, load_measurements
+from dsim.calibration.certificate_profiles import (
+    CERTIFICATE_PROFILES,
+    DEFAULT_CERTIFICATE_PROFILE,
+    LEGACY_CERTIFICATE_PROFILE,
+)
 from dsim.calibration.live_envoy import STATS_PROFILES
-from dsim.calibration.model import ENVOY_TARGETS, MEMORY_TERMS, load_calibration, shipped_path
+from dsim.calibration.model import (
+    CERTIFICATE_TERMS,
+    ENVOY_TARGETS,
+    MEMORY_TERMS,
+    ZONE_TERM,
+    load_calibration,
+    shipped_path,
+)
 from dsim.xds.envoy import envoy_binary
 from tests.calibration.same_model import assert_same_model
 
@@ -21,7 +33,25 @@ def shipped() -> dsim.Calibration:
 def test_every_design_and_stats_profile_is_calibrated(shipped: dsim.Calibration) -> None:
     assert shipped.designs == tuple(sorted(dsim.design_names()))
     assert shipped.profiles == tuple(sorted(STATS_PROFILES))
-    assert len(shipped.envoy) == len(dsim.design_names()) * len(STATS_PROFILES) * len(ENVOY_TARGETS)
+    # The full plan measures every profile but the legacy one (kept to read older files).
+    assert set(shipped.certificates) == set(CERTIFICATE_PROFILES) - {LEGACY_CERTIFICATE_PROFILE}
+    expected = len(dsim.design_names()) * len(STATS_PROFILES) * len(shipped.certificates) * len(ENVOY_TARGETS)
+    assert len(shipped.envoy) == expected
+
+
+def test_one_fit_serves_every_design_and_certificates_differ_only_in_fixed_part_and_cluster_price(
+    shipped: dsim.Calibration,
+) -> None:
+    for profile in shipped.profiles:
+        for target in ENVOY_TARGETS:
+            default = shipped.envoy_fit("single-stack", profile, target, DEFAULT_CERTIFICATE_PROFILE)
+            for certificate in shipped.certificates:
+                fits = {shipped.envoy_fit(d, profile, target, certificate) for d in shipped.designs}
+                assert len(fits) == 1, (profile, target, certificate)
+                (fit,) = fits
+                assert fit.weighting == "relative"
+                shared = [s for s in fit.slopes if s.name not in CERTIFICATE_TERMS]
+                assert shared == [s for s in default.slopes if s.name not in CERTIFICATE_TERMS]
 
 
 def test_it_was_measured_on_the_installed_envoy(shipped: dsim.Calibration) -> None:
@@ -42,7 +72,7 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        assert {s.name for s in fit.slopes} <= set(MEMORY_TERMS)
+        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM}
         for slope in fit.slopes:
             if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints"):
                 assert slope.ci_low > 0, (design, profile, slope)
