@@ -149,7 +149,22 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
             "namespace": workloads["namespace"].to_numpy()[pod_workload[with_sidecar]],
         },
     )
+    _check_service_entry_churn(scenario, tables["services"], source)
     return Cluster(scenario=scenario, istio=istio, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})
+
+
+def _check_service_entry_churn(scenario: Scenario, services: pd.DataFrame, source: str) -> None:
+    """ServiceEntry edits need a ServiceEntry to edit: a rate above zero without one is refused
+    (a VirtualService or DestinationRule edit falls back to a service's own config; a ServiceEntry
+    edit has nothing to stand in for it)."""
+    rate = scenario.churn.service_entry_changes_per_hour
+    if rate > 0 and not (services["entry"].to_numpy() >= 0).any():
+        raise ScenarioError(
+            source,
+            "churn.service_entry_changes_per_hour",
+            f"{rate:g} edits per hour, but the mesh has no ServiceEntry host for them to edit; "
+            "add service_entries (or a ServiceEntry generator), or set it to 0",
+        )
 
 
 def require_sidecars(cluster: Cluster, source: str | None = None) -> None:

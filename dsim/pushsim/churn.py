@@ -28,7 +28,15 @@ from dsim.pushsim.visibility import grouped, services_by_workload
 from dsim.randomness import generator
 
 # Changes that are their own cause: each is one event of the same name.
-MESH_EDITS = ("service_create", "service_delete", "virtual_service", "destination_rule", "sidecar", "istiod_restart")
+MESH_EDITS = (
+    "service_create",
+    "service_delete",
+    "virtual_service",
+    "destination_rule",
+    "service_entry",
+    "sidecar",
+    "istiod_restart",
+)
 EVENT_KINDS = ("endpoints", "connect", "disconnect", *MESH_EDITS)
 CAUSES = ("pod_replacement", "rollout", "scale", *MESH_EDITS)
 
@@ -269,10 +277,12 @@ class _Builder:
                 m.present[workload] = []
 
     def config_edit(self, kind: str) -> Callable[[float], None]:
-        """An edit of a VirtualService or DestinationRule. Where the mesh has such objects, one of
-        them, touching the services whose configuration it shapes (a VirtualService: the services
-        its hosts name, whose routes istiod regenerates; a DestinationRule: its service's clusters
-        and endpoint sets); else one over a service drawn at random."""
+        """An edit of a VirtualService, DestinationRule or ServiceEntry. Where the mesh has such
+        objects, one of them, touching the services whose configuration it shapes (a
+        VirtualService: the services its hosts name, whose routes istiod regenerates; a
+        DestinationRule: its service's clusters and endpoint sets; a ServiceEntry: its hosts'
+        rows); else one over a service drawn at random (a mesh without ServiceEntries refuses
+        their edits when it is built)."""
         objects = self._object_services(kind)
 
         def edit(t: float) -> None:
@@ -289,13 +299,19 @@ class _Builder:
         return edit
 
     def _object_services(self, kind: str) -> list[list[int]]:
-        """Per VirtualService or DestinationRule of the mesh: the services it shapes (objects that
-        shape none, e.g. whose host names no service, have no effect on a sidecar and are left out)."""
+        """Per VirtualService, DestinationRule or ServiceEntry of the mesh: the services it shapes
+        (objects that shape none, e.g. whose host names no service, have no effect on a sidecar
+        and are left out)."""
         if kind == "virtual_service":
             hosts = self.cluster.virtual_service_hosts
             by_object = grouped(
                 hosts["virtual_service"].to_numpy(), hosts["service"].to_numpy(), len(self.cluster.virtual_services)
             )
+            return [group.tolist() for group in by_object if len(group)]
+        if kind == "service_entry":
+            entry = self.cluster.services["entry"].to_numpy()
+            rows = np.flatnonzero(entry >= 0)
+            by_object = grouped(entry[rows], rows, len(self.cluster.istio.service_entries))
             return [group.tolist() for group in by_object if len(group)]
         rules = self.cluster.destination_rules["service"].to_numpy()
         return [[int(service)] for service in rules.tolist() if service >= 0]
@@ -327,6 +343,7 @@ class _Builder:
             (c.service_deletions_per_hour / 3600, self.service_delete, "service_delete"),
             (c.virtual_service_changes_per_hour / 3600, self.config_edit("virtual_service"), "virtual_service"),
             (c.destination_rule_changes_per_hour / 3600, self.config_edit("destination_rule"), "destination_rule"),
+            (c.service_entry_changes_per_hour / 3600, self.config_edit("service_entry"), "service_entry"),
             (c.sidecar_changes_per_hour / 3600, self.sidecar_edit, "sidecar"),
         ]
         starts: list[tuple[float, int, Callable[[float], None]]] = []

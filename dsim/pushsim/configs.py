@@ -363,5 +363,10 @@ class ConfigModel:
         services = services[self.alive[services]]
         if len(services) == 0:
             return 0
-        per_type = {EDS: self.eds_now, CDS: self.per_service["cds"], RDS: self.per_service["other"]}
+        per_type = {
+            EDS: self.eds_now,
+            CDS: self.per_service["cds"],
+            LDS: self.per_service["lds"],  # the service's own listeners (a TCP port's, a ServiceEntry's)
+            RDS: self.per_service["other"],
+        }
         return sum(int(per_type[t][:, services].max(axis=0).sum()) for t in types)

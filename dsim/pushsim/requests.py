@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-ConfigKind = Literal["endpoints", "service_create", "service_delete", "virtual_service", "destination_rule", "sidecar"]
+ConfigKind = Literal[
+    "endpoints", "service_create", "service_delete", "virtual_service", "destination_rule", "service_entry", "sidecar"
+]
 """The kinds of change a push carries: the churn events that change config."""
 
 

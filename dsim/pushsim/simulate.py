@@ -24,7 +24,7 @@ from dsim.accounting.proxies import DesignAccounting
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
-from dsim.pushsim.configs import CDS, EDS, RDS, ConfigModel
+from dsim.pushsim.configs import CDS, EDS, LDS, RDS, ConfigModel
 from dsim.pushsim.costs import push_costs
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
 from dsim.pushsim.fanout import FanOut, Limits
@@ -40,6 +40,9 @@ _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "service_delete": (),
     "virtual_service": (RDS,),
     "destination_rule": (CDS, EDS),
+    # Its hosts' clusters, endpoint sets, own listeners and virtual hosts all change (Istio
+    # pilot/pkg/xds cds.go, eds.go, lds.go, rds.go: none skips kind.ServiceEntry for a sidecar).
+    "service_entry": (CDS, EDS, LDS, RDS),
 }
 
 
@@ -235,7 +238,7 @@ class _Simulation:
         elif kind == "service_delete":
             self.fanout.delete_service(self.env.now, service)
             self._request(True, "service_delete", [service])
-        elif kind in ("virtual_service", "destination_rule"):
+        elif kind in ("virtual_service", "destination_rule", "service_entry"):
             self._request(True, kind, [service])  # type: ignore[arg-type]
         elif kind == "sidecar":
             self._request(True, "sidecar", [namespace])

@@ -16,6 +16,7 @@ def _config_edits_per_hour(churn: Churn) -> float:
     return (
         churn.virtual_service_changes_per_hour
         + churn.destination_rule_changes_per_hour
+        + churn.service_entry_changes_per_hour
         + churn.sidecar_changes_per_hour
     )
 

@@ -335,6 +335,11 @@ class Churn:
     """VirtualService edits, per hour."""
     destination_rule_changes_per_hour: PerHour = 0.0
     """DestinationRule edits, per hour."""
+    service_entry_changes_per_hour: PerHour = 0.0
+    """ServiceEntry edits, per hour: one of the mesh's ServiceEntries each time, whose hosts' clusters,
+    endpoints, listeners and routes istiod regenerates, with a full push to every sidecar that sees
+    one of them (Istio's CDS, EDS, LDS and RDS generators all push on a ServiceEntry change). A mesh
+    without ServiceEntries refuses a rate above zero."""
     sidecar_changes_per_hour: PerHour = 0.0
     """Sidecar resource edits, per hour."""
     istiod_restarts_s: tuple[Seconds, ...] = ()

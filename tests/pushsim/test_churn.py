@@ -143,3 +143,85 @@ def test_edits_of_istio_objects_touch_the_services_they_shape(write_scenario: Ca
     rules = events[events["kind"] == "destination_rule"]
     assert len(rules) > 5
     assert set(names[rules["service"].to_numpy()]) == {"c"}
+
+
+def _entry_mesh(rate: float, entries: bool = True) -> dict[str, object]:
+    """Two namespaces with a sidecar each; a ServiceEntry of two hosts seen everywhere, and one
+    exported to its own namespace only."""
+    http = [{"name": "http", "port": 80}]
+    mesh: dict[str, object] = {
+        "name": "entry-edits",
+        "seed": 7,
+        "namespaces": [{"name": "a"}, {"name": "b"}],
+        "services": [{"name": n, "namespace": n, "ports": http} for n in ("a", "b")],
+        "workloads": [{"name": n, "namespace": n, "labels": {"app": n}, "replicas": 2} for n in ("a", "b")],
+        "churn": {"duration_s": 600, "service_entry_changes_per_hour": rate},
+    }
+    if entries:
+        mesh["service_entries"] = [
+            {
+                "name": "apis",
+                "namespace": "a",
+                "spec": {
+                    "hosts": ["one.example.com", "two.example.com"],
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                    "resolution": "DNS",
+                },
+            },
+            {
+                "name": "local",
+                "namespace": "a",
+                "spec": {
+                    "hosts": ["db.internal"],
+                    "addresses": ["198.51.100.20"],
+                    "ports": [{"number": 3306, "name": "tcp", "protocol": "TCP"}],
+                    "resolution": "STATIC",
+                    "endpoints": [{"address": "10.20.0.1"}],
+                    "exportTo": ["."],
+                },
+            },
+        ]
+    return mesh
+
+
+def test_a_service_entry_edit_touches_its_hosts_at_the_scenarios_rate(write_scenario: Callable[..., Path]) -> None:
+    cluster = build_cluster(write_scenario(_entry_mesh(360)))
+    names = cluster.services["name"].to_numpy()
+    events = churn_stream(cluster).events
+    edits = events[events["kind"] == "service_entry"].groupby("time")["service"].apply(lambda s: sorted(names[s]))
+    expected = 360 * 600 / 3600
+    assert abs(len(edits) - expected) < 5 * np.sqrt(expected)
+    assert {tuple(t) for t in edits} == {("one.example.com", "two.example.com"), ("db.internal",)}
+
+
+def test_service_entry_edits_without_a_service_entry_are_refused(write_scenario: Callable[..., Path]) -> None:
+    from dsim.errors import ScenarioError
+
+    path = write_scenario(_entry_mesh(60, entries=False))
+    with pytest.raises(ScenarioError, match=r"churn\.service_entry_changes_per_hour: 60 edits per hour, but the mesh"):
+        build_cluster(path)
+    build_cluster(write_scenario(_entry_mesh(0, entries=False)))  # a zero rate needs none
+
+
+def test_a_service_entry_edit_is_a_full_push_to_the_sidecars_that_see_it(write_scenario: Callable[..., Path]) -> None:
+    """The entry exported everywhere reaches all four sidecars; the one exported to its own
+    namespace, the two in it (Istio pushes a proxy whose scope holds a changed ServiceEntry)."""
+    path = write_scenario(_entry_mesh(360))
+    cluster = build_cluster(path)
+    names = cluster.services["name"].to_numpy()
+    events = churn_stream(cluster).events
+    edits = events[events["kind"] == "service_entry"]
+    touched = edits.groupby("time")["service"].apply(lambda s: tuple(sorted(names[s]))).tolist()
+    records = push_simulation(path, ["single-stack"])["push_records"]
+    pushes = records[records["causes"].str.contains("service_entry")]
+    assert pushes["full"].all()
+    assert len(pushes) > 5
+    local, shared = ("db.internal",), ("one.example.com", "two.example.com")
+    assert local in touched
+    assert shared in touched
+    # A debounced push may merge edits of both entries: then it reaches everyone.
+    assert set(pushes["proxies_pushed"]) <= {2, 4}
+    assert 2 in set(pushes["proxies_pushed"])
+    assert 4 in set(pushes["proxies_pushed"])
+    assert (pushes["cds_bytes"] > 0).all()
+    assert (pushes["lds_bytes"] > 0).all()
