@@ -12,6 +12,7 @@ import yaml
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
+from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster.istio import istio_record
 from dsim.designs import get_design
 from dsim.scenario import scenario_to_yaml
@@ -344,3 +345,47 @@ def test_subset_cluster_has_the_shape_of_istios_dump() -> None:
     assert [(m.name, m.match) for m in mine.transport_socket_matches] == [
         (m.name, m.match) for m in theirs.transport_socket_matches
     ]
+
+
+def test_routes_and_weighted_clusters_are_counted_alike_in_both_paths() -> None:
+    """A VirtualService of two routes, one splitting traffic between two services: its virtual
+    host has 2 routes and 2 weighted clusters; the service without one has the default route; the
+    route configuration's catch-all adds one more. Every sidecar sees both services."""
+    http = [{"name": "http", "port": 80}]
+    scenario = scenario_from_dict(
+        {
+            "name": "counted-routes",
+            "namespaces": [{"name": "default"}],
+            "services": [{"name": n, "namespace": "default", "ports": http} for n in ("a", "b")],
+            "workloads": [{"name": n, "namespace": "default", "labels": {"app": n}} for n in ("a", "b")],
+            "virtual_services": [
+                {
+                    "name": "a",
+                    "namespace": "default",
+                    "spec": {
+                        "hosts": ["a"],
+                        "http": [
+                            {
+                                "match": [{"uri": {"prefix": "/canary"}}],
+                                "route": [
+                                    {"destination": {"host": "a"}, "weight": 90},
+                                    {"destination": {"host": "b"}, "weight": 10},
+                                ],
+                            },
+                            {"route": [{"destination": {"host": "a"}}]},
+                        ],
+                    },
+                }
+            ],
+        }
+    )
+    cluster = build_cluster(scenario)
+    for name in design_names():
+        checked = assert_methods_agree(cluster, name)
+        assert checked > 0
+    _, counts = vectorized_sizes(cluster, get_design("single-stack"))
+    assert counts["routes"].tolist() == [4, 4]
+    assert counts["weighted_clusters"].tolist() == [2, 2]
+    _, duplicate = vectorized_sizes(cluster, get_design("duplicate"))
+    # IPv4-only services: duplicate builds no second family's routes for them.
+    assert duplicate["routes"].tolist() == [4, 4]

@@ -239,12 +239,27 @@ def _assignments(
     return serialized_sizes(load_assignment_template(copy.endpoint_additional), columns), counts
 
 
+@dataclasses.dataclass(frozen=True)
+class _Routed:
+    """Per port row, what its service's VirtualService gives the virtual host of one copy."""
+
+    bytes: np.ndarray
+    """Bytes of its routes (-1: no VirtualService, the default route; 0: no route left, no virtual host)."""
+    routes: np.ndarray
+    """Routes (1 where no VirtualService: the default route)."""
+    weighted: np.ndarray
+    """Weighted destinations over those routes."""
+
+
 def _routed(
     cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts
-) -> np.ndarray:
-    """Per port row: bytes of the routes its service's VirtualService gives the virtual host of this
-    copy (-1: no VirtualService, the default route; 0: no route left, no virtual host)."""
-    out = np.full(len(ports), -1, dtype=np.int64)
+) -> _Routed:
+    """Per port row: the routes its service's VirtualService gives the virtual host of this copy."""
+    out = _Routed(
+        bytes=np.full(len(ports), -1, dtype=np.int64),
+        routes=np.ones(len(ports), dtype=np.int64),
+        weighted=np.zeros(len(ports), dtype=np.int64),
+    )
     owner = cols.objects.vs_of_service
     if not owner:
         return out
@@ -253,7 +268,8 @@ def _routed(
     for k, (service, number) in enumerate(zip(services, numbers, strict=True)):
         vs = owner.get(service)
         if vs is not None:
-            out[k] = cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)
+            out.bytes[k] = cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)
+            out.routes[k], out.weighted[k] = cols.objects.routes_counts(vs, number, copy.route_suffix, design, proxy)
     return out
 
 
@@ -372,33 +388,35 @@ def outbound_prices(
             sizes = serialized_sizes(sniffed, _row_columns(cols, auto))
             present = np.ones(len(auto), np.int64)
             routed = _routed(cols, auto, copy, design, proxy)
-            if routed.any():  # a VirtualService's routes instead of the default route (none: no virtual host)
-                pick = routed >= 0
+            if routed.bytes.any():  # a VirtualService's routes instead of the default route (none: no virtual host)
+                pick = routed.bytes >= 0
                 empty = routes.route_configuration(route_name, [])
                 bare = routes.virtual_host(f"{host}:{port}", ["*"], [])
                 columns = _row_columns(cols, auto[pick])
-                vhost_size = serialized_sizes(bare, columns) + routed[pick]
-                present[pick] = routed[pick] > 0
+                vhost_size = serialized_sizes(bare, columns) + routed.bytes[pick]
+                present[pick] = routed.bytes[pick] > 0
                 sizes[pick] = serialized_sizes(empty, columns) + np.where(present[pick] > 0, _field(vhost_size), 0)
             add("rds_resources", services, 1)
             add("rds_bytes", services, sizes)
             add("virtual_hosts", services, present)
             add("domains", services, present)
+            add("routes", services, present * routed.routes)
+            add("weighted_clusters", services, present * routed.weighted)
         http = ports[ports["kind"] == "http"]
         if len(http):
             columns = _row_columns(cols, http)
             vhost: dict[str, np.ndarray] = {}
             domain_count: dict[str, np.ndarray] = {}
             routed = _routed(cols, http, copy, design, proxy)
-            pick = routed >= 0
-            present = np.where(pick, routed > 0, True)
+            pick = routed.bytes >= 0
+            present = np.where(pick, routed.bytes > 0, True)
             # The same service seen from its own namespace also answers to its short name.
             for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
                 domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
                 vhost[variant] = _field(serialized_sizes(routes.service_vhost(host, port, domains, target), columns))
                 if pick.any():  # a VirtualService's routes instead of the default route
                     bare = routes.virtual_host(f"{host}:{port}", domains, [])
-                    sized = serialized_sizes(bare, _row_columns(cols, http[pick])) + routed[pick]
+                    sized = serialized_sizes(bare, _row_columns(cols, http[pick])) + routed.bytes[pick]
                     vhost[variant][pick] = _field(sized)
                 vhost[variant] = np.where(present, vhost[variant], 0)
                 domain_count[variant] = np.where(present, len(domains), 0)
@@ -413,6 +431,8 @@ def outbound_prices(
                         "domains_same": domain_count["same"],
                         "domains_other": domain_count["other"],
                         "vhosts": present.astype(np.int64),
+                        "routes": np.where(present, routed.routes, 0),
+                        "weighted_clusters": np.where(present, routed.weighted, 0),
                     }
                 )
             )
@@ -436,6 +456,8 @@ def outbound_prices(
                     "domains_same": empty,
                     "domains_other": empty,
                     "vhosts": empty,
+                    "routes": empty,
+                    "weighted_clusters": empty,
                 }
             )
         )

@@ -23,6 +23,7 @@ from dsim.scenario.istio.virtual_service import Destination
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, effective_policy
+from dsim.xds.routes import weighted_clusters
 from dsim.xds.vs_routes import DestinationCluster, config_path, http_routes
 
 ROUTES_FIELD = 3  # VirtualHost.routes
@@ -114,6 +115,12 @@ class MeshObjects:
             size = route.ByteSize()
             total += tag_size(ROUTES_FIELD) + int(varint_size(size)) + size
         return total
+
+    @functools.cache  # noqa: B019
+    def routes_counts(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[int, int]:
+        """Those routes' count and their weighted destinations' (Envoy objects, not bytes)."""
+        found = self.routes(vs, port, suffix, design, proxy)
+        return len(found), sum(weighted_clusters(route) for route in found)
 
 
 def _with_vips(facts: ServiceFacts) -> ServiceFacts:

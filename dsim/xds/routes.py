@@ -88,3 +88,10 @@ def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> r
     return route_pb2.RouteConfiguration(
         name=name, virtual_hosts=list(virtual_hosts), validate_clusters=wrappers_pb2.BoolValue(value=False)
     )
+
+
+def weighted_clusters(route: rc.Route) -> int:
+    """The weighted destinations of one route (0 for a single cluster, a redirect or a direct response)."""
+    if not route.HasField("route") or not route.route.HasField("weighted_clusters"):
+        return 0
+    return len(route.route.weighted_clusters.clusters)

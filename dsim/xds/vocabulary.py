@@ -20,6 +20,8 @@ COUNT_COLUMNS = [
     "route_configurations",
     "virtual_hosts",
     "domains",
+    "routes",
+    "weighted_clusters",
     "locality_groups",
     "endpoints",
     "endpoint_additional_addresses",
