@@ -234,6 +234,17 @@ def _measuring_options(args: argparse.Namespace) -> list[tuple[str, bool]]:
 def _calibrate(args: argparse.Namespace) -> int:
     from dsim.calibration import calibrate, model, tables  # only this command needs gRPC and certificates
 
+    if args.refit and args.complete:
+        raise DsimError(
+            "--refit and --complete: give one (a refit measures nothing; --complete measures what is missing)"
+        )
+    if args.complete:  # it measures under the bundle's own designs and profiles
+        given = [option for option, value in _measuring_options(args) if value and option != "--concurrency"]
+        if given:
+            raise DsimError(
+                f"--complete: cannot be combined with {', '.join(given)} (it measures the full plan's missing "
+                "points under the designs and stats profiles the bundle already has)"
+            )
     if args.refit:  # a refit measures nothing: these options would be silently ignored
         given = [option for option, value in _measuring_options(args) if value]
         if given:
@@ -243,7 +254,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             )
     concurrency = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
     _at_least_one("--concurrency", concurrency)
-    mode = "refit" if args.refit else "quick" if args.quick else "full"
+    mode = "refit" if args.refit else "complete" if args.complete else "quick" if args.quick else "full"
     if args.out:
         folder = Path(args.out)
         check_output_folder(folder, option="--out", new=False)  # say so before minutes of measuring
@@ -257,6 +268,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     )
     if args.refit:
         fitted, measurements, timings = calibrate.refit(Path(args.refit))
+    elif args.complete:
+        fitted, measurements, timings = calibrate.complete(
+            Path(args.complete), concurrency=concurrency, on_row=_calibration_row
+        )
     else:
         fitted, measurements, timings = calibrate.calibrate(
             mode,
@@ -388,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--quick", action="store_true", help="small plan, one run per point (a few minutes)")
     calibrate.add_argument(
         "--out",
-        help="folder for the files (default: a new results/calibration/<time>-<full|quick|refit>/; "
+        help="folder for the files (default: a new results/calibration/<time>-<full|quick|refit|complete>/; "
         "the package's shipped calibration is replaced only when --out names its folder)",
     )
     calibrate.add_argument("--designs", help="comma-separated designs (default: all)")
@@ -398,6 +413,11 @@ def parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument(
         "--refit", metavar="JSON", help="no Envoy runs: fit again the measurements beside this calibration file"
+    )
+    calibrate.add_argument(
+        "--complete",
+        metavar="JSON",
+        help="measure the full plan's points the bundle beside this calibration file lacks, add them, fit again",
     )
     calibrate.set_defaults(handler=_calibrate)
 

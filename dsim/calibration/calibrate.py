@@ -302,3 +302,83 @@ def refit(path: Path) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
     provenance = {k: v for k, v in previous.provenance.items() if k != "refit"}
     provenance["refit"] = {"dsim_version": dsim_version(), "git_revision": git_revision()}
     return fit_calibration(measurements, timings, provenance), measurements, timings
+
+
+def _backfilled(measurements: pd.DataFrame, points: dict[str, Any]) -> pd.DataFrame:
+    """``measurements`` with the object counts dsim counts now but did not when they were taken
+    (columns of :data:`dsim.calibration.campaign.MEASUREMENT_COLUMNS` they lack), recounted from
+    each row's plan point (known before Envoy runs: counts depend on the mesh and design alone)."""
+    from dsim.calibration.campaign import MEASUREMENT_COLUMNS
+    from dsim.calibration.plan import point_facts
+    from dsim.xds.vocabulary import COUNT_COLUMNS
+
+    missing = [c for c in COUNT_COLUMNS if c not in measurements.columns]
+    if not missing:
+        return measurements
+    unknown = sorted(set(measurements["point"]) - set(points))
+    if unknown:
+        raise CalibrationError(
+            f"the measurements lack the counts {', '.join(missing)} and their points {', '.join(unknown[:3])} "
+            "are not in the plan, so they cannot be recounted"
+        )
+    facts = pd.concat(
+        [point_facts(points[name]).assign(point=name) for name in sorted(set(measurements["point"]))],
+        ignore_index=True,
+    )[["point", "design", *missing]]
+    filled = measurements.merge(facts, on=["point", "design"], how="left", validate="many_to_one")
+    return filled[[c for c in MEASUREMENT_COLUMNS if c in filled.columns]]
+
+
+def complete(
+    path: Path,
+    *,
+    concurrency: int = 2,
+    on_row: Callable[[dict[str, object], int, int], None] | None = None,
+) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
+    """Measure the full plan's points the bundle beside ``path`` lacks (a plan grown since, or a
+    campaign cut short), under the designs and stats profiles it has, add them to its
+    measurements and generator timings (counts dsim added since are recounted for the older rows),
+    and fit again: the model, measurements, timings. The provenance keeps the first campaign's
+    and records what was added, when and on which Envoy."""
+    previous = load_calibration(path)
+    measurements, timings = load_measurements(path.parent, previous)
+    plan = PLANS["full"]()
+    by_name = {p.name: p for p in plan.points}
+    missing = tuple(p for p in plan.points if p.name not in set(measurements["point"]))
+    designs = sorted(set(measurements["design"]))
+    profiles = sorted(set(measurements["stats_profile"]))
+    binary = envoy_binary()
+    version = envoy_version(binary)
+    if version != previous.provenance.get("envoy_version"):
+        raise CalibrationError(
+            f"{path}: measured on Envoy {previous.provenance.get('envoy_version')}, this machine has {version}; "
+            "measurements of two Envoy versions are not one calibration (run `dsim calibrate` afresh)"
+        )
+    added = run_campaign(
+        dataclasses.replace(plan, points=missing),
+        designs=designs,
+        profiles=profiles,
+        concurrency=concurrency,
+        binary=binary,
+        on_row=on_row,
+    )
+    meshes = tuple({p.mesh_name: p for p in reversed(missing)}.values())[::-1]
+    timed = set(timings["point"]) if "point" in timings else set()
+    new_meshes = tuple(p for p in meshes if p.name not in timed)
+    new_timings = generator_timings(dataclasses.replace(plan, points=new_meshes), designs)
+    merged = pd.concat([_backfilled(measurements, by_name), added], ignore_index=True)
+    provenance = {k: v for k, v in previous.provenance.items() if k != "refit"}
+    provenance["plan_points"] = len(plan.points)
+    provenance["completed"] = [
+        *previous.provenance.get("completed", []),
+        {
+            "created_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "points": [p.name for p in missing],
+            "envoy_version": version,
+            "machine": machine(),
+            "dsim_version": dsim_version(),
+            "git_revision": git_revision(),
+        },
+    ]
+    all_timings = pd.concat([timings, new_timings], ignore_index=True)
+    return fit_calibration(merged, all_timings, provenance), merged, all_timings

@@ -33,7 +33,7 @@ from dsim.calibration.certificate_profiles import (
     DEFAULT_CERTIFICATE_PROFILE,
     LEGACY_CERTIFICATE_PROFILE,
 )
-from dsim.calibration.model import MEMORY_TERMS, ZONE_TERM
+from dsim.calibration.model import ZONE_TERM, memory_terms
 from dsim.cluster import Cluster, build_cluster
 from dsim.randomness import generator
 from dsim.scenario import scenario_from_dict
@@ -67,12 +67,21 @@ class PlanPoint:
     """Zones pods are spread over (one region); each extra zone an endpoint set reaches adds a
     locality group to it."""
     certificate: str = DEFAULT_CERTIFICATE_PROFILE
+    vs_share: float = 0.0
+    """Share of services with a generated VirtualService (``istio_objects.virtual_services``)."""
+    vs_routes: int = 1
+    """HTTP routes per VirtualService (one match each but the last)."""
+    vs_destinations: int = 1
+    """Weighted destinations per route, over the service's subsets (one where it has none)."""
 
     @property
     def mesh_name(self) -> str:
         subsets = int(self.subsets * 100)
         name = f"s{self.services}-{self.protocols}-{self.families}-r{self.replicas}-p{self.ports}-sub{subsets}"
-        return name + (f"-z{self.zones}" if self.zones > 1 else "")
+        name += f"-z{self.zones}" if self.zones > 1 else ""
+        if self.vs_share > 0:
+            name += f"-vs{int(self.vs_share * 100)}r{self.vs_routes}d{self.vs_destinations}"
+        return name
 
     @property
     def name(self) -> str:
@@ -92,13 +101,25 @@ class PlanPoint:
         }
         if self.zones > 1:
             synthetic["localities"] = [{"region": "region-1", "zone": f"zone-{z + 1}"} for z in range(self.zones)]
-        return {
+        scenario: dict[str, Any] = {
             "name": f"calibration-{self.mesh_name}",
             "seed": 1,
             "mesh": {"mtls": "PERMISSIVE"},
             "envoy": {"workload_certificate": self.certificate},
             "synthetic": synthetic,
         }
+        if self.vs_share > 0:
+            objects: dict[str, Any] = {
+                "virtual_services": {
+                    "share": self.vs_share,
+                    "routes": self.vs_routes,
+                    "destinations": self.vs_destinations,
+                }
+            }
+            if self.vs_destinations > 1:  # a route's destinations are drawn over DestinationRule subsets
+                objects["destination_rules"] = {"share": self.vs_share, "subsets": self.vs_destinations}
+            scenario["istio_objects"] = objects
+        return scenario
 
     def cluster(self) -> Cluster:
         return build_cluster(scenario_from_dict(self.scenario(), source=f"<calibration point {self.name}>"))
@@ -162,6 +183,38 @@ terms' 1 / VIF, roughly): :func:`select_scale_points` recomputes it. A few large
 composition make every count move with the mesh's size, so which large meshes matters more to
 the terms' VIFs than how many; five gave VIFs up to 27, these eight up to 21 (clusters, whose
 interval stays within ±3%)."""
+ROUTE_POINTS = tuple(
+    PlanPoint(
+        services=s,
+        protocols=proto,
+        families=fam,
+        replicas=r,
+        ports=p,
+        subsets=sub,
+        vs_share=share,
+        vs_routes=routes,
+        vs_destinations=dest,
+    )
+    for s, proto, fam, r, p, sub, share, routes, dest in (
+        (20, "http", "ipv4", 1, 1, 0.5, 1.0, 32, 2),
+        (20, "mixed", "dual", 2, 2, 0.5, 0.5, 8, 1),
+        (20, "http", "mixed", 3, 3, 0.5, 1.0, 2, 2),
+        (60, "http", "mixed", 1, 1, 0.5, 1.0, 8, 2),
+        (60, "http", "dual", 2, 1, 0.0, 0.5, 32, 1),
+        (60, "mixed", "ipv4", 1, 2, 0.5, 1.0, 2, 2),
+        (150, "http", "ipv4", 1, 1, 0.5, 0.5, 32, 2),
+        (150, "http", "dual", 1, 1, 0.0, 1.0, 2, 1),
+        (150, "mixed", "mixed", 2, 1, 0.5, 1.0, 8, 2),
+        (300, "http", "mixed", 1, 1, 0.5, 0.5, 8, 1),
+        (300, "http", "ipv4", 1, 1, 0.0, 1.0, 32, 1),
+        (300, "mixed", "dual", 1, 1, 0.5, 0.5, 2, 2),
+    )
+)
+"""Meshes with VirtualServices, so routes and weighted clusters vary apart from the virtual hosts
+they sit in (without VirtualServices every virtual host has exactly one route, and none has a
+weighted cluster): 2 to 32 routes per VirtualService on half or all services, one or two
+destinations per route. Laid out by hand so routes per virtual host, the VirtualService share and
+the destinations cross every mesh size; measured under Istio's default certificate."""
 CANDIDATES = 150
 """Size of the seeded candidate pool the full plan's small meshes are chosen from (counting one
 candidate's objects under every design takes ~0.1-0.5 s)."""
@@ -202,7 +255,7 @@ def point_facts(point: PlanPoint) -> pd.DataFrame:
 def design_terms(facts: pd.DataFrame) -> list[str]:
     """The memory terms a fit of these rows would price: those that vary (and ``locality_groups``
     only when the zones do, as :func:`dsim.calibration.model.memory_terms` decides)."""
-    terms = [*MEMORY_TERMS, ZONE_TERM] if "zones" not in facts or facts["zones"].nunique() > 1 else [*MEMORY_TERMS]
+    terms = memory_terms(facts) if "zones" in facts else (*memory_terms(facts), ZONE_TERM)
     return [t for t in terms if facts[t].nunique() > 1]
 
 
@@ -284,12 +337,13 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 
 @functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
-    """The D-optimal small meshes and the scale points under Istio's default certificate, and a
-    D-optimal subset of the small meshes under every other certificate profile (but the legacy
-    one), each measured twice. Computing it counts the objects of every candidate (half a minute)."""
+    """The D-optimal small meshes, the scale points and the meshes with VirtualServices under
+    Istio's default certificate, and a D-optimal subset of the small meshes under every other
+    certificate profile (but the legacy one), each measured twice. Computing it counts the
+    objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
-    points = [*SCALE_POINTS, *small]
+    points = [*SCALE_POINTS, *small, *ROUTE_POINTS]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
             points += [dataclasses.replace(p, certificate=certificate) for p in subset]
@@ -328,6 +382,17 @@ PLANS: dict[str, Callable[[], Plan]] = {"quick": quick_plan, "full": full_plan}
 HELD_OUT_POINTS = (
     PlanPoint(services=30, protocols="mixed", families="dual", replicas=2, ports=1, subsets=0.25),
     PlanPoint(services=12, protocols="http", families="ipv4", replicas=5, ports=3, subsets=0.0),
+    PlanPoint(
+        services=100,
+        protocols="http",
+        families="mixed",
+        replicas=2,
+        ports=1,
+        subsets=0.5,
+        vs_share=0.7,
+        vs_routes=12,
+        vs_destinations=3,
+    ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)
 """A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""

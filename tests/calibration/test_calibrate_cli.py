@@ -16,6 +16,7 @@ from dsim.calibration.calibrate import load_measurements
 from dsim.calibration.model import load_calibration, shipped_path
 from dsim.calibration.tables import agreement
 from dsim.cli import main
+from dsim.errors import CalibrationError
 from tests.calibration.same_model import assert_same_model
 
 
@@ -96,7 +97,7 @@ def test_refit_reproduces_the_shipped_model_from_its_measurements(
     assert_same_model(refit, shipped, *load_measurements(shipped_path().parent, shipped))
     assert refit.provenance["created_utc"] == shipped.provenance["created_utc"], "measurement provenance kept"
     printed = capsys.readouterr().out
-    assert "360 of 360 coefficients with overlapping confidence intervals" in printed
+    assert "400 of 400 coefficients with overlapping confidence intervals" in printed
 
 
 def test_refit_of_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -307,3 +308,104 @@ def test_an_interrupted_write_leaves_whole_files_and_no_temporary(
         calibrate.write_calibration(tmp_path / "out", fitted, measurements, timings)
     assert [p.name for p in (tmp_path / "out").iterdir()] == [SHIPPED_FILES[1]]
     assert (tmp_path / "out" / SHIPPED_FILES[1]).read_bytes() == (shipped_path().parent / SHIPPED_FILES[1]).read_bytes()
+
+
+def _measured(point: object, designs: list[str]) -> pd.DataFrame:
+    """Rows as the campaign writes them for ``point``, with made-up Envoy readings."""
+    from dsim.calibration.campaign import MEASUREMENT_COLUMNS
+    from dsim.calibration.plan import point_facts
+
+    facts = point_facts(point)  # type: ignore[arg-type]
+    facts = facts[facts["design"].isin(designs)]
+    rows = facts.assign(
+        point=point.name,  # type: ignore[attr-defined]
+        stats_profile="istio",
+        certificate_profile="istio-default",
+        services=point.services,  # type: ignore[attr-defined]
+        zones=point.zones,  # type: ignore[attr-defined]
+        repeat=0,
+        idle_allocated_bytes=6e6,
+        allocated_bytes=8e6 + 1e4 * facts["clusters"],
+        heap_size_bytes=16e6,
+        stats=216,
+        apply_cpu_ms=20.0,
+        apply_wall_ms=25.0,
+        memory_read_s=1.0,
+    )
+    return rows[MEASUREMENT_COLUMNS]
+
+
+def test_complete_measures_only_the_plans_missing_points_and_recounts_the_older_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsim.calibration.plan import ROUTE_POINTS, Plan, PlanPoint
+
+    designs = ["single-stack", "duplicate"]
+    old = [
+        PlanPoint(services=6, protocols="http", families="dual", replicas=1, ports=1, subsets=0.0),
+        PlanPoint(services=20, protocols="mixed", families="ipv4", replicas=2, ports=1, subsets=0.5),
+    ]
+    new = ROUTE_POINTS[1]
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    shipped = load_calibration()
+    names = shipped.provenance["files"]
+    # Measured before dsim counted routes: the file has no such columns.
+    pd.concat([_measured(p, designs) for p in old]).drop(columns=["routes", "weighted_clusters"]).to_csv(
+        folder / names["measurements"], index=False
+    )
+    timing = {"listeners_bytes": 1, "clusters_bytes": 1, "routes_bytes": 1, "endpoints_bytes": 1, "generate_ns": 1}
+    pd.DataFrame([{"point": p.name, "design": d, **timing} for p in old for d in designs]).to_csv(
+        folder / names["timings"], index=False
+    )
+    (folder / names["calibration"]).write_text(shipped.to_json())
+    asked: list[str] = []
+
+    def campaign(plan: Plan, **options: object) -> pd.DataFrame:
+        asked.extend(p.name for p in plan.points)
+        assert options["designs"] == sorted(designs)
+        assert options["profiles"] == ["istio"]
+        return pd.concat([_measured(p, designs) for p in plan.points], ignore_index=True)
+
+    def timings(plan: Plan, chosen: list[str]) -> pd.DataFrame:
+        return pd.DataFrame([{"point": p.name, "design": d, **timing} for p in plan.points for d in chosen])
+
+    fitted: dict[str, object] = {}
+
+    def fit(measurements: pd.DataFrame, timings: pd.DataFrame, provenance: dict[str, object]) -> object:
+        fitted.update(measurements=measurements, timings=timings, provenance=provenance)
+        return shipped
+
+    monkeypatch.setattr(calibrate, "PLANS", {"full": lambda: Plan(name="full", points=(*old, new), repeats=1)})
+    monkeypatch.setattr(calibrate, "run_campaign", campaign)
+    monkeypatch.setattr(calibrate, "generator_timings", timings)
+    monkeypatch.setattr(calibrate, "fit_calibration", fit)
+    monkeypatch.setattr(calibrate, "envoy_binary", lambda: Path("envoy"))
+    monkeypatch.setattr(calibrate, "envoy_version", lambda binary: shipped.provenance["envoy_version"])
+    calibrate.complete(folder / names["calibration"])
+    assert asked == [new.name]
+    merged = fitted["measurements"]
+    assert isinstance(merged, pd.DataFrame)
+    assert list(merged["point"].unique()) == [*(p.name for p in old), new.name]
+    # The older rows' route counts, recounted from their points: one route per virtual host.
+    older = merged[merged["point"] != new.name]
+    assert (older["routes"] == older["virtual_hosts"]).all()
+    assert (merged[merged["point"] == new.name]["routes"] > merged[merged["point"] == new.name]["virtual_hosts"]).all()
+    provenance = fitted["provenance"]
+    assert isinstance(provenance, dict)
+    assert provenance["completed"][-1]["points"] == [new.name]
+    assert provenance["created_utc"] == shipped.provenance["created_utc"], "the first campaign's date stays"
+    timed = fitted["timings"]
+    assert isinstance(timed, pd.DataFrame)
+    assert set(timed["point"]) == {*(p.name for p in old), new.name}
+    # Another Envoy's measurements are not added to these.
+    monkeypatch.setattr(calibrate, "envoy_version", lambda binary: "1.39.0")
+    with pytest.raises(CalibrationError, match=r"measured on Envoy 1\.40\.0, this machine has 1\.39\.0"):
+        calibrate.complete(folder / names["calibration"])
+
+
+def test_complete_takes_no_plan_design_or_profile_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--complete", str(shipped_path()), "--quick"]) == 2
+    assert "--complete: cannot be combined with --quick" in capsys.readouterr().err
+    assert main(["calibrate", "--complete", str(shipped_path()), "--refit", str(shipped_path())]) == 2
+    assert "--refit and --complete: give one" in capsys.readouterr().err

@@ -100,9 +100,9 @@ def test_run_tables_carry_memory_per_proxy() -> None:
 
 
 def test_the_generator_cost_is_fitted_near_the_go_benchmarks_size() -> None:
-    """dsim's generator costs several times more per byte on multi-MB configs than on configs of
-    the Go benchmark's size: the scale to Go compares like with like, so the fit keeps the timings
-    of configs near that size, and all of them when too few are (an older plan)."""
+    """dsim's generator costs several times more per byte on configs of a quarter MB and more than
+    on configs of the Go benchmark's size: the scale to Go compares like with like, so the fit keeps
+    the timings of configs up to about that size, and all of them when too few are (an older plan)."""
     from dsim.calibration.istiod_cost import (
         GO_REFERENCE,
         MIN_REFERENCE_SIZED,
@@ -116,7 +116,7 @@ def test_the_generator_cost_is_fitted_near_the_go_benchmarks_size() -> None:
     near = reference_sized(timings)
     size = float(GO_REFERENCE["bytes_per_op"])
     assert len(near) >= MIN_REFERENCE_SIZED
-    assert near["config_bytes"].between(size / REFERENCE_SIZE_FACTOR, size * REFERENCE_SIZE_FACTOR).all()
+    assert (near["config_bytes"] <= size * REFERENCE_SIZE_FACTOR).all()
     fit = fit_generator_cost(timings)
     assert fit == calibration.istiod.fit
     # The fixed part is no more than the smallest config's whole cost (a line through the large

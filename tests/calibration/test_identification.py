@@ -15,7 +15,14 @@ from dsim.calibration.calibrate import (
     load_measurements,
 )
 from dsim.calibration.fit import fit_linear, variance_inflation
-from dsim.calibration.model import MEMORY_TERMS, ZONE_TERM, load_calibration, memory_terms, shipped_path
+from dsim.calibration.model import (
+    MEMORY_TERMS,
+    ROUTE_TERMS,
+    ZONE_TERM,
+    load_calibration,
+    memory_terms,
+    shipped_path,
+)
 from dsim.calibration.tables import SIZE_BANDS, coefficient_table, price_by_band
 
 
@@ -51,6 +58,16 @@ def test_locality_groups_get_their_own_term_only_when_zones_vary() -> None:
     assert memory_terms(one) == MEMORY_TERMS
     assert memory_terms(pd.DataFrame()) == MEMORY_TERMS
     assert memory_terms(pd.DataFrame({"zones": [1, 3]})) == (*MEMORY_TERMS, ZONE_TERM)
+
+
+def test_routes_get_their_own_terms_only_when_virtual_services_were_measured() -> None:
+    plain = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 9], "weighted_clusters": [0, 0]})
+    assert memory_terms(plain) == MEMORY_TERMS  # one route per virtual host: the same count
+    routed = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 40], "weighted_clusters": [0, 12]})
+    # The virtual host is then priced through its routes (its own price is below resolution).
+    hosts = tuple(t for t in MEMORY_TERMS if t != "virtual_hosts")
+    assert memory_terms(routed) == (*hosts, *ROUTE_TERMS)
+    assert memory_terms(routed.assign(zones=[1, 2])) == (*hosts, ZONE_TERM, *ROUTE_TERMS)
 
 
 def _synthetic_measurements(collinear: bool) -> pd.DataFrame:

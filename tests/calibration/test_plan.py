@@ -5,6 +5,7 @@ terms vary independently enough to be priced apart."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsim.calibration.certificate_profiles import (
@@ -17,6 +18,7 @@ from dsim.calibration.model import load_calibration, shipped_path
 from dsim.calibration.plan import (
     CERTIFICATE_POINTS,
     FULL_SMALL_POINTS,
+    ROUTE_POINTS,
     SCALE_POINTS,
     PlanPoint,
     d_optimal,
@@ -82,7 +84,7 @@ def plan() -> list[PlanPoint]:
 def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan: list[PlanPoint]) -> None:
     assert [p.name for p in full_plan().points] == [p.name for p in plan], "deterministic"
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
-    assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS)
+    assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + len(ROUTE_POINTS)
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
     assert {p.zones for p in main} == {1, 2, 3}
     others = set(CERTIFICATE_PROFILES) - {DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE}
@@ -94,7 +96,7 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
 @pytest.mark.slow
 def test_every_term_of_the_full_plan_varies_independently(plan: list[PlanPoint]) -> None:
     main = plan_vifs([p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE])
-    assert "locality_groups" in set(main["term"])
+    assert {"locality_groups", "routes", "weighted_clusters"} <= set(main["term"])
     # Today's shipped plan has VIFs up to 84 (filter chains against listener additional addresses).
     assert main["vif"].max() < 25, main.to_string()
     subset = plan_vifs([p for p in plan if p.certificate == "ecdsa-p256"])
@@ -104,3 +106,25 @@ def test_every_term_of_the_full_plan_varies_independently(plan: list[PlanPoint])
 @pytest.mark.slow
 def test_the_scale_points_are_the_selection_they_document() -> None:
     assert select_scale_points() == SCALE_POINTS
+
+
+def test_the_route_points_vary_routes_and_weighted_clusters_apart_from_virtual_hosts() -> None:
+    """Without VirtualServices a virtual host has one route and no weighted cluster; the route
+    points give 2 to 32 routes per VirtualService and, where a route has two destinations over
+    DestinationRule subsets, weighted clusters."""
+    facts = [point_facts(p).assign(point=p.name) for p in ROUTE_POINTS]
+    single = pd.concat(facts)[lambda f: f["design"] == "single-stack"]
+    assert (single["routes"] > single["virtual_hosts"]).all()
+    with_weights = {p.name for p in ROUTE_POINTS if p.vs_destinations > 1}
+    assert (single[single["point"].isin(with_weights)]["weighted_clusters"] > 0).all()
+    assert (single[~single["point"].isin(with_weights)]["weighted_clusters"] == 0).all()
+    vifs = variance_inflation(single[["virtual_hosts", "routes", "weighted_clusters"]].to_numpy(dtype=float))
+    assert max(vifs) < 5
+    point = ROUTE_POINTS[0]
+    assert point.mesh_name.endswith("-vs100r32d2")
+    objects = point.scenario()["istio_objects"]
+    assert objects["virtual_services"] == {"share": 1.0, "routes": 32, "destinations": 2}
+    assert objects["destination_rules"] == {"share": 1.0, "subsets": 2}
+    plain = PlanPoint(services=6, protocols="http", families="ipv4", replicas=1, ports=1, subsets=0.0)
+    assert "istio_objects" not in plain.scenario()
+    assert (point_facts(plain)["routes"] == point_facts(plain)["virtual_hosts"]).all()

@@ -17,6 +17,7 @@ from dsim.calibration.model import (
     CERTIFICATE_TERMS,
     ENVOY_TARGETS,
     MEMORY_TERMS,
+    ROUTE_TERMS,
     ZONE_TERM,
     load_calibration,
     shipped_path,
@@ -72,9 +73,9 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM}
+        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS}
         for slope in fit.slopes:
-            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints"):
+            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes"):
                 assert slope.ci_low > 0, (design, profile, slope)
 
 
