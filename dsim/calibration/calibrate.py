@@ -345,6 +345,11 @@ def complete(
     plan = PLANS["full"]()
     by_name = {p.name: p for p in plan.points}
     missing = tuple(p for p in plan.points if p.name not in set(measurements["point"]))
+    if not missing:
+        raise CalibrationError(
+            f"{path}: its measurements have every point of the full plan; nothing to measure "
+            "(`dsim calibrate --refit` fits them again)"
+        )
     designs = sorted(set(measurements["design"]))
     profiles = sorted(set(measurements["stats_profile"]))
     binary = envoy_binary()

@@ -409,3 +409,21 @@ def test_complete_takes_no_plan_design_or_profile_options(capsys: pytest.Capture
     assert "--complete: cannot be combined with --quick" in capsys.readouterr().err
     assert main(["calibrate", "--complete", str(shipped_path()), "--refit", str(shipped_path())]) == 2
     assert "--refit and --complete: give one" in capsys.readouterr().err
+
+
+def test_complete_of_a_bundle_that_has_every_point_measures_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsim.calibration.plan import Plan, PlanPoint
+
+    shipped = load_calibration()
+    measured = pd.read_csv(shipped_path().parent / shipped.provenance["files"]["measurements"])
+    first = measured["point"].iloc[0]
+    point = PlanPoint(services=6, protocols="mixed", families="dual", replicas=2, ports=1, subsets=0.0)
+    assert point.name == first  # the shipped measurements' first mesh
+    monkeypatch.setattr(calibrate, "PLANS", {"full": lambda: Plan(name="full", points=(point,), repeats=2)})
+    out = tmp_path / "out"
+    assert main(["calibrate", "--complete", str(shipped_path()), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "its measurements have every point of the full plan; nothing to measure" in err
+    assert not out.exists()
