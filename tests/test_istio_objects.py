@@ -389,3 +389,46 @@ def test_routes_and_weighted_clusters_are_counted_alike_in_both_paths() -> None:
     _, duplicate = vectorized_sizes(cluster, get_design("duplicate"))
     # IPv4-only services: duplicate builds no second family's routes for them.
     assert duplicate["routes"].tolist() == [4, 4]
+
+
+def test_header_matchers_and_regexes_are_counted_alike_in_both_paths() -> None:
+    """A route matching a regex path and two headers, one by regex: 2 header matchers and 2
+    regexes (RE2 programs Envoy compiles); the default route and the catch-all hold neither."""
+    http = [{"name": "http", "port": 80}]
+    scenario = scenario_from_dict(
+        {
+            "name": "counted-matchers",
+            "namespaces": [{"name": "default"}],
+            "services": [{"name": "a", "namespace": "default", "ports": http}],
+            "workloads": [{"name": "a", "namespace": "default", "labels": {"app": "a"}, "replicas": 2}],
+            "virtual_services": [
+                {
+                    "name": "a",
+                    "namespace": "default",
+                    "spec": {
+                        "hosts": ["a"],
+                        "http": [
+                            {
+                                "match": [
+                                    {
+                                        "uri": {"regex": "/v[0-9]+/.*"},
+                                        "headers": {"x-user": {"regex": "a.*"}, "x-team": {"exact": "b"}},
+                                    }
+                                ],
+                                "route": [{"destination": {"host": "a"}}],
+                            },
+                            {"route": [{"destination": {"host": "a"}}]},
+                        ],
+                    },
+                }
+            ],
+        }
+    )
+    cluster = build_cluster(scenario)
+    for name in design_names():
+        assert assert_methods_agree(cluster, name) > 0
+    _, counts = vectorized_sizes(cluster, get_design("single-stack"))
+    assert counts["routes"].tolist() == [3, 3]
+    assert counts["header_matchers"].tolist() == [2, 2]
+    assert counts["regex_matchers"].tolist() == [2, 2]
+    assert counts["weighted_clusters"].tolist() == [0, 0]

@@ -231,7 +231,7 @@ def test_dsim_run_writes_the_table_and_the_finding(tmp_path: Path) -> None:
     assert f"`additional-addresses` {percent(share)}" in line
     assert "Sidecar scoping what-if" in report  # the method says how the second run was made
     section = report.split("## Where Envoy's memory sits\n", 1)[1].split("\n## ", 1)[0]
-    for label in ("route configurations", "virtual hosts", "clusters", "endpoints (LbEndpoints)"):
+    for label in ("route configurations", "routes", "clusters", "endpoints (LbEndpoints)"):
         assert f"| {label} |" in section
 
 

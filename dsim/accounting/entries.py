@@ -21,7 +21,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds.common import tracing
-from dsim.xds.routes import weighted_clusters
+from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listener
 from dsim.xds.view import ClusterIndex
 
@@ -44,8 +44,7 @@ PER_SERVICE = (
     "rds_bytes",
     "virtual_hosts",
     "domains",
-    "routes",
-    "weighted_clusters",
+    *ROUTE_COUNTS,
 )
 
 
@@ -83,7 +82,8 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
     mesh_id = index.cluster.scenario.mesh.trust_domain
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int, int, int]] = []
+    http_rows: list[tuple[int, int, str, int, int]] = []
+    http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
@@ -111,18 +111,15 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         per["rds_bytes"][service] = sum(r.ByteSize() for r in built.routes)
         per["virtual_hosts"][service] = sum(len(r.virtual_hosts) for r in built.routes)
         per["domains"][service] = sum(len(v.domains) for r in built.routes for v in r.virtual_hosts)
-        per["routes"][service] = sum(len(v.routes) for r in built.routes for v in r.virtual_hosts)
-        per["weighted_clusters"][service] = sum(
-            weighted_clusters(route) for r in built.routes for v in r.virtual_hosts for route in v.routes
-        )
+        for name, value in vhost_objects(v for r in built.routes for v in r.virtual_hosts).items():
+            per[name][service] = value
         if built.auto_listeners:
             for tau, trace in traces.items():
                 rebuilt = entry_config(index, service, design, proxy, trace)
                 auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt.auto_listeners)
         for port, suffix, vhost in built.http:
-            weighted = sum(weighted_clusters(route) for route in vhost.routes)
-            vhost_field = _field(vhost.ByteSize(), VHOST_FIELD)
-            http_rows.append((service, port, suffix, vhost_field, len(vhost.domains), len(vhost.routes), weighted))
+            http_rows.append((service, port, suffix, _field(vhost.ByteSize(), VHOST_FIELD), len(vhost.domains)))
+            http_counts.append(vhost_objects([vhost]))
         for chain in built.wildcard:
             wild_rows.append(
                 (service, chain.port, chain.suffix, chain.tls, _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD))
@@ -138,8 +135,7 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
             "domains_same": np.array([r[4] for r in http_rows], np.int64),
             "domains_other": np.array([r[4] for r in http_rows], np.int64),
             "vhosts": np.ones(len(http_rows), np.int64),
-            "routes": np.array([r[5] for r in http_rows], np.int64),
-            "weighted_clusters": np.array([r[6] for r in http_rows], np.int64),
+            **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )
     wildcard = pd.DataFrame(

@@ -24,6 +24,7 @@ from dsim.wire import decimal_digits, tag_size, varint_size
 from dsim.xds import clusters, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.view import index_for
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
@@ -245,10 +246,9 @@ class _Routed:
 
     bytes: np.ndarray
     """Bytes of its routes (-1: no VirtualService, the default route; 0: no route left, no virtual host)."""
-    routes: np.ndarray
-    """Routes (1 where no VirtualService: the default route)."""
-    weighted: np.ndarray
-    """Weighted destinations over those routes."""
+    counts: dict[str, np.ndarray]
+    """Per :data:`ROUTE_COUNTS`: its routes (1 where no VirtualService: the default route) and
+    what they hold (none for the default route)."""
 
 
 def _routed(
@@ -257,8 +257,7 @@ def _routed(
     """Per port row: the routes its service's VirtualService gives the virtual host of this copy."""
     out = _Routed(
         bytes=np.full(len(ports), -1, dtype=np.int64),
-        routes=np.ones(len(ports), dtype=np.int64),
-        weighted=np.zeros(len(ports), dtype=np.int64),
+        counts={name: np.full(len(ports), int(name == "routes"), dtype=np.int64) for name in ROUTE_COUNTS},
     )
     owner = cols.objects.vs_of_service
     if not owner:
@@ -269,7 +268,8 @@ def _routed(
         vs = owner.get(service)
         if vs is not None:
             out.bytes[k] = cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)
-            out.routes[k], out.weighted[k] = cols.objects.routes_counts(vs, number, copy.route_suffix, design, proxy)
+            for name, value in cols.objects.routes_counts(vs, number, copy.route_suffix, design, proxy).items():
+                out.counts[name][k] = value
     return out
 
 
@@ -400,8 +400,8 @@ def outbound_prices(
             add("rds_bytes", services, sizes)
             add("virtual_hosts", services, present)
             add("domains", services, present)
-            add("routes", services, present * routed.routes)
-            add("weighted_clusters", services, present * routed.weighted)
+            for name in ROUTE_COUNTS:
+                add(name, services, present * routed.counts[name])
         http = ports[ports["kind"] == "http"]
         if len(http):
             columns = _row_columns(cols, http)
@@ -431,8 +431,7 @@ def outbound_prices(
                         "domains_same": domain_count["same"],
                         "domains_other": domain_count["other"],
                         "vhosts": present.astype(np.int64),
-                        "routes": np.where(present, routed.routes, 0),
-                        "weighted_clusters": np.where(present, routed.weighted, 0),
+                        **{name: np.where(present, routed.counts[name], 0) for name in ROUTE_COUNTS},
                     }
                 )
             )
@@ -456,8 +455,7 @@ def outbound_prices(
                     "domains_same": empty,
                     "domains_other": empty,
                     "vhosts": empty,
-                    "routes": empty,
-                    "weighted_clusters": empty,
+                    **dict.fromkeys(ROUTE_COUNTS, empty),
                 }
             )
         )

@@ -21,6 +21,7 @@ from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_cl
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
+from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_SHORT
 
 # Counts that are a type's resource count, by the metric that holds it.
@@ -159,7 +160,6 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a VirtualService left a service no route
-    routes, weighted = http["routes"].to_numpy(), http["weighted_clusters"].to_numpy()
     wild = _wildcard(prices, seen, groups, workloads)
     return {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
@@ -182,9 +182,14 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         "domains": total.get("domains", zeros)
         + present
         + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy()),
-        # Each route configuration's catch-all virtual host has one route (passthrough or 502).
-        "routes": total.get("routes", zeros) + present + seen.by_namespace(service, routes, routes),
-        "weighted_clusters": total.get("weighted_clusters", zeros) + seen.by_namespace(service, weighted, weighted),
+        # Each route configuration's catch-all virtual host has one route (passthrough or 502),
+        # which holds nothing more.
+        **{
+            name: total.get(name, zeros)
+            + (present if name == "routes" else 0)
+            + seen.by_namespace(service, http[name].to_numpy(), http[name].to_numpy())
+            for name in ROUTE_COUNTS
+        },
         "locality_groups": total["locality_groups"],
         "endpoints": total["endpoints"],
         "endpoint_additional_addresses": total["endpoint_additional_addresses"],

@@ -57,7 +57,8 @@ ZONE_TERM = "locality_groups"
 # a route and a weighted cluster of their own, and the virtual host is priced through its routes:
 # on the full plan a virtual host's own price beside them came out 0.18 ± 0.57 KiB (Istio's stats),
 # below what the measurements resolve, where a route costs 4.2 KiB; every virtual host has a route.
-ROUTE_TERMS = ("routes", "weighted_clusters")
+ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
+"""A route, and what it holds (:data:`dsim.xds.routes.ROUTE_COUNTS`): a fit prices those that vary."""
 
 
 def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:

@@ -73,6 +73,10 @@ class PlanPoint:
     """HTTP routes per VirtualService (one match each but the last)."""
     vs_destinations: int = 1
     """Weighted destinations per route, over the service's subsets (one where it has none)."""
+    vs_match: str = "uri_prefix"
+    """What every match of its routes tests (``istio_objects.virtual_services.match_kinds``)."""
+    vs_matches_per_route: int = 1
+    """Matches of every route but the last (Istio makes each match a route of its own)."""
 
     @property
     def mesh_name(self) -> str:
@@ -81,6 +85,8 @@ class PlanPoint:
         name += f"-z{self.zones}" if self.zones > 1 else ""
         if self.vs_share > 0:
             name += f"-vs{int(self.vs_share * 100)}r{self.vs_routes}d{self.vs_destinations}"
+            if self.vs_match != "uri_prefix" or self.vs_matches_per_route > 1:
+                name += f"-{self.vs_match.replace('_', '')}{self.vs_matches_per_route}"
         return name
 
     @property
@@ -114,6 +120,14 @@ class PlanPoint:
                     "share": self.vs_share,
                     "routes": self.vs_routes,
                     "destinations": self.vs_destinations,
+                    **(
+                        {
+                            "match_kinds": {"uri_prefix": 0, self.vs_match: 1},
+                            "matches_per_route": self.vs_matches_per_route,
+                        }
+                        if self.vs_match != "uri_prefix" or self.vs_matches_per_route > 1
+                        else {}
+                    ),
                 }
             }
             if self.vs_destinations > 1:  # a route's destinations are drawn over DestinationRule subsets
@@ -209,12 +223,35 @@ ROUTE_POINTS = tuple(
         (300, "http", "ipv4", 1, 1, 0.0, 1.0, 32, 1),
         (300, "mixed", "dual", 1, 1, 0.5, 0.5, 2, 2),
     )
+) + tuple(
+    PlanPoint(
+        services=s,
+        protocols=proto,
+        families=fam,
+        replicas=r,
+        ports=p,
+        subsets=0.0,
+        vs_share=share,
+        vs_routes=routes,
+        vs_match=kind,
+        vs_matches_per_route=matches,
+    )
+    for s, proto, fam, r, p, share, routes, kind, matches in (
+        (20, "http", "dual", 2, 1, 1.0, 32, "uri_regex", 2),
+        (60, "http", "ipv4", 1, 1, 1.0, 16, "uri_regex", 1),
+        (60, "http", "mixed", 2, 1, 1.0, 8, "header", 1),
+        (150, "http", "mixed", 1, 1, 0.5, 8, "header", 3),
+        (150, "mixed", "ipv4", 1, 2, 1.0, 16, "uri_regex", 1),
+        (300, "http", "ipv4", 1, 1, 0.5, 4, "header", 2),
+    )
 )
-"""Meshes with VirtualServices, so routes and weighted clusters vary apart from the virtual hosts
-they sit in (without VirtualServices every virtual host has exactly one route, and none has a
-weighted cluster): 2 to 32 routes per VirtualService on half or all services, one or two
-destinations per route. Laid out by hand so routes per virtual host, the VirtualService share and
-the destinations cross every mesh size; measured under Istio's default certificate."""
+"""Meshes with VirtualServices, so routes and what they hold vary apart from the virtual hosts
+they sit in (without VirtualServices every virtual host has exactly one route, which holds no
+weighted cluster, header matcher or regex): 2 to 32 routes per VirtualService on half or all
+services, one or two destinations per route, and on six of them regex paths or header matches,
+one to three per route. Laid out by hand so routes per virtual host, the VirtualService share,
+the destinations and the match kinds cross every mesh size; measured under Istio's default
+certificate."""
 CANDIDATES = 150
 """Size of the seeded candidate pool the full plan's small meshes are chosen from (counting one
 candidate's objects under every design takes ~0.1-0.5 s)."""
@@ -392,6 +429,8 @@ HELD_OUT_POINTS = (
         vs_share=0.7,
         vs_routes=12,
         vs_destinations=3,
+        vs_match="uri_regex",
+        vs_matches_per_route=2,
     ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)

@@ -23,7 +23,7 @@ from dsim.scenario.istio.virtual_service import Destination
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, effective_policy
-from dsim.xds.routes import weighted_clusters
+from dsim.xds.routes import vhost_objects
 from dsim.xds.vs_routes import DestinationCluster, config_path, http_routes
 
 ROUTES_FIELD = 3  # VirtualHost.routes
@@ -117,10 +117,11 @@ class MeshObjects:
         return total
 
     @functools.cache  # noqa: B019
-    def routes_counts(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[int, int]:
-        """Those routes' count and their weighted destinations' (Envoy objects, not bytes)."""
+    def routes_counts(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> dict[str, int]:
+        """Those routes' count and what they hold (:func:`dsim.xds.routes.vhost_objects`: Envoy
+        objects, not bytes)."""
         found = self.routes(vs, port, suffix, design, proxy)
-        return len(found), sum(weighted_clusters(route) for route in found)
+        return vhost_objects([rc.VirtualHost(routes=found)])
 
 
 def _with_vips(facts: ServiceFacts) -> ServiceFacts:

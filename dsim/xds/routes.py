@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -90,8 +90,36 @@ def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> r
     )
 
 
-def weighted_clusters(route: rc.Route) -> int:
-    """The weighted destinations of one route (0 for a single cluster, a redirect or a direct response)."""
-    if not route.HasField("route") or not route.route.HasField("weighted_clusters"):
-        return 0
-    return len(route.route.weighted_clusters.clusters)
+ROUTE_OBJECTS = ("weighted_clusters", "header_matchers", "regex_matchers")
+"""What a route holds beside itself that Envoy builds an object for: weighted destinations
+(``ClusterWeight``), header and query-parameter matchers, and compiled regular expressions (RE2
+programs: a regex path, or a regex header or query-parameter match)."""
+
+
+ROUTE_COUNTS = ("routes", *ROUTE_OBJECTS)
+"""The route counts of a sidecar (:data:`dsim.xds.vocabulary.COUNT_COLUMNS` has them)."""
+
+
+def _is_regex(matcher: rc.HeaderMatcher | rc.QueryParameterMatcher) -> bool:
+    return matcher.HasField("string_match") and matcher.string_match.HasField("safe_regex")
+
+
+def route_objects(route: rc.Route) -> tuple[int, ...]:
+    """Per :data:`ROUTE_OBJECTS`, how many ``route`` holds."""
+    action = route.route if route.HasField("route") else None
+    weighted = len(action.weighted_clusters.clusters) if action and action.HasField("weighted_clusters") else 0
+    match = route.match
+    matchers = [*match.headers, *match.query_parameters]
+    regexes = int(match.HasField("safe_regex")) + sum(_is_regex(m) for m in matchers)
+    return weighted, len(matchers), regexes
+
+
+def vhost_objects(vhosts: Iterable[rc.VirtualHost]) -> dict[str, int]:
+    """The routes of ``vhosts`` and, per :data:`ROUTE_OBJECTS`, what they hold."""
+    counts = dict.fromkeys(ROUTE_COUNTS, 0)
+    for vhost in vhosts:
+        counts["routes"] += len(vhost.routes)
+        for route in vhost.routes:
+            for name, value in zip(ROUTE_OBJECTS, route_objects(route), strict=True):
+                counts[name] += value
+    return counts

@@ -7,7 +7,7 @@ import pandas as pd
 
 from dsim.designs.base import Design
 from dsim.xds.generate import ProxyConfig, proxy_config
-from dsim.xds.routes import weighted_clusters
+from dsim.xds.routes import vhost_objects
 from dsim.xds.view import ClusterIndex
 from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_TYPES
 
@@ -44,8 +44,7 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
         "route_configurations": len(config.routes),
         "virtual_hosts": len(vhosts),
         "domains": sum(len(v.domains) for v in vhosts),
-        "routes": sum(len(v.routes) for v in vhosts),
-        "weighted_clusters": sum(weighted_clusters(r) for v in vhosts for r in v.routes),
+        **vhost_objects(vhosts),
         "locality_groups": len(groups),
         "endpoints": len(lbs),
         "endpoint_additional_addresses": sum(len(lb.endpoint.additional_addresses) for lb in lbs),

@@ -22,6 +22,8 @@ COUNT_COLUMNS = [
     "domains",
     "routes",
     "weighted_clusters",
+    "header_matchers",
+    "regex_matchers",
     "locality_groups",
     "endpoints",
     "endpoint_additional_addresses",

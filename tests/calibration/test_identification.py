@@ -60,6 +60,12 @@ def test_locality_groups_get_their_own_term_only_when_zones_vary() -> None:
     assert memory_terms(pd.DataFrame({"zones": [1, 3]})) == (*MEMORY_TERMS, ZONE_TERM)
 
 
+def test_the_route_terms_are_the_route_counts() -> None:
+    from dsim.xds.routes import ROUTE_COUNTS
+
+    assert ROUTE_TERMS == ROUTE_COUNTS
+
+
 def test_routes_get_their_own_terms_only_when_virtual_services_were_measured() -> None:
     plain = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 9], "weighted_clusters": [0, 0]})
     assert memory_terms(plain) == MEMORY_TERMS  # one route per virtual host: the same count

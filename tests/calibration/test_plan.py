@@ -109,17 +109,28 @@ def test_the_scale_points_are_the_selection_they_document() -> None:
 
 
 def test_the_route_points_vary_routes_and_weighted_clusters_apart_from_virtual_hosts() -> None:
-    """Without VirtualServices a virtual host has one route and no weighted cluster; the route
-    points give 2 to 32 routes per VirtualService and, where a route has two destinations over
-    DestinationRule subsets, weighted clusters."""
+    """Without VirtualServices a virtual host has one route, which holds nothing more; the route
+    points give 2 to 32 routes per VirtualService, weighted clusters where a route has two
+    destinations over DestinationRule subsets, and regex paths or header matches."""
     facts = [point_facts(p).assign(point=p.name) for p in ROUTE_POINTS]
     single = pd.concat(facts)[lambda f: f["design"] == "single-stack"]
     assert (single["routes"] > single["virtual_hosts"]).all()
     with_weights = {p.name for p in ROUTE_POINTS if p.vs_destinations > 1}
     assert (single[single["point"].isin(with_weights)]["weighted_clusters"] > 0).all()
     assert (single[~single["point"].isin(with_weights)]["weighted_clusters"] == 0).all()
-    vifs = variance_inflation(single[["virtual_hosts", "routes", "weighted_clusters"]].to_numpy(dtype=float))
-    assert max(vifs) < 5
+    for kind, column in (("uri_regex", "regex_matchers"), ("header", "header_matchers")):
+        matching = {p.name for p in ROUTE_POINTS if p.vs_match == kind}
+        assert len(matching) == 3
+        assert (single[single["point"].isin(matching)][column] > 0).all()
+        assert (single[~single["point"].isin(matching)][column] == 0).all()
+    terms = ["virtual_hosts", "routes", "weighted_clusters", "header_matchers", "regex_matchers"]
+    vifs = variance_inflation(single[terms].to_numpy(dtype=float))
+    assert max(vifs) < 5, dict(zip(terms, vifs, strict=True))
+    regex = next(p for p in ROUTE_POINTS if p.vs_match == "uri_regex" and p.vs_matches_per_route == 2)
+    assert regex.mesh_name.endswith("-vs100r32d1-uriregex2")
+    generated = regex.scenario()["istio_objects"]["virtual_services"]
+    assert generated["match_kinds"] == {"uri_prefix": 0, "uri_regex": 1}
+    assert generated["matches_per_route"] == 2
     point = ROUTE_POINTS[0]
     assert point.mesh_name.endswith("-vs100r32d2")
     objects = point.scenario()["istio_objects"]
