@@ -347,42 +347,39 @@ def test_subset_cluster_has_the_shape_of_istios_dump() -> None:
     ]
 
 
+def _one_virtual_service(name: str, services: list[str], replicas: int, http: list[dict[str, Any]]) -> Any:
+    """A cluster of ``services`` (port 80, a workload of ``replicas`` pods each) in ``default``,
+    the first service routed by a VirtualService of ``http`` entries."""
+    port = [{"name": "http", "port": 80}]
+    return build_cluster(
+        scenario_from_dict(
+            {
+                "name": name,
+                "namespaces": [{"name": "default"}],
+                "services": [{"name": n, "namespace": "default", "ports": port} for n in services],
+                "workloads": [
+                    {"name": n, "namespace": "default", "labels": {"app": n}, "replicas": replicas} for n in services
+                ],
+                "virtual_services": [
+                    {"name": services[0], "namespace": "default", "spec": {"hosts": [services[0]], "http": http}}
+                ],
+            }
+        )
+    )
+
+
 def test_routes_and_weighted_clusters_are_counted_alike_in_both_paths() -> None:
     """A VirtualService of two routes, one splitting traffic between two services: its virtual
     host has 2 routes and 2 weighted clusters; the service without one has the default route; the
     route configuration's catch-all adds one more. Every sidecar sees both services."""
-    http = [{"name": "http", "port": 80}]
-    scenario = scenario_from_dict(
-        {
-            "name": "counted-routes",
-            "namespaces": [{"name": "default"}],
-            "services": [{"name": n, "namespace": "default", "ports": http} for n in ("a", "b")],
-            "workloads": [{"name": n, "namespace": "default", "labels": {"app": n}} for n in ("a", "b")],
-            "virtual_services": [
-                {
-                    "name": "a",
-                    "namespace": "default",
-                    "spec": {
-                        "hosts": ["a"],
-                        "http": [
-                            {
-                                "match": [{"uri": {"prefix": "/canary"}}],
-                                "route": [
-                                    {"destination": {"host": "a"}, "weight": 90},
-                                    {"destination": {"host": "b"}, "weight": 10},
-                                ],
-                            },
-                            {"route": [{"destination": {"host": "a"}}]},
-                        ],
-                    },
-                }
-            ],
-        }
-    )
-    cluster = build_cluster(scenario)
+    split = [{"destination": {"host": "a"}, "weight": 90}, {"destination": {"host": "b"}, "weight": 10}]
+    http = [
+        {"match": [{"uri": {"prefix": "/canary"}}], "route": split},
+        {"route": [{"destination": {"host": "a"}}]},
+    ]
+    cluster = _one_virtual_service("counted-routes", ["a", "b"], 1, http)
     for name in design_names():
-        checked = assert_methods_agree(cluster, name)
-        assert checked > 0
+        assert assert_methods_agree(cluster, name) > 0
     _, counts = vectorized_sizes(cluster, get_design("single-stack"))
     assert counts["routes"].tolist() == [4, 4]
     assert counts["weighted_clusters"].tolist() == [2, 2]
@@ -394,37 +391,12 @@ def test_routes_and_weighted_clusters_are_counted_alike_in_both_paths() -> None:
 def test_header_matchers_and_regexes_are_counted_alike_in_both_paths() -> None:
     """A route matching a regex path and two headers, one by regex: 2 header matchers and 2
     regexes (RE2 programs Envoy compiles); the default route and the catch-all hold neither."""
-    http = [{"name": "http", "port": 80}]
-    scenario = scenario_from_dict(
-        {
-            "name": "counted-matchers",
-            "namespaces": [{"name": "default"}],
-            "services": [{"name": "a", "namespace": "default", "ports": http}],
-            "workloads": [{"name": "a", "namespace": "default", "labels": {"app": "a"}, "replicas": 2}],
-            "virtual_services": [
-                {
-                    "name": "a",
-                    "namespace": "default",
-                    "spec": {
-                        "hosts": ["a"],
-                        "http": [
-                            {
-                                "match": [
-                                    {
-                                        "uri": {"regex": "/v[0-9]+/.*"},
-                                        "headers": {"x-user": {"regex": "a.*"}, "x-team": {"exact": "b"}},
-                                    }
-                                ],
-                                "route": [{"destination": {"host": "a"}}],
-                            },
-                            {"route": [{"destination": {"host": "a"}}]},
-                        ],
-                    },
-                }
-            ],
-        }
-    )
-    cluster = build_cluster(scenario)
+    headers = {"x-user": {"regex": "a.*"}, "x-team": {"exact": "b"}}
+    http = [
+        {"match": [{"uri": {"regex": "/v[0-9]+/.*"}, "headers": headers}], "route": [{"destination": {"host": "a"}}]},
+        {"route": [{"destination": {"host": "a"}}]},
+    ]
+    cluster = _one_virtual_service("counted-matchers", ["a"], 2, http)
     for name in design_names():
         assert assert_methods_agree(cluster, name) > 0
     _, counts = vectorized_sizes(cluster, get_design("single-stack"))

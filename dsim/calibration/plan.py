@@ -208,41 +208,28 @@ ROUTE_POINTS = tuple(
         vs_share=share,
         vs_routes=routes,
         vs_destinations=dest,
-    )
-    for s, proto, fam, r, p, sub, share, routes, dest in (
-        (20, "http", "ipv4", 1, 1, 0.5, 1.0, 32, 2),
-        (20, "mixed", "dual", 2, 2, 0.5, 0.5, 8, 1),
-        (20, "http", "mixed", 3, 3, 0.5, 1.0, 2, 2),
-        (60, "http", "mixed", 1, 1, 0.5, 1.0, 8, 2),
-        (60, "http", "dual", 2, 1, 0.0, 0.5, 32, 1),
-        (60, "mixed", "ipv4", 1, 2, 0.5, 1.0, 2, 2),
-        (150, "http", "ipv4", 1, 1, 0.5, 0.5, 32, 2),
-        (150, "http", "dual", 1, 1, 0.0, 1.0, 2, 1),
-        (150, "mixed", "mixed", 2, 1, 0.5, 1.0, 8, 2),
-        (300, "http", "mixed", 1, 1, 0.5, 0.5, 8, 1),
-        (300, "http", "ipv4", 1, 1, 0.0, 1.0, 32, 1),
-        (300, "mixed", "dual", 1, 1, 0.5, 0.5, 2, 2),
-    )
-) + tuple(
-    PlanPoint(
-        services=s,
-        protocols=proto,
-        families=fam,
-        replicas=r,
-        ports=p,
-        subsets=0.0,
-        vs_share=share,
-        vs_routes=routes,
         vs_match=kind,
         vs_matches_per_route=matches,
     )
-    for s, proto, fam, r, p, share, routes, kind, matches in (
-        (20, "http", "dual", 2, 1, 1.0, 32, "uri_regex", 2),
-        (60, "http", "ipv4", 1, 1, 1.0, 16, "uri_regex", 1),
-        (60, "http", "mixed", 2, 1, 1.0, 8, "header", 1),
-        (150, "http", "mixed", 1, 1, 0.5, 8, "header", 3),
-        (150, "mixed", "ipv4", 1, 2, 1.0, 16, "uri_regex", 1),
-        (300, "http", "ipv4", 1, 1, 0.5, 4, "header", 2),
+    for s, proto, fam, r, p, sub, share, routes, dest, kind, matches in (
+        (20, "http", "ipv4", 1, 1, 0.5, 1.0, 32, 2, "uri_prefix", 1),
+        (20, "mixed", "dual", 2, 2, 0.5, 0.5, 8, 1, "uri_prefix", 1),
+        (20, "http", "mixed", 3, 3, 0.5, 1.0, 2, 2, "uri_prefix", 1),
+        (60, "http", "mixed", 1, 1, 0.5, 1.0, 8, 2, "uri_prefix", 1),
+        (60, "http", "dual", 2, 1, 0.0, 0.5, 32, 1, "uri_prefix", 1),
+        (60, "mixed", "ipv4", 1, 2, 0.5, 1.0, 2, 2, "uri_prefix", 1),
+        (150, "http", "ipv4", 1, 1, 0.5, 0.5, 32, 2, "uri_prefix", 1),
+        (150, "http", "dual", 1, 1, 0.0, 1.0, 2, 1, "uri_prefix", 1),
+        (150, "mixed", "mixed", 2, 1, 0.5, 1.0, 8, 2, "uri_prefix", 1),
+        (300, "http", "mixed", 1, 1, 0.5, 0.5, 8, 1, "uri_prefix", 1),
+        (300, "http", "ipv4", 1, 1, 0.0, 1.0, 32, 1, "uri_prefix", 1),
+        (300, "mixed", "dual", 1, 1, 0.5, 0.5, 2, 2, "uri_prefix", 1),
+        (20, "http", "dual", 2, 1, 0.0, 1.0, 32, 1, "uri_regex", 2),
+        (60, "http", "ipv4", 1, 1, 0.0, 1.0, 16, 1, "uri_regex", 1),
+        (60, "http", "mixed", 2, 1, 0.0, 1.0, 8, 1, "header", 1),
+        (150, "http", "mixed", 1, 1, 0.0, 0.5, 8, 1, "header", 3),
+        (150, "mixed", "ipv4", 1, 2, 0.0, 1.0, 16, 1, "uri_regex", 1),
+        (300, "http", "ipv4", 1, 1, 0.0, 0.5, 4, 1, "header", 2),
     )
 )
 """Meshes with VirtualServices, so routes and what they hold vary apart from the virtual hosts
