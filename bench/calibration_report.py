@@ -11,7 +11,11 @@ Prints, in one run:
    (:func:`dsim.calibration.calibrate.interval_failures`);
 3. per-object memory prices by mesh-size band (:func:`dsim.calibration.tables.price_by_band`);
 4. istiod's generation-cost fit and its Go scale;
-5. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
+5. what the model's choices buy, on the same measurements (no Envoy): the VirtualService meshes'
+   error when routes are not priced, a virtual host's own price beside its routes, an endpoint
+   additional address's apply-CPU price, and the generator's fixed part from one line over every
+   timing;
+6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
    scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
    2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
    design, stats profile and certificate profile (naming the profile whose coefficients priced
@@ -30,8 +34,18 @@ import pandas as pd
 import dsim
 from dsim.calibration.calibrate import fit_calibration, interval_failures, load_measurements
 from dsim.calibration.campaign import config_facts
+from dsim.calibration.fit import fit_grouped, fit_linear
+from dsim.calibration.istiod_cost import BYTE_COLUMNS
 from dsim.calibration.measure import measure
-from dsim.calibration.model import load_calibration, shipped_path
+from dsim.calibration.model import (
+    CERTIFICATE_TERMS,
+    CPU_TERMS,
+    ROUTE_TERMS,
+    load_calibration,
+    memory_terms,
+    shipped_path,
+    with_plan_columns,
+)
 from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT
 from dsim.calibration.tables import coefficient_table, price_by_band
 from dsim.xds.envoy import envoy_binary
@@ -162,6 +176,48 @@ def held_out(calibration: dsim.Calibration, profiles: list[str], certificates: l
     return frame
 
 
+def _grouped(rows: pd.DataFrame, target: str, terms: list[str]) -> dict[str, dsim.LinearFit]:
+    return fit_grouped(rows, target, terms, group="certificate_profile", group_terms=CERTIFICATE_TERMS, relative=True)
+
+
+def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
+    """Each choice of the model against the alternative it replaced, fitted on the same rows."""
+    frame = with_plan_columns(measurements)
+    print("\nwhat the model's choices buy (the same measurements fitted the other way; Istio's default certificate)")
+    for profile, rows in frame.groupby("stats_profile", sort=True):
+        terms = list(memory_terms(rows))
+        routed = rows["point"].astype(str).str.contains("-vs") & (rows["certificate_profile"] == "istio-default")
+        if routed.any():
+            plain = [t for t in terms if t not in ROUTE_TERMS] + ["virtual_hosts"]
+            without = _grouped(rows, "allocated_bytes", plain)["istio-default"]
+            error = without.predict(rows[routed]) / rows.loc[routed, "allocated_bytes"].to_numpy() - 1
+            print(
+                f"  {profile}: without route terms, the VirtualService meshes' memory comes out "
+                f"{100 * error.min():+.1f}% to {100 * error.max():+.1f}% of measured"
+            )
+            beside = _grouped(rows, "allocated_bytes", [*terms, "virtual_hosts"])["istio-default"].slope(
+                "virtual_hosts"
+            )
+            if beside is not None:
+                print(
+                    f"  {profile}: a virtual host's own price beside its routes "
+                    f"{beside.estimate / 1024:.2f} KiB [{beside.ci_low / 1024:.2f}, {beside.ci_high / 1024:.2f}]"
+                )
+        cpu = _grouped(rows, "apply_cpu_ms", [*CPU_TERMS, "endpoint_additional_addresses"])["istio-default"]
+        price = cpu.slope("endpoint_additional_addresses")
+        if price is not None:
+            print(
+                f"  {profile}: an endpoint additional address's apply CPU, if priced: "
+                f"{price.estimate:.4f} ms [{price.ci_low:.4f}, {price.ci_high:.4f}]"
+            )
+    line = fit_linear(timings.assign(config_bytes=timings[BYTE_COLUMNS].sum(axis=1)), "generate_ns", ["config_bytes"])
+    print(
+        "  istiod: one line over every generator timing puts the fixed part at "
+        f"{line.intercept.estimate / 1e6:+.2f} ms per proxy; the smallest config measured takes "
+        f"{timings['generate_ns'].min() / 1e6:.2f} ms in all"
+    )
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--profiles", default="istio,envoy-default")
@@ -171,7 +227,7 @@ def main() -> None:
     args = options.parse_args()
     calibration = load_calibration()
     print(f"calibration: {calibration.describe()}")
-    measurements, _ = load_measurements(_bundle_folder(calibration), calibration)
+    measurements, timings = load_measurements(_bundle_folder(calibration), calibration)
     fitted = with_vifs(calibration, measurements)
     coefficients(fitted)
     vif_table(fitted)
@@ -185,6 +241,7 @@ def main() -> None:
         f"go_cost_scale {calibration.istiod.go_cost_scale} → {slope.estimate * calibration.istiod.go_cost_scale:.1f} "
         "ns per byte in istiod"
     )
+    choices(measurements, timings)
     if not args.no_measure:
         certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
         held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)

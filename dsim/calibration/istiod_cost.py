@@ -79,9 +79,9 @@ def generator_timings(plan: Plan, designs: Sequence[str]) -> pd.DataFrame:
 # dsim's Python generator is not linear in bytes across the plan's sizes: about 70-90 ns per byte
 # on configs of 20-80 kB and 200-320 ns on configs of 0.25-7 MB (its allocator and garbage
 # collector at work, nothing istiod's Go shares; the plan has no config between 81 and 250 kB).
-# One line over both comes out with a fixed part no measured config has (+38 ms per proxy from
-# the full plan's timings, where a 20 kB config takes 1.5 ms in all; −8 ms once a few 250 kB
-# configs join a band of ±4× the benchmark's size), and that fixed part, scaled to Go, is what
+# One line over both comes out with a fixed part no measured config has (−8.2 ms per proxy over
+# every timing of the shipped plan, +38 ms over the plan before its VirtualService meshes, where a
+# 20 kB config takes 1.5 ms in all: bench/calibration_report.py prints it), and that fixed part, scaled to Go, is what
 # every small incremental push pays in the push model. The scale to Go compares costs per byte on
 # the same work, so it is measured on configs of up to twice the Go benchmark's bytes per
 # operation: the smallest ones fix the fixed part, those near the benchmark's size the cost per

@@ -55,8 +55,9 @@ ZONE_TERM = "locality_groups"
 # catch-all) and none has a weighted cluster: routes are then the virtual hosts, priced together.
 # Measurements of meshes with VirtualServices (routes differ from virtual hosts somewhere) price
 # a route and a weighted cluster of their own, and the virtual host is priced through its routes:
-# on the full plan a virtual host's own price beside them came out 0.18 ± 0.57 KiB (Istio's stats),
-# below what the measurements resolve, where a route costs 4.2 KiB; every virtual host has a route.
+# on the full plan a virtual host's own price beside them came out 0.18 KiB, interval −0.37 to
+# 0.73 (Istio's stats; bench/calibration_report.py prints it), below what the measurements
+# resolve, where a route costs 4.2 KiB; every virtual host has a route.
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_COUNTS`): a fit prices those that vary."""
 
@@ -78,9 +79,9 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
 # additional addresses. Finer terms, or config bytes beside clusters, are not separable in CPU
 # time's noise: they come out with intervals straddling zero and flip sign between plans. An
 # endpoint's additional address is below that noise too: on the full plan's measurements its price
-# came out negative (−0.007 ms under Istio's stats, −0.011 under Envoy's, both intervals wholly
-# below zero), which no object can cost, so it is priced at zero rather than let absorb what else
-# moves with it.
+# came out negative (−0.008 ms under Istio's stats, −0.012 under Envoy's, both intervals wholly
+# below zero: bench/calibration_report.py prints them), which no object can cost, so it is priced
+# at zero rather than let absorb what else moves with it.
 CPU_TERMS = ("clusters", "listener_additional_addresses")
 # What the workload certificate changes: each cluster's TLS context holds the certificate chain
 # and key, so a cluster's price (memory and apply CPU) and the fixed part are the profile's own;

@@ -12,22 +12,13 @@ from dsim.results import RunResult
 from dsim.scenario.model import Churn
 
 
-def _config_edits_per_hour(churn: Churn) -> float:
-    return (
-        churn.virtual_service_changes_per_hour
-        + churn.destination_rule_changes_per_hour
-        + churn.service_entry_changes_per_hour
-        + churn.sidecar_changes_per_hour
-    )
-
-
 def _churn_rates(churn: Churn) -> tuple[float, ...]:
     return (
         churn.pod_replacements_per_s,
         churn.rollouts_per_hour,
         churn.scale_events_per_hour,
         churn.service_creations_per_hour + churn.service_deletions_per_hour,
-        _config_edits_per_hour(churn),
+        churn.config_edits_per_hour,
         len(churn.istiod_restarts_s),
     )
 

@@ -20,7 +20,7 @@ from dsim.report.document import Table
 from dsim.report.findings import FIT_DIFFERENCE, SAME, listing, same_convergence
 from dsim.report.labels import object_label
 from dsim.report.numbers import percent, quantity, scale, significant
-from dsim.report.verdict import MEMORY_ERRORS, MIN_PROXY_PUSHES, reference_design
+from dsim.report.verdict import MEMORY_ERRORS, MIN_PROXY_PUSHES, memory_error, reference_design
 from dsim.whatif import (
     CONFIG_MEAN,
     CONFIG_P99,
@@ -39,11 +39,6 @@ def _span(before: float, after: float, unit: str) -> str:
     """ "41.2 to 5.3 kB": two values in one unit."""
     shown, size = scale(unit, [before, after])
     return f"{significant(before / size)} to {significant(after / size)} {shown}"
-
-
-def _memory_error(tables: dict[str, pd.DataFrame]) -> float:
-    coverage = tables.get("calibration_coverage")
-    return 0.0 if coverage is None else float(coverage["memory_error_mib"].max())
 
 
 class _Clauses:
@@ -104,7 +99,7 @@ def scoping_finding(tables: dict[str, pd.DataFrame], designs: list[str]) -> str 
     config = [(mean_a, mean_b, "bytes", " mean"), (p99_a, p99_b, "bytes", " p99")]
     clauses.add("config per sidecar", config, same=_within(mean_a, mean_b))
     (mem_a, mem_b), (fleet_a, fleet_b) = pair(MEMORY_MEAN), pair(MEMORY_FLEET)
-    error = _memory_error(tables)
+    error = memory_error(tables)
     within_error = abs(mem_a - mem_b) < MEMORY_ERRORS * error
     if within_error and not _within(mem_a, mem_b):
         clauses.same.append(

@@ -62,7 +62,7 @@ def _values(summary: pd.DataFrame, measure: _Measure, designs: list[str]) -> dic
     return {d: cell(summary, measure.metric, d) for d in designs}
 
 
-def _memory_error(tables: dict[str, pd.DataFrame]) -> float:
+def memory_error(tables: dict[str, pd.DataFrame]) -> float:
     """The memory fit's residual SD at this run's sidecars (MiB), the largest over the designs; 0
     when not stated."""
     coverage = tables.get("calibration_coverage")
@@ -75,7 +75,7 @@ def _same(measure: _Measure, values: dict[str, float], tables: dict[str, pd.Data
     low, high = min(values.values()), max(values.values())
     if measure is CONVERGENCE:
         return same_convergence([low, high])
-    if measure is MEMORY and high - low < MEMORY_ERRORS * _memory_error(tables):
+    if measure is MEMORY and high - low < MEMORY_ERRORS * memory_error(tables):
         return True
     return high <= low * (1 + SAME)
 
@@ -222,7 +222,7 @@ def _certainty(tables: dict[str, pd.DataFrame], designs: list[str]) -> str:
     coverage = tables.get("calibration_coverage")
     if coverage is None:
         return "How sure: this result has no `calibration_coverage` table, so the model's fit is not stated."
-    error = _memory_error(tables)
+    error = memory_error(tables)
     r_squared = math.floor(float(coverage["memory_r_squared"].min()) * 1e5) / 1e5
     observations = int(coverage["memory_observations"].min())
     relative = coverage["memory_relative_residual_sd"].max() if "memory_relative_residual_sd" in coverage else np.nan

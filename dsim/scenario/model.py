@@ -345,6 +345,16 @@ class Churn:
     istiod_restarts_s: tuple[Seconds, ...] = ()
     """Times (seconds from start) at which istiod restarts and every proxy reconnects."""
 
+    @property
+    def config_edits_per_hour(self) -> float:
+        """Edits of Istio objects per hour, every kind together."""
+        return (
+            self.virtual_service_changes_per_hour
+            + self.destination_rule_changes_per_hour
+            + self.service_entry_changes_per_hour
+            + self.sidecar_changes_per_hour
+        )
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Istiod:

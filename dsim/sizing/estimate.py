@@ -310,12 +310,7 @@ def _churn(s: Scenario, counts: _Counts) -> tuple[Amount, Amount]:
     scaled = Amount(c.scale_events_per_hour, "churn.scale_events_per_hour") * hours
     created = Amount(c.service_creations_per_hour, "churn.service_creations_per_hour") * hours
     deleted = Amount(c.service_deletions_per_hour, "churn.service_deletions_per_hour") * hours
-    edits = (
-        c.virtual_service_changes_per_hour
-        + c.destination_rule_changes_per_hour
-        + c.service_entry_changes_per_hour
-        + c.sidecar_changes_per_hour
-    )
+    edits = c.config_edits_per_hour
     waves = 1 / max(c.rollout_surge, 1 / max(per_workload, 1.0))
     events = _total(
         [
