@@ -13,13 +13,18 @@ Prints, in one run:
 4. istiod's generation-cost fit and its Go scale;
 5. what the model's choices buy, on the same measurements (no Envoy): the VirtualService meshes'
    error when routes are not priced, a virtual host's own price beside its routes, an endpoint
-   additional address's apply-CPU price, and the generator's fixed part from one line over every
+   additional address's apply-CPU price, the DestinationRule-policy and ServiceEntry meshes'
+   error when what a cluster holds is not priced, a cluster with and without a TLS context per
+   certificate profile, the connection-pool meshes' residual (a pool adds no object, so no term),
+   a DNS cluster's own price if priced, and the generator's fixed part from one line over every
    timing;
 6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
    scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
    2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
    design, stats profile and certificate profile (naming the profile whose coefficients priced
-   it); and each design's measured and predicted memory as a ratio to ``single-stack``.
+   it); and each design's measured and predicted memory as a ratio to ``single-stack``;
+7. what a consistent-hash ring costs on a cluster with and without TLS, measured (why the plan
+   keeps the two apart).
 Run: ``python bench/calibration_report.py [--profiles istio,envoy-default] [--certificates A,B]
 [--no-scale] [--no-measure]``.
 """
@@ -27,6 +32,7 @@ Run: ``python bench/calibration_report.py [--profiles istio,envoy-default] [--ce
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -46,9 +52,10 @@ from dsim.calibration.model import (
     shipped_path,
     with_plan_columns,
 )
-from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT
+from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT, POLICY_POINTS
 from dsim.calibration.tables import coefficient_table, price_by_band
 from dsim.xds.envoy import envoy_binary
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,6 +127,28 @@ def drift(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
     print(wide.to_string())
 
 
+def ring_on_plaintext(profiles: list[str]) -> None:
+    """Why the plan keeps consistent hashing off clusters without TLS: one 300-service mesh (half
+    the services with a rule of one host each), measured plain, with the rules' ``tls.mode:
+    DISABLE``, with their consistent hash, and with both; single-stack, Istio's default certificate."""
+    binary = envoy_binary()
+    base = next(p for p in POLICY_POINTS if p.services == 300 and p.dr_policy == "disable")
+    base = dataclasses.replace(base, dr_subsets=0)
+    print("\nconsistent hash with and without TLS (the 300-service policy mesh, single-stack): KiB per cluster")
+    for profile in profiles:
+        memory = {}
+        for policy in ("", "disable", "ring_hash", "disable+ring_hash"):
+            point = dataclasses.replace(base, dr_policy=policy or "pool", dr_share=0.5 if policy else 0.0)
+            config = dsim.generate(point.cluster(), 0, "single-stack")
+            memory[policy] = measure(config, profile=profile, concurrency=2, binary=binary).allocated_bytes
+        ruled = round(base.dr_share * base.services)
+        print(
+            f"  {profile}: no TLS saves {(memory[''] - memory['disable']) / ruled / 1024:.1f}; a ring adds "
+            f"{(memory['ring_hash'] - memory['']) / ruled / 1024:.1f} with TLS, "
+            f"{(memory['disable+ring_hash'] - memory['disable']) / ruled / 1024:.1f} without"
+        )
+
+
 def held_out(calibration: dsim.Calibration, profiles: list[str], certificates: list[str], scale: bool) -> pd.DataFrame:
     binary = envoy_binary()
     targets = [("quickstart sidecar 0", dsim.build_cluster(ROOT / "scenarios" / "quickstart.yaml"))]
@@ -180,6 +209,47 @@ def _grouped(rows: pd.DataFrame, target: str, terms: list[str]) -> dict[str, dsi
     return fit_grouped(rows, target, terms, group="certificate_profile", group_terms=CERTIFICATE_TERMS, relative=True)
 
 
+def cluster_objects(profile: str, rows: pd.DataFrame, terms: list[str]) -> None:
+    """What the terms of what a cluster holds buy, what a cluster without TLS costs under each
+    certificate profile, and whether a connection pool (no term: no object) leaves a residual."""
+    held = [t for t in CLUSTER_OBJECTS if t in terms]
+    points = rows["point"].astype(str)
+    shaped = points.str.contains("-dr|-se", regex=True) & (rows["certificate_profile"] == "istio-default")
+    if not held or not shaped.any():
+        return
+    measured = rows["allocated_bytes"].to_numpy()
+    without = _grouped(rows, "allocated_bytes", [t for t in terms if t not in CLUSTER_OBJECTS])["istio-default"]
+    error = without.predict(rows[shaped]) / measured[shaped.to_numpy()] - 1
+    print(
+        f"  {profile}: without terms for what a cluster holds, the DestinationRule-policy and ServiceEntry "
+        f"meshes' memory comes out {100 * error.min():+.1f}% to {100 * error.max():+.1f}% of measured"
+    )
+    dns = _grouped(rows, "allocated_bytes", [*terms, "dns_clusters"])["istio-default"].slope("dns_clusters")
+    if dns is not None:
+        print(
+            f"  {profile}: a DNS cluster's own price against a plaintext EDS one, if priced: "
+            f"{dns.estimate / 1024:.2f} KiB [{dns.ci_low / 1024:.2f}, {dns.ci_high / 1024:.2f}]"
+        )
+    fits = _grouped(rows, "allocated_bytes", terms)
+    for certificate, fit in sorted(fits.items()):
+        tls, plain = fit.slope("clusters"), fit.slope("plaintext_clusters")
+        if tls is not None and plain is not None:
+            print(
+                f"  {profile}, {certificate}: a cluster {tls.estimate / 1024:.1f} KiB with a TLS context, "
+                f"{(tls.estimate + plain.estimate) / 1024:.1f} KiB without"
+            )
+    pooled = shaped & points.str.contains("-pool-")
+    if pooled.any():
+        fit = fits["istio-default"]
+        residual = fit.predict(rows[pooled]) / measured[pooled.to_numpy()] - 1
+        others = fit.predict(rows[shaped & ~pooled]) / measured[(shaped & ~pooled).to_numpy()] - 1
+        print(
+            f"  {profile}: meshes with connection pools (priced at nothing) predicted {100 * residual.mean():+.2f}% "
+            f"on average (largest {100 * abs(residual).max():.2f}%); the other policy and entry meshes "
+            f"{100 * others.mean():+.2f}% (largest {100 * abs(others).max():.2f}%)"
+        )
+
+
 def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
     """Each choice of the model against the alternative it replaced, fitted on the same rows."""
     frame = with_plan_columns(measurements)
@@ -203,6 +273,7 @@ def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
                     f"  {profile}: a virtual host's own price beside its routes "
                     f"{beside.estimate / 1024:.2f} KiB [{beside.ci_low / 1024:.2f}, {beside.ci_high / 1024:.2f}]"
                 )
+        cluster_objects(profile, rows, terms)
         cpu = _grouped(rows, "apply_cpu_ms", [*CPU_TERMS, "endpoint_additional_addresses"])["istio-default"]
         price = cpu.slope("endpoint_additional_addresses")
         if price is not None:
@@ -245,6 +316,7 @@ def main() -> None:
     if not args.no_measure:
         certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
         held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)
+        ring_on_plaintext(args.profiles.split(","))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from dsim.designs import get_design
 from dsim.scenario import scenario_to_yaml
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
-from dsim.xds.vs_routes import http_routes
+from dsim.xds.vs_routes import Target, http_routes
 from tests.accounting_check import assert_methods_agree
 from tests.golden_istio import GOLDEN, golden_clusters, load_dump
 from tests.test_xds_golden import GOLDEN_LIKE
@@ -300,10 +300,10 @@ def test_routes_have_the_shape_of_istios_dump() -> None:
 
     vs = parse_virtual_service(raw).value
 
-    def cluster_of(destination: Any, port: int) -> tuple[str, str]:
+    def cluster_of(destination: Any, port: int) -> Target:
         host = f"{destination.host}.default.svc.cluster.local"
         number = destination.port.number if destination.port else port
-        return f"outbound|{number}||{host}", f"{host}:{number}"
+        return Target(f"outbound|{number}||{host}", f"{host}:{number}")
 
     ours = http_routes(vs, 80, cluster_of)
     theirs = _golden_routes()
@@ -347,9 +347,11 @@ def test_subset_cluster_has_the_shape_of_istios_dump() -> None:
     ]
 
 
-def _one_virtual_service(name: str, services: list[str], replicas: int, http: list[dict[str, Any]]) -> Any:
+def _one_virtual_service(
+    name: str, services: list[str], replicas: int, http: list[dict[str, Any]], rules: tuple[dict[str, Any], ...] = ()
+) -> Any:
     """A cluster of ``services`` (port 80, a workload of ``replicas`` pods each) in ``default``,
-    the first service routed by a VirtualService of ``http`` entries."""
+    the first service routed by a VirtualService of ``http`` entries, with DestinationRules ``rules``."""
     port = [{"name": "http", "port": 80}]
     return build_cluster(
         scenario_from_dict(
@@ -363,6 +365,7 @@ def _one_virtual_service(name: str, services: list[str], replicas: int, http: li
                 "virtual_services": [
                     {"name": services[0], "namespace": "default", "spec": {"hosts": [services[0]], "http": http}}
                 ],
+                "destination_rules": list(rules),
             }
         )
     )
@@ -404,3 +407,151 @@ def test_header_matchers_and_regexes_are_counted_alike_in_both_paths() -> None:
     assert counts["header_matchers"].tolist() == [2, 2]
     assert counts["regex_matchers"].tolist() == [2, 2]
     assert counts["weighted_clusters"].tolist() == [0, 0]
+
+
+def test_cluster_objects_are_counted_alike_in_both_paths() -> None:
+    """DestinationRule policies and ServiceEntry resolutions, counted by hand: ``a``'s rule gives
+    its three clusters (default, ``v1``, ``v2``) an outlier detector each and a consistent-hash
+    ring to the two with a host (no pod is ``v2``: Envoy builds no ring over no host);
+    ``b``'s ``tls.mode: DISABLE`` leaves its cluster without a TLS context, as the entry outside the
+    mesh leaves its DNS cluster; the entry inside the mesh keeps auto mTLS on its EDS cluster."""
+    port = [{"name": "http", "port": 80}]
+    entry_port = [{"number": 443, "name": "tls", "protocol": "TLS"}]
+    cluster = build_cluster(
+        scenario_from_dict(
+            {
+                "name": "counted-clusters",
+                "namespaces": [{"name": "default"}],
+                "services": [{"name": n, "namespace": "default", "ports": port} for n in ("a", "b")],
+                "workloads": [
+                    {"name": n, "namespace": "default", "labels": {"app": n, "version": "v1"}, "replicas": 1}
+                    for n in ("a", "b")
+                ],
+                "destination_rules": [
+                    {
+                        "name": "a",
+                        "namespace": "default",
+                        "spec": {
+                            "host": "a",
+                            "trafficPolicy": {
+                                "outlierDetection": {"consecutive5xxErrors": 5},
+                                "loadBalancer": {"consistentHash": {"useSourceIp": True}},
+                            },
+                            "subsets": [
+                                {"name": "v1", "labels": {"version": "v1"}},
+                                {"name": "v2", "labels": {"version": "v2"}},  # no pod: no host, no ring
+                            ],
+                        },
+                    },
+                    {
+                        "name": "b",
+                        "namespace": "default",
+                        "spec": {"host": "b", "trafficPolicy": {"tls": {"mode": "DISABLE"}}},
+                    },
+                ],
+                "service_entries": [
+                    {
+                        "name": "outside",
+                        "namespace": "default",
+                        "spec": {"hosts": ["api.example.com"], "ports": entry_port, "resolution": "DNS"},
+                    },
+                    {
+                        "name": "inside",
+                        "namespace": "default",
+                        "spec": {
+                            "hosts": ["db.internal"],
+                            "ports": entry_port,
+                            "resolution": "STATIC",
+                            "location": "MESH_INTERNAL",
+                            "endpoints": [{"address": "10.1.0.1"}],
+                        },
+                    },
+                ],
+            }
+        )
+    )
+    for name in design_names():
+        assert assert_methods_agree(cluster, name) > 0
+    _, counts = vectorized_sizes(cluster, get_design("single-stack"))
+    assert counts["plaintext_clusters"].tolist() == [2, 2]
+    assert counts["dns_clusters"].tolist() == [1, 1]
+    assert counts["outlier_detectors"].tolist() == [3, 3]
+    assert counts["hash_rings"].tolist() == [2, 2]
+
+
+def test_consistent_hash_keys_the_routes_as_istio_does() -> None:
+    """``HashForHTTPDestination`` and ``buildSidecarVirtualHostForService``: ``a``'s rule hashes on
+    a header, its subset ``v1`` on a cookie. A route to ``v1`` alone carries the cookie policy and a
+    retry policy without the previous-hosts predicate; a route split over the service and ``v1``
+    carries both policies and keeps the predicate; ``b`` (no VirtualService) gets the header
+    policy on its default route, predicate kept. Both paths agree on the bytes."""
+    rule = {
+        "name": "a",
+        "namespace": "default",
+        "spec": {
+            "host": "a",
+            "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
+            "subsets": [
+                {
+                    "name": "v1",
+                    "labels": {"app": "a"},
+                    "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpCookie": {"name": "c", "ttl": "0s"}}}},
+                }
+            ],
+        },
+    }
+    split = [
+        {"destination": {"host": "a"}, "weight": 50},
+        {"destination": {"host": "a", "subset": "v1"}, "weight": 50},
+    ]
+    http = [
+        {"match": [{"uri": {"prefix": "/pinned"}}], "route": [{"destination": {"host": "a", "subset": "v1"}}]},
+        {"route": split},
+    ]
+    second = {**rule, "name": "b", "spec": {**rule["spec"], "host": "b", "subsets": []}}
+    cluster = _one_virtual_service("hashed-routes", ["a", "b"], 1, http, (rule, second))
+    for name in design_names():
+        assert assert_methods_agree(cluster, name) > 0
+    config = proxy_config(index_for(cluster), 0, get_design("single-stack"))
+    (route_config,) = [r for r in config.routes if r.name == "80"]
+    vhosts = {v.name: v for v in route_config.virtual_hosts}
+    pinned, weighted = vhosts["a.default.svc.cluster.local:80"].routes
+    assert [h.cookie.name for h in pinned.route.hash_policy] == ["c"]
+    assert pinned.route.hash_policy[0].cookie.HasField("ttl")
+    assert not pinned.route.retry_policy.retry_host_predicate
+    assert [h.WhichOneof("policy_specifier") for h in weighted.route.hash_policy] == ["header", "cookie"]
+    assert len(weighted.route.retry_policy.retry_host_predicate) == 1
+    (default,) = vhosts["b.default.svc.cluster.local:80"].routes
+    assert default.route.hash_policy[0].header.header_name == "x-user"
+    assert len(default.route.retry_policy.retry_host_predicate) == 1
+
+
+def test_passthrough_load_balancing_makes_an_original_dst_cluster() -> None:
+    """``loadBalancer.simple: PASSTHROUGH`` (``applyLoadBalancer``): ``a``'s clusters, default and
+    ``v1``, become ORIGINAL_DST with the cluster-provided balancer and no endpoint set, their mesh
+    TLS context a transport socket of its own (auto mTLS is never a match on ORIGINAL_DST); ``b``
+    keeps its EDS cluster. Both paths agree, and the real Envoy accepts the configs."""
+    rule = {
+        "name": "a",
+        "namespace": "default",
+        "spec": {
+            "host": "a",
+            "trafficPolicy": {"loadBalancer": {"simple": "PASSTHROUGH"}},
+            "subsets": [{"name": "v1", "labels": {"app": "a"}}],
+        },
+    }
+    cluster = _one_virtual_service("passthrough", ["a", "b"], 2, [{"route": [{"destination": {"host": "a"}}]}], (rule,))
+    for name in design_names():
+        assert assert_methods_agree(cluster, name) > 0
+    config = proxy_config(index_for(cluster), 0, get_design("single-stack"))
+    clusters = {c.name: c for c in config.clusters}
+    for name in ("outbound|80||a.default.svc.cluster.local", "outbound|80|v1|a.default.svc.cluster.local"):
+        shaped = clusters[name]
+        assert shaped.type == shaped.ORIGINAL_DST
+        assert shaped.lb_policy == shaped.CLUSTER_PROVIDED
+        assert not shaped.HasField("eds_cluster_config")
+        assert shaped.transport_socket.name == "envoy.transport_sockets.tls"
+        assert not shaped.transport_socket_matches
+    assert [a.cluster_name for a in config.endpoints] == ["outbound|80||b.default.svc.cluster.local"]
+    verdicts = validate_configs(cluster, sample=2)
+    assert verdicts["accepted"].all(), verdicts.to_string()

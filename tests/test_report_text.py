@@ -114,8 +114,8 @@ def test_the_verdict_comes_first_in_three_sentences_naming_the_designs(
         assert all(s.endswith(".") and s[0].isupper() for s in sentences)
         assert all(f"`{d}`" in sentences[0] for d in DESIGNS)
         assert sentences[2].startswith(
-            "How sure: the memory model, one price per object for every design, reproduces the 912 Envoy "
-            "measurements it was fitted on within 1.43% (relative residual SD; R² at least 0.9994"
+            "How sure: the memory model, one price per object for every design, reproduces the 1096 Envoy "
+            "measurements it was fitted on within 1.61% (relative residual SD; R² at least 0.9995"
         )
         assert re.search(r"\), [\d.]+ [KM]iB at these sidecars", sentences[2]), sentences[2]
         assert "inside the range of configs it measured" in sentences[2]
@@ -198,6 +198,9 @@ def _design_by_design(calibration: dsim.Calibration, design: str, scale: float) 
     return dataclasses.replace(calibration, envoy=envoy)
 
 
+DUPLICATE_MEMORY = "Memory: Envoy holds 72.8 MiB per sidecar under `duplicate`"
+
+
 def test_memory_by_object_sums_to_the_prediction_and_names_a_designs_own_fit(
     two_quickstart_runs: tuple[Path, Path, str],
 ) -> None:
@@ -212,7 +215,7 @@ def test_memory_by_object_sums_to_the_prediction_and_names_a_designs_own_fit(
     assert "other" not in set(by_object["object"])
     # One fit serves every design: no design's own prices to name.
     assert (by_object[by_object["object"] == "fit_difference"]["mib_per_proxy"] == 0).all()
-    duplicate = next(line for line in findings(result.tables, DESIGNS) if line.startswith("Memory: Envoy holds 72.9"))
+    duplicate = next(line for line in findings(result.tables, DESIGNS) if line.startswith(DUPLICATE_MEMORY))
     assert "its own calibration" not in duplicate
     # A calibration fitted design by design, whose duplicate prices are 3% under single-stack's.
     own = _design_by_design(shipped, "duplicate", 0.97)
@@ -220,7 +223,7 @@ def test_memory_by_object_sums_to_the_prediction_and_names_a_designs_own_fit(
     tables["envoy_memory_by_object"] = memory_by_object(
         result.tables["config_counts"], scenario=result.scenario, calibration=own
     )
-    duplicate = next(line for line in findings(tables, DESIGNS) if line.startswith("Memory: Envoy holds 72.9"))
+    duplicate = next(line for line in findings(tables, DESIGNS) if line.startswith(DUPLICATE_MEMORY))
     assert "because its own calibration measured these objects cheaper than `single-stack`'s prices" in duplicate
     assert "objects and fit of its own" not in duplicate
 

@@ -20,10 +20,12 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
+from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listener
 from dsim.xds.view import ClusterIndex
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
@@ -31,6 +33,7 @@ VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 PER_SERVICE = (
     "cds_resources",
     "cds_bytes",
+    *CLUSTER_OBJECTS,
     "eds_resources",
     "eds_bytes",
     "locality_groups",
@@ -93,6 +96,8 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         built = entry_config(index, service, design, proxy, first_trace)
         per["cds_resources"][service] = len(built.clusters)
         per["cds_bytes"][service] = sum(c.ByteSize() for c in built.clusters)
+        for name, value in clusters_objects(built.clusters, built.endpoints).items():
+            per[name][service] = value
         per["eds_resources"][service] = len(built.endpoints)
         per["eds_bytes"][service] = sum(e.ByteSize() for e in built.endpoints)
         for cla in built.endpoints:  # as the protobuf counts: EDS sets only, not DNS clusters' inline ones

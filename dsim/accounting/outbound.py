@@ -9,10 +9,13 @@ sized on columns of all the services of that family at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+from envoy.config.route.v3 import route_components_pb2 as rc
+from google.protobuf.message import Message
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.entries import entry_prices
@@ -22,10 +25,13 @@ from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
 from dsim.scenario.model import IpFamily
 from dsim.wire import decimal_digits, tag_size, varint_size
 from dsim.xds import clusters, listeners, routes
+from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.policy import passthrough
 from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.view import index_for
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
@@ -117,8 +123,13 @@ def _policies(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
     return policy
 
 
-def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool) -> np.ndarray:
+def _cluster_sizes(
+    cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per cluster row: its bytes and, per :data:`CLUSTER_OBJECTS`, what it holds (the same for
+    every row of one shape: its template's; a hash ring as if it had hosts, which the caller checks)."""
     out = np.zeros(len(rows), dtype=np.int64)
+    objects = {name: np.zeros(len(rows), dtype=np.int64) for name in CLUSTER_OBJECTS}
     port = PORT
     host, subset = text("host"), text("subset")
     variant = rows["protocol"].map(lambda p: _PROTOCOL_VARIANT.get(p, "HTTP")).to_numpy()
@@ -148,7 +159,9 @@ def _cluster_bytes(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy,
         columns = _row_columns(cols, chosen, {"subset": chosen["subset_length"].to_numpy(), "rule": rule_length})
         columns = dataclasses.replace(columns, ragged={"san": _identities(cols, chosen)})
         out[pick] = serialized_sizes(template, columns)
-    return out
+        for name, value in zip(CLUSTER_OBJECTS, cluster_objects(template, hosts=1), strict=True):
+            objects[name][pick] = value
+    return out, objects
 
 
 def _endpoint_elements(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy) -> pd.DataFrame:
@@ -273,6 +286,28 @@ def _routed(
     return out
 
 
+def _sniffed_routes(name: str, target: str, hashed: rc.RouteAction.HashPolicy | None) -> Message:
+    """A sniffed port's own route configuration: its service's default route, for any host."""
+    return routes.route_configuration(name, [routes.service_vhost(text("host"), PORT, ["*"], target, hashed)])
+
+
+def _default_route_sizes(
+    cols: ClusterColumns, rows: pd.DataFrame, build: Callable[[rc.RouteAction.HashPolicy | None], Message]
+) -> np.ndarray:
+    """Per port row: bytes of ``build``'s message for its service's default route, whose hash
+    policy (a DestinationRule's consistent hash) ``build`` is given: one template per distinct policy."""
+    hashes = np.full(len(rows), -1, dtype=np.int64)
+    services, numbers = rows["service"].to_numpy(), rows["port"].to_numpy()
+    for k in np.flatnonzero(cols.rule_length[services] > 0).tolist():
+        hashes[k] = cols.objects.hash_id(int(services[k]), int(numbers[k]))
+    out = np.zeros(len(rows), dtype=np.int64)
+    for h in np.unique(hashes).tolist():
+        pick = hashes == h
+        template = build(cols.objects.hash_list[h] if h >= 0 else None)
+        out[pick] = serialized_sizes(template, _row_columns(cols, rows[pick]))
+    return out
+
+
 def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
     return tag_size(number) + varint_size(size) + size
 
@@ -293,13 +328,20 @@ def _add_assignments(
     cols: ClusterColumns,
     rows: pd.DataFrame,
     copy: OutboundCopy,
-) -> None:
-    service = rows["service"].to_numpy()
-    assignment_bytes, counts = _assignments(cols, rows, copy)
+) -> np.ndarray:
+    """Add each cluster row's endpoint set to the service's metrics; return each row's endpoints."""
+    policies = rows["policy"].to_numpy()
+    through = [p for p in np.unique(policies[policies >= 0]).tolist() if passthrough(cols.objects.policy_list[p])]
+    kept = ~np.isin(policies, through)  # ORIGINAL_DST clusters have no endpoint set
+    service = rows["service"].to_numpy()[kept]
+    assignment_bytes, counts = _assignments(cols, rows[kept], copy)
     add("eds_resources", service, 1)
     add("eds_bytes", service, assignment_bytes)
     for metric, values in counts.items():
         add(metric, service, values)
+    hosts = np.zeros(len(rows), dtype=np.int64)
+    hosts[kept] = counts["endpoints"]
+    return hosts
 
 
 def _summing(per_service: dict[str, np.ndarray], n: int) -> Callable[[str, np.ndarray, np.ndarray | int], None]:
@@ -345,7 +387,7 @@ def outbound_prices(
     n = len(cols.host_length)
     # Every cluster metric is there even when no service is (a sidecar of a mesh without services).
     per_service: dict[str, np.ndarray] = {
-        m: np.zeros(n, np.int64) for m in ("cds_resources", "cds_bytes", *ENDPOINT_METRICS)
+        m: np.zeros(n, np.int64) for m in ("cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS)
     }
     add = _summing(per_service, n)
 
@@ -357,8 +399,12 @@ def outbound_prices(
         rows = _cluster_rows(cols, ports)
         service = rows["service"].to_numpy()
         add("cds_resources", service, 1)
-        add("cds_bytes", service, _cluster_bytes(cols, rows, copy, mtls))
-        _add_assignments(add, cols, rows, copy)
+        sizes, objects = _cluster_sizes(cols, rows, copy, mtls)
+        add("cds_bytes", service, sizes)
+        hosts = _add_assignments(add, cols, rows, copy)
+        objects["hash_rings"] = objects["hash_rings"] * (hosts > 0)  # a ring is built over hosts only
+        for name, values in objects.items():
+            add(name, service, values)
         target = cluster_name(copy.cluster_prefix, port, "", host)
         extra = len(copy.bind.additional)
         tcp = ports[ports["kind"] == "tcp"]
@@ -384,8 +430,7 @@ def outbound_prices(
             add("lds_resources", services, 1)
             add("filter_chains", services, 2)
             add("listener_additional_addresses", services, extra)
-            sniffed = routes.route_configuration(route_name, [routes.service_vhost(host, port, ["*"], target)])
-            sizes = serialized_sizes(sniffed, _row_columns(cols, auto))
+            sizes = _default_route_sizes(cols, auto, functools.partial(_sniffed_routes, route_name, target))
             present = np.ones(len(auto), np.int64)
             routed = _routed(cols, auto, copy, design, proxy)
             if routed.bytes.any():  # a VirtualService's routes instead of the default route (none: no virtual host)
@@ -413,7 +458,11 @@ def outbound_prices(
             # The same service seen from its own namespace also answers to its short name.
             for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
                 domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
-                vhost[variant] = _field(serialized_sizes(routes.service_vhost(host, port, domains, target), columns))
+                vhost[variant] = _field(
+                    _default_route_sizes(
+                        cols, http, functools.partial(routes.service_vhost, host, port, domains, target)
+                    )
+                )
                 if pick.any():  # a VirtualService's routes instead of the default route
                     bare = routes.virtual_host(f"{host}:{port}", domains, [])
                     sized = serialized_sizes(bare, _row_columns(cols, http[pick])) + routed.bytes[pick]

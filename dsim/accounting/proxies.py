@@ -22,7 +22,7 @@ from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
 from dsim.xds.routes import ROUTE_COUNTS
-from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_SHORT
+from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS, XDS_SHORT
 
 # Counts that are a type's resource count, by the metric that holds it.
 _COUNT_SOURCE = {"listeners": "lds_resources", "clusters": "cds_resources", "route_configurations": "rds_resources"}
@@ -166,6 +166,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners + wild["bytes"],
         "cds_resources": total["cds_resources"],
         "cds_bytes": total["cds_bytes"],
+        **{name: total[name] for name in CLUSTER_OBJECTS},
         "rds_resources": total.get("rds_resources", zeros) + present,
         "rds_bytes": total.get("rds_bytes", zeros)
         + over_groups(prices.groups["route_bytes"].to_numpy())

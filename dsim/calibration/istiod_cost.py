@@ -77,8 +77,10 @@ def generator_timings(plan: Plan, designs: Sequence[str]) -> pd.DataFrame:
 
 
 # dsim's Python generator is not linear in bytes across the plan's sizes: about 70-90 ns per byte
-# on configs of 20-80 kB and 200-320 ns on configs of 0.25-7 MB (its allocator and garbage
-# collector at work, nothing istiod's Go shares; the plan has no config between 81 and 250 kB).
+# on configs of 20-80 kB and 200-320 ns on configs of 0.25-7 MB in the campaign's timings (the
+# plan has no config between 81 and 250 kB), though part of that is the timing process's state,
+# not the config: bench/generator_retime.py measured the same configs 3.45 times slower once the
+# full plan had been computed in the process (a larger heap; not only the garbage collector).
 # One line over both comes out with a fixed part no measured config has (−8.2 ms per proxy over
 # every timing of the shipped plan, +38 ms over the plan before its VirtualService meshes, where a
 # 20 kB config takes 1.5 ms in all: bench/calibration_report.py prints it), and that fixed part, scaled to Go, is what

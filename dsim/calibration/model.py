@@ -31,6 +31,7 @@ from dsim.calibration.certificate_profiles import (
 )
 from dsim.calibration.fit import LinearFit
 from dsim.errors import CalibrationError, UnknownNameError
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 # What memory is fitted on: the objects Envoy instantiates. Every listener comes with its filter
 # chains, and domains and locality groups follow virtual hosts and clusters, in every sidecar
@@ -58,6 +59,11 @@ ZONE_TERM = "locality_groups"
 # on the full plan a virtual host's own price beside them came out 0.18 KiB, interval −0.37 to
 # 0.73 (Istio's stats; bench/calibration_report.py prints it), below what the measurements
 # resolve, where a route costs 4.2 KiB; every virtual host has a route.
+CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
+"""What a cluster holds, priced (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`) where some measured
+cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
+against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±66% on
+three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it)."""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_COUNTS`): a fit prices those that vary."""
 
@@ -65,13 +71,16 @@ ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers
 def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     """The memory terms a fit of ``measurements`` prices: :data:`MEMORY_TERMS`; :data:`ZONE_TERM`
     when the measured meshes had different numbers of zones; :data:`ROUTE_TERMS` in place of
-    ``virtual_hosts`` when some had VirtualServices (a virtual host with other than one route)."""
+    ``virtual_hosts`` when some had VirtualServices (a virtual host with other than one route); each
+    of :data:`CLUSTER_TERMS` some measured cluster held (a DestinationRule policy, a
+    ServiceEntry's location)."""
     terms: tuple[str, ...] = MEMORY_TERMS
     if "zones" in measurements.columns and measurements["zones"].nunique() > 1:
         terms = (*terms, ZONE_TERM)
     if "routes" in measurements.columns and (measurements["routes"] != measurements["virtual_hosts"]).any():
         terms = (*(t for t in terms if t != "virtual_hosts"), *ROUTE_TERMS)
-    return terms
+    held = (t for t in CLUSTER_TERMS if t in measurements.columns and measurements[t].any())
+    return (*terms, *held)
 
 
 # What apply CPU is fitted on: clusters (Envoy builds a TLS context, load balancer and stats scope
@@ -85,8 +94,9 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
 CPU_TERMS = ("clusters", "listener_additional_addresses")
 # What the workload certificate changes: each cluster's TLS context holds the certificate chain
 # and key, so a cluster's price (memory and apply CPU) and the fixed part are the profile's own;
-# a route, an endpoint or a filter chain costs the same under any certificate.
-CERTIFICATE_TERMS = ("clusters",)
+# a route, an endpoint or a filter chain costs the same under any certificate. A cluster without a
+# TLS context saves what the profile's context holds, so its own price is the profile's too.
+CERTIFICATE_TERMS = ("clusters", "plaintext_clusters")
 # Measured quantity → (the column a prediction has in dsim's tables, the terms it is fitted on).
 ENVOY_TARGETS = {
     "allocated_bytes": ("envoy_memory_bytes", MEMORY_TERMS),

@@ -12,15 +12,18 @@ standardised object counts (every fitted term and an intercept) of each design's
 sidecar. That is the design that makes the terms' joint confidence region smallest, and so keeps
 every term's variance inflation factor (VIF) low: a term that moves with another (as additional
 addresses with endpoints, when every pod is dual-stack) cannot be priced apart from it. Scale
-points of 1,000 to 5,000 services are added (chosen for low VIFs: :data:`SCALE_POINTS`), and each
-other certificate profile gets its own smaller D-optimal subset of the small meshes. All of it is
-deterministic: the same plan on every run.
+points of 1,000 to 5,000 services are added (chosen for low VIFs: :data:`SCALE_POINTS`), meshes
+with Istio's own objects laid out by hand (VirtualServices: :data:`ROUTE_POINTS`; DestinationRule
+policies and ServiceEntries: :data:`POLICY_POINTS`), and each other certificate profile gets its
+own smaller D-optimal subset of the small meshes. All of it is deterministic: the same plan on
+every run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,6 +54,14 @@ _FAMILIES: dict[str, dict[str, float]] = {
     "mixed": {"ipv4": 0.5, "dual_ipv4_primary": 0.5},
 }
 MAX_ZONES = 3
+NAME_ROOM = 63  # a scenario name is a Kubernetes name (an RFC 1123 label: dsim.scenario.convert)
+DR_POLICIES: dict[str, dict[str, Any]] = {
+    "pool": {"connection_pool": 1.0},
+    "outlier": {"outlier_detection": 1.0},
+    "ring_hash": {"load_balancer": "consistent_hash"},
+    "disable": {"tls_mode": "DISABLE"},
+}
+"""The DestinationRule policies a calibration mesh's rules can carry (``istio_objects.destination_rules``)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,6 +88,18 @@ class PlanPoint:
     """What every match of its routes tests (``istio_objects.virtual_services.match_kinds``)."""
     vs_matches_per_route: int = 1
     """Matches of every route but the last (Istio makes each match a route of its own)."""
+    dr_share: float = 0.0
+    """Share of services with a generated DestinationRule carrying :attr:`dr_policy`."""
+    dr_policy: str = ""
+    """Its traffic policy, ``+``-joined parts of :data:`DR_POLICIES`."""
+    dr_subsets: int = 0
+    """Its version subsets (each a cluster of its own, with the rule's policy)."""
+    se_count: int = 0
+    """Generated ServiceEntries (outside the mesh: plaintext clusters), half on HTTP, half on TLS ports."""
+    se_resolution: str = "static"
+    """Their resolution: ``static``, ``dns`` or ``none``."""
+    se_endpoints: int = 1
+    """Endpoints of each (STATIC: IPs, priced as endpoints; DNS: names, which the measured Envoy cannot resolve)."""
 
     @property
     def mesh_name(self) -> str:
@@ -87,7 +110,21 @@ class PlanPoint:
             name += f"-vs{int(self.vs_share * 100)}r{self.vs_routes}d{self.vs_destinations}"
             if self.vs_match != "uri_prefix" or self.vs_matches_per_route > 1:
                 name += f"-{self.vs_match.replace('_', '')}{self.vs_matches_per_route}"
+        if self.dr_share > 0:
+            policy = self.dr_policy.replace("_", "").replace("+", "-")
+            name += f"-dr{int(self.dr_share * 100)}-{policy}-s{self.dr_subsets}"
+        if self.se_count > 0:
+            name += f"-se{self.se_count}{self.se_resolution}e{self.se_endpoints}"
         return name
+
+    @property
+    def scenario_name(self) -> str:
+        """``calibration-<mesh name>``, shortened with a digest of it where longer than a scenario
+        name may be (63 characters)."""
+        name = f"calibration-{self.mesh_name}"
+        if len(name) <= NAME_ROOM:
+            return name
+        return f"{name[: NAME_ROOM - 13]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
     @property
     def name(self) -> str:
@@ -108,7 +145,7 @@ class PlanPoint:
         if self.zones > 1:
             synthetic["localities"] = [{"region": "region-1", "zone": f"zone-{z + 1}"} for z in range(self.zones)]
         scenario: dict[str, Any] = {
-            "name": f"calibration-{self.mesh_name}",
+            "name": self.scenario_name,
             "seed": 1,
             "mesh": {"mtls": "PERMISSIVE"},
             "envoy": {"workload_certificate": self.certificate},
@@ -133,6 +170,18 @@ class PlanPoint:
             if self.vs_destinations > 1:  # a route's destinations are drawn over DestinationRule subsets
                 objects["destination_rules"] = {"share": self.vs_share, "subsets": self.vs_destinations}
             scenario["istio_objects"] = objects
+        if self.dr_share > 0:
+            rules = {"share": self.dr_share, "subsets": self.dr_subsets}
+            for part in self.dr_policy.split("+"):
+                rules |= DR_POLICIES[part]
+            scenario.setdefault("istio_objects", {})["destination_rules"] = rules
+        if self.se_count > 0:
+            scenario.setdefault("istio_objects", {})["service_entries"] = {
+                "count": self.se_count,
+                "resolution": {"static": 0, "dns": 0, self.se_resolution: 1},
+                "endpoints_per_entry": self.se_endpoints,
+                "protocols": {"http": 1, "tls": 1},
+            }
         return scenario
 
     def cluster(self) -> Cluster:
@@ -239,6 +288,50 @@ services, one or two destinations per route, and on six of them regex paths or h
 one to three per route. Laid out by hand so routes per virtual host, the VirtualService share,
 the destinations and the match kinds cross every mesh size; measured under Istio's default
 certificate."""
+POLICY_POINTS = tuple(
+    PlanPoint(
+        services=s,
+        protocols=proto,
+        families=fam,
+        replicas=r,
+        ports=p,
+        subsets=sub,
+        dr_share=share,
+        dr_policy=policy,
+        dr_subsets=dr_subsets,
+        se_count=entries,
+        se_resolution=resolution,
+        se_endpoints=endpoints,
+    )
+    for s, proto, fam, r, p, sub, share, policy, dr_subsets, entries, resolution, endpoints in (
+        (60, "http", "ipv4", 2, 1, 0.0, 1.0, "outlier", 0, 0, "static", 1),
+        (150, "mixed", "mixed", 1, 1, 0.0, 0.5, "outlier", 2, 0, "static", 1),
+        (300, "http", "dual", 3, 1, 0.0, 0.5, "outlier+pool", 0, 0, "static", 1),
+        (60, "mixed", "dual", 1, 2, 0.0, 1.0, "ring_hash", 2, 0, "static", 1),
+        (150, "http", "ipv4", 2, 1, 0.0, 0.5, "ring_hash", 0, 0, "static", 1),
+        (20, "http", "mixed", 3, 1, 0.0, 1.0, "pool", 2, 0, "static", 1),
+        (60, "http", "mixed", 2, 1, 0.0, 1.0, "disable", 0, 0, "static", 1),
+        (150, "mixed", "dual", 1, 1, 0.0, 0.5, "disable+outlier", 2, 0, "static", 1),
+        (300, "http", "ipv4", 1, 1, 0.0, 0.5, "disable", 2, 0, "static", 1),
+        (20, "http", "ipv4", 1, 1, 0.0, 0.0, "", 0, 100, "static", 2),
+        (60, "mixed", "mixed", 2, 1, 0.0, 0.0, "", 0, 300, "dns", 1),
+        (150, "http", "dual", 1, 1, 0.0, 0.0, "", 0, 50, "none", 1),
+        (60, "http", "ipv4", 1, 1, 0.5, 0.0, "", 0, 200, "static", 1),
+        (150, "http", "ipv4", 1, 1, 0.0, 0.0, "", 0, 150, "dns", 2),
+        (20, "mixed", "dual", 2, 1, 0.0, 0.0, "", 0, 80, "dns", 1),
+    )
+)
+"""Meshes with DestinationRule policies and ServiceEntries, so what a cluster holds varies apart from
+the clusters (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`): outlier detection, consistent hashing,
+connection pools and ``tls.mode: DISABLE`` on half or all services, some with two subsets; entries
+outside the mesh (plaintext clusters) resolved STATIC, DNS or NONE. Laid out by hand so each policy
+crosses mesh sizes, replicas (outlier detection watches every host) and IP families; measured under
+Istio's default certificate. No mesh puts a consistent hash on a cluster without TLS: measured, such
+a ring costs about twice what it costs on a cluster with TLS (``bench/calibration_report.py``
+prints it), which one price per ring cannot represent, so the plan keeps the two apart."""
+PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
+"""The two of them measured under every certificate profile too: a cluster without a TLS context
+holds no certificate, so what it saves is each profile's own."""
 CANDIDATES = 150
 """Size of the seeded candidate pool the full plan's small meshes are chosen from (counting one
 candidate's objects under every design takes ~0.1-0.5 s)."""
@@ -361,16 +454,17 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 
 @functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
-    """The D-optimal small meshes, the scale points and the meshes with VirtualServices under
-    Istio's default certificate, and a D-optimal subset of the small meshes under every other
-    certificate profile (but the legacy one), each measured twice. Computing it counts the
+    """The D-optimal small meshes, the scale points, the meshes with VirtualServices and those with
+    DestinationRule policies and ServiceEntries under Istio's default certificate, and a D-optimal
+    subset of the small meshes plus :data:`PLAINTEXT_POINTS` under every other certificate profile
+    (but the legacy one), each measured twice. Computing it counts the
     objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
-    points = [*SCALE_POINTS, *small, *ROUTE_POINTS]
+    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *POLICY_POINTS]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
-            points += [dataclasses.replace(p, certificate=certificate) for p in subset]
+            points += [dataclasses.replace(p, certificate=certificate) for p in (*subset, *PLAINTEXT_POINTS)]
     return Plan(name="full", points=tuple(sorted(points, key=lambda p: (p.services, p.name))), repeats=2)
 
 
@@ -418,6 +512,19 @@ HELD_OUT_POINTS = (
         vs_destinations=3,
         vs_match="uri_regex",
         vs_matches_per_route=2,
+    ),
+    PlanPoint(
+        services=80,
+        protocols="mixed",
+        families="mixed",
+        replicas=2,
+        ports=1,
+        subsets=0.25,
+        dr_share=0.6,
+        dr_policy="outlier+ring_hash+pool",
+        dr_subsets=1,
+        se_count=120,
+        se_resolution="dns",
     ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)

@@ -123,15 +123,6 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             notes["DestinationRule workloadSelector: applied to every proxy (dsim does not model it)"] += 1
         if rule.spec.export_to:
             notes["exportTo of a DestinationRule: not modelled, the rule is seen from every namespace"] += 1
-        policies = [rule.spec.traffic_policy, *(sub.traffic_policy for sub in rule.spec.subsets)]
-        for policy in policies:
-            parts = [policy, *(policy.port_level_settings if policy else ())]
-            for part in parts:
-                lb = part.load_balancer if part is not None else None
-                if lb is not None and lb.simple == "PASSTHROUGH":
-                    notes["loadBalancer PASSTHROUGH (an ORIGINAL_DST cluster): not modelled, LEAST_REQUEST kept"] += 1
-                if lb is not None and lb.consistent_hash is not None:
-                    notes["consistentHash: the cluster's ring hash is built, the routes' hash_policy is not"] += 1
     _add_rule_subsets(tables, rules, rule_service, rule_of_service, notes)
     tables["destination_rules"] = make_table(
         "destination_rules",

@@ -8,6 +8,11 @@ from __future__ import annotations
 _EXACT = {
     "endpoints": "endpoints (LbEndpoints)",
     "locality_groups": "locality groups (LocalityLbEndpoints)",
+    # Priced beside the clusters they are: what a cluster without a TLS context saves (negative),
+    # what a DNS cluster costs against an EDS one, what an outlier detector or a hash ring adds.
+    "plaintext_clusters": "clusters without TLS (their saving)",
+    "dns_clusters": "DNS clusters (against an EDS one)",
+    "hash_rings": "consistent-hash rings",
 }
 
 

@@ -21,6 +21,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.policy import passthrough
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listeners
 from dsim.xds.view import ClusterIndex, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
@@ -77,7 +78,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         """The service's virtual host: its VirtualService's routes (none left: no virtual host), or the default."""
         vs = objects.vs_of_service.get(svc.index)
         if vs is None:
-            return routes.service_vhost(svc.host, port, domains, target)
+            return routes.service_vhost(svc.host, port, domains, target, objects.destination_hash(svc.index, "", port))
         found = objects.routes(vs, port, suffix, design, view.facts)
         return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
@@ -97,6 +98,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             for port in svc.ports:
                 for subset in ("", *svc.subsets):
                     name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
+                    policy = objects.policy(svc.index, subset, port.port)
                     out_clusters.append(
                         _outbound_cluster(
                             name,
@@ -110,9 +112,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                             sni=sni(port.port, subset, svc.host),
                             mtls=mesh.mtls != "DISABLE",
                             rule=rule,
-                            policy=objects.policy(svc.index, subset, port.port),
+                            policy=policy,
                         )
                     )
+                    if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
+                        continue
                     out_endpoints.append(
                         _load_assignment(
                             name,

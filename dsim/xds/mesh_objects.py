@@ -22,9 +22,9 @@ from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.virtual_service import Destination
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
-from dsim.xds.policy import ClusterPolicy, effective_policy
+from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
 from dsim.xds.routes import vhost_objects
-from dsim.xds.vs_routes import DestinationCluster, config_path, http_routes
+from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes
 
 ROUTES_FIELD = 3  # VirtualHost.routes
 
@@ -55,6 +55,8 @@ class MeshObjects:
         self.domain = cluster.scenario.mesh.cluster_domain
         self.policy_list: list[ClusterPolicy] = []
         self._policy_ids: dict[ClusterPolicy, int] = {}
+        self.hash_list: list[rc.RouteAction.HashPolicy] = []
+        self._hash_ids: dict[bytes, int] = {}
 
     def policy_id(self, policy: ClusterPolicy) -> int:
         """A number for each distinct policy (its index in :attr:`policy_list`)."""
@@ -80,8 +82,29 @@ class MeshObjects:
         policy = effective_policy(self.cluster.istio.destination_rules[r].spec, subset, port)
         return None if policy == ClusterPolicy() else policy
 
+    @functools.cache  # noqa: B019
+    def destination_hash(self, service: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
+        """The hash policy a route to ``service`` (``subset``, the route's own ``port`` or ``None``)
+        gets from the rule shaping it (``None``: no rule, or no consistent hash)."""
+        r = self.rule_of_service.get(service)
+        if r is None:
+            return None
+        return hash_policy(destination_hash(self.cluster.istio.destination_rules[r].spec, subset, port))
+
+    def hash_id(self, service: int, port: int) -> int:
+        """The hash policy of ``service``'s default route on ``port``, as an index into
+        :attr:`hash_list` (-1: none); equal policies share one."""
+        found = self.destination_hash(service, "", port)
+        if found is None:
+            return -1
+        key = found.SerializeToString(deterministic=True)
+        if key not in self._hash_ids:
+            self._hash_ids[key] = len(self.hash_list)
+            self.hash_list.append(found)
+        return self._hash_ids[key]
+
     def _cluster_of(self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts) -> DestinationCluster:
-        def cluster_of(destination: Destination, port: int) -> tuple[str, str] | None:
+        def cluster_of(destination: Destination, port: int) -> Target | None:
             host = resolve_host(destination.host, namespace, self.domain)
             service = self.service_of_host.get(host)
             number = destination.port.number if destination.port is not None else None
@@ -97,7 +120,10 @@ class MeshObjects:
                 number = number or self.only_port.get(service, port)
             if prefix is None:
                 return None
-            return cluster_name(prefix, number, destination.subset or "", host), f"{host}:{number}"
+            name = cluster_name(prefix, number, destination.subset or "", host)
+            explicit = destination.port.number if destination.port is not None else None
+            found = self.destination_hash(service, destination.subset or "", explicit) if service is not None else None
+            return Target(name, f"{host}:{number}", found)
 
         return cluster_of
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import protocol_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import string_pb2
@@ -24,6 +25,7 @@ from google.protobuf import duration_pb2, wrappers_pb2
 from dsim.scenario.istio.destination_rule import (
     ClientTLSSettings,
     ConnectionPoolSettings,
+    ConsistentHash,
     DestinationRuleSpec,
     LoadBalancerSettings,
     OutlierDetection,
@@ -137,8 +139,23 @@ def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> No
         cluster.lb_policy = cluster_pb2.Cluster.ROUND_ROBIN
     elif lb.simple == "RANDOM":
         cluster.lb_policy = cluster_pb2.Cluster.RANDOM
-    # LEAST_REQUEST, LEAST_CONN, UNSPECIFIED: Istio's LEAST_REQUEST, already set; PASSTHROUGH is
-    # not modelled (counted by the cluster builder's notes).
+    elif lb.simple == "PASSTHROUGH":  # to the address the client asked for: no endpoints, no EDS
+        cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        cluster.ClearField("eds_cluster_config")
+        cluster.ClearField("load_assignment")
+        if len(cluster.transport_socket_matches):
+            # Auto mTLS is never a match on an ORIGINAL_DST cluster: its mesh context stands alone
+            # (applyUpstreamTLSSettings in cluster_tls.go).
+            cluster.transport_socket.CopyFrom(cluster.transport_socket_matches[0].transport_socket)
+            del cluster.transport_socket_matches[:]
+    # LEAST_REQUEST, LEAST_CONN, UNSPECIFIED: Istio's LEAST_REQUEST, already set.
+
+
+def passthrough(policy: ClusterPolicy | None) -> bool:
+    """Whether ``policy`` makes its cluster an ORIGINAL_DST one, with no endpoint set of its own."""
+    lb = policy.load_balancer if policy is not None else None
+    return lb is not None and lb.simple == "PASSTHROUGH"
 
 
 def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings, sni: str, identities: Sequence[str]) -> None:
@@ -170,6 +187,52 @@ def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings, sni: str, identit
         context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
     cluster.transport_socket.name = "envoy.transport_sockets.tls"
     cluster.transport_socket.typed_config.CopyFrom(pack(context))
+
+
+def _consistent_hash(policy: TrafficPolicy | PortTrafficPolicy | None) -> ConsistentHash | None:
+    lb = policy.load_balancer if policy is not None else None
+    return lb.consistent_hash if lb is not None else None
+
+
+def _port_hash(policy: TrafficPolicy | None, port: int | None) -> ConsistentHash | None:
+    if policy is None or port is None:
+        return None
+    entry = next((e for e in policy.port_level_settings if e.port.number == port), None)
+    return _consistent_hash(entry)
+
+
+def destination_hash(spec: DestinationRuleSpec, subset: str, port: int | None) -> ConsistentHash | None:
+    """The consistent hash a route to ``subset`` (``""``: none) of the rule's host keys on, ``port``
+    being the destination's own (``None`` when the route names none): the subset's port-level
+    setting, the subset's, the rule's port-level one, the rule's (``HashForHTTPDestination`` in
+    ``pilot/pkg/networking/core/route/route.go``)."""
+    found = [_port_hash(spec.traffic_policy, port), _consistent_hash(spec.traffic_policy)]
+    for entry in spec.subsets:
+        if subset and entry.name == subset:
+            found = [_port_hash(entry.traffic_policy, port), _consistent_hash(entry.traffic_policy), *found]
+            break
+    return next((h for h in found if h is not None), None)
+
+
+def hash_policy(consistent: ConsistentHash | None) -> rc.RouteAction.HashPolicy | None:
+    """The route's hash policy for a consistent hash (``ConsistentHashToHashPolicy``): by header,
+    cookie, source IP or query parameter; ``None`` when it names no key."""
+    if consistent is None:
+        return None
+    if consistent.http_header_name is not None:
+        return rc.RouteAction.HashPolicy(header={"header_name": consistent.http_header_name})
+    if consistent.http_cookie is not None:
+        cookie = consistent.http_cookie
+        policy = rc.RouteAction.HashPolicy(cookie={"name": cookie.name, "path": cookie.path})
+        if cookie.ttl is not None:  # 0 (a session cookie) is written too, as an empty duration
+            policy.cookie.ttl.SetInParent()
+            policy.cookie.ttl.CopyFrom(_duration(cookie.ttl))
+        return policy
+    if consistent.use_source_ip:
+        return rc.RouteAction.HashPolicy(connection_properties={"source_ip": True})
+    if consistent.http_query_parameter_name is not None:
+        return rc.RouteAction.HashPolicy(query_parameter={"name": consistent.http_query_parameter_name})
+    return None
 
 
 def apply_policy(cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: str, identities: Sequence[str]) -> None:

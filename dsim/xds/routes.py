@@ -24,13 +24,14 @@ def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips:
     return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
 
 
-def default_retry_policy() -> rc.RetryPolicy:
+def default_retry_policy(consistent_hash: bool = False) -> rc.RetryPolicy:
     """Istio's retry policy where neither the route nor the mesh sets one (``retry.DefaultPolicy``;
-    with ``[503]`` as through Istio 1.23, as the golden dumps show)."""
+    with ``[503]`` as through Istio 1.23, as the golden dumps show); a route with a consistent hash
+    has no previous-hosts predicate (``DefaultConsistentHashPolicy``)."""
     return rc.RetryPolicy(
         retry_on=RETRY_ON,
         num_retries=wrappers_pb2.UInt32Value(value=2),
-        retry_host_predicate=[previous_hosts()],
+        retry_host_predicate=[] if consistent_hash else [previous_hosts()],
         host_selection_retry_max_attempts=5,
         retriable_status_codes=[503],
     )
@@ -51,8 +52,16 @@ def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.
     )
 
 
-def service_vhost(host: str, port: int, domain_list: Sequence[str], cluster: str) -> rc.VirtualHost:
-    """``<host>:<port>`` with Istio's default route to ``cluster``."""
+def service_vhost(
+    host: str,
+    port: int,
+    domain_list: Sequence[str],
+    cluster: str,
+    hash_policy: rc.RouteAction.HashPolicy | None = None,
+) -> rc.VirtualHost:
+    """``<host>:<port>`` with Istio's default route to ``cluster``, keyed by ``hash_policy`` where
+    the service's DestinationRule hashes (the retry policy keeps its predicate: Istio builds the
+    default route before it adds the hash, ``buildSidecarVirtualHostForService``)."""
     route = rc.Route(
         match=rc.RouteMatch(prefix="/"),
         route=rc.RouteAction(
@@ -64,6 +73,8 @@ def service_vhost(host: str, port: int, domain_list: Sequence[str], cluster: str
         decorator=rc.Decorator(operation=f"{host}:{port}/*"),
         name="default",
     )
+    if hash_policy is not None:
+        route.route.hash_policy.append(hash_policy)
     return rc.VirtualHost(
         name=f"{host}:{port}", domains=list(domain_list), routes=[route], include_request_attempt_count=True
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dsim.designs.base import Design
+from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.routes import vhost_objects
 from dsim.xds.view import ClusterIndex
@@ -41,6 +42,7 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
         "listener_additional_addresses": sum(len(x.additional_addresses) for x in config.listeners),
         "filter_chains": sum(len(x.filter_chains) + x.HasField("default_filter_chain") for x in config.listeners),
         "clusters": len(config.clusters),
+        **clusters_objects(config.clusters, config.endpoints),
         "route_configurations": len(config.routes),
         "virtual_hosts": len(vhosts),
         "domains": sum(len(v.domains) for v in vhosts),

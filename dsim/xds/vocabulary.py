@@ -17,6 +17,10 @@ COUNT_COLUMNS = [
     "listener_additional_addresses",
     "filter_chains",
     "clusters",
+    "plaintext_clusters",
+    "dns_clusters",
+    "outlier_detectors",
+    "hash_rings",
     "route_configurations",
     "virtual_hosts",
     "domains",
@@ -29,3 +33,9 @@ COUNT_COLUMNS = [
     "endpoint_additional_addresses",
 ]
 """The object counts Envoy's memory depends on, per proxy."""
+
+CLUSTER_OBJECTS = ("plaintext_clusters", "dns_clusters", "outlier_detectors", "hash_rings")
+"""What an outbound cluster holds, by what shaped it (:mod:`dsim.xds.cluster_objects` counts them):
+no TLS context (``plaintext_clusters``: outbound clusters with neither a TLS transport socket nor
+Istio's auto-mTLS matches), DNS resolution in place of an EDS subscription (STRICT_DNS and
+LOGICAL_DNS clusters), an outlier detector, a consistent-hash ring."""

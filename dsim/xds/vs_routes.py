@@ -6,12 +6,14 @@ Follows ``BuildHTTPRoutesForVirtualService``, ``TranslateRoute``, ``TranslateRou
 there is none), stopping after the first entry that matches everything; each route carries the
 VirtualService's ``istio.config`` metadata, a decorator, the destination cluster(s), timeouts and
 the retry policy. Which cluster a destination names is the caller's (the design decides the
-family copy): ``cluster_of(destination, port)`` returns the name, or ``None`` to leave it out.
+family copy) and so is the hash policy its DestinationRule gives: ``cluster_of(destination, port)``
+returns a :class:`Target`, or ``None`` to leave the destination out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
@@ -30,7 +32,18 @@ from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
-DestinationCluster = Callable[[Destination, int], "tuple[str, str] | None"]
+
+
+class Target(NamedTuple):
+    """Where a route destination goes: its cluster, the decorator's ``host:port``, and the hash
+    policy its DestinationRule's consistent hash gives the route (``None``: none)."""
+
+    cluster: str
+    operation: str
+    hash_policy: rc.RouteAction.HashPolicy | None = None
+
+
+DestinationCluster = Callable[[Destination, int], "Target | None"]
 """(destination, listener port) → (cluster name, ``host:port`` for the decorator), or ``None``."""
 
 
@@ -96,13 +109,14 @@ def _catch_all(match: HTTPMatchRequest | None) -> bool:
     return plain_uri and not match.headers and not match.query_params and match.method is None
 
 
-def retry_policy(retries: HTTPRetry | None) -> rc.RetryPolicy | None:
-    """``ConvertPolicy``: the default without ``retries``, none for ``attempts: 0``, else the route's."""
+def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc.RetryPolicy | None:
+    """``ConvertPolicy``: the default without ``retries``, none for ``attempts: 0``, else the route's;
+    under a consistent hash without the previous-hosts predicate (a retry stays on its host)."""
     if retries is None:
-        return default_retry_policy()
+        return default_retry_policy(consistent_hash)
     if retries.attempts <= 0:
         return None
-    policy = default_retry_policy()
+    policy = default_retry_policy(consistent_hash)
     policy.num_retries.value = retries.attempts
     if retries.retry_on:
         names, codes = [], []
@@ -141,6 +155,7 @@ def translate_route(
         picked = [(found, weight) for found, weight in picked if weight > 0]
     if not picked:
         return None
+    hashes = [found.hash_policy for found, _ in picked if found.hash_policy is not None]
     name = http.name + (f".{match.name}" if match is not None and match.name else "")
     route = rc.Route(
         name=name,
@@ -149,15 +164,17 @@ def translate_route(
     )
     action = route.route
     if len(picked) == 1:
-        (cluster, operation), _ = picked[0]
-        action.cluster = cluster
+        target, _ = picked[0]
+        action.cluster, operation = target.cluster, target.operation
     else:
-        for (cluster, _), weight in picked:
-            action.weighted_clusters.clusters.add(name=cluster, weight=wrappers_pb2.UInt32Value(value=weight))
+        for target, weight in picked:
+            action.weighted_clusters.clusters.add(name=target.cluster, weight=wrappers_pb2.UInt32Value(value=weight))
         operation = f"{vs.name}:{port}"
+    action.hash_policy.extend(hashes)  # one per destination with a consistent hash, repeats kept
     timeout = _duration(http.timeout) if http.timeout is not None else zero()
     action.timeout.CopyFrom(timeout)
-    policy = retry_policy(http.retries)
+    # Only a single destination's hash drops the retry's previous-hosts predicate (applyHTTPRouteDestination).
+    policy = retry_policy(http.retries, consistent_hash=len(picked) == 1 and bool(hashes))
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
     action.max_grpc_timeout.CopyFrom(timeout)
@@ -183,4 +200,4 @@ def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster) -
     return out
 
 
-__all__ = ["RETRY_ON", "config_path", "http_routes", "previous_hosts", "retry_policy", "route_match"]
+__all__ = ["RETRY_ON", "Target", "config_path", "http_routes", "previous_hosts", "retry_policy", "route_match"]

@@ -96,7 +96,7 @@ def test_refit_reproduces_the_shipped_model_from_its_measurements(
     assert_same_model(refit, shipped, *load_measurements(shipped_path().parent, shipped))
     assert refit.provenance["created_utc"] == shipped.provenance["created_utc"], "measurement provenance kept"
     printed = capsys.readouterr().out
-    assert "480 of 480 coefficients with overlapping confidence intervals" in printed
+    assert "600 of 600 coefficients with overlapping confidence intervals" in printed
 
 
 def test_refit_of_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,12 @@ from dsim.calibration.certificate_profiles import (
     LEGACY_CERTIFICATE_PROFILE,
 )
 from dsim.calibration.fit import variance_inflation
-from dsim.calibration.model import load_calibration, shipped_path
+from dsim.calibration.model import CLUSTER_TERMS, load_calibration, shipped_path
 from dsim.calibration.plan import (
     CERTIFICATE_POINTS,
     FULL_SMALL_POINTS,
+    PLAINTEXT_POINTS,
+    POLICY_POINTS,
     ROUTE_POINTS,
     SCALE_POINTS,
     PlanPoint,
@@ -28,6 +30,7 @@ from dsim.calibration.plan import (
     quick_plan,
     select_scale_points,
 )
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 QUICK_BEFORE = (  # the quick plan's first meshes before zones and certificate profiles existed
     "s6-mixed-dual-r3-p1-sub50",
@@ -84,19 +87,19 @@ def plan() -> list[PlanPoint]:
 def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan: list[PlanPoint]) -> None:
     assert [p.name for p in full_plan().points] == [p.name for p in plan], "deterministic"
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
-    assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + len(ROUTE_POINTS)
+    assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + len(ROUTE_POINTS) + len(POLICY_POINTS)
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
     assert {p.zones for p in main} == {1, 2, 3}
     others = set(CERTIFICATE_PROFILES) - {DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE}
     for certificate in others:
-        assert sum(p.certificate == certificate for p in plan) == CERTIFICATE_POINTS
+        assert sum(p.certificate == certificate for p in plan) == CERTIFICATE_POINTS + len(PLAINTEXT_POINTS)
     assert not any(p.certificate == LEGACY_CERTIFICATE_PROFILE for p in plan)
 
 
 @pytest.mark.slow
 def test_every_term_of_the_full_plan_varies_independently(plan: list[PlanPoint]) -> None:
     main = plan_vifs([p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE])
-    assert {"locality_groups", "routes", "weighted_clusters"} <= set(main["term"])
+    assert {"locality_groups", "routes", "weighted_clusters", *CLUSTER_TERMS} <= set(main["term"])
     # Today's shipped plan has VIFs up to 84 (filter chains against listener additional addresses).
     assert main["vif"].max() < 25, main.to_string()
     subset = plan_vifs([p for p in plan if p.certificate == "ecdsa-p256"])
@@ -139,3 +142,32 @@ def test_the_route_points_vary_routes_and_weighted_clusters_apart_from_virtual_h
     plain = PlanPoint(services=6, protocols="http", families="ipv4", replicas=1, ports=1, subsets=0.0)
     assert "istio_objects" not in plain.scenario()
     assert (point_facts(plain)["routes"] == point_facts(plain)["virtual_hosts"]).all()
+
+
+def test_the_policy_points_vary_what_clusters_hold_apart_from_the_clusters() -> None:
+    """Each DestinationRule policy and each ServiceEntry resolution the points name shows up in
+    the counts of exactly the points that name it; a connection pool adds no object."""
+    facts = pd.concat([point_facts(p).assign(point=p.name) for p in POLICY_POINTS])
+    single = facts[facts["design"] == "single-stack"].set_index("point")
+    for point in POLICY_POINTS:
+        row = single.loc[point.name]
+        parts = set(point.dr_policy.split("+"))
+        plaintext = "disable" in parts or point.se_count > 0
+        assert (row["plaintext_clusters"] > 0) == plaintext, point.name
+        assert (row["dns_clusters"] > 0) == (point.se_count > 0 and point.se_resolution == "dns"), point.name
+        assert (row["outlier_detectors"] > 0) == ("outlier" in parts), point.name
+        assert (row["hash_rings"] > 0) == ("ring_hash" in parts), point.name
+    vifs = variance_inflation(single[["clusters", *CLUSTER_OBJECTS]].to_numpy(dtype=float))
+    assert max(vifs) < 5, vifs
+    pooled = next(p for p in POLICY_POINTS if p.dr_policy == "outlier+pool")
+    assert pooled.mesh_name.endswith("-dr50-outlier-pool-s0")
+    assert pooled.scenario()["istio_objects"]["destination_rules"] == {
+        "share": 0.5,
+        "subsets": 0,
+        "outlier_detection": 1.0,
+        "connection_pool": 1.0,
+    }
+    entries = next(p for p in POLICY_POINTS if p.se_resolution == "dns")
+    generated = entries.scenario()["istio_objects"]["service_entries"]
+    assert generated["resolution"] == {"static": 0, "dns": 1}
+    assert set(PLAINTEXT_POINTS) <= set(POLICY_POINTS)

@@ -15,6 +15,7 @@ from dsim.calibration.certificate_profiles import (
 from dsim.calibration.live_envoy import STATS_PROFILES
 from dsim.calibration.model import (
     CERTIFICATE_TERMS,
+    CLUSTER_TERMS,
     ENVOY_TARGETS,
     MEMORY_TERMS,
     ROUTE_TERMS,
@@ -73,7 +74,7 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS}
+        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *CLUSTER_TERMS}
         for slope in fit.slopes:
             if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes"):
                 assert slope.ci_low > 0, (design, profile, slope)

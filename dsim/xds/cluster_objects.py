@@ -1,0 +1,53 @@
+"""What an outbound cluster holds beside itself that Envoy builds an object for, by what shaped it.
+
+A DestinationRule's policy or a ServiceEntry's resolution changes which of Envoy's per-cluster
+objects exist: a cluster without a TLS context (a DestinationRule's ``tls.mode: DISABLE``, an
+entry outside the mesh, mTLS off) skips the SSL context every other cluster builds from the
+workload certificate; a DNS cluster resolves its hosts itself where an EDS cluster keeps a
+subscription (the calibration prices the difference); outlier detection keeps a detector and a
+monitor per host; a consistent hash keeps a ring of at least 1,024 entries, once the cluster has a
+host. A connection pool's limits only change values every cluster already holds (its
+circuit-breaker thresholds), so it adds no count (``docs/istio-objects.md`` 2.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+
+from dsim.xds.vocabulary import CLUSTER_OBJECTS
+
+_DNS = (cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS)
+
+
+def _hosts(assignment: endpoint_pb2.ClusterLoadAssignment) -> int:
+    return sum(len(group.lb_endpoints) for group in assignment.endpoints)
+
+
+def cluster_objects(cluster: cluster_pb2.Cluster, hosts: int) -> tuple[int, ...]:
+    """Per :data:`CLUSTER_OBJECTS`, how many ``cluster`` holds (0 or 1 each), ``hosts`` being the
+    endpoints its assignment gives it (EDS or inline): Envoy builds a hash ring only over hosts."""
+    outbound = cluster.name.startswith("outbound")  # outbound|… and the duplicate design's outbound6|…
+    plaintext = outbound and not cluster.HasField("transport_socket") and not len(cluster.transport_socket_matches)
+    return (
+        int(plaintext),
+        int(cluster.type in _DNS),
+        int(cluster.HasField("outlier_detection")),
+        int(cluster.lb_policy == cluster_pb2.Cluster.RING_HASH and hosts > 0),
+    )
+
+
+def clusters_objects(
+    clusters: Iterable[cluster_pb2.Cluster], assignments: Iterable[endpoint_pb2.ClusterLoadAssignment]
+) -> dict[str, int]:
+    """Per :data:`CLUSTER_OBJECTS`, how many ``clusters`` hold together (``assignments``: their EDS
+    endpoint sets)."""
+    served = {a.cluster_name: _hosts(a) for a in assignments}
+    counts = dict.fromkeys(CLUSTER_OBJECTS, 0)
+    for cluster in clusters:
+        hosts = served.get(cluster.name, 0) + _hosts(cluster.load_assignment)
+        for name, value in zip(CLUSTER_OBJECTS, cluster_objects(cluster, hosts), strict=True):
+            counts[name] += value
+    return counts
