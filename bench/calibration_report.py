@@ -15,7 +15,8 @@ Prints, in one run:
    error when routes are not priced, a virtual host's own price beside its routes, an endpoint
    additional address's apply-CPU price, the DestinationRule-policy and ServiceEntry meshes'
    error when what a cluster holds is not priced, a cluster with and without a TLS context per
-   certificate profile, the connection-pool meshes' residual (a pool adds no object, so no term),
+   certificate profile, the DISABLE and ServiceEntry meshes' residuals (one price for a cluster
+   without TLS, whatever made it so), the connection-pool meshes' residual (a pool adds no object, so no term),
    a DNS cluster's own price if priced, and the generator's fixed part from one line over every
    timing;
 6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
@@ -238,9 +239,16 @@ def cluster_objects(profile: str, rows: pd.DataFrame, terms: list[str]) -> None:
                 f"  {profile}, {certificate}: a cluster {tls.estimate / 1024:.1f} KiB with a TLS context, "
                 f"{(tls.estimate + plain.estimate) / 1024:.1f} KiB without"
             )
+    fit = fits["istio-default"]
+    for label, kind in (("DestinationRule DISABLE", "-disable"), ("ServiceEntry", "-se")):
+        chosen = (shaped & points.str.contains(kind)).to_numpy()
+        error = fit.predict(rows[chosen]) / measured[chosen] - 1
+        print(
+            f"  {profile}: the {label} meshes predicted {100 * error.mean():+.2f}% on average "
+            f"({100 * error.min():+.1f}% to {100 * error.max():+.1f}%)"
+        )
     pooled = shaped & points.str.contains("-pool-")
     if pooled.any():
-        fit = fits["istio-default"]
         residual = fit.predict(rows[pooled]) / measured[pooled.to_numpy()] - 1
         others = fit.predict(rows[shaped & ~pooled]) / measured[(shaped & ~pooled).to_numpy()] - 1
         print(

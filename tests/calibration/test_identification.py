@@ -170,7 +170,7 @@ def test_prices_by_band_cover_each_band_measured_and_agree_for_the_shipped_fit()
     # mesh comes out 1.5-2.1% high,
     # as each profile prices its clusters with and without TLS from its own dozen small meshes and
     # two 60-service policy meshes, whose DestinationRule and ServiceEntry clusters the model
-    # leaves 2-4% apart (docs/istio-objects.md 2.8).
+    # leaves a few percent apart (docs/istio-objects.md 2.8).
     default = bands["certificate_profile"] == "istio-default"
     assert bands[default]["measured_over_predicted"].between(0.988, 1.012).all()
     assert bands[~default]["measured_over_predicted"].between(0.975, 1.025).all()
