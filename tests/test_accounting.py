@@ -31,9 +31,13 @@ def test_variety_every_design(mtls: str, visibility: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("design", design_names())
-def test_quickstart_every_proxy(design: str) -> None:
+def test_quickstart_sample(design: str) -> None:
+    """150 of the quickstart's 673 proxies, drawn with the seed: every design's byte-exactness on a
+    realistic mesh. All 673 took CI a minute and a half more; the shapes they add over the sample
+    (more pods of the same workloads) the property tests and the smaller scenarios above cover."""
     cluster = build_cluster(SCENARIOS / "quickstart.yaml")
-    assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+    chosen = sample_proxies(cluster, 150)
+    assert assert_methods_agree(cluster, design, proxies=chosen) == 150
 
 
 @pytest.mark.slow
