@@ -151,10 +151,10 @@ def test_a_grouped_fit_prices_a_small_group_with_the_large_groups_help() -> None
     alone = fit_linear(frame[frame["group"] == "b"], "y", ["clusters", "endpoints"], relative=True)
     width = {
         name: (s.ci_high - s.ci_low)
-        for name, s in (("shared", shared["b"].slope("endpoints")), ("alone", alone.slope("endpoints")))
+        for name, s in (("pooled", shared["b"].slope("endpoints")), ("alone", alone.slope("endpoints")))
         if s is not None
     }
-    assert width["shared"] < width["alone"] / 2
+    assert width["pooled"] < width["alone"] / 2
     endpoints = shared["b"].slope("endpoints")
     assert endpoints is not None
     assert endpoints.estimate == pytest.approx(5_000.0, rel=0.03)
