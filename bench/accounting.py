@@ -8,7 +8,10 @@ Prints, in one run:
    over every proxy for one design, their agreement, and the ratio (goal: at least 100x);
 3. 10,000 services with 10,000 VirtualServices (three routes of two matches, two weighted subsets)
    and 10,000 DestinationRules (subsets, connection pool, outlier detection): the cluster build and
-   the accounting of every design (goal: seconds).
+   the accounting of every design (goal: seconds);
+4. the same mesh with 100 namespaces each holding its own VirtualService and DestinationRule
+   (``exportTo: [.]``) for a service of another namespace, so each namespace sees its own view
+   (``dsim/cluster/object_views.py``): the accounting of every design, and its ratio to part 3's.
 Run: ``python bench/accounting.py [--design NAME]``.
 """
 
@@ -19,11 +22,14 @@ import resource
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design
+from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design, scenario_from_dict
 from dsim.accounting.proxies import vectorized_sizes
+from dsim.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,23 +90,57 @@ ISTIO_OBJECTS = {
 }
 
 
-def istio_objects() -> None:
-    """The cluster build and the vectorized accounting at 10,000 services and VirtualServices (the
-    accounting prices every service for every proxy class; ``visibility: all`` makes every proxy see them all)."""
-    from dsim import scenario_from_dict
+def _own_objects(cluster: Cluster, namespaces: int) -> dict[str, list[dict[str, Any]]]:
+    """In each of the first ``namespaces`` namespaces, a private VirtualService and DestinationRule
+    for a service of another namespace (drawn by a fixed stride)."""
+    names = cluster.services["name"].tolist()
+    spaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()].tolist()
+    virtual_services, rules = [], []
+    for i, space in enumerate(sorted(set(spaces))[:namespaces]):
+        j = (i * 97 + 13) % len(names)
+        host = f"{names[j]}.{spaces[j]}.svc.cluster.local"
+        route = [{"route": [{"destination": {"host": host}}], "timeout": "2s"}]
+        virtual_services.append(
+            {"name": f"own-{i}", "namespace": space, "spec": {"hosts": [host], "exportTo": ["."], "http": route}}
+        )
+        policy = {"connectionPool": {"tcp": {"maxConnections": 9}}}
+        rules.append(
+            {"name": f"own-{i}", "namespace": space, "spec": {"host": host, "exportTo": ["."], "trafficPolicy": policy}}
+        )
+    return {"virtual_services": virtual_services, "destination_rules": rules}
 
-    start = time.perf_counter()
-    cluster = build_cluster(scenario_from_dict(ISTIO_OBJECTS))
-    built = time.perf_counter() - start
-    timings = []
+
+def _timed_designs(cluster: Cluster) -> dict[str, float]:
+    timings = {}
     for name in design_names():
         start = time.perf_counter()
         vectorized_sizes(cluster, get_design(name))
-        timings.append(f"{name} {time.perf_counter() - start:.2f} s")
+        timings[name] = time.perf_counter() - start
+    return timings
+
+
+def istio_objects() -> None:
+    """The cluster build and the vectorized accounting at 10,000 services and VirtualServices (the
+    accounting prices every service for every proxy class; ``visibility: all`` makes every proxy see
+    them all); then with every namespace's own view."""
+    start = time.perf_counter()
+    cluster = build_cluster(scenario_from_dict(ISTIO_OBJECTS))
+    built = time.perf_counter() - start
+    public = _timed_designs(cluster)
     print(
         f"{len(cluster.services):,} services, {len(cluster.virtual_services):,} VirtualServices, "
         f"{len(cluster.destination_rules):,} DestinationRules, {len(cluster.proxies):,} proxies: "
-        f"cluster built in {built:.2f} s; accounting " + ", ".join(timings)
+        f"cluster built in {built:.2f} s; accounting " + ", ".join(f"{k} {v:.2f} s" for k, v in public.items())
+    )
+    start = time.perf_counter()
+    viewed = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, **_own_objects(cluster, 100)}))
+    built = time.perf_counter() - start
+    own = _timed_designs(viewed)
+    namespaces = len(np.unique(viewed.object_views["namespace"].to_numpy()))
+    print(
+        f"with {namespaces} namespaces' own VirtualService and DestinationRule ({len(viewed.object_views)} "
+        f"(namespace, service) views): cluster built in {built:.2f} s; accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / public[k]:.2f}x the public mesh's)" for k, v in own.items())
     )
 
 

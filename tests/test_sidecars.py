@@ -325,9 +325,55 @@ def test_shipped_scenario_is_exact_and_accepted_under_every_design() -> None:
     assert cluster.istio.scoped
     assert min(len(cluster.virtual_services), len(cluster.destination_rules), len(cluster.sidecars)) > 0
     assert len(cluster.service_entries) > 0
+    assert len(cluster.object_views) > 0  # exportTo of a VirtualService and a DestinationRule
     assert istio_record(cluster)["notes"] == {}  # nothing in it falls outside what dsim builds
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)
     verdicts = validate_configs(cluster, sample=12)
     assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
     assert set(verdicts["design"]) == set(design_names())
+
+
+def test_a_sidecar_outbound_traffic_policy_replaces_the_meshs() -> None:
+    """``SidecarScope.OutboundTrafficPolicy``: namespace c's Sidecar, which has no egress listener
+    (so it imports ``*/*``, as Istio's default egress listener does), sets REGISTRY_ONLY under an
+    ALLOW_ANY mesh: its proxies' route configurations end in the 502 virtual host and their
+    listeners send unknown traffic to the black hole; everyone else keeps passthrough. Both paths
+    agree, and the real Envoy accepts the configs."""
+    locked = {
+        "name": "locked",
+        "namespace": "c",
+        "spec": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+    }
+    scenario = {**MESH, "sidecars": [*MESH["sidecars"], locked], "mesh": {"outbound_traffic_policy": "ALLOW_ANY"}}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    assert "Sidecar outboundTrafficPolicy" not in " ".join(istio_record(cluster)["notes"])
+    every = {index_for(cluster).hosts[s] for s in range(len(cluster.services))}
+    assert _seen(cluster, "pay") == {h for h in every if h not in _hidden_from(cluster, "c")}
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+    index = index_for(cluster)
+    catch_all = {}
+    for proxy in ("c/pay", "a/api"):
+        config = proxy_config(index, index.find_proxy(proxy), get_design("single-stack"))
+        (route,) = [r for r in config.routes if r.name == "80"]
+        catch_all[proxy] = route.virtual_hosts[-1].name
+    assert catch_all == {"c/pay": "block_all", "a/api": "allow_any"}
+    verdicts = validate_configs(cluster, sample=3)
+    assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
+
+
+def _hidden_from(cluster: Cluster, namespace: str) -> set[str]:
+    """Hosts whose exportTo leaves ``namespace`` out."""
+    hidden = set()
+    for svc in MESH["services"]:
+        export = svc.get("export_to")
+        values = [v.strip() for v in export.split(",")] if isinstance(export, str) else (export or ["*"])
+        own = svc["namespace"]
+        if "*" not in values and namespace not in {own if v == "." else v for v in values}:
+            hidden.add(f"{svc['name']}.{own}.{SVC}")
+    for entry in MESH["service_entries"]:
+        values = entry["spec"].get("exportTo", ["*"])
+        if "*" not in values and namespace not in {entry["namespace"] if v == "." else v for v in values}:
+            hidden.update(entry["spec"]["hosts"])
+    return hidden

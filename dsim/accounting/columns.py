@@ -15,7 +15,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
-from dsim.xds.mesh_objects import MeshObjects, mesh_objects
+from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.view import CLUSTER_ID, port_kind
 
 FAMILIES: tuple[IpFamily, IpFamily] = ("IPv4", "IPv6")
@@ -44,11 +44,14 @@ class ClusterColumns:
     ports: pd.DataFrame
     """Kubernetes Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
     subsets: pd.DataFrame
-    """Subsets: service, subset (row id), length (name bytes), name."""
+    """Subsets in ``objects``' view: service, subset (row id), length (name bytes), name."""
     rule_length: np.ndarray
     """Per service: bytes of the ``istio.config`` path of the DestinationRule shaping it (0: none)."""
-    objects: MeshObjects
-    """The cluster's VirtualServices and DestinationRules by service (routes and policies)."""
+    objects: ObjectView
+    """The cluster's VirtualServices and DestinationRules by service (routes and policies), as
+    one view sees them (the base view unless :func:`view_columns` chose another)."""
+    all_subsets: pd.DataFrame
+    """Every subset row, as ``subsets`` plus ``rule`` (its DestinationRule entry; -1: the Service's own)."""
     identities: pd.DataFrame
     """Distinct (service, SPIFFE identity length) of each service's workloads."""
     pod_has: dict[IpFamily, np.ndarray]
@@ -97,18 +100,16 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
             "kind": protocol.map(port_kind).to_numpy(),
         }
     )
-    subsets = pd.DataFrame(
+    all_subsets = pd.DataFrame(
         {
             "service": c.subsets["service"].to_numpy(),
             "subset": np.arange(len(c.subsets)),
             "length": _lengths(c.subsets["name"]),
             "name": c.subsets["name"].to_numpy(),
+            "rule": c.subsets["rule"].to_numpy(np.int64),
         }
     )
-    objects = mesh_objects(c)
-    rule_length = np.zeros(len(services), np.int64)
-    for service in objects.rule_of_service:
-        rule_length[service] = len(objects.rule(service))
+    objects = mesh_objects(c).base
     workloads = c.workloads
     selected = c.service_workloads.merge(
         pd.DataFrame({"workload": np.arange(len(workloads)), "sa": workloads["service_account"].to_numpy()}),
@@ -143,9 +144,10 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         host_length=host_length,
         vip_length=vip_length,
         ports=port_frame,
-        subsets=subsets,
-        rule_length=rule_length,
+        subsets=_view_subsets(all_subsets, objects),
+        rule_length=_rule_lengths(objects, len(services)),
         objects=objects,
+        all_subsets=all_subsets,
         identities=identities,
         pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
         pod_address_length={
@@ -169,4 +171,37 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         canonical_service_length=_lengths(workloads["canonical_service"]),
         canonical_revision_length=_lengths(workloads["canonical_revision"]),
         workload_namespace_length=ns_length[workload_ns],
+    )
+
+
+def _view_subsets(all_subsets: pd.DataFrame, view: ObjectView) -> pd.DataFrame:
+    """The subset rows ``view`` builds clusters for: each service's own, then its rule entry's."""
+    rule = all_subsets["rule"].to_numpy()
+    entry = np.fromiter(
+        (view.rule_of_service.get(s, -1) for s in all_subsets["service"].tolist()), np.int64, len(all_subsets)
+    )
+    kept = all_subsets[(rule < 0) | (rule == entry)]
+    ordered = kept.assign(from_rule=kept["rule"].to_numpy() >= 0).sort_values(["service", "from_rule"], kind="stable")
+    return ordered[["service", "subset", "length", "name"]].reset_index(drop=True)
+
+
+def _rule_lengths(view: ObjectView, services: int, only: np.ndarray | None = None) -> np.ndarray:
+    """Per service (of ``only``, if given): bytes of its rule's ``istio.config`` path in ``view``."""
+    lengths = np.zeros(services, np.int64)
+    for service in view.rule_of_service if only is None else only.tolist():
+        lengths[service] = len(view.rule(service))
+    return lengths
+
+
+def view_columns(cols: ClusterColumns, view: ObjectView, services: np.ndarray) -> ClusterColumns:
+    """``cols`` as proxies of ``view``'s namespace see ``services`` (Kubernetes Services only): their
+    ports, subsets, rule lengths and objects in that view, and no other service's ports."""
+    ports = cols.ports[np.isin(cols.ports["service"].to_numpy(), services)].reset_index(drop=True)
+    mine = cols.all_subsets[np.isin(cols.all_subsets["service"].to_numpy(), services)]
+    return dataclasses.replace(
+        cols,
+        ports=ports,
+        subsets=_view_subsets(mine, view),
+        rule_length=_rule_lengths(view, len(cols.rule_length), services),
+        objects=view,
     )

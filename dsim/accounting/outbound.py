@@ -67,9 +67,11 @@ class OutboundPrices:
     """Per (service, HTTP route group): virtual host field bytes and domains, seen from the same
     namespace (``*_same``) or another (``*_other``)."""
     groups: pd.DataFrame
-    """Per HTTP route group (port, route suffix): its route configuration's own bytes and its listener."""
-    group_listener_bytes: dict[int, np.ndarray]
-    """Per tracing class: bytes of each group's shared HTTP listener."""
+    """Per HTTP route group (port, route suffix): its listener's additional addresses."""
+    group_route_bytes: dict[bool, np.ndarray]
+    """Per outbound traffic policy (``True``: ALLOW_ANY): each group's route configuration's own bytes."""
+    group_listener_bytes: dict[tuple[int, bool], np.ndarray]
+    """Per (tracing class, outbound traffic policy): bytes of each group's shared HTTP listener."""
     wildcard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
     wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
@@ -379,11 +381,14 @@ def outbound_prices(
     proxy: ProxyFacts,
     *,
     mtls: bool,
-    allow_any: bool,
+    policies: tuple[bool, ...],
     mesh_id: str,
     taus: list[int],
+    entries: bool = True,
 ) -> OutboundPrices:
-    """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``."""
+    """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``
+    (``entries``: ServiceEntry hosts too; the view passes of :mod:`.proxies` price only Services),
+    its route groups under each outbound traffic policy of ``policies`` (``True``: ALLOW_ANY)."""
     n = len(cols.host_length)
     # Every cluster metric is there even when no service is (a sidecar of a mesh without services).
     per_service: dict[str, np.ndarray] = {
@@ -484,13 +489,14 @@ def outbound_prices(
                     }
                 )
             )
-    entries = entry_prices(index_for(cols.objects.cluster), design, proxy, taus)
-    for metric, values in entries.per_service.items():
-        per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + values
-    for tau in taus:
-        auto_bytes[tau] += entries.auto_listener_bytes[tau]
-    if len(entries.http):
-        http_parts.append(entries.http)
+    priced = entry_prices(index_for(cols.objects.cluster), design, proxy, taus) if entries else None
+    if priced is not None:
+        for metric, values in priced.per_service.items():
+            per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + values
+        for tau in taus:
+            auto_bytes[tau] += priced.auto_listener_bytes[tau]
+        if len(priced.http):
+            http_parts.append(priced.http)
     if not http_parts:  # no HTTP port in sight: an empty frame, typed like a full one
         empty = np.empty(0, np.int64)
         http_parts.append(
@@ -512,22 +518,22 @@ def outbound_prices(
     groups = http_rows[["port", "suffix"]].drop_duplicates().sort_values(["port", "suffix"], ignore_index=True)
     groups["group"] = np.arange(len(groups))
     http_rows = http_rows.merge(groups, on=["port", "suffix"])
-    unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
-    group_route = np.zeros(len(groups), np.int64)
-    group_listener = {tau: np.zeros(len(groups), np.int64) for tau in taus}
+    group_route = {allow: np.zeros(len(groups), np.int64) for allow in policies}
+    group_listener = {(tau, allow): np.zeros(len(groups), np.int64) for tau in taus for allow in policies}
     additional = np.zeros(len(groups), np.int64)
     for suffix in groups["suffix"].unique():
         pick = (groups["suffix"] == suffix).to_numpy()
         numbers = {"port": groups["port"].to_numpy()[pick]}
-        own = routes.route_configuration(f"{port}{suffix}", [routes.catch_all(allow_any)])
-        group_route[pick] = serialized_sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
         bind = design.http_bind(proxy, suffix)
         additional[pick] = len(bind.additional)
-        template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
-        for tau in taus:
-            columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
-            group_listener[tau][pick] = serialized_sizes(template, columns)
-    groups["route_bytes"] = group_route
+        for allow in policies:
+            own = routes.route_configuration(f"{port}{suffix}", [routes.catch_all(allow)])
+            group_route[allow][pick] = serialized_sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
+            unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
+            template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
+            for tau in taus:
+                columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
+                group_listener[(tau, allow)][pick] = serialized_sizes(template, columns)
     groups["listener_additional_addresses"] = additional
     frame = pd.DataFrame(per_service)
     return OutboundPrices(
@@ -535,7 +541,7 @@ def outbound_prices(
         auto_listener_bytes=auto_bytes,
         http=http_rows,
         groups=groups,
+        group_route_bytes=group_route,
         group_listener_bytes=group_listener,
-        wildcard=entries.wildcard,
-        wildcard_groups=entries.wildcard_groups,
+        **({"wildcard": priced.wildcard, "wildcard_groups": priced.wildcard_groups} if priced is not None else {}),
     )

@@ -15,12 +15,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from dsim.accounting.columns import ClusterColumns, cluster_columns
+from dsim.accounting.columns import ClusterColumns, cluster_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_ports
 from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_class
 from dsim.cluster import Cluster
+from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
+from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS, XDS_SHORT
 
@@ -138,8 +140,12 @@ def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
     return tracing_class(cols.canonical_service_length, cols.canonical_revision_length, cols.workload_namespace_length)
 
 
-def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, workloads: int) -> dict[str, np.ndarray]:
-    """Outbound totals per workload, for the proxies of one family class."""
+def _per_workload(
+    prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, allow: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Outbound totals per workload, for the proxies of one family class (``allow``: per workload,
+    whether its outbound traffic policy is ALLOW_ANY)."""
+    workloads = len(allow)
     per_service = prices.per_service
     total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
     http = prices.http
@@ -154,10 +160,15 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
     service = http["service"].to_numpy()
     auto = np.zeros(workloads, np.int64)
     http_listeners = np.zeros(workloads, np.int64)
+    route_bytes = np.zeros(workloads, np.int64)
+    for policy, values in prices.group_route_bytes.items():
+        route_bytes = np.where(allow == policy, over_groups(values), route_bytes)
     for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
         mine = tau == key
         auto[mine] = seen.total(prices.auto_listener_bytes[key])[mine]
-        http_listeners[mine] = over_groups(prices.group_listener_bytes[key])[mine]
+        for policy in prices.group_route_bytes:
+            chosen = mine & (allow == policy)
+            http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a VirtualService left a service no route
     wild = _wildcard(prices, seen, groups, workloads)
@@ -169,7 +180,7 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
         **{name: total[name] for name in CLUSTER_OBJECTS},
         "rds_resources": total.get("rds_resources", zeros) + present,
         "rds_bytes": total.get("rds_bytes", zeros)
-        + over_groups(prices.groups["route_bytes"].to_numpy())
+        + route_bytes
         + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy()),
         "eds_resources": total["eds_resources"],
         "eds_bytes": total["eds_bytes"],
@@ -198,19 +209,86 @@ def _per_workload(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, wo
 
 
 def class_prices(
-    cluster: Cluster, cols: ClusterColumns, design: Design, proxy: ProxyFacts, taus: list[int]
+    cluster: Cluster,
+    cols: ClusterColumns,
+    design: Design,
+    proxy: ProxyFacts,
+    taus: list[int],
+    *,
+    entries: bool = True,
+    policies: tuple[bool, ...] | None = None,
 ) -> OutboundPrices:
-    """What each service adds to a ``proxy``-family sidecar that sees it, under the scenario's mesh settings."""
+    """What each service adds to a ``proxy``-family sidecar that sees it, under the scenario's mesh
+    settings; its route groups under each of ``policies`` (ALLOW_ANY or not; default the mesh's)."""
     mesh = cluster.scenario.mesh
     return outbound_prices(
         cols,
         design,
         proxy,
         mtls=mesh.mtls != "DISABLE",
-        allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
+        policies=(mesh.outbound_traffic_policy == "ALLOW_ANY",) if policies is None else policies,
         mesh_id=mesh.trust_domain,
         taus=taus,
+        entries=entries,
     )
+
+
+def _only(prices: OutboundPrices, services: np.ndarray) -> OutboundPrices:
+    """``prices`` with every service but ``services`` priced at nothing."""
+    keep = np.zeros(len(prices.per_service), bool)
+    keep[services] = True
+    return dataclasses.replace(
+        prices,
+        per_service=prices.per_service.where(pd.Series(keep, index=prices.per_service.index), 0),
+        auto_listener_bytes={tau: np.where(keep, values, 0) for tau, values in prices.auto_listener_bytes.items()},
+        http=prices.http[keep[prices.http["service"].to_numpy()]].reset_index(drop=True),
+    )
+
+
+def _view_deltas(
+    cluster: Cluster,
+    cols: ClusterColumns,
+    design: Design,
+    proxy: ProxyFacts,
+    seen: _Visibility,
+    tau: np.ndarray,
+    taus: list[int],
+    allow: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per workload: what its namespace's view of the VirtualServices and DestinationRules
+    (:mod:`dsim.cluster.object_views`) changes in its outbound config against the base view the
+    class prices hold. The services a view changes are priced in that view, and (once for every
+    view) in the base, by the same pricing; namespaces with equal views share a pass."""
+    objects = mesh_objects(cluster)
+    workloads = len(cluster.workloads)
+    policies = tuple(sorted(set(allow.tolist())))
+    groups = [
+        (services, mine, namespaces[0])
+        for services, namespaces in objects.view_groups()
+        if (mine := np.isin(cols.workload_namespace, namespaces)).any()
+    ]
+    out: dict[str, np.ndarray] = {}
+    if not groups:
+        return out
+    every = np.unique(np.concatenate([services for services, _, _ in groups]))
+    base = class_prices(
+        cluster, view_columns(cols, objects.base, every), design, proxy, taus, entries=False, policies=policies
+    )
+    for services, mine, namespace in groups:
+        priced = class_prices(
+            cluster,
+            view_columns(cols, objects.view(namespace), services),
+            design,
+            proxy,
+            taus,
+            entries=False,
+            policies=policies,
+        )
+        changed = _per_workload(priced, seen, tau, allow)
+        before = _per_workload(_only(base, services), seen, tau, allow)
+        for metric, value in changed.items():
+            out[metric] = out.get(metric, np.zeros(workloads, np.int64)) + np.where(mine, value - before[metric], 0)
+    return out
 
 
 def proxy_classes(cluster: Cluster) -> np.ndarray:
@@ -256,24 +334,29 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     proxy_class = proxy_classes(cluster)
     proxy_workload = cluster.proxies["workload"].to_numpy()
     taus = np.unique(tau[proxy_workload]).tolist()
+    allow = allow_any_by_workload(cluster)
+    policies = tuple(sorted(set(allow[proxy_workload].tolist())))
     metrics: dict[str, np.ndarray] = {}
     priced: dict[int, OutboundPrices] = {}
     for k in np.unique(proxy_class).tolist():
         facts = ProxyFacts(families=PROXY_CLASSES[k])
-        prices = priced[k] = class_prices(cluster, cols, design, facts, taus)
-        outbound = _per_workload(prices, seen, tau, workloads)
-        own = inbound_prices(
-            cols,
-            ports,
-            design,
-            facts,
-            workloads=workloads,
-            mtls=mesh.mtls,
-            allow_any=mesh.outbound_traffic_policy == "ALLOW_ANY",
-            trust_domain=mesh.trust_domain,
-        )
-        for metric, value in own.metrics().items():
-            outbound[metric] = outbound[metric] + value
+        prices = priced[k] = class_prices(cluster, cols, design, facts, taus, policies=policies)
+        outbound = _per_workload(prices, seen, tau, allow)
+        for metric, delta in _view_deltas(cluster, cols, design, facts, seen, tau, taus, allow).items():
+            outbound[metric] = outbound[metric] + delta
+        for policy in policies:
+            own = inbound_prices(
+                cols,
+                ports,
+                design,
+                facts,
+                workloads=workloads,
+                mtls=mesh.mtls,
+                allow_any=policy,
+                trust_domain=mesh.trust_domain,
+            )
+            for metric, value in own.metrics().items():
+                outbound[metric] = outbound[metric] + np.where(allow == policy, value, 0)
         mine = proxy_class == k
         for metric, values in outbound.items():
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = np.asarray(values)[proxy_workload[mine]]

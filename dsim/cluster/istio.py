@@ -7,12 +7,15 @@ synthetic services (from the scenario seed). Hosts are resolved as istiod resolv
 
 - A DestinationRule whose host is a service's FQDN shapes that service's clusters; its subsets
   join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
-  service's workloads whose labels hold the subset's labels. Several rules for one host are merged
-  as ``mergeDestinationRule`` merges them: subsets unioned (a repeated name dropped), the first
-  rule's traffic policy kept.
+  service's workloads whose labels hold the subset's labels. Rules for one host, namespace and
+  exportTo are merged as ``mergeDestinationRule`` merges them (:func:`merged_spec`);
+  ``subsets.rule`` names the merged entry, ``destination_rules.entry`` each rule's.
 - A VirtualService whose host is a service's FQDN replaces that service's default virtual host
-  on each of its HTTP ports with its own routes; a host claimed by an earlier VirtualService is
-  dropped, as istiod drops the duplicate virtual host.
+  on each of its HTTP ports with its own routes.
+- Which VirtualService and which DestinationRule entry a proxy applies depends on its namespace
+  (exportTo, and a namespace's own rules first): :mod:`dsim.cluster.object_views`. The tables hold
+  the base view (``virtual_service_hosts``, ``destination_rules.shapes``) and, in
+  ``object_views``, each (namespace, service) whose view differs from it.
 
 What Istio does that dsim does not build, and what Istio accepts but leads nowhere (a route to a
 subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped silently.
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.istio_objects import IstioObjects
+from dsim.cluster.object_views import ObjectViews, RuleFacts, VsFacts, export_set, merged_spec, object_views
 from dsim.cluster.service_entries import add_service_entries
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.tables import Cluster, make_table
@@ -101,9 +105,12 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     )
     service_of_host = {host: i for i, host in enumerate(fqdn.tolist())}
 
-    # DestinationRules: the first rule for a host shapes it; later ones only add subsets.
+    ns_names_list = ns_names.tolist()
+    service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
+
+    # DestinationRules: which service each names; which one a namespace applies is the views' (below).
     rule_service = np.full(len(rules), -1, dtype=np.int64)
-    rule_of_service: dict[int, int] = {}
+    rule_facts: list[RuleFacts] = []
     for r, rule in enumerate(rules):
         host = resolve_host(rule.spec.host, rule.namespace, domain)
         service = service_of_host.get(host, -1)
@@ -113,44 +120,32 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 "DestinationRule host names no service in the mesh (wildcards and ServiceEntry hosts included): "
                 "no effect on any sidecar, as in Istio"
             ] += 1
-        elif service in rule_of_service:
+        selector = rule.spec.workload_selector is not None
+        if selector:
             notes[
-                "DestinationRule for a host another rule already has: merged (subsets unioned, first policy kept)"
+                "DestinationRule workloadSelector: applied to every proxy of its namespace (dsim does not match "
+                "the selector; the rule is private, as Istio makes it)"
             ] += 1
-        else:
-            rule_of_service[service] = r
-        if rule.spec.workload_selector is not None:
-            notes["DestinationRule workloadSelector: applied to every proxy (dsim does not model it)"] += 1
-        if rule.spec.export_to:
-            notes["exportTo of a DestinationRule: not modelled, the rule is seen from every namespace"] += 1
-    _add_rule_subsets(tables, rules, rule_service, rule_of_service, notes)
-    tables["destination_rules"] = make_table(
-        "destination_rules",
-        {
-            "name": [r.name for r in rules],
-            "namespace": [r.namespace for r in rules],
-            "service": rule_service,
-            "shapes": np.isin(np.arange(len(rules)), list(rule_of_service.values())),
-            "generated": np.arange(len(rules)) >= len(s.destination_rules),
-        },
-    )
+        written = frozenset({"."}) if selector else frozenset(rule.spec.export_to)
+        rule_facts.append(RuleFacts(namespace=rule.namespace, service=int(service), exports=written))
 
-    # VirtualServices: the first one naming a service owns its virtual hosts.
-    subsets_of = _subset_names(tables)
-    vs_rows: list[tuple[int, int]] = []
+    # VirtualServices: the services each names and routes to.
+    vs_facts: list[VsFacts] = []
     claimed: set[int] = set()
-    for v, vs in enumerate(virtual_services):
+    for vs in virtual_services:
         spec = vs.spec
+        exports = export_set(spec.export_to, vs.namespace)
         if not spec.hosts:
             notes["delegate VirtualService (no hosts): not modelled (its root's routes are built without it)"] += 1
+            vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
         if spec.gateways and "mesh" not in spec.gateways:
             notes["VirtualService bound only to gateways: no effect on sidecars, as in Istio"] += 1
+            vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
         if spec.tcp or spec.tls:
             notes["VirtualService tcp/tls routes: not modelled (their listeners keep the default route)"] += 1
-        if spec.export_to:
-            notes["exportTo of a VirtualService: not modelled, the VirtualService is seen from every namespace"] += 1
+        claims: list[int] = []
         for host in spec.hosts:
             service = service_of_host.get(resolve_host(host, vs.namespace, domain), -1)
             if service < 0:
@@ -158,11 +153,17 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                     "VirtualService host names no service in the mesh (short name with a dot, external host or "
                     "wildcard): its virtual hosts `<host>:<port>` are not built"
                 ] += 1
-            elif service in claimed:
-                notes["VirtualService host already claimed by an earlier VirtualService: dropped, as in Istio"] += 1
+            elif service in claims:
+                continue
             else:
+                if service in claimed:
+                    notes[
+                        "VirtualService host another VirtualService also names: the first one a namespace sees "
+                        "(private, exported to it, public) builds it, as in Istio"
+                    ] += 1
                 claimed.add(service)
-                vs_rows.append((v, service))
+                claims.append(service)
+        destinations: set[int] = set()
         for route in spec.http:
             if route.delegate is not None:
                 notes["http route with a delegate: not modelled (the route is left out)"] += 1
@@ -171,11 +172,26 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)
                 if service < 0:
                     notes["route destination host names no service: the cluster name is built anyway, as in Istio"] += 1
-                elif target.subset and target.subset not in subsets_of.get(service, ()):
-                    notes[
-                        "route destination subset that no DestinationRule defines: the route names a cluster that "
-                        "does not exist (Envoy answers 503), as in Istio"
-                    ] += 1
+                else:
+                    destinations.add(service)
+        vs_facts.append(
+            VsFacts(namespace=vs.namespace, exports=exports, claims=tuple(claims), destinations=frozenset(destinations))
+        )
+
+    views = object_views(ns_names_list, service_namespace, rule_facts, vs_facts, notes)
+    _add_rule_subsets(tables, rules, views, notes)
+    _subset_notes(tables, virtual_services, service_of_host, domain, notes)
+    tables["destination_rules"] = make_table(
+        "destination_rules",
+        {
+            "name": [r.name for r in rules],
+            "namespace": [r.namespace for r in rules],
+            "service": rule_service,
+            "entry": _entry_of_rule(views, len(rules)),
+            "shapes": np.isin(np.arange(len(rules)), list(views.rule_of_service.values())),
+            "generated": np.arange(len(rules)) >= len(s.destination_rules),
+        },
+    )
     tables["virtual_services"] = make_table(
         "virtual_services",
         {
@@ -184,9 +200,18 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
         },
     )
+    base = views.vs_of_service
+    vs_rows = [(v, svc) for v, facts in enumerate(vs_facts) for svc in facts.claims if base.get(svc) == v]
     tables["virtual_service_hosts"] = make_table(
         "virtual_service_hosts",
         {"virtual_service": [v for v, _ in vs_rows], "service": [svc for _, svc in vs_rows]},
+    )
+    tables["object_views"] = make_table(
+        "object_views",
+        {
+            name: [row[i] for row in views.exceptions]
+            for i, name in enumerate(("namespace", "service", "virtual_service", "rule"))
+        },
     )
     entries = add_service_entries(s, tables, notes)
     sidecars, scoped = sidecar_tables(s, tables, entries, virtual_services, notes)
@@ -209,17 +234,46 @@ def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
     return found
 
 
-def _add_rule_subsets(
+def _entry_of_rule(views: ObjectViews, rules: int) -> np.ndarray:
+    """Per rule: the head of the merged entry it belongs to (-1: it names no service)."""
+    entry = np.full(rules, -1, dtype=np.int64)
+    for _, found in views.entries:
+        entry[list(found.members)] = found.head
+    return entry
+
+
+def _subset_notes(
     tables: dict[str, pd.DataFrame],
-    rules: Sequence[DestinationRule],
-    rule_service: np.ndarray,
-    rule_of_service: dict[int, int],
+    virtual_services: Sequence[VirtualService],
+    service_of_host: dict[str, int],
+    domain: str,
     notes: Counter[str],
 ) -> None:
-    """Append the rules' subsets to ``subsets`` (and their workloads to ``subset_workloads``), kept
-    sorted by service; a Service's own subsets of a ruled service take the rule."""
+    """Count routes (of sidecars' VirtualServices) to a subset no DestinationRule (nor the Service)
+    defines for their host."""
+    subsets_of = _subset_names(tables)
+    for vs in virtual_services:
+        if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
+            continue
+        for route in vs.spec.http:
+            for destination in route.route:
+                target = destination.destination
+                service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)
+                if service >= 0 and target.subset and target.subset not in subsets_of.get(service, ()):
+                    notes[
+                        "route destination subset that no DestinationRule defines: the route names a cluster that "
+                        "does not exist (Envoy answers 503), as in Istio"
+                    ] += 1
+
+
+def _add_rule_subsets(
+    tables: dict[str, pd.DataFrame], rules: Sequence[DestinationRule], views: ObjectViews, notes: Counter[str]
+) -> None:
+    """Append each DestinationRule entry's subsets to ``subsets`` (``rule``: the entry's head; a
+    Service's own subsets keep -1 and hold in every view) and their workloads to
+    ``subset_workloads``, kept sorted by service."""
     subsets, members = tables["subsets"], tables["subset_workloads"]
-    existing = _subset_names(tables)
+    own = _subset_names(tables)
     labels: dict[int, dict[str, str]] = {}
     wl = tables["workload_labels"]
     for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
@@ -232,27 +286,27 @@ def _add_rule_subsets(
     new_name: list[str] = []
     new_rule: list[int] = []
     new_members: list[tuple[int, int]] = []
-    for r, rule in enumerate(rules):
-        service = int(rule_service[r])
-        if service < 0:
-            continue
-        for subset in rule.spec.subsets:
-            if subset.name in existing.setdefault(service, set()):
-                notes["DestinationRule subset repeated for one host: the later one dropped, as Istio merges rules"] += 1
-                continue
-            existing[service].add(subset.name)
+    for service, entry in views.entries:
+        mine = own.get(service, set())
+        merged = merged_spec([rules[r].spec for r in entry.members]).subsets
+        repeated = sum(len(rules[r].spec.subsets) for r in entry.members) - len(merged)
+        repeated += sum(subset.name in mine for subset in merged)
+        if repeated:
+            notes["DestinationRule subset repeated for one host: the later one dropped, as Istio merges rules"] += (
+                repeated
+            )
+        for subset in (s for s in merged if s.name not in mine):
             row = len(subsets) + len(new_service)
             new_service.append(service)
             new_name.append(subset.name)
-            new_rule.append(rule_of_service[service])
+            new_rule.append(entry.head)
             for w in workloads_of.get(service, []):
                 have = labels.get(w, {})
                 if all(have.get(k) == v for k, v in subset.labels.items()):
                     new_members.append((row, w))
-    rule_column = subsets["service"].map(lambda s: rule_of_service.get(int(s), -1)).to_numpy(dtype=np.int64)
     combined = pd.concat(
         [
-            subsets.assign(rule=rule_column),
+            subsets.assign(rule=np.full(len(subsets), -1, np.int64)),
             pd.DataFrame({"service": new_service, "name": new_name, "rule": new_rule}),
         ],
         ignore_index=True,

@@ -34,12 +34,10 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.labels import selects
-from dsim.cluster.tables import make_table
+from dsim.cluster.object_views import ROOT_NAMESPACE, export_set, visible_from
+from dsim.cluster.tables import Cluster, make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
-
-ROOT_NAMESPACE = "istio-system"
-"""Istio's default ``meshConfig.rootNamespace`` (dsim has no setting for it)."""
 
 
 def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: Sequence[str]) -> tuple[Sidecar, ...]:
@@ -79,12 +77,7 @@ def _export_sets(
         values: Sequence[str] = (
             entries[entry[i]].spec.export_to if entry[i] >= 0 else explicit.get((names[i], own[i]), ())
         )
-        if not values or "*" in values:
-            found.append(None)
-        elif "~" in values:
-            found.append(frozenset())
-        else:
-            found.append(frozenset(own[i] if v == "." else v for v in values))
+        found.append(export_set(values, own[i]))
     return found
 
 
@@ -106,7 +99,10 @@ def _either_matches(a: str, b: str) -> bool:
 
 def _egress(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
     """The Sidecar's egress hosts for a proxy of ``namespace``: (namespace or ``None`` for any, dnsName);
-    ``~`` entries import nothing and are left out."""
+    ``~`` entries import nothing and are left out. A Sidecar without egress listeners imports
+    ``*/*``, as Istio gives it a default one (``convertToSidecarScope``)."""
+    if not sidecar.spec.egress:
+        return [(None, "*")]
     found: list[tuple[str | None, str]] = []
     for listener in sidecar.spec.egress:
         for entry in listener.hosts:
@@ -179,6 +175,8 @@ class _Scoper:
         for v, vs in enumerate(self.virtual_services):
             if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
                 continue
+            if not visible_from(export_set(vs.spec.export_to, vs.namespace), namespace):
+                continue  # not exported to this namespace: the Sidecar cannot import it
             vs_hosts = [resolve_host(h, vs.namespace, self.domain) for h in vs.spec.hosts]
             imported = any(
                 (ns is None or ns == vs.namespace) and _either_matches(dns, h) for ns, dns in egress for h in vs_hosts
@@ -206,8 +204,6 @@ def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
         spec = sidecar.spec
         if spec.ingress:
             notes["Sidecar ingress listeners: not modelled (inbound listeners as without them)"] += 1
-        if spec.outbound_traffic_policy is not None:
-            notes["Sidecar outboundTrafficPolicy: not modelled, the mesh's outbound traffic policy kept"] += 1
         if any(listener.port is not None or listener.bind for listener in spec.egress):
             notes[
                 "Sidecar egress listener with a port or bind: not modelled, its hosts imported on every port "
@@ -335,3 +331,17 @@ def sidecar_tables(
         },
     )
     return sidecars, True
+
+
+def allow_any_by_workload(cluster: Cluster) -> np.ndarray:
+    """Per workload: whether its proxies pass traffic for unknown hosts through (``ALLOW_ANY``): its
+    Sidecar's ``outboundTrafficPolicy`` where it has one, else the mesh's (Istio's
+    ``SidecarScope.OutboundTrafficPolicy``; docs/istio-objects.md 4.2)."""
+    allow = np.full(len(cluster.workloads), cluster.scenario.mesh.outbound_traffic_policy == "ALLOW_ANY")
+    used = cluster.sidecar_workloads
+    sidecars = cluster.istio.sidecars
+    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
+        policy = sidecars[sidecar].spec.outbound_traffic_policy
+        if policy is not None:
+            allow[workload] = policy.mode == "ALLOW_ANY"
+    return allow

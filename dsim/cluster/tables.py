@@ -77,11 +77,13 @@ SCHEMA: dict[str, dict[str, str]] = {
         "name": "str",
         "namespace": "str",
         "service": "int32",
+        "entry": "int32",
         "shapes": "bool",
         "generated": "bool",
     },
     "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
     "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
+    "object_views": {"namespace": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
     "service_entries": {
         "name": "str",
         "namespace": "str",
@@ -100,6 +102,7 @@ LATE_TABLES = (
     "destination_rules",
     "virtual_services",
     "virtual_service_hosts",
+    "object_views",
     "service_entries",
     "sidecars",
     "sidecar_workloads",
@@ -119,6 +122,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
     "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
+    "object_views": {"namespace": "namespaces", "service": "services"},
     "sidecar_workloads": {"sidecar": "sidecars", "workload": "workloads"},
     "scope": {"workload": "workloads", "service": "services"},
 }
@@ -141,7 +145,8 @@ class Cluster:
     """One row per Service port, sorted by service; ``port``/``target_port`` are port numbers."""
     subsets: pd.DataFrame
     """One row per DestinationRule subset (a Service's own ``subsets`` or a DestinationRule's),
-    sorted by service; ``rule``: the ``destination_rules`` row that shapes its service (-1: none)."""
+    sorted by service; ``rule``: the DestinationRule entry that defines it (its first rule's
+    ``destination_rules`` row; -1: the Service's own, in every view)."""
     workloads: pd.DataFrame
     """One row per Deployment; ``replicas`` in pods; ``canonical_*`` as Istio labels telemetry."""
     workload_labels: pd.DataFrame
@@ -160,11 +165,16 @@ class Cluster:
     """The call graph: which services each workload talks to."""
     destination_rules: pd.DataFrame
     """One row per DestinationRule in force (pasted, then generated): ``service`` it names (-1: no
-    service of the mesh), ``shapes`` whether it is the rule that shapes that service's clusters."""
+    service of the mesh), ``entry`` the row heading the merged entry it belongs to (-1: none),
+    ``shapes`` whether it heads the entry that shapes that service's clusters in the base view."""
     virtual_services: pd.DataFrame
     """One row per VirtualService in force (pasted, then generated)."""
     virtual_service_hosts: pd.DataFrame
-    """Which services' virtual hosts each VirtualService builds (one VirtualService per service)."""
+    """Which services' virtual hosts each VirtualService builds in the base view (one per service)."""
+    object_views: pd.DataFrame
+    """(namespace, service) pairs whose proxies apply another VirtualService or DestinationRule
+    entry than the base view (``virtual_service``, ``rule``: -1 for none), or whose VirtualService's
+    routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`)."""
     service_entries: pd.DataFrame
     """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
     sidecars: pd.DataFrame

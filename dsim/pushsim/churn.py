@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
 from dsim.pushsim.visibility import grouped, services_by_workload
 from dsim.randomness import generator
 
@@ -47,8 +48,9 @@ class ChurnStream:
 
     events: pd.DataFrame
     """One row per event: ``time`` (s), ``kind`` (:data:`EVENT_KINDS`), ``cause`` (:data:`CAUSES`),
-    ``workload``, ``service``, ``namespace``, ``proxy``, ``state`` (membership state; -1 where
-    not applicable)."""
+    ``workload``, ``service``, ``namespace``, ``proxy``, ``state`` (membership state), ``reach``
+    (of a VirtualService or DestinationRule edit: the index in :attr:`reaches` of the namespaces
+    whose proxies it reaches); -1 where not applicable (``reach``: every proxy that sees the service)."""
     states: list[tuple[int, tuple[int, ...]]]
     """Membership state id → (workload, the original pods behind it, with repeats)."""
     proxy_workload: np.ndarray
@@ -61,6 +63,9 @@ class ChurnStream:
     """Service id → namespace row."""
     duration_s: float
     """The simulated time the stream covers, seconds."""
+    reaches: tuple[np.ndarray, ...] = ()
+    """The namespace sets an event's ``reach`` points into: the namespaces whose proxies depend on
+    an edited VirtualService or DestinationRule that not every namespace applies."""
 
     def count(self, cause: str) -> int:
         """How many times ``cause`` happened (a rollout counts once, however many waves)."""
@@ -115,9 +120,11 @@ class _Builder:
         self.churn = cluster.scenario.churn
         self.mesh = _Mesh(cluster)
         self.rng = generator(cluster.scenario.seed, "churn")
-        self.rows: list[tuple[float, int, str, str, int, int, int, int, int]] = []
-        """(time, seq, kind, cause, workload, service, namespace, proxy, state) per event."""
+        self.rows: list[tuple[float, int, str, str, int, int, int, int, int, int]] = []
+        """(time, seq, kind, cause, workload, service, namespace, proxy, state, reach) per event."""
         self.actions: list[tuple[float, int, Callable[[float], None]]] = []
+        self.reaches: list[np.ndarray] = []
+        self.reach_ids: dict[tuple[int, ...], int] = {}
         self.order = 0
         self.seq = 0
 
@@ -133,6 +140,7 @@ class _Builder:
         service: int = -1,
         proxy: int = -1,
         namespace: int = -1,
+        reach: int = -1,
     ) -> None:
         m = self.mesh
         if service >= 0:
@@ -140,7 +148,7 @@ class _Builder:
         elif workload >= 0:
             namespace = int(m.workload_namespace[workload])
         state = m.state(workload) if kind == "endpoints" else -1
-        row = (t, self.seq if seq is None else seq, kind, cause, workload, service, namespace, proxy, state)
+        row = (t, self.seq if seq is None else seq, kind, cause, workload, service, namespace, proxy, state, reach)
         self.rows.append(row)
 
     def later(self, t: float, action: Callable[[float], None]) -> None:
@@ -288,9 +296,10 @@ class _Builder:
         def edit(t: float) -> None:
             m = self.mesh
             if objects:
-                touched = [s for s in objects[int(self.rng.integers(len(objects)))] if m.service_alive[s]]
-                for service in touched:  # one full push: the debouncer merges edits made at once
-                    self.emit(t, kind, kind, service=service)
+                services, reach = objects[int(self.rng.integers(len(objects)))]
+                for service in [s for s in services if m.service_alive[s]]:
+                    # one full push: the debouncer merges edits made at once
+                    self.emit(t, kind, kind, service=service, reach=reach)
                 return
             alive = [s for s in range(len(m.service_source)) if m.service_alive[s]]
             if alive:
@@ -298,23 +307,30 @@ class _Builder:
 
         return edit
 
-    def _object_services(self, kind: str) -> list[list[int]]:
+    def _object_services(self, kind: str) -> list[tuple[list[int], int]]:
         """Per VirtualService, DestinationRule or ServiceEntry of the mesh: the services it shapes
         (objects that shape none, e.g. whose host names no service, have no effect on a sidecar
-        and are left out)."""
-        if kind == "virtual_service":
-            hosts = self.cluster.virtual_service_hosts
-            by_object = grouped(
-                hosts["virtual_service"].to_numpy(), hosts["service"].to_numpy(), len(self.cluster.virtual_services)
-            )
-            return [group.tolist() for group in by_object if len(group)]
+        and are left out), and which namespaces' proxies depend on it (an index into
+        :attr:`reaches`; -1: every proxy that sees its services)."""
+        cluster = self.cluster
         if kind == "service_entry":
-            entry = self.cluster.services["entry"].to_numpy()
+            entry = cluster.services["entry"].to_numpy()
             rows = np.flatnonzero(entry >= 0)
-            by_object = grouped(entry[rows], rows, len(self.cluster.istio.service_entries))
-            return [group.tolist() for group in by_object if len(group)]
-        rules = self.cluster.destination_rules["service"].to_numpy()
-        return [[int(service)] for service in rules.tolist() if service >= 0]
+            by_object = grouped(entry[rows], rows, len(cluster.istio.service_entries))
+            return [(group.tolist(), -1) for group in by_object if len(group)]
+        if kind == "virtual_service":
+            return [(services, self.reach_id(namespaces)) for services, namespaces in virtual_service_reach(cluster)]
+        return [(services, self.reach_id(namespaces)) for services, namespaces in destination_rule_reach(cluster)]
+
+    def reach_id(self, namespaces: np.ndarray | None) -> int:
+        """The index of ``namespaces`` (namespace rows) in :attr:`reaches`; -1 for ``None`` (all)."""
+        if namespaces is None:
+            return -1
+        key = tuple(sorted(int(n) for n in namespaces))
+        if key not in self.reach_ids:
+            self.reach_ids[key] = len(self.reaches)
+            self.reaches.append(np.asarray(key, dtype=np.int64))
+        return self.reach_ids[key]
 
     def sidecar_edit(self, t: float) -> None:
         namespace = int(self.rng.integers(len(self.cluster.namespaces)))
@@ -368,7 +384,7 @@ class _Builder:
             action(when)
 
     def result(self) -> ChurnStream:
-        columns = ["time", "seq", "kind", "cause", "workload", "service", "namespace", "proxy", "state"]
+        columns = ["time", "seq", "kind", "cause", "workload", "service", "namespace", "proxy", "state", "reach"]
         events = pd.DataFrame(self.rows, columns=columns)
         events = events.astype({c: "int64" for c in columns if c not in ("time", "kind", "cause")})
         events = events.astype({"time": "float64"}).sort_values(["time", "seq"], kind="stable", ignore_index=True)
@@ -381,6 +397,7 @@ class _Builder:
             service_source=np.asarray(m.service_source, dtype=np.int64),
             service_namespace=np.asarray(m.service_namespace, dtype=np.int64),
             duration_s=float(self.churn.duration_s),
+            reaches=tuple(self.reaches),
         )
 
 

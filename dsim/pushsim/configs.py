@@ -26,6 +26,7 @@ from dsim.designs import get_design
 from dsim.designs.base import Design, ProxyFacts
 from dsim.pushsim.churn import ChurnStream
 from dsim.pushsim.hotpath import hot_loops
+from dsim.pushsim.views import Override, state_delta, view_overrides
 from dsim.pushsim.visibility import Seers, services_by_workload
 from dsim.xds.vocabulary import XDS_TYPES
 
@@ -87,8 +88,10 @@ def price_states(
     states: list[tuple[int, tuple[int, ...]]],
     base_eds: np.ndarray,
     base_eaa: np.ndarray,
+    overrides: dict[int, list[Override]] | None = None,
 ) -> dict[int, StateDelta]:
-    """Each membership state that differs from its workload's own pods, priced exactly."""
+    """Each membership state that differs from its workload's own pods, priced exactly (and, for
+    the services some namespace sees in its own view, in that view: ``overrides``' state deltas)."""
     pod_workload = cluster.pods["workload"].to_numpy()
     own = {w: tuple(np.flatnonzero(pod_workload == w).tolist()) for w in {w for w, _ in states}}
     changed = [(sid, s) for sid, s in enumerate(states) if tuple(sorted(s[1])) != own[s[0]]]
@@ -106,9 +109,26 @@ def price_states(
             eaa[k] = priced["endpoint_additional_addresses"].to_numpy() - base_eaa[k, services]
         column = {int(s): i for i, s in enumerate(services.tolist())}
         for sid, (workload, _) in members:
+            for service in services_of[workload].tolist():
+                for override in (overrides or {}).get(int(service), ()):
+                    override.state_deltas[sid] = state_delta(view, override, design, classes)
             mine = np.array([column[int(s)] for s in services_of[workload]], dtype=np.int64)
             out[sid] = StateDelta(services=services[mine], eds_bytes=eds[:, mine], endpoint_additional=eaa[:, mine])
     return out
+
+
+def _contribution(
+    values: dict[str, np.ndarray], auto: np.ndarray, k: np.ndarray, tau: np.ndarray, same: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes per xDS type and apply counts a service priced at ``values`` (one per class) and
+    ``auto`` (per class and tracing class) adds to workloads of classes ``k``."""
+    size = np.zeros((len(k), len(XDS_TYPES)), np.int64)
+    size[:, LDS] = values["lds"][k] + auto[k, tau]
+    size[:, CDS] = values["cds"][k]
+    size[:, RDS] = values["rds"][k] + np.where(same, values["same"][k], values["other"][k])
+    size[:, EDS] = values["eds"][k]
+    apply = np.stack([values["clusters"][k], values["laa"][k], values["eaa"][k]], axis=1)
+    return size, apply
 
 
 class ConfigModel:
@@ -182,7 +202,12 @@ class ConfigModel:
         # Endpoint sets: the current bytes per class and service, and each workload's state.
         self.eds_now = self.per_service["eds"].copy()
         self.eaa_now = self.per_service["eaa"].copy()
-        self.state_deltas = price_states(cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"])
+        self.originals = n
+        self.overrides = view_overrides(cluster, cols, design, self.classes, taus, self.workload_namespace)
+        """Per original service: what it adds to the namespaces that see it in their own view."""
+        self.state_deltas = price_states(
+            cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"], self.overrides
+        )
         # When every workload sees every service, an endpoint change adds the same to every
         # workload of a class: it is kept per class (endpoint bytes, endpoint additional
         # addresses), not written to every workload's row at every event.
@@ -224,21 +249,37 @@ class ConfigModel:
     def seers_of(self, service: int) -> np.ndarray:
         return self.seers.of(int(self.source[service]))
 
+    def _priced(self, service: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``service``'s prices in the base view: per name one value per class, and its auto
+        listeners' bytes per class and tracing class."""
+        values = {name: column[:, service] for name, column in self.per_service.items()}
+        values["eds"], values["eaa"] = self.eds_now[:, service], self.eaa_now[:, service]
+        return values, self.auto_lds[:, :, service]
+
+    def _overridden(self, override: Override, service: int) -> dict[str, np.ndarray]:
+        """``override``'s prices for ``service`` (a created copy keeps its original's own pods)."""
+        if service < self.originals:
+            return override.values
+        return {**override.values, "eds": override.initial[0], "eaa": override.initial[1]}
+
+    def _views_of(self, service: int) -> list[Override]:
+        return self.overrides.get(int(self.source[service]), [])
+
     def contribution(self, service: int, seers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bytes per xDS type and apply counts ``service`` adds to each of ``seers``."""
-        k = self.workload_class[seers]
-        p = self.per_service
         same = self.workload_namespace[seers] == self.service_namespace[service]
-        lds = p["lds"][k, service] + self.auto_lds[k, self.tau_index[seers], service]
-        rds = p["rds"][k, service] + np.where(same, p["same"][k, service], p["other"][k, service])
-        size = np.zeros((len(seers), len(XDS_TYPES)), np.int64)
-        size[:, LDS], size[:, CDS], size[:, RDS], size[:, EDS] = (
-            lds,
-            p["cds"][k, service],
-            rds,
-            self.eds_now[k, service],
-        )
-        apply = np.stack([p["clusters"][k, service], p["laa"][k, service], self.eaa_now[k, service]], axis=1)
+        values, auto = self._priced(service)
+        size, apply = _contribution(values, auto, self.workload_class[seers], self.tau_index[seers], same)
+        for override in self._views_of(service):
+            hit = override.workloads[seers]
+            if hit.any():
+                size[hit], apply[hit] = _contribution(
+                    self._overridden(override, service),
+                    override.auto,
+                    self.workload_class[seers[hit]],
+                    self.tau_index[seers[hit]],
+                    same[hit],
+                )
         return size, apply
 
     def _add(self, service: int, sign: int) -> None:
@@ -269,7 +310,8 @@ class ConfigModel:
         endpoint sets changed (all the workload's services: new addresses even at equal size)."""
         self._changing()
         self.version += 1
-        old = self.state_deltas.get(int(self.workload_state[workload]))
+        was_state = int(self.workload_state[workload])
+        old = self.state_deltas.get(was_state)
         new = self.state_deltas.get(state)
         self.workload_state[workload] = state
         for delta in (old, new):
@@ -286,6 +328,9 @@ class ConfigModel:
             for delta, sign in ((old, -1), (new, +1)):
                 if delta is not None:
                     self._change_seers(delta, sign)
+        for sid, delta, sign in ((was_state, old, -1), (state, new, +1)):
+            if delta is not None:
+                self._change_views(sid, delta, sign)
         services = self.services_of[workload]
         return services[self.alive[services]]
 
@@ -320,6 +365,21 @@ class ConfigModel:
                 self._bytes[seers, EDS] += change[k]
                 self._apply[seers, 2] += extra[k]
 
+    def _change_views(self, sid: int, delta: StateDelta, sign: int) -> None:
+        """Add ``sign`` times state ``sid``'s change to the overridden endpoint sets, and to the
+        workloads that see them in their own view, in place of the base change already added."""
+        for i, service in enumerate(delta.services.tolist()):
+            for override in self.overrides.get(service, ()):
+                eds, eaa = (sign * part for part in override.state_deltas[sid])
+                override.values["eds"] = override.values["eds"] + eds
+                override.values["eaa"] = override.values["eaa"] + eaa
+                if self.alive[service]:
+                    seers = self.seers_of(service)
+                    seers = seers[override.workloads[seers]]
+                    k = self.workload_class[seers]
+                    self._bytes[seers, EDS] += (eds - sign * delta.eds_bytes[:, i])[k]
+                    self._apply[seers, 2] += (eaa - sign * delta.endpoint_additional[:, i])[k]
+
     # -- what a push carries -------------------------------------------------------------------------
     def changes_seen(self, services: np.ndarray, workloads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each of ``workloads``: bytes per xDS type of the clusters and endpoint sets of
@@ -341,11 +401,18 @@ class ConfigModel:
         if self.seers.mode == "all":
             for target, column, values in columns:
                 target[:, column] = values[:, services].sum(axis=1)[k]
-            return size, apply
-        for service in services.tolist():
-            sees = np.isin(workloads, self.seers_of(service))
-            for target, column, values in columns:
-                target[sees, column] += values[k[sees], service]
+        else:
+            for service in services.tolist():
+                sees = np.isin(workloads, self.seers_of(service))
+                for target, column, values in columns:
+                    target[sees, column] += values[k[sees], service]
+        for service in services.tolist() if self.overrides else ():  # namespaces that see it in their own view
+            for override in self._views_of(service):
+                sees = override.workloads[workloads] & np.isin(workloads, self.seers_of(service))
+                own = self._overridden(override, service)
+                kk = k[sees]
+                for (target, column, values), name in zip(columns, ("cds", "eds", "clusters", "eaa"), strict=True):
+                    target[sees, column] += own[name][kk] - values[kk, service]
         return size, apply
 
     def sees_any(self, services: np.ndarray) -> np.ndarray:

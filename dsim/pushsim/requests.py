@@ -19,6 +19,10 @@ class ConfigKey:
     """The kind of change."""
     target: int
     """The service id it changes; for ``sidecar``, the namespace row."""
+    reach: int = -1
+    """For a VirtualService or DestinationRule only some namespaces depend on (Istio's
+    ``DependsOnConfig``): the index of their set in the churn stream's ``reaches``; -1: every
+    proxy that sees ``target``."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -165,7 +165,15 @@ class _Simulation:
         if build > 0:
             self.recorder.add_cpu(np.full(self.replicas, started), np.full(self.replicas, build))
             yield self.env.timeout(build)
-        workloads = self.model.sees_any(services) if len(services) else np.zeros(len(self.model.workload_class), bool)
+        everywhere = np.array(sorted({c.target for c in configs if c.kind != "sidecar" and c.reach < 0}), np.int64)
+        if len(everywhere):
+            workloads = self.model.sees_any(everywhere)
+        else:
+            workloads = np.zeros(len(self.model.workload_class), bool)
+        for c in configs:  # a config only some namespaces depend on reaches their proxies that see its service
+            if c.kind != "sidecar" and c.reach >= 0:
+                seers = self.model.seers_of(c.target)
+                workloads[seers[np.isin(self.model.workload_namespace[seers], self.stream.reaches[c.reach])]] = True
         for namespace in namespaces.tolist():
             workloads[self.model.seers.in_namespace(namespace)] = True
         push = Push(full=request.full, services=services, rescoped=namespaces, start=request.start)
@@ -199,16 +207,19 @@ class _Simulation:
         admitted = self.env.timeout(at - self.env.now)
         admitted.callbacks.append(lambda _: self.fanout.connect(self.env.now, proxy))
 
-    def _request(self, full: bool, kind: ConfigKind, targets: list[int]) -> None:
-        configs = frozenset(ConfigKey(kind=kind, target=t) for t in targets)
+    def _request(self, full: bool, kind: ConfigKind, targets: list[int], reach: int = -1) -> None:
+        configs = frozenset(ConfigKey(kind=kind, target=t, reach=reach) for t in targets)
         self.debouncer.receive(PushRequest(full=full, configs=configs, start=self.env.now))
 
     def _start_feed(self) -> None:
         """Feed the churn events in, each at its time, by a callback on a timeout to the next one."""
         events = self.stream.events
         # As Python values: the loop reads each one once, so no NumPy scalar is worth making.
-        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state")
-        self._rows = zip(*[events[c].to_numpy().tolist() for c in names], strict=True)
+        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state", "reach")
+        # ``reach`` may be absent from a stream built by hand: every edit then reaches all that see it.
+        self._rows = zip(
+            *[events[c].to_numpy().tolist() if c in events else [-1] * len(events) for c in names], strict=True
+        )
         self._next_row = next(self._rows, None)
         self._feed(None)
 
@@ -223,7 +234,9 @@ class _Simulation:
         if row is not None:
             self.env.timeout(row[0] - self.env.now).callbacks.append(self._feed)
 
-    def _event(self, kind: str, workload: int, service: int, namespace: int, proxy: int, state: int) -> None:
+    def _event(
+        self, kind: str, workload: int, service: int, namespace: int, proxy: int, state: int, reach: int
+    ) -> None:
         if kind == "endpoints":
             changed = self.fanout.set_endpoints(self.env.now, workload, state)
             if len(changed):
@@ -238,8 +251,10 @@ class _Simulation:
         elif kind == "service_delete":
             self.fanout.delete_service(self.env.now, service)
             self._request(True, "service_delete", [service])
-        elif kind in ("virtual_service", "destination_rule", "service_entry"):
-            self._request(True, kind, [service])  # type: ignore[arg-type]
+        elif kind in ("virtual_service", "destination_rule"):
+            self._request(True, kind, [service], reach)  # type: ignore[arg-type]
+        elif kind == "service_entry":
+            self._request(True, "service_entry", [service])
         elif kind == "sidecar":
             self._request(True, "sidecar", [namespace])
         elif kind == "istiod_restart":

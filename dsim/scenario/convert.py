@@ -28,8 +28,10 @@ T = TypeVar("T")
 # Every whole number is an int64 downstream (numpy columns, seeds, counts): larger is refused here.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_MAX = int(sys.float_info.max)
-# An unknown key's message lists the allowed ones when they fit in this many characters.
+# An unknown key's message lists the allowed ones when they fit in this many characters (fewer
+# when it suggests one: the message must stay one line deep in an Istio spec's path).
 _LISTED_KEYS_LIMIT = 130
+_SUGGESTED_KEYS_LIMIT = 70
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +264,7 @@ def unknown_key_message(key: object, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) if isinstance(key, str) and len(key) < 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(allowed)
-    if len(listed) > _LISTED_KEYS_LIMIT:  # a long list would push the message past one readable line
-        listed = listed[: listed.rfind(", ", 0, _LISTED_KEYS_LIMIT)] + f", ... ({len(allowed)} keys)"
+    limit = _SUGGESTED_KEYS_LIMIT if close else _LISTED_KEYS_LIMIT  # a suggestion needs less of the list
+    if len(listed) > limit:  # a long list would push the message past one readable line
+        listed = listed[: listed.rfind(", ", 0, limit)] + f", ... ({len(allowed)} keys)"
     return f"unknown key{hint} (allowed: {listed})"

@@ -62,7 +62,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     """The config istiod would push to ``proxy`` (a row of ``cluster.proxies``) under ``design``."""
     view = index.proxy(proxy)
     mesh = index.cluster.scenario.mesh
-    allow_any = mesh.outbound_traffic_policy == "ALLOW_ANY"
+    allow_any = view.allow_any
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
     trace = tracing(view.canonical_service, view.canonical_revision, mesh.trust_domain, view.namespace)
     out_listeners: list[listener_pb2.Listener] = []
@@ -70,7 +70,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_routes: list[route_pb2.RouteConfiguration] = []
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
     http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
-    objects = mesh_objects(index.cluster)
+    objects = mesh_objects(index.cluster).view(view.namespace_index)
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
 
@@ -94,9 +94,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             wildcard.extend(built.wildcard)
             continue
         rule = objects.rule(svc.index)
+        entry = objects.rule_of_service.get(svc.index, -1)
+        subsets = index.subsets(svc.index, entry)
         for copy in design.outbound_copies(svc.facts, view.facts):
             for port in svc.ports:
-                for subset in ("", *svc.subsets):
+                for subset in ("", *subsets):
                     name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
                     policy = objects.policy(svc.index, subset, port.port)
                     out_clusters.append(
@@ -120,7 +122,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     out_endpoints.append(
                         _load_assignment(
                             name,
-                            index.endpoints(svc.index, subset),
+                            index.endpoints(svc.index, subset, entry),
                             port.target_port,
                             copy.endpoint_families,
                             copy.endpoint_additional,

@@ -1,5 +1,6 @@
 """What a cluster's VirtualServices and DestinationRules build, per service: the routes of a
-virtual host, the rule and policy of a cluster. Both the protobuf path (:mod:`dsim.xds.generate`)
+virtual host, the rule and policy of a cluster, as proxies of one namespace see them (a view:
+:mod:`dsim.cluster.object_views`). Both the protobuf path (:mod:`dsim.xds.generate`)
 and the vectorized accounting (:mod:`dsim.accounting.outbound`) ask this one place, so the two
 agree by construction on which routes and policies exist; each then builds or prices them.
 
@@ -18,7 +19,9 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
+from dsim.cluster.object_views import merged_spec, views_by_namespace
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
+from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.virtual_service import Destination
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
@@ -30,7 +33,7 @@ ROUTES_FIELD = 3  # VirtualHost.routes
 
 
 class MeshObjects:
-    """The VirtualServices and DestinationRules of one cluster, by service."""
+    """The VirtualServices and DestinationRules of one cluster; :meth:`view` gives a namespace's."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -44,19 +47,63 @@ class MeshObjects:
             first.setdefault(service, number)
         self.only_port = {s: first[s] for s in np.flatnonzero(counts == 1).tolist()}
         hosts_table = cluster.virtual_service_hosts
-        self.vs_of_service: dict[int, int] = dict(
+        base_vs: dict[int, int] = dict(
             zip(hosts_table["service"].tolist(), hosts_table["virtual_service"].tolist(), strict=True)
         )
         rules = cluster.destination_rules
+        self._members: dict[int, list[int]] = {}
+        for r, entry in enumerate(rules["entry"].tolist()):
+            if entry >= 0:
+                self._members.setdefault(entry, []).append(r)
         shaping = rules[rules["shapes"].to_numpy()]
-        self.rule_of_service: dict[int, int] = dict(
-            zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True)
+        base_rule: dict[int, int] = dict(zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True))
+        views = cluster.object_views
+        self._exceptions = views_by_namespace(
+            list(
+                zip(
+                    views["namespace"].tolist(),
+                    views["service"].tolist(),
+                    views["virtual_service"].tolist(),
+                    views["rule"].tolist(),
+                    strict=True,
+                )
+            )
         )
         self.domain = cluster.scenario.mesh.cluster_domain
         self.policy_list: list[ClusterPolicy] = []
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
         self._hash_ids: dict[bytes, int] = {}
+        self.base = ObjectView(self, None, base_vs, base_rule)
+        self._views: dict[int, ObjectView] = {}
+
+    def view(self, namespace: int | None = None) -> ObjectView:
+        """What proxies of ``namespace`` (a ``namespaces`` row; ``None``: the base view) apply."""
+        if namespace is None or not self._exceptions.get(namespace):
+            return self.base
+        overrides = self._exceptions[namespace]
+        if namespace not in self._views:
+            vs_of = dict(self.base.vs_of_service)
+            rule_of = dict(self.base.rule_of_service)
+            for service, (vs, rule) in overrides.items():
+                for table, value in ((vs_of, vs), (rule_of, rule)):
+                    if value >= 0:
+                        table[service] = value
+                    else:
+                        table.pop(service, None)
+            self._views[namespace] = ObjectView(self, namespace, vs_of, rule_of)
+        return self._views[namespace]
+
+    def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
+        """Namespaces whose views differ from the base, grouped by equal views: (the services their
+        view changes, the namespace rows), by first namespace."""
+        sharing: dict[tuple[tuple[int, tuple[int, int]], ...], list[int]] = {}
+        for namespace, overrides in sorted(self._exceptions.items()):
+            sharing.setdefault(tuple(sorted(overrides.items())), []).append(namespace)
+        return [
+            (np.array([service for service, _ in changed], dtype=np.int64), namespaces)
+            for changed, namespaces in sharing.items()
+        ]
 
     def policy_id(self, policy: ClusterPolicy) -> int:
         """A number for each distinct policy (its index in :attr:`policy_list`)."""
@@ -65,45 +112,41 @@ class MeshObjects:
             self.policy_list.append(policy)
         return self._policy_ids[policy]
 
-    def rule(self, service: int) -> str:
-        """The ``istio.config`` path of the rule shaping ``service``'s clusters (``""``: none)."""
-        r = self.rule_of_service.get(service)
-        if r is None:
-            return ""
-        rule = self.cluster.istio.destination_rules[r]
-        return config_path("destination-rule", rule.namespace, rule.name)
-
-    @functools.cache  # noqa: B019 — lives as long as its cluster; caching is the point
-    def policy(self, service: int, subset: str, port: int) -> ClusterPolicy | None:
-        """The traffic policy of ``service``'s cluster of ``port`` and ``subset`` (``None``: no rule)."""
-        r = self.rule_of_service.get(service)
-        if r is None:
-            return None
-        policy = effective_policy(self.cluster.istio.destination_rules[r].spec, subset, port)
-        return None if policy == ClusterPolicy() else policy
-
-    @functools.cache  # noqa: B019
-    def destination_hash(self, service: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
-        """The hash policy a route to ``service`` (``subset``, the route's own ``port`` or ``None``)
-        gets from the rule shaping it (``None``: no rule, or no consistent hash)."""
-        r = self.rule_of_service.get(service)
-        if r is None:
-            return None
-        return hash_policy(destination_hash(self.cluster.istio.destination_rules[r].spec, subset, port))
-
-    def hash_id(self, service: int, port: int) -> int:
-        """The hash policy of ``service``'s default route on ``port``, as an index into
-        :attr:`hash_list` (-1: none); equal policies share one."""
-        found = self.destination_hash(service, "", port)
-        if found is None:
-            return -1
+    def hash_key(self, found: rc.RouteAction.HashPolicy) -> int:
+        """A number for each distinct hash policy (its index in :attr:`hash_list`)."""
         key = found.SerializeToString(deterministic=True)
         if key not in self._hash_ids:
             self._hash_ids[key] = len(self.hash_list)
             self.hash_list.append(found)
         return self._hash_ids[key]
 
-    def _cluster_of(self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts) -> DestinationCluster:
+    def rule_path(self, rule: int) -> str:
+        """The ``istio.config`` path of rule ``rule`` (``""``: -1, none)."""
+        if rule < 0:
+            return ""
+        found = self.cluster.istio.destination_rules[rule]
+        return config_path("destination-rule", found.namespace, found.name)
+
+    @functools.cache  # noqa: B019 — lives as long as its cluster; caching is the point
+    def spec(self, rule: int) -> DestinationRuleSpec:
+        """The merged spec of the entry ``rule`` heads (its rules as Istio merges them)."""
+        found = self.cluster.istio.destination_rules
+        return merged_spec([found[r].spec for r in self._members.get(rule, [rule])])
+
+    @functools.cache  # noqa: B019
+    def policy(self, rule: int, subset: str, port: int) -> ClusterPolicy | None:
+        """The traffic policy rule entry ``rule`` gives a cluster of ``port`` and ``subset``."""
+        policy = effective_policy(self.spec(rule), subset, port)
+        return None if policy == ClusterPolicy() else policy
+
+    @functools.cache  # noqa: B019
+    def destination_hash(self, rule: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
+        """The hash policy rule entry ``rule`` gives a route to its service (``subset``, the route's own ``port``)."""
+        return hash_policy(destination_hash(self.spec(rule), subset, port))
+
+    def _cluster_of(
+        self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> DestinationCluster:
         def cluster_of(destination: Destination, port: int) -> Target | None:
             host = resolve_host(destination.host, namespace, self.domain)
             service = self.service_of_host.get(host)
@@ -122,16 +165,76 @@ class MeshObjects:
                 return None
             name = cluster_name(prefix, number, destination.subset or "", host)
             explicit = destination.port.number if destination.port is not None else None
-            found = self.destination_hash(service, destination.subset or "", explicit) if service is not None else None
+            found = view.destination_hash(service, destination.subset or "", explicit) if service is not None else None
             return Target(name, f"{host}:{number}", found)
 
         return cluster_of
 
     @functools.cache  # noqa: B019
+    def routes(
+        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> tuple[rc.Route, ...]:
+        """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``
+        (its destinations' hash policies from ``view``'s rules)."""
+        obj = self.cluster.istio.virtual_services[vs]
+        return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view)))
+
+
+class ObjectView:
+    """The VirtualService and DestinationRule entry proxies of one namespace apply, per service
+    (:mod:`dsim.cluster.object_views`), with the routes and policies they build."""
+
+    def __init__(
+        self,
+        objects: MeshObjects,
+        namespace: int | None,
+        vs_of_service: dict[int, int],
+        rule_of_service: dict[int, int],
+    ) -> None:
+        self.objects = objects
+        self.namespace = namespace
+        self.vs_of_service = vs_of_service
+        self.rule_of_service = rule_of_service
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.objects.cluster
+
+    @property
+    def policy_list(self) -> list[ClusterPolicy]:
+        return self.objects.policy_list
+
+    @property
+    def hash_list(self) -> list[rc.RouteAction.HashPolicy]:
+        return self.objects.hash_list
+
+    def policy_id(self, policy: ClusterPolicy) -> int:
+        return self.objects.policy_id(policy)
+
+    def rule(self, service: int) -> str:
+        """The ``istio.config`` path of the rule shaping ``service``'s clusters (``""``: none)."""
+        return self.objects.rule_path(self.rule_of_service.get(service, -1))
+
+    def policy(self, service: int, subset: str, port: int) -> ClusterPolicy | None:
+        """The traffic policy of ``service``'s cluster of ``port`` and ``subset`` (``None``: no rule)."""
+        rule = self.rule_of_service.get(service)
+        return None if rule is None else self.objects.policy(rule, subset, port)
+
+    def destination_hash(self, service: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
+        """The hash policy a route to ``service`` (``subset``, the route's own ``port`` or ``None``)
+        gets from the rule shaping it (``None``: no rule, or no consistent hash)."""
+        rule = self.rule_of_service.get(service)
+        return None if rule is None else self.objects.destination_hash(rule, subset, port)
+
+    def hash_id(self, service: int, port: int) -> int:
+        """The hash policy of ``service``'s default route on ``port``, as an index into
+        :attr:`hash_list` (-1: none); equal policies share one."""
+        found = self.destination_hash(service, "", port)
+        return -1 if found is None else self.objects.hash_key(found)
+
     def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``."""
-        obj = self.cluster.istio.virtual_services[vs]
-        return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy)))
+        return self.objects.routes(vs, port, suffix, design, proxy, self)
 
     @functools.cache  # noqa: B019
     def routes_bytes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> int:

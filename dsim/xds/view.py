@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
 from dsim.scenario.model import IpFamily
@@ -77,7 +78,6 @@ class ServiceView:
     host: str
     facts: ServiceFacts
     ports: tuple[PortView, ...]
-    subsets: tuple[str, ...]
     identities: tuple[str, ...]
     """SPIFFE identities of its workloads (the SANs its clusters verify), sorted."""
 
@@ -97,10 +97,14 @@ class ProxyView:
     proxy: int
     pod_name: str
     namespace: str
+    namespace_index: int
+    """Its ``namespaces`` row (which VirtualServices and DestinationRules it applies depends on it)."""
     workload: str
     canonical_service: str
     canonical_revision: str
     facts: ProxyFacts
+    allow_any: bool
+    """Whether traffic for unknown hosts passes through (its Sidecar's outbound traffic policy, else the mesh's)."""
     outbound: tuple[ServiceView, ...]
     """Visible services, in service order."""
     inbound: tuple[InboundPort, ...]
@@ -135,6 +139,7 @@ class ClusterIndex:
             + ";"
             + CLUSTER_ID
         ).to_numpy()
+        self.allow_any = allow_any_by_workload(c)
         self.ports_of = _group(c.service_ports, "service")
         self.subsets_of = _group(c.subsets, "service")
         self.workloads_of_service = _group(c.service_workloads, "service", "workload")
@@ -152,6 +157,7 @@ class ClusterIndex:
             "target_port": c.service_ports["target_port"].tolist(),
             "protocol": c.service_ports["protocol"].astype(str).tolist(),
             "subset_name": c.subsets["name"].tolist(),
+            "subset_rule": c.subsets["rule"].tolist(),
             "service_account": c.workloads["service_account"].tolist(),
             "sidecar": c.workloads["sidecar"].to_numpy(),
             "pod_workload": c.pods["workload"].to_numpy(),
@@ -184,16 +190,26 @@ class ClusterIndex:
                 )
                 for r in port_rows
             ),
-            subsets=tuple(cols["subset_name"][r] for r in self.subsets_of.get(index, [])),
             identities=tuple(sorted(spiffe_id(trust, namespace, sa) for sa in accounts)),
         )
 
+    def _subset_rows(self, service: int, rule: int) -> list[int]:
+        """``subsets`` rows of ``service`` under DestinationRule entry ``rule``: the Service's own, then the entry's."""
+        rules = self.columns["subset_rule"]
+        rows = self.subsets_of.get(service, [])
+        return [r for r in rows if rules[r] < 0] + [r for r in rows if rules[r] >= 0 and rules[r] == rule]
+
+    def subsets(self, service: int, rule: int) -> tuple[str, ...]:
+        """Names of ``service``'s subsets under DestinationRule entry ``rule`` (-1: none), in cluster order."""
+        names = self.columns["subset_name"]
+        return tuple(names[r] for r in self._subset_rows(service, rule))
+
     @functools.cache  # noqa: B019
-    def endpoints(self, service: int, subset: str) -> EndpointRows:
-        """Pods behind ``service`` (or its ``subset``)."""
+    def endpoints(self, service: int, subset: str, rule: int = -1) -> EndpointRows:
+        """Pods behind ``service`` (or its ``subset`` under DestinationRule entry ``rule``)."""
         cols = self.columns
         if subset:
-            subset_ids = [s for s in self.subsets_of.get(service, []) if cols["subset_name"][s] == subset]
+            subset_ids = [s for s in self._subset_rows(service, rule) if cols["subset_name"][s] == subset]
             workloads = [w for s in subset_ids for w in self.workloads_of_subset.get(s, [])]
         else:
             workloads = list(self.workloads_of_service.get(service, []))
@@ -249,10 +265,12 @@ class ClusterIndex:
             proxy=proxy,
             pod_name=self.pod_names[pod],
             namespace=self.namespace_names[namespace],
+            namespace_index=namespace,
             workload=str(wl["name"]),
             canonical_service=str(wl["canonical_service"]),
             canonical_revision=str(wl["canonical_revision"]),
             facts=ProxyFacts(families=families),  # type: ignore[arg-type]
+            allow_any=bool(self.allow_any[workload]),
             outbound=tuple(self.service(s) for s in self.visible_services(workload, namespace)),
             inbound=tuple(inbound[p] for p in sorted(inbound)),
         )

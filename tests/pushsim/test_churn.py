@@ -225,3 +225,40 @@ def test_a_service_entry_edit_is_a_full_push_to_the_sidecars_that_see_it(write_s
     assert 4 in set(pushes["proxies_pushed"])
     assert (pushes["cds_bytes"] > 0).all()
     assert (pushes["lds_bytes"] > 0).all()
+
+
+def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """Istio's ``DependsOnConfig``: a VirtualService private to namespace b, or a (public)
+    DestinationRule b holds for a's service, is a full push to b's two sidecars, though a's two see
+    the service too (a's own lookup finds no rule); a public VirtualService reaches all four. The
+    edit events say which namespaces they reach (``reach`` indexes the stream's ``reaches``)."""
+    mesh = _entry_mesh(0, entries=False)
+    host = "a.a.svc.cluster.local"
+    mine = {"hosts": [host], "exportTo": ["."], "http": [{"route": [{"destination": {"host": host}}]}]}
+    public = {"hosts": ["b"], "http": [{"route": [{"destination": {"host": "b"}}]}]}
+    mesh["virtual_services"] = [
+        {"name": "mine", "namespace": "b", "spec": mine},
+        {"name": "open", "namespace": "b", "spec": public},
+    ]
+    policy = {"connectionPool": {"tcp": {"maxConnections": 5}}}
+    mesh["destination_rules"] = [{"name": "client", "namespace": "b", "spec": {"host": host, "trafficPolicy": policy}}]
+    for kind in ("virtual_service", "destination_rule"):
+        mesh["churn"] = {"duration_s": 600, f"{kind}_changes_per_hour": 360}
+        path = write_scenario(mesh)
+        cluster = build_cluster(path)
+        names, spaces = cluster.services["name"].to_numpy(), cluster.namespaces["name"].to_numpy()
+        stream = churn_stream(cluster)
+        edits = stream.events[stream.events["kind"] == kind]
+        reach = {
+            (str(names[s]), tuple(spaces[stream.reaches[r]].tolist()) if r >= 0 else "all")
+            for s, r in zip(edits["service"].tolist(), edits["reach"].tolist(), strict=True)
+        }
+        assert reach == ({("a", ("b",)), ("b", "all")} if kind == "virtual_service" else {("a", ("b",))})
+        records = push_simulation(path, ["single-stack"])["push_records"]
+        pushes = records[records["causes"].str.contains(kind)]
+        assert len(pushes) > 5
+        # A debounced push may merge edits of both VirtualServices: then it reaches everyone.
+        assert 2 in set(pushes["proxies_pushed"])
+        assert set(pushes["proxies_pushed"]) <= ({2, 4} if kind == "virtual_service" else {2})

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dsim import build_cluster, design_names, get_design
+from dsim import build_cluster, design_names, get_design, scenario_from_dict
 from dsim.accounting.columns import cluster_columns
 from dsim.accounting.proxies import design_accounting, vectorized_sizes
 from dsim.cluster import Cluster
@@ -77,6 +77,35 @@ def per_workload(cluster: Cluster, design: str) -> np.ndarray:
     return out
 
 
+def _own_views(every: bool = False) -> dict:
+    """Objects that give the first and last pods' services (``every``: all services) another view
+    in some namespace: a private DestinationRule there (a subset of all the service's pods, a
+    consistent hash) and a private VirtualService routing to that subset
+    (``dsim/cluster/object_views.py``)."""
+    cluster = build_cluster(scenario_from_dict(MESH))
+    pod_workload = cluster.pods["workload"].to_numpy()
+    sw = cluster.service_workloads
+    chosen = sw if every else sw[sw["workload"].isin({int(pod_workload[0]), int(pod_workload[-1])})]
+    hosts = cluster.service_hosts().tolist()
+    names = cluster.services["name"].tolist()
+    spaces = cluster.namespaces["name"].tolist()
+    service_ns = cluster.services["namespace"].to_numpy()
+    rules, routes = [], []
+    for i, s in enumerate(sorted(set(chosen["service"].tolist()))):
+        elsewhere = next(n for n in spaces if n != spaces[service_ns[s]])
+        spec = {
+            "host": hosts[s],
+            "exportTo": ["."],
+            "subsets": [{"name": "every", "labels": {"app": names[s]}}],
+            "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
+        }
+        rules.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
+        route = [{"route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
+        spec = {"hosts": [hosts[s]], "exportTo": ["."], "http": route}
+        routes.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
+    return {"visibility": "all", "destination_rules": rules, "virtual_services": routes}
+
+
 SCOPES: dict[str, dict] = {
     "all": {"visibility": "all"},
     "namespace": {"visibility": "namespace"},
@@ -84,6 +113,8 @@ SCOPES: dict[str, dict] = {
     # A Sidecar per namespace (from the call graph) scopes what each proxy sees, and the push
     # model's seers follow the same scope as the sizes.
     "sidecars": {"visibility": "all", "istio_objects": {"sidecars": {"per_namespace": True}}},
+    # Some namespaces see the changed services through their own DestinationRule and VirtualService.
+    "views": _own_views(),
 }
 
 
@@ -94,6 +125,7 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
 ) -> None:
     cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
     assert cluster.istio.scoped == (scope == "sidecars")
+    assert bool(len(cluster.object_views)) == (scope == "views")
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
     grown_workload = int(pod_workload[0])
@@ -115,10 +147,14 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
     np.testing.assert_array_equal(model.bytes, per_workload(with_pods(cluster, [], drop_last=True), design))
 
 
+@pytest.mark.parametrize("views", [False, True])
 def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_back(
-    write_scenario: Callable[..., Path],
+    write_scenario: Callable[..., Path], views: bool
 ) -> None:
-    cluster = build_cluster(write_scenario({**MESH, "churn": {"duration_s": 3600, "service_creations_per_hour": 4}}))
+    churn = {"duration_s": 3600, "service_creations_per_hour": 4}
+    own = _own_views(every=True) if views else {}
+    cluster = build_cluster(write_scenario({**MESH, **own, "churn": churn}))
+    assert bool(len(cluster.object_views)) == views
     stream = churn_stream(cluster)
     created = stream.events[stream.events["kind"] == "service_create"]["service"].to_numpy()
     assert len(created), "the seed should create a service"
@@ -134,3 +170,26 @@ def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_
     model.delete_service(original)
     np.testing.assert_array_equal(base - model.bytes, added)
     assert added[:, 1].min() > 0, "every workload sees the new clusters"
+
+
+def test_each_workload_gets_what_its_namespace_sees(write_scenario: Callable[..., Path]) -> None:
+    """A service some namespaces see through their own objects adds, to their workloads, what
+    their view builds: against the same mesh without those objects, each workload's config differs
+    by exactly the difference of the services' contributions to it."""
+    meshes = [build_cluster(write_scenario({**MESH, **own})) for own in (_own_views(every=True), {})]
+    assert len(meshes[0].object_views)
+    assert not len(meshes[1].object_views)
+    proxied = np.unique(meshes[0].proxies["workload"].to_numpy())
+    totals, summed, pushed = [], [], []
+    for cluster in meshes:
+        model = config_model(cluster, "duplicate", churn_stream(cluster))
+        totals.append(model.bytes[proxied])
+        summed.append(sum(model.contribution(s, proxied)[0] for s in range(len(cluster.services))))
+        pushed.append(model.changes_seen(np.arange(len(cluster.services)), proxied)[0])
+    difference = totals[0] - totals[1]
+    assert difference.any()
+    np.testing.assert_array_equal(difference, summed[0] - summed[1])
+    # what a push of every service's clusters and endpoint sets carries differs alike
+    for xds_type in ("clusters", "endpoints"):
+        column = XDS_TYPES.index(xds_type)
+        np.testing.assert_array_equal(difference[:, column], (pushed[0] - pushed[1])[:, column])

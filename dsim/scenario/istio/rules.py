@@ -93,6 +93,8 @@ def object_name_problem(value: str) -> str | None:
     """A Kubernetes object name: a lowercase RFC 1123 subdomain of at most 253 characters."""
     if len(value) <= 253 and _SUBDOMAIN.match(value):
         return None
+    if len(value) > 253:  # the length is what is wrong; the quote already says it
+        return f"{quote(value, short=True)} is not a valid object name (at most 253 characters)"
     return (
         f"{quote(value)} is not a valid object name (lowercase letters, digits, '-' and '.', "
         "starting and ending with a letter or digit, at most 253 characters)"

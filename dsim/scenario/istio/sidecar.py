@@ -87,8 +87,10 @@ class IstioEgressListener:
 class OutboundTrafficPolicy:
     """Where traffic to unknown hosts goes."""
 
-    mode: OutboundMode = "ALLOW_ANY"
-    """ALLOW_ANY (passthrough) or REGISTRY_ONLY (blackhole)."""
+    mode: OutboundMode = "REGISTRY_ONLY"
+    """ALLOW_ANY (passthrough) or REGISTRY_ONLY (blackhole). A policy without a mode is
+    REGISTRY_ONLY: the API's enum default (``OutboundTrafficPolicy.Mode`` 0), which Istio applies
+    whenever a Sidecar sets the policy (``SidecarScope.OutboundTrafficPolicy``)."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {"egressProxy": "an egress proxy for unknown hosts; " + NOT_MODELLED}
 

@@ -1,0 +1,276 @@
+"""Which VirtualService and which DestinationRule a proxy's namespace sees for each service.
+
+``exportTo`` and the namespaces objects live in make that a function of the proxy's namespace
+(``docs/istio-objects.md`` 1.4, 2.2 and 4.4, following Istio's ``PushContext``):
+
+- **VirtualServices.** A namespace N walks the VirtualServices visible to it in Istio's index
+  order (``VirtualServicesForGateway``): those private to N, then those other namespaces export to
+  N by name, then the public ones, each list in creation order (scenario order, pasted before
+  generated); the first one naming a service builds its virtual hosts.
+- **DestinationRules** (``setDestinationRules``, ``destinationRule``). Rules for one host in one
+  namespace with equal exportTo (as written) are merged into one entry (:func:`merged_spec`:
+  ``mergeDestinationRule``); the entry's id is its first rule. For a proxy in N:
+  N's own entries (its public and private rules and those exporting to N by name), else the
+  entries of the service's namespace exported to N, else the root namespace's exported to N. Of
+  several entries found, the last one applies (``SidecarScope.DestinationRule``'s catch-all).
+
+The **base view** is what a namespace with no object of its own and named in no exportTo sees
+(public objects only). Every other namespace's view differs from it only for the services its
+own or explicitly exported objects name, and for services whose VirtualService routes to a
+service whose rule changed (a route carries its destination's consistent hash, 1.8); those
+(namespace, service) pairs are the **exceptions**.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from dsim.scenario.istio.destination_rule import DestinationRuleSpec, Subset
+
+ROOT_NAMESPACE = "istio-system"
+"""Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it)."""
+
+Exports = frozenset[str] | None
+"""The namespaces an object is exported to, ``.`` resolved to its own (``None``: public)."""
+
+
+def export_set(values: Sequence[str], own: str) -> Exports:
+    """An object's ``exportTo`` as a set of namespaces (``None``: public, as Istio's ``*`` and the default)."""
+    if not values or "*" in values:
+        return None
+    if "~" in values:
+        return frozenset()
+    return frozenset(own if v == "." else v for v in values)
+
+
+def visible_from(exports: Exports, namespace: str | None) -> bool:
+    """Whether an object exported to ``exports`` is visible from ``namespace`` (``None``: a namespace
+    no exportTo names)."""
+    return exports is None or (namespace is not None and namespace in exports)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleEntry:
+    """Rules for one host in one namespace with equal exportTo, merged (``members`` in creation order)."""
+
+    members: tuple[int, ...]
+    exports: frozenset[str]
+    """Their ``exportTo`` as written (Istio compares the values, not what they resolve to)."""
+
+    @property
+    def head(self) -> int:
+        """The entry's id: its first rule."""
+        return self.members[0]
+
+    def exported_to(self, namespace: str | None) -> bool:
+        """Whether a proxy of ``namespace`` (``None``: one no exportTo names) may apply it from
+        another namespace (``getExportedDestinationRuleFromNamespace``)."""
+        return not self.exports or "*" in self.exports or (namespace is not None and namespace in self.exports)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RuleFacts:
+    """What the view needs of one DestinationRule."""
+
+    namespace: str
+    service: int
+    """The service its host names (-1: none)."""
+    exports: frozenset[str]
+    """Its ``exportTo`` as written (``.`` for a rule with a workload selector, which Istio keeps private)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VsFacts:
+    """What the view needs of one VirtualService bound to the mesh."""
+
+    namespace: str
+    exports: Exports
+    claims: tuple[int, ...]
+    """The services its hosts name, in host order."""
+    destinations: frozenset[int]
+    """The services its HTTP routes send to."""
+
+
+class _RuleIndex:
+    """Istio's three DestinationRule indexes, by (namespace, service)."""
+
+    def __init__(self, rules: Sequence[RuleFacts]) -> None:
+        self.local: dict[tuple[str, int], list[RuleEntry]] = {}
+        self.exported: dict[tuple[str, int], list[RuleEntry]] = {}
+        self.root_local: dict[int, list[RuleEntry]] = {}
+        for r, rule in enumerate(rules):
+            if rule.service < 0:
+                continue
+            key = (rule.namespace, rule.service)
+            exports = rule.exports
+            if not exports or exports & {"*", ".", rule.namespace}:
+                _merge(self.local.setdefault(key, []), r, exports)
+            if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
+                _merge(self.exported.setdefault(key, []), r, exports)
+            elif rule.namespace == ROOT_NAMESPACE:
+                _merge(self.root_local.setdefault(rule.service, []), r, exports)
+
+    def entries(self) -> list[tuple[int, RuleEntry]]:
+        """Every distinct entry with its service, once each."""
+        found: dict[tuple[int, ...], tuple[int, RuleEntry]] = {}
+        for table in (self.local, self.exported):
+            for (_, service), entries in table.items():
+                for entry in entries:
+                    found.setdefault(entry.members, (service, entry))
+        for service, entries in self.root_local.items():
+            for entry in entries:
+                found.setdefault(entry.members, (service, entry))
+        return sorted(found.values(), key=lambda pair: pair[1].head)
+
+    def lookup(self, namespace: str | None, service: int, service_namespace: str) -> int:
+        """The entry (its head rule) a proxy of ``namespace`` (``None``: the base view) applies to
+        ``service``; -1: none."""
+        if namespace == ROOT_NAMESPACE:
+            own = self.root_local.get(service)
+        else:
+            own = self.local.get((namespace, service)) if namespace is not None else None
+        if own:
+            return own[-1].head
+        for owner in (service_namespace, ROOT_NAMESPACE):
+            found = [e for e in self.exported.get((owner, service), ()) if e.exported_to(namespace)]
+            if found:
+                return found[-1].head
+        return -1
+
+
+def merged_spec(specs: Sequence[DestinationRuleSpec]) -> DestinationRuleSpec:
+    """The rules of one entry as one (``mergeDestinationRule``): the first one's host and exportTo,
+    the first top-level traffic policy any of them has, their subsets with a repeated name dropped
+    (each keeping its own policy)."""
+    subsets: dict[str, Subset] = {}
+    for spec in specs:
+        for subset in spec.subsets:
+            subsets.setdefault(subset.name, subset)
+    policy = next((spec.traffic_policy for spec in specs if spec.traffic_policy is not None), None)
+    return dataclasses.replace(specs[0], traffic_policy=policy, subsets=tuple(subsets.values()))
+
+
+def _merge(entries: list[RuleEntry], rule: int, exports: frozenset[str]) -> None:
+    for i, entry in enumerate(entries):
+        if entry.exports == exports:
+            entries[i] = RuleEntry(members=(*entry.members, rule), exports=exports)
+            return
+    entries.append(RuleEntry(members=(rule,), exports=exports))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ObjectViews:
+    """Each namespace's VirtualService and DestinationRule per service, as the base plus exceptions."""
+
+    vs_of_service: dict[int, int]
+    """The base view's VirtualService per service (services without one are absent)."""
+    rule_of_service: dict[int, int]
+    """The base view's DestinationRule entry (its head rule) per service."""
+    entries: tuple[tuple[int, RuleEntry], ...]
+    """Every DestinationRule entry with the service it names, by head rule."""
+    exceptions: tuple[tuple[int, int, int, int], ...]
+    """(namespace row, service, VirtualService or -1, entry head or -1) where that namespace's view
+    differs from the base, sorted."""
+
+
+def object_views(
+    namespaces: Sequence[str],
+    service_namespace: Sequence[str],
+    rules: Sequence[RuleFacts],
+    virtual_services: Sequence[VsFacts],
+    notes: Counter[str],
+) -> ObjectViews:
+    """Every namespace's view of the mesh's VirtualServices and DestinationRules (see the module doc)."""
+    index = _RuleIndex(rules)
+    entries = index.entries()
+    for found in (*index.local.values(), *index.exported.values()):
+        if len(found) > 1:
+            notes[
+                "DestinationRules for one host in one namespace with different exportTo: kept apart, the last one "
+                "a proxy may see applied (Istio's superset merge is not modelled)"
+            ] += 1
+    merged = sum(len(entry.members) - 1 for _, entry in entries)
+    if merged:
+        notes[
+            "DestinationRules for one host, namespace and exportTo: merged (subsets unioned, the first policy kept)"
+        ] += merged
+
+    def rule_view(namespace: str | None, service: int) -> int:
+        return index.lookup(namespace, service, service_namespace[service])
+
+    ruled = sorted({service for service, _ in entries})
+    base_rule = {s: h for s in ruled if (h := rule_view(None, s)) >= 0}
+    public = [v for v, vs in enumerate(virtual_services) if vs.exports is None]
+    base_vs = _first_claims(virtual_services, public)
+
+    # Which namespaces may differ from the base, and for which services.
+    candidates: dict[str, set[int]] = {}
+    for rule in rules:
+        if rule.service >= 0:
+            for ns in {rule.namespace, *rule.exports}:
+                candidates.setdefault(ns, set()).add(rule.service)
+    for vs in virtual_services:
+        for ns in {vs.namespace, *(vs.exports or ())}:
+            candidates.setdefault(ns, set()).update(vs.claims)
+    routed_to: dict[int, list[int]] = {}
+    for v, vs in enumerate(virtual_services):
+        for d in vs.destinations:
+            routed_to.setdefault(d, []).append(v)
+
+    claimers: dict[int, list[int]] = {}
+    for v, vs in enumerate(virtual_services):
+        for s in vs.claims:
+            claimers.setdefault(s, []).append(v)
+
+    def vs_view(namespace: str, service: int) -> int:
+        ranked = [(_vs_rank(virtual_services[v], namespace), v) for v in claimers.get(service, ())]
+        return min((pair for pair in ranked if pair[0] >= 0), default=(0, -1))[1]
+
+    exceptions: list[tuple[int, int, int, int]] = []
+    for n, ns in enumerate(namespaces):
+        if ns not in candidates:
+            continue
+        changed: dict[int, tuple[int, int]] = {}
+        for s in sorted(candidates[ns]):
+            pair = (vs_view(ns, s), rule_view(ns, s))
+            if pair != (base_vs.get(s, -1), base_rule.get(s, -1)):
+                changed[s] = pair
+        rerouted = [s for s, (_, rule) in changed.items() if rule != base_rule.get(s, -1)]
+        for d in rerouted:  # a route carries its destination's hash policy, from the rule this namespace sees
+            for v in routed_to.get(d, ()):
+                for s in virtual_services[v].claims:
+                    if s not in changed and vs_view(ns, s) == v:  # its own pair is the base one
+                        changed[s] = (v, base_rule.get(s, -1))
+        exceptions.extend((n, s, vs, rule) for s, (vs, rule) in sorted(changed.items()))
+    return ObjectViews(
+        vs_of_service=base_vs, rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions)
+    )
+
+
+def _vs_rank(vs: VsFacts, namespace: str) -> int:
+    """Where ``vs`` comes in ``namespace``'s walk: 0 private to it, 1 exported to it by name, 2
+    public (Istio's order), -1 not visible."""
+    if vs.exports is None:
+        return 2
+    if namespace in vs.exports:
+        return 0 if vs.namespace == namespace else 1
+    return -1
+
+
+def _first_claims(virtual_services: Sequence[VsFacts], order: Sequence[int]) -> dict[int, int]:
+    """Per service: the first VirtualService in ``order`` naming it."""
+    found: dict[int, int] = {}
+    for v in order:
+        for s in virtual_services[v].claims:
+            found.setdefault(s, v)
+    return found
+
+
+def views_by_namespace(exceptions: Sequence[tuple[int, int, int, int]]) -> Mapping[int, dict[int, tuple[int, int]]]:
+    """The exceptions as {namespace row: {service: (VirtualService, rule entry)}}."""
+    out: dict[int, dict[int, tuple[int, int]]] = {}
+    for n, s, vs, rule in exceptions:
+        out.setdefault(n, {})[s] = (vs, rule)
+    return out

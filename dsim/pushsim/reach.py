@@ -1,0 +1,75 @@
+"""Which namespaces' proxies depend on a VirtualService or DestinationRule (Istio's
+``SidecarScope.DependsOnConfig``), so that an edit of one is a full push to those proxies only.
+
+- A VirtualService is a dependency of every namespace it is exported to (its default scope lists
+  every VirtualService visible to it, even one another shadows for the same host).
+- A DestinationRule is a dependency of the namespaces whose lookup picks its entry for its host
+  (``docs/istio-objects.md`` 2.2): the base view's namespaces if its entry is the base one, less
+  those whose own view picks another; else the namespaces whose view picks it.
+
+``None`` stands for every namespace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster import Cluster
+from dsim.cluster.object_views import export_set
+from dsim.pushsim.visibility import grouped
+
+
+def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
+    """Per VirtualService that builds some service's virtual hosts (in the base view or some
+    namespace's): those services, and the namespace rows it is exported to (``None``: all)."""
+    hosts = cluster.virtual_service_hosts
+    views = cluster.object_views
+    views = views[views["virtual_service"].to_numpy() >= 0]
+    pairs = pd.DataFrame(
+        {
+            "vs": np.concatenate([hosts["virtual_service"].to_numpy(), views["virtual_service"].to_numpy()]),
+            "service": np.concatenate([hosts["service"].to_numpy(), views["service"].to_numpy()]),
+        }
+    ).drop_duplicates()
+    by_object = grouped(pairs["vs"].to_numpy(), pairs["service"].to_numpy(), len(cluster.virtual_services))
+    rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
+    out: list[tuple[list[int], np.ndarray | None]] = []
+    for group, vs in zip(by_object, cluster.istio.virtual_services, strict=True):
+        if len(group):
+            exports = export_set(vs.spec.export_to, vs.namespace)
+            namespaces = None if exports is None else np.array(sorted(rows[n] for n in exports if n in rows), np.int64)
+            out.append((group.tolist(), namespaces))
+    return out
+
+
+def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
+    """Per DestinationRule naming a service: ``[service]``, and the namespace rows whose proxies
+    apply its entry to it (``None``: all)."""
+    rules = cluster.destination_rules
+    base = dict(
+        zip(
+            rules["service"].to_numpy()[rules["shapes"].to_numpy()].tolist(),
+            np.flatnonzero(rules["shapes"].to_numpy()).tolist(),
+            strict=True,
+        )
+    )
+    views = cluster.object_views
+    by_service: dict[int, list[tuple[int, int]]] = {}
+    for namespace, service, rule in zip(
+        views["namespace"].tolist(), views["service"].tolist(), views["rule"].tolist(), strict=True
+    ):
+        by_service.setdefault(service, []).append((namespace, rule))
+    every = len(cluster.namespaces)
+    out: list[tuple[list[int], np.ndarray | None]] = []
+    for service, entry in zip(rules["service"].tolist(), rules["entry"].tolist(), strict=True):
+        if service < 0:
+            continue
+        views_of = by_service.get(service, [])
+        if base.get(service) == entry:
+            others = {n for n, rule in views_of if rule != entry}
+            namespaces = None if not others else np.setdiff1d(np.arange(every), sorted(others))
+        else:
+            namespaces = np.array(sorted(n for n, rule in views_of if rule == entry), np.int64)
+        out.append(([service], namespaces))
+    return out
