@@ -4,6 +4,7 @@ protobuf path and in the vectorized accounting alike, byte for byte, under every
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from dsim import build_cluster, design_names, scenario_from_dict, validate_confi
 from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
 from dsim.designs import get_design
+from dsim.report.review import istio_sentence
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_methods_agree
@@ -181,7 +183,10 @@ def test_the_views_are_recorded(mesh: Cluster) -> None:
     views = mesh.object_views
     names = mesh.namespaces["name"].to_numpy()
     assert sorted(set(names[views["namespace"].to_numpy()].tolist())) == ["client", "other", "pay"]
-    notes = istio_record(mesh)["notes"]
+    record = istio_record(mesh)
+    assert record["own_views"] == {"namespaces": 3, "services": 3}
+    assert "3 namespaces apply a VirtualService or DestinationRule of their own" in istio_sentence(record)
+    notes = record["notes"]
     assert isinstance(notes, dict)
     assert not any("exportTo" in key and "not modelled" in key for key in notes)
     assert any("merged" in key and count == 1 for key, count in notes.items())
@@ -253,3 +258,30 @@ def test_rules_merge_as_istio_merges_them() -> None:
     for cluster in (two, three):
         for design in design_names():
             assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+
+
+def test_generated_objects_can_be_private() -> None:
+    """``istio_objects.*.private``: a share of the generated VirtualServices and DestinationRules
+    exported to their own namespace only. Their services' own namespace sees them, the others see
+    the default route and no rule; both paths agree. A share of 0 draws nothing more (the seed's
+    objects stay as they were)."""
+    objects = {
+        "virtual_services": {"share": 1.0, "routes": 2, "destinations": 2, "private": 0.5},
+        "destination_rules": {"share": 1.0, "subsets": 2, "outlier_detection": 0.5, "private": 0.5},
+    }
+    scenario = {"name": "private", "seed": 3, "synthetic": {"services": 20, "namespaces": 3}, "istio_objects": objects}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    private = [o for o in (*cluster.istio.virtual_services, *cluster.istio.destination_rules) if o.spec.export_to]
+    assert 10 <= len(private) <= 30
+    assert {o.spec.export_to for o in private} == {(".",)}
+    assert len(cluster.object_views)
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+    public = {kind: {k: v for k, v in params.items() if k != "private"} for kind, params in objects.items()}
+    again = build_cluster(scenario_from_dict({**scenario, "istio_objects": public}))
+    for mine, theirs in (
+        (cluster.istio.virtual_services, again.istio.virtual_services),
+        (cluster.istio.destination_rules, again.istio.destination_rules),
+    ):
+        unmarked = [dataclasses.replace(o, spec=dataclasses.replace(o.spec, export_to=())) for o in mine]
+        assert tuple(unmarked) == theirs

@@ -333,11 +333,14 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
     """What a run says of its Istio objects (its provenance's ``istio_objects``): how many, what dsim
     counted without building, and the pasted fields it accepted without modelling, by kind/path."""
     istio = cluster.istio
+    views = cluster.object_views
     return {
         "virtual_services": len(cluster.virtual_services),
         "destination_rules": len(cluster.destination_rules),
         "service_entries": len(cluster.service_entries),
         "sidecars": len(cluster.sidecars),
+        # Namespaces that apply another VirtualService or DestinationRule than the base view's.
+        "own_views": {"namespaces": int(views["namespace"].nunique()), "services": int(views["service"].nunique())},
         "notes": dict(istio.notes),
         "fields accepted but not modelled": dict(istio.ignored),
     }

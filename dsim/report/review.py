@@ -34,6 +34,12 @@ def istio_sentence(istio: dict[str, Any]) -> str:
         f"DestinationRules and {istio.get('service_entries', 0):,} ServiceEntries built into the listeners, "
         "routes, clusters and endpoints (docs/istio-objects.md)."
     )
+    own = istio.get("own_views", {})
+    if own.get("namespaces"):
+        text += (
+            f" {own['namespaces']:,} namespaces apply a VirtualService or DestinationRule of their own (their own "
+            f"rules, or objects exported to them) to {own['services']:,} services, as Istio's lookup picks them."
+        )
     notes = istio.get("notes", {})
     if notes:
         text += (

@@ -55,6 +55,9 @@ class VirtualServiceGen:
     """Request timeout on every route, seconds; null: none."""
     retry_attempts: Annotated[int, AtLeast(0), AtMost(100)] = 0
     """Retries on every route (0: the mesh default)."""
+    private: Fraction = 0.0
+    """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
+    keep the service's default route."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,9 @@ class DestinationRuleGen:
     """TLS mode of every rule; null: none set."""
     load_balancer: Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "consistent_hash"] | None = None
     """Load balancer of every rule; null: none set."""
+    private: Fraction = 0.0
+    """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
+    apply no rule to the service (nor its subsets)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

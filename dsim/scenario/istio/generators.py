@@ -7,9 +7,10 @@ object they build passes the same validation as a pasted one.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -69,6 +70,7 @@ _ENDPOINT_BASES = {
 _FAMILY_SETS = {"ipv4": ("IPv4",), "ipv6": ("IPv6",), "dual": ("IPv4", "IPv6")}
 _ENTRY_PORTS = {"http": (80, "HTTP", "http"), "tls": (443, "TLS", "tls"), "tcp": (5432, "TCP", "tcp")}
 _SUBSET_LABEL = "version"
+_Exported = TypeVar("_Exported", DestinationRule, VirtualService)
 _RESOLUTION_OF: dict[str, Resolution] = dict(
     zip(("none", "static", "dns", "dns_round_robin"), RESOLUTIONS, strict=True)
 )
@@ -121,7 +123,19 @@ def generate_destination_rules(
             host=_fqdn(names[i], namespaces[i], cluster_domain), traffic_policy=policy, subsets=subsets
         )
         rules.append(DestinationRule(name=names[i], namespace=namespaces[i], spec=spec))
-    return tuple(rules)
+    return _made_private(rules, params.private, rng)
+
+
+def _made_private(objects: Sequence[_Exported], share: float, rng: np.random.Generator) -> tuple[_Exported, ...]:
+    """``objects`` with a ``share`` of them (drawn after everything else, so that a share of 0 draws
+    nothing and leaves the rest of the stream as it was) exported to their own namespace only."""
+    if share <= 0 or not objects:
+        return tuple(objects)
+    private = rng.random(len(objects)) < share
+    return tuple(
+        dataclasses.replace(obj, spec=dataclasses.replace(obj.spec, export_to=(".",))) if mine else obj
+        for obj, mine in zip(objects, private.tolist(), strict=True)
+    )
 
 
 def _traffic_policy(params: DestinationRuleGen, pool: bool, outlier: bool) -> TrafficPolicy | None:
@@ -178,7 +192,7 @@ def generate_virtual_services(
         )
         spec = VirtualServiceSpec(hosts=hosts, http=routes)
         services.append(VirtualService(name=names[i], namespace=namespaces[i], spec=spec))
-    return tuple(services)
+    return _made_private(services, params.private, rng)
 
 
 def _hosts(name: str, namespace: str, cluster_domain: str) -> tuple[str, ...]:
