@@ -143,7 +143,7 @@ class _Scoper:
         """Mask over services: exported to ``namespace``."""
         if namespace not in self.visible_cache:
             self.visible_cache[namespace] = np.fromiter(
-                (e is None or namespace in e for e in self.exports), dtype=bool, count=len(self.exports)
+                (visible_from(e, namespace) for e in self.exports), dtype=bool, count=len(self.exports)
             )
         return self.visible_cache[namespace]
 

@@ -74,7 +74,7 @@ class MeshObjects:
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
         self._hash_ids: dict[bytes, int] = {}
-        self.base = ObjectView(self, None, base_vs, base_rule)
+        self.base = ObjectView(self, base_vs, base_rule)
         self._views: dict[int, ObjectView] = {}
 
     def view(self, namespace: int | None = None) -> ObjectView:
@@ -91,7 +91,7 @@ class MeshObjects:
                         table[service] = value
                     else:
                         table.pop(service, None)
-            self._views[namespace] = ObjectView(self, namespace, vs_of, rule_of)
+            self._views[namespace] = ObjectView(self, vs_of, rule_of)
         return self._views[namespace]
 
     def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
@@ -187,12 +187,10 @@ class ObjectView:
     def __init__(
         self,
         objects: MeshObjects,
-        namespace: int | None,
         vs_of_service: dict[int, int],
         rule_of_service: dict[int, int],
     ) -> None:
         self.objects = objects
-        self.namespace = namespace
         self.vs_of_service = vs_of_service
         self.rule_of_service = rule_of_service
 
