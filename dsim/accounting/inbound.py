@@ -1,5 +1,6 @@
-"""A sidecar's own side, priced per workload: virtualInbound (its ports' chains, its tracing),
-inbound clusters, and the fixed listeners and clusters every sidecar of a family class has."""
+"""A sidecar's own side, priced per workload (per proxy where a Sidecar's ingress listeners name
+chains after the pod's address): virtualInbound (its ports' chains, its tracing), inbound clusters,
+and the fixed listeners and clusters every sidecar of a family class has."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
+from dsim.cluster import Cluster
+from dsim.cluster.ingress import ingress_rows, ingress_workloads
 from dsim.designs.base import Design, ProxyFacts
 from dsim.xds import clusters, listeners
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
 from dsim.xds.common import tracing
-from dsim.xds.view import InboundPort
+from dsim.xds.view import InboundEndpoint, InboundPort
 
 PORT_KINDS = ("http", "tcp", "auto")
+INGRESS = "ingress-"
+"""Prefix of the port groups of Sidecar ingress listeners (their chains carry more than a Service port's)."""
+PORT_GROUPS = (*PORT_KINDS, *(INGRESS + k for k in PORT_KINDS))
+ENDPOINT_KINDS = ("", "static", "bound", "pipe")
+"""An inbound cluster's shape: the design's, or a ``defaultEndpoint``'s (:mod:`dsim.cluster.ingress`)."""
 # Module constants: each Number is registered with the engine once.
 PORT = Number("port")
-TARGET = {k: Number(f"*{k}.target") for k in PORT_KINDS}
-SERVICE_PORT = {k: Number(f"*{k}.service") for k in PORT_KINDS}
+ENDPOINT_PORT = Number("endpoint_port")
+TARGET = {g: Number(f"*{g}.target") for g in PORT_GROUPS}
+SERVICE_PORT = {g: Number(f"*{g}.service") for g in PORT_GROUPS}
 
 
 def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
@@ -35,8 +44,70 @@ def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataF
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class OwnRows:
+    """What the own side is priced over: a row per workload, and one per proxy whose Sidecar has ingress
+    listeners (their chain names and cluster endpoints hold the pod's own address)."""
+
+    ports: pd.DataFrame
+    """Per (row, port): ``row``, ``target_port``, ``port`` (the service port), ``group`` (of
+    :data:`PORT_GROUPS`), ``endpoint`` (of :data:`ENDPOINT_KINDS`), ``endpoint_port`` and the byte lengths
+    ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``."""
+    workload: np.ndarray
+    """Per row: its workload."""
+    proxy_row: np.ndarray
+    """Per proxy: its row."""
+
+
+def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
+    """The own side's rows and ports: a workload's Services' target ports (:func:`own_ports`), or for
+    each proxy of a workload whose Sidecar has ingress listeners, those listeners' ports (:func:`ingress_rows`)."""
+    workloads = len(cluster.workloads)
+    proxy_workload = cluster.proxies["workload"].to_numpy()
+    with_ingress = ingress_workloads(cluster)
+    service = own_ports(cols, cluster.service_workloads)
+    service = service[~with_ingress[service["workload"].to_numpy()]]
+    service = pd.DataFrame(
+        {
+            "row": service["workload"].to_numpy(),
+            "target_port": service["target_port"].to_numpy(),
+            "port": service["port"].to_numpy(),
+            "group": service["kind"].to_numpy(),
+            "endpoint": "",
+            "endpoint_port": 0,
+            "host": service["host"].to_numpy(),
+            "chain4": 0,
+            "chain6": 0,
+            "config": 0,
+            "endpoint_address": 0,
+        }
+    )
+    proxies = np.flatnonzero(with_ingress[proxy_workload])
+    proxy_row = proxy_workload.copy()
+    proxy_row[proxies] = workloads + np.arange(len(proxies))
+    row_workload = np.concatenate([np.arange(workloads), proxy_workload[proxies]])
+    ingress = ingress_rows(cluster)
+    if not len(ingress):
+        return OwnRows(ports=service, workload=row_workload, proxy_row=proxy_row)
+    text = ingress[["host", "chain4", "chain6", "config", "endpoint_address"]].apply(lambda c: c.str.len())
+    endpoint = ingress["endpoint"].to_numpy(dtype=object)
+    number = ingress["number"].to_numpy(np.int64)
+    own = pd.DataFrame(
+        {
+            "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],
+            "target_port": number,
+            "port": number,
+            "group": INGRESS + ingress["kind"].astype(str),
+            "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
+            "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
+            **{name: text[name].to_numpy(np.int64) for name in text.columns},
+        }
+    )
+    return OwnRows(ports=pd.concat([service, own], ignore_index=True), workload=row_workload, proxy_row=proxy_row)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class InboundPrices:
-    """Per workload (rows of ``cluster.workloads``), for proxies of one family class."""
+    """Per own-side row (:class:`OwnRows`), for proxies of one family class."""
 
     lds_bytes: np.ndarray
     lds_resources: int
@@ -57,48 +128,63 @@ class InboundPrices:
         }
 
 
+def _template_port(group: str) -> InboundPort:
+    """The stand-in of one port of ``group``: a Sidecar ingress port names its chains after its own
+    address and carries the Sidecar as metadata."""
+    kind = group.removeprefix(INGRESS)
+    ingress = group != kind
+    return InboundPort(
+        target_port=TARGET[group],
+        protocol=kind,
+        service_port=SERVICE_PORT[group],
+        host=ragged(group, "host"),
+        chain_address={"IPv4": ragged(group, "chain4"), "IPv6": ragged(group, "chain6")} if ingress else None,
+        config=ragged(group, "config") if ingress else "",
+    )
+
+
+def _endpoint(kind: str) -> InboundEndpoint | None:
+    """The stand-in of a ``defaultEndpoint`` of one of :data:`ENDPOINT_KINDS`."""
+    if not kind:
+        return None
+    return InboundEndpoint(
+        address=text("endpoint_address"), port=0 if kind == "pipe" else ENDPOINT_PORT, bound=kind != "static"
+    )
+
+
 def inbound_prices(
     cols: ClusterColumns,
-    ports: pd.DataFrame,
+    rows: OwnRows,
     design: Design,
     proxy: ProxyFacts,
     *,
-    workloads: int,
     mtls: str,
     allow_any: bool,
     trust_domain: str,
 ) -> InboundPrices:
+    """Per own-side row (:class:`OwnRows`), for proxies of one family class."""
     trace = tracing(text("tsvc"), text("trev"), trust_domain, text("tns"))
-    per_kind = {kind: ports[ports["kind"] == kind] for kind in PORT_KINDS}
-    template_ports = [
-        (
-            InboundPort(
-                target_port=TARGET[k],
-                protocol=k,
-                service_port=SERVICE_PORT[k],
-                host=ragged(k, "host"),
-            ),
-            k,
-        )
-        for k in PORT_KINDS
-    ]
+    ports = rows.ports
+    count = len(rows.workload)
+    per_group = {group: ports[ports["group"] == group] for group in PORT_GROUPS}
+    template_ports = [(_template_port(g), g.removeprefix(INGRESS)) for g in PORT_GROUPS]
     columns = Columns(
-        count=workloads,
+        count=count,
         lengths={
-            "tsvc": cols.canonical_service_length,
-            "trev": cols.canonical_revision_length,
-            "tns": cols.workload_namespace_length,
+            "tsvc": cols.canonical_service_length[rows.workload],
+            "trev": cols.canonical_revision_length[rows.workload],
+            "tns": cols.workload_namespace_length[rows.workload],
         },
         ragged={
-            k: Ragged(
+            g: Ragged(
                 elements=Columns(
                     count=len(part),
-                    lengths={"host": part["host"].to_numpy()},
+                    lengths={name: part[name].to_numpy() for name in ("host", "chain4", "chain6", "config")},
                     numbers={"target": part["target_port"].to_numpy(), "service": part["port"].to_numpy()},
                 ),
-                owner=part["workload"].to_numpy(),
+                owner=part["row"].to_numpy(),
             )
-            for k, part in per_kind.items()
+            for g, part in per_group.items()
         },
     )
     specs = design.virtual_inbound(proxy)
@@ -107,11 +193,11 @@ def inbound_prices(
             serialized_sizes(listeners.virtual_inbound(spec, template_ports, mtls, trace, trust_domain), columns)
             for spec in specs
         ),
-        np.zeros(workloads, np.int64),
+        np.zeros(count, np.int64),
     )
     port_chains = sum(
-        np.bincount(part["workload"].to_numpy(), minlength=workloads) * len(PORT_CHAINS[(k, mtls)])
-        for k, part in per_kind.items()
+        np.bincount(part["row"].to_numpy(), minlength=count) * len(PORT_CHAINS[(g.removeprefix(INGRESS), mtls)])
+        for g, part in per_group.items()
     )
     chains = sum(1 + len(spec.passthrough) * len(PASSTHROUGH_CHAINS[mtls]) + port_chains for spec in specs)
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
@@ -122,26 +208,29 @@ def inbound_prices(
         len(n.bind.additional) for n in design.virtual_outbound(proxy)
     )
 
-    port_rows = Columns(count=len(ports), numbers={"port": ports["target_port"].to_numpy()})
-    owner = ports["workload"].to_numpy()
-    inbound_bytes = sum(
-        (
-            np.bincount(owner, weights=serialized_sizes(clusters.inbound(spec, PORT), port_rows), minlength=workloads)
-            for spec in design.inbound_clusters(proxy)
-        ),
-        np.zeros(workloads),
-    ).astype(np.int64)
+    inbound_bytes = np.zeros(count)
+    for kind in ENDPOINT_KINDS:
+        part = ports[ports["endpoint"] == kind]
+        port_rows = Columns(
+            count=len(part),
+            lengths={"endpoint_address": part["endpoint_address"].to_numpy()},
+            numbers={"port": part["target_port"].to_numpy(), "endpoint_port": part["endpoint_port"].to_numpy()},
+        )
+        for spec in design.inbound_clusters(proxy):
+            sizes = serialized_sizes(clusters.inbound(spec, PORT, _endpoint(kind)), port_rows)
+            inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
+    owner = ports["row"].to_numpy()
     fixed = [
         clusters.blackhole(),
         clusters.passthrough(),
         *(clusters.inbound_passthrough(s) for s in design.passthrough_clusters(proxy)),
     ]
-    per_workload_ports = np.bincount(owner, minlength=workloads)
+    per_row_ports = np.bincount(owner, minlength=count)
     return InboundPrices(
         lds_bytes=np.asarray(lds, dtype=np.int64),
         lds_resources=len(specs) + len(outbound_virtual),
-        cds_bytes=inbound_bytes + sum(c.ByteSize() for c in fixed),
-        cds_resources=per_workload_ports * len(design.inbound_clusters(proxy)) + len(fixed),
+        cds_bytes=inbound_bytes.astype(np.int64) + sum(c.ByteSize() for c in fixed),
+        cds_resources=per_row_ports * len(design.inbound_clusters(proxy)) + len(fixed),
         filter_chains=np.asarray(chains, dtype=np.int64),
         listener_additional_addresses=additional,
     )

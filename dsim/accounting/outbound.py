@@ -37,6 +37,7 @@ PORT = Number("port")  # module constants: each Number is registered with the en
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
+FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)
@@ -260,7 +261,8 @@ class _Routed:
     """Per port row, what its service's VirtualService gives the virtual host of one copy."""
 
     bytes: np.ndarray
-    """Bytes of its routes (-1: no VirtualService, the default route; 0: no route left, no virtual host)."""
+    """Bytes of its routes (-1: the default route, where its service has no VirtualService or the
+    VirtualService gives this port no route; 0 would be a virtual host without routes)."""
     counts: dict[str, np.ndarray]
     """Per :data:`ROUTE_COUNTS`: its routes (1 where no VirtualService: the default route) and
     what they hold (none for the default route)."""
@@ -281,11 +283,41 @@ def _routed(
     numbers = ports["port"].to_numpy().tolist()
     for k, (service, number) in enumerate(zip(services, numbers, strict=True)):
         vs = owner.get(service)
-        if vs is not None:
-            out.bytes[k] = cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)
+        if vs is not None and (found := cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)):
+            out.bytes[k] = found
             for name, value in cols.objects.routes_counts(vs, number, copy.route_suffix, design, proxy).items():
                 out.counts[name][k] = value
     return out
+
+
+def _tcp_routed(
+    cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts, *, sniffed: bool
+) -> np.ndarray:
+    """Per port row: bytes of the TCP chain its service's VirtualService's TCP routes give its listener
+    copy, as the listener's ``filter_chains`` entry (tag and length); -1: the default chain."""
+    out = np.full(len(ports), -1, dtype=np.int64)
+    owner = cols.objects.vs_of_service
+    services = ports["service"].to_numpy()
+    rows = np.flatnonzero(np.isin(services, list(owner))) if owner else np.empty(0, np.int64)
+    numbers = ports["port"].to_numpy()
+    for k in rows.tolist():
+        routed = cols.objects.tcp_chain(int(services[k]), int(numbers[k]), copy.route_suffix, design, proxy)
+        if routed is not None:
+            size = np.asarray(listeners.service_tcp_chain("", routed, sniffed=sniffed).ByteSize())
+            out[k] = int(_field(size, FILTER_CHAINS_FIELD))
+    return out
+
+
+def _tcp_listener_sizes(template: Message, columns: Columns, routed: np.ndarray) -> np.ndarray:
+    """Per row: bytes of a service port listener ``template`` (its TCP chain last), with the rows of
+    ``routed`` >= 0 holding that chain instead of the template's default one."""
+    sizes = serialized_sizes(template, columns)
+    if (routed >= 0).any():
+        bare = type(template)()
+        bare.CopyFrom(template)
+        del bare.filter_chains[-1]
+        sizes = np.where(routed >= 0, serialized_sizes(bare, columns) + routed, sizes)
+    return sizes
 
 
 def _sniffed_routes(name: str, target: str, hashed: rc.RouteAction.HashPolicy | None) -> Message:
@@ -418,7 +450,11 @@ def outbound_prices(
             add(
                 "lds_bytes",
                 tcp["service"].to_numpy(),
-                serialized_sizes(listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)),
+                _tcp_listener_sizes(
+                    listeners.outbound_tcp(copy.bind, port, target),
+                    _row_columns(cols, tcp),
+                    _tcp_routed(cols, tcp, copy, design, proxy, sniffed=False),
+                ),
             )
             add("filter_chains", tcp["service"].to_numpy(), 1)
             add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
@@ -427,10 +463,11 @@ def outbound_prices(
             route_name = f"{host}:{port}{copy.route_suffix}"
             services = auto["service"].to_numpy()
             template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
+            routed_chain = _tcp_routed(cols, auto, copy, design, proxy, sniffed=True)
             for tau in taus:
                 columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
                 auto_bytes[tau] += np.bincount(
-                    services, weights=serialized_sizes(template, columns), minlength=n
+                    services, weights=_tcp_listener_sizes(template, columns, routed_chain), minlength=n
                 ).astype(np.int64)
             add("lds_resources", services, 1)
             add("filter_chains", services, 2)
@@ -438,7 +475,7 @@ def outbound_prices(
             sizes = _default_route_sizes(cols, auto, functools.partial(_sniffed_routes, route_name, target))
             present = np.ones(len(auto), np.int64)
             routed = _routed(cols, auto, copy, design, proxy)
-            if routed.bytes.any():  # a VirtualService's routes instead of the default route (none: no virtual host)
+            if (routed.bytes >= 0).any():  # a VirtualService's routes instead of the default route
                 pick = routed.bytes >= 0
                 empty = routes.route_configuration(route_name, [])
                 bare = routes.virtual_host(f"{host}:{port}", ["*"], [])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns, cluster_columns, view_columns
-from dsim.accounting.inbound import inbound_prices, own_ports
+from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_class
 from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
@@ -170,7 +170,7 @@ def _per_workload(
             chosen = mine & (allow == policy)
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
     zeros = np.zeros(workloads, np.int64)
-    vhosts = http["vhosts"].to_numpy()  # 0 where a VirtualService left a service no route
+    vhosts = http["vhosts"].to_numpy()  # 1 per (service, group) row: its virtual host
     wild = _wildcard(prices, seen, groups, workloads)
     return {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
@@ -328,13 +328,13 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     mesh = cluster.scenario.mesh
     seen = _Visibility(cluster, cols)
     tau = workload_tracing_classes(cols)
-    workloads = len(cluster.workloads)
-    ports = own_ports(cols, cluster.service_workloads)
+    own_side = own_rows(cluster, cols)
     pods = cluster.proxies["pod"].to_numpy()
     proxy_class = proxy_classes(cluster)
     proxy_workload = cluster.proxies["workload"].to_numpy()
     taus = np.unique(tau[proxy_workload]).tolist()
     allow = allow_any_by_workload(cluster)
+    row_allow = allow[own_side.workload]
     policies = tuple(sorted(set(allow[proxy_workload].tolist())))
     metrics: dict[str, np.ndarray] = {}
     priced: dict[int, OutboundPrices] = {}
@@ -344,22 +344,21 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         outbound = _per_workload(prices, seen, tau, allow)
         for metric, delta in _view_deltas(cluster, cols, design, facts, seen, tau, taus, allow).items():
             outbound[metric] = outbound[metric] + delta
+        own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:
             own = inbound_prices(
-                cols,
-                ports,
-                design,
-                facts,
-                workloads=workloads,
-                mtls=mesh.mtls,
-                allow_any=policy,
-                trust_domain=mesh.trust_domain,
+                cols, own_side, design, facts, mtls=mesh.mtls, allow_any=policy, trust_domain=mesh.trust_domain
             )
             for metric, value in own.metrics().items():
-                outbound[metric] = outbound[metric] + np.where(allow == policy, value, 0)
+                chosen = np.where(row_allow == policy, value, 0)
+                own_side_metrics[metric] = own_side_metrics.get(metric, np.zeros(len(row_allow), np.int64)) + chosen
         mine = proxy_class == k
+        rows = own_side.proxy_row[mine]
         for metric, values in outbound.items():
-            metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = np.asarray(values)[proxy_workload[mine]]
+            value = np.asarray(values)[proxy_workload[mine]]
+            if metric in own_side_metrics:
+                value = value + own_side_metrics[metric][rows]
+            metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = value
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)
     sizes = pd.concat(

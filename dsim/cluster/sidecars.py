@@ -189,21 +189,25 @@ class _Scoper:
                 ] += 1
             if not imported:
                 continue
-            for route in vs.spec.http:
-                for destination in route.route:
-                    target = self.service_of_host.get(
-                        resolve_host(destination.destination.host, vs.namespace, self.domain)
-                    )
-                    if target is not None and visible[target]:
-                        chosen[target] = True
+            # collectImportedServices takes the destinations of every kind of route.
+            hosts = [d.destination.host for route in vs.spec.http for d in route.route]
+            hosts += [d.destination.host for tcp in vs.spec.tcp for d in tcp.route]
+            hosts += [d.destination.host for tls in vs.spec.tls for d in tls.route]
+            for host in hosts:
+                target = self.service_of_host.get(resolve_host(host, vs.namespace, self.domain))
+                if target is not None and visible[target]:
+                    chosen[target] = True
         return chosen
 
 
 def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
     for sidecar in sidecars:
         spec = sidecar.spec
-        if spec.ingress:
-            notes["Sidecar ingress listeners: not modelled (inbound listeners as without them)"] += 1
+        if any(listener.capture_mode == "NONE" for listener in spec.ingress):
+            notes[
+                "Sidecar ingress listener with captureMode NONE: built as DEFAULT (a virtualInbound chain, not a "
+                "listener of its own on the port)"
+            ] += 1
         if any(listener.port is not None or listener.bind for listener in spec.egress):
             notes[
                 "Sidecar egress listener with a port or bind: not modelled, its hosts imported on every port "

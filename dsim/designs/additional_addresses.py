@@ -96,6 +96,7 @@ class AdditionalAddresses(Design):
                 bind=DUAL_WILDCARD,
                 passthrough=self.passthrough_chains(proxy),
                 chain_address=WILDCARD["IPv4"],
+                family="IPv4",
                 inbound_cluster_prefix="inbound",
             ),
         )

@@ -123,6 +123,8 @@ class VirtualInbound:
     """Its passthrough chain sets."""
     chain_address: str
     """The address in its per-port chain names (``0.0.0.0_<port>``)."""
+    family: IpFamily
+    """The family it serves: a Sidecar ingress port's chains are named after the pod's address of it."""
     inbound_cluster_prefix: str
     """Cluster its per-port chains send to: ``<prefix>|<port>||``."""
 
@@ -134,7 +136,8 @@ class InboundCluster:
     prefix: str
     """``inbound`` or ``inbound6``: the cluster is ``<prefix>|<port>||``."""
     source: str | None = None
-    """``ORIGINAL_DST`` cluster bound to this source address; ``None`` for a ``STATIC`` one."""
+    """The source address it binds to: an ``ORIGINAL_DST`` cluster's, or a ``STATIC`` one's that sends
+    to the pod's address or a socket (a Sidecar ingress ``defaultEndpoint``)."""
     extra_sources: tuple[str, ...] = ()
     """``upstream_bind_config.extra_source_addresses``."""
     loopback: str | None = None
@@ -241,6 +244,7 @@ class Design:
                 bind=Bind(address=proxy.wildcard),
                 passthrough=self.passthrough_chains(proxy),
                 chain_address=proxy.wildcard,
+                family=proxy.families[0],
                 inbound_cluster_prefix="inbound",
             ),
         )

@@ -8,6 +8,7 @@ the inbound clusters are doubled too.
 
 from dsim.designs.base import (
     DNS_FAMILY,
+    INBOUND_SOURCE,
     LOOPBACK,
     WILDCARD,
     Bind,
@@ -99,6 +100,7 @@ class Duplicate(Design):
                 bind=Bind(address=WILDCARD[family]),
                 passthrough=(passthrough,),
                 chain_address=WILDCARD[family],
+                family=family,
                 inbound_cluster_prefix=f"inbound{suffix}",
             )
             for family, suffix, passthrough in zip(FAMILIES, ("", "6"), self.passthrough_chains(proxy), strict=True)
@@ -108,6 +110,6 @@ class Duplicate(Design):
         if not proxy.dual:
             return super().inbound_clusters(proxy)
         return (
-            InboundCluster(prefix="inbound", loopback=LOOPBACK["IPv4"]),
-            InboundCluster(prefix="inbound6", loopback=LOOPBACK["IPv6"]),
+            InboundCluster(prefix="inbound", loopback=LOOPBACK["IPv4"], source=INBOUND_SOURCE["IPv4"]),
+            InboundCluster(prefix="inbound6", loopback=LOOPBACK["IPv6"], source=INBOUND_SOURCE["IPv6"]),
         )

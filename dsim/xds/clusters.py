@@ -28,6 +28,7 @@ from dsim.xds.common import (
 from dsim.xds.common import socket_address as address_of
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
 from dsim.xds.policy import ClusterPolicy, apply_policy
+from dsim.xds.view import InboundEndpoint
 
 Cluster: TypeAlias = cluster_pb2.Cluster
 MESH_ALPN = ("istio-peer-exchange", "istio")
@@ -115,25 +116,32 @@ def outbound(
     return cluster
 
 
-def inbound(spec: InboundCluster, port: int) -> Cluster:
-    """The cluster an own port's inbound chains send to, as the design shapes it."""
+def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = None) -> Cluster:
+    """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
+    ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``)."""
     name = f"{spec.prefix}|{port}||"
-    if spec.loopback is not None:
-        cluster = _base(name, Cluster.STATIC)
-        cluster.load_assignment.CopyFrom(
-            endpoint_pb2.ClusterLoadAssignment(
-                cluster_name=name,
-                endpoints=[
-                    ec.LocalityLbEndpoints(
-                        lb_endpoints=[ec.LbEndpoint(endpoint=ec.Endpoint(address=address_of(spec.loopback, port)))]
-                    )
-                ],
-            )
-        )
+    if endpoint is None and spec.loopback is None:
+        assert spec.source is not None, spec
+        cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+        _bind(cluster, spec.source, spec.extra_sources)
         return cluster
-    assert spec.source is not None, spec
-    cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
-    _bind(cluster, spec.source, spec.extra_sources)
+    if endpoint is None:
+        assert spec.loopback is not None
+        target = address_of(spec.loopback, port)
+    elif endpoint.port == 0:  # a unix socket
+        target = address_pb2.Address(pipe=address_pb2.Pipe(path=endpoint.address))
+    else:
+        target = address_of(endpoint.address, endpoint.port)
+    cluster = _base(name, Cluster.STATIC)
+    cluster.load_assignment.CopyFrom(
+        endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[ec.LocalityLbEndpoints(lb_endpoints=[ec.LbEndpoint(endpoint=ec.Endpoint(address=target))])],
+        )
+    )
+    if endpoint is not None and endpoint.bound:  # not a loopback: skip iptables' redirect back to the sidecar
+        assert spec.source is not None, spec
+        _bind(cluster, spec.source, spec.extra_sources)
     return cluster
 
 

@@ -143,17 +143,25 @@ def metadata(filters: Mapping[str, Mapping[str, Any]]) -> base_pb2.Metadata:
     return result
 
 
-def tcp_proxy_filter(cluster: str) -> listener_components_pb2.Filter:
-    """A network filter chain's ``tcp_proxy`` to ``cluster`` (stat prefix: the cluster's name)."""
-    return listener_components_pb2.Filter(
-        name="envoy.filters.network.tcp_proxy",
-        typed_config=pack(tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)),
-    )
+def tcp_proxy_filter(
+    cluster: str, weighted: Sequence[tuple[str, int]] = (), stat_prefix: str = ""
+) -> listener_components_pb2.Filter:
+    """A network filter chain's ``tcp_proxy`` to ``cluster`` (stat prefix: the cluster's name), or
+    split over ``weighted`` (cluster, weight) pairs under ``stat_prefix``."""
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix or cluster)
+    if weighted:
+        for name, weight in weighted:
+            proxy.weighted_clusters.clusters.add(name=name, weight=weight)
+    else:
+        proxy.cluster = cluster
+    return listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy))
 
 
-def tcp_filters(cluster: str, *, inbound: bool) -> list[listener_components_pb2.Filter]:
-    """A TCP chain's filters: Istio's TCP stats, then the ``tcp_proxy`` to ``cluster``."""
-    return [istio_filters.stats_network(inbound), tcp_proxy_filter(cluster)]
+def tcp_filters(
+    cluster: str, *, inbound: bool, weighted: Sequence[tuple[str, int]] = (), stat_prefix: str = ""
+) -> list[listener_components_pb2.Filter]:
+    """A TCP chain's filters: Istio's TCP stats, then the ``tcp_proxy`` (:func:`tcp_proxy_filter`)."""
+    return [istio_filters.stats_network(inbound), tcp_proxy_filter(cluster, weighted, stat_prefix)]
 
 
 def http_filters(*, inbound: bool) -> list[hcm_pb2.HttpFilter]:

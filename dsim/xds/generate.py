@@ -75,12 +75,14 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     wildcard: list[WildcardChain] = []
 
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
-        """The service's virtual host: its VirtualService's routes (none left: no virtual host), or the default."""
+        """The service's virtual host: its VirtualService's routes, or the default one where it has no
+        VirtualService or its VirtualService gives this port no route (``buildSidecarVirtualHostsForVirtualService``
+        then builds nothing and the service keeps its default virtual host)."""
         vs = objects.vs_of_service.get(svc.index)
-        if vs is None:
+        found = () if vs is None else objects.routes(vs, port, suffix, design, view.facts)
+        if not found:
             return routes.service_vhost(svc.host, port, domains, target, objects.destination_hash(svc.index, "", port))
-        found = objects.routes(vs, port, suffix, design, view.facts)
-        return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
+        return routes.virtual_host(f"{svc.host}:{port}", domains, found)
 
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
@@ -129,12 +131,19 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                         )
                     )
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
+                routed = (
+                    None
+                    if port.kind == "http"
+                    else objects.tcp_chain(svc.index, port.port, copy.route_suffix, design, view.facts)
+                )
                 if port.kind == "tcp":
-                    out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target))
+                    out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target, routed))
                 elif port.kind == "auto":
                     # A sniffed port gets its own route configuration holding only its service (domains "*").
                     route_name = f"{svc.host}:{port.port}{copy.route_suffix}"
-                    out_listeners.append(listeners.outbound_auto(copy.bind, port.port, route_name, target, trace))
+                    out_listeners.append(
+                        listeners.outbound_auto(copy.bind, port.port, route_name, target, trace, routed)
+                    )
                     sniffed = vhost(svc, port.port, copy.route_suffix, ["*"], target)
                     out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
                 else:
@@ -160,7 +169,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
 
     for inbound in design.inbound_clusters(view.facts):
-        out_clusters.extend(clusters.inbound(inbound, p.target_port) for p in view.inbound)
+        out_clusters.extend(clusters.inbound(inbound, p.target_port, p.endpoint) for p in view.inbound)
     out_clusters.extend([clusters.blackhole(), clusters.passthrough()])
     out_clusters.extend(clusters.inbound_passthrough(spec) for spec in design.passthrough_clusters(view.facts))
 

@@ -25,6 +25,7 @@ from dsim.xds.common import (
     ads_config_source,
     hcm_common,
     mesh_tls_context,
+    metadata,
     pack,
     socket_address,
     tcp_filters,
@@ -79,10 +80,22 @@ def _http_match() -> lc.FilterChainMatch:
     return lc.FilterChainMatch(transport_protocol="raw_buffer", application_protocols=PLAINTEXT_HTTP_ALPN)
 
 
-def outbound_tcp(bind: Bind, port: int, cluster: str) -> listener_pb2.Listener:
-    """A TCP service port: a listener on the VIP proxying to the service's cluster."""
+def service_tcp_chain(cluster: str, routed: lc.FilterChain | None, *, sniffed: bool) -> lc.FilterChain:
+    """A service port listener's TCP chain: proxying to the service's cluster, or by its
+    VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`); a sniffed port's
+    matches anything explicitly (an empty match)."""
+    chain = lc.FilterChain(filter_chain_match=lc.FilterChainMatch()) if sniffed else lc.FilterChain()
+    if routed is None:
+        chain.filters.extend(tcp_filters(cluster, inbound=False))
+    else:
+        chain.MergeFrom(routed)
+    return chain
+
+
+def outbound_tcp(bind: Bind, port: int, cluster: str, routed: lc.FilterChain | None = None) -> listener_pb2.Listener:
+    """A TCP service port: a listener on the VIP with its TCP chain (:func:`service_tcp_chain`)."""
     listener = _outbound(listener_name(bind.address, port), bind, port)
-    listener.filter_chains.add(filters=tcp_filters(cluster, inbound=False))
+    listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=False))
     return listener
 
 
@@ -110,10 +123,13 @@ def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unkn
     return listener
 
 
-def outbound_auto(bind: Bind, port: int, route_name: str, cluster: str, tracing: Tracing) -> listener_pb2.Listener:
-    """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else."""
+def outbound_auto(
+    bind: Bind, port: int, route_name: str, cluster: str, tracing: Tracing, routed: lc.FilterChain | None = None
+) -> listener_pb2.Listener:
+    """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else (to the
+    service's cluster, or by its VirtualService's TCP route: ``routed``)."""
     listener = _sniffing(bind, port, route_name, tracing)
-    listener.filter_chains.add(filter_chain_match=lc.FilterChainMatch(), filters=tcp_filters(cluster, inbound=False))
+    listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=True))
     return listener
 
 
@@ -206,7 +222,8 @@ def _passthrough_chains(
 def _port_chains(
     spec: VirtualInbound, port: InboundPort, kind: str, mtls: str, tracing: Tracing, trust_domain: str
 ) -> list[lc.FilterChain]:
-    name = listener_name(spec.chain_address, port.target_port)
+    address = spec.chain_address if port.chain_address is None else port.chain_address[spec.family]
+    name = listener_name(address, port.target_port)
     cluster = f"{spec.inbound_cluster_prefix}|{port.target_port}||"
     chains = []
     for chain in PORT_CHAINS[(kind, mtls)]:
@@ -224,7 +241,10 @@ def _port_chains(
             ]
         else:
             terminal = tcp_filters(cluster, inbound=True)
-        chains.append(_chain(chain, match, terminal, name, trust_domain))
+        built = _chain(chain, match, terminal, name, trust_domain)
+        if port.config:  # a Sidecar ingress port's chains name the Sidecar (``inboundChainForOpts``)
+            built.metadata.CopyFrom(metadata({"istio": {"config": port.config}}))
+        chains.append(built)
     return chains
 
 

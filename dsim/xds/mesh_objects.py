@@ -15,6 +15,7 @@ import functools
 import weakref
 
 import numpy as np
+from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
@@ -27,7 +28,7 @@ from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
 from dsim.xds.routes import vhost_objects
-from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes
+from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes, tcp_chain
 
 ROUTES_FIELD = 3  # VirtualHost.routes
 
@@ -179,6 +180,15 @@ class MeshObjects:
         obj = self.cluster.istio.virtual_services[vs]
         return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view)))
 
+    @functools.cache  # noqa: B019
+    def tcp_chain(
+        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> lc.FilterChain | None:
+        """The chain VirtualService ``vs``'s TCP routes give the copy ``suffix`` of a TCP or sniffed
+        listener on ``port`` (``None``: the default chain). Shared: copy before changing it."""
+        obj = self.cluster.istio.virtual_services[vs]
+        return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+
 
 class ObjectView:
     """The VirtualService and DestinationRule entry proxies of one namespace apply, per service
@@ -233,6 +243,14 @@ class ObjectView:
     def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``."""
         return self.objects.routes(vs, port, suffix, design, proxy, self)
+
+    def tcp_chain(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> lc.FilterChain | None:
+        """The chain ``service``'s VirtualService's TCP routes give its listener copy ``suffix`` on
+        ``port`` (``None``: no VirtualService, or none of its TCP routes takes the port)."""
+        vs = self.vs_of_service.get(service)
+        return None if vs is None else self.objects.tcp_chain(vs, port, suffix, design, proxy, self)
 
     @functools.cache  # noqa: B019
     def routes_bytes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> int:

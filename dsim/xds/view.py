@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.ingress import ingress_rows, ingress_workloads
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
@@ -25,6 +26,8 @@ from dsim.scenario.model import IpFamily
 from dsim.xds.names import spiffe_id
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
+INGRESS_PROTOCOL = {"http": "HTTP", "tcp": "TCP", "auto": "auto"}
+"""A Sidecar ingress port's protocol, as :func:`port_kind` reads it, by its kind."""
 CLUSTER_ID = "Kubernetes"
 """Istio's default cluster ID, the last field of endpoint ``istio.workload`` metadata."""
 
@@ -83,13 +86,32 @@ class ServiceView:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class InboundEndpoint:
+    """Where a Sidecar ingress listener's ``defaultEndpoint`` sends (a ``STATIC`` inbound cluster)."""
+
+    address: str
+    """An IP, or a unix socket's path."""
+    port: int
+    """0 for a unix socket."""
+    bound: bool
+    """Whether the cluster binds to the inbound source address (not a loopback endpoint)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class InboundPort:
-    """A target port the proxy's own services send to."""
+    """A target port the proxy's own services send to, or a Sidecar ingress listener's port."""
 
     target_port: int
     protocol: str
     service_port: int
     host: str
+    chain_address: dict[str, str] | None = None
+    """A Sidecar ingress port: the address naming its chains in each family's listener (by family);
+    ``None``, the listener's any-address."""
+    config: str = ""
+    """A Sidecar ingress port: the Sidecar, as its chains' ``istio.config`` metadata."""
+    endpoint: InboundEndpoint | None = None
+    """A Sidecar ingress port's ``defaultEndpoint``; ``None``, the design's usual inbound cluster."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -147,6 +169,8 @@ class ClusterIndex:
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
         self.scope_of = _group(c.scope, "workload", "service")
+        self.ingress_of = dict(tuple(ingress_rows(c).groupby("proxy")))
+        self.ingress_workload = ingress_workloads(c)
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
@@ -253,7 +277,26 @@ class ClusterIndex:
             int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload] if entry[s] < 0
         ]
         inbound: dict[int, InboundPort] = {}
-        for s in own_services:
+        ingress = self.ingress_of.get(proxy) if self.ingress_workload[workload] else None
+        for row in [] if ingress is None else ingress.to_dict("records"):
+            endpoint = None
+            if row["endpoint"]:
+                endpoint = InboundEndpoint(
+                    address=str(row["endpoint_address"]),
+                    port=int(row["endpoint_port"]),
+                    bound=row["endpoint"] == "bound",
+                )
+            number = int(row["number"])
+            inbound[number] = InboundPort(
+                target_port=number,
+                protocol=INGRESS_PROTOCOL[str(row["kind"])],
+                service_port=number,
+                host=str(row["host"]),
+                chain_address={"IPv4": str(row["chain4"]), "IPv6": str(row["chain6"])},
+                config=str(row["config"]),
+                endpoint=endpoint,
+            )
+        for s in () if self.ingress_workload[workload] else own_services:
             view = self.service(s)
             for p in view.ports:
                 inbound.setdefault(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
@@ -25,9 +26,10 @@ from dsim.scenario.istio.virtual_service import (
     HTTPRetry,
     HTTPRoute,
     StringMatch,
+    TCPRoute,
     VirtualService,
 )
-from dsim.xds.common import metadata, zero
+from dsim.xds.common import metadata, tcp_filters, zero
 from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
@@ -200,4 +202,45 @@ def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster) -
     return out
 
 
-__all__ = ["RETRY_ON", "Target", "config_path", "http_routes", "previous_hosts", "retry_policy", "route_match"]
+def _tcp_applies(route: TCPRoute, port: int) -> bool:
+    """Whether ``route`` takes connections to listener port ``port``: it has no match, or a match
+    without a port or on ``port`` (dsim reads no other L4 match field)."""
+    return not route.match or any(not m.port or m.port == port for m in route.match)
+
+
+def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> lc.FilterChain | None:
+    """The filter chain the first of ``vs``'s TCP routes that takes port ``port`` gives a TCP or
+    sniffed listener of that port (``buildSidecarOutboundTCPFilterChainOpts``, ``buildOutboundNetworkFilters``):
+    a ``tcp_proxy`` to its one destination, or split over the destinations with a weight under the
+    stat prefix ``<name>.<namespace>``; the VirtualService as ``istio.config``. ``None``: no TCP route
+    takes the port, or none of its destinations is left for this family copy (the default chain stays)."""
+    for route in vs.spec.tcp:
+        if not route.route or not _tcp_applies(route, port):
+            continue
+        picked = [(found, d.weight) for d in route.route if (found := cluster_of(d.destination, port)) is not None]
+        if len(picked) > 1:
+            picked = [(found, weight) for found, weight in picked if weight > 0]
+        if not picked:
+            return None
+        if len(picked) == 1:
+            filters = tcp_filters(picked[0][0].cluster, inbound=False)
+        else:
+            weighted = [(found.cluster, weight) for found, weight in picked]
+            filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
+        return lc.FilterChain(
+            filters=filters,
+            metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
+        )
+    return None
+
+
+__all__ = [
+    "RETRY_ON",
+    "Target",
+    "config_path",
+    "http_routes",
+    "previous_hosts",
+    "retry_policy",
+    "route_match",
+    "tcp_chain",
+]

@@ -15,7 +15,7 @@ from dsim.designs.base import Bind, InboundCluster, PassthroughChains, VirtualIn
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
-from dsim.xds.view import EndpointRows, InboundPort
+from dsim.xds.view import EndpointRows, InboundEndpoint, InboundPort
 
 # String lengths, weighted towards the varint boundaries of the fields that hold them.
 length = st.one_of(st.integers(0, 40), st.sampled_from([1, 63, 64, 126, 127, 128, 129, 255, 256, 16383, 16384]))
@@ -215,41 +215,75 @@ def test_http_and_auto_listeners_with_the_proxys_tracing(rows: list[dict[str, An
     st.sampled_from(["PERMISSIVE", "STRICT", "DISABLE"]),
     st.sampled_from(["http", "tcp", "auto"]),
     st.booleans(),
+    st.booleans(),
 )
-def test_virtual_inbound(rows: list[dict[str, Any]], mtls: str, kind: str, dual: bool) -> None:
+def test_virtual_inbound(rows: list[dict[str, Any]], mtls: str, kind: str, dual: bool, ingress: bool) -> None:
+    """``ingress``: a Sidecar ingress port, its chains named after an address of its own (``host``
+    here) and carrying the Sidecar (``ns``) as metadata."""
     spec = VirtualInbound(
         name="virtualInbound",
         bind=Bind(address="0.0.0.0", additional=("::",) if dual else ()),
         passthrough=(PassthroughChains(cluster="InboundPassthroughClusterIpv4", prefix="0.0.0.0"),),
         chain_address="0.0.0.0",
+        family="IPv4",
         inbound_cluster_prefix="inbound",
     )
     p = Number("port")
+
+    def port_of(host: str, chain: str, config: str, number: int) -> InboundPort:
+        if not ingress:
+            return InboundPort(target_port=number, protocol="X", service_port=number, host=host)
+        addresses = {"IPv4": chain, "IPv6": "::"}
+        return InboundPort(
+            target_port=number, protocol="X", service_port=number, host=host, chain_address=addresses, config=config
+        )
+
     template = listeners.virtual_inbound(
         spec,
-        [(InboundPort(target_port=p, protocol="X", service_port=p, host=text("host")), kind)],
+        [(port_of(text("host"), text("host"), text("ns"), p), kind)],
         mtls,
         tracing(text("svc"), text("rev"), "cluster.local", text("ns")),
         "cluster.local",
     )
 
     def real(r: dict[str, Any]) -> Any:
-        own = InboundPort(target_port=r["port"], protocol="X", service_port=r["port"], host=word(r["host"], "h"))
+        host = word(r["host"], "h")
+        own = port_of(host, host, word(r["ns"], "n"), r["port"])
         return listeners.virtual_inbound(spec, [(own, kind)], mtls, tracing_of(r), "cluster.local")
 
     check(template, real, rows, identity_columns(rows))
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.fixed_dictionaries({"port": port, "extra": st.booleans()}), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.fixed_dictionaries({"port": port, "extra": st.booleans(), "to": port, "address": nonempty}),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_inbound_clusters(rows: list[dict[str, Any]]) -> None:
-    p = Number("port")
-    numbers = Columns(count=len(rows), numbers={"port": np.array([r["port"] for r in rows])})
+    """The design's inbound clusters, and those a Sidecar ingress ``defaultEndpoint`` makes (to a
+    loopback, to the pod's address with a bind, to a unix socket)."""
+    p, to = Number("port"), Number("to")
+    columns = Columns(
+        count=len(rows),
+        lengths={"address": np.array([r["address"] for r in rows])},
+        numbers={"port": np.array([r["port"] for r in rows]), "to": np.array([r["to"] for r in rows])},
+    )
     for spec in (
         InboundCluster(prefix="inbound", source="127.0.0.6", extra_sources=("::6",)),
-        InboundCluster(prefix="inbound6", loopback="::1"),
+        InboundCluster(prefix="inbound6", loopback="::1", source="::6"),
     ):
-        check(clusters.inbound(spec, p), lambda r, spec=spec: clusters.inbound(spec, r["port"]), rows, numbers)
+        check(clusters.inbound(spec, p), lambda r, spec=spec: clusters.inbound(spec, r["port"]), rows, columns)
+        for target, bound in ((to, False), (to, True), (0, True)):
+            template = clusters.inbound(spec, p, InboundEndpoint(address=text("address"), port=target, bound=bound))
+
+            def real(r: dict[str, Any], spec: InboundCluster = spec, target: int = target, bound: bool = bound) -> Any:
+                endpoint = InboundEndpoint(address=word(r["address"]), port=r["to"] if target else 0, bound=bound)
+                return clusters.inbound(spec, r["port"], endpoint)
+
+            check(template, real, rows, columns)
 
 
 endpoint = st.fixed_dictionaries(

@@ -1,7 +1,8 @@
-"""On any small mesh of VirtualServices and DestinationRules spread over namespaces with any
-exportTo, each proxy's config is priced exactly: the vectorized accounting (the base view plus each
-namespace's difference) equals real serialization of what the protobuf path builds for the view
-of that proxy's namespace, under every design (``dsim/cluster/object_views.py``)."""
+"""On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, or both) and
+DestinationRules spread over namespaces with any exportTo, and maybe a Sidecar with an outbound
+policy and an ingress listener, each proxy's config is priced exactly: the vectorized accounting (the
+base view plus each namespace's difference) equals real serialization of what the protobuf path
+builds for the view of that proxy's namespace, under every design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
 
@@ -56,19 +57,25 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         ]
         if len(destinations) == 2:
             destinations[0]["weight"], destinations[1]["weight"] = 70, 30
-        spec = {"hosts": [_host(draw)], "http": [{"route": destinations}], **_export(draw, NAMESPACES)}
+        spec = {"hosts": [_host(draw)], **_export(draw, NAMESPACES)}
+        # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both.
+        kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp")]))
+        if "http" in kinds:
+            spec["http"] = [{"route": destinations}]
+        if "tcp" in kinds:
+            port = draw(st.sampled_from([None, 5432, 9000, 1234]))
+            spec["tcp"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
         routes.append({"name": f"v{i}", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": spec})
     sidecars = []
     if draw(st.booleans()):
         policy = draw(st.sampled_from(["ALLOW_ANY", "REGISTRY_ONLY"]))
-        sidecars.append(
-            {
-                "name": "default",
-                "namespace": draw(st.sampled_from(NAMESPACES)),
-                "spec": {"outboundTrafficPolicy": {"mode": policy}},
-            }
-        )
-    http = [{"name": "http", "port": 80}]
+        sidecar_spec: dict[str, Any] = {"outboundTrafficPolicy": {"mode": policy}}
+        if draw(st.booleans()):  # its proxies' own side from an ingress listener
+            endpoint = draw(st.sampled_from(["", "127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080", "unix:///run/a.sock"]))
+            listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "TCP", ""]))}}
+            sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
+        sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
+    ports = [{"name": "http", "port": 80}, {"name": "tcp", "port": 5432}, {"name": "port", "port": 9000}]
     return {
         "name": "views",
         "seed": draw(st.integers(0, 100)),
@@ -79,7 +86,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 "name": n,
                 "namespace": ns,
                 "ip_families": draw(st.sampled_from([["IPv4"], ["IPv4", "IPv6"]])),
-                "ports": http,
+                "ports": ports[: draw(st.integers(1, 3))],
             }
             for n, ns in SERVICES
         ],

@@ -1,0 +1,165 @@
+"""A Sidecar's ``ingress`` listeners: the inbound ports of the proxies it selects, one row per (proxy, port).
+
+``docs/istio-objects.md`` section 4.7 is the specification, after Istio's
+``pilot/pkg/networking/core/listener_inbound.go`` (``buildInboundChainConfigs``) and ``cluster.go``
+(``buildInboundClustersFromSidecar``, ``ClusterBuilder.buildInboundCluster``):
+
+- A workload whose Sidecar has ingress listeners gets its inbound chains and clusters from them alone:
+  its Services' target ports get none (``PILOT_ALLOW_SIDECAR_SERVICE_INBOUND_LISTENER_MERGE`` is off by
+  default). Chains come sorted by port.
+- Each chain is named ``<bind>_<port>``: the listener's ``bind``, else the pod's address
+  (``getSidecarInboundBindIPs``: its first global unicast IP). Its telemetry host is
+  ``<sidecar>.<proxy namespace>`` and it carries the Sidecar as ``istio.config`` metadata.
+- ``defaultEndpoint`` shapes the cluster ``inbound|<port>||``: unset (or ``:<port>``), the design's usual
+  inbound cluster; ``127.0.0.1``/``[::1]``, a ``STATIC`` cluster to the proxy's loopback of that family
+  (the other one when the pod lacks it); ``0.0.0.0``/``[::]``, ``STATIC`` to the pod's address of that
+  family bound to the inbound source address (when the pod lacks it, ``127.0.0.1``/``::1`` unbound, as
+  Istio writes it); ``unix://``, ``STATIC`` to the socket, bound likewise.
+- An HTTP listener with no ``bind`` (or a wildcard one) on the proxy's status or Prometheus port
+  (15021, 15090) is skipped, as ``CanBindToPort`` skips it.
+
+Both the protobuf path (:meth:`dsim.xds.view.ClusterIndex.proxy`) and the accounting
+(:mod:`dsim.accounting.inbound`) read :func:`ingress_rows`.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster.tables import Cluster
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS, UNIX_PREFIX, canonical_protocol
+
+SIDECAR_API = "/apis/networking.istio.io/v1/namespaces/{namespace}/sidecar/{name}"
+"""``istio.config`` of an ingress chain: ``gvk.Sidecar`` is v1 (``BuildConfigInfoMetadata``)."""
+RESERVED_PORTS = (15021, 15090)
+"""The sidecar's status and Prometheus ports (Istio's defaults): an ingress listener there is skipped."""
+
+_COLUMNS = (
+    "proxy",
+    "workload",
+    "number",
+    "kind",
+    "host",
+    "config",
+    "chain4",
+    "chain6",
+    "endpoint",
+    "endpoint_address",
+    "endpoint_port",
+)
+
+
+def ingress_kind(protocol: str) -> str:
+    """How an ingress port's chains are built (``ModelProtocolToListenerProtocol``): ``http`` for
+    Istio's HTTP protocols, ``auto`` (sniffed) when the protocol is empty, else ``tcp``."""
+    if not protocol:
+        return "auto"
+    return "http" if canonical_protocol(protocol) in HTTP_PROTOCOLS else "tcp"
+
+
+def _entries(cluster: Cluster) -> pd.DataFrame:
+    """One row per (workload, ingress listener) of the Sidecar each workload uses."""
+    sidecars = cluster.istio.sidecars
+    used = cluster.sidecar_workloads
+    ns_names = cluster.namespaces["name"].to_numpy()
+    workload_ns = cluster.workloads["namespace"].to_numpy()
+    rows: list[tuple[int, int, str, str, str, str, str]] = []
+    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
+        spec = sidecars[sidecar].spec
+        name = sidecars[sidecar].name
+        namespace = str(ns_names[workload_ns[workload]])
+        for listener in spec.ingress:
+            rows.append(
+                (
+                    workload,
+                    listener.port.number,
+                    ingress_kind(listener.port.protocol),
+                    f"{name}.{namespace}",
+                    SIDECAR_API.format(namespace=namespace, name=name),
+                    listener.bind,
+                    listener.default_endpoint,
+                )
+            )
+    return pd.DataFrame(rows, columns=["workload", "number", "kind", "host", "config", "bind", "default"])
+
+
+def _endpoints(
+    default: pd.Series, has4: np.ndarray, has6: np.ndarray, ip4: np.ndarray, ip6: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per row: the cluster's endpoint kind (``""`` the design's cluster, ``static`` to a loopback,
+    ``bound`` with the inbound source address), address and port."""
+    text = default.to_numpy(dtype=object).astype(str)
+    unix = np.char.startswith(text, UNIX_PREFIX)
+    host_port = np.where(unix, ":", text)
+    split = pd.Series(host_port, dtype=str).str.rpartition(":")
+    host = split[0].str.strip("[]").to_numpy(dtype=object)
+    port = pd.to_numeric(split[2].where(split[2] != "", "0")).to_numpy(np.int64)
+    loop4 = np.where(has4, "127.0.0.1", "::1")
+    loop6 = np.where(has6, "::1", "127.0.0.1")
+    address = np.select(
+        [host == "127.0.0.1", host == "::1", host == "0.0.0.0", host == "::"],
+        [loop4, loop6, np.where(has4, ip4, "127.0.0.1"), np.where(has6, ip6, "::1")],
+        "",
+    ).astype(object)
+    bound = ((host == "0.0.0.0") & has4) | ((host == "::") & has6)
+    kind = np.where(bound, "bound", np.where(address != "", "static", ""))
+    address = np.where(unix, np.char.replace(text, UNIX_PREFIX, "", count=1), address)
+    return {
+        "endpoint": np.where(unix, "bound", kind),
+        "endpoint_address": address,
+        "endpoint_port": np.where(unix, 0, port),
+    }
+
+
+def _rows(cluster: Cluster) -> pd.DataFrame:
+    entries = _entries(cluster)
+    if not len(entries):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _COLUMNS})
+    proxies = cluster.proxies
+    frame = pd.DataFrame({"proxy": np.arange(len(proxies)), "workload": proxies["workload"].to_numpy()})
+    rows = frame.merge(entries, on="workload").sort_values(["proxy", "number"], kind="stable", ignore_index=True)
+    pods = proxies["pod"].to_numpy()[rows["proxy"].to_numpy()]
+    has4 = cluster.pods["has_ipv4"].to_numpy()[pods]
+    has6 = cluster.pods["has_ipv6"].to_numpy()[pods]
+    pod_text = cluster.pod_ip_text()
+    ip4 = pod_text["ipv4"].to_numpy(dtype=object)[pods]
+    ip6 = pod_text["ipv6"].to_numpy(dtype=object)[pods]
+    bind = rows["bind"].to_numpy(dtype=object)
+    wildcard = np.where(has4, "0.0.0.0", "::")
+    reserved = np.isin(rows["number"].to_numpy(), RESERVED_PORTS) & (
+        ((bind == "") & (rows["kind"].to_numpy() == "http")) | (bind == wildcard)
+    )
+    rows = rows.assign(
+        chain4=np.where(bind == "", np.where(has4, ip4, ip6), bind),
+        chain6=np.where(bind == "", np.where(has6, ip6, ip4), bind),
+        **_endpoints(rows["default"], has4, has6, ip4, ip6),
+    )
+    return rows.loc[~reserved, list(_COLUMNS)].reset_index(drop=True)
+
+
+def ingress_workloads(cluster: Cluster) -> np.ndarray:
+    """Per workload: whether the Sidecar it uses has ingress listeners (then they alone make its own
+    side, even when every one of them is skipped)."""
+    found = np.zeros(len(cluster.workloads), bool)
+    used = cluster.sidecar_workloads
+    sidecars = cluster.istio.sidecars
+    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
+        found[workload] = bool(sidecars[sidecar].spec.ingress)
+    return found
+
+
+_cache: weakref.WeakKeyDictionary[Cluster, pd.DataFrame] = weakref.WeakKeyDictionary()
+
+
+def ingress_rows(cluster: Cluster) -> pd.DataFrame:
+    """Per (proxy, ingress port) of every proxy whose Sidecar has ingress listeners, by proxy then port:
+    ``workload``, ``number`` (the port, target and service alike), ``kind`` (``http``/``tcp``/``auto``),
+    ``host`` (``<sidecar>.<namespace>``), ``config`` (the chain's ``istio.config``), ``chain4``/``chain6``
+    (the address naming its chains in an IPv4 or IPv6 listener), ``endpoint`` (``""``, ``static`` or
+    ``bound``), ``endpoint_address`` and ``endpoint_port``. Computed once per cluster."""
+    if cluster not in _cache:
+        _cache[cluster] = _rows(cluster)
+    return _cache[cluster]

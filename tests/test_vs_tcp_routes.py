@@ -1,0 +1,150 @@
+"""A VirtualService's TCP routes (issue 16, ``docs/istio-objects.md`` section 1.10): the first TCP
+route that takes a port gives its service's TCP or sniffed listener a chain to its destination, or
+split by weight, carrying the VirtualService; both paths agree byte for byte under every design, and
+the real Envoy accepts the configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
+from dsim.cluster import Cluster
+from dsim.cluster.istio import istio_record
+from dsim.designs import get_design
+from dsim.xds.generate import proxy_config
+from dsim.xds.view import index_for
+from tests.accounting_check import assert_methods_agree
+
+SVC = "svc.cluster.local"
+
+
+def _vs(name: str, namespace: str, hosts: list[str], tcp: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"hosts": hosts, "tcp": tcp, **spec},
+    }
+
+
+def _to(host: str, weight: int = 0, subset: str = "", port: int = 0) -> dict[str, Any]:
+    destination: dict[str, Any] = {"host": host}
+    if subset:
+        destination["subset"] = subset
+    if port:
+        destination["port"] = {"number": port}
+    return {"destination": destination, **({"weight": weight} if weight else {})}
+
+
+MESH: dict[str, Any] = {
+    "namespaces": [{"name": "a"}, {"name": "b"}],
+    "services": [
+        {"name": "db", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "ports": [{"port": 5432, "name": "tcp"}]},
+        {"name": "db-next", "namespace": "a", "ports": [{"port": 5432, "name": "tcp"}]},
+        {"name": "cache", "namespace": "a", "ports": [{"port": 6379, "name": "cache"}, {"port": 6380, "name": "tcp"}]},
+        {"name": "queue", "namespace": "b", "ip_families": ["IPv6", "IPv4"], "ports": [{"port": 9092, "name": "tcp"}]},
+    ],
+    "workloads": [
+        {"name": "db", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "labels": {"version": "v1"}},
+        {"name": "db-next", "namespace": "a"},
+        {"name": "cache", "namespace": "a", "calls": ["a/db", "b/queue"]},
+        {"name": "queue", "namespace": "b", "ip_families": ["IPv4", "IPv6"], "calls": ["a/db", "a/cache"]},
+    ],
+    "destination_rules": [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "db", "namespace": "a"},
+            "spec": {"host": "db", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
+        }
+    ],
+    "virtual_services": [
+        # A weighted split (one destination an IPv4-only service), a match on another port first.
+        _vs(
+            "db",
+            "a",
+            ["db"],
+            [
+                {"match": [{"port": 9999}], "route": [_to("db-next")]},
+                {"route": [_to("db", 90, subset="v1"), _to("db-next.a.svc.cluster.local", 10)]},
+            ],
+        ),
+        # A sniffed port (6379, named "cache") and a TCP one; only 6379 is matched.
+        _vs("cache", "a", ["cache"], [{"match": [{"port": 6379}], "route": [_to("db", port=5432)]}]),
+        # Private to b: only b's proxies apply it.
+        _vs("queue", "b", ["queue"], [{"route": [_to("db.a.svc.cluster.local")]}], exportTo=["."]),
+    ],
+    "synthetic": {"services": 4, "namespaces": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(MESH))
+
+
+def _chains(cluster: Cluster, proxy: str, design: str) -> dict[str, Any]:
+    """Each outbound service listener's TCP chain (its last), by listener name."""
+    index = index_for(cluster)
+    config = proxy_config(index, index.find_proxy(proxy), get_design(design))
+    wildcard = ("0.0.0.0_", "::_", "virtual")
+    return {
+        listener.name: listener.filter_chains[-1]
+        for listener in config.listeners
+        if not listener.name.startswith(wildcard)
+    }
+
+
+def _proxy_of(chain: Any) -> Any:
+    from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+    found = tcp_proxy_pb2.TcpProxy()
+    chain.filters[-1].typed_config.Unpack(found)
+    return found
+
+
+def test_routes_give_the_chains_istio_builds(mesh: Cluster) -> None:
+    assert "tcp" not in " ".join(istio_record(mesh)["notes"])
+    chains = _chains(mesh, "a/cache", "single-stack")
+    index = index_for(mesh)
+    views = [index.service(s) for s in range(len(mesh.services))]
+    vip = {v.host: v.facts.vips[v.facts.families[0]] for v in views}  # single-stack: the primary VIP
+    split = _proxy_of(chains[f"{vip[f'db.a.{SVC}']}_5432"])
+    assert split.stat_prefix == "db.a"
+    assert [(c.name, c.weight) for c in split.weighted_clusters.clusters] == [
+        (f"outbound|5432|v1|db.a.{SVC}", 90),
+        (f"outbound|5432||db-next.a.{SVC}", 10),
+    ]
+    assert (
+        chains[f"{vip[f'db.a.{SVC}']}_5432"]
+        .metadata.filter_metadata["istio"]["config"]
+        .endswith("/namespaces/a/virtual-service/db")
+    )
+    assert _proxy_of(chains[f"{vip[f'cache.a.{SVC}']}_6379"]).cluster == f"outbound|5432||db.a.{SVC}"
+    assert _proxy_of(chains[f"{vip[f'cache.a.{SVC}']}_6380"]).cluster == f"outbound|6380||cache.a.{SVC}"
+    # The private VirtualService: a's proxies keep queue's own cluster, b's use the route.
+    assert _proxy_of(chains[f"{vip[f'queue.b.{SVC}']}_9092"]).cluster == f"outbound|9092||queue.b.{SVC}"
+    b_chains = _chains(mesh, "b/queue", "single-stack")
+    # No port named: the destination's only port (GetDestinationCluster).
+    assert _proxy_of(b_chains[f"{vip[f'queue.b.{SVC}']}_9092"]).cluster == f"outbound|5432||db.a.{SVC}"
+
+
+def test_duplicate_drops_a_destination_without_the_copys_family(mesh: Cluster) -> None:
+    """The IPv6 copy of db's listener under ``duplicate``: db-next has no IPv6, so only db's IPv6
+    cluster is left, and a single destination is a plain ``cluster`` (inferred, as for HTTP routes)."""
+    chains = _chains(mesh, "b/queue", "duplicate")
+    ipv6 = [name for name in chains if name.endswith("_5432") and ":" in name]
+    assert len(ipv6) == 1
+    assert _proxy_of(chains[ipv6[0]]).cluster == f"outbound6|5432|v1|db.a.{SVC}"
+
+
+def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
+    for design in design_names():
+        assert assert_methods_agree(mesh, design) == len(mesh.proxies)
+
+
+def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
+    verdicts = validate_configs(mesh, sample=len(mesh.proxies))
+    assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
