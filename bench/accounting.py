@@ -11,8 +11,11 @@ Prints, in one run:
    the accounting of every design (goal: seconds);
 4. the same mesh with 100 namespaces each holding its own VirtualService and DestinationRule
    (``exportTo: [.]``) for a service of another namespace, so each namespace sees its own view
-   (``dsim/cluster/object_views.py``): the accounting of every design, and its ratio to part 3's.
-Run: ``python bench/accounting.py [--design NAME]``.
+   (``dsim/cluster/object_views.py``): the accounting of every design, and its ratio to part 3's;
+5. the same 10,000 services spread over 1,000 namespaces, public, then with every namespace's own
+   VirtualService and DestinationRule (1,000 views, priced in one pass): the accounting of every
+   design, and the ratio of the two.
+Run: ``python bench/accounting.py [--design NAME] [--only istio-objects]`` (``--only``: parts 3 to 5).
 """
 
 from __future__ import annotations
@@ -119,6 +122,22 @@ def _timed_designs(cluster: Cluster) -> dict[str, float]:
     return timings
 
 
+def _views_at(namespaces: int) -> None:
+    """Part 5: the 10,000-service mesh over ``namespaces`` namespaces, public and with each namespace's own view."""
+    spread = {**ISTIO_OBJECTS, "synthetic": {**ISTIO_OBJECTS["synthetic"], "namespaces": namespaces}}
+    public_mesh = build_cluster(scenario_from_dict(spread))
+    public = _timed_designs(public_mesh)
+    viewed = build_cluster(scenario_from_dict({**spread, **_own_objects(public_mesh, namespaces)}))
+    own = _timed_designs(viewed)
+    views = len(np.unique(viewed.object_views["namespace"].to_numpy()))
+    print(
+        f"{len(public_mesh.services):,} services over {namespaces:,} namespaces: public, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in public.items())
+        + f"; with {views:,} namespaces' own VirtualService and DestinationRule, "
+        + ", ".join(f"{k} {v:.2f} s ({v / public[k]:.2f}x)" for k, v in own.items())
+    )
+
+
 def istio_objects() -> None:
     """The cluster build and the vectorized accounting at 10,000 services and VirtualServices (the
     accounting prices every service for every proxy class; ``visibility: all`` makes every proxy see
@@ -142,12 +161,17 @@ def istio_objects() -> None:
         f"(namespace, service) views): cluster built in {built:.2f} s; accounting "
         + ", ".join(f"{k} {v:.2f} s ({v / public[k]:.2f}x the public mesh's)" for k, v in own.items())
     )
+    _views_at(1_000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
+    parser.add_argument("--only", choices=["istio-objects"], help="run only parts 3 to 5")
     args = parser.parse_args()
+    if args.only == "istio-objects":
+        istio_objects()
+        return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)

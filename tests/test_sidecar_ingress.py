@@ -1,4 +1,4 @@
-"""A Sidecar's ``ingress`` listeners (issue 16, ``docs/istio-objects.md`` section 4.3): the proxies it
+"""A Sidecar's ``ingress`` listeners (issue 16, ``docs/istio-objects.md`` section 4.7): the proxies it
 selects get their inbound chains and clusters from its listeners alone, named after the pod's address
 or the listener's bind, each ``defaultEndpoint`` shaping its cluster; byte-exact between the protobuf
 path and the vectorized accounting under every design, and accepted by the real Envoy."""
@@ -52,6 +52,8 @@ MESH: dict[str, Any] = {
         {"name": "api", "namespace": "a", "replicas": 2, "labels": {"app": "api"}},
         {"name": "db", "namespace": "b", "replicas": 2, "ip_families": ["IPv6"]},
         {"name": "cache", "namespace": "b", "ip_families": ["IPv4", "IPv6"]},
+        {"name": "idle", "namespace": "a", "replicas": 0, "labels": {"app": "web"}},  # selected, no proxy
+        {"name": "status", "namespace": "a", "labels": {"app": "status"}},
     ],
     "sidecars": [
         # Every defaultEndpoint form, a bind, a port a Service also targets, and the status port (skipped).
@@ -70,6 +72,8 @@ MESH: dict[str, Any] = {
             selector={"app": "web"},
         ),
         _sidecar("default", "b", [_ingress(5432, "TCP", "0.0.0.0:5432"), _ingress(9000, "HTTP2")]),
+        # Only the Prometheus port: a cluster, no chains, and none of the workload's Service ports.
+        _sidecar("status-only", "a", [_ingress(15090, "HTTP")], selector={"app": "status"}),
     ],
     "synthetic": {"services": 4, "namespaces": 2},
 }
@@ -100,10 +104,12 @@ def _endpoint(cluster: Any) -> Any:
 
 def test_ingress_listeners_replace_the_service_ports(mesh: Cluster) -> None:
     clusters, chains = _inbound(mesh, "a/web", "single-stack")
-    assert sorted(clusters) == [f"inbound|{p}||" for p in (80, 81, 82, 83, 84, 85)]  # not 15021
+    # 15021, the status port, gets no chains but keeps its cluster (buildInboundClustersFromSidecar).
+    assert set(clusters) == {f"inbound|{p}||" for p in (80, 81, 82, 83, 84, 85, 15021)}
+    assert not [c for c in chains if c.endswith("_15021")]
     pod = index_for(mesh)
     view = pod.proxy(pod.find_proxy("a/web"))
-    ip4 = {p.target_port: p.chain_address for p in view.inbound}[80]["IPv4"]  # type: ignore[index]
+    ip4 = {p.target_port: p.chain_address for p in view.inbound}[80][0]  # type: ignore[index]
     assert {c.split("_")[0] for c in chains} == {ip4, "10.1.2.3"}
     assert clusters["inbound|85||"].type == clusters["inbound|85||"].ORIGINAL_DST  # ":85" is as good as unset
     loopback = _endpoint(clusters["inbound|80||"]).socket_address
@@ -114,6 +120,12 @@ def test_ingress_listeners_replace_the_service_ports(mesh: Cluster) -> None:
     assert _endpoint(clusters["inbound|84||"]).pipe.path == "/var/run/app.sock"
     # A proxy without an ingress Sidecar keeps its Service's target ports.
     assert sorted(_inbound(mesh, "a/api", "single-stack")[0]) == ["inbound|8080||", "inbound|9090||"]
+
+
+def test_a_sidecar_whose_every_ingress_port_is_skipped_leaves_no_port_chains(mesh: Cluster) -> None:
+    clusters, chains = _inbound(mesh, "a/status", "single-stack")
+    assert sorted(clusters) == ["inbound|15090||"]
+    assert chains == []
 
 
 def test_ingress_on_an_ipv6_pod_falls_back_to_its_family(mesh: Cluster) -> None:

@@ -108,8 +108,10 @@ def test_a_scheduler_and_a_worker_in_processes_of_their_own_give_the_points_of_d
 
 @pytest.mark.slow
 def test_a_sweep_stopped_mid_way_resumes_computing_only_the_missing_points(tmp_path: Path) -> None:
+    # 24 points: enough that the first flush (FLUSH_EVERY_S after the start) comes well before the
+    # last point, so the signal lands mid-way (16 finished within a second once, under no load).
     path = write_sweep(
-        tmp_path, tiny_sweep(axes={"synthetic.services": [40, 60, 80, 100, 120, 140, 160, 180]}, replicates=2)
+        tmp_path, tiny_sweep(axes={"synthetic.services": [40, 60, 80, 100, 120, 140, 160, 180]}, replicates=3)
     )
     out = tmp_path / "out"
     table = out / "points.parquet"
@@ -133,13 +135,13 @@ def test_a_sweep_stopped_mid_way_resumes_computing_only_the_missing_points(tmp_p
     assert err == "dsim: interrupted by SIGTERM\n"
     stopped = pd.read_parquet(table)
     finished = stopped["point"].nunique()
-    assert 0 < finished < 16, "stopped mid-way"
+    assert 0 < finished < 24, "stopped mid-way"
     assert not list(out.glob(".*.tmp")), "no temporary file left"
     resumed = subprocess.run(
         [sys.executable, "-m", "dsim", "sweep", str(path), "--workers", "1", "--out", str(out), "--no-report"],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
-    assert f"16 points: {16 - finished} computed (0 failed), {finished} already in {out}" in resumed.stdout
+    assert f"24 points: {24 - finished} computed (0 failed), {finished} already in {out}" in resumed.stdout
     whole = pd.read_parquet(table)
     pd.testing.assert_frame_equal(whole[whole["point"].isin(stopped["point"])].reset_index(drop=True), stopped)
     fresh = run_sweep(path, tmp_path / "fresh", report=False).tables["points"]

@@ -45,12 +45,14 @@ MESH: dict[str, Any] = {
         {"name": "db-next", "namespace": "a", "ports": [{"port": 5432, "name": "tcp"}]},
         {"name": "cache", "namespace": "a", "ports": [{"port": 6379, "name": "cache"}, {"port": 6380, "name": "tcp"}]},
         {"name": "queue", "namespace": "b", "ip_families": ["IPv6", "IPv4"], "ports": [{"port": 9092, "name": "tcp"}]},
+        {"name": "vault", "namespace": "b", "ports": [{"port": 8200, "name": "https"}, {"port": 8201, "name": "tcp"}]},
     ],
     "workloads": [
         {"name": "db", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "labels": {"version": "v1"}},
         {"name": "db-next", "namespace": "a"},
         {"name": "cache", "namespace": "a", "calls": ["a/db", "b/queue"]},
         {"name": "queue", "namespace": "b", "ip_families": ["IPv4", "IPv6"], "calls": ["a/db", "a/cache"]},
+        {"name": "vault", "namespace": "b"},
     ],
     "destination_rules": [
         {
@@ -75,6 +77,8 @@ MESH: dict[str, Any] = {
         _vs("cache", "a", ["cache"], [{"match": [{"port": 6379}], "route": [_to("db", port=5432)]}]),
         # Private to b: only b's proxies apply it.
         _vs("queue", "b", ["queue"], [{"route": [_to("db.a.svc.cluster.local")]}], exportTo=["."]),
+        # [100, 0]: still a split (the count decides); on the https port Istio builds no TCP route.
+        _vs("vault", "b", ["vault"], [{"route": [_to("vault", 100, port=8201), _to("queue.b.svc.cluster.local")]}]),
     ],
     "synthetic": {"services": 4, "namespaces": 2},
 }
@@ -129,6 +133,18 @@ def test_routes_give_the_chains_istio_builds(mesh: Cluster) -> None:
     b_chains = _chains(mesh, "b/queue", "single-stack")
     # No port named: the destination's only port (GetDestinationCluster).
     assert _proxy_of(b_chains[f"{vip[f'queue.b.{SVC}']}_9092"]).cluster == f"outbound|5432||db.a.{SVC}"
+
+
+def test_weights_of_zero_and_tls_ports(mesh: Cluster) -> None:
+    chains = _chains(mesh, "a/cache", "single-stack")
+    index = index_for(mesh)
+    vip = index.vip4[index.hosts.index(f"vault.b.{SVC}")]
+    split = _proxy_of(chains[f"{vip}_8201"])
+    assert (split.stat_prefix, [(c.name, c.weight) for c in split.weighted_clusters.clusters]) == (
+        "vault.b",
+        [(f"outbound|8201||vault.b.{SVC}", 100)],
+    )
+    assert _proxy_of(chains[f"{vip}_8200"]).cluster == f"outbound|8200||vault.b.{SVC}"  # https: no tcp[] route
 
 
 def test_duplicate_drops_a_destination_without_the_copys_family(mesh: Cluster) -> None:

@@ -8,6 +8,7 @@ Kubernetes names and labels, IP text, ports).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
-from dsim.xds.mesh_objects import ObjectView, mesh_objects
+from dsim.xds.mesh_objects import ObjectView, StackedView, mesh_objects
 from dsim.xds.view import CLUSTER_ID, port_kind
 
 FAMILIES: tuple[IpFamily, IpFamily] = ("IPv4", "IPv6")
@@ -204,4 +205,54 @@ def view_columns(cols: ClusterColumns, view: ObjectView, services: np.ndarray) -
         subsets=_view_subsets(mine, view),
         rule_length=_rule_lengths(view, len(cols.rule_length), services),
         objects=view,
+    )
+
+
+def stacked_columns(
+    cols: ClusterColumns, groups: Sequence[tuple[ObjectView, np.ndarray]]
+) -> tuple[ClusterColumns, np.ndarray, np.ndarray]:
+    """:func:`view_columns` of every (view, services) group at once, for one pricing pass: stand-in
+    service ``k`` is service ``real[k]`` seen in view ``group[k]`` (its ports, subsets, rule and
+    endpoints; :class:`dsim.xds.mesh_objects.StackedView` answers for its objects). Returns the
+    columns, ``real`` and ``group``."""
+    real = np.concatenate([services for _, services in groups]).astype(np.int64)
+    group = np.repeat(np.arange(len(groups)), [len(services) for _, services in groups])
+    stand_in = pd.DataFrame({"stand_in": np.arange(len(real)), "real": real})
+
+    def restack(frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows (keyed by ``service``) once per stand-in of their service."""
+        merged = stand_in.merge(frame.rename(columns={"service": "real"}), on="real", sort=False)
+        return merged.drop(columns="real").rename(columns={"stand_in": "service"}).reset_index(drop=True)
+
+    subsets = []
+    for g, (view, services) in enumerate(groups):
+        mine = cols.all_subsets[np.isin(cols.all_subsets["service"].to_numpy(), services)]
+        first = int(np.flatnonzero(group == g)[0])
+        offset = pd.Series(np.arange(first, first + len(services)), index=services)
+        found = _view_subsets(mine, view)
+        subsets.append(found.assign(service=offset[found["service"].to_numpy()].to_numpy()))
+    views = [view for view, _ in groups]
+    return (
+        dataclasses.replace(
+            cols,
+            service_families=cols.service_families[real],
+            service_namespace=cols.service_namespace[real],
+            name_length=cols.name_length[real],
+            namespace_length=cols.namespace_length[real],
+            host_length=cols.host_length[real],
+            vip_length={family: lengths[real] for family, lengths in cols.vip_length.items()},
+            ports=restack(cols.ports),
+            subsets=pd.concat(subsets, ignore_index=True),
+            rule_length=np.fromiter(
+                (len(views[g].rule(s)) for g, s in zip(group.tolist(), real.tolist(), strict=True)),
+                np.int64,
+                len(real),
+            ),
+            objects=StackedView(views, group, real),
+            all_subsets=restack(cols.all_subsets),
+            identities=restack(cols.identities),
+            service_pods=restack(cols.service_pods),
+        ),
+        real,
+        group,
     )

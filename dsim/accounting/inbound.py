@@ -50,7 +50,8 @@ class OwnRows:
 
     ports: pd.DataFrame
     """Per (row, port): ``row``, ``target_port``, ``port`` (the service port), ``group`` (of
-    :data:`PORT_GROUPS`), ``endpoint`` (of :data:`ENDPOINT_KINDS`), ``endpoint_port`` and the byte lengths
+    :data:`PORT_GROUPS`), ``chained`` (``False``: a cluster but no chains), ``endpoint`` (of
+    :data:`ENDPOINT_KINDS`), ``endpoint_port`` and the byte lengths
     ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``."""
     workload: np.ndarray
     """Per row: its workload."""
@@ -72,6 +73,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "target_port": service["target_port"].to_numpy(),
             "port": service["port"].to_numpy(),
             "group": service["kind"].to_numpy(),
+            "chained": True,
             "endpoint": "",
             "endpoint_port": 0,
             "host": service["host"].to_numpy(),
@@ -88,7 +90,9 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     ingress = ingress_rows(cluster)
     if not len(ingress):
         return OwnRows(ports=service, workload=row_workload, proxy_row=proxy_row)
-    text = ingress[["host", "chain4", "chain6", "config", "endpoint_address"]].apply(lambda c: c.str.len())
+    text = ingress[["host", "chain4", "chain6", "config", "endpoint_address"]].apply(
+        lambda c: c.str.encode("utf-8").str.len()  # bytes: a unix socket's path may be any text
+    )
     endpoint = ingress["endpoint"].to_numpy(dtype=object)
     number = ingress["number"].to_numpy(np.int64)
     own = pd.DataFrame(
@@ -97,6 +101,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "target_port": number,
             "port": number,
             "group": INGRESS + ingress["kind"].astype(str),
+            "chained": ingress["chained"].to_numpy(bool),
             "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
             "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
             **{name: text[name].to_numpy(np.int64) for name in text.columns},
@@ -138,7 +143,7 @@ def _template_port(group: str) -> InboundPort:
         protocol=kind,
         service_port=SERVICE_PORT[group],
         host=ragged(group, "host"),
-        chain_address={"IPv4": ragged(group, "chain4"), "IPv6": ragged(group, "chain6")} if ingress else None,
+        chain_address=(ragged(group, "chain4"), ragged(group, "chain6")) if ingress else None,
         config=ragged(group, "config") if ingress else "",
     )
 
@@ -166,7 +171,8 @@ def inbound_prices(
     trace = tracing(text("tsvc"), text("trev"), trust_domain, text("tns"))
     ports = rows.ports
     count = len(rows.workload)
-    per_group = {group: ports[ports["group"] == group] for group in PORT_GROUPS}
+    chained = ports[ports["chained"].to_numpy(bool)]
+    per_group = {group: chained[chained["group"] == group] for group in PORT_GROUPS}
     template_ports = [(_template_port(g), g.removeprefix(INGRESS)) for g in PORT_GROUPS]
     columns = Columns(
         count=count,

@@ -262,7 +262,7 @@ class _Routed:
 
     bytes: np.ndarray
     """Bytes of its routes (-1: the default route, where its service has no VirtualService or the
-    VirtualService gives this port no route; 0 would be a virtual host without routes)."""
+    VirtualService has no HTTP route for this port; 0: the family copy kept none of them, no virtual host)."""
     counts: dict[str, np.ndarray]
     """Per :data:`ROUTE_COUNTS`: its routes (1 where no VirtualService: the default route) and
     what they hold (none for the default route)."""
@@ -277,15 +277,13 @@ def _routed(
         counts={name: np.full(len(ports), int(name == "routes"), dtype=np.int64) for name in ROUTE_COUNTS},
     )
     owner = cols.objects.vs_of_service
-    if not owner:
-        return out
-    services = ports["service"].to_numpy().tolist()
-    numbers = ports["port"].to_numpy().tolist()
-    for k, (service, number) in enumerate(zip(services, numbers, strict=True)):
-        vs = owner.get(service)
-        if vs is not None and (found := cols.objects.routes_bytes(vs, number, copy.route_suffix, design, proxy)):
-            out.bytes[k] = found
-            for name, value in cols.objects.routes_counts(vs, number, copy.route_suffix, design, proxy).items():
+    services = ports["service"].to_numpy()
+    numbers = ports["port"].to_numpy()
+    for k in np.flatnonzero(np.isin(services, list(owner))).tolist() if owner else ():
+        found = cols.objects.routed(int(services[k]), int(numbers[k]), copy.route_suffix, design, proxy)
+        if found is not None:
+            out.bytes[k] = found[0]
+            for name, value in found[1].items():
                 out.counts[name][k] = value
     return out
 

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from dsim.accounting.columns import ClusterColumns, cluster_columns, view_columns
+from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_class
 from dsim.cluster import Cluster
@@ -34,17 +34,58 @@ PROXY_CLASSES: tuple[tuple[IpFamily, ...], ...] = (("IPv4",), ("IPv6",), ("IPv4"
 class _Visibility:
     """Sums over the services each workload sees."""
 
-    def __init__(self, cluster: Cluster, cols: ClusterColumns) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str,
+        namespaces: int,
+        workload_ns: np.ndarray,
+        service_ns: np.ndarray,
+        pair_workload: np.ndarray,
+        pair_service: np.ndarray,
+    ) -> None:
+        self.mode = mode
+        self.workloads = len(workload_ns)
+        self.namespaces = namespaces
+        self.workload_ns = workload_ns
+        self.service_ns = service_ns
+        self.pair_workload = pair_workload
+        self.pair_service = pair_service
+        self._by_workload: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, cluster: Cluster, cols: ClusterColumns) -> _Visibility:
         # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
         scoped = cluster.istio.scoped
-        self.mode = "scope" if scoped else cluster.scenario.visibility
-        self.workloads = len(cluster.workloads)
-        self.namespaces = len(cluster.namespaces)
-        self.workload_ns = cols.workload_namespace
-        self.service_ns = cols.service_namespace
         deps = cluster.scope if scoped else cluster.dependencies
-        self.pair_workload = deps["workload"].to_numpy()
-        self.pair_service = deps["service"].to_numpy()
+        return cls(
+            mode="scope" if scoped else cluster.scenario.visibility,
+            namespaces=len(cluster.namespaces),
+            workload_ns=cols.workload_namespace,
+            service_ns=cols.service_namespace,
+            pair_workload=deps["workload"].to_numpy(),
+            pair_service=deps["service"].to_numpy(),
+        )
+
+    def restricted(self, chosen: np.ndarray) -> _Visibility:
+        """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
+        order (a view group's workloads: its passes then cost what the group holds, not the mesh)."""
+        if self._by_workload is None:
+            order = np.argsort(self.pair_workload, kind="stable")
+            self._by_workload = (order, self.pair_workload[order])
+        order, sorted_workload = self._by_workload
+        starts = np.searchsorted(sorted_workload, chosen, "left")
+        lengths = np.searchsorted(sorted_workload, chosen, "right") - starts
+        offsets = np.cumsum(lengths) - lengths
+        rows = order[np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)]
+        return _Visibility(
+            mode=self.mode,
+            namespaces=self.namespaces,
+            workload_ns=self.workload_ns[chosen],
+            service_ns=self.service_ns,
+            pair_workload=np.repeat(np.arange(len(chosen)), lengths),
+            pair_service=self.pair_service[rows],
+        )
 
     def total(self, per_service: np.ndarray) -> np.ndarray:
         """Per workload: the sum of ``per_service`` over the services it sees."""
@@ -170,7 +211,7 @@ def _per_workload(
             chosen = mine & (allow == policy)
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
     zeros = np.zeros(workloads, np.int64)
-    vhosts = http["vhosts"].to_numpy()  # 1 per (service, group) row: its virtual host
+    vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     wild = _wildcard(prices, seen, groups, workloads)
     return {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
@@ -257,8 +298,9 @@ def _view_deltas(
 ) -> dict[str, np.ndarray]:
     """Per workload: what its namespace's view of the VirtualServices and DestinationRules
     (:mod:`dsim.cluster.object_views`) changes in its outbound config against the base view the
-    class prices hold. The services a view changes are priced in that view, and (once for every
-    view) in the base, by the same pricing; namespaces with equal views share a pass."""
+    class prices hold. The services each view changes are priced in that view (every view in one
+    pass: :func:`stacked_columns`) and in the base, by the same pricing; namespaces with equal views
+    share a group."""
     objects = mesh_objects(cluster)
     workloads = len(cluster.workloads)
     policies = tuple(sorted(set(allow.tolist())))
@@ -274,21 +316,35 @@ def _view_deltas(
     base = class_prices(
         cluster, view_columns(cols, objects.base, every), design, proxy, taus, entries=False, policies=policies
     )
-    for services, mine, namespace in groups:
-        priced = class_prices(
-            cluster,
-            view_columns(cols, objects.view(namespace), services),
-            design,
-            proxy,
-            taus,
-            entries=False,
-            policies=policies,
-        )
-        changed = _per_workload(priced, seen, tau, allow)
-        before = _per_workload(_only(base, services), seen, tau, allow)
+    stacked, real, group = stacked_columns(cols, [(objects.view(ns), services) for services, _, ns in groups])
+    viewed = class_prices(cluster, stacked, design, proxy, taus, entries=False, policies=policies)
+    for g, (services, mine, _) in enumerate(groups):
+        chosen = np.flatnonzero(mine)
+        theirs = seen.restricted(chosen)
+        unstacked = _unstacked(viewed, real, group == g, len(cols.host_length))
+        changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen])
+        before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen])
         for metric, value in changed.items():
-            out[metric] = out.get(metric, np.zeros(workloads, np.int64)) + np.where(mine, value - before[metric], 0)
+            out.setdefault(metric, np.zeros(workloads, np.int64))[chosen] += value - before[metric]
     return out
+
+
+def _unstacked(prices: OutboundPrices, real: np.ndarray, pick: np.ndarray, services: int) -> OutboundPrices:
+    """The stand-ins ``pick`` of stacked ``prices`` (:func:`stacked_columns`) as prices of their
+    real services (every other service priced at nothing)."""
+    rows = np.flatnonzero(pick)
+    per_service = pd.DataFrame(0, index=np.arange(services), columns=prices.per_service.columns, dtype=np.int64)
+    per_service.iloc[real[rows]] = prices.per_service.iloc[rows].to_numpy()
+    http = prices.http[pick[prices.http["service"].to_numpy()]]
+    return dataclasses.replace(
+        prices,
+        per_service=per_service,
+        auto_listener_bytes={
+            tau: np.bincount(real[rows], weights=values[rows], minlength=services).astype(np.int64)
+            for tau, values in prices.auto_listener_bytes.items()
+        },
+        http=http.assign(service=real[http["service"].to_numpy()]).reset_index(drop=True),
+    )
 
 
 def proxy_classes(cluster: Cluster) -> np.ndarray:
@@ -326,7 +382,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     columns, if the caller has them)."""
     cols = cluster_columns(cluster) if cols is None else cols
     mesh = cluster.scenario.mesh
-    seen = _Visibility(cluster, cols)
+    seen = _Visibility.of(cluster, cols)
     tau = workload_tracing_classes(cols)
     own_side = own_rows(cluster, cols)
     pods = cluster.proxies["pod"].to_numpy()

@@ -16,7 +16,9 @@
   family bound to the inbound source address (when the pod lacks it, ``127.0.0.1``/``::1`` unbound, as
   Istio writes it); ``unix://``, ``STATIC`` to the socket, bound likewise.
 - An HTTP listener with no ``bind`` (or a wildcard one) on the proxy's status or Prometheus port
-  (15021, 15090) is skipped, as ``CanBindToPort`` skips it.
+  (15021, 15090) gets no chains, as ``CanBindToPort`` skips it; its cluster is still built
+  (``buildInboundClustersFromSidecar`` does not ask).
+- A pod's first address is its IPv4 one when it has both, as everywhere in dsim (:class:`dsim.designs.base.ProxyFacts`).
 
 Both the protobuf path (:meth:`dsim.xds.view.ClusterIndex.proxy`) and the accounting
 (:mod:`dsim.accounting.inbound`) read :func:`ingress_rows`.
@@ -25,11 +27,13 @@ Both the protobuf path (:meth:`dsim.xds.view.ClusterIndex.proxy`) and the accoun
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
 from dsim.cluster.tables import Cluster
+from dsim.scenario.istio import Sidecar
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, UNIX_PREFIX, canonical_protocol
 
 SIDECAR_API = "/apis/networking.istio.io/v1/namespaces/{namespace}/sidecar/{name}"
@@ -42,6 +46,7 @@ _COLUMNS = (
     "workload",
     "number",
     "kind",
+    "chained",
     "host",
     "config",
     "chain4",
@@ -60,25 +65,29 @@ def ingress_kind(protocol: str) -> str:
     return "http" if canonical_protocol(protocol) in HTTP_PROTOCOLS else "tcp"
 
 
+def _used_sidecars(cluster: Cluster) -> Iterator[tuple[int, Sidecar]]:
+    """(workload, the Sidecar it uses) for every workload a Sidecar selects."""
+    used = cluster.sidecar_workloads
+    sidecars = cluster.istio.sidecars
+    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
+        yield workload, sidecars[sidecar]
+
+
 def _entries(cluster: Cluster) -> pd.DataFrame:
     """One row per (workload, ingress listener) of the Sidecar each workload uses."""
-    sidecars = cluster.istio.sidecars
-    used = cluster.sidecar_workloads
     ns_names = cluster.namespaces["name"].to_numpy()
     workload_ns = cluster.workloads["namespace"].to_numpy()
     rows: list[tuple[int, int, str, str, str, str, str]] = []
-    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
-        spec = sidecars[sidecar].spec
-        name = sidecars[sidecar].name
+    for workload, sidecar in _used_sidecars(cluster):
         namespace = str(ns_names[workload_ns[workload]])
-        for listener in spec.ingress:
+        for listener in sidecar.spec.ingress:
             rows.append(
                 (
                     workload,
                     listener.port.number,
                     ingress_kind(listener.port.protocol),
-                    f"{name}.{namespace}",
-                    SIDECAR_API.format(namespace=namespace, name=name),
+                    f"{sidecar.name}.{namespace}",
+                    SIDECAR_API.format(namespace=namespace, name=sidecar.name),
                     listener.bind,
                     listener.default_endpoint,
                 )
@@ -115,12 +124,12 @@ def _endpoints(
 
 
 def _rows(cluster: Cluster) -> pd.DataFrame:
-    entries = _entries(cluster)
-    if not len(entries):
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in _COLUMNS})
     proxies = cluster.proxies
     frame = pd.DataFrame({"proxy": np.arange(len(proxies)), "workload": proxies["workload"].to_numpy()})
-    rows = frame.merge(entries, on="workload").sort_values(["proxy", "number"], kind="stable", ignore_index=True)
+    rows = frame.merge(_entries(cluster), on="workload").sort_values(["proxy", "number"], kind="stable")
+    if not len(rows):  # no Sidecar with ingress listeners, or none selecting a workload with proxies
+        return pd.DataFrame({c: pd.Series(dtype=bool if c == "chained" else object) for c in _COLUMNS})
+    rows = rows.reset_index(drop=True)
     pods = proxies["pod"].to_numpy()[rows["proxy"].to_numpy()]
     has4 = cluster.pods["has_ipv4"].to_numpy()[pods]
     has6 = cluster.pods["has_ipv6"].to_numpy()[pods]
@@ -133,21 +142,20 @@ def _rows(cluster: Cluster) -> pd.DataFrame:
         ((bind == "") & (rows["kind"].to_numpy() == "http")) | (bind == wildcard)
     )
     rows = rows.assign(
+        chained=~reserved,
         chain4=np.where(bind == "", np.where(has4, ip4, ip6), bind),
         chain6=np.where(bind == "", np.where(has6, ip6, ip4), bind),
         **_endpoints(rows["default"], has4, has6, ip4, ip6),
     )
-    return rows.loc[~reserved, list(_COLUMNS)].reset_index(drop=True)
+    return rows[list(_COLUMNS)]
 
 
 def ingress_workloads(cluster: Cluster) -> np.ndarray:
     """Per workload: whether the Sidecar it uses has ingress listeners (then they alone make its own
     side, even when every one of them is skipped)."""
     found = np.zeros(len(cluster.workloads), bool)
-    used = cluster.sidecar_workloads
-    sidecars = cluster.istio.sidecars
-    for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
-        found[workload] = bool(sidecars[sidecar].spec.ingress)
+    for workload, sidecar in _used_sidecars(cluster):
+        found[workload] = bool(sidecar.spec.ingress)
     return found
 
 
@@ -157,6 +165,7 @@ _cache: weakref.WeakKeyDictionary[Cluster, pd.DataFrame] = weakref.WeakKeyDictio
 def ingress_rows(cluster: Cluster) -> pd.DataFrame:
     """Per (proxy, ingress port) of every proxy whose Sidecar has ingress listeners, by proxy then port:
     ``workload``, ``number`` (the port, target and service alike), ``kind`` (``http``/``tcp``/``auto``),
+    ``chained`` (``False``: a status or Prometheus port, whose chains are skipped but whose cluster stays),
     ``host`` (``<sidecar>.<namespace>``), ``config`` (the chain's ``istio.config``), ``chain4``/``chain6``
     (the address naming its chains in an IPv4 or IPv6 listener), ``endpoint`` (``""``, ``static`` or
     ``bound``), ``endpoint_address`` and ``endpoint_port``. Computed once per cluster."""

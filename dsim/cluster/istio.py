@@ -159,7 +159,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 if service in claimed:
                     notes[
                         "VirtualService host another VirtualService also names: the first one a namespace sees "
-                        "(private, exported to it, public) builds it, as in Istio"
+                        "(private, exported to it, public) builds it, as in Istio (where the first has no route for "
+                        "a port, Istio would take the next one's; dsim does not)"
                     ] += 1
                 claimed.add(service)
                 claims.append(service)

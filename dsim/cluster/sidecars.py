@@ -189,7 +189,8 @@ class _Scoper:
                 ] += 1
             if not imported:
                 continue
-            # collectImportedServices takes the destinations of every kind of route.
+            # collectImportedServices takes the destinations of http, tcp and tls routes (and of
+            # mirrors, which dsim does not read).
             hosts = [d.destination.host for route in vs.spec.http for d in route.route]
             hosts += [d.destination.host for tcp in vs.spec.tcp for d in tcp.route]
             hosts += [d.destination.host for tls in vs.spec.tls for d in tls.route]

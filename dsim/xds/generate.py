@@ -75,14 +75,14 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     wildcard: list[WildcardChain] = []
 
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
-        """The service's virtual host: its VirtualService's routes, or the default one where it has no
-        VirtualService or its VirtualService gives this port no route (``buildSidecarVirtualHostsForVirtualService``
-        then builds nothing and the service keeps its default virtual host)."""
-        vs = objects.vs_of_service.get(svc.index)
-        found = () if vs is None else objects.routes(vs, port, suffix, design, view.facts)
-        if not found:
+        """The service's virtual host: its VirtualService's routes (none left for this family copy: no
+        virtual host), or the default one where it has no VirtualService or its VirtualService has no
+        HTTP route for this port (``buildSidecarVirtualHostsForVirtualService`` then builds nothing)."""
+        vs = objects.routing_vs(svc.index, port)
+        if vs is None:
             return routes.service_vhost(svc.host, port, domains, target, objects.destination_hash(svc.index, "", port))
-        return routes.virtual_host(f"{svc.host}:{port}", domains, found)
+        found = objects.routes(vs, port, suffix, design, view.facts)
+        return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)

@@ -222,7 +222,7 @@ def _passthrough_chains(
 def _port_chains(
     spec: VirtualInbound, port: InboundPort, kind: str, mtls: str, tracing: Tracing, trust_domain: str
 ) -> list[lc.FilterChain]:
-    address = spec.chain_address if port.chain_address is None else port.chain_address[spec.family]
+    address = spec.chain_address if port.chain_address is None else port.chain_address[spec.family == "IPv6"]
     name = listener_name(address, port.target_port)
     cluster = f"{spec.inbound_cluster_prefix}|{port.target_port}||"
     chains = []
@@ -265,7 +265,8 @@ def virtual_inbound(
     for passthrough in spec.passthrough:
         listener.filter_chains.extend(_passthrough_chains(passthrough, mtls, tracing, trust_domain))
     for port, kind in ports:
-        listener.filter_chains.extend(_port_chains(spec, port, kind, mtls, tracing, trust_domain))
+        if port.chained:
+            listener.filter_chains.extend(_port_chains(spec, port, kind, mtls, tracing, trust_domain))
     listener.listener_filters.add(
         name="envoy.filters.listener.original_dst", typed_config=pack(original_dst_pb2.OriginalDst())
     )

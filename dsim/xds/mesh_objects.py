@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 from envoy.config.listener.v3 import listener_components_pb2 as lc
@@ -28,7 +29,7 @@ from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
 from dsim.xds.routes import vhost_objects
-from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes, tcp_chain
+from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes, takes_port, tcp_chain
 
 ROUTES_FIELD = 3  # VirtualHost.routes
 
@@ -71,6 +72,13 @@ class MeshObjects:
             )
         )
         self.domain = cluster.scenario.mesh.cluster_domain
+        ports = cluster.service_ports
+        prefix = ports["name"].astype(str).str.lower().str.split("-", n=1).str[0]
+        tls = (prefix.isin(TLS_PORT_NAMES) & (ports["protocol"].astype(str) == "TCP")).to_numpy()
+        tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
+        self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
+        """(service, port) of TLS ports (named ``https-``/``tls-``, which dsim serves as TCP): Istio
+        builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``)."""
         self.policy_list: list[ClusterPolicy] = []
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
@@ -181,6 +189,11 @@ class MeshObjects:
         return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view)))
 
     @functools.cache  # noqa: B019
+    def takes_port(self, vs: int, port: int) -> bool:
+        """Whether VirtualService ``vs`` has an HTTP route for listener port ``port`` (:func:`takes_port`)."""
+        return takes_port(self.cluster.istio.virtual_services[vs], port)
+
+    @functools.cache  # noqa: B019
     def tcp_chain(
         self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> lc.FilterChain | None:
@@ -250,7 +263,26 @@ class ObjectView:
         """The chain ``service``'s VirtualService's TCP routes give its listener copy ``suffix`` on
         ``port`` (``None``: no VirtualService, or none of its TCP routes takes the port)."""
         vs = self.vs_of_service.get(service)
-        return None if vs is None else self.objects.tcp_chain(vs, port, suffix, design, proxy, self)
+        if vs is None or (service, port) in self.objects.tls_ports:
+            return None
+        return self.objects.tcp_chain(vs, port, suffix, design, proxy, self)
+
+    def routing_vs(self, service: int, port: int) -> int | None:
+        """The VirtualService that builds ``service``'s virtual host on ``port``: its own, if one of its
+        HTTP routes takes the port (``None``: the default virtual host)."""
+        vs = self.vs_of_service.get(service)
+        return vs if vs is not None and self.objects.takes_port(vs, port) else None
+
+    def routed(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> tuple[int, dict[str, int]] | None:
+        """Bytes and counts (:meth:`routes_bytes`, :meth:`routes_counts`) of the routes ``service``'s
+        VirtualService gives its virtual host in ``<port><suffix>`` (``None``: the default virtual host,
+        :meth:`routing_vs`; bytes 0: the family copy kept none of them, so no virtual host)."""
+        vs = self.routing_vs(service, port)
+        if vs is None:
+            return None
+        return self.routes_bytes(vs, port, suffix, design, proxy), self.routes_counts(vs, port, suffix, design, proxy)
 
     @functools.cache  # noqa: B019
     def routes_bytes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> int:
@@ -269,11 +301,44 @@ class ObjectView:
         return vhost_objects([rc.VirtualHost(routes=found)])
 
 
+class StackedView(ObjectView):
+    """Several views at once, for pricing them in one pass: stand-in service ``k`` is service
+    ``real[k]`` as ``views[group[k]]`` sees it. Rule lookups work on the stand-ins directly (a rule
+    entry's policies do not depend on the view); routes and TCP chains are asked of the view itself
+    (their destinations' hash policies do)."""
+
+    def __init__(self, views: Sequence[ObjectView], group: np.ndarray, real: np.ndarray) -> None:
+        pairs = list(enumerate(zip(group.tolist(), real.tolist(), strict=True)))
+        super().__init__(
+            views[0].objects,
+            {k: vs for k, (g, s) in pairs if (vs := views[g].vs_of_service.get(s)) is not None},
+            {k: rule for k, (g, s) in pairs if (rule := views[g].rule_of_service.get(s)) is not None},
+        )
+        self.views = views
+        self.group = group
+        self.real = real
+
+    def routed(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> tuple[int, dict[str, int]] | None:
+        return self.views[self.group[service]].routed(int(self.real[service]), port, suffix, design, proxy)
+
+    def tcp_chain(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> lc.FilterChain | None:
+        return self.views[self.group[service]].tcp_chain(int(self.real[service]), port, suffix, design, proxy)
+
+    def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
+        raise TypeError("a stacked view has no routes of its own: ask routed() for a stand-in service")
+
+
 def _with_vips(facts: ServiceFacts) -> ServiceFacts:
     # Designs read VIPs to name listeners; a destination's cluster prefix does not depend on them.
     return ServiceFacts(families=facts.families, vips=dict.fromkeys(facts.families, ""))
 
 
+TLS_PORT_NAMES = ("https", "tls")
+"""Port name prefixes Istio reads as HTTPS and TLS (``protocol.Parse``; dsim's resolver makes them TCP)."""
 _OBJECTS: weakref.WeakKeyDictionary[Cluster, MeshObjects] = weakref.WeakKeyDictionary()
 
 

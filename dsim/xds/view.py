@@ -105,9 +105,12 @@ class InboundPort:
     protocol: str
     service_port: int
     host: str
-    chain_address: dict[str, str] | None = None
-    """A Sidecar ingress port: the address naming its chains in each family's listener (by family);
+    chain_address: tuple[str, str] | None = None
+    """A Sidecar ingress port: the address naming its chains in an IPv4 and in an IPv6 listener;
     ``None``, the listener's any-address."""
+    chained: bool = True
+    """``False``: a Sidecar ingress port that gets its cluster but no chains (the proxy's status or
+    Prometheus port)."""
     config: str = ""
     """A Sidecar ingress port: the Sidecar, as its chains' ``istio.config`` metadata."""
     endpoint: InboundEndpoint | None = None
@@ -169,7 +172,9 @@ class ClusterIndex:
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
         self.scope_of = _group(c.scope, "workload", "service")
-        self.ingress_of = dict(tuple(ingress_rows(c).groupby("proxy")))
+        self.ingress_of: dict[int, list[dict[Any, Any]]] = {}
+        for row in ingress_rows(c).to_dict("records"):
+            self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
         self.ingress_workload = ingress_workloads(c)
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
@@ -277,8 +282,7 @@ class ClusterIndex:
             int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload] if entry[s] < 0
         ]
         inbound: dict[int, InboundPort] = {}
-        ingress = self.ingress_of.get(proxy) if self.ingress_workload[workload] else None
-        for row in [] if ingress is None else ingress.to_dict("records"):
+        for row in self.ingress_of.get(proxy, []):
             endpoint = None
             if row["endpoint"]:
                 endpoint = InboundEndpoint(
@@ -292,7 +296,8 @@ class ClusterIndex:
                 protocol=INGRESS_PROTOCOL[str(row["kind"])],
                 service_port=number,
                 host=str(row["host"]),
-                chain_address={"IPv4": str(row["chain4"]), "IPv6": str(row["chain6"])},
+                chain_address=(str(row["chain4"]), str(row["chain6"])),
+                chained=bool(row["chained"]),
                 config=str(row["config"]),
                 endpoint=endpoint,
             )

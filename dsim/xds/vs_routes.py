@@ -148,13 +148,25 @@ def _path_of(match: HTTPMatchRequest | None) -> str:
     return str(uri.regex)
 
 
+def _picked(destinations: Sequence[tuple[Target | None, int]]) -> list[tuple[Target, int | None]]:
+    """A route's destinations as its action names them: one (``None`` as its weight), a plain
+    cluster; several, the weighted ones. Istio decides by the count, not the weights
+    (``applyHTTPRouteDestination``, ``buildOutboundNetworkFilters``), so ``[100, 0]`` is a split of
+    one. Where the family copy cannot reach a destination (``None``), the duplicate branch leaves it
+    out and then a single destination with a weight is a plain cluster (docs 1.11)."""
+    kept = [(found, weight) for found, weight in destinations if found is not None]
+    if len(kept) < len(destinations) and len(kept) > 1:  # the duplicate branch's family filter
+        kept = [(found, weight) for found, weight in kept if weight > 0]
+    if len(kept) == 1:
+        return [(kept[0][0], None)]
+    return [(found, weight) for found, weight in kept if weight > 0]
+
+
 def translate_route(
     vs: VirtualService, http: HTTPRoute, match: HTTPMatchRequest | None, port: int, cluster_of: DestinationCluster
 ) -> rc.Route | None:
     """One Envoy route, or ``None`` when none of its destinations is left for this configuration."""
-    picked = [(found, d.weight) for d in http.route if (found := cluster_of(d.destination, port)) is not None]
-    if len(picked) > 1:
-        picked = [(found, weight) for found, weight in picked if weight > 0]
+    picked = _picked([(cluster_of(d.destination, port), d.weight) for d in http.route])
     if not picked:
         return None
     hashes = [found.hash_policy for found, _ in picked if found.hash_policy is not None]
@@ -165,23 +177,35 @@ def translate_route(
         metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
     )
     action = route.route
-    if len(picked) == 1:
+    if picked[0][1] is None:
         target, _ = picked[0]
         action.cluster, operation = target.cluster, target.operation
     else:
         for target, weight in picked:
-            action.weighted_clusters.clusters.add(name=target.cluster, weight=wrappers_pb2.UInt32Value(value=weight))
+            action.weighted_clusters.clusters.add(
+                name=target.cluster, weight=wrappers_pb2.UInt32Value(value=weight or 0)
+            )
         operation = f"{vs.name}:{port}"
     action.hash_policy.extend(hashes)  # one per destination with a consistent hash, repeats kept
     timeout = _duration(http.timeout) if http.timeout is not None else zero()
     action.timeout.CopyFrom(timeout)
     # Only a single destination's hash drops the retry's previous-hosts predicate (applyHTTPRouteDestination).
-    policy = retry_policy(http.retries, consistent_hash=len(picked) == 1 and bool(hashes))
+    policy = retry_policy(http.retries, consistent_hash=picked[0][1] is None and bool(hashes))
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
     action.max_grpc_timeout.CopyFrom(timeout)
     route.decorator.operation = f"{operation}{_path_of(match)}"
     return route
+
+
+def takes_port(vs: VirtualService, port: int) -> bool:
+    """Whether one of ``vs``'s HTTP routes takes listener port ``port`` (a match without a port or on
+    it): if none does, Istio builds the VirtualService nothing there and its hosts keep their default
+    virtual hosts (``buildSidecarVirtualHostsForVirtualService``)."""
+    return any(
+        http.delegate is None and (not http.match or any(not m.port or m.port == port for m in http.match))
+        for http in vs.spec.http
+    )
 
 
 def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> list[rc.Route]:
@@ -217,15 +241,13 @@ def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> 
     for route in vs.spec.tcp:
         if not route.route or not _tcp_applies(route, port):
             continue
-        picked = [(found, d.weight) for d in route.route if (found := cluster_of(d.destination, port)) is not None]
-        if len(picked) > 1:
-            picked = [(found, weight) for found, weight in picked if weight > 0]
+        picked = _picked([(cluster_of(d.destination, port), d.weight) for d in route.route])
         if not picked:
             return None
-        if len(picked) == 1:
+        if picked[0][1] is None:
             filters = tcp_filters(picked[0][0].cluster, inbound=False)
         else:
-            weighted = [(found.cluster, weight) for found, weight in picked]
+            weighted = [(found.cluster, weight or 0) for found, weight in picked]
             filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
         return lc.FilterChain(
             filters=filters,
@@ -242,5 +264,6 @@ __all__ = [
     "previous_hosts",
     "retry_policy",
     "route_match",
+    "takes_port",
     "tcp_chain",
 ]

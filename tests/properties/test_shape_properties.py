@@ -3,6 +3,7 @@ dsim builds, with lengths that cross varint boundaries and ragged parts of 0, 1 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.designs.base import Bind, InboundCluster, PassthroughChains, VirtualInbound
+from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
@@ -209,23 +211,32 @@ def test_http_and_auto_listeners_with_the_proxys_tracing(rows: list[dict[str, An
     )
 
 
+inbound_row = st.fixed_dictionaries(
+    {"svc": length, "rev": length, "ns": nonempty, "host": nonempty, "port": port, "chain": nonempty, "config": length}
+)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
-    st.lists(identity, min_size=1, max_size=4),
+    st.lists(inbound_row, min_size=1, max_size=4),
     st.sampled_from(["PERMISSIVE", "STRICT", "DISABLE"]),
     st.sampled_from(["http", "tcp", "auto"]),
+    st.sampled_from(["IPv4", "IPv6"]),
     st.booleans(),
     st.booleans(),
 )
-def test_virtual_inbound(rows: list[dict[str, Any]], mtls: str, kind: str, dual: bool, ingress: bool) -> None:
-    """``ingress``: a Sidecar ingress port, its chains named after an address of its own (``host``
-    here) and carrying the Sidecar (``ns``) as metadata."""
+def test_virtual_inbound(
+    rows: list[dict[str, Any]], mtls: str, kind: str, family: IpFamily, dual: bool, ingress: bool
+) -> None:
+    """``ingress``: a Sidecar ingress port, its chains named after an address of its own (``chain``,
+    the one of the listener's family) and carrying the Sidecar (``config``) as metadata."""
+    wildcard = "0.0.0.0" if family == "IPv4" else "::"
     spec = VirtualInbound(
         name="virtualInbound",
-        bind=Bind(address="0.0.0.0", additional=("::",) if dual else ()),
+        bind=Bind(address=wildcard, additional=("::",) if dual else ()),
         passthrough=(PassthroughChains(cluster="InboundPassthroughClusterIpv4", prefix="0.0.0.0"),),
-        chain_address="0.0.0.0",
-        family="IPv4",
+        chain_address=wildcard,
+        family=family,
         inbound_cluster_prefix="inbound",
     )
     p = Number("port")
@@ -233,25 +244,27 @@ def test_virtual_inbound(rows: list[dict[str, Any]], mtls: str, kind: str, dual:
     def port_of(host: str, chain: str, config: str, number: int) -> InboundPort:
         if not ingress:
             return InboundPort(target_port=number, protocol="X", service_port=number, host=host)
-        addresses = {"IPv4": chain, "IPv6": "::"}
+        # The other family's address is never the listener's: a fixed text shows it is not read.
+        addresses = (chain, "fd00::1") if family == "IPv4" else ("10.0.0.1", chain)
         return InboundPort(
             target_port=number, protocol="X", service_port=number, host=host, chain_address=addresses, config=config
         )
 
     template = listeners.virtual_inbound(
         spec,
-        [(port_of(text("host"), text("host"), text("ns"), p), kind)],
+        [(port_of(text("host"), text("chain"), text("config"), p), kind)],
         mtls,
         tracing(text("svc"), text("rev"), "cluster.local", text("ns")),
         "cluster.local",
     )
 
     def real(r: dict[str, Any]) -> Any:
-        host = word(r["host"], "h")
-        own = port_of(host, host, word(r["ns"], "n"), r["port"])
+        own = port_of(word(r["host"], "h"), word(r["chain"], "c"), word(r["config"], "g"), r["port"])
         return listeners.virtual_inbound(spec, [(own, kind)], mtls, tracing_of(r), "cluster.local")
 
-    check(template, real, rows, identity_columns(rows))
+    columns = identity_columns(rows)
+    lengths = {**columns.lengths, **{k: np.array([r[k] for r in rows]) for k in ("chain", "config")}}
+    check(template, real, rows, dataclasses.replace(columns, lengths=lengths))
 
 
 @settings(max_examples=30, deadline=None)
