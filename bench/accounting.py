@@ -6,9 +6,10 @@ Prints, in one run:
 2. on scenarios the protobuf method can finish (``scenarios/quickstart.yaml``, and
    ``bench/medium.yaml``, where the vectorized method's fixed cost matters less), both methods
    over every proxy for one design, their agreement, and the ratio (goal: at least 100x);
-3. 10,000 services with 10,000 VirtualServices (three routes of two matches, two weighted subsets)
-   and 10,000 DestinationRules (subsets, connection pool, outlier detection): the cluster build and
-   the accounting of every design (goal: seconds);
+3. 10,000 services with 10,000 VirtualServices (three routes of two matches, two weighted subsets,
+   and a TCP route to them for the TCP and sniffed ports) and 10,000 DestinationRules (subsets,
+   connection pool, outlier detection): the cluster build and the accounting of every design
+   (goal: seconds);
 4. the same mesh with 100 namespaces each holding its own VirtualService and DestinationRule
    (``exportTo: [.]``) for a service of another namespace, so each namespace sees its own view
    (``dsim/cluster/object_views.py``): the accounting of every design, and its ratio to part 3's;
@@ -87,7 +88,14 @@ ISTIO_OBJECTS = {
         "call_graph": {"model": "none"},
     },
     "istio_objects": {
-        "virtual_services": {"share": 1.0, "routes": 3, "matches_per_route": 2, "destinations": 2, "retry_attempts": 2},
+        "virtual_services": {
+            "share": 1.0,
+            "routes": 3,
+            "matches_per_route": 2,
+            "destinations": 2,
+            "retry_attempts": 2,
+            "tcp": True,
+        },
         "destination_rules": {"share": 1.0, "subsets": 2, "connection_pool": 0.5, "outlier_detection": 0.5},
     },
 }

@@ -5,6 +5,7 @@ the real Envoy accepts the configs."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -164,3 +165,29 @@ def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
 def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
     verdicts = validate_configs(mesh, sample=len(mesh.proxies))
     assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
+
+
+def test_generated_virtual_services_can_carry_tcp_routes() -> None:
+    """``istio_objects.virtual_services.tcp``: each generated VirtualService also gets a TCP route to
+    its default route's destinations; the services' TCP ports then proxy by it, both paths agree, and
+    without it the seed's objects are the same but for the TCP routes (it draws nothing)."""
+    objects = {"virtual_services": {"share": 1.0, "routes": 2, "destinations": 2, "tcp": True}}
+    objects["destination_rules"] = {"share": 1.0, "subsets": 2}
+    synthetic = {"services": 16, "namespaces": 2, "protocols": {"tcp": 1, "auto": 1}}
+    scenario = {"name": "tcp", "seed": 5, "synthetic": synthetic, "istio_objects": objects}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    assert all(vs.spec.tcp for vs in cluster.istio.virtual_services)
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+    index = index_for(cluster)
+    config = proxy_config(index, 0, get_design("single-stack"))
+    routed = [
+        c for listener in config.listeners for c in listener.filter_chains if "istio" in c.metadata.filter_metadata
+    ]
+    assert routed  # TCP chains the generated routes built
+    plain = {**objects, "virtual_services": {**objects["virtual_services"], "tcp": False}}
+    again = build_cluster(scenario_from_dict({**scenario, "istio_objects": plain}))
+    stripped = [
+        dataclasses.replace(vs, spec=dataclasses.replace(vs.spec, tcp=())) for vs in cluster.istio.virtual_services
+    ]
+    assert tuple(stripped) == again.istio.virtual_services

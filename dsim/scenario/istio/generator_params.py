@@ -58,6 +58,9 @@ class VirtualServiceGen:
     private: Fraction = 0.0
     """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
     keep the service's default route."""
+    tcp: bool = False
+    """Give each also a TCP route to the default HTTP route's destinations (it shapes the service's
+    TCP and sniffed ports' listeners)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

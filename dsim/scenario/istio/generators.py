@@ -54,7 +54,9 @@ from dsim.scenario.istio.virtual_service import (
     HTTPRetry,
     HTTPRoute,
     HTTPRouteDestination,
+    RouteDestination,
     StringMatch,
+    TCPRoute,
     VirtualService,
     VirtualServiceSpec,
 )
@@ -190,7 +192,13 @@ def generate_virtual_services(
             _http_route(params, rng, names[i], hosts[0], subsets.get(i, ()), r, last=r == params.routes - 1)
             for r in range(params.routes)
         )
-        spec = VirtualServiceSpec(hosts=hosts, http=routes)
+        # A TCP route with the default route's destinations: it shapes the service's TCP and sniffed ports.
+        tcp = (
+            TCPRoute(
+                route=tuple(RouteDestination(destination=d.destination, weight=d.weight) for d in routes[-1].route)
+            ),
+        )
+        spec = VirtualServiceSpec(hosts=hosts, http=routes, tcp=tcp if params.tcp else ())
         services.append(VirtualService(name=names[i], namespace=namespaces[i], spec=spec))
     return _made_private(services, params.private, rng)
 
