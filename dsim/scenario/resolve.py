@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from dsim.scenario.model import Istiod, Protocol, Scenario, Service, ServicePort, Workload
 
+TLS_PREFIXES = ("https", "tls")
+"""Port-name prefixes Istio reads as HTTPS and TLS (``protocol.Parse``): dsim serves them as TCP,
+but Istio builds no VirtualService ``tcp[]`` route on them."""
 # Istio's protocol names by port-name prefix (the part before the first '-'), lower-cased.
 # Protocols Envoy proxies as opaque TCP (TLS passthrough, databases) share TCP's config shape.
 _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
@@ -20,12 +23,20 @@ _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "grpc": "GRPC",
     "grpc-web": "GRPC",
     "tcp": "TCP",
-    "https": "TCP",
-    "tls": "TCP",
+    **dict.fromkeys(TLS_PREFIXES, "TCP"),
     "mongo": "TCP",
     "mysql": "TCP",
     "redis": "TCP",
 }
+
+
+def _prefix(name: str) -> str:
+    return name.lower().split("-", 1)[0]
+
+
+def names_tls_port(name: str) -> bool:
+    """Whether a port name tells Istio the port is HTTPS or TLS (:data:`TLS_PREFIXES`)."""
+    return _prefix(name) in TLS_PREFIXES
 
 
 def protocol_from_port_name(name: str) -> Protocol:
@@ -33,7 +44,7 @@ def protocol_from_port_name(name: str) -> Protocol:
     lowered = name.lower()
     if lowered.startswith("grpc-web"):
         return "GRPC"
-    return _PROTOCOL_BY_PREFIX.get(lowered.split("-", 1)[0], "auto")
+    return _PROTOCOL_BY_PREFIX.get(_prefix(lowered), "auto")
 
 
 def istio_default_concurrency(gomaxprocs: int) -> int:

@@ -25,6 +25,7 @@ from dsim.cluster.object_views import merged_spec, views_by_namespace
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.virtual_service import Destination
+from dsim.scenario.resolve import names_tls_port
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
@@ -73,8 +74,10 @@ class MeshObjects:
         )
         self.domain = cluster.scenario.mesh.cluster_domain
         ports = cluster.service_ports
-        prefix = ports["name"].astype(str).str.lower().str.split("-", n=1).str[0]
-        tls = (prefix.isin(TLS_PORT_NAMES) & (ports["protocol"].astype(str) == "TCP")).to_numpy()
+        tls = (
+            ports["name"].astype(str).map(names_tls_port).to_numpy(bool)
+            & (ports["protocol"].astype(str) == "TCP").to_numpy()
+        )
         tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
         self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
         """(service, port) of TLS ports (named ``https-``/``tls-``, which dsim serves as TCP): Istio
@@ -337,8 +340,6 @@ def _with_vips(facts: ServiceFacts) -> ServiceFacts:
     return ServiceFacts(families=facts.families, vips=dict.fromkeys(facts.families, ""))
 
 
-TLS_PORT_NAMES = ("https", "tls")
-"""Port name prefixes Istio reads as HTTPS and TLS (``protocol.Parse``; dsim's resolver makes them TCP)."""
 _OBJECTS: weakref.WeakKeyDictionary[Cluster, MeshObjects] = weakref.WeakKeyDictionary()
 
 
