@@ -28,3 +28,19 @@ def assert_methods_agree(cluster: Cluster, design: str, proxies: Sequence[int] |
         slow = slow.sort_values(keys, ignore_index=True)
         pd.testing.assert_frame_equal(fast, slow, check_dtype=False, obj=f"{table} {design}")
     return len(fast)
+
+
+def assert_exact_every_design(cluster: Cluster) -> None:
+    """:func:`assert_methods_agree` on every proxy under every design."""
+    from dsim import design_names
+
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+
+
+def assert_envoy_accepts_every_proxy(cluster: Cluster) -> None:
+    """The real Envoy accepts every proxy's config under every design."""
+    from dsim import validate_configs
+
+    verdicts = validate_configs(cluster, sample=len(cluster.proxies))
+    assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()

@@ -203,7 +203,10 @@ def test_listeners_and_routes(mesh) -> None:  # type: ignore[no-untyped-def]
     config = _config(mesh, "default/web", "single-stack")
     listeners = {x.name: x for x in config.listeners}
     assert "198.51.100.1_443" in listeners
-    assert list(listeners["198.51.100.1_443"].filter_chains[0].filter_chain_match.server_names) == ["api.example.com"]
+    # A TLS port on an address: no SNI match, no TLS inspector (buildSidecarOutboundTLSFilterChainOpts
+    # matches SNI only where no address tells the host apart).
+    assert not listeners["198.51.100.1_443"].filter_chains[0].HasField("filter_chain_match")
+    assert not listeners["198.51.100.1_443"].listener_filters
     wildcard = listeners["0.0.0.0_9000"]
     assert len(wildcard.filter_chains) == 1  # the first entry's TCP chain wins
     assert "*.wild.com" in wildcard.filter_chains[0].filters[-1].typed_config.value.decode(errors="replace")

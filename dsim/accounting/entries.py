@@ -85,7 +85,7 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
     mesh_id = index.cluster.scenario.mesh.trust_domain
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int]] = []
+    http_rows: list[tuple[int, int, str, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int]] = []
     groups: dict[tuple[int, str], None] = {}
@@ -122,9 +122,11 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
             for tau, trace in traces.items():
                 rebuilt = entry_config(index, service, design, proxy, trace)
                 auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt.auto_listeners)
-        for port, suffix, vhost in built.http:
-            http_rows.append((service, port, suffix, _field(vhost.ByteSize(), VHOST_FIELD), len(vhost.domains)))
-            http_counts.append(vhost_objects([vhost]))
+        for vhosts, opens in ((built.http, True), (built.riding, False)):
+            for port, suffix, vhost in vhosts:
+                size = _field(vhost.ByteSize(), VHOST_FIELD)
+                http_rows.append((service, port, suffix, size, len(vhost.domains), opens))
+                http_counts.append(vhost_objects([vhost]))
         for chain in built.wildcard:
             wild_rows.append(
                 (service, chain.port, chain.suffix, chain.tls, _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD))
@@ -140,6 +142,7 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
             "domains_same": np.array([r[4] for r in http_rows], np.int64),
             "domains_other": np.array([r[4] for r in http_rows], np.int64),
             "vhosts": np.ones(len(http_rows), np.int64),
+            "opens": np.array([r[5] for r in http_rows], bool),
             **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )

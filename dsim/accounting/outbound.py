@@ -37,6 +37,9 @@ PORT = Number("port")  # module constants: each Number is registered with the en
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
+TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
+"""A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
+traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 
 
@@ -66,13 +69,16 @@ class OutboundPrices:
     """Per tracing class: bytes of the service's auto-detected-port listeners (they carry the proxy's tracing)."""
     http: pd.DataFrame
     """Per (service, HTTP route group): virtual host field bytes and domains, seen from the same
-    namespace (``*_same``) or another (``*_other``)."""
+    namespace (``*_same``) or another (``*_other``); ``opens``: an HTTP port's, which opens the group,
+    else a sniffed port's, which joins it only where an HTTP port opens it."""
     groups: pd.DataFrame
     """Per HTTP route group (port, route suffix): its listener's additional addresses."""
     group_route_bytes: dict[bool, np.ndarray]
     """Per outbound traffic policy (``True``: ALLOW_ANY): each group's route configuration's own bytes."""
     group_listener_bytes: dict[tuple[int, bool], np.ndarray]
     """Per (tracing class, outbound traffic policy): bytes of each group's shared HTTP listener."""
+    listener_policy: bool = True
+    """The outbound traffic policy its service listeners were priced under (``TLS_FALLTHROUGH_DELTA``)."""
     wildcard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
     wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
@@ -288,21 +294,45 @@ def _routed(
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class _TcpRouted:
+    """Per port row, what its service's VirtualService puts in its listener copy in place of the
+    default chain: a TCP route's chain, or a TLS route's SNI chains with the TLS inspector and the
+    fall-through chain (:func:`dsim.xds.listeners.tls_routing`)."""
+
+    bytes: dict[bool, np.ndarray]
+    """Per outbound traffic policy (``True``: ALLOW_ANY, whose fall-through goes to the passthrough
+    cluster): its bytes as the listener's fields; -1: the default chain stays."""
+    chains: np.ndarray
+    """Its filter chains, the default one counted (1 where the default chain stays)."""
+
+
 def _tcp_routed(
     cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts, *, sniffed: bool
-) -> np.ndarray:
-    """Per port row: bytes of the TCP chain its service's VirtualService's TCP routes give its listener
-    copy, as the listener's ``filter_chains`` entry (tag and length); -1: the default chain."""
-    out = np.full(len(ports), -1, dtype=np.int64)
+) -> _TcpRouted:
+    """Per port row: what its service's VirtualService's TCP or TLS routes give its listener copy."""
+    out = _TcpRouted(
+        bytes={allow: np.full(len(ports), -1, dtype=np.int64) for allow in (False, True)},
+        chains=np.ones(len(ports), dtype=np.int64),
+    )
     owner = cols.objects.vs_of_service
     services = ports["service"].to_numpy()
     rows = np.flatnonzero(np.isin(services, list(owner))) if owner else np.empty(0, np.int64)
     numbers = ports["port"].to_numpy()
     for k in rows.tolist():
-        routed = cols.objects.tcp_chain(int(services[k]), int(numbers[k]), copy.route_suffix, design, proxy)
+        service, number = int(services[k]), int(numbers[k])
+        routed = cols.objects.tcp_chain(service, number, copy.route_suffix, design, proxy)
         if routed is not None:
             size = np.asarray(listeners.service_tcp_chain("", routed, sniffed=sniffed).ByteSize())
-            out[k] = int(_field(size, FILTER_CHAINS_FIELD))
+            for values in out.bytes.values():
+                values[k] = int(_field(size, FILTER_CHAINS_FIELD))
+            continue
+        sni = () if sniffed else cols.objects.tls_chains(service, number, copy.route_suffix, design, proxy)
+        if sni:
+            for allow, values in out.bytes.items():
+                unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
+                values[k] = listeners.tls_routing(sni, unknown).ByteSize()
+            out.chains[k] = len(sni) + 1
     return out
 
 
@@ -342,6 +372,53 @@ def _default_route_sizes(
 
 def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
     return tag_size(number) + varint_size(size) + size
+
+
+def _shared_vhosts(
+    cols: ClusterColumns,
+    rows: pd.DataFrame,
+    copy: OutboundCopy,
+    design: Design,
+    proxy: ProxyFacts,
+    target: str,
+    *,
+    opens: bool,
+) -> pd.DataFrame:
+    """Per port row (HTTP ports, which open the shared ``"<port><suffix>"`` route configuration, or
+    sniffed ones, which only join it where it is open: ``opens``): the virtual host its service adds
+    there, seen from the same namespace or another (docs/istio-objects.md 1.2)."""
+    vhost: dict[str, np.ndarray] = {}
+    domain_count: dict[str, np.ndarray] = {}
+    routed = _routed(cols, rows, copy, design, proxy)
+    pick = routed.bytes >= 0
+    present = np.where(pick, routed.bytes > 0, True)
+    port, host = PORT, text("host")
+    # The same service seen from its own namespace also answers to its short name.
+    for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
+        domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
+        vhost[variant] = _field(
+            _default_route_sizes(cols, rows, functools.partial(routes.service_vhost, host, port, domains, target))
+        )
+        if pick.any():  # a VirtualService's routes instead of the default route
+            bare = routes.virtual_host(f"{host}:{port}", domains, [])
+            sized = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
+            vhost[variant][pick] = _field(sized)
+        vhost[variant] = np.where(present, vhost[variant], 0)
+        domain_count[variant] = np.where(present, len(domains), 0)
+    return pd.DataFrame(
+        {
+            "service": rows["service"].to_numpy(),
+            "port": rows["port"].to_numpy(),
+            "suffix": copy.route_suffix,
+            "vhost_same": vhost["same"],
+            "vhost_other": vhost["other"],
+            "domains_same": domain_count["same"],
+            "domains_other": domain_count["other"],
+            "vhosts": present.astype(np.int64),
+            "opens": np.full(len(rows), opens),
+            **{name: np.where(present, routed.counts[name], 0) for name in ROUTE_COUNTS},
+        }
+    )
 
 
 def _service_copies(
@@ -415,10 +492,13 @@ def outbound_prices(
     mesh_id: str,
     taus: list[int],
     entries: bool = True,
+    listener_policy: bool = True,
 ) -> OutboundPrices:
     """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``
     (``entries``: ServiceEntry hosts too; the view passes of :mod:`.proxies` price only Services),
-    its route groups under each outbound traffic policy of ``policies`` (``True``: ALLOW_ANY)."""
+    its route groups under each outbound traffic policy of ``policies`` (``True``: ALLOW_ANY).
+    Its listeners are priced under ``listener_policy`` (the mesh's): where TLS routes give one a
+    fall-through chain, ``TLS_FALLTHROUGH_DELTA`` holds what the other policy adds to it."""
     n = len(cols.host_length)
     # Every cluster metric is there even when no service is (a sidecar of a mesh without services).
     per_service: dict[str, np.ndarray] = {
@@ -444,24 +524,23 @@ def outbound_prices(
         extra = len(copy.bind.additional)
         tcp = ports[ports["kind"] == "tcp"]
         if len(tcp):
-            add("lds_resources", tcp["service"].to_numpy(), 1)
-            add(
-                "lds_bytes",
-                tcp["service"].to_numpy(),
-                _tcp_listener_sizes(
-                    listeners.outbound_tcp(copy.bind, port, target),
-                    _row_columns(cols, tcp),
-                    _tcp_routed(cols, tcp, copy, design, proxy, sniffed=False),
-                ),
-            )
-            add("filter_chains", tcp["service"].to_numpy(), 1)
-            add("listener_additional_addresses", tcp["service"].to_numpy(), extra)
+            services = tcp["service"].to_numpy()
+            template, columns = listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)
+            routed_tcp = _tcp_routed(cols, tcp, copy, design, proxy, sniffed=False)
+            mine = _tcp_listener_sizes(template, columns, routed_tcp.bytes[listener_policy])
+            add("lds_resources", services, 1)
+            add("lds_bytes", services, mine)
+            if (routed_tcp.bytes[True] != routed_tcp.bytes[False]).any():
+                other = _tcp_listener_sizes(template, columns, routed_tcp.bytes[not listener_policy])
+                add(TLS_FALLTHROUGH_DELTA, services, other - mine)
+            add("filter_chains", services, routed_tcp.chains)
+            add("listener_additional_addresses", services, extra)
         auto = ports[ports["kind"] == "auto"]
         if len(auto):
             route_name = f"{host}:{port}{copy.route_suffix}"
             services = auto["service"].to_numpy()
             template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
-            routed_chain = _tcp_routed(cols, auto, copy, design, proxy, sniffed=True)
+            routed_chain = _tcp_routed(cols, auto, copy, design, proxy, sniffed=True).bytes[listener_policy]
             for tau in taus:
                 columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
                 auto_bytes[tau] += np.bincount(
@@ -487,43 +566,10 @@ def outbound_prices(
             add("domains", services, present)
             for name in ROUTE_COUNTS:
                 add(name, services, present * routed.counts[name])
-        http = ports[ports["kind"] == "http"]
-        if len(http):
-            columns = _row_columns(cols, http)
-            vhost: dict[str, np.ndarray] = {}
-            domain_count: dict[str, np.ndarray] = {}
-            routed = _routed(cols, http, copy, design, proxy)
-            pick = routed.bytes >= 0
-            present = np.where(pick, routed.bytes > 0, True)
-            # The same service seen from its own namespace also answers to its short name.
-            for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
-                domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
-                vhost[variant] = _field(
-                    _default_route_sizes(
-                        cols, http, functools.partial(routes.service_vhost, host, port, domains, target)
-                    )
-                )
-                if pick.any():  # a VirtualService's routes instead of the default route
-                    bare = routes.virtual_host(f"{host}:{port}", domains, [])
-                    sized = serialized_sizes(bare, _row_columns(cols, http[pick])) + routed.bytes[pick]
-                    vhost[variant][pick] = _field(sized)
-                vhost[variant] = np.where(present, vhost[variant], 0)
-                domain_count[variant] = np.where(present, len(domains), 0)
-            http_parts.append(
-                pd.DataFrame(
-                    {
-                        "service": http["service"].to_numpy(),
-                        "port": http["port"].to_numpy(),
-                        "suffix": copy.route_suffix,
-                        "vhost_same": vhost["same"],
-                        "vhost_other": vhost["other"],
-                        "domains_same": domain_count["same"],
-                        "domains_other": domain_count["other"],
-                        "vhosts": present.astype(np.int64),
-                        **{name: np.where(present, routed.counts[name], 0) for name in ROUTE_COUNTS},
-                    }
-                )
-            )
+        for kind, opens in (("http", True), ("auto", False)):
+            shared = ports[ports["kind"] == kind]
+            if len(shared):
+                http_parts.append(_shared_vhosts(cols, shared, copy, design, proxy, target, opens=opens))
     priced = entry_prices(index_for(cols.objects.cluster), design, proxy, taus) if entries else None
     if priced is not None:
         for metric, values in priced.per_service.items():
@@ -545,6 +591,7 @@ def outbound_prices(
                     "domains_same": empty,
                     "domains_other": empty,
                     "vhosts": empty,
+                    "opens": np.empty(0, bool),
                     **dict.fromkeys(ROUTE_COUNTS, empty),
                 }
             )
@@ -578,5 +625,6 @@ def outbound_prices(
         groups=groups,
         group_route_bytes=group_route,
         group_listener_bytes=group_listener,
+        listener_policy=listener_policy,
         **({"wildcard": priced.wildcard, "wildcard_groups": priced.wildcard_groups} if priced is not None else {}),
     )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_rows
-from dsim.accounting.outbound import OutboundPrices, outbound_prices, tracing_class
+from dsim.accounting.outbound import TLS_FALLTHROUGH_DELTA, OutboundPrices, outbound_prices, tracing_class
 from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
@@ -128,6 +128,49 @@ class _Visibility:
         pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
         return pairs[np.isin(self.pair_service, services)].drop_duplicates()
 
+    def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
+        """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
+        ``riders`` (service, port, suffix; sniffed ports' virtual hosts) it sees whose shared route
+        configuration some row of ``openers`` (the same keys; HTTP ports) it sees opens."""
+        # Riders of a group no opener anywhere opens cost nothing (the usual case: port numbers
+        # that are HTTP for some services and sniffed for others are what makes riders count).
+        anywhere = pd.MultiIndex.from_frame(openers[["port", "suffix"]])
+        riders = riders[pd.MultiIndex.from_frame(riders[["port", "suffix"]]).isin(anywhere)]
+        if not len(riders):
+            return [np.zeros(self.workloads, np.int64) for _ in columns]
+        service = riders["service"].to_numpy()
+        if self.mode in ("all", "namespace"):
+            # Everyone sees the same services (all), or those of their own namespace: a rider counts
+            # where an opener of its namespace (any namespace, for all) opens its configuration.
+            def keys(frame: pd.DataFrame) -> pd.MultiIndex:
+                ns = self.service_ns[frame["service"].to_numpy()] if self.mode == "namespace" else 0
+                return pd.MultiIndex.from_arrays(
+                    [np.broadcast_to(ns, len(frame)), frame["port"].to_numpy(), frame["suffix"].to_numpy()]
+                )
+
+            mask = keys(riders).isin(keys(openers))
+            return [
+                self.by_namespace(service, riders[same].to_numpy() * mask, riders[other].to_numpy() * mask)
+                for same, other in columns
+            ]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        opened = pairs.merge(openers[["service", "port", "suffix"]], on="service")[
+            ["workload", "port", "suffix"]
+        ].drop_duplicates()
+        rows = (
+            pairs[np.isin(self.pair_service, service)]
+            .merge(riders, on="service")
+            .merge(opened, on=["workload", "port", "suffix"])
+        )
+        w = rows["workload"].to_numpy()
+        own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+        return [
+            np.bincount(
+                w, weights=np.where(own, rows[same].to_numpy(), rows[other].to_numpy()), minlength=self.workloads
+            ).astype(np.int64)
+            for same, other in columns
+        ]
+
     def groups(self, http: pd.DataFrame) -> pd.DataFrame:
         """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
         if self.mode == "all":
@@ -182,14 +225,34 @@ def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
 
 
 def _per_workload(
-    prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, allow: np.ndarray
+    prices: OutboundPrices,
+    seen: _Visibility,
+    tau: np.ndarray,
+    allow: np.ndarray,
+    openers: pd.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
     """Outbound totals per workload, for the proxies of one family class (``allow``: per workload,
-    whether its outbound traffic policy is ALLOW_ANY)."""
+    whether its outbound traffic policy is ALLOW_ANY). Sniffed ports' virtual hosts join the shared
+    route configurations HTTP ports open among all the services a workload sees: ``openers``, the
+    HTTP rows of the whole mesh's prices where ``prices`` holds only some services."""
     workloads = len(allow)
     per_service = prices.per_service
     total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
-    http = prices.http
+    opens = prices.http["opens"].to_numpy(bool)
+    http = prices.http[opens]
+    riders = prices.http[~opens]
+    ridden = dict(
+        zip(
+            ["vhost", "vhosts", "domains", *ROUTE_COUNTS],
+            seen.riding(
+                riders,
+                http if openers is None else openers,
+                [("vhost_same", "vhost_other"), ("vhosts", "vhosts"), ("domains_same", "domains_other")]
+                + [(name, name) for name in ROUTE_COUNTS],
+            ),
+            strict=True,
+        )
+    )
     groups = seen.groups(http)
     g = groups["group"].to_numpy()
     w = groups["workload"].to_numpy()
@@ -215,14 +278,19 @@ def _per_workload(
     wild = _wildcard(prices, seen, groups, workloads)
     return {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
-        "lds_bytes": total.get("lds_bytes", zeros) + auto + http_listeners + wild["bytes"],
+        "lds_bytes": total.get("lds_bytes", zeros)
+        + auto
+        + http_listeners
+        + wild["bytes"]
+        + np.where(allow != prices.listener_policy, total.get(TLS_FALLTHROUGH_DELTA, zeros), 0),
         "cds_resources": total["cds_resources"],
         "cds_bytes": total["cds_bytes"],
         **{name: total[name] for name in CLUSTER_OBJECTS},
         "rds_resources": total.get("rds_resources", zeros) + present,
         "rds_bytes": total.get("rds_bytes", zeros)
         + route_bytes
-        + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy()),
+        + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy())
+        + ridden["vhost"],
         "eds_resources": total["eds_resources"],
         "eds_bytes": total["eds_bytes"],
         "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
@@ -231,16 +299,21 @@ def _per_workload(
         "filter_chains": total.get("filter_chains", zeros)
         + 2 * present  # an HTTP listener: its chain and the default
         + wild["chains"],
-        "virtual_hosts": total.get("virtual_hosts", zeros) + present + seen.by_namespace(service, vhosts, vhosts),
+        "virtual_hosts": total.get("virtual_hosts", zeros)
+        + present
+        + seen.by_namespace(service, vhosts, vhosts)
+        + ridden["vhosts"],
         "domains": total.get("domains", zeros)
         + present
-        + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy()),
+        + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy())
+        + ridden["domains"],
         # Each route configuration's catch-all virtual host has one route (passthrough or 502),
         # which holds nothing more.
         **{
             name: total.get(name, zeros)
             + (present if name == "routes" else 0)
             + seen.by_namespace(service, http[name].to_numpy(), http[name].to_numpy())
+            + ridden[name]
             for name in ROUTE_COUNTS
         },
         "locality_groups": total["locality_groups"],
@@ -271,6 +344,7 @@ def class_prices(
         mesh_id=mesh.trust_domain,
         taus=taus,
         entries=entries,
+        listener_policy=mesh.outbound_traffic_policy == "ALLOW_ANY",
     )
 
 
@@ -295,6 +369,7 @@ def _view_deltas(
     tau: np.ndarray,
     taus: list[int],
     allow: np.ndarray,
+    openers: pd.DataFrame,
 ) -> dict[str, np.ndarray]:
     """Per workload: what its namespace's view of the VirtualServices and DestinationRules
     (:mod:`dsim.cluster.object_views`) changes in its outbound config against the base view the
@@ -322,8 +397,8 @@ def _view_deltas(
         chosen = np.flatnonzero(mine)
         theirs = seen.restricted(chosen)
         unstacked = _unstacked(viewed, real, group == g, len(cols.host_length))
-        changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen])
-        before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen])
+        changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen], openers)
+        before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen], openers)
         for metric, value in changed.items():
             out.setdefault(metric, np.zeros(workloads, np.int64))[chosen] += value - before[metric]
     return out
@@ -398,7 +473,8 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         facts = ProxyFacts(families=PROXY_CLASSES[k])
         prices = priced[k] = class_prices(cluster, cols, design, facts, taus, policies=policies)
         outbound = _per_workload(prices, seen, tau, allow)
-        for metric, delta in _view_deltas(cluster, cols, design, facts, seen, tau, taus, allow).items():
+        openers = prices.http[prices.http["opens"].to_numpy(bool)]
+        for metric, delta in _view_deltas(cluster, cols, design, facts, seen, tau, taus, allow, openers).items():
             outbound[metric] = outbound[metric] + delta
         own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:

@@ -143,8 +143,6 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             notes["VirtualService bound only to gateways: no effect on sidecars, as in Istio"] += 1
             vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
-        if spec.tls:
-            notes["VirtualService tls routes: not modelled (their listeners keep the default chain)"] += 1
         claims: list[int] = []
         for host in spec.hosts:
             service = service_of_host.get(resolve_host(host, vs.namespace, domain), -1)

@@ -299,7 +299,9 @@ class ConfigModel:
     def delete_service(self, service: int) -> None:
         # What a service shares with others stays: if it was the last one of an HTTP port's
         # route group a proxy sees, that group's route configuration and listener stay counted
-        # (a few hundred bytes): route groups are not re-derived under churn.
+        # (a few hundred bytes): route groups are not re-derived under churn. For the same reason a
+        # service's sniffed ports' virtual hosts in a shared "P" are added and removed for every
+        # proxy that sees it, open "P" or not (docs/istio-objects.md 1.2).
         self._changing()
         if self.alive[service]:
             self._add(service, -1)

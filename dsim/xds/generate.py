@@ -70,6 +70,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_routes: list[route_pb2.RouteConfiguration] = []
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
     http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
+    # Sniffed ports' virtual hosts in the shared "P" configuration, where an HTTP port opens it
+    # (docs/istio-objects.md 1.2: Istio takes every HTTP or sniffed port P into "P").
+    riders: dict[tuple[int, str], list[rc.VirtualHost]] = {}
     objects = mesh_objects(index.cluster).view(view.namespace_index)
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
@@ -93,6 +96,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             out_routes.extend(built.routes)
             for port_number, suffix, entry_vhost in built.http:
                 http_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
+            for port_number, suffix, entry_vhost in built.riding:
+                riders.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue
         rule = objects.rule(svc.index)
@@ -136,7 +141,10 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     if port.kind == "http"
                     else objects.tcp_chain(svc.index, port.port, copy.route_suffix, design, view.facts)
                 )
-                if port.kind == "tcp":
+                sni_chains = objects.tls_chains(svc.index, port.port, copy.route_suffix, design, view.facts)
+                if sni_chains:
+                    out_listeners.append(listeners.outbound_tls_routed(copy.bind, port.port, sni_chains, unknown))
+                elif port.kind == "tcp":
                     out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target, routed))
                 elif port.kind == "auto":
                     # A sniffed port gets its own route configuration holding only its service (domains "*").
@@ -146,8 +154,12 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     )
                     sniffed = vhost(svc, port.port, copy.route_suffix, ["*"], target)
                     out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
-                else:
-                    domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                if port.kind == "auto":
+                    riding = vhost(svc, port.port, copy.route_suffix, domains, target)
+                    if riding is not None:
+                        riders.setdefault((port.port, copy.route_suffix), []).append(riding)
+                elif port.kind == "http":
                     group = http_vhosts.setdefault((port.port, copy.route_suffix), [])
                     shared = vhost(svc, port.port, copy.route_suffix, domains, target)
                     if shared is not None:
@@ -157,7 +169,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         route_name = f"{port_number}{suffix}"
         bind = design.http_bind(view.facts, suffix)
         out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
-        ordered = sorted(vhosts, key=lambda v: v.name)
+        ordered = sorted([*vhosts, *riders.get((port_number, suffix), [])], key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 
     out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, set(http_vhosts)))

@@ -39,6 +39,7 @@ PASSTHROUGH = "PassthroughCluster"
 VIRTUAL_OUTBOUND_PORT = 15001
 VIRTUAL_INBOUND_PORT = 15006
 HCM_NAME = "envoy.filters.network.http_connection_manager"
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 Tracing: TypeAlias = hcm_pb2.HttpConnectionManager.Tracing
 
 
@@ -57,9 +58,7 @@ def _outbound(name: str, bind: Bind, port: int) -> listener_pb2.Listener:
 
 def _inspectors(listener: listener_pb2.Listener) -> None:
     """TLS and HTTP inspection, needed to match on transport and application protocol."""
-    listener.listener_filters.add(
-        name="envoy.filters.listener.tls_inspector", typed_config=pack(tls_inspector_pb2.TlsInspector())
-    )
+    listener.listener_filters.append(tls_inspector())
     listener.listener_filters.add(
         name="envoy.filters.listener.http_inspector", typed_config=pack(http_inspector_pb2.HttpInspector())
     )
@@ -110,17 +109,40 @@ def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing) -> liste
     return listener
 
 
+def _fallthrough(unknown: str) -> lc.FilterChain:
+    """The default chain of an outbound listener whose chains all match something: to ``unknown``."""
+    return lc.FilterChain(
+        filter_chain_match=lc.FilterChainMatch(),
+        filters=tcp_filters(unknown, inbound=False),
+        name="PassthroughFilterChain",
+    )
+
+
 def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unknown: str) -> listener_pb2.Listener:
     """The wildcard listener all HTTP services on ``port`` share; anything else goes to ``unknown``."""
     listener = _sniffing(bind, port, route_name, tracing)
-    listener.default_filter_chain.CopyFrom(
-        lc.FilterChain(
-            filter_chain_match=lc.FilterChainMatch(),
-            filters=tcp_filters(unknown, inbound=False),
-            name="PassthroughFilterChain",
-        )
-    )
+    listener.default_filter_chain.CopyFrom(_fallthrough(unknown))
     return listener
+
+
+def tls_inspector() -> lc.ListenerFilter:
+    return lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
+
+
+def outbound_tls_routed(bind: Bind, port: int, chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.Listener:
+    """A TLS service port whose VirtualService's TLS routes give it SNI chains
+    (:func:`dsim.xds.vs_routes.tls_chains`): the TLS inspector reads the SNI, and a connection no
+    chain matches falls through to ``unknown`` (``buildListenerFromEntry``)."""
+    listener = _outbound(listener_name(bind.address, port), bind, port)
+    listener.MergeFrom(tls_routing(chains, unknown))
+    return listener
+
+
+def tls_routing(chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.Listener:
+    """What TLS routes put in a TCP listener in place of its chain (:func:`outbound_tls_routed`), alone."""
+    return listener_pb2.Listener(
+        listener_filters=[tls_inspector()], filter_chains=chains, default_filter_chain=_fallthrough(unknown)
+    )
 
 
 def outbound_auto(

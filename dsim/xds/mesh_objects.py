@@ -30,7 +30,15 @@ from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
 from dsim.xds.routes import vhost_objects
-from dsim.xds.vs_routes import DestinationCluster, Target, config_path, http_routes, takes_port, tcp_chain
+from dsim.xds.vs_routes import (
+    DestinationCluster,
+    Target,
+    config_path,
+    http_routes,
+    takes_port,
+    tcp_chain,
+    tls_chains,
+)
 
 ROUTES_FIELD = 3  # VirtualHost.routes
 
@@ -81,7 +89,8 @@ class MeshObjects:
         tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
         self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
         """(service, port) of TLS ports (named ``https-``/``tls-``, which dsim serves as TCP): Istio
-        builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``)."""
+        builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``), and ``tls[]``
+        routes nowhere else (``buildSidecarOutboundTLSFilterChainOpts``)."""
         self.policy_list: list[ClusterPolicy] = []
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
@@ -205,6 +214,15 @@ class MeshObjects:
         obj = self.cluster.istio.virtual_services[vs]
         return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
 
+    @functools.cache  # noqa: B019
+    def tls_chains(
+        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> tuple[lc.FilterChain, ...]:
+        """The SNI chains VirtualService ``vs``'s TLS routes give the copy ``suffix`` of a TLS listener
+        on ``port`` (empty: the default chain). Shared: copy before changing one."""
+        obj = self.cluster.istio.virtual_services[vs]
+        return tls_chains(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+
 
 class ObjectView:
     """The VirtualService and DestinationRule entry proxies of one namespace apply, per service
@@ -270,6 +288,17 @@ class ObjectView:
             return None
         return self.objects.tcp_chain(vs, port, suffix, design, proxy, self)
 
+    def tls_chains(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> tuple[lc.FilterChain, ...]:
+        """The SNI chains ``service``'s VirtualService's TLS routes give its listener copy ``suffix``
+        on TLS port ``port`` (empty: not a TLS port, no VirtualService, or none of its TLS routes
+        takes the port: the default chain)."""
+        vs = self.vs_of_service.get(service)
+        if vs is None or (service, port) not in self.objects.tls_ports:
+            return ()
+        return self.objects.tls_chains(vs, port, suffix, design, proxy, self)
+
     def routing_vs(self, service: int, port: int) -> int | None:
         """The VirtualService that builds ``service``'s virtual host on ``port``: its own, if one of its
         HTTP routes takes the port (``None``: the default virtual host)."""
@@ -330,6 +359,11 @@ class StackedView(ObjectView):
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> lc.FilterChain | None:
         return self.views[self.group[service]].tcp_chain(int(self.real[service]), port, suffix, design, proxy)
+
+    def tls_chains(
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+    ) -> tuple[lc.FilterChain, ...]:
+        return self.views[self.group[service]].tls_chains(int(self.real[service]), port, suffix, design, proxy)
 
     def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
         raise TypeError("a stacked view has no routes of its own: ask routed() for a stand-in service")

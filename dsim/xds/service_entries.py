@@ -32,7 +32,6 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster import Cluster
@@ -44,7 +43,7 @@ from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
 from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
-from dsim.xds.common import metadata, pack, socket_address, tcp_filters
+from dsim.xds.common import metadata, socket_address, tcp_filters
 from dsim.xds.listeners import Tracing
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
 from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
@@ -56,7 +55,6 @@ CLUSTER_TYPE = {
     "NONE": cluster_pb2.Cluster.ORIGINAL_DST,
 }
 DNS_REFRESH_S = 60  # meshConfig.dnsRefreshRate's default
-TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 _CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "auto": "auto"}
 
 
@@ -113,6 +111,8 @@ class EntryConfig:
     """``"<host>:<port>"`` route configurations of its sniffed ports."""
     http: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
     """(port, route suffix, virtual host) it adds to the shared ``"<port><suffix>"`` configuration."""
+    riding: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
+    """The same for its sniffed ports: added only where an HTTP port opens that configuration."""
     wildcard: tuple[WildcardChain, ...] = ()
 
 
@@ -270,20 +270,12 @@ def _cluster(
     return cluster, None
 
 
-def tls_listener(bind: Bind, port: int, cluster: str, host: str) -> listener_pb2.Listener:
-    """A TLS port's listener on an address: its host's SNI chain to the cluster."""
-    listener = listeners.outbound_tcp(bind, port, cluster)
-    listener.listener_filters.add(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
-    listener.filter_chains[0].filter_chain_match.server_names.append(host)
-    return listener
-
-
 def wildcard_listener(bind: Bind, port: int, chains: Sequence[WildcardChain]) -> listener_pb2.Listener:
     """The wildcard listener of an address-less TCP/TLS port: every SNI chain, then one TCP chain."""
     listener = listeners.outbound_tcp(bind, port, "")
     del listener.filter_chains[:]
     if any(c.tls for c in chains):
-        listener.listener_filters.add(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
+        listener.listener_filters.append(listeners.tls_inspector())
     listener.filter_chains.extend(c.chain for c in chains)
     return listener
 
@@ -296,7 +288,7 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
     view = entries.view(service)
     mesh = index.cluster.scenario.mesh
     out: dict[str, list[object]] = {
-        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "routes", "http", "wild")
+        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "routes", "http", "riding", "wild")
     }
     for copy in design.entry_copies(view.facts, proxy):
         for port in view.ports:
@@ -308,11 +300,13 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
             if assignment is not None:
                 out["endpoints"].append(assignment)
             target = cluster.name
-            if kind == "http":
+            if kind in ("http", "auto"):
                 domains = [view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)]
                 vhost = routes.service_vhost(view.host, port.port, domains, target)
-                out["http"].append((port.port, copy.route_suffix, vhost))
-            elif not copy.binds:
+                out["http" if kind == "http" else "riding"].append((port.port, copy.route_suffix, vhost))
+            if kind == "http":
+                continue
+            if not copy.binds:
                 chain = lc.FilterChain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
@@ -326,11 +320,9 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
                 sniffed = routes.service_vhost(view.host, port.port, ["*"], target)
                 out["routes"].append(routes.route_configuration(route_name, [sniffed]))
             else:
-                for bind in copy.binds:
-                    if kind == "tls":
-                        out["listeners"].append(tls_listener(bind, port.port, target, view.host))
-                    else:
-                        out["listeners"].append(listeners.outbound_tcp(bind, port.port, target))
+                # A TLS port on an address gets no SNI match: the address tells the host apart
+                # (buildSidecarOutboundTLSFilterChainOpts matches SNI only without one).
+                out["listeners"].extend(listeners.outbound_tcp(bind, port.port, target) for bind in copy.binds)
     return EntryConfig(
         clusters=tuple(out["clusters"]),
         endpoints=tuple(out["endpoints"]),
@@ -338,6 +330,7 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
         auto_listeners=tuple(out["auto"]),
         routes=tuple(out["routes"]),
         http=tuple(out["http"]),  # type: ignore[arg-type]
+        riding=tuple(out["riding"]),  # type: ignore[arg-type]
         wildcard=tuple(out["wild"]),  # type: ignore[arg-type]
     )
 

@@ -25,6 +25,7 @@ from dsim.scenario.istio.virtual_service import (
     HTTPMatchRequest,
     HTTPRetry,
     HTTPRoute,
+    RouteDestination,
     StringMatch,
     TCPRoute,
     VirtualService,
@@ -232,28 +233,61 @@ def _tcp_applies(route: TCPRoute, port: int) -> bool:
     return not route.match or any(not m.port or m.port == port for m in route.match)
 
 
+def _proxy_chain(
+    vs: VirtualService, destinations: Sequence[RouteDestination], port: int, cluster_of: DestinationCluster
+) -> lc.FilterChain | None:
+    """A chain proxying to ``destinations`` (``buildOutboundNetworkFilters``): a ``tcp_proxy`` to the one
+    destination, or split over those with a weight under the stat prefix ``<name>.<namespace>``; the
+    VirtualService as ``istio.config``. ``None``: none of them is left for this family copy."""
+    picked = _picked([(cluster_of(d.destination, port), d.weight) for d in destinations])
+    if not picked:
+        return None
+    if picked[0][1] is None:
+        filters = tcp_filters(picked[0][0].cluster, inbound=False)
+    else:
+        weighted = [(found.cluster, weight or 0) for found, weight in picked]
+        filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
+    return lc.FilterChain(
+        filters=filters,
+        metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
+    )
+
+
 def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> lc.FilterChain | None:
     """The filter chain the first of ``vs``'s TCP routes that takes port ``port`` gives a TCP or
-    sniffed listener of that port (``buildSidecarOutboundTCPFilterChainOpts``, ``buildOutboundNetworkFilters``):
-    a ``tcp_proxy`` to its one destination, or split over the destinations with a weight under the
-    stat prefix ``<name>.<namespace>``; the VirtualService as ``istio.config``. ``None``: no TCP route
-    takes the port, or none of its destinations is left for this family copy (the default chain stays)."""
+    sniffed listener of that port (``buildSidecarOutboundTCPFilterChainOpts``; :func:`_proxy_chain`).
+    ``None``: no TCP route takes the port, or none of its destinations is left for this family copy
+    (the default chain stays)."""
     for route in vs.spec.tcp:
-        if not route.route or not _tcp_applies(route, port):
-            continue
-        picked = _picked([(cluster_of(d.destination, port), d.weight) for d in route.route])
-        if not picked:
-            return None
-        if picked[0][1] is None:
-            filters = tcp_filters(picked[0][0].cluster, inbound=False)
-        else:
-            weighted = [(found.cluster, weight or 0) for found, weight in picked]
-            filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
-        return lc.FilterChain(
-            filters=filters,
-            metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
-        )
+        if route.route and _tcp_applies(route, port):
+            return _proxy_chain(vs, route.route, port, cluster_of)
     return None
+
+
+def tls_chains(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> tuple[lc.FilterChain, ...]:
+    """The filter chains ``vs``'s TLS routes give a TLS listener of port ``port``
+    (``buildSidecarOutboundTLSFilterChainOpts``): per match that takes the port (no port, or ``port``),
+    in order, one chain matching its SNI hosts (``server_names``) that proxies to the route's
+    destinations (:func:`_proxy_chain`); a later match with the same SNI hosts adds nothing. Empty:
+    no TLS route takes the port (the default chain stays). A match none of whose destinations is left
+    for this family copy adds no chain *(inferred)*."""
+    handled: set[tuple[str, ...]] = set()
+    out: list[lc.FilterChain] = []
+    for route in vs.spec.tls:
+        if not route.route:
+            continue
+        for match in route.match:
+            if match.port and match.port != port:
+                continue
+            key = tuple(match.sni_hosts)  # hashRuntimeTLSMatchPredicates (dsim reads no destinationSubnets)
+            if key in handled:
+                continue
+            handled.add(key)
+            chain = _proxy_chain(vs, route.route, port, cluster_of)
+            if chain is not None:
+                chain.filter_chain_match.server_names.extend(match.sni_hosts)
+                out.append(chain)
+    return tuple(out)
 
 
 __all__ = [
@@ -266,4 +300,5 @@ __all__ = [
     "route_match",
     "takes_port",
     "tcp_chain",
+    "tls_chains",
 ]

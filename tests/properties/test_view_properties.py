@@ -1,8 +1,9 @@
-"""On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, or both) and
-DestinationRules spread over namespaces with any exportTo, and maybe a Sidecar with an outbound
-policy and an ingress listener, each proxy's config is priced exactly: the vectorized accounting (the
-base view plus each namespace's difference) equals real serialization of what the protobuf path
-builds for the view of that proxy's namespace, under every design (``dsim/cluster/object_views.py``)."""
+"""On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes) and
+DestinationRules spread over namespaces with any exportTo, sniffed and HTTP ports sharing a number,
+and maybe a Sidecar with an outbound policy and an ingress listener, each proxy's config is priced
+exactly: the vectorized accounting (the base view plus each namespace's difference) equals real
+serialization of what the protobuf path builds for the view of that proxy's namespace, under every
+design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
 
@@ -58,13 +59,18 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         if len(destinations) == 2:
             destinations[0]["weight"], destinations[1]["weight"] = 70, 30
         spec = {"hosts": [_host(draw)], **_export(draw, NAMESPACES)}
-        # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both.
-        kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp")]))
+        # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both; TLS routes
+        # (SNI chains on the TLS port), maybe beside TCP ones.
+        kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp"), ("tls",), ("tcp", "tls")]))
         if "http" in kinds:
             spec["http"] = [{"route": destinations}]
         if "tcp" in kinds:
             port = draw(st.sampled_from([None, 5432, 9000, 1234]))
             spec["tcp"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
+        if "tls" in kinds:
+            port = draw(st.sampled_from([None, 8443, 1234]))
+            match = {"sniHosts": spec["hosts"], **({"port": port} if port else {})}
+            spec["tls"] = [{"match": [match], "route": destinations}]
         routes.append({"name": f"v{i}", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": spec})
     sidecars = []
     if draw(st.booleans()):
@@ -75,7 +81,12 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "TCP", ""]))}}
             sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
         sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
-    ports = [{"name": "http", "port": 80}, {"name": "tcp", "port": 5432}, {"name": "port", "port": 9000}]
+    ports = [
+        {"name": "http", "port": 80},
+        {"name": "tcp", "port": 5432},
+        {"name": "port", "port": 9000},
+        {"name": "https", "port": 8443},
+    ]
     return {
         "name": "views",
         "seed": draw(st.integers(0, 100)),
@@ -86,7 +97,10 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 "name": n,
                 "namespace": ns,
                 "ip_families": draw(st.sampled_from([["IPv4"], ["IPv4", "IPv6"]])),
-                "ports": ports[: draw(st.integers(1, 3))],
+                # Port 80 HTTP or sniffed: a sniffed one joins "80" where an HTTP one opens it.
+                "ports": [draw(st.sampled_from([ports[0], {"name": "port-80", "port": 80}])), *ports[1:]][
+                    : draw(st.integers(1, 4))
+                ],
             }
             for n, ns in SERVICES
         ],
