@@ -44,11 +44,13 @@ MESH: dict[str, Any] = {
         },
         {"name": "gw", "namespace": "a", "ports": [{"port": 443, "name": "tls-gw"}]},
         {"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]},
+        {"name": "mail", "namespace": "a", "ports": [{"port": 465, "name": "tls-smtp"}]},
     ],
     "workloads": [
         {"name": "vault", "namespace": "b", "ip_families": ["IPv4", "IPv6"]},
         {"name": "gw", "namespace": "a"},
         {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"]},
+        {"name": "mail", "namespace": "a"},
     ],
     "virtual_services": [
         _vs(
@@ -64,6 +66,14 @@ MESH: dict[str, Any] = {
                 {"match": [{"sniHosts": [VAULT]}], "route": [_to(f"gw.a.{SVC}", 443)]},
                 # A second SNI: its own chain, one destination.
                 {"match": [{"sniHosts": [f"x.{VAULT}"]}], "route": [_to("vault", 8200)]},
+            ],
+        ),
+        _vs(
+            "mail",
+            "a",
+            [f"mail.a.{SVC}", "b.example.com"],
+            [
+                {"match": [{"sniHosts": [f"mail.a.{SVC}", "b.example.com"]}], "route": [_to(f"mail.a.{SVC}", 465)]},
             ],
         ),
         # Its only match is on another port: gw's listener keeps its default chain.
@@ -120,6 +130,13 @@ def test_tls_routes_give_sni_chains(mesh: Cluster) -> None:
     )
     assert vault.default_filter_chain.name == "PassthroughFilterChain"
     assert _proxy_of(vault.default_filter_chain).cluster == "PassthroughCluster"
+
+
+def test_server_names_are_sorted(mesh: Cluster) -> None:
+    mail = _listeners(mesh, "a/web")[f"{_vip(mesh, f'mail.a.{SVC}')}_465"]
+    assert [list(c.filter_chain_match.server_names) for c in mail.filter_chains] == [["b.example.com", f"mail.a.{SVC}"]]
+    assert _proxy_of(mail.default_filter_chain).cluster == "PassthroughCluster"
+    assert [f.name for f in mail.listener_filters] == ["envoy.filters.listener.tls_inspector"]
 
 
 def test_the_fall_through_follows_the_proxys_policy(mesh: Cluster) -> None:

@@ -37,10 +37,10 @@ PORT = Number("port")  # module constants: each Number is registered with the en
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
+FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
 """A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
 traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
-FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)
@@ -72,7 +72,8 @@ class OutboundPrices:
     namespace (``*_same``) or another (``*_other``); ``opens``: an HTTP port's, which opens the group,
     else a sniffed port's, which joins it only where an HTTP port opens it."""
     groups: pd.DataFrame
-    """Per HTTP route group (port, route suffix): its listener's additional addresses."""
+    """Per HTTP route group (port, route suffix) some row of :attr:`http` names, whether an HTTP row
+    opens it here or not (a view pass holds only some services): its listener's additional addresses."""
     group_route_bytes: dict[bool, np.ndarray]
     """Per outbound traffic policy (``True``: ALLOW_ANY): each group's route configuration's own bytes."""
     group_listener_bytes: dict[tuple[int, bool], np.ndarray]
@@ -295,7 +296,7 @@ def _routed(
 
 
 @dataclasses.dataclass(frozen=True)
-class _TcpRouted:
+class _RoutedChains:
     """Per port row, what its service's VirtualService puts in its listener copy in place of the
     default chain: a TCP route's chain, or a TLS route's SNI chains with the TLS inspector and the
     fall-through chain (:func:`dsim.xds.listeners.tls_routing`)."""
@@ -307,11 +308,11 @@ class _TcpRouted:
     """Its filter chains, the default one counted (1 where the default chain stays)."""
 
 
-def _tcp_routed(
+def _routed_chains(
     cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts, *, sniffed: bool
-) -> _TcpRouted:
+) -> _RoutedChains:
     """Per port row: what its service's VirtualService's TCP or TLS routes give its listener copy."""
-    out = _TcpRouted(
+    out = _RoutedChains(
         bytes={allow: np.full(len(ports), -1, dtype=np.int64) for allow in (False, True)},
         chains=np.ones(len(ports), dtype=np.int64),
     )
@@ -330,9 +331,9 @@ def _tcp_routed(
         sni = () if sniffed else cols.objects.tls_chains(service, number, copy.route_suffix, design, proxy)
         if sni:
             for allow, values in out.bytes.items():
-                unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
-                values[k] = listeners.tls_routing(sni, unknown).ByteSize()
-            out.chains[k] = len(sni) + 1
+                routing = listeners.tls_routing(sni, listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
+                values[k] = routing.ByteSize()
+                out.chains[k] = len(routing.filter_chains) + routing.HasField("default_filter_chain")
     return out
 
 
@@ -526,7 +527,7 @@ def outbound_prices(
         if len(tcp):
             services = tcp["service"].to_numpy()
             template, columns = listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)
-            routed_tcp = _tcp_routed(cols, tcp, copy, design, proxy, sniffed=False)
+            routed_tcp = _routed_chains(cols, tcp, copy, design, proxy, sniffed=False)
             mine = _tcp_listener_sizes(template, columns, routed_tcp.bytes[listener_policy])
             add("lds_resources", services, 1)
             add("lds_bytes", services, mine)
@@ -540,7 +541,7 @@ def outbound_prices(
             route_name = f"{host}:{port}{copy.route_suffix}"
             services = auto["service"].to_numpy()
             template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
-            routed_chain = _tcp_routed(cols, auto, copy, design, proxy, sniffed=True).bytes[listener_policy]
+            routed_chain = _routed_chains(cols, auto, copy, design, proxy, sniffed=True).bytes[listener_policy]
             for tau in taus:
                 columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
                 auto_bytes[tau] += np.bincount(

@@ -14,8 +14,9 @@ synthetic services (from the scenario seed). Hosts are resolved as istiod resolv
   on each of its HTTP ports with its own routes.
 - Which VirtualService and which DestinationRule entry a proxy applies depends on its namespace
   (exportTo, and a namespace's own rules first): :mod:`dsim.cluster.object_views`. The tables hold
-  the base view (``virtual_service_hosts``, ``destination_rules.shapes``) and, in
-  ``object_views``, each (namespace, service) whose view differs from it.
+  every VirtualService's claims (``virtual_service_hosts``), the base view's rules
+  (``destination_rules.shapes``) and, in ``object_views``, each (namespace, service) whose view
+  differs from it.
 
 What Istio does that dsim does not build, and what Istio accepts but leads nowhere (a route to a
 subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped silently.
@@ -156,9 +157,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             else:
                 if service in claimed:
                     notes[
-                        "VirtualService host another VirtualService also names: the first one a namespace sees "
-                        "(private, exported to it, public) builds it, as in Istio (where the first has no route for "
-                        "a port, Istio would take the next one's; dsim does not)"
+                        "VirtualService host another VirtualService also names: per port the first one a namespace "
+                        "sees (private, exported to it, public) with an HTTP route for it builds its virtual host, "
+                        "and TCP and TLS routes are walked across them in that order, as in Istio"
                     ] += 1
                 claimed.add(service)
                 claims.append(service)
@@ -199,8 +200,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
         },
     )
-    base = views.vs_of_service
-    vs_rows = [(v, svc) for v, facts in enumerate(vs_facts) for svc in facts.claims if base.get(svc) == v]
+    vs_rows = [(v, svc) for v, facts in enumerate(vs_facts) for svc in facts.claims]
     tables["virtual_service_hosts"] = make_table(
         "virtual_service_hosts",
         {"virtual_service": [v for v, _ in vs_rows], "service": [svc for _, svc in vs_rows]},

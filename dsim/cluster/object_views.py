@@ -6,7 +6,9 @@
 - **VirtualServices.** A namespace N walks the VirtualServices visible to it in Istio's index
   order (``VirtualServicesForGateway``): those private to N, then those other namespaces export to
   N by name, then the public ones, each list in creation order (scenario order, pasted before
-  generated); the first one naming a service builds its virtual hosts.
+  generated). Every one of them naming a service is in its **chain**, in that order: for each port
+  the first whose HTTP routes take it builds the service's virtual host, and TCP and TLS routes are
+  walked across the chain (``BuildSidecarVirtualHostWrapper``, ``buildSidecarOutboundTCPListenerOpts``).
 - **DestinationRules** (``setDestinationRules``, ``destinationRule``). Rules for one host in one
   namespace with equal exportTo (as written) are merged into one entry (:func:`merged_spec`:
   ``mergeDestinationRule``); the entry's id is its first rule. For a proxy in N:
@@ -164,15 +166,15 @@ def _merge(entries: list[RuleEntry], rule: int, exports: frozenset[str]) -> None
 class ObjectViews:
     """Each namespace's VirtualService and DestinationRule per service, as the base plus exceptions."""
 
-    vs_of_service: dict[int, int]
-    """The base view's VirtualService per service (services without one are absent)."""
+    vs_of_service: dict[int, tuple[int, ...]]
+    """The base view's VirtualService chain per service (services without one are absent)."""
     rule_of_service: dict[int, int]
     """The base view's DestinationRule entry (its head rule) per service."""
     entries: tuple[tuple[int, RuleEntry], ...]
     """Every DestinationRule entry with the service it names, by head rule."""
     exceptions: tuple[tuple[int, int, int, int], ...]
-    """(namespace row, service, VirtualService or -1, entry head or -1) where that namespace's view
-    differs from the base, sorted."""
+    """(namespace row, service, the first VirtualService of its chain or -1, entry head or -1) where
+    that namespace's view differs from the base, sorted."""
 
 
 def object_views(
@@ -202,8 +204,6 @@ def object_views(
 
     ruled = sorted({service for service, _ in entries})
     base_rule = {s: h for s in ruled if (h := rule_view(None, s)) >= 0}
-    public = [v for v, vs in enumerate(virtual_services) if vs.exports is None]
-    base_vs = _first_claims(virtual_services, public)
 
     # Which namespaces may differ from the base, and for which services.
     candidates: dict[str, set[int]] = {}
@@ -219,31 +219,28 @@ def object_views(
         for d in vs.destinations:
             routed_to.setdefault(d, []).append(v)
 
-    claimers: dict[int, list[int]] = {}
-    for v, vs in enumerate(virtual_services):
-        for s in vs.claims:
-            claimers.setdefault(s, []).append(v)
+    claimers = vs_claimers(virtual_services)
+    base_vs = {s: chain for s in claimers if (chain := vs_chain(virtual_services, claimers[s], None))}
 
-    def vs_view(namespace: str, service: int) -> int:
-        ranked = [(_vs_rank(virtual_services[v], namespace), v) for v in claimers.get(service, ())]
-        return min((pair for pair in ranked if pair[0] >= 0), default=(0, -1))[1]
+    def vs_view(namespace: str, service: int) -> tuple[int, ...]:
+        return vs_chain(virtual_services, claimers.get(service, ()), namespace)
 
     exceptions: list[tuple[int, int, int, int]] = []
     for n, ns in enumerate(namespaces):
         if ns not in candidates:
             continue
-        changed: dict[int, tuple[int, int]] = {}
+        changed: dict[int, tuple[tuple[int, ...], int]] = {}
         for s in sorted(candidates[ns]):
             pair = (vs_view(ns, s), rule_view(ns, s))
-            if pair != (base_vs.get(s, -1), base_rule.get(s, -1)):
+            if pair != (base_vs.get(s, ()), base_rule.get(s, -1)):
                 changed[s] = pair
         rerouted = [s for s, (_, rule) in changed.items() if rule != base_rule.get(s, -1)]
         for d in rerouted:  # a route carries its destination's hash policy, from the rule this namespace sees
             for v in routed_to.get(d, ()):
                 for s in virtual_services[v].claims:
-                    if s not in changed and vs_view(ns, s) == v:  # its own pair is the base one
-                        changed[s] = (v, base_rule.get(s, -1))
-        exceptions.extend((n, s, vs, rule) for s, (vs, rule) in sorted(changed.items()))
+                    if s not in changed and v in vs_view(ns, s):  # its own pair is the base one
+                        changed[s] = (vs_view(ns, s), base_rule.get(s, -1))
+        exceptions.extend((n, s, walk[0] if walk else -1, rule) for s, (walk, rule) in sorted(changed.items()))
     return ObjectViews(
         vs_of_service=base_vs, rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions)
     )
@@ -259,13 +256,22 @@ def _vs_rank(vs: VsFacts, namespace: str) -> int:
     return -1
 
 
-def _first_claims(virtual_services: Sequence[VsFacts], order: Sequence[int]) -> dict[int, int]:
-    """Per service: the first VirtualService in ``order`` naming it."""
-    found: dict[int, int] = {}
-    for v in order:
-        for s in virtual_services[v].claims:
-            found.setdefault(s, v)
+def vs_claimers(virtual_services: Sequence[VsFacts]) -> dict[int, list[int]]:
+    """Per service: the VirtualServices naming it, in index order."""
+    found: dict[int, list[int]] = {}
+    for v, vs in enumerate(virtual_services):
+        for s in vs.claims:
+            found.setdefault(s, []).append(v)
     return found
+
+
+def vs_chain(virtual_services: Sequence[VsFacts], claimers: Sequence[int], namespace: str | None) -> tuple[int, ...]:
+    """Those of ``claimers`` ``namespace`` sees, in its walk order (``None``: the base view's, the
+    public ones)."""
+    if namespace is None:
+        return tuple(v for v in claimers if virtual_services[v].exports is None)
+    ranked = sorted((rank, v) for v in claimers if (rank := _vs_rank(virtual_services[v], namespace)) >= 0)
+    return tuple(v for _, v in ranked)
 
 
 def views_by_namespace(exceptions: Sequence[tuple[int, int, int, int]]) -> Mapping[int, dict[int, tuple[int, int]]]:

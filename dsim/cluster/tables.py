@@ -170,11 +170,12 @@ class Cluster:
     virtual_services: pd.DataFrame
     """One row per VirtualService in force (pasted, then generated)."""
     virtual_service_hosts: pd.DataFrame
-    """Which services' virtual hosts each VirtualService builds in the base view (one per service)."""
+    """The services each VirtualService bound to the mesh names (its claims); which of them builds
+    what, per namespace, is :mod:`dsim.cluster.object_views`'s chain."""
     object_views: pd.DataFrame
-    """(namespace, service) pairs whose proxies apply another VirtualService or DestinationRule
-    entry than the base view (``virtual_service``, ``rule``: -1 for none), or whose VirtualService's
-    routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`)."""
+    """(namespace, service) pairs whose proxies apply another VirtualService chain or DestinationRule
+    entry than the base view (``virtual_service``: the chain's first, ``rule``: -1 for none), or whose
+    VirtualServices' routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`)."""
     service_entries: pd.DataFrame
     """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
     sidecars: pd.DataFrame

@@ -21,8 +21,8 @@ from dsim.pushsim.visibility import grouped
 
 
 def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
-    """Per VirtualService that builds some service's virtual hosts (in the base view or some
-    namespace's): those services, and the namespace rows it is exported to (``None``: all)."""
+    """Per VirtualService that names some service (its claims, which it may build in some view's
+    chain): those services, and the namespace rows it is exported to (``None``: all)."""
     hosts = cluster.virtual_service_hosts
     views = cluster.object_views
     views = views[views["virtual_service"].to_numpy() >= 0]

@@ -154,13 +154,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     )
                     sniffed = vhost(svc, port.port, copy.route_suffix, ["*"], target)
                     out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
-                domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
-                if port.kind == "auto":
-                    riding = vhost(svc, port.port, copy.route_suffix, domains, target)
-                    if riding is not None:
-                        riders.setdefault((port.port, copy.route_suffix), []).append(riding)
-                elif port.kind == "http":
-                    group = http_vhosts.setdefault((port.port, copy.route_suffix), [])
+                if port.kind in ("http", "auto"):  # a virtual host in "P" (riding along, for a sniffed port)
+                    domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                    group = (http_vhosts if port.kind == "http" else riders).setdefault(
+                        (port.port, copy.route_suffix), []
+                    )
                     shared = vhost(svc, port.port, copy.route_suffix, domains, target)
                     if shared is not None:
                         group.append(shared)

@@ -126,6 +126,7 @@ def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unkn
 
 
 def tls_inspector() -> lc.ListenerFilter:
+    """The listener filter that reads a connection's SNI and ALPN before a chain is chosen."""
     return lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
 
 
@@ -139,7 +140,9 @@ def outbound_tls_routed(bind: Bind, port: int, chains: Sequence[lc.FilterChain],
 
 
 def tls_routing(chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.Listener:
-    """What TLS routes put in a TCP listener in place of its chain (:func:`outbound_tls_routed`), alone."""
+    """What TLS routes put in a TCP listener in place of its chain (:func:`outbound_tls_routed`), alone.
+    Every chain matches server names (a sidecar's VirtualService cannot name ``*``, the one SNI that
+    would match everything), so a connection none matches takes the fall-through chain."""
     return listener_pb2.Listener(
         listener_filters=[tls_inspector()], filter_chains=chains, default_filter_chain=_fallthrough(unknown)
     )

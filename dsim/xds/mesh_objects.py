@@ -21,7 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
-from dsim.cluster.object_views import merged_spec, views_by_namespace
+from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_namespace, vs_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.virtual_service import Destination
@@ -37,6 +37,7 @@ from dsim.xds.vs_routes import (
     http_routes,
     takes_port,
     tcp_chain,
+    tcp_route,
     tls_chains,
 )
 
@@ -57,10 +58,22 @@ class MeshObjects:
         for service, number in zip(ports["service"].tolist(), ports["port"].tolist(), strict=True):
             first.setdefault(service, number)
         self.only_port = {s: first[s] for s in np.flatnonzero(counts == 1).tolist()}
-        hosts_table = cluster.virtual_service_hosts
-        base_vs: dict[int, int] = dict(
-            zip(hosts_table["service"].tolist(), hosts_table["virtual_service"].tolist(), strict=True)
-        )
+        claims = cluster.virtual_service_hosts
+        self._claimers: dict[int, list[int]] = {}
+        for v, service in sorted(zip(claims["virtual_service"].tolist(), claims["service"].tolist(), strict=True)):
+            self._claimers.setdefault(service, []).append(v)
+        # What a VirtualService's place in a namespace's walk depends on (dsim.cluster.object_views).
+        self._vs_facts = [
+            VsFacts(
+                namespace=vs.namespace,
+                exports=export_set(vs.spec.export_to, vs.namespace),
+                claims=(),
+                destinations=frozenset(),
+            )
+            for vs in cluster.istio.virtual_services
+        ]
+        self._namespace_names = cluster.namespaces["name"].tolist()
+        base_vs = {s: chain for s in self._claimers if (chain := self.chain(None, s))}
         rules = cluster.destination_rules
         self._members: dict[int, list[int]] = {}
         for r, entry in enumerate(rules["entry"].tolist()):
@@ -98,6 +111,12 @@ class MeshObjects:
         self.base = ObjectView(self, base_vs, base_rule)
         self._views: dict[int, ObjectView] = {}
 
+    def chain(self, namespace: int | None, service: int) -> tuple[int, ...]:
+        """The VirtualServices naming ``service`` that proxies of ``namespace`` (``None``: the base
+        view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`)."""
+        name = None if namespace is None else self._namespace_names[namespace]
+        return vs_chain(self._vs_facts, self._claimers.get(service, ()), name)
+
     def view(self, namespace: int | None = None) -> ObjectView:
         """What proxies of ``namespace`` (a ``namespaces`` row; ``None``: the base view) apply."""
         if namespace is None or not self._exceptions.get(namespace):
@@ -106,23 +125,29 @@ class MeshObjects:
         if namespace not in self._views:
             vs_of = dict(self.base.vs_of_service)
             rule_of = dict(self.base.rule_of_service)
-            for service, (vs, rule) in overrides.items():
-                for table, value in ((vs_of, vs), (rule_of, rule)):
-                    if value >= 0:
-                        table[service] = value
-                    else:
-                        table.pop(service, None)
+            for service, (_, rule) in overrides.items():
+                chain = self.chain(namespace, service)
+                if chain:
+                    vs_of[service] = chain
+                else:
+                    vs_of.pop(service, None)
+                if rule >= 0:
+                    rule_of[service] = rule
+                else:
+                    rule_of.pop(service, None)
             self._views[namespace] = ObjectView(self, vs_of, rule_of)
         return self._views[namespace]
 
     def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
         """Namespaces whose views differ from the base, grouped by equal views: (the services their
         view changes, the namespace rows), by first namespace."""
-        sharing: dict[tuple[tuple[int, tuple[int, int]], ...], list[int]] = {}
+        sharing: dict[tuple[tuple[int, tuple[int, ...], int], ...], list[int]] = {}
         for namespace, overrides in sorted(self._exceptions.items()):
-            sharing.setdefault(tuple(sorted(overrides.items())), []).append(namespace)
+            # Keyed by whole chains: two namespaces may walk the same first VirtualService and differ after it.
+            key = tuple((s, self.chain(namespace, s), rule) for s, (_, rule) in sorted(overrides.items()))
+            sharing.setdefault(key, []).append(namespace)
         return [
-            (np.array([service for service, _ in changed], dtype=np.int64), namespaces)
+            (np.array([service for service, _, _ in changed], dtype=np.int64), namespaces)
             for changed, namespaces in sharing.items()
         ]
 
@@ -207,21 +232,25 @@ class MeshObjects:
 
     @functools.cache  # noqa: B019
     def tcp_chain(
-        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+        self, chain: tuple[int, ...], port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> lc.FilterChain | None:
-        """The chain VirtualService ``vs``'s TCP routes give the copy ``suffix`` of a TCP or sniffed
-        listener on ``port`` (``None``: the default chain). Shared: copy before changing it."""
-        obj = self.cluster.istio.virtual_services[vs]
-        return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+        """The chain the first TCP route that takes ``port`` among the VirtualServices of ``chain``, in
+        order, gives the copy ``suffix`` of a TCP or sniffed listener on ``port`` (``None``: the default
+        chain). Shared: copy before changing it."""
+        for vs in chain:
+            obj = self.cluster.istio.virtual_services[vs]
+            if tcp_route(obj, port) is not None:
+                return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+        return None
 
     @functools.cache  # noqa: B019
     def tls_chains(
-        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+        self, chain: tuple[int, ...], port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> tuple[lc.FilterChain, ...]:
-        """The SNI chains VirtualService ``vs``'s TLS routes give the copy ``suffix`` of a TLS listener
-        on ``port`` (empty: the default chain). Shared: copy before changing one."""
-        obj = self.cluster.istio.virtual_services[vs]
-        return tls_chains(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+        """The SNI chains the TLS routes of the VirtualServices of ``chain`` give the copy ``suffix`` of
+        a TLS listener on ``port`` (empty: the default chain). Shared: copy before changing one."""
+        found = [self.cluster.istio.virtual_services[vs] for vs in chain]
+        return tls_chains([(obj, self._cluster_of(obj.namespace, suffix, design, proxy, view)) for obj in found], port)
 
 
 class ObjectView:
@@ -231,7 +260,7 @@ class ObjectView:
     def __init__(
         self,
         objects: MeshObjects,
-        vs_of_service: dict[int, int],
+        vs_of_service: dict[int, tuple[int, ...]],
         rule_of_service: dict[int, int],
     ) -> None:
         self.objects = objects
@@ -281,29 +310,28 @@ class ObjectView:
     def tcp_chain(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> lc.FilterChain | None:
-        """The chain ``service``'s VirtualService's TCP routes give its listener copy ``suffix`` on
-        ``port`` (``None``: no VirtualService, or none of its TCP routes takes the port)."""
-        vs = self.vs_of_service.get(service)
-        if vs is None or (service, port) in self.objects.tls_ports:
+        """The chain ``service``'s VirtualServices' TCP routes give its listener copy ``suffix`` on
+        ``port`` (``None``: no VirtualService, or none of their TCP routes takes the port)."""
+        chain = self.vs_of_service.get(service)
+        if chain is None or (service, port) in self.objects.tls_ports:
             return None
-        return self.objects.tcp_chain(vs, port, suffix, design, proxy, self)
+        return self.objects.tcp_chain(chain, port, suffix, design, proxy, self)
 
     def tls_chains(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> tuple[lc.FilterChain, ...]:
-        """The SNI chains ``service``'s VirtualService's TLS routes give its listener copy ``suffix``
-        on TLS port ``port`` (empty: not a TLS port, no VirtualService, or none of its TLS routes
+        """The SNI chains ``service``'s VirtualServices' TLS routes give its listener copy ``suffix``
+        on TLS port ``port`` (empty: not a TLS port, no VirtualService, or none of their TLS routes
         takes the port: the default chain)."""
-        vs = self.vs_of_service.get(service)
-        if vs is None or (service, port) not in self.objects.tls_ports:
+        chain = self.vs_of_service.get(service)
+        if chain is None or (service, port) not in self.objects.tls_ports:
             return ()
-        return self.objects.tls_chains(vs, port, suffix, design, proxy, self)
+        return self.objects.tls_chains(chain, port, suffix, design, proxy, self)
 
     def routing_vs(self, service: int, port: int) -> int | None:
-        """The VirtualService that builds ``service``'s virtual host on ``port``: its own, if one of its
-        HTTP routes takes the port (``None``: the default virtual host)."""
-        vs = self.vs_of_service.get(service)
-        return vs if vs is not None and self.objects.takes_port(vs, port) else None
+        """The VirtualService that builds ``service``'s virtual host on ``port``: the first of its
+        chain one of whose HTTP routes takes the port (``None``: the default virtual host)."""
+        return next((vs for vs in self.vs_of_service.get(service, ()) if self.objects.takes_port(vs, port)), None)
 
     def routed(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts

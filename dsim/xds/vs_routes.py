@@ -233,7 +233,7 @@ def _tcp_applies(route: TCPRoute, port: int) -> bool:
     return not route.match or any(not m.port or m.port == port for m in route.match)
 
 
-def _proxy_chain(
+def proxy_chain(
     vs: VirtualService, destinations: Sequence[RouteDestination], port: int, cluster_of: DestinationCluster
 ) -> lc.FilterChain | None:
     """A chain proxying to ``destinations`` (``buildOutboundNetworkFilters``): a ``tcp_proxy`` to the one
@@ -253,40 +253,48 @@ def _proxy_chain(
     )
 
 
+def tcp_route(vs: VirtualService, port: int) -> TCPRoute | None:
+    """The first of ``vs``'s TCP routes with destinations that takes port ``port``
+    (``buildSidecarOutboundTCPFilterChainOpts``; ``None``: none)."""
+    return next((route for route in vs.spec.tcp if route.route and _tcp_applies(route, port)), None)
+
+
 def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> lc.FilterChain | None:
-    """The filter chain the first of ``vs``'s TCP routes that takes port ``port`` gives a TCP or
-    sniffed listener of that port (``buildSidecarOutboundTCPFilterChainOpts``; :func:`_proxy_chain`).
-    ``None``: no TCP route takes the port, or none of its destinations is left for this family copy
-    (the default chain stays)."""
-    for route in vs.spec.tcp:
-        if route.route and _tcp_applies(route, port):
-            return _proxy_chain(vs, route.route, port, cluster_of)
-    return None
+    """The filter chain :func:`tcp_route` gives a TCP or sniffed listener of ``port``
+    (:func:`proxy_chain`). ``None``: no TCP route takes the port, or none of its destinations is left
+    for this family copy (the default chain stays)."""
+    route = tcp_route(vs, port)
+    return None if route is None else proxy_chain(vs, route.route, port, cluster_of)
 
 
-def tls_chains(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> tuple[lc.FilterChain, ...]:
-    """The filter chains ``vs``'s TLS routes give a TLS listener of port ``port``
-    (``buildSidecarOutboundTLSFilterChainOpts``): per match that takes the port (no port, or ``port``),
-    in order, one chain matching its SNI hosts (``server_names``) that proxies to the route's
-    destinations (:func:`_proxy_chain`); a later match with the same SNI hosts adds nothing. Empty:
-    no TLS route takes the port (the default chain stays). A match none of whose destinations is left
+def tls_chains(
+    virtual_services: Sequence[tuple[VirtualService, DestinationCluster]], port: int
+) -> tuple[lc.FilterChain, ...]:
+    """The filter chains the TLS routes of ``virtual_services`` (each with how its destinations
+    resolve), walked in order, give a TLS listener of port ``port``
+    (``buildSidecarOutboundTLSFilterChainOpts``): per match that takes the port (no port, or
+    ``port``), one chain matching its SNI hosts (``server_names``) that proxies to its route's
+    destinations (:func:`proxy_chain`), the names sorted; a later match with the same SNI hosts adds nothing. Empty: no
+    TLS route takes the port (the default chain stays). A match none of whose destinations is left
     for this family copy adds no chain *(inferred)*."""
     handled: set[tuple[str, ...]] = set()
     out: list[lc.FilterChain] = []
-    for route in vs.spec.tls:
-        if not route.route:
-            continue
-        for match in route.match:
-            if match.port and match.port != port:
+    for vs, cluster_of in virtual_services:
+        for route in vs.spec.tls:
+            if not route.route:
                 continue
-            key = tuple(match.sni_hosts)  # hashRuntimeTLSMatchPredicates (dsim reads no destinationSubnets)
-            if key in handled:
-                continue
-            handled.add(key)
-            chain = _proxy_chain(vs, route.route, port, cluster_of)
-            if chain is not None:
-                chain.filter_chain_match.server_names.extend(match.sni_hosts)
-                out.append(chain)
+            for match in route.match:
+                if match.port and match.port != port:
+                    continue
+                key = tuple(match.sni_hosts)  # hashRuntimeTLSMatchPredicates (dsim reads no destinationSubnets)
+                if key in handled:
+                    continue
+                handled.add(key)
+                chain = proxy_chain(vs, route.route, port, cluster_of)
+                if chain is not None:
+                    # toFilterChainMatch sorts the names.
+                    chain.filter_chain_match.server_names.extend(sorted(match.sni_hosts))
+                    out.append(chain)
     return tuple(out)
 
 
@@ -296,9 +304,11 @@ __all__ = [
     "config_path",
     "http_routes",
     "previous_hosts",
+    "proxy_chain",
     "retry_policy",
     "route_match",
     "takes_port",
     "tcp_chain",
+    "tcp_route",
     "tls_chains",
 ]
