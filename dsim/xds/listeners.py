@@ -53,6 +53,10 @@ def _listener(name: str, bind: Bind, port: int, direction: int) -> listener_pb2.
 def _outbound(name: str, bind: Bind, port: int) -> listener_pb2.Listener:
     listener = _listener(name, bind, port, base_pb2.OUTBOUND)
     listener.bind_to_port.value = False  # reached through virtualOutbound's original-destination redirect
+    # buildListenerFromEntry sets both on every outbound service listener since Istio 1.19 (#46235): no
+    # listener-filter timeout (meshConfig.protocolDetectionTimeout, 0s by default, with an HTTP inspector).
+    listener.listener_filters_timeout.CopyFrom(zero())
+    listener.continue_on_listener_filters_timeout = True
     return listener
 
 
@@ -62,8 +66,6 @@ def _inspectors(listener: listener_pb2.Listener) -> None:
     listener.listener_filters.add(
         name="envoy.filters.listener.http_inspector", typed_config=pack(http_inspector_pb2.HttpInspector())
     )
-    listener.listener_filters_timeout.CopyFrom(zero())
-    listener.continue_on_listener_filters_timeout = True
 
 
 def _outbound_hcm(stat_prefix: str, route_name: str, tracing: Tracing) -> lc.Filter:
@@ -296,4 +298,6 @@ def virtual_inbound(
         name="envoy.filters.listener.original_dst", typed_config=pack(original_dst_pb2.OriginalDst())
     )
     _inspectors(listener)
+    listener.listener_filters_timeout.CopyFrom(zero())
+    listener.continue_on_listener_filters_timeout = True
     return listener
