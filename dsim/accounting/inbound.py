@@ -14,12 +14,19 @@ from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_si
 from dsim.cluster import Cluster
 from dsim.cluster.ingress import ingress_rows, ingress_workloads
 from dsim.designs.base import Design, ProxyFacts
+from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import clusters, listeners
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
 from dsim.xds.common import tracing
 from dsim.xds.view import InboundEndpoint, InboundPort
 
-PORT_KINDS = ("http", "tcp", "auto")
+PORT_KINDS = ("http", "http2", "tcp", "auto")
+"""How an own port's chains are built: ``http2`` is an HTTP port whose connection manager says HTTP/2."""
+CHAIN_KIND = {"http2": "http"}
+"""The chain set (:data:`dsim.xds.chains.PORT_CHAINS`) a port kind other than the usual ones uses."""
+TEMPLATE_PROTOCOL = {"http": "HTTP", "http2": "HTTP2", "tcp": "TCP", "auto": "auto"}
+UPSTREAM = {"": "", "h2": "HTTP2", "auto": "auto"}
+"""How an inbound cluster speaks upstream (``setUpstreamProtocol``), by a protocol standing for it."""
 INGRESS = "ingress-"
 """Prefix of the port groups of Sidecar ingress listeners (their chains carry more than a Service port's)."""
 PORT_GROUPS = (*PORT_KINDS, *(INGRESS + k for k in PORT_KINDS))
@@ -39,7 +46,7 @@ def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataF
     pairs = service_workloads.reset_index(names="pair").merge(ports, on="service").sort_values(["pair", "port_row"])
     ports = pairs.drop_duplicates(["workload", "target_port"], keep="first")
     return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
-        ["workload", "target_port", "port", "kind", "host"]
+        ["workload", "target_port", "port", "kind", "protocol", "host"]
     ].reset_index(drop=True)
 
 
@@ -51,7 +58,7 @@ class OwnRows:
     ports: pd.DataFrame
     """Per (row, port): ``row``, ``target_port``, ``port`` (the service port), ``group`` (of
     :data:`PORT_GROUPS`), ``chained`` (``False``: a cluster but no chains), ``endpoint`` (of
-    :data:`ENDPOINT_KINDS`), ``endpoint_port`` and the byte lengths
+    :data:`ENDPOINT_KINDS`), ``upstream`` (of :data:`UPSTREAM`), ``endpoint_port`` and the byte lengths
     ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``."""
     workload: np.ndarray
     """Per row: its workload."""
@@ -67,14 +74,17 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     with_ingress = ingress_workloads(cluster)
     service = own_ports(cols, cluster.service_workloads)
     service = service[~with_ingress[service["workload"].to_numpy()]]
+    protocol = service["protocol"].to_numpy()
+    h2 = np.isin(protocol, list(H2_PROTOCOLS))
     service = pd.DataFrame(
         {
             "row": service["workload"].to_numpy(),
             "target_port": service["target_port"].to_numpy(),
             "port": service["port"].to_numpy(),
-            "group": service["kind"].to_numpy(),
+            "group": np.where(h2, "http2", service["kind"].to_numpy()),
             "chained": True,
             "endpoint": "",
+            "upstream": np.where(h2, "h2", np.where(protocol == "auto", "auto", "")),
             "endpoint_port": 0,
             "host": service["host"].to_numpy(),
             "chain4": 0,
@@ -94,14 +104,16 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
         lambda c: c.str.encode("utf-8").str.len()  # bytes: a unix socket's path may be any text
     )
     endpoint = ingress["endpoint"].to_numpy(dtype=object)
+    ingress_h2 = ingress["h2"].to_numpy(bool)
     number = ingress["number"].to_numpy(np.int64)
     own = pd.DataFrame(
         {
             "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],
             "target_port": number,
             "port": number,
-            "group": INGRESS + ingress["kind"].astype(str),
+            "group": INGRESS + np.where(ingress_h2, "http2", ingress["kind"].astype(str)),
             "chained": ingress["chained"].to_numpy(bool),
+            "upstream": np.where(ingress_h2, "h2", np.where(ingress["kind"].to_numpy() == "auto", "auto", "")),
             "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
             "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
             **{name: text[name].to_numpy(np.int64) for name in text.columns},
@@ -140,12 +152,17 @@ def _template_port(group: str) -> InboundPort:
     ingress = group != kind
     return InboundPort(
         target_port=TARGET[group],
-        protocol=kind,
+        protocol=TEMPLATE_PROTOCOL[kind],
         service_port=SERVICE_PORT[group],
         host=ragged(group, "host"),
         chain_address=(ragged(group, "chain4"), ragged(group, "chain6")) if ingress else None,
         config=ragged(group, "config") if ingress else "",
     )
+
+
+def _chain_kind(group: str) -> str:
+    kind = group.removeprefix(INGRESS)
+    return CHAIN_KIND.get(kind, kind)
 
 
 def _endpoint(kind: str) -> InboundEndpoint | None:
@@ -173,7 +190,7 @@ def inbound_prices(
     count = len(rows.workload)
     chained = ports[ports["chained"].to_numpy(bool)]
     per_group = {group: chained[chained["group"] == group] for group in PORT_GROUPS}
-    template_ports = [(_template_port(g), g.removeprefix(INGRESS)) for g in PORT_GROUPS]
+    template_ports = [(_template_port(g), _chain_kind(g)) for g in PORT_GROUPS]
     columns = Columns(
         count=count,
         lengths={
@@ -202,7 +219,7 @@ def inbound_prices(
         np.zeros(count, np.int64),
     )
     port_chains = sum(
-        np.bincount(part["row"].to_numpy(), minlength=count) * len(PORT_CHAINS[(g.removeprefix(INGRESS), mtls)])
+        np.bincount(part["row"].to_numpy(), minlength=count) * len(PORT_CHAINS[(_chain_kind(g), mtls)])
         for g, part in per_group.items()
     )
     chains = sum(1 + len(spec.passthrough) * len(PASSTHROUGH_CHAINS[mtls]) + port_chains for spec in specs)
@@ -216,15 +233,18 @@ def inbound_prices(
 
     inbound_bytes = np.zeros(count)
     for kind in ENDPOINT_KINDS:
-        part = ports[ports["endpoint"] == kind]
-        port_rows = Columns(
-            count=len(part),
-            lengths={"endpoint_address": part["endpoint_address"].to_numpy()},
-            numbers={"port": part["target_port"].to_numpy(), "endpoint_port": part["endpoint_port"].to_numpy()},
-        )
-        for spec in design.inbound_clusters(proxy):
-            sizes = serialized_sizes(clusters.inbound(spec, PORT, _endpoint(kind)), port_rows)
-            inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
+        for upstream, protocol in UPSTREAM.items():
+            part = ports[(ports["endpoint"] == kind).to_numpy() & (ports["upstream"] == upstream).to_numpy()]
+            if not len(part):
+                continue
+            port_rows = Columns(
+                count=len(part),
+                lengths={"endpoint_address": part["endpoint_address"].to_numpy()},
+                numbers={"port": part["target_port"].to_numpy(), "endpoint_port": part["endpoint_port"].to_numpy()},
+            )
+            for spec in design.inbound_clusters(proxy):
+                sizes = serialized_sizes(clusters.inbound(spec, PORT, _endpoint(kind), protocol), port_rows)
+                inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
     owner = ports["row"].to_numpy()
     fixed = [
         clusters.blackhole(),

@@ -116,13 +116,28 @@ def outbound(
     return cluster
 
 
-def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = None) -> Cluster:
+INBOUND_CLEANUP_S = (2**63 - 1 - 999_999_999) // 10**9
+"""``maxSecondsValue`` of ``cluster_builder.go``: the longest duration Go can express, about 292 years."""
+
+
+def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = None, protocol: str = "") -> Cluster:
     """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
-    ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``)."""
+    ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
+    the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it."""
+    cluster = _inbound_shape(spec, port, endpoint)
+    http = upstream_http_options(protocol)
+    if http is not None:
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
+    return cluster
+
+
+def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None) -> Cluster:
     name = f"{spec.prefix}|{port}||"
     if endpoint is None and spec.loopback is None:
         assert spec.source is not None, spec
         cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+        # Istio 1.23+ (#51935) never cleans an inbound original-destination cluster's hosts up.
+        cluster.cleanup_interval.seconds = INBOUND_CLEANUP_S
         _bind(cluster, spec.source, spec.extra_sources)
         return cluster
     if endpoint is None:

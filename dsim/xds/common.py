@@ -26,6 +26,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2, struct_pb2
 from google.protobuf.message import Message
 
+from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import istio_filters
 
 SDS_CLUSTER = "sds-grpc"
@@ -115,7 +116,7 @@ def upstream_http_options(protocol: str) -> http_protocol_options_pb2.HttpProtoc
     """How a cluster speaks HTTP upstream, as Istio sets it per port protocol: HTTP/2 for
     ``HTTP2`` and ``GRPC``, the downstream's protocol for sniffed ports, Envoy's default otherwise."""
     options = http_protocol_options_pb2.HttpProtocolOptions
-    if protocol in ("HTTP2", "GRPC"):
+    if protocol in H2_PROTOCOLS:
         return options(
             explicit_http_config=options.ExplicitHttpConfig(http2_protocol_options=protocol_pb2.Http2ProtocolOptions())
         )

@@ -19,6 +19,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import wrappers_pb2
 
 from dsim.designs.base import Bind, PassthroughChains, VirtualInbound
+from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import istio_filters
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PLAINTEXT_HTTP_ALPN, PORT_CHAINS, Chain
 from dsim.xds.common import (
@@ -174,7 +175,14 @@ def virtual_outbound(name: str, bind: Bind, unknown: str) -> listener_pb2.Listen
 
 
 def _inbound_hcm(
-    stat_prefix: str, route_name: str, vhost: str, cluster: str, operation: str, tracing: Tracing
+    stat_prefix: str,
+    route_name: str,
+    vhost: str,
+    cluster: str,
+    operation: str,
+    tracing: Tracing,
+    *,
+    http2: bool = False,
 ) -> lc.Filter:
     route = rc.Route(
         match=rc.RouteMatch(prefix="/"),
@@ -202,6 +210,8 @@ def _inbound_hcm(
             subject=wrappers_pb2.BoolValue(value=True), dns=True, uri=True
         ),
     )
+    if http2:  # buildSidecarInboundHTTPOpts: an HTTP/2 port's manager says so (for gRPC-Web, too)
+        manager.http2_protocol_options.SetInParent()
     return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True)))
 
 
@@ -264,6 +274,7 @@ def _port_chains(
                     cluster,
                     f"{port.host}:{port.service_port}/*",
                     tracing,
+                    http2=port.protocol in H2_PROTOCOLS,
                 )
             ]
         else:

@@ -293,7 +293,7 @@ class ClusterIndex:
             number = int(row["number"])
             inbound[number] = InboundPort(
                 target_port=number,
-                protocol=INGRESS_PROTOCOL[str(row["kind"])],
+                protocol="HTTP2" if row["h2"] else INGRESS_PROTOCOL[str(row["kind"])],
                 service_port=number,
                 host=str(row["host"]),
                 chain_address=(str(row["chain4"]), str(row["chain6"])),

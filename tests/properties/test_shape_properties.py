@@ -224,12 +224,14 @@ inbound_row = st.fixed_dictionaries(
     st.sampled_from(["IPv4", "IPv6"]),
     st.booleans(),
     st.booleans(),
+    st.sampled_from(["X", "GRPC"]),
 )
 def test_virtual_inbound(
-    rows: list[dict[str, Any]], mtls: str, kind: str, family: IpFamily, dual: bool, ingress: bool
+    rows: list[dict[str, Any]], mtls: str, kind: str, family: IpFamily, dual: bool, ingress: bool, protocol: str
 ) -> None:
     """``ingress``: a Sidecar ingress port, its chains named after an address of its own (``chain``,
-    the one of the listener's family) and carrying the Sidecar (``config``) as metadata."""
+    the one of the listener's family) and carrying the Sidecar (``config``) as metadata; ``protocol``
+    GRPC: an HTTP/2 port, whose HTTP chains' connection manager says so."""
     wildcard = "0.0.0.0" if family == "IPv4" else "::"
     spec = VirtualInbound(
         name="virtualInbound",
@@ -243,11 +245,16 @@ def test_virtual_inbound(
 
     def port_of(host: str, chain: str, config: str, number: int) -> InboundPort:
         if not ingress:
-            return InboundPort(target_port=number, protocol="X", service_port=number, host=host)
+            return InboundPort(target_port=number, protocol=protocol, service_port=number, host=host)
         # The other family's address is never the listener's: a fixed text shows it is not read.
         addresses = (chain, "fd00::1") if family == "IPv4" else ("10.0.0.1", chain)
         return InboundPort(
-            target_port=number, protocol="X", service_port=number, host=host, chain_address=addresses, config=config
+            target_port=number,
+            protocol=protocol,
+            service_port=number,
+            host=host,
+            chain_address=addresses,
+            config=config,
         )
 
     template = listeners.virtual_inbound(
@@ -288,7 +295,13 @@ def test_inbound_clusters(rows: list[dict[str, Any]]) -> None:
         InboundCluster(prefix="inbound", source="127.0.0.6", extra_sources=("::6",)),
         InboundCluster(prefix="inbound6", loopback="::1", source="::6"),
     ):
-        check(clusters.inbound(spec, p), lambda r, spec=spec: clusters.inbound(spec, r["port"]), rows, columns)
+        for protocol in ("", "HTTP2", "auto"):  # how it speaks upstream
+            check(
+                clusters.inbound(spec, p, None, protocol),
+                lambda r, spec=spec, protocol=protocol: clusters.inbound(spec, r["port"], None, protocol),
+                rows,
+                columns,
+            )
         for target, bound in ((to, False), (to, True), (0, True)):
             template = clusters.inbound(spec, p, InboundEndpoint(address=text("address"), port=target, bound=bound))
 

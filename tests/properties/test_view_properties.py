@@ -78,7 +78,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         sidecar_spec: dict[str, Any] = {"outboundTrafficPolicy": {"mode": policy}}
         if draw(st.booleans()):  # its proxies' own side from an ingress listener
             endpoint = draw(st.sampled_from(["", "127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080", "unix:///run/a.sock"]))
-            listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "TCP", ""]))}}
+            listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "GRPC", "TCP", ""]))}}
             sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
         sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
     ports = [

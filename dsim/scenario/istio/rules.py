@@ -62,6 +62,7 @@ PROTOCOLS = ("TCP", "UDP", "GRPC", "GRPC-Web", "HTTP", "HTTP_PROXY", "HTTP2", "H
 _PROTOCOLS_LOWER = {p.lower(): p for p in PROTOCOLS}
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web"})  # Instance.IsHTTP
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})  # Instance.IsTLS
+H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-Web"})  # Instance.IsHTTP2
 
 
 def is_dns1123_label(value: str) -> bool:
