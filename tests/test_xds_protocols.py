@@ -93,3 +93,20 @@ def test_own_side_protocols_are_priced_exactly() -> None:
         cluster = build_cluster(scenario_from_dict(scenario))
         assert_exact_every_design(cluster)
         assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_a_service_entrys_grpc_web_port_speaks_http2_upstream() -> None:
+    entry = {
+        "name": "web",
+        "namespace": "app",
+        "spec": {
+            "hosts": ["grpc.example.com"],
+            "ports": [{"number": 8080, "name": "gw", "protocol": "GRPC-Web"}],
+            "resolution": "DNS",
+        },
+    }
+    config = generate(
+        build_cluster(scenario_from_dict({**SCENARIO, "service_entries": [entry]})), "app/api", "single-stack"
+    )
+    (found,) = [c for c in config.clusters if c.name == "outbound|8080||grpc.example.com"]
+    assert _options(found) == "explicit_http_config"

@@ -55,7 +55,7 @@ CLUSTER_TYPE = {
     "NONE": cluster_pb2.Cluster.ORIGINAL_DST,
 }
 DNS_REFRESH_S = 60  # meshConfig.dnsRefreshRate's default
-_CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "auto": "auto"}
+_CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "GRPC-Web": "GRPC-Web", "auto": "auto"}
 
 
 def entry_port_kind(protocol: str) -> str:
