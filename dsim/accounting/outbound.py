@@ -278,7 +278,8 @@ class _Routed:
 def _routed(
     cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts
 ) -> _Routed:
-    """Per port row: the routes its service's VirtualService gives the virtual host of this copy."""
+    """Per port row: the routes its service's VirtualServices give the virtual host of this copy (the
+    first of its chain with an HTTP route for the port, :meth:`ObjectView.routing_vs`)."""
     out = _Routed(
         bytes=np.full(len(ports), -1, dtype=np.int64),
         counts={name: np.full(len(ports), int(name == "routes"), dtype=np.int64) for name in ROUTE_COUNTS},
@@ -297,7 +298,7 @@ def _routed(
 
 @dataclasses.dataclass(frozen=True)
 class _RoutedChains:
-    """Per port row, what its service's VirtualService puts in its listener copy in place of the
+    """Per port row, what its service's VirtualServices put in its listener copy in place of the
     default chain: a TCP route's chain, or a TLS route's SNI chains with the TLS inspector and the
     fall-through chain (:func:`dsim.xds.listeners.tls_routing`)."""
 
@@ -311,7 +312,7 @@ class _RoutedChains:
 def _routed_chains(
     cols: ClusterColumns, ports: pd.DataFrame, copy: OutboundCopy, design: Design, proxy: ProxyFacts, *, sniffed: bool
 ) -> _RoutedChains:
-    """Per port row: what its service's VirtualService's TCP or TLS routes give its listener copy."""
+    """Per port row: what the TCP or TLS routes of its service's VirtualServices give its listener copy."""
     out = _RoutedChains(
         bytes={allow: np.full(len(ports), -1, dtype=np.int64) for allow in (False, True)},
         chains=np.ones(len(ports), dtype=np.int64),

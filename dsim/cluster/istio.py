@@ -166,7 +166,10 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         destinations: set[int] = set()
         for route in spec.http:
             if route.delegate is not None:
-                notes["http route with a delegate: not modelled (the route is left out)"] += 1
+                notes[
+                    "http route with a delegate: not modelled (the route is left out; where it was the "
+                    "VirtualService's only route for a port, the next VirtualService naming the host builds it)"
+                ] += 1
             for destination in route.route:
                 target = destination.destination
                 service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)

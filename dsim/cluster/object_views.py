@@ -166,8 +166,6 @@ def _merge(entries: list[RuleEntry], rule: int, exports: frozenset[str]) -> None
 class ObjectViews:
     """Each namespace's VirtualService and DestinationRule per service, as the base plus exceptions."""
 
-    vs_of_service: dict[int, tuple[int, ...]]
-    """The base view's VirtualService chain per service (services without one are absent)."""
     rule_of_service: dict[int, int]
     """The base view's DestinationRule entry (its head rule) per service."""
     entries: tuple[tuple[int, RuleEntry], ...]
@@ -241,9 +239,7 @@ def object_views(
                     if s not in changed and v in vs_view(ns, s):  # its own pair is the base one
                         changed[s] = (vs_view(ns, s), base_rule.get(s, -1))
         exceptions.extend((n, s, walk[0] if walk else -1, rule) for s, (walk, rule) in sorted(changed.items()))
-    return ObjectViews(
-        vs_of_service=base_vs, rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions)
-    )
+    return ObjectViews(rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions))
 
 
 def _vs_rank(vs: VsFacts, namespace: str) -> int:
@@ -275,7 +271,7 @@ def vs_chain(virtual_services: Sequence[VsFacts], claimers: Sequence[int], names
 
 
 def views_by_namespace(exceptions: Sequence[tuple[int, int, int, int]]) -> Mapping[int, dict[int, tuple[int, int]]]:
-    """The exceptions as {namespace row: {service: (VirtualService, rule entry)}}."""
+    """The exceptions as {namespace row: {service: (the first VirtualService of its chain, rule entry)}}."""
     out: dict[int, dict[int, tuple[int, int]]] = {}
     for n, s, vs, rule in exceptions:
         out.setdefault(n, {})[s] = (vs, rule)

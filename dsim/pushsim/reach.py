@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.cluster.object_views import export_set
@@ -23,16 +22,10 @@ from dsim.pushsim.visibility import grouped
 def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
     """Per VirtualService that names some service (its claims, which it may build in some view's
     chain): those services, and the namespace rows it is exported to (``None``: all)."""
-    hosts = cluster.virtual_service_hosts
-    views = cluster.object_views
-    views = views[views["virtual_service"].to_numpy() >= 0]
-    pairs = pd.DataFrame(
-        {
-            "vs": np.concatenate([hosts["virtual_service"].to_numpy(), views["virtual_service"].to_numpy()]),
-            "service": np.concatenate([hosts["service"].to_numpy(), views["service"].to_numpy()]),
-        }
-    ).drop_duplicates()
-    by_object = grouped(pairs["vs"].to_numpy(), pairs["service"].to_numpy(), len(cluster.virtual_services))
+    claims = cluster.virtual_service_hosts  # every claim: a namespace's chain holds no other
+    by_object = grouped(
+        claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(cluster.virtual_services)
+    )
     rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
     out: list[tuple[list[int], np.ndarray | None]] = []
     for group, vs in zip(by_object, cluster.istio.virtual_services, strict=True):

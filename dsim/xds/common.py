@@ -113,8 +113,8 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def upstream_http_options(protocol: str) -> http_protocol_options_pb2.HttpProtocolOptions | None:
-    """How a cluster speaks HTTP upstream, as Istio sets it per port protocol: HTTP/2 for
-    ``HTTP2`` and ``GRPC``, the downstream's protocol for sniffed ports, Envoy's default otherwise."""
+    """How a cluster speaks HTTP upstream, as Istio sets it per port protocol (``setUpstreamProtocol``):
+    HTTP/2 for :data:`H2_PROTOCOLS`, the downstream's protocol for sniffed ports, Envoy's default otherwise."""
     options = http_protocol_options_pb2.HttpProtocolOptions
     if protocol in H2_PROTOCOLS:
         return options(

@@ -210,7 +210,7 @@ def _inbound_hcm(
             subject=wrappers_pb2.BoolValue(value=True), dns=True, uri=True
         ),
     )
-    if http2:  # buildSidecarInboundHTTPOpts: an HTTP/2 port's manager says so (for gRPC-Web, too)
+    if http2:  # buildSidecarInboundHTTPOpts: an HTTP/2 port's manager says so
         manager.http2_protocol_options.SetInParent()
     return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True)))
 

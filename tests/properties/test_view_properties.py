@@ -62,8 +62,9 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both; TLS routes
         # (SNI chains on the TLS port), maybe beside TCP ones.
         kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp"), ("tls",), ("tcp", "tls")]))
-        if "http" in kinds:
-            spec["http"] = [{"route": destinations}]
+        if "http" in kinds:  # maybe for one port only: another VirtualService of the host may take the rest
+            port = draw(st.sampled_from([None, 80, 9000]))
+            spec["http"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
         if "tcp" in kinds:
             port = draw(st.sampled_from([None, 5432, 9000, 1234]))
             spec["tcp"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
