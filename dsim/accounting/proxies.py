@@ -132,12 +132,15 @@ class _Visibility:
         """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
         ``riders`` (service, port, suffix; sniffed ports' virtual hosts) it sees whose shared route
         configuration some row of ``openers`` (the same keys; HTTP ports) it sees opens."""
-        # Riders of a group no opener anywhere opens cost nothing (the usual case: port numbers
-        # that are HTTP for some services and sniffed for others are what makes riders count).
+        nothing = [np.zeros(self.workloads, np.int64) for _ in columns]
+        if not len(riders):  # the usual case, and a view pass's (it is called once per view group)
+            return nothing
+        # Riders of a group no opener anywhere opens cost nothing (port numbers that are HTTP for
+        # some services and sniffed for others are what makes riders count).
         anywhere = pd.MultiIndex.from_frame(openers[["port", "suffix"]])
         riders = riders[pd.MultiIndex.from_frame(riders[["port", "suffix"]]).isin(anywhere)]
         if not len(riders):
-            return [np.zeros(self.workloads, np.int64) for _ in columns]
+            return nothing
         service = riders["service"].to_numpy()
         if self.mode in ("all", "namespace"):
             # Everyone sees the same services (all), or those of their own namespace: a rider counts
