@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
+from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
 from dsim.designs import get_design
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
-from tests.accounting_check import assert_methods_agree
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 
 SVC = "svc.cluster.local"
 
@@ -158,13 +158,11 @@ def test_duplicate_drops_a_destination_without_the_copys_family(mesh: Cluster) -
 
 
 def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
-    for design in design_names():
-        assert assert_methods_agree(mesh, design) == len(mesh.proxies)
+    assert_exact_every_design(mesh)
 
 
 def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
-    verdicts = validate_configs(mesh, sample=len(mesh.proxies))
-    assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
+    assert_envoy_accepts_every_proxy(mesh)
 
 
 def test_generated_virtual_services_can_carry_tcp_routes() -> None:
@@ -177,8 +175,7 @@ def test_generated_virtual_services_can_carry_tcp_routes() -> None:
     scenario = {"name": "tcp", "seed": 5, "synthetic": synthetic, "istio_objects": objects}
     cluster = build_cluster(scenario_from_dict(scenario))
     assert all(vs.spec.tcp for vs in cluster.istio.virtual_services)
-    for design in design_names():
-        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+    assert_exact_every_design(cluster)
     index = index_for(cluster)
     config = proxy_config(index, 0, get_design("single-stack"))
     routed = [
