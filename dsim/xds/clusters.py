@@ -80,6 +80,7 @@ def outbound(
     filter and, under mTLS, its TLS matches; shaped by a DestinationRule when ``rule`` (its
     ``istio.config`` path) is given, with the rule's ``policy`` for this cluster."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
+    _alt_stat_name(cluster)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
     cluster.eds_cluster_config.service_name = name
     cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
@@ -125,10 +126,18 @@ def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = 
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
     the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it."""
     cluster = _inbound_shape(spec, port, endpoint)
+    _alt_stat_name(cluster)
     http = upstream_http_options(protocol)
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     return cluster
+
+
+def _alt_stat_name(cluster: Cluster) -> None:
+    """Every cluster ``ClusterBuilder.buildCluster`` makes (services' outbound and inbound clusters,
+    not the passthrough and black-hole ones) has its name and ``;`` as its stats name, for proxies
+    of Istio 1.23 and later (istio/istio#52416, ``DelimitedStatsPrefix``)."""
+    cluster.alt_stat_name = f"{cluster.name};"
 
 
 def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None) -> Cluster:
