@@ -24,7 +24,7 @@ from dsim.scenario import scenario_to_yaml
 from dsim.scenario.istio import as_kubernetes_object
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
-from tests.accounting_check import assert_methods_agree
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design, assert_methods_agree
 
 SVC = "svc.cluster.local"
 
@@ -231,14 +231,30 @@ def test_unselected_proxies_keep_visibility_narrowed_by_export_to() -> None:
     assert not build_cluster(scenario_from_dict(public)).istio.scoped  # nothing to scope: visibility alone
 
 
-def test_virtual_service_destinations_join_the_scope() -> None:
+def test_virtual_service_destinations_join_the_scope_as_clusters_only() -> None:
     """A Sidecar importing ``./*`` in b gets the cache VirtualService's destinations from elsewhere
-    (``collectImportedServices``), when they are exported to it."""
+    (``collectImportedServices``), when they are exported to it: clusters and endpoint sets, but
+    no listener or virtual host, which Istio builds from the egress listener's own services
+    (``IstioEgressListenerWrapper.Services``)."""
     scenario = copy.deepcopy(MESH)
     scenario["services"][6]["export_to"] = ["*"]  # pay public
     cluster = build_cluster(scenario_from_dict(scenario))
-    assert f"pay.c.{SVC}" in _seen(cluster, "db")
-    assert f"pay.c.{SVC}" not in _seen(build_cluster(scenario_from_dict({**scenario, "virtual_services": []})), "db")
+    pay = f"pay.c.{SVC}"
+    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
+    scope = cluster.scope[cluster.scope["workload"] == w]
+    hosts = index_for(cluster).hosts
+    assert [hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()] == [pay]
+    assert pay not in _seen(cluster, "db")  # not among the services it listens for
+    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
+    for design in design_names():
+        assert pay in _outbound_hosts(cluster, proxy, design)
+        config = proxy_config(index_for(cluster), proxy, get_design(design))
+        assert not [v.name for r in config.routes for v in r.virtual_hosts if v.name.startswith(pay)]
+        assert not [x.name for x in config.listeners if pay in str(x)]
+    without = build_cluster(scenario_from_dict({**scenario, "virtual_services": []}))
+    assert pay not in _outbound_hosts(without, proxy, "duplicate")
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)
 
 
 @pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])

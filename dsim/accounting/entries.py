@@ -13,6 +13,7 @@ bare listener plus one ``filter_chains`` field per chain, summed per proxy over 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,13 @@ from dsim.wire import tag_size, varint_size
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
-from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listener
+from dsim.xds.service_entries import (
+    WildcardChain,
+    entry_config,
+    entry_index,
+    own_listeners,
+    wildcard_listener,
+)
 from dsim.xds.view import ClusterIndex
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
@@ -70,6 +77,13 @@ class EntryPrices:
     wildcard_groups: pd.DataFrame
     """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
     inspector adds, ``additional`` addresses."""
+    shared: pd.DataFrame
+    """Per own listener of a host whose name (address and port) other hosts' listeners have too
+    (:func:`dsim.xds.service_entries.kept_parts` keeps the first a proxy sees): service, name,
+    route (the route configuration it names, ``""`` for none), ``routed`` (how many of the host's
+    listeners name that route), ``bytes`` per tracing class (``bytes_<tau>``), ``filter_chains``,
+    ``additional``, and the route configuration's ``rds_bytes``, ``virtual_hosts``, ``domains`` and
+    route counts."""
 
 
 def _fake_trace(tau: int, mesh_id: str) -> object:
@@ -92,8 +106,16 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
     entries = entry_index(index)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
     first_trace = next(iter(traces.values()), tracing("", "", mesh_id, ""))
+    names: dict[str, list[int]] = {}  # own listener name → the hosts that build one of that name
     for service in entries.services:
         built = entry_config(index, service, design, proxy, first_trace)
+        # Only sniffed ports' listeners carry the tracing: rebuild per tracing class where there are some.
+        rebuilt = {
+            tau: entry_config(index, service, design, proxy, trace) if built.auto_listeners else built
+            for tau, trace in traces.items()
+        }
+        for listener, _ in own_listeners(built):
+            names.setdefault(listener.name, []).append(service)
         per["cds_resources"][service] = len(built.clusters)
         per["cds_bytes"][service] = sum(c.ByteSize() for c in built.clusters)
         for name, value in clusters_objects(built.clusters, built.endpoints).items():
@@ -118,10 +140,8 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         per["domains"][service] = sum(len(v.domains) for r in built.routes for v in r.virtual_hosts)
         for name, value in vhost_objects(v for r in built.routes for v in r.virtual_hosts).items():
             per[name][service] = value
-        if built.auto_listeners:
-            for tau, trace in traces.items():
-                rebuilt = entry_config(index, service, design, proxy, trace)
-                auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt.auto_listeners)
+        for tau in taus:
+            auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt[tau].auto_listeners)
         for vhosts, opens in ((built.http, True), (built.riding, False)):
             for port, suffix, vhost in vhosts:
                 size = _field(vhost.ByteSize(), VHOST_FIELD)
@@ -173,5 +193,58 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         }
     )
     return EntryPrices(
-        per_service=per, auto_listener_bytes=auto, http=http, wildcard=wildcard, wildcard_groups=wildcard_groups
+        per_service=per,
+        auto_listener_bytes=auto,
+        http=http,
+        wildcard=wildcard,
+        wildcard_groups=wildcard_groups,
+        shared=_shared(index, design, proxy, traces, names),
     )
+
+
+def _shared(
+    index: ClusterIndex, design: Design, proxy: ProxyFacts, traces: dict[int, object], names: dict[str, list[int]]
+) -> pd.DataFrame:
+    """The rows of :attr:`EntryPrices.shared`: every own listener of the hosts that build a listener
+    name some other host builds too (rare: those hosts are built again)."""
+    sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
+    rows = [row for service in sharing for row in _own_listener_rows(index, service, design, proxy, traces)]
+    columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces)]
+    columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame = frame[frame["name"].map(lambda name: len(names[name]) > 1).astype(bool)].reset_index(drop=True)
+    return frame.astype({c: np.int64 for c in columns if c not in ("name", "route")})
+
+
+def _own_listener_rows(
+    index: ClusterIndex, service: int, design: Design, proxy: ProxyFacts, traces: dict[int, object]
+) -> list[dict[str, object]]:
+    """One row per own listener of a host: what it, per tracing class, and the route configuration
+    it names cost."""
+    rebuilt = {tau: entry_config(index, service, design, proxy, trace) for tau, trace in traces.items()}
+    if not rebuilt:  # no proxy to price for
+        return []
+    built = next(iter(rebuilt.values()))
+    routes = {r.name: r for r in built.routes}
+    own = own_listeners(built)
+    routed = Counter(route for _, route in own)
+    rows = []
+    for i, (listener, route) in enumerate(own):
+        config = routes.get(route)
+        vhosts = list(config.virtual_hosts) if config is not None else []
+        rows.append(
+            {
+                "service": service,
+                "name": listener.name,
+                "route": route,
+                "routed": routed[route],
+                **{f"bytes_{tau}": own_listeners(again)[i][0].ByteSize() for tau, again in rebuilt.items()},
+                "filter_chains": len(listener.filter_chains),
+                "additional": len(listener.additional_addresses),
+                "rds_bytes": config.ByteSize() if config is not None else 0,
+                "virtual_hosts": len(vhosts),
+                "domains": sum(len(v.domains) for v in vhosts),
+                **vhost_objects(vhosts),
+            }
+        )
+    return rows

@@ -84,6 +84,8 @@ class OutboundPrices:
     """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
     wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """Those listeners' own bytes per (port, suffix) (:attr:`EntryPrices.wildcard_groups`)."""
+    shared: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """ServiceEntry hosts' own listeners whose address and port other hosts share (:attr:`EntryPrices.shared`)."""
 
 
 def _row_columns(cols: ClusterColumns, rows: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> Columns:
@@ -628,5 +630,9 @@ def outbound_prices(
         group_route_bytes=group_route,
         group_listener_bytes=group_listener,
         listener_policy=listener_policy,
-        **({"wildcard": priced.wildcard, "wildcard_groups": priced.wildcard_groups} if priced is not None else {}),
+        **(
+            {"wildcard": priced.wildcard, "wildcard_groups": priced.wildcard_groups, "shared": priced.shared}
+            if priced is not None
+            else {}
+        ),
     )

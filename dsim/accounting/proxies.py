@@ -17,7 +17,13 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_rows
-from dsim.accounting.outbound import TLS_FALLTHROUGH_DELTA, OutboundPrices, outbound_prices, tracing_class
+from dsim.accounting.outbound import (
+    ENDPOINT_METRICS,
+    TLS_FALLTHROUGH_DELTA,
+    OutboundPrices,
+    outbound_prices,
+    tracing_class,
+)
 from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
@@ -43,6 +49,7 @@ class _Visibility:
         service_ns: np.ndarray,
         pair_workload: np.ndarray,
         pair_service: np.ndarray,
+        destinations: _Visibility | None = None,
     ) -> None:
         self.mode = mode
         self.workloads = len(workload_ns)
@@ -51,6 +58,9 @@ class _Visibility:
         self.service_ns = service_ns
         self.pair_workload = pair_workload
         self.pair_service = pair_service
+        self.destinations = destinations
+        """The services each workload has clusters for and nothing else (VirtualService destinations
+        its Sidecar's egress hosts leave out), as (workload, service) pairs; ``None``: none."""
         self._by_workload: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
@@ -58,14 +68,20 @@ class _Visibility:
         # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
         scoped = cluster.istio.scoped
         deps = cluster.scope if scoped else cluster.dependencies
-        return cls(
-            mode="scope" if scoped else cluster.scenario.visibility,
-            namespaces=len(cluster.namespaces),
-            workload_ns=cols.workload_namespace,
-            service_ns=cols.service_namespace,
-            pair_workload=deps["workload"].to_numpy(),
-            pair_service=deps["service"].to_numpy(),
-        )
+        only = deps["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(deps), bool)
+
+        def pairs(rows: np.ndarray, destinations: _Visibility | None = None) -> _Visibility:
+            return cls(
+                mode="scope" if scoped else cluster.scenario.visibility,
+                namespaces=len(cluster.namespaces),
+                workload_ns=cols.workload_namespace,
+                service_ns=cols.service_namespace,
+                pair_workload=deps["workload"].to_numpy()[rows],
+                pair_service=deps["service"].to_numpy()[rows],
+                destinations=destinations,
+            )
+
+        return pairs(~only, pairs(only) if only.any() else None)
 
     def restricted(self, chosen: np.ndarray) -> _Visibility:
         """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
@@ -85,7 +101,13 @@ class _Visibility:
             service_ns=self.service_ns,
             pair_workload=np.repeat(np.arange(len(chosen)), lengths),
             pair_service=self.pair_service[rows],
+            destinations=None if self.destinations is None else self.destinations.restricted(chosen),
         )
+
+    def cluster_total(self, per_service: np.ndarray) -> np.ndarray:
+        """Per workload: :meth:`total` of a cluster metric, the services it has clusters for alone included."""
+        found = self.total(per_service)
+        return found if self.destinations is None else found + self.destinations.total(per_service)
 
     def total(self, per_service: np.ndarray) -> np.ndarray:
         """Per workload: the sum of ``per_service`` over the services it sees."""
@@ -190,6 +212,11 @@ class _Visibility:
         return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
 
 
+#: Per-service metrics of clusters and endpoint sets (what a service only a VirtualService's
+#: destination brings into scope still costs).
+_CLUSTER_METRICS = frozenset({"cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS})
+
+
 def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, workloads: int) -> dict[str, np.ndarray]:
     """Per workload: the wildcard listeners of address-less ServiceEntry TCP/TLS ports it sees (as
     :func:`dsim.xds.service_entries.wildcard_listeners` builds them): listeners, bytes, chains, additional addresses."""
@@ -222,6 +249,47 @@ def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, w
     return out
 
 
+def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, workloads: int) -> dict[str, np.ndarray]:
+    """Per workload: what the ServiceEntry hosts' listeners it does not get would have added, on
+    addresses and ports an earlier host it sees holds (as :func:`dsim.xds.service_entries.kept_parts`
+    drops them), with the route configurations only those listeners name."""
+    shared = prices.shared
+    if not len(shared):
+        return {}
+    rows = seen.pairs(np.unique(shared["service"].to_numpy())).merge(shared, on="service")
+    rows = rows.sort_values(["workload", "service"], kind="stable")
+    dropped = rows[rows.duplicated(["workload", "name"])]
+    w = dropped["workload"].to_numpy()
+    own_tau = tau[w]
+    listener_bytes = np.zeros(len(dropped), np.int64)
+    for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
+        listener_bytes[own_tau == key] = dropped[f"bytes_{key}"].to_numpy()[own_tau == key]
+
+    def summed(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.bincount(where, weights=values, minlength=workloads).astype(np.int64)
+
+    out = {
+        "lds_resources": summed(np.ones(len(dropped)), w),
+        "lds_bytes": summed(listener_bytes, w),
+        "filter_chains": summed(dropped["filter_chains"].to_numpy(), w),
+        "listener_additional_addresses": summed(dropped["additional"].to_numpy(), w),
+    }
+    # A route configuration goes when every listener of its host that names it does.
+    named = dropped[dropped["route"] != ""]
+    gone = named.groupby(["workload", "service", "route"], as_index=False).agg(
+        count=("name", "size"), routed=("routed", "first"), **{c: (c, "first") for c in _ROUTE_METRICS}
+    )
+    gone = gone[gone["count"] == gone["routed"]]
+    wg = gone["workload"].to_numpy()
+    out["rds_resources"] = summed(np.ones(len(gone)), wg)
+    for column in _ROUTE_METRICS:
+        out[column] = summed(gone[column].to_numpy(), wg)
+    return out
+
+
+_ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
+
+
 def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
     """Each workload's tracing class (:func:`dsim.accounting.outbound.tracing_class`)."""
     return tracing_class(cols.canonical_service_length, cols.canonical_revision_length, cols.workload_namespace_length)
@@ -240,7 +308,10 @@ def _per_workload(
     HTTP rows of the whole mesh's prices where ``prices`` holds only some services."""
     workloads = len(allow)
     per_service = prices.per_service
-    total = {m: seen.total(per_service[m].to_numpy()) for m in per_service.columns}
+    total = {
+        m: (seen.cluster_total if m in _CLUSTER_METRICS else seen.total)(per_service[m].to_numpy())
+        for m in per_service.columns
+    }
     opens = prices.http["opens"].to_numpy(bool)
     http = prices.http[opens]
     riders = prices.http[~opens]
@@ -279,7 +350,8 @@ def _per_workload(
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     wild = _wildcard(prices, seen, groups, workloads)
-    return {
+    shadowed = _shadowed(prices, seen, tau, workloads)
+    found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
         "lds_bytes": total.get("lds_bytes", zeros)
         + auto
@@ -323,6 +395,9 @@ def _per_workload(
         "endpoints": total["endpoints"],
         "endpoint_additional_addresses": total["endpoint_additional_addresses"],
     }
+    for metric, value in shadowed.items():
+        found[metric] = found[metric] - value
+    return found
 
 
 def class_prices(

@@ -27,7 +27,7 @@ from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, generate_service_entries
-from dsim.scenario.istio.rules import HTTP_PROTOCOLS, canonical_protocol, is_ip
+from dsim.scenario.istio.rules import canonical_protocol, is_ip
 from dsim.scenario.model import IpFamily
 
 
@@ -144,15 +144,6 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             notes[
                 "ServiceEntry sniffed port without an address: built as a TCP chain of the wildcard listener (Istio "
                 'builds a sniffing 0.0.0.0_P listener whose HTTP chain asks for route "P")'
-            ] += 1
-        if (
-            len(spec.hosts) > 1
-            and addresses
-            and any(canonical_protocol(port.protocol) not in HTTP_PROTOCOLS for port in spec.ports)
-        ):
-            notes[
-                "ServiceEntry of several hosts with an address on a TCP, TLS or sniffed port: one listener per host, "
-                "all of one name (Istio builds one, with the first host's chain)"
             ] += 1
 
     services = tables["services"][list(SCHEMA["services"])]

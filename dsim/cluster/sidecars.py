@@ -13,7 +13,8 @@
   egress host ``<namespace>/<dnsName>`` (``.`` the proxy's namespace, ``*`` any, ``~`` none; ``*``,
   ``*.<suffix>`` or an exact host) and exported to the proxy's namespace, plus the destinations of the
   VirtualServices it imports (a VirtualService host matching an egress host of the VirtualService's
-  namespace or ``*``), when those are exported to it too *(inferred)*.
+  namespace or ``*``), when those are exported to it too *(inferred)*; a destination the egress hosts
+  do not import gets clusters only (``clusters_only`` in ``scope``).
 - **exportTo** (4.4): a service's ``export_to`` (Kubernetes) or ``spec.exportTo`` (ServiceEntry): ``*``
   anywhere makes it public, else ``~`` hides it from every namespace (its own too), else it is visible
   from the namespaces named (``.`` its own). Empty: public (``meshConfig.defaultServiceExportTo``).
@@ -136,7 +137,7 @@ class _Scoper:
         self.service_of_host = service_of_host
         self.domain = cluster_domain
         self.notes = notes
-        self.cache: dict[tuple[int, str], np.ndarray] = {}
+        self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self.visible_cache: dict[str, np.ndarray] = {}
 
     def visible(self, namespace: str) -> np.ndarray:
@@ -147,7 +148,10 @@ class _Scoper:
             )
         return self.visible_cache[namespace]
 
-    def scope(self, index: int, sidecar: Sidecar, namespace: str) -> np.ndarray:
+    def scope(self, index: int, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
+        """Masks over services for proxies of ``namespace`` under the Sidecar: those its egress hosts
+        import (clusters, listeners, virtual hosts), and the destinations of the VirtualServices it
+        imports that the hosts do not (clusters and endpoint sets only)."""
         key = (index, namespace)
         if key not in self.cache:
             self.cache[key] = self._scope(sidecar, namespace)
@@ -160,7 +164,7 @@ class _Scoper:
             return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
         return self.lower == dns.lower()
 
-    def _scope(self, sidecar: Sidecar, namespace: str) -> np.ndarray:
+    def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
         from dsim.cluster.istio import resolve_host
 
         egress = _egress(sidecar, namespace)
@@ -172,6 +176,10 @@ class _Scoper:
             chosen |= mask
         visible = self.visible(namespace)
         chosen &= visible
+        # Istio builds a proxy's listeners and route configurations from each egress listener's own
+        # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
+        # VirtualServices' destinations (``collectImportedServices``).
+        destinations = np.zeros(len(self.hosts), bool)
         for v, vs in enumerate(self.virtual_services):
             if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
                 continue
@@ -197,8 +205,8 @@ class _Scoper:
             for host in hosts:
                 target = self.service_of_host.get(resolve_host(host, vs.namespace, self.domain))
                 if target is not None and visible[target]:
-                    chosen[target] = True
-        return chosen
+                    destinations[target] = True
+        return chosen, destinations & ~chosen
 
 
 def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
@@ -295,7 +303,7 @@ def sidecar_tables(
         "sidecar_workloads", {"sidecar": [c for c, _ in used], "workload": [w for _, w in used]}
     )
     if not scoped:
-        tables["scope"] = make_table("scope", {"workload": [], "service": []})
+        tables["scope"] = make_table("scope", {"workload": [], "service": [], "clusters_only": []})
         return sidecars, False
 
     vsh = tables["virtual_service_hosts"]
@@ -313,11 +321,14 @@ def sidecar_tables(
     every = np.arange(len(services))
     parts_w: list[np.ndarray] = []
     parts_s: list[np.ndarray] = []
+    parts_only: list[np.ndarray] = []
     for w in with_sidecar.tolist():
         ns = workload_ns[w]
         c = choice[w]
+        only = np.empty(0, np.int64)
         if c >= 0:
-            seen = np.flatnonzero(scoper.scope(c, sidecars[c], ns))
+            listed, destinations = scoper.scope(c, sidecars[c], ns)
+            seen, only = np.flatnonzero(listed), np.flatnonzero(destinations)
         else:
             if s.visibility == "all":
                 base = every
@@ -326,13 +337,15 @@ def sidecar_tables(
             else:
                 base = np.unique(np.asarray(called.get(w, []), dtype=np.int64))
             seen = base[scoper.visible(ns)[base]] if restricted else base
-        parts_w.append(np.full(len(seen), w, np.int64))
-        parts_s.append(seen.astype(np.int64))
+        parts_w.append(np.full(len(seen) + len(only), w, np.int64))
+        parts_s.append(np.concatenate([seen, only]).astype(np.int64))
+        parts_only.append(np.arange(len(seen) + len(only)) >= len(seen))
     tables["scope"] = make_table(
         "scope",
         {
             "workload": np.concatenate(parts_w) if parts_w else np.empty(0, np.int64),
             "service": np.concatenate(parts_s) if parts_s else np.empty(0, np.int64),
+            "clusters_only": np.concatenate(parts_only) if parts_only else np.empty(0, bool),
         },
     )
     return sidecars, True

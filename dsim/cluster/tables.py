@@ -93,7 +93,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "sidecars": {"name": "str", "namespace": "str", "selector": "bool", "generated": "bool"},
     "sidecar_workloads": {"sidecar": "int32", "workload": "int32"},
-    "scope": {"workload": "int32", "service": "int32"},
+    "scope": {"workload": "int32", "service": "int32", "clusters_only": "bool"},
 }
 
 #: Tables built after the explicit and synthetic parts are joined (their ids are final then).

@@ -16,14 +16,14 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from dsim.designs.base import Design
+from dsim.designs.base import Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
-from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, wildcard_listeners
-from dsim.xds.view import ClusterIndex, ProxyView, ServiceView, port_kind
+from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
+from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
 
 # Proxies that see a service get the same cluster and endpoint set for it: build each once
@@ -76,6 +76,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     objects = mesh_objects(index.cluster).view(view.namespace_index)
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
+    entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
 
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
         """The service's virtual host: its VirtualService's routes (none left for this family copy: no
@@ -87,54 +88,69 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         found = objects.routes(vs, port, suffix, design, view.facts)
         return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
+    def add_clusters(svc: ServiceView, copy: OutboundCopy, port: PortView) -> None:
+        """The service port's clusters (one per subset) and their endpoint sets."""
+        rule = objects.rule(svc.index)
+        entry = objects.rule_of_service.get(svc.index, -1)
+        for subset in ("", *index.subsets(svc.index, entry)):
+            name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
+            policy = objects.policy(svc.index, subset, port.port)
+            out_clusters.append(
+                _outbound_cluster(
+                    name,
+                    host=svc.host,
+                    service=svc.name,
+                    namespace=svc.namespace,
+                    port=port.port,
+                    protocol=port.protocol,
+                    subset=subset,
+                    identities=svc.identities,
+                    sni=sni(port.port, subset, svc.host),
+                    mtls=mesh.mtls != "DISABLE",
+                    rule=rule,
+                    policy=policy,
+                )
+            )
+            if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
+                continue
+            out_endpoints.append(
+                _load_assignment(
+                    name,
+                    index.endpoints(svc.index, subset, entry),
+                    port.target_port,
+                    copy.endpoint_families,
+                    copy.endpoint_additional,
+                )
+            )
+
+    # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.
+    for svc in view.destinations:
+        if entries.is_entry(svc.index):
+            built = entry_config(index, svc.index, design, view.facts, trace)
+            out_clusters.extend(built.clusters)
+            out_endpoints.extend(built.endpoints)
+            continue
+        for copy in design.outbound_copies(svc.facts, view.facts):
+            for port in svc.ports:
+                add_clusters(svc, copy, port)
+
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
             built = entry_config(index, svc.index, design, view.facts, trace)
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
-            out_listeners.extend([*built.listeners, *built.auto_listeners])
-            out_routes.extend(built.routes)
+            own_listeners, own_routes = kept_parts(built, entry_listeners)
+            out_listeners.extend(own_listeners)
+            out_routes.extend(own_routes)
             for port_number, suffix, entry_vhost in built.http:
                 http_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
             for port_number, suffix, entry_vhost in built.riding:
                 riders.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue
-        rule = objects.rule(svc.index)
-        entry = objects.rule_of_service.get(svc.index, -1)
-        subsets = index.subsets(svc.index, entry)
         for copy in design.outbound_copies(svc.facts, view.facts):
             for port in svc.ports:
-                for subset in ("", *subsets):
-                    name = cluster_name(copy.cluster_prefix, port.port, subset, svc.host)
-                    policy = objects.policy(svc.index, subset, port.port)
-                    out_clusters.append(
-                        _outbound_cluster(
-                            name,
-                            host=svc.host,
-                            service=svc.name,
-                            namespace=svc.namespace,
-                            port=port.port,
-                            protocol=port.protocol,
-                            subset=subset,
-                            identities=svc.identities,
-                            sni=sni(port.port, subset, svc.host),
-                            mtls=mesh.mtls != "DISABLE",
-                            rule=rule,
-                            policy=policy,
-                        )
-                    )
-                    if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
-                        continue
-                    out_endpoints.append(
-                        _load_assignment(
-                            name,
-                            index.endpoints(svc.index, subset, entry),
-                            port.target_port,
-                            copy.endpoint_families,
-                            copy.endpoint_additional,
-                        )
-                    )
+                add_clusters(svc, copy, port)
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
                 routed = (
                     None

@@ -107,6 +107,8 @@ class EntryConfig:
     """Its own listeners for TCP and TLS ports (one per address)."""
     auto_listeners: tuple[listener_pb2.Listener, ...] = ()
     """Its own listeners for sniffed ports (they carry the proxy's tracing)."""
+    auto_routes: tuple[str, ...] = ()
+    """The route configuration each of ``auto_listeners`` names."""
     routes: tuple[route_pb2.RouteConfiguration, ...] = ()
     """``"<host>:<port>"`` route configurations of its sniffed ports."""
     http: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
@@ -288,7 +290,7 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
     view = entries.view(service)
     mesh = index.cluster.scenario.mesh
     out: dict[str, list[object]] = {
-        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "routes", "http", "riding", "wild")
+        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "auto_routes", "routes", "http", "riding", "wild")
     }
     for copy in design.entry_copies(view.facts, proxy):
         for port in view.ports:
@@ -317,6 +319,7 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
                 route_name = f"{view.host}:{port.port}{copy.route_suffix}"
                 for bind in copy.binds:
                     out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace))
+                    out["auto_routes"].append(route_name)
                 sniffed = routes.service_vhost(view.host, port.port, ["*"], target)
                 out["routes"].append(routes.route_configuration(route_name, [sniffed]))
             else:
@@ -328,11 +331,35 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
         endpoints=tuple(out["endpoints"]),
         listeners=tuple(out["listeners"]),
         auto_listeners=tuple(out["auto"]),
+        auto_routes=tuple(out["auto_routes"]),  # type: ignore[arg-type]
         routes=tuple(out["routes"]),
         http=tuple(out["http"]),  # type: ignore[arg-type]
         riding=tuple(out["riding"]),  # type: ignore[arg-type]
         wildcard=tuple(out["wild"]),  # type: ignore[arg-type]
     )
+
+
+def own_listeners(built: EntryConfig) -> list[tuple[listener_pb2.Listener, str]]:
+    """A host's own listeners, each with the route configuration it names (``""``: none)."""
+    return [
+        *((listener, "") for listener in built.listeners),
+        *zip(built.auto_listeners, built.auto_routes, strict=True),
+    ]
+
+
+def kept_parts(
+    built: EntryConfig, taken: set[str]
+) -> tuple[list[listener_pb2.Listener], list[route_pb2.RouteConfiguration]]:
+    """A host's own listeners but those whose name (address and port) an earlier host's listener
+    took, and the route configurations its kept listeners name; adds the kept names to ``taken``.
+    Hosts sharing an address share its listener in Istio, and the later ones' filter chains, which
+    match the same traffic, are dropped (``mergeTCPFilterChains``); the first host in scenario order
+    keeps it *(inferred: Istio's order is by creation time)*. Envoy never asks for a route
+    configuration no listener names."""
+    kept = [(listener, route) for listener, route in own_listeners(built) if listener.name not in taken]
+    taken.update(listener.name for listener, _ in kept)
+    named = {route for _, route in kept}
+    return [listener for listener, _ in kept], [r for r in built.routes if r.name in named]
 
 
 def wildcard_listeners(

@@ -132,6 +132,9 @@ class ProxyView:
     """Whether traffic for unknown hosts passes through (its Sidecar's outbound traffic policy, else the mesh's)."""
     outbound: tuple[ServiceView, ...]
     """Visible services, in service order."""
+    destinations: tuple[ServiceView, ...] = ()
+    """Services it has clusters for and nothing else: destinations of the VirtualServices its
+    Sidecar imports that the Sidecar's egress hosts do not import (docs/istio-objects.md 4.3)."""
     inbound: tuple[InboundPort, ...]
     """Its own services' target ports, by port number."""
 
@@ -171,7 +174,9 @@ class ClusterIndex:
         self.workloads_of_subset = _group(c.subset_workloads, "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
-        self.scope_of = _group(c.scope, "workload", "service")
+        only = c.scope["clusters_only"].to_numpy(bool)
+        self.scope_of = _group(c.scope[~only], "workload", "service")
+        self.destinations_of = _group(c.scope[only], "workload", "service")
         self.ingress_of: dict[int, list[dict[Any, Any]]] = {}
         for row in ingress_rows(c).to_dict("records"):
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
@@ -320,6 +325,7 @@ class ClusterIndex:
             facts=ProxyFacts(families=families),  # type: ignore[arg-type]
             allow_any=bool(self.allow_any[workload]),
             outbound=tuple(self.service(s) for s in self.visible_services(workload, namespace)),
+            destinations=tuple(self.service(s) for s in sorted(self.destinations_of.get(workload, []))),
             inbound=tuple(inbound[p] for p in sorted(inbound)),
         )
 
