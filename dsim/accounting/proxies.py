@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from dsim.accounting.by_messages import replace_port_listener_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
@@ -500,6 +501,26 @@ def _unstacked(prices: OutboundPrices, real: np.ndarray, pick: np.ndarray, servi
     )
 
 
+def _port_listener_groups(
+    cluster: Cluster, proxy_class: np.ndarray, tau: np.ndarray, allow: np.ndarray
+) -> dict[tuple[int, ...], list[int]]:
+    """The proxies whose Sidecar has egress listeners on ports, by what their outbound config
+    depends on: (Sidecar, namespace, family class, tracing class, outbound traffic policy)."""
+    layouts = cluster.istio.egress_layouts
+    if not layouts:
+        return {}
+    used = cluster.sidecar_workloads
+    sidecar_of = dict(zip(used["workload"].tolist(), used["sidecar"].tolist(), strict=True))
+    groups: dict[tuple[int, ...], list[int]] = {}
+    workloads = cluster.proxies["workload"].to_numpy()
+    namespaces = cluster.proxies["namespace"].to_numpy()
+    for p in np.flatnonzero(np.isin(workloads, list(layouts))).tolist():
+        w = int(workloads[p])
+        key = (sidecar_of[w], int(namespaces[p]), int(proxy_class[p]), int(tau[w]), int(allow[w]))
+        groups.setdefault(key, []).append(p)
+    return groups
+
+
 def proxy_classes(cluster: Cluster) -> np.ndarray:
     """Each proxy's family class (an index into :data:`PROXY_CLASSES`)."""
     pods = cluster.proxies["pod"].to_numpy()
@@ -546,6 +567,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     row_allow = allow[own_side.workload]
     policies = tuple(sorted(set(allow[proxy_workload].tolist())))
     metrics: dict[str, np.ndarray] = {}
+    own_per_proxy: dict[str, np.ndarray] = {}
     priced: dict[int, OutboundPrices] = {}
     for k in np.unique(proxy_class).tolist():
         facts = ProxyFacts(families=PROXY_CLASSES[k])
@@ -569,6 +591,11 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
             if metric in own_side_metrics:
                 value = value + own_side_metrics[metric][rows]
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = value
+        for metric, values in own_side_metrics.items():
+            own_per_proxy.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = values[rows]
+    replace_port_listener_proxies(
+        cluster, design, metrics, own_per_proxy, _port_listener_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
+    )
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)
     sizes = pd.concat(

@@ -216,13 +216,14 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         },
     )
     entries = add_service_entries(s, tables, notes)
-    sidecars, scoped = sidecar_tables(s, tables, entries, virtual_services, notes)
+    sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
     return IstioObjects(
         virtual_services=tuple(virtual_services),
         destination_rules=tuple(rules),
         service_entries=entries,
         sidecars=sidecars,
         scoped=scoped,
+        egress_layouts=egress_layouts,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
+from dsim.cluster.egress_ports import EgressLayout
 from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
 
 
@@ -21,6 +23,9 @@ class IstioObjects:
     """Row ``i`` of ``Cluster.sidecars`` is ``sidecars[i]``."""
     scoped: bool = False
     """Whether ``Cluster.scope`` decides what each proxy sees (a Sidecar applies, or an exportTo is not public)."""
+    egress_layouts: Mapping[int, EgressLayout] = dataclasses.field(default_factory=dict)
+    """Per workload (a ``workloads`` row) whose Sidecar has egress listeners on ports: what its
+    proxies get on each (:mod:`dsim.cluster.egress_ports`)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

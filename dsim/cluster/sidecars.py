@@ -34,11 +34,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.labels import selects
 from dsim.cluster.object_views import ROOT_NAMESPACE, export_set, visible_from
 from dsim.cluster.tables import Cluster, make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
+from dsim.scenario.istio.rules import canonical_protocol
 
 
 def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: Sequence[str]) -> tuple[Sidecar, ...]:
@@ -98,20 +100,24 @@ def _either_matches(a: str, b: str) -> bool:
     return host_matches(a, b) or host_matches(b, a)
 
 
+def _hosts(entries: Sequence[str], namespace: str) -> list[tuple[str | None, str]]:
+    """Egress hosts for a proxy of ``namespace``: (namespace or ``None`` for any, dnsName); ``~``
+    entries import nothing and are left out."""
+    found: list[tuple[str | None, str]] = []
+    for entry in entries:
+        ns, _, dns = entry.partition("/")
+        if ns == "~":
+            continue
+        found.append((None if ns == "*" else namespace if ns == "." else ns, dns))
+    return found
+
+
 def _egress(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
-    """The Sidecar's egress hosts for a proxy of ``namespace``: (namespace or ``None`` for any, dnsName);
-    ``~`` entries import nothing and are left out. A Sidecar without egress listeners imports
-    ``*/*``, as Istio gives it a default one (``convertToSidecarScope``)."""
+    """The Sidecar's egress hosts over all its listeners. A Sidecar without egress listeners
+    imports ``*/*``, as Istio gives it a default one (``convertToSidecarScope``)."""
     if not sidecar.spec.egress:
         return [(None, "*")]
-    found: list[tuple[str | None, str]] = []
-    for listener in sidecar.spec.egress:
-        for entry in listener.hosts:
-            ns, _, dns = entry.partition("/")
-            if ns == "~":
-                continue
-            found.append((None if ns == "*" else namespace if ns == "." else ns, dns))
-    return found
+    return [host for listener in sidecar.spec.egress for host in _hosts(listener.hosts, namespace)]
 
 
 class _Scoper:
@@ -127,6 +133,7 @@ class _Scoper:
         service_of_host: Mapping[str, int],
         cluster_domain: str,
         notes: Counter[str],
+        service_ports: pd.DataFrame,
     ) -> None:
         self.hosts = np.asarray(hosts, dtype=object)
         self.lower = np.asarray([h.lower() for h in hosts], dtype=object)
@@ -137,7 +144,9 @@ class _Scoper:
         self.service_of_host = service_of_host
         self.domain = cluster_domain
         self.notes = notes
+        self.service_ports = service_ports
         self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.layouts: dict[tuple[int, str], EgressLayout] = {}
         self.visible_cache: dict[str, np.ndarray] = {}
 
     def visible(self, namespace: str) -> np.ndarray:
@@ -164,39 +173,50 @@ class _Scoper:
             return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
         return self.lower == dns.lower()
 
-    def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
-        from dsim.cluster.istio import resolve_host
-
-        egress = _egress(sidecar, namespace)
+    def _chosen(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> np.ndarray:
+        """Mask over services: matched by an egress host and exported to ``namespace``."""
         chosen = np.zeros(len(self.hosts), bool)
         for ns, dns in egress:
             mask = self._match(dns)
             if ns is not None:
                 mask &= self.service_ns == ns
             chosen |= mask
-        visible = self.visible(namespace)
-        chosen &= visible
-        # Istio builds a proxy's listeners and route configurations from each egress listener's own
-        # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
-        # VirtualServices' destinations (``collectImportedServices``).
-        destinations = np.zeros(len(self.hosts), bool)
-        for v, vs in enumerate(self.virtual_services):
-            if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
-                continue
-            if not visible_from(export_set(vs.spec.export_to, vs.namespace), namespace):
-                continue  # not exported to this namespace: the Sidecar cannot import it
+        return chosen & self.visible(namespace)
+
+    def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> list[int]:
+        """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``:
+        bound to the mesh, exported to it, a host matching an egress host of the VirtualService's
+        namespace or ``*`` (``SelectVirtualServices``)."""
+        from dsim.cluster.istio import resolve_host
+
+        found = []
+        for v in self._candidates(namespace):
+            vs = self.virtual_services[v]
             vs_hosts = [resolve_host(h, vs.namespace, self.domain) for h in vs.spec.hosts]
-            imported = any(
+            if any(
                 (ns is None or ns == vs.namespace) and _either_matches(dns, h) for ns, dns in egress for h in vs_hosts
-            )
-            claimed = self.vs_claims.get(v, [])
-            if any(bool(chosen[c]) != imported for c in claimed):
-                self.notes[
-                    "VirtualService whose host service a Sidecar imports without importing the VirtualService (or the "
-                    "reverse, a VirtualService in another namespace than its host): dsim applies it with its host"
-                ] += 1
-            if not imported:
-                continue
+            ):
+                found.append(v)
+        return found
+
+    def _candidates(self, namespace: str) -> list[int]:
+        """The VirtualServices bound to the mesh and exported to ``namespace`` (a Sidecar there can import no other)."""
+        return [
+            v
+            for v, vs in enumerate(self.virtual_services)
+            if vs.spec.hosts
+            and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
+            and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
+        ]
+
+    def _destinations(self, imported: Sequence[int], namespace: str) -> np.ndarray:
+        """Mask over services: destinations of ``imported`` VirtualServices exported to ``namespace``."""
+        from dsim.cluster.istio import resolve_host
+
+        visible = self.visible(namespace)
+        destinations = np.zeros(len(self.hosts), bool)
+        for v in imported:
+            vs = self.virtual_services[v]
             # collectImportedServices takes the destinations of http, tcp and tls routes (and of
             # mirrors, which dsim does not read).
             hosts = [d.destination.host for route in vs.spec.http for d in route.route]
@@ -206,7 +226,78 @@ class _Scoper:
                 target = self.service_of_host.get(resolve_host(host, vs.namespace, self.domain))
                 if target is not None and visible[target]:
                     destinations[target] = True
+        return destinations
+
+    def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
+        egress = _egress(sidecar, namespace)
+        chosen = self._chosen(egress, namespace)
+        imported = set(self._imported(egress, namespace))
+        for v in self._candidates(namespace):
+            claimed = self.vs_claims.get(v, [])
+            if any(bool(chosen[c]) != (v in imported) for c in claimed):
+                self.notes[
+                    "VirtualService whose host service a Sidecar imports without importing the VirtualService (or the "
+                    "reverse, a VirtualService in another namespace than its host): dsim applies it with its host"
+                ] += 1
+        # Istio builds a proxy's listeners and route configurations from each egress listener's own
+        # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
+        # VirtualServices' destinations (``collectImportedServices``).
+        if modelled(sidecar):
+            layout = self.layout(sidecar, namespace)
+            listed = np.zeros(len(self.hosts), bool)
+            listed[[s for p in layout.ports for s in p.services]] = True
+            listed[list(layout.catch_all or ())] = True
+            every = np.zeros(len(self.hosts), bool)
+            every[layout.services()] = True
+            return listed, every & ~listed
+        destinations = self._destinations(sorted(imported), namespace)
         return chosen, destinations & ~chosen
+
+    def layout(self, sidecar: Sidecar, namespace: str) -> EgressLayout:
+        """The Sidecar's egress listeners port by port, for proxies of ``namespace`` (:mod:`.egress_ports`)."""
+        key = (id(sidecar), namespace)
+        if key not in self.layouts:
+            self.layouts[key] = self._layout(sidecar, namespace)
+        return self.layouts[key]
+
+    def _layout(self, sidecar: Sidecar, namespace: str) -> EgressLayout:
+        parts = []
+        for listener in sidecar.spec.egress:
+            egress = _hosts(listener.hosts, namespace)
+            chosen = self._chosen(egress, namespace)
+            destinations = self._destinations(self._imported(egress, namespace), namespace)
+            if listener.port is not None:
+                has_port = self.has_port(listener.port.number)
+                chosen, destinations = chosen & has_port, destinations & has_port
+            parts.append((listener, chosen, destinations))
+        listed = np.zeros(len(self.hosts), bool)
+        for _, chosen, _ in parts:
+            listed |= chosen
+
+        def rows(mask: np.ndarray) -> frozenset[int]:
+            return frozenset(np.flatnonzero(mask).tolist())
+
+        catch_all = [(chosen, destinations) for listener, chosen, destinations in parts if listener.port is None]
+        return EgressLayout(
+            ports=tuple(
+                PortListener(
+                    port=listener.port.number,
+                    protocol=canonical_protocol(listener.port.protocol),
+                    services=rows(chosen),
+                    destinations=rows(destinations & ~listed),
+                )
+                for listener, chosen, destinations in parts
+                if listener.port is not None
+            ),
+            catch_all=rows(catch_all[0][0]) if catch_all else None,
+            catch_all_destinations=rows(catch_all[0][1] & ~listed) if catch_all else frozenset(),
+        )
+
+    def has_port(self, number: int) -> np.ndarray:
+        """Mask over services: those with a port ``number``."""
+        mask = np.zeros(len(self.hosts), bool)
+        mask[self.service_ports["service"].to_numpy()[self.service_ports["port"].to_numpy() == number]] = True
+        return mask
 
 
 def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
@@ -217,13 +308,11 @@ def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
                 "Sidecar ingress listener with captureMode NONE: built as DEFAULT (a virtualInbound chain, not a "
                 "listener of its own on the port)"
             ] += 1
-        if any(listener.port is not None or listener.bind for listener in spec.egress):
+        if not modelled(sidecar) and any(listener.port is not None or listener.bind for listener in spec.egress):
             notes[
-                "Sidecar egress listener with a port or bind: not modelled, its hosts imported on every port "
-                "through the usual listeners"
+                "Sidecar egress listener with a bind, captureMode NONE or HTTP_PROXY: not modelled, the hosts of "
+                "every egress listener imported together on every port through the usual listeners"
             ] += 1
-        if len(spec.egress) > 1:
-            notes["Sidecar with several egress listeners: their hosts imported together (one catch-all listener)"] += 1
         if sidecar.namespace == ROOT_NAMESPACE and spec.workload_selector is not None:
             notes["root-namespace Sidecar with a workloadSelector: applies to root-namespace workloads only"] += 1
 
@@ -234,11 +323,12 @@ def sidecar_tables(
     entries: Sequence[ServiceEntry],
     virtual_services: Sequence[VirtualService],
     notes: Counter[str],
-) -> tuple[tuple[Sidecar, ...], bool]:
+) -> tuple[tuple[Sidecar, ...], bool, dict[int, EgressLayout]]:
     """Add ``sidecars``, ``sidecar_workloads`` (which Sidecar each workload's proxies use) and ``scope``
     to ``tables`` (after ServiceEntries and VirtualServices are in); return the Sidecars in force
-    (pasted, then generated) and whether a scope applies (some Sidecar selects a workload with a
-    sidecar, or some service is not public)."""
+    (pasted, then generated), whether a scope applies (some Sidecar selects a workload with a
+    sidecar, or some service is not public), and per workload whose Sidecar has egress listeners
+    on ports (:func:`dsim.cluster.egress_ports.modelled`) what it gets on each."""
     domain = s.mesh.cluster_domain
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
@@ -304,7 +394,7 @@ def sidecar_tables(
     )
     if not scoped:
         tables["scope"] = make_table("scope", {"workload": [], "service": [], "clusters_only": []})
-        return sidecars, False
+        return sidecars, False, {}
 
     vsh = tables["virtual_service_hosts"]
     claims: dict[int, list[int]] = {}
@@ -313,7 +403,9 @@ def sidecar_tables(
     service_of_host: dict[str, int] = {}
     for i, h in enumerate(hosts):
         service_of_host.setdefault(h, i)
-    scoper = _Scoper(hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes)
+    scoper = _Scoper(
+        hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]
+    )
     deps = tables["dependencies"]
     called: dict[int, list[int]] = {}
     for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
@@ -322,10 +414,13 @@ def sidecar_tables(
     parts_w: list[np.ndarray] = []
     parts_s: list[np.ndarray] = []
     parts_only: list[np.ndarray] = []
+    layouts: dict[int, EgressLayout] = {}
     for w in with_sidecar.tolist():
         ns = workload_ns[w]
         c = choice[w]
         only = np.empty(0, np.int64)
+        if c >= 0 and modelled(sidecars[c]):
+            layouts[w] = scoper.layout(sidecars[c], ns)
         if c >= 0:
             listed, destinations = scoper.scope(c, sidecars[c], ns)
             seen, only = np.flatnonzero(listed), np.flatnonzero(destinations)
@@ -348,7 +443,12 @@ def sidecar_tables(
             "clusters_only": np.concatenate(parts_only) if parts_only else np.empty(0, bool),
         },
     )
-    return sidecars, True
+    if layouts:
+        notes[
+            "(Sidecar, namespace) with egress listeners on ports: the accounting builds one proxy's messages per "
+            "family class, tracing class and outbound policy of each (slower than the vectorized prices)"
+        ] += len({(choice[w], workload_ns[w]) for w in layouts})
+    return sidecars, True, layouts
 
 
 def allow_any_by_workload(cluster: Cluster) -> np.ndarray:

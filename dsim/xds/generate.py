@@ -21,6 +21,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
+from dsim.xds.outbound_plan import OutboundPlan
 from dsim.xds.policy import passthrough
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
 from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
@@ -69,10 +70,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_clusters: list[cluster_pb2.Cluster] = []
     out_routes: list[route_pb2.RouteConfiguration] = []
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
-    http_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
-    # Sniffed ports' virtual hosts in the shared "P" configuration, where an HTTP port opens it
-    # (docs/istio-objects.md 1.2: Istio takes every HTTP or sniffed port P into "P").
-    riders: dict[tuple[int, str], list[rc.VirtualHost]] = {}
+    # The shared "P" route configurations (port, route suffix) an HTTP listener opens, and the
+    # virtual hosts of HTTP and sniffed ports P (they ride along where an HTTP port opens "P").
+    opened: set[tuple[int, str]] = set()
+    shared_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
+    plan = OutboundPlan(view.egress)
     objects = mesh_objects(index.cluster).view(view.namespace_index)
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
@@ -126,67 +128,74 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.
     for svc in view.destinations:
         if entries.is_entry(svc.index):
-            built = entry_config(index, svc.index, design, view.facts, trace)
+            built = entry_config(index, svc.index, design, view.facts, trace, plan.entry_ports(svc.index))
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             continue
         for copy in design.outbound_copies(svc.facts, view.facts):
-            for port in svc.ports:
+            for port in plan.cluster_ports(svc):
                 add_clusters(svc, copy, port)
 
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
-            built = entry_config(index, svc.index, design, view.facts, trace)
+            built = entry_config(index, svc.index, design, view.facts, trace, plan.entry_ports(svc.index))
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             own_listeners, own_routes = kept_parts(built, entry_listeners)
             out_listeners.extend(own_listeners)
             out_routes.extend(own_routes)
-            for port_number, suffix, entry_vhost in built.http:
-                http_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
-            for port_number, suffix, entry_vhost in built.riding:
-                riders.setdefault((port_number, suffix), []).append(entry_vhost)
+            opened.update((port_number, suffix) for port_number, suffix, _ in built.http)
+            for port_number, suffix, entry_vhost in (*built.http, *built.riding):
+                if plan.has_vhost(svc.index, port_number):
+                    shared_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue
         for copy in design.outbound_copies(svc.facts, view.facts):
-            for port in svc.ports:
+            for port in plan.cluster_ports(svc):
                 add_clusters(svc, copy, port)
+            for port, kind in plan.listener_ports(svc):
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
-                routed = (
-                    None
-                    if port.kind == "http"
-                    else objects.tcp_chain(svc.index, port.port, copy.route_suffix, design, view.facts)
-                )
+                suffix = copy.route_suffix
+                routed = None if kind == "http" else objects.tcp_chain(svc.index, port.port, suffix, design, view.facts)
                 sni_chains = objects.tls_chains(svc.index, port.port, copy.route_suffix, design, view.facts)
                 if sni_chains:
                     out_listeners.append(listeners.outbound_tls_routed(copy.bind, port.port, sni_chains, unknown))
-                elif port.kind == "tcp":
+                elif kind == "tcp":
                     out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target, routed))
-                elif port.kind == "auto":
-                    # A sniffed port gets its own route configuration holding only its service (domains "*").
+                elif kind == "auto":
+                    # A sniffed port gets its own route configuration holding only its service (domains
+                    # "*"), where the listener owning the port imports it and the port is HTTP or sniffed.
                     route_name = f"{svc.host}:{port.port}{copy.route_suffix}"
                     out_listeners.append(
                         listeners.outbound_auto(copy.bind, port.port, route_name, target, trace, routed)
                     )
-                    sniffed = vhost(svc, port.port, copy.route_suffix, ["*"], target)
-                    out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
-                if port.kind in ("http", "auto"):  # a virtual host in "P" (riding along, for a sniffed port)
-                    domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
-                    group = (http_vhosts if port.kind == "http" else riders).setdefault(
-                        (port.port, copy.route_suffix), []
+                    sniffed = (
+                        vhost(svc, port.port, copy.route_suffix, ["*"], target)
+                        if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port)
+                        else None
                     )
-                    shared = vhost(svc, port.port, copy.route_suffix, domains, target)
-                    if shared is not None:
-                        group.append(shared)
+                    out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
+                else:  # an HTTP listener: the shared "P" one
+                    opened.add((port.port, copy.route_suffix))
+            for port in svc.ports:  # a virtual host in "P" (riding along, for a sniffed port)
+                if port.kind not in ("http", "auto") or not plan.has_vhost(svc.index, port.port):
+                    continue
+                target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
+                domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                shared = vhost(svc, port.port, copy.route_suffix, domains, target)
+                if shared is not None:
+                    shared_vhosts.setdefault((port.port, copy.route_suffix), []).append(shared)
 
-    for (port_number, suffix), vhosts in sorted(http_vhosts.items()):
+    # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
+    # (docs/istio-objects.md 1.2).
+    for port_number, suffix in sorted(opened):
         route_name = f"{port_number}{suffix}"
         bind = design.http_bind(view.facts, suffix)
         out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
-        ordered = sorted([*vhosts, *riders.get((port_number, suffix), [])], key=lambda v: v.name)
+        ordered = sorted(shared_vhosts.get((port_number, suffix), []), key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 
-    out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, set(http_vhosts)))
+    out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, opened))
 
     for named in design.virtual_outbound(view.facts):
         out_listeners.append(listeners.virtual_outbound(named.name, named.bind, unknown))

@@ -282,8 +282,16 @@ def wildcard_listener(bind: Bind, port: int, chains: Sequence[WildcardChain]) ->
     return listener
 
 
-def entry_config(index: ClusterIndex, service: int, design: Design, proxy: ProxyFacts, trace: Tracing) -> EntryConfig:
-    """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``."""
+def entry_config(
+    index: ClusterIndex,
+    service: int,
+    design: Design,
+    proxy: ProxyFacts,
+    trace: Tracing,
+    only: frozenset[int] | None = None,
+) -> EntryConfig:
+    """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``
+    (``only``: for those port numbers alone; ``None``: every port)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -295,7 +303,7 @@ def entry_config(index: ClusterIndex, service: int, design: Design, proxy: Proxy
     for copy in design.entry_copies(view.facts, proxy):
         for port in view.ports:
             kind = entry_port_kind(port.protocol)
-            if kind == "udp":
+            if kind == "udp" or (only is not None and port.port not in only):
                 continue
             cluster, assignment = _cluster(index, view, port, copy, mesh.mtls != "DISABLE")
             out["clusters"].append(cluster)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import ingress_rows, ingress_workloads
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
@@ -137,6 +138,8 @@ class ProxyView:
     Sidecar imports that the Sidecar's egress hosts do not import (docs/istio-objects.md 4.3)."""
     inbound: tuple[InboundPort, ...]
     """Its own services' target ports, by port number."""
+    egress: EgressLayout | None = None
+    """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
 
 
 class ClusterIndex:
@@ -327,6 +330,7 @@ class ClusterIndex:
             outbound=tuple(self.service(s) for s in self.visible_services(workload, namespace)),
             destinations=tuple(self.service(s) for s in sorted(self.destinations_of.get(workload, []))),
             inbound=tuple(inbound[p] for p in sorted(inbound)),
+            egress=c.istio.egress_layouts.get(workload),
         )
 
     def find_proxy(self, name: str) -> int:

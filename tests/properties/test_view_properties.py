@@ -1,6 +1,8 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes) and
 DestinationRules spread over namespaces with any exportTo, sniffed and HTTP ports sharing a number,
-and maybe a Sidecar with an outbound policy and an ingress listener, each proxy's config is priced
+and maybe a Sidecar with an outbound policy, an ingress listener and egress listeners on ports
+(priced from one proxy's messages per group: the groups must hold proxies of one config), each
+proxy's config is priced
 exactly: the vectorized accounting (the base view plus each namespace's difference) equals real
 serialization of what the protobuf path builds for the view of that proxy's namespace, under every
 design (``dsim/cluster/object_views.py``)."""
@@ -81,6 +83,18 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             endpoint = draw(st.sampled_from(["", "127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080", "unix:///run/a.sock"]))
             listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "GRPC", "TCP", ""]))}}
             sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
+        if draw(st.booleans()):  # egress listeners on ports, maybe with a catch-all after them
+            numbers = draw(st.lists(st.sampled_from([80, 5432, 9000, 8443]), min_size=1, max_size=3, unique=True))
+            egress: list[dict[str, Any]] = [
+                {
+                    "port": {"number": n, "protocol": draw(st.sampled_from(["HTTP", "TCP", "", "TLS", "GRPC"]))},
+                    "hosts": [draw(st.sampled_from(["*/*", "./*", "b/*", f"a/{_host(draw)}"]))],
+                }
+                for n in numbers
+            ]
+            if draw(st.booleans()):
+                egress.append({"hosts": [draw(st.sampled_from(["*/*", "./*", "b/*"]))]})
+            sidecar_spec["egress"] = egress
         sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
     ports = [
         {"name": "http", "port": 80},

@@ -1,0 +1,83 @@
+"""Sidecar egress listeners on ports: what a proxy gets on each port (``docs/istio-objects.md`` 4.2, 4.3).
+
+An egress listener with a ``port`` imports its hosts' services on that port only
+(``serviceMatchingListenerPort``: a service without the port is not imported by it), builds their
+listeners with the port's protocol, and owns the route configurations of the port
+(``GetEgressListenerForRDS``); the catch-all listener (the one without a port) then builds every
+other listener of its services, but none on an (address, port) a port listener holds
+(``buildSidecarOutboundListeners`` locks those). Clusters are the union: a service of the
+catch-all with every port, one only a port listener imports with that port
+(``collectImportedServices`` merges the ports).
+
+dsim builds this where the Sidecar's egress listeners have port numbers, no ``bind`` and no
+``captureMode: NONE`` and no ``HTTP_PROXY`` protocol (:func:`modelled`); other Sidecars' egress
+listeners are read as one catch-all, and the notes count them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dsim.scenario.istio import Sidecar
+from dsim.scenario.istio.rules import canonical_protocol
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PortListener:
+    """One egress listener with a port, for the proxies of one namespace."""
+
+    port: int
+    """Its port number."""
+    protocol: str
+    """Its protocol as Istio parses it (``""``: sniffed)."""
+    services: frozenset[int]
+    """The services its hosts import that have the port (``services`` rows)."""
+    destinations: frozenset[int]
+    """Destinations of the VirtualServices it imports that have the port and that no egress
+    listener's hosts import: clusters only."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EgressLayout:
+    """A proxy's egress listeners, where some have ports (:func:`modelled`)."""
+
+    ports: tuple[PortListener, ...]
+    """The listeners with a port, in the Sidecar's order."""
+    catch_all: frozenset[int] | None
+    """The services of the listener without a port (``None``: the Sidecar has none)."""
+    catch_all_destinations: frozenset[int] = frozenset()
+    """Destinations of the VirtualServices it imports that no egress listener's hosts import."""
+
+    def owner(self, port: int) -> frozenset[int]:
+        """The services of the egress listener that owns port ``port``'s route configurations:
+        the listener on that port, else the catch-all (``GetEgressListenerForRDS``)."""
+        for listener in self.ports:
+            if listener.port == port:
+                return listener.services
+        return self.catch_all or frozenset()
+
+    def cluster_ports(self, service: int) -> frozenset[int] | None:
+        """The ports ``service`` has clusters for (``None``: every port)."""
+        if self.catch_all is not None and (service in self.catch_all or service in self.catch_all_destinations):
+            return None
+        return frozenset(p.port for p in self.ports if service in p.services or service in p.destinations)
+
+    def services(self) -> list[int]:
+        """Every service the proxy has a cluster for, ascending."""
+        found = set(self.catch_all or ()) | set(self.catch_all_destinations)
+        for listener in self.ports:
+            found |= listener.services | listener.destinations
+        return sorted(found)
+
+
+def modelled(sidecar: Sidecar) -> bool:
+    """Whether dsim builds the Sidecar's egress listeners port by port: some have a port, every
+    port has a number, no listener binds an address or socket or captures with ``NONE``, and no port
+    is ``HTTP_PROXY`` (an egress HTTP proxy, which imports every port)."""
+    egress = sidecar.spec.egress
+    with_port = [listener.port for listener in egress if listener.port is not None]
+    return (
+        bool(with_port)
+        and all(not listener.bind and listener.capture_mode != "NONE" for listener in egress)
+        and all(port.number > 0 and canonical_protocol(port.protocol) != "HTTP_PROXY" for port in with_port)
+    )
