@@ -110,3 +110,25 @@ def test_a_service_entrys_grpc_web_port_speaks_http2_upstream() -> None:
     )
     (found,) = [c for c in config.clusters if c.name == "outbound|8080||grpc.example.com"]
     assert _options(found) == "explicit_http_config"
+
+
+@pytest.mark.parametrize("design", design_names())
+def test_passthrough_black_hole_and_service_clusters_as_istio_builds_them(design: str) -> None:
+    """``buildDefaultPassthroughCluster`` (the downstream's protocol upstream, idle timeout 5 min),
+    ``buildInboundPassthroughCluster`` (the passthrough cluster renamed: its stats name stays),
+    ``buildBlackHoleCluster`` (a stats name) and ``buildCluster`` (an empty ``common_lb_config``)."""
+    config = generate(build_cluster(scenario_from_dict(SCENARIO)), "app/api", design)
+    by_name = {c.name: c for c in config.clusters}
+    assert by_name["BlackHoleCluster"].alt_stat_name == "BlackHoleCluster;"
+    passthroughs = [c for name, c in by_name.items() if "PassthroughCluster" in name]
+    assert len(passthroughs) >= 2  # the outbound one and at least one inbound one
+    for cluster in passthroughs:
+        assert cluster.alt_stat_name == "PassthroughCluster;"
+        assert _options(cluster) == "use_downstream_protocol_config"
+        parsed = http_protocol_options_pb2.HttpProtocolOptions()
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].Unpack(parsed)
+        assert parsed.common_http_protocol_options.idle_timeout.seconds == 300
+        assert not cluster.HasField("common_lb_config")
+    services = [c for name, c in by_name.items() if name.startswith(("outbound", "inbound"))]
+    assert services
+    assert all(c.HasField("common_lb_config") and c.alt_stat_name == f"{c.name};" for c in services)

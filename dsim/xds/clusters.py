@@ -80,7 +80,7 @@ def outbound(
     filter and, under mTLS, its TLS matches; shaped by a DestinationRule when ``rule`` (its
     ``istio.config`` path) is given, with the rule's ``policy`` for this cluster."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
-    _alt_stat_name(cluster)
+    _built(cluster)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
     cluster.eds_cluster_config.service_name = name
     cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
@@ -126,18 +126,25 @@ def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = 
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
     the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it."""
     cluster = _inbound_shape(spec, port, endpoint)
-    _alt_stat_name(cluster)
+    _built(cluster)
     http = upstream_http_options(protocol)
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     return cluster
 
 
-def _alt_stat_name(cluster: Cluster) -> None:
-    """Every cluster ``ClusterBuilder.buildCluster`` makes (services' outbound and inbound clusters,
-    not the passthrough and black-hole ones) has its name and ``;`` as its stats name, for proxies
-    of Istio 1.23 and later (istio/istio#52416, ``DelimitedStatsPrefix``)."""
-    cluster.alt_stat_name = f"{cluster.name};"
+def _built(cluster: Cluster) -> None:
+    """What ``ClusterBuilder.buildCluster`` gives every cluster it makes (services' outbound and
+    inbound clusters): an empty ``common_lb_config`` (Istio 1.15 and later, istio/istio#39877) and
+    its stats name (:func:`_alt_stat_name`)."""
+    cluster.common_lb_config.SetInParent()
+    _alt_stat_name(cluster, cluster.name)
+
+
+def _alt_stat_name(cluster: Cluster, name: str) -> None:
+    """A cluster's stats name, ``name`` and ``;``, as Istio 1.23 and later give every cluster they
+    build, the passthrough and black-hole ones included (istio/istio#52416, ``DelimitedStatsPrefix``)."""
+    cluster.alt_stat_name = f"{name};"
 
 
 def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None) -> Cluster:
@@ -170,19 +177,39 @@ def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | 
 
 
 def inbound_passthrough(spec: PassthroughCluster) -> Cluster:
-    cluster = _base(spec.name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    """The passthrough cluster renamed, without its filters, bound to the design's source
+    addresses (``buildInboundPassthroughCluster``): its stats name stays the passthrough's."""
+    cluster = _passthrough_shape(spec.name)
     _bind(cluster, spec.source, spec.extra_sources)
     return cluster
 
 
 def blackhole() -> Cluster:
-    return Cluster(
+    cluster = Cluster(
         name=BLACKHOLE, type=Cluster.STATIC, connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_S)
     )
+    _alt_stat_name(cluster, BLACKHOLE)
+    return cluster
 
 
 def passthrough() -> Cluster:
     """Where unmatched outbound traffic goes; istiod gives it the outbound metadata exchange too."""
-    cluster = _base(PASSTHROUGH, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    cluster = _passthrough_shape(PASSTHROUGH)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
+    return cluster
+
+
+PASSTHROUGH_IDLE_TIMEOUT_S = 300
+"""``passthroughHttpProtocolOptions``' idle timeout, 5 minutes (Istio 1.17 and later, istio/istio#41775)."""
+
+
+def _passthrough_shape(name: str) -> Cluster:
+    """``buildDefaultPassthroughCluster``: an original-destination cluster that speaks the
+    downstream's HTTP protocol upstream, idle connections closed after 5 minutes."""
+    cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    _alt_stat_name(cluster, PASSTHROUGH)
+    options = upstream_http_options("auto")
+    assert options is not None
+    options.common_http_protocol_options.idle_timeout.seconds = PASSTHROUGH_IDLE_TIMEOUT_S
+    cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
     return cluster

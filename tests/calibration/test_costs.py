@@ -16,6 +16,7 @@ from dsim.calibration.model import load_calibration, shipped_path
 from dsim.calibration.predict import COST_COLUMNS
 from dsim.cli import main
 from dsim.errors import CalibrationError
+from tests.calibration.same_model import assert_same_fit
 from tests.conftest import SCENARIOS
 
 QUICKSTART = SCENARIOS / "quickstart.yaml"
@@ -104,6 +105,7 @@ def test_the_generator_cost_is_fitted_near_the_go_benchmarks_size() -> None:
     on configs of the Go benchmark's size: the scale to Go compares like with like, so the fit keeps
     the timings of configs up to about that size, and all of them when too few are (an older plan)."""
     from dsim.calibration.istiod_cost import (
+        BYTE_COLUMNS,
         GO_REFERENCE,
         MIN_REFERENCE_SIZED,
         REFERENCE_SIZE_FACTOR,
@@ -118,7 +120,9 @@ def test_the_generator_cost_is_fitted_near_the_go_benchmarks_size() -> None:
     assert len(near) >= MIN_REFERENCE_SIZED
     assert (near["config_bytes"] <= size * REFERENCE_SIZE_FACTOR).all()
     fit = fit_generator_cost(timings)
-    assert fit == calibration.istiod.fit
+    # The same fit up to the last bits least squares picks up from the BLAS build and its threads.
+    generated = timings.assign(config_bytes=timings[BYTE_COLUMNS].sum(axis=1))
+    assert_same_fit(fit, calibration.istiod.fit, generated, "istiod")
     # The fixed part is no more than the smallest config's whole cost (a line through the large
     # configs' timings put it at 38 ms, where a 20 kB config takes 1.5 ms in all).
     assert 0 < fit.intercept.estimate < float(timings["generate_ns"].min())
