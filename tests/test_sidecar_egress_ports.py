@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from dsim import build_cluster, design_names, scenario_from_dict
-from dsim.cluster import Cluster
+from dsim.cluster import Cluster, sidecars
 from dsim.designs import get_design
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.view import index_for
@@ -103,7 +104,7 @@ def _vhosts(config: ProxyConfig, route: str) -> set[str]:
 
 def test_a_port_listener_owns_its_port() -> None:
     cluster = build_cluster(scenario_from_dict(SCENARIO))
-    assert [count for note, count in cluster.istio.notes if "egress listener" in note] == [2]  # client, solo
+    assert not [note for note, _ in cluster.istio.notes if "egress listener" in note]
     for design in design_names():
         client = _config(cluster, "client", design)
         # Clusters: the catch-all's services on every port, the port listeners' on their ports, the
@@ -137,3 +138,16 @@ def test_accounting_is_exact_and_envoy_accepts() -> None:
     cluster = build_cluster(scenario_from_dict(SCENARIO))
     assert_exact_every_design(cluster)
     assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_too_many_services_behind_port_listeners_read_them_as_one_catch_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the budget of services priced from messages, every Sidecar reads its listeners as one
+    catch-all (hosts on every port), counted, and both paths still agree."""
+    monkeypatch.setattr(sidecars, "MESSAGE_PRICED_SERVICES", 3)
+    cluster = build_cluster(scenario_from_dict(SCENARIO))
+    assert not cluster.istio.egress_layouts
+    (count,) = [count for note, count in cluster.istio.notes if "too many to price from messages" in note]
+    assert count == 2  # client's and solo's (Sidecar, namespace)
+    solo = _config(cluster, "solo", "single-stack")
+    assert f"80|web.{A}" in _cluster_keys(solo)  # a/* on every port now
+    assert_exact_every_design(cluster)

@@ -250,6 +250,10 @@ def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, w
     return out
 
 
+_ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
+"""A route configuration's own metrics (beside ``rds_resources``)."""
+
+
 def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, workloads: int) -> dict[str, np.ndarray]:
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added, on
     addresses and ports an earlier host it sees holds (as :func:`dsim.xds.service_entries.kept_parts`
@@ -286,9 +290,6 @@ def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, worklo
     for column in _ROUTE_METRICS:
         out[column] = summed(gone[column].to_numpy(), wg)
     return out
-
-
-_ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
 
 
 def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:

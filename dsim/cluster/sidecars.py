@@ -147,6 +147,8 @@ class _Scoper:
         self.service_ports = service_ports
         self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self.layouts: dict[tuple[int, str], EgressLayout] = {}
+        self.candidates_cache: dict[str, list[int]] = {}
+        self.port_listeners = True
         self.visible_cache: dict[str, np.ndarray] = {}
 
     def visible(self, namespace: str) -> np.ndarray:
@@ -201,13 +203,15 @@ class _Scoper:
 
     def _candidates(self, namespace: str) -> list[int]:
         """The VirtualServices bound to the mesh and exported to ``namespace`` (a Sidecar there can import no other)."""
-        return [
-            v
-            for v, vs in enumerate(self.virtual_services)
-            if vs.spec.hosts
-            and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
-            and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
-        ]
+        if namespace not in self.candidates_cache:
+            self.candidates_cache[namespace] = [
+                v
+                for v, vs in enumerate(self.virtual_services)
+                if vs.spec.hosts
+                and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
+                and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
+            ]
+        return self.candidates_cache[namespace]
 
     def _destinations(self, imported: Sequence[int], namespace: str) -> np.ndarray:
         """Mask over services: destinations of ``imported`` VirtualServices exported to ``namespace``."""
@@ -242,7 +246,7 @@ class _Scoper:
         # Istio builds a proxy's listeners and route configurations from each egress listener's own
         # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
         # VirtualServices' destinations (``collectImportedServices``).
-        if modelled(sidecar):
+        if self.by_port(sidecar):
             layout = self.layout(sidecar, namespace)
             listed = np.zeros(len(self.hosts), bool)
             listed[[s for p in layout.ports for s in p.services]] = True
@@ -252,6 +256,14 @@ class _Scoper:
             return listed, every & ~listed
         destinations = self._destinations(sorted(imported), namespace)
         return chosen, destinations & ~chosen
+
+    def by_port(self, sidecar: Sidecar) -> bool:
+        """Whether the Sidecar's egress listeners are built port by port (:func:`modelled`, within budget)."""
+        return self.port_listeners and modelled(sidecar)
+
+    def hosts_scope(self, sidecar: Sidecar, namespace: str) -> np.ndarray:
+        """Mask over services: those the Sidecar's egress hosts, of every listener, import for ``namespace``."""
+        return self._chosen(_egress(sidecar, namespace), namespace)
 
     def layout(self, sidecar: Sidecar, namespace: str) -> EgressLayout:
         """The Sidecar's egress listeners port by port, for proxies of ``namespace`` (:mod:`.egress_ports`)."""
@@ -315,6 +327,29 @@ def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
             ] += 1
         if sidecar.namespace == ROOT_NAMESPACE and spec.workload_selector is not None:
             notes["root-namespace Sidecar with a workloadSelector: applies to root-namespace workloads only"] += 1
+
+
+MESSAGE_PRICED_SERVICES = 20_000
+"""The most services, summed over the (Sidecar, namespace) pairs whose egress listeners have ports,
+that dsim builds port by port. The accounting prices those proxies from one proxy's messages per
+family class, tracing class and outbound policy, under each design (:mod:`dsim.accounting.by_messages`):
+at this bound, minutes. Beyond it, their listeners are read as one catch-all (counted)."""
+
+
+def _limit_port_listeners(
+    scoper: _Scoper, sidecars: Sequence[Sidecar], pairs: set[tuple[int, str]], notes: Counter[str]
+) -> None:
+    """Build Sidecars' egress listeners port by port unless the pairs using them see more than
+    :data:`MESSAGE_PRICED_SERVICES` services in all."""
+    by_port = [(c, ns) for c, ns in sorted(pairs) if modelled(sidecars[c])]
+    seen = sum(int(scoper.hosts_scope(sidecars[c], ns).sum()) for c, ns in by_port)
+    if seen > MESSAGE_PRICED_SERVICES:
+        scoper.port_listeners = False
+        notes[
+            f"Sidecar egress listeners on ports where the (Sidecar, namespace) pairs using them see {seen:,} services "
+            f"(above {MESSAGE_PRICED_SERVICES:,}, too many to price from messages): each Sidecar's listeners read as "
+            "one catch-all, their hosts on every port"
+        ] += len(by_port)
 
 
 def sidecar_tables(
@@ -406,6 +441,7 @@ def sidecar_tables(
     scoper = _Scoper(
         hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]
     )
+    _limit_port_listeners(scoper, sidecars, {(c, workload_ns[w]) for w, c in choice.items() if c >= 0}, notes)
     deps = tables["dependencies"]
     called: dict[int, list[int]] = {}
     for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
@@ -419,7 +455,7 @@ def sidecar_tables(
         ns = workload_ns[w]
         c = choice[w]
         only = np.empty(0, np.int64)
-        if c >= 0 and modelled(sidecars[c]):
+        if c >= 0 and scoper.by_port(sidecars[c]):
             layouts[w] = scoper.layout(sidecars[c], ns)
         if c >= 0:
             listed, destinations = scoper.scope(c, sidecars[c], ns)
@@ -443,11 +479,6 @@ def sidecar_tables(
             "clusters_only": np.concatenate(parts_only) if parts_only else np.empty(0, bool),
         },
     )
-    if layouts:
-        notes[
-            "(Sidecar, namespace) with egress listeners on ports: the accounting builds one proxy's messages per "
-            "family class, tracing class and outbound policy of each (slower than the vectorized prices)"
-        ] += len({(choice[w], workload_ns[w]) for w in layouts})
     return sidecars, True, layouts
 
 
