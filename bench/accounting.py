@@ -16,7 +16,12 @@ Prints, in one run:
 5. the same 10,000 services spread over 1,000 namespaces, public, then with every namespace's own
    VirtualService and DestinationRule (1,000 views, priced in one pass): the accounting of every
    design, and the ratio of the two.
-Run: ``python bench/accounting.py [--design NAME] [--only istio-objects]`` (``--only``: parts 3 to 5).
+6. ``scenarios/quickstart.yaml`` with a mesh-wide Sidecar: egress hosts ``*/*`` in one catch-all
+   listener, then the same hosts behind an egress listener on port 80 before it (those proxies are
+   priced from one proxy's messages per group: ``dsim/accounting/by_messages.py``): the accounting
+   of every design, the groups built, and the ratio of the two.
+Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports]`` (``--only``:
+parts 3 to 5, or part 6).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design, scenario_from_dict
 from dsim.accounting.proxies import vectorized_sizes
@@ -172,19 +178,55 @@ def istio_objects() -> None:
     _views_at(1_000)
 
 
+def egress_ports() -> None:
+    """Part 6: the quickstart under a mesh-wide Sidecar, without and with an egress listener on a port."""
+    from dsim.accounting.columns import cluster_columns
+    from dsim.accounting.proxies import port_listener_groups, proxy_classes, workload_tracing_classes
+    from dsim.cluster.sidecars import allow_any_by_workload
+
+    base = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+
+    def with_egress(egress: list[dict[str, Any]]) -> Cluster:
+        sidecar = {"name": "default", "namespace": "istio-system", "spec": {"egress": egress}}
+        return build_cluster(scenario_from_dict({**base, "sidecars": [sidecar]}))
+
+    catch_all = with_egress([{"hosts": ["*/*"]}])
+    by_port = with_egress(
+        [{"port": {"number": 80, "protocol": "HTTP", "name": "http"}, "hosts": ["*/*"]}, {"hosts": ["*/*"]}]
+    )
+    plain = _timed_designs(catch_all)
+    priced = _timed_designs(by_port)
+    cols = cluster_columns(by_port)
+    groups = port_listener_groups(
+        by_port, proxy_classes(by_port), workload_tracing_classes(cols), allow_any_by_workload(by_port)
+    )
+    print(
+        f"{len(by_port.services):,} services, {len(by_port.proxies):,} proxies under a mesh-wide Sidecar: "
+        "one catch-all listener, accounting " + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
+    )
+    print(
+        f"with an egress listener on port 80 ({len(groups)} groups priced from one proxy's messages each): "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.1f}x)" for k, v in priced.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
-    parser.add_argument("--only", choices=["istio-objects"], help="run only parts 3 to 5")
+    parser.add_argument("--only", choices=["istio-objects", "egress-ports"], help="run only parts 3 to 5, or part 6")
     args = parser.parse_args()
     if args.only == "istio-objects":
         istio_objects()
+        return
+    if args.only == "egress-ports":
+        egress_ports()
         return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
     speedup(ROOT / "bench" / "medium.yaml", args.design)
     istio_objects()
+    egress_ports()
 
 
 if __name__ == "__main__":

@@ -502,7 +502,7 @@ def _unstacked(prices: OutboundPrices, real: np.ndarray, pick: np.ndarray, servi
     )
 
 
-def _port_listener_groups(
+def port_listener_groups(
     cluster: Cluster, proxy_class: np.ndarray, tau: np.ndarray, allow: np.ndarray
 ) -> dict[tuple[int, ...], list[int]]:
     """The proxies whose Sidecar has egress listeners on ports, by what their outbound config
@@ -595,7 +595,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         for metric, values in own_side_metrics.items():
             own_per_proxy.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = values[rows]
     replace_port_listener_proxies(
-        cluster, design, metrics, own_per_proxy, _port_listener_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
+        cluster, design, metrics, own_per_proxy, port_listener_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
     )
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)
