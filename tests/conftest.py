@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 DATA = Path(__file__).resolve().parent / "data"
 """Reference data the tests compare against, each with its source (``tests/data/README.md``)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background by a non-interactive shell (``... &``) inherits SIGINT
+    ignored, and dsim keeps an ignored signal ignored, as ``nohup`` asks. The signal tests play a
+    user's Ctrl-C at a terminal: give this process (an xdist worker too) and those it starts
+    Python's own SIGINT handler."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
