@@ -77,7 +77,7 @@ class EntryPrices:
     wildcard_groups: pd.DataFrame
     """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
     inspector adds, ``additional`` addresses."""
-    shared: pd.DataFrame
+    shared_listeners: pd.DataFrame
     """Per own listener of a host whose name (address and port) other hosts' listeners have too
     (:func:`dsim.xds.service_entries.kept_parts` keeps the first a proxy sees): service, name,
     route (the route configuration it names, ``""`` for none), ``routed`` (how many of the host's
@@ -198,14 +198,14 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         http=http,
         wildcard=wildcard,
         wildcard_groups=wildcard_groups,
-        shared=_shared(index, design, proxy, traces, names),
+        shared_listeners=_shared_listeners(index, design, proxy, traces, names),
     )
 
 
-def _shared(
+def _shared_listeners(
     index: ClusterIndex, design: Design, proxy: ProxyFacts, traces: dict[int, object], names: dict[str, list[int]]
 ) -> pd.DataFrame:
-    """The rows of :attr:`EntryPrices.shared`: every own listener of the hosts that build a listener
+    """The rows of :attr:`EntryPrices.shared_listeners`: every own listener of the hosts that build a listener
     name some other host builds too (rare: those hosts are built again)."""
     sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
     rows = [row for service in sharing for row in _own_listener_rows(index, service, design, proxy, traces)]

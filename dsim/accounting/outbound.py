@@ -84,8 +84,9 @@ class OutboundPrices:
     """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
     wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """Those listeners' own bytes per (port, suffix) (:attr:`EntryPrices.wildcard_groups`)."""
-    shared: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
-    """ServiceEntry hosts' own listeners whose address and port other hosts share (:attr:`EntryPrices.shared`)."""
+    shared_listeners: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """ServiceEntry hosts' own listeners on an address and port other hosts share
+    (:attr:`EntryPrices.shared_listeners`)."""
 
 
 def _row_columns(cols: ClusterColumns, rows: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> Columns:
@@ -631,7 +632,11 @@ def outbound_prices(
         group_listener_bytes=group_listener,
         listener_policy=listener_policy,
         **(
-            {"wildcard": priced.wildcard, "wildcard_groups": priced.wildcard_groups, "shared": priced.shared}
+            {
+                "wildcard": priced.wildcard,
+                "wildcard_groups": priced.wildcard_groups,
+                "shared_listeners": priced.shared_listeners,
+            }
             if priced is not None
             else {}
         ),

@@ -258,7 +258,7 @@ def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, worklo
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added, on
     addresses and ports an earlier host it sees holds (as :func:`dsim.xds.service_entries.kept_parts`
     drops them), with the route configurations only those listeners name."""
-    shared = prices.shared
+    shared = prices.shared_listeners
     if not len(shared):
         return {}
     rows = seen.pairs(np.unique(shared["service"].to_numpy())).merge(shared, on="service")
