@@ -510,16 +510,25 @@ def port_listener_groups(
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
+    sidecar_of = np.full(len(cluster.workloads), -1, np.int64)
     used = cluster.sidecar_workloads
-    sidecar_of = dict(zip(used["workload"].tolist(), used["sidecar"].tolist(), strict=True))
-    groups: dict[tuple[int, ...], list[int]] = {}
+    sidecar_of[used["workload"].to_numpy()] = used["sidecar"].to_numpy()
     workloads = cluster.proxies["workload"].to_numpy()
-    namespaces = cluster.proxies["namespace"].to_numpy()
-    for p in np.flatnonzero(np.isin(workloads, list(layouts))).tolist():
-        w = int(workloads[p])
-        key = (sidecar_of[w], int(namespaces[p]), int(proxy_class[p]), int(tau[w]), int(allow[w]))
-        groups.setdefault(key, []).append(p)
-    return groups
+    chosen = np.flatnonzero(np.isin(workloads, list(layouts)))
+    w = workloads[chosen]
+    keys = pd.DataFrame(
+        {
+            "sidecar": sidecar_of[w],
+            "namespace": cluster.proxies["namespace"].to_numpy()[chosen],
+            "class": proxy_class[chosen],
+            "tau": tau[w],
+            "allow": allow[w].astype(np.int64),
+            "proxy": chosen,
+        }
+    )
+    grouped = keys.groupby(["sidecar", "namespace", "class", "tau", "allow"], sort=False)["proxy"]
+    # Every key column is an integer column: each key is a tuple of integers.
+    return {tuple(map(int, key)): members.tolist() for key, members in grouped}  # type: ignore[arg-type]
 
 
 def proxy_classes(cluster: Cluster) -> np.ndarray:
