@@ -211,8 +211,18 @@ def test_http_and_auto_listeners_with_the_proxys_tracing(rows: list[dict[str, An
     )
 
 
+# ``config`` is a Sidecar's config path (``/apis/networking.istio.io/.../sidecar/<name>``), never
+# empty: an empty one would be a chain without the metadata, a shape no proxy has.
 inbound_row = st.fixed_dictionaries(
-    {"svc": length, "rev": length, "ns": nonempty, "host": nonempty, "port": port, "chain": nonempty, "config": length}
+    {
+        "svc": length,
+        "rev": length,
+        "ns": nonempty,
+        "host": nonempty,
+        "port": port,
+        "chain": nonempty,
+        "config": nonempty,
+    }
 )
 
 
