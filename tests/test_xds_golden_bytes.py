@@ -70,21 +70,25 @@ def test_listener_bytes_within_5_percent_of_istio(ours: ProxyConfig, name: str) 
 
 
 def _as_before_1_19(listener: listener_pb2.Listener) -> listener_pb2.Listener:
-    """``listener`` without the two fields ``buildListenerFromEntry`` sets on every outbound service
-    listener since Istio 1.19 (#46235), which the 1.18 dumps predate."""
+    """``listener`` without the fields ``buildListenerFromEntry`` sets on every outbound service
+    listener since Istio 1.19 (#46235) and on each of its chains since 1.24 (#52852, the chains'
+    ``transport_socket_connect_timeout``), which the 1.18 dumps predate."""
     found = listener_pb2.Listener()
     found.CopyFrom(listener)
     found.ClearField("listener_filters_timeout")
     found.ClearField("continue_on_listener_filters_timeout")
+    for chain in found.filter_chains:
+        chain.ClearField("transport_socket_connect_timeout")
     return found
 
 
 @pytest.mark.parametrize("name", ["10.96.0.1_443", "virtualOutbound"])
 def test_same_shapes_same_bytes(ours: ProxyConfig, name: str) -> None:
     mine = _mine(ours, name)
-    if name == "10.96.0.1_443":  # a service listener: the 1.19 fields are the only difference
+    if name == "10.96.0.1_443":  # a service listener: the 1.19 and 1.24 fields are the only difference
         assert mine.HasField("listener_filters_timeout")
         assert mine.continue_on_listener_filters_timeout
+        assert [c.transport_socket_connect_timeout.seconds for c in mine.filter_chains] == [15]
         assert not golden_listeners()[name].continue_on_listener_filters_timeout
         mine = _as_before_1_19(mine)
     assert mine.ByteSize() == golden_listeners()[name].ByteSize()

@@ -47,6 +47,20 @@ def socket_address(address: str, port: int) -> address_pb2.Address:
     return address_pb2.Address(socket_address=address_pb2.SocketAddress(address=address, port_value=port))
 
 
+CHAIN_CONNECT_TIMEOUT_S = 15
+"""``transport_socket_connect_timeout`` of every chain of an outbound service listener: Istio 1.24
+and later (istio/istio#52852, ``buildListenerFromEntry``, ``defaultGatewayTransportSocketConnectTimeout``)."""
+
+
+def outbound_chain(**fields: Any) -> listener_components_pb2.FilterChain:
+    """A chain of an outbound service listener (an HTTP, TCP, sniffed, TLS-routed or ServiceEntry
+    listener's): ``fields`` and the connect timeout :data:`CHAIN_CONNECT_TIMEOUT_S`. The
+    fall-through chain Istio adds to a listener whose chains all match is not one of them."""
+    chain = listener_components_pb2.FilterChain(**fields)
+    chain.transport_socket_connect_timeout.seconds = CHAIN_CONNECT_TIMEOUT_S
+    return chain
+
+
 def zero() -> duration_pb2.Duration:
     """An explicit 0s duration (Istio writes timeouts off as 0s)."""
     return duration_pb2.Duration(seconds=0)

@@ -27,6 +27,7 @@ from dsim.xds.common import (
     hcm_common,
     mesh_tls_context,
     metadata,
+    outbound_chain,
     pack,
     socket_address,
     tcp_filters,
@@ -86,7 +87,7 @@ def service_tcp_chain(cluster: str, routed: lc.FilterChain | None, *, sniffed: b
     """A service port listener's TCP chain: proxying to the service's cluster, or by its
     VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`); a sniffed port's
     matches anything explicitly (an empty match)."""
-    chain = lc.FilterChain(filter_chain_match=lc.FilterChainMatch()) if sniffed else lc.FilterChain()
+    chain = outbound_chain(filter_chain_match=lc.FilterChainMatch()) if sniffed else outbound_chain()
     if routed is None:
         chain.filters.extend(tcp_filters(cluster, inbound=False))
     else:
@@ -106,9 +107,8 @@ def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing) -> liste
     name = listener_name(bind.address, port)
     listener = _outbound(name, bind, port)
     _inspectors(listener)
-    listener.filter_chains.add(
-        filter_chain_match=_http_match(), filters=[_outbound_hcm(f"outbound_{name}", route_name, tracing)]
-    )
+    manager = _outbound_hcm(f"outbound_{name}", route_name, tracing)
+    listener.filter_chains.append(outbound_chain(filter_chain_match=_http_match(), filters=[manager]))
     return listener
 
 

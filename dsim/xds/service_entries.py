@@ -43,7 +43,7 @@ from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
 from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
-from dsim.xds.common import metadata, socket_address, tcp_filters
+from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
 from dsim.xds.listeners import Tracing
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
 from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
@@ -317,7 +317,7 @@ def entry_config(
             if kind == "http":
                 continue
             if not copy.binds:
-                chain = lc.FilterChain(filters=tcp_filters(target, inbound=False))
+                chain = outbound_chain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
                 out["wild"].append(

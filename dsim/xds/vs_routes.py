@@ -30,7 +30,7 @@ from dsim.scenario.istio.virtual_service import (
     TCPRoute,
     VirtualService,
 )
-from dsim.xds.common import metadata, tcp_filters, zero
+from dsim.xds.common import metadata, outbound_chain, tcp_filters, zero
 from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
@@ -247,7 +247,7 @@ def proxy_chain(
     else:
         weighted = [(found.cluster, weight or 0) for found, weight in picked]
         filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
-    return lc.FilterChain(
+    return outbound_chain(
         filters=filters,
         metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
     )
