@@ -9,9 +9,15 @@ other listener of its services, but none on an (address, port) a port listener h
 catch-all with every port, one only a port listener imports with that port
 (``collectImportedServices`` merges the ports).
 
-dsim builds this where the Sidecar's egress listeners have port numbers, no ``bind`` and no
-``captureMode: NONE`` and no ``HTTP_PROXY`` protocol (:func:`modelled`); other Sidecars' egress
-listeners are read as one catch-all, and the notes count them.
+A port listener may also ``bind`` an IP and capture with ``NONE`` (4.4): its listener then sits on
+that address (the proxy's loopback where ``NONE`` names none), binds its port itself under ``NONE``,
+and is one listener for all its services (``listenerKey{bind, port}``), so it locks nothing of the
+catch-all's.
+
+dsim builds this where some egress listener has a port and none is on a unix socket, speaks
+``HTTP_PROXY``, binds an unspecified address, or is a catch-all with a bind or ``captureMode: NONE``
+(:func:`modelled`); other Sidecars' egress listeners are read as one catch-all, and the notes count
+them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,16 @@ class PortListener:
     destinations: frozenset[int]
     """Destinations of the VirtualServices it imports that have the port and that no egress
     listener's hosts import: clusters only."""
+    bind: str = ""
+    """The IP it binds (``""``: none; the proxy's loopback if ``capture_none``)."""
+    capture_none: bool = False
+    """``captureMode: NONE``: its listener binds its port itself (``bind_to_port`` left true)."""
+
+    @property
+    def bound(self) -> bool:
+        """Whether its listener sits on an address of its own (a bind, or the loopback under ``NONE``),
+        one listener for all its services, rather than on the services' VIPs or the wildcard."""
+        return bool(self.bind) or self.capture_none
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,14 +86,26 @@ class EgressLayout:
         return sorted(found)
 
 
+UNSPECIFIED = frozenset({"0.0.0.0", "::"})
+"""Binds dsim leaves to the catch-all reading: a listener on a wildcard takes Istio's wildcard rules
+(SNI matches, reserved ports, the shared HTTP listener's key), not a bound listener's."""
+
+
 def modelled(sidecar: Sidecar) -> bool:
-    """Whether dsim builds the Sidecar's egress listeners port by port: some have a port, every
-    port has a number, no listener binds an address or socket or captures with ``NONE``, and no port
-    is ``HTTP_PROXY`` (an egress HTTP proxy, which imports every port)."""
+    """Whether dsim builds the Sidecar's egress listeners port by port: some have a port; none is on
+    a unix socket (port 0), speaks ``HTTP_PROXY`` (an egress HTTP proxy, which imports every port)
+    or binds an unspecified address; the catch-all neither binds nor captures with ``NONE``."""
     egress = sidecar.spec.egress
-    with_port = [listener.port for listener in egress if listener.port is not None]
+    with_port = [listener for listener in egress if listener.port is not None]
+    catch_all = [listener for listener in egress if listener.port is None]
     return (
         bool(with_port)
-        and all(not listener.bind and listener.capture_mode != "NONE" for listener in egress)
-        and all(port.number > 0 and canonical_protocol(port.protocol) != "HTTP_PROXY" for port in with_port)
+        and all(not listener.bind and listener.capture_mode != "NONE" for listener in catch_all)
+        and all(
+            listener.port.number > 0
+            and canonical_protocol(listener.port.protocol) != "HTTP_PROXY"
+            and listener.bind not in UNSPECIFIED
+            for listener in with_port
+            if listener.port is not None
+        )
     )

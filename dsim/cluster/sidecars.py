@@ -297,6 +297,8 @@ class _Scoper:
                     protocol=canonical_protocol(listener.port.protocol),
                     services=rows(chosen),
                     destinations=rows(destinations & ~listed),
+                    bind=listener.bind,
+                    capture_none=listener.capture_mode == "NONE",
                 )
                 for listener, chosen, destinations in parts
                 if listener.port is not None
@@ -320,10 +322,13 @@ def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:
                 "Sidecar ingress listener with captureMode NONE: built as DEFAULT (a virtualInbound chain, not a "
                 "listener of its own on the port)"
             ] += 1
-        if not modelled(sidecar) and any(listener.port is not None or listener.bind for listener in spec.egress):
+        if not modelled(sidecar) and any(
+            listener.port is not None or listener.bind or listener.capture_mode == "NONE" for listener in spec.egress
+        ):
             notes[
-                "Sidecar egress listener with a bind, captureMode NONE or HTTP_PROXY: not modelled, the hosts of "
-                "every egress listener imported together on every port through the usual listeners"
+                "Sidecar egress listener on a unix socket, with HTTP_PROXY or a wildcard bind, or a catch-all one "
+                "with a bind or captureMode NONE: not modelled, the hosts of every egress listener imported together "
+                "on every port through the usual listeners"
             ] += 1
         if sidecar.namespace == ROOT_NAMESPACE and spec.workload_selector is not None:
             notes["root-namespace Sidecar with a workloadSelector: applies to root-namespace workloads only"] += 1

@@ -9,6 +9,7 @@ the primary VIP only (1.17-1.18).
 
 from dsim.designs.base import (
     INBOUND_SOURCE,
+    LOOPBACK,
     WILDCARD,
     Bind,
     Design,
@@ -81,6 +82,12 @@ class AdditionalAddresses(Design):
 
     def http_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
         return DUAL_WILDCARD if proxy.dual else super().http_bind(proxy, route_suffix)
+
+    def loopback_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
+        # Both local hosts, IPv4 first: the second as an additional address (extraBind since 1.17).
+        if not proxy.dual:
+            return super().loopback_bind(proxy, route_suffix)
+        return Bind(address=LOOPBACK["IPv4"], additional=(LOOPBACK["IPv6"],))
 
     def virtual_outbound(self, proxy: ProxyFacts) -> tuple[NamedBind, ...]:
         if not proxy.dual:

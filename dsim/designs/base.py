@@ -234,6 +234,11 @@ class Design:
         """Where the shared HTTP listener of a port listens, for copies with ``route_suffix``."""
         return Bind(address=proxy.wildcard)
 
+    def loopback_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
+        """Where a Sidecar egress port listener capturing with ``NONE`` and binding no address listens,
+        for copies with ``route_suffix`` (``buildSidecarOutboundListeners``: the proxy's local hosts)."""
+        return Bind(address=LOOPBACK[proxy.families[0]])
+
     def virtual_outbound(self, proxy: ProxyFacts) -> tuple[NamedBind, ...]:
         return (NamedBind(name="virtualOutbound", bind=Bind(address=proxy.wildcard)),)
 

@@ -82,6 +82,11 @@ class Duplicate(Design):
             return super().http_bind(proxy, route_suffix)
         return Bind(address=WILDCARD["IPv6" if route_suffix == IPV6_ROUTE_SUFFIX else "IPv4"])
 
+    def loopback_bind(self, proxy: ProxyFacts, route_suffix: str) -> Bind:
+        if not proxy.dual:
+            return super().loopback_bind(proxy, route_suffix)
+        return Bind(address=LOOPBACK["IPv6" if route_suffix == IPV6_ROUTE_SUFFIX else "IPv4"])
+
     def virtual_outbound(self, proxy: ProxyFacts) -> tuple[NamedBind, ...]:
         if not proxy.dual:
             return super().virtual_outbound(proxy)

@@ -16,7 +16,8 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from dsim.designs.base import Design, OutboundCopy
+from dsim.cluster.egress_ports import PortListener
+from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
@@ -79,6 +80,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
     entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
+    # Bound egress port listeners by (address, port), and the "P" route configurations their HTTP ones name.
+    bound_listeners: dict[tuple[str, int], listener_pb2.Listener] = {}
+    bound_routes: set[tuple[int, str]] = set()
 
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
         """The service's virtual host: its VirtualService's routes (none left for this family copy: no
@@ -125,6 +129,68 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 )
             )
 
+    def service_listener(
+        svc: ServiceView, copy: OutboundCopy, bind: Bind, port: PortView, kind: str, *, bound: bool
+    ) -> listener_pb2.Listener:
+        """The service port's TCP, TLS-routed or sniffed listener on ``bind`` (a sniffed one's route
+        configuration joins the routes)."""
+        target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
+        suffix = copy.route_suffix
+        routed = objects.tcp_chain(svc.index, port.port, suffix, design, view.facts)
+        sni_chains = objects.tls_chains(svc.index, port.port, suffix, design, view.facts)
+        if sni_chains:
+            return listeners.outbound_tls_routed(bind, port.port, sni_chains, unknown, bound=bound)
+        if kind == "tcp":
+            return listeners.outbound_tcp(bind, port.port, target, routed, bound=bound)
+        # A sniffed port gets its own route configuration holding only its service (domains "*"),
+        # where the listener owning the port imports it and the port is HTTP or sniffed.
+        route_name = f"{svc.host}:{port.port}{suffix}"
+        sniffed = (
+            vhost(svc, port.port, suffix, ["*"], target)
+            if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port)
+            else None
+        )
+        out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
+        return listeners.outbound_auto(bind, port.port, route_name, target, trace, routed, bound=bound)
+
+    def add_bound(
+        svc: ServiceView,
+        copies: tuple[OutboundCopy, ...],
+        copy: OutboundCopy,
+        port: PortView,
+        kind: str,
+        by: PortListener,
+    ) -> None:
+        """The service port under a bound egress port listener (docs/istio-objects.md 4.4): one
+        listener on the bind for all the listener's services (``listenerKey{bind, port}``), the first
+        service's; a later one adds only TCP chains matching something new (``mergeTCPFilterChains``).
+        A bind names one address: of the service's copies, the one of its family builds it (else the
+        first); the loopback of ``captureMode: NONE`` is the design's, per copy."""
+        if by.bind:
+            family = "IPv6" if ":" in by.bind else "IPv4"
+            if copy is not next((c for c in copies if c.endpoint_families[0] == family), copies[0]):
+                return
+            bind = Bind(address=by.bind)
+        else:
+            bind = design.loopback_bind(view.facts, copy.route_suffix)
+        key = (bind.address, port.port)
+        built = bound_listeners.get(key)
+        if kind == "http":
+            if built is None:
+                route_name = f"{port.port}{copy.route_suffix}"
+                bound_listeners[key] = listeners.outbound_http_bound(
+                    bind, port.port, route_name, trace, bound=by.capture_none
+                )
+                bound_routes.add((port.port, copy.route_suffix))
+            return
+        if built is not None and kind == "auto":  # Auto over Auto: the first service's listener stands
+            return
+        made = service_listener(svc, copy, bind, port, kind, bound=by.capture_none)
+        if built is None:
+            bound_listeners[key] = made
+        else:
+            listeners.merge_tcp(built, made, unknown)
+
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.
     for svc in view.destinations:
         if entries.is_entry(svc.index):
@@ -150,33 +216,17 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     shared_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue
-        for copy in design.outbound_copies(svc.facts, view.facts):
+        copies = design.outbound_copies(svc.facts, view.facts)
+        for copy in copies:
             for port in plan.cluster_ports(svc):
                 add_clusters(svc, copy, port)
-            for port, kind in plan.listener_ports(svc):
-                target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
-                suffix = copy.route_suffix
-                routed = None if kind == "http" else objects.tcp_chain(svc.index, port.port, suffix, design, view.facts)
-                sni_chains = objects.tls_chains(svc.index, port.port, copy.route_suffix, design, view.facts)
-                if sni_chains:
-                    out_listeners.append(listeners.outbound_tls_routed(copy.bind, port.port, sni_chains, unknown))
-                elif kind == "tcp":
-                    out_listeners.append(listeners.outbound_tcp(copy.bind, port.port, target, routed))
-                elif kind == "auto":
-                    # A sniffed port gets its own route configuration holding only its service (domains
-                    # "*"), where the listener owning the port imports it and the port is HTTP or sniffed.
-                    route_name = f"{svc.host}:{port.port}{copy.route_suffix}"
-                    out_listeners.append(
-                        listeners.outbound_auto(copy.bind, port.port, route_name, target, trace, routed)
-                    )
-                    sniffed = (
-                        vhost(svc, port.port, copy.route_suffix, ["*"], target)
-                        if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port)
-                        else None
-                    )
-                    out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
-                else:  # an HTTP listener: the shared "P" one
+            for port, kind, bound_by in plan.listener_ports(svc):
+                if bound_by is not None:
+                    add_bound(svc, copies, copy, port, kind, bound_by)
+                elif kind == "http":  # the shared "P" listener
                     opened.add((port.port, copy.route_suffix))
+                else:
+                    out_listeners.append(service_listener(svc, copy, copy.bind, port, kind, bound=False))
             for port in svc.ports:  # a virtual host in "P" (riding along, for a sniffed port)
                 if port.kind not in ("http", "auto") or not plan.has_vhost(svc.index, port.port):
                     continue
@@ -186,12 +236,14 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 if shared is not None:
                     shared_vhosts.setdefault((port.port, copy.route_suffix), []).append(shared)
 
+    out_listeners.extend(bound_listeners.values())
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
-    # (docs/istio-objects.md 1.2).
-    for port_number, suffix in sorted(opened):
+    # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
+    for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
-        bind = design.http_bind(view.facts, suffix)
-        out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
+        if (port_number, suffix) in opened:
+            bind = design.http_bind(view.facts, suffix)
+            out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
         ordered = sorted(shared_vhosts.get((port_number, suffix), []), key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 

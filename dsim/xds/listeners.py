@@ -52,9 +52,12 @@ def _listener(name: str, bind: Bind, port: int, direction: int) -> listener_pb2.
     return listener
 
 
-def _outbound(name: str, bind: Bind, port: int) -> listener_pb2.Listener:
+def _outbound(name: str, bind: Bind, port: int, bound: bool = False) -> listener_pb2.Listener:
+    """``bound``: the listener binds its port itself (a Sidecar egress listener capturing with
+    ``NONE``); every other is reached through virtualOutbound's original-destination redirect."""
     listener = _listener(name, bind, port, base_pb2.OUTBOUND)
-    listener.bind_to_port.value = False  # reached through virtualOutbound's original-destination redirect
+    if not bound:
+        listener.bind_to_port.value = False
     # buildListenerFromEntry sets both on every outbound service listener since Istio 1.19 (#46235): no
     # listener-filter timeout (meshConfig.protocolDetectionTimeout, 0s by default, with an HTTP inspector).
     listener.listener_filters_timeout.CopyFrom(zero())
@@ -95,17 +98,20 @@ def service_tcp_chain(cluster: str, routed: lc.FilterChain | None, *, sniffed: b
     return chain
 
 
-def outbound_tcp(bind: Bind, port: int, cluster: str, routed: lc.FilterChain | None = None) -> listener_pb2.Listener:
-    """A TCP service port: a listener on the VIP with its TCP chain (:func:`service_tcp_chain`)."""
-    listener = _outbound(listener_name(bind.address, port), bind, port)
+def outbound_tcp(
+    bind: Bind, port: int, cluster: str, routed: lc.FilterChain | None = None, *, bound: bool = False
+) -> listener_pb2.Listener:
+    """A TCP service port: a listener on the VIP (or a Sidecar's bind) with its TCP chain
+    (:func:`service_tcp_chain`)."""
+    listener = _outbound(listener_name(bind.address, port), bind, port, bound)
     listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=False))
     return listener
 
 
-def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing) -> listener_pb2.Listener:
+def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing, bound: bool = False) -> listener_pb2.Listener:
     """An outbound listener whose first chain routes plaintext HTTP by RDS ``route_name``."""
     name = listener_name(bind.address, port)
-    listener = _outbound(name, bind, port)
+    listener = _outbound(name, bind, port, bound)
     _inspectors(listener)
     manager = _outbound_hcm(f"outbound_{name}", route_name, tracing)
     listener.filter_chains.append(outbound_chain(filter_chain_match=_http_match(), filters=[manager]))
@@ -128,16 +134,69 @@ def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unkn
     return listener
 
 
+def outbound_http_bound(
+    bind: Bind, port: int, route_name: str, tracing: Tracing, *, bound: bool
+) -> listener_pb2.Listener:
+    """A Sidecar egress HTTP port listener on an address of its own (a bind, or the loopback under
+    ``captureMode: NONE``): HTTP alone, so no inspector and no application-protocol match, its one
+    chain matching everything (``buildSidecarOutboundListener`` adds the ALPN match only on the
+    wildcard)."""
+    name = listener_name(bind.address, port)
+    listener = _outbound(name, bind, port, bound)
+    listener.filter_chains.append(outbound_chain(filters=[_outbound_hcm(f"outbound_{name}", route_name, tracing)]))
+    return listener
+
+
+def _matches_everything(chain: lc.FilterChain) -> bool:
+    return chain.filter_chain_match == lc.FilterChainMatch()
+
+
+def _entry_chains(listener: listener_pb2.Listener) -> list[lc.FilterChain]:
+    """Copies of a built listener's chains as Istio's listener entry holds them: without the
+    fall-through chain, which only ``buildListenerFromEntry`` adds."""
+    found = []
+    for chain in (*listener.filter_chains, listener.default_filter_chain):
+        if chain.filters and chain.name != "PassthroughFilterChain":
+            copy = lc.FilterChain()
+            copy.CopyFrom(chain)
+            found.append(copy)
+    return found
+
+
+def merge_tcp(current: listener_pb2.Listener, incoming: listener_pb2.Listener, unknown: str) -> None:
+    """Two services' TCP listeners on one address and port (a bound egress port listener's) made one,
+    in ``current``: the incoming chains whose match no chain has yet join (``mergeTCPFilterChains``),
+    then, as ``buildListenerFromEntry`` lays them out, the chain matching everything is the default
+    one where others match something, and without one the fall-through to ``unknown`` is; the TLS
+    inspector stays where a chain matches server names."""
+    chains = _entry_chains(current)
+    for chain in _entry_chains(incoming):
+        if all(chain.filter_chain_match != c.filter_chain_match for c in chains):
+            chains.append(chain)
+    everything = [c for c in chains if _matches_everything(c)]
+    matching = [c for c in chains if not _matches_everything(c)]
+    del current.filter_chains[:]
+    current.ClearField("default_filter_chain")
+    current.filter_chains.extend(matching or everything[:1])
+    if matching:
+        current.default_filter_chain.CopyFrom(everything[0] if everything else _fallthrough(unknown))
+    del current.listener_filters[:]
+    if any(c.filter_chain_match.server_names for c in matching):
+        current.listener_filters.append(tls_inspector())
+
+
 def tls_inspector() -> lc.ListenerFilter:
     """The listener filter that reads a connection's SNI and ALPN before a chain is chosen."""
     return lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector()))
 
 
-def outbound_tls_routed(bind: Bind, port: int, chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.Listener:
+def outbound_tls_routed(
+    bind: Bind, port: int, chains: Sequence[lc.FilterChain], unknown: str, *, bound: bool = False
+) -> listener_pb2.Listener:
     """A TLS service port whose VirtualService's TLS routes give it SNI chains
     (:func:`dsim.xds.vs_routes.tls_chains`): the TLS inspector reads the SNI, and a connection no
     chain matches falls through to ``unknown`` (``buildListenerFromEntry``)."""
-    listener = _outbound(listener_name(bind.address, port), bind, port)
+    listener = _outbound(listener_name(bind.address, port), bind, port, bound)
     listener.MergeFrom(tls_routing(chains, unknown))
     return listener
 
@@ -152,11 +211,18 @@ def tls_routing(chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.
 
 
 def outbound_auto(
-    bind: Bind, port: int, route_name: str, cluster: str, tracing: Tracing, routed: lc.FilterChain | None = None
+    bind: Bind,
+    port: int,
+    route_name: str,
+    cluster: str,
+    tracing: Tracing,
+    routed: lc.FilterChain | None = None,
+    *,
+    bound: bool = False,
 ) -> listener_pb2.Listener:
     """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else (to the
     service's cluster, or by its VirtualService's TCP route: ``routed``)."""
-    listener = _sniffing(bind, port, route_name, tracing)
+    listener = _sniffing(bind, port, route_name, tracing, bound)
     listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=True))
     return listener
 

@@ -7,11 +7,13 @@ listener builds its services' listeners on its port with its own protocol; the c
 its services' other listeners, skipping every (address, port) a port listener built (the shared
 ``0.0.0.0_P`` of an HTTP port, a service's ``<VIP>_P``); the route configurations of a port hold the
 virtual hosts of the listener owning the port; clusters are the union of the listeners' ports.
+A bound port listener (a ``bind``, or ``captureMode: NONE``; 4.4) builds one listener on its own
+address for all its services and locks nothing.
 """
 
 from __future__ import annotations
 
-from dsim.cluster.egress_ports import EgressLayout
+from dsim.cluster.egress_ports import EgressLayout, PortListener
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS
 from dsim.xds.view import PortView, ServiceView
 
@@ -38,6 +40,8 @@ class OutboundPlan:
         self.locked: set[tuple[int, int]] = set()
         for listener in layout.ports if layout is not None else ():
             kind = listener_kind(listener.protocol)
+            if listener.bound:  # its listener's key is its own address: no VIP's, no wildcard's
+                continue
             if kind == "http" and listener.services:
                 self.locked.add((SHARED, listener.port))
             elif kind in ("tcp", "auto"):
@@ -48,20 +52,21 @@ class OutboundPlan:
         only = self.layout.cluster_ports(svc.index) if self.layout is not None else None
         return svc.ports if only is None else tuple(p for p in svc.ports if p.port in only)
 
-    def listener_ports(self, svc: ServiceView) -> list[tuple[PortView, str]]:
-        """The service's listeners: (port, listener kind), kind ``udp`` left out."""
+    def listener_ports(self, svc: ServiceView) -> list[tuple[PortView, str, PortListener | None]]:
+        """The service's listeners: (port, listener kind, the bound port listener building it or
+        ``None``), kind ``udp`` left out."""
         if self.layout is None:
-            return [(p, p.kind) for p in svc.ports]
-        found = []
+            return [(p, p.kind, None) for p in svc.ports]
+        found: list[tuple[PortView, str, PortListener | None]] = []
         by_number = {p.port: p for p in svc.ports}
         for listener in self.layout.ports:
             kind = listener_kind(listener.protocol)
             if svc.index in listener.services and kind != "udp":
-                found.append((by_number[listener.port], kind))
+                found.append((by_number[listener.port], kind, listener if listener.bound else None))
         if self.layout.catch_all is not None and svc.index in self.layout.catch_all:
             for p in svc.ports:
                 if (SHARED if p.kind == "http" else svc.index, p.port) not in self.locked:
-                    found.append((p, p.kind))
+                    found.append((p, p.kind, None))
         return found
 
     def has_vhost(self, service: int, port: int) -> bool:

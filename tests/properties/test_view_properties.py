@@ -89,6 +89,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 {
                     "port": {"number": n, "protocol": draw(st.sampled_from(["HTTP", "TCP", "", "TLS", "GRPC"]))},
                     "hosts": [draw(st.sampled_from(["*/*", "./*", "b/*", f"a/{_host(draw)}"]))],
+                    # maybe bound: to an address, or to the loopback by captureMode NONE, or both
+                    **draw(st.sampled_from([{}, {}, {"bind": "127.0.0.2"}, {"bind": "::1"}, {"captureMode": "NONE"}])),
                 }
                 for n in numbers
             ]
