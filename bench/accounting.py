@@ -181,7 +181,7 @@ def istio_objects() -> None:
 def egress_ports() -> None:
     """Part 6: the quickstart under a mesh-wide Sidecar, without and with an egress listener on a port."""
     from dsim.accounting.columns import cluster_columns
-    from dsim.accounting.proxies import port_listener_groups, proxy_classes, workload_tracing_classes
+    from dsim.accounting.proxies import egress_layout_groups, proxy_classes, workload_tracing_classes
     from dsim.cluster.sidecars import allow_any_by_workload
 
     base = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
@@ -197,7 +197,7 @@ def egress_ports() -> None:
     plain = _timed_designs(catch_all)
     priced = _timed_designs(by_port)
     cols = cluster_columns(by_port)
-    groups = port_listener_groups(
+    groups = egress_layout_groups(
         by_port, proxy_classes(by_port), workload_tracing_classes(cols), allow_any_by_workload(by_port)
     )
     print(

@@ -1,8 +1,10 @@
-"""Proxies whose outbound side the accounting takes from real messages: those whose Sidecar has
-egress listeners on ports (:mod:`dsim.cluster.egress_ports`).
+"""Proxies whose outbound side the accounting takes from real messages: those with an egress layout
+(:mod:`dsim.cluster.egress_ports`): their Sidecar has egress listeners on ports, or trims the
+VirtualService destinations it imports to the ports they name.
 
-Such a listener imports services on one port and owns that port's route configurations, which
-the per-service prices of :mod:`.outbound` (every port of a seen service) cannot express. Every
+Such a listener imports services on one port and owns that port's route configurations, and a
+trimmed destination has clusters for some of its ports: the per-service prices of :mod:`.outbound`
+(every port of a seen service) cannot express either. Every
 proxy of one (Sidecar, namespace, family class, tracing class, outbound traffic policy) gets the
 same outbound config, so one proxy of each group is built by :func:`dsim.xds.generate.proxy_config`
 and sized with ``ByteSize()``; its own side, which the vectorized accounting prices per proxy, is
@@ -37,7 +39,7 @@ def message_metrics(cluster: Cluster, proxy: int, design: Design, count_source: 
     return found
 
 
-def replace_port_listener_proxies(
+def replace_message_priced_proxies(
     cluster: Cluster,
     design: Design,
     metrics: dict[str, np.ndarray],

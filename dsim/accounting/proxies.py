@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from dsim.accounting.by_messages import replace_port_listener_proxies
+from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
@@ -502,11 +502,12 @@ def _unstacked(prices: OutboundPrices, real: np.ndarray, pick: np.ndarray, servi
     )
 
 
-def port_listener_groups(
+def egress_layout_groups(
     cluster: Cluster, proxy_class: np.ndarray, tau: np.ndarray, allow: np.ndarray
 ) -> dict[tuple[int, ...], list[int]]:
-    """The proxies whose Sidecar has egress listeners on ports, by what their outbound config
-    depends on: (Sidecar, namespace, family class, tracing class, outbound traffic policy)."""
+    """The proxies with an egress layout (port listeners, or trimmed destinations), by what their
+    outbound config depends on: (Sidecar, namespace, family class, tracing class, outbound traffic
+    policy)."""
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
@@ -603,8 +604,8 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = value
         for metric, values in own_side_metrics.items():
             own_per_proxy.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = values[rows]
-    replace_port_listener_proxies(
-        cluster, design, metrics, own_per_proxy, port_listener_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
+    replace_message_priced_proxies(
+        cluster, design, metrics, own_per_proxy, egress_layout_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
     )
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)

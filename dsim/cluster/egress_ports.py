@@ -23,6 +23,7 @@ them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from dsim.scenario.istio import Sidecar
 from dsim.scenario.istio.rules import canonical_protocol
@@ -63,6 +64,9 @@ class EgressLayout:
     """The services of the listener without a port (``None``: the Sidecar has none)."""
     catch_all_destinations: frozenset[int] = frozenset()
     """Destinations of the VirtualServices it imports that no egress listener's hosts import."""
+    destination_ports: Mapping[int, frozenset[int]] = dataclasses.field(default_factory=dict)
+    """Those of :attr:`catch_all_destinations` imported with some of their ports only (the ports
+    the VirtualServices name; ``docs/istio-objects.md`` 4.2); the others have every port."""
 
     def owner(self, port: int) -> frozenset[int]:
         """The services of the egress listener that owns port ``port``'s route configurations:
@@ -73,10 +77,17 @@ class EgressLayout:
         return self.catch_all or frozenset()
 
     def cluster_ports(self, service: int) -> frozenset[int] | None:
-        """The ports ``service`` has clusters for (``None``: every port)."""
-        if self.catch_all is not None and (service in self.catch_all or service in self.catch_all_destinations):
+        """The ports ``service`` has clusters for (``None``: every port): the union over the
+        listeners importing it (``appendSidecarServices`` merges them)."""
+        found = frozenset(p.port for p in self.ports if service in p.services or service in p.destinations)
+        if self.catch_all is None:
+            return found
+        if service in self.catch_all:
             return None
-        return frozenset(p.port for p in self.ports if service in p.services or service in p.destinations)
+        if service in self.catch_all_destinations:
+            trimmed = self.destination_ports.get(service)
+            return None if trimmed is None else found | trimmed
+        return found
 
     def services(self) -> list[int]:
         """Every service the proxy has a cluster for, ascending."""

@@ -148,7 +148,11 @@ class _Scoper:
         self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self.layouts: dict[tuple[int, str], EgressLayout] = {}
         self.candidates_cache: dict[str, list[int]] = {}
-        self.port_listeners = True
+        self.trims_cache: dict[tuple[int, str], bool] = {}
+        self.ports_by_service: list[np.ndarray] | None = None
+        self.layouts_off = False
+        """Past the message-pricing budget: no egress layouts at all (every listener one catch-all,
+        VirtualService destinations on every port)."""
         self.visible_cache: dict[str, np.ndarray] = {}
 
     def visible(self, namespace: str) -> np.ndarray:
@@ -213,24 +217,90 @@ class _Scoper:
             ]
         return self.candidates_cache[namespace]
 
-    def _destinations(self, imported: Sequence[int], namespace: str) -> np.ndarray:
-        """Mask over services: destinations of ``imported`` VirtualServices exported to ``namespace``."""
+    def _destinations(self, imported: Sequence[int], namespace: str, *, trim: bool = True) -> np.ndarray:
+        """Mask over services: destinations of ``imported`` VirtualServices exported to ``namespace``
+        that keep a port (:meth:`destination_ports`; ``trim=False``: every one, as an egress listener
+        on a port imports them, by its own port alone)."""
+        destinations = np.zeros(len(self.hosts), bool)
+        destinations[list(self.destination_ports(imported, namespace, trim=trim))] = True
+        return destinations
+
+    def destination_ports(
+        self, imported: Sequence[int], namespace: str, *, trim: bool = True
+    ) -> dict[int, frozenset[int] | None]:
+        """The destinations of ``imported`` VirtualServices exported to ``namespace``, each with the
+        ports a catch-all egress listener imports it with (``None``: every port). Per VirtualService,
+        the ports its destinations of the service name, every port where one names none
+        (``virtualServiceDestinations``); of the service's ports, those named (all of them read as
+        every port), and none named: the VirtualService adds nothing
+        (``serviceMatchingVirtualServicePorts``); over VirtualServices, the union
+        (``appendSidecarServices`` merges the ports)."""
         from dsim.cluster.istio import resolve_host
 
         visible = self.visible(namespace)
-        destinations = np.zeros(len(self.hosts), bool)
+        found: dict[int, frozenset[int] | None] = {}
         for v in imported:
             vs = self.virtual_services[v]
             # collectImportedServices takes the destinations of http, tcp and tls routes (and of
             # mirrors, which dsim does not read).
-            hosts = [d.destination.host for route in vs.spec.http for d in route.route]
-            hosts += [d.destination.host for tcp in vs.spec.tcp for d in tcp.route]
-            hosts += [d.destination.host for tls in vs.spec.tls for d in tls.route]
-            for host in hosts:
-                target = self.service_of_host.get(resolve_host(host, vs.namespace, self.domain))
-                if target is not None and visible[target]:
-                    destinations[target] = True
-        return destinations
+            named: dict[int, set[int] | None] = {}
+            destinations = [d.destination for route in vs.spec.http for d in route.route]
+            destinations += [d.destination for tcp in vs.spec.tcp for d in tcp.route]
+            destinations += [d.destination for tls in vs.spec.tls for d in tls.route]
+            for destination in destinations:
+                target = self.service_of_host.get(resolve_host(destination.host, vs.namespace, self.domain))
+                if target is None or not visible[target]:
+                    continue
+                ports = named.setdefault(target, set())
+                if destination.port is None or ports is None:
+                    named[target] = None
+                else:
+                    ports.add(destination.port.number)
+            for target, ports in named.items():
+                kept = self._kept_ports(target, ports) if trim else None
+                if kept == frozenset():
+                    continue
+                before = found.get(target, frozenset())
+                found[target] = None if kept is None or before is None else before | kept
+        return found
+
+    def _kept_ports(self, service: int, named: set[int] | None) -> frozenset[int] | None:
+        """Of ``service``'s ports, those ``named`` (``None``: every port, as when all are named)."""
+        if named is None:
+            return None
+        own = set(self.ports_of(service))
+        kept = frozenset(own & named)
+        return None if kept == own else kept
+
+    def ports_of(self, service: int) -> np.ndarray:
+        """The service's port numbers."""
+        if self.ports_by_service is None:
+            table = self.service_ports
+            order = np.argsort(table["service"].to_numpy(), kind="stable")
+            services = table["service"].to_numpy()[order]
+            bounds = np.searchsorted(services, np.arange(len(self.hosts) + 1))
+            numbers = table["port"].to_numpy()[order]
+            self.ports_by_service = [numbers[bounds[i] : bounds[i + 1]] for i in range(len(self.hosts))]
+        return self.ports_by_service[service]
+
+    def trims(self, sidecar: Sidecar, namespace: str) -> bool:
+        """Whether a Sidecar with one catch-all egress listener (and no other) imports, for
+        ``namespace``, a VirtualService destination its hosts leave out with some of its ports only:
+        clusters then differ per port, which only the message-priced path builds."""
+        if self.layouts_off or len(sidecar.spec.egress) != 1 or sidecar.spec.egress[0].port is not None:
+            return False
+        key = (id(sidecar), namespace)
+        if key not in self.trims_cache:
+            egress = _egress(sidecar, namespace)
+            chosen = self._chosen(egress, namespace)
+            ports = self.destination_ports(self._imported(egress, namespace), namespace)
+            self.trims_cache[key] = any(kept is not None and not chosen[s] for s, kept in ports.items())
+        return self.trims_cache[key]
+
+    def uses_layout(self, sidecar: Sidecar, namespace: str) -> bool:
+        """Whether proxies of ``namespace`` under the Sidecar are built from an egress layout (port
+        listeners, or trimmed destination ports) and priced from messages."""
+        return self.by_port(sidecar) or self.trims(sidecar, namespace)
 
     def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
         egress = _egress(sidecar, namespace)
@@ -246,7 +316,7 @@ class _Scoper:
         # Istio builds a proxy's listeners and route configurations from each egress listener's own
         # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
         # VirtualServices' destinations (``collectImportedServices``).
-        if self.by_port(sidecar):
+        if self.uses_layout(sidecar, namespace):
             layout = self.layout(sidecar, namespace)
             listed = np.zeros(len(self.hosts), bool)
             listed[[s for p in layout.ports for s in p.services]] = True
@@ -259,7 +329,7 @@ class _Scoper:
 
     def by_port(self, sidecar: Sidecar) -> bool:
         """Whether the Sidecar's egress listeners are built port by port (:func:`modelled`, within budget)."""
-        return self.port_listeners and modelled(sidecar)
+        return not self.layouts_off and modelled(sidecar)
 
     def hosts_scope(self, sidecar: Sidecar, namespace: str) -> np.ndarray:
         """Mask over services: those the Sidecar's egress hosts, of every listener, import for ``namespace``."""
@@ -274,11 +344,15 @@ class _Scoper:
 
     def _layout(self, sidecar: Sidecar, namespace: str) -> EgressLayout:
         parts = []
+        ports: dict[int, frozenset[int] | None] = {}  # the catch-all's destinations' ports
         for listener in sidecar.spec.egress:
             egress = _hosts(listener.hosts, namespace)
             chosen = self._chosen(egress, namespace)
-            destinations = self._destinations(self._imported(egress, namespace), namespace)
-            if listener.port is not None:
+            imported = self._imported(egress, namespace)
+            destinations = self._destinations(imported, namespace, trim=listener.port is None)
+            if listener.port is None:
+                ports = self.destination_ports(imported, namespace)
+            else:
                 has_port = self.has_port(listener.port.number)
                 chosen, destinations = chosen & has_port, destinations & has_port
             parts.append((listener, chosen, destinations))
@@ -305,6 +379,7 @@ class _Scoper:
             ),
             catch_all=rows(catch_all[0][0]) if catch_all else None,
             catch_all_destinations=rows(catch_all[0][1] & ~listed) if catch_all else frozenset(),
+            destination_ports={s: kept for s, kept in ports.items() if kept is not None and not listed[s]},
         )
 
     def has_port(self, number: int) -> np.ndarray:
@@ -341,20 +416,22 @@ family class, tracing class and outbound policy, under each design (:mod:`dsim.a
 at this bound, minutes. Beyond it, their listeners are read as one catch-all (counted)."""
 
 
-def _limit_port_listeners(
+def _limit_layouts(
     scoper: _Scoper, sidecars: Sequence[Sidecar], pairs: set[tuple[int, str]], notes: Counter[str]
 ) -> None:
-    """Build Sidecars' egress listeners port by port unless the pairs using them see more than
-    :data:`MESSAGE_PRICED_SERVICES` services in all."""
-    by_port = [(c, ns) for c, ns in sorted(pairs) if modelled(sidecars[c])]
-    seen = sum(int(scoper.hosts_scope(sidecars[c], ns).sum()) for c, ns in by_port)
+    """Build Sidecars' egress listeners port by port, and trim VirtualService destinations to their
+    ports, unless the pairs doing either see more than :data:`MESSAGE_PRICED_SERVICES` services in all."""
+    laid_out = [(c, ns) for c, ns in sorted(pairs) if scoper.uses_layout(sidecars[c], ns)]
+    seen = sum(int(scoper.hosts_scope(sidecars[c], ns).sum()) for c, ns in laid_out)
     if seen > MESSAGE_PRICED_SERVICES:
-        scoper.port_listeners = False
+        scoper.layouts_off = True
+        scoper.cache.clear()
         notes[
-            f"Sidecar egress listeners on ports where the (Sidecar, namespace) pairs using them see {seen:,} services "
-            f"(above {MESSAGE_PRICED_SERVICES:,}, too many to price from messages): each Sidecar's listeners read as "
-            "one catch-all, their hosts on every port"
-        ] += len(by_port)
+            f"Sidecar egress listeners on ports, or VirtualService destinations trimmed to their ports, where the "
+            f"(Sidecar, namespace) pairs with them see {seen:,} services (above {MESSAGE_PRICED_SERVICES:,}, too many "
+            "to price from messages): each Sidecar's listeners read as one catch-all, their hosts and destinations "
+            "on every port"
+        ] += len(laid_out)
 
 
 def sidecar_tables(
@@ -446,7 +523,7 @@ def sidecar_tables(
     scoper = _Scoper(
         hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]
     )
-    _limit_port_listeners(scoper, sidecars, {(c, workload_ns[w]) for w, c in choice.items() if c >= 0}, notes)
+    _limit_layouts(scoper, sidecars, {(c, workload_ns[w]) for w, c in choice.items() if c >= 0}, notes)
     deps = tables["dependencies"]
     called: dict[int, list[int]] = {}
     for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
@@ -460,7 +537,7 @@ def sidecar_tables(
         ns = workload_ns[w]
         c = choice[w]
         only = np.empty(0, np.int64)
-        if c >= 0 and scoper.by_port(sidecars[c]):
+        if c >= 0 and scoper.uses_layout(sidecars[c], ns):
             layouts[w] = scoper.layout(sidecars[c], ns)
         if c >= 0:
             listed, destinations = scoper.scope(c, sidecars[c], ns)

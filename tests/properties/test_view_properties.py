@@ -55,7 +55,14 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
     routes = []
     for i in range(draw(st.integers(0, 4))):
         destinations = [
-            {"destination": {"host": _host(draw), **({"subset": "v1"} if draw(st.booleans()) else {})}}
+            {
+                "destination": {
+                    "host": _host(draw),
+                    **({"subset": "v1"} if draw(st.booleans()) else {}),
+                    # a port trims what a Sidecar imports of the destination (1: a port no service has)
+                    **({"port": {"number": draw(st.sampled_from([80, 5432, 9000, 1]))}} if draw(st.booleans()) else {}),
+                }
+            }
             for _ in range(draw(st.integers(1, 2)))
         ]
         if len(destinations) == 2:
