@@ -5,9 +5,11 @@ and the fixed listeners and clusters every sidecar of a family class has."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pandas as pd
+from envoy.config.cluster.v3 import cluster_pb2
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
@@ -39,15 +41,55 @@ TARGET = {g: Number(f"*{g}.target") for g in PORT_GROUPS}
 SERVICE_PORT = {g: Number(f"*{g}.service") for g in PORT_GROUPS}
 
 
+def _own_pairs(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
+    """Every (workload, port of a service selecting it), services in table order, then ports."""
+    ports = cols.ports.reset_index(names="port_row")
+    return service_workloads.reset_index(names="pair").merge(ports, on="service").sort_values(["pair", "port_row"])
+
+
 def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
     """Each workload's inbound ports: the target ports of the services selecting it, the first
-    service (in table order) naming the host and service port, as the generator does."""
-    ports = cols.ports.reset_index(names="port_row")
-    pairs = service_workloads.reset_index(names="pair").merge(ports, on="service").sort_values(["pair", "port_row"])
+    service (in table order) naming the host and service port, as the generator does; ``telemetry``,
+    the bytes the inbound cluster's ``istio.services`` metadata adds (:func:`_telemetry`)."""
+    pairs = _own_pairs(cols, service_workloads)
     ports = pairs.drop_duplicates(["workload", "target_port"], keep="first")
-    return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
-        ["workload", "target_port", "port", "kind", "protocol", "host"]
-    ].reset_index(drop=True)
+    ports = ports.assign(host=cols.host_length[ports["service"].to_numpy()])
+    ports = ports.merge(_telemetry(cols, pairs), on=["workload", "target_port"], how="left")
+    return ports[["workload", "target_port", "port", "kind", "protocol", "host", "telemetry"]].reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _telemetry_bytes(lengths: tuple[tuple[int, int, int], ...]) -> int:
+    """What ``istio.services`` metadata listing services of these (host, name, namespace) byte
+    lengths adds to a cluster: a real one holding only it (a top-level field adds its own bytes)."""
+    services = [("h" * h, "n" * n, "s" * s) for h, n, s in lengths]
+    return cluster_pb2.Cluster(metadata=clusters.telemetry_metadata(services)).ByteSize()
+
+
+def _triples(cols: ClusterColumns, service: np.ndarray) -> np.ndarray:
+    return np.stack([cols.host_length[service], cols.name_length[service], cols.namespace_length[service]], axis=1)
+
+
+def _telemetry(cols: ClusterColumns, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (workload, target port): the telemetry metadata's bytes on its inbound cluster, listing
+    the services with a port of that target port and the first's service port
+    (:func:`dsim.xds.view.telemetry_services`; a service's host is unique, so each once)."""
+    first = pairs.groupby(["workload", "target_port"], sort=False)["port"].transform("first").to_numpy()
+    listed = pairs[pairs["port"].to_numpy() == first].drop_duplicates(["workload", "target_port", "service"])
+    triples = _triples(cols, listed["service"].to_numpy())
+    alone = ~listed[["workload", "target_port"]].duplicated(keep=False).to_numpy()
+    unique, inverse = np.unique(triples[alone], axis=0, return_inverse=True)
+    values = np.array([_telemetry_bytes((tuple(map(int, t)),)) for t in unique], np.int64)
+    single = listed[alone][["workload", "target_port"]].assign(telemetry=values[inverse.ravel()])
+    shared = listed[~alone].assign(t=list(map(tuple, triples[~alone].tolist())))
+    several = [
+        (workload, target, _telemetry_bytes(tuple(part["t"])))
+        for (workload, target), part in shared.groupby(["workload", "target_port"], sort=False)
+    ]
+    if not several:
+        return single
+    listing = pd.DataFrame(several, columns=["workload", "target_port", "telemetry"]).astype(np.int64)
+    return pd.concat([single, listing], ignore_index=True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -86,6 +128,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "endpoint": "",
             "upstream": np.where(h2, "h2", np.where(protocol == "auto", "auto", "")),
             "endpoint_port": 0,
+            "telemetry": service["telemetry"].to_numpy(np.int64),
             "host": service["host"].to_numpy(),
             "chain4": 0,
             "chain6": 0,
@@ -106,6 +149,19 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     endpoint = ingress["endpoint"].to_numpy(dtype=object)
     ingress_h2 = ingress["h2"].to_numpy(bool)
     number = ingress["number"].to_numpy(np.int64)
+    # A Sidecar ingress port's cluster lists the first own service with a port of its target port
+    # (findOrCreateService); with none, a stand-in marked mesh-external, which gets no metadata.
+    firsts = _own_pairs(cols, cluster.service_workloads).drop_duplicates(["workload", "target_port"], keep="first")
+    matched = pd.DataFrame(
+        {"workload": proxy_workload[ingress["proxy"].to_numpy(np.int64)], "target_port": number}
+    ).merge(firsts[["workload", "target_port", "service"]], on=["workload", "target_port"], how="left")
+    found = matched["service"].notna().to_numpy()
+    telemetry = np.zeros(len(matched), np.int64)
+    if found.any():
+        triples = _triples(cols, matched["service"].to_numpy()[found].astype(np.int64))
+        unique, inverse = np.unique(triples, axis=0, return_inverse=True)
+        values = np.array([_telemetry_bytes((tuple(map(int, t)),)) for t in unique], np.int64)
+        telemetry[found] = values[inverse.ravel()]
     own = pd.DataFrame(
         {
             "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],
@@ -116,6 +172,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "upstream": np.where(ingress_h2, "h2", np.where(ingress["kind"].to_numpy() == "auto", "auto", "")),
             "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
             "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
+            "telemetry": telemetry,
             **{name: text[name].to_numpy(np.int64) for name in text.columns},
         }
     )
@@ -244,6 +301,7 @@ def inbound_prices(
             )
             for spec in design.inbound_clusters(proxy):
                 sizes = serialized_sizes(clusters.inbound(spec, PORT, _endpoint(kind), protocol), port_rows)
+                sizes = sizes + part["telemetry"].to_numpy()  # each copy lists the services
                 inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
     owner = ports["row"].to_numpy()
     fixed = [

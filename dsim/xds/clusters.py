@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TypeAlias
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
-from envoy.config.core.v3 import address_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
@@ -121,16 +121,31 @@ INBOUND_CLEANUP_S = (2**63 - 1 - 999_999_999) // 10**9
 """``maxSecondsValue`` of ``cluster_builder.go``: the longest duration Go can express, about 292 years."""
 
 
-def inbound(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None = None, protocol: str = "") -> Cluster:
+def inbound(
+    spec: InboundCluster,
+    port: int,
+    endpoint: InboundEndpoint | None = None,
+    protocol: str = "",
+    services: Sequence[tuple[str, str, str]] = (),
+) -> Cluster:
     """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
-    the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it."""
+    the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it, listing ``services`` (host,
+    name, namespace) as its telemetry metadata (:func:`telemetry_metadata`)."""
     cluster = _inbound_shape(spec, port, endpoint)
     _built(cluster)
     http = upstream_http_options(protocol)
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
+    if services:
+        cluster.metadata.CopyFrom(telemetry_metadata(services))
     return cluster
+
+
+def telemetry_metadata(services: Sequence[tuple[str, str, str]]) -> base_pb2.Metadata:
+    """``istio.services``: each service's host, name and namespace, which Istio's stats filter reads
+    for the destination-service labels (``addTelemetryMetadata``, ``buildServiceMetadata``)."""
+    return metadata({"istio": {"services": [{"host": h, "name": n, "namespace": ns} for h, n, ns in services]}})
 
 
 def _built(cluster: Cluster) -> None:

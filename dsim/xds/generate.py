@@ -256,7 +256,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
 
     for inbound in design.inbound_clusters(view.facts):
-        out_clusters.extend(clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol) for p in view.inbound)
+        out_clusters.extend(
+            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services) for p in view.inbound
+        )
     out_clusters.extend([clusters.blackhole(), clusters.passthrough()])
     out_clusters.extend(clusters.inbound_passthrough(spec) for spec in design.passthrough_clusters(view.facts))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,30 @@ class InboundPort:
     """A Sidecar ingress port: the Sidecar, as its chains' ``istio.config`` metadata."""
     endpoint: InboundEndpoint | None = None
     """A Sidecar ingress port's ``defaultEndpoint``; ``None``, the design's usual inbound cluster."""
+    services: tuple[tuple[str, str, str], ...] = ()
+    """(host, name, namespace) of the services its inbound cluster's telemetry metadata lists
+    (:func:`telemetry_services`)."""
+
+
+def telemetry_services(
+    own: Sequence[ServiceView], target_port: int, service_port: int | None
+) -> tuple[tuple[str, str, str], ...]:
+    """The services an inbound cluster of ``target_port`` lists as ``istio.services`` metadata
+    (``addTelemetryMetadata``, Istio 1.17 to 1.24; ``docs/dual-stack-designs.md``): of the pod's own
+    services in order, those with a port of that target port and the first's service port
+    (``service_port``), each host once. A Sidecar ingress port (``service_port`` ``None``) lists the
+    first with a port of that target port (``findOrCreateService``); none: a stand-in service marked
+    mesh-external, which gets no metadata."""
+    found: list[tuple[str, str, str]] = []
+    for view in own:
+        for p in view.ports:
+            if p.target_port != target_port:
+                continue
+            if service_port is None:
+                return ((view.host, view.name, view.namespace),)
+            if p.port == service_port and view.host not in (f[0] for f in found):
+                found.append((view.host, view.name, view.namespace))
+    return tuple(found)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -290,6 +315,7 @@ class ClusterIndex:
             int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload] if entry[s] < 0
         ]
         inbound: dict[int, InboundPort] = {}
+        own_views = [self.service(s) for s in own_services]
         for row in self.ingress_of.get(proxy, []):
             endpoint = None
             if row["endpoint"]:
@@ -308,14 +334,18 @@ class ClusterIndex:
                 chained=bool(row["chained"]),
                 config=str(row["config"]),
                 endpoint=endpoint,
+                services=telemetry_services(own_views, number, None),
             )
-        for s in () if self.ingress_workload[workload] else own_services:
-            view = self.service(s)
+        for view in () if self.ingress_workload[workload] else own_views:
             for p in view.ports:
-                inbound.setdefault(
-                    p.target_port,
-                    InboundPort(target_port=p.target_port, protocol=p.protocol, service_port=p.port, host=view.host),
-                )
+                if p.target_port not in inbound:
+                    inbound[p.target_port] = InboundPort(
+                        target_port=p.target_port,
+                        protocol=p.protocol,
+                        service_port=p.port,
+                        host=view.host,
+                        services=telemetry_services(own_views, p.target_port, p.port),
+                    )
         wl = c.workloads.iloc[workload]
         return ProxyView(
             proxy=proxy,
