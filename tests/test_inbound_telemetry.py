@@ -89,3 +89,52 @@ def test_inbound_clusters_list_their_services() -> None:
         assert gate["inbound|7000||"] == []
     assert_exact_every_design(cluster)
     assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_a_destination_rule_gives_the_inbound_cluster_its_connection_pool_and_its_name() -> None:
+    """``buildInboundCluster``: the rule of the first listed service, where it has a traffic policy at
+    its top, names itself in the metadata and gives its connection pool (its port's settings replace
+    the top's); its outlier detection stays outbound. A rule without a top-level policy gives nothing."""
+    pool = {"tcp": {"maxConnections": 7}, "http": {"idleTimeout": "30s"}}
+    scenario = {
+        **SCENARIO,
+        "destination_rules": [
+            {
+                "name": "shop",
+                "namespace": "a",
+                "spec": {
+                    "host": "shop",
+                    "trafficPolicy": {"connectionPool": pool, "outlierDetection": {"consecutive5xxErrors": 3}},
+                },
+            },
+            {
+                "name": "store",
+                "namespace": "a",
+                "spec": {
+                    "host": "store",
+                    "trafficPolicy": {
+                        "portLevelSettings": [
+                            {"port": {"number": 9000}, "connectionPool": {"tcp": {"maxConnections": 9}}}
+                        ]
+                    },
+                },
+            },
+            {"name": "gate", "namespace": "a", "spec": {"host": "gate", "subsets": [{"name": "v1"}]}},
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(scenario))
+    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "shop")[0])
+    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
+    for design in design_names():
+        found = {c.name: c for c in proxy_config(index_for(cluster), proxy, get_design(design)).clusters}
+        shop, store = found["inbound|8080||"], found["inbound|9000||"]
+        config = json_format.MessageToDict(shop.metadata)["filterMetadata"]["istio"]["config"]
+        assert config.endswith("/namespaces/a/destination-rule/shop")
+        assert shop.circuit_breakers.thresholds[0].max_connections.value == 7
+        assert not shop.HasField("outlier_detection")
+        assert store.circuit_breakers.thresholds[0].max_connections.value == 9
+        assert "config" in json_format.MessageToDict(store.metadata)["filterMetadata"]["istio"]
+    gate = _listed(cluster, "gate", "single-stack")
+    assert gate["inbound|8443||"] == [HOST.format("gate")]
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)

@@ -298,7 +298,7 @@ def test_a_dual_stack_design_cheaper_than_single_stack_is_explained(blog_run: tu
     markdown = (blog_run[0] / "report.md").read_text()
     section = markdown.split("## Figures that look wrong, explained\n", 1)[1].split("\n## ", 1)[0]
     assert section.strip() == (
-        "- Less listener config than `single-stack`: `additional-addresses-1.24` has 0.719× its listener bytes and "
+        "- Less listener config than `single-stack`: `additional-addresses-1.24` has 0.720× its listener bytes and "
         "0.808× its filter chains per sidecar: on the mesh's 4 dual-stack sidecars it serves both families with "
         "one inbound passthrough cluster and one set of passthrough chains without `prefix_ranges`, where "
         "`single-stack` on a "

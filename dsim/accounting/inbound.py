@@ -5,13 +5,12 @@ and the fixed listeners and clusters every sidecar of a family class has."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
-from envoy.config.cluster.v3 import cluster_pb2
 
 from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.inbound_metadata import InboundRules, ingress_metadata, port_metadata
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.cluster import Cluster
 from dsim.cluster.ingress import ingress_rows, ingress_workloads
@@ -20,6 +19,7 @@ from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import clusters, listeners
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
 from dsim.xds.common import tracing
+from dsim.xds.policy import ClusterPolicy
 from dsim.xds.view import InboundEndpoint, InboundPort
 
 PORT_KINDS = ("http", "http2", "tcp", "auto")
@@ -49,47 +49,11 @@ def _own_pairs(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.Data
 
 def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
     """Each workload's inbound ports: the target ports of the services selecting it, the first
-    service (in table order) naming the host and service port, as the generator does; ``telemetry``,
-    the bytes the inbound cluster's ``istio.services`` metadata adds (:func:`_telemetry`)."""
-    pairs = _own_pairs(cols, service_workloads)
-    ports = pairs.drop_duplicates(["workload", "target_port"], keep="first")
-    ports = ports.assign(host=cols.host_length[ports["service"].to_numpy()])
-    ports = ports.merge(_telemetry(cols, pairs), on=["workload", "target_port"], how="left")
-    return ports[["workload", "target_port", "port", "kind", "protocol", "host", "telemetry"]].reset_index(drop=True)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _telemetry_bytes(lengths: tuple[tuple[int, int, int], ...]) -> int:
-    """What ``istio.services`` metadata listing services of these (host, name, namespace) byte
-    lengths adds to a cluster: a real one holding only it (a top-level field adds its own bytes)."""
-    services = [("h" * h, "n" * n, "s" * s) for h, n, s in lengths]
-    return cluster_pb2.Cluster(metadata=clusters.telemetry_metadata(services)).ByteSize()
-
-
-def _triples(cols: ClusterColumns, service: np.ndarray) -> np.ndarray:
-    return np.stack([cols.host_length[service], cols.name_length[service], cols.namespace_length[service]], axis=1)
-
-
-def _telemetry(cols: ClusterColumns, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per (workload, target port): the telemetry metadata's bytes on its inbound cluster, listing
-    the services with a port of that target port and the first's service port
-    (:func:`dsim.xds.view.telemetry_services`; a service's host is unique, so each once)."""
-    first = pairs.groupby(["workload", "target_port"], sort=False)["port"].transform("first").to_numpy()
-    listed = pairs[pairs["port"].to_numpy() == first].drop_duplicates(["workload", "target_port", "service"])
-    triples = _triples(cols, listed["service"].to_numpy())
-    alone = ~listed[["workload", "target_port"]].duplicated(keep=False).to_numpy()
-    unique, inverse = np.unique(triples[alone], axis=0, return_inverse=True)
-    values = np.array([_telemetry_bytes((tuple(map(int, t)),)) for t in unique], np.int64)
-    single = listed[alone][["workload", "target_port"]].assign(telemetry=values[inverse.ravel()])
-    shared = listed[~alone].assign(t=list(map(tuple, triples[~alone].tolist())))
-    several = [
-        (workload, target, _telemetry_bytes(tuple(part["t"])))
-        for (workload, target), part in shared.groupby(["workload", "target_port"], sort=False)
-    ]
-    if not several:
-        return single
-    listing = pd.DataFrame(several, columns=["workload", "target_port", "telemetry"]).astype(np.int64)
-    return pd.concat([single, listing], ignore_index=True)
+    service (in table order) naming the host and service port, as the generator does."""
+    ports = _own_pairs(cols, service_workloads).drop_duplicates(["workload", "target_port"], keep="first")
+    return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
+        ["workload", "target_port", "port", "kind", "protocol", "host", "service"]
+    ].reset_index(drop=True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -101,11 +65,15 @@ class OwnRows:
     """Per (row, port): ``row``, ``target_port``, ``port`` (the service port), ``group`` (of
     :data:`PORT_GROUPS`), ``chained`` (``False``: a cluster but no chains), ``endpoint`` (of
     :data:`ENDPOINT_KINDS`), ``upstream`` (of :data:`UPSTREAM`), ``endpoint_port`` and the byte lengths
-    ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``."""
+    ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``; ``metadata``, the bytes of its
+    inbound cluster's ``istio`` metadata, and ``policy``, the connection pool a DestinationRule gives
+    it (an index into ``policies``; -1: none) (:mod:`.inbound_metadata`)."""
     workload: np.ndarray
     """Per row: its workload."""
     proxy_row: np.ndarray
     """Per proxy: its row."""
+    policies: list[ClusterPolicy]
+    """The connection pools ``ports`` names."""
 
 
 def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
@@ -114,7 +82,11 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     workloads = len(cluster.workloads)
     proxy_workload = cluster.proxies["workload"].to_numpy()
     with_ingress = ingress_workloads(cluster)
+    workload_ns = cluster.workloads["namespace"].to_numpy()
+    rules = InboundRules(cluster=cluster)
+    pairs = _own_pairs(cols, cluster.service_workloads)
     service = own_ports(cols, cluster.service_workloads)
+    service = service.merge(port_metadata(cols, pairs, rules, workload_ns), on=["workload", "target_port"])
     service = service[~with_ingress[service["workload"].to_numpy()]]
     protocol = service["protocol"].to_numpy()
     h2 = np.isin(protocol, list(H2_PROTOCOLS))
@@ -128,7 +100,8 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "endpoint": "",
             "upstream": np.where(h2, "h2", np.where(protocol == "auto", "auto", "")),
             "endpoint_port": 0,
-            "telemetry": service["telemetry"].to_numpy(np.int64),
+            "metadata": service["metadata"].to_numpy(np.int64),
+            "policy": service["policy"].to_numpy(np.int64),
             "host": service["host"].to_numpy(),
             "chain4": 0,
             "chain6": 0,
@@ -142,26 +115,16 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     row_workload = np.concatenate([np.arange(workloads), proxy_workload[proxies]])
     ingress = ingress_rows(cluster)
     if not len(ingress):
-        return OwnRows(ports=service, workload=row_workload, proxy_row=proxy_row)
+        return OwnRows(ports=service, workload=row_workload, proxy_row=proxy_row, policies=rules.policies)
     text = ingress[["host", "chain4", "chain6", "config", "endpoint_address"]].apply(
         lambda c: c.str.encode("utf-8").str.len()  # bytes: a unix socket's path may be any text
     )
     endpoint = ingress["endpoint"].to_numpy(dtype=object)
     ingress_h2 = ingress["h2"].to_numpy(bool)
     number = ingress["number"].to_numpy(np.int64)
-    # A Sidecar ingress port's cluster lists the first own service with a port of its target port
-    # (findOrCreateService); with none, a stand-in marked mesh-external, which gets no metadata.
-    firsts = _own_pairs(cols, cluster.service_workloads).drop_duplicates(["workload", "target_port"], keep="first")
-    matched = pd.DataFrame(
-        {"workload": proxy_workload[ingress["proxy"].to_numpy(np.int64)], "target_port": number}
-    ).merge(firsts[["workload", "target_port", "service"]], on=["workload", "target_port"], how="left")
-    found = matched["service"].notna().to_numpy()
-    telemetry = np.zeros(len(matched), np.int64)
-    if found.any():
-        triples = _triples(cols, matched["service"].to_numpy()[found].astype(np.int64))
-        unique, inverse = np.unique(triples, axis=0, return_inverse=True)
-        values = np.array([_telemetry_bytes((tuple(map(int, t)),)) for t in unique], np.int64)
-        telemetry[found] = values[inverse.ravel()]
+    ingress_workload = proxy_workload[ingress["proxy"].to_numpy(np.int64)]
+    firsts = pairs.drop_duplicates(["workload", "target_port"], keep="first")
+    metadata, policy = ingress_metadata(cols, firsts, rules, ingress_workload, workload_ns[ingress_workload], number)
     own = pd.DataFrame(
         {
             "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],
@@ -172,11 +135,17 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "upstream": np.where(ingress_h2, "h2", np.where(ingress["kind"].to_numpy() == "auto", "auto", "")),
             "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
             "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
-            "telemetry": telemetry,
+            "metadata": metadata,
+            "policy": policy,
             **{name: text[name].to_numpy(np.int64) for name in text.columns},
         }
     )
-    return OwnRows(ports=pd.concat([service, own], ignore_index=True), workload=row_workload, proxy_row=proxy_row)
+    return OwnRows(
+        ports=pd.concat([service, own], ignore_index=True),
+        workload=row_workload,
+        proxy_row=proxy_row,
+        policies=rules.policies,
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -289,20 +258,23 @@ def inbound_prices(
     )
 
     inbound_bytes = np.zeros(count)
-    for kind in ENDPOINT_KINDS:
-        for upstream, protocol in UPSTREAM.items():
-            part = ports[(ports["endpoint"] == kind).to_numpy() & (ports["upstream"] == upstream).to_numpy()]
-            if not len(part):
-                continue
-            port_rows = Columns(
-                count=len(part),
-                lengths={"endpoint_address": part["endpoint_address"].to_numpy()},
-                numbers={"port": part["target_port"].to_numpy(), "endpoint_port": part["endpoint_port"].to_numpy()},
-            )
-            for spec in design.inbound_clusters(proxy):
-                sizes = serialized_sizes(clusters.inbound(spec, PORT, _endpoint(kind), protocol), port_rows)
-                sizes = sizes + part["telemetry"].to_numpy()  # each copy lists the services
-                inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
+    shapes = ports[["endpoint", "upstream", "policy"]].drop_duplicates()
+    for kind, upstream, policy in shapes.itertuples(index=False):
+        part = ports[
+            (ports["endpoint"] == kind).to_numpy()
+            & (ports["upstream"] == upstream).to_numpy()
+            & (ports["policy"] == policy).to_numpy()
+        ]
+        port_rows = Columns(
+            count=len(part),
+            lengths={"endpoint_address": part["endpoint_address"].to_numpy()},
+            numbers={"port": part["target_port"].to_numpy(), "endpoint_port": part["endpoint_port"].to_numpy()},
+        )
+        pool = rows.policies[policy] if policy >= 0 else None
+        for spec in design.inbound_clusters(proxy):
+            template = clusters.inbound(spec, PORT, _endpoint(kind), UPSTREAM[upstream], policy=pool)
+            sizes = serialized_sizes(template, port_rows) + part["metadata"].to_numpy()  # each copy has it
+            inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
     owner = ports["row"].to_numpy()
     fixed = [
         clusters.blackhole(),

@@ -127,25 +127,35 @@ def inbound(
     endpoint: InboundEndpoint | None = None,
     protocol: str = "",
     services: Sequence[tuple[str, str, str]] = (),
+    rule: str = "",
+    policy: ClusterPolicy | None = None,
 ) -> Cluster:
     """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
     the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it, listing ``services`` (host,
-    name, namespace) as its telemetry metadata (:func:`telemetry_metadata`)."""
+    name, namespace) as its telemetry metadata and, with them, the DestinationRule ``rule`` whose
+    connection pool (``policy``) it takes (:func:`inbound_metadata`)."""
     cluster = _inbound_shape(spec, port, endpoint)
     _built(cluster)
     http = upstream_http_options(protocol)
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if services:
-        cluster.metadata.CopyFrom(telemetry_metadata(services))
+        cluster.metadata.CopyFrom(inbound_metadata(services, rule))
+    if policy is not None:
+        apply_policy(cluster, policy, sni="", identities=())
     return cluster
 
 
-def telemetry_metadata(services: Sequence[tuple[str, str, str]]) -> base_pb2.Metadata:
+def inbound_metadata(services: Sequence[tuple[str, str, str]], rule: str = "") -> base_pb2.Metadata:
     """``istio.services``: each service's host, name and namespace, which Istio's stats filter reads
-    for the destination-service labels (``addTelemetryMetadata``, ``buildServiceMetadata``)."""
-    return metadata({"istio": {"services": [{"host": h, "name": n, "namespace": ns} for h, n, ns in services]}})
+    for the destination-service labels (``addTelemetryMetadata``, ``buildServiceMetadata``); and
+    ``istio.config``, the rule shaping the cluster (``AddConfigInfoMetadata``, which writes it into
+    the metadata the services made: a cluster listing none keeps no rule either)."""
+    istio: dict[str, object] = {"services": [{"host": h, "name": n, "namespace": ns} for h, n, ns in services]}
+    if rule:
+        istio["config"] = rule
+    return metadata({"istio": istio})
 
 
 def _built(cluster: Cluster) -> None:

@@ -255,9 +255,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     for spec in design.virtual_inbound(view.facts):
         out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
 
+    inbound_rules = [objects.inbound_rule(p.service, p.service_port) for p in view.inbound]
     for inbound in design.inbound_clusters(view.facts):
         out_clusters.extend(
-            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services) for p in view.inbound
+            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule)
+            for p, rule in zip(view.inbound, inbound_rules, strict=True)
         )
     out_clusters.extend([clusters.blackhole(), clusters.passthrough()])
     out_clusters.extend(clusters.inbound_passthrough(spec) for spec in design.passthrough_clusters(view.facts))

@@ -291,6 +291,18 @@ class ObjectView:
         rule = self.rule_of_service.get(service)
         return None if rule is None else self.objects.policy(rule, subset, port)
 
+    def inbound_rule(self, service: int, port: int) -> tuple[str, ClusterPolicy | None]:
+        """What the rule shaping ``service`` gives its pods' inbound cluster of service port ``port``
+        where the rule has a traffic policy at its top (``buildInboundCluster``): its ``istio.config``
+        path and its connection pool, the only part of a policy an inbound cluster takes
+        (``applyTrafficPolicy``; the port's own settings, if any, replace the top's). ``("", None)``:
+        no such rule."""
+        rule = self.rule_of_service.get(service)
+        if rule is None or self.objects.spec(rule).traffic_policy is None:
+            return "", None
+        pool = effective_policy(self.objects.spec(rule), "", port).connection_pool
+        return self.objects.rule_path(rule), None if pool is None else ClusterPolicy(connection_pool=pool)
+
     def destination_hash(self, service: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
         """The hash policy a route to ``service`` (``subset``, the route's own ``port`` or ``None``)
         gets from the rule shaping it (``None``: no rule, or no consistent hash)."""

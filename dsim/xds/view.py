@@ -120,27 +120,37 @@ class InboundPort:
     services: tuple[tuple[str, str, str], ...] = ()
     """(host, name, namespace) of the services its inbound cluster's telemetry metadata lists
     (:func:`telemetry_services`)."""
+    service: int = -1
+    """The first of them (``services`` row), whose DestinationRule the inbound cluster takes; -1: none."""
 
 
 def telemetry_services(
     own: Sequence[ServiceView], target_port: int, service_port: int | None
-) -> tuple[tuple[str, str, str], ...]:
+) -> tuple[ServiceView, ...]:
     """The services an inbound cluster of ``target_port`` lists as ``istio.services`` metadata
     (``addTelemetryMetadata``, Istio 1.17 to 1.24; ``docs/dual-stack-designs.md``): of the pod's own
     services in order, those with a port of that target port and the first's service port
     (``service_port``), each host once. A Sidecar ingress port (``service_port`` ``None``) lists the
     first with a port of that target port (``findOrCreateService``); none: a stand-in service marked
     mesh-external, which gets no metadata."""
-    found: list[tuple[str, str, str]] = []
+    found: list[ServiceView] = []
     for view in own:
         for p in view.ports:
             if p.target_port != target_port:
                 continue
             if service_port is None:
-                return ((view.host, view.name, view.namespace),)
-            if p.port == service_port and view.host not in (f[0] for f in found):
-                found.append((view.host, view.name, view.namespace))
+                return (view,)
+            if p.port == service_port and view.host not in (f.host for f in found):
+                found.append(view)
     return tuple(found)
+
+
+def _listing(services: Sequence[ServiceView]) -> dict[str, Any]:
+    """An inbound port's ``services`` and ``service`` fields from the services its cluster lists."""
+    return {
+        "services": tuple((s.host, s.name, s.namespace) for s in services),
+        "service": services[0].index if services else -1,
+    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -334,7 +344,7 @@ class ClusterIndex:
                 chained=bool(row["chained"]),
                 config=str(row["config"]),
                 endpoint=endpoint,
-                services=telemetry_services(own_views, number, None),
+                **_listing(telemetry_services(own_views, number, None)),
             )
         for view in () if self.ingress_workload[workload] else own_views:
             for p in view.ports:
@@ -344,7 +354,7 @@ class ClusterIndex:
                         protocol=p.protocol,
                         service_port=p.port,
                         host=view.host,
-                        services=telemetry_services(own_views, p.target_port, p.port),
+                        **_listing(telemetry_services(own_views, p.target_port, p.port)),
                     )
         wl = c.workloads.iloc[workload]
         return ProxyView(

@@ -1,0 +1,127 @@
+"""What an inbound cluster takes from the pod's services and their DestinationRules, per own port:
+the bytes of its ``istio`` metadata (the services it lists, and the rule's config path) and the
+connection pool the rule gives it (``docs/dual-stack-designs.md``, inbound clusters;
+``docs/istio-objects.md`` 2.2).
+
+The metadata is one top-level field of the cluster, so its bytes add to the rest exactly; they are
+those of a real cluster holding only it, with texts of the same lengths, one per distinct list of
+lengths. The pool is an index into :attr:`InboundRules.policies`, priced by the inbound templates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import pandas as pd
+from envoy.config.cluster.v3 import cluster_pb2
+
+from dsim.accounting.columns import ClusterColumns
+from dsim.cluster import Cluster
+from dsim.xds.clusters import inbound_metadata
+from dsim.xds.mesh_objects import mesh_objects
+from dsim.xds.policy import ClusterPolicy
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def metadata_bytes(services: tuple[tuple[int, int, int], ...], rule: int) -> int:
+    """What ``istio`` metadata listing services of these (host, name, namespace) byte lengths, and a
+    rule path of ``rule`` bytes (0: none), adds to a cluster."""
+    listed = [("h" * h, "n" * n, "s" * s) for h, n, s in services]
+    return cluster_pb2.Cluster(metadata=inbound_metadata(listed, "r" * rule)).ByteSize()
+
+
+@dataclasses.dataclass(kw_only=True, eq=False)
+class InboundRules:
+    """The DestinationRules the pods' services give their inbound clusters, found per (namespace,
+    first listed service, service port)."""
+
+    cluster: Cluster
+    policies: list[ClusterPolicy] = dataclasses.field(default_factory=list)
+    """The distinct connection pools, in order found."""
+
+    def lookup(self, namespace: np.ndarray, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: the rule path's bytes (0: none) and the policy (index into :attr:`policies`; -1:
+        none) the rule shaping ``service`` (-1: no service) gives its inbound cluster of ``port``, as
+        proxies of ``namespace`` look rules up (:meth:`dsim.xds.mesh_objects.ObjectView.inbound_rule`)."""
+        objects = mesh_objects(self.cluster)
+        rule = np.zeros(len(service), np.int64)
+        policy = np.full(len(service), -1, np.int64)
+        for ns in np.unique(namespace).tolist():
+            view = objects.view(int(ns))
+            ruled = np.flatnonzero((namespace == ns) & np.isin(service, list(view.rule_of_service)))
+            for k in ruled.tolist():
+                path, found = view.inbound_rule(int(service[k]), int(port[k]))
+                rule[k] = len(path.encode())
+                if found is not None:
+                    if found not in self.policies:
+                        self.policies.append(found)
+                    policy[k] = self.policies.index(found)
+        return rule, policy
+
+
+def _priced(lengths: np.ndarray, rule: np.ndarray) -> np.ndarray:
+    """:func:`metadata_bytes` of single-service lists (``lengths``: rows of host, name, namespace
+    lengths), computed once per distinct row."""
+    keys = np.column_stack([lengths, rule])
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    values = np.array([metadata_bytes((tuple(map(int, k[:3])),), int(k[3])) for k in unique], np.int64)
+    return values[inverse.ravel()]
+
+
+def _lengths(cols: ClusterColumns, service: np.ndarray) -> np.ndarray:
+    return np.stack([cols.host_length[service], cols.name_length[service], cols.namespace_length[service]], axis=1)
+
+
+def port_metadata(
+    cols: ClusterColumns, pairs: pd.DataFrame, rules: InboundRules, namespace: np.ndarray
+) -> pd.DataFrame:
+    """Per (workload, target port) of ``pairs`` (every workload's services' ports, in order): the
+    ``metadata`` bytes and ``policy`` of its inbound cluster, which lists the services with a port of
+    that target port and the first's service port (:func:`dsim.xds.view.telemetry_services`; a
+    service's host is unique, so each once) and takes the first's rule (``namespace``: per workload)."""
+    keys = ["workload", "target_port"]
+    first_port = pairs.groupby(keys, sort=False)["port"].transform("first").to_numpy()
+    listed = pairs[pairs["port"].to_numpy() == first_port].drop_duplicates([*keys, "service"])
+    groups = listed.drop_duplicates(keys, keep="first")  # the order groupby(sort=False) keeps too
+    count = listed.groupby(keys, sort=False).size().to_numpy()
+    workload, service = groups["workload"].to_numpy(), groups["service"].to_numpy()
+    rule, policy = rules.lookup(namespace[workload], service, groups["port"].to_numpy())
+    single = count == 1
+    metadata = np.zeros(len(groups), np.int64)
+    metadata[single] = _priced(_lengths(cols, service[single]), rule[single])
+    if not single.all():  # several services on one port (rare): each list priced whole
+        several = listed.merge(groups[keys][~single], on=keys)
+        lengths = map(tuple, _lengths(cols, several["service"].to_numpy()).tolist())
+        lists = several[keys].assign(t=list(lengths)).groupby(keys, sort=False)["t"].agg(tuple)
+        for k in np.flatnonzero(~single).tolist():
+            metadata[k] = metadata_bytes(lists[(workload[k], groups["target_port"].iat[k])], int(rule[k]))
+    return pd.DataFrame(
+        {"workload": workload, "target_port": groups["target_port"].to_numpy(), "metadata": metadata, "policy": policy}
+    )
+
+
+def ingress_metadata(
+    cols: ClusterColumns,
+    firsts: pd.DataFrame,
+    rules: InboundRules,
+    workload: np.ndarray,
+    namespace: np.ndarray,
+    number: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per Sidecar ingress port (its ``workload``, their ``namespace``, port ``number``; ``firsts`` the
+    first service of each (workload, target port)): the ``metadata`` bytes and ``policy`` of its
+    inbound cluster, which lists the first service with a port of that target port
+    (``findOrCreateService``) and takes its rule; with none, a stand-in marked mesh-external: no
+    metadata and no rule."""
+    matched = pd.DataFrame({"workload": workload, "target_port": number}).merge(
+        firsts[["workload", "target_port", "service"]], on=["workload", "target_port"], how="left"
+    )
+    service = matched["service"].fillna(-1).to_numpy().astype(np.int64)
+    found = service >= 0
+    rule, policy = rules.lookup(namespace, service, number)
+    metadata = np.zeros(len(service), np.int64)
+    if found.any():
+        metadata[found] = _priced(_lengths(cols, service[found]), rule[found])
+    return metadata, policy
