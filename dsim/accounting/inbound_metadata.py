@@ -40,6 +40,8 @@ class InboundRules:
     cluster: Cluster
     policies: list[ClusterPolicy] = dataclasses.field(default_factory=list)
     """The distinct connection pools, in order found."""
+    ids: dict[ClusterPolicy, int] = dataclasses.field(default_factory=dict)
+    """Each pool's index in :attr:`policies`."""
 
     def lookup(self, namespace: np.ndarray, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the rule path's bytes (0: none) and the policy (index into :attr:`policies`; -1:
@@ -55,9 +57,10 @@ class InboundRules:
                 path, found = view.inbound_rule(int(service[k]), int(port[k]))
                 rule[k] = len(path.encode())
                 if found is not None:
-                    if found not in self.policies:
+                    if found not in self.ids:
+                        self.ids[found] = len(self.policies)
                         self.policies.append(found)
-                    policy[k] = self.policies.index(found)
+                    policy[k] = self.ids[found]
         return rule, policy
 
 

@@ -186,6 +186,16 @@ class MeshObjects:
         return None if policy == ClusterPolicy() else policy
 
     @functools.cache  # noqa: B019
+    def inbound_rule(self, rule: int, port: int) -> tuple[str, ClusterPolicy | None]:
+        """Rule entry ``rule``'s path and connection pool for an inbound cluster of service port
+        ``port`` (:meth:`ObjectView.inbound_rule`)."""
+        spec = self.spec(rule)
+        if spec.traffic_policy is None:
+            return "", None
+        pool = effective_policy(spec, "", port).connection_pool
+        return self.rule_path(rule), None if pool is None else ClusterPolicy(connection_pool=pool)
+
+    @functools.cache  # noqa: B019
     def destination_hash(self, rule: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
         """The hash policy rule entry ``rule`` gives a route to its service (``subset``, the route's own ``port``)."""
         return hash_policy(destination_hash(self.spec(rule), subset, port))
@@ -298,10 +308,7 @@ class ObjectView:
         (``applyTrafficPolicy``; the port's own settings, if any, replace the top's). ``("", None)``:
         no such rule."""
         rule = self.rule_of_service.get(service)
-        if rule is None or self.objects.spec(rule).traffic_policy is None:
-            return "", None
-        pool = effective_policy(self.objects.spec(rule), "", port).connection_pool
-        return self.objects.rule_path(rule), None if pool is None else ClusterPolicy(connection_pool=pool)
+        return ("", None) if rule is None else self.objects.inbound_rule(rule, port)
 
     def destination_hash(self, service: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
         """The hash policy a route to ``service`` (``subset``, the route's own ``port`` or ``None``)
