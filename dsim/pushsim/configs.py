@@ -435,7 +435,6 @@ class ConfigModel:
         per_type = {
             EDS: self.eds_now,
             CDS: self.per_service["cds"],
-            LDS: self.per_service["lds"],  # the service's own listeners (a TCP port's, a ServiceEntry's)
             RDS: self.per_service["other"],
         }
         return sum(int(per_type[t][:, services].max(axis=0).sum()) for t in types)

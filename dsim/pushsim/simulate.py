@@ -24,7 +24,7 @@ from dsim.accounting.proxies import DesignAccounting
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
 from dsim.pushsim.churn import ChurnStream
-from dsim.pushsim.configs import CDS, EDS, LDS, RDS, ConfigModel
+from dsim.pushsim.configs import CDS, EDS, RDS, ConfigModel
 from dsim.pushsim.costs import push_costs
 from dsim.pushsim.debounce import DebounceOptions, Debouncer
 from dsim.pushsim.fanout import FanOut, Limits
@@ -34,15 +34,19 @@ from dsim.pushsim.requests import ConfigKey, ConfigKind, PushRequest
 from dsim.pushsim.visibility import Seers
 from dsim.randomness import generator
 
+# Per kind of change: the cached xDS types whose entries for the changed services istiod builds once
+# again (the cache fill; pilot/pkg/model/xds_cache.go clears the entries depending on the changed
+# config). Listeners are never cached: every pushed proxy's are built afresh (work.py charges them
+# per proxy), so LDS is in none of these, though a VirtualService's TCP routes or a ServiceEntry
+# change listeners too. A DestinationRule's subsets and consistent hash reach routes as well as
+# clusters and endpoint sets.
 _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
     "service_delete": (),
     "virtual_service": (RDS,),
-    "destination_rule": (CDS, EDS),
-    # Its hosts' clusters, endpoint sets, own listeners and virtual hosts all change (Istio
-    # pilot/pkg/xds cds.go, eds.go, lds.go, rds.go: none skips kind.ServiceEntry for a sidecar).
-    "service_entry": (CDS, EDS, LDS, RDS),
+    "destination_rule": (CDS, EDS, RDS),
+    "service_entry": (CDS, EDS, RDS),
 }
 
 
