@@ -18,8 +18,9 @@ Prints, in one run:
    design, and the ratio of the two.
 6. ``scenarios/quickstart.yaml`` with a mesh-wide Sidecar: egress hosts ``*/*`` in one catch-all
    listener, then the same hosts behind an egress listener on port 80 before it (those proxies are
-   priced from one proxy's messages per group: ``dsim/accounting/by_messages.py``): the accounting
-   of every design, the groups built, and the ratio of the two.
+   priced from one proxy's messages per group: ``dsim/accounting/by_messages.py``), then that listener
+   bound to the loopback by ``captureMode: NONE``: the accounting of every design, the groups built,
+   and the ratios to the catch-all's.
 Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports]`` (``--only``:
 parts 3 to 5, or part 6).
 """
@@ -191,11 +192,12 @@ def egress_ports() -> None:
         return build_cluster(scenario_from_dict({**base, "sidecars": [sidecar]}))
 
     catch_all = with_egress([{"hosts": ["*/*"]}])
-    by_port = with_egress(
-        [{"port": {"number": 80, "protocol": "HTTP", "name": "http"}, "hosts": ["*/*"]}, {"hosts": ["*/*"]}]
-    )
+    port_80 = {"port": {"number": 80, "protocol": "HTTP", "name": "http"}, "hosts": ["*/*"]}
+    by_port = with_egress([port_80, {"hosts": ["*/*"]}])
+    bound = with_egress([{**port_80, "captureMode": "NONE"}, {"hosts": ["*/*"]}])
     plain = _timed_designs(catch_all)
     priced = _timed_designs(by_port)
+    priced_bound = _timed_designs(bound)
     cols = cluster_columns(by_port)
     groups = egress_layout_groups(
         by_port, proxy_classes(by_port), workload_tracing_classes(cols), allow_any_by_workload(by_port)
@@ -207,6 +209,10 @@ def egress_ports() -> None:
     print(
         f"with an egress listener on port 80 ({len(groups)} groups priced from one proxy's messages each): "
         + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.1f}x)" for k, v in priced.items())
+    )
+    print(
+        "with that listener bound to the loopback (captureMode NONE): "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.1f}x)" for k, v in priced_bound.items())
     )
 
 
