@@ -52,7 +52,7 @@ def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataF
     service (in table order) naming the host and service port, as the generator does."""
     ports = _own_pairs(cols, service_workloads).drop_duplicates(["workload", "target_port"], keep="first")
     return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
-        ["workload", "target_port", "port", "kind", "protocol", "host", "service"]
+        ["workload", "target_port", "port", "kind", "protocol", "host"]
     ].reset_index(drop=True)
 
 

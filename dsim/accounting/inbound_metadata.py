@@ -48,19 +48,25 @@ class InboundRules:
         none) the rule shaping ``service`` (-1: no service) gives its inbound cluster of ``port``, as
         proxies of ``namespace`` look rules up (:meth:`dsim.xds.mesh_objects.ObjectView.inbound_rule`)."""
         objects = mesh_objects(self.cluster)
+        entry = np.full(len(service), -1, np.int64)  # the rule entry each row's view gives its service
+        order = np.argsort(namespace, kind="stable")
+        values, starts = np.unique(namespace[order], return_index=True)
+        for ns, rows in zip(values.tolist(), np.split(order, starts[1:]) if len(order) else [], strict=True):
+            found = objects.view(ns).rule_of_service
+            entry[rows] = [found.get(s, -1) for s in service[rows].tolist()]
         rule = np.zeros(len(service), np.int64)
         policy = np.full(len(service), -1, np.int64)
-        for ns in np.unique(namespace).tolist():
-            view = objects.view(int(ns))
-            ruled = np.flatnonzero((namespace == ns) & np.isin(service, list(view.rule_of_service)))
-            for k in ruled.tolist():
-                path, found = view.inbound_rule(int(service[k]), int(port[k]))
-                rule[k] = len(path.encode())
-                if found is not None:
-                    if found not in self.ids:
-                        self.ids[found] = len(self.policies)
-                        self.policies.append(found)
-                    policy[k] = self.ids[found]
+        ruled = np.flatnonzero(entry >= 0)
+        pairs, inverse = np.unique(np.column_stack([entry[ruled], port[ruled]]), axis=0, return_inverse=True)
+        paths, ids = np.zeros(len(pairs), np.int64), np.full(len(pairs), -1, np.int64)
+        for k, (e, p) in enumerate(pairs.tolist()):  # once per distinct (rule entry, port)
+            path, pool = objects.inbound_rule(e, p)
+            paths[k] = len(path.encode())
+            if pool is not None:
+                ids[k] = self.ids.setdefault(pool, len(self.ids))
+                if ids[k] == len(self.policies):
+                    self.policies.append(pool)
+        rule[ruled], policy[ruled] = paths[inverse.ravel()], ids[inverse.ravel()]
         return rule, policy
 
 

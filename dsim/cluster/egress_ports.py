@@ -9,10 +9,10 @@ other listener of its services, but none on an (address, port) a port listener h
 catch-all with every port, one only a port listener imports with that port
 (``collectImportedServices`` merges the ports).
 
-A port listener may also ``bind`` an IP and capture with ``NONE`` (4.4): its listener then sits on
-that address (the proxy's loopback where ``NONE`` names none), binds its port itself under ``NONE``,
-and is one listener for all its services (``listenerKey{bind, port}``), so it locks nothing of the
-catch-all's.
+A port listener may also ``bind`` an IP and capture with ``NONE`` (4.2, "Bound egress port
+listeners"): its listener then sits on that address (the proxy's loopback where ``NONE`` names none),
+binds its port itself under ``NONE``, and is one listener for all its services
+(``listenerKey{bind, port}``), so it locks nothing of the catch-all's.
 
 dsim builds this where some egress listener has a port and none is on a unix socket, speaks
 ``HTTP_PROXY``, binds an unspecified address, or is a catch-all with a bind or ``captureMode: NONE``

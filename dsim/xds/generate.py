@@ -161,7 +161,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         kind: str,
         by: PortListener,
     ) -> None:
-        """The service port under a bound egress port listener (docs/istio-objects.md 4.4): one
+        """The service port under a bound egress port listener (docs/istio-objects.md 4.2): one
         listener on the bind for all the listener's services (``listenerKey{bind, port}``), the first
         service's; a later one adds only TCP chains matching something new (``mergeTCPFilterChains``).
         A bind names one address: of the service's copies, the one of its family builds it (else the

@@ -7,7 +7,7 @@ listener builds its services' listeners on its port with its own protocol; the c
 its services' other listeners, skipping every (address, port) a port listener built (the shared
 ``0.0.0.0_P`` of an HTTP port, a service's ``<VIP>_P``); the route configurations of a port hold the
 virtual hosts of the listener owning the port; clusters are the union of the listeners' ports.
-A bound port listener (a ``bind``, or ``captureMode: NONE``; 4.4) builds one listener on its own
+A bound port listener (a ``bind``, or ``captureMode: NONE``; 4.2) builds one listener on its own
 address for all its services and locks nothing.
 """
 
