@@ -91,12 +91,15 @@ def mesh() -> Cluster:
 
 
 def _chains(cluster: Cluster, proxy: str, design: str) -> dict[str, Any]:
-    """Each outbound service listener's TCP chain (its last), by listener name."""
+    """Each outbound service listener's TCP chain (its default chain, a sniffed port's; else its
+    last), by listener name."""
     index = index_for(cluster)
     config = proxy_config(index, index.find_proxy(proxy), get_design(design))
     wildcard = ("0.0.0.0_", "::_", "virtual")
     return {
-        listener.name: listener.filter_chains[-1]
+        listener.name: listener.default_filter_chain
+        if listener.HasField("default_filter_chain")
+        else listener.filter_chains[-1]
         for listener in config.listeners
         if not listener.name.startswith(wildcard)
     }

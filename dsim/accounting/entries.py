@@ -21,6 +21,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
+from dsim.xds import listeners
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
@@ -132,7 +133,7 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         own = [*built.listeners, *built.auto_listeners]
         per["lds_resources"][service] = len(own)
         per["lds_bytes"][service] = sum(listener.ByteSize() for listener in built.listeners)
-        per["filter_chains"][service] = sum(len(listener.filter_chains) for listener in own)
+        per["filter_chains"][service] = sum(listeners.chain_count(listener) for listener in own)
         per["listener_additional_addresses"][service] = sum(len(listener.additional_addresses) for listener in own)
         per["rds_resources"][service] = len(built.routes)
         per["rds_bytes"][service] = sum(r.ByteSize() for r in built.routes)
@@ -239,7 +240,7 @@ def _own_listener_rows(
                 "route": route,
                 "routed": routed[route],
                 **{f"bytes_{tau}": own_listeners(again)[i][0].ByteSize() for tau, again in rebuilt.items()},
-                "filter_chains": len(listener.filter_chains),
+                "filter_chains": listeners.chain_count(listener),
                 "additional": len(listener.additional_addresses),
                 "rds_bytes": config.ByteSize() if config is not None else 0,
                 "virtual_hosts": len(vhosts),

@@ -38,6 +38,7 @@ VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
+DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a sniffed port's TCP chain sits
 TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
 """A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
 traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
@@ -328,9 +329,9 @@ def _routed_chains(
         service, number = int(services[k]), int(numbers[k])
         routed = cols.objects.tcp_chain(service, number, copy.route_suffix, design, proxy)
         if routed is not None:
-            size = np.asarray(listeners.service_tcp_chain("", routed, sniffed=sniffed).ByteSize())
+            size = np.asarray(listeners.service_tcp_chain("", routed).ByteSize())
             for values in out.bytes.values():
-                values[k] = int(_field(size, FILTER_CHAINS_FIELD))
+                values[k] = int(_field(size, DEFAULT_FILTER_CHAIN_FIELD if sniffed else FILTER_CHAINS_FIELD))
             continue
         sni = () if sniffed else cols.objects.tls_chains(service, number, copy.route_suffix, design, proxy)
         if sni:
@@ -342,13 +343,17 @@ def _routed_chains(
 
 
 def _tcp_listener_sizes(template: Message, columns: Columns, routed: np.ndarray) -> np.ndarray:
-    """Per row: bytes of a service port listener ``template`` (its TCP chain last), with the rows of
-    ``routed`` >= 0 holding that chain instead of the template's default one."""
+    """Per row: bytes of a service port listener ``template`` (its TCP chain last, or its default
+    chain where it has one: a sniffed port's), with the rows of ``routed`` >= 0 holding that chain
+    instead of the template's default one."""
     sizes = serialized_sizes(template, columns)
     if (routed >= 0).any():
         bare = type(template)()
         bare.CopyFrom(template)
-        del bare.filter_chains[-1]
+        if bare.HasField("default_filter_chain"):
+            bare.ClearField("default_filter_chain")
+        else:
+            del bare.filter_chains[-1]
         sizes = np.where(routed >= 0, serialized_sizes(bare, columns) + routed, sizes)
     return sizes
 

@@ -45,6 +45,11 @@ TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 Tracing: TypeAlias = hcm_pb2.HttpConnectionManager.Tracing
 
 
+def chain_count(listener: listener_pb2.Listener) -> int:
+    """The filter chains Envoy builds for ``listener``: its chains and its default one."""
+    return len(listener.filter_chains) + listener.HasField("default_filter_chain")
+
+
 def _listener(name: str, bind: Bind, port: int, direction: int) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(name=name, address=socket_address(bind.address, port), traffic_direction=direction)
     for address in bind.additional:
@@ -86,11 +91,10 @@ def _http_match() -> lc.FilterChainMatch:
     return lc.FilterChainMatch(transport_protocol="raw_buffer", application_protocols=PLAINTEXT_HTTP_ALPN)
 
 
-def service_tcp_chain(cluster: str, routed: lc.FilterChain | None, *, sniffed: bool) -> lc.FilterChain:
-    """A service port listener's TCP chain: proxying to the service's cluster, or by its
-    VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`); a sniffed port's
-    matches anything explicitly (an empty match)."""
-    chain = outbound_chain(filter_chain_match=lc.FilterChainMatch()) if sniffed else outbound_chain()
+def service_tcp_chain(cluster: str, routed: lc.FilterChain | None) -> lc.FilterChain:
+    """A service port listener's TCP chain, matching everything: proxying to the service's cluster,
+    or by its VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`)."""
+    chain = outbound_chain()
     if routed is None:
         chain.filters.extend(tcp_filters(cluster, inbound=False))
     else:
@@ -104,7 +108,7 @@ def outbound_tcp(
     """A TCP service port: a listener on the VIP (or a Sidecar's bind) with its TCP chain
     (:func:`service_tcp_chain`)."""
     listener = _outbound(listener_name(bind.address, port), bind, port, bound)
-    listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=False))
+    listener.filter_chains.append(service_tcp_chain(cluster, routed))
     return listener
 
 
@@ -221,9 +225,11 @@ def outbound_auto(
     bound: bool = False,
 ) -> listener_pb2.Listener:
     """An auto-detected port: a VIP listener that routes HTTP by RDS and proxies anything else (to the
-    service's cluster, or by its VirtualService's TCP route: ``routed``)."""
+    service's cluster, or by its VirtualService's TCP route: ``routed``). The TCP chain matches
+    everything, so it is the default chain beside the HTTP one (Istio 1.17's
+    ``appendListenerFallthroughRouteForCompleteListener``, 1.24's ``buildListenerFromEntry``)."""
     listener = _sniffing(bind, port, route_name, tracing, bound)
-    listener.filter_chains.append(service_tcp_chain(cluster, routed, sniffed=True))
+    listener.default_filter_chain.CopyFrom(service_tcp_chain(cluster, routed))
     return listener
 
 

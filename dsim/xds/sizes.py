@@ -8,6 +8,7 @@ import pandas as pd
 from dsim.designs.base import Design
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.generate import ProxyConfig, proxy_config
+from dsim.xds.listeners import chain_count
 from dsim.xds.routes import vhost_objects
 from dsim.xds.view import ClusterIndex
 from dsim.xds.vocabulary import COUNT_COLUMNS, XDS_TYPES
@@ -40,7 +41,7 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
         "proxy": config.proxy.proxy,
         "listeners": len(config.listeners),
         "listener_additional_addresses": sum(len(x.additional_addresses) for x in config.listeners),
-        "filter_chains": sum(len(x.filter_chains) + x.HasField("default_filter_chain") for x in config.listeners),
+        "filter_chains": sum(chain_count(x) for x in config.listeners),
         "clusters": len(config.clusters),
         **clusters_objects(config.clusters, config.endpoints),
         "route_configurations": len(config.routes),
