@@ -252,7 +252,7 @@ def inbound_prices(
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
     outbound_virtual = [listeners.virtual_outbound(n.name, n.bind, unknown) for n in design.virtual_outbound(proxy)]
     lds = lds + sum(v.ByteSize() for v in outbound_virtual)
-    chains = chains + sum(len(v.filter_chains) for v in outbound_virtual)
+    chains = chains + sum(listeners.chain_count(v) for v in outbound_virtual)
     additional = sum(len(s.bind.additional) for s in specs) + sum(
         len(n.bind.additional) for n in design.virtual_outbound(proxy)
     )

@@ -338,7 +338,7 @@ def _routed_chains(
             for allow, values in out.bytes.items():
                 routing = listeners.tls_routing(sni, listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
                 values[k] = routing.ByteSize()
-                out.chains[k] = len(routing.filter_chains) + routing.HasField("default_filter_chain")
+                out.chains[k] = listeners.chain_count(routing)
     return out
 
 
