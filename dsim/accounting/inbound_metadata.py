@@ -38,10 +38,13 @@ class InboundRules:
     first listed service, service port)."""
 
     cluster: Cluster
-    policies: list[ClusterPolicy] = dataclasses.field(default_factory=list)
-    """The distinct connection pools, in order found."""
     ids: dict[ClusterPolicy, int] = dataclasses.field(default_factory=dict)
-    """Each pool's index in :attr:`policies`."""
+    """The distinct connection pools, in order found, each with its index."""
+
+    @property
+    def policies(self) -> list[ClusterPolicy]:
+        """The distinct connection pools, in order found (a policy index points into it)."""
+        return list(self.ids)
 
     def lookup(self, namespace: np.ndarray, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the rule path's bytes (0: none) and the policy (index into :attr:`policies`; -1:
@@ -64,8 +67,6 @@ class InboundRules:
             paths[k] = len(path.encode())
             if pool is not None:
                 ids[k] = self.ids.setdefault(pool, len(self.ids))
-                if ids[k] == len(self.policies):
-                    self.policies.append(pool)
         rule[ruled], policy[ruled] = paths[inverse.ravel()], ids[inverse.ravel()]
         return rule, policy
 
