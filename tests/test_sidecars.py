@@ -342,6 +342,9 @@ def test_shipped_scenario_is_exact_and_accepted_under_every_design() -> None:
     assert min(len(cluster.virtual_services), len(cluster.destination_rules), len(cluster.sidecars)) > 0
     assert len(cluster.service_entries) > 0
     assert len(cluster.object_views) > 0  # exportTo of a VirtualService and a DestinationRule
+    # reviews-from-frontend's workloadSelector: frontend's pods get a viewer of their own
+    viewers = cluster.rule_viewers["workload"].tolist()
+    assert [cluster.workloads["name"].tolist()[w] for w in viewers] == ["frontend"]
     assert istio_record(cluster)["notes"] == {}  # nothing in it falls outside what dsim builds
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)

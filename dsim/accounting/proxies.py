@@ -451,18 +451,19 @@ def _view_deltas(
     allow: np.ndarray,
     openers: pd.DataFrame,
 ) -> dict[str, np.ndarray]:
-    """Per workload: what its namespace's view of the VirtualServices and DestinationRules
-    (:mod:`dsim.cluster.object_views`) changes in its outbound config against the base view the
-    class prices hold. The services each view changes are priced in that view (every view in one
-    pass: :func:`stacked_columns`) and in the base, by the same pricing; namespaces with equal views
-    share a group."""
+    """Per workload: what its viewer's view of the VirtualServices and DestinationRules
+    (:mod:`dsim.cluster.object_views`: its namespace's, or its DestinationRule workloadSelectors')
+    changes in its outbound config against the base view the class prices hold. The services each
+    view changes are priced in that view (every view in one pass: :func:`stacked_columns`) and in
+    the base, by the same pricing; viewers with equal views share a group."""
     objects = mesh_objects(cluster)
     workloads = len(cluster.workloads)
+    viewer = cluster.workload_viewers()
     policies = tuple(sorted(set(allow.tolist())))
     groups = [
-        (services, mine, namespaces[0])
-        for services, namespaces in objects.view_groups()
-        if (mine := np.isin(cols.workload_namespace, namespaces)).any()
+        (services, mine, viewers[0])
+        for services, viewers in objects.view_groups()
+        if (mine := np.isin(viewer, viewers)).any()
     ]
     out: dict[str, np.ndarray] = {}
     if not groups:
@@ -471,7 +472,7 @@ def _view_deltas(
     base = class_prices(
         cluster, view_columns(cols, objects.base, every), design, proxy, taus, entries=False, policies=policies
     )
-    stacked, real, group = stacked_columns(cols, [(objects.view(ns), services) for services, _, ns in groups])
+    stacked, real, group = stacked_columns(cols, [(objects.view(v), services) for services, _, v in groups])
     viewed = class_prices(cluster, stacked, design, proxy, taus, entries=False, policies=policies)
     for g, (services, mine, _) in enumerate(groups):
         chosen = np.flatnonzero(mine)
@@ -506,8 +507,8 @@ def egress_layout_groups(
     cluster: Cluster, proxy_class: np.ndarray, tau: np.ndarray, allow: np.ndarray
 ) -> dict[tuple[int, ...], list[int]]:
     """The proxies with an egress layout (port listeners, or trimmed destinations), by what their
-    outbound config depends on: (Sidecar, namespace, family class, tracing class, outbound traffic
-    policy)."""
+    outbound config depends on: (Sidecar, viewer, family class, tracing class, outbound traffic
+    policy); the viewer (:meth:`dsim.cluster.Cluster.workload_viewers`) fixes the namespace."""
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
@@ -520,14 +521,14 @@ def egress_layout_groups(
     keys = pd.DataFrame(
         {
             "sidecar": sidecar_of[w],
-            "namespace": cluster.proxies["namespace"].to_numpy()[chosen],
+            "viewer": cluster.workload_viewers()[w],
             "class": proxy_class[chosen],
             "tau": tau[w],
             "allow": allow[w].astype(np.int64),
             "proxy": chosen,
         }
     )
-    grouped = keys.groupby(["sidecar", "namespace", "class", "tau", "allow"], sort=False)["proxy"]
+    grouped = keys.groupby(["sidecar", "viewer", "class", "tau", "allow"], sort=False)["proxy"]
     # Every key column is an integer column: each key is a tuple of integers.
     return {tuple(map(int, key)): members.tolist() for key, members in grouped}  # type: ignore[arg-type]
 

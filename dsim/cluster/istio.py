@@ -15,8 +15,9 @@ synthetic services (from the scenario seed). Hosts are resolved as istiod resolv
 - Which VirtualService and which DestinationRule entry a proxy applies depends on its namespace
   (exportTo, and a namespace's own rules first): :mod:`dsim.cluster.object_views`. The tables hold
   every VirtualService's claims (``virtual_service_hosts``), the base view's rules
-  (``destination_rules.shapes``) and, in ``object_views``, each (namespace, service) whose view
-  differs from it.
+  (``destination_rules.shapes``) and, in ``object_views``, each (viewer, service) whose view
+  differs from it. A viewer is a namespace, or the workloads of one whose labels hold the same
+  DestinationRule workloadSelectors (``rule_viewers``).
 
 What Istio does that dsim does not build, and what Istio accepts but leads nowhere (a route to a
 subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped silently.
@@ -32,7 +33,15 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.istio_objects import IstioObjects
-from dsim.cluster.object_views import ObjectViews, RuleFacts, VsFacts, export_set, merged_spec, object_views
+from dsim.cluster.object_views import (
+    ObjectViews,
+    RuleFacts,
+    Selector,
+    VsFacts,
+    export_set,
+    merged_spec,
+    object_views,
+)
 from dsim.cluster.service_entries import add_service_entries
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.tables import Cluster, make_table
@@ -121,14 +130,10 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 "DestinationRule host names no service in the mesh (wildcards and ServiceEntry hosts included): "
                 "no effect on any sidecar, as in Istio"
             ] += 1
-        selector = rule.spec.workload_selector is not None
-        if selector:
-            notes[
-                "DestinationRule workloadSelector: applied to every proxy of its namespace (dsim does not match "
-                "the selector; the rule is private, as Istio makes it)"
-            ] += 1
-        written = frozenset({"."}) if selector else frozenset(rule.spec.export_to)
-        rule_facts.append(RuleFacts(namespace=rule.namespace, service=int(service), exports=written))
+        selector = rule.spec.workload_selector
+        labels = None if selector is None else frozenset(selector.match_labels.items())
+        written = frozenset({"."}) if selector is not None else frozenset(rule.spec.export_to)
+        rule_facts.append(RuleFacts(namespace=rule.namespace, service=int(service), exports=written, selector=labels))
 
     # VirtualServices: the services each names and routes to.
     vs_facts: list[VsFacts] = []
@@ -181,7 +186,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             VsFacts(namespace=vs.namespace, exports=exports, claims=tuple(claims), destinations=frozenset(destinations))
         )
 
-    views = object_views(ns_names_list, service_namespace, rule_facts, vs_facts, notes)
+    selected, viewer_rows = _rule_viewers(tables, rule_facts)
+    views = object_views(ns_names_list, service_namespace, rule_facts, vs_facts, notes, selected)
     _add_rule_subsets(tables, rules, views, notes)
     _subset_notes(tables, virtual_services, service_of_host, domain, notes)
     tables["destination_rules"] = make_table(
@@ -193,6 +199,13 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             "entry": _entry_of_rule(views, len(rules)),
             "shapes": np.isin(np.arange(len(rules)), list(views.rule_of_service.values())),
             "generated": np.arange(len(rules)) >= len(s.destination_rules),
+        },
+    )
+    tables["rule_members"] = make_table(
+        "rule_members",
+        {
+            "entry": [found.head for _, found in views.entries for _ in found.members],
+            "rule": [r for _, found in views.entries for r in found.members],
         },
     )
     tables["virtual_services"] = make_table(
@@ -212,8 +225,11 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         "object_views",
         {
             name: [row[i] for row in views.exceptions]
-            for i, name in enumerate(("namespace", "service", "virtual_service", "rule"))
+            for i, name in enumerate(("viewer", "service", "virtual_service", "rule"))
         },
+    )
+    tables["rule_viewers"] = make_table(
+        "rule_viewers", {"workload": [w for w, _ in viewer_rows], "viewer": [v for _, v in viewer_rows]}
     )
     entries = add_service_entries(s, tables, notes)
     sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
@@ -237,11 +253,47 @@ def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
     return found
 
 
+def _rule_viewers(
+    tables: dict[str, pd.DataFrame], rules: Sequence[RuleFacts]
+) -> tuple[list[tuple[int, frozenset[Selector]]], list[tuple[int, int]]]:
+    """The viewers beyond the namespaces (:mod:`dsim.cluster.object_views`): each (namespace row,
+    the DestinationRule workloadSelectors of that namespace its workloads' labels hold) some
+    workload has, in order of first workload; and (workload, viewer) for each such workload."""
+    selectors: dict[str, set[Selector]] = {}
+    for rule in rules:
+        if rule.selector is not None and rule.service >= 0:
+            selectors.setdefault(rule.namespace, set()).add(rule.selector)
+    if not selectors:
+        return [], []
+    namespace_rows = tables["workloads"]["namespace"].to_numpy()
+    namespace_names = tables["namespaces"]["name"].to_numpy()
+    labels: dict[int, set[tuple[str, str]]] = {}
+    wl = tables["workload_labels"]
+    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
+        labels.setdefault(w, set()).add((key, value))
+    first = len(tables["namespaces"])
+    viewer_of: dict[tuple[int, frozenset[Selector]], int] = {}
+    rows: list[tuple[int, int]] = []
+    for w, n in enumerate(namespace_rows.tolist()):
+        mine = selectors.get(str(namespace_names[n]))
+        if not mine:
+            continue
+        held = labels.get(w, set())
+        matched = frozenset(sel for sel in mine if sel <= held)
+        if matched:
+            rows.append((w, viewer_of.setdefault((n, matched), first + len(viewer_of))))
+    return list(viewer_of), rows
+
+
 def _entry_of_rule(views: ObjectViews, rules: int) -> np.ndarray:
-    """Per rule: the head of the merged entry it belongs to (-1: it names no service)."""
+    """Per rule: the head of the merged entry it belongs to, the one it heads where it is in
+    several (-1: it names no service)."""
     entry = np.full(rules, -1, dtype=np.int64)
     for _, found in views.entries:
-        entry[list(found.members)] = found.head
+        joined = [r for r in found.members if entry[r] < 0]
+        entry[joined] = found.head
+    for _, found in views.entries:
+        entry[found.head] = found.head
     return entry
 
 
@@ -342,8 +394,12 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
         "destination_rules": len(cluster.destination_rules),
         "service_entries": len(cluster.service_entries),
         "sidecars": len(cluster.sidecars),
-        # Namespaces that apply another VirtualService or DestinationRule than the base view's.
-        "own_views": {"namespaces": int(views["namespace"].nunique()), "services": int(views["service"].nunique())},
+        # Namespaces (and proxies a DestinationRule's workloadSelector picks) that apply another
+        # VirtualService or DestinationRule than the base view's.
+        "own_views": {
+            "namespaces": len(np.unique(cluster.viewer_namespaces()[views["viewer"].to_numpy()])),
+            "services": int(views["service"].nunique()),
+        },
         "notes": dict(istio.notes),
         "fields accepted but not modelled": dict(istio.ignored),
     }

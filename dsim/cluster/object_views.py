@@ -15,6 +15,16 @@
   N's own entries (its public and private rules and those exporting to N by name), else the
   entries of the service's namespace exported to N, else the root namespace's exported to N. Of
   several entries found, the last one applies (``SidecarScope.DestinationRule``'s catch-all).
+- **Rules with a workloadSelector** are private to their namespace and form entries of their own,
+  merged with rules of the same selector (``mergeDestinationRule``); Istio sorts them before the
+  others (1.24's ``sortConfigBySelectorAndCreationTime``), and a later rule without a selector and
+  with equal exportTo is merged into them too (a rule may then be in several entries). A proxy of their namespace whose
+  labels hold one applies the first such entry, outbound only; any other proxy, and every inbound
+  cluster, the last entry without a selector from the same list, and none when the list has only
+  selector entries: Istio does not then look in the service's namespace
+  (``PushContext.destinationRule`` returns the namespace's list as soon as it is not empty).
+  Proxies of one namespace matching the same selectors share a **viewer**: the namespaces are
+  viewers 0..N-1 (no selector matched), each further (namespace, matched selectors) one more.
 
 The **base view** is what a namespace with no object of its own and named in no exportTo sees
 (public objects only). Every other namespace's view differs from it only for the services its
@@ -33,6 +43,9 @@ from dsim.scenario.istio.destination_rule import DestinationRuleSpec, Subset
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it)."""
+
+Selector = frozenset[tuple[str, str]]
+"""A DestinationRule's ``workloadSelector.matchLabels`` as (key, value) pairs."""
 
 Exports = frozenset[str] | None
 """The namespaces an object is exported to, ``.`` resolved to its own (``None``: public)."""
@@ -55,11 +68,14 @@ def visible_from(exports: Exports, namespace: str | None) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class RuleEntry:
-    """Rules for one host in one namespace with equal exportTo, merged (``members`` in creation order)."""
+    """Rules for one host in one namespace with equal exportTo (and selector, but see :func:`_merge`),
+    merged (``members`` in the order Istio takes them: selector rules first, each kind by creation)."""
 
     members: tuple[int, ...]
     exports: frozenset[str]
     """Their ``exportTo`` as written (Istio compares the values, not what they resolve to)."""
+    selector: Selector | None = None
+    """Their workloadSelector's labels (``None``: none)."""
 
     @property
     def head(self) -> int:
@@ -81,6 +97,8 @@ class RuleFacts:
     """The service its host names (-1: none)."""
     exports: frozenset[str]
     """Its ``exportTo`` as written (``.`` for a rule with a workload selector, which Istio keeps private)."""
+    selector: Selector | None = None
+    """Its workloadSelector's labels (``None``: none)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -102,17 +120,20 @@ class _RuleIndex:
         self.local: dict[tuple[str, int], list[RuleEntry]] = {}
         self.exported: dict[tuple[str, int], list[RuleEntry]] = {}
         self.root_local: dict[int, list[RuleEntry]] = {}
-        for r, rule in enumerate(rules):
+        # Rules with a selector first, each kind in creation order (sortConfigBySelectorAndCreationTime).
+        order = sorted(range(len(rules)), key=lambda r: (rules[r].selector is None, r))
+        for r in order:
+            rule = rules[r]
             if rule.service < 0:
                 continue
             key = (rule.namespace, rule.service)
             exports = rule.exports
             if not exports or exports & {"*", ".", rule.namespace}:
-                _merge(self.local.setdefault(key, []), r, exports)
+                _merge(self.local.setdefault(key, []), r, rule)
             if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
-                _merge(self.exported.setdefault(key, []), r, exports)
+                _merge(self.exported.setdefault(key, []), r, rule)
             elif rule.namespace == ROOT_NAMESPACE:
-                _merge(self.root_local.setdefault(rule.service, []), r, exports)
+                _merge(self.root_local.setdefault(rule.service, []), r, rule)
 
     def entries(self) -> list[tuple[int, RuleEntry]]:
         """Every distinct entry with its service, once each."""
@@ -126,15 +147,23 @@ class _RuleIndex:
                 found.setdefault(entry.members, (service, entry))
         return sorted(found.values(), key=lambda pair: pair[1].head)
 
-    def lookup(self, namespace: str | None, service: int, service_namespace: str) -> int:
-        """The entry (its head rule) a proxy of ``namespace`` (``None``: the base view) applies to
-        ``service``; -1: none."""
+    def lookup(
+        self, namespace: str | None, service: int, service_namespace: str, matched: frozenset[Selector] = frozenset()
+    ) -> int:
+        """The entry (its head rule) a proxy of ``namespace`` (``None``: the base view) whose labels
+        hold the selectors ``matched`` applies to ``service``; -1: none."""
         if namespace == ROOT_NAMESPACE:
             own = self.root_local.get(service)
         else:
             own = self.local.get((namespace, service)) if namespace is not None else None
-        if own:
-            return own[-1].head
+        if own:  # SidecarScope.DestinationRule: the first selector entry matched, else the last catch-all
+            catch_all = -1
+            for entry in own:
+                if entry.selector is None:
+                    catch_all = entry.head
+                elif entry.selector in matched:
+                    return entry.head
+            return catch_all
         for owner in (service_namespace, ROOT_NAMESPACE):
             found = [e for e in self.exported.get((owner, service), ()) if e.exported_to(namespace)]
             if found:
@@ -154,25 +183,35 @@ def merged_spec(specs: Sequence[DestinationRuleSpec]) -> DestinationRuleSpec:
     return dataclasses.replace(specs[0], traffic_policy=policy, subsets=tuple(subsets.values()))
 
 
-def _merge(entries: list[RuleEntry], rule: int, exports: frozenset[str]) -> None:
+def _merge(entries: list[RuleEntry], r: int, rule: RuleFacts) -> None:
+    """Add rule ``r`` to the entries of its host and namespace as ``mergeDestinationRule`` does
+    (exportTo compared as written): into every entry with equal exportTo whose selector is its own
+    or, for a rule without one, any selector entry too (Istio copies its new subsets, and its policy
+    where the entry has none, into those); an entry of its own unless one had its own selector."""
+    alone = True
     for i, entry in enumerate(entries):
-        if entry.exports == exports:
-            entries[i] = RuleEntry(members=(*entry.members, rule), exports=exports)
-            return
-    entries.append(RuleEntry(members=(rule,), exports=exports))
+        if entry.exports != rule.exports:
+            continue
+        if entry.selector != rule.selector and rule.selector is not None:
+            continue
+        alone = alone and entry.selector != rule.selector
+        entries[i] = dataclasses.replace(entry, members=(*entry.members, r))
+    if alone:
+        entries.append(RuleEntry(members=(r,), exports=rule.exports, selector=rule.selector))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ObjectViews:
-    """Each namespace's VirtualService and DestinationRule per service, as the base plus exceptions."""
+    """Each viewer's VirtualService and DestinationRule per service, as the base plus exceptions."""
 
     rule_of_service: dict[int, int]
     """The base view's DestinationRule entry (its head rule) per service."""
     entries: tuple[tuple[int, RuleEntry], ...]
     """Every DestinationRule entry with the service it names, by head rule."""
     exceptions: tuple[tuple[int, int, int, int], ...]
-    """(namespace row, service, the first VirtualService of its chain or -1, entry head or -1) where
-    that namespace's view differs from the base, sorted."""
+    """(viewer, service, the first VirtualService of its chain or -1, entry head or -1) where that
+    viewer's view differs from the base, sorted. Viewers 0..N-1 are the namespaces; the others are
+    :func:`object_views`'s ``selected``, in order, from N."""
 
 
 def object_views(
@@ -181,12 +220,15 @@ def object_views(
     rules: Sequence[RuleFacts],
     virtual_services: Sequence[VsFacts],
     notes: Counter[str],
+    selected: Sequence[tuple[int, frozenset[Selector]]] = (),
 ) -> ObjectViews:
-    """Every namespace's view of the mesh's VirtualServices and DestinationRules (see the module doc)."""
+    """Every viewer's view of the mesh's VirtualServices and DestinationRules (see the module doc):
+    the namespaces', then ``selected``'s, each a (namespace row, the workloadSelectors its proxies'
+    labels hold) of proxies that match some DestinationRule's selector."""
     index = _RuleIndex(rules)
     entries = index.entries()
     for found in (*index.local.values(), *index.exported.values()):
-        if len(found) > 1:
+        if len({entry.selector for entry in found}) < len(found):
             notes[
                 "DestinationRules for one host in one namespace with different exportTo: kept apart, the last one "
                 "a proxy may see applied (Istio's superset merge is not modelled)"
@@ -194,11 +236,12 @@ def object_views(
     merged = sum(len(entry.members) - 1 for _, entry in entries)
     if merged:
         notes[
-            "DestinationRules for one host, namespace and exportTo: merged (subsets unioned, the first policy kept)"
+            "DestinationRules for one host, namespace, exportTo and selector: merged (subsets unioned, the first "
+            "policy kept)"
         ] += merged
 
-    def rule_view(namespace: str | None, service: int) -> int:
-        return index.lookup(namespace, service, service_namespace[service])
+    def rule_view(namespace: str | None, service: int, matched: frozenset[Selector] = frozenset()) -> int:
+        return index.lookup(namespace, service, service_namespace[service], matched)
 
     ruled = sorted({service for service, _ in entries})
     base_rule = {s: h for s in ruled if (h := rule_view(None, s)) >= 0}
@@ -223,22 +266,24 @@ def object_views(
     def vs_view(namespace: str, service: int) -> tuple[int, ...]:
         return vs_chain(virtual_services, claimers.get(service, ()), namespace)
 
+    viewers = [(n, frozenset[Selector]()) for n in range(len(namespaces))] + list(selected)
     exceptions: list[tuple[int, int, int, int]] = []
-    for n, ns in enumerate(namespaces):
+    for viewer, (n, matched) in enumerate(viewers):
+        ns = namespaces[n]
         if ns not in candidates:
             continue
         changed: dict[int, tuple[tuple[int, ...], int]] = {}
         for s in sorted(candidates[ns]):
-            pair = (vs_view(ns, s), rule_view(ns, s))
+            pair = (vs_view(ns, s), rule_view(ns, s, matched))
             if pair != (base_vs.get(s, ()), base_rule.get(s, -1)):
                 changed[s] = pair
         rerouted = [s for s, (_, rule) in changed.items() if rule != base_rule.get(s, -1)]
-        for d in rerouted:  # a route carries its destination's hash policy, from the rule this namespace sees
+        for d in rerouted:  # a route carries its destination's hash policy, from the rule this viewer sees
             for v in routed_to.get(d, ()):
                 for s in virtual_services[v].claims:
                     if s not in changed and v in vs_view(ns, s):  # its own pair is the base one
                         changed[s] = (vs_view(ns, s), base_rule.get(s, -1))
-        exceptions.extend((n, s, walk[0] if walk else -1, rule) for s, (walk, rule) in sorted(changed.items()))
+        exceptions.extend((viewer, s, walk[0] if walk else -1, rule) for s, (walk, rule) in sorted(changed.items()))
     return ObjectViews(rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions))
 
 
@@ -270,8 +315,8 @@ def vs_chain(virtual_services: Sequence[VsFacts], claimers: Sequence[int], names
     return tuple(v for _, v in ranked)
 
 
-def views_by_namespace(exceptions: Sequence[tuple[int, int, int, int]]) -> Mapping[int, dict[int, tuple[int, int]]]:
-    """The exceptions as {namespace row: {service: (the first VirtualService of its chain, rule entry)}}."""
+def views_by_viewer(exceptions: Sequence[tuple[int, int, int, int]]) -> Mapping[int, dict[int, tuple[int, int]]]:
+    """The exceptions as {viewer: {service: (the first VirtualService of its chain, rule entry)}}."""
     out: dict[int, dict[int, tuple[int, int]]] = {}
     for n, s, vs, rule in exceptions:
         out.setdefault(n, {})[s] = (vs, rule)

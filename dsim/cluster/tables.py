@@ -81,9 +81,11 @@ SCHEMA: dict[str, dict[str, str]] = {
         "shapes": "bool",
         "generated": "bool",
     },
+    "rule_members": {"entry": "int32", "rule": "int32"},
     "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
     "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
-    "object_views": {"namespace": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
+    "object_views": {"viewer": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
+    "rule_viewers": {"workload": "int32", "viewer": "int32"},
     "service_entries": {
         "name": "str",
         "namespace": "str",
@@ -100,9 +102,11 @@ SCHEMA: dict[str, dict[str, str]] = {
 LATE_TABLES = (
     "proxies",
     "destination_rules",
+    "rule_members",
     "virtual_services",
     "virtual_service_hosts",
     "object_views",
+    "rule_viewers",
     "service_entries",
     "sidecars",
     "sidecar_workloads",
@@ -121,8 +125,10 @@ REFERENCES: dict[str, dict[str, str]] = {
     "pods": {"workload": "workloads", "locality": "localities"},
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
+    "rule_members": {"entry": "destination_rules", "rule": "destination_rules"},
     "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
-    "object_views": {"namespace": "namespaces", "service": "services"},
+    "object_views": {"service": "services"},
+    "rule_viewers": {"workload": "workloads"},
     "sidecar_workloads": {"sidecar": "sidecars", "workload": "workloads"},
     "scope": {"workload": "workloads", "service": "services"},
 }
@@ -167,15 +173,23 @@ class Cluster:
     """One row per DestinationRule in force (pasted, then generated): ``service`` it names (-1: no
     service of the mesh), ``entry`` the row heading the merged entry it belongs to (-1: none),
     ``shapes`` whether it heads the entry that shapes that service's clusters in the base view."""
+    rule_members: pd.DataFrame
+    """The rules merged into each DestinationRule entry (``entry``: its head rule), in the order
+    Istio merges them; a rule without a workloadSelector may also be in its namespace's selector
+    entries (:mod:`dsim.cluster.object_views`)."""
     virtual_services: pd.DataFrame
     """One row per VirtualService in force (pasted, then generated)."""
     virtual_service_hosts: pd.DataFrame
     """The services each VirtualService bound to the mesh names (its claims); which of them builds
     what, per namespace, is :mod:`dsim.cluster.object_views`'s chain."""
     object_views: pd.DataFrame
-    """(namespace, service) pairs whose proxies apply another VirtualService chain or DestinationRule
+    """(viewer, service) pairs whose proxies apply another VirtualService chain or DestinationRule
     entry than the base view (``virtual_service``: the chain's first, ``rule``: -1 for none), or whose
-    VirtualServices' routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`)."""
+    VirtualServices' routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`).
+    A viewer is a ``namespaces`` row, or a ``rule_viewers`` viewer."""
+    rule_viewers: pd.DataFrame
+    """Workloads whose labels hold some DestinationRule ``workloadSelector`` of their namespace, with
+    their viewer (past the namespaces' rows; workloads matching the same selectors share one)."""
     service_entries: pd.DataFrame
     """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
     sidecars: pd.DataFrame
@@ -192,6 +206,23 @@ class Cluster:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name, in :data:`SCHEMA` order."""
         return {name: getattr(self, name) for name in SCHEMA}
+
+    def workload_viewers(self) -> np.ndarray:
+        """Each workload's viewer (:attr:`object_views`): its namespace row, or its ``rule_viewers`` one."""
+        out = self.workloads["namespace"].to_numpy().astype(np.int64)
+        out[self.rule_viewers["workload"].to_numpy()] = self.rule_viewers["viewer"].to_numpy()
+        return out
+
+    def viewer_namespaces(self) -> np.ndarray:
+        """Each viewer's namespace row (the namespaces' own, then each ``rule_viewers`` viewer's)."""
+        out = np.arange(len(self.namespaces), dtype=np.int64)
+        selected = self.rule_viewers
+        if not len(selected):
+            return out
+        extra = np.zeros(int(selected["viewer"].max()) + 1 - len(out), np.int64)
+        namespaces = self.workloads["namespace"].to_numpy()[selected["workload"].to_numpy()]
+        extra[selected["viewer"].to_numpy() - len(out)] = namespaces
+        return np.concatenate([out, extra])
 
     def service_hosts(self) -> pd.Series:
         """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``; a ServiceEntry host as written)."""

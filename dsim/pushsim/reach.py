@@ -5,7 +5,10 @@
   every VirtualService visible to it, even one another shadows for the same host).
 - A DestinationRule is a dependency of the namespaces whose lookup picks its entry for its host
   (``docs/istio-objects.md`` 2.2): the base view's namespaces if its entry is the base one, less
-  those whose own view picks another; else the namespaces whose view picks it.
+  those whose own view picks another; else the namespaces whose view picks it. Proxies a
+  workloadSelector picks depend on their namespace's pick as well: the lookup's list holds both.
+- A DestinationRule with a workloadSelector is a dependency of every proxy of its namespace, the
+  ones its selector does not pick too (their lookup lists it before passing it over).
 
 ``None`` stands for every namespace.
 """
@@ -47,16 +50,22 @@ def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray
             strict=True,
         )
     )
+    every = len(cluster.namespaces)
     views = cluster.object_views
+    views = views[views["viewer"].to_numpy() < every]  # the namespaces' own views: no selector matched
     by_service: dict[int, list[tuple[int, int]]] = {}
     for namespace, service, rule in zip(
-        views["namespace"].tolist(), views["service"].tolist(), views["rule"].tolist(), strict=True
+        views["viewer"].tolist(), views["service"].tolist(), views["rule"].tolist(), strict=True
     ):
         by_service.setdefault(service, []).append((namespace, rule))
-    every = len(cluster.namespaces)
+    rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
     out: list[tuple[list[int], np.ndarray | None]] = []
-    for service, entry in zip(rules["service"].tolist(), rules["entry"].tolist(), strict=True):
+    for r, (service, entry) in enumerate(zip(rules["service"].tolist(), rules["entry"].tolist(), strict=True)):
         if service < 0:
+            continue
+        rule = cluster.istio.destination_rules[r]
+        if rule.spec.workload_selector is not None:  # listed for every proxy of its namespace, matched or not
+            out.append(([service], np.array([rows[rule.namespace]], np.int64)))
             continue
         views_of = by_service.get(service, [])
         if base.get(service) == entry:

@@ -41,7 +41,7 @@ class Override:
     view: ObjectView
     """The view it is priced in."""
     workloads: np.ndarray
-    """Mask over workloads: those in the namespaces whose view this is."""
+    """Mask over workloads: those of the viewers whose view this is."""
     values: dict[str, np.ndarray]
     """Per name of :data:`PRICED` and ``same``/``other`` (its virtual hosts' bytes seen from its own
     namespace or another): one value per class. ``eds`` and ``eaa`` follow the membership states."""
@@ -60,17 +60,18 @@ def view_overrides(
     design: Design,
     classes: np.ndarray,
     taus: list[int],
-    workload_namespace: np.ndarray,
+    workload_viewer: np.ndarray,
 ) -> dict[int, list[Override]]:
-    """Per service with a view other than the base in some namespace: its overrides."""
+    """Per service with a view other than the base for some viewer (a namespace, or the proxies a
+    DestinationRule's workloadSelector picks: ``workload_viewer``): its overrides."""
     objects = mesh_objects(cluster)
     out: dict[int, list[Override]] = {}
     k_count = len(PROXY_CLASSES)
-    for services, namespaces in objects.view_groups():
-        workloads = np.isin(workload_namespace, namespaces)
+    for services, viewers in objects.view_groups():
+        workloads = np.isin(workload_viewer, viewers)
         if not workloads.any():
             continue
-        view = objects.view(namespaces[0])
+        view = objects.view(viewers[0])
         seen_from = view_columns(cols, view, services)
         found = {
             int(s): Override(

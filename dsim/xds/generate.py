@@ -76,7 +76,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     opened: set[tuple[int, str]] = set()
     shared_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
     plan = OutboundPlan(view.egress)
-    objects = mesh_objects(index.cluster).view(view.namespace_index)
+    objects = mesh_objects(index.cluster).view(view.viewer)
     entries = entry_index(index)
     wildcard: list[WildcardChain] = []
     entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
@@ -255,7 +255,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     for spec in design.virtual_inbound(view.facts):
         out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
 
-    inbound_rules = [objects.inbound_rule(p.service, p.service_port) for p in view.inbound]
+    # A DestinationRule's workloadSelector counts outbound only: inbound clusters take the namespace's rules.
+    own_rules = mesh_objects(index.cluster).view(view.namespace_index)
+    inbound_rules = [own_rules.inbound_rule(p.service, p.service_port) for p in view.inbound]
     for inbound in design.inbound_clusters(view.facts):
         out_clusters.extend(
             clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule)

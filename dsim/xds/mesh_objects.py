@@ -21,7 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
-from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_namespace, vs_chain
+from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_viewer, vs_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.virtual_service import Destination
@@ -76,16 +76,17 @@ class MeshObjects:
         base_vs = {s: chain for s in self._claimers if (chain := self.chain(None, s))}
         rules = cluster.destination_rules
         self._members: dict[int, list[int]] = {}
-        for r, entry in enumerate(rules["entry"].tolist()):
-            if entry >= 0:
-                self._members.setdefault(entry, []).append(r)
+        members = cluster.rule_members
+        for entry, r in zip(members["entry"].tolist(), members["rule"].tolist(), strict=True):
+            self._members.setdefault(entry, []).append(r)
         shaping = rules[rules["shapes"].to_numpy()]
         base_rule: dict[int, int] = dict(zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True))
         views = cluster.object_views
-        self._exceptions = views_by_namespace(
+        self._viewer_namespace = cluster.viewer_namespaces().tolist()
+        self._exceptions = views_by_viewer(
             list(
                 zip(
-                    views["namespace"].tolist(),
+                    views["viewer"].tolist(),
                     views["service"].tolist(),
                     views["virtual_service"].tolist(),
                     views["rule"].tolist(),
@@ -111,22 +112,24 @@ class MeshObjects:
         self.base = ObjectView(self, base_vs, base_rule)
         self._views: dict[int, ObjectView] = {}
 
-    def chain(self, namespace: int | None, service: int) -> tuple[int, ...]:
-        """The VirtualServices naming ``service`` that proxies of ``namespace`` (``None``: the base
-        view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`)."""
-        name = None if namespace is None else self._namespace_names[namespace]
+    def chain(self, viewer: int | None, service: int) -> tuple[int, ...]:
+        """The VirtualServices naming ``service`` that proxies of ``viewer`` (``None``: the base
+        view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`): their namespace's."""
+        name = None if viewer is None else self._namespace_names[self._viewer_namespace[viewer]]
         return vs_chain(self._vs_facts, self._claimers.get(service, ()), name)
 
-    def view(self, namespace: int | None = None) -> ObjectView:
-        """What proxies of ``namespace`` (a ``namespaces`` row; ``None``: the base view) apply."""
-        if namespace is None or not self._exceptions.get(namespace):
+    def view(self, viewer: int | None = None) -> ObjectView:
+        """What proxies of ``viewer`` (:meth:`dsim.cluster.Cluster.workload_viewers`: a
+        ``namespaces`` row, or one a DestinationRule's workloadSelector makes; ``None``: the base
+        view) apply."""
+        if viewer is None or not self._exceptions.get(viewer):
             return self.base
-        overrides = self._exceptions[namespace]
-        if namespace not in self._views:
+        overrides = self._exceptions[viewer]
+        if viewer not in self._views:
             vs_of = dict(self.base.vs_of_service)
             rule_of = dict(self.base.rule_of_service)
             for service, (_, rule) in overrides.items():
-                chain = self.chain(namespace, service)
+                chain = self.chain(viewer, service)
                 if chain:
                     vs_of[service] = chain
                 else:
@@ -135,20 +138,20 @@ class MeshObjects:
                     rule_of[service] = rule
                 else:
                     rule_of.pop(service, None)
-            self._views[namespace] = ObjectView(self, vs_of, rule_of)
-        return self._views[namespace]
+            self._views[viewer] = ObjectView(self, vs_of, rule_of)
+        return self._views[viewer]
 
     def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
-        """Namespaces whose views differ from the base, grouped by equal views: (the services their
-        view changes, the namespace rows), by first namespace."""
+        """Viewers whose views differ from the base, grouped by equal views: (the services their
+        view changes, the viewers), by first viewer."""
         sharing: dict[tuple[tuple[int, tuple[int, ...], int], ...], list[int]] = {}
-        for namespace, overrides in sorted(self._exceptions.items()):
+        for viewer, overrides in sorted(self._exceptions.items()):
             # Keyed by whole chains: two namespaces may walk the same first VirtualService and differ after it.
-            key = tuple((s, self.chain(namespace, s), rule) for s, (_, rule) in sorted(overrides.items()))
-            sharing.setdefault(key, []).append(namespace)
+            key = tuple((s, self.chain(viewer, s), rule) for s, (_, rule) in sorted(overrides.items()))
+            sharing.setdefault(key, []).append(viewer)
         return [
-            (np.array([service for service, _, _ in changed], dtype=np.int64), namespaces)
-            for changed, namespaces in sharing.items()
+            (np.array([service for service, _, _ in changed], dtype=np.int64), viewers)
+            for changed, viewers in sharing.items()
         ]
 
     def policy_id(self, policy: ClusterPolicy) -> int:

@@ -159,7 +159,10 @@ class ProxyView:
     pod_name: str
     namespace: str
     namespace_index: int
-    """Its ``namespaces`` row (which VirtualServices and DestinationRules it applies depends on it)."""
+    """Its ``namespaces`` row (the DestinationRules its inbound clusters apply depend on it)."""
+    viewer: int
+    """Its viewer (:meth:`dsim.cluster.Cluster.workload_viewers`): which VirtualServices and
+    DestinationRules its outbound config applies depends on it."""
     workload: str
     canonical_service: str
     canonical_revision: str
@@ -206,6 +209,7 @@ class ClusterIndex:
             + CLUSTER_ID
         ).to_numpy()
         self.allow_any = allow_any_by_workload(c)
+        self.viewers = c.workload_viewers()
         self.ports_of = _group(c.service_ports, "service")
         self.subsets_of = _group(c.subsets, "service")
         self.workloads_of_service = _group(c.service_workloads, "service", "workload")
@@ -362,6 +366,7 @@ class ClusterIndex:
             pod_name=self.pod_names[pod],
             namespace=self.namespace_names[namespace],
             namespace_index=namespace,
+            viewer=int(self.viewers[workload]),
             workload=str(wl["name"]),
             canonical_service=str(wl["canonical_service"]),
             canonical_revision=str(wl["canonical_revision"]),

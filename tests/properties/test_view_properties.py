@@ -1,10 +1,11 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes) and
-DestinationRules spread over namespaces with any exportTo, sniffed and HTTP ports sharing a number,
-and maybe a Sidecar with an outbound policy, an ingress listener and egress listeners on ports
+DestinationRules spread over namespaces with any exportTo or a workloadSelector, sniffed and HTTP
+ports sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress listeners on ports
 (priced from one proxy's messages per group: the groups must hold proxies of one config), each
 proxy's config is priced
 exactly: the vectorized accounting (the base view plus each namespace's difference) equals real
-serialization of what the protobuf path builds for the view of that proxy's namespace, under every
+serialization of what the protobuf path builds for the view of that proxy's namespace (and of the
+DestinationRule selectors its labels hold), under every
 design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             {"name": v, "labels": {"version": v}, **({"trafficPolicy": POLICIES[1]} if draw(st.booleans()) else {})}
             for v in versions
         ]
+        # maybe for some workloads of its namespace only (then private to it, as Istio requires)
+        selector = draw(st.sampled_from([None, None, {"version": "v1"}, {"app": "api", "version": "v2"}, {}]))
+        if selector is not None:
+            spec.pop("exportTo", None)
+            spec["workloadSelector"] = {"matchLabels": selector}
         rules.append({"name": f"r{i}", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": spec})
     routes = []
     for i in range(draw(st.integers(0, 4))):

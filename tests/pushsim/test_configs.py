@@ -77,12 +77,16 @@ def per_workload(cluster: Cluster, design: str) -> np.ndarray:
     return out
 
 
-def _own_views(every: bool = False) -> dict:
+def _own_views(every: bool = False, selector: bool = False) -> dict:
     """Objects that give the first and last pods' services (``every``: all services) another view
     in some namespace: a private DestinationRule there (a subset of all the service's pods, a
-    consistent hash) and a private VirtualService routing to that subset
-    (``dsim/cluster/object_views.py``)."""
+    consistent hash; ``selector``: for that namespace's first workload only, by a workloadSelector)
+    and a private VirtualService routing to that subset (``dsim/cluster/object_views.py``)."""
     cluster = build_cluster(scenario_from_dict(MESH))
+    labels = cluster.workload_labels
+    pairs = zip(labels["workload"].tolist(), labels["key"].tolist(), labels["value"].tolist(), strict=True)
+    apps = {w: value for w, key, value in pairs if key == "app"}
+    workload_ns = cluster.workloads["namespace"].tolist()
     pod_workload = cluster.pods["workload"].to_numpy()
     sw = cluster.service_workloads
     chosen = sw if every else sw[sw["workload"].isin({int(pod_workload[0]), int(pod_workload[-1])})]
@@ -99,6 +103,9 @@ def _own_views(every: bool = False) -> dict:
             "subsets": [{"name": "every", "labels": {"app": names[s]}}],
             "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
         }
+        if selector:
+            first = workload_ns.index(spaces.index(elsewhere))
+            spec["workloadSelector"] = {"matchLabels": {"app": apps[first]}}
         rules.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
         route = [{"route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
         spec = {"hosts": [hosts[s]], "exportTo": ["."], "http": route}
@@ -115,6 +122,8 @@ SCOPES: dict[str, dict] = {
     "sidecars": {"visibility": "all", "istio_objects": {"sidecars": {"per_namespace": True}}},
     # Some namespaces see the changed services through their own DestinationRule and VirtualService.
     "views": _own_views(),
+    # The same rules for one workload of each namespace only, by a workloadSelector.
+    "selectors": _own_views(selector=True),
 }
 
 
@@ -125,7 +134,8 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
 ) -> None:
     cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
     assert cluster.istio.scoped == (scope == "sidecars")
-    assert bool(len(cluster.object_views)) == (scope == "views")
+    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors"))
+    assert bool(len(cluster.rule_viewers)) == (scope == "selectors")
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
     grown_workload = int(pod_workload[0])
@@ -172,11 +182,14 @@ def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_
     assert added[:, 1].min() > 0, "every workload sees the new clusters"
 
 
-def test_each_workload_gets_what_its_namespace_sees(write_scenario: Callable[..., Path]) -> None:
-    """A service some namespaces see through their own objects adds, to their workloads, what
-    their view builds: against the same mesh without those objects, each workload's config differs
-    by exactly the difference of the services' contributions to it."""
-    meshes = [build_cluster(write_scenario({**MESH, **own})) for own in (_own_views(every=True), {})]
+@pytest.mark.parametrize("selector", [False, True])
+def test_each_workload_gets_what_its_namespace_sees(write_scenario: Callable[..., Path], selector: bool) -> None:
+    """A service some namespaces (``selector``: some workloads, by a DestinationRule's
+    workloadSelector) see through their own objects adds, to their workloads, what their view
+    builds: against the same mesh without those objects, each workload's config differs by exactly
+    the difference of the services' contributions to it."""
+    own_views = _own_views(every=True, selector=selector)
+    meshes = [build_cluster(write_scenario({**MESH, **own})) for own in (own_views, {})]
     assert len(meshes[0].object_views)
     assert not len(meshes[1].object_views)
     proxied = np.unique(meshes[0].proxies["workload"].to_numpy())

@@ -1,0 +1,214 @@
+"""DestinationRules with a workloadSelector (issue 16; ``docs/istio-objects.md`` 2.2): only the
+proxies of their namespace whose labels hold the selector apply them, outbound only; the others
+apply their namespace's last rule without one, or none at all where the namespace has only
+selector rules for the host (Istio then does not look in the service's namespace). Inbound
+clusters never take a selector rule. Both paths agree byte for byte under every design, the real
+Envoy accepts every config, and an edit reaches every proxy of the rule's namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+
+from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
+from dsim.cluster import Cluster
+from dsim.cluster.istio import istio_record
+from dsim.designs import get_design
+from dsim.pushsim.reach import destination_rule_reach
+from dsim.xds.generate import proxy_config
+from dsim.xds.view import index_for
+from tests.accounting_check import assert_methods_agree
+
+REVIEWS = "reviews.shop.svc.cluster.local"
+RATINGS = "ratings.shop.svc.cluster.local"
+
+
+def _dr(name: str, namespace: str, host: str, selector: dict[str, str] | None = None, **spec: Any) -> Any:
+    body: dict[str, Any] = {"host": host, **spec}
+    if selector is not None:
+        body["workloadSelector"] = {"matchLabels": selector}
+    return {"name": name, "namespace": namespace, "spec": body}
+
+
+def _pool(connections: int) -> dict[str, Any]:
+    return {"connectionPool": {"tcp": {"maxConnections": connections}}}
+
+
+RULES = [
+    # shop's public rules, every namespace without its own applies them
+    _dr("reviews", "shop", "reviews", trafficPolicy={"outlierDetection": {"consecutive5xxErrors": 3}}),
+    _dr("ratings", "shop", "ratings", trafficPolicy=_pool(5)),
+    # shop's reviews pods, calling reviews, apply their own pool (their inbound cluster does not)
+    _dr("reviews-self", "shop", "reviews", {"app": "reviews"}, trafficPolicy=_pool(11)),
+    # client: canary pods get a pool and a subset; the rest the namespace's rule without a selector
+    _dr(
+        "reviews-canary",
+        "client",
+        REVIEWS,
+        {"app": "client", "track": "canary"},
+        trafficPolicy=_pool(7),
+        subsets=[{"name": "v1", "labels": {"version": "v1"}}],
+    ),
+    _dr("reviews-all", "client", REVIEWS, trafficPolicy=_pool(9)),
+    # ratings: client holds a selector rule only, which hides shop's rule from every other client pod
+    _dr("ratings-canary", "client", RATINGS, {"track": "canary"}, trafficPolicy=_pool(13)),
+]
+
+MESH: dict[str, Any] = {
+    "name": "rule-selectors",
+    "visibility": "all",
+    "namespaces": [{"name": n} for n in ("shop", "client", "other")],
+    "services": [
+        {"name": "reviews", "namespace": "shop", "ports": [{"port": 9080, "name": "http"}]},
+        {"name": "ratings", "namespace": "shop", "ports": [{"port": 8080, "name": "http"}]},
+    ],
+    "workloads": [
+        {"name": "reviews-v1", "namespace": "shop", "labels": {"app": "reviews", "version": "v1"}},
+        {"name": "ratings", "namespace": "shop", "labels": {"app": "ratings"}},
+        {"name": "canary", "namespace": "client", "labels": {"app": "client", "track": "canary"}, "replicas": 2},
+        {"name": "stable", "namespace": "client", "labels": {"app": "client", "track": "stable"}},
+        {"name": "other", "namespace": "other", "labels": {"app": "other"}, "ip_families": ["IPv4", "IPv6"]},
+    ],
+    "destination_rules": RULES,
+}
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(MESH))
+
+
+def _clusters(cluster: Cluster, proxy: str, design: str = "single-stack") -> dict[str, cluster_pb2.Cluster]:
+    index = index_for(cluster)
+    config = proxy_config(index, index.find_proxy(proxy), get_design(design))
+    return {c.name: c for c in config.clusters}
+
+
+def _pool_of(found: cluster_pb2.Cluster) -> int | None:
+    thresholds = found.circuit_breakers.thresholds
+    return thresholds[0].max_connections.value if thresholds else None
+
+
+def _rule_of(found: cluster_pb2.Cluster) -> str:
+    fields = found.metadata.filter_metadata["istio"].fields if "istio" in found.metadata.filter_metadata else {}
+    return fields["config"].string_value.rsplit("/", 1)[-1] if "config" in fields else ""
+
+
+def test_only_the_selected_proxies_apply_a_selector_rule(mesh: Cluster) -> None:
+    canary, stable = _clusters(mesh, "client/canary"), _clusters(mesh, "client/stable")
+    other = _clusters(mesh, "other/other")
+    reviews, ratings = f"outbound|9080||{REVIEWS}", f"outbound|8080||{RATINGS}"
+    assert (_rule_of(canary[reviews]), _pool_of(canary[reviews])) == ("reviews-canary", 7)
+    assert f"outbound|9080|v1|{REVIEWS}" in canary
+    assert (_rule_of(stable[reviews]), _pool_of(stable[reviews])) == ("reviews-all", 9)
+    assert f"outbound|9080|v1|{REVIEWS}" not in stable
+    # ratings: the canary's selector rule; the stable pod none at all, not shop's exported one
+    assert (_rule_of(canary[ratings]), _pool_of(canary[ratings])) == ("ratings-canary", 13)
+    assert _rule_of(stable[ratings]) == ""
+    assert _pool_of(stable[ratings]) != 5
+    # another namespace applies the service's namespace's public rules, whatever client holds
+    assert _rule_of(other[reviews]) == "reviews"
+    assert (_rule_of(other[ratings]), _pool_of(other[ratings])) == ("ratings", 5)
+
+
+def test_a_selector_rule_shapes_outbound_clusters_only(mesh: Cluster) -> None:
+    own = _clusters(mesh, "shop/reviews-v1")
+    outbound = own[f"outbound|9080||{REVIEWS}"]
+    assert (_rule_of(outbound), _pool_of(outbound)) == ("reviews-self", 11)
+    # buildInboundCluster looks the rule up inbound: the namespace's rule without a selector
+    (inbound,) = [c for name, c in own.items() if name.startswith("inbound|9080|")]
+    assert _rule_of(inbound) == "reviews"
+    assert _pool_of(inbound) != 11
+    ratings = _clusters(mesh, "shop/ratings")
+    assert _rule_of(ratings[f"outbound|9080||{REVIEWS}"]) == "reviews"
+
+
+def test_the_viewers_are_recorded(mesh: Cluster) -> None:
+    workloads = mesh.workloads["name"].tolist()
+    viewers = dict(zip(mesh.rule_viewers["workload"].tolist(), mesh.rule_viewers["viewer"].tolist(), strict=True))
+    assert sorted(workloads[w] for w in viewers) == ["canary", "reviews-v1"]
+    assert min(viewers.values()) == len(mesh.namespaces)
+    assert len(set(viewers.values())) == 2
+    record = istio_record(mesh)
+    assert record["own_views"] == {"namespaces": 2, "services": 2}
+    notes = record["notes"]
+    assert isinstance(notes, dict)
+    assert not any("workloadSelector" in key for key in notes)
+
+
+@pytest.mark.parametrize("design", design_names())
+def test_accounting_is_byte_exact_with_selector_rules(mesh: Cluster, design: str) -> None:
+    assert assert_methods_agree(mesh, design) == len(mesh.proxies)
+
+
+def test_accounting_is_byte_exact_with_selector_rules_under_a_sidecar() -> None:
+    sidecar = {
+        "name": "default",
+        "namespace": "client",
+        "spec": {
+            "egress": [
+                {"port": {"number": 9080, "protocol": "HTTP", "name": "http"}, "hosts": ["shop/*"]},
+                {"hosts": ["./*", "shop/*"]},
+            ]
+        },
+    }
+    cluster = build_cluster(scenario_from_dict({**MESH, "sidecars": [sidecar]}))
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+
+
+def test_real_envoy_accepts_every_selected_view(mesh: Cluster) -> None:
+    verdicts = validate_configs(mesh, sample=len(mesh.proxies))
+    rejected = verdicts[~verdicts["accepted"]]
+    assert rejected.empty, rejected.to_string()
+
+
+def test_an_edit_of_a_selector_rule_reaches_its_whole_namespace(mesh: Cluster) -> None:
+    names = mesh.namespaces["name"].tolist()
+    reached = dict(
+        zip(
+            [r.name for r in mesh.istio.destination_rules if r.spec.host],
+            destination_rule_reach(mesh),
+            strict=True,
+        )
+    )
+    for name in ("reviews-self", "reviews-canary", "ratings-canary"):
+        _, namespaces = reached[name]
+        rule = next(r for r in mesh.istio.destination_rules if r.name == name)
+        assert namespaces is not None
+        assert [names[n] for n in namespaces.tolist()] == [rule.namespace]
+    # shop's ratings rule: every namespace but client, whose list holds only its selector rule
+    _, namespaces = reached["ratings"]
+    assert namespaces is not None
+    assert sorted(names[n] for n in np.asarray(namespaces).tolist()) == ["other", "shop"]
+
+
+def test_a_later_private_rule_without_a_selector_is_merged_into_the_selector_entry_too() -> None:
+    """``mergeDestinationRule`` (1.24: selector rules taken first, exportTo compared as written): a
+    rule without a selector exported to ``.`` only, like the selector rule, is merged into the
+    selector entry (its new subset; its policy, which the selector rule lacks) and is an entry of
+    its own for the namespace's other proxies."""
+    chosen = _dr("mine", "client", REVIEWS, {"track": "canary"}, subsets=[{"name": "v1", "labels": {"version": "v1"}}])
+    private = _dr(
+        "private",
+        "client",
+        REVIEWS,
+        exportTo=["."],
+        trafficPolicy=_pool(21),
+        subsets=[{"name": "v1", "labels": {"app": "x"}}, {"name": "v2", "labels": {"version": "v2"}}],
+    )
+    cluster = build_cluster(scenario_from_dict({**MESH, "destination_rules": [private, chosen]}))
+    canary, stable = _clusters(cluster, "client/canary"), _clusters(cluster, "client/stable")
+    reviews = f"outbound|9080||{REVIEWS}"
+    assert {n for n in canary if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1", "v2")}
+    assert (_rule_of(canary[reviews]), _pool_of(canary[reviews])) == ("mine", 21)
+    assert {n for n in stable if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1", "v2")}
+    assert (_rule_of(stable[reviews]), _pool_of(stable[reviews])) == ("private", 21)
+    notes = istio_record(cluster)["notes"]
+    assert isinstance(notes, dict)
+    assert not any("not modelled" in key or "workloadSelector" in key for key in notes)
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
