@@ -21,8 +21,13 @@ Prints, in one run:
    priced from one proxy's messages per group: ``dsim/accounting/by_messages.py``), then that listener
    bound to the loopback by ``captureMode: NONE``: the accounting of every design, the groups built,
    and the ratios to the catch-all's.
-Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports]`` (``--only``:
-parts 3 to 5, or part 6).
+7. part 3's mesh where, in each of 100 namespaces, the first workload's pods get their own
+   DestinationRule (a ``workloadSelector``) for a service of another namespace, and that service's
+   VirtualService an extra route for them (a match's ``sourceLabels``): each such pod set is a
+   viewer of its own (``dsim/cluster/object_views.py``); the accounting of every design and its
+   ratio to part 3's, measured in the same run.
+Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors]``
+(``--only``: parts 3 to 5, part 6, or part 7).
 """
 
 from __future__ import annotations
@@ -144,7 +149,7 @@ def _views_at(namespaces: int) -> None:
     public = _timed_designs(public_mesh)
     viewed = build_cluster(scenario_from_dict({**spread, **_own_objects(public_mesh, namespaces)}))
     own = _timed_designs(viewed)
-    views = len(np.unique(viewed.object_views["namespace"].to_numpy()))
+    views = len(np.unique(viewed.viewer_namespaces()[viewed.object_views["viewer"].to_numpy()]))
     print(
         f"{len(public_mesh.services):,} services over {namespaces:,} namespaces: public, accounting "
         + ", ".join(f"{k} {v:.2f} s" for k, v in public.items())
@@ -170,10 +175,10 @@ def istio_objects() -> None:
     viewed = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, **_own_objects(cluster, 100)}))
     built = time.perf_counter() - start
     own = _timed_designs(viewed)
-    namespaces = len(np.unique(viewed.object_views["namespace"].to_numpy()))
+    namespaces = len(np.unique(viewed.viewer_namespaces()[viewed.object_views["viewer"].to_numpy()]))
     print(
         f"with {namespaces} namespaces' own VirtualService and DestinationRule ({len(viewed.object_views)} "
-        f"(namespace, service) views): cluster built in {built:.2f} s; accounting "
+        f"(viewer, service) views): cluster built in {built:.2f} s; accounting "
         + ", ".join(f"{k} {v:.2f} s ({v / public[k]:.2f}x the public mesh's)" for k, v in own.items())
     )
     _views_at(1_000)
@@ -216,10 +221,66 @@ def egress_ports() -> None:
     )
 
 
+def _selected_objects(cluster: Cluster, namespaces: int) -> tuple[dict[str, Any], set[int]]:
+    """Part 7's objects: per namespace (the first ``namespaces``), a DestinationRule with a
+    workloadSelector for its first workload's app, for a service of another namespace (by a fixed
+    stride); and, for that service, a route only those pods get. Also the services they name."""
+    names = cluster.services["name"].tolist()
+    spaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()].tolist()
+    labels = cluster.workload_labels
+    app = {w: v for w, k, v in zip(labels["workload"], labels["key"], labels["value"], strict=True) if k == "app"}
+    first = dict(zip(cluster.workloads["namespace"].tolist()[::-1], range(len(cluster.workloads))[::-1], strict=True))
+    rows = {n: i for i, n in enumerate(cluster.namespaces["name"].tolist())}
+    rules, routed, named = [], {}, set()
+    for i, space in enumerate(sorted(set(spaces))[:namespaces]):
+        j = (i * 97 + 13) % len(names)
+        host = f"{names[j]}.{spaces[j]}.svc.cluster.local"
+        picked = {"app": app[first[rows[space]]]}
+        policy = {"connectionPool": {"tcp": {"maxConnections": 9}}, "loadBalancer": {"simple": "RANDOM"}}
+        spec = {"host": host, "workloadSelector": {"matchLabels": picked}, "trafficPolicy": policy}
+        rules.append({"name": f"picked-{i}", "namespace": space, "spec": spec})
+        match = [{"sourceLabels": picked, "headers": {"x-picked": {"exact": "1"}}}]
+        routed.setdefault(host, []).append(
+            {"match": match, "route": [{"destination": {"host": host}}], "timeout": "1s"}
+        )
+        named.add(j)
+    virtual_services = [
+        {"name": f"picked-{k}", "namespace": host.split(".")[1], "spec": {"hosts": [host], "http": routes}}
+        for k, (host, routes) in enumerate(routed.items())
+    ]
+    return {"destination_rules": rules, "virtual_services": virtual_services}, named
+
+
+def selectors() -> None:
+    """Part 7: part 3's mesh, then with 100 namespaces' selector DestinationRules and source-label routes."""
+    cluster = build_cluster(scenario_from_dict(ISTIO_OBJECTS))
+    public = _timed_designs(cluster)
+    objects, named = _selected_objects(cluster, 100)
+    # Pasted objects come first in every walk: for the picked pods the pasted VirtualService builds
+    # its service's virtual host; for every other pod it holds no route, and the generated one does.
+    start = time.perf_counter()
+    picked = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, **objects}))
+    built = time.perf_counter() - start
+    own = _timed_designs(picked)
+    viewers = len(np.unique(picked.rule_viewers["viewer"].to_numpy()))
+    print(
+        "part 3's mesh, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in public.items())
+        + f"; with {len(objects['destination_rules'])} selector DestinationRules and {len(named)} services' "
+        f"source-label routes ({viewers} viewers of picked pods, {len(picked.object_views):,} (viewer, service) "
+        f"views): cluster built in {built:.2f} s; accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / public[k]:.2f}x)" for k, v in own.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
-    parser.add_argument("--only", choices=["istio-objects", "egress-ports"], help="run only parts 3 to 5, or part 6")
+    parser.add_argument(
+        "--only",
+        choices=["istio-objects", "egress-ports", "selectors"],
+        help="run only parts 3 to 5, part 6, or part 7",
+    )
     args = parser.parse_args()
     if args.only == "istio-objects":
         istio_objects()
@@ -227,12 +288,16 @@ def main() -> None:
     if args.only == "egress-ports":
         egress_ports()
         return
+    if args.only == "selectors":
+        selectors()
+        return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
     speedup(ROOT / "bench" / "medium.yaml", args.design)
     istio_objects()
     egress_ports()
+    selectors()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster.istio import istio_record
+from dsim.cluster.sources import BASE_SOURCE
 from dsim.designs import get_design
 from dsim.scenario import scenario_to_yaml
 from dsim.xds.generate import proxy_config
@@ -40,7 +41,7 @@ REVIEWS_VS = {
                         "method": {"exact": "GET"},
                         "queryParams": {"q": {"regex": "a.*"}},
                         "ignoreUriCase": True,
-                        "sourceLabels": {"app": "x"},
+                        "authority": {"exact": "reviews"},
                     },
                     {"uri": {"regex": "/b/[0-9]+"}, "port": 9999},
                 ],
@@ -156,7 +157,7 @@ def test_objects_load_count_and_round_trip() -> None:
     scenario = scenario_from_dict(RICH)
     assert len(scenario.virtual_services) == 2
     assert len(scenario.destination_rules) == 3
-    assert [i.path for i in scenario.istio_ignored] == ["virtual_services[0].spec.http[0].match[0].sourceLabels"]
+    assert [i.path for i in scenario.istio_ignored] == ["virtual_services[0].spec.http[0].match[0].authority"]
     again = scenario_from_dict(yaml.safe_load(scenario_to_yaml(scenario)))
     assert again == scenario
 
@@ -168,7 +169,7 @@ def test_notes_and_ignored_fields_are_counted(rich) -> None:  # type: ignore[no-
     assert any("DestinationRule host names no service" in k and v == 1 for k, v in notes.items())
     assert any("subset that no DestinationRule defines" in k and v == 1 for k, v in notes.items())
     assert any("VirtualService host names no service" in k and v == 1 for k, v in notes.items())
-    assert record["fields accepted but not modelled"] == {"virtual_services[*].spec.http[*].match[*].sourceLabels": 1}
+    assert record["fields accepted but not modelled"] == {"virtual_services[*].spec.http[*].match[*].authority": 1}
     assert record["virtual_services"] == len(rich.virtual_services) > 2
     # the rules' subsets join the subsets table, selecting the service's workloads by label
     reviews = rich.services.index[rich.services["name"] == "reviews"][0]
@@ -305,7 +306,7 @@ def test_routes_have_the_shape_of_istios_dump() -> None:
         number = destination.port.number if destination.port else port
         return Target(f"outbound|{number}||{host}", f"{host}:{number}")
 
-    ours = http_routes(vs, 80, cluster_of)
+    ours = http_routes(vs, 80, cluster_of, BASE_SOURCE)
     theirs = _golden_routes()
     assert len(ours) == len(theirs) == 5
     for mine, golden in zip(ours, theirs, strict=True):

@@ -36,7 +36,6 @@ from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.object_views import (
     ObjectViews,
     RuleFacts,
-    Selector,
     VsFacts,
     export_set,
     merged_spec,
@@ -44,6 +43,7 @@ from dsim.cluster.object_views import (
 )
 from dsim.cluster.service_entries import add_service_entries
 from dsim.cluster.sidecars import sidecar_tables
+from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -183,10 +183,19 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 else:
                     destinations.add(service)
         vs_facts.append(
-            VsFacts(namespace=vs.namespace, exports=exports, claims=tuple(claims), destinations=frozenset(destinations))
+            VsFacts(
+                namespace=vs.namespace,
+                exports=exports,
+                claims=tuple(claims),
+                destinations=frozenset(destinations),
+                conditions=conditions(vs),
+            )
         )
 
-    selected, viewer_rows = _rule_viewers(tables, rule_facts)
+    sources = {
+        sel for vs, facts in zip(virtual_services, vs_facts, strict=True) if facts.claims for sel in selectors(vs)
+    }
+    selected, viewer_rows = _viewers(tables, rule_facts, sources)
     views = object_views(ns_names_list, service_namespace, rule_facts, vs_facts, notes, selected)
     _add_rule_subsets(tables, rules, views, notes)
     _subset_notes(tables, virtual_services, service_of_host, domain, notes)
@@ -253,17 +262,18 @@ def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
     return found
 
 
-def _rule_viewers(
-    tables: dict[str, pd.DataFrame], rules: Sequence[RuleFacts]
+def _viewers(
+    tables: dict[str, pd.DataFrame], rules: Sequence[RuleFacts], sources: set[Selector]
 ) -> tuple[list[tuple[int, frozenset[Selector]]], list[tuple[int, int]]]:
     """The viewers beyond the namespaces (:mod:`dsim.cluster.object_views`): each (namespace row,
-    the DestinationRule workloadSelectors of that namespace its workloads' labels hold) some
-    workload has, in order of first workload; and (workload, viewer) for each such workload."""
-    selectors: dict[str, set[Selector]] = {}
+    the selectors its workloads' labels hold: the DestinationRule workloadSelectors of that
+    namespace, and ``sources``, the VirtualService matches' ``sourceLabels``) some workload has, in
+    order of first workload; and (workload, viewer) for each such workload."""
+    by_namespace: dict[str, set[Selector]] = {}
     for rule in rules:
         if rule.selector is not None and rule.service >= 0:
-            selectors.setdefault(rule.namespace, set()).add(rule.selector)
-    if not selectors:
+            by_namespace.setdefault(rule.namespace, set()).add(rule.selector)
+    if not by_namespace and not sources:
         return [], []
     namespace_rows = tables["workloads"]["namespace"].to_numpy()
     namespace_names = tables["namespaces"]["name"].to_numpy()
@@ -275,7 +285,7 @@ def _rule_viewers(
     viewer_of: dict[tuple[int, frozenset[Selector]], int] = {}
     rows: list[tuple[int, int]] = []
     for w, n in enumerate(namespace_rows.tolist()):
-        mine = selectors.get(str(namespace_names[n]))
+        mine = by_namespace.get(str(namespace_names[n]), set()) | sources
         if not mine:
             continue
         held = labels.get(w, set())

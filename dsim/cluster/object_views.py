@@ -25,6 +25,10 @@
   (``PushContext.destinationRule`` returns the namespace's list as soon as it is not empty).
   Proxies of one namespace matching the same selectors share a **viewer**: the namespaces are
   viewers 0..N-1 (no selector matched), each further (namespace, matched selectors) one more.
+- **Source conditions** of VirtualService matches (``sourceLabels``, ``sourceNamespace``,
+  ``gateways``: :mod:`dsim.cluster.sources`) decide which routes a proxy gets: a viewer's view
+  differs from the base for a service whose chain's conditions hold otherwise for it (the base's
+  source: a namespace no condition names, no label). The ``sourceLabels`` are selectors too.
 
 The **base view** is what a namespace with no object of its own and named in no exportTo sees
 (public objects only). Every other namespace's view differs from it only for the services its
@@ -39,13 +43,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from dsim.cluster.sources import BASE_SOURCE, Condition, Selector, Source
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec, Subset
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it)."""
-
-Selector = frozenset[tuple[str, str]]
-"""A DestinationRule's ``workloadSelector.matchLabels`` as (key, value) pairs."""
 
 Exports = frozenset[str] | None
 """The namespaces an object is exported to, ``.`` resolved to its own (``None``: public)."""
@@ -111,6 +113,8 @@ class VsFacts:
     """The services its hosts name, in host order."""
     destinations: frozenset[int]
     """The services its HTTP routes send to."""
+    conditions: tuple[Condition, ...] = ()
+    """Its matches' source conditions that can leave a proxy out (:mod:`dsim.cluster.sources`)."""
 
 
 class _RuleIndex:
@@ -266,16 +270,25 @@ def object_views(
     def vs_view(namespace: str, service: int) -> tuple[int, ...]:
         return vs_chain(virtual_services, claimers.get(service, ()), namespace)
 
+    # Services of a VirtualService with source conditions may differ for any viewer.
+    conditioned = {s for vs in virtual_services if vs.conditions for s in vs.claims}
+
+    def signature(source: Source, chain: tuple[int, ...]) -> tuple[tuple[bool, ...], ...]:
+        return tuple(source.signature(virtual_services[v].conditions) for v in chain)
+
     viewers = [(n, frozenset[Selector]()) for n in range(len(namespaces))] + list(selected)
     exceptions: list[tuple[int, int, int, int]] = []
     for viewer, (n, matched) in enumerate(viewers):
         ns = namespaces[n]
-        if ns not in candidates:
+        mine = candidates.get(ns, set()) | conditioned
+        if not mine:
             continue
+        source = Source(namespace=ns, labels=frozenset().union(*matched))
         changed: dict[int, tuple[tuple[int, ...], int]] = {}
-        for s in sorted(candidates[ns]):
+        for s in sorted(mine):
             pair = (vs_view(ns, s), rule_view(ns, s, matched))
-            if pair != (base_vs.get(s, ()), base_rule.get(s, -1)):
+            base_pair = (base_vs.get(s, ()), base_rule.get(s, -1))
+            if pair != base_pair or signature(source, pair[0]) != signature(BASE_SOURCE, base_pair[0]):
                 changed[s] = pair
         rerouted = [s for s, (_, rule) in changed.items() if rule != base_rule.get(s, -1)]
         for d in rerouted:  # a route carries its destination's hash policy, from the rule this viewer sees

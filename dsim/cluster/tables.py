@@ -188,8 +188,9 @@ class Cluster:
     VirtualServices' routes carry another destination's hash policy (:mod:`dsim.cluster.object_views`).
     A viewer is a ``namespaces`` row, or a ``rule_viewers`` viewer."""
     rule_viewers: pd.DataFrame
-    """Workloads whose labels hold some DestinationRule ``workloadSelector`` of their namespace, with
-    their viewer (past the namespaces' rows; workloads matching the same selectors share one)."""
+    """Workloads whose labels hold some DestinationRule ``workloadSelector`` of their namespace or
+    some VirtualService match's ``sourceLabels``, with their viewer (past the namespaces' rows;
+    workloads of one namespace holding the same selectors share one)."""
     service_entries: pd.DataFrame
     """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
     sidecars: pd.DataFrame

@@ -22,6 +22,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
 from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_viewer, vs_chain
+from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.virtual_service import Destination
@@ -42,6 +43,23 @@ from dsim.xds.vs_routes import (
 )
 
 ROUTES_FIELD = 3  # VirtualHost.routes
+
+
+def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
+    """The pod labels of each viewer past the namespaces (its first workload's: they hold the
+    same selectors). A namespace's own viewer holds none that any selector or source condition asks for."""
+    selected = cluster.rule_viewers
+    first: dict[int, int] = {}
+    for w, v in zip(selected["workload"].tolist(), selected["viewer"].tolist(), strict=True):
+        first.setdefault(v, w)
+    if not first:
+        return {}
+    wl = cluster.workload_labels
+    mine = wl[wl["workload"].isin(set(first.values()))]
+    pairs: dict[int, set[tuple[str, str]]] = {}
+    for w, key, value in zip(mine["workload"].tolist(), mine["key"].tolist(), mine["value"].tolist(), strict=True):
+        pairs.setdefault(w, set()).add((key, value))
+    return {v: frozenset(pairs.get(w, ())) for v, w in first.items()}
 
 
 class MeshObjects:
@@ -69,6 +87,7 @@ class MeshObjects:
                 exports=export_set(vs.spec.export_to, vs.namespace),
                 claims=(),
                 destinations=frozenset(),
+                conditions=conditions(vs),
             )
             for vs in cluster.istio.virtual_services
         ]
@@ -83,6 +102,7 @@ class MeshObjects:
         base_rule: dict[int, int] = dict(zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True))
         views = cluster.object_views
         self._viewer_namespace = cluster.viewer_namespaces().tolist()
+        self._viewer_labels = _viewer_labels(cluster)
         self._exceptions = views_by_viewer(
             list(
                 zip(
@@ -109,7 +129,7 @@ class MeshObjects:
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
         self._hash_ids: dict[bytes, int] = {}
-        self.base = ObjectView(self, base_vs, base_rule)
+        self.base = ObjectView(self, base_vs, base_rule, BASE_SOURCE)
         self._views: dict[int, ObjectView] = {}
 
     def chain(self, viewer: int | None, service: int) -> tuple[int, ...]:
@@ -138,19 +158,33 @@ class MeshObjects:
                     rule_of[service] = rule
                 else:
                     rule_of.pop(service, None)
-            self._views[viewer] = ObjectView(self, vs_of, rule_of)
+            self._views[viewer] = ObjectView(self, vs_of, rule_of, self.source(viewer))
         return self._views[viewer]
+
+    def source(self, viewer: int) -> Source:
+        """What the routes of ``viewer``'s proxies depend on (:mod:`dsim.cluster.sources`)."""
+        name = self._namespace_names[self._viewer_namespace[viewer]]
+        return Source(namespace=name, labels=self._viewer_labels.get(viewer, frozenset()))
+
+    def signature(self, viewer: int | None, chain: tuple[int, ...]) -> tuple[tuple[bool, ...], ...]:
+        """Which source conditions of the VirtualServices of ``chain`` hold for ``viewer``'s proxies."""
+        source = BASE_SOURCE if viewer is None else self.source(viewer)
+        return tuple(source.signature(self._vs_facts[vs].conditions) for vs in chain)
 
     def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
         """Viewers whose views differ from the base, grouped by equal views: (the services their
         view changes, the viewers), by first viewer."""
-        sharing: dict[tuple[tuple[int, tuple[int, ...], int], ...], list[int]] = {}
+        sharing: dict[tuple[tuple[int, tuple[int, ...], int, tuple[tuple[bool, ...], ...]], ...], list[int]] = {}
         for viewer, overrides in sorted(self._exceptions.items()):
             # Keyed by whole chains: two namespaces may walk the same first VirtualService and differ after it.
-            key = tuple((s, self.chain(viewer, s), rule) for s, (_, rule) in sorted(overrides.items()))
+            key = tuple(
+                (s, chain, rule, self.signature(viewer, chain))
+                for s, (_, rule) in sorted(overrides.items())
+                for chain in (self.chain(viewer, s),)
+            )
             sharing.setdefault(key, []).append(viewer)
         return [
-            (np.array([service for service, _, _ in changed], dtype=np.int64), viewers)
+            (np.array([service for service, _, _, _ in changed], dtype=np.int64), viewers)
             for changed, viewers in sharing.items()
         ]
 
@@ -236,12 +270,14 @@ class MeshObjects:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``
         (its destinations' hash policies from ``view``'s rules)."""
         obj = self.cluster.istio.virtual_services[vs]
-        return tuple(http_routes(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view)))
+        cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
+        return tuple(http_routes(obj, port, cluster_of, view.source))
 
     @functools.cache  # noqa: B019
-    def takes_port(self, vs: int, port: int) -> bool:
-        """Whether VirtualService ``vs`` has an HTTP route for listener port ``port`` (:func:`takes_port`)."""
-        return takes_port(self.cluster.istio.virtual_services[vs], port)
+    def takes_port(self, vs: int, port: int, source: Source) -> bool:
+        """Whether VirtualService ``vs`` has an HTTP route for listener port ``port`` for proxies of
+        ``source`` (:func:`takes_port`)."""
+        return takes_port(self.cluster.istio.virtual_services[vs], port, source)
 
     @functools.cache  # noqa: B019
     def tcp_chain(
@@ -252,8 +288,8 @@ class MeshObjects:
         chain). Shared: copy before changing it."""
         for vs in chain:
             obj = self.cluster.istio.virtual_services[vs]
-            if tcp_route(obj, port) is not None:
-                return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view))
+            if tcp_route(obj, port, view.source) is not None:
+                return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view), view.source)
         return None
 
     @functools.cache  # noqa: B019
@@ -263,7 +299,8 @@ class MeshObjects:
         """The SNI chains the TLS routes of the VirtualServices of ``chain`` give the copy ``suffix`` of
         a TLS listener on ``port`` (empty: the default chain). Shared: copy before changing one."""
         found = [self.cluster.istio.virtual_services[vs] for vs in chain]
-        return tls_chains([(obj, self._cluster_of(obj.namespace, suffix, design, proxy, view)) for obj in found], port)
+        of = [(obj, self._cluster_of(obj.namespace, suffix, design, proxy, view)) for obj in found]
+        return tls_chains(of, port, view.source)
 
 
 class ObjectView:
@@ -275,10 +312,13 @@ class ObjectView:
         objects: MeshObjects,
         vs_of_service: dict[int, tuple[int, ...]],
         rule_of_service: dict[int, int],
+        source: Source,
     ) -> None:
         self.objects = objects
         self.vs_of_service = vs_of_service
         self.rule_of_service = rule_of_service
+        self.source = source
+        """Whose routes these are (:mod:`dsim.cluster.sources`): which matches they keep."""
 
     @property
     def cluster(self) -> Cluster:
@@ -353,7 +393,8 @@ class ObjectView:
     def routing_vs(self, service: int, port: int) -> int | None:
         """The VirtualService that builds ``service``'s virtual host on ``port``: the first of its
         chain one of whose HTTP routes takes the port (``None``: the default virtual host)."""
-        return next((vs for vs in self.vs_of_service.get(service, ()) if self.objects.takes_port(vs, port)), None)
+        chain = self.vs_of_service.get(service, ())
+        return next((vs for vs in chain if self.objects.takes_port(vs, port, self.source)), None)
 
     def routed(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
@@ -395,6 +436,7 @@ class StackedView(ObjectView):
             views[0].objects,
             {k: vs for k, (g, s) in pairs if (vs := views[g].vs_of_service.get(s)) is not None},
             {k: rule for k, (g, s) in pairs if (rule := views[g].rule_of_service.get(s)) is not None},
+            BASE_SOURCE,  # routes and chains are asked of each stand-in's own view
         )
         self.views = views
         self.group = group

@@ -20,6 +20,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
+from dsim.cluster.sources import Source
 from dsim.scenario.istio.virtual_service import (
     Destination,
     HTTPMatchRequest,
@@ -199,38 +200,51 @@ def translate_route(
     return route
 
 
-def takes_port(vs: VirtualService, port: int) -> bool:
-    """Whether one of ``vs``'s HTTP routes takes listener port ``port`` (a match without a port or on
-    it): if none does, Istio builds the VirtualService nothing there and its hosts keep their default
-    virtual hosts (``buildSidecarVirtualHostsForVirtualService``)."""
+def _applies(match: HTTPMatchRequest | None, port: int, source: Source) -> bool:
+    """``translateRoute``'s filter: the match is on listener port ``port`` (or on none) and holds
+    for the proxy (:meth:`Source.keeps`)."""
+    return match is None or ((not match.port or match.port == port) and source.keeps(match))
+
+
+def takes_port(vs: VirtualService, port: int, source: Source) -> bool:
+    """Whether one of ``vs``'s HTTP routes takes listener port ``port`` for the proxy ``source``
+    stands for: if none does, Istio builds the VirtualService nothing there and its hosts keep their
+    default virtual hosts (``buildSidecarVirtualHostsForVirtualService``)."""
     return any(
-        http.delegate is None and (not http.match or any(not m.port or m.port == port for m in http.match))
+        http.delegate is None and any(_applies(m, port, source) for m in (http.match or (None,)))
         for http in vs.spec.http
     )
 
 
-def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> list[rc.Route]:
-    """The routes ``vs`` gives a virtual host of listener port ``port``."""
+def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source) -> list[rc.Route]:
+    """The routes ``vs`` gives a virtual host of listener port ``port`` for the proxy ``source``
+    stands for (``BuildHTTPRoutesForVirtualService``): each route's matches that apply, in order,
+    up to the first catch-all one that applies."""
     out: list[rc.Route] = []
     for http in vs.spec.http:
         if http.delegate is not None:
             continue  # delegation is not modelled (counted when the cluster is built)
         matches: Sequence[HTTPMatchRequest | None] = http.match or (None,)
+        caught = False
         for match in matches:
-            if match is not None and match.port and match.port != port:
+            if not _applies(match, port, source):
                 continue
             route = translate_route(vs, http, match, port, cluster_of)
             if route is not None:
                 out.append(route)
-        if any(_catch_all(m) for m in matches):
+            if _catch_all(match):
+                caught = True
+                break
+        if caught:
             break
     return out
 
 
-def _tcp_applies(route: TCPRoute, port: int) -> bool:
-    """Whether ``route`` takes connections to listener port ``port``: it has no match, or a match
-    without a port or on ``port`` (dsim reads no other L4 match field)."""
-    return not route.match or any(not m.port or m.port == port for m in route.match)
+def _tcp_applies(route: TCPRoute, port: int, source: Source) -> bool:
+    """Whether ``route`` takes connections to listener port ``port`` from the proxy ``source``
+    stands for: it has no match, or a match on no port or ``port`` that holds for it (``matchTCP``;
+    dsim reads no subnet)."""
+    return not route.match or any((not m.port or m.port == port) and source.keeps(m) for m in route.match)
 
 
 def proxy_chain(
@@ -253,28 +267,29 @@ def proxy_chain(
     )
 
 
-def tcp_route(vs: VirtualService, port: int) -> TCPRoute | None:
-    """The first of ``vs``'s TCP routes with destinations that takes port ``port``
-    (``buildSidecarOutboundTCPFilterChainOpts``; ``None``: none)."""
-    return next((route for route in vs.spec.tcp if route.route and _tcp_applies(route, port)), None)
+def tcp_route(vs: VirtualService, port: int, source: Source) -> TCPRoute | None:
+    """The first of ``vs``'s TCP routes with destinations that takes port ``port`` for the proxy
+    ``source`` stands for (``buildSidecarOutboundTCPFilterChainOpts``; ``None``: none)."""
+    return next((route for route in vs.spec.tcp if route.route and _tcp_applies(route, port, source)), None)
 
 
-def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster) -> lc.FilterChain | None:
+def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source) -> lc.FilterChain | None:
     """The filter chain :func:`tcp_route` gives a TCP or sniffed listener of ``port``
     (:func:`proxy_chain`). ``None``: no TCP route takes the port, or none of its destinations is left
     for this family copy (the default chain stays)."""
-    route = tcp_route(vs, port)
+    route = tcp_route(vs, port, source)
     return None if route is None else proxy_chain(vs, route.route, port, cluster_of)
 
 
 def tls_chains(
-    virtual_services: Sequence[tuple[VirtualService, DestinationCluster]], port: int
+    virtual_services: Sequence[tuple[VirtualService, DestinationCluster]], port: int, source: Source
 ) -> tuple[lc.FilterChain, ...]:
     """The filter chains the TLS routes of ``virtual_services`` (each with how its destinations
     resolve), walked in order, give a TLS listener of port ``port``
     (``buildSidecarOutboundTLSFilterChainOpts``): per match that takes the port (no port, or
     ``port``), one chain matching its SNI hosts (``server_names``) that proxies to its route's
-    destinations (:func:`proxy_chain`), the names sorted; a later match with the same SNI hosts adds nothing. Empty: no
+    destinations (:func:`proxy_chain`), the names sorted; a later match with the same SNI hosts adds nothing;
+    a match whose source conditions leave out the proxy ``source`` stands for adds nothing. Empty: no
     TLS route takes the port (the default chain stays). A match none of whose destinations is left
     for this family copy adds no chain *(inferred)*."""
     handled: set[tuple[str, ...]] = set()
@@ -284,7 +299,7 @@ def tls_chains(
             if not route.route:
                 continue
             for match in route.match:
-                if match.port and match.port != port:
+                if (match.port and match.port != port) or not source.keeps(match):  # matchTLS
                     continue
                 key = tuple(match.sni_hosts)  # hashRuntimeTLSMatchPredicates (dsim reads no destinationSubnets)
                 if key in handled:

@@ -1,12 +1,11 @@
-"""On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes) and
-DestinationRules spread over namespaces with any exportTo or a workloadSelector, sniffed and HTTP
-ports sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress listeners on ports
-(priced from one proxy's messages per group: the groups must hold proxies of one config), each
-proxy's config is priced
-exactly: the vectorized accounting (the base view plus each namespace's difference) equals real
-serialization of what the protobuf path builds for the view of that proxy's namespace (and of the
-DestinationRule selectors its labels hold), under every
-design (``dsim/cluster/object_views.py``)."""
+"""On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
+matches with any source conditions) and DestinationRules spread over namespaces with any exportTo or
+a workloadSelector, sniffed and HTTP ports sharing a number, and maybe a Sidecar with an outbound
+policy, an ingress listener and egress listeners on ports (priced from one proxy's messages per
+group: the groups must hold proxies of one config), each proxy's config is priced exactly: the
+vectorized accounting (the base view plus each viewer's difference) equals real serialization of
+what the protobuf path builds for the view of that proxy's viewer (its namespace, and the selectors
+and source labels its labels hold), under every design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
 
@@ -26,6 +25,22 @@ POLICIES = (
     {"outlierDetection": {"consecutive5xxErrors": 3}},
     {"tls": {"mode": "DISABLE"}},
     {"connectionPool": {"tcp": {"maxConnections": 7}}},
+)
+
+
+# A match's source conditions (none, labels some pods hold, a namespace, gateways with or without mesh).
+SOURCES = st.sampled_from(
+    [
+        {},
+        {},
+        {"sourceLabels": {"version": "v1"}},
+        {"sourceLabels": {"app": "api", "version": "v2"}},
+        {"sourceNamespace": "b"},
+        {"sourceLabels": {"version": "v2"}, "sourceNamespace": "a"},
+        {"gateways": ["mesh"]},
+        {"gateways": ["mesh"], "sourceLabels": {"version": "v1"}},
+        {"gateways": ["ns/gw"]},
+    ]
 )
 
 
@@ -79,13 +94,18 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp"), ("tls",), ("tcp", "tls")]))
         if "http" in kinds:  # maybe for one port only: another VirtualService of the host may take the rest
             port = draw(st.sampled_from([None, 80, 9000]))
-            spec["http"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
+            match = {**({"port": port} if port else {}), **draw(SOURCES)}
+            # maybe a second route after it, which a proxy the first leaves out gets first
+            spec["http"] = [{**({"match": [match]} if match else {}), "route": destinations}]
+            if match and draw(st.booleans()):
+                spec["http"].append({"route": destinations[:1]})
         if "tcp" in kinds:
             port = draw(st.sampled_from([None, 5432, 9000, 1234]))
-            spec["tcp"] = [{**({"match": [{"port": port}]} if port else {}), "route": destinations}]
+            match = {**({"port": port} if port else {}), **draw(SOURCES)}
+            spec["tcp"] = [{**({"match": [match]} if match else {}), "route": destinations}]
         if "tls" in kinds:
             port = draw(st.sampled_from([None, 8443, 1234]))
-            match = {"sniHosts": spec["hosts"], **({"port": port} if port else {})}
+            match = {"sniHosts": spec["hosts"], **({"port": port} if port else {}), **draw(SOURCES)}
             spec["tls"] = [{"match": [match], "route": destinations}]
         routes.append({"name": f"v{i}", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": spec})
     sidecars = []

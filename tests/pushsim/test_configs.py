@@ -77,11 +77,12 @@ def per_workload(cluster: Cluster, design: str) -> np.ndarray:
     return out
 
 
-def _own_views(every: bool = False, selector: bool = False) -> dict:
+def _own_views(every: bool = False, selector: bool = False, source: bool = False) -> dict:
     """Objects that give the first and last pods' services (``every``: all services) another view
     in some namespace: a private DestinationRule there (a subset of all the service's pods, a
     consistent hash; ``selector``: for that namespace's first workload only, by a workloadSelector)
-    and a private VirtualService routing to that subset (``dsim/cluster/object_views.py``)."""
+    and a private VirtualService routing to that subset (``source``: for the pods of that
+    workload's app only, by a match's sourceLabels) (``dsim/cluster/object_views.py``)."""
     cluster = build_cluster(scenario_from_dict(MESH))
     labels = cluster.workload_labels
     pairs = zip(labels["workload"].tolist(), labels["key"].tolist(), labels["value"].tolist(), strict=True)
@@ -107,7 +108,10 @@ def _own_views(every: bool = False, selector: bool = False) -> dict:
             first = workload_ns.index(spaces.index(elsewhere))
             spec["workloadSelector"] = {"matchLabels": {"app": apps[first]}}
         rules.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
-        route = [{"route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
+        route: list[dict] = [{"route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
+        if source:
+            first = workload_ns.index(spaces.index(elsewhere))
+            route[0]["match"] = [{"sourceLabels": {"app": apps[first]}}]
         spec = {"hosts": [hosts[s]], "exportTo": ["."], "http": route}
         routes.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
     return {"visibility": "all", "destination_rules": rules, "virtual_services": routes}
@@ -124,6 +128,8 @@ SCOPES: dict[str, dict] = {
     "views": _own_views(),
     # The same rules for one workload of each namespace only, by a workloadSelector.
     "selectors": _own_views(selector=True),
+    # The same routes for the pods of one app of each namespace only, by a match's sourceLabels.
+    "sources": _own_views(source=True),
 }
 
 
@@ -134,8 +140,8 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
 ) -> None:
     cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
     assert cluster.istio.scoped == (scope == "sidecars")
-    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors"))
-    assert bool(len(cluster.rule_viewers)) == (scope == "selectors")
+    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors", "sources"))
+    assert bool(len(cluster.rule_viewers)) == (scope in ("selectors", "sources"))
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
     grown_workload = int(pod_workload[0])
@@ -182,13 +188,15 @@ def test_a_created_service_adds_what_its_original_adds_and_deleting_it_takes_it_
     assert added[:, 1].min() > 0, "every workload sees the new clusters"
 
 
-@pytest.mark.parametrize("selector", [False, True])
-def test_each_workload_gets_what_its_namespace_sees(write_scenario: Callable[..., Path], selector: bool) -> None:
+@pytest.mark.parametrize(("selector", "source"), [(False, False), (True, False), (False, True)])
+def test_each_workload_gets_what_its_namespace_sees(
+    write_scenario: Callable[..., Path], selector: bool, source: bool
+) -> None:
     """A service some namespaces (``selector``: some workloads, by a DestinationRule's
-    workloadSelector) see through their own objects adds, to their workloads, what their view
-    builds: against the same mesh without those objects, each workload's config differs by exactly
-    the difference of the services' contributions to it."""
-    own_views = _own_views(every=True, selector=selector)
+    workloadSelector; ``source``: by a route match's sourceLabels) see through their own objects
+    adds, to their workloads, what their view builds: against the same mesh without those objects,
+    each workload's config differs by exactly the difference of the services' contributions to it."""
+    own_views = _own_views(every=True, selector=selector, source=source)
     meshes = [build_cluster(write_scenario({**MESH, **own})) for own in (own_views, {})]
     assert len(meshes[0].object_views)
     assert not len(meshes[1].object_views)

@@ -67,9 +67,6 @@ class WorkloadSelector:
 NOT_MODELLED = "dsim does not model it yet"
 
 FIELD_REASONS: dict[str, str] = {
-    "gateways": "matches only traffic through the named gateways; dsim models sidecars",
-    "sourceLabels": "restricts the rule to some workloads; dsim applies it to every proxy (an upper bound)",
-    "sourceNamespace": "restricts the rule to one namespace's workloads; dsim applies it to every proxy",
     "destinationSubnets": "an L4 match on destination IPs; " + NOT_MODELLED,
     "sourceSubnet": "an L4 match on source IPs; " + NOT_MODELLED,
 }

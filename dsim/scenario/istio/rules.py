@@ -90,6 +90,11 @@ def namespace_problem(value: str) -> str | None:
     return label_problem(value, "namespace name")
 
 
+def optional_namespace_problem(value: str) -> str | None:
+    """A namespace a match may name ("": none)."""
+    return None if value == "" else namespace_problem(value)
+
+
 def object_name_problem(value: str) -> str | None:
     """A Kubernetes object name: a lowercase RFC 1123 subdomain of at most 253 characters."""
     if len(value) <= 253 and _SUBDOMAIN.match(value):

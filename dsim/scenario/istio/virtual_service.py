@@ -22,6 +22,7 @@ from dsim.scenario.istio.common import (
     NamedObject,
     NonNegativeInt32,
     PortSelector,
+    SelectorLabels,
     parse_named,
 )
 from dsim.scenario.istio.reader import MaxItems, Milliseconds, Parsed, Rule
@@ -33,6 +34,7 @@ from dsim.scenario.istio.rules import (
     is_ip,
     is_jwt_claim_header,
     namespace_problem,
+    optional_namespace_problem,
     optional_port_problem,
     regex_problem,
     retry_on_problem,
@@ -118,13 +120,18 @@ class HTTPMatchRequest:
     """Whether ``uri`` matches without regard to case."""
     port: Annotated[int, Rule(optional_port_problem)] = 0
     """Only requests to this port (0: any)."""
+    source_labels: SelectorLabels = dataclasses.field(default_factory=dict)
+    """Only for proxies whose labels hold these (``sourceMatchHTTP``)."""
+    source_namespace: Annotated[str, Rule(optional_namespace_problem)] = ""
+    """Only for proxies of this namespace ("": any)."""
+    gateways: Annotated[tuple[Annotated[str, Rule(gateway_name_problem)], ...], MaxItems(MANY)] = ()
+    """Only where built for one of these gateways (``mesh``: sidecars); when set, the source fields are not read."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {
         "scheme": "a URI scheme matcher; " + NOT_MODELLED,
         "authority": "an authority matcher; " + NOT_MODELLED,
         "withoutHeaders": "negative header matchers; " + NOT_MODELLED,
         "statPrefix": "a stats prefix for the route; " + NOT_MODELLED,
-        **{key: FIELD_REASONS[key] for key in ("sourceLabels", "sourceNamespace", "gateways")},
     }
 
 
@@ -196,11 +203,14 @@ class L4MatchAttributes:
 
     port: Annotated[int, Rule(optional_port_problem)] = 0
     """Only connections to this port (0: any)."""
+    source_labels: SelectorLabels = dataclasses.field(default_factory=dict)
+    """Only for proxies whose labels hold these (``matchTCP``)."""
+    source_namespace: Annotated[str, Rule(optional_namespace_problem)] = ""
+    """Only for proxies of this namespace ("": any)."""
+    gateways: Annotated[tuple[Annotated[str, Rule(gateway_name_problem)], ...], MaxItems(MANY)] = ()
+    """Only where built for one of these gateways (``mesh``: sidecars; none: any)."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = {
-        key: FIELD_REASONS[key]
-        for key in ("destinationSubnets", "sourceLabels", "sourceNamespace", "sourceSubnet", "gateways")
-    }
+    IGNORED: ClassVar[Mapping[str, str]] = {key: FIELD_REASONS[key] for key in ("destinationSubnets", "sourceSubnet")}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -221,10 +231,14 @@ class TLSMatchAttributes:
     """SNI names; each must fall within the VirtualService's hosts."""
     port: Annotated[int, Rule(optional_port_problem)] = 0
     """Only connections to this port (0: any)."""
+    source_labels: SelectorLabels = dataclasses.field(default_factory=dict)
+    """Only for proxies whose labels hold these (``matchTLS``)."""
+    source_namespace: Annotated[str, Rule(optional_namespace_problem)] = ""
+    """Only for proxies of this namespace ("": any)."""
+    gateways: Annotated[tuple[Annotated[str, Rule(gateway_name_problem)], ...], MaxItems(MANY)] = ()
+    """Only where built for one of these gateways (``mesh``: sidecars; none: any)."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = {
-        key: FIELD_REASONS[key] for key in ("destinationSubnets", "sourceLabels", "sourceNamespace", "gateways")
-    }
+    IGNORED: ClassVar[Mapping[str, str]] = {key: FIELD_REASONS[key] for key in ("destinationSubnets",)}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
