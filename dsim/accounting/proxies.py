@@ -452,10 +452,11 @@ def _view_deltas(
     openers: pd.DataFrame,
 ) -> dict[str, np.ndarray]:
     """Per workload: what its viewer's view of the VirtualServices and DestinationRules
-    (:mod:`dsim.cluster.object_views`: its namespace's, or its DestinationRule workloadSelectors')
-    changes in its outbound config against the base view the class prices hold. The services each
-    view changes are priced in that view (every view in one pass: :func:`stacked_columns`) and in
-    the base, by the same pricing; viewers with equal views share a group."""
+    (:mod:`dsim.cluster.object_views`: its namespace's, as its DestinationRule workloadSelectors
+    and its routes' source conditions make it) changes in its outbound config against the base
+    view the class prices hold. The services each view changes are priced in that view (every view
+    in one pass: :func:`stacked_columns`) and in the base, by the same pricing; viewers with equal
+    views share a group."""
     objects = mesh_objects(cluster)
     workloads = len(cluster.workloads)
     viewer = cluster.workload_viewers()

@@ -7,17 +7,19 @@ synthetic services (from the scenario seed). Hosts are resolved as istiod resolv
 
 - A DestinationRule whose host is a service's FQDN shapes that service's clusters; its subsets
   join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
-  service's workloads whose labels hold the subset's labels. Rules for one host, namespace and
-  exportTo are merged as ``mergeDestinationRule`` merges them (:func:`merged_spec`);
-  ``subsets.rule`` names the merged entry, ``destination_rules.entry`` each rule's.
+  service's workloads whose labels hold the subset's labels. Rules for one host and namespace
+  are merged as ``mergeDestinationRule`` merges them (:mod:`dsim.cluster.object_views`);
+  ``subsets.rule`` names the merged entry, ``destination_rules.entry`` each rule's, and
+  ``rule_members`` every entry each rule is in.
 - A VirtualService whose host is a service's FQDN replaces that service's default virtual host
   on each of its HTTP ports with its own routes.
-- Which VirtualService and which DestinationRule entry a proxy applies depends on its namespace
-  (exportTo, and a namespace's own rules first): :mod:`dsim.cluster.object_views`. The tables hold
-  every VirtualService's claims (``virtual_service_hosts``), the base view's rules
+- Which VirtualService and which DestinationRule entry a proxy applies, and which routes it gets,
+  depends on its namespace (exportTo, a namespace's own rules first, sourceNamespace) and its labels
+  (workloadSelector, sourceLabels): :mod:`dsim.cluster.object_views`. The tables hold every
+  VirtualService's claims (``virtual_service_hosts``), the base view's rules
   (``destination_rules.shapes``) and, in ``object_views``, each (viewer, service) whose view
   differs from it. A viewer is a namespace, or the workloads of one whose labels hold the same
-  DestinationRule workloadSelectors (``rule_viewers``).
+  DestinationRule workloadSelectors and match sourceLabels (``rule_viewers``).
 
 What Istio does that dsim does not build, and what Istio accepts but leads nowhere (a route to a
 subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped silently.
@@ -296,8 +298,8 @@ def _viewers(
 
 
 def _entry_of_rule(views: ObjectViews, rules: int) -> np.ndarray:
-    """Per rule: the head of the merged entry it belongs to, the one it heads where it is in
-    several (-1: it names no service)."""
+    """Per rule: the head of the merged entry it belongs to: the one it heads, else the first it
+    joined (-1: it names no service). Every entry it is in: ``rule_members``."""
     entry = np.full(rules, -1, dtype=np.int64)
     for _, found in views.entries:
         joined = [r for r in found.members if entry[r] < 0]

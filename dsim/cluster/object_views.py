@@ -1,7 +1,6 @@
-"""Which VirtualService and which DestinationRule a proxy's namespace sees for each service.
-
-``exportTo`` and the namespaces objects live in make that a function of the proxy's namespace
-(``docs/istio-objects.md`` 1.4, 2.2 and 4.4, following Istio's ``PushContext``):
+"""Which VirtualService and which DestinationRule each proxy applies to each service, and which
+routes it gets from them: a function of its namespace and of the selectors its labels hold
+(``docs/istio-objects.md`` 1.4, 1.5, 2.2 and 4.4, following Istio's ``PushContext``):
 
 - **VirtualServices.** A namespace N walks the VirtualServices visible to it in Istio's index
   order (``VirtualServicesForGateway``): those private to N, then those other namespaces export to
@@ -9,32 +8,30 @@
   generated). Every one of them naming a service is in its **chain**, in that order: for each port
   the first whose HTTP routes take it builds the service's virtual host, and TCP and TLS routes are
   walked across the chain (``BuildSidecarVirtualHostWrapper``, ``buildSidecarOutboundTCPListenerOpts``).
+- **Source conditions** of their matches (``sourceLabels``, ``sourceNamespace``, ``gateways``:
+  :mod:`dsim.cluster.sources`) decide which of those routes a proxy gets.
 - **DestinationRules** (``setDestinationRules``, ``destinationRule``). Rules for one host in one
-  namespace with equal exportTo (as written) are merged into one entry (:func:`merged_spec`:
-  ``mergeDestinationRule``); the entry's id is its first rule. For a proxy in N:
-  N's own entries (its public and private rules and those exporting to N by name), else the
-  entries of the service's namespace exported to N, else the root namespace's exported to N. Of
-  several entries found, the last one applies (``SidecarScope.DestinationRule``'s catch-all).
-- **Rules with a workloadSelector** are private to their namespace and form entries of their own,
-  merged with rules of the same selector (``mergeDestinationRule``); Istio sorts them before the
-  others (1.24's ``sortConfigBySelectorAndCreationTime``), and a later rule without a selector and
-  with equal exportTo is merged into them too (a rule may then be in several entries). A proxy of their namespace whose
-  labels hold one applies the first such entry, outbound only; any other proxy, and every inbound
-  cluster, the last entry without a selector from the same list, and none when the list has only
-  selector entries: Istio does not then look in the service's namespace
-  (``PushContext.destinationRule`` returns the namespace's list as soon as it is not empty).
-  Proxies of one namespace matching the same selectors share a **viewer**: the namespaces are
-  viewers 0..N-1 (no selector matched), each further (namespace, matched selectors) one more.
-- **Source conditions** of VirtualService matches (``sourceLabels``, ``sourceNamespace``,
-  ``gateways``: :mod:`dsim.cluster.sources`) decide which routes a proxy gets: a viewer's view
-  differs from the base for a service whose chain's conditions hold otherwise for it (the base's
-  source: a namespace no condition names, no label). The ``sourceLabels`` are selectors too.
+  namespace merge into entries as Istio 1.24's ``mergeDestinationRule`` merges them, read
+  literally (:func:`_merge`, :func:`merged_spec`); an entry's id is its first rule. Rules with a
+  workloadSelector are taken first (``sortConfigBySelectorAndCreationTime``), are private to their
+  namespace and merge only with the same selector; a rule without one merges into every entry of
+  equal (or, that entry's not being empty, narrower) exportTo, selector entries too, so a rule may
+  be in several entries, or (Istio's open bug) in selector entries only. For a proxy in N: N's own
+  entries (its public and private rules and those exporting to N by name), else the entries of the
+  service's namespace exported to N, else the root namespace's exported to N. Of N's own, a proxy
+  whose labels hold an entry's selector applies the first such entry, outbound only; any other
+  proxy, and every inbound cluster, the last entry without a selector, and none when N's list has
+  only selector entries (Istio does not then look further). Of another namespace's, the last.
+- **Viewers.** Proxies of one namespace whose labels hold the same selectors (DestinationRule
+  workloadSelectors of the namespace, match ``sourceLabels``) share a viewer: the namespaces are
+  viewers 0..N-1 (no selector held), each further (namespace, selectors held) one more.
 
-The **base view** is what a namespace with no object of its own and named in no exportTo sees
-(public objects only). Every other namespace's view differs from it only for the services its
-own or explicitly exported objects name, and for services whose VirtualService routes to a
-service whose rule changed (a route carries its destination's consistent hash, 1.8); those
-(namespace, service) pairs are the **exceptions**.
+The **base view** is what a proxy of a namespace with no object of its own, named in no exportTo
+and in no match, holding no selector, sees (public objects only). Every other viewer's view
+differs from it only for the services its namespace's own or explicitly exported objects name,
+those whose chain's source conditions hold otherwise for it, and services whose VirtualService
+routes to a service whose rule changed (a route carries its destination's consistent hash, 1.8);
+those (viewer, service) pairs are the **exceptions**.
 """
 
 from __future__ import annotations
@@ -70,8 +67,8 @@ def visible_from(exports: Exports, namespace: str | None) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class RuleEntry:
-    """Rules for one host in one namespace with equal exportTo (and selector, but see :func:`_merge`),
-    merged (``members`` in the order Istio takes them: selector rules first, each kind by creation)."""
+    """Rules for one host in one namespace merged into one (:func:`_merge`; ``members`` in the order
+    Istio takes them: selector rules first, each kind by creation)."""
 
     members: tuple[int, ...]
     exports: frozenset[str]
@@ -124,6 +121,8 @@ class _RuleIndex:
         self.local: dict[tuple[str, int], list[RuleEntry]] = {}
         self.exported: dict[tuple[str, int], list[RuleEntry]] = {}
         self.root_local: dict[int, list[RuleEntry]] = {}
+        self.dropped = 0
+        """Rules without a selector Istio merged into selector entries only (istio/istio#58322)."""
         # Rules with a selector first, each kind in creation order (sortConfigBySelectorAndCreationTime).
         order = sorted(range(len(rules)), key=lambda r: (rules[r].selector is None, r))
         for r in order:
@@ -133,11 +132,11 @@ class _RuleIndex:
             key = (rule.namespace, rule.service)
             exports = rule.exports
             if not exports or exports & {"*", ".", rule.namespace}:
-                _merge(self.local.setdefault(key, []), r, rule)
+                self.dropped += _merge(self.local.setdefault(key, []), r, rule)
             if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
-                _merge(self.exported.setdefault(key, []), r, rule)
+                self.dropped += _merge(self.exported.setdefault(key, []), r, rule)
             elif rule.namespace == ROOT_NAMESPACE:
-                _merge(self.root_local.setdefault(rule.service, []), r, rule)
+                self.dropped += _merge(self.root_local.setdefault(rule.service, []), r, rule)
 
     def entries(self) -> list[tuple[int, RuleEntry]]:
         """Every distinct entry with its service, once each."""
@@ -187,21 +186,34 @@ def merged_spec(specs: Sequence[DestinationRuleSpec]) -> DestinationRuleSpec:
     return dataclasses.replace(specs[0], traffic_policy=policy, subsets=tuple(subsets.values()))
 
 
-def _merge(entries: list[RuleEntry], r: int, rule: RuleFacts) -> None:
-    """Add rule ``r`` to the entries of its host and namespace as ``mergeDestinationRule`` does
-    (exportTo compared as written): into every entry with equal exportTo whose selector is its own
-    or, for a rule without one, any selector entry too (Istio copies its new subsets, and its policy
-    where the entry has none, into those); an entry of its own unless one had its own selector."""
+def _merge(entries: list[RuleEntry], r: int, rule: RuleFacts) -> bool:
+    """Add rule ``r`` to the entries of its host and namespace as Istio 1.24's
+    ``mergeDestinationRule`` does, ``ENABLE_ENHANCED_DESTINATIONRULE_MERGE`` on (its default), read
+    literally: it merges into every entry whose exportTo (as written) equals its own or, when the
+    entry's is not empty, is a subset of its own, unless both have selectors that differ; whether
+    it also becomes an entry of its own is decided by the last entry looked at. Returns whether it
+    joined only selector entries while having no selector itself: Istio then drops it for every
+    other proxy (istio/istio#58322)."""
     alone = True
+    joined: list[RuleEntry] = []
     for i, entry in enumerate(entries):
-        if entry.exports != rule.exports:
+        if rule.exports == entry.exports:
+            alone = False
+        else:
+            alone = True
+            if not (entry.exports and rule.exports > entry.exports):
+                continue
+        if rule.selector is not None and entry.selector is not None and rule.selector != entry.selector:
+            alone = True
             continue
-        if entry.selector != rule.selector and rule.selector is not None:
-            continue
-        alone = alone and entry.selector != rule.selector
+        if rule.selector == entry.selector:  # both without a selector, or the same one
+            alone = False
         entries[i] = dataclasses.replace(entry, members=(*entry.members, r))
+        joined.append(entry)
     if alone:
         entries.append(RuleEntry(members=(r,), exports=rule.exports, selector=rule.selector))
+        return False
+    return rule.selector is None and all(entry.selector is not None for entry in joined)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -227,22 +239,21 @@ def object_views(
     selected: Sequence[tuple[int, frozenset[Selector]]] = (),
 ) -> ObjectViews:
     """Every viewer's view of the mesh's VirtualServices and DestinationRules (see the module doc):
-    the namespaces', then ``selected``'s, each a (namespace row, the workloadSelectors its proxies'
-    labels hold) of proxies that match some DestinationRule's selector."""
+    the namespaces', then ``selected``'s, each a (namespace row, the selectors its proxies' labels
+    hold: DestinationRule workloadSelectors of the namespace, VirtualService matches' sourceLabels)."""
     index = _RuleIndex(rules)
     entries = index.entries()
-    for found in (*index.local.values(), *index.exported.values()):
-        if len({entry.selector for entry in found}) < len(found):
-            notes[
-                "DestinationRules for one host in one namespace with different exportTo: kept apart, the last one "
-                "a proxy may see applied (Istio's superset merge is not modelled)"
-            ] += 1
     merged = sum(len(entry.members) - 1 for _, entry in entries)
     if merged:
         notes[
-            "DestinationRules for one host, namespace, exportTo and selector: merged (subsets unioned, the first "
-            "policy kept)"
+            "DestinationRules for one host and namespace: merged as Istio 1.24 merges them (subsets unioned, the "
+            "first policy kept)"
         ] += merged
+    if index.dropped:
+        notes[
+            "DestinationRule without a workloadSelector merged into selector rules only: the namespace's other "
+            "proxies do not get it, as in Istio 1.24 (istio/istio#58322)"
+        ] += index.dropped
 
     def rule_view(namespace: str | None, service: int, matched: frozenset[Selector] = frozenset()) -> int:
         return index.lookup(namespace, service, service_namespace[service], matched)

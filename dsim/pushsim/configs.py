@@ -204,7 +204,7 @@ class ConfigModel:
         self.eaa_now = self.per_service["eaa"].copy()
         self.originals = n
         self.overrides = view_overrides(cluster, cols, design, self.classes, taus, cluster.workload_viewers())
-        """Per original service: what it adds to the namespaces that see it in their own view."""
+        """Per original service: what it adds to the viewers that see it in their own view."""
         self.state_deltas = price_states(
             cluster, cols, design, self.classes, stream.states, c["eds"], c["eaa"], self.overrides
         )

@@ -9,6 +9,7 @@
   workloadSelector picks depend on their namespace's pick as well: the lookup's list holds both.
 - A DestinationRule with a workloadSelector is a dependency of every proxy of its namespace, the
   ones its selector does not pick too (their lookup lists it before passing it over).
+- A rule merged into several entries (``Cluster.rule_members``) is a dependency of each one's.
 
 ``None`` stands for every namespace.
 """
@@ -41,7 +42,8 @@ def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray 
 
 def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
     """Per DestinationRule naming a service: ``[service]``, and the namespace rows whose proxies
-    apply its entry to it (``None``: all)."""
+    depend on it (``None``: all): those that apply an entry it is merged into
+    (``Cluster.rule_members``), every proxy of a selector entry's namespace."""
     rules = cluster.destination_rules
     base = dict(
         zip(
@@ -52,26 +54,36 @@ def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray
     )
     every = len(cluster.namespaces)
     views = cluster.object_views
-    views = views[views["viewer"].to_numpy() < every]  # the namespaces' own views: no selector matched
+    views = views[views["viewer"].to_numpy() < every]  # the namespaces' own views: no selector held
     by_service: dict[int, list[tuple[int, int]]] = {}
     for namespace, service, rule in zip(
         views["viewer"].tolist(), views["service"].tolist(), views["rule"].tolist(), strict=True
     ):
         by_service.setdefault(service, []).append((namespace, rule))
     rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
-    out: list[tuple[list[int], np.ndarray | None]] = []
-    for r, (service, entry) in enumerate(zip(rules["service"].tolist(), rules["entry"].tolist(), strict=True)):
-        if service < 0:
-            continue
-        rule = cluster.istio.destination_rules[r]
-        if rule.spec.workload_selector is not None:  # listed for every proxy of its namespace, matched or not
-            out.append(([service], np.array([rows[rule.namespace]], np.int64)))
-            continue
+    objects = cluster.istio.destination_rules
+    entries_of: dict[int, list[int]] = {}
+    members = cluster.rule_members
+    for entry, r in zip(members["entry"].tolist(), members["rule"].tolist(), strict=True):
+        entries_of.setdefault(r, []).append(entry)
+
+    def applied(service: int, entry: int) -> np.ndarray | None:
+        if objects[entry].spec.workload_selector is not None:  # listed for every proxy of its namespace
+            return np.array([rows[objects[entry].namespace]], np.int64)
         views_of = by_service.get(service, [])
         if base.get(service) == entry:
             others = {n for n, rule in views_of if rule != entry}
-            namespaces = None if not others else np.setdiff1d(np.arange(every), sorted(others))
+            return None if not others else np.setdiff1d(np.arange(every), sorted(others))
+        return np.array(sorted(n for n, rule in views_of if rule == entry), np.int64)
+
+    out: list[tuple[list[int], np.ndarray | None]] = []
+    for r, service in enumerate(rules["service"].tolist()):
+        if service < 0:
+            continue
+        reached = [applied(service, entry) for entry in entries_of.get(r, [])]
+        if any(found is None for found in reached):
+            out.append(([service], None))
         else:
-            namespaces = np.array(sorted(n for n, rule in views_of if rule == entry), np.int64)
-        out.append(([service], namespaces))
+            found = [f for f in reached if f is not None]
+            out.append(([service], np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)))
     return out

@@ -1,11 +1,12 @@
-"""What a service adds to the workloads of the namespaces that see it through their own view.
+"""What a service adds to the workloads of the viewers that see it through their own view.
 
 The class prices the config model starts from are the base view's
-(:mod:`dsim.cluster.object_views`). Where a namespace applies another VirtualService or
-DestinationRule to a service (``Cluster.object_views``), that service adds something else to its
-workloads: its clusters, endpoint sets and routes as that view builds them. Each such (namespace
-group, service) is an :class:`Override`, priced by the accounting's own pricing in that view, its
-endpoint bytes following every membership state as the base's do.
+(:mod:`dsim.cluster.object_views`). Where a viewer (a namespace, or some of its pods) applies
+another VirtualService or DestinationRule to a service, or gets other routes from it
+(``Cluster.object_views``), that service adds something else to its workloads: its clusters,
+endpoint sets and routes as that view builds them. Each such (viewer group, service) is an
+:class:`Override`, priced by the accounting's own pricing in that view, its endpoint bytes
+following every membership state as the base's do.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def view_overrides(
     workload_viewer: np.ndarray,
 ) -> dict[int, list[Override]]:
     """Per service with a view other than the base for some viewer (a namespace, or the proxies a
-    DestinationRule's workloadSelector picks: ``workload_viewer``): its overrides."""
+    DestinationRule's workloadSelector or a match's sourceLabels picks: ``workload_viewer``): its
+    overrides."""
     objects = mesh_objects(cluster)
     out: dict[int, list[Override]] = {}
     k_count = len(PROXY_CLASSES)

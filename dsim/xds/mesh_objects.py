@@ -1,5 +1,5 @@
 """What a cluster's VirtualServices and DestinationRules build, per service: the routes of a
-virtual host, the rule and policy of a cluster, as proxies of one namespace see them (a view:
+virtual host, the rule and policy of a cluster, as the proxies of one viewer see them (a view:
 :mod:`dsim.cluster.object_views`). Both the protobuf path (:mod:`dsim.xds.generate`)
 and the vectorized accounting (:mod:`dsim.accounting.outbound`) ask this one place, so the two
 agree by construction on which routes and policies exist; each then builds or prices them.
@@ -47,7 +47,7 @@ ROUTES_FIELD = 3  # VirtualHost.routes
 
 def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
     """The pod labels of each viewer past the namespaces (its first workload's: they hold the
-    same selectors). A namespace's own viewer holds none that any selector or source condition asks for."""
+    same selectors). A namespace's own viewer holds none that a selector or source condition asks for."""
     selected = cluster.rule_viewers
     first: dict[int, int] = {}
     for w, v in zip(selected["workload"].tolist(), selected["viewer"].tolist(), strict=True):
@@ -63,7 +63,7 @@ def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
 
 
 class MeshObjects:
-    """The VirtualServices and DestinationRules of one cluster; :meth:`view` gives a namespace's."""
+    """The VirtualServices and DestinationRules of one cluster; :meth:`view` gives a viewer's."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -140,8 +140,8 @@ class MeshObjects:
 
     def view(self, viewer: int | None = None) -> ObjectView:
         """What proxies of ``viewer`` (:meth:`dsim.cluster.Cluster.workload_viewers`: a
-        ``namespaces`` row, or one a DestinationRule's workloadSelector makes; ``None``: the base
-        view) apply."""
+        ``namespaces`` row, or one a DestinationRule's workloadSelector or a match's sourceLabels
+        makes; ``None``: the base view) apply."""
         if viewer is None or not self._exceptions.get(viewer):
             return self.base
         overrides = self._exceptions[viewer]
@@ -304,7 +304,7 @@ class MeshObjects:
 
 
 class ObjectView:
-    """The VirtualService and DestinationRule entry proxies of one namespace apply, per service
+    """The VirtualService and DestinationRule entry proxies of one viewer apply, per service
     (:mod:`dsim.cluster.object_views`), with the routes and policies they build."""
 
     def __init__(
