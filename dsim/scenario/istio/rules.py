@@ -194,7 +194,10 @@ def protocol_problem(name: str) -> str | None:
     """``ValidateProtocol``: one of the names ``protocol.Parse`` knows (any case), or '' for sniffing."""
     if not name or name.lower() in _PROTOCOLS_LOWER:
         return None
-    return f"{quote(name)} is not a protocol Istio knows ({', '.join(PROTOCOLS)}; any case; empty to sniff)"
+    # No protocol name is longer than 9 characters: a long value is described by its length, which
+    # keeps the line short beside the list of names.
+    shown = quote(name) if len(name) <= 40 else f"a value of {len(name):,} characters"
+    return f"{shown} is not a protocol Istio knows ({', '.join(PROTOCOLS)}; any case; empty to sniff)"
 
 
 def canonical_protocol(name: str) -> str:
