@@ -26,7 +26,10 @@ CPU_RATIO = (1 / 3, 3.0)
 scale is right. A small config's apply takes 10-60 ms of CPU, which a shared CI machine's caches
 and frequency scaling move by tens of percent: on the development machine (a virtual machine) the
 same held-out configs measured a median 1.6 times more apply CPU in one run of
-bench/calibration_report.py than in another the same day (results/calibration/2026-12-01-full/)."""
+bench/calibration_report.py than in another the same day (results/calibration/2026-12-01-full/).
+Each point runs twice and the lesser apply CPU counts: work beside the Envoy (CI's other test
+worker) only ever adds to a run's CPU, and the model prices an Envoy left alone."""
+RUNS = 2
 DESIGNS = ("single-stack", "duplicate")
 TINY = Plan(
     name="ci-check",
@@ -46,7 +49,7 @@ def test_the_shipped_model_predicts_a_tiny_calibration_on_the_real_envoy() -> No
     plan = Plan(
         name=TINY.name,
         points=tuple(dataclasses.replace(p, certificate=certificate) for p in TINY.points),
-        repeats=1,
+        repeats=RUNS,
     )
     measured = run_campaign(
         plan,
@@ -56,7 +59,7 @@ def test_the_shipped_model_predicts_a_tiny_calibration_on_the_real_envoy() -> No
         binary=envoy_binary(),
     )
     assert list(measured.columns) == MEASUREMENT_COLUMNS
-    assert len(measured) == len(TINY.points) * len(DESIGNS)
+    assert len(measured) == len(TINY.points) * len(DESIGNS) * RUNS
     assert set(measured["certificate_profile"]) == {certificate}
     assert (measured["memory_read_s"] >= 0).all()
     rows = []
@@ -73,5 +76,6 @@ def test_the_shipped_model_predicts_a_tiny_calibration_on_the_real_envoy() -> No
             )
         )
     compared = pd.concat(rows)
-    assert (compared["memory_error"].abs() < MEMORY_TOLERANCE).all(), compared.to_string()
-    assert compared["cpu_ratio"].between(*CPU_RATIO).all(), compared.to_string()
+    assert (compared["memory_error"].abs() < MEMORY_TOLERANCE).all(), compared.to_string()  # every run
+    least = compared.groupby(["point", "design"])["cpu_ratio"].min()
+    assert least.between(*CPU_RATIO).all(), compared.to_string()
