@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.istio_objects import IstioObjects
+from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import (
     ObjectViews,
     RuleFacts,
@@ -279,10 +280,7 @@ def _viewers(
         return [], []
     namespace_rows = tables["workloads"]["namespace"].to_numpy()
     namespace_names = tables["namespaces"]["name"].to_numpy()
-    labels: dict[int, set[tuple[str, str]]] = {}
-    wl = tables["workload_labels"]
-    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
-        labels.setdefault(w, set()).add((key, value))
+    labels = labels_by_workload(tables["workload_labels"])
     first = len(tables["namespaces"])
     viewer_of: dict[tuple[int, frozenset[Selector]], int] = {}
     rows: list[tuple[int, int]] = []
@@ -290,7 +288,7 @@ def _viewers(
         mine = by_namespace.get(str(namespace_names[n]), set()) | sources
         if not mine:
             continue
-        held = labels.get(w, set())
+        held = frozenset(labels.get(w, {}).items())
         matched = frozenset(sel for sel in mine if sel <= held)
         if matched:
             rows.append((w, viewer_of.setdefault((n, matched), first + len(viewer_of))))
@@ -341,10 +339,7 @@ def _add_rule_subsets(
     ``subset_workloads``, kept sorted by service."""
     subsets, members = tables["subsets"], tables["subset_workloads"]
     own = _subset_names(tables)
-    labels: dict[int, dict[str, str]] = {}
-    wl = tables["workload_labels"]
-    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
-        labels.setdefault(w, {})[key] = value
+    labels = labels_by_workload(tables["workload_labels"])
     workloads_of: dict[int, list[int]] = {}
     sw = tables["service_workloads"]
     for service, w in zip(sw["service"].tolist(), sw["workload"].tolist(), strict=True):

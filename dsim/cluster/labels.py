@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import pandas as pd
+
 # Istio's precedence for telemetry/workload names (pkg/config/labels: CanonicalService).
 _SERVICE_LABELS = ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app")
 _REVISION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version")
+
+
+def labels_by_workload(table: pd.DataFrame) -> dict[int, dict[str, str]]:
+    """The ``workload_labels`` table as each workload's labels (workloads without one are absent)."""
+    out: dict[int, dict[str, str]] = {}
+    for w, key, value in zip(table["workload"].tolist(), table["key"].tolist(), table["value"].tolist(), strict=True):
+        out.setdefault(w, {})[key] = value
+    return out
 
 
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
-from dsim.cluster.labels import selects
+from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -83,10 +83,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
 
     workloads, pods = tables["workloads"], tables["pods"]
     ns_names = tables["namespaces"]["name"].to_numpy()
-    labels: dict[int, dict[str, str]] = {}
-    wl = tables["workload_labels"]
-    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
-        labels.setdefault(w, {})[key] = value
+    labels = labels_by_workload(tables["workload_labels"])
     workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
     pod_workload = pods["workload"].to_numpy()
     has4 = np.bincount(pod_workload, weights=pods["has_ipv4"].to_numpy(), minlength=len(workloads)) > 0

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
-from dsim.cluster.labels import selects
+from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import ROOT_NAMESPACE, export_set, visible_from
 from dsim.cluster.tables import Cluster, make_table
 from dsim.scenario import Scenario
@@ -461,10 +461,7 @@ def sidecar_tables(
 
     workloads = tables["workloads"]
     workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
-    labels: dict[int, dict[str, str]] = {}
-    wl = tables["workload_labels"]
-    for w, key, value in zip(wl["workload"].tolist(), wl["key"].tolist(), wl["value"].tolist(), strict=True):
-        labels.setdefault(w, {})[key] = value
+    labels = labels_by_workload(tables["workload_labels"])
     with_sidecar = np.flatnonzero(workloads["sidecar"].to_numpy())
 
     by_ns: dict[str, list[int]] = {}

@@ -16,7 +16,7 @@ base view's source is a proxy of no namespace named anywhere with no label (:dat
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from dsim.scenario.istio.rules import MESH_GATEWAY
 from dsim.scenario.istio.virtual_service import HTTPMatchRequest, L4MatchAttributes, TLSMatchAttributes, VirtualService
@@ -74,10 +74,6 @@ class Source:
 
 
 BASE_SOURCE = Source(namespace=None, labels=frozenset())
-
-
-def source_of(namespace: str | None, labels: Mapping[str, str]) -> Source:
-    return Source(namespace=namespace, labels=frozenset(labels.items()))
 
 
 def conditions(vs: VirtualService) -> tuple[Condition, ...]:

@@ -21,6 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
+from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_viewer, vs_chain
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
@@ -55,11 +56,8 @@ def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
     if not first:
         return {}
     wl = cluster.workload_labels
-    mine = wl[wl["workload"].isin(set(first.values()))]
-    pairs: dict[int, set[tuple[str, str]]] = {}
-    for w, key, value in zip(mine["workload"].tolist(), mine["key"].tolist(), mine["value"].tolist(), strict=True):
-        pairs.setdefault(w, set()).add((key, value))
-    return {v: frozenset(pairs.get(w, ())) for v, w in first.items()}
+    labels = labels_by_workload(wl[wl["workload"].isin(set(first.values()))])
+    return {v: frozenset(labels.get(w, {}).items()) for v, w in first.items()}
 
 
 class MeshObjects:
