@@ -129,7 +129,9 @@ def _start(compute: Compute, started: contextlib.ExitStack) -> Client:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # Without an address the scheduler still serves HTTP, on every interface and first on
+            # Dask's 8787: busy (another Dask on the machine), it warns on stderr. A free loopback port.
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL,
         )
     )
