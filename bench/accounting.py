@@ -26,8 +26,13 @@ Prints, in one run:
    VirtualService an extra route for them (a match's ``sourceLabels``): each such pod set is a
    viewer of its own (``dsim/cluster/object_views.py``); the accounting of every design and its
    ratio to part 3's, measured in the same run.
-Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors]``
-(``--only``: parts 3 to 5, part 6, or part 7).
+8. part 3's mesh with DestinationRules for half its services only, then with rules whose wildcard
+   hosts cover many services (``docs/istio-objects.md`` 2.2): a mesh-wide ``*.local`` rule in
+   ``istio-system``, a public ``*.<ns>.svc.cluster.local`` rule in each of 10 namespaces, and a
+   private ``*.local`` rule in each of 10 others (each a view of every service): the cluster build
+   and the accounting of every design, and their ratios to the mesh without them, in the same run.
+Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors|wildcards]``
+(``--only``: parts 3 to 5, part 6, part 7, or part 8).
 """
 
 from __future__ import annotations
@@ -273,13 +278,66 @@ def selectors() -> None:
     )
 
 
+def _wildcard_rules(namespaces: list[str], spread: int, private: int) -> list[dict[str, Any]]:
+    """Part 8's rules: mesh-wide, then ``spread`` namespaces' public rules for their own services,
+    then ``private`` further namespaces' private rules for every host."""
+    rules: list[dict[str, Any]] = [
+        {
+            "name": "mesh-default",
+            "namespace": "istio-system",
+            "spec": {
+                "host": "*.local",
+                "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}, "connectionPool": {"tcp": {"maxConnections": 100}}},
+            },
+        }
+    ]
+    for space in namespaces[:spread]:
+        policy = {"outlierDetection": {"consecutive5xxErrors": 7}}
+        spec = {"host": f"*.{space}.svc.cluster.local", "trafficPolicy": policy}
+        rules.append({"name": "namespace-default", "namespace": space, "spec": spec})
+    for space in namespaces[spread : spread + private]:
+        spec = {"host": "*.local", "exportTo": ["."], "trafficPolicy": {"loadBalancer": {"simple": "RANDOM"}}}
+        rules.append({"name": "client-default", "namespace": space, "spec": spec})
+    return rules
+
+
+def wildcards() -> None:
+    """Part 8: half of part 3's mesh's services with a rule of their own, then wildcard rules too."""
+    halved = {
+        **ISTIO_OBJECTS,
+        "namespaces": [{"name": "istio-system"}],
+        "istio_objects": {
+            **ISTIO_OBJECTS["istio_objects"],
+            "destination_rules": {**ISTIO_OBJECTS["istio_objects"]["destination_rules"], "share": 0.5},
+        },
+    }
+    start = time.perf_counter()
+    cluster = build_cluster(scenario_from_dict(halved))
+    built = time.perf_counter() - start
+    plain = _timed_designs(cluster)
+    spaces = [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
+    rules = _wildcard_rules(spaces, 10, 10)
+    start = time.perf_counter()
+    wild = build_cluster(scenario_from_dict({**halved, "destination_rules": rules}))
+    wild_built = time.perf_counter() - start
+    timed = _timed_designs(wild)
+    print(
+        f"part 3's mesh with rules for half its services: cluster built in {built:.2f} s, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
+        + f"; with {len(rules)} wildcard-host rules (covering {len(wild.rule_hosts):,} (rule, service) pairs; "
+        f"{len(wild.object_views):,} (viewer, service) views): cluster built in {wild_built:.2f} s "
+        f"({wild_built / built:.2f}x); accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
     parser.add_argument(
         "--only",
-        choices=["istio-objects", "egress-ports", "selectors"],
-        help="run only parts 3 to 5, part 6, or part 7",
+        choices=["istio-objects", "egress-ports", "selectors", "wildcards"],
+        help="run only parts 3 to 5, part 6, part 7, or part 8",
     )
     args = parser.parse_args()
     if args.only == "istio-objects":
@@ -291,6 +349,9 @@ def main() -> None:
     if args.only == "selectors":
         selectors()
         return
+    if args.only == "wildcards":
+        wildcards()
+        return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
@@ -298,6 +359,7 @@ def main() -> None:
     istio_objects()
     egress_ports()
     selectors()
+    wildcards()
 
 
 if __name__ == "__main__":

@@ -11,50 +11,36 @@ from typing import Any
 
 import numpy as np
 import pytest
-from envoy.config.cluster.v3 import cluster_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
 from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
-from dsim.designs import get_design
 from dsim.pushsim.reach import destination_rule_reach
-from dsim.xds.generate import proxy_config
-from dsim.xds.view import index_for
 from tests.accounting_check import assert_methods_agree
+from tests.rule_helpers import clusters_of, dr, pool, pool_of, rule_of
 
 REVIEWS = "reviews.shop.svc.cluster.local"
 RATINGS = "ratings.shop.svc.cluster.local"
 
 
-def _dr(name: str, namespace: str, host: str, selector: dict[str, str] | None = None, **spec: Any) -> Any:
-    body: dict[str, Any] = {"host": host, **spec}
-    if selector is not None:
-        body["workloadSelector"] = {"matchLabels": selector}
-    return {"name": name, "namespace": namespace, "spec": body}
-
-
-def _pool(connections: int) -> dict[str, Any]:
-    return {"connectionPool": {"tcp": {"maxConnections": connections}}}
-
-
 RULES = [
     # shop's public rules, every namespace without its own applies them
-    _dr("reviews", "shop", "reviews", trafficPolicy={"outlierDetection": {"consecutive5xxErrors": 3}}),
-    _dr("ratings", "shop", "ratings", trafficPolicy=_pool(5)),
+    dr("reviews", "shop", "reviews", trafficPolicy={"outlierDetection": {"consecutive5xxErrors": 3}}),
+    dr("ratings", "shop", "ratings", trafficPolicy=pool(5)),
     # shop's reviews pods, calling reviews, apply their own pool (their inbound cluster does not)
-    _dr("reviews-self", "shop", "reviews", {"app": "reviews"}, trafficPolicy=_pool(11)),
+    dr("reviews-self", "shop", "reviews", {"app": "reviews"}, trafficPolicy=pool(11)),
     # client: canary pods get a pool and a subset; the rest the namespace's rule without a selector
-    _dr(
+    dr(
         "reviews-canary",
         "client",
         REVIEWS,
         {"app": "client", "track": "canary"},
-        trafficPolicy=_pool(7),
+        trafficPolicy=pool(7),
         subsets=[{"name": "v1", "labels": {"version": "v1"}}],
     ),
-    _dr("reviews-all", "client", REVIEWS, trafficPolicy=_pool(9)),
+    dr("reviews-all", "client", REVIEWS, trafficPolicy=pool(9)),
     # ratings: client holds a selector rule only, which hides shop's rule from every other client pod
-    _dr("ratings-canary", "client", RATINGS, {"track": "canary"}, trafficPolicy=_pool(13)),
+    dr("ratings-canary", "client", RATINGS, {"track": "canary"}, trafficPolicy=pool(13)),
 ]
 
 MESH: dict[str, Any] = {
@@ -81,49 +67,33 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(MESH))
 
 
-def _clusters(cluster: Cluster, proxy: str, design: str = "single-stack") -> dict[str, cluster_pb2.Cluster]:
-    index = index_for(cluster)
-    config = proxy_config(index, index.find_proxy(proxy), get_design(design))
-    return {c.name: c for c in config.clusters}
-
-
-def _pool_of(found: cluster_pb2.Cluster) -> int | None:
-    thresholds = found.circuit_breakers.thresholds
-    return thresholds[0].max_connections.value if thresholds else None
-
-
-def _rule_of(found: cluster_pb2.Cluster) -> str:
-    fields = found.metadata.filter_metadata["istio"].fields if "istio" in found.metadata.filter_metadata else {}
-    return fields["config"].string_value.rsplit("/", 1)[-1] if "config" in fields else ""
-
-
 def test_only_the_selected_proxies_apply_a_selector_rule(mesh: Cluster) -> None:
-    canary, stable = _clusters(mesh, "client/canary"), _clusters(mesh, "client/stable")
-    other = _clusters(mesh, "other/other")
+    canary, stable = clusters_of(mesh, "client/canary"), clusters_of(mesh, "client/stable")
+    other = clusters_of(mesh, "other/other")
     reviews, ratings = f"outbound|9080||{REVIEWS}", f"outbound|8080||{RATINGS}"
-    assert (_rule_of(canary[reviews]), _pool_of(canary[reviews])) == ("reviews-canary", 7)
+    assert (rule_of(canary[reviews]), pool_of(canary[reviews])) == ("reviews-canary", 7)
     assert f"outbound|9080|v1|{REVIEWS}" in canary
-    assert (_rule_of(stable[reviews]), _pool_of(stable[reviews])) == ("reviews-all", 9)
+    assert (rule_of(stable[reviews]), pool_of(stable[reviews])) == ("reviews-all", 9)
     assert f"outbound|9080|v1|{REVIEWS}" not in stable
     # ratings: the canary's selector rule; the stable pod none at all, not shop's exported one
-    assert (_rule_of(canary[ratings]), _pool_of(canary[ratings])) == ("ratings-canary", 13)
-    assert _rule_of(stable[ratings]) == ""
-    assert _pool_of(stable[ratings]) != 5
+    assert (rule_of(canary[ratings]), pool_of(canary[ratings])) == ("ratings-canary", 13)
+    assert rule_of(stable[ratings]) == ""
+    assert pool_of(stable[ratings]) != 5
     # another namespace applies the service's namespace's public rules, whatever client holds
-    assert _rule_of(other[reviews]) == "reviews"
-    assert (_rule_of(other[ratings]), _pool_of(other[ratings])) == ("ratings", 5)
+    assert rule_of(other[reviews]) == "reviews"
+    assert (rule_of(other[ratings]), pool_of(other[ratings])) == ("ratings", 5)
 
 
 def test_a_selector_rule_shapes_outbound_clusters_only(mesh: Cluster) -> None:
-    own = _clusters(mesh, "shop/reviews-v1")
+    own = clusters_of(mesh, "shop/reviews-v1")
     outbound = own[f"outbound|9080||{REVIEWS}"]
-    assert (_rule_of(outbound), _pool_of(outbound)) == ("reviews-self", 11)
+    assert (rule_of(outbound), pool_of(outbound)) == ("reviews-self", 11)
     # buildInboundCluster looks the rule up inbound: the namespace's rule without a selector
     (inbound,) = [c for name, c in own.items() if name.startswith("inbound|9080|")]
-    assert _rule_of(inbound) == "reviews"
-    assert _pool_of(inbound) != 11
-    ratings = _clusters(mesh, "shop/ratings")
-    assert _rule_of(ratings[f"outbound|9080||{REVIEWS}"]) == "reviews"
+    assert rule_of(inbound) == "reviews"
+    assert pool_of(inbound) != 11
+    ratings = clusters_of(mesh, "shop/ratings")
+    assert rule_of(ratings[f"outbound|9080||{REVIEWS}"]) == "reviews"
 
 
 def test_the_viewers_are_recorded(mesh: Cluster) -> None:
@@ -193,22 +163,22 @@ def test_a_later_private_rule_without_a_selector_joins_the_selector_entry_only()
     policy, which the selector rule lacks) and, its loop ending on an equal exportTo, not kept as
     an entry of its own: the namespace's other proxies get no rule at all (istio/istio#58322,
     open). dsim builds what Istio builds, and counts it."""
-    chosen = _dr("mine", "client", REVIEWS, {"track": "canary"}, subsets=[{"name": "v1", "labels": {"version": "v1"}}])
-    private = _dr(
+    chosen = dr("mine", "client", REVIEWS, {"track": "canary"}, subsets=[{"name": "v1", "labels": {"version": "v1"}}])
+    private = dr(
         "private",
         "client",
         REVIEWS,
         exportTo=["."],
-        trafficPolicy=_pool(21),
+        trafficPolicy=pool(21),
         subsets=[{"name": "v1", "labels": {"app": "x"}}, {"name": "v2", "labels": {"version": "v2"}}],
     )
     cluster = build_cluster(scenario_from_dict({**MESH, "destination_rules": [private, chosen]}))
-    canary, stable = _clusters(cluster, "client/canary"), _clusters(cluster, "client/stable")
+    canary, stable = clusters_of(cluster, "client/canary"), clusters_of(cluster, "client/stable")
     reviews = f"outbound|9080||{REVIEWS}"
     assert {n for n in canary if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1", "v2")}
-    assert (_rule_of(canary[reviews]), _pool_of(canary[reviews])) == ("mine", 21)
+    assert (rule_of(canary[reviews]), pool_of(canary[reviews])) == ("mine", 21)
     assert {n for n in stable if REVIEWS in n} == {reviews}
-    assert _rule_of(stable[reviews]) == ""
+    assert rule_of(stable[reviews]) == ""
     notes = istio_record(cluster)["notes"]
     assert isinstance(notes, dict)
     assert any("58322" in key and count == 1 for key, count in notes.items())
@@ -225,14 +195,14 @@ def test_a_wider_export_merges_into_a_narrower_entry() -> None:
     entry's (not empty) merges into it; the entry's own policy stays (the first one's), its subsets
     are unioned, and the loop ending on a merge without selectors, the rule is no entry of its own
     in the namespace's list."""
-    narrow = _dr("narrow", "client", REVIEWS, exportTo=["."], trafficPolicy=_pool(3), subsets=[_v("v1")])
-    wide = _dr("wide", "client", REVIEWS, exportTo=[".", "other"], trafficPolicy=_pool(4), subsets=[_v("v2")])
+    narrow = dr("narrow", "client", REVIEWS, exportTo=["."], trafficPolicy=pool(3), subsets=[_v("v1")])
+    wide = dr("wide", "client", REVIEWS, exportTo=[".", "other"], trafficPolicy=pool(4), subsets=[_v("v2")])
     cluster = build_cluster(scenario_from_dict({**MESH, "destination_rules": [narrow, wide]}))
     reviews = f"outbound|9080||{REVIEWS}"
     for proxy in ("client/canary", "client/stable"):
-        found = _clusters(cluster, proxy)
+        found = clusters_of(cluster, proxy)
         assert {n for n in found if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1", "v2")}
-        assert (_rule_of(found[reviews]), _pool_of(found[reviews])) == ("narrow", 3)
+        assert (rule_of(found[reviews]), pool_of(found[reviews])) == ("narrow", 3)
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)
 

@@ -36,14 +36,8 @@ import pandas as pd
 
 from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.labels import labels_by_workload
-from dsim.cluster.object_views import (
-    ObjectViews,
-    RuleFacts,
-    VsFacts,
-    export_set,
-    merged_spec,
-    object_views,
-)
+from dsim.cluster.object_views import ObjectViews, VsFacts, export_set, object_views
+from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_entries import add_service_entries
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
@@ -57,6 +51,7 @@ from dsim.scenario.istio import (
     generate_destination_rules,
     generate_virtual_services,
 )
+from dsim.scenario.istio.destination_rule import Subset
 
 
 def resolve_host(host: str, namespace: str, cluster_domain: str) -> str:
@@ -121,22 +116,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
 
-    # DestinationRules: which service each names; which one a namespace applies is the views' (below).
-    rule_service = np.full(len(rules), -1, dtype=np.int64)
-    rule_facts: list[RuleFacts] = []
-    for r, rule in enumerate(rules):
-        host = resolve_host(rule.spec.host, rule.namespace, domain)
-        service = service_of_host.get(host, -1)
-        rule_service[r] = service
-        if service < 0:
-            notes[
-                "DestinationRule host names no service in the mesh (wildcards and ServiceEntry hosts included): "
-                "no effect on any sidecar, as in Istio"
-            ] += 1
-        selector = rule.spec.workload_selector
-        labels = None if selector is None else frozenset(selector.match_labels.items())
-        written = frozenset({"."}) if selector is not None else frozenset(rule.spec.export_to)
-        rule_facts.append(RuleFacts(namespace=rule.namespace, service=int(service), exports=written, selector=labels))
+    # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
+    rule_facts = _rule_facts(s, rules, fqdn.tolist(), notes)
 
     # VirtualServices: the services each names and routes to.
     vs_facts: list[VsFacts] = []
@@ -199,15 +180,15 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         sel for vs, facts in zip(virtual_services, vs_facts, strict=True) if facts.claims for sel in selectors(vs)
     }
     selected, viewer_rows = _viewers(tables, rule_facts, sources)
-    views = object_views(ns_names_list, service_namespace, rule_facts, vs_facts, notes, selected)
-    _add_rule_subsets(tables, rules, views, notes)
+    views = object_views(ns_names_list, service_namespace, fqdn.tolist(), rule_facts, vs_facts, notes, selected)
+    _add_rule_subsets(tables, rules, views, _applied(views, rule_facts), notes)
     _subset_notes(tables, virtual_services, service_of_host, domain, notes)
     tables["destination_rules"] = make_table(
         "destination_rules",
         {
             "name": [r.name for r in rules],
             "namespace": [r.namespace for r in rules],
-            "service": rule_service,
+            "host": [facts.host for facts in rule_facts],
             "entry": _entry_of_rule(views, len(rules)),
             "shapes": np.isin(np.arange(len(rules)), list(views.rule_of_service.values())),
             "generated": np.arange(len(rules)) >= len(s.destination_rules),
@@ -216,9 +197,20 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     tables["rule_members"] = make_table(
         "rule_members",
         {
-            "entry": [found.head for _, found in views.entries for _ in found.members],
-            "rule": [r for _, found in views.entries for r in found.members],
+            "entry": [found.head for found in views.entries for _ in found.members],
+            "rule": [r for found in views.entries for r in found.members],
         },
+    )
+    tables["rule_hosts"] = make_table(
+        "rule_hosts",
+        {
+            "rule": [r for r, facts in enumerate(rule_facts) for _ in facts.services],
+            "service": [s for facts in rule_facts for s in facts.services],
+        },
+    )
+    base = sorted(views.rule_of_service.items())
+    tables["base_rules"] = make_table(
+        "base_rules", {"service": [s for s, _ in base], "rule": [head for _, head in base]}
     )
     tables["virtual_services"] = make_table(
         "virtual_services",
@@ -244,6 +236,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         "rule_viewers", {"workload": [w for w, _ in viewer_rows], "viewer": [v for _, v in viewer_rows]}
     )
     entries = add_service_entries(s, tables, notes)
+    _entry_host_notes(rule_facts, tables["services"], notes)
     sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
     return IstioObjects(
         virtual_services=tuple(virtual_services),
@@ -255,6 +248,54 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )
+
+
+def _rule_facts(
+    s: Scenario, rules: Sequence[DestinationRule], service_hosts: Sequence[str], notes: Counter[str]
+) -> list[RuleFacts]:
+    """What the views need of each rule: its resolved host, the services that host covers (a
+    wildcard host covers many), its exportTo as written and its selector."""
+    coverage = HostCoverage(service_hosts)
+    out: list[RuleFacts] = []
+    for rule in rules:
+        host = resolve_host(rule.spec.host, rule.namespace, s.mesh.cluster_domain)
+        selector = rule.spec.workload_selector
+        out.append(
+            RuleFacts(
+                namespace=rule.namespace,
+                host=host,
+                services=coverage.services(host),
+                exports=frozenset({"."}) if selector is not None else frozenset(rule.spec.export_to),
+                selector=None if selector is None else frozenset(selector.match_labels.items()),
+            )
+        )
+    return out
+
+
+def _entry_host_notes(rules: Sequence[RuleFacts], services: pd.DataFrame, notes: Counter[str]) -> None:
+    """Count rules whose host covers a ServiceEntry host (not modelled: dsim builds an entry's
+    clusters without a rule) and rules whose host covers nothing at all (no effect, as in Istio)."""
+    entry_hosts = HostCoverage(services["name"].to_numpy()[services["entry"].to_numpy() >= 0].tolist())
+    for rule in rules:
+        if entry_hosts.services(rule.host):
+            notes[
+                "DestinationRule host covers a ServiceEntry host: not modelled (Istio applies it to the entry's "
+                "clusters; dsim builds them without it)"
+            ] += 1
+        elif not rule.services:
+            notes["DestinationRule host names no service in the mesh: no effect on any sidecar, as in Istio"] += 1
+
+
+def _applied(views: ObjectViews, rules: Sequence[RuleFacts]) -> list[tuple[int, int]]:
+    """(rule entry head, service) for each entry and service it may shape: an exact host's entry
+    and its service (applied or not: its subsets always join the table), a wildcard host's entry
+    and each service some viewer applies it to; sorted."""
+    wild = {found.head for found in views.entries if is_wildcard(rules[found.head].host)}
+    pairs = {(found.head, s) for found in views.entries if found.head not in wild for s in rules[found.head].services}
+    if wild:
+        pairs.update((head, s) for s, head in views.rule_of_service.items() if head in wild)
+        pairs.update((head, s) for _, s, _, head in views.exceptions if head in wild)
+    return sorted(pairs)
 
 
 def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
@@ -274,7 +315,7 @@ def _viewers(
     order of first workload; and (workload, viewer) for each such workload."""
     by_namespace: dict[str, set[Selector]] = {}
     for rule in rules:
-        if rule.selector is not None and rule.service >= 0:
+        if rule.selector is not None and rule.services:
             by_namespace.setdefault(rule.namespace, set()).add(rule.selector)
     if not by_namespace and not sources:
         return [], []
@@ -299,10 +340,10 @@ def _entry_of_rule(views: ObjectViews, rules: int) -> np.ndarray:
     """Per rule: the head of the merged entry it belongs to: the one it heads, else the first it
     joined (-1: it names no service). Every entry it is in: ``rule_members``."""
     entry = np.full(rules, -1, dtype=np.int64)
-    for _, found in views.entries:
+    for found in views.entries:
         joined = [r for r in found.members if entry[r] < 0]
         entry[joined] = found.head
-    for _, found in views.entries:
+    for found in views.entries:
         entry[found.head] = found.head
     return entry
 
@@ -332,11 +373,15 @@ def _subset_notes(
 
 
 def _add_rule_subsets(
-    tables: dict[str, pd.DataFrame], rules: Sequence[DestinationRule], views: ObjectViews, notes: Counter[str]
+    tables: dict[str, pd.DataFrame],
+    rules: Sequence[DestinationRule],
+    views: ObjectViews,
+    pairs: Sequence[tuple[int, int]],
+    notes: Counter[str],
 ) -> None:
-    """Append each DestinationRule entry's subsets to ``subsets`` (``rule``: the entry's head; a
-    Service's own subsets keep -1 and hold in every view) and their workloads to
-    ``subset_workloads``, kept sorted by service."""
+    """Append the subsets of each DestinationRule entry for each service of ``pairs`` ((entry head,
+    service): :func:`_applied`) to ``subsets`` (``rule``: the entry's head; a Service's own subsets
+    keep -1 and hold in every view) and their workloads to ``subset_workloads``, kept sorted by service."""
     subsets, members = tables["subsets"], tables["subset_workloads"]
     own = _subset_names(tables)
     labels = labels_by_workload(tables["workload_labels"])
@@ -348,10 +393,14 @@ def _add_rule_subsets(
     new_name: list[str] = []
     new_rule: list[int] = []
     new_members: list[tuple[int, int]] = []
-    for service, entry in views.entries:
+    members_of = {found.head: found.members for found in views.entries}
+    merged_of: dict[int, tuple[Subset, ...]] = {}
+    for head, service in pairs:
         mine = own.get(service, set())
-        merged = merged_spec([rules[r].spec for r in entry.members]).subsets
-        repeated = sum(len(rules[r].spec.subsets) for r in entry.members) - len(merged)
+        if head not in merged_of:  # a wildcard host's entry comes once per service it shapes
+            merged_of[head] = merged_spec([rules[r].spec for r in members_of[head]]).subsets
+        merged = merged_of[head]
+        repeated = sum(len(rules[r].spec.subsets) for r in members_of[head]) - len(merged)
         repeated += sum(subset.name in mine for subset in merged)
         if repeated:
             notes["DestinationRule subset repeated for one host: the later one dropped, as Istio merges rules"] += (
@@ -361,7 +410,7 @@ def _add_rule_subsets(
             row = len(subsets) + len(new_service)
             new_service.append(service)
             new_name.append(subset.name)
-            new_rule.append(entry.head)
+            new_rule.append(head)
             for w in workloads_of.get(service, []):
                 have = labels.get(w, {})
                 if all(have.get(k) == v for k, v in subset.labels.items()):

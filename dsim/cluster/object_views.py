@@ -12,13 +12,15 @@ routes it gets from them: a function of its namespace and of the selectors its l
   :mod:`dsim.cluster.sources`) decide which of those routes a proxy gets.
 - **DestinationRules** (``setDestinationRules``, ``destinationRule``). Rules for one host in one
   namespace merge into entries as Istio 1.24's ``mergeDestinationRule`` merges them, read
-  literally (:func:`_merge`, :func:`merged_spec`); an entry's id is its first rule. Rules with a
+  literally (:mod:`dsim.cluster.rule_index`); an entry's id is its first rule. Rules with a
   workloadSelector are taken first (``sortConfigBySelectorAndCreationTime``), are private to their
   namespace and merge only with the same selector; a rule without one merges into every entry of
   equal (or, that entry's not being empty, narrower) exportTo, selector entries too, so a rule may
   be in several entries, or (Istio's open bug) in selector entries only. For a proxy in N: N's own
   entries (its public and private rules and those exporting to N by name), else the entries of the
-  service's namespace exported to N, else the root namespace's exported to N. Of N's own, a proxy
+  service's namespace exported to N, else the root namespace's exported to N, in each place those
+  of the most specific host covering the service (exact, else the longest wildcard such as
+  ``*.local``: a wildcard rule covers many services). Of N's own, a proxy
   whose labels hold an entry's selector applies the first such entry, outbound only; any other
   proxy, and every inbound cluster, the last entry without a selector, and none when N's list has
   only selector entries (Istio does not then look further). Of another namespace's, the last.
@@ -40,11 +42,8 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from dsim.cluster.rule_index import RuleEntry, RuleFacts, RuleIndex
 from dsim.cluster.sources import BASE_SOURCE, Condition, Selector, Source
-from dsim.scenario.istio.destination_rule import DestinationRuleSpec, Subset
-
-ROOT_NAMESPACE = "istio-system"
-"""Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it)."""
 
 Exports = frozenset[str] | None
 """The namespaces an object is exported to, ``.`` resolved to its own (``None``: public)."""
@@ -65,41 +64,6 @@ def visible_from(exports: Exports, namespace: str | None) -> bool:
     return exports is None or (namespace is not None and namespace in exports)
 
 
-@dataclasses.dataclass(frozen=True)
-class RuleEntry:
-    """Rules for one host in one namespace merged into one (:func:`_merge`; ``members`` in the order
-    Istio takes them: selector rules first, each kind by creation)."""
-
-    members: tuple[int, ...]
-    exports: frozenset[str]
-    """Their ``exportTo`` as written (Istio compares the values, not what they resolve to)."""
-    selector: Selector | None = None
-    """Their workloadSelector's labels (``None``: none)."""
-
-    @property
-    def head(self) -> int:
-        """The entry's id: its first rule."""
-        return self.members[0]
-
-    def exported_to(self, namespace: str | None) -> bool:
-        """Whether a proxy of ``namespace`` (``None``: one no exportTo names) may apply it from
-        another namespace (``getExportedDestinationRuleFromNamespace``)."""
-        return not self.exports or "*" in self.exports or (namespace is not None and namespace in self.exports)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RuleFacts:
-    """What the view needs of one DestinationRule."""
-
-    namespace: str
-    service: int
-    """The service its host names (-1: none)."""
-    exports: frozenset[str]
-    """Its ``exportTo`` as written (``.`` for a rule with a workload selector, which Istio keeps private)."""
-    selector: Selector | None = None
-    """Its workloadSelector's labels (``None``: none)."""
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VsFacts:
     """What the view needs of one VirtualService bound to the mesh."""
@@ -114,116 +78,14 @@ class VsFacts:
     """Its matches' source conditions that can leave a proxy out (:mod:`dsim.cluster.sources`)."""
 
 
-class _RuleIndex:
-    """Istio's three DestinationRule indexes, by (namespace, service)."""
-
-    def __init__(self, rules: Sequence[RuleFacts]) -> None:
-        self.local: dict[tuple[str, int], list[RuleEntry]] = {}
-        self.exported: dict[tuple[str, int], list[RuleEntry]] = {}
-        self.root_local: dict[int, list[RuleEntry]] = {}
-        self.dropped = 0
-        """Rules without a selector Istio merged into selector entries only (istio/istio#58322)."""
-        # Rules with a selector first, each kind in creation order (sortConfigBySelectorAndCreationTime).
-        order = sorted(range(len(rules)), key=lambda r: (rules[r].selector is None, r))
-        for r in order:
-            rule = rules[r]
-            if rule.service < 0:
-                continue
-            key = (rule.namespace, rule.service)
-            exports = rule.exports
-            if not exports or exports & {"*", ".", rule.namespace}:
-                self.dropped += _merge(self.local.setdefault(key, []), r, rule)
-            if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
-                self.dropped += _merge(self.exported.setdefault(key, []), r, rule)
-            elif rule.namespace == ROOT_NAMESPACE:
-                self.dropped += _merge(self.root_local.setdefault(rule.service, []), r, rule)
-
-    def entries(self) -> list[tuple[int, RuleEntry]]:
-        """Every distinct entry with its service, once each."""
-        found: dict[tuple[int, ...], tuple[int, RuleEntry]] = {}
-        for table in (self.local, self.exported):
-            for (_, service), entries in table.items():
-                for entry in entries:
-                    found.setdefault(entry.members, (service, entry))
-        for service, entries in self.root_local.items():
-            for entry in entries:
-                found.setdefault(entry.members, (service, entry))
-        return sorted(found.values(), key=lambda pair: pair[1].head)
-
-    def lookup(
-        self, namespace: str | None, service: int, service_namespace: str, matched: frozenset[Selector] = frozenset()
-    ) -> int:
-        """The entry (its head rule) a proxy of ``namespace`` (``None``: the base view) whose labels
-        hold the selectors ``matched`` applies to ``service``; -1: none."""
-        if namespace == ROOT_NAMESPACE:
-            own = self.root_local.get(service)
-        else:
-            own = self.local.get((namespace, service)) if namespace is not None else None
-        if own:  # SidecarScope.DestinationRule: the first selector entry matched, else the last catch-all
-            catch_all = -1
-            for entry in own:
-                if entry.selector is None:
-                    catch_all = entry.head
-                elif entry.selector in matched:
-                    return entry.head
-            return catch_all
-        for owner in (service_namespace, ROOT_NAMESPACE):
-            found = [e for e in self.exported.get((owner, service), ()) if e.exported_to(namespace)]
-            if found:
-                return found[-1].head
-        return -1
-
-
-def merged_spec(specs: Sequence[DestinationRuleSpec]) -> DestinationRuleSpec:
-    """The rules of one entry as one (``mergeDestinationRule``): the first one's host and exportTo,
-    the first top-level traffic policy any of them has, their subsets with a repeated name dropped
-    (each keeping its own policy)."""
-    subsets: dict[str, Subset] = {}
-    for spec in specs:
-        for subset in spec.subsets:
-            subsets.setdefault(subset.name, subset)
-    policy = next((spec.traffic_policy for spec in specs if spec.traffic_policy is not None), None)
-    return dataclasses.replace(specs[0], traffic_policy=policy, subsets=tuple(subsets.values()))
-
-
-def _merge(entries: list[RuleEntry], r: int, rule: RuleFacts) -> bool:
-    """Add rule ``r`` to the entries of its host and namespace as Istio 1.24's
-    ``mergeDestinationRule`` does, ``ENABLE_ENHANCED_DESTINATIONRULE_MERGE`` on (its default), read
-    literally: it merges into every entry whose exportTo (as written) equals its own or, when the
-    entry's is not empty, is a subset of its own, unless both have selectors that differ; whether
-    it also becomes an entry of its own is decided by the last entry looked at. Returns whether it
-    joined only selector entries while having no selector itself: Istio then drops it for every
-    other proxy (istio/istio#58322)."""
-    alone = True
-    joined: list[RuleEntry] = []
-    for i, entry in enumerate(entries):
-        if rule.exports == entry.exports:
-            alone = False
-        else:
-            alone = True
-            if not (entry.exports and rule.exports > entry.exports):
-                continue
-        if rule.selector is not None and entry.selector is not None and rule.selector != entry.selector:
-            alone = True
-            continue
-        if rule.selector == entry.selector:  # both without a selector, or the same one
-            alone = False
-        entries[i] = dataclasses.replace(entry, members=(*entry.members, r))
-        joined.append(entry)
-    if alone:
-        entries.append(RuleEntry(members=(r,), exports=rule.exports, selector=rule.selector))
-        return False
-    return rule.selector is None and all(entry.selector is not None for entry in joined)
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ObjectViews:
     """Each viewer's VirtualService and DestinationRule per service, as the base plus exceptions."""
 
     rule_of_service: dict[int, int]
     """The base view's DestinationRule entry (its head rule) per service."""
-    entries: tuple[tuple[int, RuleEntry], ...]
-    """Every DestinationRule entry with the service it names, by head rule."""
+    entries: tuple[RuleEntry, ...]
+    """Every DestinationRule entry, by head rule."""
     exceptions: tuple[tuple[int, int, int, int], ...]
     """(viewer, service, the first VirtualService of its chain or -1, entry head or -1) where that
     viewer's view differs from the base, sorted. Viewers 0..N-1 are the namespaces; the others are
@@ -233,17 +95,19 @@ class ObjectViews:
 def object_views(
     namespaces: Sequence[str],
     service_namespace: Sequence[str],
+    service_host: Sequence[str],
     rules: Sequence[RuleFacts],
     virtual_services: Sequence[VsFacts],
     notes: Counter[str],
     selected: Sequence[tuple[int, frozenset[Selector]]] = (),
 ) -> ObjectViews:
-    """Every viewer's view of the mesh's VirtualServices and DestinationRules (see the module doc):
-    the namespaces', then ``selected``'s, each a (namespace row, the selectors its proxies' labels
-    hold: DestinationRule workloadSelectors of the namespace, VirtualService matches' sourceLabels)."""
-    index = _RuleIndex(rules)
+    """Every viewer's view of the mesh's VirtualServices and DestinationRules (see the module doc),
+    its services known by namespace and FQDN: the namespaces', then ``selected``'s, each a
+    (namespace row, the selectors its proxies' labels hold: DestinationRule workloadSelectors of
+    the namespace, VirtualService matches' sourceLabels)."""
+    index = RuleIndex(rules)
     entries = index.entries()
-    merged = sum(len(entry.members) - 1 for _, entry in entries)
+    merged = sum(len(entry.members) - 1 for entry in entries)
     if merged:
         notes[
             "DestinationRules for one host and namespace: merged as Istio 1.24 merges them (subsets unioned, the "
@@ -256,17 +120,16 @@ def object_views(
         ] += index.dropped
 
     def rule_view(namespace: str | None, service: int, matched: frozenset[Selector] = frozenset()) -> int:
-        return index.lookup(namespace, service, service_namespace[service], matched)
+        return index.lookup(namespace, service_host[service], service_namespace[service], matched)
 
-    ruled = sorted({service for service, _ in entries})
+    ruled = sorted(set().union(*(rule.services for rule in rules)))
     base_rule = {s: h for s in ruled if (h := rule_view(None, s)) >= 0}
 
     # Which namespaces may differ from the base, and for which services.
     candidates: dict[str, set[int]] = {}
     for rule in rules:
-        if rule.service >= 0:
-            for ns in {rule.namespace, *rule.exports}:
-                candidates.setdefault(ns, set()).add(rule.service)
+        for ns in {rule.namespace, *rule.exports} if rule.services else ():
+            candidates.setdefault(ns, set()).update(rule.services)
     for vs in virtual_services:
         for ns in {vs.namespace, *(vs.exports or ())}:
             candidates.setdefault(ns, set()).update(vs.claims)

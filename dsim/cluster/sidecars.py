@@ -36,7 +36,8 @@ import pandas as pd
 
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.labels import labels_by_workload, selects
-from dsim.cluster.object_views import ROOT_NAMESPACE, export_set, visible_from
+from dsim.cluster.object_views import export_set, visible_from
+from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.cluster.tables import Cluster, make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars

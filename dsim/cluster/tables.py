@@ -76,12 +76,14 @@ SCHEMA: dict[str, dict[str, str]] = {
     "destination_rules": {
         "name": "str",
         "namespace": "str",
-        "service": "int32",
+        "host": "str",
         "entry": "int32",
         "shapes": "bool",
         "generated": "bool",
     },
     "rule_members": {"entry": "int32", "rule": "int32"},
+    "rule_hosts": {"rule": "int32", "service": "int32"},
+    "base_rules": {"service": "int32", "rule": "int32"},
     "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
     "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
     "object_views": {"viewer": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
@@ -103,6 +105,8 @@ LATE_TABLES = (
     "proxies",
     "destination_rules",
     "rule_members",
+    "rule_hosts",
+    "base_rules",
     "virtual_services",
     "virtual_service_hosts",
     "object_views",
@@ -126,6 +130,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
     "rule_members": {"entry": "destination_rules", "rule": "destination_rules"},
+    "rule_hosts": {"rule": "destination_rules", "service": "services"},
+    "base_rules": {"service": "services", "rule": "destination_rules"},
     "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
     "object_views": {"service": "services"},
     "rule_viewers": {"workload": "workloads"},
@@ -170,13 +176,20 @@ class Cluster:
     dependencies: pd.DataFrame
     """The call graph: which services each workload talks to."""
     destination_rules: pd.DataFrame
-    """One row per DestinationRule in force (pasted, then generated): ``service`` it names (-1: no
-    service of the mesh), ``entry`` the row heading the merged entry it belongs to (-1: none),
-    ``shapes`` whether it heads the entry that shapes that service's clusters in the base view."""
+    """One row per DestinationRule in force (pasted, then generated): ``host`` as istiod resolves it
+    (a wildcard kept as written), ``entry`` the row heading the merged entry it belongs to (-1: it
+    covers no service), ``shapes`` whether it heads an entry that shapes some service's clusters in
+    the base view."""
     rule_members: pd.DataFrame
     """The rules merged into each DestinationRule entry (``entry``: its head rule), in the order
     Istio merges them; a rule without a workloadSelector may also be in its namespace's selector
     entries (:mod:`dsim.cluster.object_views`)."""
+    rule_hosts: pd.DataFrame
+    """(rule, service) for every Kubernetes Service each DestinationRule's host covers: the one it
+    names, or each one a wildcard host covers, shaped or not (:mod:`dsim.cluster.rule_index`)."""
+    base_rules: pd.DataFrame
+    """(service, rule): the DestinationRule entry (its head) that shapes each service's clusters in
+    the base view, by service; a service without a row has none there."""
     virtual_services: pd.DataFrame
     """One row per VirtualService in force (pasted, then generated)."""
     virtual_service_hosts: pd.DataFrame

@@ -320,8 +320,7 @@ def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]]) -> list[dict[st
     Service whose subsets no DestinationRule in force holds. A Service that also has a rule keeps its
     own subsets out of the export: a second rule for its host would be merged in an order the import
     cannot promise."""
-    rules = cluster.destination_rules
-    ruled = set(rules["service"].to_numpy()[rules["shapes"].to_numpy()].tolist())
+    ruled = set(cluster.base_rules["service"].tolist())
     hosts = cluster.service_hosts()
     namespaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()]
     out = []

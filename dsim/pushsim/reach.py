@@ -3,9 +3,10 @@
 
 - A VirtualService is a dependency of every namespace it is exported to (its default scope lists
   every VirtualService visible to it, even one another shadows for the same host).
-- A DestinationRule is a dependency of the namespaces whose lookup picks its entry for its host
-  (``docs/istio-objects.md`` 2.2): the base view's namespaces if its entry is the base one, less
-  those whose own view picks another; else the namespaces whose view picks it. Proxies a
+- A DestinationRule is a dependency of the namespaces whose lookup picks its entry for a service
+  its host covers (``docs/istio-objects.md`` 2.2; a wildcard host covers many): the base view's
+  namespaces where its entry is the base one, less those whose own view picks another; else the
+  namespaces whose view picks it. Proxies a
   workloadSelector picks depend on their namespace's pick as well: the lookup's list holds both.
 - A DestinationRule with a workloadSelector is a dependency of every proxy of its namespace, the
   ones its selector does not pick too (their lookup lists it before passing it over).
@@ -41,25 +42,30 @@ def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray 
 
 
 def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
-    """Per DestinationRule naming a service: ``[service]``, and the namespace rows whose proxies
-    depend on it (``None``: all): those that apply an entry it is merged into
-    (``Cluster.rule_members``), every proxy of a selector entry's namespace."""
-    rules = cluster.destination_rules
-    base = dict(
-        zip(
-            rules["service"].to_numpy()[rules["shapes"].to_numpy()].tolist(),
-            np.flatnonzero(rules["shapes"].to_numpy()).tolist(),
-            strict=True,
-        )
-    )
+    """Per DestinationRule covering some service: the services an entry it is merged into
+    (``Cluster.rule_members``) shapes in some namespace's view (a wildcard host's, many), and the
+    namespace rows whose proxies depend on it (``None``: all): those that apply such an entry to
+    one of them, and every proxy of a selector entry's namespace (then its services are every one
+    its host covers, which the namespace's lookup lists it for, shadowed or not)."""
     every = len(cluster.namespaces)
+    base = dict(zip(cluster.base_rules["service"].tolist(), cluster.base_rules["rule"].tolist(), strict=True))
     views = cluster.object_views
     views = views[views["viewer"].to_numpy() < every]  # the namespaces' own views: no selector held
-    by_service: dict[int, list[tuple[int, int]]] = {}
+    overridden: dict[int, set[int]] = {}  # service -> namespaces whose own view picks another rule
+    picked: dict[int, list[tuple[int, int]]] = {}  # entry -> (namespace, service) its own views pick
     for namespace, service, rule in zip(
         views["viewer"].tolist(), views["service"].tolist(), views["rule"].tolist(), strict=True
     ):
-        by_service.setdefault(service, []).append((namespace, rule))
+        if rule != base.get(service, -1):
+            overridden.setdefault(service, set()).add(namespace)
+        if rule >= 0:
+            picked.setdefault(rule, []).append((namespace, service))
+    shaped_by: dict[int, list[int]] = {}
+    for service, entry in sorted(base.items()):
+        shaped_by.setdefault(entry, []).append(service)
+    covers = grouped(
+        cluster.rule_hosts["rule"].to_numpy(), cluster.rule_hosts["service"].to_numpy(), len(cluster.destination_rules)
+    )
     rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
     objects = cluster.istio.destination_rules
     entries_of: dict[int, list[int]] = {}
@@ -67,23 +73,31 @@ def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray
     for entry, r in zip(members["entry"].tolist(), members["rule"].tolist(), strict=True):
         entries_of.setdefault(r, []).append(entry)
 
-    def applied(service: int, entry: int) -> np.ndarray | None:
+    def reach_of(entry: int) -> dict[int, set[int] | None]:
+        """Per service the entry shapes: the namespaces that apply it (``None``: all)."""
         if objects[entry].spec.workload_selector is not None:  # listed for every proxy of its namespace
-            return np.array([rows[objects[entry].namespace]], np.int64)
-        views_of = by_service.get(service, [])
-        if base.get(service) == entry:
-            others = {n for n, rule in views_of if rule != entry}
-            return None if not others else np.setdiff1d(np.arange(every), sorted(others))
-        return np.array(sorted(n for n, rule in views_of if rule == entry), np.int64)
+            return {s: {rows[objects[entry].namespace]} for s in covers[entry].tolist()}
+        out: dict[int, set[int] | None] = {}
+        for service in shaped_by.get(entry, ()):
+            others = overridden.get(service)
+            out[service] = None if not others else set(range(every)) - others
+        for namespace, service in picked.get(entry, ()):
+            found = out.setdefault(service, set())
+            if found is not None:
+                found.add(namespace)
+        return out
 
-    out: list[tuple[list[int], np.ndarray | None]] = []
-    for r, service in enumerate(rules["service"].tolist()):
-        if service < 0:
+    found: list[tuple[list[int], np.ndarray | None]] = []
+    for r in range(len(objects)):
+        if r not in entries_of:
             continue
-        reached = [applied(service, entry) for entry in entries_of.get(r, [])]
-        if any(found is None for found in reached):
-            out.append(([service], None))
-        else:
-            found = [f for f in reached if f is not None]
-            out.append(([service], np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)))
-    return out
+        services: set[int] = set()
+        namespaces: set[int] | None = set()
+        for entry in entries_of[r]:
+            for service, applying in reach_of(entry).items():
+                services.add(service)
+                namespaces = None if namespaces is None or applying is None else namespaces | applying
+        if not services:  # shadowed wherever it is looked up: its edits reach no proxy
+            services = set(covers[r].tolist())
+        found.append((sorted(services), None if namespaces is None else np.array(sorted(namespaces), np.int64)))
+    return found

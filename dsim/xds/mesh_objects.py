@@ -4,13 +4,17 @@ virtual host, the rule and policy of a cluster, as the proxies of one viewer see
 and the vectorized accounting (:mod:`dsim.accounting.outbound`) ask this one place, so the two
 agree by construction on which routes and policies exist; each then builds or prices them.
 
-Routes depend on the VirtualService, the listener port, the route configuration's family suffix
-and the design's answer for each destination's family copy (``docs/istio-objects.md`` 1.11): they
-are built once per such key and shared by every proxy that asks (istiod caches routes the same way).
+Routes depend on the VirtualService, the listener port, the route configuration's family suffix,
+the design's answer for each destination's family copy (``docs/istio-objects.md`` 1.11), the
+matches that hold for the viewer (its source) and what its destinations' rules give a route (their
+hash policy, 1.8): they are built once per such key and shared by every proxy and every view that
+asks (istiod caches routes the same way). Many views apply other rules (a namespace's own
+``*.local`` rule) to services whose routes they build alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from collections.abc import Sequence
@@ -22,11 +26,12 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from dsim.cluster import Cluster
 from dsim.cluster.istio import resolve_host
 from dsim.cluster.labels import labels_by_workload
-from dsim.cluster.object_views import VsFacts, export_set, merged_spec, views_by_viewer, vs_chain
+from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_chain
+from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
-from dsim.scenario.istio.virtual_service import Destination
+from dsim.scenario.istio.virtual_service import Destination, VirtualService
 from dsim.scenario.resolve import names_tls_port
 from dsim.wire import tag_size, varint_size
 from dsim.xds.names import cluster_name
@@ -91,13 +96,12 @@ class MeshObjects:
         ]
         self._namespace_names = cluster.namespaces["name"].tolist()
         base_vs = {s: chain for s in self._claimers if (chain := self.chain(None, s))}
-        rules = cluster.destination_rules
         self._members: dict[int, list[int]] = {}
         members = cluster.rule_members
         for entry, r in zip(members["entry"].tolist(), members["rule"].tolist(), strict=True):
             self._members.setdefault(entry, []).append(r)
-        shaping = rules[rules["shapes"].to_numpy()]
-        base_rule: dict[int, int] = dict(zip(shaping["service"].tolist(), shaping.index.tolist(), strict=True))
+        base = cluster.base_rules
+        base_rule: dict[int, int] = dict(zip(base["service"].tolist(), base["rule"].tolist(), strict=True))
         views = cluster.object_views
         self._viewer_namespace = cluster.viewer_namespaces().tolist()
         self._viewer_labels = _viewer_labels(cluster)
@@ -127,8 +131,29 @@ class MeshObjects:
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
         self._hash_ids: dict[bytes, int] = {}
+        self._destinations = [self._destinations_of(vs) for vs in cluster.istio.virtual_services]
+        self._built: dict[tuple[object, ...], object] = {}
         self.base = ObjectView(self, base_vs, base_rule, BASE_SOURCE)
         self._views: dict[int, ObjectView] = {}
+
+    def _destinations_of(self, vs: VirtualService) -> tuple[int, ...]:
+        """The services a VirtualService's routes send to (those of the mesh)."""
+        spec = vs.spec
+        found = {
+            self.service_of_host.get(resolve_host(d.destination.host, vs.namespace, self.domain), -1)
+            for routes in (spec.http, spec.tcp, spec.tls)
+            for route in routes
+            for d in route.route
+        }
+        return tuple(sorted(found - {-1}))
+
+    def _built_key(self, kind: str, vs: tuple[int, ...], view: ObjectView, *rest: object) -> tuple[object, ...]:
+        """The key of what VirtualServices ``vs`` build in ``view``: what they build depends on a view
+        only through which of their matches' source conditions hold for it and the rules of their
+        destinations (the hash policy a route carries, 1.8), so views alike in both share it."""
+        rules = tuple(self.rule_content(view.rule_of_service.get(d, -1)) for v in vs for d in self._destinations[v])
+        holding = tuple(view.source.signature(self._vs_facts[v].conditions) for v in vs)
+        return (kind, vs, holding, rules, *rest)
 
     def chain(self, viewer: int | None, service: int) -> tuple[int, ...]:
         """The VirtualServices naming ``service`` that proxies of ``viewer`` (``None``: the base
@@ -170,13 +195,13 @@ class MeshObjects:
         return tuple(source.signature(self._vs_facts[vs].conditions) for vs in chain)
 
     def view_groups(self) -> list[tuple[np.ndarray, list[int]]]:
-        """Viewers whose views differ from the base, grouped by equal views: (the services their
-        view changes, the viewers), by first viewer."""
-        sharing: dict[tuple[tuple[int, tuple[int, ...], int, tuple[tuple[bool, ...], ...]], ...], list[int]] = {}
+        """Viewers whose views differ from the base, grouped by views that price alike: (the services
+        their view changes, the viewers), by first viewer."""
+        sharing: dict[tuple[tuple[int, tuple[int, ...], object, tuple[tuple[bool, ...], ...]], ...], list[int]] = {}
         for viewer, overrides in sorted(self._exceptions.items()):
             # Keyed by whole chains: two namespaces may walk the same first VirtualService and differ after it.
             key = tuple(
-                (s, chain, rule, self.signature(viewer, chain))
+                (s, chain, self.rule_content(rule), self.signature(viewer, chain))
                 for s, (_, rule) in sorted(overrides.items())
                 for chain in (self.chain(viewer, s),)
             )
@@ -209,6 +234,17 @@ class MeshObjects:
         return config_path("destination-rule", found.namespace, found.name)
 
     @functools.cache  # noqa: B019 — lives as long as its cluster; caching is the point
+    def rule_content(self, rule: int) -> object:
+        """What every byte and count a rule entry gives its clusters and routes depends on: its
+        merged spec less the fields none of them carries (host, exportTo, selector), and the length
+        of its ``istio.config`` path (-1: no entry). Namespaces each holding their own ``*.local``
+        rule of one spec and name length build alike (:meth:`view_groups` prices them once)."""
+        if rule < 0:
+            return -1
+        spec = dataclasses.replace(self.spec(rule), host="", export_to=(), workload_selector=None)
+        return len(self.rule_path(rule).encode()), repr(spec)
+
+    @functools.cache  # noqa: B019
     def spec(self, rule: int) -> DestinationRuleSpec:
         """The merged spec of the entry ``rule`` heads (its rules as Istio merges them)."""
         found = self.cluster.istio.destination_rules
@@ -261,44 +297,69 @@ class MeshObjects:
 
         return cluster_of
 
-    @functools.cache  # noqa: B019
     def routes(
         self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> tuple[rc.Route, ...]:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``
-        (its destinations' hash policies from ``view``'s rules)."""
-        obj = self.cluster.istio.virtual_services[vs]
-        cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
-        return tuple(http_routes(obj, port, cluster_of, view.source))
+        (its destinations' hash policies from ``view``'s rules). Shared: copy before changing one."""
+        key = self._built_key("routes", (vs,), view, port, suffix, design, proxy)
+        if key not in self._built:
+            obj = self.cluster.istio.virtual_services[vs]
+            cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
+            self._built[key] = tuple(http_routes(obj, port, cluster_of, view.source))
+        return self._built[key]  # type: ignore[return-value]
 
-    @functools.cache  # noqa: B019
+    def routes_sizes(
+        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> tuple[int, dict[str, int]]:
+        """Bytes those routes add to their virtual host (each a ``routes`` entry, tag and length), and
+        their count and what they hold (:func:`dsim.xds.routes.vhost_objects`: Envoy objects, not bytes)."""
+        key = self._built_key("sizes", (vs,), view, port, suffix, design, proxy)
+        if key not in self._built:
+            found = self.routes(vs, port, suffix, design, proxy, view)
+            total = 0
+            for route in found:
+                size = route.ByteSize()
+                total += tag_size(ROUTES_FIELD) + int(varint_size(size)) + size
+            self._built[key] = (total, vhost_objects([rc.VirtualHost(routes=found)]))
+        return self._built[key]  # type: ignore[return-value]
+
     def takes_port(self, vs: int, port: int, source: Source) -> bool:
         """Whether VirtualService ``vs`` has an HTTP route for listener port ``port`` for proxies of
-        ``source`` (:func:`takes_port`)."""
-        return takes_port(self.cluster.istio.virtual_services[vs], port, source)
+        ``source`` (:func:`takes_port`; sources for which the same matches hold share the answer)."""
+        key = ("takes", vs, source.signature(self._vs_facts[vs].conditions), port)
+        if key not in self._built:
+            self._built[key] = takes_port(self.cluster.istio.virtual_services[vs], port, source)
+        return self._built[key]  # type: ignore[return-value]
 
-    @functools.cache  # noqa: B019
     def tcp_chain(
         self, chain: tuple[int, ...], port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> lc.FilterChain | None:
         """The chain the first TCP route that takes ``port`` among the VirtualServices of ``chain``, in
         order, gives the copy ``suffix`` of a TCP or sniffed listener on ``port`` (``None``: the default
         chain). Shared: copy before changing it."""
-        for vs in chain:
-            obj = self.cluster.istio.virtual_services[vs]
-            if tcp_route(obj, port, view.source) is not None:
-                return tcp_chain(obj, port, self._cluster_of(obj.namespace, suffix, design, proxy, view), view.source)
-        return None
+        key = self._built_key("tcp", chain, view, port, suffix, design, proxy)
+        if key not in self._built:
+            self._built[key] = None
+            for vs in chain:
+                obj = self.cluster.istio.virtual_services[vs]
+                if tcp_route(obj, port, view.source) is not None:
+                    cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
+                    self._built[key] = tcp_chain(obj, port, cluster_of, view.source)
+                    break
+        return self._built[key]
 
-    @functools.cache  # noqa: B019
     def tls_chains(
         self, chain: tuple[int, ...], port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
     ) -> tuple[lc.FilterChain, ...]:
         """The SNI chains the TLS routes of the VirtualServices of ``chain`` give the copy ``suffix`` of
         a TLS listener on ``port`` (empty: the default chain). Shared: copy before changing one."""
-        found = [self.cluster.istio.virtual_services[vs] for vs in chain]
-        of = [(obj, self._cluster_of(obj.namespace, suffix, design, proxy, view)) for obj in found]
-        return tls_chains(of, port, view.source)
+        key = self._built_key("tls", chain, view, port, suffix, design, proxy)
+        if key not in self._built:
+            found = [self.cluster.istio.virtual_services[vs] for vs in chain]
+            of = [(obj, self._cluster_of(obj.namespace, suffix, design, proxy, view)) for obj in found]
+            self._built[key] = tls_chains(of, port, view.source)
+        return self._built[key]  # type: ignore[return-value]
 
 
 class ObjectView:
@@ -403,23 +464,7 @@ class ObjectView:
         vs = self.routing_vs(service, port)
         if vs is None:
             return None
-        return self.routes_bytes(vs, port, suffix, design, proxy), self.routes_counts(vs, port, suffix, design, proxy)
-
-    @functools.cache  # noqa: B019
-    def routes_bytes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> int:
-        """Bytes those routes add to their virtual host (each a ``routes`` entry, tag and length)."""
-        total = 0
-        for route in self.routes(vs, port, suffix, design, proxy):
-            size = route.ByteSize()
-            total += tag_size(ROUTES_FIELD) + int(varint_size(size)) + size
-        return total
-
-    @functools.cache  # noqa: B019
-    def routes_counts(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> dict[str, int]:
-        """Those routes' count and what they hold (:func:`dsim.xds.routes.vhost_objects`: Envoy
-        objects, not bytes)."""
-        found = self.routes(vs, port, suffix, design, proxy)
-        return vhost_objects([rc.VirtualHost(routes=found)])
+        return self.objects.routes_sizes(vs, port, suffix, design, proxy, self)
 
 
 class StackedView(ObjectView):

@@ -1,11 +1,12 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
-matches with any source conditions) and DestinationRules spread over namespaces with any exportTo or
-a workloadSelector, sniffed and HTTP ports sharing a number, and maybe a Sidecar with an outbound
-policy, an ingress listener and egress listeners on ports (priced from one proxy's messages per
-group: the groups must hold proxies of one config), each proxy's config is priced exactly: the
-vectorized accounting (the base view plus each viewer's difference) equals real serialization of
-what the protobuf path builds for the view of that proxy's viewer (its namespace, and the selectors
-and source labels its labels hold), under every design (``dsim/cluster/object_views.py``)."""
+matches with any source conditions) and DestinationRules (exact or wildcard hosts) spread over
+namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
+sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
+listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
+config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
+viewer's difference) equals real serialization of what the protobuf path builds for the view of
+that proxy's viewer (its namespace, and the selectors and source labels its labels hold), under
+every design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dsim import build_cluster, design_names, scenario_from_dict
 from tests.accounting_check import assert_methods_agree
 
 NAMESPACES = ("a", "b", "c")
+ROOT = "istio-system"  # rules there are the mesh's defaults; no workload of its own
 SERVICES = (("web", "a"), ("api", "b"), ("db", "b"))
 POLICIES = (
     None,
@@ -49,6 +51,12 @@ def _host(draw: st.DrawFn) -> str:
     return f"{name}.{namespace}.svc.cluster.local"
 
 
+def _rule_host(draw: st.DrawFn) -> str:
+    """A service's host, or a wildcard covering several (``docs/istio-objects.md`` 2.2)."""
+    wildcard = draw(st.sampled_from([None, None, "*.local", "*.b.svc.cluster.local", "*"]))
+    return wildcard or _host(draw)
+
+
 def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
     chosen = draw(st.sampled_from([None, ["*"], ["."], *([n] for n in allowed), ["a", "b"]]))
     return {} if chosen is None else {"exportTo": chosen}
@@ -58,7 +66,7 @@ def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
 def meshes(draw: st.DrawFn) -> dict[str, Any]:
     rules = []
     for i in range(draw(st.integers(0, 5))):
-        spec: dict[str, Any] = {"host": _host(draw), **_export(draw, NAMESPACES)}
+        spec: dict[str, Any] = {"host": _rule_host(draw), **_export(draw, NAMESPACES)}
         policy = draw(st.sampled_from(POLICIES))
         if policy is not None:
             spec["trafficPolicy"] = policy
@@ -72,7 +80,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         if selector is not None:
             spec.pop("exportTo", None)
             spec["workloadSelector"] = {"matchLabels": selector}
-        rules.append({"name": f"r{i}", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": spec})
+        namespace = draw(st.sampled_from((*NAMESPACES, ROOT)))
+        rules.append({"name": f"r{i}", "namespace": namespace, "spec": spec})
     routes = []
     for i in range(draw(st.integers(0, 4))):
         destinations = [
@@ -141,7 +150,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         "name": "views",
         "seed": draw(st.integers(0, 100)),
         "visibility": draw(st.sampled_from(["all", "namespace"])),
-        "namespaces": [{"name": n} for n in NAMESPACES],
+        "namespaces": [{"name": n} for n in (*NAMESPACES, ROOT)],
         "services": [
             {
                 "name": n,

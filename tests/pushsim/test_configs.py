@@ -117,6 +117,33 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
     return {"visibility": "all", "destination_rules": rules, "virtual_services": routes}
 
 
+# ns-0000's proxies apply a private rule for every host (a subset of each service's v1 pods, a
+# consistent hash); every namespace applies ns-0001's public rule to ns-0001's services, a pool.
+WILDCARDS = {
+    "visibility": "all",
+    "destination_rules": [
+        {
+            "name": "every-host",
+            "namespace": "ns-0000",
+            "spec": {
+                "host": "*.local",
+                "exportTo": ["."],
+                "subsets": [{"name": "first", "labels": {"version": "v1"}}],
+                "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
+            },
+        },
+        {
+            "name": "namespace-wide",
+            "namespace": "ns-0001",
+            "spec": {
+                "host": "*.ns-0001.svc.cluster.local",
+                "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 9}}},
+            },
+        },
+    ],
+}
+
+
 SCOPES: dict[str, dict] = {
     "all": {"visibility": "all"},
     "namespace": {"visibility": "namespace"},
@@ -130,6 +157,8 @@ SCOPES: dict[str, dict] = {
     "selectors": _own_views(selector=True),
     # The same routes for the pods of one app of each namespace only, by a match's sourceLabels.
     "sources": _own_views(source=True),
+    # Rules whose wildcard hosts cover many services (docs/istio-objects.md 2.2).
+    "wildcards": WILDCARDS,
 }
 
 
@@ -140,7 +169,7 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
 ) -> None:
     cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
     assert cluster.istio.scoped == (scope == "sidecars")
-    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors", "sources"))
+    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors", "sources", "wildcards"))
     assert bool(len(cluster.rule_viewers)) == (scope in ("selectors", "sources"))
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
