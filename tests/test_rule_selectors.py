@@ -146,12 +146,12 @@ def test_an_edit_of_a_selector_rule_reaches_its_whole_namespace(mesh: Cluster) -
         )
     )
     for name in ("reviews-self", "reviews-canary", "ratings-canary"):
-        _, namespaces = reached[name]
+        ((_, namespaces),) = reached[name]
         rule = next(r for r in mesh.istio.destination_rules if r.name == name)
         assert namespaces is not None
         assert [names[n] for n in namespaces.tolist()] == [rule.namespace]
     # shop's ratings rule: every namespace but client, whose list holds only its selector rule
-    _, namespaces = reached["ratings"]
+    ((_, namespaces),) = reached["ratings"]
     assert namespaces is not None
     assert sorted(names[n] for n in np.asarray(namespaces).tolist()) == ["other", "shop"]
 
@@ -184,7 +184,7 @@ def test_a_later_private_rule_without_a_selector_joins_the_selector_entry_only()
     assert any("58322" in key and count == 1 for key, count in notes.items())
     # Its edits reach the namespace, whose proxies all list the selector entry it is merged into.
     names = cluster.namespaces["name"].tolist()
-    reached = [namespaces for _, namespaces in destination_rule_reach(cluster)]
+    reached = [namespaces for parts in destination_rule_reach(cluster) for _, namespaces in parts]
     assert [[names[n] for n in np.asarray(found).tolist()] for found in reached] == [["client"], ["client"]]
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)

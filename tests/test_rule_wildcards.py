@@ -164,24 +164,36 @@ def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
     assert rejected.empty, rejected.to_string()
 
 
-def test_an_edit_reaches_the_namespaces_that_apply_the_rule(mesh: Cluster) -> None:
+def test_an_edit_reaches_the_namespaces_that_apply_the_rule_per_service(mesh: Cluster) -> None:
     names = mesh.namespaces["name"].tolist()
     hosts = mesh.service_hosts().tolist()
     covering = [r.name for r in mesh.istio.destination_rules if r.name not in ("external", "nowhere")]
     reached = {
-        rule: ([hosts[s].split(".")[0] for s in services], None if found is None else [names[n] for n in found])
-        for rule, (services, found) in zip(covering, destination_rule_reach(mesh), strict=True)
+        rule: [
+            ([hosts[s].split(".")[0] for s in services], None if found is None else [names[n] for n in found])
+            for services, found in parts
+        ]
+        for rule, parts in zip(covering, destination_rule_reach(mesh), strict=True)
     }
     assert reached == {
-        # every namespace but client, which applies its own rule to every host; no one finds it
-        # for reviews, which shop-wide (or, in shop, reviews-here) covers more specifically
-        "mesh-wide": (["ratings", "web"], ["istio-system", "shop", "other", "third"]),
-        # reviews for those without a nearer rule; ratings for shop, whose local table finds it
-        "shop-wide": (["reviews", "ratings"], ["istio-system", "shop", "other", "third"]),
-        "reviews-here": (["reviews"], ["shop"]),
-        "client-all": (["reviews", "ratings", "web"], ["client"]),
-        "ratings-third": (["ratings"], ["third"]),
+        # no one finds it for reviews, which shop-wide (in shop, reviews-here) covers more specifically;
+        # for ratings, those namespaces without a nearer rule; for web, all but client
+        "mesh-wide": [(["ratings"], ["istio-system", "other"]), (["web"], ["istio-system", "shop", "other", "third"])],
+        # reviews for those without a nearer rule; ratings for shop only, whose own table finds it
+        "shop-wide": [(["reviews"], ["istio-system", "other", "third"]), (["ratings"], ["shop"])],
+        "reviews-here": [(["reviews"], ["shop"])],
+        "client-all": [(["reviews", "ratings", "web"], ["client"])],
+        "ratings-third": [(["ratings"], ["third"])],
     }
+
+
+def test_a_wildcard_host_without_a_dot_is_a_short_name() -> None:
+    """``ResolveShortnameToFQDN`` leaves only ``*`` itself alone: ``*ews`` in shop is
+    ``*ews.shop.svc.cluster.local``, which covers reviews (and would cover ``news``)."""
+    cluster = build_cluster(scenario_from_dict({**MESH, "destination_rules": [dr("ews", "shop", "*ews")]}))
+    assert cluster.destination_rules["host"].tolist() == ["*ews.shop.svc.cluster.local"]
+    hosts = cluster.service_hosts().to_numpy()
+    assert hosts[cluster.rule_hosts["service"]].tolist() == [REVIEWS]
 
 
 def test_host_coverage_follows_istio_suffix_match() -> None:
@@ -239,5 +251,27 @@ def test_namespaces_whose_own_rules_build_alike_are_priced_once() -> None:
     names = cluster.namespaces["name"].tolist()
     groups = sorted(sorted(names[v] for v in viewers) for _, viewers in mesh_objects(cluster).view_groups())
     assert groups == [["east", "west"], ["odd"]]
+    for design in design_names():
+        assert assert_methods_agree(cluster, design) == len(cluster.proxies)
+
+
+def test_root_namespace_proxies_read_only_the_root_private_rules() -> None:
+    """In ``istio-system``, a private rule and then one exported to other too, for one host: proxies there read
+    the root's private table (the private rule alone); every other proxy the exported one. The root
+    namespace's own table, which Istio builds but never reads, merges nothing in."""
+    rules = [
+        dr("private", "istio-system", "*.local", exportTo=["."], subsets=[{"name": "v2", "labels": {"version": "v2"}}]),
+        dr("public", "istio-system", "*.local", exportTo=[".", "other"], trafficPolicy=pool(12), subsets=V1),
+    ]
+    workloads = [*MESH["workloads"], {"name": "gateway", "namespace": "istio-system", "labels": {"app": "gateway"}}]
+    cluster = build_cluster(scenario_from_dict({**MESH, "workloads": workloads, "destination_rules": rules}))
+    root, other = clusters_of(cluster, "istio-system/gateway"), clusters_of(cluster, "other/other")
+    reviews = f"outbound|9080||{REVIEWS}"
+    assert rule_of(root[reviews]) == "private"
+    assert pool_of(root[reviews]) != 12  # Istio's default thresholds, not the other rule's pool
+    assert f"outbound|9080|v1|{REVIEWS}" not in root
+    assert f"outbound|9080|v2|{REVIEWS}" in root
+    assert (rule_of(other[reviews]), pool_of(other[reviews])) == ("public", 12)
+    assert f"outbound|9080|v1|{REVIEWS}" in other
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)

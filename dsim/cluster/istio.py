@@ -2,8 +2,9 @@
 
 Pasted objects come first (in scenario order), then the ones ``istio_objects`` generates for the
 synthetic services (from the scenario seed). Hosts are resolved as istiod resolves them
-(``ResolveShortnameToFQDN``, ``docs/istio-objects.md`` section 0): a name without a dot is
-``<name>.<object namespace>.svc.<cluster domain>``; anything else is taken as written.
+(``ResolveShortnameToFQDN``, ``docs/istio-objects.md`` section 0): a name without a dot (``*foo``
+too) is ``<name>.<object namespace>.svc.<cluster domain>``; ``*``, an IP and a name with a dot are
+taken as written.
 
 - A DestinationRule whose host is a service's FQDN shapes that service's clusters; its subsets
   join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
@@ -52,11 +53,14 @@ from dsim.scenario.istio import (
     generate_virtual_services,
 )
 from dsim.scenario.istio.destination_rule import Subset
+from dsim.scenario.istio.rules import is_ip
 
 
 def resolve_host(host: str, namespace: str, cluster_domain: str) -> str:
-    """A host as istiod resolves it against the object's namespace: short names become FQDNs."""
-    if "." in host or "*" in host:
+    """A host as istiod resolves it against the object's namespace (``ResolveShortnameToFQDN``):
+    ``*``, an IP and a name with a dot as written; any other name, a wildcard one such as ``*foo``
+    too, becomes ``<name>.<namespace>.svc.<cluster domain>``."""
+    if host == "*" or "." in host or is_ip(host):
         return host
     return f"{host}.{namespace}.svc.{cluster_domain}"
 
@@ -397,10 +401,12 @@ def _add_rule_subsets(
     merged_of: dict[int, tuple[Subset, ...]] = {}
     for head, service in pairs:
         mine = own.get(service, set())
-        if head not in merged_of:  # a wildcard host's entry comes once per service it shapes
+        first = head not in merged_of  # a wildcard host's entry comes once per service it shapes
+        if first:
             merged_of[head] = merged_spec([rules[r].spec for r in members_of[head]]).subsets
         merged = merged_of[head]
-        repeated = sum(len(rules[r].spec.subsets) for r in members_of[head]) - len(merged)
+        # Dropped subsets of an entry count once; those a Service's own subsets hide, per service.
+        repeated = sum(len(rules[r].spec.subsets) for r in members_of[head]) - len(merged) if first else 0
         repeated += sum(subset.name in mine for subset in merged)
         if repeated:
             notes["DestinationRule subset repeated for one host: the later one dropped, as Istio merges rules"] += (

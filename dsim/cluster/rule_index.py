@@ -147,7 +147,9 @@ class RuleIndex:
             if not rule.services:  # covers no service: no lookup can find it
                 continue
             exports = rule.exports
-            if not exports or exports & {"*", ".", rule.namespace}:
+            # The root namespace's own table (Istio builds one) is never looked up: its proxies read
+            # the root's private rules, every other proxy its own namespace's.
+            if rule.namespace != ROOT_NAMESPACE and (not exports or exports & {"*", ".", rule.namespace}):
                 self._add(self.local.setdefault(rule.namespace, HostTable()), r, rule)
             if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
                 self._add(self.exported.setdefault(rule.namespace, HostTable()), r, rule)

@@ -296,10 +296,10 @@ class _Builder:
         def edit(t: float) -> None:
             m = self.mesh
             if objects:
-                services, reach = objects[int(self.rng.integers(len(objects)))]
-                for service in [s for s in services if m.service_alive[s]]:
-                    # one full push: the debouncer merges edits made at once
-                    self.emit(t, kind, kind, service=service, reach=reach)
+                for services, reach in objects[int(self.rng.integers(len(objects)))]:
+                    for service in [s for s in services if m.service_alive[s]]:
+                        # one full push: the debouncer merges edits made at once
+                        self.emit(t, kind, kind, service=service, reach=reach)
                 return
             alive = [s for s in range(len(m.service_source)) if m.service_alive[s]]
             if alive:
@@ -307,20 +307,24 @@ class _Builder:
 
         return edit
 
-    def _object_services(self, kind: str) -> list[tuple[list[int], int]]:
-        """Per VirtualService, DestinationRule or ServiceEntry of the mesh: the services it shapes
-        (objects that shape none, e.g. whose host names no service, have no effect on a sidecar
-        and are left out), and which namespaces' proxies depend on it (an index into
-        :attr:`reaches`; -1: every proxy that sees its services)."""
+    def _object_services(self, kind: str) -> list[list[tuple[list[int], int]]]:
+        """Per VirtualService, DestinationRule or ServiceEntry of the mesh, in parts: services it
+        shapes (objects that shape none, e.g. whose host names no service, have no effect on a
+        sidecar and are left out), with which namespaces' proxies depend on it for them (an index
+        into :attr:`reaches`; -1: every proxy that sees them). Only a DestinationRule has several
+        parts: a wildcard rule may be applied by other namespaces for each service it covers."""
         cluster = self.cluster
         if kind == "service_entry":
             entry = cluster.services["entry"].to_numpy()
             rows = np.flatnonzero(entry >= 0)
             by_object = grouped(entry[rows], rows, len(cluster.istio.service_entries))
-            return [(group.tolist(), -1) for group in by_object if len(group)]
+            return [[(group.tolist(), -1)] for group in by_object if len(group)]
         if kind == "virtual_service":
-            return [(services, self.reach_id(namespaces)) for services, namespaces in virtual_service_reach(cluster)]
-        return [(services, self.reach_id(namespaces)) for services, namespaces in destination_rule_reach(cluster)]
+            return [[(services, self.reach_id(namespaces))] for services, namespaces in virtual_service_reach(cluster)]
+        return [
+            [(services, self.reach_id(namespaces)) for services, namespaces in parts]
+            for parts in destination_rule_reach(cluster)
+        ]
 
     def reach_id(self, namespaces: np.ndarray | None) -> int:
         """The index of ``namespaces`` (namespace rows) in :attr:`reaches`; -1 for ``None`` (all)."""

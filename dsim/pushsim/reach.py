@@ -6,7 +6,9 @@
 - A DestinationRule is a dependency of the namespaces whose lookup picks its entry for a service
   its host covers (``docs/istio-objects.md`` 2.2; a wildcard host covers many): the base view's
   namespaces where its entry is the base one, less those whose own view picks another; else the
-  namespaces whose view picks it. Proxies a
+  namespaces whose view picks it; per service, so a namespace that applies a wildcard rule to some
+  services is not pushed for the others. *(Simplified:)* Istio also counts the entries its lookup
+  lists and passes over (several entries of one host); dsim counts the one applied. Proxies a
   workloadSelector picks depend on their namespace's pick as well: the lookup's list holds both.
 - A DestinationRule with a workloadSelector is a dependency of every proxy of its namespace, the
   ones its selector does not pick too (their lookup lists it before passing it over).
@@ -41,12 +43,13 @@ def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray 
     return out
 
 
-def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
-    """Per DestinationRule covering some service: the services an entry it is merged into
-    (``Cluster.rule_members``) shapes in some namespace's view (a wildcard host's, many), and the
-    namespace rows whose proxies depend on it (``None``: all): those that apply such an entry to
-    one of them, and every proxy of a selector entry's namespace (then its services are every one
-    its host covers, which the namespace's lookup lists it for, shadowed or not)."""
+def destination_rule_reach(cluster: Cluster) -> list[list[tuple[list[int], np.ndarray | None]]]:
+    """Per DestinationRule covering some service, in parts: the services an entry it is merged
+    into (``Cluster.rule_members``) shapes in some namespace's view (a wildcard host's, many), each
+    part those whose proxies depend on it through the same namespace rows (``None``: all): those
+    that apply such an entry to the service, and every proxy of a selector entry's namespace (then
+    its services are every one its host covers, which the namespace's lookup lists it for,
+    shadowed or not)."""
     every = len(cluster.namespaces)
     base = dict(zip(cluster.base_rules["service"].tolist(), cluster.base_rules["rule"].tolist(), strict=True))
     views = cluster.object_views
@@ -87,17 +90,19 @@ def destination_rule_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray
                 found.add(namespace)
         return out
 
-    found: list[tuple[list[int], np.ndarray | None]] = []
+    found: list[list[tuple[list[int], np.ndarray | None]]] = []
     for r in range(len(objects)):
         if r not in entries_of:
             continue
-        services: set[int] = set()
-        namespaces: set[int] | None = set()
+        reached: dict[int, set[int] | None] = {}
         for entry in entries_of[r]:
             for service, applying in reach_of(entry).items():
-                services.add(service)
-                namespaces = None if namespaces is None or applying is None else namespaces | applying
-        if not services:  # shadowed wherever it is looked up: its edits reach no proxy
-            services = set(covers[r].tolist())
-        found.append((sorted(services), None if namespaces is None else np.array(sorted(namespaces), np.int64)))
+                before = reached.get(service, set())
+                reached[service] = None if before is None or applying is None else before | applying
+        if not reached:  # shadowed wherever it is looked up: its edits reach no proxy
+            reached = {s: set() for s in covers[r].tolist()}
+        parts: dict[tuple[int, ...] | None, list[int]] = {}
+        for service, namespaces in sorted(reached.items()):
+            parts.setdefault(None if namespaces is None else tuple(sorted(namespaces)), []).append(service)
+        found.append([(services, None if key is None else np.array(key, np.int64)) for key, services in parts.items()])
     return found
