@@ -843,6 +843,15 @@ def test_service_entry_resolutions_istio_allows() -> None:
 P_SC = "objects[3].spec"
 SC_REFUSALS = [
     (ROOT_SIDECAR, "spec", {}, P_SC, "an empty Sidecar"),
+    (ROOT_SIDECAR, "spec.inboundConnectionPool", {}, f"{P_SC}.inboundConnectionPool", "must set tcp or http"),
+    (
+        SELECTOR_SIDECAR,
+        "spec.ingress[0].connectionPool",
+        {"tcp": {"maxConnections": -1}},
+        f"{P_SC}.ingress[0].connectionPool.tcp.maxConnections",
+        "-1",
+    ),
+    (SELECTOR_SIDECAR, "spec.ingress[0].connectionPool", {}, f"{P_SC}.ingress[0].connectionPool", "must set tcp"),
     (
         ROOT_SIDECAR,
         "spec.egress[0].hosts[0]",
@@ -1092,9 +1101,20 @@ def test_unmodelled_fields_of_each_kind_are_listed() -> None:
     }
     entry = edited(STATIC_SE, "spec.endpoints[0].serviceAccount", "mongo")
     assert [p for p, _ in parse_service_entry(entry).ignored] == ["spec.endpoints[0].serviceAccount"]
-    sidecar = edited(SELECTOR_SIDECAR, "spec.inboundConnectionPool", {"http": {"http1MaxPendingRequests": 10}})
+    pool = {"tcp": {"maxConnections": 10, "tcpKeepalive": {"probes": 3}}}
+    sidecar = edited(SELECTOR_SIDECAR, "spec.inboundConnectionPool", pool)
     sidecar["spec"]["ingress"][0]["tls"] = {"mode": "SIMPLE"}
-    assert {p for p, _ in parse_sidecar(sidecar).ignored} == {"spec.ingress[0].tls", "spec.inboundConnectionPool"}
+    assert {p for p, _ in parse_sidecar(sidecar).ignored} == {
+        "spec.ingress[0].tls",
+        "spec.inboundConnectionPool.tcp.tcpKeepalive",
+    }
+    # a Sidecar holding only an inbound connection pool is not empty
+    only_pool = {
+        "name": "pool",
+        "namespace": "prod-us1",
+        "spec": {"inboundConnectionPool": {"tcp": {"maxConnections": 3}}},
+    }
+    assert parse_sidecar(only_pool).value.spec.inbound_connection_pool is not None
 
 
 def test_a_policy_made_only_of_unmodelled_fields_is_not_empty() -> None:

@@ -88,6 +88,11 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     service = own_ports(cols, cluster.service_workloads)
     service = service.merge(port_metadata(cols, pairs, rules, workload_ns), on=["workload", "target_port"])
     service = service[~with_ingress[service["workload"].to_numpy()]]
+    service = service.assign(
+        policy=rules.with_sidecar_pools(
+            service["workload"].to_numpy(), service["target_port"].to_numpy(), service["policy"].to_numpy(np.int64)
+        )
+    )
     protocol = service["protocol"].to_numpy()
     h2 = np.isin(protocol, list(H2_PROTOCOLS))
     service = pd.DataFrame(
@@ -125,6 +130,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     ingress_workload = proxy_workload[ingress["proxy"].to_numpy(np.int64)]
     firsts = pairs.drop_duplicates(["workload", "target_port"], keep="first")
     metadata, policy = ingress_metadata(cols, firsts, rules, ingress_workload, workload_ns[ingress_workload], number)
+    policy = rules.with_sidecar_pools(ingress_workload, number, policy)
     own = pd.DataFrame(
         {
             "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],

@@ -1,7 +1,7 @@
 """What an inbound cluster takes from the pod's services and their DestinationRules, per own port:
 the bytes of its ``istio`` metadata (the services it lists, and the rule's config path) and the
-connection pool the rule gives it (``docs/dual-stack-designs.md``, inbound clusters;
-``docs/istio-objects.md`` 2.2).
+connection pool the rule gives it, or the proxy's Sidecar in its place (``docs/dual-stack-designs.md``,
+inbound clusters; ``docs/istio-objects.md`` 2.2 and 4.7).
 
 The metadata is one top-level field of the cluster, so its bytes add to the rest exactly; they are
 those of a real cluster holding only it, with texts of the same lengths, one per distinct list of
@@ -19,6 +19,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.cluster import Cluster
+from dsim.cluster.ingress import inbound_pool, sidecar_pools
 from dsim.xds.clusters import inbound_metadata
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.policy import ClusterPolicy
@@ -69,6 +70,20 @@ class InboundRules:
                 ids[k] = self.ids.setdefault(pool, len(self.ids))
         rule[ruled], policy[ruled] = paths[inverse.ravel()], ids[inverse.ravel()]
         return rule, policy
+
+    def with_sidecar_pools(self, workload: np.ndarray, port: np.ndarray, policy: np.ndarray) -> np.ndarray:
+        """``policy`` (per row, from :meth:`lookup`) with the pool each row's workload's Sidecar gives
+        its inbound cluster of ``port`` in its place, where it gives one
+        (:func:`dsim.cluster.ingress.inbound_pool`; :class:`dsim.xds.view.InboundPort` ``pool``)."""
+        pools = sidecar_pools(self.cluster)
+        if not pools:
+            return policy
+        out = policy.copy()
+        for k in np.flatnonzero(np.isin(workload, list(pools))).tolist():
+            pool = inbound_pool(pools[int(workload[k])], int(port[k]))
+            if pool is not None:
+                out[k] = self.ids.setdefault(ClusterPolicy(connection_pool=pool), len(self.ids))
+        return out
 
 
 def _priced(lengths: np.ndarray, rule: np.ndarray) -> np.ndarray:

@@ -34,7 +34,9 @@ import pandas as pd
 
 from dsim.cluster.tables import Cluster
 from dsim.scenario.istio import Sidecar
+from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
 from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS, UNIX_PREFIX, canonical_protocol
+from dsim.scenario.istio.sidecar import SidecarSpec
 
 SIDECAR_API = "/apis/networking.istio.io/v1/namespaces/{namespace}/sidecar/{name}"
 """``istio.config`` of an ingress chain: ``gvk.Sidecar`` is v1 (``BuildConfigInfoMetadata``)."""
@@ -72,6 +74,27 @@ def _used_sidecars(cluster: Cluster) -> Iterator[tuple[int, Sidecar]]:
     sidecars = cluster.istio.sidecars
     for sidecar, workload in zip(used["sidecar"].tolist(), used["workload"].tolist(), strict=True):
         yield workload, sidecars[sidecar]
+
+
+def sidecar_pools(cluster: Cluster) -> dict[int, SidecarSpec]:
+    """Per workload whose Sidecar sets an inbound connection pool (``inboundConnectionPool``, or an
+    ingress listener's ``connectionPool``): that Sidecar's spec (:func:`inbound_pool` reads it)."""
+    return {
+        workload: sidecar.spec
+        for workload, sidecar in _used_sidecars(cluster)
+        if sidecar.spec.inbound_connection_pool is not None
+        or any(listener.connection_pool is not None for listener in sidecar.spec.ingress)
+    }
+
+
+def inbound_pool(spec: SidecarSpec, port: int) -> ConnectionPoolSettings | None:
+    """The connection pool a Sidecar gives its proxies' inbound cluster of ``port`` (a target port, or
+    an ingress listener's), which replaces any DestinationRule's (``InboundConnectionPoolForPort``,
+    Istio 1.21 and later): the ingress listener's on that port, else the Sidecar's ``inboundConnectionPool``."""
+    for listener in spec.ingress:
+        if listener.port.number == port and listener.connection_pool is not None:
+            return listener.connection_pool
+    return spec.inbound_connection_pool
 
 
 def _entries(cluster: Cluster) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
-from dsim.xds.policy import passthrough
+from dsim.xds.policy import ClusterPolicy, passthrough
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
 from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
@@ -258,6 +258,11 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # A DestinationRule's workloadSelector counts outbound only: inbound clusters take the namespace's rules.
     own_rules = mesh_objects(index.cluster).view(view.namespace_index)
     inbound_rules = [own_rules.inbound_rule(p.service, p.service_port) for p in view.inbound]
+    # A Sidecar's inbound connection pool replaces the rule's (InboundConnectionPoolForPort); the path stays.
+    inbound_rules = [
+        rule if p.pool is None else (rule[0], ClusterPolicy(connection_pool=p.pool))
+        for p, rule in zip(view.inbound, inbound_rules, strict=True)
+    ]
     for inbound in design.inbound_clusters(view.facts):
         out_clusters.extend(
             clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule)

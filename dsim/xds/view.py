@@ -20,10 +20,11 @@ import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
-from dsim.cluster.ingress import ingress_rows, ingress_workloads
+from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, sidecar_pools
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
+from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
 from dsim.scenario.model import IpFamily
 from dsim.xds.names import spiffe_id
 
@@ -122,6 +123,9 @@ class InboundPort:
     (:func:`telemetry_services`)."""
     service: int = -1
     """The first of them (``services`` row), whose DestinationRule the inbound cluster takes; -1: none."""
+    pool: ConnectionPoolSettings | None = None
+    """The connection pool the proxy's Sidecar gives its inbound cluster, in place of the rule's
+    (:func:`dsim.cluster.ingress.inbound_pool`); ``None``: none."""
 
 
 def telemetry_services(
@@ -223,6 +227,7 @@ class ClusterIndex:
         for row in ingress_rows(c).to_dict("records"):
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
         self.ingress_workload = ingress_workloads(c)
+        self.sidecar_pools = sidecar_pools(c)
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
@@ -330,6 +335,11 @@ class ClusterIndex:
         ]
         inbound: dict[int, InboundPort] = {}
         own_views = [self.service(s) for s in own_services]
+        pools = self.sidecar_pools.get(workload)
+
+        def pool_of(port: int) -> ConnectionPoolSettings | None:
+            return None if pools is None else inbound_pool(pools, port)
+
         for row in self.ingress_of.get(proxy, []):
             endpoint = None
             if row["endpoint"]:
@@ -340,6 +350,7 @@ class ClusterIndex:
                 )
             number = int(row["number"])
             inbound[number] = InboundPort(
+                pool=pool_of(number),
                 target_port=number,
                 protocol="HTTP2" if row["h2"] else INGRESS_PROTOCOL[str(row["kind"])],
                 service_port=number,
@@ -354,6 +365,7 @@ class ClusterIndex:
             for p in view.ports:
                 if p.target_port not in inbound:
                     inbound[p.target_port] = InboundPort(
+                        pool=pool_of(p.target_port),
                         target_port=p.target_port,
                         protocol=p.protocol,
                         service_port=p.port,

@@ -84,6 +84,13 @@ class ConnectionPoolSettings:
     """HTTP limits."""
 
 
+def pool_problem(pool: ConnectionPoolSettings | None) -> str | None:
+    """``validateConnectionPool``: a pool sets tcp or http (its numbers are checked by their types)."""
+    if pool is not None and pool.tcp is None and pool.http is None:
+        return "a connection pool must set tcp or http"
+    return None
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OutlierDetection:
     """Ejection of failing endpoints (Envoy's ``outlier_detection``)."""
@@ -321,9 +328,7 @@ class _DestinationRuleChecks(Checks):
             self.policy_parts(where, port_policy)
 
     def policy_parts(self, path: str, policy: TrafficPolicy | PortTrafficPolicy) -> None:
-        pool = policy.connection_pool
-        if pool is not None and pool.tcp is None and pool.http is None:
-            self.fail(join(path, "connectionPool"), "a connection pool must set tcp or http")
+        self.check(join(path, "connectionPool"), pool_problem(policy.connection_pool))
         if policy.load_balancer is not None:
             self.load_balancer(join(path, "loadBalancer"), policy.load_balancer)
         if policy.tls is not None:

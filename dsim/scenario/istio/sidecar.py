@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from dsim.errors import quote
 from dsim.scenario.convert import AtLeast, AtMost, join
 from dsim.scenario.istio.common import NOT_MODELLED, Checks, Many, NamedObject, WorkloadSelector, parse_named
+from dsim.scenario.istio.destination_rule import ConnectionPoolSettings, pool_problem
 from dsim.scenario.istio.reader import Parsed, Rule
 from dsim.scenario.istio.rules import (
     UNIX_PREFIX,
@@ -62,11 +63,11 @@ class IstioIngressListener:
     """How traffic reaches it."""
     default_endpoint: Annotated[str, Rule(default_endpoint_problem)] = ""
     """Where it forwards (``127.0.0.1:<port>``, ``unix://<path>``, ...)."""
+    connection_pool: ConnectionPoolSettings | None = None
+    """Its inbound cluster's connection pool, in place of the Sidecar's ``inboundConnectionPool``
+    and of any DestinationRule's (Istio 1.21 and later)."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = {
-        "tls": "TLS termination on an inbound listener; " + NOT_MODELLED,
-        "connectionPool": "inbound connection pool limits; " + NOT_MODELLED,
-    }
+    IGNORED: ClassVar[Mapping[str, str]] = {"tls": "TLS termination on an inbound listener; " + NOT_MODELLED}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -107,8 +108,8 @@ class SidecarSpec:
     """Outbound listeners and visible hosts."""
     outbound_traffic_policy: OutboundTrafficPolicy | None = None
     """Overrides the mesh's outbound traffic policy."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = {"inboundConnectionPool": "inbound connection pool limits; " + NOT_MODELLED}
+    inbound_connection_pool: ConnectionPoolSettings | None = None
+    """Every inbound cluster's connection pool, in place of a DestinationRule's (Istio 1.21 and later)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -126,8 +127,9 @@ def parse_sidecar(raw: Any, *, source: str = "<scenario>", path: str = "") -> Pa
 class _SidecarChecks(Checks):
     def run(self, path: str, spec: SidecarSpec) -> None:
         empty = not spec.egress and not spec.ingress and spec.outbound_traffic_policy is None
-        if empty and not self.has(path, "inboundConnectionPool"):
-            self.fail(path, "an empty Sidecar (no egress, ingress or outboundTrafficPolicy)")
+        if empty and spec.inbound_connection_pool is None:
+            self.fail(path, "an empty Sidecar (no egress, ingress, outboundTrafficPolicy or inboundConnectionPool)")
+        self.check(join(path, "inboundConnectionPool"), pool_problem(spec.inbound_connection_pool))
         self.ingress(join(path, "ingress"), spec.ingress)
         self.egress(join(path, "egress"), spec.egress)
 
@@ -139,6 +141,7 @@ class _SidecarChecks(Checks):
             self.check(join(join(where, "port"), "number"), port_problem(listener.port.number))
             if listener.bind:
                 self.check(join(where, "bind"), ip_problem(listener.bind))
+            self.check(join(where, "connectionPool"), pool_problem(listener.connection_pool))
             self.unique_port(join(join(where, "port"), "number"), listener.port.number, numbers, i)
 
     def egress(self, path: str, listeners: Sequence[IstioEgressListener]) -> None:
