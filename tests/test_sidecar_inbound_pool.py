@@ -1,7 +1,8 @@
 """A Sidecar's inbound connection pool (issue 16; ``docs/istio-objects.md`` 4.7, "Inbound connection
 pools"): ``inboundConnectionPool``, or an ingress listener's ``connectionPool`` for its port, replaces
 the pool a DestinationRule gives the proxies' inbound clusters, whose ``istio.config`` path stays
-the rule's (Istio 1.21 and later: ``InboundConnectionPoolForPort`` in ``buildInboundCluster``).
+the rule's (Istio 1.21 and later: ``InboundConnectionPoolForPort`` in ``buildInboundCluster``). A pod whose
+Sidecar scope leaves its own service out takes no rule inbound at all.
 Byte-exact between the protobuf path and the accounting under every design; the real Envoy accepts
 every config."""
 
@@ -28,15 +29,18 @@ MESH: dict[str, Any] = {
         {"name": "reviews", "namespace": "shop", "ports": [{"port": 9080, "name": "http"}]},
         {"name": "ratings", "namespace": "shop", "ports": [{"port": 8080, "name": "http", "target_port": 9090}]},
         {"name": "cart", "namespace": "shop", "ports": [{"port": 7070, "name": "tcp"}]},
+        {"name": "orders", "namespace": "shop", "ports": [{"port": 6060, "name": "http"}]},
     ],
     "workloads": [
         {"name": "reviews", "namespace": "shop", "labels": {"app": "reviews"}, "replicas": 2},
         {"name": "ratings", "namespace": "shop", "labels": {"app": "ratings"}, "ip_families": ["IPv4", "IPv6"]},
         {"name": "cart", "namespace": "shop", "labels": {"app": "cart"}, "ip_families": ["IPv4", "IPv6"]},
+        {"name": "orders", "namespace": "shop", "labels": {"app": "orders"}},
     ],
     "destination_rules": [
         dr("reviews", "shop", "reviews", trafficPolicy=pool(5)),
         dr("cart", "shop", "cart", trafficPolicy=pool(6)),
+        dr("orders", "shop", "orders", trafficPolicy=pool(7)),
     ],
     "sidecars": [
         # only a pool: every inbound cluster of reviews' pods takes it, over the rule's
@@ -51,6 +55,8 @@ MESH: dict[str, Any] = {
                 {"port": {"number": 9091, "protocol": "TCP", "name": "admin"}},
             ],
         ),
+        # orders' proxies see reviews only: Istio looks rules up for the scope's services alone
+        _sidecar("orders-narrow", "orders", egress=[{"hosts": ["./reviews.shop.svc.cluster.local"]}]),
     ],
 }
 
@@ -97,3 +103,12 @@ def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
     verdicts = validate_configs(mesh, sample=len(mesh.proxies))
     rejected = verdicts[~verdicts["accepted"]]
     assert rejected.empty, rejected.to_string()
+
+
+def test_a_pod_whose_scope_leaves_its_own_service_out_takes_no_rule_inbound(mesh: Cluster) -> None:
+    """``selectDestinationRules`` looks rules up for the Sidecar scope's services only, and
+    ``buildInboundCluster`` asks the scope: orders' own rule is not in its scope."""
+    inbound = _inbound(mesh, "shop/orders", 6060)
+    assert rule_of(inbound) == ""
+    assert pool_of(inbound) != 7
+    assert pool_of(clusters_of(mesh, "shop/cart")["outbound|6060||orders.shop.svc.cluster.local"]) == 7

@@ -47,6 +47,18 @@ class InboundRules:
         """The distinct connection pools, in order found (a policy index points into it)."""
         return list(self.ids)
 
+    def in_scope(self, workload: np.ndarray, service: np.ndarray) -> np.ndarray:
+        """``service`` per row, -1 where the Sidecar scope of the row's workload leaves it out: Istio
+        looks rules up for the scope's services only (``selectDestinationRules``), so such a pod's
+        inbound cluster takes no rule (:class:`dsim.xds.view.InboundPort` ``service``). Without
+        Sidecars (``visibility`` stands in for them), every rule is looked up."""
+        c = self.cluster
+        if not c.istio.scoped:
+            return service
+        width = len(c.services) + 1
+        held = c.scope["workload"].to_numpy(np.int64) * width + c.scope["service"].to_numpy(np.int64)
+        return np.where(np.isin(workload.astype(np.int64) * width + service, held), service, -1)
+
     def lookup(self, namespace: np.ndarray, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the rule path's bytes (0: none) and the policy (index into :attr:`policies`; -1:
         none) the rule shaping ``service`` (-1: no service) gives its inbound cluster of ``port``, as
@@ -112,7 +124,7 @@ def port_metadata(
     groups = listed.drop_duplicates(keys, keep="first")  # the order groupby(sort=False) keeps too
     count = listed.groupby(keys, sort=False).size().to_numpy()
     workload, service = groups["workload"].to_numpy(), groups["service"].to_numpy()
-    rule, policy = rules.lookup(namespace[workload], service, groups["port"].to_numpy())
+    rule, policy = rules.lookup(namespace[workload], rules.in_scope(workload, service), groups["port"].to_numpy())
     single = count == 1
     metadata = np.zeros(len(groups), np.int64)
     metadata[single] = _priced(_lengths(cols, service[single]), rule[single])
@@ -145,7 +157,7 @@ def ingress_metadata(
     )
     service = matched["service"].fillna(-1).to_numpy().astype(np.int64)
     found = service >= 0
-    rule, policy = rules.lookup(namespace, service, number)
+    rule, policy = rules.lookup(namespace, rules.in_scope(workload, service), number)
     metadata = np.zeros(len(service), np.int64)
     if found.any():
         metadata[found] = _priced(_lengths(cols, service[found]), rule[found])

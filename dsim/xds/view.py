@@ -122,7 +122,9 @@ class InboundPort:
     """(host, name, namespace) of the services its inbound cluster's telemetry metadata lists
     (:func:`telemetry_services`)."""
     service: int = -1
-    """The first of them (``services`` row), whose DestinationRule the inbound cluster takes; -1: none."""
+    """The first of them (``services`` row), whose DestinationRule the inbound cluster takes; -1:
+    none, or one the proxy's Sidecar scope leaves out (Istio looks rules up for the scope's services
+    only, ``selectDestinationRules``)."""
     pool: ConnectionPoolSettings | None = None
     """The connection pool the proxy's Sidecar gives its inbound cluster, in place of the rule's
     (:func:`dsim.cluster.ingress.inbound_pool`); ``None``: none."""
@@ -372,6 +374,9 @@ class ClusterIndex:
                         host=view.host,
                         **_listing(telemetry_services(own_views, p.target_port, p.port)),
                     )
+        if c.istio.scoped:  # a rule is looked up only for a service in the scope
+            scope = set(self.scope_of.get(workload, [])) | set(self.destinations_of.get(workload, []))
+            inbound = {n: p if p.service in scope else dataclasses.replace(p, service=-1) for n, p in inbound.items()}
         wl = c.workloads.iloc[workload]
         return ProxyView(
             proxy=proxy,
