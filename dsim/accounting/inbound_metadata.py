@@ -19,7 +19,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.cluster import Cluster
-from dsim.cluster.ingress import inbound_pool, sidecar_pools
+from dsim.cluster.ingress import inbound_pool, pool_sidecars
 from dsim.xds.clusters import inbound_metadata
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.policy import ClusterPolicy
@@ -86,15 +86,21 @@ class InboundRules:
     def with_sidecar_pools(self, workload: np.ndarray, port: np.ndarray, policy: np.ndarray) -> np.ndarray:
         """``policy`` (per row, from :meth:`lookup`) with the pool each row's workload's Sidecar gives
         its inbound cluster of ``port`` in its place, where it gives one
-        (:func:`dsim.cluster.ingress.inbound_pool`; :class:`dsim.xds.view.InboundPort` ``pool``)."""
-        pools = sidecar_pools(self.cluster)
-        if not pools:
+        (:func:`dsim.cluster.ingress.inbound_pool`; :class:`dsim.xds.view.InboundPort` ``pool``),
+        asked once per (Sidecar, port)."""
+        sidecar = pool_sidecars(self.cluster)[workload]
+        rows = np.flatnonzero(sidecar >= 0)
+        if not rows.size:
             return policy
-        out = policy.copy()
-        for k in np.flatnonzero(np.isin(workload, list(pools))).tolist():
-            pool = inbound_pool(pools[int(workload[k])], int(port[k]))
+        pairs, inverse = np.unique(np.column_stack([sidecar[rows], port[rows]]), axis=0, return_inverse=True)
+        replaced = np.full(len(pairs), -1, np.int64)
+        for k, (row, number) in enumerate(pairs.tolist()):
+            pool = inbound_pool(self.cluster.istio.sidecars[row].spec, number)
             if pool is not None:
-                out[k] = self.ids.setdefault(ClusterPolicy(connection_pool=pool), len(self.ids))
+                replaced[k] = self.ids.setdefault(ClusterPolicy(connection_pool=pool), len(self.ids))
+        out = policy.copy()
+        by_row = replaced[inverse.ravel()]
+        out[rows] = np.where(by_row >= 0, by_row, policy[rows])
         return out
 
 

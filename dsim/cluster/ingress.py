@@ -76,15 +76,22 @@ def _used_sidecars(cluster: Cluster) -> Iterator[tuple[int, Sidecar]]:
         yield workload, sidecars[sidecar]
 
 
-def sidecar_pools(cluster: Cluster) -> dict[int, SidecarSpec]:
-    """Per workload whose Sidecar sets an inbound connection pool (``inboundConnectionPool``, or an
-    ingress listener's ``connectionPool``): that Sidecar's spec (:func:`inbound_pool` reads it)."""
-    return {
-        workload: sidecar.spec
-        for workload, sidecar in _used_sidecars(cluster)
+def pool_sidecars(cluster: Cluster) -> np.ndarray:
+    """Per workload: the ``sidecars`` row of the Sidecar it uses where that Sidecar sets an inbound
+    connection pool (``inboundConnectionPool``, or an ingress listener's ``connectionPool``; read by
+    :func:`inbound_pool`), else -1."""
+    out = np.full(len(cluster.workloads), -1, np.int64)
+    sidecars = cluster.istio.sidecars
+    pooled = [
+        i
+        for i, sidecar in enumerate(sidecars)
         if sidecar.spec.inbound_connection_pool is not None
         or any(listener.connection_pool is not None for listener in sidecar.spec.ingress)
-    }
+    ]
+    used = cluster.sidecar_workloads
+    chosen = used[used["sidecar"].isin(pooled)]
+    out[chosen["workload"].to_numpy()] = chosen["sidecar"].to_numpy()
+    return out
 
 
 def inbound_pool(spec: SidecarSpec, port: int) -> ConnectionPoolSettings | None:

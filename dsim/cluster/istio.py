@@ -6,8 +6,9 @@ synthetic services (from the scenario seed). Hosts are resolved as istiod resolv
 too) is ``<name>.<object namespace>.svc.<cluster domain>``; ``*``, an IP and a name with a dot are
 taken as written.
 
-- A DestinationRule whose host is a service's FQDN shapes that service's clusters; its subsets
-  join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
+- A DestinationRule shapes the clusters of the services its host covers (its FQDN, or every one a
+  wildcard host such as ``*.local`` covers: ``rule_hosts``) where a proxy's lookup finds it; its
+  subsets join the ``subsets`` table (the same path as a Service's own ``subsets``), each selecting the
   service's workloads whose labels hold the subset's labels. Rules for one host and namespace
   are merged as ``mergeDestinationRule`` merges them (:mod:`dsim.cluster.object_views`);
   ``subsets.rule`` names the merged entry, ``destination_rules.entry`` each rule's, and
@@ -115,13 +116,14 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         + ns_names[services["namespace"].to_numpy()].astype(object)
         + f".svc.{domain}"
     )
-    service_of_host = {host: i for i, host in enumerate(fqdn.tolist())}
+    hosts = fqdn.tolist()
+    service_of_host = {host: i for i, host in enumerate(hosts)}
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
 
     # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
-    rule_facts = _rule_facts(s, rules, fqdn.tolist(), notes)
+    rule_facts = _rule_facts(s, rules, hosts)
 
     # VirtualServices: the services each names and routes to.
     vs_facts: list[VsFacts] = []
@@ -184,7 +186,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         sel for vs, facts in zip(virtual_services, vs_facts, strict=True) if facts.claims for sel in selectors(vs)
     }
     selected, viewer_rows = _viewers(tables, rule_facts, sources)
-    views = object_views(ns_names_list, service_namespace, fqdn.tolist(), rule_facts, vs_facts, notes, selected)
+    views = object_views(ns_names_list, service_namespace, hosts, rule_facts, vs_facts, notes, selected)
     _add_rule_subsets(tables, rules, views, _applied(views, rule_facts), notes)
     _subset_notes(tables, virtual_services, service_of_host, domain, notes)
     tables["destination_rules"] = make_table(
@@ -254,9 +256,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     )
 
 
-def _rule_facts(
-    s: Scenario, rules: Sequence[DestinationRule], service_hosts: Sequence[str], notes: Counter[str]
-) -> list[RuleFacts]:
+def _rule_facts(s: Scenario, rules: Sequence[DestinationRule], service_hosts: Sequence[str]) -> list[RuleFacts]:
     """What the views need of each rule: its resolved host, the services that host covers (a
     wildcard host covers many), its exportTo as written and its selector."""
     coverage = HostCoverage(service_hosts)

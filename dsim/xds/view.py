@@ -20,7 +20,7 @@ import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
-from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, sidecar_pools
+from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
@@ -229,7 +229,7 @@ class ClusterIndex:
         for row in ingress_rows(c).to_dict("records"):
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
         self.ingress_workload = ingress_workloads(c)
-        self.sidecar_pools = sidecar_pools(c)
+        self.pool_sidecar = pool_sidecars(c)
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
@@ -337,10 +337,10 @@ class ClusterIndex:
         ]
         inbound: dict[int, InboundPort] = {}
         own_views = [self.service(s) for s in own_services]
-        pools = self.sidecar_pools.get(workload)
+        pooled = int(self.pool_sidecar[workload])
 
         def pool_of(port: int) -> ConnectionPoolSettings | None:
-            return None if pools is None else inbound_pool(pools, port)
+            return None if pooled < 0 else inbound_pool(c.istio.sidecars[pooled].spec, port)
 
         for row in self.ingress_of.get(proxy, []):
             endpoint = None
