@@ -31,8 +31,14 @@ Prints, in one run:
    ``istio-system``, a public ``*.<ns>.svc.cluster.local`` rule in each of 10 namespaces, and a
    private ``*.local`` rule in each of 10 others (each a view of every service): the cluster build
    and the accounting of every design, and their ratios to the mesh without them, in the same run.
-Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors|wildcards]``
-(``--only``: parts 3 to 5, part 6, part 7, or part 8).
+9. part 3's mesh with 1,000 generated ServiceEntries (2,000 hosts) that no rule covers, then with
+   DestinationRules on those hosts (``docs/istio-objects.md`` 3.8): a mesh-wide ``*.example.com``
+   rule in ``istio-system``, every tenth entry's own rule with two subsets and a consistent hash,
+   and a private ``*.example.com`` rule in each of 10 namespaces (a view of every entry host, priced
+   from the entries' messages in that view and the base): the cluster build and the accounting of
+   every design, and their ratios to the mesh with uncovered entries, in the same run.
+Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors|wildcards|entries]``
+(``--only``: parts 3 to 5, part 6, part 7, part 8, or part 9).
 """
 
 from __future__ import annotations
@@ -331,13 +337,72 @@ def wildcards() -> None:
     )
 
 
+def _entry_rules(entries: list[Any], namespaces: list[str], private: int) -> list[dict[str, Any]]:
+    """Part 9's rules: mesh-wide for every entry host, every tenth entry's own, then ``private``
+    namespaces' own."""
+    rules: list[dict[str, Any]] = [
+        {
+            "name": "external-default",
+            "namespace": "istio-system",
+            "spec": {"host": "*.example.com", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 50}}}},
+        }
+    ]
+    for entry in entries[::10]:
+        for host in entry.spec.hosts:
+            spec = {
+                "host": host,
+                "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
+                "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}],
+            }
+            rules.append({"name": host.split(".")[0] + "-" + entry.name, "namespace": entry.namespace, "spec": spec})
+    for space in namespaces[:private]:
+        spec = {
+            "host": "*.example.com",
+            "exportTo": ["."],
+            "trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 4}},
+        }
+        rules.append({"name": "external-mine", "namespace": space, "spec": spec})
+    return rules
+
+
+def entries() -> None:
+    """Part 9: part 3's mesh with 1,000 ServiceEntries, then with DestinationRules on their hosts."""
+    with_entries = {
+        **ISTIO_OBJECTS,
+        "namespaces": [{"name": "istio-system"}],
+        "istio_objects": {
+            **ISTIO_OBJECTS["istio_objects"],
+            "service_entries": {"count": 1_000, "hosts_per_entry": 2, "endpoints_per_entry": 2},
+        },
+    }
+    start = time.perf_counter()
+    cluster = build_cluster(scenario_from_dict(with_entries))
+    built = time.perf_counter() - start
+    plain = _timed_designs(cluster)
+    spaces = [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
+    rules = _entry_rules(list(cluster.istio.service_entries), spaces, 10)
+    start = time.perf_counter()
+    ruled = build_cluster(scenario_from_dict({**with_entries, "destination_rules": rules}))
+    ruled_built = time.perf_counter() - start
+    timed = _timed_designs(ruled)
+    hosts = int((ruled.services["entry"].to_numpy() >= 0).sum())
+    print(
+        f"part 3's mesh with {len(cluster.service_entries):,} ServiceEntries ({hosts:,} hosts): cluster built in "
+        f"{built:.2f} s, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
+        + f"; with {len(rules)} rules on their hosts ({len(ruled.object_views):,} (viewer, service) views): "
+        f"cluster built in {ruled_built:.2f} s ({ruled_built / built:.2f}x); accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
     parser.add_argument(
         "--only",
-        choices=["istio-objects", "egress-ports", "selectors", "wildcards"],
-        help="run only parts 3 to 5, part 6, part 7, or part 8",
+        choices=["istio-objects", "egress-ports", "selectors", "wildcards", "entries"],
+        help="run only parts 3 to 5, part 6, part 7, part 8, or part 9",
     )
     args = parser.parse_args()
     if args.only == "istio-objects":
@@ -352,6 +417,9 @@ def main() -> None:
     if args.only == "wildcards":
         wildcards()
         return
+    if args.only == "entries":
+        entries()
+        return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
@@ -360,6 +428,7 @@ def main() -> None:
     egress_ports()
     selectors()
     wildcards()
+    entries()
 
 
 if __name__ == "__main__":

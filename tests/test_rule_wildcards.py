@@ -141,16 +141,17 @@ def test_the_tables_record_hosts_coverage_and_the_base_view(mesh: Cluster) -> No
         "reviews-here": [REVIEWS],
         "client-all": sorted([REVIEWS, RATINGS, WEB]),
         "ratings-third": [RATINGS],
+        "external": ["api.example.com"],  # a ServiceEntry host: rules shape it as they shape a Service
     }
     base = dict(zip(hosts[mesh.base_rules["service"]], names[mesh.base_rules["rule"]], strict=True))
-    assert base == {REVIEWS: "shop-wide", RATINGS: "mesh-wide", WEB: "mesh-wide"}
+    assert base == {REVIEWS: "shop-wide", RATINGS: "mesh-wide", WEB: "mesh-wide", "api.example.com": "external"}
 
 
-def test_rules_covering_no_service_or_an_entry_host_are_counted(mesh: Cluster) -> None:
+def test_rules_covering_no_service_are_counted(mesh: Cluster) -> None:
     notes = istio_record(mesh)["notes"]
     assert isinstance(notes, dict)
-    assert [v for k, v in notes.items() if "covers a ServiceEntry host" in k] == [1]
     assert [v for k, v in notes.items() if "names no service" in k] == [1]
+    assert not [k for k in notes if "ServiceEntry host" in k]  # modelled: the entry's clusters take it
 
 
 @pytest.mark.parametrize("design", design_names())
@@ -167,7 +168,7 @@ def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
 def test_an_edit_reaches_the_namespaces_that_apply_the_rule_per_service(mesh: Cluster) -> None:
     names = mesh.namespaces["name"].tolist()
     hosts = mesh.service_hosts().tolist()
-    covering = [r.name for r in mesh.istio.destination_rules if r.name not in ("external", "nowhere")]
+    covering = [r.name for r in mesh.istio.destination_rules if r.name != "nowhere"]
     reached = {
         rule: [
             ([hosts[s].split(".")[0] for s in services], None if found is None else [names[n] for n in found])
@@ -184,6 +185,7 @@ def test_an_edit_reaches_the_namespaces_that_apply_the_rule_per_service(mesh: Cl
         "reviews-here": [(["reviews"], ["shop"])],
         "client-all": [(["reviews", "ratings", "web"], ["client"])],
         "ratings-third": [(["ratings"], ["third"])],
+        "external": [(["api"], None)],  # the entry's clusters, for every proxy that sees it
     }
 
 

@@ -24,6 +24,7 @@ from dsim.wire import tag_size, varint_size
 from dsim.xds import listeners
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
+from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
 from dsim.xds.service_entries import (
     WildcardChain,
@@ -94,8 +95,16 @@ def _fake_trace(tau: int, mesh_id: str) -> object:
     return tracing("s" * int(lengths["tsvc"][0]), "r" * int(lengths["trev"][0]), mesh_id, "n" * int(lengths["tns"][0]))
 
 
-def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: list[int]) -> EntryPrices:
-    """What each ServiceEntry host adds to a ``proxy``-family sidecar under ``design``."""
+def entry_prices(
+    index: ClusterIndex,
+    design: Design,
+    proxy: ProxyFacts,
+    taus: list[int],
+    objects: ObjectView,
+    only: np.ndarray | None = None,
+) -> EntryPrices:
+    """What each ServiceEntry host (of ``only``, if given) adds to a ``proxy``-family sidecar under
+    ``design``, shaped by the DestinationRules of ``objects`` (a viewer's view)."""
     n = len(index.cluster.services)
     mesh_id = index.cluster.scenario.mesh.trust_domain
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
@@ -108,11 +117,12 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
     first_trace = next(iter(traces.values()), tracing("", "", mesh_id, ""))
     names: dict[str, list[int]] = {}  # own listener name → the hosts that build one of that name
-    for service in entries.services:
-        built = entry_config(index, service, design, proxy, first_trace)
+    chosen = entries.services if only is None else sorted(set(entries.services) & set(only.tolist()))
+    for service in chosen:
+        built = entry_config(index, service, design, proxy, first_trace, objects)
         # Only sniffed ports' listeners carry the tracing: rebuild per tracing class where there are some.
         rebuilt = {
-            tau: entry_config(index, service, design, proxy, trace) if built.auto_listeners else built
+            tau: entry_config(index, service, design, proxy, trace, objects) if built.auto_listeners else built
             for tau, trace in traces.items()
         }
         for listener, _ in own_listeners(built):
@@ -199,17 +209,22 @@ def entry_prices(index: ClusterIndex, design: Design, proxy: ProxyFacts, taus: l
         http=http,
         wildcard=wildcard,
         wildcard_groups=wildcard_groups,
-        shared_listeners=_shared_listeners(index, design, proxy, traces, names),
+        shared_listeners=_shared_listeners(index, design, proxy, traces, names, objects),
     )
 
 
 def _shared_listeners(
-    index: ClusterIndex, design: Design, proxy: ProxyFacts, traces: dict[int, object], names: dict[str, list[int]]
+    index: ClusterIndex,
+    design: Design,
+    proxy: ProxyFacts,
+    traces: dict[int, object],
+    names: dict[str, list[int]],
+    objects: ObjectView,
 ) -> pd.DataFrame:
     """The rows of :attr:`EntryPrices.shared_listeners`: every own listener of the hosts that build a listener
     name some other host builds too (rare: those hosts are built again)."""
     sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
-    rows = [row for service in sharing for row in _own_listener_rows(index, service, design, proxy, traces)]
+    rows = [row for service in sharing for row in _own_listener_rows(index, service, design, proxy, traces, objects)]
     columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces)]
     columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
     frame = pd.DataFrame(rows, columns=columns)
@@ -218,11 +233,16 @@ def _shared_listeners(
 
 
 def _own_listener_rows(
-    index: ClusterIndex, service: int, design: Design, proxy: ProxyFacts, traces: dict[int, object]
+    index: ClusterIndex,
+    service: int,
+    design: Design,
+    proxy: ProxyFacts,
+    traces: dict[int, object],
+    objects: ObjectView,
 ) -> list[dict[str, object]]:
     """One row per own listener of a host: what it, per tracing class, and the route configuration
     it names cost."""
-    rebuilt = {tau: entry_config(index, service, design, proxy, trace) for tau, trace in traces.items()}
+    rebuilt = {tau: entry_config(index, service, design, proxy, trace, objects) for tau, trace in traces.items()}
     if not rebuilt:  # no proxy to price for
         return []
     built = next(iter(rebuilt.values()))

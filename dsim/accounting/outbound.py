@@ -502,10 +502,12 @@ def outbound_prices(
     mesh_id: str,
     taus: list[int],
     entries: bool = True,
+    entry_services: np.ndarray | None = None,
     listener_policy: bool = True,
 ) -> OutboundPrices:
     """What each service adds to a ``proxy``-family sidecar that sees it, under ``design``
-    (``entries``: ServiceEntry hosts too; the view passes of :mod:`.proxies` price only Services),
+    (``entries``: ServiceEntry hosts too, those of ``entry_services`` if given, shaped by the rules
+    of ``cols.objects``; the view passes of :mod:`.proxies` price Services and entries apart),
     its route groups under each outbound traffic policy of ``policies`` (``True``: ALLOW_ANY).
     Its listeners are priced under ``listener_policy`` (the mesh's): where TLS routes give one a
     fall-through chain, ``TLS_FALLTHROUGH_DELTA`` holds what the other policy adds to it."""
@@ -580,7 +582,11 @@ def outbound_prices(
             shared = ports[ports["kind"] == kind]
             if len(shared):
                 http_parts.append(_shared_vhosts(cols, shared, copy, design, proxy, target, opens=opens))
-    priced = entry_prices(index_for(cols.objects.cluster), design, proxy, taus) if entries else None
+    priced = (
+        entry_prices(index_for(cols.objects.cluster), design, proxy, taus, cols.objects, entry_services)
+        if entries
+        else None
+    )
     if priced is not None:
         for metric, values in priced.per_service.items():
             per_service[metric] = per_service.get(metric, np.zeros(n, np.int64)) + values

@@ -410,10 +410,12 @@ def class_prices(
     taus: list[int],
     *,
     entries: bool = True,
+    entry_services: np.ndarray | None = None,
     policies: tuple[bool, ...] | None = None,
 ) -> OutboundPrices:
     """What each service adds to a ``proxy``-family sidecar that sees it, under the scenario's mesh
-    settings; its route groups under each of ``policies`` (ALLOW_ANY or not; default the mesh's)."""
+    settings; its route groups under each of ``policies`` (ALLOW_ANY or not; default the mesh's);
+    ServiceEntry hosts where ``entries`` (those of ``entry_services``, if given)."""
     mesh = cluster.scenario.mesh
     return outbound_prices(
         cols,
@@ -424,6 +426,7 @@ def class_prices(
         mesh_id=mesh.trust_domain,
         taus=taus,
         entries=entries,
+        entry_services=entry_services,
         listener_policy=mesh.outbound_traffic_policy == "ALLOW_ANY",
     )
 
@@ -475,12 +478,21 @@ def _view_deltas(
     )
     stacked, real, group = stacked_columns(cols, [(objects.view(v), services) for services, _, v in groups])
     viewed = class_prices(cluster, stacked, design, proxy, taus, entries=False, policies=policies)
-    for g, (services, mine, _) in enumerate(groups):
+    is_entry = cluster.services["entry"].to_numpy() >= 0
+    for g, (services, mine, v) in enumerate(groups):
         chosen = np.flatnonzero(mine)
         theirs = seen.restricted(chosen)
         unstacked = _unstacked(viewed, real, group == g, len(cols.host_length))
         changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen], openers)
         before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen], openers)
+        entries = services[is_entry[services]]
+        # ServiceEntry hosts are priced from their messages (accounting/entries.py), in this view and in the base;
+        # view_columns of entries alone holds no Service port.
+        for view, sign in ((objects.view(v), 1), (objects.base, -1)) if len(entries) else ():
+            alone = view_columns(cols, view, entries)
+            priced = class_prices(cluster, alone, design, proxy, taus, entry_services=entries, policies=policies)
+            for metric, value in _per_workload(priced, theirs, tau[chosen], allow[chosen], openers).items():
+                changed[metric] = changed[metric] + sign * value
         for metric, value in changed.items():
             out.setdefault(metric, np.zeros(workloads, np.int64))[chosen] += value - before[metric]
     return out

@@ -108,16 +108,22 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     rules = [*s.destination_rules, *rules_generated]
     virtual_services = [*s.virtual_services, *vs_generated]
     domain = s.mesh.cluster_domain
+    # ServiceEntry hosts join the registry first: DestinationRules shape them as they shape Services.
+    entries = add_service_entries(s, tables, notes)
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
-    fqdn = (
+    is_entry = services["entry"].to_numpy() >= 0
+    fqdn = np.where(
+        is_entry,
+        services["name"].to_numpy().astype(object),
         services["name"].to_numpy().astype(object)
         + "."
         + ns_names[services["namespace"].to_numpy()].astype(object)
-        + f".svc.{domain}"
+        + f".svc.{domain}",
     )
     hosts = fqdn.tolist()
-    service_of_host = {host: i for i, host in enumerate(hosts)}
+    # VirtualServices for ServiceEntry hosts are not modelled: their hosts name no service here (counted).
+    service_of_host = {host: i for i, host in enumerate(hosts) if not is_entry[i]}
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
@@ -241,8 +247,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     tables["rule_viewers"] = make_table(
         "rule_viewers", {"workload": [w for w, _ in viewer_rows], "viewer": [v for _, v in viewer_rows]}
     )
-    entries = add_service_entries(s, tables, notes)
-    _entry_host_notes(rule_facts, tables["services"], notes)
+    _unmatched_rule_notes(rule_facts, notes)
     sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
     return IstioObjects(
         virtual_services=tuple(virtual_services),
@@ -276,17 +281,10 @@ def _rule_facts(s: Scenario, rules: Sequence[DestinationRule], service_hosts: Se
     return out
 
 
-def _entry_host_notes(rules: Sequence[RuleFacts], services: pd.DataFrame, notes: Counter[str]) -> None:
-    """Count rules whose host covers a ServiceEntry host (not modelled: dsim builds an entry's
-    clusters without a rule) and rules whose host covers nothing at all (no effect, as in Istio)."""
-    entry_hosts = HostCoverage(services["name"].to_numpy()[services["entry"].to_numpy() >= 0].tolist())
+def _unmatched_rule_notes(rules: Sequence[RuleFacts], notes: Counter[str]) -> None:
+    """Count rules whose host covers no host of the registry, Service or ServiceEntry (no effect, as in Istio)."""
     for rule in rules:
-        if entry_hosts.services(rule.host):
-            notes[
-                "DestinationRule host covers a ServiceEntry host: not modelled (Istio applies it to the entry's "
-                "clusters; dsim builds them without it)"
-            ] += 1
-        elif not rule.services:
+        if not rule.services:
             notes["DestinationRule host names no service in the mesh: no effect on any sidecar, as in Istio"] += 1
 
 

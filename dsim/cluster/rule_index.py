@@ -36,7 +36,9 @@ class HostCoverage:
 
     def __init__(self, hosts: Sequence[str]) -> None:
         self.hosts = list(hosts)
-        self._exact = {host: i for i, host in enumerate(self.hosts)}
+        self._exact: dict[str, int] = {}
+        for i, host in enumerate(self.hosts):
+            self._exact.setdefault(host, i)  # a ServiceEntry host a Service already has: the Service serves it
         self._by_suffix: dict[str, list[int]] | None = None
 
     def services(self, host: str) -> tuple[int, ...]:

@@ -86,8 +86,9 @@ def view_overrides(
             for s in services.tolist()
         }
         for k in classes.tolist():
+            # ServiceEntry hosts among them are priced from their messages in this view (accounting/entries.py).
             prices = class_prices(
-                cluster, seen_from, design, ProxyFacts(families=PROXY_CLASSES[k]), taus, entries=False
+                cluster, seen_from, design, ProxyFacts(families=PROXY_CLASSES[k]), taus, entry_services=services
             )
             ps = prices.per_service
             http = prices.http

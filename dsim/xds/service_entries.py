@@ -11,8 +11,10 @@ without an address) and its mTLS by location (3.5). The protobuf path (:mod:`dsi
 assembles these pieces per proxy; the vectorized accounting (:mod:`dsim.accounting.entries`)
 prices the very same pieces once per proxy family class, so the two agree by construction.
 
-What dsim leaves out, counted in the run's notes: DestinationRules and VirtualServices naming a
-ServiceEntry host, CIDR addresses, the dynamic forward proxy for wildcard hosts, the c-ares
+A DestinationRule covering the host shapes its clusters as it shapes a Service's (3.8): its
+policies, a cluster per subset over the endpoints whose labels the subset's hold, the hash of its
+routes. What dsim leaves out, counted in the run's notes: VirtualServices naming a ServiceEntry
+host, CIDR addresses, the dynamic forward proxy for wildcard hosts, the c-ares
 resolver settings and ``dns_jitter`` of DNS clusters.
 """
 
@@ -22,7 +24,7 @@ import dataclasses
 import functools
 import ipaddress
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
@@ -35,17 +37,20 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster import Cluster
-from dsim.cluster.labels import canonical_revision, canonical_service
+from dsim.cluster.labels import canonical_revision, canonical_service, selects
 from dsim.cluster.service_entries import entry_addresses
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.scenario.istio import ServiceEntry
+from dsim.scenario.istio.destination_rule import Subset
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
 from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
 from dsim.xds.listeners import Tracing
+from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
+from dsim.xds.policy import passthrough
 from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
 
 CLUSTER_TYPE = {
@@ -177,15 +182,34 @@ def _family(address: str) -> IpFamily | None:
         return None  # a hostname
 
 
-def _inline_endpoints(view: EntryView, copy: EntryCopy) -> list[WorkloadEntry]:
-    """The entry's own endpoints this copy carries (DNS without endpoints: the host itself)."""
+def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str]) -> list[WorkloadEntry]:
+    """The entry's own endpoints this copy carries whose labels hold ``labels`` (a subset's; the
+    host itself, for DNS without endpoints, has none)."""
     spec = view.entry.spec
     listed = list(spec.endpoints)
     if not listed and spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
         listed = [WorkloadEntry(address=view.host)]
     if copy.endpoint_split:
         listed = [e for e in listed if _family(e.address) in (None, *copy.endpoint_families)]
-    return listed
+    return [e for e in listed if selects(labels, e.labels)]
+
+
+def _subset(objects: ObjectView, service: int, subset: str) -> Subset:
+    """Subset ``subset`` of the rule shaping ``service`` in ``objects``."""
+    spec = objects.objects.spec(objects.rule_of_service[service])
+    return next(s for s in spec.subsets if s.name == subset)
+
+
+def _subset_labels(objects: ObjectView, service: int, subset: str) -> Mapping[str, str]:
+    """The labels subset ``subset`` selects by (``""``, the default cluster: none, every endpoint)."""
+    return _subset(objects, service, subset).labels if subset else {}
+
+
+def _own_passthrough(objects: ObjectView, service: int, subset: str) -> bool:
+    """Whether the subset's own traffic policy (top level) asks for a PASSTHROUGH load balancer."""
+    own = _subset(objects, service, subset).traffic_policy
+    lb = own.load_balancer if own is not None else None
+    return lb is not None and lb.simple == "PASSTHROUGH"
 
 
 def _inline_assignment(
@@ -229,11 +253,22 @@ def _inline_assignment(
 
 
 def _cluster(
-    index: ClusterIndex, view: EntryView, port: PortView, copy: EntryCopy, mtls: bool
-) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]:
+    index: ClusterIndex, view: EntryView, port: PortView, copy: EntryCopy, mtls: bool, objects: ObjectView, subset: str
+) -> tuple[cluster_pb2.Cluster | None, endpoint_pb2.ClusterLoadAssignment | None]:
+    """One cluster of the host's port (``subset``: a subset's, of the DestinationRule ``objects``
+    gives it) and its EDS endpoint set; ``(None, None)`` where Istio builds no such cluster: a DNS
+    cluster without endpoints (``buildCluster``), as a subset no endpoint's labels hold makes one."""
     spec = view.entry.spec
-    name = cluster_name(copy.cluster_prefix, port.port, "", view.host)
+    name = cluster_name(copy.cluster_prefix, port.port, subset, view.host)
     kind = CLUSTER_TYPE[spec.resolution]
+    policy = objects.policy(view.service, subset, port.port)
+    if kind == cluster_pb2.Cluster.ORIGINAL_DST and policy is not None and policy.load_balancer is not None:
+        # applyLoadBalancer leaves an ORIGINAL_DST cluster CLUSTER_PROVIDED whatever the rule asks.
+        policy = dataclasses.replace(policy, load_balancer=None)
+    elif subset and _own_passthrough(objects, view.service, subset):
+        # buildSubsetCluster reads the subset's own load balancer (not the rule's) to build it ORIGINAL_DST
+        # from the start; a rule-wide PASSTHROUGH turns it ORIGINAL_DST only later, as the default cluster.
+        kind = cluster_pb2.Cluster.ORIGINAL_DST
     internal = spec.location == "MESH_INTERNAL"
     cluster = clusters.outbound(
         name,
@@ -242,34 +277,51 @@ def _cluster(
         namespace=view.namespace,
         port=port.port,
         protocol=_CLUSTER_PROTOCOL.get(port.protocol, "TCP"),
-        subset="",
+        subset=subset,
         identities=view.identities,
-        sni=sni(port.port, "", view.host),
+        sni=sni(port.port, subset, view.host),
         mtls=mtls and internal and kind != cluster_pb2.Cluster.ORIGINAL_DST,
+        rule=objects.rule(view.service),
+        policy=policy,
     )
     if not internal:
         cluster.metadata.filter_metadata["istio"]["external"] = True
+    if kind == cluster_pb2.Cluster.ORIGINAL_DST:
+        cluster.ClearField("eds_cluster_config")
+        cluster.type = kind
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        if spec.resolution == "NONE" and port.target_port != port.port:
+            cluster.original_dst_lb_config.upstream_port_override.value = port.target_port
+        return cluster, None
     if view.selected:
-        rows = index.endpoints(view.service, "")
+        rows = index.endpoints(view.service, subset, objects.rule_of_service.get(view.service, -1))
         assignment = endpoints.load_assignment(
             name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional
         )
     else:
-        assignment = _inline_assignment(name, view, port, _inline_endpoints(view, copy))
-    if kind == cluster_pb2.Cluster.EDS:
+        labels = _subset_labels(objects, view.service, subset)
+        assignment = _inline_assignment(name, view, port, _inline_endpoints(view, copy, labels))
+    dns = kind != cluster_pb2.Cluster.EDS
+    if dns and not assignment.endpoints:
+        return None, None
+    if passthrough(policy):  # the default cluster of a PASSTHROUGH rule: applyLoadBalancer dropped its endpoints
+        if dns:
+            _dns_settings(cluster, copy)
+        return cluster, None
+    if not dns:
         return cluster, assignment
     cluster.ClearField("eds_cluster_config")
     cluster.type = kind
-    if kind == cluster_pb2.Cluster.ORIGINAL_DST:
-        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
-        if port.target_port != port.port:
-            cluster.original_dst_lb_config.upstream_port_override.value = port.target_port
-        return cluster, None
+    _dns_settings(cluster, copy)
+    cluster.load_assignment.CopyFrom(assignment)
+    return cluster, None
+
+
+def _dns_settings(cluster: cluster_pb2.Cluster, copy: EntryCopy) -> None:
+    """What ``buildCluster`` gives a STRICT_DNS or LOGICAL_DNS cluster."""
     cluster.dns_lookup_family = cluster_pb2.Cluster.DnsLookupFamily.Value(copy.dns_lookup_family)
     cluster.respect_dns_ttl = True
     cluster.dns_refresh_rate.CopyFrom(duration_pb2.Duration(seconds=DNS_REFRESH_S))
-    cluster.load_assignment.CopyFrom(assignment)
-    return cluster, None
 
 
 def wildcard_listener(bind: Bind, port: int, chains: Sequence[WildcardChain]) -> listener_pb2.Listener:
@@ -288,14 +340,18 @@ def entry_config(
     design: Design,
     proxy: ProxyFacts,
     trace: Tracing,
+    objects: ObjectView,
     only: frozenset[int] | None = None,
 ) -> EntryConfig:
-    """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``
-    (``only``: for those port numbers alone; ``None``: every port)."""
+    """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
+    clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
+    a cluster per subset, the hash of its routes (``only``: for those port numbers alone; ``None``:
+    every port)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
     view = entries.view(service)
+    subsets = index.subsets(service, objects.rule_of_service.get(service, -1))
     mesh = index.cluster.scenario.mesh
     out: dict[str, list[object]] = {
         k: [] for k in ("clusters", "endpoints", "listeners", "auto", "auto_routes", "routes", "http", "riding", "wild")
@@ -305,14 +361,17 @@ def entry_config(
             kind = entry_port_kind(port.protocol)
             if kind == "udp" or (only is not None and port.port not in only):
                 continue
-            cluster, assignment = _cluster(index, view, port, copy, mesh.mtls != "DISABLE")
-            out["clusters"].append(cluster)
-            if assignment is not None:
-                out["endpoints"].append(assignment)
-            target = cluster.name
+            for subset in ("", *subsets):
+                cluster, assignment = _cluster(index, view, port, copy, mesh.mtls != "DISABLE", objects, subset)
+                if cluster is not None:
+                    out["clusters"].append(cluster)
+                if assignment is not None:
+                    out["endpoints"].append(assignment)
+            target = cluster_name(copy.cluster_prefix, port.port, "", view.host)
+            hashed = objects.destination_hash(service, "", port.port)
             if kind in ("http", "auto"):
                 domains = [view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)]
-                vhost = routes.service_vhost(view.host, port.port, domains, target)
+                vhost = routes.service_vhost(view.host, port.port, domains, target, hashed)
                 out["http" if kind == "http" else "riding"].append((port.port, copy.route_suffix, vhost))
             if kind == "http":
                 continue
@@ -328,7 +387,7 @@ def entry_config(
                 for bind in copy.binds:
                     out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace))
                     out["auto_routes"].append(route_name)
-                sniffed = routes.service_vhost(view.host, port.port, ["*"], target)
+                sniffed = routes.service_vhost(view.host, port.port, ["*"], target, hashed)
                 out["routes"].append(routes.route_configuration(route_name, [sniffed]))
             else:
                 # A TLS port on an address gets no SNI match: the address tells the host apart

@@ -1,5 +1,6 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
-matches with any source conditions) and DestinationRules (exact or wildcard hosts) spread over
+matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
+hosts too) spread over
 namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
@@ -51,10 +52,50 @@ def _host(draw: st.DrawFn) -> str:
     return f"{name}.{namespace}.svc.cluster.local"
 
 
+# ServiceEntries a mesh may hold, by host: their clusters take rules as a Service's do (3.8).
+ENTRIES: dict[str, dict[str, Any]] = {
+    "ext.example.com": {
+        "name": "ext",
+        "namespace": "c",
+        "spec": {
+            "hosts": ["ext.example.com"],
+            "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+            "resolution": "DNS",
+            "endpoints": [
+                {"address": "a.ext.example.com", "labels": {"version": "v1"}},
+                {"address": "b.ext.example.com", "labels": {"version": "v2"}},
+            ],
+        },
+    },
+    "st.internal": {
+        "name": "st",
+        "namespace": "b",
+        "spec": {
+            "hosts": ["st.internal"],
+            "addresses": ["240.0.0.5"],
+            "ports": [{"number": 5432, "name": "tcp", "protocol": "TCP"}],
+            "resolution": "STATIC",
+            "location": "MESH_INTERNAL",
+            "workloadSelector": {"labels": {"app": "api"}},
+        },
+    },
+    "raw.example.com": {
+        "name": "raw",
+        "namespace": "a",
+        "spec": {
+            "hosts": ["raw.example.com"],
+            "ports": [{"number": 9000, "name": "tcp", "protocol": "TCP"}],
+            "resolution": "NONE",
+        },
+    },
+}
+
+
 def _rule_host(draw: st.DrawFn) -> str:
-    """A service's host, or a wildcard covering several (``docs/istio-objects.md`` 2.2)."""
-    wildcard = draw(st.sampled_from([None, None, "*.local", "*.b.svc.cluster.local", "*"]))
-    return wildcard or _host(draw)
+    """A service's host, a ServiceEntry's, or a wildcard covering several (``docs/istio-objects.md`` 2.2)."""
+    wildcard = draw(st.sampled_from([None, None, "*.local", "*.b.svc.cluster.local", "*", "*.example.com"]))
+    entry = draw(st.sampled_from([None, None, None, *ENTRIES]))
+    return wildcard or entry or _host(draw)
 
 
 def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -172,6 +213,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         "virtual_services": routes,
         "destination_rules": rules,
         "sidecars": sidecars,
+        "service_entries": [ENTRIES[h] for h in draw(st.lists(st.sampled_from(sorted(ENTRIES)), unique=True))],
     }
 
 
