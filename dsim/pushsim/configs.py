@@ -16,16 +16,15 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.outbound import endpoint_prices
 from dsim.accounting.proxies import PROXY_CLASSES, DesignAccounting, proxy_classes, workload_tracing_classes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.designs.base import Design, ProxyFacts
 from dsim.pushsim.churn import ChurnStream
 from dsim.pushsim.hotpath import hot_loops
+from dsim.pushsim.membership import membership, state_endpoint_prices
 from dsim.pushsim.views import Override, state_delta, view_overrides
 from dsim.pushsim.visibility import Seers, services_by_workload
 from dsim.xds.vocabulary import XDS_TYPES
@@ -45,22 +44,6 @@ class StateDelta:
     """Per class and service: ClusterLoadAssignment bytes added (negative: removed)."""
     endpoint_additional: np.ndarray
     """Per class and service: endpoint additional addresses added."""
-
-
-def _membership(cluster: Cluster, cols: ClusterColumns, batch: list[tuple[int, tuple[int, ...]]]) -> ClusterColumns:
-    """``cols`` with the workloads of ``batch`` backed by the given pods instead of their own."""
-    workloads = np.array([w for w, _ in batch])
-    pod_workload = cluster.pods["workload"].to_numpy()
-    states = pd.DataFrame([(w, pod) for w, pods in batch for pod in pods], columns=["workload", "pod"], dtype=np.int64)
-    tables = {}
-    for key, table, links in (
-        ("service", cols.service_pods, cluster.service_workloads),
-        ("subset", cols.subset_pods, cluster.subset_workloads),
-    ):
-        kept = table[~np.isin(pod_workload[table["pod"].to_numpy()], workloads)]
-        added = links[links["workload"].isin(workloads)].merge(states, on="workload")[[key, "pod"]]
-        tables[key] = pd.concat([kept, added], ignore_index=True).sort_values([key, "pod"], ignore_index=True)
-    return dataclasses.replace(cols, service_pods=tables["service"], subset_pods=tables["subset"])
 
 
 def _batches(states: list[tuple[int, tuple[int, ...]]], services_of: list[np.ndarray]) -> list[list[int]]:
@@ -99,19 +82,19 @@ def price_states(
     out: dict[int, StateDelta] = {}
     for batch in _batches([s for _, s in changed], services_of):
         members = [changed[i] for i in batch]
-        view = _membership(cluster, cols, [s for _, s in members])
+        state = membership(cluster, cols, [s for _, s in members])
         services = np.unique(np.concatenate([services_of[s[0]] for _, s in members]))
         eds = np.zeros((K, len(services)), np.int64)
         eaa = np.zeros((K, len(services)), np.int64)
         for k in classes.tolist():
-            priced = endpoint_prices(view, design, ProxyFacts(families=PROXY_CLASSES[k]), services)
+            priced = state_endpoint_prices(state, state.cols, design, ProxyFacts(families=PROXY_CLASSES[k]), services)
             eds[k] = priced["eds_bytes"].to_numpy() - base_eds[k, services]
             eaa[k] = priced["endpoint_additional_addresses"].to_numpy() - base_eaa[k, services]
         column = {int(s): i for i, s in enumerate(services.tolist())}
         for sid, (workload, _) in members:
             for service in services_of[workload].tolist():
                 for override in (overrides or {}).get(int(service), ()):
-                    override.state_deltas[sid] = state_delta(view, override, design, classes)
+                    override.state_deltas[sid] = state_delta(state, override, design, classes)
             mine = np.array([column[int(s)] for s in services_of[workload]], dtype=np.int64)
             out[sid] = StateDelta(services=services[mine], eds_bytes=eds[:, mine], endpoint_additional=eaa[:, mine])
     return out

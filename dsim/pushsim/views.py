@@ -16,10 +16,10 @@ import dataclasses
 import numpy as np
 
 from dsim.accounting.columns import ClusterColumns, view_columns
-from dsim.accounting.outbound import endpoint_prices
 from dsim.accounting.proxies import PROXY_CLASSES, class_prices
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
+from dsim.pushsim.membership import Membership, state_endpoint_prices
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
 
 # Per-service prices an override replaces, by the config model's names (:mod:`dsim.pushsim.configs`).
@@ -108,17 +108,16 @@ def view_overrides(
 
 
 def state_delta(
-    cols: ClusterColumns, override: Override, design: Design, classes: np.ndarray
+    state: Membership, override: Override, design: Design, classes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Record in ``override`` the endpoint change of the membership state ``cols`` holds (its
-    pods for the state's workload), in its view, against its own pods (:attr:`Override.initial`)."""
+    """The endpoint change of membership ``state`` to ``override``'s service, in its view, against
+    its own pods (:attr:`Override.initial`)."""
     only = np.array([override.service], dtype=np.int64)
     eds = np.zeros(len(PROXY_CLASSES), np.int64)
     eaa = np.zeros(len(PROXY_CLASSES), np.int64)
+    seen = view_columns(state.cols, override.view, only)
     for k in classes.tolist():
-        priced = endpoint_prices(
-            view_columns(cols, override.view, only), design, ProxyFacts(families=PROXY_CLASSES[k]), only
-        )
+        priced = state_endpoint_prices(state, seen, design, ProxyFacts(families=PROXY_CLASSES[k]), only)
         eds[k] = int(priced["eds_bytes"].to_numpy()[0]) - override.initial[0][k]
         eaa[k] = int(priced["endpoint_additional_addresses"].to_numpy()[0]) - override.initial[1][k]
     return eds, eaa

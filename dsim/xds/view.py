@@ -9,6 +9,7 @@ over speed; the vectorized accounting never uses it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import weakref
@@ -230,6 +231,8 @@ class ClusterIndex:
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
         self.ingress_workload = ingress_workloads(c)
         self.pool_sidecar = pool_sidecars(c)
+        # Cached per index, not per class, so that an index of :meth:`with_pods` dies with its use.
+        self.endpoints = functools.cache(self._endpoints)
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
@@ -287,8 +290,16 @@ class ClusterIndex:
         names = self.columns["subset_name"]
         return tuple(names[r] for r in self._subset_rows(service, rule))
 
-    @functools.cache  # noqa: B019
-    def endpoints(self, service: int, subset: str, rule: int = -1) -> EndpointRows:
+    def with_pods(self, pods_of_workload: dict[int, list[int]]) -> ClusterIndex:
+        """This index with the workloads of ``pods_of_workload`` backed by those pods instead of their
+        own (a membership state of the push model; a pod listed twice is a clone of it). It shares
+        everything else, caches included, but its endpoints."""
+        moved = copy.copy(self)
+        moved.pods_of_workload = {**self.pods_of_workload, **pods_of_workload}
+        moved.endpoints = functools.cache(moved._endpoints)
+        return moved
+
+    def _endpoints(self, service: int, subset: str, rule: int) -> EndpointRows:
         """Pods behind ``service`` (or its ``subset`` under DestinationRule entry ``rule``)."""
         cols = self.columns
         if subset:

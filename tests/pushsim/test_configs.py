@@ -117,6 +117,42 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
     return {"visibility": "all", "destination_rules": rules, "virtual_services": routes}
 
 
+def _selecting_entries() -> dict:
+    """A ServiceEntry selecting the first pod's app's pods, and one the last pod's, by
+    workloadSelector; the first's host gets a private rule in another namespace (a subset of all
+    its pods), the last's a public one with a subset per version (``docs/istio-objects.md`` 3.8)."""
+    cluster = build_cluster(scenario_from_dict(MESH))
+    labels = cluster.workload_labels
+    pairs = zip(labels["workload"].tolist(), labels["key"].tolist(), labels["value"].tolist(), strict=True)
+    apps = {w: value for w, key, value in pairs if key == "app"}
+    spaces = cluster.namespaces["name"].tolist()
+    workload_ns = cluster.workloads["namespace"].tolist()
+    pod_workload = cluster.pods["workload"].to_numpy()
+    entries, rules = [], []
+    for i, w in enumerate((int(pod_workload[0]), int(pod_workload[-1]))):
+        spec = {
+            "hosts": [f"picked-{i}.internal"],
+            "ports": [{"number": 7000 + i, "name": "http", "protocol": "HTTP"}],
+            "resolution": "STATIC",
+            "location": "MESH_INTERNAL",
+            "workloadSelector": {"labels": {"app": apps[w]}},
+        }
+        entries.append({"name": f"picks-{i}", "namespace": spaces[workload_ns[w]], "spec": spec})
+        if i == 0:
+            elsewhere = next(n for n in spaces if n != spaces[workload_ns[w]])
+            spec = {
+                "host": "picked-0.internal",
+                "exportTo": ["."],
+                "subsets": [{"name": "every", "labels": {"app": apps[w]}}],
+            }
+            rules.append({"name": "picked-own", "namespace": elsewhere, "spec": spec})
+        else:
+            subsets = [{"name": v, "labels": {"version": v}} for v in ("v1", "v2")]
+            spec = {"host": "picked-1.internal", "subsets": subsets}
+            rules.append({"name": "picked", "namespace": spaces[workload_ns[w]], "spec": spec})
+    return {"visibility": "all", "service_entries": entries, "destination_rules": rules}
+
+
 # ns-0000's proxies apply a private rule for every host (a subset of each service's v1 pods, a
 # consistent hash); every namespace applies ns-0001's public rule to ns-0001's services, a pool.
 WILDCARDS = {
@@ -159,6 +195,8 @@ SCOPES: dict[str, dict] = {
     "sources": _own_views(source=True),
     # Rules whose wildcard hosts cover many services (docs/istio-objects.md 2.2).
     "wildcards": WILDCARDS,
+    # ServiceEntries whose endpoints are the changed pods, by workloadSelector, with rules.
+    "entries": _selecting_entries(),
 }
 
 
@@ -169,7 +207,7 @@ def test_endpoint_changes_match_a_cluster_that_has_them(
 ) -> None:
     cluster = build_cluster(write_scenario({**MESH, **SCOPES[scope]}))
     assert cluster.istio.scoped == (scope == "sidecars")
-    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors", "sources", "wildcards"))
+    assert bool(len(cluster.object_views)) == (scope in ("views", "selectors", "sources", "wildcards", "entries"))
     assert bool(len(cluster.rule_viewers)) == (scope in ("selectors", "sources"))
     pod_workload = cluster.pods["workload"].to_numpy()
     last = len(cluster.pods) - 1
