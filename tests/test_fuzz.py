@@ -51,6 +51,7 @@ def describe(case: Case, error: BaseException) -> str:
     return f"case {case.number} ({case.base}: {done}): {error!r} at {where.filename}:{where.lineno}"
 
 
+@pytest.mark.slow
 def test_every_mutated_scenario_is_accepted_or_refused_in_one_line(tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("f")
     escaped, unclear, outcomes = [], [], {"accepted": 0, "refused": 0}
