@@ -26,13 +26,6 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules holding slow tests run first, each kept whole (its module fixtures built once):
-    under pytest-xdist the longest tests then start early, not last beside an idle worker."""
-    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
-
-
 @pytest.fixture
 def write_scenario(tmp_path: Path) -> Callable[..., Path]:
     """Write a scenario (a dict, or YAML text) to ``tmp_path/<name>.yaml`` and return its path."""

@@ -2,7 +2,7 @@
 with dsim's own error in one line, by the loader, the size guard, the cluster builder and the
 CLI; never a traceback, never a half-written result.
 
-``DSIM_FUZZ_CASES`` sets the number of cases of the fast path (default 1,800; the CLI takes one
+``DSIM_FUZZ_CASES`` sets the number of cases of the fast path (default 1,000; the CLI takes one
 in forty of that); ``DSIM_FUZZ_SEED`` another sequence. ``python bench/fuzz.py`` runs 10,000 and
 prints the share handled cleanly.
 """
@@ -22,9 +22,9 @@ from dsim.errors import DsimError
 from dsim.sizing import Stage, memory_limit
 from tests.scenario_mutations import LONG, Case, cases, load_guard_build
 
-# 1,800 fixed cases draw every mutation kind many times over (about a minute on CI); a longer hunt
+# 1,000 fixed cases draw every mutation kind many times over (about a minute on CI); a longer hunt
 # sets DSIM_FUZZ_CASES and DSIM_FUZZ_SEED.
-CASES = int(os.environ.get("DSIM_FUZZ_CASES", "1800"))
+CASES = int(os.environ.get("DSIM_FUZZ_CASES", "1000"))
 SEED = int(os.environ.get("DSIM_FUZZ_SEED", "2026"))
 MESSAGE_LIMIT = 300
 

@@ -85,7 +85,9 @@ def plan() -> list[PlanPoint]:
 
 @pytest.mark.slow
 def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan: list[PlanPoint]) -> None:
-    assert [p.name for p in full_plan().points] == [p.name for p in plan], "deterministic"
+    # Deterministic: the points the shipped calibration measured (computing the plan again takes a minute).
+    measured = pd.read_csv(shipped_path().parent / "envoy-1.40-measurements.csv")
+    assert sorted(p.name for p in plan) == sorted(measured["point"].unique())
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + len(ROUTE_POINTS) + len(POLICY_POINTS)
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}

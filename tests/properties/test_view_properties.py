@@ -219,7 +219,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(meshes())
 def test_every_namespace_view_is_priced_exactly(data: dict[str, Any]) -> None:
     cluster = build_cluster(scenario_from_dict(data))
