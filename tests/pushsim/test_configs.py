@@ -15,6 +15,7 @@ from dsim import build_cluster, design_names, get_design, scenario_from_dict
 from dsim.accounting.columns import cluster_columns
 from dsim.accounting.proxies import design_accounting, vectorized_sizes
 from dsim.cluster import Cluster
+from dsim.cluster.labels import labels_by_workload
 from dsim.pushsim.churn import ChurnStream, churn_stream
 from dsim.pushsim.configs import ConfigModel
 from dsim.pushsim.visibility import Seers
@@ -84,9 +85,7 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
     and a private VirtualService routing to that subset (``source``: for the pods of that
     workload's app only, by a match's sourceLabels) (``dsim/cluster/object_views.py``)."""
     cluster = build_cluster(scenario_from_dict(MESH))
-    labels = cluster.workload_labels
-    pairs = zip(labels["workload"].tolist(), labels["key"].tolist(), labels["value"].tolist(), strict=True)
-    apps = {w: value for w, key, value in pairs if key == "app"}
+    apps = {w: labels["app"] for w, labels in labels_by_workload(cluster.workload_labels).items() if "app" in labels}
     workload_ns = cluster.workloads["namespace"].tolist()
     pod_workload = cluster.pods["workload"].to_numpy()
     sw = cluster.service_workloads
@@ -122,9 +121,7 @@ def _selecting_entries() -> dict:
     workloadSelector; the first's host gets a private rule in another namespace (a subset of all
     its pods), the last's a public one with a subset per version (``docs/istio-objects.md`` 3.8)."""
     cluster = build_cluster(scenario_from_dict(MESH))
-    labels = cluster.workload_labels
-    pairs = zip(labels["workload"].tolist(), labels["key"].tolist(), labels["value"].tolist(), strict=True)
-    apps = {w: value for w, key, value in pairs if key == "app"}
+    apps = {w: labels["app"] for w, labels in labels_by_workload(cluster.workload_labels).items() if "app" in labels}
     spaces = cluster.namespaces["name"].tolist()
     workload_ns = cluster.workloads["namespace"].tolist()
     pod_workload = cluster.pods["workload"].to_numpy()
