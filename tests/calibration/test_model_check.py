@@ -21,14 +21,21 @@ MEMORY_TOLERANCE = 0.05
 """Allocated memory: the shipped fits reproduce their own measurements within about 1%
 (residual SD) and held-out configs within a few percent; 5% leaves room for a busy CI machine's
 allocator timing, not for a wrong price."""
-CPU_RATIO = (1 / 3, 3.0)
-"""Apply CPU, measured over predicted, within a factor of three: the check is that the model's
-scale is right. A small config's apply takes 10-60 ms of CPU, which a shared CI machine's caches
-and frequency scaling move by tens of percent: on the development machine (a virtual machine) the
-same held-out configs measured a median 1.6 times more apply CPU in one run of
-bench/calibration_report.py than in another the same day (results/calibration/2026-12-01-full/).
-Each point runs twice and the lesser apply CPU counts: work beside the Envoy (CI's other test
-worker) only ever adds to a run's CPU, and the model prices an Envoy left alone."""
+CPU_SCALE = (1 / 5, 5.0)
+"""Apply CPU, measured over predicted, the median over the check's configs: the machine's speed
+against the calibration machine's. Absolute CPU is the machine's, not the model's (tests never
+assert wall-clock figures): on the development machine (a virtual machine) the same held-out
+configs measured a median 1.6 times more apply CPU in one run of bench/calibration_report.py than
+in another the same day (results/calibration/2026-12-01-full/), and on a slow day CI measured
+these configs at 1.9-3.3 times the prediction, every one of them. A factor of five still catches a
+price off by an order of magnitude."""
+CPU_SHAPE = (1 / 2, 2.0)
+"""Each config's ratio over that median: the model's shape (how apply CPU grows with the config
+and differs between designs) must hold on any machine. A small config's apply takes 10-60 ms of
+CPU, which caches and frequency scaling move by tens of percent; a factor of two leaves room for
+that and not for a wrong slope. Each point runs twice and the lesser apply CPU counts: work beside
+the Envoy (CI's other test worker) only ever adds to a run's CPU, and the model prices an Envoy
+left alone."""
 RUNS = 2
 DESIGNS = ("single-stack", "duplicate")
 TINY = Plan(
@@ -78,4 +85,6 @@ def test_the_shipped_model_predicts_a_tiny_calibration_on_the_real_envoy() -> No
     compared = pd.concat(rows)
     assert (compared["memory_error"].abs() < MEMORY_TOLERANCE).all(), compared.to_string()  # every run
     least = compared.groupby(["point", "design"])["cpu_ratio"].min()
-    assert least.between(*CPU_RATIO).all(), compared.to_string()
+    machine_scale = least.median()
+    assert CPU_SCALE[0] <= machine_scale <= CPU_SCALE[1], compared.to_string()
+    assert (least / machine_scale).between(*CPU_SHAPE).all(), compared.to_string()
