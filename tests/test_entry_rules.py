@@ -17,11 +17,10 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.designs import get_design
 from dsim.pushsim.reach import destination_rule_reach
-from dsim.xds.generate import ProxyConfig, proxy_config
-from dsim.xds.view import index_for
+from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
+from tests.config_helpers import config_of
 from tests.rule_helpers import dr, pool, pool_of, rule_of
 
 PAY, STATUS, LEGACY, MIRROR, DB, RAW, PT = (
@@ -178,11 +177,6 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(MESH))
 
 
-def _config(mesh: Cluster, proxy: str, design: str = "single-stack") -> ProxyConfig:
-    index = index_for(mesh)
-    return proxy_config(index, index.find_proxy(proxy), get_design(design))
-
-
 def _clusters(config: ProxyConfig) -> dict[str, cluster_pb2.Cluster]:
     return {c.name: c for c in config.clusters}
 
@@ -196,7 +190,7 @@ def _addresses(assignment: endpoint_pb2.ClusterLoadAssignment) -> list[str]:
 
 
 def test_a_rule_gives_an_external_host_its_policy_and_tls(mesh: Cluster) -> None:
-    clusters = _clusters(_config(mesh, "shop/db-v1"))
+    clusters = _clusters(config_of(mesh, "shop/db-v1"))
     for port in (443, 80):
         pay = clusters[f"outbound|{port}||{PAY}"]
         assert (rule_of(pay), pool_of(pay)) == ("pay-tls", 50)
@@ -212,7 +206,7 @@ def test_a_rule_gives_an_external_host_its_policy_and_tls(mesh: Cluster) -> None
 
 
 def test_subsets_of_a_static_host_select_its_endpoints_by_label(mesh: Cluster) -> None:
-    config = _config(mesh, "shop/db-v1")
+    config = config_of(mesh, "shop/db-v1")
     clusters, assignments = _clusters(config), _assignments(config)
     names = [n for n in clusters if n.endswith(LEGACY)]
     assert names == [f"outbound|8080|{s}|{LEGACY}" for s in ("", "v1", "v2", "v3")]
@@ -228,7 +222,7 @@ def test_subsets_of_a_static_host_select_its_endpoints_by_label(mesh: Cluster) -
 
 
 def test_a_dns_subset_no_endpoint_holds_builds_no_cluster(mesh: Cluster) -> None:
-    clusters = _clusters(_config(mesh, "shop/db-v1"))
+    clusters = _clusters(config_of(mesh, "shop/db-v1"))
     v1 = clusters[f"outbound|80|v1|{MIRROR}"]
     assert v1.type == cluster_pb2.Cluster.STRICT_DNS
     assert _addresses(v1.load_assignment) == ["a.mirror.example.org"]
@@ -241,7 +235,7 @@ def test_a_dns_subset_no_endpoint_holds_builds_no_cluster(mesh: Cluster) -> None
 
 
 def test_subsets_of_a_selected_host_pick_its_pods(mesh: Cluster) -> None:
-    config = _config(mesh, "client/web")
+    config = config_of(mesh, "client/web")
     clusters, assignments = _clusters(config), _assignments(config)
     assert clusters[f"outbound|5432|v1|{DB}"].outlier_detection.consecutive_5xx.value == 3
     pods = mesh.pods
@@ -251,7 +245,7 @@ def test_subsets_of_a_selected_host_pick_its_pods(mesh: Cluster) -> None:
 
 
 def test_an_original_dst_host_keeps_its_load_balancer(mesh: Cluster) -> None:
-    raw = _clusters(_config(mesh, "client/web"))[f"outbound|9000||{RAW}"]
+    raw = _clusters(config_of(mesh, "client/web"))[f"outbound|9000||{RAW}"]
     assert raw.type == cluster_pb2.Cluster.ORIGINAL_DST
     assert raw.lb_policy == cluster_pb2.Cluster.CLUSTER_PROVIDED  # not RING_HASH: applyLoadBalancer returns first
     assert raw.outlier_detection.consecutive_5xx.value == 2
@@ -259,7 +253,7 @@ def test_an_original_dst_host_keeps_its_load_balancer(mesh: Cluster) -> None:
 
 
 def test_passthrough_on_a_dns_host_follows_when_istio_reads_it(mesh: Cluster) -> None:
-    clusters = _clusters(_config(mesh, "client/web"))
+    clusters = _clusters(config_of(mesh, "client/web"))
     built = {name.split("|")[2]: c for name, c in clusters.items() if name.endswith(PT)}
     assert sorted(built) == ["", "own", "v1"]  # v9: a DNS cluster without endpoints is never built
     for found in built.values():
@@ -272,7 +266,7 @@ def test_passthrough_on_a_dns_host_follows_when_istio_reads_it(mesh: Cluster) ->
 
 
 def test_a_namespace_own_rule_replaces_the_exported_one_for_its_proxies(mesh: Cluster) -> None:
-    config = _config(mesh, "client/web")
+    config = config_of(mesh, "client/web")
     clusters = _clusters(config)
     assert [n for n in clusters if n.endswith(LEGACY)] == [f"outbound|8080||{LEGACY}"]
     legacy = clusters[f"outbound|8080||{LEGACY}"]
@@ -283,7 +277,7 @@ def test_a_namespace_own_rule_replaces_the_exported_one_for_its_proxies(mesh: Cl
 
 
 def test_duplicate_copies_split_each_subset_by_family(mesh: Cluster) -> None:
-    assignments = _assignments(_config(mesh, "shop/db-v1", "duplicate"))
+    assignments = _assignments(config_of(mesh, "shop/db-v1", "duplicate"))
     v1 = {name: _addresses(a) for name, a in assignments.items() if "|v1|" in name and name.endswith(LEGACY)}
     assert sorted(v1.values()) == [["10.9.0.1"], ["2001:db8:9::1"]]
 

@@ -18,6 +18,7 @@ from dsim.report.review import istio_sentence
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
+from tests.config_helpers import config_of
 
 REVIEWS = "reviews.shop.svc.cluster.local"
 RATINGS = "ratings.pay.svc.cluster.local"
@@ -120,11 +121,6 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(MESH))
 
 
-def _config(cluster: Cluster, proxy: str, design: str = "single-stack") -> ProxyConfig:
-    index = index_for(cluster)
-    return proxy_config(index, index.find_proxy(proxy), get_design(design))
-
-
 def _routes(config: ProxyConfig, route_name: str, host: str) -> list[Any]:
     (found,) = [r for r in config.routes if r.name == route_name]
     return list(next(v for v in found.virtual_hosts if v.name.startswith(host)).routes)
@@ -137,7 +133,7 @@ def _clusters(config: ProxyConfig) -> dict[str, cluster_pb2.Cluster]:
 def test_each_namespace_walks_its_own_virtual_services_first(mesh: Cluster) -> None:
     targets = {}
     for proxy in ("shop/reviews-v1", "client/client", "other/other", "pay/ratings"):
-        (route,) = _routes(_config(mesh, proxy), "9080", REVIEWS)
+        (route,) = _routes(config_of(mesh, proxy), "9080", REVIEWS)
         action = route.route
         targets[proxy] = [c.name for c in action.weighted_clusters.clusters] or [action.cluster]
     assert targets == {
@@ -147,21 +143,21 @@ def test_each_namespace_walks_its_own_virtual_services_first(mesh: Cluster) -> N
         "pay/ratings": [f"outbound|9080|v1|{REVIEWS}"],
     }
     # ratings' VirtualService is private to pay: elsewhere its default route.
-    (own,) = _routes(_config(mesh, "pay/ratings"), "8080", RATINGS)
+    (own,) = _routes(config_of(mesh, "pay/ratings"), "8080", RATINGS)
     assert "virtual-service/ratings" in own.metadata.filter_metadata["istio"]["config"]
-    assert not _routes(_config(mesh, "client/client"), "8080", RATINGS)[0].HasField("metadata")
+    assert not _routes(config_of(mesh, "client/client"), "8080", RATINGS)[0].HasField("metadata")
 
 
 def test_each_namespace_applies_the_rule_istio_picks(mesh: Cluster) -> None:
-    shop, client = _clusters(_config(mesh, "shop/reviews-v1")), _clusters(_config(mesh, "client/client"))
-    other, pay = _clusters(_config(mesh, "other/other")), _clusters(_config(mesh, "pay/ratings"))
+    shop, client = _clusters(config_of(mesh, "shop/reviews-v1")), _clusters(config_of(mesh, "client/client"))
+    other, pay = _clusters(config_of(mesh, "other/other")), _clusters(config_of(mesh, "pay/ratings"))
     # The service's namespace's merged rule: subsets of both rules, the first one's outlier detection.
     assert {n for n in shop if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1", "v2", "v3")}
     assert shop[f"outbound|9080||{REVIEWS}"].outlier_detection.consecutive_5xx.value == 3
     # The client's own rule: its subset only, a hash ring, and the hash on the routes to reviews.
     assert {n for n in client if REVIEWS in n} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1")}
     assert client[f"outbound|9080||{REVIEWS}"].lb_policy == cluster_pb2.Cluster.RING_HASH
-    (route,) = _routes(_config(mesh, "client/client"), "9080", REVIEWS)
+    (route,) = _routes(config_of(mesh, "client/client"), "9080", REVIEWS)
     # A split route appends each hashed destination's policy (v2 falls back to the rule's own).
     assert [h.header.header_name for h in route.route.hash_policy] == ["x-user", "x-user"]
     # ratings: client applies pay's rule exported to it; pay itself and the rest the root's public one.
@@ -215,7 +211,7 @@ def test_accounting_is_byte_exact_under_sidecars() -> None:
     cluster = build_cluster(scenario_from_dict({**MESH, "sidecars": [sidecar]}))
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)
-    client = _clusters(_config(cluster, "client/client"))
+    client = _clusters(config_of(cluster, "client/client"))
     assert {n for n in client if n.startswith("outbound|")} == {f"outbound|9080|{s}|{REVIEWS}" for s in ("", "v1")}
 
 

@@ -14,11 +14,10 @@ from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
 from dsim.cluster.sources import Condition, Source
-from dsim.designs import get_design
 from dsim.scenario.istio.virtual_service import HTTPMatchRequest, L4MatchAttributes
-from dsim.xds.generate import ProxyConfig, proxy_config
-from dsim.xds.view import index_for
+from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
+from tests.config_helpers import config_of
 
 REVIEWS = "reviews.shop.svc.cluster.local"
 
@@ -98,11 +97,6 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(MESH))
 
 
-def _config(cluster: Cluster, proxy: str, design: str = "single-stack") -> ProxyConfig:
-    index = index_for(cluster)
-    return proxy_config(index, index.find_proxy(proxy), get_design(design))
-
-
 def _route_names(config: ProxyConfig) -> list[str]:
     (found,) = [r for r in config.routes if r.name == "9080"]
     (vhost,) = [v for v in found.virtual_hosts if v.name.startswith(REVIEWS)]
@@ -116,18 +110,18 @@ def _db_chain_is_routed(config: ProxyConfig) -> bool:
 
 def test_each_proxy_keeps_the_matches_that_hold_for_it(mesh: Cluster) -> None:
     # The canary match has no other condition: a catch-all, after which Istio builds no route.
-    assert _route_names(_config(mesh, "client/canary")) == ["canary"]
-    assert _route_names(_config(mesh, "other/other-canary")) == ["canary"]
+    assert _route_names(config_of(mesh, "client/canary")) == ["canary"]
+    assert _route_names(config_of(mesh, "other/other-canary")) == ["canary"]
     # Where it does not hold it is no catch-all: the next routes follow.
-    assert _route_names(_config(mesh, "client/stable")) == ["mesh", "rest"]
-    assert _route_names(_config(mesh, "other/other")) == ["from-other", "mesh", "rest"]
-    assert _route_names(_config(mesh, "shop/reviews-v1")) == ["mesh", "rest"]
+    assert _route_names(config_of(mesh, "client/stable")) == ["mesh", "rest"]
+    assert _route_names(config_of(mesh, "other/other")) == ["from-other", "mesh", "rest"]
+    assert _route_names(config_of(mesh, "shop/reviews-v1")) == ["mesh", "rest"]
 
 
 def test_a_tcp_match_needs_every_condition(mesh: Cluster) -> None:
-    assert _db_chain_is_routed(_config(mesh, "client/canary"))
-    assert not _db_chain_is_routed(_config(mesh, "client/stable"))
-    assert not _db_chain_is_routed(_config(mesh, "other/other-canary"))  # the label, not the namespace
+    assert _db_chain_is_routed(config_of(mesh, "client/canary"))
+    assert not _db_chain_is_routed(config_of(mesh, "client/stable"))
+    assert not _db_chain_is_routed(config_of(mesh, "other/other-canary"))  # the label, not the namespace
 
 
 def test_the_conditions_are_built_not_merely_accepted(mesh: Cluster) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
@@ -19,6 +18,7 @@ from dsim.designs import get_design
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import tcp_proxy_of
 
 SVC = "svc.cluster.local"
 VAULT = f"vault.b.{SVC}"
@@ -100,12 +100,6 @@ def _listeners(cluster: Cluster, proxy: str, design: str = "single-stack") -> di
     return {listener.name: listener for listener in config.listeners}
 
 
-def _proxy_of(chain: Any) -> tcp_proxy_pb2.TcpProxy:
-    found = tcp_proxy_pb2.TcpProxy()
-    chain.filters[-1].typed_config.Unpack(found)
-    return found
-
-
 def _vip(cluster: Cluster, host: str) -> str:
     index = index_for(cluster)
     return str(index.vip4[index.hosts.index(host)])
@@ -116,32 +110,32 @@ def test_tls_routes_give_sni_chains(mesh: Cluster) -> None:
     vault = _listeners(mesh, "a/web")[f"{_vip(mesh, VAULT)}_8200"]
     assert [f.name for f in vault.listener_filters] == ["envoy.filters.listener.tls_inspector"]
     assert [list(c.filter_chain_match.server_names) for c in vault.filter_chains] == [[VAULT], [f"x.{VAULT}"]]
-    split = _proxy_of(vault.filter_chains[0])
+    split = tcp_proxy_of(vault.filter_chains[0])
     assert split.stat_prefix == "vault.b"
     assert [(c.name, c.weight) for c in split.weighted_clusters.clusters] == [
         (f"outbound|8200||{VAULT}", 80),
         (f"outbound|443||gw.a.{SVC}", 20),
     ]
-    assert _proxy_of(vault.filter_chains[1]).cluster == f"outbound|8200||{VAULT}"
+    assert tcp_proxy_of(vault.filter_chains[1]).cluster == f"outbound|8200||{VAULT}"
     assert (
         vault.filter_chains[0]
         .metadata.filter_metadata["istio"]["config"]
         .endswith("/namespaces/b/virtual-service/vault")
     )
     assert vault.default_filter_chain.name == "PassthroughFilterChain"
-    assert _proxy_of(vault.default_filter_chain).cluster == "PassthroughCluster"
+    assert tcp_proxy_of(vault.default_filter_chain).cluster == "PassthroughCluster"
 
 
 def test_server_names_are_sorted(mesh: Cluster) -> None:
     mail = _listeners(mesh, "a/web")[f"{_vip(mesh, f'mail.a.{SVC}')}_465"]
     assert [list(c.filter_chain_match.server_names) for c in mail.filter_chains] == [["b.example.com", f"mail.a.{SVC}"]]
-    assert _proxy_of(mail.default_filter_chain).cluster == "PassthroughCluster"
+    assert tcp_proxy_of(mail.default_filter_chain).cluster == "PassthroughCluster"
     assert [f.name for f in mail.listener_filters] == ["envoy.filters.listener.tls_inspector"]
 
 
 def test_the_fall_through_follows_the_proxys_policy(mesh: Cluster) -> None:
     vault = _listeners(mesh, "b/vault")[f"{_vip(mesh, VAULT)}_8200"]
-    assert _proxy_of(vault.default_filter_chain).cluster == "BlackHoleCluster"
+    assert tcp_proxy_of(vault.default_filter_chain).cluster == "BlackHoleCluster"
 
 
 def test_other_ports_keep_their_default_chain(mesh: Cluster) -> None:
@@ -157,7 +151,7 @@ def test_duplicate_drops_a_destination_without_the_copys_family(mesh: Cluster) -
     destination left is a plain cluster (inferred, as for HTTP and TCP routes)."""
     found = _listeners(mesh, "a/web", "duplicate")
     (ipv6,) = [listener for name, listener in found.items() if name.endswith("_8200") and ":" in name]
-    assert _proxy_of(ipv6.filter_chains[0]).cluster == f"outbound6|8200||{VAULT}"
+    assert tcp_proxy_of(ipv6.filter_chains[0]).cluster == f"outbound6|8200||{VAULT}"
 
 
 def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:

@@ -109,7 +109,7 @@ def entry_prices(
     mesh_id = index.cluster.scenario.mesh.trust_domain
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int, bool]] = []
+    http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int]] = []
     groups: dict[tuple[int, str], None] = {}
@@ -155,9 +155,10 @@ def entry_prices(
             auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt[tau].auto_listeners)
         for vhosts, opens in ((built.http, True), (built.riding, False)):
             for port, suffix, vhost in vhosts:
-                size = _field(vhost.ByteSize(), VHOST_FIELD)
-                http_rows.append((service, port, suffix, size, len(vhost.domains), opens))
-                http_counts.append(vhost_objects([vhost]))
+                kept = [] if vhost is None else [vhost]  # None: the port opens "P", adding no virtual host
+                size = sum(_field(v.ByteSize(), VHOST_FIELD) for v in kept)
+                http_rows.append((service, port, suffix, size, sum(len(v.domains) for v in kept), len(kept), opens))
+                http_counts.append(vhost_objects(kept))
         for chain in built.wildcard:
             wild_rows.append(
                 (service, chain.port, chain.suffix, chain.tls, _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD))
@@ -172,8 +173,8 @@ def entry_prices(
             "vhost_other": np.array([r[3] for r in http_rows], np.int64),
             "domains_same": np.array([r[4] for r in http_rows], np.int64),
             "domains_other": np.array([r[4] for r in http_rows], np.int64),
-            "vhosts": np.ones(len(http_rows), np.int64),
-            "opens": np.array([r[5] for r in http_rows], bool),
+            "vhosts": np.array([r[5] for r in http_rows], np.int64),
+            "opens": np.array([r[6] for r in http_rows], bool),
             **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )

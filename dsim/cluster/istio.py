@@ -122,8 +122,11 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         + f".svc.{domain}",
     )
     hosts = fqdn.tolist()
-    # VirtualServices for ServiceEntry hosts are not modelled: their hosts name no service here (counted).
-    service_of_host = {host: i for i, host in enumerate(hosts) if not is_entry[i]}
+    # A host names the first registry service of that name: a Service shadows a ServiceEntry of its
+    # host, an earlier entry a later one (docs/istio-objects.md 3.1); VirtualServices route both.
+    service_of_host: dict[str, int] = {}
+    for i, host in enumerate(hosts):
+        service_of_host.setdefault(host, i)
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
@@ -156,6 +159,11 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             elif service in claims:
                 continue
             else:
+                if is_entry[service] and spec.tls:
+                    notes[
+                        "VirtualService with TLS routes naming a ServiceEntry host: its TLS routes are not applied "
+                        "to the host's listeners (their default chain stays); its HTTP and TCP routes are"
+                    ] += 1
                 if service in claimed:
                     notes[
                         "VirtualService host another VirtualService also names: per port the first one a namespace "

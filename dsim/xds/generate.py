@@ -212,7 +212,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             out_routes.extend(own_routes)
             opened.update((port_number, suffix) for port_number, suffix, _ in built.http)
             for port_number, suffix, entry_vhost in (*built.http, *built.riding):
-                if plan.has_vhost(svc.index, port_number):
+                if entry_vhost is not None and plan.has_vhost(svc.index, port_number):
                     shared_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue

@@ -31,6 +31,7 @@ from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
+from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.istio.virtual_service import Destination, VirtualService
 from dsim.scenario.resolve import names_tls_port
 from dsim.wire import tag_size, varint_size
@@ -71,7 +72,9 @@ class MeshObjects:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         hosts = cluster.service_hosts().tolist()
-        self.service_of_host = {host: i for i, host in enumerate(hosts)}
+        self.service_of_host: dict[str, int] = {}
+        for i, host in enumerate(hosts):  # the first registry service of a host serves it (3.1)
+            self.service_of_host.setdefault(host, i)
         self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]
         ports = cluster.service_ports
         counts = np.bincount(ports["service"].to_numpy(), minlength=len(cluster.services))
@@ -118,13 +121,17 @@ class MeshObjects:
         )
         self.domain = cluster.scenario.mesh.cluster_domain
         ports = cluster.service_ports
-        tls = (
-            ports["name"].astype(str).map(names_tls_port).to_numpy(bool)
-            & (ports["protocol"].astype(str) == "TCP").to_numpy()
+        protocol = ports["protocol"].astype(str)
+        is_entry = cluster.services["entry"].to_numpy()[ports["service"].to_numpy()] >= 0
+        tls = np.where(
+            is_entry,
+            protocol.isin(TLS_PROTOCOLS).to_numpy(),  # a ServiceEntry port says its protocol (3.4)
+            ports["name"].astype(str).map(names_tls_port).to_numpy(bool) & (protocol == "TCP").to_numpy(),
         )
         tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
         self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
-        """(service, port) of TLS ports (named ``https-``/``tls-``, which dsim serves as TCP): Istio
+        """(service, port) of TLS ports (a Service's named ``https-``/``tls-``, which dsim serves as
+        TCP; a ServiceEntry's of protocol ``TLS`` or ``HTTPS``): Istio
         builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``), and ``tls[]``
         routes nowhere else (``buildSidecarOutboundTLSFilterChainOpts``)."""
         self.policy_list: list[ClusterPolicy] = []

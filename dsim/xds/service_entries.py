@@ -13,9 +13,10 @@ prices the very same pieces once per proxy family class, so the two agree by con
 
 A DestinationRule covering the host shapes its clusters as it shapes a Service's (3.8): its
 policies, a cluster per subset over the endpoints whose labels the subset's hold, the hash of its
-routes. What dsim leaves out, counted in the run's notes: VirtualServices naming a ServiceEntry
-host, CIDR addresses, the dynamic forward proxy for wildcard hosts, the c-ares
-resolver settings and ``dns_jitter`` of DNS clusters.
+routes. A VirtualService naming it gives its virtual hosts their routes and its TCP and sniffed
+listeners their TCP route's chain (3.9). What dsim leaves out, counted in the run's notes: TLS
+routes of VirtualServices naming a ServiceEntry host, CIDR addresses, the dynamic forward proxy
+for wildcard hosts, the c-ares resolver settings and ``dns_jitter`` of DNS clusters.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ class EntryConfig:
     """The route configuration each of ``auto_listeners`` names."""
     routes: tuple[route_pb2.RouteConfiguration, ...] = ()
     """``"<host>:<port>"`` route configurations of its sniffed ports."""
-    http: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
-    """(port, route suffix, virtual host) it adds to the shared ``"<port><suffix>"`` configuration."""
+    http: tuple[tuple[int, str, rc.VirtualHost | None], ...] = ()
+    """(port, route suffix, virtual host) it adds to the shared ``"<port><suffix>"`` configuration,
+    which its HTTP port opens (``None``: its VirtualService left this family copy no route)."""
     riding: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
     """The same for its sniffed ports: added only where an HTTP port opens that configuration."""
     wildcard: tuple[WildcardChain, ...] = ()
@@ -317,6 +319,27 @@ def _cluster(
     return cluster, None
 
 
+def _vhost(
+    objects: ObjectView,
+    design: Design,
+    proxy: ProxyFacts,
+    view: EntryView,
+    port: int,
+    suffix: str,
+    domains: list[str],
+    *,
+    target: str,
+) -> rc.VirtualHost | None:
+    """The host's virtual host on ``port`` in route configuration ``<port><suffix>``: its
+    VirtualService's routes (``None``: that family copy kept none of them), else the default route,
+    as a Service's (docs/istio-objects.md 1.2 and 1.4)."""
+    vs = objects.routing_vs(view.service, port)
+    if vs is None:
+        return routes.service_vhost(view.host, port, domains, target, objects.destination_hash(view.service, "", port))
+    found = objects.routes(vs, port, suffix, design, proxy)
+    return routes.virtual_host(f"{view.host}:{port}", domains, found) if found else None
+
+
 def _dns_settings(cluster: cluster_pb2.Cluster, copy: EntryCopy) -> None:
     """What ``buildCluster`` gives a STRICT_DNS or LOGICAL_DNS cluster."""
     cluster.dns_lookup_family = cluster_pb2.Cluster.DnsLookupFamily.Value(copy.dns_lookup_family)
@@ -368,31 +391,35 @@ def entry_config(
                 if assignment is not None:
                     out["endpoints"].append(assignment)
             target = cluster_name(copy.cluster_prefix, port.port, "", view.host)
-            hashed = objects.destination_hash(service, "", port.port)
+            suffix = copy.route_suffix
+            vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=target)
             if kind in ("http", "auto"):
-                domains = [view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)]
-                vhost = routes.service_vhost(view.host, port.port, domains, target, hashed)
-                out["http" if kind == "http" else "riding"].append((port.port, copy.route_suffix, vhost))
+                shared = vhost([view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)])
+                # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
+                # as a Service's does; a sniffed port only rides where one opens it.
+                if kind == "http" or shared is not None:
+                    out["http" if kind == "http" else "riding"].append((port.port, suffix, shared))
             if kind == "http":
                 continue
+            # A VirtualService's TCP route replaces the default chain of a TCP or sniffed port (1.10);
+            # its TLS routes are not applied to a ServiceEntry host (counted in the run's notes).
+            routed = objects.tcp_chain(service, port.port, suffix, design, proxy)
             if not copy.binds:
-                chain = outbound_chain(filters=tcp_filters(target, inbound=False))
+                chain = routed if routed is not None else outbound_chain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
-                out["wild"].append(
-                    WildcardChain(port=port.port, suffix=copy.route_suffix, tls=kind == "tls", chain=chain)
-                )
+                out["wild"].append(WildcardChain(port=port.port, suffix=suffix, tls=kind == "tls", chain=chain))
             elif kind == "auto":
-                route_name = f"{view.host}:{port.port}{copy.route_suffix}"
+                route_name = f"{view.host}:{port.port}{suffix}"
                 for bind in copy.binds:
-                    out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace))
+                    out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace, routed))
                     out["auto_routes"].append(route_name)
-                sniffed = routes.service_vhost(view.host, port.port, ["*"], target, hashed)
-                out["routes"].append(routes.route_configuration(route_name, [sniffed]))
+                sniffed = vhost(["*"])
+                out["routes"].append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
             else:
                 # A TLS port on an address gets no SNI match: the address tells the host apart
                 # (buildSidecarOutboundTLSFilterChainOpts matches SNI only without one).
-                out["listeners"].extend(listeners.outbound_tcp(bind, port.port, target) for bind in copy.binds)
+                out["listeners"].extend(listeners.outbound_tcp(bind, port.port, target, routed) for bind in copy.binds)
     return EntryConfig(
         clusters=tuple(out["clusters"]),
         endpoints=tuple(out["endpoints"]),

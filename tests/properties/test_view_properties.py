@@ -1,6 +1,6 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
 matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
-hosts too) spread over
+hosts too; VirtualServices naming and routing to ServiceEntry hosts) spread over
 namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
@@ -99,6 +99,11 @@ def _rule_host(draw: st.DrawFn) -> str:
     return wildcard or entry or _host(draw)
 
 
+def _route_host(draw: st.DrawFn) -> str:
+    """A service's host or a ServiceEntry's: VirtualServices name and route to both (3.9)."""
+    return draw(st.sampled_from([None, None, None, *ENTRIES])) or _host(draw)
+
+
 def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
     chosen = draw(st.sampled_from([None, ["*"], ["."], *([n] for n in allowed), ["a", "b"]]))
     return {} if chosen is None else {"exportTo": chosen}
@@ -129,7 +134,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         destinations = [
             {
                 "destination": {
-                    "host": _host(draw),
+                    "host": _route_host(draw),
                     **({"subset": "v1"} if draw(st.booleans()) else {}),
                     # a port trims what a Sidecar imports of the destination (1: a port no service has)
                     **({"port": {"number": draw(st.sampled_from([80, 5432, 9000, 1]))}} if draw(st.booleans()) else {}),
@@ -139,7 +144,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         ]
         if len(destinations) == 2:
             destinations[0]["weight"], destinations[1]["weight"] = 70, 30
-        spec = {"hosts": [_host(draw)], **_export(draw, NAMESPACES)}
+        spec = {"hosts": [_route_host(draw)], **_export(draw, NAMESPACES)}
         # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both; TLS routes
         # (SNI chains on the TLS port), maybe beside TCP ones.
         kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp"), ("tls",), ("tcp", "tls")]))

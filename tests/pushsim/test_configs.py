@@ -119,13 +119,14 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
 def _selecting_entries() -> dict:
     """A ServiceEntry selecting the first pod's app's pods, and one the last pod's, by
     workloadSelector; the first's host gets a private rule in another namespace (a subset of all
-    its pods), the last's a public one with a subset per version (``docs/istio-objects.md`` 3.8)."""
+    its pods), the last's a public one with a subset per version (``docs/istio-objects.md`` 3.8) and,
+    in another namespace, a private VirtualService sending it all to v1 (3.9)."""
     cluster = build_cluster(scenario_from_dict(MESH))
     apps = {w: labels["app"] for w, labels in labels_by_workload(cluster.workload_labels).items() if "app" in labels}
     spaces = cluster.namespaces["name"].tolist()
     workload_ns = cluster.workloads["namespace"].tolist()
     pod_workload = cluster.pods["workload"].to_numpy()
-    entries, rules = [], []
+    entries, rules, routes = [], [], []
     for i, w in enumerate((int(pod_workload[0]), int(pod_workload[-1]))):
         spec = {
             "hosts": [f"picked-{i}.internal"],
@@ -147,7 +148,11 @@ def _selecting_entries() -> dict:
             subsets = [{"name": v, "labels": {"version": v}} for v in ("v1", "v2")]
             spec = {"host": "picked-1.internal", "subsets": subsets}
             rules.append({"name": "picked", "namespace": spaces[workload_ns[w]], "spec": spec})
-    return {"visibility": "all", "service_entries": entries, "destination_rules": rules}
+            elsewhere = next(n for n in spaces if n != spaces[workload_ns[w]])
+            http = [{"route": [{"destination": {"host": "picked-1.internal", "subset": "v1"}}], "timeout": "2s"}]
+            spec = {"hosts": ["picked-1.internal"], "exportTo": ["."], "http": http}
+            routes.append({"name": "picked-v1", "namespace": elsewhere, "spec": spec})
+    return {"visibility": "all", "service_entries": entries, "destination_rules": rules, "virtual_services": routes}
 
 
 # ns-0000's proxies apply a private rule for every host (a subset of each service's v1 pods, a

@@ -1,0 +1,25 @@
+"""Reading one proxy's generated config in tests: by proxy name, and what its chains proxy to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from dsim.cluster import Cluster
+from dsim.designs import get_design
+from dsim.xds.generate import ProxyConfig, proxy_config
+from dsim.xds.view import index_for
+
+
+def config_of(cluster: Cluster, proxy: str, design: str = "single-stack") -> ProxyConfig:
+    """The config of proxy ``proxy`` (``namespace/workload``) under ``design``."""
+    index = index_for(cluster)
+    return proxy_config(index, index.find_proxy(proxy), get_design(design))
+
+
+def tcp_proxy_of(chain: Any) -> tcp_proxy_pb2.TcpProxy:
+    """The ``tcp_proxy`` a filter chain ends with."""
+    found = tcp_proxy_pb2.TcpProxy()
+    chain.filters[-1].typed_config.Unpack(found)
+    return found

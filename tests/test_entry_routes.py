@@ -1,0 +1,264 @@
+"""VirtualServices on ServiceEntry hosts (issue 16, ``docs/istio-objects.md`` 3.9): an entry's host is a
+registry service, so a VirtualService naming it builds its virtual hosts (HTTP and sniffed ports) and
+the chains of its TCP and sniffed listeners as it does a Service's (1.4, 1.5, 1.10): which
+VirtualService a proxy walks follows exportTo and the namespace's own first, routes keep the matches
+whose source conditions hold. TLS routes on an entry host are not applied (counted). Checked on the
+protobuf path, byte-exact in the accounting under every design, and in the real Envoy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+
+from dsim import build_cluster, scenario_from_dict
+from dsim.cluster import Cluster
+from dsim.cluster.istio import istio_record
+from dsim.pushsim.reach import virtual_service_reach
+from dsim.xds.generate import ProxyConfig
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import config_of, tcp_proxy_of
+
+API, LEGACY, BACKUP, QUEUE, SNIFF, VAULT, MOVED = (
+    "api.example.com",
+    "legacy.corp.internal",
+    "backup.corp.internal",
+    "queue.corp.internal",
+    "sniff.corp.internal",
+    "vault.example.com",
+    "moved.corp.internal",
+)
+
+
+def _entry(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "spec": spec}
+
+
+def _vs(name: str, namespace: str, hosts: list[str], **spec: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "spec": {"hosts": hosts, **spec}}
+
+
+def _to(host: str, weight: int = 0, port: int = 0) -> dict[str, Any]:
+    destination: dict[str, Any] = {"host": host}
+    if port:
+        destination["port"] = {"number": port}
+    return {"destination": destination, **({"weight": weight} if weight else {})}
+
+
+ENTRIES = [
+    _entry(  # an external API over plain HTTP, DNS on its own host
+        "api", "ext", hosts=[API], ports=[{"number": 80, "name": "http", "protocol": "HTTP"}], resolution="DNS"
+    ),
+    _entry(  # addresses of both families: an HTTP port and a TCP port
+        "legacy",
+        "ext",
+        hosts=[LEGACY],
+        addresses=["240.0.0.10", "2001:db8::10"],
+        ports=[
+            {"number": 8080, "name": "http", "protocol": "HTTP"},
+            {"number": 9000, "name": "tcp", "protocol": "TCP"},
+        ],
+        resolution="STATIC",
+        endpoints=[{"address": "10.9.0.1"}, {"address": "2001:db8:9::1"}],
+    ),
+    _entry(
+        "backup",
+        "ext",
+        hosts=[BACKUP],
+        addresses=["240.0.0.11"],
+        ports=[{"number": 9000, "name": "tcp", "protocol": "TCP"}],
+        resolution="STATIC",
+        endpoints=[{"address": "10.9.0.2"}],
+    ),
+    _entry(  # no address: its TCP port is a chain of the wildcard listener
+        "queue", "ext", hosts=[QUEUE], ports=[{"number": 5672, "name": "amqp", "protocol": "TCP"}], resolution="DNS"
+    ),
+    _entry(  # a sniffed port on an address
+        "sniff",
+        "ext",
+        hosts=[SNIFF],
+        addresses=["240.0.0.12"],
+        ports=[{"number": 7070, "name": "web"}],
+        resolution="STATIC",
+        endpoints=[{"address": "10.9.0.3"}],
+    ),
+    _entry(  # both families, every request sent to an IPv4-only host
+        "moved",
+        "ext",
+        hosts=[MOVED],
+        addresses=["240.0.0.13", "2001:db8::13"],
+        ports=[{"number": 8081, "name": "http", "protocol": "HTTP"}],
+        resolution="STATIC",
+        endpoints=[{"address": "10.9.0.4"}, {"address": "2001:db8:9::4"}],
+    ),
+    _entry(  # a TLS port: its VirtualService's TLS routes are not applied
+        "vault", "ext", hosts=[VAULT], ports=[{"number": 443, "name": "tls", "protocol": "TLS"}], resolution="DNS"
+    ),
+]
+
+RETRIES = {"attempts": 5, "perTryTimeout": "2s", "retryOn": "5xx,reset"}
+VIRTUAL_SERVICES = [
+    _vs(  # the public policy on the API: a versioned prefix with retries, a fault-free default
+        "api-policy",
+        "ext",
+        [API],
+        http=[
+            {"match": [{"uri": {"prefix": "/v1/"}}], "route": [_to(API)], "timeout": "10s", "retries": RETRIES},
+            {"match": [{"uri": {"prefix": "/batch/"}, "sourceLabels": {"app": "tool"}}], "route": [_to(API)]},
+            {"route": [_to(API)], "timeout": "3s"},
+        ],
+    ),
+    # client's own: its proxies walk it first
+    _vs("api-client", "client", [API], exportTo=["."], http=[{"route": [_to(API)], "timeout": "1s"}]),
+    _vs(  # HTTP on 8080; TCP on 9000 split between two hosts
+        "legacy",
+        "ext",
+        [LEGACY],
+        http=[{"match": [{"headers": {"x-canary": {"exact": "1"}}}], "route": [_to(LEGACY)]}, {"route": [_to(LEGACY)]}],
+        tcp=[{"match": [{"port": 9000}], "route": [_to(LEGACY, 80), _to(BACKUP, 20, port=9000)]}],
+    ),
+    _vs("queue", "ext", [QUEUE], tcp=[{"route": [_to(BACKUP, port=9000)]}]),
+    _vs(
+        "sniff",
+        "ext",
+        [SNIFF],
+        http=[{"route": [_to(SNIFF)], "retries": {"attempts": 1}}],
+        tcp=[{"route": [_to(LEGACY, port=9000)]}],
+    ),
+    _vs("moved", "ext", [MOVED], http=[{"route": [_to(BACKUP, port=9000)]}]),
+    _vs("vault", "ext", [VAULT], tls=[{"match": [{"sniHosts": [VAULT]}], "route": [_to(BACKUP, port=9000)]}]),
+]
+
+MESH: dict[str, Any] = {
+    "name": "entry-routes",
+    "visibility": "all",
+    "namespaces": [{"name": n} for n in ("istio-system", "client", "tools", "ext")],
+    "services": [{"name": "web", "namespace": "client", "ports": [{"port": 80, "name": "http"}]}],
+    "workloads": [
+        {"name": "web", "namespace": "client", "labels": {"app": "web"}, "ip_families": ["IPv4", "IPv6"]},
+        {"name": "tool", "namespace": "tools", "labels": {"app": "tool"}, "ip_families": ["IPv4", "IPv6"]},
+        {"name": "cron", "namespace": "tools", "labels": {"app": "cron"}},
+    ],
+    "service_entries": ENTRIES,
+    "virtual_services": VIRTUAL_SERVICES,
+}
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(MESH))
+
+
+def _vhost(config: ProxyConfig, route: str, name: str) -> rc.VirtualHost:
+    (found,) = [v for r in config.routes if r.name == route for v in r.virtual_hosts if v.name == name]
+    return found
+
+
+def _listener(config: ProxyConfig, name: str) -> listener_pb2.Listener:
+    (found,) = [listener for listener in config.listeners if listener.name == name]
+    return found
+
+
+def test_an_entry_host_takes_its_virtual_service_routes(mesh: Cluster) -> None:
+    api = _vhost(config_of(mesh, "tools/cron"), "80", f"{API}:80")
+    assert list(api.domains) == [API, f"{API}."]
+    assert [r.match.prefix for r in api.routes] == ["/v1/", "/"]  # the sourceLabels match is not cron's
+    versioned, default = api.routes
+    assert versioned.route.cluster == f"outbound|80||{API}"
+    assert (versioned.route.timeout.seconds, versioned.route.retry_policy.num_retries.value) == (10, 5)
+    assert versioned.route.retry_policy.retry_on == "5xx,reset"
+    assert default.route.timeout.seconds == 3
+    assert versioned.metadata.filter_metadata["istio"]["config"].endswith("/namespaces/ext/virtual-service/api-policy")
+
+
+def test_source_labels_and_a_namespace_own_virtual_service(mesh: Cluster) -> None:
+    tool = _vhost(config_of(mesh, "tools/tool"), "80", f"{API}:80")
+    assert [r.match.prefix for r in tool.routes] == ["/v1/", "/batch/", "/"]
+    (own,) = _vhost(config_of(mesh, "client/web"), "80", f"{API}:80").routes
+    assert own.route.timeout.seconds == 1  # client's private VirtualService, walked first
+
+
+def test_tcp_routes_on_an_entry_listener_and_the_wildcard_listener(mesh: Cluster) -> None:
+    config = config_of(mesh, "tools/cron")
+    split = tcp_proxy_of(_listener(config, "240.0.0.10_9000").filter_chains[-1])
+    assert split.stat_prefix == "legacy.ext"
+    assert [(c.name, c.weight) for c in split.weighted_clusters.clusters] == [
+        (f"outbound|9000||{LEGACY}", 80),
+        (f"outbound|9000||{BACKUP}", 20),
+    ]
+    # HTTP routes on the entry's HTTP port, the header match first
+    legacy = _vhost(config, "8080", f"{LEGACY}:8080")
+    assert [bool(r.match.headers) for r in legacy.routes] == [True, False]
+    assert "240.0.0.10" in legacy.domains
+    wildcard = _listener(config, "0.0.0.0_5672")
+    assert tcp_proxy_of(wildcard.filter_chains[-1]).cluster == f"outbound|9000||{BACKUP}"
+
+
+def test_a_sniffed_entry_port_takes_both_kinds_of_route(mesh: Cluster) -> None:
+    config = config_of(mesh, "tools/cron")
+    listener = _listener(config, "240.0.0.12_7070")
+    assert tcp_proxy_of(listener.default_filter_chain).cluster == f"outbound|9000||{LEGACY}"
+    (route,) = _vhost(config, f"{SNIFF}:7070", f"{SNIFF}:7070").routes
+    assert route.route.retry_policy.num_retries.value == 1
+
+
+def test_tls_routes_on_an_entry_host_are_counted_not_applied(mesh: Cluster) -> None:
+    notes = " ".join(istio_record(mesh)["notes"])
+    assert "TLS routes naming a ServiceEntry host" in notes
+    wildcard = _listener(config_of(mesh, "tools/cron"), "0.0.0.0_443")
+    (chain,) = wildcard.filter_chains
+    assert list(chain.filter_chain_match.server_names) == [VAULT]
+    assert tcp_proxy_of(chain).cluster == f"outbound|443||{VAULT}"
+
+
+def test_duplicate_routes_each_family_copy(mesh: Cluster) -> None:
+    config = config_of(mesh, "tools/tool", "duplicate")
+    v6 = _vhost(config, "8080.ipv6", f"{LEGACY}:8080")
+    assert {r.route.cluster for r in v6.routes} == {f"outbound6|8080||{LEGACY}"}
+    split = tcp_proxy_of(_listener(config, "2001:db8::10_9000").filter_chains[-1])
+    # backup has no IPv6: only legacy's IPv6 cluster is left, a plain cluster
+    assert split.cluster == f"outbound6|9000||{LEGACY}"
+
+
+def test_a_family_copy_without_routes_still_opens_its_port(mesh: Cluster) -> None:
+    """Under ``duplicate`` the IPv6 copy of ``moved``'s routes keeps no destination (backup has no
+    IPv6): no virtual host there, but its HTTP port opens ``"8081.ipv6"`` as a Service's port does."""
+    config = config_of(mesh, "tools/tool", "duplicate")
+    assert _vhost(config, "8081", f"{MOVED}:8081").routes[0].route.cluster == f"outbound|9000||{BACKUP}"
+    (v6,) = [r for r in config.routes if r.name == "8081.ipv6"]
+    assert [v.name for v in v6.virtual_hosts] == ["allow_any"]
+    assert "::_8081" in {listener.name for listener in config.listeners}
+
+
+def test_the_accounting_is_byte_exact(mesh: Cluster) -> None:
+    assert_exact_every_design(mesh)
+
+
+def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(mesh)
+
+
+def test_an_edit_reaches_the_proxies_that_see_the_host(mesh: Cluster) -> None:
+    hosts = mesh.service_hosts().tolist()
+    names = mesh.namespaces["name"].tolist()
+    reached = {
+        vs.name: ([hosts[s] for s in services], None if found is None else [names[n] for n in found])
+        for vs, (services, found) in zip(mesh.istio.virtual_services, virtual_service_reach(mesh), strict=True)
+    }
+    assert reached["api-policy"] == ([API], None)
+    assert reached["api-client"] == ([API], ["client"])
+    assert reached["queue"] == ([QUEUE], None)
+
+
+def test_a_sidecar_scope_keeps_the_entry_and_its_routes() -> None:
+    """A Sidecar importing only the API from ``ext``: its proxies get the API's routes and clusters,
+    and the VirtualService's destinations, none of the other entries' listeners; both paths agree."""
+    sidecar = {"name": "default", "namespace": "tools", "spec": {"egress": [{"hosts": ["./*", f"ext/{API}"]}]}}
+    scoped = build_cluster(scenario_from_dict({**MESH, "sidecars": [sidecar]}))
+    config = config_of(scoped, "tools/cron")
+    assert [r.match.prefix for r in _vhost(config, "80", f"{API}:80").routes] == ["/v1/", "/"]
+    assert not any(name.endswith("_9000") or name.endswith("_7070") for name in (x.name for x in config.listeners))
+    assert {c.name for c in config.clusters if "example.com" in c.name} == {f"outbound|80||{API}"}
+    assert_exact_every_design(scoped)
