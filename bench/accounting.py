@@ -37,8 +37,15 @@ Prints, in one run:
    and a private ``*.example.com`` rule in each of 10 namespaces (a view of every entry host, priced
    from the entries' messages in that view and the base): the cluster build and the accounting of
    every design, and their ratios to the mesh with uncovered entries, in the same run.
-Run: ``python bench/accounting.py [--design NAME] [--only istio-objects|egress-ports|selectors|wildcards|entries]``
-(``--only``: parts 3 to 5, part 6, part 7, part 8, or part 9).
+10. part 9's mesh with its uncovered entries, then with VirtualServices on those hosts
+   (``docs/istio-objects.md`` 3.9): every tenth entry's own (an HTTP route with a match, retries and
+   a timeout, a TCP route, a TLS route on its host's SNI: each applies where the host has such a
+   port), and in each of 10 namespaces a private one for each of 100 hosts (a view per namespace,
+   priced from the entries' messages in that view and the base): the cluster build and the
+   accounting of every design, and their ratios to the mesh without them, in the same run.
+Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
+(parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9) or
+``entry-routes`` (10).
 """
 
 from __future__ import annotations
@@ -398,13 +405,73 @@ def entries() -> None:
     )
 
 
+def _entry_routes(entries: list[Any], namespaces: list[str], private: int) -> list[dict[str, Any]]:
+    """Part 10's VirtualServices: every tenth entry's own for each of its hosts, then ``private``
+    namespaces' own for the hosts of 50 entries each (100 hosts)."""
+
+    def routes(host: str, timeout: str) -> dict[str, Any]:
+        to = [{"destination": {"host": host}}]
+        return {
+            "hosts": [host],
+            "http": [
+                {"match": [{"uri": {"prefix": "/v1/"}}], "route": to, "retries": {"attempts": 3}, "timeout": timeout},
+                {"route": to},
+            ],
+            "tcp": [{"route": to}],
+            "tls": [{"match": [{"sniHosts": [host]}], "route": to}],
+        }
+
+    found: list[dict[str, Any]] = []
+    for entry in entries[::10]:
+        for i, host in enumerate(entry.spec.hosts):
+            found.append({"name": f"{entry.name}-{i}", "namespace": entry.namespace, "spec": routes(host, "10s")})
+    for k, space in enumerate(namespaces[:private]):
+        for entry in entries[k * 50 : (k + 1) * 50]:
+            for i, host in enumerate(entry.spec.hosts):
+                spec = {**routes(host, "2s"), "exportTo": ["."]}
+                found.append({"name": f"mine-{entry.name}-{i}", "namespace": space, "spec": spec})
+    return found
+
+
+def entry_routes() -> None:
+    """Part 10: part 9's mesh with uncovered ServiceEntries, then with VirtualServices on their hosts."""
+    with_entries = {
+        **ISTIO_OBJECTS,
+        "namespaces": [{"name": "istio-system"}],
+        "istio_objects": {
+            **ISTIO_OBJECTS["istio_objects"],
+            "service_entries": {"count": 1_000, "hosts_per_entry": 2, "endpoints_per_entry": 2},
+        },
+    }
+    # A discarded first pass warms imports, kernels and caches, so neither side of the ratio pays for them.
+    _timed_designs(build_cluster(scenario_from_dict(with_entries)))
+    start = time.perf_counter()
+    cluster = build_cluster(scenario_from_dict(with_entries))
+    built = time.perf_counter() - start
+    plain = _timed_designs(cluster)
+    spaces = [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
+    added = _entry_routes(list(cluster.istio.service_entries), spaces, 10)
+    start = time.perf_counter()
+    routed = build_cluster(scenario_from_dict({**with_entries, "virtual_services": added}))
+    routed_built = time.perf_counter() - start
+    timed = _timed_designs(routed)
+    print(
+        f"part 9's mesh, {len(cluster.service_entries):,} ServiceEntries without VirtualServices: cluster built in "
+        f"{built:.2f} s, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
+        + f"; with {len(added):,} VirtualServices on their hosts ({len(routed.object_views):,} (viewer, service) "
+        f"views): cluster built in {routed_built:.2f} s ({routed_built / built:.2f}x); accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
     parser.add_argument(
         "--only",
-        choices=["istio-objects", "egress-ports", "selectors", "wildcards", "entries"],
-        help="run only parts 3 to 5, part 6, part 7, part 8, or part 9",
+        choices=["istio-objects", "egress-ports", "selectors", "wildcards", "entries", "entry-routes"],
+        help="run only parts 3 to 5, part 6, part 7, part 8, part 9, or part 10",
     )
     args = parser.parse_args()
     if args.only == "istio-objects":
@@ -422,6 +489,9 @@ def main() -> None:
     if args.only == "entries":
         entries()
         return
+    if args.only == "entry-routes":
+        entry_routes()
+        return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
@@ -431,6 +501,7 @@ def main() -> None:
     selectors()
     wildcards()
     entries()
+    entry_routes()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 registry service, so a VirtualService naming it builds its virtual hosts (HTTP and sniffed ports) and
 the chains of its TCP and sniffed listeners as it does a Service's (1.4, 1.5, 1.10): which
 VirtualService a proxy walks follows exportTo and the namespace's own first, routes keep the matches
-whose source conditions hold. TLS routes on an entry host are not applied (counted). Checked on the
-protobuf path, byte-exact in the accounting under every design, and in the real Envoy."""
+whose source conditions hold; TLS routes give a TLS port SNI chains (on its address listeners, with the
+proxy's fall-through; on the wildcard listener without one, the first chain of equal server names
+kept). Checked on the protobuf path, byte-exact in the accounting under every design and outbound
+traffic policy, and in the real Envoy."""
 
 from __future__ import annotations
 
@@ -15,13 +17,12 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.cluster.istio import istio_record
 from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of, tcp_proxy_of
 
-API, LEGACY, BACKUP, QUEUE, SNIFF, VAULT, MOVED = (
+API, LEGACY, BACKUP, QUEUE, SNIFF, VAULT, MOVED, BANK, PAYBANK, MIRROR, VAULT_DR = (
     "api.example.com",
     "legacy.corp.internal",
     "backup.corp.internal",
@@ -29,7 +30,12 @@ API, LEGACY, BACKUP, QUEUE, SNIFF, VAULT, MOVED = (
     "sniff.corp.internal",
     "vault.example.com",
     "moved.corp.internal",
+    "bank.example.com",
+    "pay.bank.example.com",
+    "mirror.bank.example.com",
+    "dr.vault.example.com",
 )
+TLS_PORT = [{"number": 443, "name": "tls", "protocol": "TLS"}]
 
 
 def _entry(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -93,9 +99,12 @@ ENTRIES = [
         resolution="STATIC",
         endpoints=[{"address": "10.9.0.4"}, {"address": "2001:db8:9::4"}],
     ),
-    _entry(  # a TLS port: its VirtualService's TLS routes are not applied
-        "vault", "ext", hosts=[VAULT], ports=[{"number": 443, "name": "tls", "protocol": "TLS"}], resolution="DNS"
-    ),
+    # TLS ports without an address: chains of the wildcard listener 0.0.0.0_443
+    _entry("vault", "ext", hosts=[VAULT], ports=TLS_PORT, resolution="DNS"),
+    _entry("vault-dr", "ext", hosts=[VAULT_DR], ports=TLS_PORT, resolution="DNS"),
+    # TLS ports on an address; the mirror shares the bank's, whose listener it does not get
+    _entry("bank", "ext", hosts=[BANK], addresses=["240.0.0.14"], ports=TLS_PORT, resolution="DNS"),
+    _entry("mirror", "ext", hosts=[MIRROR], addresses=["240.0.0.14"], ports=TLS_PORT, resolution="DNS"),
 ]
 
 RETRIES = {"attempts": 5, "perTryTimeout": "2s", "retryOn": "5xx,reset"}
@@ -129,6 +138,24 @@ VIRTUAL_SERVICES = [
     ),
     _vs("moved", "ext", [MOVED], http=[{"route": [_to(BACKUP, port=9000)]}]),
     _vs("vault", "ext", [VAULT], tls=[{"match": [{"sniHosts": [VAULT]}], "route": [_to(BACKUP, port=9000)]}]),
+    # the disaster-recovery host claims the vault's SNI too: its chains on either host conflict with
+    # chains the vault's host built first, and are dropped
+    _vs(
+        "vault-dr",
+        "ext",
+        [VAULT_DR, VAULT],
+        tls=[{"match": [{"sniHosts": [VAULT_DR]}, {"sniHosts": [VAULT]}], "route": [_to(VAULT_DR)]}],
+    ),
+    _vs(
+        "bank",
+        "ext",
+        [BANK, PAYBANK],  # PAYBANK names no service: only an SNI here
+        tls=[
+            {"match": [{"sniHosts": [BANK]}], "route": [_to(BANK)]},
+            {"match": [{"sniHosts": [PAYBANK], "sourceLabels": {"app": "tool"}}], "route": [_to(BACKUP, port=9000)]},
+        ],
+    ),
+    _vs("mirror", "ext", [MIRROR], tls=[{"match": [{"sniHosts": [MIRROR]}], "route": [_to(MIRROR)]}]),
 ]
 
 MESH: dict[str, Any] = {
@@ -143,6 +170,10 @@ MESH: dict[str, Any] = {
     ],
     "service_entries": ENTRIES,
     "virtual_services": VIRTUAL_SERVICES,
+    # tools' proxies send what no chain matches nowhere; the mesh's default sends it through
+    "sidecars": [
+        {"name": "default", "namespace": "tools", "spec": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}
+    ],
 }
 
 
@@ -204,13 +235,28 @@ def test_a_sniffed_entry_port_takes_both_kinds_of_route(mesh: Cluster) -> None:
     assert route.route.retry_policy.num_retries.value == 1
 
 
-def test_tls_routes_on_an_entry_host_are_counted_not_applied(mesh: Cluster) -> None:
-    notes = " ".join(istio_record(mesh)["notes"])
-    assert "TLS routes naming a ServiceEntry host" in notes
+def test_tls_routes_give_the_wildcard_listener_its_sni_chains(mesh: Cluster) -> None:
     wildcard = _listener(config_of(mesh, "tools/cron"), "0.0.0.0_443")
-    (chain,) = wildcard.filter_chains
-    assert list(chain.filter_chain_match.server_names) == [VAULT]
-    assert tcp_proxy_of(chain).cluster == f"outbound|443||{VAULT}"
+    chains = {tuple(c.filter_chain_match.server_names): c for c in wildcard.filter_chains}
+    # Both hosts build a chain for each name (the vault's walk reaches vault-dr's VirtualService
+    # too); the vault's host comes first, so its chains stay and vault-dr's conflicting ones go.
+    assert sorted(chains) == [(VAULT_DR,), (VAULT,)]
+    assert tcp_proxy_of(chains[(VAULT,)]).cluster == f"outbound|9000||{BACKUP}"
+    assert tcp_proxy_of(chains[(VAULT_DR,)]).cluster == f"outbound|443||{VAULT_DR}"
+    config_path = chains[(VAULT,)].metadata.filter_metadata["istio"]["config"]
+    assert config_path.endswith("/namespaces/ext/virtual-service/vault")
+
+
+def test_tls_routes_on_an_entry_address_fall_through_by_the_proxy_policy(mesh: Cluster) -> None:
+    for proxy, names, unknown in (
+        ("client/web", [[BANK]], "PassthroughCluster"),
+        ("tools/tool", [[BANK], [PAYBANK]], "BlackHoleCluster"),  # its own source-labelled match too
+        ("tools/cron", [[BANK]], "BlackHoleCluster"),
+    ):
+        listener = _listener(config_of(mesh, proxy), "240.0.0.14_443")  # the bank's: the mirror's is dropped
+        assert [list(c.filter_chain_match.server_names) for c in listener.filter_chains] == names
+        assert tcp_proxy_of(listener.default_filter_chain).cluster == unknown
+        assert listener.listener_filters[0].name == "envoy.filters.listener.tls_inspector"
 
 
 def test_duplicate_routes_each_family_copy(mesh: Cluster) -> None:
@@ -228,7 +274,7 @@ def test_a_family_copy_without_routes_still_opens_its_port(mesh: Cluster) -> Non
     config = config_of(mesh, "tools/tool", "duplicate")
     assert _vhost(config, "8081", f"{MOVED}:8081").routes[0].route.cluster == f"outbound|9000||{BACKUP}"
     (v6,) = [r for r in config.routes if r.name == "8081.ipv6"]
-    assert [v.name for v in v6.virtual_hosts] == ["allow_any"]
+    assert [v.name for v in v6.virtual_hosts] == ["block_all"]  # tools: REGISTRY_ONLY
     assert "::_8081" in {listener.name for listener in config.listeners}
 
 

@@ -13,7 +13,9 @@ bare listener plus one ``filter_chains`` field per chain, summed per proxy over 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
 from dsim.xds.service_entries import (
+    EntryConfig,
     WildcardChain,
     entry_config,
     entry_index,
@@ -36,6 +39,9 @@ from dsim.xds.service_entries import (
 from dsim.xds.view import ClusterIndex
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
+TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
+"""A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
+traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 
@@ -75,7 +81,8 @@ class EntryPrices:
     http: pd.DataFrame
     """As :attr:`OutboundPrices.http`: the virtual hosts it adds to shared route configurations."""
     wildcard: pd.DataFrame
-    """Per chain of a wildcard listener: service, port, suffix, tls, bytes (as a ``filter_chains`` field)."""
+    """Per chain of a wildcard listener: service, port, suffix, tls, bytes (as a ``filter_chains``
+    field), sni (its server names, space-separated: the first chain of equal names is kept)."""
     wildcard_groups: pd.DataFrame
     """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
     inspector adds, ``additional`` addresses."""
@@ -102,16 +109,21 @@ def entry_prices(
     taus: list[int],
     objects: ObjectView,
     only: np.ndarray | None = None,
+    *,
+    listener_policy: bool,
 ) -> EntryPrices:
     """What each ServiceEntry host (of ``only``, if given) adds to a ``proxy``-family sidecar under
-    ``design``, shaped by the DestinationRules of ``objects`` (a viewer's view)."""
+    ``design``, shaped by the VirtualServices and DestinationRules of ``objects`` (a viewer's view),
+    its listeners priced under outbound traffic policy ``listener_policy`` (``True``: ALLOW_ANY) and
+    :data:`TLS_FALLTHROUGH_DELTA` holding what the other one changes."""
     n = len(index.cluster.services)
     mesh_id = index.cluster.scenario.mesh.trust_domain
-    per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in PER_SERVICE}
+    per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in (*PER_SERVICE, TLS_FALLTHROUGH_DELTA)}
+    build = functools.partial(entry_config, allow_any=listener_policy)
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
     http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
-    wild_rows: list[tuple[int, int, str, bool, int]] = []
+    wild_rows: list[tuple[int, int, str, bool, int, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
@@ -119,12 +131,16 @@ def entry_prices(
     names: dict[str, list[int]] = {}  # own listener name → the hosts that build one of that name
     chosen = entries.services if only is None else sorted(set(entries.services) & set(only.tolist()))
     for service in chosen:
-        built = entry_config(index, service, design, proxy, first_trace, objects)
+        built = build(index, service, design, proxy, first_trace, objects)
         # Only sniffed ports' listeners carry the tracing: rebuild per tracing class where there are some.
         rebuilt = {
-            tau: entry_config(index, service, design, proxy, trace, objects) if built.auto_listeners else built
+            tau: build(index, service, design, proxy, trace, objects) if built.auto_listeners else built
             for tau, trace in traces.items()
         }
+        other = functools.partial(
+            entry_config, index, service, design, proxy, first_trace, objects, allow_any=not listener_policy
+        )
+        per[TLS_FALLTHROUGH_DELTA][service] = _fallthrough_delta(built, other)
         for listener, _ in own_listeners(built):
             names.setdefault(listener.name, []).append(service)
         per["cds_resources"][service] = len(built.clusters)
@@ -160,9 +176,8 @@ def entry_prices(
                 http_rows.append((service, port, suffix, size, sum(len(v.domains) for v in kept), len(kept), opens))
                 http_counts.append(vhost_objects(kept))
         for chain in built.wildcard:
-            wild_rows.append(
-                (service, chain.port, chain.suffix, chain.tls, _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD))
-            )
+            size = _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD)
+            wild_rows.append((service, chain.port, chain.suffix, chain.tls, size, " ".join(chain.server_names)))
             groups[(chain.port, chain.suffix)] = None
     http = pd.DataFrame(
         {
@@ -185,6 +200,7 @@ def entry_prices(
             "suffix": np.array([r[2] for r in wild_rows], dtype=object).astype(str),
             "tls": np.array([r[3] for r in wild_rows], bool),
             "bytes": np.array([r[4] for r in wild_rows], np.int64),
+            "sni": np.array([r[5] for r in wild_rows], dtype=object).astype(str),
         }
     )
     group_rows = []
@@ -210,8 +226,16 @@ def entry_prices(
         http=http,
         wildcard=wildcard,
         wildcard_groups=wildcard_groups,
-        shared_listeners=_shared_listeners(index, design, proxy, traces, names, objects),
+        shared_listeners=_shared_listeners(index, design, proxy, traces, names, objects, listener_policy),
     )
+
+
+def _fallthrough_delta(built: EntryConfig, other: Callable[[], EntryConfig]) -> int:
+    """What the other outbound traffic policy changes in the host's own listeners ``built``: the
+    fall-through chain of its TLS-routed ones (0 without any; ``other`` builds it under that policy)."""
+    if not any(listener.HasField("default_filter_chain") for listener in built.listeners):
+        return 0
+    return sum(x.ByteSize() for x in other().listeners) - sum(x.ByteSize() for x in built.listeners)
 
 
 def _shared_listeners(
@@ -221,12 +245,17 @@ def _shared_listeners(
     traces: dict[int, object],
     names: dict[str, list[int]],
     objects: ObjectView,
+    listener_policy: bool,
 ) -> pd.DataFrame:
     """The rows of :attr:`EntryPrices.shared_listeners`: every own listener of the hosts that build a listener
     name some other host builds too (rare: those hosts are built again)."""
     sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
-    rows = [row for service in sharing for row in _own_listener_rows(index, service, design, proxy, traces, objects)]
-    columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces)]
+    rows = [
+        row
+        for service in sharing
+        for row in _own_listener_rows(index, service, design, proxy, traces, objects, listener_policy)
+    ]
+    columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces), "fallthrough"]
     columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
     frame = pd.DataFrame(rows, columns=columns)
     frame = frame[frame["name"].map(lambda name: len(names[name]) > 1).astype(bool)].reset_index(drop=True)
@@ -240,13 +269,19 @@ def _own_listener_rows(
     proxy: ProxyFacts,
     traces: dict[int, object],
     objects: ObjectView,
+    listener_policy: bool,
 ) -> list[dict[str, object]]:
     """One row per own listener of a host: what it, per tracing class, and the route configuration
-    it names cost."""
-    rebuilt = {tau: entry_config(index, service, design, proxy, trace, objects) for tau, trace in traces.items()}
+    it names cost (``fallthrough``: what the other outbound traffic policy adds to it)."""
+    rebuilt = {
+        tau: entry_config(index, service, design, proxy, trace, objects, allow_any=listener_policy)
+        for tau, trace in traces.items()
+    }
     if not rebuilt:  # no proxy to price for
         return []
     built = next(iter(rebuilt.values()))
+    trace = next(iter(traces.values()))
+    other = own_listeners(entry_config(index, service, design, proxy, trace, objects, allow_any=not listener_policy))
     routes = {r.name: r for r in built.routes}
     own = own_listeners(built)
     routed = Counter(route for _, route in own)
@@ -261,6 +296,7 @@ def _own_listener_rows(
                 "route": route,
                 "routed": routed[route],
                 **{f"bytes_{tau}": own_listeners(again)[i][0].ByteSize() for tau, again in rebuilt.items()},
+                "fallthrough": other[i][0].ByteSize() - listener.ByteSize(),
                 "filter_chains": listeners.chain_count(listener),
                 "additional": len(listener.additional_addresses),
                 "rds_bytes": config.ByteSize() if config is not None else 0,

@@ -18,7 +18,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from google.protobuf.message import Message
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.entries import entry_prices
+from dsim.accounting.entries import TLS_FALLTHROUGH_DELTA, entry_prices
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -39,9 +39,6 @@ _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anythin
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a sniffed port's TCP chain sits
-TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
-"""A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
-traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)
@@ -583,7 +580,15 @@ def outbound_prices(
             if len(shared):
                 http_parts.append(_shared_vhosts(cols, shared, copy, design, proxy, target, opens=opens))
     priced = (
-        entry_prices(index_for(cols.objects.cluster), design, proxy, taus, cols.objects, entry_services)
+        entry_prices(
+            index_for(cols.objects.cluster),
+            design,
+            proxy,
+            taus,
+            cols.objects,
+            entry_services,
+            listener_policy=listener_policy,
+        )
         if entries
         else None
     )

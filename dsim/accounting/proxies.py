@@ -230,7 +230,8 @@ def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, w
     rows = rows.merge(http.drop_duplicates().assign(http=True), on=["workload", "port", "suffix"], how="left")
     rows = rows[rows["http"].isna()]
     tcp = rows[~rows["tls"]].sort_values("service").drop_duplicates(["workload", "port", "suffix"])
-    chosen = pd.concat([rows[rows["tls"]], tcp], ignore_index=True)
+    tls = rows[rows["tls"]].sort_values("service", kind="stable").drop_duplicates(["workload", "port", "suffix", "sni"])
+    chosen = pd.concat([tls, tcp], ignore_index=True)
     if not len(chosen):
         return out
     per = (
@@ -254,10 +255,12 @@ _ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
 """A route configuration's own metrics (beside ``rds_resources``)."""
 
 
-def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, workloads: int) -> dict[str, np.ndarray]:
-    """Per workload: what the ServiceEntry hosts' listeners it does not get would have added, on
-    addresses and ports an earlier host it sees holds (as :func:`dsim.xds.service_entries.kept_parts`
-    drops them), with the route configurations only those listeners name."""
+def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, allow: np.ndarray) -> dict[str, np.ndarray]:
+    """Per workload: what the ServiceEntry hosts' listeners it does not get would have added (under
+    its outbound traffic policy ``allow``), on addresses and ports an earlier host it sees holds (as
+    :func:`dsim.xds.service_entries.kept_parts` drops them), with the route configurations only
+    those listeners name."""
+    workloads = len(allow)
     shared = prices.shared_listeners
     if not len(shared):
         return {}
@@ -269,6 +272,7 @@ def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, worklo
     listener_bytes = np.zeros(len(dropped), np.int64)
     for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
         listener_bytes[own_tau == key] = dropped[f"bytes_{key}"].to_numpy()[own_tau == key]
+    listener_bytes += np.where(allow[w] != prices.listener_policy, dropped["fallthrough"].to_numpy(), 0)
 
     def summed(values: np.ndarray, where: np.ndarray) -> np.ndarray:
         return np.bincount(where, weights=values, minlength=workloads).astype(np.int64)
@@ -352,7 +356,7 @@ def _per_workload(
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     wild = _wildcard(prices, seen, groups, workloads)
-    shadowed = _shadowed(prices, seen, tau, workloads)
+    shadowed = _shadowed(prices, seen, tau, allow)
     found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
         "lds_bytes": total.get("lds_bytes", zeros)

@@ -159,11 +159,6 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             elif service in claims:
                 continue
             else:
-                if is_entry[service] and spec.tls:
-                    notes[
-                        "VirtualService with TLS routes naming a ServiceEntry host: its TLS routes are not applied "
-                        "to the host's listeners (their default chain stays); its HTTP and TCP routes are"
-                    ] += 1
                 if service in claimed:
                     notes[
                         "VirtualService host another VirtualService also names: per port the first one a namespace "

@@ -64,7 +64,8 @@ def state_endpoint_prices(
         return priced
     index = index_for(cluster).with_pods(state.pods_of_workload)
     entries = services[is_entry]
-    per = entry_prices(index, design, proxy, [], cols.objects, entries).per_service
+    # Endpoint metrics alone: the listeners' outbound traffic policy changes none of them.
+    per = entry_prices(index, design, proxy, [], cols.objects, entries, listener_policy=True).per_service
     for metric in ENDPOINT_METRICS:
         values = priced[metric].to_numpy().copy()
         values[is_entry] = per[metric][entries]

@@ -194,7 +194,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.
     for svc in view.destinations:
         if entries.is_entry(svc.index):
-            built = entry_config(index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index))
+            built = entry_config(
+                index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index), allow_any=allow_any
+            )
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             continue
@@ -204,7 +206,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
 
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
-            built = entry_config(index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index))
+            built = entry_config(
+                index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index), allow_any=allow_any
+            )
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             own_listeners, own_routes = kept_parts(built, entry_listeners)

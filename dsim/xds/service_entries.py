@@ -13,10 +13,10 @@ prices the very same pieces once per proxy family class, so the two agree by con
 
 A DestinationRule covering the host shapes its clusters as it shapes a Service's (3.8): its
 policies, a cluster per subset over the endpoints whose labels the subset's hold, the hash of its
-routes. A VirtualService naming it gives its virtual hosts their routes and its TCP and sniffed
-listeners their TCP route's chain (3.9). What dsim leaves out, counted in the run's notes: TLS
-routes of VirtualServices naming a ServiceEntry host, CIDR addresses, the dynamic forward proxy
-for wildcard hosts, the c-ares resolver settings and ``dns_jitter`` of DNS clusters.
+routes. A VirtualService naming it gives its virtual hosts their routes, its TCP and sniffed
+listeners their TCP route's chain and its TLS ones their TLS routes' SNI chains (3.9). What dsim
+leaves out, counted in the run's notes: CIDR addresses, the dynamic forward proxy for wildcard
+hosts, the c-ares resolver settings and ``dns_jitter`` of DNS clusters.
 """
 
 from __future__ import annotations
@@ -99,8 +99,13 @@ class WildcardChain:
     port: int
     suffix: str
     tls: bool
-    """One chain per host, matched by SNI; else the plain TCP chain (the first entry's wins)."""
+    """Matched by SNI (a host's own, or its VirtualService's TLS routes'; the first chain of equal
+    server names wins); else the plain TCP chain (the first entry's wins)."""
     chain: lc.FilterChain
+
+    @property
+    def server_names(self) -> tuple[str, ...]:
+        return tuple(self.chain.filter_chain_match.server_names)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -365,17 +370,21 @@ def entry_config(
     trace: Tracing,
     objects: ObjectView,
     only: frozenset[int] | None = None,
+    *,
+    allow_any: bool,
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
-    a cluster per subset, the hash of its routes (``only``: for those port numbers alone; ``None``:
-    every port)."""
+    a cluster per subset, the hash of its routes; its routes and chains those of the VirtualServices
+    the view walks for it (``only``: for those port numbers alone; ``None``: every port;
+    ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
     view = entries.view(service)
     subsets = index.subsets(service, objects.rule_of_service.get(service, -1))
     mesh = index.cluster.scenario.mesh
+    unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
     out: dict[str, list[object]] = {
         k: [] for k in ("clusters", "endpoints", "listeners", "auto", "auto_routes", "routes", "http", "riding", "wild")
     }
@@ -401,10 +410,14 @@ def entry_config(
                     out["http" if kind == "http" else "riding"].append((port.port, suffix, shared))
             if kind == "http":
                 continue
-            # A VirtualService's TCP route replaces the default chain of a TCP or sniffed port (1.10);
-            # its TLS routes are not applied to a ServiceEntry host (counted in the run's notes).
+            # A VirtualService's TCP route replaces the default chain of a TCP or sniffed port, its
+            # TLS routes that of a TLS port (1.10).
             routed = objects.tcp_chain(service, port.port, suffix, design, proxy)
+            sni = objects.tls_chains(service, port.port, suffix, design, proxy) if kind == "tls" else ()
             if not copy.binds:
+                if sni:
+                    out["wild"].extend(WildcardChain(port=port.port, suffix=suffix, tls=True, chain=c) for c in sni)
+                    continue
                 chain = routed if routed is not None else outbound_chain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
@@ -416,6 +429,10 @@ def entry_config(
                     out["auto_routes"].append(route_name)
                 sniffed = vhost(["*"])
                 out["routes"].append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
+            elif sni:
+                out["listeners"].extend(
+                    listeners.outbound_tls_routed(bind, port.port, sni, unknown) for bind in copy.binds
+                )
             else:
                 # A TLS port on an address gets no SNI match: the address tells the host apart
                 # (buildSidecarOutboundTLSFilterChainOpts matches SNI only without one).
@@ -460,16 +477,19 @@ def wildcard_listeners(
     design: Design, proxy: ProxyFacts, chains: Sequence[WildcardChain], http_groups: set[tuple[int, str]]
 ) -> list[listener_pb2.Listener]:
     """The wildcard listeners of a proxy's address-less TCP/TLS ServiceEntry ports, from their chains
-    in service order: per (port, route suffix) every TLS chain and the first TCP chain; none where an
-    HTTP port already holds the same wildcard listener (Istio keeps the HTTP one; inferred)."""
+    in service order: per (port, route suffix) the first TLS chain of each set of server names (a
+    later one matching the same names is dropped, as ``mergeTCPFilterChains`` drops a conflicting
+    chain) and the first TCP chain; none where an HTTP port already holds the same wildcard listener
+    (Istio keeps the HTTP one; inferred)."""
     grouped: dict[tuple[int, str], list[WildcardChain]] = {}
+    taken: set[tuple[int, str, tuple[str, ...] | None]] = set()  # (port, suffix, server names; None: TCP)
     for chain in chains:
         key = (chain.port, chain.suffix)
-        if key in http_groups:
+        match = (*key, chain.server_names if chain.tls else None)
+        if key in http_groups or match in taken:
             continue
-        group = grouped.setdefault(key, [])
-        if chain.tls or not any(not c.tls for c in group):
-            group.append(chain)
+        taken.add(match)
+        grouped.setdefault(key, []).append(chain)
     out = []
     for (port, suffix), group in sorted(grouped.items()):
         out.append(wildcard_listener(design.http_bind(proxy, suffix), port, group))

@@ -80,6 +80,15 @@ ENTRIES: dict[str, dict[str, Any]] = {
             "workloadSelector": {"labels": {"app": "api"}},
         },
     },
+    "tls.example.com": {
+        "name": "tls",
+        "namespace": "c",
+        "spec": {
+            "hosts": ["tls.example.com"],
+            "ports": [{"number": 8443, "name": "tls", "protocol": "TLS"}],
+            "resolution": "DNS",
+        },
+    },
     "raw.example.com": {
         "name": "raw",
         "namespace": "a",
