@@ -54,6 +54,7 @@ import argparse
 import resource
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -372,35 +373,52 @@ def _entry_rules(entries: list[Any], namespaces: list[str], private: int) -> lis
     return rules
 
 
-def entries() -> None:
-    """Part 9: part 3's mesh with 1,000 ServiceEntries, then with DestinationRules on their hosts."""
-    with_entries = {
-        **ISTIO_OBJECTS,
-        "namespaces": [{"name": "istio-system"}],
-        "istio_objects": {
-            **ISTIO_OBJECTS["istio_objects"],
-            "service_entries": {"count": 1_000, "hosts_per_entry": 2, "endpoints_per_entry": 2},
-        },
-    }
-    # A discarded first pass warms imports, kernels and caches, so neither side of the ratio pays for them.
-    _timed_designs(build_cluster(scenario_from_dict(with_entries)))
+ENTRIES_MESH = {
+    **ISTIO_OBJECTS,
+    "namespaces": [{"name": "istio-system"}],
+    "istio_objects": {
+        **ISTIO_OBJECTS["istio_objects"],
+        "service_entries": {"count": 1_000, "hosts_per_entry": 2, "endpoints_per_entry": 2},
+    },
+}
+"""Parts 9 and 10's mesh: part 3's with 1,000 generated ServiceEntries (2,000 hosts)."""
+
+
+def _before_after(
+    base: dict[str, Any], objects: Callable[[Cluster], dict[str, list[dict[str, Any]]]]
+) -> tuple[Cluster, float, dict[str, float], Cluster, float, dict[str, float]]:
+    """``base`` built and priced, then ``base`` with the fields ``objects`` draws from its cluster:
+    each cluster, its build time and its accounting per design. A discarded first pass warms
+    imports, kernels and caches, so neither side of a ratio pays for them."""
+    _timed_designs(build_cluster(scenario_from_dict(base)))
     start = time.perf_counter()
-    cluster = build_cluster(scenario_from_dict(with_entries))
+    cluster = build_cluster(scenario_from_dict(base))
     built = time.perf_counter() - start
     plain = _timed_designs(cluster)
-    spaces = [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
-    rules = _entry_rules(list(cluster.istio.service_entries), spaces, 10)
     start = time.perf_counter()
-    ruled = build_cluster(scenario_from_dict({**with_entries, "destination_rules": rules}))
-    ruled_built = time.perf_counter() - start
-    timed = _timed_designs(ruled)
+    changed = build_cluster(scenario_from_dict({**base, **objects(cluster)}))
+    changed_built = time.perf_counter() - start
+    return cluster, built, plain, changed, changed_built, _timed_designs(changed)
+
+
+def _spaces(cluster: Cluster) -> list[str]:
+    return [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
+
+
+def entries() -> None:
+    """Part 9: part 3's mesh with 1,000 ServiceEntries, then with DestinationRules on their hosts."""
+    cluster, built, plain, ruled, ruled_built, timed = _before_after(
+        ENTRIES_MESH,
+        lambda c: {"destination_rules": _entry_rules(list(c.istio.service_entries), _spaces(c), 10)},
+    )
     hosts = int((ruled.services["entry"].to_numpy() >= 0).sum())
+    added = len(ruled.destination_rules) - len(cluster.destination_rules)
     print(
         f"part 3's mesh with {len(cluster.service_entries):,} ServiceEntries ({hosts:,} hosts): cluster built in "
         f"{built:.2f} s, accounting "
         + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
-        + f"; with {len(rules)} rules on their hosts ({len(ruled.object_views):,} (viewer, service) views): "
-        f"cluster built in {ruled_built:.2f} s ({ruled_built / built:.2f}x); accounting "
+        + f"; with {added} rules on their hosts ({len(ruled.object_views):,} (viewer, service) "
+        f"views): cluster built in {ruled_built:.2f} s ({ruled_built / built:.2f}x); accounting "
         + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
     )
 
@@ -435,32 +453,17 @@ def _entry_routes(entries: list[Any], namespaces: list[str], private: int) -> li
 
 def entry_routes() -> None:
     """Part 10: part 9's mesh with uncovered ServiceEntries, then with VirtualServices on their hosts."""
-    with_entries = {
-        **ISTIO_OBJECTS,
-        "namespaces": [{"name": "istio-system"}],
-        "istio_objects": {
-            **ISTIO_OBJECTS["istio_objects"],
-            "service_entries": {"count": 1_000, "hosts_per_entry": 2, "endpoints_per_entry": 2},
-        },
-    }
-    # A discarded first pass warms imports, kernels and caches, so neither side of the ratio pays for them.
-    _timed_designs(build_cluster(scenario_from_dict(with_entries)))
-    start = time.perf_counter()
-    cluster = build_cluster(scenario_from_dict(with_entries))
-    built = time.perf_counter() - start
-    plain = _timed_designs(cluster)
-    spaces = [n for n in cluster.namespaces["name"].tolist() if n != "istio-system"]
-    added = _entry_routes(list(cluster.istio.service_entries), spaces, 10)
-    start = time.perf_counter()
-    routed = build_cluster(scenario_from_dict({**with_entries, "virtual_services": added}))
-    routed_built = time.perf_counter() - start
-    timed = _timed_designs(routed)
+    cluster, built, plain, routed, routed_built, timed = _before_after(
+        ENTRIES_MESH,
+        lambda c: {"virtual_services": _entry_routes(list(c.istio.service_entries), _spaces(c), 10)},
+    )
+    added = len(routed.virtual_services) - len(cluster.virtual_services)
     print(
         f"part 9's mesh, {len(cluster.service_entries):,} ServiceEntries without VirtualServices: cluster built in "
         f"{built:.2f} s, accounting "
         + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
-        + f"; with {len(added):,} VirtualServices on their hosts ({len(routed.object_views):,} (viewer, service) "
-        f"views): cluster built in {routed_built:.2f} s ({routed_built / built:.2f}x); accounting "
+        + f"; with {added:,} VirtualServices on their hosts ({len(routed.object_views):,} "
+        f"(viewer, service) views): cluster built in {routed_built:.2f} s ({routed_built / built:.2f}x); accounting "
         + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
     )
 
