@@ -308,3 +308,37 @@ def test_a_sidecar_scope_keeps_the_entry_and_its_routes() -> None:
     assert not any(name.endswith("_9000") or name.endswith("_7070") for name in (x.name for x in config.listeners))
     assert {c.name for c in config.clusters if "example.com" in c.name} == {f"outbound|80||{API}"}
     assert_exact_every_design(scoped)
+
+
+def test_generated_entries_get_virtual_services_of_their_own() -> None:
+    """``istio_objects.service_entries.virtual_services``: half the generated entries get a
+    VirtualService per host routing it to itself by its port's kind, from their own random stream
+    (nothing else the seed draws moves); both paths agree under every design."""
+    entries = {"count": 12, "protocols": {"http": 1, "tls": 1, "tcp": 1}, "addresses_per_entry": 1}
+    objects: dict[str, Any] = {
+        "virtual_services": {"share": 0.5, "timeout_s": 4, "retry_attempts": 2},
+        "service_entries": {**entries, "virtual_services": 0.5},
+    }
+    scenario = {"name": "generated", "seed": 3, "synthetic": {"services": 8, "namespaces": 2}, "istio_objects": objects}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    plain = build_cluster(scenario_from_dict({**scenario, "istio_objects": {**objects, "service_entries": entries}}))
+    assert cluster.istio.service_entries == plain.istio.service_entries
+    added = cluster.istio.virtual_services[len(plain.istio.virtual_services) :]
+    assert cluster.istio.virtual_services[: len(plain.istio.virtual_services)] == plain.istio.virtual_services
+    by_host = {vs.spec.hosts[0]: vs for vs in added}
+    routed = [e for e in cluster.istio.service_entries if e.spec.hosts[0] in by_host]
+    assert len(routed) == 6  # half of 12
+    assert len(added) == 6  # one host per entry
+    for entry in routed:
+        vs = by_host[entry.spec.hosts[0]]
+        assert vs.namespace == entry.namespace
+        protocol = entry.spec.ports[0].protocol
+        if protocol == "HTTP":
+            (route,) = vs.spec.http
+            assert (route.timeout, route.retries.attempts if route.retries else 0) == (4000, 2)
+        elif protocol == "TLS":
+            assert vs.spec.tls[0].match[0].sni_hosts == entry.spec.hosts
+        else:
+            assert vs.spec.tcp[0].route[0].destination.host == entry.spec.hosts[0]
+    assert {e.spec.ports[0].protocol for e in routed} == {"HTTP", "TLS", "TCP"}
+    assert_exact_every_design(cluster)

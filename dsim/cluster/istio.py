@@ -51,9 +51,11 @@ from dsim.scenario.istio import (
     Ignored,
     VirtualService,
     generate_destination_rules,
+    generate_entry_virtual_services,
     generate_virtual_services,
 )
 from dsim.scenario.istio.destination_rule import Subset
+from dsim.scenario.istio.generators import ENTRY_ROUTES_STREAM
 from dsim.scenario.istio.rules import is_ip
 
 
@@ -110,6 +112,12 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     domain = s.mesh.cluster_domain
     # ServiceEntry hosts join the registry first: DestinationRules shape them as they shape Services.
     entries = add_service_entries(s, tables, notes)
+    virtual_services += generate_entry_virtual_services(
+        entries[len(s.service_entries) :],
+        s.istio_objects.service_entries.virtual_services,
+        s.istio_objects.virtual_services,
+        generator(s.seed, ENTRY_ROUTES_STREAM),
+    )
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
     is_entry = services["entry"].to_numpy() >= 0

@@ -32,6 +32,7 @@ from dsim.scenario.istio.generator_params import IstioObjectsGen, parse_generato
 from dsim.scenario.istio.generators import (
     GeneratedObjects,
     generate_destination_rules,
+    generate_entry_virtual_services,
     generate_istio_objects,
     generate_service_entries,
     generate_sidecars,
@@ -118,6 +119,7 @@ __all__ = [
     "as_kubernetes_object",
     "format_duration",
     "generate_destination_rules",
+    "generate_entry_virtual_services",
     "generate_istio_objects",
     "generate_service_entries",
     "generate_sidecars",

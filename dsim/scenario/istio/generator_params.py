@@ -140,6 +140,11 @@ class ServiceEntryGen:
     """Address family mix."""
     protocols: EntryProtocols = EntryProtocols()
     """Port protocol mix."""
+    virtual_services: Fraction = 0.0
+    """Share of entries (rounded to a whole number) whose every host gets a VirtualService in the
+    entry's namespace routing it to itself, by its port's kind: an HTTP route (with
+    ``virtual_services.timeout_s`` and ``retry_attempts``), a TCP route, or a TLS route on the
+    host's SNI (``docs/istio-objects.md`` 3.9)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -38,7 +38,7 @@ from dsim.scenario.istio.generator_params import (
     VirtualServiceGen,
 )
 from dsim.scenario.istio.reader import Milliseconds
-from dsim.scenario.istio.rules import sidecar_host_problem
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS, canonical_protocol, sidecar_host_problem
 from dsim.scenario.istio.service_entry import (
     RESOLUTIONS,
     Resolution,
@@ -57,6 +57,8 @@ from dsim.scenario.istio.virtual_service import (
     RouteDestination,
     StringMatch,
     TCPRoute,
+    TLSMatchAttributes,
+    TLSRoute,
     VirtualService,
     VirtualServiceSpec,
 )
@@ -274,6 +276,39 @@ def generate_service_entries(
     return tuple(entries)
 
 
+ENTRY_ROUTES_STREAM = "istio.service_entry_routes"
+"""The random stream of :func:`generate_entry_virtual_services` (its own: no other kind's draws move)."""
+
+
+def generate_entry_virtual_services(
+    entries: Sequence[ServiceEntry], share: float, params: VirtualServiceGen, rng: np.random.Generator
+) -> tuple[VirtualService, ...]:
+    """For ``round(share · entries)`` entries, a VirtualService per host of theirs, in the entry's
+    namespace, routing the host to itself by its first port's kind: an HTTP route (``params``'
+    timeout and retries), a TCP route, or a TLS route matching the host's SNI."""
+    found = []
+    for i in _chosen(len(entries), share, rng):
+        entry = entries[i]
+        protocol = canonical_protocol(entry.spec.ports[0].protocol) if entry.spec.ports else None
+        for h, host in enumerate(entry.spec.hosts):
+            to = (RouteDestination(destination=Destination(host=host)),)
+            if protocol in HTTP_PROTOCOLS:
+                timeout = Milliseconds(max(1, round(params.timeout_s * 1000))) if params.timeout_s is not None else None
+                retries = HTTPRetry(attempts=params.retry_attempts, retry_on="5xx") if params.retry_attempts else None
+                http = HTTPRoute(
+                    route=(HTTPRouteDestination(destination=Destination(host=host)),), timeout=timeout, retries=retries
+                )
+                spec = VirtualServiceSpec(hosts=(host,), http=(http,))
+            elif protocol in TLS_PROTOCOLS:
+                spec = VirtualServiceSpec(
+                    hosts=(host,), tls=(TLSRoute(match=(TLSMatchAttributes(sni_hosts=(host,)),), route=to),)
+                )
+            else:
+                spec = VirtualServiceSpec(hosts=(host,), tcp=(TCPRoute(route=to),))
+            found.append(VirtualService(name=f"{entry.name}-h{h}", namespace=entry.namespace, spec=spec))
+    return tuple(found)
+
+
 def _entry_spec(
     params: ServiceEntryGen, i: int, resolution: Resolution, families: tuple[str, ...], protocol: str
 ) -> ServiceEntrySpec:
@@ -367,7 +402,8 @@ def generate_istio_objects(
     """All four kinds for the services ``names`` (in ``namespaces``, index by index), each kind
     from its own random stream of ``seed`` (:func:`dsim.randomness.generator`), so changing one
     kind's parameters never changes another kind's objects. VirtualServices route over the
-    generated DestinationRules' subsets."""
+    generated DestinationRules' subsets; those of the generated ServiceEntries' hosts follow the
+    services' ones."""
     rules = generate_destination_rules(
         names,
         namespaces,
@@ -387,5 +423,8 @@ def generate_istio_objects(
     )
     all_namespaces = sorted(set(namespaces))
     entries = generate_service_entries(all_namespaces, params.service_entries, generator(seed, "istio.service_entries"))
+    routes = generate_entry_virtual_services(
+        entries, params.service_entries.virtual_services, params.virtual_services, generator(seed, ENTRY_ROUTES_STREAM)
+    )
     sidecars = generate_sidecars(all_namespaces, calls, params.sidecars)
-    return GeneratedObjects(services, rules, entries, sidecars)
+    return GeneratedObjects((*services, *routes), rules, entries, sidecars)
