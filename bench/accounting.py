@@ -385,11 +385,14 @@ ENTRIES_MESH = {
 
 
 def _before_after(
-    base: dict[str, Any], objects: Callable[[Cluster], dict[str, list[dict[str, Any]]]]
-) -> tuple[Cluster, float, dict[str, float], Cluster, float, dict[str, float]]:
-    """``base`` built and priced, then ``base`` with the fields ``objects`` draws from its cluster:
-    each cluster, its build time and its accounting per design. A discarded first pass warms
-    imports, kernels and caches, so neither side of a ratio pays for them."""
+    base: dict[str, Any],
+    objects: Callable[[Cluster], dict[str, list[dict[str, Any]]]],
+    describe: Callable[[Cluster, Cluster], tuple[str, str]],
+) -> None:
+    """Print ``base`` built and priced, then ``base`` with the fields ``objects`` draws from its
+    cluster (``describe`` names both from the two clusters): each one's build time and accounting
+    per design, and the ratios. A discarded first pass warms imports, kernels and caches, so
+    neither side of a ratio pays for them."""
     _timed_designs(build_cluster(scenario_from_dict(base)))
     start = time.perf_counter()
     cluster = build_cluster(scenario_from_dict(base))
@@ -398,7 +401,14 @@ def _before_after(
     start = time.perf_counter()
     changed = build_cluster(scenario_from_dict({**base, **objects(cluster)}))
     changed_built = time.perf_counter() - start
-    return cluster, built, plain, changed, changed_built, _timed_designs(changed)
+    timed = _timed_designs(changed)
+    before, after = describe(cluster, changed)
+    print(
+        f"{before}: cluster built in {built:.2f} s, accounting "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
+        + f"; {after}: cluster built in {changed_built:.2f} s ({changed_built / built:.2f}x); accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+    )
 
 
 def _spaces(cluster: Cluster) -> list[str]:
@@ -407,19 +417,19 @@ def _spaces(cluster: Cluster) -> list[str]:
 
 def entries() -> None:
     """Part 9: part 3's mesh with 1,000 ServiceEntries, then with DestinationRules on their hosts."""
-    cluster, built, plain, ruled, ruled_built, timed = _before_after(
+
+    def describe(cluster: Cluster, ruled: Cluster) -> tuple[str, str]:
+        hosts = int((cluster.services["entry"].to_numpy() >= 0).sum())
+        added = len(ruled.destination_rules) - len(cluster.destination_rules)
+        return (
+            f"part 3's mesh with {len(cluster.service_entries):,} ServiceEntries ({hosts:,} hosts)",
+            f"with {added} rules on their hosts ({len(ruled.object_views):,} (viewer, service) views)",
+        )
+
+    _before_after(
         ENTRIES_MESH,
         lambda c: {"destination_rules": _entry_rules(list(c.istio.service_entries), _spaces(c), 10)},
-    )
-    hosts = int((ruled.services["entry"].to_numpy() >= 0).sum())
-    added = len(ruled.destination_rules) - len(cluster.destination_rules)
-    print(
-        f"part 3's mesh with {len(cluster.service_entries):,} ServiceEntries ({hosts:,} hosts): cluster built in "
-        f"{built:.2f} s, accounting "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
-        + f"; with {added} rules on their hosts ({len(ruled.object_views):,} (viewer, service) "
-        f"views): cluster built in {ruled_built:.2f} s ({ruled_built / built:.2f}x); accounting "
-        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+        describe,
     )
 
 
@@ -453,18 +463,18 @@ def _entry_routes(entries: list[Any], namespaces: list[str], private: int) -> li
 
 def entry_routes() -> None:
     """Part 10: part 9's mesh with uncovered ServiceEntries, then with VirtualServices on their hosts."""
-    cluster, built, plain, routed, routed_built, timed = _before_after(
+
+    def describe(cluster: Cluster, routed: Cluster) -> tuple[str, str]:
+        added = len(routed.virtual_services) - len(cluster.virtual_services)
+        return (
+            f"part 9's mesh, {len(cluster.service_entries):,} ServiceEntries without VirtualServices",
+            f"with {added:,} VirtualServices on their hosts ({len(routed.object_views):,} (viewer, service) views)",
+        )
+
+    _before_after(
         ENTRIES_MESH,
         lambda c: {"virtual_services": _entry_routes(list(c.istio.service_entries), _spaces(c), 10)},
-    )
-    added = len(routed.virtual_services) - len(cluster.virtual_services)
-    print(
-        f"part 9's mesh, {len(cluster.service_entries):,} ServiceEntries without VirtualServices: cluster built in "
-        f"{built:.2f} s, accounting "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in plain.items())
-        + f"; with {added:,} VirtualServices on their hosts ({len(routed.object_views):,} "
-        f"(viewer, service) views): cluster built in {routed_built:.2f} s ({routed_built / built:.2f}x); accounting "
-        + ", ".join(f"{k} {v:.2f} s ({v / plain[k]:.2f}x)" for k, v in timed.items())
+        describe,
     )
 
 
