@@ -40,7 +40,7 @@ from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import ObjectViews, VsFacts, export_set, object_views
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
-from dsim.cluster.service_entries import add_service_entries
+from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table
@@ -130,11 +130,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         + f".svc.{domain}",
     )
     hosts = fqdn.tolist()
-    # A host names the first registry service of that name: a Service shadows a ServiceEntry of its
-    # host, an earlier entry a later one (docs/istio-objects.md 3.1); VirtualServices route both.
-    service_of_host: dict[str, int] = {}
-    for i, host in enumerate(hosts):
-        service_of_host.setdefault(host, i)
+    service_of_host = registry_services(hosts)  # VirtualServices name and route Services and entries alike
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,16 @@ from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, generate_service_entries
 from dsim.scenario.istio.rules import canonical_protocol, is_ip
 from dsim.scenario.model import IpFamily
+
+
+def registry_services(hosts: Iterable[str]) -> dict[str, int]:
+    """Each host's service in the registry, by ``services`` row: the first one of that host, so a
+    Service shadows a ServiceEntry of its host and an earlier entry a later one
+    (``docs/istio-objects.md`` 3.1)."""
+    found: dict[str, int] = {}
+    for i, host in enumerate(hosts):
+        found.setdefault(host, i)
+    return found
 
 
 def entry_addresses(entry: ServiceEntry) -> tuple[tuple[IpFamily, str], ...]:

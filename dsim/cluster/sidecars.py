@@ -38,6 +38,7 @@ from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.rule_index import ROOT_NAMESPACE
+from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import Cluster, make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
@@ -515,9 +516,7 @@ def sidecar_tables(
     claims: dict[int, list[int]] = {}
     for v, svc in zip(vsh["virtual_service"].tolist(), vsh["service"].tolist(), strict=True):
         claims.setdefault(v, []).append(svc)
-    service_of_host: dict[str, int] = {}
-    for i, h in enumerate(hosts):
-        service_of_host.setdefault(h, i)
+    service_of_host = registry_services(hosts)
     scoper = _Scoper(
         hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]
     )

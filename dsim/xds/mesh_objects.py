@@ -28,6 +28,7 @@ from dsim.cluster.istio import resolve_host
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_chain
 from dsim.cluster.rule_index import merged_spec
+from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
@@ -72,9 +73,7 @@ class MeshObjects:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         hosts = cluster.service_hosts().tolist()
-        self.service_of_host: dict[str, int] = {}
-        for i, host in enumerate(hosts):  # the first registry service of a host serves it (3.1)
-            self.service_of_host.setdefault(host, i)
+        self.service_of_host = registry_services(hosts)
         self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]
         ports = cluster.service_ports
         counts = np.bincount(ports["service"].to_numpy(), minlength=len(cluster.services))

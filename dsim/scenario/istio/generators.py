@@ -222,8 +222,7 @@ def _http_route(
     count = 0 if last else params.matches_per_route
     kinds = _draw(vars(params.match_kinds), count, rng) if count else []
     matches = tuple(_match(kind, name, index, k) for k, kind in enumerate(kinds))
-    timeout = Milliseconds(max(1, round(params.timeout_s * 1000))) if params.timeout_s is not None else None
-    retries = HTTPRetry(attempts=params.retry_attempts, retry_on="5xx") if params.retry_attempts else None
+    timeout, retries = _policies(params)
     return HTTPRoute(
         name=f"r{index}",
         match=matches,
@@ -231,6 +230,13 @@ def _http_route(
         timeout=timeout,
         retries=retries,
     )
+
+
+def _policies(params: VirtualServiceGen) -> tuple[Milliseconds | None, HTTPRetry | None]:
+    """The timeout and retries every generated HTTP route carries."""
+    timeout = Milliseconds(max(1, round(params.timeout_s * 1000))) if params.timeout_s is not None else None
+    retries = HTTPRetry(attempts=params.retry_attempts, retry_on="5xx") if params.retry_attempts else None
+    return timeout, retries
 
 
 def _match(kind: str, name: str, route: int, index: int) -> HTTPMatchRequest:
@@ -293,11 +299,9 @@ def generate_entry_virtual_services(
         for h, host in enumerate(entry.spec.hosts):
             to = (RouteDestination(destination=Destination(host=host)),)
             if protocol in HTTP_PROTOCOLS:
-                timeout = Milliseconds(max(1, round(params.timeout_s * 1000))) if params.timeout_s is not None else None
-                retries = HTTPRetry(attempts=params.retry_attempts, retry_on="5xx") if params.retry_attempts else None
-                http = HTTPRoute(
-                    route=(HTTPRouteDestination(destination=Destination(host=host)),), timeout=timeout, retries=retries
-                )
+                timeout, retries = _policies(params)
+                to_http = (HTTPRouteDestination(destination=Destination(host=host)),)
+                http = HTTPRoute(route=to_http, timeout=timeout, retries=retries)
                 spec = VirtualServiceSpec(hosts=(host,), http=(http,))
             elif protocol in TLS_PROTOCOLS:
                 spec = VirtualServiceSpec(
