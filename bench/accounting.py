@@ -43,9 +43,16 @@ Prints, in one run:
    port), and in each of 10 namespaces a private one for each of 100 hosts (a view per namespace,
    priced from the entries' messages in that view and the base): the cluster build and the
    accounting of every design, and their ratios to the mesh without them, in the same run.
+11. part 3's mesh with VirtualServices for half its services, then with VirtualServices whose
+   wildcard hosts cover many (``docs/istio-objects.md`` 1.4, "Wildcard hosts"): a mesh-wide
+   ``*.svc.cluster.local`` one in ``istio-system`` (so every service has a chain), a public
+   ``*.<ns>.svc.cluster.local`` one in each of 10 namespaces, and a private ``*.cluster.local`` one
+   in each of 10 others (each a view of every service); each has an HTTP route with retries and a
+   timeout and a TCP route: the cluster build and the accounting of every design, and their ratios
+   to the mesh without them, in the same run.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
-(parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9) or
-``entry-routes`` (10).
+(parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
+``entry-routes`` (10) or ``vs-wildcards`` (11).
 """
 
 from __future__ import annotations
@@ -109,7 +116,7 @@ def speedup(path: Path, design: str) -> None:
 
 
 # Issue 16: every service with a VirtualService and a DestinationRule.
-ISTIO_OBJECTS = {
+ISTIO_OBJECTS: dict[str, Any] = {
     "name": "istio-objects-10k",
     "seed": 1,
     "synthetic": {
@@ -250,7 +257,9 @@ def _selected_objects(cluster: Cluster, namespaces: int) -> tuple[dict[str, Any]
     app = {w: v for w, k, v in zip(labels["workload"], labels["key"], labels["value"], strict=True) if k == "app"}
     first = dict(zip(cluster.workloads["namespace"].tolist()[::-1], range(len(cluster.workloads))[::-1], strict=True))
     rows = {n: i for i, n in enumerate(cluster.namespaces["name"].tolist())}
-    rules, routed, named = [], {}, set()
+    rules: list[dict[str, Any]] = []
+    routed: dict[str, Any] = {}
+    named: set[int] = set()
     for i, space in enumerate(sorted(set(spaces))[:namespaces]):
         j = (i * 97 + 13) % len(names)
         host = f"{names[j]}.{spaces[j]}.svc.cluster.local"
@@ -292,6 +301,17 @@ def selectors() -> None:
     )
 
 
+def _halved(kind: str) -> dict[str, Any]:
+    """Part 3's mesh (with a root namespace for mesh-wide objects) where only half the services
+    have a generated object of ``kind`` (``virtual_services`` or ``destination_rules``)."""
+    generated = ISTIO_OBJECTS["istio_objects"]
+    return {
+        **ISTIO_OBJECTS,
+        "namespaces": [{"name": "istio-system"}],
+        "istio_objects": {**generated, kind: {**generated[kind], "share": 0.5}},
+    }
+
+
 def _wildcard_rules(namespaces: list[str], spread: int, private: int) -> list[dict[str, Any]]:
     """Part 8's rules: mesh-wide, then ``spread`` namespaces' public rules for their own services,
     then ``private`` further namespaces' private rules for every host."""
@@ -317,14 +337,7 @@ def _wildcard_rules(namespaces: list[str], spread: int, private: int) -> list[di
 
 def wildcards() -> None:
     """Part 8: half of part 3's mesh's services with a rule of their own, then wildcard rules too."""
-    halved = {
-        **ISTIO_OBJECTS,
-        "namespaces": [{"name": "istio-system"}],
-        "istio_objects": {
-            **ISTIO_OBJECTS["istio_objects"],
-            "destination_rules": {**ISTIO_OBJECTS["istio_objects"]["destination_rules"], "share": 0.5},
-        },
-    }
+    halved = _halved("destination_rules")
     start = time.perf_counter()
     cluster = build_cluster(scenario_from_dict(halved))
     built = time.perf_counter() - start
@@ -478,43 +491,91 @@ def entry_routes() -> None:
     )
 
 
+def _wildcard_routes(cluster: Cluster, spread: int, private: int) -> list[dict[str, Any]]:
+    """Part 11's VirtualServices: mesh-wide, then ``spread`` namespaces' public ones for their own
+    services, then ``private`` further namespaces' private ones for every service; each routes to
+    a service of its namespace (the mesh-wide one to the first service)."""
+    names = cluster.services["name"].tolist()
+    spaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()].tolist()
+    first = {
+        space: f"{name}.{space}.svc.cluster.local" for name, space in reversed(list(zip(names, spaces, strict=True)))
+    }
+
+    def spec(host: str, to: str, **more: Any) -> dict[str, Any]:
+        destination = [{"destination": {"host": to}}]
+        http = [{"route": destination, "retries": {"attempts": 2}, "timeout": "4s"}]
+        return {"hosts": [host], "http": http, "tcp": [{"route": destination}], **more}
+
+    found = [
+        {"name": "mesh-default", "namespace": "istio-system", "spec": spec("*.svc.cluster.local", first[spaces[0]])}
+    ]
+    ordered = _spaces(cluster)
+    for space in ordered[:spread]:
+        found.append(
+            {
+                "name": "namespace-default",
+                "namespace": space,
+                "spec": spec(f"*.{space}.svc.cluster.local", first[space]),
+            }
+        )
+    for space in ordered[spread : spread + private]:
+        found.append(
+            {
+                "name": "client-default",
+                "namespace": space,
+                "spec": spec("*.cluster.local", first[space], exportTo=["."]),
+            }
+        )
+    return found
+
+
+def vs_wildcards() -> None:
+    """Part 11: part 3's mesh with VirtualServices for half its services, then wildcard-host ones too."""
+    halved = _halved("virtual_services")
+
+    def describe(cluster: Cluster, wild: Cluster) -> tuple[str, str]:
+        claims = wild.virtual_service_hosts
+        added = claims[claims["how"].to_numpy() > 0]
+        return (
+            f"part 3's mesh with VirtualServices for half its services ({len(cluster.virtual_services):,})",
+            f"with {len(wild.virtual_services) - len(cluster.virtual_services)} wildcard-host VirtualServices "
+            f"(covering {len(added):,} (VirtualService, service) pairs; {len(wild.object_views):,} (viewer, "
+            "service) views)",
+        )
+
+    _before_after(halved, lambda c: {"virtual_services": _wildcard_routes(c, 10, 10)}, describe)
+
+
+PARTS: dict[str, Callable[[], None]] = {
+    "istio-objects": istio_objects,
+    "egress-ports": egress_ports,
+    "selectors": selectors,
+    "wildcards": wildcards,
+    "entries": entries,
+    "entry-routes": entry_routes,
+    "vs-wildcards": vs_wildcards,
+}
+"""Parts 3 to 11 by ``--only`` name, in order."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", default="duplicate", help="design for the protobuf comparison")
     parser.add_argument(
         "--only",
-        choices=["istio-objects", "egress-ports", "selectors", "wildcards", "entries", "entry-routes"],
-        help="run only parts 3 to 5, part 6, part 7, part 8, part 9, or part 10",
+        choices=list(PARTS),
+        help="run only parts 3 to 5, part 6, part 7, part 8, part 9, part 10, or part 11",
     )
     args = parser.parse_args()
-    if args.only == "istio-objects":
-        istio_objects()
-        return
-    if args.only == "egress-ports":
-        egress_ports()
-        return
-    if args.only == "selectors":
-        selectors()
-        return
-    if args.only == "wildcards":
-        wildcards()
-        return
-    if args.only == "entries":
-        entries()
-        return
-    if args.only == "entry-routes":
-        entry_routes()
+    if args.only:
+        PARTS[args.only]()
         return
     vectorized_all_designs(ROOT / "scenarios" / "large.yaml")
     vectorized_all_designs(ROOT / "bench" / "fleet-50k.yaml")
     speedup(ROOT / "scenarios" / "quickstart.yaml", args.design)
     speedup(ROOT / "bench" / "medium.yaml", args.design)
-    istio_objects()
-    egress_ports()
-    selectors()
-    wildcards()
-    entries()
-    entry_routes()
+    for part in PARTS.values():
+        part()
 
 
 if __name__ == "__main__":

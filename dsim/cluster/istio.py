@@ -13,12 +13,14 @@ taken as written.
   are merged as ``mergeDestinationRule`` merges them (:mod:`dsim.cluster.object_views`);
   ``subsets.rule`` names the merged entry, ``destination_rules.entry`` each rule's, and
   ``rule_members`` every entry each rule is in.
-- A VirtualService whose host is a service's FQDN replaces that service's default virtual host
-  on each of its HTTP ports with its own routes.
+- A VirtualService whose host is a service's FQDN, or a wildcard covering it, replaces that
+  service's default virtual host on each of its HTTP ports with its own routes, and its TCP and TLS
+  routes the default chains (which VirtualService wins where several name it:
+  :mod:`dsim.cluster.vs_hosts`).
 - Which VirtualService and which DestinationRule entry a proxy applies, and which routes it gets,
   depends on its namespace (exportTo, a namespace's own rules first, sourceNamespace) and its labels
   (workloadSelector, sourceLabels): :mod:`dsim.cluster.object_views`. The tables hold every
-  VirtualService's claims (``virtual_service_hosts``), the base view's rules
+  VirtualService's claims (``virtual_service_hosts``, with how each names its service), the base view's rules
   (``destination_rules.shapes``) and, in ``object_views``, each (viewer, service) whose view
   differs from it. A viewer is a namespace, or the workloads of one whose labels hold the same
   DestinationRule workloadSelectors and match sourceLabels (``rule_viewers``).
@@ -44,6 +46,7 @@ from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table
+from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher, stronger
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.istio import (
@@ -131,6 +134,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     )
     hosts = fqdn.tolist()
     service_of_host = registry_services(hosts)  # VirtualServices name and route Services and entries alike
+    matcher = VsHostMatcher(hosts, service_of_host)
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
@@ -152,25 +156,36 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             notes["VirtualService bound only to gateways: no effect on sidecars, as in Istio"] += 1
             vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
-        claims: list[int] = []
+        claims: dict[int, int] = {}  # service -> how its best host names it (dsim.cluster.vs_hosts)
         for host in spec.hosts:
-            service = service_of_host.get(resolve_host(host, vs.namespace, domain), -1)
-            if service < 0:
+            resolved = resolve_host(host, vs.namespace, domain)
+            named = matcher.named(resolved)
+            if all(how == OTHER_WAY for how in named.values()) and not (named and is_wildcard(resolved)):
                 notes[
                     "VirtualService host names no service in the mesh (short name with a dot, external host or "
-                    "wildcard): its virtual hosts `<host>:<port>` are not built"
+                    "wildcard covering none): its virtual hosts `<host>:<port>` are not built"
                 ] += 1
-            elif service in claims:
-                continue
-            else:
-                if service in claimed:
+            if is_wildcard(resolved) and any(how > 0 for how in named.values()):
+                notes[
+                    "VirtualService wildcard host covering services: its HTTP routes build the virtual host of "
+                    "each one no VirtualService a namespace sees names exactly nor covers by a longer wildcard "
+                    "(the first with that wildcard), its TCP and TLS routes apply to every one, as in Istio"
+                ] += 1
+            if OTHER_WAY in named.values():
+                notes[
+                    "VirtualService host a ServiceEntry's wildcard host covers: its TCP and TLS routes apply to "
+                    "that entry's ports (Istio matches hosts both ways there), its HTTP routes do not"
+                ] += 1
+            for service, how in named.items():
+                if how == EXACT and service in claimed and claims.get(service) != EXACT:
                     notes[
                         "VirtualService host another VirtualService also names: per port the first one a namespace "
                         "sees (private, exported to it, public) with an HTTP route for it builds its virtual host, "
                         "and TCP and TLS routes are walked across them in that order, as in Istio"
                     ] += 1
-                claimed.add(service)
-                claims.append(service)
+                if how == EXACT:
+                    claimed.add(service)
+                claims[service] = stronger(claims.get(service, how), how)
         destinations: set[int] = set()
         for route in spec.http:
             if route.delegate is not None:
@@ -190,6 +205,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 namespace=vs.namespace,
                 exports=exports,
                 claims=tuple(claims),
+                how=tuple(claims.values()),
                 destinations=frozenset(destinations),
                 conditions=conditions(vs),
             )
@@ -239,10 +255,12 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
         },
     )
-    vs_rows = [(v, svc) for v, facts in enumerate(vs_facts) for svc in facts.claims]
+    vs_rows = [
+        (v, svc, how) for v, facts in enumerate(vs_facts) for svc, how in zip(facts.claims, facts.how, strict=True)
+    ]
     tables["virtual_service_hosts"] = make_table(
         "virtual_service_hosts",
-        {"virtual_service": [v for v, _ in vs_rows], "service": [svc for _, svc in vs_rows]},
+        {name: [row[i] for row in vs_rows] for i, name in enumerate(("virtual_service", "service", "how"))},
     )
     tables["object_views"] = make_table(
         "object_views",

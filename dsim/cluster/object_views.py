@@ -71,7 +71,11 @@ class VsFacts:
     namespace: str
     exports: Exports
     claims: tuple[int, ...]
-    """The services its hosts name, in host order."""
+    """The services its hosts name (exactly, by a wildcard, or the other way round:
+    :mod:`dsim.cluster.vs_hosts`), in host order."""
+    how: tuple[int, ...] = ()
+    """How it names each of ``claims`` (:data:`dsim.cluster.vs_hosts.EXACT`, a wildcard's length,
+    :data:`dsim.cluster.vs_hosts.OTHER_WAY`)."""
     destinations: frozenset[int]
     """The services its HTTP routes send to."""
     conditions: tuple[Condition, ...] = ()

@@ -40,6 +40,7 @@ from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import Cluster, make_table
+from dsim.cluster.vs_hosts import EXACT
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
 from dsim.scenario.istio.rules import canonical_protocol
@@ -131,7 +132,7 @@ class _Scoper:
         service_ns: np.ndarray,
         exports: Sequence[frozenset[str] | None],
         virtual_services: Sequence[VirtualService],
-        vs_claims: Mapping[int, list[int]],
+        vs_claims: Mapping[int, list[tuple[int, bool]]],
         service_of_host: Mapping[str, int],
         cluster_domain: str,
         notes: Counter[str],
@@ -310,7 +311,8 @@ class _Scoper:
         imported = set(self._imported(egress, namespace))
         for v in self._candidates(namespace):
             claimed = self.vs_claims.get(v, [])
-            if any(bool(chosen[c]) != (v in imported) for c in claimed):
+            # A wildcard's services the egress hosts leave out are out of the proxy's scope anyway.
+            if any(bool(chosen[c]) != (v in imported) for c, exact in claimed if exact or chosen[c]):
                 self.notes[
                     "VirtualService whose host service a Sidecar imports without importing the VirtualService (or the "
                     "reverse, a VirtualService in another namespace than its host): dsim applies it with its host"
@@ -513,9 +515,9 @@ def sidecar_tables(
         return sidecars, False, {}
 
     vsh = tables["virtual_service_hosts"]
-    claims: dict[int, list[int]] = {}
-    for v, svc in zip(vsh["virtual_service"].tolist(), vsh["service"].tolist(), strict=True):
-        claims.setdefault(v, []).append(svc)
+    claims: dict[int, list[tuple[int, bool]]] = {}  # VirtualService -> (service, named exactly)
+    for v, svc, how in zip(vsh["virtual_service"].tolist(), vsh["service"].tolist(), vsh["how"].tolist(), strict=True):
+        claims.setdefault(v, []).append((svc, how == EXACT))
     service_of_host = registry_services(hosts)
     scoper = _Scoper(
         hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]

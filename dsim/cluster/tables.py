@@ -85,7 +85,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "rule_hosts": {"rule": "int32", "service": "int32"},
     "base_rules": {"service": "int32", "rule": "int32"},
     "virtual_services": {"name": "str", "namespace": "str", "generated": "bool"},
-    "virtual_service_hosts": {"virtual_service": "int32", "service": "int32"},
+    "virtual_service_hosts": {"virtual_service": "int32", "service": "int32", "how": "int32"},
     "object_views": {"viewer": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
     "rule_viewers": {"workload": "int32", "viewer": "int32"},
     "service_entries": {

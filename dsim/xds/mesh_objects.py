@@ -30,6 +30,7 @@ from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_c
 from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
+from dsim.cluster.vs_hosts import http_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.rules import TLS_PROTOCOLS
@@ -83,8 +84,12 @@ class MeshObjects:
         self.only_port = {s: first[s] for s in np.flatnonzero(counts == 1).tolist()}
         claims = cluster.virtual_service_hosts
         self._claimers: dict[int, list[int]] = {}
-        for v, service in sorted(zip(claims["virtual_service"].tolist(), claims["service"].tolist(), strict=True)):
+        self._how: dict[int, dict[int, int]] = {}  # service -> VirtualService -> how it names it
+        for v, service, how in sorted(
+            zip(claims["virtual_service"].tolist(), claims["service"].tolist(), claims["how"].tolist(), strict=True)
+        ):
             self._claimers.setdefault(service, []).append(v)
+            self._how.setdefault(service, {})[v] = how
         # What a VirtualService's place in a namespace's walk depends on (dsim.cluster.object_views).
         self._vs_facts = [
             VsFacts(
@@ -166,6 +171,12 @@ class MeshObjects:
         view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`): their namespace's."""
         name = None if viewer is None else self._namespace_names[self._viewer_namespace[viewer]]
         return vs_chain(self._vs_facts, self._claimers.get(service, ()), name)
+
+    def http_chain(self, service: int, chain: tuple[int, ...]) -> tuple[int, ...]:
+        """Of ``service``'s chain, the VirtualServices whose HTTP routes may build its virtual host
+        (:func:`dsim.cluster.vs_hosts.http_chain`: those naming it exactly, else the first of the
+        most specific wildcard)."""
+        return http_chain(chain, self._how.get(service, {}))
 
     def view(self, viewer: int | None = None) -> ObjectView:
         """What proxies of ``viewer`` (:meth:`dsim.cluster.Cluster.workload_viewers`: a
@@ -458,7 +469,7 @@ class ObjectView:
     def routing_vs(self, service: int, port: int) -> int | None:
         """The VirtualService that builds ``service``'s virtual host on ``port``: the first of its
         chain one of whose HTTP routes takes the port (``None``: the default virtual host)."""
-        chain = self.vs_of_service.get(service, ())
+        chain = self.objects.http_chain(service, self.vs_of_service.get(service, ()))
         return next((vs for vs in chain if self.objects.takes_port(vs, port, self.source)), None)
 
     def routed(
@@ -495,6 +506,9 @@ class StackedView(ObjectView):
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> tuple[int, dict[str, int]] | None:
         return self.views[self.group[service]].routed(int(self.real[service]), port, suffix, design, proxy)
+
+    def routing_vs(self, service: int, port: int) -> int | None:
+        return self.views[self.group[service]].routing_vs(int(self.real[service]), port)
 
     def tcp_chain(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts

@@ -1,6 +1,7 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
 matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
-hosts too; VirtualServices naming and routing to ServiceEntry hosts) spread over
+hosts too; VirtualServices naming and routing to ServiceEntry hosts, their hosts wildcards too,
+or hosts a ServiceEntry's wildcard covers) spread over
 namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
@@ -11,6 +12,7 @@ every design (``dsim/cluster/object_views.py``)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -18,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsim import build_cluster, design_names, scenario_from_dict
+from dsim.scenario.istio.rules import first_overlap
 from tests.accounting_check import assert_methods_agree
 
+EXAMPLES = int(os.environ.get("DSIM_VIEW_EXAMPLES", "12"))  # CI's; more to search wider by hand
 NAMESPACES = ("a", "b", "c")
 ROOT = "istio-system"  # rules there are the mesh's defaults; no workload of its own
 SERVICES = (("web", "a"), ("api", "b"), ("db", "b"))
@@ -113,6 +117,28 @@ def _route_host(draw: st.DrawFn) -> str:
     return draw(st.sampled_from([None, None, None, *ENTRIES])) or _host(draw)
 
 
+# A ServiceEntry of a wildcard host: a VirtualService for a host under it routes its TCP port (1.4).
+WIKI: dict[str, Any] = {
+    "name": "wiki",
+    "namespace": "c",
+    "spec": {
+        "hosts": ["*.wiki.org"],
+        "ports": [{"number": 9000, "name": "tcp", "protocol": "TCP"}],
+        "resolution": "NONE",
+    },
+}
+
+
+def _vs_hosts(draw: st.DrawFn) -> list[str]:
+    """One or two hosts: a service's or a ServiceEntry's, a wildcard covering several (the most
+    specific one builds a service's virtual host), or a host the wildcard entry covers (1.4)."""
+    wildcards = [None, None, None, "*.local", "*.svc.cluster.local", "*.b.svc.cluster.local", "*.example.com"]
+    found = [draw(st.sampled_from([*wildcards, "*.org", "en.wiki.org"])) or _route_host(draw)]
+    if draw(st.booleans()):
+        found.append(draw(st.sampled_from(wildcards)) or _route_host(draw))
+    return found[:1] if first_overlap(found) else found  # Istio refuses overlapping hosts
+
+
 def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
     chosen = draw(st.sampled_from([None, ["*"], ["."], *([n] for n in allowed), ["a", "b"]]))
     return {} if chosen is None else {"exportTo": chosen}
@@ -153,7 +179,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         ]
         if len(destinations) == 2:
             destinations[0]["weight"], destinations[1]["weight"] = 70, 30
-        spec = {"hosts": [_route_host(draw)], **_export(draw, NAMESPACES)}
+        spec = {"hosts": _vs_hosts(draw), **_export(draw, NAMESPACES)}
         # HTTP routes, TCP routes (on any port, the TCP one or the sniffed one), or both; TLS routes
         # (SNI chains on the TLS port), maybe beside TCP ones.
         kinds = draw(st.sampled_from([("http",), ("tcp",), ("http", "tcp"), ("tls",), ("tcp", "tls")]))
@@ -228,12 +254,13 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         "virtual_services": routes,
         "destination_rules": rules,
         "sidecars": sidecars,
-        "service_entries": [ENTRIES[h] for h in draw(st.lists(st.sampled_from(sorted(ENTRIES)), unique=True))],
+        "service_entries": [ENTRIES[h] for h in draw(st.lists(st.sampled_from(sorted(ENTRIES)), unique=True))]
+        + ([WIKI] if draw(st.booleans()) else []),
     }
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(meshes())
 def test_every_namespace_view_is_priced_exactly(data: dict[str, Any]) -> None:
     cluster = build_cluster(scenario_from_dict(data))
