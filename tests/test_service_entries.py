@@ -87,7 +87,7 @@ ENTRIES: list[dict[str, Any]] = [
             "resolution": "DNS",
         },
     },
-    {  # address-less TCP on an HTTP port of the mesh: the HTTP listener keeps the port
+    {  # address-less TCP on an HTTP port of the mesh: its chain joins the HTTP listener
         "name": "clash",
         "namespace": "ext",
         "spec": {
@@ -212,8 +212,14 @@ def test_listeners_and_routes(mesh) -> None:  # type: ignore[no-untyped-def]
     assert "*.wild.com" in wildcard.filter_chains[0].filters[-1].typed_config.value.decode(errors="replace")
     sni = listeners["0.0.0.0_443"]
     assert list(sni.filter_chains[0].filter_chain_match.server_names) == ["*.wild.com"]
-    clash = listeners["0.0.0.0_8080"]  # the HTTP listener of web's port, not clash's TCP chain
-    assert clash.default_filter_chain.name == "PassthroughFilterChain"
+    assert sni.default_filter_chain.name == "PassthroughFilterChain"  # SNI chains alone fall through
+    # web's HTTP listener takes clash's TCP chain as its default one, in place of the fall-through
+    # (TCPOverHTTP: mergeTCPFilterChains, then buildListenerFromEntry).
+    clash = listeners["0.0.0.0_8080"]
+    assert list(clash.filter_chains[0].filter_chain_match.application_protocols)  # the HTTP chain
+    assert "outbound|8080||clash.example.com" in clash.default_filter_chain.filters[-1].typed_config.value.decode(
+        errors="replace"
+    )
     route = next(r for r in config.routes if r.name == "80")
     vhost = next(v for v in route.virtual_hosts if v.name == "a.example.com:80")
     assert list(vhost.domains) == ["a.example.com", "a.example.com."]

@@ -6,8 +6,10 @@ ports' listeners (they carry the proxy's tracing, priced per tracing class) and 
 listeners of address-less TCP/TLS ports, shared by every entry on the port. So each host is
 built once per class by the generator's own :func:`dsim.xds.service_entries.entry_config` and
 sized with ``ByteSize()``: exact by construction. The shared wildcard listeners are priced as a
-bare listener plus one ``filter_chains`` field per chain, summed per proxy over the chains it sees
-(:func:`dsim.accounting.proxies`).
+bare listener plus each chain as the field it lands in (``filter_chains``, or
+``default_filter_chain`` for a TCP chain beside SNI chains), plus the fall-through where no TCP
+chain is, summed per proxy over the chains it sees; where an HTTP port holds the listener, the
+chains' fields are added to it instead (``dsim.accounting.proxies._wildcard``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
 from dsim.xds.service_entries import (
     EntryConfig,
-    WildcardChain,
     entry_config,
     entry_index,
     own_listeners,
@@ -43,6 +44,7 @@ TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
 """A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
 traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
+DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a chain matching everything sits
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 
 PER_SERVICE = (
@@ -82,7 +84,9 @@ class EntryPrices:
     """As :attr:`OutboundPrices.http`: the virtual hosts it adds to shared route configurations."""
     wildcard: pd.DataFrame
     """Per chain of a wildcard listener: service, port, suffix, tls, bytes (as a ``filter_chains``
-    field), sni (its server names, space-separated: the first chain of equal names is kept)."""
+    field), default_bytes (as the ``default_filter_chain`` field), server_first (a Mongo or MySQL
+    port's: it joins no HTTP listener), sni (its server names, space-separated: the first chain of
+    equal names is kept)."""
     wildcard_groups: pd.DataFrame
     """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
     inspector adds, ``additional`` addresses."""
@@ -123,7 +127,7 @@ def entry_prices(
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
     http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
-    wild_rows: list[tuple[int, int, str, bool, int, str]] = []
+    wild_rows: list[tuple[int, int, str, bool, int, int, bool, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
@@ -176,8 +180,19 @@ def entry_prices(
                 http_rows.append((service, port, suffix, size, sum(len(v.domains) for v in kept), len(kept), opens))
                 http_counts.append(vhost_objects(kept))
         for chain in built.wildcard:
-            size = _field(chain.chain.ByteSize(), FILTER_CHAINS_FIELD)
-            wild_rows.append((service, chain.port, chain.suffix, chain.tls, size, " ".join(chain.server_names)))
+            size = chain.chain.ByteSize()
+            wild_rows.append(
+                (
+                    service,
+                    chain.port,
+                    chain.suffix,
+                    chain.tls,
+                    _field(size, FILTER_CHAINS_FIELD),
+                    _field(size, DEFAULT_FILTER_CHAIN_FIELD),
+                    chain.server_first,
+                    " ".join(chain.server_names),
+                )
+            )
             groups[(chain.port, chain.suffix)] = None
     http = pd.DataFrame(
         {
@@ -200,16 +215,18 @@ def entry_prices(
             "suffix": np.array([r[2] for r in wild_rows], dtype=object).astype(str),
             "tls": np.array([r[3] for r in wild_rows], bool),
             "bytes": np.array([r[4] for r in wild_rows], np.int64),
-            "sni": np.array([r[5] for r in wild_rows], dtype=object).astype(str),
+            "default_bytes": np.array([r[5] for r in wild_rows], np.int64),
+            "server_first": np.array([r[6] for r in wild_rows], bool),
+            "sni": np.array([r[7] for r in wild_rows], dtype=object).astype(str),
         }
     )
     group_rows = []
     for port, suffix in sorted(groups):
         bind = design.http_bind(proxy, suffix)
-        bare = wildcard_listener(bind, port, []).ByteSize()
-        tls_chain = WildcardChain(port=port, suffix=suffix, tls=True, chain=lc.FilterChain())
-        with_inspector = wildcard_listener(bind, port, [tls_chain])
+        bare = wildcard_listener(bind, port, [], None, "").ByteSize()
+        with_inspector = wildcard_listener(bind, port, [lc.FilterChain()], None, "")
         del with_inspector.filter_chains[:]
+        with_inspector.ClearField("default_filter_chain")
         group_rows.append((port, suffix, bare, with_inspector.ByteSize() - bare, len(bind.additional)))
     wildcard_groups = pd.DataFrame(
         {

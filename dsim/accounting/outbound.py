@@ -18,7 +18,12 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from google.protobuf.message import Message
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.entries import TLS_FALLTHROUGH_DELTA, entry_prices
+from dsim.accounting.entries import (
+    DEFAULT_FILTER_CHAIN_FIELD,
+    FILTER_CHAINS_FIELD,
+    TLS_FALLTHROUGH_DELTA,
+    entry_prices,
+)
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -37,8 +42,6 @@ PORT = Number("port")  # module constants: each Number is registered with the en
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
 VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
-FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
-DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a sniffed port's TCP chain sits
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from envoy.config.listener.v3 import listener_pb2
 
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
@@ -29,6 +30,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
+from dsim.xds import listeners
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS, XDS_SHORT
@@ -218,9 +220,17 @@ class _Visibility:
 _CLUSTER_METRICS = frozenset({"cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS})
 
 
-def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, workloads: int) -> dict[str, np.ndarray]:
-    """Per workload: the wildcard listeners of address-less ServiceEntry TCP/TLS ports it sees (as
-    :func:`dsim.xds.service_entries.wildcard_listeners` builds them): listeners, bytes, chains, additional addresses."""
+def _wildcard(
+    prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, allow: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per workload: what the address-less ServiceEntry TCP/TLS ports it sees add (as
+    :func:`dsim.xds.service_entries.wildcard_listeners` builds them, under its outbound traffic
+    policy ``allow``): listeners, bytes, chains, additional addresses. Per (port, suffix), the first
+    TCP chain and the first TLS chain of each set of server names; a wildcard listener of their own
+    (the TCP chain the default one beside SNI chains, SNI chains alone falling through), or, where an
+    HTTP port holds the wildcard listener, their chains in it (the TCP one replacing its
+    fall-through), a Mongo or MySQL port's left out."""
+    workloads = len(allow)
     out = {k: np.zeros(workloads, np.int64) for k in ("listeners", "bytes", "chains", "additional")}
     wild = prices.wildcard
     if not len(wild):
@@ -228,27 +238,54 @@ def _wildcard(prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, w
     rows = seen.pairs(np.unique(wild["service"].to_numpy())).merge(wild, on="service")
     http = groups.merge(prices.groups[["group", "port", "suffix"]], on="group")[["workload", "port", "suffix"]]
     rows = rows.merge(http.drop_duplicates().assign(http=True), on=["workload", "port", "suffix"], how="left")
-    rows = rows[rows["http"].isna()]
+    rows["http"] = rows["http"].notna().astype(bool)
+    rows = rows[~(rows["http"] & rows["server_first"])]
     tcp = rows[~rows["tls"]].sort_values("service").drop_duplicates(["workload", "port", "suffix"])
     tls = rows[rows["tls"]].sort_values("service", kind="stable").drop_duplicates(["workload", "port", "suffix", "sni"])
-    chosen = pd.concat([tls, tcp], ignore_index=True)
-    if not len(chosen):
-        return out
+    keys = ["workload", "port", "suffix"]
     per = (
-        chosen.groupby(["workload", "port", "suffix"], as_index=False)
-        .agg(bytes=("bytes", "sum"), chains=("service", "size"), tls=("tls", "any"))
+        tls.groupby(keys, as_index=False)
+        .agg(tls_bytes=("bytes", "sum"), tls_chains=("service", "size"), http=("http", "first"))
+        .merge(
+            tcp[[*keys, "bytes", "default_bytes", "http"]].rename(columns={"bytes": "tcp_bytes", "http": "tcp_http"}),
+            on=keys,
+            how="outer",
+        )
         .merge(prices.wildcard_groups, on=["port", "suffix"])
     )
+    if not len(per):
+        return out
     w = per["workload"].to_numpy()
-    size = per["bytes"].to_numpy() + per["bare"].to_numpy() + np.where(per["tls"].to_numpy(), per["inspector"], 0)
+    on_http = per["http"].fillna(per["tcp_http"]).to_numpy(bool)
+    has_tls = per["tls_chains"].notna().to_numpy()
+    has_tcp = per["tcp_bytes"].notna().to_numpy()
+    tls_bytes = per["tls_bytes"].fillna(0).to_numpy(np.int64)
+    tls_chains = per["tls_chains"].fillna(0).to_numpy(np.int64)
+    as_default = per["default_bytes"].fillna(0).to_numpy(np.int64)
+    as_chain = per["tcp_bytes"].fillna(0).to_numpy(np.int64)
+    fall = np.where(allow[w], FALLTHROUGH_BYTES[True], FALLTHROUGH_BYTES[False])
+    # The last chain: the TCP one (the default one beside others, else the only one), or the fall-through.
+    last = np.where(has_tcp, np.where(has_tls, as_default, as_chain), fall)
+    own = per["bare"].to_numpy() + np.where(has_tls, per["inspector"].to_numpy(), 0) + tls_bytes + last
+    joined = tls_bytes + np.where(has_tcp, as_default - fall, 0)  # the HTTP listener has its fall-through
     for key, values in (
-        ("listeners", np.ones(len(per), np.int64)),
-        ("bytes", size),
-        ("chains", per["chains"].to_numpy()),
-        ("additional", per["additional"].to_numpy()),
+        ("listeners", np.where(on_http, 0, 1)),
+        ("bytes", np.where(on_http, joined, own)),
+        ("chains", tls_chains + np.where(on_http, 0, 1)),
+        ("additional", np.where(on_http, 0, per["additional"].to_numpy())),
     ):
         out[key] = np.bincount(w, weights=values, minlength=workloads).astype(np.int64)
     return out
+
+
+FALLTHROUGH_BYTES = {
+    allow: listener_pb2.Listener(
+        default_filter_chain=listeners.fallthrough(listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
+    ).ByteSize()
+    for allow in (False, True)
+}
+"""Bytes of an outbound listener's fall-through chain, as its ``default_filter_chain``, per outbound
+traffic policy (``True``: ALLOW_ANY)."""
 
 
 _ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
@@ -355,7 +392,7 @@ def _per_workload(
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
-    wild = _wildcard(prices, seen, groups, workloads)
+    wild = _wildcard(prices, seen, groups, allow)
     shadowed = _shadowed(prices, seen, tau, allow)
     found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],

@@ -147,11 +147,6 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             selected.extend((service, w) for w in chosen)
         if "*" in "".join(spec.hosts):
             notes["ServiceEntry wildcard host: built as a host of its own (no dynamic forward proxy)"] += 1
-        if not addresses and any(not canonical_protocol(port.protocol) for port in spec.ports):
-            notes[
-                "ServiceEntry sniffed port without an address: built as a TCP chain of the wildcard listener (Istio "
-                'builds a sniffing 0.0.0.0_P listener whose HTTP chain asks for route "P")'
-            ] += 1
 
     services = tables["services"][list(SCHEMA["services"])]
     halves = [split_ipv6(int(str(r["vip6"]))) for r in rows]

@@ -243,15 +243,19 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     out_listeners.extend(bound_listeners.values())
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
     # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
+    http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
     for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
             bind = design.http_bind(view.facts, suffix)
-            out_listeners.append(listeners.outbound_http(bind, port_number, route_name, trace, unknown))
+            shared = listeners.outbound_http(bind, port_number, route_name, trace, unknown)
+            http_listeners[(port_number, suffix)] = shared
+            out_listeners.append(shared)
         ordered = sorted(shared_vhosts.get((port_number, suffix), []), key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 
-    out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, opened))
+    # Address-less ServiceEntry TCP/TLS ports: wildcard listeners, or chains of the HTTP one (3.4).
+    out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, http_listeners, unknown))
 
     for named in design.virtual_outbound(view.facts):
         out_listeners.append(listeners.virtual_outbound(named.name, named.bind, unknown))

@@ -122,7 +122,7 @@ def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing, bound: b
     return listener
 
 
-def _fallthrough(unknown: str) -> lc.FilterChain:
+def fallthrough(unknown: str) -> lc.FilterChain:
     """The default chain of an outbound listener whose chains all match something: to ``unknown``."""
     return lc.FilterChain(
         filter_chain_match=lc.FilterChainMatch(),
@@ -134,7 +134,7 @@ def _fallthrough(unknown: str) -> lc.FilterChain:
 def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unknown: str) -> listener_pb2.Listener:
     """The wildcard listener all HTTP services on ``port`` share; anything else goes to ``unknown``."""
     listener = _sniffing(bind, port, route_name, tracing)
-    listener.default_filter_chain.CopyFrom(_fallthrough(unknown))
+    listener.default_filter_chain.CopyFrom(fallthrough(unknown))
     return listener
 
 
@@ -177,16 +177,31 @@ def merge_tcp(current: listener_pb2.Listener, incoming: listener_pb2.Listener, u
     for chain in _entry_chains(incoming):
         if all(chain.filter_chain_match != c.filter_chain_match for c in chains):
             chains.append(chain)
+    lay_out(current, chains, unknown)
+    del current.listener_filters[:]
+    if any(c.filter_chain_match.server_names for c in current.filter_chains):
+        current.listener_filters.append(tls_inspector())
+
+
+def merge_into_http(current: listener_pb2.Listener, incoming: Sequence[lc.FilterChain], unknown: str) -> None:
+    """Chains of address-less ServiceEntry TCP and TLS ports joining the shared HTTP listener of their
+    port (``TCPOverHTTP``: ``mergeTCPFilterChains``, then ``buildListenerFromEntry``): SNI chains
+    beside the HTTP one, and a TCP chain, matching everything, in place of the fall-through. The
+    listener already inspects TLS and HTTP."""
+    lay_out(current, [*_entry_chains(current), *incoming], unknown)
+
+
+def lay_out(listener: listener_pb2.Listener, chains: Sequence[lc.FilterChain], unknown: str) -> None:
+    """A listener's chains as ``buildListenerFromEntry`` lays them out: where some chain matches
+    something, the one matching everything is the default chain, and without one the fall-through to
+    ``unknown`` is; a lone chain matching everything is the listener's only chain."""
     everything = [c for c in chains if _matches_everything(c)]
     matching = [c for c in chains if not _matches_everything(c)]
-    del current.filter_chains[:]
-    current.ClearField("default_filter_chain")
-    current.filter_chains.extend(matching or everything[:1])
+    del listener.filter_chains[:]
+    listener.ClearField("default_filter_chain")
+    listener.filter_chains.extend(matching or everything[:1])
     if matching:
-        current.default_filter_chain.CopyFrom(everything[0] if everything else _fallthrough(unknown))
-    del current.listener_filters[:]
-    if any(c.filter_chain_match.server_names for c in matching):
-        current.listener_filters.append(tls_inspector())
+        listener.default_filter_chain.CopyFrom(everything[0] if everything else fallthrough(unknown))
 
 
 def tls_inspector() -> lc.ListenerFilter:
@@ -210,7 +225,7 @@ def tls_routing(chains: Sequence[lc.FilterChain], unknown: str) -> listener_pb2.
     Every chain matches server names (a sidecar's VirtualService cannot name ``*``, the one SNI that
     would match everything), so a connection none matches takes the fall-through chain."""
     return listener_pb2.Listener(
-        listener_filters=[tls_inspector()], filter_chains=chains, default_filter_chain=_fallthrough(unknown)
+        listener_filters=[tls_inspector()], filter_chains=chains, default_filter_chain=fallthrough(unknown)
     )
 
 

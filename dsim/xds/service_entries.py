@@ -7,9 +7,10 @@ with an inline assignment, ``NONE`` → ``ORIGINAL_DST``), its endpoint sets (3.
 ``endpoints``, the pods its ``workloadSelector`` selects, or the host itself for DNS), its listeners
 (3.4: one per address for TCP, TLS and sniffed ports; a virtual host in the shared ``"P"`` route
 configuration for HTTP ports; a chain of the wildcard ``0.0.0.0_P`` listener for a TCP or TLS port
-without an address) and its mTLS by location (3.5). The protobuf path (:mod:`dsim.xds.generate`)
-assembles these pieces per proxy; the vectorized accounting (:mod:`dsim.accounting.entries`)
-prices the very same pieces once per proxy family class, so the two agree by construction.
+without an address, which joins an HTTP port's listener there) and its mTLS by location (3.5). The
+protobuf path (:mod:`dsim.xds.generate`) assembles these pieces per proxy; the vectorized accounting
+(:mod:`dsim.accounting.entries`) prices the very same pieces once per proxy family class, so the two
+agree by construction.
 
 A DestinationRule covering the host shapes its clusters as it shapes a Service's (3.8): its
 policies, a cluster per subset over the endpoints whose labels the subset's hold, the hash of its
@@ -61,6 +62,8 @@ CLUSTER_TYPE = {
     "NONE": cluster_pb2.Cluster.ORIGINAL_DST,
 }
 DNS_REFRESH_S = 60  # meshConfig.dnsRefreshRate's default
+SERVER_FIRST_PROTOCOLS = frozenset({"Mongo", "MySQL"})
+"""Protocols whose ports share no listener with HTTP (``isConflictWithWellKnownPort``)."""
 _CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "GRPC-Web": "GRPC-Web", "auto": "auto"}
 
 
@@ -102,6 +105,8 @@ class WildcardChain:
     """Matched by SNI (a host's own, or its VirtualService's TLS routes'; the first chain of equal
     server names wins); else the plain TCP chain (the first entry's wins)."""
     chain: lc.FilterChain
+    server_first: bool = False
+    """Its port speaks Mongo or MySQL, which Istio never lets share a listener with HTTP."""
 
     @property
     def server_names(self) -> tuple[str, ...]:
@@ -352,13 +357,17 @@ def _dns_settings(cluster: cluster_pb2.Cluster, copy: EntryCopy) -> None:
     cluster.dns_refresh_rate.CopyFrom(duration_pb2.Duration(seconds=DNS_REFRESH_S))
 
 
-def wildcard_listener(bind: Bind, port: int, chains: Sequence[WildcardChain]) -> listener_pb2.Listener:
-    """The wildcard listener of an address-less TCP/TLS port: every SNI chain, then one TCP chain."""
+def wildcard_listener(
+    bind: Bind, port: int, sni: Sequence[lc.FilterChain], tcp: lc.FilterChain | None, unknown: str
+) -> listener_pb2.Listener:
+    """The wildcard listener of an address-less TCP/TLS port no HTTP port shares: its SNI chains
+    (with the TLS inspector) and its TCP chain, laid out as ``buildListenerFromEntry`` lays them out
+    (the TCP chain the default one beside SNI chains; SNI chains alone fall through to ``unknown``)."""
     listener = listeners.outbound_tcp(bind, port, "")
     del listener.filter_chains[:]
-    if any(c.tls for c in chains):
+    if sni:
         listener.listener_filters.append(listeners.tls_inspector())
-    listener.filter_chains.extend(c.chain for c in chains)
+    listeners.lay_out(listener, [*sni, *([tcp] if tcp is not None else [])], unknown)
     return listener
 
 
@@ -405,9 +414,13 @@ def entry_config(
             if kind in ("http", "auto"):
                 shared = vhost([view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)])
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
-                # as a Service's does; a sniffed port only rides where one opens it.
-                if kind == "http" or shared is not None:
-                    out["http" if kind == "http" else "riding"].append((port.port, suffix, shared))
+                # as a Service's does, and so does a sniffed port without an address: its wildcard
+                # listener's HTTP chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the
+                # route after the port on the wildcard bind). A sniffed port on an address only
+                # rides where one opens it.
+                opens = kind == "http" or not copy.binds
+                if opens or shared is not None:
+                    out["http" if opens else "riding"].append((port.port, suffix, shared))
             if kind == "http":
                 continue
             # A VirtualService's TCP route replaces the default chain of a TCP or sniffed port, its
@@ -421,7 +434,10 @@ def entry_config(
                 chain = routed if routed is not None else outbound_chain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
-                out["wild"].append(WildcardChain(port=port.port, suffix=suffix, tls=kind == "tls", chain=chain))
+                first = port.protocol in SERVER_FIRST_PROTOCOLS
+                out["wild"].append(
+                    WildcardChain(port=port.port, suffix=suffix, tls=kind == "tls", chain=chain, server_first=first)
+                )
             elif kind == "auto":
                 route_name = f"{view.host}:{port.port}{suffix}"
                 for bind in copy.binds:
@@ -474,23 +490,34 @@ def kept_parts(
 
 
 def wildcard_listeners(
-    design: Design, proxy: ProxyFacts, chains: Sequence[WildcardChain], http_groups: set[tuple[int, str]]
+    design: Design,
+    proxy: ProxyFacts,
+    chains: Sequence[WildcardChain],
+    http_listeners: Mapping[tuple[int, str], listener_pb2.Listener],
+    unknown: str,
 ) -> list[listener_pb2.Listener]:
     """The wildcard listeners of a proxy's address-less TCP/TLS ServiceEntry ports, from their chains
     in service order: per (port, route suffix) the first TLS chain of each set of server names (a
     later one matching the same names is dropped, as ``mergeTCPFilterChains`` drops a conflicting
-    chain) and the first TCP chain; none where an HTTP port already holds the same wildcard listener
-    (Istio keeps the HTTP one; inferred)."""
+    chain) and the first TCP chain. Where an HTTP port holds that wildcard listener
+    (``http_listeners``, changed in place), the chains join it instead (``TCPOverHTTP``), but a
+    Mongo or MySQL port's (``isConflictWithWellKnownPort``: server-first protocols never share a
+    port with HTTP)."""
     grouped: dict[tuple[int, str], list[WildcardChain]] = {}
     taken: set[tuple[int, str, tuple[str, ...] | None]] = set()  # (port, suffix, server names; None: TCP)
     for chain in chains:
         key = (chain.port, chain.suffix)
         match = (*key, chain.server_names if chain.tls else None)
-        if key in http_groups or match in taken:
+        if (key in http_listeners and chain.server_first) or match in taken:
             continue
         taken.add(match)
         grouped.setdefault(key, []).append(chain)
     out = []
     for (port, suffix), group in sorted(grouped.items()):
-        out.append(wildcard_listener(design.http_bind(proxy, suffix), port, group))
+        sni = [c.chain for c in group if c.tls]
+        tcp = next((c.chain for c in group if not c.tls), None)
+        if (port, suffix) in http_listeners:
+            listeners.merge_into_http(http_listeners[(port, suffix)], [*sni, *([tcp] if tcp else [])], unknown)
+        else:
+            out.append(wildcard_listener(design.http_bind(proxy, suffix), port, sni, tcp, unknown))
     return out

@@ -1,8 +1,8 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
 matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
-hosts too; VirtualServices naming and routing to ServiceEntry hosts, their hosts wildcards too,
-or hosts a ServiceEntry's wildcard covers) spread over
-namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
+hosts too, address-less TCP and sniffed ports sharing numbers with services'; VirtualServices naming
+and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
+covers) spread over namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -90,6 +90,17 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "spec": {
             "hosts": ["tls.example.com"],
             "ports": [{"number": 8443, "name": "tls", "protocol": "TLS"}],
+            "resolution": "DNS",
+        },
+    },
+    # Address-less: a TCP port where services have HTTP ones (it joins their listener), and a
+    # sniffed one where they have TCP ones (it opens "5432" itself).
+    "tcp80.example.com": {
+        "name": "tcp80",
+        "namespace": "b",
+        "spec": {
+            "hosts": ["tcp80.example.com"],
+            "ports": [{"number": 80, "name": "tcp", "protocol": "TCP"}, {"number": 5432, "name": "sniffed"}],
             "resolution": "DNS",
         },
     },
