@@ -4,7 +4,8 @@ entry: SNI chains, with the TCP chain (which matches everything) as the default 
 the fall-through to ``PassthroughCluster`` or ``BlackHoleCluster`` (the proxy's outbound traffic
 policy) where no chain matches everything. Where an HTTP port of the mesh holds ``0.0.0.0_P``, the
 entries' chains join that listener (``TCPOverHTTP``: ``mergeTCPFilterChains``), the TCP chain in
-place of its fall-through; a Mongo or MySQL port's does not (``isConflictWithWellKnownPort``). A
+place of its fall-through. A Mongo or MySQL port's chain joins no listener of another protocol, nor
+does another's join its listener (``isConflictWithWellKnownPort``). A
 sniffed port without an address opens ``"P"`` as an HTTP port does, its TCP chain the default one.
 Checked on the protobuf path, byte-exact in the accounting under every design and both policies,
 and in the real Envoy."""
@@ -57,6 +58,10 @@ MESH: dict[str, Any] = {
         _entry("tcp-and-tls", "d.example.com", 9100, "TCP"),  # the default chain beside ...
         _entry("tls-too", "e.tls.example.com", 9100, "TLS"),  # ... this SNI chain
         _entry("tcp-alone", "f.example.com", 9200, "TCP"),  # the only chain
+        _entry("mysql-first", "j.example.com", 9300, "MySQL"),  # holds its listener: ...
+        _entry("tls-after", "k.tls.example.com", 9300, "TLS"),  # ... this chain is dropped
+        _entry("tls-first", "l.tls.example.com", 9400, "TLS"),  # holds its listener: ...
+        _entry("mongo-after", "m.example.com", 9400, "Mongo"),  # ... this chain is dropped
         _entry("sniffed", "h.example.com", 7070),  # opens "7070": an HTTP listener, its TCP chain the default
         _entry("sniffed-late", "i.example.com", 8080),  # a virtual host in "8080"; tcp-clash's chain came first
     ],
@@ -98,6 +103,16 @@ def test_a_mysql_port_keeps_out_of_the_http_listener(mesh: Cluster) -> None:
     assert len(listeners["0.0.0.0_3306"].filter_chains) == 1
     assert listeners["0.0.0.0_3306"].default_filter_chain.name == "PassthroughFilterChain"
     assert not [name for name in listeners if name.endswith("_3306") and name != "0.0.0.0_3306"]
+
+
+def test_a_mongo_or_mysql_port_shares_no_wildcard_listener(mesh: Cluster) -> None:
+    listeners = _listeners(mesh, "app/web")
+    mysql = listeners["0.0.0.0_9300"]
+    assert [_cluster_of(c) for c in mysql.filter_chains] == ["outbound|9300||j.example.com"]
+    assert not mysql.HasField("default_filter_chain")
+    tls = listeners["0.0.0.0_9400"]
+    assert [list(c.filter_chain_match.server_names) for c in tls.filter_chains] == [["l.tls.example.com"]]
+    assert tls.default_filter_chain.name == "PassthroughFilterChain"
 
 
 @pytest.mark.parametrize(

@@ -84,8 +84,8 @@ class EntryPrices:
     """As :attr:`OutboundPrices.http`: the virtual hosts it adds to shared route configurations."""
     wildcard: pd.DataFrame
     """Per chain of a wildcard listener: service, port, suffix, tls, bytes (as a ``filter_chains``
-    field), default_bytes (as the ``default_filter_chain`` field), server_first (a Mongo or MySQL
-    port's: it joins no HTTP listener), sni (its server names, space-separated: the first chain of
+    field), default_bytes (as the ``default_filter_chain`` field), protocol (its port's: a Mongo or
+    MySQL one shares no listener with another protocol), sni (its server names, space-separated: the first chain of
     equal names is kept)."""
     wildcard_groups: pd.DataFrame
     """Per (port, suffix) of those listeners: ``bare`` bytes (no chain), ``inspector`` bytes the TLS
@@ -127,7 +127,7 @@ def entry_prices(
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
     http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
-    wild_rows: list[tuple[int, int, str, bool, int, int, bool, str]] = []
+    wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
@@ -189,7 +189,7 @@ def entry_prices(
                     chain.tls,
                     _field(size, FILTER_CHAINS_FIELD),
                     _field(size, DEFAULT_FILTER_CHAIN_FIELD),
-                    chain.server_first,
+                    chain.protocol,
                     " ".join(chain.server_names),
                 )
             )
@@ -216,7 +216,7 @@ def entry_prices(
             "tls": np.array([r[3] for r in wild_rows], bool),
             "bytes": np.array([r[4] for r in wild_rows], np.int64),
             "default_bytes": np.array([r[5] for r in wild_rows], np.int64),
-            "server_first": np.array([r[6] for r in wild_rows], bool),
+            "protocol": np.array([r[6] for r in wild_rows], dtype=object).astype(str),
             "sni": np.array([r[7] for r in wild_rows], dtype=object).astype(str),
         }
     )

@@ -33,6 +33,7 @@ from dsim.scenario.model import IpFamily
 from dsim.xds import listeners
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.routes import ROUTE_COUNTS
+from dsim.xds.service_entries import SERVER_FIRST_PROTOCOLS, SNIFFED
 from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS, XDS_SHORT
 
 # Counts that are a type's resource count, by the metric that holds it.
@@ -229,7 +230,7 @@ def _wildcard(
     TCP chain and the first TLS chain of each set of server names; a wildcard listener of their own
     (the TCP chain the default one beside SNI chains, SNI chains alone falling through), or, where an
     HTTP port holds the wildcard listener, their chains in it (the TCP one replacing its
-    fall-through), a Mongo or MySQL port's left out."""
+    fall-through); a Mongo or MySQL port's chain only on a listener of its own protocol."""
     workloads = len(allow)
     out = {k: np.zeros(workloads, np.int64) for k in ("listeners", "bytes", "chains", "additional")}
     wild = prices.wildcard
@@ -239,10 +240,15 @@ def _wildcard(
     http = groups.merge(prices.groups[["group", "port", "suffix"]], on="group")[["workload", "port", "suffix"]]
     rows = rows.merge(http.drop_duplicates().assign(http=True), on=["workload", "port", "suffix"], how="left")
     rows["http"] = rows["http"].notna().astype(bool)
-    rows = rows[~(rows["http"] & rows["server_first"])]
-    tcp = rows[~rows["tls"]].sort_values("service").drop_duplicates(["workload", "port", "suffix"])
-    tls = rows[rows["tls"]].sort_values("service", kind="stable").drop_duplicates(["workload", "port", "suffix", "sni"])
     keys = ["workload", "port", "suffix"]
+    # The listener's protocol: the shared HTTP one's, else its first chain's (service order).
+    rows = rows.sort_values(["workload", "service"], kind="stable")
+    held = np.where(rows["http"], SNIFFED, rows.groupby(keys)["protocol"].transform("first"))
+    protocol = rows["protocol"].to_numpy()
+    server_first = np.isin(protocol, SERVER_FIRST_PROTOCOLS) | np.isin(held, SERVER_FIRST_PROTOCOLS)
+    rows = rows[~(server_first & (protocol != held))]
+    tcp = rows[~rows["tls"]].drop_duplicates(keys)
+    tls = rows[rows["tls"]].drop_duplicates([*keys, "sni"])
     per = (
         tls.groupby(keys, as_index=False)
         .agg(tls_bytes=("bytes", "sum"), tls_chains=("service", "size"), http=("http", "first"))

@@ -62,8 +62,17 @@ CLUSTER_TYPE = {
     "NONE": cluster_pb2.Cluster.ORIGINAL_DST,
 }
 DNS_REFRESH_S = 60  # meshConfig.dnsRefreshRate's default
-SERVER_FIRST_PROTOCOLS = frozenset({"Mongo", "MySQL"})
-"""Protocols whose ports share no listener with HTTP (``isConflictWithWellKnownPort``)."""
+SERVER_FIRST_PROTOCOLS = ("Mongo", "MySQL")
+"""Protocols whose ports share no listener with another protocol (``isConflictWithWellKnownPort``)."""
+SNIFFED = "auto"
+"""The protocol of the shared HTTP listener of a port on the wildcard (Istio's ``Unsupported``)."""
+
+
+def server_first_conflict(incoming: str, held: str) -> bool:
+    """Whether a port of protocol ``incoming`` may not join a listener of protocol ``held``."""
+    return incoming != held and (incoming in SERVER_FIRST_PROTOCOLS or held in SERVER_FIRST_PROTOCOLS)
+
+
 _CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "GRPC-Web": "GRPC-Web", "auto": "auto"}
 
 
@@ -105,8 +114,8 @@ class WildcardChain:
     """Matched by SNI (a host's own, or its VirtualService's TLS routes'; the first chain of equal
     server names wins); else the plain TCP chain (the first entry's wins)."""
     chain: lc.FilterChain
-    server_first: bool = False
-    """Its port speaks Mongo or MySQL, which Istio never lets share a listener with HTTP."""
+    protocol: str = "TCP"
+    """Its port's protocol: a Mongo or MySQL port shares no listener with another protocol."""
 
     @property
     def server_names(self) -> tuple[str, ...]:
@@ -429,14 +438,16 @@ def entry_config(
             sni = objects.tls_chains(service, port.port, suffix, design, proxy) if kind == "tls" else ()
             if not copy.binds:
                 if sni:
-                    out["wild"].extend(WildcardChain(port=port.port, suffix=suffix, tls=True, chain=c) for c in sni)
+                    out["wild"].extend(
+                        WildcardChain(port=port.port, suffix=suffix, tls=True, chain=c, protocol=port.protocol)
+                        for c in sni
+                    )
                     continue
                 chain = routed if routed is not None else outbound_chain(filters=tcp_filters(target, inbound=False))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
-                first = port.protocol in SERVER_FIRST_PROTOCOLS
                 out["wild"].append(
-                    WildcardChain(port=port.port, suffix=suffix, tls=kind == "tls", chain=chain, server_first=first)
+                    WildcardChain(port=port.port, suffix=suffix, tls=kind == "tls", chain=chain, protocol=port.protocol)
                 )
             elif kind == "auto":
                 route_name = f"{view.host}:{port.port}{suffix}"
@@ -500,15 +511,18 @@ def wildcard_listeners(
     in service order: per (port, route suffix) the first TLS chain of each set of server names (a
     later one matching the same names is dropped, as ``mergeTCPFilterChains`` drops a conflicting
     chain) and the first TCP chain. Where an HTTP port holds that wildcard listener
-    (``http_listeners``, changed in place), the chains join it instead (``TCPOverHTTP``), but a
-    Mongo or MySQL port's (``isConflictWithWellKnownPort``: server-first protocols never share a
-    port with HTTP)."""
+    (``http_listeners``, changed in place), the chains join it instead (``TCPOverHTTP``). A chain
+    whose port's protocol differs from the listener's, where either is Mongo or MySQL, is dropped
+    (``isConflictWithWellKnownPort``: the listener's is the first chain's, the shared HTTP one's
+    sniffed)."""
     grouped: dict[tuple[int, str], list[WildcardChain]] = {}
     taken: set[tuple[int, str, tuple[str, ...] | None]] = set()  # (port, suffix, server names; None: TCP)
+    held: dict[tuple[int, str], str] = {}  # the listener's protocol
     for chain in chains:
         key = (chain.port, chain.suffix)
         match = (*key, chain.server_names if chain.tls else None)
-        if (key in http_listeners and chain.server_first) or match in taken:
+        protocol = SNIFFED if key in http_listeners else held.setdefault(key, chain.protocol)
+        if server_first_conflict(chain.protocol, protocol) or match in taken:
             continue
         taken.add(match)
         grouped.setdefault(key, []).append(chain)
