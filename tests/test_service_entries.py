@@ -214,7 +214,7 @@ def test_listeners_and_routes(mesh) -> None:  # type: ignore[no-untyped-def]
     assert list(sni.filter_chains[0].filter_chain_match.server_names) == ["*.wild.com"]
     assert sni.default_filter_chain.name == "PassthroughFilterChain"  # SNI chains alone fall through
     # web's HTTP listener takes clash's TCP chain as its default one, in place of the fall-through
-    # (TCPOverHTTP: mergeTCPFilterChains, then buildListenerFromEntry).
+    # (TCPOverAuto: mergeTCPFilterChains, then buildListenerFromEntry).
     clash = listeners["0.0.0.0_8080"]
     assert list(clash.filter_chains[0].filter_chain_match.application_protocols)  # the HTTP chain
     assert "outbound|8080||clash.example.com" in clash.default_filter_chain.filters[-1].typed_config.value.decode(

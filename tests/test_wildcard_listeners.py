@@ -3,7 +3,7 @@
 entry: SNI chains, with the TCP chain (which matches everything) as the default one beside them, and
 the fall-through to ``PassthroughCluster`` or ``BlackHoleCluster`` (the proxy's outbound traffic
 policy) where no chain matches everything. Where an HTTP port of the mesh holds ``0.0.0.0_P``, the
-entries' chains join that listener (``TCPOverHTTP``: ``mergeTCPFilterChains``), the TCP chain in
+entries' chains join that listener (``TCPOverAuto``: ``mergeTCPFilterChains``), the TCP chain in
 place of its fall-through. A Mongo or MySQL port's chain joins no listener of another protocol, nor
 does another's join its listener (``isConflictWithWellKnownPort``). A
 sniffed port without an address opens ``"P"`` as an HTTP port does, its TCP chain the default one.
@@ -64,6 +64,21 @@ MESH: dict[str, Any] = {
         _entry("mongo-after", "m.example.com", 9400, "Mongo"),  # ... this chain is dropped
         _entry("sniffed", "h.example.com", 7070),  # opens "7070": an HTTP listener, its TCP chain the default
         _entry("sniffed-late", "i.example.com", 8080),  # a virtual host in "8080"; tcp-clash's chain came first
+    ],
+    # app's own TCP routes for two entries whose chains another holds the listener against: a view
+    # changes their chains, and still neither is built (the accounting prices a view's chain among
+    # every chain and HTTP port of its listener, not alone).
+    "virtual_services": [
+        {
+            "name": f"{name}-routed",
+            "namespace": "app",
+            "spec": {
+                "hosts": [host],
+                "exportTo": ["."],
+                "tcp": [{"route": [{"destination": {"host": "f.example.com", "port": {"number": 9200}}}]}],
+            },
+        }
+        for name, host in (("db", "db.example.com"), ("mongo", "m.example.com"))
     ],
     "sidecars": [
         {"name": "default", "namespace": "locked", "spec": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}

@@ -3,7 +3,7 @@
 A ServiceEntry host's resources do not depend on which proxy of a family class sees it (its
 virtual host domains carry no short names: ``docs/istio-objects.md`` 1.3), except its sniffed
 ports' listeners (they carry the proxy's tracing, priced per tracing class) and the wildcard
-listeners of address-less TCP/TLS ports, shared by every entry on the port. So each host is
+listeners of address-less TCP, TLS and sniffed ports, shared by every entry on the port. So each host is
 built once per class by the generator's own :func:`dsim.xds.service_entries.entry_config` and
 sized with ``ByteSize()``: exact by construction. The shared wildcard listeners are priced as a
 bare listener plus each chain as the field it lands in (``filter_chains``, or

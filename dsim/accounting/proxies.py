@@ -221,8 +221,17 @@ class _Visibility:
 _CLUSTER_METRICS = frozenset({"cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS})
 
 
+def _http_ports(seen: _Visibility, opening: pd.DataFrame) -> pd.DataFrame:
+    """(workload, port, suffix): the shared HTTP listeners each workload has, from the rows of the
+    HTTP ports that open them (``opening``: service, port, suffix)."""
+    keys = opening[["port", "suffix"]].drop_duplicates().reset_index(drop=True)
+    keys["group"] = np.arange(len(keys))
+    rows = opening[["service", "port", "suffix"]].merge(keys, on=["port", "suffix"])
+    return seen.groups(rows).merge(keys, on="group")[["workload", "port", "suffix"]].drop_duplicates()
+
+
 def _wildcard(
-    prices: OutboundPrices, seen: _Visibility, groups: pd.DataFrame, allow: np.ndarray
+    prices: OutboundPrices, seen: _Visibility, http_ports: pd.DataFrame, allow: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per workload: what the address-less ServiceEntry TCP/TLS ports it sees add (as
     :func:`dsim.xds.service_entries.wildcard_listeners` builds them, under its outbound traffic
@@ -237,8 +246,7 @@ def _wildcard(
     if not len(wild):
         return out
     rows = seen.pairs(np.unique(wild["service"].to_numpy())).merge(wild, on="service")
-    http = groups.merge(prices.groups[["group", "port", "suffix"]], on="group")[["workload", "port", "suffix"]]
-    rows = rows.merge(http.drop_duplicates().assign(http=True), on=["workload", "port", "suffix"], how="left")
+    rows = rows.merge(http_ports.assign(http=True), on=["workload", "port", "suffix"], how="left")
     rows["http"] = rows["http"].notna().astype(bool)
     keys = ["workload", "port", "suffix"]
     # The listener's protocol: the shared HTTP one's, else its first chain's (service order).
@@ -398,7 +406,8 @@ def _per_workload(
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
-    wild = _wildcard(prices, seen, groups, allow)
+    # Whether a chain joins an HTTP listener depends on every HTTP port the workload sees.
+    wild = _wildcard(prices, seen, _http_ports(seen, http if openers is None else openers), allow)
     shadowed = _shadowed(prices, seen, tau, allow)
     found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
@@ -500,13 +509,14 @@ def _view_deltas(
     taus: list[int],
     allow: np.ndarray,
     openers: pd.DataFrame,
+    class_wide: OutboundPrices,
 ) -> dict[str, np.ndarray]:
     """Per workload: what its viewer's view of the VirtualServices and DestinationRules
     (:mod:`dsim.cluster.object_views`: its namespace's, as its DestinationRule workloadSelectors
     and its routes' source conditions make it) changes in its outbound config against the base
-    view the class prices hold. The services each view changes are priced in that view (every view
-    in one pass: :func:`stacked_columns`) and in the base, by the same pricing; viewers with equal
-    views share a group."""
+    view the class prices (``class_wide``) hold. The services each view changes are priced in that
+    view (every view in one pass: :func:`stacked_columns`) and in the base, by the same pricing;
+    viewers with equal views share a group."""
     objects = mesh_objects(cluster)
     workloads = len(cluster.workloads)
     viewer = cluster.workload_viewers()
@@ -538,11 +548,31 @@ def _view_deltas(
         for view, sign in ((objects.view(v), 1), (objects.base, -1)) if len(entries) else ():
             alone = view_columns(cols, view, entries)
             priced = class_prices(cluster, alone, design, proxy, taus, entry_services=entries, policies=policies)
+            priced = _among_every_wildcard_chain(priced, class_wide, entries)
             for metric, value in _per_workload(priced, theirs, tau[chosen], allow[chosen], openers).items():
                 changed[metric] = changed[metric] + sign * value
         for metric, value in changed.items():
             out.setdefault(metric, np.zeros(workloads, np.int64))[chosen] += value - before[metric]
     return out
+
+
+def _among_every_wildcard_chain(
+    priced: OutboundPrices, class_wide: OutboundPrices, entries: np.ndarray
+) -> OutboundPrices:
+    """``priced`` (``entries`` alone, in some view) with the wildcard-listener chains of every other
+    entry as ``class_wide`` (the base view) has them: whether a chain stays depends on the chains and
+    HTTP ports before it on its listener (:func:`_wildcard`), so a view's chain is priced among them
+    all, in that view and in the base alike, and their difference is the view's."""
+    if not len(class_wide.wildcard):
+        return priced
+    others = class_wide.wildcard[~class_wide.wildcard["service"].isin(entries)]
+    return dataclasses.replace(
+        priced,
+        wildcard=pd.concat([others, priced.wildcard], ignore_index=True),
+        wildcard_groups=pd.concat(
+            [class_wide.wildcard_groups, priced.wildcard_groups], ignore_index=True
+        ).drop_duplicates(["port", "suffix"]),
+    )
 
 
 def _unstacked(prices: OutboundPrices, real: np.ndarray, pick: np.ndarray, services: int) -> OutboundPrices:
@@ -646,7 +676,9 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         prices = priced[k] = class_prices(cluster, cols, design, facts, taus, policies=policies)
         outbound = _per_workload(prices, seen, tau, allow)
         openers = prices.http[prices.http["opens"].to_numpy(bool)]
-        for metric, delta in _view_deltas(cluster, cols, design, facts, seen, tau, taus, allow, openers).items():
+        for metric, delta in _view_deltas(
+            cluster, cols, design, facts, seen, tau, taus, allow, openers, prices
+        ).items():
             outbound[metric] = outbound[metric] + delta
         own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:

@@ -185,7 +185,7 @@ def merge_tcp(current: listener_pb2.Listener, incoming: listener_pb2.Listener, u
 
 def merge_into_http(current: listener_pb2.Listener, incoming: Sequence[lc.FilterChain], unknown: str) -> None:
     """Chains of address-less ServiceEntry TCP and TLS ports joining the shared HTTP listener of their
-    port (``TCPOverHTTP``: ``mergeTCPFilterChains``, then ``buildListenerFromEntry``): SNI chains
+    port (``TCPOverAuto``: ``mergeTCPFilterChains``, then ``buildListenerFromEntry``): SNI chains
     beside the HTTP one, and a TCP chain, matching everything, in place of the fall-through. The
     listener already inspects TLS and HTTP."""
     lay_out(current, [*_entry_chains(current), *incoming], unknown)

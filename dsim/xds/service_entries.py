@@ -6,9 +6,10 @@ with ``entry >= 0``) adds to a proxy of given families under a design: its clust
 with an inline assignment, ``NONE`` → ``ORIGINAL_DST``), its endpoint sets (3.3: the entry's
 ``endpoints``, the pods its ``workloadSelector`` selects, or the host itself for DNS), its listeners
 (3.4: one per address for TCP, TLS and sniffed ports; a virtual host in the shared ``"P"`` route
-configuration for HTTP ports; a chain of the wildcard ``0.0.0.0_P`` listener for a TCP or TLS port
-without an address, which joins an HTTP port's listener there) and its mTLS by location (3.5). The
-protobuf path (:mod:`dsim.xds.generate`) assembles these pieces per proxy; the vectorized accounting
+configuration for HTTP ports and for sniffed ports without an address, which open it; a chain of
+the wildcard ``0.0.0.0_P`` listener for a TCP, TLS or sniffed port without an address, which joins
+an HTTP port's listener there) and its mTLS by location (3.5). The protobuf path
+(:mod:`dsim.xds.generate`) assembles these pieces per proxy; the vectorized accounting
 (:mod:`dsim.accounting.entries`) prices the very same pieces once per proxy family class, so the two
 agree by construction.
 
@@ -511,10 +512,10 @@ def wildcard_listeners(
     in service order: per (port, route suffix) the first TLS chain of each set of server names (a
     later one matching the same names is dropped, as ``mergeTCPFilterChains`` drops a conflicting
     chain) and the first TCP chain. Where an HTTP port holds that wildcard listener
-    (``http_listeners``, changed in place), the chains join it instead (``TCPOverHTTP``). A chain
-    whose port's protocol differs from the listener's, where either is Mongo or MySQL, is dropped
-    (``isConflictWithWellKnownPort``: the listener's is the first chain's, the shared HTTP one's
-    sniffed)."""
+    (``http_listeners``, changed in place), the chains join it instead (``TCPOverAuto``: the shared
+    HTTP listener is sniffed). A chain whose port's protocol differs from the listener's, where
+    either is Mongo or MySQL, is dropped (``isConflictWithWellKnownPort``: the listener's is the
+    first chain's, the shared HTTP one's sniffed)."""
     grouped: dict[tuple[int, str], list[WildcardChain]] = {}
     taken: set[tuple[int, str, tuple[str, ...] | None]] = set()  # (port, suffix, server names; None: TCP)
     held: dict[tuple[int, str], str] = {}  # the listener's protocol
