@@ -236,3 +236,30 @@ def test_a_sidecar_note_counts_only_wildcard_services_in_scope() -> None:
     notes = istio_record(build_cluster(scenario_from_dict(scoped)))["notes"]
     counted = [count for note, count in notes.items() if note.startswith("VirtualService whose host service a Sidecar")]
     assert counted == [1]  # pay's Sidecar does not import shop's all-local, which names pay's api
+
+
+def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:
+    """Istio looks a VirtualService's hosts up among the services with the listener's port only, so
+    a host whose services lack the port becomes a virtual host ``<host>:P`` of its own: on port 80,
+    where every VirtualService is walked, and on a port another of its hosts' services has. dsim
+    does not build those, and says how many."""
+    db = "db.shop.svc.cluster.local"
+    mesh = {
+        "namespaces": [{"name": "shop"}],
+        "services": [_service("web", "shop", (80, "http")), _service("db", "shop", (9080, "http"))],
+        "workloads": [{"name": "web", "namespace": "shop"}],
+        "virtual_services": [
+            _vs("db", "shop", ["db"], http=_http(db, 9080)),  # "80" gets db:80
+            _vs("db-9080", "shop", ["db"], http=[{"match": [{"port": 9080}], **_http(db, 9080)[0]}]),  # nothing
+            _vs("wide", "shop", ["*.shop.svc.cluster.local"], http=_http(WEB, 80)),  # covers web, which has 80
+            _vs("pair", "other", [WEB, db], http=_http(WEB, 80)),  # db:80 in "80", web:9080 in "9080"
+        ],
+    }
+    mesh["namespaces"].append({"name": "other"})
+    notes = istio_record(build_cluster(scenario_from_dict(mesh)))["notes"]
+
+    def counted(start: str) -> list[int]:
+        return [count for note, count in notes.items() if note.startswith(start)]
+
+    assert counted("VirtualService host naming services without port 80") == [2]
+    assert counted("VirtualService host naming services without a port another") == [1]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,40 @@ def _generated(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[list[Desti
     return list(rules), list(services_vs)
 
 
+def _port_host_notes(
+    vs: VirtualService,
+    named_by_host: Sequence[Sequence[int]],
+    ports_of: Mapping[int, frozenset[int]],
+    notes: Counter[str],
+) -> None:
+    """Count the virtual hosts ``<host>:P`` Istio builds for a host of ``vs`` on a port P its
+    services lack, which dsim does not build. Istio looks a VirtualService's hosts up among the
+    services with the listener's port only (``BuildSidecarOutboundVirtualHosts``), so a host found
+    none there is built as a host of no service (``nonServiceRegistryHosts``): on port 80, where
+    every VirtualService is walked, and on a port another of its hosts' services has, which selects
+    it (``selectVirtualServices``)."""
+
+    def takes(port: int) -> bool:
+        return any(
+            route.delegate is None and (not route.match or any(m.port in (0, port) for m in route.match))
+            for route in vs.spec.http
+        )
+
+    own = [frozenset().union(*(ports_of.get(s, frozenset()) for s in named)) for named in named_by_host if named]
+    every = frozenset().union(*own)
+    for ports in own:
+        if 80 not in ports and takes(80):
+            notes[
+                "VirtualService host naming services without port 80, its HTTP routes taking port 80: Istio also "
+                'builds a virtual host `<host>:80` for it in route configuration "80" where one exists; not built'
+            ] += 1
+        if any(takes(p) for p in every - ports - {80}):
+            notes[
+                "VirtualService host naming services without a port another of its hosts' services has: Istio also "
+                "builds a virtual host `<host>:P` for it there, with the VirtualService's routes; not built"
+            ] += 1
+
+
 def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
     """Ignored fields by kind and path, list indices folded (``virtual_services[*].spec.http[*]...``)."""
     folded = Counter(re.sub(r"\[\d+\]", "[*]", entry.path) for entry in ignored)
@@ -135,6 +169,10 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     hosts = fqdn.tolist()
     service_of_host = registry_services(hosts)  # VirtualServices name and route Services and entries alike
     matcher = VsHostMatcher(hosts, service_of_host)
+    ports_of: dict[int, frozenset[int]] = {}
+    table = tables["service_ports"]
+    for service, number in zip(table["service"].tolist(), table["port"].tolist(), strict=True):
+        ports_of[service] = ports_of.get(service, frozenset()) | {number}
 
     ns_names_list = ns_names.tolist()
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
@@ -157,6 +195,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
         claims: dict[int, int] = {}  # service -> how its best host names it (dsim.cluster.vs_hosts)
+        named_by_host: list[list[int]] = []
         for host in spec.hosts:
             resolved = resolve_host(host, vs.namespace, domain)
             named = matcher.named(resolved)
@@ -171,6 +210,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                     "each one no VirtualService a namespace sees names exactly nor covers by a longer wildcard "
                     "(the first with that wildcard), its TCP and TLS routes apply to every one, as in Istio"
                 ] += 1
+            named_by_host.append([svc for svc, how in named.items() if how != OTHER_WAY])
             if OTHER_WAY in named.values():
                 notes[
                     "VirtualService host a ServiceEntry's wildcard host covers: its TCP and TLS routes apply to "
@@ -186,6 +226,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
                 if how == EXACT:
                     claimed.add(service)
                 claims[service] = stronger(claims.get(service, how), how)
+        _port_host_notes(vs, named_by_host, ports_of, notes)
         destinations: set[int] = set()
         for route in spec.http:
             if route.delegate is not None:
