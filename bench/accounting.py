@@ -50,9 +50,15 @@ Prints, in one run:
    in each of 10 others (each a view of every service); each has an HTTP route with retries and a
    timeout and a TCP route: the cluster build and the accounting of every design, and their ratios
    to the mesh without them, in the same run.
+12. part 3's mesh (visibility ``all``: every proxy has route configuration ``"80"`` and walks every
+   VirtualService), then the same under a Sidecar per namespace importing ``./*`` only: the
+   accounting of every design with and without the ``<host>:80`` virtual hosts of VirtualService
+   hosts no port-80 service answers (``docs/istio-objects.md`` 1.4, "Hosts without a port-80
+   service"; the pass left out by replacing it with nothing, in the same run), their ratio, and
+   what they add to the mean proxy's route configurations (virtual hosts, routes, bytes).
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
-``entry-routes`` (10) or ``vs-wildcards`` (11).
+``entry-routes`` (10), ``vs-wildcards`` (11) or ``port80`` (12).
 """
 
 from __future__ import annotations
@@ -546,6 +552,56 @@ def vs_wildcards() -> None:
     _before_after(halved, lambda c: {"virtual_services": _wildcard_routes(c, 10, 10)}, describe)
 
 
+def port80() -> None:
+    """Part 12: part 3's mesh with and without the ``<host>:80`` virtual hosts, then under Sidecars."""
+    import dsim.accounting.proxies as proxies
+
+    namespaces = sorted(set(build_cluster(scenario_from_dict(ISTIO_OBJECTS)).namespaces["name"].tolist()))
+    sidecars = [{"name": "default", "namespace": ns, "spec": {"egress": [{"hosts": ["./*"]}]}} for ns in namespaces]
+    built = proxies.port80_deltas
+
+    def timed(spec: dict[str, Any], name: str, with_hosts: bool) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+        # A fresh cluster each time: what the accounting caches per cluster starts cold in both runs.
+        cluster = build_cluster(scenario_from_dict(spec))
+        if not with_hosts:
+            proxies.port80_deltas = lambda *args: {}  # type: ignore[assignment,misc]
+        try:
+            start = time.perf_counter()
+            sizes, counts = vectorized_sizes(cluster, get_design(name))
+            return time.perf_counter() - start, sizes, counts
+        finally:
+            proxies.port80_deltas = built
+
+    for label, spec in (
+        ("part 3's mesh", ISTIO_OBJECTS),
+        ("under a Sidecar per namespace importing ./*", {**ISTIO_OBJECTS, "sidecars": sidecars}),
+    ):
+        timings: dict[str, tuple[float, float]] = {}
+        added: dict[str, tuple[float, float, float]] = {}
+        for name in design_names():
+            without, bare_sizes, bare_counts = timed(spec, name, with_hosts=False)
+            with_hosts, sizes, counts = timed(spec, name, with_hosts=True)
+            timings[name] = (with_hosts, without)
+            rds = sizes[sizes["xds_type"] == "routes"]["bytes"].to_numpy()
+            bare_rds = bare_sizes[bare_sizes["xds_type"] == "routes"]["bytes"].to_numpy()
+            added[name] = (
+                float((counts["virtual_hosts"] - bare_counts["virtual_hosts"]).mean()),
+                float((counts["routes"] - bare_counts["routes"]).mean()),
+                float((rds - bare_rds).mean() / max(bare_rds.mean(), 1)),
+            )
+        print(
+            f"{label}: accounting with the <host>:80 virtual hosts vs without, "
+            + ", ".join(f"{k} {a:.2f} s vs {b:.2f} s ({a / b:.2f}x)" for k, (a, b) in timings.items())
+        )
+        print(
+            "  per proxy, on average, they add: "
+            + "; ".join(
+                f"{k} {vhosts:,.0f} virtual hosts, {routes:,.0f} routes, route bytes +{share:.0%}"
+                for k, (vhosts, routes, share) in added.items()
+            )
+        )
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -554,8 +610,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "entries": entries,
     "entry-routes": entry_routes,
     "vs-wildcards": vs_wildcards,
+    "port80": port80,
 }
-"""Parts 3 to 11 by ``--only`` name, in order."""
+"""Parts 3 to 12 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -564,7 +621,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, part 6, part 7, part 8, part 9, part 10, or part 11",
+        help="run only parts 3 to 5, or one of parts 6 to 12",
     )
     args = parser.parse_args()
     if args.only:

@@ -345,12 +345,12 @@ def test_shipped_scenario_is_exact_and_accepted_under_every_design() -> None:
     # reviews-from-frontend's workloadSelector: frontend's pods get a viewer of their own
     viewers = cluster.rule_viewers["workload"].tolist()
     assert [cluster.workloads["name"].tolist()[w] for w in viewers] == ["frontend"]
-    # Nothing in it falls outside what dsim builds but one gap dsim counts: Istio also gives route
-    # configuration "80" a virtual host `<host>:80` for each VirtualService host whose services lack
-    # port 80 (istio/istio#22621; docs/istio-objects.md 1.4, not built yet).
+    # Nothing in it falls outside what dsim builds: its one note says what it builds as Istio does,
+    # route configuration "80"'s virtual host `<host>:80` for each VirtualService host without a
+    # port-80 service (istio/istio#22621; docs/istio-objects.md 1.4).
     notes = istio_record(cluster)["notes"]
     assert [note.split(":")[0] for note in notes] == [
-        "VirtualService host naming services without port 80, its HTTP routes taking port 80"
+        "VirtualService host naming no service with port 80, its HTTP routes taking port 80"
     ]
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)

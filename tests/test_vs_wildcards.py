@@ -241,8 +241,8 @@ def test_a_sidecar_note_counts_only_wildcard_services_in_scope() -> None:
 def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:
     """Istio looks a VirtualService's hosts up among the services with the listener's port only, so
     a host whose services lack the port becomes a virtual host ``<host>:P`` of its own: on port 80,
-    where every VirtualService is walked, and on a port another of its hosts' services has. dsim
-    does not build those, and says how many."""
+    where every VirtualService is walked (built: test_port80_vhosts), and on a port another of its
+    hosts' services has (not built). dsim says how many of each."""
     db = "db.shop.svc.cluster.local"
     mesh = {
         "namespaces": [{"name": "shop"}],
@@ -261,5 +261,5 @@ def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:
     def counted(start: str) -> list[int]:
         return [count for note, count in notes.items() if note.startswith(start)]
 
-    assert counted("VirtualService host naming services without port 80") == [2]
-    assert counted("VirtualService host naming services without a port another") == [1]
+    assert counted("VirtualService host naming no service with port 80") == [2]
+    assert counted("VirtualService host naming no service with a port another") == [1]

@@ -29,7 +29,7 @@ from dsim.xds import listeners
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import ObjectView
-from dsim.xds.routes import ROUTE_COUNTS, vhost_objects
+from dsim.xds.routes import ROUTE_COUNTS, VHOST_FIELD, vhost_objects
 from dsim.xds.service_entries import (
     EntryConfig,
     entry_config,
@@ -45,7 +45,6 @@ TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
 traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a chain matching everything sits
-VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 
 PER_SERVICE = (
     "cds_resources",

@@ -34,14 +34,13 @@ from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
-from dsim.xds.routes import ROUTE_COUNTS
+from dsim.xds.routes import ROUTE_COUNTS, VHOST_FIELD
 from dsim.xds.view import index_for
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
 _PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
-VHOST_FIELD = 2  # RouteConfiguration.virtual_hosts
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)

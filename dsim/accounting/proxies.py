@@ -26,6 +26,8 @@ from dsim.accounting.outbound import (
     outbound_prices,
     tracing_class,
 )
+from dsim.accounting.port80 import port80_deltas
+from dsim.accounting.visibility import Visibility
 from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
@@ -41,187 +43,12 @@ _COUNT_SOURCE = {"listeners": "lds_resources", "clusters": "cds_resources", "rou
 PROXY_CLASSES: tuple[tuple[IpFamily, ...], ...] = (("IPv4",), ("IPv6",), ("IPv4", "IPv6"))
 
 
-class _Visibility:
-    """Sums over the services each workload sees."""
-
-    def __init__(
-        self,
-        *,
-        mode: str,
-        namespaces: int,
-        workload_ns: np.ndarray,
-        service_ns: np.ndarray,
-        pair_workload: np.ndarray,
-        pair_service: np.ndarray,
-        destinations: _Visibility | None = None,
-    ) -> None:
-        self.mode = mode
-        self.workloads = len(workload_ns)
-        self.namespaces = namespaces
-        self.workload_ns = workload_ns
-        self.service_ns = service_ns
-        self.pair_workload = pair_workload
-        self.pair_service = pair_service
-        self.destinations = destinations
-        """The services each workload has clusters for and nothing else (VirtualService destinations
-        its Sidecar's egress hosts leave out), as (workload, service) pairs; ``None``: none."""
-        self._by_workload: tuple[np.ndarray, np.ndarray] | None = None
-
-    @classmethod
-    def of(cls, cluster: Cluster, cols: ClusterColumns) -> _Visibility:
-        # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
-        scoped = cluster.istio.scoped
-        deps = cluster.scope if scoped else cluster.dependencies
-        only = deps["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(deps), bool)
-
-        def pairs(rows: np.ndarray, destinations: _Visibility | None = None) -> _Visibility:
-            return cls(
-                mode="scope" if scoped else cluster.scenario.visibility,
-                namespaces=len(cluster.namespaces),
-                workload_ns=cols.workload_namespace,
-                service_ns=cols.service_namespace,
-                pair_workload=deps["workload"].to_numpy()[rows],
-                pair_service=deps["service"].to_numpy()[rows],
-                destinations=destinations,
-            )
-
-        return pairs(~only, pairs(only) if only.any() else None)
-
-    def restricted(self, chosen: np.ndarray) -> _Visibility:
-        """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
-        order (a view group's workloads: its passes then cost what the group holds, not the mesh)."""
-        if self._by_workload is None:
-            order = np.argsort(self.pair_workload, kind="stable")
-            self._by_workload = (order, self.pair_workload[order])
-        order, sorted_workload = self._by_workload
-        starts = np.searchsorted(sorted_workload, chosen, "left")
-        lengths = np.searchsorted(sorted_workload, chosen, "right") - starts
-        offsets = np.cumsum(lengths) - lengths
-        rows = order[np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)]
-        return _Visibility(
-            mode=self.mode,
-            namespaces=self.namespaces,
-            workload_ns=self.workload_ns[chosen],
-            service_ns=self.service_ns,
-            pair_workload=np.repeat(np.arange(len(chosen)), lengths),
-            pair_service=self.pair_service[rows],
-            destinations=None if self.destinations is None else self.destinations.restricted(chosen),
-        )
-
-    def cluster_total(self, per_service: np.ndarray) -> np.ndarray:
-        """Per workload: :meth:`total` of a cluster metric, the services it has clusters for alone included."""
-        found = self.total(per_service)
-        return found if self.destinations is None else found + self.destinations.total(per_service)
-
-    def total(self, per_service: np.ndarray) -> np.ndarray:
-        """Per workload: the sum of ``per_service`` over the services it sees."""
-        if self.mode == "all":
-            return np.full(self.workloads, per_service.sum(), dtype=np.int64)
-        if self.mode == "namespace":
-            by_ns = np.bincount(self.service_ns, weights=per_service, minlength=self.namespaces)
-            return by_ns[self.workload_ns].astype(np.int64)
-        return np.bincount(self.pair_workload, weights=per_service[self.pair_service], minlength=self.workloads).astype(
-            np.int64
-        )
-
-    def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
-        """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
-        namespace and ``other`` for the rest."""
-        if self.mode not in ("all", "namespace"):
-            rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
-                pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service}), on="service"
-            )
-            w = rows["workload"].to_numpy()
-            own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
-            value = np.where(own, rows["same"].to_numpy(), rows["other"].to_numpy())
-            return np.bincount(w, weights=value, minlength=self.workloads).astype(np.int64)
-        ns = self.service_ns[service]
-        same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
-        if self.mode == "namespace":
-            return same_by_ns[self.workload_ns].astype(np.int64)
-        other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
-        return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
-
-    def pairs(self, services: np.ndarray) -> pd.DataFrame:
-        """(workload, service) for each of ``services`` and each workload that sees it."""
-        if self.mode == "all":
-            w, s = np.meshgrid(np.arange(self.workloads), services, indexing="ij")
-            return pd.DataFrame({"workload": w.ravel(), "service": s.ravel()})
-        if self.mode == "namespace":
-            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
-            chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
-            return workloads.merge(chosen, on="ns")[["workload", "service"]]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
-        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
-
-    def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
-        """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
-        ``riders`` (service, port, suffix; sniffed ports' virtual hosts) it sees whose shared route
-        configuration some row of ``openers`` (the same keys; HTTP ports) it sees opens."""
-        nothing = [np.zeros(self.workloads, np.int64) for _ in columns]
-        if not len(riders):  # the usual case, and a view pass's (it is called once per view group)
-            return nothing
-        # Riders of a group no opener anywhere opens cost nothing (port numbers that are HTTP for
-        # some services and sniffed for others are what makes riders count).
-        anywhere = pd.MultiIndex.from_frame(openers[["port", "suffix"]])
-        riders = riders[pd.MultiIndex.from_frame(riders[["port", "suffix"]]).isin(anywhere)]
-        if not len(riders):
-            return nothing
-        service = riders["service"].to_numpy()
-        if self.mode in ("all", "namespace"):
-            # Everyone sees the same services (all), or those of their own namespace: a rider counts
-            # where an opener of its namespace (any namespace, for all) opens its configuration.
-            def keys(frame: pd.DataFrame) -> pd.MultiIndex:
-                ns = self.service_ns[frame["service"].to_numpy()] if self.mode == "namespace" else 0
-                return pd.MultiIndex.from_arrays(
-                    [np.broadcast_to(ns, len(frame)), frame["port"].to_numpy(), frame["suffix"].to_numpy()]
-                )
-
-            mask = keys(riders).isin(keys(openers))
-            return [
-                self.by_namespace(service, riders[same].to_numpy() * mask, riders[other].to_numpy() * mask)
-                for same, other in columns
-            ]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
-        opened = pairs.merge(openers[["service", "port", "suffix"]], on="service")[
-            ["workload", "port", "suffix"]
-        ].drop_duplicates()
-        rows = (
-            pairs[np.isin(self.pair_service, service)]
-            .merge(riders, on="service")
-            .merge(opened, on=["workload", "port", "suffix"])
-        )
-        w = rows["workload"].to_numpy()
-        own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
-        return [
-            np.bincount(
-                w, weights=np.where(own, rows[same].to_numpy(), rows[other].to_numpy()), minlength=self.workloads
-            ).astype(np.int64)
-            for same, other in columns
-        ]
-
-    def groups(self, http: pd.DataFrame) -> pd.DataFrame:
-        """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
-        if self.mode == "all":
-            every = np.unique(http["group"].to_numpy()) if len(http) else np.empty(0, np.int64)
-            w, g = np.meshgrid(np.arange(self.workloads), every, indexing="ij")
-            return pd.DataFrame({"workload": w.ravel(), "group": g.ravel()})
-        if self.mode == "namespace":
-            in_namespace = pd.DataFrame(
-                {"ns": self.service_ns[http["service"].to_numpy()], "group": http["group"].to_numpy()}
-            )
-            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
-            return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
-        return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
-
-
 #: Per-service metrics of clusters and endpoint sets (what a service only a VirtualService's
 #: destination brings into scope still costs).
 _CLUSTER_METRICS = frozenset({"cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS})
 
 
-def _http_ports(seen: _Visibility, opening: pd.DataFrame) -> pd.DataFrame:
+def _http_ports(seen: Visibility, opening: pd.DataFrame) -> pd.DataFrame:
     """(workload, port, suffix): the shared HTTP listeners each workload has, from the rows of the
     HTTP ports that open them (``opening``: service, port, suffix)."""
     keys = opening[["port", "suffix"]].drop_duplicates().reset_index(drop=True)
@@ -231,7 +58,7 @@ def _http_ports(seen: _Visibility, opening: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wildcard(
-    prices: OutboundPrices, seen: _Visibility, http_ports: pd.DataFrame, allow: np.ndarray
+    prices: OutboundPrices, seen: Visibility, http_ports: pd.DataFrame, allow: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per workload: what the address-less ServiceEntry TCP/TLS ports it sees add (as
     :func:`dsim.xds.service_entries.wildcard_listeners` builds them, under its outbound traffic
@@ -306,7 +133,7 @@ _ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
 """A route configuration's own metrics (beside ``rds_resources``)."""
 
 
-def _shadowed(prices: OutboundPrices, seen: _Visibility, tau: np.ndarray, allow: np.ndarray) -> dict[str, np.ndarray]:
+def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: np.ndarray) -> dict[str, np.ndarray]:
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added (under
     its outbound traffic policy ``allow``), on addresses and ports an earlier host it sees holds (as
     :func:`dsim.xds.service_entries.kept_parts` drops them), with the route configurations only
@@ -354,7 +181,7 @@ def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
 
 def _per_workload(
     prices: OutboundPrices,
-    seen: _Visibility,
+    seen: Visibility,
     tau: np.ndarray,
     allow: np.ndarray,
     openers: pd.DataFrame | None = None,
@@ -504,7 +331,7 @@ def _view_deltas(
     cols: ClusterColumns,
     design: Design,
     proxy: ProxyFacts,
-    seen: _Visibility,
+    seen: Visibility,
     tau: np.ndarray,
     taus: list[int],
     allow: np.ndarray,
@@ -602,9 +429,7 @@ def egress_layout_groups(
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
-    sidecar_of = np.full(len(cluster.workloads), -1, np.int64)
-    used = cluster.sidecar_workloads
-    sidecar_of[used["workload"].to_numpy()] = used["sidecar"].to_numpy()
+    sidecar_of = cluster.workload_sidecars()
     workloads = cluster.proxies["workload"].to_numpy()
     chosen = np.flatnonzero(np.isin(workloads, list(layouts)))
     w = workloads[chosen]
@@ -658,7 +483,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     columns, if the caller has them)."""
     cols = cluster_columns(cluster) if cols is None else cols
     mesh = cluster.scenario.mesh
-    seen = _Visibility.of(cluster, cols)
+    seen = Visibility.of(cluster, cols)
     tau = workload_tracing_classes(cols)
     own_side = own_rows(cluster, cols)
     pods = cluster.proxies["pod"].to_numpy()
@@ -679,6 +504,8 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         for metric, delta in _view_deltas(
             cluster, cols, design, facts, seen, tau, taus, allow, openers, prices
         ).items():
+            outbound[metric] = outbound[metric] + delta
+        for metric, delta in port80_deltas(cluster, design, facts, seen, _http_ports(seen, openers)).items():
             outbound[metric] = outbound[metric] + delta
         own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:

@@ -31,6 +31,7 @@ subset no rule defines), is counted in :attr:`IstioObjects.notes`, never dropped
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ import pandas as pd
 from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import ObjectViews, VsFacts, export_set, object_views
+from dsim.cluster.port80_hosts import bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
@@ -105,11 +107,11 @@ def _port_host_notes(
     notes: Counter[str],
 ) -> None:
     """Count the virtual hosts ``<host>:P`` Istio builds for a host of ``vs`` on a port P its
-    services lack, which dsim does not build. Istio looks a VirtualService's hosts up among the
-    services with the listener's port only (``BuildSidecarOutboundVirtualHosts``), so a host found
-    none there is built as a host of no service (``nonServiceRegistryHosts``): on port 80, where
-    every VirtualService is walked, and on a port another of its hosts' services has, which selects
-    it (``selectVirtualServices``)."""
+    services lack (none, for a host naming no service). Istio looks a VirtualService's hosts up
+    among the services with the listener's port only (``BuildSidecarOutboundVirtualHosts``), so a
+    host found none there is built as a host of no service (``nonServiceRegistryHosts``): on port
+    80, where every VirtualService is walked (built: :mod:`dsim.cluster.port80_hosts`), and on a
+    port another of its hosts' services has, which selects it (``selectVirtualServices``; not built)."""
 
     def takes(port: int) -> bool:
         return any(
@@ -117,17 +119,18 @@ def _port_host_notes(
             for route in vs.spec.http
         )
 
-    own = [frozenset().union(*(ports_of.get(s, frozenset()) for s in named)) for named in named_by_host if named]
+    own = [frozenset().union(*(ports_of.get(s, frozenset()) for s in named)) for named in named_by_host]
     every = frozenset().union(*own)
     for ports in own:
         if 80 not in ports and takes(80):
             notes[
-                "VirtualService host naming services without port 80, its HTTP routes taking port 80: Istio also "
-                'builds a virtual host `<host>:80` for it in route configuration "80" where one exists; not built'
+                "VirtualService host naming no service with port 80, its HTTP routes taking port 80: route "
+                'configuration "80" holds a virtual host `<host>:80` of its own with those routes, where a proxy '
+                "has one and sees no port-80 service of the host, as in Istio (istio/istio#22621)"
             ] += 1
         if any(takes(p) for p in every - ports - {80}):
             notes[
-                "VirtualService host naming services without a port another of its hosts' services has: Istio also "
+                "VirtualService host naming no service with a port another of its hosts' services has: Istio also "
                 "builds a virtual host `<host>:P` for it there, with the VirtualService's routes; not built"
             ] += 1
 
@@ -202,7 +205,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             if all(how == OTHER_WAY for how in named.values()) and not (named and is_wildcard(resolved)):
                 notes[
                     "VirtualService host names no service in the mesh (short name with a dot, external host or "
-                    "wildcard covering none): its virtual hosts `<host>:<port>` are not built"
+                    "wildcard covering none): its virtual host `<host>:80` is built where its HTTP routes take port 80 "
+                    "(as in Istio), none on other ports"
                 ] += 1
             if is_wildcard(resolved) and any(how > 0 for how in named.values()):
                 notes[
@@ -252,9 +256,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             )
         )
 
-    sources = {
-        sel for vs, facts in zip(virtual_services, vs_facts, strict=True) if facts.claims for sel in selectors(vs)
-    }
+    # Every VirtualService bound to the mesh counts: one naming no service still gives route
+    # configuration "80" a virtual host per host (dsim.cluster.port80_hosts), its routes per source.
+    sources = {sel for vs in virtual_services if bound_to_mesh(vs) for sel in selectors(vs)}
     selected, viewer_rows = _viewers(tables, rule_facts, sources)
     views = object_views(ns_names_list, service_namespace, hosts, rule_facts, vs_facts, notes, selected)
     _add_rule_subsets(tables, rules, views, _applied(views, rule_facts), notes)
@@ -315,6 +319,20 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     )
     _unmatched_rule_notes(rule_facts, notes)
     sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
+    hosts_80 = port80_hosts(
+        virtual_services,
+        tables["services"],
+        tables["service_ports"],
+        ns_names_list,
+        functools.partial(resolve_host, cluster_domain=domain),
+        domain,
+    )
+    if hosts_80.clashes:
+        notes[
+            "VirtualService host equal to another domain of a service with an HTTP port 80 (`<name>.<namespace>`, "
+            "`<name>.<namespace>.svc`, a trailing dot, an IP): its virtual host `<host>:80` in route configuration "
+            '"80" is not built (Istio builds it and drops the domain from whichever of the two it builds second)'
+        ] += hosts_80.clashes
     return IstioObjects(
         virtual_services=tuple(virtual_services),
         destination_rules=tuple(rules),
@@ -322,6 +340,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         sidecars=sidecars,
         scoped=scoped,
         egress_layouts=egress_layouts,
+        port80_hosts=hosts_80,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )

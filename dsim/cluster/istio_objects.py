@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
+
+if TYPE_CHECKING:  # it imports the tables, which import this module
+    from dsim.cluster.port80_hosts import Port80Hosts
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -26,6 +30,8 @@ class IstioObjects:
     egress_layouts: Mapping[int, EgressLayout] = dataclasses.field(default_factory=dict)
     """Per workload (a ``workloads`` row) whose Sidecar has egress listeners on ports: what its
     proxies get on each (:mod:`dsim.cluster.egress_ports`)."""
+    port80_hosts: Port80Hosts | None = None
+    """The VirtualServices' hosts as route configuration ``"80"`` may hold them (:mod:`dsim.cluster.port80_hosts`)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

@@ -22,7 +22,7 @@
 
 When any Sidecar applies or any service is not public, :func:`sidecar_tables` writes the ``scope``
 table, (workload, service) for every workload with a sidecar, and the accounting and the protobuf path
-both read it (:class:`dsim.accounting.proxies._Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
+both read it (:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
 What dsim does not build of a Sidecar is counted in the notes.
 """
 
@@ -123,6 +123,53 @@ def _egress(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
     return [host for listener in sidecar.spec.egress for host in _hosts(listener.hosts, namespace)]
 
 
+def imported_virtual_services(
+    virtual_services: Sequence[VirtualService],
+    candidates: Sequence[int],
+    egress: Sequence[tuple[str | None, str]],
+    cluster_domain: str,
+    resolved: Sequence[Sequence[str]] | None = None,
+) -> list[int]:
+    """Of ``candidates`` (``virtual_services`` rows bound to the mesh and exported to the proxy's
+    namespace, in its walk order), those the egress hosts import: a host matching an egress host
+    of the VirtualService's namespace or ``*`` (``SelectVirtualServices``). ``resolved``: each
+    VirtualService's hosts resolved, where the caller has them."""
+    from dsim.cluster.istio import resolve_host
+
+    anywhere = [dns for ns, dns in egress if ns is None]
+    by_namespace: dict[str, list[str]] = {}
+    for ns, dns in egress:
+        if ns is not None:
+            by_namespace.setdefault(ns, []).append(dns)
+    found = []
+    for v in candidates:
+        vs = virtual_services[v]
+        patterns = [*anywhere, *by_namespace.get(vs.namespace, ())]
+        if not patterns:  # no egress host of its namespace or of any: nothing to match
+            continue
+        vs_hosts = (
+            resolved[v]
+            if resolved is not None
+            else [resolve_host(h, vs.namespace, cluster_domain) for h in vs.spec.hosts]
+        )
+        if any(_either_matches(dns, h) for dns in patterns for h in vs_hosts):
+            found.append(v)
+    return found
+
+
+def route_egress(sidecar: Sidecar, namespace: str, port: int) -> list[tuple[str | None, str]]:
+    """The egress hosts of the listener whose route configuration ``"<port>"`` a proxy of
+    ``namespace`` under ``sidecar`` gets (``GetEgressListenerForRDS``): its egress listener on that
+    port, else its catch-all one, where dsim builds its listeners port by port; else every egress
+    host (:func:`_egress`, as dsim reads such a Sidecar)."""
+    if not modelled(sidecar):
+        return _egress(sidecar, namespace)
+    listeners = sidecar.spec.egress
+    own = [e for e in listeners if e.port is not None and e.port.number == port]
+    chosen = own or [e for e in listeners if e.port is None]
+    return [host for listener in chosen for host in _hosts(listener.hosts, namespace)]
+
+
 class _Scoper:
     """The scope of one (Sidecar, proxy namespace) pair, computed once."""
 
@@ -193,20 +240,9 @@ class _Scoper:
         return chosen & self.visible(namespace)
 
     def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> list[int]:
-        """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``:
-        bound to the mesh, exported to it, a host matching an egress host of the VirtualService's
-        namespace or ``*`` (``SelectVirtualServices``)."""
-        from dsim.cluster.istio import resolve_host
-
-        found = []
-        for v in self._candidates(namespace):
-            vs = self.virtual_services[v]
-            vs_hosts = [resolve_host(h, vs.namespace, self.domain) for h in vs.spec.hosts]
-            if any(
-                (ns is None or ns == vs.namespace) and _either_matches(dns, h) for ns, dns in egress for h in vs_hosts
-            ):
-                found.append(v)
-        return found
+        """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``
+        (:func:`imported_virtual_services`)."""
+        return imported_virtual_services(self.virtual_services, self._candidates(namespace), egress, self.domain)
 
     def _candidates(self, namespace: str) -> list[int]:
         """The VirtualServices bound to the mesh and exported to ``namespace`` (a Sidecar there can import no other)."""

@@ -227,6 +227,12 @@ class Cluster:
         out[self.rule_viewers["workload"].to_numpy()] = self.rule_viewers["viewer"].to_numpy()
         return out
 
+    def workload_sidecars(self) -> np.ndarray:
+        """Each workload's Sidecar (a ``sidecars`` row; -1: none applies)."""
+        out = np.full(len(self.workloads), -1, np.int64)
+        out[self.sidecar_workloads["workload"].to_numpy()] = self.sidecar_workloads["sidecar"].to_numpy()
+        return out
+
     def viewer_namespaces(self) -> np.ndarray:
         """Each viewer's namespace row (the namespaces' own, then each ``rule_viewers`` viewer's)."""
         out = np.arange(len(self.namespaces), dtype=np.int64)

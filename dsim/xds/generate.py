@@ -24,6 +24,7 @@ from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
 from dsim.xds.policy import ClusterPolicy, passthrough
+from dsim.xds.port80_vhosts import PORT_80, port80_vhosts
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
 from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
@@ -244,6 +245,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
     # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
     http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
+    unmatched = port80_vhosts(index.cluster)
+    with_port_80 = {svc.index for svc in view.outbound if any(p.port == PORT_80 for p in svc.ports)}
     for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
@@ -251,7 +254,18 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             shared = listeners.outbound_http(bind, port_number, route_name, trace, unknown)
             http_listeners[(port_number, suffix)] = shared
             out_listeners.append(shared)
-        ordered = sorted(shared_vhosts.get((port_number, suffix), []), key=lambda v: v.name)
+        held = shared_vhosts.get((port_number, suffix), [])
+        if port_number == PORT_80 and unmatched:  # VirtualService hosts no port-80 service answers (1.4)
+            held = held + unmatched.vhosts(
+                view.namespace,
+                unmatched.sidecar(proxy),
+                unmatched.view_of(view.viewer),
+                suffix,
+                design,
+                view.facts,
+                with_port_80,
+            )
+        ordered = sorted(held, key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 
     # Address-less ServiceEntry TCP/TLS ports: wildcard listeners, or chains of the HTTP one (3.4).

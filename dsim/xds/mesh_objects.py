@@ -158,6 +158,16 @@ class MeshObjects:
         }
         return tuple(sorted(found - {-1}))
 
+    @property
+    def vs_facts(self) -> list[VsFacts]:
+        """Per VirtualService: what its place in a namespace's walk and its routes' sources depend on
+        (its namespace, exportTo and source conditions; no claims)."""
+        return self._vs_facts
+
+    def destinations(self, vs: int) -> tuple[int, ...]:
+        """The services VirtualService ``vs``'s routes send to (those of the mesh)."""
+        return self._destinations[vs]
+
     def _built_key(self, kind: str, vs: tuple[int, ...], view: ObjectView, *rest: object) -> tuple[object, ...]:
         """The key of what VirtualServices ``vs`` build in ``view``: what they build depends on a view
         only through which of their matches' source conditions hold for it and the rules of their

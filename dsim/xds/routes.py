@@ -13,6 +13,9 @@ from dsim.xds.common import pack, zero
 from dsim.xds.listeners import PASSTHROUGH
 from dsim.xds.names import bracketed
 
+VHOST_FIELD = 2
+"""``RouteConfiguration.virtual_hosts``: a virtual host's field number in its route configuration."""
+
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
 

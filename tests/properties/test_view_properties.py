@@ -2,7 +2,8 @@
 matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
 hosts too, address-less TCP and sniffed ports sharing numbers with services'; VirtualServices naming
 and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
-covers) spread over namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
+covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
+namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -249,10 +250,12 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 "name": n,
                 "namespace": ns,
                 "ip_families": draw(st.sampled_from([["IPv4"], ["IPv4", "IPv6"]])),
-                # Port 80 HTTP or sniffed: a sniffed one joins "80" where an HTTP one opens it.
+                # Port 80 HTTP or sniffed (a sniffed one joins "80" where an HTTP one opens it), or
+                # none: its VirtualServices' hosts then get virtual hosts of their own in "80" (1.4).
                 "ports": [draw(st.sampled_from([ports[0], {"name": "port-80", "port": 80}])), *ports[1:]][
-                    : draw(st.integers(1, 4))
-                ],
+                    draw(st.sampled_from([0, 0, 1])) : draw(st.integers(1, 4))
+                ]
+                or ports[1:2],
             }
             for n, ns in SERVICES
         ],

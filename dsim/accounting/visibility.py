@@ -1,0 +1,186 @@
+"""Which services each workload sees, as the accounting sums over them: every service (the
+``all`` visibility), its namespace's (``namespace``), or (workload, service) pairs (the call graph's
+``dependencies``, or a Sidecar scope and exportTo: ``cluster.scope``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsim.accounting.columns import ClusterColumns
+from dsim.cluster import Cluster
+
+
+class Visibility:
+    """Sums over the services each workload sees."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        namespaces: int,
+        workload_ns: np.ndarray,
+        service_ns: np.ndarray,
+        pair_workload: np.ndarray,
+        pair_service: np.ndarray,
+        destinations: Visibility | None = None,
+    ) -> None:
+        self.mode = mode
+        self.workloads = len(workload_ns)
+        self.namespaces = namespaces
+        self.workload_ns = workload_ns
+        self.service_ns = service_ns
+        self.pair_workload = pair_workload
+        self.pair_service = pair_service
+        self.destinations = destinations
+        """The services each workload has clusters for and nothing else (VirtualService destinations
+        its Sidecar's egress hosts leave out), as (workload, service) pairs; ``None``: none."""
+        self._by_workload: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, cluster: Cluster, cols: ClusterColumns) -> Visibility:
+        # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
+        scoped = cluster.istio.scoped
+        deps = cluster.scope if scoped else cluster.dependencies
+        only = deps["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(deps), bool)
+
+        def pairs(rows: np.ndarray, destinations: Visibility | None = None) -> Visibility:
+            return cls(
+                mode="scope" if scoped else cluster.scenario.visibility,
+                namespaces=len(cluster.namespaces),
+                workload_ns=cols.workload_namespace,
+                service_ns=cols.service_namespace,
+                pair_workload=deps["workload"].to_numpy()[rows],
+                pair_service=deps["service"].to_numpy()[rows],
+                destinations=destinations,
+            )
+
+        return pairs(~only, pairs(only) if only.any() else None)
+
+    def restricted(self, chosen: np.ndarray) -> Visibility:
+        """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
+        order (a view group's workloads: its passes then cost what the group holds, not the mesh)."""
+        if self._by_workload is None:
+            order = np.argsort(self.pair_workload, kind="stable")
+            self._by_workload = (order, self.pair_workload[order])
+        order, sorted_workload = self._by_workload
+        starts = np.searchsorted(sorted_workload, chosen, "left")
+        lengths = np.searchsorted(sorted_workload, chosen, "right") - starts
+        offsets = np.cumsum(lengths) - lengths
+        rows = order[np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)]
+        return Visibility(
+            mode=self.mode,
+            namespaces=self.namespaces,
+            workload_ns=self.workload_ns[chosen],
+            service_ns=self.service_ns,
+            pair_workload=np.repeat(np.arange(len(chosen)), lengths),
+            pair_service=self.pair_service[rows],
+            destinations=None if self.destinations is None else self.destinations.restricted(chosen),
+        )
+
+    def cluster_total(self, per_service: np.ndarray) -> np.ndarray:
+        """Per workload: :meth:`total` of a cluster metric, the services it has clusters for alone included."""
+        found = self.total(per_service)
+        return found if self.destinations is None else found + self.destinations.total(per_service)
+
+    def total(self, per_service: np.ndarray) -> np.ndarray:
+        """Per workload: the sum of ``per_service`` over the services it sees."""
+        if self.mode == "all":
+            return np.full(self.workloads, per_service.sum(), dtype=np.int64)
+        if self.mode == "namespace":
+            by_ns = np.bincount(self.service_ns, weights=per_service, minlength=self.namespaces)
+            return by_ns[self.workload_ns].astype(np.int64)
+        return np.bincount(self.pair_workload, weights=per_service[self.pair_service], minlength=self.workloads).astype(
+            np.int64
+        )
+
+    def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
+        namespace and ``other`` for the rest."""
+        if self.mode not in ("all", "namespace"):
+            rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
+                pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service}), on="service"
+            )
+            w = rows["workload"].to_numpy()
+            own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+            value = np.where(own, rows["same"].to_numpy(), rows["other"].to_numpy())
+            return np.bincount(w, weights=value, minlength=self.workloads).astype(np.int64)
+        ns = self.service_ns[service]
+        same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
+        if self.mode == "namespace":
+            return same_by_ns[self.workload_ns].astype(np.int64)
+        other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
+        return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
+
+    def pairs(self, services: np.ndarray) -> pd.DataFrame:
+        """(workload, service) for each of ``services`` and each workload that sees it."""
+        if self.mode == "all":
+            w, s = np.meshgrid(np.arange(self.workloads), services, indexing="ij")
+            return pd.DataFrame({"workload": w.ravel(), "service": s.ravel()})
+        if self.mode == "namespace":
+            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
+            chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
+            return workloads.merge(chosen, on="ns")[["workload", "service"]]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
+
+    def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
+        """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
+        ``riders`` (service, port, suffix; sniffed ports' virtual hosts) it sees whose shared route
+        configuration some row of ``openers`` (the same keys; HTTP ports) it sees opens."""
+        nothing = [np.zeros(self.workloads, np.int64) for _ in columns]
+        if not len(riders):  # the usual case, and a view pass's (it is called once per view group)
+            return nothing
+        # Riders of a group no opener anywhere opens cost nothing (port numbers that are HTTP for
+        # some services and sniffed for others are what makes riders count).
+        anywhere = pd.MultiIndex.from_frame(openers[["port", "suffix"]])
+        riders = riders[pd.MultiIndex.from_frame(riders[["port", "suffix"]]).isin(anywhere)]
+        if not len(riders):
+            return nothing
+        service = riders["service"].to_numpy()
+        if self.mode in ("all", "namespace"):
+            # Everyone sees the same services (all), or those of their own namespace: a rider counts
+            # where an opener of its namespace (any namespace, for all) opens its configuration.
+            def keys(frame: pd.DataFrame) -> pd.MultiIndex:
+                ns = self.service_ns[frame["service"].to_numpy()] if self.mode == "namespace" else 0
+                return pd.MultiIndex.from_arrays(
+                    [np.broadcast_to(ns, len(frame)), frame["port"].to_numpy(), frame["suffix"].to_numpy()]
+                )
+
+            mask = keys(riders).isin(keys(openers))
+            return [
+                self.by_namespace(service, riders[same].to_numpy() * mask, riders[other].to_numpy() * mask)
+                for same, other in columns
+            ]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        opened = pairs.merge(openers[["service", "port", "suffix"]], on="service")[
+            ["workload", "port", "suffix"]
+        ].drop_duplicates()
+        rows = (
+            pairs[np.isin(self.pair_service, service)]
+            .merge(riders, on="service")
+            .merge(opened, on=["workload", "port", "suffix"])
+        )
+        w = rows["workload"].to_numpy()
+        own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+        return [
+            np.bincount(
+                w, weights=np.where(own, rows[same].to_numpy(), rows[other].to_numpy()), minlength=self.workloads
+            ).astype(np.int64)
+            for same, other in columns
+        ]
+
+    def groups(self, http: pd.DataFrame) -> pd.DataFrame:
+        """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
+        if self.mode == "all":
+            every = np.unique(http["group"].to_numpy()) if len(http) else np.empty(0, np.int64)
+            w, g = np.meshgrid(np.arange(self.workloads), every, indexing="ij")
+            return pd.DataFrame({"workload": w.ravel(), "group": g.ravel()})
+        if self.mode == "namespace":
+            in_namespace = pd.DataFrame(
+                {"ns": self.service_ns[http["service"].to_numpy()], "group": http["group"].to_numpy()}
+            )
+            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
+            return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
+        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()

@@ -1,0 +1,130 @@
+"""The VirtualService hosts route configuration ``"80"`` gives a virtual host of their own
+(``docs/istio-objects.md`` 1.4, "Hosts without a port-80 service"), following Istio's
+``BuildSidecarOutboundVirtualHosts`` and ``separateVSHostsAndServices`` (``httproute.go``,
+``route/route.go``).
+
+On listener port 80 Istio walks every VirtualService the proxy's egress listener has (on any
+other port only those naming a service with that port: ``selectVirtualServices``), and looks each
+host up among the services in scope *that have port 80*. A host found there is a service's host
+(its virtual host is the service's); any other host, one naming a service without port 80, one
+naming a service the proxy does not see, one naming no service at all, becomes a virtual host
+``<host>:80`` whose only domain is the host, carrying the VirtualService's routes for port 80
+(istio/istio#22621). This module holds what does not depend on the proxy: each VirtualService's
+hosts, and per host the port-80 services whose presence in a proxy's scope makes it a service's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsim.cluster.rule_index import is_wildcard
+from dsim.cluster.service_entries import registry_services
+from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
+from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio.rules import is_ip
+
+HTTP_OR_SNIFFED = ("HTTP", "HTTP2", "GRPC", "auto")
+"""Port protocols whose services get a virtual host in ``"P"`` (Istio's ``IsHTTPOrSniffed``; ``auto``: sniffed)."""
+
+PORT_80 = 80
+"""The one listener port on which Istio walks every VirtualService (``listenerPort != 80`` in
+``BuildSidecarOutboundVirtualHosts``; the ``serviceByPort[80] = nil`` case of
+``buildSidecarVirtualHostsForVirtualService``)."""
+
+
+def bound_to_mesh(vs: VirtualService) -> bool:
+    """Whether sidecars apply ``vs``: it has hosts and no gateways, or the ``mesh`` gateway among them."""
+    return bool(vs.spec.hosts) and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
+
+
+@dataclasses.dataclass(frozen=True)
+class Port80Host:
+    """One host of a VirtualService, as route configuration ``"80"`` may hold it."""
+
+    host: str
+    """Resolved against the VirtualService's namespace, lower case (Istio lower-cases it)."""
+    blockers: frozenset[int]
+    """The registry services with port 80 the host finds (an exact host its own service; a wildcard
+    one every service it overlaps, ``host.Name.Matches``): where the proxy sees one of them, the
+    host is that service's and gets no virtual host of its own."""
+
+
+class Port80Hosts:
+    """Per VirtualService bound to the mesh, its hosts as ``"80"`` may hold them; hosts whose
+    virtual host would repeat a domain a port-80 service's virtual host holds are left out and
+    counted (:attr:`clashes`)."""
+
+    def __init__(
+        self,
+        virtual_services: Sequence[VirtualService],
+        resolved: Callable[[str, str], str],
+        service_hosts: Sequence[str],
+        registry: Mapping[str, int],
+        with_port_80: frozenset[int],
+        taken: frozenset[str],
+    ) -> None:
+        matcher = VsHostMatcher(service_hosts, registry)
+        self.clashes = 0
+        """Hosts left out: a domain another virtual host of ``"80"`` holds (Istio's ``dedupeDomains``
+        keeps it in whichever virtual host it builds first)."""
+        self.hosts: list[tuple[Port80Host, ...]] = []
+        for vs in virtual_services:
+            found: list[Port80Host] = []
+            for written in vs.spec.hosts if bound_to_mesh(vs) else ():
+                host = resolved(written, vs.namespace).lower()
+                if host in taken or is_ip(host):
+                    self.clashes += 1
+                    continue
+                named = matcher.named(host)
+                wildcard = is_wildcard(host)
+                blockers = frozenset(s for s, how in named.items() if s in with_port_80 and (wildcard or how == EXACT))
+                found.append(Port80Host(host=host, blockers=blockers))
+            self.hosts.append(tuple(found))
+
+
+def taken_domains(
+    names: Sequence[str], namespaces: Sequence[str], hosts: Sequence[str], is_entry: Sequence[bool]
+) -> frozenset[str]:
+    """Domains beside its host that the virtual host of each given service (those with an HTTP or
+    sniffed port 80) holds in ``"80"`` whichever namespace sees it (:func:`dsim.xds.routes.domains`):
+    ``<name>.<namespace>``, ``<name>.<namespace>.svc`` and the FQDN with a dot for a Service, the host
+    with a dot for a ServiceEntry host (an IP host is left out by :class:`Port80Hosts` itself: a VIP
+    is a domain too)."""
+    found: set[str] = set()
+    for name, namespace, host, entry in zip(names, namespaces, hosts, is_entry, strict=True):
+        found.add(f"{host}.".lower())
+        if not entry:
+            found.update({f"{name}.{namespace}".lower(), f"{name}.{namespace}.svc".lower()})
+    return frozenset(found)
+
+
+def port80_hosts(
+    virtual_services: Sequence[VirtualService],
+    services: pd.DataFrame,
+    service_ports: pd.DataFrame,
+    namespace_names: Sequence[str],
+    resolved: Callable[[str, str], str],
+    cluster_domain: str,
+) -> Port80Hosts:
+    """:class:`Port80Hosts` of a cluster's tables (``services`` and ``service_ports`` final)."""
+    names = services["name"].astype(str).tolist()
+    namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
+    is_entry = (services["entry"].to_numpy() >= 0).tolist()
+    hosts = [
+        name if entry else f"{name}.{ns}.svc.{cluster_domain}"
+        for name, ns, entry in zip(names, namespaces, is_entry, strict=True)
+    ]
+    registry = registry_services(hosts)
+    on_80 = service_ports["port"].to_numpy() == PORT_80
+    owners = service_ports["service"].to_numpy()
+    protocol = service_ports["protocol"].astype(str).to_numpy()
+    with_80 = frozenset(set(owners[on_80].tolist()) & set(registry.values()))
+    web = sorted(set(owners[on_80 & np.isin(protocol, HTTP_OR_SNIFFED)].tolist()) & with_80)
+    taken = taken_domains(
+        [names[s] for s in web], [namespaces[s] for s in web], [hosts[s] for s in web], [is_entry[s] for s in web]
+    )
+    return Port80Hosts(virtual_services, resolved, hosts, registry, with_80, taken)
