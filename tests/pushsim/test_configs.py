@@ -83,7 +83,10 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
     in some namespace: a private DestinationRule there (a subset of all the service's pods, a
     consistent hash; ``selector``: for that namespace's first workload only, by a workloadSelector)
     and a private VirtualService routing to that subset (``source``: for the pods of that
-    workload's app only, by a match's sourceLabels) (``dsim/cluster/object_views.py``)."""
+    workload's app only, by a match's sourceLabels) (``dsim/cluster/object_views.py``). Its match
+    names the service's first port: routes taking port 80 would also give route configuration
+    "80" a virtual host of the host where the service lacks port 80 (docs/istio-objects.md 1.4),
+    which is no service's contribution."""
     cluster = build_cluster(scenario_from_dict(MESH))
     apps = {w: labels["app"] for w, labels in labels_by_workload(cluster.workload_labels).items() if "app" in labels}
     workload_ns = cluster.workloads["namespace"].tolist()
@@ -94,6 +97,8 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
     names = cluster.services["name"].tolist()
     spaces = cluster.namespaces["name"].tolist()
     service_ns = cluster.services["namespace"].to_numpy()
+    ports = cluster.service_ports
+    first_port = dict(zip(ports["service"].tolist()[::-1], ports["port"].tolist()[::-1], strict=True))
     rules, routes = [], []
     for i, s in enumerate(sorted(set(chosen["service"].tolist()))):
         elsewhere = next(n for n in spaces if n != spaces[service_ns[s]])
@@ -107,10 +112,11 @@ def _own_views(every: bool = False, selector: bool = False, source: bool = False
             first = workload_ns.index(spaces.index(elsewhere))
             spec["workloadSelector"] = {"matchLabels": {"app": apps[first]}}
         rules.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
-        route: list[dict] = [{"route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
+        match: dict = {"port": first_port[s]}
         if source:
             first = workload_ns.index(spaces.index(elsewhere))
-            route[0]["match"] = [{"sourceLabels": {"app": apps[first]}}]
+            match["sourceLabels"] = {"app": apps[first]}
+        route: list[dict] = [{"match": [match], "route": [{"destination": {"host": hosts[s], "subset": "every"}}]}]
         spec = {"hosts": [hosts[s]], "exportTo": ["."], "http": route}
         routes.append({"name": f"own-{i}", "namespace": elsewhere, "spec": spec})
     return {"visibility": "all", "destination_rules": rules, "virtual_services": routes}
