@@ -174,7 +174,8 @@ def _solve(
         )
         for i, name in enumerate(names)
     ]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A target near zero makes its relative residual huge, even infinite: kept, without a warning.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         relative_residuals = np.where(y != 0, residuals / np.where(y != 0, y, 1.0), 0.0)
     return _Solution(
         terms=terms,
