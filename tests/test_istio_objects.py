@@ -201,9 +201,12 @@ def test_routes_and_clusters_follow_the_objects(rich) -> None:  # type: ignore[n
     assert not first.match.case_sensitive.value
     assert [h.name for h in first.match.headers] == ["x-a", "x-b", ":method"]
     assert first.match.headers[0].present_match
+    # ratings' destination names no port: the listener's, 9080 (Istio looks ratings up among the
+    # services with port 9080, finds none, and takes the listener port: GetDestinationCluster), not
+    # ratings' one port 5432, which names a cluster that does not exist, as in Istio.
     assert [c.name for c in first.route.weighted_clusters.clusters] == [
         "outbound|9080|v1|reviews.default.svc.cluster.local",
-        "outbound|5432||ratings.default.svc.cluster.local",
+        "outbound|9080||ratings.default.svc.cluster.local",
     ]
     retry = first.route.retry_policy
     assert retry.retry_on == "5xx,retriable-status-codes"
@@ -248,7 +251,7 @@ def test_duplicate_gives_each_family_its_destinations(rich) -> None:  # type: ig
     assert v4.routes[0].route.cluster == "outbound|9080|v1|reviews.default.svc.cluster.local"
     assert [c.name for c in v6.routes[0].route.weighted_clusters.clusters] == [
         "outbound6|9080|v1|reviews.default.svc.cluster.local",
-        "outbound6|5432||ratings.default.svc.cluster.local",
+        "outbound6|9080||ratings.default.svc.cluster.local",
     ]
 
 

@@ -133,7 +133,9 @@ def _port80(cluster: Cluster, proxy: str, design: str = "single-stack") -> dict[
 
 def test_a_host_whose_service_lacks_port_80_gets_a_virtual_host_of_its_own(mesh: Cluster) -> None:
     found = _port80(mesh, "pay/api")
-    assert found[f"{DB}:80"] == ([DB], "db", [f"outbound|9080||{DB}"])  # db's one port, as Istio picks it
+    # db's route names no port: the listener's, 80, as Istio looks db up among port 80's services
+    # (GetDestinationCluster finds none there), not db's one port 9080.
+    assert found[f"{DB}:80"] == ([DB], "db", [f"outbound|80||{DB}"])
     assert found["bookinfo.com:80"] == (["bookinfo.com"], "books", [f"outbound|80||{API}"])
     assert found["*.example.com:80"] == (["*.example.com"], "ext-wide", [f"outbound|80||{API}"])
     # pay does not see web: web's host is one of no service in scope there.

@@ -330,8 +330,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     if hosts_80.clashes:
         notes[
             "VirtualService host equal to another domain of a service with an HTTP port 80 (`<name>.<namespace>`, "
-            "`<name>.<namespace>.svc`, a trailing dot, an IP): its virtual host `<host>:80` in route configuration "
-            '"80" is not built (Istio builds it and drops the domain from whichever of the two it builds second)'
+            "`<name>.<namespace>.svc`, a trailing dot), or an IP: its virtual host `<host>:80` in route "
+            'configuration "80" is not built (Istio builds it where the domain is free or it claims it first, '
+            "taking it from the service's virtual host)"
         ] += hosts_80.clashes
     return IstioObjects(
         virtual_services=tuple(virtual_services),

@@ -299,8 +299,13 @@ class MeshObjects:
         return hash_policy(destination_hash(self.spec(rule), subset, port))
 
     def _cluster_of(
-        self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+        self, namespace: str, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView, *, http: bool = False
     ) -> DestinationCluster:
+        """Each destination's cluster. A destination without a port takes the listener's port on an
+        HTTP route (Istio looks it up among the services that have the listener's port, each cut to
+        that one port: ``BuildSidecarOutboundVirtualHosts``, ``GetDestinationCluster``), and the
+        service's only port, else the listener's, on a TCP or TLS route (the whole service)."""
+
         def cluster_of(destination: Destination, port: int) -> Target | None:
             host = resolve_host(destination.host, namespace, self.domain)
             service = self.service_of_host.get(host)
@@ -314,7 +319,7 @@ class MeshObjects:
                 facts = ServiceFacts(families=self.families[service], vips={})  # type: ignore[arg-type]
                 copies = design.outbound_copies(_with_vips(facts), proxy)
                 prefix = next((c.cluster_prefix for c in copies if c.route_suffix == suffix), None)
-                number = number or self.only_port.get(service, port)
+                number = number or (port if http else self.only_port.get(service, port))
             if prefix is None:
                 return None
             name = cluster_name(prefix, number, destination.subset or "", host)
@@ -332,7 +337,7 @@ class MeshObjects:
         key = self._built_key("routes", (vs,), view, port, suffix, design, proxy)
         if key not in self._built:
             obj = self.cluster.istio.virtual_services[vs]
-            cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
+            cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view, http=True)
             self._built[key] = tuple(http_routes(obj, port, cluster_of, view.source))
         return self._built[key]  # type: ignore[return-value]
 
