@@ -47,7 +47,7 @@ from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged
 from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
-from dsim.cluster.tables import Cluster, make_table
+from dsim.cluster.tables import Cluster, make_table, service_fqdns
 from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher, stronger
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -160,16 +160,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     )
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
-    is_entry = services["entry"].to_numpy() >= 0
-    fqdn = np.where(
-        is_entry,
-        services["name"].to_numpy().astype(object),
-        services["name"].to_numpy().astype(object)
-        + "."
-        + ns_names[services["namespace"].to_numpy()].astype(object)
-        + f".svc.{domain}",
-    )
-    hosts = fqdn.tolist()
+    hosts = service_fqdns(services, ns_names, domain)
     service_of_host = registry_services(hosts)  # VirtualServices name and route Services and entries alike
     matcher = VsHostMatcher(hosts, service_of_host)
     ports_of: dict[int, frozenset[int]] = {}

@@ -23,6 +23,7 @@ import pandas as pd
 
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.service_entries import registry_services
+from dsim.cluster.tables import service_fqdns
 from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
 from dsim.scenario.istio import VirtualService
 from dsim.scenario.istio.rules import is_ip
@@ -114,10 +115,7 @@ def port80_hosts(
     names = services["name"].astype(str).tolist()
     namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
     is_entry = (services["entry"].to_numpy() >= 0).tolist()
-    hosts = [
-        name if entry else f"{name}.{ns}.svc.{cluster_domain}"
-        for name, ns, entry in zip(names, namespaces, is_entry, strict=True)
-    ]
+    hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
     registry = registry_services(hosts)
     on_80 = service_ports["port"].to_numpy() == PORT_80
     owners = service_ports["service"].to_numpy()

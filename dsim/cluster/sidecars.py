@@ -39,7 +39,7 @@ from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.cluster.service_entries import registry_services
-from dsim.cluster.tables import Cluster, make_table
+from dsim.cluster.tables import Cluster, make_table, service_fqdns
 from dsim.cluster.vs_hosts import EXACT
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
@@ -490,12 +490,7 @@ def sidecar_tables(
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
     service_ns = ns_names[services["namespace"].to_numpy()].astype(object)
-    suffix = f".svc.{domain}"
-    entry = services["entry"].to_numpy()
-    hosts = [
-        name if e >= 0 else f"{name}.{ns}{suffix}"
-        for name, ns, e in zip(services["name"].tolist(), service_ns.tolist(), entry.tolist(), strict=True)
-    ]
+    hosts = service_fqdns(services, ns_names, domain)
     sidecars = (*s.sidecars, *generated_sidecars(s, tables, hosts))
     _sidecar_notes(sidecars, notes)
 

@@ -140,6 +140,15 @@ REFERENCES: dict[str, dict[str, str]] = {
 }
 
 
+def service_fqdns(services: pd.DataFrame, namespace_names: np.ndarray, cluster_domain: str) -> list[str]:
+    """Each ``services`` row's host: ``<name>.<namespace>.svc.<cluster_domain>``, a ServiceEntry host
+    as written (``namespace_names``: the ``namespaces`` table's names, by row)."""
+    names = services["name"].to_numpy().astype(object)
+    namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()]
+    fqdn = names + "." + namespaces + f".svc.{cluster_domain}"
+    return np.where(services["entry"].to_numpy() >= 0, names, fqdn).tolist()
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class Cluster:
     """Everything in the mesh, as tables (see :data:`SCHEMA` for columns and dtypes)."""
