@@ -17,7 +17,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.pushsim.reach import virtual_service_reach
+from dsim.pushsim.reach import virtual_service_reach, workload_groups
 from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of, tcp_proxy_of
@@ -289,9 +289,14 @@ def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
 def test_an_edit_reaches_the_proxies_that_see_the_host(mesh: Cluster) -> None:
     hosts = mesh.service_hosts().tolist()
     names = mesh.namespaces["name"].tolist()
+    namespace = workload_groups(mesh).namespace  # no Sidecar: a group per namespace
     reached = {
-        vs.name: ([hosts[s] for s in services], None if found is None else [names[n] for n in found])
-        for vs, (services, found) in zip(mesh.istio.virtual_services, virtual_service_reach(mesh), strict=True)
+        vs.name: (
+            [hosts[s] for s in r.services],
+            None if r.importers is None else [names[n] for n in namespace[r.importers]],
+        )
+        for vs, r in zip(mesh.istio.virtual_services, virtual_service_reach(mesh), strict=True)
+        if r is not None
     }
     assert reached["api-policy"] == ([API], None)
     assert reached["api-client"] == ([API], ["client"])

@@ -160,10 +160,11 @@ def test_the_notes_say_what_is_built(mesh: Cluster) -> None:
 def test_a_wildcard_edit_reaches_every_service_it_covers(mesh: Cluster) -> None:
     names = mesh.virtual_services["name"].tolist()
     reach = dict(zip(names, virtual_service_reach(mesh), strict=True))
-    services, namespaces = reach["all-local"]
-    assert namespaces is None
+    found = reach["all-local"]
+    assert found is not None
+    assert found.importers is None
     hosts = mesh.service_hosts()
-    assert sorted(hosts[services].tolist()) == sorted([WEB, CART, API, EGRESS])
+    assert sorted(hosts[found.services].tolist()) == sorted([WEB, CART, API, EGRESS])
 
 
 def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:

@@ -115,7 +115,7 @@ def _hosts(entries: Sequence[str], namespace: str) -> list[tuple[str | None, str
     return found
 
 
-def _egress(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
+def egress_hosts(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
     """The Sidecar's egress hosts over all its listeners. A Sidecar without egress listeners
     imports ``*/*``, as Istio gives it a default one (``convertToSidecarScope``)."""
     if not sidecar.spec.egress:
@@ -163,7 +163,7 @@ def route_egress(sidecar: Sidecar, namespace: str, port: int) -> list[tuple[str 
     port, else its catch-all one, where dsim builds its listeners port by port; else every egress
     host (:func:`_egress`, as dsim reads such a Sidecar)."""
     if not modelled(sidecar):
-        return _egress(sidecar, namespace)
+        return egress_hosts(sidecar, namespace)
     listeners = sidecar.spec.egress
     own = [e for e in listeners if e.port is not None and e.port.number == port]
     chosen = own or [e for e in listeners if e.port is None]
@@ -330,7 +330,7 @@ class _Scoper:
             return False
         key = (id(sidecar), namespace)
         if key not in self.trims_cache:
-            egress = _egress(sidecar, namespace)
+            egress = egress_hosts(sidecar, namespace)
             chosen = self._chosen(egress, namespace)
             ports = self.destination_ports(self._imported(egress, namespace), namespace)
             self.trims_cache[key] = any(kept is not None and not chosen[s] for s, kept in ports.items())
@@ -342,7 +342,7 @@ class _Scoper:
         return self.by_port(sidecar) or self.trims(sidecar, namespace)
 
     def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
-        egress = _egress(sidecar, namespace)
+        egress = egress_hosts(sidecar, namespace)
         chosen = self._chosen(egress, namespace)
         imported = set(self._imported(egress, namespace))
         for v in self._candidates(namespace):
@@ -373,7 +373,7 @@ class _Scoper:
 
     def hosts_scope(self, sidecar: Sidecar, namespace: str) -> np.ndarray:
         """Mask over services: those the Sidecar's egress hosts, of every listener, import for ``namespace``."""
-        return self._chosen(_egress(sidecar, namespace), namespace)
+        return self._chosen(egress_hosts(sidecar, namespace), namespace)
 
     def layout(self, sidecar: Sidecar, namespace: str) -> EgressLayout:
         """The Sidecar's egress listeners port by port, for proxies of ``namespace`` (:mod:`.egress_ports`)."""

@@ -19,12 +19,13 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
-from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
+from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach, workload_groups
 from dsim.pushsim.visibility import grouped, services_by_workload
 from dsim.randomness import generator
 
@@ -40,6 +41,21 @@ MESH_EDITS = (
 )
 EVENT_KINDS = ("endpoints", "connect", "disconnect", *MESH_EDITS)
 CAUSES = ("pod_replacement", "rollout", "scale", *MESH_EDITS)
+EVENT_COLUMNS = (
+    "time",
+    "seq",
+    "kind",
+    "cause",
+    "workload",
+    "service",
+    "namespace",
+    "proxy",
+    "state",
+    "reach",
+    "imported_by",
+    "object",
+)
+"""The columns of :attr:`ChurnStream.events`."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -49,8 +65,12 @@ class ChurnStream:
     events: pd.DataFrame
     """One row per event: ``time`` (s), ``kind`` (:data:`EVENT_KINDS`), ``cause`` (:data:`CAUSES`),
     ``workload``, ``service``, ``namespace``, ``proxy``, ``state`` (membership state), ``reach``
-    (of a VirtualService or DestinationRule edit: the index in :attr:`reaches` of the namespaces
-    whose proxies it reaches); -1 where not applicable (``reach``: every proxy that sees the service)."""
+    (of a DestinationRule edit's service: the index in :attr:`reaches` of the namespaces whose
+    proxies that see the service it reaches), ``object`` (of a VirtualService edit, one row: the
+    VirtualService's row, the services it names in :attr:`virtual_service_services`),
+    ``imported_by`` (of that row: the index in :attr:`importers` of the workload groups whose
+    scope imports it); -1 where not applicable (``reach``: every proxy that sees the service;
+    ``imported_by``: every proxy)."""
     states: list[tuple[int, tuple[int, ...]]]
     """Membership state id → (workload, the original pods behind it, with repeats)."""
     proxy_workload: np.ndarray
@@ -66,10 +86,32 @@ class ChurnStream:
     reaches: tuple[np.ndarray, ...] = ()
     """The namespace sets an event's ``reach`` points into: the namespaces whose proxies depend on
     an edited VirtualService or DestinationRule that not every namespace applies."""
+    importers: tuple[np.ndarray, ...] = ()
+    """The workload group sets an event's ``imported_by`` points into (groups of
+    :attr:`workload_group`)."""
+    virtual_service_services: tuple[np.ndarray, ...] = ()
+    """Per VirtualService row: the services its hosts name."""
+    workload_group: np.ndarray | None = None
+    """Per workload row: its group (:func:`dsim.pushsim.reach.workload_groups`: its namespace and Sidecar)."""
 
     def count(self, cause: str) -> int:
         """How many times ``cause`` happened (a rollout counts once, however many waves)."""
         return int(self.events.loc[self.events["cause"] == cause, "seq"].nunique())
+
+
+class _ObjectEdit(NamedTuple):
+    """What an edit of one Istio object touches."""
+
+    parts: list[tuple[list[int], int]]
+    """Services it shapes, with which namespaces' proxies that see them depend on it for them (an
+    index into the stream's ``reaches``; -1: every proxy that sees them). Only a DestinationRule
+    has several parts: a wildcard rule may be applied by other namespaces for each service it
+    covers."""
+    imported_by: int | None = None
+    """A VirtualService's: the workload groups whose scope imports it (an index into the
+    stream's ``importers``; -1: every group)."""
+    edited: int = -1
+    """A VirtualService's: its row."""
 
 
 class _Mesh:
@@ -120,11 +162,14 @@ class _Builder:
         self.churn = cluster.scenario.churn
         self.mesh = _Mesh(cluster)
         self.rng = generator(cluster.scenario.seed, "churn")
-        self.rows: list[tuple[float, int, str, str, int, int, int, int, int, int]] = []
-        """(time, seq, kind, cause, workload, service, namespace, proxy, state, reach) per event."""
+        self.rows: list[tuple[float, int, str, str, int, int, int, int, int, int, int, int]] = []
+        """One tuple per event, its values in :data:`EVENT_COLUMNS`' order."""
         self.actions: list[tuple[float, int, Callable[[float], None]]] = []
         self.reaches: list[np.ndarray] = []
         self.reach_ids: dict[tuple[int, ...], int] = {}
+        self.importers: list[np.ndarray] = []
+        self.importer_ids: dict[tuple[int, ...], int] = {}
+        self.vs_services: list[np.ndarray] = []  # per VirtualService row, once one is edited
         self.order = 0
         self.seq = 0
 
@@ -141,6 +186,8 @@ class _Builder:
         proxy: int = -1,
         namespace: int = -1,
         reach: int = -1,
+        imported_by: int = -1,
+        edited: int = -1,
     ) -> None:
         m = self.mesh
         if service >= 0:
@@ -148,7 +195,10 @@ class _Builder:
         elif workload >= 0:
             namespace = int(m.workload_namespace[workload])
         state = m.state(workload) if kind == "endpoints" else -1
-        row = (t, self.seq if seq is None else seq, kind, cause, workload, service, namespace, proxy, state, reach)
+        row = (
+            t, self.seq if seq is None else seq, kind, cause, workload, service, namespace, proxy, state, reach,
+            imported_by, edited,
+        )  # fmt: skip
         self.rows.append(row)
 
     def later(self, t: float, action: Callable[[float], None]) -> None:
@@ -287,16 +337,22 @@ class _Builder:
     def config_edit(self, kind: str) -> Callable[[float], None]:
         """An edit of a VirtualService, DestinationRule or ServiceEntry. Where the mesh has such
         objects, one of them, touching the services whose configuration it shapes (a
-        VirtualService: the services its hosts name, whose routes istiod regenerates; a
-        DestinationRule: its service's clusters and endpoint sets; a ServiceEntry: its hosts'
-        rows); else one over a service drawn at random (a mesh without ServiceEntries refuses
-        their edits when it is built)."""
-        objects = self._object_services(kind)
+        VirtualService: the services its hosts name, whose routes istiod regenerates, and the
+        proxies whose scope imports it; a DestinationRule: its service's clusters and endpoint
+        sets; a ServiceEntry: its hosts' rows); else one over a service drawn at random (a mesh
+        without ServiceEntries refuses their edits when it is built)."""
+        objects: list[_ObjectEdit] | None = None  # found at the first edit: a rate of zero costs nothing
 
         def edit(t: float) -> None:
+            nonlocal objects
+            if objects is None:
+                objects = self._object_edits(kind)
             m = self.mesh
             if objects:
-                for services, reach in objects[int(self.rng.integers(len(objects)))]:
+                chosen = objects[int(self.rng.integers(len(objects)))]
+                if chosen.imported_by is not None:  # the proxies whose scope imports it, whatever they see
+                    self.emit(t, kind, kind, imported_by=chosen.imported_by, edited=chosen.edited)
+                for services, reach in chosen.parts:
                     for service in [s for s in services if m.service_alive[s]]:
                         # one full push: the debouncer merges edits made at once
                         self.emit(t, kind, kind, service=service, reach=reach)
@@ -307,24 +363,35 @@ class _Builder:
 
         return edit
 
-    def _object_services(self, kind: str) -> list[list[tuple[list[int], int]]]:
-        """Per VirtualService, DestinationRule or ServiceEntry of the mesh, in parts: services it
-        shapes (objects that shape none, e.g. whose host names no service, have no effect on a
-        sidecar and are left out), with which namespaces' proxies depend on it for them (an index
-        into :attr:`reaches`; -1: every proxy that sees them). Only a DestinationRule has several
-        parts: a wildcard rule may be applied by other namespaces for each service it covers."""
+    def _object_edits(self, kind: str) -> list[_ObjectEdit]:
+        """Per VirtualService, DestinationRule or ServiceEntry of the mesh, what an edit of it
+        touches. A DestinationRule or ServiceEntry that shapes no service (whose host names none)
+        has no effect on a sidecar and is left out; a VirtualService bound to the mesh is kept
+        (its proxies are pushed, and its hosts may be ``"80"``'s virtual hosts)."""
         cluster = self.cluster
         if kind == "service_entry":
             entry = cluster.services["entry"].to_numpy()
             rows = np.flatnonzero(entry >= 0)
             by_object = grouped(entry[rows], rows, len(cluster.istio.service_entries))
-            return [[(group.tolist(), -1)] for group in by_object if len(group)]
+            return [_ObjectEdit([(group.tolist(), -1)]) for group in by_object if len(group)]
         if kind == "virtual_service":
-            return [[(services, self.reach_id(namespaces))] for services, namespaces in virtual_service_reach(cluster)]
+            reach = virtual_service_reach(cluster)
+            self.vs_services = [np.zeros(0, np.int64) if r is None else r.services for r in reach]
+            return [_ObjectEdit([], self.importers_id(r.importers), v) for v, r in enumerate(reach) if r is not None]
         return [
-            [(services, self.reach_id(namespaces)) for services, namespaces in parts]
+            _ObjectEdit([(services, self.reach_id(namespaces)) for services, namespaces in parts])
             for parts in destination_rule_reach(cluster)
         ]
+
+    def importers_id(self, groups: np.ndarray | None) -> int:
+        """The index of ``groups`` (workload groups) in :attr:`importers`; -1 for ``None`` (all)."""
+        if groups is None:
+            return -1
+        key = tuple(groups.tolist())
+        if key not in self.importer_ids:
+            self.importer_ids[key] = len(self.importers)
+            self.importers.append(groups)
+        return self.importer_ids[key]
 
     def reach_id(self, namespaces: np.ndarray | None) -> int:
         """The index of ``namespaces`` (namespace rows) in :attr:`reaches`; -1 for ``None`` (all)."""
@@ -388,7 +455,7 @@ class _Builder:
             action(when)
 
     def result(self) -> ChurnStream:
-        columns = ["time", "seq", "kind", "cause", "workload", "service", "namespace", "proxy", "state", "reach"]
+        columns = list(EVENT_COLUMNS)
         events = pd.DataFrame(self.rows, columns=columns)
         events = events.astype({c: "int64" for c in columns if c not in ("time", "kind", "cause")})
         events = events.astype({"time": "float64"}).sort_values(["time", "seq"], kind="stable", ignore_index=True)
@@ -402,6 +469,9 @@ class _Builder:
             service_namespace=np.asarray(m.service_namespace, dtype=np.int64),
             duration_s=float(self.churn.duration_s),
             reaches=tuple(self.reaches),
+            importers=tuple(self.importers),
+            workload_group=workload_groups(self.cluster).of_workload,
+            virtual_service_services=tuple(self.vs_services),
         )
 
 

@@ -1,8 +1,13 @@
-"""Which namespaces' proxies depend on a VirtualService or DestinationRule (Istio's
+"""Which proxies depend on a VirtualService or DestinationRule (Istio's
 ``SidecarScope.DependsOnConfig``), so that an edit of one is a full push to those proxies only.
 
-- A VirtualService is a dependency of every namespace it is exported to (its default scope lists
-  every VirtualService visible to it, even one another shadows for the same host).
+- A VirtualService is a dependency of every proxy whose scope imports it
+  (:func:`virtual_service_reach`), whether or not it sees a service the VirtualService names:
+  without a Sidecar, the default scope imports every VirtualService exported to the proxy's
+  namespace (even one another shadows for the same host; the scenario's ``visibility`` narrows
+  the services a proxy sees, not the VirtualServices it imports, as for the port-80 walk:
+  ``docs/istio-objects.md`` 1.4); under a Sidecar, those its egress hosts import
+  (``SelectVirtualServices``, over every egress listener).
 - A DestinationRule is a dependency of the namespaces whose lookup picks its entry for a service
   its host covers (``docs/istio-objects.md`` 2.2; a wildcard host covers many): the base view's
   namespaces where its entry is the base one, less those whose own view picks another; else the
@@ -14,32 +19,103 @@
   ones its selector does not pick too (their lookup lists it before passing it over).
 - A rule merged into several entries (``Cluster.rule_members``) is a dependency of each one's.
 
-``None`` stands for every namespace.
+``None`` stands for every namespace (or every workload group).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from dsim.cluster import Cluster
+from dsim.cluster.istio import resolve_host
 from dsim.cluster.object_views import export_set
+from dsim.cluster.port80_hosts import bound_to_mesh
+from dsim.cluster.sidecars import egress_hosts, imported_virtual_services
 from dsim.pushsim.visibility import grouped
 
 
-def virtual_service_reach(cluster: Cluster) -> list[tuple[list[int], np.ndarray | None]]:
-    """Per VirtualService that names some service (its claims, which it may build in some view's
-    chain): those services, and the namespace rows it is exported to (``None``: all)."""
+class WorkloadGroups(NamedTuple):
+    """Workloads grouped by what their Sidecar scope depends on: (namespace, Sidecar) pairs."""
+
+    of_workload: np.ndarray
+    """Per workload row: its group."""
+    namespace: np.ndarray
+    """Per group: its namespace row."""
+    sidecar: np.ndarray
+    """Per group: its Sidecar (a ``sidecars`` row; -1: none, the default scope)."""
+
+
+def workload_groups(cluster: Cluster) -> WorkloadGroups:
+    """The workloads' groups, numbered in (namespace, Sidecar) order."""
+    pairs = np.stack([cluster.workloads["namespace"].to_numpy(np.int64), cluster.workload_sidecars()], axis=1)
+    if not len(pairs):
+        return WorkloadGroups(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    keys, of_workload = np.unique(pairs, axis=0, return_inverse=True)
+    return WorkloadGroups(of_workload.reshape(-1).astype(np.int64), keys[:, 0], keys[:, 1])
+
+
+class VirtualServiceReach(NamedTuple):
+    """Who depends on one VirtualService bound to the mesh."""
+
+    services: np.ndarray
+    """The services its hosts name (its claims: their routes are what istiod regenerates)."""
+    importers: np.ndarray | None
+    """The workload groups (:func:`workload_groups`) whose scope imports it (``None``: every group)."""
+
+
+def virtual_service_reach(cluster: Cluster) -> list[VirtualServiceReach | None]:
+    """Per VirtualService: who depends on it (``None`` for one bound to gateways only, which no
+    sidecar applies)."""
     claims = cluster.virtual_service_hosts  # every claim: a namespace's chain holds no other
-    by_object = grouped(
-        claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(cluster.virtual_services)
-    )
-    rows = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
-    out: list[tuple[list[int], np.ndarray | None]] = []
-    for group, vs in zip(by_object, cluster.istio.virtual_services, strict=True):
-        if len(group):
-            exports = export_set(vs.spec.export_to, vs.namespace)
-            namespaces = None if exports is None else np.array(sorted(rows[n] for n in exports if n in rows), np.int64)
-            out.append((group.tolist(), namespaces))
+    virtual_services = cluster.istio.virtual_services
+    by_object = grouped(claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(virtual_services))
+    importers = _importers(cluster, workload_groups(cluster))
+    return [
+        VirtualServiceReach(group, imported) if bound_to_mesh(vs) else None
+        for group, vs, imported in zip(by_object, virtual_services, importers, strict=True)
+    ]
+
+
+def _importers(cluster: Cluster, groups: WorkloadGroups) -> list[np.ndarray | None]:
+    """Per VirtualService bound to the mesh: the workload groups whose scope imports it, ascending
+    (``None``: every group; identical sets share one array). Without a Sidecar, the groups of the
+    namespaces it is exported to; under one, those whose egress hosts import it
+    (:func:`dsim.cluster.sidecars.imported_virtual_services`)."""
+    virtual_services = cluster.istio.virtual_services
+    domain = cluster.scenario.mesh.cluster_domain
+    names = cluster.namespaces["name"].tolist()
+    exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
+    bound = [v for v, vs in enumerate(virtual_services) if bound_to_mesh(vs)]
+    public = [v for v in bound if exports[v] is None]
+    exported_to: dict[str, list[int]] = {}
+    for v in bound:
+        for name in sorted(exports[v] or ()):
+            exported_to.setdefault(name, []).append(v)
+    resolved = [[resolve_host(h, vs.namespace, domain) for h in vs.spec.hosts] for vs in virtual_services]
+    default_group = {int(n): g for g, (n, s) in enumerate(zip(groups.namespace, groups.sidecar, strict=True)) if s < 0}
+    under_sidecar: list[list[int]] = [[] for _ in virtual_services]
+    for g in np.flatnonzero(groups.sidecar >= 0).tolist():
+        name = names[int(groups.namespace[g])]
+        egress = egress_hosts(cluster.istio.sidecars[int(groups.sidecar[g])], name)
+        candidates = [*exported_to.get(name, ()), *public]
+        for v in imported_virtual_services(virtual_services, candidates, egress, domain, resolved):
+            under_sidecar[v].append(g)
+    row_of = {name: i for i, name in enumerate(names)}
+    every_default = sorted(default_group.values())
+    shared: dict[tuple[int, ...], np.ndarray] = {}
+    out: list[np.ndarray | None] = [None] * len(virtual_services)
+    for v in bound:
+        if exports[v] is None:
+            if len(under_sidecar[v]) + len(every_default) == len(groups.namespace):
+                continue  # every group imports it
+            found = [*every_default, *under_sidecar[v]]
+        else:
+            rows = (row_of[n] for n in exports[v] or () if n in row_of)
+            found = [*(default_group[r] for r in rows if r in default_group), *under_sidecar[v]]
+        key = tuple(sorted(found))
+        out[v] = shared.setdefault(key, np.array(key, np.int64))
     return out
 
 

@@ -18,11 +18,18 @@ class ConfigKey:
     kind: ConfigKind
     """The kind of change."""
     target: int
-    """The service id it changes; for ``sidecar``, the namespace row."""
+    """The service id it changes; for ``sidecar``, the namespace row; for an edited
+    VirtualService of the mesh (``edited``), -1."""
     reach: int = -1
-    """For a VirtualService or DestinationRule only some namespaces depend on (Istio's
-    ``DependsOnConfig``): the index of their set in the churn stream's ``reaches``; -1: every
-    proxy that sees ``target``."""
+    """For a DestinationRule only some namespaces depend on (Istio's ``DependsOnConfig``): the
+    index of their set in the churn stream's ``reaches``; -1: every proxy that sees ``target``."""
+    edited: int = -1
+    """An edited VirtualService's row (the churn stream's ``virtual_service_services`` say which
+    services it names); -1 for the other kinds, and for an edit standing in for one where the
+    mesh has none (then of ``target``'s routes, reaching every proxy that sees it)."""
+    imported_by: int = -1
+    """For an ``edited`` VirtualService: the index of the workload groups whose scope imports it
+    in the churn stream's ``importers`` (Istio's ``DependsOnConfig``); -1: every proxy."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

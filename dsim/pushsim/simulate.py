@@ -156,7 +156,11 @@ class _Simulation:
     def _push(self, request: PushRequest) -> Generator[simpy.Event, Any, None]:
         started = self.env.now
         configs = request.configs or frozenset()
-        services = np.array(sorted({c.target for c in configs if c.kind != "sidecar"}), np.int64)
+        named = {c.target for c in configs if c.kind != "sidecar" and c.target >= 0}
+        for c in configs:  # an edited VirtualService's routes are those of the services it names still alive
+            if c.edited >= 0:
+                named.update(s for s in self.stream.virtual_service_services[c.edited].tolist() if self.model.alive[s])
+        services = np.array(sorted(named), np.int64)
         namespaces = np.array(sorted({c.target for c in configs if c.kind == "sidecar"}), np.int64)
         kinds = sorted({c.kind for c in configs})
         types = tuple(sorted({t for k in kinds for t in _CHANGED_TYPES.get(k, ())}))
@@ -169,13 +173,14 @@ class _Simulation:
         if build > 0:
             self.recorder.add_cpu(np.full(self.replicas, started), np.full(self.replicas, build))
             yield self.env.timeout(build)
-        everywhere = np.array(sorted({c.target for c in configs if c.kind != "sidecar" and c.reach < 0}), np.int64)
+        workloads = self._importers(configs)
+        everywhere = np.array(
+            sorted({c.target for c in configs if c.kind != "sidecar" and c.target >= 0 and c.reach < 0}), np.int64
+        )
         if len(everywhere):
-            workloads = self.model.sees_any(everywhere)
-        else:
-            workloads = np.zeros(len(self.model.workload_class), bool)
+            workloads |= self.model.sees_any(everywhere)
         for c in configs:  # a config only some namespaces depend on reaches their proxies that see its service
-            if c.kind != "sidecar" and c.reach >= 0:
+            if c.kind != "sidecar" and c.target >= 0 and c.reach >= 0:
                 seers = self.model.seers_of(c.target)
                 workloads[seers[np.isin(self.model.workload_namespace[seers], self.stream.reaches[c.reach])]] = True
         for namespace in namespaces.tolist():
@@ -198,6 +203,20 @@ class _Simulation:
             )
         )
 
+    def _importers(self, configs: frozenset[ConfigKey]) -> np.ndarray:
+        """Per workload: whether its scope imports a VirtualService whose edit ``configs`` carry
+        (its proxies are pushed whether or not they see a service it names)."""
+        every = len(self.model.workload_class)
+        imports = {c.imported_by for c in configs if c.edited >= 0}
+        if -1 in imports:
+            return np.ones(every, bool)
+        if not imports:
+            return np.zeros(every, bool)
+        groups = np.unique(np.concatenate([self.stream.importers[i] for i in sorted(imports)]))
+        if self.stream.workload_group is None:
+            raise ValueError("a churn stream with VirtualService importers needs its workload groups")
+        return np.isin(self.stream.workload_group, groups)
+
     # -- events ---------------------------------------------------------------------------------------
     def _replica(self, proxy: int) -> int:
         return proxy % self.replicas
@@ -219,8 +238,9 @@ class _Simulation:
         """Feed the churn events in, each at its time, by a callback on a timeout to the next one."""
         events = self.stream.events
         # As Python values: the loop reads each one once, so no NumPy scalar is worth making.
-        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state", "reach")
-        # ``reach`` may be absent from a stream built by hand: every edit then reaches all that see it.
+        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state", "reach", "imported_by", "object")
+        # ``reach``, ``imported_by`` and ``object`` may be absent from a stream built by hand: every
+        # edit then reaches all that see its service.
         self._rows = zip(
             *[events[c].to_numpy().tolist() if c in events else [-1] * len(events) for c in names], strict=True
         )
@@ -239,7 +259,16 @@ class _Simulation:
             self.env.timeout(row[0] - self.env.now).callbacks.append(self._feed)
 
     def _event(
-        self, kind: str, workload: int, service: int, namespace: int, proxy: int, state: int, reach: int
+        self,
+        kind: str,
+        workload: int,
+        service: int,
+        namespace: int,
+        proxy: int,
+        state: int,
+        reach: int,
+        imported_by: int,
+        edited: int,
     ) -> None:
         if kind == "endpoints":
             changed = self.fanout.set_endpoints(self.env.now, workload, state)
@@ -255,6 +284,9 @@ class _Simulation:
         elif kind == "service_delete":
             self.fanout.delete_service(self.env.now, service)
             self._request(True, "service_delete", [service])
+        elif kind == "virtual_service" and edited >= 0:  # the proxies whose scope imports it
+            key = ConfigKey(kind="virtual_service", target=-1, edited=edited, imported_by=imported_by)
+            self.debouncer.receive(PushRequest(full=True, configs=frozenset([key]), start=self.env.now))
         elif kind in ("virtual_service", "destination_rule"):
             self._request(True, kind, [service], reach)  # type: ignore[arg-type]
         elif kind == "service_entry":

@@ -11,6 +11,7 @@ import pytest
 
 from dsim import build_cluster, push_simulation
 from dsim.pushsim.churn import churn_stream
+from dsim.pushsim.reach import virtual_service_reach, workload_groups
 from dsim.xds.vocabulary import XDS_SHORT, XDS_TYPES
 
 CHURN = {
@@ -107,9 +108,10 @@ def test_every_kind_of_churn_runs_through_the_model(busy: Path) -> None:
 
 
 def test_edits_of_istio_objects_touch_the_services_they_shape(write_scenario: Callable[..., Path]) -> None:
-    # A VirtualService edit touches every service its hosts name (one push for them all: they
-    # happen at once); a DestinationRule edit, its host's service. Objects naming no service
-    # shape no sidecar and are never drawn.
+    # A VirtualService edit is one row naming it (the services its hosts name are the stream's
+    # to look up) and the proxies whose scope imports it; one naming no service is drawn too (its
+    # importers are pushed; its host is "80"'s virtual host). A DestinationRule edit touches its
+    # host's service; a rule naming no service is never drawn.
     http = [{"name": "http", "port": 80}]
     scenario = {
         "name": "edits",
@@ -136,10 +138,16 @@ def test_edits_of_istio_objects_touch_the_services_they_shape(write_scenario: Ca
     }
     cluster = build_cluster(write_scenario(scenario))
     names = cluster.services["name"].to_numpy()
-    events = churn_stream(cluster).events
-    edits = events[events["kind"] == "virtual_service"].groupby("time")["service"].apply(lambda s: sorted(names[s]))
+    stream = churn_stream(cluster)
+    events = stream.events
+    edits = events[events["kind"] == "virtual_service"]
     assert len(edits) > 5
-    assert all(touched == ["a", "b"] for touched in edits)
+    assert edits["time"].is_unique
+    assert (edits["service"] == -1).all()
+    assert set(edits["object"]) == {0, 1}
+    touched = {v: sorted(names[stream.virtual_service_services[v]]) for v in (0, 1)}
+    assert touched == {0: ["a", "b"], 1: []}
+    assert (edits["imported_by"] == -1).all()  # no Sidecar: every proxy imports both
     rules = events[events["kind"] == "destination_rule"]
     assert len(rules) > 5
     assert set(names[rules["service"].to_numpy()]) == {"c"}
@@ -233,7 +241,8 @@ def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
     """Istio's ``DependsOnConfig``: a VirtualService private to namespace b, or a (public)
     DestinationRule b holds for a's service, is a full push to b's two sidecars, though a's two see
     the service too (a's own lookup finds no rule); a public VirtualService reaches all four. The
-    edit events say which namespaces they reach (``reach`` indexes the stream's ``reaches``)."""
+    edit events say which proxies they reach (a DestinationRule's ``reach`` indexes the stream's
+    ``reaches``, namespaces; a VirtualService's ``imported_by`` its ``importers``, workload groups)."""
     mesh = _entry_mesh(0, entries=False)
     host = "a.a.svc.cluster.local"
     mine = {"hosts": [host], "exportTo": ["."], "http": [{"route": [{"destination": {"host": host}}]}]}
@@ -251,14 +260,96 @@ def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
         names, spaces = cluster.services["name"].to_numpy(), cluster.namespaces["name"].to_numpy()
         stream = churn_stream(cluster)
         edits = stream.events[stream.events["kind"] == kind]
-        reach = {
-            (str(names[s]), tuple(spaces[stream.reaches[r]].tolist()) if r >= 0 else "all")
-            for s, r in zip(edits["service"].tolist(), edits["reach"].tolist(), strict=True)
-        }
-        assert reach == ({("a", ("b",)), ("b", "all")} if kind == "virtual_service" else {("a", ("b",))})
+        if kind == "virtual_service":  # without a Sidecar, the namespaces it is exported to import it
+            importers = {
+                "all" if i < 0 else tuple(spaces[workload_groups(cluster).namespace[stream.importers[i]]].tolist())
+                for i in edits["imported_by"].tolist()
+            }
+            assert importers == {("b",), "all"}
+        else:
+            reach = {
+                (str(names[s]), tuple(spaces[stream.reaches[r]].tolist()) if r >= 0 else "all")
+                for s, r in zip(edits["service"].tolist(), edits["reach"].tolist(), strict=True)
+            }
+            assert reach == {("a", ("b",))}
         records = push_simulation(path, ["single-stack"])["push_records"]
         pushes = records[records["causes"].str.contains(kind)]
         assert len(pushes) > 5
         # A debounced push may merge edits of both VirtualServices: then it reaches everyone.
         assert 2 in set(pushes["proxies_pushed"])
         assert set(pushes["proxies_pushed"]) <= ({2, 4} if kind == "virtual_service" else {2})
+
+
+def _importing_mesh() -> dict[str, object]:
+    """Namespaces a (a Sidecar importing ``./*``) and b (no Sidecar, but for workload b2, whose
+    Sidecar imports ``a/*``), two sidecars per workload; VirtualServices in a and in b, one of
+    them naming no service."""
+    http = [{"name": "http", "port": 80}]
+    b_host = "b.b.svc.cluster.local"
+    to_b = [{"route": [{"destination": {"host": b_host}}]}]
+    return {
+        "name": "importers",
+        "seed": 11,
+        "namespaces": [{"name": "a"}, {"name": "b"}],
+        "services": [
+            {"name": "a", "namespace": "a", "ports": http},
+            {"name": "b", "namespace": "b", "ports": http, "selector": {"app": "b"}},
+        ],
+        "workloads": [
+            {"name": "a", "namespace": "a", "labels": {"app": "a"}, "replicas": 2},
+            {"name": "b", "namespace": "b", "labels": {"app": "b"}, "replicas": 2},
+            {"name": "b2", "namespace": "b", "labels": {"app": "b2"}, "replicas": 2},
+        ],
+        "sidecars": [
+            {"name": "default", "namespace": "a", "spec": {"egress": [{"hosts": ["./*"]}]}},
+            {
+                "name": "b2",
+                "namespace": "b",
+                "spec": {"workloadSelector": {"labels": {"app": "b2"}}, "egress": [{"hosts": ["a/*"]}]},
+            },
+        ],
+        "virtual_services": [
+            {"name": "local", "namespace": "a", "spec": {"hosts": [b_host], "http": to_b}},
+            {"name": "remote", "namespace": "b", "spec": {"hosts": ["b"], "http": to_b}},
+            {"name": "external", "namespace": "b", "spec": {"hosts": ["shop.example.com"], "http": to_b}},
+        ],
+        "churn": {"duration_s": 600, "virtual_service_changes_per_hour": 360},
+    }
+
+
+def test_a_virtual_service_is_a_dependency_of_the_proxies_whose_scope_imports_it(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """Istio's ``SelectVirtualServices``: a Sidecar imports a VirtualService one of whose hosts
+    matches an egress host of the VirtualService's own namespace (or ``*``); the default scope,
+    every VirtualService exported to the namespace. So a's ``./*`` imports ``local`` (in a, naming
+    b's service, which a does not see), b2's ``a/*`` imports ``local`` alone, and b's other
+    workloads import all three."""
+    cluster = build_cluster(write_scenario(_importing_mesh()))
+    groups = workload_groups(cluster)
+    spaces = cluster.namespaces["name"].to_numpy()
+    sidecar_names = cluster.istio.sidecars
+    label = [
+        f"{spaces[n]}/{sidecar_names[s].name if s >= 0 else '-'}"
+        for n, s in zip(groups.namespace.tolist(), groups.sidecar.tolist(), strict=True)
+    ]
+    found = {
+        vs.name: "all" if r.importers is None else sorted(label[g] for g in r.importers.tolist())
+        for vs, r in zip(cluster.istio.virtual_services, virtual_service_reach(cluster), strict=True)
+        if r is not None
+    }
+    assert found == {"local": "all", "remote": ["b/-"], "external": ["b/-"]}
+
+
+def test_a_virtual_service_edit_pushes_its_importers_whatever_they_see(write_scenario: Callable[..., Path]) -> None:
+    """``local`` pushes all six sidecars; ``remote`` and ``external`` (naming no service) push b's
+    two, though a's and b2's see b's service (as ``local``'s destination, so they have its
+    cluster: its routes are not theirs). Pushing the proxies that see a service the
+    VirtualService names would push all six for ``remote`` and none for ``external``."""
+    path = write_scenario(_importing_mesh())
+    records = push_simulation(path, ["single-stack"])["push_records"]
+    pushes = records[records["causes"].str.contains("virtual_service")]
+    assert len(pushes) > 10
+    assert pushes["full"].all()
+    # A debounced push may merge edits of several VirtualServices: then it reaches all six.
+    assert set(pushes["proxies_pushed"]) == {2, 6}
