@@ -51,7 +51,9 @@ Prints, in one run:
    timeout and a TCP route: the cluster build and the accounting of every design, and their ratios
    to the mesh without them, in the same run.
 12. part 3's mesh (visibility ``all``: every proxy has route configuration ``"80"`` and walks every
-   VirtualService), then the same under a Sidecar per namespace importing ``./*`` only: the
+   VirtualService), then the same under a Sidecar per namespace importing ``./*`` only, then
+   without Sidecars under ``visibility: namespace`` and ``dependencies`` (the Sidecars they stand
+   for: ``dsim/cluster/import_scopes.py``; the latter with a Barabási–Albert call graph): the
    accounting of every design with and without the ``<host>:80`` virtual hosts of VirtualService
    hosts no port-80 service answers (``docs/istio-objects.md`` 1.4, "Hosts without a port-80
    service"; the pass left out by replacing it with nothing, in the same run), their ratio, and
@@ -553,7 +555,8 @@ def vs_wildcards() -> None:
 
 
 def port80() -> None:
-    """Part 12: part 3's mesh with and without the ``<host>:80`` virtual hosts, then under Sidecars."""
+    """Part 12: part 3's mesh with and without the ``<host>:80`` virtual hosts, then under Sidecars,
+    then under the ``visibility`` stand-ins for them (``dsim/cluster/import_scopes.py``)."""
     import dsim.accounting.proxies as proxies
 
     namespaces = sorted(set(build_cluster(scenario_from_dict(ISTIO_OBJECTS)).namespaces["name"].tolist()))
@@ -572,9 +575,15 @@ def port80() -> None:
         finally:
             proxies.port80_deltas = built
 
+    called = {**ISTIO_OBJECTS["synthetic"], "call_graph": {"model": "barabasi-albert"}}
     for label, spec in (
         ("part 3's mesh", ISTIO_OBJECTS),
         ("under a Sidecar per namespace importing ./*", {**ISTIO_OBJECTS, "sidecars": sidecars}),
+        ("under visibility: namespace (a ./* Sidecar's stand-in)", {**ISTIO_OBJECTS, "visibility": "namespace"}),
+        (
+            "under visibility: dependencies (Barabási–Albert calls, m=2)",
+            {**ISTIO_OBJECTS, "visibility": "dependencies", "synthetic": called},
+        ),
     ):
         timings: dict[str, tuple[float, float]] = {}
         added: dict[str, tuple[float, float, float]] = {}

@@ -3,9 +3,11 @@
 followed before (the proxies that see a service it names, in the namespaces it is exported to).
 
 Prints, in one run, for ``bench/accounting.py``'s part 3 mesh (10,000 services and
-VirtualServices, 100 namespaces), then under a Sidecar per namespace importing ``./*``, then with
-each namespace's own VirtualService for a service of another namespace and 100 VirtualServices
-for external hosts (naming no service) added:
+VirtualServices, 100 namespaces), then under ``visibility: namespace`` and ``dependencies`` (a
+Barabási–Albert call graph; the Sidecars they stand for import, ``dsim/cluster/import_scopes.py``),
+then under a Sidecar per namespace importing ``./*``, then with each namespace's own
+VirtualService for a service of another namespace and 100 VirtualServices for external hosts
+(naming no service) added:
 
 - the wall time to find every VirtualService's importers when the churn stream is drawn, and the
   time the old rule took there (its services and namespaces: the baseline), with the ratio;
@@ -28,8 +30,9 @@ import numpy as np
 
 from dsim import build_cluster, load_calibration
 from dsim.cluster import Cluster
+from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.object_views import export_set
-from dsim.pushsim.reach import virtual_service_reach, workload_groups
+from dsim.pushsim.reach import virtual_service_reach
 from dsim.pushsim.runner import push_tables
 from dsim.pushsim.visibility import Seers, grouped
 from dsim.scenario import scenario_from_dict
@@ -82,7 +85,7 @@ def compare(label: str, spec: dict[str, Any]) -> None:
     old = _old_reach(cluster)
     old_s = time.perf_counter() - start
     proxies = _proxies_per_workload(cluster)
-    group = workload_groups(cluster).of_workload
+    group = import_scopes(cluster).of_workload
     new_counts, old_counts = [], []
     for r, before in zip(reach, _old_pushed(cluster, old, proxies), strict=True):
         if r is None:
@@ -131,8 +134,11 @@ def main() -> None:
         }
         for i in range(100)
     ]
+    called = {**ISTIO_OBJECTS["synthetic"], "call_graph": {"model": "barabasi-albert"}}
     meshes = (
         ("part 3's mesh", ISTIO_OBJECTS),
+        ("under visibility: namespace", {**ISTIO_OBJECTS, "visibility": "namespace"}),
+        ("under visibility: dependencies", {**ISTIO_OBJECTS, "visibility": "dependencies", "synthetic": called}),
         ("under a Sidecar per namespace (./*)", {**ISTIO_OBJECTS, "sidecars": sidecars}),
         (
             "  + own and external VirtualServices",
@@ -141,7 +147,7 @@ def main() -> None:
     )
     for label, spec in meshes:
         compare(label, spec)
-    for label, spec in meshes[1:]:
+    for label, spec in meshes[3:]:
         simulate(label, spec)
 
 

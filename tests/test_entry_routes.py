@@ -17,7 +17,8 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.pushsim.reach import virtual_service_reach, workload_groups
+from dsim.cluster.import_scopes import import_scopes
+from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of, tcp_proxy_of
@@ -289,7 +290,7 @@ def test_real_envoy_accepts_every_config(mesh: Cluster) -> None:
 def test_an_edit_reaches_the_proxies_that_see_the_host(mesh: Cluster) -> None:
     hosts = mesh.service_hosts().tolist()
     names = mesh.namespaces["name"].tolist()
-    namespace = workload_groups(mesh).namespace  # no Sidecar: a group per namespace
+    namespace = import_scopes(mesh).namespace  # no Sidecar: a group per namespace
     reached = {
         vs.name: (
             [hosts[s] for s in r.services],

@@ -18,7 +18,9 @@ import pytest
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
+from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.istio import istio_record
+from dsim.pushsim.reach import virtual_service_reach
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
 
@@ -210,3 +212,47 @@ def test_a_proxys_own_view_shapes_the_routes(mesh: Cluster) -> None:
     assert _port80(mesh, "pay/api-canary")["canary.example.com:80"][1] == "canary"
     assert "shop-only.example.com:80" in _port80(mesh, "shop/web")
     assert "shop-only.example.com:80" not in _port80(mesh, "pay/api")
+
+
+def test_visibility_namespace_walks_as_a_sidecar_importing_its_namespace() -> None:
+    """``visibility: namespace`` stands for a Sidecar importing ``./*`` (``import_scopes``): ops's
+    ``"80"`` is what the real one gives it, not every VirtualService exported to ops."""
+    stand_in = _port80(build_cluster(scenario_from_dict(mesh_spec("namespace"))), "ops/tools")
+    real = _port80(build_cluster(scenario_from_dict(mesh_spec(sidecar=True))), "ops/tools")
+    assert set(stand_in) == set(real) == {"*.example.com:80", "tools.ops.svc.cluster.local:80", "allow_any"}
+
+
+def _calling_mesh() -> Cluster:
+    spec = mesh_spec("dependencies")
+    for workload in spec["workloads"]:
+        if workload["name"] == "api":
+            workload["calls"] = ["shop/db", "ops/tools"]
+    return build_cluster(scenario_from_dict(spec))
+
+
+def test_visibility_dependencies_walks_as_a_sidecar_importing_the_called_hosts() -> None:
+    """``visibility: dependencies`` stands for a Sidecar importing each called service by
+    ``<namespace>/<host>``: api, calling db and tools, walks shop's VirtualServices naming db (db
+    lacks port 80: ``db:80``) and none of pay's own (``bookinfo.com``) or ops's other hosts."""
+    mesh = _calling_mesh()
+    assert set(_port80(mesh, "pay/api")) == {f"{DB}:80", "tools.ops.svc.cluster.local:80", "allow_any"}
+    assert_exact_every_design(mesh)
+
+
+def test_a_virtual_service_edit_reaches_the_stand_in_importers() -> None:
+    """The push model asks the same scopes: under ``dependencies`` the VirtualService ``db`` is
+    imported by api's scope alone (the one calling db); ``books`` by none."""
+    mesh = _calling_mesh()
+    scopes = import_scopes(mesh)
+    names = mesh.workloads["name"].tolist()
+    reach = dict(zip(mesh.virtual_services["name"].tolist(), virtual_service_reach(mesh), strict=True))
+
+    def importing(vs: str) -> list[str]:
+        found = reach[vs]
+        assert found is not None
+        assert found.importers is not None
+        return sorted(names[w] for w in range(len(names)) if scopes.of_workload[w] in set(found.importers.tolist()))
+
+    assert importing("db") == ["api"]
+    assert importing("books") == []
+    assert reach["gateway"] is None

@@ -2,9 +2,10 @@
 each workload's ``"80"`` route configurations (:mod:`dsim.xds.port80_vhosts`, whose prices these
 are), summed without building a proxy's messages.
 
-They depend on a workload through its walk (namespace and Sidecar), its viewer (which routes it
-keeps, which hash policies they carry) and its scope (a host whose port-80 service it sees is that
-service's). Each (viewer, Sidecar, family copy) takes a list of priced candidate hosts in parts
+They depend on a workload through its walk (its import scope: namespace and Sidecar, or the
+Sidecar its ``visibility`` stands for), its viewer (which routes it keeps, which hash policies they
+carry) and what it sees (a host whose port-80 service it sees is that service's). Each (viewer,
+import scope, family copy) takes a list of priced candidate hosts in parts
 shared between keys (:class:`dsim.xds.port80_vhosts.PricedHosts`); a workload takes its parts'
 totals, less the hosts its scope blocks.
 """
@@ -33,18 +34,16 @@ def port80_deltas(
     opened = http_ports[http_ports["port"].to_numpy() == PORT_80]
     if not unmatched or not len(opened):
         return {}
-    namespace_names = cluster.namespaces["name"].tolist()
-    viewer_namespace = cluster.viewer_namespaces()
     workload = opened["workload"].to_numpy()
     keys = pd.DataFrame(
         {
             "workload": workload,
             "viewer": cluster.workload_viewers()[workload],
-            "sidecar": unmatched.workload_sidecar[workload],
+            "scope": unmatched.scopes.of_workload[workload],
             "suffix": opened["suffix"].to_numpy(),
         }
     )
-    key_columns = ["viewer", "sidecar", "suffix"]
+    key_columns = ["viewer", "scope", "suffix"]
     distinct = keys[key_columns].drop_duplicates().reset_index(drop=True)
     # Each distinct key's parts (lead, tail, less the dropped) with their signs; each part priced once.
     hosts: dict[str, int] = {}
@@ -52,9 +51,8 @@ def port80_deltas(
     rows: list[tuple[int, ...]] = []  # (part, host, metric values...)
     priced_parts: set[int] = set()
     uses: list[tuple[int, int, int]] = []  # (distinct key, part, sign)
-    for k, (viewer, sidecar, suffix) in enumerate(distinct.itertuples(index=False)):
-        namespace = namespace_names[viewer_namespace[viewer]]
-        found = unmatched.priced(namespace, int(sidecar), unmatched.view_of(int(viewer)), suffix, design, proxy)
+    for k, (viewer, scope, suffix) in enumerate(distinct.itertuples(index=False)):
+        found = unmatched.priced(int(scope), unmatched.view_of(int(viewer)), suffix, design, proxy)
         for part, sign in ((found.lead, 1), (found.tail, 1), (found.dropped, -1)):
             if not part.hosts:
                 continue

@@ -98,7 +98,7 @@ def host_matches(pattern: str, host: str) -> bool:
     return pattern == host
 
 
-def _either_matches(a: str, b: str) -> bool:
+def either_matches(a: str, b: str) -> bool:
     """Istio's bidirectional wildcard match of two hosts (``host.Name.Matches``)."""
     return host_matches(a, b) or host_matches(b, a)
 
@@ -152,7 +152,7 @@ def imported_virtual_services(
             if resolved is not None
             else [resolve_host(h, vs.namespace, cluster_domain) for h in vs.spec.hosts]
         )
-        if any(_either_matches(dns, h) for dns in patterns for h in vs_hosts):
+        if any(either_matches(dns, h) for dns in patterns for h in vs_hosts):
             found.append(v)
     return found
 

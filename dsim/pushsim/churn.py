@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
-from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach, workload_groups
+from dsim.cluster.import_scopes import import_scopes
+from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
 from dsim.pushsim.visibility import grouped, services_by_workload
 from dsim.randomness import generator
 
@@ -68,8 +69,8 @@ class ChurnStream:
     (of a DestinationRule edit's service: the index in :attr:`reaches` of the namespaces whose
     proxies that see the service it reaches), ``object`` (of a VirtualService edit, one row: the
     VirtualService's row, the services it names in :attr:`virtual_service_services`),
-    ``imported_by`` (of that row: the index in :attr:`importers` of the workload groups whose
-    scope imports it); -1 where not applicable (``reach``: every proxy that sees the service;
+    ``imported_by`` (of that row: the index in :attr:`importers` of the import scopes that
+    import it); -1 where not applicable (``reach``: every proxy that sees the service;
     ``imported_by``: every proxy)."""
     states: list[tuple[int, tuple[int, ...]]]
     """Membership state id → (workload, the original pods behind it, with repeats)."""
@@ -87,12 +88,12 @@ class ChurnStream:
     """The namespace sets an event's ``reach`` points into: the namespaces whose proxies depend on
     an edited VirtualService or DestinationRule that not every namespace applies."""
     importers: tuple[np.ndarray, ...] = ()
-    """The workload group sets an event's ``imported_by`` points into (groups of
-    :attr:`workload_group`)."""
+    """The import scope sets an event's ``imported_by`` points into (scopes of
+    :attr:`workload_scope`)."""
     virtual_service_services: tuple[np.ndarray, ...] = ()
     """Per VirtualService row: the services its hosts name."""
-    workload_group: np.ndarray | None = None
-    """Per workload row: its group (:func:`dsim.pushsim.reach.workload_groups`: its namespace and Sidecar)."""
+    workload_scope: np.ndarray | None = None
+    """Per workload row: its import scope (:func:`dsim.cluster.import_scopes.import_scopes`)."""
 
     def count(self, cause: str) -> int:
         """How many times ``cause`` happened (a rollout counts once, however many waves)."""
@@ -108,7 +109,7 @@ class _ObjectEdit(NamedTuple):
     has several parts: a wildcard rule may be applied by other namespaces for each service it
     covers."""
     imported_by: int | None = None
-    """A VirtualService's: the workload groups whose scope imports it (an index into the
+    """A VirtualService's: the import scopes that import it (an index into the
     stream's ``importers``; -1: every group)."""
     edited: int = -1
     """A VirtualService's: its row."""
@@ -384,7 +385,7 @@ class _Builder:
         ]
 
     def importers_id(self, groups: np.ndarray | None) -> int:
-        """The index of ``groups`` (workload groups) in :attr:`importers`; -1 for ``None`` (all)."""
+        """The index of ``groups`` (import scopes) in :attr:`importers`; -1 for ``None`` (all)."""
         if groups is None:
             return -1
         key = tuple(groups.tolist())
@@ -470,7 +471,7 @@ class _Builder:
             duration_s=float(self.churn.duration_s),
             reaches=tuple(self.reaches),
             importers=tuple(self.importers),
-            workload_group=workload_groups(self.cluster).of_workload,
+            workload_scope=import_scopes(self.cluster).of_workload,
             virtual_service_services=tuple(self.vs_services),
         )
 

@@ -3,11 +3,10 @@
 
 - A VirtualService is a dependency of every proxy whose scope imports it
   (:func:`virtual_service_reach`), whether or not it sees a service the VirtualService names:
-  without a Sidecar, the default scope imports every VirtualService exported to the proxy's
-  namespace (even one another shadows for the same host; the scenario's ``visibility`` narrows
-  the services a proxy sees, not the VirtualServices it imports, as for the port-80 walk:
-  ``docs/istio-objects.md`` 1.4); under a Sidecar, those its egress hosts import
-  (``SelectVirtualServices``, over every egress listener).
+  under a Sidecar, those its egress hosts import (``SelectVirtualServices``, over every egress
+  listener); without one, those of the Sidecar the scenario's ``visibility`` stands for, and
+  under ``all`` the default scope's: every VirtualService exported to the proxy's namespace, even
+  one another shadows for the same host (:mod:`dsim.cluster.import_scopes`).
 - A DestinationRule is a dependency of the namespaces whose lookup picks its entry for a service
   its host covers (``docs/istio-objects.md`` 2.2; a wildcard host covers many): the base view's
   namespaces where its entry is the base one, less those whose own view picks another; else the
@@ -19,7 +18,7 @@
   ones its selector does not pick too (their lookup lists it before passing it over).
 - A rule merged into several entries (``Cluster.rule_members``) is a dependency of each one's.
 
-``None`` stands for every namespace (or every workload group).
+``None`` stands for every namespace (or every import scope).
 """
 
 from __future__ import annotations
@@ -29,31 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from dsim.cluster import Cluster
-from dsim.cluster.istio import resolve_host
+from dsim.cluster.import_scopes import ImportScopes, import_scopes
 from dsim.cluster.object_views import export_set
 from dsim.cluster.port80_hosts import bound_to_mesh
-from dsim.cluster.sidecars import egress_hosts, imported_virtual_services
+from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.pushsim.visibility import grouped
-
-
-class WorkloadGroups(NamedTuple):
-    """Workloads grouped by what their Sidecar scope depends on: (namespace, Sidecar) pairs."""
-
-    of_workload: np.ndarray
-    """Per workload row: its group."""
-    namespace: np.ndarray
-    """Per group: its namespace row."""
-    sidecar: np.ndarray
-    """Per group: its Sidecar (a ``sidecars`` row; -1: none, the default scope)."""
-
-
-def workload_groups(cluster: Cluster) -> WorkloadGroups:
-    """The workloads' groups, numbered in (namespace, Sidecar) order."""
-    pairs = np.stack([cluster.workloads["namespace"].to_numpy(np.int64), cluster.workload_sidecars()], axis=1)
-    if not len(pairs):
-        return WorkloadGroups(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    keys, of_workload = np.unique(pairs, axis=0, return_inverse=True)
-    return WorkloadGroups(of_workload.reshape(-1).astype(np.int64), keys[:, 0], keys[:, 1])
 
 
 class VirtualServiceReach(NamedTuple):
@@ -62,7 +41,8 @@ class VirtualServiceReach(NamedTuple):
     services: np.ndarray
     """The services its hosts name (its claims: their routes are what istiod regenerates)."""
     importers: np.ndarray | None
-    """The workload groups (:func:`workload_groups`) whose scope imports it (``None``: every group)."""
+    """The import scopes (:func:`dsim.cluster.import_scopes.import_scopes`) that import it
+    (``None``: every one)."""
 
 
 def virtual_service_reach(cluster: Cluster) -> list[VirtualServiceReach | None]:
@@ -71,49 +51,45 @@ def virtual_service_reach(cluster: Cluster) -> list[VirtualServiceReach | None]:
     claims = cluster.virtual_service_hosts  # every claim: a namespace's chain holds no other
     virtual_services = cluster.istio.virtual_services
     by_object = grouped(claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(virtual_services))
-    importers = _importers(cluster, workload_groups(cluster))
+    importers = _importers(cluster, import_scopes(cluster))
     return [
         VirtualServiceReach(group, imported) if bound_to_mesh(vs) else None
         for group, vs, imported in zip(by_object, virtual_services, importers, strict=True)
     ]
 
 
-def _importers(cluster: Cluster, groups: WorkloadGroups) -> list[np.ndarray | None]:
-    """Per VirtualService bound to the mesh: the workload groups whose scope imports it, ascending
-    (``None``: every group; identical sets share one array). Without a Sidecar, the groups of the
-    namespaces it is exported to; under one, those whose egress hosts import it
-    (:func:`dsim.cluster.sidecars.imported_virtual_services`)."""
+def _importers(cluster: Cluster, scopes: ImportScopes) -> list[np.ndarray | None]:
+    """Per VirtualService bound to the mesh: the scopes that import it, ascending (``None``: every
+    scope; identical sets share one array). A default scope imports those exported to its
+    namespace; a Sidecar's (over all its egress listeners) or a stand-in's, those its egress hosts
+    import (:class:`dsim.cluster.vs_imports.VirtualServiceImports`)."""
     virtual_services = cluster.istio.virtual_services
     domain = cluster.scenario.mesh.cluster_domain
     names = cluster.namespaces["name"].tolist()
     exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
     bound = [v for v, vs in enumerate(virtual_services) if bound_to_mesh(vs)]
-    public = [v for v in bound if exports[v] is None]
-    exported_to: dict[str, list[int]] = {}
-    for v in bound:
-        for name in sorted(exports[v] or ()):
-            exported_to.setdefault(name, []).append(v)
-    resolved = [[resolve_host(h, vs.namespace, domain) for h in vs.spec.hosts] for vs in virtual_services]
-    default_group = {int(n): g for g, (n, s) in enumerate(zip(groups.namespace, groups.sidecar, strict=True)) if s < 0}
-    under_sidecar: list[list[int]] = [[] for _ in virtual_services]
-    for g in np.flatnonzero(groups.sidecar >= 0).tolist():
-        name = names[int(groups.namespace[g])]
-        egress = egress_hosts(cluster.istio.sidecars[int(groups.sidecar[g])], name)
-        candidates = [*exported_to.get(name, ()), *public]
-        for v in imported_virtual_services(virtual_services, candidates, egress, domain, resolved):
-            under_sidecar[v].append(g)
+    index = VirtualServiceImports(virtual_services, domain)
+    default_scope: dict[int, int] = {}  # namespace row -> its default scope
+    by_egress: list[list[int]] = [[] for _ in virtual_services]
+    for scope in range(len(scopes.namespace)):
+        egress = scopes.egress(cluster, scope)
+        if egress is None:
+            default_scope[int(scopes.namespace[scope])] = scope
+            continue
+        for v in index.imported(names[int(scopes.namespace[scope])], egress):
+            by_egress[v].append(scope)
     row_of = {name: i for i, name in enumerate(names)}
-    every_default = sorted(default_group.values())
+    every_default = sorted(default_scope.values())
     shared: dict[tuple[int, ...], np.ndarray] = {}
     out: list[np.ndarray | None] = [None] * len(virtual_services)
     for v in bound:
         if exports[v] is None:
-            if len(under_sidecar[v]) + len(every_default) == len(groups.namespace):
-                continue  # every group imports it
-            found = [*every_default, *under_sidecar[v]]
+            if len(by_egress[v]) + len(every_default) == len(scopes.namespace):
+                continue  # every scope imports it
+            found = [*every_default, *by_egress[v]]
         else:
             rows = (row_of[n] for n in exports[v] or () if n in row_of)
-            found = [*(default_group[r] for r in rows if r in default_group), *under_sidecar[v]]
+            found = [*(default_scope[r] for r in rows if r in default_scope), *by_egress[v]]
         key = tuple(sorted(found))
         out[v] = shared.setdefault(key, np.array(key, np.int64))
     return out

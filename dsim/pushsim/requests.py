@@ -28,7 +28,7 @@ class ConfigKey:
     services it names); -1 for the other kinds, and for an edit standing in for one where the
     mesh has none (then of ``target``'s routes, reaching every proxy that sees it)."""
     imported_by: int = -1
-    """For an ``edited`` VirtualService: the index of the workload groups whose scope imports it
+    """For an ``edited`` VirtualService: the index of the import scopes that import it
     in the churn stream's ``importers`` (Istio's ``DependsOnConfig``); -1: every proxy."""
 
 

@@ -213,9 +213,9 @@ class _Simulation:
         if not imports:
             return np.zeros(every, bool)
         groups = np.unique(np.concatenate([self.stream.importers[i] for i in sorted(imports)]))
-        if self.stream.workload_group is None:
-            raise ValueError("a churn stream with VirtualService importers needs its workload groups")
-        return np.isin(self.stream.workload_group, groups)
+        if self.stream.workload_scope is None:
+            raise ValueError("a churn stream with VirtualService importers needs its workloads' import scopes")
+        return np.isin(self.stream.workload_scope, groups)
 
     # -- events ---------------------------------------------------------------------------------------
     def _replica(self, proxy: int) -> int:

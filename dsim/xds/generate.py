@@ -257,8 +257,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         held = shared_vhosts.get((port_number, suffix), [])
         if port_number == PORT_80 and unmatched:  # VirtualService hosts no port-80 service answers (1.4)
             held = held + unmatched.vhosts(
-                view.namespace,
-                unmatched.sidecar(proxy),
+                unmatched.scope(proxy),
                 unmatched.view_of(view.viewer),
                 suffix,
                 design,

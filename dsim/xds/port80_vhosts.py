@@ -3,9 +3,10 @@ port-80 service in the proxy's scope answers (``docs/istio-objects.md`` 1.4, "Ho
 port-80 service"; :mod:`dsim.cluster.port80_hosts` says which hosts and why).
 
 A proxy's ``"80<suffix>"`` gets them from the VirtualServices its egress listener for port 80 has,
-in its namespace's walk order (those exported to it, a Sidecar's imported ones only): of each
-VirtualService that has routes for port 80 in that family copy, each host, once (Istio drops a
-second virtual host of one name), unless the proxy sees one of the host's port-80 services.
+in its namespace's walk order (those exported to it; a Sidecar's, or the one its ``visibility``
+stands for, imported ones only: :mod:`dsim.cluster.import_scopes`): of each VirtualService that
+has routes for port 80 in that family copy, each host, once (Istio drops a second virtual host of
+one name), unless the proxy sees one of the host's port-80 services.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import NamedTuple
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 
-from dsim.cluster.istio import resolve_host
+from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.port80_hosts import PORT_80, Port80Host
-from dsim.cluster.sidecars import imported_virtual_services, route_egress
 from dsim.cluster.sources import BASE_SOURCE
 from dsim.cluster.tables import Cluster
+from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds import routes
@@ -58,37 +59,24 @@ class PricedHosts(NamedTuple):
 
 
 class Port80VirtualHosts:
-    """The ``<host>:80`` virtual hosts of one cluster, per (namespace, Sidecar, viewer, family copy)."""
+    """The ``<host>:80`` virtual hosts of one cluster, per (import scope, viewer, family copy)."""
 
     def __init__(self, cluster: Cluster) -> None:
         istio = cluster.istio
         self.domain = cluster.scenario.mesh.cluster_domain
-        self.virtual_services = istio.virtual_services
-        self.sidecars = istio.sidecars
         self.hosts: list[tuple[Port80Host, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
         """Per VirtualService: its hosts as ``"80"`` may hold them (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
-        self.workload_sidecar = cluster.workload_sidecars()
+        self.scopes = import_scopes(cluster)
+        """Each workload's import scope (its namespace and Sidecar, or the Sidecar its ``visibility`` stands for)."""
         self._proxy_workload = cluster.proxies["workload"].to_numpy()
         objects = mesh_objects(cluster)
         self._vs_facts = objects.vs_facts
         self._with_hosts = [v for v, hosts in enumerate(self.hosts) if hosts]
-        self._public: list[int] = []
-        self._private: dict[str, list[int]] = {}
-        self._exported: dict[str, list[int]] = {}
-        for v in self._with_hosts:
-            facts = self._vs_facts[v]
-            if facts.exports is None:
-                self._public.append(v)
-                continue
-            for namespace in sorted(facts.exports):
-                (self._private if namespace == facts.namespace else self._exported).setdefault(namespace, []).append(v)
-        self._resolved = [
-            [resolve_host(h, vs.namespace, self.domain) for h in vs.spec.hosts] for vs in istio.virtual_services
-        ]
-        self._walks: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._imports = VirtualServiceImports(istio.virtual_services, self.domain, only=self._with_hosts)
+        self._walks: dict[int, tuple[int, ...]] = {}
         self._candidates: dict[tuple[object, ...], tuple[Candidate, ...]] = {}
         self._parts: dict[tuple[object, ...], PricedPart] = {}
-        self._splits: dict[tuple[str, int], tuple[tuple[int, ...], int]] = {}
+        self._splits: dict[int, tuple[tuple[int, ...], int]] = {}
         self._tail_ids: dict[tuple[int, ...], int] = {}
         self._tails: list[tuple[int, ...]] = []
         self._tail_members: list[frozenset[int]] = []
@@ -121,36 +109,30 @@ class Port80VirtualHosts:
             self._sourced[viewer] = ObjectView(objects, view.vs_of_service, view.rule_of_service, source)
         return self._sourced[viewer]
 
-    def sidecar(self, proxy: int) -> int:
-        """The Sidecar a proxy (a ``proxies`` row) uses (-1: none)."""
-        return int(self.workload_sidecar[self._proxy_workload[proxy]])
+    def scope(self, proxy: int) -> int:
+        """The import scope of a proxy (a ``proxies`` row)."""
+        return int(self.scopes.of_workload[self._proxy_workload[proxy]])
 
-    def walk(self, namespace: str, sidecar: int) -> tuple[int, ...]:
-        """The VirtualServices the egress listener for port 80 of a proxy of ``namespace`` under
-        ``sidecar`` (-1: none) has, in walk order (that of :func:`dsim.cluster.object_views.vs_chain`)."""
-        key = (namespace, sidecar)
-        if key not in self._walks:
-            # vs_chain's order, from lists kept by namespace: private, exported to it by name, public.
-            found = (*self._private.get(namespace, ()), *self._exported.get(namespace, ()), *self._public)
-            if sidecar >= 0:
-                egress = route_egress(self.sidecars[sidecar], namespace, PORT_80)
-                found = tuple(
-                    imported_virtual_services(self.virtual_services, found, egress, self.domain, self._resolved)
-                )
-            self._walks[key] = found
-        return self._walks[key]
+    def walk(self, scope: int) -> tuple[int, ...]:
+        """The VirtualServices the egress listener for port 80 of a proxy of import scope ``scope``
+        has, in walk order (that of :func:`dsim.cluster.object_views.vs_chain`)."""
+        if scope not in self._walks:
+            namespace = self._cluster.namespaces["name"].iat[int(self.scopes.namespace[scope])]
+            egress = self.scopes.egress(self._cluster, scope, PORT_80)
+            self._walks[scope] = self._imports.imported(str(namespace), egress)
+        return self._walks[scope]
 
     def candidates(
-        self, namespace: str, sidecar: int, view: ObjectView, suffix: str, design: Design, proxy: ProxyFacts
+        self, scope: int, view: ObjectView, suffix: str, design: Design, proxy: ProxyFacts
     ) -> tuple[Candidate, ...]:
-        """The hosts ``"80<suffix>"`` holds a virtual host of for a proxy of ``namespace`` under
-        ``sidecar`` applying ``view``, before its scope is asked: in walk order, each host's first
+        """The hosts ``"80<suffix>"`` holds a virtual host of for a proxy of import scope ``scope``
+        applying ``view``, before its scope is asked: in walk order, each host's first
         VirtualService of those with routes for port 80 in this family copy."""
-        key = (namespace, sidecar, id(view), suffix, design.name, proxy)
+        key = (scope, id(view), suffix, design.name, proxy)
         if key not in self._candidates:
             named: set[str] = set()
             found: list[Candidate] = []
-            for v in self.walk(namespace, sidecar):
+            for v in self.walk(scope):
                 if not view.routes(v, PORT_80, suffix, design, proxy):
                     continue
                 for host in self.hosts[v]:
@@ -162,8 +144,7 @@ class Port80VirtualHosts:
 
     def vhosts(
         self,
-        namespace: str,
-        sidecar: int,
+        scope: int,
         view: ObjectView,
         suffix: str,
         design: Design,
@@ -173,13 +154,11 @@ class Port80VirtualHosts:
         """The virtual hosts themselves, for a proxy that sees the services ``seen``."""
         return [
             routes.virtual_host(f"{host.host}:{PORT_80}", [host.host], view.routes(v, PORT_80, suffix, design, proxy))
-            for v, host in self.candidates(namespace, sidecar, view, suffix, design, proxy)
+            for v, host in self.candidates(scope, view, suffix, design, proxy)
             if not host.blockers & seen
         ]
 
-    def priced(
-        self, namespace: str, sidecar: int, view: ObjectView, suffix: str, design: Design, proxy: ProxyFacts
-    ) -> PricedHosts:
+    def priced(self, scope: int, view: ObjectView, suffix: str, design: Design, proxy: ProxyFacts) -> PricedHosts:
         """:meth:`candidates` as the accounting takes them: each host with the bytes its virtual host
         adds to ``"80<suffix>"`` (its ``virtual_hosts`` entry, tag and length) and its routes' counts.
         In parts (:class:`PricedHosts`), each distinct one numbered.
@@ -188,7 +167,7 @@ class Port80VirtualHosts:
         every walk, are priced once per (Sidecar import, family copy) in the base view, and a view
         re-prices only those whose routes it may change (source conditions, its own rules of their
         destinations); only where one of those does change is the public part walked again."""
-        lead, tail_id = self._split(namespace, sidecar)
+        lead, tail_id = self._split(scope)
         copy = (suffix, design, proxy)
         base = view.objects.base
         tail_view = base
@@ -215,19 +194,18 @@ class Port80VirtualHosts:
             self._parts[key] = PricedPart(len(self._parts), tuple(priced()))
         return self._parts[key]
 
-    def _split(self, namespace: str, sidecar: int) -> tuple[tuple[int, ...], int]:
+    def _split(self, scope: int) -> tuple[tuple[int, ...], int]:
         """The walk's lead (what comes before its public VirtualServices) and its tail's number."""
-        key = (namespace, sidecar)
-        if key not in self._splits:
-            walk = self.walk(namespace, sidecar)
+        if scope not in self._splits:
+            walk = self.walk(scope)
             split = next((i for i, v in enumerate(walk) if self._vs_facts[v].exports is None), len(walk))
             tail = walk[split:]
             tail_id = self._tail_ids.setdefault(tail, len(self._tails))
             if tail_id == len(self._tails):
                 self._tails.append(tail)
                 self._tail_members.append(frozenset(tail))
-            self._splits[key] = (walk[:split], tail_id)
-        return self._splits[key]
+            self._splits[scope] = (walk[:split], tail_id)
+        return self._splits[scope]
 
     def _may_differ(self, view: ObjectView) -> set[int]:
         """The VirtualServices whose routes ``view`` may build otherwise than the base view: those with

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from dsim import build_cluster, push_simulation
+from dsim.cluster.import_scopes import import_scopes
 from dsim.pushsim.churn import churn_stream
-from dsim.pushsim.reach import virtual_service_reach, workload_groups
+from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.vocabulary import XDS_SHORT, XDS_TYPES
 
 CHURN = {
@@ -242,7 +243,7 @@ def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
     DestinationRule b holds for a's service, is a full push to b's two sidecars, though a's two see
     the service too (a's own lookup finds no rule); a public VirtualService reaches all four. The
     edit events say which proxies they reach (a DestinationRule's ``reach`` indexes the stream's
-    ``reaches``, namespaces; a VirtualService's ``imported_by`` its ``importers``, workload groups)."""
+    ``reaches``, namespaces; a VirtualService's ``imported_by`` its ``importers``, import scopes)."""
     mesh = _entry_mesh(0, entries=False)
     host = "a.a.svc.cluster.local"
     mine = {"hosts": [host], "exportTo": ["."], "http": [{"route": [{"destination": {"host": host}}]}]}
@@ -262,7 +263,7 @@ def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
         edits = stream.events[stream.events["kind"] == kind]
         if kind == "virtual_service":  # without a Sidecar, the namespaces it is exported to import it
             importers = {
-                "all" if i < 0 else tuple(spaces[workload_groups(cluster).namespace[stream.importers[i]]].tolist())
+                "all" if i < 0 else tuple(spaces[import_scopes(cluster).namespace[stream.importers[i]]].tolist())
                 for i in edits["imported_by"].tolist()
             }
             assert importers == {("b",), "all"}
@@ -326,7 +327,7 @@ def test_a_virtual_service_is_a_dependency_of_the_proxies_whose_scope_imports_it
     b's service, which a does not see), b2's ``a/*`` imports ``local`` alone, and b's other
     workloads import all three."""
     cluster = build_cluster(write_scenario(_importing_mesh()))
-    groups = workload_groups(cluster)
+    groups = import_scopes(cluster)
     spaces = cluster.namespaces["name"].to_numpy()
     sidecar_names = cluster.istio.sidecars
     label = [

@@ -1,0 +1,64 @@
+"""The VirtualService import index (``dsim/cluster/vs_imports.py``) against the readable rule it
+speeds up (``dsim.cluster.sidecars.imported_virtual_services``, Istio's ``SelectVirtualServices``)
+and the walk order of ``vs_chain``: for every namespace of two meshes, under every egress host list
+a Sidecar or a ``visibility`` stand-in may give, the same VirtualServices in the same order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dsim import build_cluster, load_scenario, scenario_from_dict
+from dsim.cluster import Cluster
+from dsim.cluster.object_views import vs_chain
+from dsim.cluster.port80_hosts import bound_to_mesh
+from dsim.cluster.sidecars import egress_hosts, imported_virtual_services
+from dsim.cluster.vs_imports import Egress, VirtualServiceImports
+from dsim.xds.mesh_objects import mesh_objects
+from tests.test_port80_vhosts import mesh_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _meshes() -> list[Cluster]:
+    return [
+        build_cluster(load_scenario(ROOT / "scenarios" / "istio-objects.yaml")),
+        build_cluster(scenario_from_dict(mesh_spec(sidecar=True))),
+    ]
+
+
+def _egress_lists(cluster: Cluster, namespace: str) -> list[Egress | None]:
+    """The default scope, each Sidecar's hosts read for ``namespace``, ``./*`` of every namespace,
+    ``*/*`` and wildcards, and each service's ``<namespace>/<host>`` alone and all together."""
+    names = cluster.namespaces["name"].tolist()
+    hosts = cluster.service_hosts().tolist()
+    service_ns = [names[n] for n in cluster.services["namespace"].tolist()]
+    every_service = tuple(zip(service_ns, hosts, strict=True))
+    found: list[Egress | None] = [None, ((None, "*"),), ((None, "*.example.com"),), every_service]
+    found += [tuple(egress_hosts(sidecar, namespace)) for sidecar in cluster.istio.sidecars]
+    found += [((n, "*"),) for n in names]
+    found += [(pair,) for pair in every_service]
+    found += [((ns, "*." + host.split(".", 1)[1]),) for ns, host in every_service if "." in host]
+    return found
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_index_imports_what_the_rule_imports_in_walk_order(which: int) -> None:
+    cluster = _meshes()[which]
+    virtual_services = cluster.istio.virtual_services
+    domain = cluster.scenario.mesh.cluster_domain
+    index = VirtualServiceImports(virtual_services, domain)
+    facts = mesh_objects(cluster).vs_facts
+    bound = [v for v, vs in enumerate(virtual_services) if bound_to_mesh(vs)]
+    checked = 0
+    for namespace in cluster.namespaces["name"].tolist():
+        walk = vs_chain(facts, bound, namespace)  # every VirtualService exported to it, in walk order
+        assert index.candidates(namespace) == walk
+        for egress in _egress_lists(cluster, namespace):
+            expected = (
+                walk if egress is None else tuple(imported_virtual_services(virtual_services, walk, egress, domain))
+            )
+            assert index.imported(namespace, egress) == expected, (namespace, egress)
+            checked += bool(expected)
+    assert checked > 20  # the lists import something often enough to mean something
