@@ -11,10 +11,13 @@ import pytest
 
 from dsim import build_cluster, load_scenario, scenario_from_dict
 from dsim.cluster import Cluster
+from dsim.cluster.import_scopes import STAND_IN_NOTE, import_scopes
+from dsim.cluster.istio import istio_record
 from dsim.cluster.object_views import vs_chain
 from dsim.cluster.port80_hosts import bound_to_mesh
 from dsim.cluster.sidecars import egress_hosts, imported_virtual_services
 from dsim.cluster.vs_imports import Egress, VirtualServiceImports
+from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.mesh_objects import mesh_objects
 from tests.test_port80_vhosts import mesh_spec
 
@@ -62,3 +65,71 @@ def test_the_index_imports_what_the_rule_imports_in_walk_order(which: int) -> No
             assert index.imported(namespace, egress) == expected, (namespace, egress)
             checked += bool(expected)
     assert checked > 20  # the lists import something often enough to mean something
+
+
+def test_a_partial_wildcard_host_is_imported_by_the_host_it_covers() -> None:
+    """``*-api.shop.svc.cluster.local`` (a valid VirtualService host: Istio allows ``*-api`` as a
+    first label) covers ``orders-api.shop.svc.cluster.local``, as ``host.Name.Matches`` reads it by
+    suffix: a Sidecar or stand-in importing that host imports the VirtualService."""
+    spec = {
+        "visibility": "dependencies",
+        "namespaces": [{"name": "shop"}, {"name": "pay"}],
+        "services": [{"name": "orders-api", "namespace": "shop", "ports": [{"port": 80, "name": "http"}]}],
+        "workloads": [
+            {"name": "orders", "namespace": "shop", "labels": {"app": "orders-api"}},
+            {"name": "billing", "namespace": "pay", "labels": {"app": "billing"}, "calls": ["shop/orders-api"]},
+        ],
+        "virtual_services": [
+            {
+                "name": "apis",
+                "namespace": "shop",
+                "spec": {
+                    "hosts": ["*-api.shop.svc.cluster.local"],
+                    "http": [{"route": [{"destination": {"host": "orders-api"}}], "timeout": "2s"}],
+                },
+            }
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    egress: Egress = (("shop", "orders-api.shop.svc.cluster.local"),)
+    domain = cluster.scenario.mesh.cluster_domain
+    assert imported_virtual_services(cluster.istio.virtual_services, [0], egress, domain) == [0]
+    assert VirtualServiceImports(cluster.istio.virtual_services, domain).imported("pay", egress) == (0,)
+    reach = virtual_service_reach(cluster)[0]
+    assert reach is not None
+    assert reach.importers is not None
+    billing = int(import_scopes(cluster).of_workload[cluster.workloads["name"].tolist().index("billing")])
+    assert reach.importers.tolist() == [billing]
+
+
+def test_a_client_side_virtual_service_under_a_stand_in_is_applied_and_counted() -> None:
+    """A VirtualService in the caller's namespace for a host of another: the ``dependencies``
+    stand-in (importing ``b/<host>`` only) does not import it, as a real Sidecar importing the
+    host alone would not; dsim still applies it to the host it sees, and the run's notes count it."""
+    spec = {
+        "visibility": "dependencies",
+        "namespaces": [{"name": "a"}, {"name": "b"}],
+        "services": [{"name": "b", "namespace": "b", "ports": [{"port": 80, "name": "http"}]}],
+        "workloads": [
+            {"name": "a", "namespace": "a", "labels": {"app": "a"}, "calls": ["b/b"]},
+            {"name": "b", "namespace": "b", "labels": {"app": "b"}},
+        ],
+        "virtual_services": [
+            {
+                "name": "client",
+                "namespace": "a",
+                "spec": {
+                    "hosts": ["b.b.svc.cluster.local"],
+                    "exportTo": ["."],
+                    "http": [{"route": [{"destination": {"host": "b.b.svc.cluster.local"}}], "timeout": "3s"}],
+                },
+            }
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    reach = virtual_service_reach(cluster)[0]
+    assert reach is not None
+    assert reach.importers is not None
+    assert reach.importers.tolist() == []
+    notes = istio_record(cluster)["notes"]
+    assert notes == {STAND_IN_NOTE: 1}

@@ -17,13 +17,15 @@ Workloads of one namespace with the same Sidecar, or the same stand-in, share a 
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
 
+from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.sidecars import egress_hosts, route_egress
 from dsim.cluster.tables import Cluster
-from dsim.cluster.vs_imports import Egress
+from dsim.cluster.vs_imports import Egress, VirtualServiceImports
 
 
 class ImportScopes(NamedTuple):
@@ -102,3 +104,55 @@ def _stand_ins(cluster: Cluster) -> list[Egress | None]:
     for w, s in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
         called[w].add((names[service_ns[s]], hosts[s]))
     return [None if own[w] else tuple(sorted(found)) for w, found in enumerate(called)]
+
+
+STAND_IN_NOTE = (
+    "VirtualService a proxy applies with a host it sees though the Sidecar its visibility stands for does not "
+    "import it (one in another namespace than the host, e.g. a client-side one): dsim applies it; its edits "
+    "push only its importers"
+)
+
+
+def stand_in_notes(cluster: Cluster) -> Counter[str]:
+    """How many (stand-in scope, VirtualService) pairs dsim applies to a service the scope sees
+    without the stand-in importing the VirtualService: the counterpart of the note a real
+    Sidecar's scope counts (:mod:`dsim.cluster.sidecars`)."""
+    scopes = import_scopes(cluster)
+    standing = [s for s, egress in enumerate(scopes.stand_in) if egress is not None]
+    if not standing:
+        return Counter()
+    names = cluster.namespaces["name"].tolist()
+    virtual_services = cluster.istio.virtual_services
+    exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
+    claims = cluster.virtual_service_hosts
+    claimers: dict[int, list[int]] = {}
+    for v, service in zip(claims["virtual_service"].tolist(), claims["service"].tolist(), strict=True):
+        claimers.setdefault(service, []).append(v)
+    seen = _seen_by_scope(cluster, scopes)
+    index = VirtualServiceImports(virtual_services, cluster.scenario.mesh.cluster_domain)
+    count = 0
+    for s in standing:
+        namespace = names[int(scopes.namespace[s])]
+        applied = {v for c in seen[s] for v in claimers.get(c, ()) if visible_from(exports[v], namespace)}
+        count += len(applied - set(index.imported(namespace, scopes.stand_in[s])))
+    return Counter({STAND_IN_NOTE: count}) if count else Counter()
+
+
+def _seen_by_scope(cluster: Cluster, scopes: ImportScopes) -> list[set[int]]:
+    """Per scope: the services one of its workloads sees with a virtual host (the Sidecar scope's
+    where the mesh is scoped, else the visibility's: its namespace's, or what it calls)."""
+    count = len(scopes.namespace)
+    seen: list[set[int]] = [set() for _ in range(count)]
+    if cluster.istio.scoped:
+        pairs = cluster.scope[~cluster.scope["clusters_only"].to_numpy(bool)]
+    elif cluster.scenario.visibility == "dependencies":
+        pairs = cluster.dependencies
+    else:
+        service_ns = cluster.services["namespace"].to_numpy()
+        for s in range(count):
+            seen[s] = set(np.flatnonzero(service_ns == scopes.namespace[s]).tolist())
+        return seen
+    of_workload = scopes.of_workload
+    for w, service in zip(pairs["workload"].tolist(), pairs["service"].tolist(), strict=True):
+        seen[int(of_workload[w])].add(service)
+    return seen

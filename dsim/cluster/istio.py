@@ -524,6 +524,9 @@ def _add_rule_subsets(
 def istio_record(cluster: Cluster) -> dict[str, object]:
     """What a run says of its Istio objects (its provenance's ``istio_objects``): how many, what dsim
     counted without building, and the pasted fields it accepted without modelling, by kind/path."""
+    # Imported here: the import scopes read this module's resolve_host.
+    from dsim.cluster.import_scopes import stand_in_notes
+
     istio = cluster.istio
     views = cluster.object_views
     return {
@@ -537,6 +540,6 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
             "namespaces": len(np.unique(cluster.viewer_namespaces()[views["viewer"].to_numpy()])),
             "services": int(views["service"].nunique()),
         },
-        "notes": dict(istio.notes),
+        "notes": dict(istio.notes) | dict(stand_in_notes(cluster)),
         "fields accepted but not modelled": dict(istio.ignored),
     }

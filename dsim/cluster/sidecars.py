@@ -37,6 +37,7 @@ import pandas as pd
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import export_set, visible_from
+from dsim.cluster.port80_hosts import bound_to_mesh
 from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
@@ -88,12 +89,11 @@ def _export_sets(
 
 
 def host_matches(pattern: str, host: str) -> bool:
-    """Whether an egress ``dnsName`` (``*``, ``*.<suffix>`` or exact) covers ``host`` (itself possibly
-    ``*.<suffix>``: covered when it lies under the pattern's suffix)."""
+    """Whether an egress ``dnsName`` (``*``, a wildcard ``*<suffix>`` such as ``*.ns.svc`` or
+    ``*-api.ns.svc``, or exact) covers ``host`` (itself possibly a wildcard: covered when it lies
+    under the pattern's suffix), as Istio's ``host.Name.Matches``."""
     pattern, host = pattern.lower(), host.lower()
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
+    if pattern.startswith("*"):
         return host.endswith(pattern[1:])
     return pattern == host
 
@@ -161,7 +161,7 @@ def route_egress(sidecar: Sidecar, namespace: str, port: int) -> list[tuple[str 
     """The egress hosts of the listener whose route configuration ``"<port>"`` a proxy of
     ``namespace`` under ``sidecar`` gets (``GetEgressListenerForRDS``): its egress listener on that
     port, else its catch-all one, where dsim builds its listeners port by port; else every egress
-    host (:func:`_egress`, as dsim reads such a Sidecar)."""
+    host (:func:`egress_hosts`, as dsim reads such a Sidecar)."""
     if not modelled(sidecar):
         return egress_hosts(sidecar, namespace)
     listeners = sidecar.spec.egress
@@ -225,7 +225,7 @@ class _Scoper:
     def _match(self, dns: str) -> np.ndarray:
         if dns == "*":
             return np.ones(len(self.hosts), bool)
-        if dns.startswith("*."):
+        if dns.startswith("*"):  # *.ns.svc..., or a partial label such as *-api.ns.svc...
             return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
         return self.lower == dns.lower()
 
@@ -250,9 +250,7 @@ class _Scoper:
             self.candidates_cache[namespace] = [
                 v
                 for v, vs in enumerate(self.virtual_services)
-                if vs.spec.hosts
-                and (not vs.spec.gateways or "mesh" in vs.spec.gateways)
-                and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
+                if bound_to_mesh(vs) and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
             ]
         return self.candidates_cache[namespace]
 

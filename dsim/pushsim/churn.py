@@ -54,7 +54,7 @@ EVENT_COLUMNS = (
     "state",
     "reach",
     "imported_by",
-    "object",
+    "edited",
 )
 """The columns of :attr:`ChurnStream.events`."""
 
@@ -67,7 +67,7 @@ class ChurnStream:
     """One row per event: ``time`` (s), ``kind`` (:data:`EVENT_KINDS`), ``cause`` (:data:`CAUSES`),
     ``workload``, ``service``, ``namespace``, ``proxy``, ``state`` (membership state), ``reach``
     (of a DestinationRule edit's service: the index in :attr:`reaches` of the namespaces whose
-    proxies that see the service it reaches), ``object`` (of a VirtualService edit, one row: the
+    proxies that see the service it reaches), ``edited`` (of a VirtualService edit, one row: the
     VirtualService's row, the services it names in :attr:`virtual_service_services`),
     ``imported_by`` (of that row: the index in :attr:`importers` of the import scopes that
     import it); -1 where not applicable (``reach``: every proxy that sees the service;
@@ -86,14 +86,15 @@ class ChurnStream:
     """The simulated time the stream covers, seconds."""
     reaches: tuple[np.ndarray, ...] = ()
     """The namespace sets an event's ``reach`` points into: the namespaces whose proxies depend on
-    an edited VirtualService or DestinationRule that not every namespace applies."""
+    an edited DestinationRule that not every namespace applies."""
     importers: tuple[np.ndarray, ...] = ()
     """The import scope sets an event's ``imported_by`` points into (scopes of
     :attr:`workload_scope`)."""
     virtual_service_services: tuple[np.ndarray, ...] = ()
     """Per VirtualService row: the services its hosts name."""
     workload_scope: np.ndarray | None = None
-    """Per workload row: its import scope (:func:`dsim.cluster.import_scopes.import_scopes`)."""
+    """Per workload row: its import scope (:func:`dsim.cluster.import_scopes.import_scopes`);
+    ``None`` where no VirtualService was edited."""
 
     def count(self, cause: str) -> int:
         """How many times ``cause`` happened (a rollout counts once, however many waves)."""
@@ -110,9 +111,11 @@ class _ObjectEdit(NamedTuple):
     covers."""
     imported_by: int | None = None
     """A VirtualService's: the import scopes that import it (an index into the
-    stream's ``importers``; -1: every group)."""
+    stream's ``importers``; -1: every import scope)."""
     edited: int = -1
     """A VirtualService's: its row."""
+    namespace: int = -1
+    """A VirtualService's: its namespace row."""
 
 
 class _Mesh:
@@ -352,7 +355,9 @@ class _Builder:
             if objects:
                 chosen = objects[int(self.rng.integers(len(objects)))]
                 if chosen.imported_by is not None:  # the proxies whose scope imports it, whatever they see
-                    self.emit(t, kind, kind, imported_by=chosen.imported_by, edited=chosen.edited)
+                    self.emit(
+                        t, kind, kind, imported_by=chosen.imported_by, edited=chosen.edited, namespace=chosen.namespace
+                    )
                 for services, reach in chosen.parts:
                     for service in [s for s in services if m.service_alive[s]]:
                         # one full push: the debouncer merges edits made at once
@@ -378,7 +383,13 @@ class _Builder:
         if kind == "virtual_service":
             reach = virtual_service_reach(cluster)
             self.vs_services = [np.zeros(0, np.int64) if r is None else r.services for r in reach]
-            return [_ObjectEdit([], self.importers_id(r.importers), v) for v, r in enumerate(reach) if r is not None]
+            namespace_row = {name: i for i, name in enumerate(cluster.namespaces["name"].tolist())}
+            virtual_services = cluster.istio.virtual_services
+            return [
+                _ObjectEdit([], self.importers_id(r.importers), v, namespace_row.get(virtual_services[v].namespace, -1))
+                for v, r in enumerate(reach)
+                if r is not None
+            ]
         return [
             _ObjectEdit([(services, self.reach_id(namespaces)) for services, namespaces in parts])
             for parts in destination_rule_reach(cluster)
@@ -471,7 +482,7 @@ class _Builder:
             duration_s=float(self.churn.duration_s),
             reaches=tuple(self.reaches),
             importers=tuple(self.importers),
-            workload_scope=import_scopes(self.cluster).of_workload,
+            workload_scope=import_scopes(self.cluster).of_workload if self.vs_services else None,
             virtual_service_services=tuple(self.vs_services),
         )
 

@@ -173,7 +173,7 @@ class _Simulation:
         if build > 0:
             self.recorder.add_cpu(np.full(self.replicas, started), np.full(self.replicas, build))
             yield self.env.timeout(build)
-        workloads = self._importers(configs)
+        workloads = self._importing_workloads(configs)
         everywhere = np.array(
             sorted({c.target for c in configs if c.kind != "sidecar" and c.target >= 0 and c.reach < 0}), np.int64
         )
@@ -203,7 +203,7 @@ class _Simulation:
             )
         )
 
-    def _importers(self, configs: frozenset[ConfigKey]) -> np.ndarray:
+    def _importing_workloads(self, configs: frozenset[ConfigKey]) -> np.ndarray:
         """Per workload: whether its scope imports a VirtualService whose edit ``configs`` carry
         (its proxies are pushed whether or not they see a service it names)."""
         every = len(self.model.workload_class)
@@ -212,10 +212,9 @@ class _Simulation:
             return np.ones(every, bool)
         if not imports:
             return np.zeros(every, bool)
-        groups = np.unique(np.concatenate([self.stream.importers[i] for i in sorted(imports)]))
-        if self.stream.workload_scope is None:
-            raise ValueError("a churn stream with VirtualService importers needs its workloads' import scopes")
-        return np.isin(self.stream.workload_scope, groups)
+        scopes = np.unique(np.concatenate([self.stream.importers[i] for i in sorted(imports)]))
+        assert self.stream.workload_scope is not None  # checked when the feed starts
+        return np.isin(self.stream.workload_scope, scopes)
 
     # -- events ---------------------------------------------------------------------------------------
     def _replica(self, proxy: int) -> int:
@@ -237,9 +236,17 @@ class _Simulation:
     def _start_feed(self) -> None:
         """Feed the churn events in, each at its time, by a callback on a timeout to the next one."""
         events = self.stream.events
+        edited = events["edited"].to_numpy() if "edited" in events else np.zeros(0, np.int64)
+        if (edited >= 0).any() and (
+            self.stream.workload_scope is None or len(self.stream.virtual_service_services) <= int(edited.max())
+        ):
+            raise ValueError(
+                "a churn stream with VirtualService edits needs the services each names "
+                "(virtual_service_services) and its workloads' import scopes (workload_scope)"
+            )
         # As Python values: the loop reads each one once, so no NumPy scalar is worth making.
-        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state", "reach", "imported_by", "object")
-        # ``reach``, ``imported_by`` and ``object`` may be absent from a stream built by hand: every
+        names = ("time", "kind", "workload", "service", "namespace", "proxy", "state", "reach", "imported_by", "edited")
+        # ``reach``, ``imported_by`` and ``edited`` may be absent from a stream built by hand: every
         # edit then reaches all that see its service.
         self._rows = zip(
             *[events[c].to_numpy().tolist() if c in events else [-1] * len(events) for c in names], strict=True

@@ -63,7 +63,6 @@ class Port80VirtualHosts:
 
     def __init__(self, cluster: Cluster) -> None:
         istio = cluster.istio
-        self.domain = cluster.scenario.mesh.cluster_domain
         self.hosts: list[tuple[Port80Host, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
         """Per VirtualService: its hosts as ``"80"`` may hold them (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
         self.scopes = import_scopes(cluster)
@@ -72,7 +71,9 @@ class Port80VirtualHosts:
         objects = mesh_objects(cluster)
         self._vs_facts = objects.vs_facts
         self._with_hosts = [v for v, hosts in enumerate(self.hosts) if hosts]
-        self._imports = VirtualServiceImports(istio.virtual_services, self.domain, only=self._with_hosts)
+        self._imports = VirtualServiceImports(
+            istio.virtual_services, cluster.scenario.mesh.cluster_domain, only=self._with_hosts
+        )
         self._walks: dict[int, tuple[int, ...]] = {}
         self._candidates: dict[tuple[object, ...], tuple[Candidate, ...]] = {}
         self._parts: dict[tuple[object, ...], PricedPart] = {}

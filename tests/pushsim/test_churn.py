@@ -145,7 +145,7 @@ def test_edits_of_istio_objects_touch_the_services_they_shape(write_scenario: Ca
     assert len(edits) > 5
     assert edits["time"].is_unique
     assert (edits["service"] == -1).all()
-    assert set(edits["object"]) == {0, 1}
+    assert set(edits["edited"]) == {0, 1}
     touched = {v: sorted(names[stream.virtual_service_services[v]]) for v in (0, 1)}
     assert touched == {0: ["a", "b"], 1: []}
     assert (edits["imported_by"] == -1).all()  # no Sidecar: every proxy imports both
