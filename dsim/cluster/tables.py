@@ -13,6 +13,7 @@ IPs are integers: IPv4 in ``uint32`` columns, IPv6 in two ``uint64`` columns (``
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Mapping
 
 import networkx as nx
@@ -310,3 +311,21 @@ def _ip_text(frame: pd.DataFrame, v4: str, v6_hi: str, v6_lo: str) -> pd.DataFra
     ipv6 = np.full(len(frame), "", dtype=object)
     ipv6[has6] = ipv6_text(frame[v6_hi].to_numpy()[has6], frame[v6_lo].to_numpy()[has6])
     return pd.DataFrame({"ipv4": ipv4, "ipv6": ipv6}, index=frame.index)
+
+
+class DerivedFromCluster:
+    """Base of what a per-cluster cache (a ``weakref.WeakKeyDictionary`` keyed by the cluster) keeps:
+    it refers to its cluster weakly. A strong reference from the cached value would keep the key
+    alive, and every cluster a long-lived process builds (a sweep's points, a notebook's what-ifs)
+    with it."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster_ref = weakref.ref(cluster)
+
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster this was derived from (alive while anyone uses this)."""
+        found = self._cluster_ref()
+        if found is None:
+            raise RuntimeError("the cluster this was derived from is no longer held by anyone")
+        return found

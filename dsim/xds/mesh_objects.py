@@ -30,6 +30,7 @@ from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_c
 from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
+from dsim.cluster.tables import DerivedFromCluster
 from dsim.cluster.vs_hosts import http_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
@@ -68,11 +69,11 @@ def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
     return {v: frozenset(labels.get(w, {}).items()) for v, w in first.items()}
 
 
-class MeshObjects:
+class MeshObjects(DerivedFromCluster):
     """The VirtualServices and DestinationRules of one cluster; :meth:`view` gives a viewer's."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         hosts = cluster.service_hosts().tolist()
         self.service_of_host = registry_services(hosts)
         self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]

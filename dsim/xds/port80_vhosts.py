@@ -21,7 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.port80_hosts import PORT_80, Port80Host
 from dsim.cluster.sources import BASE_SOURCE
-from dsim.cluster.tables import Cluster
+from dsim.cluster.tables import Cluster, DerivedFromCluster
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
@@ -58,10 +58,11 @@ class PricedHosts(NamedTuple):
         return (*self.lead.hosts, *(entry for entry in self.tail.hosts if entry[0].host not in gone))
 
 
-class Port80VirtualHosts:
+class Port80VirtualHosts(DerivedFromCluster):
     """The ``<host>:80`` virtual hosts of one cluster, per (import scope, viewer, family copy)."""
 
     def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
         istio = cluster.istio
         self.hosts: list[tuple[Port80Host, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
         """Per VirtualService: its hosts as ``"80"`` may hold them (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
@@ -85,7 +86,6 @@ class Port80VirtualHosts:
         self._conditioned = {v for v, facts in enumerate(self._vs_facts) if facts.conditions}
         self._base_signature = {v: BASE_SOURCE.signature(self._vs_facts[v].conditions) for v in self._conditioned}
         self._sourced: dict[int, ObjectView] = {}
-        self._cluster = cluster
         self._routed_to: dict[int, list[int]] = {}
         for v in self._with_hosts:
             for service in objects.destinations(v):
@@ -99,7 +99,7 @@ class Port80VirtualHosts:
         services (:meth:`dsim.xds.mesh_objects.MeshObjects.view`), with its own source where that
         is the base view but a VirtualService's source conditions hold otherwise for it (one naming
         no service has no (viewer, service) view to make the difference)."""
-        objects = mesh_objects(self._cluster)
+        objects = mesh_objects(self.cluster)
         view = objects.view(viewer)
         if view is not objects.base or not self._conditioned:
             return view
@@ -118,8 +118,8 @@ class Port80VirtualHosts:
         """The VirtualServices the egress listener for port 80 of a proxy of import scope ``scope``
         has, in walk order (that of :func:`dsim.cluster.object_views.vs_chain`)."""
         if scope not in self._walks:
-            namespace = self._cluster.namespaces["name"].iat[int(self.scopes.namespace[scope])]
-            egress = self.scopes.egress(self._cluster, scope, PORT_80)
+            namespace = self.cluster.namespaces["name"].iat[int(self.scopes.namespace[scope])]
+            egress = self.scopes.egress(self.cluster, scope, PORT_80)
             self._walks[scope] = self._imports.imported(str(namespace), egress)
         return self._walks[scope]
 

@@ -23,6 +23,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.sidecars import allow_any_by_workload
+from dsim.cluster.tables import DerivedFromCluster
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
 from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
@@ -187,11 +188,11 @@ class ProxyView:
     """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
 
 
-class ClusterIndex:
+class ClusterIndex(DerivedFromCluster):
     """Per-service and per-pod text a config generator needs, computed once per cluster."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         c = cluster
         self.hosts = c.service_hosts().tolist()
         self.namespace_names = c.namespaces["name"].tolist()

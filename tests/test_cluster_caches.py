@@ -1,0 +1,30 @@
+"""What dsim derives from a cluster and caches per cluster (its config index, mesh objects, port-80
+virtual hosts, ServiceEntry index, import scopes, ingress rows) lets the cluster go when nobody
+else holds it: a long-lived process (a sweep's points computed in process, a notebook's what-ifs)
+builds many clusters, and memory must not grow with each one."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from dsim import build_cluster, get_design, load_calibration, scenario_from_dict
+from dsim.accounting.proxies import vectorized_sizes
+from dsim.pushsim.runner import push_tables
+from tests.config_helpers import config_of
+from tests.test_port80_vhosts import mesh_spec
+
+
+def _used_and_dropped() -> weakref.ref[object]:
+    spec = {**mesh_spec("dependencies"), "churn": {"duration_s": 60, "virtual_service_changes_per_hour": 600}}
+    cluster = build_cluster(scenario_from_dict(spec))
+    vectorized_sizes(cluster, get_design("duplicate"))  # the accounting's caches
+    config_of(cluster, "pay/api", "additional-addresses")  # the protobuf path's
+    push_tables(cluster, ["single-stack"], load_calibration())  # the push model's
+    return weakref.ref(cluster)
+
+
+def test_a_cluster_nobody_holds_is_freed_with_what_was_derived_from_it() -> None:
+    gone = _used_and_dropped()
+    gc.collect()
+    assert gone() is None
