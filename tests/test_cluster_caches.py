@@ -11,20 +11,24 @@ import weakref
 from dsim import build_cluster, get_design, load_calibration, scenario_from_dict
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.pushsim.runner import push_tables
+from dsim.xds.mesh_objects import mesh_objects
+from dsim.xds.port80_vhosts import port80_vhosts
+from dsim.xds.view import index_for
 from tests.config_helpers import config_of
 from tests.test_port80_vhosts import mesh_spec
 
 
-def _used_and_dropped() -> weakref.ref[object]:
+def _used_and_dropped() -> list[weakref.ref[object]]:
     spec = {**mesh_spec("dependencies"), "churn": {"duration_s": 60, "virtual_service_changes_per_hour": 600}}
     cluster = build_cluster(scenario_from_dict(spec))
     vectorized_sizes(cluster, get_design("duplicate"))  # the accounting's caches
     config_of(cluster, "pay/api", "additional-addresses")  # the protobuf path's
     push_tables(cluster, ["single-stack"], load_calibration())  # the push model's
-    return weakref.ref(cluster)
+    derived = [index_for(cluster), mesh_objects(cluster), port80_vhosts(cluster)]
+    return [weakref.ref(cluster), *(weakref.ref(d) for d in derived)]
 
 
 def test_a_cluster_nobody_holds_is_freed_with_what_was_derived_from_it() -> None:
     gone = _used_and_dropped()
     gc.collect()
-    assert gone() is None
+    assert [ref() is None for ref in gone] == [True] * len(gone)

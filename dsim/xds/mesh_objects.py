@@ -15,7 +15,6 @@ asks (istiod caches routes the same way). Many views apply other rules (a namesp
 from __future__ import annotations
 
 import dataclasses
-import functools
 import weakref
 from collections.abc import Sequence
 
@@ -33,6 +32,7 @@ from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.cluster.tables import DerivedFromCluster
 from dsim.cluster.vs_hosts import http_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
+from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.istio.virtual_service import Destination, VirtualService
@@ -261,7 +261,7 @@ class MeshObjects(DerivedFromCluster):
         found = self.cluster.istio.destination_rules[rule]
         return config_path("destination-rule", found.namespace, found.name)
 
-    @functools.cache  # noqa: B019 — lives as long as its cluster; caching is the point
+    @instance_cache
     def rule_content(self, rule: int) -> object:
         """What every byte and count a rule entry gives its clusters and routes depends on: its
         merged spec less the fields none of them carries (host, exportTo, selector), and the length
@@ -272,19 +272,19 @@ class MeshObjects(DerivedFromCluster):
         spec = dataclasses.replace(self.spec(rule), host="", export_to=(), workload_selector=None)
         return len(self.rule_path(rule).encode()), repr(spec)
 
-    @functools.cache  # noqa: B019
+    @instance_cache
     def spec(self, rule: int) -> DestinationRuleSpec:
         """The merged spec of the entry ``rule`` heads (its rules as Istio merges them)."""
         found = self.cluster.istio.destination_rules
         return merged_spec([found[r].spec for r in self._members.get(rule, [rule])])
 
-    @functools.cache  # noqa: B019
+    @instance_cache
     def policy(self, rule: int, subset: str, port: int) -> ClusterPolicy | None:
         """The traffic policy rule entry ``rule`` gives a cluster of ``port`` and ``subset``."""
         policy = effective_policy(self.spec(rule), subset, port)
         return None if policy == ClusterPolicy() else policy
 
-    @functools.cache  # noqa: B019
+    @instance_cache
     def inbound_rule(self, rule: int, port: int) -> tuple[str, ClusterPolicy | None]:
         """Rule entry ``rule``'s path and connection pool for an inbound cluster of service port
         ``port`` (:meth:`ObjectView.inbound_rule`)."""
@@ -294,7 +294,7 @@ class MeshObjects(DerivedFromCluster):
         pool = effective_policy(spec, "", port).connection_pool
         return self.rule_path(rule), None if pool is None else ClusterPolicy(connection_pool=pool)
 
-    @functools.cache  # noqa: B019
+    @instance_cache
     def destination_hash(self, rule: int, subset: str, port: int | None) -> rc.RouteAction.HashPolicy | None:
         """The hash policy rule entry ``rule`` gives a route to its service (``subset``, the route's own ``port``)."""
         return hash_policy(destination_hash(self.spec(rule), subset, port))

@@ -11,7 +11,6 @@ one name), unless the proxy sees one of the host's port-80 services.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Callable
 from typing import NamedTuple
@@ -24,6 +23,7 @@ from dsim.cluster.sources import BASE_SOURCE
 from dsim.cluster.tables import Cluster, DerivedFromCluster
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts
+from dsim.memo import instance_cache
 from dsim.wire import tag_size, varint_size
 from dsim.xds import routes
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
@@ -239,7 +239,7 @@ class Port80VirtualHosts(DerivedFromCluster):
                     found.append((host, tag_size(routes.VHOST_FIELD) + int(varint_size(body)) + body, counts))
         return found
 
-    @functools.cache  # noqa: B019 (one object per cluster, kept as long as the cluster)
+    @instance_cache
     def _bare_size(self, host: str) -> int:
         return routes.virtual_host(f"{host}:{PORT_80}", [host], ()).ByteSize()
 

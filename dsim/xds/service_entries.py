@@ -43,6 +43,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.labels import canonical_revision, canonical_service, selects
 from dsim.cluster.service_entries import entry_addresses
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
+from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
 from dsim.scenario.istio.destination_rule import Subset
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
@@ -163,7 +164,7 @@ class EntryIndex:
     def is_entry(self, service: int) -> bool:
         return bool(self.entry_of[service] >= 0)
 
-    @functools.cache  # noqa: B019 — lives as long as its cluster
+    @instance_cache
     def view(self, service: int) -> EntryView:
         index = self.index
         entry = index.cluster.istio.service_entries[int(self.entry_of[service])]

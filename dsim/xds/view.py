@@ -26,6 +26,7 @@ from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.cluster.tables import DerivedFromCluster
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
+from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
 from dsim.scenario.model import IpFamily
 from dsim.xds.names import spiffe_id
@@ -253,7 +254,7 @@ class ClusterIndex(DerivedFromCluster):
             "zone": c.localities["zone"].to_numpy(),
         }
 
-    @functools.cache  # noqa: B019 — the index lives as long as its cluster; caching is the point
+    @instance_cache
     def service(self, index: int) -> ServiceView:
         cols = self.columns
         families = tuple(cols["ip_families"][index].split(","))
