@@ -6,6 +6,7 @@ builds many clusters, and memory must not grow with each one."""
 from __future__ import annotations
 
 import gc
+import pickle
 import weakref
 
 from dsim import build_cluster, get_design, load_calibration, scenario_from_dict
@@ -32,3 +33,14 @@ def test_a_cluster_nobody_holds_is_freed_with_what_was_derived_from_it() -> None
     gone = _used_and_dropped()
     gc.collect()
     assert [ref() is None for ref in gone] == [True] * len(gone)
+
+
+def test_what_is_kept_on_a_cluster_is_left_behind_when_it_is_pickled() -> None:
+    """A cluster sent to a Dask worker goes without its derived objects (the worker derives its own)."""
+    cluster = build_cluster(scenario_from_dict(mesh_spec()))
+    index_for(cluster)
+    mesh_objects(cluster)
+    copy = pickle.loads(pickle.dumps(cluster))
+    assert cluster.keep("mesh_objects", lambda: None) is mesh_objects(cluster)
+    assert copy.keep("mesh_objects", lambda: None) is None  # nothing kept came along
+    assert len(copy.services) == len(cluster.services)

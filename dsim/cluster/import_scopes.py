@@ -16,7 +16,6 @@ Workloads of one namespace with the same Sidecar, or the same stand-in, share a 
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from typing import NamedTuple
 
@@ -53,15 +52,10 @@ class ImportScopes(NamedTuple):
         return tuple(hosts)
 
 
-_CACHE: weakref.WeakKeyDictionary[Cluster, ImportScopes] = weakref.WeakKeyDictionary()
-
-
 def import_scopes(cluster: Cluster) -> ImportScopes:
     """The (cached) scopes of ``cluster``'s workloads, numbered in order of (namespace, Sidecar,
     stand-in)."""
-    if cluster not in _CACHE:
-        _CACHE[cluster] = _scopes(cluster)
-    return _CACHE[cluster]
+    return cluster.keep("import_scopes", lambda: _scopes(cluster))
 
 
 def _scopes(cluster: Cluster) -> ImportScopes:

@@ -13,8 +13,8 @@ IPs are integers: IPv4 in ``uint32`` columns, IPv6 in two ``uint64`` columns (``
 from __future__ import annotations
 
 import dataclasses
-import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar, cast
 
 import networkx as nx
 import numpy as np
@@ -150,6 +150,10 @@ def service_fqdns(services: pd.DataFrame, namespace_names: np.ndarray, cluster_d
     return np.where(services["entry"].to_numpy() >= 0, names, fqdn).tolist()
 
 
+T = TypeVar("T")
+_KEPT = "_kept"  # the attribute holding what Cluster.keep made
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class Cluster:
     """Everything in the mesh, as tables (see :data:`SCHEMA` for columns and dtypes)."""
@@ -254,6 +258,18 @@ class Cluster:
         extra[selected["viewer"].to_numpy() - len(out)] = namespaces
         return np.concatenate([out, extra])
 
+    def keep(self, name: str, make: Callable[[], T]) -> T:
+        """What ``make`` derives from this cluster, made once and kept on it: it goes when the
+        cluster goes (a cycle through it is the collector's), and pickling leaves it behind (a
+        worker derives its own)."""
+        kept = self.__dict__.setdefault(_KEPT, {})
+        if name not in kept:
+            kept[name] = make()
+        return cast(T, kept[name])
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != _KEPT}
+
     def service_hosts(self) -> pd.Series:
         """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``; a ServiceEntry host as written)."""
         namespace = self.namespaces["name"].to_numpy()[self.services["namespace"].to_numpy()]
@@ -311,21 +327,3 @@ def _ip_text(frame: pd.DataFrame, v4: str, v6_hi: str, v6_lo: str) -> pd.DataFra
     ipv6 = np.full(len(frame), "", dtype=object)
     ipv6[has6] = ipv6_text(frame[v6_hi].to_numpy()[has6], frame[v6_lo].to_numpy()[has6])
     return pd.DataFrame({"ipv4": ipv4, "ipv6": ipv6}, index=frame.index)
-
-
-class DerivedFromCluster:
-    """Base of what a per-cluster cache (a ``weakref.WeakKeyDictionary`` keyed by the cluster) keeps:
-    it refers to its cluster weakly. A strong reference from the cached value would keep the key
-    alive, and every cluster a long-lived process builds (a sweep's points, a notebook's what-ifs)
-    with it."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._cluster_ref = weakref.ref(cluster)
-
-    @property
-    def cluster(self) -> Cluster:
-        """The cluster this was derived from (alive while anyone uses this)."""
-        found = self._cluster_ref()
-        if found is None:
-            raise RuntimeError("the cluster this was derived from is no longer held by anyone")
-        return found

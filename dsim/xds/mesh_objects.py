@@ -15,7 +15,6 @@ asks (istiod caches routes the same way). Many views apply other rules (a namesp
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,7 +28,6 @@ from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_c
 from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
-from dsim.cluster.tables import DerivedFromCluster
 from dsim.cluster.vs_hosts import http_chain
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.memo import instance_cache
@@ -69,11 +67,11 @@ def _viewer_labels(cluster: Cluster) -> dict[int, frozenset[tuple[str, str]]]:
     return {v: frozenset(labels.get(w, {}).items()) for v, w in first.items()}
 
 
-class MeshObjects(DerivedFromCluster):
+class MeshObjects:
     """The VirtualServices and DestinationRules of one cluster; :meth:`view` gives a viewer's."""
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+        self.cluster = cluster
         hosts = cluster.service_hosts().tolist()
         self.service_of_host = registry_services(hosts)
         self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]
@@ -545,11 +543,6 @@ def _with_vips(facts: ServiceFacts) -> ServiceFacts:
     return ServiceFacts(families=facts.families, vips=dict.fromkeys(facts.families, ""))
 
 
-_OBJECTS: weakref.WeakKeyDictionary[Cluster, MeshObjects] = weakref.WeakKeyDictionary()
-
-
 def mesh_objects(cluster: Cluster) -> MeshObjects:
-    """The (cached) :class:`MeshObjects` of ``cluster``."""
-    if cluster not in _OBJECTS:
-        _OBJECTS[cluster] = MeshObjects(cluster)
-    return _OBJECTS[cluster]
+    """The (cached) :class:`MeshObjects` of ``cluster`` (kept on it: :meth:`dsim.cluster.tables.Cluster.keep`)."""
+    return cluster.keep("mesh_objects", lambda: MeshObjects(cluster))

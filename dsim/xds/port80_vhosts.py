@@ -11,7 +11,6 @@ one name), unless the proxy sees one of the host's port-80 services.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -20,7 +19,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.port80_hosts import PORT_80, Port80Host
 from dsim.cluster.sources import BASE_SOURCE
-from dsim.cluster.tables import Cluster, DerivedFromCluster
+from dsim.cluster.tables import Cluster
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts
 from dsim.memo import instance_cache
@@ -58,11 +57,11 @@ class PricedHosts(NamedTuple):
         return (*self.lead.hosts, *(entry for entry in self.tail.hosts if entry[0].host not in gone))
 
 
-class Port80VirtualHosts(DerivedFromCluster):
+class Port80VirtualHosts:
     """The ``<host>:80`` virtual hosts of one cluster, per (import scope, viewer, family copy)."""
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+        self.cluster = cluster
         istio = cluster.istio
         self.hosts: list[tuple[Port80Host, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
         """Per VirtualService: its hosts as ``"80"`` may hold them (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
@@ -244,11 +243,6 @@ class Port80VirtualHosts(DerivedFromCluster):
         return routes.virtual_host(f"{host}:{PORT_80}", [host], ()).ByteSize()
 
 
-_CACHE: weakref.WeakKeyDictionary[Cluster, Port80VirtualHosts] = weakref.WeakKeyDictionary()
-
-
 def port80_vhosts(cluster: Cluster) -> Port80VirtualHosts:
-    """The (cached) :class:`Port80VirtualHosts` of ``cluster``."""
-    if cluster not in _CACHE:
-        _CACHE[cluster] = Port80VirtualHosts(cluster)
-    return _CACHE[cluster]
+    """The (cached) :class:`Port80VirtualHosts` of ``cluster`` (kept on it: ``Cluster.keep``)."""
+    return cluster.keep("port80_vhosts", lambda: Port80VirtualHosts(cluster))

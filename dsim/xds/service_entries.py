@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-import weakref
 from collections.abc import Mapping, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -39,7 +38,6 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
-from dsim.cluster import Cluster
 from dsim.cluster.labels import canonical_revision, canonical_service, selects
 from dsim.cluster.service_entries import entry_addresses
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
@@ -188,14 +186,9 @@ class EntryIndex:
         )
 
 
-_ENTRY_INDEXES: weakref.WeakKeyDictionary[Cluster, EntryIndex] = weakref.WeakKeyDictionary()
-
-
 def entry_index(index: ClusterIndex) -> EntryIndex:
-    """The (cached) :class:`EntryIndex` of ``index``'s cluster."""
-    if index.cluster not in _ENTRY_INDEXES:
-        _ENTRY_INDEXES[index.cluster] = EntryIndex(index)
-    return _ENTRY_INDEXES[index.cluster]
+    """The (cached) :class:`EntryIndex` of ``index``'s cluster (kept on it: ``Cluster.keep``)."""
+    return index.cluster.keep("entry_index", lambda: EntryIndex(index))
 
 
 def _family(address: str) -> IpFamily | None:

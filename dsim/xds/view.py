@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,6 @@ from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.sidecars import allow_any_by_workload
-from dsim.cluster.tables import DerivedFromCluster
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
 from dsim.memo import instance_cache
@@ -189,11 +187,12 @@ class ProxyView:
     """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
 
 
-class ClusterIndex(DerivedFromCluster):
+class ClusterIndex:
     """Per-service and per-pod text a config generator needs, computed once per cluster."""
 
     def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+        self.cluster = cluster
+        """Held, not derived weakly: a caller may keep the index alone (``index_for(build_cluster(...))``)."""
         c = cluster
         self.hosts = c.service_hosts().tolist()
         self.namespace_names = c.namespaces["name"].tolist()
@@ -435,14 +434,11 @@ class ClusterIndex(DerivedFromCluster):
         return bool(named.any())  # a pod of that name exists, and no proxy has it
 
 
-_INDEXES: weakref.WeakKeyDictionary[Cluster, ClusterIndex] = weakref.WeakKeyDictionary()
-
-
 def index_for(cluster: Cluster) -> ClusterIndex:
-    """The (cached) index of ``cluster``: built once, reused by every config of its proxies."""
-    if cluster not in _INDEXES:
-        _INDEXES[cluster] = ClusterIndex(cluster)
-    return _INDEXES[cluster]
+    """The (cached) index of ``cluster``: built once, reused by every config of its proxies. Kept
+    on the cluster (:meth:`dsim.cluster.tables.Cluster.keep`): the index holds its cluster, so a
+    cache keyed weakly by the cluster would keep both alive for good."""
+    return cluster.keep("config_index", lambda: ClusterIndex(cluster))
 
 
 def _group(frame: pd.DataFrame, column: str, values: str | None = None) -> dict[int, list[int]]:
