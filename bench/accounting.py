@@ -147,6 +147,11 @@ ISTIO_OBJECTS: dict[str, Any] = {
 }
 
 
+def namespace_sidecars(namespaces: list[str]) -> list[dict[str, Any]]:
+    """A Sidecar per namespace importing its own namespace only (``./*``)."""
+    return [{"name": "default", "namespace": ns, "spec": {"egress": [{"hosts": ["./*"]}]}} for ns in namespaces]
+
+
 def _own_objects(cluster: Cluster, namespaces: int) -> dict[str, list[dict[str, Any]]]:
     """In each of the first ``namespaces`` namespaces, a private VirtualService and DestinationRule
     for a service of another namespace (drawn by a fixed stride)."""
@@ -560,7 +565,7 @@ def port80() -> None:
     import dsim.accounting.proxies as proxies
 
     namespaces = sorted(set(build_cluster(scenario_from_dict(ISTIO_OBJECTS)).namespaces["name"].tolist()))
-    sidecars = [{"name": "default", "namespace": ns, "spec": {"egress": [{"hosts": ["./*"]}]}} for ns in namespaces]
+    sidecars = namespace_sidecars(namespaces)
     built = proxies.port80_deltas
 
     def timed(spec: dict[str, Any], name: str, with_hosts: bool) -> tuple[float, pd.DataFrame, pd.DataFrame]:

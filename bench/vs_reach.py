@@ -30,15 +30,16 @@ import numpy as np
 
 from dsim import build_cluster, load_calibration
 from dsim.cluster import Cluster
+from dsim.cluster.grouping import grouped
 from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.object_views import export_set
 from dsim.pushsim.reach import virtual_service_reach
 from dsim.pushsim.runner import push_tables
-from dsim.pushsim.visibility import Seers, grouped
+from dsim.pushsim.visibility import Seers
 from dsim.scenario import scenario_from_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accounting import ISTIO_OBJECTS, _own_objects
+from accounting import ISTIO_OBJECTS, _own_objects, namespace_sidecars
 
 
 def _old_reach(cluster: Cluster) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -123,7 +124,7 @@ def simulate(label: str, spec: dict[str, Any]) -> None:
 def main() -> None:
     base = build_cluster(scenario_from_dict(ISTIO_OBJECTS))
     namespaces = sorted(set(base.namespaces["name"].tolist()))
-    sidecars = [{"name": "default", "namespace": ns, "spec": {"egress": [{"hosts": ["./*"]}]}} for ns in namespaces]
+    sidecars = namespace_sidecars(namespaces)
     own = _own_objects(base, len(namespaces))["virtual_services"]
     target = own[0]["spec"]["hosts"][0]
     external = [

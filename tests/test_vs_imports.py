@@ -1,24 +1,27 @@
 """The VirtualService import index (``dsim/cluster/vs_imports.py``) against the readable rule it
-speeds up (``dsim.cluster.sidecars.imported_virtual_services``, Istio's ``SelectVirtualServices``)
+speeds up (:func:`imported_virtual_services` here, Istio's ``SelectVirtualServices``)
 and the walk order of ``vs_chain``: for every namespace of two meshes, under every egress host list
 a Sidecar or a ``visibility`` stand-in may give, the same VirtualServices in the same order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from dsim import build_cluster, load_scenario, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.cluster.import_scopes import STAND_IN_NOTE, import_scopes
-from dsim.cluster.istio import istio_record
+from dsim.cluster.hostnames import either_matches, resolve_host
+from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.object_views import vs_chain
 from dsim.cluster.port80_hosts import bound_to_mesh
-from dsim.cluster.sidecars import egress_hosts, imported_virtual_services
+from dsim.cluster.sidecars import egress_hosts
 from dsim.cluster.vs_imports import Egress, VirtualServiceImports
 from dsim.pushsim.reach import virtual_service_reach
+from dsim.scenario.istio import VirtualService
 from dsim.xds.mesh_objects import mesh_objects
+from tests.config_helpers import config_of
 from tests.test_port80_vhosts import mesh_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +32,26 @@ def _meshes() -> list[Cluster]:
         build_cluster(load_scenario(ROOT / "scenarios" / "istio-objects.yaml")),
         build_cluster(scenario_from_dict(mesh_spec(sidecar=True))),
     ]
+
+
+def imported_virtual_services(
+    virtual_services: Sequence[VirtualService],
+    candidates: Sequence[int],
+    egress: Sequence[tuple[str | None, str]],
+    cluster_domain: str,
+) -> list[int]:
+    """The readable rule: of ``candidates`` (``virtual_services`` rows bound to the mesh and
+    exported to the proxy's namespace, in its walk order), those the egress hosts import, one
+    VirtualService at a time: a host matching an egress host of the VirtualService's namespace or
+    ``*``, either way (``SelectVirtualServices``)."""
+    found = []
+    for v in candidates:
+        vs = virtual_services[v]
+        patterns = [dns for ns, dns in egress if ns is None or ns == vs.namespace]
+        hosts = [resolve_host(h, vs.namespace, cluster_domain) for h in vs.spec.hosts]
+        if any(either_matches(dns, h) for dns in patterns for h in hosts):
+            found.append(v)
+    return found
 
 
 def _egress_lists(cluster: Cluster, namespace: str) -> list[Egress | None]:
@@ -63,6 +86,8 @@ def test_the_index_imports_what_the_rule_imports_in_walk_order(which: int) -> No
                 walk if egress is None else tuple(imported_virtual_services(virtual_services, walk, egress, domain))
             )
             assert index.imported(namespace, egress) == expected, (namespace, egress)
+            if egress is not None:
+                assert tuple(v for v in walk if index.imports(v, egress)) == expected, (namespace, egress)
             checked += bool(expected)
     assert checked > 20  # the lists import something often enough to mean something
 
@@ -102,10 +127,10 @@ def test_a_partial_wildcard_host_is_imported_by_the_host_it_covers() -> None:
     assert reach.importers.tolist() == [billing]
 
 
-def test_a_client_side_virtual_service_under_a_stand_in_is_applied_and_counted() -> None:
+def test_a_client_side_virtual_service_under_a_stand_in_is_neither_applied_nor_pushed() -> None:
     """A VirtualService in the caller's namespace for a host of another: the ``dependencies``
     stand-in (importing ``b/<host>`` only) does not import it, as a real Sidecar importing the
-    host alone would not; dsim still applies it to the host it sees, and the run's notes count it."""
+    host alone would not, so its edits push no one and no proxy applies it."""
     spec = {
         "visibility": "dependencies",
         "namespaces": [{"name": "a"}, {"name": "b"}],
@@ -131,5 +156,6 @@ def test_a_client_side_virtual_service_under_a_stand_in_is_applied_and_counted()
     assert reach is not None
     assert reach.importers is not None
     assert reach.importers.tolist() == []
-    notes = istio_record(cluster)["notes"]
-    assert notes == {STAND_IN_NOTE: 1}
+    route = next(r for r in config_of(cluster, "a/a").routes if r.name == "80")
+    vhost = next(v for v in route.virtual_hosts if v.name == "b.b.svc.cluster.local:80")
+    assert vhost.routes[0].route.timeout.seconds != 3  # the client-side VirtualService's 3 s

@@ -19,6 +19,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
 from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher, http_chain
 from dsim.pushsim.reach import virtual_service_reach
+from dsim.xds.mesh_objects import mesh_objects
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
 
@@ -224,19 +225,32 @@ def test_which_virtual_services_may_build_a_virtual_host(
     assert http_chain(chain, how) == expected
 
 
-def test_a_sidecar_note_counts_only_wildcard_services_in_scope() -> None:
-    """A wildcard VirtualService a Sidecar imports names services the egress hosts leave out: they
-    are out of scope in Istio and dsim alike, so only one it does not import, naming a service in
-    scope, is counted (``docs/istio-objects.md`` 4.2)."""
+def test_a_sidecar_leaves_a_wildcard_virtual_service_it_does_not_import_out_of_the_chains() -> None:
+    """Under a ``./*`` Sidecar in shop and in pay, pay's proxies do not import shop's all-local, so
+    api's chain there leaves it out (pay-wide builds api's virtual host either way); shop's proxies
+    import it. A wildcard's services the egress hosts leave out are out of scope in Istio and dsim
+    alike (``docs/istio-objects.md`` 1.4, 4.2)."""
     scoped = {
         **MESH,
         "sidecars": [
             {"name": "default", "namespace": n, "spec": {"egress": [{"hosts": ["./*"]}]}} for n in ("shop", "pay")
         ],
     }
-    notes = istio_record(build_cluster(scenario_from_dict(scoped)))["notes"]
-    counted = [count for note, count in notes.items() if note.startswith("VirtualService whose host service a Sidecar")]
-    assert counted == [1]  # pay's Sidecar does not import shop's all-local, which names pay's api
+    cluster = build_cluster(scenario_from_dict(scoped))
+    names = cluster.workloads["name"].tolist()
+    viewers = cluster.workload_viewers()
+    left_out = cluster.viewer_unimported
+    by_workload = {
+        names[w]: sorted(left_out["virtual_service"][left_out["viewer"] == viewers[w]].tolist())
+        for w in range(len(names))
+    }
+    assert by_workload == {"web": [], "cart": [], "api": [0], "egress": []}  # 0: all-local
+    objects = mesh_objects(cluster)
+    api = cluster.services["name"].tolist().index("api")
+    assert objects.chain(None, api)[0] == 0
+    assert 0 not in objects.chain(int(viewers[names.index("api")]), api)
+    assert _built_by(cluster, "pay/api")[f"{API}:80"] == "pay-wide"
+    assert_exact_every_design(cluster)
 
 
 def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:

@@ -1,30 +1,36 @@
-"""The scope each workload's VirtualServices are imported by (``docs/istio-objects.md`` 1.4 and
-5.2): its Sidecar's egress hosts, else those of the Sidecar the scenario's ``visibility`` stands
-for, else Istio's default scope.
+"""The scope each workload's VirtualServices are imported by (``docs/istio-objects.md`` 1.4, 4.3
+and 5.2): its Sidecar's egress hosts, else those of the Sidecar the scenario's ``visibility``
+stands for, else Istio's default scope.
 
 ``visibility`` narrows the services a proxy without a Sidecar sees "as a Sidecar would scope";
-the VirtualServices it imports follow the same stand-in Sidecar, so the route configuration
-``"80"`` walks them and their edits push it:
+the VirtualServices it imports follow the same stand-in Sidecar, so what it applies, the route
+configuration ``"80"`` it walks and the edits that push it all follow it:
 
 - ``all``: no Sidecar, the default scope (every VirtualService exported to the namespace);
 - ``namespace``: a Sidecar importing ``./*`` (the VirtualServices of its own namespace);
 - ``dependencies``: a Sidecar importing each service it calls by ``<namespace>/<host>`` (the
   VirtualServices, in a called service's namespace, with a host matching it).
 
-Workloads of one namespace with the same Sidecar, or the same stand-in, share a scope.
+Workloads of one namespace with the same Sidecar, or the same stand-in, share a scope. A proxy
+applies to a service only the VirtualServices its scope imports (Istio builds a virtual host, and
+a TCP or TLS chain, from its egress listener's ``VirtualServices()``): :func:`unimported_by_workload`
+lists those it leaves out that would otherwise apply, which the object views read.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
+from dsim.cluster.grouping import grouped
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.sidecars import egress_hosts, route_egress
-from dsim.cluster.tables import Cluster
+from dsim.cluster.tables import Cluster, service_fqdns, sidecar_of_workload
 from dsim.cluster.vs_imports import Egress, VirtualServiceImports
+from dsim.scenario.istio import Sidecar, VirtualService
 
 
 class ImportScopes(NamedTuple):
@@ -40,14 +46,17 @@ class ImportScopes(NamedTuple):
     """Per scope without a Sidecar: the egress hosts of the Sidecar ``visibility`` stands for
     (``None``: the default scope, which imports every VirtualService exported to it)."""
 
-    def egress(self, cluster: Cluster, scope: int, port: int | None = None) -> Egress | None:
-        """The egress hosts ``scope`` imports VirtualServices by: its Sidecar's listener for route
-        configuration ``"<port>"`` (``None``: all its listeners), else its stand-in's."""
+    def egress(
+        self, sidecars: Sequence[Sidecar], namespace_names: Sequence[str], scope: int, port: int | None = None
+    ) -> Egress | None:
+        """The egress hosts ``scope`` imports VirtualServices by: its Sidecar's (one of
+        ``sidecars``, the Sidecars in force) listener for route configuration ``"<port>"``
+        (``None``: all its listeners), else its stand-in's."""
         sidecar = int(self.sidecar[scope])
         if sidecar < 0:
             return self.stand_in[scope]
-        chosen = cluster.istio.sidecars[sidecar]
-        name = str(cluster.namespaces["name"].iat[int(self.namespace[scope])])
+        chosen = sidecars[sidecar]
+        name = namespace_names[int(self.namespace[scope])]
         hosts = egress_hosts(chosen, name) if port is None else route_egress(chosen, name, port)
         return tuple(hosts)
 
@@ -55,13 +64,18 @@ class ImportScopes(NamedTuple):
 def import_scopes(cluster: Cluster) -> ImportScopes:
     """The (cached) scopes of ``cluster``'s workloads, numbered in order of (namespace, Sidecar,
     stand-in)."""
-    return cluster.keep("import_scopes", lambda: _scopes(cluster))
+    scenario = cluster.scenario
+    return cluster.keep(
+        "import_scopes", lambda: scopes_of(cluster.tables(), scenario.visibility, scenario.mesh.cluster_domain)
+    )
 
 
-def _scopes(cluster: Cluster) -> ImportScopes:
-    workload_ns = cluster.workloads["namespace"].to_numpy(np.int64)
-    sidecars = cluster.workload_sidecars()
-    stand_ins = _stand_ins(cluster)
+def scopes_of(tables: Mapping[str, pd.DataFrame], visibility: str, cluster_domain: str) -> ImportScopes:
+    """The scopes of the workloads of ``tables`` (a cluster's, or the builder's once
+    ``sidecar_workloads`` is in), under the scenario's ``visibility``."""
+    workload_ns = tables["workloads"]["namespace"].to_numpy(np.int64)
+    sidecars = sidecar_of_workload(len(workload_ns), tables["sidecar_workloads"])
+    stand_ins = _stand_ins(tables, visibility, cluster_domain, sidecars >= 0)
     keys: dict[tuple[int, int, Egress | None], int] = {}
     for key in sorted(
         set(zip(workload_ns.tolist(), sidecars.tolist(), stand_ins, strict=True)),
@@ -80,73 +94,92 @@ def _scopes(cluster: Cluster) -> ImportScopes:
     )
 
 
-def _stand_ins(cluster: Cluster) -> list[Egress | None]:
+def _stand_ins(
+    tables: Mapping[str, pd.DataFrame], visibility: str, cluster_domain: str, own: np.ndarray
+) -> list[Egress | None]:
     """Per workload: the egress hosts of the Sidecar ``visibility`` stands for (``None`` where a
-    Sidecar of its own applies, or under ``all``)."""
-    mode = cluster.scenario.visibility
-    own = cluster.workload_sidecars() >= 0
-    names = cluster.namespaces["name"].tolist()
-    workload_ns = cluster.workloads["namespace"].tolist()
-    if mode == "namespace":
+    Sidecar of its own applies, ``own``, or under ``all``)."""
+    names = tables["namespaces"]["name"].tolist()
+    workload_ns = tables["workloads"]["namespace"].tolist()
+    if visibility == "namespace":
         return [None if own[w] else ((names[n], "*"),) for w, n in enumerate(workload_ns)]
-    if mode != "dependencies":
+    if visibility != "dependencies":
         return [None] * len(workload_ns)
-    hosts = cluster.service_hosts().tolist()
-    service_ns = cluster.services["namespace"].tolist()
+    services = tables["services"]
+    hosts = service_fqdns(services, tables["namespaces"]["name"].to_numpy(), cluster_domain)
+    service_ns = services["namespace"].tolist()
     called: list[set[tuple[str, str]]] = [set() for _ in workload_ns]
-    deps = cluster.dependencies
+    deps = tables["dependencies"]
     for w, s in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
         called[w].add((names[service_ns[s]], hosts[s]))
     return [None if own[w] else tuple(sorted(found)) for w, found in enumerate(called)]
 
 
-STAND_IN_NOTE = (
-    "VirtualService a proxy applies with a host it sees though the Sidecar its visibility stands for does not "
-    "import it (one in another namespace than the host, e.g. a client-side one): dsim applies it; its edits "
-    "push only its importers"
-)
-
-
-def stand_in_notes(cluster: Cluster) -> Counter[str]:
-    """How many (stand-in scope, VirtualService) pairs dsim applies to a service the scope sees
-    without the stand-in importing the VirtualService: the counterpart of the note a real
-    Sidecar's scope counts (:mod:`dsim.cluster.sidecars`)."""
-    scopes = import_scopes(cluster)
-    standing = [s for s, egress in enumerate(scopes.stand_in) if egress is not None]
-    if not standing:
-        return Counter()
-    names = cluster.namespaces["name"].tolist()
-    virtual_services = cluster.istio.virtual_services
-    exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
-    claims = cluster.virtual_service_hosts
+def unimported_by_workload(
+    tables: Mapping[str, pd.DataFrame],
+    visibility: str,
+    cluster_domain: str,
+    sidecars: Sequence[Sidecar],
+    virtual_services: Sequence[VirtualService],
+    scoped: bool,
+) -> list[frozenset[int]]:
+    """Per workload: the VirtualServices (``virtual_services`` rows) its proxies do not apply
+    because their scope does not import them, though each names a service they see with a virtual
+    host and is exported to their namespace (a VirtualService in another namespace than its host,
+    say a client-side one, under a Sidecar importing only the host's namespace). ``tables``: the
+    builder's, with ``virtual_service_hosts``, ``sidecar_workloads`` and (``scoped``: some
+    Sidecar or exportTo applies) ``scope`` in; ``sidecars``: the Sidecars in force."""
+    scopes = scopes_of(tables, visibility, cluster_domain)
+    count = len(scopes.namespace)
+    claims = tables["virtual_service_hosts"]
     claimers: dict[int, list[int]] = {}
     for v, service in zip(claims["virtual_service"].tolist(), claims["service"].tolist(), strict=True):
         claimers.setdefault(service, []).append(v)
-    seen = _seen_by_scope(cluster, scopes)
-    index = VirtualServiceImports(virtual_services, cluster.scenario.mesh.cluster_domain)
-    count = 0
-    for s in standing:
+    narrowed = [s for s in range(count) if scopes.sidecar[s] >= 0 or scopes.stand_in[s] is not None]
+    dropped = [frozenset[int]()] * count
+    if not claimers or not narrowed:
+        return [dropped[s] for s in scopes.of_workload.tolist()]
+    names = tables["namespaces"]["name"].tolist()
+    seen = _seen_by_scope(tables, visibility, scopes, scoped)
+    index = VirtualServiceImports(virtual_services, cluster_domain)
+    exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
+    for s in narrowed:
         namespace = names[int(scopes.namespace[s])]
-        applied = {v for c in seen[s] for v in claimers.get(c, ()) if visible_from(exports[v], namespace)}
-        count += len(applied - set(index.imported(namespace, scopes.stand_in[s])))
-    return Counter({STAND_IN_NOTE: count}) if count else Counter()
+        applied = {v for c in seen[s].tolist() for v in claimers.get(c, ()) if visible_from(exports[v], namespace)}
+        egress = scopes.egress(sidecars, names, s)
+        if applied and egress is not None:
+            dropped[s] = frozenset(v for v in applied if not index.imports(v, egress))
+    return [dropped[s] for s in scopes.of_workload.tolist()]
 
 
-def _seen_by_scope(cluster: Cluster, scopes: ImportScopes) -> list[set[int]]:
-    """Per scope: the services one of its workloads sees with a virtual host (the Sidecar scope's
-    where the mesh is scoped, else the visibility's: its namespace's, or what it calls)."""
+def _seen_by_scope(
+    tables: Mapping[str, pd.DataFrame], visibility: str, scopes: ImportScopes, scoped: bool
+) -> list[np.ndarray]:
+    """Per scope: the services its proxies see with a virtual host, those of its first workload
+    with a sidecar (all of a scope's workloads see the same): the ``scope`` table's where some
+    Sidecar or exportTo applies, else the ``visibility``'s (its namespace's, or what it calls)."""
     count = len(scopes.namespace)
-    seen: list[set[int]] = [set() for _ in range(count)]
-    if cluster.istio.scoped:
-        pairs = cluster.scope[~cluster.scope["clusters_only"].to_numpy(bool)]
-    elif cluster.scenario.visibility == "dependencies":
-        pairs = cluster.dependencies
-    else:
-        service_ns = cluster.services["namespace"].to_numpy()
-        for s in range(count):
-            seen[s] = set(np.flatnonzero(service_ns == scopes.namespace[s]).tolist())
-        return seen
-    of_workload = scopes.of_workload
-    for w, service in zip(pairs["workload"].tolist(), pairs["service"].tolist(), strict=True):
-        seen[int(of_workload[w])].add(service)
-    return seen
+    with_sidecar = np.flatnonzero(tables["workloads"]["sidecar"].to_numpy(bool))
+    found, first = np.unique(scopes.of_workload[with_sidecar], return_index=True)
+    representative = np.full(count, -1, np.int64)
+    representative[found] = with_sidecar[first]
+    services = tables["services"]
+    if scoped:
+        pairs = tables["scope"]
+        with_host = ~pairs["clusters_only"].to_numpy(bool)
+    elif visibility == "dependencies":
+        pairs = tables["dependencies"]
+        with_host = np.ones(len(pairs), bool)
+    elif visibility == "namespace":
+        by_namespace = grouped(
+            services["namespace"].to_numpy(np.int64), np.arange(len(services)), len(tables["namespaces"])
+        )
+        return [by_namespace[int(n)] for n in scopes.namespace]
+    else:  # every scope is the default one: nothing narrowed
+        return [np.empty(0, np.int64)] * count
+    # Only the representatives' rows: a scoped mesh's table holds every (workload, service) seen.
+    workload = pairs["workload"].to_numpy(np.int64)
+    kept = with_host & np.isin(workload, representative[representative >= 0])
+    by_workload = grouped(workload[kept], pairs["service"].to_numpy(np.int64)[kept], len(tables["workloads"]))
+    empty = np.empty(0, np.int64)
+    return [by_workload[w] if w >= 0 else empty for w in representative.tolist()]

@@ -39,9 +39,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.hostnames import resolve_host
+from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.labels import labels_by_workload
-from dsim.cluster.object_views import ObjectViews, VsFacts, export_set, object_views
+from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_entries import add_service_entries, registry_services
@@ -61,16 +63,6 @@ from dsim.scenario.istio import (
 )
 from dsim.scenario.istio.destination_rule import Subset
 from dsim.scenario.istio.generators import ENTRY_ROUTES_STREAM
-from dsim.scenario.istio.rules import is_ip
-
-
-def resolve_host(host: str, namespace: str, cluster_domain: str) -> str:
-    """A host as istiod resolves it against the object's namespace (``ResolveShortnameToFQDN``):
-    ``*``, an IP and a name with a dot as written; any other name, a wildcard one such as ``*foo``
-    too, becomes ``<name>.<namespace>.svc.<cluster domain>``."""
-    if host == "*" or "." in host or is_ip(host):
-        return host
-    return f"{host}.{namespace}.svc.{cluster_domain}"
 
 
 def _generated(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[list[DestinationRule], list[VirtualService]]:
@@ -247,10 +239,30 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             )
         )
 
+    tables["virtual_services"] = make_table(
+        "virtual_services",
+        {
+            "name": [vs.name for vs in virtual_services],
+            "namespace": [vs.namespace for vs in virtual_services],
+            "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
+        },
+    )
+    vs_rows = [
+        (v, svc, how) for v, facts in enumerate(vs_facts) for svc, how in zip(facts.claims, facts.how, strict=True)
+    ]
+    tables["virtual_service_hosts"] = make_table(
+        "virtual_service_hosts",
+        {name: [row[i] for row in vs_rows] for i, name in enumerate(("virtual_service", "service", "how"))},
+    )
+    # What each proxy sees, and the VirtualServices its scope imports, before the views: a proxy
+    # applies only those (docs/istio-objects.md 1.4).
+    sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
+    unimported = unimported_by_workload(tables, s.visibility, domain, sidecars, virtual_services, scoped)
+
     # Every VirtualService bound to the mesh counts: one naming no service still gives route
     # configuration "80" a virtual host per host (dsim.cluster.port80_hosts), its routes per source.
     sources = {sel for vs in virtual_services if bound_to_mesh(vs) for sel in selectors(vs)}
-    selected, viewer_rows = _viewers(tables, rule_facts, sources)
+    selected, viewer_rows = _viewers(tables, rule_facts, sources, unimported)
     views = object_views(ns_names_list, service_namespace, hosts, rule_facts, vs_facts, notes, selected)
     _add_rule_subsets(tables, rules, views, _applied(views, rule_facts), notes)
     _subset_notes(tables, virtual_services, service_of_host, domain, notes)
@@ -283,21 +295,6 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     tables["base_rules"] = make_table(
         "base_rules", {"service": [s for s, _ in base], "rule": [head for _, head in base]}
     )
-    tables["virtual_services"] = make_table(
-        "virtual_services",
-        {
-            "name": [vs.name for vs in virtual_services],
-            "namespace": [vs.namespace for vs in virtual_services],
-            "generated": np.arange(len(virtual_services)) >= len(s.virtual_services),
-        },
-    )
-    vs_rows = [
-        (v, svc, how) for v, facts in enumerate(vs_facts) for svc, how in zip(facts.claims, facts.how, strict=True)
-    ]
-    tables["virtual_service_hosts"] = make_table(
-        "virtual_service_hosts",
-        {name: [row[i] for row in vs_rows] for i, name in enumerate(("virtual_service", "service", "how"))},
-    )
     tables["object_views"] = make_table(
         "object_views",
         {
@@ -308,8 +305,16 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     tables["rule_viewers"] = make_table(
         "rule_viewers", {"workload": [w for w, _ in viewer_rows], "viewer": [v for _, v in viewer_rows]}
     )
+    unimported_rows = [(viewer, v) for viewer, (_, _, dropped) in enumerate(selected) for v in sorted(dropped)]
+    first_viewer = len(ns_names_list)
+    tables["viewer_unimported"] = make_table(
+        "viewer_unimported",
+        {
+            "viewer": [first_viewer + viewer for viewer, _ in unimported_rows],
+            "virtual_service": [v for _, v in unimported_rows],
+        },
+    )
     _unmatched_rule_notes(rule_facts, notes)
-    sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
     hosts_80 = port80_hosts(
         virtual_services,
         tables["services"],
@@ -386,32 +391,32 @@ def _subset_names(tables: dict[str, pd.DataFrame]) -> dict[int, set[str]]:
 
 
 def _viewers(
-    tables: dict[str, pd.DataFrame], rules: Sequence[RuleFacts], sources: set[Selector]
-) -> tuple[list[tuple[int, frozenset[Selector]]], list[tuple[int, int]]]:
+    tables: dict[str, pd.DataFrame],
+    rules: Sequence[RuleFacts],
+    sources: set[Selector],
+    unimported: Sequence[Unimported],
+) -> tuple[list[Viewer], list[tuple[int, int]]]:
     """The viewers beyond the namespaces (:mod:`dsim.cluster.object_views`): each (namespace row,
     the selectors its workloads' labels hold: the DestinationRule workloadSelectors of that
-    namespace, and ``sources``, the VirtualService matches' ``sourceLabels``) some workload has, in
-    order of first workload; and (workload, viewer) for each such workload."""
+    namespace, and ``sources``, the VirtualService matches' ``sourceLabels``; the VirtualServices
+    its scope does not import, ``unimported`` per workload) some workload has, in order of first
+    workload; and (workload, viewer) for each such workload."""
     by_namespace: dict[str, set[Selector]] = {}
     for rule in rules:
         if rule.selector is not None and rule.services:
             by_namespace.setdefault(rule.namespace, set()).add(rule.selector)
-    if not by_namespace and not sources:
-        return [], []
     namespace_rows = tables["workloads"]["namespace"].to_numpy()
     namespace_names = tables["namespaces"]["name"].to_numpy()
-    labels = labels_by_workload(tables["workload_labels"])
+    labels = labels_by_workload(tables["workload_labels"]) if by_namespace or sources else {}
     first = len(tables["namespaces"])
-    viewer_of: dict[tuple[int, frozenset[Selector]], int] = {}
+    viewer_of: dict[Viewer, int] = {}
     rows: list[tuple[int, int]] = []
     for w, n in enumerate(namespace_rows.tolist()):
         mine = by_namespace.get(str(namespace_names[n]), set()) | sources
-        if not mine:
-            continue
-        held = frozenset(labels.get(w, {}).items())
+        held = frozenset(labels.get(w, {}).items()) if mine else frozenset()
         matched = frozenset(sel for sel in mine if sel <= held)
-        if matched:
-            rows.append((w, viewer_of.setdefault((n, matched), first + len(viewer_of))))
+        if matched or unimported[w]:
+            rows.append((w, viewer_of.setdefault((n, matched, unimported[w]), first + len(viewer_of))))
     return list(viewer_of), rows
 
 
@@ -524,9 +529,6 @@ def _add_rule_subsets(
 def istio_record(cluster: Cluster) -> dict[str, object]:
     """What a run says of its Istio objects (its provenance's ``istio_objects``): how many, what dsim
     counted without building, and the pasted fields it accepted without modelling, by kind/path."""
-    # Imported here: the import scopes read this module's resolve_host.
-    from dsim.cluster.import_scopes import stand_in_notes
-
     istio = cluster.istio
     views = cluster.object_views
     return {
@@ -540,6 +542,6 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
             "namespaces": len(np.unique(cluster.viewer_namespaces()[views["viewer"].to_numpy()])),
             "services": int(views["service"].nunique()),
         },
-        "notes": dict(istio.notes) | dict(stand_in_notes(cluster)),
+        "notes": dict(istio.notes),
         "fields accepted but not modelled": dict(istio.ignored),
     }

@@ -24,9 +24,13 @@ routes it gets from them: a function of its namespace and of the selectors its l
   whose labels hold an entry's selector applies the first such entry, outbound only; any other
   proxy, and every inbound cluster, the last entry without a selector, and none when N's list has
   only selector entries (Istio does not then look further). Of another namespace's, the last.
+- **Import.** A proxy applies only the VirtualServices its scope imports: under a Sidecar, or
+  the one its ``visibility`` stands for, a chain leaves out those it does not
+  (:mod:`dsim.cluster.import_scopes`).
 - **Viewers.** Proxies of one namespace whose labels hold the same selectors (DestinationRule
-  workloadSelectors of the namespace, match ``sourceLabels``) share a viewer: the namespaces are
-  viewers 0..N-1 (no selector held), each further (namespace, selectors held) one more.
+  workloadSelectors of the namespace, match ``sourceLabels``) and whose scopes leave out the same
+  VirtualServices share a viewer: the namespaces are viewers 0..N-1 (no selector held, none left
+  out), each further (namespace, selectors held, VirtualServices left out) one more.
 
 The **base view** is what a proxy of a namespace with no object of its own, named in no exportTo
 and in no match, holding no selector, sees (public objects only). Every other viewer's view
@@ -47,6 +51,15 @@ from dsim.cluster.sources import BASE_SOURCE, Condition, Selector, Source
 
 Exports = frozenset[str] | None
 """The namespaces an object is exported to, ``.`` resolved to its own (``None``: public)."""
+
+
+Unimported = frozenset[int]
+"""VirtualServices (rows) a viewer's import scope leaves out though they would apply
+(:func:`dsim.cluster.import_scopes.unimported_by_workload`)."""
+
+Viewer = tuple[int, frozenset[Selector], Unimported]
+"""A viewer past the namespaces: (namespace row, the selectors its proxies' labels hold, the
+VirtualServices its import scope leaves out)."""
 
 
 def export_set(values: Sequence[str], own: str) -> Exports:
@@ -103,12 +116,13 @@ def object_views(
     rules: Sequence[RuleFacts],
     virtual_services: Sequence[VsFacts],
     notes: Counter[str],
-    selected: Sequence[tuple[int, frozenset[Selector]]] = (),
+    selected: Sequence[Viewer] = (),
 ) -> ObjectViews:
     """Every viewer's view of the mesh's VirtualServices and DestinationRules (see the module doc),
     its services known by namespace and FQDN: the namespaces', then ``selected``'s, each a
     (namespace row, the selectors its proxies' labels hold: DestinationRule workloadSelectors of
-    the namespace, VirtualService matches' sourceLabels)."""
+    the namespace, VirtualService matches' sourceLabels; the VirtualServices its import scope
+    leaves out)."""
     index = RuleIndex(rules)
     entries = index.entries()
     merged = sum(len(entry.members) - 1 for entry in entries)
@@ -145,8 +159,8 @@ def object_views(
     claimers = vs_claimers(virtual_services)
     base_vs = {s: chain for s in claimers if (chain := vs_chain(virtual_services, claimers[s], None))}
 
-    def vs_view(namespace: str, service: int) -> tuple[int, ...]:
-        return vs_chain(virtual_services, claimers.get(service, ()), namespace)
+    def vs_view(namespace: str, service: int, unimported: Unimported = frozenset()) -> tuple[int, ...]:
+        return vs_chain(virtual_services, claimers.get(service, ()), namespace, unimported)
 
     # Services of a VirtualService with source conditions may differ for any viewer.
     conditioned = {s for vs in virtual_services if vs.conditions for s in vs.claims}
@@ -154,17 +168,18 @@ def object_views(
     def signature(source: Source, chain: tuple[int, ...]) -> tuple[tuple[bool, ...], ...]:
         return tuple(source.signature(virtual_services[v].conditions) for v in chain)
 
-    viewers = [(n, frozenset[Selector]()) for n in range(len(namespaces))] + list(selected)
+    viewers = [(n, frozenset[Selector](), frozenset[int]()) for n in range(len(namespaces))] + list(selected)
     exceptions: list[tuple[int, int, int, int]] = []
-    for viewer, (n, matched) in enumerate(viewers):
+    for viewer, (n, matched, unimported) in enumerate(viewers):
         ns = namespaces[n]
-        mine = candidates.get(ns, set()) | conditioned
+        # A VirtualService left out changes the chain of every service it names.
+        mine = candidates.get(ns, set()) | conditioned | {s for v in unimported for s in virtual_services[v].claims}
         if not mine:
             continue
         source = Source(namespace=ns, labels=frozenset().union(*matched))
         changed: dict[int, tuple[tuple[int, ...], int]] = {}
         for s in sorted(mine):
-            pair = (vs_view(ns, s), rule_view(ns, s, matched))
+            pair = (vs_view(ns, s, unimported), rule_view(ns, s, matched))
             base_pair = (base_vs.get(s, ()), base_rule.get(s, -1))
             if pair != base_pair or signature(source, pair[0]) != signature(BASE_SOURCE, base_pair[0]):
                 changed[s] = pair
@@ -172,8 +187,8 @@ def object_views(
         for d in rerouted:  # a route carries its destination's hash policy, from the rule this viewer sees
             for v in routed_to.get(d, ()):
                 for s in virtual_services[v].claims:
-                    if s not in changed and v in vs_view(ns, s):  # its own pair is the base one
-                        changed[s] = (vs_view(ns, s), base_rule.get(s, -1))
+                    if s not in changed and v in vs_view(ns, s, unimported):  # its own pair is the base one
+                        changed[s] = (vs_view(ns, s, unimported), base_rule.get(s, -1))
         exceptions.extend((viewer, s, walk[0] if walk else -1, rule) for s, (walk, rule) in sorted(changed.items()))
     return ObjectViews(rule_of_service=base_rule, entries=tuple(entries), exceptions=tuple(exceptions))
 
@@ -197,12 +212,19 @@ def vs_claimers(virtual_services: Sequence[VsFacts]) -> dict[int, list[int]]:
     return found
 
 
-def vs_chain(virtual_services: Sequence[VsFacts], claimers: Sequence[int], namespace: str | None) -> tuple[int, ...]:
+def vs_chain(
+    virtual_services: Sequence[VsFacts],
+    claimers: Sequence[int],
+    namespace: str | None,
+    unimported: Unimported = frozenset(),
+) -> tuple[int, ...]:
     """Those of ``claimers`` ``namespace`` sees, in its walk order (``None``: the base view's, the
-    public ones)."""
+    public ones), but ``unimported``."""
     if namespace is None:
         return tuple(v for v in claimers if virtual_services[v].exports is None)
-    ranked = sorted((rank, v) for v in claimers if (rank := _vs_rank(virtual_services[v], namespace)) >= 0)
+    ranked = sorted(
+        (rank, v) for v in claimers if (rank := _vs_rank(virtual_services[v], namespace)) >= 0 and v not in unimported
+    )
     return tuple(v for _, v in ranked)
 
 

@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
+from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import export_set, visible_from
-from dsim.cluster.port80_hosts import bound_to_mesh
 from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
-from dsim.cluster.vs_hosts import EXACT
+from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
 from dsim.scenario.istio.rules import canonical_protocol
@@ -88,21 +88,6 @@ def _export_sets(
     return found
 
 
-def host_matches(pattern: str, host: str) -> bool:
-    """Whether an egress ``dnsName`` (``*``, a wildcard ``*<suffix>`` such as ``*.ns.svc`` or
-    ``*-api.ns.svc``, or exact) covers ``host`` (itself possibly a wildcard: covered when it lies
-    under the pattern's suffix), as Istio's ``host.Name.Matches``."""
-    pattern, host = pattern.lower(), host.lower()
-    if pattern.startswith("*"):
-        return host.endswith(pattern[1:])
-    return pattern == host
-
-
-def either_matches(a: str, b: str) -> bool:
-    """Istio's bidirectional wildcard match of two hosts (``host.Name.Matches``)."""
-    return host_matches(a, b) or host_matches(b, a)
-
-
 def _hosts(entries: Sequence[str], namespace: str) -> list[tuple[str | None, str]]:
     """Egress hosts for a proxy of ``namespace``: (namespace or ``None`` for any, dnsName); ``~``
     entries import nothing and are left out."""
@@ -121,40 +106,6 @@ def egress_hosts(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str
     if not sidecar.spec.egress:
         return [(None, "*")]
     return [host for listener in sidecar.spec.egress for host in _hosts(listener.hosts, namespace)]
-
-
-def imported_virtual_services(
-    virtual_services: Sequence[VirtualService],
-    candidates: Sequence[int],
-    egress: Sequence[tuple[str | None, str]],
-    cluster_domain: str,
-    resolved: Sequence[Sequence[str]] | None = None,
-) -> list[int]:
-    """Of ``candidates`` (``virtual_services`` rows bound to the mesh and exported to the proxy's
-    namespace, in its walk order), those the egress hosts import: a host matching an egress host
-    of the VirtualService's namespace or ``*`` (``SelectVirtualServices``). ``resolved``: each
-    VirtualService's hosts resolved, where the caller has them."""
-    from dsim.cluster.istio import resolve_host
-
-    anywhere = [dns for ns, dns in egress if ns is None]
-    by_namespace: dict[str, list[str]] = {}
-    for ns, dns in egress:
-        if ns is not None:
-            by_namespace.setdefault(ns, []).append(dns)
-    found = []
-    for v in candidates:
-        vs = virtual_services[v]
-        patterns = [*anywhere, *by_namespace.get(vs.namespace, ())]
-        if not patterns:  # no egress host of its namespace or of any: nothing to match
-            continue
-        vs_hosts = (
-            resolved[v]
-            if resolved is not None
-            else [resolve_host(h, vs.namespace, cluster_domain) for h in vs.spec.hosts]
-        )
-        if any(either_matches(dns, h) for dns in patterns for h in vs_hosts):
-            found.append(v)
-    return found
 
 
 def route_egress(sidecar: Sidecar, namespace: str, port: int) -> list[tuple[str | None, str]]:
@@ -179,10 +130,8 @@ class _Scoper:
         service_ns: np.ndarray,
         exports: Sequence[frozenset[str] | None],
         virtual_services: Sequence[VirtualService],
-        vs_claims: Mapping[int, list[tuple[int, bool]]],
         service_of_host: Mapping[str, int],
         cluster_domain: str,
-        notes: Counter[str],
         service_ports: pd.DataFrame,
     ) -> None:
         self.hosts = np.asarray(hosts, dtype=object)
@@ -190,14 +139,12 @@ class _Scoper:
         self.service_ns = service_ns
         self.exports = exports
         self.virtual_services = virtual_services
-        self.vs_claims = vs_claims
         self.service_of_host = service_of_host
         self.domain = cluster_domain
-        self.notes = notes
         self.service_ports = service_ports
         self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self.layouts: dict[tuple[int, str], EgressLayout] = {}
-        self.candidates_cache: dict[str, list[int]] = {}
+        self.imports = VirtualServiceImports(virtual_services, cluster_domain)
         self.trims_cache: dict[tuple[int, str], bool] = {}
         self.ports_by_service: list[np.ndarray] | None = None
         self.layouts_off = False
@@ -239,20 +186,10 @@ class _Scoper:
             chosen |= mask
         return chosen & self.visible(namespace)
 
-    def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> list[int]:
+    def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> tuple[int, ...]:
         """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``
-        (:func:`imported_virtual_services`)."""
-        return imported_virtual_services(self.virtual_services, self._candidates(namespace), egress, self.domain)
-
-    def _candidates(self, namespace: str) -> list[int]:
-        """The VirtualServices bound to the mesh and exported to ``namespace`` (a Sidecar there can import no other)."""
-        if namespace not in self.candidates_cache:
-            self.candidates_cache[namespace] = [
-                v
-                for v, vs in enumerate(self.virtual_services)
-                if bound_to_mesh(vs) and visible_from(export_set(vs.spec.export_to, vs.namespace), namespace)
-            ]
-        return self.candidates_cache[namespace]
+        (:class:`dsim.cluster.vs_imports.VirtualServiceImports`)."""
+        return self.imports.imported(namespace, tuple(egress))
 
     def _destinations(self, imported: Sequence[int], namespace: str, *, trim: bool = True) -> np.ndarray:
         """Mask over services: destinations of ``imported`` VirtualServices exported to ``namespace``
@@ -272,8 +209,6 @@ class _Scoper:
         every port), and none named: the VirtualService adds nothing
         (``serviceMatchingVirtualServicePorts``); over VirtualServices, the union
         (``appendSidecarServices`` merges the ports)."""
-        from dsim.cluster.istio import resolve_host
-
         visible = self.visible(namespace)
         found: dict[int, frozenset[int] | None] = {}
         for v in imported:
@@ -342,15 +277,6 @@ class _Scoper:
     def _scope(self, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:
         egress = egress_hosts(sidecar, namespace)
         chosen = self._chosen(egress, namespace)
-        imported = set(self._imported(egress, namespace))
-        for v in self._candidates(namespace):
-            claimed = self.vs_claims.get(v, [])
-            # A wildcard's services the egress hosts leave out are out of the proxy's scope anyway.
-            if any(bool(chosen[c]) != (v in imported) for c, exact in claimed if exact or chosen[c]):
-                self.notes[
-                    "VirtualService whose host service a Sidecar imports without importing the VirtualService (or the "
-                    "reverse, a VirtualService in another namespace than its host): dsim applies it with its host"
-                ] += 1
         # Istio builds a proxy's listeners and route configurations from each egress listener's own
         # services (``IstioEgressListenerWrapper.Services``), its clusters from those and the imported
         # VirtualServices' destinations (``collectImportedServices``).
@@ -362,7 +288,7 @@ class _Scoper:
             every = np.zeros(len(self.hosts), bool)
             every[layout.services()] = True
             return listed, every & ~listed
-        destinations = self._destinations(sorted(imported), namespace)
+        destinations = self._destinations(self._imported(egress, namespace), namespace)
         return chosen, destinations & ~chosen
 
     def by_port(self, sidecar: Sidecar) -> bool:
@@ -543,14 +469,8 @@ def sidecar_tables(
         tables["scope"] = make_table("scope", {"workload": [], "service": [], "clusters_only": []})
         return sidecars, False, {}
 
-    vsh = tables["virtual_service_hosts"]
-    claims: dict[int, list[tuple[int, bool]]] = {}  # VirtualService -> (service, named exactly)
-    for v, svc, how in zip(vsh["virtual_service"].tolist(), vsh["service"].tolist(), vsh["how"].tolist(), strict=True):
-        claims.setdefault(v, []).append((svc, how == EXACT))
     service_of_host = registry_services(hosts)
-    scoper = _Scoper(
-        hosts, service_ns, exports, virtual_services, claims, service_of_host, domain, notes, tables["service_ports"]
-    )
+    scoper = _Scoper(hosts, service_ns, exports, virtual_services, service_of_host, domain, tables["service_ports"])
     _limit_layouts(scoper, sidecars, {(c, workload_ns[w]) for w, c in choice.items() if c >= 0}, notes)
     deps = tables["dependencies"]
     called: dict[int, list[int]] = {}

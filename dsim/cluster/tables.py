@@ -89,6 +89,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "virtual_service_hosts": {"virtual_service": "int32", "service": "int32", "how": "int32"},
     "object_views": {"viewer": "int32", "service": "int32", "virtual_service": "int32", "rule": "int32"},
     "rule_viewers": {"workload": "int32", "viewer": "int32"},
+    "viewer_unimported": {"viewer": "int32", "virtual_service": "int32"},
     "service_entries": {
         "name": "str",
         "namespace": "str",
@@ -112,6 +113,7 @@ LATE_TABLES = (
     "virtual_service_hosts",
     "object_views",
     "rule_viewers",
+    "viewer_unimported",
     "service_entries",
     "sidecars",
     "sidecar_workloads",
@@ -136,6 +138,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "virtual_service_hosts": {"virtual_service": "virtual_services", "service": "services"},
     "object_views": {"service": "services"},
     "rule_viewers": {"workload": "workloads"},
+    "viewer_unimported": {"virtual_service": "virtual_services"},
     "sidecar_workloads": {"sidecar": "sidecars", "workload": "workloads"},
     "scope": {"workload": "workloads", "service": "services"},
 }
@@ -148,6 +151,14 @@ def service_fqdns(services: pd.DataFrame, namespace_names: np.ndarray, cluster_d
     namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()]
     fqdn = names + "." + namespaces + f".svc.{cluster_domain}"
     return np.where(services["entry"].to_numpy() >= 0, names, fqdn).tolist()
+
+
+def sidecar_of_workload(workloads: int, sidecar_workloads: pd.DataFrame) -> np.ndarray:
+    """Each of ``workloads`` workloads' Sidecar (a ``sidecars`` row; -1: none applies), from the
+    ``sidecar_workloads`` table."""
+    out = np.full(workloads, -1, np.int64)
+    out[sidecar_workloads["workload"].to_numpy()] = sidecar_workloads["sidecar"].to_numpy()
+    return out
 
 
 T = TypeVar("T")
@@ -216,8 +227,14 @@ class Cluster:
     A viewer is a ``namespaces`` row, or a ``rule_viewers`` viewer."""
     rule_viewers: pd.DataFrame
     """Workloads whose labels hold some DestinationRule ``workloadSelector`` of their namespace or
-    some VirtualService match's ``sourceLabels``, with their viewer (past the namespaces' rows;
-    workloads of one namespace holding the same selectors share one)."""
+    some VirtualService match's ``sourceLabels``, or whose import scope leaves out a VirtualService
+    they would apply (``viewer_unimported``), with their viewer (past the namespaces' rows;
+    workloads of one namespace holding the same selectors and leaving out the same VirtualServices
+    share one)."""
+    viewer_unimported: pd.DataFrame
+    """(viewer, VirtualService): a VirtualService naming a service the viewer's proxies see, exported
+    to their namespace, that their import scope (Sidecar, or the one ``visibility`` stands for) does
+    not import, so they do not apply it (:mod:`dsim.cluster.import_scopes`)."""
     service_entries: pd.DataFrame
     """One row per ServiceEntry in force (pasted, then generated): its resolution and location."""
     sidecars: pd.DataFrame
@@ -243,9 +260,7 @@ class Cluster:
 
     def workload_sidecars(self) -> np.ndarray:
         """Each workload's Sidecar (a ``sidecars`` row; -1: none applies)."""
-        out = np.full(len(self.workloads), -1, np.int64)
-        out[self.sidecar_workloads["workload"].to_numpy()] = self.sidecar_workloads["sidecar"].to_numpy()
-        return out
+        return sidecar_of_workload(len(self.workloads), self.sidecar_workloads)
 
     def viewer_namespaces(self) -> np.ndarray:
         """Each viewer's namespace row (the namespaces' own, then each ``rule_viewers`` viewer's)."""

@@ -1,9 +1,9 @@
 """Which VirtualServices a proxy's scope imports, by namespace and egress hosts, without walking
 every VirtualService for each scope (``docs/istio-objects.md`` 4.2 and 5.2).
 
-The same rule as :func:`dsim.cluster.sidecars.imported_virtual_services` (Istio's
-``SelectVirtualServices``: a host of the VirtualService matching an egress host of the
-VirtualService's own namespace or of ``*``, either way), on an index: VirtualServices by
+Istio's ``SelectVirtualServices`` (a host of the VirtualService matching an egress host of the
+VirtualService's own namespace or of ``*``, either way; its readable twin is in
+``tests/test_vs_imports.py``), on an index: VirtualServices by
 namespace, their exact hosts by name. A scope without egress hosts (``None``) is Istio's default
 scope: every VirtualService exported to the namespace. The result is in the namespace's walk
 order (:func:`dsim.cluster.object_views.vs_chain`'s): private, exported to it by name, public,
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dsim.cluster.istio import resolve_host
+from dsim.cluster.hostnames import either_matches, resolve_host
 from dsim.cluster.object_views import export_set
 from dsim.cluster.port80_hosts import bound_to_mesh
-from dsim.cluster.sidecars import either_matches
 from dsim.scenario.istio import VirtualService
 
 Egress = tuple[tuple[str | None, str], ...]
@@ -73,6 +72,8 @@ class VirtualServiceImports:
         if egress is None:
             return found
         matched: set[int] = set()
+        if (None, "*") in egress:  # */*: every VirtualService exported to it
+            return found
         for ns, dns in egress:
             if ns is None:  # */host: a VirtualService of any namespace
                 matched.update(v for v in found if v not in matched and self._matches(v, dns))
@@ -92,6 +93,12 @@ class VirtualServiceImports:
             elif namespace in exports:
                 ranked.append((0 if self._namespace[v] == namespace else 1, v))
         return tuple(v for _, v in sorted(ranked))
+
+    def imports(self, v: int, egress: Egress) -> bool:
+        """Whether egress hosts ``egress`` import VirtualService ``v``, one exported to the proxy's
+        namespace (what :meth:`imported` asks of each, for a caller with a few to ask about)."""
+        own = self._namespace[v]
+        return any(self._matches(v, dns) for ns, dns in egress if ns is None or ns == own)
 
     def _matches(self, v: int, dns: str) -> bool:
         return any(either_matches(dns, h) for h in self._hosts[v])

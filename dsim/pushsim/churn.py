@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.grouping import grouped
 from dsim.cluster.import_scopes import import_scopes
 from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
-from dsim.pushsim.visibility import grouped, services_by_workload
+from dsim.pushsim.visibility import services_by_workload
 from dsim.randomness import generator
 
 # Changes that are their own cause: each is one event of the same name.

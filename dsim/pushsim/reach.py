@@ -28,11 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from dsim.cluster import Cluster
+from dsim.cluster.grouping import grouped
 from dsim.cluster.import_scopes import ImportScopes, import_scopes
 from dsim.cluster.object_views import export_set
 from dsim.cluster.port80_hosts import bound_to_mesh
 from dsim.cluster.vs_imports import VirtualServiceImports
-from dsim.pushsim.visibility import grouped
 
 
 class VirtualServiceReach(NamedTuple):
@@ -72,7 +72,7 @@ def _importers(cluster: Cluster, scopes: ImportScopes) -> list[np.ndarray | None
     default_scope: dict[int, int] = {}  # namespace row -> its default scope
     by_egress: list[list[int]] = [[] for _ in virtual_services]
     for scope in range(len(scopes.namespace)):
-        egress = scopes.egress(cluster, scope)
+        egress = scopes.egress(cluster.istio.sidecars, names, scope)
         if egress is None:
             default_scope[int(scopes.namespace[scope])] = scope
             continue

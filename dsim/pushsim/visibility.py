@@ -9,14 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsim.cluster import Cluster
-
-
-def grouped(keys: np.ndarray, values: np.ndarray, count: int) -> list[np.ndarray]:
-    """For each key ``0..count-1``: its values, ascending (a ragged column split by key)."""
-    order = np.lexsort((values, keys))
-    keys, values = keys[order], values[order]
-    bounds = np.searchsorted(keys, np.arange(count + 1))
-    return [values[bounds[i] : bounds[i + 1]] for i in range(count)]
+from dsim.cluster.grouping import grouped
 
 
 def services_by_workload(cluster: Cluster) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
-from dsim.cluster.istio import resolve_host
+from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_chain
 from dsim.cluster.rule_index import merged_spec
@@ -111,6 +111,11 @@ class MeshObjects:
         views = cluster.object_views
         self._viewer_namespace = cluster.viewer_namespaces().tolist()
         self._viewer_labels = _viewer_labels(cluster)
+        unimported: dict[int, set[int]] = {}
+        left_out = cluster.viewer_unimported
+        for viewer, v in zip(left_out["viewer"].tolist(), left_out["virtual_service"].tolist(), strict=True):
+            unimported.setdefault(viewer, set()).add(v)
+        self._unimported = {viewer: frozenset(found) for viewer, found in unimported.items()}
         self._exceptions = views_by_viewer(
             list(
                 zip(
@@ -177,9 +182,13 @@ class MeshObjects:
 
     def chain(self, viewer: int | None, service: int) -> tuple[int, ...]:
         """The VirtualServices naming ``service`` that proxies of ``viewer`` (``None``: the base
-        view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`): their namespace's."""
-        name = None if viewer is None else self._namespace_names[self._viewer_namespace[viewer]]
-        return vs_chain(self._vs_facts, self._claimers.get(service, ()), name)
+        view) walk, in order (:func:`dsim.cluster.object_views.vs_chain`): their namespace's, but
+        those their import scope leaves out."""
+        if viewer is None:
+            return vs_chain(self._vs_facts, self._claimers.get(service, ()), None)
+        name = self._namespace_names[self._viewer_namespace[viewer]]
+        left_out = self._unimported.get(viewer, frozenset())
+        return vs_chain(self._vs_facts, self._claimers.get(service, ()), name, left_out)
 
     def http_chain(self, service: int, chain: tuple[int, ...]) -> tuple[int, ...]:
         """Of ``service``'s chain, the VirtualServices whose HTTP routes may build its virtual host

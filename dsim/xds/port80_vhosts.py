@@ -68,6 +68,7 @@ class Port80VirtualHosts:
         self.scopes = import_scopes(cluster)
         """Each workload's import scope (its namespace and Sidecar, or the Sidecar its ``visibility`` stands for)."""
         self._proxy_workload = cluster.proxies["workload"].to_numpy()
+        self._namespace_names = cluster.namespaces["name"].tolist()
         objects = mesh_objects(cluster)
         self._vs_facts = objects.vs_facts
         self._with_hosts = [v for v, hosts in enumerate(self.hosts) if hosts]
@@ -117,9 +118,9 @@ class Port80VirtualHosts:
         """The VirtualServices the egress listener for port 80 of a proxy of import scope ``scope``
         has, in walk order (that of :func:`dsim.cluster.object_views.vs_chain`)."""
         if scope not in self._walks:
-            namespace = self.cluster.namespaces["name"].iat[int(self.scopes.namespace[scope])]
-            egress = self.scopes.egress(self.cluster, scope, PORT_80)
-            self._walks[scope] = self._imports.imported(str(namespace), egress)
+            names = self._namespace_names
+            egress = self.scopes.egress(self.cluster.istio.sidecars, names, scope, PORT_80)
+            self._walks[scope] = self._imports.imported(names[int(self.scopes.namespace[scope])], egress)
         return self._walks[scope]
 
     def candidates(

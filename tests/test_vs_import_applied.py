@@ -1,0 +1,168 @@
+"""A proxy applies only the VirtualServices its scope imports (``docs/istio-objects.md`` 1.4 and
+4.3; Istio builds a service's virtual host and TCP chain from its egress listener's
+``VirtualServices()``, ``httproute.go`` and ``listener.go``): a VirtualService in another namespace
+than its host, a client-side one, shapes the host only where a Sidecar, or the Sidecar a
+``visibility`` stands for, imports it. Byte-exact in every design, accepted by the real Envoy, and
+whoever applies a VirtualService is pushed when it is edited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dsim import build_cluster, scenario_from_dict
+from dsim.cluster import Cluster
+from dsim.cluster.import_scopes import import_scopes
+from dsim.pushsim.reach import virtual_service_reach
+from dsim.xds.mesh_objects import mesh_objects
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import config_of, tcp_proxy_of
+
+REVIEWS, RATINGS = "reviews.back.svc.cluster.local", "ratings.back.svc.cluster.local"
+
+
+def _service(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": "back",
+        "ip_families": ["IPv4", "IPv6"],
+        "ports": [{"port": 80, "name": "http"}, {"port": 9000, "name": "tcp"}],
+    }
+
+
+def _sidecar(namespace: str, *hosts: str) -> dict[str, Any]:
+    return {"name": "default", "namespace": namespace, "spec": {"egress": [{"hosts": list(hosts)}]}}
+
+
+def mesh_spec(visibility: str = "all") -> dict[str, Any]:
+    """reviews has two public VirtualServices: front's (client-side, first in every walk: a 3 s
+    timeout, and its TCP port sent to ratings) and back's own (1 s). Who applies which depends on
+    the import alone."""
+    return {
+        "visibility": visibility,
+        "namespaces": [{"name": n} for n in ("front", "back", "side", "wide")],
+        "services": [_service("reviews"), _service("ratings")],
+        "workloads": [
+            {
+                "name": n,
+                "namespace": ns,
+                "ip_families": ["IPv4", "IPv6"],
+                "labels": {"app": n},
+                "calls": ["back/reviews"],
+            }
+            for n, ns in (("shop", "front"), ("reviews", "back"), ("audit", "side"), ("ops", "wide"))
+        ]
+        + [{"name": "ratings", "namespace": "back", "ip_families": ["IPv4"], "labels": {"app": "ratings"}}],
+        "virtual_services": [
+            {
+                "name": "client",
+                "namespace": "front",
+                "spec": {
+                    "hosts": [REVIEWS],
+                    "http": [{"route": [{"destination": {"host": REVIEWS}}], "timeout": "3s"}],
+                    "tcp": [
+                        {
+                            "match": [{"port": 9000}],
+                            "route": [{"destination": {"host": RATINGS, "port": {"number": 9000}}}],
+                        }
+                    ],
+                },
+            },
+            {
+                "name": "own",
+                "namespace": "back",
+                "spec": {
+                    "hosts": ["reviews"],
+                    "http": [{"route": [{"destination": {"host": "reviews"}}], "timeout": "1s"}],
+                },
+            },
+        ],
+        "sidecars": [
+            _sidecar("back", "./*"),  # back's own VirtualServices only
+            _sidecar("side", "back/*"),  # back's services and VirtualServices
+            _sidecar("wide", "./*", "back/*", "front/*"),  # front's too
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(mesh_spec()))
+
+
+def _reviews(cluster: Cluster, proxy: str, design: str = "single-stack") -> tuple[float, str]:
+    """The timeout of reviews's port-80 virtual host and the cluster its TCP port 9000 proxies to."""
+    config = config_of(cluster, proxy, design)
+    route = next(r for r in config.routes if r.name == "80")
+    vhost = next(v for v in route.virtual_hosts if v.name == f"{REVIEWS}:80")
+    listener = next(
+        lst
+        for lst in config.listeners
+        if lst.name.endswith("_9000") and any(c.filter_chain_match.server_names == [] for c in lst.filter_chains)
+    )
+    chain = next(
+        c for c in listener.filter_chains if c.filters and c.filters[-1].name == "envoy.filters.network.tcp_proxy"
+    )
+    return vhost.routes[0].route.timeout.ToTimedelta().total_seconds(), tcp_proxy_of(chain).cluster
+
+
+@pytest.mark.parametrize(
+    ("proxy", "timeout", "tcp_to"),
+    [
+        ("front/shop", 3.0, RATINGS),  # no Sidecar: every exported VirtualService, front's first
+        ("back/reviews", 1.0, REVIEWS),  # ./*: back's own only
+        ("side/audit", 1.0, REVIEWS),  # back/*: back's only
+        ("wide/ops", 3.0, RATINGS),  # front/* too: front's first again
+    ],
+)
+def test_a_proxy_applies_the_virtual_services_its_sidecar_imports(
+    mesh: Cluster, proxy: str, timeout: float, tcp_to: str
+) -> None:
+    found_timeout, cluster = _reviews(mesh, proxy)
+    assert found_timeout == timeout
+    assert cluster == f"outbound|9000||{tcp_to}"
+
+
+def test_the_stand_in_of_visibility_imports_as_its_sidecar() -> None:
+    """Without the Sidecars: ``dependencies`` imports ``back/reviews`` only (back's VirtualService),
+    ``namespace`` nothing outside the proxy's own namespace, ``all`` everything."""
+    for visibility, timeout, tcp_to in (("all", 3.0, RATINGS), ("dependencies", 1.0, REVIEWS)):
+        spec = mesh_spec(visibility) | {"sidecars": []}
+        cluster = build_cluster(scenario_from_dict(spec))
+        assert _reviews(cluster, "front/shop") == (timeout, f"outbound|9000||{tcp_to}"), visibility
+    spec = mesh_spec("namespace") | {"sidecars": []}
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert _reviews(cluster, "back/reviews") == (1.0, f"outbound|9000||{REVIEWS}")
+
+
+def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
+    assert_exact_every_design(mesh)
+    for visibility in ("namespace", "dependencies"):
+        assert_exact_every_design(build_cluster(scenario_from_dict(mesh_spec(visibility) | {"sidecars": []})))
+
+
+@pytest.mark.slow
+def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(mesh)
+
+
+def test_whoever_applies_a_virtual_service_imports_it(mesh: Cluster) -> None:
+    """Each proxy's applied VirtualServices are among those its scope imports, so an edit of one
+    pushes every proxy it shapes; here front's reaches front and wide, back's all four."""
+    objects = mesh_objects(mesh)
+    scopes = import_scopes(mesh)
+    reach = virtual_service_reach(mesh)
+    viewers = mesh.workload_viewers()
+    names = mesh.workloads["name"].tolist()
+    seen = mesh.scope[~mesh.scope["clusters_only"]]  # the services each proxy has a virtual host for
+    applied_by: dict[int, set[str]] = {}
+    for w in range(len(mesh.workloads)):
+        chains = objects.view(int(viewers[w])).vs_of_service
+        for service in seen["service"][seen["workload"] == w].tolist():
+            for v in chains.get(service, ()):
+                applied_by.setdefault(v, set()).add(names[w])
+                found = reach[v]
+                assert found is not None
+                assert found.importers is None or scopes.of_workload[w] in found.importers, (names[w], v)
+    assert applied_by == {0: {"shop", "ops"}, 1: {"shop", "reviews", "ratings", "audit", "ops"}}
