@@ -42,8 +42,7 @@ import dsim.cluster.istio as istio_module
 from dsim import build_cluster
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
-from dsim.cluster.grouping import grouped
-from dsim.cluster.import_scopes import import_scopes
+from dsim.cluster.import_scopes import import_scopes, services_seen
 from dsim.designs import get_design
 from dsim.pushsim.reach import virtual_service_reach
 from dsim.scenario import scenario_from_dict
@@ -99,13 +98,15 @@ def _unpushed(cluster: Cluster) -> int:
     reach = virtual_service_reach(cluster)
     proxies = np.bincount(cluster.proxies["workload"].to_numpy(), minlength=len(cluster.workloads))
     viewers = cluster.workload_viewers()
-    seen = _seen(cluster)
+    every_workload = np.arange(len(cluster.workloads))
+    seen = services_seen(cluster.tables(), cluster.scenario.visibility, cluster.istio.scoped, every_workload)
     count = 0
+    sees_all = not cluster.istio.scoped and cluster.scenario.visibility == "all"
     every: dict[int, set[int]] = {}  # per viewer, where every proxy sees every service
     for w in range(len(viewers)):
         viewer = int(viewers[w])
         chains = objects.view(viewer).vs_of_service
-        if seen is None:
+        if sees_all:
             if viewer not in every:
                 every[viewer] = {v for chain in chains.values() for v in chain}
             applied = every[viewer]
@@ -117,17 +118,6 @@ def _unpushed(cluster: Cluster) -> int:
         ):
             count += int(proxies[w])
     return count
-
-
-def _seen(cluster: Cluster) -> list[np.ndarray] | None:
-    """Per workload: the services its proxies have a virtual host for (``None``: every one)."""
-    if cluster.istio.scoped:
-        pairs = cluster.scope[~cluster.scope["clusters_only"].to_numpy(bool)]
-    elif cluster.scenario.visibility == "dependencies":
-        pairs = cluster.dependencies
-    else:
-        return None
-    return grouped(pairs["workload"].to_numpy(), pairs["service"].to_numpy(), len(cluster.workloads))
 
 
 def measure(spec: dict[str, Any]) -> dict[str, float]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.cluster.import_scopes import import_scopes
+from dsim.cluster.import_scopes import UNEVEN_IMPORT_NOTE, import_scopes
+from dsim.cluster.istio import istio_record
 from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.mesh_objects import mesh_objects
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
@@ -80,7 +83,7 @@ def mesh_spec(visibility: str = "all") -> dict[str, Any]:
         ],
         "sidecars": [
             _sidecar("back", "./*"),  # back's own VirtualServices only
-            _sidecar("side", "back/*"),  # back's services and VirtualServices
+            _sidecar("side", "back/*.back.svc.cluster.local"),  # back's services and VirtualServices
             _sidecar("wide", "./*", "back/*", "front/*"),  # front's too
         ],
     }
@@ -112,7 +115,7 @@ def _reviews(cluster: Cluster, proxy: str, design: str = "single-stack") -> tupl
     [
         ("front/shop", 3.0, RATINGS),  # no Sidecar: every exported VirtualService, front's first
         ("back/reviews", 1.0, REVIEWS),  # ./*: back's own only
-        ("side/audit", 1.0, REVIEWS),  # back/*: back's only
+        ("side/audit", 1.0, REVIEWS),  # back/*.back.svc.cluster.local: back's only
         ("wide/ops", 3.0, RATINGS),  # front/* too: front's first again
     ],
 )
@@ -147,22 +150,75 @@ def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
     assert_envoy_accepts_every_proxy(mesh)
 
 
-def test_whoever_applies_a_virtual_service_imports_it(mesh: Cluster) -> None:
-    """Each proxy's applied VirtualServices are among those its scope imports, so an edit of one
-    pushes every proxy it shapes; here front's reaches front and wide, back's all four."""
-    objects = mesh_objects(mesh)
-    scopes = import_scopes(mesh)
-    reach = virtual_service_reach(mesh)
-    viewers = mesh.workload_viewers()
-    names = mesh.workloads["name"].tolist()
-    seen = mesh.scope[~mesh.scope["clusters_only"]]  # the services each proxy has a virtual host for
+def _applied_by(cluster: Cluster) -> dict[int, set[str]]:
+    """Per VirtualService, the workloads that apply it to a service they have a virtual host for,
+    each checked to be among its importers (its edits push them)."""
+    objects = mesh_objects(cluster)
+    scopes = import_scopes(cluster)
+    reach = virtual_service_reach(cluster)
+    viewers = cluster.workload_viewers()
+    names = cluster.workloads["name"].tolist()
+    if cluster.istio.scoped:
+        pairs = cluster.scope[~cluster.scope["clusters_only"]]
+    elif cluster.scenario.visibility == "dependencies":
+        pairs = cluster.dependencies
+    else:  # namespace: its own namespace's services
+        own = cluster.workloads["namespace"].to_numpy()
+        rows = [
+            (w, s) for w in range(len(own)) for s in np.flatnonzero(cluster.services["namespace"].to_numpy() == own[w])
+        ]
+        pairs = pd.DataFrame(rows, columns=["workload", "service"])
     applied_by: dict[int, set[str]] = {}
-    for w in range(len(mesh.workloads)):
+    for w in range(len(cluster.workloads)):
         chains = objects.view(int(viewers[w])).vs_of_service
-        for service in seen["service"][seen["workload"] == w].tolist():
+        for service in pairs["service"][pairs["workload"] == w].tolist():
             for v in chains.get(service, ()):
                 applied_by.setdefault(v, set()).add(names[w])
                 found = reach[v]
                 assert found is not None
                 assert found.importers is None or scopes.of_workload[w] in found.importers, (names[w], v)
-    assert applied_by == {0: {"shop", "ops"}, 1: {"shop", "reviews", "ratings", "audit", "ops"}}
+    return applied_by
+
+
+def test_whoever_applies_a_virtual_service_imports_it(mesh: Cluster) -> None:
+    """Each proxy's applied VirtualServices are among those its scope imports, so an edit of one
+    pushes every proxy it shapes; here front's reaches front and wide, back's all four. Under the
+    stand-ins, front's reaches no one (``dependencies``: front imports ``back/reviews`` only)."""
+    assert _applied_by(mesh) == {0: {"shop", "ops"}, 1: {"shop", "reviews", "ratings", "audit", "ops"}}
+    dependencies = build_cluster(scenario_from_dict(mesh_spec("dependencies") | {"sidecars": []}))
+    assert _applied_by(dependencies) == {1: {"shop", "reviews", "audit", "ops"}}
+    namespace = build_cluster(scenario_from_dict(mesh_spec("namespace") | {"sidecars": []}))
+    assert _applied_by(namespace) == {1: {"reviews", "ratings"}}
+
+
+def test_a_root_namespace_sidecar_imports_for_the_proxy_namespace() -> None:
+    """The root namespace's Sidecar (``istio-system``), importing ``back/*``, applies to front's
+    proxies too: they no longer apply front's own client-side VirtualService."""
+    spec = mesh_spec()
+    spec["namespaces"] = [*spec["namespaces"], {"name": "istio-system"}]
+    spec["sidecars"] = [_sidecar("istio-system", "back/*")]
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert _reviews(cluster, "front/shop") == (1.0, f"outbound|9000||{REVIEWS}")
+    assert _applied_by(cluster) == {1: {"shop", "reviews", "ratings", "audit", "ops"}}
+
+
+def test_listeners_importing_unequally_are_counted() -> None:
+    """A Sidecar whose port-9000 listener imports ``./*`` and whose catch-all imports ``*/*``: the
+    9000 listener holds reviews but not front's VirtualService for it, which Istio then leaves out
+    on 9000 and dsim applies on every port; the notes count it."""
+    spec = mesh_spec()
+    spec["sidecars"] = [
+        {
+            "name": "default",
+            "namespace": "back",
+            "spec": {
+                "egress": [
+                    {"port": {"number": 9000, "protocol": "TCP", "name": "tcp"}, "hosts": ["./*"]},
+                    {"hosts": ["*/*"]},
+                ]
+            },
+        }
+    ]
+    notes = istio_record(build_cluster(scenario_from_dict(spec)))["notes"]
+    assert isinstance(notes, dict)
+    assert notes.get(UNEVEN_IMPORT_NOTE) == 1

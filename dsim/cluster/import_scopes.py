@@ -19,15 +19,17 @@ lists those it leaves out that would otherwise apply, which the object views rea
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.grouping import grouped
 from dsim.cluster.object_views import export_set, visible_from
-from dsim.cluster.sidecars import egress_hosts, route_egress
+from dsim.cluster.sidecars import egress_hosts, listener_egress, route_egress
 from dsim.cluster.tables import Cluster, service_fqdns, sidecar_of_workload
 from dsim.cluster.vs_imports import Egress, VirtualServiceImports
 from dsim.scenario.istio import Sidecar, VirtualService
@@ -122,13 +124,18 @@ def unimported_by_workload(
     sidecars: Sequence[Sidecar],
     virtual_services: Sequence[VirtualService],
     scoped: bool,
+    layouts: Mapping[int, EgressLayout],
+    notes: Counter[str],
 ) -> list[frozenset[int]]:
     """Per workload: the VirtualServices (``virtual_services`` rows) its proxies do not apply
     because their scope does not import them, though each names a service they see with a virtual
     host and is exported to their namespace (a VirtualService in another namespace than its host,
     say a client-side one, under a Sidecar importing only the host's namespace). ``tables``: the
     builder's, with ``virtual_service_hosts``, ``sidecar_workloads`` and (``scoped``: some
-    Sidecar or exportTo applies) ``scope`` in; ``sidecars``: the Sidecars in force."""
+    Sidecar or exportTo applies) ``scope`` in; ``sidecars``: the Sidecars in force. A Sidecar's
+    egress listeners are read as one import; where one of them (``layouts``: per workload, its
+    Sidecar's listeners port by port) holds a service the VirtualService names and does not
+    import it, the pair is counted in ``notes`` (Istio applies it there only where imported)."""
     scopes = scopes_of(tables, visibility, cluster_domain)
     count = len(scopes.namespace)
     claims = tables["virtual_service_hosts"]
@@ -137,10 +144,16 @@ def unimported_by_workload(
         claimers.setdefault(service, []).append(v)
     narrowed = [s for s in range(count) if scopes.sidecar[s] >= 0 or scopes.stand_in[s] is not None]
     dropped = [frozenset[int]()] * count
+    with_sidecar = tables["workloads"]["sidecar"].to_numpy(bool).tolist()
+
+    def per_workload() -> list[frozenset[int]]:  # a workload without a sidecar applies nothing
+        return [dropped[s] if with_sidecar[w] else frozenset() for w, s in enumerate(scopes.of_workload.tolist())]
+
     if not claimers or not narrowed:
-        return [dropped[s] for s in scopes.of_workload.tolist()]
+        return per_workload()
     names = tables["namespaces"]["name"].tolist()
-    seen = _seen_by_scope(tables, visibility, scopes, scoped)
+    representative = _representatives(tables, scopes)
+    seen = _seen_by_scope(tables, visibility, scopes, scoped, representative)
     index = VirtualServiceImports(virtual_services, cluster_domain)
     exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
     for s in narrowed:
@@ -149,20 +162,81 @@ def unimported_by_workload(
         egress = scopes.egress(sidecars, names, s)
         if applied and egress is not None:
             dropped[s] = frozenset(v for v in applied if not index.imports(v, egress))
-    return [dropped[s] for s in scopes.of_workload.tolist()]
+            layout = layouts.get(int(representative[s]))
+            if layout is not None:
+                sidecar = sidecars[int(scopes.sidecar[s])]
+                kept = applied - dropped[s]
+                uneven = _unevenly_imported(sidecar, namespace, layout, kept, seen[s], claimers, index)
+                if uneven:
+                    notes[UNEVEN_IMPORT_NOTE] += uneven
+    return per_workload()
+
+
+UNEVEN_IMPORT_NOTE = (
+    "VirtualService one of a Sidecar's listeners does not import though it holds a service the VirtualService "
+    "names: dsim applies it there too (Istio imports per egress listener)"
+)
+
+
+def _unevenly_imported(
+    sidecar: Sidecar,
+    namespace: str,
+    layout: EgressLayout,
+    kept: set[int],
+    seen: np.ndarray,
+    claimers: Mapping[int, list[int]],
+    index: VirtualServiceImports,
+) -> int:
+    """How many of ``kept`` (VirtualServices the Sidecar imports over all its listeners) some
+    listener holding a service they name (its port listener's services, or the catch-all's) does
+    not import."""
+    hosts_by_port = {
+        listener.port.number if listener.port is not None else None: tuple(hosts)
+        for listener, hosts in zip(sidecar.spec.egress, listener_egress(sidecar, namespace), strict=True)
+    }
+    held = [(hosts_by_port.get(p.port, ()), p.services) for p in layout.ports]
+    if layout.catch_all is not None:
+        held.append((hosts_by_port.get(None, ()), layout.catch_all))
+    named: dict[int, set[int]] = {}
+    for c in seen.tolist():
+        for v in claimers.get(c, ()):
+            if v in kept:
+                named.setdefault(v, set()).add(c)
+    return sum(
+        any(services & named[v] and not index.imports(v, hosts) for hosts, services in held) for v in sorted(named)
+    )
+
+
+def _representatives(tables: Mapping[str, pd.DataFrame], scopes: ImportScopes) -> np.ndarray:
+    """Per scope: its first workload with a sidecar (-1: none); all of a scope's workloads see
+    the same and get the same listeners."""
+    with_sidecar = np.flatnonzero(tables["workloads"]["sidecar"].to_numpy(bool))
+    found, first = np.unique(scopes.of_workload[with_sidecar], return_index=True)
+    representative = np.full(len(scopes.namespace), -1, np.int64)
+    representative[found] = with_sidecar[first]
+    return representative
 
 
 def _seen_by_scope(
-    tables: Mapping[str, pd.DataFrame], visibility: str, scopes: ImportScopes, scoped: bool
+    tables: Mapping[str, pd.DataFrame], visibility: str, scopes: ImportScopes, scoped: bool, representative: np.ndarray
 ) -> list[np.ndarray]:
-    """Per scope: the services its proxies see with a virtual host, those of its first workload
-    with a sidecar (all of a scope's workloads see the same): the ``scope`` table's where some
-    Sidecar or exportTo applies, else the ``visibility``'s (its namespace's, or what it calls)."""
-    count = len(scopes.namespace)
-    with_sidecar = np.flatnonzero(tables["workloads"]["sidecar"].to_numpy(bool))
-    found, first = np.unique(scopes.of_workload[with_sidecar], return_index=True)
-    representative = np.full(count, -1, np.int64)
-    representative[found] = with_sidecar[first]
+    """Per scope: the services its proxies see with a virtual host, its representative's (none
+    where it has no sidecar)."""
+    present = np.flatnonzero(representative >= 0)
+    seen = services_seen(tables, visibility, scoped, representative[present])
+    empty = np.empty(0, np.int64)
+    by_scope = [empty] * len(scopes.namespace)
+    for scope, services in zip(present.tolist(), seen, strict=True):
+        by_scope[scope] = services
+    return by_scope
+
+
+def services_seen(
+    tables: Mapping[str, pd.DataFrame], visibility: str, scoped: bool, workloads: np.ndarray
+) -> list[np.ndarray]:
+    """For each of ``workloads``: the services its proxies have a virtual host for, ascending: the
+    ``scope`` table's (not ``clusters_only``) where some Sidecar or exportTo applies (``scoped``),
+    else the ``visibility``'s (every service, its namespace's, or what it calls)."""
     services = tables["services"]
     if scoped:
         pairs = tables["scope"]
@@ -174,12 +248,13 @@ def _seen_by_scope(
         by_namespace = grouped(
             services["namespace"].to_numpy(np.int64), np.arange(len(services)), len(tables["namespaces"])
         )
-        return [by_namespace[int(n)] for n in scopes.namespace]
-    else:  # every scope is the default one: nothing narrowed
-        return [np.empty(0, np.int64)] * count
-    # Only the representatives' rows: a scoped mesh's table holds every (workload, service) seen.
+        namespace = tables["workloads"]["namespace"].to_numpy(np.int64)
+        return [by_namespace[int(namespace[w])] for w in workloads.tolist()]
+    else:
+        every = np.arange(len(services))
+        return [every] * len(workloads)
+    # Only the asked workloads' rows: a scoped mesh's table holds every (workload, service) seen.
     workload = pairs["workload"].to_numpy(np.int64)
-    kept = with_host & np.isin(workload, representative[representative >= 0])
+    kept = with_host & np.isin(workload, workloads)
     by_workload = grouped(workload[kept], pairs["service"].to_numpy(np.int64)[kept], len(tables["workloads"]))
-    empty = np.empty(0, np.int64)
-    return [by_workload[w] if w >= 0 else empty for w in representative.tolist()]
+    return [by_workload[w] for w in workloads.tolist()]

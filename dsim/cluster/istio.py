@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
@@ -150,6 +151,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         s.istio_objects.virtual_services,
         generator(s.seed, ENTRY_ROUTES_STREAM),
     )
+    # istiod merges delegates into their roots before anything reads a VirtualService.
+    delegation = merge_delegates(virtual_services, domain, notes)
+    virtual_services = list(delegation.virtual_services)
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
     hosts = service_fqdns(services, ns_names, domain)
@@ -172,8 +176,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     for vs in virtual_services:
         spec = vs.spec
         exports = export_set(spec.export_to, vs.namespace)
-        if not spec.hosts:
-            notes["delegate VirtualService (no hosts): not modelled (its root's routes are built without it)"] += 1
+        if not spec.hosts:  # a delegate: merged into its roots (dsim.cluster.delegation), nothing on its own
             vs_facts.append(VsFacts(namespace=vs.namespace, exports=exports, claims=(), destinations=frozenset()))
             continue
         if spec.gateways and "mesh" not in spec.gateways:
@@ -216,10 +219,10 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         _port_host_notes(vs, named_by_host, ports_of, notes)
         destinations: set[int] = set()
         for route in spec.http:
-            if route.delegate is not None:
+            if route.delegate is not None:  # one a delegate's route kept: Istio merges one level only
                 notes[
-                    "http route with a delegate: not modelled (the route is left out; where it was the "
-                    "VirtualService's only route for a port, the next VirtualService naming the host builds it)"
+                    "delegate VirtualService's http route with a delegate of its own: left out (Istio merges one "
+                    "level of delegation)"
                 ] += 1
             for destination in route.route:
                 target = destination.destination
@@ -257,7 +260,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     # What each proxy sees, and the VirtualServices its scope imports, before the views: a proxy
     # applies only those (docs/istio-objects.md 1.4).
     sidecars, scoped, egress_layouts = sidecar_tables(s, tables, entries, virtual_services, notes)
-    unimported = unimported_by_workload(tables, s.visibility, domain, sidecars, virtual_services, scoped)
+    unimported = unimported_by_workload(
+        tables, s.visibility, domain, sidecars, virtual_services, scoped, egress_layouts, notes
+    )
 
     # Every VirtualService bound to the mesh counts: one naming no service still gives route
     # configuration "80" a virtual host per host (dsim.cluster.port80_hosts), its routes per source.
@@ -338,6 +343,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         scoped=scoped,
         egress_layouts=egress_layouts,
         port80_hosts=hosts_80,
+        delegations=delegation.delegations,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )

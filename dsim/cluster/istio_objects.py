@@ -32,6 +32,9 @@ class IstioObjects:
     proxies get on each (:mod:`dsim.cluster.egress_ports`)."""
     port80_hosts: Port80Hosts | None = None
     """The VirtualServices' hosts as route configuration ``"80"`` may hold them (:mod:`dsim.cluster.port80_hosts`)."""
+    delegations: tuple[tuple[int, int], ...] = ()
+    """(root, delegate) ``virtual_services`` rows: each delegate a root merges (its routes are in
+    the root's ``virtual_services`` entry, :mod:`dsim.cluster.delegation`)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

@@ -103,9 +103,14 @@ def _hosts(entries: Sequence[str], namespace: str) -> list[tuple[str | None, str
 def egress_hosts(sidecar: Sidecar, namespace: str) -> list[tuple[str | None, str]]:
     """The Sidecar's egress hosts over all its listeners. A Sidecar without egress listeners
     imports ``*/*``, as Istio gives it a default one (``convertToSidecarScope``)."""
+    return [host for hosts in listener_egress(sidecar, namespace) for host in hosts]
+
+
+def listener_egress(sidecar: Sidecar, namespace: str) -> list[list[tuple[str | None, str]]]:
+    """Each egress listener's hosts (one ``*/*`` listener where the Sidecar has none)."""
     if not sidecar.spec.egress:
-        return [(None, "*")]
-    return [host for listener in sidecar.spec.egress for host in _hosts(listener.hosts, namespace)]
+        return [[(None, "*")]]
+    return [_hosts(listener.hosts, namespace) for listener in sidecar.spec.egress]
 
 
 def route_egress(sidecar: Sidecar, namespace: str, port: int) -> list[tuple[str | None, str]]:
@@ -181,8 +186,8 @@ class _Scoper:
         chosen = np.zeros(len(self.hosts), bool)
         for ns, dns in egress:
             mask = self._match(dns)
-            if ns is not None:
-                mask &= self.service_ns == ns
+            if ns is not None:  # not in place: a wildcard's match may come back read-only from pandas
+                mask = mask & (self.service_ns == ns)
             chosen |= mask
         return chosen & self.visible(namespace)
 

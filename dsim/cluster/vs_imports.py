@@ -97,7 +97,9 @@ class VirtualServiceImports:
     def imports(self, v: int, egress: Egress) -> bool:
         """Whether egress hosts ``egress`` import VirtualService ``v``, one exported to the proxy's
         namespace (what :meth:`imported` asks of each, for a caller with a few to ask about)."""
-        own = self._namespace[v]
+        own = self._namespace.get(v)
+        if own is None:  # not bound to the mesh (or not among ``only``): nothing imports it
+            return False
         return any(self._matches(v, dns) for ns, dns in egress if ns is None or ns == own)
 
     def _matches(self, v: int, dns: str) -> bool:

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -52,10 +53,30 @@ def virtual_service_reach(cluster: Cluster) -> list[VirtualServiceReach | None]:
     virtual_services = cluster.istio.virtual_services
     by_object = grouped(claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(virtual_services))
     importers = _importers(cluster, import_scopes(cluster))
-    return [
+    reach = [
         VirtualServiceReach(group, imported) if bound_to_mesh(vs) else None
         for group, vs, imported in zip(by_object, virtual_services, importers, strict=True)
     ]
+    return _with_delegates(reach, cluster.istio.delegations)
+
+
+def _with_delegates(
+    reach: list[VirtualServiceReach | None], delegations: Sequence[tuple[int, int]]
+) -> list[VirtualServiceReach | None]:
+    """``reach`` with each delegate's filled in: an edit of one is an edit of every root that
+    merges it (Istio reports it under the root, docs/istio-objects.md 5.1), so it reaches the
+    roots' services and importers."""
+    roots: dict[int, list[VirtualServiceReach]] = {}
+    for root, delegate in delegations:
+        if (found := reach[root]) is not None:
+            roots.setdefault(delegate, []).append(found)
+    out = list(reach)
+    for delegate, merging in roots.items():
+        services = np.unique(np.concatenate([r.services for r in merging]))
+        scoped = [r.importers for r in merging if r.importers is not None]
+        importers = None if len(scoped) < len(merging) else np.unique(np.concatenate(scoped))
+        out[delegate] = VirtualServiceReach(services, importers)
+    return out
 
 
 def _importers(cluster: Cluster, scopes: ImportScopes) -> list[np.ndarray | None]:

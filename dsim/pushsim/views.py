@@ -64,8 +64,8 @@ def view_overrides(
     workload_viewer: np.ndarray,
 ) -> dict[int, list[Override]]:
     """Per service with a view other than the base for some viewer (a namespace, or the proxies a
-    DestinationRule's workloadSelector or a match's sourceLabels picks: ``workload_viewer``): its
-    overrides."""
+    DestinationRule's workloadSelector or a match's sourceLabels picks, or whose import scope
+    leaves some VirtualService out: ``workload_viewer``): its overrides."""
     objects = mesh_objects(cluster)
     out: dict[int, list[Override]] = {}
     k_count = len(PROXY_CLASSES)

@@ -198,8 +198,8 @@ class MeshObjects:
 
     def view(self, viewer: int | None = None) -> ObjectView:
         """What proxies of ``viewer`` (:meth:`dsim.cluster.Cluster.workload_viewers`: a
-        ``namespaces`` row, or one a DestinationRule's workloadSelector or a match's sourceLabels
-        makes; ``None``: the base view) apply."""
+        ``namespaces`` row, or one a DestinationRule's workloadSelector, a match's sourceLabels or
+        the VirtualServices an import scope leaves out make; ``None``: the base view) apply."""
         if viewer is None or not self._exceptions.get(viewer):
             return self.base
         overrides = self._exceptions[viewer]

@@ -1,0 +1,188 @@
+"""VirtualService delegation (``docs/istio-objects.md`` 1.10), as istiod merges it before anything
+reads a VirtualService (``mergeVirtualServices`` in ``pilot/pkg/model/virtualservice_controller.go``,
+``MergeHTTPRoutes`` and ``hasConflict`` in ``pilot/pkg/model/virtualservice.go``):
+
+- A VirtualService without hosts is a *delegate*: never used on its own.
+- A root's HTTP route with ``delegate: {name, namespace}`` (the namespace defaulting to the root's)
+  is replaced by the delegate's HTTP routes, in order, each merged with it: its matches each
+  combined with every root match they do not conflict with (a route with a match conflicting
+  with all of them is dropped; with no matches on either side, the other side's stand), its
+  name prefixed with the root route's, its timeout and retries the root route's where it has
+  none. Its destination hosts are resolved in the delegate's namespace.
+- A delegate that does not exist, or is not exported to the root's namespace, leaves the route
+  out. Only one level: a delegate's own ``delegate`` routes stay as they are (and build nothing).
+
+dsim reads no ``scheme``, ``authority`` or ``withoutHeaders`` match (accepted, not modelled), so
+they neither conflict nor merge here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+from dsim.cluster.hostnames import resolve_host
+from dsim.cluster.object_views import export_set, visible_from
+from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio.virtual_service import HTTPMatchRequest, HTTPRoute, StringMatch
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Delegation:
+    """The VirtualServices in force with delegation merged, and which roots each delegate feeds."""
+
+    virtual_services: tuple[VirtualService, ...]
+    """Every VirtualService, in the same rows; a root's HTTP routes merged with its delegates'."""
+    delegations: tuple[tuple[int, int], ...]
+    """(root row, delegate row) for each delegate a root merges, sorted."""
+
+
+def merge_delegates(virtual_services: Sequence[VirtualService], cluster_domain: str, notes: Counter[str]) -> Delegation:
+    """Merge every root's delegates into it (see the module doc); count what is left out."""
+    delegates = {(vs.namespace, vs.name): d for d, vs in enumerate(virtual_services) if not vs.spec.hosts}
+    out: list[VirtualService] = []
+    pairs: set[tuple[int, int]] = set()
+    for root, vs in enumerate(virtual_services):
+        if not vs.spec.hosts or not any(route.delegate is not None for route in vs.spec.http):
+            out.append(vs)
+            continue
+        merged: list[HTTPRoute] = []
+        for route in vs.spec.http:
+            if route.delegate is None:
+                merged.append(route)
+                continue
+            d = delegates.get((route.delegate.namespace or vs.namespace, route.delegate.name))
+            if d is None:
+                notes["http route delegating to a VirtualService that does not exist: left out, as in Istio"] += 1
+                continue
+            delegate = virtual_services[d]
+            if not visible_from(export_set(delegate.spec.export_to, delegate.namespace), vs.namespace):
+                notes[
+                    "http route delegating to a VirtualService not exported to the root's namespace: left out, "
+                    "as in Istio"
+                ] += 1
+                continue
+            pairs.add((root, d))
+            for leaf in delegate.spec.http:
+                found = _merged_route(route, _resolved(leaf, delegate.namespace, cluster_domain))
+                if found is None:
+                    notes[
+                        "delegate VirtualService http route whose matches all conflict with its root route's: "
+                        "dropped, as in Istio"
+                    ] += 1
+                else:
+                    merged.append(found)
+        out.append(dataclasses.replace(vs, spec=dataclasses.replace(vs.spec, http=tuple(merged))))
+    return Delegation(virtual_services=tuple(out), delegations=tuple(sorted(pairs)))
+
+
+def _resolved(route: HTTPRoute, namespace: str, cluster_domain: str) -> HTTPRoute:
+    """``route`` with its destination hosts resolved in the delegate's ``namespace``."""
+    return dataclasses.replace(
+        route,
+        route=tuple(
+            dataclasses.replace(
+                d,
+                destination=dataclasses.replace(
+                    d.destination, host=resolve_host(d.destination.host, namespace, cluster_domain)
+                ),
+            )
+            for d in route.route
+        ),
+    )
+
+
+def _merged_route(root: HTTPRoute, leaf: HTTPRoute) -> HTTPRoute | None:
+    """``mergeHTTPRoute``: the delegate's route under the root's (``None``: a match conflict)."""
+    matches = _merged_matches(root.match, leaf.match)
+    if matches is None:
+        return None
+    return dataclasses.replace(
+        leaf,
+        match=matches,
+        name=_joined(root.name, leaf.name),
+        timeout=root.timeout if leaf.timeout is None else leaf.timeout,
+        retries=root.retries if leaf.retries is None else leaf.retries,
+    )
+
+
+def _joined(root: str, leaf: str) -> str:
+    """A merged name: the root's, the leaf's, or ``<root>-<leaf>``."""
+    if not leaf:
+        return root
+    return f"{root}-{leaf}" if root else leaf
+
+
+def _merged_matches(
+    root: tuple[HTTPMatchRequest, ...], leaf: tuple[HTTPMatchRequest, ...]
+) -> tuple[HTTPMatchRequest, ...] | None:
+    """``mergeHTTPMatchRequests``: each leaf match combined with every root match it does not
+    conflict with; ``None`` where some leaf match conflicts with every one."""
+    if not root:
+        return leaf
+    if not leaf:
+        return root
+    out: list[HTTPMatchRequest] = []
+    for sub in leaf:
+        found = [_merged_match(top, sub) for top in root if not _conflict(top, sub)]
+        if not found:
+            return None
+        out.extend(found)
+    return tuple(out)
+
+
+def _merged_match(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> HTTPMatchRequest:
+    """``mergeHTTPMatchRequest``: the leaf's conditions, the root's where the leaf has none; maps
+    joined, the leaf's entries winning."""
+    return dataclasses.replace(
+        leaf,
+        name=_joined(root.name, leaf.name),
+        uri=leaf.uri or root.uri,
+        method=leaf.method or root.method,
+        headers={**root.headers, **leaf.headers},
+        query_params={**root.query_params, **leaf.query_params},
+        port=leaf.port or root.port,
+        source_labels={**root.source_labels, **leaf.source_labels},
+        source_namespace=leaf.source_namespace or root.source_namespace,
+        gateways=leaf.gateways or root.gateways,
+    )
+
+
+def _conflict(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> bool:
+    """``hasConflict``: whether the leaf match asks for what the root match rules out."""
+    if _strings_conflict(root.uri, leaf.uri) or _strings_conflict(root.method, leaf.method):
+        return True
+    if any(_strings_conflict(root.headers.get(k), v) for k, v in leaf.headers.items()):
+        return True
+    if any(_strings_conflict(root.query_params.get(k), v) for k, v in leaf.query_params.items()):
+        return True
+    if root.ignore_uri_case != leaf.ignore_uri_case:
+        return True
+    if root.port and leaf.port and root.port != leaf.port:
+        return True
+    if root.source_namespace and leaf.source_namespace != root.source_namespace:
+        return True
+    if any(k in root.source_labels and root.source_labels[k] != v for k, v in leaf.source_labels.items()):
+        return True
+    # The root's gateways must hold the leaf's.
+    return bool(root.gateways and leaf.gateways and not set(leaf.gateways) <= set(root.gateways))
+
+
+def _strings_conflict(root: StringMatch | None, leaf: StringMatch | None) -> bool:
+    """``stringMatchConflict``: the leaf's match is not within the root's. Read literally: a root
+    match of neither an exact value nor a prefix (an empty one) conflicts with any leaf match."""
+    if root is None or leaf is None:
+        return False
+    if root.regex and (leaf.regex or leaf.prefix or leaf.exact):
+        return True
+    if leaf.regex and (root.regex or root.prefix or root.exact):
+        return True
+    if root.exact:
+        return bool(leaf.prefix) or leaf.exact != root.exact
+    if root.prefix:
+        if leaf.prefix:
+            return not leaf.prefix.startswith(root.prefix)
+        if leaf.exact:
+            return not leaf.exact.startswith(root.prefix)
+    return True
