@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.cluster.delegation import merge_delegates
-from dsim.pushsim.reach import virtual_service_reach
+from dsim.pushsim.reach import VirtualServiceReach, _with_delegates, virtual_service_reach
 from dsim.scenario.istio.virtual_service import parse_virtual_service
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
@@ -202,3 +203,65 @@ def test_a_delegate_edit_reaches_what_its_root_reaches(mesh: Cluster) -> None:
     assert delegate.importers is None
     assert root.importers is None
     assert mesh.istio.delegations == ((0, 1),)
+
+
+def test_one_leaf_match_conflicting_with_every_root_match_drops_the_route() -> None:
+    """Istio's "url match" case: the leaf's second match fits no root match, so the route goes."""
+    http, notes = _merged(
+        {"match": [{"uri": {"prefix": "/a"}}]},
+        [{"match": [{"uri": {"prefix": "/a/b"}}, {"uri": {"prefix": "/c"}}], **_route("reviews")}],
+    )
+    assert http == ()
+    assert sum(notes.values()) == 1
+
+
+def test_source_labels_and_match_names_join() -> None:
+    http, _ = _merged(
+        {"match": [{"name": "top", "sourceLabels": {"app": "shop"}}]},
+        [{"match": [{"name": "sub", "sourceLabels": {"track": "canary"}}], **_route("reviews")}],
+    )
+    assert http[0].match[0].name == "top-sub"
+    assert http[0].match[0].source_labels == {"app": "shop", "track": "canary"}
+
+
+@pytest.mark.parametrize(
+    ("root", "leaf", "kept"),
+    [
+        (["mesh", "gw"], ["mesh", "gw"], False),  # front/gw and back/gw: not the root's
+        (["mesh", "gw"], ["mesh", "front/gw"], True),
+        (["mesh", "gw"], ["mesh", "gw.front.svc.cluster.local"], True),  # the legacy form, front/gw
+        (["mesh"], ["mesh", "mesh"], False),  # more gateways than the root's, as written
+    ],
+)
+def test_gateway_names_resolve_in_each_objects_namespace(root: list[str], leaf: list[str], kept: bool) -> None:
+    http, _ = _merged({"match": [{"gateways": root}]}, [{"match": [{"gateways": leaf}], **_route("reviews")}])
+    assert bool(http) == kept
+
+
+def test_a_delegate_in_the_roots_namespace_needs_no_namespace() -> None:
+    root = parse_virtual_service(_vs("root", "back", hosts=[REVIEWS], http=[{"delegate": {"name": "leaf"}}])).value
+    leaf = parse_virtual_service(_vs("leaf", "back", http=[_route("ratings")])).value
+    merged = merge_delegates([root, leaf], "cluster.local", Counter())
+    assert merged.delegations == ((0, 1),)
+    assert merged.virtual_services[0].spec.http[0].route[0].destination.host == "ratings.back.svc.cluster.local"
+
+
+def test_a_delegate_reaches_the_union_of_its_roots() -> None:
+    def reach(services: list[int], importers: list[int] | None) -> VirtualServiceReach:
+        return VirtualServiceReach(np.array(services), None if importers is None else np.array(importers))
+
+    # Rows 0-2 roots (2 bound to gateways only: no reach), 3-5 delegates.
+    roots = [reach([1], [0, 2]), reach([2, 1], [3]), None, None, None, None]
+    found = _with_delegates(roots, [(0, 3), (1, 3), (2, 4), (0, 5)])
+    three, four, five = found[3], found[4], found[5]
+    assert three is not None
+    assert three.services.tolist() == [1, 2]
+    assert three.importers is not None
+    assert three.importers.tolist() == [0, 2, 3]
+    assert four is None  # its only root is bound to gateways
+    assert five is not None
+    assert five.importers is not None
+    assert five.importers.tolist() == [0, 2]
+    everywhere = _with_delegates([reach([1], None), reach([2], [4]), None], [(0, 2), (1, 2)])[2]
+    assert everywhere is not None
+    assert everywhere.importers is None  # a root every scope imports

@@ -10,10 +10,14 @@ reads a VirtualService (``mergeVirtualServices`` in ``pilot/pkg/model/virtualser
   name prefixed with the root route's, its timeout and retries the root route's where it has
   none. Its destination hosts are resolved in the delegate's namespace.
 - A delegate that does not exist, or is not exported to the root's namespace, leaves the route
-  out. Only one level: a delegate's own ``delegate`` routes stay as they are (and build nothing).
+  out. Only one level (the scenario refuses a delegate that delegates again).
+- Gateway names in matches are compared resolved, each in its own object's namespace
+  (``ResolveVirtualServiceShortnames``: ``gw`` and ``./gw`` become ``<namespace>/gw``, a legacy
+  ``gw.ns.svc...`` ``ns/gw``; ``mesh`` stays).
 
 dsim reads no ``scheme``, ``authority`` or ``withoutHeaders`` match (accepted, not modelled), so
-they neither conflict nor merge here.
+they neither conflict nor merge here: a delegate route Istio drops for a conflict in one of them
+is built.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio.rules import MESH_GATEWAY
 from dsim.scenario.istio.virtual_service import HTTPMatchRequest, HTTPRoute, StringMatch
 
 
@@ -64,12 +69,15 @@ def merge_delegates(virtual_services: Sequence[VirtualService], cluster_domain: 
                 ] += 1
                 continue
             pairs.add((root, d))
+            top = _gateways_resolved(route, vs.namespace)
             for leaf in delegate.spec.http:
-                found = _merged_route(route, _resolved(leaf, delegate.namespace, cluster_domain))
+                found = _merged_route(
+                    top, _gateways_resolved(_resolved(leaf, delegate.namespace, cluster_domain), delegate.namespace)
+                )
                 if found is None:
                     notes[
-                        "delegate VirtualService http route whose matches all conflict with its root route's: "
-                        "dropped, as in Istio"
+                        "delegate VirtualService http route with a match conflicting with every match of its root "
+                        "route: dropped, as in Istio"
                     ] += 1
                 else:
                     merged.append(found)
@@ -91,6 +99,28 @@ def _resolved(route: HTTPRoute, namespace: str, cluster_domain: str) -> HTTPRout
             for d in route.route
         ),
     )
+
+
+def _gateways_resolved(route: HTTPRoute, namespace: str) -> HTTPRoute:
+    """``route`` with its matches' gateway names resolved in ``namespace`` (``resolveGatewayName``)."""
+    return dataclasses.replace(
+        route,
+        match=tuple(
+            dataclasses.replace(m, gateways=tuple(_gateway(g, namespace) for g in m.gateways)) for m in route.match
+        ),
+    )
+
+
+def _gateway(name: str, namespace: str) -> str:
+    if name == MESH_GATEWAY:
+        return name
+    if "/" in name:
+        space, _, rest = name.partition("/")
+        return f"{namespace}/{rest}" if space == "." else name
+    if "." in name:  # legacy <name>.<namespace>[.svc...]
+        short, _, rest = name.partition(".")
+        return f"{rest.split('.', 1)[0]}/{short}"
+    return f"{namespace}/{name}"
 
 
 def _merged_route(root: HTTPRoute, leaf: HTTPRoute) -> HTTPRoute | None:
@@ -165,8 +195,10 @@ def _conflict(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> bool:
         return True
     if any(k in root.source_labels and root.source_labels[k] != v for k, v in leaf.source_labels.items()):
         return True
-    # The root's gateways must hold the leaf's.
-    return bool(root.gateways and leaf.gateways and not set(leaf.gateways) <= set(root.gateways))
+    # The root's gateways must hold the leaf's (and be no fewer, counted as written).
+    if root.gateways and leaf.gateways:
+        return len(root.gateways) < len(leaf.gateways) or not set(leaf.gateways) <= set(root.gateways)
+    return False
 
 
 def _strings_conflict(root: StringMatch | None, leaf: StringMatch | None) -> bool:

@@ -219,11 +219,6 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         _port_host_notes(vs, named_by_host, ports_of, notes)
         destinations: set[int] = set()
         for route in spec.http:
-            if route.delegate is not None:  # one a delegate's route kept: Istio merges one level only
-                notes[
-                    "delegate VirtualService's http route with a delegate of its own: left out (Istio merges one "
-                    "level of delegation)"
-                ] += 1
             for destination in route.route:
                 target = destination.destination
                 service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)

@@ -373,8 +373,9 @@ class _Builder:
     def _object_edits(self, kind: str) -> list[_ObjectEdit]:
         """Per VirtualService, DestinationRule or ServiceEntry of the mesh, what an edit of it
         touches. A DestinationRule or ServiceEntry that shapes no service (whose host names none)
-        has no effect on a sidecar and is left out; a VirtualService bound to the mesh is kept
-        (its proxies are pushed, and its hosts may be ``"80"``'s virtual hosts)."""
+        has no effect on a sidecar and is left out; a VirtualService bound to the mesh, or a
+        delegate one merges, is kept (its proxies are pushed, and its hosts may be ``"80"``'s
+        virtual hosts)."""
         cluster = self.cluster
         if kind == "service_entry":
             entry = cluster.services["entry"].to_numpy()

@@ -37,7 +37,7 @@ from dsim.cluster.vs_imports import VirtualServiceImports
 
 
 class VirtualServiceReach(NamedTuple):
-    """Who depends on one VirtualService bound to the mesh."""
+    """Who depends on one VirtualService bound to the mesh, or on a delegate one merges."""
 
     services: np.ndarray
     """The services its hosts name (its claims: their routes are what istiod regenerates)."""
@@ -47,8 +47,8 @@ class VirtualServiceReach(NamedTuple):
 
 
 def virtual_service_reach(cluster: Cluster) -> list[VirtualServiceReach | None]:
-    """Per VirtualService: who depends on it (``None`` for one bound to gateways only, which no
-    sidecar applies)."""
+    """Per VirtualService: who depends on it (``None`` for one no sidecar applies: bound to
+    gateways only, or a delegate no such root merges)."""
     claims = cluster.virtual_service_hosts  # every claim: a namespace's chain holds no other
     virtual_services = cluster.istio.virtual_services
     by_object = grouped(claims["virtual_service"].to_numpy(), claims["service"].to_numpy(), len(virtual_services))

@@ -223,7 +223,7 @@ def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster, s
     out: list[rc.Route] = []
     for http in vs.spec.http:
         if http.delegate is not None:
-            continue  # delegation is not modelled (counted when the cluster is built)
+            continue  # none left once dsim.cluster.delegation has merged the delegates
         matches: Sequence[HTTPMatchRequest | None] = http.match or (None,)
         caught = False
         for match in matches:
