@@ -7,15 +7,20 @@ design, and who an edit of a delegate pushes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.cluster.delegation import merge_delegates
+from dsim.errors import ScenarioError
 from dsim.pushsim.reach import VirtualServiceReach, _with_delegates, virtual_service_reach
 from dsim.scenario.istio.virtual_service import parse_virtual_service
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
@@ -265,3 +270,30 @@ def test_a_delegate_reaches_the_union_of_its_roots() -> None:
     everywhere = _with_delegates([reach([1], None), reach([2], [4]), None], [(0, 2), (1, 2)])[2]
     assert everywhere is not None
     assert everywhere.importers is None  # a root every scope imports
+
+
+def test_delegates_multiplying_past_the_limit_are_refused_before_anything_is_built(tmp_path: Path) -> None:
+    """Every one of 101 root routes delegating to one delegate of 100 routes: 10,100 merged routes
+    from a short scenario, refused with the path and exit code 2, no traceback."""
+    spec = mesh_spec()
+    spec["virtual_services"][0]["spec"]["http"] = [
+        {"match": [{"uri": {"prefix": f"/api/{i}"}}], "delegate": {"name": "reviews-api", "namespace": "back"}}
+        for i in range(101)
+    ]
+    spec["virtual_services"][1]["spec"]["http"] = [_route("reviews") for _ in range(100)]
+    with pytest.raises(ScenarioError) as caught:
+        build_cluster(scenario_from_dict(spec))
+    assert caught.value.path == "virtual_services[0].spec.http[100].delegate"
+    assert "10,100 routes" in caught.value.message
+    path = tmp_path / "delegates.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = subprocess.run(
+        [sys.executable, "-m", "dsim", "run", str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "virtual_services[0].spec.http[100].delegate" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

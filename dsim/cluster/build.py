@@ -17,6 +17,7 @@ from dsim.addresses import (
     ipv6_from_offsets,
     usable_span,
 )
+from dsim.cluster.delegation import check_merged_size
 from dsim.cluster.explicit import explicit_tables
 from dsim.cluster.istio import istio_tables
 from dsim.cluster.synthetic import synthetic_tables
@@ -130,6 +131,7 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
     """The cluster ``scenario`` describes, as tables; ``source`` names the scenario in errors."""
     source = source_name(scenario, source)
     check_fits(scenario, source=source)  # before anything is allocated
+    check_merged_size(scenario.virtual_services, source)  # generated ones never delegate
     parts = [explicit_tables(scenario)]
     if scenario.synthetic.services:
         parts.append(synthetic_tables(scenario))

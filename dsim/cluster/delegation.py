@@ -28,7 +28,9 @@ from collections.abc import Sequence
 
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.object_views import export_set, visible_from
+from dsim.errors import ScenarioError
 from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio.common import MANY
 from dsim.scenario.istio.rules import MESH_GATEWAY
 from dsim.scenario.istio.virtual_service import HTTPMatchRequest, HTTPRoute, StringMatch
 
@@ -83,6 +85,38 @@ def merge_delegates(virtual_services: Sequence[VirtualService], cluster_domain: 
                     merged.append(found)
         out.append(dataclasses.replace(vs, spec=dataclasses.replace(vs.spec, http=tuple(merged))))
     return Delegation(virtual_services=tuple(out), delegations=tuple(sorted(pairs)))
+
+
+def check_merged_size(virtual_services: Sequence[VirtualService], source: str) -> None:
+    """Refuse, before anything is merged, a root whose delegates would give it more than
+    :data:`MERGED_MOST` merged HTTP routes or matches: a delegate's routes repeat for every route
+    delegating to it, and their matches multiply with the root route's, so a short scenario could
+    otherwise ask for more than memory holds."""
+    delegates = {(vs.namespace, vs.name): vs for vs in virtual_services if not vs.spec.hosts}
+    for i, vs in enumerate(virtual_services):
+        if not vs.spec.hosts or all(route.delegate is None for route in vs.spec.http):
+            continue
+        routes = matches = 0
+        for j, route in enumerate(vs.spec.http):
+            if route.delegate is None:  # its own routes: as many as the scenario lists
+                continue
+            found = delegates.get((route.delegate.namespace or vs.namespace, route.delegate.name))
+            leaves = () if found is None else found.spec.http
+            routes += len(leaves)
+            matches += sum(max(1, len(route.match)) * max(1, len(leaf.match)) for leaf in leaves)
+            if routes > MERGED_MOST or matches > MERGED_MOST:
+                raise ScenarioError(
+                    source,
+                    f"virtual_services[{i}].spec.http[{j}].delegate",
+                    f"merging its delegates gives VirtualService {vs.namespace}/{vs.name} over {MERGED_MOST:,} merged "
+                    f"HTTP routes or matches by this route ({routes:,} routes, {matches:,} matches); expected at most "
+                    f"{MERGED_MOST:,} of each: split the root or its delegates",
+                )
+
+
+MERGED_MOST = MANY
+"""The most HTTP routes, and matches, a root may have once its delegates are merged: as many as one
+VirtualService may list."""
 
 
 def _resolved(route: HTTPRoute, namespace: str, cluster_domain: str) -> HTTPRoute:
