@@ -32,7 +32,7 @@ from dsim.errors import ScenarioError
 from dsim.scenario.istio import VirtualService
 from dsim.scenario.istio.common import MANY
 from dsim.scenario.istio.rules import MESH_GATEWAY
-from dsim.scenario.istio.virtual_service import HTTPMatchRequest, HTTPRoute, StringMatch
+from dsim.scenario.istio.virtual_service import Delegate, HTTPMatchRequest, HTTPRoute, StringMatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,7 +47,7 @@ class Delegation:
 
 def merge_delegates(virtual_services: Sequence[VirtualService], cluster_domain: str, notes: Counter[str]) -> Delegation:
     """Merge every root's delegates into it (see the module doc); count what is left out."""
-    delegates = {(vs.namespace, vs.name): d for d, vs in enumerate(virtual_services) if not vs.spec.hosts}
+    delegates = _delegates(virtual_services)
     out: list[VirtualService] = []
     pairs: set[tuple[int, int]] = set()
     for root, vs in enumerate(virtual_services):
@@ -59,7 +59,7 @@ def merge_delegates(virtual_services: Sequence[VirtualService], cluster_domain: 
             if route.delegate is None:
                 merged.append(route)
                 continue
-            d = delegates.get((route.delegate.namespace or vs.namespace, route.delegate.name))
+            d = delegates.get(_delegate_key(route.delegate, vs))
             if d is None:
                 notes["http route delegating to a VirtualService that does not exist: left out, as in Istio"] += 1
                 continue
@@ -92,7 +92,7 @@ def check_merged_size(virtual_services: Sequence[VirtualService], source: str) -
     :data:`MERGED_MOST` merged HTTP routes or matches: a delegate's routes repeat for every route
     delegating to it, and their matches multiply with the root route's, so a short scenario could
     otherwise ask for more than memory holds."""
-    delegates = {(vs.namespace, vs.name): vs for vs in virtual_services if not vs.spec.hosts}
+    delegates = _delegates(virtual_services)
     for i, vs in enumerate(virtual_services):
         if not vs.spec.hosts or all(route.delegate is None for route in vs.spec.http):
             continue
@@ -100,8 +100,8 @@ def check_merged_size(virtual_services: Sequence[VirtualService], source: str) -
         for j, route in enumerate(vs.spec.http):
             if route.delegate is None:  # its own routes: as many as the scenario lists
                 continue
-            found = delegates.get((route.delegate.namespace or vs.namespace, route.delegate.name))
-            leaves = () if found is None else found.spec.http
+            d = delegates.get(_delegate_key(route.delegate, vs))
+            leaves = () if d is None else virtual_services[d].spec.http
             routes += len(leaves)
             matches += sum(max(1, len(route.match)) * max(1, len(leaf.match)) for leaf in leaves)
             if routes > MERGED_MOST or matches > MERGED_MOST:
@@ -117,6 +117,16 @@ def check_merged_size(virtual_services: Sequence[VirtualService], source: str) -
 MERGED_MOST = MANY
 """The most HTTP routes, and matches, a root may have once its delegates are merged: as many as one
 VirtualService may list."""
+
+
+def _delegates(virtual_services: Sequence[VirtualService]) -> dict[tuple[str, str], int]:
+    """The delegates (VirtualServices without hosts) by (namespace, name): their rows."""
+    return {(vs.namespace, vs.name): d for d, vs in enumerate(virtual_services) if not vs.spec.hosts}
+
+
+def _delegate_key(delegate: Delegate, root: VirtualService) -> tuple[str, str]:
+    """The (namespace, name) a root's ``delegate`` is looked up by (the namespace defaulting to the root's)."""
+    return (delegate.namespace or root.namespace, delegate.name)
 
 
 def _resolved(route: HTTPRoute, namespace: str, cluster_domain: str) -> HTTPRoute:
