@@ -50,6 +50,7 @@ from dsim.xds.mesh_objects import mesh_objects
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accounting import ISTIO_OBJECTS, namespace_sidecars
+from alternated import alternated, timing_line
 
 
 @contextmanager
@@ -141,25 +142,10 @@ def measure(spec: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _best(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The runs' figures, wall times the shortest (the counts are the same in every run)."""
-    return {**runs[0], **{k: min(run[k] for run in runs) for k in ("build", "accounting")}}
-
-
 def compare(label: str, spec: dict[str, Any]) -> None:
-    # Alternated, twice each, so that neither side pays alone for what the process holds from the other.
-    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(2):
-        runs[True].append(measure(spec))
-        with without_filter():
-            runs[False].append(measure(spec))
-    new, old = _best(runs[True]), _best(runs[False])
+    new, old = alternated(measure, spec, without_filter)
     print(f"{label}:")
-    print(
-        f"  build {new['build']:.2f} s, without the filter {old['build']:.2f} s ({new['build'] / old['build']:.2f}x); "
-        f"accounting {new['accounting']:.2f} s, without {old['accounting']:.2f} s "
-        f"({new['accounting'] / old['accounting']:.2f}x)"
-    )
+    print(timing_line(new, old, "without the filter"))
     print(
         f"  viewers past the namespaces {new['viewers']:,} (without {old['viewers']:,}); "
         f"(viewer, VirtualService) pairs left out {new['left_out']:,}, workloads leaving one out "

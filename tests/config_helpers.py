@@ -23,3 +23,14 @@ def tcp_proxy_of(chain: Any) -> tcp_proxy_pb2.TcpProxy:
     found = tcp_proxy_pb2.TcpProxy()
     chain.filters[-1].typed_config.Unpack(found)
     return found
+
+
+def dual_stack_service(name: str, namespace: str, *ports: tuple[int, str], **more: Any) -> dict[str, Any]:
+    """A scenario's dual-stack service with ``ports`` as (number, name), and any other fields."""
+    return {
+        "name": name,
+        "namespace": namespace,
+        "ip_families": ["IPv4", "IPv6"],
+        "ports": [{"port": number, "name": port_name} for number, port_name in ports],
+        **more,
+    }

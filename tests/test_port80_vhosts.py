@@ -22,7 +22,7 @@ from dsim.cluster.import_scopes import import_scopes
 from dsim.cluster.istio import istio_record
 from dsim.pushsim.reach import virtual_service_reach
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
-from tests.config_helpers import config_of
+from tests.config_helpers import config_of, dual_stack_service
 
 WEB, DB, API = (f"{n}.svc.cluster.local" for n in ("web.shop", "db.shop", "api.pay"))
 
@@ -36,25 +36,15 @@ def _to(host: str, port: int | None = None, **route: Any) -> list[dict[str, Any]
     return [{"route": [{"destination": destination}], **route}]
 
 
-def _service(name: str, namespace: str, *ports: tuple[int, str], **more: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": namespace,
-        "ip_families": ["IPv4", "IPv6"],
-        "ports": [{"port": number, "name": port_name} for number, port_name in ports],
-        **more,
-    }
-
-
 def mesh_spec(visibility: str = "all", sidecar: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "visibility": visibility,
         "namespaces": [{"name": n} for n in ("shop", "pay", "ops")],
         "services": [
-            _service("web", "shop", (80, "http"), export_to=["."]),  # pay and ops do not see web
-            _service("db", "shop", (9080, "http")),
-            _service("api", "pay", (80, "http"), (9000, "tcp")),
-            _service("tools", "ops", (80, "http")),
+            dual_stack_service("web", "shop", (80, "http"), export_to=["."]),  # pay and ops do not see web
+            dual_stack_service("db", "shop", (9080, "http")),
+            dual_stack_service("api", "pay", (80, "http"), (9000, "tcp")),
+            dual_stack_service("tools", "ops", (80, "http")),
         ],
         "workloads": [
             {"name": n, "namespace": ns, "ip_families": ["IPv4", "IPv6"], "labels": {"app": n}}

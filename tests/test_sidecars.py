@@ -25,6 +25,7 @@ from dsim.scenario.istio import as_kubernetes_object
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design, assert_methods_agree
+from tests.config_helpers import config_of
 
 SVC = "svc.cluster.local"
 
@@ -345,13 +346,20 @@ def test_shipped_scenario_is_exact_and_accepted_under_every_design() -> None:
     # reviews-from-frontend's workloadSelector: frontend's pods get a viewer of their own
     viewers = cluster.rule_viewers["workload"].tolist()
     assert [cluster.workloads["name"].tolist()[w] for w in viewers] == ["frontend"]
-    # Nothing in it falls outside what dsim builds: its one note says what it builds as Istio does,
+    # Nothing in it falls outside what dsim builds: its notes say what it builds as Istio does,
     # route configuration "80"'s virtual host `<host>:80` for each VirtualService host without a
-    # port-80 service (istio/istio#22621; docs/istio-objects.md 1.4).
+    # port-80 service (istio/istio#22621), and reviews.bookinfo.example.com:9080 beside reviews'
+    # own virtual host on 9080 (docs/istio-objects.md 1.4).
     notes = istio_record(cluster)["notes"]
     assert [note.split(":")[0] for note in notes] == [
-        "VirtualService host naming no service with port 80, its HTTP routes taking port 80"
+        "VirtualService host names no service in the mesh (short name with a dot, external host or wildcard "
+        "covering none)",
+        "VirtualService host naming no service with a port P another of its hosts' services has, its HTTP routes "
+        "taking P",
+        "VirtualService host naming no service with port 80, its HTTP routes taking port 80",
     ]
+    on_9080 = next(r for r in config_of(cluster, "shop/frontend").routes if r.name == "9080")
+    assert "reviews.bookinfo.example.com:9080" in {v.name for v in on_9080.virtual_hosts}
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)
     verdicts = validate_configs(cluster, sample=12)

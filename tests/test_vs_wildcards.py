@@ -21,7 +21,7 @@ from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher, http_chain
 from dsim.pushsim.reach import virtual_service_reach
 from dsim.xds.mesh_objects import mesh_objects
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
-from tests.config_helpers import config_of
+from tests.config_helpers import config_of, dual_stack_service
 
 WEB, CART, API, EGRESS = (f"{n}.svc.cluster.local" for n in ("web.shop", "cart.shop", "api.pay", "egress.ext"))
 EXAMPLE = "api.example.com"
@@ -39,22 +39,13 @@ def _tcp(host: str, port: int) -> list[dict[str, Any]]:
     return [{"route": [{"destination": {"host": host, "port": {"number": port}}}]}]
 
 
-def _service(name: str, namespace: str, *ports: tuple[int, str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": namespace,
-        "ip_families": ["IPv4", "IPv6"],
-        "ports": [{"port": number, "name": port_name} for number, port_name in ports],
-    }
-
-
 MESH: dict[str, Any] = {
     "namespaces": [{"name": n} for n in ("shop", "pay", "ext")],
     "services": [
-        _service("web", "shop", (80, "http")),
-        _service("cart", "shop", (80, "http"), (8080, "http-alt")),
-        _service("api", "pay", (80, "http"), (9000, "tcp")),
-        _service("egress", "ext", (3128, "tcp")),
+        dual_stack_service("web", "shop", (80, "http")),
+        dual_stack_service("cart", "shop", (80, "http"), (8080, "http-alt")),
+        dual_stack_service("api", "pay", (80, "http"), (9000, "tcp")),
+        dual_stack_service("egress", "ext", (3128, "tcp")),
     ],
     "workloads": [
         {"name": n, "namespace": ns, "ip_families": ["IPv4", "IPv6"], "labels": {"app": n}}
@@ -130,7 +121,7 @@ def test_the_most_specific_wildcard_builds_each_virtual_host(mesh: Cluster) -> N
     }
 
 
-def test_tcp_routes_walk_every_matching_virtual_service(mesh: Cluster) -> None:
+def test_tcp_routes_walk_every_matching_virtualdual_stack_service(mesh: Cluster) -> None:
     chains = {k: v for k, v in _built_by(mesh, "pay/api").items() if k.startswith("chain")}
     # 9000: api's address listener; 9200: the wildcard listener of the address-less entry.
     assert chains == {"chain 9000": "pay-wide-2", "chain 9200": "wiki-tcp"}
@@ -253,15 +244,15 @@ def test_a_sidecar_leaves_a_wildcard_virtual_service_it_does_not_import_out_of_t
     assert_exact_every_design(cluster)
 
 
-def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:
+def test_hosts_istio_builds_on_a_port_their_services_lack_are_built_and_counted() -> None:
     """Istio looks a VirtualService's hosts up among the services with the listener's port only, so
     a host whose services lack the port becomes a virtual host ``<host>:P`` of its own: on port 80,
-    where every VirtualService is walked (built: test_port80_vhosts), and on a port another of its
-    hosts' services has (not built). dsim says how many of each."""
+    where every VirtualService is walked (test_port80_vhosts), and on a port another of its hosts'
+    services has (test_cross_port_vhosts). dsim builds both and says how many of each."""
     db = "db.shop.svc.cluster.local"
     mesh = {
         "namespaces": [{"name": "shop"}],
-        "services": [_service("web", "shop", (80, "http")), _service("db", "shop", (9080, "http"))],
+        "services": [dual_stack_service("web", "shop", (80, "http")), dual_stack_service("db", "shop", (9080, "http"))],
         "workloads": [{"name": "web", "namespace": "shop"}],
         "virtual_services": [
             _vs("db", "shop", ["db"], http=_http(db, 9080)),  # "80" gets db:80
@@ -271,10 +262,13 @@ def test_hosts_istio_builds_on_a_port_their_services_lack_are_counted() -> None:
         ],
     }
     mesh["namespaces"].append({"name": "other"})
-    notes = istio_record(build_cluster(scenario_from_dict(mesh)))["notes"]
+    cluster = build_cluster(scenario_from_dict(mesh))
+    notes = istio_record(cluster)["notes"]
 
     def counted(start: str) -> list[int]:
         return [count for note, count in notes.items() if note.startswith(start)]
 
     assert counted("VirtualService host naming no service with port 80") == [2]
-    assert counted("VirtualService host naming no service with a port another") == [1]
+    assert counted("VirtualService host naming no service with a port P another") == [1]
+    on_9080 = next(r for r in config_of(cluster, "shop/web").routes if r.name == "9080")
+    assert {v.name: list(v.domains) for v in on_9080.virtual_hosts}[f"{WEB}:9080"] == [WEB]

@@ -18,6 +18,7 @@ from envoy.config.listener.v3 import listener_pb2
 
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
+from dsim.accounting.cross_port import cross_port_deltas
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
     ENDPOINT_METRICS,
@@ -505,8 +506,10 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
             cluster, cols, design, facts, seen, tau, taus, allow, openers, prices
         ).items():
             outbound[metric] = outbound[metric] + delta
-        for metric, delta in port80_deltas(cluster, design, facts, seen, _http_ports(seen, openers)).items():
-            outbound[metric] = outbound[metric] + delta
+        http_ports = _http_ports(seen, openers)
+        for deltas in (port80_deltas, cross_port_deltas):
+            for metric, delta in deltas(cluster, design, facts, seen, http_ports).items():
+                outbound[metric] = outbound[metric] + delta
         own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:
             own = inbound_prices(

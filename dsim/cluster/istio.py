@@ -39,13 +39,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
-from dsim.cluster.port80_hosts import bound_to_mesh, port80_hosts
+from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
@@ -103,28 +104,24 @@ def _port_host_notes(
     services lack (none, for a host naming no service). Istio looks a VirtualService's hosts up
     among the services with the listener's port only (``BuildSidecarOutboundVirtualHosts``), so a
     host found none there is built as a host of no service (``nonServiceRegistryHosts``): on port
-    80, where every VirtualService is walked (built: :mod:`dsim.cluster.port80_hosts`), and on a
-    port another of its hosts' services has, which selects it (``selectVirtualServices``; not built)."""
-
-    def takes(port: int) -> bool:
-        return any(
-            route.delegate is None and (not route.match or any(m.port in (0, port) for m in route.match))
-            for route in vs.spec.http
-        )
-
+    80, where every VirtualService is walked (:mod:`dsim.cluster.port80_hosts`), and on a port
+    another of its hosts' services has, which selects it (``selectVirtualServices``,
+    :mod:`dsim.cluster.cross_port_hosts`). Both built."""
     own = [frozenset().union(*(ports_of.get(s, frozenset()) for s in named)) for named in named_by_host]
     every = frozenset().union(*own)
     for ports in own:
-        if 80 not in ports and takes(80):
+        if 80 not in ports and routes_may_take(vs, 80):
             notes[
                 "VirtualService host naming no service with port 80, its HTTP routes taking port 80: route "
                 'configuration "80" holds a virtual host `<host>:80` of its own with those routes, where a proxy '
                 "has one and sees no port-80 service of the host, as in Istio (istio/istio#22621)"
             ] += 1
-        if any(takes(p) for p in every - ports - {80}):
+        if any(routes_may_take(vs, p) for p in every - ports - {80}):
             notes[
-                "VirtualService host naming no service with a port another of its hosts' services has: Istio also "
-                "builds a virtual host `<host>:P` for it there, with the VirtualService's routes; not built"
+                "VirtualService host naming no service with a port P another of its hosts' services has, its HTTP "
+                'routes taking P: where that service serves P over HTTP or sniffs it, route configuration "P" holds a '
+                "virtual host `<host>:P` of its own with those routes for proxies that see that service and not the "
+                "host's, as in Istio (selectVirtualServices)"
             ] += 1
 
 
@@ -191,8 +188,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             if all(how == OTHER_WAY for how in named.values()) and not (named and is_wildcard(resolved)):
                 notes[
                     "VirtualService host names no service in the mesh (short name with a dot, external host or "
-                    "wildcard covering none): its virtual host `<host>:80` is built where its HTTP routes take port 80 "
-                    "(as in Istio), none on other ports"
+                    "wildcard covering none): its virtual host `<host>:80` is built where its HTTP routes take port "
+                    "80, and `<host>:P` on a port P of another of its hosts' services, as in Istio"
                 ] += 1
             if is_wildcard(resolved) and any(how > 0 for how in named.values()):
                 notes[
@@ -315,14 +312,9 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         },
     )
     _unmatched_rule_notes(rule_facts, notes)
-    hosts_80 = port80_hosts(
-        virtual_services,
-        tables["services"],
-        tables["service_ports"],
-        ns_names_list,
-        functools.partial(resolve_host, cluster_domain=domain),
-        domain,
-    )
+    registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain)
+    resolve = functools.partial(resolve_host, cluster_domain=domain)
+    hosts_80 = port80_hosts(virtual_services, registry, resolve)
     if hosts_80.clashes:
         notes[
             "VirtualService host equal to another domain of a service with an HTTP port 80 (`<name>.<namespace>`, "
@@ -330,6 +322,14 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
             'configuration "80" is not built (Istio builds it where the domain is free or it claims it first, '
             "taking it from the service's virtual host)"
         ] += hosts_80.clashes
+    cross_ports = CrossPorts(virtual_services, registry, resolve)
+    if cross_ports.clashes:
+        notes[
+            "VirtualService host, beside a host of a service with HTTP port P (not 80), equal to another domain of "
+            "a service with an HTTP port P (`<name>.<namespace>`, `<name>.<namespace>.svc`, a trailing dot), or an "
+            'IP: its virtual host `<host>:P` in route configuration "P" is not built (Istio builds it where the '
+            "domain is free or it claims it first, taking it from the service's virtual host)"
+        ] += cross_ports.clashes
     return IstioObjects(
         virtual_services=tuple(virtual_services),
         destination_rules=tuple(rules),
@@ -338,6 +338,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         scoped=scoped,
         egress_layouts=egress_layouts,
         port80_hosts=hosts_80,
+        cross_port_hosts=cross_ports,
         delegations=delegation.delegations,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),

@@ -10,6 +10,7 @@ from dsim.cluster.egress_ports import EgressLayout
 from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
 
 if TYPE_CHECKING:  # it imports the tables, which import this module
+    from dsim.cluster.cross_port_hosts import CrossPorts
     from dsim.cluster.port80_hosts import Port80Hosts
 
 
@@ -32,6 +33,9 @@ class IstioObjects:
     proxies get on each (:mod:`dsim.cluster.egress_ports`)."""
     port80_hosts: Port80Hosts | None = None
     """The VirtualServices' hosts as route configuration ``"80"`` may hold them (:mod:`dsim.cluster.port80_hosts`)."""
+    cross_port_hosts: CrossPorts | None = None
+    """The VirtualServices' other hosts as route configurations ``"P"``, P not 80, may hold them
+    (:mod:`dsim.cluster.cross_port_hosts`)."""
     delegations: tuple[tuple[int, int], ...] = ()
     """(root, delegate) ``virtual_services`` rows: each delegate a root merges (its routes are in
     the root's ``virtual_services`` entry, :mod:`dsim.cluster.delegation`)."""

@@ -43,13 +43,13 @@ def bound_to_mesh(vs: VirtualService) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class Port80Host:
-    """One host of a VirtualService, as route configuration ``"80"`` may hold it."""
+class VsPortHost:
+    """One host of a VirtualService, as a route configuration ``"P"`` may hold it."""
 
     host: str
     """Resolved against the VirtualService's namespace, lower case (Istio lower-cases it)."""
     blockers: frozenset[int]
-    """The registry services with port 80 the host finds (an exact host its own service; a wildcard
+    """The registry services with port P the host finds (an exact host its own service; a wildcard
     one every service it overlaps, ``host.Name.Matches``): where the proxy sees one of them, the
     host is that service's and gets no virtual host of its own."""
 
@@ -72,9 +72,9 @@ class Port80Hosts:
         self.clashes = 0
         """Hosts left out: a domain another virtual host of ``"80"`` holds (Istio's ``dedupeDomains``
         keeps it in whichever virtual host it builds first)."""
-        self.hosts: list[tuple[Port80Host, ...]] = []
+        self.hosts: list[tuple[VsPortHost, ...]] = []
         for vs in virtual_services:
-            found: list[Port80Host] = []
+            found: list[VsPortHost] = []
             for written in vs.spec.hosts if bound_to_mesh(vs) else ():
                 host = resolved(written, vs.namespace).lower()
                 if host in taken or is_ip(host):
@@ -83,7 +83,7 @@ class Port80Hosts:
                 named = matcher.named(host)
                 wildcard = is_wildcard(host)
                 blockers = frozenset(s for s, how in named.items() if s in with_port_80 and (wildcard or how == EXACT))
-                found.append(Port80Host(host=host, blockers=blockers))
+                found.append(VsPortHost(host=host, blockers=blockers))
             self.hosts.append(tuple(found))
 
 
@@ -103,26 +103,69 @@ def taken_domains(
     return frozenset(found)
 
 
+class RegistryPorts:
+    """The registry services (the first of each host) of a cluster's tables, by port: which have a
+    port, which serve it over HTTP or sniff it, and the domains their virtual hosts of that port hold
+    beside their hosts (``services`` and ``service_ports`` final)."""
+
+    def __init__(
+        self, services: pd.DataFrame, service_ports: pd.DataFrame, namespace_names: Sequence[str], cluster_domain: str
+    ) -> None:
+        self.names = services["name"].astype(str).tolist()
+        self.namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
+        self.is_entry = (services["entry"].to_numpy() >= 0).tolist()
+        self.hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
+        self.registry = registry_services(self.hosts)
+        in_registry = set(self.registry.values())
+        web = np.isin(service_ports["protocol"].astype(str).to_numpy(), HTTP_OR_SNIFFED)
+        self._with: dict[int, set[int]] = {}
+        self._web: dict[int, set[int]] = {}
+        self.ports_of: dict[int, frozenset[int]] = {}
+        """Per registry service: its port numbers."""
+        self.web_ports_of: dict[int, frozenset[int]] = {}
+        """Per registry service: its HTTP or sniffed port numbers."""
+        owners = service_ports["service"].tolist()
+        for service, number, is_web in zip(owners, service_ports["port"].tolist(), web.tolist(), strict=True):
+            if service not in in_registry:
+                continue
+            self._with.setdefault(number, set()).add(service)
+            self.ports_of[service] = self.ports_of.get(service, frozenset()) | {number}
+            if is_web:
+                self._web.setdefault(number, set()).add(service)
+                self.web_ports_of[service] = self.web_ports_of.get(service, frozenset()) | {number}
+        self._taken: dict[int, frozenset[str]] = {}
+        self._with_frozen: dict[int, frozenset[int]] = {}
+
+    def with_port(self, port: int) -> frozenset[int]:
+        """The registry services with port ``port`` (any protocol)."""
+        if port not in self._with_frozen:
+            self._with_frozen[port] = frozenset(self._with.get(port, ()))
+        return self._with_frozen[port]
+
+    def taken(self, port: int) -> frozenset[str]:
+        """:func:`taken_domains` of the registry services with an HTTP or sniffed port ``port``."""
+        if port not in self._taken:
+            web = sorted(self._web.get(port, ()))
+            self._taken[port] = taken_domains(
+                [self.names[s] for s in web],
+                [self.namespaces[s] for s in web],
+                [self.hosts[s] for s in web],
+                [self.is_entry[s] for s in web],
+            )
+        return self._taken[port]
+
+
 def port80_hosts(
     virtual_services: Sequence[VirtualService],
-    services: pd.DataFrame,
-    service_ports: pd.DataFrame,
-    namespace_names: Sequence[str],
+    registry: RegistryPorts,
     resolved: Callable[[str, str], str],
-    cluster_domain: str,
 ) -> Port80Hosts:
-    """:class:`Port80Hosts` of a cluster's tables (``services`` and ``service_ports`` final)."""
-    names = services["name"].astype(str).tolist()
-    namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
-    is_entry = (services["entry"].to_numpy() >= 0).tolist()
-    hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
-    registry = registry_services(hosts)
-    on_80 = service_ports["port"].to_numpy() == PORT_80
-    owners = service_ports["service"].to_numpy()
-    protocol = service_ports["protocol"].astype(str).to_numpy()
-    with_80 = frozenset(set(owners[on_80].tolist()) & set(registry.values()))
-    web = sorted(set(owners[on_80 & np.isin(protocol, HTTP_OR_SNIFFED)].tolist()) & with_80)
-    taken = taken_domains(
-        [names[s] for s in web], [namespaces[s] for s in web], [hosts[s] for s in web], [is_entry[s] for s in web]
+    """:class:`Port80Hosts` of a cluster's VirtualServices."""
+    return Port80Hosts(
+        virtual_services,
+        resolved,
+        registry.hosts,
+        registry.registry,
+        registry.with_port(PORT_80),
+        registry.taken(PORT_80),
     )
-    return Port80Hosts(virtual_services, resolved, hosts, registry, with_80, taken)

@@ -20,6 +20,7 @@ from dsim.cluster.egress_ports import PortListener
 from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
+from dsim.xds.cross_port_vhosts import cross_port_vhosts
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
@@ -247,6 +248,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
     unmatched = port80_vhosts(index.cluster)
     with_port_80 = {svc.index for svc in view.outbound if any(p.port == PORT_80 for p in svc.ports)}
+    crossing = cross_port_vhosts(index.cluster)
+    seen_services = {svc.index for svc in view.outbound}
     for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
@@ -263,6 +266,16 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 design,
                 view.facts,
                 with_port_80,
+            )
+        elif port_number != PORT_80 and port_number in crossing.ports:  # other hosts of a VS on P (1.4)
+            held = held + crossing.vhosts(
+                proxy,
+                mesh_objects(index.cluster).routes_view(view.viewer),
+                port_number,
+                suffix,
+                design,
+                view.facts,
+                seen_services,
             )
         ordered = sorted(held, key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))

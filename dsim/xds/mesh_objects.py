@@ -150,6 +150,7 @@ class MeshObjects:
         self._built: dict[tuple[object, ...], object] = {}
         self.base = ObjectView(self, base_vs, base_rule, BASE_SOURCE)
         self._views: dict[int, ObjectView] = {}
+        self._sourced: dict[int, ObjectView] = {}
 
     def _destinations_of(self, vs: VirtualService) -> tuple[int, ...]:
         """The services a VirtualService's routes send to (those of the mesh)."""
@@ -218,6 +219,25 @@ class MeshObjects:
                     rule_of.pop(service, None)
             self._views[viewer] = ObjectView(self, vs_of, rule_of, self.source(viewer))
         return self._views[viewer]
+
+    def routes_view(self, viewer: int) -> ObjectView:
+        """The view VirtualServices' routes for ``viewer``'s proxies come from where no (viewer,
+        service) view says: its view of the services (:meth:`view`), with its own source where that
+        is the base view but a VirtualService's source conditions hold otherwise for it (a
+        VirtualService's hosts without a service of theirs have no (viewer, service) view to make
+        the difference)."""
+        view = self.view(viewer)
+        if view is not self.base:
+            return view
+        if viewer not in self._sourced:
+            source = self.source(viewer)
+            same = all(
+                source.signature(facts.conditions) == BASE_SOURCE.signature(facts.conditions)
+                for facts in self._vs_facts
+                if facts.conditions
+            )
+            self._sourced[viewer] = view if same else ObjectView(self, view.vs_of_service, view.rule_of_service, source)
+        return self._sourced[viewer]
 
     def source(self, viewer: int) -> Source:
         """What the routes of ``viewer``'s proxies depend on (:mod:`dsim.cluster.sources`)."""

@@ -11,25 +11,24 @@ one name), unless the proxy sees one of the host's port-80 services.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster.import_scopes import import_scopes
-from dsim.cluster.port80_hosts import PORT_80, Port80Host
-from dsim.cluster.sources import BASE_SOURCE
+from dsim.cluster.port80_hosts import PORT_80, VsPortHost
 from dsim.cluster.tables import Cluster
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts
-from dsim.memo import instance_cache
 from dsim.wire import tag_size, varint_size
 from dsim.xds import routes
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
 
-Candidate = tuple[int, Port80Host]
+Candidate = tuple[int, VsPortHost]
 """(VirtualService, one of its hosts)."""
-PricedHost = tuple[Port80Host, int, dict[str, int]]
+PricedHost = tuple[VsPortHost, int, dict[str, int]]
 """A host, the bytes its virtual host adds to its route configuration, its routes' counts."""
 
 
@@ -63,7 +62,7 @@ class Port80VirtualHosts:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         istio = cluster.istio
-        self.hosts: list[tuple[Port80Host, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
+        self.hosts: list[tuple[VsPortHost, ...]] = istio.port80_hosts.hosts if istio.port80_hosts else []
         """Per VirtualService: its hosts as ``"80"`` may hold them (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
         self.scopes = import_scopes(cluster)
         """Each workload's import scope (its namespace and Sidecar, or the Sidecar its ``visibility`` stands for)."""
@@ -84,8 +83,6 @@ class Port80VirtualHosts:
         self._tail_members: list[frozenset[int]] = []
         self._differing: dict[int, set[int]] = {}
         self._conditioned = {v for v, facts in enumerate(self._vs_facts) if facts.conditions}
-        self._base_signature = {v: BASE_SOURCE.signature(self._vs_facts[v].conditions) for v in self._conditioned}
-        self._sourced: dict[int, ObjectView] = {}
         self._routed_to: dict[int, list[int]] = {}
         for v in self._with_hosts:
             for service in objects.destinations(v):
@@ -95,20 +92,9 @@ class Port80VirtualHosts:
         return bool(self._with_hosts)
 
     def view_of(self, viewer: int) -> ObjectView:
-        """The view ``"80"``'s hosts of ``viewer``'s proxies take routes from: its view of the
-        services (:meth:`dsim.xds.mesh_objects.MeshObjects.view`), with its own source where that
-        is the base view but a VirtualService's source conditions hold otherwise for it (one naming
-        no service has no (viewer, service) view to make the difference)."""
-        objects = mesh_objects(self.cluster)
-        view = objects.view(viewer)
-        if view is not objects.base or not self._conditioned:
-            return view
-        source = objects.source(viewer)
-        if all(source.signature(self._vs_facts[v].conditions) == self._base_signature[v] for v in self._conditioned):
-            return view
-        if viewer not in self._sourced:
-            self._sourced[viewer] = ObjectView(objects, view.vs_of_service, view.rule_of_service, source)
-        return self._sourced[viewer]
+        """The view ``"80"``'s hosts of ``viewer``'s proxies take routes from
+        (:meth:`dsim.xds.mesh_objects.MeshObjects.routes_view`)."""
+        return mesh_objects(self.cluster).routes_view(viewer)
 
     def scope(self, proxy: int) -> int:
         """The import scope of a proxy (a ``proxies`` row)."""
@@ -154,7 +140,7 @@ class Port80VirtualHosts:
     ) -> list[rc.VirtualHost]:
         """The virtual hosts themselves, for a proxy that sees the services ``seen``."""
         return [
-            routes.virtual_host(f"{host.host}:{PORT_80}", [host.host], view.routes(v, PORT_80, suffix, design, proxy))
+            host_vhost(host.host, PORT_80, view.routes(v, PORT_80, suffix, design, proxy))
             for v, host in self.candidates(scope, view, suffix, design, proxy)
             if not host.blockers & seen
         ]
@@ -235,13 +221,26 @@ class Port80VirtualHosts:
             for host in self.hosts[v]:
                 if host.host not in named:
                     named.add(host.host)
-                    body = self._bare_size(host.host) + routes_bytes
-                    found.append((host, tag_size(routes.VHOST_FIELD) + int(varint_size(body)) + body, counts))
+                    found.append((host, host_vhost_size(host.host, PORT_80, routes_bytes), counts))
         return found
 
-    @instance_cache
-    def _bare_size(self, host: str) -> int:
-        return routes.virtual_host(f"{host}:{PORT_80}", [host], ()).ByteSize()
+
+def host_vhost(host: str, port: int, found: Sequence[rc.Route]) -> rc.VirtualHost:
+    """The virtual host ``<host>:<port>`` Istio builds for a VirtualService host of no service in
+    ``"<port>"``: its one domain the host (``SidecarIgnorePort``), the VirtualService's routes."""
+    return routes.virtual_host(f"{host}:{port}", [host], found)
+
+
+@functools.lru_cache(maxsize=65536)
+def _bare_size(host: str, port: int) -> int:
+    return host_vhost(host, port, ()).ByteSize()
+
+
+def host_vhost_size(host: str, port: int, routes_bytes: int) -> int:
+    """The bytes :func:`host_vhost` adds to its route configuration (its ``virtual_hosts`` entry,
+    tag and length), its routes adding ``routes_bytes`` (as :meth:`MeshObjects.routes_sizes` counts them)."""
+    body = _bare_size(host, port) + routes_bytes
+    return tag_size(routes.VHOST_FIELD) + int(varint_size(body)) + body
 
 
 def port80_vhosts(cluster: Cluster) -> Port80VirtualHosts:

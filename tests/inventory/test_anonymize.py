@@ -62,7 +62,11 @@ def test_istio_objects_name_the_same_hashes() -> None:
     reviews = out["services"][1]
     vs = out["virtual_services"][0]
     assert vs["metadata"]["namespace"] == reviews["namespace"]
-    assert vs["spec"]["hosts"] == [reviews["name"]]
+    assert vs["spec"]["hosts"][0] == reviews["name"]
+    # the gateway's host: hashed label by label, its shape and the public suffix's length kept
+    gateway_host = vs["spec"]["hosts"][1]
+    assert gateway_host != "reviews.bookinfo.example.com"
+    assert [len(label) for label in gateway_host.split(".")] == [7, 8, 7, 3]
     dr = out["destination_rules"][0]
     subsets = {s["name"] for s in dr["spec"]["subsets"]}
     assert {d["destination"]["subset"] for r in vs["spec"]["http"] for d in r["route"]} == subsets
