@@ -56,7 +56,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "unknown nested key, did you mean",
         lambda d: d.update(mesh={"mtsl": "STRICT"}),
         "mesh.mtsl: unknown key; did you mean 'mtls'? (allowed: mtls, outbound_traffic_policy, "
-        "cluster_domain, trust_domain, revision)",
+        "cluster_domain, trust_domain, ... (8 keys))",
     ),
     (
         "wrong type: string for a count",
@@ -312,10 +312,16 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         f"workloads[0].labels.app: must be at most 63 characters (got 64: '{'v' * 64}')",
     ),
     (
+        "a default exportTo entry Istio refuses on an object",
+        lambda d: d.update(mesh={"default_service_export_to": ["*", "b"]}),
+        "mesh.default_service_export_to[0]: '*' cannot be combined with other exportTo entries",
+    ),
+    (
         "an odd key is quoted in the path",
         lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
         "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "
-        "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision)",
+        "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision, "
+        "default_service_export_to, ... (8 keys))",
     ),
     (
         "a CIDR whose prefix length has thousands of digits",

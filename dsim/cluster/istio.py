@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
+from dsim.cluster.default_exports import rule_default, with_default
 from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
@@ -137,17 +138,22 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     (after every Kubernetes Service); return the objects and the notes."""
     notes: Counter[str] = Counter()
     rules_generated, vs_generated = _generated(s, tables)
-    rules = [*s.destination_rules, *rules_generated]
+    mesh = s.mesh
+    rules = with_default(
+        [*s.destination_rules, *rules_generated], rule_default(mesh.default_destination_rule_export_to)
+    )
     virtual_services = [*s.virtual_services, *vs_generated]
-    domain = s.mesh.cluster_domain
+    domain = mesh.cluster_domain
     # ServiceEntry hosts join the registry first: DestinationRules shape them as they shape Services.
-    entries = add_service_entries(s, tables, notes)
+    entries = tuple(with_default(add_service_entries(s, tables, notes), mesh.default_service_export_to))
     virtual_services += generate_entry_virtual_services(
         entries[len(s.service_entries) :],
         s.istio_objects.service_entries.virtual_services,
         s.istio_objects.virtual_services,
         generator(s.seed, ENTRY_ROUTES_STREAM),
     )
+    # The mesh's default exportTo, before anything reads one (dsim.cluster.default_exports).
+    virtual_services = with_default(virtual_services, mesh.default_virtual_service_export_to)
     # istiod merges delegates into their roots before anything reads a VirtualService.
     delegation = merge_delegates(virtual_services, domain, notes)
     virtual_services = list(delegation.virtual_services)

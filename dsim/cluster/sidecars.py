@@ -17,7 +17,8 @@
   do not import gets clusters only (``clusters_only`` in ``scope``).
 - **exportTo** (4.4): a service's ``export_to`` (Kubernetes) or ``spec.exportTo`` (ServiceEntry): ``*``
   anywhere makes it public, else ``~`` hides it from every namespace (its own too), else it is visible
-  from the namespaces named (``.`` its own). Empty: public (``meshConfig.defaultServiceExportTo``).
+  from the namespaces named (``.`` its own). Empty: the mesh's ``default_service_export_to``
+  (``meshConfig.defaultServiceExportTo``; Istio's ``["*"]``: public).
   Proxies no Sidecar selects keep the scenario's ``visibility``, narrowed by exportTo.
 
 When any Sidecar applies or any service is not public, :func:`sidecar_tables` writes the ``scope``
@@ -34,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.default_exports import service_default
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload, selects
@@ -79,10 +81,13 @@ def _export_sets(
     entry = services["entry"].to_numpy().tolist()
     names = services["name"].tolist()
     explicit = {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
+    default = s.mesh.default_service_export_to  # entries already carry it (dsim.cluster.default_exports)
     found: list[frozenset[str] | None] = []
     for i in range(len(services)):
         values: Sequence[str] = (
-            entries[entry[i]].spec.export_to if entry[i] >= 0 else explicit.get((names[i], own[i]), ())
+            entries[entry[i]].spec.export_to
+            if entry[i] >= 0
+            else service_default(explicit.get((names[i], own[i]), ()), default)
         )
         found.append(export_set(values, own[i]))
     return found

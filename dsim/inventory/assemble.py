@@ -47,6 +47,12 @@ ROOT_NAMESPACE = "istio-system"
 """Istio's root namespace unless the mesh config names another (``rootNamespace``)."""
 IMPORTED = "imported"
 MODELLED_ISTIO_KINDS = ("VirtualService", "DestinationRule", "ServiceEntry", "Sidecar")
+MESH_EXPORT_DEFAULTS = {
+    "defaultServiceExportTo": "default_service_export_to",
+    "defaultVirtualServiceExportTo": "default_virtual_service_export_to",
+    "defaultDestinationRuleExportTo": "default_destination_rule_export_to",
+}
+"""The ``istio`` ConfigMap's default exportTo lists and the scenario's ``mesh`` fields they become."""
 _ISTIO_LISTS = {
     "VirtualService": "virtual_services",
     "DestinationRule": "destination_rules",
@@ -387,6 +393,10 @@ class _Assembler:
         policy = config.get("outboundTrafficPolicy")
         if isinstance(policy, dict) and policy.get("mode") in ("ALLOW_ANY", "REGISTRY_ONLY"):
             mesh["outbound_traffic_policy"] = policy["mode"]
+        for key, field in MESH_EXPORT_DEFAULTS.items():
+            values = config.get(key)
+            if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+                mesh[field] = values  # the scenario's checks refuse a bad entry, naming it
         return mesh
 
     def envoy(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from dsim.cluster.tables import Cluster
+from dsim.inventory.assemble import MESH_EXPORT_DEFAULTS
 from dsim.inventory.export_meta import metadata
 from dsim.inventory.export_workloads import (
     PodColumns,
@@ -141,7 +142,8 @@ def _kubeadm_config(cluster: Cluster) -> dict[str, Any]:
 
 
 def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
-    """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, Envoy's concurrency)
+    """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, default exportTo
+    lists other than Istio's ``["*"]``, Envoy's concurrency)
     and, unless mTLS is Istio's default PERMISSIVE, the root namespace's mesh-wide PeerAuthentication:
     where a real cluster keeps the scenario's ``mesh`` and ``envoy`` settings that change the config."""
     mesh, envoy = cluster.scenario.mesh, cluster.scenario.envoy
@@ -150,6 +152,12 @@ def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
         "outboundTrafficPolicy": {"mode": mesh.outbound_traffic_policy},
         "rootNamespace": "istio-system",
         "trustDomain": mesh.trust_domain,
+        # Istio's own default ["*"] is left implicit, as a ConfigMap usually leaves it.
+        **{
+            key: list(values)
+            for key, field in MESH_EXPORT_DEFAULTS.items()
+            if (values := getattr(mesh, field)) != ("*",)
+        },
     }
     yield {
         "apiVersion": "v1",

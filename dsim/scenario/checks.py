@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
 from dsim.scenario.convert import join
+from dsim.scenario.istio.rules import export_to_problem
 from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -54,6 +55,10 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
     return "not a network"
 
 
+MAX_EXPORT_ENTRIES = 1_000
+"""The most entries a default exportTo list may have (as a Service's ``export_to``)."""
+
+
 class _Checker:
     def __init__(self, scenario: Scenario, source: str, known_designs: Sequence[str], designs_given: bool) -> None:
         self.s = scenario
@@ -66,6 +71,7 @@ class _Checker:
 
     def run(self) -> None:
         self.designs()
+        self.export_defaults()
         service_nets = self.cidrs("network.service_cidrs", self.s.network.service_cidrs)
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
@@ -80,6 +86,25 @@ class _Checker:
                 f"must be <= istiod.debounce_max_s ({self.s.istiod.debounce_max_s}) "
                 f"(got {self.s.istiod.debounce_after_s})",
             )
+
+    def export_defaults(self) -> None:
+        """The mesh's default exportTo lists, entries as Istio checks an object's (``validateExportTo``;
+        ``.`` is each object's own namespace). Istio's own default is ``["*"]``; an empty list would
+        export nothing to anyone, so it is refused as more likely a mistake."""
+        mesh = self.s.mesh
+        for field, values in (
+            ("default_service_export_to", mesh.default_service_export_to),
+            ("default_virtual_service_export_to", mesh.default_virtual_service_export_to),
+            ("default_destination_rule_export_to", mesh.default_destination_rule_export_to),
+        ):
+            path = join("mesh", field)
+            if not values:
+                self.fail(path, "must name at least one entry ('*' every namespace, '.' the object's own, '~' none)")
+            if len(values) > MAX_EXPORT_ENTRIES:
+                self.fail(path, f"has {len(values):,} entries; at most {MAX_EXPORT_ENTRIES:,}")
+            problem = export_to_problem(values, ".", service=True)
+            if problem:
+                self.fail(join(path, problem[0]), problem[1])
 
     def designs(self) -> None:
         # Left out, designs means all of them; an empty list written out is more likely a mistake

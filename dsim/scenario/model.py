@@ -74,6 +74,16 @@ class Mesh:
     """SPIFFE trust domain in workload identities (``spiffe://<trust_domain>/ns/<ns>/sa/<sa>``)."""
     revision: LabelValue = "default"
     """Istio revision written into endpoint metadata."""
+    default_service_export_to: tuple[str, ...] = ("*",)
+    """``meshConfig.defaultServiceExportTo`` (Istio's default ``["*"]``): the exportTo of Services and
+    ServiceEntries that set none (``.`` their own namespace, ``*`` every one, ``~`` none, names)."""
+    default_virtual_service_export_to: tuple[str, ...] = ("*",)
+    """``meshConfig.defaultVirtualServiceExportTo`` (default ``["*"]``): the exportTo of
+    VirtualServices that set none, read as theirs (``.`` their own namespace)."""
+    default_destination_rule_export_to: tuple[str, ...] = ("*",)
+    """``meshConfig.defaultDestinationRuleExportTo`` (default ``["*"]``): for DestinationRules that set
+    no exportTo, Istio honours only ``.`` (then each is private to its namespace); anything else
+    leaves them public."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

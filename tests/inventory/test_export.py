@@ -363,10 +363,18 @@ def test_the_hand_written_inventories_are_kubectl_output() -> None:
 
 
 def test_mesh_settings_travel_with_the_inventory(tmp_path: Path) -> None:
-    """STRICT mTLS, a trust domain and REGISTRY_ONLY change every sidecar's config: the export writes them
-    where a cluster keeps them (a root PeerAuthentication, the ``istio`` ConfigMap), and the import reads them."""
+    """STRICT mTLS, a trust domain, REGISTRY_ONLY and default exportTo lists change every sidecar's
+    config: the export writes them where a cluster keeps them (a root PeerAuthentication, the ``istio``
+    ConfigMap), and the import reads them."""
     data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
-    data["mesh"] = {"mtls": "STRICT", "trust_domain": "example.org", "outbound_traffic_policy": "REGISTRY_ONLY"}
+    data["mesh"] = {
+        "mtls": "STRICT",
+        "trust_domain": "example.org",
+        "outbound_traffic_policy": "REGISTRY_ONLY",
+        "default_service_export_to": [".", "shop"],
+        "default_virtual_service_export_to": ["."],
+        "default_destination_rule_export_to": ["."],
+    }
     original = dsim.build_cluster(dsim.scenario_from_dict(data, source="strict"))
     imported = _round_trip(original, tmp_path)
     assert imported.scenario.mesh == original.scenario.mesh
