@@ -202,23 +202,68 @@ def test_a_root_namespace_sidecar_imports_for_the_proxy_namespace() -> None:
     assert _applied_by(cluster) == {1: {"shop", "reviews", "ratings", "audit", "ops"}}
 
 
-def test_listeners_importing_unequally_are_counted() -> None:
-    """A Sidecar whose port-9000 listener imports ``./*`` and whose catch-all imports ``*/*``: the
-    9000 listener holds reviews but not front's VirtualService for it, which Istio then leaves out
-    on 9000 and dsim applies on every port; the notes count it."""
+def _port_listener_sidecar(port: int, protocol: str) -> dict[str, Any]:
+    """back's Sidecar: a listener on ``port`` importing ``./*`` beside a catch-all importing ``*/*``."""
+    return {
+        "name": "default",
+        "namespace": "back",
+        "spec": {
+            "egress": [
+                {"port": {"number": port, "protocol": protocol, "name": protocol.lower()}, "hosts": ["./*"]},
+                {"hosts": ["*/*"]},
+            ]
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("port", "protocol", "applied"),
+    [
+        # 9000's listener imports back's VirtualServices alone: reviews's TCP port keeps its own
+        # cluster there, while 80 (the catch-all's) takes front's VirtualService, first in the walk.
+        (9000, "TCP", (3.0, f"outbound|9000||{REVIEWS}")),
+        # 80's listener imports back's alone: back's own routes on 80; 9000 (the catch-all's) front's.
+        (80, "HTTP", (1.0, f"outbound|9000||{RATINGS}")),
+    ],
+)
+def test_each_egress_listener_applies_the_virtual_services_it_imports(
+    port: int, protocol: str, applied: tuple[float, str]
+) -> None:
+    """Istio builds a listener's chains and a port's virtual hosts from the VirtualServices of the
+    egress listener building them (``egressListener.VirtualServices()``), not from every listener's."""
     spec = mesh_spec()
-    spec["sidecars"] = [
+    spec["sidecars"] = [_port_listener_sidecar(port, protocol)]
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert _reviews(cluster, "back/reviews") == applied
+    assert _reviews(cluster, "front/shop") == (3.0, f"outbound|9000||{RATINGS}")  # no Sidecar: front's
+    assert UNEVEN_IMPORT_NOTE not in istio_record(cluster)["notes"]
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_a_serviceentry_host_under_unequal_listeners_is_counted() -> None:
+    """A ServiceEntry host's listeners take every listener's imports (simplified): where a listener
+    holding the host does not import a VirtualService naming it, the notes count it."""
+    spec = mesh_spec()
+    spec["service_entries"] = [
         {
-            "name": "default",
+            "name": "ext",
             "namespace": "back",
             "spec": {
-                "egress": [
-                    {"port": {"number": 9000, "protocol": "TCP", "name": "tcp"}, "hosts": ["./*"]},
-                    {"hosts": ["*/*"]},
-                ]
+                "hosts": ["ext.example.com"],
+                "ports": [{"number": 9000, "name": "tcp", "protocol": "TCP"}],
+                "resolution": "DNS",
             },
         }
     ]
+    spec["virtual_services"].append(
+        {
+            "name": "ext",
+            "namespace": "front",
+            "spec": {"hosts": ["ext.example.com"], "tcp": [{"route": [{"destination": {"host": RATINGS}}]}]},
+        }
+    )
+    spec["sidecars"] = [_port_listener_sidecar(9000, "TCP")]
     notes = istio_record(build_cluster(scenario_from_dict(spec)))["notes"]
     assert isinstance(notes, dict)
     assert notes.get(UNEVEN_IMPORT_NOTE) == 1

@@ -28,6 +28,10 @@ from collections.abc import Mapping
 from dsim.scenario.istio import Sidecar
 from dsim.scenario.istio.rules import canonical_protocol
 
+Egress = tuple[tuple[str | None, str], ...]
+"""Egress hosts for proxies of one namespace: (namespace or ``None`` for any, dnsName), as
+:func:`dsim.cluster.sidecars.egress_hosts` gives them."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PortListener:
@@ -46,6 +50,9 @@ class PortListener:
     """The IP it binds (``""``: none; the proxy's loopback if ``capture_none``)."""
     capture_none: bool = False
     """``captureMode: NONE``: its listener binds its port itself (``bind_to_port`` left true)."""
+    egress: Egress = ()
+    """Its hosts, as (namespace or ``None`` for any, dnsName) for proxies of the namespace: the
+    VirtualServices it imports, for the services it builds (``egressListener.VirtualServices()``)."""
 
     @property
     def bound(self) -> bool:
@@ -67,14 +74,22 @@ class EgressLayout:
     destination_ports: Mapping[int, frozenset[int]] = dataclasses.field(default_factory=dict)
     """Those of :attr:`catch_all_destinations` imported with some of their ports only (the ports
     the VirtualServices name; ``docs/istio-objects.md`` 4.2); the others have every port."""
+    catch_all_egress: Egress = ()
+    """The catch-all's hosts (as :attr:`PortListener.egress`)."""
 
     def owner(self, port: int) -> frozenset[int]:
         """The services of the egress listener that owns port ``port``'s route configurations:
         the listener on that port, else the catch-all (``GetEgressListenerForRDS``)."""
-        for listener in self.ports:
-            if listener.port == port:
-                return listener.services
-        return self.catch_all or frozenset()
+        listener = self.owning(port)
+        return listener.services if listener is not None else self.catch_all or frozenset()
+
+    def owning(self, port: int) -> PortListener | None:
+        """The port listener owning port ``port``'s route configurations (``None``: the catch-all)."""
+        return next((listener for listener in self.ports if listener.port == port), None)
+
+    def egress_of(self, listener: PortListener | None) -> Egress:
+        """The hosts of ``listener`` (``None``: the catch-all)."""
+        return listener.egress if listener is not None else self.catch_all_egress
 
     def cluster_ports(self, service: int) -> frozenset[int] | None:
         """The ports ``service`` has clusters for (``None``: every port): the union over the

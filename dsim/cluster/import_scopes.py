@@ -156,6 +156,7 @@ def unimported_by_workload(
     seen = _seen_by_scope(tables, visibility, scopes, scoped, representative)
     index = VirtualServiceImports(virtual_services, cluster_domain)
     exports = [export_set(vs.spec.export_to, vs.namespace) for vs in virtual_services]
+    is_entry = tables["services"]["entry"].to_numpy() >= 0
     for s in narrowed:
         namespace = names[int(scopes.namespace[s])]
         applied = {v for c in seen[s].tolist() for v in claimers.get(c, ()) if visible_from(exports[v], namespace)}
@@ -166,15 +167,18 @@ def unimported_by_workload(
             if layout is not None:
                 sidecar = sidecars[int(scopes.sidecar[s])]
                 kept = applied - dropped[s]
-                uneven = _unevenly_imported(sidecar, namespace, layout, kept, seen[s], claimers, index)
+                uneven = _unevenly_imported(
+                    sidecar, namespace, layout, kept, seen[s][is_entry[seen[s]]], claimers, index
+                )
                 if uneven:
                     notes[UNEVEN_IMPORT_NOTE] += uneven
     return per_workload()
 
 
 UNEVEN_IMPORT_NOTE = (
-    "VirtualService one of a Sidecar's listeners does not import though it holds a service the VirtualService "
-    "names: dsim applies it there too (Istio imports per egress listener)"
+    "VirtualService one of a Sidecar's listeners does not import though it holds a ServiceEntry host the "
+    "VirtualService names: dsim applies it to that host's listeners too (Istio imports per egress listener; "
+    "dsim does so for Services)"
 )
 
 
@@ -188,8 +192,8 @@ def _unevenly_imported(
     index: VirtualServiceImports,
 ) -> int:
     """How many of ``kept`` (VirtualServices the Sidecar imports over all its listeners) some
-    listener holding a service they name (its port listener's services, or the catch-all's) does
-    not import."""
+    listener holding a service of ``seen`` they name (its port listener's services, or the
+    catch-all's) does not import."""
     hosts_by_port = {
         listener.port.number if listener.port is not None else None: tuple(hosts)
         for listener, hosts in zip(sidecar.spec.egress, listener_egress(sidecar, namespace), strict=True)

@@ -329,15 +329,17 @@ class _Scoper:
             else:
                 has_port = self.has_port(listener.port.number)
                 chosen, destinations = chosen & has_port, destinations & has_port
-            parts.append((listener, chosen, destinations))
+            parts.append((listener, chosen, destinations, tuple(egress)))
         listed = np.zeros(len(self.hosts), bool)
-        for _, chosen, _ in parts:
+        for _, chosen, _, _ in parts:
             listed |= chosen
 
         def rows(mask: np.ndarray) -> frozenset[int]:
             return frozenset(np.flatnonzero(mask).tolist())
 
-        catch_all = [(chosen, destinations) for listener, chosen, destinations in parts if listener.port is None]
+        catch_all = [
+            (chosen, destinations, egress) for listener, chosen, destinations, egress in parts if listener.port is None
+        ]
         return EgressLayout(
             ports=tuple(
                 PortListener(
@@ -347,13 +349,15 @@ class _Scoper:
                     destinations=rows(destinations & ~listed),
                     bind=listener.bind,
                     capture_none=listener.capture_mode == "NONE",
+                    egress=egress,
                 )
-                for listener, chosen, destinations in parts
+                for listener, chosen, destinations, egress in parts
                 if listener.port is not None
             ),
             catch_all=rows(catch_all[0][0]) if catch_all else None,
             catch_all_destinations=rows(catch_all[0][1] & ~listed) if catch_all else frozenset(),
             destination_ports={s: kept for s, kept in ports.items() if kept is not None and not listed[s]},
+            catch_all_egress=catch_all[0][2] if catch_all else (),
         )
 
     def has_port(self, number: int) -> np.ndarray:

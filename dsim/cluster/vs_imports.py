@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dsim.cluster.egress_ports import Egress
 from dsim.cluster.hostnames import either_matches, resolve_host
 from dsim.cluster.object_views import export_set
 from dsim.cluster.port80_hosts import bound_to_mesh
 from dsim.scenario.istio import VirtualService
-
-Egress = tuple[tuple[str | None, str], ...]
-"""Egress hosts: (namespace, ``None`` for any; dnsName), as :func:`dsim.cluster.sidecars.egress_hosts` gives them."""
 
 
 class VirtualServiceImports:

@@ -21,7 +21,7 @@ from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
 from dsim.xds.cross_port_vhosts import cross_port_vhosts
-from dsim.xds.mesh_objects import mesh_objects
+from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
 from dsim.xds.policy import ClusterPolicy, passthrough
@@ -86,14 +86,23 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     bound_listeners: dict[tuple[str, int], listener_pb2.Listener] = {}
     bound_routes: set[tuple[int, str]] = set()
 
+    def chains_of(listener: PortListener | None) -> ObjectView:
+        """The VirtualServices applied where an egress listener builds (``None``: the catch-all):
+        those it imports, where the Sidecar's listeners are built port by port; else the proxy's."""
+        if view.egress is None:
+            return objects
+        return mesh_objects(index.cluster).listener_view(view.viewer, view.egress.egress_of(listener))
+
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
         """The service's virtual host: its VirtualService's routes (none left for this family copy: no
         virtual host), or the default one where it has no VirtualService or its VirtualService has no
-        HTTP route for this port (``buildSidecarVirtualHostsForVirtualService`` then builds nothing)."""
-        vs = objects.routing_vs(svc.index, port)
+        HTTP route for this port (``buildSidecarVirtualHostsForVirtualService`` then builds nothing).
+        The VirtualServices are those of the egress listener owning the port's route configurations."""
+        owner = chains_of(plan.owning(port))
+        vs = owner.routing_vs(svc.index, port)
         if vs is None:
-            return routes.service_vhost(svc.host, port, domains, target, objects.destination_hash(svc.index, "", port))
-        found = objects.routes(vs, port, suffix, design, view.facts)
+            return routes.service_vhost(svc.host, port, domains, target, owner.destination_hash(svc.index, "", port))
+        found = owner.routes(vs, port, suffix, design, view.facts)
         return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
 
     def add_clusters(svc: ServiceView, copy: OutboundCopy, port: PortView) -> None:
@@ -132,14 +141,23 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             )
 
     def service_listener(
-        svc: ServiceView, copy: OutboundCopy, bind: Bind, port: PortView, kind: str, *, bound: bool
+        svc: ServiceView,
+        copy: OutboundCopy,
+        bind: Bind,
+        port: PortView,
+        kind: str,
+        by: PortListener | None,
+        *,
+        bound: bool,
     ) -> listener_pb2.Listener:
         """The service port's TCP, TLS-routed or sniffed listener on ``bind`` (a sniffed one's route
-        configuration joins the routes)."""
+        configuration joins the routes), its chains from the VirtualServices of the egress listener
+        building it (``by``; ``None``: the catch-all)."""
         target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
         suffix = copy.route_suffix
-        routed = objects.tcp_chain(svc.index, port.port, suffix, design, view.facts)
-        sni_chains = objects.tls_chains(svc.index, port.port, suffix, design, view.facts)
+        builds = chains_of(by)
+        routed = builds.tcp_chain(svc.index, port.port, suffix, design, view.facts)
+        sni_chains = builds.tls_chains(svc.index, port.port, suffix, design, view.facts)
         if sni_chains:
             return listeners.outbound_tls_routed(bind, port.port, sni_chains, unknown, bound=bound)
         if kind == "tcp":
@@ -187,7 +205,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             return
         if built is not None and kind == "auto":  # Auto over Auto: the first service's listener stands
             return
-        made = service_listener(svc, copy, bind, port, kind, bound=by.capture_none)
+        made = service_listener(svc, copy, bind, port, kind, by, bound=by.capture_none)
         if built is None:
             bound_listeners[key] = made
         else:
@@ -226,13 +244,13 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         for copy in copies:
             for port in plan.cluster_ports(svc):
                 add_clusters(svc, copy, port)
-            for port, kind, bound_by in plan.listener_ports(svc):
-                if bound_by is not None:
-                    add_bound(svc, copies, copy, port, kind, bound_by)
+            for port, kind, by in plan.listener_ports(svc):
+                if by is not None and by.bound:
+                    add_bound(svc, copies, copy, port, kind, by)
                 elif kind == "http":  # the shared "P" listener
                     opened.add((port.port, copy.route_suffix))
                 else:
-                    out_listeners.append(service_listener(svc, copy, copy.bind, port, kind, bound=False))
+                    out_listeners.append(service_listener(svc, copy, copy.bind, port, kind, by, bound=False))
             for port in svc.ports:  # a virtual host in "P" (riding along, for a sniffed port)
                 if port.kind not in ("http", "auto") or not plan.has_vhost(svc.index, port.port):
                     continue
@@ -270,7 +288,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         elif port_number != PORT_80 and port_number in crossing.ports:  # other hosts of a VS on P (1.4)
             held = held + crossing.vhosts(
                 proxy,
-                mesh_objects(index.cluster).routes_view(view.viewer),
+                mesh_objects(index.cluster).routes_view(view.viewer)
+                if view.egress is None
+                else chains_of(plan.owning(port_number)),
                 port_number,
                 suffix,
                 design,

@@ -22,6 +22,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim.cluster import Cluster
+from dsim.cluster.egress_ports import Egress
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_chain
@@ -29,6 +30,7 @@ from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
 from dsim.cluster.vs_hosts import http_chain
+from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
@@ -151,6 +153,8 @@ class MeshObjects:
         self.base = ObjectView(self, base_vs, base_rule, BASE_SOURCE)
         self._views: dict[int, ObjectView] = {}
         self._sourced: dict[int, ObjectView] = {}
+        self._listener_views: dict[tuple[int, Egress], ObjectView] = {}
+        self._imports: VirtualServiceImports | None = None
 
     def _destinations_of(self, vs: VirtualService) -> tuple[int, ...]:
         """The services a VirtualService's routes send to (those of the mesh)."""
@@ -238,6 +242,26 @@ class MeshObjects:
             )
             self._sourced[viewer] = view if same else ObjectView(self, view.vs_of_service, view.rule_of_service, source)
         return self._sourced[viewer]
+
+    def listener_view(self, viewer: int, egress: Egress) -> ObjectView:
+        """What ``viewer``'s proxies apply to the services one of their Sidecar's egress listeners
+        builds (``egress``: its hosts): the viewer's chains less the VirtualServices that listener
+        does not import (Istio builds a listener's chains and virtual hosts from
+        ``egressListener.VirtualServices()``, per listener; the viewer's chains hold what any of
+        them imports), with the viewer's own source."""
+        key = (viewer, egress)
+        if key not in self._listener_views:
+            if self._imports is None:
+                self._imports = VirtualServiceImports(self.cluster.istio.virtual_services, self.domain)
+            imports = self._imports
+            view = self.view(viewer)
+            chains: dict[int, tuple[int, ...]] = {}
+            for service, chain in view.vs_of_service.items():
+                kept = tuple(v for v in chain if imports.imports(v, egress))
+                if kept:
+                    chains[service] = kept
+            self._listener_views[key] = ObjectView(self, chains, view.rule_of_service, self.routes_view(viewer).source)
+        return self._listener_views[key]
 
     def source(self, viewer: int) -> Source:
         """What the routes of ``viewer``'s proxies depend on (:mod:`dsim.cluster.sources`)."""

@@ -53,8 +53,8 @@ class OutboundPlan:
         return svc.ports if only is None else tuple(p for p in svc.ports if p.port in only)
 
     def listener_ports(self, svc: ServiceView) -> list[tuple[PortView, str, PortListener | None]]:
-        """The service's listeners: (port, listener kind, the bound port listener building it or
-        ``None``), kind ``udp`` left out."""
+        """The service's listeners: (port, listener kind, the port listener building it or ``None``
+        for the catch-all), kind ``udp`` left out."""
         if self.layout is None:
             return [(p, p.kind, None) for p in svc.ports]
         found: list[tuple[PortView, str, PortListener | None]] = []
@@ -62,12 +62,16 @@ class OutboundPlan:
         for listener in self.layout.ports:
             kind = listener_kind(listener.protocol)
             if svc.index in listener.services and kind != "udp":
-                found.append((by_number[listener.port], kind, listener if listener.bound else None))
+                found.append((by_number[listener.port], kind, listener))
         if self.layout.catch_all is not None and svc.index in self.layout.catch_all:
             for p in svc.ports:
                 if (SHARED if p.kind == "http" else svc.index, p.port) not in self.locked:
                     found.append((p, p.kind, None))
         return found
+
+    def owning(self, port: int) -> PortListener | None:
+        """The port listener owning ``port``'s route configurations (``None``: the catch-all, or no layout)."""
+        return self.layout.owning(port) if self.layout is not None else None
 
     def has_vhost(self, service: int, port: int) -> bool:
         """Whether the service's port ``port`` has a virtual host in the port's route configurations."""
