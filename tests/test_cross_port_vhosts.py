@@ -51,8 +51,9 @@ def mesh_spec(visibility: str = "all", sidecars: tuple[dict[str, Any], ...] = ()
         ],
         "virtual_services": [
             # reviews selects it on 9080: its other hosts get reviews' routes there. ratings is its
-            # own where it is seen (shop); db's host is db's where db is seen; reviews.shop is a
-            # domain of reviews' own virtual host: counted, not built.
+            # own where it is seen (shop); db's host is db's where db is seen. reviews.shop is a
+            # domain of reviews' own virtual host: Istio builds reviews.shop:9080 and takes the
+            # domain from reviews' (dedupeDomains, VS hosts first); dsim leaves it out, counted.
             _vs(
                 "reviews",
                 "shop",
@@ -106,7 +107,7 @@ def test_other_hosts_ride_on_the_port_of_the_service_that_selects_them(mesh: Clu
     assert found[f"{LEGACY}:9080"] == ([LEGACY], "reviews", 3)  # legacy has no port 9080
     assert found[f"{RATINGS}:9080"] == ([RATINGS], "reviews", 3)  # pay does not see ratings
     assert f"{DB}:9080" not in found  # db has 9080 and pay sees it: db's host, not one of its own
-    assert "reviews.shop:9080" not in found  # a domain of reviews' own virtual host
+    assert "reviews.shop:9080" not in found  # a domain clash: counted, not built (dsim's simplification)
     assert "only9999.example.com:9080" not in found
     assert set(found) == {
         f"{REVIEWS}:9080",
@@ -177,6 +178,72 @@ def test_a_sidecar_walks_only_what_its_listener_for_the_port_imports() -> None:
     # pay's listener for 8080 imports ops/* alone: pay's own client VirtualService is not walked there.
     assert "client.example.com:8080" not in _vhosts(cluster, "pay/api", "8080")
     assert "reviews.example.com:9080" in _vhosts(cluster, "pay/api", "9080")
+    assert_exact_every_design(cluster)
+
+
+def test_a_port_listener_walks_only_what_its_own_services_select() -> None:
+    """The port listener owning "8080" holds ops's services alone (``servicesByName``): a
+    VirtualService naming a shop service with 8080, which only the catch-all holds, is not selected
+    there (``selectVirtualServices``), so its other host gets nothing."""
+    spec = {
+        "namespaces": [{"name": n} for n in ("shop", "ops", "pay")],
+        "services": [
+            dual_stack_service("reviews", "shop", (8080, "http")),
+            dual_stack_service("tools", "ops", (8080, "http")),
+            dual_stack_service("api", "pay", (7070, "http")),
+        ],
+        "workloads": [
+            {"name": n, "namespace": ns, "labels": {"app": n}}
+            for n, ns in (("reviews", "shop"), ("tools", "ops"), ("api", "pay"))
+        ],
+        "virtual_services": [_vs("ops-vs", "ops", ["reviews.shop.svc.cluster.local", "x.example.com"], TOOLS)],
+        "sidecars": [
+            {
+                "name": "ports",
+                "namespace": "pay",
+                "spec": {
+                    "egress": [
+                        {"port": {"number": 8080, "protocol": "HTTP", "name": "http"}, "hosts": ["ops/*"]},
+                        {"hosts": ["./*", "shop/*"]},
+                    ]
+                },
+            }
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert set(_vhosts(cluster, "pay/api", "8080")) == {f"{TOOLS}:8080", "allow_any"}
+    assert "x.example.com:8080" in _vhosts(cluster, "ops/tools", "8080")  # no Sidecar: reviews selects it
+    assert_exact_every_design(cluster)
+
+
+def test_serviceentry_ports_of_every_http_protocol_select() -> None:
+    """Istio's ``IsHTTPOrSniffed`` holds for GRPC-Web and HTTP_PROXY ports too (``IsHTTP``): a
+    ServiceEntry port of either selects its VirtualService on the port."""
+    entries = [
+        {
+            "name": name,
+            "namespace": "ext",
+            "spec": {
+                "hosts": [f"{name}.example.com"],
+                "resolution": "DNS",
+                "ports": [{"number": 8080, "name": "p", "protocol": protocol}],
+            },
+        }
+        for name, protocol in (("gw", "GRPC-Web"), ("px", "HTTP_PROXY"), ("plain", "HTTP"))
+    ]
+    spec = {
+        "namespaces": [{"name": "client"}, {"name": "ext"}],
+        "services": [dual_stack_service("web", "client", (8080, "http"))],
+        "workloads": [{"name": "web", "namespace": "client", "labels": {"app": "web"}}],
+        "service_entries": entries,
+        "virtual_services": [
+            _vs(name, "client", [f"{name}.example.com", f"other-{name}.example.com"], f"{name}.example.com")
+            for name in ("gw", "px", "plain")
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    found = _vhosts(cluster, "client/web", "8080")
+    assert {f"other-{name}.example.com:8080" for name in ("gw", "px", "plain")} <= set(found)
     assert_exact_every_design(cluster)
 
 

@@ -26,9 +26,9 @@ from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import service_fqdns
 from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
 from dsim.scenario.istio import VirtualService
-from dsim.scenario.istio.rules import is_ip
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS, is_ip
 
-HTTP_OR_SNIFFED = ("HTTP", "HTTP2", "GRPC", "auto")
+HTTP_OR_SNIFFED = (*sorted(HTTP_PROTOCOLS), "auto")
 """Port protocols whose services get a virtual host in ``"P"`` (Istio's ``IsHTTPOrSniffed``; ``auto``: sniffed)."""
 
 PORT_80 = 80

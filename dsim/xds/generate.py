@@ -265,9 +265,16 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
     http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
     unmatched = port80_vhosts(index.cluster)
-    with_port_80 = {svc.index for svc in view.outbound if any(p.port == PORT_80 for p in svc.ports)}
     crossing = cross_port_vhosts(index.cluster)
-    seen_services = {svc.index for svc in view.outbound}
+    seen_services = frozenset(svc.index for svc in view.outbound)
+
+    def looked_up_among(port: int) -> frozenset[int]:
+        """The services a VirtualService's hosts are looked up among in ``"<port>"``: those of the
+        egress listener owning the port (``servicesByName``; the host lookup and, off port 80, which
+        VirtualServices are walked, ``selectVirtualServices``), every one the proxy sees without
+        port listeners."""
+        return seen_services if view.egress is None else view.egress.owner(port)
+
     for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
@@ -283,7 +290,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 suffix,
                 design,
                 view.facts,
-                with_port_80,
+                looked_up_among(PORT_80),
             )
         elif port_number != PORT_80 and port_number in crossing.ports:  # other hosts of a VS on P (1.4)
             held = held + crossing.vhosts(
@@ -295,7 +302,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                 suffix,
                 design,
                 view.facts,
-                seen_services,
+                looked_up_among(port_number),
             )
         ordered = sorted(held, key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -136,7 +137,7 @@ class Port80VirtualHosts:
         suffix: str,
         design: Design,
         proxy: ProxyFacts,
-        seen: set[int],
+        seen: AbstractSet[int],
     ) -> list[rc.VirtualHost]:
         """The virtual hosts themselves, for a proxy that sees the services ``seen``."""
         return [
