@@ -197,18 +197,7 @@ def test_a_port_listener_walks_only_what_its_own_services_select() -> None:
             for n, ns in (("reviews", "shop"), ("tools", "ops"), ("api", "pay"))
         ],
         "virtual_services": [_vs("ops-vs", "ops", ["reviews.shop.svc.cluster.local", "x.example.com"], TOOLS)],
-        "sidecars": [
-            {
-                "name": "ports",
-                "namespace": "pay",
-                "spec": {
-                    "egress": [
-                        {"port": {"number": 8080, "protocol": "HTTP", "name": "http"}, "hosts": ["ops/*"]},
-                        {"hosts": ["./*", "shop/*"]},
-                    ]
-                },
-            }
-        ],
+        "sidecars": [PAY_PORTS],
     }
     cluster = build_cluster(scenario_from_dict(spec))
     assert set(_vhosts(cluster, "pay/api", "8080")) == {f"{TOOLS}:8080", "allow_any"}

@@ -83,8 +83,10 @@ def _api_timeout(cluster: Cluster, proxy: str) -> int | None:
     return vhost.routes[0].route.timeout.seconds
 
 
-def test_istios_default_exports_everything() -> None:
-    cluster = _cluster()
+@pytest.mark.parametrize("defaults", [{}, {"default_service_export_to": [], "default_virtual_service_export_to": []}])
+def test_istios_default_exports_everything(defaults: dict[str, list[str]]) -> None:
+    """Unset, or an empty list (Istio reads one as unset): every object is public."""
+    cluster = _cluster(**defaults)
     assert {f"outbound|8080||{API}", "outbound|443||ext.example.com"} <= set(_clusters(cluster, "a/web"))
     assert _api_timeout(cluster, "a/web") == 7
     assert _api_connections(cluster, "a/web") == 7
@@ -116,6 +118,31 @@ def test_a_destination_rule_default_honours_only_its_own_namespace() -> None:
     assert _api_connections(named, "a/web") == 7
 
 
+def test_a_private_rule_default_keeps_rules_apart_as_written() -> None:
+    """Istio leaves an unset exportTo empty and uses the default only to keep the rule out of the
+    exported index (``setDestinationRules``); rules of one host merge by exportTo as written, so a
+    plain rule never merges into a workloadSelector rule (whose exportTo is ``.``): api's own
+    proxies apply the plain rule, sel's the selector one, other namespaces neither."""
+    spec = mesh_spec(default_destination_rule_export_to=["."])
+    spec["workloads"].append({"name": "sel", "namespace": "b", "ip_families": ["IPv4"], "labels": {"app": "sel"}})
+    spec["destination_rules"].insert(
+        0,
+        {
+            "name": "sel",
+            "namespace": "b",
+            "spec": {
+                "host": API,
+                "workloadSelector": {"matchLabels": {"app": "sel"}},
+                "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 9}}},
+            },
+        },
+    )
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert [_api_connections(cluster, p) for p in ("b/api", "b/sel")] == [7, 9]
+    assert _api_connections(cluster, "a/web") not in (7, 9)
+    assert_exact_every_design(cluster)
+
+
 @pytest.mark.parametrize(
     "defaults",
     [
@@ -134,7 +161,6 @@ def test_real_envoy_accepts_every_design() -> None:
 @pytest.mark.parametrize(
     ("field", "values", "path", "message"),
     [
-        ("default_service_export_to", [], "mesh.default_service_export_to", "at least one entry"),
         ("default_virtual_service_export_to", ["*", "."], "mesh.default_virtual_service_export_to[0]", "combined"),
         ("default_destination_rule_export_to", ["Not_A_Namespace"], "[0]", "not '.', '*', '~' or a namespace"),
         ("default_service_export_to", ["a"] * 1_001, "mesh.default_service_export_to", "at most 1,000"),

@@ -6,10 +6,12 @@ defaults"), after Istio's ``PushContext.initDefaultExportMaps`` and where each d
 - ``defaultVirtualServiceExportTo``: a VirtualService's (its delegates' too), ``.`` its own
   namespace (``copyDefaultExportToSet`` in ``virtualservice_controller.go``);
 - ``defaultDestinationRuleExportTo``: only ``.`` is honoured, making such a rule private to its
-  namespace; anything else leaves it public (``initDestinationRules``: "We only honor . and *").
+  namespace; anything else leaves it public (``setDestinationRules``: "We only honor . and *").
 
-dsim gives each object without an exportTo the default as its own before anything reads it, so every
-reader (the views, the Sidecar scope, the push model) sees the same exportTo.
+dsim gives each Service, ServiceEntry and VirtualService without an exportTo the default as its own
+before anything reads it, so every reader (the views, the Sidecar scope, the push model) sees the
+same exportTo; a DestinationRule keeps its own (empty) and the rule index is told it is private
+(:func:`rule_private_by_default`), as Istio merges rules by their exportTo as written.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from dsim.scenario.istio import DestinationRule, ServiceEntry, VirtualService
+from dsim.scenario.istio import ServiceEntry, VirtualService
+from dsim.scenario.model import Mesh
 
 PUBLIC = ("*",)
 """Istio's own default for every kind."""
 
-Exported = TypeVar("Exported", VirtualService, ServiceEntry, DestinationRule)
+Exported = TypeVar("Exported", VirtualService, ServiceEntry)
 
 
 def with_default(objects: Sequence[Exported], default: Sequence[str]) -> list[Exported]:
@@ -34,10 +37,12 @@ def with_default(objects: Sequence[Exported], default: Sequence[str]) -> list[Ex
     return [obj if obj.spec.export_to else _exported(obj, tuple(default)) for obj in objects]
 
 
-def rule_default(default: Sequence[str]) -> tuple[str, ...]:
-    """What a DestinationRule without an exportTo takes from ``defaultDestinationRuleExportTo``:
-    ``.`` if it holds ``.``, else public."""
-    return (".",) if "." in default else PUBLIC
+def rule_private_by_default(mesh: Mesh) -> bool:
+    """Whether a DestinationRule without an exportTo is private to its namespace: the mesh's
+    ``defaultDestinationRuleExportTo`` holds ``.``. Istio keeps such a rule's exportTo empty (it is
+    compared as written when rules of one host merge) and only leaves it out of the exported index
+    (``setDestinationRules``), so dsim passes this to the index rather than rewriting the rule."""
+    return "." in mesh.default_destination_rule_export_to
 
 
 def service_default(values: Sequence[str], default: Sequence[str]) -> Sequence[str]:

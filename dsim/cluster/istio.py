@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
-from dsim.cluster.default_exports import rule_default, with_default
+from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
@@ -139,9 +139,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     notes: Counter[str] = Counter()
     rules_generated, vs_generated = _generated(s, tables)
     mesh = s.mesh
-    rules = with_default(
-        [*s.destination_rules, *rules_generated], rule_default(mesh.default_destination_rule_export_to)
-    )
+    rules = [*s.destination_rules, *rules_generated]
     virtual_services = [*s.virtual_services, *vs_generated]
     domain = mesh.cluster_domain
     # ServiceEntry hosts join the registry first: DestinationRules shape them as they shape Services.
@@ -365,6 +363,7 @@ def _rule_facts(s: Scenario, rules: Sequence[DestinationRule], service_hosts: Se
                 host=host,
                 services=coverage.services(host),
                 exports=frozenset({"."}) if selector is not None else frozenset(rule.spec.export_to),
+                private_by_default=not rule.spec.export_to and rule_private_by_default(s.mesh),
                 selector=None if selector is None else frozenset(selector.match_labels.items()),
             )
         )

@@ -97,6 +97,9 @@ class RuleFacts:
     """Its ``exportTo`` as written (``.`` for a rule with a workload selector, which Istio keeps private)."""
     selector: Selector | None = None
     """Its workloadSelector's labels (``None``: none)."""
+    private_by_default: bool = False
+    """It sets no exportTo and the mesh's ``defaultDestinationRuleExportTo`` holds ``.``: Istio keeps
+    it private to its namespace, its exportTo still compared as written (empty) when rules merge."""
 
 
 class HostTable:
@@ -153,7 +156,10 @@ class RuleIndex:
             # the root's private rules, every other proxy its own namespace's.
             if rule.namespace != ROOT_NAMESPACE and (not exports or exports & {"*", ".", rule.namespace}):
                 self._add(self.local.setdefault(rule.namespace, HostTable()), r, rule)
-            if not (len(exports) == 1 and exports & {".", rule.namespace}):  # not private only
+            private_only = (len(exports) == 1 and exports & {".", rule.namespace}) or (
+                not exports and rule.private_by_default
+            )
+            if not private_only:
                 self._add(self.exported.setdefault(rule.namespace, HostTable()), r, rule)
             elif rule.namespace == ROOT_NAMESPACE:
                 self._add(self.root_local, r, rule)

@@ -36,6 +36,7 @@ from typing import IO, Any, Literal
 import pandas as pd
 import yaml
 
+from dsim.cluster.default_exports import rule_private_by_default
 from dsim.cluster.tables import Cluster
 from dsim.inventory.assemble import MESH_EXPORT_DEFAULTS
 from dsim.inventory.export_meta import metadata
@@ -327,8 +328,10 @@ def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]]) -> list[dict[st
     """A DestinationRule (named after its Service, or ``<name>-subsets`` if that is taken) for each
     Service whose subsets no DestinationRule in force holds. A Service that also has a rule keeps its
     own subsets out of the export: a second rule for its host would be merged in an order the import
-    cannot promise."""
+    cannot promise. A Service's own subsets hold in every namespace: under a private
+    ``defaultDestinationRuleExportTo`` their rule says ``exportTo: ["*"]``."""
     ruled = set(cluster.base_rules["service"].tolist())
+    private_by_default = rule_private_by_default(cluster.scenario.mesh)
     hosts = cluster.service_hosts()
     namespaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()]
     out = []
@@ -338,7 +341,12 @@ def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]]) -> list[dict[st
         namespace, name = str(namespaces[service]), str(cluster.services.at[service, "name"])
         if (namespace, name) in taken:
             name = f"{name}-subsets"
-        spec = {"host": hosts[service], "subsets": [{"name": n, "labels": labels} for n, labels in subsets]}
+        spec: dict[str, Any] = {
+            "host": hosts[service],
+            "subsets": [{"name": n, "labels": labels} for n, labels in subsets],
+        }
+        if private_by_default:  # dsim's own subsets hold everywhere: say so where the mesh's default would not
+            spec["exportTo"] = ["*"]
         out.append(
             {
                 "apiVersion": "networking.istio.io/v1",

@@ -89,8 +89,9 @@ class _Checker:
 
     def export_defaults(self) -> None:
         """The mesh's default exportTo lists, entries as Istio checks an object's (``validateExportTo``;
-        ``.`` is each object's own namespace). Istio's own default is ``["*"]``; an empty list would
-        export nothing to anyone, so it is refused as more likely a mistake."""
+        ``.`` is each object's own namespace). Istio does not check these fields; dsim reads only
+        lists an object could hold, and refuses the rest naming the entry. An empty list is Istio's
+        unset field: its default, public."""
         mesh = self.s.mesh
         for field, values in (
             ("default_service_export_to", mesh.default_service_export_to),
@@ -98,8 +99,6 @@ class _Checker:
             ("default_destination_rule_export_to", mesh.default_destination_rule_export_to),
         ):
             path = join("mesh", field)
-            if not values:
-                self.fail(path, "must name at least one entry ('*' every namespace, '.' the object's own, '~' none)")
             if len(values) > MAX_EXPORT_ENTRIES:
                 self.fail(path, f"has {len(values):,} entries; at most {MAX_EXPORT_ENTRIES:,}")
             problem = export_to_problem(values, ".", service=True)

@@ -21,6 +21,7 @@ import yaml
 import dsim
 from dsim.inventory import export
 from dsim.inventory.export import inventory_objects, write_inventory
+from tests.config_helpers import config_of
 from tests.conftest import DATA, SCENARIOS
 
 BLOG = SCENARIOS / "istio-blog-dual-stack.yaml"
@@ -380,3 +381,29 @@ def test_mesh_settings_travel_with_the_inventory(tmp_path: Path) -> None:
     assert imported.scenario.mesh == original.scenario.mesh
     for design in ("single-stack", "additional-addresses"):
         pd.testing.assert_frame_equal(_sizes(imported, design), _sizes(original, design))
+
+
+def test_own_subsets_stay_public_under_a_private_rule_default(tmp_path: Path) -> None:
+    """A Service's own subsets hold in every namespace; exported as a DestinationRule beside a
+    ``defaultDestinationRuleExportTo: ["."]`` they say ``exportTo: ["*"]``, so the import keeps them so."""
+    api = {
+        "name": "api",
+        "namespace": "b",
+        "ip_families": ["IPv4", "IPv6"],
+        "ports": [{"port": 8080, "name": "http"}],
+        "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
+    }
+    data = {
+        "namespaces": [{"name": "a"}, {"name": "b"}],
+        "mesh": {"default_destination_rule_export_to": ["."]},
+        "services": [api, {"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
+        "workloads": [
+            {"name": "api", "namespace": "b", "labels": {"app": "api", "version": "v1"}},
+            {"name": "web", "namespace": "a", "labels": {"app": "web"}},
+        ],
+    }
+    original = dsim.build_cluster(dsim.scenario_from_dict(data, source="own-subsets"))
+    imported = _round_trip(original, tmp_path)
+    subset = "outbound|8080|v1|api.b.svc.cluster.local"
+    for cluster in (original, imported):
+        assert subset in {c.name for c in config_of(cluster, "a/web").clusters}
