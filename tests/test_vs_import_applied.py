@@ -267,3 +267,47 @@ def test_a_serviceentry_host_under_unequal_listeners_is_counted() -> None:
     notes = istio_record(build_cluster(scenario_from_dict(spec)))["notes"]
     assert isinstance(notes, dict)
     assert notes.get(UNEVEN_IMPORT_NOTE) == 1
+
+
+def test_a_sniffed_route_configuration_is_answered_by_the_listener_owning_its_port() -> None:
+    """front's port-80 listener (``./*``) owns RDS for 80 but does not hold api, whose sniffed port
+    the catch-all builds: Istio answers ``"<api>:80"`` from the port listener, where front's
+    VirtualService for api names no service of its own, and keeps that host's virtual host with
+    domains ``*`` (``getVirtualHostsForSniffedServicePort``)."""
+    api = "api.back.svc.cluster.local"
+    spec: dict[str, Any] = {
+        "namespaces": [{"name": "front"}, {"name": "back"}],
+        "services": [
+            {"name": "api", "namespace": "back", "ip_families": ["IPv4"], "ports": [{"port": 80, "name": "web"}]},
+            {"name": "shop", "namespace": "front", "ip_families": ["IPv4"], "ports": [{"port": 80, "name": "http"}]},
+        ],
+        "workloads": [
+            {"name": "api", "namespace": "back", "ip_families": ["IPv4"]},
+            {"name": "shop", "namespace": "front", "ip_families": ["IPv4"]},
+        ],
+        "virtual_services": [
+            {
+                "name": "api-client",
+                "namespace": "front",
+                "spec": {"hosts": [api], "http": [{"route": [{"destination": {"host": api}}], "timeout": "5s"}]},
+            }
+        ],
+        "sidecars": [
+            {
+                "name": "default",
+                "namespace": "front",
+                "spec": {
+                    "egress": [
+                        {"port": {"number": 80, "protocol": "HTTP", "name": "http"}, "hosts": ["./*"]},
+                        {"hosts": ["*/*"]},
+                    ]
+                },
+            }
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    route = next(r for r in config_of(cluster, "front/shop").routes if r.name == f"{api}:80")
+    assert [(v.name, list(v.domains)) for v in route.virtual_hosts] == [(f"{api}:80", ["*"])]
+    assert route.virtual_hosts[0].routes[0].route.timeout.seconds == 5
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)

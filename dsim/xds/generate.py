@@ -93,6 +93,37 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             return objects
         return mesh_objects(index.cluster).listener_view(view.viewer, view.egress.egress_of(listener))
 
+    unmatched = port80_vhosts(index.cluster)
+    crossing = cross_port_vhosts(index.cluster)
+    seen_services = frozenset(svc.index for svc in view.outbound)
+
+    def looked_up_among(port: int) -> frozenset[int]:
+        """The services a VirtualService's hosts are looked up among in ``"<port>"``: those of the
+        egress listener owning the port (``servicesByName``; the host lookup and, off port 80, which
+        VirtualServices are walked, ``selectVirtualServices``), every one the proxy sees without
+        port listeners."""
+        return seen_services if view.egress is None else view.egress.owner(port)
+
+    def other_hosts(port: int, suffix: str) -> list[rc.VirtualHost]:
+        """The virtual hosts ``"<port><suffix>"`` holds for VirtualService hosts no service of the
+        listener owning the port answers (docs/istio-objects.md 1.4): on port 80, and off it the
+        other hosts of VirtualServices that build a service's virtual host there."""
+        if port == PORT_80:
+            if not unmatched:
+                return []
+            scope = unmatched.scope(proxy)
+            return unmatched.vhosts(
+                scope, unmatched.view_of(view.viewer), suffix, design, view.facts, looked_up_among(port)
+            )
+        if port not in crossing.ports:
+            return []
+        chains = (
+            mesh_objects(index.cluster).routes_view(view.viewer)
+            if view.egress is None
+            else chains_of(plan.owning(port))
+        )
+        return crossing.vhosts(proxy, chains, port, suffix, design, view.facts, looked_up_among(port))
+
     def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
         """The service's virtual host: its VirtualService's routes (none left for this family copy: no
         virtual host), or the default one where it has no VirtualService or its VirtualService has no
@@ -165,11 +196,20 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         # A sniffed port gets its own route configuration holding only its service (domains "*"),
         # where the listener owning the port imports it and the port is HTTP or sniffed.
         route_name = f"{svc.host}:{port.port}{suffix}"
-        sniffed = (
-            vhost(svc, port.port, suffix, ["*"], target)
-            if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port)
-            else None
-        )
+        sniffed = None
+        if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port):
+            sniffed = vhost(svc, port.port, suffix, ["*"], target)
+        elif port.kind in ("http", "auto"):
+            # The listener owning the port does not hold the service: Istio answers this route
+            # configuration from that listener, where a VirtualService's host for the service is one
+            # of no service, and keeps its virtual host with domains "*" (getVirtualHostsForSniffedServicePort).
+            named = f"{svc.host}:{port.port}"
+            riding = next((v for v in other_hosts(port.port, suffix) if v.name == named), None)
+            if riding is not None:
+                sniffed = rc.VirtualHost()
+                sniffed.CopyFrom(riding)
+                sniffed.ClearField("domains")
+                sniffed.domains.append("*")
         out_routes.append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
         return listeners.outbound_auto(bind, port.port, route_name, target, trace, routed, bound=bound)
 
@@ -264,17 +304,6 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
     # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
     http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
-    unmatched = port80_vhosts(index.cluster)
-    crossing = cross_port_vhosts(index.cluster)
-    seen_services = frozenset(svc.index for svc in view.outbound)
-
-    def looked_up_among(port: int) -> frozenset[int]:
-        """The services a VirtualService's hosts are looked up among in ``"<port>"``: those of the
-        egress listener owning the port (``servicesByName``; the host lookup and, off port 80, which
-        VirtualServices are walked, ``selectVirtualServices``), every one the proxy sees without
-        port listeners."""
-        return seen_services if view.egress is None else view.egress.owner(port)
-
     for port_number, suffix in sorted(opened | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
@@ -283,27 +312,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
             http_listeners[(port_number, suffix)] = shared
             out_listeners.append(shared)
         held = shared_vhosts.get((port_number, suffix), [])
-        if port_number == PORT_80 and unmatched:  # VirtualService hosts no port-80 service answers (1.4)
-            held = held + unmatched.vhosts(
-                unmatched.scope(proxy),
-                unmatched.view_of(view.viewer),
-                suffix,
-                design,
-                view.facts,
-                looked_up_among(PORT_80),
-            )
-        elif port_number != PORT_80 and port_number in crossing.ports:  # other hosts of a VS on P (1.4)
-            held = held + crossing.vhosts(
-                proxy,
-                mesh_objects(index.cluster).routes_view(view.viewer)
-                if view.egress is None
-                else chains_of(plan.owning(port_number)),
-                port_number,
-                suffix,
-                design,
-                view.facts,
-                looked_up_among(port_number),
-            )
+        held = held + other_hosts(port_number, suffix)  # VirtualService hosts no service answers (1.4)
         ordered = sorted(held, key=lambda v: v.name)
         out_routes.append(routes.route_configuration(route_name, [*ordered, routes.catch_all(allow_any)]))
 
