@@ -42,7 +42,7 @@ class CrossPortVirtualHosts:
         istio = cluster.istio
         self.by_vs: list[dict[int, CrossPortHosts]] = istio.cross_port_hosts.by_vs if istio.cross_port_hosts else []
         """Per VirtualService: port → its other hosts there (:class:`dsim.cluster.cross_port_hosts.CrossPorts`)."""
-        self.ports = frozenset(port for found in self.by_vs for port in found)
+        self.ports = istio.cross_port_hosts.ports if istio.cross_port_hosts else frozenset()
         """The ports some VirtualService may build such virtual hosts on."""
         self.scopes = import_scopes(cluster)
         """Each workload's import scope (as for port 80)."""
