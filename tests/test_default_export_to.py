@@ -143,6 +143,25 @@ def test_a_private_rule_default_keeps_rules_apart_as_written() -> None:
     assert_exact_every_design(cluster)
 
 
+def test_a_default_list_is_read_as_a_set_star_before_tilde_before_names() -> None:
+    """Istio does not check the mesh's defaults and reads each as a set
+    (``initDefaultExportMaps``): ``*`` anywhere makes the objects public, else ``~`` hides them
+    from every namespace, else they go to the namespaces named (``initServiceRegistry``,
+    ``initVirtualServices``); a DestinationRule's default is private whenever it holds ``.``."""
+    public = _cluster(default_service_export_to=["*", ".", "~"], default_virtual_service_export_to=[".", "*"])
+    assert f"outbound|8080||{API}" in _clusters(public, "a/web")
+    assert _api_timeout(public, "a/web") == 7
+    hidden = _cluster(default_service_export_to=["a", "~", "a"])
+    for proxy in ("a/web", "b/api"):
+        assert f"outbound|8080||{API}" not in _clusters(hidden, proxy)
+        assert "outbound|443||ext.example.com" not in _clusters(hidden, proxy)
+    nowhere = _cluster(default_virtual_service_export_to=["b", "~"])
+    assert [_api_timeout(nowhere, p) for p in ("a/web", "b/api")] == [0, 0]  # the default route
+    assert _api_connections(_cluster(default_destination_rule_export_to=["*", "."]), "a/web") != 7
+    assert_exact_every_design(hidden)
+    assert_exact_every_design(nowhere)
+
+
 @pytest.mark.parametrize(
     "defaults",
     [
@@ -161,7 +180,7 @@ def test_real_envoy_accepts_every_design() -> None:
 @pytest.mark.parametrize(
     ("field", "values", "path", "message"),
     [
-        ("default_virtual_service_export_to", ["*", "."], "mesh.default_virtual_service_export_to[0]", "combined"),
+        ("default_virtual_service_export_to", ["*", "", "."], "mesh.default_virtual_service_export_to[1]", "namespace"),
         ("default_destination_rule_export_to", ["Not_A_Namespace"], "[0]", "not '.', '*', '~' or a namespace"),
         ("default_service_export_to", ["a"] * 1_001, "mesh.default_service_export_to", "at most 1,000"),
     ],

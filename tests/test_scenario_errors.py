@@ -312,9 +312,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         f"workloads[0].labels.app: must be at most 63 characters (got 64: '{'v' * 64}')",
     ),
     (
-        "a default exportTo entry Istio refuses on an object",
-        lambda d: d.update(mesh={"default_service_export_to": ["*", "b"]}),
-        "mesh.default_service_export_to[0]: '*' cannot be combined with other exportTo entries",
+        "a default exportTo entry that could name no namespace",
+        lambda d: d.update(mesh={"default_service_export_to": ["*", "b_c"]}),
+        "mesh.default_service_export_to[1]: 'b_c' is not '.', '*', '~' or a namespace name",
     ),
     (
         "an odd key is quoted in the path",

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
 from dsim.scenario.convert import join
-from dsim.scenario.istio.rules import export_to_problem
+from dsim.scenario.istio.rules import default_export_problem
 from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -88,10 +88,10 @@ class _Checker:
             )
 
     def export_defaults(self) -> None:
-        """The mesh's default exportTo lists, entries as Istio checks an object's (``validateExportTo``;
-        ``.`` is each object's own namespace). Istio does not check these fields; dsim reads only
-        lists an object could hold, and refuses the rest naming the entry. An empty list is Istio's
-        unset field: its default, public."""
+        """The mesh's default exportTo lists. Istio does not check these fields and reads each as a
+        set, ``*`` before ``~`` before names (``.`` each object's own namespace), so dsim takes any
+        combination of those and refuses only an entry that could name no namespace, or a list of
+        more than 1,000 entries. An empty list is Istio's unset field: its default, public."""
         mesh = self.s.mesh
         for field, values in (
             ("default_service_export_to", mesh.default_service_export_to),
@@ -101,7 +101,7 @@ class _Checker:
             path = join("mesh", field)
             if len(values) > MAX_EXPORT_ENTRIES:
                 self.fail(path, f"has {len(values):,} entries; at most {MAX_EXPORT_ENTRIES:,}")
-            problem = export_to_problem(values, ".", service=True)
+            problem = default_export_problem(values)
             if problem:
                 self.fail(join(path, problem[0]), problem[1])
 

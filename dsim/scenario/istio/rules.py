@@ -388,12 +388,30 @@ def export_to_problem(values: Sequence[str], namespace: str, *, service: bool) -
         seen[key] = i
         if value == "~" and not service:
             return i, "exportTo '~' (no one) is allowed only for services and ServiceEntries"
-        if value not in (".", "*", "~") and not is_dns1123_label(value):
-            return i, f"{quote(value)} is not '.', '*', '~' or a namespace name"
+        if problem := _not_an_entry(value):
+            return i, problem
     for lone in ("*", "~"):
         if lone in seen and len(values) > 1:
             return seen[lone], f"{quote(lone)} cannot be combined with other exportTo entries"
     return None
+
+
+def default_export_problem(values: Sequence[str]) -> tuple[int, str] | None:
+    """A mesh default exportTo list's first bad entry and why. Istio reads these lists as sets
+    without checking them (``PushContext.initDefaultExportMaps``), ``*`` winning over every other
+    entry and ``~`` over names, so combinations and repeats are read as it reads them; only an
+    entry no namespace could ever match is refused, as a typo rather than a meaning."""
+    for i, value in enumerate(values):
+        if problem := _not_an_entry(value):
+            return i, problem
+    return None
+
+
+def _not_an_entry(value: str) -> str:
+    """Why ``value`` is no exportTo entry ('' when it is one)."""
+    if value in (".", "*", "~") or is_dns1123_label(value):
+        return ""
+    return f"{quote(value)} is not '.', '*', '~' or a namespace name"
 
 
 def matches(a: str, b: str) -> bool:
