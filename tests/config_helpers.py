@@ -18,6 +18,12 @@ def config_of(cluster: Cluster, proxy: str, design: str = "single-stack") -> Pro
     return proxy_config(index, index.find_proxy(proxy), get_design(design))
 
 
+def route_vhosts(cluster: Cluster, proxy: str, route_name: str, design: str = "single-stack") -> dict[str, Any]:
+    """The virtual hosts of ``proxy``'s route configuration ``route_name``, by name (none where it has none)."""
+    found = [r for r in config_of(cluster, proxy, design).routes if r.name == route_name]
+    return {vhost.name: vhost for vhost in (found[0].virtual_hosts if found else ())}
+
+
 def tcp_proxy_of(chain: Any) -> tcp_proxy_pb2.TcpProxy:
     """The ``tcp_proxy`` a filter chain ends with."""
     found = tcp_proxy_pb2.TcpProxy()

@@ -19,7 +19,7 @@ from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.cluster.istio import istio_record
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
-from tests.config_helpers import config_of, dual_stack_service
+from tests.config_helpers import config_of, dual_stack_service, route_vhosts
 
 REVIEWS, RATINGS, DB = (f"{n}.shop.svc.cluster.local" for n in ("reviews", "ratings", "db"))
 LEGACY, API = (f"{n}.pay.svc.cluster.local" for n in ("legacy", "api"))
@@ -53,7 +53,7 @@ def mesh_spec(visibility: str = "all", sidecars: tuple[dict[str, Any], ...] = ()
             # reviews selects it on 9080: its other hosts get reviews' routes there. ratings is its
             # own where it is seen (shop); db's host is db's where db is seen. reviews.shop is a
             # domain of reviews' own virtual host: Istio builds reviews.shop:9080 and takes the
-            # domain from reviews' (dedupeDomains, VS hosts first); dsim leaves it out, counted.
+            # domain from reviews' (dedupeDomains, VS hosts first; tests/test_service_domain_hosts.py).
             _vs(
                 "reviews",
                 "shop",
@@ -62,8 +62,11 @@ def mesh_spec(visibility: str = "all", sidecars: tuple[dict[str, Any], ...] = ()
                 route={"timeout": "3s"},
             ),
             # reviews.example.com again: the first VirtualService of the walk keeps it; pay and ops
-            # do not see ratings, so dup builds nothing there.
-            _vs("dup", "shop", ["ratings", "reviews.example.com"], RATINGS, route={"timeout": "5s"}),
+            # do not see ratings, so dup builds nothing there. reviews.shop.svc is a domain of a
+            # service dup does not name by its host: counted, not built (dsim's simplification).
+            _vs(
+                "dup", "shop", ["ratings", "reviews.example.com", "reviews.shop.svc"], RATINGS, route={"timeout": "5s"}
+            ),
             # A wildcard selects api on 7070 where pay-wide builds api's virtual host.
             _vs("pay-wide", "pay", ["*.pay.svc.cluster.local", "pay.example.com"], API),
             # ops names api exactly: there pay-wide builds nothing, so no pay.example.com:7070.
@@ -92,9 +95,8 @@ def mesh() -> Cluster:
 
 def _vhosts(cluster: Cluster, proxy: str, route_name: str, design: str = "single-stack") -> dict[str, Any]:
     """``route_name``'s virtual hosts by name: (domains, the VirtualService of its first route, its timeout)."""
-    found = [r for r in config_of(cluster, proxy, design).routes if r.name == route_name]
     out: dict[str, Any] = {}
-    for vhost in found[0].virtual_hosts if found else ():
+    for vhost in route_vhosts(cluster, proxy, route_name, design).values():
         first = vhost.routes[0]
         config = first.metadata.filter_metadata["istio"]["config"] if first.HasField("metadata") else ""
         out[vhost.name] = (list(vhost.domains), config.rsplit("/", 1)[-1], first.route.timeout.seconds)
@@ -107,10 +109,12 @@ def test_other_hosts_ride_on_the_port_of_the_service_that_selects_them(mesh: Clu
     assert found[f"{LEGACY}:9080"] == ([LEGACY], "reviews", 3)  # legacy has no port 9080
     assert found[f"{RATINGS}:9080"] == ([RATINGS], "reviews", 3)  # pay does not see ratings
     assert f"{DB}:9080" not in found  # db has 9080 and pay sees it: db's host, not one of its own
-    assert "reviews.shop:9080" not in found  # a domain clash: counted, not built (dsim's simplification)
+    assert found["reviews.shop:9080"] == (["reviews.shop"], "reviews", 3)  # taken from reviews' domains
+    assert "reviews.shop" not in found[f"{REVIEWS}:9080"][0]
     assert "only9999.example.com:9080" not in found
     assert set(found) == {
         f"{REVIEWS}:9080",
+        "reviews.shop:9080",
         "reviews.example.com:9080",
         f"{LEGACY}:9080",
         f"{RATINGS}:9080",
@@ -124,7 +128,8 @@ def test_a_seen_service_is_its_own_and_the_first_host_of_a_name_stands(mesh: Clu
     assert len(found[f"{RATINGS}:9080"][0]) > 1  # with all its service domains
     assert found["reviews.example.com:9080"] == (["reviews.example.com"], "reviews", 3)  # not dup's
     assert set(found) == {f"{REVIEWS}:9080", f"{RATINGS}:9080", "reviews.example.com:9080", f"{LEGACY}:9080"} | {
-        "allow_any"
+        "reviews.shop:9080",
+        "allow_any",
     }
 
 
@@ -153,7 +158,7 @@ def test_family_copies_each_get_them_under_duplicate(mesh: Cluster) -> None:
 def test_clashing_hosts_are_counted_not_built(mesh: Cluster) -> None:
     notes = istio_record(mesh)["notes"]
     counted = [n for note, n in notes.items() if note.startswith("VirtualService host, beside a host of a service")]
-    assert counted == [1]  # reviews.shop on 9080
+    assert counted == [1]  # dup's reviews.shop.svc on 9080
     assert not [note for note in notes if "not built" in note and "`<host>:P`" in note and "beside" not in note]
 
 

@@ -34,6 +34,7 @@ from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
+from dsim.xds.port80_vhosts import host_vhost_size
 from dsim.xds.routes import ROUTE_COUNTS, VHOST_FIELD
 from dsim.xds.view import index_for
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
@@ -276,6 +277,9 @@ class _Routed:
     counts: dict[str, np.ndarray]
     """Per :data:`ROUTE_COUNTS`: its routes (1 where no VirtualService: the default route) and
     what they hold (none for the default route)."""
+    domain_hosts: dict[int, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Per row with a virtual host of routes: the VirtualService's hosts that are other domains of
+    the service (:meth:`dsim.xds.mesh_objects.ObjectView.domain_hosts`), where it has any."""
 
 
 def _routed(
@@ -296,6 +300,8 @@ def _routed(
             out.bytes[k] = found[0]
             for name, value in found[1].items():
                 out.counts[name][k] = value
+            if found[0] and (own := cols.objects.domain_hosts(int(services[k]), int(numbers[k]))):
+                out.domain_hosts[k] = own
     return out
 
 
@@ -412,8 +418,13 @@ def _shared_vhosts(
             bare = routes.virtual_host(f"{host}:{port}", domains, [])
             sized = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
             vhost[variant][pick] = _field(sized)
+            _add_domain_hosts(vhost[variant], sized, np.flatnonzero(pick), routed, rows["port"].to_numpy())
         vhost[variant] = np.where(present, vhost[variant], 0)
         domain_count[variant] = np.where(present, len(domains), 0)
+    # Each domain host is a virtual host of one domain, taken from the service's: as many domains.
+    beside = np.zeros(len(rows), np.int64)
+    for k, own in routed.domain_hosts.items():
+        beside[k] = len(own)
     return pd.DataFrame(
         {
             "service": rows["service"].to_numpy(),
@@ -423,11 +434,32 @@ def _shared_vhosts(
             "vhost_other": vhost["other"],
             "domains_same": domain_count["same"],
             "domains_other": domain_count["other"],
-            "vhosts": present.astype(np.int64),
+            "vhosts": present.astype(np.int64) + beside,
             "opens": np.full(len(rows), opens),
-            **{name: np.where(present, routed.counts[name], 0) for name in ROUTE_COUNTS},
+            **{name: np.where(present, routed.counts[name] * (1 + beside), 0) for name in ROUTE_COUNTS},
         }
     )
+
+
+def _add_domain_hosts(
+    vhost: np.ndarray, inner: np.ndarray, picked: np.ndarray, routed: _Routed, port: np.ndarray
+) -> None:
+    """Where a row's VirtualService lists other domains of its service as hosts
+    (:attr:`_Routed.domain_hosts`), its virtual host (``inner`` bytes, for the rows ``picked``) loses
+    those domains and each becomes a virtual host of its own with the same routes."""
+    if not routed.domain_hosts:
+        return
+    position = {k: i for i, k in enumerate(picked.tolist())}
+    for k, own in routed.domain_hosts.items():
+        fewer = int(inner[position[k]]) - sum(_domain_entry(h) for h in own)
+        beside = sum(host_vhost_size(h, int(port[k]), int(routed.bytes[k])) for h in own)
+        vhost[k] = int(_field(np.asarray(fewer))) + beside
+
+
+def _domain_entry(domain: str) -> int:
+    """Bytes one entry of a virtual host's ``domains`` takes (tag, length, text)."""
+    size = len(domain.encode())
+    return tag_size(rc.VirtualHost.DOMAINS_FIELD_NUMBER) + int(varint_size(size)) + size
 
 
 def _service_copies(

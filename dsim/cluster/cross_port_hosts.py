@@ -21,11 +21,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
-from dsim.cluster.port80_hosts import PORT_80, RegistryPorts, VsPortHost, bound_to_mesh
+from dsim.cluster.port80_hosts import PORT_80, RegistryPorts, VsPortHost, bound_to_mesh, owned_domain
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher
 from dsim.scenario.istio import VirtualService
-from dsim.scenario.istio.rules import is_ip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,34 +51,40 @@ def routes_may_take(vs: VirtualService, port: int) -> bool:
 
 class CrossPorts:
     """Per VirtualService bound to the mesh: port → :class:`CrossPortHosts`, for the ports other
-    than 80 where it may build virtual hosts of its other hosts; hosts whose virtual host would
-    repeat a domain of a service's virtual host of the port, or that are IPs, are left out and
-    counted (:attr:`clashes`), as on port 80 (:class:`dsim.cluster.port80_hosts.Port80Hosts`)."""
+    than 80 where it may build virtual hosts of its other hosts. As on port 80
+    (:class:`dsim.cluster.port80_hosts.Port80Hosts`), a host that is another domain of a Service the
+    VirtualService names by its host has that Service among its blockers; other hosts whose virtual
+    host would repeat a domain of a service's virtual host of the port, or that are IPs, are left
+    out and counted (:attr:`clashes`)."""
 
     def __init__(
         self,
         virtual_services: Sequence[VirtualService],
         registry: RegistryPorts,
         resolved: Callable[[str, str], str],
+        domain_owner: Mapping[tuple[int, str], int],
     ) -> None:
+        """``domain_owner``: :attr:`dsim.cluster.service_domain_hosts.ServiceDomainHosts.owner`."""
         matcher = VsHostMatcher(registry.hosts, registry.registry)
+        self._domain_owner = domain_owner
         self.clashes = 0
         """(VirtualService, port, host) left out: a domain another virtual host of ``"P"`` holds."""
         self.by_vs: list[dict[int, CrossPortHosts]] = []
-        for vs in virtual_services:
+        for v, vs in enumerate(virtual_services):
             found: dict[int, CrossPortHosts] = {}
             if bound_to_mesh(vs):
                 hosts = [resolved(written, vs.namespace).lower() for written in vs.spec.hosts]
                 named = [matcher.named(host) for host in hosts]
                 for port, selectors in sorted(_selecting(named, registry.web_ports_of).items()):
                     if routes_may_take(vs, port):
-                        kept = self._hosts(hosts, named, selectors, registry, port)
+                        kept = self._hosts(v, hosts, named, selectors, registry, port)
                         if kept:
                             found[port] = CrossPortHosts(selectors=selectors, hosts=kept)
             self.by_vs.append(found)
 
     def _hosts(
         self,
+        vs: int,
         hosts: Sequence[str],
         named: Sequence[Mapping[int, int]],
         selectors: frozenset[int],
@@ -94,10 +99,13 @@ class CrossPorts:
             blockers = frozenset(s for s, how in found.items() if s in with_port and (wildcard or how == EXACT))
             if selectors <= blockers:  # whichever selector a proxy sees finds this host: never its own
                 continue
-            if host in taken or is_ip(host):
+            owner = owned_domain(host, vs, taken, self._domain_owner)
+            if owner is None:
                 self.clashes += 1
                 continue
-            kept.append(VsPortHost(host=host, blockers=blockers))
+            if selectors <= blockers | owner:
+                continue
+            kept.append(VsPortHost(host=host, blockers=blockers | owner))
         return tuple(kept)
 
     @property

@@ -49,6 +49,7 @@ from dsim.cluster.labels import labels_by_workload
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
+from dsim.cluster.service_domain_hosts import ServiceDomainHosts
 from dsim.cluster.service_entries import add_service_entries, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
@@ -318,21 +319,24 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     _unmatched_rule_notes(rule_facts, notes)
     registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain)
     resolve = functools.partial(resolve_host, cluster_domain=domain)
-    hosts_80 = port80_hosts(virtual_services, registry, resolve)
+    domain_hosts = ServiceDomainHosts(virtual_services, registry, resolve)
+    hosts_80 = port80_hosts(virtual_services, registry, resolve, domain_hosts.owner)
     if hosts_80.clashes:
         notes[
             "VirtualService host equal to another domain of a service with an HTTP port 80 (`<name>.<namespace>`, "
-            "`<name>.<namespace>.svc`, a trailing dot), or an IP: its virtual host `<host>:80` in route "
-            'configuration "80" is not built (Istio builds it where the domain is free or it claims it first, '
-            "taking it from the service's virtual host)"
+            "`<name>.<namespace>.svc`, a trailing dot) that the VirtualService does not name by its host, or of a "
+            'ServiceEntry host, or an IP: its virtual host `<host>:80` in route configuration "80" is not built '
+            "(Istio builds it where the domain is free or it claims it first, taking it from the service's "
+            "virtual host)"
         ] += hosts_80.clashes
-    cross_ports = CrossPorts(virtual_services, registry, resolve)
+    cross_ports = CrossPorts(virtual_services, registry, resolve, domain_hosts.owner)
     if cross_ports.clashes:
         notes[
             "VirtualService host, beside a host of a service with HTTP port P (not 80), equal to another domain of "
-            "a service with an HTTP port P (`<name>.<namespace>`, `<name>.<namespace>.svc`, a trailing dot), or an "
-            'IP: its virtual host `<host>:P` in route configuration "P" is not built (Istio builds it where the '
-            "domain is free or it claims it first, taking it from the service's virtual host)"
+            "a service with an HTTP port P (`<name>.<namespace>`, `<name>.<namespace>.svc`, a trailing dot) that the "
+            "VirtualService does not name by its host, or of a ServiceEntry host, or an IP: its virtual host "
+            '`<host>:P` in route configuration "P" is not built (Istio builds it where the domain is free or it '
+            "claims it first, taking it from the service's virtual host)"
         ] += cross_ports.clashes
     return IstioObjects(
         virtual_services=tuple(virtual_services),
@@ -343,6 +347,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
         egress_layouts=egress_layouts,
         port80_hosts=hosts_80,
         cross_port_hosts=cross_ports,
+        service_domain_hosts=domain_hosts.of_pair,
         delegations=delegation.delegations,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),

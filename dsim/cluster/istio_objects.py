@@ -36,6 +36,10 @@ class IstioObjects:
     cross_port_hosts: CrossPorts | None = None
     """The VirtualServices' other hosts as route configurations ``"P"``, P not 80, may hold them
     (:mod:`dsim.cluster.cross_port_hosts`)."""
+    service_domain_hosts: Mapping[tuple[int, int], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """(VirtualService, Service) → the VirtualService's hosts that are the Service's other domains,
+    each a virtual host of its own where the VirtualService builds the Service's
+    (:mod:`dsim.cluster.service_domain_hosts`)."""
     delegations: tuple[tuple[int, int], ...] = ()
     """(root, delegate) ``virtual_services`` rows: each delegate a root merges (its routes are in
     the root's ``virtual_services`` entry, :mod:`dsim.cluster.delegation`)."""

@@ -55,9 +55,11 @@ class VsPortHost:
 
 
 class Port80Hosts:
-    """Per VirtualService bound to the mesh, its hosts as ``"80"`` may hold them; hosts whose
-    virtual host would repeat a domain a port-80 service's virtual host holds are left out and
-    counted (:attr:`clashes`)."""
+    """Per VirtualService bound to the mesh, its hosts as ``"80"`` may hold them. A host that is
+    another domain of a port-80 Service the VirtualService names by its host is kept, that Service
+    one of its blockers (:mod:`dsim.cluster.service_domain_hosts`); other hosts whose virtual host
+    would repeat a domain a port-80 service's virtual host holds are left out and counted
+    (:attr:`clashes`)."""
 
     def __init__(
         self,
@@ -67,24 +69,51 @@ class Port80Hosts:
         registry: Mapping[str, int],
         with_port_80: frozenset[int],
         taken: frozenset[str],
+        domain_owner: Mapping[tuple[int, str], int],
     ) -> None:
         matcher = VsHostMatcher(service_hosts, registry)
         self.clashes = 0
         """Hosts left out: a domain another virtual host of ``"80"`` holds (Istio's ``dedupeDomains``
         keeps it in whichever virtual host it builds first)."""
         self.hosts: list[tuple[VsPortHost, ...]] = []
-        for vs in virtual_services:
+        for v, vs in enumerate(virtual_services):
             found: list[VsPortHost] = []
             for written in vs.spec.hosts if bound_to_mesh(vs) else ():
                 host = resolved(written, vs.namespace).lower()
-                if host in taken or is_ip(host):
+                owner = owned_domain(host, v, taken, domain_owner)
+                if owner is None:
                     self.clashes += 1
                     continue
                 named = matcher.named(host)
                 wildcard = is_wildcard(host)
                 blockers = frozenset(s for s, how in named.items() if s in with_port_80 and (wildcard or how == EXACT))
-                found.append(VsPortHost(host=host, blockers=blockers))
+                found.append(VsPortHost(host=host, blockers=blockers | owner))
             self.hosts.append(tuple(found))
+
+
+def owned_domain(
+    host: str, vs: int, taken: frozenset[str], domain_owner: Mapping[tuple[int, str], int]
+) -> frozenset[int] | None:
+    """For a host of VirtualService ``vs`` in ``"P"`` (``taken``: the domains beside their hosts of
+    the services with HTTP or sniffed port P): nothing to add where it repeats no such domain, the
+    Service whose domain it is where the VirtualService also names that Service by its host (the
+    Service blocks it: :mod:`dsim.cluster.service_domain_hosts`), ``None`` (left out) otherwise."""
+    if is_ip(host):
+        return None
+    if host not in taken:
+        return frozenset()
+    owner = domain_owner.get((vs, host))
+    return None if owner is None else frozenset({owner})
+
+
+def alternative_domains(names: Sequence[str], namespaces: Sequence[str], hosts: Sequence[str]) -> dict[str, int]:
+    """Each Kubernetes Service's domains beside its host (``<name>.<namespace>``,
+    ``<name>.<namespace>.svc``, the host with a trailing dot), to its position in the lists."""
+    found: dict[str, int] = {}
+    for s, (name, namespace, host) in enumerate(zip(names, namespaces, hosts, strict=True)):
+        for domain in (f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{host}."):
+            found.setdefault(domain.lower(), s)
+    return found
 
 
 def taken_domains(
@@ -142,6 +171,14 @@ class RegistryPorts:
             self._with_frozen[port] = frozenset(self._with.get(port, ()))
         return self._with_frozen[port]
 
+    def alternative_domains(self) -> dict[str, int]:
+        """:func:`alternative_domains` of the registry's Kubernetes Services, to the service."""
+        kube = [s for s in sorted(set(self.registry.values())) if not self.is_entry[s]]
+        found = alternative_domains(
+            [self.names[s] for s in kube], [self.namespaces[s] for s in kube], [self.hosts[s] for s in kube]
+        )
+        return {domain: kube[k] for domain, k in found.items()}
+
     def taken(self, port: int) -> frozenset[str]:
         """:func:`taken_domains` of the registry services with an HTTP or sniffed port ``port``."""
         if port not in self._taken:
@@ -159,8 +196,10 @@ def port80_hosts(
     virtual_services: Sequence[VirtualService],
     registry: RegistryPorts,
     resolved: Callable[[str, str], str],
+    domain_owner: Mapping[tuple[int, str], int],
 ) -> Port80Hosts:
-    """:class:`Port80Hosts` of a cluster's VirtualServices."""
+    """:class:`Port80Hosts` of a cluster's VirtualServices (``domain_owner``:
+    :attr:`dsim.cluster.service_domain_hosts.ServiceDomainHosts.owner`)."""
     return Port80Hosts(
         virtual_services,
         resolved,
@@ -168,4 +207,5 @@ def port80_hosts(
         registry.registry,
         registry.with_port(PORT_80),
         registry.taken(PORT_80),
+        domain_owner,
     )

@@ -25,7 +25,7 @@ from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
 from dsim.xds.policy import ClusterPolicy, passthrough
-from dsim.xds.port80_vhosts import PORT_80, port80_vhosts
+from dsim.xds.port80_vhosts import PORT_80, host_vhost, port80_vhosts
 from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
 from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
@@ -124,17 +124,23 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         )
         return crossing.vhosts(proxy, chains, port, suffix, design, view.facts, looked_up_among(port))
 
-    def vhost(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> rc.VirtualHost | None:
+    def vhosts(svc: ServiceView, port: int, suffix: str, domains: list[str], target: str) -> list[rc.VirtualHost]:
         """The service's virtual host: its VirtualService's routes (none left for this family copy: no
         virtual host), or the default one where it has no VirtualService or its VirtualService has no
         HTTP route for this port (``buildSidecarVirtualHostsForVirtualService`` then builds nothing).
-        The VirtualServices are those of the egress listener owning the port's route configurations."""
+        The VirtualServices are those of the egress listener owning the port's route configurations.
+        After it, one virtual host per host of that VirtualService that is another of the service's
+        domains, which the service's then no longer holds (docs/istio-objects.md 1.4)."""
         owner = chains_of(plan.owning(port))
         vs = owner.routing_vs(svc.index, port)
         if vs is None:
-            return routes.service_vhost(svc.host, port, domains, target, owner.destination_hash(svc.index, "", port))
+            return [routes.service_vhost(svc.host, port, domains, target, owner.destination_hash(svc.index, "", port))]
         found = owner.routes(vs, port, suffix, design, view.facts)
-        return routes.virtual_host(f"{svc.host}:{port}", domains, found) if found else None
+        if not found:
+            return []
+        own = owner.domain_hosts(svc.index, port)
+        kept = [domain for domain in domains if domain.lower() not in own]  # dedupeDomains ignores case
+        return [routes.virtual_host(f"{svc.host}:{port}", kept, found), *(host_vhost(h, port, found) for h in own)]
 
     def add_clusters(svc: ServiceView, copy: OutboundCopy, port: PortView) -> None:
         """The service port's clusters (one per subset) and their endpoint sets."""
@@ -198,7 +204,8 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
         route_name = f"{svc.host}:{port.port}{suffix}"
         sniffed = None
         if port.kind in ("http", "auto") and plan.has_vhost(svc.index, port.port):
-            sniffed = vhost(svc, port.port, suffix, ["*"], target)
+            # Only the service's own virtual host answers "<host>:P" (getVirtualHostsForSniffedServicePort).
+            sniffed = next(iter(vhosts(svc, port.port, suffix, ["*"], target)), None)
         elif port.kind in ("http", "auto"):
             # The listener owning the port does not hold the service: Istio answers this route
             # configuration from that listener, where a VirtualService's host for the service is one
@@ -296,9 +303,9 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     continue
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
                 domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
-                shared = vhost(svc, port.port, copy.route_suffix, domains, target)
-                if shared is not None:
-                    shared_vhosts.setdefault((port.port, copy.route_suffix), []).append(shared)
+                shared = vhosts(svc, port.port, copy.route_suffix, domains, target)
+                if shared:
+                    shared_vhosts.setdefault((port.port, copy.route_suffix), []).extend(shared)
 
     out_listeners.extend(bound_listeners.values())
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it

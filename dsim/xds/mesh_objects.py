@@ -539,6 +539,16 @@ class ObjectView:
         chain = self.objects.http_chain(service, self.vs_of_service.get(service, ()))
         return next((vs for vs in chain if self.objects.takes_port(vs, port, self.source)), None)
 
+    def domain_hosts(self, service: int, port: int) -> tuple[str, ...]:
+        """The hosts of the VirtualService building ``service``'s virtual host on ``port``
+        (:meth:`routing_vs`) that are the service's other domains: each a virtual host of its own
+        beside the service's, which no longer holds them (:mod:`dsim.cluster.service_domain_hosts`)."""
+        pairs = self.objects.cluster.istio.service_domain_hosts
+        if not pairs:
+            return ()
+        vs = self.routing_vs(service, port)
+        return () if vs is None else pairs.get((vs, service), ())
+
     def routed(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> tuple[int, dict[str, int]] | None:
@@ -576,6 +586,9 @@ class StackedView(ObjectView):
 
     def routing_vs(self, service: int, port: int) -> int | None:
         return self.views[self.group[service]].routing_vs(int(self.real[service]), port)
+
+    def domain_hosts(self, service: int, port: int) -> tuple[str, ...]:
+        return self.views[self.group[service]].domain_hosts(int(self.real[service]), port)
 
     def tcp_chain(
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
