@@ -317,6 +317,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "mesh.default_service_export_to[1]: 'b_c' is not '.', '*', '~' or a namespace name",
     ),
     (
+        "a cluster domain Kubernetes would refuse",
+        lambda d: d.update(mesh={"cluster_domain": "Cluster Local"}),
+        "mesh.cluster_domain: 'Cluster Local' is not a cluster domain (a lowercase DNS name: letters, digits, "
+        "'-' and '.', each label starting and ending with a letter or digit, such as cluster.local)",
+    ),
+    (
         "an odd key is quoted in the path",
         lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
         "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "

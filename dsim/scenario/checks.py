@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
 from dsim.scenario.convert import join
-from dsim.scenario.istio.rules import default_export_problem
+from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
 from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -71,6 +71,7 @@ class _Checker:
 
     def run(self) -> None:
         self.designs()
+        self.cluster_domain()
         self.export_defaults()
         service_nets = self.cidrs("network.service_cidrs", self.s.network.service_cidrs)
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
@@ -85,6 +86,18 @@ class _Checker:
                 "istiod.debounce_after_s",
                 f"must be <= istiod.debounce_max_s ({self.s.istiod.debounce_max_s}) "
                 f"(got {self.s.istiod.debounce_after_s})",
+            )
+
+    def cluster_domain(self) -> None:
+        """Service hosts end in it, and VirtualService hosts are looked up against them: it is what
+        Kubernetes takes as a cluster domain (the kubelet's ``--cluster-domain``, a lowercase RFC 1123
+        subdomain)."""
+        domain = self.s.mesh.cluster_domain
+        if not is_dns1123_subdomain(domain):
+            self.fail(
+                "mesh.cluster_domain",
+                f"{quote(domain)} is not a cluster domain (a lowercase DNS name: letters, digits, '-' and '.', "
+                "each label starting and ending with a letter or digit, such as cluster.local)",
             )
 
     def export_defaults(self) -> None:

@@ -316,12 +316,16 @@ class MeshObjects:
     def rule_content(self, rule: int) -> object:
         """What every byte and count a rule entry gives its clusters and routes depends on: its
         merged spec less the fields none of them carries (host, exportTo, selector), and the length
-        of its ``istio.config`` path (-1: no entry). Namespaces each holding their own ``*.local``
-        rule of one spec and name length build alike (:meth:`view_groups` prices them once)."""
+        of its ``istio.config`` path (-1: no entry), and whether it has a selector (which TLS
+        credentials a sidecar takes: :func:`dsim.xds.policy.sidecar_builds_tls`). Namespaces each
+        holding their own ``*.local`` rule of one spec and name length build alike
+        (:meth:`view_groups` prices them once)."""
         if rule < 0:
             return -1
-        spec = dataclasses.replace(self.spec(rule), host="", export_to=(), workload_selector=None)
-        return len(self.rule_path(rule).encode()), repr(spec)
+        full = self.spec(rule)
+        spec = dataclasses.replace(full, host="", export_to=(), workload_selector=None)
+        # Whether it has a selector decides whether a sidecar takes its TLS credentials.
+        return len(self.rule_path(rule).encode()), repr(spec), full.workload_selector is not None
 
     @instance_cache
     def spec(self, rule: int) -> DestinationRuleSpec:

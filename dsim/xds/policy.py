@@ -36,6 +36,8 @@ from dsim.xds.common import HTTP_PROTOCOL_OPTIONS, mesh_tls_context, pack, sds_s
 
 ENFORCING = 100  # Istio turns on enforcement of each consecutive-error rule it sets
 RING_SIZE = 1024  # the ring size Istio gives a consistent hash without one (applyLoadBalancer)
+CONFIGMAP_CREDENTIAL = "configmap://"
+"""A ``credentialName`` read from a ConfigMap (a CA bundle), which any proxy may be given."""
 SYSTEM_ROOTS = "file-root:system"  # SIMPLE TLS without caCertificates: the system roots (inferred)
 MESH_ALPN = ("istio-peer-exchange", "istio")
 
@@ -48,6 +50,10 @@ class ClusterPolicy:
     outlier_detection: OutlierDetection | None = None
     tls: ClientTLSSettings | None = None
     load_balancer: LoadBalancerSettings | None = None
+    tls_context: bool = True
+    """``False``: a sidecar builds no TLS context from ``tls`` (a SIMPLE or MUTUAL ``credentialName``
+    naming a Secret in a rule without a ``workloadSelector``: :func:`sidecar_builds_tls`); the
+    cluster is left plaintext."""
 
 
 _PARTS = ("connection_pool", "outlier_detection", "tls", "load_balancer")
@@ -73,7 +79,30 @@ def effective_policy(spec: DestinationRuleSpec, subset: str, port: int) -> Clust
                 if override is not None:
                     parts |= {p: getattr(override, p) for p in _PARTS if getattr(override, p) is not None}
                 break
-    return ClusterPolicy(**parts)
+    return ClusterPolicy(
+        **parts, tls_context=sidecar_builds_tls(parts["tls"], selector=spec.workload_selector is not None)
+    )
+
+
+def sidecar_builds_tls(tls: ClientTLSSettings | None, *, selector: bool) -> bool:
+    """Whether a sidecar builds the TLS context of a rule's ``tls`` (``buildUpstreamClusterTLSContext``):
+    not for SIMPLE or MUTUAL with a ``credentialName`` that looks a Secret up (anything but a
+    ``configmap://`` one) in a rule without a ``workloadSelector``, which would hand the credential
+    to every sidecar in the rule's scope."""
+    if tls is None or tls.mode not in ("SIMPLE", "MUTUAL") or selector:
+        return True
+    return not tls.credential_name or tls.credential_name.startswith(CONFIGMAP_CREDENTIAL)
+
+
+def credential_resource(name: str) -> str:
+    """The SDS resource of a ``credentialName`` (``credentials.ToResourceName``): ``builtin://`` is the
+    workload's own certificate, a name with its type (``kubernetes://``, ``kubernetes-gateway://``,
+    ``configmap://``) stays as written, any other is a Kubernetes Secret."""
+    if name.startswith("builtin://"):
+        return "default"
+    if name.startswith(("kubernetes://", "kubernetes-gateway://", CONFIGMAP_CREDENTIAL)):
+        return name
+    return f"kubernetes://{name}"
 
 
 def _duration(milliseconds: int) -> duration_pb2.Duration:
@@ -102,14 +131,21 @@ def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings)
         if http.idle_timeout is not None:
             common.idle_timeout.CopyFrom(_duration(http.idle_timeout))
     if common.ByteSize():
-        options = http_protocol_options_pb2.HttpProtocolOptions()
-        packed = cluster.typed_extension_protocol_options
-        if HTTP_PROTOCOL_OPTIONS in packed:
-            packed[HTTP_PROTOCOL_OPTIONS].Unpack(options)
-        else:  # Envoy wants an upstream protocol once any HTTP option is set (clusterWrapper.build)
-            options.explicit_http_config.http_protocol_options.SetInParent()
+        options = _http_options(cluster)
         options.common_http_protocol_options.CopyFrom(common)
-        packed[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+
+
+def _http_options(cluster: cluster_pb2.Cluster) -> http_protocol_options_pb2.HttpProtocolOptions:
+    """A copy of the cluster's HTTP protocol options to change, or new ones with the explicit HTTP/1
+    upstream protocol Envoy wants once any HTTP option is set (``clusterWrapper.build``)."""
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    packed = cluster.typed_extension_protocol_options
+    if HTTP_PROTOCOL_OPTIONS in packed:
+        packed[HTTP_PROTOCOL_OPTIONS].Unpack(options)
+    else:
+        options.explicit_http_config.http_protocol_options.SetInParent()
+    return options
 
 
 def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) -> None:
@@ -158,35 +194,59 @@ def passthrough(policy: ClusterPolicy | None) -> bool:
     return lb is not None and lb.simple == "PASSTHROUGH"
 
 
-def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings, sni: str, identities: Sequence[str]) -> None:
+def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings | None, sni: str, identities: Sequence[str]) -> None:
+    """A rule's TLS onto ``cluster`` (``None``: one the sidecar builds no context of)."""
     del cluster.transport_socket_matches[:]  # a DR's TLS replaces auto mTLS
-    if tls.mode == "DISABLE":
+    if tls is None or tls.mode == "DISABLE":
         return
     if tls.mode == "ISTIO_MUTUAL":
         context = tls_pb2.UpstreamTlsContext(
             common_tls_context=mesh_tls_context(MESH_ALPN, tls.subject_alt_names or identities), sni=tls.sni or sni
         )
     else:  # SIMPLE and MUTUAL: the destination's own certificates, checked against the CA given
-        root = f"kubernetes://{tls.credential_name}-cacert" if tls.credential_name else SYSTEM_ROOTS
-        common = tls_pb2.CommonTlsContext(
-            combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
-                default_validation_context=common_pb2.CertificateValidationContext(
-                    match_typed_subject_alt_names=[
-                        common_pb2.SubjectAltNameMatcher(
-                            san_type=common_pb2.SubjectAltNameMatcher.DNS, matcher=string_pb2.StringMatcher(exact=san)
-                        )
-                        for san in tls.subject_alt_names
-                    ]
-                ),
-                validation_context_sds_secret_config=sds_secret(root),
+        root = credential_resource(f"{tls.credential_name}-cacert") if tls.credential_name else SYSTEM_ROOTS
+        common = tls_pb2.CommonTlsContext()
+        if tls.insecure_skip_verify:  # nothing to check the certificate against (constructUpstreamTLS)
+            if not tls.credential_name:
+                common.validation_context.SetInParent()
+        else:
+            common.combined_validation_context.CopyFrom(
+                tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+                    default_validation_context=common_pb2.CertificateValidationContext(
+                        match_typed_subject_alt_names=[
+                            common_pb2.SubjectAltNameMatcher(
+                                san_type=common_pb2.SubjectAltNameMatcher.DNS,
+                                matcher=string_pb2.StringMatcher(exact=san),
+                            )
+                            for san in tls.subject_alt_names
+                        ]
+                    ),
+                    validation_context_sds_secret_config=sds_secret(root),
+                )
             )
-        )
         if tls.mode == "MUTUAL":
-            client = f"kubernetes://{tls.credential_name}" if tls.credential_name else "file-cert:client~key"
+            client = credential_resource(tls.credential_name) if tls.credential_name else "file-cert:client~key"
             common.tls_certificate_sds_secret_configs.append(sds_secret(client))
         context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
+        _auto_sni(cluster, tls)
     cluster.transport_socket.name = "envoy.transport_sockets.tls"
     cluster.transport_socket.typed_config.CopyFrom(pack(context))
+
+
+def _auto_sni(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings) -> None:
+    """``setAutoSniAndAutoSanValidation`` for SIMPLE and MUTUAL (``ENABLE_AUTO_SNI``, on by default
+    since Istio 1.21; unconditional at HEAD): without an ``sni``, Envoy sends the request's host as
+    SNI (``auto_sni``) and, without ``subjectAltNames`` or ``insecureSkipVerify``, checks the
+    certificate against it (``auto_san_validation``)."""
+    auto_sni = not tls.sni
+    auto_san = auto_sni and not tls.subject_alt_names and not tls.insecure_skip_verify
+    if not auto_sni:
+        return
+    options = _http_options(cluster)
+    options.upstream_http_protocol_options.auto_sni = True
+    if auto_san:
+        options.upstream_http_protocol_options.auto_san_validation = True
+    cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
 
 
 def _consistent_hash(policy: TrafficPolicy | PortTrafficPolicy | None) -> ConsistentHash | None:
@@ -244,4 +304,4 @@ def apply_policy(cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: st
     if policy.load_balancer is not None:
         _load_balancer(cluster, policy.load_balancer)
     if policy.tls is not None:
-        _tls(cluster, policy.tls, sni, identities)
+        _tls(cluster, policy.tls if policy.tls_context else None, sni, identities)

@@ -181,9 +181,12 @@ class ClientTLSSettings:
     """Names the server certificate must carry."""
     credential_name: str = ""
     """Secret holding the client certificate and CA (fetched over SDS)."""
+    insecure_skip_verify: bool = False
+    """Do not check the server certificate: no CA or names to check it against, and no
+    ``auto_san_validation``."""
 
     IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
-        ("clientCertificate", "privateKey", "caCertificates", "caCrl", "insecureSkipVerify"),
+        ("clientCertificate", "privateKey", "caCertificates", "caCrl"),
         "a file path or TLS option; " + NOT_MODELLED,
     )
 

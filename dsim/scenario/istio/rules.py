@@ -95,9 +95,14 @@ def optional_namespace_problem(value: str) -> str | None:
     return None if value == "" else namespace_problem(value)
 
 
+def is_dns1123_subdomain(value: str) -> bool:
+    """``IsDNS1123Subdomain``: lowercase labels of letters, digits and '-' joined by dots, at most 253 characters."""
+    return len(value) <= 253 and _SUBDOMAIN.match(value) is not None
+
+
 def object_name_problem(value: str) -> str | None:
     """A Kubernetes object name: a lowercase RFC 1123 subdomain of at most 253 characters."""
-    if len(value) <= 253 and _SUBDOMAIN.match(value):
+    if is_dns1123_subdomain(value):
         return None
     if len(value) > 253:  # the length is what is wrong; the quote already says it
         return f"{quote(value, short=True)} is not a valid object name (at most 253 characters)"
