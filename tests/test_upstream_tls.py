@@ -30,21 +30,21 @@ CASES: dict[str, dict[str, Any]] = {
     "mutual": {"mode": "MUTUAL", "credentialName": "client"},
     "bundle": {"mode": "SIMPLE", "credentialName": "configmap://ext/bundle"},
     "secret": {"mode": "SIMPLE", "credentialName": "ca"},
+    "entry-sans": {"mode": "SIMPLE"},  # its ServiceEntry names the identities to check
 }
 SELECTED = frozenset({"skip-credential", "mutual"})
 """Rules with a workloadSelector (the client's): a sidecar takes their Secret credentials."""
 
 
 def _entry(name: str, protocol: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": "ext",
-        "spec": {
-            "hosts": [f"{name}.example.com"],
-            "ports": [{"number": 443, "name": "p", "protocol": protocol}],
-            "resolution": "DNS",
-        },
+    spec = {
+        "hosts": [f"{name}.example.com"],
+        "ports": [{"number": 443, "name": "p", "protocol": protocol}],
+        "resolution": "DNS",
     }
+    if name == "entry-sans":
+        spec["subjectAltNames"] = ["api.example.com", "spiffe://other/ns/x/sa/y"]
+    return {"name": name, "namespace": "ext", "spec": spec}
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,7 @@ def _context(cluster: Any) -> tls_pb2.UpstreamTlsContext:
         ("mutual", (True, True)),
         ("bundle", (True, True)),  # a ConfigMap's CA: any sidecar may have it
         ("secret", None),  # a Secret in a rule without a selector: no TLS context at all
+        ("entry-sans", (True, True)),  # decided on the rule's own names, before the entry's are taken
     ],
 )
 def test_auto_sni_and_san_validation_follow_the_rule(mesh: Cluster, name: str, auto: tuple[bool, bool] | None) -> None:
@@ -119,6 +120,19 @@ def test_a_tls_port_gets_explicit_http1_options_and_an_http2_port_keeps_its_own(
         assert options.explicit_http_config.HasField("http2_protocol_options") == http2
         assert options.explicit_http_config.HasField("http_protocol_options") != http2
         assert options.upstream_http_protocol_options.auto_sni
+
+
+def test_a_rule_without_names_checks_the_service_entry_s(mesh: Cluster) -> None:
+    """``constructUpstreamTLS``: for a ServiceEntry host (``provider.External``) the rule's TLS
+    without ``subjectAltNames`` checks the entry's; a rule's own names win."""
+
+    def checked(name: str) -> list[str]:
+        validation = _context(_cluster(mesh, name)).common_tls_context.combined_validation_context
+        return [m.matcher.exact for m in validation.default_validation_context.match_typed_subject_alt_names]
+
+    assert checked("entry-sans") == ["api.example.com", "spiffe://other/ns/x/sa/y"]
+    assert checked("sans") == ["api.example.com"]
+    assert checked("plain") == []
 
 
 def test_insecure_skip_verify_checks_nothing(mesh: Cluster) -> None:

@@ -75,9 +75,11 @@ def outbound(
     mtls: bool,
     rule: str = "",
     policy: ClusterPolicy | None = None,
+    entry: bool = False,
 ) -> Cluster:
     """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
-    filter and, under mTLS, its TLS matches; shaped by a DestinationRule when ``rule`` (its
+    filter and, under mTLS, its TLS matches (``entry``: a ServiceEntry host's, whose identities a
+    rule's SIMPLE or MUTUAL TLS without names of its own checks); shaped by a DestinationRule when ``rule`` (its
     ``istio.config`` path) is given, with the rule's ``policy`` for this cluster."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
     _built(cluster)
@@ -113,7 +115,7 @@ def outbound(
         plain.transport_socket.name = "envoy.transport_sockets.raw_buffer"
         plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
     if policy is not None:
-        apply_policy(cluster, policy, sni=sni, identities=identities)
+        apply_policy(cluster, policy, sni=sni, identities=identities, entry=entry)
     return cluster
 
 

@@ -194,8 +194,12 @@ def passthrough(policy: ClusterPolicy | None) -> bool:
     return lb is not None and lb.simple == "PASSTHROUGH"
 
 
-def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings | None, sni: str, identities: Sequence[str]) -> None:
-    """A rule's TLS onto ``cluster`` (``None``: one the sidecar builds no context of)."""
+def _tls(
+    cluster: cluster_pb2.Cluster, tls: ClientTLSSettings | None, sni: str, identities: Sequence[str], *, entry: bool
+) -> None:
+    """A rule's TLS onto ``cluster`` (``None``: one the sidecar builds no context of). SIMPLE and
+    MUTUAL without ``subjectAltNames`` of their own check a ServiceEntry host's identities
+    (``constructUpstreamTLS``: ``provider.External``), after ``auto_san_validation`` is decided."""
     del cluster.transport_socket_matches[:]  # a DR's TLS replaces auto mTLS
     if tls is None or tls.mode == "DISABLE":
         return
@@ -218,7 +222,7 @@ def _tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings | None, sni: str, 
                                 san_type=common_pb2.SubjectAltNameMatcher.DNS,
                                 matcher=string_pb2.StringMatcher(exact=san),
                             )
-                            for san in tls.subject_alt_names
+                            for san in tls.subject_alt_names or (identities if entry else ())
                         ]
                     ),
                     validation_context_sds_secret_config=sds_secret(root),
@@ -295,8 +299,11 @@ def hash_policy(consistent: ConsistentHash | None) -> rc.RouteAction.HashPolicy 
     return None
 
 
-def apply_policy(cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: str, identities: Sequence[str]) -> None:
-    """Write ``policy`` onto ``cluster`` (built with Istio's defaults), as istiod applies it."""
+def apply_policy(
+    cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: str, identities: Sequence[str], entry: bool = False
+) -> None:
+    """Write ``policy`` onto ``cluster`` (built with Istio's defaults), as istiod applies it
+    (``entry``: a ServiceEntry host's cluster, :func:`_tls`)."""
     if policy.connection_pool is not None:
         _connection_pool(cluster, policy.connection_pool)
     if policy.outlier_detection is not None:
@@ -304,4 +311,4 @@ def apply_policy(cluster: cluster_pb2.Cluster, policy: ClusterPolicy, *, sni: st
     if policy.load_balancer is not None:
         _load_balancer(cluster, policy.load_balancer)
     if policy.tls is not None:
-        _tls(cluster, policy.tls if policy.tls_context else None, sni, identities)
+        _tls(cluster, policy.tls if policy.tls_context else None, sni, identities, entry=entry)

@@ -299,6 +299,7 @@ def _cluster(
         mtls=mtls and internal and kind != cluster_pb2.Cluster.ORIGINAL_DST,
         rule=objects.rule(view.service),
         policy=policy,
+        entry=True,
     )
     if not internal:
         cluster.metadata.filter_metadata["istio"]["external"] = True
