@@ -156,6 +156,16 @@ def test_credentials_name_their_sds_resources_and_a_secret_needs_a_selector(mesh
     assert roots["mutual"].validation_context_sds_secret_config.name == "kubernetes://client-cacert"
     mutual = _context(_cluster(mesh, "mutual")).common_tls_context
     assert [c.name for c in mutual.tls_certificate_sds_secret_configs] == ["kubernetes://client"]
+    # Fetched from istiod over ADS (ConstructSdsSecretConfigForCredential), not from istio-agent.
+    for secret in (roots["mutual"].validation_context_sds_secret_config, *mutual.tls_certificate_sds_secret_configs):
+        assert secret.sds_config.WhichOneof("config_source_specifier") == "ads"
+        assert not secret.sds_config.HasField("initial_fetch_timeout")
+    files = _context(_cluster(mesh, "plain")).common_tls_context.combined_validation_context
+    assert files.validation_context_sds_secret_config.name == "file-root:system"
+    assert (
+        files.validation_context_sds_secret_config.sds_config.WhichOneof("config_source_specifier")
+        == "api_config_source"
+    )
     secret = _cluster(mesh, "secret")
     assert not secret.HasField("transport_socket")
     assert not secret.transport_socket_matches

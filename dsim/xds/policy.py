@@ -15,9 +15,9 @@ import dataclasses
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import protocol_pb2
+from envoy.config.core.v3 import config_source_pb2, protocol_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
@@ -32,7 +32,7 @@ from dsim.scenario.istio.destination_rule import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from dsim.xds.common import HTTP_PROTOCOL_OPTIONS, mesh_tls_context, pack, sds_secret
+from dsim.xds.common import HTTP_PROTOCOL_OPTIONS, ROOT_CERT, WORKLOAD_CERT, mesh_tls_context, pack, sds_secret
 
 ENFORCING = 100  # Istio turns on enforcement of each consecutive-error rule it sets
 RING_SIZE = 1024  # the ring size Istio gives a consistent hash without one (applyLoadBalancer)
@@ -94,15 +94,31 @@ def sidecar_builds_tls(tls: ClientTLSSettings | None, *, selector: bool) -> bool
     return not tls.credential_name or tls.credential_name.startswith(CONFIGMAP_CREDENTIAL)
 
 
-def credential_resource(name: str) -> str:
-    """The SDS resource of a ``credentialName`` (``credentials.ToResourceName``): ``builtin://`` is the
-    workload's own certificate, a name with its type (``kubernetes://``, ``kubernetes-gateway://``,
-    ``configmap://``) stays as written, any other is a Kubernetes Secret."""
+def credential_secret(name: str) -> secret_pb2.SdsSecretConfig:
+    """The SDS secret of a ``credentialName`` (its CA's: the name with ``-cacert``), as
+    ``ConstructSdsSecretConfigForCredential`` writes it: ``builtin://`` is the workload's own
+    certificate (and ``builtin://-cacert`` its root) from istio-agent; any other name is fetched from
+    istiod over ADS (no ``initial_fetch_timeout``: a missing Secret must not block the cluster), an
+    ``sds://`` one without an SDS socket or provider by the name after the prefix, named as
+    ``credentials.ToResourceName`` says: a ``kubernetes://``, ``kubernetes-gateway://`` or
+    ``configmap://`` name as written, any other a Kubernetes Secret."""
+    if name == "builtin://":
+        return sds_secret(WORKLOAD_CERT)
+    if name == "builtin://-cacert":
+        return sds_secret(ROOT_CERT)
+    name = name.removeprefix("sds://")
     if name.startswith("builtin://"):
-        return "default"
-    if name.startswith(("kubernetes://", "kubernetes-gateway://", CONFIGMAP_CREDENTIAL)):
-        return name
-    return f"kubernetes://{name}"
+        resource = WORKLOAD_CERT
+    elif name.startswith(("kubernetes://", "kubernetes-gateway://", CONFIGMAP_CREDENTIAL)):
+        resource = name
+    else:
+        resource = f"kubernetes://{name}"
+    return secret_pb2.SdsSecretConfig(
+        name=resource,
+        sds_config=config_source_pb2.ConfigSource(
+            ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3
+        ),
+    )
 
 
 def _duration(milliseconds: int) -> duration_pb2.Duration:
@@ -208,7 +224,7 @@ def _tls(
             common_tls_context=mesh_tls_context(MESH_ALPN, tls.subject_alt_names or identities), sni=tls.sni or sni
         )
     else:  # SIMPLE and MUTUAL: the destination's own certificates, checked against the CA given
-        root = credential_resource(f"{tls.credential_name}-cacert") if tls.credential_name else SYSTEM_ROOTS
+        root = credential_secret(f"{tls.credential_name}-cacert") if tls.credential_name else sds_secret(SYSTEM_ROOTS)
         common = tls_pb2.CommonTlsContext()
         if tls.insecure_skip_verify:  # nothing to check the certificate against (constructUpstreamTLS)
             if not tls.credential_name:
@@ -225,12 +241,14 @@ def _tls(
                             for san in tls.subject_alt_names or (identities if entry else ())
                         ]
                     ),
-                    validation_context_sds_secret_config=sds_secret(root),
+                    validation_context_sds_secret_config=root,
                 )
             )
         if tls.mode == "MUTUAL":
-            client = credential_resource(tls.credential_name) if tls.credential_name else "file-cert:client~key"
-            common.tls_certificate_sds_secret_configs.append(sds_secret(client))
+            client = (
+                credential_secret(tls.credential_name) if tls.credential_name else sds_secret("file-cert:client~key")
+            )
+            common.tls_certificate_sds_secret_configs.append(client)
         context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
         _auto_sni(cluster, tls)
     cluster.transport_socket.name = "envoy.transport_sockets.tls"
