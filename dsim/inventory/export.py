@@ -291,17 +291,28 @@ def _istio_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
     """The Istio objects in force (pasted, then generated), kind by kind as kubectl lists CRDs; a
     Service's own subsets become the DestinationRule a real cluster would hold them in."""
     istio = cluster.istio
+    mesh = cluster.scenario.mesh
     kinds: tuple[tuple[IstioObject, ...], ...] = (
         istio.destination_rules,
-        istio.service_entries,
+        tuple(_as_written(obj, mesh.default_service_export_to) for obj in istio.service_entries),
         istio.sidecars,
-        istio.virtual_services,
+        tuple(_as_written(obj, mesh.default_virtual_service_export_to) for obj in istio.virtual_services),
     )
     for kind, objects in enumerate(kinds):
         plain = [_istio_object(obj) for obj in objects]
         if kind == 0:
             plain += _subset_rules(cluster, {(obj.namespace, obj.name) for obj in objects})
         yield from sorted(plain, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+
+def _as_written(obj: Any, default: tuple[str, ...]) -> Any:
+    """A ServiceEntry or VirtualService as a cluster would hold it: one whose exportTo is the mesh's
+    default for its kind (given it when it set none, ``dsim.cluster.default_exports``) without one,
+    since the ``istio`` ConfigMap carries the default, and a default such as ``["*", "."]`` is no
+    exportTo an object may hold (``validateExportTo``)."""
+    if tuple(obj.spec.export_to) != tuple(default):
+        return obj
+    return dataclasses.replace(obj, spec=dataclasses.replace(obj.spec, export_to=()))
 
 
 def _istio_object(obj: IstioObject) -> dict[str, Any]:

@@ -363,17 +363,25 @@ def test_the_hand_written_inventories_are_kubectl_output() -> None:
     assert json.loads((folder / "coverage.json").read_text())["kind"] == "List"
 
 
-def test_mesh_settings_travel_with_the_inventory(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {"service": [".", "shop"], "virtual_service": ["."]},
+        # Lists no object may hold (Istio reads the defaults as sets): exported objects leave them to the ConfigMap.
+        {"service": ["shop", "~"], "virtual_service": ["*", "."]},
+    ],
+)
+def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[str, list[str]]) -> None:
     """STRICT mTLS, a trust domain, REGISTRY_ONLY and default exportTo lists change every sidecar's
     config: the export writes them where a cluster keeps them (a root PeerAuthentication, the ``istio``
-    ConfigMap), and the import reads them."""
+    ConfigMap), and the import reads them; an object that took a default is written without it."""
     data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
     data["mesh"] = {
         "mtls": "STRICT",
         "trust_domain": "example.org",
         "outbound_traffic_policy": "REGISTRY_ONLY",
-        "default_service_export_to": [".", "shop"],
-        "default_virtual_service_export_to": ["."],
+        "default_service_export_to": defaults["service"],
+        "default_virtual_service_export_to": defaults["virtual_service"],
         "default_destination_rule_export_to": ["."],
     }
     original = dsim.build_cluster(dsim.scenario_from_dict(data, source="strict"))
