@@ -128,11 +128,19 @@ def test_a_rule_without_names_checks_the_service_entry_s(mesh: Cluster) -> None:
 
     def checked(name: str) -> list[str]:
         validation = _context(_cluster(mesh, name)).common_tls_context.combined_validation_context
-        return [m.matcher.exact for m in validation.default_validation_context.match_typed_subject_alt_names]
+        # Istio's untyped matchers (StringToExactMatch), which Envoy checks against every SAN type.
+        assert not validation.default_validation_context.match_typed_subject_alt_names
+        return [m.exact for m in validation.default_validation_context.match_subject_alt_names]
 
     assert checked("entry-sans") == ["api.example.com", "spiffe://other/ns/x/sa/y"]
     assert checked("sans") == ["api.example.com"]
     assert checked("plain") == []
+
+
+def test_an_http2_cluster_offers_h2_and_others_no_alpn(mesh: Cluster) -> None:
+    """``constructUpstreamTLS`` ends with ``ALPNH2Only`` where the cluster speaks HTTP/2."""
+    assert list(_context(_cluster(mesh, "h2")).common_tls_context.alpn_protocols) == ["h2"]
+    assert list(_context(_cluster(mesh, "plain")).common_tls_context.alpn_protocols) == []
 
 
 def test_insecure_skip_verify_checks_nothing(mesh: Cluster) -> None:

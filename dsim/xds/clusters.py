@@ -20,6 +20,8 @@ from dsim.xds.common import (
     HTTP_PROTOCOL_OPTIONS,
     MAX_UINT32,
     ads_config_source,
+    is_http2,
+    mesh_alpn,
     mesh_tls_context,
     metadata,
     pack,
@@ -31,7 +33,6 @@ from dsim.xds.policy import ClusterPolicy, apply_policy
 from dsim.xds.view import InboundEndpoint
 
 Cluster: TypeAlias = cluster_pb2.Cluster
-MESH_ALPN = ("istio-peer-exchange", "istio")
 
 
 def _base(name: str, kind: int, lb_policy: int = Cluster.ROUND_ROBIN) -> Cluster:
@@ -104,7 +105,8 @@ def outbound(
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if mtls:
-        tls = tls_pb2.UpstreamTlsContext(common_tls_context=mesh_tls_context(MESH_ALPN, identities), sni=sni)
+        common = mesh_tls_context(mesh_alpn(is_http2(cluster)), identities)
+        tls = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni)
         matches = cluster.transport_socket_matches
         match = matches.add(
             name="tlsMode-istio", match=struct_pb2.Struct(fields={"tlsMode": struct_pb2.Value(string_value="istio")})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
@@ -96,31 +97,60 @@ def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
     )
 
 
+def tls_versions() -> common_pb2.TlsParameters:
+    """TLS 1.2 to 1.3, the versions Istio allows every context it builds (``defaultUpstreamCommonTLSContext``
+    in ``cluster_tls.go``; ``BuildInboundTLS`` with the mesh's default minimum)."""
+    return common_pb2.TlsParameters(
+        tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2,
+        tls_maximum_protocol_version=common_pb2.TlsParameters.TLSv1_3,
+    )
+
+
 def mesh_tls_context(
     alpn: Sequence[str], subject_alt_names: Sequence[str] = (), san_prefix: str | None = None
 ) -> tls_pb2.CommonTlsContext:
     """Istio mutual TLS: workload certificate and root CA over SDS, peer SPIFFE identities checked
-    (URI SANs, exact or by trust-domain prefix)."""
-    matchers = [string_pb2.StringMatcher(exact=san) for san in subject_alt_names]
-    if san_prefix is not None:
-        matchers.append(string_pb2.StringMatcher(prefix=san_prefix))
+    (exact, or by trust-domain prefix)."""
     return tls_pb2.CommonTlsContext(
-        tls_params=common_pb2.TlsParameters(
-            tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2,
-            tls_maximum_protocol_version=common_pb2.TlsParameters.TLSv1_3,
-        ),
+        tls_params=tls_versions(),
         alpn_protocols=list(alpn),
         tls_certificate_sds_secret_configs=[sds_secret(WORKLOAD_CERT)],
         combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
             default_validation_context=common_pb2.CertificateValidationContext(
-                match_typed_subject_alt_names=[
-                    common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=m)
-                    for m in matchers
-                ]
+                match_subject_alt_names=san_matchers(subject_alt_names, san_prefix)
             ),
             validation_context_sds_secret_config=sds_secret(ROOT_CERT),
         ),
     )
+
+
+def is_http2(cluster: cluster_pb2.Cluster) -> bool:
+    """``isHttp2Cluster``: the cluster speaks HTTP/2 explicitly, as its port's protocol made it
+    (set before any rule is applied, so the TLS it gets offers ``h2``)."""
+    packed = cluster.typed_extension_protocol_options
+    if HTTP_PROTOCOL_OPTIONS not in packed:
+        return False
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    packed[HTTP_PROTOCOL_OPTIONS].Unpack(options)
+    return options.explicit_http_config.HasField("http2_protocol_options")
+
+
+def mesh_alpn(http2: bool) -> tuple[str, ...]:
+    """What an in-mesh mTLS connection offers: Istio's metadata exchange and mesh markers, and
+    ``h2`` when the cluster speaks HTTP/2 (``ALPNInMeshWithMxc``, ``ALPNInMeshH2WithMxc``: metadata
+    exchange on and its ALPN not disabled, Istio's defaults; ``isHttp2Cluster`` in ``cluster_tls.go``)."""
+    return ("istio-peer-exchange", "istio", "h2") if http2 else ("istio-peer-exchange", "istio")
+
+
+def san_matchers(exact: Sequence[str], prefix: str | None = None) -> list[string_pb2.StringMatcher]:
+    """Subject alternative names as Istio writes them, 1.17 to HEAD: Envoy's untyped
+    ``match_subject_alt_names`` (``util.StringToExactMatch`` and ``StringToPrefixMatch`` in
+    ``cluster_tls.go`` and ``security/model/authentication.go``), which Envoy checks against every
+    SAN type of the peer's certificate, not the typed ``match_typed_subject_alt_names``."""
+    matchers = [string_pb2.StringMatcher(exact=san) for san in exact]
+    if prefix is not None:
+        matchers.append(string_pb2.StringMatcher(prefix=prefix))
+    return matchers
 
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"

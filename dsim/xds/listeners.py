@@ -302,6 +302,18 @@ def _inbound_hcm(
     return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True)))
 
 
+SUPPORTED_CIPHERS = (
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+)
+"""What a sidecar accepts on inbound mTLS without ``meshMTLS.cipherSuites``: ``SupportedCiphers``
+of ``pilot/pkg/security/authn/utils/utils.go`` (the same list from Istio 1.17 to HEAD)."""
+
+
 def _chain(
     chain: Chain,
     match: lc.FilterChainMatch,
@@ -315,11 +327,14 @@ def _chain(
     filters = [istio_filters.authn(), istio_filters.metadata_exchange_network(), *terminal]
     result = lc.FilterChain(filter_chain_match=match, filters=filters, name=name)
     if chain.terminate:
-        alpn = ("h2", "http/1.1") if chain.http else ("istio-peer-exchange", "istio", "h2", "http/1.1")
+        # ALPNHttp and ALPNDownstreamWithMxc: "istio" marks the client's offer and the chain's match,
+        # never the server's answer, where it would stand in the way of h2 (BuildInboundTLS).
+        alpn = ("h2", "http/1.1") if chain.http else ("istio-peer-exchange", "h2", "http/1.1")
         context = tls_pb2.DownstreamTlsContext(
             common_tls_context=mesh_tls_context(alpn, san_prefix=f"spiffe://{trust_domain}/"),
             require_client_certificate=wrappers_pb2.BoolValue(value=True),
         )
+        context.common_tls_context.tls_params.cipher_suites.extend(SUPPORTED_CIPHERS)
         result.transport_socket.name = "envoy.transport_sockets.tls"
         result.transport_socket.typed_config.CopyFrom(pack(context))
     return result

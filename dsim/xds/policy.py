@@ -19,7 +19,6 @@ from envoy.config.core.v3 import config_source_pb2, protocol_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
-from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.scenario.istio.destination_rule import (
@@ -32,14 +31,24 @@ from dsim.scenario.istio.destination_rule import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from dsim.xds.common import HTTP_PROTOCOL_OPTIONS, ROOT_CERT, WORKLOAD_CERT, mesh_tls_context, pack, sds_secret
+from dsim.xds.common import (
+    HTTP_PROTOCOL_OPTIONS,
+    ROOT_CERT,
+    WORKLOAD_CERT,
+    is_http2,
+    mesh_alpn,
+    mesh_tls_context,
+    pack,
+    san_matchers,
+    sds_secret,
+    tls_versions,
+)
 
 ENFORCING = 100  # Istio turns on enforcement of each consecutive-error rule it sets
 RING_SIZE = 1024  # the ring size Istio gives a consistent hash without one (applyLoadBalancer)
 CONFIGMAP_CREDENTIAL = "configmap://"
 """A ``credentialName`` read from a ConfigMap (a CA bundle), which any proxy may be given."""
 SYSTEM_ROOTS = "file-root:system"  # SIMPLE TLS without caCertificates: the system roots (inferred)
-MESH_ALPN = ("istio-peer-exchange", "istio")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -221,11 +230,12 @@ def _tls(
         return
     if tls.mode == "ISTIO_MUTUAL":
         context = tls_pb2.UpstreamTlsContext(
-            common_tls_context=mesh_tls_context(MESH_ALPN, tls.subject_alt_names or identities), sni=tls.sni or sni
+            common_tls_context=mesh_tls_context(mesh_alpn(is_http2(cluster)), tls.subject_alt_names or identities),
+            sni=tls.sni or sni,
         )
     else:  # SIMPLE and MUTUAL: the destination's own certificates, checked against the CA given
         root = credential_secret(f"{tls.credential_name}-cacert") if tls.credential_name else sds_secret(SYSTEM_ROOTS)
-        common = tls_pb2.CommonTlsContext()
+        common = tls_pb2.CommonTlsContext(tls_params=tls_versions())  # defaultUpstreamCommonTLSContext
         if tls.insecure_skip_verify:  # nothing to check the certificate against (constructUpstreamTLS)
             if not tls.credential_name:
                 common.validation_context.SetInParent()
@@ -233,13 +243,7 @@ def _tls(
             common.combined_validation_context.CopyFrom(
                 tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
                     default_validation_context=common_pb2.CertificateValidationContext(
-                        match_typed_subject_alt_names=[
-                            common_pb2.SubjectAltNameMatcher(
-                                san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                                matcher=string_pb2.StringMatcher(exact=san),
-                            )
-                            for san in tls.subject_alt_names or (identities if entry else ())
-                        ]
+                        match_subject_alt_names=san_matchers(tls.subject_alt_names or (identities if entry else ()))
                     ),
                     validation_context_sds_secret_config=root,
                 )
@@ -249,6 +253,8 @@ def _tls(
                 credential_secret(tls.credential_name) if tls.credential_name else sds_secret("file-cert:client~key")
             )
             common.tls_certificate_sds_secret_configs.append(client)
+        if is_http2(cluster):
+            common.alpn_protocols.append("h2")  # ALPNH2Only
         context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
         _auto_sni(cluster, tls)
     cluster.transport_socket.name = "envoy.transport_sockets.tls"
