@@ -1099,8 +1099,9 @@ def test_unmodelled_fields_of_each_kind_are_listed() -> None:
         "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
         "spec.trafficPolicy.loadBalancer.localityLbSetting",
     }
-    entry = edited(STATIC_SE, "spec.endpoints[0].serviceAccount", "mongo")
-    assert [p for p, _ in parse_service_entry(entry).ignored] == ["spec.endpoints[0].serviceAccount"]
+    entry = parse_service_entry(edited(STATIC_SE, "spec.endpoints[0].serviceAccount", "mongo"))
+    assert not entry.ignored  # every ServiceEntry field is read: an endpoint's account is an identity
+    assert entry.value.spec.endpoints[0].service_account == "mongo"
     pool = {"tcp": {"maxConnections": 10, "tcpKeepalive": {"probes": 3}}}
     sidecar = edited(SELECTOR_SIDECAR, "spec.inboundConnectionPool", pool)
     sidecar["spec"]["ingress"][0]["tls"] = {"mode": "SIMPLE"}

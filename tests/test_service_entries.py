@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
 from dsim.cluster.istio import istio_record
@@ -49,9 +50,12 @@ ENTRIES: list[dict[str, Any]] = [
             "ports": [{"number": 5432, "name": "tcp", "protocol": "TCP", "targetPort": 6432}],
             "resolution": "STATIC",
             "location": "MESH_INTERNAL",
+            "subjectAltNames": ["zz.example.com"],
             "endpoints": [
                 {"address": "10.1.0.1", "locality": "r1/z1", "labels": {"security.istio.io/tlsMode": "istio"}},
                 {"address": "2001:db8:1::1", "ports": {"tcp": 7000}, "weight": 3},
+                {"address": "10.1.0.3", "serviceAccount": "pg"},  # an identity: tlsMode istio
+                {"address": "10.1.0.4", "serviceAccount": "backup", "labels": {"security.istio.io/tlsMode": "off"}},
             ],
         },
     },
@@ -189,7 +193,22 @@ def test_clusters_follow_the_resolution(mesh) -> None:  # type: ignore[no-untype
         for group in assignment.endpoints
         for lb in group.lb_endpoints
     )
-    assert ports == [(6432, 1), (7000, 3)]
+    assert ports == [(6432, 1), (6432, 1), (6432, 1), (7000, 3)]
+    mtls = {
+        lb.endpoint.address.socket_address.address: "envoy.transport_socket_match" in lb.metadata.filter_metadata
+        for group in assignment.endpoints
+        for lb in group.lb_endpoints
+    }
+    assert mtls == {"10.1.0.1": True, "2001:db8:1::1": False, "10.1.0.3": True, "10.1.0.4": False}
+    context = tls_pb2.UpstreamTlsContext()
+    st.transport_socket_matches[0].transport_socket.typed_config.Unpack(context)
+    validation = context.common_tls_context.combined_validation_context.default_validation_context
+    # The sorted union of the entry's names and its endpoints' accounts (addServiceAccounts).
+    assert [m.exact for m in validation.match_subject_alt_names] == [
+        "spiffe://cluster.local/ns/ext/sa/backup",
+        "spiffe://cluster.local/ns/ext/sa/pg",
+        "zz.example.com",
+    ]
     wild = clusters["outbound|9000||*.wild.com"]
     assert wild.type == cluster_pb2.Cluster.ORIGINAL_DST
     assert wild.lb_policy == cluster_pb2.Cluster.CLUSTER_PROVIDED
@@ -263,7 +282,8 @@ def test_dual_addresses_per_design(mesh) -> None:  # type: ignore[no-untyped-def
     # STATIC endpoints split by family under duplicate
     config = _config(mesh, "default/web", "duplicate")
     (st,) = [e for e in config.endpoints if e.cluster_name == "outbound|5432||st.internal"]
-    assert [lb.endpoint.address.socket_address.address for g in st.endpoints for lb in g.lb_endpoints] == ["10.1.0.1"]
+    addresses = [lb.endpoint.address.socket_address.address for g in st.endpoints for lb in g.lb_endpoints]
+    assert sorted(addresses) == ["10.1.0.1", "10.1.0.3", "10.1.0.4"]
 
 
 @pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])

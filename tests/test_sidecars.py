@@ -258,6 +258,28 @@ def test_virtual_service_destinations_join_the_scope_as_clusters_only() -> None:
     assert_envoy_accepts_every_proxy(cluster)
 
 
+def test_a_destination_in_the_sidecars_namespace_joins_unexported() -> None:
+    """``collectImportedServices`` takes a destination whose host has a service in the Sidecar's own
+    namespace without asking whether it is exported there: b's Sidecar gets the clusters of hidden
+    (``exportTo: ~``) from b's cache VirtualService, and still not those of pay (c, not exported to b)."""
+    scenario = copy.deepcopy(MESH)
+    scenario["virtual_services"][0]["spec"]["http"].insert(
+        0, {"match": [{"uri": {"prefix": "/hidden"}}], "route": [{"destination": {"host": "hidden"}}]}
+    )
+    cluster = build_cluster(scenario_from_dict(scenario))
+    hidden, pay = f"hidden.b.{SVC}", f"pay.c.{SVC}"
+    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
+    scope = cluster.scope[cluster.scope["workload"] == w]
+    hosts = index_for(cluster).hosts
+    assert [hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()] == [hidden]
+    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
+    for design in design_names():
+        seen = _outbound_hosts(cluster, proxy, design)
+        assert hidden in seen
+        assert pay not in seen
+    assert_exact_every_design(cluster)
+
+
 @pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])
 def test_accounting_is_byte_exact_every_design(visibility: str) -> None:
     cluster = build_cluster(scenario_from_dict({**MESH, "visibility": visibility, "synthetic": {"services": 6}}))

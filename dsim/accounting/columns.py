@@ -55,6 +55,8 @@ class ClusterColumns:
     """Every subset row, as ``subsets`` plus ``rule`` (its DestinationRule entry; -1: the Service's own)."""
     identities: pd.DataFrame
     """Distinct (service, SPIFFE identity length) of each service's workloads."""
+    h2_upgrade: bool
+    """The mesh's ``h2UpgradePolicy`` is ``UPGRADE``: HTTP ports' clusters speak HTTP/2."""
     pod_has: dict[IpFamily, np.ndarray]
     pod_address_length: dict[IpFamily, np.ndarray]
     """Pod IP text per family, bytes (0 where none)."""
@@ -150,6 +152,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         objects=objects,
         all_subsets=all_subsets,
         identities=identities,
+        h2_upgrade=s.mesh.h2_upgrade_policy == "UPGRADE",
         pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
         pod_address_length={
             "IPv4": np.where(pods["has_ipv4"], ipv4_text_length(pods["ipv4"].to_numpy()), 0),

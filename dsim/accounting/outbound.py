@@ -27,6 +27,7 @@ from dsim.accounting.entries import (
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
+from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS
 from dsim.scenario.model import IpFamily
 from dsim.wire import decimal_digits, tag_size, varint_size
 from dsim.xds import clusters, listeners, routes
@@ -41,7 +42,12 @@ from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
 VIP_STANDINS: dict[IpFamily, str] = {"IPv4": text("vip4"), "IPv6": text("vip:6")}  # ':' so IPv6 gets brackets
-_PROTOCOL_VARIANT = {"HTTP2": "GRPC", "GRPC": "GRPC", "auto": "auto"}  # anything else: no upstream options
+_PROTOCOL_VARIANT = {
+    **dict.fromkeys(H2_PROTOCOLS, "GRPC"),  # HTTP/2 options
+    **dict.fromkeys(HTTP_PROTOCOLS - H2_PROTOCOLS, "HTTP"),  # none, or HTTP/2 where the mesh upgrades
+    "auto": "auto",  # the client's protocol
+}
+"""A protocol per cluster shape; any other speaks TCP (no upstream options unless a rule upgrades it)."""
 
 
 TAU_BASE = 1 << 16  # above any name length (Kubernetes names and label values are <= 253 bytes)
@@ -146,7 +152,7 @@ def _cluster_sizes(
     objects = {name: np.zeros(len(rows), dtype=np.int64) for name in CLUSTER_OBJECTS}
     port = PORT
     host, subset = text("host"), text("subset")
-    variant = rows["protocol"].map(lambda p: _PROTOCOL_VARIANT.get(p, "HTTP")).to_numpy()
+    variant = rows["protocol"].map(lambda p: _PROTOCOL_VARIANT.get(p, "TCP")).to_numpy()
     ruled = cols.rule_length[rows["service"].to_numpy()] > 0
     policy = rows["policy"].to_numpy()
     has_subset = rows["subset"].to_numpy() >= 0
@@ -167,6 +173,7 @@ def _cluster_sizes(
             mtls=mtls,
             rule=text("rule") if with_rule else "",
             policy=cols.objects.policy_list[policy_id] if policy_id >= 0 else None,
+            h2_upgrade=cols.h2_upgrade,
         )
         chosen = rows[pick]
         rule_length = cols.rule_length[chosen["service"].to_numpy()]

@@ -212,7 +212,7 @@ class _Scoper:
     def destination_ports(
         self, imported: Sequence[int], namespace: str, *, trim: bool = True
     ) -> dict[int, frozenset[int] | None]:
-        """The destinations of ``imported`` VirtualServices exported to ``namespace``, each with the
+        """The destinations of ``imported`` VirtualServices exported to ``namespace`` or in it, each with the
         ports a catch-all egress listener imports it with (``None``: every port). Per VirtualService,
         the ports its destinations of the service name, every port where one names none
         (``virtualServiceDestinations``); of the service's ports, those named (all of them read as
@@ -231,7 +231,9 @@ class _Scoper:
             destinations += [d.destination for tls in vs.spec.tls for d in tls.route]
             for destination in destinations:
                 target = self.service_of_host.get(resolve_host(destination.host, vs.namespace, self.domain))
-                if target is None or not visible[target]:
+                # A host with a service in the Sidecar's own namespace is taken without asking whether
+                # that service is exported there; any other only when visible (collectImportedServices).
+                if target is None or not (visible[target] or self.service_ns[target] == namespace):
                     continue
                 ports = named.setdefault(target, set())
                 if destination.port is None or ports is None:

@@ -308,6 +308,7 @@ class _Anonymizer:
             "addresses": lambda v: _each(v, self.addresses),
             "address": lambda v: _each(v, self.endpoint_address),
             "subjectAltNames": lambda v: _each(v, self.text),
+            "serviceAccount": lambda v: _each(v, self.names),
             "uri": self.string_match,
             "authority": self.string_match,
             "headers": lambda v: _values(v, self.string_match),

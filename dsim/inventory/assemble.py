@@ -393,6 +393,8 @@ class _Assembler:
         policy = config.get("outboundTrafficPolicy")
         if isinstance(policy, dict) and policy.get("mode") in ("ALLOW_ANY", "REGISTRY_ONLY"):
             mesh["outbound_traffic_policy"] = policy["mode"]
+        if config.get("h2UpgradePolicy") in ("DO_NOT_UPGRADE", "UPGRADE"):
+            mesh["h2_upgrade_policy"] = config["h2UpgradePolicy"]
         for key, field in MESH_EXPORT_DEFAULTS.items():
             values = config.get(key)
             if isinstance(values, list) and values and all(isinstance(v, str) for v in values):

@@ -143,7 +143,7 @@ def _kubeadm_config(cluster: Cluster) -> dict[str, Any]:
 
 
 def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
-    """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, default exportTo
+    """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, HTTP/2 upgrade, default exportTo
     lists other than Istio's ``["*"]``, Envoy's concurrency)
     and, unless mTLS is Istio's default PERMISSIVE, the root namespace's mesh-wide PeerAuthentication:
     where a real cluster keeps the scenario's ``mesh`` and ``envoy`` settings that change the config."""
@@ -151,6 +151,7 @@ def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
     config = {
         "defaultConfig": {"concurrency": envoy.concurrency},
         "outboundTrafficPolicy": {"mode": mesh.outbound_traffic_policy},
+        "h2UpgradePolicy": mesh.h2_upgrade_policy,
         "rootNamespace": "istio-system",
         "trustDomain": mesh.trust_domain,
         # Istio's own default ["*"] is left implicit, as a ConfigMap usually leaves it.

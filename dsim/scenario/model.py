@@ -74,6 +74,9 @@ class Mesh:
     """SPIFFE trust domain in workload identities (``spiffe://<trust_domain>/ns/<ns>/sa/<sa>``)."""
     revision: LabelValue = "default"
     """Istio revision written into endpoint metadata."""
+    h2_upgrade_policy: Literal["DO_NOT_UPGRADE", "UPGRADE"] = "DO_NOT_UPGRADE"
+    """``meshConfig.h2UpgradePolicy`` (Istio's default ``DO_NOT_UPGRADE``): ``UPGRADE`` makes every
+    outbound cluster of an HTTP port speak HTTP/2 unless its DestinationRule says otherwise."""
     default_service_export_to: tuple[str, ...] = ("*",)
     """``meshConfig.defaultServiceExportTo`` (Istio's default ``["*"]``): the exportTo of Services and
     ServiceEntries that set none (``.`` their own namespace, ``*`` every one, ``~`` none, names)."""

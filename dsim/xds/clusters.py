@@ -29,7 +29,7 @@ from dsim.xds.common import (
 )
 from dsim.xds.common import socket_address as address_of
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
-from dsim.xds.policy import ClusterPolicy, apply_policy
+from dsim.xds.policy import ClusterPolicy, apply_policy, upgrades_to_h2
 from dsim.xds.view import InboundEndpoint
 
 Cluster: TypeAlias = cluster_pb2.Cluster
@@ -77,11 +77,13 @@ def outbound(
     rule: str = "",
     policy: ClusterPolicy | None = None,
     entry: bool = False,
+    h2_upgrade: bool = False,
 ) -> Cluster:
     """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
     filter and, under mTLS, its TLS matches (``entry``: a ServiceEntry host's, whose identities a
     rule's SIMPLE or MUTUAL TLS without names of its own checks); shaped by a DestinationRule when ``rule`` (its
-    ``istio.config`` path) is given, with the rule's ``policy`` for this cluster."""
+    ``istio.config`` path) is given, with the rule's ``policy`` for this cluster (``h2_upgrade``: the
+    mesh's ``h2UpgradePolicy`` is ``UPGRADE``)."""
     cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
     _built(cluster)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
@@ -101,11 +103,14 @@ def outbound(
     if tls_mode in ("SIMPLE", "MUTUAL"):
         istio["alpn_override"] = "false"  # the destination's own TLS: no Istio ALPN
     cluster.metadata.CopyFrom(metadata({"istio": istio}))
-    http = upstream_http_options(protocol)
+    pool = policy.connection_pool if policy is not None else None
+    http = upstream_http_options(protocol, h2_upgrade=upgrades_to_h2(protocol, pool, h2_upgrade))
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if mtls:
-        common = mesh_tls_context(mesh_alpn(is_http2(cluster)), identities)
+        # Istio builds the context after the connection pool, whose useClientProtocol ends HTTP/2.
+        client_protocol = pool is not None and pool.http is not None and pool.http.use_client_protocol
+        common = mesh_tls_context(mesh_alpn(is_http2(cluster) and not client_protocol), identities)
         tls = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni)
         matches = cluster.transport_socket_matches
         match = matches.add(
@@ -141,7 +146,7 @@ def inbound(
     connection pool (``policy``) it takes (:func:`inbound_metadata`)."""
     cluster = _inbound_shape(spec, port, endpoint)
     _built(cluster)
-    http = upstream_http_options(protocol)
+    http = upstream_http_options(protocol)  # applyH2Upgrade is outbound only
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if services:

@@ -156,21 +156,28 @@ def san_matchers(exact: Sequence[str], prefix: str | None = None) -> list[string
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
-def upstream_http_options(protocol: str) -> http_protocol_options_pb2.HttpProtocolOptions | None:
+def downstream_protocol() -> http_protocol_options_pb2.HttpProtocolOptions.UseDownstreamHttpConfig:
+    """Speak upstream whichever HTTP version the client spoke (``setUseDownstreamProtocol``)."""
+    return http_protocol_options_pb2.HttpProtocolOptions.UseDownstreamHttpConfig(
+        http_protocol_options=protocol_pb2.Http1ProtocolOptions(),
+        http2_protocol_options=protocol_pb2.Http2ProtocolOptions(),
+    )
+
+
+def upstream_http_options(
+    protocol: str, *, h2_upgrade: bool = False
+) -> http_protocol_options_pb2.HttpProtocolOptions | None:
     """How a cluster speaks HTTP upstream, as Istio sets it per port protocol (``setUpstreamProtocol``):
-    HTTP/2 for :data:`H2_PROTOCOLS`, the downstream's protocol for sniffed ports, Envoy's default otherwise."""
+    HTTP/2 for :data:`H2_PROTOCOLS`, the downstream's protocol for sniffed ports, Envoy's default
+    otherwise; ``h2_upgrade`` (:func:`dsim.xds.policy.upgrades_to_h2`) makes any but a sniffed port's
+    HTTP/2 (``applyH2Upgrade``: ``setH2Options`` leaves a protocol already chosen)."""
     options = http_protocol_options_pb2.HttpProtocolOptions
-    if protocol in H2_PROTOCOLS:
+    if protocol in H2_PROTOCOLS or (h2_upgrade and protocol != "auto"):
         return options(
             explicit_http_config=options.ExplicitHttpConfig(http2_protocol_options=protocol_pb2.Http2ProtocolOptions())
         )
     if protocol == "auto":
-        return options(
-            use_downstream_protocol_config=options.UseDownstreamHttpConfig(
-                http_protocol_options=protocol_pb2.Http1ProtocolOptions(),
-                http2_protocol_options=protocol_pb2.Http2ProtocolOptions(),
-            )
-        )
+        return options(use_downstream_protocol_config=downstream_protocol())
     return None
 
 

@@ -163,6 +163,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
                     mtls=mesh.mtls != "DISABLE",
                     rule=rule,
                     policy=policy,
+                    h2_upgrade=mesh.h2_upgrade_policy == "UPGRADE",
                 )
             )
             if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set

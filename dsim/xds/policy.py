@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import config_source_pb2, protocol_pb2
+from envoy.config.core.v3 import config_source_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
@@ -31,10 +31,12 @@ from dsim.scenario.istio.destination_rule import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS
 from dsim.xds.common import (
     HTTP_PROTOCOL_OPTIONS,
     ROOT_CERT,
     WORKLOAD_CERT,
+    downstream_protocol,
     is_http2,
     mesh_alpn,
     mesh_tls_context,
@@ -135,30 +137,55 @@ def _duration(milliseconds: int) -> duration_pb2.Duration:
 
 
 def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings) -> None:
+    """``applyConnectionPool``: circuit-breaker thresholds, the connect timeout, and the HTTP
+    options it sets: common ones once any HTTP limit is given (an empty block where only
+    ``maxConcurrentStreams`` is), the stream limit on an HTTP/2 cluster, the client's protocol."""
     thresholds = cluster.circuit_breakers.thresholds[0]
-    common = protocol_pb2.HttpProtocolOptions()
     if pool.tcp is not None:
         if pool.tcp.max_connections:
             thresholds.max_connections.value = pool.tcp.max_connections
         if pool.tcp.connect_timeout is not None:
             cluster.connect_timeout.CopyFrom(_duration(pool.tcp.connect_timeout))
-    if pool.http is not None:
-        http = pool.http
-        for value, field in (
-            (http.http1_max_pending_requests, "max_pending_requests"),
-            (http.http2_max_requests, "max_requests"),
-            (http.max_retries, "max_retries"),
-        ):
-            if value:  # zero (or unset) leaves Istio's default
-                getattr(thresholds, field).value = value
-        if http.max_requests_per_connection:
-            common.max_requests_per_connection.value = http.max_requests_per_connection
+    http = pool.http
+    if http is None:
+        return
+    for value, field in (
+        (http.http1_max_pending_requests, "max_pending_requests"),
+        (http.http2_max_requests, "max_requests"),
+        (http.max_retries, "max_retries"),
+    ):
+        if value:  # zero (or unset) leaves Istio's default
+            getattr(thresholds, field).value = value
+    if http.idle_timeout is not None or http.max_requests_per_connection or http.max_concurrent_streams:
+        options = _http_options(cluster)
+        common = options.common_http_protocol_options
+        common.SetInParent()
         if http.idle_timeout is not None:
             common.idle_timeout.CopyFrom(_duration(http.idle_timeout))
-    if common.ByteSize():
-        options = _http_options(cluster)
-        options.common_http_protocol_options.CopyFrom(common)
+        if http.max_requests_per_connection:
+            common.max_requests_per_connection.value = http.max_requests_per_connection
+        if http.max_concurrent_streams and options.explicit_http_config.HasField("http2_protocol_options"):
+            options.explicit_http_config.http2_protocol_options.max_concurrent_streams.value = (
+                http.max_concurrent_streams
+            )
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+    if http.use_client_protocol:  # setUseDownstreamProtocol, as on a sniffed port
+        options = _http_options(cluster)
+        options.use_downstream_protocol_config.CopyFrom(downstream_protocol())
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+
+
+def upgrades_to_h2(protocol: str, pool: ConnectionPoolSettings | None, mesh_upgrade: bool) -> bool:
+    """``shouldH2Upgrade`` for an outbound cluster of a ``protocol`` port: a rule's
+    ``useClientProtocol`` never, its ``h2UpgradePolicy`` ``UPGRADE`` on any port and
+    ``DO_NOT_UPGRADE`` never; otherwise an HTTP port when the mesh upgrades (``mesh_upgrade``)."""
+    http = pool.http if pool is not None else None
+    if http is not None:
+        if http.use_client_protocol:
+            return False
+        if http.h2_upgrade_policy != "DEFAULT":
+            return http.h2_upgrade_policy == "UPGRADE"
+    return mesh_upgrade and protocol in HTTP_PROTOCOLS
 
 
 def _http_options(cluster: cluster_pb2.Cluster) -> http_protocol_options_pb2.HttpProtocolOptions:

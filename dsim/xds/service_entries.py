@@ -73,7 +73,7 @@ def server_first_conflict(incoming: str, held: str) -> bool:
     return incoming != held and (incoming in SERVER_FIRST_PROTOCOLS or held in SERVER_FIRST_PROTOCOLS)
 
 
-_CLUSTER_PROTOCOL = {"HTTP": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "GRPC-Web": "GRPC-Web", "auto": "auto"}
+_CLUSTER_PROTOCOL = {p: p for p in (*HTTP_PROTOCOLS, "auto")}
 
 
 def entry_port_kind(protocol: str) -> str:
@@ -169,11 +169,11 @@ class EntryIndex:
         families = tuple(index.columns["ip_families"][service].split(","))
         base = index.service(service)
         trust = index.cluster.scenario.mesh.trust_domain
-        pods = {index.columns["service_account"][w] for w in index.workloads_of_service.get(service, [])}
-        identities = (
-            *entry.spec.subject_alt_names,
-            *sorted(spiffe_id(trust, entry.namespace, sa) for sa in pods),
-        )
+        # The sorted union of the entry's names and its endpoints' accounts, selected pods' and listed
+        # ones' (addServiceAccounts over the endpoint shards; convertWorkloadEntryToWorkloadInstance).
+        accounts = {index.columns["service_account"][w] for w in index.workloads_of_service.get(service, [])}
+        accounts.update(e.service_account for e in entry.spec.endpoints if e.service_account)
+        identities = {*entry.spec.subject_alt_names, *(spiffe_id(trust, entry.namespace, sa) for sa in accounts)}
         return EntryView(
             service=service,
             host=base.host,
@@ -181,7 +181,7 @@ class EntryIndex:
             entry=entry,
             facts=EntryFacts(families=families, addresses=entry_addresses(entry)),
             ports=base.ports,
-            identities=tuple(dict.fromkeys(identities)),
+            identities=tuple(sorted(identities)),
             selected=entry.spec.workload_selector is not None,
         )
 
@@ -228,16 +228,20 @@ def _own_passthrough(objects: ObjectView, service: int, subset: str) -> bool:
     return lb is not None and lb.simple == "PASSTHROUGH"
 
 
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+
+
 def _inline_assignment(
     name: str, view: EntryView, port: PortView, listed: Sequence[WorkloadEntry]
 ) -> endpoint_pb2.ClusterLoadAssignment:
     """The entry's endpoints by locality, each at its port override or the port's target port.
-    Metadata as for a workload entry: ``tlsMode`` from its label, ``istio.workload`` with an empty
+    Metadata as for a workload entry: ``tlsMode`` from its label, else ``istio`` for an endpoint with
+    a service account (``getTLSModeFromWorkloadEntry``), ``istio.workload`` with an empty
     workload name and the endpoint's canonical labels (inferred)."""
     groups: dict[str, list[ec.LbEndpoint]] = {}
     for endpoint in listed:
         filters: dict[str, dict[str, str]] = {}
-        if endpoint.labels.get("security.istio.io/tlsMode") == "istio":
+        if endpoint.labels.get(TLS_MODE_LABEL, "istio" if endpoint.service_account else "") == "istio":
             filters["envoy.transport_socket_match"] = endpoints.TLS_MATCH
         workload = ";".join(
             (
@@ -300,6 +304,7 @@ def _cluster(
         rule=objects.rule(view.service),
         policy=policy,
         entry=True,
+        h2_upgrade=index.cluster.scenario.mesh.h2_upgrade_policy == "UPGRADE",
     )
     if not internal:
         cluster.metadata.filter_metadata["istio"]["external"] = True

@@ -372,7 +372,7 @@ def test_the_hand_written_inventories_are_kubectl_output() -> None:
     ],
 )
 def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[str, list[str]]) -> None:
-    """STRICT mTLS, a trust domain, REGISTRY_ONLY and default exportTo lists change every sidecar's
+    """STRICT mTLS, a trust domain, REGISTRY_ONLY, HTTP/2 upgrade and default exportTo lists change every sidecar's
     config: the export writes them where a cluster keeps them (a root PeerAuthentication, the ``istio``
     ConfigMap), and the import reads them; an object that took a default is written without it."""
     data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
@@ -380,6 +380,7 @@ def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[
         "mtls": "STRICT",
         "trust_domain": "example.org",
         "outbound_traffic_policy": "REGISTRY_ONLY",
+        "h2_upgrade_policy": "UPGRADE",
         "default_service_export_to": defaults["service"],
         "default_virtual_service_export_to": defaults["virtual_service"],
         "default_destination_rule_export_to": ["."],

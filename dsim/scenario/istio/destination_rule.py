@@ -67,11 +67,15 @@ class HttpSettings:
     """Most concurrent retries to the destination."""
     idle_timeout: Milliseconds | None = None
     """Idle time before a connection is closed, milliseconds."""
+    h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] = "DEFAULT"
+    """Whether the cluster speaks HTTP/2 to the destination (``DEFAULT``: as the mesh's
+    ``h2UpgradePolicy`` says, for HTTP ports only; ``UPGRADE``: on any port)."""
+    use_client_protocol: bool = False
+    """Speak to the destination the protocol the client spoke (no upgrade)."""
+    max_concurrent_streams: NonNegativeInt32 | None = None
+    """Most concurrent streams on one HTTP/2 connection (0 or unset: Envoy's default)."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
-        ("h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams", "http2KeepAlive"),
-        "an HTTP protocol option of the cluster; " + NOT_MODELLED,
-    )
+    IGNORED: ClassVar[Mapping[str, str]] = {"http2KeepAlive": "HTTP/2 keepalive pings; " + NOT_MODELLED}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,6 +92,9 @@ def pool_problem(pool: ConnectionPoolSettings | None) -> str | None:
     """``validateConnectionPool``: a pool sets tcp or http (its numbers are checked by their types)."""
     if pool is not None and pool.tcp is None and pool.http is None:
         return "a connection pool must set tcp or http"
+    http = pool.http if pool is not None else None
+    if http is not None and http.h2_upgrade_policy == "UPGRADE" and http.use_client_protocol:
+        return "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE"
     return None
 
 

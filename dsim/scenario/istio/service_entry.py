@@ -87,8 +87,9 @@ class WorkloadEntry:
     """``region/zone/subzone``."""
     weight: UInt32 = 0
     """Load-balancing weight (0: the default)."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = {"serviceAccount": "the endpoint's identity; no effect on config size"}
+    service_account: Annotated[str, MaxLength(253)] = ""
+    """The endpoint's Kubernetes service account, in the entry's namespace: an identity its clients'
+    mTLS checks, and ``tlsMode: istio`` where no ``security.istio.io/tlsMode`` label says otherwise."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
