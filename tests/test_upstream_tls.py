@@ -31,6 +31,13 @@ CASES: dict[str, dict[str, Any]] = {
     "bundle": {"mode": "SIMPLE", "credentialName": "configmap://ext/bundle"},
     "secret": {"mode": "SIMPLE", "credentialName": "ca"},
     "entry-sans": {"mode": "SIMPLE"},  # its ServiceEntry names the identities to check
+    "files": {
+        "mode": "MUTUAL",
+        "clientCertificate": "/etc/certs/client.pem",
+        "privateKey": "/etc/certs/key.pem",
+        "caCertificates": "/etc/certs/ca.pem",
+        "caCrl": "/etc/certs/ca.crl",
+    },
 }
 SELECTED = frozenset({"skip-credential", "mutual"})
 """Rules with a workloadSelector (the client's): a sidecar takes their Secret credentials."""
@@ -106,6 +113,7 @@ def _context(cluster: Any) -> tls_pb2.UpstreamTlsContext:
         ("bundle", (True, True)),  # a ConfigMap's CA: any sidecar may have it
         ("secret", None),  # a Secret in a rule without a selector: no TLS context at all
         ("entry-sans", (True, True)),  # decided on the rule's own names, before the entry's are taken
+        ("files", (True, True)),
     ],
 )
 def test_auto_sni_and_san_validation_follow_the_rule(mesh: Cluster, name: str, auto: tuple[bool, bool] | None) -> None:
@@ -174,6 +182,14 @@ def test_credentials_name_their_sds_resources_and_a_secret_needs_a_selector(mesh
         files.validation_context_sds_secret_config.sds_config.WhichOneof("config_source_specifier")
         == "api_config_source"
     )
+    # Files in the sidecar, served by istio-agent under names made of their paths (SdsCertificateConfig).
+    common = _context(_cluster(mesh, "files")).common_tls_context
+    assert [c.name for c in common.tls_certificate_sds_secret_configs] == [
+        "file-cert:/etc/certs/client.pem~/etc/certs/key.pem"
+    ]
+    checked = common.combined_validation_context
+    assert checked.validation_context_sds_secret_config.name == "file-root:/etc/certs/ca.pem"
+    assert checked.default_validation_context.crl.filename == "/etc/certs/ca.crl"
     secret = _cluster(mesh, "secret")
     assert not secret.HasField("transport_socket")
     assert not secret.transport_socket_matches

@@ -309,6 +309,9 @@ class _Anonymizer:
             "address": lambda v: _each(v, self.endpoint_address),
             "subjectAltNames": lambda v: _each(v, self.text),
             "serviceAccount": lambda v: _each(v, self.names),
+            **dict.fromkeys(
+                ("clientCertificate", "privateKey", "caCertificates", "caCrl"), lambda v: _each(v, self.text)
+            ),  # file paths, which may name a team or a service
             "uri": self.string_match,
             "authority": self.string_match,
             "headers": lambda v: _values(v, self.string_match),

@@ -50,7 +50,7 @@ ENFORCING = 100  # Istio turns on enforcement of each consecutive-error rule it 
 RING_SIZE = 1024  # the ring size Istio gives a consistent hash without one (applyLoadBalancer)
 CONFIGMAP_CREDENTIAL = "configmap://"
 """A ``credentialName`` read from a ConfigMap (a CA bundle), which any proxy may be given."""
-SYSTEM_ROOTS = "file-root:system"  # SIMPLE TLS without caCertificates: the system roots (inferred)
+SYSTEM_ROOTS = "system"  # the CA file of SIMPLE and MUTUAL without caCertificates (constructUpstreamTLS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -261,23 +261,32 @@ def _tls(
             sni=tls.sni or sni,
         )
     else:  # SIMPLE and MUTUAL: the destination's own certificates, checked against the CA given
-        root = credential_secret(f"{tls.credential_name}-cacert") if tls.credential_name else sds_secret(SYSTEM_ROOTS)
+        # Files are served by istio-agent as SDS resources named after them (SdsCertificateConfig).
+        root = (
+            credential_secret(f"{tls.credential_name}-cacert")
+            if tls.credential_name
+            else sds_secret(f"file-root:{tls.ca_certificates or SYSTEM_ROOTS}")
+        )
         common = tls_pb2.CommonTlsContext(tls_params=tls_versions())  # defaultUpstreamCommonTLSContext
         if tls.insecure_skip_verify:  # nothing to check the certificate against (constructUpstreamTLS)
             if not tls.credential_name:
                 common.validation_context.SetInParent()
         else:
+            checked = common_pb2.CertificateValidationContext(
+                match_subject_alt_names=san_matchers(tls.subject_alt_names or (identities if entry else ()))
+            )
+            if tls.ca_crl:  # validation refuses a CRL beside a credentialName
+                checked.crl.filename = tls.ca_crl
             common.combined_validation_context.CopyFrom(
                 tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
-                    default_validation_context=common_pb2.CertificateValidationContext(
-                        match_subject_alt_names=san_matchers(tls.subject_alt_names or (identities if entry else ()))
-                    ),
-                    validation_context_sds_secret_config=root,
+                    default_validation_context=checked, validation_context_sds_secret_config=root
                 )
             )
         if tls.mode == "MUTUAL":
             client = (
-                credential_secret(tls.credential_name) if tls.credential_name else sds_secret("file-cert:client~key")
+                credential_secret(tls.credential_name)
+                if tls.credential_name
+                else sds_secret(f"file-cert:{tls.client_certificate}~{tls.private_key}")
             )
             common.tls_certificate_sds_secret_configs.append(client)
         if is_http2(cluster):

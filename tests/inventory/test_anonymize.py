@@ -95,6 +95,28 @@ def test_istio_objects_name_the_same_hashes() -> None:
     assert out["sidecars"][3]["spec"]["egress"][0]["hosts"][2] == "*/*." + metrics.split(".", 1)[1]
 
 
+def test_identities_and_certificate_files_are_hashed_as_names() -> None:
+    """An entry endpoint's service account hashes as the workload's account of the same name does
+    (both become SPIFFE identities); a rule's certificate file paths keep their length and slashes."""
+    data = _shipped("istio-objects.yaml")
+    account = data["workloads"][0].setdefault("service_account", "payments")
+    data["service_entries"][0]["spec"]["endpoints"] = [{"address": "10.9.0.1", "serviceAccount": account}]
+    data["destination_rules"][0]["spec"]["trafficPolicy"]["tls"] = {
+        "mode": "MUTUAL",
+        "clientCertificate": "/etc/payments/client.pem",
+        "privateKey": "/etc/payments/key.pem",
+    }
+    out = anonymize(data)
+    endpoint = out["service_entries"][0]["spec"]["endpoints"][0]
+    assert endpoint["serviceAccount"] == out["workloads"][0]["service_account"] != account
+    tls = out["destination_rules"][0]["spec"]["trafficPolicy"]["tls"]
+    for key in ("clientCertificate", "privateKey"):
+        original = data["destination_rules"][0]["spec"]["trafficPolicy"]["tls"][key]
+        assert tls[key] != original
+        assert len(tls[key]) == len(original)
+        assert tls[key].count("/") == original.count("/")
+
+
 def test_port_names_keep_the_protocol_prefix() -> None:
     out = anonymize(_shipped("istio-objects.yaml"))
     names = [p["name"] for s in out["services"] for p in s["ports"]]

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from dsim.scenario.convert import join
+from dsim.scenario.convert import MaxLength, join
 from dsim.scenario.istio.common import (
     NOT_MODELLED,
     Checks,
@@ -191,11 +191,14 @@ class ClientTLSSettings:
     insecure_skip_verify: bool = False
     """Do not check the server certificate: no CA or names to check it against, and no
     ``auto_san_validation``."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
-        ("clientCertificate", "privateKey", "caCertificates", "caCrl"),
-        "a file path or TLS option; " + NOT_MODELLED,
-    )
+    client_certificate: Annotated[str, MaxLength(4096)] = ""
+    """MUTUAL without a credentialName: the client certificate's file in the sidecar."""
+    private_key: Annotated[str, MaxLength(4096)] = ""
+    """MUTUAL without a credentialName: the client key's file."""
+    ca_certificates: Annotated[str, MaxLength(4096)] = ""
+    """The CA file the server certificate is checked against (empty: the system's roots)."""
+    ca_crl: Annotated[str, MaxLength(4096)] = ""
+    """A certificate revocation list file the check also reads."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -372,12 +375,18 @@ class _DestinationRuleChecks(Checks):
 
     def tls(self, path: str, tls: ClientTLSSettings) -> None:
         """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential."""
-        files = [key for key in ("clientCertificate", "caCertificates", "privateKey", "caCrl") if self.has(path, key)]
+        given = {
+            "clientCertificate": tls.client_certificate,
+            "caCertificates": tls.ca_certificates,
+            "privateKey": tls.private_key,
+            "caCrl": tls.ca_crl,
+        }
+        files = [key for key, value in given.items() if value]
         if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
             if files:
                 self.fail(join(path, files[0]), "cannot be set together with credentialName")
             return
         if tls.mode == "MUTUAL":
             for key in ("clientCertificate", "privateKey"):
-                if not self.has(path, key):
+                if not given[key]:
                     self.fail(join(path, key), "MUTUAL TLS needs clientCertificate and privateKey, or a credentialName")
