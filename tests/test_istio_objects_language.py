@@ -1105,10 +1105,13 @@ def test_unmodelled_fields_of_each_kind_are_listed() -> None:
     pool = {"tcp": {"maxConnections": 10, "tcpKeepalive": {"probes": 3}}}
     sidecar = edited(SELECTOR_SIDECAR, "spec.inboundConnectionPool", pool)
     sidecar["spec"]["ingress"][0]["tls"] = {"mode": "SIMPLE"}
-    assert {p for p, _ in parse_sidecar(sidecar).ignored} == {
-        "spec.ingress[0].tls",
-        "spec.inboundConnectionPool.tcp.tcpKeepalive",
-    }
+    parsed = parse_sidecar(sidecar)
+    assert {p for p, _ in parsed.ignored} == {"spec.ingress[0].tls"}
+    pool = parsed.value.spec.inbound_connection_pool
+    assert pool is not None
+    assert pool.tcp is not None
+    assert pool.tcp.tcp_keepalive is not None  # read, and built
+    assert pool.tcp.tcp_keepalive.probes == 3
     # a Sidecar holding only an inbound connection pool is not empty
     only_pool = {
         "name": "pool",

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
+from dsim.xds.common import HTTP_PROTOCOL_OPTIONS
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
 from tests.rule_helpers import clusters_of, dr, pool, pool_of, rule_of
 
@@ -49,7 +51,10 @@ MESH: dict[str, Any] = {
         _sidecar(
             "ratings-pool",
             "ratings",
-            inboundConnectionPool={"http": {"http1MaxPendingRequests": 41}},
+            inboundConnectionPool={
+                "http": {"http1MaxPendingRequests": 41, "useClientProtocol": True, "idleTimeout": "30s"},
+                "tcp": {"tcpKeepalive": {"probes": 2}},
+            },
             ingress=[
                 {"port": {"number": 9090, "protocol": "HTTP", "name": "web"}, **pool(31)},
                 {"port": {"number": 9091, "protocol": "TCP", "name": "admin"}},
@@ -92,6 +97,12 @@ def test_an_ingress_port_pool_wins_over_the_sidecar_pool(mesh: Cluster) -> None:
     assert (rule_of(web), pool_of(web)) == ("", 31)
     assert _pending(admin) == 41
     assert pool_of(admin) != 31
+    # the pool's TCP keepalive and HTTP options reach inbound clusters too (applyConnectionPool)
+    assert admin.upstream_connection_options.tcp_keepalive.keepalive_probes.value == 2
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    admin.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].Unpack(options)
+    assert options.HasField("use_downstream_protocol_config")
+    assert options.common_http_protocol_options.idle_timeout.seconds == 30
 
 
 @pytest.mark.parametrize("design", design_names())

@@ -29,6 +29,7 @@ from dsim.scenario.istio.destination_rule import (
     LoadBalancerSettings,
     OutlierDetection,
     PortTrafficPolicy,
+    TcpKeepalive,
     TrafficPolicy,
 )
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS
@@ -137,42 +138,78 @@ def _duration(milliseconds: int) -> duration_pb2.Duration:
 
 
 def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings) -> None:
-    """``applyConnectionPool``: circuit-breaker thresholds, the connect timeout, and the HTTP
-    options it sets: common ones once any HTTP limit is given (an empty block where only
-    ``maxConcurrentStreams`` is), the stream limit on an HTTP/2 cluster, the client's protocol."""
+    """``applyConnectionPool``: circuit-breaker thresholds, the connect timeout, TCP keepalive, and
+    the HTTP options it sets: common ones once any connection limit is given (an empty block where
+    only HTTP/2 ones are), the HTTP/2 ones on an HTTP/2 cluster, the client's protocol."""
     thresholds = cluster.circuit_breakers.thresholds[0]
-    if pool.tcp is not None:
-        if pool.tcp.max_connections:
-            thresholds.max_connections.value = pool.tcp.max_connections
-        if pool.tcp.connect_timeout is not None:
-            cluster.connect_timeout.CopyFrom(_duration(pool.tcp.connect_timeout))
-    http = pool.http
-    if http is None:
-        return
-    for value, field in (
-        (http.http1_max_pending_requests, "max_pending_requests"),
-        (http.http2_max_requests, "max_requests"),
-        (http.max_retries, "max_retries"),
-    ):
-        if value:  # zero (or unset) leaves Istio's default
-            getattr(thresholds, field).value = value
-    if http.idle_timeout is not None or http.max_requests_per_connection or http.max_concurrent_streams:
-        options = _http_options(cluster)
-        common = options.common_http_protocol_options
-        common.SetInParent()
-        if http.idle_timeout is not None:
-            common.idle_timeout.CopyFrom(_duration(http.idle_timeout))
-        if http.max_requests_per_connection:
-            common.max_requests_per_connection.value = http.max_requests_per_connection
-        if http.max_concurrent_streams and options.explicit_http_config.HasField("http2_protocol_options"):
-            options.explicit_http_config.http2_protocol_options.max_concurrent_streams.value = (
-                http.max_concurrent_streams
-            )
-        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
-    if http.use_client_protocol:  # setUseDownstreamProtocol, as on a sniffed port
+    tcp, http = pool.tcp, pool.http
+    if tcp is not None:
+        if tcp.max_connections:
+            thresholds.max_connections.value = tcp.max_connections
+        if tcp.connect_timeout is not None:
+            cluster.connect_timeout.CopyFrom(_duration(tcp.connect_timeout))
+        if tcp.tcp_keepalive is not None:
+            _tcp_keepalive(cluster, tcp.tcp_keepalive)
+    if http is not None:
+        for value, field in (
+            (http.http1_max_pending_requests, "max_pending_requests"),
+            (http.http2_max_requests, "max_requests"),
+            (http.max_retries, "max_retries"),
+        ):
+            if value:  # zero (or unset) leaves Istio's default
+                getattr(thresholds, field).value = value
+    _http_pool_options(cluster, pool)
+    if http is not None and http.use_client_protocol:  # setUseDownstreamProtocol, as on a sniffed port
         options = _http_options(cluster)
         options.use_downstream_protocol_config.CopyFrom(downstream_protocol())
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+
+
+def _tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: TcpKeepalive) -> None:
+    """``setKeepAliveSettings``: an empty ``tcp_keepalive`` (the OS's settings), then what is given,
+    in whole seconds."""
+    target = cluster.upstream_connection_options.tcp_keepalive
+    target.SetInParent()
+    if keepalive.probes:
+        target.keepalive_probes.value = keepalive.probes
+    # Go's uint32(Seconds): a duration beyond 2^32 s (136 years) wraps, as istiod writes it.
+    if keepalive.time is not None:
+        target.keepalive_time.value = (keepalive.time // 1000) % 2**32
+    if keepalive.interval is not None:
+        target.keepalive_interval.value = (keepalive.interval // 1000) % 2**32
+
+
+def _http_pool_options(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings) -> None:
+    """The HTTP protocol options of ``applyConnectionPool``: written once any of the idle timeout
+    (HTTP's, else TCP's), requests per connection, connection duration, stream limit or HTTP/2
+    keepalive is given; the HTTP/2 ones only land on a cluster that speaks HTTP/2."""
+    tcp, http = pool.tcp, pool.http
+    idle: int | None = http.idle_timeout if http is not None else None
+    if idle is None and tcp is not None:
+        idle = tcp.idle_timeout
+    per_connection = http.max_requests_per_connection if http is not None else None
+    duration = tcp.max_connection_duration if tcp is not None else None
+    streams = http.max_concurrent_streams if http is not None else None
+    keepalive = http.http2_keep_alive if http is not None else None
+    if idle is None and not per_connection and duration is None and not streams and keepalive is None:
+        return
+    options = _http_options(cluster)
+    common = options.common_http_protocol_options
+    common.SetInParent()
+    if idle is not None:
+        common.idle_timeout.CopyFrom(_duration(idle))
+    if per_connection:
+        common.max_requests_per_connection.value = per_connection
+    if duration is not None:
+        common.max_connection_duration.CopyFrom(_duration(duration))
+    if options.explicit_http_config.HasField("http2_protocol_options"):
+        http2 = options.explicit_http_config.http2_protocol_options
+        if streams:
+            http2.max_concurrent_streams.value = streams
+        if keepalive is not None and keepalive.interval is not None and keepalive.timeout is not None:
+            http2.connection_keepalive.interval.CopyFrom(_duration(keepalive.interval))
+            http2.connection_keepalive.timeout.CopyFrom(_duration(keepalive.timeout))
+    cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
 
 
 def upgrades_to_h2(protocol: str, pool: ConnectionPoolSettings | None, mesh_upgrade: bool) -> bool:

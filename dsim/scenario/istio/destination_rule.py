@@ -40,6 +40,18 @@ SimpleLb = Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class TcpKeepalive:
+    """``TCPSettings.TcpKeepalive``: keepalive probes on the sidecar's upstream sockets."""
+
+    probes: UInt32 | None = None
+    """Probes without an answer before the connection is dropped (0 or unset: the OS's)."""
+    time: Milliseconds | None = None
+    """Idle time before the first probe, milliseconds (Envoy takes whole seconds)."""
+    interval: Milliseconds | None = None
+    """Time between probes, milliseconds (whole seconds too)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TcpSettings:
     """``ConnectionPoolSettings.TCPSettings``: the cluster's TCP limits."""
 
@@ -47,10 +59,23 @@ class TcpSettings:
     """Most connections to the destination (Envoy's ``max_connections`` circuit breaker)."""
     connect_timeout: Milliseconds | None = None
     """TCP connect timeout, milliseconds."""
+    max_connection_duration: Milliseconds | None = None
+    """Longest life of a connection, milliseconds."""
+    idle_timeout: MillisecondsOrZero | None = None
+    """Idle time before a connection is closed, milliseconds (``0s``: never), unless the HTTP
+    settings give one."""
+    tcp_keepalive: TcpKeepalive | None = None
+    """Keepalive probes (an empty one turns them on with the OS's settings)."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
-        ("idleTimeout", "maxConnectionDuration", "tcpKeepalive"), "a TCP connection option; " + NOT_MODELLED
-    )
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Http2Keepalive:
+    """``HTTPSettings.http2KeepAlive``: HTTP/2 PING frames on idle connections (both required)."""
+
+    interval: Milliseconds | None = None
+    """Time between PINGs, milliseconds."""
+    timeout: Milliseconds | None = None
+    """Time to wait for a PING's answer, milliseconds."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,8 +99,8 @@ class HttpSettings:
     """Speak to the destination the protocol the client spoke (no upgrade)."""
     max_concurrent_streams: NonNegativeInt32 | None = None
     """Most concurrent streams on one HTTP/2 connection (0 or unset: Envoy's default)."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = {"http2KeepAlive": "HTTP/2 keepalive pings; " + NOT_MODELLED}
+    http2_keep_alive: Http2Keepalive | None = None
+    """PINGs on the cluster's HTTP/2 connections (on HTTP/2 clusters only)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,6 +120,9 @@ def pool_problem(pool: ConnectionPoolSettings | None) -> str | None:
     http = pool.http if pool is not None else None
     if http is not None and http.h2_upgrade_policy == "UPGRADE" and http.use_client_protocol:
         return "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE"
+    keepalive = http.http2_keep_alive if http is not None else None
+    if keepalive is not None and (keepalive.interval is None or keepalive.timeout is None):
+        return "http2KeepAlive needs both an interval and a timeout"
     return None
 
 

@@ -1,11 +1,12 @@
-"""HTTP/2 upgrade and the HTTP options of a DestinationRule's connection pool
-(``docs/istio-objects.md`` 2.3), as Istio's ``applyH2Upgrade``/``shouldH2Upgrade`` and
-``applyConnectionPool`` (``cluster_traffic_policy.go``) build them: the mesh's ``h2UpgradePolicy``
-upgrades clusters of HTTP ports only; a rule's ``UPGRADE`` upgrades any port's, its ``DO_NOT_UPGRADE``
-and ``useClientProtocol`` none; ``maxConcurrentStreams`` lands on HTTP/2 clusters (an empty common
-block elsewhere); ``useClientProtocol`` speaks the client's protocol; an upgraded cluster's mTLS
-offers ``h2``. Checked on the protobuf path, byte-exact in the accounting under every design, and in
-the real Envoy."""
+"""HTTP/2 upgrade and the protocol options of a DestinationRule's connection pool
+(``docs/istio-objects.md`` 2.4), as Istio's ``applyH2Upgrade``/``shouldH2Upgrade``,
+``applyConnectionPool`` (``cluster_traffic_policy.go``) and ``setKeepAliveSettings``
+(``cluster.go``) build them: the mesh's ``h2UpgradePolicy`` upgrades clusters of HTTP ports only; a
+rule's ``UPGRADE`` upgrades any port's, its ``DO_NOT_UPGRADE`` and ``useClientProtocol`` none;
+``maxConcurrentStreams`` and ``http2KeepAlive`` land on HTTP/2 clusters (an empty common block
+elsewhere); ``useClientProtocol`` speaks the client's protocol; an upgraded cluster's mTLS offers
+``h2``; TCP keepalive, connection duration and idle timeout as given. Checked on the protobuf path,
+byte-exact in the accounting under every design, and in the real Envoy."""
 
 from __future__ import annotations
 
@@ -37,8 +38,29 @@ RULES = [
         "web",
         subsets=[{"name": "v1", "labels": {"app": "web"}, **_http(h2UpgradePolicy="DO_NOT_UPGRADE")}],
     ),
-    dr("db", "shop", "db", **_http(h2UpgradePolicy="UPGRADE", maxConcurrentStreams=50)),
+    dr(
+        "db",
+        "shop",
+        "db",
+        **_http(
+            h2UpgradePolicy="UPGRADE", maxConcurrentStreams=50, http2KeepAlive={"interval": "10s", "timeout": "3s"}
+        ),
+    ),
     dr("rpc", "shop", "rpc", **_http(useClientProtocol=True, maxConcurrentStreams=7)),
+    dr(
+        "sniffed",
+        "shop",
+        "sniffed",
+        trafficPolicy={
+            "connectionPool": {
+                "tcp": {
+                    "idleTimeout": "0s",
+                    "maxConnectionDuration": "1h",
+                    "tcpKeepalive": {"probes": 3, "time": "7200500ms", "interval": "75s"},
+                }
+            }
+        },
+    ),
 ]
 
 
@@ -113,15 +135,38 @@ def test_stream_limits_land_on_http2_clusters_only(mesh: Cluster) -> None:
     assert db.explicit_http_config.http2_protocol_options.max_concurrent_streams.value == 50
     assert db.HasField("common_http_protocol_options")  # entered, though empty
     assert db.common_http_protocol_options.ByteSize() == 0
+    keepalive = db.explicit_http_config.http2_protocol_options.connection_keepalive
+    assert (keepalive.interval.seconds, keepalive.timeout.seconds) == (10, 3)
     rpc = _options(found[f"outbound|9000||{_host('rpc')}"])
     assert rpc is not None  # the client's protocol: no HTTP/2 block to hold the limit
     assert not rpc.use_downstream_protocol_config.http2_protocol_options.HasField("max_concurrent_streams")
 
 
-def test_upgrade_with_the_clients_protocol_is_refused() -> None:
+def test_tcp_settings_land_on_any_cluster(mesh: Cluster) -> None:
+    sniffed = clusters_of(mesh, "shop/web")[f"outbound|8080||{_host('sniffed')}"]
+    keepalive = sniffed.upstream_connection_options.tcp_keepalive
+    # whole seconds, as Go's Duration.Seconds gives them
+    assert (keepalive.keepalive_probes.value, keepalive.keepalive_time.value, keepalive.keepalive_interval.value) == (
+        3,
+        7200,
+        75,
+    )
+    options = _options(sniffed)
+    assert options is not None
+    common = options.common_http_protocol_options
+    assert common.HasField("idle_timeout")  # 0s: never, written as such
+    assert common.idle_timeout.ByteSize() == 0
+    assert common.max_connection_duration.seconds == 3600
+    assert options.HasField("use_downstream_protocol_config")  # the sniffed port's own protocol kept
+
+
+def test_bad_pool_settings_are_refused() -> None:
     spec = _spec(False)
     spec["destination_rules"] = [dr("db", "shop", "db", **_http(h2UpgradePolicy="UPGRADE", useClientProtocol=True))]
     with pytest.raises(ScenarioError, match=r"destination_rules\[0\].*connectionPool.*useClientProtocol"):
+        scenario_from_dict(spec)
+    spec["destination_rules"] = [dr("db", "shop", "db", **_http(http2KeepAlive={"interval": "10s"}))]
+    with pytest.raises(ScenarioError, match=r"destination_rules\[0\].*connectionPool.*http2KeepAlive"):
         scenario_from_dict(spec)
 
 
