@@ -88,8 +88,11 @@ def effective_policy(spec: DestinationRuleSpec, subset: str, port: int) -> Clust
         for entry in spec.subsets:
             if entry.name == subset:
                 override = _at_port(entry.traffic_policy, port)
+                # A subset's part replaces the rule's; a subset's port-level entry replaces all four,
+                # unset ones by Istio's defaults (MergeTrafficPolicy, 1.17 to HEAD).
+                whole = isinstance(override, PortTrafficPolicy)
                 if override is not None:
-                    parts |= {p: getattr(override, p) for p in _PARTS if getattr(override, p) is not None}
+                    parts |= {p: getattr(override, p) for p in _PARTS if whole or getattr(override, p) is not None}
                 break
     return ClusterPolicy(
         **parts, tls_context=sidecar_builds_tls(parts["tls"], selector=spec.workload_selector is not None)
