@@ -115,7 +115,7 @@ def test_the_verdict_comes_first_in_three_sentences_naming_the_designs(
         assert all(f"`{d}`" in sentences[0] for d in DESIGNS)
         assert sentences[2].startswith(
             "How sure: the memory model, one price per object for every design, reproduces the 1096 Envoy "
-            "measurements it was fitted on within 1.61% (relative residual SD; R² at least 0.9995"
+            "measurements it was fitted on within 1.59% (relative residual SD; R² at least 0.9995"
         )
         assert re.search(r"\), [\d.]+ [KM]iB at these sidecars", sentences[2]), sentences[2]
         assert "inside the range of configs it measured" in sentences[2]
@@ -198,7 +198,7 @@ def _design_by_design(calibration: dsim.Calibration, design: str, scale: float) 
     return dataclasses.replace(calibration, envoy=envoy)
 
 
-DUPLICATE_MEMORY = "Memory: Envoy holds 72.8 MiB per sidecar under `duplicate`"
+DUPLICATE_MEMORY = "Memory: Envoy holds 73.7 MiB per sidecar under `duplicate`"
 
 
 def test_memory_by_object_sums_to_the_prediction_and_names_a_designs_own_fit(
@@ -298,7 +298,7 @@ def test_a_dual_stack_design_cheaper_than_single_stack_is_explained(blog_run: tu
     markdown = (blog_run[0] / "report.md").read_text()
     section = markdown.split("## Figures that look wrong, explained\n", 1)[1].split("\n## ", 1)[0]
     assert section.strip() == (
-        "- Less listener config than `single-stack`: `additional-addresses-1.24` has 0.720× its listener bytes and "
+        "- Less listener config than `single-stack`: `additional-addresses-1.24` has 0.717× its listener bytes and "
         "0.808× its filter chains per sidecar: on the mesh's 4 dual-stack sidecars it serves both families with "
         "one inbound passthrough cluster and one set of passthrough chains without `prefix_ranges`, where "
         "`single-stack` on a "
