@@ -630,6 +630,18 @@ DR_REFUSALS = [
     ),
     (
         "spec.trafficPolicy.tls",
+        {"mode": "SIMPLE", "insecureSkipVerify": True, "credentialName": "ca"},
+        f"{P_DR}.trafficPolicy.tls.credentialName",
+        "cannot be set when insecureSkipVerify is true",
+    ),
+    (
+        "spec.trafficPolicy.tls",
+        {"mode": "MUTUAL", "insecureSkipVerify": True, "credentialName": "c", "subjectAltNames": ["a.example"]},
+        f"{P_DR}.trafficPolicy.tls.subjectAltNames",
+        "cannot be set when insecureSkipVerify is true",
+    ),
+    (
+        "spec.trafficPolicy.tls",
         {"mode": "STRICT"},
         f"{P_DR}.trafficPolicy.tls.mode",
         "'STRICT' is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL",

@@ -280,6 +280,39 @@ def test_a_destination_in_the_sidecars_namespace_joins_unexported() -> None:
     assert_exact_every_design(cluster)
 
 
+@pytest.mark.parametrize(
+    ("sources", "imported"),
+    [
+        ([], True),  # no source namespace: every scope
+        (["a"], False),  # another namespace's route
+        (["a", "b"], True),  # one of its matches is b's
+        ([None, "a"], False),  # a match naming none does not keep it (Istio's loop)
+    ],
+)
+def test_a_route_for_other_namespaces_imports_nothing(sources: list[str | None], imported: bool) -> None:
+    """``virtualServiceDestinationsFilteredBySourceNamespace`` (Istio 1.24 to HEAD): b's Sidecar
+    imports the cache VirtualService's route to pay unless its matches name source namespaces and
+    none is b."""
+    scenario = copy.deepcopy(MESH)
+    scenario["services"][6]["export_to"] = ["*"]  # pay public
+    route = scenario["virtual_services"][0]["spec"]["http"][0]
+    route["match"] = [
+        {"uri": {"prefix": f"/v{i}"}, **({"sourceNamespace": ns} if ns else {})} for i, ns in enumerate(sources)
+    ]
+    if not sources:
+        del route["match"]
+    cluster = build_cluster(scenario_from_dict(scenario))
+    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
+    scope = cluster.scope[cluster.scope["workload"] == w]
+    hosts = index_for(cluster).hosts
+    pay = f"pay.c.{SVC}"
+    assert (pay in {hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()}) == imported
+    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
+    assert (pay in _outbound_hosts(cluster, proxy, "additional-addresses")) == imported
+    if sources == ["a"]:
+        assert_exact_every_design(cluster)
+
+
 @pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])
 def test_accounting_is_byte_exact_every_design(visibility: str) -> None:
     cluster = build_cluster(scenario_from_dict({**MESH, "visibility": visibility, "synthetic": {"services": 6}}))

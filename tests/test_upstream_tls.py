@@ -26,7 +26,8 @@ CASES: dict[str, dict[str, Any]] = {
     "named": {"mode": "SIMPLE", "sni": "named.example.com"},
     "sans": {"mode": "SIMPLE", "subjectAltNames": ["api.example.com"]},
     "skip": {"mode": "SIMPLE", "insecureSkipVerify": True},
-    "skip-credential": {"mode": "SIMPLE", "insecureSkipVerify": True, "credentialName": "ca"},
+    # A client certificate and nothing to check the server's against (validation refuses SIMPLE's).
+    "skip-credential": {"mode": "MUTUAL", "insecureSkipVerify": True, "credentialName": "client"},
     "mutual": {"mode": "MUTUAL", "credentialName": "client"},
     "bundle": {"mode": "SIMPLE", "credentialName": "configmap://ext/bundle"},
     "secret": {"mode": "SIMPLE", "credentialName": "ca"},

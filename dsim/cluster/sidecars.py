@@ -47,6 +47,7 @@ from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, Sidecar, VirtualService, generate_sidecars
 from dsim.scenario.istio.rules import canonical_protocol
+from dsim.scenario.istio.virtual_service import HTTPRoute
 
 
 def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: Sequence[str]) -> tuple[Sidecar, ...]:
@@ -226,7 +227,8 @@ class _Scoper:
             # collectImportedServices takes the destinations of http, tcp and tls routes (and of
             # mirrors, which dsim does not read).
             named: dict[int, set[int] | None] = {}
-            destinations = [d.destination for route in vs.spec.http for d in route.route]
+            http = [route for route in vs.spec.http if _routes_from(route, namespace)]
+            destinations = [d.destination for route in http for d in route.route]
             destinations += [d.destination for tcp in vs.spec.tcp for d in tcp.route]
             destinations += [d.destination for tls in vs.spec.tls for d in tls.route]
             for destination in destinations:
@@ -367,6 +369,15 @@ class _Scoper:
         mask = np.zeros(len(self.hosts), bool)
         mask[self.service_ports["service"].to_numpy()[self.service_ports["port"].to_numpy() == number]] = True
         return mask
+
+
+def _routes_from(route: HTTPRoute, namespace: str) -> bool:
+    """Whether a Sidecar scope for ``namespace`` imports ``route``'s destinations: unless its matches
+    name source namespaces and none is ``namespace`` (``virtualServiceDestinationsFilteredBySourceNamespace``,
+    Istio 1.24 to HEAD). As in Istio, a match naming none does not keep a route whose others name
+    another namespace."""
+    named = [m.source_namespace for m in route.match if m.source_namespace]
+    return not named or namespace in named
 
 
 def _sidecar_notes(sidecars: Sequence[Sidecar], notes: Counter[str]) -> None:

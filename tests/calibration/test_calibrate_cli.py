@@ -44,7 +44,10 @@ def test_quick_calibration_agrees_with_the_shipped_one(tmp_path: Path, capsys: p
     assert set(memory["design"]) == set(designs)
     assert f" of {len(memory)} coefficients with overlapping confidence intervals" in printed
     # What a sidecar's memory is made of agrees: the fixed part and the clusters (most of a
-    # sidecar's memory) within their intervals, and the whole prediction for these meshes within 2%.
+    # sidecar's memory) within their intervals, and the whole prediction for these meshes on average
+    # within the shipped fit's relative residual SD (1.6% on 2026-12-05), each mesh within 2.5 of it.
+    # Sixteen runs fit their terms with an error of the order of that SD, so a fixed 2% on the worst
+    # of the sixteen failed about one run in several (one mesh at 2.1% under load, 2026-12-05).
     # Sixteen meshes of 6 to 300 services cannot price the smaller objects to within the full
     # plan's intervals: their prices drift a little with mesh size (the calibration report's band
     # table), and an endpoint came out 5.8 KiB here against the shipped 5.0 on 2026-12-01.
@@ -59,7 +62,12 @@ def test_quick_calibration_agrees_with_the_shipped_one(tmp_path: Path, capsys: p
         assert len(mine) == 2
         assert mine["agrees"].all(), mine[~mine["agrees"]].to_string()
         quick = fitted.envoy_fit(design, "istio", "allocated_bytes")
-        assert quick.predict(rows) == pytest.approx(reference.predict(rows), rel=0.02)
+        spread = reference.relative_residual_sd
+        assert spread is not None
+        assert 0 < spread < 0.03
+        deviation = quick.predict(rows) / reference.predict(rows) - 1
+        assert abs(float(deviation.mean())) < spread, deviation
+        assert float(abs(deviation).max()) < 2.5 * spread, deviation
 
 
 @pytest.mark.parametrize(

@@ -402,7 +402,8 @@ class _DestinationRuleChecks(Checks):
             self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
 
     def tls(self, path: str, tls: ClientTLSSettings) -> None:
-        """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential."""
+        """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential;
+        ``insecureSkipVerify`` leaves nothing to check a certificate against."""
         given = {
             "clientCertificate": tls.client_certificate,
             "caCertificates": tls.ca_certificates,
@@ -410,6 +411,15 @@ class _DestinationRuleChecks(Checks):
             "caCrl": tls.ca_crl,
         }
         files = [key for key, value in given.items() if value]
+        if tls.insecure_skip_verify:
+            # Nothing is checked, so nothing to check against (Istio 1.20 to HEAD). Under MUTUAL a
+            # credentialName is the client's certificate and may stay.
+            checks = {"caCertificates": tls.ca_certificates, "subjectAltNames": tls.subject_alt_names}
+            if tls.mode == "SIMPLE":
+                checks["credentialName"] = tls.credential_name
+            for key, value in checks.items():
+                if value:
+                    self.fail(join(path, key), "cannot be set when insecureSkipVerify is true")
         if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
             if files:
                 self.fail(join(path, files[0]), "cannot be set together with credentialName")
