@@ -412,7 +412,7 @@ class _DestinationRuleChecks(Checks):
         }
         files = [key for key, value in given.items() if value]
         if tls.insecure_skip_verify:
-            # Nothing is checked, so nothing to check against (Istio 1.20 to HEAD). Under MUTUAL a
+            # Nothing is checked, so nothing to check against (Istio 1.19 to HEAD). Under MUTUAL a
             # credentialName is the client's certificate and may stay.
             checks = {"caCertificates": tls.ca_certificates, "subjectAltNames": tls.subject_alt_names}
             if tls.mode == "SIMPLE":
