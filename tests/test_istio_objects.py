@@ -289,6 +289,23 @@ def _golden_routes() -> list[Any]:
     return list(config.virtual_hosts[0].routes)
 
 
+def test_route_configuration_fields_are_istios() -> None:
+    """Beside its name and virtual hosts, a route configuration carries what Istio's dump of
+    ``http.8080`` carries (Istio 1.19 and later): ``validate_clusters: false``, the 1 MiB direct
+    response limit and ``ignore_port_in_host_matching``."""
+    from envoy.admin.v3 import config_dump_shared_pb2
+    from envoy.config.route.v3 import route_pb2
+
+    from dsim.xds.routes import route_configuration
+
+    routes = config_dump_shared_pb2.RoutesConfigDump()
+    load_dump("routes-virtualservice-prefix.json").configs[0].Unpack(routes)
+    golden = route_pb2.RouteConfiguration()
+    routes.dynamic_route_configs[0].route_config.Unpack(golden)
+    del golden.virtual_hosts[:]
+    assert route_configuration(golden.name, []) == golden
+
+
 def test_routes_have_the_shape_of_istios_dump() -> None:
     """The VirtualService ``bookinfo`` through dsim's route translation, against the routes Istio
     built from it. Differences that come from context, not from dsim: the dump belongs to an

@@ -98,9 +98,20 @@ def catch_all(allow_any: bool) -> rc.VirtualHost:
     return rc.VirtualHost(name="block_all", domains=["*"], routes=[block], include_request_attempt_count=True)
 
 
+# Istio's DefaultMaxDirectResponseBodySizeBytes: the 1 MiB its validation allows a direct response
+# body, raised from Envoy's default of 4 KiB (route/route.go; on sidecar route configurations from 1.18).
+MAX_DIRECT_RESPONSE_BODY = 1 << 20
+
+
 def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> route_pb2.RouteConfiguration:
+    """An outbound route configuration as ``buildSidecarOutboundHTTPRouteConfig`` writes it (Istio 1.19
+    and later: 1.18 lacked ``ignore_port_in_host_matching``, 1.17 both it and the body limit)."""
     return route_pb2.RouteConfiguration(
-        name=name, virtual_hosts=list(virtual_hosts), validate_clusters=wrappers_pb2.BoolValue(value=False)
+        name=name,
+        virtual_hosts=list(virtual_hosts),
+        validate_clusters=wrappers_pb2.BoolValue(value=False),
+        max_direct_response_body_size_bytes=wrappers_pb2.UInt32Value(value=MAX_DIRECT_RESPONSE_BODY),
+        ignore_port_in_host_matching=True,
     )
 
 
