@@ -7,8 +7,9 @@ reads a VirtualService (``mergeVirtualServices`` in ``pilot/pkg/model/virtualser
   is replaced by the delegate's HTTP routes, in order, each merged with it: its matches each
   combined with every root match they do not conflict with (a route with a match conflicting
   with all of them is dropped; with no matches on either side, the other side's stand), its
-  name prefixed with the root route's, its timeout and retries the root route's where it has
-  none. Its destination hosts are resolved in the delegate's namespace.
+  name prefixed with the root route's, and where it has none, the root route's timeout, retries,
+  headers, rewrite, direct response and mirrors (``mergeHTTPRoute``; not a redirect). Its
+  destination and mirror hosts are resolved in the delegate's namespace.
 - A delegate that does not exist, or is not exported to the root's namespace, leaves the route
   out. Only one level (the scenario refuses a delegate that delegates again).
 - Gateway names in matches are compared resolved, each in its own object's namespace
@@ -32,7 +33,7 @@ from dsim.errors import ScenarioError
 from dsim.scenario.istio import VirtualService
 from dsim.scenario.istio.common import MANY
 from dsim.scenario.istio.rules import MESH_GATEWAY
-from dsim.scenario.istio.virtual_service import Delegate, HTTPMatchRequest, HTTPRoute, StringMatch
+from dsim.scenario.istio.virtual_service import Delegate, Destination, HTTPMatchRequest, HTTPRoute, StringMatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -130,18 +131,17 @@ def _delegate_key(delegate: Delegate, root: VirtualService) -> tuple[str, str]:
 
 
 def _resolved(route: HTTPRoute, namespace: str, cluster_domain: str) -> HTTPRoute:
-    """``route`` with its destination hosts resolved in the delegate's ``namespace``."""
+    """``route`` with its destination and mirror hosts resolved in the delegate's ``namespace``
+    (``ResolveVirtualServiceShortnames``)."""
+
+    def resolved(destination: Destination) -> Destination:
+        return dataclasses.replace(destination, host=resolve_host(destination.host, namespace, cluster_domain))
+
     return dataclasses.replace(
         route,
-        route=tuple(
-            dataclasses.replace(
-                d,
-                destination=dataclasses.replace(
-                    d.destination, host=resolve_host(d.destination.host, namespace, cluster_domain)
-                ),
-            )
-            for d in route.route
-        ),
+        route=tuple(dataclasses.replace(d, destination=resolved(d.destination)) for d in route.route),
+        mirror=None if route.mirror is None else resolved(route.mirror),
+        mirrors=tuple(dataclasses.replace(m, destination=resolved(m.destination)) for m in route.mirrors),
     )
 
 
@@ -172,13 +172,20 @@ def _merged_route(root: HTTPRoute, leaf: HTTPRoute) -> HTTPRoute | None:
     matches = _merged_matches(root.match, leaf.match)
     if matches is None:
         return None
+    inherited = {key: getattr(root, key) for key in _INHERITED if getattr(leaf, key) is None}
+    if leaf.whole_mirror_percent is None:  # one protobuf field under two names
+        inherited.update(mirror_percent=root.mirror_percent, legacy_mirror_percent=root.legacy_mirror_percent)
     return dataclasses.replace(
         leaf,
         match=matches,
         name=_joined(root.name, leaf.name),
-        timeout=root.timeout if leaf.timeout is None else leaf.timeout,
-        retries=root.retries if leaf.retries is None else leaf.retries,
+        mirrors=leaf.mirrors or root.mirrors,
+        **inherited,
     )
+
+
+# What a delegate's route takes from its root's where it sets none (mergeHTTPRoute); not a redirect.
+_INHERITED = ("timeout", "retries", "headers", "rewrite", "direct_response", "mirror", "mirror_percentage")
 
 
 def _joined(root: str, leaf: str) -> str:

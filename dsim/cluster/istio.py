@@ -451,15 +451,14 @@ def _subset_notes(
     domain: str,
     notes: Counter[str],
 ) -> None:
-    """Count routes (of sidecars' VirtualServices) to a subset no DestinationRule (nor the Service)
-    defines for their host."""
+    """Count routes and mirrors (of sidecars' VirtualServices) to a subset no DestinationRule (nor
+    the Service) defines for their host."""
     subsets_of = _subset_names(tables)
     for vs in virtual_services:
         if not vs.spec.hosts or (vs.spec.gateways and "mesh" not in vs.spec.gateways):
             continue
         for route in vs.spec.http:
-            for destination in route.route:
-                target = destination.destination
+            for target in (*(d.destination for d in route.route), *route.mirror_destinations()):
                 service = service_of_host.get(resolve_host(target.host, vs.namespace, domain), -1)
                 if service >= 0 and target.subset and target.subset not in subsets_of.get(service, ()):
                     notes[

@@ -224,11 +224,12 @@ class _Scoper:
         found: dict[int, frozenset[int] | None] = {}
         for v in imported:
             vs = self.virtual_services[v]
-            # collectImportedServices takes the destinations of http, tcp and tls routes (and of
-            # mirrors, which dsim does not read).
+            # collectImportedServices takes the destinations of http routes and their mirrors, of
+            # tcp and of tls routes.
             named: dict[int, set[int] | None] = {}
             http = [route for route in vs.spec.http if _routes_from(route, namespace)]
             destinations = [d.destination for route in http for d in route.route]
+            destinations += [mirror for route in http for mirror in route.mirror_destinations()]
             destinations += [d.destination for tcp in vs.spec.tcp for d in tcp.route]
             destinations += [d.destination for tls in vs.spec.tls for d in tls.route]
             for destination in destinations:

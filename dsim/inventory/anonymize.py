@@ -63,6 +63,8 @@ _KEPT_LABEL_KEYS = frozenset({"app", "version"})
 _KEPT_LABEL_PREFIXES = frozenset({"app.kubernetes.io", "topology.kubernetes.io", "istio.io"})
 _SYNTHETIC = re.compile(r"(ns-\d{4}|svc-\d{5})\Z")  # dsim.scenario.synthetic_names' forms
 _RUN = re.compile(r"[A-Za-z0-9]+")
+# In a header value: an escaped '%', an Envoy substitution command (kept), or a run to hash.
+_COMMAND_OR_RUN = re.compile(r"%%|%[A-Z][A-Z0-9_]*|[A-Za-z0-9]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _ALPHABET = _LETTERS + "0123456789"
 _EXHAUSTIVE = 26 * 36  # up to two characters, a free hash is searched for exhaustively
@@ -318,13 +320,36 @@ class _Anonymizer:
             "withoutHeaders": lambda v: _values(v, self.string_match),
             "queryParams": lambda v: _values(v, self.string_match),
             "locality": lambda v: _each(v, lambda t: "/".join(self.names(p) for p in t.split("/"))),
+            # a redirect's path, a direct response's body (text, or base64 that stays base64)
+            **dict.fromkeys(("prefixRewrite", "string", "bytes"), lambda v: _each(v, self.text)),
         }
         if key == "name":
             rename = self.port_name if parent in ("ports", "port") else self.names
             return lambda v: _each(v, rename)
+        if parent != "match" and key in ("headers", "uri", "authority"):
+            # A route's or destination's header operations, a rewrite's or redirect's path and host:
+            # names kept (as a match's header names are), values hashed as free text.
+            return self.header_operations if key == "headers" else lambda v: _each(v, self.text)
         if key == "ports" and parent == "endpoints":  # a WorkloadEntry's {port name: number}
             return lambda v: {self.port_name(k): n for k, n in v.items()} if isinstance(v, Mapping) else v
         return rewriters.get(key)
+
+    def header_operations(self, headers: Any) -> Any:
+        """A ``headers`` block of a route or destination: the values ``set`` and ``add`` write hashed."""
+        if not isinstance(headers, Mapping):
+            return headers
+        out = dict(headers)
+        for side in ("request", "response"):
+            operations = headers.get(side)
+            if isinstance(operations, Mapping):
+                value = lambda v: _values(v, lambda x: _each(x, self.header_value))  # noqa: E731
+                out[side] = _with(operations, set=value, add=value)
+        return out
+
+    def header_value(self, text: str) -> str:
+        """A header value hashed as free text but for Envoy's substitution commands (``%HOSTNAME%``,
+        ``%REQ(...)%``), which must stay names Envoy knows."""
+        return _COMMAND_OR_RUN.sub(lambda m: m.group() if m.group().startswith("%") else self.names(m.group()), text)
 
     def string_match(self, match: Any) -> Any:
         """Istio's StringMatch: exact and prefix values hashed run by run, regexes kept."""

@@ -118,7 +118,7 @@ def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> r
 ROUTE_OBJECTS = ("weighted_clusters", "header_matchers", "regex_matchers")
 """What a route holds beside itself that Envoy builds an object for: weighted destinations
 (``ClusterWeight``), header and query-parameter matchers, and compiled regular expressions (RE2
-programs: a regex path, or a regex header or query-parameter match)."""
+programs: a regex path, a regex header or query-parameter match, or a regex path rewrite)."""
 
 
 ROUTE_COUNTS = ("routes", *ROUTE_OBJECTS)
@@ -136,6 +136,7 @@ def route_objects(route: rc.Route) -> tuple[int, ...]:
     match = route.match
     matchers = [*match.headers, *match.query_parameters]
     regexes = int(match.HasField("safe_regex")) + sum(_is_regex(m) for m in matchers)
+    regexes += int(action is not None and action.HasField("regex_rewrite"))
     return weighted, len(matchers), regexes
 
 

@@ -21,6 +21,7 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster.sources import Source
+from dsim.scenario.istio.route_actions import Headers
 from dsim.scenario.istio.virtual_service import (
     Destination,
     HTTPMatchRequest,
@@ -32,6 +33,16 @@ from dsim.scenario.istio.virtual_service import (
     VirtualService,
 )
 from dsim.xds.common import metadata, outbound_chain, tcp_filters, zero
+from dsim.xds.route_actions import (
+    apply_rewrite,
+    destination_authority,
+    direct_response_action,
+    fraction,
+    header_changes,
+    mirror_policy,
+    redirect_action,
+    write_headers,
+)
 from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
@@ -150,49 +161,113 @@ def _path_of(match: HTTPMatchRequest | None) -> str:
     return str(uri.regex)
 
 
-def _picked(destinations: Sequence[tuple[Target | None, int]]) -> list[tuple[Target, int | None]]:
+class Picked(NamedTuple):
+    """A destination a route's action names: its target, its weight (``None``: the route's only
+    cluster) and its header operations (``None``: none)."""
+
+    target: Target
+    weight: int | None
+    headers: Headers | None = None
+
+
+def _picked(destinations: Sequence[tuple[Target | None, int, Headers | None]]) -> list[Picked]:
     """A route's destinations as its action names them: one (``None`` as its weight), a plain
     cluster; several, the weighted ones. Istio decides by the count, not the weights
     (``applyHTTPRouteDestination``, ``buildOutboundNetworkFilters``), so ``[100, 0]`` is a split of
     one. Where the family copy cannot reach a destination (``None``), the duplicate branch leaves it
     out and then a single destination with a weight is a plain cluster (docs 1.11)."""
-    kept = [(found, weight) for found, weight in destinations if found is not None]
+    kept = [Picked(found, weight, headers) for found, weight, headers in destinations if found is not None]
     if len(kept) < len(destinations) and len(kept) > 1:  # the duplicate branch's family filter
-        kept = [(found, weight) for found, weight in kept if weight > 0]
+        kept = [p for p in kept if p.weight]
     if len(kept) == 1:
-        return [(kept[0][0], None)]
-    return [(found, weight) for found, weight in kept if weight > 0]
+        return [kept[0]._replace(weight=None)]
+    return [p for p in kept if p.weight]
+
+
+def _mirror_policies(
+    http: HTTPRoute, port: int, cluster_of: DestinationCluster
+) -> list[rc.RouteAction.RequestMirrorPolicy]:
+    """``applyHTTPRouteDestination``'s mirrors: ``mirror`` with its share, then each of ``mirrors``;
+    a share of 0 mirrors nothing, and a mirror the family copy cannot reach is left out *(inferred,
+    as its destinations are: docs 1.11)*."""
+    shares = []
+    if http.mirror is not None:
+        shares.append((http.mirror, fraction(http.mirror_percentage, http.whole_mirror_percent)))
+    shares += [(m.destination, fraction(m.percentage, None)) for m in http.mirrors]
+    out = []
+    for destination, share in shares:
+        found = cluster_of(destination, port) if share is not None else None
+        if found is not None and share is not None:
+            out.append(mirror_policy(found.cluster, share))
+    return out
+
+
+def _answer(route: rc.Route, http: HTTPRoute, port: int) -> bool:
+    """Write the redirect or direct response ``http`` answers with in place of forwarding; whether it has one."""
+    if http.redirect is not None:
+        route.redirect.CopyFrom(redirect_action(http.redirect, port))
+    elif http.direct_response is not None:
+        route.direct_response.CopyFrom(direct_response_action(http.direct_response))
+    else:
+        return False
+    return True
+
+
+def _forward(action: rc.RouteAction, picked: Sequence[Picked], route: rc.Route) -> None:
+    """The destinations of ``action``: one cluster, its header operations on the route (its
+    authority only where the route set none); or weighted clusters, each with its own."""
+    if picked[0].weight is None:
+        only = picked[0]
+        action.cluster = only.target.cluster
+        if only.headers is not None:
+            changes = header_changes(only.headers)
+            write_headers(route, changes)
+            destination_authority(action, changes.authority)
+        return
+    for target, weight, headers in picked:
+        weighted = action.weighted_clusters.clusters.add(
+            name=target.cluster, weight=wrappers_pb2.UInt32Value(value=weight or 0)
+        )
+        if headers is not None:
+            changes = header_changes(headers)
+            write_headers(weighted, changes)
+            if changes.authority:
+                weighted.host_rewrite_literal = changes.authority
 
 
 def translate_route(
     vs: VirtualService, http: HTTPRoute, match: HTTPMatchRequest | None, port: int, cluster_of: DestinationCluster
 ) -> rc.Route | None:
-    """One Envoy route, or ``None`` when none of its destinations is left for this configuration."""
-    picked = _picked([(cluster_of(d.destination, port), d.weight) for d in http.route])
-    if not picked:
+    """One Envoy route, or ``None`` when none of its destinations is left for this configuration.
+    A redirect or direct response answers in place of the destinations (``TranslateRoute``); the
+    route's header operations apply to any of them (docs 1.6, "Route actions")."""
+    answers = http.redirect is not None or http.direct_response is not None
+    picked = [] if answers else _picked([(cluster_of(d.destination, port), d.weight, d.headers) for d in http.route])
+    if not answers and not picked:
         return None
-    hashes = [found.hash_policy for found, _ in picked if found.hash_policy is not None]
     name = http.name + (f".{match.name}" if match is not None and match.name else "")
     route = rc.Route(
         name=name,
         match=route_match(match),
         metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
     )
+    changes = header_changes(http.headers) if http.headers is not None else None
+    if changes is not None:
+        write_headers(route, changes)
+    if _answer(route, http, port):
+        route.decorator.operation = f"{vs.name}:{port}{_path_of(match)}"  # no single cluster to name
+        return route
     action = route.route
-    if picked[0][1] is None:
-        target, _ = picked[0]
-        action.cluster, operation = target.cluster, target.operation
-    else:
-        for target, weight in picked:
-            action.weighted_clusters.clusters.add(
-                name=target.cluster, weight=wrappers_pb2.UInt32Value(value=weight or 0)
-            )
-        operation = f"{vs.name}:{port}"
-    action.hash_policy.extend(hashes)  # one per destination with a consistent hash, repeats kept
     timeout = _duration(http.timeout) if http.timeout is not None else zero()
     action.timeout.CopyFrom(timeout)
+    apply_rewrite(action, http.rewrite, changes.authority if changes is not None else "")
+    action.request_mirror_policies.extend(_mirror_policies(http, port, cluster_of))
+    _forward(action, picked, route)
+    operation = picked[0].target.operation if picked[0].weight is None else f"{vs.name}:{port}"
+    hashes = [p.target.hash_policy for p in picked if p.target.hash_policy is not None]
+    action.hash_policy.extend(hashes)  # one per destination with a consistent hash, repeats kept
     # Only a single destination's hash drops the retry's previous-hosts predicate (applyHTTPRouteDestination).
-    policy = retry_policy(http.retries, consistent_hash=picked[0][1] is None and bool(hashes))
+    policy = retry_policy(http.retries, consistent_hash=picked[0].weight is None and bool(hashes))
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
     action.max_grpc_timeout.CopyFrom(timeout)
@@ -253,13 +328,13 @@ def proxy_chain(
     """A chain proxying to ``destinations`` (``buildOutboundNetworkFilters``): a ``tcp_proxy`` to the one
     destination, or split over those with a weight under the stat prefix ``<name>.<namespace>``; the
     VirtualService as ``istio.config``. ``None``: none of them is left for this family copy."""
-    picked = _picked([(cluster_of(d.destination, port), d.weight) for d in destinations])
+    picked = _picked([(cluster_of(d.destination, port), d.weight, None) for d in destinations])
     if not picked:
         return None
-    if picked[0][1] is None:
-        filters = tcp_filters(picked[0][0].cluster, inbound=False)
+    if picked[0].weight is None:
+        filters = tcp_filters(picked[0].target.cluster, inbound=False)
     else:
-        weighted = [(found.cluster, weight or 0) for found, weight in picked]
+        weighted = [(p.target.cluster, p.weight or 0) for p in picked]
         filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
     return outbound_chain(
         filters=filters,

@@ -69,16 +69,25 @@ def test_istio_objects_name_the_same_hashes() -> None:
     assert [len(label) for label in gateway_host.split(".")] == [7, 8, 7, 3]
     dr = out["destination_rules"][0]
     subsets = {s["name"] for s in dr["spec"]["subsets"]}
-    assert {d["destination"]["subset"] for r in vs["spec"]["http"] for d in r["route"]} == subsets
+    assert {d["destination"]["subset"] for r in vs["spec"]["http"] for d in r.get("route", [])} == subsets
     assert dr["spec"]["subsets"][0]["labels"] == {"version": out["workloads"][1]["labels"]["version"]}
     # header values and URIs: hashed with their length and punctuation
     canary = vs["spec"]["http"][0]["match"][0]["headers"]["x-canary"]["exact"]
     assert len(canary) == 4
     assert canary != "true"
-    prefix = vs["spec"]["http"][1]["match"][0]["uri"]["prefix"]
+    split = vs["spec"]["http"][2]
+    prefix = split["match"][0]["uri"]["prefix"]
     assert prefix.startswith("/")
     assert len(prefix) == 4
     assert prefix != "/api"
+    # a route's actions: a redirect's path and the header values it writes hashed, names kept
+    rewrite = vs["spec"]["http"][1]["redirect"]["prefixRewrite"]
+    assert rewrite == prefix  # '/api' both times: one word, one hash
+    (route_header,) = split["headers"]["request"]["set"].items()
+    assert route_header[0] == "x-route"
+    assert route_header[1] != "split"
+    assert len(route_header[1]) == len("split")
+    assert split["mirror"] == {"host": reviews["name"], "subset": split["route"][1]["destination"]["subset"]}
     # Sidecar egress hosts: namespace part hashed, '.', '*' and the cluster suffix kept
     frontend_sidecar = out["sidecars"][0]["spec"]["egress"][0]["hosts"]
     charge = out["services"][3]
@@ -192,3 +201,37 @@ def test_only_names_change_and_generator_hosts_follow_their_namespace() -> None:
     shop = out["namespaces"][0]["name"]
     assert out["istio_objects"]["sidecars"]["extra_hosts"] == ["istio-system/*", f"{shop}/*"]
     scenario_from_dict(out, source="generated")
+
+
+def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
+    """Header values keep Envoy's substitution commands (a hashed one would be refused by Envoy) and
+    escaped '%'; paths, hosts and bodies are hashed; a value of the wrong type is left for the
+    loader to name."""
+    data = _shipped("istio-objects.yaml")
+    route = data["virtual_services"][0]["spec"]["http"][2]
+    route["headers"] = {"request": {"set": {"x-who": "%REQ(x-user)% of team-blue, 100%%", "x-n": 5}}}
+    route["rewrite"] = {"uri": "/checkout", "authority": "shop.example.com"}
+    route["mirrors"] = [{"destination": {"host": "reviews"}, "percentage": {"value": 5}}]
+    del route["mirror"], route["mirrorPercentage"]
+    data["virtual_services"][0]["spec"]["http"][0] = {
+        "match": [{"uri": {"prefix": "/x"}}],
+        "directResponse": {"status": 403, "body": {"string": "ask team-blue"}},
+    }
+    out = anonymize(data)
+    http = out["virtual_services"][0]["spec"]["http"]
+    who = http[2]["headers"]["request"]["set"]["x-who"]
+    assert who.startswith("%REQ(")
+    assert who.endswith("%%")  # the escaped percent sign kept
+    assert "team" not in who
+    assert "blue" not in who
+    assert "user" not in who
+    assert http[2]["headers"]["request"]["set"]["x-n"] == 5
+    assert "checkout" not in http[2]["rewrite"]["uri"]
+    assert len(http[2]["rewrite"]["authority"]) == len("shop.example.com")
+    assert "shop" not in http[2]["rewrite"]["authority"]
+    assert http[2]["mirrors"][0]["destination"]["host"] == out["services"][1]["name"]
+    assert "team" not in http[0]["directResponse"]["body"]["string"]
+    from dsim import scenario_from_dict
+
+    del http[2]["headers"]["request"]["set"]["x-n"]  # the one value dsim would refuse, as it should
+    scenario_from_dict(out)  # still a scenario dsim reads

@@ -200,6 +200,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             match = {**({"port": port} if port else {}), **draw(SOURCES)}
             # maybe a second route after it, which a proxy the first leaves out gets first
             spec["http"] = [{**({"match": [match]} if match else {}), "route": destinations}]
+            if draw(st.booleans()):  # a mirror, which a Sidecar scope imports as it does destinations
+                spec["http"][0]["mirror"] = {"host": _route_host(draw)}
             if match and draw(st.booleans()):
                 spec["http"].append({"route": destinations[:1]})
         if "tcp" in kinds:

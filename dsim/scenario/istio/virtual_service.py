@@ -7,7 +7,8 @@ Rules follow ``ValidateVirtualService`` in Istio's ``pkg/config/validation/valid
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, ClassVar
 
 from dsim.errors import quote
@@ -23,9 +24,23 @@ from dsim.scenario.istio.common import (
     NonNegativeInt32,
     PortSelector,
     SelectorLabels,
+    UInt32,
     parse_named,
 )
 from dsim.scenario.istio.reader import MaxItems, Milliseconds, Parsed, Rule
+from dsim.scenario.istio.route_actions import (
+    Headers,
+    HTTPDirectResponse,
+    HTTPRedirect,
+    HTTPRewrite,
+    Percentage,
+    Where,
+    direct_response_problems,
+    header_problems,
+    percentage_problem,
+    redirect_problems,
+    rewrite_problems,
+)
 from dsim.scenario.istio.rules import (
     MESH_GATEWAY,
     first_overlap,
@@ -73,8 +88,18 @@ class HTTPRouteDestination:
     """Where traffic goes."""
     weight: NonNegativeInt32 = 0
     """Relative share of the route's traffic (several destinations: their weights are normalised by Envoy)."""
+    headers: Headers | None = None
+    """Header operations for the traffic sent to this destination."""
 
-    IGNORED: ClassVar[Mapping[str, str]] = {"headers": "header manipulation of one destination; " + NOT_MODELLED}
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HTTPMirrorPolicy:
+    """One of ``mirrors``: where a copy of the route's traffic also goes, and what share of it."""
+
+    destination: Destination
+    """Where the copies go."""
+    percentage: Percentage | None = None
+    """The share mirrored; absent, all of it."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -163,17 +188,8 @@ class Delegate:
 
 
 _HTTP_ACTION_REASONS = {
-    "redirect": "a redirect action; " + NOT_MODELLED,
-    "directResponse": "a direct response action; " + NOT_MODELLED,
-    "rewrite": "a path or authority rewrite; " + NOT_MODELLED,
     "fault": "fault injection (Envoy's fault filter config); " + NOT_MODELLED,
-    "mirror": "traffic mirroring; " + NOT_MODELLED,
-    "mirrors": "traffic mirroring; " + NOT_MODELLED,
-    "mirrorPercent": "traffic mirroring; " + NOT_MODELLED,
-    "mirror_percent": "traffic mirroring; " + NOT_MODELLED,
-    "mirrorPercentage": "traffic mirroring; " + NOT_MODELLED,
     "corsPolicy": "a CORS policy; " + NOT_MODELLED,
-    "headers": "header manipulation; " + NOT_MODELLED,
 }
 
 
@@ -193,8 +209,35 @@ class HTTPRoute:
     """Request timeout, milliseconds; absent, none."""
     delegate: Delegate | None = None
     """A VirtualService whose HTTP routes replace this one (root VirtualServices only)."""
+    headers: Headers | None = None
+    """Header operations on the route's requests and responses."""
+    rewrite: HTTPRewrite | None = None
+    """Path and authority rewritten before forwarding."""
+    redirect: HTTPRedirect | None = None
+    """A redirect answered in place of forwarding."""
+    direct_response: HTTPDirectResponse | None = None
+    """A fixed response answered in place of forwarding."""
+    mirror: Destination | None = None
+    """Where a copy of the traffic also goes."""
+    mirror_percentage: Percentage | None = None
+    """The share of the traffic ``mirror`` gets; absent, ``mirrorPercent``'s, else all of it."""
+    mirror_percent: UInt32 | None = None
+    """The share ``mirror`` gets in whole percent (deprecated by Istio for ``mirrorPercentage``)."""
+    legacy_mirror_percent: UInt32 | None = dataclasses.field(default=None, metadata={"istio": "mirror_percent"})
+    """``mirror_percent``: ``mirrorPercent`` under its protobuf name, which the CRD also accepts."""
+    mirrors: Many[HTTPMirrorPolicy] = ()
+    """Several mirrors, each with its share (Istio 1.20 and later); not with ``mirror``."""
 
     IGNORED: ClassVar[Mapping[str, str]] = _HTTP_ACTION_REASONS
+
+    @property
+    def whole_mirror_percent(self) -> int | None:
+        """``mirrorPercent`` under either name (Istio reads one protobuf field)."""
+        return self.mirror_percent if self.mirror_percent is not None else self.legacy_mirror_percent
+
+    def mirror_destinations(self) -> tuple[Destination, ...]:
+        """Where the route's mirrors send (``mirror`` and each of ``mirrors``), whatever their share."""
+        return ((self.mirror,) if self.mirror is not None else ()) + tuple(m.destination for m in self.mirrors)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -343,29 +386,66 @@ class _VirtualServiceChecks(Checks):
         if route.retries is not None:
             self.retries(join(path, "retries"), route.retries)
         self.destinations(path, route.route)
+        self.route_changes(path, route)
+        self.mirrors(path, route)
+
+    def first_problem(self, path: str, problems: Iterator[tuple[Where, str]]) -> None:
+        """Fail at the first of ``problems`` (each the keys below ``path`` and a phrase)."""
+        for where, problem in problems:
+            self.fail(functools.reduce(join, where, path), problem)
+
+    def route_changes(self, path: str, route: HTTPRoute) -> None:
+        """Header operations (the route's and each destination's), rewrite, redirect, direct response."""
+        if route.headers is not None:
+            self.first_problem(join(path, "headers"), header_problems(route.headers, route_level=True))
+        for i, destination in enumerate(route.route):
+            if destination.headers is not None:
+                where = join(join(join(path, "route"), i), "headers")
+                self.first_problem(where, header_problems(destination.headers, route_level=False))
+        if route.rewrite is not None:
+            self.first_problem(join(path, "rewrite"), rewrite_problems(route.rewrite, route.headers))
+        if route.redirect is not None:
+            kinds = tuple(_uri_kind(match.uri) for match in route.match)
+            self.first_problem(join(path, "redirect"), redirect_problems(route.redirect, kinds))
+        if route.direct_response is not None:
+            self.first_problem(join(path, "directResponse"), direct_response_problems(route.direct_response))
+
+    def mirrors(self, path: str, route: HTTPRoute) -> None:
+        """``validateHTTPRoute``'s mirror rules: one of ``mirror`` and ``mirrors``, shares from 0 to 100."""
+        if route.mirror is not None and route.mirrors:
+            self.fail(join(path, "mirrors"), "cannot be combined with mirror in one HTTP route")
+        if route.mirror_percent is not None and route.legacy_mirror_percent is not None:
+            self.fail(join(path, "mirror_percent"), "is mirrorPercent again under its other name; set one")
+        whole = route.whole_mirror_percent
+        if whole is not None and whole > 100:
+            key = "mirrorPercent" if route.mirror_percent is not None else "mirror_percent"
+            self.fail(join(path, key), f"must be at most 100 (got {whole})")
+        if route.mirror_percentage is not None:
+            self.check(join(join(path, "mirrorPercentage"), "value"), percentage_problem(route.mirror_percentage.value))
+        for i, mirror in enumerate(route.mirrors):
+            if mirror.percentage is not None:
+                where = join(join(join(join(path, "mirrors"), i), "percentage"), "value")
+                self.check(where, percentage_problem(mirror.percentage.value))
 
     def http_route_actions(self, path: str, route: HTTPRoute, *, in_delegate: bool) -> None:
         """``validateHTTPRouteConflict``: one action per rule (route, redirect or direct response)."""
         if route.delegate is not None:
             if in_delegate:
                 self.fail(join(path, "delegate"), "a delegate VirtualService's route cannot delegate again")
-            for key in ("route", "redirect"):
-                if (key == "route" and route.route) or self.has(path, key):
+            for key, value in (("route", route.route), ("redirect", route.redirect)):
+                if value:
                     self.fail(join(path, key), f"a route with a delegate must not have a {key}")
             return
-        actions = [key for key in ("redirect", "directResponse") if self.has(path, key)]
-        if route.route:
-            actions.insert(0, "route")
+        given = (("route", route.route), ("redirect", route.redirect), ("directResponse", route.direct_response))
+        actions = [key for key, value in given if value]
         if not actions:
             self.fail(path, "needs a route, redirect or directResponse (it has none)")
         if len(actions) > 1:
             self.fail(join(path, actions[1]), f"cannot be combined with {actions[0]} in one HTTP route")
         if actions[0] != "route":
             for key in ("fault", "rewrite"):
-                if self.has(path, key):
+                if self.has(path, key) or (key == "rewrite" and route.rewrite is not None):
                     self.fail(join(path, key), f"cannot be combined with {actions[0]} in one HTTP route")
-        if self.has(path, "mirror") and self.has(path, "mirrors"):
-            self.fail(join(path, "mirrors"), "cannot be combined with mirror in one HTTP route")
 
     def http_match(self, path: str, match: HTTPMatchRequest) -> None:
         if match.uri is not None:
@@ -423,3 +503,10 @@ class _VirtualServiceChecks(Checks):
             self.fail(path, problem)
         if not any(subset_of(sni, host) for host in hosts):
             self.fail(path, f"SNI host {quote(sni)} is not within any of the VirtualService's hosts")
+
+
+def _uri_kind(uri: StringMatch | None) -> str:
+    """A match's URI condition as ``validateHTTPRedirect`` tells them: none (""), a prefix, or another kind."""
+    if uri is None:
+        return ""
+    return "prefix" if uri.prefix is not None else "other"

@@ -1,0 +1,259 @@
+"""An HTTP route's actions beside its destinations (issue 16, ``docs/istio-objects.md`` 1.6 "Route
+actions"): header operations, rewrites, mirrors, redirects and direct responses become the Envoy
+route fields Istio's ``TranslateRoute`` writes (expected values below are read from Istio's
+``pilot/pkg/networking/core/route/route.go``); a Sidecar scope imports what a route mirrors to;
+a delegate takes them from its root; both paths agree byte for byte under every design, and the
+real Envoy accepts the configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from dsim import build_cluster, scenario_from_dict
+from dsim.cluster import Cluster
+from dsim.designs import get_design
+from dsim.xds.generate import proxy_config
+from dsim.xds.view import index_for
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+
+SVC = "svc.cluster.local"
+OVERWRITE = "OVERWRITE_IF_EXISTS_OR_ADD"  # a header `set`; an `add` is Envoy's default, APPEND_IF_EXISTS_OR_ADD
+
+
+def _vs(name: str, namespace: str, hosts: list[str], http: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"hosts": hosts, "http": http},
+    }
+
+
+def _port(number: int) -> dict[str, Any]:
+    return {"name": "http", "port": number}
+
+
+WEB_ROUTES: list[dict[str, Any]] = [
+    {
+        "match": [{"uri": {"prefix": "/v1"}}],
+        "headers": {
+            "request": {"set": {"x-env": "prod", ":authority": "api.internal"}, "add": {"x-b": "2", "x-a": "1"}},
+            "response": {"remove": ["server"]},
+        },
+        "rewrite": {"uri": "/v2"},
+        "mirror": {"host": "shadow.b.svc.cluster.local"},
+        "mirrorPercentage": {"value": 0.57},
+        "route": [{"destination": {"host": "api"}, "headers": {"request": {"set": {"host": "ignored.internal"}}}}],
+    },
+    {"match": [{"uri": {"exact": "/old"}}], "redirect": {"uri": "/new", "derivePort": "FROM_REQUEST_PORT"}},
+    {
+        "match": [{"uri": {"prefix": "/moved"}}],
+        "redirect": {"authority": "web.example", "port": 80, "redirectCode": 302},
+    },
+    {
+        "match": [{"uri": {"exact": "/gone"}}],
+        "directResponse": {"status": 410, "body": {"string": "gone"}},
+        "headers": {"response": {"set": {"cache-control": "no-store"}}},
+    },
+    {
+        "match": [{"uri": {"regex": "/v3/.*"}}],
+        "rewrite": {"uriRegexRewrite": {"match": "^/v3/(.*)", "rewrite": "/\\1"}},
+        "route": [
+            {"destination": {"host": "web"}, "weight": 90, "headers": {"request": {"add": {"host": "web.canary"}}}},
+            {"destination": {"host": "api"}, "weight": 10, "headers": {"response": {"set": {"x-canary": "api"}}}},
+        ],
+    },
+    {
+        "mirrors": [
+            {"destination": {"host": "shadow.b.svc.cluster.local"}, "percentage": {"value": 12.5}},
+            {"destination": {"host": "shadow6.b.svc.cluster.local"}},
+            {"destination": {"host": "web"}, "percentage": {"value": 0}},
+        ],
+        "mirror_percent": 7,  # read, but only `mirror` takes it
+        "route": [{"destination": {"host": "web"}}],
+    },
+]
+
+MESH: dict[str, Any] = {
+    "namespaces": [{"name": "a"}, {"name": "b"}],
+    "services": [
+        {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "ports": [_port(8080)]},
+        {"name": "api", "namespace": "a", "ports": [_port(8080)]},
+        {"name": "shadow", "namespace": "b", "ports": [_port(8080)]},
+        {"name": "shadow6", "namespace": "b", "ip_families": ["IPv6"], "ports": [_port(8080)]},
+    ],
+    "workloads": [
+        {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "calls": ["a/api"]},
+        {"name": "api", "namespace": "a"},
+        {"name": "shadow", "namespace": "b"},
+        {"name": "shadow6", "namespace": "b", "ip_families": ["IPv6"]},
+    ],
+    "virtual_services": [_vs("web", "a", ["web"], WEB_ROUTES)],
+    "synthetic": {"services": 4, "namespaces": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(MESH))
+
+
+def _routes(cluster: Cluster, proxy: str, design: str, config: str = "8080") -> list[dict[str, Any]]:
+    """The routes of web's virtual host in route configuration ``config``, as Envoy's JSON."""
+    index = index_for(cluster)
+    found = proxy_config(index, index.find_proxy(proxy), get_design(design))
+    (routes,) = [r for r in found.routes if r.name == config]
+    (vhost,) = [v for v in routes.virtual_hosts if v.name.startswith(f"web.a.{SVC}:")]
+    return [MessageToDict(r, preserving_proto_field_name=True) for r in vhost.routes]
+
+
+def _header(key: str, value: str, action: str | None = None) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, **({"append_action": action} if action else {})}
+
+
+def test_headers_rewrite_and_mirror_of_one_destination(mesh: Cluster) -> None:
+    """Route 0: the route's ``set`` headers (sorted, overwrite) before its ``add`` ones (sorted,
+    append), the authority dropped from them and written as the host rewrite, which the
+    destination's own ``host`` does not replace; the
+    prefix rewrite; the mirror at 0.57% in millionths, 5,699 as Go truncates ``0.57 * 10000`` (5699.99...)."""
+    route = _routes(mesh, "a/web", "single-stack")[0]
+    assert route["request_headers_to_add"] == [
+        _header("x-env", "prod", OVERWRITE),
+        _header("x-a", "1"),
+        _header("x-b", "2"),
+    ]
+    assert route["response_headers_to_remove"] == ["server"]
+    assert "request_headers_to_remove" not in route
+    action = route["route"]
+    assert action["cluster"] == f"outbound|8080||api.a.{SVC}"
+    assert action["prefix_rewrite"] == "/v2"
+    assert action["host_rewrite_literal"] == "api.internal"
+    assert action["request_mirror_policies"] == [
+        {
+            "cluster": f"outbound|8080||shadow.b.{SVC}",
+            "runtime_fraction": {"default_value": {"numerator": 5699, "denominator": "MILLION"}},
+            "trace_sampled": False,
+            "disable_shadow_host_suffix_append": True,
+        }
+    ]
+    assert route["decorator"] == {"operation": f"api.a.{SVC}:8080/v1*"}
+    assert action["retry_policy"]["num_retries"] == 2  # the default policy still applies
+
+
+def test_redirects_and_direct_responses_answer_in_place_of_a_cluster(mesh: Cluster) -> None:
+    """Routes 1 to 3: no route action, so no timeout, retries or hash; the decorator names the
+    VirtualService. ``FROM_REQUEST_PORT`` is the listener's port; an explicit 80 under http is
+    dropped; ``path_redirect`` is written even when empty (Istio always sets the oneof)."""
+    routes = _routes(mesh, "a/web", "single-stack")
+    assert routes[1]["redirect"] == {"path_redirect": "/new", "port_redirect": 8080}
+    assert routes[1]["decorator"] == {"operation": "web:8080/old"}
+    assert routes[2]["redirect"] == {"host_redirect": "web.example", "path_redirect": "", "response_code": "FOUND"}
+    assert routes[3]["direct_response"] == {"status": 410, "body": {"inline_string": "gone"}}
+    assert routes[3]["response_headers_to_add"] == [_header("cache-control", "no-store", OVERWRITE)]
+    assert all("route" not in r for r in routes[1:4])
+
+
+def test_weighted_destinations_carry_their_own_headers(mesh: Cluster) -> None:
+    """Route 4: each weighted cluster takes its destination's operations and authority; the route's
+    regex rewrite. Route 5: ``mirrors`` in order, the default share 100%, a share of 0 none, and
+    ``mirror_percent`` unused without ``mirror``."""
+    routes = _routes(mesh, "a/web", "single-stack")
+    action = routes[4]["route"]
+    assert action["regex_rewrite"] == {"pattern": {"regex": "^/v3/(.*)"}, "substitution": "/\\1"}
+    assert action["weighted_clusters"]["clusters"] == [
+        {"name": f"outbound|8080||web.a.{SVC}", "weight": 90, "host_rewrite_literal": "web.canary"},
+        {
+            "name": f"outbound|8080||api.a.{SVC}",
+            "weight": 10,
+            "response_headers_to_add": [_header("x-canary", "api", OVERWRITE)],
+        },
+    ]
+    assert "host_rewrite_literal" not in action
+    mirrors = routes[5]["route"]["request_mirror_policies"]
+    assert [(m["cluster"], m["runtime_fraction"]["default_value"]) for m in mirrors] == [
+        (f"outbound|8080||shadow.b.{SVC}", {"numerator": 125000, "denominator": "MILLION"}),
+        (f"outbound|8080||shadow6.b.{SVC}", {"numerator": 100}),
+    ]
+
+
+def test_duplicate_leaves_a_mirror_out_of_the_copy_without_its_family(mesh: Cluster) -> None:
+    """Under ``duplicate`` the IPv6 copy mirrors to shadow6's ``outbound6`` cluster only (shadow has
+    no IPv6), the IPv4 copy to shadow only, as the branch treats destinations (docs 1.11)."""
+    v4 = _routes(mesh, "a/web", "duplicate")[-1]["route"]["request_mirror_policies"]
+    v6 = _routes(mesh, "a/web", "duplicate", "8080.ipv6")[-1]["route"]["request_mirror_policies"]
+    assert [m["cluster"] for m in v4] == [f"outbound|8080||shadow.b.{SVC}"]
+    assert [m["cluster"] for m in v6] == [f"outbound6|8080||shadow6.b.{SVC}"]
+
+
+def _clusters(cluster: Cluster, proxy: str) -> set[str]:
+    index = index_for(cluster)
+    return {c.name for c in proxy_config(index, index.find_proxy(proxy), get_design("single-stack")).clusters}
+
+
+def test_a_sidecar_imports_what_a_route_mirrors_to() -> None:
+    """Under a Sidecar importing only its own namespace, a's proxies get the cluster of b's services
+    the VirtualService mirrors to (``virtualServiceDestinations`` adds mirrors), and without the
+    mirrors they do not."""
+    sidecar = {"name": "default", "namespace": "a", "spec": {"egress": [{"hosts": ["./*"]}]}}
+    with_mirrors = build_cluster(scenario_from_dict({**MESH, "sidecars": [sidecar]}))
+    plain_routes = [{k: v for k, v in r.items() if not k.startswith("mirror")} for r in WEB_ROUTES]
+    without = {**MESH, "sidecars": [sidecar], "virtual_services": [_vs("web", "a", ["web"], plain_routes)]}
+    shadows = {f"outbound|8080||shadow.b.{SVC}", f"outbound|8080||shadow6.b.{SVC}"}
+    assert shadows <= _clusters(with_mirrors, "a/api")
+    assert not shadows & _clusters(build_cluster(scenario_from_dict(without)), "a/api")
+
+
+def test_a_delegate_takes_its_roots_actions() -> None:
+    """``mergeHTTPRoute``: a delegate route without headers, rewrite or mirror takes its root route's;
+    its own mirror host is resolved in its namespace (b), the root's in the root's (a)."""
+    root = _vs("web", "a", ["web"], [])
+    root["spec"]["http"] = [
+        {
+            "delegate": {"name": "web-routes", "namespace": "b"},
+            "headers": {"request": {"set": {"x-root": "1"}}},
+            "rewrite": {"uri": "/root"},
+            "mirror": {"host": "api"},
+        }
+    ]
+    leaf = _vs("web-routes", "b", [], [])
+    del leaf["spec"]["hosts"]
+    leaf["spec"]["http"] = [
+        {"route": [{"destination": {"host": "web.a.svc.cluster.local"}}]},
+        {
+            "match": [{"uri": {"prefix": "/own"}}],
+            "mirror": {"host": "shadow"},
+            "rewrite": {"authority": "own"},
+            "route": [{"destination": {"host": "web.a.svc.cluster.local"}}],
+        },
+    ]
+    leaf["spec"]["http"].reverse()  # the catch-all last
+    cluster = build_cluster(scenario_from_dict({**MESH, "virtual_services": [root, leaf]}))
+    own, inherited = _routes(cluster, "a/web", "single-stack")
+    assert inherited["request_headers_to_add"] == [_header("x-root", "1", OVERWRITE)]
+    assert inherited["route"]["prefix_rewrite"] == "/root"
+    assert inherited["route"]["request_mirror_policies"][0]["cluster"] == f"outbound|8080||api.a.{SVC}"
+    assert own["request_headers_to_add"] == inherited["request_headers_to_add"]
+    assert own["route"]["host_rewrite_literal"] == "own"
+    assert "prefix_rewrite" not in own["route"]
+    assert own["route"]["request_mirror_policies"][0]["cluster"] == f"outbound|8080||shadow.b.{SVC}"
+
+
+def test_a_regex_rewrite_is_counted_as_a_compiled_regex() -> None:
+    from envoy.config.route.v3 import route_components_pb2 as rc
+
+    from dsim.xds.routes import route_objects
+
+    route = rc.Route(match=rc.RouteMatch(prefix="/"))
+    route.route.regex_rewrite.pattern.regex = "^/a"
+    assert route_objects(route) == (0, 0, 1)
+
+
+def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
+    assert_exact_every_design(mesh)
+
+
+def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(mesh)
