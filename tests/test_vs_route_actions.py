@@ -58,6 +58,8 @@ WEB_ROUTES: list[dict[str, Any]] = [
         "directResponse": {"status": 410, "body": {"string": "gone"}},
         "headers": {"response": {"set": {"cache-control": "no-store"}}},
     },
+    # Above Envoy's default 4 KiB body limit: the route configuration's 1 MiB (Istio's) lets it load.
+    {"match": [{"uri": {"exact": "/big"}}], "directResponse": {"status": 200, "body": {"string": "x" * 8192}}},
     {
         "match": [{"uri": {"regex": "/v3/.*"}}],
         "rewrite": {"uriRegexRewrite": {"match": "^/v3/(.*)", "rewrite": "/\\1"}},
@@ -157,11 +159,11 @@ def test_redirects_and_direct_responses_answer_in_place_of_a_cluster(mesh: Clust
 
 
 def test_weighted_destinations_carry_their_own_headers(mesh: Cluster) -> None:
-    """Route 4: each weighted cluster takes its destination's operations and authority; the route's
-    regex rewrite. Route 5: ``mirrors`` in order, the default share 100%, a share of 0 none, and
+    """Route 5: each weighted cluster takes its destination's operations and authority; the route's
+    regex rewrite. Route 6: ``mirrors`` in order, the default share 100%, a share of 0 none, and
     ``mirror_percent`` unused without ``mirror``."""
     routes = _routes(mesh, "a/web", "single-stack")
-    action = routes[4]["route"]
+    action = routes[5]["route"]
     assert action["regex_rewrite"] == {"pattern": {"regex": "^/v3/(.*)"}, "substitution": "/\\1"}
     assert action["weighted_clusters"]["clusters"] == [
         {"name": f"outbound|8080||web.a.{SVC}", "weight": 90, "host_rewrite_literal": "web.canary"},
@@ -172,7 +174,7 @@ def test_weighted_destinations_carry_their_own_headers(mesh: Cluster) -> None:
         },
     ]
     assert "host_rewrite_literal" not in action
-    mirrors = routes[5]["route"]["request_mirror_policies"]
+    mirrors = routes[6]["route"]["request_mirror_policies"]
     assert [(m["cluster"], m["runtime_fraction"]["default_value"]) for m in mirrors] == [
         (f"outbound|8080||shadow.b.{SVC}", {"numerator": 125000, "denominator": "MILLION"}),
         (f"outbound|8080||shadow6.b.{SVC}", {"numerator": 100}),
