@@ -53,6 +53,14 @@ spec:
     - destination: {host: ratings-audit, subset: v1}
     route:
     - destination: {host: ratings}
+    fault:
+      delay: {fixedDelay: 2s, percentage: {value: 0.5}}
+      abort: {grpcStatus: UNAVAILABLE}
+    corsPolicy:
+      allowOrigins: [{prefix: "https://"}]
+      allowCredentials: false
+      maxAge: 1m
+      unmatchedPreflights: IGNORE
 """
 
 
@@ -73,6 +81,11 @@ def test_every_action_is_read_with_istios_meaning() -> None:
     assert rewritten.whole_mirror_percent == 20  # mirror_percent is mirrorPercent under its protobuf name
     assert [d.host for d in mirrored.mirror_destinations()] == ["ratings-shadow", "ratings-audit"]
     assert rewritten.route[0].headers is not None
+    assert mirrored.fault is not None
+    assert mirrored.fault.abort is not None
+    assert mirrored.fault.abort.grpc_status == "UNAVAILABLE"
+    assert mirrored.cors_policy is not None
+    assert (mirrored.cors_policy.max_age, mirrored.cors_policy.allow_credentials) == (60_000, False)
 
 
 ROUTE_REFUSALS = [
@@ -170,6 +183,75 @@ ROUTE_REFUSALS = [
         "missing (this field is required)",
     ),
     ("spec.http[1].mirror", {"host": "*"}, f"{P}.http[1].mirror.host", "'*' is not a valid"),
+    ("spec.http[1].fault", {}, f"{P}.http[1].fault", "needs an abort, a delay or both"),
+    (
+        "spec.http[1].fault",
+        {"abort": {"httpStatus": 600}},
+        f"{P}.http[1].fault.abort.httpStatus",
+        "600 is not an HTTP status Envoy aborts with",
+    ),
+    (
+        "spec.http[1].fault",
+        {"abort": {"httpStatus": 503, "grpcStatus": "UNAVAILABLE"}},
+        f"{P}.http[1].fault.abort.grpcStatus",
+        "cannot be combined with httpStatus",
+    ),
+    (
+        "spec.http[1].fault",
+        {"abort": {"grpcStatus": "unavailable"}},
+        f"{P}.http[1].fault.abort.grpcStatus",
+        "'unavailable' is not a gRPC status name",
+    ),
+    ("spec.http[1].fault", {"abort": {"http2Error": "x"}}, f"{P}.http[1].fault.abort.http2Error", "not supported"),
+    (
+        "spec.http[1].fault",
+        {"abort": {"httpStatus": 503, "percentage": {"value": 0.00001}}},
+        f"{P}.http[1].fault.abort.percentage.value",
+        "must be 0 or from 0.0001 to 100",
+    ),
+    (
+        "spec.http[1].fault",
+        {"delay": {"exponentialDelay": "1s"}},
+        f"{P}.http[1].fault.delay.exponentialDelay",
+        "not supported by Istio yet",
+    ),
+    ("spec.http[1].fault", {"delay": {"fixedDelay": "0.5ms"}}, f"{P}.http[1].fault.delay.fixedDelay", ""),
+    (
+        "spec.http[1].corsPolicy",
+        {"allowOrigins": [{"exact": ""}]},
+        f"{P}.http[1].corsPolicy.allowOrigins[0]",
+        "needs a non-empty exact, prefix or regex",
+    ),
+    (
+        "spec.http[1].corsPolicy",
+        {"allowOrigins": [{"regex": "(a"}]},
+        f"{P}.http[1].corsPolicy.allowOrigins[0].regex",
+        "not closed",
+    ),
+    (
+        "spec.http[1].corsPolicy",
+        {"allowMethods": ["GET", "get"]},
+        f"{P}.http[1].corsPolicy.allowMethods[1]",
+        "'get' is not an HTTP method",
+    ),
+    (
+        "spec.http[1].corsPolicy",
+        {"exposeHeaders": ["x a"]},
+        f"{P}.http[1].corsPolicy.exposeHeaders[0]",
+        "is not a header name",
+    ),
+    (
+        "spec.http[1].corsPolicy",
+        {"maxAge": "1500ms"},
+        f"{P}.http[1].corsPolicy.maxAge",
+        "a CORS max age is whole seconds",
+    ),
+    (
+        "spec.http[1].corsPolicy",
+        {"unmatchedPreflights": "DROP"},
+        f"{P}.http[1].corsPolicy.unmatchedPreflights",
+        "IGNORE",
+    ),
     (
         "spec.http[1].rewrite",
         {"uri": "/a", "bogus": 1},
@@ -263,6 +345,12 @@ def test_one_answer_per_route() -> None:
     data = _answering("directResponse", {"status": 200})
     data["spec"]["http"][0]["rewrite"] = {"uri": "/b"}
     assert refusal(parse_virtual_service, data)[0] == f"{P}.http[0].rewrite"
+    data = _answering("redirect", {"uri": "/a"})
+    data["spec"]["http"][0]["fault"] = {"abort": {"httpStatus": 503}}
+    assert refusal(parse_virtual_service, data)[0] == f"{P}.http[0].fault"
+    data = _answering("redirect", {"uri": "/a"})
+    data["spec"]["http"][0]["corsPolicy"] = {"allowOrigins": [{"prefix": "https://"}]}
+    parse_virtual_service(data)  # a CORS policy may answer a redirect's preflight
 
 
 def test_a_redirect_prefix_rewrite_needs_prefix_matches() -> None:

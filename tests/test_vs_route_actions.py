@@ -47,6 +47,18 @@ WEB_ROUTES: list[dict[str, Any]] = [
         "mirror": {"host": "shadow.b.svc.cluster.local"},
         "mirrorPercentage": {"value": 0.57},
         "route": [{"destination": {"host": "api"}, "headers": {"request": {"set": {"host": "ignored.internal"}}}}],
+        "fault": {
+            "delay": {"fixedDelay": "1.5s", "percent": 5},
+            "abort": {"grpcStatus": "UNAVAILABLE", "percentage": {"value": 0.57}},
+        },
+        "corsPolicy": {
+            "allowOrigins": [{"exact": "https://shop.example"}, {"regex": "https://.*[.]shop[.]example"}],
+            "allowMethods": ["GET", "POST"],
+            "allowHeaders": ["x-a", "x-b"],
+            "maxAge": "24h",
+            "allowCredentials": False,
+            "unmatchedPreflights": "IGNORE",
+        },
     },
     {"match": [{"uri": {"exact": "/old"}}], "redirect": {"uri": "/new", "derivePort": "FROM_REQUEST_PORT"}},
     {
@@ -57,6 +69,7 @@ WEB_ROUTES: list[dict[str, Any]] = [
         "match": [{"uri": {"exact": "/gone"}}],
         "directResponse": {"status": 410, "body": {"string": "gone"}},
         "headers": {"response": {"set": {"cache-control": "no-store"}}},
+        "corsPolicy": {"allowOrigin": ["https://legacy.example"]},
     },
     # Above Envoy's default 4 KiB body limit: the route configuration's 1 MiB (Istio's) lets it load.
     {"match": [{"uri": {"exact": "/big"}}], "directResponse": {"status": 200, "body": {"string": "x" * 8192}}},
@@ -76,6 +89,7 @@ WEB_ROUTES: list[dict[str, Any]] = [
         ],
         "mirror_percent": 7,  # read, but only `mirror` takes it
         "route": [{"destination": {"host": "web"}}],
+        "fault": {"abort": {"percentage": {"value": 1}}},  # an abort of no kind: Istio warns, writes none
     },
 ]
 
@@ -209,7 +223,7 @@ def test_a_sidecar_imports_what_a_route_mirrors_to() -> None:
 
 
 def test_a_delegate_takes_its_roots_actions() -> None:
-    """``mergeHTTPRoute``: a delegate route without headers, rewrite or mirror takes its root route's;
+    """``mergeHTTPRoute``: a delegate route without headers, rewrite, mirror or fault takes its root route's;
     its own mirror host is resolved in its namespace (b), the root's in the root's (a)."""
     root = _vs("web", "a", ["web"], [])
     root["spec"]["http"] = [
@@ -218,6 +232,7 @@ def test_a_delegate_takes_its_roots_actions() -> None:
             "headers": {"request": {"set": {"x-root": "1"}}},
             "rewrite": {"uri": "/root"},
             "mirror": {"host": "api"},
+            "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 10}}},
         }
     ]
     leaf = _vs("web-routes", "b", [], [])
@@ -237,6 +252,7 @@ def test_a_delegate_takes_its_roots_actions() -> None:
     assert inherited["request_headers_to_add"] == [_header("x-root", "1", OVERWRITE)]
     assert inherited["route"]["prefix_rewrite"] == "/root"
     assert inherited["route"]["request_mirror_policies"][0]["cluster"] == f"outbound|8080||api.a.{SVC}"
+    assert inherited["typed_per_filter_config"]["envoy.filters.http.fault"]["abort"]["http_status"] == 503
     assert own["request_headers_to_add"] == inherited["request_headers_to_add"]
     assert own["route"]["host_rewrite_literal"] == "own"
     assert "prefix_rewrite" not in own["route"]
@@ -259,3 +275,46 @@ def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
 
 def test_real_envoy_accepts_every_design(mesh: Cluster) -> None:
     assert_envoy_accepts_every_proxy(mesh)
+
+
+FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+
+
+def test_fault_and_cors_are_per_route_filter_configs(mesh: Cluster) -> None:
+    """``TranslateFault`` and ``TranslateCORSPolicy`` (HEAD), packed for the fault and CORS filters:
+    the legacy whole ``percent`` in hundredths, a ``percentage`` in millionths, a gRPC status by its
+    code; origins by match, the lists joined, the max age in seconds, preflights that match no
+    origin not forwarded under ``IGNORE``, the filter on for every request. A CORS policy stays on a
+    direct response (the legacy exact origins, preflights forwarded); a fault left with neither a
+    delay nor an abort is an empty one."""
+    routes = _routes(mesh, "a/web", "single-stack")
+    configs = routes[0]["typed_per_filter_config"]
+    assert configs["envoy.filters.http.fault"] == {
+        "@type": FAULT,
+        "delay": {"fixed_delay": "1.500s", "percentage": {"numerator": 5}},
+        "abort": {"grpc_status": 14, "percentage": {"numerator": 5699, "denominator": "MILLION"}},
+    }
+    assert configs["envoy.filters.http.cors"] == {
+        "@type": CORS,
+        "allow_origin_string_match": [
+            {"exact": "https://shop.example"},
+            {"safe_regex": {"regex": "https://.*[.]shop[.]example"}},
+        ],
+        "allow_methods": "GET,POST",
+        "allow_headers": "x-a,x-b",
+        "max_age": "86400",
+        "allow_credentials": False,
+        "filter_enabled": {"default_value": {"numerator": 100}},
+        "forward_not_matching_preflights": False,
+    }
+    assert routes[3]["typed_per_filter_config"] == {
+        "envoy.filters.http.cors": {
+            "@type": CORS,
+            "allow_origin_string_match": [{"exact": "https://legacy.example"}],
+            "filter_enabled": {"default_value": {"numerator": 100}},
+            "forward_not_matching_preflights": True,
+        }
+    }
+    assert routes[6]["typed_per_filter_config"] == {"envoy.filters.http.fault": {"@type": FAULT}}
+    assert "typed_per_filter_config" not in routes[5]

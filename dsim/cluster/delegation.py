@@ -8,7 +8,8 @@ reads a VirtualService (``mergeVirtualServices`` in ``pilot/pkg/model/virtualser
   combined with every root match they do not conflict with (a route with a match conflicting
   with all of them is dropped; with no matches on either side, the other side's stand), its
   name prefixed with the root route's, and where it has none, the root route's timeout, retries,
-  headers, rewrite, direct response and mirrors (``mergeHTTPRoute``; not a redirect). Its
+  headers, rewrite, direct response, mirrors, fault and CORS policy (``mergeHTTPRoute``; not a
+  redirect). Its
   destination and mirror hosts are resolved in the delegate's namespace.
 - A delegate that does not exist, or is not exported to the root's namespace, leaves the route
   out. Only one level (the scenario refuses a delegate that delegates again).
@@ -185,7 +186,17 @@ def _merged_route(root: HTTPRoute, leaf: HTTPRoute) -> HTTPRoute | None:
 
 
 # What a delegate's route takes from its root's where it sets none (mergeHTTPRoute); not a redirect.
-_INHERITED = ("timeout", "retries", "headers", "rewrite", "direct_response", "mirror", "mirror_percentage")
+_INHERITED = (
+    "timeout",
+    "retries",
+    "headers",
+    "rewrite",
+    "direct_response",
+    "mirror",
+    "mirror_percentage",
+    "fault",
+    "cors_policy",
+)
 
 
 def _joined(root: str, leaf: str) -> str:

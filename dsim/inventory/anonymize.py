@@ -320,6 +320,8 @@ class _Anonymizer:
             "withoutHeaders": lambda v: _values(v, self.string_match),
             "queryParams": lambda v: _values(v, self.string_match),
             "locality": lambda v: _each(v, lambda t: "/".join(self.names(p) for p in t.split("/"))),
+            "allowOrigins": lambda v: [self.string_match(m) for m in v] if isinstance(v, list) else v,
+            "allowOrigin": lambda v: _each(v, self.text),
             # a redirect's path, a direct response's body (text, or base64 that stays base64)
             **dict.fromkeys(("prefixRewrite", "string", "bytes"), lambda v: _each(v, self.text)),
         }

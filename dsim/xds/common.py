@@ -62,6 +62,11 @@ def outbound_chain(**fields: Any) -> listener_components_pb2.FilterChain:
     return chain
 
 
+def duration(milliseconds: int) -> duration_pb2.Duration:
+    """A duration of whole milliseconds (what dsim reads Istio's durations as)."""
+    return duration_pb2.Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
+
+
 def zero() -> duration_pb2.Duration:
     """An explicit 0s duration (Istio writes timeouts off as 0s)."""
     return duration_pb2.Duration(seconds=0)

@@ -19,7 +19,7 @@ from envoy.config.core.v3 import config_source_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
-from google.protobuf import duration_pb2, wrappers_pb2
+from google.protobuf import wrappers_pb2
 
 from dsim.scenario.istio.destination_rule import (
     ClientTLSSettings,
@@ -38,6 +38,7 @@ from dsim.xds.common import (
     ROOT_CERT,
     WORKLOAD_CERT,
     downstream_protocol,
+    duration,
     is_http2,
     mesh_alpn,
     mesh_tls_context,
@@ -136,10 +137,6 @@ def credential_secret(name: str) -> secret_pb2.SdsSecretConfig:
     )
 
 
-def _duration(milliseconds: int) -> duration_pb2.Duration:
-    return duration_pb2.Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
-
-
 def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings) -> None:
     """``applyConnectionPool``: circuit-breaker thresholds, the connect timeout, TCP keepalive, and
     the HTTP options it sets: common ones once any connection limit is given (an empty block where
@@ -150,7 +147,7 @@ def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings)
         if tcp.max_connections:
             thresholds.max_connections.value = tcp.max_connections
         if tcp.connect_timeout is not None:
-            cluster.connect_timeout.CopyFrom(_duration(tcp.connect_timeout))
+            cluster.connect_timeout.CopyFrom(duration(tcp.connect_timeout))
         if tcp.tcp_keepalive is not None:
             _tcp_keepalive(cluster, tcp.tcp_keepalive)
     if http is not None:
@@ -191,27 +188,27 @@ def _http_pool_options(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSetting
     if idle is None and tcp is not None:
         idle = tcp.idle_timeout
     per_connection = http.max_requests_per_connection if http is not None else None
-    duration = tcp.max_connection_duration if tcp is not None else None
+    lifetime = tcp.max_connection_duration if tcp is not None else None
     streams = http.max_concurrent_streams if http is not None else None
     keepalive = http.http2_keep_alive if http is not None else None
-    if idle is None and not per_connection and duration is None and not streams and keepalive is None:
+    if idle is None and not per_connection and lifetime is None and not streams and keepalive is None:
         return
     options = _http_options(cluster)
     common = options.common_http_protocol_options
     common.SetInParent()
     if idle is not None:
-        common.idle_timeout.CopyFrom(_duration(idle))
+        common.idle_timeout.CopyFrom(duration(idle))
     if per_connection:
         common.max_requests_per_connection.value = per_connection
-    if duration is not None:
-        common.max_connection_duration.CopyFrom(_duration(duration))
+    if lifetime is not None:
+        common.max_connection_duration.CopyFrom(duration(lifetime))
     if options.explicit_http_config.HasField("http2_protocol_options"):
         http2 = options.explicit_http_config.http2_protocol_options
         if streams:
             http2.max_concurrent_streams.value = streams
         if keepalive is not None and keepalive.interval is not None and keepalive.timeout is not None:
-            http2.connection_keepalive.interval.CopyFrom(_duration(keepalive.interval))
-            http2.connection_keepalive.timeout.CopyFrom(_duration(keepalive.timeout))
+            http2.connection_keepalive.interval.CopyFrom(duration(keepalive.interval))
+            http2.connection_keepalive.timeout.CopyFrom(duration(keepalive.timeout))
     cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
 
 
@@ -249,9 +246,9 @@ def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) 
         detection.consecutive_gateway_failure.value = outlier.consecutive_gateway_errors
         detection.enforcing_consecutive_gateway_failure.value = ENFORCING if outlier.consecutive_gateway_errors else 0
     if outlier.interval is not None:
-        detection.interval.CopyFrom(_duration(outlier.interval))
+        detection.interval.CopyFrom(duration(outlier.interval))
     if outlier.base_ejection_time is not None:
-        detection.base_ejection_time.CopyFrom(_duration(outlier.base_ejection_time))
+        detection.base_ejection_time.CopyFrom(duration(outlier.base_ejection_time))
     if outlier.max_ejection_percent:
         detection.max_ejection_percent.value = outlier.max_ejection_percent
     cluster.outlier_detection.CopyFrom(detection)
@@ -390,7 +387,7 @@ def hash_policy(consistent: ConsistentHash | None) -> rc.RouteAction.HashPolicy 
         policy = rc.RouteAction.HashPolicy(cookie={"name": cookie.name, "path": cookie.path})
         if cookie.ttl is not None:  # 0 (a session cookie) is written too, as an empty duration
             policy.cookie.ttl.SetInParent()
-            policy.cookie.ttl.CopyFrom(_duration(cookie.ttl))
+            policy.cookie.ttl.CopyFrom(duration(cookie.ttl))
         return policy
     if consistent.use_source_ip:
         return rc.RouteAction.HashPolicy(connection_properties={"source_ip": True})

@@ -14,6 +14,9 @@ from typing import NamedTuple
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
@@ -26,6 +29,9 @@ from dsim.scenario.istio.route_actions import (
     HTTPRewrite,
     Percentage,
 )
+from dsim.scenario.istio.route_policies import GRPC_STATUS, CorsPolicy, HTTPFaultInjection
+from dsim.scenario.istio.string_match import StringMatch
+from dsim.xds.common import duration, pack
 
 APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
 OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
@@ -39,6 +45,8 @@ _REDIRECT_CODES = {
     308: rc.RedirectAction.PERMANENT_REDIRECT,
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+FAULT_FILTER = "envoy.filters.http.fault"  # wellknown.Fault
+CORS_FILTER = "envoy.filters.http.cors"  # wellknown.CORS
 
 
 class HeaderChanges(NamedTuple):
@@ -104,18 +112,26 @@ def destination_authority(action: rc.RouteAction, authority: str) -> None:
         action.host_rewrite_literal = authority
 
 
+def millionths(percentage: Percentage) -> percent_pb2.FractionalPercent:
+    """``translatePercentToFractionalPercent``: Go's truncating ``uint32(value * 10000)`` of a million."""
+    return percent_pb2.FractionalPercent(
+        numerator=int(percentage.value * 10000), denominator=percent_pb2.FractionalPercent.MILLION
+    )
+
+
+def hundredths(whole: int) -> percent_pb2.FractionalPercent:
+    """``translateIntegerToFractionalPercent``: an int32 share of a hundred, as Go's ``uint32`` wraps it."""
+    return percent_pb2.FractionalPercent(numerator=whole & 0xFFFFFFFF)
+
+
 def fraction(percentage: Percentage | None, whole: int | None) -> percent_pb2.FractionalPercent | None:
-    """``MirrorPercent``: a ``mirrorPercentage`` in millionths (Go's truncating ``uint32(value *
-    10000)``), else a ``mirrorPercent`` in hundredths, else all of it; ``None`` for an explicit 0."""
+    """``MirrorPercent``: a ``mirrorPercentage`` in millionths, else a ``mirrorPercent`` in
+    hundredths, else all of it; ``None`` for an explicit 0."""
     if percentage is not None:
-        if percentage.value <= 0:
-            return None
-        return percent_pb2.FractionalPercent(
-            numerator=int(percentage.value * 10000), denominator=percent_pb2.FractionalPercent.MILLION
-        )
+        return millionths(percentage) if percentage.value > 0 else None
     if whole is not None and whole <= 0:
         return None
-    return percent_pb2.FractionalPercent(numerator=100 if whole is None else whole)
+    return hundredths(100 if whole is None else whole)
 
 
 def mirror_policy(cluster: str, share: percent_pb2.FractionalPercent) -> rc.RouteAction.RequestMirrorPolicy:
@@ -162,14 +178,79 @@ def direct_response_action(response: HTTPDirectResponse) -> rc.DirectResponseAct
     return out
 
 
+def fault_config(fault: HTTPFaultInjection) -> fault_pb2.HTTPFault:
+    """``TranslateFault``: a fixed delay with its share (``percentage`` in millionths, else the
+    legacy ``percent``, 0 when neither), an abort by HTTP or gRPC status with its share if given;
+    a delay or abort without its kind is left out, and a fault left with neither is empty."""
+    out = fault_pb2.HTTPFault()
+    delay, abort = fault.delay, fault.abort
+    if delay is not None and delay.fixed_delay is not None:
+        share = millionths(delay.percentage) if delay.percentage is not None else hundredths(delay.percent or 0)
+        out.delay.percentage.CopyFrom(share)
+        out.delay.fixed_delay.CopyFrom(duration(delay.fixed_delay))
+    if abort is not None and (abort.http_status is not None or abort.grpc_status is not None):
+        if abort.percentage is not None:
+            out.abort.percentage.CopyFrom(millionths(abort.percentage))
+        if abort.http_status is not None:
+            out.abort.http_status = abort.http_status
+        else:
+            out.abort.grpc_status = GRPC_STATUS[str(abort.grpc_status)]
+    return out
+
+
+def _origin(match: StringMatch) -> string_pb2.StringMatcher | None:
+    """``ConvertToEnvoyMatch``: exact, prefix or regex (``None``: none given)."""
+    if match.exact is not None:
+        return string_pb2.StringMatcher(exact=match.exact)
+    if match.prefix is not None:
+        return string_pb2.StringMatcher(prefix=match.prefix)
+    if match.regex is not None:
+        return string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.regex))
+    return None
+
+
+def cors_config(policy: CorsPolicy) -> cors_pb2.CorsPolicy:
+    """``TranslateCORSPolicy`` (HEAD): preflights that match no origin forwarded unless
+    ``unmatchedPreflights: IGNORE``; origins by match (else the legacy exact list); the filter on for
+    every request; the lists joined by commas; the max age in seconds."""
+    out = cors_pb2.CorsPolicy(
+        allow_methods=",".join(policy.allow_methods),
+        allow_headers=",".join(policy.allow_headers),
+        expose_headers=",".join(policy.expose_headers),
+    )
+    out.forward_not_matching_preflights.value = policy.unmatched_preflights != "IGNORE"
+    if policy.allow_origins:
+        out.allow_origin_string_match.extend(m for m in map(_origin, policy.allow_origins) if m is not None)
+    else:
+        out.allow_origin_string_match.extend(string_pb2.StringMatcher(exact=o) for o in policy.allow_origin)
+    out.filter_enabled.default_value.CopyFrom(hundredths(100))
+    if policy.allow_credentials is not None:
+        out.allow_credentials.value = policy.allow_credentials
+    if policy.max_age is not None:
+        out.max_age = str(policy.max_age // 1000)
+    return out
+
+
+def write_filter_configs(route: rc.Route, fault: HTTPFaultInjection | None, cors: CorsPolicy | None) -> None:
+    """The route's ``typed_per_filter_config``: its fault and CORS policy, for the fault and CORS
+    filters every sidecar's HTTP connection manager carries."""
+    if fault is not None:
+        route.typed_per_filter_config[FAULT_FILTER].CopyFrom(pack(fault_config(fault)))
+    if cors is not None:
+        route.typed_per_filter_config[CORS_FILTER].CopyFrom(pack(cors_config(cors)))
+
+
 __all__ = [
     "HeaderChanges",
     "apply_rewrite",
+    "cors_config",
     "destination_authority",
     "direct_response_action",
+    "fault_config",
     "fraction",
     "header_changes",
     "mirror_policy",
     "redirect_action",
+    "write_filter_configs",
     "write_headers",
 ]

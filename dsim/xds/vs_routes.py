@@ -18,7 +18,7 @@ from typing import NamedTuple
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
-from google.protobuf import duration_pb2, wrappers_pb2
+from google.protobuf import wrappers_pb2
 
 from dsim.cluster.sources import Source
 from dsim.scenario.istio.route_actions import Headers
@@ -32,7 +32,7 @@ from dsim.scenario.istio.virtual_service import (
     TCPRoute,
     VirtualService,
 )
-from dsim.xds.common import metadata, outbound_chain, tcp_filters, zero
+from dsim.xds.common import duration, metadata, outbound_chain, tcp_filters, zero
 from dsim.xds.route_actions import (
     apply_rewrite,
     destination_authority,
@@ -41,6 +41,7 @@ from dsim.xds.route_actions import (
     header_changes,
     mirror_policy,
     redirect_action,
+    write_filter_configs,
     write_headers,
 )
 from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
@@ -65,10 +66,6 @@ DestinationCluster = Callable[[Destination, int], "Target | None"]
 def config_path(kind: str, namespace: str, name: str) -> str:
     """``istio.config`` metadata of what an object builds (``BuildConfigInfoMetadata``)."""
     return f"/apis/networking.istio.io/{API_VERSION}/namespaces/{namespace}/{kind}/{name}"
-
-
-def _duration(milliseconds: int) -> duration_pb2.Duration:
-    return duration_pb2.Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
 
 
 def _string_matcher(match: StringMatch) -> string_pb2.StringMatcher | None:
@@ -146,7 +143,7 @@ def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc
         del policy.retriable_status_codes[:]
         policy.retriable_status_codes.extend(codes)
     if retries.per_try_timeout is not None:
-        policy.per_try_timeout.CopyFrom(_duration(retries.per_try_timeout))
+        policy.per_try_timeout.CopyFrom(duration(retries.per_try_timeout))
     return policy
 
 
@@ -254,11 +251,12 @@ def translate_route(
     changes = header_changes(http.headers) if http.headers is not None else None
     if changes is not None:
         write_headers(route, changes)
+    write_filter_configs(route, http.fault, http.cors_policy)
     if _answer(route, http, port):
         route.decorator.operation = f"{vs.name}:{port}{_path_of(match)}"  # no single cluster to name
         return route
     action = route.route
-    timeout = _duration(http.timeout) if http.timeout is not None else zero()
+    timeout = duration(http.timeout) if http.timeout is not None else zero()
     action.timeout.CopyFrom(timeout)
     apply_rewrite(action, http.rewrite, changes.authority if changes is not None else "")
     action.request_mirror_policies.extend(_mirror_policies(http, port, cluster_of))

@@ -212,6 +212,7 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
     route["headers"] = {"request": {"set": {"x-who": "%REQ(x-user)% of team-blue, 100%%", "x-n": 5}}}
     route["rewrite"] = {"uri": "/checkout", "authority": "shop.example.com"}
     route["mirrors"] = [{"destination": {"host": "reviews"}, "percentage": {"value": 5}}]
+    route["corsPolicy"] = {"allowOrigins": [{"exact": "https://team-blue.example"}], "allowOrigin": ["team-blue"]}
     del route["mirror"], route["mirrorPercentage"]
     data["virtual_services"][0]["spec"]["http"][0] = {
         "match": [{"uri": {"prefix": "/x"}}],
@@ -231,6 +232,10 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
     assert "shop" not in http[2]["rewrite"]["authority"]
     assert http[2]["mirrors"][0]["destination"]["host"] == out["services"][1]["name"]
     assert "team" not in http[0]["directResponse"]["body"]["string"]
+    origins = http[2]["corsPolicy"]
+    assert origins["allowOrigins"][0]["exact"].startswith("https://")
+    assert "team" not in origins["allowOrigins"][0]["exact"]
+    assert "team" not in origins["allowOrigin"][0]
     from dsim import scenario_from_dict
 
     del http[2]["headers"]["request"]["set"]["x-n"]  # the one value dsim would refuse, as it should

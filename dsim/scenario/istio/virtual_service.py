@@ -41,6 +41,7 @@ from dsim.scenario.istio.route_actions import (
     redirect_problems,
     rewrite_problems,
 )
+from dsim.scenario.istio.route_policies import CorsPolicy, HTTPFaultInjection, cors_problems, fault_problems
 from dsim.scenario.istio.rules import (
     MESH_GATEWAY,
     first_overlap,
@@ -51,12 +52,12 @@ from dsim.scenario.istio.rules import (
     namespace_problem,
     optional_namespace_problem,
     optional_port_problem,
-    regex_problem,
     retry_on_problem,
     subset_name_problem,
     subset_of,
     wildcard_domain_problem,
 )
+from dsim.scenario.istio.string_match import StringMatch
 
 KIND = "VirtualService"
 # Envoy's weighted_clusters total_weight is a uint32: the weights of one route must fit in it.
@@ -110,18 +111,6 @@ class RouteDestination:
     """Where traffic goes."""
     weight: NonNegativeInt32 = 0
     """Relative share of the route's connections."""
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class StringMatch:
-    """Istio's ``StringMatch``: at most one of exact, prefix or regex (none: the field is present)."""
-
-    exact: str | None = None
-    """The whole value."""
-    prefix: str | None = None
-    """A leading part of the value."""
-    regex: Annotated[str, Rule(regex_problem)] | None = None
-    """An RE2 regular expression matching the whole value."""
 
 
 StringMatches = Annotated[dict[Annotated[str, Rule(header_name_problem)], StringMatch], MaxItems(MANY)]
@@ -187,12 +176,6 @@ class Delegate:
     """Its namespace; defaults to this VirtualService's."""
 
 
-_HTTP_ACTION_REASONS = {
-    "fault": "fault injection (Envoy's fault filter config); " + NOT_MODELLED,
-    "corsPolicy": "a CORS policy; " + NOT_MODELLED,
-}
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HTTPRoute:
     """One HTTP rule: its matches, weighted destinations, retries and timeout."""
@@ -227,8 +210,10 @@ class HTTPRoute:
     """``mirror_percent``: ``mirrorPercent`` under its protobuf name, which the CRD also accepts."""
     mirrors: Many[HTTPMirrorPolicy] = ()
     """Several mirrors, each with its share (Istio 1.20 and later); not with ``mirror``."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = _HTTP_ACTION_REASONS
+    fault: HTTPFaultInjection | None = None
+    """Delays and aborts injected into the route's requests."""
+    cors_policy: CorsPolicy | None = None
+    """The route's CORS rules."""
 
     @property
     def whole_mirror_percent(self) -> int | None:
@@ -409,6 +394,10 @@ class _VirtualServiceChecks(Checks):
             self.first_problem(join(path, "redirect"), redirect_problems(route.redirect, kinds))
         if route.direct_response is not None:
             self.first_problem(join(path, "directResponse"), direct_response_problems(route.direct_response))
+        if route.fault is not None:
+            self.first_problem(join(path, "fault"), fault_problems(route.fault))
+        if route.cors_policy is not None:
+            self.first_problem(join(path, "corsPolicy"), cors_problems(route.cors_policy))
 
     def mirrors(self, path: str, route: HTTPRoute) -> None:
         """``validateHTTPRoute``'s mirror rules: one of ``mirror`` and ``mirrors``, shares from 0 to 100."""
@@ -443,8 +432,8 @@ class _VirtualServiceChecks(Checks):
         if len(actions) > 1:
             self.fail(join(path, actions[1]), f"cannot be combined with {actions[0]} in one HTTP route")
         if actions[0] != "route":
-            for key in ("fault", "rewrite"):
-                if self.has(path, key) or (key == "rewrite" and route.rewrite is not None):
+            for key, given_too in (("fault", route.fault is not None), ("rewrite", route.rewrite is not None)):
+                if given_too:
                     self.fail(join(path, key), f"cannot be combined with {actions[0]} in one HTTP route")
 
     def http_match(self, path: str, match: HTTPMatchRequest) -> None:
