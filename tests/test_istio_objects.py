@@ -85,7 +85,12 @@ REVIEWS_DR = {
                 "tcp": {"maxConnections": 10, "connectTimeout": "1.5s"},
                 "http": {"idleTimeout": "3s", "maxRequestsPerConnection": 5, "http2MaxRequests": 7},
             },
-            "outlierDetection": {"consecutive5xxErrors": 3, "interval": "10s", "maxEjectionPercent": 40},
+            "outlierDetection": {
+                "consecutive5xxErrors": 3,
+                "interval": "10s",
+                "maxEjectionPercent": 40,
+                "splitExternalLocalOriginErrors": True,  # accepted, not modelled
+            },
             "tls": {"mode": "ISTIO_MUTUAL"},
             "loadBalancer": {"consistentHash": {"useSourceIp": True}},
             "portLevelSettings": [{"port": {"number": 9080}, "loadBalancer": {"simple": "ROUND_ROBIN"}}],
@@ -157,7 +162,9 @@ def test_objects_load_count_and_round_trip() -> None:
     scenario = scenario_from_dict(RICH)
     assert len(scenario.virtual_services) == 2
     assert len(scenario.destination_rules) == 3
-    assert [i.path for i in scenario.istio_ignored] == ["virtual_services[0].spec.http[0].match[0].authority"]
+    assert [i.path for i in scenario.istio_ignored] == [
+        "destination_rules[0].spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors"
+    ]
     again = scenario_from_dict(yaml.safe_load(scenario_to_yaml(scenario)))
     assert again == scenario
 
@@ -169,7 +176,9 @@ def test_notes_and_ignored_fields_are_counted(rich) -> None:  # type: ignore[no-
     assert any("DestinationRule host names no service" in k and v == 1 for k, v in notes.items())
     assert any("subset that no DestinationRule defines" in k and v == 1 for k, v in notes.items())
     assert any("VirtualService host names no service" in k and v == 1 for k, v in notes.items())
-    assert record["fields accepted but not modelled"] == {"virtual_services[*].spec.http[*].match[*].authority": 1}
+    assert record["fields accepted but not modelled"] == {
+        "destination_rules[*].spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors": 1
+    }
     assert record["virtual_services"] == len(rich.virtual_services) > 2
     # the rules' subsets join the subsets table, selecting the service's workloads by label
     reviews = rich.services.index[rich.services["name"] == "reviews"][0]
@@ -199,7 +208,7 @@ def test_routes_and_clusters_follow_the_objects(rich) -> None:  # type: ignore[n
     assert first.name == "a.m"
     assert first.match.prefix == "/a"
     assert not first.match.case_sensitive.value
-    assert [h.name for h in first.match.headers] == ["x-a", "x-b", ":method"]
+    assert [h.name for h in first.match.headers] == ["x-a", "x-b", ":method", ":authority"]
     assert first.match.headers[0].present_match
     # ratings' destination names no port: the listener's, 9080 (Istio looks ratings up among the
     # services with port 9080, finds none, and takes the listener port: GetDestinationCluster), not

@@ -1076,6 +1076,7 @@ spec:
     mirror: {host: ratings-shadow}
     mirrorPercentage: {value: 50.0}
     corsPolicy: {allowOrigins: [{exact: "https://example.com"}], maxAge: 24h}
+    retries: {attempts: 2, backoff: 25ms}
     headers:
       request: {set: {x-env: prod}}
     rewrite: {uri: /v1/ratings}
@@ -1089,9 +1090,9 @@ spec:
 def test_real_fields_dsim_does_not_model_are_accepted_and_listed() -> None:
     parsed = parse_virtual_service(load(UNMODELLED_VS), source=SOURCE, path="virtual_services[9]")
     root = "virtual_services[9].spec.http[0]"
-    assert {path for path, _ in parsed.ignored} == {f"{root}.match[0].authority"}
+    assert {path for path, _ in parsed.ignored} == {f"{root}.retries.backoff"}
     reasons = dict(parsed.ignored)
-    assert reasons[f"{root}.match[0].authority"].startswith("an authority matcher")
+    assert reasons[f"{root}.retries.backoff"].startswith("a retry option")
     # What is modelled is still read: the match's source labels, the mirror, the rewrite.
     assert parsed.value.spec.http[0].route[0].destination.subset == "v1"
     assert parsed.value.spec.http[0].mirror is not None
@@ -1138,9 +1139,9 @@ def test_an_unmodelled_field_is_not_read_however_deep() -> None:
         deep = [deep]
     cyclic: list[Any] = []
     cyclic.append(cyclic)
-    data = edited(UNMODELLED_VS, "spec.http[0].match[0].authority", deep)
-    data["spec"]["http"][0]["match"][0]["withoutHeaders"] = cyclic
-    assert len(parse_virtual_service(data).ignored) == 2  # the authority and withoutHeaders matchers
+    data = edited(UNMODELLED_VS, "spec.http[0].retries.backoff", deep)
+    data["spec"]["http"][0]["retries"]["retryRemoteLocalities"] = cyclic
+    assert len(parse_virtual_service(data).ignored) == 2  # two retry options dsim leaves out
 
 
 # --- durations, exportTo of services, dispatch -------------------------------------------------

@@ -183,6 +183,21 @@ ROUTE_REFUSALS = [
         "missing (this field is required)",
     ),
     ("spec.http[1].mirror", {"host": "*"}, f"{P}.http[1].mirror.host", "'*' is not a valid"),
+    ("spec.http[0].match[0].scheme", {"prefix": ""}, f"{P}.http[0].match[0].scheme.prefix", "cannot be empty"),
+    ("spec.http[0].match[0].authority", {"exact": "a", "prefix": "b"}, f"{P}.http[0].match[0].authority", "sets both"),
+    (
+        "spec.http[0].match[0].withoutHeaders",
+        {"@request.auth.claims.sub": {"exact": "x"}},
+        f"{P}.http[0].match[0].withoutHeaders['@request.auth.claims.sub']",
+        "JWT claim routing is only supported on gateways",
+    ),
+    ("spec.http[0].match[0].withoutHeaders", {"x-a": {"regex": "*"}}, "", None),  # a presence match
+    (
+        "spec.http[0].match[0].withoutHeaders",
+        {"x-a": {"prefix": ""}},
+        f"{P}.http[0].match[0].withoutHeaders.x-a.prefix",
+        "cannot be empty",
+    ),
     ("spec.http[1].fault", {}, f"{P}.http[1].fault", "needs an abort, a delay or both"),
     (
         "spec.http[1].fault",

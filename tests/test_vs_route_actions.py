@@ -107,7 +107,31 @@ MESH: dict[str, Any] = {
         {"name": "shadow", "namespace": "b"},
         {"name": "shadow6", "namespace": "b", "ip_families": ["IPv6"]},
     ],
-    "virtual_services": [_vs("web", "a", ["web"], WEB_ROUTES)],
+    "virtual_services": [
+        _vs("web", "a", ["web"], WEB_ROUTES),
+        _vs(
+            "api",
+            "a",
+            ["api"],
+            [
+                {
+                    "match": [
+                        {
+                            "uri": {"regex": ".*"},
+                            "headers": {"x-b": {"exact": "1"}},
+                            "withoutHeaders": {"x-debug": {}, "x-a": {"regex": "v[0-9]"}},
+                            "authority": {"prefix": "api"},
+                            "scheme": {"exact": "https"},
+                            "statPrefix": "api_no_debug",
+                        }
+                    ],
+                    "route": [{"destination": {"host": "api"}}],
+                },
+                {"match": [{"uri": {"regex": ".*"}}], "route": [{"destination": {"host": "api"}}]},
+                {"route": [{"destination": {"host": "web"}}]},  # after a catch-all: never built
+            ],
+        ),
+    ],
     "synthetic": {"services": 4, "namespaces": 2},
 }
 
@@ -117,12 +141,12 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(MESH))
 
 
-def _routes(cluster: Cluster, proxy: str, design: str, config: str = "8080") -> list[dict[str, Any]]:
-    """The routes of web's virtual host in route configuration ``config``, as Envoy's JSON."""
+def _routes(cluster: Cluster, proxy: str, design: str, config: str = "8080", host: str = "web") -> list[dict[str, Any]]:
+    """The routes of ``host``'s virtual host in route configuration ``config``, as Envoy's JSON."""
     index = index_for(cluster)
     found = proxy_config(index, index.find_proxy(proxy), get_design(design))
     (routes,) = [r for r in found.routes if r.name == config]
-    (vhost,) = [v for v in routes.virtual_hosts if v.name.startswith(f"web.a.{SVC}:")]
+    (vhost,) = [v for v in routes.virtual_hosts if v.name.startswith(f"{host}.a.{SVC}:")]
     return [MessageToDict(r, preserving_proto_field_name=True) for r in vhost.routes]
 
 
@@ -318,3 +342,29 @@ def test_fault_and_cors_are_per_route_filter_configs(mesh: Cluster) -> None:
     }
     assert routes[6]["typed_per_filter_config"] == {"envoy.filters.http.fault": {"@type": FAULT}}
     assert "typed_per_filter_config" not in routes[5]
+
+
+def test_authority_scheme_and_absent_headers_are_matched(mesh: Cluster) -> None:
+    """``TranslateRouteMatch``: ``withoutHeaders`` inverted among the headers, sorted by name, a
+    missing header read as empty unless it is a presence match; ``:authority`` and ``:scheme``
+    after them; the match's stats prefix on its route. ``IsCatchAllRoute``: a regex ``.*`` with
+    conditions is not a catch-all, without them it is, and ends the walk."""
+    first, catch_all = _routes(mesh, "a/web", "single-stack", host="api")
+    assert first["stat_prefix"] == "api_no_debug"
+    assert first["match"] == {
+        "safe_regex": {"regex": ".*"},
+        "case_sensitive": True,
+        "headers": [
+            {
+                "name": "x-a",
+                "string_match": {"safe_regex": {"regex": "v[0-9]"}},
+                "invert_match": True,
+                "treat_missing_header_as_empty": True,
+            },
+            {"name": "x-b", "string_match": {"exact": "1"}},
+            {"name": "x-debug", "present_match": True, "invert_match": True},
+            {"name": ":authority", "string_match": {"prefix": "api"}},
+            {"name": ":scheme", "string_match": {"exact": "https"}},
+        ],
+    }
+    assert catch_all["match"] == {"safe_regex": {"regex": ".*"}, "case_sensitive": True}

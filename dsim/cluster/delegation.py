@@ -17,9 +17,8 @@ reads a VirtualService (``mergeVirtualServices`` in ``pilot/pkg/model/virtualser
   (``ResolveVirtualServiceShortnames``: ``gw`` and ``./gw`` become ``<namespace>/gw``, a legacy
   ``gw.ns.svc...`` ``ns/gw``; ``mesh`` stays).
 
-dsim reads no ``scheme``, ``authority`` or ``withoutHeaders`` match (accepted, not modelled), so
-they neither conflict nor merge here: a delegate route Istio drops for a conflict in one of them
-is built.
+A match's ``scheme``, ``authority``, ``withoutHeaders`` and ``statPrefix`` merge and conflict as
+its URI, headers and name do (``mergeHTTPMatchRequest``, ``hasConflict``).
 """
 
 from __future__ import annotations
@@ -232,20 +231,32 @@ def _merged_match(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> HTTPMatchRe
         name=_joined(root.name, leaf.name),
         uri=leaf.uri or root.uri,
         method=leaf.method or root.method,
+        authority=leaf.authority or root.authority,
+        scheme=leaf.scheme or root.scheme,
         headers={**root.headers, **leaf.headers},
+        without_headers={**root.without_headers, **leaf.without_headers},
         query_params={**root.query_params, **leaf.query_params},
         port=leaf.port or root.port,
         source_labels={**root.source_labels, **leaf.source_labels},
         source_namespace=leaf.source_namespace or root.source_namespace,
         gateways=leaf.gateways or root.gateways,
+        stat_prefix=leaf.stat_prefix or root.stat_prefix,
     )
 
 
 def _conflict(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> bool:
     """``hasConflict``: whether the leaf match asks for what the root match rules out."""
-    if _strings_conflict(root.uri, leaf.uri) or _strings_conflict(root.method, leaf.method):
+    singles = (
+        (root.uri, leaf.uri),
+        (root.scheme, leaf.scheme),
+        (root.method, leaf.method),
+        (root.authority, leaf.authority),
+    )
+    if any(_strings_conflict(a, b) for a, b in singles):
         return True
     if any(_strings_conflict(root.headers.get(k), v) for k, v in leaf.headers.items()):
+        return True
+    if any(_strings_conflict(root.without_headers.get(k), v) for k, v in leaf.without_headers.items()):
         return True
     if any(_strings_conflict(root.query_params.get(k), v) for k, v in leaf.query_params.items()):
         return True

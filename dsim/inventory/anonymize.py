@@ -322,6 +322,7 @@ class _Anonymizer:
             "locality": lambda v: _each(v, lambda t: "/".join(self.names(p) for p in t.split("/"))),
             "allowOrigins": lambda v: [self.string_match(m) for m in v] if isinstance(v, list) else v,
             "allowOrigin": lambda v: _each(v, self.text),
+            "statPrefix": lambda v: _each(v, self.text),
             # a redirect's path, a direct response's body (text, or base64 that stays base64)
             **dict.fromkeys(("prefixRewrite", "string", "bytes"), lambda v: _each(v, self.text)),
         }

@@ -86,8 +86,19 @@ def _header(name: str, match: StringMatch) -> rc.HeaderMatcher:
     return rc.HeaderMatcher(name=name, string_match=matcher)
 
 
+def _without(name: str, match: StringMatch) -> rc.HeaderMatcher:
+    """A ``withoutHeaders`` entry: inverted, and a missing header read as empty unless it is a
+    presence match (Envoy refuses the two together)."""
+    out = _header(name, match)
+    out.invert_match = True
+    if not out.present_match:
+        out.treat_missing_header_as_empty = True
+    return out
+
+
 def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
-    """``TranslateRouteMatch`` for a sidecar: path, headers (sorted, then ``:method``), query parameters."""
+    """``TranslateRouteMatch`` for a sidecar: path, headers and ``withoutHeaders`` sorted by name,
+    then ``:method``, ``:authority`` and ``:scheme``; query parameters."""
     if match is None:
         return rc.RouteMatch(prefix="/")
     out = rc.RouteMatch(case_sensitive=wrappers_pb2.BoolValue(value=not match.ignore_uri_case))
@@ -100,9 +111,13 @@ def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
         out.prefix = uri.prefix
     else:
         out.safe_regex.regex = str(uri.regex)
-    out.headers.extend(_header(name, match.headers[name]) for name in sorted(match.headers))
-    if match.method is not None:
-        out.headers.append(_header(":method", match.method))
+    found = [(name, _header(name, value)) for name, value in match.headers.items()]
+    found += [(name, _without(name, value)) for name, value in match.without_headers.items()]
+    # Istio sorts by name alone (sort.Slice): a name in both keeps either order, of the same bytes.
+    out.headers.extend(header for _, header in sorted(found, key=lambda pair: pair[0]))
+    for name, value in ((":method", match.method), (":authority", match.authority), (":scheme", match.scheme)):
+        if value is not None:
+            out.headers.append(_header(name, value))
     for name, value in match.query_params.items():  # map order, as istiod leaves it
         matcher = _string_matcher(value)
         if matcher is None:
@@ -113,12 +128,16 @@ def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
 
 
 def _catch_all(match: HTTPMatchRequest | None) -> bool:
-    """``IsCatchAllRoute``: no condition but (at most) the prefix ``/``."""
+    """``IsCatchAllRoute``: a route matching every path (the prefix ``/`` or the regex ``.*``) with
+    no header or query-parameter condition."""
     if match is None:
         return True
     uri = match.uri
-    plain_uri = uri is None or (uri.exact is None and uri.regex is None and uri.prefix in (None, "/"))
-    return plain_uri and not match.headers and not match.query_params and match.method is None
+    every_path = uri is None or (
+        uri.exact is None and (uri.regex == ".*" or (uri.regex is None and uri.prefix in (None, "/")))
+    )
+    headers = match.headers or match.without_headers or match.method or match.authority or match.scheme
+    return every_path and not headers and not match.query_params
 
 
 def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc.RetryPolicy | None:
@@ -247,6 +266,7 @@ def translate_route(
         name=name,
         match=route_match(match),
         metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
+        stat_prefix=match.stat_prefix if match is not None else "",
     )
     changes = header_changes(http.headers) if http.headers is not None else None
     if changes is not None:

@@ -140,13 +140,14 @@ class HTTPMatchRequest:
     """Only for proxies of this namespace ("": any)."""
     gateways: Annotated[tuple[Annotated[str, Rule(gateway_name_problem)], ...], MaxItems(MANY)] = ()
     """Only where built for one of these gateways (``mesh``: sidecars); when set, the source fields are not read."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = {
-        "scheme": "a URI scheme matcher; " + NOT_MODELLED,
-        "authority": "an authority matcher; " + NOT_MODELLED,
-        "withoutHeaders": "negative header matchers; " + NOT_MODELLED,
-        "statPrefix": "a stats prefix for the route; " + NOT_MODELLED,
-    }
+    authority: StringMatch | None = None
+    """The request's authority (``:authority``)."""
+    scheme: StringMatch | None = None
+    """The request's scheme (``:scheme``)."""
+    without_headers: StringMatches = dataclasses.field(default_factory=dict)
+    """Request headers by name that must not match (or, a presence match, must be absent)."""
+    stat_prefix: str = ""
+    """The stats prefix of the route this match becomes."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -342,12 +343,13 @@ class _VirtualServiceChecks(Checks):
     def no_jwt_routes(self, path: str, spec: VirtualServiceSpec) -> None:
         for i, route in enumerate(spec.http):
             for k, match in enumerate(route.match):
-                for name in match.headers:
-                    if is_jwt_claim_header(name):
-                        where = join(join(join(join(join(path, "http"), i), "match"), k), "headers")
-                        self.fail(
-                            join(where, name), "JWT claim routing is only supported on gateways (no gateways here)"
-                        )
+                for key, headers in (("headers", match.headers), ("withoutHeaders", match.without_headers)):
+                    for name in headers:
+                        if is_jwt_claim_header(name):
+                            where = join(join(join(join(join(path, "http"), i), "match"), k), key)
+                            self.fail(
+                                join(where, name), "JWT claim routing is only supported on gateways (no gateways here)"
+                            )
 
     def hosts(self, path: str, hosts: Sequence[str], *, to_mesh: bool) -> None:
         for i, host in enumerate(hosts):
@@ -439,11 +441,15 @@ class _VirtualServiceChecks(Checks):
     def http_match(self, path: str, match: HTTPMatchRequest) -> None:
         if match.uri is not None:
             self.string_match(join(path, "uri"), match.uri, empty_prefix=True)
-        if match.method is not None:
-            self.string_match(join(path, "method"), match.method)
+        for key, single in (("method", match.method), ("authority", match.authority), ("scheme", match.scheme)):
+            if single is not None:
+                self.string_match(join(path, key), single)
         for key, matches in (("headers", match.headers), ("queryParams", match.query_params)):
             for name, string_match in matches.items():
                 self.string_match(join(join(path, key), name), string_match)
+        for name, string_match in match.without_headers.items():
+            if string_match.regex != "*":  # '*' is a presence match, not a regex
+                self.string_match(join(join(path, "withoutHeaders"), name), string_match)
 
     def string_match(self, path: str, match: StringMatch, *, empty_prefix: bool = False) -> None:
         """``validateStringMatch``: one kind of match, and a prefix that says something (a URI may be '')."""
