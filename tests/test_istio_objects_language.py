@@ -1076,7 +1076,7 @@ spec:
     mirror: {host: ratings-shadow}
     mirrorPercentage: {value: 50.0}
     corsPolicy: {allowOrigins: [{exact: "https://example.com"}], maxAge: 24h}
-    retries: {attempts: 2, backoff: 25ms}
+    retries: {attempts: 2, backoff: 25ms, retryRemoteLocalities: true}
     headers:
       request: {set: {x-env: prod}}
     rewrite: {uri: /v1/ratings}
@@ -1084,15 +1084,19 @@ spec:
     - destination: {host: ratings, subset: v1}
       headers:
         response: {remove: [foo]}
+  tcp:
+  - match: [{destinationSubnets: [10.0.0.0/8], sourceSubnet: 10.1.0.0/16}]
+    route:
+    - destination: {host: ratings}
 """
 
 
 def test_real_fields_dsim_does_not_model_are_accepted_and_listed() -> None:
     parsed = parse_virtual_service(load(UNMODELLED_VS), source=SOURCE, path="virtual_services[9]")
-    root = "virtual_services[9].spec.http[0]"
-    assert {path for path, _ in parsed.ignored} == {f"{root}.retries.backoff"}
+    tcp = "virtual_services[9].spec.tcp[0].match[0]"
+    assert {path for path, _ in parsed.ignored} == {f"{tcp}.destinationSubnets", f"{tcp}.sourceSubnet"}
     reasons = dict(parsed.ignored)
-    assert reasons[f"{root}.retries.backoff"].startswith("a retry option")
+    assert reasons[f"{tcp}.sourceSubnet"].startswith("an L4 match on source IPs")
     # What is modelled is still read: the match's source labels, the mirror, the rewrite.
     assert parsed.value.spec.http[0].route[0].destination.subset == "v1"
     assert parsed.value.spec.http[0].mirror is not None
@@ -1139,9 +1143,9 @@ def test_an_unmodelled_field_is_not_read_however_deep() -> None:
         deep = [deep]
     cyclic: list[Any] = []
     cyclic.append(cyclic)
-    data = edited(UNMODELLED_VS, "spec.http[0].retries.backoff", deep)
-    data["spec"]["http"][0]["retries"]["retryRemoteLocalities"] = cyclic
-    assert len(parse_virtual_service(data).ignored) == 2  # two retry options dsim leaves out
+    data = edited(UNMODELLED_VS, "spec.tcp[0].match[0].destinationSubnets", deep)
+    data["spec"]["tcp"][0]["match"][0]["sourceSubnet"] = cyclic
+    assert len(parse_virtual_service(data).ignored) == 2  # the two subnet matches dsim leaves out
 
 
 # --- durations, exportTo of services, dispatch -------------------------------------------------

@@ -126,8 +126,18 @@ MESH: dict[str, Any] = {
                         }
                     ],
                     "route": [{"destination": {"host": "api"}}],
+                    "retries": {
+                        "attempts": 4,
+                        "retryIgnorePreviousHosts": False,
+                        "retryRemoteLocalities": True,
+                        "backoff": "100ms",
+                    },
                 },
-                {"match": [{"uri": {"regex": ".*"}}], "route": [{"destination": {"host": "api"}}]},
+                {
+                    "match": [{"uri": {"regex": ".*"}}],
+                    "route": [{"destination": {"host": "api"}}],
+                    "retries": {"attempts": 1, "retryIgnorePreviousHosts": True},
+                },
                 {"route": [{"destination": {"host": "web"}}]},  # after a catch-all: never built
             ],
         ),
@@ -368,3 +378,25 @@ def test_authority_scheme_and_absent_headers_are_matched(mesh: Cluster) -> None:
         ],
     }
     assert catch_all["match"] == {"safe_regex": {"regex": ".*"}, "case_sensitive": True}
+
+
+def test_retry_options_are_istios(mesh: Cluster) -> None:
+    """``ConvertPolicy``: ``retryIgnorePreviousHosts: false`` drops the previous-hosts predicate,
+    ``true`` keeps it; ``retryRemoteLocalities`` is Envoy's previous-priorities retry priority,
+    updated every 2 attempts; ``backoff`` the base interval."""
+    first, catch_all = _routes(mesh, "a/web", "single-stack", host="api")
+    policy = first["route"]["retry_policy"]
+    assert "retry_host_predicate" not in policy
+    assert policy["num_retries"] == 4
+    assert policy["retry_priority"] == {
+        "name": "envoy.retry_priorities.previous_priorities",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3."
+            "PreviousPrioritiesConfig",
+            "update_frequency": 2,
+        },
+    }
+    assert policy["retry_back_off"] == {"base_interval": "0.100s"}
+    kept = catch_all["route"]["retry_policy"]
+    assert [p["name"] for p in kept["retry_host_predicate"]] == ["envoy.retry_host_predicates.previous_hosts"]
+    assert "retry_priority" not in kept

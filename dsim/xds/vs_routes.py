@@ -17,6 +17,9 @@ from typing import NamedTuple
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2 import (
+    PreviousPrioritiesConfig,
+)
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import wrappers_pb2
 
@@ -48,6 +51,7 @@ from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
+PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
 
 
 class Target(NamedTuple):
@@ -142,7 +146,10 @@ def _catch_all(match: HTTPMatchRequest | None) -> bool:
 
 def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc.RetryPolicy | None:
     """``ConvertPolicy``: the default without ``retries``, none for ``attempts: 0``, else the route's;
-    under a consistent hash without the previous-hosts predicate (a retry stays on its host)."""
+    under a consistent hash without the previous-hosts predicate (a retry stays on its host) unless
+    ``retryIgnorePreviousHosts`` asks for it; ``retryRemoteLocalities`` as Envoy's previous-priorities
+    retry priority (updated every 2 attempts, ``buildPreviousPrioritiesConfig``); ``backoff`` as the
+    base interval."""
     if retries is None:
         return default_retry_policy(consistent_hash)
     if retries.attempts <= 0:
@@ -163,6 +170,15 @@ def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc
         policy.retriable_status_codes.extend(codes)
     if retries.per_try_timeout is not None:
         policy.per_try_timeout.CopyFrom(duration(retries.per_try_timeout))
+    if retries.retry_ignore_previous_hosts is not None:
+        del policy.retry_host_predicate[:]
+        if retries.retry_ignore_previous_hosts:  # asked for, even under a consistent hash
+            policy.retry_host_predicate.append(previous_hosts())
+    if retries.retry_remote_localities:
+        policy.retry_priority.name = PREVIOUS_PRIORITIES
+        policy.retry_priority.typed_config.Pack(PreviousPrioritiesConfig(update_frequency=2))
+    if retries.backoff is not None:
+        policy.retry_back_off.base_interval.CopyFrom(duration(retries.backoff))
     return policy
 
 

@@ -16,7 +16,6 @@ from dsim.scenario.convert import join
 from dsim.scenario.istio.common import (
     FIELD_REASONS,
     MANY,
-    NOT_MODELLED,
     Checks,
     ExportTo,
     Many,
@@ -160,11 +159,12 @@ class HTTPRetry:
     """Timeout of each try, milliseconds."""
     retry_on: str = ""
     """Comma-separated Envoy retry policies or status codes."""
-
-    IGNORED: ClassVar[Mapping[str, str]] = dict.fromkeys(
-        ("retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"),
-        "a retry option of Envoy's retry policy; " + NOT_MODELLED,
-    )
+    retry_remote_localities: bool | None = None
+    """Whether a retry prefers another locality's endpoints."""
+    retry_ignore_previous_hosts: bool | None = None
+    """Whether a retry avoids the hosts already tried (absent: yes, unless a consistent hash)."""
+    backoff: Milliseconds | None = None
+    """The base interval between retries (absent: Envoy's 25 ms)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -460,7 +460,7 @@ class _VirtualServiceChecks(Checks):
     def retries(self, path: str, retries: HTTPRetry) -> None:
         """``agent.ValidateHTTPRetry``."""
         if retries.attempts == 0 and (
-            retries.per_try_timeout is not None or retries.retry_on or self.has(path, "retryRemoteLocalities")
+            retries.per_try_timeout is not None or retries.retry_on or retries.retry_remote_localities is not None
         ):
             self.fail(join(path, "attempts"), "is 0 (retries off), yet the retry policy sets other fields")
         if retries.retry_on:
