@@ -194,12 +194,17 @@ def test_clusters_follow_the_resolution(mesh) -> None:  # type: ignore[no-untype
         for lb in group.lb_endpoints
     )
     assert ports == [(6432, 1), (6432, 1), (6432, 1), (7000, 3)]
+    # AppendLbEndpointMetadata writes any tlsMode but "disabled"; only "istio" matches tlsMode-istio.
     mtls = {
-        lb.endpoint.address.socket_address.address: "envoy.transport_socket_match" in lb.metadata.filter_metadata
+        lb.endpoint.address.socket_address.address: lb.metadata.filter_metadata["envoy.transport_socket_match"][
+            "tlsMode"
+        ]
+        if "envoy.transport_socket_match" in lb.metadata.filter_metadata
+        else None
         for group in assignment.endpoints
         for lb in group.lb_endpoints
     }
-    assert mtls == {"10.1.0.1": True, "2001:db8:1::1": False, "10.1.0.3": True, "10.1.0.4": False}
+    assert mtls == {"10.1.0.1": "istio", "2001:db8:1::1": None, "10.1.0.3": "istio", "10.1.0.4": "off"}
     context = tls_pb2.UpstreamTlsContext()
     st.transport_socket_matches[0].transport_socket.typed_config.Unpack(context)
     validation = context.common_tls_context.combined_validation_context.default_validation_context

@@ -236,13 +236,16 @@ def _inline_assignment(
 ) -> endpoint_pb2.ClusterLoadAssignment:
     """The entry's endpoints by locality, each at its port override or the port's target port.
     Metadata as for a workload entry: ``tlsMode`` from its label, else ``istio`` for an endpoint with
-    a service account (``getTLSModeFromWorkloadEntry``), ``istio.workload`` with an empty
-    workload name and the endpoint's canonical labels (inferred)."""
+    a service account (``getTLSModeFromWorkloadEntry``), written whatever its value but empty or
+    ``disabled`` (``AppendLbEndpointMetadata``: only ``istio`` matches the cluster's mTLS socket, but
+    the metadata carries any); ``istio.workload`` with an empty workload name and the endpoint's
+    canonical labels (inferred)."""
     groups: dict[str, list[ec.LbEndpoint]] = {}
     for endpoint in listed:
         filters: dict[str, dict[str, str]] = {}
-        if endpoint.labels.get(TLS_MODE_LABEL, "istio" if endpoint.service_account else "") == "istio":
-            filters["envoy.transport_socket_match"] = endpoints.TLS_MATCH
+        tls_mode = endpoint.labels.get(TLS_MODE_LABEL, "istio" if endpoint.service_account else "")
+        if tls_mode not in ("", "disabled"):
+            filters["envoy.transport_socket_match"] = {"tlsMode": tls_mode}
         workload = ";".join(
             (
                 "",
