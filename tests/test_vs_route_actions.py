@@ -400,3 +400,30 @@ def test_retry_options_are_istios(mesh: Cluster) -> None:
     kept = catch_all["route"]["retry_policy"]
     assert [p["name"] for p in kept["retry_host_predicate"]] == ["envoy.retry_host_predicates.previous_hosts"]
     assert "retry_priority" not in kept
+
+
+def test_generated_virtual_services_can_set_request_headers() -> None:
+    """``istio_objects.virtual_services.request_headers``: every generated route sets that many
+    request headers; both paths agree, and without it the seed's objects are the same but for them."""
+    import dataclasses
+
+    objects: dict[str, Any] = {"virtual_services": {"share": 0.5, "routes": 2, "request_headers": 3}}
+    scenario = {"name": "headers", "seed": 3, "synthetic": {"services": 12, "namespaces": 2}, "istio_objects": objects}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    routes = [route for vs in cluster.istio.virtual_services for route in vs.spec.http]
+    assert routes
+    for route in routes:
+        assert route.headers is not None
+        assert route.headers.request is not None
+        assert route.headers.request.set == {f"x-dsim-{k}": route.name for k in range(3)}
+    assert_exact_every_design(cluster)
+    plain = {"virtual_services": {"share": 0.5, "routes": 2}}
+    again = build_cluster(scenario_from_dict({**scenario, "istio_objects": plain}))
+    stripped = tuple(
+        dataclasses.replace(
+            vs,
+            spec=dataclasses.replace(vs.spec, http=tuple(dataclasses.replace(r, headers=None) for r in vs.spec.http)),
+        )
+        for vs in cluster.istio.virtual_services
+    )
+    assert stripped == again.istio.virtual_services

@@ -55,6 +55,9 @@ class VirtualServiceGen:
     """Request timeout on every route, seconds; null: none."""
     retry_attempts: Annotated[int, AtLeast(0), AtMost(100)] = 0
     """Retries on every route (0: the mesh default)."""
+    request_headers: Annotated[int, AtLeast(0), AtMost(100)] = 0
+    """Request headers every route of the services' VirtualServices sets (``headers.request.set``:
+    ``x-dsim-0``, ``x-dsim-1``... to the route's name); it draws nothing, so the rest stays the seed's."""
     private: Fraction = 0.0
     """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
     keep the service's default route."""

@@ -38,6 +38,7 @@ from dsim.scenario.istio.generator_params import (
     VirtualServiceGen,
 )
 from dsim.scenario.istio.reader import Milliseconds
+from dsim.scenario.istio.route_actions import HeaderOperations, Headers
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS, canonical_protocol, sidecar_host_problem
 from dsim.scenario.istio.service_entry import (
     RESOLUTIONS,
@@ -223,12 +224,14 @@ def _http_route(
     kinds = _draw(vars(params.match_kinds), count, rng) if count else []
     matches = tuple(_match(kind, name, index, k) for k, kind in enumerate(kinds))
     timeout, retries = _policies(params)
+    headers = {f"x-dsim-{k}": f"r{index}" for k in range(params.request_headers)}
     return HTTPRoute(
         name=f"r{index}",
         match=matches,
         route=_destinations(params, rng, host, subsets, index),
         timeout=timeout,
         retries=retries,
+        headers=Headers(request=HeaderOperations(set=headers)) if headers else None,
     )
 
 
