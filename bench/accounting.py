@@ -58,9 +58,12 @@ Prints, in one run:
    hosts no port-80 service answers (``docs/istio-objects.md`` 1.4, "Hosts without a port-80
    service"; the pass left out by replacing it with nothing, in the same run), their ratio, and
    what they add to the mean proxy's route configurations (virtual hosts, routes, bytes).
+13. Route actions (``docs/istio-objects.md`` 1.6): part 3's mesh and the same with three request
+   headers set on every route (``request_headers: 3``), built and priced in the same run: the
+   accounting of every design, its ratio, and what the headers add to the mean proxy's route bytes.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
-``entry-routes`` (10), ``vs-wildcards`` (11) or ``port80`` (12).
+``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12) or ``route-actions`` (13).
 """
 
 from __future__ import annotations
@@ -619,6 +622,31 @@ def port80() -> None:
         print(f"  process max RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
+def route_actions() -> None:
+    """Part 13: part 3's mesh with and without three request headers on every route."""
+    objects = ISTIO_OBJECTS["istio_objects"]
+    with_headers = {**objects, "virtual_services": {**objects["virtual_services"], "request_headers": 3}}
+    meshes = {}
+    for label, scenario in (("plain", ISTIO_OBJECTS), ("headers", {**ISTIO_OBJECTS, "istio_objects": with_headers})):
+        start = time.perf_counter()
+        cluster = build_cluster(scenario_from_dict(scenario))
+        meshes[label] = (cluster, time.perf_counter() - start, _timed_designs(cluster))
+    (plain, plain_built, plain_times), (headed, headed_built, headed_times) = meshes["plain"], meshes["headers"]
+    print(
+        f"{len(headed.virtual_services):,} VirtualServices with 3 request headers on every route: cluster built in "
+        f"{headed_built:.2f} s ({plain_built:.2f} s without); accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain_times[k]:.2f}x)" for k, v in headed_times.items())
+    )
+    design = get_design("additional-addresses")
+    before, after = (_route_bytes(vectorized_sizes(cluster, design)[0]) for cluster in (plain, headed))
+    print(f"  mean proxy's route bytes (additional-addresses): {before:,.0f} -> {after:,.0f} ({after / before:.2f}x)")
+
+
+def _route_bytes(sizes: pd.DataFrame) -> float:
+    """The mean proxy's RDS bytes in a ``vectorized_sizes`` table."""
+    return float(sizes[sizes["xds_type"] == "routes"].groupby("proxy")["bytes"].sum().mean())
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -628,8 +656,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "entry-routes": entry_routes,
     "vs-wildcards": vs_wildcards,
     "port80": port80,
+    "route-actions": route_actions,
 }
-"""Parts 3 to 12 by ``--only`` name, in order."""
+"""Parts 3 to 13 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -638,7 +667,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 12",
+        help="run only parts 3 to 5, or one of parts 6 to 13",
     )
     args = parser.parse_args()
     if args.only:
