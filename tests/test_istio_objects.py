@@ -300,8 +300,8 @@ def _golden_routes() -> list[Any]:
 
 def test_route_configuration_fields_are_istios() -> None:
     """Beside its name and virtual hosts, a route configuration carries what Istio's dump of
-    ``http.8080`` carries (Istio 1.19 and later): ``validate_clusters: false``, the 1 MiB direct
-    response limit and ``ignore_port_in_host_matching``."""
+    ``http.8080`` carries (every sidecar from Istio 1.18; docs 1.1): ``validate_clusters: false``,
+    the 1 MiB direct response limit and ``ignore_port_in_host_matching``."""
     from envoy.admin.v3 import config_dump_shared_pb2
     from envoy.config.route.v3 import route_pb2
 

@@ -128,9 +128,11 @@ ROUTE_REFUSALS = [
     (
         "spec.http[1].headers",
         {"request": {"set": {":authority": "a"}, "add": {"host": "b"}}},
-        f"{P}.http[1].headers.request",
-        "sets the authority twice (':authority' and 'host')",
+        f"{P}.http[1].headers.request.add.host",
+        "sets the authority again ('b'; headers.request.set.:authority set 'a')",
     ),
+    # validateAuthorityRewrite counts values: an authority set to "" leaves it unset
+    ("spec.http[1].headers", {"request": {"set": {":authority": ""}, "add": {"host": "b"}}}, "", None),
     (
         "spec.http[1].route[0].headers",
         {"response": {"add": {":status": "200"}}},
@@ -309,9 +311,11 @@ def test_rewrite_and_headers_set_the_authority_once() -> None:
     parse_virtual_service(data)
     data["spec"]["http"][1]["headers"] = {"request": {"add": {"Host": "c"}}}
     assert refusal(parse_virtual_service, data) == (
-        f"{P}.http[1].rewrite.authority",
-        "the route's headers already set the authority; set it in one place",
+        f"{P}.http[1].headers.request.add.Host",
+        "sets the authority again ('c'; rewrite.authority set 'a'); set it once",
     )
+    data["spec"]["http"][1]["rewrite"] = {"uri": "/x"}  # an authority only from the headers: accepted
+    parse_virtual_service(data)
 
 
 ANSWER_REFUSALS = [
@@ -415,3 +419,14 @@ def test_actions_written_back_read_the_same() -> None:
     assert written["spec"]["http"][1]["directResponse"]["body"] == {"bytes": "Z29uZQ=="}
     parsed_again = parse_istio_object(written).value
     assert parsed_again == parsed
+
+
+def test_a_root_route_may_mirror_both_ways() -> None:
+    """``validateHTTPRouteConflict`` returns early for a root route (one with a delegate), so Istio
+    accepts ``mirror`` beside ``mirrors`` there: a delegate route without either inherits both."""
+    data = edited(REVIEWS_VS, "spec.http[0].route", DELETE)
+    data["spec"]["http"][0]["delegate"] = {"name": "reviews-routes"}
+    data["spec"]["http"][0]["mirror"] = {"host": "shadow"}
+    data["spec"]["http"][0]["mirrors"] = [{"destination": {"host": "audit"}}]
+    route = parse_virtual_service(data).value.spec.http[0]
+    assert [d.host for d in route.mirror_destinations()] == ["shadow", "audit"]

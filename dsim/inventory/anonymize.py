@@ -39,6 +39,8 @@ distinct. Text lengths are kept, so endpoint bytes are unchanged too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 import ipaddress
@@ -63,6 +65,7 @@ _KEPT_LABEL_KEYS = frozenset({"app", "version"})
 _KEPT_LABEL_PREFIXES = frozenset({"app.kubernetes.io", "topology.kubernetes.io", "istio.io"})
 _SYNTHETIC = re.compile(r"(ns-\d{4}|svc-\d{5})\Z")  # dsim.scenario.synthetic_names' forms
 _RUN = re.compile(r"[A-Za-z0-9]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 # In a header value: an escaped '%', an Envoy substitution command (kept), or a run to hash.
 _COMMAND_OR_RUN = re.compile(r"%%|%[A-Z][A-Z0-9_]*|[A-Za-z0-9]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -323,16 +326,18 @@ class _Anonymizer:
             "allowOrigins": lambda v: [self.string_match(m) for m in v] if isinstance(v, list) else v,
             "allowOrigin": lambda v: _each(v, self.text),
             "statPrefix": lambda v: _each(v, self.text),
-            # a redirect's path, a direct response's body (text, or base64 that stays base64)
-            **dict.fromkeys(("prefixRewrite", "string", "bytes"), lambda v: _each(v, self.text)),
+            # a redirect's path, a direct response's body (text; bytes as zeros of the same length)
+            **dict.fromkeys(("prefixRewrite", "string"), lambda v: _each(v, self.text)),
+            "bytes": lambda v: _each(v, _zeroed_base64),
         }
         if key == "name":
             rename = self.port_name if parent in ("ports", "port") else self.names
             return lambda v: _each(v, rename)
         if parent != "match" and key in ("headers", "uri", "authority"):
-            # A route's or destination's header operations, a rewrite's or redirect's path and host:
-            # names kept (as a match's header names are), values hashed as free text.
-            return self.header_operations if key == "headers" else lambda v: _each(v, self.text)
+            # A route's or destination's header operations (names kept, as a match's header names
+            # are, values hashed), a rewrite's or redirect's path (free text) and host (a host).
+            rewrites = {"headers": self.header_operations, "uri": lambda v: _each(v, self.text)}
+            return rewrites.get(key, lambda v: _each(v, self.authority))
         if key == "ports" and parent == "endpoints":  # a WorkloadEntry's {port name: number}
             return lambda v: {self.port_name(k): n for k, n in v.items()} if isinstance(v, Mapping) else v
         return rewriters.get(key)
@@ -348,6 +353,14 @@ class _Anonymizer:
                 value = lambda v: _values(v, lambda x: _each(x, self.header_value))  # noqa: E731
                 out[side] = _with(operations, set=value, add=value)
         return out
+
+    def authority(self, text: str) -> str:
+        """A rewrite's or redirect's authority: a host as hosts are hashed, its port kept; anything
+        else as free text."""
+        host, colon, port = text.rpartition(":") if ":" in text else (text, "", "")
+        if not host or "/" in host or ":" in host or (colon and not port.isdigit()):
+            return self.text(text)
+        return self.host(host) + colon + port
 
     def header_value(self, text: str) -> str:
         """A header value hashed as free text but for Envoy's substitution commands (``%HOSTNAME%``,
@@ -371,6 +384,16 @@ def _with(record: Any, **rewrites: Callable[[Any], Any]) -> Any:
     if not isinstance(record, Mapping):
         return record
     return {k: rewrites[k](v) if k in rewrites and v is not None else v for k, v in record.items()}
+
+
+def _zeroed_base64(text: str) -> str:
+    """A base64 body as zero bytes of its decoded length (same text length, nothing of the content);
+    text that is not base64 keeps its length with every letter and digit a 0, and stays what the
+    loader refuses."""
+    try:
+        return base64.b64encode(bytes(len(base64.b64decode(text, validate=True)))).decode()
+    except (binascii.Error, ValueError):
+        return _ALNUM.sub("0", text)
 
 
 def _each(value: Any, rewrite: Callable[[str], str]) -> Any:

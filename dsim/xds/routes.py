@@ -104,8 +104,8 @@ MAX_DIRECT_RESPONSE_BODY = 1 << 20
 
 
 def route_configuration(name: str, virtual_hosts: Sequence[rc.VirtualHost]) -> route_pb2.RouteConfiguration:
-    """An outbound route configuration as ``buildSidecarOutboundHTTPRouteConfig`` writes it (Istio 1.19
-    and later: 1.18 lacked ``ignore_port_in_host_matching``, 1.17 both it and the body limit)."""
+    """An outbound route configuration as ``buildSidecarOutboundHTTPRouteConfig`` writes it (docs 1.1:
+    the body limit from 1.17.2 and 1.18, ``ignore_port_in_host_matching`` on by default from 1.16)."""
     return route_pb2.RouteConfiguration(
         name=name,
         virtual_hosts=list(virtual_hosts),

@@ -210,7 +210,7 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
     data = _shipped("istio-objects.yaml")
     route = data["virtual_services"][0]["spec"]["http"][2]
     route["headers"] = {"request": {"set": {"x-who": "%REQ(x-user)% of team-blue, 100%%", "x-n": 5}}}
-    route["rewrite"] = {"uri": "/checkout", "authority": "shop.example.com"}
+    route["rewrite"] = {"uri": "/checkout", "authority": "reviews"}
     route["mirrors"] = [{"destination": {"host": "reviews"}, "percentage": {"value": 5}}]
     route["corsPolicy"] = {"allowOrigins": [{"exact": "https://team-blue.example"}], "allowOrigin": ["team-blue"]}
     del route["mirror"], route["mirrorPercentage"]
@@ -218,6 +218,10 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
         "match": [{"uri": {"prefix": "/x"}}],
         "directResponse": {"status": 403, "body": {"string": "ask team-blue"}},
     }
+    data["virtual_services"][0]["spec"]["http"][1]["redirect"] = {"authority": "shop.example.com:8443"}
+    data["virtual_services"][0]["spec"]["http"].append(
+        {"match": [{"uri": {"exact": "/b"}}], "directResponse": {"status": 200, "body": {"bytes": "dGVhbS1ibHVl"}}}
+    )
     out = anonymize(data)
     http = out["virtual_services"][0]["spec"]["http"]
     who = http[2]["headers"]["request"]["set"]["x-who"]
@@ -228,8 +232,11 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
     assert "user" not in who
     assert http[2]["headers"]["request"]["set"]["x-n"] == 5
     assert "checkout" not in http[2]["rewrite"]["uri"]
-    assert len(http[2]["rewrite"]["authority"]) == len("shop.example.com")
-    assert "shop" not in http[2]["rewrite"]["authority"]
+    assert http[2]["rewrite"]["authority"] == out["services"][1]["name"]  # a host, hashed as hosts are
+    moved = http[1]["redirect"]["authority"]
+    assert (len(moved), moved[-5:]) == (len("shop.example.com:8443"), ":8443")  # a host and its port
+    assert "shop" not in moved
+    assert http[-1]["directResponse"]["body"]["bytes"] == "AAAAAAAAAAAA"  # 9 zero bytes: the length kept
     assert http[2]["mirrors"][0]["destination"]["host"] == out["services"][1]["name"]
     assert "team" not in http[0]["directResponse"]["body"]["string"]
     origins = http[2]["corsPolicy"]

@@ -155,10 +155,9 @@ def percentage_problem(value: float) -> str | None:
     return None if 0 <= value <= 100 else f"must be from 0 to 100 (got {quote(value)})"
 
 
-def header_problems(headers: Headers, *, route_level: bool) -> Iterator[tuple[Where, str]]:
+def header_problems(headers: Headers) -> Iterator[tuple[Where, str]]:
     """Each broken header operation of ``headers``: (its path below ``headers``, the problem). The
-    request's set and add may name the authority; a route's own ``headers`` may set it only once
-    (``validateAuthorityRewrite`` reads a route's, not a destination's)."""
+    request's set and add may name the authority."""
     for side, operations in (("request", headers.request), ("response", headers.response)):
         if operations is None:
             continue
@@ -172,14 +171,29 @@ def header_problems(headers: Headers, *, route_level: bool) -> Iterator[tuple[Wh
             problem = operation_name_problem(name)
             if problem:
                 yield (side, "remove", i), problem
-    if route_level and headers.request is not None:
-        names = [n for key in ("set", "add") for n in getattr(headers.request, key) if is_authority_header(n)]
-        if len(names) > 1:
-            yield ("request",), f"sets the authority twice ({quote(names[0])} and {quote(names[1])}); set it once"
 
 
-def rewrite_problems(rewrite: HTTPRewrite, headers: Headers | None) -> Iterator[tuple[Where, str]]:
-    """``validateHTTPRewrite`` and ``validateAuthorityRewrite``: (path below ``rewrite``, problem)."""
+def authority_problem(rewrite: HTTPRewrite | None, headers: Headers | None) -> tuple[Where, str] | None:
+    """``validateAuthorityRewrite`` over a route's own rewrite and headers (a destination's are not
+    read): the authority gets a value at most once, values counted as Istio counts them (a header
+    setting it to "" leaves it unset). ``None``, or the header that sets it again (keys below the
+    route) and why."""
+    current = rewrite.authority if rewrite is not None else ""
+    source = "rewrite.authority"
+    request = headers.request if headers is not None else None
+    for key in ("set", "add"):
+        for name, value in (getattr(request, key) if request is not None else {}).items():
+            if not is_authority_header(name):
+                continue
+            if current:
+                message = f"sets the authority again ({quote(value)}; {source} set {quote(current)}); set it once"
+                return ("headers", "request", key, name), message
+            current, source = value, f"headers.request.{key}.{name}"
+    return None
+
+
+def rewrite_problems(rewrite: HTTPRewrite) -> Iterator[tuple[Where, str]]:
+    """``validateHTTPRewrite``: (path below ``rewrite``, problem)."""
     regex = rewrite.uri_regex_rewrite
     if rewrite.uri and regex is not None:
         yield ("uriRegexRewrite",), "cannot be combined with uri; a rewrite takes one of them"
@@ -190,8 +204,6 @@ def rewrite_problems(rewrite: HTTPRewrite, headers: Headers | None) -> Iterator[
             yield ("uriRegexRewrite",), "needs both match and rewrite"
         elif problem := regex_problem(regex.match):
             yield ("uriRegexRewrite", "match"), problem
-    if rewrite.authority and headers is not None and headers.authority():
-        yield ("authority",), "the route's headers already set the authority; set it in one place"
 
 
 def redirect_problems(redirect: HTTPRedirect, uri_kinds: tuple[str, ...]) -> Iterator[tuple[Where, str]]:

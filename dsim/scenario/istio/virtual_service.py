@@ -34,6 +34,7 @@ from dsim.scenario.istio.route_actions import (
     HTTPRewrite,
     Percentage,
     Where,
+    authority_problem,
     direct_response_problems,
     header_problems,
     percentage_problem,
@@ -384,13 +385,16 @@ class _VirtualServiceChecks(Checks):
     def route_changes(self, path: str, route: HTTPRoute) -> None:
         """Header operations (the route's and each destination's), rewrite, redirect, direct response."""
         if route.headers is not None:
-            self.first_problem(join(path, "headers"), header_problems(route.headers, route_level=True))
+            self.first_problem(join(path, "headers"), header_problems(route.headers))
         for i, destination in enumerate(route.route):
             if destination.headers is not None:
                 where = join(join(join(path, "route"), i), "headers")
-                self.first_problem(where, header_problems(destination.headers, route_level=False))
+                self.first_problem(where, header_problems(destination.headers))
         if route.rewrite is not None:
-            self.first_problem(join(path, "rewrite"), rewrite_problems(route.rewrite, route.headers))
+            self.first_problem(join(path, "rewrite"), rewrite_problems(route.rewrite))
+        authority = authority_problem(route.rewrite, route.headers)
+        if authority is not None:
+            self.first_problem(path, iter([authority]))
         if route.redirect is not None:
             kinds = tuple(_uri_kind(match.uri) for match in route.match)
             self.first_problem(join(path, "redirect"), redirect_problems(route.redirect, kinds))
@@ -403,7 +407,8 @@ class _VirtualServiceChecks(Checks):
 
     def mirrors(self, path: str, route: HTTPRoute) -> None:
         """``validateHTTPRoute``'s mirror rules: one of ``mirror`` and ``mirrors``, shares from 0 to 100."""
-        if route.mirror is not None and route.mirrors:
+        # validateHTTPRouteConflict returns before this rule for a root route (one with a delegate).
+        if route.mirror is not None and route.mirrors and route.delegate is None:
             self.fail(join(path, "mirrors"), "cannot be combined with mirror in one HTTP route")
         if route.mirror_percent is not None and route.legacy_mirror_percent is not None:
             self.fail(join(path, "mirror_percent"), "is mirrorPercent again under its other name; set one")
