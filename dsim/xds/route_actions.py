@@ -198,7 +198,7 @@ def fault_config(fault: HTTPFaultInjection) -> fault_pb2.HTTPFault:
     return out
 
 
-def _origin(match: StringMatch) -> string_pb2.StringMatcher | None:
+def string_matcher(match: StringMatch) -> string_pb2.StringMatcher | None:
     """``ConvertToEnvoyMatch``: exact, prefix or regex (``None``: none given)."""
     if match.exact is not None:
         return string_pb2.StringMatcher(exact=match.exact)
@@ -220,7 +220,7 @@ def cors_config(policy: CorsPolicy) -> cors_pb2.CorsPolicy:
     )
     out.forward_not_matching_preflights.value = policy.unmatched_preflights != "IGNORE"
     if policy.allow_origins:
-        out.allow_origin_string_match.extend(m for m in map(_origin, policy.allow_origins) if m is not None)
+        out.allow_origin_string_match.extend(m for m in map(string_matcher, policy.allow_origins) if m is not None)
     else:
         out.allow_origin_string_match.extend(string_pb2.StringMatcher(exact=o) for o in policy.allow_origin)
     out.filter_enabled.default_value.CopyFrom(hundredths(100))
@@ -251,6 +251,7 @@ __all__ = [
     "header_changes",
     "mirror_policy",
     "redirect_action",
+    "string_matcher",
     "write_filter_configs",
     "write_headers",
 ]

@@ -20,7 +20,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2 import (
     PreviousPrioritiesConfig,
 )
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
 from dsim.cluster.sources import Source
@@ -44,6 +44,7 @@ from dsim.xds.route_actions import (
     header_changes,
     mirror_policy,
     redirect_action,
+    string_matcher,
     write_filter_configs,
     write_headers,
 )
@@ -73,14 +74,11 @@ def config_path(kind: str, namespace: str, name: str) -> str:
 
 
 def _string_matcher(match: StringMatch) -> string_pb2.StringMatcher | None:
-    """``None`` for an empty matcher (a presence match)."""
-    if match.exact is not None:
-        return string_pb2.StringMatcher(exact=match.exact)
-    if match.prefix is not None:
-        return string_pb2.StringMatcher(prefix=match.prefix)
-    if match.regex is not None and match.regex != "*":
-        return string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.regex))
-    return None
+    """:func:`string_matcher`, but ``None`` for ``regex: "*"`` too: like an empty matcher, a presence
+    match (``canBeConvertedToPresentMatch``)."""
+    if match.exact is None and match.prefix is None and match.regex == "*":
+        return None
+    return string_matcher(match)
 
 
 def _header(name: str, match: StringMatch) -> rc.HeaderMatcher:

@@ -173,11 +173,10 @@ def header_problems(headers: Headers) -> Iterator[tuple[Where, str]]:
                 yield (side, "remove", i), problem
 
 
-def authority_problem(rewrite: HTTPRewrite | None, headers: Headers | None) -> tuple[Where, str] | None:
+def authority_problems(rewrite: HTTPRewrite | None, headers: Headers | None) -> Iterator[tuple[Where, str]]:
     """``validateAuthorityRewrite`` over a route's own rewrite and headers (a destination's are not
     read): the authority gets a value at most once, values counted as Istio counts them (a header
-    setting it to "" leaves it unset). ``None``, or the header that sets it again (keys below the
-    route) and why."""
+    setting it to "" leaves it unset): the header that sets it again (keys below the route) and why."""
     current = rewrite.authority if rewrite is not None else ""
     source = "rewrite.authority"
     request = headers.request if headers is not None else None
@@ -187,9 +186,9 @@ def authority_problem(rewrite: HTTPRewrite | None, headers: Headers | None) -> t
                 continue
             if current:
                 message = f"sets the authority again ({quote(value)}; {source} set {quote(current)}); set it once"
-                return ("headers", "request", key, name), message
+                yield ("headers", "request", key, name), message
+                return
             current, source = value, f"headers.request.{key}.{name}"
-    return None
 
 
 def rewrite_problems(rewrite: HTTPRewrite) -> Iterator[tuple[Where, str]]:

@@ -34,7 +34,7 @@ from dsim.scenario.istio.route_actions import (
     HTTPRewrite,
     Percentage,
     Where,
-    authority_problem,
+    authority_problems,
     direct_response_problems,
     header_problems,
     percentage_problem,
@@ -392,9 +392,7 @@ class _VirtualServiceChecks(Checks):
                 self.first_problem(where, header_problems(destination.headers))
         if route.rewrite is not None:
             self.first_problem(join(path, "rewrite"), rewrite_problems(route.rewrite))
-        authority = authority_problem(route.rewrite, route.headers)
-        if authority is not None:
-            self.first_problem(path, iter([authority]))
+        self.first_problem(path, authority_problems(route.rewrite, route.headers))
         if route.redirect is not None:
             kinds = tuple(_uri_kind(match.uri) for match in route.match)
             self.first_problem(join(path, "redirect"), redirect_problems(route.redirect, kinds))
