@@ -190,13 +190,13 @@ HOSTS = ["a.ns.svc.cluster.local", "b.other.svc.cluster.local", "*.wikipedia.org
     ],
 )
 def test_how_a_host_names_services(host: str, named: dict[int, int]) -> None:
-    matcher = VsHostMatcher(HOSTS, {h: i for i, h in enumerate(HOSTS)})
+    matcher = VsHostMatcher(HOSTS, list(range(len(HOSTS))))
     assert matcher.named(host) == named
 
 
 def test_a_shadowed_host_is_not_named() -> None:
     hosts = ["api.example.com", "api.example.com"]  # a Service and a later ServiceEntry of its host
-    matcher = VsHostMatcher(hosts, {"api.example.com": 0})
+    matcher = VsHostMatcher(hosts, [0])
     assert matcher.named("*.example.com") == {0: len("*.example.com")}
 
 

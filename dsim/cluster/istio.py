@@ -50,7 +50,7 @@ from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, 
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_domain_hosts import ServiceDomainHosts
-from dsim.cluster.service_entries import add_service_entries, registry_services
+from dsim.cluster.service_entries import add_service_entries, registry_rows, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
@@ -159,15 +159,15 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     services = tables["services"]
     ns_names = tables["namespaces"]["name"].to_numpy()
     hosts = service_fqdns(services, ns_names, domain)
-    service_of_host = registry_services(hosts)  # VirtualServices name and route Services and entries alike
-    matcher = VsHostMatcher(hosts, service_of_host)
+    service_of_host = registry_services(hosts)  # a destination host's first service: its facts
+    service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
+    matcher = VsHostMatcher(hosts, registry_rows(hosts, service_namespace))
     ports_of: dict[int, frozenset[int]] = {}
     table = tables["service_ports"]
     for service, number in zip(table["service"].tolist(), table["port"].tolist(), strict=True):
         ports_of[service] = ports_of.get(service, frozenset()) | {number}
 
     ns_names_list = ns_names.tolist()
-    service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
 
     # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
     rule_facts = _rule_facts(s, rules, hosts)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.rule_index import is_wildcard
-from dsim.cluster.service_entries import registry_services
+from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
 from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
 from dsim.scenario.istio import VirtualService
@@ -66,7 +66,7 @@ class Port80Hosts:
         virtual_services: Sequence[VirtualService],
         resolved: Callable[[str, str], str],
         service_hosts: Sequence[str],
-        registry: Mapping[str, int],
+        registry: Sequence[int],
         with_port_80: frozenset[int],
         taken: frozenset[str],
         domain_owner: Mapping[tuple[int, str], int],
@@ -133,7 +133,7 @@ def taken_domains(
 
 
 class RegistryPorts:
-    """The registry services (the first of each host) of a cluster's tables, by port: which have a
+    """The registry services (the first of each host in each namespace) of a cluster's tables, by port: which have a
     port, which serve it over HTTP or sniff it, and the domains their virtual hosts of that port hold
     beside their hosts (``services`` and ``service_ports`` final)."""
 
@@ -144,8 +144,8 @@ class RegistryPorts:
         self.namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
         self.is_entry = (services["entry"].to_numpy() >= 0).tolist()
         self.hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
-        self.registry = registry_services(self.hosts)
-        in_registry = set(self.registry.values())
+        self.registry = registry_rows(self.hosts, self.namespaces)
+        in_registry = set(self.registry)
         web = np.isin(service_ports["protocol"].astype(str).to_numpy(), HTTP_OR_SNIFFED)
         self._with: dict[int, set[int]] = {}
         self._web: dict[int, set[int]] = {}
@@ -173,7 +173,7 @@ class RegistryPorts:
 
     def alternative_domains(self) -> dict[str, int]:
         """:func:`alternative_domains` of the registry's Kubernetes Services, to the service."""
-        kube = [s for s in sorted(set(self.registry.values())) if not self.is_entry[s]]
+        kube = [s for s in self.registry if not self.is_entry[s]]
         found = alternative_domains(
             [self.names[s] for s in kube], [self.namespaces[s] for s in kube], [self.hosts[s] for s in kube]
         )

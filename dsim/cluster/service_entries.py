@@ -32,13 +32,23 @@ from dsim.scenario.model import IpFamily
 
 
 def registry_services(hosts: Iterable[str]) -> dict[str, int]:
-    """Each host's service in the registry, by ``services`` row: the first one of that host, so a
-    Service shadows a ServiceEntry of its host and an earlier entry a later one
-    (``docs/istio-objects.md`` 3.1)."""
+    """Each host's first service, by ``services`` row: what a host's facts (families, ports) are read
+    from where no proxy namespace is at hand (``docs/istio-objects.md`` 3.1, 4.8)."""
     found: dict[str, int] = {}
     for i, host in enumerate(hosts):
         found.setdefault(host, i)
     return found
+
+
+def registry_rows(hosts: Sequence[str], namespaces: Sequence[str]) -> list[int]:
+    """The services of the registry, by ``services`` row: the first of each host in each namespace,
+    so a Service shadows a ServiceEntry of its host in its namespace and an earlier entry a later one
+    (``docs/istio-objects.md`` 3.1); a host of several namespaces has one service in each, and each
+    proxy sees one namespace's (:mod:`dsim.cluster.host_owners`)."""
+    found: dict[tuple[str, str], int] = {}
+    for i, key in enumerate(zip(hosts, namespaces, strict=True)):
+        found.setdefault(key, i)
+    return sorted(found.values())
 
 
 def entry_addresses(entry: ServiceEntry) -> tuple[tuple[IpFamily, str], ...]:

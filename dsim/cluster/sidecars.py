@@ -20,10 +20,14 @@
   from the namespaces named (``.`` its own). Empty: the mesh's ``default_service_export_to``
   (``meshConfig.defaultServiceExportTo``; Istio's ``["*"]``: public).
   Proxies no Sidecar selects keep the scenario's ``visibility``, narrowed by exportTo.
+- **One host, several namespaces** (4.8): each proxy gets one namespace's services of such a host
+  (:class:`dsim.cluster.host_owners.HostOwners`), among those each egress listener imports and
+  among a VirtualService's destinations alike.
 
-When any Sidecar applies or any service is not public, :func:`sidecar_tables` writes the ``scope``
-table, (workload, service) for every workload with a sidecar, and the accounting and the protobuf path
-both read it (:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
+When any Sidecar applies, any service is not public or any host has services in two namespaces,
+:func:`sidecar_tables` writes the ``scope`` table, (workload, service) for every workload with a
+sidecar, and the accounting and the protobuf path both read it
+(:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
 What dsim does not build of a Sidecar is counted in the notes.
 """
 
@@ -37,11 +41,11 @@ import pandas as pd
 
 from dsim.cluster.default_exports import service_default
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
+from dsim.cluster.host_owners import HostOwners
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.rule_index import ROOT_NAMESPACE
-from dsim.cluster.service_entries import registry_services
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.scenario import Scenario
@@ -141,7 +145,7 @@ class _Scoper:
         service_ns: np.ndarray,
         exports: Sequence[frozenset[str] | None],
         virtual_services: Sequence[VirtualService],
-        service_of_host: Mapping[str, int],
+        owners: HostOwners,
         cluster_domain: str,
         service_ports: pd.DataFrame,
     ) -> None:
@@ -150,7 +154,7 @@ class _Scoper:
         self.service_ns = service_ns
         self.exports = exports
         self.virtual_services = virtual_services
-        self.service_of_host = service_of_host
+        self.owners = owners
         self.domain = cluster_domain
         self.service_ports = service_ports
         self.cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -195,7 +199,7 @@ class _Scoper:
             if ns is not None:  # not in place: a wildcard's match may come back read-only from pandas
                 mask = mask & (self.service_ns == ns)
             chosen |= mask
-        return chosen & self.visible(namespace)
+        return self.owners.keep(chosen & self.visible(namespace), namespace)
 
     def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> tuple[int, ...]:
         """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``
@@ -220,7 +224,6 @@ class _Scoper:
         every port), and none named: the VirtualService adds nothing
         (``serviceMatchingVirtualServicePorts``); over VirtualServices, the union
         (``appendSidecarServices`` merges the ports)."""
-        visible = self.visible(namespace)
         found: dict[int, frozenset[int] | None] = {}
         for v in imported:
             vs = self.virtual_services[v]
@@ -233,10 +236,10 @@ class _Scoper:
             destinations += [d.destination for tcp in vs.spec.tcp for d in tcp.route]
             destinations += [d.destination for tls in vs.spec.tls for d in tls.route]
             for destination in destinations:
-                target = self.service_of_host.get(resolve_host(destination.host, vs.namespace, self.domain))
                 # A host with a service in the Sidecar's own namespace is taken without asking whether
                 # that service is exported there; any other only when visible (collectImportedServices).
-                if target is None or not (visible[target] or self.service_ns[target] == namespace):
+                target = self.owners.destination(resolve_host(destination.host, vs.namespace, self.domain), namespace)
+                if target is None:
                     continue
                 ports = named.setdefault(target, set())
                 if destination.port is None or ports is None:
@@ -281,7 +284,8 @@ class _Scoper:
             egress = egress_hosts(sidecar, namespace)
             chosen = self._chosen(egress, namespace)
             ports = self.destination_ports(self._imported(egress, namespace), namespace)
-            self.trims_cache[key] = any(kept is not None and not chosen[s] for s, kept in ports.items())
+            taken = self.owners.same_host(chosen)
+            self.trims_cache[key] = any(kept is not None and not taken[s] for s, kept in ports.items())
         return self.trims_cache[key]
 
     def uses_layout(self, sidecar: Sidecar, namespace: str) -> bool:
@@ -302,9 +306,9 @@ class _Scoper:
             listed[list(layout.catch_all or ())] = True
             every = np.zeros(len(self.hosts), bool)
             every[layout.services()] = True
-            return listed, every & ~listed
+            return listed, every & ~self.owners.same_host(listed)
         destinations = self._destinations(self._imported(egress, namespace), namespace)
-        return chosen, destinations & ~chosen
+        return chosen, destinations & ~self.owners.same_host(chosen)
 
     def by_port(self, sidecar: Sidecar) -> bool:
         """Whether the Sidecar's egress listeners are built port by port (:func:`modelled`, within budget)."""
@@ -338,6 +342,7 @@ class _Scoper:
         listed = np.zeros(len(self.hosts), bool)
         for _, chosen, _, _ in parts:
             listed |= chosen
+        listed = self.owners.same_host(listed)  # a host imported takes no destination of that host
 
         def rows(mask: np.ndarray) -> frozenset[int]:
             return frozenset(np.flatnonzero(mask).tolist())
@@ -478,7 +483,10 @@ def sidecar_tables(
     choice = {int(w): chosen_for(int(w)) for w in with_sidecar}
     exports = _export_sets(s, tables, entries)
     restricted = any(e is not None for e in exports)
-    scoped = restricted or any(c >= 0 for c in choice.values())
+    kubernetes = (services["entry"].to_numpy() < 0).tolist()
+    owners = HostOwners(hosts, service_ns.tolist(), kubernetes, exports)
+    # A host of several namespaces is one namespace's per proxy: a scope, whatever else applies.
+    scoped = restricted or bool(owners) or any(c >= 0 for c in choice.values())
 
     tables["sidecars"] = make_table(
         "sidecars",
@@ -497,8 +505,7 @@ def sidecar_tables(
         tables["scope"] = make_table("scope", {"workload": [], "service": [], "clusters_only": []})
         return sidecars, False, {}
 
-    service_of_host = registry_services(hosts)
-    scoper = _Scoper(hosts, service_ns, exports, virtual_services, service_of_host, domain, tables["service_ports"])
+    scoper = _Scoper(hosts, service_ns, exports, virtual_services, owners, domain, tables["service_ports"])
     _limit_layouts(scoper, sidecars, {(c, workload_ns[w]) for w, c in choice.items() if c >= 0}, notes)
     deps = tables["dependencies"]
     called: dict[int, list[int]] = {}
@@ -526,6 +533,10 @@ def sidecar_tables(
             else:
                 base = np.unique(np.asarray(called.get(w, []), dtype=np.int64))
             seen = base[scoper.visible(ns)[base]] if restricted else base
+            if owners:
+                mask = np.zeros(len(services), bool)
+                mask[seen] = True
+                seen = np.flatnonzero(owners.keep(mask, ns))
         parts_w.append(np.full(len(seen) + len(only), w, np.int64))
         parts_s.append(np.concatenate([seen, only]).astype(np.int64))
         parts_only.append(np.arange(len(seen) + len(only)) >= len(seen))

@@ -41,13 +41,14 @@ def stronger(a: int, b: int) -> int:
 
 
 class VsHostMatcher:
-    """Registry services (the first of each host: a Service shadows a ServiceEntry of its host)
-    by how a VirtualService host names them."""
+    """Registry services (the first of each host in each namespace: a Service shadows a
+    ServiceEntry of its host there; :func:`dsim.cluster.service_entries.registry_rows`) by how a
+    VirtualService host names them."""
 
-    def __init__(self, hosts: Sequence[str], registry: Mapping[str, int]) -> None:
+    def __init__(self, hosts: Sequence[str], registry: Sequence[int]) -> None:
         self._coverage = HostCoverage(hosts)
-        self._registry = set(registry.values())
-        self._wildcards = [(host, s) for host, s in registry.items() if is_wildcard(host) and host != "*"]
+        self._registry = set(registry)
+        self._wildcards = [(hosts[s], s) for s in registry if is_wildcard(hosts[s]) and hosts[s] != "*"]
 
     def named(self, host: str) -> dict[int, int]:
         """The services ``host`` (resolved) names, each with how (:data:`EXACT`, a wildcard's length,

@@ -28,6 +28,7 @@ import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
@@ -39,7 +40,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster.labels import canonical_revision, canonical_service, selects
-from dsim.cluster.service_entries import entry_addresses
+from dsim.cluster.service_entries import entry_addresses, registry_rows
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
@@ -152,12 +153,10 @@ class EntryIndex:
         cluster = index.cluster
         self.entry_of = cluster.services["entry"].to_numpy()
         self.services = [int(s) for s in (self.entry_of >= 0).nonzero()[0]]
-        seen: set[str] = set()
-        self.shadowed: set[int] = set()
-        for service, host in enumerate(index.hosts):
-            if host in seen and self.entry_of[service] >= 0:
-                self.shadowed.add(service)  # a host already in the registry: the first one serves it
-            seen.add(host)
+        # A host already in the registry in the entry's namespace: the first one serves it there.
+        namespaces = np.asarray(index.namespace_names, dtype=object)[cluster.services["namespace"].to_numpy()]
+        registry = set(registry_rows(index.hosts, namespaces.tolist()))
+        self.shadowed = {s for s in self.services if s not in registry}
 
     def is_entry(self, service: int) -> bool:
         return bool(self.entry_of[service] >= 0)
