@@ -61,9 +61,15 @@ Prints, in one run:
 13. Route actions (``docs/istio-objects.md`` 1.6): part 3's mesh and the same with three request
    headers set on every route (``request_headers: 3``), built and priced in the same run: the
    accounting of every design, its ratio, and what the headers add to the mean proxy's route bytes.
+14. One host in several namespaces (``docs/istio-objects.md`` 4.8): part 9's mesh, then the same
+   with 10 namespaces each defining its own private copy of 10 of its entries (each proxy gets its
+   namespace's copy, else the first: the mesh is scoped, by scope group): the cluster build and the
+   accounting of every design, their ratios, the scope table's rows against one per (workload,
+   service), and the process's peak memory.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
-``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12) or ``route-actions`` (13).
+``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13) or
+``shared-hosts`` (14).
 """
 
 from __future__ import annotations
@@ -647,6 +653,45 @@ def _route_bytes(sizes: pd.DataFrame) -> float:
     return float(sizes[sizes["xds_type"] == "routes"].groupby("proxy")["bytes"].sum().mean())
 
 
+def shared_hosts() -> None:
+    """Part 14: part 9's mesh, then with 10 namespaces each defining its own private ServiceEntry
+    for the hosts of 10 of the mesh's entries (``docs/istio-objects.md`` 4.8)."""
+
+    def own_copies(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+        entries = list(cluster.istio.service_entries)[:10]
+        return {
+            "service_entries": [
+                {
+                    "name": f"own-{entry.name}",
+                    "namespace": space,
+                    "spec": {
+                        "hosts": list(entry.spec.hosts),
+                        "ports": [
+                            {"number": port.number, "name": port.name, "protocol": port.protocol}
+                            for port in entry.spec.ports
+                        ],
+                        "resolution": "DNS",
+                        "exportTo": ["."],
+                    },
+                }
+                for space in _spaces(cluster)[:10]
+                for entry in entries
+            ]
+        }
+
+    def describe(cluster: Cluster, shared: Cluster) -> tuple[str, str]:
+        pairs = len(shared.workloads) * len(shared.services)
+        return (
+            f"part 9's mesh ({len(cluster.workloads):,} workloads, {len(cluster.services):,} services)",
+            f"with {len(shared.service_entries) - len(cluster.service_entries)} namespace-private copies of entries "
+            f"(scope: {len(shared.scope):,} (group, service) rows for {shared.scope_groups['group'].nunique()} "
+            f"groups, where (workload, service) rows would be {pairs:,})",
+        )
+
+    _before_after(ENTRIES_MESH, own_copies, describe)
+    print(f"  process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -657,8 +702,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "vs-wildcards": vs_wildcards,
     "port80": port80,
     "route-actions": route_actions,
+    "shared-hosts": shared_hosts,
 }
-"""Parts 3 to 13 by ``--only`` name, in order."""
+"""Parts 3 to 14 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -667,7 +713,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 13",
+        help="run only parts 3 to 5, or one of parts 6 to 14",
     )
     args = parser.parse_args()
     if args.only:

@@ -242,7 +242,7 @@ def test_virtual_service_destinations_join_the_scope_as_clusters_only() -> None:
     cluster = build_cluster(scenario_from_dict(scenario))
     pay = f"pay.c.{SVC}"
     w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
-    scope = cluster.scope[cluster.scope["workload"] == w]
+    scope = cluster.scope[cluster.scope["group"] == cluster.workload_scope_groups()[w]]
     hosts = index_for(cluster).hosts
     assert [hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()] == [pay]
     assert pay not in _seen(cluster, "db")  # not among the services it listens for
@@ -269,7 +269,7 @@ def test_a_destination_in_the_sidecars_namespace_joins_unexported() -> None:
     cluster = build_cluster(scenario_from_dict(scenario))
     hidden, pay = f"hidden.b.{SVC}", f"pay.c.{SVC}"
     w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
-    scope = cluster.scope[cluster.scope["workload"] == w]
+    scope = cluster.scope[cluster.scope["group"] == cluster.workload_scope_groups()[w]]
     hosts = index_for(cluster).hosts
     assert [hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()] == [hidden]
     proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
@@ -303,7 +303,7 @@ def test_a_route_for_other_namespaces_imports_nothing(sources: list[str | None],
         del route["match"]
     cluster = build_cluster(scenario_from_dict(scenario))
     w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == "db")[0])
-    scope = cluster.scope[cluster.scope["workload"] == w]
+    scope = cluster.scope[cluster.scope["group"] == cluster.workload_scope_groups()[w]]
     hosts = index_for(cluster).hosts
     pay = f"pay.c.{SVC}"
     assert (pay in {hosts[s] for s in scope["service"][scope["clusters_only"]].tolist()}) == imported

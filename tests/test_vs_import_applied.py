@@ -159,7 +159,7 @@ def _applied_by(cluster: Cluster) -> dict[int, set[str]]:
     viewers = cluster.workload_viewers()
     names = cluster.workloads["name"].tolist()
     if cluster.istio.scoped:
-        pairs = cluster.scope[~cluster.scope["clusters_only"]]
+        pairs = cluster.scope_groups.merge(cluster.scope[~cluster.scope["clusters_only"]], on="group")
     elif cluster.scenario.visibility == "dependencies":
         pairs = cluster.dependencies
     else:  # namespace: its own namespace's services

@@ -56,8 +56,9 @@ class InboundRules:
         if not c.istio.scoped:
             return service
         width = len(c.services) + 1
-        held = c.scope["workload"].to_numpy(np.int64) * width + c.scope["service"].to_numpy(np.int64)
-        return np.where(np.isin(workload.astype(np.int64) * width + service, held), service, -1)
+        held = c.scope["group"].to_numpy(np.int64) * width + c.scope["service"].to_numpy(np.int64)
+        group = c.workload_scope_groups()[workload.astype(np.int64)]
+        return np.where((group >= 0) & np.isin(group * width + service, held), service, -1)
 
     def lookup(self, namespace: np.ndarray, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the rule path's bytes (0: none) and the policy (index into :attr:`policies`; -1:

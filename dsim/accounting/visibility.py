@@ -1,6 +1,6 @@
 """Which services each workload sees, as the accounting sums over them: every service (the
-``all`` visibility), its namespace's (``namespace``), or (workload, service) pairs (the call graph's
-``dependencies``, or a Sidecar scope and exportTo: ``cluster.scope``)."""
+``all`` visibility), its namespace's (``namespace``), or pairs (the call graph's ``dependencies``,
+by workload, or a Sidecar scope and exportTo: ``cluster.scope``, by scope group)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from dsim.cluster import Cluster
 
 
 class Visibility:
-    """Sums over the services each workload sees."""
+    """Sums over the services each workload sees. Outside the ``all`` and ``namespace``
+    visibilities, what each workload sees is (holder, service) pairs, where a holder is a workload
+    (the call graph's ``dependencies``) or a scope group (``cluster.scope``: the workloads that see
+    the same services); sums are made per holder and read per workload."""
 
     def __init__(
         self,
@@ -21,7 +24,9 @@ class Visibility:
         namespaces: int,
         workload_ns: np.ndarray,
         service_ns: np.ndarray,
-        pair_workload: np.ndarray,
+        workload_holder: np.ndarray,
+        holder_ns: np.ndarray,
+        pair_holder: np.ndarray,
         pair_service: np.ndarray,
         destinations: Visibility | None = None,
     ) -> None:
@@ -30,18 +35,33 @@ class Visibility:
         self.namespaces = namespaces
         self.workload_ns = workload_ns
         self.service_ns = service_ns
-        self.pair_workload = pair_workload
+        self.workload_holder = workload_holder
+        """Per workload: its holder (one past the last holder: it sees nothing)."""
+        self.holder_ns = holder_ns
+        """Per holder: the namespace of its workloads (a holder's workloads share one)."""
+        self.holders = len(holder_ns)
+        self.pair_holder = pair_holder
         self.pair_service = pair_service
         self.destinations = destinations
         """The services each workload has clusters for and nothing else (VirtualService destinations
-        its Sidecar's egress hosts leave out), as (workload, service) pairs; ``None``: none."""
-        self._by_workload: tuple[np.ndarray, np.ndarray] | None = None
+        its Sidecar's egress hosts leave out), as (holder, service) pairs; ``None``: none."""
+        self._by_holder: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, cluster: Cluster, cols: ClusterColumns) -> Visibility:
-        # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: both are (workload, service) pairs.
+        # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: (group, service) pairs.
         scoped = cluster.istio.scoped
-        deps = cluster.scope if scoped else cluster.dependencies
+        workloads = len(cluster.workloads)
+        if scoped:
+            deps, column = cluster.scope, "group"
+            holder = cluster.workload_scope_groups()
+            count = int(holder.max()) + 1 if workloads else 0
+            holder = np.where(holder < 0, count, holder)  # no group: the empty holder past the last
+        else:
+            deps, column = cluster.dependencies, "workload"
+            holder, count = np.arange(workloads, dtype=np.int64), workloads
+        holder_ns = np.zeros(count + 1, np.int64)
+        holder_ns[holder] = cols.workload_namespace
         only = deps["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(deps), bool)
 
         def pairs(rows: np.ndarray, destinations: Visibility | None = None) -> Visibility:
@@ -50,7 +70,9 @@ class Visibility:
                 namespaces=len(cluster.namespaces),
                 workload_ns=cols.workload_namespace,
                 service_ns=cols.service_namespace,
-                pair_workload=deps["workload"].to_numpy()[rows],
+                workload_holder=holder,
+                holder_ns=holder_ns,
+                pair_holder=deps[column].to_numpy().astype(np.int64)[rows],
                 pair_service=deps["service"].to_numpy()[rows],
                 destinations=destinations,
             )
@@ -59,13 +81,15 @@ class Visibility:
 
     def restricted(self, chosen: np.ndarray) -> Visibility:
         """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
-        order (a view group's workloads: its passes then cost what the group holds, not the mesh)."""
-        if self._by_workload is None:
-            order = np.argsort(self.pair_workload, kind="stable")
-            self._by_workload = (order, self.pair_workload[order])
-        order, sorted_workload = self._by_workload
-        starts = np.searchsorted(sorted_workload, chosen, "left")
-        lengths = np.searchsorted(sorted_workload, chosen, "right") - starts
+        order, with their holders alone (a view group's workloads: its passes then cost what the
+        group holds, not the mesh)."""
+        if self._by_holder is None:
+            order = np.argsort(self.pair_holder, kind="stable")
+            self._by_holder = (order, self.pair_holder[order])
+        order, sorted_holder = self._by_holder
+        used, holder = np.unique(self.workload_holder[chosen], return_inverse=True)
+        starts = np.searchsorted(sorted_holder, used, "left")
+        lengths = np.searchsorted(sorted_holder, used, "right") - starts
         offsets = np.cumsum(lengths) - lengths
         rows = order[np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)]
         return Visibility(
@@ -73,10 +97,20 @@ class Visibility:
             namespaces=self.namespaces,
             workload_ns=self.workload_ns[chosen],
             service_ns=self.service_ns,
-            pair_workload=np.repeat(np.arange(len(chosen)), lengths),
+            workload_holder=holder.astype(np.int64),
+            holder_ns=self.holder_ns[used],
+            pair_holder=np.repeat(np.arange(len(used)), lengths),
             pair_service=self.pair_service[rows],
             destinations=None if self.destinations is None else self.destinations.restricted(chosen),
         )
+
+    def _per_workload(self, holder: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Per workload: the sum of ``value`` over the rows of its holder (``holder`` per row)."""
+        return np.bincount(holder, weights=value, minlength=self.holders)[self.workload_holder].astype(np.int64)
+
+    def _members(self) -> pd.DataFrame:
+        """(workload, holder) for every workload, ascending."""
+        return pd.DataFrame({"workload": np.arange(self.workloads), "holder": self.workload_holder})
 
     def cluster_total(self, per_service: np.ndarray) -> np.ndarray:
         """Per workload: :meth:`total` of a cluster metric, the services it has clusters for alone included."""
@@ -90,21 +124,19 @@ class Visibility:
         if self.mode == "namespace":
             by_ns = np.bincount(self.service_ns, weights=per_service, minlength=self.namespaces)
             return by_ns[self.workload_ns].astype(np.int64)
-        return np.bincount(self.pair_workload, weights=per_service[self.pair_service], minlength=self.workloads).astype(
-            np.int64
-        )
+        return self._per_workload(self.pair_holder, per_service[self.pair_service].astype(np.float64))
 
     def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
         """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
         namespace and ``other`` for the rest."""
         if self.mode not in ("all", "namespace"):
             rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
-                pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service}), on="service"
+                pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service}), on="service"
             )
-            w = rows["workload"].to_numpy()
-            own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+            h = rows["holder"].to_numpy()
+            own = self.service_ns[rows["service"].to_numpy()] == self.holder_ns[h]
             value = np.where(own, rows["same"].to_numpy(), rows["other"].to_numpy())
-            return np.bincount(w, weights=value, minlength=self.workloads).astype(np.int64)
+            return self._per_workload(h, value)
         ns = self.service_ns[service]
         same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
         if self.mode == "namespace":
@@ -121,8 +153,9 @@ class Visibility:
             workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
             chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
             return workloads.merge(chosen, on="ns")[["workload", "service"]]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
-        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
+        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
+        held = pairs[np.isin(self.pair_service, services)].drop_duplicates()
+        return self._members().merge(held, on="holder")[["workload", "service"]]
 
     def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
         """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
@@ -152,21 +185,19 @@ class Visibility:
                 self.by_namespace(service, riders[same].to_numpy() * mask, riders[other].to_numpy() * mask)
                 for same, other in columns
             ]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
+        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
         opened = pairs.merge(openers[["service", "port", "suffix"]], on="service")[
-            ["workload", "port", "suffix"]
+            ["holder", "port", "suffix"]
         ].drop_duplicates()
         rows = (
             pairs[np.isin(self.pair_service, service)]
             .merge(riders, on="service")
-            .merge(opened, on=["workload", "port", "suffix"])
+            .merge(opened, on=["holder", "port", "suffix"])
         )
-        w = rows["workload"].to_numpy()
-        own = self.service_ns[rows["service"].to_numpy()] == self.workload_ns[w]
+        h = rows["holder"].to_numpy()
+        own = self.service_ns[rows["service"].to_numpy()] == self.holder_ns[h]
         return [
-            np.bincount(
-                w, weights=np.where(own, rows[same].to_numpy(), rows[other].to_numpy()), minlength=self.workloads
-            ).astype(np.int64)
+            self._per_workload(h, np.where(own, rows[same].to_numpy(), rows[other].to_numpy()))
             for same, other in columns
         ]
 
@@ -182,5 +213,6 @@ class Visibility:
             )
             workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
             return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
-        pairs = pd.DataFrame({"workload": self.pair_workload, "service": self.pair_service})
-        return pairs.merge(http[["service", "group"]], on="service")[["workload", "group"]].drop_duplicates()
+        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
+        held = pairs.merge(http[["service", "group"]], on="service")[["holder", "group"]].drop_duplicates()
+        return self._members().merge(held, on="holder")[["workload", "group"]]

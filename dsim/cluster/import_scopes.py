@@ -257,7 +257,16 @@ def services_seen(
     else:
         every = np.arange(len(services))
         return [every] * len(workloads)
-    # Only the asked workloads' rows: a scoped mesh's table holds every (workload, service) seen.
+    if scoped:  # by scope group: its workloads see the same services
+        groups = tables["scope_groups"]
+        group_of = np.full(len(tables["workloads"]), -1, np.int64)
+        group_of[groups["workload"].to_numpy()] = groups["group"].to_numpy()
+        group = pairs["group"].to_numpy(np.int64)
+        count = int(group_of.max()) + 1 if len(group_of) else 0
+        by_group = grouped(group[with_host], pairs["service"].to_numpy(np.int64)[with_host], count)
+        empty = np.empty(0, np.int64)
+        return [by_group[g] if g >= 0 else empty for g in group_of[workloads].tolist()]
+    # Only the asked workloads' rows.
     workload = pairs["workload"].to_numpy(np.int64)
     kept = with_host & np.isin(workload, workloads)
     by_workload = grouped(workload[kept], pairs["service"].to_numpy(np.int64)[kept], len(tables["workloads"]))

@@ -27,7 +27,8 @@ class IstioObjects:
     sidecars: tuple[Sidecar, ...] = ()
     """Row ``i`` of ``Cluster.sidecars`` is ``sidecars[i]``."""
     scoped: bool = False
-    """Whether ``Cluster.scope`` decides what each proxy sees (a Sidecar applies, or an exportTo is not public)."""
+    """Whether ``Cluster.scope`` decides what each proxy sees (a Sidecar applies, an exportTo is not
+    public, or a host has services in two namespaces)."""
     egress_layouts: Mapping[int, EgressLayout] = dataclasses.field(default_factory=dict)
     """Per workload (a ``workloads`` row) whose Sidecar has egress listeners on ports: what its
     proxies get on each (:mod:`dsim.cluster.egress_ports`)."""

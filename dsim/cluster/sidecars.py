@@ -25,8 +25,9 @@
   among a VirtualService's destinations alike.
 
 When any Sidecar applies, any service is not public or any host has services in two namespaces,
-:func:`sidecar_tables` writes the ``scope`` table, (workload, service) for every workload with a
-sidecar, and the accounting and the protobuf path both read it
+:func:`sidecar_tables` writes the ``scope`` table, (group, service) for every scope group (the
+workloads that see the same services: ``scope_groups``), and the accounting and the protobuf path
+both read it
 (:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
 What dsim does not build of a Sidecar is counted in the notes.
 """
@@ -502,7 +503,8 @@ def sidecar_tables(
         "sidecar_workloads", {"sidecar": [c for c, _ in used], "workload": [w for _, w in used]}
     )
     if not scoped:
-        tables["scope"] = make_table("scope", {"workload": [], "service": [], "clusters_only": []})
+        tables["scope_groups"] = make_table("scope_groups", {"workload": [], "group": []})
+        tables["scope"] = make_table("scope", {"group": [], "service": [], "clusters_only": []})
         return sidecars, False, {}
 
     scoper = _Scoper(hosts, service_ns, exports, virtual_services, owners, domain, tables["service_ports"])
@@ -512,38 +514,55 @@ def sidecar_tables(
     for w, svc in zip(deps["workload"].tolist(), deps["service"].tolist(), strict=True):
         called.setdefault(w, []).append(svc)
     every = np.arange(len(services))
-    parts_w: list[np.ndarray] = []
+
+    def scope_of(w: int) -> tuple[np.ndarray, np.ndarray]:
+        """The services workload ``w``'s proxies see, and those they have clusters for alone."""
+        ns = workload_ns[w]
+        c = choice[w]
+        if c >= 0:
+            listed, destinations = scoper.scope(c, sidecars[c], ns)
+            return np.flatnonzero(listed), np.flatnonzero(destinations)
+        if s.visibility == "all":
+            base = every
+        elif s.visibility == "namespace":
+            base = np.flatnonzero(service_ns == ns)
+        else:
+            base = np.unique(np.asarray(called.get(w, []), dtype=np.int64))
+        seen = base[scoper.visible(ns)[base]] if restricted else base
+        if owners:
+            mask = np.zeros(len(services), bool)
+            mask[seen] = True
+            seen = np.flatnonzero(owners.keep(mask, ns))
+        return seen, np.empty(0, np.int64)
+
+    # Workloads of one namespace under one Sidecar, or under none where the visibility does not
+    # follow the call graph, see the same services: one group, priced once.
+    group_of: dict[tuple[str, int], int] = {}
+    member_w: list[int] = []
+    member_g: list[int] = []
+    parts_g: list[np.ndarray] = []
     parts_s: list[np.ndarray] = []
     parts_only: list[np.ndarray] = []
     layouts: dict[int, EgressLayout] = {}
     for w in with_sidecar.tolist():
         ns = workload_ns[w]
         c = choice[w]
-        only = np.empty(0, np.int64)
         if c >= 0 and scoper.uses_layout(sidecars[c], ns):
             layouts[w] = scoper.layout(sidecars[c], ns)
-        if c >= 0:
-            listed, destinations = scoper.scope(c, sidecars[c], ns)
-            seen, only = np.flatnonzero(listed), np.flatnonzero(destinations)
-        else:
-            if s.visibility == "all":
-                base = every
-            elif s.visibility == "namespace":
-                base = np.flatnonzero(service_ns == ns)
-            else:
-                base = np.unique(np.asarray(called.get(w, []), dtype=np.int64))
-            seen = base[scoper.visible(ns)[base]] if restricted else base
-            if owners:
-                mask = np.zeros(len(services), bool)
-                mask[seen] = True
-                seen = np.flatnonzero(owners.keep(mask, ns))
-        parts_w.append(np.full(len(seen) + len(only), w, np.int64))
-        parts_s.append(np.concatenate([seen, only]).astype(np.int64))
-        parts_only.append(np.arange(len(seen) + len(only)) >= len(seen))
+        key = (ns, c) if c >= 0 or s.visibility != "dependencies" else (ns, -2 - w)
+        if key not in group_of:
+            group = group_of[key] = len(group_of)
+            seen, only = scope_of(w)
+            parts_g.append(np.full(len(seen) + len(only), group, np.int64))
+            parts_s.append(np.concatenate([seen, only]).astype(np.int64))
+            parts_only.append(np.arange(len(seen) + len(only)) >= len(seen))
+        member_w.append(w)
+        member_g.append(group_of[key])
+    tables["scope_groups"] = make_table("scope_groups", {"workload": member_w, "group": member_g})
     tables["scope"] = make_table(
         "scope",
         {
-            "workload": np.concatenate(parts_w) if parts_w else np.empty(0, np.int64),
+            "group": np.concatenate(parts_g) if parts_g else np.empty(0, np.int64),
             "service": np.concatenate(parts_s) if parts_s else np.empty(0, np.int64),
             "clusters_only": np.concatenate(parts_only) if parts_only else np.empty(0, bool),
         },

@@ -99,7 +99,8 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "sidecars": {"name": "str", "namespace": "str", "selector": "bool", "generated": "bool"},
     "sidecar_workloads": {"sidecar": "int32", "workload": "int32"},
-    "scope": {"workload": "int32", "service": "int32", "clusters_only": "bool"},
+    "scope_groups": {"workload": "int32", "group": "int32"},
+    "scope": {"group": "int32", "service": "int32", "clusters_only": "bool"},
 }
 
 #: Tables built after the explicit and synthetic parts are joined (their ids are final then).
@@ -117,6 +118,7 @@ LATE_TABLES = (
     "service_entries",
     "sidecars",
     "sidecar_workloads",
+    "scope_groups",
     "scope",
 )
 
@@ -140,7 +142,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "rule_viewers": {"workload": "workloads"},
     "viewer_unimported": {"virtual_service": "virtual_services"},
     "sidecar_workloads": {"sidecar": "sidecars", "workload": "workloads"},
-    "scope": {"workload": "workloads", "service": "services"},
+    "scope_groups": {"workload": "workloads"},
+    "scope": {"service": "services"},
 }
 
 
@@ -241,10 +244,14 @@ class Cluster:
     """One row per Sidecar in force (pasted, then generated); ``selector``: it has a workloadSelector."""
     sidecar_workloads: pd.DataFrame
     """Which Sidecar each workload's proxies use (workloads no Sidecar selects have no row)."""
+    scope_groups: pd.DataFrame
+    """Which scope group each workload with a sidecar is in, when ``istio.scoped``: workloads that see
+    the same services (one namespace under one Sidecar, or under none where ``visibility`` is ``all``
+    or ``namespace``) share one, so ``scope`` grows with the groups, not the workloads."""
     scope: pd.DataFrame
-    """(workload, service) for every workload with a sidecar and every service its proxies see, when
-    ``istio.scoped`` (a Sidecar applies or some service's exportTo is not public); empty otherwise, and
-    the scenario's ``visibility`` decides (``dsim.cluster.sidecars``)."""
+    """(group, service) for every scope group and every service its proxies see, when ``istio.scoped``
+    (a Sidecar applies, some service's exportTo is not public, or some host has services in two
+    namespaces); empty otherwise, and the scenario's ``visibility`` decides (``dsim.cluster.sidecars``)."""
     istio: IstioObjects = dataclasses.field(default_factory=IstioObjects)
     """The Istio objects behind those rows, and what was not modelled."""
 
@@ -256,6 +263,12 @@ class Cluster:
         """Each workload's viewer (:attr:`object_views`): its namespace row, or its ``rule_viewers`` one."""
         out = self.workloads["namespace"].to_numpy().astype(np.int64)
         out[self.rule_viewers["workload"].to_numpy()] = self.rule_viewers["viewer"].to_numpy()
+        return out
+
+    def workload_scope_groups(self) -> np.ndarray:
+        """Each workload's scope group (a ``scope`` group; -1: none, no sidecar or no scope)."""
+        out = np.full(len(self.workloads), -1, np.int64)
+        out[self.scope_groups["workload"].to_numpy()] = self.scope_groups["group"].to_numpy()
         return out
 
     def workload_sidecars(self) -> np.ndarray:

@@ -32,8 +32,14 @@ class Seers:
         self.service_namespace = cluster.services["namespace"].to_numpy()
         self._every = np.arange(self.workloads)
         self._by_namespace = grouped(self.workload_namespace, self._every, len(cluster.namespaces))
-        pairs = cluster.scope if scoped else cluster.dependencies  # (workload, service) pairs
-        self._by_dependency = grouped(pairs["service"].to_numpy(), pairs["workload"].to_numpy(), len(cluster.services))
+        if scoped:  # (group, service) pairs: each group's workloads see its services
+            pairs, column = cluster.scope, "group"
+            members = cluster.scope_groups
+            count = int(members["group"].max()) + 1 if len(members) else 0
+            self._members = grouped(members["group"].to_numpy(), members["workload"].to_numpy(), count)
+        else:  # (workload, service) pairs
+            pairs, column = cluster.dependencies, "workload"
+        self._by_dependency = grouped(pairs["service"].to_numpy(), pairs[column].to_numpy(), len(cluster.services))
 
     def of(self, service: int) -> np.ndarray:
         """Workload rows that see ``service`` (an original service row)."""
@@ -41,6 +47,11 @@ class Seers:
             return self._every
         if self.mode == "namespace":
             return self._by_namespace[int(self.service_namespace[service])]
+        if self.mode == "scope":
+            groups = self._by_dependency[service]
+            if not len(groups):
+                return groups
+            return np.sort(np.concatenate([self._members[g] for g in groups.tolist()]))
         return self._by_dependency[service]
 
     def in_namespace(self, namespace: int) -> np.ndarray:

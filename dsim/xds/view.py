@@ -225,8 +225,9 @@ class ClusterIndex:
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
         only = c.scope["clusters_only"].to_numpy(bool)
-        self.scope_of = _group(c.scope[~only], "workload", "service")
-        self.destinations_of = _group(c.scope[only], "workload", "service")
+        self.scope_group = c.workload_scope_groups()
+        self._scope_of = _group(c.scope[~only], "group", "service")
+        self._destinations_of = _group(c.scope[only], "group", "service")
         self.ingress_of: dict[int, list[dict[Any, Any]]] = {}
         for row in ingress_rows(c).to_dict("records"):
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
@@ -321,11 +322,19 @@ class ClusterIndex:
             sidecar=tuple(cols["sidecar"][pod_workload].tolist()),
         )
 
+    def scope_of(self, workload: int) -> list[int]:
+        """The services of ``workload``'s scope group (``Cluster.scope``) its proxies see."""
+        return self._scope_of.get(int(self.scope_group[workload]), [])
+
+    def destinations_of(self, workload: int) -> list[int]:
+        """The services of ``workload``'s scope group its proxies have clusters for alone."""
+        return self._destinations_of.get(int(self.scope_group[workload]), [])
+
     def visible_services(self, workload: int, namespace: int) -> list[int]:
         """Services a proxy of ``workload`` sees: its Sidecar scope and exportTo where they apply
         (``Cluster.scope``), else the scenario's visibility."""
         if self.cluster.istio.scoped:
-            return sorted(self.scope_of.get(workload, []))
+            return sorted(self.scope_of(workload))
         visibility = self.cluster.scenario.visibility
         if visibility == "all":
             return list(range(len(self.cluster.services)))
@@ -387,7 +396,7 @@ class ClusterIndex:
                         **_listing(telemetry_services(own_views, p.target_port, p.port)),
                     )
         if c.istio.scoped:  # a rule is looked up only for a service in the scope
-            scope = set(self.scope_of.get(workload, [])) | set(self.destinations_of.get(workload, []))
+            scope = set(self.scope_of(workload)) | set(self.destinations_of(workload))
             inbound = {n: p if p.service in scope else dataclasses.replace(p, service=-1) for n, p in inbound.items()}
         wl = c.workloads.iloc[workload]
         return ProxyView(
@@ -402,7 +411,7 @@ class ClusterIndex:
             facts=ProxyFacts(families=families),  # type: ignore[arg-type]
             allow_any=bool(self.allow_any[workload]),
             outbound=tuple(self.service(s) for s in self.visible_services(workload, namespace)),
-            destinations=tuple(self.service(s) for s in sorted(self.destinations_of.get(workload, []))),
+            destinations=tuple(self.service(s) for s in sorted(self.destinations_of(workload))),
             inbound=tuple(inbound[p] for p in sorted(inbound)),
             egress=c.istio.egress_layouts.get(workload),
         )
