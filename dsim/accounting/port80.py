@@ -102,23 +102,19 @@ def _blocked(
     if not len(blocking):
         return nothing
     # (who, host): the hosts whose port-80 service ``who`` sees, ``who`` as the visibility mode makes
-    # the scope depend on a workload: no one (all see every service), its namespace, or itself.
-    if seen.mode in ("all", "namespace"):
-        if seen.mode == "all":
-            who_of_row = np.zeros(len(made), np.int64)
-            held = blocking[["host"]].drop_duplicates().assign(who=0)
-        else:
-            who_of_row = cluster.workloads["namespace"].to_numpy()[made["workload"].to_numpy()]
-            held = blocking.assign(who=seen.service_ns[blocking["service"].to_numpy()])[["who", "host"]]
-        # Few "who"s: sum each part's blocked hosts per who, then look each row's (part, who) up.
-        summed = priced.merge(held.drop_duplicates(), on="host").groupby(["part", "who"])[list(METRICS)].sum()
-        index = pd.MultiIndex.from_arrays([made["part"].to_numpy(), who_of_row])
-        return summed.reindex(index, fill_value=0).to_numpy(np.int64)
-    seen_pairs = seen.pairs(blocking["service"].unique())
-    held = seen_pairs.merge(blocking, on="service")[["workload", "host"]].drop_duplicates()
-    found = made[["row", "workload", "part"]].merge(held, on="workload").merge(priced, on=["part", "host"])
-    values = found[list(METRICS)].to_numpy(np.int64)
-    rows = found["row"].to_numpy()
-    for i in range(len(METRICS)):
-        nothing[:, i] = np.bincount(rows, weights=values[:, i], minlength=len(made)).astype(np.int64)
-    return nothing
+    # the scope depend on a workload: no one (all see every service), its namespace, or its holder
+    # (a scope group, or the workload itself under the call graph).
+    if seen.mode == "all":
+        who_of_row = np.zeros(len(made), np.int64)
+        held = blocking[["host"]].drop_duplicates().assign(who=0)
+    elif seen.mode == "namespace":
+        who_of_row = cluster.workloads["namespace"].to_numpy()[made["workload"].to_numpy()]
+        held = blocking.assign(who=seen.service_ns[blocking["service"].to_numpy()])[["who", "host"]]
+    else:
+        who_of_row = seen.workload_holder[made["workload"].to_numpy()]
+        held = seen.holder_pairs(blocking["service"].unique()).merge(blocking, on="service")
+        held = held.rename(columns={"holder": "who"})[["who", "host"]]
+    # Few "who"s: sum each part's blocked hosts per who, then look each row's (part, who) up.
+    summed = priced.merge(held.drop_duplicates(), on="host").groupby(["part", "who"])[list(METRICS)].sum()
+    index = pd.MultiIndex.from_arrays([made["part"].to_numpy(), who_of_row])
+    return summed.reindex(index, fill_value=0).to_numpy(np.int64)

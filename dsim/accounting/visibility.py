@@ -153,9 +153,14 @@ class Visibility:
             workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
             chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
             return workloads.merge(chosen, on="ns")[["workload", "service"]]
+        return self._members().merge(self.holder_pairs(services), on="holder")[["workload", "service"]]
+
+    def holder_pairs(self, services: np.ndarray) -> pd.DataFrame:
+        """(holder, service) for each of ``services`` and each holder that sees it (not in the
+        ``all`` and ``namespace`` visibilities): sums made per holder are read per workload through
+        :attr:`workload_holder`."""
         pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
-        held = pairs[np.isin(self.pair_service, services)].drop_duplicates()
-        return self._members().merge(held, on="holder")[["workload", "service"]]
+        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
 
     def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
         """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
