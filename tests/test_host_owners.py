@@ -152,3 +152,63 @@ def test_accounting_is_exact_and_envoy_accepts() -> None:
         assert_exact_every_design(cluster)
         verdicts = validate_configs(cluster, designs=design_names(), sample=len(cluster.proxies))
         assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
+
+
+def test_a_rule_and_routes_of_the_host_reach_the_later_namespaces_service() -> None:
+    """b's DestinationRule and VirtualService for the host shape b's proxies' service of it, though
+    a's entry is first (Istio looks both up by host: the rule in the proxy's namespace first)."""
+    rule = {"name": "od", "namespace": "b", "spec": {"host": HOST, "trafficPolicy": {"outlierDetection": {}}}}
+    vs = {
+        "name": "api",
+        "namespace": "b",
+        "spec": {
+            "hosts": [HOST],
+            "tls": [{"match": [{"sniHosts": [HOST]}], "route": [{"destination": {"host": HOST}}]}],
+        },
+    }
+    mesh = _mesh(_entry("a", 443), _entry("b", 8443), destination_rules=[rule], virtual_services=[vs])
+    cluster = build_cluster(scenario_from_dict(mesh))
+    index = index_for(cluster)
+    for proxy, expected in ((0, False), (1, True), (2, False)):  # a's service (its own namespace a) in a and c
+        config = proxy_config(index, proxy, get_design("single-stack"))
+        (found,) = [c for c in config.clusters if c.name.endswith(f"|{HOST}")]
+        assert found.HasField("outlier_detection") == expected, proxy
+    named = cluster.virtual_service_hosts["service"].tolist()
+    hosts = index.hosts
+    namespaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()]
+    assert sorted(namespaces[s] for s in named if hosts[s] == HOST) == ["a", "b"]
+    assert_exact_every_design(cluster)
+
+
+def test_egress_listeners_keep_the_first_listeners_namespace_for_clusters() -> None:
+    """c's Sidecar imports b's entry on a port listener, then a's namespace on the catch-all: one
+    cluster of the host, b's (``appendSidecarServices`` keeps the first), not one per listener."""
+    listeners = [
+        {"port": {"number": 8443, "protocol": "TLS", "name": "tls"}, "hosts": [f"b/{HOST}"]},
+        {"hosts": ["a/*", "./*"]},
+    ]
+    sidecar = {"name": "default", "namespace": "c", "spec": {"egress": listeners}}
+    cluster = build_cluster(scenario_from_dict(_mesh(_entry("a", 8443), _entry("b", 8443), sidecars=[sidecar])))
+    config = proxy_config(index_for(cluster), 2, get_design("single-stack"))
+    assert [c.name for c in config.clusters if c.name.endswith(f"|{HOST}")] == [f"outbound|8443||{HOST}"]
+    assert_exact_every_design(cluster)
+
+
+def test_a_port_listener_picks_among_the_services_with_its_port() -> None:
+    """c's own entry has port 443 only; its 8443 listener imports ``*/<host>``: a's service, which has
+    that port (Istio trims services to the listener's port before it picks a namespace). The
+    catch-all's listener takes c's own, but the clusters keep the first listener's service alone
+    (``canMergeServices``: not across namespaces), as Istio's do."""
+    listeners = [
+        {"port": {"number": 8443, "protocol": "TLS", "name": "tls"}, "hosts": [f"*/{HOST}"]},
+        {"hosts": ["./*"]},
+    ]
+    sidecar = {"name": "default", "namespace": "c", "spec": {"egress": listeners}}
+    cluster = build_cluster(scenario_from_dict(_mesh(_entry("a", 8443), _entry("c", 443), sidecars=[sidecar])))
+    assert _ports(cluster)[2] == {8443}
+    layout = cluster.istio.egress_layouts[2]
+    (port_listener,) = layout.ports
+    namespaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()]
+    assert [namespaces[s] for s in port_listener.services] == ["a"]
+    assert [namespaces[s] for s in layout.catch_all or () if cluster.service_hosts()[s] == HOST] == ["c"]
+    assert_exact_every_design(cluster)

@@ -1,17 +1,20 @@
 """Which namespace's services a proxy gets for a host that several namespaces define
-(``docs/istio-objects.md`` 4.8), as Istio's sidecar scope picks one (HEAD, 1.24 on:
-``selectServices`` under ``PILOT_UNIFIED_SIDECAR_SCOPE``, on by default; ``collectImportedServices``
-with ``pickBestVisibleNamespace``, ``PILOT_SIDECAR_PICK_BEST_SERVICE_NAMESPACE``, 1.30 on, on by default).
+(``docs/istio-objects.md`` 4.8), as Istio 1.30's sidecar scope picks one (``selectServices`` under
+``PILOT_UNIFIED_SIDECAR_SCOPE``, 1.24 on, on by default; ``collectImportedServices`` with
+``appendSidecarServices`` and ``pickBestVisibleNamespace``, ``PILOT_SIDECAR_PICK_BEST_SERVICE_NAMESPACE``,
+1.30 on, on by default; HEAD orders an all-exact listener's services by creation alone).
 
 A ServiceEntry may name any host, so two teams' entries for ``api.example.com`` in two namespaces,
 or an entry in one namespace for another namespace's Kubernetes Service, are two services of one
 host. istiod keeps them apart by namespace (``ServiceIndex.HostnameAndNamespace``) and gives each
 proxy one namespace's:
 
-- **Imported by egress hosts** (every proxy: without a Sidecar the egress host is ``*/*``), among
-  the host's services the proxy's scope takes, in Istio's order (those exported to the proxy's
-  namespace by name or ``.`` first, then the public ones; each in creation order): the proxy's own
-  namespace's, else a Kubernetes Service's, else the first's.
+- **Imported by an egress listener's hosts** (every proxy: without a Sidecar the egress host is
+  ``*/*``), among the host's services the listener takes, in Istio's order (those exported to the
+  proxy's namespace by name or ``.`` first, then the public ones; each in creation order): the
+  proxy's own namespace's, else a Kubernetes Service's, else the first's.
+- **Clusters**, over a Sidecar's listeners in order: the first listener's pick, unless a later one
+  brings a Kubernetes Service where an entry came first.
 - **A VirtualService's destination** that no egress host imports: the proxy's namespace's service
   of the host (exported there or not), else a Kubernetes Service visible from it, else the oldest
   visible one.
@@ -89,6 +92,31 @@ class HostOwners:
             if ns == namespace or (kube and not owner_kube and owner != namespace):
                 owner, owner_kube = ns, kube
         return owner
+
+    def merged(self, listeners: Sequence[np.ndarray]) -> np.ndarray:
+        """The services a Sidecar's clusters come from, given each egress listener's (in order, each
+        holding one namespace's services of a host): their union, a host's first listener's namespace
+        kept, unless a later one brings a Kubernetes Service where an entry came first
+        (``collectImportedServices`` through ``appendSidecarServices``)."""
+        union = np.zeros_like(listeners[0]) if listeners else np.zeros(0, bool)
+        for mask in listeners:
+            union |= mask
+        if not self.contested:
+            return union
+        for rows in self.contested.values():
+            if len({self.service_ns[r] for r in rows[union[rows]].tolist()}) < 2:
+                continue
+            owner: str | None = None
+            owner_kube = False
+            for mask in listeners:
+                taken = rows[mask[rows]].tolist()
+                if not taken:
+                    continue
+                kube = any(self.kubernetes[r] for r in taken)
+                if owner is None or (kube and not owner_kube):
+                    owner, owner_kube = self.service_ns[taken[0]], kube
+            union[[r for r in rows.tolist() if self.service_ns[r] != owner]] = False
+        return union
 
     def destination(self, host: str, namespace: str) -> int | None:
         """The service a VirtualService destination ``host`` names for a proxy of ``namespace``

@@ -30,21 +30,22 @@ def is_wildcard(host: str) -> bool:
 
 
 class HostCoverage:
-    """Which services a rule's host covers, by their FQDNs: its exact host's service, or every one
+    """Which services a rule's host covers, by their FQDNs: its exact host's services, or every one
     a wildcard host covers (the text after its ``*`` ends theirs: ``*.local``, ``*.shop.svc.cluster.local``;
     ``*`` covers all)."""
 
     def __init__(self, hosts: Sequence[str]) -> None:
         self.hosts = list(hosts)
-        self._exact: dict[str, int] = {}
+        # Every service of a host: one host may have services in several namespaces, each proxy
+        # seeing one namespace's (docs/istio-objects.md 4.8), and a rule covers whichever it sees.
+        self._exact: dict[str, list[int]] = {}
         for i, host in enumerate(self.hosts):
-            self._exact.setdefault(host, i)  # a ServiceEntry host a Service already has: the Service serves it
+            self._exact.setdefault(host, []).append(i)
         self._by_suffix: dict[str, list[int]] | None = None
 
     def services(self, host: str) -> tuple[int, ...]:
         if not is_wildcard(host):
-            found = self._exact.get(host)
-            return () if found is None else (found,)
+            return tuple(self._exact.get(host, ()))
         rest = host[1:]
         if rest.startswith(".") or not rest:
             # The usual '*.<domain>' (or '*'): look the domain up among every host's label suffixes.

@@ -35,7 +35,7 @@ What dsim does not build of a Sidecar is counted in the notes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -192,15 +192,19 @@ class _Scoper:
             return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
         return self.lower == dns.lower()
 
-    def _chosen(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> np.ndarray:
-        """Mask over services: matched by an egress host and exported to ``namespace``."""
+    def _chosen(
+        self, egress: Sequence[tuple[str | None, str]], namespace: str, within: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Mask over services: matched by an egress host and exported to ``namespace`` (and in
+        ``within``: an egress listener's port, which Istio checks before it picks a host's namespace)."""
         chosen = np.zeros(len(self.hosts), bool)
         for ns, dns in egress:
             mask = self._match(dns)
             if ns is not None:  # not in place: a wildcard's match may come back read-only from pandas
                 mask = mask & (self.service_ns == ns)
             chosen |= mask
-        return self.owners.keep(chosen & self.visible(namespace), namespace)
+        chosen &= self.visible(namespace)
+        return self.owners.keep(chosen if within is None else chosen & within, namespace)
 
     def _imported(self, egress: Sequence[tuple[str | None, str]], namespace: str) -> tuple[int, ...]:
         """The VirtualServices (``virtual_services`` rows) the egress hosts import for ``namespace``
@@ -302,9 +306,10 @@ class _Scoper:
         # VirtualServices' destinations (``collectImportedServices``).
         if self.uses_layout(sidecar, namespace):
             layout = self.layout(sidecar, namespace)
-            listed = np.zeros(len(self.hosts), bool)
-            listed[[s for p in layout.ports for s in p.services]] = True
-            listed[list(layout.catch_all or ())] = True
+            # One namespace's services of a host over all the egress listeners (the catch-all last).
+            listed = self.owners.merged(
+                [self._mask(p.services) for p in layout.ports] + [self._mask(layout.catch_all or ())]
+            )
             every = np.zeros(len(self.hosts), bool)
             every[layout.services()] = True
             return listed, every & ~self.owners.same_host(listed)
@@ -331,14 +336,14 @@ class _Scoper:
         ports: dict[int, frozenset[int] | None] = {}  # the catch-all's destinations' ports
         for listener in sidecar.spec.egress:
             egress = _hosts(listener.hosts, namespace)
-            chosen = self._chosen(egress, namespace)
+            has_port = None if listener.port is None else self.has_port(listener.port.number)
+            chosen = self._chosen(egress, namespace, has_port)
             imported = self._imported(egress, namespace)
             destinations = self._destinations(imported, namespace, trim=listener.port is None)
-            if listener.port is None:
+            if has_port is None:
                 ports = self.destination_ports(imported, namespace)
             else:
-                has_port = self.has_port(listener.port.number)
-                chosen, destinations = chosen & has_port, destinations & has_port
+                destinations = destinations & has_port
             parts.append((listener, chosen, destinations, tuple(egress)))
         listed = np.zeros(len(self.hosts), bool)
         for _, chosen, _, _ in parts:
@@ -370,6 +375,11 @@ class _Scoper:
             destination_ports={s: kept for s, kept in ports.items() if kept is not None and not listed[s]},
             catch_all_egress=catch_all[0][2] if catch_all else (),
         )
+
+    def _mask(self, services: Iterable[int]) -> np.ndarray:
+        mask = np.zeros(len(self.hosts), bool)
+        mask[list(services)] = True
+        return mask
 
     def has_port(self, number: int) -> np.ndarray:
         """Mask over services: those with a port ``number``."""
