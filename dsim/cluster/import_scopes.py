@@ -30,7 +30,7 @@ from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.grouping import grouped
 from dsim.cluster.object_views import export_set, visible_from
 from dsim.cluster.sidecars import egress_hosts, listener_egress, route_egress
-from dsim.cluster.tables import Cluster, service_fqdns, sidecar_of_workload
+from dsim.cluster.tables import Cluster, of_workload, service_fqdns, sidecar_of_workload
 from dsim.cluster.vs_imports import Egress, VirtualServiceImports
 from dsim.scenario.istio import Sidecar, VirtualService
 
@@ -258,9 +258,7 @@ def services_seen(
         every = np.arange(len(services))
         return [every] * len(workloads)
     if scoped:  # by scope group: its workloads see the same services
-        groups = tables["scope_groups"]
-        group_of = np.full(len(tables["workloads"]), -1, np.int64)
-        group_of[groups["workload"].to_numpy()] = groups["group"].to_numpy()
+        group_of = of_workload(len(tables["workloads"]), tables["scope_groups"], "group")
         group = pairs["group"].to_numpy(np.int64)
         count = int(group_of.max()) + 1 if len(group_of) else 0
         by_group = grouped(group[with_host], pairs["service"].to_numpy(np.int64)[with_host], count)

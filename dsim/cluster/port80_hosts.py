@@ -133,9 +133,9 @@ def taken_domains(
 
 
 class RegistryPorts:
-    """The registry services (the first of each host in each namespace) of a cluster's tables, by port: which have a
-    port, which serve it over HTTP or sniff it, and the domains their virtual hosts of that port hold
-    beside their hosts (``services`` and ``service_ports`` final)."""
+    """The registry services (the first of each host in each namespace) of a cluster's tables, by
+    port: which have a port, which serve it over HTTP or sniff it, and the domains their virtual
+    hosts of that port hold beside their hosts (``services`` and ``service_ports`` final)."""
 
     def __init__(
         self, services: pd.DataFrame, service_ports: pd.DataFrame, namespace_names: Sequence[str], cluster_domain: str

@@ -26,9 +26,8 @@
 
 When any Sidecar applies, any service is not public or any host has services in two namespaces,
 :func:`sidecar_tables` writes the ``scope`` table, (group, service) for every scope group (the
-workloads that see the same services: ``scope_groups``), and the accounting and the protobuf path
-both read it
-(:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
+workloads that see the same services: ``scope_groups``). The accounting and the protobuf path both
+read it (:class:`dsim.accounting.visibility.Visibility`, :meth:`dsim.xds.view.ClusterIndex.visible_services`).
 What dsim does not build of a Sidecar is counted in the notes.
 """
 

@@ -156,12 +156,18 @@ def service_fqdns(services: pd.DataFrame, namespace_names: np.ndarray, cluster_d
     return np.where(services["entry"].to_numpy() >= 0, names, fqdn).tolist()
 
 
+def of_workload(workloads: int, table: pd.DataFrame, column: str) -> np.ndarray:
+    """Each of ``workloads`` workloads' ``column`` value in ``table`` (one row per workload that has
+    one, by its ``workload`` column; -1 for the others)."""
+    out = np.full(workloads, -1, np.int64)
+    out[table["workload"].to_numpy()] = table[column].to_numpy()
+    return out
+
+
 def sidecar_of_workload(workloads: int, sidecar_workloads: pd.DataFrame) -> np.ndarray:
     """Each of ``workloads`` workloads' Sidecar (a ``sidecars`` row; -1: none applies), from the
     ``sidecar_workloads`` table."""
-    out = np.full(workloads, -1, np.int64)
-    out[sidecar_workloads["workload"].to_numpy()] = sidecar_workloads["sidecar"].to_numpy()
-    return out
+    return of_workload(workloads, sidecar_workloads, "sidecar")
 
 
 T = TypeVar("T")
@@ -267,9 +273,7 @@ class Cluster:
 
     def workload_scope_groups(self) -> np.ndarray:
         """Each workload's scope group (a ``scope`` group; -1: none, no sidecar or no scope)."""
-        out = np.full(len(self.workloads), -1, np.int64)
-        out[self.scope_groups["workload"].to_numpy()] = self.scope_groups["group"].to_numpy()
-        return out
+        return of_workload(len(self.workloads), self.scope_groups, "group")
 
     def workload_sidecars(self) -> np.ndarray:
         """Each workload's Sidecar (a ``sidecars`` row; -1: none applies)."""
