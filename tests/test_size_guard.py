@@ -16,6 +16,7 @@ from dsim import build_cluster, load_scenario, scenario_from_dict
 from dsim.cli import main
 from dsim.errors import TooLargeError
 from dsim.sizing import Stage, check_fits, estimate, memory_limit, parse_memory
+from dsim.sizing.estimate import estimate_counts
 from tests.conftest import ROOT, SCENARIOS
 
 QUICKSTART: dict[str, Any] = yaml.safe_load((SCENARIOS / "quickstart.yaml").read_text())
@@ -25,6 +26,7 @@ HUGE = 10**15
 
 def quickstart_with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     data = copy.deepcopy(QUICKSTART)
+    data.setdefault("istio_objects", {})
     change(data)
     return data
 
@@ -45,6 +47,27 @@ def explicit_workload(replicas: int) -> Callable[[dict[str, Any]], None]:
         d["workloads"] = [
             {"name": "small", "namespace": "big"},
             {"name": "w", "namespace": "big", "replicas": replicas},
+        ]
+
+    return change
+
+
+def private_entry(**settings: Any) -> Callable[[dict[str, Any]], None]:
+    """A ServiceEntry its namespace alone sees: every namespace gets a scope of its own."""
+
+    def change(d: dict[str, Any]) -> None:
+        synthetic(**settings)(d)
+        d["service_entries"] = [
+            {
+                "name": "private",
+                "namespace": "ns-0000",
+                "spec": {
+                    "hosts": ["api.example.com"],
+                    "exportTo": ["."],
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                    "resolution": "DNS",
+                },
+            }
         ]
 
     return change
@@ -107,6 +130,24 @@ DRIVERS: list[tuple[str, Callable[[dict[str, Any]], None], Stage, str]] = [
         ),
         "run",
         "synthetic.port_pools.http",
+    ),
+    (
+        "VirtualService routes",
+        lambda d: d["istio_objects"].update(virtual_services={"share": 1, "routes": 1000, "matches_per_route": 100}),
+        "cluster",
+        "istio_objects.virtual_services.routes",
+    ),
+    (
+        "VirtualService routes in the accounting",
+        lambda d: d["istio_objects"].update(virtual_services={"share": 1, "routes": 100, "matches_per_route": 10}),
+        "run",
+        "istio_objects.virtual_services.routes",
+    ),
+    (
+        "a scope for every namespace",
+        private_entry(namespaces=50_000, services=200_000),
+        "cluster",
+        "synthetic.services",
     ),
     ("churn duration", lambda d: d["churn"].update(duration_s=1e15), "push", "churn.duration_s"),
     (
@@ -223,3 +264,78 @@ def test_a_huge_max_memory_is_one_line_not_a_traceback(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "argument --max-memory: expected a size of at most 8388608T (got '9999" in err
     assert "Traceback" not in err
+
+
+def test_without_the_private_entry_the_same_namespaces_fit() -> None:
+    """The scope, not the namespaces, is what the refusal above prices."""
+    scenario = scenario_from_dict(quickstart_with(synthetic(namespaces=50_000, services=200_000)))
+    with memory_limit(LIMIT):
+        check_fits(scenario, source="s.yaml")
+
+
+SCOPED = {
+    "private entry": private_entry(namespaces=20),
+    "namespace visibility": lambda d: (private_entry(namespaces=20)(d), d.update(visibility="namespace")),
+    "generated Sidecars": lambda d: d["istio_objects"].update(sidecars={"per_namespace": True}),
+    "a root Sidecar": lambda d: d.update(
+        sidecars=[{"name": "default", "namespace": "istio-system", "spec": {"egress": [{"hosts": ["./*"]}]}}]
+    ),
+}
+
+
+@pytest.mark.parametrize("change", SCOPED.values(), ids=SCOPED.keys())
+def test_the_scope_rows_estimated_bound_the_cluster_s(change: Callable[[dict[str, Any]], None]) -> None:
+    """At least the rows the cluster's ``scope`` table holds, and not far above them."""
+    scenario = scenario_from_dict(quickstart_with(change))
+    rows = len(build_cluster(scenario).scope)
+    assert rows > 0
+    found = estimate_counts(scenario).scope_rows.value
+    assert rows <= found <= 3 * rows + 1_000
+
+
+def test_no_scope_no_rows() -> None:
+    scenario = scenario_from_dict(QUICKSTART)
+    assert len(build_cluster(scenario).scope) == 0
+    assert estimate_counts(scenario).scope_rows.value == 0
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [
+        {"share": 0.3, "routes": 7, "matches_per_route": 3},
+        {"share": 1, "routes": 4, "matches_per_route": 0, "destinations": 2},
+        {"share": 0.5, "routes": 1},
+    ],
+    ids=["matches", "no matches", "one route"],
+)
+def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator: dict[str, Any]) -> None:
+    """One Envoy route per match of an HTTP route, one for a route without a match."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["istio_objects"]["virtual_services"] = generator
+        d["virtual_services"] = [
+            {
+                "name": "pasted",
+                "namespace": "ns-0000",
+                "spec": {
+                    "hosts": ["svc-00000"],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": "/a"}}, {"uri": {"prefix": "/b"}}],
+                            "route": [
+                                {"destination": {"host": "svc-00000"}, "weight": 50},
+                                {"destination": {"host": "svc-00001.ns-0001.svc.cluster.local"}, "weight": 50},
+                            ],
+                        },
+                        {"route": [{"destination": {"host": "svc-00000"}}]},
+                    ],
+                },
+            }
+        ]
+
+    scenario = scenario_from_dict(quickstart_with(change))
+    made = build_cluster(scenario).istio.virtual_services
+    routes = [route for vs in made for route in vs.spec.http]
+    found = estimate_counts(scenario).routes
+    assert found.routes.value == sum(max(len(r.match), 1) for r in routes)
+    assert found.destinations.value >= sum(max(len(r.match), 1) * len(r.route) for r in routes)

@@ -11,11 +11,12 @@ what to change: ``synthetic.replicas.mean: needs about 3.1 TiB ...``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from typing import Literal
 
 from dsim.cluster.labels import WorkloadIndex, selects
 from dsim.scenario.model import Replicas, Scenario
+from dsim.sizing.amount import Amount, total
+from dsim.sizing.istio_counts import ScopeRows, envoy_routes
 from dsim.sizing.machine import resident_memory
 
 Stage = Literal["cluster", "config", "run", "push"]
@@ -59,6 +60,16 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     (8 B per pod); push second: istiod CPU bins per second, replica and design; push lane: a
 #     throttle slot or core of a replica, as float64 in the lane state and the few copies a
 #     dispatch makes of it (counted, not measured: throttles of 100 cost nothing visible).
+#   route, scope row (bench/size_prices.py prints each): an Envoy route of a VirtualService (one
+#     per match) ~670 B in the cluster, ~7.3 KB per design in the accounting (28.6 KB under four
+#     designs: its route configurations' sums are kept per design), ~33 KB in one sidecar's dump
+#     (messages, dict and JSON, as for a cluster seen); a weighted destination and a request header
+#     set on a route ~380 B each per design in the accounting (~10 B in the cluster); a (group,
+#     service) row of the scope table ~60 B in the cluster and ~57 B more in the accounting, ~75 B
+#     under four designs (40 million rows: 20,000 services in 2,000 against 500 namespaces), so not
+#     per design. Priced ~5% above (the route ~12%, so that no probe's cluster is above its
+#     estimate). The routes' marginal price is below it at first: at 50,000 to 300,000 routes the
+#     estimates are 1.3-1.6x the peaks measured.
 BYTES = {
     "run extra": 60e6,
     "push extra": 130e6,
@@ -79,35 +90,14 @@ BYTES = {
     "push state pod": 8.0,
     "push second": 100.0,
     "push lane": 64.0,
+    "route": 750.0,
+    "route seen": 34_700.0,
+    "route run": 7_700.0,
+    "weighted destination run": 400.0,
+    "route header run": 400.0,
+    "scope row": 63.0,
+    "scope row run": 80.0,
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Amount:
-    """A count (or bytes) and the scenario field that drives it most: of a product, the field of its
-    largest factor; of a sum, the field of its largest term."""
-
-    value: float
-    """How many (objects, or bytes where the amount is memory)."""
-    field: str
-    """The scenario field (dotted path) that drives it most."""
-
-    def __mul__(self, other: Amount | float) -> Amount:
-        factor = other if isinstance(other, Amount) else Amount(other, self.field)
-        field = self.field if self.value >= factor.value else factor.field
-        if self.value == 0 or factor.value == 0:  # none of something, however absurd the rest (not inf * 0)
-            return Amount(0.0, field)
-        return Amount(self.value * factor.value, field)
-
-    def __add__(self, other: Amount) -> Amount:
-        return Amount(self.value + other.value, self.field if self.value >= other.value else other.field)
-
-
-def _total(amounts: Iterable[Amount], field: str) -> Amount:
-    result = Amount(0.0, field)
-    for amount in amounts:
-        result = result + amount
-    return result
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -151,8 +141,8 @@ def _replicas(spec: Replicas) -> Amount:
 
 
 def _weighted_mean(weights: dict[int, float]) -> float:
-    total = sum(weights.values())
-    return sum(k * w for k, w in weights.items()) / total if total > 0 else 0.0
+    weight_sum = sum(weights.values())
+    return sum(k * w for k, w in weights.items()) / weight_sum if weight_sum > 0 else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,20 +166,23 @@ class _Outbound:
         return Amount(self.total.value / max(services, 1.0) * calls, self.total.field)
 
 
-class _Counts:
+class ScenarioCounts:
     """The objects a resolved scenario makes, explicit and synthetic, each with its driving field."""
 
     def __init__(self, s: Scenario) -> None:
         self.s = s
         self.explicit()
         self.synthetic()
+        self.kubernetes_services = self.services
         self.entries()
+        self.routes = envoy_routes(s, self.kubernetes_services)
+        self.scope_rows = ScopeRows(s, self).rows()
 
     def explicit(self) -> None:
         s = self.s
         replicas = [Amount(float(wl.replicas), f"workloads[{i}].replicas") for i, wl in enumerate(s.workloads)]
-        self.pods = _total(replicas, "workloads")
-        self.proxies = _total([r for r, wl in zip(replicas, s.workloads, strict=True) if wl.sidecar], "workloads")
+        self.pods = total(replicas, "workloads")
+        self.proxies = total([r for r, wl in zip(replicas, s.workloads, strict=True) if wl.sidecar], "workloads")
         self.widest_workload = max(replicas, key=lambda r: r.value, default=Amount(0.0, "workloads"))
         self.namespaces = Amount(float(len(s.namespaces)), "namespaces")
         self.services = Amount(float(len(s.services)), "services")
@@ -202,19 +195,19 @@ class _Counts:
         for i, svc in enumerate(s.services):
             chosen = index.matches(svc.namespace, svc.selector or {})
             ports = Amount(float(len(svc.ports)), f"services[{i}].ports")
-            rows = _total([replicas[w] for w in chosen], "workloads") * ports
+            rows = total([replicas[w] for w in chosen], "workloads") * ports
             for sub in svc.subsets:
                 picked = [replicas[w] for w in chosen if selects(sub.labels, s.workloads[w].labels or {})]
-                rows = rows + _total(picked, "workloads") * ports
+                rows = rows + total(picked, "workloads") * ports
             clusters.append(ports * float(1 + len(svc.subsets)))
             endpoints.append(rows)
             by_namespace[svc.namespace][0] += clusters[-1].value
             by_namespace[svc.namespace][1] += rows.value
         self.clusters = _Outbound(
-            _total(clusters, "services"), max((c for c, _ in by_namespace.values()), default=0.0), 0.0
+            total(clusters, "services"), max((c for c, _ in by_namespace.values()), default=0.0), 0.0
         )
         self.endpoints = _Outbound(
-            _total(endpoints, "services"), max((e for _, e in by_namespace.values()), default=0.0), 0.0
+            total(endpoints, "services"), max((e for _, e in by_namespace.values()), default=0.0), 0.0
         )
         self.http_ports = {p.port for svc in s.services for p in svc.ports if p.protocol in ("HTTP", "HTTP2", "GRPC")}
         self.http_field = "services"
@@ -298,7 +291,7 @@ class _Counts:
         return outbound.seen_per_proxy(self.s, self.services.value, calls, self.synthetic_namespaces)
 
 
-def _churn(s: Scenario, counts: _Counts) -> tuple[Amount, Amount]:
+def _churn(s: Scenario, counts: ScenarioCounts) -> tuple[Amount, Amount]:
     """Expected events of the churn stream, and how many of them are endpoint-set changes (each a
     membership state of its workload). A pod replaced is four events: gone, endpoints, new, ready."""
     c = s.churn
@@ -312,7 +305,7 @@ def _churn(s: Scenario, counts: _Counts) -> tuple[Amount, Amount]:
     deleted = Amount(c.service_deletions_per_hour, "churn.service_deletions_per_hour") * hours
     edits = c.config_edits_per_hour
     waves = 1 / max(c.rollout_surge, 1 / max(per_workload, 1.0))
-    events = _total(
+    events = total(
         [
             replaced * 4.0,
             rollouts * (3 * per_workload + waves),
@@ -323,14 +316,19 @@ def _churn(s: Scenario, counts: _Counts) -> tuple[Amount, Amount]:
         ],
         "churn.duration_s",
     )
-    endpoint_changes = _total([replaced * 2.0, rollouts * waves, scaled], "churn.duration_s")
+    endpoint_changes = total([replaced * 2.0, rollouts * waves, scaled], "churn.duration_s")
     return events, endpoint_changes
+
+
+def estimate_counts(scenario: Scenario) -> ScenarioCounts:
+    """The objects ``scenario`` makes, as the estimate counts them."""
+    return ScenarioCounts(scenario)
 
 
 def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | None = None) -> SizeEstimate:
     """What ``scenario`` makes, and the peak memory ``stage`` needs with ``designs`` designs
     (default: the scenario's)."""
-    counts = _Counts(scenario)
+    counts = ScenarioCounts(scenario)
     d = float(designs if designs is not None else len(scenario.designs))
     memory: dict[str, Amount] = {
         "pods": counts.pods * BYTES["pod"],
@@ -342,8 +340,15 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
     clusters_seen = counts.seen_per_proxy(counts.clusters)
     endpoints_seen = counts.seen_per_proxy(counts.endpoints)
     events, endpoint_changes = _churn(scenario, counts)
+    routes = counts.routes
+    memory["scope"] = counts.scope_rows * BYTES["scope row"]
+    memory["routes"] = routes.routes * BYTES["route"]
     if stage == "config":
-        memory["one sidecar's config"] = clusters_seen * BYTES["cluster seen"] + endpoints_seen * BYTES["endpoint seen"]
+        memory["one sidecar's config"] = (
+            clusters_seen * BYTES["cluster seen"]
+            + endpoints_seen * BYTES["endpoint seen"]
+            + routes.routes * BYTES["route seen"]
+        )
     fixed = {"report": BYTES["run extra"]} if stage in ("run", "push") else {}
     if stage in ("run", "push"):
         copies = 2.0  # dual-stack designs price each family's copy of a cluster's endpoints and routes
@@ -351,6 +356,14 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         memory["sidecar tables"] = counts.proxies * d * BYTES["proxy and design"]
         memory["route groups"] = counts.workloads * route_groups * BYTES["route group pair"]
         memory["endpoints"] = counts.endpoints.total * copies * BYTES["endpoint"]
+        # Each design keeps its own route configurations' sums; the scope's expansions are let go
+        # between designs.
+        memory["routes"] = memory["routes"] + (
+            routes.routes * BYTES["route run"]
+            + routes.destinations * BYTES["weighted destination run"]
+            + routes.headers * BYTES["route header run"]
+        ) * Amount(d, "designs")
+        memory["scope"] = memory["scope"] + counts.scope_rows * BYTES["scope row run"]
     if stage == "push":
         istiod = scenario.istiod
         replicas = Amount(float(istiod.replicas), "istiod.replicas")
@@ -365,7 +378,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + seconds * replicas * d * BYTES["push second"]
             + replicas * Amount(float(istiod.push_throttle or 0) + istiod.gomaxprocs, lanes) * BYTES["push lane"]
         )
-    total = _total(memory.values(), "synthetic.services")
+    summed = total(memory.values(), "synthetic.services")
     resident = resident_memory()
     return SizeEstimate(
         pods=counts.pods.value,
@@ -377,6 +390,6 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         churn_events=events.value,
         memory={key: m.value for key, m in memory.items()} | fixed,
         resident=resident,
-        bytes=resident + sum(fixed.values()) + total.value,
-        field=total.field,
+        bytes=resident + sum(fixed.values()) + summed.value,
+        field=summed.field,
     )

@@ -1,0 +1,140 @@
+"""Bytes per Istio-object shape at each stage's peak: what :data:`dsim.sizing.estimate.BYTES` prices
+VirtualService routes and the ``scope`` table at.
+
+Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
+process on two scenarios that differ in one count alone, their difference over the count's. Then
+each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
+side). Run: ``python bench/size_prices.py`` (about 5 minutes on 2 cores).
+
+- **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
+  ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
+- **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
+  10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
+- **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
+  namespaces, one ServiceEntry exported to its own namespace (a scope for every namespace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fuzz import peak_rss  # type: ignore[import-not-found]  # bench/ is the script's path
+
+from dsim import scenario_from_dict
+from dsim.sizing.estimate import Stage, estimate
+from dsim.sizing.machine import format_bytes
+
+
+def mesh(services: int, namespaces: int = 2, **istio_objects: Any) -> dict[str, Any]:
+    """A synthetic IPv4 mesh of HTTP services, one pod each, a thin call graph."""
+    return {
+        "name": "size-prices",
+        "seed": 1,
+        "visibility": "all",
+        "synthetic": {
+            "namespaces": namespaces,
+            "services": services,
+            "families": {"ipv4": 1.0},
+            "ports_per_service": {1: 1.0},
+            "protocols": {"http": 1.0},
+            "replicas": {"distribution": "fixed", "mean": 1, "min": 1, "max": 1},
+            "call_graph": {"model": "barabasi-albert", "m": 1},
+        },
+        "istio_objects": istio_objects,
+    }
+
+
+def routes(services: int) -> dict[str, Any]:
+    return mesh(services, virtual_services={"share": 1.0, "routes": 100, "matches_per_route": 100})
+
+
+def destinations(count: int) -> dict[str, Any]:
+    vs = {"share": 1.0, "routes": 100, "matches_per_route": 20, "destinations": count}
+    return mesh(10, virtual_services=vs, destination_rules={"share": 1.0, "subsets": 10})
+
+
+def headers(count: int) -> dict[str, Any]:
+    vs = {"share": 1.0, "routes": 100, "matches_per_route": 20, "request_headers": count}
+    return mesh(10, virtual_services=vs)
+
+
+def scope(namespaces: int) -> dict[str, Any]:
+    data = mesh(10_000, namespaces)
+    data["service_entries"] = [
+        {
+            "name": "private",
+            "namespace": "ns-0000",
+            "spec": {
+                "hosts": ["api.example.com"],
+                "exportTo": ["."],
+                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                "resolution": "DNS",
+            },
+        }
+    ]
+    return data
+
+
+# (price, scenario of a count, the two counts, objects per count, stages and their commands)
+PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]] = [
+    ("Envoy route", routes, (5, 15), 99 * 100 + 1),
+    ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
+    ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
+    ("scope row", scope, (200, 800), 10_000),
+]
+COMMANDS: list[tuple[Stage, list[str]]] = [
+    ("cluster", ["inspect"]),
+    ("run", ["run", "--no-pushsim", "--designs", "single-stack", "--out"]),
+]
+# Envoy routes also under the four designs: the accounting's share that is paid once, not per design.
+ROUTE_EXTRA: list[tuple[Stage, list[str]]] = [
+    ("run", ["run", "--no-pushsim", "--out"]),
+    ("config", ["dump", "--proxy", "ns-0000/svc-00000"]),
+]
+
+
+def measure(
+    scratch: Path, name: str, data: dict[str, Any], stage: Stage, args: list[str], designs: int | None
+) -> tuple[float, float]:
+    """The measured peak of ``args`` on the scenario, and its estimate (the same base) for
+    ``designs`` designs (None: the scenario's four)."""
+    path = scratch / f"{name.replace(' ', '-')}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    argv = [sys.executable, "-m", "dsim", args[0], str(path), *args[1:]]
+    if args[-1] == "--out":
+        argv.append(str(scratch / f"out-{name.replace(' ', '-')}-{len(list(scratch.iterdir()))}"))
+    found = estimate(scenario_from_dict(data), stage=stage, designs=designs)
+    return peak_rss(argv), found.bytes - found.resident
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=[name for name, *_ in PROBES], help="measure this price alone")
+    only = parser.parse_args().only
+    base = peak_rss([sys.executable, "-c", "import dsim.cli"])
+    print(f"base: `import dsim.cli` holds {format_bytes(base)}; run x1: under single-stack alone, x4: all four designs")
+    print(f"{'price':<22} {'stage':<8} {'counts':>12} {'peaks':>22} {'bytes each':>11} {'est/measured':>13}")
+    with tempfile.TemporaryDirectory(prefix="dsim-prices-") as folder:
+        scratch = Path(folder)
+        for name, make, (low, high), per_count in PROBES:
+            if only and name != only:
+                continue
+            for stage, args in [*COMMANDS, *ROUTE_EXTRA] if make is routes else COMMANDS:
+                designs = 1 if "single-stack" in args else None
+                small, _ = measure(scratch, name, make(low), stage, args, designs)
+                large, predicted = measure(scratch, name, make(high), stage, args, designs)
+                each = (large - small) / ((high - low) * per_count)
+                ratio = (predicted + base) / large
+                peaks = f"{format_bytes(small)} / {format_bytes(large)}"
+                label = f"{stage} x{designs or 4}" if stage == "run" else stage
+                print(f"{name:<22} {label:<8} {f'{low}/{high}':>12} {peaks:>22} {each:>11,.0f} {ratio:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""What Istio's objects add to a scenario's size, counted from the scenario alone: the Envoy routes
+its VirtualServices make and the rows of the ``scope`` table its Sidecars and exportTo make
+(:func:`dsim.cluster.sidecars.sidecar_tables`). Upper bounds where the cluster decides (which hosts
+an egress host matches, how many subsets a route's destinations find)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Protocol
+
+from dsim.cluster.rule_index import ROOT_NAMESPACE
+from dsim.scenario.model import Scenario
+from dsim.sizing.amount import Amount, total
+
+GENERATED_VS = "istio_objects.virtual_services"
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteCounts:
+    """Envoy routes from VirtualServices, and what each carries beyond its match."""
+
+    routes: Amount
+    """Envoy routes: one per match of an HTTP route (one for a route without a match)."""
+    destinations: Amount
+    """Weighted destinations over those routes (one route's destinations once per match)."""
+    headers: Amount
+    """Request headers set over those routes."""
+
+
+def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
+    """The Envoy routes of the pasted VirtualServices and of the generated ones: a VirtualService of
+    ``routes`` routes of ``matches_per_route`` matches is ``(routes - 1) * matches + 1`` routes (its
+    last route has no match), on each of ``share`` of the Kubernetes services; the generated
+    ServiceEntries' VirtualServices route each host once."""
+    pasted_routes, pasted_destinations = 0.0, 0.0
+    for vs in s.virtual_services:
+        for route in vs.spec.http:
+            made = float(max(len(route.match), 1))
+            pasted_routes += made
+            pasted_destinations += made * len(route.route)
+    gen = s.istio_objects.virtual_services
+    matched = Amount(float(max(gen.matches_per_route, 1)), f"{GENERATED_VS}.matches_per_route")
+    per_vs = Amount(float(gen.routes - 1), f"{GENERATED_VS}.routes") * matched + Amount(1.0, f"{GENERATED_VS}.routes")
+    chosen = kubernetes_services * Amount(gen.share, f"{GENERATED_VS}.share")
+    generated = Amount(float(round(chosen.value)), chosen.field) * per_vs
+    entries = s.istio_objects.service_entries
+    entry_routes = Amount(
+        float(round(entries.count * entries.virtual_services) * entries.hosts_per_entry),
+        "istio_objects.service_entries.count",
+    )
+    routes = Amount(pasted_routes, "virtual_services") + generated + entry_routes
+    destinations = Amount(pasted_destinations, "virtual_services") + generated * Amount(
+        float(gen.destinations), f"{GENERATED_VS}.destinations"
+    )
+    headers = generated * Amount(float(gen.request_headers), f"{GENERATED_VS}.request_headers")
+    return RouteCounts(routes, destinations, headers)
+
+
+class _Counted(Protocol):
+    """What :class:`ScopeRows` reads of the scenario's other counts."""
+
+    services: Amount
+    edges: Amount
+
+
+class ScopeRows:
+    """Rows of the ``scope`` table: (group, service) for every group of workloads that see the same
+    services — a namespace under one Sidecar, a namespace under none, or each workload under the
+    ``dependencies`` visibility (docs/istio-objects.md 4.3). Zero when the cluster has no scope."""
+
+    def __init__(self, s: Scenario, counted: _Counted) -> None:
+        self.s = s
+        self.services = counted.services
+        self.edges = counted.edges
+        syn = s.synthetic
+        self.synthetic_namespaces = float(syn.namespaces) if syn.services else 0.0
+        self.synthetic_per_namespace = syn.services / syn.namespaces if self.synthetic_namespaces else 0.0
+        self.explicit_services = Counter(svc.namespace for svc in s.services)
+        self.explicit_services.update(e.namespace for e in s.service_entries for _ in e.spec.hosts)
+        self.namespaces = Amount(float(len(s.namespaces)), "namespaces") + Amount(
+            self.synthetic_namespaces, "synthetic.namespaces"
+        )
+
+    def scoped(self) -> bool:
+        """Whether the cluster will have a scope: a Sidecar, a service or entry not exported
+        everywhere, or a host of several namespaces (the conditions of ``sidecar_tables``)."""
+        s = self.s
+        exports = [svc.export_to for svc in s.services] + [e.spec.export_to for e in s.service_entries]
+        private = any(export and "*" not in export for export in exports)
+        namespaces_of: dict[str, set[str]] = {}
+        for entry in s.service_entries:
+            for host in entry.spec.hosts:
+                namespaces_of.setdefault(host, set()).add(entry.namespace)
+        return (
+            bool(s.sidecars)
+            or s.istio_objects.sidecars.per_namespace
+            or s.what_if.sidecar_scoping
+            or private
+            or "*" not in s.mesh.default_service_export_to
+            or any(len(found) > 1 for found in namespaces_of.values())
+        )
+
+    def in_namespace(self, namespace: str) -> float:
+        """Services of one namespace: its explicit ones and hosts, and a synthetic namespace's share."""
+        synthetic = self.synthetic_per_namespace if namespace.startswith("ns-") else 0.0
+        return self.explicit_services[namespace] + synthetic
+
+    def egress_rows(self, hosts: tuple[str, ...], namespace_services: float) -> float:
+        """Services one group imports through ``ns/host`` egress hosts (every host of a namespace
+        counted: an upper bound), at most every service."""
+        seen = 0.0
+        for host in hosts:
+            ns = host.split("/", 1)[0]
+            if ns == "*":
+                return self.services.value
+            seen += namespace_services if ns == "." else 0.0 if ns == "~" else self.in_namespace(ns)
+        return min(seen, self.services.value)
+
+    def rows(self) -> Amount:
+        if not self.scoped():
+            return Amount(0.0, "namespaces")
+        s = self.s
+        average = self.services.value / max(self.namespaces.value, 1.0)
+        # Namespaces under no namespace-wide Sidecar see what the visibility gives them.
+        wide = {sc.namespace for sc in s.sidecars if sc.spec.workload_selector is None}
+        if ROOT_NAMESPACE in wide or s.istio_objects.sidecars.per_namespace:
+            unscoped = Amount(0.0, "sidecars")
+        elif s.visibility == "all":
+            uncovered = Amount(max(self.namespaces.value - len(wide), 0.0), self.namespaces.field)
+            unscoped = uncovered * self.services
+        elif s.visibility == "namespace":
+            unscoped = self.services
+        else:
+            unscoped = self.edges
+        sidecars = []
+        for i, sidecar in enumerate(s.sidecars):
+            hosts = tuple(h for listener in sidecar.spec.egress for h in listener.hosts)
+            rows = self.egress_rows(hosts, self.in_namespace(sidecar.namespace) or average)
+            # The root namespace's selector-less Sidecar applies to every namespace without its own.
+            reach = self.namespaces if sidecar.namespace == ROOT_NAMESPACE else Amount(1.0, f"sidecars[{i}]")
+            sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress"))
+        gen = s.istio_objects.sidecars
+        if gen.per_namespace or s.what_if.sidecar_scoping:
+            extra = Amount(self.egress_rows(gen.extra_hosts, average), "istio_objects.sidecars.extra_hosts")
+            # Each namespace's own services, the ones its workloads call elsewhere and the extra hosts.
+            sidecars.append(self.services + self.edges + self.namespaces * extra)
+        return unscoped + total(sidecars, "sidecars")
