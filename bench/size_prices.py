@@ -4,7 +4,9 @@ VirtualService routes and the ``scope`` table at.
 Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
 process on two scenarios that differ in one count alone, their difference over the count's. Then
 each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
-side). Run: ``python bench/size_prices.py`` (about 5 minutes on 2 cores).
+side). Stages: ``inspect`` (the cluster), ``run --no-pushsim`` under single-stack alone (x1) and,
+for routes, under all four designs (x4), ``dump`` of one sidecar (its config). Run:
+``python bench/size_prices.py [--only PRICE]`` (about 8 minutes on 2 cores).
 
 - **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
   ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
@@ -81,7 +83,7 @@ def scope(namespaces: int) -> dict[str, Any]:
     return data
 
 
-# (price, scenario of a count, the two counts, objects per count, stages and their commands)
+# (price, scenario of a count, the two counts, objects per count)
 PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]] = [
     ("Envoy route", routes, (5, 15), 99 * 100 + 1),
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
@@ -92,11 +94,9 @@ COMMANDS: list[tuple[Stage, list[str]]] = [
     ("cluster", ["inspect"]),
     ("run", ["run", "--no-pushsim", "--designs", "single-stack", "--out"]),
 ]
-# Envoy routes also under the four designs: the accounting's share that is paid once, not per design.
-ROUTE_EXTRA: list[tuple[Stage, list[str]]] = [
-    ("run", ["run", "--no-pushsim", "--out"]),
-    ("config", ["dump", "--proxy", "ns-0000/svc-00000"]),
-]
+DUMP: tuple[Stage, list[str]] = ("config", ["dump", "--proxy", "ns-0000/svc-00000"])
+# Envoy routes also under the four designs: whether the accounting pays per design.
+ALL_DESIGNS: tuple[Stage, list[str]] = ("run", ["run", "--no-pushsim", "--out"])
 
 
 def measure(
@@ -125,7 +125,8 @@ def main() -> None:
         for name, make, (low, high), per_count in PROBES:
             if only and name != only:
                 continue
-            for stage, args in [*COMMANDS, *ROUTE_EXTRA] if make is routes else COMMANDS:
+            extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make is scope else [DUMP]
+            for stage, args in [*COMMANDS, *extra]:
                 designs = 1 if "single-stack" in args else None
                 small, _ = measure(scratch, name, make(low), stage, args, designs)
                 large, predicted = measure(scratch, name, make(high), stage, args, designs)

@@ -138,9 +138,9 @@ DRIVERS: list[tuple[str, Callable[[dict[str, Any]], None], Stage, str]] = [
         "istio_objects.virtual_services.routes",
     ),
     (
-        "VirtualService routes in the accounting",
+        "VirtualService routes in one sidecar's dump",
         lambda d: d["istio_objects"].update(virtual_services={"share": 1, "routes": 100, "matches_per_route": 10}),
-        "run",
+        "config",
         "istio_objects.virtual_services.routes",
     ),
     (

@@ -61,15 +61,14 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     throttle slot or core of a replica, as float64 in the lane state and the few copies a
 #     dispatch makes of it (counted, not measured: throttles of 100 cost nothing visible).
 #   route, scope row (bench/size_prices.py prints each): an Envoy route of a VirtualService (one
-#     per match) ~670 B in the cluster, ~7.3 KB per design in the accounting (28.6 KB under four
-#     designs: its route configurations' sums are kept per design), ~33 KB in one sidecar's dump
-#     (messages, dict and JSON, as for a cluster seen); a weighted destination and a request header
-#     set on a route ~380 B each per design in the accounting (~10 B in the cluster); a (group,
-#     service) row of the scope table ~60 B in the cluster and ~57 B more in the accounting, ~75 B
-#     under four designs (40 million rows: 20,000 services in 2,000 against 500 namespaces), so not
-#     per design. Priced ~5% above (the route ~12%, so that no probe's cluster is above its
-#     estimate). The routes' marginal price is below it at first: at 50,000 to 300,000 routes the
-#     estimates are 1.3-1.6x the peaks measured.
+#     per match) ~670 B in the cluster and ~55 B more in the accounting, under one design or four
+#     (it keeps their sizes, not their messages: ~7.3 KB a route per design when it kept them),
+#     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen); a weighted
+#     destination and a request header set on a route ~10 B in the cluster, nothing visible in the
+#     accounting, ~3.0 KB and ~3.5 KB in a dump; a (group, service) row of the scope table ~60 B in the
+#     cluster and ~57 B more in the accounting, ~75 B under four designs (40 million rows: 20,000
+#     services in 2,000 against 500 namespaces), so not per design. Priced ~5% above (the route
+#     ~12%, so that no probe's cluster is above its estimate).
 BYTES = {
     "run extra": 60e6,
     "push extra": 130e6,
@@ -92,9 +91,9 @@ BYTES = {
     "push lane": 64.0,
     "route": 750.0,
     "route seen": 34_700.0,
-    "route run": 7_700.0,
-    "weighted destination run": 400.0,
-    "route header run": 400.0,
+    "route run": 60.0,
+    "weighted destination seen": 3_150.0,
+    "route header seen": 3_650.0,
     "scope row": 63.0,
     "scope row run": 80.0,
 }
@@ -348,6 +347,8 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             clusters_seen * BYTES["cluster seen"]
             + endpoints_seen * BYTES["endpoint seen"]
             + routes.routes * BYTES["route seen"]
+            + routes.destinations * BYTES["weighted destination seen"]
+            + routes.headers * BYTES["route header seen"]
         )
     fixed = {"report": BYTES["run extra"]} if stage in ("run", "push") else {}
     if stage in ("run", "push"):
@@ -356,13 +357,9 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         memory["sidecar tables"] = counts.proxies * d * BYTES["proxy and design"]
         memory["route groups"] = counts.workloads * route_groups * BYTES["route group pair"]
         memory["endpoints"] = counts.endpoints.total * copies * BYTES["endpoint"]
-        # Each design keeps its own route configurations' sums; the scope's expansions are let go
-        # between designs.
-        memory["routes"] = memory["routes"] + (
-            routes.routes * BYTES["route run"]
-            + routes.destinations * BYTES["weighted destination run"]
-            + routes.headers * BYTES["route header run"]
-        ) * Amount(d, "designs")
+        # The accounting keeps the routes' sizes, not their messages, and lets the scope's
+        # expansions go between designs: neither is paid per design.
+        memory["routes"] = memory["routes"] + routes.routes * BYTES["route run"]
         memory["scope"] = memory["scope"] + counts.scope_rows * BYTES["scope row run"]
     if stage == "push":
         istiod = scenario.istiod

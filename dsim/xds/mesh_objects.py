@@ -392,10 +392,15 @@ class MeshObjects:
         (its destinations' hash policies from ``view``'s rules). Shared: copy before changing one."""
         key = self._built_key("routes", (vs,), view, port, suffix, design, proxy)
         if key not in self._built:
-            obj = self.cluster.istio.virtual_services[vs]
-            cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view, http=True)
-            self._built[key] = tuple(http_routes(obj, port, cluster_of, view.source))
+            self._built[key] = self._http_routes(vs, port, suffix, design, proxy, view)
         return self._built[key]  # type: ignore[return-value]
+
+    def _http_routes(
+        self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+    ) -> tuple[rc.Route, ...]:
+        obj = self.cluster.istio.virtual_services[vs]
+        cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view, http=True)
+        return tuple(http_routes(obj, port, cluster_of, view.source))
 
     def routes_sizes(
         self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
@@ -404,7 +409,13 @@ class MeshObjects:
         their count and what they hold (:func:`dsim.xds.routes.vhost_objects`: Envoy objects, not bytes)."""
         key = self._built_key("sizes", (vs,), view, port, suffix, design, proxy)
         if key not in self._built:
-            found = self.routes(vs, port, suffix, design, proxy, view)
+            # The accounting wants their sizes alone: messages kept for every VirtualService, family
+            # copy and design would hold ~7 KB a route (bench/size_prices.py), so they are built for
+            # the count and let go unless the protobuf path has built them already.
+            built = self._built.get(("routes", *key[1:]))
+            found: tuple[rc.Route, ...] = (
+                built if built is not None else self._http_routes(vs, port, suffix, design, proxy, view)  # type: ignore[assignment]
+            )
             total = 0
             for route in found:
                 size = route.ByteSize()

@@ -121,7 +121,7 @@ class Port80VirtualHosts:
             named: set[str] = set()
             found: list[Candidate] = []
             for v in self.walk(scope):
-                if not view.routes(v, PORT_80, suffix, design, proxy):
+                if not view.objects.routes_sizes(v, PORT_80, suffix, design, proxy, view)[0]:  # no routes: 0 bytes
                     continue
                 for host in self.hosts[v]:
                     if host.host not in named:
