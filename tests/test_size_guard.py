@@ -14,9 +14,12 @@ import yaml
 
 from dsim import build_cluster, load_scenario, scenario_from_dict
 from dsim.cli import main
+from dsim.designs import get_design
 from dsim.errors import TooLargeError
 from dsim.sizing import Stage, check_fits, estimate, memory_limit, parse_memory
 from dsim.sizing.estimate import estimate_counts
+from dsim.xds.generate import proxy_config
+from dsim.xds.view import index_for
 from tests.conftest import ROOT, SCENARIOS
 
 QUICKSTART: dict[str, Any] = yaml.safe_load((SCENARIOS / "quickstart.yaml").read_text())
@@ -142,6 +145,15 @@ DRIVERS: list[tuple[str, Callable[[dict[str, Any]], None], Stage, str]] = [
         lambda d: d["istio_objects"].update(virtual_services={"share": 1, "routes": 100, "matches_per_route": 10}),
         "config",
         "istio_objects.virtual_services.routes",
+    ),
+    (
+        "DestinationRule subsets in one sidecar's dump",
+        lambda d: (
+            synthetic(services=2_000)(d),
+            d["istio_objects"].update(destination_rules={"share": 1, "subsets": 100}),
+        ),
+        "config",
+        "synthetic.services",
     ),
     (
         "a scope for every namespace",
@@ -339,3 +351,28 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     found = estimate_counts(scenario).routes
     assert found.routes.value == sum(max(len(r.match), 1) for r in routes)
     assert found.destinations.value >= sum(max(len(r.match), 1) * len(r.route) for r in routes)
+
+
+def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:
+    """Of a sidecar that sees every service: its clusters, a subset's per port among them."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["istio_objects"]["destination_rules"] = {"share": 0.5, "subsets": 3}
+        d["destination_rules"] = [
+            {
+                "name": "pasted",
+                "namespace": "ns-0000",
+                "spec": {"host": "svc-00000", "subsets": [{"name": n, "labels": {"v": n}} for n in "abcd"]},
+            }
+        ]
+
+    scenario = scenario_from_dict(quickstart_with(change))
+    cluster = build_cluster(scenario)
+    config = proxy_config(index_for(cluster), 0, get_design("single-stack"))
+    outbound = [c for c in config.resources("clusters") if c.name.startswith("outbound|")]
+    found = estimate(scenario).clusters_seen_per_proxy
+    assert len(outbound) <= found <= 1.2 * len(outbound)
+    without = estimate(scenario_from_dict(QUICKSTART)).clusters_seen_per_proxy
+    assert found - without > 0.9 * (len(outbound) - without)
+    generated_only = scenario_from_dict(quickstart_with(lambda d: (change(d), d.pop("destination_rules"))))
+    assert found - estimate(generated_only).clusters_seen_per_proxy >= 4  # the pasted rule's 4 subsets, a port each

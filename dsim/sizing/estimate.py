@@ -173,6 +173,7 @@ class ScenarioCounts:
         self.explicit()
         self.synthetic()
         self.kubernetes_services = self.services
+        self.rules()
         self.entries()
         self.routes = envoy_routes(s, self.kubernetes_services)
         self.scope_rows = ScopeRows(s, self).rows()
@@ -248,6 +249,32 @@ class ScenarioCounts:
             self.http_ports |= numbers
             if len(numbers) > most:
                 most, self.http_field = len(numbers), f"synthetic.port_pools.{pool}"
+
+    def rules(self) -> None:
+        """DestinationRule subsets: a cluster per subset and port of the rule's service, each holding
+        the pods its labels select (subsets of one label share a service's pods out: the service's
+        endpoints once more, at most)."""
+        s = self.s
+        ports = self.ports.value / max(self.services.value, 1.0)  # a Kubernetes service's, on average
+        pods = self.pods.value / max(self.services.value, 1.0)
+        gen = s.istio_objects.destination_rules
+        chosen = self.services * Amount(gen.share, "istio_objects.destination_rules.share")
+        with_rules = Amount(float(round(chosen.value)), chosen.field)
+        subsets = with_rules * Amount(float(gen.subsets), "istio_objects.destination_rules.subsets")
+        pasted = Amount(float(sum(len(rule.spec.subsets) for rule in s.destination_rules)), "destination_rules")
+        clusters = (subsets + pasted) * ports
+        endpoints = (with_rules * (1.0 if gen.subsets else 0.0) + pasted) * (pods * ports)
+        # Spread over the namespaces as the synthetic services are (an upper bound for the busiest).
+        self.clusters = _Outbound(
+            self.clusters.total + clusters,
+            self.clusters.busiest_namespace + pasted.value * ports,
+            self.clusters.synthetic + subsets.value * ports,
+        )
+        self.endpoints = _Outbound(
+            self.endpoints.total + endpoints,
+            self.endpoints.busiest_namespace + pasted.value * pods * ports,
+            self.endpoints.synthetic + (endpoints.value - pasted.value * pods * ports),
+        )
 
     def entries(self) -> None:
         """ServiceEntries: a service per host with the entry's ports, a cluster per host and port,
