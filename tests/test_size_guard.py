@@ -292,6 +292,29 @@ SCOPED = {
     "a root Sidecar": lambda d: d.update(
         sidecars=[{"name": "default", "namespace": "istio-system", "spec": {"egress": [{"hosts": ["./*"]}]}}]
     ),
+    "a root Sidecar without egress": lambda d: d.update(
+        sidecars=[
+            {
+                "name": "default",
+                "namespace": "istio-system",
+                "spec": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
+            }
+        ]
+    ),
+    "an entry for a Kubernetes host": lambda d: d.update(
+        service_entries=[
+            {
+                "name": "shadow",
+                "namespace": "ns-0001",
+                "spec": {
+                    "hosts": ["svc-00000.ns-0000.svc.cluster.local"],
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                    "resolution": "DNS",
+                },
+            }
+        ]
+    ),
+    "exported to their own namespace by default": lambda d: d["mesh"].update(default_service_export_to=["."]),
 }
 
 
@@ -314,7 +337,7 @@ def test_no_scope_no_rows() -> None:
 @pytest.mark.parametrize(
     "generator",
     [
-        {"share": 0.3, "routes": 7, "matches_per_route": 3},
+        {"share": 0.3, "routes": 7, "matches_per_route": 3, "hosts": 2},
         {"share": 1, "routes": 4, "matches_per_route": 0, "destinations": 2},
         {"share": 0.5, "routes": 1},
     ],
@@ -351,6 +374,8 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     found = estimate_counts(scenario).routes
     assert found.routes.value == sum(max(len(r.match), 1) for r in routes)
     assert found.destinations.value >= sum(max(len(r.match), 1) * len(r.route) for r in routes)
+    # A host naming no service is a virtual host of its own: the configs hold its routes once more.
+    assert found.seen.value == sum(max(len(r.match), 1) * len(vs.spec.hosts) for vs in made for r in vs.spec.http)
 
 
 def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:

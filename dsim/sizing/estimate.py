@@ -373,7 +373,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         memory["one sidecar's config"] = (
             clusters_seen * BYTES["cluster seen"]
             + endpoints_seen * BYTES["endpoint seen"]
-            + routes.routes * BYTES["route seen"]
+            + routes.seen * BYTES["route seen"]
             + routes.destinations * BYTES["weighted destination seen"]
             + routes.headers * BYTES["route header seen"]
         )

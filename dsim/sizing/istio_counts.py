@@ -26,6 +26,10 @@ class RouteCounts:
     """Weighted destinations over those routes (one route's destinations once per match)."""
     headers: Amount
     """Request headers set over those routes."""
+    seen: Amount
+    """Envoy routes in the configs: a VirtualService host naming no service (``name.ns``, a
+    generated VirtualService's second and later hosts) is a virtual host of its own, every route
+    copied into it."""
 
 
 def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
@@ -33,12 +37,13 @@ def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
     ``routes`` routes of ``matches_per_route`` matches is ``(routes - 1) * matches + 1`` routes (its
     last route has no match), on each of ``share`` of the Kubernetes services; the generated
     ServiceEntries' VirtualServices route each host once."""
-    pasted_routes, pasted_destinations = 0.0, 0.0
+    pasted_routes, pasted_destinations, pasted_seen = 0.0, 0.0, 0.0
     for vs in s.virtual_services:
         for route in vs.spec.http:
             made = float(max(len(route.match), 1))
             pasted_routes += made
             pasted_destinations += made * len(route.route)
+            pasted_seen += made * len(vs.spec.hosts)
     gen = s.istio_objects.virtual_services
     matched = Amount(float(max(gen.matches_per_route, 1)), f"{GENERATED_VS}.matches_per_route")
     per_vs = Amount(float(gen.routes - 1), f"{GENERATED_VS}.routes") * matched + Amount(1.0, f"{GENERATED_VS}.routes")
@@ -54,7 +59,9 @@ def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
         float(gen.destinations), f"{GENERATED_VS}.destinations"
     )
     headers = generated * Amount(float(gen.request_headers), f"{GENERATED_VS}.request_headers")
-    return RouteCounts(routes, destinations, headers)
+    hosts = Amount(float(gen.hosts), f"{GENERATED_VS}.hosts")
+    seen = Amount(pasted_seen, "virtual_services") + generated * hosts + entry_routes
+    return RouteCounts(routes, destinations, headers, seen)
 
 
 class _Counted(Protocol):
@@ -99,7 +106,20 @@ class ScopeRows:
             or private
             or "*" not in s.mesh.default_service_export_to
             or any(len(found) > 1 for found in namespaces_of.values())
+            # An entry for a Kubernetes Service's name (name.ns.svc.<domain>) shares its host.
+            or any(".svc." in host for host in namespaces_of)
         )
+
+    def public(self) -> Amount:
+        """Services every namespace sees: all of them under a public mesh default, else those
+        exported with ``*``."""
+        s = self.s
+        if "*" in s.mesh.default_service_export_to:
+            return self.services
+        named = [svc.export_to for svc in s.services] + [
+            e.spec.export_to for e in s.service_entries for _ in e.spec.hosts
+        ]
+        return Amount(float(sum("*" in export for export in named)), "mesh.default_service_export_to")
 
     def in_namespace(self, namespace: str) -> float:
         """Services of one namespace: its explicit ones and hosts, and a synthetic namespace's share."""
@@ -127,8 +147,10 @@ class ScopeRows:
         if ROOT_NAMESPACE in wide or s.istio_objects.sidecars.per_namespace:
             unscoped = Amount(0.0, "sidecars")
         elif s.visibility == "all":
+            # Each namespace sees the public services; a service exported to its own or named
+            # namespaces, a few of them (counted once: the namespaces named are few).
             uncovered = Amount(max(self.namespaces.value - len(wide), 0.0), self.namespaces.field)
-            unscoped = uncovered * self.services
+            unscoped = uncovered * self.public() + self.services
         elif s.visibility == "namespace":
             unscoped = self.services
         else:
@@ -136,7 +158,8 @@ class ScopeRows:
         sidecars = []
         for i, sidecar in enumerate(s.sidecars):
             hosts = tuple(h for listener in sidecar.spec.egress for h in listener.hosts)
-            rows = self.egress_rows(hosts, self.in_namespace(sidecar.namespace) or average)
+            # A Sidecar without egress listeners imports every namespace's services (*/*).
+            rows = self.egress_rows(hosts or ("*/*",), self.in_namespace(sidecar.namespace) or average)
             # The root namespace's selector-less Sidecar applies to every namespace without its own.
             reach = self.namespaces if sidecar.namespace == ROOT_NAMESPACE else Amount(1.0, f"sidecars[{i}]")
             sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress"))
