@@ -49,3 +49,11 @@ def test_the_messages_are_kept_for_the_protobuf_path() -> None:
     cluster = build_cluster(scenario_from_dict(route_rich()))
     assert assert_methods_agree(cluster, "additional-addresses") == len(cluster.proxies)
     assert built_routes(cluster) > 0
+    assert not mesh_objects(cluster).keep_route_messages, "kept while the protobuf path runs, then let go"
+    calls = []
+    objects = mesh_objects(cluster)
+    build = objects._http_routes
+    objects._http_routes = lambda *args: calls.append(args[:4]) or build(*args)  # type: ignore[method-assign]
+    assert assert_methods_agree(cluster, "additional-addresses-1.24") == len(cluster.proxies)
+    assert calls, "the routes of another design are built"
+    assert len(calls) == len(set(calls)), "each (VirtualService, port, family copy, design) built once"

@@ -64,6 +64,16 @@ class ProxyConfig:
 
 def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig:
     """The config istiod would push to ``proxy`` (a row of ``cluster.proxies``) under ``design``."""
+    objects = mesh_objects(index.cluster)
+    # Routes sized here are built into virtual hosts next: keep them meanwhile, not for the accounting.
+    objects.keep_route_messages = True
+    try:
+        return _proxy_config(index, proxy, design)
+    finally:
+        objects.keep_route_messages = False
+
+
+def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig:
     view = index.proxy(proxy)
     mesh = index.cluster.scenario.mesh
     allow_any = view.allow_any

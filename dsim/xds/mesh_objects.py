@@ -150,6 +150,10 @@ class MeshObjects:
         self._hash_ids: dict[bytes, int] = {}
         self._destinations = [self._destinations_of(vs) for vs in cluster.istio.virtual_services]
         self._built: dict[tuple[object, ...], object] = {}
+        self.keep_route_messages = False
+        """Whether :meth:`routes_sizes` keeps the messages it sizes: set while the protobuf path
+        (:func:`dsim.xds.generate.proxy_config`), which sizes routes before it builds their virtual
+        hosts, runs; the accounting wants sizes alone."""
         self.base = ObjectView(self, base_vs, base_rule, BASE_SOURCE)
         self._views: dict[int, ObjectView] = {}
         self._sourced: dict[int, ObjectView] = {}
@@ -411,11 +415,12 @@ class MeshObjects:
         if key not in self._built:
             # The accounting wants their sizes alone: messages kept for every VirtualService, family
             # copy and design would hold ~7 KB a route (bench/size_prices.py), so they are built for
-            # the count and let go unless the protobuf path has built them already.
-            built = self._built.get(("routes", *key[1:]))
-            found: tuple[rc.Route, ...] = (
-                built if built is not None else self._http_routes(vs, port, suffix, design, proxy, view)  # type: ignore[assignment]
-            )
+            # the count and let go unless the protobuf path keeps them.
+            if self.keep_route_messages:
+                found = self.routes(vs, port, suffix, design, proxy, view)
+            else:
+                built = self._built.get(("routes", *key[1:]))
+                found = built if built is not None else self._http_routes(vs, port, suffix, design, proxy, view)  # type: ignore[assignment]
             total = 0
             for route in found:
                 size = route.ByteSize()
