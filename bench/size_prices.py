@@ -13,7 +13,7 @@ for routes, under all four designs (x4), ``dump`` of one sidecar (its config). R
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
   10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
 - **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
-  namespaces, one ServiceEntry exported to its own namespace (a scope for every namespace).
+  namespaces, one Service exported to its own namespace (a scope for every namespace).
 """
 
 from __future__ import annotations
@@ -68,17 +68,9 @@ def headers(count: int) -> dict[str, Any]:
 
 def scope(namespaces: int) -> dict[str, Any]:
     data = mesh(10_000, namespaces)
-    data["service_entries"] = [
-        {
-            "name": "private",
-            "namespace": "ns-0000",
-            "spec": {
-                "hosts": ["api.example.com"],
-                "exportTo": ["."],
-                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
-                "resolution": "DNS",
-            },
-        }
+    data["namespaces"] = [{"name": "private"}]
+    data["services"] = [
+        {"name": "private", "namespace": "private", "ports": [{"port": 8080, "protocol": "HTTP"}], "export_to": ["."]}
     ]
     return data
 
