@@ -334,6 +334,14 @@ def test_no_scope_no_rows() -> None:
     assert estimate_counts(scenario).scope_rows.value == 0
 
 
+def test_the_scoping_what_if_adds_its_own_rows_alone() -> None:
+    """The mesh as given has no scope; its run with minimal Sidecars has theirs."""
+    given = scenario_from_dict(quickstart_with(lambda d: d.update(what_if={"sidecar_scoping": True})))
+    scoped = scenario_from_dict(quickstart_with(lambda d: d["istio_objects"].update(sidecars={"per_namespace": True})))
+    assert len(build_cluster(given).scope) == 0
+    assert estimate_counts(given).scope_rows.value == estimate_counts(scoped).scope_rows.value > 0
+
+
 @pytest.mark.parametrize(
     "generator",
     [

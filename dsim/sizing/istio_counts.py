@@ -90,7 +90,7 @@ class ScopeRows:
         )
 
     def scoped(self) -> bool:
-        """Whether the cluster will have a scope: a Sidecar, a service or entry not exported
+        """Whether the mesh as given will have a scope: a Sidecar, a service or entry not exported
         everywhere, or a host of several namespaces (the conditions of ``sidecar_tables``)."""
         s = self.s
         exports = [svc.export_to for svc in s.services] + [e.spec.export_to for e in s.service_entries]
@@ -102,7 +102,6 @@ class ScopeRows:
         return (
             bool(s.sidecars)
             or s.istio_objects.sidecars.per_namespace
-            or s.what_if.sidecar_scoping
             or private
             or "*" not in s.mesh.default_service_export_to
             or any(len(found) > 1 for found in namespaces_of.values())
@@ -138,8 +137,22 @@ class ScopeRows:
         return min(seen, self.services.value)
 
     def rows(self) -> Amount:
-        if not self.scoped():
-            return Amount(0.0, "namespaces")
+        """The mesh's scope rows, and those of its run with minimal Sidecars (``what_if``) when it
+        asks for one: both clusters may be held at once."""
+        gen = self.s.istio_objects.sidecars
+        given = self.given_rows() if self.scoped() else Amount(0.0, "namespaces")
+        if self.s.what_if.sidecar_scoping and not gen.per_namespace:
+            return given + self.generated_rows()
+        return given
+
+    def generated_rows(self) -> Amount:
+        """Rows of a Sidecar per namespace (``istio_objects.sidecars``): each namespace's own
+        services, the ones its workloads call elsewhere and the extra hosts."""
+        average = self.services.value / max(self.namespaces.value, 1.0)
+        extra = self.egress_rows(self.s.istio_objects.sidecars.extra_hosts, average)
+        return self.services + self.edges + self.namespaces * Amount(extra, "istio_objects.sidecars.extra_hosts")
+
+    def given_rows(self) -> Amount:
         s = self.s
         average = self.services.value / max(self.namespaces.value, 1.0)
         # Namespaces under no namespace-wide Sidecar see what the visibility gives them.
@@ -163,9 +176,6 @@ class ScopeRows:
             # The root namespace's selector-less Sidecar applies to every namespace without its own.
             reach = self.namespaces if sidecar.namespace == ROOT_NAMESPACE else Amount(1.0, f"sidecars[{i}]")
             sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress"))
-        gen = s.istio_objects.sidecars
-        if gen.per_namespace or s.what_if.sidecar_scoping:
-            extra = Amount(self.egress_rows(gen.extra_hosts, average), "istio_objects.sidecars.extra_hosts")
-            # Each namespace's own services, the ones its workloads call elsewhere and the extra hosts.
-            sidecars.append(self.services + self.edges + self.namespaces * extra)
+        if s.istio_objects.sidecars.per_namespace:
+            sidecars.append(self.generated_rows())
         return unscoped + total(sidecars, "sidecars")
