@@ -88,6 +88,8 @@ class ScopeRows:
         self.namespaces = Amount(float(len(s.namespaces)), "namespaces") + Amount(
             self.synthetic_namespaces, "synthetic.namespaces"
         )
+        self.average = self.services.value / max(self.namespaces.value, 1.0)
+        """Services of a namespace, on average (what ``.`` imports where the namespace is unknown)."""
 
     def scoped(self) -> bool:
         """Whether the mesh as given will have a scope: a Sidecar, a service or entry not exported
@@ -148,13 +150,11 @@ class ScopeRows:
     def generated_rows(self) -> Amount:
         """Rows of a Sidecar per namespace (``istio_objects.sidecars``): each namespace's own
         services, the ones its workloads call elsewhere and the extra hosts."""
-        average = self.services.value / max(self.namespaces.value, 1.0)
-        extra = self.egress_rows(self.s.istio_objects.sidecars.extra_hosts, average)
+        extra = self.egress_rows(self.s.istio_objects.sidecars.extra_hosts, self.average)
         return self.services + self.edges + self.namespaces * Amount(extra, "istio_objects.sidecars.extra_hosts")
 
     def given_rows(self) -> Amount:
         s = self.s
-        average = self.services.value / max(self.namespaces.value, 1.0)
         # Namespaces under no namespace-wide Sidecar see what the visibility gives them.
         wide = {sc.namespace for sc in s.sidecars if sc.spec.workload_selector is None}
         if ROOT_NAMESPACE in wide or s.istio_objects.sidecars.per_namespace:
@@ -172,7 +172,7 @@ class ScopeRows:
         for i, sidecar in enumerate(s.sidecars):
             hosts = tuple(h for listener in sidecar.spec.egress for h in listener.hosts)
             # A Sidecar without egress listeners imports every namespace's services (*/*).
-            rows = self.egress_rows(hosts or ("*/*",), self.in_namespace(sidecar.namespace) or average)
+            rows = self.egress_rows(hosts or ("*/*",), self.in_namespace(sidecar.namespace) or self.average)
             # The root namespace's selector-less Sidecar applies to every namespace without its own.
             reach = self.namespaces if sidecar.namespace == ROOT_NAMESPACE else Amount(1.0, f"sidecars[{i}]")
             sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress"))
