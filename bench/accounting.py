@@ -66,10 +66,16 @@ Prints, in one run:
    namespace's copy, else the first: the mesh is scoped, by scope group): the cluster build and the
    accounting of every design, their ratios, the scope table's rows against one per (workload,
    service), and the process's peak memory.
+15. Services exported to their own namespace (``exportTo: [.]``): 10,000 public services in 1,000
+   namespaces, then with a namespace holding a private Service (a scope for every namespace, 10
+   million (group, service) rows), then with 100 namespaces each holding its own: the cluster build
+   and the accounting of every design, their ratios to the public mesh's; and on the latter's scope,
+   30 sums through the base every group shares plus each group's differences
+   (``dsim/accounting/holder_sets.py``) against the same sums row by row, their ratio and agreement.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
-``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13) or
-``shared-hosts`` (14).
+``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
+``shared-hosts`` (14) or ``private-objects`` (15).
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ import pandas as pd
 import yaml
 
 from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design, scenario_from_dict
+from dsim.accounting.holder_sets import HolderSets
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 
@@ -692,6 +699,85 @@ def shared_hosts() -> None:
     print(f"  process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
+PRIVATE_MESH: dict[str, Any] = {
+    "name": "private-objects",
+    "seed": 1,
+    "visibility": "all",
+    "synthetic": {
+        "namespaces": 1_000,
+        "services": 10_000,
+        "families": {"ipv4": 1.0},
+        "ports_per_service": {1: 1.0},
+        "protocols": {"http": 1.0},
+        "replicas": {"distribution": "fixed", "mean": 1, "min": 1, "max": 1},
+        "call_graph": {"model": "barabasi-albert", "m": 1},
+    },
+}
+
+
+def _private_services(namespaces: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Namespaces of their own, each with a Service exported to it alone and a pod behind it."""
+    return {
+        "namespaces": [{"name": n} for n in namespaces],
+        "services": [
+            {"name": "own", "namespace": n, "ports": [{"port": 8080, "protocol": "HTTP"}], "export_to": ["."]}
+            for n in namespaces
+        ],
+        "workloads": [{"name": "own", "namespace": n} for n in namespaces],
+    }
+
+
+def _sums_against_rows(cluster: Cluster) -> None:
+    """The scope's sums through its base and differences (``dsim/accounting/holder_sets.py``)
+    against the same sums row by row, 30 metrics, with their agreement."""
+    scope = cluster.scope
+    holder = scope["group"].to_numpy().astype(np.int64)
+    service = scope["service"].to_numpy().astype(np.int64)
+    holders, services = int(holder.max()) + 1, len(cluster.services)
+    metrics = np.random.default_rng(1).integers(0, 1_000, (30, services)).astype(np.float64)
+    start = time.perf_counter()
+    sets = HolderSets.of_pairs(holder, service, holders, services)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    by_base = [sets.total(m) for m in metrics]
+    based = time.perf_counter() - start
+    start = time.perf_counter()
+    by_rows = [np.bincount(holder, weights=m[service], minlength=holders) for m in metrics]
+    rows = time.perf_counter() - start
+    agree = all(np.array_equal(a, b) for a, b in zip(by_base, by_rows, strict=True))
+    print(
+        f"  30 sums over {len(scope):,} scope rows: row by row {rows:.2f} s; base of {int(sets.base.sum()):,} "
+        f"services and {len(sets.delta_holder):,} differences {based:.3f} s ({rows / based:.0f}x faster; "
+        f"built in {built:.2f} s); equal: {agree}"
+    )
+
+
+def private_objects() -> None:
+    """Part 15: 10,000 services in 1,000 namespaces, public; then with a namespace of its own holding
+    a Service exported to it alone (every namespace's proxies see the public services, that one's the
+    private one too: a scope of 10 million rows); then with 100 such namespaces (their groups'
+    services differ from one another's)."""
+
+    def one(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+        return _private_services(["private"])
+
+    def every(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
+        return _private_services([f"private-{i:03d}" for i in range(100)])
+
+    def describe(cluster: Cluster, scoped: Cluster) -> tuple[str, str]:
+        private = len(scoped.services) - len(cluster.services)
+        return (
+            f"{len(cluster.services):,} public services in {len(cluster.namespaces):,} namespaces",
+            f"with {private:,} private Service{'s' if private > 1 else ''} ({len(scoped.scope):,} scope rows)",
+        )
+
+    for objects in (one, every):
+        _before_after(PRIVATE_MESH, objects, describe)
+    public = build_cluster(scenario_from_dict(PRIVATE_MESH))
+    _sums_against_rows(build_cluster(scenario_from_dict({**PRIVATE_MESH, **every(public)})))
+    print(f"  process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -703,8 +789,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "port80": port80,
     "route-actions": route_actions,
     "shared-hosts": shared_hosts,
+    "private-objects": private_objects,
 }
-"""Parts 3 to 14 by ``--only`` name, in order."""
+"""Parts 3 to 15 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -713,7 +800,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 14",
+        help="run only parts 3 to 5, or one of parts 6 to 15",
     )
     args = parser.parse_args()
     if args.only:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
+from dsim.accounting.holder_sets import HolderSets
 from dsim.cluster import Cluster
 
 
@@ -26,8 +27,7 @@ class Visibility:
         service_ns: np.ndarray,
         workload_holder: np.ndarray,
         holder_ns: np.ndarray,
-        pair_holder: np.ndarray,
-        pair_service: np.ndarray,
+        sets: HolderSets,
         destinations: Visibility | None = None,
     ) -> None:
         self.mode = mode
@@ -40,12 +40,11 @@ class Visibility:
         self.holder_ns = holder_ns
         """Per holder: the namespace of its workloads (a holder's workloads share one)."""
         self.holders = len(holder_ns)
-        self.pair_holder = pair_holder
-        self.pair_service = pair_service
+        self.sets = sets
+        """What each holder sees (empty under the ``all`` and ``namespace`` visibilities)."""
         self.destinations = destinations
         """The services each workload has clusters for and nothing else (VirtualService destinations
-        its Sidecar's egress hosts leave out), as (holder, service) pairs; ``None``: none."""
-        self._by_holder: tuple[np.ndarray, np.ndarray] | None = None
+        its Sidecar's egress hosts leave out), by holder; ``None``: none."""
 
     @classmethod
     def of(cls, cluster: Cluster, cols: ClusterColumns) -> Visibility:
@@ -62,36 +61,42 @@ class Visibility:
             holder, count = np.arange(workloads, dtype=np.int64), workloads
         holder_ns = np.zeros(count + 1, np.int64)
         holder_ns[holder] = cols.workload_namespace
-        only = deps["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(deps), bool)
+        mode = "scope" if scoped else cluster.scenario.visibility
 
-        def pairs(rows: np.ndarray, destinations: Visibility | None = None) -> Visibility:
+        def sets() -> tuple[HolderSets, HolderSets | None]:
+            """What each holder sees, and has clusters for alone (``None``: nothing)."""
+            rows = deps.iloc[:0] if mode in ("all", "namespace") else deps  # their sums need no pairs
+            holders = rows[column].to_numpy()
+            service = rows["service"].to_numpy()
+            only = rows["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(rows), bool)
+
+            def of(chosen: np.ndarray) -> HolderSets:
+                return HolderSets.of_pairs(holders[chosen], service[chosen], count + 1, len(cluster.services))
+
+            return of(~only), of(only) if only.any() else None
+
+        # Every design's accounting sees the same: made once per cluster.
+        seen, only = cluster.keep("visibility_sets", sets)
+
+        def visibility(holder_sets: HolderSets, destinations: Visibility | None = None) -> Visibility:
             return cls(
-                mode="scope" if scoped else cluster.scenario.visibility,
+                mode=mode,
                 namespaces=len(cluster.namespaces),
                 workload_ns=cols.workload_namespace,
                 service_ns=cols.service_namespace,
                 workload_holder=holder,
                 holder_ns=holder_ns,
-                pair_holder=deps[column].to_numpy().astype(np.int64)[rows],
-                pair_service=deps["service"].to_numpy()[rows],
+                sets=holder_sets,
                 destinations=destinations,
             )
 
-        return pairs(~only, pairs(only) if only.any() else None)
+        return visibility(seen, None if only is None else visibility(only))
 
     def restricted(self, chosen: np.ndarray) -> Visibility:
         """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that
         order, with their holders alone (a view group's workloads: its passes then cost what the
         group holds, not the mesh)."""
-        if self._by_holder is None:
-            order = np.argsort(self.pair_holder, kind="stable")
-            self._by_holder = (order, self.pair_holder[order])
-        order, sorted_holder = self._by_holder
         used, holder = np.unique(self.workload_holder[chosen], return_inverse=True)
-        starts = np.searchsorted(sorted_holder, used, "left")
-        lengths = np.searchsorted(sorted_holder, used, "right") - starts
-        offsets = np.cumsum(lengths) - lengths
-        rows = order[np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)]
         return Visibility(
             mode=self.mode,
             namespaces=self.namespaces,
@@ -99,14 +104,17 @@ class Visibility:
             service_ns=self.service_ns,
             workload_holder=holder.astype(np.int64),
             holder_ns=self.holder_ns[used],
-            pair_holder=np.repeat(np.arange(len(used)), lengths),
-            pair_service=self.pair_service[rows],
+            sets=self.sets.restricted(used),
             destinations=None if self.destinations is None else self.destinations.restricted(chosen),
         )
 
+    def _read(self, per_holder: np.ndarray) -> np.ndarray:
+        """Per workload: its holder's value (whole numbers held as floats by the sums)."""
+        return per_holder[self.workload_holder].astype(np.int64)
+
     def _per_workload(self, holder: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Per workload: the sum of ``value`` over the rows of its holder (``holder`` per row)."""
-        return np.bincount(holder, weights=value, minlength=self.holders)[self.workload_holder].astype(np.int64)
+        return self._read(np.bincount(holder, weights=value, minlength=self.holders))
 
     def _members(self) -> pd.DataFrame:
         """(workload, holder) for every workload, ascending."""
@@ -124,19 +132,23 @@ class Visibility:
         if self.mode == "namespace":
             by_ns = np.bincount(self.service_ns, weights=per_service, minlength=self.namespaces)
             return by_ns[self.workload_ns].astype(np.int64)
-        return self._per_workload(self.pair_holder, per_service[self.pair_service].astype(np.float64))
+        return self._read(self.sets.total(per_service))
 
     def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
         """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
         namespace and ``other`` for the rest."""
         if self.mode not in ("all", "namespace"):
-            rows = pd.DataFrame({"service": service, "same": same, "other": other}).merge(
-                pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service}), on="service"
+            # A service's rows share its namespace: summed per service, then over what each holder sees.
+            services = len(self.service_ns)
+            return self._read(
+                self.sets.by_namespace(
+                    np.bincount(service, weights=same, minlength=services),
+                    np.bincount(service, weights=other, minlength=services),
+                    self.service_ns,
+                    self.holder_ns,
+                    self.namespaces,
+                )
             )
-            h = rows["holder"].to_numpy()
-            own = self.service_ns[rows["service"].to_numpy()] == self.holder_ns[h]
-            value = np.where(own, rows["same"].to_numpy(), rows["other"].to_numpy())
-            return self._per_workload(h, value)
         ns = self.service_ns[service]
         same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
         if self.mode == "namespace":
@@ -159,8 +171,17 @@ class Visibility:
         """(holder, service) for each of ``services`` and each holder that sees it (not in the
         ``all`` and ``namespace`` visibilities): sums made per holder are read per workload through
         :attr:`workload_holder`."""
-        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
-        return pairs[np.isin(self.pair_service, services)].drop_duplicates()
+        holder, service = self.sets.pairs(np.asarray(services, np.int64))
+        return pd.DataFrame({"holder": holder, "service": service})
+
+    def _holder_groups(self, service: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
+        """Distinct (holder, *keys) for each holder that sees some row's ``service`` (rows: service
+        and the ``keys`` columns)."""
+        group, distinct = pd.factorize(pd.MultiIndex.from_frame(keys))
+        holder, g = self.sets.group_pairs(np.asarray(service, np.int64), np.asarray(group, np.int64))
+        found = distinct[g].set_names(list(keys.columns)).to_frame(index=False)
+        found.insert(0, "holder", holder)
+        return found
 
     def riding(self, riders: pd.DataFrame, openers: pd.DataFrame, columns: list[tuple[str, str]]) -> list[np.ndarray]:
         """Per workload, for each (same, other) pair of ``columns``: the sum over the rows of
@@ -190,12 +211,9 @@ class Visibility:
                 self.by_namespace(service, riders[same].to_numpy() * mask, riders[other].to_numpy() * mask)
                 for same, other in columns
             ]
-        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
-        opened = pairs.merge(openers[["service", "port", "suffix"]], on="service")[
-            ["holder", "port", "suffix"]
-        ].drop_duplicates()
+        opened = self._holder_groups(openers["service"].to_numpy(), openers[["port", "suffix"]])
         rows = (
-            pairs[np.isin(self.pair_service, service)]
+            self.holder_pairs(np.unique(service))
             .merge(riders, on="service")
             .merge(opened, on=["holder", "port", "suffix"])
         )
@@ -218,6 +236,5 @@ class Visibility:
             )
             workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
             return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
-        pairs = pd.DataFrame({"holder": self.pair_holder, "service": self.pair_service})
-        held = pairs.merge(http[["service", "group"]], on="service")[["holder", "group"]].drop_duplicates()
+        held = self._holder_groups(http["service"].to_numpy(), http[["group"]])
         return self._members().merge(held, on="holder")[["workload", "group"]]

@@ -166,13 +166,18 @@ class _Scoper:
         """Past the message-pricing budget: no egress layouts at all (every listener one catch-all,
         VirtualService destinations on every port)."""
         self.visible_cache: dict[str, np.ndarray] = {}
+        # Services share few export sets: each namespace asks each set once.
+        codes: dict[frozenset[str] | None, int] = {}
+        self.export_code = np.fromiter(
+            (codes.setdefault(e, len(codes)) for e in exports), dtype=np.int64, count=len(exports)
+        )
+        self.export_sets = list(codes)
 
     def visible(self, namespace: str) -> np.ndarray:
         """Mask over services: exported to ``namespace``."""
         if namespace not in self.visible_cache:
-            self.visible_cache[namespace] = np.fromiter(
-                (visible_from(e, namespace) for e in self.exports), dtype=bool, count=len(self.exports)
-            )
+            by_set = np.array([visible_from(e, namespace) for e in self.export_sets], dtype=bool)
+            self.visible_cache[namespace] = by_set[self.export_code] if len(by_set) else np.zeros(0, bool)
         return self.visible_cache[namespace]
 
     def scope(self, index: int, sidecar: Sidecar, namespace: str) -> tuple[np.ndarray, np.ndarray]:

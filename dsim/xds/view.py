@@ -226,8 +226,9 @@ class ClusterIndex:
         self.dependencies_of = _group(c.dependencies, "workload")
         only = c.scope["clusters_only"].to_numpy(bool)
         self.scope_group = c.workload_scope_groups()
-        self._scope_of = _group(c.scope[~only], "group", "service")
-        self._destinations_of = _group(c.scope[only], "group", "service")
+        group, service = c.scope["group"].to_numpy(), c.scope["service"].to_numpy()
+        self._scope_of = _Sliced(group[~only], service[~only])
+        self._destinations_of = _Sliced(group[only], service[only])
         self.ingress_of: dict[int, list[dict[Any, Any]]] = {}
         for row in ingress_rows(c).to_dict("records"):
             self.ingress_of.setdefault(int(row["proxy"]), []).append(row)
@@ -448,6 +449,20 @@ def index_for(cluster: Cluster) -> ClusterIndex:
     on the cluster (:meth:`dsim.cluster.tables.Cluster.keep`): the index holds its cluster, so a
     cache keyed weakly by the cluster would keep both alive for good."""
     return cluster.keep("config_index", lambda: ClusterIndex(cluster))
+
+
+class _Sliced:
+    """By key: its rows' values, as :func:`_group` holds them, sliced out when asked (a scope of
+    millions of rows stays two arrays, not a list of Python numbers per group)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.values = values[order]
+
+    def get(self, key: int, default: list[int]) -> list[int]:
+        start, stop = np.searchsorted(self.keys, [key, key + 1])
+        return self.values[start:stop].tolist() if stop > start else default
 
 
 def _group(frame: pd.DataFrame, column: str, values: str | None = None) -> dict[int, list[int]]:
