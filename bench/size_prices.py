@@ -6,14 +6,17 @@ process on two scenarios that differ in one count alone, their difference over t
 each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
 side). Stages: ``inspect`` (the cluster), ``run --no-pushsim`` under single-stack alone (x1) and,
 for routes, under all four designs (x4), ``dump`` of one sidecar (its config). Run:
-``python bench/size_prices.py [--only PRICE]`` (about 8 minutes on 2 cores).
+``python bench/size_prices.py [--only PRICE]`` (about 9 minutes on 2 cores).
 
 - **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
   ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
   10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
 - **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
-  namespaces, one Service exported to its own namespace (a scope for every namespace).
+  namespaces, one Service exported to its own namespace (a scope for every namespace, every
+  namespace's seeing the same public services); **unshared scope row**: the same rows where the
+  scopes share no base (``dsim/accounting/holder_sets.py``): 200 against 800 namespaces of one pod
+  whose Sidecars each import 40 of 100 namespaces of 10,000 Sidecar-less services.
 """
 
 from __future__ import annotations
@@ -75,12 +78,33 @@ def scope(namespaces: int) -> dict[str, Any]:
     return data
 
 
+def unshared_scope(teams: int) -> dict[str, Any]:
+    """Sidecar-less services in 100 namespaces; ``teams`` namespaces of one pod each, whose Sidecar
+    imports a window of 40 of them: each service in 40% of the scopes, no base they share
+    (``dsim/accounting/holder_sets.py``), 4,000 rows a team."""
+    data = mesh(10_000, 100)
+    data["synthetic"]["sidecar_injection"] = 0.0
+    names = [f"team-{t:04d}" for t in range(teams)]
+    data["namespaces"] = [{"name": n} for n in names]
+    data["workloads"] = [{"name": "app", "namespace": n} for n in names]
+    data["sidecars"] = [
+        {
+            "name": "default",
+            "namespace": n,
+            "spec": {"egress": [{"hosts": [f"ns-{(t + k) % 100:04d}/*" for k in range(40)]}]},
+        }
+        for t, n in enumerate(names)
+    ]
+    return data
+
+
 # (price, scenario of a count, the two counts, objects per count)
 PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]] = [
     ("Envoy route", routes, (5, 15), 99 * 100 + 1),
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
     ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
     ("scope row", scope, (200, 800), 10_000),
+    ("unshared scope row", unshared_scope, (200, 800), 4_000),
 ]
 COMMANDS: list[tuple[Stage, list[str]]] = [
     ("cluster", ["inspect"]),
@@ -117,7 +141,7 @@ def main() -> None:
         for name, make, (low, high), per_count in PROBES:
             if only and name != only:
                 continue
-            extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make is scope else [DUMP]
+            extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make in (scope, unshared_scope) else [DUMP]
             for stage, args in [*COMMANDS, *extra]:
                 designs = 1 if "single-stack" in args else None
                 small, _ = measure(scratch, name, make(low), stage, args, designs)

@@ -66,9 +66,11 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen); a weighted
 #     destination and a request header set on a route ~10 B in the cluster, nothing visible in the
 #     accounting, ~3.0 KB and ~3.5 KB in a dump; a (group, service) row of the scope table ~60 B in the
-#     cluster and ~57 B more in the accounting, ~75 B under four designs (40 million rows: 20,000
-#     services in 2,000 against 500 namespaces), so not per design. Priced ~5% above (the route
-#     ~12%, so that no probe's cluster is above its estimate).
+#     cluster (~74 B under Sidecars whose scopes share no base) and, in the accounting, nothing
+#     visible where the groups see nearly the same services (it sums over the base they share and
+#     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
+#     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
+#     route ~12%, so that no probe's cluster is above its estimate).
 BYTES = {
     "run extra": 60e6,
     "push extra": 130e6,
@@ -94,8 +96,8 @@ BYTES = {
     "route run": 60.0,
     "weighted destination seen": 3_150.0,
     "route header seen": 3_650.0,
-    "scope row": 63.0,
-    "scope row run": 80.0,
+    "scope row": 78.0,
+    "scope row run": 59.0,
 }
 
 
