@@ -9,6 +9,7 @@ import pandas as pd
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.holder_sets import HolderSets
+from dsim.accounting.holders import holders_of
 from dsim.cluster import Cluster
 
 
@@ -49,48 +50,23 @@ class Visibility:
     @classmethod
     def of(cls, cluster: Cluster, cols: ClusterColumns) -> Visibility:
         # A Sidecar scope or exportTo (``cluster.scope``) replaces the visibility: (group, service) pairs.
-        scoped = cluster.istio.scoped
-        workloads = len(cluster.workloads)
-        if scoped:
-            deps, column = cluster.scope, "group"
-            holder = cluster.workload_scope_groups()
-            count = int(holder.max()) + 1 if workloads else 0
-            holder = np.where(holder < 0, count, holder)  # no group: the empty holder past the last
-        else:
-            deps, column = cluster.dependencies, "workload"
-            holder, count = np.arange(workloads, dtype=np.int64), workloads
-        holder_ns = np.zeros(count + 1, np.int64)
-        holder_ns[holder] = cols.workload_namespace
-        mode = "scope" if scoped else cluster.scenario.visibility
-
-        def sets() -> tuple[HolderSets, HolderSets | None]:
-            """What each holder sees, and has clusters for alone (``None``: nothing)."""
-            rows = deps.iloc[:0] if mode in ("all", "namespace") else deps  # their sums need no pairs
-            holders = rows[column].to_numpy()
-            service = rows["service"].to_numpy()
-            only = rows["clusters_only"].to_numpy(bool) if scoped else np.zeros(len(rows), bool)
-
-            def of(chosen: np.ndarray) -> HolderSets:
-                return HolderSets.of_pairs(holders[chosen], service[chosen], count + 1, len(cluster.services))
-
-            return of(~only), of(only) if only.any() else None
-
-        # Every design's accounting sees the same: made once per cluster.
-        seen, only = cluster.keep("visibility_sets", sets)
+        holders = holders_of(cluster)
+        holder_ns = np.zeros(holders.count, np.int64)
+        holder_ns[holders.holder] = cols.workload_namespace
 
         def visibility(holder_sets: HolderSets, destinations: Visibility | None = None) -> Visibility:
             return cls(
-                mode=mode,
+                mode=holders.mode,
                 namespaces=len(cluster.namespaces),
                 workload_ns=cols.workload_namespace,
                 service_ns=cols.service_namespace,
-                workload_holder=holder,
+                workload_holder=holders.holder,
                 holder_ns=holder_ns,
                 sets=holder_sets,
                 destinations=destinations,
             )
 
-        return visibility(seen, None if only is None else visibility(only))
+        return visibility(holders.seen, None if holders.only is None else visibility(holders.only))
 
     def restricted(self, chosen: np.ndarray) -> Visibility:
         """The same sums for the workloads ``chosen`` alone, renumbered ``0..len(chosen)-1`` in that

@@ -386,14 +386,17 @@ class ConfigModel:
         if self.seers.mode == "all":
             for target, column, values in columns:
                 target[:, column] = values[:, services].sum(axis=1)[k]
-        else:
-            for service in services.tolist():
-                sees = np.isin(workloads, self.seers_of(service))
-                for target, column, values in columns:
-                    target[sees, column] += values[k[sees], service]
+        else:  # summed per holder (the workloads that see the same: a namespace, a scope group)
+            source, theirs = self.source[services], self.seers.holder[workloads]
+            for target, column, values in columns:
+                by_original = [
+                    np.bincount(source, weights=row, minlength=self.originals) for row in values[:, services]
+                ]
+                per_holder = np.stack([self.seers.per_holder(row) for row in by_original], axis=1)
+                target[:, column] += per_holder[theirs, k].astype(np.int64)
         for service in services.tolist() if self.overrides else ():  # namespaces that see it in their own view
             for override in self._views_of(service):
-                sees = override.workloads[workloads] & np.isin(workloads, self.seers_of(service))
+                sees = override.workloads[workloads] & self.seers.sees(int(self.source[service]), workloads)
                 own = self._overridden(override, service)
                 kk = k[sees]
                 for (target, column, values), name in zip(columns, ("cds", "eds", "clusters", "eaa"), strict=True):
@@ -402,12 +405,7 @@ class ConfigModel:
 
     def sees_any(self, services: np.ndarray) -> np.ndarray:
         """Per workload: whether it sees any of ``services``."""
-        if self.seers.mode == "all":  # every workload sees every service
-            return np.full(len(self.workload_class), len(services) > 0)
-        mask = np.zeros(len(self.workload_class), bool)
-        for service in np.unique(self.source[services]).tolist():
-            mask[self.seers.of(service)] = True
-        return mask
+        return self.seers.sees_any(self.source[services])
 
     def generated_once(self, services: np.ndarray, types: tuple[int, ...]) -> int:
         """Bytes istiod generates once per push for the changed ``services``' resources of
