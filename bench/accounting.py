@@ -71,7 +71,9 @@ Prints, in one run:
    million (group, service) rows), then with 100 namespaces each holding its own: the cluster build
    and the accounting of every design, their ratios to the public mesh's; and on the latter's scope,
    30 sums through the base every group shares plus each group's differences
-   (``dsim/accounting/holder_sets.py``) against the same sums row by row, their ratio and agreement.
+   (``dsim/accounting/holder_sets.py``) against the same sums row by row, their ratio and agreement;
+   then ten minutes of churn through the push model (single-stack), the public mesh against the one
+   with a private Service, and their ratio.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
@@ -92,10 +94,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dsim import build_cluster, config_sizes, design_names, fleet_totals, get_design, scenario_from_dict
+from dsim import (
+    build_cluster,
+    config_sizes,
+    design_names,
+    fleet_totals,
+    get_design,
+    load_calibration,
+    scenario_from_dict,
+)
 from dsim.accounting.holder_sets import HolderSets
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
+from dsim.pushsim.churn import churn_stream
+from dsim.pushsim.runner import design_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -752,6 +764,19 @@ def _sums_against_rows(cluster: Cluster) -> None:
     )
 
 
+PRIVATE_CHURN = {"duration_s": 600, "pod_replacements_per_s": 1.0, "virtual_service_changes_per_hour": 60}
+"""Ten minutes of churn for part 15's push model: a pod replaced a second, a VirtualService edit a minute."""
+
+
+def _pushed(data: dict[str, Any]) -> tuple[float, int]:
+    """The push model's wall time on ``data`` under ``PRIVATE_CHURN`` (single-stack), and its proxy pushes."""
+    cluster = build_cluster(scenario_from_dict({**data, "churn": PRIVATE_CHURN}))
+    stream = churn_stream(cluster)
+    start = time.perf_counter()
+    parts = design_tables("single-stack", cluster=cluster, stream=stream, calibration=load_calibration())
+    return time.perf_counter() - start, int(parts["push_convergence"]["proxy_pushes"].sum())
+
+
 def private_objects() -> None:
     """Part 15: 10,000 services in 1,000 namespaces, public; then with a namespace of its own holding
     a Service exported to it alone (every namespace's proxies see the public services, that one's the
@@ -775,6 +800,14 @@ def private_objects() -> None:
         _before_after(PRIVATE_MESH, objects, describe)
     public = build_cluster(scenario_from_dict(PRIVATE_MESH))
     _sums_against_rows(build_cluster(scenario_from_dict({**PRIVATE_MESH, **every(public)})))
+    _pushed(PRIVATE_MESH)  # warms the kernels and caches, so that neither side of the ratio pays for them
+    plain, plain_pushes = _pushed(PRIVATE_MESH)
+    scoped, scoped_pushes = _pushed({**PRIVATE_MESH, **one(public)})
+    print(
+        f"  push model, 10 minutes of churn (a pod replaced a second, a VirtualService edit a minute), single-stack: "
+        f"public mesh {plain:.2f} s ({plain_pushes:,} proxy pushes); with one private Service {scoped:.2f} s "
+        f"({scoped / plain:.2f}x; {scoped_pushes:,} proxy pushes)"
+    )
     print(f"  process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
