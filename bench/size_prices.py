@@ -6,10 +6,12 @@ process on two scenarios that differ in one count alone, their difference over t
 each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
 side). Stages: ``inspect`` (the cluster), ``run --no-pushsim`` under single-stack alone (x1) and,
 for routes, under all four designs (x4), ``dump`` of one sidecar (its config). Run:
-``python bench/size_prices.py [--only PRICE]`` (about 9 minutes on 2 cores).
+``python bench/size_prices.py [--only PRICE]`` (about 10 minutes on 2 cores).
 
 - **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
   ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
+- **route port copy**: the same routes on 10 services of one against three HTTP ports (each port's
+  route configuration holds the service's virtual host, every route once more), in one sidecar's dump.
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
   10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
 - **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
@@ -59,6 +61,12 @@ def routes(services: int) -> dict[str, Any]:
     return mesh(services, virtual_services={"share": 1.0, "routes": 100, "matches_per_route": 100})
 
 
+def port_copies(ports: int) -> dict[str, Any]:
+    data = routes(10)
+    data["synthetic"]["ports_per_service"] = {ports: 1.0}
+    return data
+
+
 def destinations(count: int) -> dict[str, Any]:
     vs = {"share": 1.0, "routes": 100, "matches_per_route": 20, "destinations": count}
     return mesh(10, virtual_services=vs, destination_rules={"share": 1.0, "subsets": 10})
@@ -101,6 +109,7 @@ def unshared_scope(teams: int) -> dict[str, Any]:
 # (price, scenario of a count, the two counts, objects per count)
 PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]] = [
     ("Envoy route", routes, (5, 15), 99 * 100 + 1),
+    ("route port copy", port_copies, (1, 3), 10 * (99 * 100 + 1)),
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
     ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
     ("scope row", scope, (200, 800), 10_000),
@@ -142,7 +151,8 @@ def main() -> None:
             if only and name != only:
                 continue
             extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make in (scope, unshared_scope) else [DUMP]
-            for stage, args in [*COMMANDS, *extra]:
+            # A route's copies in its service's other ports' configurations are the dump's alone.
+            for stage, args in [DUMP] if make is port_copies else [*COMMANDS, *extra]:
                 designs = 1 if "single-stack" in args else None
                 small, _ = measure(scratch, name, make(low), stage, args, designs)
                 large, predicted = measure(scratch, name, make(high), stage, args, designs)

@@ -409,3 +409,70 @@ def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:
     assert found - without > 0.9 * (len(outbound) - without)
     generated_only = scenario_from_dict(quickstart_with(lambda d: (change(d), d.pop("destination_rules"))))
     assert found - estimate(generated_only).clusters_seen_per_proxy >= 4  # the pasted rule's 4 subsets, a port each
+
+
+def test_a_dump_counts_the_routes_copied_into_each_port_of_a_service() -> None:
+    """Each HTTP port's route configuration holds the service's virtual host: a VirtualService's
+    routes once per port, for generated ones on synthetic services of three ports and pasted ones
+    on explicit services of two (named short, and in full from another namespace)."""
+    data = {
+        "name": "ports",
+        "seed": 1,
+        "visibility": "all",
+        "synthetic": {
+            "namespaces": 2,
+            "services": 6,
+            "ports_per_service": {3: 1.0},
+            "protocols": {"http": 1.0, "grpc": 0.0, "tcp": 0.0},
+            "port_pools": {"http": [8080, 8082, 8083, 8084, 8085]},
+            "replicas": {"distribution": "fixed", "mean": 1, "min": 1, "max": 1},
+        },
+        "namespaces": [{"name": "shop"}],
+        "services": [
+            {
+                "name": n,
+                "namespace": "shop",
+                "ports": [{"port": 9080, "name": "http"}, {"port": 9081, "name": "http-b"}],
+            }
+            for n in ("two", "duo")
+        ],
+        "workloads": [{"name": "two", "namespace": "shop"}, {"name": "duo", "namespace": "shop"}],
+        "virtual_services": [
+            {
+                "name": "two",
+                "namespace": "shop",
+                "spec": {
+                    "hosts": ["two"],
+                    "http": [{"match": [{"uri": {"prefix": "/a"}}], "route": [{"destination": {"host": "two"}}]}],
+                },
+            },
+            {
+                "name": "duo-from-afar",
+                "namespace": "ns-0000",
+                "spec": {
+                    "hosts": ["duo.shop.svc.cluster.local"],
+                    "http": [{"route": [{"destination": {"host": "duo.shop.svc.cluster.local"}}]}],
+                },
+            },
+        ],
+        "istio_objects": {"virtual_services": {"share": 1.0, "routes": 3, "matches_per_route": 2}},
+    }
+    scenario = scenario_from_dict(data)
+    cluster = build_cluster(scenario)
+    config = proxy_config(index_for(cluster), 0, get_design("single-stack"))
+    routed = {host for vs in cluster.istio.virtual_services for host in vs.spec.hosts}
+    routed |= {f"{h}.shop.svc.cluster.local" for h in routed if "." not in h}
+    in_routed = [
+        len(vhost.routes)
+        for configuration in config.routes
+        for vhost in configuration.virtual_hosts
+        if routed & set(vhost.domains)
+    ]
+    found = estimate_counts(scenario).routes
+    assert found.port_copies.value > 0
+    assert sum(in_routed) == found.seen.value + found.port_copies.value
+    # Of three ports half TCP, a synthetic service's VirtualService is in 1.5 ports' configurations.
+    data["synthetic"]["protocols"] = {"http": 1.0, "grpc": 0.0, "tcp": 1.0}
+    half = estimate_counts(scenario_from_dict(data)).routes
+    generated = 6 * 5  # six services' routes
+    assert half.port_copies.value == found.port_copies.value - generated * 2 + generated * 0.5

@@ -63,7 +63,8 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #   route, scope row (bench/size_prices.py prints each): an Envoy route of a VirtualService (one
 #     per match) ~670 B in the cluster and ~55 B more in the accounting, under one design or four
 #     (it keeps their sizes, not their messages: ~7.3 KB a route per design when it kept them),
-#     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen); a weighted
+#     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen), ~11.4 KB more
+#     for each copy in another port's route configuration of its service (1 against 3 HTTP ports); a weighted
 #     destination and a request header set on a route ~10 B in the cluster, nothing visible in the
 #     accounting, ~3.0 KB and ~3.5 KB in a dump; a (group, service) row of the scope table ~60 B in the
 #     cluster (~74 B under Sidecars whose scopes share no base) and, in the accounting, nothing
@@ -93,6 +94,7 @@ BYTES = {
     "push lane": 64.0,
     "route": 750.0,
     "route seen": 34_700.0,
+    "route port copy seen": 12_000.0,
     "route run": 60.0,
     "weighted destination seen": 3_150.0,
     "route header seen": 3_650.0,
@@ -172,12 +174,13 @@ class ScenarioCounts:
 
     def __init__(self, s: Scenario) -> None:
         self.s = s
+        self.synthetic_services = Amount(0.0, "synthetic.services")
+        """The services the generators of VirtualServices and DestinationRules draw from."""
         self.explicit()
         self.synthetic()
-        self.kubernetes_services = self.services
         self.rules()
         self.entries()
-        self.routes = envoy_routes(s, self.kubernetes_services)
+        self.routes = envoy_routes(s, self.synthetic_services)
         self.scope_rows = ScopeRows(s, self).rows()
 
     def explicit(self) -> None:
@@ -219,7 +222,7 @@ class ScenarioCounts:
         self.synthetic_namespaces = 0.0
         if not syn.services:
             return
-        services = Amount(float(syn.services), "synthetic.services")
+        services = self.synthetic_services = Amount(float(syn.services), "synthetic.services")
         versions = Amount(1 + syn.subsets.fraction * (syn.subsets.versions - 1), "synthetic.subsets.versions")
         workloads = services * versions
         replicas = _replicas(syn.replicas)
@@ -260,7 +263,7 @@ class ScenarioCounts:
         ports = self.ports.value / max(self.services.value, 1.0)  # a Kubernetes service's, on average
         pods = self.pods.value / max(self.services.value, 1.0)
         gen = s.istio_objects.destination_rules
-        chosen = self.services * Amount(gen.share, "istio_objects.destination_rules.share")
+        chosen = self.synthetic_services * Amount(gen.share, "istio_objects.destination_rules.share")
         with_rules = Amount(float(round(chosen.value)), chosen.field)
         subsets = with_rules * Amount(float(gen.subsets), "istio_objects.destination_rules.subsets")
         pasted = Amount(float(sum(len(rule.spec.subsets) for rule in s.destination_rules)), "destination_rules")
@@ -376,6 +379,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             clusters_seen * BYTES["cluster seen"]
             + endpoints_seen * BYTES["endpoint seen"]
             + routes.seen * BYTES["route seen"]
+            + routes.port_copies * BYTES["route port copy seen"]
             + routes.destinations * BYTES["weighted destination seen"]
             + routes.headers * BYTES["route header seen"]
         )

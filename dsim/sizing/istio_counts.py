@@ -30,24 +30,59 @@ class RouteCounts:
     """Envoy routes in the configs: a VirtualService host naming no service (``name.ns``, a
     generated VirtualService's second and later hosts) is a virtual host of its own, every route
     copied into it."""
+    port_copies: Amount
+    """Envoy routes copied once more into the route configuration of each other port of the service
+    a host names (each of its HTTP ports' configurations holds the service's virtual host): every
+    port of an explicit service, a synthetic service's mean HTTP, gRPC and sniffed ports."""
 
 
-def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
+def _service_ports(s: Scenario) -> dict[tuple[str, str], int]:
+    """Ports per explicit Service, by (name, namespace)."""
+    return {(svc.name, svc.namespace): len(svc.ports) for svc in s.services}
+
+
+def _named_service(host: str, namespace: str, domain: str) -> tuple[str, str]:
+    """The (name, namespace) a VirtualService host of ``namespace`` names, as Kubernetes short
+    names resolve: ``name``, ``name.ns``, ``name.ns.svc.<domain>``."""
+    labels = host.lower().removesuffix(f".svc.{domain}").split(".")
+    return (labels[0], namespace) if len(labels) == 1 else (labels[0], labels[1])
+
+
+def _synthetic_route_ports(s: Scenario) -> float:
+    """A synthetic service's mean ports whose route configurations hold its virtual host (HTTP,
+    HTTP/2, gRPC, sniffed: all but TCP)."""
+    syn = s.synthetic
+    if not syn.services:
+        return 1.0  # a host naming no explicit service names nothing: a virtual host of its own
+    weights = syn.ports_per_service
+    ports = sum(k * w for k, w in weights.items()) / max(sum(weights.values()), 1e-300)
+    mix = syn.protocols
+    shares = mix.http + mix.http2 + mix.grpc + mix.auto
+    return ports * shares / max(shares + mix.tcp, 1e-300)
+
+
+def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     """The Envoy routes of the pasted VirtualServices and of the generated ones: a VirtualService of
     ``routes`` routes of ``matches_per_route`` matches is ``(routes - 1) * matches + 1`` routes (its
-    last route has no match), on each of ``share`` of the Kubernetes services; the generated
-    ServiceEntries' VirtualServices route each host once."""
-    pasted_routes, pasted_destinations, pasted_seen = 0.0, 0.0, 0.0
+    last route has no match), on each of ``share`` of the synthetic services (the generators draw
+    from them alone); the generated ServiceEntries' VirtualServices route each host once."""
+    pasted_routes, pasted_destinations, pasted_seen, pasted_copies = 0.0, 0.0, 0.0, 0.0
+    explicit_ports = _service_ports(s)
+    synthetic_ports = _synthetic_route_ports(s)
     for vs in s.virtual_services:
+        named = [_named_service(host, vs.namespace, s.mesh.cluster_domain) for host in vs.spec.hosts]
+        # A host naming no explicit service may name a synthetic one (or nothing: an upper bound).
+        ports = sum(explicit_ports.get(name, synthetic_ports) for name in named)
         for route in vs.spec.http:
             made = float(max(len(route.match), 1))
             pasted_routes += made
             pasted_destinations += made * len(route.route)
             pasted_seen += made * len(vs.spec.hosts)
+            pasted_copies += made * max(ports - len(named), 0.0)
     gen = s.istio_objects.virtual_services
     matched = Amount(float(max(gen.matches_per_route, 1)), f"{GENERATED_VS}.matches_per_route")
     per_vs = Amount(float(gen.routes - 1), f"{GENERATED_VS}.routes") * matched + Amount(1.0, f"{GENERATED_VS}.routes")
-    chosen = kubernetes_services * Amount(gen.share, f"{GENERATED_VS}.share")
+    chosen = synthetic_services * Amount(gen.share, f"{GENERATED_VS}.share")
     generated = Amount(float(round(chosen.value)), chosen.field) * per_vs
     entries = s.istio_objects.service_entries
     entry_routes = Amount(
@@ -61,7 +96,10 @@ def envoy_routes(s: Scenario, kubernetes_services: Amount) -> RouteCounts:
     headers = generated * Amount(float(gen.request_headers), f"{GENERATED_VS}.request_headers")
     hosts = Amount(float(gen.hosts), f"{GENERATED_VS}.hosts")
     seen = Amount(pasted_seen, "virtual_services") + generated * hosts + entry_routes
-    return RouteCounts(routes, destinations, headers, seen)
+    # A generated VirtualService's first host is its service's; the others name none (port 80's alone).
+    extra_ports = Amount(max(synthetic_ports - 1.0, 0.0), "synthetic.ports_per_service")
+    port_copies = Amount(pasted_copies, "virtual_services") + generated * extra_ports
+    return RouteCounts(routes, destinations, headers, seen, port_copies)
 
 
 class _Counted(Protocol):
