@@ -315,6 +315,29 @@ SCOPED = {
         ]
     ),
     "exported to their own namespace by default": lambda d: d["mesh"].update(default_service_export_to=["."]),
+    # Every namespace imports the root namespace's VirtualService and gets clusters alone for its
+    # 200 destinations (``clusters_only`` rows), which no egress host imports.
+    "destinations alone": lambda d: d.update(
+        sidecars=[
+            {"name": "default", "namespace": "istio-system", "spec": {"egress": [{"hosts": ["istio-system/*"]}]}}
+        ],
+        virtual_services=[
+            {
+                "name": "spread",
+                "namespace": "istio-system",
+                "spec": {
+                    "hosts": ["spread.example.com"],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": f"/{i}"}}],
+                            "route": [{"destination": {"host": f"svc-{i:05d}.ns-{i % 10:04d}.svc.cluster.local"}}],
+                        }
+                        for i in range(200)
+                    ],
+                },
+            }
+        ],
+    ),
 }
 
 

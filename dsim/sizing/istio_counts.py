@@ -187,9 +187,25 @@ class ScopeRows:
 
     def generated_rows(self) -> Amount:
         """Rows of a Sidecar per namespace (``istio_objects.sidecars``): each namespace's own
-        services, the ones its workloads call elsewhere and the extra hosts."""
+        services, the ones its workloads call elsewhere and the extra hosts, and the destinations
+        of the VirtualServices they import."""
         extra = self.egress_rows(self.s.istio_objects.sidecars.extra_hosts, self.average)
-        return self.services + self.edges + self.namespaces * Amount(extra, "istio_objects.sidecars.extra_hosts")
+        hosts = self.services + self.edges + self.namespaces * Amount(extra, "istio_objects.sidecars.extra_hosts")
+        return hosts + self.destination_rows(self.namespaces)
+
+    def destination_rows(self, groups: Amount) -> Amount:
+        """Rows of ``groups`` Sidecar groups for the destinations of the VirtualServices a Sidecar
+        imports that its egress hosts leave out (clusters alone: ``clusters_only``): at most every
+        pasted VirtualService's destination hosts, per group. A generated VirtualService routes to
+        its own service, which its host imports."""
+        hosts = 0.0
+        for vs in self.s.virtual_services:
+            spec = vs.spec
+            found = {d.destination.host for route in spec.http for d in route.route}
+            found |= {d.destination.host for tcp in spec.tcp for d in tcp.route}
+            found |= {d.destination.host for tls in spec.tls for d in tls.route}
+            hosts += len(found)
+        return groups * Amount(hosts, "virtual_services")
 
     def given_rows(self) -> Amount:
         s = self.s
@@ -213,7 +229,7 @@ class ScopeRows:
             rows = self.egress_rows(hosts or ("*/*",), self.in_namespace(sidecar.namespace) or self.average)
             # The root namespace's selector-less Sidecar applies to every namespace without its own.
             reach = self.namespaces if sidecar.namespace == ROOT_NAMESPACE else Amount(1.0, f"sidecars[{i}]")
-            sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress"))
+            sidecars.append(reach * Amount(rows, f"sidecars[{i}].spec.egress") + self.destination_rows(reach))
         if s.istio_objects.sidecars.per_namespace:
             sidecars.append(self.generated_rows())
         return unscoped + total(sidecars, "sidecars")
