@@ -396,7 +396,35 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
                         {"route": [{"destination": {"host": "svc-00000"}}]},
                     ],
                 },
-            }
+            },
+            # A root whose route of three matches delegates to two routes (two matches, none): the
+            # cluster merges them into 3 x 2 + 3 x 1 routes, each with the delegate's destinations.
+            {
+                "name": "root",
+                "namespace": "ns-0000",
+                "spec": {
+                    "hosts": ["svc-00010.ns-0000.svc.cluster.local"],
+                    "http": [
+                        {"match": [{"uri": {"prefix": p}} for p in ("/a", "/b", "/c")], "delegate": {"name": "child"}}
+                    ],
+                },
+            },
+            {
+                "name": "child",
+                "namespace": "ns-0000",
+                "spec": {
+                    "http": [
+                        {
+                            "match": [{"headers": {"v": {"exact": v}}} for v in ("1", "2")],
+                            "route": [
+                                {"destination": {"host": "svc-00010"}, "weight": 50},
+                                {"destination": {"host": "svc-00020"}, "weight": 50},
+                            ],
+                        },
+                        {"route": [{"destination": {"host": "svc-00010"}}]},
+                    ]
+                },
+            },
         ]
 
     scenario = scenario_from_dict(quickstart_with(change))
@@ -405,6 +433,8 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     found = estimate_counts(scenario).routes
     assert found.routes.value == sum(max(len(r.match), 1) for r in routes)
     assert found.destinations.value >= sum(max(len(r.match), 1) * len(r.route) for r in routes)
+    merged = next(vs for vs in made if vs.name == "root").spec.http
+    assert sum(max(len(r.match), 1) for r in merged) == 9
     # A host naming no service is a virtual host of its own: the configs hold its routes once more.
     assert found.seen.value == sum(max(len(r.match), 1) * len(vs.spec.hosts) for vs in made for r in vs.spec.http)
 

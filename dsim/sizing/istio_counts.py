@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Protocol
 
 from dsim.cluster.rule_index import ROOT_NAMESPACE
+from dsim.scenario.istio import VirtualService
 from dsim.scenario.model import Scenario
 from dsim.sizing.amount import Amount, total
 
@@ -48,6 +49,22 @@ def _named_service(host: str, namespace: str, domain: str) -> tuple[str, str]:
     return (labels[0], namespace) if len(labels) == 1 else (labels[0], labels[1])
 
 
+def _merged_routes(vs: VirtualService, delegates: dict[tuple[str, str], VirtualService]) -> list[tuple[float, int]]:
+    """(Envoy routes, weighted destinations each) of each HTTP route of ``vs``: one per match, and
+    a route delegating to another VirtualService replaced by the delegate's routes, each match of
+    theirs combined with each of its own (an upper bound: conflicting pairs are dropped)."""
+    found = []
+    for route in vs.spec.http:
+        own = float(max(len(route.match), 1))
+        if route.delegate is None:
+            found.append((own, len(route.route)))
+            continue
+        delegate = delegates.get((route.delegate.name, route.delegate.namespace or vs.namespace))
+        for theirs in delegate.spec.http if delegate is not None else ():
+            found.append((own * max(len(theirs.match), 1), len(theirs.route)))
+    return found
+
+
 def _synthetic_route_ports(s: Scenario) -> float:
     """A synthetic service's mean ports whose route configurations hold its virtual host (HTTP,
     HTTP/2, gRPC, sniffed: all but TCP)."""
@@ -69,14 +86,14 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     pasted_routes, pasted_destinations, pasted_seen, pasted_copies = 0.0, 0.0, 0.0, 0.0
     explicit_ports = _service_ports(s)
     synthetic_ports = _synthetic_route_ports(s)
+    delegates = {(vs.name, vs.namespace): vs for vs in s.virtual_services if not vs.spec.hosts}
     for vs in s.virtual_services:
         named = [_named_service(host, vs.namespace, s.mesh.cluster_domain) for host in vs.spec.hosts]
         # A host naming no explicit service may name a synthetic one (or nothing: an upper bound).
         ports = sum(explicit_ports.get(name, synthetic_ports) for name in named)
-        for route in vs.spec.http:
-            made = float(max(len(route.match), 1))
+        for made, weighted in _merged_routes(vs, delegates):
             pasted_routes += made
-            pasted_destinations += made * len(route.route)
+            pasted_destinations += made * weighted
             pasted_seen += made * len(vs.spec.hosts)
             pasted_copies += made * max(ports - len(named), 0.0)
     gen = s.istio_objects.virtual_services
