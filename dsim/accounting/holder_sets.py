@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Bits of the missing-pairs bitmap built at once (one byte each): bounds the transient memory.
+# Cells of the missing-pairs bitmap built at once (a byte each): bounds the transient memory.
 _BITMAP_CHUNK = 1 << 26
 
 
