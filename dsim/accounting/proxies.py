@@ -49,13 +49,15 @@ PROXY_CLASSES: tuple[tuple[IpFamily, ...], ...] = (("IPv4",), ("IPv6",), ("IPv4"
 _CLUSTER_METRICS = frozenset({"cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS})
 
 
+def _who_http_ports(seen: Visibility, opening: pd.DataFrame) -> pd.DataFrame:
+    """(who, port, suffix): the shared HTTP listeners the workloads of each :meth:`Visibility.who`
+    number have, from the rows of the HTTP ports that open them (``opening``: service, port, suffix)."""
+    return seen.who_groups(opening["service"].to_numpy(), opening[["port", "suffix"]])
+
+
 def _http_ports(seen: Visibility, opening: pd.DataFrame) -> pd.DataFrame:
-    """(workload, port, suffix): the shared HTTP listeners each workload has, from the rows of the
-    HTTP ports that open them (``opening``: service, port, suffix)."""
-    keys = opening[["port", "suffix"]].drop_duplicates().reset_index(drop=True)
-    keys["group"] = np.arange(len(keys))
-    rows = opening[["service", "port", "suffix"]].merge(keys, on=["port", "suffix"])
-    return seen.groups(rows).merge(keys, on="group")[["workload", "port", "suffix"]].drop_duplicates()
+    """(workload, port, suffix): :func:`_who_http_ports` for each workload."""
+    return seen.pairs_of_workloads(_who_http_ports(seen, opening))
 
 
 def _wildcard(
@@ -67,18 +69,20 @@ def _wildcard(
     TCP chain and the first TLS chain of each set of server names; a wildcard listener of their own
     (the TCP chain the default one beside SNI chains, SNI chains alone falling through), or, where an
     HTTP port holds the wildcard listener, their chains in it (the TCP one replacing its
-    fall-through); a Mongo or MySQL port's chain only on a listener of its own protocol."""
+    fall-through); a Mongo or MySQL port's chain only on a listener of its own protocol. All of it
+    depends on what a workload sees alone but the fall-through: computed once per
+    :meth:`Visibility.who` number (``http_ports``: theirs, :func:`_who_http_ports`), under each policy."""
     workloads = len(allow)
     out = {k: np.zeros(workloads, np.int64) for k in ("listeners", "bytes", "chains", "additional")}
     wild = prices.wildcard
     if not len(wild):
         return out
-    rows = seen.pairs(np.unique(wild["service"].to_numpy())).merge(wild, on="service")
-    rows = rows.merge(http_ports.assign(http=True), on=["workload", "port", "suffix"], how="left")
+    rows = seen.who_pairs(np.unique(wild["service"].to_numpy())).merge(wild, on="service")
+    rows = rows.merge(http_ports.assign(http=True), on=["who", "port", "suffix"], how="left")
     rows["http"] = rows["http"].notna().astype(bool)
-    keys = ["workload", "port", "suffix"]
+    keys = ["who", "port", "suffix"]
     # The listener's protocol: the shared HTTP one's, else its first chain's (service order).
-    rows = rows.sort_values(["workload", "service"], kind="stable")
+    rows = rows.sort_values(["who", "service"], kind="stable")
     held = np.where(rows["http"], SNIFFED, rows.groupby(keys)["protocol"].transform("first"))
     protocol = rows["protocol"].to_numpy()
     server_first = np.isin(protocol, SERVER_FIRST_PROTOCOLS) | np.isin(held, SERVER_FIRST_PROTOCOLS)
@@ -97,7 +101,7 @@ def _wildcard(
     )
     if not len(per):
         return out
-    w = per["workload"].to_numpy()
+    who = per["who"].to_numpy()
     on_http = per["http"].fillna(per["tcp_http"]).to_numpy(bool)
     has_tls = per["tls_chains"].notna().to_numpy()
     has_tcp = per["tcp_bytes"].notna().to_numpy()
@@ -105,18 +109,24 @@ def _wildcard(
     tls_chains = per["tls_chains"].fillna(0).to_numpy(np.int64)
     as_default = per["default_bytes"].fillna(0).to_numpy(np.int64)
     as_chain = per["tcp_bytes"].fillna(0).to_numpy(np.int64)
-    fall = np.where(allow[w], FALLTHROUGH_BYTES[True], FALLTHROUGH_BYTES[False])
-    # The last chain: the TCP one (the default one beside others, else the only one), or the fall-through.
-    last = np.where(has_tcp, np.where(has_tls, as_default, as_chain), fall)
-    own = per["bare"].to_numpy() + np.where(has_tls, per["inspector"].to_numpy(), 0) + tls_bytes + last
-    joined = tls_bytes + np.where(has_tcp, as_default - fall, 0)  # the HTTP listener has its fall-through
-    for key, values in (
-        ("listeners", np.where(on_http, 0, 1)),
-        ("bytes", np.where(on_http, joined, own)),
-        ("chains", tls_chains + np.where(on_http, 0, 1)),
-        ("additional", np.where(on_http, 0, per["additional"].to_numpy())),
-    ):
-        out[key] = np.bincount(w, weights=values, minlength=workloads).astype(np.int64)
+    mine = seen.who()
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        """Per workload: the sum of ``values`` (per row of ``per``) over its number's rows."""
+        return np.bincount(who, weights=values, minlength=seen.whos())[mine].astype(np.int64)
+
+    by_policy = []
+    for policy in (False, True):
+        fall = FALLTHROUGH_BYTES[policy]
+        # The last chain: the TCP one (the default one beside others, else the only one), or the fall-through.
+        last = np.where(has_tcp, np.where(has_tls, as_default, as_chain), fall)
+        own = per["bare"].to_numpy() + np.where(has_tls, per["inspector"].to_numpy(), 0) + tls_bytes + last
+        joined = tls_bytes + np.where(has_tcp, as_default - fall, 0)  # the HTTP listener has its fall-through
+        by_policy.append(summed(np.where(on_http, joined, own)))
+    out["bytes"] = np.where(allow, by_policy[1], by_policy[0])
+    out["listeners"] = summed(np.where(on_http, 0, 1))
+    out["chains"] = summed(tls_chains + np.where(on_http, 0, 1))
+    out["additional"] = summed(np.where(on_http, 0, per["additional"].to_numpy()))
     return out
 
 
@@ -235,7 +245,7 @@ def _per_workload(
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     # Whether a chain joins an HTTP listener depends on every HTTP port the workload sees.
-    wild = _wildcard(prices, seen, _http_ports(seen, http if openers is None else openers), allow)
+    wild = _wildcard(prices, seen, _who_http_ports(seen, http if openers is None else openers), allow)
     shadowed = _shadowed(prices, seen, tau, allow)
     found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],

@@ -92,9 +92,40 @@ class Visibility:
         """Per workload: the sum of ``value`` over the rows of its holder (``holder`` per row)."""
         return self._read(np.bincount(holder, weights=value, minlength=self.holders))
 
-    def _members(self) -> pd.DataFrame:
-        """(workload, holder) for every workload, ascending."""
-        return pd.DataFrame({"workload": np.arange(self.workloads), "holder": self.workload_holder})
+    def who(self) -> np.ndarray:
+        """Per workload: a number shared by the workloads that see the same services (all alike
+        under ``all``, by namespace under ``namespace``, else by holder): what depends on what a
+        workload sees alone is computed once per number."""
+        if self.mode == "all":
+            return np.zeros(self.workloads, np.int64)
+        return (self.workload_ns if self.mode == "namespace" else self.workload_holder).astype(np.int64)
+
+    def whos(self) -> int:
+        """How many :meth:`who` numbers there are."""
+        return 1 if self.mode == "all" else self.namespaces if self.mode == "namespace" else self.holders
+
+    def pairs_of_workloads(self, by_who: pd.DataFrame) -> pd.DataFrame:
+        """``by_who``'s rows (a ``who`` column) for each workload of that number, by workload."""
+        members = pd.DataFrame({"workload": np.arange(self.workloads), "who": self.who()})
+        return members.merge(by_who, on="who").drop(columns="who")
+
+    def who_pairs(self, services: np.ndarray) -> pd.DataFrame:
+        """(who, service) for each of ``services`` and each :meth:`who` number that sees it."""
+        if self.mode == "all":
+            return pd.DataFrame({"who": np.zeros(len(services), np.int64), "service": services})
+        if self.mode == "namespace":
+            return pd.DataFrame({"who": self.service_ns[services].astype(np.int64), "service": services})
+        return self.holder_pairs(services).rename(columns={"holder": "who"})
+
+    def who_groups(self, service: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
+        """Distinct (who, *keys) for each :meth:`who` number that sees some row's ``service``
+        (rows: service and the ``keys`` columns)."""
+        if self.mode in ("all", "namespace"):
+            who = np.zeros(len(service), np.int64) if self.mode == "all" else self.service_ns[service].astype(np.int64)
+            found = keys.reset_index(drop=True)
+            found.insert(0, "who", who)
+            return found.drop_duplicates().sort_values(list(found.columns), kind="stable").reset_index(drop=True)
+        return self._holder_groups(service, keys).rename(columns={"holder": "who"})
 
     def cluster_total(self, per_service: np.ndarray) -> np.ndarray:
         """Per workload: :meth:`total` of a cluster metric, the services it has clusters for alone included."""
@@ -134,14 +165,7 @@ class Visibility:
 
     def pairs(self, services: np.ndarray) -> pd.DataFrame:
         """(workload, service) for each of ``services`` and each workload that sees it."""
-        if self.mode == "all":
-            w, s = np.meshgrid(np.arange(self.workloads), services, indexing="ij")
-            return pd.DataFrame({"workload": w.ravel(), "service": s.ravel()})
-        if self.mode == "namespace":
-            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
-            chosen = pd.DataFrame({"service": services, "ns": self.service_ns[services]})
-            return workloads.merge(chosen, on="ns")[["workload", "service"]]
-        return self._members().merge(self.holder_pairs(services), on="holder")[["workload", "service"]]
+        return self.pairs_of_workloads(self.who_pairs(services))
 
     def holder_pairs(self, services: np.ndarray) -> pd.DataFrame:
         """(holder, service) for each of ``services`` and each holder that sees it (not in the
@@ -202,15 +226,4 @@ class Visibility:
 
     def groups(self, http: pd.DataFrame) -> pd.DataFrame:
         """(workload, group) pairs: the HTTP route groups among the services each workload sees."""
-        if self.mode == "all":
-            every = np.unique(http["group"].to_numpy()) if len(http) else np.empty(0, np.int64)
-            w, g = np.meshgrid(np.arange(self.workloads), every, indexing="ij")
-            return pd.DataFrame({"workload": w.ravel(), "group": g.ravel()})
-        if self.mode == "namespace":
-            in_namespace = pd.DataFrame(
-                {"ns": self.service_ns[http["service"].to_numpy()], "group": http["group"].to_numpy()}
-            )
-            workloads = pd.DataFrame({"workload": np.arange(self.workloads), "ns": self.workload_ns})
-            return workloads.merge(in_namespace.drop_duplicates(), on="ns")[["workload", "group"]]
-        held = self._holder_groups(http["service"].to_numpy(), http[["group"]])
-        return self._members().merge(held, on="holder")[["workload", "group"]]
+        return self.pairs_of_workloads(self.who_groups(http["service"].to_numpy(), http[["group"]]))
