@@ -73,21 +73,11 @@ def _who_sees(
     seen: Visibility, services: list[int], workload: np.ndarray
 ) -> tuple[np.ndarray, dict[int, frozenset[int]]]:
     """Per row (its workload): a number shared by the rows whose workloads see the same of
-    ``services`` (all alike under ``all``, by namespace under ``namespace``, else by what each
-    sees), and what each number sees of ``services``."""
-    if seen.mode == "all":
-        return np.zeros(len(workload), np.int64), {0: frozenset(services)}
-    if seen.mode == "namespace":
-        by_namespace: dict[int, set[int]] = {}
-        for s in services:
-            by_namespace.setdefault(int(seen.service_ns[s]), set()).add(s)
-        sets = {ns: frozenset(found) for ns, found in by_namespace.items()}
-        return seen.workload_ns[workload].astype(np.int64), {
-            ns: sets.get(ns, frozenset()) for ns in range(seen.namespaces)
-        }
-    pairs = seen.pairs(np.asarray(services, np.int64)).sort_values(["workload", "service"])
-    per_workload = pairs.groupby("workload", sort=True)["service"].agg(tuple)
+    ``services`` (from what each :meth:`Visibility.who` number sees), and what each number sees
+    of ``services``."""
+    pairs = seen.who_pairs(np.asarray(services, np.int64)).sort_values(["who", "service"])
+    per_who = pairs.groupby("who", sort=True)["service"].agg(tuple)
     numbers: dict[tuple[int, ...], int] = {(): 0}
-    number_of = np.zeros(seen.workloads, np.int64)  # a workload seeing none of them: 0
-    number_of[per_workload.index.to_numpy()] = [numbers.setdefault(found, len(numbers)) for found in per_workload]
-    return number_of[workload], {number: frozenset(found) for found, number in numbers.items()}
+    number_of = np.zeros(seen.whos(), np.int64)  # a number seeing none of them: 0
+    number_of[per_who.index.to_numpy()] = [numbers.setdefault(found, len(numbers)) for found in per_who]
+    return number_of[seen.who()[workload]], {number: frozenset(found) for found, number in numbers.items()}

@@ -74,9 +74,7 @@ def port80_deltas(
     made = keys[["workload", "key"]].merge(used, on="key")
     made["row"] = np.arange(len(made))
     totals = priced.groupby("part")[list(METRICS)].sum()
-    values = totals.reindex(made["part"].to_numpy()).to_numpy(np.int64) - _blocked(
-        made, priced, blockers, seen, cluster
-    )
+    values = totals.reindex(made["part"].to_numpy()).to_numpy(np.int64) - _blocked(made, priced, blockers, seen)
     values *= made["sign"].to_numpy()[:, None]
     workload_of = made["workload"].to_numpy()
     return {
@@ -90,7 +88,6 @@ def _blocked(
     priced: pd.DataFrame,
     blockers: dict[int, frozenset[int]],
     seen: Visibility,
-    cluster: Cluster,
 ) -> np.ndarray:
     """Per row of ``made`` (a part of a workload's ``"80<suffix>"``): the metrics of the part's hosts
     whose port-80 service the workload sees (they are that service's host, not a virtual host of
@@ -101,19 +98,10 @@ def _blocked(
     )
     if not len(blocking):
         return nothing
-    # (who, host): the hosts whose port-80 service ``who`` sees, ``who`` as the visibility mode makes
-    # the scope depend on a workload: no one (all see every service), its namespace, or its holder
-    # (a scope group, or the workload itself under the call graph).
-    if seen.mode == "all":
-        who_of_row = np.zeros(len(made), np.int64)
-        held = blocking[["host"]].drop_duplicates().assign(who=0)
-    elif seen.mode == "namespace":
-        who_of_row = cluster.workloads["namespace"].to_numpy()[made["workload"].to_numpy()]
-        held = blocking.assign(who=seen.service_ns[blocking["service"].to_numpy()])[["who", "host"]]
-    else:
-        who_of_row = seen.workload_holder[made["workload"].to_numpy()]
-        held = seen.holder_pairs(blocking["service"].unique()).merge(blocking, on="service")
-        held = held.rename(columns={"holder": "who"})[["who", "host"]]
+    # (who, host): the hosts whose port-80 service the workloads of ``who`` see (Visibility.who:
+    # all alike, by namespace, or by holder).
+    who_of_row = seen.who()[made["workload"].to_numpy()]
+    held = seen.who_pairs(blocking["service"].unique()).merge(blocking, on="service")[["who", "host"]]
     # Few "who"s: sum each part's blocked hosts per who, then look each row's (part, who) up.
     summed = priced.merge(held.drop_duplicates(), on="host").groupby(["part", "who"])[list(METRICS)].sum()
     index = pd.MultiIndex.from_arrays([made["part"].to_numpy(), who_of_row])
