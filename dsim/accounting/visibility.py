@@ -15,9 +15,10 @@ from dsim.cluster import Cluster
 
 class Visibility:
     """Sums over the services each workload sees. Outside the ``all`` and ``namespace``
-    visibilities, what each workload sees is (holder, service) pairs, where a holder is a workload
-    (the call graph's ``dependencies``) or a scope group (``cluster.scope``: the workloads that see
-    the same services); sums are made per holder and read per workload."""
+    visibilities, what each workload sees is its holder's set, where a holder is a workload (the
+    call graph's ``dependencies``) or a scope group (``cluster.scope``: the workloads that see the
+    same services), held as a shared base and each holder's differences (:class:`HolderSets`); sums
+    are made per holder and read per workload."""
 
     def __init__(
         self,
