@@ -529,3 +529,9 @@ def test_a_dump_counts_the_routes_copied_into_each_port_of_a_service() -> None:
     half = estimate_counts(scenario_from_dict(data)).routes
     generated = 6 * 5  # six services' routes
     assert half.port_copies.value == found.port_copies.value - generated * 2 + generated * 0.5
+    # A host of fewer ports (an external one, priced as a mostly TCP synthetic service's 0.75)
+    # takes nothing from the copies another host of its VirtualService makes.
+    data["synthetic"]["protocols"] = {"http": 1.0, "grpc": 0.0, "tcp": 3.0}
+    alone = estimate_counts(scenario_from_dict(data)).routes.port_copies.value
+    data["virtual_services"][0]["spec"]["hosts"].append("nowhere.example.com")
+    assert estimate_counts(scenario_from_dict(data)).routes.port_copies.value == alone

@@ -169,7 +169,8 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     )
 
     service_id = {f"{svc.namespace}/{svc.name}": i for i, svc in enumerate(s.services)}
-    calls = [(w, service_id[c]) for w, wl in enumerate(s.workloads) for c in wl.calls]
+    # A call listed twice is one dependency (the sums over what a workload sees count each once).
+    calls = list(dict.fromkeys((w, service_id[c]) for w, wl in enumerate(s.workloads) for c in wl.calls))
     dependencies = make_table("dependencies", {"workload": [w for w, _ in calls], "service": [c for _, c in calls]})
     return {
         "namespaces": namespaces,

@@ -89,13 +89,14 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     delegates = {(vs.name, vs.namespace): vs for vs in s.virtual_services if not vs.spec.hosts}
     for vs in s.virtual_services:
         named = [_named_service(host, vs.namespace, s.mesh.cluster_domain) for host in vs.spec.hosts]
-        # A host naming no explicit service may name a synthetic one (or nothing: an upper bound).
-        ports = sum(explicit_ports.get(name, synthetic_ports) for name in named)
+        # A host naming no explicit service may name a synthetic one (or nothing: an upper bound);
+        # each host's own ports beyond its first, so that one of fewer takes nothing from another's.
+        copies = sum(max(explicit_ports.get(name, synthetic_ports) - 1.0, 0.0) for name in named)
         for made, weighted in _merged_routes(vs, delegates):
             pasted_routes += made
             pasted_destinations += made * weighted
             pasted_seen += made * len(vs.spec.hosts)
-            pasted_copies += made * max(ports - len(named), 0.0)
+            pasted_copies += made * copies
     gen = s.istio_objects.virtual_services
     matched = Amount(float(max(gen.matches_per_route, 1)), f"{GENERATED_VS}.matches_per_route")
     per_vs = Amount(float(gen.routes - 1), f"{GENERATED_VS}.routes") * matched + Amount(1.0, f"{GENERATED_VS}.routes")

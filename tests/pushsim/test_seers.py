@@ -13,6 +13,8 @@ from dsim.cluster import Cluster
 from dsim.pushsim.churn import churn_stream
 from dsim.pushsim.visibility import Seers
 from dsim.xds.vocabulary import XDS_TYPES
+from tests.accounting_check import assert_methods_agree
+from tests.config_helpers import dual_stack_service
 from tests.pushsim.test_configs import MESH, config_model
 
 PRIVATE = {  # a Service of its own namespace alone: the mesh is scoped, by scope group
@@ -83,3 +85,21 @@ def test_seers_and_pushed_changes_agree_with_the_tables(mode: str) -> None:
         ]
         assert found.tolist() == twin, name
     assert size[:, XDS_TYPES.index("clusters")].any()
+
+
+def test_a_call_listed_twice_is_one_dependency() -> None:
+    """A workload listing the same call twice sees that service once: in the call graph, in the
+    push model's holders and in the accounting (which agrees with the protobuf path)."""
+    spec = {
+        "visibility": "dependencies",
+        "namespaces": [{"name": "shop"}],
+        "services": [dual_stack_service("a", "shop", (80, "http")), dual_stack_service("b", "shop", (9080, "http"))],
+        "workloads": [
+            {"name": "w0", "namespace": "shop", "calls": ["shop/a", "shop/a"]},
+            *({"name": f"w{i}", "namespace": "shop", "calls": ["shop/a", "shop/b"]} for i in (1, 2, 3)),
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(spec))
+    assert not cluster.dependencies.duplicated().any()
+    assert Seers(cluster).per_holder(np.ones(2))[:4].tolist() == [1, 2, 2, 2]
+    assert_methods_agree(cluster, "single-stack")
