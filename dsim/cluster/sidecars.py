@@ -152,7 +152,6 @@ class _Scoper:
         self.hosts = np.asarray(hosts, dtype=object)
         self.lower = np.asarray([h.lower() for h in hosts], dtype=object)
         self.service_ns = service_ns
-        self.exports = exports
         self.virtual_services = virtual_services
         self.owners = owners
         self.domain = cluster_domain
