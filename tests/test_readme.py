@@ -92,6 +92,34 @@ def test_relative_links_in_the_docs_resolve_inside_the_repository() -> None:
             assert resolved.exists(), (page, target)
 
 
+QUOTED_PATH = re.compile(r"`((?:bench|dsim|docs|notebooks|results|scenarios|tests)/[^`\s]*)`")
+
+
+def _shipped_paths() -> set[str]:
+    """Every file a clone holds and every folder above one: git's index where there is one (a file
+    .gitignore keeps out of a clone may still sit in a working tree), else the files on disk."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode == 0 and listed.stdout:
+        files = listed.stdout.split()
+    else:
+        files = [str(path.relative_to(ROOT)) for path in ROOT.rglob("*") if path.is_file()]
+    return {str(folder) for file in files for folder in (Path(file), *Path(file).parents)}
+
+
+def test_repository_paths_quoted_in_the_docs_are_shipped() -> None:
+    """A path the README or a document quotes (`results/calibration/.../README.md`) is in the
+    repository; placeholders (`results/<scenario>/`) are not paths."""
+    shipped = _shipped_paths()
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "results").rglob("*.md"))]
+    missing = [
+        f"{page.relative_to(ROOT)}: {quoted}"
+        for page in pages
+        for quoted in QUOTED_PATH.findall(page.read_text())
+        if "<" not in quoted and "*" not in quoted and re.split(r"[:(]", quoted)[0].rstrip("/") not in shipped
+    ]
+    assert not missing, missing
+
+
 def test_ci_runs_in_a_clone_with_nothing_beside_it() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "git clone" in ci
