@@ -47,6 +47,7 @@ from dsim.calibration.measure import measure
 from dsim.calibration.model import (
     CERTIFICATE_TERMS,
     CPU_TERMS,
+    ROUTE_ACTION_TERMS,
     ROUTE_TERMS,
     load_calibration,
     memory_terms,
@@ -55,6 +56,7 @@ from dsim.calibration.model import (
 )
 from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT, POLICY_POINTS
 from dsim.calibration.tables import coefficient_table, price_by_band
+from dsim.interrupts import stop_cleanly
 from dsim.xds.envoy import envoy_binary
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
@@ -266,13 +268,22 @@ def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
         terms = list(memory_terms(rows))
         routed = rows["point"].astype(str).str.contains("-vs") & (rows["certificate_profile"] == "istio-default")
         if routed.any():
-            plain = [t for t in terms if t not in ROUTE_TERMS] + ["virtual_hosts"]
+            plain = [t for t in terms if t not in (*ROUTE_TERMS, *ROUTE_ACTION_TERMS)] + ["virtual_hosts"]
             without = _grouped(rows, "allocated_bytes", plain)["istio-default"]
             error = without.predict(rows[routed]) / rows.loc[routed, "allocated_bytes"].to_numpy() - 1
             print(
                 f"  {profile}: without route terms, the VirtualService meshes' memory comes out "
                 f"{100 * error.min():+.1f}% to {100 * error.max():+.1f}% of measured"
             )
+            acting = routed & rows[[t for t in ROUTE_ACTION_TERMS if t in terms]].any(axis=1)
+            if acting.any():
+                kept = [t for t in terms if t not in ROUTE_ACTION_TERMS]
+                unpriced = _grouped(rows, "allocated_bytes", kept)["istio-default"]
+                error = unpriced.predict(rows[acting]) / rows.loc[acting, "allocated_bytes"].to_numpy() - 1
+                print(
+                    f"  {profile}: without route-action terms, the meshes whose routes carry actions come out "
+                    f"{100 * error.min():+.1f}% to {100 * error.max():+.1f}% of measured"
+                )
             beside = _grouped(rows, "allocated_bytes", [*terms, "virtual_hosts"])["istio-default"].slope(
                 "virtual_hosts"
             )
@@ -328,4 +339,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stop_cleanly():  # SIGTERM stops the Envoy it runs as Ctrl-C does
+        main()

@@ -14,6 +14,7 @@ for routes, under all four designs (x4), ``dump`` of one sidecar (its config). R
   route configuration holds the service's virtual host, every route once more), in one sidecar's dump.
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
   10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
+- **route action**: the same routes each with a fault, a CORS policy and a mirror, against none.
 - **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
   namespaces, one Service exported to its own namespace (a scope for every namespace, every
   namespace's seeing the same public services); **unshared scope row**: the same rows where the
@@ -77,6 +78,13 @@ def headers(count: int) -> dict[str, Any]:
     return mesh(10, virtual_services=vs)
 
 
+def actions(count: int) -> dict[str, Any]:
+    """``count`` 0: plain routes; 1: each with a fault, a CORS policy and a mirror."""
+    flags = dict.fromkeys(("fault", "cors", "mirror"), count == 1)
+    vs = {"share": 1.0, "routes": 100, "matches_per_route": 20, **flags}
+    return mesh(10, virtual_services=vs)
+
+
 def scope(namespaces: int) -> dict[str, Any]:
     data = mesh(10_000, namespaces)
     data["namespaces"] = [{"name": "private"}]
@@ -112,6 +120,7 @@ PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]
     ("route port copy", port_copies, (1, 3), 10 * (99 * 100 + 1)),
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
     ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
+    ("route action", actions, (0, 1), 3 * 10 * (99 * 20 + 1)),
     ("scope row", scope, (200, 800), 10_000),
     ("unshared scope row", unshared_scope, (200, 800), 4_000),
 ]

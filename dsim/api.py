@@ -115,8 +115,9 @@ def config_counts(
     proxies: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Per proxy: the object counts Envoy's memory depends on (listeners, additional addresses,
-    filter chains, clusters, route configurations, virtual hosts, domains, locality groups,
-    endpoints, endpoint additional addresses)."""
+    filter chains, clusters and what they hold, route configurations, virtual hosts, domains,
+    routes and what they hold and do, locality groups, endpoints, endpoint additional addresses:
+    :data:`dsim.xds.vocabulary.COUNT_COLUMNS`)."""
     return _sizes_and_counts(target, design, method, proxies)[1]
 
 

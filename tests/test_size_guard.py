@@ -371,8 +371,10 @@ def test_the_scoping_what_if_adds_its_own_rows_alone() -> None:
         {"share": 0.3, "routes": 7, "matches_per_route": 3, "hosts": 2},
         {"share": 1, "routes": 4, "matches_per_route": 0, "destinations": 2},
         {"share": 0.5, "routes": 1},
+        {"share": 0.5, "routes": 3, "matches_per_route": 2, "request_headers": 2, "removed_headers": 1, "fault": True},
+        {"share": 0.2, "routes": 2, "removed_headers": 3, "cors": True, "mirror": True},
     ],
-    ids=["matches", "no matches", "one route"],
+    ids=["matches", "no matches", "one route", "headers and a fault", "removals, CORS and mirrors"],
 )
 def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator: dict[str, Any]) -> None:
     """One Envoy route per match of an HTTP route, one for a route without a match."""
@@ -437,6 +439,14 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     assert sum(max(len(r.match), 1) for r in merged) == 9
     # A host naming no service is a virtual host of its own: the configs hold its routes once more.
     assert found.seen.value == sum(max(len(r.match), 1) * len(vs.spec.hosts) for vs in made for r in vs.spec.http)
+    # Headers set or removed, and faults, CORS policies and mirrors, on every Envoy route.
+    operations = [
+        len(r.headers.request.set) + len(r.headers.request.remove) if r.headers and r.headers.request else 0
+        for r in routes
+    ]
+    actions = [(r.fault is not None) + (r.cors_policy is not None) + (r.mirror is not None) for r in routes]
+    assert found.headers.value == sum(max(len(r.match), 1) * n for r, n in zip(routes, operations, strict=True))
+    assert found.actions.value == sum(max(len(r.match), 1) * n for r, n in zip(routes, actions, strict=True))
 
 
 def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:

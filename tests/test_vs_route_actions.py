@@ -300,7 +300,48 @@ def test_a_regex_rewrite_is_counted_as_a_compiled_regex() -> None:
 
     route = rc.Route(match=rc.RouteMatch(prefix="/"))
     route.route.regex_rewrite.pattern.regex = "^/a"
-    assert route_objects(route) == (0, 0, 1)
+    assert route_objects(route) == (0, 0, 1, 0, 0, 0, 0, 0)
+
+
+def test_route_actions_are_counted_on_the_route_and_its_weighted_destinations() -> None:
+    """Headers added or set and removed count on the route and on each weighted destination,
+    request and response; a fault and a CORS policy count once each (per-route filter configs; any
+    other filter's config is not one of them); every mirror policy counts."""
+    from envoy.config.core.v3 import base_pb2
+    from envoy.config.route.v3 import route_components_pb2 as rc
+    from google.protobuf import any_pb2
+
+    from dsim.xds.routes import ROUTE_COUNTS, route_objects
+
+    def added(*names: str) -> list[base_pb2.HeaderValueOption]:
+        return [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=n, value="v")) for n in names]
+
+    route = rc.Route(match=rc.RouteMatch(prefix="/"))
+    route.request_headers_to_add.extend(added("a", "b"))
+    route.response_headers_to_add.extend(added("c"))
+    route.request_headers_to_remove.extend(["d"])
+    route.response_headers_to_remove.extend(["e", "f"])
+    split = route.route.weighted_clusters.clusters
+    split.add(name="one", request_headers_to_add=added("g"), response_headers_to_remove=["h"])
+    split.add(name="two", response_headers_to_add=added("i", "j"), request_headers_to_remove=["k", "l", "m"])
+    route.route.request_mirror_policies.add(cluster="x")
+    route.route.request_mirror_policies.add(cluster="y")
+    for name in ("envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.other"):
+        route.typed_per_filter_config[name].CopyFrom(any_pb2.Any())
+    counts = dict(zip(ROUTE_COUNTS[1:], route_objects(route), strict=True))
+    assert counts == {
+        "weighted_clusters": 2,
+        "header_matchers": 0,
+        "regex_matchers": 0,
+        "header_additions": 6,
+        "header_removals": 7,
+        "faults": 1,
+        "cors_policies": 1,
+        "mirror_policies": 2,
+    }
+    direct = rc.Route(match=rc.RouteMatch(prefix="/"), direct_response=rc.DirectResponseAction(status=503))
+    direct.request_headers_to_add.extend(added("a"))
+    assert route_objects(direct) == (0, 0, 0, 1, 0, 0, 0, 0)
 
 
 def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:
@@ -402,10 +443,21 @@ def test_retry_options_are_istios(mesh: Cluster) -> None:
     assert "retry_priority" not in kept
 
 
+def _without(cluster: Cluster, **cleared: None) -> tuple[Any, ...]:
+    """The cluster's VirtualServices with ``cleared`` fields of every HTTP route unset."""
+    import dataclasses
+
+    return tuple(
+        dataclasses.replace(
+            vs, spec=dataclasses.replace(vs.spec, http=tuple(dataclasses.replace(r, **cleared) for r in vs.spec.http))
+        )
+        for vs in cluster.istio.virtual_services
+    )
+
+
 def test_generated_virtual_services_can_set_request_headers() -> None:
     """``istio_objects.virtual_services.request_headers``: every generated route sets that many
     request headers; both paths agree, and without it the seed's objects are the same but for them."""
-    import dataclasses
 
     objects: dict[str, Any] = {"virtual_services": {"share": 0.5, "routes": 2, "request_headers": 3}}
     scenario = {"name": "headers", "seed": 3, "synthetic": {"services": 12, "namespaces": 2}, "istio_objects": objects}
@@ -419,11 +471,47 @@ def test_generated_virtual_services_can_set_request_headers() -> None:
     assert_exact_every_design(cluster)
     plain = {"virtual_services": {"share": 0.5, "routes": 2}}
     again = build_cluster(scenario_from_dict({**scenario, "istio_objects": plain}))
-    stripped = tuple(
-        dataclasses.replace(
-            vs,
-            spec=dataclasses.replace(vs.spec, http=tuple(dataclasses.replace(r, headers=None) for r in vs.spec.http)),
-        )
-        for vs in cluster.istio.virtual_services
-    )
-    assert stripped == again.istio.virtual_services
+    assert _without(cluster, headers=None) == again.istio.virtual_services
+
+
+ACTION_KNOBS = {"removed_headers": 2, "fault": True, "cors": True, "mirror": True}
+
+
+def test_generated_virtual_services_can_carry_every_route_action() -> None:
+    """``removed_headers``, ``fault``, ``cors`` and ``mirror``: every generated route removes that
+    many request headers, injects the fault, answers CORS and mirrors to its own host; the counts
+    (``dsim.xds.routes.ROUTE_ACTIONS``) follow route by route, both paths agree, Envoy accepts the
+    configs, and without them the seed's objects are the same but for them."""
+
+    from dsim import config_counts
+
+    objects: dict[str, Any] = {"virtual_services": {"share": 0.5, "routes": 3, "request_headers": 1, **ACTION_KNOBS}}
+    scenario = {"name": "actions", "seed": 3, "synthetic": {"services": 12, "namespaces": 2}, "istio_objects": objects}
+    cluster = build_cluster(scenario_from_dict(scenario))
+    routes = [route for vs in cluster.istio.virtual_services for route in vs.spec.http]
+    assert len(routes) == 3 * len(cluster.istio.virtual_services) > 0
+    hosts = {vs.name: vs.spec.hosts[0] for vs in cluster.istio.virtual_services}
+    for vs in cluster.istio.virtual_services:
+        for route in vs.spec.http:
+            assert route.headers is not None
+            assert route.headers.request is not None
+            assert route.headers.request.remove == ("x-dsim-drop-0", "x-dsim-drop-1")
+            assert route.fault is not None
+            assert route.cors_policy is not None
+            assert route.mirror is not None
+            assert route.mirror.host == hosts[vs.name]
+    counts = config_counts(cluster, "single-stack")
+    # Each proxy sees every generated route at least once (visibility all; a route appears again in
+    # each other HTTP port's and port 80's route configuration), each with one set header, two
+    # removed, a fault, a CORS policy and a mirror.
+    seen = counts["header_additions"]
+    assert (seen >= len(routes)).all()
+    assert (counts["header_removals"] == 2 * seen).all()
+    for column in ("faults", "cors_policies", "mirror_policies"):
+        assert (counts[column] == seen).all(), column
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)
+    plain = {"virtual_services": {"share": 0.5, "routes": 3}}
+    again = build_cluster(scenario_from_dict({**scenario, "istio_objects": plain}))
+    cleared = dict.fromkeys(("headers", "fault", "cors_policy", "mirror", "mirror_percentage"))
+    assert _without(cluster, **cleared) == again.istio.virtual_services

@@ -31,7 +31,7 @@ from dsim.calibration.certificate_profiles import (
 )
 from dsim.calibration.fit import LinearFit
 from dsim.errors import CalibrationError, UnknownNameError
-from dsim.xds.vocabulary import CLUSTER_OBJECTS
+from dsim.xds.vocabulary import CLUSTER_OBJECTS, ROUTE_ACTIONS
 
 # What memory is fitted on: the objects Envoy instantiates. Every listener comes with its filter
 # chains, and domains and locality groups follow virtual hosts and clusters, in every sidecar
@@ -56,16 +56,19 @@ ZONE_TERM = "locality_groups"
 # catch-all) and none has a weighted cluster: routes are then the virtual hosts, priced together.
 # Measurements of meshes with VirtualServices (routes differ from virtual hosts somewhere) price
 # a route and a weighted cluster of their own, and the virtual host is priced through its routes:
-# on the full plan a virtual host's own price beside them came out 0.18 KiB, interval −0.37 to
-# 0.73 (Istio's stats; bench/calibration_report.py prints it), below what the measurements
-# resolve, where a route costs 4.2 KiB; every virtual host has a route.
+# on the full plan a virtual host's own price beside them came out 0.37 KiB, interval −0.10 to
+# 0.84 (Istio's stats; bench/calibration_report.py prints it), below what the measurements
+# resolve, where a route costs 4.3 KiB; every virtual host has a route.
 CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
 """What a cluster holds, priced (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`) where some measured
 cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
 against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±66% on
 three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it)."""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
-"""A route, and what it holds (:data:`dsim.xds.routes.ROUTE_COUNTS`): a fit prices those that vary."""
+"""A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""
+ROUTE_ACTION_TERMS = ROUTE_ACTIONS
+"""What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
+measured route did it: measurements taken before the plan had route actions fit without them."""
 
 
 def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
@@ -73,13 +76,13 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     when the measured meshes had different numbers of zones; :data:`ROUTE_TERMS` in place of
     ``virtual_hosts`` when some had VirtualServices (a virtual host with other than one route); each
     of :data:`CLUSTER_TERMS` some measured cluster held (a DestinationRule policy, a
-    ServiceEntry's location)."""
+    ServiceEntry's location) and each of :data:`ROUTE_ACTION_TERMS` some measured route did."""
     terms: tuple[str, ...] = MEMORY_TERMS
     if "zones" in measurements.columns and measurements["zones"].nunique() > 1:
         terms = (*terms, ZONE_TERM)
     if "routes" in measurements.columns and (measurements["routes"] != measurements["virtual_hosts"]).any():
         terms = (*(t for t in terms if t != "virtual_hosts"), *ROUTE_TERMS)
-    held = (t for t in CLUSTER_TERMS if t in measurements.columns and measurements[t].any())
+    held = (t for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS) if t in measurements.columns and measurements[t].any())
     return (*terms, *held)
 
 
@@ -346,13 +349,16 @@ def shipped_path() -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str) -> Calibration:
+def _load(path: str, version: tuple[int, int]) -> Calibration:
     file = Path(path)
-    if not file.is_file():
-        raise CalibrationError(f"{file}: no such calibration file")
     return Calibration.from_json(file.read_text(), source=file.name if file == shipped_path() else str(file))
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
-    """A calibration file: ``path``, else ``$DSIM_CALIBRATION``, else the shipped one."""
-    return _load(str(path or os.environ.get(CALIBRATION_ENV) or shipped_path()))
+    """A calibration file: ``path``, else ``$DSIM_CALIBRATION``, else the shipped one. Kept once
+    read, until the file changes (``dsim calibrate --out`` may replace it in the same process)."""
+    file = Path(path or os.environ.get(CALIBRATION_ENV) or shipped_path())
+    if not file.is_file():
+        raise CalibrationError(f"{file}: no such calibration file")
+    stat = file.stat()
+    return _load(str(file), (stat.st_mtime_ns, stat.st_size))

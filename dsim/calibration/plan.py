@@ -13,10 +13,10 @@ sidecar. That is the design that makes the terms' joint confidence region smalle
 every term's variance inflation factor (VIF) low: a term that moves with another (as additional
 addresses with endpoints, when every pod is dual-stack) cannot be priced apart from it. Scale
 points of 1,000 to 5,000 services are added (chosen for low VIFs: :data:`SCALE_POINTS`), meshes
-with Istio's own objects laid out by hand (VirtualServices: :data:`ROUTE_POINTS`; DestinationRule
-policies and ServiceEntries: :data:`POLICY_POINTS`), and each other certificate profile gets its
-own smaller D-optimal subset of the small meshes. All of it is deterministic: the same plan on
-every run.
+with Istio's own objects laid out by hand (VirtualServices: :data:`ROUTE_POINTS`, and with route
+actions: :data:`ACTION_POINTS`; DestinationRule policies and ServiceEntries: :data:`POLICY_POINTS`),
+and each other certificate profile gets its own smaller D-optimal subset of the small meshes. All
+of it is deterministic: the same plan on every run.
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ class PlanPoint:
     """What every match of its routes tests (``istio_objects.virtual_services.match_kinds``)."""
     vs_matches_per_route: int = 1
     """Matches of every route but the last (Istio makes each match a route of its own)."""
+    vs_headers: int = 0
+    """Request headers every route sets (``istio_objects.virtual_services.request_headers``)."""
+    vs_removed_headers: int = 0
+    """Request headers every route removes (``removed_headers``)."""
+    vs_actions: str = ""
+    """What every route also does, ``+``-joined: ``fault``, ``cors``, ``mirror`` (the generator's flags)."""
     dr_share: float = 0.0
     """Share of services with a generated DestinationRule carrying :attr:`dr_policy`."""
     dr_policy: str = ""
@@ -110,6 +116,10 @@ class PlanPoint:
             name += f"-vs{int(self.vs_share * 100)}r{self.vs_routes}d{self.vs_destinations}"
             if self.vs_match != "uri_prefix" or self.vs_matches_per_route > 1:
                 name += f"-{self.vs_match.replace('_', '')}{self.vs_matches_per_route}"
+            if self.vs_headers or self.vs_removed_headers:
+                name += f"-h{self.vs_headers}x{self.vs_removed_headers}"
+            if self.vs_actions:
+                name += "-" + self.vs_actions.replace("+", "-")
         if self.dr_share > 0:
             policy = self.dr_policy.replace("_", "").replace("+", "-")
             name += f"-dr{int(self.dr_share * 100)}-{policy}-s{self.dr_subsets}"
@@ -165,6 +175,9 @@ class PlanPoint:
                         if self.vs_match != "uri_prefix" or self.vs_matches_per_route > 1
                         else {}
                     ),
+                    **({"request_headers": self.vs_headers} if self.vs_headers else {}),
+                    **({"removed_headers": self.vs_removed_headers} if self.vs_removed_headers else {}),
+                    **{action: True for action in self.vs_actions.split("+") if action},
                 }
             }
             if self.vs_destinations > 1:  # a route's destinations are drawn over DestinationRule subsets
@@ -329,6 +342,37 @@ crosses mesh sizes, replicas (outlier detection watches every host) and IP famil
 Istio's default certificate. No mesh puts a consistent hash on a cluster without TLS: measured, such
 a ring costs about twice what it costs on a cluster with TLS (``bench/calibration_report.py``
 prints it), which one price per ring cannot represent, so the plan keeps the two apart."""
+ACTION_POINTS = tuple(
+    PlanPoint(
+        services=s,
+        protocols=proto,
+        families=fam,
+        replicas=r,
+        ports=1,
+        subsets=0.0,
+        vs_share=share,
+        vs_routes=routes,
+        vs_headers=headers,
+        vs_removed_headers=removed,
+        vs_actions=actions,
+    )
+    for s, proto, fam, r, share, routes, headers, removed, actions in (
+        (60, "http", "ipv4", 1, 1.0, 8, 2, 0, ""),
+        (150, "http", "mixed", 1, 0.5, 16, 6, 4, ""),
+        (20, "http", "dual", 2, 1.0, 32, 0, 8, ""),
+        (60, "mixed", "mixed", 2, 1.0, 8, 0, 0, "fault"),
+        (150, "http", "ipv4", 1, 0.5, 8, 0, 0, "cors"),
+        (300, "http", "dual", 1, 0.5, 4, 0, 0, "mirror"),
+        (60, "http", "mixed", 1, 1.0, 16, 1, 0, "fault+cors+mirror"),
+        (150, "http", "ipv4", 1, 1.0, 4, 0, 2, "fault+mirror"),
+        (20, "http", "ipv4", 1, 1.0, 32, 4, 0, "cors+mirror"),
+        (300, "http", "ipv4", 1, 0.5, 8, 3, 1, "fault+cors"),
+    )
+)
+"""Meshes whose VirtualServices' routes carry actions (:data:`dsim.xds.routes.ROUTE_ACTIONS`):
+headers set and removed, faults, CORS policies and mirrors, alone and together, on half or all
+services, 4 to 32 routes each, so each action varies apart from the routes that carry it. Laid out
+by hand across mesh sizes; measured under Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -454,14 +498,15 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 
 @functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
-    """The D-optimal small meshes, the scale points, the meshes with VirtualServices and those with
-    DestinationRule policies and ServiceEntries under Istio's default certificate, and a D-optimal
+    """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
+    without route actions) and those with DestinationRule policies and ServiceEntries under Istio's
+    default certificate, and a D-optimal
     subset of the small meshes plus :data:`PLAINTEXT_POINTS` under every other certificate profile
     (but the legacy one), each measured twice. Computing it counts the
     objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
-    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *POLICY_POINTS]
+    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *ACTION_POINTS, *POLICY_POINTS]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
             points += [dataclasses.replace(p, certificate=certificate) for p in (*subset, *PLAINTEXT_POINTS)]

@@ -13,6 +13,9 @@ _EXACT = {
     "plaintext_clusters": "clusters without TLS (their saving)",
     "dns_clusters": "DNS clusters (against an EDS one)",
     "hash_rings": "consistent-hash rings",
+    # A route's fault and CORS policies are per-route filter configs.
+    "faults": "fault filter configs",
+    "cors_policies": "CORS filter configs",
 }
 
 

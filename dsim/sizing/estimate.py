@@ -66,7 +66,9 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen), ~11.4 KB more
 #     for each copy in another port's route configuration of its service (1 against 3 HTTP ports); a weighted
 #     destination and a request header set on a route ~10 B in the cluster, nothing visible in the
-#     accounting, ~3.0 KB and ~3.5 KB in a dump; a (group, service) row of the scope table ~60 B in the
+#     accounting, ~3.0 KB and ~3.5 KB in a dump (a removed header is priced as a set one); a
+#     route's fault, CORS policy or mirror nothing visible in the cluster or the accounting, ~8.8 KB
+#     each in a dump; a (group, service) row of the scope table ~60 B in the
 #     cluster (~74 B under Sidecars whose scopes share no base) and, in the accounting, nothing
 #     visible where the groups see nearly the same services (it sums over the base they share and
 #     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
@@ -98,6 +100,7 @@ BYTES = {
     "route run": 60.0,
     "weighted destination seen": 3_150.0,
     "route header seen": 3_650.0,
+    "route action seen": 9_300.0,
     "scope row": 78.0,
     "scope row run": 59.0,
 }
@@ -382,6 +385,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + routes.port_copies * BYTES["route port copy seen"]
             + routes.destinations * BYTES["weighted destination seen"]
             + routes.headers * BYTES["route header seen"]
+            + routes.actions * BYTES["route action seen"]
         )
     fixed = {"report": BYTES["run extra"]} if stage in ("run", "push") else {}
     if stage in ("run", "push"):

@@ -26,7 +26,9 @@ class RouteCounts:
     destinations: Amount
     """Weighted destinations over those routes (one route's destinations once per match)."""
     headers: Amount
-    """Request headers set over those routes."""
+    """Request headers set or removed over those routes."""
+    actions: Amount
+    """Faults, CORS policies and mirrors over those routes."""
     seen: Amount
     """Envoy routes in the configs: a VirtualService host naming no service (``name.ns``, a
     generated VirtualService's second and later hosts) is a virtual host of its own, every route
@@ -111,13 +113,14 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     destinations = Amount(pasted_destinations, "virtual_services") + generated * Amount(
         float(gen.destinations), f"{GENERATED_VS}.destinations"
     )
-    headers = generated * Amount(float(gen.request_headers), f"{GENERATED_VS}.request_headers")
+    headers = generated * Amount(float(gen.request_headers + gen.removed_headers), f"{GENERATED_VS}.request_headers")
+    actions = generated * Amount(float(gen.fault + gen.cors + gen.mirror), f"{GENERATED_VS}.fault")
     hosts = Amount(float(gen.hosts), f"{GENERATED_VS}.hosts")
     seen = Amount(pasted_seen, "virtual_services") + generated * hosts + entry_routes
     # A generated VirtualService's first host is its service's; the others name none (port 80's alone).
     extra_ports = Amount(max(synthetic_ports - 1.0, 0.0), "synthetic.ports_per_service")
     port_copies = Amount(pasted_copies, "virtual_services") + generated * extra_ports
-    return RouteCounts(routes, destinations, headers, seen, port_copies)
+    return RouteCounts(routes, destinations, headers, actions, seen, port_copies)
 
 
 class _Counted(Protocol):

@@ -12,6 +12,8 @@ from google.protobuf import wrappers_pb2
 from dsim.xds.common import pack, zero
 from dsim.xds.listeners import PASSTHROUGH
 from dsim.xds.names import bracketed
+from dsim.xds.route_actions import CORS_FILTER, FAULT_FILTER
+from dsim.xds.vocabulary import ROUTE_ACTIONS
 
 VHOST_FIELD = 2
 """``RouteConfiguration.virtual_hosts``: a virtual host's field number in its route configuration."""
@@ -120,8 +122,7 @@ ROUTE_OBJECTS = ("weighted_clusters", "header_matchers", "regex_matchers")
 (``ClusterWeight``), header and query-parameter matchers, and compiled regular expressions (RE2
 programs: a regex path, a regex header or query-parameter match, or a regex path rewrite)."""
 
-
-ROUTE_COUNTS = ("routes", *ROUTE_OBJECTS)
+ROUTE_COUNTS = ("routes", *ROUTE_OBJECTS, *ROUTE_ACTIONS)
 """The route counts of a sidecar (:data:`dsim.xds.vocabulary.COUNT_COLUMNS` has them)."""
 
 
@@ -130,22 +131,36 @@ def _is_regex(matcher: rc.HeaderMatcher | rc.QueryParameterMatcher) -> bool:
 
 
 def route_objects(route: rc.Route) -> tuple[int, ...]:
-    """Per :data:`ROUTE_OBJECTS`, how many ``route`` holds."""
+    """Per :data:`ROUTE_OBJECTS` then :data:`ROUTE_ACTIONS`, how many ``route`` holds."""
     action = route.route if route.HasField("route") else None
-    weighted = len(action.weighted_clusters.clusters) if action and action.HasField("weighted_clusters") else 0
+    weighted = action.weighted_clusters.clusters if action and action.HasField("weighted_clusters") else ()
     match = route.match
     matchers = [*match.headers, *match.query_parameters]
     regexes = int(match.HasField("safe_regex")) + sum(_is_regex(m) for m in matchers)
     regexes += int(action is not None and action.HasField("regex_rewrite"))
-    return weighted, len(matchers), regexes
+    header_owners = (route, *weighted)
+    additions = sum(len(o.request_headers_to_add) + len(o.response_headers_to_add) for o in header_owners)
+    removals = sum(len(o.request_headers_to_remove) + len(o.response_headers_to_remove) for o in header_owners)
+    filters = route.typed_per_filter_config
+    mirrors = len(action.request_mirror_policies) if action is not None else 0
+    return (
+        len(weighted),
+        len(matchers),
+        regexes,
+        additions,
+        removals,
+        int(FAULT_FILTER in filters),
+        int(CORS_FILTER in filters),
+        mirrors,
+    )
 
 
 def vhost_objects(vhosts: Iterable[rc.VirtualHost]) -> dict[str, int]:
-    """The routes of ``vhosts`` and, per :data:`ROUTE_OBJECTS`, what they hold."""
+    """The routes of ``vhosts`` and, per :data:`ROUTE_OBJECTS` and :data:`ROUTE_ACTIONS`, what they hold."""
     counts = dict.fromkeys(ROUTE_COUNTS, 0)
     for vhost in vhosts:
         counts["routes"] += len(vhost.routes)
         for route in vhost.routes:
-            for name, value in zip(ROUTE_OBJECTS, route_objects(route), strict=True):
+            for name, value in zip(ROUTE_COUNTS[1:], route_objects(route), strict=True):
                 counts[name] += value
     return counts

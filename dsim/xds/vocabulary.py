@@ -12,6 +12,13 @@ XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
 XDS_SHORT = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
 """Each resource kind's short name (Istio's metric labels: ``type=eds``)."""
 
+ROUTE_ACTIONS = ("header_additions", "header_removals", "faults", "cors_policies", "mirror_policies")
+"""What a route does beside forwarding that Envoy builds an object for (:mod:`dsim.xds.routes`
+counts them): each header it, or one of its weighted destinations, adds or sets, request or
+response (a formatter each); each header it removes; a fault filter config; a CORS filter config;
+each request mirror policy. Measured, they are not small beside a route
+(``bench/route_actions_memory.py``)."""
+
 COUNT_COLUMNS = [
     "listeners",
     "listener_additional_addresses",
@@ -28,6 +35,7 @@ COUNT_COLUMNS = [
     "weighted_clusters",
     "header_matchers",
     "regex_matchers",
+    *ROUTE_ACTIONS,
     "locality_groups",
     "endpoints",
     "endpoint_additional_addresses",

@@ -61,9 +61,22 @@ def test_locality_groups_get_their_own_term_only_when_zones_vary() -> None:
 
 
 def test_the_route_terms_are_the_route_counts() -> None:
+    from dsim.calibration.model import ROUTE_ACTION_TERMS
     from dsim.xds.routes import ROUTE_COUNTS
 
-    assert ROUTE_TERMS == ROUTE_COUNTS
+    assert (*ROUTE_TERMS, *ROUTE_ACTION_TERMS) == ROUTE_COUNTS
+
+
+def test_route_actions_are_priced_only_where_some_measured_route_did_them() -> None:
+    """A bundle measured before the plan had route actions (no columns, or all zero) fits without
+    them; each action a measured route did gets its term, the others none."""
+    from dsim.calibration.model import ROUTE_ACTION_TERMS
+
+    routed = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 40], "weighted_clusters": [0, 12]})
+    hosts = tuple(t for t in MEMORY_TERMS if t != "virtual_hosts")
+    assert memory_terms(routed.assign(**dict.fromkeys(ROUTE_ACTION_TERMS, 0))) == (*hosts, *ROUTE_TERMS)
+    acted = routed.assign(**{**dict.fromkeys(ROUTE_ACTION_TERMS, 0), "faults": [0, 40], "header_removals": [6, 0]})
+    assert memory_terms(acted) == (*hosts, *ROUTE_TERMS, "header_removals", "faults")
 
 
 def test_routes_get_their_own_terms_only_when_virtual_services_were_measured() -> None:

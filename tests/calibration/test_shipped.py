@@ -18,6 +18,7 @@ from dsim.calibration.model import (
     CLUSTER_TERMS,
     ENVOY_TARGETS,
     MEMORY_TERMS,
+    ROUTE_ACTION_TERMS,
     ROUTE_TERMS,
     ZONE_TERM,
     load_calibration,
@@ -74,7 +75,8 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        assert {s.name for s in fit.slopes} <= {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *CLUSTER_TERMS}
+        terms = {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *ROUTE_ACTION_TERMS, *CLUSTER_TERMS}
+        assert {s.name for s in fit.slopes} <= terms
         for slope in fit.slopes:
             if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes"):
                 assert slope.ci_low > 0, (design, profile, slope)

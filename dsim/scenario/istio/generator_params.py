@@ -58,6 +58,16 @@ class VirtualServiceGen:
     request_headers: Annotated[int, AtLeast(0), AtMost(100)] = 0
     """Request headers every route of the services' VirtualServices sets (``headers.request.set``:
     ``x-dsim-0``, ``x-dsim-1``... to the route's name); it draws nothing, so the rest stays the seed's."""
+    removed_headers: Annotated[int, AtLeast(0), AtMost(100)] = 0
+    """Request headers every route removes (``headers.request.remove``: ``x-dsim-drop-0``...); draws nothing."""
+    fault: bool = False
+    """Every route injects faults: a 5 ms delay on 1% of requests and a 503 on 0.1% (``fault``);
+    draws nothing."""
+    cors: bool = False
+    """Every route has a CORS policy allowing one origin, GET and POST (``corsPolicy``); draws nothing."""
+    mirror: bool = False
+    """Every route mirrors 1% of its traffic to its own host (``mirror``, ``mirrorPercentage``); draws
+    nothing."""
     private: Fraction = 0.0
     """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
     keep the service's default route."""

@@ -38,7 +38,8 @@ from dsim.scenario.istio.generator_params import (
     VirtualServiceGen,
 )
 from dsim.scenario.istio.reader import Milliseconds
-from dsim.scenario.istio.route_actions import HeaderOperations, Headers
+from dsim.scenario.istio.route_actions import HeaderOperations, Headers, Percentage
+from dsim.scenario.istio.route_policies import CorsPolicy, FaultAbort, FaultDelay, HTTPFaultInjection
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS, canonical_protocol, sidecar_host_problem
 from dsim.scenario.istio.service_entry import (
     RESOLUTIONS,
@@ -225,14 +226,28 @@ def _http_route(
     matches = tuple(_match(kind, name, index, k) for k, kind in enumerate(kinds))
     timeout, retries = _policies(params)
     headers = {f"x-dsim-{k}": f"r{index}" for k in range(params.request_headers)}
+    removed = tuple(f"x-dsim-drop-{k}" for k in range(params.removed_headers))
     return HTTPRoute(
         name=f"r{index}",
         match=matches,
         route=_destinations(params, rng, host, subsets, index),
         timeout=timeout,
         retries=retries,
-        headers=Headers(request=HeaderOperations(set=headers)) if headers else None,
+        headers=Headers(request=HeaderOperations(set=headers, remove=removed)) if headers or removed else None,
+        fault=_FAULT if params.fault else None,
+        cors_policy=_CORS if params.cors else None,
+        mirror=Destination(host=host) if params.mirror else None,
+        mirror_percentage=Percentage(value=1.0) if params.mirror else None,
     )
+
+
+# The generator's fault and CORS policy (VirtualServiceGen.fault, .cors): one of each kind a team
+# writes, fixed so they draw nothing from the seed.
+_FAULT = HTTPFaultInjection(
+    delay=FaultDelay(fixed_delay=Milliseconds(5), percentage=Percentage(value=1.0)),
+    abort=FaultAbort(http_status=503, percentage=Percentage(value=0.1)),
+)
+_CORS = CorsPolicy(allow_origins=(StringMatch(exact="https://app.example.com"),), allow_methods=("GET", "POST"))
 
 
 def _policies(params: VirtualServiceGen) -> tuple[Milliseconds | None, HTTPRetry | None]:
