@@ -439,14 +439,68 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     assert sum(max(len(r.match), 1) for r in merged) == 9
     # A host naming no service is a virtual host of its own: the configs hold its routes once more.
     assert found.seen.value == sum(max(len(r.match), 1) * len(vs.spec.hosts) for vs in made for r in vs.spec.http)
-    # Headers set or removed, and faults, CORS policies and mirrors, on every Envoy route.
-    operations = [
-        len(r.headers.request.set) + len(r.headers.request.remove) if r.headers and r.headers.request else 0
-        for r in routes
-    ]
-    actions = [(r.fault is not None) + (r.cors_policy is not None) + (r.mirror is not None) for r in routes]
-    assert found.headers.value == sum(max(len(r.match), 1) * n for r, n in zip(routes, operations, strict=True))
-    assert found.actions.value == sum(max(len(r.match), 1) * n for r, n in zip(routes, actions, strict=True))
+    # Headers set or removed, and faults, CORS policies and mirrors, on every copy of a generated
+    # route (the pasted ones here do none): the copies the same generator makes with no share.
+    per_route = {
+        "headers": generator.get("request_headers", 0) + generator.get("removed_headers", 0),
+        "actions": sum(bool(generator.get(k)) for k in ("fault", "cors", "mirror")),
+    }
+
+    def ungenerated(d: dict[str, Any]) -> None:
+        change(d)
+        d["istio_objects"]["virtual_services"] = {**generator, "share": 0}
+
+    alone = estimate_counts(scenario_from_dict(quickstart_with(ungenerated))).routes
+    copies = found.seen.value + found.port_copies.value - alone.seen.value - alone.port_copies.value
+    assert copies > 0
+    for name, each in per_route.items():
+        assert getattr(found, name).value == pytest.approx(each * copies), name
+
+
+def test_pasted_header_operations_and_actions_count_on_every_copy_of_their_routes() -> None:
+    """A pasted route's headers (its own and its destinations', request and response) and its
+    fault, CORS policy and mirrors count once per Envoy route in each host's virtual host and each
+    other port's route configuration; a delegate's merged routes hold what both routes do."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["namespaces"] = [{"name": "shop"}]
+        d["services"] = [
+            {"name": "cart", "namespace": "shop", "ports": [{"port": p, "name": f"http-{p}"} for p in (80, 81, 82)]}
+        ]
+        headers = {"request": {"set": {"a": "1", "b": "2"}, "remove": ["c"]}, "response": {"add": {"d": "4"}}}
+        d["virtual_services"] = [
+            {
+                "name": "cart",
+                "namespace": "shop",
+                "spec": {
+                    # The service (3 ports: 2 copies) and a name of its own (1 virtual host).
+                    "hosts": ["cart", "cart.example.com"],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": "/a"}}, {"uri": {"prefix": "/b"}}],
+                            "headers": headers,
+                            "route": [{"destination": {"host": "cart"}, "headers": {"response": {"remove": ["e"]}}}],
+                            "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 1}}},
+                            "mirrors": [{"destination": {"host": "cart"}}, {"destination": {"host": "cart"}}],
+                        },
+                        {
+                            "route": [{"destination": {"host": "cart"}}],
+                            "corsPolicy": {"allowOrigins": [{"exact": "x"}]},
+                        },
+                    ],
+                },
+            }
+        ]
+
+    found = estimate_counts(scenario_from_dict(quickstart_with(change))).routes
+    # Each Envoy route in two hosts' virtual hosts and the service's two other ports (the name of
+    # its own is priced at the synthetic services' mean ports, an upper bound: a little more).
+    other_ports = found.port_copies.value / found.routes.value
+    assert 2 <= other_ports < 2.5
+    held = 2 + other_ports
+    # The first route: two Envoy routes, 5 header operations, a fault and two mirrors each.
+    assert found.headers.value == pytest.approx(2 * 5 * held)
+    assert found.actions.value == pytest.approx((2 * 3 + 1) * held)
 
 
 def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:
@@ -545,3 +599,48 @@ def test_a_dump_counts_the_routes_copied_into_each_port_of_a_service() -> None:
     alone = estimate_counts(scenario_from_dict(data)).routes.port_copies.value
     data["virtual_services"][0]["spec"]["hosts"].append("nowhere.example.com")
     assert estimate_counts(scenario_from_dict(data)).routes.port_copies.value == alone
+
+
+def test_a_delegate_s_merged_routes_count_what_root_and_delegate_routes_do() -> None:
+    """Each merged route (a root match × a delegate match) is counted with the root route's headers
+    and mirror beside the delegate route's (an upper bound: a delegate setting its own keeps its own)."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["namespaces"] = [{"name": "shop"}]
+        d["services"] = [{"name": "cart", "namespace": "shop", "ports": [{"port": 80, "name": "http"}]}]
+        d["virtual_services"] = [
+            {
+                "name": "root",
+                "namespace": "shop",
+                "spec": {
+                    "hosts": ["cart"],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": p}} for p in ("/a", "/b", "/c")],
+                            "delegate": {"name": "child"},
+                            "headers": {"request": {"set": {"x-root": "1"}}},
+                            "mirror": {"host": "cart"},
+                        }
+                    ],
+                },
+            },
+            {
+                "name": "child",
+                "namespace": "shop",
+                "spec": {
+                    "http": [
+                        {
+                            "match": [{"headers": {"v": {"exact": v}}} for v in ("1", "2")],
+                            "route": [{"destination": {"host": "cart"}}],
+                            "headers": {"request": {"remove": ["x-a", "x-b"]}},
+                            "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 1}}},
+                        }
+                    ]
+                },
+            },
+        ]
+
+    found = estimate_counts(scenario_from_dict(quickstart_with(change))).routes
+    assert found.routes.value == 3 * 2 + 2  # the delegate's own routes are objects too, in no config
+    assert found.headers.value == 3 * 2 * (1 + 2)
+    assert found.actions.value == 3 * 2 * (1 + 1)

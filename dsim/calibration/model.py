@@ -62,7 +62,7 @@ ZONE_TERM = "locality_groups"
 CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
 """What a cluster holds, priced (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`) where some measured
 cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
-against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±66% on
+against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±65% on
 three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it)."""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""

@@ -369,7 +369,7 @@ ACTION_POINTS = tuple(
         (300, "http", "ipv4", 1, 0.5, 8, 3, 1, "fault+cors"),
     )
 )
-"""Meshes whose VirtualServices' routes carry actions (:data:`dsim.xds.routes.ROUTE_ACTIONS`):
+"""Meshes whose VirtualServices' routes carry actions (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`):
 headers set and removed, faults, CORS policies and mirrors, alone and together, on half or all
 services, 4 to 32 routes each, so each action varies apart from the routes that carry it. Laid out
 by hand across mesh sizes; measured under Istio's default certificate."""

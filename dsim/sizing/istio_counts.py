@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dsim.cluster.rule_index import ROOT_NAMESPACE
 from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio.generator_params import VirtualServiceGen
+from dsim.scenario.istio.virtual_service import HTTPRoute
 from dsim.scenario.model import Scenario
 from dsim.sizing.amount import Amount, total
 
@@ -26,9 +28,10 @@ class RouteCounts:
     destinations: Amount
     """Weighted destinations over those routes (one route's destinations once per match)."""
     headers: Amount
-    """Request headers set or removed over those routes."""
+    """Headers set, added or removed over those routes and every copy of them in the configs (each
+    host's virtual host, each other port's route configuration)."""
     actions: Amount
-    """Faults, CORS policies and mirrors over those routes."""
+    """Faults, CORS policies and mirrors over the same copies."""
     seen: Amount
     """Envoy routes in the configs: a VirtualService host naming no service (``name.ns``, a
     generated VirtualService's second and later hosts) is a virtual host of its own, every route
@@ -51,20 +54,56 @@ def _named_service(host: str, namespace: str, domain: str) -> tuple[str, str]:
     return (labels[0], namespace) if len(labels) == 1 else (labels[0], labels[1])
 
 
-def _merged_routes(vs: VirtualService, delegates: dict[tuple[str, str], VirtualService]) -> list[tuple[float, int]]:
-    """(Envoy routes, weighted destinations each) of each HTTP route of ``vs``: one per match, and
-    a route delegating to another VirtualService replaced by the delegate's routes, each match of
-    theirs combined with each of its own (an upper bound: conflicting pairs are dropped)."""
+class _Merged(NamedTuple):
+    """What each Envoy route made of one HTTP route holds (:func:`_merged_routes`)."""
+
+    routes: float
+    """Envoy routes."""
+    destinations: int
+    """Weighted destinations of each."""
+    header_operations: int
+    """Headers each sets, adds or removes (the route's and its destinations')."""
+    actions: int
+    """Faults, CORS policies and mirrors each carries."""
+
+
+def _header_operations(route: HTTPRoute) -> int:
+    owners = (route.headers, *(d.headers for d in route.route))
+    changes = (part for headers in owners if headers is not None for part in (headers.request, headers.response))
+    return sum(len(c.set) + len(c.add) + len(c.remove) for c in changes if c is not None)
+
+
+def _actions(route: HTTPRoute) -> int:
+    return (route.fault is not None) + (route.cors_policy is not None) + (route.mirror is not None) + len(route.mirrors)
+
+
+def _merged_routes(vs: VirtualService, delegates: dict[tuple[str, str], VirtualService]) -> list[_Merged]:
+    """What each HTTP route of ``vs`` makes: one Envoy route per match, and a route delegating to
+    another VirtualService replaced by the delegate's routes, each match of theirs combined with
+    each of its own and holding what both do (an upper bound: conflicting pairs are dropped, and a
+    delegate route inherits only what it does not set)."""
     found = []
     for route in vs.spec.http:
         own = float(max(len(route.match), 1))
         if route.delegate is None:
-            found.append((own, len(route.route)))
+            found.append(_Merged(own, len(route.route), _header_operations(route), _actions(route)))
             continue
         delegate = delegates.get((route.delegate.name, route.delegate.namespace or vs.namespace))
         for theirs in delegate.spec.http if delegate is not None else ():
-            found.append((own * max(len(theirs.match), 1), len(theirs.route)))
+            found.append(
+                _Merged(
+                    own * max(len(theirs.match), 1),
+                    len(theirs.route),
+                    _header_operations(route) + _header_operations(theirs),
+                    _actions(route) + _actions(theirs),
+                )
+            )
     return found
+
+
+def _generated_field(gen: VirtualServiceGen, knobs: tuple[str, ...]) -> str:
+    """The generator knob of ``knobs`` that adds most per route, to name in a refusal."""
+    return f"{GENERATED_VS}.{max(knobs, key=lambda k: int(getattr(gen, k)))}"
 
 
 def _synthetic_route_ports(s: Scenario) -> float:
@@ -86,6 +125,7 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     last route has no match), on each of ``share`` of the synthetic services (the generators draw
     from them alone); the generated ServiceEntries' VirtualServices route each host once."""
     pasted_routes, pasted_destinations, pasted_seen, pasted_copies = 0.0, 0.0, 0.0, 0.0
+    pasted_operations, pasted_actions = 0.0, 0.0
     explicit_ports = _service_ports(s)
     synthetic_ports = _synthetic_route_ports(s)
     delegates = {(vs.name, vs.namespace): vs for vs in s.virtual_services if not vs.spec.hosts}
@@ -94,11 +134,15 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
         # A host naming no explicit service may name a synthetic one (or nothing: an upper bound);
         # each host's own ports beyond its first, so that one of fewer takes nothing from another's.
         copies = sum(max(explicit_ports.get(name, synthetic_ports) - 1.0, 0.0) for name in named)
-        for made, weighted in _merged_routes(vs, delegates):
-            pasted_routes += made
-            pasted_destinations += made * weighted
-            pasted_seen += made * len(vs.spec.hosts)
-            pasted_copies += made * copies
+        for made in _merged_routes(vs, delegates):
+            pasted_routes += made.routes
+            pasted_destinations += made.routes * made.destinations
+            pasted_seen += made.routes * len(vs.spec.hosts)
+            pasted_copies += made.routes * copies
+            # Each copy of a route, in each host's virtual host and each port's, holds what it does.
+            kept = made.routes * (len(vs.spec.hosts) + copies)
+            pasted_operations += kept * made.header_operations
+            pasted_actions += kept * made.actions
     gen = s.istio_objects.virtual_services
     matched = Amount(float(max(gen.matches_per_route, 1)), f"{GENERATED_VS}.matches_per_route")
     per_vs = Amount(float(gen.routes - 1), f"{GENERATED_VS}.routes") * matched + Amount(1.0, f"{GENERATED_VS}.routes")
@@ -113,14 +157,21 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     destinations = Amount(pasted_destinations, "virtual_services") + generated * Amount(
         float(gen.destinations), f"{GENERATED_VS}.destinations"
     )
-    headers = generated * Amount(float(gen.request_headers + gen.removed_headers), f"{GENERATED_VS}.request_headers")
-    actions = generated * Amount(float(gen.fault + gen.cors + gen.mirror), f"{GENERATED_VS}.fault")
     hosts = Amount(float(gen.hosts), f"{GENERATED_VS}.hosts")
     seen = Amount(pasted_seen, "virtual_services") + generated * hosts + entry_routes
     # A generated VirtualService's first host is its service's; the others name none (port 80's alone).
     extra_ports = Amount(max(synthetic_ports - 1.0, 0.0), "synthetic.ports_per_service")
     port_copies = Amount(pasted_copies, "virtual_services") + generated * extra_ports
-    return RouteCounts(routes, destinations, headers, actions, seen, port_copies)
+    held = generated * hosts + generated * extra_ports  # every copy of a generated route
+    operations = Amount(float(gen.request_headers + gen.removed_headers), _generated_field(gen, _HEADER_KNOBS))
+    actions = Amount(float(gen.fault + gen.cors + gen.mirror), _generated_field(gen, _ACTION_KNOBS))
+    headers = Amount(pasted_operations, "virtual_services") + held * operations
+    acting = Amount(pasted_actions, "virtual_services") + held * actions
+    return RouteCounts(routes, destinations, headers, acting, seen, port_copies)
+
+
+_HEADER_KNOBS = ("request_headers", "removed_headers")
+_ACTION_KNOBS = ("fault", "cors", "mirror")
 
 
 class _Counted(Protocol):

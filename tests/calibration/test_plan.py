@@ -91,7 +91,6 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
     assert sorted(p.name for p in plan) == sorted(measured["point"].unique())
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
     by_hand = len(ROUTE_POINTS) + len(ACTION_POINTS) + len(POLICY_POINTS)
-    by_hand = len(ROUTE_POINTS) + len(ACTION_POINTS) + len(POLICY_POINTS)
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + by_hand
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
     assert {p.zones for p in main} == {1, 2, 3}
