@@ -74,7 +74,7 @@ def _header_operations(route: HTTPRoute) -> int:
 
 
 def _actions(route: HTTPRoute) -> int:
-    return (route.fault is not None) + (route.cors_policy is not None) + (route.mirror is not None) + len(route.mirrors)
+    return (route.fault is not None) + (route.cors_policy is not None) + len(route.mirror_destinations())
 
 
 def _merged_routes(vs: VirtualService, delegates: dict[tuple[str, str], VirtualService]) -> list[_Merged]:
