@@ -1,7 +1,8 @@
 """Bytes per Istio-object shape at each stage's peak: what :data:`dsim.sizing.estimate.BYTES` prices
 VirtualService routes and the ``scope`` table at.
 
-Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
+First the fixed cost of building a cluster (``cluster extra``: ``dsim inspect`` of a one-service
+mesh against the base). Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
 process on two scenarios that differ in one count alone, their difference over the count's. Then
 each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
 side). Stages: ``inspect`` (the cluster), ``run --no-pushsim`` under single-stack alone (x1) and,
@@ -10,6 +11,8 @@ for routes, under all four designs (x4), ``dump`` of one sidecar (its config). R
 
 - **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
   ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
+- **HTTP route**: what an HTTP route holds beyond its Envoy routes; 50 services whose
+  VirtualService has 11 routes of 100 matches against 1,000 routes of one (as many Envoy routes).
 - **route port copy**: the same routes on 10 services of one against three HTTP ports (each port's
   route configuration holds the service's virtual host, every route once more), in one sidecar's dump.
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
@@ -60,6 +63,13 @@ def mesh(services: int, namespaces: int = 2, **istio_objects: Any) -> dict[str, 
 
 def routes(services: int) -> dict[str, Any]:
     return mesh(services, virtual_services={"share": 1.0, "routes": 100, "matches_per_route": 100})
+
+
+def http_routes(count: int) -> dict[str, Any]:
+    """``count`` 0: VirtualServices of 11 routes of 100 matches; 1: of 1,000 routes of one match
+    (1,001 and 1,000 Envoy routes: 989 more HTTP routes holding them)."""
+    vs = {"share": 1.0, "routes": 11, "matches_per_route": 100} if count == 0 else {"share": 1.0, "routes": 1_000}
+    return mesh(50, virtual_services=vs)
 
 
 def port_copies(ports: int) -> dict[str, Any]:
@@ -117,6 +127,7 @@ def unshared_scope(teams: int) -> dict[str, Any]:
 # (price, scenario of a count, the two counts, objects per count)
 PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]] = [
     ("Envoy route", routes, (5, 15), 99 * 100 + 1),
+    ("HTTP route", http_routes, (0, 1), 50 * 989),
     ("route port copy", port_copies, (1, 3), 10 * (99 * 100 + 1)),
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
     ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
@@ -153,13 +164,18 @@ def main() -> None:
     only = parser.parse_args().only
     base = peak_rss([sys.executable, "-c", "import dsim.cli"])
     print(f"base: `import dsim.cli` holds {format_bytes(base)}; run x1: under single-stack alone, x4: all four designs")
+    with tempfile.TemporaryDirectory(prefix="dsim-prices-") as folder:
+        tiny, _ = measure(Path(folder), "cluster extra", mesh(1), "cluster", ["inspect"], None)
+    print(f"cluster extra: `dsim inspect` of a one-service mesh peaks {format_bytes(tiny - base)} above the base")
     print(f"{'price':<22} {'stage':<8} {'counts':>12} {'peaks':>22} {'bytes each':>11} {'est/measured':>13}")
     with tempfile.TemporaryDirectory(prefix="dsim-prices-") as folder:
         scratch = Path(folder)
         for name, make, (low, high), per_count in PROBES:
             if only and name != only:
                 continue
-            extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make in (scope, unshared_scope) else [DUMP]
+            # A dump holds Envoy routes, whatever HTTP routes made them: the HTTP route has no dump price.
+            undumped = (scope, unshared_scope, http_routes)
+            extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make in undumped else [DUMP]
             # A route's copies in its service's other ports' configurations are the dump's alone.
             for stage, args in [DUMP] if make is port_copies else [*COMMANDS, *extra]:
                 designs = 1 if "single-stack" in args else None

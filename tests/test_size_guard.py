@@ -437,6 +437,8 @@ def test_the_envoy_routes_estimated_are_the_generated_virtual_services(generator
     assert found.destinations.value >= sum(max(len(r.match), 1) * len(r.route) for r in routes)
     merged = next(vs for vs in made if vs.name == "root").spec.http
     assert sum(max(len(r.match), 1) for r in merged) == 9
+    # HTTP routes as the cluster holds them: the root's delegating route as the two it is merged into.
+    assert found.http_routes.value == len(routes)
     # A host naming no service is a virtual host of its own: the configs hold its routes once more.
     assert found.seen.value == sum(max(len(r.match), 1) * len(vs.spec.hosts) for vs in made for r in vs.spec.http)
     # Headers set or removed, and faults, CORS policies and mirrors, on every copy of a generated

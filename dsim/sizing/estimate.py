@@ -28,6 +28,8 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 # scenarios that scale one count at a time, less the same command's on a small scenario, over
 # that count (2 cores, Python 3.11, numpy 2, pandas 2, one run at a time). The base is what the
 # process holds when the guard runs (its imports: ~145-275 MB), read then, not assumed:
+#   cluster extra: `dsim inspect` of a one-service mesh against `import dsim.cli`, +14-15 MB (what
+#     building a cluster imports and keeps beyond the command line's modules; bench/size_prices.py).
 #   run extra: `dsim run --no-pushsim` of quickstart.yaml against `dsim inspect` of it, +31-57 MB
 #     (matplotlib, the calibration, the report); push extra: `dsim run` of it, +68-139 MB more
 #     (simpy, the compiled kernels; it grew as the push model did).
@@ -63,7 +65,9 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #   route, scope row (bench/size_prices.py prints each): an Envoy route of a VirtualService (one
 #     per match) ~670 B in the cluster and ~55 B more in the accounting, under one design or four
 #     (it keeps their sizes, not their messages: ~7.3 KB a route per design when it kept them),
-#     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen), ~11.4 KB more
+#     ~33 KB in one sidecar's dump (messages, dict and JSON, as for a cluster seen); the HTTP route
+#     holding it ~640 B more in the cluster and ~675 B in the accounting's stage, whatever its
+#     matches (paid once: 1,000 routes of one match against 11 of 100); ~11.4 KB more
 #     for each copy in another port's route configuration of its service (1 against 3 HTTP ports); a weighted
 #     destination and a request header set on a route ~10 B in the cluster, nothing visible in the
 #     accounting, ~3.0 KB and ~3.5 KB in a dump (a removed header is priced as a set one); a
@@ -75,6 +79,7 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
 #     route ~12%, so that no probe's cluster is above its estimate).
 BYTES = {
+    "cluster extra": 16e6,
     "run extra": 60e6,
     "push extra": 130e6,
     "pod": 400.0,
@@ -95,6 +100,7 @@ BYTES = {
     "push second": 100.0,
     "push lane": 64.0,
     "route": 750.0,
+    "HTTP route": 710.0,
     "route seen": 34_700.0,
     "route port copy seen": 12_000.0,
     "route run": 60.0,
@@ -376,7 +382,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
     events, endpoint_changes = _churn(scenario, counts)
     routes = counts.routes
     memory["scope"] = counts.scope_rows * BYTES["scope row"]
-    memory["routes"] = routes.routes * BYTES["route"]
+    memory["routes"] = routes.routes * BYTES["route"] + routes.http_routes * BYTES["HTTP route"]
     if stage == "config":
         memory["one sidecar's config"] = (
             clusters_seen * BYTES["cluster seen"]
@@ -387,7 +393,9 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + routes.headers * BYTES["route header seen"]
             + routes.actions * BYTES["route action seen"]
         )
-    fixed = {"report": BYTES["run extra"]} if stage in ("run", "push") else {}
+    fixed = {"cluster code": BYTES["cluster extra"]}
+    if stage in ("run", "push"):
+        fixed["report"] = BYTES["run extra"]
     if stage in ("run", "push"):
         copies = 2.0  # dual-stack designs price each family's copy of a cluster's endpoints and routes
         route_groups = Amount(float(len(counts.http_ports)) * copies, counts.http_field)

@@ -25,6 +25,9 @@ class RouteCounts:
 
     routes: Amount
     """Envoy routes: one per match of an HTTP route (one for a route without a match)."""
+    http_routes: Amount
+    """HTTP routes the cluster holds, before their matches become Envoy routes (a route delegating
+    to another VirtualService as the delegate's routes)."""
     destinations: Amount
     """Weighted destinations over those routes (one route's destinations once per match)."""
     headers: Amount
@@ -125,7 +128,7 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     last route has no match), on each of ``share`` of the synthetic services (the generators draw
     from them alone); the generated ServiceEntries' VirtualServices route each host once."""
     pasted_routes, pasted_destinations, pasted_seen, pasted_copies = 0.0, 0.0, 0.0, 0.0
-    pasted_operations, pasted_actions = 0.0, 0.0
+    pasted_http, pasted_operations, pasted_actions = 0.0, 0.0, 0.0
     explicit_ports = _service_ports(s)
     synthetic_ports = _synthetic_route_ports(s)
     delegates = {(vs.name, vs.namespace): vs for vs in s.virtual_services if not vs.spec.hosts}
@@ -135,6 +138,7 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
         # each host's own ports beyond its first, so that one of fewer takes nothing from another's.
         copies = sum(max(explicit_ports.get(name, synthetic_ports) - 1.0, 0.0) for name in named)
         for made in _merged_routes(vs, delegates):
+            pasted_http += 1  # the cluster holds a delegating route as the delegate's routes
             pasted_routes += made.routes
             pasted_destinations += made.routes * made.destinations
             pasted_seen += made.routes * len(vs.spec.hosts)
@@ -154,6 +158,12 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
         "istio_objects.service_entries.count",
     )
     routes = Amount(pasted_routes, "virtual_services") + generated + entry_routes
+    # A generated ServiceEntry's VirtualService holds an HTTP route per host, one Envoy route each.
+    http_routes = (
+        Amount(pasted_http, "virtual_services")
+        + Amount(float(round(chosen.value)), chosen.field) * Amount(float(gen.routes), f"{GENERATED_VS}.routes")
+        + entry_routes
+    )
     destinations = Amount(pasted_destinations, "virtual_services") + generated * Amount(
         float(gen.destinations), f"{GENERATED_VS}.destinations"
     )
@@ -167,7 +177,7 @@ def envoy_routes(s: Scenario, synthetic_services: Amount) -> RouteCounts:
     actions = Amount(float(gen.fault + gen.cors + gen.mirror), _generated_field(gen, _ACTION_KNOBS))
     headers = Amount(pasted_operations, "virtual_services") + held * operations
     acting = Amount(pasted_actions, "virtual_services") + held * actions
-    return RouteCounts(routes, destinations, headers, acting, seen, port_copies)
+    return RouteCounts(routes, http_routes, destinations, headers, acting, seen, port_copies)
 
 
 _HEADER_KNOBS = ("request_headers", "removed_headers")
