@@ -249,3 +249,28 @@ def test_a_signal_while_calibrating_stops_the_live_envoy(signum: int, tmp_path: 
 
         run.wait_until(envoy_live, "an Envoy is being measured")
         _stop_and_check(run, signum)
+
+
+def _killed_leaves_no_envoy(run: Launched) -> None:
+    """SIGKILL gives dsim no chance to stop its Envoy: the kernel must (dsim.tied_process)."""
+    run.process.kill()
+    run.process.wait(timeout=PATIENCE_S)
+    deadline = time.monotonic() + 30
+    while _envoys(run) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _envoys(run) == []
+
+
+def _envoys(run: Launched) -> list[list[str]]:
+    return sorted(argv for argv in run.descendants().values() if Path(argv[0]).name == "envoy")
+
+
+@pytest.mark.slow
+def test_dsim_killed_while_calibrating_takes_its_live_envoy_with_it(tmp_path: Path) -> None:
+    with launched(["calibrate", "--quick", "--out", "out"], tmp_path) as run:
+
+        def envoy_live() -> bool:
+            return any("--admin-address-path" in argv for argv in _envoys(run))
+
+        run.wait_until(envoy_live, "an Envoy is being measured")
+        _killed_leaves_no_envoy(run)

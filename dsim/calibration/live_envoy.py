@@ -1,6 +1,7 @@
 """A real Envoy process, run the way a sidecar runs, for measuring: ADS from a server on
 127.0.0.1, admin on 127.0.0.1 at a port the kernel picks, worker threads set explicitly, no
-hot restart (so no shared memory and no base id to collide), always stopped."""
+hot restart (so no shared memory and no base id to collide), always stopped (by the kernel when
+dsim itself is killed: :mod:`dsim.tied_process`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from envoy.config.metrics.v3 import stats_pb2
 from envoy.type.matcher.v3 import string_pb2
 
 from dsim.errors import EnvoyRunError
+from dsim.tied_process import tied_to_this_process
 from dsim.xds.common import SDS_CLUSTER
 from dsim.xds.envoy import XDS_CLUSTER, grpc_cluster, use_ads
 
@@ -111,7 +113,9 @@ class LiveEnvoy:
             str(self._workdir / "envoy.log"),
         ]
         with open(self._workdir / "envoy.out", "wb") as out:
-            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self._workdir)
+            self._process = subprocess.Popen(
+                tied_to_this_process(command), stdout=out, stderr=subprocess.STDOUT, cwd=self._workdir
+            )
         try:
             self.admin = self._wait_for_admin(address_file)
         except BaseException:

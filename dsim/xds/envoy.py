@@ -37,6 +37,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from google.protobuf import duration_pb2
 
 from dsim.errors import EnvoyNotFoundError
+from dsim.tied_process import tied_to_this_process
 from dsim.xds.common import (
     HTTP_PROTOCOL_OPTIONS,
     SDS_CLUSTER,
@@ -229,7 +230,9 @@ def validate(config: ProxyConfig, *, binary: Path | None = None) -> Verdict:
             str(Path(work) / "envoy.log"),
         ]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=work, check=False)
+            done = subprocess.run(
+                tied_to_this_process(command), capture_output=True, text=True, timeout=TIMEOUT_S, cwd=work, check=False
+            )
         except subprocess.TimeoutExpired:
             return Verdict(design=config.design, proxy=proxy, accepted=False, message=f"no answer in {TIMEOUT_S} s")
         log = (Path(work) / "envoy.log").read_text() if (Path(work) / "envoy.log").exists() else ""
