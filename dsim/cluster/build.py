@@ -4,6 +4,7 @@ size guard (:mod:`dsim.sizing`) has found that it fits in memory."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import numpy as np
@@ -18,6 +19,7 @@ from dsim.addresses import (
     usable_span,
 )
 from dsim.cluster.delegation import check_merged_size
+from dsim.cluster.discovery import UNDISCOVERED_SERVICES, drop_undiscovered_services
 from dsim.cluster.explicit import explicit_tables
 from dsim.cluster.istio import istio_tables
 from dsim.cluster.synthetic import synthetic_tables
@@ -138,7 +140,13 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
     tables = _concat(parts)
     _dedupe_localities(tables)
     _assign_addresses(scenario, tables, source)
+    # After the addresses: the services istiod discovers keep the VIPs they have without selectors.
+    undiscovered = drop_undiscovered_services(scenario, tables)
     istio = istio_tables(scenario, tables)
+    if undiscovered:
+        noted = dict(istio.notes)
+        noted[UNDISCOVERED_SERVICES] = undiscovered
+        istio = dataclasses.replace(istio, notes=tuple(sorted(noted.items())))
 
     pods, workloads = tables["pods"], tables["workloads"]
     pod_workload = pods["workload"].to_numpy()

@@ -42,6 +42,7 @@ import pandas as pd
 from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
+from dsim.cluster.discovery import with_discovered_objects
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
@@ -138,6 +139,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
     ``subset_workloads`` with the rules' subsets and ``services`` with the ServiceEntries' hosts
     (after every Kubernetes Service); return the objects and the notes."""
     notes: Counter[str] = Counter()
+    s = with_discovered_objects(s, notes)  # istiod ignores the objects of namespaces it does not discover
     rules_generated, vs_generated = _generated(s, tables)
     mesh = s.mesh
     rules = [*s.destination_rules, *rules_generated]

@@ -15,7 +15,8 @@ What stays recognisable, on purpose:
 - Istio's protocol prefixes of port names (``http-``, ``grpc-``, ``tcp-``...; Istio reads them) and
   port names that are only a protocol (``http``);
 - well-known label keys (``app``, ``version``, ``app.kubernetes.io/*``, ``topology.kubernetes.io/*``,
-  ``istio.io/*`` and ``*.istio.io/*``), though not their values;
+  ``kubernetes.io/*`` such as a namespace's ``kubernetes.io/metadata.name``, ``istio.io/*`` and
+  ``*.istio.io/*``), though not their values;
 - the namespaces Kubernetes and Istio give meaning to (``default``, ``istio-system`` (the root
   namespace: its Sidecar is mesh-wide), ``kube-system``, ``kube-public``, ``kube-node-lease``), the
   service account ``default``, the gateway ``mesh``, ``*``, ``.`` and ``~``, and the names dsim's own
@@ -62,7 +63,7 @@ KEPT_NAMES = frozenset(
 # Istio's protocol port-name prefixes (dsim.scenario.resolve plus the ones Istio also knows).
 PROTOCOL_PREFIXES = ("grpc-web", "http2", "https", "http", "grpc", "tcp", "tls", "mongo", "mysql", "redis", "udp")
 _KEPT_LABEL_KEYS = frozenset({"app", "version"})
-_KEPT_LABEL_PREFIXES = frozenset({"app.kubernetes.io", "topology.kubernetes.io", "istio.io"})
+_KEPT_LABEL_PREFIXES = frozenset({"app.kubernetes.io", "topology.kubernetes.io", "kubernetes.io", "istio.io"})
 _SYNTHETIC = re.compile(r"(ns-\d{4}|svc-\d{5})\Z")  # dsim.scenario.synthetic_names' forms
 _RUN = re.compile(r"[A-Za-z0-9]+")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
@@ -182,13 +183,29 @@ class _Anonymizer:
         for key, rewrite in records.items():
             if isinstance(out.get(key), list):
                 out[key] = [rewrite(item) for item in out[key]]
+        if isinstance(out.get("mesh"), dict) and isinstance(out["mesh"].get("discovery_selectors"), list):
+            out["mesh"]["discovery_selectors"] = [self.selector(item) for item in out["mesh"]["discovery_selectors"]]
         generated = out.get("istio_objects")
         if isinstance(generated, dict) and isinstance(generated.get("sidecars"), dict):
             generated["sidecars"] = _with(generated["sidecars"], extra_hosts=lambda v: _each(v, self.ref))
         return out
 
     def namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
-        return _with(ns, name=self.names)
+        return _with(ns, name=self.names, labels=self.labels)
+
+    def selector(self, selector: Any) -> Any:
+        """A discovery selector: its labels as namespaces' labels are hashed; a requirement's values
+        as names, so that ``kubernetes.io/metadata.name In [shop]`` still names the hashed ``shop``."""
+        if not isinstance(selector, dict):
+            return selector
+        return _with(
+            selector,
+            match_labels=self.labels,
+            match_expressions=lambda items: [
+                _with(item, key=lambda key: _each(key, self.label_key), values=lambda values: _each(values, self.names))
+                for item in (items if isinstance(items, list) else [])
+            ],
+        )
 
     def service(self, svc: dict[str, Any]) -> dict[str, Any]:
         return _with(

@@ -15,7 +15,8 @@ The mapping (``docs/import.md`` says why for each):
 - Istio's VirtualServices, DestinationRules, ServiceEntries and Sidecars are kept as written (their
   ``status`` and bookkeeping dropped) after dsim's own reader accepts them; a mesh-wide
   PeerAuthentication sets ``mesh.mtls``; the ``istio`` ConfigMap's mesh config sets the trust
-  domain and outbound traffic policy; kubeadm's ``ClusterConfiguration`` gives the CIDRs.
+  domain, outbound traffic policy and discovery selectors (the namespaces keeping the labels they
+  read: :mod:`dsim.inventory.discovery`); kubeadm's ``ClusterConfiguration`` gives the CIDRs.
 
 Everything else is counted by kind and reason in :attr:`Imported.counts`; nothing is dropped silently.
 """
@@ -34,6 +35,7 @@ import yaml
 from dsim.errors import InventoryError, ScenarioError, quote
 from dsim.inventory import kube
 from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
+from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
 from dsim.inventory.read import KubeObject
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
@@ -151,6 +153,7 @@ class _Inventory:
         self.mesh_config: dict[str, Any] = {}
         self.kubeadm_cidrs: dict[str, dict[str, str]] = {}
         self.peer_authentications: list[tuple[str, dict[str, Any]]] = []
+        self.system_labels: dict[str, dict[str, str]] = {}
 
     @functools.cached_property
     def seen(self) -> set[tuple[str, str, str, str]]:
@@ -193,6 +196,8 @@ class _Inventory:
 
     def take_kubernetes(self, obj: KubeObject, field: kube.Field, kind: str) -> None:
         if kind == "Namespace" and (field.name in SYSTEM_NAMESPACES or field.name == ROOT_NAMESPACE):
+            # Left out, but the discovery selectors may read the root namespace's labels.
+            self.system_labels[field.name] = field.mapping("metadata.labels")
             self.skip(kind, "a system namespace")
         elif kind == "Service" and (field.namespace, field.name) == ("default", "kubernetes"):
             self.skip(kind, "default/kubernetes (the API server)")
@@ -354,7 +359,7 @@ class _Assembler:
                 "service_cidrs": self.network.ranges["service_cidrs"],
                 "pod_cidrs": self.network.ranges["pod_cidrs"],
             },
-            "namespaces": [{"name": name, "sidecar_injection": injection} for name, injection in namespaces.items()],
+            "namespaces": self.namespace_entries(namespaces),
             "services": services,
             "workloads": workloads,
         }
@@ -399,7 +404,45 @@ class _Assembler:
             values = config.get(key)
             if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
                 mesh[field] = values  # the scenario's checks refuse a bad entry, naming it
+        selectors = scenario_selectors(config)
+        if selectors:
+            mesh["discovery_selectors"] = selectors
+            root = self.root_namespace()
+            if "mtls" in mesh and discovers(selectors, root, self.root_labels()) is False:
+                del mesh["mtls"]  # istiod ignores the PeerAuthentication of a namespace it does not discover
+                self.inv.notes.append(
+                    f"the mesh-wide PeerAuthentication in {root} is ignored, as istiod ignores it: "
+                    "meshConfig.discoverySelectors does not select that namespace"
+                )
         return mesh
+
+    def root_namespace(self) -> str:
+        root = self.inv.mesh_config.get("rootNamespace")
+        return root if isinstance(root, str) and root else ROOT_NAMESPACE
+
+    def root_labels(self) -> dict[str, str]:
+        root = self.root_namespace()
+        record = self.inv.namespaces.get(root)
+        return record.labels if record is not None else self.inv.system_labels.get(root, {})
+
+    def namespace_entries(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
+        """The scenario's ``namespaces``, each with the labels the discovery selectors read; the
+        root namespace too when its labels decide whether its objects count."""
+        keys = read_keys(scenario_selectors(self.inv.mesh_config))
+        entries = []
+        for name, injection in namespaces.items():
+            entry: dict[str, Any] = {"name": name, "sidecar_injection": injection}
+            record = self.inv.namespaces.get(name)
+            found = record.labels if record is not None else self.inv.system_labels.get(name, {})
+            labels = {k: v for k, v in found.items() if k in keys}
+            if labels:
+                entry["labels"] = labels
+            entries.append(entry)
+        root = self.root_namespace()
+        root_labels = {k: v for k, v in self.root_labels().items() if k in keys}
+        if root_labels and root not in namespaces:
+            entries.append({"name": root, "sidecar_injection": False, "labels": root_labels})
+        return entries
 
     def envoy(self) -> dict[str, Any]:
         default_config = self.inv.mesh_config.get("defaultConfig")

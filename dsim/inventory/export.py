@@ -53,7 +53,7 @@ from dsim.inventory.export_workloads import (
 )
 from dsim.scenario.checks import FAMILIES, cidr_of
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
-from dsim.scenario.model import FamilyCidrs, IpFamily
+from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
 from dsim.scenario.resolve import protocol_from_port_name
 
 InventoryForm = Literal["list-yaml", "yaml-stream", "json"]
@@ -105,8 +105,13 @@ def write_inventory(cluster: Cluster, path: str | os.PathLike[str], *, form: Inv
 
 def _namespaces(cluster: Cluster) -> Iterator[dict[str, Any]]:
     table = cluster.namespaces.sort_values("name", kind="stable")
+    own = {ns.name: ns.labels for ns in cluster.scenario.namespaces}  # what discovery selectors read
     for name, injection in zip(table["name"].tolist(), table["sidecar_injection"].tolist(), strict=True):
-        labels = {"istio-injection": "enabled" if injection else "disabled", "kubernetes.io/metadata.name": name}
+        labels = {
+            **own.get(name, {}),
+            "istio-injection": "enabled" if injection else "disabled",
+            "kubernetes.io/metadata.name": name,
+        }
         yield {
             "apiVersion": "v1",
             "kind": "Namespace",
@@ -142,6 +147,19 @@ def _kubeadm_config(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+def _kubernetes_selector(selector: LabelSelector) -> dict[str, Any]:
+    """A scenario's discovery selector as the mesh config writes it (camelCase, empty parts left out)."""
+    written: dict[str, Any] = {}
+    if selector.match_labels:
+        written["matchLabels"] = dict(selector.match_labels)
+    if selector.match_expressions:
+        written["matchExpressions"] = [
+            {"key": r.key, "operator": r.operator, **({"values": list(r.values)} if r.values else {})}
+            for r in selector.match_expressions
+        ]
+    return written
+
+
 def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
     """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, HTTP/2 upgrade, default exportTo
     lists other than Istio's ``["*"]``, Envoy's concurrency)
@@ -161,6 +179,8 @@ def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
             if (values := getattr(mesh, field)) != ("*",)
         },
     }
+    if mesh.discovery_selectors:
+        config["discoverySelectors"] = [_kubernetes_selector(selector) for selector in mesh.discovery_selectors]
     yield {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -189,6 +209,8 @@ class _ServiceColumns:
     vip: dict[IpFamily, list[str]]
     ports: list[list[tuple[str, int, int, str | None]]]
     """(name, port, target port, appProtocol) of each port of each service."""
+    explicit: dict[int, Service]
+    """The scenario's Service behind each explicit row (:func:`explicit_rows`)."""
 
     @staticmethod
     def of(cluster: Cluster) -> _ServiceColumns:
@@ -215,7 +237,20 @@ class _ServiceColumns:
             families=[_family_tuple(text) for text in services["ip_families"].astype(str).tolist()],
             vip={"IPv4": vip["ipv4"].tolist(), "IPv6": vip["ipv6"].tolist()},
             ports=ports,
+            explicit=explicit_rows(cluster),
         )
+
+
+def explicit_rows(cluster: Cluster) -> dict[int, Service]:
+    """The scenario's Service behind each row of ``cluster.services`` that one wrote out, by
+    namespace and name: not by position, since the Services of namespaces istiod does not
+    discover have no row (``mesh.discovery_selectors``)."""
+    by_key = {(svc.namespace, svc.name): svc for svc in cluster.scenario.services}
+    services = cluster.services
+    namespaces = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
+    names = services["name"].tolist()
+    written = (~services["synthetic"].to_numpy() & (services["entry"].to_numpy() < 0)).tolist()
+    return {row: by_key[(namespaces[row], names[row])] for row, kept in enumerate(written) if kept}
 
 
 def _family_tuple(text: str) -> tuple[IpFamily, ...]:
@@ -234,9 +269,9 @@ def _app_protocol(name: str, protocol: str) -> str | None:
 def _selector(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[str, str]:
     """The labels a Service selects by: an explicit one's selector (resolved: ``app: <name>`` unless
     written), a synthetic one's ``app: <name>`` (its workloads' ``app`` label)."""
-    explicit = cluster.scenario.services
-    if service < len(explicit):
-        return explicit_selector(explicit[service])
+    written = columns.explicit.get(service)
+    if written is not None:
+        return explicit_selector(written)
     return {"app": columns.name[service]}
 
 
@@ -250,8 +285,8 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
         if app_protocol:
             entry["appProtocol"] = app_protocol
         ports.append(entry | {"port": port, "targetPort": target})
-    explicit = cluster.scenario.services
-    export_to = explicit[service].export_to if service < len(explicit) else ()
+    written = columns.explicit.get(service)
+    export_to = written.export_to if written is not None else ()
     annotations = {_EXPORT_TO: ",".join(export_to)} if export_to else None
     return {
         "apiVersion": "v1",
@@ -325,12 +360,13 @@ def _istio_object(obj: IstioObject) -> dict[str, Any]:
 def _own_subsets(cluster: Cluster) -> dict[int, list[tuple[str, dict[str, str]]]]:
     """(name, labels) of the subsets each Service has of its own (not from a DestinationRule): an
     explicit Service's ``subsets``, a synthetic one's versions (``version: v<k>``, its workloads' label)."""
-    explicit = cluster.scenario.services
+    explicit = explicit_rows(cluster)
     own: dict[int, list[tuple[str, dict[str, str]]]] = {
-        s: [(sub.name, dict(sub.labels)) for sub in svc.subsets] for s, svc in enumerate(explicit) if svc.subsets
+        s: [(sub.name, dict(sub.labels)) for sub in svc.subsets] for s, svc in explicit.items() if svc.subsets
     }
     table = cluster.subsets
-    synthetic = table[(table["rule"].to_numpy() < 0) & (table["service"].to_numpy() >= len(explicit))]
+    synthetic_rows = cluster.services["synthetic"].to_numpy()[table["service"].to_numpy()]
+    synthetic = table[(table["rule"].to_numpy() < 0) & synthetic_rows]
     for s, name in zip(synthetic["service"].tolist(), synthetic["name"].tolist(), strict=True):
         own.setdefault(s, []).append((name, {"version": name}))
     return own

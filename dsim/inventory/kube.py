@@ -131,6 +131,8 @@ class NamespaceRecord:
     name: str
     injection: bool | None
     """Whether new pods get a sidecar: ``istio-injection=enabled`` or an ``istio.io/rev`` label; None: no label."""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Its labels (``meshConfig.discoverySelectors`` match them)."""
 
 
 def read_namespace(obj: KubeObject) -> NamespaceRecord:
@@ -141,7 +143,7 @@ def read_namespace(obj: KubeObject) -> NamespaceRecord:
         injection = True
     elif labels.get("istio-injection") == "disabled":
         injection = False
-    return NamespaceRecord(f.name, injection)
+    return NamespaceRecord(f.name, injection, labels)
 
 
 # Services

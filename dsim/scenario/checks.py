@@ -56,6 +56,7 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
 
 
 MAX_EXPORT_ENTRIES = 1_000
+MAX_SELECTOR_REQUIREMENTS = 100
 """The most entries a default exportTo list may have (as a Service's ``export_to``)."""
 
 
@@ -73,6 +74,7 @@ class _Checker:
         self.designs()
         self.cluster_domain()
         self.export_defaults()
+        self.discovery_selectors()
         service_nets = self.cidrs("network.service_cidrs", self.s.network.service_cidrs)
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
@@ -117,6 +119,35 @@ class _Checker:
             problem = default_export_problem(values)
             if problem:
                 self.fail(join(path, problem[0]), problem[1])
+
+    def discovery_selectors(self) -> None:
+        """Kubernetes' rules for a selector's requirements (``LabelSelectorAsSelector``, which istiod
+        runs on each): ``In`` and ``NotIn`` compare with at least one value, ``Exists`` and
+        ``DoesNotExist`` with none. istiod logs a bad selector and keeps its old namespaces; dsim
+        refuses it."""
+        selectors = self.s.mesh.discovery_selectors
+        path = join("mesh", "discovery_selectors")
+        # Every namespace is matched against every requirement: bounded so that no input makes that
+        # long (a real mesh writes a handful).
+        if len(selectors) > MAX_SELECTOR_REQUIREMENTS:
+            self.fail(path, f"has {len(selectors):,} selectors; at most {MAX_SELECTOR_REQUIREMENTS}")
+        requirements = sum(len(s.match_labels) + len(s.match_expressions) for s in selectors)
+        if requirements > MAX_SELECTOR_REQUIREMENTS:
+            self.fail(
+                path,
+                f"has {requirements:,} labels and expressions over its selectors; at most {MAX_SELECTOR_REQUIREMENTS}",
+            )
+        for i, selector in enumerate(selectors):
+            for j, requirement in enumerate(selector.match_expressions):
+                where = join(join(join(path, i), "match_expressions"), j)
+                listed = requirement.operator in ("In", "NotIn")
+                if listed and not requirement.values:
+                    self.fail(join(where, "values"), f"{requirement.operator} needs at least one value")
+                if not listed and requirement.values:
+                    self.fail(
+                        join(where, "values"),
+                        f"{requirement.operator} takes no values (got {len(requirement.values)}); leave values out",
+                    )
 
     def designs(self) -> None:
         # Left out, designs means all of them; an empty list written out is more likely a mistake

@@ -61,6 +61,31 @@ class Network:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LabelRequirement:
+    """One of a label selector's ``matchExpressions``: Kubernetes' ``key``, ``operator``, ``values``."""
+
+    key: LabelKey
+    """The label's key."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """``In``: the label is one of ``values``; ``NotIn``: it is absent or none of them; ``Exists`` and
+    ``DoesNotExist``: whether the namespace has the label at all (no ``values``)."""
+    values: tuple[LabelValue, ...] = ()
+    """What ``In`` and ``NotIn`` compare with (at least one); none for the others."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LabelSelector:
+    """A Kubernetes label selector (``matchLabels`` and ``matchExpressions``): a namespace matches when
+    it has every label of ``match_labels`` and meets every requirement. Written out empty, it matches
+    every namespace."""
+
+    match_labels: Labels = dataclasses.field(default_factory=dict)
+    """Labels the namespace must carry, with these values."""
+    match_expressions: tuple[LabelRequirement, ...] = ()
+    """Requirements the namespace's labels must all meet."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Mesh:
     """Mesh-wide settings (Istio MeshConfig and PeerAuthentication)."""
 
@@ -87,6 +112,14 @@ class Mesh:
     """``meshConfig.defaultDestinationRuleExportTo`` (default ``["*"]``): for DestinationRules that set
     no exportTo, Istio honours only ``.`` (then each is private to its namespace); anything else
     leaves them public."""
+    discovery_selectors: tuple[LabelSelector, ...] = ()
+    """``meshConfig.discoverySelectors`` (Istio's default: none, every namespace discovered): istiod
+    discovers a namespace whose labels match any selector, and ignores the Services (so their
+    endpoints too) and the VirtualServices, DestinationRules, ServiceEntries and Sidecars of every
+    other namespace. Its pods still run sidecars (injection does not ask) and get their config.
+    Every namespace carries Kubernetes' ``kubernetes.io/metadata.name: <name>`` label. ``mtls`` is
+    the mode istiod applies: ``dsim import`` leaves out a root-namespace PeerAuthentication the
+    selectors leave out, as istiod does."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,6 +152,9 @@ class Namespace:
     """Namespace name."""
     sidecar_injection: bool = True
     """Whether workloads here get a sidecar unless they say otherwise (``istio-injection=enabled``)."""
+    labels: Labels = dataclasses.field(default_factory=dict)
+    """The namespace's labels, for ``mesh.discovery_selectors`` (Kubernetes' own
+    ``kubernetes.io/metadata.name`` is added, as the API server adds it)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -247,3 +247,20 @@ def test_route_actions_are_hashed_but_envoys_commands_kept() -> None:
 
     del http[2]["headers"]["request"]["set"]["x-n"]  # the one value dsim would refuse, as it should
     scenario_from_dict(out)  # still a scenario dsim reads
+
+
+def test_discovery_selectors_select_the_same_namespaces_once_hashed() -> None:
+    """Namespace labels and the selectors reading them (label values, and namespace names under
+    ``kubernetes.io/metadata.name``) are hashed alike: the same services are left out, the same bytes
+    come out."""
+    from tests.test_discovery_selectors import SELECTORS, _objects
+
+    data = _objects(discovery_selectors=SELECTORS)
+    out = anonymize(data, key="team-secret")
+    shop = out["namespaces"][0]  # the order is kept
+    assert shop["name"] != "shop"
+    assert shop["labels"] == out["mesh"]["discovery_selectors"][0]["match_labels"] != {"team": "shop"}
+    assert out["mesh"]["discovery_selectors"][1]["match_expressions"][0]["key"] == "kubernetes.io/metadata.name"
+    before = dsim.config_sizes(scenario_from_dict(data, source="original"), "duplicate")
+    after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), "duplicate")
+    assert after.equals(before)

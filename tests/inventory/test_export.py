@@ -302,13 +302,39 @@ def _round_trip(original: dsim.Cluster, tmp_path: Path) -> dsim.Cluster:
     return dsim.build_cluster(import_inventory([path]).load())
 
 
-@pytest.mark.parametrize("scenario", ["quickstart.yaml without subsets", "istio-objects.yaml"])
+def _discovering_some() -> dsim.Scenario:
+    """istio-objects.yaml where istiod discovers shop, external and the root namespace by a label
+    (the import must carry the root namespace's), ns-0000 by name, and neither payments nor the
+    other synthetic namespaces."""
+    data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
+    data["namespaces"] = [
+        {"name": "shop", "labels": {"team": "shop"}},
+        {"name": "payments", "labels": {"team": "payments"}},
+        {"name": "external", "labels": {"team": "shop", "tier": "edge"}},
+        {"name": "istio-system", "sidecar_injection": False, "labels": {"team": "shop", "owner": "platform"}},
+    ]
+    data["mesh"] = {
+        "mtls": "STRICT",
+        "discovery_selectors": [
+            {"match_labels": {"team": "shop"}},
+            {"match_expressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ns-0000"]}]},
+        ],
+    }
+    return dsim.scenario_from_dict(data, source="istio-objects.yaml discovering some")
+
+
+ROUND_TRIPS = {
+    "quickstart.yaml without subsets": _quickstart_without_subsets,
+    "istio-objects.yaml": lambda: dsim.load_scenario(SCENARIOS / "istio-objects.yaml"),
+    "istio-objects.yaml discovering some": _discovering_some,
+}
+
+
+@pytest.mark.parametrize("scenario", list(ROUND_TRIPS))
 def test_export_then_import_gives_the_same_config_sizes(tmp_path: Path, scenario: str) -> None:
-    """Zones, readiness, sidecars, families, Istio objects: a cluster written out as kubectl prints it and
-    imported again generates the same bytes for every pod under every design."""
-    original = dsim.build_cluster(
-        _quickstart_without_subsets() if scenario.startswith("quickstart") else SCENARIOS / scenario
-    )
+    """Zones, readiness, sidecars, families, Istio objects, discovery selectors: a cluster written out
+    as kubectl prints it and imported again generates the same bytes for every pod under every design."""
+    original = dsim.build_cluster(ROUND_TRIPS[scenario]())
     imported = _round_trip(original, tmp_path)
     for design in dsim.designs.design_names():
         pd.testing.assert_frame_equal(_sizes(imported, design), _sizes(original, design))

@@ -417,3 +417,55 @@ def test_what_was_left_out_travels_with_the_scenario(tmp_path: Path, capsys: pyt
     scenario.write_text(imported.yaml())
     assert main(["dump", str(scenario), "--proxy", "shop/reporter-5f7c8d9b6-w2r4t"]) == 2
     assert "that pod runs no sidecar" in capsys.readouterr().err
+
+
+def _namespace(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def test_discovery_selectors_come_with_the_labels_they_read(tmp_path: Path) -> None:
+    """meshConfig.discoverySelectors become mesh.discovery_selectors; each namespace keeps the labels
+    a selector reads, no other; istiod ignores what the selectors leave out, the root namespace's
+    mesh-wide PeerAuthentication included (docs/import.md)."""
+    objects = small_inventory()
+    objects[0]["metadata"]["labels"] |= {"team": "shop", "cost-center": "42"}
+    batch = copy.deepcopy(objects[1])
+    batch["metadata"] = {"name": "job", "namespace": "batch"}
+    batch["spec"] |= {"clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20", "fd00:10:96::14"]}
+    mesh = {
+        "discoverySelectors": [
+            {"matchLabels": {"team": "shop"}},
+            {"matchExpressions": [{"key": "env", "operator": "Exists"}]},
+        ]
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": yaml.safe_dump(mesh)},
+    }
+    strict = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }
+    root = _namespace("istio-system", {"owner": "platform"})
+    captured = [*objects, _namespace("batch", {"team": "batch"}), batch, config, strict, root]
+    imported = import_inventory([write(tmp_path, captured)])
+    scenario = imported.scenario
+    assert scenario["mesh"]["discovery_selectors"] == [
+        {"match_labels": {"team": "shop"}},
+        {"match_expressions": [{"key": "env", "operator": "Exists"}]},
+    ]
+    labels = {ns["name"]: ns.get("labels") for ns in scenario["namespaces"]}
+    assert labels == {"batch": {"team": "batch"}, "shop": {"team": "shop"}}  # the root's labels read by none
+    assert "mtls" not in scenario["mesh"]
+    assert any("PeerAuthentication in istio-system is ignored" in line for line in imported.summary())
+    cluster = build_cluster(imported.load())
+    assert cluster.services["name"].tolist() == ["web"]
+    # Once the root namespace is discovered, its PeerAuthentication holds.
+    root["metadata"]["labels"]["env"] = "prod"
+    found = import_inventory([write(tmp_path, captured, "root-discovered.yaml")]).scenario
+    assert found["mesh"]["mtls"] == "STRICT"
+    assert {"name": "istio-system", "sidecar_injection": False, "labels": {"env": "prod"}} in found["namespaces"]
