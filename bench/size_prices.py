@@ -1,14 +1,17 @@
-"""Bytes per Istio-object shape at each stage's peak: what :data:`dsim.sizing.estimate.BYTES` prices
-VirtualService routes and the ``scope`` table at.
+"""Bytes per object at each stage's peak: what :data:`dsim.sizing.estimate.BYTES` prices a sidecar
+per design, VirtualService routes and the ``scope`` table at.
 
-First the fixed cost of building a cluster (``cluster extra``: ``dsim inspect`` of a one-service
-mesh against the base). Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
+Each price is measured the way the older ones were: the peak resident memory of a fresh ``dsim``
 process on two scenarios that differ in one count alone, their difference over the count's. Then
 each probe's estimate is printed against its measured peak (ratio above 1: the guard is on the safe
 side). Stages: ``inspect`` (the cluster), ``run --no-pushsim`` under single-stack alone (x1) and,
 for routes, under all four designs (x4), ``dump`` of one sidecar (its config). Run:
-``python bench/size_prices.py [--only PRICE]`` (about 10 minutes on 2 cores).
+``python bench/size_prices.py [--only PRICE]`` (about 15 minutes on 2 cores).
 
+- **cluster extra**: the fixed cost of building a cluster, ``dsim inspect`` of a one-service mesh
+  against the base (``import dsim.cli``).
+- **proxy and design**: 200,000 sidecars behind 1,000 services, ``run --no-pushsim`` under one
+  design against four (the ratio column: both runs' estimates against their peaks).
 - **Envoy route**: a VirtualService's HTTP routes become one Envoy route per match (``routes`` ×
   ``matches_per_route``); 5 against 15 IPv4 services with a VirtualService of 100 routes of 100 matches.
 - **HTTP route**: what an HTTP route holds beyond its Envoy routes; 50 services whose
@@ -158,9 +161,31 @@ def measure(
     return peak_rss(argv), found.bytes - found.resident
 
 
+def fleet(sidecars: int) -> dict[str, Any]:
+    """``sidecars`` pods with a sidecar behind 1,000 services."""
+    data = mesh(1_000, 10)
+    data["synthetic"]["replicas"] = {"distribution": "fixed", "mean": sidecars // 1_000, "min": 1, "max": 1_000_000}
+    data["network"] = {"pod_cidrs": {"ipv4": "10.0.0.0/8", "ipv6": "fd00:10:244::/56"}}
+    return data
+
+
+def proxy_and_design(scratch: Path, base: float) -> None:
+    """What each sidecar costs per design compared (the accounting's per-proxy sizes, counts and
+    costs, their concatenation and the files): one mesh run under single-stack alone and under all
+    four designs, the difference over three designs' sidecars."""
+    data = fleet(200_000)
+    one, predicted_one = measure(scratch, "proxies", data, "run", COMMANDS[1][1], 1)
+    four, predicted_four = measure(scratch, "proxies", data, "run", ALL_DESIGNS[1], None)
+    each = (four - one) / (3 * 200_000)
+    peaks = f"{format_bytes(one)} / {format_bytes(four)}"
+    ratios = f"{(predicted_one + base) / one:.2f}/{(predicted_four + base) / four:.2f}"
+    print(f"{'proxy and design':<22} {'run':<8} {'x1/x4':>12} {peaks:>22} {each:>11,.0f} {ratios:>13}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=[name for name, *_ in PROBES], help="measure this price alone")
+    names = ["proxy and design", *(name for name, *_ in PROBES)]
+    parser.add_argument("--only", choices=names, help="measure this price alone")
     only = parser.parse_args().only
     base = peak_rss([sys.executable, "-c", "import dsim.cli"])
     print(f"base: `import dsim.cli` holds {format_bytes(base)}; run x1: under single-stack alone, x4: all four designs")
@@ -170,6 +195,8 @@ def main() -> None:
     print(f"{'price':<22} {'stage':<8} {'counts':>12} {'peaks':>22} {'bytes each':>11} {'est/measured':>13}")
     with tempfile.TemporaryDirectory(prefix="dsim-prices-") as folder:
         scratch = Path(folder)
+        if only in (None, "proxy and design"):
+            proxy_and_design(scratch, base)
         for name, make, (low, high), per_count in PROBES:
             if only and name != only:
                 continue

@@ -17,9 +17,10 @@ from dsim.cli import main
 from dsim.designs import get_design
 from dsim.errors import TooLargeError
 from dsim.sizing import Stage, check_fits, estimate, memory_limit, parse_memory
-from dsim.sizing.estimate import estimate_counts
+from dsim.sizing.estimate import PRICED_COUNT_COLUMNS, estimate_counts
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
+from dsim.xds.vocabulary import COUNT_COLUMNS
 from tests.conftest import ROOT, SCENARIOS
 
 QUICKSTART: dict[str, Any] = yaml.safe_load((SCENARIOS / "quickstart.yaml").read_text())
@@ -207,6 +208,16 @@ def test_without_a_limit_the_machine_is_the_limit() -> None:
         check_fits(scenario, source="s.yaml")
     assert "but this machine has " in str(caught.value)
     assert str(caught.value).endswith(" available; lower it")
+
+
+def test_the_price_of_a_sidecar_per_design_was_measured_with_today_s_count_columns() -> None:
+    """Each count column is 8 B a row per sidecar and design in several copies (200,000 sidecars
+    under four designs: ~100 MB for 13 columns): a column added or removed since the price was
+    measured leaves the guard's run estimate off until it is measured again."""
+    assert len(COUNT_COLUMNS) == PRICED_COUNT_COLUMNS, (
+        "re-measure with `python bench/size_prices.py --only 'proxy and design'`, then set "
+        "BYTES['proxy and design'] and PRICED_COUNT_COLUMNS in dsim/sizing/estimate.py"
+    )
 
 
 @pytest.mark.parametrize("path", [*sorted(SCENARIOS.glob("*.yaml")), ROOT / "bench" / "fleet-50k.yaml"], ids=str)

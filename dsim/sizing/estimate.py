@@ -39,9 +39,11 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     namespace with its service and workload (the summary's by-namespace table is printed whole).
 #   call-graph edge: Barabási–Albert m=50 over 20,000 services (10^6 edges), `inspect` 452 MB ->
 #     ~290 B (networkx's dict of dicts, then the dependencies table).
-#   proxy and design: 200,000 sidecars under 4 designs, `run --no-pushsim` 994 MB (1,000 services)
-#     and 1,048 MB (fleet-50k.yaml, 50,000 services) -> ~900-1,000 B (sizes, counts and costs per
-#     proxy, their concatenation, CSV and Parquet).
+#   proxy and design: 200,000 sidecars behind 1,000 services, `run --no-pushsim` under 4 designs
+#     against 1 (bench/size_prices.py) -> ~1,180 B (sizes, counts and costs per proxy, their
+#     concatenation, CSV and Parquet), with the 23 count columns of PRICED_COUNT_COLUMNS: each
+#     column is 8 B a row in several copies, so more columns need a new measurement (a test says so;
+#     with 10 it was ~900-1,000 B).
 #   route group pair: 20,000 workloads seeing 2,000 HTTP ports (4,000 route groups under
 #     `duplicate`), `run --no-pushsim` 3.3 GB -> ~40 B per workload, group and copy (the
 #     accounting's (workload, group) table and its weighted sums).
@@ -78,6 +80,8 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
 #     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
 #     route ~12%, so that no probe's cluster is above its estimate).
+PRICED_COUNT_COLUMNS = 23
+"""``len(dsim.xds.vocabulary.COUNT_COLUMNS)`` when ``proxy and design`` was measured."""
 BYTES = {
     "cluster extra": 16e6,
     "run extra": 60e6,
@@ -88,7 +92,7 @@ BYTES = {
     "service port": 100.0,
     "workload": 200.0,
     "call-graph edge": 300.0,
-    "proxy and design": 1_050.0,
+    "proxy and design": 1_240.0,
     "route group pair": 40.0,
     "endpoint": 100.0,
     "cluster seen": 80e3,
