@@ -15,8 +15,9 @@ import yaml
 
 from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.cluster.discovery import NAME_LABEL, UNDISCOVERED_SERVICES, matches
+from dsim.cluster.discovery import UNDISCOVERED_SERVICES
 from dsim.errors import ScenarioError
+from dsim.scenario.discovery import NAME_LABEL, matches
 from dsim.scenario.model import LabelRequirement, LabelSelector
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.conftest import SCENARIOS
@@ -98,10 +99,40 @@ def test_the_services_of_a_namespace_left_out_are_in_no_table(meshes: tuple[Clus
     removed = int(np.isin(np.asarray(_namespace_of(given, "services"))[given_kubernetes], list(LEFT_OUT)).sum())
     assert removed > 0
     assert dict(selected.istio.notes)[UNDISCOVERED_SERVICES] == removed
-    # Every id still points at a service of the cluster, each port at a service left in.
-    for table in (selected.service_ports, selected.service_workloads, selected.dependencies, selected.subsets):
-        assert table["service"].max() < len(selected.services)
-    assert selected.subset_workloads["subset"].max() < len(selected.subsets)
+
+    # What points at a service or subset points at the same one as without selectors.
+    def ports(c: Cluster) -> set[tuple[str, str, int]]:
+        names = np.asarray(_namespace_of(c, "services"))
+        rows = c.service_ports["service"].to_numpy()
+        return set(zip(names[rows], c.services["name"].to_numpy()[rows], c.service_ports["port"], strict=True))
+
+    def members(c: Cluster) -> set[tuple[str, str, str]]:
+        subsets, pairs = c.subsets, c.subset_workloads
+        service = subsets["service"].to_numpy()[pairs["subset"].to_numpy()]
+        return set(
+            zip(
+                c.services["name"].to_numpy()[service],
+                subsets["name"].to_numpy()[pairs["subset"].to_numpy()],
+                c.workloads["name"].to_numpy()[pairs["workload"].to_numpy()],
+                strict=True,
+            )
+        )
+
+    def selected_by(c: Cluster) -> set[tuple[str, str]]:
+        pairs = c.service_workloads
+        return set(
+            zip(
+                c.services["name"].to_numpy()[pairs["service"].to_numpy()],
+                c.workloads["name"].to_numpy()[pairs["workload"].to_numpy()],
+                strict=True,
+            )
+        )
+
+    assert ports(selected) == {p for p in ports(given) if p[0] not in LEFT_OUT}
+    assert members(selected)
+    assert members(selected) <= members(given)
+    assert selected_by(selected)
+    assert selected_by(selected) <= selected_by(given)
     # The services discovered keep the VIPs they have without selectors.
     key = ["name", "namespace"]
     a = selected.services[kubernetes][[*key, "vip4", "vip6_lo"]]
@@ -111,6 +142,19 @@ def test_the_services_of_a_namespace_left_out_are_in_no_table(meshes: tuple[Clus
             (m["vip4"] == m["vip4_given"]).all() and (m["vip6_lo"] == m["vip6_lo_given"]).all() and len(m) == len(a)
         )
     )
+
+
+def test_the_generated_objects_of_the_namespaces_discovered_are_those_made_without_selectors(
+    meshes: tuple[Cluster, Cluster],
+) -> None:
+    selected, given = meshes
+    for kind in ("virtual_services", "destination_rules"):
+        table = getattr(given, kind)
+        made = {(n, ns) for n, ns, g in zip(table["name"], table["namespace"], table["generated"], strict=True) if g}
+        table = getattr(selected, kind)
+        kept = {(n, ns) for n, ns, g in zip(table["name"], table["namespace"], table["generated"], strict=True) if g}
+        assert kept, kind
+        assert kept == {(n, ns) for n, ns in made if ns not in LEFT_OUT}, kind
 
 
 def test_the_istio_objects_of_a_namespace_left_out_are_ignored(meshes: tuple[Cluster, Cluster]) -> None:
@@ -168,3 +212,37 @@ def test_selectors_are_bounded_so_that_no_input_makes_discovery_long() -> None:
         raised.value
     )
     scenario_from_dict(_objects(discovery_selectors=[many]), source="mesh.yaml")  # 60 is fine
+
+
+def test_a_namespace_that_injects_carries_istio_injection_enabled() -> None:
+    """The label Istio's injector reads, and the selector platform teams write most."""
+    data = _objects(discovery_selectors=[{"match_labels": {"istio-injection": "enabled"}}])
+    data["namespaces"][1]["sidecar_injection"] = False  # payments
+    data["synthetic"]["sidecar_injection"] = 1.0
+    cluster = build_cluster(scenario_from_dict(data))
+    kubernetes = cluster.services["entry"].to_numpy() < 0
+    found = set(np.asarray(_namespace_of(cluster, "services"))[kubernetes])
+    assert found == {"shop", "ns-0000", "ns-0001", "ns-0002"}  # external has no Service of its own
+
+
+def test_strict_mtls_from_a_root_namespace_left_out_is_refused() -> None:
+    data = _objects(discovery_selectors=[{"match_labels": {"team": "shop"}}], mtls="STRICT")
+    with pytest.raises(ScenarioError) as raised:
+        scenario_from_dict(data, source="mesh.yaml")
+    assert "mesh.mtls: STRICT is the root namespace's PeerAuthentication" in str(raised.value)
+    data["namespaces"].append({"name": "istio-system", "labels": {"team": "shop"}})
+    scenario_from_dict(data, source="mesh.yaml")  # selected by its label: STRICT holds
+
+
+def test_sidecar_edits_fall_in_namespaces_istiod_discovers() -> None:
+    from dsim.pushsim.churn import churn_stream
+
+    data = _objects(discovery_selectors=SELECTORS)
+    data["churn"] = {"duration_s": 3600, "sidecar_changes_per_hour": 200}
+    cluster = build_cluster(scenario_from_dict(data))
+    events = churn_stream(cluster).events
+    edited = events.loc[events["cause"] == "sidecar", "namespace"].to_numpy()
+    names = set(cluster.namespaces["name"].to_numpy()[edited])
+    assert len(edited) > 50
+    assert names
+    assert not names & LEFT_OUT

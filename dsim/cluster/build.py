@@ -21,7 +21,7 @@ from dsim.addresses import (
 from dsim.cluster.delegation import check_merged_size
 from dsim.cluster.discovery import UNDISCOVERED_SERVICES, drop_undiscovered_services
 from dsim.cluster.explicit import explicit_tables
-from dsim.cluster.istio import istio_tables
+from dsim.cluster.istio import generated_objects, istio_tables
 from dsim.cluster.synthetic import synthetic_tables
 from dsim.cluster.tables import LATE_TABLES, REFERENCES, SCHEMA, Cluster, make_table
 from dsim.errors import ScenarioError
@@ -140,9 +140,11 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
     tables = _concat(parts)
     _dedupe_localities(tables)
     _assign_addresses(scenario, tables, source)
-    # After the addresses: the services istiod discovers keep the VIPs they have without selectors.
+    # After the addresses and the generated objects' draws: the services istiod discovers keep the
+    # VIPs and objects they have without selectors.
+    generated = generated_objects(scenario, tables)
     undiscovered = drop_undiscovered_services(scenario, tables)
-    istio = istio_tables(scenario, tables)
+    istio = istio_tables(scenario, tables, generated)
     if undiscovered:
         noted = dict(istio.notes)
         noted[UNDISCOVERED_SERVICES] = undiscovered

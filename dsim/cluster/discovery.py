@@ -15,82 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from dsim.scenario.model import LabelSelector, Scenario
+from dsim.scenario.discovery import Discovery, scenario_discovery
+from dsim.scenario.model import Scenario
 
 UNDISCOVERED_SERVICES = (
     "Service in a namespace meshConfig.discoverySelectors leaves out: not in the registry, so in no config "
     "(its pods' sidecars still get theirs), as istiod ignores it"
 )
-NAME_LABEL = "kubernetes.io/metadata.name"
-"""The label the API server gives every namespace, its name (Kubernetes 1.21 and later)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _Compiled:
-    """A selector as it is evaluated: each requirement's values as a set (a long ``In`` list costs
-    one lookup per namespace)."""
-
-    labels: tuple[tuple[str, str], ...]
-    expressions: tuple[tuple[str, str, frozenset[str]], ...]
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if any(labels.get(key) != value for key, value in self.labels):
-            return False
-        for key, operator, values in self.expressions:
-            value = labels.get(key)
-            if operator == "In":
-                met = value is not None and value in values
-            elif operator == "NotIn":
-                met = value is None or value not in values
-            else:
-                met = (value is not None) == (operator == "Exists")
-            if not met:
-                return False
-        return True
-
-
-def _compiled(selector: LabelSelector) -> _Compiled:
-    return _Compiled(
-        tuple(selector.match_labels.items()),
-        tuple((r.key, r.operator, frozenset(r.values)) for r in selector.match_expressions),
-    )
-
-
-def matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """Whether ``selector`` matches a namespace with ``labels`` (an empty selector matches all)."""
-    return _compiled(selector).matches(labels)
-
-
-@dataclasses.dataclass(frozen=True)
-class Discovery:
-    """Which namespaces istiod discovers under a scenario's selectors."""
-
-    selectors: tuple[_Compiled, ...]
-    labels: Mapping[str, Mapping[str, str]]
-    """Declared namespaces' own labels (the others have none but their name's)."""
-    known: dict[str, bool] = dataclasses.field(default_factory=dict)
-    """Answers so far, by namespace (objects by the thousand share a few namespaces)."""
-
-    def discovers(self, namespace: str) -> bool:
-        if not self.selectors:
-            return True
-        found = self.known.get(namespace)
-        if found is None:
-            labels = {**self.labels.get(namespace, {}), NAME_LABEL: namespace}
-            found = self.known[namespace] = any(selector.matches(labels) for selector in self.selectors)
-        return found
-
-
-def discovery(s: Scenario) -> Discovery:
-    """The namespaces ``s``'s ``mesh.discovery_selectors`` discover."""
-    selectors = tuple(_compiled(selector) for selector in s.mesh.discovery_selectors)
-    return Discovery(selectors, {ns.name: ns.labels for ns in s.namespaces})
+def discovery(s: Scenario, namespaces: pd.DataFrame) -> Discovery:
+    """The namespaces ``s``'s ``mesh.discovery_selectors`` discover, ``namespaces`` the cluster's table
+    (the synthetic namespaces' injection with the declared ones')."""
+    rows = zip(namespaces["name"].tolist(), namespaces["sidecar_injection"].tolist(), strict=True)
+    return scenario_discovery(s, list(rows))
 
 
 class _Namespaced(Protocol):
@@ -101,10 +45,9 @@ class _Namespaced(Protocol):
 Obj = TypeVar("Obj", bound=_Namespaced)
 
 
-def discovered(objects: Sequence[Obj], s: Scenario, kind: str, notes: Counter[str]) -> list[Obj]:
+def discovered(objects: Sequence[Obj], found: Discovery, kind: str, notes: Counter[str]) -> list[Obj]:
     """``objects`` (VirtualServices, DestinationRules, ServiceEntries or Sidecars) in the namespaces
     istiod discovers; those left out are counted in ``notes``."""
-    found = discovery(s)
     kept = [obj for obj in objects if found.discovers(obj.namespace)]
     if len(kept) < len(objects):
         notes[f"{kind} in a namespace meshConfig.discoverySelectors leaves out: ignored, as istiod ignores it"] += len(
@@ -113,17 +56,17 @@ def discovered(objects: Sequence[Obj], s: Scenario, kind: str, notes: Counter[st
     return kept
 
 
-def with_discovered_objects(s: Scenario, notes: Counter[str]) -> Scenario:
+def with_discovered_objects(s: Scenario, found: Discovery, notes: Counter[str]) -> Scenario:
     """``s`` with only the pasted VirtualServices, DestinationRules, ServiceEntries and Sidecars of
     the namespaces istiod discovers (the generated ones are filtered where they are made)."""
     if not s.mesh.discovery_selectors:
         return s
     return dataclasses.replace(
         s,
-        virtual_services=tuple(discovered(s.virtual_services, s, "VirtualService", notes)),
-        destination_rules=tuple(discovered(s.destination_rules, s, "DestinationRule", notes)),
-        service_entries=tuple(discovered(s.service_entries, s, "ServiceEntry", notes)),
-        sidecars=tuple(discovered(s.sidecars, s, "Sidecar", notes)),
+        virtual_services=tuple(discovered(s.virtual_services, found, "VirtualService", notes)),
+        destination_rules=tuple(discovered(s.destination_rules, found, "DestinationRule", notes)),
+        service_entries=tuple(discovered(s.service_entries, found, "ServiceEntry", notes)),
+        sidecars=tuple(discovered(s.sidecars, found, "Sidecar", notes)),
     )
 
 
@@ -133,7 +76,7 @@ def drop_undiscovered_services(s: Scenario, tables: dict[str, pd.DataFrame]) -> 
     ids are renumbered. Returns how many were removed. Workloads and pods stay: they run sidecars."""
     if not s.mesh.discovery_selectors:
         return 0
-    found = discovery(s)
+    found = discovery(s, tables["namespaces"])
     names = tables["namespaces"]["name"].to_numpy()
     seen = np.array([found.discovers(str(name)) for name in names], dtype=bool)
     services = tables["services"]

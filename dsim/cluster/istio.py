@@ -42,7 +42,7 @@ import pandas as pd
 from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
-from dsim.cluster.discovery import with_discovered_objects
+from dsim.cluster.discovery import discovered, discovery, with_discovered_objects
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
@@ -51,7 +51,7 @@ from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, 
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
 from dsim.cluster.service_domain_hosts import ServiceDomainHosts
-from dsim.cluster.service_entries import add_service_entries, registry_rows, registry_services
+from dsim.cluster.service_entries import add_service_entries, generated_entries, registry_rows, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
@@ -69,10 +69,14 @@ from dsim.scenario.istio import (
 from dsim.scenario.istio.destination_rule import Subset
 from dsim.scenario.istio.generators import ENTRY_ROUTES_STREAM
 
+Generated = tuple[list[DestinationRule], list[VirtualService]]
 
-def _generated(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[list[DestinationRule], list[VirtualService]]:
+
+def generated_objects(s: Scenario, tables: dict[str, pd.DataFrame]) -> Generated:
     """The objects ``istio_objects`` asks for, over the synthetic services (as ``generate_istio_objects``
-    draws them: rules first, routes over the rules' subsets, each kind from its own stream)."""
+    draws them: rules first, routes over the rules' subsets, each kind from its own stream). Drawn
+    before the services of namespaces istiod does not discover leave the tables, so that selectors
+    leave the other services' objects as they are."""
     params = s.istio_objects
     services = tables["services"]
     synthetic = np.flatnonzero(services["synthetic"].to_numpy())
@@ -134,25 +138,33 @@ def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(folded.items()))
 
 
-def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame]) -> IstioObjects:
+def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Generated | None = None) -> IstioObjects:
     """Add the Istio object tables to ``tables`` (whose ids are final), extend ``subsets`` and
     ``subset_workloads`` with the rules' subsets and ``services`` with the ServiceEntries' hosts
-    (after every Kubernetes Service); return the objects and the notes."""
+    (after every Kubernetes Service); return the objects and the notes. ``generated``: the generated
+    rules and VirtualServices (:func:`generated_objects`; drawn here without it)."""
     notes: Counter[str] = Counter()
-    s = with_discovered_objects(s, notes)  # istiod ignores the objects of namespaces it does not discover
-    rules_generated, vs_generated = _generated(s, tables)
+    # istiod ignores the objects of namespaces it does not discover.
+    found = discovery(s, tables["namespaces"])
+    s = with_discovered_objects(s, found, notes)
+    drawn_rules, drawn_vs = generated if generated is not None else generated_objects(s, tables)
+    rules_generated = discovered(drawn_rules, found, "DestinationRule", notes)
+    vs_generated = discovered(drawn_vs, found, "VirtualService", notes)
     mesh = s.mesh
     rules = [*s.destination_rules, *rules_generated]
     virtual_services = [*s.virtual_services, *vs_generated]
     domain = mesh.cluster_domain
     # ServiceEntry hosts join the registry first: DestinationRules shape them as they shape Services.
     entries = tuple(with_default(add_service_entries(s, tables, notes), mesh.default_service_export_to))
-    virtual_services += generate_entry_virtual_services(
-        entries[len(s.service_entries) :],
+    # Drawn over every generated entry, those of namespaces istiod does not discover included, so
+    # that selectors leave the other entries' VirtualServices as they are; then filtered as those.
+    entry_routes = generate_entry_virtual_services(
+        generated_entries(s, tables) if s.mesh.discovery_selectors else entries[len(s.service_entries) :],
         s.istio_objects.service_entries.virtual_services,
         s.istio_objects.virtual_services,
         generator(s.seed, ENTRY_ROUTES_STREAM),
     )
+    virtual_services += discovered(entry_routes, found, "VirtualService", notes)
     # The mesh's default exportTo, before anything reads one (dsim.cluster.default_exports).
     virtual_services = with_default(virtual_services, mesh.default_virtual_service_export_to)
     # istiod merges delegates into their roots before anything reads a VirtualService.

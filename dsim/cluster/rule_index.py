@@ -19,9 +19,7 @@ from collections.abc import Sequence
 
 from dsim.cluster.sources import Selector
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec, Subset
-
-ROOT_NAMESPACE = "istio-system"
-"""Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it)."""
+from dsim.scenario.model import ROOT_NAMESPACE as ROOT_NAMESPACE  # the builders read it here
 
 
 def is_wildcard(host: str) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
-from dsim.cluster.discovery import discovered
+from dsim.cluster.discovery import discovered, discovery
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
@@ -86,7 +86,10 @@ def generated_entries(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[Ser
 def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Counter[str]) -> tuple[ServiceEntry, ...]:
     """Append the entries' hosts to ``services`` (ports, selected workloads, namespaces) and build
     the ``service_entries`` table; return the entries in force (pasted, then generated)."""
-    entries = (*s.service_entries, *discovered(generated_entries(s, tables), s, "ServiceEntry", notes))
+    entries = (
+        *s.service_entries,
+        *discovered(generated_entries(s, tables), discovery(s, tables["namespaces"]), "ServiceEntry", notes),
+    )
     namespaces = tables["namespaces"]
     ns_id = {name: i for i, name in enumerate(namespaces["name"].tolist())}
     missing = sorted({e.namespace for e in entries} - set(ns_id))

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.default_exports import service_default
-from dsim.cluster.discovery import discovered
+from dsim.cluster.discovery import discovered, discovery
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.host_owners import HostOwners
 from dsim.cluster.hostnames import resolve_host
@@ -463,7 +463,8 @@ def sidecar_tables(
     ns_names = tables["namespaces"]["name"].to_numpy()
     service_ns = ns_names[services["namespace"].to_numpy()].astype(object)
     hosts = service_fqdns(services, ns_names, domain)
-    sidecars = (*s.sidecars, *discovered(generated_sidecars(s, tables, hosts), s, "Sidecar", notes))
+    found = discovery(s, tables["namespaces"])
+    sidecars = (*s.sidecars, *discovered(generated_sidecars(s, tables, hosts), found, "Sidecar", notes))
     _sidecar_notes(sidecars, notes)
 
     workloads = tables["workloads"]

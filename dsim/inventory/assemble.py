@@ -40,13 +40,11 @@ from dsim.inventory.read import KubeObject
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
-from dsim.scenario.model import Scenario
+from dsim.scenario.model import ROOT_NAMESPACE, Scenario
 from dsim.scenario.resolve import protocol_from_port_name
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 """Namespaces whose workloads are the platform's, not the mesh's (pilot-load skips them too)."""
-ROOT_NAMESPACE = "istio-system"
-"""Istio's root namespace unless the mesh config names another (``rootNamespace``)."""
 IMPORTED = "imported"
 MODELLED_ISTIO_KINDS = ("VirtualService", "DestinationRule", "ServiceEntry", "Sidecar")
 MESH_EXPORT_DEFAULTS = {
@@ -428,7 +426,15 @@ class _Assembler:
     def namespace_entries(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
         """The scenario's ``namespaces``, each with the labels the discovery selectors read; the
         root namespace too when its labels decide whether its objects count."""
-        keys = read_keys(scenario_selectors(self.inv.mesh_config))
+        selectors = scenario_selectors(self.inv.mesh_config)
+        keys = read_keys(selectors)
+        unknown = sorted(name for name in namespaces if name not in self.inv.namespaces)
+        if selectors and unknown:
+            self.inv.notes.append(
+                f"the capture has no Namespace object for {len(unknown):,} namespaces ({', '.join(unknown[:3])}"
+                f"{', ...' if len(unknown) > 3 else ''}): their labels are unknown, so the discovery selectors see "
+                "their names alone; capture `kubectl get namespaces` too"
+            )
         entries = []
         for name, injection in namespaces.items():
             entry: dict[str, Any] = {"name": name, "sidecar_injection": injection}

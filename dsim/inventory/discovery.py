@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dsim.cluster.discovery import NAME_LABEL, matches
 from dsim.errors import ScenarioError
 from dsim.scenario.convert import convert
+from dsim.scenario.discovery import NAME_LABEL, matches
 from dsim.scenario.model import LabelSelector
 
 

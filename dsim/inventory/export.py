@@ -5,8 +5,9 @@ what an imported mesh looks like, dsim must write them too. :func:`inventory_obj
 :class:`~dsim.cluster.tables.Cluster` into the Kubernetes objects its API server would list, kind by
 kind, each kind by namespace and name (as kubectl prints them):
 
-- ``Namespace`` (``istio-injection`` label), ``Node`` (the localities as topology labels), the
-  ``kube-system/kubeadm-config`` ConfigMap (the pod and service CIDRs);
+- ``Namespace`` (``istio-injection: enabled`` where it injects, the scenario's labels), ``Node``
+  (the localities as topology labels), the ``kube-system/kubeadm-config`` ConfigMap (the pod and
+  service CIDRs);
 - ``Service`` (ClusterIPs per family, ``ipFamilyPolicy``, ports with ``appProtocol`` where the name
   does not imply the protocol, the selector, the ``networking.istio.io/exportTo`` annotation);
 - ``Deployment`` → ``ReplicaSet`` → ``Pod`` (labels, service account, sidecar, readiness, IPs);
@@ -45,6 +46,7 @@ from dsim.inventory.export_workloads import (
     SliceService,
     deployments,
     endpoint_slices,
+    explicit_rows,
     explicit_selector,
     nodes,
     pods,
@@ -52,6 +54,7 @@ from dsim.inventory.export_workloads import (
     service_workloads,
 )
 from dsim.scenario.checks import FAMILIES, cidr_of
+from dsim.scenario.discovery import INJECTION_LABEL
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
 from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
 from dsim.scenario.resolve import protocol_from_port_name
@@ -107,11 +110,10 @@ def _namespaces(cluster: Cluster) -> Iterator[dict[str, Any]]:
     table = cluster.namespaces.sort_values("name", kind="stable")
     own = {ns.name: ns.labels for ns in cluster.scenario.namespaces}  # what discovery selectors read
     for name, injection in zip(table["name"].tolist(), table["sidecar_injection"].tolist(), strict=True):
-        labels = {
-            **own.get(name, {}),
-            "istio-injection": "enabled" if injection else "disabled",
-            "kubernetes.io/metadata.name": name,
-        }
+        # No injection label where the namespace does not inject, as the scenario (and the discovery
+        # selectors reading it: dsim.scenario.discovery.namespace_labels) has none there.
+        injects = {INJECTION_LABEL: "enabled"} if injection else {}
+        labels = {**injects, **own.get(name, {}), "kubernetes.io/metadata.name": name}
         yield {
             "apiVersion": "v1",
             "kind": "Namespace",
@@ -239,18 +241,6 @@ class _ServiceColumns:
             ports=ports,
             explicit=explicit_rows(cluster),
         )
-
-
-def explicit_rows(cluster: Cluster) -> dict[int, Service]:
-    """The scenario's Service behind each row of ``cluster.services`` that one wrote out, by
-    namespace and name: not by position, since the Services of namespaces istiod does not
-    discover have no row (``mesh.discovery_selectors``)."""
-    by_key = {(svc.namespace, svc.name): svc for svc in cluster.scenario.services}
-    services = cluster.services
-    namespaces = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
-    names = services["name"].tolist()
-    written = (~services["synthetic"].to_numpy() & (services["entry"].to_numpy() < 0)).tolist()
-    return {row: by_key[(namespaces[row], names[row])] for row, kept in enumerate(written) if kept}
 
 
 def _family_tuple(text: str) -> tuple[IpFamily, ...]:

@@ -392,7 +392,7 @@ def service_workloads(cluster: Cluster, columns: PodColumns) -> list[list[int]]:
     for s, w in zip(table["service"].tolist(), table["workload"].tolist(), strict=True):
         selected[s].append(w)
     unready = [w for w, ready in enumerate(columns.ready) if not ready]
-    for s, svc in enumerate(cluster.scenario.services):  # only explicit workloads can be unready
+    for s, svc in explicit_rows(cluster).items():  # only explicit workloads can be unready
         chosen = [
             w
             for w in unready
@@ -400,6 +400,18 @@ def service_workloads(cluster: Cluster, columns: PodColumns) -> list[list[int]]:
         ]
         selected[s] = sorted(selected[s] + chosen)
     return selected
+
+
+def explicit_rows(cluster: Cluster) -> dict[int, Service]:
+    """The scenario's Service behind each row of ``cluster.services`` that one wrote out, by
+    namespace and name: not by position, since the Services of namespaces istiod does not
+    discover have no row (``mesh.discovery_selectors``)."""
+    by_key = {(svc.namespace, svc.name): svc for svc in cluster.scenario.services}
+    services = cluster.services
+    namespaces = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
+    names = services["name"].tolist()
+    written = (~services["synthetic"].to_numpy() & (services["entry"].to_numpy() < 0)).tolist()
+    return {row: by_key[(namespaces[row], names[row])] for row, kept in enumerate(written) if kept}
 
 
 def explicit_selector(service: Service) -> dict[str, str]:

@@ -16,6 +16,7 @@ as its original); each distinct multiset is a *membership state* the size model 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import math
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.discovery import discovery
 from dsim.cluster.grouping import grouped
 from dsim.cluster.import_scopes import import_scopes
 from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
@@ -417,8 +419,20 @@ class _Builder:
             self.reaches.append(np.asarray(key, dtype=np.int64))
         return self.reach_ids[key]
 
+    @functools.cached_property
+    def discovered_namespaces(self) -> np.ndarray:
+        """Rows of the namespaces istiod discovers: a Sidecar edited elsewhere is ignored, as istiod
+        ignores the object (mesh.discovery_selectors)."""
+        table = self.cluster.namespaces
+        found = discovery(self.cluster.scenario, table)
+        return np.flatnonzero([found.discovers(name) for name in table["name"].tolist()])
+
     def sidecar_edit(self, t: float) -> None:
-        namespace = int(self.rng.integers(len(self.cluster.namespaces)))
+        rows = self.discovered_namespaces
+        if not rows.size:
+            return
+        # Without selectors every namespace is a row, and the draw is the one it always was.
+        namespace = int(rows[self.rng.integers(len(rows))])
         self.emit(t, "sidecar", "sidecar", namespace=namespace)
 
     def restart(self, t: float) -> None:

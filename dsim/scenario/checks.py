@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
 from dsim.scenario.convert import join
+from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
-from dsim.scenario.model import FamilyCidrs, IpFamily, Scenario
+from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
 FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
@@ -56,8 +57,9 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
 
 
 MAX_EXPORT_ENTRIES = 1_000
-MAX_SELECTOR_REQUIREMENTS = 100
 """The most entries a default exportTo list may have (as a Service's ``export_to``)."""
+MAX_SELECTOR_REQUIREMENTS = 100
+"""The most discovery selectors, and labels and expressions over them all."""
 
 
 class _Checker:
@@ -148,6 +150,14 @@ class _Checker:
                         join(where, "values"),
                         f"{requirement.operator} takes no values (got {len(requirement.values)}); leave values out",
                     )
+        mtls = self.s.mesh.mtls
+        if selectors and mtls != "PERMISSIVE" and not scenario_discovery(self.s).discovers(ROOT_NAMESPACE):
+            self.fail(
+                "mesh.mtls",
+                f"{mtls} is the root namespace's PeerAuthentication, but mesh.discovery_selectors leave "
+                f"{ROOT_NAMESPACE} out, so istiod ignores it (the mesh is PERMISSIVE): declare {ROOT_NAMESPACE} "
+                "in namespaces with labels a selector matches, or leave mtls out",
+            )
 
     def designs(self) -> None:
         # Left out, designs means all of them; an empty list written out is more likely a mistake

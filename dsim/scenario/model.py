@@ -37,6 +37,10 @@ LabelKey = Annotated[str, MaxLength(317)]  # an optional DNS prefix (253), '/', 
 LabelValue = Annotated[str, MaxLength(63)]
 Labels = dict[LabelKey, LabelValue]
 
+ROOT_NAMESPACE = "istio-system"
+"""Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it): its Sidecar,
+DestinationRules and PeerAuthentication are the mesh's defaults."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FamilyCidrs:
@@ -117,9 +121,9 @@ class Mesh:
     discovers a namespace whose labels match any selector, and ignores the Services (so their
     endpoints too) and the VirtualServices, DestinationRules, ServiceEntries and Sidecars of every
     other namespace. Its pods still run sidecars (injection does not ask) and get their config.
-    Every namespace carries Kubernetes' ``kubernetes.io/metadata.name: <name>`` label. ``mtls`` is
-    the mode istiod applies: ``dsim import`` leaves out a root-namespace PeerAuthentication the
-    selectors leave out, as istiod does."""
+    Every namespace carries Kubernetes' ``kubernetes.io/metadata.name: <name>`` label, and one that
+    injects ``istio-injection: enabled``. ``mtls`` other than PERMISSIVE needs the root namespace
+    discovered (istiod ignores its PeerAuthentication otherwise)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

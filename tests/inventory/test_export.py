@@ -8,6 +8,7 @@ that point at real uids, and the same bytes for the same cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -21,6 +22,7 @@ import yaml
 import dsim
 from dsim.inventory import export
 from dsim.inventory.export import inventory_objects, write_inventory
+from dsim.scenario.model import LabelSelector
 from tests.config_helpers import config_of
 from tests.conftest import DATA, SCENARIOS
 
@@ -147,9 +149,9 @@ def test_ports_say_app_protocol_only_where_the_name_does_not(small: list[dict[st
 
 def test_sidecars_injection_and_export_to(small: list[dict[str, Any]]) -> None:
     namespaces = {
-        o["metadata"]["name"]: o["metadata"]["labels"]["istio-injection"] for o in _by_kind(small, "Namespace")
+        o["metadata"]["name"]: o["metadata"]["labels"].get("istio-injection") for o in _by_kind(small, "Namespace")
     }
-    assert namespaces == {"plain": "disabled", "shop": "enabled"}
+    assert namespaces == {"plain": None, "shop": "enabled"}  # a namespace that does not inject has no label
     pods = {o["metadata"]["name"]: o for o in _by_kind(small, "Pod")}
     containers = {name: [c["name"] for c in pod["spec"]["containers"]] for name, pod in pods.items()}
     assert containers["web-v1-0"] == ["web", "istio-proxy"]
@@ -313,6 +315,8 @@ def _discovering_some() -> dsim.Scenario:
         {"name": "external", "labels": {"team": "shop", "tier": "edge"}},
         {"name": "istio-system", "sidecar_injection": False, "labels": {"team": "shop", "owner": "platform"}},
     ]
+    # An unready workload behind a Service left out: its pods are listed, in no Service's slices.
+    next(w for w in data["workloads"] if w["name"] == "ledger")["ready"] = False
     data["mesh"] = {
         "mtls": "STRICT",
         "discovery_selectors": [
@@ -402,6 +406,8 @@ def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[
     config: the export writes them where a cluster keeps them (a root PeerAuthentication, the ``istio``
     ConfigMap), and the import reads them; an object that took a default is written without it."""
     data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
+    # An unready workload behind a Service left out: its pods are listed, in no Service's slices.
+    next(w for w in data["workloads"] if w["name"] == "ledger")["ready"] = False
     data["mesh"] = {
         "mtls": "STRICT",
         "trust_domain": "example.org",
@@ -442,3 +448,24 @@ def test_own_subsets_stay_public_under_a_private_rule_default(tmp_path: Path) ->
     subset = "outbound|8080|v1|api.b.svc.cluster.local"
     for cluster in (original, imported):
         assert subset in {c.name for c in config_of(cluster, "a/web").clusters}
+
+
+def test_services_left_out_by_discovery_are_exported_by_name_not_position() -> None:
+    """Explicit Services are found by name, not by position: with payments' Services gone, its
+    unready ledger pod is in no EndpointSlice; and where selectors discover no namespace at all,
+    the pods are written without a Service (once an IndexError)."""
+    objects = list(inventory_objects(dsim.build_cluster(_discovering_some())))
+    listed = {
+        (s["metadata"]["namespace"], e["targetRef"]["name"])
+        for s in _by_kind(objects, "EndpointSlice")
+        for e in s["endpoints"]
+    }
+    assert not {pod for ns, pod in listed if ns == "payments" or pod.startswith("ledger")}
+    assert any(ns == "shop" for ns, _ in listed)
+    nothing = dataclasses.replace(
+        _discovering_some().mesh, mtls="PERMISSIVE", discovery_selectors=(LabelSelector(match_labels={"team": "none"}),)
+    )
+    cluster = dsim.build_cluster(dataclasses.replace(_discovering_some(), mesh=nothing))
+    objects = list(inventory_objects(cluster))
+    assert not _by_kind(objects, "Service")
+    assert len(_by_kind(objects, "Pod")) == len(cluster.pods)

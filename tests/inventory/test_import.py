@@ -469,3 +469,7 @@ def test_discovery_selectors_come_with_the_labels_they_read(tmp_path: Path) -> N
     found = import_inventory([write(tmp_path, captured, "root-discovered.yaml")]).scenario
     assert found["mesh"]["mtls"] == "STRICT"
     assert {"name": "istio-system", "sidecar_injection": False, "labels": {"env": "prod"}} in found["namespaces"]
+    # Without batch's Namespace object its labels are unknown: the import says so.
+    unnamed = [obj for obj in captured if obj["metadata"].get("name") != "batch"]
+    notes = import_inventory([write(tmp_path, unnamed, "no-batch-namespace.yaml")]).summary()
+    assert any("no Namespace object for 1 namespaces (batch)" in line for line in notes), notes
