@@ -246,3 +246,21 @@ def test_sidecar_edits_fall_in_namespaces_istiod_discovers() -> None:
     assert len(edited) > 50
     assert names
     assert not names & LEFT_OUT
+
+
+def test_the_size_guard_leaves_out_what_a_sidecar_cannot_see() -> None:
+    """A platform team's big cluster scoped down by its selectors: a dump's estimate counts the
+    endpoints of the namespaces istiod discovers, not of the others."""
+    from dsim.sizing import estimate
+
+    def mesh(selected: bool) -> dict[str, Any]:
+        data = _objects(**({"discovery_selectors": [{"match_labels": {"team": "shop"}}]} if selected else {}))
+        data["namespaces"].append({"name": "batch", "labels": {"team": "batch"}})
+        data["services"].append({"name": "jobs", "namespace": "batch", "ports": [{"port": 80, "name": "http"}]})
+        data["workloads"].append({"name": "jobs", "namespace": "batch", "replicas": 5_000})
+        return data
+
+    given = estimate(scenario_from_dict(mesh(False)), stage="config")
+    selected = estimate(scenario_from_dict(mesh(True)), stage="config")
+    assert given.endpoints_seen_per_proxy - selected.endpoints_seen_per_proxy >= 5_000
+    assert selected.pods == given.pods  # the pods are still there

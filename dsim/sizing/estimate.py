@@ -14,6 +14,7 @@ import dataclasses
 from typing import Literal
 
 from dsim.cluster.labels import WorkloadIndex, selects
+from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.model import Replicas, Scenario
 from dsim.sizing.amount import Amount, total
 from dsim.sizing.istio_counts import ScopeRows, envoy_routes
@@ -187,6 +188,8 @@ class ScenarioCounts:
 
     def __init__(self, s: Scenario) -> None:
         self.s = s
+        self.discovery = scenario_discovery(s)
+        """The declared namespaces istiod discovers (``mesh.discovery_selectors``)."""
         self.synthetic_services = Amount(0.0, "synthetic.services")
         """The services the generators of VirtualServices and DestinationRules draw from."""
         self.explicit()
@@ -210,7 +213,13 @@ class ScenarioCounts:
         index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
         clusters, endpoints = [], []
         by_namespace = {ns.name: [0.0, 0.0] for ns in s.namespaces}  # clusters, endpoints
+        # A Service of a namespace istiod does not discover is in no sidecar's config (built, then
+        # dropped: counted in services, not in what a sidecar sees). Synthetic namespaces count as
+        # discovered (an upper bound: which of them inject is drawn).
+        found = self.discovery
         for i, svc in enumerate(s.services):
+            if not found.discovers(svc.namespace):
+                continue
             chosen = index.matches(svc.namespace, svc.selector or {})
             ports = Amount(float(len(svc.ports)), f"services[{i}].ports")
             rows = total([replicas[w] for w in chosen], "workloads") * ports
@@ -299,6 +308,8 @@ class ScenarioCounts:
         the entry's endpoints behind each (as seen by every proxy: the upper bound)."""
         hosts, clusters, endpoints = 0.0, 0.0, 0.0
         for entry in self.s.service_entries:
+            if not self.discovery.discovers(entry.namespace):
+                continue
             spec = entry.spec
             hosts += len(spec.hosts)
             clusters += len(spec.hosts) * len(spec.ports)
