@@ -37,6 +37,12 @@ def discovery(s: Scenario, namespaces: pd.DataFrame) -> Discovery:
     return scenario_discovery(s, list(rows))
 
 
+def discovered_namespaces(s: Scenario, namespaces: pd.DataFrame) -> np.ndarray:
+    """Per row of the cluster's ``namespaces`` table, whether istiod discovers it."""
+    found = discovery(s, namespaces)
+    return np.array([found.discovers(name) for name in namespaces["name"].tolist()], dtype=bool)
+
+
 class _Namespaced(Protocol):
     @property
     def namespace(self) -> str: ...
@@ -76,9 +82,7 @@ def drop_undiscovered_services(s: Scenario, tables: dict[str, pd.DataFrame]) -> 
     ids are renumbered. Returns how many were removed. Workloads and pods stay: they run sidecars."""
     if not s.mesh.discovery_selectors:
         return 0
-    found = discovery(s, tables["namespaces"])
-    names = tables["namespaces"]["name"].to_numpy()
-    seen = np.array([found.discovers(str(name)) for name in names], dtype=bool)
+    seen = discovered_namespaces(s, tables["namespaces"])
     services = tables["services"]
     keep = seen[services["namespace"].to_numpy()] if len(services) else np.ones(0, dtype=bool)
     if keep.all():

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
-from dsim.cluster.discovery import discovery
+from dsim.cluster.discovery import discovered_namespaces
 from dsim.cluster.grouping import grouped
 from dsim.cluster.import_scopes import import_scopes
 from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
@@ -423,9 +423,7 @@ class _Builder:
     def discovered_namespaces(self) -> np.ndarray:
         """Rows of the namespaces istiod discovers: a Sidecar edited elsewhere is ignored, as istiod
         ignores the object (mesh.discovery_selectors)."""
-        table = self.cluster.namespaces
-        found = discovery(self.cluster.scenario, table)
-        return np.flatnonzero([found.discovers(name) for name in table["name"].tolist()])
+        return np.flatnonzero(discovered_namespaces(self.cluster.scenario, self.cluster.namespaces))
 
     def sidecar_edit(self, t: float) -> None:
         rows = self.discovered_namespaces
