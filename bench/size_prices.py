@@ -21,6 +21,8 @@ for routes, under all four designs (x4), ``dump`` of one sidecar (its config). R
 - **weighted destination**, **route header**: the same with 10 destinations over a DestinationRule's
   10 subsets, or 10 request headers set, against one and none, on 10 services of 100 × 20 routes.
 - **route action**: the same routes each with a fault, a CORS policy and a mirror, against none.
+- **access log**: Istio's default text access log in every chain of a sidecar that sees 2,000 TCP
+  services, against none, in one sidecar's dump (priced per byte of the access log's message).
 - **scope row**: (group, service) rows of the ``scope`` table; 10,000 services in 200 against 800
   namespaces, one Service exported to its own namespace (a scope for every namespace, every
   namespace's seeing the same public services); **unshared scope row**: the same rows where the
@@ -98,6 +100,16 @@ def actions(count: int) -> dict[str, Any]:
     return mesh(10, virtual_services=vs)
 
 
+def access_logs(count: int) -> dict[str, Any]:
+    """2,000 TCP services (a listener chain each); ``count`` 1: every chain with Istio's default text
+    access log, 0: none."""
+    data = mesh(2_000)
+    data["synthetic"]["protocols"] = {"tcp": 1.0}
+    if count:
+        data["mesh"] = {"access_log_file": "/dev/stdout"}
+    return data
+
+
 def scope(namespaces: int) -> dict[str, Any]:
     data = mesh(10_000, namespaces)
     data["namespaces"] = [{"name": "private"}]
@@ -135,6 +147,7 @@ PROBES: list[tuple[str, Callable[[int], dict[str, Any]], tuple[int, int], float]
     ("weighted destination", destinations, (1, 10), 10 * (99 * 20 + 1)),
     ("route header", headers, (0, 10), 10 * (99 * 20 + 1)),
     ("route action", actions, (0, 1), 3 * 10 * (99 * 20 + 1)),
+    ("access log", access_logs, (0, 1), 2_000),
     ("scope row", scope, (200, 800), 10_000),
     ("unshared scope row", unshared_scope, (200, 800), 4_000),
 ]
@@ -203,8 +216,9 @@ def main() -> None:
             # A dump holds Envoy routes, whatever HTTP routes made them: the HTTP route has no dump price.
             undumped = (scope, unshared_scope, http_routes)
             extra = [ALL_DESIGNS, DUMP] if make is routes else [] if make in undumped else [DUMP]
-            # A route's copies in its service's other ports' configurations are the dump's alone.
-            for stage, args in [DUMP] if make is port_copies else [*COMMANDS, *extra]:
+            # A route's copies in its service's other ports' configurations, and access logs (the
+            # accounting sizes a template's), are the dump's alone.
+            for stage, args in [DUMP] if make in (port_copies, access_logs) else [*COMMANDS, *extra]:
                 designs = 1 if "single-stack" in args else None
                 small, _ = measure(scratch, name, make(low), stage, args, designs)
                 large, predicted = measure(scratch, name, make(high), stage, args, designs)

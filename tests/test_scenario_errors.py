@@ -56,7 +56,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "unknown nested key, did you mean",
         lambda d: d.update(mesh={"mtsl": "STRICT"}),
         "mesh.mtsl: unknown key; did you mean 'mtls'? (allowed: mtls, outbound_traffic_policy, "
-        "cluster_domain, trust_domain, ... (10 keys))",
+        "cluster_domain, trust_domain, ... (14 keys))",
     ),
     (
         "wrong type: string for a count",
@@ -327,13 +327,45 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
         "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "
         "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision, "
-        "h2_upgrade_policy, default_service_export_to, ... (10 keys))",
+        "h2_upgrade_policy, default_service_export_to, ... (14 keys))",
     ),
     (
         "a CIDR whose prefix length has thousands of digits",
         lambda d: d.update(network={"pod_cidrs": {"ipv4": "10.0.0.0/" + "1" * 5000}}),
         "network.pod_cidrs.ipv4: '10.0.0.0/1111111111111111111111111111...11111111111111111111111111111111111111' "
         "(5,009 characters) is not a valid IPv4 CIDR (the prefix length must be a whole number from 0 to 32)",
+    ),
+    (
+        "an access log format that is no JSON object",
+        lambda d: d.update(
+            mesh={"access_log_file": "/dev/stdout", "access_log_encoding": "JSON", "access_log_format": "[]"}
+        ),
+        "mesh.access_log_format: '[]' is a JSON array, not an object; expected a JSON object of command operators",
+    ),
+    (
+        "an access log format that is not JSON",
+        lambda d: d.update(
+            mesh={"access_log_file": "/dev/stdout", "access_log_encoding": "JSON", "access_log_format": "{a"}
+        ),
+        "mesh.access_log_format: '{a' is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
+        '(char 1)); expected a JSON object, such as {"path": "%REQ(:PATH)%"}',
+    ),
+    (
+        "a JSON access log format nested past the limit",
+        lambda d: d.update(mesh={"access_log_encoding": "JSON", "access_log_format": '{"a":' * 40 + "1" + "}" * 40}),
+        'mesh.access_log_format: \'{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"...}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}\' '
+        "(241 characters) nests 40 levels deep; at most 32",
+    ),
+    (
+        "an access log path holding a NUL",
+        lambda d: d.update(mesh={"access_log_file": "/dev/std\x00out"}),
+        "mesh.access_log_file: '/dev/std\\x00out' holds a NUL character; expected a file path",
+    ),
+    (
+        "an access log format longer than the limit",
+        lambda d: d.update(mesh={"access_log_file": "/dev/stdout", "access_log_format": "%START_TIME% " * 1000}),
+        "mesh.access_log_format: must be at most 8192 characters (got 13,000: '%START_TIME% %START_TIME% "
+        "%START_TIME...START_TIME% %START_TIME% %START_TIME% ' (13,000 characters))",
     ),
     (
         "a lognormal shape whose square overflows",

@@ -17,7 +17,7 @@ from dsim.cli import main
 from dsim.designs import get_design
 from dsim.errors import TooLargeError
 from dsim.sizing import Stage, check_fits, estimate, memory_limit, parse_memory
-from dsim.sizing.estimate import PRICED_COUNT_COLUMNS, estimate_counts
+from dsim.sizing.estimate import BYTES, PRICED_COUNT_COLUMNS, estimate_counts
 from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
 from dsim.xds.vocabulary import COUNT_COLUMNS
@@ -657,3 +657,23 @@ def test_a_delegate_s_merged_routes_count_what_root_and_delegate_routes_do() -> 
     assert found.routes.value == 3 * 2 + 2  # the delegate's own routes are objects too, in no config
     assert found.headers.value == 3 * 2 * (1 + 2)
     assert found.actions.value == 3 * 2 * (1 + 1)
+
+
+def test_a_dump_counts_an_access_log_per_cluster_seen_by_its_bytes() -> None:
+    """With the mesh's access logs a sidecar's dump holds one per chain (a chain per cluster seen at
+    most), each priced by its message's bytes: a long format costs more. Building the cluster holds
+    none."""
+
+    def logging(text: str) -> Callable[[dict[str, Any]], None]:
+        return lambda d: d.setdefault("mesh", {}).update(access_log_file="/dev/stdout", access_log_format=text)
+
+    plain = estimate(scenario_from_dict(QUICKSTART), stage="config")
+    logged = estimate(scenario_from_dict(quickstart_with(logging(""))), stage="config")
+    added = logged.memory["one sidecar's config"] - plain.memory["one sidecar's config"]
+    seen = plain.clusters_seen_per_proxy
+    assert added == pytest.approx(seen * 668 * BYTES["access log byte seen"])  # Istio's text format's listener entry
+    longer = estimate(scenario_from_dict(quickstart_with(logging("%START_TIME% " * 600))), stage="config")
+    assert longer.memory["one sidecar's config"] > logged.memory["one sidecar's config"] + seen * 5_000
+    assert estimate(scenario_from_dict(quickstart_with(logging(""))), stage="cluster").bytes == pytest.approx(
+        estimate(scenario_from_dict(QUICKSTART), stage="cluster").bytes, rel=0.01
+    )

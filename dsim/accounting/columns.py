@@ -16,6 +16,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
+from dsim.xds.access_logs import AccessLogging
 from dsim.xds.mesh_objects import ObjectView, StackedView, mesh_objects
 from dsim.xds.view import CLUSTER_ID, port_kind
 
@@ -57,6 +58,8 @@ class ClusterColumns:
     """Distinct (service, SPIFFE identity length) of each service's workloads."""
     h2_upgrade: bool
     """The mesh's ``h2UpgradePolicy`` is ``UPGRADE``: HTTP ports' clusters speak HTTP/2."""
+    access_logging: AccessLogging | None
+    """The mesh's access logs, which every listener template carries (``None``: off)."""
     pod_has: dict[IpFamily, np.ndarray]
     pod_address_length: dict[IpFamily, np.ndarray]
     """Pod IP text per family, bytes (0 where none)."""
@@ -153,6 +156,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         all_subsets=all_subsets,
         identities=identities,
         h2_upgrade=s.mesh.h2_upgrade_policy == "UPGRADE",
+        access_logging=AccessLogging.of(s.mesh),
         pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
         pod_address_length={
             "IPv4": np.where(pods["has_ipv4"], ipv4_text_length(pods["ipv4"].to_numpy()), 0),

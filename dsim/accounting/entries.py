@@ -18,6 +18,7 @@ import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds import listeners
+from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
 from dsim.xds.mesh_objects import ObjectView
@@ -98,6 +100,19 @@ class EntryPrices:
     route counts."""
 
 
+def _logged_entry_config(index: ClusterIndex, *args: Any, **kwargs: Any) -> EntryConfig:
+    """:func:`entry_config`, its listeners and wildcard chains carrying the mesh's access logs, as
+    :func:`dsim.xds.generate.proxy_config` adds them to the listeners they end up in."""
+    built = entry_config(index, *args, **kwargs)
+    logging = AccessLogging.of(index.cluster.scenario.mesh)
+    if logging is not None:
+        for listener in (*built.listeners, *built.auto_listeners):
+            add_access_logs(listener, logging)
+        for chain in built.wildcard:
+            add_chain_logs(chain.chain, logging.entry)
+    return built
+
+
 def _fake_trace(tau: int, mesh_id: str) -> object:
     from dsim.accounting.outbound import trace_columns
 
@@ -122,7 +137,7 @@ def entry_prices(
     n = len(index.cluster.services)
     mesh_id = index.cluster.scenario.mesh.trust_domain
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in (*PER_SERVICE, TLS_FALLTHROUGH_DELTA)}
-    build = functools.partial(entry_config, allow_any=listener_policy)
+    build = functools.partial(_logged_entry_config, allow_any=listener_policy)
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
     http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
@@ -141,7 +156,7 @@ def entry_prices(
             for tau, trace in traces.items()
         }
         other = functools.partial(
-            entry_config, index, service, design, proxy, first_trace, objects, allow_any=not listener_policy
+            _logged_entry_config, index, service, design, proxy, first_trace, objects, allow_any=not listener_policy
         )
         per[TLS_FALLTHROUGH_DELTA][service] = _fallthrough_delta(built, other)
         for listener, _ in own_listeners(built):
@@ -290,14 +305,16 @@ def _own_listener_rows(
     """One row per own listener of a host: what it, per tracing class, and the route configuration
     it names cost (``fallthrough``: what the other outbound traffic policy adds to it)."""
     rebuilt = {
-        tau: entry_config(index, service, design, proxy, trace, objects, allow_any=listener_policy)
+        tau: _logged_entry_config(index, service, design, proxy, trace, objects, allow_any=listener_policy)
         for tau, trace in traces.items()
     }
     if not rebuilt:  # no proxy to price for
         return []
     built = next(iter(rebuilt.values()))
     trace = next(iter(traces.values()))
-    other = own_listeners(entry_config(index, service, design, proxy, trace, objects, allow_any=not listener_policy))
+    other = own_listeners(
+        _logged_entry_config(index, service, design, proxy, trace, objects, allow_any=not listener_policy)
+    )
     routes = {r.name: r for r in built.routes}
     own = own_listeners(built)
     routed = Counter(route for _, route in own)

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from envoy.config.listener.v3.listener_pb2 import Listener
 
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.inbound_metadata import InboundRules, ingress_metadata, port_metadata
@@ -17,6 +18,7 @@ from dsim.cluster.ingress import ingress_rows, ingress_workloads
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import clusters, listeners
+from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
 from dsim.xds.common import tracing
 from dsim.xds.policy import ClusterPolicy
@@ -164,6 +166,10 @@ class InboundPrices:
     cds_resources: np.ndarray
     filter_chains: np.ndarray
     listener_additional_addresses: int
+    access_logs: np.ndarray
+    """Access logs in its listeners: one per chain's connection manager or ``tcp_proxy`` but the
+    virtual listeners' blackhole chains', and each virtual listener's own
+    (:mod:`dsim.xds.access_logs`)."""
 
     def metrics(self) -> dict[str, np.ndarray | int]:
         """What the own side adds to each proxy metric the outbound side also has."""
@@ -174,6 +180,7 @@ class InboundPrices:
             "cds_bytes": self.cds_bytes,
             "filter_chains": self.filter_chains,
             "listener_additional_addresses": self.listener_additional_addresses,
+            "access_logs": self.access_logs,
         }
 
 
@@ -218,6 +225,11 @@ def inbound_prices(
 ) -> InboundPrices:
     """Per own-side row (:class:`OwnRows`), for proxies of one family class."""
     trace = tracing(text("tsvc"), text("trev"), trust_domain, text("tns"))
+
+    def _logged(listener: Listener) -> Listener:
+        add_access_logs(listener, cols.access_logging, virtual=True)
+        return listener
+
     ports = rows.ports
     count = len(rows.workload)
     chained = ports[ports["chained"].to_numpy(bool)]
@@ -245,7 +257,9 @@ def inbound_prices(
     specs = design.virtual_inbound(proxy)
     lds = sum(
         (
-            serialized_sizes(listeners.virtual_inbound(spec, template_ports, mtls, trace, trust_domain), columns)
+            serialized_sizes(
+                _logged(listeners.virtual_inbound(spec, template_ports, mtls, trace, trust_domain)), columns
+            )
             for spec in specs
         ),
         np.zeros(count, np.int64),
@@ -256,7 +270,10 @@ def inbound_prices(
     )
     chains = sum(1 + len(spec.passthrough) * len(PASSTHROUGH_CHAINS[mtls]) + port_chains for spec in specs)
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
-    outbound_virtual = [listeners.virtual_outbound(n.name, n.bind, unknown) for n in design.virtual_outbound(proxy)]
+    outbound_virtual = [
+        _logged(listeners.virtual_outbound(n.name, n.bind, unknown)) for n in design.virtual_outbound(proxy)
+    ]
+    virtual = [*specs, *outbound_virtual]
     lds = lds + sum(v.ByteSize() for v in outbound_virtual)
     chains = chains + sum(listeners.chain_count(v) for v in outbound_virtual)
     additional = sum(len(s.bind.additional) for s in specs) + sum(
@@ -295,4 +312,13 @@ def inbound_prices(
         cds_resources=per_row_ports * len(design.inbound_clusters(proxy)) + len(fixed),
         filter_chains=np.asarray(chains, dtype=np.int64),
         listener_additional_addresses=additional,
+        access_logs=own_access_logs(cols.access_logging, np.asarray(chains, dtype=np.int64), len(virtual)),
     )
+
+
+def own_access_logs(logging: AccessLogging | None, chains: np.ndarray, virtual: int) -> np.ndarray:
+    """Access logs in the own side's listeners, ``virtual`` of them (each with one blackhole chain
+    among ``chains``) when ``logging`` is on."""
+    if logging is None:
+        return np.zeros_like(chains)
+    return chains - virtual + (virtual if logging.listener_log else 0)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from google.protobuf.message import Message
 
@@ -31,6 +32,7 @@ from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS
 from dsim.scenario.model import IpFamily
 from dsim.wire import decimal_digits, tag_size, varint_size
 from dsim.xds import clusters, listeners, routes
+from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
 from dsim.xds.names import cluster_name, sni
@@ -87,6 +89,9 @@ class OutboundPrices:
     """Per (tracing class, outbound traffic policy): bytes of each group's shared HTTP listener."""
     listener_policy: bool = True
     """The outbound traffic policy its service listeners were priced under (``TLS_FALLTHROUGH_DELTA``)."""
+    fallthrough_bytes: dict[bool, int] = dataclasses.field(default_factory=dict)
+    """Per outbound traffic policy: bytes of an outbound listener's fall-through chain, as its
+    ``default_filter_chain`` (:func:`fallthrough_bytes`)."""
     wildcard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """ServiceEntry chains of wildcard TCP/TLS listeners (:attr:`EntryPrices.wildcard`)."""
     wildcard_groups: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
@@ -94,6 +99,16 @@ class OutboundPrices:
     shared_listeners: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """ServiceEntry hosts' own listeners on an address and port other hosts share
     (:attr:`EntryPrices.shared_listeners`)."""
+
+
+def fallthrough_bytes(allow: bool, logging: AccessLogging | None) -> int:
+    """Bytes of an outbound listener's fall-through chain, as its ``default_filter_chain``, under
+    outbound traffic policy ``allow`` (``True``: ALLOW_ANY) and the mesh's access logs."""
+    listener = listener_pb2.Listener(
+        default_filter_chain=listeners.fallthrough(listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
+    )
+    add_access_logs(listener, logging)
+    return listener.ByteSize()
 
 
 def _row_columns(cols: ClusterColumns, rows: pd.DataFrame, extra: dict[str, np.ndarray] | None = None) -> Columns:
@@ -341,7 +356,10 @@ def _routed_chains(
         service, number = int(services[k]), int(numbers[k])
         routed = cols.objects.tcp_chain(service, number, copy.route_suffix, design, proxy)
         if routed is not None:
-            size = np.asarray(listeners.service_tcp_chain("", routed).ByteSize())
+            chain = listeners.service_tcp_chain("", routed)
+            if cols.access_logging is not None:
+                add_chain_logs(chain, cols.access_logging.entry)
+            size = np.asarray(chain.ByteSize())
             for values in out.bytes.values():
                 values[k] = int(_field(size, DEFAULT_FILTER_CHAIN_FIELD if sniffed else FILTER_CHAINS_FIELD))
             continue
@@ -349,6 +367,7 @@ def _routed_chains(
         if sni:
             for allow, values in out.bytes.items():
                 routing = listeners.tls_routing(sni, listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
+                add_access_logs(routing, cols.access_logging)
                 values[k] = routing.ByteSize()
                 out.chains[k] = listeners.chain_count(routing)
     return out
@@ -576,6 +595,7 @@ def outbound_prices(
         if len(tcp):
             services = tcp["service"].to_numpy()
             template, columns = listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)
+            add_access_logs(template, cols.access_logging)
             routed_tcp = _routed_chains(cols, tcp, copy, design, proxy, sniffed=False)
             mine = _tcp_listener_sizes(template, columns, routed_tcp.bytes[listener_policy])
             add("lds_resources", services, 1)
@@ -590,6 +610,7 @@ def outbound_prices(
             route_name = f"{host}:{port}{copy.route_suffix}"
             services = auto["service"].to_numpy()
             template = listeners.outbound_auto(copy.bind, port, route_name, target, trace)
+            add_access_logs(template, cols.access_logging)
             routed_chain = _routed_chains(cols, auto, copy, design, proxy, sniffed=True).bytes[listener_policy]
             for tau in taus:
                 columns = _row_columns(cols, auto, trace_columns(len(auto), tau))
@@ -675,6 +696,7 @@ def outbound_prices(
             group_route[allow][pick] = serialized_sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
             unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
             template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
+            add_access_logs(template, cols.access_logging)
             for tau in taus:
                 columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
                 group_listener[(tau, allow)][pick] = serialized_sizes(template, columns)
@@ -688,6 +710,7 @@ def outbound_prices(
         group_route_bytes=group_route,
         group_listener_bytes=group_listener,
         listener_policy=listener_policy,
+        fallthrough_bytes={allow: fallthrough_bytes(allow, cols.access_logging) for allow in (False, True)},
         **(
             {
                 "wildcard": priced.wildcard,

@@ -14,7 +14,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from envoy.config.listener.v3 import listener_pb2
 
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
@@ -33,7 +32,6 @@ from dsim.cluster import Cluster
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
-from dsim.xds import listeners
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.service_entries import SERVER_FIRST_PROTOCOLS, SNIFFED
@@ -117,7 +115,7 @@ def _wildcard(
 
     by_policy = []
     for policy in (False, True):
-        fall = FALLTHROUGH_BYTES[policy]
+        fall = prices.fallthrough_bytes[policy]
         # The last chain: the TCP one (the default one beside others, else the only one), or the fall-through.
         last = np.where(has_tcp, np.where(has_tls, as_default, as_chain), fall)
         own = per["bare"].to_numpy() + np.where(has_tls, per["inspector"].to_numpy(), 0) + tls_bytes + last
@@ -128,16 +126,6 @@ def _wildcard(
     out["chains"] = summed(tls_chains + np.where(on_http, 0, 1))
     out["additional"] = summed(np.where(on_http, 0, per["additional"].to_numpy()))
     return out
-
-
-FALLTHROUGH_BYTES = {
-    allow: listener_pb2.Listener(
-        default_filter_chain=listeners.fallthrough(listeners.PASSTHROUGH if allow else listeners.BLACKHOLE)
-    ).ByteSize()
-    for allow in (False, True)
-}
-"""Bytes of an outbound listener's fall-through chain, as its ``default_filter_chain``, per outbound
-traffic policy (``True``: ALLOW_ANY)."""
 
 
 _ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
@@ -520,6 +508,9 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         for deltas in (port80_deltas, cross_port_deltas):
             for metric, delta in deltas(cluster, design, facts, seen, http_ports).items():
                 outbound[metric] = outbound[metric] + delta
+        # Every outbound chain holds one connection manager or tcp_proxy, each with the mesh's access log.
+        chains = outbound["filter_chains"]
+        outbound["access_logs"] = chains if cols.access_logging is not None else np.zeros_like(chains)
         own_side_metrics: dict[str, np.ndarray] = {}
         for policy in policies:
             own = inbound_prices(
@@ -542,6 +533,9 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     )
     proxies = np.arange(len(pods))
     zeros = np.zeros(len(pods), np.int64)
+    # Every access log has the mesh's one format.
+    operators = cols.access_logging.operators if cols.access_logging is not None else 0
+    metrics["access_log_operators"] = metrics.get("access_logs", zeros) * operators
     sizes = pd.concat(
         [
             pd.DataFrame(

@@ -69,6 +69,10 @@ ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers
 ROUTE_ACTION_TERMS = ROUTE_ACTIONS
 """What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
 measured route did it: measurements taken before the plan had route actions fit without them."""
+ACCESS_LOG_TERMS = ("access_logs", "access_log_operators")
+"""An access log, and the command operators of its format (:mod:`dsim.xds.access_logs`): Envoy
+builds a formatter for each operator of each log, so a log's price grows with its format. Priced
+where some measured mesh had access logs."""
 
 
 def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
@@ -82,7 +86,11 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
         terms = (*terms, ZONE_TERM)
     if "routes" in measurements.columns and (measurements["routes"] != measurements["virtual_hosts"]).any():
         terms = (*(t for t in terms if t != "virtual_hosts"), *ROUTE_TERMS)
-    held = (t for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS) if t in measurements.columns and measurements[t].any())
+    held = (
+        t
+        for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS, *ACCESS_LOG_TERMS)
+        if t in measurements.columns and measurements[t].any()
+    )
     return (*terms, *held)
 
 

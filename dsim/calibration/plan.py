@@ -62,6 +62,17 @@ DR_POLICIES: dict[str, dict[str, Any]] = {
     "disable": {"tls_mode": "DISABLE"},
 }
 """The DestinationRule policies a calibration mesh's rules can carry (``istio_objects.destination_rules``)."""
+_LONG_FORMAT = " ".join(f"%REQ(X-FIELD-{i})% %RESP(X-FIELD-{i})%" for i in range(24))
+ACCESS_LOG_FORMATS: dict[str, dict[str, str]] = {
+    "text": {"access_log_file": "/dev/stdout"},
+    "json": {"access_log_file": "/dev/stdout", "access_log_encoding": "JSON"},
+    "short": {"access_log_file": "/dev/stdout", "access_log_format": "[%START_TIME%] %RESPONSE_CODE%"},
+    "long": {"access_log_file": "/dev/stdout", "access_log_format": _LONG_FORMAT},
+}
+"""The access logs a calibration mesh can have (``mesh.access_log_*``): Istio's default text and JSON
+formats (24 command operators each, as the ``demo`` profile and a JSON-encoding mesh write them), a
+short text format of 2 operators and a long one of 48, so that an access log's price and its
+operators' come apart."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +117,8 @@ class PlanPoint:
     """Their resolution: ``static``, ``dns`` or ``none``."""
     se_endpoints: int = 1
     """Endpoints of each (STATIC: IPs, priced as endpoints; DNS: names, which the measured Envoy cannot resolve)."""
+    access_log: str = ""
+    """The mesh's access logs: a key of :data:`ACCESS_LOG_FORMATS` (empty: none, Istio's default)."""
 
     @property
     def mesh_name(self) -> str:
@@ -125,6 +138,8 @@ class PlanPoint:
             name += f"-dr{int(self.dr_share * 100)}-{policy}-s{self.dr_subsets}"
         if self.se_count > 0:
             name += f"-se{self.se_count}{self.se_resolution}e{self.se_endpoints}"
+        if self.access_log:
+            name += f"-al{self.access_log}"
         return name
 
     @property
@@ -157,7 +172,7 @@ class PlanPoint:
         scenario: dict[str, Any] = {
             "name": self.scenario_name,
             "seed": 1,
-            "mesh": {"mtls": "PERMISSIVE"},
+            "mesh": {"mtls": "PERMISSIVE", **ACCESS_LOG_FORMATS.get(self.access_log, {})},
             "envoy": {"workload_certificate": self.certificate},
             "synthetic": synthetic,
         }
@@ -373,6 +388,23 @@ ACTION_POINTS = tuple(
 headers set and removed, faults, CORS policies and mirrors, alone and together, on half or all
 services, 4 to 32 routes each, so each action varies apart from the routes that carry it. Laid out
 by hand across mesh sizes; measured under Istio's default certificate."""
+ACCESS_LOG_POINTS = tuple(
+    PlanPoint(services=s, protocols=proto, families=fam, replicas=r, ports=p, subsets=0.0, access_log=log)
+    for s, proto, fam, r, p, log in (
+        (60, "tcp", "ipv4", 1, 1, "text"),
+        (150, "mixed", "dual", 1, 1, "text"),
+        (300, "http", "mixed", 2, 1, "short"),
+        (60, "mixed", "ipv4", 1, 2, "short"),
+        (150, "tcp", "mixed", 1, 1, "json"),
+        (300, "http", "ipv4", 1, 1, "json"),
+        (20, "mixed", "dual", 2, 2, "long"),
+        (300, "tcp", "ipv4", 1, 1, "long"),
+    )
+)
+"""Meshes with access logs (:data:`ACCESS_LOG_FORMATS`): every chain's connection manager or
+``tcp_proxy`` carries one, so the logs move with the filter chains but for the formats, which
+cross mesh sizes and protocol mixes (TCP services bring a chain each, HTTP ones share one). Laid out
+by hand; measured under Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -499,14 +531,14 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 @functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
     """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
-    without route actions) and those with DestinationRule policies and ServiceEntries under Istio's
-    default certificate, and a D-optimal
+    without route actions), those with DestinationRule policies and ServiceEntries and those with
+    access logs under Istio's default certificate, and a D-optimal
     subset of the small meshes plus :data:`PLAINTEXT_POINTS` under every other certificate profile
     (but the legacy one), each measured twice. Computing it counts the
     objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
-    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *ACTION_POINTS, *POLICY_POINTS]
+    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *ACTION_POINTS, *POLICY_POINTS, *ACCESS_LOG_POINTS]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
             points += [dataclasses.replace(p, certificate=certificate) for p in (*subset, *PLAINTEXT_POINTS)]
@@ -571,6 +603,7 @@ HELD_OUT_POINTS = (
         se_count=120,
         se_resolution="dns",
     ),
+    PlanPoint(services=120, protocols="mixed", families="dual", replicas=1, ports=2, subsets=0.0, access_log="json"),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)
 """A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""

@@ -38,6 +38,7 @@ from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
 from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
 from dsim.inventory.read import KubeObject
 from dsim.scenario.block_yaml import dump_block
+from dsim.scenario.checks import json_object_problem
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
 from dsim.scenario.model import ROOT_NAMESPACE, Scenario
@@ -71,7 +72,7 @@ _NOT_MODELLED = {
     "AuthorizationPolicy": "RBAC filters are not modelled",
     "RequestAuthentication": "JWT filters are not modelled",
     "PeerAuthentication": "only the root namespace's selector-less one (mesh-wide mTLS) is modelled",
-    "Telemetry": "telemetry filters are not modelled",
+    "Telemetry": "its metrics, tracing and access-log providers are not modelled (meshConfig.accessLogFile is)",
     "WasmPlugin": "WASM filters are not modelled",
     "HTTPRoute": "Gateway API routes are not modelled",
     "GRPCRoute": "Gateway API routes are not modelled",
@@ -398,6 +399,7 @@ class _Assembler:
             mesh["outbound_traffic_policy"] = policy["mode"]
         if config.get("h2UpgradePolicy") in ("DO_NOT_UPGRADE", "UPGRADE"):
             mesh["h2_upgrade_policy"] = config["h2UpgradePolicy"]
+        mesh.update(self.access_log(config))
         for key, field in MESH_EXPORT_DEFAULTS.items():
             values = config.get(key)
             if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
@@ -413,6 +415,31 @@ class _Assembler:
                     "meshConfig.discoverySelectors does not select that namespace"
                 )
         return mesh
+
+    def access_log(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The mesh config's access log settings (``accessLogFile``, ``accessLogEncoding``,
+        ``accessLogFormat``, ``disableEnvoyListenerLog``), where they differ from Istio's defaults. A
+        JSON format that is no JSON object is left out with a note: istiod uses its default then."""
+        found: dict[str, Any] = {}
+        path = config.get("accessLogFile")
+        if not isinstance(path, str) or not path:
+            return found
+        found["access_log_file"] = path
+        if config.get("accessLogEncoding") in ("TEXT", "JSON"):
+            found["access_log_encoding"] = config["accessLogEncoding"]
+        text = config.get("accessLogFormat")
+        if isinstance(text, str) and text:
+            problem = json_object_problem(text) if found.get("access_log_encoding") == "JSON" else None
+            if problem is None:
+                found["access_log_format"] = text
+            else:
+                self.inv.notes.append(
+                    f"meshConfig.accessLogFormat {quote(text)} {problem}: istiod then writes its default JSON "
+                    "format, and so does the scenario"
+                )
+        if config.get("disableEnvoyListenerLog") is True:
+            found["disable_envoy_listener_log"] = True
+        return found
 
     def root_namespace(self) -> str:
         root = self.inv.mesh_config.get("rootNamespace")

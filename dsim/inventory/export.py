@@ -164,11 +164,11 @@ def _kubernetes_selector(selector: LabelSelector) -> dict[str, Any]:
 
 def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
     """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, HTTP/2 upgrade, default exportTo
-    lists other than Istio's ``["*"]``, Envoy's concurrency)
+    lists other than Istio's ``["*"]``, access logs, discovery selectors, Envoy's concurrency)
     and, unless mTLS is Istio's default PERMISSIVE, the root namespace's mesh-wide PeerAuthentication:
     where a real cluster keeps the scenario's ``mesh`` and ``envoy`` settings that change the config."""
     mesh, envoy = cluster.scenario.mesh, cluster.scenario.envoy
-    config = {
+    config: dict[str, Any] = {
         "defaultConfig": {"concurrency": envoy.concurrency},
         "outboundTrafficPolicy": {"mode": mesh.outbound_traffic_policy},
         "h2UpgradePolicy": mesh.h2_upgrade_policy,
@@ -181,6 +181,13 @@ def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
             if (values := getattr(mesh, field)) != ("*",)
         },
     }
+    if mesh.access_log_file:
+        config |= {
+            "accessLogFile": mesh.access_log_file,
+            "accessLogEncoding": mesh.access_log_encoding,
+            **({"accessLogFormat": mesh.access_log_format} if mesh.access_log_format else {}),
+            **({"disableEnvoyListenerLog": True} if mesh.disable_envoy_listener_log else {}),
+        }
     if mesh.discovery_selectors:
         config["discoverySelectors"] = [_kubernetes_selector(selector) for selector in mesh.discovery_selectors]
     yield {

@@ -16,6 +16,8 @@ _EXACT = {
     # A route's fault and CORS policies are per-route filter configs.
     "faults": "fault filter configs",
     "cors_policies": "CORS filter configs",
+    # Each operator of an access log's format is a formatter of its own in Envoy.
+    "access_log_operators": "access log format operators",
 }
 
 

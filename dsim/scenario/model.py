@@ -36,6 +36,10 @@ DnsName = Annotated[str, MaxLength(253)]
 LabelKey = Annotated[str, MaxLength(317)]  # an optional DNS prefix (253), '/', a name (63)
 LabelValue = Annotated[str, MaxLength(63)]
 Labels = dict[LabelKey, LabelValue]
+# Written into every filter chain of every sidecar when access logs are on: held to a path's
+# length (PATH_MAX) and to a few times the longest format a real mesh writes.
+AccessLogPath = Annotated[str, MaxLength(4096)]
+AccessLogFormat = Annotated[str, MaxLength(8192)]
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it): its Sidecar,
@@ -116,6 +120,21 @@ class Mesh:
     """``meshConfig.defaultDestinationRuleExportTo`` (default ``["*"]``): for DestinationRules that set
     no exportTo, Istio honours only ``.`` (then each is private to its namespace); anything else
     leaves them public."""
+    access_log_file: AccessLogPath = ""
+    """``meshConfig.accessLogFile`` (Istio's default: empty, no access log; its ``demo`` profile sets
+    ``/dev/stdout``): where every sidecar writes a line per request and connection. Every HTTP
+    connection manager and ``tcp_proxy`` then carries a file access log (the virtual listeners'
+    blackhole chains excepted), and both virtual listeners one of their own for connections no chain
+    takes (``accesslog.go``, Istio 1.17 to HEAD)."""
+    access_log_encoding: Literal["TEXT", "JSON"] = "TEXT"
+    """``meshConfig.accessLogEncoding`` (default ``TEXT``): a line of text, or a JSON object."""
+    access_log_format: AccessLogFormat = ""
+    """``meshConfig.accessLogFormat`` (default empty: Istio's own format of the encoding): Envoy's
+    command operators in a line of text (Istio adds the closing newline), or under ``JSON`` a JSON
+    object whose values are command operators (strings, numbers, booleans, or objects of them)."""
+    disable_envoy_listener_log: bool = False
+    """``meshConfig.disableEnvoyListenerLog`` (default false): true leaves the virtual listeners
+    without their own access log."""
     discovery_selectors: tuple[LabelSelector, ...] = ()
     """``meshConfig.discoverySelectors`` (Istio's default: none, every namespace discovered): istiod
     discovers a namespace whose labels match any selector, and ignores the Services (so their

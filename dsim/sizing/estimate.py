@@ -19,6 +19,7 @@ from dsim.scenario.model import Replicas, Scenario
 from dsim.sizing.amount import Amount, total
 from dsim.sizing.istio_counts import ScopeRows, envoy_routes
 from dsim.sizing.machine import resident_memory
+from dsim.xds.access_logs import AccessLogging
 
 Stage = Literal["cluster", "config", "run", "push"]
 """What is about to be done: build the cluster (``dsim inspect``), generate a sidecar's config
@@ -41,10 +42,10 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #   call-graph edge: Barabási–Albert m=50 over 20,000 services (10^6 edges), `inspect` 452 MB ->
 #     ~290 B (networkx's dict of dicts, then the dependencies table).
 #   proxy and design: 200,000 sidecars behind 1,000 services, `run --no-pushsim` under 4 designs
-#     against 1 (bench/size_prices.py) -> ~1,180 B (sizes, counts and costs per proxy, their
-#     concatenation, CSV and Parquet), with the 23 count columns of PRICED_COUNT_COLUMNS: each
+#     against 1 (bench/size_prices.py) -> ~1,210 B (sizes, counts and costs per proxy, their
+#     concatenation, CSV and Parquet), with the 25 count columns of PRICED_COUNT_COLUMNS: each
 #     column is 8 B a row in several copies, so more columns need a new measurement (a test says so;
-#     with 10 it was ~900-1,000 B).
+#     with 10 it was ~900-1,000 B, with 23 ~1,180 B).
 #   route group pair: 20,000 workloads seeing 2,000 HTTP ports (4,000 route groups under
 #     `duplicate`), `run --no-pushsim` 3.3 GB -> ~40 B per workload, group and copy (the
 #     accounting's (workload, group) table and its weighted sums).
@@ -81,7 +82,11 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
 #     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
 #     route ~12%, so that no probe's cluster is above its estimate).
-PRICED_COUNT_COLUMNS = 23
+#   access log byte seen (bench/size_prices.py's access log probe): Istio's default text access log
+#     (660 B as a message) in every chain of a sidecar seeing 2,000 TCP services, `dump` +3.5 KB a
+#     log -> ~5.3 B per byte of the log's message (messages, dict, JSON); priced per cluster seen
+#     (a chain each at most: HTTP services share theirs) at 5.6 B per byte, ~7% above.
+PRICED_COUNT_COLUMNS = 25
 """``len(dsim.xds.vocabulary.COUNT_COLUMNS)`` when ``proxy and design`` was measured."""
 BYTES = {
     "cluster extra": 16e6,
@@ -93,7 +98,7 @@ BYTES = {
     "service port": 100.0,
     "workload": 200.0,
     "call-graph edge": 300.0,
-    "proxy and design": 1_240.0,
+    "proxy and design": 1_270.0,
     "route group pair": 40.0,
     "endpoint": 100.0,
     "cluster seen": 80e3,
@@ -112,6 +117,7 @@ BYTES = {
     "weighted destination seen": 3_150.0,
     "route header seen": 3_650.0,
     "route action seen": 9_300.0,
+    "access log byte seen": 5.6,
     "scope row": 78.0,
     "scope row run": 59.0,
 }
@@ -408,6 +414,12 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + routes.headers * BYTES["route header seen"]
             + routes.actions * BYTES["route action seen"]
         )
+        logging = AccessLogging.of(scenario.mesh)
+        if logging is not None:  # one per chain, a chain per cluster seen at most
+            log_bytes = Amount(float(logging.listener_entry.ByteSize()), "mesh.access_log_format")
+            memory["one sidecar's config"] = (
+                memory["one sidecar's config"] + clusters_seen * log_bytes * BYTES["access log byte seen"]
+            )
     fixed = {"cluster code": BYTES["cluster extra"]}
     if stage in ("run", "push"):
         fixed["report"] = BYTES["run extra"]

@@ -200,6 +200,13 @@ def metadata(filters: Mapping[str, Mapping[str, Any]]) -> base_pb2.Metadata:
     return result
 
 
+TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"
+HCM_NAME = "envoy.filters.network.http_connection_manager"
+BLACKHOLE_CHAIN_SUFFIX = "-blackhole"
+"""How the virtual listeners' blackhole chains' names end (Istio's ``virtualOutbound-blackhole`` and
+``virtualInbound-blackhole``): the one chain kind Istio builds without an access log."""
+
+
 def tcp_proxy_filter(
     cluster: str, weighted: Sequence[tuple[str, int]] = (), stat_prefix: str = ""
 ) -> listener_components_pb2.Filter:
@@ -211,7 +218,7 @@ def tcp_proxy_filter(
             proxy.weighted_clusters.clusters.add(name=name, weight=weight)
     else:
         proxy.cluster = cluster
-    return listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy))
+    return listener_components_pb2.Filter(name=TCP_PROXY_NAME, typed_config=pack(proxy))
 
 
 def tcp_filters(

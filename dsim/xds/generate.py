@@ -19,6 +19,7 @@ from envoy.config.route.v3 import route_pb2
 from dsim.cluster.egress_ports import PortListener
 from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
+from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.common import tracing
 from dsim.xds.cross_port_vhosts import cross_port_vhosts
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
@@ -337,11 +338,20 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     # Address-less ServiceEntry TCP/TLS ports: wildcard listeners, or chains of the HTTP one (3.4).
     out_listeners.extend(wildcard_listeners(design, view.facts, wildcard, http_listeners, unknown))
 
-    for named in design.virtual_outbound(view.facts):
-        out_listeners.append(listeners.virtual_outbound(named.name, named.bind, unknown))
+    logging = AccessLogging.of(mesh)
+    for listener in out_listeners:
+        add_access_logs(listener, logging)
+    virtual = [
+        listeners.virtual_outbound(named.name, named.bind, unknown) for named in design.virtual_outbound(view.facts)
+    ]
     own_ports = [(p, port_kind(p.protocol)) for p in view.inbound]
-    for spec in design.virtual_inbound(view.facts):
-        out_listeners.append(listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain))
+    virtual.extend(
+        listeners.virtual_inbound(spec, own_ports, mesh.mtls, trace, mesh.trust_domain)
+        for spec in design.virtual_inbound(view.facts)
+    )
+    for listener in virtual:
+        add_access_logs(listener, logging, virtual=True)
+    out_listeners.extend(virtual)
 
     # A DestinationRule's workloadSelector counts outbound only: inbound clusters take the namespace's rules.
     own_rules = mesh_objects(index.cluster).view(view.namespace_index)

@@ -23,6 +23,8 @@ from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import istio_filters
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PLAINTEXT_HTTP_ALPN, PORT_CHAINS, Chain
 from dsim.xds.common import (
+    BLACKHOLE_CHAIN_SUFFIX,
+    HCM_NAME,
     ads_config_source,
     hcm_common,
     mesh_tls_context,
@@ -40,7 +42,6 @@ BLACKHOLE = "BlackHoleCluster"
 PASSTHROUGH = "PassthroughCluster"
 VIRTUAL_OUTBOUND_PORT = 15001
 VIRTUAL_INBOUND_PORT = 15006
-HCM_NAME = "envoy.filters.network.http_connection_manager"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 Tracing: TypeAlias = hcm_pb2.HttpConnectionManager.Tracing
 
@@ -254,7 +255,7 @@ def virtual_outbound(name: str, bind: Bind, unknown: str) -> listener_pb2.Listen
     listener.filter_chains.add(
         filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_OUTBOUND_PORT)),
         filters=tcp_filters(BLACKHOLE, inbound=False),
-        name=f"{name}-blackhole",
+        name=f"{name}{BLACKHOLE_CHAIN_SUFFIX}",
     )
     listener.filter_chains.add(filters=tcp_filters(unknown, inbound=False), name=f"{name}-catchall-tcp")
     listener.use_original_dst.value = True
@@ -400,7 +401,7 @@ def virtual_inbound(
     listener.filter_chains.add(
         filter_chain_match=lc.FilterChainMatch(destination_port=wrappers_pb2.UInt32Value(value=VIRTUAL_INBOUND_PORT)),
         filters=[istio_filters.metadata_exchange_network(), *tcp_filters(BLACKHOLE, inbound=True)],
-        name=f"{spec.name}-blackhole",
+        name=f"{spec.name}{BLACKHOLE_CHAIN_SUFFIX}",
     )
     for passthrough in spec.passthrough:
         listener.filter_chains.extend(_passthrough_chains(passthrough, mtls, tracing, trust_domain))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dsim.designs.base import Design
+from dsim.xds.access_logs import access_log_counts
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.listeners import chain_count
@@ -34,6 +35,7 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
     """The object counts Envoy's memory depends on, read off one proxy's real messages
     (RDS route configurations and EDS endpoint sets; inline and static ones are not counted)."""
     vhosts = [v for r in config.routes for v in r.virtual_hosts]
+    access_logs = [access_log_counts(x) for x in config.listeners]
     groups = [g for a in config.endpoints for g in a.endpoints]
     lbs = [lb for g in groups for lb in g.lb_endpoints]
     return {
@@ -42,6 +44,8 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
         "listeners": len(config.listeners),
         "listener_additional_addresses": sum(len(x.additional_addresses) for x in config.listeners),
         "filter_chains": sum(chain_count(x) for x in config.listeners),
+        "access_logs": sum(logs for logs, _ in access_logs),
+        "access_log_operators": sum(operators for _, operators in access_logs),
         "clusters": len(config.clusters),
         **clusters_objects(config.clusters, config.endpoints),
         "route_configurations": len(config.routes),

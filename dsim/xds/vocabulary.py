@@ -23,6 +23,8 @@ COUNT_COLUMNS = [
     "listeners",
     "listener_additional_addresses",
     "filter_chains",
+    "access_logs",
+    "access_log_operators",
     "clusters",
     "plaintext_clusters",
     "dns_clusters",

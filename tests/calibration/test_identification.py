@@ -79,6 +79,17 @@ def test_route_actions_are_priced_only_where_some_measured_route_did_them() -> N
     assert memory_terms(acted) == (*hosts, *ROUTE_TERMS, "header_removals", "faults")
 
 
+def test_access_logs_are_priced_only_where_some_measured_mesh_had_them() -> None:
+    """Measurements taken before the plan had access logs (no columns, or all zero) fit without them;
+    once some measured mesh had access logs, a log and its format's operators get terms."""
+    from dsim.calibration.model import ACCESS_LOG_TERMS
+
+    plain = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 9]})
+    assert memory_terms(plain.assign(**dict.fromkeys(ACCESS_LOG_TERMS, 0))) == MEMORY_TERMS
+    logged = plain.assign(access_logs=[0, 20], access_log_operators=[0, 480])
+    assert memory_terms(logged) == (*MEMORY_TERMS, *ACCESS_LOG_TERMS)
+
+
 def test_routes_get_their_own_terms_only_when_virtual_services_were_measured() -> None:
     plain = pd.DataFrame({"virtual_hosts": [3, 9], "routes": [3, 9], "weighted_clusters": [0, 0]})
     assert memory_terms(plain) == MEMORY_TERMS  # one route per virtual host: the same count

@@ -16,6 +16,7 @@ from dsim.calibration.certificate_profiles import (
 from dsim.calibration.fit import variance_inflation
 from dsim.calibration.model import CLUSTER_TERMS, load_calibration, shipped_path
 from dsim.calibration.plan import (
+    ACCESS_LOG_POINTS,
     ACTION_POINTS,
     CERTIFICATE_POINTS,
     FULL_SMALL_POINTS,
@@ -90,7 +91,7 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
     measured = pd.read_csv(shipped_path().parent / "envoy-1.40-measurements.csv")
     assert sorted(p.name for p in plan) == sorted(measured["point"].unique())
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
-    by_hand = len(ROUTE_POINTS) + len(ACTION_POINTS) + len(POLICY_POINTS)
+    by_hand = len(ROUTE_POINTS) + len(ACTION_POINTS) + len(POLICY_POINTS) + len(ACCESS_LOG_POINTS)
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + by_hand
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
     assert {p.zones for p in main} == {1, 2, 3}

@@ -14,6 +14,7 @@ from dsim.calibration.certificate_profiles import (
 )
 from dsim.calibration.live_envoy import STATS_PROFILES
 from dsim.calibration.model import (
+    ACCESS_LOG_TERMS,
     CERTIFICATE_TERMS,
     CLUSTER_TERMS,
     ENVOY_TARGETS,
@@ -75,10 +76,10 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        terms = {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *ROUTE_ACTION_TERMS, *CLUSTER_TERMS}
+        terms = {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *ROUTE_ACTION_TERMS, *CLUSTER_TERMS, *ACCESS_LOG_TERMS}
         assert {s.name for s in fit.slopes} <= terms
         for slope in fit.slopes:
-            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes"):
+            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes", *ACCESS_LOG_TERMS):
                 assert slope.ci_low > 0, (design, profile, slope)
 
 

@@ -327,8 +327,23 @@ def _discovering_some() -> dsim.Scenario:
     return dsim.scenario_from_dict(data, source="istio-objects.yaml discovering some")
 
 
+def _quickstart_logging() -> dsim.Scenario:
+    """quickstart.yaml without subsets, its sidecars writing JSON access logs of a format of its own,
+    without the virtual listeners' logs."""
+    scenario = _quickstart_without_subsets()
+    mesh = dataclasses.replace(
+        scenario.mesh,
+        access_log_file="/dev/stdout",
+        access_log_encoding="JSON",
+        access_log_format='{"code": "%RESPONSE_CODE%", "path": "%REQ_WITHOUT_QUERY(:PATH)%"}',
+        disable_envoy_listener_log=True,
+    )
+    return dataclasses.replace(scenario, mesh=mesh)
+
+
 ROUND_TRIPS = {
     "quickstart.yaml without subsets": _quickstart_without_subsets,
+    "quickstart.yaml writing access logs": _quickstart_logging,
     "istio-objects.yaml": lambda: dsim.load_scenario(SCENARIOS / "istio-objects.yaml"),
     "istio-objects.yaml discovering some": _discovering_some,
 }

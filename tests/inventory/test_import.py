@@ -473,3 +473,42 @@ def test_discovery_selectors_come_with_the_labels_they_read(tmp_path: Path) -> N
     unnamed = [obj for obj in captured if obj["metadata"].get("name") != "batch"]
     notes = import_inventory([write(tmp_path, unnamed, "no-batch-namespace.yaml")]).summary()
     assert any("no Namespace object for 1 namespaces (batch)" in line for line in notes), notes
+
+
+def _mesh_config(mesh: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": yaml.safe_dump(mesh)},
+    }
+
+
+def test_the_mesh_access_log_is_read_and_a_broken_json_format_left_out(tmp_path: Path) -> None:
+    """meshConfig's accessLogFile, accessLogEncoding, accessLogFormat and disableEnvoyListenerLog become
+    mesh.access_log_*; a JSON format that is no JSON object is left out with a note, as istiod then
+    writes its default JSON format (tests/data/istio-access-logs/README.md)."""
+    logged = {
+        "accessLogFile": "/dev/stdout",
+        "accessLogEncoding": "JSON",
+        "accessLogFormat": '{"code": "%RESPONSE_CODE%"}',
+        "disableEnvoyListenerLog": True,
+    }
+    found = import_inventory([write(tmp_path, [*small_inventory(), _mesh_config(logged)])])
+    assert {k: v for k, v in found.scenario["mesh"].items() if k.startswith(("access", "disable"))} == {
+        "access_log_file": "/dev/stdout",
+        "access_log_encoding": "JSON",
+        "access_log_format": '{"code": "%RESPONSE_CODE%"}',
+        "disable_envoy_listener_log": True,
+    }
+    assert found.load().mesh.access_log_format == '{"code": "%RESPONSE_CODE%"}'
+    broken = import_inventory(
+        [write(tmp_path, [*small_inventory(), _mesh_config(logged | {"accessLogFormat": "[]"})], "b.yaml")]
+    )
+    assert "access_log_format" not in broken.scenario["mesh"]
+    assert any("meshConfig.accessLogFormat '[]' is a JSON array" in line for line in broken.summary())
+    # No file, no access log: the other settings say nothing then.
+    off = import_inventory(
+        [write(tmp_path, [*small_inventory(), _mesh_config({"accessLogEncoding": "JSON"})], "o.yaml")]
+    )
+    assert not any(k.startswith("access") for k in off.scenario["mesh"])
