@@ -18,7 +18,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import json_format
 
-from dsim import build_cluster, load_scenario
+from dsim import build_cluster, load_scenario, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.designs import design_names, get_design
 from dsim.scenario.model import Scenario
@@ -73,30 +73,44 @@ def _config(cluster: Cluster, design: str = "duplicate", proxy: int = 0) -> Prox
     return proxy_config(index_for(cluster), proxy, get_design(design))
 
 
+MESHES = {
+    "quickstart.yaml": ("quickstart.yaml", {}),
+    "quickstart.yaml REGISTRY_ONLY": ("quickstart.yaml", {"outbound_traffic_policy": "REGISTRY_ONLY"}),
+    "istio-objects.yaml": ("istio-objects.yaml", {}),
+}
+"""Meshes whose every chain kind dsim builds is checked: service ports of every protocol; fall-through
+chains to the passthrough and (REGISTRY_ONLY) the blackhole cluster; ServiceEntry listeners, wildcard
+and TLS-routed chains, VirtualService TCP and TLS routes, Sidecar egress listeners (istio-objects.yaml)."""
+
+
+@pytest.mark.parametrize("mesh", list(MESHES))
 @pytest.mark.parametrize("design", design_names())
-def test_every_chain_but_the_blackholes_and_both_virtual_listeners_log(design: str) -> None:
+def test_every_chain_but_the_blackholes_and_both_virtual_listeners_log(design: str, mesh: str) -> None:
     """As ``setHTTPAccessLog``, ``setTCPAccessLog`` and ``setListenerAccessLog`` place them (Istio's
-    ``TestListenerAccessLog`` checks the same: no log on a blackhole ``tcp_proxy``, a filtered one on
-    each virtual listener, none filtered in a chain)."""
-    config = _config(_cluster(access_log_file="/dev/stdout"), design)
-    virtual = [x for x in config.listeners if _virtual(x)]
-    assert len(virtual) >= 2
-    blackholes = 0
-    for listener in config.listeners:
-        for chain, logs in _chain_logs(listener):
-            if _virtual(listener) and chain.endswith("-blackhole"):
-                blackholes += 1
-                assert logs == [], chain
-                continue
-            assert len(logs) == 1, (listener.name, chain)
-            assert not logs[0].HasField("filter")
-            assert _file_log(logs[0]).path == "/dev/stdout"
-        if _virtual(listener):
-            (own,) = listener.access_log
-            assert list(own.filter.response_flag_filter.flags) == ["NR"]
-        else:
-            assert not listener.access_log, listener.name
-    assert blackholes == len(virtual)
+    ``TestListenerAccessLog`` checks the same: no log on a blackhole chain's ``tcp_proxy``, a filtered
+    one on each virtual listener, none filtered in a chain)."""
+    path, settings = MESHES[mesh]
+    cluster = _cluster(path, access_log_file="/dev/stdout", **settings)
+    for proxy in range(0, len(cluster.proxies), max(1, len(cluster.proxies) // 8)):
+        config = _config(cluster, design, proxy)
+        virtual = [x for x in config.listeners if _virtual(x)]
+        assert len(virtual) >= 2
+        blackholes = 0
+        for listener in config.listeners:
+            for chain, logs in _chain_logs(listener):
+                if _virtual(listener) and chain.endswith("-blackhole"):
+                    blackholes += 1
+                    assert logs == [], chain
+                    continue
+                assert len(logs) == 1, (listener.name, chain)
+                assert not logs[0].HasField("filter")
+                assert _file_log(logs[0]).path == "/dev/stdout"
+            if _virtual(listener):
+                (own,) = listener.access_log
+                assert list(own.filter.response_flag_filter.flags) == ["NR"]
+            else:
+                assert not listener.access_log, listener.name
+        assert blackholes == len(virtual)
 
 
 def test_off_by_default_and_the_listener_logs_go_with_disable_envoy_listener_log() -> None:
@@ -198,3 +212,51 @@ def test_both_paths_agree_byte_for_byte(path: str, mesh: dict[str, Any]) -> None
 )
 def test_envoy_accepts_every_logging_config(mesh: dict[str, Any]) -> None:
     assert_envoy_accepts_every_proxy(_cluster("istio-objects.yaml", **mesh))
+
+
+WILDCARD_ENTRY: dict[str, Any] = {
+    "name": "wildcard-entry",
+    "seed": 1,
+    "visibility": "all",
+    "mesh": {"access_log_file": "/dev/stdout"},
+    "namespaces": [{"name": "shop"}],
+    "services": [{"name": "frontend", "namespace": "shop", "ports": [{"port": 80, "name": "http"}]}],
+    "workloads": [{"name": "frontend", "namespace": "shop", "replicas": 2}],
+    "service_entries": [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {
+                "hosts": ["db.example.com"],
+                "ports": [{"number": 5432, "name": "tcp-db", "protocol": "TCP"}],
+                "resolution": "DNS",
+                "location": "MESH_EXTERNAL",
+            },
+        }
+    ],
+    "virtual_services": [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {
+                "hosts": ["db.example.com"],
+                "tcp": [{"route": [{"destination": {"host": "db.example.com", "port": {"number": 5432}}}]}],
+            },
+        }
+    ],
+}
+
+
+def test_the_accounting_logs_a_copy_of_the_chains_the_mesh_objects_share() -> None:
+    """An address-less ServiceEntry port's chain is its VirtualService's routed chain, which the mesh
+    objects keep and hand to every caller: the accounting, run before the messages and twice, must
+    leave it as it found it (each run logged it once more, and so did every later config)."""
+    cluster = build_cluster(scenario_from_dict(WILDCARD_ENTRY, source="wildcard entry"))
+    for design in design_names():
+        assert assert_methods_agree(cluster, design, fast_first=True) > 0
+        assert assert_methods_agree(cluster, design) > 0
+    config = _config(cluster, "single-stack")
+    (listener,) = [x for x in config.listeners if x.address.socket_address.port_value == 5432]
+    assert [len(logs) for _, logs in _chain_logs(listener)] == [1]

@@ -362,6 +362,24 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "mesh.access_log_file: '/dev/std\\x00out' holds a NUL character; expected a file path",
     ),
     (
+        "a JSON access log format holding NaN",
+        lambda d: d.update(mesh={"access_log_encoding": "JSON", "access_log_format": '{"a": NaN}'}),
+        "mesh.access_log_format: '{\"a\": NaN}' is not JSON (NaN is not a JSON number); expected a JSON object, "
+        'such as {"path": "%REQ(:PATH)%"}',
+    ),
+    (
+        "a JSON access log format holding a number beyond range",
+        lambda d: d.update(mesh={"access_log_encoding": "JSON", "access_log_format": '{"a": 1e400}'}),
+        "mesh.access_log_format: '{\"a\": 1e400}' is not JSON (1e400 is beyond a JSON number's range); "
+        'expected a JSON object, such as {"path": "%REQ(:PATH)%"}',
+    ),
+    (
+        "an access log path holding a lone surrogate",
+        lambda d: d.update(mesh={"access_log_file": "/tmp/\ud800"}),
+        "mesh.access_log_file: '/tmp/\\ud800' holds a character UTF-8 cannot encode (a lone surrogate); "
+        "expected a file path",
+    ),
+    (
         "an access log format longer than the limit",
         lambda d: d.update(mesh={"access_log_file": "/dev/stdout", "access_log_format": "%START_TIME% " * 1000}),
         "mesh.access_log_format: must be at most 8192 characters (got 13,000: '%START_TIME% %START_TIME% "

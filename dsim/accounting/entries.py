@@ -105,12 +105,19 @@ def _logged_entry_config(index: ClusterIndex, *args: Any, **kwargs: Any) -> Entr
     :func:`dsim.xds.generate.proxy_config` adds them to the listeners they end up in."""
     built = entry_config(index, *args, **kwargs)
     logging = AccessLogging.of(index.cluster.scenario.mesh)
-    if logging is not None:
-        for listener in (*built.listeners, *built.auto_listeners):
-            add_access_logs(listener, logging)
-        for chain in built.wildcard:
-            add_chain_logs(chain.chain, logging.entry)
-    return built
+    if logging is None:
+        return built
+    for listener in (*built.listeners, *built.auto_listeners):
+        add_access_logs(listener, logging)
+    # A wildcard chain may be a VirtualService's routed chain, which the mesh objects keep and hand
+    # out to every caller: logged on a copy, so that no later build finds it logged already.
+    logged = []
+    for wild in built.wildcard:
+        chain = lc.FilterChain()
+        chain.CopyFrom(wild.chain)
+        add_chain_logs(chain, logging.entry)
+        logged.append(dataclasses.replace(wild, chain=chain))
+    return dataclasses.replace(built, wildcard=tuple(logged))
 
 
 def _fake_trace(tau: int, mesh_id: str) -> object:

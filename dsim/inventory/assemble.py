@@ -37,8 +37,8 @@ from dsim.inventory import kube
 from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
 from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
 from dsim.inventory.read import KubeObject
+from dsim.scenario.access_log_rules import format_limit_problem, json_object_problem, path_problem
 from dsim.scenario.block_yaml import dump_block
-from dsim.scenario.checks import json_object_problem
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
 from dsim.scenario.model import ROOT_NAMESPACE, Scenario
@@ -405,6 +405,12 @@ class _Assembler:
             if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
                 mesh[field] = values  # the scenario's checks refuse a bad entry, naming it
         selectors = scenario_selectors(config)
+        written = config.get("discoverySelectors")
+        if written is not None and not isinstance(written, list):
+            self.inv.notes.append(
+                f"meshConfig.discoverySelectors is {type(written).__name__} {quote(str(written))}, not a list of "
+                "label selectors: istiod cannot read such a mesh config; left out (every namespace discovered)"
+            )
         if selectors:
             mesh["discovery_selectors"] = selectors
             root = self.root_namespace()
@@ -418,25 +424,42 @@ class _Assembler:
 
     def access_log(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The mesh config's access log settings (``accessLogFile``, ``accessLogEncoding``,
-        ``accessLogFormat``, ``disableEnvoyListenerLog``), where they differ from Istio's defaults. A
-        JSON format that is no JSON object is left out with a note: istiod uses its default then."""
-        found: dict[str, Any] = {}
+        ``accessLogFormat``, ``disableEnvoyListenerLog``), where they differ from Istio's defaults.
+        What istiod cannot read, or reads as its default, and what is beyond dsim's limits
+        (:mod:`dsim.scenario.access_log_rules`) is left out with a note saying which."""
         path = config.get("accessLogFile")
-        if not isinstance(path, str) or not path:
-            return found
-        found["access_log_file"] = path
-        if config.get("accessLogEncoding") in ("TEXT", "JSON"):
-            found["access_log_encoding"] = config["accessLogEncoding"]
-        text = config.get("accessLogFormat")
-        if isinstance(text, str) and text:
-            problem = json_object_problem(text) if found.get("access_log_encoding") == "JSON" else None
-            if problem is None:
-                found["access_log_format"] = text
-            else:
-                self.inv.notes.append(
-                    f"meshConfig.accessLogFormat {quote(text)} {problem}: istiod then writes its default JSON "
-                    "format, and so does the scenario"
-                )
+        if path is None or path == "":
+            return {}
+        problem = f"is {type(path).__name__}, not a path" if not isinstance(path, str) else path_problem(path)
+        if problem:
+            self.inv.notes.append(f"meshConfig.accessLogFile {quote(str(path))} {problem}: left out, no access log")
+            return {}
+        found: dict[str, Any] = {"access_log_file": path}
+        encoding = config.get("accessLogEncoding", "TEXT")
+        if encoding not in ("TEXT", "JSON"):
+            self.inv.notes.append(
+                f"meshConfig.accessLogEncoding {quote(str(encoding))} is neither TEXT nor JSON, which istiod "
+                "cannot read: left out (TEXT, Istio's default)"
+            )
+            encoding = "TEXT"
+        found["access_log_encoding"] = encoding
+        text = config.get("accessLogFormat", "")
+        if not isinstance(text, str):
+            self.inv.notes.append(
+                f"meshConfig.accessLogFormat is {type(text).__name__}, not text: left out (Istio's default format)"
+            )
+        elif problem := format_limit_problem(text, encoding):
+            self.inv.notes.append(
+                f"meshConfig.accessLogFormat {quote(text)} {problem}, beyond what dsim takes: left out "
+                "(the scenario uses Istio's default format)"
+            )
+        elif problem := json_object_problem(text) if encoding == "JSON" and text else None:
+            self.inv.notes.append(
+                f"meshConfig.accessLogFormat {quote(text)} {problem}: istiod then writes its default JSON "
+                "format, and so does the scenario"
+            )
+        elif text:
+            found["access_log_format"] = text
         if config.get("disableEnvoyListenerLog") is True:
             found["disable_envoy_listener_log"] = True
         return found

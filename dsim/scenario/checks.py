@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 
 from dsim.addresses import IpNetwork, usable_span
 from dsim.errors import QUOTE_LIMIT, ScenarioError, quote
+from dsim.scenario.access_log_rules import format_limit_problem, json_object_problem, path_problem
 from dsim.scenario.convert import join
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
@@ -34,37 +34,6 @@ def family_key(family: IpFamily) -> str:
 
 def cidr_of(cidrs: FamilyCidrs, family: IpFamily) -> str | None:
     return cidrs.ipv4 if family == "IPv4" else cidrs.ipv6
-
-
-MAX_FORMAT_DEPTH = 32
-"""The most nested objects a JSON access log format may have (real ones have one or two)."""
-
-
-def json_object_problem(text: str) -> str | None:
-    """Why ``text`` is no JSON object of at most :data:`MAX_FORMAT_DEPTH` levels, for an access log's
-    ``json_format`` (Envoy takes any JSON values in it)."""
-    depth = deepest = 0
-    quoted = escaped = False
-    for char in text:  # counted before parsing, so that no nesting reaches Python's recursion limit
-        if quoted:
-            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            quoted = True
-        elif char in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "}]":
-            depth -= 1
-    if deepest > MAX_FORMAT_DEPTH:
-        return f"nests {deepest} levels deep; at most {MAX_FORMAT_DEPTH}"
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        return f'is not JSON ({e}); expected a JSON object, such as {{"path": "%REQ(:PATH)%"}}'
-    if not isinstance(value, dict):
-        kind = "array" if isinstance(value, list) else "string" if isinstance(value, str) else "value"
-        return f"is a JSON {kind}, not an object; expected a JSON object of command operators"
-    return None
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -193,19 +162,20 @@ class _Checker:
             )
 
     def access_log(self) -> None:
-        """Envoy opens ``access_log_file`` when it loads the config, so a path holds no NUL; a JSON
-        format is a JSON object (istiod falls back to its default format on anything else, which a
-        pasted format almost never means). Envoy checks the command operators themselves
-        (``dsim run --mode validate``)."""
+        """Envoy opens ``access_log_file`` when it loads the config; a JSON format is a JSON object
+        (istiod falls back to its default format on anything else, which a pasted format almost
+        never means); both are held to :mod:`dsim.scenario.access_log_rules`' limits. Envoy checks
+        the command operators themselves (``dsim run --mode validate``)."""
         mesh = self.s.mesh
-        if "\x00" in mesh.access_log_file:
-            self.fail(
-                "mesh.access_log_file", f"{quote(mesh.access_log_file)} holds a NUL character; expected a file path"
-            )
-        if mesh.access_log_encoding == "JSON" and mesh.access_log_format:
-            problem = json_object_problem(mesh.access_log_format)
-            if problem:
-                self.fail("mesh.access_log_format", f"{quote(mesh.access_log_format)} {problem}")
+        problem = path_problem(mesh.access_log_file)
+        if problem:
+            self.fail("mesh.access_log_file", f"{quote(mesh.access_log_file)} {problem}")
+        text, encoding = mesh.access_log_format, mesh.access_log_encoding
+        problem = format_limit_problem(text, encoding) or (
+            json_object_problem(text) if encoding == "JSON" and text else None
+        )
+        if problem:
+            self.fail("mesh.access_log_format", f"{quote(text)} {problem}")
 
     def designs(self) -> None:
         # Left out, designs means all of them; an empty list written out is more likely a mistake

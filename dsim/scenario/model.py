@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal
 
+from dsim.scenario import access_log_rules
 from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
 from dsim.scenario.istio.destination_rule import DestinationRule
 from dsim.scenario.istio.generator_params import IstioObjectsGen
@@ -38,8 +39,8 @@ LabelValue = Annotated[str, MaxLength(63)]
 Labels = dict[LabelKey, LabelValue]
 # Written into every filter chain of every sidecar when access logs are on: held to a path's
 # length (PATH_MAX) and to a few times the longest format a real mesh writes.
-AccessLogPath = Annotated[str, MaxLength(4096)]
-AccessLogFormat = Annotated[str, MaxLength(8192)]
+AccessLogPath = Annotated[str, MaxLength(access_log_rules.PATH_LIMIT)]
+AccessLogFormat = Annotated[str, MaxLength(access_log_rules.FORMAT_LIMIT)]
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it): its Sidecar,

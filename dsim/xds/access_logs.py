@@ -1,4 +1,5 @@
-"""Access logs, as istiod writes them from ``meshConfig.accessLogFile`` (Istio 1.17 to HEAD:
+"""Access logs, as istiod writes them from ``meshConfig.accessLogFile`` (Istio 1.17 to HEAD, but the
+empty ``json_format_options`` of a JSON format, written since 1.21 (#48882):
 ``pilot/pkg/networking/core/accesslog.go``, ``pilot/pkg/model/telemetry_logging.go``).
 
 One file access log, built once from the mesh's path, encoding and format, goes into every HTTP
@@ -145,7 +146,8 @@ class AccessLogging:
         else:
             fields = json.loads(self.format) if self.format else ISTIO_JSON_FORMAT
             log.log_format.json_format.CopyFrom(_struct(fields))
-            log.log_format.json_format_options.SetInParent()  # Istio writes it, empty (SortProperties: false)
+            # Istio 1.21+ writes it, empty (SortProperties: false); dsim follows the newer versions.
+            log.log_format.json_format_options.SetInParent()
             formatter_needed = any(_mentions_req_without_query(v) for v in fields.values())
         if formatter_needed:
             log.log_format.formatters.add(

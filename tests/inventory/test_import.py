@@ -512,3 +512,51 @@ def test_the_mesh_access_log_is_read_and_a_broken_json_format_left_out(tmp_path:
         [write(tmp_path, [*small_inventory(), _mesh_config({"accessLogEncoding": "JSON"})], "o.yaml")]
     )
     assert not any(k.startswith("access") for k in off.scenario["mesh"])
+
+
+def test_discovery_selectors_that_are_no_list_are_left_out_with_a_note(tmp_path: Path) -> None:
+    for written in ({"matchLabels": {"team": "shop"}}, "team=shop"):
+        found = import_inventory([write(tmp_path, [*small_inventory(), _mesh_config({"discoverySelectors": written})])])
+        assert "discovery_selectors" not in found.scenario["mesh"]
+        assert any("meshConfig.discoverySelectors is" in line and "not a list" in line for line in found.summary())
+
+
+@pytest.mark.parametrize(
+    ("mesh", "expected", "note"),
+    [
+        ({"accessLogFile": 7}, {}, "meshConfig.accessLogFile '7' is int, not a path: left out, no access log"),
+        (
+            {"accessLogFile": "/dev/stdout", "accessLogEncoding": "json"},
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "meshConfig.accessLogEncoding 'json' is neither TEXT nor JSON, which istiod cannot read",
+        ),
+        (
+            {"accessLogFile": "/dev/stdout", "accessLogEncoding": "JSON", "accessLogFormat": '{"a": NaN}'},
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "JSON"},
+            "is not JSON (NaN is not a JSON number); expected a JSON object, such as "
+            '{"path": "%REQ(:PATH)%"}: istiod then writes its default JSON format',
+        ),
+        (
+            {
+                "accessLogFile": "/dev/stdout",
+                "accessLogEncoding": "JSON",
+                "accessLogFormat": '{"a":' * 40 + "1" + "}" * 40,
+            },
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "JSON"},
+            "nests 40 levels deep; at most 32, beyond what dsim takes: left out (the scenario uses Istio's "
+            "default format)",
+        ),
+        (
+            {"accessLogFile": "/dev/stdout", "accessLogFormat": ["%START_TIME%"]},
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "meshConfig.accessLogFormat is list, not text: left out (Istio's default format)",
+        ),
+    ],
+)
+def test_an_access_log_setting_dsim_or_istiod_cannot_read_is_left_out_with_a_note(
+    tmp_path: Path, mesh: dict[str, Any], expected: dict[str, Any], note: str
+) -> None:
+    found = import_inventory([write(tmp_path, [*small_inventory(), _mesh_config(mesh)])])
+    assert {k: v for k, v in found.scenario["mesh"].items() if k.startswith("access")} == expected
+    assert any(note in line for line in found.summary()), found.summary()
+    found.load()  # the scenario it wrote loads
