@@ -34,10 +34,10 @@ import yaml
 
 from dsim.errors import InventoryError, ScenarioError, quote
 from dsim.inventory import kube
+from dsim.inventory.access_logs import mesh_access_log, telemetry_access_log
 from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
 from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
 from dsim.inventory.read import KubeObject
-from dsim.scenario.access_log_rules import format_limit_problem, json_object_problem, path_problem
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
@@ -72,7 +72,7 @@ _NOT_MODELLED = {
     "AuthorizationPolicy": "RBAC filters are not modelled",
     "RequestAuthentication": "JWT filters are not modelled",
     "PeerAuthentication": "only the root namespace's selector-less one (mesh-wide mTLS) is modelled",
-    "Telemetry": "its metrics, tracing and access-log providers are not modelled (meshConfig.accessLogFile is)",
+    "Telemetry": "its metrics and tracing are not modelled (its mesh-wide access logging is read: the notes say)",
     "WasmPlugin": "WASM filters are not modelled",
     "HTTPRoute": "Gateway API routes are not modelled",
     "GRPCRoute": "Gateway API routes are not modelled",
@@ -152,6 +152,8 @@ class _Inventory:
         self.mesh_config: dict[str, Any] = {}
         self.kubeadm_cidrs: dict[str, dict[str, str]] = {}
         self.peer_authentications: list[tuple[str, dict[str, Any]]] = []
+        self.telemetries: list[tuple[str, str, dict[str, Any]]] = []
+        """Telemetry objects (namespace, name, body): their access logging is read at assembly."""
         self.system_labels: dict[str, dict[str, str]] = {}
 
     @functools.cached_property
@@ -253,6 +255,8 @@ class _Inventory:
         elif kind == "PeerAuthentication" and self.mesh_wide_mtls(field):
             self.counts[(kind, IMPORTED)] += 1
         else:
+            if kind == "Telemetry" and isinstance(obj.body, dict):
+                self.telemetries.append((field.namespace, field.name, obj.body))
             self.skip(kind, _NOT_MODELLED.get(kind, "not read by dsim"))
 
     def mesh_wide_mtls(self, field: kube.Field) -> bool:
@@ -399,7 +403,8 @@ class _Assembler:
             mesh["outbound_traffic_policy"] = policy["mode"]
         if config.get("h2UpgradePolicy") in ("DO_NOT_UPGRADE", "UPGRADE"):
             mesh["h2_upgrade_policy"] = config["h2UpgradePolicy"]
-        mesh.update(self.access_log(config))
+        found = mesh_access_log(config, self.inv.notes)
+        mesh.update(telemetry_access_log(config, self.inv.telemetries, self.root_namespace(), found, self.inv.notes))
         for key, field in MESH_EXPORT_DEFAULTS.items():
             values = config.get(key)
             if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
@@ -421,48 +426,6 @@ class _Assembler:
                     "meshConfig.discoverySelectors does not select that namespace"
                 )
         return mesh
-
-    def access_log(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The mesh config's access log settings (``accessLogFile``, ``accessLogEncoding``,
-        ``accessLogFormat``, ``disableEnvoyListenerLog``), where they differ from Istio's defaults.
-        What istiod cannot read, or reads as its default, and what is beyond dsim's limits
-        (:mod:`dsim.scenario.access_log_rules`) is left out with a note saying which."""
-        path = config.get("accessLogFile")
-        if path is None or path == "":
-            return {}
-        problem = f"is {type(path).__name__}, not a path" if not isinstance(path, str) else path_problem(path)
-        if problem:
-            self.inv.notes.append(f"meshConfig.accessLogFile {quote(str(path))} {problem}: left out, no access log")
-            return {}
-        found: dict[str, Any] = {"access_log_file": path}
-        encoding = config.get("accessLogEncoding", "TEXT")
-        if encoding not in ("TEXT", "JSON"):
-            self.inv.notes.append(
-                f"meshConfig.accessLogEncoding {quote(str(encoding))} is neither TEXT nor JSON, which istiod "
-                "cannot read: left out (TEXT, Istio's default)"
-            )
-            encoding = "TEXT"
-        found["access_log_encoding"] = encoding
-        text = config.get("accessLogFormat", "")
-        if not isinstance(text, str):
-            self.inv.notes.append(
-                f"meshConfig.accessLogFormat is {type(text).__name__}, not text: left out (Istio's default format)"
-            )
-        elif problem := format_limit_problem(text, encoding):
-            self.inv.notes.append(
-                f"meshConfig.accessLogFormat {quote(text)} {problem}, beyond what dsim takes: left out "
-                "(the scenario uses Istio's default format)"
-            )
-        elif problem := json_object_problem(text) if encoding == "JSON" and text else None:
-            self.inv.notes.append(
-                f"meshConfig.accessLogFormat {quote(text)} {problem}: istiod then writes its default JSON "
-                "format, and so does the scenario"
-            )
-        elif text:
-            found["access_log_format"] = text
-        if config.get("disableEnvoyListenerLog") is True:
-            found["disable_envoy_listener_log"] = True
-        return found
 
     def root_namespace(self) -> str:
         root = self.inv.mesh_config.get("rootNamespace")

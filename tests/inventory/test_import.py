@@ -560,3 +560,99 @@ def test_an_access_log_setting_dsim_or_istiod_cannot_read_is_left_out_with_a_not
     assert {k: v for k, v in found.scenario["mesh"].items() if k.startswith("access")} == expected
     assert any(note in line for line in found.summary()), found.summary()
     found.load()  # the scenario it wrote loads
+
+
+def _telemetry(namespace: str, spec: dict[str, Any], name: str = "mesh-default") -> dict[str, Any]:
+    return {
+        "apiVersion": "telemetry.istio.io/v1",
+        "kind": "Telemetry",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+ENVOY = {"accessLogging": [{"providers": [{"name": "envoy"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("mesh", "telemetries", "expected", "note"),
+    [
+        # Istio's documented way: a root-namespace Telemetry naming the built-in envoy provider.
+        (
+            {},
+            [_telemetry("istio-system", ENVOY)],
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "",
+        ),
+        (
+            {"accessLogEncoding": "JSON", "defaultProviders": {"accessLogging": ["envoy"]}},
+            [_telemetry("istio-system", {"accessLogging": [{}]})],
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "JSON"},
+            "",
+        ),  # no providers: the mesh's default ones
+        (
+            {"accessLogFile": "/var/log/access.log"},
+            [_telemetry("istio-system", {"accessLogging": [{}]})],
+            {"access_log_file": "/var/log/access.log", "access_log_encoding": "TEXT"},
+            "",
+        ),  # no provider anywhere: istiod falls back to accessLogFile
+        (
+            {"defaultProviders": {"accessLogging": ["envoy"]}},
+            [],
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "",
+        ),
+        (
+            {"accessLogFile": "/var/log/access.log"},
+            [_telemetry("istio-system", {"accessLogging": [{"providers": [{"name": "envoy"}], "disabled": True}]})],
+            {},
+            "Telemetry istio-system/mesh-default disables access logging mesh-wide: no access log",
+        ),
+        (
+            {"accessLogFile": "/var/log/access.log"},
+            [_telemetry("istio-system", ENVOY)],
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "in place of meshConfig.accessLogFile '/var/log/access.log', as istiod does",
+        ),
+        (
+            {"accessLogFile": "/dev/stdout"},
+            [_telemetry("shop", ENVOY, "shop-logs")],
+            {"access_log_file": "/dev/stdout", "access_log_encoding": "TEXT"},
+            "Telemetry access logging for some proxies only (shop/shop-logs) is not modelled",
+        ),
+        (
+            {},
+            [_telemetry("istio-system", {"accessLogging": [{"providers": [{"name": "otel"}]}]})],
+            {},
+            "an entry logs to providers other than the built-in 'envoy' (['otel'])); the scenario has no access log",
+        ),
+        (
+            {},
+            [
+                _telemetry(
+                    "istio-system",
+                    {
+                        "accessLogging": [
+                            {"providers": [{"name": "envoy"}], "filter": {"expression": "response.code >= 400"}}
+                        ]
+                    },
+                )
+            ],
+            {},
+            "an entry logs by traffic direction (match) or with a filter",
+        ),
+    ],
+)
+def test_mesh_wide_telemetry_access_logging_is_read_as_istiod_reads_it(
+    tmp_path: Path, mesh: dict[str, Any], telemetries: list[dict[str, Any]], expected: dict[str, Any], note: str
+) -> None:
+    """The Telemetry API before meshConfig.accessLogFile (pilot/pkg/model/telemetry.go): a mesh-wide
+    Telemetry, or defaultProviders.accessLogging, naming the built-in envoy provider gives every
+    sidecar the /dev/stdout access log in the mesh's encoding and format; what dsim does not model
+    is noted."""
+    captured = [*small_inventory(), _mesh_config(mesh), *telemetries]
+    found = import_inventory([write(tmp_path, captured)])
+    assert {k: v for k, v in found.scenario["mesh"].items() if k.startswith("access")} == expected
+    if note:
+        assert any(note in line for line in found.summary()), found.summary()
+    found.load()
