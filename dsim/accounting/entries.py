@@ -115,7 +115,7 @@ def _logged_entry_config(index: ClusterIndex, *args: Any, **kwargs: Any) -> Entr
     for wild in built.wildcard:
         chain = lc.FilterChain()
         chain.CopyFrom(wild.chain)
-        add_chain_logs(chain, logging.entry)
+        add_chain_logs(chain, logging)
         logged.append(dataclasses.replace(wild, chain=chain))
     return dataclasses.replace(built, wildcard=tuple(logged))
 

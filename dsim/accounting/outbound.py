@@ -357,8 +357,7 @@ def _routed_chains(
         routed = cols.objects.tcp_chain(service, number, copy.route_suffix, design, proxy)
         if routed is not None:
             chain = listeners.service_tcp_chain("", routed)
-            if cols.access_logging is not None:
-                add_chain_logs(chain, cols.access_logging.entry)
+            add_chain_logs(chain, cols.access_logging)
             size = np.asarray(chain.ByteSize())
             for values in out.bytes.values():
                 values[k] = int(_field(size, DEFAULT_FILTER_CHAIN_FIELD if sniffed else FILTER_CHAINS_FIELD))

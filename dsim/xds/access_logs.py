@@ -181,19 +181,33 @@ def _struct(fields: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def _with_log(packed: Any, message: Message, entry: accesslog_pb2.AccessLog) -> None:
-    packed.Unpack(message)
-    message.access_log.append(entry)
-    packed.CopyFrom(pack(message))
+_TERMINALS: dict[str, type[Message]] = {
+    HCM_NAME: hcm_pb2.HttpConnectionManager,
+    TCP_PROXY_NAME: tcp_proxy_pb2.TcpProxy,
+}
+"""The network filters that carry access logs (every dsim chain ends in one), by name: their configs."""
 
 
-def add_chain_logs(chain: lc.FilterChain, entry: accesslog_pb2.AccessLog) -> None:
-    """``entry`` in ``chain``'s connection manager or ``tcp_proxy``."""
+def _chains(listener: listener_pb2.Listener) -> list[lc.FilterChain]:
+    """The listener's chains, its default one included."""
+    chains = [*listener.filter_chains]
+    if listener.HasField("default_filter_chain"):
+        chains.append(listener.default_filter_chain)
+    return chains
+
+
+def add_chain_logs(chain: lc.FilterChain, logging: AccessLogging | None) -> None:
+    """The mesh's access log in ``chain``'s connection manager or ``tcp_proxy`` (nothing when
+    ``logging`` is ``None``)."""
+    if logging is None:
+        return
     for network_filter in chain.filters:
-        if network_filter.name == HCM_NAME:
-            _with_log(network_filter.typed_config, hcm_pb2.HttpConnectionManager(), entry)
-        elif network_filter.name == TCP_PROXY_NAME:
-            _with_log(network_filter.typed_config, tcp_proxy_pb2.TcpProxy(), entry)
+        kind = _TERMINALS.get(network_filter.name)
+        if kind is not None:
+            message = kind()
+            network_filter.typed_config.Unpack(message)
+            message.access_log.append(logging.entry)
+            network_filter.typed_config.CopyFrom(pack(message))
 
 
 def add_access_logs(listener: listener_pb2.Listener, logging: AccessLogging | None, *, virtual: bool = False) -> None:
@@ -202,13 +216,9 @@ def add_access_logs(listener: listener_pb2.Listener, logging: AccessLogging | No
     blackhole chain gets none. Nothing when ``logging`` is ``None``."""
     if logging is None:
         return
-    entry = logging.entry
-    chains = [*listener.filter_chains]
-    if listener.HasField("default_filter_chain"):
-        chains.append(listener.default_filter_chain)
-    for chain in chains:
+    for chain in _chains(listener):
         if not (virtual and chain.name.endswith(BLACKHOLE_CHAIN_SUFFIX)):
-            add_chain_logs(chain, entry)
+            add_chain_logs(chain, logging)
     if virtual and logging.listener_log:
         listener.access_log.append(logging.listener_entry)
 
@@ -217,20 +227,13 @@ def access_log_counts(listener: listener_pb2.Listener) -> tuple[int, int]:
     """The access logs Envoy instantiates for ``listener`` (its own and its chains' filters'), and
     the command operators in their formats."""
     logs = list(listener.access_log)
-    chains = [*listener.filter_chains]
-    if listener.HasField("default_filter_chain"):
-        chains.append(listener.default_filter_chain)
-    for chain in chains:
+    for chain in _chains(listener):
         for network_filter in chain.filters:
-            message: Message
-            if network_filter.name == HCM_NAME:
-                message = hcm_pb2.HttpConnectionManager()
-            elif network_filter.name == TCP_PROXY_NAME:
-                message = tcp_proxy_pb2.TcpProxy()
-            else:
-                continue
-            network_filter.typed_config.Unpack(message)
-            logs.extend(message.access_log)
+            kind = _TERMINALS.get(network_filter.name)
+            if kind is not None:
+                message = kind()
+                network_filter.typed_config.Unpack(message)
+                logs.extend(message.access_log)
     operators = 0
     for log in logs:
         file_log = file_pb2.FileAccessLog()
