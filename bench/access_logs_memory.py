@@ -14,17 +14,19 @@ Run: ``python bench/access_logs_memory.py [--services 400] [--profile istio]``.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
+import sys
+from pathlib import Path
 
 import pandas as pd
 
 import dsim
-from dsim.calibration.campaign import config_facts
-from dsim.calibration.measure import measure
 from dsim.calibration.model import ACCESS_LOG_TERMS
 from dsim.interrupts import stop_cleanly
-from dsim.xds.envoy import envoy_binary
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mesh_variants import measured, options, synthetic
 
 _OWN_JSON = json.dumps({f"field_{i}": f"%REQ(X-FIELD-{i})%" for i in range(12)} | {"code": "%RESPONSE_CODE%"})
 FORMATS: dict[str, dict[str, str]] = {
@@ -43,49 +45,23 @@ FORMATS: dict[str, dict[str, str]] = {
 }
 
 
-def scenario(services: int, mesh: dict[str, str]) -> dsim.Scenario:
-    return dsim.scenario_from_dict(
-        {
-            "name": "access-logs",
-            "seed": 7,
-            "mesh": mesh,
-            "synthetic": {
-                "namespaces": 4,
-                "services": services,
-                "protocols": {"http": 0.4, "grpc": 0.1, "tcp": 0.4, "auto": 0.1},
-                "ports_per_service": {2: 1.0},
-                "families": {"dual_ipv4_primary": 1.0},
-                "replicas": {"distribution": "fixed", "mean": 1, "max": 1},
-                "call_graph": {"model": "none"},
-            },
-        }
-    )
-
-
 def main() -> None:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--services", type=int, default=400)
-    options.add_argument("--profile", default="istio", help="stats profile (istio or envoy-default)")
-    arguments = options.parse_args()
-    binary = envoy_binary()
-    calibration = dsim.load_calibration()
+    arguments = options(__doc__.splitlines()[0])
     rows = []
-    for label, mesh in FORMATS.items():
-        cluster = dsim.build_cluster(scenario(arguments.services, mesh))
-        config = dsim.generate(cluster, 0, "additional-addresses")
-        facts = pd.DataFrame([config_facts(config)])
-        predicted = calibration.predict_envoy(facts, "additional-addresses", arguments.profile)
-        unpriced = calibration.predict_envoy(
-            facts.assign(**dict.fromkeys(ACCESS_LOG_TERMS, 0)), "additional-addresses", arguments.profile
+    protocols = {"http": 0.4, "grpc": 0.1, "tcp": 0.4, "auto": 0.1}
+    build = functools.partial(synthetic, "access-logs", arguments.services, protocols=protocols, ports=2)
+    for label, config, checked in measured(FORMATS, build, arguments.profile):
+        facts = checked.facts
+        unpriced = dsim.load_calibration().predict_envoy(
+            facts.assign(**dict.fromkeys(ACCESS_LOG_TERMS, 0)), config.design, arguments.profile
         )
-        taken = measure(config, profile=arguments.profile, concurrency=2, binary=binary)
         rows.append(
             {
                 "access logs": label,
                 "logs": int(facts["access_logs"].iloc[0]),
                 "operators": int(facts["access_log_operators"].iloc[0]),
-                "measured_mib": taken.allocated_bytes / 2**20,
-                "predicted_mib": float(predicted["envoy_memory_bytes"].iloc[0]) / 2**20,
+                "measured_mib": checked.measured_bytes / 2**20,
+                "predicted_mib": checked.predicted_bytes / 2**20,
                 "unpriced_mib": float(unpriced["envoy_memory_bytes"].iloc[0]) / 2**20,
             }
         )
@@ -96,13 +72,10 @@ def main() -> None:
     for column, source in (("measured", "measured_mib"), ("predicted", "predicted_mib")):
         added = (frame[source] - frame.loc[off, source].iloc[0]) * 2**20
         frame[f"{column}_bytes_per_log"] = (added / frame["logs"].where(frame["logs"] > 0)).fillna(0)
-    print(
-        f"{arguments.services} services (mixed protocols, 2 ports each, dual-stack), the first sidecar; "
-        f"additional-addresses, stats profile {arguments.profile}, Envoy {binary}"
-    )
+    print(f"{arguments.services} services (mixed protocols, 2 ports each, dual-stack)")
     print(frame.round(2).to_string(index=False))
     print(
-        f"predicted: {calibration.source}; unpriced: the same with its access log terms left out (as dsim "
+        "unpriced: the shipped model with its access log terms left out (as dsim "
         "predicted before it modelled access logs); bytes_per_log: what each access log adds against the "
         "sidecar without (measured in this run, and predicted)"
     )

@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 
 import dsim
-from dsim.calibration.campaign import config_facts
-from dsim.calibration.measure import measure
+from dsim.calibration.campaign import check_against
 from dsim.interrupts import stop_cleanly
 from dsim.xds.envoy import envoy_binary
 
@@ -97,15 +96,13 @@ def main() -> None:
     for label, action in ACTIONS.items():
         cluster = dsim.build_cluster(scenario(arguments.services, arguments.routes, action))
         config = dsim.generate(cluster, "shop/caller-0", "single-stack")
-        facts = config_facts(config)
-        predicted = calibration.predict_envoy(pd.DataFrame([facts]), "single-stack", arguments.profile)
-        taken = measure(config, profile=arguments.profile, concurrency=2, binary=binary)
+        checked = check_against(config, calibration, profile=arguments.profile, binary=binary)
         rows.append(
             {
                 "actions on every route": label,
-                "routes": facts["routes"],
-                "measured_mib": taken.allocated_bytes / 2**20,
-                "predicted_mib": float(predicted["envoy_memory_bytes"].iloc[0]) / 2**20,
+                "routes": int(checked.facts["routes"].iloc[0]),
+                "measured_mib": checked.measured_bytes / 2**20,
+                "predicted_mib": checked.predicted_bytes / 2**20,
             }
         )
     frame = pd.DataFrame(rows)

@@ -56,7 +56,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "unknown nested key, did you mean",
         lambda d: d.update(mesh={"mtsl": "STRICT"}),
         "mesh.mtsl: unknown key; did you mean 'mtls'? (allowed: mtls, outbound_traffic_policy, "
-        "cluster_domain, trust_domain, ... (14 keys))",
+        "cluster_domain, trust_domain, ... (17 keys))",
     ),
     (
         "wrong type: string for a count",
@@ -327,7 +327,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
         "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "
         "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision, "
-        "h2_upgrade_policy, default_service_export_to, ... (14 keys))",
+        "h2_upgrade_policy, default_service_export_to, ... (17 keys))",
     ),
     (
         "a CIDR whose prefix length has thousands of digits",
@@ -384,6 +384,36 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         lambda d: d.update(mesh={"access_log_file": "/dev/stdout", "access_log_format": "%START_TIME% " * 1000}),
         "mesh.access_log_format: must be at most 8192 characters (got 13,000: '%START_TIME% %START_TIME% "
         "%START_TIME...START_TIME% %START_TIME% %START_TIME% ' (13,000 characters))",
+    ),
+    (
+        "a mesh connect timeout beyond the hour istiod accepts",
+        lambda d: d.update(mesh={"connect_timeout": "90m"}),
+        "mesh.connect_timeout: '5400s' is outside the 1ms to 1h istiod accepts",
+    ),
+    (
+        "a mesh connect timeout as a number",
+        lambda d: d.update(mesh={"connect_timeout": 10}),
+        "mesh.connect_timeout: expected a duration such as '1s', '0.5s', '100ms', '1m' or '1h', as a string (got 10)",
+    ),
+    (
+        "a mesh retry policy written with the scenario's snake_case, not MeshConfig's",
+        lambda d: d.update(mesh={"default_http_retry_policy": {"attempts": 3, "per_try_timeout": "2s"}}),
+        "mesh.default_http_retry_policy.per_try_timeout: unknown key; did you mean 'perTryTimeout'? (allowed: "
+        "attempts, perTryTimeout, retryOn, retryRemoteLocalities, ... (6 keys))",
+    ),
+    (
+        "a mesh keepalive with a count where a duration goes",
+        lambda d: d.update(mesh={"tcp_keepalive": {"probes": 3, "time": 300}}),
+        "mesh.tcp_keepalive.time: expected a duration such as '1s', '0.5s', '100ms', '1m' or '1h', as a string "
+        "(got 300)",
+    ),
+    (
+        "a mesh retry policy retrying on what Envoy does not know",
+        lambda d: d.update(mesh={"default_http_retry_policy": {"attempts": 3, "retryOn": "5xx,oops"}}),
+        "mesh.default_http_retry_policy.retryOn: 'oops' is not a valid retryOn policy (an HTTP status code, or one "
+        "of 5xx, cancelled, connect-failure, deadline-exceeded, envoy-ratelimited, gateway-error, "
+        "http3-post-connect-failure, internal, refused-stream, reset, reset-before-request, resource-exhausted, "
+        "retriable-4xx, retriable-headers, retriable-status-codes, unavailable)",
     ),
     (
         "a lognormal shape whose square overflows",

@@ -17,6 +17,7 @@ from dsim.cluster import Cluster
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
 from dsim.xds.access_logs import AccessLogging
+from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.mesh_objects import ObjectView, StackedView, mesh_objects
 from dsim.xds.view import CLUSTER_ID, port_kind
 
@@ -56,8 +57,8 @@ class ClusterColumns:
     """Every subset row, as ``subsets`` plus ``rule`` (its DestinationRule entry; -1: the Service's own)."""
     identities: pd.DataFrame
     """Distinct (service, SPIFFE identity length) of each service's workloads."""
-    h2_upgrade: bool
-    """The mesh's ``h2UpgradePolicy`` is ``UPGRADE``: HTTP ports' clusters speak HTTP/2."""
+    mesh_defaults: MeshDefaults
+    """The mesh's settings every cluster and default route template is built with."""
     access_logging: AccessLogging | None
     """The mesh's access logs, which every listener template carries (``None``: off)."""
     pod_has: dict[IpFamily, np.ndarray]
@@ -155,7 +156,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         objects=objects,
         all_subsets=all_subsets,
         identities=identities,
-        h2_upgrade=s.mesh.h2_upgrade_policy == "UPGRADE",
+        mesh_defaults=mesh_objects(c).defaults,
         access_logging=AccessLogging.of(s.mesh),
         pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
         pod_address_length={

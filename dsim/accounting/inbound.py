@@ -295,14 +295,16 @@ def inbound_prices(
         )
         pool = rows.policies[policy] if policy >= 0 else None
         for spec in design.inbound_clusters(proxy):
-            template = clusters.inbound(spec, PORT, _endpoint(kind), UPSTREAM[upstream], policy=pool)
+            template = clusters.inbound(
+                spec, PORT, _endpoint(kind), UPSTREAM[upstream], policy=pool, mesh=cols.mesh_defaults
+            )
             sizes = serialized_sizes(template, port_rows) + part["metadata"].to_numpy()  # each copy has it
             inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
     owner = ports["row"].to_numpy()
     fixed = [
-        clusters.blackhole(),
-        clusters.passthrough(),
-        *(clusters.inbound_passthrough(s) for s in design.passthrough_clusters(proxy)),
+        clusters.blackhole(mesh=cols.mesh_defaults),
+        clusters.passthrough(mesh=cols.mesh_defaults),
+        *(clusters.inbound_passthrough(s, mesh=cols.mesh_defaults) for s in design.passthrough_clusters(proxy)),
     ]
     per_row_ports = np.bincount(owner, minlength=count)
     return InboundPrices(

@@ -35,6 +35,7 @@ from dsim.xds import clusters, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
+from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
 from dsim.xds.port80_vhosts import host_vhost_size
@@ -188,7 +189,7 @@ def _cluster_sizes(
             mtls=mtls,
             rule=text("rule") if with_rule else "",
             policy=cols.objects.policy_list[policy_id] if policy_id >= 0 else None,
-            h2_upgrade=cols.h2_upgrade,
+            mesh=cols.mesh_defaults,
         )
         chosen = rows[pick]
         rule_length = cols.rule_length[chosen["service"].to_numpy()]
@@ -388,9 +389,10 @@ def _tcp_listener_sizes(template: Message, columns: Columns, routed: np.ndarray)
     return sizes
 
 
-def _sniffed_routes(name: str, target: str, hashed: rc.RouteAction.HashPolicy | None) -> Message:
+def _sniffed_routes(name: str, target: str, hashed: rc.RouteAction.HashPolicy | None, mesh: MeshDefaults) -> Message:
     """A sniffed port's own route configuration: its service's default route, for any host."""
-    return routes.route_configuration(name, [routes.service_vhost(text("host"), PORT, ["*"], target, hashed)])
+    vhost = routes.service_vhost(text("host"), PORT, ["*"], target, hashed, mesh=mesh)
+    return routes.route_configuration(name, [vhost])
 
 
 def _default_route_sizes(
@@ -436,9 +438,8 @@ def _shared_vhosts(
     # The same service seen from its own namespace also answers to its short name.
     for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
         domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
-        vhost[variant] = _field(
-            _default_route_sizes(cols, rows, functools.partial(routes.service_vhost, host, port, domains, target))
-        )
+        build = functools.partial(routes.service_vhost, host, port, domains, target, mesh=cols.mesh_defaults)
+        vhost[variant] = _field(_default_route_sizes(cols, rows, build))
         if pick.any():  # a VirtualService's routes instead of the default route
             bare = routes.virtual_host(f"{host}:{port}", domains, [])
             sized = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
@@ -619,7 +620,8 @@ def outbound_prices(
             add("lds_resources", services, 1)
             add("filter_chains", services, 2)
             add("listener_additional_addresses", services, extra)
-            sizes = _default_route_sizes(cols, auto, functools.partial(_sniffed_routes, route_name, target))
+            build = functools.partial(_sniffed_routes, route_name, target, mesh=cols.mesh_defaults)
+            sizes = _default_route_sizes(cols, auto, build)
             present = np.ones(len(auto), np.int64)
             routed = _routed(cols, auto, copy, design, proxy)
             if (routed.bytes >= 0).any():  # a VirtualService's routes instead of the default route

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from dsim.calibration.measure import Measurement, measure
+from dsim.calibration.model import Calibration
 from dsim.calibration.plan import Plan
 from dsim.designs import get_design
 from dsim.xds.generate import XDS_TYPES, ProxyConfig, proxy_config
@@ -39,6 +40,33 @@ def config_facts(config: ProxyConfig) -> dict[str, object]:
         **config_count_row(config),
         "config_bytes": sum(m.ByteSize() for t in XDS_TYPES for m in config.resources(t)),
     }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Checked:
+    """One config measured on the real Envoy beside what a calibration predicts for it."""
+
+    facts: pd.DataFrame
+    """:func:`config_facts`, one row (what a prediction is made from)."""
+    measured_bytes: int
+    """Envoy's allocated memory with the config loaded."""
+    predicted_bytes: float
+    """The calibration's prediction of it."""
+
+
+def check_against(
+    config: ProxyConfig, calibration: Calibration, *, profile: str, binary: Path, concurrency: int = 2
+) -> Checked:
+    """``config`` loaded into a fresh Envoy (``binary``, stats ``profile``) and predicted by ``calibration``
+    (the benches that set a model's price against a measurement)."""
+    facts = pd.DataFrame([config_facts(config)])
+    predicted = calibration.predict_envoy(facts, config.design, profile)
+    taken = measure(config, profile=profile, concurrency=concurrency, binary=binary)
+    return Checked(
+        facts=facts,
+        measured_bytes=taken.allocated_bytes,
+        predicted_bytes=float(predicted["envoy_memory_bytes"].iloc[0]),
+    )
 
 
 def run_campaign(

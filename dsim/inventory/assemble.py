@@ -37,6 +37,7 @@ from dsim.inventory import kube
 from dsim.inventory.access_logs import mesh_access_log, telemetry_access_log
 from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
 from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
+from dsim.inventory.mesh_defaults import mesh_defaults
 from dsim.inventory.read import KubeObject
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
@@ -403,6 +404,7 @@ class _Assembler:
             mesh["outbound_traffic_policy"] = policy["mode"]
         if config.get("h2UpgradePolicy") in ("DO_NOT_UPGRADE", "UPGRADE"):
             mesh["h2_upgrade_policy"] = config["h2UpgradePolicy"]
+        mesh.update(mesh_defaults(config, self.inv.notes))
         found = mesh_access_log(config, self.inv.notes)
         mesh.update(telemetry_access_log(config, self.inv.telemetries, self.root_namespace(), found, self.inv.notes))
         for key, field in MESH_EXPORT_DEFAULTS.items():

@@ -56,6 +56,7 @@ from dsim.inventory.export_workloads import (
 from dsim.scenario.checks import FAMILIES, cidr_of
 from dsim.scenario.discovery import INJECTION_LABEL
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
+from dsim.scenario.mesh_settings import MESHCONFIG_KEYS, mesh_settings_to_istio
 from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
 from dsim.scenario.resolve import protocol_from_port_name
 
@@ -164,7 +165,8 @@ def _kubernetes_selector(selector: LabelSelector) -> dict[str, Any]:
 
 def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
     """The ``istio`` ConfigMap's mesh config (trust domain, outbound traffic policy, HTTP/2 upgrade, default exportTo
-    lists other than Istio's ``["*"]``, access logs, discovery selectors, Envoy's concurrency)
+    lists other than Istio's ``["*"]``, access logs, the connect timeout, keepalive and retry policy
+    other than Istio's, discovery selectors, Envoy's concurrency)
     and, unless mTLS is Istio's default PERMISSIVE, the root namespace's mesh-wide PeerAuthentication:
     where a real cluster keeps the scenario's ``mesh`` and ``envoy`` settings that change the config."""
     mesh, envoy = cluster.scenario.mesh, cluster.scenario.envoy
@@ -188,6 +190,7 @@ def _mesh_settings(cluster: Cluster) -> Iterator[dict[str, Any]]:
             **({"accessLogFormat": mesh.access_log_format} if mesh.access_log_format else {}),
             **({"disableEnvoyListenerLog": True} if mesh.disable_envoy_listener_log else {}),
         }
+    config |= {MESHCONFIG_KEYS[field]: value for field, value in mesh_settings_to_istio(mesh).items()}
     if mesh.discovery_selectors:
         config["discoverySelectors"] = [_kubernetes_selector(selector) for selector in mesh.discovery_selectors]
     yield {

@@ -19,6 +19,7 @@ from dsim.scenario.access_log_rules import format_limit_problem, json_object_pro
 from dsim.scenario.convert import join
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
+from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_problem
 from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -79,6 +80,7 @@ class _Checker:
         self.export_defaults()
         self.discovery_selectors()
         self.access_log()
+        self.mesh_settings()
         service_nets = self.cidrs("network.service_cidrs", self.s.network.service_cidrs)
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
@@ -93,6 +95,14 @@ class _Checker:
                 f"must be <= istiod.debounce_max_s ({self.s.istiod.debounce_max_s}) "
                 f"(got {self.s.istiod.debounce_after_s})",
             )
+
+    def mesh_settings(self) -> None:
+        """The settings in Istio's form, as the loader checks them (for scenarios built in Python)."""
+        for name in ISTIO_FORM_FIELDS:
+            problem = setting_problem(name, getattr(self.s.mesh, name))
+            if problem is not None:
+                key, message = problem
+                self.fail(join(f"mesh.{name}", key) if key else f"mesh.{name}", message)
 
     def cluster_domain(self) -> None:
         """Service hosts end in it, and VirtualService hosts are looked up against them: it is what

@@ -34,7 +34,8 @@ from dsim.scenario.istio.destination_rule import DestinationRule
 from dsim.scenario.istio.service_entry import ServiceEntry
 from dsim.scenario.istio.sidecar import Sidecar
 from dsim.scenario.istio.virtual_service import VirtualService
-from dsim.scenario.model import Scenario
+from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, mesh_settings_to_istio, read_mesh_settings, split_mesh
+from dsim.scenario.model import Mesh, Scenario
 from dsim.scenario.resolve import resolve
 from dsim.scenario.yaml_reader import parse_yaml
 
@@ -60,8 +61,12 @@ def scenario_from_dict(
     designs = tuple(known_designs) if known_designs is not None else _known_designs()
     plain = {key: value for key, value in data.items() if key not in _ISTIO_KEYS}
     plain = _with_service_exports(plain, source)
+    mesh_settings: dict[str, Any] = {}
+    if isinstance(plain.get("mesh"), Mapping):
+        plain["mesh"], mesh_settings = split_mesh(plain["mesh"])
     scenario = convert(Scenario, plain, source=source)
     scenario = _with_istio_objects(scenario, data, source)
+    scenario = _with_mesh_settings(scenario, mesh_settings, source)
     check(scenario, source, designs, designs_given="designs" in data)
     return resolve(scenario, default_name=default_name, all_designs=designs)
 
@@ -120,6 +125,18 @@ def _with_istio_objects(scenario: Scenario, data: Mapping[str, Any], source: str
     return dataclasses.replace(scenario, **parsed, istio_ignored=tuple(ignored))
 
 
+def _with_mesh_settings(scenario: Scenario, raw: Mapping[str, Any], source: str) -> Scenario:
+    """``scenario`` with the mesh settings written in Istio's form (:mod:`dsim.scenario.mesh_settings`)."""
+    if not raw:
+        return scenario
+    values, ignored = read_mesh_settings(raw, source=source)
+    return dataclasses.replace(
+        scenario,
+        mesh=dataclasses.replace(scenario.mesh, **values),
+        istio_ignored=(*scenario.istio_ignored, *ignored),
+    )
+
+
 def read_text_file(path: Path, expected: str) -> str:
     """The UTF-8 text of the file at ``path``; a :class:`ScenarioError` naming it when it cannot be
     read (``expected`` says what a directory there should have been, e.g. "a scenario YAML file")."""
@@ -158,17 +175,26 @@ def scenario_to_plain(value: Any) -> Any:
     """A scenario (or part of one) as plain dicts, lists and scalars, ready for YAML or JSON."""
     if isinstance(value, VirtualService | DestinationRule | ServiceEntry | Sidecar):
         return as_kubernetes_object(value)  # Istio's own form, which the loader reads back
+    if isinstance(value, Mesh):
+        # Settings in Istio's form, left out at their defaults as Istio writes them: a scenario that
+        # sets none keeps the hash it had before they existed.
+        plain = {k: v for k, v in _plain_fields(value).items() if k not in ISTIO_FORM_FIELDS}
+        return {**plain, **mesh_settings_to_istio(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: scenario_to_plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not f.metadata.get("derived")
-        }
+        return _plain_fields(value)
     if isinstance(value, tuple | list):
         return [scenario_to_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: scenario_to_plain(v) for k, v in value.items()}
     return value
+
+
+def _plain_fields(value: Any) -> dict[str, Any]:
+    return {
+        f.name: scenario_to_plain(getattr(value, f.name))
+        for f in dataclasses.fields(value)
+        if not f.metadata.get("derived")
+    }
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

@@ -14,12 +14,12 @@ from typing import Annotated, Literal
 
 from dsim.scenario import access_log_rules
 from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
-from dsim.scenario.istio.destination_rule import DestinationRule
+from dsim.scenario.istio.destination_rule import DestinationRule, TcpKeepalive
 from dsim.scenario.istio.generator_params import IstioObjectsGen
-from dsim.scenario.istio.reader import Ignored
+from dsim.scenario.istio.reader import Ignored, Milliseconds
 from dsim.scenario.istio.service_entry import ServiceEntry
 from dsim.scenario.istio.sidecar import Sidecar
-from dsim.scenario.istio.virtual_service import VirtualService
+from dsim.scenario.istio.virtual_service import HTTPRetry, VirtualService
 from dsim.scenario.quantities import Fraction, Weight
 
 IpFamily = Literal["IPv4", "IPv6"]
@@ -41,6 +41,10 @@ Labels = dict[LabelKey, LabelValue]
 # length (PATH_MAX) and to a few times the longest format a real mesh writes.
 AccessLogPath = Annotated[str, MaxLength(access_log_rules.PATH_LIMIT)]
 AccessLogFormat = Annotated[str, MaxLength(access_log_rules.FORMAT_LIMIT)]
+
+ISTIO_FORM = {"istio_form": True}
+"""A mesh field's metadata: its value is written as in Istio's MeshConfig (camelCase keys, durations
+as ``"10s"``), read and written by :mod:`dsim.scenario.istio.reader`, so a user pastes it as is."""
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's ``meshConfig.rootNamespace`` default (dsim has no setting for it): its Sidecar,
@@ -136,6 +140,17 @@ class Mesh:
     disable_envoy_listener_log: bool = False
     """``meshConfig.disableEnvoyListenerLog`` (default false): true leaves the virtual listeners
     without their own access log."""
+    connect_timeout: Milliseconds = dataclasses.field(default=Milliseconds(10_000), metadata=ISTIO_FORM)
+    """``meshConfig.connectTimeout`` (Istio's default ``10s``; 1 ms to 1 h, as istiod validates it):
+    the connect timeout of every cluster istiod builds, unless a DestinationRule sets its own."""
+    tcp_keepalive: TcpKeepalive | None = dataclasses.field(default=None, metadata=ISTIO_FORM)
+    """``meshConfig.tcpKeepalive`` (default none: the OS's settings, keepalive off): TCP keepalive on
+    the upstream sockets of every cluster but the black hole; a DestinationRule's overrides it field
+    by field (``applyTCPKeepalive``). Written as a DestinationRule's ``tcpKeepalive``."""
+    default_http_retry_policy: HTTPRetry | None = dataclasses.field(default=None, metadata=ISTIO_FORM)
+    """``meshConfig.defaultHttpRetryPolicy`` (default none: Istio's own, 2 attempts): the retry policy of
+    every HTTP route whose VirtualService sets no ``retries``, and of every service's default route;
+    ``attempts: 0`` leaves them without one. Written as a VirtualService's ``retries``."""
     discovery_selectors: tuple[LabelSelector, ...] = ()
     """``meshConfig.discoverySelectors`` (Istio's default: none, every namespace discovered): istiod
     discovers a namespace whose labels match any selector, and ignores the Services (so their

@@ -11,15 +11,15 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from google.protobuf import duration_pb2, struct_pb2
+from google.protobuf import struct_pb2
 
 from dsim.designs.base import InboundCluster, PassthroughCluster
 from dsim.xds import istio_filters
 from dsim.xds.common import (
-    CONNECT_TIMEOUT_S,
     HTTP_PROTOCOL_OPTIONS,
     MAX_UINT32,
     ads_config_source,
+    duration,
     is_http2,
     mesh_alpn,
     mesh_tls_context,
@@ -29,16 +29,20 @@ from dsim.xds.common import (
 )
 from dsim.xds.common import socket_address as address_of
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
-from dsim.xds.policy import ClusterPolicy, apply_policy, upgrades_to_h2
+from dsim.xds.mesh_defaults import MeshDefaults
+from dsim.xds.policy import ClusterPolicy, apply_policy, apply_tcp_keepalive, upgrades_to_h2
 from dsim.xds.view import InboundEndpoint
 
 Cluster: TypeAlias = cluster_pb2.Cluster
 
 
-def _base(name: str, kind: int, lb_policy: int = Cluster.ROUND_ROBIN) -> Cluster:
-    cluster = Cluster(
-        name=name, type=kind, connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_S), lb_policy=lb_policy
-    )
+def _base(name: str, kind: int, mesh: MeshDefaults, lb_policy: int = Cluster.ROUND_ROBIN) -> Cluster:
+    """What ``applyConnectionPool`` gives every cluster it shapes (a service's, outbound or inbound, and
+    the passthrough ones), whatever its DestinationRule, which may then override them: the mesh's
+    connect timeout and keepalive, and Istio's circuit breakers at their highest."""
+    cluster = Cluster(name=name, type=kind, connect_timeout=duration(mesh.connect_timeout), lb_policy=lb_policy)
+    if mesh.tcp_keepalive is not None:
+        apply_tcp_keepalive(cluster, mesh.tcp_keepalive)
     cluster.circuit_breakers.CopyFrom(
         circuit_breaker_pb2.CircuitBreakers(
             thresholds=[
@@ -77,14 +81,14 @@ def outbound(
     rule: str = "",
     policy: ClusterPolicy | None = None,
     entry: bool = False,
-    h2_upgrade: bool = False,
+    mesh: MeshDefaults,
 ) -> Cluster:
     """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
     filter and, under mTLS, its TLS matches (``entry``: a ServiceEntry host's, whose identities a
-    rule's SIMPLE or MUTUAL TLS without names of its own checks); shaped by a DestinationRule when ``rule`` (its
-    ``istio.config`` path) is given, with the rule's ``policy`` for this cluster (``h2_upgrade``: the
-    mesh's ``h2UpgradePolicy`` is ``UPGRADE``)."""
-    cluster = _base(name, Cluster.EDS, Cluster.LEAST_REQUEST)
+    rule's SIMPLE or MUTUAL TLS without names of its own checks); shaped by the ``mesh``'s settings and by
+    a DestinationRule when ``rule`` (its ``istio.config`` path) is given, with the rule's ``policy`` for
+    this cluster."""
+    cluster = _base(name, Cluster.EDS, mesh, Cluster.LEAST_REQUEST)
     _built(cluster)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
     cluster.eds_cluster_config.service_name = name
@@ -104,7 +108,7 @@ def outbound(
         istio["alpn_override"] = "false"  # the destination's own TLS: no Istio ALPN
     cluster.metadata.CopyFrom(metadata({"istio": istio}))
     pool = policy.connection_pool if policy is not None else None
-    http = upstream_http_options(protocol, h2_upgrade=upgrades_to_h2(protocol, pool, h2_upgrade))
+    http = upstream_http_options(protocol, h2_upgrade=upgrades_to_h2(protocol, pool, mesh.h2_upgrade))
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))
     if mtls:
@@ -138,13 +142,15 @@ def inbound(
     services: Sequence[tuple[str, str, str]] = (),
     rule: str = "",
     policy: ClusterPolicy | None = None,
+    *,
+    mesh: MeshDefaults,
 ) -> Cluster:
     """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
     the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it, listing ``services`` (host,
     name, namespace) as its telemetry metadata and, with them, the DestinationRule ``rule`` whose
     connection pool (``policy``) it takes (:func:`inbound_metadata`)."""
-    cluster = _inbound_shape(spec, port, endpoint)
+    cluster = _inbound_shape(spec, port, endpoint, mesh)
     _built(cluster)
     http = upstream_http_options(protocol)  # applyH2Upgrade is outbound only
     if http is not None:
@@ -181,11 +187,11 @@ def _alt_stat_name(cluster: Cluster, name: str) -> None:
     cluster.alt_stat_name = f"{name};"
 
 
-def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None) -> Cluster:
+def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | None, mesh: MeshDefaults) -> Cluster:
     name = f"{spec.prefix}|{port}||"
     if endpoint is None and spec.loopback is None:
         assert spec.source is not None, spec
-        cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+        cluster = _base(name, Cluster.ORIGINAL_DST, mesh, Cluster.CLUSTER_PROVIDED)
         # Istio 1.23+ (#51935) never cleans an inbound original-destination cluster's hosts up.
         cluster.cleanup_interval.seconds = INBOUND_CLEANUP_S
         _bind(cluster, spec.source, spec.extra_sources)
@@ -197,7 +203,7 @@ def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | 
         target = address_pb2.Address(pipe=address_pb2.Pipe(path=endpoint.address))
     else:
         target = address_of(endpoint.address, endpoint.port)
-    cluster = _base(name, Cluster.STATIC)
+    cluster = _base(name, Cluster.STATIC, mesh)
     cluster.load_assignment.CopyFrom(
         endpoint_pb2.ClusterLoadAssignment(
             cluster_name=name,
@@ -210,25 +216,24 @@ def _inbound_shape(spec: InboundCluster, port: int, endpoint: InboundEndpoint | 
     return cluster
 
 
-def inbound_passthrough(spec: PassthroughCluster) -> Cluster:
+def inbound_passthrough(spec: PassthroughCluster, *, mesh: MeshDefaults) -> Cluster:
     """The passthrough cluster renamed, without its filters, bound to the design's source
     addresses (``buildInboundPassthroughCluster``): its stats name stays the passthrough's."""
-    cluster = _passthrough_shape(spec.name)
+    cluster = _passthrough_shape(spec.name, mesh)
     _bind(cluster, spec.source, spec.extra_sources)
     return cluster
 
 
-def blackhole() -> Cluster:
-    cluster = Cluster(
-        name=BLACKHOLE, type=Cluster.STATIC, connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_S)
-    )
+def blackhole(*, mesh: MeshDefaults) -> Cluster:
+    """Where blocked traffic goes: the mesh's connect timeout, no connection pool (so no keepalive)."""
+    cluster = Cluster(name=BLACKHOLE, type=Cluster.STATIC, connect_timeout=duration(mesh.connect_timeout))
     _alt_stat_name(cluster, BLACKHOLE)
     return cluster
 
 
-def passthrough() -> Cluster:
+def passthrough(*, mesh: MeshDefaults) -> Cluster:
     """Where unmatched outbound traffic goes; istiod gives it the outbound metadata exchange too."""
-    cluster = _passthrough_shape(PASSTHROUGH)
+    cluster = _passthrough_shape(PASSTHROUGH, mesh)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
     return cluster
 
@@ -237,10 +242,10 @@ PASSTHROUGH_IDLE_TIMEOUT_S = 300
 """``passthroughHttpProtocolOptions``' idle timeout, 5 minutes (Istio 1.17 and later, istio/istio#41775)."""
 
 
-def _passthrough_shape(name: str) -> Cluster:
+def _passthrough_shape(name: str, mesh: MeshDefaults) -> Cluster:
     """``buildDefaultPassthroughCluster``: an original-destination cluster that speaks the
     downstream's HTTP protocol upstream, idle connections closed after 5 minutes."""
-    cluster = _base(name, Cluster.ORIGINAL_DST, Cluster.CLUSTER_PROVIDED)
+    cluster = _base(name, Cluster.ORIGINAL_DST, mesh, Cluster.CLUSTER_PROVIDED)
     _alt_stat_name(cluster, PASSTHROUGH)
     options = upstream_http_options("auto")
     assert options is not None

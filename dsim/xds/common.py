@@ -35,7 +35,6 @@ SDS_CLUSTER = "sds-grpc"
 WORKLOAD_CERT = "default"
 ROOT_CERT = "ROOTCA"
 MAX_UINT32 = 4294967295
-CONNECT_TIMEOUT_S = 10
 
 
 def pack(message: Message) -> any_pb2.Any:

@@ -77,6 +77,7 @@ def proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig
 def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfig:
     view = index.proxy(proxy)
     mesh = index.cluster.scenario.mesh
+    defaults = mesh_objects(index.cluster).defaults
     allow_any = view.allow_any
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
     trace = tracing(view.canonical_service, view.canonical_revision, mesh.trust_domain, view.namespace)
@@ -145,7 +146,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
         owner = chains_of(plan.owning(port))
         vs = owner.routing_vs(svc.index, port)
         if vs is None:
-            return [routes.service_vhost(svc.host, port, domains, target, owner.destination_hash(svc.index, "", port))]
+            hashed = owner.destination_hash(svc.index, "", port)
+            return [routes.service_vhost(svc.host, port, domains, target, hashed, mesh=defaults)]
         found = owner.routes(vs, port, suffix, design, view.facts)
         if not found:
             return []
@@ -174,7 +176,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     mtls=mesh.mtls != "DISABLE",
                     rule=rule,
                     policy=policy,
-                    h2_upgrade=mesh.h2_upgrade_policy == "UPGRADE",
+                    mesh=defaults,
                 )
             )
             if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
@@ -363,11 +365,13 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     ]
     for inbound in design.inbound_clusters(view.facts):
         out_clusters.extend(
-            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule)
+            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule, mesh=defaults)
             for p, rule in zip(view.inbound, inbound_rules, strict=True)
         )
-    out_clusters.extend([clusters.blackhole(), clusters.passthrough()])
-    out_clusters.extend(clusters.inbound_passthrough(spec) for spec in design.passthrough_clusters(view.facts))
+    out_clusters.extend([clusters.blackhole(mesh=defaults), clusters.passthrough(mesh=defaults)])
+    out_clusters.extend(
+        clusters.inbound_passthrough(spec, mesh=defaults) for spec in design.passthrough_clusters(view.facts)
+    )
 
     return ProxyConfig(
         design=design.name,

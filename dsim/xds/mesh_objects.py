@@ -38,6 +38,7 @@ from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.istio.virtual_service import Destination, VirtualService
 from dsim.scenario.resolve import names_tls_port
 from dsim.wire import tag_size, varint_size
+from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name
 from dsim.xds.policy import ClusterPolicy, destination_hash, effective_policy, hash_policy
 from dsim.xds.routes import vhost_objects
@@ -74,6 +75,8 @@ class MeshObjects:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+        self.defaults = MeshDefaults.of(cluster.scenario.mesh)
+        """The mesh's settings every cluster and route is built with."""
         hosts = cluster.service_hosts().tolist()
         self.service_of_host = registry_services(hosts)
         self.families = [tuple(f.split(",")) for f in cluster.services["ip_families"].astype(str).tolist()]
@@ -404,7 +407,7 @@ class MeshObjects:
     ) -> tuple[rc.Route, ...]:
         obj = self.cluster.istio.virtual_services[vs]
         cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view, http=True)
-        return tuple(http_routes(obj, port, cluster_of, view.source))
+        return tuple(http_routes(obj, port, cluster_of, view.source, self.defaults.http_retry))
 
     def routes_sizes(
         self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
@@ -486,6 +489,10 @@ class ObjectView:
     @property
     def cluster(self) -> Cluster:
         return self.objects.cluster
+
+    @property
+    def defaults(self) -> MeshDefaults:
+        return self.objects.defaults
 
     @property
     def policy_list(self) -> list[ClusterPolicy]:

@@ -149,7 +149,7 @@ def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings)
         if tcp.connect_timeout is not None:
             cluster.connect_timeout.CopyFrom(duration(tcp.connect_timeout))
         if tcp.tcp_keepalive is not None:
-            _tcp_keepalive(cluster, tcp.tcp_keepalive)
+            apply_tcp_keepalive(cluster, tcp.tcp_keepalive)
     if http is not None:
         for value, field in (
             (http.http1_max_pending_requests, "max_pending_requests"),
@@ -165,9 +165,9 @@ def _connection_pool(cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings)
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
 
 
-def _tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: TcpKeepalive) -> None:
+def apply_tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: TcpKeepalive) -> None:
     """``setKeepAliveSettings``: an empty ``tcp_keepalive`` (the OS's settings), then what is given,
-    in whole seconds."""
+    in whole seconds, over what the cluster has (a DestinationRule's over the mesh's)."""
     target = cluster.upstream_connection_options.tcp_keepalive
     target.SetInParent()
     if keepalive.probes:

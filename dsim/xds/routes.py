@@ -6,19 +6,18 @@ from collections.abc import Iterable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
-from dsim.xds.common import pack, zero
+from dsim.xds.common import zero
 from dsim.xds.listeners import PASSTHROUGH
+from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import bracketed
+from dsim.xds.retries import retry_policy
 from dsim.xds.route_actions import CORS_FILTER, FAULT_FILTER
 from dsim.xds.vocabulary import ROUTE_ACTIONS
 
 VHOST_FIELD = 2
 """``RouteConfiguration.virtual_hosts``: a virtual host's field number in its route configuration."""
-
-RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
 
 def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips: Sequence[str]) -> list[str]:
@@ -27,27 +26,6 @@ def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips:
     short = f"{service}.{namespace}"
     alternatives = [service, f"{short}.svc", short] if namespace == proxy_namespace else [short, f"{short}.svc"]
     return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
-
-
-def default_retry_policy(consistent_hash: bool = False) -> rc.RetryPolicy:
-    """Istio's retry policy where neither the route nor the mesh sets one (``retry.DefaultPolicy``;
-    with ``[503]`` as through Istio 1.23, as the golden dumps show); a route with a consistent hash
-    has no previous-hosts predicate (``DefaultConsistentHashPolicy``)."""
-    return rc.RetryPolicy(
-        retry_on=RETRY_ON,
-        num_retries=wrappers_pb2.UInt32Value(value=2),
-        retry_host_predicate=[] if consistent_hash else [previous_hosts()],
-        host_selection_retry_max_attempts=5,
-        retriable_status_codes=[503],
-    )
-
-
-def previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
-    """Retry on another host than the ones tried."""
-    return rc.RetryPolicy.RetryHostPredicate(
-        name="envoy.retry_host_predicates.previous_hosts",
-        typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
-    )
 
 
 def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.Route]) -> rc.VirtualHost:
@@ -63,21 +41,22 @@ def service_vhost(
     domain_list: Sequence[str],
     cluster: str,
     hash_policy: rc.RouteAction.HashPolicy | None = None,
+    *,
+    mesh: MeshDefaults,
 ) -> rc.VirtualHost:
     """``<host>:<port>`` with Istio's default route to ``cluster``, keyed by ``hash_policy`` where
-    the service's DestinationRule hashes (the retry policy keeps its predicate: Istio builds the
+    the service's DestinationRule hashes, retried as the ``mesh``'s ``defaultHttpRetryPolicy`` says
+    (``BuildDefaultHTTPOutboundRoute``; the policy keeps its predicate under a hash: Istio builds the
     default route before it adds the hash, ``buildSidecarVirtualHostForService``)."""
     route = rc.Route(
         match=rc.RouteMatch(prefix="/"),
-        route=rc.RouteAction(
-            cluster=cluster,
-            timeout=zero(),
-            retry_policy=default_retry_policy(),
-            max_grpc_timeout=zero(),
-        ),
+        route=rc.RouteAction(cluster=cluster, timeout=zero(), max_grpc_timeout=zero()),
         decorator=rc.Decorator(operation=f"{host}:{port}/*"),
         name="default",
     )
+    policy = retry_policy(mesh.http_retry)
+    if policy is not None:
+        route.route.retry_policy.CopyFrom(policy)
     if hash_policy is not None:
         route.route.hash_policy.append(hash_policy)
     return rc.VirtualHost(

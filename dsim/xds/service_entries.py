@@ -306,7 +306,7 @@ def _cluster(
         rule=objects.rule(view.service),
         policy=policy,
         entry=True,
-        h2_upgrade=index.cluster.scenario.mesh.h2_upgrade_policy == "UPGRADE",
+        mesh=objects.defaults,
     )
     if not internal:
         cluster.metadata.filter_metadata["istio"]["external"] = True
@@ -357,7 +357,8 @@ def _vhost(
     as a Service's (docs/istio-objects.md 1.2 and 1.4)."""
     vs = objects.routing_vs(view.service, port)
     if vs is None:
-        return routes.service_vhost(view.host, port, domains, target, objects.destination_hash(view.service, "", port))
+        hashed = objects.destination_hash(view.service, "", port)
+        return routes.service_vhost(view.host, port, domains, target, hashed, mesh=objects.defaults)
     found = objects.routes(vs, port, suffix, design, proxy)
     return routes.virtual_host(f"{view.host}:{port}", domains, found) if found else None
 

@@ -17,9 +17,6 @@ from typing import NamedTuple
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2 import (
-    PreviousPrioritiesConfig,
-)
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
@@ -36,6 +33,7 @@ from dsim.scenario.istio.virtual_service import (
     VirtualService,
 )
 from dsim.xds.common import duration, metadata, outbound_chain, tcp_filters, zero
+from dsim.xds.retries import retry_policy
 from dsim.xds.route_actions import (
     apply_rewrite,
     destination_authority,
@@ -48,11 +46,8 @@ from dsim.xds.route_actions import (
     write_filter_configs,
     write_headers,
 )
-from dsim.xds.routes import RETRY_ON, default_retry_policy, previous_hosts
 
 API_VERSION = "v1alpha3"  # as dsim's DestinationRule metadata and Istio's golden dumps spell it
-RETRIABLE_STATUS_CODES = "retriable-status-codes"
-PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
 
 
 class Target(NamedTuple):
@@ -142,44 +137,6 @@ def _catch_all(match: HTTPMatchRequest | None) -> bool:
     return every_path and not headers and not match.query_params
 
 
-def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc.RetryPolicy | None:
-    """``ConvertPolicy``: the default without ``retries``, none for ``attempts: 0``, else the route's;
-    under a consistent hash without the previous-hosts predicate (a retry stays on its host) unless
-    ``retryIgnorePreviousHosts`` asks for it; ``retryRemoteLocalities`` as Envoy's previous-priorities
-    retry priority (updated every 2 attempts, ``buildPreviousPrioritiesConfig``); ``backoff`` as the
-    base interval."""
-    if retries is None:
-        return default_retry_policy(consistent_hash)
-    if retries.attempts <= 0:
-        return None
-    policy = default_retry_policy(consistent_hash)
-    policy.num_retries.value = retries.attempts
-    if retries.retry_on:
-        names, codes = [], []
-        for part in (p.strip() for p in retries.retry_on.split(",")):
-            if part.isdigit():
-                codes.append(int(part))
-            elif part:
-                names.append(part)
-        if codes and RETRIABLE_STATUS_CODES not in names:
-            names.append(RETRIABLE_STATUS_CODES)
-        policy.retry_on = ",".join(names)
-        del policy.retriable_status_codes[:]
-        policy.retriable_status_codes.extend(codes)
-    if retries.per_try_timeout is not None:
-        policy.per_try_timeout.CopyFrom(duration(retries.per_try_timeout))
-    if retries.retry_ignore_previous_hosts is not None:
-        del policy.retry_host_predicate[:]
-        if retries.retry_ignore_previous_hosts:  # asked for, even under a consistent hash
-            policy.retry_host_predicate.append(previous_hosts())
-    if retries.retry_remote_localities:
-        policy.retry_priority.name = PREVIOUS_PRIORITIES
-        policy.retry_priority.typed_config.Pack(PreviousPrioritiesConfig(update_frequency=2))
-    if retries.backoff is not None:
-        policy.retry_back_off.base_interval.CopyFrom(duration(retries.backoff))
-    return policy
-
-
 def _path_of(match: HTTPMatchRequest | None) -> str:
     uri = match.uri if match is not None else None
     if uri is None or (uri.exact is None and uri.prefix is None and uri.regex is None):
@@ -266,11 +223,17 @@ def _forward(action: rc.RouteAction, picked: Sequence[Picked], route: rc.Route) 
 
 
 def translate_route(
-    vs: VirtualService, http: HTTPRoute, match: HTTPMatchRequest | None, port: int, cluster_of: DestinationCluster
+    vs: VirtualService,
+    http: HTTPRoute,
+    match: HTTPMatchRequest | None,
+    port: int,
+    cluster_of: DestinationCluster,
+    mesh_retries: HTTPRetry | None,
 ) -> rc.Route | None:
     """One Envoy route, or ``None`` when none of its destinations is left for this configuration.
     A redirect or direct response answers in place of the destinations (``TranslateRoute``); the
-    route's header operations apply to any of them (docs 1.6, "Route actions")."""
+    route's header operations apply to any of them (docs 1.6, "Route actions"); its retries, or
+    where it sets none the mesh's ``defaultHttpRetryPolicy`` (``mesh_retries``), give its retry policy."""
     answers = http.redirect is not None or http.direct_response is not None
     picked = [] if answers else _picked([(cluster_of(d.destination, port), d.weight, d.headers) for d in http.route])
     if not answers and not picked:
@@ -299,7 +262,8 @@ def translate_route(
     hashes = [p.target.hash_policy for p in picked if p.target.hash_policy is not None]
     action.hash_policy.extend(hashes)  # one per destination with a consistent hash, repeats kept
     # Only a single destination's hash drops the retry's previous-hosts predicate (applyHTTPRouteDestination).
-    policy = retry_policy(http.retries, consistent_hash=picked[0].weight is None and bool(hashes))
+    retries = http.retries if http.retries is not None else mesh_retries
+    policy = retry_policy(retries, consistent_hash=picked[0].weight is None and bool(hashes))
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
     action.max_grpc_timeout.CopyFrom(timeout)
@@ -323,10 +287,12 @@ def takes_port(vs: VirtualService, port: int, source: Source) -> bool:
     )
 
 
-def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source) -> list[rc.Route]:
+def http_routes(
+    vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source, mesh_retries: HTTPRetry | None
+) -> list[rc.Route]:
     """The routes ``vs`` gives a virtual host of listener port ``port`` for the proxy ``source``
     stands for (``BuildHTTPRoutesForVirtualService``): each route's matches that apply, in order,
-    up to the first catch-all one that applies."""
+    up to the first catch-all one that applies (``mesh_retries``: :func:`translate_route`)."""
     out: list[rc.Route] = []
     for http in vs.spec.http:
         if http.delegate is not None:
@@ -336,7 +302,7 @@ def http_routes(vs: VirtualService, port: int, cluster_of: DestinationCluster, s
         for match in matches:
             if not _applies(match, port, source):
                 continue
-            route = translate_route(vs, http, match, port, cluster_of)
+            route = translate_route(vs, http, match, port, cluster_of, mesh_retries)
             if route is not None:
                 out.append(route)
             if _catch_all(match):
@@ -421,13 +387,10 @@ def tls_chains(
 
 
 __all__ = [
-    "RETRY_ON",
     "Target",
     "config_path",
     "http_routes",
-    "previous_hosts",
     "proxy_chain",
-    "retry_policy",
     "route_match",
     "takes_port",
     "tcp_chain",

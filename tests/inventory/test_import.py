@@ -514,6 +514,54 @@ def test_the_mesh_access_log_is_read_and_a_broken_json_format_left_out(tmp_path:
     assert not any(k.startswith("access") for k in off.scenario["mesh"])
 
 
+@pytest.mark.parametrize(
+    ("mesh", "expected", "note"),
+    [
+        (
+            {
+                "connectTimeout": "2.5s",
+                "tcpKeepalive": {"time": "600s", "interval": "75s"},
+                "defaultHttpRetryPolicy": {"attempts": 0},
+            },
+            {
+                "connect_timeout": "2.5s",
+                "tcp_keepalive": {"time": "600s", "interval": "75s"},
+                "default_http_retry_policy": {"attempts": 0},
+            },
+            "",
+        ),
+        (
+            {"connectTimeout": "2h", "tcpKeepalive": {"time": "600s"}},
+            {"tcp_keepalive": {"time": "600s"}},
+            "meshConfig.connectTimeout: '7200s' is outside the 1ms to 1h istiod accepts; left out (Istio's default "
+            "in its place)",
+        ),
+        (
+            {"defaultHttpRetryPolicy": {"attempts": 2, "retryOn": "5xx,sometimes"}, "connectTimeout": "1s"},
+            {"connect_timeout": "1s"},
+            "meshConfig.defaultHttpRetryPolicy.retryOn: 'sometimes' is not a valid retryOn policy",
+        ),
+        (
+            {"tcpKeepalive": {"time": 600}},
+            {},
+            "meshConfig.tcpKeepalive.time: expected a duration such as '1s', '0.5s', '100ms', '1m' or '1h', as a "
+            "string (got 600); left out",
+        ),
+    ],
+)
+def test_the_mesh_connect_timeout_keepalive_and_retry_policy_are_read_or_left_out_with_a_note(
+    tmp_path: Path, mesh: dict[str, Any], expected: dict[str, Any], note: str
+) -> None:
+    """meshConfig's connectTimeout, tcpKeepalive and defaultHttpRetryPolicy become the scenario's mesh
+    settings as written (MeshConfig's own form); one the scenario would refuse is left out, the rest kept."""
+    found = import_inventory([write(tmp_path, [*small_inventory(), _mesh_config(mesh)])])
+    keys = ("connect_timeout", "tcp_keepalive", "default_http_retry_policy")
+    assert {k: v for k, v in found.scenario["mesh"].items() if k in keys} == expected
+    assert not note or any(note in line for line in found.summary()), found.summary()
+    loaded = found.load()  # the scenario it wrote loads, with what it kept
+    assert (loaded.mesh.connect_timeout == 2500) == (expected.get("connect_timeout") == "2.5s")
+
+
 def test_discovery_selectors_that_are_no_list_are_left_out_with_a_note(tmp_path: Path) -> None:
     for written in ({"matchLabels": {"team": "shop"}}, "team=shop"):
         found = import_inventory([write(tmp_path, [*small_inventory(), _mesh_config({"discoverySelectors": written})])])

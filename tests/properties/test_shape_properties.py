@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.designs.base import Bind, InboundCluster, PassthroughChains, VirtualInbound
+from dsim.scenario.istio.destination_rule import TcpKeepalive
+from dsim.scenario.istio.virtual_service import HTTPRetry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import tracing
+from dsim.xds.mesh_defaults import ISTIO_MESH, MeshDefaults
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.view import EndpointRows, InboundEndpoint, InboundPort
 
@@ -23,6 +26,19 @@ from dsim.xds.view import EndpointRows, InboundEndpoint, InboundPort
 length = st.one_of(st.integers(0, 40), st.sampled_from([1, 63, 64, 126, 127, 128, 129, 255, 256, 16383, 16384]))
 nonempty = length.filter(lambda n: n > 0)
 port = st.integers(1, 65535)
+# Istio's mesh defaults, and mesh settings that change every cluster and default route.
+meshes = st.sampled_from(
+    [
+        ISTIO_MESH,
+        MeshDefaults(
+            h2_upgrade=True,
+            connect_timeout=1500,
+            tcp_keepalive=TcpKeepalive(probes=3, time=7_200_000, interval=75_000),
+            http_retry=HTTPRetry(attempts=0),
+        ),
+        MeshDefaults(tcp_keepalive=TcpKeepalive(), http_retry=HTTPRetry(attempts=5, retry_on="5xx,503,504")),
+    ]
+)
 
 
 def word(n: int, letter: str = "a") -> str:
@@ -66,8 +82,11 @@ cluster_rows = st.lists(
     st.booleans(),
     st.booleans(),
     st.sampled_from(["outbound", "outbound6"]),
+    meshes,
 )
-def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool, subset: bool, prefix: str) -> None:
+def test_outbound_cluster(
+    rows: list[dict[str, Any]], protocol: str, mtls: bool, subset: bool, prefix: str, mesh: MeshDefaults
+) -> None:
     p = Number("port")
     sub = text("subset") if subset else ""
     template = clusters.outbound(
@@ -81,6 +100,7 @@ def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool,
         identities=[ragged("san", "value")],
         sni=sni(p, sub, text("host")),
         mtls=mtls,
+        mesh=mesh,
     )
 
     def real(r: dict[str, Any]) -> Any:
@@ -97,6 +117,7 @@ def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool,
             identities=[word(n, "s") for n in r["sans"]],
             sni=sni(r["port"], s, host),
             mtls=mtls,
+            mesh=mesh,
         )
 
     columns = Columns(
@@ -114,12 +135,17 @@ def test_outbound_cluster(rows: list[dict[str, Any]], protocol: str, mtls: bool,
         st.fixed_dictionaries({"host": nonempty, "port": port, "domains": st.lists(length, max_size=6)}),
         min_size=1,
         max_size=6,
-    )
+    ),
+    meshes,
 )
-def test_virtual_host(rows: list[dict[str, Any]]) -> None:
+def test_virtual_host(rows: list[dict[str, Any]], mesh: MeshDefaults) -> None:
     p = Number("port")
     template = routes.service_vhost(
-        text("host"), p, [text("host"), ragged("domain", "value")], cluster_name("outbound", p, "", text("host"))
+        text("host"),
+        p,
+        [text("host"), ragged("domain", "value")],
+        cluster_name("outbound", p, "", text("host")),
+        mesh=mesh,
     )
 
     def real(r: dict[str, Any]) -> Any:
@@ -129,6 +155,7 @@ def test_virtual_host(rows: list[dict[str, Any]]) -> None:
             r["port"],
             [host, *(word(n, "d") for n in r["domains"])],
             cluster_name("outbound", r["port"], "", host),
+            mesh=mesh,
         )
 
     columns = Columns(
@@ -290,9 +317,10 @@ def test_virtual_inbound(
         st.fixed_dictionaries({"port": port, "extra": st.booleans(), "to": port, "address": nonempty}),
         min_size=1,
         max_size=6,
-    )
+    ),
+    meshes,
 )
-def test_inbound_clusters(rows: list[dict[str, Any]]) -> None:
+def test_inbound_clusters(rows: list[dict[str, Any]], mesh: MeshDefaults) -> None:
     """The design's inbound clusters, and those a Sidecar ingress ``defaultEndpoint`` makes (to a
     loopback, to the pod's address with a bind, to a unix socket)."""
     p, to = Number("port"), Number("to")
@@ -307,17 +335,18 @@ def test_inbound_clusters(rows: list[dict[str, Any]]) -> None:
     ):
         for protocol in ("", "HTTP2", "auto"):  # how it speaks upstream
             check(
-                clusters.inbound(spec, p, None, protocol),
-                lambda r, spec=spec, protocol=protocol: clusters.inbound(spec, r["port"], None, protocol),
+                clusters.inbound(spec, p, None, protocol, mesh=mesh),
+                lambda r, spec=spec, protocol=protocol: clusters.inbound(spec, r["port"], None, protocol, mesh=mesh),
                 rows,
                 columns,
             )
         for target, bound in ((to, False), (to, True), (0, True)):
-            template = clusters.inbound(spec, p, InboundEndpoint(address=text("address"), port=target, bound=bound))
+            endpoint = InboundEndpoint(address=text("address"), port=target, bound=bound)
+            template = clusters.inbound(spec, p, endpoint, mesh=mesh)
 
             def real(r: dict[str, Any], spec: InboundCluster = spec, target: int = target, bound: bool = bound) -> Any:
                 endpoint = InboundEndpoint(address=word(r["address"]), port=r["to"] if target else 0, bound=bound)
-                return clusters.inbound(spec, r["port"], endpoint)
+                return clusters.inbound(spec, r["port"], endpoint, mesh=mesh)
 
             check(template, real, rows, columns)
 
