@@ -2,10 +2,11 @@
 
 ``meshConfig.defaultHttpRetryPolicy`` gives (or, with ``attempts: 0``, takes away) a retry policy on
 every HTTP route without retries of its own; ``tcpKeepalive`` and ``connectTimeout`` change every
-cluster (docs/istio-objects.md 4.11). The memory model prices routes and clusters, not what they
-carry of these, so its prediction is the same for every variant: this measures one sidecar of a
-synthetic mesh of HTTP services under each variant, beside the prediction, and prints what each
-variant changes against Istio's defaults measured in the same run, per route and per cluster.
+cluster (docs/istio-objects.md 4.11). The memory model prices a route's retry policy (the plan's
+``RETRY_POINTS``), not what a policy's fields, keepalive or the connect timeout add: this measures
+one sidecar of a synthetic mesh of HTTP services under each variant, beside the prediction, and
+prints what each variant changes against Istio's defaults measured in the same run, per route and
+per cluster.
 
 Run: ``python bench/mesh_defaults_memory.py [--services 400] [--profile istio]``.
 """
@@ -77,9 +78,9 @@ def main() -> None:
     print(f"{arguments.services} HTTP services (dual-stack)")
     print(frame.round(3).to_string(index=False))
     print(
-        "predicted: the same for every variant (the model prices routes and clusters, not their retry "
-        "policies or keepalive); measured_vs_defaults, bytes_per_route, bytes_per_cluster: each variant "
-        "against Istio's defaults measured in this run (retried: routes with a retry policy)"
+        "predicted: the shipped model prices each route's retry policy (retried), not what a richer policy, "
+        "keepalive or the connect timeout adds; measured_vs_defaults, bytes_per_route, bytes_per_cluster: "
+        "each variant against Istio's defaults measured in this run (retried: routes with a retry policy)"
     )
 
 

@@ -24,6 +24,7 @@ from dsim.scenario.load import scenario_to_plain, scenario_to_yaml
 from dsim.scenario.model import Scenario
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.listeners import BLACKHOLE
+from dsim.xds.sizes import config_count_row
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
 from tests.conftest import SCENARIOS
@@ -180,6 +181,18 @@ def test_attempts_zero_turns_retries_off_where_the_route_sets_none() -> None:
         "a:/": None,
         "b:/": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [({}, 3), (SETTINGS, 3), ({"default_http_retry_policy": {"attempts": 0}}, 1)],
+)
+def test_retry_policies_are_counted_where_routes_carry_them(settings: dict[str, Any], expected: int) -> None:
+    """``retry_policies`` (a route action the memory model prices): a's two routes and b's default
+    route carry one each, but where the mesh's policy turns retries off (a's own stays); the catch-all
+    routes carry none."""
+    config = _config(_shop(**settings))
+    assert config_count_row(config)["retry_policies"] == expected
 
 
 def test_without_a_mesh_policy_routes_keep_istios_default() -> None:

@@ -114,8 +114,8 @@ def test_the_verdict_comes_first_in_three_sentences_naming_the_designs(
         assert all(s.endswith(".") and s[0].isupper() for s in sentences)
         assert all(f"`{d}`" in sentences[0] for d in DESIGNS)
         assert sentences[2].startswith(
-            "How sure: the memory model, one price per object for every design, reproduces the 1240 Envoy "
-            "measurements it was fitted on within 1.51% (relative residual SD; R² at least 0.9995"
+            "How sure: the memory model, one price per object for every design, reproduces the 1304 Envoy "
+            "measurements it was fitted on within 1.48% (relative residual SD; R² at least 0.9995"
         )
         assert re.search(r"\), [\d.]+ [KM]iB at these sidecars", sentences[2]), sentences[2]
         assert "inside the range of configs it measured" in sentences[2]

@@ -299,7 +299,7 @@ class _Routed:
     VirtualService has no HTTP route for this port; 0: the family copy kept none of them, no virtual host)."""
     counts: dict[str, np.ndarray]
     """Per :data:`ROUTE_COUNTS`: its routes (1 where no VirtualService: the default route) and
-    what they hold (none for the default route)."""
+    what they hold (the default route: its retry policy, unless the mesh's has ``attempts: 0``)."""
     domain_hosts: dict[int, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     """Per row with a virtual host of routes: the VirtualService's hosts that are other domains of
     the service (:meth:`dsim.xds.mesh_objects.ObjectView.domain_hosts`), where it has any."""
@@ -310,9 +310,10 @@ def _routed(
 ) -> _Routed:
     """Per port row: the routes its service's VirtualServices give the virtual host of this copy (the
     first of its chain with an HTTP route for the port, :meth:`ObjectView.routing_vs`)."""
+    default = routes.default_route_objects(cols.mesh_defaults)
     out = _Routed(
         bytes=np.full(len(ports), -1, dtype=np.int64),
-        counts={name: np.full(len(ports), int(name == "routes"), dtype=np.int64) for name in ROUTE_COUNTS},
+        counts={name: np.full(len(ports), default[name], dtype=np.int64) for name in ROUTE_COUNTS},
     )
     owner = cols.objects.vs_of_service
     services = ports["service"].to_numpy()

@@ -73,6 +73,9 @@ ACCESS_LOG_FORMATS: dict[str, dict[str, str]] = {
 formats (24 command operators each, as the ``demo`` profile and a JSON-encoding mesh write them), a
 short text format of 2 operators and a long one of 48, so that an access log's price and its
 operators' come apart."""
+MESH_RETRIES: dict[str, dict[str, Any]] = {"off": {"default_http_retry_policy": {"attempts": 0}}}
+"""The mesh retry policies a calibration mesh can have (``mesh.default_http_retry_policy``): ``off``
+leaves every route that sets no retries of its own without a retry policy."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,6 +122,8 @@ class PlanPoint:
     """Endpoints of each (STATIC: IPs, priced as endpoints; DNS: names, which the measured Envoy cannot resolve)."""
     access_log: str = ""
     """The mesh's access logs: a key of :data:`ACCESS_LOG_FORMATS` (empty: none, Istio's default)."""
+    mesh_retry: str = ""
+    """The mesh's default retry policy: a key of :data:`MESH_RETRIES` (empty: Istio's own)."""
 
     @property
     def mesh_name(self) -> str:
@@ -140,6 +145,8 @@ class PlanPoint:
             name += f"-se{self.se_count}{self.se_resolution}e{self.se_endpoints}"
         if self.access_log:
             name += f"-al{self.access_log}"
+        if self.mesh_retry:
+            name += f"-retry{self.mesh_retry}"
         return name
 
     @property
@@ -172,7 +179,11 @@ class PlanPoint:
         scenario: dict[str, Any] = {
             "name": self.scenario_name,
             "seed": 1,
-            "mesh": {"mtls": "PERMISSIVE", **ACCESS_LOG_FORMATS.get(self.access_log, {})},
+            "mesh": {
+                "mtls": "PERMISSIVE",
+                **ACCESS_LOG_FORMATS.get(self.access_log, {}),
+                **MESH_RETRIES.get(self.mesh_retry, {}),
+            },
             "envoy": {"workload_certificate": self.certificate},
             "synthetic": synthetic,
         }
@@ -405,6 +416,33 @@ ACCESS_LOG_POINTS = tuple(
 ``tcp_proxy`` carries one, so the logs move with the filter chains but for the formats, which
 cross mesh sizes and protocol mixes (TCP services bring a chain each, HTTP ones share one). Laid out
 by hand; measured under Istio's default certificate."""
+RETRY_POINTS = tuple(
+    PlanPoint(
+        services=s,
+        protocols=proto,
+        families=fam,
+        replicas=r,
+        ports=p,
+        subsets=0.0,
+        vs_share=share,
+        vs_routes=routes,
+        mesh_retry="off",
+    )
+    for s, proto, fam, r, p, share, routes in (
+        (60, "http", "ipv4", 1, 1, 1.0, 16),
+        (150, "http", "dual", 1, 1, 0.5, 8),
+        (300, "http", "mixed", 1, 1, 0.0, 1),
+        (20, "http", "dual", 2, 1, 1.0, 32),
+        (150, "mixed", "ipv4", 2, 1, 0.0, 1),
+        (300, "http", "ipv4", 1, 1, 0.5, 4),
+        (60, "mixed", "mixed", 1, 2, 1.0, 8),
+        (150, "http", "ipv4", 1, 1, 1.0, 4),
+    )
+)
+"""Meshes whose routes carry no retry policy (:data:`MESH_RETRIES` ``off``): elsewhere every route
+that forwards has Istio's, so a retry policy's price moves with the routes' but here: default routes
+only, or VirtualServices of 4 to 32 routes on half or all services, across mesh sizes and families.
+Laid out by hand; measured under Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -452,6 +490,19 @@ def design_terms(facts: pd.DataFrame) -> list[str]:
     return [t for t in terms if facts[t].nunique() > 1]
 
 
+SPREAD_LEFT_OUT = ("retry_policies",)
+"""Terms the choice of meshes does not spread: without a mesh retry policy or VirtualServices every
+route but a catch-all carries Istio's retry policy, so over the candidates the count moves with the
+virtual hosts and route configurations and adds no spread of its own; choosing on it as well would
+choose other small meshes than the ones the shipped calibration measured (its own meshes,
+:data:`RETRY_POINTS`, make it vary)."""
+
+
+def _spread_terms(facts: pd.DataFrame) -> list[str]:
+    """The terms the small and scale meshes are chosen to spread (:data:`SPREAD_LEFT_OUT` aside)."""
+    return [t for t in design_terms(facts) if t not in SPREAD_LEFT_OUT]
+
+
 def _standardised(facts: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
     values = facts[list(terms)].to_numpy(dtype=np.float64)
     scale = values.std(axis=0)
@@ -496,7 +547,7 @@ def _blocks(points: Sequence[PlanPoint]) -> list[np.ndarray]:
     blocks = []
     for _, rows in frame.groupby("design", sort=True):
         rows = rows.sort_values("candidate")
-        blocks.append(_standardised(rows, design_terms(rows)))
+        blocks.append(_standardised(rows, _spread_terms(rows)))
     return blocks
 
 
@@ -513,7 +564,7 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
     blocks = []
     for _, rows in frame.groupby("design", sort=True):
         rows = rows.sort_values("candidate")
-        blocks.append(rows[design_terms(rows)].to_numpy(dtype=np.float64))
+        blocks.append(rows[_spread_terms(rows)].to_numpy(dtype=np.float64))
     ours = range(len(SCALE_CANDIDATES), len(facts))
     best: tuple[float, tuple[int, ...]] | None = None
     for combo in itertools.combinations(range(len(SCALE_CANDIDATES)), SCALE_COUNT):
@@ -531,14 +582,22 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 @functools.lru_cache(maxsize=1)
 def full_plan() -> Plan:
     """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
-    without route actions), those with DestinationRule policies and ServiceEntries and those with
-    access logs under Istio's default certificate, and a D-optimal
+    without route actions), those with DestinationRule policies and ServiceEntries, those with
+    access logs and those without retry policies under Istio's default certificate, and a D-optimal
     subset of the small meshes plus :data:`PLAINTEXT_POINTS` under every other certificate profile
     (but the legacy one), each measured twice. Computing it counts the
     objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
-    points = [*SCALE_POINTS, *small, *ROUTE_POINTS, *ACTION_POINTS, *POLICY_POINTS, *ACCESS_LOG_POINTS]
+    points = [
+        *SCALE_POINTS,
+        *small,
+        *ROUTE_POINTS,
+        *ACTION_POINTS,
+        *POLICY_POINTS,
+        *ACCESS_LOG_POINTS,
+        *RETRY_POINTS,
+    ]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
             points += [dataclasses.replace(p, certificate=certificate) for p in (*subset, *PLAINTEXT_POINTS)]
@@ -604,6 +663,17 @@ HELD_OUT_POINTS = (
         se_resolution="dns",
     ),
     PlanPoint(services=120, protocols="mixed", families="dual", replicas=1, ports=2, subsets=0.0, access_log="json"),
+    PlanPoint(
+        services=90,
+        protocols="http",
+        families="dual",
+        replicas=1,
+        ports=1,
+        subsets=0.0,
+        vs_share=0.6,
+        vs_routes=10,
+        mesh_retry="off",
+    ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)
 """A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""

@@ -64,6 +64,12 @@ def service_vhost(
     )
 
 
+def default_route_objects(mesh: MeshDefaults) -> dict[str, int]:
+    """:func:`vhost_objects` of a service's default virtual host: one route, and what it holds (its
+    retry policy, where the ``mesh`` gives one; a hash policy is no object of its own)."""
+    return vhost_objects([service_vhost("host", 1, [], "cluster", mesh=mesh)])
+
+
 def catch_all(allow_any: bool) -> rc.VirtualHost:
     """Unknown hosts: passthrough (``allow_any``) or a 502 (``block_all``), as the outbound policy says."""
     if allow_any:
@@ -122,6 +128,7 @@ def route_objects(route: rc.Route) -> tuple[int, ...]:
     removals = sum(len(o.request_headers_to_remove) + len(o.response_headers_to_remove) for o in header_owners)
     filters = route.typed_per_filter_config
     mirrors = len(action.request_mirror_policies) if action is not None else 0
+    retries = int(action is not None and action.HasField("retry_policy"))
     return (
         len(weighted),
         len(matchers),
@@ -131,6 +138,7 @@ def route_objects(route: rc.Route) -> tuple[int, ...]:
         int(FAULT_FILTER in filters),
         int(CORS_FILTER in filters),
         mirrors,
+        retries,
     )
 
 

@@ -12,12 +12,20 @@ XDS_TYPES = ("listeners", "clusters", "routes", "endpoints")
 XDS_SHORT = {"listeners": "lds", "clusters": "cds", "routes": "rds", "endpoints": "eds"}
 """Each resource kind's short name (Istio's metric labels: ``type=eds``)."""
 
-ROUTE_ACTIONS = ("header_additions", "header_removals", "faults", "cors_policies", "mirror_policies")
+ROUTE_ACTIONS = (
+    "header_additions",
+    "header_removals",
+    "faults",
+    "cors_policies",
+    "mirror_policies",
+    "retry_policies",
+)
 """What a route does beside forwarding that Envoy builds an object for (:mod:`dsim.xds.routes`
 counts them): each header it, or one of its weighted destinations, adds or sets, request or
 response (a formatter each); each header it removes; a fault filter config; a CORS filter config;
-each request mirror policy. Measured, they are not small beside a route
-(``bench/route_actions_memory.py``)."""
+each request mirror policy; its retry policy (every forwarding route has Istio's, unless its
+VirtualService's ``retries`` or the mesh's ``defaultHttpRetryPolicy`` say ``attempts: 0``). Measured,
+they are not small beside a route (``bench/route_actions_memory.py``, ``bench/mesh_defaults_memory.py``)."""
 
 COUNT_COLUMNS = [
     "listeners",
