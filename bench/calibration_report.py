@@ -47,6 +47,7 @@ from dsim.calibration.measure import measure
 from dsim.calibration.model import (
     CERTIFICATE_TERMS,
     CPU_TERMS,
+    RETRY_TERM,
     ROUTE_ACTION_TERMS,
     ROUTE_TERMS,
     load_calibration,
@@ -275,9 +276,11 @@ def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
                 f"  {profile}: without route terms, the VirtualService meshes' memory comes out "
                 f"{100 * error.min():+.1f}% to {100 * error.max():+.1f}% of measured"
             )
-            acting = routed & rows[[t for t in ROUTE_ACTION_TERMS if t in terms]].any(axis=1)
+            # A retry policy is on nearly every route: it is no action that sets some meshes apart.
+            actions = [t for t in ROUTE_ACTION_TERMS if t in terms and t != RETRY_TERM]
+            acting = routed & rows[actions].any(axis=1)
             if acting.any():
-                kept = [t for t in terms if t not in ROUTE_ACTION_TERMS]
+                kept = [t for t in terms if t not in actions]
                 unpriced = _grouped(rows, "allocated_bytes", kept)["istio-default"]
                 error = unpriced.predict(rows[acting]) / rows.loc[acting, "allocated_bytes"].to_numpy() - 1
                 print(

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 
 from dsim import ScenarioError, build_cluster, load_scenario, scenario_from_dict
+from dsim.calibration.model import load_calibration, memory_terms
 from dsim.cluster import Cluster
 from dsim.designs import design_names, get_design
 from dsim.scenario.checks import check
 from dsim.scenario.istio.virtual_service import HTTPRetry
 from dsim.scenario.load import scenario_to_plain, scenario_to_yaml
 from dsim.scenario.model import Scenario
+from dsim.sweep.spec import field_kind
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.listeners import BLACKHOLE
+from dsim.xds.retries import retry_policy
 from dsim.xds.sizes import config_count_row
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_methods_agree
@@ -35,6 +40,7 @@ SETTINGS = {
     "default_http_retry_policy": {"attempts": 4, "retryOn": "5xx,504", "perTryTimeout": "2s"},
 }
 """Every setting away from Istio's default, as a platform team pastes them from its MeshConfig."""
+SHIPPED_MEASUREMENTS = Path(__file__).parents[1] / "dsim" / "calibration" / "data" / "envoy-1.40-measurements.csv"
 
 
 def _object(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +131,7 @@ def test_every_cluster_takes_the_mesh_connect_timeout_and_keepalive_under_its_ru
         else:
             assert (timeout, _keepalive(cluster)) == ((1, 500_000_000), (3, 600, 30)), cluster.name
         seen.add(cluster.name.split("|")[0].removesuffix("Ipv4").removesuffix("Ipv6"))
-    assert {"outbound", "inbound", "PassthroughCluster", "InboundPassthroughCluster"} <= seen
+    assert {"outbound", "inbound", "PassthroughCluster", "InboundPassthroughCluster", BLACKHOLE} <= seen
 
 
 def test_istio_defaults_leave_clusters_as_they_were() -> None:
@@ -171,6 +177,25 @@ def test_routes_without_retries_take_the_mesh_policy() -> None:
         "a:/": mesh,
         "b:/": mesh,
     }
+
+
+def test_a_route_to_one_hashed_destination_drops_the_predicate_of_the_mesh_policy_too() -> None:
+    """``ConvertPolicy(policy, consistentHash)`` takes the mesh's policy as a route's own: b's rule hashes,
+    so b's VirtualService route to b alone retries as the mesh says without the previous-hosts
+    predicate (b's default route, in the tests above, keeps it)."""
+    data = copy.deepcopy(SHOP)
+    data["virtual_services"].append(
+        _object("VirtualService", "b", {"hosts": ["b"], "http": [{"route": [{"destination": {"host": "b"}}]}]})
+    )
+    cluster = build_cluster(scenario_from_dict({**data, "mesh": SETTINGS}))
+    assert _retries(_routes(_config(cluster))["b:/"]) == (4, "5xx,retriable-status-codes", 2, 0)
+
+
+def test_status_codes_parse_as_istio_reads_them() -> None:
+    """Istio's ``parseRetryOn`` reads a code with Go's ``strconv.Atoi``: ``+503`` is the code 503."""
+    policy = retry_policy(HTTPRetry(attempts=2, retry_on="+503,5xx"))
+    assert policy is not None
+    assert (policy.retry_on, list(policy.retriable_status_codes)) == ("5xx,retriable-status-codes", [503])
 
 
 def test_attempts_zero_turns_retries_off_where_the_route_sets_none() -> None:
@@ -261,6 +286,10 @@ def test_settings_at_istios_defaults_are_left_out_so_hashes_stay() -> None:
             {"default_http_retry_policy": HTTPRetry(attempts=2, retry_on="5xx,nope")},
             "mesh.default_http_retry_policy.retryOn: 'nope' is not a valid retryOn policy",
         ),
+        ({"connect_timeout": "10s"}, "mesh.connect_timeout: expected whole milliseconds, an int"),
+        ({"connect_timeout": None}, "mesh.connect_timeout: expected whole milliseconds, an int"),
+        ({"tcp_keepalive": {"time": 1000}}, "mesh.tcp_keepalive: expected a TcpKeepalive or None (got dict"),
+        ({"default_http_retry_policy": {"attempts": 0}}, "mesh.default_http_retry_policy: expected an HTTPRetry"),
     ],
 )
 def test_settings_built_in_python_are_checked_as_a_files_are(mesh: dict[str, Any], expected: str) -> None:
@@ -269,6 +298,27 @@ def test_settings_built_in_python_are_checked_as_a_files_are(mesh: dict[str, Any
     with pytest.raises(ScenarioError) as raised:
         check(bad, "<scenario>", design_names())
     assert str(raised.value).startswith(f"<scenario>: {expected}")
+
+
+def test_a_sweep_reaches_the_settings_by_meshconfigs_names() -> None:
+    """Below a setting, a sweep's field path takes MeshConfig's names, as the scenario does."""
+    assert field_kind("mesh.default_http_retry_policy.attempts", source="s", where="w") == "integer"
+    assert field_kind("mesh.default_http_retry_policy.retryOn", source="s", where="w") == "choice"
+    with pytest.raises(ScenarioError, match="did you mean 'perTryTimeout'"):
+        field_kind("mesh.default_http_retry_policy.per_try_timeout", source="s", where="w")
+
+
+def test_retry_policies_are_priced_only_where_a_measured_mesh_had_retries_off() -> None:
+    """Without a mesh whose routes went without retry policies, the count moves with the routes and
+    route configurations (a quick plan, the measurements before 2026-12-06): no price of its own."""
+    measured = pd.read_csv(SHIPPED_MEASUREMENTS)
+    assert "retry_policies" in memory_terms(measured)
+    assert "retry_policies" not in memory_terms(measured[~measured["point"].str.endswith("-retryoff")])
+
+
+def test_the_calibrations_line_tells_a_refit_from_the_first_fit() -> None:
+    """A sweep keys its cached points on it: a completion, which refits the model, shows."""
+    assert "completed 2026-12-06T05:29:35Z" in load_calibration().describe()
 
 
 @pytest.mark.slow

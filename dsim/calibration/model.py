@@ -56,9 +56,10 @@ ZONE_TERM = "locality_groups"
 # catch-all) and none has a weighted cluster: routes are then the virtual hosts, priced together.
 # Measurements of meshes with VirtualServices (routes differ from virtual hosts somewhere) price
 # a route and a weighted cluster of their own, and the virtual host is priced through its routes:
-# on the full plan a virtual host's own price beside them came out 0.37 KiB, interval −0.10 to
-# 0.84 (Istio's stats; bench/calibration_report.py prints it), below what the measurements
-# resolve, where a route costs 4.3 KiB; every virtual host has a route.
+# on the full plan a virtual host's own price beside them came out 0.44 KiB, interval 0.01 to 0.87
+# under Istio's stats and 0.26 KiB, −0.34 to 0.86, under Envoy's (bench/calibration_report.py
+# prints it, 2026-12-06): at the edge of what the measurements resolve, a tenth of what a route
+# with its retry policy costs (4.3 KiB); every virtual host has a route.
 CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
 """What a cluster holds, priced (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`) where some measured
 cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
@@ -67,6 +68,10 @@ three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it).""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""
 ROUTE_ACTION_TERMS = ROUTE_ACTIONS
+RETRY_TERM = "retry_policies"
+"""A route's retry policy: every measured route that forwards to a service has one but on meshes whose
+retries are off (the plan's ``RETRY_POINTS``), so it is priced only where such a mesh was measured
+(:func:`memory_terms`); elsewhere its price is the route's."""
 """What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
 measured route did it: measurements taken before the plan had route actions fit without them."""
 ACCESS_LOG_TERMS = ("access_logs", "access_log_operators")
@@ -80,7 +85,8 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     when the measured meshes had different numbers of zones; :data:`ROUTE_TERMS` in place of
     ``virtual_hosts`` when some had VirtualServices (a virtual host with other than one route); each
     of :data:`CLUSTER_TERMS` some measured cluster held (a DestinationRule policy, a
-    ServiceEntry's location) and each of :data:`ROUTE_ACTION_TERMS` some measured route did."""
+    ServiceEntry's location) and each of :data:`ROUTE_ACTION_TERMS` some measured route did, the
+    retry policy (:data:`RETRY_TERM`) only where some measured mesh had routes forwarding without one."""
     terms: tuple[str, ...] = MEMORY_TERMS
     if "zones" in measurements.columns and measurements["zones"].nunique() > 1:
         terms = (*terms, ZONE_TERM)
@@ -89,9 +95,21 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     held = (
         t
         for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS, *ACCESS_LOG_TERMS)
-        if t in measurements.columns and measurements[t].any()
+        if t in measurements.columns and measurements[t].any() and (t != RETRY_TERM or _retries_off(measurements))
     )
     return (*terms, *held)
+
+
+def _retries_off(measurements: pd.DataFrame) -> bool:
+    """Whether some measured sidecar had more routes without a retry policy than route
+    configurations: a configuration's catch-all is the one route that never has one, so only then
+    did routes to services go without (retries off), and the retry policy's price comes apart from
+    the route's (without, the two counts move together and a fit cannot tell them apart)."""
+    needed = ("routes", RETRY_TERM, "route_configurations")
+    if not all(c in measurements.columns for c in needed):
+        return False
+    bare = measurements["routes"] - measurements[RETRY_TERM]
+    return bool((bare > measurements["route_configurations"]).any())
 
 
 # What apply CPU is fitted on: clusters (Envoy builds a TLS context, load balancer and stats scope
@@ -159,12 +177,16 @@ class Calibration:
     istiod: IstiodCost
 
     def describe(self, certificate: str | None = None) -> str:
-        """One line for provenance: file, Envoy version, date, plan, machine, the certificate
-        profiles measured; with ``certificate`` (a run's ``envoy.workload_certificate``), which
+        """One line for provenance: file, Envoy version, date (and the latest completion's), plan,
+        machine, the certificate profiles measured; with ``certificate`` (a run's ``envoy.workload_certificate``), which
         profile's coefficients price it."""
         p = self.provenance
+        completed = p.get("completed") or []
+        # A completion refits the whole model: its time tells two fits of one first campaign apart
+        # (a sweep keys its cached points on this line).
+        latest = f", completed {completed[-1].get('created_utc')}" if completed else ""
         text = (
-            f"{self.source} (Envoy {p.get('envoy_version')}, {p.get('created_utc')}, plan {p.get('plan')}, "
+            f"{self.source} (Envoy {p.get('envoy_version')}, {p.get('created_utc')}{latest}, plan {p.get('plan')}, "
             f"concurrency {p.get('envoy_concurrency')}, {p.get('machine', {}).get('cpu_model')}; "
             f"certificate profiles measured: {', '.join(self.certificates)})"
         )

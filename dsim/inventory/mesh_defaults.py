@@ -24,11 +24,26 @@ def mesh_defaults(config: Mapping[str, Any], notes: list[str]) -> dict[str, Any]
         value = config.get(key)
         if value is None:
             continue
+        if field == "default_http_retry_policy" and isinstance(value, Mapping):
+            value = _as_istiod_reads(value)
         try:
             read_mesh_settings({field: value}, source="meshConfig", path="")
         except ScenarioError as error:
             where = f"meshConfig.{key}" + (f".{error.path.split('.', 1)[1]}" if "." in error.path else "")
-            notes.append(f"{where}: {error.message}; left out (Istio's default in its place)")
+            notes.append(f"{where}: {error.message}; left out: the scenario keeps Istio's default for it")
             continue
         found[field] = value
     return found
+
+
+def _as_istiod_reads(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The mesh retry policy as istiod reads it, which checks none of it (``ConvertPolicy``): a
+    negative ``attempts`` is retries off, as 0 is; ``retryOn``'s parts are trimmed (``parseRetryOn``)."""
+    read = dict(policy)
+    attempts = read.get("attempts")
+    if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < 0:
+        read["attempts"] = 0
+    retry_on = read.get("retryOn")
+    if isinstance(retry_on, str):
+        read["retryOn"] = ",".join(part.strip() for part in retry_on.split(","))
+    return read

@@ -17,8 +17,10 @@ from typing import Any
 
 from dsim.errors import ScenarioError, quote
 from dsim.scenario.convert import join
+from dsim.scenario.istio.destination_rule import TcpKeepalive
 from dsim.scenario.istio.reader import Ignored, SpecReader, format_duration, istio_name, to_istio
 from dsim.scenario.istio.rules import retry_on_problem
+from dsim.scenario.istio.virtual_service import HTTPRetry
 from dsim.scenario.model import Mesh
 
 CONNECT_TIMEOUT_MAX_MS = 3_600_000
@@ -53,6 +55,13 @@ def read_mesh_settings(
     return values, reader.ignored
 
 
+_EXPECTED_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "connect_timeout": (int, "whole milliseconds, an int (a file writes a duration such as '10s')"),
+    "tcp_keepalive": ((TcpKeepalive, type(None)), "a TcpKeepalive or None"),
+    "default_http_retry_policy": ((HTTPRetry, type(None)), "an HTTPRetry or None"),
+}
+
+
 def _optional(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
@@ -60,11 +69,15 @@ def _optional(hint: Any) -> bool:
 def setting_problem(name: str, value: Any) -> tuple[str, str] | None:
     """What istiod checks beyond a setting's type, as (the key under the setting, the problem): the
     connect timeout's range; and a retry policy's ``retryOn``, which istiod passes to every route
-    unchecked and Envoy then reads (held to a VirtualService's rule, ``agent.ValidateHTTPRetry``)."""
-    if name == "connect_timeout" and not 1 <= value <= CONNECT_TIMEOUT_MAX_MS:
+    unchecked and Envoy then reads (held to a VirtualService's rule, ``agent.ValidateHTTPRetry``). A
+    value of the wrong type (a scenario built in Python) is a problem too."""
+    kinds, expected = _EXPECTED_TYPES[name]
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        return "", f"expected {expected} (got {type(value).__name__} {value!r:.80})"
+    if isinstance(value, int) and not 1 <= value <= CONNECT_TIMEOUT_MAX_MS:
         shown = format_duration(value) if value > 0 else f"{value}ms"
         return "", f"{quote(shown)} is outside the 1ms to 1h istiod accepts"
-    if name == "default_http_retry_policy" and value is not None and value.retry_on:
+    if isinstance(value, HTTPRetry) and value.retry_on:
         problem = retry_on_problem(value.retry_on)
         if problem:
             return "retryOn", problem

@@ -45,6 +45,7 @@ import numpy as np
 from dsim.errors import ScenarioError, quote
 from dsim.scenario import Scenario, scenario_from_dict, scenario_hash
 from dsim.scenario.convert import describe_value, unknown_key_message
+from dsim.scenario.istio.reader import istio_name
 from dsim.scenario.load import read_text_file
 from dsim.scenario.yaml_reader import parse_yaml
 from dsim.sweep.metrics import COVARIATES, METRICS, METRICS_VERSION
@@ -330,17 +331,23 @@ def field_kind(path: str, *, source: str, where: str) -> AxisKind:
         raise ScenarioError(source, where, f"{first} cannot be an axis: {_RESERVED[first]}")
     hint: Any = Scenario
     walked: list[str] = []
+    istio_form = False  # below a mesh setting written as in MeshConfig, keys are Istio's (camelCase)
     for part in path.split("."):
         cls = _unwrap(hint)
         if not dataclasses.is_dataclass(cls):
             raise ScenarioError(
                 source, where, f"{'.'.join(walked)} is a value, not a section: it has no field {quote(part)}"
             )
-        names = [f.name for f in dataclasses.fields(cls) if f.init and not f.metadata.get("derived")]
-        if part not in names:
+        fields = {
+            istio_name(f) if istio_form else f.name: f
+            for f in dataclasses.fields(cls)
+            if f.init and not f.metadata.get("derived")
+        }
+        if part not in fields:
             prefix = f"{'.'.join(walked)} has no field {quote(part)}: " if walked else ""
-            raise ScenarioError(source, where, prefix + unknown_key_message(part, names))
-        hint = typing.get_type_hints(cls, include_extras=True)[part]
+            raise ScenarioError(source, where, prefix + unknown_key_message(part, list(fields)))
+        istio_form = istio_form or bool(fields[part].metadata.get("istio_form"))
+        hint = typing.get_type_hints(cls, include_extras=True)[fields[part].name]
         walked.append(part)
     hint = _unwrap(hint)
     if dataclasses.is_dataclass(hint):

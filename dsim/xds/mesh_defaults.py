@@ -41,4 +41,5 @@ class MeshDefaults:
 
 
 ISTIO_MESH = MeshDefaults()
-"""Istio's defaults: what a builder assumes when the caller gives no mesh."""
+"""Istio's defaults, for callers (tests, benches) that build a resource outside a mesh: every
+builder requires its ``mesh``, so the generator and the accounting cannot fall back to it unnoticed."""

@@ -7,6 +7,8 @@ streams, unavailable and cancelled, and 503), converted alike (``ConvertPolicy``
 
 from __future__ import annotations
 
+import re
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2 import (
@@ -17,6 +19,7 @@ from google.protobuf import wrappers_pb2
 from dsim.scenario.istio.virtual_service import HTTPRetry
 from dsim.xds.common import duration, pack
 
+_STATUS_CODE = re.compile(r"[+-]?[0-9]+")
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
 PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
@@ -58,7 +61,7 @@ def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> rc
     if retries.retry_on:
         names, codes = [], []
         for part in (p.strip() for p in retries.retry_on.split(",")):
-            if part.isdigit():
+            if _STATUS_CODE.fullmatch(part):  # Go's strconv.Atoi, as Istio's parseRetryOn: "+503" too
                 codes.append(int(part))
             elif part:
                 names.append(part)

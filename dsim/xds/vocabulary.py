@@ -23,8 +23,9 @@ ROUTE_ACTIONS = (
 """What a route does beside forwarding that Envoy builds an object for (:mod:`dsim.xds.routes`
 counts them): each header it, or one of its weighted destinations, adds or sets, request or
 response (a formatter each); each header it removes; a fault filter config; a CORS filter config;
-each request mirror policy; its retry policy (every forwarding route has Istio's, unless its
-VirtualService's ``retries`` or the mesh's ``defaultHttpRetryPolicy`` say ``attempts: 0``). Measured,
+each request mirror policy; its retry policy (every route to a service's cluster has one, unless its
+VirtualService's ``retries`` or the mesh's ``defaultHttpRetryPolicy`` say ``attempts: 0``; a
+catch-all has none). Measured,
 they are not small beside a route (``bench/route_actions_memory.py``, ``bench/mesh_defaults_memory.py``)."""
 
 COUNT_COLUMNS = [
