@@ -50,9 +50,10 @@ def main() -> None:
     rows = []
     protocols = {"http": 0.4, "grpc": 0.1, "tcp": 0.4, "auto": 0.1}
     build = functools.partial(synthetic, "access-logs", arguments.services, protocols=protocols, ports=2)
-    for label, config, checked in measured(FORMATS, build, arguments.profile):
+    calibration = dsim.load_calibration()
+    for label, config, checked in measured(FORMATS, build, arguments.profile, calibration):
         facts = checked.facts
-        unpriced = dsim.load_calibration().predict_envoy(
+        unpriced = calibration.predict_envoy(
             facts.assign(**dict.fromkeys(ACCESS_LOG_TERMS, 0)), config.design, arguments.profile
         )
         rows.append(

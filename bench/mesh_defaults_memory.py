@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+import dsim
 from dsim.interrupts import stop_cleanly
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +49,7 @@ def main() -> None:
     arguments = options(__doc__.splitlines()[0])
     rows = []
     build = functools.partial(synthetic, "mesh-defaults", arguments.services, protocols={"http": 1.0}, ports=1)
-    for label, config, checked in measured(VARIANTS, build, arguments.profile):
+    for label, config, checked in measured(VARIANTS, build, arguments.profile, dsim.load_calibration()):
         facts = checked.facts
         retried = sum(
             route.route.HasField("retry_policy")

@@ -11,6 +11,7 @@ from typing import Any
 
 import dsim
 from dsim.calibration.campaign import Checked, check_against
+from dsim.calibration.model import Calibration
 from dsim.xds.envoy import envoy_binary
 from dsim.xds.generate import ProxyConfig
 
@@ -48,11 +49,11 @@ def options(description: str) -> argparse.Namespace:
 
 
 def measured(
-    variants: Mapping[str, Mapping[str, Any]], scenario: Any, profile: str
+    variants: Mapping[str, Mapping[str, Any]], scenario: Any, profile: str, calibration: Calibration
 ) -> Iterator[tuple[str, ProxyConfig, Checked]]:
     """Per variant (label → mesh settings): its label, the first sidecar's config under :data:`DESIGN`
-    (``scenario(mesh)`` builds the mesh), and that config measured and predicted by the shipped model."""
-    binary, calibration = envoy_binary(), dsim.load_calibration()
+    (``scenario(mesh)`` builds the mesh), and that config measured and predicted by ``calibration``."""
+    binary = envoy_binary()
     print(f"the first sidecar; {DESIGN}, stats profile {profile}, Envoy {binary}, predicted by {calibration.source}")
     for label, mesh in variants.items():
         config = dsim.generate(dsim.build_cluster(scenario(mesh)), 0, DESIGN)
