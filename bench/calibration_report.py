@@ -25,7 +25,9 @@ Prints, in one run:
    design, stats profile and certificate profile (naming the profile whose coefficients priced
    it); and each design's measured and predicted memory as a ratio to ``single-stack``;
 7. what a consistent-hash ring costs on a cluster with and without TLS, measured (why the plan
-   keeps the two apart).
+   keeps the two apart);
+8. per mesh keepalive setting, what a cluster's keepalive measured on the plan's twin meshes beside
+   what the one price per socket option gives it (no Envoy: the bundle's measurements).
 Run: ``python bench/calibration_report.py [--profiles istio,envoy-default] [--certificates A,B]
 [--no-scale] [--no-measure]``.
 """
@@ -55,8 +57,15 @@ from dsim.calibration.model import (
     shipped_path,
     with_plan_columns,
 )
-from dsim.calibration.plan import HELD_OUT_POINTS, HELD_OUT_SCALE_POINT, POLICY_POINTS
+from dsim.calibration.plan import (
+    HELD_OUT_POINTS,
+    HELD_OUT_SCALE_POINT,
+    KEEPALIVE_POINTS,
+    MESH_KEEPALIVES,
+    POLICY_POINTS,
+)
 from dsim.calibration.tables import coefficient_table, price_by_band
+from dsim.calibration.twins import TWIN_TERMS, twin_pairs
 from dsim.interrupts import stop_cleanly
 from dsim.xds.envoy import envoy_binary
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
@@ -100,6 +109,9 @@ def vif_table(calibration: dsim.Calibration) -> None:
     wide = rows.pivot_table(index="term", columns=["design", "stats_profile", "certificate_profile"], values="vif")
     print("\nvariance inflation factor of each memory term (1 = varied independently; above 10 = poorly identified)")
     print(wide.round(1).to_string())
+    twins = sorted(set(rows.loc[rows["vif"].isna(), "term"]))
+    if twins:
+        print(f"(no VIF: {', '.join(twins)}, priced from twin meshes alone, dsim/calibration/twins.py)")
 
 
 def identification(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
@@ -261,9 +273,40 @@ def cluster_objects(profile: str, rows: pd.DataFrame, terms: list[str]) -> None:
         )
 
 
+def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
+    """Per mesh keepalive setting of the plan's twins, what a cluster's keepalive measured (each
+    twin against its mesh, same design, profiles and repeat) beside what the one price per socket
+    option gives it: that price is the settings' weighted average."""
+    pairs = twin_pairs(with_plan_columns(measurements), "keepalive_options")
+    if pairs.empty:
+        return
+    setting = {p.name: p.mesh_keepalive for p in KEEPALIVE_POINTS}
+    pairs["setting"] = pairs["point"].map(setting)
+    pairs["options_per_cluster"] = pairs["setting"].map(lambda k: 1 + len(MESH_KEEPALIVES[k]["tcp_keepalive"]))
+    kept = pairs["keepalive_options"] / pairs["options_per_cluster"]  # every cluster but the black hole
+    pairs["measured_kib"] = (pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]) / kept / 1024
+    price = {}
+    for profile in pairs["stats_profile"].unique():
+        slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope("keepalive_options")
+        price[profile] = float("nan") if slope is None else slope.estimate
+    pairs["priced_kib"] = pairs["stats_profile"].map(price) * pairs["options_per_cluster"] / 1024
+    table = pairs.groupby(["stats_profile", "setting", "options_per_cluster"]).agg(
+        pairs=("measured_kib", "size"),
+        measured_kib=("measured_kib", "mean"),
+        lowest=("measured_kib", "min"),
+        highest=("measured_kib", "max"),
+        priced_kib=("priced_kib", "first"),
+    )
+    print("\na cluster's TCP keepalive on the twin meshes, KiB per cluster: measured (twin against mesh), priced")
+    print(table.round(2).to_string())
+
+
 def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
     """Each choice of the model against the alternative it replaced, fitted on the same rows."""
     frame = with_plan_columns(measurements)
+    # The fit prices every term but the twins' on the meshes without theirs; so do its alternatives.
+    twinned = [t for t in TWIN_TERMS if t in frame.columns]
+    frame = frame[(frame[twinned] == 0).all(axis=1)]
     print("\nwhat the model's choices buy (the same measurements fitted the other way; Istio's default certificate)")
     for profile, rows in frame.groupby("stats_profile", sort=True):
         terms = list(memory_terms(rows))
@@ -335,6 +378,7 @@ def main() -> None:
         "ns per byte in istiod"
     )
     choices(measurements, timings)
+    keepalive_twins(calibration, measurements)
     if not args.no_measure:
         certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
         held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)

@@ -2,8 +2,9 @@
 
 ``meshConfig.defaultHttpRetryPolicy`` gives (or, with ``attempts: 0``, takes away) a retry policy on
 every HTTP route without retries of its own; ``tcpKeepalive`` and ``connectTimeout`` change every
-cluster (docs/istio-objects.md 4.11). The memory model prices a route's retry policy (the plan's
-``RETRY_POINTS``), not what a policy's fields, keepalive or the connect timeout add: this measures
+cluster (docs/istio-objects.md 4.11). The memory model prices a route's retry policy and the socket
+options a cluster's keepalive makes Envoy build (the plan's ``RETRY_POINTS`` and ``KEEPALIVE_POINTS``),
+not what a retry policy's own fields or the connect timeout add: this measures
 one sidecar of a synthetic mesh of HTTP services under each variant, beside the prediction, and
 prints what each variant changes against Istio's defaults measured in the same run, per route and
 per cluster.
@@ -38,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "backoff": "50ms",
         }
     },
+    "keepalive, time only": {"tcp_keepalive": {"time": "300s"}},
     "keepalive, 1.5s connect": {
         "connect_timeout": "1.5s",
         "tcp_keepalive": {"probes": 3, "time": "600s", "interval": "75s"},
@@ -63,6 +65,7 @@ def main() -> None:
                 "routes": int(facts["routes"].iloc[0]),
                 "retried": retried,
                 "clusters": int(facts["clusters"].iloc[0]),
+                "keepalive_options": int(facts["keepalive_options"].iloc[0]),
                 "cds_kib": sum(c.ByteSize() for c in config.clusters) / 1024,
                 "rds_kib": sum(r.ByteSize() for r in config.routes) / 1024,
                 "measured_mib": checked.measured_bytes / 2**20,
@@ -79,8 +82,8 @@ def main() -> None:
     print(f"{arguments.services} HTTP services (dual-stack)")
     print(frame.round(3).to_string(index=False))
     print(
-        "predicted: the shipped model prices each route's retry policy (retried), not what a richer policy, "
-        "keepalive or the connect timeout adds; measured_vs_defaults, bytes_per_route, bytes_per_cluster: "
+        "predicted: the shipped model prices each route's retry policy (retried) and keepalive's socket options, not "
+        "what a richer policy or the connect timeout adds; measured_vs_defaults, bytes_per_route, bytes_per_cluster: "
         "each variant against Istio's defaults measured in this run (retried: routes with a retry policy)"
     )
 

@@ -142,6 +142,23 @@ def test_istio_defaults_leave_clusters_as_they_were() -> None:
         assert (cluster.connect_timeout.seconds, _keepalive(cluster)) == expected, cluster.name
 
 
+@pytest.mark.parametrize(
+    ("mesh", "ruled", "other"),
+    [({}, 2, 0), ({"tcp_keepalive": {}}, 2, 1), ({"tcp_keepalive": {"time": "600s"}}, 3, 2), (SETTINGS, 4, 4)],
+)
+def test_keepalive_socket_options_are_counted_one_per_field_given(mesh: dict[str, Any], ruled: int, other: int) -> None:
+    """``keepalive_options`` (a cluster object the memory model prices): ``SO_KEEPALIVE`` and one per
+    field the keepalive that applies sets; a's clusters (outbound and inbound) take its rule's
+    ``probes`` over the mesh's keepalive, every other cluster but the black hole the mesh's alone."""
+    config = _config(_shop(**mesh))
+    names = [c.name for c in config.clusters]
+    by_rule = sum("|a.shop.svc" in name or name.startswith("inbound|") for name in names)
+    expected = ruled * by_rule + other * (len(names) - by_rule - 1)  # the black hole has none
+    assert by_rule > 0
+    assert BLACKHOLE in names
+    assert config_count_row(config)["keepalive_options"] == expected
+
+
 def _routes(config: ProxyConfig) -> dict[str, rc.Route]:
     """The routes of route configuration ``80`` by ``<service>:<prefix>``."""
     (found,) = [r for r in config.routes if r.name == "80"]
@@ -250,8 +267,9 @@ def test_both_paths_agree_byte_for_byte(path: str, settings: dict[str, Any]) -> 
         assert assert_methods_agree(cluster, design, range(0, len(cluster.proxies), step)) > 0
 
 
-def test_the_small_mesh_agrees_byte_for_byte_on_every_proxy() -> None:
-    cluster = _shop(**SETTINGS)
+@pytest.mark.parametrize("mesh", [SETTINGS, {"tcp_keepalive": {"time": "600s"}}])
+def test_the_small_mesh_agrees_byte_for_byte_on_every_proxy(mesh: dict[str, Any]) -> None:
+    cluster = _shop(**mesh)
     for design in design_names():
         assert assert_methods_agree(cluster, design) == len(cluster.proxies)
 
@@ -313,12 +331,19 @@ def test_retry_policies_are_priced_only_where_a_measured_mesh_had_retries_off() 
     route configurations (a quick plan, the measurements before 2026-12-06): no price of its own."""
     measured = pd.read_csv(SHIPPED_MEASUREMENTS)
     assert "retry_policies" in memory_terms(measured)
-    assert "retry_policies" not in memory_terms(measured[~measured["point"].str.endswith("-retryoff")])
+    assert "retry_policies" not in memory_terms(measured[~measured["point"].str.contains("-retryoff")])
+
+
+def test_keepalive_options_are_priced_only_where_a_measured_mesh_had_a_keepalive() -> None:
+    """Every other measured cluster has none: a fit without those meshes has no price for them."""
+    measured = pd.read_csv(SHIPPED_MEASUREMENTS)
+    assert "keepalive_options" in memory_terms(measured)
+    assert "keepalive_options" not in memory_terms(measured[~measured["point"].str.contains(r"-ka\w+$")])
 
 
 def test_the_calibrations_line_tells_a_refit_from_the_first_fit() -> None:
     """A sweep keys its cached points on it: a completion, which refits the model, shows."""
-    assert "completed 2026-12-06T05:29:35Z" in load_calibration().describe()
+    assert "completed 2026-12-06T07:39:26Z" in load_calibration().describe()
 
 
 @pytest.mark.slow

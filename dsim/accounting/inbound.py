@@ -20,6 +20,7 @@ from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import clusters, listeners
 from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.chains import PASSTHROUGH_CHAINS, PORT_CHAINS
+from dsim.xds.cluster_objects import keepalive_options
 from dsim.xds.common import tracing
 from dsim.xds.policy import ClusterPolicy
 from dsim.xds.view import InboundEndpoint, InboundPort
@@ -164,6 +165,9 @@ class InboundPrices:
     lds_resources: int
     cds_bytes: np.ndarray
     cds_resources: np.ndarray
+    keepalive_options: np.ndarray
+    """Socket options the TCP keepalive of its inbound, passthrough and black-hole clusters makes
+    Envoy build (:func:`dsim.xds.cluster_objects.keepalive_options`)."""
     filter_chains: np.ndarray
     listener_additional_addresses: int
     access_logs: np.ndarray
@@ -178,6 +182,7 @@ class InboundPrices:
             "lds_bytes": self.lds_bytes,
             "cds_resources": self.cds_resources,
             "cds_bytes": self.cds_bytes,
+            "keepalive_options": self.keepalive_options,
             "filter_chains": self.filter_chains,
             "listener_additional_addresses": self.listener_additional_addresses,
             "access_logs": self.access_logs,
@@ -281,6 +286,7 @@ def inbound_prices(
     )
 
     inbound_bytes = np.zeros(count)
+    inbound_keepalive = np.zeros(count, np.int64)
     shapes = ports[["endpoint", "upstream", "policy"]].drop_duplicates()
     for kind, upstream, policy in shapes.itertuples(index=False):
         part = ports[
@@ -300,6 +306,7 @@ def inbound_prices(
             )
             sizes = serialized_sizes(template, port_rows) + part["metadata"].to_numpy()  # each copy has it
             inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
+            inbound_keepalive += np.bincount(part["row"].to_numpy(), minlength=count) * keepalive_options(template)
     owner = ports["row"].to_numpy()
     fixed = [
         clusters.blackhole(mesh=cols.mesh_defaults),
@@ -312,6 +319,7 @@ def inbound_prices(
         lds_resources=len(specs) + len(outbound_virtual),
         cds_bytes=inbound_bytes.astype(np.int64) + sum(c.ByteSize() for c in fixed),
         cds_resources=per_row_ports * len(design.inbound_clusters(proxy)) + len(fixed),
+        keepalive_options=inbound_keepalive + sum(keepalive_options(c) for c in fixed),
         filter_chains=np.asarray(chains, dtype=np.int64),
         listener_additional_addresses=additional,
         access_logs=own_access_logs(cols.access_logging, np.asarray(chains, dtype=np.int64), len(virtual)),

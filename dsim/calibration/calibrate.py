@@ -23,7 +23,7 @@ import pandas as pd
 
 from dsim.calibration import model
 from dsim.calibration.campaign import run_campaign
-from dsim.calibration.fit import fit_grouped
+from dsim.calibration.fit import LinearFit, fit_grouped
 from dsim.calibration.istiod_cost import (
     BYTE_COLUMNS,
     GO_REFERENCE,
@@ -46,6 +46,7 @@ from dsim.calibration.model import (
     with_plan_columns,
 )
 from dsim.calibration.plan import PLANS
+from dsim.calibration.twins import TWIN_TERMS, twin_price
 from dsim.designs import design_names
 from dsim.errors import CalibrationError, DsimError, UnknownNameError
 from dsim.files import write_text_atomically
@@ -114,14 +115,33 @@ def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenanc
         measured = rows[["design", "certificate_profile"]].drop_duplicates()
         for target, (_, terms) in ENVOY_TARGETS.items():
             used = memory_terms(rows) if terms == MEMORY_TERMS else terms
-            fits = fit_grouped(
-                rows, target, used, group="certificate_profile", group_terms=CERTIFICATE_TERMS, relative=True
-            )
+            fits = _fit_with_twins(rows, target, used)
             for design, certificate in measured.itertuples(index=False):
                 envoy[(str(design), str(profile), str(certificate), target)] = fits[str(certificate)]
     generator = fit_generator_cost(timings)
     istiod = IstiodCost(fit=generator, go_cost_scale=go_cost_scale(generator), go_reference=dict(GO_REFERENCE))
     return Calibration(source=provenance["files"]["calibration"], provenance=provenance, envoy=envoy, istiod=istiod)
+
+
+def _fit_with_twins(rows: pd.DataFrame, target: str, used: Sequence[str]) -> dict[str, LinearFit]:
+    """Per certificate profile, the fit of ``target`` on the ``used`` terms: those of
+    :data:`dsim.calibration.twins.TWIN_TERMS` that twin meshes price (:func:`twin_price`) taken as
+    known, every other fitted on the measurements without them (a twin repeats its mesh: fitted
+    again, its mesh would count twice and move every other price), each certificate profile with its
+    own fixed part and price of :data:`CERTIFICATE_TERMS`."""
+    known = [price for t in used if t in TWIN_TERMS and (price := twin_price(rows, target, t)) is not None]
+    without = np.ones(len(rows), dtype=bool)
+    for price in known:
+        without &= rows[price.name].to_numpy() == 0
+    fits = fit_grouped(
+        rows[without],
+        target,
+        [t for t in used if t not in {p.name for p in known}],
+        group="certificate_profile",
+        group_terms=CERTIFICATE_TERMS,
+        relative=True,
+    )
+    return {g: dataclasses.replace(fit, slopes=(*fit.slopes, *known)) for g, fit in fits.items()}
 
 
 def calibrate(

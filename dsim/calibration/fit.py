@@ -17,7 +17,10 @@ rather than absolute error. Calibration meshes run from a few services (about 10
 sidecars come out a few percent low, while the question asked of the model is "within what
 percentage". Envoy's residuals also grow with the config, which is what this weighting assumes.
 
-A grouped fit (:func:`fit_grouped`) prices some terms per group (each group its own fixed part and
+A term can also be priced from the differences between paired measurements alone, with errors
+robust to what the pairs of one mesh share (:func:`fit_difference`; :mod:`dsim.calibration.twins`
+says when and why). A grouped fit
+(:func:`fit_grouped`) prices some terms per group (each group its own fixed part and
 its own price of ``group_terms``) and the others once over every group's measurements: a workload
 certificate changes what each cluster's TLS context holds, not what a route or an endpoint costs.
 """
@@ -46,7 +49,8 @@ class Coefficient:
     ci_low: float
     ci_high: float
     vif: float | None = None
-    """Variance inflation factor (slopes; ``None`` for the intercept, and in fits made before dsim
+    """Variance inflation factor (slopes; ``None`` for the intercept, a term priced from twin meshes
+    (:mod:`dsim.calibration.twins`: no other term moves with it there), and in fits made before dsim
     recorded it)."""
 
 
@@ -208,6 +212,30 @@ def fit_linear(
     except CalibrationError as e:
         raise CalibrationError(f"{target}: {e}") from None
     return _linear_fit(target, solution, solution.terms, relative=relative, confidence=confidence)
+
+
+def fit_difference(
+    regressor: np.ndarray, target: np.ndarray, clusters: np.ndarray, name: str, *, confidence: float = CONFIDENCE
+) -> Coefficient:
+    """The price of ``name``: the slope of the line through the origin fitting ``target`` on
+    ``regressor`` (differences between paired measurements, already weighted). Pairs of one cluster
+    (``clusters``: the same mesh under several designs and repeats) share what that mesh does beyond
+    the line, so its error is cluster-robust (CR1: the clusters' scores, scaled by G / (G − 1)) and
+    its interval Student t with G − 1 degrees of freedom, G the number of clusters."""
+    from scipy import stats
+
+    groups, owner = np.unique(clusters, return_inverse=True)
+    if len(groups) < 2 or not (regressor != 0).any():
+        raise CalibrationError(f"{name} from twin meshes: {len(groups)} meshes; at least two with the term are needed")
+    information = float(regressor @ regressor)
+    slope = float(regressor @ target) / information
+    scores = np.bincount(owner, weights=regressor * (target - slope * regressor), minlength=len(groups))
+    error = float(np.sqrt(len(groups) / (len(groups) - 1) * float(scores @ scores))) / information
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(groups) - 1)) * error
+    # + 0.0: a price of exactly nothing (a term that adds no stat) is 0.0, not -0.0, in the model's JSON.
+    return Coefficient(
+        name=name, estimate=slope + 0.0, std_error=error, ci_low=slope - half + 0.0, ci_high=slope + half + 0.0
+    )
 
 
 def _linear_fit(

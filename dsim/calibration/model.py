@@ -64,16 +64,17 @@ CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
 """What a cluster holds, priced (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`) where some measured
 cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
 against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±65% on
-three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it)."""
+three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it). A keepalive's socket
+options (``keepalive_options``) are priced from the plan's ``KEEPALIVE_POINTS``."""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""
 ROUTE_ACTION_TERMS = ROUTE_ACTIONS
+"""What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
+measured route did it: measurements taken before the plan had route actions fit without them."""
 RETRY_TERM = "retry_policies"
 """A route's retry policy: every measured route that forwards to a service has one but on meshes whose
 retries are off (the plan's ``RETRY_POINTS``), so it is priced only where such a mesh was measured
 (:func:`memory_terms`); elsewhere its price is the route's."""
-"""What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
-measured route did it: measurements taken before the plan had route actions fit without them."""
 ACCESS_LOG_TERMS = ("access_logs", "access_log_operators")
 """An access log, and the command operators of its format (:mod:`dsim.xds.access_logs`): Envoy
 builds a formatter for each operator of each log, so a log's price grows with its format. Priced
@@ -85,8 +86,10 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     when the measured meshes had different numbers of zones; :data:`ROUTE_TERMS` in place of
     ``virtual_hosts`` when some had VirtualServices (a virtual host with other than one route); each
     of :data:`CLUSTER_TERMS` some measured cluster held (a DestinationRule policy, a
-    ServiceEntry's location) and each of :data:`ROUTE_ACTION_TERMS` some measured route did, the
-    retry policy (:data:`RETRY_TERM`) only where some measured mesh had routes forwarding without one."""
+    ServiceEntry's location, a keepalive's socket options) and each of :data:`ROUTE_ACTION_TERMS`
+    some measured route did, the retry policy (:data:`RETRY_TERM`) only where some measured mesh had
+    routes forwarding without one. A fit prices those of :data:`dsim.calibration.twins.TWIN_TERMS`
+    from twin meshes where it has them, the others on the meshes without them."""
     terms: tuple[str, ...] = MEMORY_TERMS
     if "zones" in measurements.columns and measurements["zones"].nunique() > 1:
         terms = (*terms, ZONE_TERM)

@@ -76,6 +76,17 @@ operators' come apart."""
 MESH_RETRIES: dict[str, dict[str, Any]] = {"off": {"default_http_retry_policy": {"attempts": 0}}}
 """The mesh retry policies a calibration mesh can have (``mesh.default_http_retry_policy``): ``off``
 leaves every route that sets no retries of its own without a retry policy."""
+MESH_KEEPALIVES: dict[str, dict[str, Any]] = {
+    "bare": {"tcp_keepalive": {}},
+    "time": {"tcp_keepalive": {"time": "300s"}},
+    "probes": {"tcp_keepalive": {"probes": 5, "interval": "30s"}},
+    "full": {"tcp_keepalive": {"probes": 9, "time": "7200s", "interval": "75s"}},
+    "idle": {"tcp_keepalive": {"time": "600s", "interval": "60s"}},
+}
+"""The mesh TCP keepalives a calibration mesh can have (``mesh.tcp_keepalive``), on every cluster but the
+black hole: with none of its fields (the OS's settings), one, two and all three, so that each socket
+option Envoy builds for it (``keepalive_options``: one more than the fields) varies apart from the
+clusters; ``idle``, two other fields, only on a mesh held out of every fit (:data:`HELD_OUT_POINTS`)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -124,6 +135,8 @@ class PlanPoint:
     """The mesh's access logs: a key of :data:`ACCESS_LOG_FORMATS` (empty: none, Istio's default)."""
     mesh_retry: str = ""
     """The mesh's default retry policy: a key of :data:`MESH_RETRIES` (empty: Istio's own)."""
+    mesh_keepalive: str = ""
+    """The mesh's TCP keepalive: a key of :data:`MESH_KEEPALIVES` (empty: none, Istio's default)."""
 
     @property
     def mesh_name(self) -> str:
@@ -147,6 +160,8 @@ class PlanPoint:
             name += f"-al{self.access_log}"
         if self.mesh_retry:
             name += f"-retry{self.mesh_retry}"
+        if self.mesh_keepalive:
+            name += f"-ka{self.mesh_keepalive}"
         return name
 
     @property
@@ -183,6 +198,7 @@ class PlanPoint:
                 "mtls": "PERMISSIVE",
                 **ACCESS_LOG_FORMATS.get(self.access_log, {}),
                 **MESH_RETRIES.get(self.mesh_retry, {}),
+                **MESH_KEEPALIVES.get(self.mesh_keepalive, {}),
             },
             "envoy": {"workload_certificate": self.certificate},
             "synthetic": synthetic,
@@ -361,7 +377,8 @@ POLICY_POINTS = tuple(
     )
 )
 """Meshes with DestinationRule policies and ServiceEntries, so what a cluster holds varies apart from
-the clusters (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS`): outlier detection, consistent hashing,
+the clusters (:data:`dsim.xds.vocabulary.CLUSTER_OBJECTS` but a keepalive's socket options, which
+:data:`KEEPALIVE_POINTS` vary): outlier detection, consistent hashing,
 connection pools and ``tls.mode: DISABLE`` on half or all services, some with two subsets; entries
 outside the mesh (plaintext clusters) resolved STATIC, DNS or NONE. Laid out by hand so each policy
 crosses mesh sizes, replicas (outlier detection watches every host) and IP families; measured under
@@ -443,6 +460,27 @@ RETRY_POINTS = tuple(
 that forwards has Istio's, so a retry policy's price moves with the routes' but here: default routes
 only, or VirtualServices of 4 to 32 routes on half or all services, across mesh sizes and families.
 Laid out by hand; measured under Istio's default certificate."""
+KEEPALIVE_POINTS = tuple(
+    dataclasses.replace(point, mesh_keepalive=keepalive)
+    for point, keepalive in (
+        (ACCESS_LOG_POINTS[3], "full"),
+        (ACCESS_LOG_POINTS[1], "full"),
+        (POLICY_POINTS[8], "time"),
+        (RETRY_POINTS[4], "time"),
+        (POLICY_POINTS[10], "probes"),
+        (ROUTE_POINTS[8], "probes"),
+        (POLICY_POINTS[11], "bare"),
+        (ACCESS_LOG_POINTS[7], "bare"),
+    )
+)
+"""Meshes with a TCP keepalive on every cluster but the black hole (:data:`MESH_KEEPALIVES`), each the
+twin of a mesh the plan measures without one: a keepalive adds a few hundred bytes per cluster, well
+within what one mesh's residual from the fit may be, so only against the same mesh measured without
+it does its price come apart from the mesh's other objects (a first attempt with meshes of their own
+priced a socket option at 0.14 KiB ±71%, where the paired ``bench/mesh_defaults_memory.py`` measures
+about twice that). Each setting on two meshes of different sizes, protocol mixes and families: with
+inbound ports (two per service), subsets, DNS and NONE ServiceEntries, plaintext clusters, access
+logs, retries off. Measured under Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -583,9 +621,9 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 def full_plan() -> Plan:
     """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
     without route actions), those with DestinationRule policies and ServiceEntries, those with
-    access logs and those without retry policies under Istio's default certificate, and a D-optimal
-    subset of the small meshes plus :data:`PLAINTEXT_POINTS` under every other certificate profile
-    (but the legacy one), each measured twice. Computing it counts the
+    access logs, those without retry policies and those with a TCP keepalive under Istio's default
+    certificate, and a D-optimal subset of the small meshes plus :data:`PLAINTEXT_POINTS` under
+    every other certificate profile (but the legacy one), each measured twice. Computing it counts the
     objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
@@ -597,6 +635,7 @@ def full_plan() -> Plan:
         *POLICY_POINTS,
         *ACCESS_LOG_POINTS,
         *RETRY_POINTS,
+        *KEEPALIVE_POINTS,
     ]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
@@ -673,6 +712,15 @@ HELD_OUT_POINTS = (
         vs_share=0.6,
         vs_routes=10,
         mesh_retry="off",
+    ),
+    PlanPoint(
+        services=100,
+        protocols="mixed",
+        families="dual",
+        replicas=2,
+        ports=1,
+        subsets=0.25,
+        mesh_keepalive="idle",
     ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)

@@ -13,6 +13,8 @@ _EXACT = {
     "plaintext_clusters": "clusters without TLS (their saving)",
     "dns_clusters": "DNS clusters (against an EDS one)",
     "hash_rings": "consistent-hash rings",
+    # Envoy builds one for SO_KEEPALIVE and one per keepalive field set, and keeps them on the cluster.
+    "keepalive_options": "TCP keepalive socket options",
     # A route's fault and CORS policies are per-route filter configs.
     "faults": "fault filter configs",
     "cors_policies": "CORS filter configs",

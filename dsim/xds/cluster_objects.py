@@ -1,4 +1,4 @@
-"""What an outbound cluster holds beside itself that Envoy builds an object for, by what shaped it.
+"""What a cluster holds beside itself that Envoy builds an object for, by what shaped it.
 
 A DestinationRule's policy or a ServiceEntry's resolution changes which of Envoy's per-cluster
 objects exist: a cluster without a TLS context (a DestinationRule's ``tls.mode: DISABLE``, an
@@ -7,7 +7,10 @@ workload certificate; a DNS cluster resolves its hosts itself where an EDS clust
 subscription (the calibration prices the difference); outlier detection keeps a detector and a
 monitor per host; a consistent hash keeps a ring of at least 1,024 entries, once the cluster has a
 host. A connection pool's limits only change values every cluster already holds (its
-circuit-breaker thresholds), so it adds no count (``docs/istio-objects.md`` 2.4).
+circuit-breaker thresholds), so it adds no count (``docs/istio-objects.md`` 2.4). Its TCP keepalive
+(or the mesh's, ``tcpKeepalive``: on every cluster but the black hole) makes Envoy build a socket
+option for ``SO_KEEPALIVE`` and one for each of the probes, time and interval given, which the
+cluster keeps to set on every upstream connection (``docs/istio-objects.md`` 4.11).
 """
 
 from __future__ import annotations
@@ -26,9 +29,22 @@ def _hosts(assignment: endpoint_pb2.ClusterLoadAssignment) -> int:
     return sum(len(group.lb_endpoints) for group in assignment.endpoints)
 
 
+_KEEPALIVE_FIELDS = ("keepalive_probes", "keepalive_time", "keepalive_interval")
+
+
+def keepalive_options(cluster: cluster_pb2.Cluster) -> int:
+    """The socket options ``cluster``'s TCP keepalive makes Envoy build: none without one, else
+    ``SO_KEEPALIVE`` and one per field set (``TCP_KEEPCNT``, ``TCP_KEEPIDLE``, ``TCP_KEEPINTVL``)."""
+    if not cluster.upstream_connection_options.HasField("tcp_keepalive"):
+        return 0
+    keepalive = cluster.upstream_connection_options.tcp_keepalive
+    return 1 + sum(keepalive.HasField(name) for name in _KEEPALIVE_FIELDS)
+
+
 def cluster_objects(cluster: cluster_pb2.Cluster, hosts: int) -> tuple[int, ...]:
-    """Per :data:`CLUSTER_OBJECTS`, how many ``cluster`` holds (0 or 1 each), ``hosts`` being the
-    endpoints its assignment gives it (EDS or inline): Envoy builds a hash ring only over hosts."""
+    """Per :data:`CLUSTER_OBJECTS`, how many ``cluster`` holds (0 or 1 each but the keepalive's
+    socket options, 0 to 4), ``hosts`` being the endpoints its assignment gives it (EDS or inline):
+    Envoy builds a hash ring only over hosts."""
     outbound = cluster.name.startswith("outbound")  # outbound|… and the duplicate design's outbound6|…
     plaintext = outbound and not cluster.HasField("transport_socket") and not len(cluster.transport_socket_matches)
     return (
@@ -36,6 +52,7 @@ def cluster_objects(cluster: cluster_pb2.Cluster, hosts: int) -> tuple[int, ...]
         int(cluster.type in _DNS),
         int(cluster.HasField("outlier_detection")),
         int(cluster.lb_policy == cluster_pb2.Cluster.RING_HASH and hosts > 0),
+        keepalive_options(cluster),
     )
 
 

@@ -28,6 +28,16 @@ VirtualService's ``retries`` or the mesh's ``defaultHttpRetryPolicy`` say ``atte
 catch-all has none). Measured,
 they are not small beside a route (``bench/route_actions_memory.py``, ``bench/mesh_defaults_memory.py``)."""
 
+CLUSTER_OBJECTS = ("plaintext_clusters", "dns_clusters", "outlier_detectors", "hash_rings", "keepalive_options")
+"""What a cluster holds, by what shaped it (:mod:`dsim.xds.cluster_objects` counts them): no TLS
+context (``plaintext_clusters``: outbound clusters with neither a TLS transport socket nor Istio's
+auto-mTLS matches), DNS resolution in place of an EDS subscription (STRICT_DNS and LOGICAL_DNS
+clusters), an outlier detector, a consistent-hash ring; and the socket options its TCP keepalive
+makes Envoy build (``keepalive_options``, any cluster: ``SO_KEEPALIVE``, and one for each of the
+probes, time and interval set; the mesh's ``tcpKeepalive`` gives every cluster but the black hole
+one, a DestinationRule's its own clusters, a Sidecar's ``inboundConnectionPool`` its inbound ones)."""
+
+
 COUNT_COLUMNS = [
     "listeners",
     "listener_additional_addresses",
@@ -35,10 +45,7 @@ COUNT_COLUMNS = [
     "access_logs",
     "access_log_operators",
     "clusters",
-    "plaintext_clusters",
-    "dns_clusters",
-    "outlier_detectors",
-    "hash_rings",
+    *CLUSTER_OBJECTS,
     "route_configurations",
     "virtual_hosts",
     "domains",
@@ -52,9 +59,3 @@ COUNT_COLUMNS = [
     "endpoint_additional_addresses",
 ]
 """The object counts Envoy's memory depends on, per proxy."""
-
-CLUSTER_OBJECTS = ("plaintext_clusters", "dns_clusters", "outlier_detectors", "hash_rings")
-"""What an outbound cluster holds, by what shaped it (:mod:`dsim.xds.cluster_objects` counts them):
-no TLS context (``plaintext_clusters``: outbound clusters with neither a TLS transport socket nor
-Istio's auto-mTLS matches), DNS resolution in place of an EDS subscription (STRICT_DNS and
-LOGICAL_DNS clusters), an outlier detector, a consistent-hash ring."""

@@ -4,6 +4,8 @@ terms vary independently enough to be priced apart."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,8 @@ from dsim.calibration.plan import (
     ACTION_POINTS,
     CERTIFICATE_POINTS,
     FULL_SMALL_POINTS,
+    KEEPALIVE_POINTS,
+    MESH_KEEPALIVES,
     PLAINTEXT_POINTS,
     POLICY_POINTS,
     RETRY_POINTS,
@@ -33,7 +37,7 @@ from dsim.calibration.plan import (
     quick_plan,
     select_scale_points,
 )
-from dsim.xds.vocabulary import CLUSTER_OBJECTS
+from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS
 
 QUICK_BEFORE = (  # the quick plan's first meshes before zones and certificate profiles existed
     "s6-mixed-dual-r3-p1-sub50",
@@ -92,7 +96,10 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
     measured = pd.read_csv(shipped_path().parent / "envoy-1.40-measurements.csv")
     assert sorted(p.name for p in plan) == sorted(measured["point"].unique())
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
-    by_hand = len(ROUTE_POINTS) + len(ACTION_POINTS) + len(POLICY_POINTS) + len(ACCESS_LOG_POINTS) + len(RETRY_POINTS)
+    by_hand = sum(
+        len(points)
+        for points in (ROUTE_POINTS, ACTION_POINTS, POLICY_POINTS, ACCESS_LOG_POINTS, RETRY_POINTS, KEEPALIVE_POINTS)
+    )
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + by_hand
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
     assert {p.zones for p in main} == {1, 2, 3}
@@ -167,7 +174,9 @@ def test_the_policy_points_vary_what_clusters_hold_apart_from_the_clusters() -> 
         assert (row["dns_clusters"] > 0) == (point.se_count > 0 and point.se_resolution == "dns"), point.name
         assert (row["outlier_detectors"] > 0) == ("outlier" in parts), point.name
         assert (row["hash_rings"] > 0) == ("ring_hash" in parts), point.name
-    vifs = variance_inflation(single[["clusters", *CLUSTER_OBJECTS]].to_numpy(dtype=float))
+        assert row["keepalive_options"] == 0, point.name  # no rule or mesh sets a keepalive here
+    shaped = [c for c in CLUSTER_OBJECTS if c != "keepalive_options"]
+    vifs = variance_inflation(single[["clusters", *shaped]].to_numpy(dtype=float))
     assert max(vifs) < 5, vifs
     pooled = next(p for p in POLICY_POINTS if p.dr_policy == "outlier+pool")
     assert pooled.mesh_name.endswith("-dr50-outlier-pool-s0")
@@ -181,3 +190,26 @@ def test_the_policy_points_vary_what_clusters_hold_apart_from_the_clusters() -> 
     generated = entries.scenario()["istio_objects"]["service_entries"]
     assert generated["resolution"] == {"static": 0, "dns": 1}
     assert set(PLAINTEXT_POINTS) <= set(POLICY_POINTS)
+
+
+def test_the_keepalive_points_vary_its_socket_options_apart_from_the_clusters() -> None:
+    """Every cluster but the black hole carries the mesh's keepalive: one socket option more than
+    the fields it sets, 1 to 4 over the points (each setting on two of them), under every design.
+    Each point is the twin of a mesh the plan measures without one, so that the options vary apart
+    from the clusters and from what else the mesh holds."""
+    facts = pd.concat(
+        [point_facts(p).assign(point=p.name, fields=p.mesh_keepalive) for p in KEEPALIVE_POINTS], ignore_index=True
+    )
+    per_cluster = facts["fields"].map(lambda key: 1 + len(MESH_KEEPALIVES[key]["tcp_keepalive"]))
+    assert (facts["keepalive_options"] == (facts["clusters"] - 1) * per_cluster).all()
+    assert sorted(per_cluster[facts["design"] == "single-stack"]) == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert {p.mesh_keepalive for p in KEEPALIVE_POINTS} == set(MESH_KEEPALIVES) - {"idle"}  # held out
+    point = KEEPALIVE_POINTS[0]
+    assert point.mesh_name.endswith("-kafull")
+    assert point.scenario()["mesh"]["tcp_keepalive"] == {"probes": 9, "time": "7200s", "interval": "75s"}
+    # A twin holds what its mesh holds, object for object, under every design: only the options differ.
+    plain = [dataclasses.replace(p, mesh_keepalive="") for p in KEEPALIVE_POINTS]
+    twins = pd.concat([point_facts(p).assign(point=p.name) for p in plain], ignore_index=True)
+    same = [c for c in COUNT_COLUMNS if c != "keepalive_options"]
+    pd.testing.assert_frame_equal(facts[same], twins[same])
+    assert (twins["keepalive_options"] == 0).all()

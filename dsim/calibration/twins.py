@@ -1,0 +1,61 @@
+"""Prices measured as the difference between twin meshes: the same mesh measured with and without
+one kind of object.
+
+Some objects cost a few hundred bytes apiece and come one or a few per cluster: a TCP keepalive's
+socket options add up to about 1% to a sidecar, no more than what one calibration mesh's residual
+from the fit may be (Envoy's memory grows in steps the linear model does not follow). Fitted with
+every other term, such a price is lost in those residuals: the plan's keepalive meshes, measured as
+meshes of their own, priced a socket option at 0.14 KiB ±71% (2026-12-06). Measured against the
+same mesh without them, same design, stats and certificate profile and repeat, what the mesh holds
+cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and :func:`twin_price` prices a
+:data:`TWIN_TERMS` term from their differences alone, each weighted by 1 / the mesh's value² as the
+main fit weights its measurements, its interval robust to what the pairs of one mesh share. What
+does not cancel: the twin was measured in a later campaign than its mesh, so a drift of the machine
+between the two would load onto the price. The main fit then takes that price as known and prices
+every other term on the measurements without the term, so the twins change no other price
+(:func:`dsim.calibration.calibrate.fit_calibration`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsim.calibration.fit import CONFIDENCE, Coefficient, fit_difference
+from dsim.xds.vocabulary import COUNT_COLUMNS
+
+TWIN_TERMS = ("keepalive_options",)
+"""Terms priced from twin meshes wherever the measurements have some (:func:`twin_price`)."""
+_SAME = ("design", "stats_profile", "certificate_profile", "repeat", "services", "zones")
+MIN_MESHES = 2
+"""Twins of fewer meshes leave no degree of freedom for an interval: the term is then fitted with the others."""
+
+
+def twin_pairs(measurements: pd.DataFrame, term: str) -> pd.DataFrame:
+    """Each measurement with ``term`` beside its twin's: the row of a mesh whose every other object
+    count, design, profiles, repeat, services and zones are the same and which has none of ``term``
+    (``_twin``-suffixed columns). A row without a twin is left out, and so is one that two meshes
+    without the term would match (two meshes of the same counts: which is its twin is unknown)."""
+    keys = [c for c in (*_SAME, *COUNT_COLUMNS) if c in measurements.columns and c != term]
+    having = measurements[measurements[term] > 0]
+    without = measurements[measurements[term] == 0].drop_duplicates(keys, keep=False)
+    return having.merge(without, on=keys, how="inner", suffixes=("", "_twin"), validate="many_to_one")
+
+
+def twin_price(
+    measurements: pd.DataFrame, target: str, term: str, confidence: float = CONFIDENCE
+) -> Coefficient | None:
+    """The price of one ``term`` in ``target`` from the twin pairs of ``measurements``
+    (:func:`twin_pairs`): the least-squares line through the origin of the pairs' differences,
+    relative to the twin's value, its error clustered by the twin's mesh; ``None`` where there are
+    fewer than :data:`MIN_MESHES` meshes with a twin."""
+    pairs = twin_pairs(measurements, term)
+    # The twin's mesh: its pairs under every design and repeat share what it does beyond the line.
+    meshes = pairs["point_twin"].to_numpy() if "point_twin" in pairs else np.arange(len(pairs))
+    if len(np.unique(meshes)) < MIN_MESHES:
+        return None
+    base = pairs[f"{target}_twin"].to_numpy(dtype=np.float64)
+    scale = 1.0 / np.where(base > 0, base, 1.0)
+    difference = pairs[target].to_numpy(dtype=np.float64) - base
+    count = pairs[term].to_numpy(dtype=np.float64)
+    return fit_difference(count * scale, difference * scale, meshes, term, confidence=confidence)
