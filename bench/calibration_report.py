@@ -11,23 +11,23 @@ Prints, in one run:
    (:func:`dsim.calibration.calibrate.interval_failures`);
 3. per-object memory prices by mesh-size band (:func:`dsim.calibration.tables.price_by_band`);
 4. istiod's generation-cost fit and its Go scale;
-5. what the model's choices buy, on the same measurements (no Envoy): the VirtualService meshes'
+5. what the model's choices buy, on the same measurements (no Envoy; as the fit, on the meshes
+   without a twin term): the VirtualService meshes'
    error when routes are not priced, a virtual host's own price beside its routes, an endpoint
    additional address's apply-CPU price, the DestinationRule-policy and ServiceEntry meshes'
    error when what a cluster holds is not priced, a cluster with and without a TLS context per
    certificate profile, the DISABLE and ServiceEntry meshes' residuals (one price for a cluster
    without TLS, whatever made it so), the connection-pool meshes' residual (a pool adds no object, so no term),
    a DNS cluster's own price if priced, and the generator's fixed part from one line over every
-   timing;
+   timing; and per mesh keepalive setting, what a cluster's keepalive measured on the plan's twin
+   meshes beside what the one price per socket option gives it;
 6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
    scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
    2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
    design, stats profile and certificate profile (naming the profile whose coefficients priced
    it); and each design's measured and predicted memory as a ratio to ``single-stack``;
 7. what a consistent-hash ring costs on a cluster with and without TLS, measured (why the plan
-   keeps the two apart);
-8. per mesh keepalive setting, what a cluster's keepalive measured on the plan's twin meshes beside
-   what the one price per socket option gives it (no Envoy: the bundle's measurements).
+   keeps the two apart).
 Run: ``python bench/calibration_report.py [--profiles istio,envoy-default] [--certificates A,B]
 [--no-scale] [--no-measure]``.
 """
@@ -65,7 +65,7 @@ from dsim.calibration.plan import (
     POLICY_POINTS,
 )
 from dsim.calibration.tables import coefficient_table, price_by_band
-from dsim.calibration.twins import TWIN_TERMS, twin_pairs
+from dsim.calibration.twins import twin_pairs, without_twins
 from dsim.interrupts import stop_cleanly
 from dsim.xds.envoy import envoy_binary
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
@@ -124,7 +124,8 @@ def identification(calibration: dsim.Calibration, measurements: pd.DataFrame) ->
 
 
 def drift(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
-    bands = price_by_band(calibration, measurements)
+    # A twin repeats its mesh: a band would count that mesh twice.
+    bands = price_by_band(calibration, without_twins(with_plan_columns(measurements)))
     if bands.empty:
         return
     bands = bands[bands["stats_profile"] == "istio"]
@@ -283,8 +284,10 @@ def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -
     setting = {p.name: p.mesh_keepalive for p in KEEPALIVE_POINTS}
     pairs["setting"] = pairs["point"].map(setting)
     pairs["options_per_cluster"] = pairs["setting"].map(lambda k: 1 + len(MESH_KEEPALIVES[k]["tcp_keepalive"]))
-    kept = pairs["keepalive_options"] / pairs["options_per_cluster"]  # every cluster but the black hole
-    pairs["measured_kib"] = (pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]) / kept / 1024
+    # A mesh keepalive gives every cluster the same options, so they divide into the clusters that
+    # carry one (all but the black hole).
+    with_keepalive = pairs["keepalive_options"] / pairs["options_per_cluster"]
+    pairs["measured_kib"] = (pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]) / with_keepalive / 1024
     price = {}
     for profile in pairs["stats_profile"].unique():
         slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope("keepalive_options")
@@ -303,10 +306,8 @@ def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -
 
 def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
     """Each choice of the model against the alternative it replaced, fitted on the same rows."""
-    frame = with_plan_columns(measurements)
     # The fit prices every term but the twins' on the meshes without theirs; so do its alternatives.
-    twinned = [t for t in TWIN_TERMS if t in frame.columns]
-    frame = frame[(frame[twinned] == 0).all(axis=1)]
+    frame = without_twins(with_plan_columns(measurements))
     print("\nwhat the model's choices buy (the same measurements fitted the other way; Istio's default certificate)")
     for profile, rows in frame.groupby("stats_profile", sort=True):
         terms = list(memory_terms(rows))

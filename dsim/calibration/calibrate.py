@@ -46,7 +46,7 @@ from dsim.calibration.model import (
     with_plan_columns,
 )
 from dsim.calibration.plan import PLANS
-from dsim.calibration.twins import TWIN_TERMS, twin_price
+from dsim.calibration.twins import twin_price, twinned_terms, without_twins
 from dsim.designs import design_names
 from dsim.errors import CalibrationError, DsimError, UnknownNameError
 from dsim.files import write_text_atomically
@@ -113,9 +113,10 @@ def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenanc
     envoy = {}
     for profile, rows in frame.groupby("stats_profile", sort=True):
         measured = rows[["design", "certificate_profile"]].drop_duplicates()
+        twinned = twinned_terms(rows)
         for target, (_, terms) in ENVOY_TARGETS.items():
             used = memory_terms(rows) if terms == MEMORY_TERMS else terms
-            fits = _fit_with_twins(rows, target, used)
+            fits = _fit_with_twins(rows, target, used, twinned)
             for design, certificate in measured.itertuples(index=False):
                 envoy[(str(design), str(profile), str(certificate), target)] = fits[str(certificate)]
     generator = fit_generator_cost(timings)
@@ -123,20 +124,21 @@ def fit_calibration(measurements: pd.DataFrame, timings: pd.DataFrame, provenanc
     return Calibration(source=provenance["files"]["calibration"], provenance=provenance, envoy=envoy, istiod=istiod)
 
 
-def _fit_with_twins(rows: pd.DataFrame, target: str, used: Sequence[str]) -> dict[str, LinearFit]:
-    """Per certificate profile, the fit of ``target`` on the ``used`` terms: those of
-    :data:`dsim.calibration.twins.TWIN_TERMS` that twin meshes price (:func:`twin_price`) taken as
-    known, every other fitted on the measurements without them (a twin repeats its mesh: fitted
-    again, its mesh would count twice and move every other price), each certificate profile with its
-    own fixed part and price of :data:`CERTIFICATE_TERMS`."""
-    known = [price for t in used if t in TWIN_TERMS and (price := twin_price(rows, target, t)) is not None]
-    without = np.ones(len(rows), dtype=bool)
-    for price in known:
-        without &= rows[price.name].to_numpy() == 0
+def _fit_with_twins(
+    rows: pd.DataFrame, target: str, used: Sequence[str], twinned: Sequence[str]
+) -> dict[str, LinearFit]:
+    """Per certificate profile, the fit of ``target`` on the ``used`` terms, each certificate profile
+    with its own fixed part and price of :data:`CERTIFICATE_TERMS`.
+
+    The ``twinned`` terms (:func:`dsim.calibration.twins.twinned_terms`) are priced from their twin
+    meshes alone (:func:`twin_price`) and every other term, whatever the target, on the measurements
+    without them: a twin repeats its mesh, so fitted again it would count that mesh twice and move
+    every other price."""
+    known = [twin_price(rows, target, t) for t in twinned if t in used]
     fits = fit_grouped(
-        rows[without],
+        without_twins(rows),
         target,
-        [t for t in used if t not in {p.name for p in known}],
+        [t for t in used if t not in twinned],
         group="certificate_profile",
         group_terms=CERTIFICATE_TERMS,
         relative=True,

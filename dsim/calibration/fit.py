@@ -215,16 +215,16 @@ def fit_linear(
 
 
 def fit_difference(
-    regressor: np.ndarray, target: np.ndarray, clusters: np.ndarray, name: str, *, confidence: float = CONFIDENCE
+    regressor: np.ndarray, target: np.ndarray, meshes: np.ndarray, name: str, *, confidence: float = CONFIDENCE
 ) -> Coefficient:
     """The price of ``name``: the slope of the line through the origin fitting ``target`` on
-    ``regressor`` (differences between paired measurements, already weighted). Pairs of one cluster
-    (``clusters``: the same mesh under several designs and repeats) share what that mesh does beyond
-    the line, so its error is cluster-robust (CR1: the clusters' scores, scaled by G / (G − 1)) and
-    its interval Student t with G − 1 degrees of freedom, G the number of clusters."""
+    ``regressor`` (differences between paired measurements, already weighted). The pairs of one mesh
+    (``meshes``: the same mesh under several designs and repeats) share what that mesh does beyond
+    the line, so the error is robust to it (CR1, clustered by mesh: the meshes' scores, scaled by
+    G / (G − 1)) and the interval Student t with G − 1 degrees of freedom, G the number of meshes."""
     from scipy import stats
 
-    groups, owner = np.unique(clusters, return_inverse=True)
+    groups, owner = np.unique(meshes, return_inverse=True)
     if len(groups) < 2 or not (regressor != 0).any():
         raise CalibrationError(f"{name} from twin meshes: {len(groups)} meshes; at least two with the term are needed")
     information = float(regressor @ regressor)

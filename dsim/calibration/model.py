@@ -65,7 +65,8 @@ CLUSTER_TERMS = tuple(t for t in CLUSTER_OBJECTS if t != "dns_clusters")
 cluster held it. A DNS cluster is priced as the plaintext EDS cluster it replaces: its own price
 against one, a few KiB less, stays beyond the shipping bound under Istio's stats (−1.9 KiB ±65% on
 three meshes of 80 to 300 entries; ``bench/calibration_report.py`` prints it). A keepalive's socket
-options (``keepalive_options``) are priced from the plan's ``KEEPALIVE_POINTS``."""
+options (``keepalive_options``) are priced from the differences between the plan's ``KEEPALIVE_POINTS``
+and the meshes they are twins of (:mod:`dsim.calibration.twins`), not fitted with the others."""
 ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers")
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""
 ROUTE_ACTION_TERMS = ROUTE_ACTIONS

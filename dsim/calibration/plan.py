@@ -86,7 +86,8 @@ MESH_KEEPALIVES: dict[str, dict[str, Any]] = {
 """The mesh TCP keepalives a calibration mesh can have (``mesh.tcp_keepalive``), on every cluster but the
 black hole: with none of its fields (the OS's settings), one, two and all three, so that each socket
 option Envoy builds for it (``keepalive_options``: one more than the fields) varies apart from the
-clusters; ``idle``, two other fields, only on a mesh held out of every fit (:data:`HELD_OUT_POINTS`)."""
+clusters; ``idle`` (``time`` and ``interval``, a combination no plan mesh has) only on a mesh held out
+of every fit (:data:`HELD_OUT_POINTS`)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -478,9 +479,9 @@ twin of a mesh the plan measures without one: a keepalive adds a few hundred byt
 within what one mesh's residual from the fit may be, so only against the same mesh measured without
 it does its price come apart from the mesh's other objects (a first attempt with meshes of their own
 priced a socket option at 0.14 KiB ±71%, where the paired ``bench/mesh_defaults_memory.py`` measures
-about twice that). Each setting on two meshes of different sizes, protocol mixes and families: with
-inbound ports (two per service), subsets, DNS and NONE ServiceEntries, plaintext clusters, access
-logs, retries off. Measured under Istio's default certificate."""
+about twice that). Each setting on two meshes of different sizes (20 to 300 services), between them
+with inbound ports (two per service), subsets, DNS and NONE ServiceEntries, plaintext clusters,
+access logs, retries off, every protocol mix and family. Measured under Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -670,8 +671,9 @@ def quick_plan() -> Plan:
 
 PLANS: dict[str, Callable[[], Plan]] = {"quick": quick_plan, "full": full_plan}
 
-# Replicas, ports and subset shares that no plan's grid has: meshes held out of every fit, on
-# which tests and bench/calibration_report.py check the model against a fresh measurement.
+# Meshes held out of every fit (replicas, ports and subset shares no plan's grid has; VirtualServices,
+# policies, access logs, retries and a keepalive in combinations no plan mesh has), on which tests and
+# bench/calibration_report.py check the model against a fresh measurement.
 HELD_OUT_POINTS = (
     PlanPoint(services=30, protocols="mixed", families="dual", replicas=2, ports=1, subsets=0.25),
     PlanPoint(services=12, protocols="http", families="ipv4", replicas=5, ports=3, subsets=0.0),

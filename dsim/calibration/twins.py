@@ -2,10 +2,11 @@
 one kind of object.
 
 Some objects cost a few hundred bytes apiece and come one or a few per cluster: a TCP keepalive's
-socket options add up to about 1% to a sidecar, no more than what one calibration mesh's residual
-from the fit may be (Envoy's memory grows in steps the linear model does not follow). Fitted with
-every other term, such a price is lost in those residuals: the plan's keepalive meshes, measured as
-meshes of their own, priced a socket option at 0.14 KiB ±71% (2026-12-06). Measured against the
+socket options add about 1% to a sidecar (up to 1.4% on the plan's twins), no more than what one
+calibration mesh's residual from the fit may be (Envoy's memory grows in steps the linear model
+does not follow). Fitted with every other term, such a price is lost in those residuals: the
+plan's keepalive meshes, measured as meshes of their own, priced a socket option at 0.14 KiB ±71%
+(2026-12-06). Measured against the
 same mesh without them, same design, stats and certificate profile and repeat, what the mesh holds
 cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and :func:`twin_price` prices a
 :data:`TWIN_TERMS` term from their differences alone, each weighted by 1 / the mesh's value² as the
@@ -25,8 +26,12 @@ from dsim.calibration.fit import CONFIDENCE, Coefficient, fit_difference
 from dsim.xds.vocabulary import COUNT_COLUMNS
 
 TWIN_TERMS = ("keepalive_options",)
-"""Terms priced from twin meshes wherever the measurements have some (:func:`twin_price`)."""
+"""Terms priced from twin meshes wherever the measurements have twins of enough meshes (:func:`twinned_terms`)."""
 _SAME = ("design", "stats_profile", "certificate_profile", "repeat", "services", "zones")
+"""What a twin shares with its mesh beside every other object count. ``services`` and ``zones`` tell
+apart meshes whose counts coincide; ``repeat`` pairs runs one to one (a twin was measured in a later
+campaign than its mesh, so its first run shares no more with the mesh's first than with its second:
+the pairing only keeps each run in one pair)."""
 MIN_MESHES = 2
 """Twins of fewer meshes leave no degree of freedom for an interval: the term is then fitted with the others."""
 
@@ -42,20 +47,33 @@ def twin_pairs(measurements: pd.DataFrame, term: str) -> pd.DataFrame:
     return having.merge(without, on=keys, how="inner", suffixes=("", "_twin"), validate="many_to_one")
 
 
-def twin_price(
-    measurements: pd.DataFrame, target: str, term: str, confidence: float = CONFIDENCE
-) -> Coefficient | None:
+def twinned_terms(measurements: pd.DataFrame) -> list[str]:
+    """The :data:`TWIN_TERMS` of ``measurements`` that twins of at least :data:`MIN_MESHES` meshes
+    price; a term with fewer is fitted with the others (a plan of meshes of their own, say)."""
+    return [
+        t
+        for t in TWIN_TERMS
+        if t in measurements.columns and twin_pairs(measurements, t)["point_twin"].nunique() >= MIN_MESHES
+    ]
+
+
+def without_twins(measurements: pd.DataFrame) -> pd.DataFrame:
+    """The measurements every other term is fitted on: those with none of the :func:`twinned_terms`
+    (a twin repeats its mesh, so fitted again it would count that mesh twice)."""
+    twinned = twinned_terms(measurements)
+    return measurements[(measurements[twinned] == 0).all(axis=1)]
+
+
+def twin_price(measurements: pd.DataFrame, target: str, term: str, confidence: float = CONFIDENCE) -> Coefficient:
     """The price of one ``term`` in ``target`` from the twin pairs of ``measurements``
-    (:func:`twin_pairs`): the least-squares line through the origin of the pairs' differences,
-    relative to the twin's value, its error clustered by the twin's mesh; ``None`` where there are
-    fewer than :data:`MIN_MESHES` meshes with a twin."""
+    (:func:`twin_pairs`; :func:`twinned_terms` says whether there are enough): the least-squares line
+    through the origin of the pairs' differences, relative to the twin's value, its error clustered
+    by the twin's mesh (its pairs under every design and repeat share what the mesh does beyond the
+    line)."""
     pairs = twin_pairs(measurements, term)
-    # The twin's mesh: its pairs under every design and repeat share what it does beyond the line.
-    meshes = pairs["point_twin"].to_numpy() if "point_twin" in pairs else np.arange(len(pairs))
-    if len(np.unique(meshes)) < MIN_MESHES:
-        return None
     base = pairs[f"{target}_twin"].to_numpy(dtype=np.float64)
     scale = 1.0 / np.where(base > 0, base, 1.0)
     difference = pairs[target].to_numpy(dtype=np.float64) - base
     count = pairs[term].to_numpy(dtype=np.float64)
+    meshes = pairs["point_twin"].to_numpy()
     return fit_difference(count * scale, difference * scale, meshes, term, confidence=confidence)

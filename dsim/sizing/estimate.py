@@ -42,11 +42,11 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #   call-graph edge: Barabási–Albert m=50 over 20,000 services (10^6 edges), `inspect` 452 MB ->
 #     ~290 B (networkx's dict of dicts, then the dependencies table).
 #   proxy and design: 200,000 sidecars behind 1,000 services, `run --no-pushsim` under 4 designs
-#     against 1 (bench/size_prices.py) -> ~1,250 B (sizes, counts and costs per proxy, their
-#     concatenation, CSV and Parquet), with the 27 count columns of PRICED_COUNT_COLUMNS: each
-#     column is 8 B a row in several copies, so more columns need a new measurement (a test says so;
-#     with 10 it was ~900-1,000 B, with 23 ~1,180 B, with 25 ~1,210 B, with 26 1,254 B, with 27
-#     1,234 B: runs differ by a few tens of bytes).
+#     against 1 (bench/size_prices.py) -> 1,234 B measured with the 27 count columns of
+#     PRICED_COUNT_COLUMNS (sizes, counts and costs per proxy, their concatenation, CSV and
+#     Parquet), priced 1,270 B below: each column is 8 B a row in several copies, so more columns
+#     need a new measurement (a test says so; with 10 it was ~900-1,000 B, with 23 ~1,180 B, with
+#     25 ~1,210 B, with 26 1,254 B: runs differ by a few tens of bytes).
 #   route group pair: 20,000 workloads seeing 2,000 HTTP ports (4,000 route groups under
 #     `duplicate`), `run --no-pushsim` 3.3 GB -> ~40 B per workload, group and copy (the
 #     accounting's (workload, group) table and its weighted sums).

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dsim.calibration.calibrate import fit_calibration, load_measurements
-from dsim.calibration.fit import fit_grouped
-from dsim.calibration.model import MEMORY_TERMS, load_calibration, shipped_path
-from dsim.calibration.twins import MIN_MESHES, TWIN_TERMS, twin_pairs, twin_price
+from dsim.calibration.fit import Coefficient, fit_grouped
+from dsim.calibration.model import ENVOY_TARGETS, MEMORY_TERMS, load_calibration, shipped_path
+from dsim.calibration.twins import MIN_MESHES, TWIN_TERMS, twin_pairs, twin_price, twinned_terms
 
 PRICE = 250.0
 """What each synthetic socket option costs (bytes)."""
@@ -104,6 +104,10 @@ def test_the_fit_takes_the_twins_price_and_fits_the_others_without_it() -> None:
     assert slope == twin_price(frame, "allocated_bytes", TERM)
     assert slope is not None
     assert slope.vif is None
+    assert fitted.envoy_fit("single-stack", "istio", "stats").slope(TERM) == Coefficient(
+        name=TERM, estimate=0.0, std_error=0.0, ci_low=0.0, ci_high=0.0
+    )  # a socket option adds no stat: exactly nothing, not -0.0
+    assert str(fitted.envoy_fit("single-stack", "istio", "stats").slope(TERM)).count("-0.0") == 0
     clusters = memory.slope("clusters")
     assert clusters is not None
     assert clusters.ci_low < 2000.0 < clusters.ci_high
@@ -116,10 +120,10 @@ def test_the_twins_move_no_other_price() -> None:
     frame = _meshes()
     with_twins = fit_calibration(frame, _timings(), {"files": {"calibration": "synthetic.json"}})
     alone = fit_calibration(frame[frame[TERM] == 0], _timings(), {"files": {"calibration": "synthetic.json"}})
-    for target in ("allocated_bytes", "heap_size_bytes"):
+    for target in ENVOY_TARGETS:  # apply CPU, which has no twin term, included
         fit = with_twins.envoy_fit("single-stack", "istio", target)
         other = alone.envoy_fit("single-stack", "istio", target)
-        assert fit.slopes[:-1] == other.slopes
+        assert tuple(s for s in fit.slopes if s.name != TERM) == other.slopes
         assert (fit.intercept, fit.relative_residual_sd, fit.observations) == (
             other.intercept,
             other.relative_residual_sd,
@@ -133,8 +137,6 @@ def test_pairs_of_one_mesh_share_its_error() -> None:
     once = twin_price(frame, "allocated_bytes", TERM)
     doubled = pd.concat([frame, frame.assign(repeat=frame["repeat"] + 2)], ignore_index=True)
     twice = twin_price(doubled, "allocated_bytes", TERM)
-    assert once is not None
-    assert twice is not None
     assert twice.estimate == pytest.approx(once.estimate)
     assert twice.std_error == pytest.approx(once.std_error, rel=1e-9)
 
@@ -143,7 +145,8 @@ def test_without_enough_twins_the_term_is_fitted_with_the_others() -> None:
     frame = _meshes(twins=1)
     assert len(twin_pairs(frame, TERM)) == 2  # one mesh, two repeats
     assert MIN_MESHES == 2
-    assert twin_price(frame, "allocated_bytes", TERM) is None
+    assert twinned_terms(frame) == []
+    assert twinned_terms(_meshes(twins=2)) == [TERM]
     fitted = fit_calibration(frame, _timings(), {"files": {"calibration": "synthetic.json"}})
     slope = fitted.envoy_fit("single-stack", "istio", "allocated_bytes").slope(TERM)
     assert slope is not None
