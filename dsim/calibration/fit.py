@@ -19,10 +19,10 @@ percentage". Envoy's residuals also grow with the config, which is what this wei
 
 A term can also be priced from the differences between paired measurements alone, with errors
 robust to what the pairs of one mesh share (:func:`fit_difference`; :mod:`dsim.calibration.twins`
-says when and why). A grouped fit
-(:func:`fit_grouped`) prices some terms per group (each group its own fixed part and
-its own price of ``group_terms``) and the others once over every group's measurements: a workload
-certificate changes what each cluster's TLS context holds, not what a route or an endpoint costs.
+says when and why). A grouped fit (:func:`fit_grouped`) prices some terms per group (each group its
+own fixed part and its own price of ``group_terms``) and the others once over every group's
+measurements: a workload certificate changes what each cluster's TLS context holds, not what a route
+or an endpoint costs.
 """
 
 from __future__ import annotations

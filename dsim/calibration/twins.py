@@ -6,15 +6,14 @@ socket options add about 1% to a sidecar (up to 1.4% on the plan's twins), no mo
 calibration mesh's residual from the fit may be (Envoy's memory grows in steps the linear model
 does not follow). Fitted with every other term, such a price is lost in those residuals: the
 plan's keepalive meshes, measured as meshes of their own, priced a socket option at 0.14 KiB ±71%
-(2026-12-06). Measured against the
-same mesh without them, same design, stats and certificate profile and repeat, what the mesh holds
-cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and :func:`twin_price` prices a
-:data:`TWIN_TERMS` term from their differences alone, each weighted by 1 / the mesh's value² as the
-main fit weights its measurements, its interval robust to what the pairs of one mesh share. What
-does not cancel: the twin was measured in a later campaign than its mesh, so a drift of the machine
-between the two would load onto the price. The main fit then takes that price as known and prices
-every other term on the measurements without the term, so the twins change no other price
-(:func:`dsim.calibration.calibrate.fit_calibration`).
+(2026-12-06). Measured against the same mesh without them, same design, stats and certificate
+profile and repeat, what the mesh holds cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and
+:func:`twin_price` prices a :data:`TWIN_TERMS` term from their differences alone, each weighted by
+1 / the mesh's value² as the main fit weights its measurements, its interval robust to what the
+pairs of one mesh share. What does not cancel: the twin was measured in a later campaign than its
+mesh, so a drift of the machine between the two would load onto the price. The main fit then takes
+that price as known and prices every other term on the measurements without the term, so the twins
+change no other price (:func:`dsim.calibration.calibrate.fit_calibration`).
 """
 
 from __future__ import annotations
