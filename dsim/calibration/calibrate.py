@@ -136,7 +136,7 @@ def _fit_with_twins(
     every other price."""
     known = [twin_price(rows, target, t) for t in twinned if t in used]
     fits = fit_grouped(
-        without_twins(rows),
+        without_twins(rows, twinned),
         target,
         [t for t in used if t not in twinned],
         group="certificate_profile",

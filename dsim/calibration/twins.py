@@ -18,6 +18,8 @@ change no other price (:func:`dsim.calibration.calibrate.fit_calibration`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -56,10 +58,11 @@ def twinned_terms(measurements: pd.DataFrame) -> list[str]:
     ]
 
 
-def without_twins(measurements: pd.DataFrame) -> pd.DataFrame:
-    """The measurements every other term is fitted on: those with none of the :func:`twinned_terms`
-    (a twin repeats its mesh, so fitted again it would count that mesh twice)."""
-    twinned = twinned_terms(measurements)
+def without_twins(measurements: pd.DataFrame, twinned: Sequence[str] | None = None) -> pd.DataFrame:
+    """The measurements every other term is fitted on: those with none of the ``twinned`` terms
+    (:func:`twinned_terms` unless the caller has them already; a twin repeats its mesh, so fitted
+    again it would count that mesh twice)."""
+    twinned = twinned_terms(measurements) if twinned is None else list(twinned)
     return measurements[(measurements[twinned] == 0).all(axis=1)]
 
 
