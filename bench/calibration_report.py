@@ -20,7 +20,8 @@ Prints, in one run:
    without TLS, whatever made it so), the connection-pool meshes' residual (a pool adds no object, so no term),
    a DNS cluster's own price if priced, and the generator's fixed part from one line over every
    timing; and per mesh keepalive setting, what a cluster's keepalive measured on the plan's twin
-   meshes beside what the one price per socket option gives it;
+   meshes beside what the one price per socket option gives it, and per retry-priority twin mesh
+   what a route's retry priority measured beside its price;
 6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
    scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
    2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
@@ -304,6 +305,31 @@ def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -
     print(table.round(2).to_string())
 
 
+def retry_priority_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
+    """Per twin mesh of the plan, what a route's retry priority measured (each twin against its mesh,
+    same design, profiles and repeat) beside its one price: whether it holds from 150 routes to 17,000."""
+    pairs = twin_pairs(with_plan_columns(measurements), "retry_priorities")
+    if pairs.empty:
+        return
+    added = pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]
+    pairs["measured_kib"] = added / pairs["retry_priorities"] / 1024
+    price = {}
+    for profile in pairs["stats_profile"].unique():
+        slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope("retry_priorities")
+        price[profile] = float("nan") if slope is None else slope.estimate / 1024
+    table = pairs.groupby(["stats_profile", "point_twin"], sort=False).agg(
+        priorities=("retry_priorities", "max"),
+        pairs=("measured_kib", "size"),
+        measured_kib=("measured_kib", "mean"),
+        lowest=("measured_kib", "min"),
+        highest=("measured_kib", "max"),
+    )
+    table = table.sort_values(["stats_profile", "priorities"])
+    table["priced_kib"] = [price[profile] for profile, _ in table.index]
+    print("\na route's retry priority on the twin meshes, KiB per route: measured (twin against mesh), priced")
+    print(table.round(2).to_string())
+
+
 def choices(measurements: pd.DataFrame, timings: pd.DataFrame) -> None:
     """Each choice of the model against the alternative it replaced, fitted on the same rows."""
     # The fit prices every term but the twins' on the meshes without theirs; so do its alternatives.
@@ -380,6 +406,7 @@ def main() -> None:
     )
     choices(measurements, timings)
     keepalive_twins(calibration, measurements)
+    retry_priority_twins(calibration, measurements)
     if not args.no_measure:
         certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
         held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)

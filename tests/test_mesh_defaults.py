@@ -37,7 +37,12 @@ from tests.conftest import SCENARIOS
 SETTINGS = {
     "connect_timeout": "1.5s",
     "tcp_keepalive": {"probes": 3, "time": "600s", "interval": "30s"},
-    "default_http_retry_policy": {"attempts": 4, "retryOn": "5xx,504", "perTryTimeout": "2s"},
+    "default_http_retry_policy": {
+        "attempts": 4,
+        "retryOn": "5xx,504",
+        "perTryTimeout": "2s",
+        "retryRemoteLocalities": True,
+    },
 }
 """Every setting away from Istio's default, as a platform team pastes them from its MeshConfig."""
 SHIPPED_MEASUREMENTS = Path(__file__).parents[1] / "dsim" / "calibration" / "data" / "envoy-1.40-measurements.csv"
@@ -237,6 +242,25 @@ def test_retry_policies_are_counted_where_routes_carry_them(settings: dict[str, 
     assert config_count_row(config)["retry_policies"] == expected
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, 0),
+        (SETTINGS, 2),
+        ({"default_http_retry_policy": {"attempts": 2, "retryRemoteLocalities": False}}, 0),
+        ({"default_http_retry_policy": {"attempts": 0, "retryRemoteLocalities": True}}, 0),
+    ],
+)
+def test_retry_priorities_are_counted_where_retry_policies_carry_one(settings: dict[str, Any], expected: int) -> None:
+    """``retry_priorities`` (a route action the memory model prices): the mesh policy's
+    ``retryRemoteLocalities`` gives a's default route and b's a retry priority; a's own route keeps its
+    VirtualService's retries, which ask for none; retries off leave nothing to carry one."""
+    config = _config(_shop(**settings))
+    assert config_count_row(config)["retry_priorities"] == expected
+    carried = sum(route.route.retry_policy.HasField("retry_priority") for route in _routes(config).values())
+    assert carried == expected
+
+
 def test_without_a_mesh_policy_routes_keep_istios_default() -> None:
     found = {name: _retries(route) for name, route in _routes(_config(_shop())).items()}
     istio = (2, "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes", 0, 1)
@@ -280,7 +304,12 @@ def test_settings_are_written_in_meshconfigs_form_and_read_back_equal() -> None:
     assert {k: written[k] for k in SETTINGS} == {
         "connect_timeout": "1500ms",
         "tcp_keepalive": {"probes": 3, "time": "600s", "interval": "30s"},
-        "default_http_retry_policy": {"attempts": 4, "perTryTimeout": "2s", "retryOn": "5xx,504"},
+        "default_http_retry_policy": {
+            "attempts": 4,
+            "perTryTimeout": "2s",
+            "retryOn": "5xx,504",
+            "retryRemoteLocalities": True,
+        },
     }
     assert scenario_from_dict(yaml.safe_load(scenario_to_yaml(scenario))) == scenario
 
@@ -334,6 +363,13 @@ def test_retry_policies_are_priced_only_where_a_measured_mesh_had_retries_off() 
     assert "retry_policies" not in memory_terms(measured[~measured["point"].str.contains("-retryoff")])
 
 
+def test_retry_priorities_are_priced_only_where_a_measured_mesh_had_them() -> None:
+    """Every other measured route's retry policy has none: a fit without those meshes has no price for them."""
+    measured = pd.read_csv(SHIPPED_MEASUREMENTS)
+    assert "retry_priorities" in memory_terms(measured)
+    assert "retry_priorities" not in memory_terms(measured[~measured["point"].str.endswith("-retryremote")])
+
+
 def test_keepalive_options_are_priced_only_where_a_measured_mesh_had_a_keepalive() -> None:
     """Every other measured cluster has none: a fit without those meshes has no price for them."""
     measured = pd.read_csv(SHIPPED_MEASUREMENTS)
@@ -343,7 +379,7 @@ def test_keepalive_options_are_priced_only_where_a_measured_mesh_had_a_keepalive
 
 def test_the_calibrations_line_tells_a_refit_from_the_first_fit() -> None:
     """A sweep keys its cached points on it: a completion, which refits the model, shows."""
-    assert "completed 2026-12-06T07:39:26Z" in load_calibration().describe()
+    assert "completed 2026-12-06T10:24:11Z" in load_calibration().describe()
 
 
 @pytest.mark.slow

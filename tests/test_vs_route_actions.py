@@ -300,7 +300,7 @@ def test_a_regex_rewrite_is_counted_as_a_compiled_regex() -> None:
 
     route = rc.Route(match=rc.RouteMatch(prefix="/"))
     route.route.regex_rewrite.pattern.regex = "^/a"
-    assert route_objects(route) == (0, 0, 1, 0, 0, 0, 0, 0, 0)  # no retry policy on this bare route
+    assert route_objects(route) == (0, 0, 1, 0, 0, 0, 0, 0, 0, 0)  # no retry policy on this bare route
 
 
 def test_route_actions_are_counted_on_the_route_and_its_weighted_destinations() -> None:
@@ -339,12 +339,17 @@ def test_route_actions_are_counted_on_the_route_and_its_weighted_destinations() 
         "cors_policies": 1,
         "mirror_policies": 2,
         "retry_policies": 0,
+        "retry_priorities": 0,
     }
     route.route.retry_policy.num_retries.value = 2
-    assert dict(zip(ROUTE_COUNTS[1:], route_objects(route), strict=True))["retry_policies"] == 1
+    counted = dict(zip(ROUTE_COUNTS[1:], route_objects(route), strict=True))
+    assert (counted["retry_policies"], counted["retry_priorities"]) == (1, 0)
+    route.route.retry_policy.retry_priority.name = "envoy.retry_priorities.previous_priorities"
+    counted = dict(zip(ROUTE_COUNTS[1:], route_objects(route), strict=True))
+    assert (counted["retry_policies"], counted["retry_priorities"]) == (1, 1)
     direct = rc.Route(match=rc.RouteMatch(prefix="/"), direct_response=rc.DirectResponseAction(status=503))
     direct.request_headers_to_add.extend(added("a"))
-    assert route_objects(direct) == (0, 0, 0, 1, 0, 0, 0, 0, 0)
+    assert route_objects(direct) == (0, 0, 0, 1, 0, 0, 0, 0, 0, 0)
 
 
 def test_accounting_is_byte_exact_every_design(mesh: Cluster) -> None:

@@ -71,7 +71,9 @@ ROUTE_TERMS = ("routes", "weighted_clusters", "header_matchers", "regex_matchers
 """A route, and what it holds (:data:`dsim.xds.routes.ROUTE_OBJECTS`): a fit prices those that vary."""
 ROUTE_ACTION_TERMS = ROUTE_ACTIONS
 """What a route does beside forwarding (:data:`dsim.xds.vocabulary.ROUTE_ACTIONS`), priced where some
-measured route did it: measurements taken before the plan had route actions fit without them."""
+measured route did it: measurements taken before the plan had route actions fit without them. A retry
+policy's retry priority (``retry_priorities``) is priced from the differences between the plan's
+``RETRY_PRIORITY_POINTS`` and the meshes they are twins of (:mod:`dsim.calibration.twins`)."""
 RETRY_TERM = "retry_policies"
 """A route's retry policy: every measured route that forwards to a service has one but on meshes whose
 retries are off (the plan's ``RETRY_POINTS``), so it is priced only where such a mesh was measured

@@ -73,9 +73,24 @@ ACCESS_LOG_FORMATS: dict[str, dict[str, str]] = {
 formats (24 command operators each, as the ``demo`` profile and a JSON-encoding mesh write them), a
 short text format of 2 operators and a long one of 48, so that an access log's price and its
 operators' come apart."""
-MESH_RETRIES: dict[str, dict[str, Any]] = {"off": {"default_http_retry_policy": {"attempts": 0}}}
+MESH_RETRIES: dict[str, dict[str, Any]] = {
+    "off": {"default_http_retry_policy": {"attempts": 0}},
+    "remote": {"default_http_retry_policy": {"attempts": 2, "retryRemoteLocalities": True}},
+    "rich": {
+        "default_http_retry_policy": {
+            "attempts": 3,
+            "retryOn": "5xx,gateway-error,reset,503",
+            "perTryTimeout": "2s",
+            "retryRemoteLocalities": True,
+            "backoff": "50ms",
+        }
+    },
+}
 """The mesh retry policies a calibration mesh can have (``mesh.default_http_retry_policy``): ``off``
-leaves every route that sets no retries of its own without a retry policy."""
+leaves every route that sets no retries of its own without a retry policy; ``remote`` is Istio's
+default policy (2 attempts) with a retry priority (``retryRemoteLocalities``, ``retry_priorities``);
+``rich`` sets every field besides, only on a mesh held out of every fit (:data:`HELD_OUT_POINTS`): a
+retry policy's other fields are not priced."""
 MESH_KEEPALIVES: dict[str, dict[str, Any]] = {
     "bare": {"tcp_keepalive": {}},
     "time": {"tcp_keepalive": {"time": "300s"}},
@@ -482,6 +497,26 @@ priced a socket option at 0.14 KiB ±71%, where the paired ``bench/mesh_defaults
 about twice that). Each setting on two meshes of different sizes (20 to 300 services), between them
 with inbound ports (two per service), subsets, DNS and NONE ServiceEntries, plaintext clusters,
 access logs, retries off, every protocol mix and family. Measured under Istio's default certificate."""
+RETRY_PRIORITY_POINTS = tuple(
+    dataclasses.replace(point, mesh_retry="remote")
+    for point in (
+        ROUTE_POINTS[0],
+        ROUTE_POINTS[3],
+        ROUTE_POINTS[6],
+        ROUTE_POINTS[10],
+        ROUTE_POINTS[12],
+        ACTION_POINTS[6],
+        POLICY_POINTS[4],
+        ACCESS_LOG_POINTS[5],
+    )
+)
+"""Meshes whose routes' retry policies carry a retry priority (:data:`MESH_RETRIES` ``remote``), each
+the twin of a mesh the plan measures with Istio's default policy: a retry priority adds about 0.4 KiB
+per route (docs/istio-objects.md 1.7a), a few tenths of a percent of a sidecar of few routes, so it is
+priced against the same mesh without it, as a keepalive is (:data:`KEEPALIVE_POINTS`). 20 to 300 services,
+150 to 17,152 retry priorities: VirtualServices of 8 to 32 routes, regex paths, route actions, a
+consistent hash (routes without the previous-hosts predicate), default routes only. Measured under
+Istio's default certificate."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -622,10 +657,10 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 def full_plan() -> Plan:
     """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
     without route actions), those with DestinationRule policies and ServiceEntries, those with
-    access logs, those without retry policies and those with a TCP keepalive under Istio's default
-    certificate, and a D-optimal subset of the small meshes plus :data:`PLAINTEXT_POINTS` under
-    every other certificate profile (but the legacy one), each measured twice. Computing it counts the
-    objects of every candidate (half a minute)."""
+    access logs, those without retry policies, those with a TCP keepalive and those with retry
+    priorities under Istio's default certificate, and a D-optimal subset of the small meshes plus
+    :data:`PLAINTEXT_POINTS` under every other certificate profile (but the legacy one), each measured
+    twice. Computing it counts the objects of every candidate (half a minute)."""
     small = _small_points()
     subset = [small[i] for i in d_optimal(_blocks(small), CERTIFICATE_POINTS)]
     points = [
@@ -637,6 +672,7 @@ def full_plan() -> Plan:
         *ACCESS_LOG_POINTS,
         *RETRY_POINTS,
         *KEEPALIVE_POINTS,
+        *RETRY_PRIORITY_POINTS,
     ]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):
@@ -672,8 +708,9 @@ def quick_plan() -> Plan:
 PLANS: dict[str, Callable[[], Plan]] = {"quick": quick_plan, "full": full_plan}
 
 # Meshes held out of every fit (replicas, ports and subset shares no plan's grid has; VirtualServices,
-# policies, access logs, retries and a keepalive in combinations no plan mesh has), on which tests and
-# bench/calibration_report.py check the model against a fresh measurement.
+# policies, access logs, retries, a keepalive and a retry policy with every field in combinations no
+# plan mesh has), on which tests and bench/calibration_report.py check the model against a fresh
+# measurement.
 HELD_OUT_POINTS = (
     PlanPoint(services=30, protocols="mixed", families="dual", replicas=2, ports=1, subsets=0.25),
     PlanPoint(services=12, protocols="http", families="ipv4", replicas=5, ports=3, subsets=0.0),
@@ -724,6 +761,17 @@ HELD_OUT_POINTS = (
         subsets=0.25,
         mesh_keepalive="idle",
     ),
+    PlanPoint(
+        services=40,
+        protocols="http",
+        families="mixed",
+        replicas=2,
+        ports=1,
+        subsets=0.0,
+        vs_share=0.8,
+        vs_routes=20,
+        mesh_retry="rich",
+    ),
 )
 HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mixed", replicas=2, ports=1, subsets=0.25)
 """A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""
@@ -731,10 +779,13 @@ HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mix
 
 def plan_vifs(points: Sequence[PlanPoint]) -> pd.DataFrame:
     """Per design and memory term, the variance inflation factor a fit on ``points`` would have
-    (object counts only: VIF depends on the plan, not on what Envoy measures)."""
+    (object counts only: VIF depends on the plan, not on what Envoy measures). As the fit does, the
+    terms twin meshes price are left out with the twins (:func:`dsim.calibration.twins.without_twins`)."""
     from dsim.calibration.fit import variance_inflation
+    from dsim.calibration.twins import without_twins
 
-    frame = pd.concat([point_facts(p).assign(zones=p.zones) for p in points], ignore_index=True)
+    frame = pd.concat([point_facts(p).assign(zones=p.zones, point=p.name) for p in points], ignore_index=True)
+    frame = without_twins(frame)
     rows = []
     for design, facts in frame.groupby("design", sort=True):
         terms = design_terms(facts)

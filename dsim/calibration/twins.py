@@ -1,13 +1,16 @@
 """Prices measured as the difference between twin meshes: the same mesh measured with and without
 one kind of object.
 
-Some objects cost a few hundred bytes apiece and come one or a few per cluster: a TCP keepalive's
+Some objects cost a few hundred bytes apiece and come one or a few per cluster or route: a TCP keepalive's
 socket options add about 1% to a sidecar (up to 1.4% on the plan's twins), no more than what one
 calibration mesh's residual from the fit may be (Envoy's memory grows in steps the linear model
 does not follow). Fitted with every other term, such a price is lost in those residuals: the
 plan's keepalive meshes, measured as meshes of their own, priced a socket option at 0.14 KiB ±71%
 (2026-12-06). Measured against the same mesh without them, same design, stats and certificate
 profile and repeat, what the mesh holds cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and
+so are its ``RETRY_PRIORITY_POINTS`` (a retry policy's retry priority, about 0.4 KiB per route: on
+meshes of thousands of routes the regression resolves it too, 0.41 KiB ±3.3%, but the twins price it
+to ±1.3% and leave every other price as it was), and
 :func:`twin_price` prices a :data:`TWIN_TERMS` term from their differences alone, each weighted by
 1 / the mesh's value² as the main fit weights its measurements, its interval robust to what the
 pairs of one mesh share. What does not cancel: the twin was measured in a later campaign than its
@@ -26,7 +29,7 @@ import pandas as pd
 from dsim.calibration.fit import CONFIDENCE, Coefficient, fit_difference
 from dsim.xds.vocabulary import COUNT_COLUMNS
 
-TWIN_TERMS = ("keepalive_options",)
+TWIN_TERMS = ("keepalive_options", "retry_priorities")
 """Terms priced from twin meshes wherever the measurements have twins of enough meshes (:func:`twinned_terms`)."""
 _SAME = ("design", "stats_profile", "certificate_profile", "repeat", "services", "zones")
 """What a twin shares with its mesh beside every other object count. ``services`` and ``zones`` tell

@@ -129,6 +129,7 @@ def route_objects(route: rc.Route) -> tuple[int, ...]:
     filters = route.typed_per_filter_config
     mirrors = len(action.request_mirror_policies) if action is not None else 0
     retries = int(action is not None and action.HasField("retry_policy"))
+    priorities = int(retries and action is not None and action.retry_policy.HasField("retry_priority"))
     return (
         len(weighted),
         len(matchers),
@@ -139,6 +140,7 @@ def route_objects(route: rc.Route) -> tuple[int, ...]:
         int(CORS_FILTER in filters),
         mirrors,
         retries,
+        priorities,
     )
 
 

@@ -19,13 +19,16 @@ ROUTE_ACTIONS = (
     "cors_policies",
     "mirror_policies",
     "retry_policies",
+    "retry_priorities",
 )
 """What a route does beside forwarding that Envoy builds an object for (:mod:`dsim.xds.routes`
 counts them): each header it, or one of its weighted destinations, adds or sets, request or
 response (a formatter each); each header it removes; a fault filter config; a CORS filter config;
 each request mirror policy; its retry policy (every route to a service's cluster has one, unless its
 VirtualService's ``retries`` or the mesh's ``defaultHttpRetryPolicy`` say ``attempts: 0``; a
-catch-all has none). Measured,
+catch-all has none); the retry priority a retry policy with ``retryRemoteLocalities`` carries (Envoy
+keeps its own copy of the priority's config for each; a retry policy's other fields measured within
+the noise of one run, docs/istio-objects.md 1.7a). Measured,
 they are not small beside a route (``bench/route_actions_memory.py``, ``bench/mesh_defaults_memory.py``)."""
 
 CLUSTER_OBJECTS = ("plaintext_clusters", "dns_clusters", "outlier_detectors", "hash_rings", "keepalive_options")

@@ -22,11 +22,14 @@ from dsim.calibration.plan import (
     ACTION_POINTS,
     CERTIFICATE_POINTS,
     FULL_SMALL_POINTS,
+    HELD_OUT_POINTS,
     KEEPALIVE_POINTS,
     MESH_KEEPALIVES,
+    MESH_RETRIES,
     PLAINTEXT_POINTS,
     POLICY_POINTS,
     RETRY_POINTS,
+    RETRY_PRIORITY_POINTS,
     ROUTE_POINTS,
     SCALE_POINTS,
     PlanPoint,
@@ -37,6 +40,7 @@ from dsim.calibration.plan import (
     quick_plan,
     select_scale_points,
 )
+from dsim.calibration.twins import TWIN_TERMS
 from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS
 
 QUICK_BEFORE = (  # the quick plan's first meshes before zones and certificate profiles existed
@@ -98,7 +102,15 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
     main = [p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE]
     by_hand = sum(
         len(points)
-        for points in (ROUTE_POINTS, ACTION_POINTS, POLICY_POINTS, ACCESS_LOG_POINTS, RETRY_POINTS, KEEPALIVE_POINTS)
+        for points in (
+            ROUTE_POINTS,
+            ACTION_POINTS,
+            POLICY_POINTS,
+            ACCESS_LOG_POINTS,
+            RETRY_POINTS,
+            KEEPALIVE_POINTS,
+            RETRY_PRIORITY_POINTS,
+        )
     )
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + by_hand
     assert {p.services for p in main} >= {1000, 2000, 3500, 5000}
@@ -112,7 +124,8 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
 @pytest.mark.slow
 def test_every_term_of_the_full_plan_varies_independently(plan: list[PlanPoint]) -> None:
     main = plan_vifs([p for p in plan if p.certificate == DEFAULT_CERTIFICATE_PROFILE])
-    assert {"locality_groups", "routes", "weighted_clusters", *CLUSTER_TERMS} <= set(main["term"])
+    assert {"locality_groups", "routes", "weighted_clusters", *CLUSTER_TERMS} - set(TWIN_TERMS) <= set(main["term"])
+    assert not set(TWIN_TERMS) & set(main["term"])  # priced from their twins, which the fit leaves out
     # A route and its retry policy move together on every mesh but the eight RETRY_POINTS: their VIF
     # is about 49, yet the shipped fit prices both within ±4% (tests/calibration/test_shipped.py holds
     # every interval to the shipping bound). Every other term stays under 25.
@@ -213,3 +226,27 @@ def test_the_keepalive_points_vary_its_socket_options_apart_from_the_clusters() 
     same = [c for c in COUNT_COLUMNS if c != "keepalive_options"]
     pd.testing.assert_frame_equal(facts[same], twins[same])
     assert (twins["keepalive_options"] == 0).all()
+
+
+def test_the_retry_priority_points_are_twins_of_meshes_with_istios_retry_policy() -> None:
+    """Every route that forwards carries the mesh's policy with a retry priority (150 to 17,152 over the
+    points, under every design); each point is the twin of a plan mesh with Istio's default policy, so
+    the priorities vary apart from the routes and what else the mesh holds."""
+    facts = pd.concat([point_facts(p).assign(point=p.name) for p in RETRY_PRIORITY_POINTS], ignore_index=True)
+    assert (facts["retry_priorities"] == facts["retry_policies"]).all()
+    assert (facts["retry_priorities"] == facts["routes"] - facts["route_configurations"]).all()  # all but catch-alls
+    single = facts[facts["design"] == "single-stack"]["retry_priorities"]
+    assert (single.min(), single.max()) == (150, 17_152)
+    assert {p.mesh_retry for p in RETRY_PRIORITY_POINTS} == {"remote"}  # "rich" is held out
+    assert [p.mesh_retry for p in HELD_OUT_POINTS if p.mesh_retry in ("remote", "rich")] == ["rich"]
+    assert (
+        RETRY_PRIORITY_POINTS[0].scenario()["mesh"]["default_http_retry_policy"]
+        == (MESH_RETRIES["remote"]["default_http_retry_policy"])
+    )
+    bases = [dataclasses.replace(p, mesh_retry="") for p in RETRY_PRIORITY_POINTS]
+    measured = (*ROUTE_POINTS, *ACTION_POINTS, *POLICY_POINTS, *ACCESS_LOG_POINTS)
+    assert {p.name for p in bases} <= {p.name for p in measured}
+    twins = pd.concat([point_facts(p).assign(point=p.name) for p in bases], ignore_index=True)
+    same = [c for c in COUNT_COLUMNS if c != "retry_priorities"]
+    pd.testing.assert_frame_equal(facts[same], twins[same])
+    assert (twins["retry_priorities"] == 0).all()
