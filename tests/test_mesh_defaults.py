@@ -253,8 +253,9 @@ def test_retry_policies_are_counted_where_routes_carry_them(settings: dict[str, 
 )
 def test_retry_priorities_are_counted_where_retry_policies_carry_one(settings: dict[str, Any], expected: int) -> None:
     """``retry_priorities`` (a route action the memory model prices): the mesh policy's
-    ``retryRemoteLocalities`` gives a's default route and b's a retry priority; a's own route keeps its
-    VirtualService's retries, which ask for none; retries off leave nothing to carry one."""
+    ``retryRemoteLocalities`` gives a retry priority to a's VirtualService route without retries of its
+    own and to b's default route; a's route with its own retries asks for none; retries off leave
+    nothing to carry one."""
     config = _config(_shop(**settings))
     assert config_count_row(config)["retry_priorities"] == expected
     carried = sum(route.route.retry_policy.HasField("retry_priority") for route in _routes(config).values())

@@ -16,6 +16,7 @@ from dsim import build_cluster, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.xds.generate import proxy_config
+from dsim.xds.sizes import config_count_row
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 
@@ -449,6 +450,16 @@ def test_retry_options_are_istios(mesh: Cluster) -> None:
     kept = catch_all["route"]["retry_policy"]
     assert [p["name"] for p in kept["retry_host_predicate"]] == ["envoy.retry_host_predicates.previous_hosts"]
     assert "retry_priority" not in kept
+    # The memory model counts the VirtualService's own retry priority as it counts the mesh policy's.
+    index = index_for(mesh)
+    config = proxy_config(index, index.find_proxy("a/web"), get_design("single-stack"))
+    carried = sum(
+        route.route.retry_policy.HasField("retry_priority")
+        for routes in config.routes
+        for vhost in routes.virtual_hosts
+        for route in vhost.routes
+    )
+    assert config_count_row(config)["retry_priorities"] == carried > 0
 
 
 def _without(cluster: Cluster, **cleared: None) -> tuple[Any, ...]:

@@ -18,7 +18,8 @@ _EXACT = {
     # A route's fault and CORS policies are per-route filter configs.
     "faults": "fault filter configs",
     "cors_policies": "CORS filter configs",
-    # A retry policy with retryRemoteLocalities holds a retry priority, its config Envoy's own copy.
+    # Named by the Istio field that asks for it: users set retryRemoteLocalities, and Envoy builds a
+    # retry priority (a copy of its config per route) from it.
     "retry_priorities": "retry priorities (retryRemoteLocalities)",
     # Each operator of an access log's format is a formatter of its own in Envoy.
     "access_log_operators": "access log format operators",
