@@ -54,8 +54,13 @@ ENTRIES: list[dict[str, Any]] = [
             "endpoints": [
                 {"address": "10.1.0.1", "locality": "r1/z1", "labels": {"security.istio.io/tlsMode": "istio"}},
                 {"address": "2001:db8:1::1", "ports": {"tcp": 7000}, "weight": 3},
-                {"address": "10.1.0.3", "serviceAccount": "pg"},  # an identity: tlsMode istio
-                {"address": "10.1.0.4", "serviceAccount": "backup", "labels": {"security.istio.io/tlsMode": "off"}},
+                # an identity: tlsMode istio; canonical labels
+                {"address": "10.1.0.3", "serviceAccount": "pg", "labels": {"app": "postgres", "version": "v2"}},
+                {
+                    "address": "10.1.0.4",
+                    "serviceAccount": "backup",
+                    "labels": {"security.istio.io/tlsMode": "off", "service.istio.io/workload-name": "backup-vm"},
+                },
             ],
         },
     },
@@ -221,6 +226,40 @@ def test_clusters_follow_the_resolution(mesh) -> None:  # type: ignore[no-untype
     assert clusters["outbound|8081||rr.example.com"].type == cluster_pb2.Cluster.LOGICAL_DNS
     (db,) = [e for e in config.endpoints if e.cluster_name == "outbound|3306||db.internal"]
     assert sum(len(g.lb_endpoints) for g in db.endpoints) == 2  # the selected pods
+
+
+def _workloads(assignment: Any) -> dict[str, str]:
+    return {
+        lb.endpoint.address.socket_address.address: lb.metadata.filter_metadata["istio"]["workload"]
+        for group in assignment.endpoints
+        for lb in group.lb_endpoints
+    }
+
+
+def test_endpoint_workload_metadata_is_what_istio_writes(mesh) -> None:  # type: ignore[no-untyped-def]
+    """``istio.workload`` (``AppendLbEndpointMetadata``): workload name, namespace, canonical name and
+    revision, cluster. An entry's endpoint is the workload ``<entry>-<index>`` unless its
+    ``service.istio.io/workload-name`` label names it (``convertServiceEntryToInstances``,
+    ``WorkloadNameFromWorkloadEntry``), and that name is its canonical name without a canonical label;
+    a DNS entry's host is the workload named as the entry; the default revision ``latest`` is left
+    out, for the mesh's pods too."""
+    config = _config(mesh, "default/web", "single-stack")
+    (st,) = [e for e in config.endpoints if e.cluster_name == "outbound|5432||st.internal"]
+    assert _workloads(st) == {
+        "10.1.0.1": "st-0;ext;st-0;;Kubernetes",
+        "2001:db8:1::1": "st-1;ext;st-1;;Kubernetes",
+        "10.1.0.3": "st-2;ext;postgres;v2;Kubernetes",
+        "10.1.0.4": "backup-vm;ext;backup-vm;;Kubernetes",
+    }
+    clusters = {c.name: c for c in config.clusters}
+    assert _workloads(clusters["outbound|443||api.example.com"].load_assignment) == {
+        "api.example.com": "api;ext;api;;Kubernetes"
+    }
+    assert set(_workloads(clusters["outbound|8081||rr.example.com"].load_assignment).values()) == {
+        "rr-0;newns;rr-0;;Kubernetes"
+    }
+    (db,) = [e for e in config.endpoints if e.cluster_name == "outbound|3306||db.internal"]
+    assert set(_workloads(db).values()) == {"db;ext;db;;Kubernetes"}  # the selected pods: no version label
 
 
 def test_listeners_and_routes(mesh) -> None:  # type: ignore[no-untyped-def]

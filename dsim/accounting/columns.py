@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster import Cluster
+from dsim.cluster.labels import endpoint_revision
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
 from dsim.xds.access_logs import AccessLogging
@@ -138,7 +139,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         _lengths(workloads["name"])
         + ns_length[workload_ns]
         + _lengths(workloads["canonical_service"])
-        + _lengths(workloads["canonical_revision"])
+        + _lengths(workloads["canonical_revision"].map(endpoint_revision))
         + len(CLUSTER_ID)
         + 4
     )

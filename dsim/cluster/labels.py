@@ -29,7 +29,18 @@ def canonical_service(labels: Mapping[str, str], workload_name: str) -> str:
 
 
 def canonical_revision(labels: Mapping[str, str]) -> str:
-    return next((labels[k] for k in _REVISION_LABELS if k in labels), "latest")
+    return next((labels[k] for k in _REVISION_LABELS if k in labels), DEFAULT_REVISION)
+
+
+DEFAULT_REVISION = "latest"
+"""The canonical revision of a workload without a revision label (``CanonicalService``)."""
+
+
+def endpoint_revision(revision: str) -> str:
+    """A canonical revision as an endpoint's ``istio.workload`` metadata carries it: the default
+    ``latest`` is left out (``AppendLbEndpointMetadata``, Istio 1.18 and later, istio/istio#43422:
+    "don't bother sending the default value"); the proxy's own tracing tags keep it."""
+    return "" if revision == DEFAULT_REVISION else revision
 
 
 class WorkloadIndex:

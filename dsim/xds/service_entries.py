@@ -39,7 +39,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
-from dsim.cluster.labels import canonical_revision, canonical_service, selects
+from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.service_entries import entry_addresses, registry_rows
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.memo import instance_cache
@@ -197,16 +197,23 @@ def _family(address: str) -> IpFamily | None:
         return None  # a hostname
 
 
-def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str]) -> list[WorkloadEntry]:
+WORKLOAD_NAME_LABEL = "service.istio.io/workload-name"
+
+
+def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str]) -> list[tuple[str, WorkloadEntry]]:
     """The entry's own endpoints this copy carries whose labels hold ``labels`` (a subset's; the
-    host itself, for DNS without endpoints, has none)."""
+    host itself, for DNS without endpoints, has none), each with its workload name: the
+    ``service.istio.io/workload-name`` label, else ``<entry>-<index>`` (the endpoint's place in the
+    entry; ``convertServiceEntryToInstances`` names it so, then ``WorkloadNameFromWorkloadEntry``),
+    the entry's own name for the host itself."""
     spec = view.entry.spec
-    listed = list(spec.endpoints)
+    name = view.entry.name
+    listed = [(e.labels.get(WORKLOAD_NAME_LABEL, f"{name}-{i}"), e) for i, e in enumerate(spec.endpoints)]
     if not listed and spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
-        listed = [WorkloadEntry(address=view.host)]
+        listed = [(name, WorkloadEntry(address=view.host))]
     if copy.endpoint_split:
-        listed = [e for e in listed if _family(e.address) in (None, *copy.endpoint_families)]
-    return [e for e in listed if selects(labels, e.labels)]
+        listed = [(w, e) for w, e in listed if _family(e.address) in (None, *copy.endpoint_families)]
+    return [(w, e) for w, e in listed if selects(labels, e.labels)]
 
 
 def _subset(objects: ObjectView, service: int, subset: str) -> Subset:
@@ -231,26 +238,27 @@ TLS_MODE_LABEL = "security.istio.io/tlsMode"
 
 
 def _inline_assignment(
-    name: str, view: EntryView, port: PortView, listed: Sequence[WorkloadEntry]
+    name: str, view: EntryView, port: PortView, listed: Sequence[tuple[str, WorkloadEntry]]
 ) -> endpoint_pb2.ClusterLoadAssignment:
-    """The entry's endpoints by locality, each at its port override or the port's target port.
-    Metadata as for a workload entry: ``tlsMode`` from its label, else ``istio`` for an endpoint with
-    a service account (``getTLSModeFromWorkloadEntry``), written whatever its value but empty or
-    ``disabled`` (``AppendLbEndpointMetadata``: only ``istio`` matches the cluster's mTLS socket, but
-    the metadata carries any); ``istio.workload`` with an empty workload name and the endpoint's
-    canonical labels (inferred)."""
+    """The entry's endpoints (with their workload names, :func:`_inline_endpoints`) by locality, each
+    at its port override or the port's target port. Metadata as for a workload entry: ``tlsMode`` from
+    its label, else ``istio`` for an endpoint with a service account (``getTLSModeFromWorkloadEntry``),
+    written whatever its value but empty or ``disabled`` (``AppendLbEndpointMetadata``: only ``istio``
+    matches the cluster's mTLS socket, but the metadata carries any); ``istio.workload`` as
+    ``AppendLbEndpointMetadata`` writes it: the workload name, the entry's namespace, the canonical
+    name from the labels (else the workload name), the canonical revision (left out when ``latest``)."""
     groups: dict[str, list[ec.LbEndpoint]] = {}
-    for endpoint in listed:
+    for workload_name, endpoint in listed:
         filters: dict[str, dict[str, str]] = {}
         tls_mode = endpoint.labels.get(TLS_MODE_LABEL, "istio" if endpoint.service_account else "")
         if tls_mode not in ("", "disabled"):
             filters["envoy.transport_socket_match"] = {"tlsMode": tls_mode}
         workload = ";".join(
             (
-                "",
+                workload_name,
                 view.namespace,
-                canonical_service(endpoint.labels, ""),
-                canonical_revision(endpoint.labels),
+                canonical_service(endpoint.labels, workload_name),
+                endpoint_revision(canonical_revision(endpoint.labels)),
                 CLUSTER_ID,
             )
         )

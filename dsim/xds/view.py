@@ -21,6 +21,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
+from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
@@ -212,7 +213,7 @@ class ClusterIndex:
             + ";"
             + workloads["canonical_service"]
             + ";"
-            + workloads["canonical_revision"]
+            + workloads["canonical_revision"].map(endpoint_revision)
             + ";"
             + CLUSTER_ID
         ).to_numpy()
