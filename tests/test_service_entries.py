@@ -238,18 +238,18 @@ def _workloads(assignment: Any) -> dict[str, str]:
 
 def test_endpoint_workload_metadata_is_what_istio_writes(mesh) -> None:  # type: ignore[no-untyped-def]
     """``istio.workload`` (``AppendLbEndpointMetadata``): workload name, namespace, canonical name and
-    revision, cluster. An entry's endpoint is the workload ``<entry>-<index>`` unless its
-    ``service.istio.io/workload-name`` label names it (``convertServiceEntryToInstances``,
-    ``WorkloadNameFromWorkloadEntry``), and that name is its canonical name without a canonical label;
-    a DNS entry's host is the workload named as the entry; the default revision ``latest`` is left
-    out, for the mesh's pods too."""
+    revision, cluster. An entry's endpoint is the workload ``<entry>-<index>``, whatever its labels say
+    (a ``service.istio.io/workload-name`` label included: ``convertServiceEntryToInstances`` hands
+    ``WorkloadNameFromWorkloadEntry`` the name alone), and that name is its canonical name without a
+    canonical label; a DNS entry's host is the workload named as the entry; the default revision
+    ``latest`` is left out, for the mesh's pods too."""
     config = _config(mesh, "default/web", "single-stack")
     (st,) = [e for e in config.endpoints if e.cluster_name == "outbound|5432||st.internal"]
     assert _workloads(st) == {
         "10.1.0.1": "st-0;ext;st-0;;Kubernetes",
         "2001:db8:1::1": "st-1;ext;st-1;;Kubernetes",
         "10.1.0.3": "st-2;ext;postgres;v2;Kubernetes",
-        "10.1.0.4": "backup-vm;ext;backup-vm;;Kubernetes",
+        "10.1.0.4": "st-3;ext;st-3;;Kubernetes",  # its workload-name label renames nothing
     }
     clusters = {c.name: c for c in config.clusters}
     assert _workloads(clusters["outbound|443||api.example.com"].load_assignment) == {

@@ -197,18 +197,16 @@ def _family(address: str) -> IpFamily | None:
         return None  # a hostname
 
 
-WORKLOAD_NAME_LABEL = "service.istio.io/workload-name"
-
-
 def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str]) -> list[tuple[str, WorkloadEntry]]:
     """The entry's own endpoints this copy carries whose labels hold ``labels`` (a subset's; the
-    host itself, for DNS without endpoints, has none), each with its workload name: the
-    ``service.istio.io/workload-name`` label, else ``<entry>-<index>`` (the endpoint's place in the
-    entry; ``convertServiceEntryToInstances`` names it so, then ``WorkloadNameFromWorkloadEntry``),
-    the entry's own name for the host itself."""
+    host itself, for DNS without endpoints, has none), each with its workload name: ``<entry>-<index>``
+    (the endpoint's place in the entry, before any filter), the entry's own name for the host itself.
+    ``convertServiceEntryToInstances`` names the endpoint so, and ``WorkloadNameFromWorkloadEntry``
+    reads only that name's own labels and annotations, which it has none of: the endpoint's labels,
+    ``service.istio.io/workload-name`` included, never rename it."""
     spec = view.entry.spec
     name = view.entry.name
-    listed = [(e.labels.get(WORKLOAD_NAME_LABEL, f"{name}-{i}"), e) for i, e in enumerate(spec.endpoints)]
+    listed = [(f"{name}-{i}", e) for i, e in enumerate(spec.endpoints)]
     if not listed and spec.resolution in ("DNS", "DNS_ROUND_ROBIN"):
         listed = [(name, WorkloadEntry(address=view.host))]
     if copy.endpoint_split:
