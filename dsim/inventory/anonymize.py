@@ -19,8 +19,9 @@ What stays recognisable, on purpose:
   ``*.istio.io/*``), though not their values;
 - the namespaces Kubernetes and Istio give meaning to (``default``, ``istio-system`` (the root
   namespace: its Sidecar is mesh-wide), ``kube-system``, ``kube-public``, ``kube-node-lease``), the
-  service account ``default``, the gateway ``mesh``, ``*``, ``.`` and ``~``, and the names dsim's own
-  generator gives (``ns-0000``, ``svc-00000``);
+  service account ``default``, the gateway ``mesh``, ``*``, ``.`` and ``~``, the revision ``latest``
+  (Istio's default, which endpoints' metadata leaves out), and the names dsim's own generator gives
+  (``ns-0000``, ``svc-00000``);
 - the last label of a host outside the cluster (``com`` in ``api.stripe.com``) and the
   ``svc.<cluster domain>`` suffix of the cluster's hosts;
 - the punctuation of header match values and URIs (only their letter-and-digit runs are hashed),
@@ -56,9 +57,11 @@ from dsim.scenario.istio.rules import is_ip
 from dsim.scenario.model import Mesh, Network
 
 KEPT_NAMES = frozenset(
-    {"default", "istio-system", "kube-system", "kube-public", "kube-node-lease", "mesh", "*", ".", "~", ""}
+    {"default", "istio-system", "kube-system", "kube-public", "kube-node-lease", "mesh", "latest", "*", ".", "~", ""}
 )
-"""Names with a meaning to Kubernetes or Istio, never hashed."""
+"""Names with a meaning to Kubernetes or Istio, never hashed (``latest``, Istio's default canonical
+revision, is left out of endpoints' metadata where another revision is written: hashed, it would
+change the config's bytes)."""
 
 # Istio's protocol port-name prefixes (dsim.scenario.resolve plus the ones Istio also knows).
 PROTOCOL_PREFIXES = ("grpc-web", "http2", "https", "http", "grpc", "tcp", "tls", "mongo", "mysql", "redis", "udp")

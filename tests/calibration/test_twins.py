@@ -159,7 +159,7 @@ def test_without_enough_twins_the_term_is_fitted_with_the_others() -> None:
         # A socket option: about a quarter of a KiB.
         (TERM, r"-ka\w+$", 200, 300),
         # A retry priority: 0.39 to 0.45 KiB a route on each twin of 840 routes or more (the bench
-        # sidecar of 339 measured 0.53 KiB, within the few hundred bytes a run moves there).
+        # sidecar of 339 measured 0.52 KiB, within the few hundred bytes a run moves there).
         ("retry_priorities", r"-retryremote$", 400, 470),
     ],
 )
