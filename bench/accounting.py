@@ -74,10 +74,14 @@ Prints, in one run:
    (``dsim/accounting/holder_sets.py``) against the same sums row by row, their ratio and agreement;
    then ten minutes of churn through the push model (single-stack), the public mesh against the one
    with a private Service, and their ratio.
+16. Locality failover (``docs/istio-objects.md`` 2.5): part 3's mesh with two pods per service over
+   three zones of two regions, so every proxy's endpoint sets of rules with outlier detection carry
+   priorities from its own locality, against the same mesh with every rule turning failover off:
+   the accounting of every design, its ratio, and what failover adds to the mean proxy.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
-``shared-hosts`` (14) or ``private-objects`` (15).
+``shared-hosts`` (14), ``private-objects`` (15) or ``failover`` (16).
 """
 
 from __future__ import annotations
@@ -667,6 +671,38 @@ def route_actions() -> None:
     print(f"  mean proxy's route bytes (additional-addresses): {before:,.0f} -> {after:,.0f} ({after / before:.2f}x)")
 
 
+def failover() -> None:
+    """Part 16: part 3's mesh with two pods per service over three zones of two regions, its rules'
+    outlier detection failing over by locality, against the same mesh with failover turned off by
+    every rule (the same objects, no priorities), in the same run."""
+    zones = [{"region": "r1", "zone": "z1"}, {"region": "r1", "zone": "z2"}, {"region": "r2", "zone": "z3"}]
+    spread = {
+        **ISTIO_OBJECTS["synthetic"],
+        "replicas": {"distribution": "fixed", "mean": 2, "max": 2},
+        "localities": zones,
+    }
+    rules = ISTIO_OBJECTS["istio_objects"]["destination_rules"]
+    meshes = {}
+    for label, on in (("off", False), ("failover", True)):
+        objects = {**ISTIO_OBJECTS["istio_objects"], "destination_rules": {**rules, "locality_failover": on}}
+        cluster = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, "synthetic": spread, "istio_objects": objects}))
+        meshes[label] = (cluster, _timed_designs(cluster))
+    (plain, plain_times), (failing, failing_times) = meshes["off"], meshes["failover"]
+    print(
+        f"{len(failing.services):,} services, {len(failing.proxies):,} proxies over 3 zones, outlier detection on half "
+        "the rules, failing over: accounting "
+        + ", ".join(f"{k} {v:.2f} s ({v / plain_times[k]:.2f}x)" for k, v in failing_times.items())
+        + " (ratio to failover off)"
+    )
+    design = get_design("additional-addresses")
+    (plain_sizes, _), (sizes, counts) = (vectorized_sizes(cluster, design) for cluster in (plain, failing))
+    eds = [float(t[t["xds_type"] == "endpoints"]["bytes"].mean()) for t in (plain_sizes, sizes)]
+    print(
+        f"  mean proxy (additional-addresses): endpoint bytes {eds[0]:,.0f} -> {eds[1]:,.0f}, "
+        f"{counts['failover_priorities'].mean():,.0f} priorities past the first"
+    )
+
+
 def _route_bytes(sizes: pd.DataFrame) -> float:
     """The mean proxy's RDS bytes in a ``vectorized_sizes`` table."""
     return float(sizes[sizes["xds_type"] == "routes"].groupby("proxy")["bytes"].sum().mean())
@@ -823,8 +859,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "route-actions": route_actions,
     "shared-hosts": shared_hosts,
     "private-objects": private_objects,
+    "failover": failover,
 }
-"""Parts 3 to 15 by ``--only`` name, in order."""
+"""Parts 3 to 16 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -833,7 +870,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 15",
+        help="run only parts 3 to 5, or one of parts 6 to 16",
     )
     args = parser.parse_args()
     if args.only:

@@ -20,8 +20,9 @@ Prints, in one run:
    without TLS, whatever made it so), the connection-pool meshes' residual (a pool adds no object, so no term),
    a DNS cluster's own price if priced, and the generator's fixed part from one line over every
    timing; and per mesh keepalive setting, what a cluster's keepalive measured on the plan's twin
-   meshes beside what the one price per socket option gives it, and per retry-priority twin mesh
-   what a route's retry priority measured beside its price;
+   meshes beside what the one price per socket option gives it, and per retry-priority and
+   failover twin mesh what a route's retry priority and an endpoint set's priority past the first
+   measured beside its price;
 6. held-out errors: a fresh real-Envoy measurement of configs no fit used (the quickstart
    scenario's first sidecar, the meshes of ``HELD_OUT_POINTS`` and, unless ``--no-scale``, the
    2,000-service ``HELD_OUT_SCALE_POINT``) against the prediction, for memory and apply CPU, per
@@ -275,6 +276,15 @@ def cluster_objects(profile: str, rows: pd.DataFrame, terms: list[str]) -> None:
         )
 
 
+def _single_stack_prices(calibration: dsim.Calibration, profiles: object, term: str) -> dict[str, float]:
+    """Per stats profile: ``term``'s memory price in bytes (one for every design; NaN where unpriced)."""
+    prices = {}
+    for profile in pd.unique(pd.Series(profiles)):
+        slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope(term)
+        prices[str(profile)] = float("nan") if slope is None else slope.estimate
+    return prices
+
+
 def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
     """Per mesh keepalive setting of the plan's twins, what a cluster's keepalive measured (each
     twin against its mesh, same design, profiles and repeat) beside what the one price per socket
@@ -289,10 +299,7 @@ def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -
     # carry one (all but the black hole).
     with_keepalive = pairs["keepalive_options"] / pairs["options_per_cluster"]
     pairs["measured_kib"] = (pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]) / with_keepalive / 1024
-    price = {}
-    for profile in pairs["stats_profile"].unique():
-        slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope("keepalive_options")
-        price[profile] = float("nan") if slope is None else slope.estimate
+    price = _single_stack_prices(calibration, pairs["stats_profile"], "keepalive_options")
     pairs["priced_kib"] = pairs["stats_profile"].map(price) * pairs["options_per_cluster"] / 1024
     table = pairs.groupby(["stats_profile", "setting", "options_per_cluster"]).agg(
         pairs=("measured_kib", "size"),
@@ -305,30 +312,28 @@ def keepalive_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -
     print(table.round(2).to_string())
 
 
-def retry_priority_twins(calibration: dsim.Calibration, measurements: pd.DataFrame) -> None:
-    """Per twin mesh of the plan, what a route's retry priority measured (each twin against its mesh,
-    same design, profiles and repeat) beside its one price: whether it holds from 150 routes to 17,000."""
-    pairs = twin_pairs(with_plan_columns(measurements), "retry_priorities")
+def twins_per_mesh(calibration: dsim.Calibration, measurements: pd.DataFrame, term: str, what: str) -> None:
+    """Per twin mesh of the plan, what one of ``term`` (``what``, in words) measured (each twin
+    against its mesh, same design, profiles and repeat) beside its one price: whether it holds
+    across the meshes' counts."""
+    pairs = twin_pairs(with_plan_columns(measurements), term)
     if pairs.empty:
         return
     added = pairs["allocated_bytes"] - pairs["allocated_bytes_twin"]
-    pairs["measured_kib"] = added / pairs["retry_priorities"] / 1024
-    price = {}
-    for profile in pairs["stats_profile"].unique():
-        slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope("retry_priorities")
-        price[profile] = float("nan") if slope is None else slope.estimate / 1024
+    pairs["measured_kib"] = added / pairs[term] / 1024
+    price = _single_stack_prices(calibration, pairs["stats_profile"], term)
     # A twin's count differs by design (duplicate's family copies); single-stack's names the mesh.
-    single = pairs[pairs["design"] == "single-stack"].groupby("point_twin")["retry_priorities"].first()
+    single = pairs[pairs["design"] == "single-stack"].groupby("point_twin")[term].first()
     table = pairs.groupby(["stats_profile", "point_twin"], sort=False).agg(
         pairs=("measured_kib", "size"),
         measured_kib=("measured_kib", "mean"),
         lowest=("measured_kib", "min"),
         highest=("measured_kib", "max"),
     )
-    table.insert(0, "single_stack_priorities", table.index.get_level_values("point_twin").map(single))
-    table = table.sort_values(["stats_profile", "single_stack_priorities"])
-    table["priced_kib"] = [price[profile] for profile, _ in table.index]
-    print("\na route's retry priority on the twin meshes, KiB per route: measured (twin against mesh), priced")
+    table.insert(0, f"single_stack_{term}", table.index.get_level_values("point_twin").map(single))
+    table = table.sort_values(["stats_profile", f"single_stack_{term}"])
+    table["priced_kib"] = [price[profile] / 1024 for profile, _ in table.index]
+    print(f"\n{what} on the twin meshes, KiB each: measured (twin against mesh), priced")
     print(table.round(2).to_string())
 
 
@@ -408,7 +413,8 @@ def main() -> None:
     )
     choices(measurements, timings)
     keepalive_twins(calibration, measurements)
-    retry_priority_twins(calibration, measurements)
+    twins_per_mesh(calibration, measurements, "retry_priorities", "a route's retry priority")
+    twins_per_mesh(calibration, measurements, "failover_priorities", "an endpoint set's priority past the first")
     if not args.no_measure:
         certificates = args.certificates.split(",") if args.certificates else list(calibration.certificates)
         held_out(calibration, args.profiles.split(","), certificates, scale=not args.no_scale)

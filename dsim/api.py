@@ -116,7 +116,8 @@ def config_counts(
 ) -> pd.DataFrame:
     """Per proxy: the object counts Envoy's memory depends on (listeners, additional addresses,
     filter chains, clusters and what they hold, route configurations, virtual hosts, domains,
-    routes and what they hold and do, locality groups, endpoints, endpoint additional addresses:
+    routes and what they hold and do, locality groups, endpoint priorities past the first (locality
+    failover), endpoints, endpoint additional addresses:
     :data:`dsim.xds.vocabulary.COUNT_COLUMNS`)."""
     return _sizes_and_counts(target, design, method, proxies)[1]
 

@@ -1104,12 +1104,19 @@ def test_real_fields_dsim_does_not_model_are_accepted_and_listed() -> None:
 
 
 def test_unmodelled_fields_of_each_kind_are_listed() -> None:
-    rule = edited(REVIEWS_DR, "spec.trafficPolicy.loadBalancer.localityLbSetting", {"enabled": True})
+    failover = {"enabled": False, "failover": [{"from": "us-east", "to": "us-west"}]}
+    rule = edited(REVIEWS_DR, "spec.trafficPolicy.loadBalancer.localityLbSetting", failover)
     rule["spec"]["trafficPolicy"]["outlierDetection"]["splitExternalLocalOriginErrors"] = True
-    assert {p for p, _ in parse_destination_rule(rule).ignored} == {
+    parsed_rule = parse_destination_rule(rule)
+    assert {p for p, _ in parsed_rule.ignored} == {
         "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
-        "spec.trafficPolicy.loadBalancer.localityLbSetting",
+        "spec.trafficPolicy.loadBalancer.localityLbSetting.failover",
     }
+    policy = parsed_rule.value.spec.traffic_policy
+    assert policy is not None
+    assert policy.load_balancer is not None
+    assert policy.load_balancer.locality_lb_setting is not None
+    assert policy.load_balancer.locality_lb_setting.enabled is False  # read: it turns failover off
     entry = parse_service_entry(edited(STATIC_SE, "spec.endpoints[0].serviceAccount", "mongo"))
     assert not entry.ignored  # every ServiceEntry field is read: an endpoint's account is an identity
     assert entry.value.spec.endpoints[0].service_account == "mongo"

@@ -380,7 +380,7 @@ def test_keepalive_options_are_priced_only_where_a_measured_mesh_had_a_keepalive
 
 def test_the_calibrations_line_tells_a_refit_from_the_first_fit() -> None:
     """A sweep keys its cached points on it: a completion, which refits the model, shows."""
-    assert "completed 2026-12-06T10:24:11Z" in load_calibration().describe()
+    assert "completed 2026-12-06T13:25:41Z" in load_calibration().describe()
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
 from dsim.cluster.labels import endpoint_revision
 from dsim.scenario.model import IpFamily
@@ -75,6 +76,10 @@ class ClusterColumns:
     """Pods behind each subset: subset, pod."""
     region_length: np.ndarray
     zone_length: np.ndarray
+    locality_region: np.ndarray
+    """Per locality: its region's code (localities are distinct (region, zone) pairs)."""
+    proxy_localities: np.ndarray
+    """The localities proxies run in, ascending: endpoint sets that fail over are priced for each."""
     workload_namespace: np.ndarray
     canonical_service_length: np.ndarray
     canonical_revision_length: np.ndarray
@@ -177,6 +182,8 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         ),
         region_length=_lengths(c.localities["region"]),
         zone_length=_lengths(c.localities["zone"]),
+        locality_region=pd.factorize(c.localities["region"])[0],
+        proxy_localities=proxy_localities(c),
         workload_namespace=workload_ns,
         canonical_service_length=_lengths(workloads["canonical_service"]),
         canonical_revision_length=_lengths(workloads["canonical_revision"]),

@@ -24,12 +24,20 @@ import numpy as np
 import pandas as pd
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
+from dsim.accounting.failover import (
+    FAILOVER_CDS,
+    FAILOVER_EDS,
+    FAILOVER_PRIORITIES,
+    failover_metric,
+    proxy_localities,
+)
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds import listeners
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
+from dsim.xds.failover import failover_priorities
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.routes import ROUTE_COUNTS, VHOST_FIELD, vhost_objects
 from dsim.xds.service_entries import (
@@ -151,6 +159,7 @@ def entry_prices(
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
+    localities = proxy_localities(index.cluster)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
     first_trace = next(iter(traces.values()), tracing("", "", mesh_id, ""))
     names: dict[str, list[int]] = {}  # own listener name → the hosts that build one of that name
@@ -174,6 +183,16 @@ def entry_prices(
             per[name][service] = value
         per["eds_resources"][service] = len(built.endpoints)
         per["eds_bytes"][service] = sum(e.ByteSize() for e in built.endpoints)
+        if any(c.HasField("outlier_detection") for c in built.clusters):  # it may fail over by locality
+            for at in localities.tolist():
+                local = build(index, service, design, proxy, first_trace, objects, locality=index.locality(at))
+                added = {
+                    FAILOVER_EDS: sum(e.ByteSize() for e in local.endpoints) - per["eds_bytes"][service],
+                    FAILOVER_CDS: sum(c.ByteSize() for c in local.clusters) - per["cds_bytes"][service],
+                    FAILOVER_PRIORITIES: sum(failover_priorities(e) for e in local.endpoints),
+                }
+                for prefix, value in added.items():
+                    per.setdefault(failover_metric(prefix, at), np.zeros(n, np.int64))[service] = value
         for cla in built.endpoints:  # as the protobuf counts: EDS sets only, not DNS clusters' inline ones
             per["locality_groups"][service] += len(cla.endpoints)
             for group in cla.endpoints:

@@ -25,6 +25,7 @@ from dsim.accounting.entries import (
     TLS_FALLTHROUGH_DELTA,
     entry_prices,
 )
+from dsim.accounting.failover import FAILOVER_EDS, FAILOVER_PRIORITIES, failover_metric, failover_metrics
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -35,6 +36,7 @@ from dsim.xds import clusters, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
+from dsim.xds.failover import fails_over
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
@@ -238,10 +240,11 @@ def _endpoint_elements(cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundC
     )
 
 
-def _assignments(
+def _assignment_columns(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Bytes of each cluster row's ClusterLoadAssignment, and its endpoint counts."""
+) -> tuple[Columns, pd.DataFrame, pd.DataFrame]:
+    """Columns of each cluster row's ClusterLoadAssignment (its groups at priority 0), its groups
+    (row, locality, group: ``columns.ragged["group"]``) and its endpoints (row, group, extra)."""
     elements = _endpoint_elements(cols, rows, copy)
     group_keys = elements[["row", "locality"]].drop_duplicates().sort_values(["row", "locality"], ignore_index=True)
     group_keys["group"] = np.arange(len(group_keys))
@@ -250,7 +253,10 @@ def _assignments(
     group_columns = Columns(
         count=len(group_keys),
         lengths={"region": cols.region_length[locality], "zone": cols.zone_length[locality]},
-        numbers={"weight": np.bincount(elements["group"].to_numpy(), minlength=len(group_keys))},
+        numbers={
+            "weight": np.bincount(elements["group"].to_numpy(), minlength=len(group_keys)),
+            "priority": np.zeros(len(group_keys), np.int64),
+        },
         ragged={
             kind.family: Ragged(
                 elements=Columns(
@@ -280,6 +286,17 @@ def _assignments(
         numbers={"port": rows["target_port"].to_numpy()},
         ragged={"group": Ragged(elements=group_columns, owner=group_keys["row"].to_numpy())},
     )
+    return columns, group_keys, elements[["row", "group", "extra"]]
+
+
+def _assignments(
+    cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bytes of each cluster row's ClusterLoadAssignment, and its endpoint counts; with the
+    :data:`FAILOVER_EDS` metrics of each proxy locality."""
+    columns, group_keys, elements = _assignment_columns(cols, rows, copy)
+    template = load_assignment_template(copy.endpoint_additional)
+    sizes = serialized_sizes(template, columns)
     counts = {
         "locality_groups": np.bincount(group_keys["row"].to_numpy(), minlength=len(rows)),
         "endpoints": np.bincount(elements["row"].to_numpy(), minlength=len(rows)),
@@ -287,7 +304,50 @@ def _assignments(
             elements["row"].to_numpy(), weights=elements["extra"].to_numpy(), minlength=len(rows)
         ).astype(np.int64),
     }
-    return serialized_sizes(load_assignment_template(copy.endpoint_additional), columns), counts
+    return sizes, counts | _failover_deltas(cols, rows, copy, template, sizes)
+
+
+def _fails_over(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
+    """Per cluster row: whether its traffic policy fails over by locality."""
+    policies = cols.objects.policy_list
+    failing = [p for p in np.unique(rows["policy"].to_numpy()).tolist() if p >= 0 and fails_over(policies[p])]
+    return np.isin(rows["policy"].to_numpy(), failing)
+
+
+def _failover_deltas(
+    cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, template: Message, base: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per proxy locality: what each row's endpoint set (``base`` bytes at priority 0) gains where
+    its policy fails over, and the priorities beyond the first it then has, when a proxy there gives
+    its groups priorities (``applyLocalityFailover``:
+    0 its locality, 2 its region, 3 elsewhere, renumbered 0..N per set; pods carry no subzone)."""
+    failing = _fails_over(cols, rows)
+    out = {
+        failover_metric(prefix, int(at)): np.zeros(len(rows), np.int64)
+        for at in cols.proxy_localities
+        for prefix in (FAILOVER_EDS, FAILOVER_PRIORITIES)
+    }
+    if not failing.any() or len(cols.region_length) < 2:
+        return out
+    chosen = np.flatnonzero(failing)
+    columns, group_keys, _ = _assignment_columns(cols, rows.iloc[chosen], copy)
+    groups = columns.ragged["group"]
+    owner = groups.owner
+    region = cols.locality_region
+    group_locality = group_keys["locality"].to_numpy()
+    for at in cols.proxy_localities.tolist():
+        raw = np.where(group_locality == at, 0, np.where(region[group_locality] == region[at], 2, 3))
+        priority = pd.Series(raw).groupby(owner).rank(method="dense").to_numpy(np.int64) - 1
+        numbers = {**groups.elements.numbers, "priority": priority}
+        ranked = dataclasses.replace(
+            columns,
+            ragged={"group": Ragged(elements=dataclasses.replace(groups.elements, numbers=numbers), owner=owner)},
+        )
+        out[failover_metric(FAILOVER_EDS, at)][chosen] = serialized_sizes(template, ranked) - base[chosen]
+        # Priorities are 0..N per set: N more host sets.
+        extra = pd.Series(priority).groupby(owner).max()
+        out[failover_metric(FAILOVER_PRIORITIES, at)][chosen[extra.index.to_numpy()]] = extra.to_numpy()
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -572,7 +632,14 @@ def outbound_prices(
     n = len(cols.host_length)
     # Every cluster metric is there even when no service is (a sidecar of a mesh without services).
     per_service: dict[str, np.ndarray] = {
-        m: np.zeros(n, np.int64) for m in ("cds_resources", "cds_bytes", *CLUSTER_OBJECTS, *ENDPOINT_METRICS)
+        m: np.zeros(n, np.int64)
+        for m in (
+            "cds_resources",
+            "cds_bytes",
+            *CLUSTER_OBJECTS,
+            *ENDPOINT_METRICS,
+            *failover_metrics(cols.objects.cluster),
+        )
     }
     add = _summing(per_service, n)
 

@@ -18,6 +18,7 @@ import pandas as pd
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.cross_port import cross_port_deltas
+from dsim.accounting.failover import FAILOVER_TARGETS, failover_metric, is_failover_metric
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
     ENDPOINT_METRICS,
@@ -194,7 +195,13 @@ def _per_workload(
     total = {
         m: (seen.cluster_total if m in _CLUSTER_METRICS else seen.total)(per_service[m].to_numpy())
         for m in per_service.columns
+        if not is_failover_metric(m)
     }
+    # One per locality proxies run in, and nothing where no endpoint set fails over: summed only if not.
+    for m in per_service.columns:
+        if is_failover_metric(m):
+            values = per_service[m].to_numpy()
+            total[m] = seen.cluster_total(values) if values.any() else np.zeros(workloads, np.int64)
     opens = prices.http["opens"].to_numpy(bool)
     http = prices.http[opens]
     riders = prices.http[~opens]
@@ -278,6 +285,7 @@ def _per_workload(
         "locality_groups": total["locality_groups"],
         "endpoints": total["endpoints"],
         "endpoint_additional_addresses": total["endpoint_additional_addresses"],
+        **{m: value for m, value in total.items() if is_failover_metric(m)},
     }
     for metric, value in shadowed.items():
         found[metric] = found[metric] - value
@@ -424,7 +432,7 @@ def egress_layout_groups(
 ) -> dict[tuple[int, ...], list[int]]:
     """The proxies with an egress layout (port listeners, or trimmed destinations), by what their
     outbound config depends on: (Sidecar, viewer, family class, tracing class, outbound traffic
-    policy); the viewer (:meth:`dsim.cluster.Cluster.workload_viewers`) fixes the namespace."""
+    policy, locality); the viewer (:meth:`dsim.cluster.Cluster.workload_viewers`) fixes the namespace."""
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
@@ -439,10 +447,12 @@ def egress_layout_groups(
             "class": proxy_class[chosen],
             "tau": tau[w],
             "allow": allow[w].astype(np.int64),
+            # Endpoint sets that fail over are prioritised by the proxy's own locality.
+            "locality": cluster.pods["locality"].to_numpy()[cluster.proxies["pod"].to_numpy()[chosen]],
             "proxy": chosen,
         }
     )
-    grouped = keys.groupby(["sidecar", "viewer", "class", "tau", "allow"], sort=False)["proxy"]
+    grouped = keys.groupby(["sidecar", "viewer", "class", "tau", "allow", "locality"], sort=False)["proxy"]
     # Every key column is an integer column: each key is a tuple of integers.
     return {tuple(map(int, key)): members.tolist() for key, members in grouped}  # type: ignore[arg-type]
 
@@ -488,6 +498,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     pods = cluster.proxies["pod"].to_numpy()
     proxy_class = proxy_classes(cluster)
     proxy_workload = cluster.proxies["workload"].to_numpy()
+    proxy_locality = cluster.pods["locality"].to_numpy()[pods]
     taus = np.unique(tau[proxy_workload]).tolist()
     allow = allow_any_by_workload(cluster)
     row_allow = allow[own_side.workload]
@@ -522,10 +533,18 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
         mine = proxy_class == k
         rows = own_side.proxy_row[mine]
         for metric, values in outbound.items():
+            if is_failover_metric(metric):
+                continue
             value = np.asarray(values)[proxy_workload[mine]]
             if metric in own_side_metrics:
                 value = value + own_side_metrics[metric][rows]
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = value
+        # What endpoint sets that fail over add depends on the proxy's own locality, not its workload's.
+        for at in np.unique(proxy_locality[mine]).tolist():
+            chosen = np.flatnonzero(mine & (proxy_locality == at))
+            for prefix, target in FAILOVER_TARGETS.items():
+                summed = metrics.setdefault(target, np.zeros(len(pods), np.int64))
+                summed[chosen] += outbound[failover_metric(prefix, at)][proxy_workload[chosen]]
         for metric, values in own_side_metrics.items():
             own_per_proxy.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = values[rows]
     replace_message_priced_proxies(

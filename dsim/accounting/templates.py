@@ -40,11 +40,13 @@ def endpoint_kinds(additional: bool) -> tuple[EndpointKind, ...]:
 
 PORT = Number("port")  # module constants: each Number is registered with the engine once
 WEIGHT = Number("*group.weight")
+PRIORITY = Number("*group.priority")
 
 
 def load_assignment_template(additional: bool) -> Any:
     """One ClusterLoadAssignment standing for all: ``cluster`` and ``port`` per instance, groups
-    (``group``: region, zone, weight) holding endpoints of every kind (address, other, workload)."""
+    (``group``: region, zone, weight, priority, 0 where it fails over to none) holding endpoints of
+    every kind (address, other, workload)."""
     kinds = endpoint_kinds(additional)
     rows = EndpointRows(
         ipv4=tuple(ragged(k.family, "address") for k in kinds),
@@ -59,4 +61,5 @@ def load_assignment_template(additional: bool) -> Any:
     template = endpoints.load_assignment(text("cluster"), rows, PORT, families, additional)
     # The builder counts the template's endpoints; a group's weight is its own endpoint count.
     template.endpoints[0].load_balancing_weight.value = WEIGHT
+    template.endpoints[0].priority = PRIORITY
     return template

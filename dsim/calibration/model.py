@@ -78,6 +78,11 @@ RETRY_TERM = "retry_policies"
 """A route's retry policy: every measured route that forwards to a service has one but on meshes whose
 retries are off (the plan's ``RETRY_POINTS``), so it is priced only where such a mesh was measured
 (:func:`memory_terms`); elsewhere its price is the route's."""
+FAILOVER_TERM = "failover_priorities"
+"""An endpoint set's priorities past the first (locality failover, docs/istio-objects.md 2.5): a host
+set more each, in the main thread and every worker. Priced where some measured set failed over, from
+the differences between the plan's ``FAILOVER_POINTS`` and their ``FAILOVER_BASES``
+(:mod:`dsim.calibration.twins`); measurements taken before the plan had them fit without it."""
 ACCESS_LOG_TERMS = ("access_logs", "access_log_operators")
 """An access log, and the command operators of its format (:mod:`dsim.xds.access_logs`): Envoy
 builds a formatter for each operator of each log, so a log's price grows with its format. Priced
@@ -91,7 +96,8 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
     of :data:`CLUSTER_TERMS` some measured cluster held (a DestinationRule policy, a
     ServiceEntry's location, a keepalive's socket options) and each of :data:`ROUTE_ACTION_TERMS`
     some measured route did, the retry policy (:data:`RETRY_TERM`) only where some measured mesh had
-    routes forwarding without one. A fit prices those of :data:`dsim.calibration.twins.TWIN_TERMS`
+    routes forwarding without one, and :data:`FAILOVER_TERM` where some measured endpoint set failed
+    over. A fit prices those of :data:`dsim.calibration.twins.TWIN_TERMS`
     from twin meshes where it has them, the others on the meshes without them."""
     terms: tuple[str, ...] = MEMORY_TERMS
     if "zones" in measurements.columns and measurements["zones"].nunique() > 1:
@@ -100,7 +106,7 @@ def memory_terms(measurements: pd.DataFrame) -> tuple[str, ...]:
         terms = (*(t for t in terms if t != "virtual_hosts"), *ROUTE_TERMS)
     held = (
         t
-        for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS, *ACCESS_LOG_TERMS)
+        for t in (*CLUSTER_TERMS, *ROUTE_ACTION_TERMS, *ACCESS_LOG_TERMS, FAILOVER_TERM)
         if t in measurements.columns and measurements[t].any() and (t != RETRY_TERM or _retries_off(measurements))
     )
     return (*terms, *held)

@@ -60,6 +60,7 @@ DR_POLICIES: dict[str, dict[str, Any]] = {
     "outlier": {"outlier_detection": 1.0},
     "ring_hash": {"load_balancer": "consistent_hash"},
     "disable": {"tls_mode": "DISABLE"},
+    "nofailover": {"locality_failover": False},
 }
 """The DestinationRule policies a calibration mesh's rules can carry (``istio_objects.destination_rules``)."""
 _LONG_FORMAT = " ".join(f"%REQ(X-FIELD-{i})% %RESP(X-FIELD-{i})%" for i in range(24))
@@ -517,6 +518,47 @@ priced against the same mesh without it, as a keepalive is (:data:`KEEPALIVE_POI
 150 to 17,152 retry priorities: VirtualServices of 8 to 32 routes, regex paths, route actions, a
 consistent hash (routes without the previous-hosts predicate), default routes only. Measured under
 Istio's default certificate."""
+_FAILING_OVER = (
+    dataclasses.replace(POLICY_POINTS[0], zones=3),
+    dataclasses.replace(POLICY_POINTS[2], zones=2),
+    PlanPoint(
+        services=150,
+        protocols="mixed",
+        families="mixed",
+        replicas=3,
+        ports=1,
+        subsets=0.5,
+        zones=3,
+        dr_share=1.0,
+        dr_policy="outlier",
+        dr_subsets=2,
+    ),
+    PlanPoint(
+        services=40,
+        protocols="http",
+        families="dual",
+        replicas=4,
+        ports=2,
+        subsets=0.0,
+        zones=2,
+        dr_share=1.0,
+        dr_policy="outlier",
+    ),
+)
+FAILOVER_POINTS = _FAILING_OVER
+"""Meshes whose endpoint sets fail over by locality (outlier detection on their rules, pods in two
+or three zones: docs/istio-objects.md 2.5), each the twin of its :data:`FAILOVER_BASES` mesh: an
+extra priority is a host set more per cluster, 2.6 to 3.0 KiB on a one-off probe (a 400-service
+sidecar with 263 and 526 of them, two runs each), about 2% of that sidecar: priced against the same
+mesh without it as a keepalive is (:data:`KEEPALIVE_POINTS`). No plan
+mesh has pods in several zones and outlier detection both, so the twins' bases are meshes of their
+own. 20 to 300 services, two to four replicas, subsets with endpoints, HTTP and mixed protocols,
+every family; no consistent hash (a ring-hash cluster builds a ring per priority, which
+``hash_rings`` does not count). Measured under Istio's default certificate."""
+FAILOVER_BASES = tuple(dataclasses.replace(p, dr_policy=f"{p.dr_policy}+nofailover") for p in _FAILING_OVER)
+""":data:`FAILOVER_POINTS` with locality failover turned off by their rules (``localityLbSetting:
+{enabled: false}``): every other object the same. Measured for the twins alone: the main fit leaves
+them out with their twins (:data:`dsim.calibration.twins.TWIN_BASE_MARKS`)."""
 PLAINTEXT_POINTS = (POLICY_POINTS[6], POLICY_POINTS[12])
 """The two of them measured under every certificate profile too: a cluster without a TLS context
 holds no certificate, so what it saves is each profile's own."""
@@ -657,8 +699,9 @@ def select_scale_points() -> tuple[PlanPoint, ...]:
 def full_plan() -> Plan:
     """The D-optimal small meshes, the scale points, the meshes with VirtualServices (with and
     without route actions), those with DestinationRule policies and ServiceEntries, those with
-    access logs, those without retry policies, those with a TCP keepalive and those with retry
-    priorities under Istio's default certificate, and a D-optimal subset of the small meshes plus
+    access logs, those without retry policies, those with a TCP keepalive, those with retry
+    priorities and those whose endpoints fail over by locality (with their bases) under Istio's
+    default certificate, and a D-optimal subset of the small meshes plus
     :data:`PLAINTEXT_POINTS` under every other certificate profile (but the legacy one), each measured
     twice. Computing it counts the objects of every candidate (half a minute)."""
     small = _small_points()
@@ -673,6 +716,8 @@ def full_plan() -> Plan:
         *RETRY_POINTS,
         *KEEPALIVE_POINTS,
         *RETRY_PRIORITY_POINTS,
+        *FAILOVER_POINTS,
+        *FAILOVER_BASES,
     ]
     for certificate in CERTIFICATE_PROFILES:
         if certificate not in (DEFAULT_CERTIFICATE_PROFILE, LEGACY_CERTIFICATE_PROFILE):

@@ -10,7 +10,8 @@ plan's keepalive meshes, measured as meshes of their own, priced a socket option
 profile and repeat, what the mesh holds cancels: the plan's ``KEEPALIVE_POINTS`` are such twins, and
 so are its ``RETRY_PRIORITY_POINTS`` (a retry policy's retry priority, about 0.4 KiB per route: on
 meshes of thousands of routes the regression resolves it too, 0.41 KiB ±3.3%, but the twins price it
-to ±1.3% and leave every other price as it was), and
+to ±1.3% and leave every other price as it was), and so are its ``FAILOVER_POINTS`` (an endpoint
+set's priorities past the first, about 2.8 KiB each, against bases measured for them: :data:`TWIN_BASE_MARKS`), and
 :func:`twin_price` prices a :data:`TWIN_TERMS` term from their differences alone, each weighted by
 1 / the mesh's value² as the main fit weights its measurements, its interval robust to what the
 pairs of one mesh share. What does not cancel: the twin was measured in a later campaign than its
@@ -29,8 +30,14 @@ import pandas as pd
 from dsim.calibration.fit import CONFIDENCE, Coefficient, fit_difference
 from dsim.xds.vocabulary import COUNT_COLUMNS
 
-TWIN_TERMS = ("keepalive_options", "retry_priorities")
+TWIN_TERMS = ("keepalive_options", "retry_priorities", "failover_priorities")
 """Terms priced from twin meshes wherever the measurements have twins of enough meshes (:func:`twinned_terms`)."""
+TWIN_BASE_MARKS = {"failover_priorities": "nofailover"}
+"""Terms whose twins pair with meshes measured for them alone (no other plan mesh has what the
+twins have but the term: :data:`dsim.calibration.plan.FAILOVER_BASES`), by the mark those meshes'
+names (``point``) carry. Where the term is priced from its twins, the main fit leaves those bases
+out with the twins: they are there to be subtracted, and fitted they would move every other price
+with a campaign chosen for one term."""
 _SAME = ("design", "stats_profile", "certificate_profile", "repeat", "services", "zones")
 """What a twin shares with its mesh beside every other object count. ``services`` and ``zones`` tell
 apart meshes whose counts coincide; ``repeat`` pairs runs one to one (a twin was measured in a later
@@ -64,9 +71,14 @@ def twinned_terms(measurements: pd.DataFrame) -> list[str]:
 def without_twins(measurements: pd.DataFrame, twinned: Sequence[str] | None = None) -> pd.DataFrame:
     """The measurements every other term is fitted on: those with none of the ``twinned`` terms
     (:func:`twinned_terms` unless the caller has them already; a twin repeats its mesh, so fitted
-    again it would count that mesh twice)."""
+    again it would count that mesh twice), nor a base measured for their twins alone
+    (:data:`TWIN_BASE_MARKS`)."""
     twinned = twinned_terms(measurements) if twinned is None else list(twinned)
-    return measurements[(measurements[twinned] == 0).all(axis=1)]
+    kept = (measurements[twinned] == 0).all(axis=1)
+    for term in twinned:
+        if term in TWIN_BASE_MARKS:
+            kept &= ~measurements["point"].astype(str).str.contains(TWIN_BASE_MARKS[term], regex=False)
+    return measurements[kept]
 
 
 def twin_price(measurements: pd.DataFrame, target: str, term: str, confidence: float = CONFIDENCE) -> Coefficient:

@@ -21,6 +21,8 @@ _EXACT = {
     # Named by the Istio field that asks for it: users set retryRemoteLocalities, and Envoy builds a
     # retry priority (a copy of its config per route) from it.
     "retry_priorities": "retry priorities (retryRemoteLocalities)",
+    # Outlier detection turns on locality failover: each priority past the first is a host set more.
+    "failover_priorities": "endpoint priorities past the first (locality failover)",
     # Each operator of an access log's format is a formatter of its own in Envoy.
     "access_log_operators": "access log format operators",
 }

@@ -22,12 +22,20 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.common import tracing
 from dsim.xds.cross_port_vhosts import cross_port_vhosts
+from dsim.xds.failover import ProxyLocality, fails_over, prioritised
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
 from dsim.xds.policy import ClusterPolicy, passthrough
 from dsim.xds.port80_vhosts import PORT_80, host_vhost, port80_vhosts
-from dsim.xds.service_entries import WildcardChain, entry_config, entry_index, kept_parts, wildcard_listeners
+from dsim.xds.service_entries import (
+    EntryConfig,
+    WildcardChain,
+    entry_config,
+    entry_index,
+    kept_parts,
+    wildcard_listeners,
+)
 from dsim.xds.view import ClusterIndex, PortView, ProxyView, ServiceView, port_kind
 from dsim.xds.vocabulary import XDS_TYPES as XDS_TYPES  # still imported from here by the calibration harness
 
@@ -38,10 +46,18 @@ _outbound_cluster = functools.lru_cache(maxsize=1 << 16)(clusters.outbound)
 _load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignment)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _failing_over(locality: ProxyLocality, *args: Any) -> endpoint_pb2.ClusterLoadAssignment:
+    """:func:`endpoints.load_assignment` (of ``args``) prioritised for a proxy in ``locality``
+    (istiod caches an endpoint set per cluster and the proxy's locality alike)."""
+    return prioritised(_load_assignment(*args), locality)
+
+
 def clear_caches() -> None:
     """Forget every cached cluster and endpoint set (for measurements that must start cold)."""
     _outbound_cluster.cache_clear()
     _load_assignment.cache_clear()
+    _failing_over.cache_clear()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -181,15 +197,12 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             )
             if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
                 continue
-            out_endpoints.append(
-                _load_assignment(
-                    name,
-                    index.endpoints(svc.index, subset, entry),
-                    port.target_port,
-                    copy.endpoint_families,
-                    copy.endpoint_additional,
-                )
-            )
+            rows = index.endpoints(svc.index, subset, entry)
+            args = (name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional)
+            if fails_over(policy):
+                out_endpoints.append(_failing_over(view.locality, *args))
+            else:
+                out_endpoints.append(_load_assignment(*args))
 
     def service_listener(
         svc: ServiceView,
@@ -272,12 +285,17 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
         else:
             listeners.merge_tcp(built, made, unknown)
 
+    def entry_of(svc: ServiceView) -> EntryConfig:
+        """What a ServiceEntry host adds to this proxy, on the ports its egress plan keeps."""
+        ports = plan.entry_ports(svc.index)
+        return entry_config(
+            index, svc.index, design, view.facts, trace, objects, ports, allow_any=allow_any, locality=view.locality
+        )
+
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.
     for svc in view.destinations:
         if entries.is_entry(svc.index):
-            built = entry_config(
-                index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index), allow_any=allow_any
-            )
+            built = entry_of(svc)
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             continue
@@ -287,9 +305,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
 
     for svc in view.outbound:
         if entries.is_entry(svc.index):  # a ServiceEntry host (docs/istio-objects.md section 3)
-            built = entry_config(
-                index, svc.index, design, view.facts, trace, objects, plan.entry_ports(svc.index), allow_any=allow_any
-            )
+            built = entry_of(svc)
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
             own_listeners, own_routes = kept_parts(built, entry_listeners)

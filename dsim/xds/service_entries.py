@@ -50,6 +50,7 @@ from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
+from dsim.xds.failover import ProxyLocality, fails_over, prioritised
 from dsim.xds.listeners import Tracing
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
@@ -281,11 +282,20 @@ def _inline_assignment(
 
 
 def _cluster(
-    index: ClusterIndex, view: EntryView, port: PortView, copy: EntryCopy, mtls: bool, objects: ObjectView, subset: str
+    index: ClusterIndex,
+    view: EntryView,
+    port: PortView,
+    copy: EntryCopy,
+    mtls: bool,
+    objects: ObjectView,
+    subset: str,
+    locality: ProxyLocality | None,
 ) -> tuple[cluster_pb2.Cluster | None, endpoint_pb2.ClusterLoadAssignment | None]:
     """One cluster of the host's port (``subset``: a subset's, of the DestinationRule ``objects``
     gives it) and its EDS endpoint set; ``(None, None)`` where Istio builds no such cluster: a DNS
-    cluster without endpoints (``buildCluster``), as a subset no endpoint's labels hold makes one."""
+    cluster without endpoints (``buildCluster``), as a subset no endpoint's labels hold makes one.
+    Its endpoints, inline or EDS, are prioritised for a proxy in ``locality`` where the policy fails
+    over (``None``: as for a proxy without a locality, every group at priority 0)."""
     spec = view.entry.spec
     name = cluster_name(copy.cluster_prefix, port.port, subset, view.host)
     kind = CLUSTER_TYPE[spec.resolution]
@@ -334,6 +344,8 @@ def _cluster(
     dns = kind != cluster_pb2.Cluster.EDS
     if dns and not assignment.endpoints:
         return None, None
+    if locality is not None and fails_over(policy):
+        assignment = prioritised(assignment, locality)
     if passthrough(policy):  # the default cluster of a PASSTHROUGH rule: applyLoadBalancer dropped its endpoints
         if dns:
             _dns_settings(cluster, copy)
@@ -400,12 +412,14 @@ def entry_config(
     only: frozenset[int] | None = None,
     *,
     allow_any: bool,
+    locality: ProxyLocality | None = None,
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
     a cluster per subset, the hash of its routes; its routes and chains those of the VirtualServices
     the view walks for it (``only``: for those port numbers alone; ``None``: every port;
-    ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through)."""
+    ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through;
+    ``locality``: the proxy's, which endpoint sets that fail over are prioritised by)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -422,7 +436,9 @@ def entry_config(
             if kind == "udp" or (only is not None and port.port not in only):
                 continue
             for subset in ("", *subsets):
-                cluster, assignment = _cluster(index, view, port, copy, mesh.mtls != "DISABLE", objects, subset)
+                cluster, assignment = _cluster(
+                    index, view, port, copy, mesh.mtls != "DISABLE", objects, subset, locality
+                )
                 if cluster is not None:
                     out["clusters"].append(cluster)
                 if assignment is not None:

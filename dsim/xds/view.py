@@ -186,6 +186,8 @@ class ProxyView:
     """Its own services' target ports, by port number."""
     egress: EgressLayout | None = None
     """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
+    locality: tuple[str, str, str] = ("", "", "")
+    """Its (region, zone, subzone): its pod's node's (endpoint sets that fail over are prioritised by it)."""
 
 
 class ClusterIndex:
@@ -416,7 +418,12 @@ class ClusterIndex:
             destinations=tuple(self.service(s) for s in sorted(self.destinations_of(workload))),
             inbound=tuple(inbound[p] for p in sorted(inbound)),
             egress=c.istio.egress_layouts.get(workload),
+            locality=self.locality(int(self.columns["pod_locality"][pod])),
         )
+
+    def locality(self, row: int) -> tuple[str, str, str]:
+        """A ``localities`` row as a proxy's (region, zone, subzone); pods carry no subzone."""
+        return (str(self.columns["region"][row]), str(self.columns["zone"][row]), "")
 
     def find_proxy(self, name: str) -> int:
         """A proxy by ``<namespace>/<pod>`` or ``<namespace>/<workload>`` (its first pod)."""

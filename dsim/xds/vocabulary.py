@@ -58,6 +58,7 @@ COUNT_COLUMNS = [
     "regex_matchers",
     *ROUTE_ACTIONS,
     "locality_groups",
+    "failover_priorities",
     "endpoints",
     "endpoint_additional_addresses",
 ]

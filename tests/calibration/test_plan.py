@@ -21,6 +21,8 @@ from dsim.calibration.plan import (
     ACCESS_LOG_POINTS,
     ACTION_POINTS,
     CERTIFICATE_POINTS,
+    FAILOVER_BASES,
+    FAILOVER_POINTS,
     FULL_SMALL_POINTS,
     HELD_OUT_POINTS,
     KEEPALIVE_POINTS,
@@ -110,6 +112,8 @@ def test_the_full_plan_has_scale_points_zones_and_every_certificate_profile(plan
             RETRY_POINTS,
             KEEPALIVE_POINTS,
             RETRY_PRIORITY_POINTS,
+            FAILOVER_POINTS,
+            FAILOVER_BASES,
         )
     )
     assert len(main) == FULL_SMALL_POINTS + len(SCALE_POINTS) + by_hand
@@ -250,3 +254,19 @@ def test_the_retry_priority_points_are_twins_of_meshes_with_istios_retry_policy(
     same = [c for c in COUNT_COLUMNS if c != "retry_priorities"]
     pd.testing.assert_frame_equal(facts[same], twins[same])
     assert (twins["retry_priorities"] == 0).all()
+
+
+def test_the_failover_points_are_twins_of_their_bases() -> None:
+    """Each failing-over mesh (outlier detection, pods in two or three zones) has a base that is the
+    same mesh with failover turned off by its rules: object for object the same under every design
+    but the priorities (34 to 381 of them over the points), which no other plan mesh has."""
+    facts = pd.concat([point_facts(p).assign(point=p.name) for p in FAILOVER_POINTS], ignore_index=True)
+    bases = pd.concat([point_facts(p).assign(point=p.name) for p in FAILOVER_BASES], ignore_index=True)
+    same = [c for c in COUNT_COLUMNS if c != "failover_priorities"]
+    pd.testing.assert_frame_equal(facts[same], bases[same])
+    assert (bases["failover_priorities"] == 0).all()
+    assert (facts["failover_priorities"].min(), facts["failover_priorities"].max()) == (34, 381)
+    assert all(p.zones > 1 and "outlier" in p.dr_policy and "ring_hash" not in p.dr_policy for p in FAILOVER_POINTS)
+    assert [p.name.replace("-nofailover", "") for p in FAILOVER_BASES] == [p.name for p in FAILOVER_POINTS]
+    rule = FAILOVER_BASES[0].scenario()["istio_objects"]["destination_rules"]
+    assert rule["locality_failover"] is False

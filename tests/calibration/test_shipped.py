@@ -18,6 +18,7 @@ from dsim.calibration.model import (
     CERTIFICATE_TERMS,
     CLUSTER_TERMS,
     ENVOY_TARGETS,
+    FAILOVER_TERM,
     MEMORY_TERMS,
     ROUTE_ACTION_TERMS,
     ROUTE_TERMS,
@@ -76,10 +77,26 @@ def test_memory_fits_explain_the_measurements_and_every_object_costs_memory(ship
         if target != "allocated_bytes":
             continue
         assert fit.r_squared > 0.99, (design, profile)
-        terms = {*MEMORY_TERMS, ZONE_TERM, *ROUTE_TERMS, *ROUTE_ACTION_TERMS, *CLUSTER_TERMS, *ACCESS_LOG_TERMS}
+        terms = {
+            *MEMORY_TERMS,
+            ZONE_TERM,
+            *ROUTE_TERMS,
+            *ROUTE_ACTION_TERMS,
+            *CLUSTER_TERMS,
+            *ACCESS_LOG_TERMS,
+            FAILOVER_TERM,
+        }
         assert {s.name for s in fit.slopes} <= terms
         for slope in fit.slopes:
-            if slope.name in ("filter_chains", "clusters", "virtual_hosts", "endpoints", "routes", *ACCESS_LOG_TERMS):
+            if slope.name in (
+                "filter_chains",
+                "clusters",
+                "virtual_hosts",
+                "endpoints",
+                "routes",
+                FAILOVER_TERM,
+                *ACCESS_LOG_TERMS,
+            ):
                 assert slope.ci_low > 0, (design, profile, slope)
 
 

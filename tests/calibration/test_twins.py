@@ -11,7 +11,15 @@ import pytest
 from dsim.calibration.calibrate import fit_calibration, load_measurements
 from dsim.calibration.fit import Coefficient, fit_grouped
 from dsim.calibration.model import ENVOY_TARGETS, MEMORY_TERMS, load_calibration, shipped_path
-from dsim.calibration.twins import MIN_MESHES, TWIN_TERMS, twin_pairs, twin_price, twinned_terms
+from dsim.calibration.twins import (
+    MIN_MESHES,
+    TWIN_BASE_MARKS,
+    TWIN_TERMS,
+    twin_pairs,
+    twin_price,
+    twinned_terms,
+    without_twins,
+)
 
 PRICE = 250.0
 """What each synthetic socket option costs (bytes)."""
@@ -131,6 +139,29 @@ def test_the_twins_move_no_other_price() -> None:
         )
 
 
+def test_bases_measured_for_their_twins_alone_stay_out_of_the_main_fit() -> None:
+    """A failover twin's base is a mesh of its own (no other plan mesh matched): marked in its name,
+    it is left out of the main fit with the twins once the term is priced from them, so the twins
+    and their bases together move no other price; with too few twins both are fitted."""
+    frame = _meshes()
+    term = "failover_priorities"
+    marked = frame.assign(**{term: frame[TERM]}).drop(columns=TERM)
+    marked["point"] = marked["point"].str.replace(r"^(m[0-7])$", r"\1-nofailover", regex=True)
+    marked["point"] = marked["point"].str.replace("-ka", "")
+    assert TWIN_BASE_MARKS[term] == "nofailover"
+    pairs = twin_pairs(marked, term)
+    assert len(pairs) == 16
+    assert (pairs["point_twin"] == pairs["point"] + "-nofailover").all()
+    kept = without_twins(marked)
+    assert set(kept["point"]) == {f"m{i}" for i in range(8, 40)}
+    # The same measurements without the marks: the bases are ordinary meshes, kept.
+    assert len(without_twins(frame)) == len(frame[frame[TERM] == 0])
+    # Too few twins: the term is fitted with the others, and so are the bases it would have been priced against.
+    few = marked[~marked["point"].str.match(r"^m[1-7]\b")]
+    assert twinned_terms(few) == []
+    assert "m0-nofailover" in set(without_twins(few)["point"])
+
+
 def test_pairs_of_one_mesh_share_its_error() -> None:
     """The interval is clustered by mesh: repeating every pair's measurement does not narrow it."""
     frame = _meshes()
@@ -161,18 +192,26 @@ def test_without_enough_twins_the_term_is_fitted_with_the_others() -> None:
         # A retry priority: 0.39 to 0.45 KiB a route on each twin of 840 routes or more (the bench
         # sidecar of 339 measured 0.52 KiB, within the few hundred bytes a run moves there).
         ("retry_priorities", r"-retryremote$", 400, 470),
+        # A priority past the first: 2.5 to 3.1 KiB on average on each twin (34 to 269 of them
+        # single-stack), and 2.6 to 3.0 KiB on a 400-service sidecar of 263 and 526 (a one-off
+        # probe, two runs each).
+        ("failover_priorities", "", 2500, 3200),
     ],
 )
 def test_the_shipped_twin_prices_are_their_twin_meshes_differences(term: str, suffix: str, low: int, high: int) -> None:
-    """Every keepalive and retry-priority mesh of the plan has its twin, under every design, stats
-    profile and repeat; the shipped price is the twins'."""
+    """Every keepalive, retry-priority and failover mesh of the plan has its twin, under every
+    design, stats profile and repeat (a failover mesh's is its base, named ``-nofailover``); the
+    shipped price is the twins'."""
     shipped = load_calibration(shipped_path())
     measurements, _ = load_measurements(shipped_path().parent, shipped)
     with_term = measurements[measurements[term] > 0]
     pairs = twin_pairs(measurements, term)
     assert len(pairs) == len(with_term) > 0
-    assert (pairs["point"].str.replace(suffix, "", regex=True) == pairs["point_twin"]).all()
-    assert set(TWIN_TERMS) == {TERM, "retry_priorities"}
+    if term in TWIN_BASE_MARKS:
+        assert (pairs["point_twin"].str.replace(f"-{TWIN_BASE_MARKS[term]}", "") == pairs["point"]).all()
+    else:
+        assert (pairs["point"].str.replace(suffix, "", regex=True) == pairs["point_twin"]).all()
+    assert set(TWIN_TERMS) == {TERM, "retry_priorities", "failover_priorities"}
     for profile, rows in measurements.groupby("stats_profile"):
         price = shipped.envoy_fit("single-stack", str(profile), "allocated_bytes").slope(term)
         assert price == twin_price(rows, "allocated_bytes", term)

@@ -392,9 +392,10 @@ def test_load_assignment(rows: list[dict[str, Any]], additional: bool, sidecar: 
 
 
 pod = st.fixed_dictionaries(
-    {"v4": length, "v6": length, "workload": length, "sidecar": st.booleans(), "locality": st.integers(0, 2)}
+    {"v4": length, "v6": length, "workload": length, "sidecar": st.booleans(), "locality": st.integers(0, 3)}
 )
-regions = [("", ""), ("us-central1", "us-central1-a"), ("r" * 130, "z" * 3)]
+# Two zones of one region, so a proxy's priorities reach 2 (its region) as well as 3 (elsewhere).
+regions = [("", ""), ("us-central1", "us-central1-a"), ("r" * 130, "z" * 3), ("us-central1", "us-central1-b")]
 
 
 @settings(max_examples=40, deadline=None)
@@ -405,9 +406,14 @@ regions = [("", ""), ("us-central1", "us-central1-a"), ("r" * 130, "z" * 3)]
         max_size=4,
     ),
     st.booleans(),
+    st.one_of(st.none(), st.integers(0, 3)),
 )
-def test_load_assignment_with_groups_and_endpoint_kinds(assignments: list[dict[str, Any]], additional: bool) -> None:
+def test_load_assignment_with_groups_and_endpoint_kinds(
+    assignments: list[dict[str, Any]], additional: bool, proxy: int | None
+) -> None:
+    """Endpoint sets, as every proxy gets them or (``proxy``: a locality) prioritised for a proxy there."""
     from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+    from dsim.xds.failover import compacted, lb_priority, prioritised
 
     families = ("IPv4", "IPv6") if additional else ("IPv4",)
 
@@ -422,7 +428,8 @@ def test_load_assignment_with_groups_and_endpoint_kinds(assignments: list[dict[s
             workload=tuple(word(p["workload"], "w") for p in pods),
             sidecar=tuple(p["sidecar"] for p in pods),
         )
-        return endpoints.load_assignment(word(a["cluster"], "c"), rows, a["port"], families, additional)
+        built = endpoints.load_assignment(word(a["cluster"], "c"), rows, a["port"], families, additional)
+        return built if proxy is None else prioritised(built, (*regions[proxy], ""))
 
     # Columns: groups are (assignment, locality) pairs; endpoints belong to groups, by kind.
     group_keys = sorted({(i, p["locality"]) for i, a in enumerate(assignments) for p in a["pods"]})
@@ -443,13 +450,20 @@ def test_load_assignment_with_groups_and_endpoint_kinds(assignments: list[dict[s
                 for address in (p["v4"] + 1,):
                     endpoints_by_kind[f"lb_{int(p['sidecar'])}_0"].append((g, address, 0, p["workload"]))
                     counts[g] += 1
+    priorities = [0] * len(group_keys)
+    if proxy is not None:
+        for i in range(len(assignments)):
+            mine = [g for g, (owner, _) in enumerate(group_keys) if owner == i]
+            raw = [lb_priority((*regions[proxy], ""), (*regions[group_keys[g][1]], "")) for g in mine]
+            for g, priority in zip(mine, compacted(raw), strict=True):
+                priorities[g] = priority
     group_columns = Columns(
         count=len(group_keys),
         lengths={
             "region": np.array([len(regions[loc][0]) for _, loc in group_keys]),
             "zone": np.array([len(regions[loc][1]) for _, loc in group_keys]),
         },
-        numbers={"weight": np.array(counts)},
+        numbers={"weight": np.array(counts), "priority": np.array(priorities, dtype=np.int64)},
         ragged={
             name: Ragged(
                 elements=Columns(

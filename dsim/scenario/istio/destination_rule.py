@@ -188,6 +188,21 @@ class ConsistentHash:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LocalityLbSetting:
+    """Locality load balancing for this destination, in place of the mesh's (which Istio turns on)."""
+
+    enabled: bool | None = None
+    """``false`` turns locality failover off for the destination; unset or ``true`` leaves it on
+    (it takes effect where outlier detection is set: dsim/xds/failover.py)."""
+
+    IGNORED: ClassVar[Mapping[str, str]] = {
+        "distribute": "locality weights; " + NOT_MODELLED,
+        "failover": "region failover targets (dsim applies the default failover order); " + NOT_MODELLED,
+        "failoverPriority": "failover by proxy labels (dsim applies the default failover order); " + NOT_MODELLED,
+    }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LoadBalancerSettings:
     """How the cluster picks an endpoint."""
 
@@ -195,9 +210,10 @@ class LoadBalancerSettings:
     """A simple policy."""
     consistent_hash: ConsistentHash | None = None
     """Consistent hashing."""
+    locality_lb_setting: LocalityLbSetting | None = None
+    """Locality load balancing (failover by locality priority)."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {
-        "localityLbSetting": "locality failover and distribution; " + NOT_MODELLED,
         "warmup": "slow start of new endpoints; " + NOT_MODELLED,
         "warmupDurationSecs": "slow start of new endpoints; " + NOT_MODELLED,
         "backendUtilization": "client-side weighted round robin; " + NOT_MODELLED,

@@ -92,6 +92,9 @@ class DestinationRuleGen:
     """TLS mode of every rule; null: none set."""
     load_balancer: Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "consistent_hash"] | None = None
     """Load balancer of every rule; null: none set."""
+    locality_failover: bool = True
+    """``false``: every rule turns locality load balancing off (``localityLbSetting: {enabled:
+    false}``), so its outlier detection no longer makes endpoints fail over by locality."""
     private: Fraction = 0.0
     """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
     apply no rule to the service (nor its subsets)."""

@@ -25,6 +25,7 @@ from dsim.scenario.istio.destination_rule import (
     DestinationRuleSpec,
     HttpSettings,
     LoadBalancerSettings,
+    LocalityLbSetting,
     OutlierDetection,
     Subset,
     TcpSettings,
@@ -167,11 +168,12 @@ def _traffic_policy(params: DestinationRuleGen, pool: bool, outlier: bool) -> Tr
 
 
 def _load_balancer(params: DestinationRuleGen) -> LoadBalancerSettings | None:
+    locality = None if params.locality_failover else LocalityLbSetting(enabled=False)
     if params.load_balancer is None:
-        return None
+        return None if locality is None else LoadBalancerSettings(locality_lb_setting=locality)
     if params.load_balancer == "consistent_hash":
-        return LoadBalancerSettings(consistent_hash=ConsistentHash(use_source_ip=True))
-    return LoadBalancerSettings(simple=params.load_balancer)
+        return LoadBalancerSettings(consistent_hash=ConsistentHash(use_source_ip=True), locality_lb_setting=locality)
+    return LoadBalancerSettings(simple=params.load_balancer, locality_lb_setting=locality)
 
 
 def generate_virtual_services(

@@ -1,0 +1,217 @@
+"""Locality failover (issue 16, ``docs/istio-objects.md`` 2.5 "Locality failover"): Istio's mesh
+default turns locality load balancing on, so a cluster whose traffic policy sets outlier detection
+gets its endpoint groups prioritised relative to each proxy's locality (``applyLocalityFailover``,
+``util.LbPriority``: 0 the proxy's subzone, 1 its zone, 2 its region, 3 elsewhere, then renumbered
+0..N). A rule's ``localityLbSetting: {enabled: false}`` turns it off. Checked on the protobuf path
+against those rules, byte-exact in the accounting under every design (per proxy: two pods of one
+workload in different zones get different endpoint sets), and in the real Envoy."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from envoy.config.endpoint.v3 import endpoint_pb2
+
+from dsim import build_cluster, scenario_from_dict
+from dsim.accounting.proxies import vectorized_sizes
+from dsim.cluster import Cluster
+from dsim.designs import get_design
+from dsim.xds.failover import compacted, lb_priority
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import config_of
+from tests.rule_helpers import dr
+
+OUTLIER = {"outlierDetection": {"consecutive5xxErrors": 5}}
+EXT = "api.ext.example.com"
+
+
+def _at(region: str, zone: str) -> dict[str, str]:
+    return {"region": region, "zone": zone}
+
+
+SCENARIO: dict[str, Any] = {
+    "namespaces": [{"name": "a"}, {"name": "b"}],
+    "services": [
+        {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "ports": [{"port": 80, "name": "http"}]},
+        {"name": "api", "namespace": "a", "ports": [{"port": 8080, "name": "http"}]},
+        {"name": "db", "namespace": "b", "ports": [{"port": 5432, "name": "tcp"}]},
+    ],
+    "workloads": [
+        {
+            "name": "web",
+            "namespace": "a",
+            "labels": {"app": "web", "version": "v1"},
+            "ip_families": ["IPv4", "IPv6"],
+            "replicas": 3,
+            "locality": _at("r1", "z1"),
+            "pod_localities": [_at("r1", "z2"), _at("r2", "z1")],
+        },
+        {"name": "api", "namespace": "a", "labels": {"app": "api"}, "replicas": 2, "locality": _at("r1", "z2")},
+        {
+            "name": "db",
+            "namespace": "b",
+            "labels": {"app": "db"},
+            "replicas": 2,
+            "locality": _at("r2", "z1"),
+            "pod_localities": [_at("r1", "z1")],
+        },
+        {  # two pods in two regions: one workload, two endpoint sets for each failing-over cluster
+            "name": "client",
+            "namespace": "b",
+            "labels": {"app": "client"},
+            "replicas": 2,
+            "locality": _at("r1", "z1"),
+            "pod_localities": [_at("r2", "z1")],
+        },
+    ],
+    "destination_rules": [
+        dr(
+            "web",
+            "a",
+            "web.a.svc.cluster.local",
+            trafficPolicy=OUTLIER,
+            subsets=[
+                {"name": "v1", "labels": {"version": "v1"}},
+                {
+                    "name": "off",
+                    "labels": {"app": "web"},
+                    "trafficPolicy": {"loadBalancer": {"localityLbSetting": {"enabled": False}}},
+                },
+            ],
+        ),
+        # Only namespace b's proxies apply it: their view of db fails over, the others' does not.
+        dr("db", "b", "db.b.svc.cluster.local", trafficPolicy=OUTLIER, exportTo=["."]),
+        dr("ext", "a", EXT, trafficPolicy=OUTLIER),
+    ],
+    "service_entries": [
+        {
+            "name": "ext",
+            "namespace": "a",
+            "spec": {
+                "hosts": [EXT],
+                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                "resolution": "DNS",
+                "endpoints": [
+                    {"address": "east.ext.example.com", "locality": "r1/z1"},
+                    {"address": "east2.ext.example.com", "locality": "r1/z2/s1"},
+                    {"address": "west.ext.example.com", "locality": "r2/z1"},
+                ],
+            },
+        }
+    ],
+    # client's Sidecar has a port listener: the accounting takes its proxies from their messages,
+    # one per (namespace, class, ..., locality).
+    "sidecars": [
+        {
+            "name": "client",
+            "namespace": "b",
+            "spec": {
+                "workloadSelector": {"labels": {"app": "client"}},
+                "egress": [
+                    {"port": {"number": 80, "protocol": "HTTP", "name": "http"}, "hosts": ["a/*"]},
+                    {"hosts": ["*/*"]},
+                ],
+            },
+        }
+    ],
+    "synthetic": {"services": 6, "namespaces": 2, "localities": [_at("r1", "z1"), _at("r3", "z9")]},
+    "istio_objects": {"destination_rules": {"share": 0.6, "outlier_detection": 0.7}},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Cluster:
+    return build_cluster(scenario_from_dict(SCENARIO))
+
+
+def _priorities(assignment: endpoint_pb2.ClusterLoadAssignment) -> dict[str, int]:
+    """Each group's priority by its ``region/zone[/subzone]``."""
+    found = {}
+    for group in assignment.endpoints:
+        where = "/".join(p for p in (group.locality.region, group.locality.zone, group.locality.sub_zone) if p)
+        found[where] = group.priority
+    return found
+
+
+def _assignment(cluster: Cluster, proxy: str, name: str) -> endpoint_pb2.ClusterLoadAssignment:
+    config = config_of(cluster, proxy)
+    found = [e for e in config.endpoints if e.cluster_name == name]
+    found += [c.load_assignment for c in config.clusters if c.name == name and c.HasField("load_assignment")]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def test_priorities_follow_istios_lb_priority() -> None:
+    # util.LbPriority, compared field by field from the region down.
+    assert lb_priority(("r1", "z1", "s1"), ("r1", "z1", "s1")) == 0
+    assert lb_priority(("r1", "z1", "s1"), ("r1", "z1", "s2")) == 1
+    assert lb_priority(("r1", "z1", ""), ("r1", "z2", "")) == 2
+    assert lb_priority(("r1", "z1", ""), ("r2", "z1", "")) == 3
+    assert lb_priority(("", "", ""), ("", "", "")) == 0  # an unlabeled proxy and unlabeled endpoints
+    # applyLocalityFailover renumbers the priorities it found 0..N in order, with no gap.
+    assert compacted([3, 0, 2, 3]) == [2, 0, 1, 2]
+    assert compacted([2, 3]) == [0, 1]
+
+
+def test_each_proxy_gets_the_groups_prioritised_from_its_own_locality(cluster: Cluster) -> None:
+    web = "outbound|80||web.a.svc.cluster.local"
+    # api runs in r1/z2: its own zone first, then the region's other zone, then the other region.
+    assert _priorities(_assignment(cluster, "a/api", web)) == {"r1/z2": 0, "r1/z1": 1, "r2/z1": 2}
+    # client's first pod runs in r2/z1 (its pod_localities), its second in r1/z1: one workload, two endpoint sets.
+    assert _priorities(_assignment(cluster, "b/client-0", web)) == {"r2/z1": 0, "r1/z1": 1, "r1/z2": 1}
+    assert _priorities(_assignment(cluster, "b/client-1", web)) == {"r1/z1": 0, "r1/z2": 1, "r2/z1": 2}
+    # The subset inherits the rule's outlier detection, and fails over too.
+    v1 = _assignment(cluster, "a/api", "outbound|80|v1|web.a.svc.cluster.local")
+    assert set(_priorities(v1).values()) == {0, 1, 2}
+
+
+def test_failover_needs_outlier_detection_and_an_enabled_setting(cluster: Cluster) -> None:
+    # api's cluster has no rule: no outlier detection, every group at priority 0.
+    assert set(_priorities(_assignment(cluster, "a/web-0", "outbound|8080||api.a.svc.cluster.local")).values()) == {0}
+    # The subset's own localityLbSetting turns it off (its outlier detection still comes from the rule).
+    off = _assignment(cluster, "a/api", "outbound|80|off|web.a.svc.cluster.local")
+    assert len(off.endpoints) == 3
+    assert set(_priorities(off).values()) == {0}
+    # db's rule is namespace b's own: proxies elsewhere apply none.
+    db = "outbound|5432||db.b.svc.cluster.local"
+    assert _priorities(_assignment(cluster, "a/api", db)) == {"r1/z1": 0, "r2/z1": 0}
+    assert _priorities(_assignment(cluster, "b/client-1", db)) == {"r1/z1": 0, "r2/z1": 1}
+
+
+def test_dns_entry_endpoints_inline_fail_over_by_subzone_too(cluster: Cluster) -> None:
+    inline = _assignment(cluster, "a/api", f"outbound|443||{EXT}")
+    # From r1/z2 (no subzone): r1/z2/s1 differs only by its subzone (1), r1/z1 by zone (2), r2 by region (3).
+    assert _priorities(inline) == {"r1/z2/s1": 0, "r1/z1": 1, "r2/z1": 2}
+
+
+def test_accounting_is_byte_exact_every_design(cluster: Cluster) -> None:
+    assert_exact_every_design(cluster)
+
+
+def test_failover_changes_what_the_accounting_sums(cluster: Cluster) -> None:
+    """The same mesh with failover turned off by every rule: priorities are bytes on the wire."""
+    off = copy.deepcopy(SCENARIO)
+    for rule in off["destination_rules"]:
+        rule["spec"].setdefault("trafficPolicy", {})["loadBalancer"] = {"localityLbSetting": {"enabled": False}}
+    sizes = vectorized_sizes(cluster, get_design("single-stack"))[0]
+    plain = vectorized_sizes(build_cluster(scenario_from_dict(off)), get_design("single-stack"))[0]
+    eds = sizes[sizes["xds_type"] == "endpoints"]["bytes"].to_numpy()
+    eds_off = plain[plain["xds_type"] == "endpoints"]["bytes"].to_numpy()
+    assert (eds >= eds_off).all()
+    assert (eds > eds_off).any()
+
+
+def test_extra_priorities_are_counted(cluster: Cluster) -> None:
+    """Each priority beyond the first is a host set more in Envoy: a memory count of its own."""
+    counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
+    config = config_of(cluster, "a/api")
+    expected = sum(max((g.priority for g in e.endpoints), default=0) for e in config.endpoints)
+    assert expected >= 3  # web's default and v1 sets (two more each), db's none, more of the synthetic ones
+    assert counts.loc[config.proxy.proxy, "failover_priorities"] == expected
+
+
+@pytest.mark.slow
+def test_real_envoy_accepts_every_proxy(cluster: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(cluster)
