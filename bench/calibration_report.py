@@ -276,10 +276,10 @@ def cluster_objects(profile: str, rows: pd.DataFrame, terms: list[str]) -> None:
         )
 
 
-def _single_stack_prices(calibration: dsim.Calibration, profiles: object, term: str) -> dict[str, float]:
+def _single_stack_prices(calibration: dsim.Calibration, profiles: pd.Series, term: str) -> dict[str, float]:
     """Per stats profile: ``term``'s memory price in bytes (one for every design; NaN where unpriced)."""
     prices = {}
-    for profile in pd.unique(pd.Series(profiles)):
+    for profile in profiles.unique():
         slope = calibration.envoy_fit("single-stack", str(profile), "allocated_bytes").slope(term)
         prices[str(profile)] = float("nan") if slope is None else slope.estimate
     return prices

@@ -191,7 +191,8 @@ def test_accounting_is_byte_exact_every_design(cluster: Cluster) -> None:
 
 
 def test_failover_changes_what_the_accounting_sums(cluster: Cluster) -> None:
-    """The same mesh with failover turned off by every rule: priorities are bytes on the wire."""
+    """The same mesh with failover turned off by every pasted rule (the generated ones keep theirs,
+    over the synthetic pods' two localities): priorities are bytes on the wire."""
     off = copy.deepcopy(SCENARIO)
     for rule in off["destination_rules"]:
         rule["spec"].setdefault("trafficPolicy", {})["loadBalancer"] = {"localityLbSetting": {"enabled": False}}
@@ -215,3 +216,29 @@ def test_extra_priorities_are_counted(cluster: Cluster) -> None:
 @pytest.mark.slow
 def test_real_envoy_accepts_every_proxy(cluster: Cluster) -> None:
     assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_proxies_in_one_zone_still_rank_endpoints_of_another() -> None:
+    """Every proxy runs in one zone, but pods without a sidecar run in another too: their groups
+    fail over all the same (the accounting prices per locality wherever pods span several)."""
+    scenario = {
+        "namespaces": [{"name": "a"}],
+        "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
+        "workloads": [
+            {
+                "name": "web",
+                "namespace": "a",
+                "labels": {"app": "web"},
+                "replicas": 2,
+                "sidecar": False,
+                "locality": _at("r1", "z1"),
+                "pod_localities": [_at("r2", "z1")],
+            },
+            {"name": "client", "namespace": "a", "labels": {"app": "client"}, "locality": _at("r1", "z1")},
+        ],
+        "destination_rules": [dr("web", "a", "web.a.svc.cluster.local", trafficPolicy=OUTLIER)],
+    }
+    cluster = build_cluster(scenario_from_dict(scenario))
+    web = "outbound|80||web.a.svc.cluster.local"
+    assert _priorities(_assignment(cluster, "a/client", web)) == {"r1/z1": 0, "r2/z1": 1}
+    assert_exact_every_design(cluster)

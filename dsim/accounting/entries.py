@@ -29,6 +29,7 @@ from dsim.accounting.failover import (
     FAILOVER_EDS,
     FAILOVER_PRIORITIES,
     failover_metric,
+    may_fail_over,
     proxy_localities,
 )
 from dsim.designs.base import Design, ProxyFacts
@@ -159,7 +160,8 @@ def entry_prices(
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
-    localities = proxy_localities(index.cluster)
+    # Per locality proxies run in, where some set may fail over (else none: failover_metrics).
+    localities = proxy_localities(index.cluster) if may_fail_over(index.cluster) else np.zeros(0, np.int64)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
     first_trace = next(iter(traces.values()), tracing("", "", mesh_id, ""))
     names: dict[str, list[int]] = {}  # own listener name → the hosts that build one of that name

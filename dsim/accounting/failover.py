@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsim.cluster import Cluster
+from dsim.scenario.istio.destination_rule import DestinationRuleSpec
 
 FAILOVER_EDS = "failover_eds_bytes@"
 """``failover_eds_bytes@<locality>``: what prioritising the service's endpoint sets that fail over
@@ -20,7 +21,7 @@ FAILOVER_TARGETS = {FAILOVER_EDS: "eds_bytes", FAILOVER_CDS: "cds_bytes", FAILOV
 
 
 def failover_metric(prefix: str, locality: int) -> str:
-    """The metric of ``prefix`` (:data:`FAILOVER_EDS` or :data:`FAILOVER_CDS`) for ``locality``."""
+    """The metric of ``prefix`` (a key of :data:`FAILOVER_TARGETS`) for ``locality``."""
     return f"{prefix}{locality}"
 
 
@@ -35,6 +36,29 @@ def proxy_localities(cluster: Cluster) -> np.ndarray:
     return np.unique(cluster.pods["locality"].to_numpy()[pods])
 
 
+def may_fail_over(cluster: Cluster) -> bool:
+    """Whether some endpoint set of ``cluster`` may fail over: some DestinationRule sets outlier
+    detection (at any level) and pods run in more than one locality, or a ServiceEntry endpoint
+    names one (its groups may then differ from the proxies' own). Where not, nothing is priced per
+    locality."""
+    rules = cluster.istio.destination_rules
+    if not any(_sets_outlier_detection(rule.spec) for rule in rules):
+        return False
+    if len(np.unique(cluster.pods["locality"].to_numpy())) > 1:
+        return True
+    return any(e.locality for entry in cluster.istio.service_entries for e in entry.spec.endpoints)
+
+
+def _sets_outlier_detection(spec: DestinationRuleSpec) -> bool:
+    policies = [p for p in (spec.traffic_policy, *(s.traffic_policy for s in spec.subsets)) if p is not None]
+    ports = [port for p in policies for port in p.port_level_settings]
+    return any(p.outlier_detection is not None for p in policies) or any(
+        port.outlier_detection is not None for port in ports
+    )
+
+
 def failover_metrics(cluster: Cluster) -> list[str]:
-    """Every failover metric of ``cluster``'s proxy localities."""
+    """Every failover metric of ``cluster``'s proxy localities (none where no set may fail over)."""
+    if not may_fail_over(cluster):
+        return []
     return [failover_metric(prefix, int(at)) for at in proxy_localities(cluster) for prefix in FAILOVER_TARGETS]

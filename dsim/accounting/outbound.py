@@ -322,13 +322,13 @@ def _failover_deltas(
     its groups priorities (``applyLocalityFailover``:
     0 its locality, 2 its region, 3 elsewhere, renumbered 0..N per set; pods carry no subzone)."""
     failing = _fails_over(cols, rows)
+    if not failing.any() or len(np.unique(cols.pod_locality)) < 2:
+        return {}  # no priorities (outbound_prices holds every failover metric, zero, where some may be)
     out = {
         failover_metric(prefix, int(at)): np.zeros(len(rows), np.int64)
         for at in cols.proxy_localities
         for prefix in (FAILOVER_EDS, FAILOVER_PRIORITIES)
     }
-    if not failing.any() or len(cols.region_length) < 2:
-        return out
     chosen = np.flatnonzero(failing)
     columns, group_keys, _ = _assignment_columns(cols, rows.iloc[chosen], copy)
     groups = columns.ragged["group"]

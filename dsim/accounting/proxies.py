@@ -18,7 +18,7 @@ import pandas as pd
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.cross_port import cross_port_deltas
-from dsim.accounting.failover import FAILOVER_TARGETS, failover_metric, is_failover_metric
+from dsim.accounting.failover import FAILOVER_TARGETS, failover_metric, is_failover_metric, may_fail_over
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
     ENDPOINT_METRICS,
@@ -197,7 +197,8 @@ def _per_workload(
         for m in per_service.columns
         if not is_failover_metric(m)
     }
-    # One per locality proxies run in, and nothing where no endpoint set fails over: summed only if not.
+    # One per locality proxies run in, all zero where no endpoint set in the view fails over: summed
+    # only where some is not.
     for m in per_service.columns:
         if is_failover_metric(m):
             values = per_service[m].to_numpy()
@@ -447,8 +448,9 @@ def egress_layout_groups(
             "class": proxy_class[chosen],
             "tau": tau[w],
             "allow": allow[w].astype(np.int64),
-            # Endpoint sets that fail over are prioritised by the proxy's own locality.
-            "locality": cluster.pods["locality"].to_numpy()[cluster.proxies["pod"].to_numpy()[chosen]],
+            # Endpoint sets that fail over are prioritised by the proxy's own locality (where some may).
+            "locality": cluster.pods["locality"].to_numpy()[cluster.proxies["pod"].to_numpy()[chosen]]
+            * may_fail_over(cluster),
             "proxy": chosen,
         }
     )
@@ -499,6 +501,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     proxy_class = proxy_classes(cluster)
     proxy_workload = cluster.proxies["workload"].to_numpy()
     proxy_locality = cluster.pods["locality"].to_numpy()[pods]
+    failing = may_fail_over(cluster)
     taus = np.unique(tau[proxy_workload]).tolist()
     allow = allow_any_by_workload(cluster)
     row_allow = allow[own_side.workload]
@@ -540,7 +543,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
                 value = value + own_side_metrics[metric][rows]
             metrics.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = value
         # What endpoint sets that fail over add depends on the proxy's own locality, not its workload's.
-        for at in np.unique(proxy_locality[mine]).tolist():
+        for at in np.unique(proxy_locality[mine]).tolist() if failing else ():
             chosen = np.flatnonzero(mine & (proxy_locality == at))
             for prefix, target in FAILOVER_TARGETS.items():
                 summed = metrics.setdefault(target, np.zeros(len(pods), np.int64))

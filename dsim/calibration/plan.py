@@ -518,7 +518,7 @@ priced against the same mesh without it, as a keepalive is (:data:`KEEPALIVE_POI
 150 to 17,152 retry priorities: VirtualServices of 8 to 32 routes, regex paths, route actions, a
 consistent hash (routes without the previous-hosts predicate), default routes only. Measured under
 Istio's default certificate."""
-_FAILING_OVER = (
+FAILOVER_POINTS = (
     dataclasses.replace(POLICY_POINTS[0], zones=3),
     dataclasses.replace(POLICY_POINTS[2], zones=2),
     PlanPoint(
@@ -545,17 +545,16 @@ _FAILING_OVER = (
         dr_policy="outlier",
     ),
 )
-FAILOVER_POINTS = _FAILING_OVER
 """Meshes whose endpoint sets fail over by locality (outlier detection on their rules, pods in two
 or three zones: docs/istio-objects.md 2.5), each the twin of its :data:`FAILOVER_BASES` mesh: an
 extra priority is a host set more per cluster, 2.6 to 3.0 KiB on a one-off probe (a 400-service
 sidecar with 263 and 526 of them, two runs each), about 2% of that sidecar: priced against the same
 mesh without it as a keepalive is (:data:`KEEPALIVE_POINTS`). No plan
 mesh has pods in several zones and outlier detection both, so the twins' bases are meshes of their
-own. 20 to 300 services, two to four replicas, subsets with endpoints, HTTP and mixed protocols,
+own. 40 to 300 services, two to four replicas, subsets with endpoints, HTTP and mixed protocols,
 every family; no consistent hash (a ring-hash cluster builds a ring per priority, which
 ``hash_rings`` does not count). Measured under Istio's default certificate."""
-FAILOVER_BASES = tuple(dataclasses.replace(p, dr_policy=f"{p.dr_policy}+nofailover") for p in _FAILING_OVER)
+FAILOVER_BASES = tuple(dataclasses.replace(p, dr_policy=f"{p.dr_policy}+nofailover") for p in FAILOVER_POINTS)
 """:data:`FAILOVER_POINTS` with locality failover turned off by their rules (``localityLbSetting:
 {enabled: false}``): every other object the same. Measured for the twins alone: the main fit leaves
 them out with their twins (:data:`dsim.calibration.twins.TWIN_BASE_MARKS`)."""

@@ -295,7 +295,7 @@ def _cluster(
     gives it) and its EDS endpoint set; ``(None, None)`` where Istio builds no such cluster: a DNS
     cluster without endpoints (``buildCluster``), as a subset no endpoint's labels hold makes one.
     Its endpoints, inline or EDS, are prioritised for a proxy in ``locality`` where the policy fails
-    over (``None``: as for a proxy without a locality, every group at priority 0)."""
+    over (``None``: left without priorities, as where the policy does not)."""
     spec = view.entry.spec
     name = cluster_name(copy.cluster_prefix, port.port, subset, view.host)
     kind = CLUSTER_TYPE[spec.resolution]

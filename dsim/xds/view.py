@@ -28,6 +28,7 @@ from dsim.errors import DsimError, UnknownNameError
 from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
 from dsim.scenario.model import IpFamily
+from dsim.xds.failover import ProxyLocality
 from dsim.xds.names import spiffe_id
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
@@ -186,7 +187,7 @@ class ProxyView:
     """Its own services' target ports, by port number."""
     egress: EgressLayout | None = None
     """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
-    locality: tuple[str, str, str] = ("", "", "")
+    locality: ProxyLocality = ("", "", "")
     """Its (region, zone, subzone): its pod's node's (endpoint sets that fail over are prioritised by it)."""
 
 
@@ -421,7 +422,7 @@ class ClusterIndex:
             locality=self.locality(int(self.columns["pod_locality"][pod])),
         )
 
-    def locality(self, row: int) -> tuple[str, str, str]:
+    def locality(self, row: int) -> ProxyLocality:
         """A ``localities`` row as a proxy's (region, zone, subzone); pods carry no subzone."""
         return (str(self.columns["region"][row]), str(self.columns["zone"][row]), "")
 

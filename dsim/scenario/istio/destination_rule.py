@@ -196,9 +196,11 @@ class LocalityLbSetting:
     (it takes effect where outlier detection is set: dsim/xds/failover.py)."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {
-        "distribute": "locality weights; " + NOT_MODELLED,
+        "distribute": "locality weights (Istio then gives no failover priorities; dsim, not reading it, "
+        "applies the default failover order); " + NOT_MODELLED,
         "failover": "region failover targets (dsim applies the default failover order); " + NOT_MODELLED,
-        "failoverPriority": "failover by proxy labels (dsim applies the default failover order); " + NOT_MODELLED,
+        "failoverPriority": "failover by proxy labels (Istio then prioritises by labels, by locality only "
+        "with a failover list; dsim applies the default failover order); " + NOT_MODELLED,
     }
 
 
