@@ -218,27 +218,41 @@ def test_real_envoy_accepts_every_proxy(cluster: Cluster) -> None:
     assert_envoy_accepts_every_proxy(cluster)
 
 
-def test_proxies_in_one_zone_still_rank_endpoints_of_another() -> None:
-    """Every proxy runs in one zone, but pods without a sidecar run in another too: their groups
-    fail over all the same (the accounting prices per locality wherever pods span several)."""
+WEB = "outbound|80||web.a.svc.cluster.local"
+
+
+def _web_and_client(policy: dict[str, Any], web_zones: list[dict[str, str]], **web: Any) -> Cluster:
+    """A web service whose pods run in ``web_zones`` (its rule's policy ``policy``) and one client
+    in r1/z1."""
+    workload = {"name": "web", "namespace": "a", "labels": {"app": "web"}, "replicas": len(web_zones), **web}
+    workload |= {"locality": web_zones[0], "pod_localities": web_zones[1:]}
     scenario = {
         "namespaces": [{"name": "a"}],
         "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
         "workloads": [
-            {
-                "name": "web",
-                "namespace": "a",
-                "labels": {"app": "web"},
-                "replicas": 2,
-                "sidecar": False,
-                "locality": _at("r1", "z1"),
-                "pod_localities": [_at("r2", "z1")],
-            },
+            workload,
             {"name": "client", "namespace": "a", "labels": {"app": "client"}, "locality": _at("r1", "z1")},
         ],
-        "destination_rules": [dr("web", "a", "web.a.svc.cluster.local", trafficPolicy=OUTLIER)],
+        "destination_rules": [dr("web", "a", "web.a.svc.cluster.local", trafficPolicy=policy)],
     }
-    cluster = build_cluster(scenario_from_dict(scenario))
-    web = "outbound|80||web.a.svc.cluster.local"
-    assert _priorities(_assignment(cluster, "a/client", web)) == {"r1/z1": 0, "r2/z1": 1}
+    return build_cluster(scenario_from_dict(scenario))
+
+
+def test_proxies_in_one_zone_still_rank_endpoints_of_another() -> None:
+    """Every proxy runs in one zone, but pods without a sidecar run in another too: their groups
+    fail over all the same (the accounting prices per locality wherever pods span several)."""
+    cluster = _web_and_client(OUTLIER, [_at("r1", "z1"), _at("r2", "z1")], sidecar=False)
+    assert _priorities(_assignment(cluster, "a/client", WEB)) == {"r1/z1": 0, "r2/z1": 1}
+    assert_exact_every_design(cluster)
+
+
+def test_a_consistent_hash_builds_a_ring_per_priority() -> None:
+    """Envoy's thread-aware balancer builds its ring over each priority's hosts: a ring-hash cluster
+    whose endpoints fail over into three priorities holds three rings, in both paths."""
+    ring = {**OUTLIER, "loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}}
+    cluster = _web_and_client(ring, [_at("r1", "z1"), _at("r1", "z2"), _at("r2", "z1")])
+    assert _priorities(_assignment(cluster, "a/client", WEB)) == {"r1/z1": 0, "r1/z2": 1, "r2/z1": 2}
+    counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
+    client = config_of(cluster, "a/client").proxy.proxy
+    assert counts.loc[client, "hash_rings"] == 3
     assert_exact_every_design(cluster)

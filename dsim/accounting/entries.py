@@ -28,6 +28,7 @@ from dsim.accounting.failover import (
     FAILOVER_CDS,
     FAILOVER_EDS,
     FAILOVER_PRIORITIES,
+    FAILOVER_RINGS,
     failover_metric,
     may_fail_over,
     proxy_localities,
@@ -188,10 +189,12 @@ def entry_prices(
         if any(c.HasField("outlier_detection") for c in built.clusters):  # it may fail over by locality
             for at in localities.tolist():
                 local = build(index, service, design, proxy, first_trace, objects, locality=index.locality(at))
+                rings = clusters_objects(local.clusters, local.endpoints)["hash_rings"]
                 added = {
                     FAILOVER_EDS: sum(e.ByteSize() for e in local.endpoints) - per["eds_bytes"][service],
                     FAILOVER_CDS: sum(c.ByteSize() for c in local.clusters) - per["cds_bytes"][service],
                     FAILOVER_PRIORITIES: sum(failover_priorities(e) for e in local.endpoints),
+                    FAILOVER_RINGS: rings - per["hash_rings"][service],
                 }
                 for prefix, value in added.items():
                     per.setdefault(failover_metric(prefix, at), np.zeros(n, np.int64))[service] = value

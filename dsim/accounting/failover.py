@@ -16,7 +16,15 @@ FAILOVER_CDS = "failover_cds_bytes@"
 """``failover_cds_bytes@<locality>``: the same for its clusters' inline endpoints (DNS ServiceEntries)."""
 FAILOVER_PRIORITIES = "failover_priorities@"
 """``failover_priorities@<locality>``: the priorities beyond the first its endpoint sets then have."""
-FAILOVER_TARGETS = {FAILOVER_EDS: "eds_bytes", FAILOVER_CDS: "cds_bytes", FAILOVER_PRIORITIES: "failover_priorities"}
+FAILOVER_RINGS = "failover_hash_rings@"
+"""``failover_hash_rings@<locality>``: the consistent-hash rings its clusters then build past one
+each (a ring per priority)."""
+FAILOVER_TARGETS = {
+    FAILOVER_EDS: "eds_bytes",
+    FAILOVER_CDS: "cds_bytes",
+    FAILOVER_PRIORITIES: "failover_priorities",
+    FAILOVER_RINGS: "hash_rings",
+}
 """The metric each one adds to, per proxy."""
 
 

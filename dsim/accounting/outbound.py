@@ -25,7 +25,13 @@ from dsim.accounting.entries import (
     TLS_FALLTHROUGH_DELTA,
     entry_prices,
 )
-from dsim.accounting.failover import FAILOVER_EDS, FAILOVER_PRIORITIES, failover_metric, failover_metrics
+from dsim.accounting.failover import (
+    FAILOVER_EDS,
+    FAILOVER_PRIORITIES,
+    FAILOVER_RINGS,
+    failover_metric,
+    failover_metrics,
+)
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -565,8 +571,9 @@ def _add_assignments(
     cols: ClusterColumns,
     rows: pd.DataFrame,
     copy: OutboundCopy,
-) -> np.ndarray:
-    """Add each cluster row's endpoint set to the service's metrics; return each row's endpoints."""
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Add each cluster row's endpoint set to the service's metrics; return each row's endpoints and,
+    per proxy locality where some set fails over, each row's priorities past the first there."""
     policies = rows["policy"].to_numpy()
     through = [p for p in np.unique(policies[policies >= 0]).tolist() if passthrough(cols.objects.policy_list[p])]
     kept = ~np.isin(policies, through)  # ORIGINAL_DST clusters have no endpoint set
@@ -578,7 +585,12 @@ def _add_assignments(
         add(metric, service, values)
     hosts = np.zeros(len(rows), dtype=np.int64)
     hosts[kept] = counts["endpoints"]
-    return hosts
+    priorities = {}
+    for at in cols.proxy_localities.tolist():
+        if (metric := failover_metric(FAILOVER_PRIORITIES, at)) in counts:
+            priorities[at] = np.zeros(len(rows), dtype=np.int64)
+            priorities[at][kept] = counts[metric]
+    return hosts, priorities
 
 
 def _summing(per_service: dict[str, np.ndarray], n: int) -> Callable[[str, np.ndarray, np.ndarray | int], None]:
@@ -653,8 +665,10 @@ def outbound_prices(
         add("cds_resources", service, 1)
         sizes, objects = _cluster_sizes(cols, rows, copy, mtls)
         add("cds_bytes", service, sizes)
-        hosts = _add_assignments(add, cols, rows, copy)
+        hosts, priorities = _add_assignments(add, cols, rows, copy)
         objects["hash_rings"] = objects["hash_rings"] * (hosts > 0)  # a ring is built over hosts only
+        for at, past_first in priorities.items():  # and one more per priority where endpoints fail over
+            add(failover_metric(FAILOVER_RINGS, at), service, objects["hash_rings"] * past_first)
         for name, values in objects.items():
             add(name, service, values)
         target = cluster_name(copy.cluster_prefix, port, "", host)

@@ -553,7 +553,7 @@ mesh without it as a keepalive is (:data:`KEEPALIVE_POINTS`). No plan
 mesh has pods in several zones and outlier detection both, so the twins' bases are meshes of their
 own. 40 to 300 services, two to four replicas, subsets with endpoints, HTTP and mixed protocols,
 every family; no consistent hash (a ring-hash cluster builds a ring per priority, which
-``hash_rings`` does not count). Measured under Istio's default certificate."""
+``hash_rings`` counts: the twins price the host set alone). Measured under Istio's default certificate."""
 FAILOVER_BASES = tuple(dataclasses.replace(p, dr_policy=f"{p.dr_policy}+nofailover") for p in FAILOVER_POINTS)
 """:data:`FAILOVER_POINTS` with locality failover turned off by their rules (``localityLbSetting:
 {enabled: false}``): every other object the same. Measured for the twins alone: the main fit leaves

@@ -6,11 +6,13 @@ entry outside the mesh, mTLS off) skips the SSL context every other cluster buil
 workload certificate; a DNS cluster resolves its hosts itself where an EDS cluster keeps a
 subscription (the calibration prices the difference); outlier detection keeps a detector and a
 monitor per host; a consistent hash keeps a ring of at least 1,024 entries, once the cluster has a
-host. A connection pool's limits only change values every cluster already holds (its
-circuit-breaker thresholds), so it adds no count (``docs/istio-objects.md`` 2.4). Its TCP keepalive
-(or the mesh's, ``tcpKeepalive``: on every cluster but the black hole) makes Envoy build a socket
-option for ``SO_KEEPALIVE`` and one for each of the probes, time and interval given, which the
-cluster keeps to set on every upstream connection (``docs/istio-objects.md`` 4.11).
+host, and one per priority where its endpoints fail over by locality (Envoy's thread-aware balancer
+builds a ring over each priority's hosts; docs/istio-objects.md 2.5). A connection pool's limits
+only change values every cluster already holds (its circuit-breaker thresholds), so it adds no
+count (``docs/istio-objects.md`` 2.4). Its TCP keepalive (or the mesh's, ``tcpKeepalive``: on every
+cluster but the black hole) makes Envoy build a socket option for ``SO_KEEPALIVE`` and one for each
+of the probes, time and interval given, which the cluster keeps to set on every upstream connection
+(``docs/istio-objects.md`` 4.11).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from dsim.xds.failover import failover_priorities
 from dsim.xds.vocabulary import CLUSTER_OBJECTS
 
 _DNS = (cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS)
@@ -60,11 +63,13 @@ def clusters_objects(
     clusters: Iterable[cluster_pb2.Cluster], assignments: Iterable[endpoint_pb2.ClusterLoadAssignment]
 ) -> dict[str, int]:
     """Per :data:`CLUSTER_OBJECTS`, how many ``clusters`` hold together (``assignments``: their EDS
-    endpoint sets)."""
-    served = {a.cluster_name: _hosts(a) for a in assignments}
+    endpoint sets); a hash ring once per priority of the cluster's endpoints."""
+    served = {a.cluster_name: (_hosts(a), failover_priorities(a)) for a in assignments}
     counts = dict.fromkeys(CLUSTER_OBJECTS, 0)
     for cluster in clusters:
-        hosts = served.get(cluster.name, 0) + _hosts(cluster.load_assignment)
+        hosts, extra = served.get(cluster.name, (0, 0))
+        hosts += _hosts(cluster.load_assignment)
+        extra += failover_priorities(cluster.load_assignment)
         for name, value in zip(CLUSTER_OBJECTS, cluster_objects(cluster, hosts), strict=True):
-            counts[name] += value
+            counts[name] += value * (1 + extra) if name == "hash_rings" else value
     return counts
