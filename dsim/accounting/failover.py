@@ -48,7 +48,11 @@ def may_fail_over(cluster: Cluster) -> bool:
     """Whether some endpoint set of ``cluster`` may fail over: some DestinationRule sets outlier
     detection (at any level) and pods run in more than one locality, or a ServiceEntry endpoint
     names one (its groups may then differ from the proxies' own). Where not, nothing is priced per
-    locality."""
+    locality. Kept on the cluster: every pricing pass asks."""
+    return cluster.keep("may_fail_over", lambda: _may_fail_over(cluster))
+
+
+def _may_fail_over(cluster: Cluster) -> bool:
     rules = cluster.istio.destination_rules
     if not any(_sets_outlier_detection(rule.spec) for rule in rules):
         return False

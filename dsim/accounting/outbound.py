@@ -31,6 +31,7 @@ from dsim.accounting.failover import (
     FAILOVER_RINGS,
     failover_metric,
     failover_metrics,
+    may_fail_over,
 )
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
@@ -299,7 +300,8 @@ def _assignments(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Bytes of each cluster row's ClusterLoadAssignment, and its endpoint counts; with the
-    :data:`FAILOVER_EDS` metrics of each proxy locality."""
+    :data:`FAILOVER_EDS` and :data:`FAILOVER_PRIORITIES` metrics of each proxy locality where some
+    row fails over."""
     columns, group_keys, elements = _assignment_columns(cols, rows, copy)
     template = load_assignment_template(copy.endpoint_additional)
     sizes = serialized_sizes(template, columns)
@@ -328,7 +330,7 @@ def _failover_deltas(
     its groups priorities (``applyLocalityFailover``:
     0 its locality, 2 its region, 3 elsewhere, renumbered 0..N per set; pods carry no subzone)."""
     failing = _fails_over(cols, rows)
-    if not failing.any() or len(np.unique(cols.pod_locality)) < 2:
+    if not failing.any() or not may_fail_over(cols.objects.cluster):
         return {}  # no priorities (outbound_prices holds every failover metric, zero, where some may be)
     out = {
         failover_metric(prefix, int(at)): np.zeros(len(rows), np.int64)

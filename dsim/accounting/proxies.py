@@ -192,17 +192,15 @@ def _per_workload(
     HTTP rows of the whole mesh's prices where ``prices`` holds only some services."""
     workloads = len(allow)
     per_service = prices.per_service
-    total = {
-        m: (seen.cluster_total if m in _CLUSTER_METRICS else seen.total)(per_service[m].to_numpy())
-        for m in per_service.columns
-        if not is_failover_metric(m)
-    }
-    # One per locality proxies run in, all zero where no endpoint set in the view fails over: summed
-    # only where some is not.
-    for m in per_service.columns:
-        if is_failover_metric(m):
-            values = per_service[m].to_numpy()
-            total[m] = seen.cluster_total(values) if values.any() else np.zeros(workloads, np.int64)
+
+    def summed(metric: str) -> np.ndarray:
+        values = per_service[metric].to_numpy()
+        if not is_failover_metric(metric):
+            return (seen.cluster_total if metric in _CLUSTER_METRICS else seen.total)(values)
+        # One per locality proxies run in, all zero where no set in the view fails over: summed only if not.
+        return seen.cluster_total(values) if values.any() else np.zeros(workloads, np.int64)
+
+    total = {m: summed(m) for m in per_service.columns}
     opens = prices.http["opens"].to_numpy(bool)
     http = prices.http[opens]
     riders = prices.http[~opens]
