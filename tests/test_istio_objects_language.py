@@ -1104,19 +1104,25 @@ def test_real_fields_dsim_does_not_model_are_accepted_and_listed() -> None:
 
 
 def test_unmodelled_fields_of_each_kind_are_listed() -> None:
-    failover = {"enabled": False, "failover": [{"from": "us-east", "to": "us-west"}]}
+    failover = {
+        "enabled": False,
+        "failover": [{"from": "us-east", "to": "us-west"}],
+        "failoverPriority": ["topology.istio.io/network"],
+    }
     rule = edited(REVIEWS_DR, "spec.trafficPolicy.loadBalancer.localityLbSetting", failover)
     rule["spec"]["trafficPolicy"]["outlierDetection"]["splitExternalLocalOriginErrors"] = True
     parsed_rule = parse_destination_rule(rule)
     assert {p for p, _ in parsed_rule.ignored} == {
         "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
-        "spec.trafficPolicy.loadBalancer.localityLbSetting.failover",
+        "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority",
     }
     policy = parsed_rule.value.spec.traffic_policy
     assert policy is not None
     assert policy.load_balancer is not None
-    assert policy.load_balancer.locality_lb_setting is not None
-    assert policy.load_balancer.locality_lb_setting.enabled is False  # read: it turns failover off
+    setting = policy.load_balancer.locality_lb_setting
+    assert setting is not None
+    assert setting.enabled is False  # read: it turns failover off
+    assert [(f.source, f.target) for f in setting.failover] == [("us-east", "us-west")]  # read too
     entry = parse_service_entry(edited(STATIC_SE, "spec.endpoints[0].serviceAccount", "mongo"))
     assert not entry.ignored  # every ServiceEntry field is read: an endpoint's account is an identity
     assert entry.value.spec.endpoints[0].service_account == "mongo"

@@ -18,6 +18,8 @@ from dsim import build_cluster, scenario_from_dict
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
+from dsim.errors import ScenarioError
+from dsim.scenario.istio.destination_rule import LocalityFailover
 from dsim.xds.failover import compacted, lb_priority
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
@@ -205,11 +207,15 @@ def test_failover_changes_what_the_accounting_sums(cluster: Cluster) -> None:
 
 
 def test_extra_priorities_are_counted(cluster: Cluster) -> None:
-    """Each priority beyond the first is a host set more in Envoy: a memory count of its own."""
+    """Each priority beyond the first is a host set more in Envoy: a memory count of its own, of
+    EDS sets and a DNS entry's inline ones alike."""
     counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
     config = config_of(cluster, "a/api")
-    expected = sum(max((g.priority for g in e.endpoints), default=0) for e in config.endpoints)
-    assert expected >= 3  # web's default and v1 sets (two more each), db's none, more of the synthetic ones
+    sets = [*config.endpoints, *(c.load_assignment for c in config.clusters)]
+    expected = sum(max((g.priority for g in e.endpoints), default=0) for e in sets)
+    inline = _assignment(cluster, "a/api", f"outbound|443||{EXT}")
+    assert max(g.priority for g in inline.endpoints) == 2  # the entry's inline set counts its two
+    assert expected >= 5  # web's default and v1 sets (two more each), db's none, more of the synthetic ones
     assert counts.loc[config.proxy.proxy, "failover_priorities"] == expected
 
 
@@ -256,3 +262,125 @@ def test_a_consistent_hash_builds_a_ring_per_priority() -> None:
     client = config_of(cluster, "a/client").proxy.proxy
     assert counts.loc[client, "hash_rings"] == 3
     assert_exact_every_design(cluster)
+
+
+# -- a rule's failover list ------------------------------------------------------------------------
+FAILOVER_TO_R3 = {**OUTLIER, "loadBalancer": {"localityLbSetting": {"failover": [{"from": "r1", "to": "r3"}]}}}
+
+
+def test_a_failover_list_puts_other_regions_after_the_named_one() -> None:
+    # applyLocalityFailover: a region other than the one named for the proxy's region goes to 4.
+    failover = (LocalityFailover(source="r1", target="r3"), LocalityFailover(source="r1", target="r2"))
+    assert lb_priority(("r1", "z1", ""), ("r2", "z1", ""), failover) == 4  # the first entry from r1 names r3
+    assert lb_priority(("r1", "z1", ""), ("r3", "z1", ""), failover) == 3
+    assert lb_priority(("r1", "z1", ""), ("r1", "z2", ""), failover) == 2  # its own region: as before
+    assert lb_priority(("r2", "z1", ""), ("r1", "z1", ""), failover) == 3  # no entry from r2
+
+
+def _three_regions(policy: dict[str, Any]) -> Cluster:
+    """web's pods in r1, r2 and r3 (rule ``policy``), a DNS entry's endpoints in the same three,
+    and clients in r1 and r2."""
+    scenario = {
+        "namespaces": [{"name": "a"}],
+        "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
+        "workloads": [
+            {
+                "name": "web",
+                "namespace": "a",
+                "labels": {"app": "web"},
+                "replicas": 3,
+                "locality": _at("r1", "z1"),
+                "pod_localities": [_at("r2", "z1"), _at("r3", "z1")],
+            },
+            {
+                "name": "client",
+                "namespace": "a",
+                "labels": {"app": "client"},
+                "replicas": 2,
+                "locality": _at("r1", "z1"),
+                "pod_localities": [_at("r2", "z1")],
+            },
+        ],
+        "destination_rules": [
+            dr("web", "a", "web.a.svc.cluster.local", trafficPolicy=policy),
+            dr("ext", "a", EXT, trafficPolicy=policy),
+        ],
+        "service_entries": [
+            {
+                "name": "ext",
+                "namespace": "a",
+                "spec": {
+                    "hosts": [EXT],
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                    "resolution": "DNS",
+                    "endpoints": [
+                        {"address": f"{region}.ext.example.com", "locality": f"{region}/z1"}
+                        for region in ("r1", "r2", "r3")
+                    ],
+                },
+            }
+        ],
+    }
+    return build_cluster(scenario_from_dict(scenario))
+
+
+def _cluster_message(cluster: Cluster, proxy: str, name: str) -> Any:
+    return next(c for c in config_of(cluster, proxy).clusters if c.name == name)
+
+
+def test_each_region_fails_over_by_the_list_in_both_paths() -> None:
+    cluster = _three_regions(FAILOVER_TO_R3)
+    ext = f"outbound|443||{EXT}"
+    for name in (WEB, ext):
+        # From r1 (client's second pod) the list names r3: r2 comes last. From r2 (its first)
+        # nothing is named: the default order.
+        assert _priorities(_assignment(cluster, "a/client-1", name)) == {"r1/z1": 0, "r3/z1": 1, "r2/z1": 2}
+        assert _priorities(_assignment(cluster, "a/client-0", name)) == {"r2/z1": 0, "r1/z1": 1, "r3/z1": 1}
+        # The cluster balances by locality weight (ApplyToCluster: failover with outlier detection).
+        assert _cluster_message(cluster, "a/client-1", name).common_lb_config.HasField("locality_weighted_lb_config")
+    assert_exact_every_design(cluster)
+    counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
+    assert counts.loc[config_of(cluster, "a/client-1").proxy.proxy, "failover_priorities"] == 4  # 2 sets x 2
+
+
+def test_a_failover_list_needs_outlier_detection_and_an_enabled_setting() -> None:
+    listed = {"localityLbSetting": {"failover": [{"from": "r1", "to": "r3"}]}}
+    for policy in ({"loadBalancer": listed}, {**OUTLIER, "loadBalancer": {**listed, "simple": "RANDOM"}}):
+        enabled = "outlierDetection" in policy
+        if enabled:  # the same list, turned off
+            policy["loadBalancer"]["localityLbSetting"] = {**listed["localityLbSetting"], "enabled": False}
+        cluster = _three_regions(policy)
+        assert set(_priorities(_assignment(cluster, "a/client-0", WEB)).values()) == {0}
+        assert not _cluster_message(cluster, "a/client-0", WEB).common_lb_config.HasField("locality_weighted_lb_config")
+        assert_exact_every_design(cluster)
+
+
+def test_a_failover_target_no_pod_runs_in_ranks_every_other_region_alike() -> None:
+    listed = {"localityLbSetting": {"failover": [{"from": "r1", "to": "r9"}]}}
+    cluster = _three_regions({**OUTLIER, "loadBalancer": listed})
+    assert _priorities(_assignment(cluster, "a/client-1", WEB)) == {"r1/z1": 0, "r2/z1": 1, "r3/z1": 1}
+    assert_exact_every_design(cluster)
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "message"),
+    [
+        ({"failover": [{"from": "r1", "to": "r1"}]}, "failover[0]", "must specify different regions"),
+        ({"failover": [{"from": "r1/z1", "to": "r2"}]}, "failover[0].from", "only specify region"),
+        ({"failover": [{"from": "r1", "to": "r*"}]}, "failover[0].to", "should not contain '*'"),
+        (
+            {"failover": [{"from": "r1", "to": "r2"}], "distribute": [{"from": "r1/*", "to": {"r2/*": 100}}]},
+            "failover",
+            "can not simultaneously specify 'distribute' and 'failover'",
+        ),
+        ({"failover": [{"from": "r1"}]}, "failover[0].to", "missing"),
+    ],
+)
+def test_a_bad_failover_list_is_refused_naming_the_field(setting: dict[str, Any], field: str, message: str) -> None:
+    scenario = copy.deepcopy(SCENARIO)
+    policy = {**OUTLIER, "loadBalancer": {"localityLbSetting": setting}}
+    scenario["destination_rules"][0]["spec"]["trafficPolicy"] = policy
+    with pytest.raises(ScenarioError) as error:
+        scenario_from_dict(scenario)
+    assert f"trafficPolicy.loadBalancer.localityLbSetting.{field}" in str(error.value)
+    assert message in str(error.value)

@@ -39,7 +39,7 @@ from dsim.xds import listeners
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import clusters_objects
 from dsim.xds.common import tracing
-from dsim.xds.failover import failover_priorities
+from dsim.xds.failover import all_failover_priorities
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.routes import ROUTE_COUNTS, VHOST_FIELD, vhost_objects
 from dsim.xds.service_entries import (
@@ -193,7 +193,7 @@ def entry_prices(
                 added = {
                     FAILOVER_EDS: sum(e.ByteSize() for e in local.endpoints) - per["eds_bytes"][service],
                     FAILOVER_CDS: sum(c.ByteSize() for c in local.clusters) - per["cds_bytes"][service],
-                    FAILOVER_PRIORITIES: sum(failover_priorities(e) for e in local.endpoints),
+                    FAILOVER_PRIORITIES: all_failover_priorities(local.clusters, local.endpoints),
                     FAILOVER_RINGS: rings - per["hash_rings"][service],
                 }
                 for prefix, value in added.items():

@@ -43,7 +43,7 @@ from dsim.xds import clusters, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
-from dsim.xds.failover import fails_over
+from dsim.xds.failover import failover_target, failover_targets, fails_over
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
@@ -322,13 +322,39 @@ def _fails_over(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
     return np.isin(rows["policy"].to_numpy(), failing)
 
 
+NO_TARGET = -1
+"""A row whose rule names no failover region for the proxy's region (another named: -2 when no
+pod runs there, so no group's region is it)."""
+
+
+def _failover_targets(cols: ClusterColumns, policies: np.ndarray) -> dict[int, np.ndarray]:
+    """Per region code proxies may run in, per row of ``policies``: the region code its rule's
+    ``failover`` list names for a proxy there (:data:`NO_TARGET` where none); empty where no
+    rule of them has a list."""
+    lists = {p: failover_targets(cols.objects.policy_list[p]) for p in np.unique(policies).tolist() if p >= 0}
+    if not any(lists.values()):
+        return {}
+    names = cols.objects.cluster.localities["region"].to_numpy()
+    code = {str(names[i]): int(cols.locality_region[i]) for i in range(len(names))}
+    out = {}
+    for region in np.unique(cols.locality_region[cols.proxy_localities]).tolist():
+        name = str(names[np.flatnonzero(cols.locality_region == region)[0]])
+        out[region] = np.full(len(policies), NO_TARGET, np.int64)
+        for policy, failover in lists.items():
+            target = failover_target(failover, name)
+            if target is not None:
+                out[region][policies == policy] = code.get(target, -2)
+    return out
+
+
 def _failover_deltas(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, template: Message, base: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per proxy locality: what each row's endpoint set (``base`` bytes at priority 0) gains where
     its policy fails over, and the priorities beyond the first it then has, when a proxy there gives
     its groups priorities (``applyLocalityFailover``:
-    0 its locality, 2 its region, 3 elsewhere, renumbered 0..N per set; pods carry no subzone)."""
+    0 its locality, 2 its region, 3 elsewhere, 4 another region than its rule's ``failover`` names
+    for the proxy's; renumbered 0..N per set; pods carry no subzone)."""
     failing = _fails_over(cols, rows)
     if not failing.any() or not may_fail_over(cols.objects.cluster):
         return {}  # no priorities (outbound_prices holds every failover metric, zero, where some may be)
@@ -343,8 +369,12 @@ def _failover_deltas(
     owner = groups.owner
     region = cols.locality_region
     group_locality = group_keys["locality"].to_numpy()
+    targets = _failover_targets(cols, rows["policy"].to_numpy()[chosen])
     for at in cols.proxy_localities.tolist():
         raw = np.where(group_locality == at, 0, np.where(region[group_locality] == region[at], 2, 3))
+        if targets:  # another region than the proxy's region fails over to comes last
+            target = targets[int(region[at])][owner]
+            raw = np.where((raw == 3) & (target != NO_TARGET) & (region[group_locality] != target), 4, raw)
         priority = pd.Series(raw).groupby(owner).rank(method="dense").to_numpy(np.int64) - 1
         numbers = {**groups.elements.numbers, "priority": priority}
         ranked = dataclasses.replace(

@@ -22,7 +22,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.common import tracing
 from dsim.xds.cross_port_vhosts import cross_port_vhosts
-from dsim.xds.failover import ProxyLocality, fails_over, prioritised
+from dsim.xds.failover import Failover, ProxyLocality, failover_targets, fails_over, prioritised
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
@@ -47,10 +47,10 @@ _load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignmen
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _failing_over(locality: ProxyLocality, *args: Any) -> endpoint_pb2.ClusterLoadAssignment:
-    """:func:`endpoints.load_assignment` (of ``args``) prioritised for a proxy in ``locality``
-    (istiod caches an endpoint set per cluster and the proxy's locality alike)."""
-    return prioritised(_load_assignment(*args), locality)
+def _failing_over(locality: ProxyLocality, failover: Failover, *args: Any) -> endpoint_pb2.ClusterLoadAssignment:
+    """:func:`endpoints.load_assignment` (of ``args``) prioritised for a proxy in ``locality`` by
+    ``failover`` (istiod caches an endpoint set per cluster and the proxy's locality alike)."""
+    return prioritised(_load_assignment(*args), locality, failover)
 
 
 def clear_caches() -> None:
@@ -200,7 +200,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             rows = index.endpoints(svc.index, subset, entry)
             args = (name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional)
             if fails_over(policy):
-                out_endpoints.append(_failing_over(view.locality, *args))
+                out_endpoints.append(_failing_over(view.locality, failover_targets(policy), *args))
             else:
                 out_endpoints.append(_load_assignment(*args))
 

@@ -257,6 +257,13 @@ def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) 
 
 
 def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> None:
+    locality = lb.locality_lb_setting
+    listed = locality is not None and locality.enabled is not False and bool(locality.failover)
+    if listed and cluster.HasField("outlier_detection"):
+        # Failover by a region list needs Envoy's locality-weighted balancing; it is set where
+        # outlier detection makes the cluster fail over (LocalityLBSettings.ApplyToCluster, before
+        # a PASSTHROUGH rule makes the cluster ORIGINAL_DST: it keeps the config).
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
     if lb.consistent_hash is not None:
         cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
         cluster.ring_hash_lb_config.minimum_ring_size.value = RING_SIZE

@@ -50,7 +50,7 @@ from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
-from dsim.xds.failover import ProxyLocality, fails_over, prioritised
+from dsim.xds.failover import ProxyLocality, failover_targets, fails_over, prioritised
 from dsim.xds.listeners import Tracing
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
@@ -345,7 +345,7 @@ def _cluster(
     if dns and not assignment.endpoints:
         return None, None
     if locality is not None and fails_over(policy):
-        assignment = prioritised(assignment, locality)
+        assignment = prioritised(assignment, locality, failover_targets(policy))
     if passthrough(policy):  # the default cluster of a PASSTHROUGH rule: applyLoadBalancer dropped its endpoints
         if dns:
             _dns_settings(cluster, copy)

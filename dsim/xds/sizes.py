@@ -8,7 +8,7 @@ import pandas as pd
 from dsim.designs.base import Design
 from dsim.xds.access_logs import access_log_counts
 from dsim.xds.cluster_objects import clusters_objects
-from dsim.xds.failover import failover_priorities
+from dsim.xds.failover import all_failover_priorities
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.listeners import chain_count
 from dsim.xds.routes import vhost_objects
@@ -54,7 +54,7 @@ def config_count_row(config: ProxyConfig) -> dict[str, object]:
         "domains": sum(len(v.domains) for v in vhosts),
         **vhost_objects(vhosts),
         "locality_groups": len(groups),
-        "failover_priorities": sum(failover_priorities(a) for a in config.endpoints),
+        "failover_priorities": all_failover_priorities(config.clusters, config.endpoints),
         "endpoints": len(lbs),
         "endpoint_additional_addresses": sum(len(lb.endpoint.additional_addresses) for lb in lbs),
     }

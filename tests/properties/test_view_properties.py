@@ -3,7 +3,8 @@ matches with any source conditions) and DestinationRules (exact or wildcard host
 hosts too, address-less TCP and sniffed ports sharing numbers with services'; VirtualServices naming
 and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
 covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
-namespaces, the root one too, with any exportTo or a workloadSelector, sniffed and HTTP ports
+namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
+failing over by a region list, over pods in four zones of three regions), sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -32,10 +33,25 @@ POLICIES = (
     None,
     {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
     {"outlierDetection": {"consecutive5xxErrors": 3}},
+    # failing over by a region list: endpoints and clusters differ by the proxy's region
+    {
+        "outlierDetection": {"consecutive5xxErrors": 3},
+        "loadBalancer": {"localityLbSetting": {"failover": [{"from": "r1", "to": "r3"}, {"from": "r2", "to": "r1"}]}},
+    },
     {"tls": {"mode": "DISABLE"}},
     {"connectionPool": {"tcp": {"maxConnections": 7}}},
 )
 
+
+# Where a workload's pods run: rules with outlier detection fail over by them (2.5).
+LOCALITIES = st.sampled_from(
+    [
+        {"region": "r1", "zone": "z1"},
+        {"region": "r1", "zone": "z2"},
+        {"region": "r2", "zone": "z1"},
+        {"region": "r3", "zone": "z1"},
+    ]
+)
 
 # A match's source conditions (none, labels some pods hold, a namespace, gateways with or without mesh).
 SOURCES = st.sampled_from(
@@ -68,8 +84,8 @@ ENTRIES: dict[str, dict[str, Any]] = {
             "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
             "resolution": "DNS",
             "endpoints": [
-                {"address": "a.ext.example.com", "labels": {"version": "v1"}},
-                {"address": "b.ext.example.com", "labels": {"version": "v2"}},
+                {"address": "a.ext.example.com", "labels": {"version": "v1"}, "locality": "r1/z1"},
+                {"address": "b.ext.example.com", "labels": {"version": "v2"}, "locality": "r3/z1/s1"},
             ],
         },
     },
@@ -262,11 +278,18 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             for n, ns in SERVICES
         ],
         "workloads": [
-            {"name": f"{n}-{v}", "namespace": ns, "labels": {"app": n, "version": v}}
+            {
+                "name": f"{n}-{v}",
+                "namespace": ns,
+                "labels": {"app": n, "version": v},
+                "replicas": 2,
+                "locality": draw(LOCALITIES),
+                "pod_localities": [draw(LOCALITIES)],
+            }
             for n, ns in SERVICES
             for v in ("v1", "v2")
         ]
-        + [{"name": "client", "namespace": "c", "ip_families": ["IPv4", "IPv6"]}],
+        + [{"name": "client", "namespace": "c", "ip_families": ["IPv4", "IPv6"], "locality": draw(LOCALITIES)}],
         "virtual_services": routes,
         "destination_rules": rules,
         "sidecars": sidecars,

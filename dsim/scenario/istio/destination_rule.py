@@ -188,17 +188,30 @@ class ConsistentHash:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LocalityFailover:
+    """``LocalityLoadBalancerSetting.Failover``: where a proxy in region ``from`` fails over to when
+    its own region's endpoints are unhealthy; other regions come after (priority 4, not 3)."""
+
+    source: Annotated[str, MaxLength(253)] = dataclasses.field(metadata={"istio": "from"})
+    """The proxy's region (Istio's ``from``)."""
+    target: Annotated[str, MaxLength(253)] = dataclasses.field(metadata={"istio": "to"})
+    """The region it fails over to first (Istio's ``to``)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LocalityLbSetting:
     """Locality load balancing for this destination, in place of the mesh's (which Istio turns on)."""
 
     enabled: bool | None = None
     """``false`` turns locality failover off for the destination; unset or ``true`` leaves it on
     (it takes effect where outlier detection is set: dsim/xds/failover.py)."""
+    failover: Annotated[tuple[LocalityFailover, ...], MaxItems(1_000)] = ()
+    """Region failover targets: the first entry whose ``from`` is a proxy's region names the region
+    its endpoint sets fail over to before any other (``applyLocalityFailover``)."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {
         "distribute": "locality weights (Istio then gives no failover priorities; dsim, not reading it, "
         "applies the default failover order); " + NOT_MODELLED,
-        "failover": "region failover targets (dsim applies the default failover order); " + NOT_MODELLED,
         "failoverPriority": "failover by proxy labels (Istio then prioritises by labels, by locality only "
         "with a failover list; dsim applies the default failover order); " + NOT_MODELLED,
     }
@@ -400,6 +413,8 @@ class _DestinationRuleChecks(Checks):
             {"simple": lb.simple, "consistentHash": lb.consistent_hash, "backendUtilization": None},
             what="a load balancer",
         )
+        if lb.locality_lb_setting is not None:
+            self.locality(join(path, "localityLbSetting"), lb.locality_lb_setting)
         hashing = lb.consistent_hash
         if hashing is None:
             return
@@ -418,6 +433,21 @@ class _DestinationRuleChecks(Checks):
             self.fail(join(join(where, "httpCookie"), "name"), "a hash cookie needs a name")
         if self.has(where, "minimumRingSize") and (self.has(where, "ringHash") or self.has(where, "maglev")):
             self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
+
+    def locality(self, path: str, setting: LocalityLbSetting) -> None:
+        """``agent.ValidateLocalityLbSetting``: ``distribute`` and ``failover`` exclude each other,
+        and a failover entry names two different regions (no zone, no wildcard)."""
+        if setting.failover and self.has(path, "distribute"):
+            self.fail(join(path, "failover"), "can not simultaneously specify 'distribute' and 'failover'")
+        for i, entry in enumerate(setting.failover):
+            where = join(join(path, "failover"), i)
+            for key, region in (("from", entry.source), ("to", entry.target)):
+                if "/" in region:
+                    self.fail(join(where, key), f"{region!r}: locality lb failover only specify region")
+                if "*" in region:
+                    self.fail(join(where, key), f"{region!r}: locality lb failover region should not contain '*'")
+            if entry.source == entry.target:
+                self.fail(where, "locality lb failover settings must specify different regions")
 
     def tls(self, path: str, tls: ClientTLSSettings) -> None:
         """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential;
