@@ -76,8 +76,10 @@ Prints, in one run:
    with a private Service, and their ratio.
 16. Locality failover (``docs/istio-objects.md`` 2.5): part 3's mesh with two pods per service over
    three zones of two regions, so every proxy's endpoint sets of rules with outlier detection carry
-   priorities from its own locality, against the same mesh with every rule turning failover off:
-   the accounting of every design, its ratio, and what failover adds to the mean proxy.
+   priorities from its own locality (by the default order, then by a ``failover`` list), and the
+   same mesh with every rule distributing by locality, each against the same mesh with every rule
+   turning failover off: the accounting of every design, its ratio, and what each changes in the
+   mean proxy.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
@@ -673,8 +675,9 @@ def route_actions() -> None:
 
 def failover() -> None:
     """Part 16: part 3's mesh with two pods per service over three zones of two regions, its rules'
-    outlier detection failing over by locality, against the same mesh with failover turned off by
-    every rule (the same objects, no priorities), in the same run."""
+    outlier detection failing over by locality (by the default order, then by a failover list),
+    and every rule distributing by locality, each against the same mesh with failover turned off
+    by every rule (the same objects, no priorities), in the same run."""
     zones = [{"region": "r1", "zone": "z1"}, {"region": "r1", "zone": "z2"}, {"region": "r2", "zone": "z3"}]
     spread = {
         **ISTIO_OBJECTS["synthetic"],
@@ -682,25 +685,36 @@ def failover() -> None:
         "localities": zones,
     }
     rules = ISTIO_OBJECTS["istio_objects"]["destination_rules"]
+    variants = {
+        "off": {"locality_failover": False},
+        "failover": {},
+        # r2 fails over to r1 first; r1 has no other region to rank after r2
+        "a failover list": {"failover": {"r1": "r2", "r2": "r1"}},
+        # weights by locality on every rule, outlier detection or not: r1's proxies empty r1/z2
+        "distribute": {"distribute": {"r1/*": {"r1/z1": 80, "r2/*": 20}, "r2/*": {"r2/*": 70, "r1/*": 30}}},
+    }
     meshes = {}
-    for label, on in (("off", False), ("failover", True)):
-        objects = {**ISTIO_OBJECTS["istio_objects"], "destination_rules": {**rules, "locality_failover": on}}
+    for label, setting in variants.items():
+        objects = {**ISTIO_OBJECTS["istio_objects"], "destination_rules": {**rules, **setting}}
         cluster = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, "synthetic": spread, "istio_objects": objects}))
         meshes[label] = (cluster, _timed_designs(cluster))
-    (plain, plain_times), (failing, failing_times) = meshes["off"], meshes["failover"]
-    print(
-        f"{len(failing.services):,} services, {len(failing.proxies):,} proxies over 3 zones, outlier detection on half "
-        "the rules, failing over: accounting "
-        + ", ".join(f"{k} {v:.2f} s ({v / plain_times[k]:.2f}x)" for k, v in failing_times.items())
-        + " (ratio to failover off)"
-    )
+    plain, plain_times = meshes["off"]
     design = get_design("additional-addresses")
-    (plain_sizes, _), (sizes, counts) = (vectorized_sizes(cluster, design) for cluster in (plain, failing))
-    eds = [float(t[t["xds_type"] == "endpoints"]["bytes"].mean()) for t in (plain_sizes, sizes)]
-    print(
-        f"  mean proxy (additional-addresses): endpoint bytes {eds[0]:,.0f} -> {eds[1]:,.0f}, "
-        f"{counts['failover_priorities'].mean():,.0f} priorities past the first"
-    )
+    plain_sizes, plain_counts = vectorized_sizes(plain, design)
+    for label, (cluster, times) in list(meshes.items())[1:]:
+        print(
+            f"{len(cluster.services):,} services, {len(cluster.proxies):,} proxies over 3 zones, outlier detection on "
+            f"half the rules, {label}: accounting "
+            + ", ".join(f"{k} {v:.2f} s ({v / plain_times[k]:.2f}x)" for k, v in times.items())
+            + " (ratio to failover off)"
+        )
+        sizes, counts = vectorized_sizes(cluster, design)
+        eds = [float(t[t["xds_type"] == "endpoints"]["bytes"].mean()) for t in (plain_sizes, sizes)]
+        print(
+            f"  mean proxy (additional-addresses): endpoint bytes {eds[0]:,.0f} -> {eds[1]:,.0f}, endpoints "
+            f"{plain_counts['endpoints'].mean():,.0f} -> {counts['endpoints'].mean():,.0f}, "
+            f"{counts['failover_priorities'].mean():,.0f} priorities past the first"
+        )
 
 
 def _route_bytes(sizes: pd.DataFrame) -> float:

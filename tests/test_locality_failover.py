@@ -20,7 +20,7 @@ from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.errors import ScenarioError
 from dsim.scenario.istio.destination_rule import LocalityFailover
-from dsim.xds.failover import compacted, lb_priority
+from dsim.xds.failover import compacted, distributed, lb_priority, locality_match
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
 from tests.rule_helpers import dr
@@ -383,4 +383,172 @@ def test_a_bad_failover_list_is_refused_naming_the_field(setting: dict[str, Any]
     with pytest.raises(ScenarioError) as error:
         scenario_from_dict(scenario)
     assert f"trafficPolicy.loadBalancer.localityLbSetting.{field}" in str(error.value)
+    assert message in str(error.value)
+
+
+# -- a rule's distribution -------------------------------------------------------------------------
+def _groups(assignment: endpoint_pb2.ClusterLoadAssignment) -> dict[str, tuple[int, int, int]]:
+    """Each group's (weight, endpoints, priority) by its ``region/zone[/subzone]``."""
+    found = {}
+    for group in assignment.endpoints:
+        where = "/".join(p for p in (group.locality.region, group.locality.zone, group.locality.sub_zone) if p)
+        found[where] = (group.load_balancing_weight.value, len(group.lb_endpoints), group.priority)
+    return found
+
+
+def _assignment_of(weights: dict[str, int]) -> endpoint_pb2.ClusterLoadAssignment:
+    """An endpoint set with a group per ``region/zone`` of ``weights`` holding that many endpoints."""
+    out = endpoint_pb2.ClusterLoadAssignment(cluster_name="c")
+    for where, count in weights.items():
+        group = out.endpoints.add()
+        group.locality.region, group.locality.zone = where.split("/")
+        group.load_balancing_weight.value = count
+        for _ in range(count):
+            group.lb_endpoints.add().endpoint.address.socket_address.address = "10.0.0.1"
+    return out
+
+
+def test_a_distribution_weighs_the_groups_it_takes_and_empties_the_rest() -> None:
+    # applyLocalityWeights: the first entry from the proxy's locality; each to-locality's weight
+    # shared by the groups it takes (by their own weights, rounded up); the rest lose their endpoints.
+    assignment = _assignment_of({"r1/z1": 2, "r1/z2": 1, "r2/z1": 1, "r3/z1": 1})
+    spread = (("r1/*", (("r1/*", 80), ("r2/z1", 20))), ("r2/*", (("r3/*", 100),)))
+    got = _groups(distributed(assignment, ("r1", "z1", ""), spread))
+    assert got == {"r1/z1": (54, 2, 0), "r1/z2": (27, 1, 0), "r2/z1": (20, 1, 0), "r3/z1": (1, 0, 0)}
+    assert _groups(distributed(assignment, ("r2", "z9", ""), spread))["r3/z1"] == (100, 1, 0)
+    assert distributed(assignment, ("r4", "z1", ""), spread) is assignment  # no entry from r4: as it is
+    # A to-locality taken by an earlier one takes nothing: "r1/z1" after "r1/*" weighs no group.
+    later = _groups(distributed(assignment, ("r1", "z1", ""), (("*", (("r1/*", 50), ("r1/z1", 50))),)))
+    assert later["r1/z1"] == (34, 2, 0)
+    # LocalityMatch: a missing zone or subzone matches any; "*" anything.
+    assert locality_match(("r1", "z1", "s1"), "r1")
+    assert locality_match(("r1", "z1", "s1"), "*")
+    assert not locality_match(("r1", "z1", ""), "r1/z1/s1")
+    assert not locality_match(("r2", "z1", ""), "r1/*")
+
+
+SPREAD = {"localityLbSetting": {"distribute": [{"from": "r1/*", "to": {"r1/z1": 70, "r3/*": 30}}]}}
+
+
+def test_each_proxy_gets_its_own_distribution_in_both_paths() -> None:
+    ext = f"outbound|443||{EXT}"
+    for policy in ({"loadBalancer": SPREAD}, {**OUTLIER, "loadBalancer": SPREAD}):
+        cluster = _three_regions(policy)  # outlier detection or not: weights, never priorities
+        for name in (WEB, ext):
+            # client's second pod runs in r1: r2 gets no weight and loses its endpoints.
+            near = _groups(_assignment(cluster, "a/client-1", name))
+            assert near == {"r1/z1": (70, 1, 0), "r2/z1": (1, 0, 0), "r3/z1": (30, 1, 0)}
+            # Its first runs in r2, which no entry is from: the set as it is.
+            assert _groups(_assignment(cluster, "a/client-0", name)) == dict.fromkeys(near, (1, 1, 0))
+            for proxy in ("a/client-0", "a/client-1"):  # both balance by locality weight
+                lb = _cluster_message(cluster, proxy, name).common_lb_config
+                assert lb.HasField("locality_weighted_lb_config")
+        assert_exact_every_design(cluster)
+        counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
+        near_proxy, far_proxy = (config_of(cluster, p).proxy.proxy for p in ("a/client-1", "a/client-0"))
+        assert counts.loc[far_proxy, "endpoints"] - counts.loc[near_proxy, "endpoints"] == 1  # web's r2 pod
+        assert counts.loc[near_proxy, "failover_priorities"] == 0
+
+
+def test_a_distribution_that_empties_a_ring_hash_set_builds_no_ring() -> None:
+    nowhere = {"localityLbSetting": {"distribute": [{"from": "r1/*", "to": {"r9/*": 100}}]}}
+    cluster = _three_regions({"loadBalancer": {**nowhere, "consistentHash": {"httpHeaderName": "x-user"}}})
+    assert all(n == 0 for _, n, _ in _groups(_assignment(cluster, "a/client-1", WEB)).values())
+    counts = vectorized_sizes(cluster, get_design("single-stack"))[1].set_index("proxy")
+    near_proxy, far_proxy = (config_of(cluster, p).proxy.proxy for p in ("a/client-1", "a/client-0"))
+    assert counts.loc[far_proxy, "hash_rings"] == 2  # web's and the entry's
+    assert counts.loc[near_proxy, "hash_rings"] == 0
+    assert_exact_every_design(cluster)
+
+
+def test_a_distribution_turned_off_changes_nothing() -> None:
+    off = {"localityLbSetting": {**SPREAD["localityLbSetting"], "enabled": False}}
+    cluster = _three_regions({"loadBalancer": off})
+    assert _groups(_assignment(cluster, "a/client-1", WEB)) == dict.fromkeys(("r1/z1", "r2/z1", "r3/z1"), (1, 1, 0))
+    assert not _cluster_message(cluster, "a/client-1", WEB).common_lb_config.HasField("locality_weighted_lb_config")
+    assert_exact_every_design(cluster)
+
+
+@pytest.mark.parametrize(
+    ("to", "field", "message"),
+    [
+        ({"r1/*": 0, "r2/*": 100}, "distribute[0].to['r1/*']", "locality weight 0 must be in range [1, 100]"),
+        ({"r1/*": 60, "r2/*": 30}, "distribute[0].to", "total locality weight 90 != 100"),
+        ({"r1/*": 60, "r1/z1": 40}, "distribute[0].to", "'r1/z1' overlaps with one specified before it"),
+        ({"r1/*/z": 100}, "distribute[0].to", "a wildcard '*' may appear once, at the end"),
+        ({"r1//z1": 100}, "distribute[0].to", "must not contain empty region/zone/subzone info"),
+    ],
+)
+def test_a_bad_distribution_is_refused_naming_the_field(to: dict[str, int], field: str, message: str) -> None:
+    scenario = copy.deepcopy(SCENARIO)
+    policy = {"loadBalancer": {"localityLbSetting": {"distribute": [{"from": "r1/*", "to": to}]}}}
+    scenario["destination_rules"][0]["spec"]["trafficPolicy"] = policy
+    with pytest.raises(ScenarioError) as error:
+        scenario_from_dict(scenario)
+    assert f"trafficPolicy.loadBalancer.localityLbSetting.{field}" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_distributions_from_overlapping_localities_are_refused() -> None:
+    scenario = copy.deepcopy(SCENARIO)
+    spread = [{"from": "r1/*", "to": {"r1/*": 100}}, {"from": "r1/z1", "to": {"r2/*": 100}}]
+    scenario["destination_rules"][0]["spec"]["trafficPolicy"] = {
+        "loadBalancer": {"localityLbSetting": {"distribute": spread}}
+    }
+    with pytest.raises(ScenarioError, match=r"localityLbSetting\.distribute: locality 'r1/z1' overlaps"):
+        scenario_from_dict(scenario)
+
+
+def test_a_distribution_reweighs_a_group_of_many_endpoints() -> None:
+    """A group's weight is its endpoints (130: a two-byte varint) until a distribution gives it its
+    share of 100 (one byte): the accounting follows the weight, not only the emptied groups."""
+    cluster = _web_and_client({"loadBalancer": SPREAD}, [_at("r1", "z1")] * 130 + [_at("r2", "z1")], sidecar=False)
+    assert _groups(_assignment(cluster, "a/client", WEB)) == {"r1/z1": (70, 130, 0), "r2/z1": (1, 0, 0)}
+    assert_exact_every_design(cluster)
+
+
+# -- generated rules ---------------------------------------------------------------------------------
+GENERATED: dict[str, Any] = {
+    "name": "generated",
+    "seed": 3,
+    "synthetic": {
+        "services": 16,
+        "namespaces": 2,
+        "families": {"ipv4": 0.5, "dual_ipv4_primary": 0.5},
+        "replicas": {"distribution": "fixed", "mean": 3, "max": 3},
+        "localities": [_at("r1", "z1"), _at("r1", "z2"), _at("r2", "z1"), _at("r3", "z1")],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"share": 1.0, "outlier_detection": 0.5, "failover": {"r1": "r3", "r2": "r1"}},
+        {"share": 0.8, "outlier_detection": 0.5, "distribute": {"r1/*": {"r1/z1": 70, "r3/*": 30}}},
+    ],
+)
+def test_generated_rules_carry_the_locality_setting_asked_for(rules: dict[str, Any]) -> None:
+    cluster = build_cluster(scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": rules}}))
+    settings = {r.spec.traffic_policy.load_balancer.locality_lb_setting for r in cluster.istio.destination_rules}
+    assert len(settings) == 1
+    (setting,) = settings
+    assert setting is not None
+    assert len(setting.failover) == len(rules.get("failover", {}))
+    assert len(setting.distribute) == len(rules.get("distribute", {}))
+    assert_exact_every_design(cluster)
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "message"),
+    [
+        ({"failover": {"r1": "r1"}}, "failover.r1", "must specify different regions"),
+        ({"distribute": {"r1/*": {"r1/*": 80}}}, "distribute['r1/*']", "total locality weight 80 != 100"),
+        ({"failover": {"r1": "r2"}, "distribute": {"r1/*": {"r2/*": 100}}}, "failover", "can not simultaneously"),
+    ],
+)
+def test_bad_generated_locality_settings_are_refused(rules: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": {"share": 1.0, **rules}}})
+    assert f"istio_objects.destination_rules.{field}: " in str(error.value)
     assert message in str(error.value)

@@ -17,16 +17,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
 from dsim.accounting.failover import (
     FAILOVER_CDS,
     FAILOVER_EDS,
+    FAILOVER_ENDPOINTS,
+    FAILOVER_EXTRA,
     FAILOVER_PRIORITIES,
     FAILOVER_RINGS,
     failover_metric,
@@ -186,25 +190,24 @@ def entry_prices(
             per[name][service] = value
         per["eds_resources"][service] = len(built.endpoints)
         per["eds_bytes"][service] = sum(e.ByteSize() for e in built.endpoints)
-        if any(c.HasField("outlier_detection") for c in built.clusters):  # it may fail over by locality
+        endpoints = _endpoint_counts(built.endpoints)
+        for metric, value in endpoints.items():
+            per[metric][service] = value
+        if any(_may_localise(c) for c in built.clusters):
             for at in localities.tolist():
                 local = build(index, service, design, proxy, first_trace, objects, locality=index.locality(at))
-                rings = clusters_objects(local.clusters, local.endpoints)["hash_rings"]
+                there = _endpoint_counts(local.endpoints)
                 added = {
                     FAILOVER_EDS: sum(e.ByteSize() for e in local.endpoints) - per["eds_bytes"][service],
                     FAILOVER_CDS: sum(c.ByteSize() for c in local.clusters) - per["cds_bytes"][service],
                     FAILOVER_PRIORITIES: all_failover_priorities(local.clusters, local.endpoints),
-                    FAILOVER_RINGS: rings - per["hash_rings"][service],
+                    FAILOVER_RINGS: clusters_objects(local.clusters, local.endpoints)["hash_rings"]
+                    - per["hash_rings"][service],
+                    FAILOVER_ENDPOINTS: there["endpoints"] - endpoints["endpoints"],
+                    FAILOVER_EXTRA: there["endpoint_additional_addresses"] - endpoints["endpoint_additional_addresses"],
                 }
                 for prefix, value in added.items():
                     per.setdefault(failover_metric(prefix, at), np.zeros(n, np.int64))[service] = value
-        for cla in built.endpoints:  # as the protobuf counts: EDS sets only, not DNS clusters' inline ones
-            per["locality_groups"][service] += len(cla.endpoints)
-            for group in cla.endpoints:
-                per["endpoints"][service] += len(group.lb_endpoints)
-                per["endpoint_additional_addresses"][service] += sum(
-                    len(e.endpoint.additional_addresses) for e in group.lb_endpoints
-                )
         own = [*built.listeners, *built.auto_listeners]
         per["lds_resources"][service] = len(own)
         per["lds_bytes"][service] = sum(listener.ByteSize() for listener in built.listeners)
@@ -290,6 +293,25 @@ def entry_prices(
         wildcard_groups=wildcard_groups,
         shared_listeners=_shared_listeners(index, design, proxy, traces, names, objects, listener_policy),
     )
+
+
+def _may_localise(cluster: cluster_pb2.Cluster) -> bool:
+    """Whether a cluster's endpoints may differ by the proxy's locality: it fails over (outlier
+    detection) or distributes (a locality-weighted balancer without it)."""
+    return cluster.HasField("outlier_detection") or cluster.common_lb_config.HasField("locality_weighted_lb_config")
+
+
+def _endpoint_counts(assignments: Sequence[endpoint_pb2.ClusterLoadAssignment]) -> dict[str, int]:
+    """Groups, endpoints and their additional addresses of EDS sets (as the protobuf counts them:
+    not DNS clusters' inline ones)."""
+    groups = [group for cla in assignments for group in cla.endpoints]
+    return {
+        "locality_groups": len(groups),
+        "endpoints": sum(len(group.lb_endpoints) for group in groups),
+        "endpoint_additional_addresses": sum(
+            len(e.endpoint.additional_addresses) for group in groups for e in group.lb_endpoints
+        ),
+    }
 
 
 def _fallthrough_delta(built: EntryConfig, other: Callable[[], EntryConfig]) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsim.cluster import Cluster
-from dsim.scenario.istio.destination_rule import DestinationRuleSpec
+from dsim.scenario.istio.destination_rule import DestinationRuleSpec, PortTrafficPolicy, TrafficPolicy
 
 FAILOVER_EDS = "failover_eds_bytes@"
 """``failover_eds_bytes@<locality>``: what prioritising the service's endpoint sets that fail over
@@ -18,12 +18,19 @@ FAILOVER_PRIORITIES = "failover_priorities@"
 """``failover_priorities@<locality>``: the priorities beyond the first its endpoint sets then have."""
 FAILOVER_RINGS = "failover_hash_rings@"
 """``failover_hash_rings@<locality>``: the consistent-hash rings its clusters then build past one
-each (a ring per priority)."""
+each (a ring per priority; none where a distribution empties every group)."""
+FAILOVER_ENDPOINTS = "failover_endpoints@"
+"""``failover_endpoints@<locality>``: the endpoints its sets then lose (a distribution empties the
+groups it gives no weight)."""
+FAILOVER_EXTRA = "failover_endpoint_additional_addresses@"
+"""``failover_endpoint_additional_addresses@<locality>``: their additional addresses lost with them."""
 FAILOVER_TARGETS = {
     FAILOVER_EDS: "eds_bytes",
     FAILOVER_CDS: "cds_bytes",
     FAILOVER_PRIORITIES: "failover_priorities",
     FAILOVER_RINGS: "hash_rings",
+    FAILOVER_ENDPOINTS: "endpoints",
+    FAILOVER_EXTRA: "endpoint_additional_addresses",
 }
 """The metric each one adds to, per proxy."""
 
@@ -45,28 +52,34 @@ def proxy_localities(cluster: Cluster) -> np.ndarray:
 
 
 def may_fail_over(cluster: Cluster) -> bool:
-    """Whether some endpoint set of ``cluster`` may fail over: some DestinationRule sets outlier
-    detection (at any level) and pods run in more than one locality, or a ServiceEntry endpoint
-    names one (its groups may then differ from the proxies' own). Where not, nothing is priced per
-    locality. Kept on the cluster: every pricing pass asks."""
+    """Whether some endpoint set of ``cluster`` may differ by the proxy's locality: some
+    DestinationRule distributes by locality, or one sets outlier detection (at any level) and pods
+    run in more than one locality, or a ServiceEntry endpoint names one (its groups may then differ
+    from the proxies' own). Where not, nothing is priced per locality. Kept on the cluster: every
+    pricing pass asks."""
     return cluster.keep("may_fail_over", lambda: _may_fail_over(cluster))
 
 
 def _may_fail_over(cluster: Cluster) -> bool:
-    rules = cluster.istio.destination_rules
-    if not any(_sets_outlier_detection(rule.spec) for rule in rules):
+    policies = [p for rule in cluster.istio.destination_rules for p in _policies(rule.spec)]
+    if any(_distributes(p) for p in policies):
+        return True
+    if not any(p.outlier_detection is not None for p in policies):
         return False
     if len(np.unique(cluster.pods["locality"].to_numpy())) > 1:
         return True
     return any(e.locality for entry in cluster.istio.service_entries for e in entry.spec.endpoints)
 
 
-def _sets_outlier_detection(spec: DestinationRuleSpec) -> bool:
+def _policies(spec: DestinationRuleSpec) -> list[TrafficPolicy | PortTrafficPolicy]:
+    """Every policy of a rule: its own, its subsets', and their ports'."""
     policies = [p for p in (spec.traffic_policy, *(s.traffic_policy for s in spec.subsets)) if p is not None]
-    ports = [port for p in policies for port in p.port_level_settings]
-    return any(p.outlier_detection is not None for p in policies) or any(
-        port.outlier_detection is not None for port in ports
-    )
+    return [*policies, *(port for p in policies for port in p.port_level_settings)]
+
+
+def _distributes(policy: TrafficPolicy | PortTrafficPolicy) -> bool:
+    setting = policy.load_balancer.locality_lb_setting if policy.load_balancer is not None else None
+    return setting is not None and setting.enabled is not False and bool(setting.distribute)
 
 
 def failover_metrics(cluster: Cluster) -> list[str]:

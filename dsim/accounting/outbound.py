@@ -26,13 +26,14 @@ from dsim.accounting.entries import (
     entry_prices,
 )
 from dsim.accounting.failover import (
-    FAILOVER_EDS,
+    FAILOVER_ENDPOINTS,
     FAILOVER_PRIORITIES,
     FAILOVER_RINGS,
     failover_metric,
     failover_metrics,
     may_fail_over,
 )
+from dsim.accounting.localised import localised_deltas, rules_of
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -43,7 +44,6 @@ from dsim.xds import clusters, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs, add_chain_logs
 from dsim.xds.cluster_objects import cluster_objects
 from dsim.xds.common import tracing
-from dsim.xds.failover import failover_target, failover_targets, fails_over
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.policy import passthrough
@@ -300,8 +300,7 @@ def _assignments(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Bytes of each cluster row's ClusterLoadAssignment, and its endpoint counts; with the
-    :data:`FAILOVER_EDS` and :data:`FAILOVER_PRIORITIES` metrics of each proxy locality where some
-    row fails over."""
+    failover metrics of each proxy locality where some row fails over or distributes by locality."""
     columns, group_keys, elements = _assignment_columns(cols, rows, copy)
     template = load_assignment_template(copy.endpoint_additional)
     sizes = serialized_sizes(template, columns)
@@ -312,79 +311,26 @@ def _assignments(
             elements["row"].to_numpy(), weights=elements["extra"].to_numpy(), minlength=len(rows)
         ).astype(np.int64),
     }
-    return sizes, counts | _failover_deltas(cols, rows, copy, template, sizes)
+    return sizes, counts | _localised_deltas(cols, rows, copy, template, sizes)
 
 
-def _fails_over(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
-    """Per cluster row: whether its traffic policy fails over by locality."""
-    policies = cols.objects.policy_list
-    failing = [p for p in np.unique(rows["policy"].to_numpy()).tolist() if p >= 0 and fails_over(policies[p])]
-    return np.isin(rows["policy"].to_numpy(), failing)
-
-
-NO_TARGET = -1
-"""A row whose rule names no failover region for the proxy's region (another named: -2 when no
-pod runs there, so no group's region is it)."""
-
-
-def _failover_targets(cols: ClusterColumns, policies: np.ndarray) -> dict[int, np.ndarray]:
-    """Per region code proxies may run in, per row of ``policies``: the region code its rule's
-    ``failover`` list names for a proxy there (:data:`NO_TARGET` where none); empty where no
-    rule of them has a list."""
-    lists = {p: failover_targets(cols.objects.policy_list[p]) for p in np.unique(policies).tolist() if p >= 0}
-    if not any(lists.values()):
-        return {}
-    names = cols.objects.cluster.localities["region"].to_numpy()
-    code = {str(names[i]): int(cols.locality_region[i]) for i in range(len(names))}
-    out = {}
-    for region in np.unique(cols.locality_region[cols.proxy_localities]).tolist():
-        name = str(names[np.flatnonzero(cols.locality_region == region)[0]])
-        out[region] = np.full(len(policies), NO_TARGET, np.int64)
-        for policy, failover in lists.items():
-            target = failover_target(failover, name)
-            if target is not None:
-                out[region][policies == policy] = code.get(target, -2)
-    return out
-
-
-def _failover_deltas(
+def _localised_deltas(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, template: Message, base: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per proxy locality: what each row's endpoint set (``base`` bytes at priority 0) gains where
-    its policy fails over, and the priorities beyond the first it then has, when a proxy there gives
-    its groups priorities (``applyLocalityFailover``:
-    0 its locality, 2 its region, 3 elsewhere, 4 another region than its rule's ``failover`` names
-    for the proxy's; renumbered 0..N per set; pods carry no subzone)."""
-    failing = _fails_over(cols, rows)
-    if not failing.any() or not may_fail_over(cols.objects.cluster):
-        return {}  # no priorities (outbound_prices holds every failover metric, zero, where some may be)
-    out = {
-        failover_metric(prefix, int(at)): np.zeros(len(rows), np.int64)
-        for at in cols.proxy_localities
-        for prefix in (FAILOVER_EDS, FAILOVER_PRIORITIES)
-    }
-    chosen = np.flatnonzero(failing)
-    columns, group_keys, _ = _assignment_columns(cols, rows.iloc[chosen], copy)
-    groups = columns.ragged["group"]
-    owner = groups.owner
-    region = cols.locality_region
-    group_locality = group_keys["locality"].to_numpy()
-    targets = _failover_targets(cols, rows["policy"].to_numpy()[chosen])
-    for at in cols.proxy_localities.tolist():
-        raw = np.where(group_locality == at, 0, np.where(region[group_locality] == region[at], 2, 3))
-        if targets:  # another region than the proxy's region fails over to comes last
-            target = targets[int(region[at])][owner]
-            raw = np.where((raw == 3) & (target != NO_TARGET) & (region[group_locality] != target), 4, raw)
-        priority = pd.Series(raw).groupby(owner).rank(method="dense").to_numpy(np.int64) - 1
-        numbers = {**groups.elements.numbers, "priority": priority}
-        ranked = dataclasses.replace(
-            columns,
-            ragged={"group": Ragged(elements=dataclasses.replace(groups.elements, numbers=numbers), owner=owner)},
-        )
-        out[failover_metric(FAILOVER_EDS, at)][chosen] = serialized_sizes(template, ranked) - base[chosen]
-        # Priorities are 0..N per set: N more host sets.
-        extra = pd.Series(priority).groupby(owner).max()
-        out[failover_metric(FAILOVER_PRIORITIES, at)][chosen[extra.index.to_numpy()]] = extra.to_numpy()
+    """Per proxy locality, each row's metrics there where its rule fails over or distributes by
+    locality (:func:`dsim.accounting.localised.localised_deltas`; zero elsewhere)."""
+    policies = rows["policy"].to_numpy()
+    chosen = np.flatnonzero(np.isin(policies, list(rules_of(cols, policies))))
+    if not len(chosen) or not may_fail_over(cols.objects.cluster):
+        return {}  # none localised (outbound_prices holds every failover metric, zero, where some may be)
+    columns, group_keys, elements = _assignment_columns(cols, rows.iloc[chosen], copy)
+    found = localised_deltas(
+        cols, policies[chosen], columns, group_keys["locality"].to_numpy(), elements, template, base[chosen]
+    )
+    out = {}
+    for metric, values in found.items():
+        out[metric] = np.zeros(len(rows), np.int64)
+        out[metric][chosen] = values
     return out
 
 
@@ -603,9 +549,10 @@ def _add_assignments(
     cols: ClusterColumns,
     rows: pd.DataFrame,
     copy: OutboundCopy,
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Add each cluster row's endpoint set to the service's metrics; return each row's endpoints and,
-    per proxy locality where some set fails over, each row's priorities past the first there."""
+    per proxy locality where some set is localised, each row's priorities past the first and
+    endpoints there."""
     policies = rows["policy"].to_numpy()
     through = [p for p in np.unique(policies[policies >= 0]).tolist() if passthrough(cols.objects.policy_list[p])]
     kept = ~np.isin(policies, through)  # ORIGINAL_DST clusters have no endpoint set
@@ -617,12 +564,14 @@ def _add_assignments(
         add(metric, service, values)
     hosts = np.zeros(len(rows), dtype=np.int64)
     hosts[kept] = counts["endpoints"]
-    priorities = {}
+    localised = {}
     for at in cols.proxy_localities.tolist():
         if (metric := failover_metric(FAILOVER_PRIORITIES, at)) in counts:
-            priorities[at] = np.zeros(len(rows), dtype=np.int64)
-            priorities[at][kept] = counts[metric]
-    return hosts, priorities
+            past_first, there = np.zeros(len(rows), dtype=np.int64), hosts.copy()
+            past_first[kept] = counts[metric]
+            there[kept] += counts[failover_metric(FAILOVER_ENDPOINTS, at)]
+            localised[at] = (past_first, there)
+    return hosts, localised
 
 
 def _summing(per_service: dict[str, np.ndarray], n: int) -> Callable[[str, np.ndarray, np.ndarray | int], None]:
@@ -697,10 +646,15 @@ def outbound_prices(
         add("cds_resources", service, 1)
         sizes, objects = _cluster_sizes(cols, rows, copy, mtls)
         add("cds_bytes", service, sizes)
-        hosts, priorities = _add_assignments(add, cols, rows, copy)
-        objects["hash_rings"] = objects["hash_rings"] * (hosts > 0)  # a ring is built over hosts only
-        for at, past_first in priorities.items():  # and one more per priority where endpoints fail over
-            add(failover_metric(FAILOVER_RINGS, at), service, objects["hash_rings"] * past_first)
+        hosts, localised = _add_assignments(add, cols, rows, copy)
+        rings = objects["hash_rings"]
+        objects["hash_rings"] = rings * (hosts > 0)  # a ring is built over hosts only
+        for at, (past_first, there) in localised.items():  # one per priority, where a proxy there has hosts
+            add(
+                failover_metric(FAILOVER_RINGS, at),
+                service,
+                rings * (there > 0) * (1 + past_first) - objects["hash_rings"],
+            )
         for name, values in objects.items():
             add(name, service, values)
         target = cluster_name(copy.cluster_prefix, port, "", host)

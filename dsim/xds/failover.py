@@ -11,10 +11,16 @@ A DestinationRule's ``localityLbSetting`` replaces the mesh's; ``enabled: false`
 ``failover`` list names, for a proxy's region, the region to fail over to first: another region's
 groups then come after it (4, not 3). Such a cluster also gets an empty
 ``common_lb_config.locality_weighted_lb_config`` (``LocalityLBSettings.ApplyToCluster``).
+
+A ``distribute`` list replaces failover (no priorities, outlier detection or not): the first entry
+whose ``from`` matches the proxy's locality weighs each group by the first of its ``to`` localities
+that matches it, and empties the groups none matches (``applyLocalityWeights``); the cluster gets
+``locality_weighted_lb_config`` too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -35,24 +41,49 @@ def _setting(policy: ClusterPolicy) -> LocalityLbSetting | None:
     return policy.load_balancer.locality_lb_setting if policy.load_balancer is not None else None
 
 
-def fails_over(policy: ClusterPolicy | None) -> bool:
-    """Whether a cluster of this traffic policy fails over by locality: it sets outlier detection,
-    and no ``localityLbSetting`` of its own turns locality load balancing off
-    (``getOutlierDetectionAndLoadBalancerSettings``, then ``GetEffectiveLbSetting`` over the mesh default)."""
-    if policy is None or policy.outlier_detection is None:
-        return False
+Weights = tuple[tuple[str, int], ...]
+"""A distribution's ``to``: (locality, weight) in the order given."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalityRule:
+    """What a cluster's effective ``localityLbSetting`` does to its endpoint sets, proxy by proxy:
+    weights by ``distribute`` where it has entries, else failover priorities by ``failover``."""
+
+    failover: Failover = ()
+    distribute: tuple[tuple[str, Weights], ...] = ()
+    """Each entry's ``from`` and its weights."""
+
+
+def locality_rule(policy: ClusterPolicy | None) -> LocalityRule | None:
+    """The :class:`LocalityRule` of a cluster of this traffic policy, ``None`` where its endpoint
+    sets are the same for every proxy: its ``localityLbSetting`` turns locality load balancing off,
+    or it neither distributes nor sets outlier detection (failover needs it: without it Envoy never
+    leaves priority 0; ``getOutlierDetectionAndLoadBalancerSettings``, ``GetEffectiveLbSetting``
+    over the mesh default, ``ApplyLocalityLoadBalancer``)."""
+    if policy is None:
+        return None
     setting = _setting(policy)
-    return setting is None or setting.enabled is not False
+    if setting is not None and setting.enabled is False:
+        return None
+    if setting is not None and setting.distribute:
+        return LocalityRule(distribute=tuple((d.source, tuple(d.target.items())) for d in setting.distribute))
+    if policy.outlier_detection is None:
+        return None
+    return LocalityRule(failover=setting.failover if setting is not None else ())
+
+
+def fails_over(policy: ClusterPolicy | None) -> bool:
+    """Whether a cluster of this traffic policy fails over by locality (priorities, not weights)."""
+    rule = locality_rule(policy)
+    return rule is not None and not rule.distribute
 
 
 def failover_targets(policy: ClusterPolicy | None) -> Failover:
     """The ``failover`` list a cluster of this policy fails over by (empty where it does not fail
     over, or by the default order alone)."""
-    if not fails_over(policy):
-        return ()
-    assert policy is not None
-    setting = _setting(policy)
-    return setting.failover if setting is not None else ()
+    rule = locality_rule(policy)
+    return rule.failover if rule is not None else ()
 
 
 def failover_target(failover: Failover, region: str) -> str | None:
@@ -84,12 +115,66 @@ def prioritised(
     may be shared between proxies: istiod clones it before it sets them, as here)."""
     out = endpoint_pb2.ClusterLoadAssignment()
     out.CopyFrom(assignment)
-    raw = [
-        lb_priority(proxy, (g.locality.region, g.locality.zone, g.locality.sub_zone), failover) for g in out.endpoints
-    ]
+    raw = [lb_priority(proxy, _group_locality(g), failover) for g in out.endpoints]
     for group, priority in zip(out.endpoints, compacted(raw), strict=True):
         group.priority = priority
     return out
+
+
+def split_locality(text: str) -> ProxyLocality:
+    """``SplitLocalityLabel``: ``region/zone/subzone``, missing parts empty."""
+    items = text.split("/")
+    return (items[0], items[1] if len(items) > 1 else "", items[2] if len(items) > 2 else "")
+
+
+def locality_match(locality: ProxyLocality, pattern: str) -> bool:
+    """``LocalityMatch``: a ``*`` part matches anything, as does a zone or subzone left out."""
+    region, zone, subzone = split_locality(pattern)
+    return region in ("*", locality[0]) and zone in ("*", "", locality[1]) and subzone in ("*", "", locality[2])
+
+
+def _group_locality(group: endpoint_pb2.LocalityLbEndpoints) -> ProxyLocality:
+    return (group.locality.region, group.locality.zone, group.locality.sub_zone)
+
+
+def _weight(group: endpoint_pb2.LocalityLbEndpoints) -> int:
+    """A group's own weight (1 where it has none, as Istio reads it)."""
+    return group.load_balancing_weight.value if group.HasField("load_balancing_weight") else 1
+
+
+def distributed(
+    assignment: endpoint_pb2.ClusterLoadAssignment, proxy: ProxyLocality, distribute: tuple[tuple[str, Weights], ...]
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """``applyLocalityWeights``: ``assignment`` as a proxy in ``proxy`` gets it. The first entry
+    whose ``from`` matches the proxy's locality gives each ``to`` locality's weight to the groups it
+    matches (those no earlier one took), shared by their own weights and rounded up; the groups none
+    matches keep their locality and weight and lose their endpoints. No entry matching: unchanged."""
+    weights = next((to for source, to in distribute if locality_match(proxy, source)), None)
+    if weights is None:
+        return assignment
+    out = endpoint_pb2.ClusterLoadAssignment()
+    out.CopyFrom(assignment)
+    left = list(range(len(out.endpoints)))
+    for pattern, weight in weights:
+        taken = [i for i in left if locality_match(_group_locality(out.endpoints[i]), pattern)]
+        left = [i for i in left if i not in taken]
+        own = {i: _weight(out.endpoints[i]) for i in taken}
+        total = sum(own.values())
+        for i, share in own.items():
+            if share * weight > 0:  # Istio's math.Ceil(share*weight/total), in exact integers
+                out.endpoints[i].load_balancing_weight.value = -(-share * weight // total)
+    for i in left:
+        del out.endpoints[i].lb_endpoints[:]
+    return out
+
+
+def localised(
+    assignment: endpoint_pb2.ClusterLoadAssignment, proxy: ProxyLocality, rule: LocalityRule
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """``assignment`` as istiod sends it to a proxy in ``proxy`` under ``rule``."""
+    if rule.distribute:
+        return distributed(assignment, proxy, rule.distribute)
+    return prioritised(assignment, proxy, rule.failover)
 
 
 def failover_priorities(assignment: endpoint_pb2.ClusterLoadAssignment) -> int:

@@ -22,7 +22,7 @@ from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.common import tracing
 from dsim.xds.cross_port_vhosts import cross_port_vhosts
-from dsim.xds.failover import Failover, ProxyLocality, failover_targets, fails_over, prioritised
+from dsim.xds.failover import LocalityRule, ProxyLocality, localised, locality_rule
 from dsim.xds.mesh_objects import ObjectView, mesh_objects
 from dsim.xds.names import cluster_name, sni
 from dsim.xds.outbound_plan import OutboundPlan
@@ -47,17 +47,17 @@ _load_assignment = functools.lru_cache(maxsize=1 << 16)(endpoints.load_assignmen
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _failing_over(locality: ProxyLocality, failover: Failover, *args: Any) -> endpoint_pb2.ClusterLoadAssignment:
-    """:func:`endpoints.load_assignment` (of ``args``) prioritised for a proxy in ``locality`` by
-    ``failover`` (istiod caches an endpoint set per cluster and the proxy's locality alike)."""
-    return prioritised(_load_assignment(*args), locality, failover)
+def _localised(locality: ProxyLocality, rule: LocalityRule, *args: Any) -> endpoint_pb2.ClusterLoadAssignment:
+    """:func:`endpoints.load_assignment` (of ``args``) as a proxy in ``locality`` gets it under
+    ``rule`` (istiod caches an endpoint set per cluster and the proxy's locality alike)."""
+    return localised(_load_assignment(*args), locality, rule)
 
 
 def clear_caches() -> None:
     """Forget every cached cluster and endpoint set (for measurements that must start cold)."""
     _outbound_cluster.cache_clear()
     _load_assignment.cache_clear()
-    _failing_over.cache_clear()
+    _localised.cache_clear()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -199,8 +199,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                 continue
             rows = index.endpoints(svc.index, subset, entry)
             args = (name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional)
-            if fails_over(policy):
-                out_endpoints.append(_failing_over(view.locality, failover_targets(policy), *args))
+            localising = locality_rule(policy)
+            if localising is not None:
+                out_endpoints.append(_localised(view.locality, localising, *args))
             else:
                 out_endpoints.append(_load_assignment(*args))
 

@@ -257,12 +257,13 @@ def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) 
 
 
 def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> None:
+    # Locality weights, and failover by a region list where outlier detection makes the cluster
+    # fail over, need Envoy's locality-weighted balancing (LocalityLBSettings.ApplyToCluster,
+    # before a PASSTHROUGH rule makes the cluster ORIGINAL_DST: it keeps the config).
     locality = lb.locality_lb_setting
-    listed = locality is not None and locality.enabled is not False and bool(locality.failover)
-    if listed and cluster.HasField("outlier_detection"):
-        # Failover by a region list needs Envoy's locality-weighted balancing; it is set where
-        # outlier detection makes the cluster fail over (LocalityLBSettings.ApplyToCluster, before
-        # a PASSTHROUGH rule makes the cluster ORIGINAL_DST: it keeps the config).
+    failing = locality is not None and bool(locality.failover) and cluster.HasField("outlier_detection")
+    weighted = locality is not None and (bool(locality.distribute) or failing) and locality.enabled is not False
+    if weighted:
         cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
     if lb.consistent_hash is not None:
         cluster.lb_policy = cluster_pb2.Cluster.RING_HASH

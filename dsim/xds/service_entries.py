@@ -50,7 +50,7 @@ from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
-from dsim.xds.failover import ProxyLocality, failover_targets, fails_over, prioritised
+from dsim.xds.failover import ProxyLocality, localised, locality_rule
 from dsim.xds.listeners import Tracing
 from dsim.xds.mesh_objects import ObjectView
 from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
@@ -294,8 +294,8 @@ def _cluster(
     """One cluster of the host's port (``subset``: a subset's, of the DestinationRule ``objects``
     gives it) and its EDS endpoint set; ``(None, None)`` where Istio builds no such cluster: a DNS
     cluster without endpoints (``buildCluster``), as a subset no endpoint's labels hold makes one.
-    Its endpoints, inline or EDS, are prioritised for a proxy in ``locality`` where the policy fails
-    over (``None``: left without priorities, as where the policy does not)."""
+    Its endpoints, inline or EDS, are prioritised or weighted for a proxy in ``locality`` where the
+    policy fails over or distributes (``None``: left as they are, as where the policy does neither)."""
     spec = view.entry.spec
     name = cluster_name(copy.cluster_prefix, port.port, subset, view.host)
     kind = CLUSTER_TYPE[spec.resolution]
@@ -344,8 +344,9 @@ def _cluster(
     dns = kind != cluster_pb2.Cluster.EDS
     if dns and not assignment.endpoints:
         return None, None
-    if locality is not None and fails_over(policy):
-        assignment = prioritised(assignment, locality, failover_targets(policy))
+    rule = locality_rule(policy)
+    if locality is not None and rule is not None:
+        assignment = localised(assignment, locality, rule)
     if passthrough(policy):  # the default cluster of a PASSTHROUGH rule: applyLoadBalancer dropped its endpoints
         if dns:
             _dns_settings(cluster, copy)
@@ -419,7 +420,7 @@ def entry_config(
     a cluster per subset, the hash of its routes; its routes and chains those of the VirtualServices
     the view walks for it (``only``: for those port numbers alone; ``None``: every port;
     ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through;
-    ``locality``: the proxy's, which endpoint sets that fail over are prioritised by)."""
+    ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()

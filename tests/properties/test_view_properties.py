@@ -4,7 +4,7 @@ hosts too, address-less TCP and sniffed ports sharing numbers with services'; Vi
 and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
 covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
 namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
-failing over by a region list, over pods in four zones of three regions), sniffed and HTTP ports
+failing over by a region list, or weights by locality, over pods in four zones of three regions), sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -37,6 +37,17 @@ POLICIES = (
     {
         "outlierDetection": {"consecutive5xxErrors": 3},
         "loadBalancer": {"localityLbSetting": {"failover": [{"from": "r1", "to": "r3"}, {"from": "r2", "to": "r1"}]}},
+    },
+    # weights by locality, some groups emptied, for proxies in r1 and in r2/z1 (outlier detection or not)
+    {
+        "loadBalancer": {
+            "localityLbSetting": {
+                "distribute": [
+                    {"from": "r1/*", "to": {"r1/z1": 60, "r2/*": 25, "r3/*": 15}},
+                    {"from": "r2/z1", "to": {"r1/*": 100}},
+                ]
+            }
+        },
     },
     {"tls": {"mode": "DISABLE"}},
     {"connectionPool": {"tcp": {"maxConnections": 7}}},

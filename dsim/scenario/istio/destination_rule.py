@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from dsim.scenario.convert import MaxLength, join
+from dsim.scenario.convert import AtLeast, AtMost, MaxLength, join
 from dsim.scenario.istio.common import (
     NOT_MODELLED,
     Checks,
@@ -28,6 +28,7 @@ from dsim.scenario.istio.common import (
 )
 from dsim.scenario.istio.reader import MaxItems, Milliseconds, MillisecondsOrZero, Parsed, Rule
 from dsim.scenario.istio.rules import (
+    localities_problem,
     selector_key_problem,
     selector_value_problem,
     subset_name_problem,
@@ -198,6 +199,31 @@ class LocalityFailover:
     """The region it fails over to first (Istio's ``to``)."""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+class LocalityDistribute:
+    """``LocalityLoadBalancerSetting.Distribute``: how a proxy in locality ``from`` spreads its
+    traffic over localities, by weight (``region/zone/subzone``, a trailing ``*`` for any)."""
+
+    source: Annotated[str, MaxLength(253)] = dataclasses.field(metadata={"istio": "from"})
+    """The proxies' locality (Istio's ``from``)."""
+    target: Annotated[
+        dict[Annotated[str, MaxLength(253)], Annotated[int, AtLeast(0), AtMost(2**32 - 1)]],
+        MaxItems(1_000),
+    ] = dataclasses.field(metadata={"istio": "to"})
+    """Locality → weight, the weights summing to 100 (Istio's ``to``)."""
+
+    # Equal, and hashed, with the localities in their order: it decides which takes a group where
+    # they overlap (a traffic policy is a cache key).
+    def _key(self) -> tuple[str, tuple[tuple[str, int], ...]]:
+        return self.source, tuple(self.target.items())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalityDistribute) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LocalityLbSetting:
     """Locality load balancing for this destination, in place of the mesh's (which Istio turns on)."""
@@ -208,10 +234,12 @@ class LocalityLbSetting:
     failover: Annotated[tuple[LocalityFailover, ...], MaxItems(1_000)] = ()
     """Region failover targets: the first entry whose ``from`` is a proxy's region names the region
     its endpoint sets fail over to before any other (``applyLocalityFailover``)."""
+    distribute: Annotated[tuple[LocalityDistribute, ...], MaxItems(1_000)] = ()
+    """Locality weights: the first entry whose ``from`` matches a proxy's locality weights its
+    endpoint groups, and empties those no ``to`` matches (``applyLocalityWeights``); no failover
+    priorities then."""
 
     IGNORED: ClassVar[Mapping[str, str]] = {
-        "distribute": "locality weights (Istio then gives no failover priorities; dsim, not reading it, "
-        "applies the default failover order); " + NOT_MODELLED,
         "failoverPriority": "failover by proxy labels (Istio then prioritises by labels, by locality only "
         "with a failover list; dsim applies the default failover order); " + NOT_MODELLED,
     }
@@ -435,19 +463,12 @@ class _DestinationRuleChecks(Checks):
             self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
 
     def locality(self, path: str, setting: LocalityLbSetting) -> None:
-        """``agent.ValidateLocalityLbSetting``: ``distribute`` and ``failover`` exclude each other,
-        and a failover entry names two different regions (no zone, no wildcard)."""
-        if setting.failover and self.has(path, "distribute"):
-            self.fail(join(path, "failover"), "can not simultaneously specify 'distribute' and 'failover'")
-        for i, entry in enumerate(setting.failover):
-            where = join(join(path, "failover"), i)
-            for key, region in (("from", entry.source), ("to", entry.target)):
-                if "/" in region:
-                    self.fail(join(where, key), f"{region!r}: locality lb failover only specify region")
-                if "*" in region:
-                    self.fail(join(where, key), f"{region!r}: locality lb failover region should not contain '*'")
-            if entry.source == entry.target:
-                self.fail(where, "locality lb failover settings must specify different regions")
+        found = locality_setting_problem(setting)
+        if found is not None:
+            where, problem = found
+            for key in where:
+                path = join(path, key)
+            self.fail(path, problem)
 
     def tls(self, path: str, tls: ClientTLSSettings) -> None:
         """``agent.ValidateTLS``: MUTUAL needs a client certificate, from files or a credential;
@@ -476,3 +497,37 @@ class _DestinationRuleChecks(Checks):
             for key in ("clientCertificate", "privateKey"):
                 if not given[key]:
                     self.fail(join(path, key), "MUTUAL TLS needs clientCertificate and privateKey, or a credentialName")
+
+
+def locality_setting_problem(setting: LocalityLbSetting) -> tuple[tuple[str | int, ...], str] | None:
+    """``agent.ValidateLocalityLbSetting``'s first objection, and the keys of where it lies under
+    the setting: ``distribute`` and ``failover`` exclude each other, each distribution's weights
+    are 1 to 100 and sum to 100 over localities that do not overlap, the distributions' sources do
+    not overlap, and a failover entry names two different regions (no zone, no wildcard)."""
+    if setting.failover and setting.distribute:
+        return ("failover",), "can not simultaneously specify 'distribute' and 'failover'"
+    for i, spread in enumerate(setting.distribute):
+        for locality, weight in spread.target.items():
+            if not 1 <= weight <= 100:
+                return ("distribute", i, "to", locality), f"locality weight {weight} must be in range [1, 100]"
+        total = sum(spread.target.values())
+        if total != 100:
+            return ("distribute", i, "to"), f"total locality weight {total} != 100"
+        problem = localities_problem(list(spread.target))
+        if problem:
+            return ("distribute", i, "to"), problem
+    problem = localities_problem([spread.source for spread in setting.distribute])
+    if problem:
+        return ("distribute",), problem
+    for i, entry in enumerate(setting.failover):
+        for key, region in (("from", entry.source), ("to", entry.target)):
+            if "/" in region:
+                return ("failover", i, key), f"{region!r}: locality lb failover only specify region"
+            if "*" in region:
+                return ("failover", i, key), f"{region!r}: locality lb failover region should not contain '*'"
+        if entry.source == entry.target:
+            return (
+                "failover",
+                i,
+            ), f"{entry.source!r} to itself: locality lb failover settings must specify different regions"
+    return None

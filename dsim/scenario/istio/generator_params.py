@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 
 from dsim.errors import ScenarioError
 from dsim.scenario.convert import AtLeast, AtMost, convert, join
+from dsim.scenario.istio.destination_rule import (
+    LocalityDistribute,
+    LocalityFailover,
+    LocalityLbSetting,
+    locality_setting_problem,
+)
+from dsim.scenario.istio.reader import MaxItems
 from dsim.scenario.istio.rules import sidecar_host_problem
 from dsim.scenario.quantities import Fraction, Weight
 
@@ -95,6 +102,14 @@ class DestinationRuleGen:
     locality_failover: bool = True
     """``false``: every rule turns locality load balancing off (``localityLbSetting: {enabled:
     false}``), so its outlier detection no longer makes endpoints fail over by locality."""
+    failover: Annotated[dict[str, str], MaxItems(1_000)] = dataclasses.field(default_factory=dict)
+    """Every rule's ``localityLbSetting.failover``: region → the region its proxies fail over to
+    first (with outlier detection; ``{us-east: us-west}``)."""
+    distribute: Annotated[
+        dict[str, Annotated[dict[str, Annotated[int, AtLeast(0), AtMost(100)]], MaxItems(1_000)]], MaxItems(1_000)
+    ] = dataclasses.field(default_factory=dict)
+    """Every rule's ``localityLbSetting.distribute``: a proxy locality → {locality: weight}, the
+    weights summing to 100 (``{"us-east/*": {"us-east/*": 80, "us-west/*": 20}}``)."""
     private: Fraction = 0.0
     """Share of them exported to their own namespace only (``exportTo: [.]``): other namespaces
     apply no rule to the service (nor its subsets)."""
@@ -210,6 +225,15 @@ def _weights(source: str, path: str, values: Iterable[float]) -> None:
 
 
 def _check(params: IstioObjectsGen, source: str, path: str) -> None:
+    rules = params.destination_rules
+    setting = locality_setting(rules)
+    found = locality_setting_problem(setting) if setting is not None else None
+    if found is not None:  # named by the generator's own keys: its entries are Istio's, in their order
+        (field, *entry), found_problem = found
+        where = join(join(path, "destination_rules"), str(field))
+        if entry and isinstance(entry[0], int):
+            where = join(where, list(getattr(rules, str(field)))[entry[0]])
+        _fail(source, where, found_problem)
     vs = params.virtual_services
     if vs.share > 0 and vs.routes > 1 and vs.matches_per_route > 0:
         _weights(source, join(join(path, "virtual_services"), "match_kinds"), vars(vs.match_kinds).values())
@@ -247,3 +271,15 @@ def _check_entries(se: ServiceEntryGen, source: str, path: str) -> None:
             f"count × endpoints_per_entry is {se.count * se.endpoints_per_entry:,}; the generated "
             f"endpoint block holds {ENDPOINT_ROOM:,} per family",
         )
+
+
+def locality_setting(params: DestinationRuleGen) -> LocalityLbSetting | None:
+    """The ``localityLbSetting`` every generated rule carries (``None``: the mesh's)."""
+    if not params.locality_failover:
+        return LocalityLbSetting(enabled=False)
+    if not params.failover and not params.distribute:
+        return None
+    return LocalityLbSetting(
+        failover=tuple(LocalityFailover(source=a, target=b) for a, b in params.failover.items()),
+        distribute=tuple(LocalityDistribute(source=a, target=to) for a, to in params.distribute.items()),
+    )

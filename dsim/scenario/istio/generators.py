@@ -25,7 +25,6 @@ from dsim.scenario.istio.destination_rule import (
     DestinationRuleSpec,
     HttpSettings,
     LoadBalancerSettings,
-    LocalityLbSetting,
     OutlierDetection,
     Subset,
     TcpSettings,
@@ -37,6 +36,7 @@ from dsim.scenario.istio.generator_params import (
     ServiceEntryGen,
     SidecarGen,
     VirtualServiceGen,
+    locality_setting,
 )
 from dsim.scenario.istio.reader import Milliseconds
 from dsim.scenario.istio.route_actions import HeaderOperations, Headers, Percentage
@@ -168,7 +168,7 @@ def _traffic_policy(params: DestinationRuleGen, pool: bool, outlier: bool) -> Tr
 
 
 def _load_balancer(params: DestinationRuleGen) -> LoadBalancerSettings | None:
-    locality = None if params.locality_failover else LocalityLbSetting(enabled=False)
+    locality = locality_setting(params)
     if params.load_balancer is None:
         return None if locality is None else LoadBalancerSettings(locality_lb_setting=locality)
     if params.load_balancer == "consistent_hash":

@@ -493,3 +493,39 @@ def default_endpoint_problem(endpoint: str) -> str | None:
     if not (port.isascii() and port.isdigit()) or len(port) > 5:
         return f"{quote(endpoint)}: the port is not a number"
     return port_problem(int(port))
+
+
+def localities_problem(localities: Sequence[str]) -> str | None:
+    """``validateLocalities`` (``agent``): each ``region[/zone[/subzone]]`` without an empty part,
+    one trailing ``*`` at most, and none overlapping one before it (taken in the order given: Istio
+    reads a distribution's ``to`` from a Go map, in no fixed order, so an overlap it may miss one
+    time it may refuse another)."""
+    seen: dict[str, dict[str, set[str]]] = {}
+    for locality in localities:
+        overlap = f"locality {quote(locality)} overlaps with one specified before it"
+        stars = locality.count("*")
+        if stars and (stars > 1 or not locality.endswith("*")):
+            return f"locality {quote(locality)}: a wildcard '*' may appear once, at the end"
+        if "*" in seen:
+            return overlap
+        items = locality.split("/", 2)
+        if "" in items:
+            return f"locality {quote(locality)} must not contain empty region/zone/subzone info"
+        region, zone, subzone = (*items, "", "")[:3]
+        zones = seen.get(region)
+        if zones is None:
+            seen[region] = {"*": {"*"}} if len(items) == 1 else {zone: {"*" if len(items) == 2 else subzone}}
+            continue
+        if len(items) == 1 or "*" in zones:
+            return overlap
+        if len(items) == 2:
+            if zone in zones:
+                return overlap
+            zones[zone] = {"*"}
+        elif zone in zones:
+            if "*" in zones[zone] or subzone in zones[zone]:
+                return overlap
+            zones[zone].add(subzone)
+        else:
+            zones[zone] = {subzone}
+    return None
