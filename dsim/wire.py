@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+UINT32_MAX = 2**32 - 1
+"""The largest uint32: the protobuf weights' range."""
+
 # Smallest value needing k + 1 varint bytes, k = 1..9.
 _VARINT_STEPS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 _DECIMAL_STEPS = np.array([10**k for k in range(1, 20)], dtype=np.uint64)

@@ -552,3 +552,75 @@ def test_bad_generated_locality_settings_are_refused(rules: dict[str, Any], fiel
         scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": {"share": 1.0, **rules}}})
     assert f"istio_objects.destination_rules.{field}: " in str(error.value)
     assert message in str(error.value)
+
+
+# -- review mends ------------------------------------------------------------------------------------
+def test_a_resolution_none_entry_keeps_its_locality_weighted_balancer() -> None:
+    """applyLoadBalancer applies the locality setting before it leaves an ORIGINAL_DST cluster
+    CLUSTER_PROVIDED: an entry of resolution NONE keeps locality_weighted_lb_config."""
+    scenario = copy.deepcopy(SCENARIO)
+    scenario["service_entries"].append(
+        {
+            "name": "raw",
+            "namespace": "a",
+            "spec": {"hosts": ["raw.example.com"], "ports": [{"number": 9000, "name": "tcp", "protocol": "TCP"}]},
+        }
+    )
+    spread = {"distribute": [{"from": "r1/*", "to": {"r1/*": 100}}]}
+    scenario["destination_rules"].append(dr("raw", "a", "raw.example.com", trafficPolicy={"loadBalancer": {
+        "simple": "ROUND_ROBIN", "localityLbSetting": spread}}))  # fmt: skip
+    cluster = build_cluster(scenario_from_dict(scenario))
+    raw = _cluster_message(cluster, "a/api", "outbound|9000||raw.example.com")
+    assert raw.lb_policy == raw.CLUSTER_PROVIDED
+    assert raw.common_lb_config.HasField("locality_weighted_lb_config")
+    assert_exact_every_design(cluster)
+
+
+def test_weights_follow_istios_uint32_arithmetic() -> None:
+    # applyLocalityWeights multiplies and sums uint32s (they wrap) and rounds a float64 quotient up:
+    # a group of weight 50,000,000 given 100 gets ceil((5e9 mod 2^32) / 5e7) = 15.
+    assignment = _assignment_of({"r1/z1": 1})
+    assignment.endpoints[0].load_balancing_weight.value = 50_000_000
+    spread = (("*", (("r1/z1", 100),)),)
+    assert _groups(distributed(assignment, ("r1", "z1", ""), spread))["r1/z1"] == (15, 1, 0)
+
+
+def test_an_entrys_group_weight_stops_at_the_largest_uint32() -> None:
+    """istiod sums a group's endpoint weights without wrapping past 2^32 - 1 (addUint32)."""
+    scenario = copy.deepcopy(SCENARIO)
+    heavy = [{"address": f"{n}.ext.example.com", "locality": "r1/z1", "weight": 4_000_000_000} for n in ("a", "b")]
+    scenario["service_entries"][0]["spec"]["endpoints"] = heavy
+    cluster = build_cluster(scenario_from_dict(scenario))
+    inline = _assignment(cluster, "a/api", f"outbound|443||{EXT}")
+    assert [g.load_balancing_weight.value for g in inline.endpoints] == [2**32 - 1]
+    assert_exact_every_design(cluster)
+
+
+@pytest.mark.parametrize(
+    ("labels", "refused"),
+    [(["topology.kubernetes.io/zone"], True), (["topology.istio.io/network"], False), ([], False)],
+)
+def test_failover_beside_a_topology_failover_priority_is_refused(labels: list[str], refused: bool) -> None:
+    """ValidateLocalityLbSetting refuses a failover list beside a failoverPriority naming a locality
+    label; dsim does not model failoverPriority (an ignored field) but holds the rule all the same."""
+    scenario = copy.deepcopy(SCENARIO)
+    setting = {"failover": [{"from": "r1", "to": "r2"}], **({"failoverPriority": labels} if labels else {})}
+    scenario["destination_rules"][0]["spec"]["trafficPolicy"] = {
+        **OUTLIER,
+        "loadBalancer": {"localityLbSetting": setting},
+    }
+    if not refused:
+        scenario_from_dict(scenario)
+        return
+    with pytest.raises(ScenarioError, match=r"localityLbSetting\.failoverPriority\[0\]: can not simultaneously"):
+        scenario_from_dict(scenario)
+
+
+def test_generated_lists_are_checked_even_where_rules_turn_locality_off() -> None:
+    rules = {"share": 1.0, "locality_failover": False, "failover": {"r1": "r2"}}
+    cluster = build_cluster(scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": rules}}))
+    setting = cluster.istio.destination_rules[0].spec.traffic_policy.load_balancer.locality_lb_setting
+    assert setting.enabled is False
+    assert len(setting.failover) == 1  # kept, unused, as Istio keeps it
+    with pytest.raises(ScenarioError, match=r"destination_rules\.failover\.r1: "):
+        scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": {**rules, "failover": {"r1": "r1"}}}})

@@ -21,12 +21,14 @@ that matches it, and empties the groups none matches (``applyLocalityWeights``);
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from dsim.scenario.istio.destination_rule import LocalityFailover, LocalityLbSetting
+from dsim.wire import UINT32_MAX
 from dsim.xds.policy import ClusterPolicy
 
 ProxyLocality = tuple[str, str, str]
@@ -159,10 +161,12 @@ def distributed(
         taken = [i for i in left if locality_match(_group_locality(out.endpoints[i]), pattern)]
         left = [i for i in left if i not in taken]
         own = {i: _weight(out.endpoints[i]) for i in taken}
-        total = sum(own.values())
+        # Istio's arithmetic: uint32 products and sum (they wrap), a float64 quotient rounded up.
+        total = sum(own.values()) % (UINT32_MAX + 1)
         for i, share in own.items():
-            if share * weight > 0:  # Istio's math.Ceil(share*weight/total), in exact integers
-                out.endpoints[i].load_balancing_weight.value = -(-share * weight // total)
+            product = share * weight % (UINT32_MAX + 1)
+            if product > 0 and total > 0:  # Go's x/0 would be +Inf, converted as its platform likes: left
+                out.endpoints[i].load_balancing_weight.value = math.ceil(product / total)
     for i in left:
         del out.endpoints[i].lb_endpoints[:]
     return out

@@ -44,10 +44,11 @@ from dsim.cluster.service_entries import entry_addresses, registry_rows
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
-from dsim.scenario.istio.destination_rule import Subset
+from dsim.scenario.istio.destination_rule import LoadBalancerSettings, Subset
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
 from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
+from dsim.wire import UINT32_MAX
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filters
 from dsim.xds.failover import ProxyLocality, localised, locality_rule
@@ -277,7 +278,9 @@ def _inline_assignment(
         group.locality.SetInParent()
         parts = [*locality.split("/"), "", "", ""][:3]
         group.locality.region, group.locality.zone, group.locality.sub_zone = parts
-        group.load_balancing_weight.value = sum(e.load_balancing_weight.value for e in groups[locality])
+        # istiod's sum stops at the largest uint32 (addUint32, with a warning) rather than wrap.
+        weight = sum(e.load_balancing_weight.value for e in groups[locality])
+        group.load_balancing_weight.value = min(weight, UINT32_MAX)
     return cla
 
 
@@ -301,8 +304,11 @@ def _cluster(
     kind = CLUSTER_TYPE[spec.resolution]
     policy = objects.policy(view.service, subset, port.port)
     if kind == cluster_pb2.Cluster.ORIGINAL_DST and policy is not None and policy.load_balancer is not None:
-        # applyLoadBalancer leaves an ORIGINAL_DST cluster CLUSTER_PROVIDED whatever the rule asks.
-        policy = dataclasses.replace(policy, load_balancer=None)
+        # applyLoadBalancer leaves an ORIGINAL_DST cluster CLUSTER_PROVIDED whatever the rule asks,
+        # after it has applied the locality setting (locality_weighted_lb_config stays).
+        setting = policy.load_balancer.locality_lb_setting
+        kept = LoadBalancerSettings(locality_lb_setting=setting) if setting is not None else None
+        policy = dataclasses.replace(policy, load_balancer=kept)
     elif subset and _own_passthrough(objects, view.service, subset):
         # buildSubsetCluster reads the subset's own load balancer (not the rule's) to build it ORIGINAL_DST
         # from the start; a rule-wide PASSTHROUGH turns it ORIGINAL_DST only later, as the default cluster.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
 from dsim.errors import ScenarioError
@@ -79,10 +79,14 @@ class Checks:
     field with one dsim leaves out (a route and a redirect), and they hold all the same.
     """
 
-    def __init__(self, source: str, namespace: str, ignored: Sequence[Ignored]) -> None:
+    def __init__(
+        self, source: str, namespace: str, ignored: Sequence[Ignored], values: Mapping[str, Any] | None = None
+    ) -> None:
         self.source = source
         self.namespace = namespace
         self.present = {entry.path for entry in ignored}
+        self.values = values or {}
+        """The ignored fields' values as given, by path."""
 
     def fail(self, path: str, message: str) -> NoReturn:
         raise ScenarioError(self.source, path, message)
@@ -95,6 +99,10 @@ class Checks:
     def has(self, path: str, key: str) -> bool:
         """Whether the unmodelled field ``key`` is set under ``path``."""
         return join(path, key) in self.present
+
+    def given(self, path: str, key: str) -> Any:
+        """The unmodelled field ``key``'s value under ``path`` as given, unchecked (``None``: unset)."""
+        return self.values.get(join(path, key))
 
     def export_to(self, path: str, values: Sequence[str], *, service: bool = False) -> None:
         problem = export_to_problem(values, self.namespace, service=service)
@@ -137,7 +145,7 @@ class _SpecChecks(Protocol):
 def parse_named(
     cls: type[ObjectT],
     spec_cls: type,
-    checks: Callable[[str, str, Sequence[Ignored]], _SpecChecks],
+    checks: Callable[[str, str, Sequence[Ignored], Mapping[str, Any]], _SpecChecks],
     raw: Any,
     *,
     source: str,
@@ -146,5 +154,5 @@ def parse_named(
     """A pasted object of ``cls`` (spec ``spec_cls``), read in either form users paste and checked
     by ``checks``; raises :class:`~dsim.errors.ScenarioError` at the first problem."""
     parts = read_object(cls.KIND, spec_cls, raw, source=source, path=path)
-    checks(source, parts.meta.namespace, parts.ignored).run(join(path, "spec"), parts.spec)
+    checks(source, parts.meta.namespace, parts.ignored, parts.reader.ignored_values).run(join(path, "spec"), parts.spec)
     return Parsed(cls(name=parts.meta.name, namespace=parts.meta.namespace, spec=parts.spec), tuple(parts.ignored))

@@ -463,6 +463,14 @@ class _DestinationRuleChecks(Checks):
             self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
 
     def locality(self, path: str, setting: LocalityLbSetting) -> None:
+        labels = self.given(path, "failoverPriority")
+        if setting.failover and isinstance(labels, list):  # its value unread but for this rule
+            for i, label in enumerate(labels):
+                if label in TOPOLOGY_LABELS:
+                    self.fail(
+                        join(join(path, "failoverPriority"), i),
+                        f"can not simultaneously set 'failover' and topology label {label!r} in 'failover_priority'",
+                    )
         found = locality_setting_problem(setting)
         if found is not None:
             where, problem = found
@@ -497,6 +505,10 @@ class _DestinationRuleChecks(Checks):
             for key in ("clientCertificate", "privateKey"):
                 if not given[key]:
                     self.fail(join(path, key), "MUTUAL TLS needs clientCertificate and privateKey, or a credentialName")
+
+
+TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
+"""The locality labels a ``failoverPriority`` may not name beside a ``failover`` list."""
 
 
 def locality_setting_problem(setting: LocalityLbSetting) -> tuple[tuple[str | int, ...], str] | None:

@@ -275,11 +275,10 @@ def _check_entries(se: ServiceEntryGen, source: str, path: str) -> None:
 
 def locality_setting(params: DestinationRuleGen) -> LocalityLbSetting | None:
     """The ``localityLbSetting`` every generated rule carries (``None``: the mesh's)."""
-    if not params.locality_failover:
-        return LocalityLbSetting(enabled=False)
-    if not params.failover and not params.distribute:
+    if params.locality_failover and not params.failover and not params.distribute:
         return None
     return LocalityLbSetting(
+        enabled=None if params.locality_failover else False,  # off: the lists stay, unused, as Istio keeps them
         failover=tuple(LocalityFailover(source=a, target=b) for a, b in params.failover.items()),
         distribute=tuple(LocalityDistribute(source=a, target=to) for a, to in params.distribute.items()),
     )

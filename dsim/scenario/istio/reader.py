@@ -148,6 +148,9 @@ class SpecReader(Converter):
     def __init__(self, source: str) -> None:
         super().__init__(source)
         self.ignored: list[Ignored] = []
+        self.ignored_values: dict[str, Any] = {}
+        """Each ignored field's value as given, by path (unread: some of Istio's rules pair it with
+        a modelled field all the same)."""
 
     def value(self, hint: Any, raw: Any, path: str) -> Any:
         if hint is Milliseconds or hint is MillisecondsOrZero:
@@ -178,6 +181,7 @@ class SpecReader(Converter):
                 continue
             if isinstance(key, str) and key in ignored:
                 self.ignored.append(Ignored(key_path(path, key), ignored[key]))
+                self.ignored_values[key_path(path, key)] = raw[key]
                 continue
             self.fail(key_path(path, key), unknown_key_message(key, [*declared, *ignored]))
         values = {}
