@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from dsim import build_cluster, scenario_from_dict
@@ -20,6 +21,7 @@ from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.errors import ScenarioError
 from dsim.scenario.istio.destination_rule import LocalityFailover
+from dsim.scenario.load import scenario_to_yaml
 from dsim.xds.failover import compacted, distributed, lb_priority, locality_match
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
@@ -31,6 +33,19 @@ EXT = "api.ext.example.com"
 
 def _at(region: str, zone: str) -> dict[str, str]:
     return {"region": region, "zone": zone}
+
+
+def _spread(name: str, namespace: str, first: dict[str, str], *others: dict[str, str]) -> dict[str, Any]:
+    """A workload (label ``app: name``) with a pod in each locality given: ``others`` for the
+    first pods (a workload's ``pod_localities``), ``first`` for the last."""
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": {"app": name},
+        "replicas": 1 + len(others),
+        "locality": first,
+        "pod_localities": list(others),
+    }
 
 
 SCENARIO: dict[str, Any] = {
@@ -59,14 +74,8 @@ SCENARIO: dict[str, Any] = {
             "locality": _at("r2", "z1"),
             "pod_localities": [_at("r1", "z1")],
         },
-        {  # two pods in two regions: one workload, two endpoint sets for each failing-over cluster
-            "name": "client",
-            "namespace": "b",
-            "labels": {"app": "client"},
-            "replicas": 2,
-            "locality": _at("r1", "z1"),
-            "pod_localities": [_at("r2", "z1")],
-        },
+        # two pods in two regions: one workload, two endpoint sets for each failing-over cluster
+        _spread("client", "b", _at("r1", "z1"), _at("r2", "z1")),
     ],
     "destination_rules": [
         dr(
@@ -277,34 +286,23 @@ def test_a_failover_list_puts_other_regions_after_the_named_one() -> None:
     assert lb_priority(("r2", "z1", ""), ("r1", "z1", ""), failover) == 3  # no entry from r2
 
 
-def _three_regions(policy: dict[str, Any]) -> Cluster:
-    """web's pods in r1, r2 and r3 (rule ``policy``), a DNS entry's endpoints in the same three,
-    and clients in r1 and r2."""
-    scenario = {
+def _three_regions(policy: dict[str, Any] | None, mesh: dict[str, Any] | None = None) -> Cluster:
+    """web's pods in r1, r2 and r3 (rule ``policy``; ``None``: no rule), a DNS entry's endpoints in
+    the same three, and clients in r1 and r2 (the mesh settings ``mesh``)."""
+    scenario: dict[str, Any] = {
         "namespaces": [{"name": "a"}],
         "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
         "workloads": [
-            {
-                "name": "web",
-                "namespace": "a",
-                "labels": {"app": "web"},
-                "replicas": 3,
-                "locality": _at("r1", "z1"),
-                "pod_localities": [_at("r2", "z1"), _at("r3", "z1")],
-            },
-            {
-                "name": "client",
-                "namespace": "a",
-                "labels": {"app": "client"},
-                "replicas": 2,
-                "locality": _at("r1", "z1"),
-                "pod_localities": [_at("r2", "z1")],
-            },
+            _spread("web", "a", _at("r1", "z1"), _at("r2", "z1"), _at("r3", "z1")),
+            _spread("client", "a", _at("r1", "z1"), _at("r2", "z1")),
         ],
         "destination_rules": [
             dr("web", "a", "web.a.svc.cluster.local", trafficPolicy=policy),
             dr("ext", "a", EXT, trafficPolicy=policy),
-        ],
+        ]
+        if policy is not None
+        else [],
+        "mesh": mesh or {},
         "service_entries": [
             {
                 "name": "ext",
@@ -624,3 +622,44 @@ def test_generated_lists_are_checked_even_where_rules_turn_locality_off() -> Non
     assert len(setting.failover) == 1  # kept, unused, as Istio keeps it
     with pytest.raises(ScenarioError, match=r"destination_rules\.failover\.r1: "):
         scenario_from_dict({**GENERATED, "istio_objects": {"destination_rules": {**rules, "failover": {"r1": "r1"}}}})
+
+
+# -- the mesh's own setting ------------------------------------------------------------------------
+def test_the_meshs_setting_applies_where_a_rule_sets_none() -> None:
+    """meshConfig.localityLbSetting stands in for a rule's (GetEffectiveLbSetting): off, failover off
+    where a rule's outlier detection would bring it; a failover list, where it does; a distribution,
+    to every cluster, a rule or not. A rule's own setting replaces it whole."""
+    off = _three_regions(OUTLIER, {"locality_lb_setting": {"enabled": False}})
+    assert set(_priorities(_assignment(off, "a/client-1", WEB)).values()) == {0}
+    assert_exact_every_design(off)
+    own = _three_regions(
+        {**OUTLIER, "loadBalancer": {"localityLbSetting": {"enabled": True}}},
+        {"locality_lb_setting": {"enabled": False}},
+    )
+    assert set(_priorities(_assignment(own, "a/client-1", WEB)).values()) == {0, 1}
+    listed = _three_regions(OUTLIER, {"locality_lb_setting": {"failover": [{"from": "r1", "to": "r3"}]}})
+    assert _priorities(_assignment(listed, "a/client-1", WEB)) == {"r1/z1": 0, "r3/z1": 1, "r2/z1": 2}
+    assert _cluster_message(listed, "a/client-1", WEB).common_lb_config.HasField("locality_weighted_lb_config")
+    assert_exact_every_design(listed)
+    spread = _three_regions(None, {"locality_lb_setting": SPREAD["localityLbSetting"]})  # no rule at all
+    for name in (WEB, f"outbound|443||{EXT}"):
+        assert _groups(_assignment(spread, "a/client-1", name)) == {
+            "r1/z1": (70, 1, 0),
+            "r2/z1": (1, 0, 0),
+            "r3/z1": (30, 1, 0),
+        }
+        assert _cluster_message(spread, "a/client-0", name).common_lb_config.HasField("locality_weighted_lb_config")
+    assert_exact_every_design(spread)
+
+
+def test_the_meshs_setting_is_checked_and_written_back_as_meshconfig_has_it() -> None:
+    bad = {"locality_lb_setting": {"distribute": [{"from": "r1/*", "to": {"r1/*": 60}}]}}
+    with pytest.raises(
+        ScenarioError, match=r"mesh\.locality_lb_setting\.distribute\[0\]\.to: total locality weight 60"
+    ):
+        _three_regions(None, bad)
+    mesh = {"locality_lb_setting": {"failover": [{"from": "r1", "to": "r3"}]}}
+    scenario = scenario_from_dict({**GENERATED, "mesh": mesh})
+    written = yaml.safe_load(scenario_to_yaml(scenario))
+    assert written["mesh"]["locality_lb_setting"] == {"failover": [{"from": "r1", "to": "r3"}]}
+    assert scenario_from_dict(written) == scenario

@@ -56,7 +56,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "unknown nested key, did you mean",
         lambda d: d.update(mesh={"mtsl": "STRICT"}),
         "mesh.mtsl: unknown key; did you mean 'mtls'? (allowed: mtls, outbound_traffic_policy, "
-        "cluster_domain, trust_domain, ... (17 keys))",
+        "cluster_domain, trust_domain, ... (18 keys))",
     ),
     (
         "wrong type: string for a count",
@@ -327,7 +327,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         lambda d: d.update(mesh={"mtls\n" + "k" * 5000: 1}),
         "mesh['mtls\\nkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk' (5,005 characters)]: unknown key "
         "(allowed: mtls, outbound_traffic_policy, cluster_domain, trust_domain, revision, "
-        "h2_upgrade_policy, default_service_export_to, ... (17 keys))",
+        "h2_upgrade_policy, default_service_export_to, ... (18 keys))",
     ),
     (
         "a CIDR whose prefix length has thousands of digits",

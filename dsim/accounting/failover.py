@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from dsim.cluster import Cluster
-from dsim.scenario.istio.destination_rule import DestinationRuleSpec, PortTrafficPolicy, TrafficPolicy
+from dsim.scenario.istio.destination_rule import (
+    DestinationRuleSpec,
+    LocalityLbSetting,
+    PortTrafficPolicy,
+    TrafficPolicy,
+)
 
 FAILOVER_EDS = "failover_eds_bytes@"
 """``failover_eds_bytes@<locality>``: what prioritising the service's endpoint sets that fail over
@@ -53,7 +58,7 @@ def proxy_localities(cluster: Cluster) -> np.ndarray:
 
 def may_fail_over(cluster: Cluster) -> bool:
     """Whether some endpoint set of ``cluster`` may differ by the proxy's locality: some
-    DestinationRule distributes by locality, or one sets outlier detection (at any level) and pods
+    DestinationRule or the mesh distributes by locality, or a rule sets outlier detection (at any level) and pods
     run in more than one locality, or a ServiceEntry endpoint names one (its groups may then differ
     from the proxies' own). Where not, nothing is priced per locality. Kept on the cluster: every
     pricing pass asks."""
@@ -62,7 +67,8 @@ def may_fail_over(cluster: Cluster) -> bool:
 
 def _may_fail_over(cluster: Cluster) -> bool:
     policies = [p for rule in cluster.istio.destination_rules for p in _policies(rule.spec)]
-    if any(_distributes(p) for p in policies):
+    settings = [p.load_balancer.locality_lb_setting for p in policies if p.load_balancer is not None]
+    if any(_distributes(s) for s in (*settings, cluster.scenario.mesh.locality_lb_setting)):
         return True
     if not any(p.outlier_detection is not None for p in policies):
         return False
@@ -77,8 +83,7 @@ def _policies(spec: DestinationRuleSpec) -> list[TrafficPolicy | PortTrafficPoli
     return [*policies, *(port for p in policies for port in p.port_level_settings)]
 
 
-def _distributes(policy: TrafficPolicy | PortTrafficPolicy) -> bool:
-    setting = policy.load_balancer.locality_lb_setting if policy.load_balancer is not None else None
+def _distributes(setting: LocalityLbSetting | None) -> bool:
     return setting is not None and setting.enabled is not False and bool(setting.distribute)
 
 

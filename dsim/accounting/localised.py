@@ -28,8 +28,10 @@ pod runs there, so no group's region is it)."""
 
 
 def rules_of(cols: ClusterColumns, policies: np.ndarray) -> dict[int, LocalityRule]:
-    """The :class:`LocalityRule` of each policy id of ``policies`` that has one."""
-    found = {p: locality_rule(cols.objects.policy_list[p]) for p in np.unique(policies).tolist() if p >= 0}
+    """The :class:`LocalityRule` of each policy id of ``policies`` that has one (-1, no rule: the
+    mesh's setting may still distribute)."""
+    policy_list, mesh = cols.objects.policy_list, cols.mesh_defaults
+    found = {p: locality_rule(policy_list[p] if p >= 0 else None, mesh) for p in np.unique(policies).tolist()}
     return {p: rule for p, rule in found.items() if rule is not None}
 
 

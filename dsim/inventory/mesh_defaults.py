@@ -1,5 +1,5 @@
 """The mesh config's defaults for every cluster and route, from a captured cluster: ``connectTimeout``,
-``tcpKeepalive`` and ``defaultHttpRetryPolicy`` (docs/istio-objects.md 4.11).
+``tcpKeepalive``, ``defaultHttpRetryPolicy`` (docs/istio-objects.md 4.11) and ``localityLbSetting`` (2.5).
 
 The scenario reads them in MeshConfig's own form (:mod:`dsim.scenario.mesh_settings`), so they are
 carried over as written; one the scenario's checks refuse (a connect timeout istiod refuses, a

@@ -19,7 +19,7 @@ from dsim.scenario.access_log_rules import format_limit_problem, json_object_pro
 from dsim.scenario.convert import join
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
-from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_problem
+from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_path, setting_problem
 from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -101,8 +101,8 @@ class _Checker:
         for name in ISTIO_FORM_FIELDS:
             problem = setting_problem(name, getattr(self.s.mesh, name))
             if problem is not None:
-                key, message = problem
-                self.fail(join(f"mesh.{name}", key) if key else f"mesh.{name}", message)
+                keys, message = problem
+                self.fail(setting_path(f"mesh.{name}", keys), message)
 
     def cluster_domain(self) -> None:
         """Service hosts end in it, and VirtualService hosts are looked up against them: it is what

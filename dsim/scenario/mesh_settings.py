@@ -1,6 +1,6 @@
 """The mesh settings written as in Istio's MeshConfig (``connect_timeout``, ``tcp_keepalive``,
-``default_http_retry_policy``): the fields of :class:`~dsim.scenario.model.Mesh` whose metadata is
-:data:`~dsim.scenario.model.ISTIO_FORM`.
+``default_http_retry_policy``, ``locality_lb_setting``): the fields of
+:class:`~dsim.scenario.model.Mesh` whose metadata is :data:`~dsim.scenario.model.ISTIO_FORM`.
 
 Their values are MeshConfig's own (``connectTimeout: 10s``, a ``tcpKeepalive`` as a
 DestinationRule writes one, a ``defaultHttpRetryPolicy`` as a VirtualService's ``retries``), so a
@@ -17,7 +17,7 @@ from typing import Any
 
 from dsim.errors import ScenarioError, quote
 from dsim.scenario.convert import join
-from dsim.scenario.istio.destination_rule import TcpKeepalive
+from dsim.scenario.istio.destination_rule import LocalityLbSetting, TcpKeepalive, locality_setting_problem
 from dsim.scenario.istio.reader import Ignored, SpecReader, format_duration, istio_name, to_istio
 from dsim.scenario.istio.rules import retry_on_problem
 from dsim.scenario.istio.virtual_service import HTTPRetry
@@ -51,7 +51,7 @@ def read_mesh_settings(
         values[name] = None if value is None and _optional(hints[name]) else reader.value(hints[name], value, where)
         problem = setting_problem(name, values[name])
         if problem is not None:
-            raise ScenarioError(source, join(where, problem[0]) if problem[0] else where, problem[1])
+            raise ScenarioError(source, setting_path(where, problem[0]), problem[1])
     return values, reader.ignored
 
 
@@ -59,6 +59,7 @@ _EXPECTED_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "connect_timeout": (int, "whole milliseconds, an int (a file writes a duration such as '10s')"),
     "tcp_keepalive": ((TcpKeepalive, type(None)), "a TcpKeepalive or None"),
     "default_http_retry_policy": ((HTTPRetry, type(None)), "an HTTPRetry or None"),
+    "locality_lb_setting": ((LocalityLbSetting, type(None)), "a LocalityLbSetting or None"),
 }
 
 
@@ -66,22 +67,32 @@ def _optional(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-def setting_problem(name: str, value: Any) -> tuple[str, str] | None:
-    """What istiod checks beyond a setting's type, as (the key under the setting, the problem): the
-    connect timeout's range; and a retry policy's ``retryOn``, which istiod passes to every route
-    unchecked and Envoy then reads (held to a VirtualService's rule, ``agent.ValidateHTTPRetry``). A
-    value of the wrong type (a scenario built in Python) is a problem too."""
+def setting_problem(name: str, value: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """What istiod checks beyond a setting's type, as (the keys under the setting, the problem): the
+    connect timeout's range; a retry policy's ``retryOn``, which istiod passes to every route
+    unchecked and Envoy then reads (held to a VirtualService's rule, ``agent.ValidateHTTPRetry``);
+    a locality setting as a DestinationRule's (``ValidateLocalityLbSetting``). A value of the wrong
+    type (a scenario built in Python) is a problem too."""
     kinds, expected = _EXPECTED_TYPES[name]
     if not isinstance(value, kinds) or isinstance(value, bool):
-        return "", f"expected {expected} (got {type(value).__name__} {value!r:.80})"
+        return (), f"expected {expected} (got {type(value).__name__} {value!r:.80})"
     if isinstance(value, int) and not 1 <= value <= CONNECT_TIMEOUT_MAX_MS:
         shown = format_duration(value) if value > 0 else f"{value}ms"
-        return "", f"{quote(shown)} is outside the 1ms to 1h istiod accepts"
+        return (), f"{quote(shown)} is outside the 1ms to 1h istiod accepts"
     if isinstance(value, HTTPRetry) and value.retry_on:
         problem = retry_on_problem(value.retry_on)
         if problem:
-            return "retryOn", problem
+            return ("retryOn",), problem
+    if isinstance(value, LocalityLbSetting):
+        return locality_setting_problem(value)
     return None
+
+
+def setting_path(where: str, keys: tuple[str | int, ...]) -> str:
+    """The field path of ``keys`` under the setting at ``where``."""
+    for key in keys:
+        where = join(where, key)
+    return where
 
 
 def mesh_settings_to_istio(mesh: Mesh) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from dsim.scenario import access_log_rules
 from dsim.scenario.convert import AtLeast, AtMost, DnsLabel, MaxLength
-from dsim.scenario.istio.destination_rule import DestinationRule, TcpKeepalive
+from dsim.scenario.istio.destination_rule import DestinationRule, LocalityLbSetting, TcpKeepalive
 from dsim.scenario.istio.generator_params import IstioObjectsGen
 from dsim.scenario.istio.reader import Ignored, Milliseconds
 from dsim.scenario.istio.service_entry import ServiceEntry
@@ -151,6 +151,12 @@ class Mesh:
     """``meshConfig.defaultHttpRetryPolicy`` (default none: Istio's own, 2 attempts): the retry policy of
     every HTTP route whose VirtualService sets no ``retries``, and of every service's default route;
     ``attempts: 0`` leaves them without one. Written as a VirtualService's ``retries``."""
+    locality_lb_setting: LocalityLbSetting | None = dataclasses.field(default=None, metadata=ISTIO_FORM)
+    """``meshConfig.localityLbSetting`` (Istio's default ``{enabled: true}``: endpoints fail over by
+    locality where a DestinationRule sets outlier detection): every cluster's whose DestinationRule
+    sets no ``localityLbSetting`` of its own. ``enabled: false`` turns failover off; a ``failover``
+    list applies where outlier detection is set; a ``distribute`` list to every outbound cluster,
+    a rule or not (docs/istio-objects.md 2.5). Written as a DestinationRule's."""
     discovery_selectors: tuple[LabelSelector, ...] = ()
     """``meshConfig.discoverySelectors`` (Istio's default: none, every namespace discovered): istiod
     discovers a namespace whose labels match any selector, and ignores the Services (so their

@@ -28,6 +28,7 @@ from dsim.xds.common import (
     upstream_http_options,
 )
 from dsim.xds.common import socket_address as address_of
+from dsim.xds.failover import locality_weighted
 from dsim.xds.listeners import BLACKHOLE, PASSTHROUGH
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.policy import ClusterPolicy, apply_policy, apply_tcp_keepalive, upgrades_to_h2
@@ -127,6 +128,7 @@ def outbound(
         plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
     if policy is not None:
         apply_policy(cluster, policy, sni=sni, identities=identities, entry=entry)
+    locality_weighted(cluster, policy, mesh)
     return cluster
 
 

@@ -29,6 +29,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from dsim.scenario.istio.destination_rule import LocalityFailover, LocalityLbSetting
 from dsim.wire import UINT32_MAX
+from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.policy import ClusterPolicy
 
 ProxyLocality = tuple[str, str, str]
@@ -39,8 +40,12 @@ Failover = tuple[LocalityFailover, ...]
 """A rule's ``failover`` list (empty: the default order)."""
 
 
-def _setting(policy: ClusterPolicy) -> LocalityLbSetting | None:
-    return policy.load_balancer.locality_lb_setting if policy.load_balancer is not None else None
+def effective_setting(policy: ClusterPolicy | None, mesh: MeshDefaults) -> LocalityLbSetting | None:
+    """``GetEffectiveLbSetting``: the cluster's rule's ``localityLbSetting`` if it has one, else the
+    mesh's (``None``: Istio's default, ``{enabled: true}``)."""
+    lb = policy.load_balancer if policy is not None else None
+    own = lb.locality_lb_setting if lb is not None else None
+    return own if own is not None else mesh.locality
 
 
 Weights = tuple[tuple[str, int], ...]
@@ -57,35 +62,32 @@ class LocalityRule:
     """Each entry's ``from`` and its weights."""
 
 
-def locality_rule(policy: ClusterPolicy | None) -> LocalityRule | None:
-    """The :class:`LocalityRule` of a cluster of this traffic policy, ``None`` where its endpoint
-    sets are the same for every proxy: its ``localityLbSetting`` turns locality load balancing off,
-    or it neither distributes nor sets outlier detection (failover needs it: without it Envoy never
-    leaves priority 0; ``getOutlierDetectionAndLoadBalancerSettings``, ``GetEffectiveLbSetting``
-    over the mesh default, ``ApplyLocalityLoadBalancer``)."""
-    if policy is None:
-        return None
-    setting = _setting(policy)
+def locality_rule(policy: ClusterPolicy | None, mesh: MeshDefaults) -> LocalityRule | None:
+    """The :class:`LocalityRule` of a cluster of this traffic policy (``None``: no rule) in
+    ``mesh``; ``None`` where its endpoint sets are the same for every proxy: its effective
+    ``localityLbSetting`` turns locality load balancing off, or it neither distributes nor has
+    outlier detection (failover needs it: without it Envoy never leaves priority 0;
+    ``getOutlierDetectionAndLoadBalancerSettings``, ``GetEffectiveLbSetting``, ``ApplyLocalityLoadBalancer``)."""
+    setting = effective_setting(policy, mesh)
     if setting is not None and setting.enabled is False:
         return None
     if setting is not None and setting.distribute:
         return LocalityRule(distribute=tuple((d.source, tuple(d.target.items())) for d in setting.distribute))
-    if policy.outlier_detection is None:
+    if policy is None or policy.outlier_detection is None:
         return None
     return LocalityRule(failover=setting.failover if setting is not None else ())
 
 
-def fails_over(policy: ClusterPolicy | None) -> bool:
-    """Whether a cluster of this traffic policy fails over by locality (priorities, not weights)."""
-    rule = locality_rule(policy)
-    return rule is not None and not rule.distribute
-
-
-def failover_targets(policy: ClusterPolicy | None) -> Failover:
-    """The ``failover`` list a cluster of this policy fails over by (empty where it does not fail
-    over, or by the default order alone)."""
-    rule = locality_rule(policy)
-    return rule.failover if rule is not None else ()
+def locality_weighted(cluster: cluster_pb2.Cluster, policy: ClusterPolicy | None, mesh: MeshDefaults) -> None:
+    """``LocalityLBSettings.ApplyToCluster`` on an outbound cluster shaped by ``policy``: locality
+    weights, and failover by a region list where outlier detection makes it fail over, need Envoy's
+    locality-weighted balancing (set before a PASSTHROUGH rule or a resolution-NONE entry leaves the
+    cluster ORIGINAL_DST, so such a cluster keeps it)."""
+    setting = effective_setting(policy, mesh)
+    if setting is None or setting.enabled is False:
+        return
+    if setting.distribute or (setting.failover and cluster.HasField("outlier_detection")):
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 
 def failover_target(failover: Failover, region: str) -> str | None:

@@ -199,7 +199,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                 continue
             rows = index.endpoints(svc.index, subset, entry)
             args = (name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional)
-            localising = locality_rule(policy)
+            localising = locality_rule(policy, defaults)
             if localising is not None:
                 out_endpoints.append(_localised(view.locality, localising, *args))
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from dsim.scenario.istio.destination_rule import TcpKeepalive
+from dsim.scenario.istio.destination_rule import LocalityLbSetting, TcpKeepalive
 from dsim.scenario.istio.virtual_service import HTTPRetry
 from dsim.scenario.model import Mesh
 
@@ -29,6 +29,9 @@ class MeshDefaults:
     """Keepalive on every cluster's upstream sockets but the black hole's (``applyTCPKeepalive``)."""
     http_retry: HTTPRetry | None = None
     """The retry policy of routes whose VirtualService sets none (``None``: Istio's own)."""
+    locality: LocalityLbSetting | None = None
+    """The locality setting of clusters whose DestinationRule sets none (``None``: Istio's
+    ``{enabled: true}``)."""
 
     @classmethod
     def of(cls, mesh: Mesh) -> MeshDefaults:
@@ -37,6 +40,7 @@ class MeshDefaults:
             connect_timeout=mesh.connect_timeout,
             tcp_keepalive=mesh.tcp_keepalive,
             http_retry=mesh.default_http_retry_policy,
+            locality=mesh.locality_lb_setting,
         )
 
 

@@ -257,14 +257,6 @@ def _outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection) 
 
 
 def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> None:
-    # Locality weights, and failover by a region list where outlier detection makes the cluster
-    # fail over, need Envoy's locality-weighted balancing (LocalityLBSettings.ApplyToCluster,
-    # before a PASSTHROUGH rule makes the cluster ORIGINAL_DST: it keeps the config).
-    locality = lb.locality_lb_setting
-    failing = locality is not None and bool(locality.failover) and cluster.HasField("outlier_detection")
-    weighted = locality is not None and (bool(locality.distribute) or failing) and locality.enabled is not False
-    if weighted:
-        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
     if lb.consistent_hash is not None:
         cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
         cluster.ring_hash_lb_config.minimum_ring_size.value = RING_SIZE

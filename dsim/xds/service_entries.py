@@ -350,7 +350,7 @@ def _cluster(
     dns = kind != cluster_pb2.Cluster.EDS
     if dns and not assignment.endpoints:
         return None, None
-    rule = locality_rule(policy)
+    rule = locality_rule(policy, objects.defaults)
     if locality is not None and rule is not None:
         assignment = localised(assignment, locality, rule)
     if passthrough(policy):  # the default cluster of a PASSTHROUGH rule: applyLoadBalancer dropped its endpoints

@@ -4,7 +4,8 @@ hosts too, address-less TCP and sniffed ports sharing numbers with services'; Vi
 and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
 covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
 namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
-failing over by a region list, or weights by locality, over pods in four zones of three regions), sniffed and HTTP ports
+failing over by a region list, or weights by locality, over pods in four zones of three regions;
+the mesh's own locality setting), sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -53,6 +54,8 @@ POLICIES = (
     {"connectionPool": {"tcp": {"maxConnections": 7}}},
 )
 
+
+MESH_SPREAD = {"locality_lb_setting": {"distribute": [{"from": "r2/*", "to": {"r2/*": 50, "r1/z2": 50}}]}}
 
 # Where a workload's pods run: rules with outlier detection fail over by them (2.5).
 LOCALITIES = st.sampled_from(
@@ -273,6 +276,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         "name": "views",
         "seed": draw(st.integers(0, 100)),
         "visibility": draw(st.sampled_from(["all", "namespace"])),
+        # the mesh's locality setting, where a rule sets none: off, or weights for every cluster
+        "mesh": draw(st.sampled_from([{}, {}, {"locality_lb_setting": {"enabled": False}}, MESH_SPREAD])),
         "namespaces": [{"name": n} for n in (*NAMESPACES, ROOT)],
         "services": [
             {
