@@ -20,6 +20,7 @@ from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.errors import ScenarioError
+from dsim.inventory.mesh_defaults import mesh_defaults
 from dsim.scenario.istio.destination_rule import LocalityFailover
 from dsim.scenario.load import scenario_to_yaml
 from dsim.xds.failover import compacted, distributed, lb_priority, locality_match
@@ -658,8 +659,26 @@ def test_the_meshs_setting_is_checked_and_written_back_as_meshconfig_has_it() ->
         ScenarioError, match=r"mesh\.locality_lb_setting\.distribute\[0\]\.to: total locality weight 60"
     ):
         _three_regions(None, bad)
+    # ValidateMeshConfig runs ValidateLocalityLbSetting whole: the ignored failoverPriority's rule too.
+    topology = {"failover": [{"from": "r1", "to": "r3"}], "failoverPriority": ["topology.kubernetes.io/region"]}
+    with pytest.raises(ScenarioError, match=r"mesh\.locality_lb_setting\.failoverPriority\[0\]: can not"):
+        _three_regions(None, {"locality_lb_setting": topology})
     mesh = {"locality_lb_setting": {"failover": [{"from": "r1", "to": "r3"}]}}
     scenario = scenario_from_dict({**GENERATED, "mesh": mesh})
     written = yaml.safe_load(scenario_to_yaml(scenario))
     assert written["mesh"]["locality_lb_setting"] == {"failover": [{"from": "r1", "to": "r3"}]}
     assert scenario_from_dict(written) == scenario
+
+
+def test_import_carries_the_meshs_setting_over_or_leaves_it_out_with_a_note() -> None:
+    listed = {"failover": [{"from": "r1", "to": "r2"}]}
+    notes: list[str] = []
+    assert mesh_defaults({"localityLbSetting": listed}, notes) == {"locality_lb_setting": listed}
+    assert not notes
+    topology = {**listed, "failoverPriority": ["topology.kubernetes.io/zone"]}
+    assert mesh_defaults({"localityLbSetting": topology}, notes) == {}
+    assert notes == [
+        "meshConfig.localityLbSetting.failoverPriority[0]: can not simultaneously set 'failover' and topology "
+        "label 'topology.kubernetes.io/zone' in 'failover_priority'; left out: the scenario keeps Istio's "
+        "default for it"
+    ]

@@ -49,7 +49,7 @@ def read_mesh_settings(
     for name, value in raw.items():
         where = join(path, name)
         values[name] = None if value is None and _optional(hints[name]) else reader.value(hints[name], value, where)
-        problem = setting_problem(name, values[name])
+        problem = setting_problem(name, values[name], reader.ignored_values.get(join(where, "failoverPriority")))
         if problem is not None:
             raise ScenarioError(source, setting_path(where, problem[0]), problem[1])
     return values, reader.ignored
@@ -67,12 +67,13 @@ def _optional(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-def setting_problem(name: str, value: Any) -> tuple[tuple[str | int, ...], str] | None:
+def setting_problem(name: str, value: Any, failover_priority: Any = None) -> tuple[tuple[str | int, ...], str] | None:
     """What istiod checks beyond a setting's type, as (the keys under the setting, the problem): the
     connect timeout's range; a retry policy's ``retryOn``, which istiod passes to every route
     unchecked and Envoy then reads (held to a VirtualService's rule, ``agent.ValidateHTTPRetry``);
-    a locality setting as a DestinationRule's (``ValidateLocalityLbSetting``). A value of the wrong
-    type (a scenario built in Python) is a problem too."""
+    a locality setting as a DestinationRule's (``ValidateLocalityLbSetting``; ``failover_priority``:
+    its ignored ``failoverPriority`` as written). A value of the wrong type (a scenario built in
+    Python) is a problem too."""
     kinds, expected = _EXPECTED_TYPES[name]
     if not isinstance(value, kinds) or isinstance(value, bool):
         return (), f"expected {expected} (got {type(value).__name__} {value!r:.80})"
@@ -84,7 +85,7 @@ def setting_problem(name: str, value: Any) -> tuple[tuple[str | int, ...], str] 
         if problem:
             return ("retryOn",), problem
     if isinstance(value, LocalityLbSetting):
-        return locality_setting_problem(value)
+        return locality_setting_problem(value, failover_priority)
     return None
 
 

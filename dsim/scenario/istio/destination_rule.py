@@ -463,15 +463,7 @@ class _DestinationRuleChecks(Checks):
             self.fail(join(where, "minimumRingSize"), "only one of minimumRingSize or maglev/ringHash can be set")
 
     def locality(self, path: str, setting: LocalityLbSetting) -> None:
-        labels = self.given(path, "failoverPriority")
-        if setting.failover and isinstance(labels, list):  # its value unread but for this rule
-            for i, label in enumerate(labels):
-                if label in TOPOLOGY_LABELS:
-                    self.fail(
-                        join(join(path, "failoverPriority"), i),
-                        f"can not simultaneously set 'failover' and topology label {label!r} in 'failover_priority'",
-                    )
-        found = locality_setting_problem(setting)
+        found = locality_setting_problem(setting, self.given(path, "failoverPriority"))
         if found is not None:
             where, problem = found
             for key in where:
@@ -511,13 +503,22 @@ TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone
 """The locality labels a ``failoverPriority`` may not name beside a ``failover`` list."""
 
 
-def locality_setting_problem(setting: LocalityLbSetting) -> tuple[tuple[str | int, ...], str] | None:
+def locality_setting_problem(
+    setting: LocalityLbSetting, failover_priority: Any = None
+) -> tuple[tuple[str | int, ...], str] | None:
     """``agent.ValidateLocalityLbSetting``'s first objection, and the keys of where it lies under
-    the setting: ``distribute`` and ``failover`` exclude each other, each distribution's weights
-    are 1 to 100 and sum to 100 over localities that do not overlap, the distributions' sources do
-    not overlap, and a failover entry names two different regions (no zone, no wildcard)."""
+    the setting: ``distribute`` and ``failover`` exclude each other, so do ``failover`` and a
+    ``failoverPriority`` naming a locality label (that ignored field's value as given, unread but
+    for this rule), each distribution's weights are 1 to 100 and sum to 100 over localities that do
+    not overlap, the distributions' sources do not overlap, and a failover entry names two different
+    regions (no zone, no wildcard)."""
     if setting.failover and setting.distribute:
         return ("failover",), "can not simultaneously specify 'distribute' and 'failover'"
+    if setting.failover and isinstance(failover_priority, list):
+        for i, label in enumerate(failover_priority):
+            if label in TOPOLOGY_LABELS:
+                message = f"can not simultaneously set 'failover' and topology label {label!r} in 'failover_priority'"
+                return ("failoverPriority", i), message
     for i, spread in enumerate(setting.distribute):
         for locality, weight in spread.target.items():
             if not 1 <= weight <= 100:
