@@ -36,6 +36,13 @@ def _at(region: str, zone: str) -> dict[str, str]:
     return {"region": region, "zone": zone}
 
 
+def _ext_entry(endpoints: list[dict[str, str]]) -> dict[str, Any]:
+    """The DNS ServiceEntry of ``EXT`` (TLS on 443), in namespace a, over ``endpoints``."""
+    ports = [{"number": 443, "name": "tls", "protocol": "TLS"}]
+    spec = {"hosts": [EXT], "ports": ports, "resolution": "DNS", "endpoints": endpoints}
+    return {"name": "ext", "namespace": "a", "spec": spec}
+
+
 def _spread(name: str, namespace: str, first: dict[str, str], *others: dict[str, str]) -> dict[str, Any]:
     """A workload (label ``app: name``) with a pod in each locality given: ``others`` for the
     first pods (a workload's ``pod_localities``), ``first`` for the last."""
@@ -98,20 +105,13 @@ SCENARIO: dict[str, Any] = {
         dr("ext", "a", EXT, trafficPolicy=OUTLIER),
     ],
     "service_entries": [
-        {
-            "name": "ext",
-            "namespace": "a",
-            "spec": {
-                "hosts": [EXT],
-                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
-                "resolution": "DNS",
-                "endpoints": [
-                    {"address": "east.ext.example.com", "locality": "r1/z1"},
-                    {"address": "east2.ext.example.com", "locality": "r1/z2/s1"},
-                    {"address": "west.ext.example.com", "locality": "r2/z1"},
-                ],
-            },
-        }
+        _ext_entry(
+            [
+                {"address": "east.ext.example.com", "locality": "r1/z1"},
+                {"address": "east2.ext.example.com", "locality": "r1/z2/s1"},
+                {"address": "west.ext.example.com", "locality": "r2/z1"},
+            ]
+        )
     ],
     # client's Sidecar has a port listener: the accounting takes its proxies from their messages,
     # one per (namespace, class, ..., locality).
@@ -305,19 +305,7 @@ def _three_regions(policy: dict[str, Any] | None, mesh: dict[str, Any] | None = 
         else [],
         "mesh": mesh or {},
         "service_entries": [
-            {
-                "name": "ext",
-                "namespace": "a",
-                "spec": {
-                    "hosts": [EXT],
-                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
-                    "resolution": "DNS",
-                    "endpoints": [
-                        {"address": f"{region}.ext.example.com", "locality": f"{region}/z1"}
-                        for region in ("r1", "r2", "r3")
-                    ],
-                },
-            }
+            _ext_entry([{"address": f"{r}.ext.example.com", "locality": f"{r}/z1"} for r in ("r1", "r2", "r3")])
         ],
     }
     return build_cluster(scenario_from_dict(scenario))
