@@ -20,7 +20,7 @@ from dsim.accounting.failover import (
     failover_metric,
 )
 from dsim.accounting.shape import Columns, Ragged, serialized_sizes
-from dsim.xds.failover import LocalityRule, ProxyLocality, failover_target, locality_match, locality_rule
+from dsim.xds.failover import LocalityRule, ProxyLocality, Weights, failover_target, locality_match, locality_rule
 
 NO_TARGET = -1
 """A row whose rule names no failover region for the proxy's region (another named: -2 when no
@@ -134,10 +134,14 @@ def _failover_targets(
     for region in np.unique(cols.locality_region[cols.proxy_localities]).tolist():
         name = str(names[np.flatnonzero(cols.locality_region == region)[0]])
         out[region] = np.full(len(policies), NO_TARGET, np.int64)
+        # One pass over the rows per target region, not per rule: rules that name the same share it.
+        by_target: dict[int, list[int]] = {}
         for policy, failover in lists.items():
             target = failover_target(failover, name)
             if target is not None:
-                out[region][policies == policy] = code.get(target, -2)
+                by_target.setdefault(code.get(target, -2), []).append(policy)
+        for target_code, members in by_target.items():
+            out[region][np.isin(policies, members)] = target_code
     return out
 
 
@@ -156,11 +160,14 @@ def _distributed(
     proxy = _locality(cols, at)
     group_policy = policies[groups.owner]
     localities = range(len(cols.objects.cluster.localities))
+    # One pass over the groups per distribution the proxy gets, not per rule: rules share them.
+    by_weights: dict[Weights, list[int]] = {}
     for policy, rule in rules.items():
         to = next((to for source, to in rule.distribute if locality_match(proxy, source)), None)
-        if to is None:
-            continue
-        mine = group_policy == policy
+        if to is not None:
+            by_weights.setdefault(to, []).append(policy)
+    for to, members in by_weights.items():
+        mine = np.isin(group_policy, members)
         taker = np.full(len(groups.owner), -1)
         for k, (pattern, _) in enumerate(to):
             matches = np.array([locality_match(_locality(cols, row), pattern) for row in localities], dtype=bool)
