@@ -77,9 +77,10 @@ Prints, in one run:
 16. Locality failover (``docs/istio-objects.md`` 2.5): part 3's mesh with two pods per service over
    three zones of two regions, so every proxy's endpoint sets of rules with outlier detection carry
    priorities from its own locality (by the default order, then by a ``failover`` list), and the
-   same mesh with every rule distributing by locality, each against the same mesh with every rule
-   turning failover off: the accounting of every design, its ratio, and what each changes in the
-   mean proxy.
+   same mesh with every rule distributing by locality, and with half the services' Services asking
+   ``trafficDistribution: PreferClose`` (failover forced where no rule's own setting stands), each
+   against the same mesh with every rule turning failover off: the accounting of every design, its
+   ratio, and what each changes in the mean proxy.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
@@ -685,26 +686,32 @@ def failover() -> None:
         "localities": zones,
     }
     rules = ISTIO_OBJECTS["istio_objects"]["destination_rules"]
-    variants = {
-        "off": {"locality_failover": False},
-        "failover": {},
+    off = {"locality_failover": False}
+    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # (rules' setting, synthetic's)
+        "off": (off, {}),
+        "outlier detection on half the rules, failing over": ({}, {}),
         # r2 fails over to r1 first; r1 has no other region to rank after r2
-        "a failover list": {"failover": {"r1": "r2", "r2": "r1"}},
+        "the same with a failover list": ({"failover": {"r1": "r2", "r2": "r1"}}, {}),
         # weights by locality on every rule, outlier detection or not: r1's proxies empty r1/z2
-        "distribute": {"distribute": {"r1/*": {"r1/z1": 80, "r2/*": 20}, "r2/*": {"r2/*": 70, "r1/*": 30}}},
+        "every rule distributing": (
+            {"distribute": {"r1/*": {"r1/z1": 80, "r2/*": 20}, "r2/*": {"r2/*": 70, "r1/*": 30}}},
+            {},
+        ),
+        # failover forced by the service alone (its rule sets no locality setting of its own)
+        "no outlier detection, half the services PreferClose": ({"outlier_detection": 0.0}, {"prefer_close": 0.5}),
     }
     meshes = {}
-    for label, setting in variants.items():
+    for label, (setting, synthetic) in variants.items():
         objects = {**ISTIO_OBJECTS["istio_objects"], "destination_rules": {**rules, **setting}}
-        cluster = build_cluster(scenario_from_dict({**ISTIO_OBJECTS, "synthetic": spread, "istio_objects": objects}))
+        data = {**ISTIO_OBJECTS, "synthetic": {**spread, **synthetic}, "istio_objects": objects}
+        cluster = build_cluster(scenario_from_dict(data))
         meshes[label] = (cluster, _timed_designs(cluster))
     plain, plain_times = meshes["off"]
     design = get_design("additional-addresses")
     plain_sizes, plain_counts = vectorized_sizes(plain, design)
     for label, (cluster, times) in list(meshes.items())[1:]:
         print(
-            f"{len(cluster.services):,} services, {len(cluster.proxies):,} proxies over 3 zones, outlier detection on "
-            f"half the rules, {label}: accounting "
+            f"{len(cluster.services):,} services, {len(cluster.proxies):,} proxies over 3 zones, {label}: accounting "
             + ", ".join(f"{k} {v:.2f} s ({v / plain_times[k]:.2f}x)" for k, v in times.items())
             + " (ratio to failover off)"
         )

@@ -38,6 +38,8 @@ class ClusterColumns:
     service_families: np.ndarray
     """``ip_families`` text per service (``IPv6,IPv4``)."""
     service_namespace: np.ndarray
+    service_prefer_close: np.ndarray
+    """Per service: whether it has a ``trafficDistribution`` (dsim/xds/failover.py)."""
     name_length: np.ndarray
     """Service name, bytes."""
     namespace_length: np.ndarray
@@ -152,6 +154,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     return ClusterColumns(
         service_families=services["ip_families"].astype(str).to_numpy(),
         service_namespace=service_ns,
+        service_prefer_close=services["prefer_close"].to_numpy(bool),
         name_length=name_length,
         namespace_length=ns_length[service_ns],
         host_length=host_length,
@@ -253,6 +256,7 @@ def stacked_columns(
             cols,
             service_families=cols.service_families[real],
             service_namespace=cols.service_namespace[real],
+            service_prefer_close=cols.service_prefer_close[real],
             name_length=cols.name_length[real],
             namespace_length=cols.namespace_length[real],
             host_length=cols.host_length[real],

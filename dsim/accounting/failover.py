@@ -58,10 +58,10 @@ def proxy_localities(cluster: Cluster) -> np.ndarray:
 
 def may_fail_over(cluster: Cluster) -> bool:
     """Whether some endpoint set of ``cluster`` may differ by the proxy's locality: some
-    DestinationRule or the mesh distributes by locality, or a rule sets outlier detection (at any level) and pods
-    run in more than one locality, or a ServiceEntry endpoint names one (its groups may then differ
-    from the proxies' own). Where not, nothing is priced per locality. Kept on the cluster: every
-    pricing pass asks."""
+    DestinationRule or the mesh distributes by locality, or a rule sets outlier detection (at any
+    level) or a service has a ``trafficDistribution``, and pods run in more than one locality, or a
+    ServiceEntry endpoint names one (its groups may then differ from the proxies' own). Where not,
+    nothing is priced per locality. Kept on the cluster: every pricing pass asks."""
     return cluster.keep("may_fail_over", lambda: _may_fail_over(cluster))
 
 
@@ -70,7 +70,7 @@ def _may_fail_over(cluster: Cluster) -> bool:
     settings = [p.load_balancer.locality_lb_setting for p in policies if p.load_balancer is not None]
     if any(_distributes(s) for s in (*settings, cluster.scenario.mesh.locality_lb_setting)):
         return True
-    if not any(p.outlier_detection is not None for p in policies):
+    if not any(p.outlier_detection is not None for p in policies) and not cluster.services["prefer_close"].any():
         return False
     if len(np.unique(cluster.pods["locality"].to_numpy())) > 1:
         return True

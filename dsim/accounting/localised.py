@@ -27,12 +27,21 @@ NO_TARGET = -1
 pod runs there, so no group's region is it)."""
 
 
-def rules_of(cols: ClusterColumns, policies: np.ndarray) -> dict[int, LocalityRule]:
-    """The :class:`LocalityRule` of each policy id of ``policies`` that has one (-1, no rule: the
-    mesh's setting may still distribute)."""
+def locality_keys(policies: np.ndarray, prefer_close: np.ndarray) -> np.ndarray:
+    """Each row's locality key: its policy id (-1: no rule) and whether its service has a
+    ``trafficDistribution``, the two facts its :class:`LocalityRule` follows from, as one number."""
+    return (policies.astype(np.int64) + 1) * 2 + prefer_close.astype(np.int64)
+
+
+def rules_of(cols: ClusterColumns, keys: np.ndarray) -> dict[int, LocalityRule]:
+    """The :class:`LocalityRule` of each key of ``keys`` (:func:`locality_keys`) that has one
+    (policy -1, no rule: the mesh's setting may still distribute)."""
     policy_list, mesh = cols.objects.policy_list, cols.mesh_defaults
-    found = {p: locality_rule(policy_list[p] if p >= 0 else None, mesh) for p in np.unique(policies).tolist()}
-    return {p: rule for p, rule in found.items() if rule is not None}
+    found = {}
+    for key in np.unique(keys).tolist():
+        policy, close = key // 2 - 1, bool(key % 2)
+        found[key] = locality_rule(policy_list[policy] if policy >= 0 else None, mesh, close)
+    return {key: rule for key, rule in found.items() if rule is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,30 +55,30 @@ class _Groups:
 
 def localised_deltas(
     cols: ClusterColumns,
-    policies: np.ndarray,
+    keys: np.ndarray,
     columns: Columns,
     locality: np.ndarray,
     elements: pd.DataFrame,
     template: Message,
     base: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Per proxy locality, for each row (endpoint set; ``policies``: its rule's policy id, each one
+    """Per proxy locality, for each row (endpoint set; ``keys``: its :func:`locality_keys`, each one
     localising): what it gains in bytes over ``base``,
     its priorities past the first, and the endpoints and endpoint additional addresses it loses.
     ``columns`` are the rows' load-assignment columns (groups ragged under ``group``), ``locality``
     each group's ``localities`` row, ``elements`` each endpoint's (row, group, extra)."""
-    rules = rules_of(cols, policies)
+    rules = rules_of(cols, keys)
     ragged = columns.ragged["group"]
     groups = _Groups(owner=ragged.owner, locality=locality, weight=np.asarray(ragged.elements.numbers["weight"]))
-    spreading = np.isin(policies, [p for p, rule in rules.items() if rule.distribute])
-    targets = _failover_targets(cols, policies, rules)
+    spreading = np.isin(keys, [p for p, rule in rules.items() if rule.distribute])
+    targets = _failover_targets(cols, keys, rules)
     element_group = elements["group"].to_numpy()
-    n = len(policies)
+    n = len(keys)
     out: dict[str, np.ndarray] = {}
     for at in cols.proxy_localities.tolist():
         priority = _priorities(cols, at, groups, targets)
         priority[spreading[groups.owner]] = 0
-        weight, dropped = _distributed(cols, at, policies, groups, rules)
+        weight, dropped = _distributed(cols, at, keys, groups, rules)
         kept = ~dropped
         numbers = {**ragged.elements.numbers, "priority": priority, "weight": weight}
         endpoints = {kind: _kept(part, kept) for kind, part in ragged.elements.ragged.items()}
@@ -119,10 +128,8 @@ def _priorities(cols: ClusterColumns, at: int, groups: _Groups, targets: dict[in
     return pd.Series(raw).groupby(groups.owner).rank(method="dense").to_numpy(np.int64) - 1
 
 
-def _failover_targets(
-    cols: ClusterColumns, policies: np.ndarray, rules: dict[int, LocalityRule]
-) -> dict[int, np.ndarray]:
-    """Per region code proxies may run in, per row of ``policies``: the region code its rule's
+def _failover_targets(cols: ClusterColumns, keys: np.ndarray, rules: dict[int, LocalityRule]) -> dict[int, np.ndarray]:
+    """Per region code proxies may run in, per row of ``keys``: the region code its rule's
     ``failover`` list names for a proxy there (:data:`NO_TARGET` where none); empty where no
     rule of them has a list."""
     lists = {p: rule.failover for p, rule in rules.items() if rule.failover}
@@ -133,15 +140,15 @@ def _failover_targets(
     out = {}
     for region in np.unique(cols.locality_region[cols.proxy_localities]).tolist():
         name = str(names[np.flatnonzero(cols.locality_region == region)[0]])
-        out[region] = np.full(len(policies), NO_TARGET, np.int64)
+        out[region] = np.full(len(keys), NO_TARGET, np.int64)
         # One pass over the rows per target region, not per rule: rules that name the same share it.
         by_target: dict[int, list[int]] = {}
-        for policy, failover in lists.items():
+        for key, failover in lists.items():
             target = failover_target(failover, name)
             if target is not None:
-                by_target.setdefault(code.get(target, -2), []).append(policy)
+                by_target.setdefault(code.get(target, -2), []).append(key)
         for target_code, members in by_target.items():
-            out[region][np.isin(policies, members)] = target_code
+            out[region][np.isin(keys, members)] = target_code
     return out
 
 
@@ -151,23 +158,23 @@ def _locality(cols: ClusterColumns, row: int) -> ProxyLocality:
 
 
 def _distributed(
-    cols: ClusterColumns, at: int, policies: np.ndarray, groups: _Groups, rules: dict[int, LocalityRule]
+    cols: ClusterColumns, at: int, keys: np.ndarray, groups: _Groups, rules: dict[int, LocalityRule]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each group's weight, and whether it loses its endpoints, for a proxy in locality ``at``
     (``applyLocalityWeights``: the first entry from the proxy's locality gives each ``to``
     locality's weight to the groups it takes first, shared by their own weights, rounded up)."""
     weight, dropped = groups.weight.copy(), np.zeros(len(groups.owner), bool)
     proxy = _locality(cols, at)
-    group_policy = policies[groups.owner]
+    group_key = keys[groups.owner]
     localities = range(len(cols.objects.cluster.localities))
     # One pass over the groups per distribution the proxy gets, not per rule: rules share them.
     by_weights: dict[Weights, list[int]] = {}
-    for policy, rule in rules.items():
+    for key, rule in rules.items():
         to = next((to for source, to in rule.distribute if locality_match(proxy, source)), None)
         if to is not None:
-            by_weights.setdefault(to, []).append(policy)
+            by_weights.setdefault(to, []).append(key)
     for to, members in by_weights.items():
-        mine = np.isin(group_policy, members)
+        mine = np.isin(group_key, members)
         taker = np.full(len(groups.owner), -1)
         for k, (pattern, _) in enumerate(to):
             matches = np.array([locality_match(_locality(cols, row), pattern) for row in localities], dtype=bool)
@@ -175,8 +182,8 @@ def _distributed(
         taken = np.flatnonzero(mine & (taker >= 0))
         share = np.array([w for _, w in to], dtype=np.int64)[taker[taken]]
         # Each (set, to-locality)'s groups share its weight by their own.
-        _, key = np.unique(groups.owner[taken] * len(to) + taker[taken], return_inverse=True)
-        total = np.bincount(key, weights=weight[taken]).astype(np.int64)[key]
+        _, bucket = np.unique(groups.owner[taken] * len(to) + taker[taken], return_inverse=True)
+        total = np.bincount(bucket, weights=weight[taken]).astype(np.int64)[bucket]
         weight[taken] = -(-weight[taken] * share // total)
         dropped |= mine & (taker < 0)
     return weight, dropped

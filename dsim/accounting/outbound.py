@@ -33,7 +33,7 @@ from dsim.accounting.failover import (
     failover_metrics,
     may_fail_over,
 )
-from dsim.accounting.localised import localised_deltas, rules_of
+from dsim.accounting.localised import localised_deltas, locality_keys, rules_of
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -181,9 +181,16 @@ def _cluster_sizes(
     ruled = cols.rule_length[rows["service"].to_numpy()] > 0
     policy = rows["policy"].to_numpy()
     has_subset = rows["subset"].to_numpy() >= 0
-    shapes = pd.DataFrame({"v": variant, "s": has_subset, "r": ruled, "p": policy}).drop_duplicates()
-    for protocol, with_subset, with_rule, policy_id in shapes.itertuples(index=False):
-        pick = (variant == protocol) & (has_subset == with_subset) & (ruled == with_rule) & (policy == policy_id)
+    close = cols.service_prefer_close[rows["service"].to_numpy()]
+    shapes = pd.DataFrame({"v": variant, "s": has_subset, "r": ruled, "p": policy, "c": close}).drop_duplicates()
+    for protocol, with_subset, with_rule, policy_id, prefer_close in shapes.itertuples(index=False):
+        pick = (
+            (variant == protocol)
+            & (has_subset == with_subset)
+            & (ruled == with_rule)
+            & (policy == policy_id)
+            & (close == prefer_close)
+        )
         sub = subset if with_subset else ""
         template = clusters.outbound(
             cluster_name(copy.cluster_prefix, port, sub, host),
@@ -199,6 +206,7 @@ def _cluster_sizes(
             rule=text("rule") if with_rule else "",
             policy=cols.objects.policy_list[policy_id] if policy_id >= 0 else None,
             mesh=cols.mesh_defaults,
+            prefer_close=bool(prefer_close),
         )
         chosen = rows[pick]
         rule_length = cols.rule_length[chosen["service"].to_numpy()]
@@ -319,13 +327,13 @@ def _localised_deltas(
 ) -> dict[str, np.ndarray]:
     """Per proxy locality, each row's metrics there where its rule fails over or distributes by
     locality (:func:`dsim.accounting.localised.localised_deltas`; zero elsewhere)."""
-    policies = rows["policy"].to_numpy()
-    chosen = np.flatnonzero(np.isin(policies, list(rules_of(cols, policies))))
+    keys = locality_keys(rows["policy"].to_numpy(), cols.service_prefer_close[rows["service"].to_numpy()])
+    chosen = np.flatnonzero(np.isin(keys, list(rules_of(cols, keys))))
     if not len(chosen) or not may_fail_over(cols.objects.cluster):
         return {}  # none localised (outbound_prices holds every failover metric, zero, where some may be)
     columns, group_keys, elements = _assignment_columns(cols, rows.iloc[chosen], copy)
     found = localised_deltas(
-        cols, policies[chosen], columns, group_keys["locality"].to_numpy(), elements, template, base[chosen]
+        cols, keys[chosen], columns, group_keys["locality"].to_numpy(), elements, template, base[chosen]
     )
     out = {}
     for metric, values in found.items():

@@ -66,6 +66,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "primary_ipv6": [svc.ip_families[0] == "IPv6" for svc in s.services],
             "synthetic": np.zeros(len(s.services), dtype=bool),
             "entry": np.full(len(s.services), -1),
+            "prefer_close": [svc.traffic_distribution is not None for svc in s.services],
         }
         | _ip_columns("vip4", "vip6", [list(svc.cluster_ips) for svc in s.services]),
     )

@@ -174,6 +174,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             "vip6_lo": np.array([lo for _, lo in halves], dtype=np.uint64),
             "synthetic": np.zeros(len(rows), bool),
             "entry": [r["entry"] for r in rows],
+            "prefer_close": np.zeros(len(rows), bool),
         },
     )
     tables["services"] = pd.concat([services, new], ignore_index=True).astype(SCHEMA["services"])

@@ -123,6 +123,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "primary_ipv6": np.array(table[3])[policy],
             "synthetic": np.ones(n, dtype=bool),
             "entry": np.full(n, -1),
+            "prefer_close": _chosen(s.seed, "prefer-close", n, syn.prefer_close),
         },
         vip4=np.zeros(n, np.uint32),
         vip4_fixed=np.zeros(n, bool),
@@ -159,8 +160,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     )
 
     # Workloads: one per service, or one per version for services with subsets.
-    with_subsets = np.zeros(n, dtype=bool)
-    with_subsets[generator(s.seed, "subsets").permutation(n)[: round(syn.subsets.fraction * n)]] = True
+    with_subsets = _chosen(s.seed, "subsets", n, syn.subsets.fraction)
     versions = np.where(with_subsets, syn.subsets.versions, 1)
     workload_service = np.repeat(ids, versions)
     version = _rank_within(workload_service) + 1
@@ -265,3 +265,10 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         "pods": pods,
         "dependencies": dependencies,
     }
+
+
+def _chosen(seed: int, component: str, n: int, fraction: float) -> np.ndarray:
+    """A ``fraction`` of ``n`` services, drawn from ``component``'s own stream."""
+    out = np.zeros(n, dtype=bool)
+    out[generator(seed, component).permutation(n)[: round(fraction * n)]] = True
+    return out

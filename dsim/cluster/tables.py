@@ -39,6 +39,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "vip6_lo": "uint64",
         "synthetic": "bool",
         "entry": "int32",
+        "prefer_close": "bool",
     },
     "service_ports": {
         "service": "int32",

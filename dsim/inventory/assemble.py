@@ -39,6 +39,13 @@ from dsim.inventory.cidrs import ClusterCidrs, choose_cidrs
 from dsim.inventory.discovery import discovers, read_keys, scenario_selectors
 from dsim.inventory.mesh_defaults import mesh_defaults
 from dsim.inventory.read import KubeObject
+from dsim.inventory.traffic_distribution import (
+    SAME_NODE_NOTE,
+    known,
+    modelled,
+    traffic_distribution,
+    unmodelled_notes,
+)
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
@@ -370,6 +377,9 @@ class _Assembler:
         envoy = self.envoy()
         if envoy:
             data["envoy"] = envoy
+        annotated = [name for name, ns in self.inv.namespaces.items() if known(ns.traffic_annotation)]
+        entries = [obj["metadata"].get("namespace", "default") for _, obj in self.inv.istio.get("ServiceEntry", [])]
+        self.inv.notes.extend(unmodelled_notes(services, workloads, annotated, entries))
         for kind, key in _ISTIO_LISTS.items():
             objects = sorted(self.inv.istio.get(kind, []), key=lambda item: _object_key(item[1]))
             if objects:
@@ -492,6 +502,7 @@ class _Assembler:
         for s in self.inv.slices:
             slice_ports[(s.namespace, s.service)].update(s.ports)
         out = []
+        same_node: list[str] = []
         for record in sorted(self.inv.services, key=lambda r: (r.namespace, r.name)):
             if record.selector is None:
                 self.inv.skip("Service", SELECTORLESS)
@@ -516,9 +527,29 @@ class _Assembler:
             }
             if record.export_to is not None:
                 service["export_to"] = record.export_to
+            distribution = self.traffic_distribution(record, same_node)
+            if distribution is not None:
+                service["traffic_distribution"] = distribution
             out.append(service)
             self.origins["services"].append(record.origin)
+        if same_node:
+            more = f", ... ({len(same_node):,} Services)" if len(same_node) > 3 else ""
+            self.inv.notes.append(f"{', '.join(same_node[:3])}{more}: {SAME_NODE_NOTE}")
         return out
+
+    def traffic_distribution(self, record: kube.ServiceRecord, changed: list[str]) -> str | None:
+        """The Service's distribution as istiod reads it, as dsim models it (its name added to
+        ``changed`` where they differ)."""
+        namespace = self.inv.namespaces.get(record.namespace)
+        found = traffic_distribution(
+            record.traffic_distribution,
+            record.traffic_annotation,
+            namespace.traffic_annotation if namespace is not None else None,
+        )
+        value = modelled(found)
+        if value != found:
+            changed.append(f"{record.namespace}/{record.name}")
+        return value
 
     def port(self, port: kube.PortRecord, slice_ports: Mapping[str, int]) -> dict[str, Any]:
         out: dict[str, Any] = {"port": port.port}

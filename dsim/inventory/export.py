@@ -223,6 +223,8 @@ class _ServiceColumns:
     """(name, port, target port, appProtocol) of each port of each service."""
     explicit: dict[int, Service]
     """The scenario's Service behind each explicit row (:func:`explicit_rows`)."""
+    prefer_close: list[bool]
+    """Whether each has a ``trafficDistribution`` (a synthetic one: ``PreferClose``)."""
 
     @staticmethod
     def of(cluster: Cluster) -> _ServiceColumns:
@@ -250,6 +252,7 @@ class _ServiceColumns:
             vip={"IPv4": vip["ipv4"].tolist(), "IPv6": vip["ipv6"].tolist()},
             ports=ports,
             explicit=explicit_rows(cluster),
+            prefer_close=services["prefer_close"].tolist(),
         )
 
 
@@ -288,6 +291,7 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
     written = columns.explicit.get(service)
     export_to = written.export_to if written is not None else ()
     annotations = {_EXPORT_TO: ",".join(export_to)} if export_to else None
+    distribution = written.traffic_distribution if written is not None else "PreferClose"
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -302,7 +306,8 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
             "ipFamilies": list(families),
             "ipFamilyPolicy": "RequireDualStack" if len(families) > 1 else "SingleStack",
             "internalTrafficPolicy": "Cluster",
-        },
+        }
+        | ({"trafficDistribution": distribution} if columns.prefer_close[service] else {}),
         "status": {"loadBalancer": {}},
     }
 

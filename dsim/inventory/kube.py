@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from dsim.errors import InventoryError, quote
 from dsim.inventory.read import KubeObject
+from dsim.inventory.traffic_distribution import ANNOTATION
 from dsim.scenario.model import Protocol
 from dsim.scenario.resolve import protocol_from_port_name
 
@@ -27,6 +28,8 @@ INJECT = "sidecar.istio.io/inject"
 """Istio's per-pod injection switch (a label since 1.10, an annotation before; the label wins)."""
 EXPORT_TO = "networking.istio.io/exportTo"
 """The annotation that limits where a Service is visible (Istio's exportTo for Services)."""
+TRAFFIC_DISTRIBUTION = ANNOTATION
+"""Istio's annotation for a Service's traffic distribution (on the Service, or its namespace's default)."""
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """The label that ties an EndpointSlice to its Service."""
 # Pod labels Kubernetes sets per pod or per rollout: they would split one workload into many and no
@@ -133,6 +136,8 @@ class NamespaceRecord:
     """Whether new pods get a sidecar: ``istio-injection=enabled`` or an ``istio.io/rev`` label; None: no label."""
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     """Its labels (``meshConfig.discoverySelectors`` match them)."""
+    traffic_annotation: object = None
+    """Its ``networking.istio.io/traffic-distribution`` annotation, as written (its Services' default)."""
 
 
 def read_namespace(obj: KubeObject) -> NamespaceRecord:
@@ -143,7 +148,7 @@ def read_namespace(obj: KubeObject) -> NamespaceRecord:
         injection = True
     elif labels.get("istio-injection") == "disabled":
         injection = False
-    return NamespaceRecord(f.name, injection, labels)
+    return NamespaceRecord(f.name, injection, labels, f.mapping("metadata.annotations").get(TRAFFIC_DISTRIBUTION))
 
 
 # Services
@@ -173,6 +178,10 @@ class ServiceRecord:
     """The ``networking.istio.io/exportTo`` annotation's text."""
     skipped_ports: tuple[str, ...]
     """Why each port left out was left out (UDP and SCTP: Istio's sidecar does not proxy them)."""
+    traffic_distribution: object = None
+    """Its ``spec.trafficDistribution``, as written."""
+    traffic_annotation: object = None
+    """Its ``networking.istio.io/traffic-distribution`` annotation, as written."""
 
 
 def app_protocol(value: str) -> Protocol:
@@ -195,8 +204,20 @@ def read_service(obj: KubeObject) -> ServiceRecord | Skip:
         return Skip("Service", "only UDP or SCTP ports (Istio's sidecar does not proxy them)")
     families, cluster_ips = _service_addresses(f)
     selector = f.mapping("spec.selector") or None
-    export_to = f.mapping("metadata.annotations").get(EXPORT_TO)
-    return ServiceRecord(obj.origin, f.namespace, f.name, families, cluster_ips, ports, selector, export_to, skipped)
+    annotations = f.mapping("metadata.annotations")
+    return ServiceRecord(
+        obj.origin,
+        f.namespace,
+        f.name,
+        families,
+        cluster_ips,
+        ports,
+        selector,
+        annotations.get(EXPORT_TO),
+        skipped,
+        traffic_distribution=f.get("spec.trafficDistribution"),
+        traffic_annotation=annotations.get(TRAFFIC_DISTRIBUTION),
+    )
 
 
 def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:

@@ -303,6 +303,12 @@ class _Checker:
                 ips[ip] = f"services[{i}]"
             self.ports(path, svc.ports)
             self.unique(join(path, "subsets"), [s.name for s in svc.subsets], "subset")
+            if svc.traffic_distribution == "PreferSameNode":
+                self.fail(
+                    join(path, "traffic_distribution"),
+                    "'PreferSameNode' is not modelled: it splits locality groups by node, and dsim places "
+                    "pods in zones, not on nodes; expected PreferClose or PreferSameZone, or none",
+                )
         return set(first)
 
     def ports(self, path: str, ports: Sequence) -> None:

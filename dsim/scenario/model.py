@@ -26,6 +26,7 @@ IpFamily = Literal["IPv4", "IPv6"]
 Protocol = Literal["TCP", "HTTP", "HTTP2", "GRPC", "auto"]
 MtlsMode = Literal["STRICT", "PERMISSIVE", "DISABLE"]
 Visibility = Literal["all", "namespace", "dependencies"]
+TrafficDistribution = Literal["PreferClose", "PreferSameZone", "PreferSameNode"]
 
 Name = Annotated[str, DnsLabel()]
 Count = Annotated[int, AtLeast(0)]
@@ -247,6 +248,12 @@ class Service:
     export_to: tuple[str, ...] = ()
     """Namespaces it is visible from (its ``networking.istio.io/exportTo`` annotation, as a list or the
     annotation's comma-separated text): ``*`` all, ``.`` its own, ``~`` none, or names; empty: all."""
+    traffic_distribution: TrafficDistribution | None = None
+    """Its ``spec.trafficDistribution`` (or Istio's ``networking.istio.io/traffic-distribution``
+    annotation on it or its namespace): ``PreferClose`` and ``PreferSameZone`` (one meaning in Istio
+    1.30) make istiod prioritise its endpoints by zone and region for every proxy, outlier detection
+    or not, and zero its clusters' panic threshold (docs/istio-objects.md 2.5); ``PreferSameNode``
+    is refused (dsim places pods in zones, not on nodes)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -279,7 +286,8 @@ class Workload:
     ready: bool = True
     """Whether its pods' endpoints are ready. Unready pods run and get config, but no endpoint set
     holds them: istiod sends no unready endpoint (``PILOT_SEND_UNHEALTHY_ENDPOINTS`` off, Istio's
-    default; ``pilot/pkg/serviceregistry/kube/controller``)."""
+    default; ``pilot/pkg/serviceregistry/kube/controller``). Not modelled: a Service with a
+    ``traffic_distribution`` gets them as unhealthy endpoints in Istio (docs/istio-objects.md 2.5)."""
     pod_names: tuple[DnsName, ...] = ()
     """Its pods' names, first replicas first, as the cluster named them (``dsim import`` keeps them,
     so ``dsim dump <ns>/<pod>`` and ``dsim check`` find a real pod); the others are ``<name>-<ordinal>``."""
@@ -397,6 +405,8 @@ class Synthetic:
     """Where pods run; empty means one unlabeled locality."""
     subsets: SubsetMix = SubsetMix()
     """DestinationRule subsets."""
+    prefer_close: Fraction = 0.0
+    """Share of services with ``trafficDistribution: PreferClose`` (see :attr:`Service.traffic_distribution`)."""
     sidecar_injection: Fraction = 1.0
     """Share of synthetic namespaces with sidecar injection on."""
     call_graph: CallGraph = CallGraph()

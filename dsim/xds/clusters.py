@@ -83,12 +83,13 @@ def outbound(
     policy: ClusterPolicy | None = None,
     entry: bool = False,
     mesh: MeshDefaults,
+    prefer_close: bool = False,
 ) -> Cluster:
     """An outbound EDS cluster over ADS, with Istio's metadata, its metadata-exchange upstream
     filter and, under mTLS, its TLS matches (``entry``: a ServiceEntry host's, whose identities a
     rule's SIMPLE or MUTUAL TLS without names of its own checks); shaped by the ``mesh``'s settings and by
     a DestinationRule when ``rule`` (its ``istio.config`` path) is given, with the rule's ``policy`` for
-    this cluster."""
+    this cluster, and by its service's ``trafficDistribution`` where ``prefer_close``."""
     cluster = _base(name, Cluster.EDS, mesh, Cluster.LEAST_REQUEST)
     _built(cluster)
     cluster.filters.append(istio_filters.metadata_exchange_cluster())
@@ -128,7 +129,7 @@ def outbound(
         plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
     if policy is not None:
         apply_policy(cluster, policy, sni=sni, identities=identities, entry=entry)
-    locality_weighted(cluster, policy, mesh)
+    locality_weighted(cluster, policy, mesh, prefer_close)
     return cluster
 
 

@@ -16,6 +16,10 @@ A ``distribute`` list replaces failover (no priorities, outlier detection or not
 whose ``from`` matches the proxy's locality weighs each group by the first of its ``to`` localities
 that matches it, and empties the groups none matches (``applyLocalityWeights``); the cluster gets
 ``locality_weighted_lb_config`` too.
+
+A Service's ``trafficDistribution`` stands between the rule's setting and the mesh's (Istio 1.30's
+``GetLocalityLbSetting``): failover by priority labels, forced without outlier detection, and a zero
+panic threshold on all of its clusters (:func:`prefers_close`, :func:`locality_weighted`).
 """
 
 from __future__ import annotations
@@ -43,8 +47,7 @@ Failover = tuple[LocalityFailover, ...]
 def effective_setting(policy: ClusterPolicy | None, mesh: MeshDefaults) -> LocalityLbSetting | None:
     """``GetEffectiveLbSetting``: the cluster's rule's ``localityLbSetting`` if it has one, else the
     mesh's (``None``: Istio's default, ``{enabled: true}``)."""
-    lb = policy.load_balancer if policy is not None else None
-    own = lb.locality_lb_setting if lb is not None else None
+    own = _own_setting(policy)
     return own if own is not None else mesh.locality
 
 
@@ -62,12 +65,31 @@ class LocalityRule:
     """Each entry's ``from`` and its weights."""
 
 
-def locality_rule(policy: ClusterPolicy | None, mesh: MeshDefaults) -> LocalityRule | None:
+def _own_setting(policy: ClusterPolicy | None) -> LocalityLbSetting | None:
+    lb = policy.load_balancer if policy is not None else None
+    return lb.locality_lb_setting if lb is not None else None
+
+
+def prefers_close(policy: ClusterPolicy | None, prefer_close: bool) -> bool:
+    """Whether a cluster of a service with ``trafficDistribution`` (``prefer_close``) takes it:
+    where its rule sets no ``localityLbSetting`` of its own, the service's distribution stands
+    before the mesh's setting (Istio 1.30's ``GetLocalityLbSetting``: rule, then service, then mesh).
+    ``PreferClose`` is failover priorities on the network, region and zone labels, forced without
+    outlier detection; with pods in zones and one network that ranks groups as the default order
+    does (same zone, same region, the rest)."""
+    return prefer_close and _own_setting(policy) is None
+
+
+def locality_rule(policy: ClusterPolicy | None, mesh: MeshDefaults, prefer_close: bool = False) -> LocalityRule | None:
     """The :class:`LocalityRule` of a cluster of this traffic policy (``None``: no rule) in
-    ``mesh``; ``None`` where its endpoint sets are the same for every proxy: its effective
+    ``mesh``, of a service with ``trafficDistribution`` where ``prefer_close``; ``None`` where its
+    endpoint sets are the same for every proxy: its effective
     ``localityLbSetting`` turns locality load balancing off, or it neither distributes nor has
     outlier detection (failover needs it: without it Envoy never leaves priority 0;
-    ``getOutlierDetectionAndLoadBalancerSettings``, ``GetEffectiveLbSetting``, ``ApplyLocalityLoadBalancer``)."""
+    ``getOutlierDetectionAndLoadBalancerSettings``, ``GetEffectiveLbSetting``, ``ApplyLocalityLoadBalancer``)
+    nor takes its service's distribution (:func:`prefers_close`)."""
+    if prefers_close(policy, prefer_close):
+        return LocalityRule()
     setting = effective_setting(policy, mesh)
     if setting is not None and setting.enabled is False:
         return None
@@ -78,11 +100,21 @@ def locality_rule(policy: ClusterPolicy | None, mesh: MeshDefaults) -> LocalityR
     return LocalityRule(failover=setting.failover if setting is not None else ())
 
 
-def locality_weighted(cluster: cluster_pb2.Cluster, policy: ClusterPolicy | None, mesh: MeshDefaults) -> None:
-    """``LocalityLBSettings.ApplyToCluster`` on an outbound cluster shaped by ``policy``: locality
-    weights, and failover by a region list where outlier detection makes it fail over, need Envoy's
-    locality-weighted balancing (set before a PASSTHROUGH rule or a resolution-NONE entry leaves the
-    cluster ORIGINAL_DST, so such a cluster keeps it)."""
+def locality_weighted(
+    cluster: cluster_pb2.Cluster, policy: ClusterPolicy | None, mesh: MeshDefaults, prefer_close: bool = False
+) -> None:
+    """``applyLoadBalancer``'s locality part on an outbound cluster shaped by ``policy`` (of a
+    service with ``trafficDistribution`` where ``prefer_close``): locality weights, and failover by a
+    region list or by priority labels where it fails over, need Envoy's locality-weighted balancing
+    (set before a PASSTHROUGH rule or a resolution-NONE entry leaves the cluster ORIGINAL_DST, so such
+    a cluster keeps it). A service with a distribution also gets a zero panic threshold, whatever
+    setting stands: istiod then sends its unhealthy endpoints too (``SupportsUnhealthyEndpoints``)."""
+    if prefer_close:
+        cluster.common_lb_config.healthy_panic_threshold.value = 0
+        cluster.common_lb_config.healthy_panic_threshold.SetInParent()
+    if prefers_close(policy, prefer_close):  # failover forced, by priority labels
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
+        return
     setting = effective_setting(policy, mesh)
     if setting is None or setting.enabled is False:
         return

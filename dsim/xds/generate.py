@@ -193,13 +193,14 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     rule=rule,
                     policy=policy,
                     mesh=defaults,
+                    prefer_close=svc.prefer_close,
                 )
             )
             if passthrough(policy):  # an ORIGINAL_DST cluster: no endpoint set
                 continue
             rows = index.endpoints(svc.index, subset, entry)
             args = (name, rows, port.target_port, copy.endpoint_families, copy.endpoint_additional)
-            localising = locality_rule(policy, defaults)
+            localising = locality_rule(policy, defaults, svc.prefer_close)
             if localising is not None:
                 out_endpoints.append(_localised(view.locality, localising, *args))
             else:

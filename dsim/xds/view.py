@@ -89,6 +89,8 @@ class ServiceView:
     ports: tuple[PortView, ...]
     identities: tuple[str, ...]
     """SPIFFE identities of its workloads (the SANs its clusters verify), sorted."""
+    prefer_close: bool = False
+    """Whether it has a ``trafficDistribution`` (:attr:`dsim.scenario.model.Service.traffic_distribution`)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -244,6 +246,7 @@ class ClusterIndex:
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
             "service_name": c.services["name"].tolist(),
+            "prefer_close": c.services["prefer_close"].tolist(),
             "service_namespace": c.services["namespace"].tolist(),
             "port_name": c.service_ports["name"].tolist(),
             "port": c.service_ports["port"].tolist(),
@@ -284,6 +287,7 @@ class ClusterIndex:
                 for r in port_rows
             ),
             identities=tuple(sorted(spiffe_id(trust, namespace, sa) for sa in accounts)),
+            prefer_close=cols["prefer_close"][index],
         )
 
     def _subset_rows(self, service: int, rule: int) -> list[int]:
