@@ -381,3 +381,28 @@ def test_minimal_sidecars_follow_the_call_graph() -> None:
     assert generated["a"].spec.egress[0].hosts == ("./*", "b/y.b.svc.cluster.local", "istio-system/*")
     for sidecar in by_ns.values():  # what a user would paste: Istio's validation accepts it
         assert parse_sidecar(as_kubernetes_object(sidecar)).value == sidecar
+
+
+def test_a_workload_selector_takes_ready_pods_only(mesh) -> None:  # type: ignore[no-untyped-def]
+    """istiod's Kubernetes controller hands the ServiceEntry controller no unready pod (its pod
+    handler checks IsPodReady): an unready workload the selector matches adds no endpoint and no
+    account to the entry's SANs, while the Kubernetes Service still selects it (no endpoint, its
+    proxy's inbound side)."""
+    data = {**SCENARIO, "workloads": [*SCENARIO["workloads"]]}
+    data["workloads"].append(
+        {"name": "db-late", "namespace": "ext", "labels": {"app": "db"}, "service_account": "late", "ready": False}
+    )
+    late = build_cluster(scenario_from_dict(data))
+
+    def seen(cluster: Any, design: str) -> list[bytes]:
+        """What web's proxy holds of the entry under ``design`` (its families decide the copies)."""
+        config = _config(cluster, "default/web", design)
+        found = (m.SerializeToString() for m in (*config.listeners, *config.clusters, *config.endpoints))
+        return [m for m in found if b"db.internal" in m]
+
+    for design in design_names():
+        assert seen(late, design) == seen(mesh, design)
+    own = _config(late, "ext/db-late", "single-stack")
+    assert any(c.name.startswith("inbound|3306") for c in own.clusters)
+    for design in design_names():
+        assert assert_methods_agree(late, design) == len(late.proxies)

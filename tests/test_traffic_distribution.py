@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from envoy.config.core.v3 import health_check_pb2
 
 import dsim
 from dsim import build_cluster, scenario_from_dict
@@ -29,6 +30,7 @@ from dsim.inventory.read import KubeObject
 from dsim.inventory.traffic_distribution import SAME_NODE_NOTE, traffic_distribution
 from dsim.scenario.load import scenario_to_yaml
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import config_of
 from tests.conftest import SCENARIOS
 from tests.inventory.test_export import _round_trip, _sizes
 from tests.rule_helpers import dr
@@ -47,15 +49,22 @@ HOST = "web.a.svc.cluster.local"
 CLOSE = {"traffic_distribution": "PreferClose"}
 
 
-def _mesh(policy: dict[str, Any] | None = None, mesh: dict[str, Any] | None = None, **service: Any) -> Cluster:
+def _mesh(
+    policy: dict[str, Any] | None = None,
+    mesh: dict[str, Any] | None = None,
+    more: tuple[dict[str, Any], ...] = (),
+    **service: Any,
+) -> Cluster:
     """web (``service``'s fields) with pods in r1/z1, r1/z2 and r2/z1 (its rule's policy ``policy``;
-    ``None``: no rule), and a client with a pod in r1/z1 (``client-1``) and one in r2/z1 (``client-0``)."""
+    ``None``: no rule), and a client with a pod in r1/z1 (``client-1``) and one in r2/z1
+    (``client-0``); ``more`` workloads after them."""
     scenario: dict[str, Any] = {
         "namespaces": [{"name": "a"}],
         "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}], **service}],
         "workloads": [
             _spread("web", "a", _at("r1", "z1"), _at("r1", "z2"), _at("r2", "z1")),
             _spread("client", "a", _at("r1", "z1"), _at("r2", "z1")),
+            *more,
         ],
         "destination_rules": [dr("web", "a", HOST, trafficPolicy=policy)] if policy is not None else [],
         "mesh": mesh or {},
@@ -156,6 +165,32 @@ def test_synthetic_services_take_the_share_asked_for_and_price_exactly() -> None
     pd.testing.assert_frame_equal(cluster.pods, other.pods)
 
 
+def _health(assignment: Any) -> dict[str, list[int]]:
+    """Each group's endpoints' health statuses, by its ``region/zone``."""
+    return {
+        f"{g.locality.region}/{g.locality.zone}": sorted(lb.health_status for lb in g.lb_endpoints)
+        for g in assignment.endpoints
+    }
+
+
+def test_unready_pods_are_sent_unhealthy_where_the_service_has_a_distribution() -> None:
+    """istiod sends a Service with a distribution its unready endpoints too, as unhealthy ones
+    (SupportsUnhealthyEndpoints); a Service without one gets none of them. Either way the Service
+    selects the unready pods: their proxies get its inbound side."""
+    late = {"name": "late", "namespace": "a", "labels": {"app": "web"}, "ready": False, "locality": _at("r2", "z1")}
+    close, plain = _mesh(more=(late,), **CLOSE), _mesh(more=(late,))
+    healthy, unhealthy = health_check_pb2.HEALTHY, health_check_pb2.UNHEALTHY
+    assert _health(_assignment(close, "a/client-1", WEB)) == {
+        "r1/z1": [healthy],
+        "r1/z2": [healthy],
+        "r2/z1": [healthy, unhealthy],
+    }
+    assert _health(_assignment(plain, "a/client-1", WEB))["r2/z1"] == [healthy]
+    for cluster in (close, plain):
+        assert any(c.name.startswith("inbound|") for c in config_of(cluster, "a/late-0").clusters)
+        assert_exact_every_design(cluster)
+
+
 @pytest.mark.parametrize(
     ("spec", "service", "namespace", "expected"),
     [
@@ -178,8 +213,8 @@ def test_istio_reads_the_field_then_the_annotations(
 def test_import_carries_the_distribution_over() -> None:
     """Four Services in a namespace annotated PreferClose: one by the namespace's annotation, one by
     its own field, one by its own annotation (PreferSameNode: PreferSameZone, with a note), one whose
-    unknown annotation means Any. What dsim leaves out is noted: the unready pods behind a Service
-    with a distribution (the unready twin of ``by-field``, two pods), the namespace's ServiceEntry."""
+    unknown annotation means Any. What dsim leaves out is noted: the ServiceEntry of the annotated
+    namespace (Istio gives it the namespace's distribution)."""
     annotation = "networking.istio.io/traffic-distribution"
     names = ["by-namespace", "by-field", "by-node", "anywhere"]
     ports = [{"port": 80, "name": "http"}]
@@ -187,11 +222,7 @@ def test_import_carries_the_distribution_over() -> None:
         {
             "namespaces": [{"name": "a"}],
             "services": [{"name": n, "namespace": "a", "ports": ports} for n in names],
-            "workloads": [
-                *({"name": n, "namespace": "a"} for n in names),
-                {"name": "late", "namespace": "a", "labels": {"app": "by-field"}, "replicas": 2, "ready": False},
-                {"name": "idle", "namespace": "a", "labels": {"app": "anywhere"}, "ready": False},
-            ],
+            "workloads": [{"name": n, "namespace": "a"} for n in names],
             "service_entries": [_ext_entry([{"address": "east.ext.example.com", "locality": "r1/z1"}])],
         }
     )
@@ -213,7 +244,6 @@ def test_import_carries_the_distribution_over() -> None:
         "by-node": "PreferSameZone",
     }
     assert f"a/by-node: {SAME_NODE_NOTE}" in imported.notes
-    assert any(n.startswith("Services with a trafficDistribution have 2 unready pod(s)") for n in imported.notes)
     assert any(n.startswith("namespaces a annotate a trafficDistribution") for n in imported.notes)
     imported.load()
 

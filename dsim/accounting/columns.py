@@ -177,12 +177,12 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         pod_locality=pods["locality"].to_numpy(),
         pod_sidecar=workloads["sidecar"].to_numpy()[pod_workload],
         pod_workload_length=workload_length[pod_workload],
-        service_pods=c.service_workloads.merge(pod_rows, on="workload")[["service", "pod"]].sort_values(
-            ["service", "pod"], ignore_index=True
-        ),
-        subset_pods=c.subset_workloads.merge(pod_rows, on="workload")[["subset", "pod"]].sort_values(
-            ["subset", "pod"], ignore_index=True
-        ),
+        service_pods=c.endpoint_workloads("service")
+        .merge(pod_rows, on="workload")[["service", "pod"]]
+        .sort_values(["service", "pod"], ignore_index=True),
+        subset_pods=c.endpoint_workloads("subset")
+        .merge(pod_rows, on="workload")[["subset", "pod"]]
+        .sort_values(["subset", "pod"], ignore_index=True),
         region_length=_lengths(c.localities["region"]),
         zone_length=_lengths(c.localities["zone"]),
         locality_region=pd.factorize(c.localities["region"])[0],

@@ -56,6 +56,7 @@ def load_assignment_template(additional: bool) -> Any:
         locality=tuple(0 for _ in kinds),
         workload=tuple(ragged(k.family, "workload") for k in kinds),
         sidecar=tuple(k.sidecar for k in kinds),
+        healthy=tuple(True for _ in kinds),  # an unhealthy endpoint's status is as long (one byte)
     )
     families: tuple[IpFamily, ...] = ("IPv4", "IPv6") if additional else ("IPv4",)
     template = endpoints.load_assignment(text("cluster"), rows, PORT, families, additional)

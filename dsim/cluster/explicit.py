@@ -102,6 +102,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "canonical_service": [canonical_service(wl.labels or {}, wl.name) for wl in s.workloads],
             "canonical_revision": [canonical_revision(wl.labels or {}) for wl in s.workloads],
             "synthetic": np.zeros(len(s.workloads), dtype=bool),
+            "ready": [wl.ready for wl in s.workloads],
         },
     )
     label_rows = [(w, k, v) for w, wl in enumerate(s.workloads) for k, v in (wl.labels or {}).items()]
@@ -115,11 +116,10 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     )
 
     index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
-    # An unready workload's pods are in no endpoint set (Workload.ready), so no service selects them.
-    ready = [wl.ready for wl in s.workloads]
-    selected_by_service = [
-        [w for w in index.matches(svc.namespace, svc.selector or {}) if ready[w]] for svc in s.services
-    ]
+    # Unready workloads too: a Service selects its pods whatever their readiness (their proxies
+    # get its inbound side, its SANs their accounts); Cluster.endpoint_workloads leaves them out of
+    # the endpoint sets.
+    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in s.services]
     selected = [(i, w) for i, ws in enumerate(selected_by_service) for w in ws]
     service_workloads = make_table(
         "service_workloads",

@@ -6,7 +6,7 @@ entry's ports. dsim keeps one row per host (``services.entry`` names the entry) 
 first address of each family as its VIPs; the full address list, the resolution and the endpoints
 stay on the :class:`~dsim.scenario.istio.ServiceEntry` (``Cluster.istio.service_entries``), and
 the designs decide what each address becomes (``Design.entry_copies``). A ``workloadSelector``
-selects the pods of the entry's namespace whose labels hold it: they join ``service_workloads``.
+selects the ready pods of the entry's namespace whose labels hold it: they join ``service_workloads``.
 
 Rows are appended after every Kubernetes Service, in entry order, so a Service's id never changes;
 a namespace that only ServiceEntries name is added to ``namespaces`` (without sidecar injection).
@@ -109,6 +109,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
     ns_names = tables["namespaces"]["name"].to_numpy()
     labels = labels_by_workload(tables["workload_labels"])
     workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
+    ready = workloads["ready"].tolist()
     pod_workload = pods["workload"].to_numpy()
     has4 = np.bincount(pod_workload, weights=pods["has_ipv4"].to_numpy(), minlength=len(workloads)) > 0
     has6 = np.bincount(pod_workload, weights=pods["has_ipv6"].to_numpy(), minlength=len(workloads)) > 0
@@ -121,10 +122,14 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         spec = entry.spec
         chosen: list[int] = []
         if spec.workload_selector is not None:
+            # Ready pods only: istiod's Kubernetes controller hands the ServiceEntry controller no
+            # unready pod (its pod handler, IsPodReady), so no endpoint, account or family of theirs.
             chosen = [
                 w
                 for w in range(len(workloads))
-                if workload_ns[w] == entry.namespace and selects(spec.workload_selector.labels, labels.get(w, {}))
+                if workload_ns[w] == entry.namespace
+                and ready[w]
+                and selects(spec.workload_selector.labels, labels.get(w, {}))
             ]
         pod_families: list[IpFamily] = []
         if has4[chosen].any():

@@ -182,6 +182,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "canonical_service": svc_name,
             "canonical_revision": version_text,
             "synthetic": np.ones(n_wl, dtype=bool),
+            "ready": np.ones(n_wl, dtype=bool),
         },
     )
     workload_ids = np.arange(n_wl)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 import networkx as nx
 import numpy as np
@@ -58,6 +58,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "canonical_service": "str",
         "canonical_revision": "str",
         "synthetic": "bool",
+        "ready": "bool",
     },
     "workload_labels": {"workload": "int32", "key": "str", "value": "str"},
     "service_workloads": {"service": "int32", "workload": "int32"},
@@ -302,6 +303,22 @@ class Cluster:
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != _KEPT}
+
+    def endpoint_workloads(self, key: Literal["service", "subset"]) -> pd.DataFrame:
+        """The ``service_workloads`` (or ``subset_workloads``) rows whose pods are in the service's
+        (subset's) endpoint sets: a ready workload's, and an unready one's where the Service has a
+        ``trafficDistribution`` (istiod then sends them as unhealthy endpoints,
+        ``SupportsUnhealthyEndpoints``; else none: ``PILOT_SEND_UNHEALTHY_ENDPOINTS`` is off)."""
+
+        def make() -> pd.DataFrame:
+            links = self.service_workloads if key == "service" else self.subset_workloads
+            service = links[key].to_numpy()
+            if key == "subset":
+                service = self.subsets["service"].to_numpy()[service]
+            ready = self.workloads["ready"].to_numpy()[links["workload"].to_numpy()]
+            return links[ready | self.services["prefer_close"].to_numpy()[service]].reset_index(drop=True)
+
+        return self.keep(f"endpoint_{key}_workloads", make)
 
     def service_hosts(self) -> pd.Series:
         """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``; a ServiceEntry host as written)."""

@@ -379,7 +379,7 @@ class _Assembler:
             data["envoy"] = envoy
         annotated = [name for name, ns in self.inv.namespaces.items() if known(ns.traffic_annotation)]
         entries = [obj["metadata"].get("namespace", "default") for _, obj in self.inv.istio.get("ServiceEntry", [])]
-        self.inv.notes.extend(unmodelled_notes(services, workloads, annotated, entries))
+        self.inv.notes.extend(unmodelled_notes(annotated, entries))
         for kind, key in _ISTIO_LISTS.items():
             objects = sorted(self.inv.istio.get(kind, []), key=lambda item: _object_key(item[1]))
             if objects:

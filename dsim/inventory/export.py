@@ -79,7 +79,7 @@ def inventory_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
     yield from deployments(columns)
     yield from replica_sets(columns)
     yield from pods(columns)
-    selected = service_workloads(cluster, columns)
+    selected = service_workloads(cluster)
     for s in services.rows:
         yield from endpoint_slices(columns, _slice_service(services, s, selected[s]))
     yield from _istio_objects(cluster)

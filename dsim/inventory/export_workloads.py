@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsim.cluster.labels import selects
 from dsim.cluster.tables import Cluster
 from dsim.inventory.export_meta import generated_name, metadata, object_uid, owner_reference, safe_suffix
 from dsim.scenario.model import IpFamily, Service
@@ -80,7 +79,6 @@ class PodColumns:
         ip_text = cluster.pod_ip_text()
         node, zone = _pod_nodes(cluster)
         replicas = workloads["replicas"].to_numpy().astype(np.int64)
-        explicit = cluster.scenario.workloads
         injection = cluster.namespaces["sidecar_injection"].to_numpy()[workloads["namespace"].to_numpy()]
         sidecar = workloads["sidecar"].tolist()
         order = cluster.scenario.network.pod_ip_families
@@ -95,7 +93,7 @@ class PodColumns:
             ),
             labels=_workload_labels(cluster),
             template_hash=[safe_suffix(f"{ns}/{name}", 10) for ns, name in zip(namespace, names, strict=True)],
-            ready=[w >= len(explicit) or explicit[w].ready for w in range(len(workloads))],
+            ready=workloads["ready"].tolist(),
             injection_annotation=[
                 {} if has == injected else {_SIDECAR_INJECT: str(has).lower()}
                 for has, injected in zip(sidecar, injection.tolist(), strict=True)
@@ -384,22 +382,14 @@ def _endpoint(columns: PodColumns, workload: int, pod: int, address: str) -> dic
     return endpoint
 
 
-def service_workloads(cluster: Cluster, columns: PodColumns) -> list[list[int]]:
-    """The workloads each service selects, the unready ones included: the cluster leaves them out
-    (their pods are in no endpoint set istiod sends) but their slices list them, ``ready: false``."""
+def service_workloads(cluster: Cluster) -> list[list[int]]:
+    """The workloads each service selects, the unready ones included (their slices list them,
+    ``ready: false``), in workload order."""
     selected: list[list[int]] = [[] for _ in range(len(cluster.services))]
     table = cluster.service_workloads
     for s, w in zip(table["service"].tolist(), table["workload"].tolist(), strict=True):
         selected[s].append(w)
-    unready = [w for w, ready in enumerate(columns.ready) if not ready]
-    for s, svc in explicit_rows(cluster).items():  # only explicit workloads can be unready
-        chosen = [
-            w
-            for w in unready
-            if columns.namespace[w] == svc.namespace and selects(explicit_selector(svc), columns.labels[w])
-        ]
-        selected[s] = sorted(selected[s] + chosen)
-    return selected
+    return [sorted(workloads) for workloads in selected]
 
 
 def explicit_rows(cluster: Cluster) -> dict[int, Service]:

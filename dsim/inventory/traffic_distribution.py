@@ -5,10 +5,7 @@ annotation on the Service, then on its namespace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-from dsim.cluster.labels import selects
+from collections.abc import Iterable
 
 ANNOTATION = "networking.istio.io/traffic-distribution"
 
@@ -48,39 +45,15 @@ def modelled(value: str | None) -> str | None:
     return "PreferSameZone" if value == _NODE else value
 
 
-def unmodelled_notes(
-    services: Sequence[Mapping[str, Any]],
-    workloads: Sequence[Mapping[str, Any]],
-    annotated: Iterable[str],
-    entry_namespaces: Iterable[str],
-) -> list[str]:
-    """What an imported mesh's distributions do in Istio that dsim leaves out: the unready pods
-    behind Services with one (istiod sends them as unhealthy endpoints, ``SupportsUnhealthyEndpoints``;
-    dsim sends unready pods to no proxy), and the ServiceEntries of namespaces whose annotation gives
-    them one (dsim reads no distribution for entries). ``services`` and ``workloads`` are the
-    scenario's entries, ``annotated`` the namespaces with a known annotation."""
-    notes = []
-    unready: dict[str, list[Mapping[str, Any]]] = {}
-    for workload in workloads:
-        if workload.get("ready") is False:
-            unready.setdefault(workload["namespace"], []).append(workload)
-    pods = sum(
-        int(workload["replicas"])
-        for service in services
-        if service.get("traffic_distribution")
-        for workload in unready.get(service["namespace"], [])
-        if selects(service.get("selector") or {}, workload.get("labels") or {})
-    )
-    if pods:
-        notes.append(
-            f"Services with a trafficDistribution have {pods:,} unready pod(s) behind them: istiod sends them to "
-            "every proxy as unhealthy endpoints, and dsim, as for any unready pod, leaves them out"
-        )
+def unmodelled_notes(annotated: Iterable[str], entry_namespaces: Iterable[str]) -> list[str]:
+    """What an imported mesh's distributions do in Istio that dsim leaves out: the ServiceEntries of
+    namespaces whose annotation gives them one (``annotated``; dsim reads no distribution for
+    entries)."""
     both = sorted(set(annotated) & set(entry_namespaces))
-    if both:
-        notes.append(
-            f"namespaces {', '.join(both[:3])}{', ...' if len(both) > 3 else ''} annotate a trafficDistribution, "
-            "which Istio 1.30 gives their ServiceEntries too; dsim reads none for entries (their clusters are "
-            "built without it)"
-        )
-    return notes
+    if not both:
+        return []
+    return [
+        f"namespaces {', '.join(both[:3])}{', ...' if len(both) > 3 else ''} annotate a trafficDistribution, "
+        "which Istio 1.30 gives their ServiceEntries too; dsim reads none for entries (their clusters are "
+        "built without it)"
+    ]

@@ -136,7 +136,7 @@ class _Mesh:
         for pod, workload in enumerate(self.pod_workload.tolist()):
             self.present[workload].append([pod, int(proxy_of_pod[pod])])
         self.proxy_workload = list(cluster.proxies["workload"].to_numpy().tolist())
-        sw = cluster.service_workloads
+        sw = cluster.endpoint_workloads("service")
         self.services_of = services_by_workload(cluster)
         self.workloads_of: list[list[int]] = [[] for _ in range(len(cluster.services))]
         for s, w in zip(sw["service"].tolist(), sw["workload"].tolist(), strict=True):

@@ -40,8 +40,8 @@ def membership(cluster: Cluster, cols: ClusterColumns, batch: list[tuple[int, tu
     states = pd.DataFrame([(w, pod) for w, pods in batch for pod in pods], columns=["workload", "pod"], dtype=np.int64)
     tables = {}
     for key, table, links in (
-        ("service", cols.service_pods, cluster.service_workloads),
-        ("subset", cols.subset_pods, cluster.subset_workloads),
+        ("service", cols.service_pods, cluster.endpoint_workloads("service")),
+        ("subset", cols.subset_pods, cluster.endpoint_workloads("subset")),
     ):
         kept = table[~np.isin(pod_workload[table["pod"].to_numpy()], workloads)]
         added = links[links["workload"].isin(workloads)].merge(states, on="workload")[[key, "pod"]]

@@ -14,8 +14,8 @@ from dsim.cluster.grouping import grouped
 
 
 def services_by_workload(cluster: Cluster) -> list[np.ndarray]:
-    """Per workload row: the services selecting it."""
-    sw = cluster.service_workloads
+    """Per workload row: the services whose endpoint sets hold its pods (:meth:`Cluster.endpoint_workloads`)."""
+    sw = cluster.endpoint_workloads("service")
     return grouped(sw["workload"].to_numpy(), sw["service"].to_numpy(), len(cluster.workloads))
 
 

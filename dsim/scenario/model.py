@@ -284,10 +284,11 @@ class Workload:
     calls: tuple[str, ...] = ()
     """Services it talks to, as ``<namespace>/<name>`` (the call graph's edges)."""
     ready: bool = True
-    """Whether its pods' endpoints are ready. Unready pods run and get config, but no endpoint set
-    holds them: istiod sends no unready endpoint (``PILOT_SEND_UNHEALTHY_ENDPOINTS`` off, Istio's
-    default; ``pilot/pkg/serviceregistry/kube/controller``). Not modelled: a Service with a
-    ``traffic_distribution`` gets them as unhealthy endpoints in Istio (docs/istio-objects.md 2.5)."""
+    """Whether its pods' endpoints are ready. Unready pods run and get config (their Services select
+    them: the inbound side, the SANs), but no endpoint set holds them: istiod sends no unready
+    endpoint (``PILOT_SEND_UNHEALTHY_ENDPOINTS`` off, Istio's default), except to a Service with a
+    ``traffic_distribution``, which gets them as unhealthy ones (docs/istio-objects.md 2.5); nor does a
+    ServiceEntry's ``workloadSelector`` select them."""
     pod_names: tuple[DnsName, ...] = ()
     """Its pods' names, first replicas first, as the cluster named them (``dsim import`` keeps them,
     so ``dsim dump <ns>/<pod>`` and ``dsim check`` find a real pod); the others are ``<name>-<ordinal>``."""

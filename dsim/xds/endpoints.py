@@ -26,7 +26,8 @@ def _lb_endpoint(rows: EndpointRows, row: int, addresses: Sequence[str], port: i
     filters["istio"] = {"workload": rows.workload[row]}
     return ec.LbEndpoint(
         endpoint=endpoint,
-        health_status=health_check_pb2.HEALTHY,
+        # Unhealthy: a Service with a distribution sends its unready pods too (the same byte count).
+        health_status=health_check_pb2.HEALTHY if rows.healthy[row] else health_check_pb2.UNHEALTHY,
         metadata=metadata(filters),
         load_balancing_weight=wrappers_pb2.UInt32Value(value=1),
     )

@@ -74,6 +74,9 @@ class EndpointRows:
     """Istio ``workload`` metadata: ``<name>;<ns>;<canonical service>;<canonical revision>;Kubernetes``."""
     sidecar: tuple[bool, ...]
     """Whether the pod runs a sidecar (``tlsMode: istio`` endpoint metadata)."""
+    healthy: tuple[bool, ...]
+    """Whether the pod is ready (an unready one is sent, unhealthy, only where its Service has a
+    ``trafficDistribution``: :meth:`dsim.cluster.Cluster.endpoint_workloads`)."""
 
     def address(self, row: int, family: IpFamily) -> str:
         return self.ipv4[row] if family == "IPv4" else self.ipv6[row]
@@ -227,7 +230,9 @@ class ClusterIndex:
         self.ports_of = _group(c.service_ports, "service")
         self.subsets_of = _group(c.subsets, "service")
         self.workloads_of_service = _group(c.service_workloads, "service", "workload")
-        self.workloads_of_subset = _group(c.subset_workloads, "subset", "workload")
+        # The endpoint sets' members: unready workloads only behind a Service with a distribution.
+        self.endpoint_workloads_of_service = _group(c.endpoint_workloads("service"), "service", "workload")
+        self.endpoint_workloads_of_subset = _group(c.endpoint_workloads("subset"), "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
         self.dependencies_of = _group(c.dependencies, "workload")
         only = c.scope["clusters_only"].to_numpy(bool)
@@ -256,6 +261,7 @@ class ClusterIndex:
             "subset_rule": c.subsets["rule"].tolist(),
             "service_account": c.workloads["service_account"].tolist(),
             "sidecar": c.workloads["sidecar"].to_numpy(),
+            "ready": c.workloads["ready"].to_numpy(),
             "pod_workload": c.pods["workload"].to_numpy(),
             "pod_locality": c.pods["locality"].to_numpy(),
             "region": c.localities["region"].to_numpy(),
@@ -315,9 +321,9 @@ class ClusterIndex:
         cols = self.columns
         if subset:
             subset_ids = [s for s in self._subset_rows(service, rule) if cols["subset_name"][s] == subset]
-            workloads = [w for s in subset_ids for w in self.workloads_of_subset.get(s, [])]
+            workloads = [w for s in subset_ids for w in self.endpoint_workloads_of_subset.get(s, [])]
         else:
-            workloads = list(self.workloads_of_service.get(service, []))
+            workloads = list(self.endpoint_workloads_of_service.get(service, []))
         pods = np.array(sorted(p for w in workloads for p in self.pods_of_workload.get(w, [])), dtype=np.int64)
         pod_workload = cols["pod_workload"][pods]
         locality = cols["pod_locality"][pods]
@@ -329,6 +335,7 @@ class ClusterIndex:
             locality=tuple(locality.tolist()),
             workload=tuple(self.workload_metadata[pod_workload].tolist()),
             sidecar=tuple(cols["sidecar"][pod_workload].tolist()),
+            healthy=tuple(cols["ready"][pod_workload].tolist()),
         )
 
     def scope_of(self, workload: int) -> list[int]:

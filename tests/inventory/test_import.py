@@ -136,6 +136,9 @@ def test_pods_group_into_workloads_and_unready_ones_are_no_endpoints(tmp_path: P
         lb.endpoint.address.socket_address.address for g in assignment.endpoints for lb in g.lb_endpoints
     )
     assert addresses == ["10.244.0.5", "10.244.0.6", "fd00:10:244::5", "fd00:10:244::6"]  # no unready endpoint
+    # The Service still selects the unready pod: its proxy gets the inbound side (ServiceTargets
+    # come from the pod's labels, not its readiness; GetProxyServiceTargets).
+    assert any(c.name.startswith("inbound|") for c in config.clusters)
 
 
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:

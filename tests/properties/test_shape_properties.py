@@ -371,6 +371,7 @@ def test_load_assignment(rows: list[dict[str, Any]], additional: bool, sidecar: 
             locality=(0,),
             workload=(workload,),
             sidecar=(sidecar,),
+            healthy=(True,),
         )
 
     p = Number("port")
@@ -427,6 +428,7 @@ def test_load_assignment_with_groups_and_endpoint_kinds(
             locality=tuple(p["locality"] for p in pods),
             workload=tuple(word(p["workload"], "w") for p in pods),
             sidecar=tuple(p["sidecar"] for p in pods),
+            healthy=tuple(True for _ in pods),
         )
         built = endpoints.load_assignment(word(a["cluster"], "c"), rows, a["port"], families, additional)
         return built if proxy is None else prioritised(built, (*regions[proxy], ""))
