@@ -29,6 +29,7 @@ from dsim.inventory.export import inventory_objects
 from dsim.inventory.read import KubeObject
 from dsim.inventory.traffic_distribution import SAME_NODE_NOTE, traffic_distribution
 from dsim.scenario.load import scenario_to_yaml
+from dsim.xds.dump import dump_table
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
 from tests.conftest import SCENARIOS
@@ -186,6 +187,9 @@ def test_unready_pods_are_sent_unhealthy_where_the_service_has_a_distribution() 
         "r2/z1": [healthy, unhealthy],
     }
     assert _health(_assignment(plain, "a/client-1", WEB))["r2/z1"] == [healthy]
+    # istioctl proxy-config endpoints shows the status Envoy holds.
+    table = dump_table(config_of(close, "a/client-1"), "endpoints").splitlines()
+    assert sorted(line.split()[1] for line in table[1:] if line.endswith(WEB)) == ["HEALTHY"] * 3 + ["UNHEALTHY"]
     for cluster in (close, plain):
         assert any(c.name.startswith("inbound|") for c in config_of(cluster, "a/late-0").clusters)
         assert_exact_every_design(cluster)

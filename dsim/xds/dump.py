@@ -14,6 +14,7 @@ from typing import Any
 
 from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -124,10 +125,13 @@ def _endpoint_rows(assignments: Sequence[endpoint_pb2.ClusterLoadAssignment], po
             for lb in group.lb_endpoints:
                 address = lb.endpoint.address.socket_address
                 if port is None or address.port_value == port:
-                    rows.append([address.address, address.port_value, assignment.cluster_name])
+                    # istioctl shows the EDS status Envoy holds (an unready pod of a Service with a
+                    # traffic distribution arrives UNHEALTHY).
+                    status = health_check_pb2.HealthStatus.Name(lb.health_status)
+                    rows.append([address.address, address.port_value, assignment.cluster_name, status])
     # istioctl: by address, then port, then cluster (retrieveSortedEndpointClusterSlice).
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [[f"{a}:{p}", "HEALTHY", "OK", c] for a, p, c in rows]
+    return [[f"{a}:{p}", status, "OK", c] for a, p, c, status in rows]
 
 
 def _listener_rows(listeners: Sequence[listener_pb2.Listener]) -> list[list[object]]:
