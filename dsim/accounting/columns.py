@@ -50,6 +50,12 @@ class ClusterColumns:
     """ClusterIP text per family, bytes (0 where the service has none)."""
     ports: pd.DataFrame
     """Kubernetes Service ports: service, port, target_port, protocol, kind (``http``/``tcp``/``auto``)."""
+    target_ports: pd.DataFrame
+    """Every service's ports as :attr:`ports`, ServiceEntry hosts' too: what a pod's service targets
+    give its inbound side (:mod:`dsim.cluster.service_targets`)."""
+    host_id: np.ndarray
+    """Per service: its FQDN as a number, the same for the same host (a Kubernetes Service and an
+    entry may share one)."""
     subsets: pd.DataFrame
     """Subsets in ``objects``' view: service, subset (row id), length (name bytes), name."""
     rule_length: np.ndarray
@@ -104,17 +110,12 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
             services["has_ipv6"], ipv6_text_length(services["vip6_hi"].to_numpy(), services["vip6_lo"].to_numpy()), 0
         ),
     }
-    ports = c.service_ports[~entry[c.service_ports["service"].to_numpy()]]  # ServiceEntry hosts: accounting/entries.py
-    protocol = ports["protocol"].astype(str)
-    port_frame = pd.DataFrame(
-        {
-            "service": ports["service"].to_numpy(),
-            "port": ports["port"].to_numpy(),
-            "target_port": ports["target_port"].to_numpy(),
-            "protocol": protocol.to_numpy(),
-            "kind": protocol.map(port_kind).to_numpy(),
-        }
+    names = services["name"].astype(str)
+    hosts = names.where(
+        entry, names + "." + c.namespaces["name"].astype(str).to_numpy()[service_ns] + f".svc.{s.mesh.cluster_domain}"
     )
+    target_ports = _port_frame(c.service_ports)
+    port_frame = target_ports[~entry[target_ports["service"].to_numpy()]]  # ServiceEntry hosts: accounting/entries.py
     all_subsets = pd.DataFrame(
         {
             "service": c.subsets["service"].to_numpy(),
@@ -159,7 +160,9 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         namespace_length=ns_length[service_ns],
         host_length=host_length,
         vip_length=vip_length,
-        ports=port_frame,
+        ports=port_frame.reset_index(drop=True),
+        target_ports=target_ports,
+        host_id=pd.factorize(hosts)[0],
         subsets=_view_subsets(all_subsets, objects),
         rule_length=_rule_lengths(objects, len(services)),
         objects=objects,
@@ -191,6 +194,20 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         canonical_service_length=_lengths(workloads["canonical_service"]),
         canonical_revision_length=_lengths(workloads["canonical_revision"]),
         workload_namespace_length=ns_length[workload_ns],
+    )
+
+
+def _port_frame(ports: pd.DataFrame) -> pd.DataFrame:
+    """``service_ports`` rows as :attr:`ClusterColumns.ports` holds them."""
+    protocol = ports["protocol"].astype(str)
+    return pd.DataFrame(
+        {
+            "service": ports["service"].to_numpy(),
+            "port": ports["port"].to_numpy(),
+            "target_port": ports["target_port"].to_numpy(),
+            "protocol": protocol.to_numpy(),
+            "kind": protocol.map(port_kind).to_numpy(),
+        }
     )
 
 

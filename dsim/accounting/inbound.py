@@ -8,13 +8,15 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3.listener_pb2 import Listener
 
 from dsim.accounting.columns import ClusterColumns
-from dsim.accounting.inbound_metadata import InboundRules, ingress_metadata, port_metadata
+from dsim.accounting.inbound_metadata import InboundRules, ingress_metadata, override_bytes, port_metadata
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.cluster import Cluster
 from dsim.cluster.ingress import ingress_rows, ingress_workloads
+from dsim.cluster.service_targets import service_targets
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.istio.rules import H2_PROTOCOLS
 from dsim.xds import clusters, listeners
@@ -44,16 +46,17 @@ TARGET = {g: Number(f"*{g}.target") for g in PORT_GROUPS}
 SERVICE_PORT = {g: Number(f"*{g}.service") for g in PORT_GROUPS}
 
 
-def _own_pairs(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
-    """Every (workload, port of a service selecting it), services in table order, then ports."""
-    ports = cols.ports.reset_index(names="port_row")
-    return service_workloads.reset_index(names="pair").merge(ports, on="service").sort_values(["pair", "port_row"])
+def _own_pairs(cols: ClusterColumns, targets: pd.DataFrame) -> pd.DataFrame:
+    """Every (workload, port of one of its service targets), the targets in their order
+    (:func:`dsim.cluster.service_targets.service_targets`), then each one's ports."""
+    ports = cols.target_ports.reset_index(names="port_row")
+    return targets.reset_index(names="pair").merge(ports, on="service").sort_values(["pair", "port_row"])
 
 
-def own_ports(cols: ClusterColumns, service_workloads: pd.DataFrame) -> pd.DataFrame:
-    """Each workload's inbound ports: the target ports of the services selecting it, the first
-    service (in table order) naming the host and service port, as the generator does."""
-    ports = _own_pairs(cols, service_workloads).drop_duplicates(["workload", "target_port"], keep="first")
+def own_ports(cols: ClusterColumns, targets: pd.DataFrame) -> pd.DataFrame:
+    """Each workload's inbound ports: the target ports of its service targets (``targets``, in
+    order), the first naming the host and service port, as the generator does."""
+    ports = _own_pairs(cols, targets).drop_duplicates(["workload", "target_port"], keep="first")
     return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
         ["workload", "target_port", "port", "kind", "protocol", "host"]
     ].reset_index(drop=True)
@@ -69,8 +72,9 @@ class OwnRows:
     :data:`PORT_GROUPS`), ``chained`` (``False``: a cluster but no chains), ``endpoint`` (of
     :data:`ENDPOINT_KINDS`), ``upstream`` (of :data:`UPSTREAM`), ``endpoint_port`` and the byte lengths
     ``host``, ``chain4``, ``chain6``, ``config``, ``endpoint_address``; ``metadata``, the bytes of its
-    inbound cluster's ``istio`` metadata, and ``policy``, the connection pool a DestinationRule gives
-    it (an index into ``policies``; -1: none) (:mod:`.inbound_metadata`)."""
+    inbound cluster's ``istio`` metadata, ``policy``, the connection pool a DestinationRule gives
+    it (an index into ``policies``; -1: none), and ``override``, the port an original-destination one
+    sends to (0: its own) (:mod:`.inbound_metadata`)."""
     workload: np.ndarray
     """Per row: its workload."""
     proxy_row: np.ndarray
@@ -87,8 +91,9 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     with_ingress = ingress_workloads(cluster)
     workload_ns = cluster.workloads["namespace"].to_numpy()
     rules = InboundRules(cluster=cluster)
-    pairs = _own_pairs(cols, cluster.service_workloads)
-    service = own_ports(cols, cluster.service_workloads)
+    targets = service_targets(cluster)
+    pairs = _own_pairs(cols, targets)
+    service = own_ports(cols, targets)
     service = service.merge(port_metadata(cols, pairs, rules, workload_ns), on=["workload", "target_port"])
     service = service[~with_ingress[service["workload"].to_numpy()]]
     service = service.assign(
@@ -110,6 +115,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "endpoint_port": 0,
             "metadata": service["metadata"].to_numpy(np.int64),
             "policy": service["policy"].to_numpy(np.int64),
+            "override": service["override"].to_numpy(np.int64),
             "host": service["host"].to_numpy(),
             "chain4": 0,
             "chain6": 0,
@@ -132,7 +138,9 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     number = ingress["number"].to_numpy(np.int64)
     ingress_workload = proxy_workload[ingress["proxy"].to_numpy(np.int64)]
     firsts = pairs.drop_duplicates(["workload", "target_port"], keep="first")
-    metadata, policy = ingress_metadata(cols, firsts, rules, ingress_workload, workload_ns[ingress_workload], number)
+    metadata, policy, override = ingress_metadata(
+        cols, firsts, rules, ingress_workload, workload_ns[ingress_workload], number
+    )
     policy = rules.with_sidecar_pools(ingress_workload, number, policy)
     own = pd.DataFrame(
         {
@@ -146,6 +154,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "endpoint_port": ingress["endpoint_port"].to_numpy(np.int64),
             "metadata": metadata,
             "policy": policy,
+            "override": override,
             **{name: text[name].to_numpy(np.int64) for name in text.columns},
         }
     )
@@ -305,6 +314,8 @@ def inbound_prices(
                 spec, PORT, _endpoint(kind), UPSTREAM[upstream], policy=pool, mesh=cols.mesh_defaults
             )
             sizes = serialized_sizes(template, port_rows) + part["metadata"].to_numpy()  # each copy has it
+            if template.type == cluster_pb2.Cluster.ORIGINAL_DST:  # as clusters.inbound sets it
+                sizes = sizes + override_bytes(part["override"].to_numpy())
             inbound_bytes += np.bincount(part["row"].to_numpy(), weights=sizes, minlength=count)
             inbound_keepalive += np.bincount(part["row"].to_numpy(), minlength=count) * keepalive_options(template)
     owner = ports["row"].to_numpy()

@@ -1,11 +1,14 @@
-"""What an inbound cluster takes from the pod's services and their DestinationRules, per own port:
-the bytes of its ``istio`` metadata (the services it lists, and the rule's config path) and the
+"""What an inbound cluster takes from the pod's service targets and their DestinationRules, per own
+port: the bytes of its ``istio`` metadata (the services it lists, and the rule's config path), the
 connection pool the rule gives it, or the proxy's Sidecar in its place (``docs/dual-stack-designs.md``,
-inbound clusters; ``docs/istio-objects.md`` 2.2 and 4.7).
+inbound clusters; ``docs/istio-objects.md`` 2.2 and 4.7), and the port an original-destination one
+sends to where its first target is a ``NONE`` ServiceEntry's port with a ``targetPort``
+(``docs/istio-objects.md`` 3.10).
 
-The metadata is one top-level field of the cluster, so its bytes add to the rest exactly; they are
-those of a real cluster holding only it, with texts of the same lengths, one per distinct list of
-lengths. The pool is an index into :attr:`InboundRules.policies`, priced by the inbound templates.
+The metadata and the port override are each one top-level field of the cluster, so their bytes add to
+the rest exactly; they are those of a real cluster holding only that field, with texts of the same
+lengths (values, for the override), one per distinct list of lengths. The pool is an index into
+:attr:`InboundRules.policies`, priced by the inbound templates.
 """
 
 from __future__ import annotations
@@ -20,9 +23,25 @@ from envoy.config.cluster.v3 import cluster_pb2
 from dsim.accounting.columns import ClusterColumns
 from dsim.cluster import Cluster
 from dsim.cluster.ingress import inbound_pool, pool_sidecars
+from dsim.cluster.service_targets import mesh_external, port_overrides
 from dsim.xds.clusters import inbound_metadata
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.policy import ClusterPolicy
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _override_bytes(port: int) -> int:
+    cluster = cluster_pb2.Cluster()
+    cluster.original_dst_lb_config.upstream_port_override.value = port
+    return cluster.ByteSize()
+
+
+def override_bytes(ports: np.ndarray) -> np.ndarray:
+    """What ``original_dst_lb_config.upstream_port_override`` of each of ``ports`` adds to a cluster
+    (0 where the port is 0: no override)."""
+    values, inverse = np.unique(ports, return_inverse=True)
+    sizes = np.array([_override_bytes(int(v)) if v else 0 for v in values.tolist()], np.int64)
+    return sizes[inverse.ravel()]
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -84,6 +103,19 @@ class InboundRules:
         rule[ruled], policy[ruled] = paths[inverse.ravel()], ids[inverse.ravel()]
         return rule, policy
 
+    def first_target(self, service: np.ndarray, port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per inbound cluster whose first target is ``service`` (-1: none) on service ``port``:
+        whether it lists services at all (not when that is a ``MESH_EXTERNAL`` entry's host,
+        ``addTelemetryMetadata``), and the port an original-destination one sends to (0: its own;
+        :func:`dsim.cluster.service_targets.port_overrides`)."""
+        listing = service >= 0
+        listing[listing] = ~mesh_external(self.cluster)[service[listing]]
+        overrides = port_overrides(self.cluster)
+        override = np.zeros(len(service), np.int64)
+        if overrides:
+            override[:] = [overrides.get(key, 0) for key in zip(service.tolist(), port.tolist(), strict=True)]
+        return listing, override
+
     def with_sidecar_pools(self, workload: np.ndarray, port: np.ndarray, policy: np.ndarray) -> np.ndarray:
         """``policy`` (per row, from :meth:`lookup`) with the pool each row's workload's Sidecar gives
         its inbound cluster of ``port`` in its place, where it gives one
@@ -121,28 +153,38 @@ def _lengths(cols: ClusterColumns, service: np.ndarray) -> np.ndarray:
 def port_metadata(
     cols: ClusterColumns, pairs: pd.DataFrame, rules: InboundRules, namespace: np.ndarray
 ) -> pd.DataFrame:
-    """Per (workload, target port) of ``pairs`` (every workload's services' ports, in order): the
-    ``metadata`` bytes and ``policy`` of its inbound cluster, which lists the services with a port of
-    that target port and the first's service port (:func:`dsim.xds.view.telemetry_services`; a
-    service's host is unique, so each once) and takes the first's rule (``namespace``: per workload)."""
+    """Per (workload, target port) of ``pairs`` (every workload's service targets' ports, in order):
+    the ``metadata`` bytes, ``policy`` and port ``override`` of its inbound cluster, which lists the
+    targets with a port of that target port and the first's service port, each host once
+    (:func:`dsim.xds.view.telemetry_services`), and takes the first's rule (``namespace``: per
+    workload)."""
     keys = ["workload", "target_port"]
     first_port = pairs.groupby(keys, sort=False)["port"].transform("first").to_numpy()
-    listed = pairs[pairs["port"].to_numpy() == first_port].drop_duplicates([*keys, "service"])
+    listed = pairs[pairs["port"].to_numpy() == first_port]
+    listed = listed.assign(host_id=cols.host_id[listed["service"].to_numpy()]).drop_duplicates([*keys, "host_id"])
     groups = listed.drop_duplicates(keys, keep="first")  # the order groupby(sort=False) keeps too
     count = listed.groupby(keys, sort=False).size().to_numpy()
-    workload, service = groups["workload"].to_numpy(), groups["service"].to_numpy()
-    rule, policy = rules.lookup(namespace[workload], rules.in_scope(workload, service), groups["port"].to_numpy())
-    single = count == 1
+    workload, service, port = groups["workload"].to_numpy(), groups["service"].to_numpy(), groups["port"].to_numpy()
+    rule, policy = rules.lookup(namespace[workload], rules.in_scope(workload, service), port)
+    listing, override = rules.first_target(service, port)
+    single = listing & (count == 1)
     metadata = np.zeros(len(groups), np.int64)
     metadata[single] = _priced(_lengths(cols, service[single]), rule[single])
-    if not single.all():  # several services on one port (rare): each list priced whole
-        several = listed.merge(groups[keys][~single], on=keys)
-        lengths = map(tuple, _lengths(cols, several["service"].to_numpy()).tolist())
-        lists = several[keys].assign(t=list(lengths)).groupby(keys, sort=False)["t"].agg(tuple)
-        for k in np.flatnonzero(~single).tolist():
+    several = listing & (count > 1)
+    if several.any():  # several services on one port (rare): each list priced whole
+        members = listed.merge(groups[keys][several], on=keys)
+        lengths = map(tuple, _lengths(cols, members["service"].to_numpy()).tolist())
+        lists = members[keys].assign(t=list(lengths)).groupby(keys, sort=False)["t"].agg(tuple)
+        for k in np.flatnonzero(several).tolist():
             metadata[k] = metadata_bytes(lists[(workload[k], groups["target_port"].iat[k])], int(rule[k]))
     return pd.DataFrame(
-        {"workload": workload, "target_port": groups["target_port"].to_numpy(), "metadata": metadata, "policy": policy}
+        {
+            "workload": workload,
+            "target_port": groups["target_port"].to_numpy(),
+            "metadata": metadata,
+            "policy": policy,
+            "override": override,
+        }
     )
 
 
@@ -153,19 +195,19 @@ def ingress_metadata(
     workload: np.ndarray,
     namespace: np.ndarray,
     number: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per Sidecar ingress port (its ``workload``, their ``namespace``, port ``number``; ``firsts`` the
-    first service of each (workload, target port)): the ``metadata`` bytes and ``policy`` of its
-    inbound cluster, which lists the first service with a port of that target port
+    first service target of each (workload, target port)): the ``metadata`` bytes, ``policy`` and port
+    override of its inbound cluster, which lists the first target with a port of that target port
     (``findOrCreateService``) and takes its rule; with none, a stand-in marked mesh-external: no
     metadata and no rule."""
     matched = pd.DataFrame({"workload": workload, "target_port": number}).merge(
-        firsts[["workload", "target_port", "service"]], on=["workload", "target_port"], how="left"
+        firsts[["workload", "target_port", "service", "port"]], on=["workload", "target_port"], how="left"
     )
     service = matched["service"].fillna(-1).to_numpy().astype(np.int64)
-    found = service >= 0
     rule, policy = rules.lookup(namespace, rules.in_scope(workload, service), number)
+    listing, override = rules.first_target(service, matched["port"].fillna(0).to_numpy().astype(np.int64))
     metadata = np.zeros(len(service), np.int64)
-    if found.any():
-        metadata[found] = _priced(_lengths(cols, service[found]), rule[found])
-    return metadata, policy
+    if listing.any():
+        metadata[listing] = _priced(_lengths(cols, service[listing]), rule[listing])
+    return metadata, policy, override

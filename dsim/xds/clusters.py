@@ -147,14 +147,19 @@ def inbound(
     policy: ClusterPolicy | None = None,
     *,
     mesh: MeshDefaults,
+    port_override: int = 0,
 ) -> Cluster:
     """The cluster an own port's inbound chains send to, as the design shapes it, or as a Sidecar
     ingress listener's ``defaultEndpoint`` makes it (``ClusterBuilder.buildInboundCluster``), speaking
     the port's ``protocol`` upstream as ``setUpstreamProtocol`` sets it, listing ``services`` (host,
     name, namespace) as its telemetry metadata and, with them, the DestinationRule ``rule`` whose
-    connection pool (``policy``) it takes (:func:`inbound_metadata`)."""
+    connection pool (``policy``) it takes (:func:`inbound_metadata`). An original-destination one
+    sends to ``port_override`` where that is not 0 (``buildCluster`` reads the first target's
+    ``PassthroughTargetPorts``, a ``NONE`` ServiceEntry's, at either direction)."""
     cluster = _inbound_shape(spec, port, endpoint, mesh)
     _built(cluster)
+    if port_override and cluster.type == Cluster.ORIGINAL_DST:
+        cluster.original_dst_lb_config.upstream_port_override.value = port_override
     http = upstream_http_options(protocol)  # applyH2Upgrade is outbound only
     if http is not None:
         cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(http))

@@ -383,7 +383,16 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     ]
     for inbound in design.inbound_clusters(view.facts):
         out_clusters.extend(
-            clusters.inbound(inbound, p.target_port, p.endpoint, p.protocol, p.services, *rule, mesh=defaults)
+            clusters.inbound(
+                inbound,
+                p.target_port,
+                p.endpoint,
+                p.protocol,
+                p.services,
+                *rule,
+                mesh=defaults,
+                port_override=p.port_override,
+            )
             for p, rule in zip(view.inbound, inbound_rules, strict=True)
         )
     out_clusters.extend([clusters.blackhole(mesh=defaults), clusters.passthrough(mesh=defaults)])

@@ -336,8 +336,9 @@ def _cluster(
         cluster.ClearField("eds_cluster_config")
         cluster.type = kind
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
-        if spec.resolution == "NONE" and port.target_port != port.port:
-            cluster.original_dst_lb_config.upstream_port_override.value = port.target_port
+        override = spec.passthrough_target_ports.get(port.port)
+        if override:
+            cluster.original_dst_lb_config.upstream_port_override.value = override
         return cluster, None
     if view.selected:
         rows = index.endpoints(view.service, subset, objects.rule_of_service.get(view.service, -1))

@@ -22,6 +22,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.labels import endpoint_revision
+from dsim.cluster.service_targets import mesh_external, port_overrides, service_targets
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
@@ -136,6 +137,10 @@ class InboundPort:
     pool: ConnectionPoolSettings | None = None
     """The connection pool the proxy's Sidecar gives its inbound cluster, in place of the rule's
     (:func:`dsim.cluster.ingress.inbound_pool`); ``None``: none."""
+    port_override: int = 0
+    """Where its original-destination cluster sends in place of the port: the first target's, when
+    that is a ``NONE`` ServiceEntry's port with a ``targetPort``
+    (:func:`dsim.cluster.service_targets.port_overrides`); 0: none."""
 
 
 def telemetry_services(
@@ -159,12 +164,25 @@ def telemetry_services(
     return tuple(found)
 
 
-def _listing(services: Sequence[ServiceView]) -> dict[str, Any]:
-    """An inbound port's ``services`` and ``service`` fields from the services its cluster lists."""
+def _listing(
+    services: Sequence[ServiceView], service_port: int, external: np.ndarray, overrides: dict[tuple[int, int], int]
+) -> dict[str, Any]:
+    """An inbound port's ``services``, ``service`` and ``port_override`` fields from the services its
+    cluster lists, the first's port being ``service_port``: none listed when the first is a
+    ``MESH_EXTERNAL`` entry's host (``addTelemetryMetadata``), whose rule the cluster still takes."""
+    if not services:
+        return {"services": (), "service": -1}
+    first = services[0].index
     return {
-        "services": tuple((s.host, s.name, s.namespace) for s in services),
-        "service": services[0].index if services else -1,
+        "services": () if external[first] else tuple((s.host, s.name, s.namespace) for s in services),
+        "service": first,
+        "port_override": overrides.get((first, service_port), 0),
     }
+
+
+def _service_port(own: Sequence[ServiceView], target_port: int) -> int:
+    """The service port of the first of ``own`` with a port of ``target_port`` (-1: none)."""
+    return next((p.port for view in own for p in view.ports if p.target_port == target_port), -1)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -230,6 +248,8 @@ class ClusterIndex:
         self.ports_of = _group(c.service_ports, "service")
         self.subsets_of = _group(c.subsets, "service")
         self.workloads_of_service = _group(c.service_workloads, "service", "workload")
+        self.targets_of = _group(service_targets(c), "workload", "service")
+        self._listing = functools.partial(_listing, external=mesh_external(c), overrides=port_overrides(c))
         # The endpoint sets' members: unready workloads only behind a Service with a distribution.
         self.endpoint_workloads_of_service = _group(c.endpoint_workloads("service"), "service", "workload")
         self.endpoint_workloads_of_subset = _group(c.endpoint_workloads("subset"), "subset", "workload")
@@ -367,13 +387,8 @@ class ClusterIndex:
         families = tuple(
             f for f, has in (("IPv4", c.pods["has_ipv4"].iloc[pod]), ("IPv6", c.pods["has_ipv6"].iloc[pod])) if has
         )
-        # ServiceEntries selecting the pod give it no inbound ports (inferred).
-        entry = c.services["entry"].to_numpy()
-        own_services = [
-            int(s) for s in c.service_workloads["service"][c.service_workloads["workload"] == workload] if entry[s] < 0
-        ]
         inbound: dict[int, InboundPort] = {}
-        own_views = [self.service(s) for s in own_services]
+        own_views = [self.service(s) for s in self.targets_of.get(workload, [])]
         pooled = int(self.pool_sidecar[workload])
 
         def pool_of(port: int) -> ConnectionPoolSettings | None:
@@ -398,7 +413,7 @@ class ClusterIndex:
                 chained=bool(row["chained"]),
                 config=str(row["config"]),
                 endpoint=endpoint,
-                **_listing(telemetry_services(own_views, number, None)),
+                **self._listing(telemetry_services(own_views, number, None), _service_port(own_views, number)),
             )
         for view in () if self.ingress_workload[workload] else own_views:
             for p in view.ports:
@@ -409,7 +424,7 @@ class ClusterIndex:
                         protocol=p.protocol,
                         service_port=p.port,
                         host=view.host,
-                        **_listing(telemetry_services(own_views, p.target_port, p.port)),
+                        **self._listing(telemetry_services(own_views, p.target_port, p.port), p.port),
                     )
         if c.istio.scoped:  # a rule is looked up only for a service in the scope
             scope = set(self.scope_of(workload)) | set(self.destinations_of(workload))

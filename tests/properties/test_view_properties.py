@@ -1,6 +1,7 @@
 """On any small mesh of VirtualServices (HTTP routes, TCP routes on any port, TLS routes; their
 matches with any source conditions) and DestinationRules (exact or wildcard hosts, ServiceEntry
-hosts too, address-less TCP and sniffed ports sharing numbers with services'; VirtualServices naming
+hosts too, address-less TCP and sniffed ports sharing numbers with services', entries selecting
+pods, whose proxies get their inbound side; VirtualServices naming
 and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a ServiceEntry's wildcard
 covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
 namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
@@ -133,6 +134,21 @@ ENTRIES: dict[str, dict[str, Any]] = {
             "hosts": ["tcp80.example.com"],
             "ports": [{"number": 80, "name": "tcp", "protocol": "TCP"}, {"number": 5432, "name": "sniffed"}],
             "resolution": "DNS",
+        },
+    },
+    # Selecting pods, outside the mesh, original destination: the pods' own targets after their
+    # Services', hosts by name, no metadata where first, each port's override (3.10).
+    "zz.sel.example.com": {
+        "name": "selx",
+        "namespace": "b",
+        "spec": {
+            "hosts": ["zz.sel.example.com", "aa.sel.example.com"],
+            "ports": [
+                {"number": 81, "name": "http", "protocol": "HTTP", "targetPort": 80},
+                {"number": 7070, "name": "tcp", "protocol": "TCP", "targetPort": 7071},
+            ],
+            "resolution": "NONE",
+            "workloadSelector": {"labels": {"app": "api"}},
         },
     },
     "raw.example.com": {

@@ -115,6 +115,16 @@ class ServiceEntrySpec:
     subject_alt_names: Many[str] = ()
     """Identities its endpoints' certificates must carry."""
 
+    @property
+    def passthrough_target_ports(self) -> dict[int, int]:
+        """A ``NONE`` entry's ports that set a ``targetPort``, by number: where an original-destination
+        cluster of the port sends in place of the port connected to (``PassthroughTargetPorts``, set
+        by ``convertServices`` whenever ``targetPort`` is set, even to the number); none for any other
+        resolution."""
+        if self.resolution != "NONE":
+            return {}
+        return {p.number: p.target_port for p in self.ports if p.target_port}
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ServiceEntry(NamedObject[ServiceEntrySpec]):
