@@ -36,6 +36,7 @@ SCENARIO: dict[str, Any] = {
         {"name": "cart", "namespace": "shop", "labels": {"app": "cart"}, "ip_families": ["IPv4", "IPv6"]},
         {"name": "pay", "namespace": "shop", "labels": {"app": "pay"}},
         {"name": "gate", "namespace": "shop", "labels": {"app": "gate"}},
+        {"name": "vault", "namespace": "shop", "labels": {"app": "vault"}},
         {"name": "late", "namespace": "shop", "labels": {"app": "pay"}, "ready": False},
     ],
     "service_entries": [
@@ -47,6 +48,9 @@ SCENARIO: dict[str, Any] = {
                 "ports": [
                     {"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 8080},
                     {"number": 9090, "name": "grpc", "protocol": "GRPC"},
+                    # an entry's own protocols: TCP chains, and HTTP ones speaking HTTP/2
+                    {"number": 9443, "name": "tls", "protocol": "TLS"},
+                    {"number": 9091, "name": "web", "protocol": "GRPC-Web"},
                 ],
                 "resolution": "STATIC",
                 "location": "MESH_INTERNAL",
@@ -85,6 +89,19 @@ SCENARIO: dict[str, Any] = {
                 "workloadSelector": {"labels": {"app": "gate"}},
             },
         },
+        {  # NONE behind Sidecar ingress ports: Istio builds their clusters with the listener's port
+            "name": "vault",
+            "namespace": "shop",
+            "spec": {
+                "hosts": ["vault.example.com"],
+                "ports": [
+                    {"number": 80, "name": "tcp", "protocol": "TCP", "targetPort": 8200},
+                    {"number": 8300, "name": "tcp-2", "protocol": "TCP", "targetPort": 8300},
+                ],
+                "resolution": "NONE",
+                "workloadSelector": {"labels": {"app": "vault"}},
+            },
+        },
         {  # a targetPort equal to the number is still an override (PassthroughTargetPorts)
             "name": "same",
             "namespace": "shop",
@@ -114,7 +131,18 @@ SCENARIO: dict[str, Any] = {
                 "workloadSelector": {"labels": {"app": "gate"}},
                 "ingress": [{"port": {"number": 7500, "protocol": "HTTP", "name": "http"}}],
             },
-        }
+        },
+        {
+            "name": "vault",
+            "namespace": "shop",
+            "spec": {
+                "workloadSelector": {"labels": {"app": "vault"}},
+                "ingress": [
+                    {"port": {"number": 8200, "protocol": "TCP", "name": "tcp"}},
+                    {"port": {"number": 8300, "protocol": "TCP", "name": "tcp-2"}},
+                ],
+            },
+        },
     ],
 }
 
@@ -165,6 +193,38 @@ def test_an_unready_pod_is_no_target_of_an_entry(mesh: Cluster) -> None:
 
 def test_a_sidecar_ingress_port_lists_the_entry_it_finds_first(mesh: Cluster) -> None:
     assert _listed(_clusters(mesh, "gate")["inbound|7500||"]) == ["gate.internal"]
+
+
+def test_a_sidecar_ingress_port_overrides_by_its_own_number(mesh: Cluster) -> None:
+    """findOrCreateService finds the entry by target port, and the cluster is built with the
+    listener's port as the service port: the entry's port 80 (to 8200) gives 8200 no override, its
+    port 8300 gives 8300 one."""
+    found = _clusters(mesh, "vault")
+    assert not found["inbound|8200||"].HasField("original_dst_lb_config")
+    assert found["inbound|8300||"].original_dst_lb_config.upstream_port_override.value == 8300
+    assert _listed(found["inbound|8300||"]) is None  # MESH_EXTERNAL
+
+
+def _filters(cluster: Cluster, workload: str, port: int) -> set[str]:
+    """The filters of the virtual inbound listener's chains for ``port``."""
+    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == workload)[0])
+    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
+    (inbound,) = [
+        li
+        for li in proxy_config(index_for(cluster), proxy, get_design("single-stack")).listeners
+        if li.name == "virtualInbound"
+    ]
+    chains = [c for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == port]
+    assert chains
+    return {f.name for c in chains for f in c.filters}
+
+
+def test_an_entry_port_gets_the_chains_its_protocol_gives(mesh: Cluster) -> None:
+    """ModelProtocolToListenerProtocol: TLS is TCP, gRPC-Web is HTTP (and HTTP/2 upstream, IsHTTP2)."""
+    assert "envoy.filters.network.tcp_proxy" in _filters(mesh, "cart", 9443)
+    assert "envoy.filters.network.http_connection_manager" not in _filters(mesh, "cart", 9443)
+    assert "envoy.filters.network.tcp_proxy" not in _filters(mesh, "cart", 9091)
+    assert _clusters(mesh, "cart")["inbound|9091||"].typed_extension_protocol_options
 
 
 def test_a_target_port_equal_to_the_number_still_overrides(mesh: Cluster) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
 from dsim.cluster.labels import endpoint_revision
+from dsim.cluster.service_targets import inbound_protocol
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
 from dsim.xds.access_logs import AccessLogging
@@ -114,7 +115,9 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     hosts = names.where(
         entry, names + "." + c.namespaces["name"].astype(str).to_numpy()[service_ns] + f".svc.{s.mesh.cluster_domain}"
     )
-    target_ports = _port_frame(c.service_ports)
+    target_ports = _port_frame(
+        c.service_ports.assign(protocol=c.service_ports["protocol"].astype(str).map(inbound_protocol))
+    )
     port_frame = target_ports[~entry[target_ports["service"].to_numpy()]]  # ServiceEntry hosts: accounting/entries.py
     all_subsets = pd.DataFrame(
         {
@@ -235,9 +238,11 @@ def view_columns(cols: ClusterColumns, view: ObjectView, services: np.ndarray) -
     ports, subsets, rule lengths and objects in that view, and no other service's ports."""
     ports = cols.ports[np.isin(cols.ports["service"].to_numpy(), services)].reset_index(drop=True)
     mine = cols.all_subsets[np.isin(cols.all_subsets["service"].to_numpy(), services)]
+    targets = cols.target_ports[np.isin(cols.target_ports["service"].to_numpy(), services)]
     return dataclasses.replace(
         cols,
         ports=ports,
+        target_ports=targets.reset_index(drop=True),
         subsets=_view_subsets(mine, view),
         rule_length=_rule_lengths(view, len(cols.rule_length), services),
         objects=view,
@@ -279,6 +284,8 @@ def stacked_columns(
             host_length=cols.host_length[real],
             vip_length={family: lengths[real] for family, lengths in cols.vip_length.items()},
             ports=restack(cols.ports),
+            target_ports=restack(cols.target_ports),
+            host_id=cols.host_id[real],
             subsets=pd.concat(subsets, ignore_index=True),
             rule_length=np.fromiter(
                 (len(views[g].rule(s)) for g, s in zip(group.tolist(), real.tolist(), strict=True)),

@@ -84,7 +84,7 @@ class OwnRows:
 
 
 def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
-    """The own side's rows and ports: a workload's Services' target ports (:func:`own_ports`), or for
+    """The own side's rows and ports: a workload's service targets' ports (:func:`own_ports`), or for
     each proxy of a workload whose Sidecar has ingress listeners, those listeners' ports (:func:`ingress_rows`)."""
     workloads = len(cluster.workloads)
     proxy_workload = cluster.proxies["workload"].to_numpy()

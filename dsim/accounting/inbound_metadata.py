@@ -202,11 +202,12 @@ def ingress_metadata(
     (``findOrCreateService``) and takes its rule; with none, a stand-in marked mesh-external: no
     metadata and no rule."""
     matched = pd.DataFrame({"workload": workload, "target_port": number}).merge(
-        firsts[["workload", "target_port", "service", "port"]], on=["workload", "target_port"], how="left"
+        firsts[["workload", "target_port", "service"]], on=["workload", "target_port"], how="left"
     )
     service = matched["service"].fillna(-1).to_numpy().astype(np.int64)
     rule, policy = rules.lookup(namespace, rules.in_scope(workload, service), number)
-    listing, override = rules.first_target(service, matched["port"].fillna(0).to_numpy().astype(np.int64))
+    # Istio builds the cluster with the listener's port as the service port: the override is that port's.
+    listing, override = rules.first_target(service, number)
     metadata = np.zeros(len(service), np.int64)
     if listing.any():
         metadata[listing] = _priced(_lengths(cols, service[listing]), rule[listing])

@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.tables import Cluster
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS
+
+_INBOUND_HTTP = {"HTTP": "HTTP", "HTTP_PROXY": "HTTP", "HTTP2": "HTTP2", "GRPC": "GRPC", "GRPC-Web": "GRPC"}
 
 
 def target_rank(cluster: Cluster) -> np.ndarray:
@@ -38,6 +41,18 @@ def service_targets(cluster: Cluster) -> pd.DataFrame:
     links = cluster.service_workloads
     rank = target_rank(cluster)[links["service"].to_numpy()]
     return links.iloc[np.lexsort((rank, links["workload"].to_numpy()))].reset_index(drop=True)
+
+
+def inbound_protocol(protocol: str) -> str:
+    """A target port's protocol as the pod's own side serves it, in a Kubernetes port's words
+    (``TCP``, ``HTTP``, ``HTTP2``, ``GRPC``, ``auto``; those stay as they are). An entry's port may
+    name any of Istio's protocols: HTTP ones get HTTP chains (``ModelProtocolToListenerProtocol``),
+    gRPC-Web's speaking HTTP/2 as gRPC's do (``IsHTTP2``); a sniffed port stays sniffed; every other
+    (TLS, HTTPS, Mongo, Redis, MySQL, UDP) gets TCP chains, as dsim reads a Kubernetes port of such a
+    name (``dsim/scenario/resolve.py``: without Istio's ``mongo_proxy`` filter)."""
+    if protocol in HTTP_PROTOCOLS:
+        return _INBOUND_HTTP[protocol]
+    return "auto" if protocol == "auto" else "TCP"
 
 
 def mesh_external(cluster: Cluster) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.proxies import PROXY_CLASSES, DesignAccounting, proxy_classes, workload_tracing_classes
 from dsim.cluster import Cluster
+from dsim.cluster.grouping import grouped
 from dsim.designs import get_design
 from dsim.designs.base import Design, ProxyFacts
 from dsim.pushsim.churn import ChurnStream
@@ -129,6 +130,9 @@ class ConfigModel:
         self.workload_class = np.zeros(workloads, np.int64)
         self.workload_class[proxied] = proxy_classes(cluster)[first]
         self.workload_namespace = cluster.workloads["namespace"].to_numpy()
+        links = cluster.service_workloads
+        self.targets = grouped(links["service"].to_numpy(), links["workload"].to_numpy(), len(cluster.services))
+        """Per original service row: the workloads it selects (its service targets' pods)."""
         by_type = accounting.sizes.pivot(index="proxy", columns="xds_type", values="bytes")
         # Per workload: its whole config's bytes per xDS type and apply counts, but for the
         # endpoint changes kept per class (below); read them through config_bytes / config_apply.
@@ -406,6 +410,15 @@ class ConfigModel:
     def sees_any(self, services: np.ndarray) -> np.ndarray:
         """Per workload: whether it sees any of ``services``."""
         return self.seers.sees_any(self.source[services])
+
+    def targets_any(self, services: np.ndarray) -> np.ndarray:
+        """Per workload: whether its pods are targets of any of ``services`` (a created copy's are
+        its original's): istiod pushes a proxy every change keyed by one of its own services, seen
+        or not (``filterRelevantUpdates``; ``docs/istio-objects.md`` 5.1)."""
+        out = np.zeros(len(self.workload_class), bool)
+        for service in np.unique(self.source[services]).tolist():
+            out[self.targets[service]] = True
+        return out
 
     def generated_once(self, services: np.ndarray, types: tuple[int, ...]) -> int:
         """Bytes istiod generates once per push for the changed ``services``' resources of

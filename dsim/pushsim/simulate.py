@@ -40,6 +40,11 @@ from dsim.randomness import generator
 # per proxy), so LDS is in none of these, though a VirtualService's TCP routes or a ServiceEntry
 # change listeners too. A DestinationRule's subsets and consistent hash reach routes as well as
 # clusters and endpoint sets.
+_KEYED_BY_HOST: frozenset[ConfigKind] = frozenset({"endpoints", "service_create", "service_entry"})
+"""Changes istiod keys ``(ServiceEntry, host, namespace)``, a Service's or entry's (endpoint updates
+too, ``EDSUpdate``): each also reaches the proxies whose service targets hold the host. Not a
+deletion: istiod reads a proxy's targets again before it decides (``computeProxyState``), and the
+deleted host is no longer among them."""
 _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
@@ -179,6 +184,9 @@ class _Simulation:
         )
         if len(everywhere):
             workloads |= self.model.sees_any(everywhere)
+        keyed = np.array(sorted({c.target for c in configs if c.kind in _KEYED_BY_HOST and c.target >= 0}), np.int64)
+        if len(keyed):  # and the proxies whose own services they are
+            workloads |= self.model.targets_any(keyed)
         for c in configs:  # a config only some namespaces depend on reaches their proxies that see its service
             if c.kind != "sidecar" and c.target >= 0 and c.reach >= 0:
                 seers = self.model.seers_of(c.target)

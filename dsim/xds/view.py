@@ -22,7 +22,7 @@ from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.labels import endpoint_revision
-from dsim.cluster.service_targets import mesh_external, port_overrides, service_targets
+from dsim.cluster.service_targets import inbound_protocol, mesh_external, port_overrides, service_targets
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
@@ -53,7 +53,9 @@ class PortView:
     port: int
     target_port: int
     protocol: str
-    """``TCP``, ``HTTP``, ``HTTP2``, ``GRPC`` or ``auto``."""
+    """``TCP``, ``HTTP``, ``HTTP2``, ``GRPC`` or ``auto`` for a Kubernetes Service's port; any of
+    Istio's protocols for a ServiceEntry's (its own side reads it through
+    :func:`dsim.cluster.service_targets.inbound_protocol`)."""
 
     @property
     def kind(self) -> str:
@@ -131,7 +133,7 @@ class InboundPort:
     """(host, name, namespace) of the services its inbound cluster's telemetry metadata lists
     (:func:`telemetry_services`)."""
     service: int = -1
-    """The first of them (``services`` row), whose DestinationRule the inbound cluster takes; -1:
+    """The first target (``services`` row), whose DestinationRule the inbound cluster takes; -1:
     none, or one the proxy's Sidecar scope leaves out (Istio looks rules up for the scope's services
     only, ``selectDestinationRules``)."""
     pool: ConnectionPoolSettings | None = None
@@ -147,8 +149,8 @@ def telemetry_services(
     own: Sequence[ServiceView], target_port: int, service_port: int | None
 ) -> tuple[ServiceView, ...]:
     """The services an inbound cluster of ``target_port`` lists as ``istio.services`` metadata
-    (``addTelemetryMetadata``, Istio 1.17 to 1.24; ``docs/dual-stack-designs.md``): of the pod's own
-    services in order, those with a port of that target port and the first's service port
+    (``addTelemetryMetadata``, Istio 1.17 to 1.30; ``docs/dual-stack-designs.md``): of the pod's
+    service targets in order, those with a port of that target port and the first's service port
     (``service_port``), each host once. A Sidecar ingress port (``service_port`` ``None``) lists the
     first with a port of that target port (``findOrCreateService``); none: a stand-in service marked
     mesh-external, which gets no metadata."""
@@ -167,9 +169,10 @@ def telemetry_services(
 def _listing(
     services: Sequence[ServiceView], service_port: int, external: np.ndarray, overrides: dict[tuple[int, int], int]
 ) -> dict[str, Any]:
-    """An inbound port's ``services``, ``service`` and ``port_override`` fields from the services its
-    cluster lists, the first's port being ``service_port``: none listed when the first is a
-    ``MESH_EXTERNAL`` entry's host (``addTelemetryMetadata``), whose rule the cluster still takes."""
+    """An inbound port's ``services``, ``service`` and ``port_override`` fields from the targets its
+    cluster may list (the first its primary, built with service port ``service_port``): none listed
+    when the first is a ``MESH_EXTERNAL`` entry's host (``addTelemetryMetadata``), whose rule the
+    cluster still takes, and the primary's override of that port."""
     if not services:
         return {"services": (), "service": -1}
     first = services[0].index
@@ -178,11 +181,6 @@ def _listing(
         "service": first,
         "port_override": overrides.get((first, service_port), 0),
     }
-
-
-def _service_port(own: Sequence[ServiceView], target_port: int) -> int:
-    """The service port of the first of ``own`` with a port of ``target_port`` (-1: none)."""
-    return next((p.port for view in own for p in view.ports if p.target_port == target_port), -1)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -413,7 +411,8 @@ class ClusterIndex:
                 chained=bool(row["chained"]),
                 config=str(row["config"]),
                 endpoint=endpoint,
-                **self._listing(telemetry_services(own_views, number, None), _service_port(own_views, number)),
+                # Istio builds an ingress port's cluster with the listener's port as the service port.
+                **self._listing(telemetry_services(own_views, number, None), number),
             )
         for view in () if self.ingress_workload[workload] else own_views:
             for p in view.ports:
@@ -421,7 +420,7 @@ class ClusterIndex:
                     inbound[p.target_port] = InboundPort(
                         pool=pool_of(p.target_port),
                         target_port=p.target_port,
-                        protocol=p.protocol,
+                        protocol=inbound_protocol(p.protocol),
                         service_port=p.port,
                         host=view.host,
                         **self._listing(telemetry_services(own_views, p.target_port, p.port), p.port),

@@ -146,6 +146,9 @@ ENTRIES: dict[str, dict[str, Any]] = {
             "ports": [
                 {"number": 81, "name": "http", "protocol": "HTTP", "targetPort": 80},
                 {"number": 7070, "name": "tcp", "protocol": "TCP", "targetPort": 7071},
+                # an entry's own protocols on the pods' side: TCP chains, HTTP ones speaking HTTP/2
+                {"number": 7443, "name": "tls", "protocol": "TLS"},
+                {"number": 7080, "name": "web", "protocol": "GRPC-Web"},
             ],
             "resolution": "NONE",
             "workloadSelector": {"labels": {"app": "api"}},

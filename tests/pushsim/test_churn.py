@@ -236,6 +236,31 @@ def test_a_service_entry_edit_is_a_full_push_to_the_sidecars_that_see_it(write_s
     assert (pushes["lds_bytes"] > 0).all()
 
 
+def test_a_change_reaches_the_proxies_whose_own_service_it_is(write_scenario: Callable[..., Path]) -> None:
+    """An entry exported to no one (``~``) that selects b's pods: no proxy sees it, yet istiod pushes
+    its edits to those pods, whose service targets hold its host (``filterRelevantUpdates``)."""
+    mesh = _entry_mesh(360, entries=False)
+    mesh["service_entries"] = [
+        {
+            "name": "hidden",
+            "namespace": "b",
+            "spec": {
+                "hosts": ["hidden.internal"],
+                "addresses": ["198.51.100.30"],
+                "ports": [{"number": 9000, "name": "tcp", "protocol": "TCP"}],
+                "resolution": "STATIC",
+                "location": "MESH_INTERNAL",
+                "workloadSelector": {"labels": {"app": "b"}},
+                "exportTo": ["~"],
+            },
+        }
+    ]
+    records = push_simulation(write_scenario(mesh), ["single-stack"])["push_records"]
+    pushes = records[records["causes"].str.contains("service_entry")]
+    assert len(pushes) > 5
+    assert set(pushes["proxies_pushed"]) == {2}
+
+
 def test_an_edit_of_an_object_some_namespaces_apply_reaches_only_their_proxies(
     write_scenario: Callable[..., Path],
 ) -> None:
