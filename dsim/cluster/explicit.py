@@ -67,6 +67,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "synthetic": np.zeros(len(s.services), dtype=bool),
             "entry": np.full(len(s.services), -1),
             "prefer_close": [svc.traffic_distribution is not None for svc in s.services],
+            "publish_not_ready": [svc.publish_not_ready_addresses for svc in s.services],
         }
         | _ip_columns("vip4", "vip6", [list(svc.cluster_ips) for svc in s.services]),
     )

@@ -180,6 +180,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             "synthetic": np.zeros(len(rows), bool),
             "entry": [r["entry"] for r in rows],
             "prefer_close": np.zeros(len(rows), bool),
+            "publish_not_ready": np.zeros(len(rows), bool),
         },
     )
     tables["services"] = pd.concat([services, new], ignore_index=True).astype(SCHEMA["services"])

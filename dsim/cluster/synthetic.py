@@ -124,6 +124,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "synthetic": np.ones(n, dtype=bool),
             "entry": np.full(n, -1),
             "prefer_close": _chosen(s.seed, "prefer-close", n, syn.prefer_close),
+            "publish_not_ready": np.zeros(n, bool),  # synthetic workloads are all ready
         },
         vip4=np.zeros(n, np.uint32),
         vip4_fixed=np.zeros(n, bool),

@@ -40,6 +40,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "synthetic": "bool",
         "entry": "int32",
         "prefer_close": "bool",
+        "publish_not_ready": "bool",
     },
     "service_ports": {
         "service": "int32",
@@ -308,7 +309,8 @@ class Cluster:
         """The ``service_workloads`` (or ``subset_workloads``) rows whose pods are in the service's
         (subset's) endpoint sets: a ready workload's, and an unready one's where the Service has a
         ``trafficDistribution`` (istiod then sends them as unhealthy endpoints,
-        ``SupportsUnhealthyEndpoints``; else none: ``PILOT_SEND_UNHEALTHY_ENDPOINTS`` is off)."""
+        ``SupportsUnhealthyEndpoints``; else none: ``PILOT_SEND_UNHEALTHY_ENDPOINTS`` is off) or
+        ``publishNotReadyAddresses`` (its EndpointSlices say they are ready: healthy endpoints)."""
 
         def make() -> pd.DataFrame:
             links = self.service_workloads if key == "service" else self.subset_workloads
@@ -316,7 +318,8 @@ class Cluster:
             if key == "subset":
                 service = self.subsets["service"].to_numpy()[service]
             ready = self.workloads["ready"].to_numpy()[links["workload"].to_numpy()]
-            return links[ready | self.services["prefer_close"].to_numpy()[service]].reset_index(drop=True)
+            sent = self.services["prefer_close"].to_numpy() | self.services["publish_not_ready"].to_numpy()
+            return links[ready | sent[service]].reset_index(drop=True)
 
         return self.keep(f"endpoint_{key}_workloads", make)
 

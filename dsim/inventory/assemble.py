@@ -11,7 +11,8 @@ The mapping (``docs/import.md`` says why for each):
 - Pods become workloads: the pods of one controller (a ReplicaSet's Deployment, a StatefulSet...)
   with the same labels, service account, sidecar, families and readiness are one workload whose
   replicas keep their names, addresses and zones. A pod is unready when its Ready condition or an
-  endpoint naming it says so; an unready workload is in no endpoint set, as istiod sends none.
+  endpoint naming it says so; an unready workload is in no endpoint set, as istiod sends none, but
+  behind a Service with a traffic distribution (unhealthy) or ``publishNotReadyAddresses`` (healthy).
 - Istio's VirtualServices, DestinationRules, ServiceEntries and Sidecars are kept as written (their
   ``status`` and bookkeeping dropped) after dsim's own reader accepts them; a mesh-wide
   PeerAuthentication sets ``mesh.mtls``; the ``istio`` ConfigMap's mesh config sets the trust
@@ -530,6 +531,8 @@ class _Assembler:
             distribution = self.traffic_distribution(record, same_node)
             if distribution is not None:
                 service["traffic_distribution"] = distribution
+            if record.publish_not_ready:
+                service["publish_not_ready_addresses"] = True
             out.append(service)
             self.origins["services"].append(record.origin)
         if same_node:

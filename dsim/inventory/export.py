@@ -12,7 +12,7 @@ kind, each kind by namespace and name (as kubectl prints them):
   does not imply the protocol, the selector, the ``networking.istio.io/exportTo`` annotation);
 - ``Deployment`` → ``ReplicaSet`` → ``Pod`` (labels, service account, sidecar, readiness, IPs);
 - ``EndpointSlice``: per Service and address family, at most 1,000 endpoints a slice, unready pods
-  included with ``ready: false``;
+  included with ``ready: false`` (``true`` behind ``publishNotReadyAddresses``, ``serving: false``);
 - the Istio objects in force (DestinationRule, ServiceEntry, Sidecar, VirtualService, as
   ``networking.istio.io/v1``); a ServiceEntry's hosts are not Services, and a Service's own subsets
   (a synthetic service's versions) become the DestinationRule a real cluster holds them in.
@@ -225,6 +225,8 @@ class _ServiceColumns:
     """The scenario's Service behind each explicit row (:func:`explicit_rows`)."""
     prefer_close: list[bool]
     """Whether each has a ``trafficDistribution`` (a synthetic one: ``PreferClose``)."""
+    publish_not_ready: list[bool]
+    """Whether each sets ``publishNotReadyAddresses``."""
 
     @staticmethod
     def of(cluster: Cluster) -> _ServiceColumns:
@@ -253,6 +255,7 @@ class _ServiceColumns:
             ports=ports,
             explicit=explicit_rows(cluster),
             prefer_close=services["prefer_close"].tolist(),
+            publish_not_ready=services["publish_not_ready"].tolist(),
         )
 
 
@@ -307,7 +310,8 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
             "ipFamilyPolicy": "RequireDualStack" if len(families) > 1 else "SingleStack",
             "internalTrafficPolicy": "Cluster",
         }
-        | ({"trafficDistribution": distribution} if columns.prefer_close[service] else {}),
+        | ({"trafficDistribution": distribution} if columns.prefer_close[service] else {})
+        | ({"publishNotReadyAddresses": True} if columns.publish_not_ready[service] else {}),
         "status": {"loadBalancer": {}},
     }
 
@@ -325,6 +329,7 @@ def _slice_service(columns: _ServiceColumns, service: int, workloads: list[int])
         families=columns.families[service],
         ports=ports,
         workloads=workloads,
+        publish_not_ready=columns.publish_not_ready[service],
     )
 
 

@@ -324,6 +324,8 @@ class SliceService:
     """The slice's ``ports``: each Service port's name, target port and appProtocol."""
     workloads: list[int]
     """The workloads it selects, ready or not."""
+    publish_not_ready: bool = False
+    """Its ``spec.publishNotReadyAddresses``: every endpoint is written ready."""
 
 
 def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict[str, Any]]:
@@ -337,7 +339,7 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
     for family in service.families:
         addresses = columns.pod_ip[family]
         endpoints = [
-            _endpoint(columns, w, pod, addresses[pod])
+            _endpoint(columns, w, pod, addresses[pod], service.publish_not_ready)
             for w in service.workloads
             for pod in columns.pods_of(w)
             if addresses[pod]
@@ -364,11 +366,12 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
             }
 
 
-def _endpoint(columns: PodColumns, workload: int, pod: int, address: str) -> dict[str, Any]:
-    ready = columns.ready[workload]
+def _endpoint(columns: PodColumns, workload: int, pod: int, address: str, publish: bool) -> dict[str, Any]:
+    serving = columns.ready[workload]
     endpoint: dict[str, Any] = {
         "addresses": [address],
-        "conditions": {"ready": ready, "serving": ready, "terminating": False},
+        # The EndpointSlice controller writes ready as serving or publishNotReadyAddresses (podToEndpoint).
+        "conditions": {"ready": serving or publish, "serving": serving, "terminating": False},
         "targetRef": {
             "kind": "Pod",
             "namespace": columns.namespace[workload],

@@ -182,6 +182,8 @@ class ServiceRecord:
     """Its ``spec.trafficDistribution``, as written."""
     traffic_annotation: object = None
     """Its ``networking.istio.io/traffic-distribution`` annotation, as written."""
+    publish_not_ready: bool = False
+    """Its ``spec.publishNotReadyAddresses``."""
 
 
 def app_protocol(value: str) -> Protocol:
@@ -217,6 +219,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | Skip:
         skipped,
         traffic_distribution=f.get("spec.trafficDistribution"),
         traffic_annotation=annotations.get(TRAFFIC_DISTRIBUTION),
+        publish_not_ready=f.get("spec.publishNotReadyAddresses", False, expect=bool),
     )
 
 

@@ -254,6 +254,9 @@ class Service:
     1.30) make istiod prioritise its endpoints by zone and region for every proxy, outlier detection
     or not, and zero its clusters' panic threshold (docs/istio-objects.md 2.5); ``PreferSameNode``
     is refused (dsim places pods in zones, not on nodes)."""
+    publish_not_ready_addresses: bool = False
+    """Its ``spec.publishNotReadyAddresses``: Kubernetes then writes its unready pods' endpoints ready,
+    and istiod sends them as healthy ones like any other (docs/istio-objects.md 2.5)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -287,7 +290,8 @@ class Workload:
     """Whether its pods' endpoints are ready. Unready pods run and get config (their Services select
     them: the inbound side, the SANs), but no endpoint set holds them: istiod sends no unready
     endpoint (``PILOT_SEND_UNHEALTHY_ENDPOINTS`` off, Istio's default), except to a Service with a
-    ``traffic_distribution``, which gets them as unhealthy ones (docs/istio-objects.md 2.5); nor does a
+    ``traffic_distribution``, which gets them as unhealthy ones (docs/istio-objects.md 2.5), and a
+    Service with ``publish_not_ready_addresses``, which gets them as healthy ones; nor does a
     ServiceEntry's ``workloadSelector`` select them."""
     pod_names: tuple[DnsName, ...] = ()
     """Its pods' names, first replicas first, as the cluster named them (``dsim import`` keeps them,

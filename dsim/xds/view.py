@@ -78,8 +78,9 @@ class EndpointRows:
     sidecar: tuple[bool, ...]
     """Whether the pod runs a sidecar (``tlsMode: istio`` endpoint metadata)."""
     healthy: tuple[bool, ...]
-    """Whether the pod is ready (an unready one is sent, unhealthy, only where its Service has a
-    ``trafficDistribution``: :meth:`dsim.cluster.Cluster.endpoint_workloads`)."""
+    """Whether the endpoint is healthy: its pod is ready, or its Service publishes unready addresses
+    (an unready one is sent, unhealthy, only where its Service has a ``trafficDistribution``:
+    :meth:`dsim.cluster.Cluster.endpoint_workloads`)."""
 
     def address(self, row: int, family: IpFamily) -> str:
         return self.ipv4[row] if family == "IPv4" else self.ipv6[row]
@@ -270,6 +271,7 @@ class ClusterIndex:
             "ip_families": c.services["ip_families"].astype(str).tolist(),
             "service_name": c.services["name"].tolist(),
             "prefer_close": c.services["prefer_close"].tolist(),
+            "publish_not_ready": c.services["publish_not_ready"].tolist(),
             "service_namespace": c.services["namespace"].tolist(),
             "port_name": c.service_ports["name"].tolist(),
             "port": c.service_ports["port"].tolist(),
@@ -353,7 +355,8 @@ class ClusterIndex:
             locality=tuple(locality.tolist()),
             workload=tuple(self.workload_metadata[pod_workload].tolist()),
             sidecar=tuple(cols["sidecar"][pod_workload].tolist()),
-            healthy=tuple(cols["ready"][pod_workload].tolist()),
+            # publishNotReadyAddresses: the slices call every pod ready, and istiod believes them
+            healthy=tuple((cols["ready"][pod_workload] | cols["publish_not_ready"][service]).tolist()),
         )
 
     def scope_of(self, workload: int) -> list[int]:

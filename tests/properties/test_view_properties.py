@@ -6,7 +6,8 @@ and routing to ServiceEntry hosts, their hosts wildcards too, or hosts a Service
 covers; services without port 80, whose hosts get virtual hosts of their own in "80") spread over
 namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
 failing over by a region list, or weights by locality, over pods in four zones of three regions;
-the mesh's own locality setting; services with a trafficDistribution, unready workloads), sniffed and HTTP ports
+the mesh's own locality setting; services with a trafficDistribution or publishing unready
+addresses, unready workloads), sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -311,6 +312,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 or ports[1:2],
                 # trafficDistribution: failover forced where its rule sets no locality setting
                 **draw(st.sampled_from([{}, {}, {}, {"traffic_distribution": "PreferClose"}])),
+                # its unready pods sent as healthy endpoints
+                **draw(st.sampled_from([{}, {}, {}, {"publish_not_ready_addresses": True}])),
             }
             for n, ns in SERVICES
         ],
