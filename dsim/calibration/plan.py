@@ -821,18 +821,19 @@ HELD_OUT_SCALE_POINT = PlanPoint(services=2000, protocols="mixed", families="mix
 """A 2,000-service sidecar no plan measures (bench/calibration_report.py)."""
 
 
-def plan_vifs(points: Sequence[PlanPoint]) -> pd.DataFrame:
-    """Per design and memory term, the variance inflation factor a fit on ``points`` would have
-    (object counts only: VIF depends on the plan, not on what Envoy measures). As the fit does, the
-    terms twin meshes price are left out with the twins (:func:`dsim.calibration.twins.without_twins`)."""
+def facts_vifs(facts: pd.DataFrame) -> pd.DataFrame:
+    """Per design and memory term, the variance inflation factor of a fit on ``facts`` (object counts
+    only: VIF depends on the plan, not on what Envoy measures), one row per point and design:
+    :func:`point_facts` with ``zones`` and ``point`` (a plan's, counted before it is measured), or a
+    measurements file's rows of one repeat, which hold the same. As the fit does, the terms twin
+    meshes price are left out with the twins (:func:`dsim.calibration.twins.without_twins`)."""
     from dsim.calibration.fit import variance_inflation
     from dsim.calibration.twins import without_twins
 
-    frame = pd.concat([point_facts(p).assign(zones=p.zones, point=p.name) for p in points], ignore_index=True)
-    frame = without_twins(frame)
+    frame = without_twins(facts)
     rows = []
-    for design, facts in frame.groupby("design", sort=True):
-        terms = design_terms(facts)
-        for term, vif in zip(terms, variance_inflation(facts[terms].to_numpy(dtype=np.float64)), strict=True):
+    for design, found in frame.groupby("design", sort=True):
+        terms = design_terms(found)
+        for term, vif in zip(terms, variance_inflation(found[terms].to_numpy(dtype=np.float64)), strict=True):
             rows.append({"design": design, "term": term, "vif": vif})
     return pd.DataFrame(rows, columns=["design", "term", "vif"])
