@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf import json_format
 
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
 from dsim.cluster import Cluster
-from dsim.designs import get_design
-from dsim.xds.generate import proxy_config
-from dsim.xds.view import index_for
 from tests.accounting_check import assert_methods_agree
+from tests.config_helpers import config_of
 
 SCENARIO: dict[str, Any] = {
     "namespaces": [{"name": "shop"}],
@@ -152,10 +149,9 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(SCENARIO))
 
 
-def _clusters(cluster: Cluster, workload: str, design: str = "single-stack") -> dict[str, cluster_pb2.Cluster]:
-    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == workload)[0])
-    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
-    return {c.name: c for c in proxy_config(index_for(cluster), proxy, get_design(design)).clusters}
+def _clusters(cluster: Cluster, workload: str) -> dict[str, cluster_pb2.Cluster]:
+    """The clusters of ``workload``'s (only) pod, by name."""
+    return {c.name: c for c in config_of(cluster, f"shop/{workload}-0").clusters}
 
 
 def _listed(cluster: cluster_pb2.Cluster) -> list[str] | None:
@@ -207,13 +203,7 @@ def test_a_sidecar_ingress_port_overrides_by_its_own_number(mesh: Cluster) -> No
 
 def _filters(cluster: Cluster, workload: str, port: int) -> set[str]:
     """The filters of the virtual inbound listener's chains for ``port``."""
-    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == workload)[0])
-    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
-    (inbound,) = [
-        li
-        for li in proxy_config(index_for(cluster), proxy, get_design("single-stack")).listeners
-        if li.name == "virtualInbound"
-    ]
+    (inbound,) = [li for li in config_of(cluster, f"shop/{workload}-0").listeners if li.name == "virtualInbound"]
     chains = [c for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == port]
     assert chains
     return {f.name for c in chains for f in c.filters}

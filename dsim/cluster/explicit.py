@@ -104,6 +104,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "canonical_revision": [canonical_revision(wl.labels or {}) for wl in s.workloads],
             "synthetic": np.zeros(len(s.workloads), dtype=bool),
             "ready": [wl.ready for wl in s.workloads],
+            "terminating": [wl.terminating for wl in s.workloads],
         },
     )
     label_rows = [(w, k, v) for w, wl in enumerate(s.workloads) for k, v in (wl.labels or {}).items()]

@@ -109,7 +109,8 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
     ns_names = tables["namespaces"]["name"].to_numpy()
     labels = labels_by_workload(tables["workload_labels"])
     workload_ns = ns_names[workloads["namespace"].to_numpy()].tolist()
-    ready = workloads["ready"].tolist()
+    # istiod's pod cache, which feeds the entry's registry, holds ready pods not being deleted only.
+    ready = (workloads["ready"].to_numpy() & ~workloads["terminating"].to_numpy()).tolist()
     pod_workload = pods["workload"].to_numpy()
     has4 = np.bincount(pod_workload, weights=pods["has_ipv4"].to_numpy(), minlength=len(workloads)) > 0
     has6 = np.bincount(pod_workload, weights=pods["has_ipv6"].to_numpy(), minlength=len(workloads)) > 0

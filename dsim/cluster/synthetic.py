@@ -184,6 +184,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "canonical_revision": version_text,
             "synthetic": np.ones(n_wl, dtype=bool),
             "ready": np.ones(n_wl, dtype=bool),
+            "terminating": np.zeros(n_wl, dtype=bool),
         },
     )
     workload_ids = np.arange(n_wl)

@@ -60,6 +60,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "canonical_revision": "str",
         "synthetic": "bool",
         "ready": "bool",
+        "terminating": "bool",
     },
     "workload_labels": {"workload": "int32", "key": "str", "value": "str"},
     "service_workloads": {"service": "int32", "workload": "int32"},
@@ -310,16 +311,22 @@ class Cluster:
         (subset's) endpoint sets: a ready workload's, and an unready one's where the Service has a
         ``trafficDistribution`` (istiod then sends them as unhealthy endpoints,
         ``SupportsUnhealthyEndpoints``; else none: ``PILOT_SEND_UNHEALTHY_ENDPOINTS`` is off) or
-        ``publishNotReadyAddresses`` (its EndpointSlices say they are ready: healthy endpoints)."""
+        ``publishNotReadyAddresses`` (its EndpointSlices say they are ready: healthy endpoints); a
+        terminating one's only behind ``publishNotReadyAddresses``."""
 
         def make() -> pd.DataFrame:
             links = self.service_workloads if key == "service" else self.subset_workloads
             service = links[key].to_numpy()
             if key == "subset":
                 service = self.subsets["service"].to_numpy()[service]
-            ready = self.workloads["ready"].to_numpy()[links["workload"].to_numpy()]
-            sent = self.services["prefer_close"].to_numpy() | self.services["publish_not_ready"].to_numpy()
-            return links[ready | sent[service]].reset_index(drop=True)
+            workload = links["workload"].to_numpy()
+            ready = self.workloads["ready"].to_numpy()[workload]
+            # Kubernetes writes a terminating pod's endpoint not ready, and istiod marks it Terminating
+            # and never sends it, unless publishNotReadyAddresses keeps the slice's ready condition true.
+            live = ~self.workloads["terminating"].to_numpy()[workload]
+            close = self.services["prefer_close"].to_numpy()[service]
+            publish = self.services["publish_not_ready"].to_numpy()[service]
+            return links[((ready | close) & live) | publish].reset_index(drop=True)
 
         return self.keep(f"endpoint_{key}_workloads", make)
 

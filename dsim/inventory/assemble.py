@@ -13,6 +13,8 @@ The mapping (``docs/import.md`` says why for each):
   replicas keep their names, addresses and zones. A pod is unready when its Ready condition or an
   endpoint naming it says so; an unready workload is in no endpoint set, as istiod sends none, but
   behind a Service with a traffic distribution (unhealthy) or ``publishNotReadyAddresses`` (healthy).
+  A pod with a ``deletionTimestamp``, or an endpoint naming it terminating, is terminating: in no
+  endpoint set, distribution or not, but behind ``publishNotReadyAddresses``.
 - Istio's VirtualServices, DestinationRules, ServiceEntries and Sidecars are kept as written (their
   ``status`` and bookkeeping dropped) after dsim's own reader accepts them; a mesh-wide
   PeerAuthentication sets ``mesh.mtls``; the ``istio`` ConfigMap's mesh config sets the trust
@@ -589,14 +591,22 @@ class _Assembler:
     # workloads
 
     def workloads(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
-        unready = {(e.namespace, e.pod) for s in self.inv.slices for e in s.endpoints if e.pod and not e.ready}
+        # A terminating endpoint is written not ready whatever its pod's readiness: the pod says that.
+        unready = {
+            (e.namespace, e.pod)
+            for s in self.inv.slices
+            for e in s.endpoints
+            if e.pod and not (e.ready or e.terminating)
+        }
         unready |= {(e.namespace, e.pod) for e in self.inv.legacy_endpoints if e.pod and not e.ready}
+        terminating = {(e.namespace, e.pod) for s in self.inv.slices for e in s.endpoints if e.pod and e.terminating}
         groups: dict[tuple[Any, ...], list[kube.PodRecord]] = defaultdict(list)
         for pod in self.inv.pods:
             for k, (ip, _) in enumerate(pod.ips):
                 self.inside(pod.origin, f"Pod {pod.namespace}/{pod.name}: status.podIPs[{k}].ip", ip, "pod_cidrs")
             sidecar = pod.sidecar if pod.sidecar is not None else namespaces.get(pod.namespace, False)
             ready = pod.ready and (pod.namespace, pod.name) not in unready
+            ending = pod.deleting or (pod.namespace, pod.name) in terminating
             key = (
                 pod.namespace,
                 self.controller_name(pod),
@@ -605,12 +615,14 @@ class _Assembler:
                 sidecar,
                 tuple(family for _, family in pod.ips),
                 ready,
+                ending,
             )
             groups[key].append(pod)
         taken: set[tuple[str, str]] = set()
         out = []
-        # Ready groups first, so a controller's ready pods keep its name and the unready ones get a suffix.
-        for key in sorted(groups, key=lambda k: (k[0], k[1], not k[6], -len(groups[k]), k)):
+        # Ready groups first, terminating ones last, so a controller's ready pods keep its name and the
+        # others get a suffix.
+        for key in sorted(groups, key=lambda k: (k[0], k[1], k[7], not k[6], -len(groups[k]), k)):
             out.append(self.workload(key, sorted(groups[key], key=lambda p: p.name), taken))
         return out
 
@@ -631,7 +643,7 @@ class _Assembler:
         return name
 
     def workload(self, key: tuple[Any, ...], pods: list[kube.PodRecord], taken: set[tuple[str, str]]) -> dict[str, Any]:
-        namespace, base, labels, service_account, sidecar, families, ready = key
+        namespace, base, labels, service_account, sidecar, families, ready, ending = key
         name, n = base, 1
         while (namespace, name) in taken:
             n += 1
@@ -650,6 +662,8 @@ class _Assembler:
         }
         if not ready:
             workload["ready"] = False
+        if ending:
+            workload["terminating"] = True
         localities = [self.locality(pod.node) for pod in pods]
         if len(set(localities)) > 1:  # spread over zones: each pod's own, one workload as Istio sees it
             workload["pod_localities"] = [{"region": region, "zone": zone} for region, zone in localities]

@@ -11,6 +11,7 @@ accounts, sidecars, readiness, IPs of each family, which pods back which Service
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import re
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ class PodColumns:
     """Each workload's ``pod-template-hash`` (its ReplicaSet's name suffix)."""
     ready: list[bool]
     """Whether each workload's pods are ready (only explicit workloads can be unready)."""
+    terminating: list[bool]
+    """Whether each workload's pods are being deleted (only explicit workloads can be)."""
     injection_annotation: list[dict[str, str]]
     """``sidecar.istio.io/inject`` where a workload's sidecar differs from its namespace's injection."""
     first_pod: list[int]
@@ -94,6 +97,7 @@ class PodColumns:
             labels=_workload_labels(cluster),
             template_hash=[safe_suffix(f"{ns}/{name}", 10) for ns, name in zip(namespace, names, strict=True)],
             ready=workloads["ready"].tolist(),
+            terminating=workloads["terminating"].tolist(),
             injection_annotation=[
                 {} if has == injected else {_SIDECAR_INJECT: str(has).lower()}
                 for has, injected in zip(sidecar, injection.tolist(), strict=True)
@@ -302,12 +306,11 @@ def pods(columns: PodColumns) -> Iterator[dict[str, Any]]:
         owner = owner_reference("apps/v1", "ReplicaSet", ns, _replica_set_name(columns, w))
         spec = _template(columns, w, labels)["spec"] | {"containers": _containers(columns, w, columns.sidecar[w])}
         for pod in sorted(columns.pods_of(w), key=columns.pod_name.__getitem__):
+            meta = metadata("Pod", ns, columns.pod_name[pod], labels=labels, annotations=annotations, owner=owner)
             yield {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": metadata(
-                    "Pod", ns, columns.pod_name[pod], labels=labels, annotations=annotations, owner=owner
-                ),
+                "metadata": _deleting(meta) if columns.terminating[w] else meta,
                 "spec": spec | {"nodeName": columns.pod_node[pod]},
                 "status": _pod_status(columns, w, pod),
             }
@@ -366,12 +369,31 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
             }
 
 
+def _deleting(meta: dict[str, Any]) -> dict[str, Any]:
+    """A terminating pod's ``metadata``: deleted an hour after its creation, with the default grace
+    period, in ObjectMeta's field order."""
+    created = datetime.datetime.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    deleted = (created + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        out[key] = value
+        if key == "creationTimestamp":
+            out |= {"deletionTimestamp": deleted, "deletionGracePeriodSeconds": 30}
+    return out
+
+
 def _endpoint(columns: PodColumns, workload: int, pod: int, address: str, publish: bool) -> dict[str, Any]:
     serving = columns.ready[workload]
+    terminating = columns.terminating[workload]
     endpoint: dict[str, Any] = {
         "addresses": [address],
-        # The EndpointSlice controller writes ready as serving or publishNotReadyAddresses (podToEndpoint).
-        "conditions": {"ready": serving or publish, "serving": serving, "terminating": False},
+        # The EndpointSlice controller writes ready as serving and not terminating, or as
+        # publishNotReadyAddresses (podToEndpoint).
+        "conditions": {
+            "ready": (serving and not terminating) or publish,
+            "serving": serving,
+            "terminating": terminating,
+        },
         "targetRef": {
             "kind": "Pod",
             "namespace": columns.namespace[workload],

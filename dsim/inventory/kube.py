@@ -282,6 +282,8 @@ class EndpointRecord:
     ready: bool
     pod: str | None
     """The Pod behind it (``targetRef``), if any."""
+    terminating: bool = False
+    """Its ``conditions.terminating`` (a legacy Endpoints object does not say)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +319,9 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
         conditions = endpoint.get("conditions")
         # An unset condition means ready (discovery.k8s.io/v1).
         ready = not isinstance(conditions, dict) or conditions.get("ready") is not False
-        out.append(EndpointRecord(f.namespace, service, address, family, ready, _pod_ref(endpoint.get("targetRef"))))
+        terminating = isinstance(conditions, dict) and conditions.get("terminating") is True
+        pod = _pod_ref(endpoint.get("targetRef"))
+        out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, terminating))
     ports = tuple(
         (str(p.get("name") or ""), p["port"])
         for p in f.items("ports")
@@ -368,6 +372,8 @@ class PodRecord:
     owner: tuple[str, str] | None
     """(kind, name) of its controller."""
     node: str
+    deleting: bool = False
+    """Whether it has a ``metadata.deletionTimestamp`` (it is terminating)."""
 
 
 def read_pod(obj: KubeObject) -> PodRecord | Skip:
@@ -398,6 +404,7 @@ def read_pod(obj: KubeObject) -> PodRecord | Skip:
         ready=_pod_ready(f),
         owner=_controller(f),
         node=str(f.get("spec.nodeName", "", expect=str)),
+        deleting=f.get("metadata.deletionTimestamp") is not None,
     )
 
 

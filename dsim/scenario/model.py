@@ -293,6 +293,11 @@ class Workload:
     ``traffic_distribution``, which gets them as unhealthy ones (docs/istio-objects.md 2.5), and a
     Service with ``publish_not_ready_addresses``, which gets them as healthy ones; nor does a
     ServiceEntry's ``workloadSelector`` select them."""
+    terminating: bool = False
+    """Whether its pods are being deleted (a rollout's old pods, captured mid-way: ``dsim import`` reads
+    it). They run and get config like unready pods, but istiod never sends their endpoints, not even
+    to a Service with a ``traffic_distribution`` (``Terminating``), except behind
+    ``publish_not_ready_addresses``, whose slices still say ready (docs/istio-objects.md 2.5)."""
     pod_names: tuple[DnsName, ...] = ()
     """Its pods' names, first replicas first, as the cluster named them (``dsim import`` keeps them,
     so ``dsim dump <ns>/<pod>`` and ``dsim check`` find a real pod); the others are ``<name>-<ordinal>``."""

@@ -7,7 +7,7 @@ covers; services without port 80, whose hosts get virtual hosts of their own in 
 namespaces, the root one too, with any exportTo or a workloadSelector (and outlier detection, maybe
 failing over by a region list, or weights by locality, over pods in four zones of three regions;
 the mesh's own locality setting; services with a trafficDistribution or publishing unready
-addresses, unready workloads), sniffed and HTTP ports
+addresses, unready and terminating workloads), sniffed and HTTP ports
 sharing a number, and maybe a Sidecar with an outbound policy, an ingress listener and egress
 listeners on ports (priced from one proxy's messages per group: the groups must hold proxies of one
 config), each proxy's config is priced exactly: the vectorized accounting (the base view plus each
@@ -325,8 +325,9 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 "replicas": 2,
                 "locality": draw(LOCALITIES),
                 "pod_localities": [draw(LOCALITIES)],
-                # unready: selected (inbound, SANs), and unhealthy endpoints where distributed
-                **draw(st.sampled_from([{}, {}, {}, {"ready": False}])),
+                # unready: selected (inbound, SANs), and unhealthy endpoints where distributed;
+                # terminating: selected, endpoints only where published
+                **draw(st.sampled_from([{}, {}, {}, {"ready": False}, {"terminating": True}])),
             }
             for n, ns in SERVICES
             for v in ("v1", "v2")
