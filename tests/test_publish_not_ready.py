@@ -6,6 +6,7 @@ the generator, the accounting, ``dsim import`` and the export."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from envoy.config.core.v3 import health_check_pb2
@@ -39,9 +40,9 @@ def test_unready_pods_are_sent_healthy_where_the_service_publishes_them() -> Non
     assert _health(_assignment(_mesh(more=(LATE,)), "a/client-1", WEB))["r2/z1"] == [HEALTHY]
 
 
-def test_a_service_entry_still_takes_ready_pods_only() -> None:
-    """The ServiceEntry registry is fed from istiod's pod cache, which holds ready pods only: the
-    Service's flag does not reach it."""
+def entry_mesh(other: dict[str, Any], **service: Any) -> Cluster:
+    """web (``service``'s fields) with a ready pod and ``other``'s, and a ServiceEntry selecting
+    both by their labels (``app: web``)."""
     entry = {
         "name": "alias",
         "namespace": "a",
@@ -53,16 +54,22 @@ def test_a_service_entry_still_takes_ready_pods_only() -> None:
             "workloadSelector": {"labels": {"app": "web"}},
         },
     }
-    cluster = dsim.build_cluster(
+    return dsim.build_cluster(
         dsim.scenario_from_dict(
             {
                 "namespaces": [{"name": "a"}],
-                "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}], **PUBLISH}],
-                "workloads": [{"name": "web", "namespace": "a"}, {**LATE, "locality": {}}],
+                "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}], **service}],
+                "workloads": [{"name": "web", "namespace": "a"}, {**other, "locality": {}}],
                 "service_entries": [entry],
             }
         )
     )
+
+
+def test_a_service_entry_still_takes_ready_pods_only() -> None:
+    """The ServiceEntry registry is fed from istiod's pod cache, which holds ready pods only: the
+    Service's flag does not reach it."""
+    cluster = entry_mesh(LATE, **PUBLISH)
     sizes = {a.cluster_name: len(a.endpoints[0].lb_endpoints) for a in config_of(cluster, "a/web-0").endpoints}
     assert sizes == {"outbound|80||web.a.svc.cluster.local": 2, "outbound|80||web.internal": 1}
     assert_exact_every_design(cluster)

@@ -19,7 +19,7 @@ from tests.accounting_check import assert_exact_every_design
 from tests.config_helpers import config_of
 from tests.inventory.test_export import _round_trip, _sizes
 from tests.test_locality_failover import WEB, _assignment, _at
-from tests.test_publish_not_ready import PUBLISH
+from tests.test_publish_not_ready import PUBLISH, entry_mesh
 from tests.test_traffic_distribution import CLOSE, _health, _mesh
 
 ENDING = {
@@ -38,11 +38,13 @@ def test_a_terminating_pod_is_sent_to_no_one_but_behind_published_addresses() ->
     publishNotReadyAddresses, healthy. Either way its proxy keeps the Service's inbound side."""
     unready = {**ENDING, "terminating": False, "ready": False}
     assert _health(_assignment(_mesh(more=(unready,), **CLOSE), "a/client-1", WEB))["r2/z1"] == [HEALTHY, UNHEALTHY]
+    every = {"subsets": [{"name": "all", "labels": {"app": "web"}}]}  # a subset's endpoint set alike
     for ready in (True, False):
         ending = {**ENDING, "ready": ready}
-        close, published = _mesh(more=(ending,), **CLOSE), _mesh(more=(ending,), **PUBLISH)
-        assert _health(_assignment(close, "a/client-1", WEB))["r2/z1"] == [HEALTHY]
-        assert _health(_assignment(published, "a/client-1", WEB))["r2/z1"] == [HEALTHY, HEALTHY]
+        close, published = _mesh(more=(ending,), **CLOSE, **every), _mesh(more=(ending,), **PUBLISH, **every)
+        for name in (WEB, WEB.replace("||", "|all|")):
+            assert _health(_assignment(close, "a/client-1", name))["r2/z1"] == [HEALTHY]
+            assert _health(_assignment(published, "a/client-1", name))["r2/z1"] == [HEALTHY, HEALTHY]
         for cluster in (close, published):
             assert any(c.name.startswith("inbound|") for c in config_of(cluster, "a/old-0").clusters)
             assert_exact_every_design(cluster)
@@ -50,27 +52,7 @@ def test_a_terminating_pod_is_sent_to_no_one_but_behind_published_addresses() ->
 
 def test_a_service_entry_takes_no_terminating_pod() -> None:
     """istiod's pod cache leaves out a pod with a deletionTimestamp (shouldPodBeInEndpoints)."""
-    entry = {
-        "name": "alias",
-        "namespace": "a",
-        "spec": {
-            "hosts": ["web.internal"],
-            "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
-            "resolution": "STATIC",
-            "location": "MESH_INTERNAL",
-            "workloadSelector": {"labels": {"app": "web"}},
-        },
-    }
-    cluster = dsim.build_cluster(
-        dsim.scenario_from_dict(
-            {
-                "namespaces": [{"name": "a"}],
-                "services": [{"name": "web", "namespace": "a", "ports": [{"port": 80, "name": "http"}]}],
-                "workloads": [{"name": "web", "namespace": "a"}, {**ENDING, "locality": {}}],
-                "service_entries": [entry],
-            }
-        )
-    )
+    cluster = entry_mesh(ENDING)
     config = config_of(cluster, "a/web-0")
     sizes = {a.cluster_name: len(a.endpoints[0].lb_endpoints) for a in config.endpoints}
     assert sizes == {"outbound|80||web.a.svc.cluster.local": 1, "outbound|80||web.internal": 1}
@@ -79,6 +61,27 @@ def test_a_service_entry_takes_no_terminating_pod() -> None:
     assert b"/sa/default" in entry_cluster.SerializeToString()
     assert b"/sa/old" not in entry_cluster.SerializeToString()
     assert_exact_every_design(cluster)
+
+
+def test_the_import_reads_either_sign_and_names_terminating_pods_after_the_live_ones() -> None:
+    """A pod with a deletionTimestamp whose endpoint still says ready (the slice not yet written), and
+    one whose endpoint says terminating (the pod as captured before its deletion): both terminating,
+    one workload after the controller's live pods, named with a suffix."""
+    objects = list(inventory_objects(_mesh()))
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["metadata"]["name"] == "web-2":
+            obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        if obj["kind"] == "EndpointSlice":
+            for endpoint in obj["endpoints"] or []:
+                if endpoint["targetRef"]["name"] == "web-1":
+                    endpoint["conditions"] = {"ready": False, "serving": True, "terminating": True}
+    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    found = {
+        w["name"]: (w["pod_names"], w.get("terminating", False), w.get("ready", True))
+        for w in imported.scenario["workloads"]
+        if w["name"].startswith("web")
+    }
+    assert found == {"web": (["web-0"], False, True), "web-2": (["web-1", "web-2"], True, True)}
 
 
 def test_the_export_writes_terminating_pods_and_the_import_reads_them_back(tmp_path: Path) -> None:

@@ -111,10 +111,11 @@ class InboundRules:
         listing = service >= 0
         listing[listing] = ~mesh_external(self.cluster)[service[listing]]
         overrides = port_overrides(self.cluster)
-        override = np.zeros(len(service), np.int64)
-        if overrides:
-            override[:] = [overrides.get(key, 0) for key in zip(service.tolist(), port.tolist(), strict=True)]
-        return listing, override
+        if not overrides:
+            return listing, np.zeros(len(service), np.int64)
+        table = pd.DataFrame([(*key, target) for key, target in overrides.items()], columns=["service", "port", "to"])
+        found = pd.DataFrame({"service": service, "port": port}).merge(table, on=["service", "port"], how="left")
+        return listing, found["to"].fillna(0).to_numpy().astype(np.int64)
 
     def with_sidecar_pools(self, workload: np.ndarray, port: np.ndarray, policy: np.ndarray) -> np.ndarray:
         """``policy`` (per row, from :meth:`lookup`) with the pool each row's workload's Sidecar gives

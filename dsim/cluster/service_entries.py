@@ -6,7 +6,8 @@ entry's ports. dsim keeps one row per host (``services.entry`` names the entry) 
 first address of each family as its VIPs; the full address list, the resolution and the endpoints
 stay on the :class:`~dsim.scenario.istio.ServiceEntry` (``Cluster.istio.service_entries``), and
 the designs decide what each address becomes (``Design.entry_copies``). A ``workloadSelector``
-selects the ready pods of the entry's namespace whose labels hold it: they join ``service_workloads``.
+selects the ready pods (not terminating) of the entry's namespace whose labels hold it: they join
+``service_workloads``.
 
 Rows are appended after every Kubernetes Service, in entry order, so a Service's id never changes;
 a namespace that only ServiceEntries name is added to ``namespaces`` (without sidecar injection).
@@ -124,7 +125,8 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         chosen: list[int] = []
         if spec.workload_selector is not None:
             # Ready pods only: istiod's Kubernetes controller hands the ServiceEntry controller no
-            # unready pod (its pod handler, IsPodReady), so no endpoint, account or family of theirs.
+            # unready or terminating pod (its pod handler: IsPodReady, shouldPodBeInEndpoints), so no
+            # endpoint, account or family of theirs.
             chosen = [
                 w
                 for w in range(len(workloads))

@@ -40,11 +40,6 @@ from dsim.randomness import generator
 # per proxy), so LDS is in none of these, though a VirtualService's TCP routes or a ServiceEntry
 # change listeners too. A DestinationRule's subsets and consistent hash reach routes as well as
 # clusters and endpoint sets.
-_KEYED_BY_HOST: frozenset[ConfigKind] = frozenset({"endpoints", "service_create", "service_entry"})
-"""Changes istiod keys ``(ServiceEntry, host, namespace)``, a Service's or entry's (endpoint updates
-too, ``EDSUpdate``): each also reaches the proxies whose service targets hold the host. Not a
-deletion: istiod reads a proxy's targets again before it decides (``computeProxyState``), and the
-deleted host is no longer among them."""
 _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "endpoints": (EDS,),
     "service_create": (CDS, EDS, RDS),
@@ -53,6 +48,11 @@ _CHANGED_TYPES: dict[ConfigKind, tuple[int, ...]] = {
     "destination_rule": (CDS, EDS, RDS),
     "service_entry": (CDS, EDS, RDS),
 }
+_KEYED_BY_HOST: frozenset[ConfigKind] = frozenset({"endpoints", "service_create", "service_entry"})
+"""Changes istiod keys ``(ServiceEntry, host, namespace)``, a Service's or entry's (endpoint updates
+too, ``EDSUpdate``): each also reaches the proxies whose service targets hold the host. Not a
+deletion: istiod reads a proxy's targets again before it decides (``computeProxyState``), and the
+deleted host is no longer among them."""
 
 
 @dataclasses.dataclass(kw_only=True)

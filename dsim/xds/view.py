@@ -79,8 +79,8 @@ class EndpointRows:
     """Whether the pod runs a sidecar (``tlsMode: istio`` endpoint metadata)."""
     healthy: tuple[bool, ...]
     """Whether the endpoint is healthy: its pod is ready, or its Service publishes unready addresses
-    (an unready one is sent, unhealthy, only where its Service has a ``trafficDistribution``:
-    :meth:`dsim.cluster.Cluster.endpoint_workloads`)."""
+    (an unready one is sent, unhealthy, only where its Service has a ``trafficDistribution``, and a
+    terminating one only where it publishes them: :meth:`dsim.cluster.Cluster.endpoint_workloads`)."""
 
     def address(self, row: int, family: IpFamily) -> str:
         return self.ipv4[row] if family == "IPv4" else self.ipv6[row]
@@ -249,7 +249,7 @@ class ClusterIndex:
         self.workloads_of_service = _group(c.service_workloads, "service", "workload")
         self.targets_of = _group(service_targets(c), "workload", "service")
         self._listing = functools.partial(_listing, external=mesh_external(c), overrides=port_overrides(c))
-        # The endpoint sets' members: unready workloads only behind a Service with a distribution.
+        # The endpoint sets' members: unready and terminating workloads only behind some Services.
         self.endpoint_workloads_of_service = _group(c.endpoint_workloads("service"), "service", "workload")
         self.endpoint_workloads_of_subset = _group(c.endpoint_workloads("subset"), "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
