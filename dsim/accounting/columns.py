@@ -111,10 +111,6 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
             services["has_ipv6"], ipv6_text_length(services["vip6_hi"].to_numpy(), services["vip6_lo"].to_numpy()), 0
         ),
     }
-    names = services["name"].astype(str)
-    hosts = names.where(
-        entry, names + "." + c.namespaces["name"].astype(str).to_numpy()[service_ns] + f".svc.{s.mesh.cluster_domain}"
-    )
     target_ports = _port_frame(
         c.service_ports.assign(protocol=c.service_ports["protocol"].astype(str).map(inbound_protocol))
     )
@@ -165,7 +161,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         vip_length=vip_length,
         ports=port_frame.reset_index(drop=True),
         target_ports=target_ports,
-        host_id=pd.factorize(hosts)[0],
+        host_id=pd.factorize(c.service_hosts())[0],
         subsets=_view_subsets(all_subsets, objects),
         rule_length=_rule_lengths(objects, len(services)),
         objects=objects,
