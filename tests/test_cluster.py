@@ -130,24 +130,35 @@ def test_resolved_defaults_follow_kubernetes_and_istio() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "protocol"),
+    ("name", "number", "protocol"),
     [
-        ("http", "HTTP"),
-        ("http-web", "HTTP"),
-        ("HTTP2-x", "HTTP2"),
-        ("grpc-web", "GRPC"),
-        ("tcp", "TCP"),
-        ("https", "TCP"),
-        ("mongo-db", "TCP"),
-        ("web", "auto"),
-        ("", "auto"),
-        ("httpx", "auto"),
+        ("http", 80, "HTTP"),
+        ("http-web", 80, "HTTP"),
+        ("HTTP2-x", 80, "HTTP2"),
+        ("grpc-web", 80, "GRPC"),
+        ("tcp", 80, "TCP"),
+        ("https", 80, "TCP"),
+        ("mongo-db", 80, "TCP"),
+        ("http_proxy", 80, "HTTP"),
+        ("web", 80, "auto"),
+        ("", 80, "auto"),
+        ("httpx", 80, "auto"),
+        # Istio's well-known ports (SMTP, DNS, MySQL, MongoDB) are TCP where the name names nothing ...
+        ("", 25, "TCP"),
+        ("dns-tcp", 53, "TCP"),
+        ("db", 3306, "TCP"),
+        ("mongodb", 27017, "TCP"),
+        ("", 3307, "auto"),
+        # ... and what the name names where it does.
+        ("http-metrics", 3306, "HTTP"),
+        ("grpc-web", 27017, "GRPC"),
     ],
 )
-def test_port_protocol_from_name_follows_istio(name: str, protocol: str) -> None:
+def test_port_protocol_from_name_and_number_follows_istio(name: str, number: int, protocol: str) -> None:
+    """``ConvertProtocol`` (Istio 1.30, ``pkg/config/kube/conversion.go``)."""
     from dsim.scenario.resolve import protocol_from_port_name
 
-    assert protocol_from_port_name(name) == protocol
+    assert protocol_from_port_name(name, number) == protocol
 
 
 @pytest.mark.slow

@@ -253,6 +253,20 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "3 ports, which may all be grpc; list at least 3",
     ),
     (
+        "a detected protocol on a port Istio never sniffs",
+        lambda d: d["services"][1]["ports"].append({"port": 3306, "protocol": "auto"}),
+        "services[1].ports[1].protocol: 'auto' (detected) is not possible on port 3306: Istio never sniffs "
+        "ports 25, 53, 3306, 27017, and reads a Kubernetes port there whose name names no protocol as TCP; "
+        "expected another protocol (TCP is what Istio makes of it)",
+    ),
+    (
+        "a port Istio never sniffs in the detected pool",
+        lambda d: d.update(synthetic={"services": 10, "port_pools": {"auto": [8443, 53, 7070]}}),
+        "synthetic.port_pools.auto[1]: port 53 cannot be detected (sniffed): Istio never sniffs ports 25, 53, "
+        "3306, 27017, and reads a Kubernetes port there whose name names no protocol as TCP; expected it in "
+        "synthetic.port_pools.tcp",
+    ),
+    (
         "debounce after longer than max",
         lambda d: d.update(istiod={"debounce_after_s": 20}),
         "istiod.debounce_after_s: must be <= istiod.debounce_max_s (10.0) (got 20.0)",

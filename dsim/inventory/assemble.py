@@ -570,7 +570,7 @@ class _Assembler:
             target = resolved
         if target != port.port:
             out["target_port"] = target
-        if port.protocol is not None and port.protocol != protocol_from_port_name(port.name):
+        if port.protocol is not None and port.protocol != protocol_from_port_name(port.name, port.port):
             out["protocol"] = port.protocol
         return out
 

@@ -245,7 +245,7 @@ class _ServiceColumns:
             table["protocol"].astype(str).tolist(),
             strict=True,
         ):
-            ports[row[0]].append((row[1], row[2], row[3], _app_protocol(row[1], row[4])))
+            ports[row[0]].append((row[1], row[2], row[3], _app_protocol(row[1], row[2], row[4])))
         return _ServiceColumns(
             rows=frame.sort_values(["ns", "name"], kind="stable").index.tolist(),
             namespace=namespace,
@@ -265,9 +265,10 @@ def _family_tuple(text: str) -> tuple[IpFamily, ...]:
     return tuple(by_name[name] for name in text.split(","))
 
 
-def _app_protocol(name: str, protocol: str) -> str | None:
-    """``appProtocol`` for a port whose protocol its name does not imply (Istio reads it first)."""
-    if protocol == "auto" or protocol == protocol_from_port_name(name):
+def _app_protocol(name: str, number: int, protocol: str) -> str | None:
+    """``appProtocol`` for a port whose protocol its name and number do not imply (Istio reads it
+    instead of the name); ``auto`` names no protocol, so Istio detects it, as the scenario asks."""
+    if protocol == protocol_from_port_name(name, number):
         return None
     return protocol.lower()
 

@@ -186,10 +186,10 @@ class ServiceRecord:
     """Its ``spec.publishNotReadyAddresses``."""
 
 
-def app_protocol(value: str) -> Protocol:
-    """What Istio makes of a port's ``appProtocol`` (it is read before the port's name)."""
+def app_protocol(value: str, number: int) -> Protocol:
+    """What Istio makes of a port's ``appProtocol`` (it is read instead of the port's name)."""
     lowered = value.lower()
-    return _KUBERNETES_APP_PROTOCOLS.get(lowered) or protocol_from_port_name(lowered)
+    return _KUBERNETES_APP_PROTOCOLS.get(lowered) or protocol_from_port_name(lowered, number)
 
 
 def read_service(obj: KubeObject) -> ServiceRecord | Skip:
@@ -246,7 +246,7 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
         if isinstance(target, int) and not 1 <= target <= 65535:
             raise f.fail(f"{path}.targetPort", f"expected a port number from 1 to 65535 (got {target})")
         declared = raw.get("appProtocol")
-        protocol = app_protocol(declared) if isinstance(declared, str) and declared else None
+        protocol = app_protocol(declared, number) if isinstance(declared, str) and declared else None
         ports.append(PortRecord(number, name, target, protocol))
     return tuple(ports), tuple(skipped)
 

@@ -21,6 +21,7 @@ from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
 from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_path, setting_problem
 from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
+from dsim.scenario.resolve import WELL_KNOWN_PORTS
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
 FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
@@ -56,6 +57,15 @@ def _cidr_problem(text: str, family: IpFamily) -> str:
     except ValueError as e:
         return str(e) if len(str(e)) <= 2 * QUOTE_LIMIT else "not a network"  # the parser's words echo the text
     return "not a network"
+
+
+def _never_sniffed(what: str, expected: str) -> str:
+    """Why a detected (sniffed) protocol on one of Istio's well-known ports is refused."""
+    ports = ", ".join(map(str, sorted(WELL_KNOWN_PORTS)))
+    return (
+        f"{what}: Istio never sniffs ports {ports}, and reads a Kubernetes port there whose name "
+        f"names no protocol as TCP; expected {expected}"
+    )
 
 
 MAX_EXPORT_ENTRIES = 1_000
@@ -316,6 +326,15 @@ class _Checker:
             self.fail(join(path, "ports"), "must list at least one port")
         self.unique(join(path, "ports"), [p.port for p in ports], "port", attr="port")
         self.unique(join(path, "ports"), [p.name for p in ports if p.name], "port name", attr="name")
+        for k, port in enumerate(ports):
+            if port.protocol == "auto" and port.port in WELL_KNOWN_PORTS:
+                self.fail(
+                    join(join(join(path, "ports"), k), "protocol"),
+                    _never_sniffed(
+                        f"'auto' (detected) is not possible on port {port.port}",
+                        "another protocol (TCP is what Istio makes of it)",
+                    ),
+                )
 
     def unique(self, path: str, values: Sequence, what: str, attr: str = "name") -> None:
         first: dict[object, int] = {}
@@ -429,6 +448,11 @@ class _Checker:
             for k, port in enumerate(getattr(syn.port_pools, pool_name)):
                 if owner.setdefault(port, pool_name) != pool_name:
                     self.fail(join(where, k), f"port {port} is also in synthetic.port_pools.{owner[port]}")
+                if pool_name == "auto" and port in WELL_KNOWN_PORTS:
+                    self.fail(
+                        join(where, k),
+                        _never_sniffed(f"port {port} cannot be detected (sniffed)", "it in synthetic.port_pools.tcp"),
+                    )
         # A service's ports of one pool are distinct numbers drawn from that pool, so every
         # pool in use must hold as many ports as the widest service could draw from it.
         widest = max(c for c, w in syn.ports_per_service.items() if w > 0)

@@ -1,7 +1,7 @@
 """Fill every "derive it" default of a checked scenario, so later layers never guess.
 
 Derivations follow Kubernetes and Istio: a Service selects ``app: <name>``; a port's protocol
-comes from its name prefix (Istio's ``protocol.Parse`` rules); a workload's sidecar follows its
+comes from its name prefix and number (Istio's ``ConvertProtocol`` rules); a workload's sidecar follows its
 namespace's injection label; push throttle and connection rate are min(15 + 5·GOMAXPROCS, 100).
 """
 
@@ -27,7 +27,12 @@ _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "mongo": "TCP",
     "mysql": "TCP",
     "redis": "TCP",
+    "http_proxy": "HTTP",  # Istio's HTTP_PROXY, which a Service's port serves as HTTP (IsHTTP)
 }
+WELL_KNOWN_PORTS = frozenset({25, 53, 3306, 27017})
+"""SMTP, DNS, MySQL and MongoDB: ports Istio never sniffs, since sniffing breaks protocols where the
+server speaks first. A Kubernetes port on one whose name (or ``appProtocol``) names no protocol is
+TCP, not detected (``wellKnownPorts`` in ``pkg/config/kube/conversion.go``, Istio 1.30)."""
 
 
 def _prefix(name: str) -> str:
@@ -39,12 +44,16 @@ def names_tls_port(name: str) -> bool:
     return _prefix(name) in TLS_PREFIXES
 
 
-def protocol_from_port_name(name: str) -> Protocol:
-    """The protocol Istio infers from a port name; ``auto`` (sniffing) when it infers none."""
+def protocol_from_port_name(name: str, number: int) -> Protocol:
+    """The protocol Istio infers for a Kubernetes port from its name (or ``appProtocol``, which it reads
+    instead) and number (``ConvertProtocol``); ``auto`` (sniffing) when it infers none."""
     lowered = name.lower()
     if lowered.startswith("grpc-web"):
         return "GRPC"
-    return _PROTOCOL_BY_PREFIX.get(_prefix(lowered), "auto")
+    named = _PROTOCOL_BY_PREFIX.get(_prefix(lowered))
+    if named is not None:
+        return named
+    return "TCP" if number in WELL_KNOWN_PORTS else "auto"
 
 
 def istio_default_concurrency(gomaxprocs: int) -> int:
@@ -56,7 +65,7 @@ def _port(port: ServicePort) -> ServicePort:
     return dataclasses.replace(
         port,
         target_port=port.target_port or port.port,
-        protocol=port.protocol or protocol_from_port_name(port.name),
+        protocol=port.protocol or protocol_from_port_name(port.name, port.port),
     )
 
 

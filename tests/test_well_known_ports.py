@@ -1,0 +1,137 @@
+"""Istio's well-known ports (``docs/dual-stack-designs.md``, "A port's protocol"): a Kubernetes port on
+25, 53, 3306 or 27017 whose name (or ``appProtocol``) names no protocol is TCP, never sniffed
+(``ConvertProtocol``, Istio 1.30's ``pkg/config/kube/conversion.go``). Through the generator, the
+accounting, ``dsim import`` and the export."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import dsim
+from dsim.inventory.assemble import import_objects
+from dsim.inventory.export import inventory_objects
+from dsim.inventory.read import KubeObject
+from tests.accounting_check import assert_exact_every_design
+from tests.config_helpers import config_of
+from tests.inventory.test_export import _round_trip
+from tests.inventory.test_import import small_inventory
+
+HCM = "envoy.filters.network.http_connection_manager"
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+
+
+def _mesh() -> dsim.Cluster:
+    """A client and three one-port services: an unnamed port on 3306, one named ``db`` on 27017 and an
+    unnamed one on 3307 (not a well-known port)."""
+    services = [("mysql", 3306, ""), ("mongo", 27017, "db"), ("cache", 3307, "")]
+    return dsim.build_cluster(
+        dsim.scenario_from_dict(
+            {
+                "namespaces": [{"name": "a"}],
+                "services": [
+                    {"name": name, "namespace": "a", "ports": [{"port": port, "name": port_name}]}
+                    for name, port, port_name in services
+                ],
+                "workloads": [{"name": name, "namespace": "a"} for name, _, _ in services]
+                + [{"name": "client", "namespace": "a", "labels": {"app": "client"}}],
+            },
+            source="well-known ports",
+        )
+    )
+
+
+def _chain_ends_by_port(config: Any, direction: int) -> dict[int, list[str]]:
+    """The last filter's name of each chain (the default chain last) of each listener of
+    ``direction``, by the listener's port."""
+    found: dict[int, list[str]] = {}
+    for listener in config.listeners:
+        if listener.traffic_direction != direction or not listener.address.socket_address.port_value:
+            continue
+        chains = [
+            *listener.filter_chains,
+            *([listener.default_filter_chain] if listener.HasField("default_filter_chain") else []),
+        ]
+        found[listener.address.socket_address.port_value] = [chain.filters[-1].name for chain in chains]
+    return found
+
+
+def _inbound_chain_ends(cluster: dsim.Cluster, proxy: str, port: int) -> set[str]:
+    """What the chains of ``proxy``'s ``virtualInbound`` for ``port`` end with."""
+    (inbound,) = [listener for listener in config_of(cluster, proxy).listeners if listener.name == "virtualInbound"]
+    return {c.filters[-1].name for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == port}
+
+
+def test_a_port_istio_never_sniffs_is_tcp_where_its_name_names_nothing() -> None:
+    cluster = _mesh()
+    protocols = dict(
+        zip(cluster.service_ports["port"].tolist(), cluster.service_ports["protocol"].astype(str), strict=True)
+    )
+    assert protocols == {3306: "TCP", 27017: "TCP", 3307: "auto"}
+    client = config_of(cluster, "a/client-0")
+    outbound = _chain_ends_by_port(client, direction=2)
+    assert outbound[3306] == outbound[27017] == [TCP_PROXY]
+    assert outbound[3307] == [HCM, TCP_PROXY]  # detected: an HTTP chain, and TCP as the default
+    assert {r.name for r in client.routes} >= {"cache.a.svc.cluster.local:3307"}
+    assert not {r.name for r in client.routes} & {"mysql.a.svc.cluster.local:3306", "mongo.a.svc.cluster.local:27017"}
+    # The pod's own side: TCP chains only on its target port; on 3307, HTTP ones too (detected).
+    assert _inbound_chain_ends(cluster, "a/mysql-0", 3306) == {TCP_PROXY}
+    assert _inbound_chain_ends(cluster, "a/cache-0", 3307) == {TCP_PROXY, HCM}
+    assert_exact_every_design(cluster)
+
+
+def _import_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    objects = copy.deepcopy(small_inventory())
+    (service,) = [o for o in objects if o["kind"] == "Service"]
+    service["spec"]["ports"] = ports
+    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    (web,) = imported.scenario["services"]
+    return web["ports"]
+
+
+def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
+    ports = _import_ports(
+        [
+            {"name": "db", "port": 3306, "protocol": "TCP"},
+            {"name": "smtp", "port": 25, "protocol": "TCP", "appProtocol": "tcp"},
+            # appProtocol is read instead of the name: it names nothing, and 27018 is no well-known port ...
+            {"name": "tcp-x", "port": 27018, "protocol": "TCP", "appProtocol": "mongodb"},
+            # ... and 27017 is.
+            {"name": "http-x", "port": 27017, "protocol": "TCP", "appProtocol": "mongodb"},
+        ]
+    )
+    assert ports == [
+        {"port": 3306, "name": "db"},  # the name and number say TCP already ...
+        {"port": 25, "name": "smtp"},  # ... as the appProtocol does
+        {"port": 27018, "name": "tcp-x", "protocol": "auto"},
+        {"port": 27017, "name": "http-x", "protocol": "TCP"},
+    ]
+
+
+def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_it(tmp_path: Path) -> None:
+    original = dsim.build_cluster(
+        dsim.scenario_from_dict(
+            {
+                "namespaces": [{"name": "a"}],
+                "services": [
+                    {
+                        "name": "db",
+                        "namespace": "a",
+                        "ports": [
+                            {"port": 3306, "name": "db"},
+                            {"port": 3307, "name": "db-b", "protocol": "TCP"},
+                            {"port": 8080, "name": "http-web", "protocol": "auto"},  # detected, whatever its name
+                        ],
+                    }
+                ],
+                "workloads": [{"name": "db", "namespace": "a"}],
+            },
+            source="export",
+        )
+    )
+    (service,) = [o for o in inventory_objects(original) if o["kind"] == "Service"]
+    app_protocols = [(p["port"], p.get("appProtocol")) for p in service["spec"]["ports"]]
+    assert app_protocols == [(3306, None), (3307, "tcp"), (8080, "auto")]
+    again = _round_trip(original, tmp_path)
+    assert again.service_ports["protocol"].astype(str).tolist() == ["TCP", "TCP", "auto"]
