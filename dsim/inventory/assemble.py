@@ -618,12 +618,13 @@ class _Assembler:
                 ending,
             )
             groups[key].append(pod)
-        taken: set[tuple[str, str]] = set()
+        # Every controller's own name is its first group's; a suffix never takes another's (web-2).
+        names = _WorkloadNames(own={(k[0], k[1]) for k in groups})
         out = []
         # Ready groups first, terminating ones last, so a controller's ready pods keep its name and the
         # others get a suffix.
         for key in sorted(groups, key=lambda k: (k[0], k[1], k[7], not k[6], -len(groups[k]), k)):
-            out.append(self.workload(key, sorted(groups[key], key=lambda p: p.name), taken))
+            out.append(self.workload(key, sorted(groups[key], key=lambda p: p.name), names.take(key[0], key[1])))
         return out
 
     def locality(self, node_name: str) -> tuple[str, str]:
@@ -642,13 +643,8 @@ class _Assembler:
                 return name[: -len(pod.template_hash) - 1]
         return name
 
-    def workload(self, key: tuple[Any, ...], pods: list[kube.PodRecord], taken: set[tuple[str, str]]) -> dict[str, Any]:
-        namespace, base, labels, service_account, sidecar, families, ready, ending = key
-        name, n = base, 1
-        while (namespace, name) in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add((namespace, name))
+    def workload(self, key: tuple[Any, ...], pods: list[kube.PodRecord], name: str) -> dict[str, Any]:
+        namespace, _, labels, service_account, sidecar, families, ready, ending = key
         workload: dict[str, Any] = {
             "name": name,
             "namespace": namespace,
@@ -686,6 +682,24 @@ class _Assembler:
             if 0 <= position < len(origins):
                 raise InventoryError(origins[position], f"as the scenario's {e.path}", e.message) from None
             raise
+
+
+@dataclasses.dataclass
+class _WorkloadNames:
+    """Names for the workloads a namespace's pods group into: a controller's first group takes its
+    name, the others ``<name>-2``, ``<name>-3``... skipping any name another controller owns."""
+
+    own: set[tuple[str, str]]
+    """(namespace, name) of every controller (or bare pod) behind a group."""
+    taken: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+
+    def take(self, namespace: str, base: str) -> str:
+        name, n = base, 1
+        while (namespace, name) in self.taken or (name != base and (namespace, name) in self.own):
+            n += 1
+            name = f"{base}-{n}"
+        self.taken.add((namespace, name))
+        return name
 
 
 def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:

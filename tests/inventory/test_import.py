@@ -17,6 +17,8 @@ from dsim.cli import main
 from dsim.designs import design_names
 from dsim.errors import InventoryError
 from dsim.inventory import ImportOptions, import_inventory
+from dsim.inventory.assemble import import_objects
+from dsim.inventory.read import KubeObject
 from dsim.scenario.model import Mesh
 from dsim.xds.generate import ProxyConfig
 from dsim.xds.vocabulary import XDS_TYPES
@@ -139,6 +141,21 @@ def test_pods_group_into_workloads_and_unready_ones_are_no_endpoints(tmp_path: P
     # The Service still selects the unready pod: its proxy gets the inbound side (ServiceTargets
     # come from the pod's labels, not its readiness; GetProxyServiceTargets).
     assert any(c.name.startswith("inbound|") for c in config.clusters)
+
+
+def test_a_suffixed_workload_never_takes_another_controllers_name() -> None:
+    """web's unready pod would be web-2, the name of a Deployment of its own: it is web-3."""
+    other = _pod("web-2-6c9d8-ddddd", ["10.244.0.8", "fd00:10:244::8"], labels={"app": "web-2"})
+    other["metadata"]["labels"]["pod-template-hash"] = "6c9d8"
+    other["metadata"]["ownerReferences"][0]["name"] = "web-2-6c9d8"
+    objects = [*small_inventory(), other]
+    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    names = {w["name"]: w["pod_names"] for w in imported.scenario["workloads"]}
+    assert names == {
+        "web": ["web-5d8f7-aaaaa", "web-5d8f7-bbbbb"],
+        "web-3": ["web-5d8f7-ccccc"],
+        "web-2": ["web-2-6c9d8-ddddd"],
+    }
 
 
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
