@@ -101,6 +101,13 @@ def test_the_export_writes_terminating_pods_and_the_import_reads_them_back(tmp_p
         if e["targetRef"]["name"] == "old-0"
     ]
     assert conditions == [{"ready": False, "serving": True, "terminating": True}]
+    # Its controllers count it no more: what they are removing.
+    replicas = {
+        o["kind"]: (o["spec"]["replicas"], o["status"]["replicas"])
+        for o in objects
+        if o["kind"] in ("Deployment", "ReplicaSet") and o["metadata"]["name"].startswith("old")
+    }
+    assert replicas == {"Deployment": (0, 0), "ReplicaSet": (0, 0)}
     imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
     (ending,) = [w for w in imported.scenario["workloads"] if w.get("terminating")]
     assert ending["pod_names"] == ["old-0"]

@@ -198,10 +198,16 @@ def _replica_status(replicas: int, ready: bool) -> dict[str, Any]:
     return status
 
 
+def _desired_replicas(columns: PodColumns, workload: int) -> int:
+    """A workload's replicas as its controllers count them: none for terminating pods, which a
+    ReplicaSet no longer counts (they are what a scale-down or a rollout is removing)."""
+    return 0 if columns.terminating[workload] else columns.replicas[workload]
+
+
 def deployments(columns: PodColumns) -> Iterator[dict[str, Any]]:
     """One Deployment per workload, its replicas and pod labels as dsim has them."""
     for w in _workload_order(columns):
-        ns, labels, replicas = columns.namespace[w], columns.labels[w], columns.replicas[w]
+        ns, labels, replicas = columns.namespace[w], columns.labels[w], _desired_replicas(columns, w)
         yield {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -233,7 +239,7 @@ def _replica_set_name(columns: PodColumns, workload: int) -> str:
 def replica_sets(columns: PodColumns) -> Iterator[dict[str, Any]]:
     """The ReplicaSet each Deployment owns (its one revision), selecting its pods by ``pod-template-hash``."""
     for w in _workload_order(columns):
-        ns, labels, replicas = columns.namespace[w], _hashed_labels(columns, w), columns.replicas[w]
+        ns, labels, replicas = columns.namespace[w], _hashed_labels(columns, w), _desired_replicas(columns, w)
         annotations = {
             "deployment.kubernetes.io/desired-replicas": str(replicas),
             "deployment.kubernetes.io/max-replicas": str(replicas + (replicas + 3) // 4),  # maxSurge 25%
