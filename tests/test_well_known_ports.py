@@ -9,7 +9,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import dsim
+from dsim.errors import ScenarioError
 from dsim.inventory.assemble import import_objects
 from dsim.inventory.export import inventory_objects
 from dsim.inventory.read import KubeObject
@@ -23,18 +26,19 @@ TCP_PROXY = "envoy.filters.network.tcp_proxy"
 
 
 def _mesh() -> dsim.Cluster:
-    """A client and three one-port services: an unnamed port on 3306, one named ``db`` on 27017 and an
-    unnamed one on 3307 (not a well-known port)."""
-    services = [("mysql", 3306, ""), ("mongo", 27017, "db"), ("cache", 3307, "")]
+    """A client and four one-port services: an unnamed port on 3306 (to 13306), one named ``db`` on
+    27017, and unnamed ones on 3307 and 8080 (to 3306): the service port decides, not the target."""
+    services = [("mysql", 3306, "", 13306), ("mongo", 27017, "db", 27017), ("cache", 3307, "", 3307)]
+    services.append(("web", 8080, "", 3306))
     return dsim.build_cluster(
         dsim.scenario_from_dict(
             {
                 "namespaces": [{"name": "a"}],
                 "services": [
-                    {"name": name, "namespace": "a", "ports": [{"port": port, "name": port_name}]}
-                    for name, port, port_name in services
+                    {"name": name, "namespace": "a", "ports": [{"port": port, "name": port_name, "target_port": to}]}
+                    for name, port, port_name, to in services
                 ],
-                "workloads": [{"name": name, "namespace": "a"} for name, _, _ in services]
+                "workloads": [{"name": name, "namespace": "a"} for name, *_ in services]
                 + [{"name": "client", "namespace": "a", "labels": {"app": "client"}}],
             },
             source="well-known ports",
@@ -68,7 +72,7 @@ def test_a_port_istio_never_sniffs_is_tcp_where_its_name_names_nothing() -> None
     protocols = dict(
         zip(cluster.service_ports["port"].tolist(), cluster.service_ports["protocol"].astype(str), strict=True)
     )
-    assert protocols == {3306: "TCP", 27017: "TCP", 3307: "auto"}
+    assert protocols == {3306: "TCP", 27017: "TCP", 3307: "auto", 8080: "auto"}
     client = config_of(cluster, "a/client-0")
     outbound = _chain_ends_by_port(client, direction=2)
     assert outbound[3306] == outbound[27017] == [TCP_PROXY]
@@ -76,36 +80,79 @@ def test_a_port_istio_never_sniffs_is_tcp_where_its_name_names_nothing() -> None
     assert {r.name for r in client.routes} >= {"cache.a.svc.cluster.local:3307"}
     assert not {r.name for r in client.routes} & {"mysql.a.svc.cluster.local:3306", "mongo.a.svc.cluster.local:27017"}
     # The pod's own side: TCP chains only on its target port; on 3307, HTTP ones too (detected).
-    assert _inbound_chain_ends(cluster, "a/mysql-0", 3306) == {TCP_PROXY}
+    assert _inbound_chain_ends(cluster, "a/mysql-0", 13306) == {TCP_PROXY}
+    assert _inbound_chain_ends(cluster, "a/web-0", 3306) == {TCP_PROXY, HCM}
     assert _inbound_chain_ends(cluster, "a/cache-0", 3307) == {TCP_PROXY, HCM}
     assert_exact_every_design(cluster)
 
 
-def _import_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _import_ports(ports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The scenario's ports of web given ``ports``, and the ports left out, by why."""
     objects = copy.deepcopy(small_inventory())
     (service,) = [o for o in objects if o["kind"] == "Service"]
     service["spec"]["ports"] = ports
     imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
     (web,) = imported.scenario["services"]
-    return web["ports"]
+    return web["ports"], {why: n for (kind, why), n in imported.skipped().items() if kind == "Service port"}
 
 
 def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
-    ports = _import_ports(
+    ports, _ = _import_ports(
         [
-            {"name": "db", "port": 3306, "protocol": "TCP"},
+            {"name": "db", "port": 3306, "protocol": "TCP", "targetPort": 13306},
+            {"name": "web", "port": 8080, "protocol": "TCP", "targetPort": 3306},  # the service port decides
             {"name": "smtp", "port": 25, "protocol": "TCP", "appProtocol": "tcp"},
             # appProtocol is read instead of the name: it names nothing, and 27018 is no well-known port ...
             {"name": "tcp-x", "port": 27018, "protocol": "TCP", "appProtocol": "mongodb"},
             # ... and 27017 is.
             {"name": "http-x", "port": 27017, "protocol": "TCP", "appProtocol": "mongodb"},
+            {"name": "tcp-dns", "port": 53, "protocol": "TCP", "targetPort": 5353, "appProtocol": "dns"},
+            # Kubernetes' own appProtocol values count as written only (Istio compares them case-sensitively).
+            {"name": "tcp-h2c", "port": 8081, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"},
+            {"name": "web-b", "port": 8082, "protocol": "TCP", "appProtocol": "Kubernetes.io/H2C"},
         ]
     )
     assert ports == [
-        {"port": 3306, "name": "db"},  # the name and number say TCP already ...
+        {"port": 3306, "name": "db", "target_port": 13306},  # the name and number say TCP already ...
+        {"port": 8080, "name": "web", "target_port": 3306},
         {"port": 25, "name": "smtp"},  # ... as the appProtocol does
         {"port": 27018, "name": "tcp-x", "protocol": "auto"},
         {"port": 27017, "name": "http-x", "protocol": "TCP"},
+        {"port": 53, "name": "tcp-dns", "target_port": 5353},  # TCP by its number, as its name says
+        {"port": 8081, "name": "tcp-h2c", "protocol": "HTTP2"},
+        {"port": 8082, "name": "web-b"},  # detected, as its name says
+    ]
+
+
+def test_a_port_istio_reads_as_udp_is_left_out_by_the_import_and_refused_in_a_scenario() -> None:
+    """Istio builds no outbound listener or cluster for it, and dsim does not model its own side."""
+    ports, skipped = _import_ports(
+        [
+            {"name": "http", "port": 80, "protocol": "TCP"},
+            {"name": "udp-statsd", "port": 8125, "protocol": "TCP"},
+            {"name": "tcp-x", "port": 8126, "protocol": "TCP", "appProtocol": "udp"},
+            {"name": "udp-y", "port": 8127, "protocol": "TCP", "appProtocol": "tcp"},  # appProtocol first
+            {"name": "udp-z", "port": 8128, "protocol": "TCP", "appProtocol": "statsd"},  # detected
+        ]
+    )
+    assert ports == [
+        {"port": 80, "name": "http"},
+        {"port": 8127, "name": "udp-y", "protocol": "TCP"},
+        {"port": 8128, "name": "udp-z", "protocol": "auto"},  # said, though the name gives dsim auto
+    ]
+    assert {why.split(" (")[0]: n for why, n in skipped.items()} == {
+        "TCP, UDP by its name": 1,
+        "TCP, UDP by its appProtocol": 1,
+    }
+    scenario = {
+        "namespaces": [{"name": "a"}],
+        "services": [{"name": "web", "namespace": "a", "ports": [{"port": 8125, "name": "udp-statsd"}]}],
+    }
+    with pytest.raises(ScenarioError, match=r"services\[0\]\.ports\[0\]\.name: Istio reads a port named 'udp-statsd'"):
+        dsim.scenario_from_dict(scenario, source="udp")
+    scenario["services"][0]["ports"][0]["protocol"] = "TCP"  # as its appProtocol would say
+    assert dsim.build_cluster(dsim.scenario_from_dict(scenario, source="udp")).service_ports["protocol"].tolist() == [
+        "TCP"
     ]
 
 
@@ -122,6 +169,9 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
                             {"port": 3306, "name": "db"},
                             {"port": 3307, "name": "db-b", "protocol": "TCP"},
                             {"port": 8080, "name": "http-web", "protocol": "auto"},  # detected, whatever its name
+                            {"port": 3308, "name": "db-c", "target_port": 3306},  # the service port decides
+                            {"port": 25, "name": "mail", "target_port": 2525},
+                            {"port": 8125, "name": "udp-stats", "protocol": "auto"},  # Istio would read UDP
                         ],
                     }
                 ],
@@ -132,6 +182,6 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
     )
     (service,) = [o for o in inventory_objects(original) if o["kind"] == "Service"]
     app_protocols = [(p["port"], p.get("appProtocol")) for p in service["spec"]["ports"]]
-    assert app_protocols == [(3306, None), (3307, "tcp"), (8080, "auto")]
+    assert app_protocols == [(3306, None), (3307, "tcp"), (8080, "auto"), (3308, None), (25, None), (8125, "auto")]
     again = _round_trip(original, tmp_path)
-    assert again.service_ports["protocol"].astype(str).tolist() == ["TCP", "TCP", "auto"]
+    assert again.service_ports["protocol"].astype(str).tolist() == ["TCP", "TCP", "auto", "auto", "TCP", "auto"]

@@ -64,7 +64,20 @@ revision, is left out of endpoints' metadata where another revision is written: 
 change the config's bytes)."""
 
 # Istio's protocol port-name prefixes (dsim.scenario.resolve plus the ones Istio also knows).
-PROTOCOL_PREFIXES = ("grpc-web", "http2", "https", "http", "grpc", "tcp", "tls", "mongo", "mysql", "redis", "udp")
+PROTOCOL_PREFIXES = (
+    "grpc-web",
+    "http_proxy",
+    "http2",
+    "https",
+    "http",
+    "grpc",
+    "tcp",
+    "tls",
+    "mongo",
+    "mysql",
+    "redis",
+    "udp",
+)
 _KEPT_LABEL_KEYS = frozenset({"app", "version"})
 _KEPT_LABEL_PREFIXES = frozenset({"app.kubernetes.io", "topology.kubernetes.io", "kubernetes.io", "istio.io"})
 _SYNTHETIC = re.compile(r"(ns-\d{4}|svc-\d{5})\Z")  # dsim.scenario.synthetic_names' forms

@@ -53,7 +53,7 @@ from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.load import scenario_from_dict
 from dsim.scenario.model import ROOT_NAMESPACE, Scenario
-from dsim.scenario.resolve import protocol_from_port_name
+from dsim.scenario.resolve import names_udp, protocol_from_port_name
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 """Namespaces whose workloads are the platform's, not the mesh's (pilot-load skips them too)."""
@@ -512,7 +512,7 @@ class _Assembler:
                 self.inv.counts[("Service", IMPORTED)] -= 1
                 continue
             for why in record.skipped_ports:
-                self.inv.skip("Service port", f"{why.split()[0]} (Istio's sidecar does not proxy it)")
+                self.inv.skip("Service port", why)
             for k, ip in enumerate(record.cluster_ips):
                 self.inside(
                     record.origin,
@@ -570,7 +570,9 @@ class _Assembler:
             target = resolved
         if target != port.port:
             out["target_port"] = target
-        if port.protocol is not None and port.protocol != protocol_from_port_name(port.name, port.port):
+        # A udp name needs its protocol said even where it matches: without one the scenario reads UDP.
+        implied = None if names_udp(port.name) else protocol_from_port_name(port.name, port.port)
+        if port.protocol is not None and port.protocol != implied:
             out["protocol"] = port.protocol
         return out
 

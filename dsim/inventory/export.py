@@ -58,7 +58,7 @@ from dsim.scenario.discovery import INJECTION_LABEL
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
 from dsim.scenario.mesh_settings import MESHCONFIG_KEYS, mesh_settings_to_istio
 from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
-from dsim.scenario.resolve import protocol_from_port_name
+from dsim.scenario.resolve import names_udp, protocol_from_port_name
 
 InventoryForm = Literal["list-yaml", "yaml-stream", "json"]
 _EXPORT_TO = "networking.istio.io/exportTo"
@@ -267,8 +267,9 @@ def _family_tuple(text: str) -> tuple[IpFamily, ...]:
 
 def _app_protocol(name: str, number: int, protocol: str) -> str | None:
     """``appProtocol`` for a port whose protocol its name and number do not imply (Istio reads it
-    instead of the name); ``auto`` names no protocol, so Istio detects it, as the scenario asks."""
-    if protocol == protocol_from_port_name(name, number):
+    instead of the name); ``auto`` names no protocol, so Istio detects it, as the scenario asks. A
+    ``udp`` name always has one: Istio would read the name as UDP."""
+    if protocol == protocol_from_port_name(name, number) and not names_udp(name):
         return None
     return protocol.lower()
 

@@ -20,7 +20,7 @@ from dsim.errors import InventoryError, quote
 from dsim.inventory.read import KubeObject
 from dsim.inventory.traffic_distribution import ANNOTATION
 from dsim.scenario.model import Protocol
-from dsim.scenario.resolve import protocol_from_port_name
+from dsim.scenario.resolve import names_udp, protocol_from_port_name
 
 SIDECAR_CONTAINER = "istio-proxy"
 """The container istio's injector adds (as a native sidecar it is an init container)."""
@@ -177,7 +177,8 @@ class ServiceRecord:
     export_to: str | None
     """The ``networking.istio.io/exportTo`` annotation's text."""
     skipped_ports: tuple[str, ...]
-    """Why each port left out was left out (UDP and SCTP: Istio's sidecar does not proxy them)."""
+    """Why each port left out was left out, as the import's skip reason (UDP and SCTP ports, and TCP
+    ones Istio reads as UDP)."""
     traffic_distribution: object = None
     """Its ``spec.trafficDistribution``, as written."""
     traffic_annotation: object = None
@@ -187,9 +188,9 @@ class ServiceRecord:
 
 
 def app_protocol(value: str, number: int) -> Protocol:
-    """What Istio makes of a port's ``appProtocol`` (it is read instead of the port's name)."""
-    lowered = value.lower()
-    return _KUBERNETES_APP_PROTOCOLS.get(lowered) or protocol_from_port_name(lowered, number)
+    """What Istio makes of a port's ``appProtocol`` (it is read instead of the port's name; Kubernetes'
+    own values only as written, ``ConvertProtocol`` compares them case-sensitively)."""
+    return _KUBERNETES_APP_PROTOCOLS.get(value) or protocol_from_port_name(value, number)
 
 
 def read_service(obj: KubeObject) -> ServiceRecord | Skip:
@@ -203,7 +204,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | Skip:
         raise f.fail("spec.ports", "missing or empty (every Service but a headless or ExternalName one has ports)")
     ports, skipped = _service_ports(f)
     if not ports:
-        return Skip("Service", "only UDP or SCTP ports (Istio's sidecar does not proxy them)")
+        return Skip("Service", "only UDP or SCTP ports, or TCP ones Istio reads as UDP (its sidecar proxies none)")
     families, cluster_ips = _service_addresses(f)
     selector = f.mapping("spec.selector") or None
     annotations = f.mapping("metadata.annotations")
@@ -234,8 +235,10 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
         if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
             raise f.fail(f"{path}.port", f"expected a port number from 1 to 65535 (got {quote(number)})")
         transport = raw.get("protocol", "TCP")
+        if transport not in ("TCP", "UDP", "SCTP"):
+            raise f.fail(f"{path}.protocol", f"expected TCP, UDP or SCTP (got {quote(transport)})")
         if transport != "TCP":
-            skipped.append(f"{transport} port {number}")
+            skipped.append(f"{transport} (Istio's sidecar does not proxy it)")
             continue
         name = raw.get("name", "")
         if not isinstance(name, str):
@@ -246,7 +249,14 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
         if isinstance(target, int) and not 1 <= target <= 65535:
             raise f.fail(f"{path}.targetPort", f"expected a port number from 1 to 65535 (got {target})")
         declared = raw.get("appProtocol")
-        protocol = app_protocol(declared, number) if isinstance(declared, str) and declared else None
+        read = declared if isinstance(declared, str) and declared else None
+        if names_udp(name if read is None else read):
+            skipped.append(
+                f"TCP, UDP by its {'name' if read is None else 'appProtocol'} (Istio reads it as UDP and builds "
+                "no outbound listener or cluster for it; dsim does not model it)"
+            )
+            continue
+        protocol = app_protocol(read, number) if read is not None else None
         ports.append(PortRecord(number, name, target, protocol))
     return tuple(ports), tuple(skipped)
 

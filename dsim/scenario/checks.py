@@ -21,7 +21,7 @@ from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
 from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_path, setting_problem
 from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
-from dsim.scenario.resolve import WELL_KNOWN_PORTS
+from dsim.scenario.resolve import WELL_KNOWN_PORTS, names_udp
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
 FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
@@ -327,6 +327,13 @@ class _Checker:
         self.unique(join(path, "ports"), [p.port for p in ports], "port", attr="port")
         self.unique(join(path, "ports"), [p.name for p in ports if p.name], "port name", attr="name")
         for k, port in enumerate(ports):
+            if port.protocol is None and names_udp(port.name):
+                self.fail(
+                    join(join(join(path, "ports"), k), "name"),
+                    f"Istio reads a port named {quote(port.name)} as UDP, which its sidecars proxy on no "
+                    "outbound listener or cluster and dsim does not model; expected another name, or the "
+                    "port's protocol",
+                )
             if port.protocol == "auto" and port.port in WELL_KNOWN_PORTS:
                 self.fail(
                     join(join(join(path, "ports"), k), "protocol"),

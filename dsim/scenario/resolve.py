@@ -39,6 +39,12 @@ def _prefix(name: str) -> str:
     return name.lower().split("-", 1)[0]
 
 
+def names_udp(name: str) -> bool:
+    """Whether Istio reads a port name (or ``appProtocol``) as UDP (``protocol.Parse``): a port its
+    sidecars proxy on no outbound listener or cluster, which dsim does not model."""
+    return _prefix(name) == "udp"
+
+
 def names_tls_port(name: str) -> bool:
     """Whether a port name tells Istio the port is HTTPS or TLS (:data:`TLS_PREFIXES`)."""
     return _prefix(name) in TLS_PREFIXES

@@ -13,6 +13,7 @@ import yaml
 import dsim
 from dsim.inventory.anonymize import anonymize
 from dsim.scenario.load import scenario_from_dict
+from dsim.scenario.resolve import protocol_from_port_name
 from tests.conftest import SCENARIOS
 
 SHIPPED = ("istio-objects.yaml", "istio-blog-dual-stack.yaml")
@@ -150,6 +151,26 @@ def test_port_names_keep_the_protocol_prefix() -> None:
     assert len(names[2]) == len("grpc-cart")
     assert names[4].startswith("tcp-")
     assert names[4] != "tcp-postgres"
+
+
+def test_every_port_keeps_the_protocol_istio_reads_in_it() -> None:
+    """Names and numbers together decide it (``docs/dual-stack-designs.md``, "A port's protocol")."""
+    data = _shipped("istio-objects.yaml")
+    written = [
+        ("http_proxy", 8080),
+        ("http_proxy-egress", 8081),
+        ("grpc-web-ui", 8082),
+        ("mongo-main", 27018),
+        ("udp-x", 5000),
+        ("db", 3306),
+        ("", 53),
+        ("admin", 9901),
+    ]
+    data["services"][0]["ports"] = [{"name": name, "port": number} for name, number in written]
+    out = anonymize(data, key="k")
+    hashed = [(p["name"], p["port"]) for p in out["services"][0]["ports"]]
+    assert hashed[-1][0] != "admin"  # a name that names no protocol is hashed
+    assert [protocol_from_port_name(*p) for p in hashed] == [protocol_from_port_name(*p) for p in written]
 
 
 def test_addresses_keep_family_cidr_and_length() -> None:

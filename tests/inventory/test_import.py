@@ -158,6 +158,15 @@ def test_a_suffixed_workload_never_takes_another_controllers_name() -> None:
     }
 
 
+def test_a_port_of_no_transport_kubernetes_knows_is_refused_in_one_line() -> None:
+    objects = small_inventory()
+    objects[1]["spec"]["ports"][0]["protocol"] = "x" * 500
+    with pytest.raises(InventoryError) as caught:
+        import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    assert "spec.ports[0].protocol: expected TCP, UDP or SCTP (got 'xxxx" in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
     objects = small_inventory()
     objects.append(
