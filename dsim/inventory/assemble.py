@@ -296,10 +296,23 @@ class _Inventory:
         self.mesh_config = _embedded_yaml(field, "data.mesh")
 
 
+_KEYS_SHOWN = 6
+"""The most keys a refusal of a mapping that is no Kubernetes object names."""
+
+
 def _not_an_object(body: Any) -> str:
     scenario_keys = {"services", "workloads", "namespaces", "synthetic", "churn"}
     if isinstance(body, dict) and scenario_keys & set(body):
         return "a dsim scenario, not a cluster capture (keep scenarios out of the files and folders you import)"
+    if isinstance(body, dict):  # name what is wrong, not the whole object (a pod is kilobytes)
+        kind = body.get("kind")
+        problem = "no kind" if kind is None else f"kind {quote(kind, short=True)}, not a name"
+        keys = [quote(key, short=True) for key in list(body)[:_KEYS_SHOWN]]
+        more = f", ... ({len(body)} keys)" if len(body) > _KEYS_SHOWN else ""
+        return (
+            f"not a Kubernetes object ({problem}; expected one with apiVersion, kind and metadata; "
+            f"its keys: {', '.join(keys) or 'none'}{more})"
+        )
     return f"not a Kubernetes object (expected one with apiVersion, kind and metadata; got {quote(body)})"
 
 

@@ -167,6 +167,17 @@ def test_a_port_of_no_transport_kubernetes_knows_is_refused_in_one_line() -> Non
     assert len(str(caught.value)) < 300
 
 
+def test_an_object_without_a_kind_is_refused_by_what_it_lacks_not_quoted_whole() -> None:
+    pod = small_inventory()[2]
+    del pod["kind"]
+    with pytest.raises(InventoryError) as caught:
+        import_objects([KubeObject(body=pod, origin="items[2]")])
+    assert str(caught.value) == (
+        "items[2]: not a Kubernetes object (no kind; expected one with apiVersion, kind and metadata; "
+        "its keys: 'apiVersion', 'metadata', 'spec', 'status')"
+    )
+
+
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
     objects = small_inventory()
     objects.append(
