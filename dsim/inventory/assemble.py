@@ -93,6 +93,11 @@ _NOT_MODELLED = {
     "ReferenceGrant": "Gateway API is not modelled",
 }
 SELECTORLESS = "no selector (its endpoints are written by hand, not chosen from pods; not modelled)"
+NODE_LOCAL_NOTE = (
+    "internalTrafficPolicy Local is not modelled: istiod sends each proxy only the endpoints on its own "
+    "node (filterIstioEndpoint), and dsim, which places pods in zones, not on nodes, sends them all, so "
+    "these Services' endpoint sets are larger than Istio's"
+)
 # Istio object metadata dsim's reader understands; the rest is the cluster's bookkeeping.
 _KEPT_METADATA = ("name", "namespace")
 
@@ -519,6 +524,7 @@ class _Assembler:
             slice_ports[(s.namespace, s.service)].update(s.ports)
         out = []
         same_node: list[str] = []
+        node_local: list[str] = []
         for record in sorted(self.inv.services, key=lambda r: (r.namespace, r.name)):
             if record.selector is None:
                 self.inv.skip("Service", SELECTORLESS)
@@ -548,11 +554,14 @@ class _Assembler:
                 service["traffic_distribution"] = distribution
             if record.publish_not_ready:
                 service["publish_not_ready_addresses"] = True
+            if record.node_local:
+                node_local.append(f"{record.namespace}/{record.name}")
             out.append(service)
             self.origins["services"].append(record.origin)
-        if same_node:
-            more = f", ... ({len(same_node):,} Services)" if len(same_node) > 3 else ""
-            self.inv.notes.append(f"{', '.join(same_node[:3])}{more}: {SAME_NODE_NOTE}")
+        for names, note in ((same_node, SAME_NODE_NOTE), (node_local, NODE_LOCAL_NOTE)):
+            if names:
+                more = f", ... ({len(names):,} Services)" if len(names) > 3 else ""
+                self.inv.notes.append(f"{', '.join(names[:3])}{more}: {note}")
         return out
 
     def traffic_distribution(self, record: kube.ServiceRecord, changed: list[str]) -> str | None:

@@ -185,6 +185,8 @@ class ServiceRecord:
     """Its ``networking.istio.io/traffic-distribution`` annotation, as written."""
     publish_not_ready: bool = False
     """Its ``spec.publishNotReadyAddresses``."""
+    node_local: bool = False
+    """Its ``spec.internalTrafficPolicy`` is ``Local``."""
 
 
 def app_protocol(value: str, number: int) -> Protocol:
@@ -221,6 +223,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | Skip:
         traffic_distribution=f.get("spec.trafficDistribution"),
         traffic_annotation=annotations.get(TRAFFIC_DISTRIBUTION),
         publish_not_ready=f.get("spec.publishNotReadyAddresses", False, expect=bool),
+        node_local=f.get("spec.internalTrafficPolicy") == "Local",
     )
 
 

@@ -17,7 +17,7 @@ from dsim.cli import main
 from dsim.designs import design_names
 from dsim.errors import InventoryError
 from dsim.inventory import ImportOptions, import_inventory
-from dsim.inventory.assemble import import_objects
+from dsim.inventory.assemble import NODE_LOCAL_NOTE, import_objects
 from dsim.inventory.read import KubeObject
 from dsim.scenario.model import Mesh
 from dsim.xds.generate import ProxyConfig
@@ -176,6 +176,18 @@ def test_an_object_without_a_kind_is_refused_by_what_it_lacks_not_quoted_whole()
         "items[2]: not a Kubernetes object (no kind; expected one with apiVersion, kind and metadata; "
         "its keys: 'apiVersion', 'metadata', 'spec', 'status')"
     )
+
+
+def test_a_node_local_service_is_imported_with_a_note_of_what_dsim_leaves_out() -> None:
+    """istiod sends its clients only the endpoints on their own node; dsim has no nodes."""
+    objects = small_inventory()
+    objects[1]["spec"]["internalTrafficPolicy"] = "Local"
+    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    assert [s["name"] for s in imported.scenario["services"]] == ["web"]
+    assert f"shop/web: {NODE_LOCAL_NOTE}" in imported.notes
+    objects[1]["spec"]["internalTrafficPolicy"] = "Cluster"
+    again = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    assert not [note for note in again.notes if "internalTrafficPolicy" in note]
 
 
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
