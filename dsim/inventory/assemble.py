@@ -51,8 +51,9 @@ from dsim.inventory.traffic_distribution import (
 )
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
+from dsim.scenario.istio.rules import is_dns1123_subdomain
 from dsim.scenario.load import scenario_from_dict
-from dsim.scenario.model import ROOT_NAMESPACE, Scenario
+from dsim.scenario.model import ROOT_NAMESPACE, Mesh, Scenario
 from dsim.scenario.resolve import names_udp, protocol_from_port_name
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -290,7 +291,17 @@ class _Inventory:
         config = _embedded_yaml(field, "data.ClusterConfiguration")
         networking = config.get("networking")
         if not isinstance(networking, dict):
-            return  # no subnets stated
+            return  # no subnets or domain stated
+        domain = networking.get("dnsDomain")
+        if domain is not None:
+            # The kubelet's cluster domain, which Service hosts end in (Istio is installed with it).
+            if not isinstance(domain, str) or not is_dns1123_subdomain(domain):
+                raise field.fail(
+                    "data.ClusterConfiguration: networking.dnsDomain",
+                    f"{quote(domain)} is not a cluster domain (a lowercase DNS name, such as cluster.local)",
+                )
+            if domain != Mesh().cluster_domain:
+                self.mesh["cluster_domain"] = domain
         for key, target in (("podSubnet", "pod_cidrs"), ("serviceSubnet", "service_cidrs")):
             for text_cidr in str(networking.get(key) or "").split(","):
                 if text_cidr.strip():

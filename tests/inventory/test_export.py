@@ -418,7 +418,7 @@ def test_the_hand_written_inventories_are_kubectl_output() -> None:
 )
 def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[str, list[str]]) -> None:
     """STRICT mTLS, a trust domain, REGISTRY_ONLY, HTTP/2 upgrade, default exportTo lists, the connect timeout,
-    keepalive and retry policy change every sidecar's
+    keepalive, retry policy and cluster domain change every sidecar's
     config: the export writes them where a cluster keeps them (a root PeerAuthentication, the ``istio``
     ConfigMap), and the import reads them; an object that took a default is written without it."""
     data = yaml.safe_load((SCENARIOS / "istio-objects.yaml").read_text())
@@ -435,6 +435,7 @@ def test_mesh_settings_travel_with_the_inventory(tmp_path: Path, defaults: dict[
         "connect_timeout": "2500ms",
         "tcp_keepalive": {"time": "600s", "probes": 4},
         "default_http_retry_policy": {"attempts": 3, "retryOn": "gateway-error,409"},
+        "cluster_domain": "corp.example",  # kubeadm's dnsDomain
     }
     original = dsim.build_cluster(dsim.scenario_from_dict(data, source="strict"))
     imported = _round_trip(original, tmp_path)

@@ -190,6 +190,27 @@ def test_a_node_local_service_is_imported_with_a_note_of_what_dsim_leaves_out() 
     assert not [note for note in again.notes if "internalTrafficPolicy" in note]
 
 
+def test_the_cluster_domain_comes_from_kubeadm_and_a_bad_one_is_refused_in_one_line() -> None:
+    def imported(domain: object) -> Any:
+        kubeadm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+            "data": {"ClusterConfiguration": yaml.safe_dump({"networking": {"dnsDomain": domain}})},
+        }
+        objects = [*small_inventory(), kubeadm]
+        return import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+
+    assert imported("corp.example").scenario["mesh"]["cluster_domain"] == "corp.example"
+    assert "cluster_domain" not in imported("cluster.local").scenario["mesh"]  # the default goes unsaid
+    with pytest.raises(InventoryError) as caught:
+        imported("Corp_Local")
+    assert str(caught.value) == (
+        "items[5]: ConfigMap kube-system/kubeadm-config: data.ClusterConfiguration: networking.dnsDomain: "
+        "'Corp_Local' is not a cluster domain (a lowercase DNS name, such as cluster.local)"
+    )
+
+
 def test_an_unready_endpoint_in_a_slice_makes_its_pod_unready(tmp_path: Path) -> None:
     objects = small_inventory()
     objects.append(
