@@ -94,6 +94,10 @@ _NOT_MODELLED = {
     "ReferenceGrant": "Gateway API is not modelled",
 }
 SELECTORLESS = "no selector (its endpoints are written by hand, not chosen from pods; not modelled)"
+ALIAS_NOTE = (
+    "ExternalName Services aliasing a mesh host are not modelled: Istio adds their names to that host's "
+    "virtual hosts and TLS matches (resolveServiceAliases), which dsim leaves out"
+)
 NODE_LOCAL_NOTE = (
     "internalTrafficPolicy Local is not modelled: istiod sends each proxy only the endpoints on its own "
     "node (filterIstioEndpoint), and dsim, which places pods in zones, not on nodes, sends them all, so "
@@ -159,6 +163,7 @@ class _Inventory:
         self.notes: list[str] = []
         self.namespaces: dict[str, kube.NamespaceRecord] = {}
         self.services: list[kube.ServiceRecord] = []
+        self.aliases: list[kube.AliasRecord] = []
         self.slices: list[kube.SliceRecord] = []
         self.legacy_endpoints: list[kube.EndpointRecord] = []
         self.pods: list[kube.PodRecord] = []
@@ -243,7 +248,7 @@ class _Inventory:
 
         readers: dict[str, Callable[[KubeObject], object]] = {
             "Namespace": keep(kube.read_namespace, lambda r: self.namespaces.__setitem__(r.name, r)),
-            "Service": keep(kube.read_service, self.services.append),
+            "Service": self.take_service,
             "EndpointSlice": keep(kube.read_endpoint_slice, self.slices.append),
             "Endpoints": keep(kube.read_endpoints, self.legacy_endpoints.extend),
             "Pod": keep(kube.read_pod, self.pods.append),
@@ -251,6 +256,15 @@ class _Inventory:
         }
         owner = keep(kube.read_owner, lambda r: self.controllers.__setitem__(*r))
         return readers | dict.fromkeys(_CONTROLLERS, owner)
+
+    def take_service(self, obj: KubeObject) -> object:
+        record = kube.read_service(obj)
+        if isinstance(record, kube.AliasRecord):
+            self.aliases.append(record)
+            return kube.Skip("Service", kube.EXTERNAL_NAME)
+        if isinstance(record, kube.ServiceRecord):
+            self.services.append(record)
+        return record
 
     def take_istio(self, obj: KubeObject, field: kube.Field, group: str, kind: str) -> None:
         if kind in MODELLED_ISTIO_KINDS and group == API_GROUP:
@@ -412,6 +426,7 @@ class _Assembler:
         annotated = [name for name, ns in self.inv.namespaces.items() if known(ns.traffic_annotation)]
         entries = [obj["metadata"].get("namespace", "default") for _, obj in self.inv.istio.get("ServiceEntry", [])]
         self.inv.notes.extend(unmodelled_notes(annotated, entries))
+        self.inv.notes.extend(self.alias_notes(services))
         for kind, key in _ISTIO_LISTS.items():
             objects = sorted(self.inv.istio.get(kind, []), key=lambda item: _object_key(item[1]))
             if objects:
@@ -420,6 +435,29 @@ class _Assembler:
         imported = Imported(data, self.inv.counts, self.inv.notes)
         self.check(imported)
         return imported
+
+    def alias_notes(self, services: list[dict[str, Any]]) -> list[str]:
+        """A note naming the ExternalName Services that alias a mesh host: Istio 1.30 adds their
+        names to that host's virtual hosts and TLS matches (``resolveServiceAliases``), which dsim
+        does not model. One aliasing a host outside the mesh gets nothing from istiod at all."""
+        domain = self.inv.mesh.get("cluster_domain", Mesh().cluster_domain)
+        hosts = {f"{s['name']}.{s['namespace']}.svc.{domain}" for s in services}
+        for _, entry in self.inv.istio.get("ServiceEntry", []):
+            hosts.update(h for h in entry.get("spec", {}).get("hosts", ()) if isinstance(h, str))
+        # An alias of an alias is one of what that one aliases (Istio follows the chain).
+        aliased = {f"{a.name}.{a.namespace}.svc.{domain}": a.target for a in self.inv.aliases}
+        found = []
+        for alias in sorted(self.inv.aliases):
+            target, seen = alias.target, {alias.target}
+            while target in aliased and aliased[target] not in seen:
+                target = aliased[target]
+                seen.add(target)
+            if target in hosts:
+                found.append(f"{alias.namespace}/{alias.name} ({target})")
+        if not found:
+            return []
+        more = f", ... ({len(found):,} Services)" if len(found) > 3 else ""
+        return [f"{', '.join(found[:3])}{more}: {ALIAS_NOTE}"]
 
     def description(self) -> str:
         """Where the mesh came from and what was left out of it: every run's report carries it."""

@@ -195,11 +195,24 @@ def app_protocol(value: str, number: int) -> Protocol:
     return _KUBERNETES_APP_PROTOCOLS.get(value) or protocol_from_port_name(value, number)
 
 
-def read_service(obj: KubeObject) -> ServiceRecord | Skip:
+class AliasRecord(NamedTuple):
+    """An ExternalName Service: to Istio 1.30 an alias of the host it names (``Resolution: Alias``),
+    given no listener or cluster of its own (``ConvertService``)."""
+
+    namespace: str
+    name: str
+    target: str
+    """Its ``spec.externalName``."""
+
+
+EXTERNAL_NAME = "ExternalName (an alias: Istio builds it no listener or cluster; the notes name any of a mesh host)"
+
+
+def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
     f = Field(obj)
     kind = f.get("spec.type", "ClusterIP", expect=str)
     if kind == "ExternalName":
-        return Skip("Service", "ExternalName (a DNS alias with no ClusterIP; dsim does not model it)")
+        return AliasRecord(f.namespace, f.name, f.get("spec.externalName", "", expect=str))
     if f.get("spec.clusterIP") == "None":
         return Skip("Service", "headless (clusterIP: None; Istio gives each endpoint its own listener there)")
     if not f.items("spec.ports"):

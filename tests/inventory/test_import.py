@@ -17,7 +17,8 @@ from dsim.cli import main
 from dsim.designs import design_names
 from dsim.errors import InventoryError
 from dsim.inventory import ImportOptions, import_inventory
-from dsim.inventory.assemble import NODE_LOCAL_NOTE, import_objects
+from dsim.inventory.assemble import ALIAS_NOTE, NODE_LOCAL_NOTE, import_objects
+from dsim.inventory.kube import EXTERNAL_NAME
 from dsim.inventory.read import KubeObject
 from dsim.scenario.model import Mesh
 from dsim.xds.generate import ProxyConfig
@@ -188,6 +189,39 @@ def test_a_node_local_service_is_imported_with_a_note_of_what_dsim_leaves_out() 
     objects[1]["spec"]["internalTrafficPolicy"] = "Cluster"
     again = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
     assert not [note for note in again.notes if "internalTrafficPolicy" in note]
+
+
+def test_external_name_services_aliasing_a_mesh_host_are_named_in_a_note() -> None:
+    """Istio 1.30 makes them aliases: nothing of their own, their names in the host's virtual hosts
+    (followed through an alias of an alias); one of a host outside the mesh gets nothing at all."""
+
+    def alias(name: str, target: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"type": "ExternalName", "externalName": target},
+        }
+
+    aliases = [
+        alias("front", "web.shop.svc.cluster.local"),
+        alias("front-2", "front.shop.svc.cluster.local"),
+        alias("db", "db.example.com"),
+        alias("loop", "loop-2.shop.svc.cluster.local"),
+        alias("loop-2", "loop.shop.svc.cluster.local"),
+    ]
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"hosts": ["api.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]},
+    }
+    objects = [*small_inventory(), *aliases, alias("api", "api.example.com"), entry]
+    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    assert imported.skipped()[("Service", EXTERNAL_NAME)] == 6
+    notes = [note for note in imported.notes if note.endswith(ALIAS_NOTE)]
+    web = "web.shop.svc.cluster.local"
+    assert notes == [f"shop/api (api.example.com), shop/front ({web}), shop/front-2 ({web}): {ALIAS_NOTE}"]
 
 
 def test_the_cluster_domain_comes_from_kubeadm_and_a_bad_one_is_refused_in_one_line() -> None:
