@@ -45,10 +45,14 @@ def fast_path(path: Path, stages: tuple[Stage, ...] = ("cluster", "config", "run
     return None
 
 
-def describe(case: Case, error: BaseException) -> str:
+def describe_escape(error: BaseException) -> str:
+    """What escaped and where it was raised."""
     where = traceback.extract_tb(error.__traceback__)[-1]
-    done = "; ".join(case.mutations)
-    return f"case {case.number} ({case.base}: {done}): {error!r} at {where.filename}:{where.lineno}"
+    return f"{error!r} at {where.filename}:{where.lineno}"
+
+
+def describe(case: Case, error: BaseException) -> str:
+    return f"case {case.number} ({case.base}: {'; '.join(case.mutations)}): {describe_escape(error)}"
 
 
 @pytest.mark.slow

@@ -13,11 +13,10 @@ from envoy.config.core.v3 import health_check_pb2
 
 import dsim
 from dsim.cluster import Cluster
-from dsim.inventory.assemble import import_objects
 from dsim.inventory.export import inventory_objects
-from dsim.inventory.read import KubeObject
 from tests.accounting_check import assert_exact_every_design
 from tests.config_helpers import config_of
+from tests.inventory.captures import imported_from
 from tests.inventory.test_export import _round_trip, _sizes
 from tests.test_locality_failover import WEB, _assignment, _at
 from tests.test_traffic_distribution import CLOSE, _health, _mesh
@@ -88,7 +87,7 @@ def test_the_export_writes_the_flag_and_ready_slices_and_the_import_reads_them_b
         if e["targetRef"]["name"].startswith("late")
     ]
     assert conditions == [{"ready": True, "serving": False, "terminating": False}]
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     (service,) = [s for s in imported.scenario["services"] if s["name"] == "web"]
     assert service["publish_not_ready_addresses"] is True
     # the pod's own Ready condition still says unready

@@ -12,11 +12,10 @@ import pandas as pd
 from envoy.config.core.v3 import health_check_pb2
 
 import dsim
-from dsim.inventory.assemble import import_objects
 from dsim.inventory.export import inventory_objects
-from dsim.inventory.read import KubeObject
 from tests.accounting_check import assert_exact_every_design
 from tests.config_helpers import config_of
+from tests.inventory.captures import imported_from
 from tests.inventory.test_export import _round_trip, _sizes
 from tests.test_locality_failover import WEB, _assignment, _at
 from tests.test_publish_not_ready import PUBLISH, entry_mesh
@@ -75,7 +74,7 @@ def test_the_import_reads_either_sign_and_names_terminating_pods_after_the_live_
             for endpoint in obj["endpoints"] or []:
                 if endpoint["targetRef"]["name"] == "web-1":
                     endpoint["conditions"] = {"ready": False, "serving": True, "terminating": True}
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     found = {
         w["name"]: (w["pod_names"], w.get("terminating", False), w.get("ready", True))
         for w in imported.scenario["workloads"]
@@ -108,7 +107,7 @@ def test_the_export_writes_terminating_pods_and_the_import_reads_them_back(tmp_p
         if o["kind"] in ("Deployment", "ReplicaSet") and o["metadata"]["name"].startswith("old")
     }
     assert replicas == {"Deployment": (0, 0), "ReplicaSet": (0, 0)}
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     (ending,) = [w for w in imported.scenario["workloads"] if w.get("terminating")]
     assert ending["pod_names"] == ["old-0"]
     assert ending.get("ready", True) is True

@@ -24,15 +24,14 @@ from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
 from dsim.errors import ScenarioError
-from dsim.inventory.assemble import import_objects
 from dsim.inventory.export import inventory_objects
-from dsim.inventory.read import KubeObject
 from dsim.inventory.traffic_distribution import SAME_NODE_NOTE, traffic_distribution
 from dsim.scenario.load import scenario_to_yaml
 from dsim.xds.dump import dump_table
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import config_of
 from tests.conftest import SCENARIOS
+from tests.inventory.captures import imported_from
 from tests.inventory.test_export import _round_trip, _sizes
 from tests.rule_helpers import dr
 from tests.test_locality_failover import (
@@ -239,7 +238,7 @@ def test_import_carries_the_distribution_over() -> None:
             obj["spec"]["trafficDistribution"] = "PreferSameZone"
         elif obj["kind"] == "Service" and meta["name"] in ("by-node", "anywhere"):
             meta["annotations"] = {annotation: "PreferSameNode" if meta["name"] == "by-node" else "Any"}
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     found = {s["name"]: s.get("traffic_distribution") for s in imported.scenario["services"]}
     assert found == {
         "anywhere": None,

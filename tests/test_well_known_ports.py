@@ -13,13 +13,11 @@ import pytest
 
 import dsim
 from dsim.errors import ScenarioError
-from dsim.inventory.assemble import import_objects
 from dsim.inventory.export import inventory_objects
-from dsim.inventory.read import KubeObject
 from tests.accounting_check import assert_exact_every_design
 from tests.config_helpers import config_of
+from tests.inventory.captures import imported_from, small_inventory
 from tests.inventory.test_export import _round_trip
-from tests.inventory.test_import import small_inventory
 
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -91,7 +89,7 @@ def _import_ports(ports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], di
     objects = copy.deepcopy(small_inventory())
     (service,) = [o for o in objects if o["kind"] == "Service"]
     service["spec"]["ports"] = ports
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     (web,) = imported.scenario["services"]
     return web["ports"], {why: n for (kind, why), n in imported.skipped().items() if kind == "Service port"}
 
@@ -133,16 +131,23 @@ def test_a_port_istio_reads_as_udp_is_left_out_by_the_import_and_refused_in_a_sc
             {"name": "tcp-x", "port": 8126, "protocol": "TCP", "appProtocol": "udp"},
             {"name": "udp-y", "port": 8127, "protocol": "TCP", "appProtocol": "tcp"},  # appProtocol first
             {"name": "udp-z", "port": 8128, "protocol": "TCP", "appProtocol": "statsd"},  # detected
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            # SCTP is read by the name as TCP is (ConvertProtocol singles out UDP alone).
+            {"name": "tcp-s", "port": 9999, "protocol": "SCTP"},
+            {"name": "udp-s", "port": 9998, "protocol": "SCTP"},
         ]
     )
     assert ports == [
         {"port": 80, "name": "http"},
         {"port": 8127, "name": "udp-y", "protocol": "TCP"},
         {"port": 8128, "name": "udp-z", "protocol": "auto"},  # said, though the name gives dsim auto
+        {"port": 9999, "name": "tcp-s"},
     ]
     assert {why.split(" (")[0]: n for why, n in skipped.items()} == {
         "TCP, UDP by its name": 1,
         "TCP, UDP by its appProtocol": 1,
+        "UDP": 1,
+        "SCTP, UDP by its name": 1,
     }
     scenario = {
         "namespaces": [{"name": "a"}],

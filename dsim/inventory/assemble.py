@@ -327,7 +327,9 @@ class _Inventory:
 
 
 _KEYS_SHOWN = 6
-"""The most keys a refusal of a mapping that is no Kubernetes object names."""
+_KEYS_TEXT = 80
+"""The most keys, and about the most characters of them, a refusal of a mapping that is no
+Kubernetes object names."""
 
 
 def _not_an_object(body: Any) -> str:
@@ -337,8 +339,12 @@ def _not_an_object(body: Any) -> str:
     if isinstance(body, dict):  # name what is wrong, not the whole object (a pod is kilobytes)
         kind = body.get("kind")
         problem = "no kind" if kind is None else f"kind {quote(kind, short=True)}, not a name"
-        keys = [quote(key, short=True) for key in list(body)[:_KEYS_SHOWN]]
-        more = f", ... ({len(body)} keys)" if len(body) > _KEYS_SHOWN else ""
+        keys: list[str] = []
+        for key in list(body)[:_KEYS_SHOWN]:
+            if sum(map(len, keys)) > _KEYS_TEXT:
+                break
+            keys.append(quote(key, short=True))
+        more = f", ... ({len(body)} keys)" if len(body) > len(keys) else ""
         return (
             f"not a Kubernetes object ({problem}; expected one with apiVersion, kind and metadata; "
             f"its keys: {', '.join(keys) or 'none'}{more})"

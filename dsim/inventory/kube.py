@@ -177,8 +177,8 @@ class ServiceRecord:
     export_to: str | None
     """The ``networking.istio.io/exportTo`` annotation's text."""
     skipped_ports: tuple[str, ...]
-    """Why each port left out was left out, as the import's skip reason (UDP and SCTP ports, and TCP
-    ones Istio reads as UDP)."""
+    """Why each port left out was left out, as the import's skip reason (UDP ports, and ones Istio reads
+    as UDP by their name or ``appProtocol``)."""
     traffic_distribution: object = None
     """Its ``spec.trafficDistribution``, as written."""
     traffic_annotation: object = None
@@ -205,6 +205,10 @@ class AliasRecord(NamedTuple):
     """Its ``spec.externalName``."""
 
 
+UDP_LEFT_OUT = (
+    "(Istio builds it no outbound listener or cluster; the inbound TCP chains and cluster it still builds "
+    "on the pods are not modelled)"
+)
 EXTERNAL_NAME = "ExternalName (an alias: Istio builds it no listener or cluster; the notes name any of a mesh host)"
 
 
@@ -219,7 +223,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
         raise f.fail("spec.ports", "missing or empty (every Service but a headless or ExternalName one has ports)")
     ports, skipped = _service_ports(f)
     if not ports:
-        return Skip("Service", "only UDP or SCTP ports, or TCP ones Istio reads as UDP (its sidecar proxies none)")
+        return Skip("Service", f"only UDP ports, or ones Istio reads as UDP {UDP_LEFT_OUT}")
     families, cluster_ips = _service_addresses(f)
     selector = f.mapping("spec.selector") or None
     annotations = f.mapping("metadata.annotations")
@@ -253,9 +257,10 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
         transport = raw.get("protocol", "TCP")
         if transport not in ("TCP", "UDP", "SCTP"):
             raise f.fail(f"{path}.protocol", f"expected TCP, UDP or SCTP (got {quote(transport)})")
-        if transport != "TCP":
-            skipped.append(f"{transport} (Istio's sidecar does not proxy it)")
+        if transport == "UDP":
+            skipped.append(f"UDP {UDP_LEFT_OUT}")
             continue
+        # An SCTP port is read by its name as a TCP one is (ConvertProtocol singles out UDP alone).
         name = raw.get("name", "")
         if not isinstance(name, str):
             raise f.fail(f"{path}.name", f"expected a string (got {quote(name)})")
@@ -267,10 +272,7 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
         declared = raw.get("appProtocol")
         read = declared if isinstance(declared, str) and declared else None
         if names_udp(name if read is None else read):
-            skipped.append(
-                f"TCP, UDP by its {'name' if read is None else 'appProtocol'} (Istio reads it as UDP and builds "
-                "no outbound listener or cluster for it; dsim does not model it)"
-            )
+            skipped.append(f"{transport}, UDP by its {'name' if read is None else 'appProtocol'} {UDP_LEFT_OUT}")
             continue
         protocol = app_protocol(read, number) if read is not None else None
         ports.append(PortRecord(number, name, target, protocol))

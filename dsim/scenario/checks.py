@@ -330,9 +330,9 @@ class _Checker:
             if port.protocol is None and names_udp(port.name):
                 self.fail(
                     join(join(join(path, "ports"), k), "name"),
-                    f"Istio reads a port named {quote(port.name)} as UDP, which its sidecars proxy on no "
-                    "outbound listener or cluster and dsim does not model; expected another name, or the "
-                    "port's protocol",
+                    f"Istio reads a port named {quote(port.name)} as UDP: no outbound listener or cluster, "
+                    "only inbound chains on its pods, which dsim does not model; expected another name, or "
+                    "the port's protocol (as an appProtocol would give it; dsim import writes it so)",
                 )
             if port.protocol == "auto" and port.port in WELL_KNOWN_PORTS:
                 self.fail(

@@ -1,6 +1,9 @@
-"""Mutated cluster captures for the import fuzz: the repository's captures (``coverage.yaml``, as
-``kubectl get -o yaml`` prints a kind cluster, and the small hand-written one of the import tests)
-with one to three values replaced by a hostile one, a key removed or a list item repeated.
+"""Mutated cluster captures for the import fuzz: the repository's captures (``coverage.yaml``, a
+hand-written stream of every shape the import reads, and the small one of the import tests) with
+one to three changes each: a value or a whole object replaced by a hostile one (wrong types, huge,
+negative and non-finite numbers, control characters, long text, values the import reads such as
+``udp-x`` or ``Local``), a key removed, or an item repeated (an object twice is a capture that
+overlaps).
 
 Case ``n`` of a seed is the same capture on every machine: each case draws from its own
 ``random.Random(f"{seed}:{n}")``, so a failing case is reproduced from its number alone.
@@ -9,90 +12,66 @@ Case ``n`` of a seed is the same capture on every machine: each case draws from 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import yaml
+from dsim.inventory.read import read_objects
+from tests.conftest import DATA
+from tests.inventory.captures import small_inventory
+from tests.scenario_mutations import _paths
 
-from tests.inventory.test_import import small_inventory
-
-COVERAGE = Path(__file__).resolve().parents[1] / "data" / "inventories" / "coverage.yaml"
 HOSTILE: tuple[Any, ...] = (
-    None,
-    -1,
-    0,
-    2**70,
-    1.5,
-    float("nan"),
-    True,
-    "",
-    "-",
-    "x" * 5000,
-    "é" * 70,
-    "\x00",
-    "None",
-    "True",
-    [],
-    {},
-    [None],
-    [1, 2],
-    {"a": None},
-    {"": ""},
-    "10.244.0.5",
-    "::1",
-    "999.1.1.1",
-    "fd00::/8",
-    "UDP",
-    "SCTP",
-    "http-x",
-    "kube-system",
-    65536,
+    *(None, -1, 0, 2**70, 1.5, float("nan"), True, "", "-", "x" * 5000, "é" * 70, "\x00", "None", "True"),
+    *([], {}, [None], [1, 2], {"a": None}, {"": ""}),
+    *("10.244.0.5", "::1", "999.1.1.1", "fd00::/8", "UDP", "SCTP", "kube-system", 65536, 53, 3306),
+    *("http-x", "udp-x", "Local", "ExternalName", "None", "kubernetes.io/h2c", "Kubernetes.io/H2C"),
+    *("PreferSameNode", "web.shop.svc.cluster.local", "corp.example"),
 )
 
 
-def _bases() -> list[list[dict[str, Any]]]:
-    documents = [d for d in yaml.safe_load_all(COVERAGE.read_text(encoding="utf-8")) if d]
-    coverage = [obj for d in documents for obj in (d.get("items") or [d])]
+@dataclasses.dataclass(frozen=True)
+class CaptureCase:
+    number: int
+    mutations: tuple[str, ...]
+    objects: list[Any]
+
+
+def _bases() -> list[list[Any]]:
+    coverage = [obj.body for obj in read_objects([DATA / "inventories" / "coverage.yaml"])]
     return [coverage, small_inventory()]
 
 
-def _places(node: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every path into ``node`` below the objects themselves (an object's own fields and deeper)."""
-    if len(at) >= 2:
-        yield at
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in children:
-        yield from _places(child, (*at, key))
+_BASES = _bases()
 
 
-def _mutate(objects: list[Any], rng: random.Random) -> list[str]:
-    done = []
-    for _ in range(rng.randint(1, 3)):
-        places = list(_places(objects))
-        at = rng.choice(places)
-        parent = objects
-        for key in at[:-1]:
-            parent = parent[key]
-        key, roll = at[-1], rng.random()
-        if roll < 0.15 and isinstance(parent, dict):
-            del parent[key]
-            done.append(f"removed {at}")
-        elif roll < 0.25 and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[key]))
-            done.append(f"repeated {at}")
-        else:
-            value = rng.choice(HOSTILE)
-            parent[key] = copy.deepcopy(value)
-            done.append(f"{at} = {value!r:.40}")
-    return done
+def _mutate(objects: list[Any], rng: random.Random) -> str:
+    at = rng.choice(_paths(objects))
+    parent = objects
+    for key in at[:-1]:
+        parent = parent[key]
+    key, roll = at[-1], rng.random()
+    if roll < 0.15 and isinstance(parent, dict):
+        del parent[key]
+        return f"removed {at}"
+    if roll < 0.25 and isinstance(parent, list):
+        parent.append(copy.deepcopy(parent[key]))
+        return f"repeated {at}"
+    value = rng.choice(HOSTILE)
+    parent[key] = copy.deepcopy(value)
+    return f"{at} = {value!r:.40}"
 
 
-def cases(count: int, seed: int) -> Iterator[tuple[int, list[str], list[Any]]]:
-    """(number, what was mutated, the objects) of ``count`` cases of ``seed``."""
-    bases = _bases()
-    for number in range(count):
-        rng = random.Random(f"{seed}:{number}")
-        objects = copy.deepcopy(bases[rng.randrange(len(bases))])
-        yield number, _mutate(objects, rng), objects
+def case(seed: int, number: int) -> CaptureCase:
+    """Case ``number`` of ``seed``'s sequence."""
+    rng = random.Random(f"{seed}:{number}")
+    objects = copy.deepcopy(_BASES[rng.randrange(len(_BASES))])
+    done = tuple(_mutate(objects, rng) for _ in range(rng.choice([1, 1, 2, 3])))
+    return CaptureCase(number, done, objects)
+
+
+def cases(seed: int, count: int, start: int = 0) -> Iterator[CaptureCase]:
+    """Cases ``start`` to ``start + count - 1`` of ``seed``'s sequence."""
+    for number in range(start, start + count):
+        yield case(seed, number)

@@ -24,59 +24,11 @@ from dsim.scenario.model import Mesh
 from dsim.xds.generate import ProxyConfig
 from dsim.xds.vocabulary import XDS_TYPES
 from tests.conftest import DATA, SCENARIOS
+from tests.inventory.captures import imported_from, small_inventory, web_pod
 
 INVENTORIES = DATA / "inventories"
 BLOG_INVENTORY = INVENTORIES / "blog-dual-stack.yaml"
 EXPECTED = DATA / "seed-expected"
-
-
-def _pod(name: str, ips: list[str], *, labels: dict[str, str] | None = None, ready: bool = True) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": "shop",
-            "labels": {"app": "web", "pod-template-hash": "5d8f7", **(labels or {})},
-            "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7", "controller": True}
-            ],
-        },
-        "spec": {"serviceAccountName": "web", "containers": [{"name": "web"}, {"name": "istio-proxy"}]},
-        "status": {
-            "phase": "Running",
-            "podIPs": [{"ip": ip} for ip in ips],
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
-
-
-def small_inventory() -> list[dict[str, Any]]:
-    """A namespace, a dual-stack Service and three pods (one unready), as kubectl prints them."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {
-                "type": "ClusterIP",
-                "clusterIP": "10.96.0.10",
-                "clusterIPs": ["10.96.0.10", "fd00:10:96::a"],
-                "ipFamilies": ["IPv4", "IPv6"],
-                "ipFamilyPolicy": "RequireDualStack",
-                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
-                "selector": {"app": "web"},
-            },
-        },
-        _pod("web-5d8f7-aaaaa", ["10.244.0.5", "fd00:10:244::5"]),
-        _pod("web-5d8f7-bbbbb", ["10.244.0.6", "fd00:10:244::6"]),
-        _pod("web-5d8f7-ccccc", ["10.244.0.7", "fd00:10:244::7"], ready=False),
-    ]
 
 
 def write(tmp_path: Path, objects: list[dict[str, Any]], name: str = "inventory.yaml") -> Path:
@@ -146,11 +98,11 @@ def test_pods_group_into_workloads_and_unready_ones_are_no_endpoints(tmp_path: P
 
 def test_a_suffixed_workload_never_takes_another_controllers_name() -> None:
     """web's unready pod would be web-2, the name of a Deployment of its own: it is web-3."""
-    other = _pod("web-2-6c9d8-ddddd", ["10.244.0.8", "fd00:10:244::8"], labels={"app": "web-2"})
+    other = web_pod("web-2-6c9d8-ddddd", ["10.244.0.8", "fd00:10:244::8"], labels={"app": "web-2"})
     other["metadata"]["labels"]["pod-template-hash"] = "6c9d8"
     other["metadata"]["ownerReferences"][0]["name"] = "web-2-6c9d8"
     objects = [*small_inventory(), other]
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     names = {w["name"]: w["pod_names"] for w in imported.scenario["workloads"]}
     assert names == {
         "web": ["web-5d8f7-aaaaa", "web-5d8f7-bbbbb"],
@@ -163,7 +115,7 @@ def test_a_port_of_no_transport_kubernetes_knows_is_refused_in_one_line() -> Non
     objects = small_inventory()
     objects[1]["spec"]["ports"][0]["protocol"] = "x" * 500
     with pytest.raises(InventoryError) as caught:
-        import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+        imported_from(objects)
     assert "spec.ports[0].protocol: expected TCP, UDP or SCTP (got 'xxxx" in str(caught.value)
     assert len(str(caught.value)) < 300
 
@@ -177,17 +129,21 @@ def test_an_object_without_a_kind_is_refused_by_what_it_lacks_not_quoted_whole()
         "items[2]: not a Kubernetes object (no kind; expected one with apiVersion, kind and metadata; "
         "its keys: 'apiVersion', 'metadata', 'spec', 'status')"
     )
+    with pytest.raises(InventoryError) as caught:
+        import_objects([KubeObject(body={f"{'k' * 100}{n}": n for n in range(10)}, origin="items[0]")])
+    assert len(str(caught.value)) < 250
+    assert str(caught.value).endswith(", ... (10 keys))")
 
 
 def test_a_node_local_service_is_imported_with_a_note_of_what_dsim_leaves_out() -> None:
     """istiod sends its clients only the endpoints on their own node; dsim has no nodes."""
     objects = small_inventory()
     objects[1]["spec"]["internalTrafficPolicy"] = "Local"
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     assert [s["name"] for s in imported.scenario["services"]] == ["web"]
     assert f"shop/web: {NODE_LOCAL_NOTE}" in imported.notes
     objects[1]["spec"]["internalTrafficPolicy"] = "Cluster"
-    again = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    again = imported_from(objects)
     assert not [note for note in again.notes if "internalTrafficPolicy" in note]
 
 
@@ -217,7 +173,7 @@ def test_external_name_services_aliasing_a_mesh_host_are_named_in_a_note() -> No
         "spec": {"hosts": ["api.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]},
     }
     objects = [*small_inventory(), *aliases, alias("api", "api.example.com"), entry]
-    imported = import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+    imported = imported_from(objects)
     assert imported.skipped()[("Service", EXTERNAL_NAME)] == 6
     notes = [note for note in imported.notes if note.endswith(ALIAS_NOTE)]
     web = "web.shop.svc.cluster.local"
@@ -233,7 +189,7 @@ def test_the_cluster_domain_comes_from_kubeadm_and_a_bad_one_is_refused_in_one_l
             "data": {"ClusterConfiguration": yaml.safe_dump({"networking": {"dnsDomain": domain}})},
         }
         objects = [*small_inventory(), kubeadm]
-        return import_objects(KubeObject(body=obj, origin=f"items[{k}]") for k, obj in enumerate(objects))
+        return imported_from(objects)
 
     assert imported("corp.example").scenario["mesh"]["cluster_domain"] == "corp.example"
     assert "cluster_domain" not in imported("cluster.local").scenario["mesh"]  # the default goes unsaid
