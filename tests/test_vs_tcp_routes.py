@@ -46,7 +46,16 @@ MESH: dict[str, Any] = {
         {"name": "db-next", "namespace": "a", "ports": [{"port": 5432, "name": "tcp"}]},
         {"name": "cache", "namespace": "a", "ports": [{"port": 6379, "name": "cache"}, {"port": 6380, "name": "tcp"}]},
         {"name": "queue", "namespace": "b", "ip_families": ["IPv6", "IPv4"], "ports": [{"port": 9092, "name": "tcp"}]},
-        {"name": "vault", "namespace": "b", "ports": [{"port": 8200, "name": "https"}, {"port": 8201, "name": "tcp"}]},
+        {
+            "name": "vault",
+            "namespace": "b",
+            "ports": [
+                {"port": 8200, "name": "https"},
+                {"port": 8201, "name": "tcp"},
+                {"port": 8202, "name": "web", "protocol": "TLS"},  # as appProtocol: tls gives it
+                {"port": 8203, "name": "https-admin", "protocol": "TCP"},  # as appProtocol: tcp gives it
+            ],
+        },
     ],
     "workloads": [
         {"name": "db", "namespace": "a", "ip_families": ["IPv4", "IPv6"], "labels": {"version": "v1"}},
@@ -149,6 +158,11 @@ def test_weights_of_zero_and_tls_ports(mesh: Cluster) -> None:
         [(f"outbound|8201||vault.b.{SVC}", 100)],
     )
     assert _proxy_of(chains[f"{vip}_8200"]).cluster == f"outbound|8200||vault.b.{SVC}"  # https: no tcp[] route
+    # The protocol decides, not the name: TLS by its protocol has none, TCP by its protocol has one.
+    assert _proxy_of(chains[f"{vip}_8202"]).cluster == f"outbound|8202||vault.b.{SVC}"
+    assert [c.name for c in _proxy_of(chains[f"{vip}_8203"]).weighted_clusters.clusters] == [
+        f"outbound|8201||vault.b.{SVC}"  # the route's own port
+    ]
 
 
 def test_duplicate_drops_a_destination_without_the_copys_family(mesh: Cluster) -> None:

@@ -48,6 +48,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "port": "int32",
         "target_port": "int32",
         "protocol": "category",
+        "tls": "bool",
     },
     "subsets": {"service": "int32", "name": "str", "rule": "int32"},
     "workloads": {

@@ -51,7 +51,7 @@ VOLATILE_LABELS = frozenset(
 _KUBERNETES_APP_PROTOCOLS: dict[str, Protocol] = {
     "kubernetes.io/h2c": "HTTP2",
     "kubernetes.io/ws": "HTTP",
-    "kubernetes.io/wss": "TCP",
+    "kubernetes.io/wss": "HTTPS",
 }
 FAMILIES = {4: "IPv4", 6: "IPv6"}
 

@@ -12,9 +12,6 @@ from collections.abc import Sequence
 
 from dsim.scenario.model import Istiod, Protocol, Scenario, Service, ServicePort, Workload
 
-TLS_PREFIXES = ("https", "tls")
-"""Port-name prefixes Istio reads as HTTPS and TLS (``protocol.Parse``): dsim serves them as TCP,
-but Istio builds no VirtualService ``tcp[]`` route on them."""
 # Istio's protocol names by port-name prefix (the part before the first '-'), lower-cased.
 # Protocols Envoy proxies as opaque TCP (TLS passthrough, databases) share TCP's config shape.
 _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
@@ -23,7 +20,8 @@ _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "grpc": "GRPC",
     "grpc-web": "GRPC",
     "tcp": "TCP",
-    **dict.fromkeys(TLS_PREFIXES, "TCP"),
+    "https": "HTTPS",  # served as TCP, with no VirtualService tcp[] route (cluster tables' ``tls``)
+    "tls": "TLS",
     "mongo": "TCP",
     "mysql": "TCP",
     "redis": "TCP",
@@ -43,11 +41,6 @@ def names_udp(name: str) -> bool:
     """Whether Istio reads a port name (or ``appProtocol``) as UDP (``protocol.Parse``): a port its
     sidecars proxy on no outbound listener or cluster, which dsim does not model."""
     return _prefix(name) == "udp"
-
-
-def names_tls_port(name: str) -> bool:
-    """Whether a port name tells Istio the port is HTTPS or TLS (:data:`TLS_PREFIXES`)."""
-    return _prefix(name) in TLS_PREFIXES
 
 
 def protocol_from_port_name(name: str, number: int) -> Protocol:

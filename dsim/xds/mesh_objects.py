@@ -34,9 +34,7 @@ from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
-from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.istio.virtual_service import Destination, VirtualService
-from dsim.scenario.resolve import names_tls_port
 from dsim.wire import tag_size, varint_size
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.names import cluster_name
@@ -134,17 +132,11 @@ class MeshObjects:
         )
         self.domain = cluster.scenario.mesh.cluster_domain
         ports = cluster.service_ports
-        protocol = ports["protocol"].astype(str)
-        is_entry = cluster.services["entry"].to_numpy()[ports["service"].to_numpy()] >= 0
-        tls = np.where(
-            is_entry,
-            protocol.isin(TLS_PROTOCOLS).to_numpy(),  # a ServiceEntry port says its protocol (3.4)
-            ports["name"].astype(str).map(names_tls_port).to_numpy(bool) & (protocol == "TCP").to_numpy(),
-        )
+        tls = ports["tls"].to_numpy(bool)
         tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
         self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
-        """(service, port) of TLS ports (a Service's named ``https-``/``tls-``, which dsim serves as
-        TCP; a ServiceEntry's of protocol ``TLS`` or ``HTTPS``): Istio
+        """(service, port) of TLS ports (a Service's whose name or protocol says HTTPS or TLS, which
+        dsim serves as TCP; a ServiceEntry's of protocol ``TLS`` or ``HTTPS``): Istio
         builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``), and ``tls[]``
         routes nowhere else (``buildSidecarOutboundTLSFilterChainOpts``)."""
         self.policy_list: list[ClusterPolicy] = []

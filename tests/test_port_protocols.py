@@ -1,7 +1,8 @@
-"""Istio's well-known ports (``docs/dual-stack-designs.md``, "A port's protocol"): a Kubernetes port on
-25, 53, 3306 or 27017 whose name (or ``appProtocol``) names no protocol is TCP, never sniffed
-(``ConvertProtocol``, Istio 1.30's ``pkg/config/kube/conversion.go``). Through the generator, the
-accounting, ``dsim import`` and the export."""
+"""A Kubernetes Service port's protocol as Istio reads it (``docs/dual-stack-designs.md``, "A port's
+protocol"; ``ConvertProtocol``, Istio 1.30's ``pkg/config/kube/conversion.go``): a port on 25, 53,
+3306 or 27017 whose name (or ``appProtocol``) names no protocol is TCP, never sniffed; a port read
+as UDP is left out; TLS and HTTPS by name or protocol. Through the generator, the accounting,
+``dsim import`` and the export."""
 
 from __future__ import annotations
 
@@ -108,6 +109,11 @@ def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
             # Kubernetes' own appProtocol values count as written only (Istio compares them case-sensitively).
             {"name": "tcp-h2c", "port": 8081, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"},
             {"name": "web-b", "port": 8082, "protocol": "TCP", "appProtocol": "Kubernetes.io/H2C"},
+            # TLS by appProtocol, whatever the name says, and not TLS where the appProtocol says TCP.
+            {"name": "web-c", "port": 8443, "protocol": "TCP", "appProtocol": "tls"},
+            {"name": "web-d", "port": 8444, "protocol": "TCP", "appProtocol": "kubernetes.io/wss"},
+            {"name": "https-e", "port": 8445, "protocol": "TCP", "appProtocol": "tcp"},
+            {"name": "https-f", "port": 8446, "protocol": "TCP"},
         ]
     )
     assert ports == [
@@ -119,6 +125,10 @@ def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
         {"port": 53, "name": "tcp-dns", "target_port": 5353},  # TCP by its number, as its name says
         {"port": 8081, "name": "tcp-h2c", "protocol": "HTTP2"},
         {"port": 8082, "name": "web-b"},  # detected, as its name says
+        {"port": 8443, "name": "web-c", "protocol": "TLS"},
+        {"port": 8444, "name": "web-d", "protocol": "HTTPS"},
+        {"port": 8445, "name": "https-e", "protocol": "TCP"},
+        {"port": 8446, "name": "https-f"},
     ]
 
 
@@ -177,6 +187,9 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
                             {"port": 3308, "name": "db-c", "target_port": 3306},  # the service port decides
                             {"port": 25, "name": "mail", "target_port": 2525},
                             {"port": 8125, "name": "udp-stats", "protocol": "auto"},  # Istio would read UDP
+                            {"port": 8443, "name": "web", "protocol": "TLS"},
+                            {"port": 8444, "name": "https-x", "protocol": "HTTPS"},
+                            {"port": 8445, "name": "https-y", "protocol": "TCP"},
                         ],
                     }
                 ],
@@ -187,6 +200,11 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
     )
     (service,) = [o for o in inventory_objects(original) if o["kind"] == "Service"]
     app_protocols = [(p["port"], p.get("appProtocol")) for p in service["spec"]["ports"]]
-    assert app_protocols == [(3306, None), (3307, "tcp"), (8080, "auto"), (3308, None), (25, None), (8125, "auto")]
+    assert app_protocols == [
+        *[(3306, None), (3307, "tcp"), (8080, "auto"), (3308, None), (25, None), (8125, "auto")],
+        *[(8443, "tls"), (8444, None), (8445, "tcp")],
+    ]
     again = _round_trip(original, tmp_path)
-    assert again.service_ports["protocol"].astype(str).tolist() == ["TCP", "TCP", "auto", "auto", "TCP", "auto"]
+    for column in ("protocol", "tls"):
+        assert again.service_ports[column].astype(str).tolist() == original.service_ports[column].astype(str).tolist()
+    assert again.service_ports["tls"].tolist()[-3:] == [True, True, False]
