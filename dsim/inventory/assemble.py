@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from dsim.cluster.hostnames import resolve_host
 from dsim.errors import InventoryError, ScenarioError, quote
 from dsim.inventory import kube
 from dsim.inventory.access_logs import mesh_access_log, telemetry_access_log
@@ -332,6 +333,12 @@ _KEYS_TEXT = 80
 Kubernetes object names."""
 
 
+def _named_note(services: list[str], note: str) -> str:
+    """``note`` after the first three ``services`` it is about, and how many there are in all."""
+    more = f", ... ({len(services):,} Services)" if len(services) > 3 else ""
+    return f"{', '.join(services[:3])}{more}: {note}"
+
+
 def _not_an_object(body: Any) -> str:
     scenario_keys = {"services", "workloads", "namespaces", "synthetic", "churn"}
     if isinstance(body, dict) and scenario_keys & set(body):
@@ -447,11 +454,11 @@ class _Assembler:
         names to that host's virtual hosts and TLS matches (``resolveServiceAliases``), which dsim
         does not model. One aliasing a host outside the mesh gets nothing from istiod at all."""
         domain = self.inv.mesh.get("cluster_domain", Mesh().cluster_domain)
-        hosts = {f"{s['name']}.{s['namespace']}.svc.{domain}" for s in services}
+        hosts = {resolve_host(s["name"], s["namespace"], domain) for s in services}
         for _, entry in self.inv.istio.get("ServiceEntry", []):
             hosts.update(h for h in entry.get("spec", {}).get("hosts", ()) if isinstance(h, str))
         # An alias of an alias is one of what that one aliases (Istio follows the chain).
-        aliased = {f"{a.name}.{a.namespace}.svc.{domain}": a.target for a in self.inv.aliases}
+        aliased = {resolve_host(a.name, a.namespace, domain): a.target for a in self.inv.aliases}
         found = []
         for alias in sorted(self.inv.aliases):
             target, seen = alias.target, {alias.target}
@@ -460,10 +467,7 @@ class _Assembler:
                 seen.add(target)
             if target in hosts:
                 found.append(f"{alias.namespace}/{alias.name} ({target})")
-        if not found:
-            return []
-        more = f", ... ({len(found):,} Services)" if len(found) > 3 else ""
-        return [f"{', '.join(found[:3])}{more}: {ALIAS_NOTE}"]
+        return [_named_note(found, ALIAS_NOTE)] if found else []
 
     def description(self) -> str:
         """Where the mesh came from and what was left out of it: every run's report carries it."""
@@ -613,10 +617,11 @@ class _Assembler:
                 node_local.append(f"{record.namespace}/{record.name}")
             out.append(service)
             self.origins["services"].append(record.origin)
-        for names, note in ((same_node, SAME_NODE_NOTE), (node_local, NODE_LOCAL_NOTE)):
-            if names:
-                more = f", ... ({len(names):,} Services)" if len(names) > 3 else ""
-                self.inv.notes.append(f"{', '.join(names[:3])}{more}: {note}")
+        self.inv.notes.extend(
+            _named_note(names, note)
+            for names, note in ((same_node, SAME_NODE_NOTE), (node_local, NODE_LOCAL_NOTE))
+            if names
+        )
         return out
 
     def traffic_distribution(self, record: kube.ServiceRecord, changed: list[str]) -> str | None:

@@ -25,7 +25,7 @@ _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "mongo": "TCP",
     "mysql": "TCP",
     "redis": "TCP",
-    "http_proxy": "HTTP",  # Istio's HTTP_PROXY, which a Service's port serves as HTTP (IsHTTP)
+    "http_proxy": "HTTP",  # Istio's HTTP_PROXY, served as HTTP (how its listener differs is not modelled)
 }
 WELL_KNOWN_PORTS = frozenset({25, 53, 3306, 27017})
 """SMTP, DNS, MySQL and MongoDB: ports Istio never sniffs, since sniffing breaks protocols where the
