@@ -222,8 +222,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
         target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
         suffix = copy.route_suffix
         builds = chains_of(by)
-        routed = builds.tcp_chain(svc.index, port.port, suffix, design, view.facts)
-        sni_chains = builds.tls_chains(svc.index, port.port, suffix, design, view.facts)
+        tls = None if by is None else by.tls  # a port listener's own protocol decides, not the service's
+        routed = builds.tcp_chain(svc.index, port.port, suffix, design, view.facts, tls=tls)
+        sni_chains = builds.tls_chains(svc.index, port.port, suffix, design, view.facts, tls=tls)
         if sni_chains:
             return listeners.outbound_tls_routed(bind, port.port, sni_chains, unknown, bound=bound)
         if kind == "tcp":

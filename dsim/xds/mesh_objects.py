@@ -531,24 +531,32 @@ class ObjectView:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``."""
         return self.objects.routes(vs, port, suffix, design, proxy, self)
 
+    def listens_tls(self, service: int, port: int, tls: bool | None) -> bool:
+        """Whether ``service``'s listener on ``port`` is built as TLS: by ``tls``, the protocol of
+        the egress listener building it (a Sidecar's port listener builds with its own port's
+        protocol, whatever the service's: ``listenPort`` in ``buildSidecarOutboundListeners``), or,
+        where ``None`` (the catch-all builds the service's own port), by the service port's."""
+        return (service, port) in self.objects.tls_ports if tls is None else tls
+
     def tcp_chain(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
     ) -> lc.FilterChain | None:
         """The chain ``service``'s VirtualServices' TCP routes give its listener copy ``suffix`` on
-        ``port`` (``None``: no VirtualService, or none of their TCP routes takes the port)."""
+        ``port`` (``None``: no VirtualService, a TLS listener (:meth:`listens_tls`), or none of
+        their TCP routes takes the port)."""
         chain = self.vs_of_service.get(service)
-        if chain is None or (service, port) in self.objects.tls_ports:
+        if chain is None or self.listens_tls(service, port, tls):
             return None
         return self.objects.tcp_chain(chain, port, suffix, design, proxy, self)
 
     def tls_chains(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
     ) -> tuple[lc.FilterChain, ...]:
         """The SNI chains ``service``'s VirtualServices' TLS routes give its listener copy ``suffix``
-        on TLS port ``port`` (empty: not a TLS port, no VirtualService, or none of their TLS routes
-        takes the port: the default chain)."""
+        on ``port`` (empty: not a TLS listener (:meth:`listens_tls`), no VirtualService, or none of
+        their TLS routes takes the port: the default chain)."""
         chain = self.vs_of_service.get(service)
-        if chain is None or (service, port) not in self.objects.tls_ports:
+        if chain is None or not self.listens_tls(service, port, tls):
             return ()
         return self.objects.tls_chains(chain, port, suffix, design, proxy, self)
 
@@ -610,14 +618,16 @@ class StackedView(ObjectView):
         return self.views[self.group[service]].domain_hosts(int(self.real[service]), port)
 
     def tcp_chain(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
     ) -> lc.FilterChain | None:
-        return self.views[self.group[service]].tcp_chain(int(self.real[service]), port, suffix, design, proxy)
+        real = int(self.real[service])
+        return self.views[self.group[service]].tcp_chain(real, port, suffix, design, proxy, tls=tls)
 
     def tls_chains(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
     ) -> tuple[lc.FilterChain, ...]:
-        return self.views[self.group[service]].tls_chains(int(self.real[service]), port, suffix, design, proxy)
+        real = int(self.real[service])
+        return self.views[self.group[service]].tls_chains(real, port, suffix, design, proxy, tls=tls)
 
     def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
         raise TypeError("a stacked view has no routes of its own: ask routed() for a stand-in service")
