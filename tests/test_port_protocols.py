@@ -2,7 +2,7 @@
 protocol"; ``ConvertProtocol``, Istio 1.30's ``pkg/config/kube/conversion.go``): a port on 25, 53,
 3306 or 27017 whose name (or ``appProtocol``) names no protocol is TCP, never sniffed; a port read
 as UDP is left out; TLS and HTTPS by name or protocol. Through the generator, the accounting,
-``dsim import`` and the export."""
+``dsim import``, the export and ``dsim inspect``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import dsim
+from dsim.cluster.summary import TLS_SERVICE_PORT, by_protocol
 from dsim.errors import ScenarioError
 from dsim.inventory.export import inventory_objects
 from tests.accounting_check import assert_exact_every_design
@@ -208,3 +209,41 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
     for column in ("protocol", "tls"):
         assert again.service_ports[column].astype(str).tolist() == original.service_ports[column].astype(str).tolist()
     assert again.service_ports["tls"].tolist()[-3:] == [True, True, False]
+
+
+def test_inspect_counts_tls_ports_apart_from_tcp() -> None:
+    """``dsim inspect``'s protocol table names a Service's TLS and HTTPS ports as such, not as the
+    TCP they are served as; a ServiceEntry's port keeps its own protocol."""
+    cluster = dsim.build_cluster(
+        dsim.scenario_from_dict(
+            {
+                "namespaces": [{"name": "a"}],
+                "services": [
+                    {
+                        "name": "db",
+                        "namespace": "a",
+                        "ports": [
+                            {"port": 5432, "name": "tcp-pg"},
+                            {"port": 8443, "name": "web", "protocol": "TLS"},
+                            {"port": 8444, "name": "https-x"},
+                        ],
+                    }
+                ],
+                "workloads": [{"name": "db", "namespace": "a"}],
+                "service_entries": [
+                    {
+                        "name": "ext",
+                        "namespace": "a",
+                        "spec": {
+                            "hosts": ["api.example.com"],
+                            "ports": [{"number": 443, "name": "https", "protocol": "HTTPS"}],
+                            "resolution": "DNS",
+                        },
+                    }
+                ],
+            },
+            source="inspect",
+        )
+    )
+    counted = by_protocol(cluster).set_index("protocol")["service_ports"].to_dict()
+    assert counted == {"HTTPS": 1, "TCP": 1, TLS_SERVICE_PORT: 2}
