@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import dsim
-from dsim.cluster.summary import TLS_SERVICE_PORT, by_protocol
+from dsim.cluster.summary import by_protocol
 from dsim.errors import ScenarioError
 from dsim.inventory.export import inventory_objects
 from tests.accounting_check import assert_exact_every_design
@@ -115,6 +115,9 @@ def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
             {"name": "web-d", "port": 8444, "protocol": "TCP", "appProtocol": "kubernetes.io/wss"},
             {"name": "https-e", "port": 8445, "protocol": "TCP", "appProtocol": "tcp"},
             {"name": "https-f", "port": 8446, "protocol": "TCP"},
+            # Mongo by appProtocol or name; "mongodb" names nothing (Istio knows "mongo" alone).
+            {"name": "db-g", "port": 9017, "protocol": "TCP", "appProtocol": "mongo"},
+            {"name": "mongo-h", "port": 9018, "protocol": "TCP"},
         ]
     )
     assert ports == [
@@ -130,6 +133,8 @@ def test_the_import_reads_the_number_with_the_name_or_app_protocol() -> None:
         {"port": 8444, "name": "web-d", "protocol": "HTTPS"},
         {"port": 8445, "name": "https-e", "protocol": "TCP"},
         {"port": 8446, "name": "https-f"},
+        {"port": 9017, "name": "db-g", "protocol": "Mongo"},
+        {"port": 9018, "name": "mongo-h"},
     ]
 
 
@@ -191,6 +196,8 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
                             {"port": 8443, "name": "web", "protocol": "TLS"},
                             {"port": 8444, "name": "https-x", "protocol": "HTTPS"},
                             {"port": 8445, "name": "https-y", "protocol": "TCP"},
+                            {"port": 9017, "name": "db-m", "protocol": "Mongo"},
+                            {"port": 9018, "name": "mongo-n", "protocol": "TCP"},
                         ],
                     }
                 ],
@@ -203,17 +210,17 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
     app_protocols = [(p["port"], p.get("appProtocol")) for p in service["spec"]["ports"]]
     assert app_protocols == [
         *[(3306, None), (3307, "tcp"), (8080, "auto"), (3308, None), (25, None), (8125, "auto")],
-        *[(8443, "tls"), (8444, None), (8445, "tcp")],
+        *[(8443, "tls"), (8444, None), (8445, "tcp"), (9017, "mongo"), (9018, "tcp")],
     ]
     again = _round_trip(original, tmp_path)
-    for column in ("protocol", "tls"):
+    for column in ("protocol", "istio_protocol"):
         assert again.service_ports[column].astype(str).tolist() == original.service_ports[column].astype(str).tolist()
-    assert again.service_ports["tls"].tolist()[-3:] == [True, True, False]
+    assert again.service_ports["istio_protocol"].astype(str).tolist()[-5:] == ["TLS", "HTTPS", "TCP", "Mongo", "TCP"]
 
 
-def test_inspect_counts_tls_ports_apart_from_tcp() -> None:
-    """``dsim inspect``'s protocol table names a Service's TLS and HTTPS ports as such, not as the
-    TCP they are served as; a ServiceEntry's port keeps its own protocol."""
+def test_inspect_counts_ports_by_the_protocol_istio_reads() -> None:
+    """``dsim inspect``'s protocol table names a Service's TLS, HTTPS and Mongo ports as such, not as
+    the TCP they are served as, as it does a ServiceEntry's."""
     cluster = dsim.build_cluster(
         dsim.scenario_from_dict(
             {
@@ -226,6 +233,7 @@ def test_inspect_counts_tls_ports_apart_from_tcp() -> None:
                             {"port": 5432, "name": "tcp-pg"},
                             {"port": 8443, "name": "web", "protocol": "TLS"},
                             {"port": 8444, "name": "https-x"},
+                            {"port": 8445, "name": "db", "protocol": "Mongo"},
                         ],
                     }
                 ],
@@ -246,4 +254,4 @@ def test_inspect_counts_tls_ports_apart_from_tcp() -> None:
         )
     )
     counted = by_protocol(cluster).set_index("protocol")["service_ports"].to_dict()
-    assert counted == {"HTTPS": 1, "TCP": 1, TLS_SERVICE_PORT: 2}
+    assert counted == {"HTTPS": 2, "Mongo": 1, "TCP": 1, "TLS": 1}

@@ -206,6 +206,7 @@ def _port_frame(ports: pd.DataFrame) -> pd.DataFrame:
             "target_port": ports["target_port"].to_numpy(),
             "protocol": protocol.to_numpy(),
             "kind": protocol.map(port_kind).to_numpy(),
+            "mongo": (ports["istio_protocol"].astype(str) == "Mongo").to_numpy(),
         }
     )
 

@@ -27,11 +27,12 @@ from dsim.xds.common import tracing
 from dsim.xds.policy import ClusterPolicy
 from dsim.xds.view import InboundEndpoint, InboundPort
 
-PORT_KINDS = ("http", "http2", "tcp", "auto")
-"""How an own port's chains are built: ``http2`` is an HTTP port whose connection manager says HTTP/2."""
-CHAIN_KIND = {"http2": "http"}
+PORT_KINDS = ("http", "http2", "tcp", "mongo", "auto")
+"""How an own port's chains are built: ``http2`` is an HTTP port whose connection manager says HTTP/2,
+``mongo`` a TCP port whose chains proxy through a ``mongo_proxy``."""
+CHAIN_KIND = {"http2": "http", "mongo": "tcp"}
 """The chain set (:data:`dsim.xds.chains.PORT_CHAINS`) a port kind other than the usual ones uses."""
-TEMPLATE_PROTOCOL = {"http": "HTTP", "http2": "HTTP2", "tcp": "TCP", "auto": "auto"}
+TEMPLATE_PROTOCOL = {"http": "HTTP", "http2": "HTTP2", "tcp": "TCP", "mongo": "TCP", "auto": "auto"}
 UPSTREAM = {"": "", "h2": "HTTP2", "auto": "auto"}
 """How an inbound cluster speaks upstream (``setUpstreamProtocol``), by a protocol standing for it."""
 INGRESS = "ingress-"
@@ -58,7 +59,7 @@ def own_ports(cols: ClusterColumns, targets: pd.DataFrame) -> pd.DataFrame:
     order), the first naming the host and service port, as the generator does."""
     ports = _own_pairs(cols, targets).drop_duplicates(["workload", "target_port"], keep="first")
     return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
-        ["workload", "target_port", "port", "kind", "protocol", "host"]
+        ["workload", "target_port", "port", "kind", "mongo", "protocol", "host"]
     ].reset_index(drop=True)
 
 
@@ -103,12 +104,13 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
     )
     protocol = service["protocol"].to_numpy()
     h2 = np.isin(protocol, list(H2_PROTOCOLS))
+    kind = np.where(service["mongo"].to_numpy(bool), "mongo", service["kind"].to_numpy())
     service = pd.DataFrame(
         {
             "row": service["workload"].to_numpy(),
             "target_port": service["target_port"].to_numpy(),
             "port": service["port"].to_numpy(),
-            "group": np.where(h2, "http2", service["kind"].to_numpy()),
+            "group": np.where(h2, "http2", kind),
             "chained": True,
             "endpoint": "",
             "upstream": np.where(h2, "h2", np.where(protocol == "auto", "auto", "")),
@@ -206,6 +208,7 @@ def _template_port(group: str) -> InboundPort:
     return InboundPort(
         target_port=TARGET[group],
         protocol=TEMPLATE_PROTOCOL[kind],
+        mongo=kind == "mongo",
         service_port=SERVICE_PORT[group],
         host=ragged(group, "host"),
         chain_address=(ragged(group, "chain4"), ragged(group, "chain6")) if ingress else None,

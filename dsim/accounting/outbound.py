@@ -667,10 +667,13 @@ def outbound_prices(
             add(name, service, values)
         target = cluster_name(copy.cluster_prefix, port, "", host)
         extra = len(copy.bind.additional)
-        tcp = ports[ports["kind"] == "tcp"]
-        if len(tcp):
+        for mongo in (False, True):  # a Mongo port's chain proxies through a mongo_proxy
+            tcp = ports[(ports["kind"] == "tcp").to_numpy() & (ports["mongo"].to_numpy() == mongo)]
+            if not len(tcp):
+                continue
             services = tcp["service"].to_numpy()
-            template, columns = listeners.outbound_tcp(copy.bind, port, target), _row_columns(cols, tcp)
+            template = listeners.outbound_tcp(copy.bind, port, target, mongo=mongo)
+            columns = _row_columns(cols, tcp)
             add_access_logs(template, cols.access_logging)
             routed_tcp = _routed_chains(cols, tcp, copy, design, proxy, sniffed=False)
             mine = _tcp_listener_sizes(template, columns, routed_tcp.bytes[listener_policy])

@@ -26,7 +26,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from dsim.scenario.istio import Sidecar
-from dsim.scenario.istio.rules import TLS_PROTOCOLS, canonical_protocol
+from dsim.scenario.istio.rules import canonical_protocol
 
 Egress = tuple[tuple[str | None, str], ...]
 """Egress hosts for proxies of one namespace: (namespace or ``None`` for any, dnsName), as
@@ -53,12 +53,6 @@ class PortListener:
     egress: Egress = ()
     """Its hosts, as (namespace or ``None`` for any, dnsName) for proxies of the namespace: the
     VirtualServices it imports, for the services it builds (``egressListener.VirtualServices()``)."""
-
-    @property
-    def tls(self) -> bool:
-        """Whether its protocol is TLS or HTTPS (``Instance.IsTLS``): its listeners then take the
-        VirtualServices' ``tls[]`` routes and no ``tcp[]`` one, whatever the services' own ports say."""
-        return self.protocol in TLS_PROTOCOLS
 
     @property
     def bound(self) -> bool:

@@ -16,7 +16,7 @@ from dsim.addresses import split_ipv6
 from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, selects
 from dsim.cluster.tables import make_table
 from dsim.scenario import Scenario
-from dsim.scenario.istio.rules import TLS_PROTOCOLS
+from dsim.scenario.istio.rules import SERVED_AS_TCP
 from dsim.scenario.model import Locality
 
 
@@ -80,9 +80,9 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "name": [p.name for _, p in ports],
             "port": [p.port for _, p in ports],
             "target_port": [p.target_port for _, p in ports],
-            # TLS and HTTPS are served as TCP; ``tls`` keeps what Istio reads in them (no tcp[] route).
-            "protocol": ["TCP" if p.protocol in TLS_PROTOCOLS else p.protocol for _, p in ports],
-            "tls": [p.protocol in TLS_PROTOCOLS for _, p in ports],
+            # TLS, HTTPS and Mongo are served as TCP; ``istio_protocol`` keeps what Istio reads in them.
+            "protocol": ["TCP" if p.protocol in SERVED_AS_TCP else p.protocol for _, p in ports],
+            "istio_protocol": [p.protocol for _, p in ports],
         },
     )
     subset_rows = [(i, sub) for i, svc in enumerate(s.services) for sub in svc.subsets]

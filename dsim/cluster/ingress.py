@@ -62,10 +62,14 @@ _COLUMNS = (
 
 def ingress_kind(protocol: str) -> str:
     """How an ingress port's chains are built (``ModelProtocolToListenerProtocol``): ``http`` for
-    Istio's HTTP protocols, ``auto`` (sniffed) when the protocol is empty, else ``tcp``."""
+    Istio's HTTP protocols, ``auto`` (sniffed) when the protocol is empty, ``mongo`` for Mongo (TCP
+    chains through a ``mongo_proxy``, ``buildNetworkFiltersStack``), else ``tcp``."""
     if not protocol:
         return "auto"
-    return "http" if canonical_protocol(protocol) in HTTP_PROTOCOLS else "tcp"
+    canonical = canonical_protocol(protocol)
+    if canonical == "Mongo":
+        return "mongo"
+    return "http" if canonical in HTTP_PROTOCOLS else "tcp"
 
 
 def _used_sidecars(cluster: Cluster) -> Iterator[tuple[int, Sidecar]]:
@@ -196,7 +200,7 @@ _cache: weakref.WeakKeyDictionary[Cluster, pd.DataFrame] = weakref.WeakKeyDictio
 
 def ingress_rows(cluster: Cluster) -> pd.DataFrame:
     """Per (proxy, ingress port) of every proxy whose Sidecar has ingress listeners, by proxy then port:
-    ``workload``, ``number`` (the port, target and service alike), ``kind`` (``http``/``tcp``/``auto``),
+    ``workload``, ``number`` (the port, target and service alike), ``kind`` (``http``/``tcp``/``mongo``/``auto``),
     ``h2`` (its protocol is HTTP/2: HTTP2, GRPC or GRPC-Web),
     ``chained`` (``False``: a status or Prometheus port, whose chains are skipped but whose cluster stays),
     ``host`` (``<sidecar>.<namespace>``), ``config`` (the chain's ``istio.config``), ``chain4``/``chain6``

@@ -29,7 +29,7 @@ from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, generate_service_entries
-from dsim.scenario.istio.rules import TLS_PROTOCOLS, canonical_protocol, is_ip
+from dsim.scenario.istio.rules import canonical_protocol, is_ip
 from dsim.scenario.model import IpFamily
 
 
@@ -195,12 +195,13 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             "port": [p[2] for p in ports],
             "target_port": [p[3] for p in ports],
             "protocol": [p[4] for p in ports],
-            "tls": [p[4] in TLS_PROTOCOLS for p in ports],  # a ServiceEntry port says its protocol (3.4)
+            "istio_protocol": [p[4] for p in ports],  # a ServiceEntry port is served by its own (3.4)
         },
     )
     old_ports = tables["service_ports"]
+    as_text = {"protocol": str, "istio_protocol": str}  # categories of different values do not concatenate
     tables["service_ports"] = pd.concat(
-        [old_ports.astype({"protocol": str}), new_ports.astype({"protocol": str})], ignore_index=True
+        [old_ports.astype(as_text), new_ports.astype(as_text)], ignore_index=True
     ).astype(SCHEMA["service_ports"])
     sw = tables["service_workloads"]
     tables["service_workloads"] = pd.concat(

@@ -49,7 +49,8 @@ def inbound_protocol(protocol: str) -> str:
     name any of Istio's protocols: HTTP ones get HTTP chains (``ModelProtocolToListenerProtocol``),
     gRPC-Web's speaking HTTP/2 as gRPC's do (``IsHTTP2``); a sniffed port stays sniffed; every other
     (TLS, HTTPS, Mongo, Redis, MySQL, UDP) gets TCP chains, as dsim reads a Kubernetes port of such a
-    name (``dsim/scenario/resolve.py``: without Istio's ``mongo_proxy`` filter)."""
+    name (``dsim/scenario/resolve.py``; a Mongo port's carry a ``mongo_proxy``, by
+    :attr:`dsim.xds.view.InboundPort.mongo`)."""
     if protocol in HTTP_PROTOCOLS:
         return _INBOUND_HTTP[protocol]
     return "auto" if protocol == "auto" else "TCP"

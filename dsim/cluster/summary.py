@@ -60,17 +60,10 @@ def by_ip_family(c: Cluster) -> pd.DataFrame:
     return frame
 
 
-TLS_SERVICE_PORT = "TLS/HTTPS"
-"""How :func:`by_protocol` names a Kubernetes Service's TLS or HTTPS port: the tables keep it as TCP
-(a sidecar serves both as TCP) with a ``tls`` flag, which does not tell the two apart; a
-ServiceEntry's port keeps its own protocol."""
-
-
 def by_protocol(c: Cluster) -> pd.DataFrame:
-    """Service ports by protocol, with how many distinct port numbers each uses."""
-    protocol = c.service_ports["protocol"].astype(str)
-    tls_as_tcp = c.service_ports["tls"].to_numpy(bool) & (protocol == "TCP").to_numpy()
-    ports = c.service_ports.assign(protocol=protocol.where(~tls_as_tcp, TLS_SERVICE_PORT))
+    """Service ports by protocol as Istio reads it (a TLS, HTTPS or Mongo port, which a sidecar serves
+    as TCP, under its own), with how many distinct port numbers each uses."""
+    ports = c.service_ports.assign(protocol=c.service_ports["istio_protocol"].astype(str))
     grouped = ports.groupby("protocol", sort=True)
     frame = pd.DataFrame(
         {"service_ports": grouped.size(), "distinct_port_numbers": grouped["port"].nunique()}

@@ -157,7 +157,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "port": port_number,
             "target_port": port_number,
             "protocol": np.array([p[0] for p in _PROTOCOLS])[protocol],
-            "tls": np.zeros(port_service.size, bool),
+            "istio_protocol": np.array([p[0] for p in _PROTOCOLS])[protocol],
         },
     )
 

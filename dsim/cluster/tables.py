@@ -48,7 +48,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "port": "int32",
         "target_port": "int32",
         "protocol": "category",
-        "tls": "bool",
+        "istio_protocol": "category",
     },
     "subsets": {"service": "int32", "name": "str", "rule": "int32"},
     "workloads": {

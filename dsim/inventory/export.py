@@ -56,7 +56,6 @@ from dsim.inventory.export_workloads import (
 from dsim.scenario.checks import FAMILIES, cidr_of
 from dsim.scenario.discovery import INJECTION_LABEL
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
-from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.mesh_settings import MESHCONFIG_KEYS, mesh_settings_to_istio
 from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
 from dsim.scenario.resolve import names_udp, protocol_from_port_name
@@ -243,11 +242,10 @@ class _ServiceColumns:
             table["name"].tolist(),
             table["port"].tolist(),
             table["target_port"].tolist(),
-            table["protocol"].astype(str).tolist(),
-            table["tls"].tolist(),
+            table["istio_protocol"].astype(str).tolist(),
             strict=True,
         ):
-            ports[row[0]].append((row[1], row[2], row[3], _app_protocol(row[1], row[2], row[4], tls=row[5])))
+            ports[row[0]].append((row[1], row[2], row[3], _app_protocol(row[1], row[2], row[4])))
         return _ServiceColumns(
             rows=frame.sort_values(["ns", "name"], kind="stable").index.tolist(),
             namespace=namespace,
@@ -267,16 +265,14 @@ def _family_tuple(text: str) -> tuple[IpFamily, ...]:
     return tuple(by_name[name] for name in text.split(","))
 
 
-def _app_protocol(name: str, number: int, protocol: str, *, tls: bool) -> str | None:
-    """``appProtocol`` for a port whose protocol its name and number do not imply (Istio reads it
-    instead of the name); ``auto`` names no protocol, so Istio detects it, as the scenario asks. A
-    ``udp`` name always has one: Istio would read the name as UDP. A TLS port (served as TCP) is
-    ``tls`` unless its name says HTTPS or TLS already."""
-    implied = protocol_from_port_name(name, number)
-    wanted = ("TLS" if implied not in TLS_PROTOCOLS else implied) if tls else protocol
-    if wanted == implied and not names_udp(name):
+def _app_protocol(name: str, number: int, protocol: str) -> str | None:
+    """``appProtocol`` for a port whose protocol (as Istio reads it: the tables' ``istio_protocol``)
+    its name and number do not imply (Istio reads it instead of the name); ``auto`` names no
+    protocol, so Istio detects it, as the scenario asks. A ``udp`` name always has one: Istio would
+    read the name as UDP."""
+    if protocol == protocol_from_port_name(name, number) and not names_udp(name):
         return None
-    return wanted.lower()
+    return protocol.lower()
 
 
 def _selector(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[str, str]:

@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from dsim.scenario.model import Istiod, Protocol, Scenario, Service, ServicePort, Workload
 
 # Istio's protocol names by port-name prefix (the part before the first '-'), lower-cased.
-# Protocols Envoy proxies as opaque TCP (TLS passthrough, databases) share TCP's config shape.
+# TLS, HTTPS and Mongo are served as TCP (the cluster tables' ``istio_protocol`` keeps them); MySQL and
+# Redis are TCP outright, their filters being off by default (PILOT_ENABLE_MYSQL_FILTER, _REDIS_FILTER).
 _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "http": "HTTP",
     "http2": "HTTP2",
     "grpc": "GRPC",
     "grpc-web": "GRPC",
     "tcp": "TCP",
-    "https": "HTTPS",  # served as TCP, with no VirtualService tcp[] route (cluster tables' ``tls``)
+    "https": "HTTPS",  # served as TCP, with no VirtualService tcp[] route (cluster tables' ``istio_protocol``)
     "tls": "TLS",
-    "mongo": "TCP",
+    "mongo": "Mongo",  # served as TCP, with Istio's mongo_proxy filter (PILOT_ENABLE_MONGO_FILTER, on by default)
     "mysql": "TCP",
     "redis": "TCP",
     "http_proxy": "HTTP",  # Istio's HTTP_PROXY, served as HTTP (how its listener differs is not modelled)

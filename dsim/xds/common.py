@@ -17,6 +17,7 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.mongo_proxy.v3 import mongo_proxy_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
@@ -200,6 +201,7 @@ def metadata(filters: Mapping[str, Mapping[str, Any]]) -> base_pb2.Metadata:
 
 
 TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"
+MONGO_PROXY_NAME = "envoy.filters.network.mongo_proxy"
 HCM_NAME = "envoy.filters.network.http_connection_manager"
 BLACKHOLE_CHAIN_SUFFIX = "-blackhole"
 """How the virtual listeners' blackhole chains' names end (Istio's ``virtualOutbound-blackhole`` and
@@ -221,10 +223,25 @@ def tcp_proxy_filter(
 
 
 def tcp_filters(
-    cluster: str, *, inbound: bool, weighted: Sequence[tuple[str, int]] = (), stat_prefix: str = ""
+    cluster: str,
+    *,
+    inbound: bool,
+    weighted: Sequence[tuple[str, int]] = (),
+    stat_prefix: str = "",
+    mongo: bool = False,
 ) -> list[listener_components_pb2.Filter]:
-    """A TCP chain's filters: Istio's TCP stats, then the ``tcp_proxy`` (:func:`tcp_proxy_filter`)."""
-    return [istio_filters.stats_network(inbound), tcp_proxy_filter(cluster, weighted, stat_prefix)]
+    """A TCP chain's filters: Istio's TCP stats, then the ``tcp_proxy`` (:func:`tcp_proxy_filter`),
+    on a ``mongo`` chain (its port's protocol is Mongo) after a ``mongo_proxy`` of the same stat
+    prefix (``buildNetworkFiltersStack``; ``PILOT_ENABLE_MONGO_FILTER`` is on by default, Istio 1.30)."""
+    proxy = tcp_proxy_filter(cluster, weighted, stat_prefix)
+    if not mongo:
+        return [istio_filters.stats_network(inbound), proxy]
+    sniffer = mongo_proxy_pb2.MongoProxy(stat_prefix=stat_prefix or cluster)
+    return [
+        istio_filters.stats_network(inbound),
+        listener_components_pb2.Filter(name=MONGO_PROXY_NAME, typed_config=pack(sniffer)),
+        proxy,
+    ]
 
 
 def http_filters(*, inbound: bool) -> list[hcm_pb2.HttpFilter]:

@@ -222,13 +222,14 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
         target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
         suffix = copy.route_suffix
         builds = chains_of(by)
-        tls = None if by is None else by.tls  # a port listener's own protocol decides, not the service's
-        routed = builds.tcp_chain(svc.index, port.port, suffix, design, view.facts, tls=tls)
-        sni_chains = builds.tls_chains(svc.index, port.port, suffix, design, view.facts, tls=tls)
+        protocol = None if by is None else by.protocol  # a port listener's own protocol decides, not the service's
+        routed = builds.tcp_chain(svc.index, port.port, suffix, design, view.facts, protocol=protocol)
+        sni_chains = builds.tls_chains(svc.index, port.port, suffix, design, view.facts, protocol=protocol)
         if sni_chains:
             return listeners.outbound_tls_routed(bind, port.port, sni_chains, unknown, bound=bound)
         if kind == "tcp":
-            return listeners.outbound_tcp(bind, port.port, target, routed, bound=bound)
+            mongo = builds.listener_protocol(svc.index, port.port, protocol) == "Mongo"
+            return listeners.outbound_tcp(bind, port.port, target, routed, bound=bound, mongo=mongo)
         # A sniffed port gets its own route configuration holding only its service (domains "*"),
         # where the listener owning the port imports it and the port is HTTP or sniffed.
         route_name = f"{svc.host}:{port.port}{suffix}"

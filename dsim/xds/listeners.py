@@ -92,24 +92,31 @@ def _http_match() -> lc.FilterChainMatch:
     return lc.FilterChainMatch(transport_protocol="raw_buffer", application_protocols=PLAINTEXT_HTTP_ALPN)
 
 
-def service_tcp_chain(cluster: str, routed: lc.FilterChain | None) -> lc.FilterChain:
-    """A service port listener's TCP chain, matching everything: proxying to the service's cluster,
-    or by its VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`)."""
+def service_tcp_chain(cluster: str, routed: lc.FilterChain | None, *, mongo: bool = False) -> lc.FilterChain:
+    """A service port listener's TCP chain, matching everything: proxying to the service's cluster
+    (through a ``mongo_proxy`` on a ``mongo`` port, :func:`dsim.xds.common.tcp_filters`), or by its
+    VirtualService's TCP route (``routed``, :func:`dsim.xds.vs_routes.tcp_chain`)."""
     chain = outbound_chain()
     if routed is None:
-        chain.filters.extend(tcp_filters(cluster, inbound=False))
+        chain.filters.extend(tcp_filters(cluster, inbound=False, mongo=mongo))
     else:
         chain.MergeFrom(routed)
     return chain
 
 
 def outbound_tcp(
-    bind: Bind, port: int, cluster: str, routed: lc.FilterChain | None = None, *, bound: bool = False
+    bind: Bind,
+    port: int,
+    cluster: str,
+    routed: lc.FilterChain | None = None,
+    *,
+    bound: bool = False,
+    mongo: bool = False,
 ) -> listener_pb2.Listener:
     """A TCP service port: a listener on the VIP (or a Sidecar's bind) with its TCP chain
     (:func:`service_tcp_chain`)."""
     listener = _outbound(listener_name(bind.address, port), bind, port, bound)
-    listener.filter_chains.append(service_tcp_chain(cluster, routed))
+    listener.filter_chains.append(service_tcp_chain(cluster, routed, mongo=mongo))
     return listener
 
 
@@ -381,7 +388,7 @@ def _port_chains(
                 )
             ]
         else:
-            terminal = tcp_filters(cluster, inbound=True)
+            terminal = tcp_filters(cluster, inbound=True, mongo=port.mongo)
         built = _chain(chain, match, terminal, name, trust_domain)
         if port.config:  # a Sidecar ingress port's chains name the Sidecar (``inboundChainForOpts``)
             built.metadata.CopyFrom(metadata({"istio": {"config": port.config}}))

@@ -34,6 +34,7 @@ from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import DestinationRuleSpec
+from dsim.scenario.istio.rules import SERVED_AS_TCP, TLS_PROTOCOLS
 from dsim.scenario.istio.virtual_service import Destination, VirtualService
 from dsim.wire import tag_size, varint_size
 from dsim.xds.mesh_defaults import MeshDefaults
@@ -132,13 +133,20 @@ class MeshObjects:
         )
         self.domain = cluster.scenario.mesh.cluster_domain
         ports = cluster.service_ports
-        tls = ports["tls"].to_numpy(bool)
-        tls_services, tls_numbers = ports["service"].to_numpy()[tls].tolist(), ports["port"].to_numpy()[tls].tolist()
-        self.tls_ports = set(zip(tls_services, tls_numbers, strict=True))
-        """(service, port) of TLS ports (a Service's whose name or protocol says HTTPS or TLS, which
-        dsim serves as TCP; a ServiceEntry's of protocol ``TLS`` or ``HTTPS``): Istio
-        builds no ``tcp[]`` route there (``buildSidecarOutboundTCPFilterChainOpts``), and ``tls[]``
-        routes nowhere else (``buildSidecarOutboundTLSFilterChainOpts``)."""
+        special = ports[ports["istio_protocol"].isin(SERVED_AS_TCP)]
+        self.port_protocols = dict(
+            zip(
+                zip(special["service"].tolist(), special["port"].tolist(), strict=True),
+                special["istio_protocol"].astype(str).tolist(),
+                strict=True,
+            )
+        )
+        """(service, port) to its protocol, for the ports whose protocol changes their TCP chains (a
+        Service's TLS, HTTPS or Mongo port, which dsim serves as TCP; a ServiceEntry's of those
+        protocols): on a TLS or HTTPS port Istio builds no ``tcp[]`` route
+        (``buildSidecarOutboundTCPFilterChainOpts``), and ``tls[]`` routes nowhere else
+        (``buildSidecarOutboundTLSFilterChainOpts``); on a Mongo one its TCP chains proxy through a
+        ``mongo_proxy`` (``buildNetworkFiltersStack``)."""
         self.policy_list: list[ClusterPolicy] = []
         self._policy_ids: dict[ClusterPolicy, int] = {}
         self.hash_list: list[rc.RouteAction.HashPolicy] = []
@@ -432,19 +440,27 @@ class MeshObjects:
         return self._built[key]  # type: ignore[return-value]
 
     def tcp_chain(
-        self, chain: tuple[int, ...], port: int, suffix: str, design: Design, proxy: ProxyFacts, view: ObjectView
+        self,
+        chain: tuple[int, ...],
+        port: int,
+        suffix: str,
+        design: Design,
+        proxy: ProxyFacts,
+        view: ObjectView,
+        *,
+        mongo: bool = False,
     ) -> lc.FilterChain | None:
         """The chain the first TCP route that takes ``port`` among the VirtualServices of ``chain``, in
-        order, gives the copy ``suffix`` of a TCP or sniffed listener on ``port`` (``None``: the default
-        chain). Shared: copy before changing it."""
-        key = self._built_key("tcp", chain, view, port, suffix, design, proxy)
+        order, gives the copy ``suffix`` of a TCP (Mongo: ``mongo``) or sniffed listener on ``port``
+        (``None``: the default chain). Shared: copy before changing it."""
+        key = self._built_key("tcp", chain, view, port, suffix, design, proxy, mongo)
         if key not in self._built:
             self._built[key] = None
             for vs in chain:
                 obj = self.cluster.istio.virtual_services[vs]
                 if tcp_route(obj, port, view.source) is not None:
                     cluster_of = self._cluster_of(obj.namespace, suffix, design, proxy, view)
-                    self._built[key] = tcp_chain(obj, port, cluster_of, view.source)
+                    self._built[key] = tcp_chain(obj, port, cluster_of, view.source, mongo=mongo)
                     break
         return self._built[key]
 
@@ -531,32 +547,36 @@ class ObjectView:
         """The routes VirtualService ``vs`` gives a virtual host in route configuration ``<port><suffix>``."""
         return self.objects.routes(vs, port, suffix, design, proxy, self)
 
-    def listens_tls(self, service: int, port: int, tls: bool | None) -> bool:
-        """Whether ``service``'s listener on ``port`` is built as TLS: by ``tls``, the protocol of
-        the egress listener building it (a Sidecar's port listener builds with its own port's
-        protocol, whatever the service's: ``listenPort`` in ``buildSidecarOutboundListeners``), or,
-        where ``None`` (the catch-all builds the service's own port), by the service port's."""
-        return (service, port) in self.objects.tls_ports if tls is None else tls
+    def listener_protocol(self, service: int, port: int, protocol: str | None = None) -> str:
+        """The protocol ``service``'s listener on ``port`` is built with, where it changes the TCP
+        chains (``TLS``, ``HTTPS``, ``Mongo``; ``""``: any other): ``protocol``, that of the egress
+        listener building it (a Sidecar's port listener builds with its own port's protocol, whatever
+        the service's: ``listenPort`` in ``buildSidecarOutboundListeners``), or, where ``None`` (the
+        catch-all builds the service's own port), the service port's."""
+        if protocol is None:
+            return self.objects.port_protocols.get((service, port), "")
+        return protocol if protocol in SERVED_AS_TCP else ""
 
     def tcp_chain(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, protocol: str | None = None
     ) -> lc.FilterChain | None:
         """The chain ``service``'s VirtualServices' TCP routes give its listener copy ``suffix`` on
-        ``port`` (``None``: no VirtualService, a TLS listener (:meth:`listens_tls`), or none of
+        ``port`` (``None``: no VirtualService, a TLS listener (:meth:`listener_protocol`), or none of
         their TCP routes takes the port)."""
         chain = self.vs_of_service.get(service)
-        if chain is None or self.listens_tls(service, port, tls):
+        built = self.listener_protocol(service, port, protocol)
+        if chain is None or built in TLS_PROTOCOLS:
             return None
-        return self.objects.tcp_chain(chain, port, suffix, design, proxy, self)
+        return self.objects.tcp_chain(chain, port, suffix, design, proxy, self, mongo=built == "Mongo")
 
     def tls_chains(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, protocol: str | None = None
     ) -> tuple[lc.FilterChain, ...]:
         """The SNI chains ``service``'s VirtualServices' TLS routes give its listener copy ``suffix``
-        on ``port`` (empty: not a TLS listener (:meth:`listens_tls`), no VirtualService, or none of
-        their TLS routes takes the port: the default chain)."""
+        on ``port`` (empty: not a TLS listener (:meth:`listener_protocol`), no VirtualService, or none
+        of their TLS routes takes the port: the default chain)."""
         chain = self.vs_of_service.get(service)
-        if chain is None or not self.listens_tls(service, port, tls):
+        if chain is None or self.listener_protocol(service, port, protocol) not in TLS_PROTOCOLS:
             return ()
         return self.objects.tls_chains(chain, port, suffix, design, proxy, self)
 
@@ -617,17 +637,20 @@ class StackedView(ObjectView):
     def domain_hosts(self, service: int, port: int) -> tuple[str, ...]:
         return self.views[self.group[service]].domain_hosts(int(self.real[service]), port)
 
+    def listener_protocol(self, service: int, port: int, protocol: str | None = None) -> str:
+        return self.views[self.group[service]].listener_protocol(int(self.real[service]), port, protocol)
+
     def tcp_chain(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, protocol: str | None = None
     ) -> lc.FilterChain | None:
         real = int(self.real[service])
-        return self.views[self.group[service]].tcp_chain(real, port, suffix, design, proxy, tls=tls)
+        return self.views[self.group[service]].tcp_chain(real, port, suffix, design, proxy, protocol=protocol)
 
     def tls_chains(
-        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, tls: bool | None = None
+        self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts, *, protocol: str | None = None
     ) -> tuple[lc.FilterChain, ...]:
         real = int(self.real[service])
-        return self.views[self.group[service]].tls_chains(real, port, suffix, design, proxy, tls=tls)
+        return self.views[self.group[service]].tls_chains(real, port, suffix, design, proxy, protocol=protocol)
 
     def routes(self, vs: int, port: int, suffix: str, design: Design, proxy: ProxyFacts) -> tuple[rc.Route, ...]:
         raise TypeError("a stacked view has no routes of its own: ask routed() for a stand-in service")

@@ -470,6 +470,7 @@ def entry_config(
             # TLS routes that of a TLS port (1.10).
             routed = objects.tcp_chain(service, port.port, suffix, design, proxy)
             sni = objects.tls_chains(service, port.port, suffix, design, proxy) if kind == "tls" else ()
+            mongo = port.protocol == "Mongo"  # its TCP chains proxy through a mongo_proxy
             if not copy.binds:
                 if sni:
                     out["wild"].extend(
@@ -477,7 +478,8 @@ def entry_config(
                         for c in sni
                     )
                     continue
-                chain = routed if routed is not None else outbound_chain(filters=tcp_filters(target, inbound=False))
+                default = outbound_chain(filters=tcp_filters(target, inbound=False, mongo=mongo))
+                chain = routed if routed is not None else default
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
                 out["wild"].append(
@@ -497,7 +499,9 @@ def entry_config(
             else:
                 # A TLS port on an address gets no SNI match: the address tells the host apart
                 # (buildSidecarOutboundTLSFilterChainOpts matches SNI only without one).
-                out["listeners"].extend(listeners.outbound_tcp(bind, port.port, target, routed) for bind in copy.binds)
+                out["listeners"].extend(
+                    listeners.outbound_tcp(bind, port.port, target, routed, mongo=mongo) for bind in copy.binds
+                )
     return EntryConfig(
         clusters=tuple(out["clusters"]),
         endpoints=tuple(out["endpoints"]),

@@ -33,7 +33,7 @@ from dsim.xds.failover import ProxyLocality
 from dsim.xds.names import spiffe_id
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
-INGRESS_PROTOCOL = {"http": "HTTP", "tcp": "TCP", "auto": "auto"}
+INGRESS_PROTOCOL = {"http": "HTTP", "tcp": "TCP", "mongo": "TCP", "auto": "auto"}
 """A Sidecar ingress port's protocol, as :func:`port_kind` reads it, by its kind."""
 CLUSTER_ID = "Kubernetes"
 """Istio's default cluster ID, the last field of endpoint ``istio.workload`` metadata."""
@@ -56,6 +56,9 @@ class PortView:
     """``TCP``, ``HTTP``, ``HTTP2``, ``GRPC`` or ``auto`` for a Kubernetes Service's port; any of
     Istio's protocols for a ServiceEntry's (its own side reads it through
     :func:`dsim.cluster.service_targets.inbound_protocol`)."""
+    istio_protocol: str = ""
+    """Its protocol as Istio reads it: a Kubernetes Service's TLS, HTTPS or Mongo port is served as
+    ``TCP`` (:attr:`protocol`); any other, and a ServiceEntry's, the same as :attr:`protocol`."""
 
     @property
     def kind(self) -> str:
@@ -120,6 +123,9 @@ class InboundPort:
     protocol: str
     service_port: int
     host: str
+    mongo: bool = False
+    """Its protocol is Mongo (served as TCP): its TCP chains proxy through a ``mongo_proxy``
+    (``buildInboundNetworkFilters``)."""
     chain_address: tuple[str, str] | None = None
     """A Sidecar ingress port: the address naming its chains in an IPv4 and in an IPv6 listener;
     ``None``, the listener's any-address."""
@@ -277,6 +283,7 @@ class ClusterIndex:
             "port": c.service_ports["port"].tolist(),
             "target_port": c.service_ports["target_port"].tolist(),
             "protocol": c.service_ports["protocol"].astype(str).tolist(),
+            "istio_protocol": c.service_ports["istio_protocol"].astype(str).tolist(),
             "subset_name": c.subsets["name"].tolist(),
             "subset_rule": c.subsets["rule"].tolist(),
             "service_account": c.workloads["service_account"].tolist(),
@@ -309,6 +316,7 @@ class ClusterIndex:
                     port=cols["port"][r],
                     target_port=cols["target_port"][r],
                     protocol=cols["protocol"][r],
+                    istio_protocol=cols["istio_protocol"][r],
                 )
                 for r in port_rows
             ),
@@ -408,6 +416,7 @@ class ClusterIndex:
                 pool=pool_of(number),
                 target_port=number,
                 protocol="HTTP2" if row["h2"] else INGRESS_PROTOCOL[str(row["kind"])],
+                mongo=row["kind"] == "mongo",
                 service_port=number,
                 host=str(row["host"]),
                 chain_address=(str(row["chain4"]), str(row["chain6"])),
@@ -424,6 +433,7 @@ class ClusterIndex:
                         pool=pool_of(p.target_port),
                         target_port=p.target_port,
                         protocol=inbound_protocol(p.protocol),
+                        mongo=p.istio_protocol == "Mongo",
                         service_port=p.port,
                         host=view.host,
                         **self._listing(telemetry_services(own_views, p.target_port, p.port), p.port),

@@ -321,19 +321,26 @@ def _tcp_applies(route: TCPRoute, port: int, source: Source) -> bool:
 
 
 def proxy_chain(
-    vs: VirtualService, destinations: Sequence[RouteDestination], port: int, cluster_of: DestinationCluster
+    vs: VirtualService,
+    destinations: Sequence[RouteDestination],
+    port: int,
+    cluster_of: DestinationCluster,
+    *,
+    mongo: bool = False,
 ) -> lc.FilterChain | None:
     """A chain proxying to ``destinations`` (``buildOutboundNetworkFilters``): a ``tcp_proxy`` to the one
-    destination, or split over those with a weight under the stat prefix ``<name>.<namespace>``; the
+    destination, or split over those with a weight under the stat prefix ``<name>.<namespace>``, after
+    a ``mongo_proxy`` on a ``mongo`` listener (:func:`dsim.xds.common.tcp_filters`); the
     VirtualService as ``istio.config``. ``None``: none of them is left for this family copy."""
     picked = _picked([(cluster_of(d.destination, port), d.weight, None) for d in destinations])
     if not picked:
         return None
     if picked[0].weight is None:
-        filters = tcp_filters(picked[0].target.cluster, inbound=False)
+        filters = tcp_filters(picked[0].target.cluster, inbound=False, mongo=mongo)
     else:
         weighted = [(p.target.cluster, p.weight or 0) for p in picked]
-        filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=f"{vs.name}.{vs.namespace}")
+        prefix = f"{vs.name}.{vs.namespace}"
+        filters = tcp_filters("", inbound=False, weighted=weighted, stat_prefix=prefix, mongo=mongo)
     return outbound_chain(
         filters=filters,
         metadata=metadata({"istio": {"config": config_path("virtual-service", vs.namespace, vs.name)}}),
@@ -346,12 +353,14 @@ def tcp_route(vs: VirtualService, port: int, source: Source) -> TCPRoute | None:
     return next((route for route in vs.spec.tcp if route.route and _tcp_applies(route, port, source)), None)
 
 
-def tcp_chain(vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source) -> lc.FilterChain | None:
-    """The filter chain :func:`tcp_route` gives a TCP or sniffed listener of ``port``
-    (:func:`proxy_chain`). ``None``: no TCP route takes the port, or none of its destinations is left
-    for this family copy (the default chain stays)."""
+def tcp_chain(
+    vs: VirtualService, port: int, cluster_of: DestinationCluster, source: Source, *, mongo: bool = False
+) -> lc.FilterChain | None:
+    """The filter chain :func:`tcp_route` gives a TCP or sniffed listener of ``port`` (Mongo:
+    ``mongo``) (:func:`proxy_chain`). ``None``: no TCP route takes the port, or none of its
+    destinations is left for this family copy (the default chain stays)."""
     route = tcp_route(vs, port, source)
-    return None if route is None else proxy_chain(vs, route.route, port, cluster_of)
+    return None if route is None else proxy_chain(vs, route.route, port, cluster_of, mongo=mongo)
 
 
 def tls_chains(

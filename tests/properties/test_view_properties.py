@@ -167,6 +167,10 @@ ENTRIES: dict[str, dict[str, Any]] = {
 }
 
 
+EGRESS_PROTOCOLS = ["HTTP", "TCP", "", "TLS", "GRPC", "MONGO"]
+"""An egress port listener's protocol: Mongo gives its services' TCP chains a ``mongo_proxy``."""
+
+
 def _rule_host(draw: st.DrawFn) -> str:
     """A service's host, a ServiceEntry's, or a wildcard covering several (``docs/istio-objects.md`` 2.2)."""
     wildcard = draw(st.sampled_from([None, None, "*.local", "*.b.svc.cluster.local", "*", "*.example.com"]))
@@ -269,13 +273,14 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         sidecar_spec: dict[str, Any] = {"outboundTrafficPolicy": {"mode": policy}}
         if draw(st.booleans()):  # its proxies' own side from an ingress listener
             endpoint = draw(st.sampled_from(["", "127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080", "unix:///run/a.sock"]))
-            listener = {"port": {"number": 8080, "protocol": draw(st.sampled_from(["HTTP", "GRPC", "TCP", ""]))}}
+            protocol = draw(st.sampled_from(["HTTP", "GRPC", "TCP", "MONGO", ""]))
+            listener = {"port": {"number": 8080, "protocol": protocol}}
             sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
         if draw(st.booleans()):  # egress listeners on ports, maybe with a catch-all after them
             numbers = draw(st.lists(st.sampled_from([80, 5432, 9000, 8443]), min_size=1, max_size=3, unique=True))
             egress: list[dict[str, Any]] = [
                 {
-                    "port": {"number": n, "protocol": draw(st.sampled_from(["HTTP", "TCP", "", "TLS", "GRPC"]))},
+                    "port": {"number": n, "protocol": draw(st.sampled_from(EGRESS_PROTOCOLS))},
                     "hosts": [draw(st.sampled_from(["*/*", "./*", "b/*", f"a/{_host(draw)}"]))],
                     # maybe bound: to an address, or to the loopback by captureMode NONE, or both
                     **draw(st.sampled_from([{}, {}, {"bind": "127.0.0.2"}, {"bind": "::1"}, {"captureMode": "NONE"}])),
@@ -288,7 +293,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
     ports = [
         {"name": "http", "port": 80},
-        {"name": "tcp", "port": 5432},
+        {"name": draw(st.sampled_from(["tcp", "tcp", "mongo"])), "port": 5432},  # Mongo: a mongo_proxy
         {"name": "port", "port": 9000},
         {"name": "https", "port": 8443},
     ]

@@ -62,6 +62,10 @@ PROTOCOLS = ("TCP", "UDP", "GRPC", "GRPC-Web", "HTTP", "HTTP_PROXY", "HTTP2", "H
 _PROTOCOLS_LOWER = {p.lower(): p for p in PROTOCOLS}
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web"})  # Instance.IsHTTP
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})  # Instance.IsTLS
+SERVED_AS_TCP = frozenset({*TLS_PROTOCOLS, "Mongo"})
+"""A Kubernetes Service port's protocols dsim serves as TCP, the cluster tables' ``protocol`` column
+saying ``TCP`` and their ``istio_protocol`` the protocol itself: on TLS ones Istio builds no
+VirtualService ``tcp[]`` route, on Mongo ones a ``mongo_proxy`` filter before the ``tcp_proxy``."""
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-Web"})  # Instance.IsHTTP2
 
 
