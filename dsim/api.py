@@ -29,6 +29,7 @@ from dsim.pushsim.runner import push_tables
 from dsim.randomness import generator
 from dsim.results import RunResult
 from dsim.scenario import Scenario, load_scenario, scenario_hash
+from dsim.scenario.load import checked_scenario
 from dsim.sizing import Stage, check_fits
 from dsim.whatif import SCOPING_TABLE, scoped_scenario, scoping_table, sidecar_coverage
 from dsim.xds.envoy import Verdict, envoy_binary, validate
@@ -42,7 +43,7 @@ SIZE_METHODS = ("vectorized", "protobuf")
 
 def _scenario_and_source(scenario: ScenarioLike) -> tuple[Scenario, str | None]:
     if isinstance(scenario, Scenario):
-        return scenario, None
+        return checked_scenario(scenario), None  # one built in Python is checked as a file is
     return load_scenario(scenario), str(scenario)
 
 

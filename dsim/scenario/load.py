@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,32 @@ def scenario_from_dict(
     scenario = _with_istio_objects(scenario, data, source)
     scenario = _with_mesh_settings(scenario, mesh_settings, source)
     check(scenario, source, designs, designs_given="designs" in data)
-    return resolve(scenario, default_name=default_name, all_designs=designs)
+    resolved = resolve(scenario, default_name=default_name, all_designs=designs)
+    _CHECKED[id(resolved)] = resolved
+    return resolved
+
+
+_CHECKED: weakref.WeakValueDictionary[int, Scenario] = weakref.WeakValueDictionary()
+"""The scenarios :func:`scenario_from_dict` returned that are still alive, by identity: checked and
+resolved already (a dead one's entry goes with it, so a reused id never matches)."""
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | tuple | dict) and not value)
+
+
+def checked_scenario(scenario: Scenario) -> Scenario:
+    """A :class:`Scenario` built in Python (``dataclasses.replace`` of a loaded one, say), checked
+    and resolved as a scenario file is: its plain form read back by :func:`scenario_from_dict`, so a
+    bad value is refused with its field's path, as in a file, instead of failing somewhere
+    downstream. One :func:`scenario_from_dict` returned is returned as it is."""
+    if _CHECKED.get(id(scenario)) is scenario:
+        return scenario
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError("<Python>", "", f"expected a Scenario (got {describe_value(scenario)})")
+    # Settings left empty stand for their defaults, as keys left out of a file do.
+    plain = {key: value for key, value in scenario_to_plain(scenario).items() if not _empty(value)}
+    return scenario_from_dict(plain, source=source_name(scenario, None), default_name=scenario.name or "scenario")
 
 
 # Scenario keys read by the Istio object parsers (Istio's own camelCase field names), not by ``convert``.
