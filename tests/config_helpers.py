@@ -40,3 +40,9 @@ def dual_stack_service(name: str, namespace: str, *ports: tuple[int, str], **mor
         "ports": [{"port": number, "name": port_name} for number, port_name in ports],
         **more,
     }
+
+
+def app_sidecar(name: str, namespace: str, app: str, **spec: Any) -> dict[str, Any]:
+    """A scenario's Sidecar selecting the workloads labelled ``app: <app>``, with the rest of its
+    ``spec`` (``egress``, ``ingress``, ...) as given."""
+    return {"name": name, "namespace": namespace, "spec": {"workloadSelector": {"labels": {"app": app}}, **spec}}

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.designs import get_design
-from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
-from tests.config_helpers import tcp_proxy_of
+from tests.config_helpers import app_sidecar, config_of, tcp_proxy_of
 
 VAULT = "vault.b.svc.cluster.local"
 
@@ -54,18 +51,16 @@ SCENARIO: dict[str, Any] = {
         }
     ],
     "sidecars": [
-        {
-            "name": "client",
-            "namespace": "a",
-            "spec": {
-                "workloadSelector": {"labels": {"app": "client"}},
-                "egress": [
-                    # The service's HTTPS port under a TCP egress port, its TCP port under an HTTPS one.
-                    {"port": {"number": 8200, "protocol": "TCP", "name": "tcp"}, "hosts": ["b/*"]},
-                    {"port": {"number": 8201, "protocol": "HTTPS", "name": "https"}, "hosts": ["b/*"]},
-                ],
-            },
-        }
+        app_sidecar(
+            "client",
+            "a",
+            "client",
+            egress=[
+                # The service's HTTPS port under a TCP egress port, its TCP port under an HTTPS one.
+                {"port": {"number": 8200, "protocol": "TCP", "name": "tcp"}, "hosts": ["b/*"]},
+                {"port": {"number": 8201, "protocol": "HTTPS", "name": "https"}, "hosts": ["b/*"]},
+            ],
+        )
     ],
 }
 
@@ -78,9 +73,7 @@ def mesh() -> Cluster:
 def _vault_listeners(cluster: Cluster, workload: str, design: str) -> dict[int, list[Any]]:
     """Per vault port: its listeners (one per family copy) in ``workload``'s config."""
     index = index_for(cluster)
-    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == workload)[0])
-    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
-    config = proxy_config(index, proxy, get_design(design))
+    config = config_of(cluster, f"a/{workload}", design)
     vips = {str(index.vip4[index.hosts.index(VAULT)]), str(index.vip6[index.hosts.index(VAULT)]).strip("[]")}
     found: dict[int, list[Any]] = {8200: [], 8201: []}
     for listener in config.listeners:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 from envoy.extensions.filters.network.mongo_proxy.v3 import mongo_proxy_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.designs import get_design
-from dsim.xds.generate import ProxyConfig, proxy_config
-from dsim.xds.view import index_for
+from dsim.xds.generate import ProxyConfig
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.config_helpers import app_sidecar, config_of
 
 DB = "db.b.svc.cluster.local"
 MONGO = "envoy.filters.network.mongo_proxy"
@@ -88,33 +86,26 @@ SCENARIO: dict[str, Any] = {
         },
     ],
     "sidecars": [
-        {
-            "name": "client",
-            "namespace": "a",
-            "spec": {
-                "workloadSelector": {"labels": {"app": "client"}},
-                "egress": [
-                    # db's TCP port under a Mongo egress port, its Mongo port under a TCP one.
-                    {"port": {"number": 5432, "protocol": "MONGO", "name": "mongo"}, "hosts": ["b/*"]},
-                    {"port": {"number": 27017, "protocol": "TCP", "name": "tcp"}, "hosts": ["b/*"]},
-                    {"hosts": ["./*"]},
-                ],
-            },
-        },
-        {
-            "name": "edge",
-            "namespace": "b",
-            "spec": {
-                "workloadSelector": {"labels": {"app": "edge"}},
-                "ingress": [
-                    {
-                        "port": {"number": 27021, "protocol": "MONGO", "name": "mongo"},
-                        "defaultEndpoint": "127.0.0.1:27017",
-                    },
-                    {"port": {"number": 5432, "protocol": "TCP", "name": "tcp"}, "defaultEndpoint": "127.0.0.1:5432"},
-                ],
-            },
-        },
+        app_sidecar(
+            "client",
+            "a",
+            "client",
+            egress=[
+                # db's TCP port under a Mongo egress port, its Mongo port under a TCP one.
+                {"port": {"number": 5432, "protocol": "MONGO", "name": "mongo"}, "hosts": ["b/*"]},
+                {"port": {"number": 27017, "protocol": "TCP", "name": "tcp"}, "hosts": ["b/*"]},
+                {"hosts": ["./*"]},
+            ],
+        ),
+        app_sidecar(
+            "edge",
+            "b",
+            "edge",
+            ingress=[
+                {"port": {"number": 27021, "protocol": "MONGO", "name": "mongo"}, "defaultEndpoint": "127.0.0.1:27017"},
+                {"port": {"number": 5432, "protocol": "TCP", "name": "tcp"}, "defaultEndpoint": "127.0.0.1:5432"},
+            ],
+        ),
     ],
 }
 
@@ -122,12 +113,6 @@ SCENARIO: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(SCENARIO))
-
-
-def _config(cluster: Cluster, workload: str, design: str) -> ProxyConfig:
-    w = int(np.flatnonzero(cluster.workloads["name"].to_numpy() == workload)[0])
-    proxy = int(np.flatnonzero(cluster.proxies["workload"].to_numpy() == w)[0])
-    return proxy_config(index_for(cluster), proxy, get_design(design))
 
 
 def _mongo_prefix(chain: Any) -> str | None:
@@ -157,7 +142,7 @@ def _outbound(config: ProxyConfig, port: int) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("design", design_names())
 def test_a_services_mongo_ports_proxy_through_mongo(mesh: Cluster, design: str) -> None:
-    other = _config(mesh, "other", design)
+    other = config_of(mesh, "a/other", design)
     assert set(_outbound(other, 27017).values()) == {f"|27017||{DB}"}
     assert set(_outbound(other, 27018).values()) == {"db.b"}  # the VirtualService's split
     assert set(_outbound(other, 5432).values()) == {None}
@@ -165,7 +150,7 @@ def test_a_services_mongo_ports_proxy_through_mongo(mesh: Cluster, design: str) 
 
 @pytest.mark.parametrize("design", design_names())
 def test_an_egress_port_reads_its_own_protocol(mesh: Cluster, design: str) -> None:
-    client = _config(mesh, "client", design)
+    client = config_of(mesh, "a/client", design)
     assert set(_outbound(client, 5432).values()) == {f"|5432||{DB}"}
     assert set(_outbound(client, 27017).values()) == {None}
 
@@ -183,15 +168,15 @@ def _inbound(config: ProxyConfig, ports: tuple[int, ...]) -> dict[int, set[str |
 
 @pytest.mark.parametrize("design", design_names())
 def test_a_pods_mongo_port_proxies_through_mongo(mesh: Cluster, design: str) -> None:
-    found = _inbound(_config(mesh, "db", design), (27017, 27018, 5432))
+    found = _inbound(config_of(mesh, "b/db", design), (27017, 27018, 5432))
     assert found == {27017: {"|27017||"}, 27018: {"|27018||"}, 5432: {None}}
     # A Sidecar's ingress port of protocol Mongo, as a Service's.
-    assert _inbound(_config(mesh, "edge", design), (27021, 5432)) == {27021: {"|27021||"}, 5432: {None}}
+    assert _inbound(config_of(mesh, "b/edge", design), (27021, 5432)) == {27021: {"|27021||"}, 5432: {None}}
 
 
 @pytest.mark.parametrize("design", design_names())
 def test_a_service_entrys_mongo_port_proxies_through_mongo(mesh: Cluster, design: str) -> None:
-    other = _config(mesh, "other", design)
+    other = config_of(mesh, "a/other", design)
     atlas = {name.split("_")[0]: p for name, p in _outbound(other, 27020).items()}
     assert atlas["240.0.0.10"] == "|27020||atlas.example.com"
     wildcard = [listener for listener in other.listeners if listener.name.endswith("_27019")]

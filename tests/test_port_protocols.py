@@ -177,34 +177,33 @@ def test_a_port_istio_reads_as_udp_is_left_out_by_the_import_and_refused_in_a_sc
     ]
 
 
+def _db(ports: list[dict[str, Any]], source: str, **more: Any) -> dsim.Cluster:
+    """A mesh of one service ``db`` (namespace ``a``) with ``ports``, its workload, and ``more``."""
+    scenario = {
+        "namespaces": [{"name": "a"}],
+        "services": [{"name": "db", "namespace": "a", "ports": ports}],
+        "workloads": [{"name": "db", "namespace": "a"}],
+        **more,
+    }
+    return dsim.build_cluster(dsim.scenario_from_dict(scenario, source=source))
+
+
 def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_it(tmp_path: Path) -> None:
-    original = dsim.build_cluster(
-        dsim.scenario_from_dict(
-            {
-                "namespaces": [{"name": "a"}],
-                "services": [
-                    {
-                        "name": "db",
-                        "namespace": "a",
-                        "ports": [
-                            {"port": 3306, "name": "db"},
-                            {"port": 3307, "name": "db-b", "protocol": "TCP"},
-                            {"port": 8080, "name": "http-web", "protocol": "auto"},  # detected, whatever its name
-                            {"port": 3308, "name": "db-c", "target_port": 3306},  # the service port decides
-                            {"port": 25, "name": "mail", "target_port": 2525},
-                            {"port": 8125, "name": "udp-stats", "protocol": "auto"},  # Istio would read UDP
-                            {"port": 8443, "name": "web", "protocol": "TLS"},
-                            {"port": 8444, "name": "https-x", "protocol": "HTTPS"},
-                            {"port": 8445, "name": "https-y", "protocol": "TCP"},
-                            {"port": 9017, "name": "db-m", "protocol": "Mongo"},
-                            {"port": 9018, "name": "mongo-n", "protocol": "TCP"},
-                        ],
-                    }
-                ],
-                "workloads": [{"name": "db", "namespace": "a"}],
-            },
-            source="export",
-        )
+    original = _db(
+        [
+            {"port": 3306, "name": "db"},
+            {"port": 3307, "name": "db-b", "protocol": "TCP"},
+            {"port": 8080, "name": "http-web", "protocol": "auto"},  # detected, whatever its name
+            {"port": 3308, "name": "db-c", "target_port": 3306},  # the service port decides
+            {"port": 25, "name": "mail", "target_port": 2525},
+            {"port": 8125, "name": "udp-stats", "protocol": "auto"},  # Istio would read UDP
+            {"port": 8443, "name": "web", "protocol": "TLS"},
+            {"port": 8444, "name": "https-x", "protocol": "HTTPS"},
+            {"port": 8445, "name": "https-y", "protocol": "TCP"},
+            {"port": 9017, "name": "db-m", "protocol": "Mongo"},
+            {"port": 9018, "name": "mongo-n", "protocol": "TCP"},
+        ],
+        "export",
     )
     (service,) = [o for o in inventory_objects(original) if o["kind"] == "Service"]
     app_protocols = [(p["port"], p.get("appProtocol")) for p in service["spec"]["ports"]]
@@ -221,37 +220,21 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
 def test_inspect_counts_ports_by_the_protocol_istio_reads() -> None:
     """``dsim inspect``'s protocol table names a Service's TLS, HTTPS and Mongo ports as such, not as
     the TCP they are served as, as it does a ServiceEntry's."""
-    cluster = dsim.build_cluster(
-        dsim.scenario_from_dict(
-            {
-                "namespaces": [{"name": "a"}],
-                "services": [
-                    {
-                        "name": "db",
-                        "namespace": "a",
-                        "ports": [
-                            {"port": 5432, "name": "tcp-pg"},
-                            {"port": 8443, "name": "web", "protocol": "TLS"},
-                            {"port": 8444, "name": "https-x"},
-                            {"port": 8445, "name": "db", "protocol": "Mongo"},
-                        ],
-                    }
-                ],
-                "workloads": [{"name": "db", "namespace": "a"}],
-                "service_entries": [
-                    {
-                        "name": "ext",
-                        "namespace": "a",
-                        "spec": {
-                            "hosts": ["api.example.com"],
-                            "ports": [{"number": 443, "name": "https", "protocol": "HTTPS"}],
-                            "resolution": "DNS",
-                        },
-                    }
-                ],
-            },
-            source="inspect",
-        )
-    )
+    entry = {
+        "name": "ext",
+        "namespace": "a",
+        "spec": {
+            "hosts": ["api.example.com"],
+            "ports": [{"number": 443, "name": "https", "protocol": "HTTPS"}],
+            "resolution": "DNS",
+        },
+    }
+    ports = [
+        {"port": 5432, "name": "tcp-pg"},
+        {"port": 8443, "name": "web", "protocol": "TLS"},
+        {"port": 8444, "name": "https-x"},
+        {"port": 8445, "name": "db", "protocol": "Mongo"},
+    ]
+    cluster = _db(ports, "inspect", service_entries=[entry])
     counted = by_protocol(cluster).set_index("protocol")["service_ports"].to_dict()
     assert counted == {"HTTPS": 2, "Mongo": 1, "TCP": 1, "TLS": 1}
