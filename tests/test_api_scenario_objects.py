@@ -80,6 +80,10 @@ def test_a_scenario_written_in_python_gets_its_defaults() -> None:
     port = resolved.services[0].ports[0]
     assert (port.target_port, port.protocol) == (80, "HTTP")
     assert len(dsim.config_sizes(written, "single-stack")) > 0
+    # One without a name is named for what it is.
+    unnamed = dataclasses.replace(written, seed=-1)
+    with pytest.raises(ScenarioError, match=r"^<Scenario object>: seed: must be >= 0 \(got -1\)$"):
+        dsim.build_cluster(unnamed)
 
 
 def test_something_else_is_refused() -> None:

@@ -94,7 +94,8 @@ def checked_scenario(scenario: Scenario) -> Scenario:
         raise ScenarioError("<Python>", "", f"expected a Scenario (got {describe_value(scenario)})")
     # Settings left empty stand for their defaults, as keys left out of a file do.
     plain = {key: value for key, value in scenario_to_plain(scenario).items() if not _empty(value)}
-    return scenario_from_dict(plain, source=source_name(scenario, None), default_name=scenario.name or "scenario")
+    source = source_name(scenario, None) if scenario.name else "<Scenario object>"
+    return scenario_from_dict(plain, source=source, default_name=scenario.name or "scenario")
 
 
 # Scenario keys read by the Istio object parsers (Istio's own camelCase field names), not by ``convert``.
