@@ -274,11 +274,17 @@ def _check_type(reader: SpecReader, kind: str, raw: Mapping[Any, Any], path: str
         reader.fail(join(path, "kind"), f"expected {kind} (got {quote(raw['kind'])})")
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """A record class's type hints, resolved once per class (:func:`_layout`): writing an imported
+    mesh's objects back resolved them per record, most of ``scenario_hash``'s time."""
+    return _layout(cls)[1]
+
+
 def to_istio(value: Any, hint: Any = None) -> Any:
     """A parsed spec (or part of one) back in Istio's YAML form: camelCase keys, durations as
     strings, fields at their defaults left out, as ``kubectl get -o yaml`` shows an object."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        hints = typing.get_type_hints(type(value), include_extras=True)
+        hints = _hints(type(value))
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
