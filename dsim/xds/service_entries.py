@@ -478,8 +478,9 @@ def entry_config(
                         for c in sni
                     )
                     continue
-                default = outbound_chain(filters=tcp_filters(target, inbound=False, mongo=mongo))
-                chain = routed if routed is not None else default
+                chain = routed
+                if chain is None:  # no VirtualService TCP route: the default chain
+                    chain = outbound_chain(filters=tcp_filters(target, inbound=False, mongo=mongo))
                 if kind == "tls":
                     chain.filter_chain_match.server_names.append(view.host)
                 out["wild"].append(
