@@ -346,6 +346,35 @@ def _shared_listeners(
     return frame.astype({c: np.int64 for c in columns if c not in ("name", "route")})
 
 
+def endpoint_listener_rows(
+    index: ClusterIndex,
+    design: Design,
+    proxy: ProxyFacts,
+    taus: list[int],
+    objects: ObjectView,
+    listener_policy: bool,
+) -> pd.DataFrame:
+    """Every per-endpoint listener of the hosts that listen per endpoint
+    (:func:`dsim.xds.service_entries.listens_per_endpoint`), as :func:`_own_listener_rows` prices
+    it for a ``proxy``-family sidecar shaped by ``objects``, with ``pod``: the pod whose first
+    address the listener binds (-1: none, as for a dual pod's second address where each address
+    has its own listener), whose own proxy does not get it."""
+    mesh_id = index.cluster.scenario.mesh.trust_domain
+    traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
+    first = np.where(index.pod_ipv4 != "", index.pod_ipv4, index.pod_ipv6)
+    pod_of = {str(address): pod for pod, address in enumerate(first.tolist())}
+    rows = [
+        row
+        for service in entry_index(index).per_endpoint
+        for row in _own_listener_rows(index, service, design, proxy, traces, objects, listener_policy)
+    ]
+    columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces), "fallthrough"]
+    columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
+    frame = pd.DataFrame(rows, columns=[*columns, "address"])
+    frame["pod"] = frame.pop("address").map(lambda address: pod_of.get(address, -1)).astype(np.int64)
+    return frame.astype({c: np.int64 for c in columns if c not in ("name", "route")})
+
+
 def _own_listener_rows(
     index: ClusterIndex,
     service: int,
@@ -379,6 +408,7 @@ def _own_listener_rows(
             {
                 "service": service,
                 "name": listener.name,
+                "address": listener.address.socket_address.address,
                 "route": route,
                 "routed": routed[route],
                 **{f"bytes_{tau}": own_listeners(again)[i][0].ByteSize() for tau, again in rebuilt.items()},

@@ -27,6 +27,7 @@ from dsim.accounting.outbound import (
     outbound_prices,
     tracing_class,
 )
+from dsim.accounting.own_endpoints import own_endpoint_deltas
 from dsim.accounting.port80 import port80_deltas
 from dsim.accounting.visibility import Visibility
 from dsim.cluster import Cluster
@@ -35,7 +36,8 @@ from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
 from dsim.xds.mesh_objects import mesh_objects
 from dsim.xds.routes import ROUTE_COUNTS
-from dsim.xds.service_entries import SERVER_FIRST_PROTOCOLS, SNIFFED
+from dsim.xds.service_entries import SERVER_FIRST_PROTOCOLS, SNIFFED, per_endpoint_pods
+from dsim.xds.view import index_for
 from dsim.xds.vocabulary import CLUSTER_OBJECTS, COUNT_COLUMNS, XDS_SHORT
 
 # Counts that are a type's resource count, by the metric that holds it.
@@ -431,7 +433,8 @@ def egress_layout_groups(
 ) -> dict[tuple[int, ...], list[int]]:
     """The proxies with an egress layout (port listeners, or trimmed destinations), by what their
     outbound config depends on: (Sidecar, viewer, family class, tracing class, outbound traffic
-    policy, locality); the viewer (:meth:`dsim.cluster.Cluster.workload_viewers`) fixes the namespace."""
+    policy, locality, the pod where a host listens on it per endpoint); the viewer
+    (:meth:`dsim.cluster.Cluster.workload_viewers`) fixes the namespace."""
     layouts = cluster.istio.egress_layouts
     if not layouts:
         return {}
@@ -439,6 +442,7 @@ def egress_layout_groups(
     workloads = cluster.proxies["workload"].to_numpy()
     chosen = np.flatnonzero(np.isin(workloads, list(layouts)))
     w = workloads[chosen]
+    pods = cluster.proxies["pod"].to_numpy()[chosen]
     keys = pd.DataFrame(
         {
             "sidecar": sidecar_of[w],
@@ -449,10 +453,12 @@ def egress_layout_groups(
             # Endpoint sets that fail over are prioritised by the proxy's own locality (where some may).
             "locality": cluster.pods["locality"].to_numpy()[cluster.proxies["pod"].to_numpy()[chosen]]
             * may_fail_over(cluster),
+            # A pod a host listens on per endpoint has no listener of its own there: its proxy alone.
+            "own": np.where(np.isin(pods, list(per_endpoint_pods(index_for(cluster)))), pods, -1),
             "proxy": chosen,
         }
     )
-    grouped = keys.groupby(["sidecar", "viewer", "class", "tau", "allow", "locality"], sort=False)["proxy"]
+    grouped = keys.groupby(["sidecar", "viewer", "class", "tau", "allow", "locality", "own"], sort=False)["proxy"]
     # Every key column is an integer column: each key is a tuple of integers.
     return {tuple(map(int, key)): members.tolist() for key, members in grouped}  # type: ignore[arg-type]
 
@@ -548,6 +554,19 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
                 summed[chosen] += outbound[failover_metric(prefix, at)][proxy_workload[chosen]]
         for metric, values in own_side_metrics.items():
             own_per_proxy.setdefault(metric, np.zeros(len(pods), np.int64))[mine] = values[rows]
+        own_endpoints = own_endpoint_deltas(
+            cluster,
+            design,
+            facts,
+            seen,
+            np.flatnonzero(mine),
+            tau=tau,
+            allow=allow,
+            listener_policy=prices.listener_policy,
+            logged=cols.access_logging is not None,
+        )
+        for metric, delta in own_endpoints.items():
+            metrics[metric] = metrics.get(metric, np.zeros(len(pods), np.int64)) + delta
     replace_message_priced_proxies(
         cluster, design, metrics, own_per_proxy, egress_layout_groups(cluster, proxy_class, tau, allow), _COUNT_SOURCE
     )

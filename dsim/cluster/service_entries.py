@@ -143,8 +143,6 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         addresses = entry_addresses(entry)
         if len(addresses) < len(spec.addresses):
             notes["ServiceEntry CIDR address (not a single IP): not modelled, the entry's other addresses kept"] += 1
-        if spec.resolution == "NONE" and spec.workload_selector is not None:
-            notes["ServiceEntry NONE with workloadSelector: the per-endpoint listeners are not built"] += 1
         vip4 = next((a for f, a in addresses if f == "IPv4"), "")
         vip6 = next((a for f, a in addresses if f == "IPv6"), "")
         for host in spec.hosts:

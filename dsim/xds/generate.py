@@ -293,7 +293,16 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
         """What a ServiceEntry host adds to this proxy, on the ports its egress plan keeps."""
         ports = plan.entry_ports(svc.index)
         return entry_config(
-            index, svc.index, design, view.facts, trace, objects, ports, allow_any=allow_any, locality=view.locality
+            index,
+            svc.index,
+            design,
+            view.facts,
+            trace,
+            objects,
+            ports,
+            allow_any=allow_any,
+            locality=view.locality,
+            own_address=view.address,
         )
 
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.

@@ -159,6 +159,11 @@ class EntryIndex:
         namespaces = np.asarray(index.namespace_names, dtype=object)[cluster.services["namespace"].to_numpy()]
         registry = set(registry_rows(index.hosts, namespaces.tolist()))
         self.shadowed = {s for s in self.services if s not in registry}
+        entries = cluster.istio.service_entries
+        self.per_endpoint = [
+            s for s in self.services if s not in self.shadowed and listens_per_endpoint(entries[int(self.entry_of[s])])
+        ]
+        """The hosts with per-endpoint listeners (:func:`listens_per_endpoint`), in service order."""
 
     def is_entry(self, service: int) -> bool:
         return bool(self.entry_of[service] >= 0)
@@ -185,6 +190,17 @@ class EntryIndex:
             identities=tuple(sorted(identities)),
             selected=entry.spec.workload_selector is not None,
         )
+
+
+def per_endpoint_pods(index: ClusterIndex) -> frozenset[int]:
+    """The pods some host's per-endpoint listeners bind (:func:`per_endpoint_binds`): each one's
+    own proxy gets a config of its own, without its listeners."""
+    return frozenset(
+        pod
+        for service in entry_index(index).per_endpoint
+        for workload in index.endpoint_workloads_of_service.get(service, [])
+        for pod in index.pods_of_workload.get(workload, [])
+    )
 
 
 def entry_index(index: ClusterIndex) -> EntryIndex:
@@ -214,6 +230,36 @@ def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str
     if copy.endpoint_split:
         listed = [(w, e) for w, e in listed if _family(e.address) in (None, *copy.endpoint_families)]
     return [(w, e) for w, e in listed if selects(labels, e.labels)]
+
+
+def listens_per_endpoint(entry: ServiceEntry) -> bool:
+    """Whether the entry's hosts get per-endpoint listeners: resolution ``NONE``, a workload
+    selector, no address (a CIDR one too keeps them off: Istio's test is the host's address)."""
+    spec = entry.spec
+    return spec.resolution == "NONE" and spec.workload_selector is not None and not spec.addresses
+
+
+def per_endpoint_binds(
+    index: ClusterIndex, view: EntryView, copy: EntryCopy, own_address: str
+) -> tuple[Bind, ...] | None:
+    """Where the host listens per endpoint (:func:`listens_per_endpoint`), the binds of its
+    listeners for TCP, TLS and sniffed ports in this copy (``None``: it does not). Istio treats
+    such a host as it treats a headless Service (``buildSidecarOutboundListeners``): one listener
+    per endpoint, bound to the endpoint's addresses (the first, the others additional), and none
+    where it has no endpoint, since it has a selector. The endpoints are those of the host's EDS
+    set in this design (one per pod with additional addresses, or one per address); the one whose
+    first address is the proxy's own (``own_address``) is skipped, as its traffic never leaves the
+    pod."""
+    if not listens_per_endpoint(view.entry):
+        return None
+    rows = index.endpoints(view.service, "", -1)
+    found: dict[str, Bind] = {}  # by first address: a pod listed twice (a push-model clone) is one listener
+    for row in range(len(rows.locality)):
+        addresses = [a for a in (rows.address(row, f) for f in copy.endpoint_families) if a]
+        for one in [addresses] if copy.endpoint_additional and addresses else [[a] for a in addresses]:
+            if one[0] != own_address:
+                found.setdefault(one[0], Bind(address=one[0], additional=tuple(one[1:])))
+    return tuple(found.values())
 
 
 def _subset(objects: ObjectView, service: int, subset: str) -> Subset:
@@ -421,13 +467,15 @@ def entry_config(
     *,
     allow_any: bool,
     locality: ProxyLocality | None = None,
+    own_address: str = "",
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
     a cluster per subset, the hash of its routes; its routes and chains those of the VirtualServices
     the view walks for it (``only``: for those port numbers alone; ``None``: every port;
     ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through;
-    ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised)."""
+    ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised;
+    ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -439,6 +487,7 @@ def entry_config(
         k: [] for k in ("clusters", "endpoints", "listeners", "auto", "auto_routes", "routes", "http", "riding", "wild")
     }
     for copy in design.entry_copies(view.facts, proxy):
+        per_endpoint = per_endpoint_binds(index, view, copy, own_address)
         for port in view.ports:
             kind = entry_port_kind(port.protocol)
             if kind == "udp" or (only is not None and port.port not in only):
@@ -454,14 +503,18 @@ def entry_config(
             target = cluster_name(copy.cluster_prefix, port.port, "", view.host)
             suffix = copy.route_suffix
             vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=target)
+            # A TCP, TLS or sniffed port listens on the entry's addresses, else on each endpoint's
+            # (per_endpoint_binds), else on the wildcard.
+            binds = copy.binds if per_endpoint is None else per_endpoint
+            on_wildcard = per_endpoint is None and not copy.binds
             if kind in ("http", "auto"):
                 shared = vhost([view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)])
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
-                # as a Service's does, and so does a sniffed port without an address: its wildcard
-                # listener's HTTP chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the
-                # route after the port on the wildcard bind). A sniffed port on an address only
-                # rides where one opens it.
-                opens = kind == "http" or not copy.binds
+                # as a Service's does, and so does a sniffed port on the wildcard: its listener's HTTP
+                # chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the route after the
+                # port on the wildcard bind). A sniffed port on addresses, the entry's or its
+                # endpoints', only rides where one opens it.
+                opens = kind == "http" or on_wildcard
                 if opens or shared is not None:
                     out["http" if opens else "riding"].append((port.port, suffix, shared))
             if kind == "http":
@@ -471,7 +524,7 @@ def entry_config(
             routed = objects.tcp_chain(service, port.port, suffix, design, proxy)
             sni = objects.tls_chains(service, port.port, suffix, design, proxy) if kind == "tls" else ()
             mongo = port.protocol == "Mongo"  # its TCP chains proxy through a mongo_proxy
-            if not copy.binds:
+            if on_wildcard:
                 if sni:
                     out["wild"].extend(
                         WildcardChain(port=port.port, suffix=suffix, tls=True, chain=c, protocol=port.protocol)
@@ -488,20 +541,19 @@ def entry_config(
                 )
             elif kind == "auto":
                 route_name = f"{view.host}:{port.port}{suffix}"
-                for bind in copy.binds:
+                for bind in binds:
                     out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace, routed))
                     out["auto_routes"].append(route_name)
-                sniffed = vhost(["*"])
-                out["routes"].append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
+                if binds:  # a route configuration no listener names is never asked for
+                    sniffed = vhost(["*"])
+                    out["routes"].append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
             elif sni:
-                out["listeners"].extend(
-                    listeners.outbound_tls_routed(bind, port.port, sni, unknown) for bind in copy.binds
-                )
+                out["listeners"].extend(listeners.outbound_tls_routed(bind, port.port, sni, unknown) for bind in binds)
             else:
                 # A TLS port on an address gets no SNI match: the address tells the host apart
                 # (buildSidecarOutboundTLSFilterChainOpts matches SNI only without one).
                 out["listeners"].extend(
-                    listeners.outbound_tcp(bind, port.port, target, routed, mongo=mongo) for bind in copy.binds
+                    listeners.outbound_tcp(bind, port.port, target, routed, mongo=mongo) for bind in binds
                 )
     return EntryConfig(
         clusters=tuple(out["clusters"]),

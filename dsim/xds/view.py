@@ -217,6 +217,9 @@ class ProxyView:
     """Its Sidecar's egress listeners port by port, where they have ports (``None``: one catch-all)."""
     locality: ProxyLocality = ("", "", "")
     """Its (region, zone, subzone): its pod's node's (endpoint sets that fail over are prioritised by it)."""
+    address: str = ""
+    """Its pod's first IP (IPv4 on a dual pod): Istio builds it no listener for its own pod among a
+    passthrough host's per-endpoint ones (``buildSidecarOutboundListeners`` compares the first addresses)."""
 
 
 class ClusterIndex:
@@ -458,6 +461,7 @@ class ClusterIndex:
             inbound=tuple(inbound[p] for p in sorted(inbound)),
             egress=c.istio.egress_layouts.get(workload),
             locality=self.locality(int(self.columns["pod_locality"][pod])),
+            address=str(self.pod_ipv4[pod] if families[0] == "IPv4" else self.pod_ipv6[pod]),
         )
 
     def locality(self, row: int) -> ProxyLocality:
