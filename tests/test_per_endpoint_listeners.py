@@ -305,6 +305,18 @@ def test_a_viewers_virtual_service_routes_its_proxies_listeners() -> None:
     assert cluster_of("ext/solo") == "outbound|5000||db.internal,outbound|5000||again.internal"
 
 
+def test_a_sidecar_port_listener_builds_the_ordinary_listener() -> None:
+    """Istio expands endpoints in the catch-all egress listener alone: under a port listener the
+    host's port gets the ordinary listener of an address-less entry, the wildcard one."""
+    cluster = build_cluster(scenario_from_dict(WITH_SIDECAR))
+    pods = [v4 for v4, _ in _pods(cluster, "db")]
+    behind = set(_listeners(_config(cluster, "ext/db-0", "single-stack")))
+    assert "0.0.0.0_5000" in behind
+    assert not {f"{pod}_5000" for pod in pods} & behind
+    assert {f"{pod}_7000" for pod in pods[1:]} <= behind  # the catch-all's port: per endpoint
+    assert {f"{pod}_5000" for pod in pods} <= set(_listeners(_config(cluster, "ext/solo", "single-stack")))
+
+
 @pytest.mark.parametrize("scope", ["all", "namespace", "sidecar", "policy", "logged"])
 def test_accounting_is_byte_exact_every_design(scope: str) -> None:
     # "logged": every chain carries the mesh's access log, the own pod's chains' too

@@ -303,6 +303,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             allow_any=allow_any,
             locality=view.locality,
             own_address=view.address,
+            by_port_listener=plan.port_listener_ports(svc.index),
         )
 
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.

@@ -77,6 +77,14 @@ class OutboundPlan:
         """Whether the service's port ``port`` has a virtual host in the port's route configurations."""
         return self.layout is None or service in self.layout.owner(port)
 
+    def port_listener_ports(self, service: int) -> frozenset[int]:
+        """The ports a port listener (not the catch-all) builds the service's listeners on: there a
+        host that listens per endpoint gets the ordinary listener (``buildSidecarOutboundListeners``
+        expands endpoints in the catch-all alone)."""
+        if self.layout is None:
+            return frozenset()
+        return frozenset(listener.port for listener in self.layout.ports if service in listener.services)
+
     def entry_ports(self, service: int) -> frozenset[int] | None:
         """The ports a ServiceEntry host gets anything for (``None``: every port); its listeners
         keep its ports' own protocols *(inferred simplification)*."""

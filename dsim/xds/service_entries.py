@@ -468,6 +468,7 @@ def entry_config(
     allow_any: bool,
     locality: ProxyLocality | None = None,
     own_address: str = "",
+    by_port_listener: frozenset[int] = frozenset(),
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
@@ -475,7 +476,8 @@ def entry_config(
     the view walks for it (``only``: for those port numbers alone; ``None``: every port;
     ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through;
     ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised;
-    ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get)."""
+    ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get;
+    ``by_port_listener``: the ports a Sidecar's port listener builds, where it gets none)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -504,9 +506,11 @@ def entry_config(
             suffix = copy.route_suffix
             vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=target)
             # A TCP, TLS or sniffed port listens on the entry's addresses, else on each endpoint's
-            # (per_endpoint_binds), else on the wildcard.
-            binds = copy.binds if per_endpoint is None else per_endpoint
-            on_wildcard = per_endpoint is None and not copy.binds
+            # (per_endpoint_binds; only where the catch-all builds it: a Sidecar's port listener
+            # takes the ordinary path), else on the wildcard.
+            endpointwise = None if port.port in by_port_listener else per_endpoint
+            binds = copy.binds if endpointwise is None else endpointwise
+            on_wildcard = endpointwise is None and not copy.binds
             if kind in ("http", "auto"):
                 shared = vhost([view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)])
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
