@@ -139,40 +139,41 @@ def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: 
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added (under
     its outbound traffic policy ``allow``), on addresses and ports an earlier host it sees holds (as
     :func:`dsim.xds.service_entries.kept_parts` drops them), with the route configurations only
-    those listeners name."""
-    workloads = len(allow)
+    those listeners name. Which listeners go depends only on what a workload sees: found once per
+    :meth:`Visibility.who` number, summed per tracing class, and read per workload."""
     shared = prices.shared_listeners
     if not len(shared):
         return {}
-    rows = seen.pairs(np.unique(shared["service"].to_numpy())).merge(shared, on="service")
-    rows = rows.sort_values(["workload", "service"], kind="stable")
-    dropped = rows[rows.duplicated(["workload", "name"])]
-    w = dropped["workload"].to_numpy()
-    own_tau = tau[w]
-    listener_bytes = np.zeros(len(dropped), np.int64)
+    rows = seen.who_pairs(np.unique(shared["service"].to_numpy())).merge(shared, on="service")
+    rows = rows.sort_values(["who", "service"], kind="stable")
+    dropped = rows[rows.duplicated(["who", "name"])]
+    mine = seen.who()
+
+    def summed(values: np.ndarray | int, frame: pd.DataFrame = dropped) -> np.ndarray:
+        """Per workload: the sum of ``values`` (per row of ``frame``) over its number's rows."""
+        weights = np.broadcast_to(np.asarray(values, np.float64), (len(frame),))
+        return np.bincount(frame["who"].to_numpy(), weights=weights, minlength=seen.whos())[mine].astype(np.int64)
+
+    listener_bytes = np.zeros(len(mine), np.int64)
     for key in prices.auto_listener_bytes:  # the tracing classes of workloads that have proxies
-        listener_bytes[own_tau == key] = dropped[f"bytes_{key}"].to_numpy()[own_tau == key]
-    listener_bytes += np.where(allow[w] != prices.listener_policy, dropped["fallthrough"].to_numpy(), 0)
-
-    def summed(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-        return np.bincount(where, weights=values, minlength=workloads).astype(np.int64)
-
+        chosen = tau == key
+        listener_bytes[chosen] = summed(dropped[f"bytes_{key}"].to_numpy())[chosen]
+    fallthrough = summed(dropped["fallthrough"].to_numpy())
     out = {
-        "lds_resources": summed(np.ones(len(dropped)), w),
-        "lds_bytes": summed(listener_bytes, w),
-        "filter_chains": summed(dropped["filter_chains"].to_numpy(), w),
-        "listener_additional_addresses": summed(dropped["additional"].to_numpy(), w),
+        "lds_resources": summed(1),
+        "lds_bytes": listener_bytes + np.where(allow != prices.listener_policy, fallthrough, 0),
+        "filter_chains": summed(dropped["filter_chains"].to_numpy()),
+        "listener_additional_addresses": summed(dropped["additional"].to_numpy()),
     }
     # A route configuration goes when every listener of its host that names it does.
     named = dropped[dropped["route"] != ""]
-    gone = named.groupby(["workload", "service", "route"], as_index=False).agg(
+    gone = named.groupby(["who", "service", "route"], as_index=False).agg(
         count=("name", "size"), routed=("routed", "first"), **{c: (c, "first") for c in _ROUTE_METRICS}
     )
     gone = gone[gone["count"] == gone["routed"]]
-    wg = gone["workload"].to_numpy()
-    out["rds_resources"] = summed(np.ones(len(gone)), wg)
+    out["rds_resources"] = summed(1, gone)
     for column in _ROUTE_METRICS:
-        out[column] = summed(gone[column].to_numpy(), wg)
+        out[column] = summed(gone[column].to_numpy(), gone)
     return out
 
 
