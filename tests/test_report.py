@@ -117,6 +117,20 @@ def test_headline_figures_are_the_tables_figures(two_quickstart_runs: tuple[Path
     assert f"`duplicate` costs {ratio(to_shipped)} the config per proxy" in markdown
 
 
+def test_the_scenario_section_counts_ports_by_protocol_as_the_table_does(
+    two_quickstart_runs: tuple[Path, Path, str],
+) -> None:
+    folder = two_quickstart_runs[0]
+    tables = dsim.load_result(folder).tables
+    protocols = tables["cluster_by_protocol"]
+    markdown = (folder / "report.md").read_text()
+    scenario = markdown.split("## Scenario", 1)[1].split("\n## ", 1)[0]
+    assert "| protocol | service ports | distinct port numbers | share |" in scenario
+    for protocol, ports, numbers in protocols[["protocol", "service_ports", "distinct_port_numbers"]].to_numpy():
+        assert f"| {protocol} | {int(ports):,} | {int(numbers):,} |" in scenario
+    assert protocols["service_ports"].sum() == tables["cluster_totals"]["service_ports"].iloc[0]
+
+
 def test_findings_say_where_the_bytes_come_from(two_quickstart_runs: tuple[Path, Path, str]) -> None:
     tables = dsim.load_result(two_quickstart_runs[0]).tables
     lines = findings(tables, list(dsim.design_names()))

@@ -76,7 +76,8 @@ def _mesh_words(result: RunResult) -> str:
 
 
 def scenario_blocks(result: RunResult) -> list[Block]:
-    """Heading, the mesh in words, its settings, and its services and pods by IP family."""
+    """Heading, the mesh in words, its settings, its services and pods by IP family, and its
+    service ports by protocol."""
     s = result.scenario
     totals = result.tables["cluster_totals"].iloc[0]
     istiod = s.istiod
@@ -117,4 +118,31 @@ def scenario_blocks(result: RunResult) -> list[Block]:
             align_right=(False, False, True, True),
             caption="Services and pods by IP family (the first family is the primary one).",
         ),
+        *_protocol_table(result),
+    ]
+
+
+def _protocol_table(result: RunResult) -> list[Block]:
+    """Service ports by protocol, as Istio reads it: what shapes each port's listeners and routes
+    (none for a run saved before the table was kept)."""
+    protocols = result.tables.get("cluster_by_protocol")
+    if protocols is None or not len(protocols):
+        return []
+    return [
+        Table(
+            header=("protocol", "service ports", "distinct port numbers", "share"),
+            rows=tuple(
+                (str(protocol), f"{int(ports):,}", f"{int(numbers):,}", percent(float(share)))
+                for protocol, ports, numbers, share in protocols[
+                    ["protocol", "service_ports", "distinct_port_numbers", "share"]
+                ].to_numpy()
+            ),
+            align_right=(False, True, True, True),
+            caption=(
+                "Service ports (ServiceEntry ports too) by protocol as Istio reads it, which decides each "
+                "port's listener: HTTP, HTTP2 and GRPC ports share one per port number, with a route "
+                "configuration; TCP, TLS, HTTPS and Mongo ports get their own; auto ports are detected "
+                "(sniffed), with both a TCP and an HTTP chain."
+            ),
+        )
     ]
