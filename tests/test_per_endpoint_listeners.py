@@ -51,6 +51,8 @@ SCENARIO: dict[str, Any] = {
         },
         {"name": "solo", "namespace": "ext", "labels": {"app": "solo"}, "ip_families": ["IPv4"]},
         {"name": "v6", "namespace": "ext", "ip_families": ["IPv6"]},
+        {"name": "x", "namespace": "ext", "labels": {"app": "x", "tier": "t"}, "ip_families": ["IPv4"]},
+        {"name": "y", "namespace": "ext", "labels": {"app": "y", "tier": "t"}, "ip_families": ["IPv4"]},
     ],
     "service_entries": [
         {  # two hosts on the same pods: the first one's listeners stand
@@ -98,6 +100,37 @@ SCENARIO: dict[str, Any] = {
                 "ports": [{"number": 6500, "name": "tcp", "protocol": "TCP"}],
                 "resolution": "NONE",
                 "workloadSelector": {"labels": {"app": "nothing"}},
+            },
+        },
+        {  # exported to default alone: db's own proxies do not see it, so keep nothing off for it
+            "name": "hidden",
+            "namespace": "ext",
+            "spec": {
+                "hosts": ["hidden.internal"],
+                "ports": [{"number": 5100, "name": "tcp", "protocol": "TCP"}],
+                "resolution": "NONE",
+                "workloadSelector": {"labels": {"app": "db"}},
+                "exportTo": ["default"],
+            },
+        },
+        {  # y's pod alone, before the next entry: y's listener on 7500 is this host's
+            "name": "just-y",
+            "namespace": "ext",
+            "spec": {
+                "hosts": ["y.internal"],
+                "ports": [{"number": 7500, "name": "sniffed"}],
+                "resolution": "NONE",
+                "workloadSelector": {"labels": {"app": "y"}},
+            },
+        },
+        {  # x's and y's pods: of its listeners x's proxy keeps only its own, so its route goes too
+            "name": "tier",
+            "namespace": "ext",
+            "spec": {
+                "hosts": ["tier.internal"],
+                "ports": [{"number": 7500, "name": "sniffed"}],
+                "resolution": "NONE",
+                "workloadSelector": {"labels": {"tier": "t"}},
             },
         },
         {  # an address: the entry's own listener, as before
@@ -205,7 +238,7 @@ def test_every_endpoint_of_a_tcp_tls_or_sniffed_port_gets_a_listener_but_the_pro
     (solo,) = [v4 for v4, _ in _pods(mesh, "solo")]
     web = _listeners(_config(mesh, "default/web", "single-stack"))
     per_endpoint = {name for name in web if name.split("_")[0] in (*db, solo)}
-    expected = {f"{pod}_{port}" for pod in db for port in (5000, 7000, 8443, 7001)}
+    expected = {f"{pod}_{port}" for pod in db for port in (5000, 7000, 8443, 7001, 5100)}
     assert per_endpoint == expected | {f"{solo}_6000", f"{solo}_6001"}
     assert "0.0.0.0_8080" in web  # the HTTP port keeps the shared listener
     assert not any(name.endswith("_6500") for name in web)  # no endpoint: nothing, not the wildcard
@@ -225,6 +258,16 @@ def test_every_endpoint_of_a_tcp_tls_or_sniffed_port_gets_a_listener_but_the_pro
     assert not any(name.startswith(f"{solo}_") for name in _listeners(alone))
     assert "solo.internal:6000" not in {r.name for r in alone.routes}  # its only listener was the pod's own
     assert "solo.internal:6000" in {r.name for r in _config(mesh, "default/web", "single-stack").routes}
+
+    (y,) = [v4 for v4, _ in _pods(mesh, "y")]
+    seen_by_x = _config(mesh, "ext/x", "single-stack")
+    assert f"{y}_7500" in _listeners(seen_by_x)  # y.internal's, the first host building that name
+    assert "tier.internal:7500" not in {r.name for r in seen_by_x.routes}  # its one kept listener was x's own
+    assert {"tier.internal:7500", "y.internal:7500"} <= {
+        r.name for r in _config(mesh, "ext/solo", "single-stack").routes
+    }
+    assert f"{db[0]}_5100" in web
+    assert not any(name.endswith("_5100") for name in _listeners(own))  # not exported to ext
 
 
 def _filters(listener: listener_pb2.Listener) -> list[str]:

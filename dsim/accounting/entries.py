@@ -397,13 +397,21 @@ def _own_listener_rows(
     other = own_listeners(
         _logged_entry_config(index, service, design, proxy, trace, objects, allow_any=not listener_policy)
     )
-    routes = {r.name: r for r in built.routes}
     own = own_listeners(built)
     routed = Counter(route for _, route in own)
+    # A host listening per endpoint names one route configuration from many listeners: each priced once.
+    named: dict[str, dict[str, int]] = {"": {"rds_bytes": 0, "virtual_hosts": 0, "domains": 0, **vhost_objects([])}}
+    for config in built.routes:
+        vhosts = list(config.virtual_hosts)
+        named[config.name] = {
+            "rds_bytes": config.ByteSize(),
+            "virtual_hosts": len(vhosts),
+            "domains": sum(len(v.domains) for v in vhosts),
+            **vhost_objects(vhosts),
+        }
+    by_tau = {tau: own_listeners(again) for tau, again in rebuilt.items()}
     rows = []
     for i, (listener, route) in enumerate(own):
-        config = routes.get(route)
-        vhosts = list(config.virtual_hosts) if config is not None else []
         rows.append(
             {
                 "service": service,
@@ -411,14 +419,11 @@ def _own_listener_rows(
                 "address": listener.address.socket_address.address,
                 "route": route,
                 "routed": routed[route],
-                **{f"bytes_{tau}": own_listeners(again)[i][0].ByteSize() for tau, again in rebuilt.items()},
+                **{f"bytes_{tau}": listed[i][0].ByteSize() for tau, listed in by_tau.items()},
                 "fallthrough": other[i][0].ByteSize() - listener.ByteSize(),
                 "filter_chains": listeners.chain_count(listener),
                 "additional": len(listener.additional_addresses),
-                "rds_bytes": config.ByteSize() if config is not None else 0,
-                "virtual_hosts": len(vhosts),
-                "domains": sum(len(v.domains) for v in vhosts),
-                **vhost_objects(vhosts),
+                **named.get(route, named[""]),
             }
         )
     return rows

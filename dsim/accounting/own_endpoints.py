@@ -7,8 +7,12 @@ address is the proxy's first). The class prices hold every endpoint's listener, 
 such pod gets them; this module takes each selected pod's own proxy's listeners back off, per
 proxy: the listeners it keeps of its own address (the first host it sees that builds a name keeps
 it, as :func:`dsim.xds.service_entries.kept_parts` keeps it), and a sniffed port's route
-configuration where those were the only listeners of their host naming it. Rows are priced in the
-proxy's viewer's view, as its VirtualServices shape their chains.
+configuration where those were the only listeners of their host naming it that the proxy keeps.
+Rows are priced in the proxy's viewer's view, as its VirtualServices shape their chains.
+
+Only a pod's own rows are joined to its proxy; how many listeners of a host naming a route the
+proxy keeps depends on what its workload sees alone, and is counted once per
+:meth:`~dsim.accounting.visibility.Visibility.who` number.
 """
 
 from __future__ import annotations
@@ -26,6 +30,19 @@ from dsim.xds.service_entries import entry_index
 from dsim.xds.view import index_for
 
 ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
+ROUTE_KEY = ["service", "route"]
+
+
+def _kept_naming(seen: Visibility, rows: pd.DataFrame, whos: np.ndarray) -> pd.DataFrame:
+    """Per (who, service, route) of ``whos`` (:meth:`Visibility.who` numbers): how many listeners of
+    the host naming the route a workload of that number keeps (``kept``): those whose name no
+    earlier host it sees builds. Names and routes are the same in every view."""
+    pairs = seen.who_pairs(np.unique(rows["service"].to_numpy()))
+    pairs = pairs[np.isin(pairs["who"].to_numpy(), whos)]
+    every = pairs.merge(rows[["service", "name", "route"]], on="service").sort_values(["who", "service"], kind="stable")
+    kept = every[~every.duplicated(["who", "name"])]
+    counted = kept[kept["route"] != ""].groupby(["who", *ROUTE_KEY], as_index=False).size()
+    return counted.rename(columns={"size": "kept"})
 
 
 def own_endpoint_deltas(
@@ -49,28 +66,35 @@ def own_endpoint_deltas(
     hosts = np.asarray(entry_index(index).per_endpoint, np.int64)
     if not len(hosts) or not len(proxies):
         return {}
-    taus = sorted(set(tau[cluster.proxies["workload"].to_numpy()[proxies]].tolist()))
+    proxy_workload = cluster.proxies["workload"].to_numpy()
+    taus = sorted(set(tau[proxy_workload[proxies]].tolist()))
     objects = mesh_objects(cluster)
     base = endpoint_listener_rows(index, design, facts, taus, objects.base, listener_policy)
     pods = cluster.proxies["pod"].to_numpy()[proxies]
     chosen = proxies[np.isin(pods, base["pod"].to_numpy())]
     if not len(chosen):
         return {}
-    workload = cluster.proxies["workload"].to_numpy()[chosen]
+    workload = proxy_workload[chosen]
     viewer = cluster.workload_viewers()[workload]
-    who = pd.DataFrame({"proxy": chosen, "workload": workload, "own": cluster.proxies["pod"].to_numpy()[chosen]})
-    seen_hosts = who.merge(seen.pairs(hosts), on="workload")
-    parts = []
+    who = seen.who()
+    proxied = pd.DataFrame(
+        {"proxy": chosen, "workload": workload, "pod": cluster.proxies["pod"].to_numpy()[chosen], "who": who[workload]}
+    )
+    own_parts = []
     for v in np.unique(viewer).tolist():
         view = objects.view(v)
         rows = (
             base if view is objects.base else endpoint_listener_rows(index, design, facts, taus, view, listener_policy)
         )
-        mine = seen_hosts[np.isin(seen_hosts["proxy"].to_numpy(), chosen[viewer == v])]
-        parts.append(mine.merge(rows, on="service"))
-    every = pd.concat(parts, ignore_index=True).sort_values(["proxy", "service"], kind="stable")
-    kept = every[~every.duplicated(["proxy", "name"])]
-    own = kept[(kept["pod"] == kept["own"]).to_numpy()]
+        mine = proxied[viewer == v]
+        # A pod's own rows, of the hosts its workload sees.
+        own = mine.merge(rows, on="pod")
+        visible = pd.MultiIndex.from_frame(own[["who", "service"]]).isin(
+            pd.MultiIndex.from_frame(seen.who_pairs(np.unique(own["service"].to_numpy()))[["who", "service"]])
+        )
+        own_parts.append(own[visible])
+    every = pd.concat(own_parts, ignore_index=True).sort_values(["proxy", "service"], kind="stable")
+    own = every[~every.duplicated(["proxy", "name"])]  # the first host it sees building the name keeps it
     total = len(cluster.proxies)
 
     def summed(frame: pd.DataFrame, values: np.ndarray | int) -> np.ndarray:
@@ -91,16 +115,14 @@ def own_endpoint_deltas(
         "listener_additional_addresses": summed(own, own["additional"].to_numpy()),
         "access_logs": chains if logged else np.zeros(total, np.int64),
     }
-    # A route configuration goes where every kept listener of its host naming it is the proxy's own.
-    named = ["proxy", "service", "route"]
-    holding = kept[kept["route"] != ""].groupby(named, as_index=False).size()
+    # A route configuration goes where every listener of its host naming it that the proxy keeps is its own.
     lost = (
         own[own["route"] != ""]
-        .groupby(named, as_index=False)
+        .groupby(["proxy", "who", *ROUTE_KEY], as_index=False)
         .agg(count=("name", "size"), **{c: (c, "first") for c in ROUTE_METRICS})
     )
-    lost = lost.merge(holding, on=named)
-    lost = lost[lost["count"] == lost["size"]]
+    lost = lost.merge(_kept_naming(seen, base, np.unique(proxied["who"].to_numpy())), on=["who", *ROUTE_KEY])
+    lost = lost[lost["count"] == lost["kept"]]
     out["rds_resources"] = summed(lost, 1)
     for metric in ROUTE_METRICS:
         out[metric] = summed(lost, lost[metric].to_numpy())
