@@ -57,6 +57,34 @@ def explicit_workload(replicas: int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def selected_by_a_passthrough_entry(replicas: int, resolution: str = "NONE") -> Callable[[dict[str, Any]], None]:
+    """A ServiceEntry of two hosts selecting a workload of ``replicas`` pods: under ``NONE``, a
+    listener per pod address on each of its three TCP, TLS or sniffed ports (its HTTP one shares)."""
+
+    def change(d: dict[str, Any]) -> None:
+        explicit_workload(replicas)(d)
+        d["workloads"][1]["labels"] = {"app": "peers"}
+        d["service_entries"] = [
+            {
+                "name": "peers",
+                "namespace": "big",
+                "spec": {
+                    "hosts": ["a.peers.internal", "b.peers.internal"],
+                    "ports": [
+                        {"number": 5000, "name": "tcp", "protocol": "tcp"},
+                        {"number": 7000, "name": "sniffed"},
+                        {"number": 8443, "name": "tls", "protocol": "TLS"},
+                        {"number": 8080, "name": "http", "protocol": "HTTP"},
+                    ],
+                    "resolution": resolution,
+                    "workloadSelector": {"labels": {"app": "peers"}},
+                },
+            }
+        ]
+
+    return change
+
+
 def private_entry(**settings: Any) -> Callable[[dict[str, Any]], None]:
     """A ServiceEntry its namespace alone sees: every namespace gets a scope of its own."""
 
@@ -162,6 +190,18 @@ DRIVERS: list[tuple[str, Callable[[dict[str, Any]], None], Stage, str]] = [
         private_entry(namespaces=50_000, services=200_000),
         "cluster",
         "synthetic.services",
+    ),
+    (
+        "per-endpoint listeners",
+        selected_by_a_passthrough_entry(100_000),
+        "run",
+        "service_entries[0].spec.workloadSelector",
+    ),
+    (
+        "per-endpoint listeners in one sidecar's dump",
+        selected_by_a_passthrough_entry(20_000),
+        "config",
+        "service_entries[0].spec.workloadSelector",
     ),
     ("churn duration", lambda d: d["churn"].update(duration_s=1e15), "push", "churn.duration_s"),
     (
@@ -540,6 +580,32 @@ def test_the_clusters_a_sidecar_sees_count_destination_rule_subsets() -> None:
     assert found - without > 0.9 * (len(outbound) - without)
     generated_only = scenario_from_dict(quickstart_with(lambda d: (change(d), d.pop("destination_rules"))))
     assert found - estimate(generated_only).clusters_seen_per_proxy >= 4  # the pasted rule's 4 subsets, a port each
+
+
+def test_a_selector_s_pods_count_as_an_entry_s_endpoints_and_per_endpoint_listeners() -> None:
+    """Each selected pod is an endpoint of every host and port; under ``NONE`` without an address,
+    a listener per address of it on each TCP, TLS or sniffed port too, which bounds what a sidecar
+    that sees the entry gets."""
+    scenario = scenario_from_dict(quickstart_with(selected_by_a_passthrough_entry(20)))
+    counts = estimate_counts(scenario)
+    assert counts.endpoint_listeners.value == 20 * 2 * 3 * 2
+    assert counts.endpoint_listeners.field == "service_entries[0].spec.workloadSelector"
+    without = estimate_counts(scenario_from_dict(quickstart_with(explicit_workload(20))))
+    assert counts.endpoints.total.value - without.endpoints.total.value == 20 * 2 * 4
+    cluster = build_cluster(scenario)
+    index = index_for(cluster)
+    config = proxy_config(index, index.find_proxy("big/small"), get_design("additional-addresses"))
+    pods = {*index.pod_ipv4.tolist(), *index.pod_ipv6.tolist()} - {""}
+    per_endpoint = [x for x in config.resources("listeners") if x.address.socket_address.address in pods]
+    assert 0 < len(per_endpoint) <= counts.endpoint_listeners.value
+
+    def one_static_host(d: dict[str, Any]) -> None:
+        selected_by_a_passthrough_entry(20, "STATIC")(d)
+        d["service_entries"][0]["spec"]["hosts"] = ["a.peers.internal"]
+
+    static = estimate_counts(scenario_from_dict(quickstart_with(one_static_host)))
+    assert static.endpoint_listeners.value == 0
+    assert static.endpoints.total.value - without.endpoints.total.value == 20 * 4
 
 
 def test_a_dump_counts_the_routes_copied_into_each_port_of_a_service() -> None:

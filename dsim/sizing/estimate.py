@@ -15,6 +15,7 @@ from typing import Literal
 
 from dsim.cluster.labels import WorkloadIndex, selects
 from dsim.scenario.discovery import scenario_discovery
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS, canonical_protocol
 from dsim.scenario.model import Replicas, Scenario
 from dsim.sizing.amount import Amount, total
 from dsim.sizing.istio_counts import ScopeRows, envoy_routes
@@ -83,6 +84,12 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
 #     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
 #     route ~12%, so that no probe's cluster is above its estimate).
+#   endpoint listener seen, endpoint listener run: a NONE entry of two hosts and three TCP, TLS
+#     and sniffed ports selecting 300 and 3,000 dual-stack pods (7,200 and 72,000 per-endpoint
+#     listeners built under `additional-addresses`, one per address, half of them the second
+#     host's and dropped): `dsim dump` of a sidecar seeing them 277 MB and 914 MB -> ~39 KB per
+#     listener kept; the accounting (`design_accounting`) of 600 and 3,000 such pods +93 MB and
+#     +461 MB -> ~12.8 KB per listener built. Priced ~7-9% above.
 #   access log byte seen (bench/size_prices.py's access log probe): Istio's default text access log
 #     (660 B as a message) in every chain of a sidecar seeing 2,000 TCP services, `dump` +3.5 KB a
 #     log -> ~5.3 B per byte of the log's message (messages, dict, JSON); priced per cluster seen
@@ -119,6 +126,8 @@ BYTES = {
     "route header seen": 3_650.0,
     "route action seen": 9_300.0,
     "access log byte seen": 5.6,
+    "endpoint listener seen": 42e3,
+    "endpoint listener run": 14e3,
     "scope row": 78.0,
     "scope row run": 59.0,
 }
@@ -312,15 +321,30 @@ class ScenarioCounts:
 
     def entries(self) -> None:
         """ServiceEntries: a service per host with the entry's ports, a cluster per host and port,
-        the entry's endpoints behind each (as seen by every proxy: the upper bound)."""
+        the entry's endpoints behind each (its own, or the pods its selector picks among the
+        explicit workloads), and the per-endpoint listeners of a ``NONE`` entry that selects
+        workloads without an address (one per address of each endpoint on every TCP, TLS or
+        sniffed port), all as seen by every proxy: the upper bound."""
+        s = self.s
         hosts, clusters, endpoints = 0.0, 0.0, 0.0
-        for entry in self.s.service_entries:
+        listeners: list[Amount] = []
+        index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
+        for i, entry in enumerate(s.service_entries):
             if not self.discovery.discovers(entry.namespace):
                 continue
             spec = entry.spec
+            selected = 0.0
+            if spec.workload_selector is not None:
+                chosen = index.matches(entry.namespace, spec.workload_selector.labels)
+                selected = float(sum(s.workloads[w].replicas for w in chosen))
             hosts += len(spec.hosts)
             clusters += len(spec.hosts) * len(spec.ports)
-            endpoints += len(spec.hosts) * len(spec.ports) * max(len(spec.endpoints), 1)
+            endpoints += len(spec.hosts) * len(spec.ports) * max(len(spec.endpoints), selected, 1)
+            if spec.resolution == "NONE" and spec.workload_selector is not None and not spec.addresses:
+                ports = sum(1 for p in spec.ports if canonical_protocol(p.protocol) not in (*HTTP_PROTOCOLS, "UDP"))
+                per_endpoint = Amount(selected, f"service_entries[{i}].spec.workloadSelector")
+                listeners.append(per_endpoint * float(len(spec.hosts) * ports * 2))
+        self.endpoint_listeners = total(listeners, "service_entries")
         pasted = Amount(hosts, "service_entries")
         gen = self.s.istio_objects.service_entries
         generated = Amount(float(gen.count * gen.hosts_per_entry), "istio_objects.service_entries.count")
@@ -414,6 +438,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + routes.destinations * BYTES["weighted destination seen"]
             + routes.headers * BYTES["route header seen"]
             + routes.actions * BYTES["route action seen"]
+            + counts.endpoint_listeners * BYTES["endpoint listener seen"]
         )
         logging = AccessLogging.of(scenario.mesh)
         if logging is not None:  # one per chain, a chain per cluster seen at most
@@ -430,6 +455,8 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
         memory["sidecar tables"] = counts.proxies * d * BYTES["proxy and design"]
         memory["route groups"] = counts.workloads * route_groups * BYTES["route group pair"]
         memory["endpoints"] = counts.endpoints.total * copies * BYTES["endpoint"]
+        # Each host's per-endpoint listeners are built as messages per family class, one class at a time.
+        memory["per-endpoint listeners"] = counts.endpoint_listeners * BYTES["endpoint listener run"]
         # The accounting keeps the routes' sizes, not their messages, and lets the scope's
         # expansions go between designs: neither is paid per design.
         memory["routes"] = memory["routes"] + routes.routes * BYTES["route run"]
