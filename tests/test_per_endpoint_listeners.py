@@ -11,15 +11,23 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import pytest
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from dsim import build_cluster, scenario_from_dict
+from dsim.accounting.columns import cluster_columns
+from dsim.accounting.entries import entry_prices
+from dsim.accounting.outbound import ENDPOINT_METRICS
 from dsim.cluster import Cluster
 from dsim.designs import get_design
+from dsim.designs.base import ProxyFacts
+from dsim.pushsim.membership import membership, state_endpoint_prices
 from dsim.xds.generate import ProxyConfig, proxy_config
+from dsim.xds.mesh_objects import mesh_objects
+from dsim.xds.service_entries import entry_index
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 
@@ -358,6 +366,36 @@ def test_a_sidecar_port_listener_builds_the_ordinary_listener() -> None:
     assert not {f"{pod}_5000" for pod in pods} & behind
     assert {f"{pod}_7000" for pod in pods[1:]} <= behind  # the catch-all's port: per endpoint
     assert {f"{pod}_5000" for pod in pods} <= set(_listeners(_config(cluster, "ext/solo", "single-stack")))
+
+
+def test_a_membership_state_prices_no_endpoint_set_for_a_host_listening_per_endpoint(mesh: Cluster) -> None:
+    """The push model reprices endpoint sets when a workload's pods change: a host listening per
+    endpoint has none (its clusters are ORIGINAL_DST), so it adds nothing whatever the pods, as
+    the generator's own messages say; its listeners wait for a full push, as in Istio."""
+    cols = cluster_columns(mesh)
+    index = index_for(mesh)
+    hosts = entry_index(index).per_endpoint
+    db = int(mesh.workloads.index[mesh.workloads["name"] == "db"][0])
+    pods = index.pods_of_workload[db]
+    state = membership(mesh, cols, [(db, (pods[0], pods[0], pods[1]))])
+    services = np.arange(len(mesh.services))
+    for design in ("additional-addresses", "duplicate"):
+        facts = ProxyFacts(families=("IPv4", "IPv6"))
+        priced = state_endpoint_prices(state, state.cols, get_design(design), facts, services)
+        assert len(hosts) == 8
+        for metric in ENDPOINT_METRICS:
+            assert not priced[metric].to_numpy()[hosts].any()
+        built = entry_prices(
+            index.with_pods(state.pods_of_workload),
+            get_design(design),
+            facts,
+            [],
+            mesh_objects(mesh).base,
+            np.asarray(hosts),
+            listener_policy=True,
+        )
+        for metric in ENDPOINT_METRICS:
+            assert not built.per_service[metric][hosts].any()
 
 
 @pytest.mark.parametrize("scope", ["all", "namespace", "sidecar", "policy", "logged"])

@@ -20,6 +20,7 @@ from dsim.accounting.entries import entry_prices
 from dsim.accounting.outbound import ENDPOINT_METRICS, endpoint_prices
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
+from dsim.xds.service_entries import entry_index
 from dsim.xds.view import index_for
 
 
@@ -64,8 +65,11 @@ def state_endpoint_prices(
         return priced
     index = index_for(cluster).with_pods(state.pods_of_workload)
     entries = services[is_entry]
+    # A host listening per endpoint is a NONE one: ORIGINAL_DST clusters, no endpoint set (its
+    # metrics stay 0), and its listeners, which Istio leaves to the next full push, are not built.
+    built = entries[~np.isin(entries, entry_index(index).per_endpoint)]
     # Endpoint metrics alone: the listeners' outbound traffic policy changes none of them.
-    per = entry_prices(index, design, proxy, [], cols.objects, entries, listener_policy=True).per_service
+    per = entry_prices(index, design, proxy, [], cols.objects, built, listener_policy=True).per_service
     for metric in ENDPOINT_METRICS:
         values = priced[metric].to_numpy().copy()
         values[is_entry] = per[metric][entries]
