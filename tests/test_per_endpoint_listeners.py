@@ -356,16 +356,21 @@ def test_a_viewers_virtual_service_routes_its_proxies_listeners() -> None:
     assert cluster_of("ext/solo") == "outbound|5000||db.internal,outbound|5000||again.internal"
 
 
-def test_a_sidecar_port_listener_builds_the_ordinary_listener() -> None:
-    """Istio expands endpoints in the catch-all egress listener alone: under a port listener the
-    host's port gets the ordinary listener of an address-less entry, the wildcard one."""
-    cluster = build_cluster(scenario_from_dict(WITH_SIDECAR))
-    pods = [v4 for v4, _ in _pods(cluster, "db")]
-    behind = set(_listeners(_config(cluster, "ext/db-0", "single-stack")))
-    assert "0.0.0.0_5000" in behind
-    assert not {f"{pod}_5000" for pod in pods} & behind
-    assert {f"{pod}_7000" for pod in pods[1:]} <= behind  # the catch-all's port: per endpoint
-    assert {f"{pod}_5000" for pod in pods} <= set(_listeners(_config(cluster, "ext/solo", "single-stack")))
+def test_only_the_catch_all_expands_endpoints() -> None:
+    """Istio expands endpoints in the catch-all egress listener alone: a host only a port listener
+    imports gets the ordinary listener of an address-less entry there, the wildcard one; a host the
+    catch-all imports too keeps its per-endpoint listeners, which no lock covers."""
+    port_only = copy.deepcopy(WITH_SIDECAR)
+    port_only["sidecars"][0]["spec"]["egress"][1]["hosts"] = ["default/*"]
+    for scenario, expanded in ((port_only, False), (WITH_SIDECAR, True)):
+        cluster = build_cluster(scenario_from_dict(scenario))
+        pods = [v4 for v4, _ in _pods(cluster, "db")]
+        behind = set(_listeners(_config(cluster, "ext/db-0", "single-stack")))
+        assert ({f"{pod}_5000" for pod in pods[1:]} <= behind) == expanded
+        assert ("0.0.0.0_5000" in behind) != expanded
+        assert not {f"{pods[0]}_5000"} & behind
+        assert {f"{pod}_5000" for pod in pods} <= set(_listeners(_config(cluster, "ext/solo", "single-stack")))
+        assert_exact_every_design(cluster)
 
 
 def test_a_membership_state_prices_no_endpoint_set_for_a_host_listening_per_endpoint(mesh: Cluster) -> None:

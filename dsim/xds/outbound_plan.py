@@ -78,10 +78,13 @@ class OutboundPlan:
         return self.layout is None or service in self.layout.owner(port)
 
     def port_listener_ports(self, service: int) -> frozenset[int]:
-        """The ports a port listener (not the catch-all) builds the service's listeners on: there a
-        host that listens per endpoint gets the ordinary listener (``buildSidecarOutboundListeners``
-        expands endpoints in the catch-all alone)."""
-        if self.layout is None:
+        """The ports only a port listener builds the service's listeners on (the catch-all does not
+        hold the service): there a host that listens per endpoint gets the ordinary listener, since
+        ``buildSidecarOutboundListeners`` expands endpoints in the catch-all alone. Where the
+        catch-all holds it too, its per-endpoint listeners are built, locked out by nothing (their
+        addresses are not the port listener's), and the port listener's own is not *(a ServiceEntry
+        host gets one listener per port in dsim: 4.2)*."""
+        if self.layout is None or (self.layout.catch_all is not None and service in self.layout.catch_all):
             return frozenset()
         return frozenset(listener.port for listener in self.layout.ports if service in listener.services)
 
