@@ -355,7 +355,7 @@ def endpoint_listener_rows(
     listener_policy: bool,
 ) -> pd.DataFrame:
     """Every per-endpoint listener of the hosts that listen per endpoint
-    (:func:`dsim.xds.service_entries.listens_per_endpoint`), as :func:`_own_listener_rows` prices
+    (:func:`dsim.cluster.service_entries.listens_per_endpoint`), as :func:`_own_listener_rows` prices
     it for a ``proxy``-family sidecar shaped by ``objects``, with ``pod``: the pod whose first
     address the listener binds (-1: none, as for a dual pod's second address where each address
     has its own listener), whose own proxy does not get it."""

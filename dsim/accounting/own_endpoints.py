@@ -63,8 +63,7 @@ def own_endpoint_deltas(
     whether its outbound traffic policy is ALLOW_ANY, the listeners being priced under
     ``listener_policy``; ``logged``: each chain carries an access log)."""
     index = index_for(cluster)
-    hosts = np.asarray(entry_index(index).per_endpoint, np.int64)
-    if not len(hosts) or not len(proxies):
+    if not entry_index(index).per_endpoint or not len(proxies):
         return {}
     proxy_workload = cluster.proxies["workload"].to_numpy()
     taus = sorted(set(tau[proxy_workload[proxies]].tolist()))

@@ -511,6 +511,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
     allow = allow_any_by_workload(cluster)
     row_allow = allow[own_side.workload]
     policies = tuple(sorted(set(allow[proxy_workload].tolist())))
+    from_messages = np.isin(proxy_workload, list(cluster.istio.egress_layouts))  # by_messages.py prices them
     metrics: dict[str, np.ndarray] = {}
     own_per_proxy: dict[str, np.ndarray] = {}
     priced: dict[int, OutboundPrices] = {}
@@ -560,7 +561,7 @@ def design_accounting(cluster: Cluster, design: Design, cols: ClusterColumns | N
             design,
             facts,
             seen,
-            np.flatnonzero(mine),
+            np.flatnonzero(mine & ~from_messages),  # those priced from their messages skip their own already
             tau=tau,
             allow=allow,
             listener_policy=prices.listener_policy,

@@ -63,6 +63,14 @@ def entry_addresses(entry: ServiceEntry) -> tuple[tuple[IpFamily, str], ...]:
     return tuple(found)
 
 
+def listens_per_endpoint(entry: ServiceEntry) -> bool:
+    """Whether the entry's hosts get per-endpoint listeners (``docs/istio-objects.md`` 3.4):
+    resolution ``NONE``, a workload selector, no address (a CIDR one too keeps them off: Istio's
+    test is the host's address)."""
+    spec = entry.spec
+    return spec.resolution == "NONE" and spec.workload_selector is not None and not spec.addresses
+
+
 def _families(entry: ServiceEntry, pod_families: Sequence[IpFamily]) -> tuple[IpFamily, ...]:
     """Its addresses' families in order; else its endpoints' (inline IPs, or selected pods'); else both."""
     addresses = [f for f, _ in entry_addresses(entry)]

@@ -140,9 +140,9 @@ def _protocol_table(result: RunResult) -> list[Block]:
             align_right=(False, True, True, True),
             caption=(
                 "Service ports (ServiceEntry ports too) by protocol as Istio reads it, which decides each "
-                "port's listener: HTTP, HTTP2 and GRPC ports share one per port number, with a route "
-                "configuration; TCP, TLS, HTTPS and Mongo ports get their own; auto ports are detected "
-                "(sniffed), with both a TCP and an HTTP chain."
+                "port's chains: HTTP ones (HTTP, HTTP2, GRPC, GRPC-Web) share a listener per port number "
+                "and its route configuration; TCP, TLS, HTTPS and Mongo ones get TCP chains; auto ones "
+                "are detected (sniffed), with both."
             ),
         )
     ]

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Literal
 
 from dsim.cluster.labels import WorkloadIndex, selects
+from dsim.cluster.service_entries import listens_per_endpoint
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, canonical_protocol
 from dsim.scenario.model import Replicas, Scenario
@@ -84,12 +85,13 @@ messages (``dsim dump``, ``dsim validate``), run the accounting and write the re
 #     each group's differences: dsim/accounting/holder_sets.py), ~56 B where they share none; not
 #     per design (it keeps one set of differences per cluster). Priced ~5% above the larger (the
 #     route ~12%, so that no probe's cluster is above its estimate).
-#   endpoint listener seen, endpoint listener run: a NONE entry of two hosts and three TCP, TLS
-#     and sniffed ports selecting 300 and 3,000 dual-stack pods (7,200 and 72,000 per-endpoint
-#     listeners built under `additional-addresses`, one per address, half of them the second
-#     host's and dropped): `dsim dump` of a sidecar seeing them 277 MB and 914 MB -> ~39 KB per
-#     listener kept; the accounting (`design_accounting`) of 600 and 3,000 such pods +93 MB and
-#     +461 MB -> ~12.8 KB per listener built. Priced ~7-9% above.
+#   endpoint listener seen, endpoint listener run: a NONE entry of three TCP, TLS and sniffed
+#     ports selecting 300 and 3,000 dual-stack pods (a listener per address under
+#     `additional-addresses`: 1,800 and 18,000 per host): `dsim dump` of a sidecar seeing them
+#     273 MB and 904 MB with one host, 278 MB and 914 MB with two (the second's listeners share
+#     the first's names and are dropped) -> ~39 KB per listener kept, whatever the hosts; the
+#     accounting (`design_accounting`) of 600 and 3,000 such pods with two hosts (7,200 and 36,000
+#     listeners built) +93 MB and +461 MB -> ~12.8 KB per listener built. Priced ~7-9% above.
 #   access log byte seen (bench/size_prices.py's access log probe): Istio's default text access log
 #     (660 B as a message) in every chain of a sidecar seeing 2,000 TCP services, `dump` +3.5 KB a
 #     log -> ~5.3 B per byte of the log's message (messages, dict, JSON); priced per cluster seen
@@ -226,7 +228,7 @@ class ScenarioCounts:
         self.ports = Amount(float(sum(len(svc.ports) for svc in s.services)), "services")
         self.workloads = Amount(float(len(s.workloads)), "workloads")
         self.edges = Amount(float(sum(len(wl.calls) for wl in s.workloads)), "workloads")
-        index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
+        index = self.workload_index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
         clusters, endpoints = [], []
         by_namespace = {ns.name: [0.0, 0.0] for ns in s.namespaces}  # clusters, endpoints
         # A Service of a namespace istiod does not discover is in no sidecar's config (built, then
@@ -328,23 +330,27 @@ class ScenarioCounts:
         s = self.s
         hosts, clusters, endpoints = 0.0, 0.0, 0.0
         listeners: list[Amount] = []
-        index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])
+        kept: list[Amount] = []
         for i, entry in enumerate(s.service_entries):
             if not self.discovery.discovers(entry.namespace):
                 continue
             spec = entry.spec
             selected = 0.0
             if spec.workload_selector is not None:
-                chosen = index.matches(entry.namespace, spec.workload_selector.labels)
+                chosen = self.workload_index.matches(entry.namespace, spec.workload_selector.labels)
                 selected = float(sum(s.workloads[w].replicas for w in chosen))
             hosts += len(spec.hosts)
             clusters += len(spec.hosts) * len(spec.ports)
             endpoints += len(spec.hosts) * len(spec.ports) * max(len(spec.endpoints), selected, 1)
-            if spec.resolution == "NONE" and spec.workload_selector is not None and not spec.addresses:
+            if listens_per_endpoint(entry):
                 ports = sum(1 for p in spec.ports if canonical_protocol(p.protocol) not in (*HTTP_PROTOCOLS, "UDP"))
                 per_endpoint = Amount(selected, f"service_entries[{i}].spec.workloadSelector")
                 listeners.append(per_endpoint * float(len(spec.hosts) * ports * 2))
+                kept.append(per_endpoint * float(ports * 2))  # the entry's hosts share their names: the first's stand
         self.endpoint_listeners = total(listeners, "service_entries")
+        """Per-endpoint listeners built, every host's (at most two addresses a pod)."""
+        self.endpoint_listeners_kept = total(kept, "service_entries")
+        """Those a sidecar keeps: one host's per entry, the others' sharing their names."""
         pasted = Amount(hosts, "service_entries")
         gen = self.s.istio_objects.service_entries
         generated = Amount(float(gen.count * gen.hosts_per_entry), "istio_objects.service_entries.count")
@@ -438,7 +444,7 @@ def estimate(scenario: Scenario, *, stage: Stage = "cluster", designs: int | Non
             + routes.destinations * BYTES["weighted destination seen"]
             + routes.headers * BYTES["route header seen"]
             + routes.actions * BYTES["route action seen"]
-            + counts.endpoint_listeners * BYTES["endpoint listener seen"]
+            + counts.endpoint_listeners_kept * BYTES["endpoint listener seen"]
         )
         logging = AccessLogging.of(scenario.mesh)
         if logging is not None:  # one per chain, a chain per cluster seen at most

@@ -40,7 +40,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
-from dsim.cluster.service_entries import entry_addresses, registry_rows
+from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
@@ -230,13 +230,6 @@ def _inline_endpoints(view: EntryView, copy: EntryCopy, labels: Mapping[str, str
     if copy.endpoint_split:
         listed = [(w, e) for w, e in listed if _family(e.address) in (None, *copy.endpoint_families)]
     return [(w, e) for w, e in listed if selects(labels, e.labels)]
-
-
-def listens_per_endpoint(entry: ServiceEntry) -> bool:
-    """Whether the entry's hosts get per-endpoint listeners: resolution ``NONE``, a workload
-    selector, no address (a CIDR one too keeps them off: Istio's test is the host's address)."""
-    spec = entry.spec
-    return spec.resolution == "NONE" and spec.workload_selector is not None and not spec.addresses
 
 
 def per_endpoint_binds(
