@@ -59,6 +59,8 @@ from dsim.xds.vocabulary import CLUSTER_OBJECTS
 TLS_FALLTHROUGH_DELTA = "tls_fallthrough_delta"
 """A per-service metric: bytes its TLS-routed listeners' fall-through chains add under the outbound
 traffic policy other than the one its listeners were priced under (``outbound_prices``)."""
+ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
+"""A route configuration's own metrics (beside ``rds_resources``), as own listener rows carry them."""
 FILTER_CHAINS_FIELD = 3  # Listener.filter_chains
 DEFAULT_FILTER_CHAIN_FIELD = 25  # Listener.default_filter_chain: where a chain matching everything sits
 
@@ -334,15 +336,28 @@ def _shared_listeners(
     """The rows of :attr:`EntryPrices.shared_listeners`: every own listener of the hosts that build a listener
     name some other host builds too (rare: those hosts are built again)."""
     sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
+    frame = _listener_rows(index, sharing, design, proxy, traces, objects, listener_policy).drop(columns="address")
+    return frame[frame["name"].map(lambda name: len(names[name]) > 1).astype(bool)].reset_index(drop=True)
+
+
+def _listener_rows(
+    index: ClusterIndex,
+    services: Sequence[int],
+    design: Design,
+    proxy: ProxyFacts,
+    traces: dict[int, object],
+    objects: ObjectView,
+    listener_policy: bool,
+) -> pd.DataFrame:
+    """:func:`_own_listener_rows` of ``services`` as one typed frame (``address``: the listener's)."""
     rows = [
         row
-        for service in sharing
+        for service in services
         for row in _own_listener_rows(index, service, design, proxy, traces, objects, listener_policy)
     ]
     columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces), "fallthrough"]
-    columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame = frame[frame["name"].map(lambda name: len(names[name]) > 1).astype(bool)].reset_index(drop=True)
+    columns += ["filter_chains", "additional", *ROUTE_METRICS]
+    frame = pd.DataFrame(rows, columns=[*columns, "address"])
     return frame.astype({c: np.int64 for c in columns if c not in ("name", "route")})
 
 
@@ -363,16 +378,9 @@ def endpoint_listener_rows(
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
     first = np.where(index.pod_ipv4 != "", index.pod_ipv4, index.pod_ipv6)
     pod_of = {str(address): pod for pod, address in enumerate(first.tolist())}
-    rows = [
-        row
-        for service in entry_index(index).per_endpoint
-        for row in _own_listener_rows(index, service, design, proxy, traces, objects, listener_policy)
-    ]
-    columns = ["service", "name", "route", "routed", *(f"bytes_{tau}" for tau in traces), "fallthrough"]
-    columns += ["filter_chains", "additional", "rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS]
-    frame = pd.DataFrame(rows, columns=[*columns, "address"])
+    frame = _listener_rows(index, entry_index(index).per_endpoint, design, proxy, traces, objects, listener_policy)
     frame["pod"] = frame.pop("address").map(lambda address: pod_of.get(address, -1)).astype(np.int64)
-    return frame.astype({c: np.int64 for c in columns if c not in ("name", "route")})
+    return frame
 
 
 def _own_listener_rows(
@@ -400,7 +408,7 @@ def _own_listener_rows(
     own = own_listeners(built)
     routed = Counter(route for _, route in own)
     # A host listening per endpoint names one route configuration from many listeners: each priced once.
-    named: dict[str, dict[str, int]] = {"": {"rds_bytes": 0, "virtual_hosts": 0, "domains": 0, **vhost_objects([])}}
+    named: dict[str, dict[str, int]] = {"": dict.fromkeys(ROUTE_METRICS, 0)}
     for config in built.routes:
         vhosts = list(config.virtual_hosts)
         named[config.name] = {

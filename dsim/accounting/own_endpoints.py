@@ -20,16 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dsim.accounting.entries import endpoint_listener_rows
+from dsim.accounting.entries import ROUTE_METRICS, endpoint_listener_rows
 from dsim.accounting.visibility import Visibility
 from dsim.cluster import Cluster
 from dsim.designs.base import Design, ProxyFacts
 from dsim.xds.mesh_objects import mesh_objects
-from dsim.xds.routes import ROUTE_COUNTS
 from dsim.xds.service_entries import entry_index
 from dsim.xds.view import index_for
 
-ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
 ROUTE_KEY = ["service", "route"]
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from dsim.accounting.by_messages import replace_message_priced_proxies
 from dsim.accounting.columns import ClusterColumns, cluster_columns, stacked_columns, view_columns
 from dsim.accounting.cross_port import cross_port_deltas
+from dsim.accounting.entries import ROUTE_METRICS
 from dsim.accounting.failover import FAILOVER_TARGETS, failover_metric, is_failover_metric, may_fail_over
 from dsim.accounting.inbound import inbound_prices, own_rows
 from dsim.accounting.outbound import (
@@ -131,10 +132,6 @@ def _wildcard(
     return out
 
 
-_ROUTE_METRICS = ("rds_bytes", "virtual_hosts", "domains", *ROUTE_COUNTS)
-"""A route configuration's own metrics (beside ``rds_resources``)."""
-
-
 def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: np.ndarray) -> dict[str, np.ndarray]:
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added (under
     its outbound traffic policy ``allow``), on addresses and ports an earlier host it sees holds (as
@@ -168,11 +165,11 @@ def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: 
     # A route configuration goes when every listener of its host that names it does.
     named = dropped[dropped["route"] != ""]
     gone = named.groupby(["who", "service", "route"], as_index=False).agg(
-        count=("name", "size"), routed=("routed", "first"), **{c: (c, "first") for c in _ROUTE_METRICS}
+        count=("name", "size"), routed=("routed", "first"), **{c: (c, "first") for c in ROUTE_METRICS}
     )
     gone = gone[gone["count"] == gone["routed"]]
     out["rds_resources"] = summed(1, gone)
-    for column in _ROUTE_METRICS:
+    for column in ROUTE_METRICS:
         out[column] = summed(gone[column].to_numpy(), gone)
     return out
 
