@@ -15,6 +15,7 @@ import pandas as pd
 
 from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
+from dsim.cluster.headless import telemetry_names
 from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.service_targets import inbound_protocol
 from dsim.scenario.model import IpFamily
@@ -100,11 +101,13 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     services = c.services
     ns_length = _lengths(c.namespaces["name"])
     service_ns = services["namespace"].to_numpy()
-    name_length = _lengths(services["name"])
+    row_name_length = _lengths(services["name"])
     entry = services["entry"].to_numpy() >= 0
     host_length = np.where(
-        entry, name_length, name_length + 1 + ns_length[service_ns] + len(f".svc.{s.mesh.cluster_domain}")
+        entry, row_name_length, row_name_length + 1 + ns_length[service_ns] + len(f".svc.{s.mesh.cluster_domain}")
     )
+    names = telemetry_names(services["name"].tolist(), services["entry"].to_numpy(), c.istio.service_entries)
+    name_length = _lengths(pd.Series(names, dtype=object))
     vip_length: dict[IpFamily, np.ndarray] = {
         "IPv4": np.where(services["has_ipv4"], ipv4_text_length(services["vip4"].to_numpy()), 0),
         "IPv6": np.where(

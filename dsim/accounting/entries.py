@@ -1,7 +1,8 @@
 """ServiceEntry hosts priced per proxy family class: what each adds to a sidecar that sees it.
 
 A ServiceEntry host's resources do not depend on which proxy of a family class sees it (its
-virtual host domains carry no short names: ``docs/istio-objects.md`` 1.3), except its sniffed
+virtual host domains carry no short names: ``docs/istio-objects.md`` 1.3; a headless Service's do,
+built twice: for its own namespace's proxies and for the others'), except its sniffed
 ports' listeners (they carry the proxy's tracing, priced per tracing class) and the wildcard
 listeners of address-less TCP, TLS and sniffed ports, shared by every entry on the port. So each host is
 built once per class by the generator's own :func:`dsim.xds.service_entries.entry_config` and
@@ -162,7 +163,7 @@ def entry_prices(
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in (*PER_SERVICE, TLS_FALLTHROUGH_DELTA)}
     build = functools.partial(_logged_entry_config, allow_any=listener_policy)
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int, int, bool]] = []
+    http_rows: list[tuple[int, int, str, int, int, int, int, int, bool]] = []
     http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
@@ -223,11 +224,29 @@ def entry_prices(
             per[name][service] = value
         for tau in taus:
             auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt[tau].auto_listeners)
-        for vhosts, opens in ((built.http, True), (built.riding, False)):
-            for port, suffix, vhost in vhosts:
+        # A headless Service's virtual hosts carry short names, so its own namespace's proxies get others.
+        same = built
+        if entries.view(service).entry.headless and (built.http or built.riding):
+            same = build(
+                index, service, design, proxy, first_trace, objects, proxy_namespace=entries.view(service).namespace
+            )
+        for vhosts, vhosts_same, opens in ((built.http, same.http, True), (built.riding, same.riding, False)):
+            for (port, suffix, vhost), (_, _, vhost_same) in zip(vhosts, vhosts_same, strict=True):
                 kept = [] if vhost is None else [vhost]  # None: the port opens "P", adding no virtual host
-                size = sum(_field(v.ByteSize(), VHOST_FIELD) for v in kept)
-                http_rows.append((service, port, suffix, size, sum(len(v.domains) for v in kept), len(kept), opens))
+                kept_same = [] if vhost_same is None else [vhost_same]
+                http_rows.append(
+                    (
+                        service,
+                        port,
+                        suffix,
+                        sum(_field(v.ByteSize(), VHOST_FIELD) for v in kept_same),
+                        sum(_field(v.ByteSize(), VHOST_FIELD) for v in kept),
+                        sum(len(v.domains) for v in kept_same),
+                        sum(len(v.domains) for v in kept),
+                        len(kept),
+                        opens,
+                    )
+                )
                 http_counts.append(vhost_objects(kept))
         for chain in built.wildcard:
             size = chain.chain.ByteSize()
@@ -250,11 +269,11 @@ def entry_prices(
             "port": np.array([r[1] for r in http_rows], np.int64),
             "suffix": np.array([r[2] for r in http_rows], dtype=object).astype(str),
             "vhost_same": np.array([r[3] for r in http_rows], np.int64),
-            "vhost_other": np.array([r[3] for r in http_rows], np.int64),
-            "domains_same": np.array([r[4] for r in http_rows], np.int64),
-            "domains_other": np.array([r[4] for r in http_rows], np.int64),
-            "vhosts": np.array([r[5] for r in http_rows], np.int64),
-            "opens": np.array([r[6] for r in http_rows], bool),
+            "vhost_other": np.array([r[4] for r in http_rows], np.int64),
+            "domains_same": np.array([r[5] for r in http_rows], np.int64),
+            "domains_other": np.array([r[6] for r in http_rows], np.int64),
+            "vhosts": np.array([r[7] for r in http_rows], np.int64),
+            "opens": np.array([r[8] for r in http_rows], bool),
             **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from dsim.addresses import (
 from dsim.cluster.delegation import check_merged_size
 from dsim.cluster.discovery import UNDISCOVERED_SERVICES, drop_undiscovered_services
 from dsim.cluster.explicit import explicit_tables
+from dsim.cluster.headless import service_entry_rows
 from dsim.cluster.istio import generated_objects, istio_tables
 from dsim.cluster.synthetic import synthetic_tables
 from dsim.cluster.tables import LATE_TABLES, REFERENCES, SCHEMA, Cluster, make_table
@@ -28,6 +30,7 @@ from dsim.errors import ScenarioError
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.checks import FAMILIES, cidr_of, family_key
+from dsim.scenario.istio import ServiceEntry
 from dsim.scenario.load import source_name
 from dsim.sizing import check_fits
 
@@ -161,16 +164,18 @@ def build_cluster(scenario: Scenario, *, source: str | None = None) -> Cluster:
             "namespace": workloads["namespace"].to_numpy()[pod_workload[with_sidecar]],
         },
     )
-    _check_service_entry_churn(scenario, tables["services"], source)
+    _check_service_entry_churn(scenario, tables["services"], istio.service_entries, source)
     return Cluster(scenario=scenario, istio=istio, **{name: tables[name][list(SCHEMA[name])] for name in SCHEMA})
 
 
-def _check_service_entry_churn(scenario: Scenario, services: pd.DataFrame, source: str) -> None:
+def _check_service_entry_churn(
+    scenario: Scenario, services: pd.DataFrame, entries: Sequence[ServiceEntry], source: str
+) -> None:
     """ServiceEntry edits need a ServiceEntry to edit: a rate above zero without one is refused
     (a VirtualService or DestinationRule edit falls back to a service's own config; a ServiceEntry
     edit has nothing to stand in for it)."""
     rate = scenario.churn.service_entry_changes_per_hour
-    if rate > 0 and not (services["entry"].to_numpy() >= 0).any():
+    if rate > 0 and not len(service_entry_rows(services["entry"].to_numpy(), entries)):
         raise ScenarioError(
             source,
             "churn.service_entry_changes_per_hour",

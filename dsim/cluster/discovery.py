@@ -71,7 +71,10 @@ def with_discovered_objects(s: Scenario, found: Discovery, notes: Counter[str]) 
         s,
         virtual_services=tuple(discovered(s.virtual_services, found, "VirtualService", notes)),
         destination_rules=tuple(discovered(s.destination_rules, found, "DestinationRule", notes)),
-        service_entries=tuple(discovered(s.service_entries, found, "ServiceEntry", notes)),
+        service_entries=(
+            *discovered([e for e in s.service_entries if e.headless], found, "headless Service", notes),
+            *discovered([e for e in s.service_entries if not e.headless], found, "ServiceEntry", notes),
+        ),
         sidecars=tuple(discovered(s.sidecars, found, "Sidecar", notes)),
     )
 

@@ -47,6 +47,8 @@ def _ip_columns(prefix4: str, prefix6: str, texts: list[list[str]]) -> dict[str,
 def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     """The explicit objects of ``s`` as tables (ids local to this part)."""
     ns_id = {ns.name: i for i, ns in enumerate(s.namespaces)}
+    # A headless Service joins the registry as an entry (dsim.cluster.headless), the calls to it too.
+    cluster_ip_services = [svc for svc in s.services if not svc.headless]
     namespaces = make_table(
         "namespaces",
         {
@@ -59,20 +61,20 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     services = make_table(
         "services",
         {
-            "name": [svc.name for svc in s.services],
-            "namespace": [ns_id[svc.namespace] for svc in s.services],
-            "ip_families": [",".join(svc.ip_families) for svc in s.services],
-            "has_ipv4": ["IPv4" in svc.ip_families for svc in s.services],
-            "has_ipv6": ["IPv6" in svc.ip_families for svc in s.services],
-            "primary_ipv6": [svc.ip_families[0] == "IPv6" for svc in s.services],
-            "synthetic": np.zeros(len(s.services), dtype=bool),
-            "entry": np.full(len(s.services), -1),
-            "prefer_close": [svc.traffic_distribution is not None for svc in s.services],
-            "publish_not_ready": [svc.publish_not_ready_addresses for svc in s.services],
+            "name": [svc.name for svc in cluster_ip_services],
+            "namespace": [ns_id[svc.namespace] for svc in cluster_ip_services],
+            "ip_families": [",".join(svc.ip_families) for svc in cluster_ip_services],
+            "has_ipv4": ["IPv4" in svc.ip_families for svc in cluster_ip_services],
+            "has_ipv6": ["IPv6" in svc.ip_families for svc in cluster_ip_services],
+            "primary_ipv6": [svc.ip_families[0] == "IPv6" for svc in cluster_ip_services],
+            "synthetic": np.zeros(len(cluster_ip_services), dtype=bool),
+            "entry": np.full(len(cluster_ip_services), -1),
+            "prefer_close": [svc.traffic_distribution is not None for svc in cluster_ip_services],
+            "publish_not_ready": [svc.publish_not_ready_addresses for svc in cluster_ip_services],
         }
-        | _ip_columns("vip4", "vip6", [list(svc.cluster_ips) for svc in s.services]),
+        | _ip_columns("vip4", "vip6", [list(svc.cluster_ips) for svc in cluster_ip_services]),
     )
-    ports = [(i, p) for i, svc in enumerate(s.services) for p in svc.ports]
+    ports = [(i, p) for i, svc in enumerate(cluster_ip_services) for p in svc.ports]
     service_ports = make_table(
         "service_ports",
         {
@@ -85,7 +87,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "istio_protocol": [p.protocol for _, p in ports],
         },
     )
-    subset_rows = [(i, sub) for i, svc in enumerate(s.services) for sub in svc.subsets]
+    subset_rows = [(i, sub) for i, svc in enumerate(cluster_ip_services) for sub in svc.subsets]
     subsets = make_table(
         "subsets",
         {
@@ -124,7 +126,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     # Unready workloads too: a Service selects its pods whatever their readiness (their proxies
     # get its inbound side, its SANs their accounts); Cluster.endpoint_workloads leaves them out of
     # the endpoint sets.
-    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in s.services]
+    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in cluster_ip_services]
     selected = [(i, w) for i, ws in enumerate(selected_by_service) for w in ws]
     service_workloads = make_table(
         "service_workloads",
@@ -174,9 +176,11 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         | _ip_columns("ipv4", "ipv6", fixed_texts),
     )
 
-    service_id = {f"{svc.namespace}/{svc.name}": i for i, svc in enumerate(s.services)}
+    service_id = {f"{svc.namespace}/{svc.name}": i for i, svc in enumerate(cluster_ip_services)}
     # A call listed twice is one dependency (the sums over what a workload sees count each once).
-    calls = list(dict.fromkeys((w, service_id[c]) for w, wl in enumerate(s.workloads) for c in wl.calls))
+    calls = list(
+        dict.fromkeys((w, service_id[c]) for w, wl in enumerate(s.workloads) for c in wl.calls if c in service_id)
+    )
     dependencies = make_table("dependencies", {"workload": [w for w, _ in calls], "service": [c for _, c in calls]})
     return {
         "namespaces": namespaces,

@@ -43,6 +43,7 @@ from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.discovery import discovered, discovery, with_discovered_objects
+from dsim.cluster.headless import with_headless_services
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
@@ -146,7 +147,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
     notes: Counter[str] = Counter()
     # istiod ignores the objects of namespaces it does not discover.
     found = discovery(s, tables["namespaces"])
-    s = with_discovered_objects(s, found, notes)
+    s = with_discovered_objects(with_headless_services(s), found, notes)
     drawn_rules, drawn_vs = generated if generated is not None else generated_objects(s, tables)
     rules_generated = discovered(drawn_rules, found, "DestinationRule", notes)
     vs_generated = discovered(drawn_vs, found, "VirtualService", notes)
@@ -559,7 +560,9 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
     return {
         "virtual_services": len(cluster.virtual_services),
         "destination_rules": len(cluster.destination_rules),
-        "service_entries": len(cluster.service_entries),
+        "service_entries": sum(not e.headless for e in istio.service_entries),
+        # Built as the passthrough hosts they are in istiod's registry (dsim.cluster.headless).
+        "headless_services": sum(e.headless for e in istio.service_entries),
         "sidecars": len(cluster.sidecars),
         # Namespaces (and proxies a DestinationRule's workloadSelector picks) that apply another
         # VirtualService or DestinationRule than the base view's.

@@ -83,6 +83,10 @@ def _families(entry: ServiceEntry, pod_families: Sequence[IpFamily]) -> tuple[Ip
     return ordered or ("IPv4", "IPv6")
 
 
+def _slice_families(entry: ServiceEntry) -> tuple[IpFamily, ...]:
+    return tuple("IPv6" if family == "IPv6" else "IPv4" for family in entry.slice_families)
+
+
 def generated_entries(s: Scenario, tables: dict[str, pd.DataFrame]) -> tuple[ServiceEntry, ...]:
     """``istio_objects.service_entries``: over the synthetic namespaces (every namespace if none)."""
     params = s.istio_objects.service_entries
@@ -128,18 +132,19 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
     rows: list[dict[str, object]] = []
     ports: list[tuple[int, str, int, int, str]] = []
     selected: list[tuple[int, int]] = []
+    headless_rows: dict[str, int] = {}
     for e, entry in enumerate(entries):
         spec = entry.spec
         chosen: list[int] = []
         if spec.workload_selector is not None:
             # Ready pods only: istiod's Kubernetes controller hands the ServiceEntry controller no
             # unready or terminating pod (its pod handler: IsPodReady, shouldPodBeInEndpoints), so no
-            # endpoint, account or family of theirs.
+            # endpoint, account or family of theirs. A headless Service's slices list them all.
             chosen = [
                 w
                 for w in range(len(workloads))
                 if workload_ns[w] == entry.namespace
-                and ready[w]
+                and (ready[w] or entry.headless)
                 and selects(spec.workload_selector.labels, labels.get(w, {}))
             ]
         pod_families: list[IpFamily] = []
@@ -147,7 +152,8 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             pod_families.append("IPv4")
         if has6[chosen].any():
             pod_families.append("IPv6")
-        families = _families(entry, pod_families)
+        # A headless Service's slices are of its own families (in its order), whatever its pods have.
+        families = _families(entry, pod_families) if not entry.headless else _slice_families(entry)
         addresses = entry_addresses(entry)
         if len(addresses) < len(spec.addresses):
             notes["ServiceEntry CIDR address (not a single IP): not modelled, the entry's other addresses kept"] += 1
@@ -155,6 +161,8 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         vip6 = next((a for f, a in addresses if f == "IPv6"), "")
         for host in spec.hosts:
             service = first + len(rows)
+            if entry.headless:
+                headless_rows[f"{entry.namespace}/{entry.name}"] = service
             rows.append(
                 {
                     "name": host,
@@ -167,6 +175,9 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
                     "vip6": int(ipaddress.IPv6Address(vip6)) if vip6 else 0,
                     "synthetic": False,
                     "entry": e,
+                    # Every endpoint of a headless Service's slices, ready or not, gets its listener
+                    # (ServiceEndpointsByPort filters no health); it has no endpoint set to send.
+                    "publish_not_ready": entry.headless,
                 }
             )
             for port in spec.ports:
@@ -189,7 +200,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             "synthetic": np.zeros(len(rows), bool),
             "entry": [r["entry"] for r in rows],
             "prefer_close": np.zeros(len(rows), bool),
-            "publish_not_ready": np.zeros(len(rows), bool),
+            "publish_not_ready": [r["publish_not_ready"] for r in rows],
         },
     )
     tables["services"] = pd.concat([services, new], ignore_index=True).astype(SCHEMA["services"])
@@ -214,6 +225,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         [sw, pd.DataFrame({"service": [a for a, _ in selected], "workload": [b for _, b in selected]})],
         ignore_index=True,
     ).astype(SCHEMA["service_workloads"])
+    _add_headless_calls(s, tables, headless_rows)
     tables["service_entries"] = make_table(
         "service_entries",
         {
@@ -225,3 +237,16 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
         },
     )
     return entries
+
+
+def _add_headless_calls(s: Scenario, tables: dict[str, pd.DataFrame], headless_rows: dict[str, int]) -> None:
+    """The explicit workloads' calls to headless Services (``<namespace>/<name>`` to the ``services``
+    row of its host, ``headless_rows``) as dependencies: the explicit tables left them out."""
+    calls = [(w, headless_rows[c]) for w, wl in enumerate(s.workloads) for c in wl.calls if c in headless_rows]
+    if not calls:
+        return
+    deps = tables["dependencies"]
+    found = pd.DataFrame({"workload": [w for w, _ in calls], "service": [c for _, c in calls]})
+    tables["dependencies"] = (
+        pd.concat([deps, found], ignore_index=True).drop_duplicates(ignore_index=True).astype(SCHEMA["dependencies"])
+    )

@@ -73,5 +73,5 @@ def port_overrides(cluster: Cluster) -> dict[tuple[int, int], int]:
     return {
         (service, number): target
         for service in np.flatnonzero(entry >= 0).tolist()
-        for number, target in entries[entry[service]].spec.passthrough_target_ports.items()
+        for number, target in entries[entry[service]].passthrough_target_ports.items()
     }

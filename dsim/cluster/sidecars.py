@@ -42,6 +42,7 @@ import pandas as pd
 from dsim.cluster.default_exports import service_default
 from dsim.cluster.discovery import discovered, discovery
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
+from dsim.cluster.headless import kubernetes_rows
 from dsim.cluster.host_owners import HostOwners
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.labels import labels_by_workload, selects
@@ -499,7 +500,7 @@ def sidecar_tables(
     choice = {int(w): chosen_for(int(w)) for w in with_sidecar}
     exports = _export_sets(s, tables, entries)
     restricted = any(e is not None for e in exports)
-    kubernetes = (services["entry"].to_numpy() < 0).tolist()
+    kubernetes = kubernetes_rows(services["entry"].to_numpy(), entries).tolist()
     owners = HostOwners(hosts, service_ns.tolist(), kubernetes, exports)
     # A host of several namespaces is one namespace's per proxy: a scope, whatever else applies.
     scoped = restricted or bool(owners) or any(c >= 0 for c in choice.values())

@@ -6,8 +6,9 @@ The mapping (``docs/import.md`` says why for each):
   ``kube-node-lease``, the Istio root namespace) are left out, but Istio's objects in the root
   namespace are kept: its Sidecar and PeerAuthentication are the mesh's defaults.
 - A Service is a scenario service with its families, ClusterIPs, TCP ports (``appProtocol`` where it
-  says more than the name) and selector; headless, ExternalName and selector-less ones are counted
-  and left out.
+  says more than the name) and selector; a headless one (``clusterIP: None``) is one with
+  ``headless: true`` and no ClusterIPs; ExternalName and selector-less ones, and headless ones
+  without ports, are counted and left out.
 - Pods become workloads: the pods of one controller (a ReplicaSet's Deployment, a StatefulSet...)
   with the same labels, service account, sidecar, families and readiness are one workload whose
   replicas keep their names, addresses and zones. A pod is unready when its Ready condition or an
@@ -602,7 +603,7 @@ class _Assembler:
                 "name": record.name,
                 "namespace": record.namespace,
                 "ip_families": list(record.ip_families),
-                "cluster_ips": list(record.cluster_ips),
+                **({"headless": True} if record.headless else {"cluster_ips": list(record.cluster_ips)}),
                 "ports": [self.port(p, slice_ports[(record.namespace, record.name)]) for p in record.ports],
                 "selector": record.selector,
             }

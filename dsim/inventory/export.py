@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from dsim.cluster.default_exports import rule_private_by_default
+from dsim.cluster.headless import kubernetes_rows, telemetry_names
 from dsim.cluster.tables import Cluster
 from dsim.inventory.assemble import MESH_EXPORT_DEFAULTS
 from dsim.inventory.export_meta import metadata
@@ -214,7 +215,7 @@ class _ServiceColumns:
     export quadratic), with each one's ports."""
 
     rows: list[int]
-    """The Services' rows (not a ServiceEntry's hosts), by namespace and name."""
+    """The Services' rows (not a ServiceEntry's hosts; a headless Service's), by namespace and name."""
     namespace: list[str]
     name: list[str]
     families: list[tuple[IpFamily, ...]]
@@ -232,8 +233,10 @@ class _ServiceColumns:
     def of(cluster: Cluster) -> _ServiceColumns:
         services = cluster.services
         namespace = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
-        name = services["name"].tolist()
-        frame = pd.DataFrame({"ns": namespace, "name": name})[services["entry"].to_numpy() < 0]
+        entries = cluster.istio.service_entries
+        name = telemetry_names(services["name"].tolist(), services["entry"].to_numpy(), entries)
+        frame = pd.DataFrame({"ns": namespace, "name": name})[kubernetes_rows(services["entry"].to_numpy(), entries)]
+        explicit = explicit_rows(cluster)
         vip = cluster.service_vip_text()
         ports: list[list[tuple[str, int, int, str | None]]] = [[] for _ in range(len(services))]
         table = cluster.service_ports
@@ -253,9 +256,13 @@ class _ServiceColumns:
             families=[_family_tuple(text) for text in services["ip_families"].astype(str).tolist()],
             vip={"IPv4": vip["ipv4"].tolist(), "IPv6": vip["ipv6"].tolist()},
             ports=ports,
-            explicit=explicit_rows(cluster),
+            explicit=explicit,
             prefer_close=services["prefer_close"].tolist(),
-            publish_not_ready=services["publish_not_ready"].tolist(),
+            # A headless Service's row lists its unready endpoints whatever it publishes: its own word here.
+            publish_not_ready=[
+                explicit[row].publish_not_ready_addresses if row in explicit else publish
+                for row, publish in enumerate(services["publish_not_ready"].tolist())
+            ],
         )
 
 
@@ -298,6 +305,8 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
     export_to = written.export_to if written is not None else ()
     annotations = {_EXPORT_TO: ",".join(export_to)} if export_to else None
     distribution = written.traffic_distribution if written is not None else "PreferClose"
+    if written is not None and written.headless:  # no cluster IP; its families as the scenario says
+        families, ips = written.ip_families, ["None"]
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -343,7 +352,8 @@ def _istio_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
     mesh = cluster.scenario.mesh
     kinds: tuple[tuple[IstioObject, ...], ...] = (
         istio.destination_rules,
-        tuple(_as_written(obj, mesh.default_service_export_to) for obj in istio.service_entries),
+        # A headless Service is written as the Service it is (_service), not as its registry entry.
+        tuple(_as_written(obj, mesh.default_service_export_to) for obj in istio.service_entries if not obj.headless),
         istio.sidecars,
         tuple(_as_written(obj, mesh.default_virtual_service_export_to) for obj in istio.virtual_services),
     )

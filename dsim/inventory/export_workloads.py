@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.headless import kubernetes_rows, telemetry_names
 from dsim.cluster.tables import Cluster
 from dsim.inventory.export_meta import generated_name, metadata, object_uid, owner_reference, safe_suffix
 from dsim.scenario.model import IpFamily, Service
@@ -430,8 +431,9 @@ def explicit_rows(cluster: Cluster) -> dict[int, Service]:
     by_key = {(svc.namespace, svc.name): svc for svc in cluster.scenario.services}
     services = cluster.services
     namespaces = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
-    names = services["name"].tolist()
-    written = (~services["synthetic"].to_numpy() & (services["entry"].to_numpy() < 0)).tolist()
+    entries = cluster.istio.service_entries
+    names = telemetry_names(services["name"].tolist(), services["entry"].to_numpy(), entries)
+    written = (~services["synthetic"].to_numpy() & kubernetes_rows(services["entry"].to_numpy(), entries)).tolist()
     return {row: by_key[(namespaces[row], names[row])] for row, kept in enumerate(written) if kept}
 
 

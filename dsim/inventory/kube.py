@@ -187,6 +187,8 @@ class ServiceRecord:
     """Its ``spec.publishNotReadyAddresses``."""
     node_local: bool = False
     """Its ``spec.internalTrafficPolicy`` is ``Local``."""
+    headless: bool = False
+    """Its ``spec.clusterIP`` is ``None`` (no cluster IPs; ``ip_families`` as declared)."""
 
 
 def app_protocol(value: str, number: int) -> Protocol:
@@ -217,14 +219,16 @@ def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
     kind = f.get("spec.type", "ClusterIP", expect=str)
     if kind == "ExternalName":
         return AliasRecord(f.namespace, f.name, f.get("spec.externalName", "", expect=str))
-    if f.get("spec.clusterIP") == "None":
-        return Skip("Service", "headless (clusterIP: None; Istio gives each endpoint its own listener there)")
+    headless = f.get("spec.clusterIP") == "None"
     if not f.items("spec.ports"):
+        if headless:  # Istio builds no listener or cluster of a Service without ports
+            return Skip("Service", "headless without ports (Istio builds it nothing; its pods' own names are DNS)")
         raise f.fail("spec.ports", "missing or empty (every Service but a headless or ExternalName one has ports)")
     ports, skipped = _service_ports(f)
     if not ports:
         return Skip("Service", f"only UDP ports, or ones Istio reads as UDP {UDP_LEFT_OUT}")
-    families, cluster_ips = _service_addresses(f)
+    # A headless Service's families are its slices' (its pods'); istiod never reads its clusterIPs.
+    families, cluster_ips = (_declared_families(f) or ("IPv4",), ()) if headless else _service_addresses(f)
     selector = f.mapping("spec.selector") or None
     annotations = f.mapping("metadata.annotations")
     return ServiceRecord(
@@ -241,6 +245,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
         traffic_annotation=annotations.get(TRAFFIC_DISTRIBUTION),
         publish_not_ready=f.get("spec.publishNotReadyAddresses", False, expect=bool),
         node_local=f.get("spec.internalTrafficPolicy") == "Local",
+        headless=headless,
     )
 
 
@@ -283,17 +288,22 @@ def _service_addresses(f: Field) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(ipFamilies, ClusterIPs in that order); families follow the addresses when the object omits them."""
     texts = f.items("spec.clusterIPs") or ([f.get("spec.clusterIP")] if f.get("spec.clusterIP") else [])
     ips = [ip_family(f, f"spec.clusterIPs[{k}]", text) for k, text in enumerate(texts)]
-    declared = f.items("spec.ipFamilies")
-    for k, family in enumerate(declared):
-        if family not in ("IPv4", "IPv6"):
-            raise f.fail(f"spec.ipFamilies[{k}]", f"{quote(family)} is not IPv4 or IPv6")
-    families = tuple(declared) or tuple(family for _, family in ips) or ("IPv4",)
-    if len(set(families)) != len(families):
-        raise f.fail("spec.ipFamilies", f"lists a family twice ({', '.join(families)})")
+    families = _declared_families(f) or tuple(family for _, family in ips) or ("IPv4",)
     for k, (ip, family) in enumerate(ips):
         if k >= len(families) or families[k] != family:
             raise f.fail(f"spec.clusterIPs[{k}]", f"{ip} is {family}, but spec.ipFamilies is {list(families)}")
     return families, tuple(ip for ip, _ in ips)
+
+
+def _declared_families(f: Field) -> tuple[str, ...]:
+    """``spec.ipFamilies``, checked (each IPv4 or IPv6, none twice); empty where it says none."""
+    declared = tuple(f.items("spec.ipFamilies"))
+    for k, family in enumerate(declared):
+        if family not in ("IPv4", "IPv6"):
+            raise f.fail(f"spec.ipFamilies[{k}]", f"{quote(family)} is not IPv4 or IPv6")
+    if len(set(declared)) != len(declared):
+        raise f.fail("spec.ipFamilies", f"lists a family twice ({', '.join(declared)})")
+    return declared
 
 
 # Endpoints

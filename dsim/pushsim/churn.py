@@ -28,6 +28,7 @@ import pandas as pd
 from dsim.cluster import Cluster
 from dsim.cluster.discovery import discovered_namespaces
 from dsim.cluster.grouping import grouped
+from dsim.cluster.headless import service_entry_rows
 from dsim.cluster.import_scopes import import_scopes
 from dsim.pushsim.reach import destination_rule_reach, virtual_service_reach
 from dsim.pushsim.visibility import services_by_workload
@@ -381,7 +382,7 @@ class _Builder:
         cluster = self.cluster
         if kind == "service_entry":
             entry = cluster.services["entry"].to_numpy()
-            rows = np.flatnonzero(entry >= 0)
+            rows = service_entry_rows(entry, cluster.istio.service_entries)
             by_object = grouped(entry[rows], rows, len(cluster.istio.service_entries))
             return [_ObjectEdit([(group.tolist(), -1)]) for group in by_object if len(group)]
         if kind == "virtual_service":

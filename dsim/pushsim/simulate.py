@@ -23,6 +23,7 @@ from dsim.accounting.columns import ClusterColumns
 from dsim.accounting.proxies import DesignAccounting
 from dsim.calibration.model import Calibration
 from dsim.cluster import Cluster
+from dsim.cluster.headless import headless_rows
 from dsim.pushsim.churn import ChurnStream
 from dsim.pushsim.configs import CDS, EDS, RDS, ConfigModel
 from dsim.pushsim.costs import push_costs
@@ -155,6 +156,7 @@ class _Simulation:
         self.connections = 0
         self.design = accounting.design
         self.services_total = len(cluster.services)
+        self.headless = headless_rows(cluster.services["entry"].to_numpy(), cluster.istio.service_entries)
         self.fanout.table.connected[: stream.initial_proxies] = True
 
     # -- pushes ---------------------------------------------------------------------------------------
@@ -289,6 +291,9 @@ class _Simulation:
             changed = self.fanout.set_endpoints(self.env.now, workload, state)
             if len(changed):
                 self._request(False, "endpoints", changed.tolist())
+            headless = changed[self.headless[changed]]
+            if len(headless):  # its listeners follow its endpoints: a full push too (HeadlessEndpointUpdate)
+                self._request(True, "service_entry", headless.tolist())
         elif kind == "connect":
             self._admit(proxy)
         elif kind == "disconnect":

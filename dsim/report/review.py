@@ -34,6 +34,11 @@ def istio_sentence(istio: dict[str, Any]) -> str:
         f"DestinationRules and {istio.get('service_entries', 0):,} ServiceEntries built into the listeners, "
         "routes, clusters and endpoints (docs/istio-objects.md)."
     )
+    if istio.get("headless_services"):
+        text += (
+            f" {istio['headless_services']:,} headless Services are built as istiod holds them: a listener per "
+            "endpoint on their TCP, TLS and sniffed ports, ORIGINAL_DST clusters (docs/istio-objects.md 3.11)."
+        )
     own = istio.get("own_views", {})
     if own.get("namespaces"):
         text += (

@@ -20,7 +20,7 @@ from dsim.scenario.convert import join
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import default_export_problem, is_dns1123_subdomain
 from dsim.scenario.mesh_settings import ISTIO_FORM_FIELDS, setting_path, setting_problem
-from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario
+from dsim.scenario.model import ROOT_NAMESPACE, FamilyCidrs, IpFamily, Scenario, Service
 from dsim.scenario.resolve import WELL_KNOWN_PORTS, names_udp
 from dsim.scenario.synthetic_names import synthetic_namespace_name
 
@@ -299,6 +299,8 @@ class _Checker:
                 )
             first[ref] = i
             self.families(join(path, "ip_families"), svc.ip_families, nets, "service")
+            if svc.headless:
+                self.headless(path, svc)
             if svc.cluster_ips and len(svc.cluster_ips) != len(svc.ip_families):
                 self.fail(
                     join(path, "cluster_ips"),
@@ -320,6 +322,20 @@ class _Checker:
                     "pods in zones, not on nodes; expected PreferClose or PreferSameZone, or none",
                 )
         return set(first)
+
+    def headless(self, path: str, svc: Service) -> None:
+        """What a headless Service cannot have: a cluster IP, or dsim's subset shorthand (its subsets'
+        clusters carry no endpoints to select, so a pasted DestinationRule says them)."""
+        if svc.cluster_ips:
+            self.fail(
+                join(path, "cluster_ips"), "a headless Service (headless: true) has no cluster IP; leave it empty"
+            )
+        if svc.subsets:
+            self.fail(
+                join(path, "subsets"),
+                "a headless Service's subsets are not given here: its clusters are ORIGINAL_DST ones; "
+                "paste a DestinationRule under destination_rules instead",
+            )
 
     def ports(self, path: str, ports: Sequence) -> None:
         if not ports:

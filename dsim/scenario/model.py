@@ -259,6 +259,12 @@ class Service:
     publish_not_ready_addresses: bool = False
     """Its ``spec.publishNotReadyAddresses``: Kubernetes then writes its unready pods' endpoints ready,
     and istiod sends them as healthy ones like any other (docs/istio-objects.md 2.5)."""
+    headless: bool = False
+    """Its ``spec.clusterIP`` is ``None``: istiod holds it as a passthrough host at ``0.0.0.0``, with an
+    ``ORIGINAL_DST`` cluster, no endpoint set, and a listener per endpoint (ready or not) on its TCP,
+    TLS and sniffed ports (docs/istio-objects.md 3.11). It has no ``cluster_ips`` and no ``subsets``
+    (a DestinationRule's subsets of it are pasted as the rule). ``ip_families`` still says which
+    EndpointSlices it has: its endpoints hold its pods' addresses of those families alone."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from dsim.cluster.headless import with_headless_services
 from dsim.cluster.labels import WorkloadIndex, selects
 from dsim.cluster.service_entries import listens_per_endpoint
 from dsim.scenario.discovery import scenario_discovery
@@ -236,7 +237,7 @@ class ScenarioCounts:
         # discovered (an upper bound: which of them inject is drawn).
         found = self.discovery
         for i, svc in enumerate(s.services):
-            if not found.discovers(svc.namespace):
+            if not found.discovers(svc.namespace) or svc.headless:  # a headless one: priced as an entry
                 continue
             chosen = index.matches(svc.namespace, svc.selector or {})
             ports = Amount(float(len(svc.ports)), f"services[{i}].ports")
@@ -331,9 +332,11 @@ class ScenarioCounts:
         hosts, clusters, endpoints = 0.0, 0.0, 0.0
         listeners: list[Amount] = []
         kept: list[Amount] = []
-        for i, entry in enumerate(s.service_entries):
+        headless = [i for i, svc in enumerate(s.services) if svc.headless]
+        for i, entry in enumerate(with_headless_services(s).service_entries):
             if not self.discovery.discovers(entry.namespace):
                 continue
+            field = f"services[{headless[i]}]" if i < len(headless) else f"service_entries[{i - len(headless)}].spec"
             spec = entry.spec
             selected = 0.0
             if spec.workload_selector is not None:
@@ -344,7 +347,7 @@ class ScenarioCounts:
             endpoints += len(spec.hosts) * len(spec.ports) * max(len(spec.endpoints), selected, 1)
             if listens_per_endpoint(entry):
                 ports = sum(1 for p in spec.ports if canonical_protocol(p.protocol) not in (*HTTP_PROTOCOLS, "UDP"))
-                per_endpoint = Amount(selected, f"service_entries[{i}].spec.workloadSelector")
+                per_endpoint = Amount(selected, f"{field}.{'selector' if entry.headless else 'workloadSelector'}")
                 listeners.append(per_endpoint * float(len(spec.hosts) * ports * 2))
                 kept.append(per_endpoint * float(ports * 2))  # the entry's hosts share their names: the first's stand
         self.endpoint_listeners = total(listeners, "service_entries")

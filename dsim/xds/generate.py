@@ -304,6 +304,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             locality=view.locality,
             own_address=view.address,
             by_port_listener=plan.port_listener_ports(svc.index),
+            proxy_namespace=view.namespace,
         )
 
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.

@@ -269,12 +269,16 @@ def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings) -> No
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         cluster.ClearField("eds_cluster_config")
         cluster.ClearField("load_assignment")
-        if len(cluster.transport_socket_matches):
-            # Auto mTLS is never a match on an ORIGINAL_DST cluster: its mesh context stands alone
-            # (applyUpstreamTLSSettings in cluster_tls.go).
-            cluster.transport_socket.CopyFrom(cluster.transport_socket_matches[0].transport_socket)
-            del cluster.transport_socket_matches[:]
+        mesh_context_alone(cluster)
     # LEAST_REQUEST, LEAST_CONN, UNSPECIFIED: Istio's LEAST_REQUEST, already set.
+
+
+def mesh_context_alone(cluster: cluster_pb2.Cluster) -> None:
+    """Auto mTLS is never a match on an ORIGINAL_DST cluster: its mesh context, where it has one,
+    stands alone as the cluster's transport socket (``applyUpstreamTLSSettings`` in ``cluster_tls.go``)."""
+    if len(cluster.transport_socket_matches):
+        cluster.transport_socket.CopyFrom(cluster.transport_socket_matches[0].transport_socket)
+        del cluster.transport_socket_matches[:]
 
 
 def passthrough(policy: ClusterPolicy | None) -> bool:

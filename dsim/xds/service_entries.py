@@ -54,8 +54,8 @@ from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filter
 from dsim.xds.failover import ProxyLocality, localised, locality_rule
 from dsim.xds.listeners import Tracing
 from dsim.xds.mesh_objects import ObjectView
-from dsim.xds.names import bracketed, cluster_name, sni, spiffe_id
-from dsim.xds.policy import passthrough
+from dsim.xds.names import cluster_name, sni, spiffe_id
+from dsim.xds.policy import mesh_context_alone, passthrough
 from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
 
 CLUSTER_TYPE = {
@@ -246,13 +246,33 @@ def per_endpoint_binds(
     if not listens_per_endpoint(view.entry):
         return None
     rows = index.endpoints(view.service, "", -1)
+    # A headless Service's slices are one per family, and its pods' two addresses are merged into
+    # one endpoint only for a Service with two cluster IPs, which it never has (3.11).
+    merged = copy.endpoint_additional and not view.entry.headless
     found: dict[str, Bind] = {}  # by first address: a pod listed twice (a push-model clone) is one listener
     for row in range(len(rows.locality)):
         addresses = [a for a in (rows.address(row, f) for f in copy.endpoint_families) if a]
-        for one in [addresses] if copy.endpoint_additional and addresses else [[a] for a in addresses]:
+        for one in [addresses] if merged and addresses else [[a] for a in addresses]:
             if one[0] != own_address:
                 found.setdefault(one[0], Bind(address=one[0], additional=tuple(one[1:])))
     return tuple(found.values())
+
+
+def every_endpoint_meshed(index: ClusterIndex, view: EntryView) -> bool:
+    """Whether a passthrough cluster of the host gets Istio mTLS (where auto mTLS would give it):
+    only where the host has an endpoint and every one of them runs a sidecar, from every family and
+    whatever its health (``BestEffortInferServiceMTLSMode`` over ``ServiceEndpointsByPort``; an
+    endpoint whose ``tlsMode`` is ``disabled`` turns the whole cluster plain). A selected pod has
+    ``istio`` with a sidecar; a listed endpoint as :func:`_inline_assignment` reads it; a DNS host
+    standing for itself is ``disabled``."""
+    if view.selected:
+        workloads = [
+            w for w in index.endpoint_workloads_of_service.get(view.service, []) if index.pods_of_workload.get(w)
+        ]
+        return bool(workloads) and all(bool(index.columns["sidecar"][w]) for w in workloads)
+    listed = view.entry.spec.endpoints
+    modes = [e.labels.get(TLS_MODE_LABEL, "istio" if e.service_account else "disabled") for e in listed]
+    return bool(modes) and "disabled" not in modes
 
 
 def _subset(objects: ObjectView, service: int, subset: str) -> Subset:
@@ -353,20 +373,21 @@ def _cluster(
         # from the start; a rule-wide PASSTHROUGH turns it ORIGINAL_DST only later, as the default cluster.
         kind = cluster_pb2.Cluster.ORIGINAL_DST
     internal = spec.location == "MESH_INTERNAL"
+    through = kind == cluster_pb2.Cluster.ORIGINAL_DST or passthrough(policy)
     cluster = clusters.outbound(
         name,
         host=view.host,
-        service=view.host,
+        service=view.entry.name if view.entry.headless else view.host,
         namespace=view.namespace,
         port=port.port,
         protocol=_CLUSTER_PROTOCOL.get(port.protocol, "TCP"),
         subset=subset,
         identities=view.identities,
         sni=sni(port.port, subset, view.host),
-        mtls=mtls and internal and kind != cluster_pb2.Cluster.ORIGINAL_DST,
+        mtls=mtls and internal and (not through or every_endpoint_meshed(index, view)),
         rule=objects.rule(view.service),
         policy=policy,
-        entry=True,
+        entry=not view.entry.headless,
         mesh=objects.defaults,
     )
     if not internal:
@@ -375,7 +396,8 @@ def _cluster(
         cluster.ClearField("eds_cluster_config")
         cluster.type = kind
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
-        override = spec.passthrough_target_ports.get(port.port)
+        mesh_context_alone(cluster)
+        override = view.entry.passthrough_target_ports.get(port.port)
         if override:
             cluster.original_dst_lb_config.upstream_port_override.value = override
         return cluster, None
@@ -462,6 +484,7 @@ def entry_config(
     locality: ProxyLocality | None = None,
     own_address: str = "",
     by_port_listener: frozenset[int] = frozenset(),
+    proxy_namespace: str = "",
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
@@ -470,7 +493,8 @@ def entry_config(
     ``allow_any``: the proxy's outbound traffic policy, where a TLS-routed listener falls through;
     ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised;
     ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get;
-    ``by_port_listener``: the ports a Sidecar's port listener builds, where it gets none)."""
+    ``by_port_listener``: the ports a Sidecar's port listener builds, where it gets none;
+    ``proxy_namespace``: the proxy's, whence a headless Service's short names resolve)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -505,7 +529,8 @@ def entry_config(
             binds = copy.binds if endpointwise is None else endpointwise
             on_wildcard = endpointwise is None and not copy.binds
             if kind in ("http", "auto"):
-                shared = vhost([view.host, f"{view.host}.", *(bracketed(a) for a in copy.domain_vips)])
+                headless = (view.entry.name, view.namespace, proxy_namespace) if view.entry.headless else None
+                shared = vhost(routes.entry_domains(view.host, copy.domain_vips, headless))
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
                 # as a Service's does, and so does a sniffed port on the wildcard: its listener's HTTP
                 # chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the route after the

@@ -20,6 +20,7 @@ import pandas as pd
 
 from dsim.cluster import Cluster
 from dsim.cluster.egress_ports import EgressLayout
+from dsim.cluster.headless import telemetry_names
 from dsim.cluster.ingress import inbound_pool, ingress_rows, ingress_workloads, pool_sidecars
 from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.service_targets import inbound_protocol, mesh_external, port_overrides, service_targets
@@ -278,7 +279,9 @@ class ClusterIndex:
         # Plain per-row values: indexing pandas once per service is what makes a naive index slow.
         self.columns: dict[str, Any] = {
             "ip_families": c.services["ip_families"].astype(str).tolist(),
-            "service_name": c.services["name"].tolist(),
+            "service_name": telemetry_names(
+                c.services["name"].tolist(), c.services["entry"].to_numpy(), c.istio.service_entries
+            ),
             "prefer_close": c.services["prefer_close"].tolist(),
             "publish_not_ready": c.services["publish_not_ready"].tolist(),
             "service_namespace": c.services["namespace"].tolist(),

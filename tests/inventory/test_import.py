@@ -287,7 +287,7 @@ def test_what_dsim_does_not_model_is_counted_not_dropped(tmp_path: Path) -> None
     objects = small_inventory()
     headless = copy.deepcopy(objects[1])
     headless["metadata"]["name"] = "web-headless"
-    headless["spec"] = {"clusterIP": "None", "ports": [{"port": 80}], "selector": {"app": "web"}}
+    headless["spec"] = {"clusterIP": "None", "selector": {"app": "web"}}  # no ports: Istio builds it nothing
     external = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -315,7 +315,7 @@ def test_what_dsim_does_not_model_is_counted_not_dropped(tmp_path: Path) -> None
     assert skipped == {"Service": 2, "Pod": 1, "Gateway": 1}
     assert imported.scenario["mesh"] == {"mtls": "STRICT"}
     summary = "\n".join(imported.summary())
-    assert "headless" in summary
+    assert "headless without ports" in summary
     assert "ExternalName" in summary
     assert "system namespace" in summary
 
@@ -337,7 +337,18 @@ def test_coverage_inventory_reads_every_shape() -> None:
     imported = import_inventory([INVENTORIES / "coverage.yaml"])
     data = imported.scenario
     services = {f"{s['namespace']}/{s['name']}": s for s in data["services"]}
-    assert sorted(services) == ["canary/canary-api", "legacy/old", "shop/cache", "shop/db", "shop/web"]
+    assert sorted(services) == [
+        "canary/canary-api",
+        "legacy/old",
+        "shop/cache",
+        "shop/db",
+        "shop/db-headless",
+        "shop/web",
+    ]
+    headless = services["shop/db-headless"]  # clusterIP: None, its clusterIPs ["None"] never read
+    assert headless["headless"] is True
+    assert "cluster_ips" not in headless
+    assert headless["ip_families"] == ["IPv4"]
     web = services["shop/web"]
     assert web["ip_families"] == ["IPv4", "IPv6"]
     assert len(web["cluster_ips"]) == 2
@@ -360,7 +371,8 @@ def test_coverage_inventory_reads_every_shape() -> None:
     ]
     assert data["mesh"]["mtls"] == "STRICT"
     skipped = {f"{kind}: {why.split(' (')[0]}" for kind, why in imported.skipped()}
-    assert {"Service: headless", "Service: ExternalName", "Gateway: gateway proxies are not modelled"} <= skipped
+    assert {"Service: ExternalName", "Gateway: gateway proxies are not modelled"} <= skipped
+    assert not any("headless" in why for why in skipped)
     assert "Service: default/kubernetes" in skipped
     cluster = build_cluster(imported.load())
     assert len(cluster.proxies) == sum(w["replicas"] for w in data["workloads"] if w["sidecar"])

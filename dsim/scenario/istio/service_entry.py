@@ -130,7 +130,21 @@ class ServiceEntrySpec:
 class ServiceEntry(NamedObject[ServiceEntrySpec]):
     """A ServiceEntry: its place and its spec."""
 
+    headless: bool = False
+    """This is no ServiceEntry but a headless Kubernetes Service (``clusterIP: None``), as istiod's
+    registry holds it: a ``NONE`` host at ``0.0.0.0`` of the Kubernetes registry
+    (:func:`dsim.cluster.headless.headless_entries`, docs/istio-objects.md 3.11), named as the Service."""
+    slice_families: tuple[str, ...] = ()
+    """A headless Service's ``ipFamilies``: its EndpointSlices are of these families alone, so its
+    endpoints hold its pods' addresses of these families."""
+
     KIND: ClassVar[str] = KIND
+
+    @property
+    def passthrough_target_ports(self) -> dict[int, int]:
+        """The spec's :attr:`~ServiceEntrySpec.passthrough_target_ports`; none for a headless Service,
+        whose ``targetPort`` Istio never keeps (``convertPort``)."""
+        return {} if self.headless else self.spec.passthrough_target_ports
 
 
 def parse_service_entry(raw: Any, *, source: str = "<scenario>", path: str = "") -> Parsed[ServiceEntry]:
