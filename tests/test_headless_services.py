@@ -54,6 +54,7 @@ SCENARIO: dict[str, Any] = {
             "headless": True,
             "ports": [{"port": 6379, "name": "tcp-redis"}],
         },
+        {"name": "parked", "namespace": "data", "headless": True, "ports": [{"port": 6500, "name": "tcp"}]},
     ],
     "workloads": [
         {"name": "web", "namespace": "default", "calls": ["data/db"], "ip_families": ["IPv4", "IPv6"]},
@@ -79,6 +80,7 @@ SCENARIO: dict[str, Any] = {
             "ip_families": ["IPv4", "IPv6"],
             "pod_ips": [["10.244.1.9", "fd00:10:244:1::9"]],
         },
+        {"name": "parked", "namespace": "data", "replicas": 0},  # selected, no pod: no endpoint
     ],
 }
 DB = ["10.244.1.4", "10.244.1.45", "10.244.1.7"]
@@ -137,6 +139,7 @@ def test_the_cluster_is_original_dst_with_all_or_nothing_mtls(mesh: Cluster) -> 
     legacy = clusters["outbound|6379||legacy.data.svc.cluster.local"]
     assert not legacy.HasField("transport_socket")  # its one endpoint has no sidecar
     assert not legacy.transport_socket_matches
+    assert not clusters["outbound|6500||parked.data.svc.cluster.local"].HasField("transport_socket")  # none
     assert f"outbound|5432||{HOST}" not in {
         a.cluster_name for a in config_of(mesh, "default/web", "single-stack").endpoints
     }
@@ -190,6 +193,54 @@ def test_a_call_to_it_is_a_dependency() -> None:
     seen = set(_listeners(config_of(cluster, "default/web", "single-stack")))
     assert f"{DB[0]}_5432" in seen
     assert "10.244.1.9_6379" not in seen  # web does not call legacy
+
+
+WITH_ROUTES = copy.deepcopy(SCENARIO)
+WITH_ROUTES["virtual_services"] = [
+    {  # its other domains as hosts: left out and counted, never a domain listed twice
+        "name": "db",
+        "namespace": "data",
+        "spec": {
+            "hosts": ["db", "db.data", f"*.{HOST}"],
+            "http": [{"route": [{"destination": {"host": "db", "port": {"number": 8080}}}], "timeout": "3s"}],
+        },
+    }
+]
+
+
+def test_a_virtual_service_host_that_is_its_other_domain_is_left_out() -> None:
+    cluster = build_cluster(scenario_from_dict(WITH_ROUTES))
+    for proxy in ("default/web", "data/db-0"):
+        routes = {r.name: r for r in config_of(cluster, proxy).routes}
+        domains = [d for v in routes["8080"].virtual_hosts for d in v.domains]
+        assert len(domains) == len(set(domains))
+        (vhost,) = [v for v in routes["8080"].virtual_hosts if v.name == f"{HOST}:8080"]
+        assert vhost.routes[0].route.timeout.seconds == 3  # the VirtualService routes the Service itself
+    assert any("another domain" in note for note, _ in cluster.istio.notes)
+    assert_exact_every_design(cluster)
+
+
+def test_it_is_a_pods_target_where_the_scenario_lists_it() -> None:
+    """A pod's targets come oldest Service first (``SetServiceTargets``), and the scenario's order
+    stands for creation: a headless Service listed before a ClusterIP one on the same target port
+    builds the inbound chain and is listed first, as an import sorted by name lists them."""
+    port = [{"port": 9042, "name": "tcp-cql"}]
+    data = {
+        "namespaces": [{"name": "db"}],
+        "services": [
+            {"name": "cassandra", "namespace": "db", "headless": True, "ports": port},
+            {"name": "cassandra-client", "namespace": "db", "selector": {"app": "cassandra"}, "ports": port},
+        ],
+        "workloads": [{"name": "cassandra", "namespace": "db", "replicas": 2}],
+    }
+    cluster = build_cluster(scenario_from_dict(data))
+    inbound = {c.name: c for c in config_of(cluster, "db/cassandra-0").clusters}["inbound|9042||"]
+    assert [s["name"] for s in _listed(inbound)] == ["cassandra", "cassandra-client"]
+    data["services"].reverse()
+    cluster = build_cluster(scenario_from_dict(data))
+    inbound = {c.name: c for c in config_of(cluster, "db/cassandra-0").clusters}["inbound|9042||"]
+    assert [s["name"] for s in _listed(inbound)] == ["cassandra-client", "cassandra"]
+    assert_exact_every_design(cluster)
 
 
 @pytest.mark.parametrize("visibility", ["all", "namespace", "dependencies"])

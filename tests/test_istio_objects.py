@@ -588,3 +588,32 @@ def test_passthrough_load_balancing_makes_an_original_dst_cluster() -> None:
     assert [a.cluster_name for a in config.endpoints] == ["outbound|80||b.default.svc.cluster.local"]
     verdicts = validate_configs(cluster, sample=2)
     assert verdicts["accepted"].all(), verdicts.to_string()
+
+
+def test_a_passthrough_cluster_over_a_pod_without_sidecar_is_plain() -> None:
+    """Istio decides a passthrough cluster's mTLS for all its endpoints at once
+    (``BestEffortInferServiceMTLSMode``): one pod of ``a`` without a sidecar, even an unready one,
+    leaves its clusters plain; ``b`` keeps its TLS matches. Both paths agree."""
+    rule = {
+        "name": "a",
+        "namespace": "default",
+        "spec": {"host": "a", "trafficPolicy": {"loadBalancer": {"simple": "PASSTHROUGH"}}},
+    }
+    data = {
+        "namespaces": [{"name": "default"}],
+        "services": [{"name": n, "namespace": "default", "ports": [{"name": "http", "port": 80}]} for n in "ab"],
+        "workloads": [
+            {"name": "a", "namespace": "default", "replicas": 2},
+            {"name": "a-legacy", "namespace": "default", "labels": {"app": "a"}, "sidecar": False, "ready": False},
+            {"name": "b", "namespace": "default"},
+        ],
+        "destination_rules": [rule],
+    }
+    cluster = build_cluster(scenario_from_dict(data))
+    for name in design_names():
+        assert assert_methods_agree(cluster, name) > 0
+    clusters = {c.name: c for c in proxy_config(index_for(cluster), 0, get_design("single-stack")).clusters}
+    plain = clusters["outbound|80||a.default.svc.cluster.local"]
+    assert not plain.HasField("transport_socket")
+    assert not plain.transport_socket_matches
+    assert len(clusters["outbound|80||b.default.svc.cluster.local"].transport_socket_matches) == 2

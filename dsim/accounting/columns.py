@@ -17,6 +17,7 @@ from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
 from dsim.cluster.headless import telemetry_names
 from dsim.cluster.labels import endpoint_revision
+from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_targets import inbound_protocol
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
@@ -42,6 +43,8 @@ class ClusterColumns:
     service_namespace: np.ndarray
     service_prefer_close: np.ndarray
     """Per service: whether it has a ``trafficDistribution`` (dsim/xds/failover.py)."""
+    service_meshed: np.ndarray
+    """Per service: a passthrough cluster of it gets Istio mTLS (:func:`every_endpoint_meshed`)."""
     name_length: np.ndarray
     """Service name, bytes."""
     namespace_length: np.ndarray
@@ -158,6 +161,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         service_families=services["ip_families"].astype(str).to_numpy(),
         service_namespace=service_ns,
         service_prefer_close=services["prefer_close"].to_numpy(bool),
+        service_meshed=every_endpoint_meshed(c),
         name_length=name_length,
         namespace_length=ns_length[service_ns],
         host_length=host_length,
@@ -279,6 +283,7 @@ def stacked_columns(
             service_families=cols.service_families[real],
             service_namespace=cols.service_namespace[real],
             service_prefer_close=cols.service_prefer_close[real],
+            service_meshed=cols.service_meshed[real],
             name_length=cols.name_length[real],
             namespace_length=cols.namespace_length[real],
             host_length=cols.host_length[real],

@@ -168,6 +168,11 @@ def _policies(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
     return policy
 
 
+def _passes(cols: ClusterColumns, policy: int) -> bool:
+    """Whether policy ``policy`` (an id of ``cols.objects``) makes its clusters passthrough ones."""
+    return passthrough(cols.objects.policy_list[policy])
+
+
 def _cluster_sizes(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -182,14 +187,20 @@ def _cluster_sizes(
     policy = rows["policy"].to_numpy()
     has_subset = rows["subset"].to_numpy() >= 0
     close = cols.service_prefer_close[rows["service"].to_numpy()]
-    shapes = pd.DataFrame({"v": variant, "s": has_subset, "r": ruled, "p": policy, "c": close}).drop_duplicates()
-    for protocol, with_subset, with_rule, policy_id, prefer_close in shapes.itertuples(index=False):
+    # A passthrough cluster's mTLS is all or nothing over its service's endpoints (docs 3.5).
+    through = np.isin(policy, [p for p in np.unique(policy[policy >= 0]).tolist() if _passes(cols, p)])
+    secured = mtls & (~through | cols.service_meshed[rows["service"].to_numpy()])
+    shapes = pd.DataFrame(
+        {"v": variant, "s": has_subset, "r": ruled, "p": policy, "c": close, "m": secured}
+    ).drop_duplicates()
+    for protocol, with_subset, with_rule, policy_id, prefer_close, with_mtls in shapes.itertuples(index=False):
         pick = (
             (variant == protocol)
             & (has_subset == with_subset)
             & (ruled == with_rule)
             & (policy == policy_id)
             & (close == prefer_close)
+            & (secured == with_mtls)
         )
         sub = subset if with_subset else ""
         template = clusters.outbound(
@@ -202,7 +213,7 @@ def _cluster_sizes(
             subset=sub,
             identities=[ragged("san", "value")],
             sni=sni(port, sub, host),
-            mtls=mtls,
+            mtls=bool(with_mtls),
             rule=text("rule") if with_rule else "",
             policy=cols.objects.policy_list[policy_id] if policy_id >= 0 else None,
             mesh=cols.mesh_defaults,
@@ -562,7 +573,7 @@ def _add_assignments(
     per proxy locality where some set is localised, each row's priorities past the first and
     endpoints there."""
     policies = rows["policy"].to_numpy()
-    through = [p for p in np.unique(policies[policies >= 0]).tolist() if passthrough(cols.objects.policy_list[p])]
+    through = [p for p in np.unique(policies[policies >= 0]).tolist() if _passes(cols, p)]
     kept = ~np.isin(policies, through)  # ORIGINAL_DST clusters have no endpoint set
     service = rows["service"].to_numpy()[kept]
     assignment_bytes, counts = _assignments(cols, rows[kept], copy)

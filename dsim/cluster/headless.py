@@ -47,7 +47,10 @@ def headless_entry(svc: Service, cluster_domain: str) -> ServiceEntry:
         ports=ports,
         location="MESH_INTERNAL",
         resolution="NONE",
-        workload_selector=WorkloadSelector(labels=dict(svc.selector or {"app": svc.name})),
+        # As a Service's: app=<name> unless written, and {} every pod of its namespace.
+        workload_selector=WorkloadSelector(
+            labels=dict(svc.selector if svc.selector is not None else {"app": svc.name})
+        ),
         export_to=tuple(svc.export_to),
     )
     return ServiceEntry(

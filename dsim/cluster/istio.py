@@ -332,7 +332,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         },
     )
     _unmatched_rule_notes(rule_facts, notes)
-    registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain)
+    registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain, entries)
     resolve = functools.partial(resolve_host, cluster_domain=domain)
     domain_hosts = ServiceDomainHosts(virtual_services, registry, resolve)
     hosts_80 = port80_hosts(virtual_services, registry, resolve, domain_hosts.owner)

@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.headless import headless_rows, telemetry_names
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
 from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
-from dsim.scenario.istio import VirtualService
+from dsim.scenario.istio import ServiceEntry, VirtualService
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, is_ip
 
 HTTP_OR_SNIFFED = (*sorted(HTTP_PROTOCOLS), "auto")
@@ -117,18 +118,26 @@ def alternative_domains(names: Sequence[str], namespaces: Sequence[str], hosts: 
 
 
 def taken_domains(
-    names: Sequence[str], namespaces: Sequence[str], hosts: Sequence[str], is_entry: Sequence[bool]
+    names: Sequence[str],
+    namespaces: Sequence[str],
+    hosts: Sequence[str],
+    is_entry: Sequence[bool],
+    headless: Sequence[bool],
 ) -> frozenset[str]:
     """Domains beside its host that the virtual host of each given service (those with an HTTP or
     sniffed port 80) holds in ``"80"`` whichever namespace sees it (:func:`dsim.xds.routes.domains`):
     ``<name>.<namespace>``, ``<name>.<namespace>.svc`` and the FQDN with a dot for a Service, the host
-    with a dot for a ServiceEntry host (an IP host is left out by :class:`Port80Hosts` itself: a VIP
-    is a domain too)."""
+    with a dot for a ServiceEntry host, and for a headless Service (an entry row) a Service's and
+    each of them and its host with a ``*.`` prefix (:func:`dsim.xds.routes.entry_domains`). An IP
+    host is left out by :class:`Port80Hosts` itself: a VIP is a domain too."""
     found: set[str] = set()
-    for name, namespace, host, entry in zip(names, namespaces, hosts, is_entry, strict=True):
-        found.add(f"{host}.".lower())
-        if not entry:
-            found.update({f"{name}.{namespace}".lower(), f"{name}.{namespace}.svc".lower()})
+    for name, namespace, host, entry, passthrough in zip(names, namespaces, hosts, is_entry, headless, strict=True):
+        mine = {f"{host}."}
+        if not entry or passthrough:
+            mine.update({f"{name}.{namespace}", f"{name}.{namespace}.svc"})
+        if passthrough:
+            mine.update({f"*.{domain}" for domain in (host, *mine)})
+        found.update(domain.lower() for domain in mine)
     return frozenset(found)
 
 
@@ -138,11 +147,19 @@ class RegistryPorts:
     hosts of that port hold beside their hosts (``services`` and ``service_ports`` final)."""
 
     def __init__(
-        self, services: pd.DataFrame, service_ports: pd.DataFrame, namespace_names: Sequence[str], cluster_domain: str
+        self,
+        services: pd.DataFrame,
+        service_ports: pd.DataFrame,
+        namespace_names: Sequence[str],
+        cluster_domain: str,
+        entries: Sequence[ServiceEntry] = (),
     ) -> None:
-        self.names = services["name"].astype(str).tolist()
+        entry_of = services["entry"].to_numpy()
+        self.names = telemetry_names(services["name"].astype(str).tolist(), entry_of, entries)
         self.namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
-        self.is_entry = (services["entry"].to_numpy() >= 0).tolist()
+        self.is_entry = (entry_of >= 0).tolist()
+        self.headless = headless_rows(entry_of, entries).tolist()
+        """Per row: a headless Service's (an entry row, with a Service's domains and their ``*.`` forms)."""
         self.hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
         self.registry = registry_rows(self.hosts, self.namespaces)
         in_registry = set(self.registry)
@@ -188,6 +205,7 @@ class RegistryPorts:
                 [self.namespaces[s] for s in web],
                 [self.hosts[s] for s in web],
                 [self.is_entry[s] for s in web],
+                [self.headless[s] for s in web],
             )
         return self._taken[port]
 

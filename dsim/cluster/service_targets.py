@@ -6,8 +6,8 @@ it (the ServiceEntry registry finds them by the pod's address, ``ServiceInstance
 per host and port; it holds ready pods only). It then orders them oldest service first, then by
 hostname (``SetServiceTargets``), and the first of a target port builds its inbound chain and cluster.
 The scenario has no creation times, so its order stands for theirs (``docs/istio-objects.md`` 3.10
-and 4.8): Kubernetes Services in table order, then entries in scenario order; an
-entry's hosts share its creation time, so they come by hostname.
+and 4.8): Kubernetes Services in table order (a headless one where the scenario lists it), then entries in
+scenario order; an entry's hosts share its creation time, so they come by hostname.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.headless import headless_rows, kubernetes_rows, telemetry_names
 from dsim.cluster.tables import Cluster
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS
 
@@ -25,14 +26,34 @@ def target_rank(cluster: Cluster) -> np.ndarray:
     """Per ``services`` row: its place among a pod's service targets (lower first)."""
     services = cluster.services
     entry = services["entry"].to_numpy(np.int64)
-    created = np.arange(len(services))
-    hosts = entry >= 0
+    # A headless Service is a Service written among the others: created where the scenario lists it.
+    headless = headless_rows(entry, cluster.istio.service_entries)
+    created = _listed_order(cluster) if headless.any() else np.arange(len(services))
+    hosts = (entry >= 0) & ~headless
     if hosts.any():  # an entry's hosts share its creation time: its first row stands for it
         created[hosts] = pd.Series(created[hosts]).groupby(entry[hosts]).transform("min").to_numpy()
     order = np.lexsort((services["name"].astype(str).to_numpy(), created))
     rank = np.empty(len(services), np.int64)
     rank[order] = np.arange(len(services))
     return rank
+
+
+def _listed_order(cluster: Cluster) -> np.ndarray:
+    """Per ``services`` row: where the scenario lists it, its explicit Services (headless ones
+    included) first, in their order, then every other row in table order."""
+    services = cluster.services
+    listed = {(svc.namespace, svc.name): i for i, svc in enumerate(cluster.scenario.services)}
+    names = telemetry_names(services["name"].tolist(), services["entry"].to_numpy(), cluster.istio.service_entries)
+    namespaces = cluster.namespaces["name"].to_numpy()[services["namespace"].to_numpy()].tolist()
+    explicit = kubernetes_rows(services["entry"].to_numpy(), cluster.istio.service_entries)
+    explicit &= ~services["synthetic"].to_numpy(bool)
+    return np.array(
+        [
+            listed[(namespace, name)] if mine else len(listed) + row
+            for row, (namespace, name, mine) in enumerate(zip(namespaces, names, explicit.tolist(), strict=True))
+        ],
+        dtype=np.int64,
+    )
 
 
 def service_targets(cluster: Cluster) -> pd.DataFrame:

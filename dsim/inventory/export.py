@@ -304,7 +304,9 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
     written = columns.explicit.get(service)
     export_to = written.export_to if written is not None else ()
     annotations = {_EXPORT_TO: ",".join(export_to)} if export_to else None
+    # A synthetic service's is PreferClose; a headless one's row carries none (it sends no endpoint set).
     distribution = written.traffic_distribution if written is not None else "PreferClose"
+    distributed = written.traffic_distribution is not None if written is not None else columns.prefer_close[service]
     if written is not None and written.headless:  # no cluster IP; its families as the scenario says
         families, ips = written.ip_families, ["None"]
     return {
@@ -322,7 +324,7 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
             "ipFamilyPolicy": "RequireDualStack" if len(families) > 1 else "SingleStack",
             "internalTrafficPolicy": "Cluster",
         }
-        | ({"trafficDistribution": distribution} if columns.prefer_close[service] else {})
+        | ({"trafficDistribution": distribution} if distributed else {})
         | ({"publishNotReadyAddresses": True} if columns.publish_not_ready[service] else {}),
         "status": {"loadBalancer": {}},
     }

@@ -524,7 +524,7 @@ class _Checker:
             "IPv6": mix.ipv6 + mix.dual_ipv4_primary + mix.dual_ipv6_primary > 0,
         }
         for family, net in nets.items():
-            explicit = sum(family in s.ip_families for s in self.s.services)
+            explicit = sum(family in s.ip_families for s in self.s.services if not s.headless)  # no ClusterIP
             synthetic = self.s.synthetic.services if wants[family] else 0
             room = usable_span(net)
             if explicit + synthetic > room:

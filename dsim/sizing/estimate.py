@@ -225,8 +225,9 @@ class ScenarioCounts:
         self.proxies = total([r for r, wl in zip(replicas, s.workloads, strict=True) if wl.sidecar], "workloads")
         self.widest_workload = max(replicas, key=lambda r: r.value, default=Amount(0.0, "workloads"))
         self.namespaces = Amount(float(len(s.namespaces)), "namespaces")
-        self.services = Amount(float(len(s.services)), "services")
-        self.ports = Amount(float(sum(len(svc.ports) for svc in s.services)), "services")
+        # Headless Services are counted with the entries (entries()), as the registry holds them.
+        self.services = Amount(float(sum(not svc.headless for svc in s.services)), "services")
+        self.ports = Amount(float(sum(len(svc.ports) for svc in s.services if not svc.headless)), "services")
         self.workloads = Amount(float(len(s.workloads)), "workloads")
         self.edges = Amount(float(sum(len(wl.calls) for wl in s.workloads)), "workloads")
         index = self.workload_index = WorkloadIndex([(wl.namespace, wl.labels or {}) for wl in s.workloads])

@@ -17,6 +17,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
 from dsim.cluster.egress_ports import PortListener
+from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs
@@ -108,6 +109,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     plan = OutboundPlan(view.egress)
     objects = mesh_objects(index.cluster).view(view.viewer)
     entries = entry_index(index)
+    meshed = every_endpoint_meshed(index.cluster)
     wildcard: list[WildcardChain] = []
     entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
     # Bound egress port listeners by (address, port), and the "P" route configurations their HTTP ones name.
@@ -189,7 +191,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     subset=subset,
                     identities=svc.identities,
                     sni=sni(port.port, subset, svc.host),
-                    mtls=mesh.mtls != "DISABLE",
+                    # A passthrough cluster's mTLS is all or nothing over its endpoints (3.5).
+                    mtls=mesh.mtls != "DISABLE" and (not passthrough(policy) or bool(meshed[svc.index])),
                     rule=rule,
                     policy=policy,
                     mesh=defaults,

@@ -40,6 +40,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
+from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
 from dsim.memo import instance_cache
@@ -258,18 +259,15 @@ def per_endpoint_binds(
     return tuple(found.values())
 
 
-def every_endpoint_meshed(index: ClusterIndex, view: EntryView) -> bool:
+def entry_endpoints_meshed(index: ClusterIndex, view: EntryView) -> bool:
     """Whether a passthrough cluster of the host gets Istio mTLS (where auto mTLS would give it):
     only where the host has an endpoint and every one of them runs a sidecar, from every family and
     whatever its health (``BestEffortInferServiceMTLSMode`` over ``ServiceEndpointsByPort``; an
     endpoint whose ``tlsMode`` is ``disabled`` turns the whole cluster plain). A selected pod has
-    ``istio`` with a sidecar; a listed endpoint as :func:`_inline_assignment` reads it; a DNS host
-    standing for itself is ``disabled``."""
+    ``istio`` with a sidecar (:func:`dsim.cluster.passthrough_tls.every_endpoint_meshed`); a listed
+    endpoint as :func:`_inline_assignment` reads it; a DNS host standing for itself is ``disabled``."""
     if view.selected:
-        workloads = [
-            w for w in index.endpoint_workloads_of_service.get(view.service, []) if index.pods_of_workload.get(w)
-        ]
-        return bool(workloads) and all(bool(index.columns["sidecar"][w]) for w in workloads)
+        return bool(every_endpoint_meshed(index.cluster)[view.service])
     listed = view.entry.spec.endpoints
     modes = [e.labels.get(TLS_MODE_LABEL, "istio" if e.service_account else "disabled") for e in listed]
     return bool(modes) and "disabled" not in modes
@@ -384,7 +382,7 @@ def _cluster(
         subset=subset,
         identities=view.identities,
         sni=sni(port.port, subset, view.host),
-        mtls=mtls and internal and (not through or every_endpoint_meshed(index, view)),
+        mtls=mtls and internal and (not through or entry_endpoints_meshed(index, view)),
         rule=objects.rule(view.service),
         policy=policy,
         entry=not view.entry.headless,
