@@ -201,7 +201,7 @@ WITH_ROUTES["virtual_services"] = [
         "name": "db",
         "namespace": "data",
         "spec": {
-            "hosts": ["db", "db.data", f"*.{HOST}"],
+            "hosts": ["db", "db.data", f"*.{HOST}", "*.db"],
             "http": [{"route": [{"destination": {"host": "db", "port": {"number": 8080}}}], "timeout": "3s"}],
         },
     }

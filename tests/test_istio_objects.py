@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict, validate_configs
@@ -592,28 +593,54 @@ def test_passthrough_load_balancing_makes_an_original_dst_cluster() -> None:
 
 def test_a_passthrough_cluster_over_a_pod_without_sidecar_is_plain() -> None:
     """Istio decides a passthrough cluster's mTLS for all its endpoints at once
-    (``BestEffortInferServiceMTLSMode``): one pod of ``a`` without a sidecar, even an unready one,
-    leaves its clusters plain; ``b`` keeps its TLS matches. Both paths agree."""
-    rule = {
-        "name": "a",
-        "namespace": "default",
-        "spec": {"host": "a", "trafficPolicy": {"loadBalancer": {"simple": "PASSTHROUGH"}}},
-    }
+    (``BestEffortInferServiceMTLSMode``), reading the rule's top-level load balancer for the default
+    cluster and the subset's own for a subset's, never a port's: one pod of ``a`` without a sidecar
+    (even an unready one) leaves its default clusters without TLS, the port-81 one too though its
+    port's settings make it EDS; ``a``'s subset without a balancer of its own keeps the mesh context
+    (alone: it is ORIGINAL_DST); ``b``, PASSTHROUGH only on its port, keeps it too. Both paths agree."""
+    http = [{"name": "http", "port": 80}, {"name": "http-admin", "port": 81}]
+    pool = {"port": {"number": 81}, "connectionPool": {"tcp": {"maxConnections": 5}}}
+    rules = [
+        {
+            "name": "a",
+            "namespace": "default",
+            "spec": {
+                "host": "a",
+                "trafficPolicy": {"loadBalancer": {"simple": "PASSTHROUGH"}, "portLevelSettings": [pool]},
+                "subsets": [{"name": "v1", "labels": {"app": "a"}}],
+            },
+        },
+        {
+            "name": "b",
+            "namespace": "default",
+            "spec": {
+                "host": "b",
+                "trafficPolicy": {
+                    "portLevelSettings": [{"port": {"number": 80}, "loadBalancer": {"simple": "PASSTHROUGH"}}]
+                },
+            },
+        },
+    ]
     data = {
         "namespaces": [{"name": "default"}],
-        "services": [{"name": n, "namespace": "default", "ports": [{"name": "http", "port": 80}]} for n in "ab"],
+        "services": [{"name": n, "namespace": "default", "ports": http} for n in "ab"],
         "workloads": [
             {"name": "a", "namespace": "default", "replicas": 2},
             {"name": "a-legacy", "namespace": "default", "labels": {"app": "a"}, "sidecar": False, "ready": False},
             {"name": "b", "namespace": "default"},
+            {"name": "b-legacy", "namespace": "default", "labels": {"app": "b"}, "sidecar": False},
         ],
-        "destination_rules": [rule],
+        "destination_rules": rules,
     }
     cluster = build_cluster(scenario_from_dict(data))
     for name in design_names():
         assert assert_methods_agree(cluster, name) > 0
     clusters = {c.name: c for c in proxy_config(index_for(cluster), 0, get_design("single-stack")).clusters}
-    plain = clusters["outbound|80||a.default.svc.cluster.local"]
-    assert not plain.HasField("transport_socket")
-    assert not plain.transport_socket_matches
-    assert len(clusters["outbound|80||b.default.svc.cluster.local"].transport_socket_matches) == 2
+    for name in ("outbound|80||a.default.svc.cluster.local", "outbound|81||a.default.svc.cluster.local"):
+        assert not clusters[name].HasField("transport_socket")
+        assert not clusters[name].transport_socket_matches
+    assert clusters["outbound|81||a.default.svc.cluster.local"].type == cluster_pb2.Cluster.EDS
+    for name in ("outbound|80|v1|a.default.svc.cluster.local", "outbound|80||b.default.svc.cluster.local"):
+        assert clusters[name].type == cluster_pb2.Cluster.ORIGINAL_DST
+        assert clusters[name].transport_socket.name == "envoy.transport_sockets.tls"
+    assert len(clusters["outbound|81||b.default.svc.cluster.local"].transport_socket_matches) == 2

@@ -168,11 +168,6 @@ def _policies(cols: ClusterColumns, rows: pd.DataFrame) -> np.ndarray:
     return policy
 
 
-def _passes(cols: ClusterColumns, policy: int) -> bool:
-    """Whether policy ``policy`` (an id of ``cols.objects``) makes its clusters passthrough ones."""
-    return passthrough(cols.objects.policy_list[policy])
-
-
 def _cluster_sizes(
     cols: ClusterColumns, rows: pd.DataFrame, copy: OutboundCopy, mtls: bool
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -188,8 +183,8 @@ def _cluster_sizes(
     has_subset = rows["subset"].to_numpy() >= 0
     close = cols.service_prefer_close[rows["service"].to_numpy()]
     # A passthrough cluster's mTLS is all or nothing over its service's endpoints (docs 3.5).
-    through = np.isin(policy, [p for p in np.unique(policy[policy >= 0]).tolist() if _passes(cols, p)])
-    secured = mtls & (~through | cols.service_meshed[rows["service"].to_numpy()])
+    inferred = [p for p in np.unique(policy[policy >= 0]).tolist() if cols.objects.policy_list[p].passthrough_tls]
+    secured = mtls & (~np.isin(policy, inferred) | cols.service_meshed[rows["service"].to_numpy()])
     shapes = pd.DataFrame(
         {"v": variant, "s": has_subset, "r": ruled, "p": policy, "c": close, "m": secured}
     ).drop_duplicates()
@@ -573,7 +568,7 @@ def _add_assignments(
     per proxy locality where some set is localised, each row's priorities past the first and
     endpoints there."""
     policies = rows["policy"].to_numpy()
-    through = [p for p in np.unique(policies[policies >= 0]).tolist() if _passes(cols, p)]
+    through = [p for p in np.unique(policies[policies >= 0]).tolist() if passthrough(cols.objects.policy_list[p])]
     kept = ~np.isin(policies, through)  # ORIGINAL_DST clusters have no endpoint set
     service = rows["service"].to_numpy()[kept]
     assignment_bytes, counts = _assignments(cols, rows[kept], copy)

@@ -128,7 +128,7 @@ def taken_domains(
     sniffed port 80) holds in ``"80"`` whichever namespace sees it (:func:`dsim.xds.routes.domains`):
     ``<name>.<namespace>``, ``<name>.<namespace>.svc`` and the FQDN with a dot for a Service, the host
     with a dot for a ServiceEntry host, and for a headless Service (an entry row) a Service's and
-    each of them and its host with a ``*.`` prefix (:func:`dsim.xds.routes.entry_domains`). An IP
+    each of them, its host and its name with a ``*.`` prefix (:func:`dsim.xds.routes.entry_domains`). An IP
     host is left out by :class:`Port80Hosts` itself: a VIP is a domain too."""
     found: set[str] = set()
     for name, namespace, host, entry, passthrough in zip(names, namespaces, hosts, is_entry, headless, strict=True):
@@ -136,7 +136,8 @@ def taken_domains(
         if not entry or passthrough:
             mine.update({f"{name}.{namespace}", f"{name}.{namespace}.svc"})
         if passthrough:
-            mine.update({f"*.{domain}" for domain in (host, *mine)})
+            # *.<name> too, which only its namespace's proxies hold: a host written so is left out for all.
+            mine.update({f"*.{domain}" for domain in (host, name, *mine)})
         found.update(domain.lower() for domain in mine)
     return frozenset(found)
 

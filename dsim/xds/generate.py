@@ -192,7 +192,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     identities=svc.identities,
                     sni=sni(port.port, subset, svc.host),
                     # A passthrough cluster's mTLS is all or nothing over its endpoints (3.5).
-                    mtls=mesh.mtls != "DISABLE" and (not passthrough(policy) or bool(meshed[svc.index])),
+                    mtls=mesh.mtls != "DISABLE"
+                    and (policy is None or not policy.passthrough_tls or bool(meshed[svc.index])),
                     rule=rule,
                     policy=policy,
                     mesh=defaults,

@@ -67,6 +67,11 @@ class ClusterPolicy:
     """``False``: a sidecar builds no TLS context from ``tls`` (a SIMPLE or MUTUAL ``credentialName``
     naming a Secret in a rule without a ``workloadSelector``: :func:`sidecar_builds_tls`); the
     cluster is left plaintext."""
+    passthrough_tls: bool = False
+    """The policy whose load balancer Istio reads to decide auto mTLS (``BestEffortInferServiceMTLSMode``:
+    the rule's top level for the default cluster, the subset's own top level for a subset's, neither's
+    port-level settings) asks for ``PASSTHROUGH``: the cluster's mTLS is then all or nothing over the
+    service's endpoints (docs/istio-objects.md 3.5), whatever the load balancer this port merges to."""
 
 
 _PARTS = ("connection_pool", "outlier_detection", "tls", "load_balancer")
@@ -85,9 +90,11 @@ def effective_policy(spec: DestinationRuleSpec, subset: str, port: int) -> Clust
     """The policy of the cluster of ``port`` (and ``subset``, ``""`` for the default cluster)."""
     chosen = _at_port(spec.traffic_policy, port)
     parts = {part: getattr(chosen, part) if chosen is not None else None for part in _PARTS}
+    inferred = spec.traffic_policy  # what the mTLS inference reads: the rule's top, or the subset's own
     if subset:
         for entry in spec.subsets:
             if entry.name == subset:
+                inferred = entry.traffic_policy
                 override = _at_port(entry.traffic_policy, port)
                 # A subset's part replaces the rule's; a subset's port-level entry replaces all four,
                 # unset ones by Istio's defaults (MergeTrafficPolicy, 1.17 to HEAD).
@@ -95,8 +102,11 @@ def effective_policy(spec: DestinationRuleSpec, subset: str, port: int) -> Clust
                 if override is not None:
                     parts |= {p: getattr(override, p) for p in _PARTS if whole or getattr(override, p) is not None}
                 break
+    lb = inferred.load_balancer if inferred is not None else None
     return ClusterPolicy(
-        **parts, tls_context=sidecar_builds_tls(parts["tls"], selector=spec.workload_selector is not None)
+        **parts,
+        tls_context=sidecar_builds_tls(parts["tls"], selector=spec.workload_selector is not None),
+        passthrough_tls=lb is not None and lb.simple == "PASSTHROUGH",
     )
 
 

@@ -371,7 +371,8 @@ def _cluster(
         # from the start; a rule-wide PASSTHROUGH turns it ORIGINAL_DST only later, as the default cluster.
         kind = cluster_pb2.Cluster.ORIGINAL_DST
     internal = spec.location == "MESH_INTERNAL"
-    through = kind == cluster_pb2.Cluster.ORIGINAL_DST or passthrough(policy)
+    # A NONE host is Passthrough whatever its rule; else the policy the inference reads decides (3.5).
+    through = spec.resolution == "NONE" or (policy is not None and policy.passthrough_tls)
     cluster = clusters.outbound(
         name,
         host=view.host,
