@@ -15,12 +15,9 @@ Run: ``python bench/headless_services.py``. The machine may be shared: wall time
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from dsim import build_cluster, scenario_from_dict
-from dsim.accounting.proxies import design_accounting
-from dsim.designs import get_design
+from per_endpoint_pricing import accounting_seconds  # a sibling script: bench/ is the script's path
 
 PODS = 3
 
@@ -47,13 +44,7 @@ def mesh(services: int, headless: bool) -> dict[str, Any]:
 
 
 def timed(services: int, headless: bool) -> float:
-    cluster = build_cluster(scenario_from_dict(mesh(services, headless)))
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        design_accounting(cluster, get_design("additional-addresses-1.24"))
-        best = min(best, time.perf_counter() - start)
-    return best
+    return accounting_seconds(mesh(services, headless), "additional-addresses-1.24")
 
 
 def main() -> None:
