@@ -226,10 +226,9 @@ def entry_prices(
             auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt[tau].auto_listeners)
         # A headless Service's virtual hosts carry short names, so its own namespace's proxies get others.
         same = built
-        if entries.view(service).entry.headless and (built.http or built.riding):
-            same = build(
-                index, service, design, proxy, first_trace, objects, proxy_namespace=entries.view(service).namespace
-            )
+        view = entries.view(service)
+        if view.entry.headless and (built.http or built.riding):
+            same = build(index, service, design, proxy, first_trace, objects, proxy_namespace=view.namespace)
         for vhosts, vhosts_same, opens in ((built.http, same.http, True), (built.riding, same.riding, False)):
             for (port, suffix, vhost), (_, _, vhost_same) in zip(vhosts, vhosts_same, strict=True):
                 kept = [] if vhost is None else [vhost]  # None: the port opens "P", adding no virtual host

@@ -73,10 +73,10 @@ def with_headless_services(s: Scenario) -> Scenario:
 def telemetry_names(names: Sequence[str], entry_of: np.ndarray, entries: Sequence[ServiceEntry]) -> list[str]:
     """Per ``services`` row, the name Istio's metadata lists it by (``istio.services[].name``): a
     Service's name, a ServiceEntry host's host (its ``name`` column), a headless Service's own name."""
-    return [
-        entries[int(e)].name if e >= 0 and entries[int(e)].headless else name
-        for name, e in zip(names, entry_of.tolist(), strict=True)
-    ]
+    found = list(names)
+    for row in np.flatnonzero(headless_rows(entry_of, entries)).tolist():  # rows of headless Services alone
+        found[row] = entries[int(entry_of[row])].name
+    return found
 
 
 def headless_rows(entry_of: np.ndarray, entries: Sequence[ServiceEntry]) -> np.ndarray:
