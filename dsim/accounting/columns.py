@@ -16,6 +16,7 @@ import pandas as pd
 from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
 from dsim.cluster.headless import telemetry_names
+from dsim.cluster.hostnames import host_namespace
 from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_targets import inbound_protocol
@@ -41,6 +42,10 @@ class ClusterColumns:
     service_families: np.ndarray
     """``ip_families`` text per service (``IPv6,IPv4``)."""
     service_namespace: np.ndarray
+    service_home_namespace: np.ndarray
+    """Per service: the namespace whose proxies its virtual hosts give its shortest names (its own for
+    a Service; for a ServiceEntry host, the one its text names inside ``svc.<cluster domain>``;
+    -1 where no proxy's: :func:`home_namespaces`)."""
     service_prefer_close: np.ndarray
     """Per service: whether it has a ``trafficDistribution`` (dsim/xds/failover.py)."""
     service_meshed: np.ndarray
@@ -97,6 +102,22 @@ class ClusterColumns:
     canonical_service_length: np.ndarray
     canonical_revision_length: np.ndarray
     workload_namespace_length: np.ndarray
+
+
+def home_namespaces(c: Cluster) -> np.ndarray:
+    """Per service row, the namespace (row) whose proxies see it by its shortest names
+    (:func:`dsim.cluster.hostnames.short_names`): a Service's own; a ServiceEntry host's, the namespace its
+    text names (``reviews.bookinfo.svc.cluster.local``: ``bookinfo``, whichever namespace the entry
+    is in), -1 where that is no namespace of the mesh or the host has no short names."""
+    services = c.services
+    home = services["namespace"].to_numpy().astype(np.int64)
+    ns_id = {name: i for i, name in enumerate(c.namespaces["name"].tolist())}
+    domain = c.scenario.mesh.cluster_domain
+    names = services["name"].tolist()
+    for row in np.flatnonzero(services["entry"].to_numpy() >= 0).tolist():
+        named = host_namespace(str(names[row]), domain)
+        home[row] = ns_id.get(named, -1) if named is not None else -1
+    return home
 
 
 def cluster_columns(c: Cluster) -> ClusterColumns:
@@ -160,6 +181,7 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     return ClusterColumns(
         service_families=services["ip_families"].astype(str).to_numpy(),
         service_namespace=service_ns,
+        service_home_namespace=home_namespaces(c),
         service_prefer_close=services["prefer_close"].to_numpy(bool),
         service_meshed=every_endpoint_meshed(c),
         name_length=name_length,
@@ -282,6 +304,7 @@ def stacked_columns(
             cols,
             service_families=cols.service_families[real],
             service_namespace=cols.service_namespace[real],
+            service_home_namespace=cols.service_home_namespace[real],
             service_prefer_close=cols.service_prefer_close[real],
             service_meshed=cols.service_meshed[real],
             name_length=cols.name_length[real],

@@ -1,8 +1,9 @@
 """ServiceEntry hosts priced per proxy family class: what each adds to a sidecar that sees it.
 
-A ServiceEntry host's resources do not depend on which proxy of a family class sees it (its
-virtual host domains carry no short names: ``docs/istio-objects.md`` 1.3; a headless Service's do,
-built twice: for its own namespace's proxies and for the others'), except its sniffed
+A ServiceEntry host's resources do not depend on which proxy of a family class sees it (but its
+virtual host domains: a host inside ``svc.<cluster domain>``, a headless Service's too, has short
+names, ``docs/istio-objects.md`` 1.3, built twice: for the proxies of the namespace its text names
+and for the others'), except its sniffed
 ports' listeners (they carry the proxy's tracing, priced per tracing class) and the wildcard
 listeners of address-less TCP, TLS and sniffed ports, shared by every entry on the port. So each host is
 built once per class by the generator's own :func:`dsim.xds.service_entries.entry_config` and
@@ -38,6 +39,7 @@ from dsim.accounting.failover import (
     may_fail_over,
     proxy_localities,
 )
+from dsim.cluster.hostnames import host_namespace
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds import listeners
@@ -168,6 +170,7 @@ def entry_prices(
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
     entries = entry_index(index)
+    domain = index.cluster.scenario.mesh.cluster_domain
     # Per locality proxies run in, where some set may fail over (else none: failover_metrics).
     localities = proxy_localities(index.cluster) if may_fail_over(index.cluster) else np.zeros(0, np.int64)
     traces = {tau: _fake_trace(tau, mesh_id) for tau in taus}
@@ -224,11 +227,12 @@ def entry_prices(
             per[name][service] = value
         for tau in taus:
             auto[tau][service] = sum(listener.ByteSize() for listener in rebuilt[tau].auto_listeners)
-        # A headless Service's virtual hosts carry short names, so its own namespace's proxies get others.
+        # A host inside svc.<domain> (a headless Service's too) has short names, and the proxies of the
+        # namespace its text names get others; built above as seen from no namespace.
         same = built
-        view = entries.view(service)
-        if view.entry.headless and (built.http or built.riding):
-            same = build(index, service, design, proxy, first_trace, objects, proxy_namespace=view.namespace)
+        home = host_namespace(entries.view(service).host, domain)
+        if home is not None and (built.http or built.riding):
+            same = build(index, service, design, proxy, first_trace, objects, proxy_namespace=home)
         for vhosts, vhosts_same, opens in ((built.http, same.http, True), (built.riding, same.riding, False)):
             for (port, suffix, vhost), (_, _, vhost_same) in zip(vhosts, vhosts_same, strict=True):
                 kept = [] if vhost is None else [vhost]  # None: the port opens "P", adding no virtual host

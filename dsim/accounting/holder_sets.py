@@ -89,17 +89,18 @@ class HolderSets:
         return np.where(self.based, values[self.base].sum(), 0.0) + differences
 
     def by_namespace(
-        self, same: np.ndarray, other: np.ndarray, service_ns: np.ndarray, holder_ns: np.ndarray, namespaces: int
+        self, same: np.ndarray, other: np.ndarray, home_ns: np.ndarray, holder_ns: np.ndarray, namespaces: int
     ) -> np.ndarray:
-        """Per holder: the sum over the services it sees of ``same`` (per service) for those of its
-        own namespace (``holder_ns``; ``service_ns`` theirs, of ``namespaces``) and ``other`` for
-        the rest (float64, whole numbers)."""
+        """Per holder: the sum over the services it sees of ``same`` (per service) for those whose
+        home namespace (``home_ns``, of ``namespaces``; -1: none) is its own (``holder_ns``) and
+        ``other`` for the rest (float64, whole numbers)."""
         same = np.asarray(same, np.float64)
         other = np.asarray(other, np.float64)
-        own_extra = np.bincount(service_ns[self.base], weights=(same - other)[self.base], minlength=namespaces)
+        housed = self.base & (home_ns >= 0)
+        own_extra = np.bincount(home_ns[housed], weights=(same - other)[housed], minlength=namespaces)
         from_base = other[self.base].sum() + own_extra[holder_ns]
         s = self.delta_service
-        own = service_ns[s] == holder_ns[self.delta_holder]
+        own = home_ns[s] == holder_ns[self.delta_holder]
         value = self.delta_sign * np.where(own, same[s], other[s])
         differences = np.bincount(self.delta_holder, weights=value, minlength=self.holders)
         return np.where(self.based, from_base, 0.0) + differences

@@ -36,6 +36,7 @@ from dsim.accounting.failover import (
 from dsim.accounting.localised import localised_deltas, locality_keys, rules_of
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+from dsim.cluster.known_hosts import taken_service_names
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS
 from dsim.scenario.model import IpFamily
@@ -495,17 +496,20 @@ def _shared_vhosts(
     present = np.where(pick, routed.bytes > 0, True)
     port, host = PORT, text("host")
     # The same service seen from its own namespace also answers to its short name.
+    taken = _taken_names(cols, rows)
     for variant, proxy_namespace in (("same", text("ns")), ("other", "\x00")):
         domains = routes.domains(host, text("svc"), text("ns"), proxy_namespace, copy.domain_vips)
         build = functools.partial(routes.service_vhost, host, port, domains, target, mesh=cols.mesh_defaults)
-        vhost[variant] = _field(_default_route_sizes(cols, rows, build))
+        inner = _default_route_sizes(cols, rows, build)
         if pick.any():  # a VirtualService's routes instead of the default route
             bare = routes.virtual_host(f"{host}:{port}", domains, [])
-            sized = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
-            vhost[variant][pick] = _field(sized)
-            _add_domain_hosts(vhost[variant], sized, np.flatnonzero(pick), routed, rows["port"].to_numpy())
+            inner[pick] = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
+        inner -= taken[variant][0]
+        vhost[variant] = _field(inner)
+        if pick.any():
+            _add_domain_hosts(vhost[variant], inner[pick], np.flatnonzero(pick), routed, rows["port"].to_numpy())
         vhost[variant] = np.where(present, vhost[variant], 0)
-        domain_count[variant] = np.where(present, len(domains), 0)
+        domain_count[variant] = np.where(present, len(domains) - taken[variant][1], 0)
     # Each domain host is a virtual host of one domain, taken from the service's: as many domains.
     beside = np.zeros(len(rows), np.int64)
     for k, own in routed.domain_hosts.items():
@@ -524,6 +528,29 @@ def _shared_vhosts(
             **{name: np.where(present, routed.counts[name] * (1 + beside), 0) for name in ROUTE_COUNTS},
         }
     )
+
+
+def _taken_names(cols: ClusterColumns, rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per variant (``same``, ``other``), per port row: the bytes and number of the short names its
+    service's virtual host leaves out because a ServiceEntry host bears them
+    (:func:`dsim.cluster.known_hosts.taken_service_names`)."""
+    zeros = np.zeros(len(rows), np.int64)
+    out = {"same": (zeros, zeros), "other": (zeros, zeros)}
+    taken = taken_service_names(cols.objects.cluster)
+    if not taken:
+        return out
+    services = cols.objects.real_services(rows["service"].to_numpy()).astype(np.int64)
+    numbers = rows["port"].to_numpy().astype(np.int64)
+    keys = services * 65536 + numbers
+    hit = np.flatnonzero(np.isin(keys, [service * 65536 + port for service, port in taken]))
+    for v, variant in enumerate(("same", "other")):
+        size, count = zeros.copy(), zeros.copy()
+        for k in hit.tolist():
+            names = taken[(int(services[k]), int(numbers[k]))][v]
+            size[k] = sum(_domain_entry(name) for name in names)
+            count[k] = len(names)
+        out[variant] = (size, count)
+    return out
 
 
 def _add_domain_hosts(

@@ -27,6 +27,7 @@ class Visibility:
         namespaces: int,
         workload_ns: np.ndarray,
         service_ns: np.ndarray,
+        home_ns: np.ndarray,
         workload_holder: np.ndarray,
         holder_ns: np.ndarray,
         sets: HolderSets,
@@ -37,6 +38,9 @@ class Visibility:
         self.namespaces = namespaces
         self.workload_ns = workload_ns
         self.service_ns = service_ns
+        self.home_ns = home_ns
+        """Per service: the namespace whose proxies get its virtual hosts' ``same`` variant
+        (:attr:`ClusterColumns.service_home_namespace`; -1: none)."""
         self.workload_holder = workload_holder
         """Per workload: its holder (one past the last holder: it sees nothing)."""
         self.holder_ns = holder_ns
@@ -61,6 +65,7 @@ class Visibility:
                 namespaces=len(cluster.namespaces),
                 workload_ns=cols.workload_namespace,
                 service_ns=cols.service_namespace,
+                home_ns=cols.service_home_namespace,
                 workload_holder=holders.holder,
                 holder_ns=holder_ns,
                 sets=holder_sets,
@@ -79,6 +84,7 @@ class Visibility:
             namespaces=self.namespaces,
             workload_ns=self.workload_ns[chosen],
             service_ns=self.service_ns,
+            home_ns=self.home_ns,
             workload_holder=holder.astype(np.int64),
             holder_ns=self.holder_ns[used],
             sets=self.sets.restricted(used),
@@ -143,26 +149,28 @@ class Visibility:
         return self._read(self.sets.total(per_service))
 
     def by_namespace(self, service: np.ndarray, same: np.ndarray, other: np.ndarray) -> np.ndarray:
-        """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows of its own
-        namespace and ``other`` for the rest."""
+        """Per workload: the sum over seen rows (of ``service``) of ``same`` for rows whose service's
+        home namespace (:attr:`home_ns`) is its own and ``other`` for the rest."""
         if self.mode not in ("all", "namespace"):
-            # A service's rows share its namespace: summed per service, then over what each holder sees.
+            # A service's rows share its home: summed per service, then over what each holder sees.
             services = len(self.service_ns)
             return self._read(
                 self.sets.by_namespace(
                     np.bincount(service, weights=same, minlength=services),
                     np.bincount(service, weights=other, minlength=services),
-                    self.service_ns,
+                    self.home_ns,
                     self.holder_ns,
                     self.namespaces,
                 )
             )
-        ns = self.service_ns[service]
-        same_by_ns = np.bincount(ns, weights=same, minlength=self.namespaces)
-        if self.mode == "namespace":
-            return same_by_ns[self.workload_ns].astype(np.int64)
-        other_by_ns = np.bincount(ns, weights=other, minlength=self.namespaces)
-        return (other.sum() + (same_by_ns - other_by_ns)[self.workload_ns]).astype(np.int64)
+        home = self.home_ns[service]
+        if self.mode == "namespace":  # its own namespace's services, each at home there or not
+            ns = self.service_ns[service]
+            seen = np.bincount(ns, weights=np.where(home == ns, same, other), minlength=self.namespaces)
+            return seen[self.workload_ns].astype(np.int64)
+        housed = home >= 0
+        extra = np.bincount(home[housed], weights=(same - other)[housed], minlength=self.namespaces)
+        return (other.sum() + extra[self.workload_ns]).astype(np.int64)
 
     def pairs(self, services: np.ndarray) -> pd.DataFrame:
         """(workload, service) for each of ``services`` and each workload that sees it."""
@@ -219,7 +227,7 @@ class Visibility:
             .merge(opened, on=["holder", "port", "suffix"])
         )
         h = rows["holder"].to_numpy()
-        own = self.service_ns[rows["service"].to_numpy()] == self.holder_ns[h]
+        own = self.home_ns[rows["service"].to_numpy()] == self.holder_ns[h]
         return [
             self._per_workload(h, np.where(own, rows[same].to_numpy(), rows[other].to_numpy()))
             for same, other in columns

@@ -1,5 +1,5 @@
-"""Hosts as istiod reads them: a short name resolved against the object's namespace, and matched
-against another, wildcards either way."""
+"""Hosts as istiod reads them: a short name resolved against the object's namespace, matched
+against another, wildcards either way, and the short names a proxy's virtual hosts give one."""
 
 from __future__ import annotations
 
@@ -28,3 +28,28 @@ def host_matches(pattern: str, host: str) -> bool:
 def either_matches(a: str, b: str) -> bool:
     """Istio's bidirectional wildcard match of two hosts (``host.Name.Matches``)."""
     return host_matches(a, b) or host_matches(b, a)
+
+
+def host_namespace(host: str, cluster_domain: str) -> str | None:
+    """The namespace whose proxies reach ``host`` by its shortest name, read off the host as
+    ``generateAltVirtualHostsForKubernetesService`` reads it (Istio 1.30, ``httproute.go``): the
+    label after the first, for a host ending in ``.svc.<cluster domain>`` whose first ``.svc.``
+    comes after that label; ``None``, no short names, otherwise (``api.example.com``)."""
+    if not host.endswith(f".svc.{cluster_domain}"):
+        return None
+    first, svc = host.find("."), host.find(".svc.")
+    return host[first + 1 : svc] if first + 1 < svc else None
+
+
+def short_names(host: str, proxy_namespace: str, cluster_domain: str) -> list[str]:
+    """The short names ``GenerateAltVirtualHosts`` gives ``host`` for a sidecar of ``proxy_namespace``
+    (ports not appended): in the host's namespace (:func:`host_namespace`) its first label, then
+    the host up to ``.svc`` with and without it; elsewhere the last two. A Service's, and a
+    ServiceEntry host's written inside ``svc.<cluster domain>``, alike: Istio reads the text."""
+    namespace = host_namespace(host, cluster_domain)
+    if namespace is None:
+        return []
+    short = host[: host.find(".svc.")]
+    if namespace == proxy_namespace:
+        return [host[: host.find(".")], f"{short}.svc", short]
+    return [short, f"{short}.svc"]

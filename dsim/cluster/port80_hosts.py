@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.headless import headless_rows, telemetry_names
+from dsim.cluster.hostnames import short_names
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
@@ -123,18 +124,23 @@ def taken_domains(
     hosts: Sequence[str],
     is_entry: Sequence[bool],
     headless: Sequence[bool],
+    cluster_domain: str,
 ) -> frozenset[str]:
     """Domains beside its host that the virtual host of each given service (those with an HTTP or
     sniffed port 80) holds in ``"80"`` whichever namespace sees it (:func:`dsim.xds.routes.domains`):
-    ``<name>.<namespace>``, ``<name>.<namespace>.svc`` and the FQDN with a dot for a Service, the host
-    with a dot for a ServiceEntry host, and for a headless Service (an entry row) a Service's and
-    each of them, its host and its name with a ``*.`` prefix (:func:`dsim.xds.routes.entry_domains`). An IP
-    host is left out by :class:`Port80Hosts` itself: a VIP is a domain too."""
+    ``<name>.<namespace>``, ``<name>.<namespace>.svc`` and the FQDN with a dot for a Service; the
+    host with a dot for a ServiceEntry host, and its short names where it lies inside
+    ``svc.<cluster domain>`` (:func:`dsim.cluster.hostnames.short_names`); and for a headless
+    Service (an entry row) a Service's and each of them, its host and its name with a ``*.`` prefix
+    (:func:`dsim.xds.routes.entry_domains`). An IP host is left out by :class:`Port80Hosts` itself:
+    a VIP is a domain too."""
     found: set[str] = set()
     for name, namespace, host, entry, passthrough in zip(names, namespaces, hosts, is_entry, headless, strict=True):
         mine = {f"{host}."}
-        if not entry or passthrough:
+        if not entry:
             mine.update({f"{name}.{namespace}", f"{name}.{namespace}.svc"})
+        else:  # as seen from no namespace: the forms every other namespace's proxies hold
+            mine.update(short_names(host, "", cluster_domain))
         if passthrough:
             # *.<name> too, which only its namespace's proxies hold: a host written so is left out for all.
             mine.update({f"*.{domain}" for domain in (host, name, *mine)})
@@ -162,6 +168,7 @@ class RegistryPorts:
         self.headless = headless_rows(entry_of, entries).tolist()
         """Per row: a headless Service's (an entry row, with a Service's domains and their ``*.`` forms)."""
         self.hosts = service_fqdns(services, np.asarray(namespace_names, dtype=object), cluster_domain)
+        self.cluster_domain = cluster_domain
         self.registry = registry_rows(self.hosts, self.namespaces)
         in_registry = set(self.registry)
         web = np.isin(service_ports["protocol"].astype(str).to_numpy(), HTTP_OR_SNIFFED)
@@ -207,6 +214,7 @@ class RegistryPorts:
                 [self.hosts[s] for s in web],
                 [self.is_entry[s] for s in web],
                 [self.headless[s] for s in web],
+                self.cluster_domain,
             )
         return self._taken[port]
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from dsim.addresses import split_ipv6
 from dsim.cluster.discovery import discovered, discovery
+from dsim.cluster.hostnames import host_namespace
 from dsim.cluster.labels import labels_by_workload, selects
 from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
@@ -186,6 +187,12 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             selected.extend((service, w) for w in chosen)
         if "*" in "".join(spec.hosts):
             notes["ServiceEntry wildcard host: built as a host of its own (no dynamic forward proxy)"] += 1
+        if any(h.startswith("*.") and host_namespace(h, s.mesh.cluster_domain) is not None for h in spec.hosts):
+            notes[
+                "ServiceEntry wildcard host inside svc.<cluster domain>: its short name `*` left out of its virtual "
+                "host for the proxies of the namespace it names; Istio sends it, and Envoy refuses a second `*` "
+                "beside the catch-all virtual host (docs/istio-objects.md 1.3)"
+            ] += 1
 
     services = tables["services"][list(SCHEMA["services"])]
     halves = [split_ipv6(int(str(r["vip6"]))) for r in rows]

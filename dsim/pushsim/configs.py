@@ -181,7 +181,8 @@ class ConfigModel:
                 c[name][k] = np.bincount(http["service"].to_numpy(), weights=http[column].to_numpy(), minlength=n)
         source = stream.service_source
         self.source = source
-        self.service_namespace = stream.service_namespace
+        self.home_namespace = cols.service_home_namespace[source]
+        """Per service: whose proxies get its ``same`` virtual hosts (a created copy: its original's)."""
         self.per_service = {name: values[:, source] for name, values in c.items()}
         self.auto_lds = auto[:, :, source]
         self.alive = np.ones(len(source), bool)
@@ -254,7 +255,7 @@ class ConfigModel:
 
     def contribution(self, service: int, seers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bytes per xDS type and apply counts ``service`` adds to each of ``seers``."""
-        same = self.workload_namespace[seers] == self.service_namespace[service]
+        same = self.workload_namespace[seers] == self.home_namespace[service]
         values, auto = self._priced(service)
         size, apply = _contribution(values, auto, self.workload_class[seers], self.tau_index[seers], same)
         for override in self._views_of(service):

@@ -17,6 +17,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
 from dsim.cluster.egress_ports import PortListener
+from dsim.cluster.known_hosts import taken_service_names
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.designs.base import Bind, Design, OutboundCopy
 from dsim.xds import clusters, endpoints, listeners, routes
@@ -110,6 +111,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     objects = mesh_objects(index.cluster).view(view.viewer)
     entries = entry_index(index)
     meshed = every_endpoint_meshed(index.cluster)
+    taken_names = taken_service_names(index.cluster)
     wildcard: list[WildcardChain] = []
     entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
     # Bound egress port listeners by (address, port), and the "P" route configurations their HTTP ones name.
@@ -352,6 +354,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     continue
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
                 domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                if (taken := taken_names.get((svc.index, port.port))) is not None:  # dsim.cluster.known_hosts
+                    dropped = taken[0] if svc.namespace == view.namespace else taken[1]
+                    domains = [d for d in domains if d not in dropped]
                 shared = vhosts(svc, port.port, copy.route_suffix, domains, target)
                 if shared:
                     shared_vhosts.setdefault((port.port, copy.route_suffix), []).extend(shared)

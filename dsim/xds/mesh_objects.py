@@ -580,6 +580,10 @@ class ObjectView:
             return ()
         return self.objects.tls_chains(chain, port, suffix, design, proxy, self)
 
+    def real_services(self, services: np.ndarray) -> np.ndarray:
+        """The ``services`` rows the given ones stand for (themselves: :class:`StackedView` has stand-ins)."""
+        return services
+
     def routing_vs(self, service: int, port: int) -> int | None:
         """The VirtualService that builds ``service``'s virtual host on ``port``: the first of its
         chain one of whose HTTP routes takes the port (``None``: the default virtual host)."""
@@ -630,6 +634,9 @@ class StackedView(ObjectView):
         self, service: int, port: int, suffix: str, design: Design, proxy: ProxyFacts
     ) -> tuple[int, dict[str, int]] | None:
         return self.views[self.group[service]].routed(int(self.real[service]), port, suffix, design, proxy)
+
+    def real_services(self, services: np.ndarray) -> np.ndarray:
+        return self.real[services]
 
     def routing_vs(self, service: int, port: int) -> int | None:
         return self.views[self.group[service]].routing_vs(int(self.real[service]), port)

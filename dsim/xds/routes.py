@@ -28,16 +28,22 @@ def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips:
     return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
 
 
-def entry_domains(host: str, vips: Sequence[str], headless: tuple[str, str, str] | None) -> list[str]:
-    """Host headers a ServiceEntry host answers to: itself, absolute, and its ``vips`` (a host outside
-    the proxy's ``svc`` domain has no short names). ``headless``: the host is a headless Service's,
-    given as (name, namespace, proxy namespace): its short names from there as a Service's
-    (:func:`domains`), and every name again with a ``*.`` prefix, as ``generateVirtualHostDomains``
-    gives a ``Passthrough`` service of the Kubernetes registry (a StatefulSet pod's own name)."""
-    if headless is None:
-        return [host, f"{host}.", *(bracketed(v) for v in vips)]
-    named = domains(host, *headless, ())
-    return [*named, *(f"*.{d}" for d in named), *(bracketed(v) for v in vips)]
+def entry_domains(
+    host: str,
+    vips: Sequence[str],
+    alternatives: Sequence[str],
+    *,
+    passthrough: bool,
+) -> list[str]:
+    """Host headers a ServiceEntry host answers to: itself, absolute, its ``alternatives``
+    (:func:`dsim.cluster.hostnames.short_names`, less those the route configuration keeps elsewhere), its ``vips``.
+    ``passthrough``: a headless Service's host, whose names all come again with a ``*.`` prefix, as
+    ``generateVirtualHostDomains`` gives a ``Passthrough`` service of the Kubernetes registry (a
+    StatefulSet pod's own name)."""
+    named = [host, f"{host}.", *alternatives]
+    if passthrough:
+        named += [f"*.{d}" for d in named]
+    return [*named, *(bracketed(v) for v in vips)]
 
 
 def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.Route]) -> rc.VirtualHost:

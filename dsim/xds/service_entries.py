@@ -39,6 +39,8 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
+from dsim.cluster.hostnames import short_names
+from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
@@ -168,6 +170,47 @@ class EntryIndex:
 
     def is_entry(self, service: int) -> bool:
         return bool(self.entry_of[service] >= 0)
+
+    @instance_cache
+    def short_names(self, service: int, port: int, proxy_namespace: str) -> tuple[str, ...]:
+        """The short names host ``service``'s virtual host in ``"<port>"`` holds for a proxy of
+        ``proxy_namespace`` (:func:`dsim.cluster.hostnames.short_names`, docs/istio-objects.md 1.3): none
+        outside ``svc.<cluster domain>``; less those equal to another entry host of the route
+        configuration (:mod:`dsim.cluster.known_hosts`); and less ``*``, the short
+        name of a wildcard host in its own namespace, which Envoy refuses beside the catch-all virtual
+        host (Istio sends it and the proxy rejects the route configuration; counted in the notes)."""
+        host = self.view(service).host
+        domain = self.index.cluster.scenario.mesh.cluster_domain
+        known = entry_hosts_by_port(self.index.cluster).get(port, frozenset())
+        return tuple(a for a in short_names(host, proxy_namespace, domain) if a != "*" and a.lower() not in known)
+
+    @instance_cache
+    def address_domain_owners(
+        self, design: Design, proxy: ProxyFacts, objects: ObjectView
+    ) -> dict[tuple[int, str, str], int]:
+        """(port, route suffix, address) → the host whose virtual host in ``"<port><suffix>"`` keeps
+        that address as a domain, where hosts share an address (several hosts of one entry, or
+        entries written with the same address). ``dedupeDomains`` keeps a domain in the first virtual
+        host of the route configuration holding it: a VirtualService's before the default ones
+        (``BuildSidecarVirtualHostWrapper``), which Istio then walks in Go map order, a new draw at
+        every push. dsim takes the VirtualService's hosts first, then the registry's order, for
+        every proxy alike, whether or not it sees the first (docs/istio-objects.md 1.3)."""
+        claims: list[tuple[bool, int, int, str, str]] = []
+        for service in self.services:
+            if service in self.shadowed:
+                continue
+            view = self.view(service)
+            web = [p.port for p in view.ports if entry_port_kind(p.protocol) in ("http", "auto")]
+            for copy in design.entry_copies(view.facts, proxy) if web else ():
+                for port in web:
+                    routed = objects.routing_vs(service, port) is not None
+                    claims.extend(
+                        (not routed, service, port, copy.route_suffix, address.lower()) for address in copy.domain_vips
+                    )
+        owners: dict[tuple[int, str, str], int] = {}
+        for _, service, port, suffix, address in sorted(claims):
+            owners.setdefault((port, suffix, address), service)
+        return owners
 
     @instance_cache
     def view(self, service: int) -> EntryView:
@@ -493,7 +536,7 @@ def entry_config(
     ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised;
     ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get;
     ``by_port_listener``: the ports a Sidecar's port listener builds, where it gets none;
-    ``proxy_namespace``: the proxy's, whence a headless Service's short names resolve)."""
+    ``proxy_namespace``: the proxy's, whence short names resolve)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -528,8 +571,10 @@ def entry_config(
             binds = copy.binds if endpointwise is None else endpointwise
             on_wildcard = endpointwise is None and not copy.binds
             if kind in ("http", "auto"):
-                headless = (view.entry.name, view.namespace, proxy_namespace) if view.entry.headless else None
-                shared = vhost(routes.entry_domains(view.host, copy.domain_vips, headless))
+                owners = entries.address_domain_owners(design, proxy, objects)
+                kept = [a for a in copy.domain_vips if owners.get((port.port, suffix, a.lower()), service) == service]
+                names = entries.short_names(service, port.port, proxy_namespace)
+                shared = vhost(routes.entry_domains(view.host, kept, names, passthrough=view.entry.headless))
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
                 # as a Service's does, and so does a sniffed port on the wildcard: its listener's HTTP
                 # chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the route after the

@@ -1,0 +1,88 @@
+"""Short names another host of the route configuration holds as its own name, which a Service's or
+a ServiceEntry host's virtual host then leaves out (``docs/istio-objects.md`` 1.3).
+
+``dedupeDomains`` (Istio 1.30, ``httproute.go``) drops from a virtual host every short name
+``GenerateAltVirtualHosts`` expanded that is the hostname of a service of the same route
+configuration (its "known FQDNs"), whatever the order the virtual hosts are built in: a
+ServiceEntry written for ``reviews.bookinfo`` keeps that name, and the Service ``reviews`` of
+``bookinfo`` answers to its other names only. Without the drop Envoy would get the domain twice and
+refuse the whole route configuration. Istio counts the services of each proxy's configuration;
+dsim counts every host of the registry with an HTTP or sniffed port of that number, whether the
+proxy sees it or not (the hosts that can collide so are ServiceEntry hosts, rare).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dsim.cluster.service_entries import registry_rows
+from dsim.cluster.tables import Cluster, service_fqdns
+from dsim.scenario.istio.rules import HTTP_PROTOCOLS
+
+WEB_PROTOCOLS = (*sorted(HTTP_PROTOCOLS), "auto")
+"""Port protocols whose virtual hosts join the shared ``"P"`` route configuration."""
+
+
+def entry_hosts_by_port(cluster: Cluster) -> dict[int, frozenset[str]]:
+    """Per port number: the hosts (lower case) of the registry's ServiceEntry hosts with an HTTP or
+    sniffed port of that number (kept on the cluster)."""
+    return cluster.keep("entry_hosts_by_port", lambda: _entry_hosts_by_port(cluster))
+
+
+def _entry_hosts_by_port(cluster: Cluster) -> dict[int, frozenset[str]]:
+    services = cluster.services
+    namespaces = np.asarray(cluster.namespaces["name"].tolist(), dtype=object)
+    hosts = service_fqdns(services, namespaces, cluster.scenario.mesh.cluster_domain)
+    registry = np.zeros(len(services), bool)
+    registry[registry_rows(hosts, namespaces[services["namespace"].to_numpy()].tolist())] = True
+    entry = services["entry"].to_numpy() >= 0
+    ports = cluster.service_ports
+    owner = ports["service"].to_numpy()
+    web = np.isin(ports["protocol"].astype(str).to_numpy(), WEB_PROTOCOLS) & entry[owner] & registry[owner]
+    found: dict[int, set[str]] = {}
+    for service, number in zip(owner[web].tolist(), ports["port"].to_numpy()[web].tolist(), strict=True):
+        found.setdefault(number, set()).add(hosts[service].lower())
+    return {number: frozenset(names) for number, names in found.items()}
+
+
+def taken_service_names(cluster: Cluster) -> dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(Kubernetes Service row, port) → the short names its virtual host in ``"<port>"`` leaves out
+    because a ServiceEntry host of that port bears them (:func:`entry_hosts_by_port`): as seen from
+    the Service's own namespace (``<name>``, ``<name>.<namespace>``, ``<name>.<namespace>.svc``) and
+    from another (the last two). Only pairs with some name left out are listed (kept on the cluster)."""
+    return cluster.keep("taken_service_names", lambda: _taken_service_names(cluster))
+
+
+def _taken_service_names(cluster: Cluster) -> dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]]:
+    by_port = entry_hosts_by_port(cluster)
+    if not by_port:
+        return {}
+    services = cluster.services
+    kubernetes = np.flatnonzero(services["entry"].to_numpy() < 0)
+    namespaces = cluster.namespaces["name"].tolist()
+    names = services["name"].astype(str).to_numpy()
+    service_ns = services["namespace"].to_numpy()
+    rows: dict[tuple[str, str], list[int]] = {}
+    named: dict[str, list[int]] = {}
+    for row in kubernetes.tolist():
+        rows.setdefault((str(names[row]), namespaces[int(service_ns[row])]), []).append(row)
+        named.setdefault(str(names[row]), []).append(row)
+    found: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+    for port, hosts in by_port.items():
+        for host in sorted(hosts):
+            labels = host.split(".")
+            if len(labels) == 1:  # the shortest name, which only the Service's own namespace holds
+                for row in named.get(host, ()):
+                    found.setdefault((row, port), ([], []))[0].append(host)
+            elif len(labels) == 2 or (len(labels) == 3 and labels[2] == "svc"):
+                for row in rows.get((labels[0], labels[1]), ()):
+                    same, other = found.setdefault((row, port), ([], []))
+                    same.append(host)
+                    other.append(host)
+    return {key: (_ordered(same), _ordered(other)) for key, (same, other) in found.items()}
+
+
+def _ordered(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(names)))
