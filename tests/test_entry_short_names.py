@@ -7,7 +7,7 @@
   (``dedupeDomains``' known FQDNs), as a Service's equal to a ServiceEntry host is, and a wildcard
   host's ``*`` is left out (Envoy refuses it beside the catch-all);
 - hosts sharing an address list it as a domain once, in the first virtual host holding it
-  (``dedupeDomains``), a VirtualService's before the default ones.
+  (``dedupeDomains``), the registry's first for every proxy.
 
 Every route configuration lists each domain once, the accounting agrees byte for byte under every
 design and visibility, the push model prices the short names for the right proxies, and the real
@@ -143,20 +143,92 @@ def test_hosts_sharing_an_address_list_it_once(mesh: Cluster) -> None:
     assert "240.0.0.9" not in _domains(mesh, "web/web", "q.example.com")
 
 
-def test_a_virtual_service_s_host_keeps_the_shared_address() -> None:
-    """``BuildSidecarVirtualHostWrapper`` builds a VirtualService's virtual hosts before the
-    default ones, so its host is the first holder."""
+def test_the_first_host_keeps_the_shared_address_in_every_view() -> None:
+    """Istio builds a VirtualService's virtual hosts before the default ones, then the others in Go
+    map order; dsim keeps the registry's order for every proxy and view, so that a namespace's own
+    VirtualService does not move the address (whose owner every view's prices would then have to
+    follow)."""
     scenario = copy.deepcopy(SCENARIO)
     scenario["virtual_services"] = [
         {
             "name": "q",
-            "namespace": "ext",
-            "spec": {"hosts": ["q.example.com"], "http": [{"route": [{"destination": {"host": "q.example.com"}}]}]},
+            "namespace": "web",
+            "spec": {
+                "hosts": ["q.example.com"],
+                "exportTo": ["."],
+                "http": [{"route": [{"destination": {"host": "q.example.com"}}], "timeout": "2s"}],
+            },
         }
     ]
     cluster = build_cluster(scenario_from_dict(scenario))
-    assert _domains(cluster, "web/web", "q.example.com")[-1] == "240.0.0.9"
-    assert "240.0.0.9" not in _domains(cluster, "web/web", "p1.example.com")
+    assert len(cluster.object_views)
+    assert _domains(cluster, "web/web", "p1.example.com")[-1] == "240.0.0.9"
+    assert "240.0.0.9" not in _domains(cluster, "web/web", "q.example.com")
+    assert_exact_every_design(cluster)
+
+
+def test_a_virtual_service_naming_the_host_routes_it_not_a_domain_of_the_service() -> None:
+    """``api.apps`` in a VirtualService is the ServiceEntry host of that name, routed as such: no
+    virtual host of the Service's other domain (docs/istio-objects.md 1.4) besides it."""
+    scenario = copy.deepcopy(SCENARIO)
+    scenario["virtual_services"] = [
+        {
+            "name": "api",
+            "namespace": "apps",
+            "spec": {
+                "hosts": ["api", "api.apps"],
+                "http": [{"route": [{"destination": {"host": "api"}}], "timeout": "2s"}],
+            },
+        }
+    ]
+    cluster = build_cluster(scenario_from_dict(scenario))
+    for proxy in ("apps/local", "web/web"):
+        vhosts = route_vhosts(cluster, proxy, "80")
+        assert vhosts["api.apps:80"].routes[0].route.cluster == "outbound|80||api.apps.svc.cluster.local"
+        listed = Counter(d for v in vhosts.values() for d in v.domains)
+        assert max(listed.values()) == 1, listed.most_common(2)
+    assert_exact_every_design(cluster)
+
+
+def test_a_host_written_with_a_trailing_dot_takes_that_name_from_the_other() -> None:
+    scenario = copy.deepcopy(SCENARIO)
+    host = "api.apps.svc.cluster.local"
+    scenario["service_entries"].append(_entry("dotted", [f"{host}.", f"{VM}."], resolution="DNS"))
+    cluster = build_cluster(scenario_from_dict(scenario))
+    for proxy in ("apps/local", "web/web"):
+        for name in (host, VM):  # a Service's host, an entry's
+            assert f"{name}." not in _domains(cluster, proxy, name)
+            assert _domains(cluster, proxy, f"{name}.")[0] == f"{name}."
+    assert_exact_every_design(cluster)
+
+
+def test_a_headless_service_keeps_the_wildcard_of_a_name_it_leaves() -> None:
+    """``generateVirtualHostDomains`` adds the ``*.`` forms before ``dedupeDomains``, which drops only
+    the expanded name another host bears."""
+    data = {
+        "namespaces": [{"name": "data"}, {"name": "web"}],
+        "services": [
+            {"name": "web", "namespace": "web", "ports": [{"port": 80, "name": "http"}]},
+            {"name": "db", "namespace": "data", "headless": True, "ports": [{"port": 80, "name": "http"}]},
+        ],
+        "workloads": [{"name": "web", "namespace": "web"}, {"name": "db", "namespace": "data"}],
+        "service_entries": [
+            {
+                "name": "db-alias",
+                "namespace": "web",
+                "spec": {
+                    "hosts": ["db.data"],
+                    "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                    "resolution": "DNS",
+                },
+            }
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(data))
+    host = "db.data.svc.cluster.local"
+    domains = _domains(cluster, "web/web", host)
+    assert "db.data" not in domains
+    assert "*.db.data" in domains
     assert_exact_every_design(cluster)
 
 

@@ -50,8 +50,9 @@ def _entry_hosts_by_port(cluster: Cluster) -> dict[int, frozenset[str]]:
 def taken_service_names(cluster: Cluster) -> dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]]:
     """(Kubernetes Service row, port) → the short names its virtual host in ``"<port>"`` leaves out
     because a ServiceEntry host of that port bears them (:func:`entry_hosts_by_port`): as seen from
-    the Service's own namespace (``<name>``, ``<name>.<namespace>``, ``<name>.<namespace>.svc``) and
-    from another (the last two). Only pairs with some name left out are listed (kept on the cluster)."""
+    the Service's own namespace (``<name>``, ``<name>.<namespace>``, ``<name>.<namespace>.svc``, its
+    host with a trailing dot) and from another (all but the first). Only pairs with some name left
+    out are listed (kept on the cluster)."""
     return cluster.keep("taken_service_names", lambda: _taken_service_names(cluster))
 
 
@@ -64,23 +65,23 @@ def _taken_service_names(cluster: Cluster) -> dict[tuple[int, int], tuple[tuple[
     namespaces = cluster.namespaces["name"].tolist()
     names = services["name"].astype(str).to_numpy()
     service_ns = services["namespace"].to_numpy()
-    rows: dict[tuple[str, str], list[int]] = {}
-    named: dict[str, list[int]] = {}
+    domain = cluster.scenario.mesh.cluster_domain
+    rows: dict[str, list[int]] = {}  # each name a Service expands to in every namespace, to the Services
+    named: dict[str, list[int]] = {}  # the shortest, which only the Service's own namespace holds
     for row in kubernetes.tolist():
-        rows.setdefault((str(names[row]), namespaces[int(service_ns[row])]), []).append(row)
-        named.setdefault(str(names[row]), []).append(row)
+        name, namespace = str(names[row]), namespaces[int(service_ns[row])]
+        for expanded in (f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.{domain}."):
+            rows.setdefault(expanded, []).append(row)
+        named.setdefault(name, []).append(row)
     found: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
     for port, hosts in by_port.items():
         for host in sorted(hosts):
-            labels = host.split(".")
-            if len(labels) == 1:  # the shortest name, which only the Service's own namespace holds
-                for row in named.get(host, ()):
-                    found.setdefault((row, port), ([], []))[0].append(host)
-            elif len(labels) == 2 or (len(labels) == 3 and labels[2] == "svc"):
-                for row in rows.get((labels[0], labels[1]), ()):
-                    same, other = found.setdefault((row, port), ([], []))
-                    same.append(host)
-                    other.append(host)
+            for row in named.get(host, ()):
+                found.setdefault((row, port), ([], []))[0].append(host)
+            for row in rows.get(host, ()):
+                same, other = found.setdefault((row, port), ([], []))
+                same.append(host)
+                other.append(host)
     return {key: (_ordered(same), _ordered(other)) for key, (same, other) in found.items()}
 
 

@@ -49,6 +49,7 @@ class ServiceDomainHosts:
         """(VirtualService, host) → the Service whose domain the host is (as in :attr:`of_pair`)."""
         found: list[tuple[int, str, int]] = []
         elsewhere: set[str] = set()
+        own_hosts = {registry.hosts[s].lower() for s in registry.registry}
         for v, vs in enumerate(virtual_services):
             if not bound_to_mesh(vs):
                 continue
@@ -57,7 +58,7 @@ class ServiceDomainHosts:
             for host in dict.fromkeys(hosts):
                 service = owners.get(host)
                 # A host some service holds as its own host is that service's, not a domain.
-                if service is None or host in registry.registry:
+                if service is None or host in own_hosts:
                     continue
                 if registry.hosts[service] in listed:
                     found.append((v, host, service))

@@ -187,7 +187,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             selected.extend((service, w) for w in chosen)
         if "*" in "".join(spec.hosts):
             notes["ServiceEntry wildcard host: built as a host of its own (no dynamic forward proxy)"] += 1
-        if any(h.startswith("*.") and host_namespace(h, s.mesh.cluster_domain) is not None for h in spec.hosts):
+        if any(h.startswith("*.") and host_namespace(h, s.mesh.cluster_domain) in ns_id for h in spec.hosts):
             notes[
                 "ServiceEntry wildcard host inside svc.<cluster domain>: its short name `*` left out of its virtual "
                 "host for the proxies of the namespace it names; Istio sends it, and Envoy refuses a second `*` "

@@ -32,18 +32,19 @@ def entry_domains(
     host: str,
     vips: Sequence[str],
     alternatives: Sequence[str],
+    dropped: frozenset[str],
     *,
     passthrough: bool,
 ) -> list[str]:
-    """Host headers a ServiceEntry host answers to: itself, absolute, its ``alternatives``
-    (:func:`dsim.cluster.hostnames.short_names`, less those the route configuration keeps elsewhere), its ``vips``.
-    ``passthrough``: a headless Service's host, whose names all come again with a ``*.`` prefix, as
-    ``generateVirtualHostDomains`` gives a ``Passthrough`` service of the Kubernetes registry (a
-    StatefulSet pod's own name)."""
-    named = [host, f"{host}.", *alternatives]
-    if passthrough:
-        named += [f"*.{d}" for d in named]
-    return [*named, *(bracketed(v) for v in vips)]
+    """Host headers a ServiceEntry host answers to: itself, its ``alternatives`` (the names
+    ``GenerateAltVirtualHosts`` expands it to) but those ``dropped`` (``dedupeDomains``: another
+    host bears them), its ``vips``. ``passthrough``: a headless Service's host, whose names all come
+    again with a ``*.`` prefix, as ``generateVirtualHostDomains`` gives a ``Passthrough`` service of
+    the Kubernetes registry (a StatefulSet pod's own name), before the drop, which only checks the
+    expanded names."""
+    named = [host, *alternatives]
+    prefixed = [f"*.{d}" for d in named] if passthrough else []
+    return [*(d for d in named if d not in dropped), *prefixed, *(bracketed(v) for v in vips)]
 
 
 def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.Route]) -> rc.VirtualHost:

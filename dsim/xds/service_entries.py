@@ -172,30 +172,33 @@ class EntryIndex:
         return bool(self.entry_of[service] >= 0)
 
     @instance_cache
-    def short_names(self, service: int, port: int, proxy_namespace: str) -> tuple[str, ...]:
-        """The short names host ``service``'s virtual host in ``"<port>"`` holds for a proxy of
-        ``proxy_namespace`` (:func:`dsim.cluster.hostnames.short_names`, docs/istio-objects.md 1.3): none
-        outside ``svc.<cluster domain>``; less those equal to another entry host of the route
-        configuration (:mod:`dsim.cluster.known_hosts`); and less ``*``, the short
-        name of a wildcard host in its own namespace, which Envoy refuses beside the catch-all virtual
-        host (Istio sends it and the proxy rejects the route configuration; counted in the notes)."""
+    def alternative_names(
+        self, service: int, port: int, proxy_namespace: str
+    ) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The names ``GenerateAltVirtualHosts`` expands host ``service`` to for a proxy of
+        ``proxy_namespace`` (docs/istio-objects.md 1.3): the host with a trailing dot, then its short
+        names inside ``svc.<cluster domain>`` (:func:`dsim.cluster.hostnames.short_names`); and those
+        its virtual host in ``"<port>"`` leaves out: the ones equal to another entry host of the
+        route configuration (:mod:`dsim.cluster.known_hosts`), and ``*``, the short name of a
+        wildcard host in its own namespace, which Envoy refuses beside the catch-all virtual host
+        (Istio sends it and the proxy rejects the route configuration; counted in the notes)."""
         host = self.view(service).host
         domain = self.index.cluster.scenario.mesh.cluster_domain
         known = entry_hosts_by_port(self.index.cluster).get(port, frozenset())
-        return tuple(a for a in short_names(host, proxy_namespace, domain) if a != "*" and a.lower() not in known)
+        names = (f"{host}.", *short_names(host, proxy_namespace, domain))
+        return names, frozenset(a for a in names if a == "*" or a.lower() in known)
 
     @instance_cache
-    def address_domain_owners(
-        self, design: Design, proxy: ProxyFacts, objects: ObjectView
-    ) -> dict[tuple[int, str, str], int]:
+    def address_domain_owners(self, design: Design, proxy: ProxyFacts) -> dict[tuple[int, str, str], int]:
         """(port, route suffix, address) → the host whose virtual host in ``"<port><suffix>"`` keeps
         that address as a domain, where hosts share an address (several hosts of one entry, or
-        entries written with the same address). ``dedupeDomains`` keeps a domain in the first virtual
-        host of the route configuration holding it: a VirtualService's before the default ones
-        (``BuildSidecarVirtualHostWrapper``), which Istio then walks in Go map order, a new draw at
-        every push. dsim takes the VirtualService's hosts first, then the registry's order, for
-        every proxy alike, whether or not it sees the first (docs/istio-objects.md 1.3)."""
-        claims: list[tuple[bool, int, int, str, str]] = []
+        entries written with the same address): the first in the registry's order, for every proxy
+        and view alike. ``dedupeDomains`` keeps a domain in the first virtual host of the route
+        configuration holding it: a VirtualService's before the default ones, which
+        ``BuildSidecarVirtualHostWrapper`` walks in Go map order, a new draw at every push; dsim
+        does not follow the VirtualService's precedence, which would make the owner depend on the
+        viewer (docs/istio-objects.md 1.3)."""
+        owners: dict[tuple[int, str, str], int] = {}
         for service in self.services:
             if service in self.shadowed:
                 continue
@@ -203,13 +206,8 @@ class EntryIndex:
             web = [p.port for p in view.ports if entry_port_kind(p.protocol) in ("http", "auto")]
             for copy in design.entry_copies(view.facts, proxy) if web else ():
                 for port in web:
-                    routed = objects.routing_vs(service, port) is not None
-                    claims.extend(
-                        (not routed, service, port, copy.route_suffix, address.lower()) for address in copy.domain_vips
-                    )
-        owners: dict[tuple[int, str, str], int] = {}
-        for _, service, port, suffix, address in sorted(claims):
-            owners.setdefault((port, suffix, address), service)
+                    for address in copy.domain_vips:
+                        owners.setdefault((port, copy.route_suffix, address.lower()), service)
         return owners
 
     @instance_cache
@@ -571,10 +569,11 @@ def entry_config(
             binds = copy.binds if endpointwise is None else endpointwise
             on_wildcard = endpointwise is None and not copy.binds
             if kind in ("http", "auto"):
-                owners = entries.address_domain_owners(design, proxy, objects)
+                owners = entries.address_domain_owners(design, proxy)
                 kept = [a for a in copy.domain_vips if owners.get((port.port, suffix, a.lower()), service) == service]
-                names = entries.short_names(service, port.port, proxy_namespace)
-                shared = vhost(routes.entry_domains(view.host, kept, names, passthrough=view.entry.headless))
+                names, dropped = entries.alternative_names(service, port.port, proxy_namespace)
+                domains = routes.entry_domains(view.host, kept, names, dropped, passthrough=view.entry.headless)
+                shared = vhost(domains)
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
                 # as a Service's does, and so does a sniffed port on the wildcard: its listener's HTTP
                 # chain asks for "P" (buildSidecarOutboundHTTPListenerOpts names the route after the
