@@ -165,7 +165,8 @@ def validate_configs(
     sample: int = 5,
     on_verdict: Callable[[Verdict], None] | None = None,
 ) -> pd.DataFrame:
-    """Run the real Envoy on a sample of proxies' configs per design: one row per (design, proxy).
+    """Run the real Envoy on a sample of proxies' configs per design: one row per (design, proxy),
+    whether Envoy accepted it, whether it answered in time at all, and its message.
 
     ``on_verdict`` is called with each verdict as it arrives (a big config takes Envoy seconds).
     """
@@ -184,6 +185,7 @@ def validate_configs(
             "design": [v.design for v in rows],
             "proxy": [v.proxy for v in rows],
             "accepted": np.array([v.accepted for v in rows], dtype=bool),
+            "answered": np.array([v.answered for v in rows], dtype=bool),
             "message": [v.message for v in rows],
         }
     )

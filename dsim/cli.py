@@ -33,7 +33,7 @@ from dsim.report.scenario_section import has_churn
 from dsim.report.verdict import verdict_sentences
 from dsim.results import RunResult, check_output_folder
 from dsim.xds.dump import DUMP_TYPES, dump_json, dump_table
-from dsim.xds.envoy import Verdict
+from dsim.xds.envoy import TIMEOUT_S, Verdict
 
 EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 1
@@ -198,7 +198,8 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _print_verdict(verdict: Verdict) -> None:
-    print(f"{verdict.design:<28} {verdict.proxy:<40} {'accepted' if verdict.accepted else 'REJECTED'}", flush=True)
+    said = "accepted" if verdict.accepted else "REJECTED" if verdict.answered else "NO ANSWER"
+    print(f"{verdict.design:<28} {verdict.proxy:<40} {said}", flush=True)
     if not verdict.accepted:
         print("    " + verdict.message.replace("\n", "\n    "), flush=True)
 
@@ -208,9 +209,12 @@ def _validate(args: argparse.Namespace) -> int:
         raise DsimError(f"--sample {args.sample}: must be at least 1 proxy per design")
     designs = [_one_design("--design", args.design)] if args.design is not None else None
     verdicts = api.validate_configs(args.scenario, designs=designs, sample=args.sample, on_verdict=_print_verdict)
-    rejected = int((~verdicts["accepted"]).sum())
-    print(f"\n{len(verdicts) - rejected} of {len(verdicts)} configs accepted by Envoy")
-    return EXIT_REJECTED if rejected else 0
+    unanswered = int((~verdicts["answered"]).sum())
+    rejected = int((~verdicts["accepted"]).sum()) - unanswered
+    accepted = len(verdicts) - rejected - unanswered
+    late = f"; {unanswered} not answered in {TIMEOUT_S} s" if unanswered else ""
+    print(f"\n{accepted} of {len(verdicts)} configs accepted by Envoy, {rejected} rejected{late}")
+    return EXIT_REJECTED if rejected or unanswered else 0
 
 
 def _calibration_row(row: dict[str, object], done: int, total: int) -> None:

@@ -98,3 +98,23 @@ def test_cli_validate_shows_envoys_reason_and_exits_1_on_a_rejection(
     assert "REJECTED" in out
     assert "wildcard domain" in out
     assert "0 of 1 configs accepted by Envoy" in out
+
+
+def test_cli_validate_tells_a_late_answer_from_a_rejection(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fuzzing find: a config Envoy had not finished reading in time was printed REJECTED."""
+    import subprocess
+
+    import dsim.xds.envoy
+
+    def too_slow(command: list[str], **kwargs: object) -> None:
+        raise subprocess.TimeoutExpired(command, dsim.xds.envoy.TIMEOUT_S)
+
+    monkeypatch.setattr(dsim.xds.envoy.subprocess, "run", too_slow)
+    blog = str(SCENARIOS / "istio-blog-dual-stack.yaml")
+    assert main(["validate", blog, "--design", "single-stack", "--sample", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "NO ANSWER" in out
+    assert "REJECTED" not in out
+    assert "0 of 1 configs accepted by Envoy, 0 rejected; 1 not answered in" in out

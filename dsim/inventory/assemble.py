@@ -107,6 +107,8 @@ NODE_LOCAL_NOTE = (
 )
 # Istio object metadata dsim's reader understands; the rest is the cluster's bookkeeping.
 _KEPT_METADATA = ("name", "namespace")
+CLUSTER_SCOPED = frozenset({"Namespace", "Node"})
+"""The kinds read here that live in no namespace."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -227,6 +229,12 @@ class _Inventory:
         elif kind == "Service" and (field.namespace, field.name) == ("default", "kubernetes"):
             self.skip(kind, "default/kubernetes (the API server)")
         elif kind in self.readers:
+            if not field.namespace and kind not in CLUSTER_SCOPED:
+                raise field.fail(
+                    "metadata.namespace",
+                    "missing: a namespaced object needs its namespace, as `kubectl get -o yaml` writes it "
+                    "(a manifest without one is not a capture of the cluster)",
+                )
             record = self.readers[kind](obj)
             if isinstance(record, kube.Skip):
                 self.skip(*record)

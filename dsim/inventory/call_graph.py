@@ -32,6 +32,7 @@ from typing import Any
 
 from dsim.cluster.labels import selects
 from dsim.errors import ScenarioError, quote
+from dsim.inventory.read import TOO_MANY_DIGITS
 from dsim.scenario.load import read_text_file, scenario_from_dict
 from dsim.scenario.model import Scenario, Service, Workload
 
@@ -113,6 +114,8 @@ def read_call_graph(path: str | Path) -> list[CallEdge]:
         raise CallGraphError(
             source, f"is not JSON (line {e.lineno} column {e.colno}: {e.msg}); expected {_EXPECTED}"
         ) from None
+    except ValueError:  # Python's cap on the digits of an integer it converts
+        raise CallGraphError(source, f"is not JSON dsim can read ({TOO_MANY_DIGITS}); expected {_EXPECTED}") from None
     return parse_call_graph(data, source=source)
 
 

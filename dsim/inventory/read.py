@@ -41,6 +41,7 @@ JSON_MEMORY_FACTOR = 12
 """Peak memory of reading a JSON inventory per byte of it: the text, and the largest value parsed at
 once (a List's items are parsed one by one, but a single huge object is parsed whole)."""
 _BLANK = re.compile(r"\s*")
+TOO_MANY_DIGITS = f"a number longer than the {sys.get_int_max_str_digits():,} digits Python reads"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +211,8 @@ class _JsonScanner:
             value, self.position = self.decoder.raw_decode(self.document, self.position)
         except json.JSONDecodeError as e:
             raise InventoryError(self.name, f"line {e.lineno} column {e.colno}", f"not valid JSON ({e.msg})") from None
+        except ValueError:  # Python's cap on the digits of an integer it converts
+            self.fail(TOO_MANY_DIGITS)
         return value
 
     def object_or_items(self, where: str) -> Iterator[KubeObject]:
@@ -303,14 +306,22 @@ def _load_chunk(chunk: Chunk, name: str) -> Any:
         return load_block(chunk.lines)
     except OutsideSubsetError:
         pass
+    except ValueError:  # Python's cap on the digits of an integer it converts
+        raise _too_long_a_number(chunk, name) from None
     try:
         return yaml.load("\n".join(chunk.lines) + "\n", Loader=yaml.CSafeLoader)
+    except ValueError:  # the same cap, in PyYAML's integer constructor
+        raise _too_long_a_number(chunk, name) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         last = chunk.first_line + len(chunk.lines) - 1  # an unexpected end is on the last line, not after it
         line = min(chunk.first_line + mark.line, last) if mark is not None else chunk.first_line
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InventoryError(name, f"{chunk.where}, line {line}", f"not valid YAML ({problem})") from None
+
+
+def _too_long_a_number(chunk: Chunk, name: str) -> InventoryError:
+    return InventoryError(name, f"{chunk.where}, line {chunk.first_line}", f"not valid YAML ({TOO_MANY_DIGITS})")
 
 
 def _is_separator(line: str) -> bool:

@@ -201,14 +201,16 @@ class _Reader:
             return self.sequence(i, indent)
         return self.mapping(i, indent)
 
-    def nested(self, i: int, indent: int) -> tuple[Any, int]:
-        """The value under a ``key:`` or ``-`` with nothing after it, at line ``i`` on."""
+    def nested(self, i: int, indent: int, *, item: bool = False) -> tuple[Any, int]:
+        """The value under a ``key:`` or (``item``) a ``-`` with nothing after it, at line ``i`` on. A
+        sequence may sit at a key's own indent; after a ``-``, a ``-`` there is the next item, and
+        this one is null."""
         j = self.next_line(i)
         if j < self.n:
             below = self.lines[j]
             assert below is not None
             deeper = below[0] > indent
-            same_level_sequence = below[0] == indent and (below[1] == "-" or below[1].startswith("- "))
+            same_level_sequence = not item and below[0] == indent and (below[1] == "-" or below[1].startswith("- "))
             if deeper or same_level_sequence:
                 return self.node(j)
         return None, j
@@ -252,7 +254,7 @@ class _Reader:
                 break
             item = line[1][1:].lstrip(" ")
             if not item or item.startswith("#"):
-                value, i = self.nested(i + 1, indent)
+                value, i = self.nested(i + 1, indent, item=True)
                 out.append(value)
                 continue
             inner = indent + len(line[1]) - len(item)

@@ -203,6 +203,9 @@ class Verdict:
     accepted: bool
     message: str
     """Envoy's error (its last lines) when rejected; empty when accepted."""
+    answered: bool = True
+    """Whether Envoy answered within :data:`TIMEOUT_S` (a config it had not finished reading is
+    not accepted, but not rejected either)."""
 
 
 def validate(config: ProxyConfig, *, binary: Path | None = None) -> Verdict:
@@ -234,7 +237,8 @@ def validate(config: ProxyConfig, *, binary: Path | None = None) -> Verdict:
                 tied_to_this_process(command), capture_output=True, text=True, timeout=TIMEOUT_S, cwd=work, check=False
             )
         except subprocess.TimeoutExpired:
-            return Verdict(design=config.design, proxy=proxy, accepted=False, message=f"no answer in {TIMEOUT_S} s")
+            message = f"no answer in {TIMEOUT_S} s (Envoy had not finished reading the config; not a rejection)"
+            return Verdict(design=config.design, proxy=proxy, accepted=False, message=message, answered=False)
         log = (Path(work) / "envoy.log").read_text() if (Path(work) / "envoy.log").exists() else ""
     if done.returncode == 0:
         return Verdict(design=config.design, proxy=proxy, accepted=True, message="")

@@ -101,6 +101,23 @@ status:
     assert _agrees(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n-\n- b\n",  # an empty item before another: null, not the next item nested in it
+        "a:\n- # a comment\n- b\n",
+        "-\n- b\n",
+        "a:\n-\n  - x\n- b\n",  # an empty item's own nested sequence
+        "a:\n- b\n-\n",
+        "k:\n- - a\n  -\n- c\n",
+    ],
+)
+def test_an_empty_sequence_item_is_null(text: str) -> None:
+    """A fuzzing find: ``-`` with nothing after it, followed by ``-`` at its indent, read as a list
+    holding the next items where PyYAML reads null and then the next item."""
+    assert _agrees(text)
+
+
 def test_refuses_what_it_does_not_read() -> None:
     for text in (
         "a: [1, 2]",

@@ -146,3 +146,15 @@ def test_bad_files_get_one_line_naming_them(tmp_path: Path, content: str, expect
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(DsimError, match="no such file"):
         read_call_graph(tmp_path / "absent.json")
+
+
+def test_a_number_too_long_to_read_is_refused(tmp_path: Path) -> None:
+    """A fuzzing find: Python refuses an integer of more than 4,300 digits, a traceback before."""
+    path = tmp_path / "graph.json"
+    path.write_text(
+        '{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": ['
+        + "1" * 5000
+        + ', "1"]}]}}'
+    )
+    with pytest.raises(DsimError, match="a number longer than the 4,300 digits Python reads"):
+        read_call_graph(path)

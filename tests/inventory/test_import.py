@@ -461,6 +461,34 @@ def test_options_are_checked_before_reading(
     assert not (tmp_path / "out.yaml").exists()
 
 
+@pytest.mark.parametrize("suffix", ["yaml", "json"])
+def test_a_number_too_long_to_read_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """A fuzzing find: Python refuses to convert an integer of more than 4,300 digits, which ended
+    the import in a traceback."""
+    objects = small_inventory()
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}) if suffix == "json" else None
+    text = (text or yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects})).replace(
+        str(objects[1]["spec"]["ports"][0]["port"]), "9" * 5000, 1
+    )
+    capture = tmp_path / f"capture.{suffix}"
+    capture.write_text(text)
+    assert main(["import", str(capture), "--out", str(tmp_path / "out.yaml")]) == 2
+    error = capsys.readouterr().err
+    assert "a number longer than the 4,300 digits Python reads" in error
+    assert len(error) < 300
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_a_namespaced_object_without_its_namespace_is_refused_by_name() -> None:
+    objects = small_inventory()
+    del objects[1]["metadata"]["namespace"]
+    with pytest.raises(InventoryError) as caught:
+        imported_from(objects)
+    assert f"Service {objects[1]['metadata']['name']}: metadata.namespace: missing" in str(caught.value)
+
+
 def test_an_empty_capture_or_a_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
