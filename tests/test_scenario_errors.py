@@ -539,7 +539,13 @@ YAML_CASES = [
         "an integer of 5,000 digits",
         "seed: " + "9" * 5000 + "\n",
         ":1:7: invalid YAML: '9999999999999999999999999999999999999...99999999999999999999999999999999999999' "
-        "(5,000 characters) cannot be read as a whole number",
+        "(5,000 characters) cannot be read as a whole number (a number longer than the 4,300 digits Python reads)",
+    ),
+    (
+        "a hexadecimal number past Python's digit cap (read, but never printable)",
+        "seed: 0x" + "f" * 5000 + "\n",
+        ":1:7: invalid YAML: '0x" + "f" * 35 + "..." + "f" * 38 + "' "
+        "(5,002 characters) cannot be read as a whole number (a number longer than the 4,300 digits Python reads)",
     ),
     (
         "a node containing itself",

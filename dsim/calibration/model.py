@@ -314,7 +314,7 @@ class Calibration:
                 go_reference=dict(data["istiod"]["go_reference"]),
             )
             return Calibration(source=source, provenance=dict(data["provenance"]), envoy=envoy, istiod=istiod)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as e:
             raise CalibrationError(f"{source}: not a dsim calibration file ({type(e).__name__}: {e})") from None
 
 

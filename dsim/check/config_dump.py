@@ -31,6 +31,7 @@ from google.protobuf import descriptor_pool, json_format
 from google.protobuf.message import Message
 
 from dsim.check.archive import ArchiveError
+from dsim.scenario.block_yaml import TOO_MANY_DIGITS
 from dsim.xds import istio_filters
 
 _ADMIN = "type.googleapis.com/envoy.admin.v3."
@@ -162,6 +163,10 @@ def read_config_dump(data: bytes | str, where: str) -> ConfigDump:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigDumpError(f"{where}: not a JSON config_dump ({e})") from None
+    except ValueError:  # Python's cap on the digits of an integer it converts
+        raise ConfigDumpError(f"{where}: not a JSON config_dump dsim can read ({TOO_MANY_DIGITS})") from None
+    except RecursionError:
+        raise ConfigDumpError(f"{where}: not a JSON config_dump dsim can read (nested too deeply)") from None
     configs = document.get("configs") if isinstance(document, dict) else None
     if not isinstance(configs, list):
         raise ConfigDumpError(f'{where}: not an Envoy config_dump (no "configs" list)')

@@ -25,9 +25,10 @@ SHORT_TYPES = {"LDS": "listeners", "CDS": "clusters", "RDS": "routes", "EDS": "e
 """istiod's short type names (``v3.GetShortType``) for the four types dsim generates."""
 
 _UNITS = "kMGTPE"
+# Counts of at most 18 digits (an int64): a line with longer ones is no push istiod logged.
 _PUSH = re.compile(
     r"(?P<type>[A-Z]{2,5}): (?P<kind>PUSH(?: INC)?)(?P<reason>[^\n]*?) for node:(?P<node>\S+)"
-    r" resources:(?P<resources>\d+) size:(?P<size>\d+B|\d+\.\d[kMGTPE]B)(?P<info>.*)$"
+    r" resources:(?P<resources>\d{1,18}) size:(?P<size>\d{1,18}B|\d{1,18}\.\d[kMGTPE]B)(?P<info>.*)$"
 )
 
 PUSH_COLUMNS = ["proxy", "xds_type", "resources", "size", "bytes_low", "bytes_high", "time", "istiod", "line"]
@@ -64,10 +65,10 @@ def byte_count(size: int) -> str:
 def parse_byte_count(text: str) -> ByteCount:
     """The interval of byte counts that print as ``text``: one value below 1000 bytes, else the
     half-tenth of a unit either side of the printed value (the one decimal it carries)."""
-    if text.endswith("B") and text[:-1].isdigit():
+    if text.endswith("B") and text[:-1].isdigit() and len(text) <= 19:
         value = int(text[:-1])
         return ByteCount(text, value, value)
-    match = re.fullmatch(r"(\d+)\.(\d)([kMGTPE])B", text)
+    match = re.fullmatch(r"(\d{1,18})\.(\d)([kMGTPE])B", text)
     if match is None:
         raise ValueError(f"not a byte count as istiod prints it: {text!r}")
     unit = 1000 ** (_UNITS.index(match[3]) + 1)

@@ -57,6 +57,7 @@ from dsim.scenario.istio.rules import is_dns1123_subdomain
 from dsim.scenario.load import scenario_from_dict
 from dsim.scenario.model import ROOT_NAMESPACE, Mesh, Scenario
 from dsim.scenario.resolve import names_udp, protocol_from_port_name
+from dsim.scenario.yaml_reader import CaptureLoader
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 """Namespaces whose workloads are the platform's, not the mesh's (pilot-load skips them too)."""
@@ -372,9 +373,12 @@ def _embedded_yaml(field: kube.Field, path: str) -> dict[str, Any]:
     """The mapping a ConfigMap holds as YAML text at ``path`` (kubeadm's and Istio's configs); empty when
     it holds none or something else."""
     try:
-        config = yaml.load(field.get(path, "", expect=str), Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        raise field.fail(path, "not valid YAML") from None
+        config = yaml.load(field.get(path, "", expect=str), Loader=CaptureLoader)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None)
+        raise field.fail(path, f"not valid YAML ({problem})" if problem else "not valid YAML") from None
+    except RecursionError:
+        raise field.fail(path, "not valid YAML (nested too deeply)") from None
     return config if isinstance(config, dict) else {}
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from dsim.cluster.labels import selects
 from dsim.errors import ScenarioError, quote
-from dsim.inventory.read import TOO_MANY_DIGITS
+from dsim.scenario.block_yaml import TOO_MANY_DIGITS
 from dsim.scenario.load import read_text_file, scenario_from_dict
 from dsim.scenario.model import Scenario, Service, Workload
 
@@ -116,6 +116,8 @@ def read_call_graph(path: str | Path) -> list[CallEdge]:
         ) from None
     except ValueError:  # Python's cap on the digits of an integer it converts
         raise CallGraphError(source, f"is not JSON dsim can read ({TOO_MANY_DIGITS}); expected {_EXPECTED}") from None
+    except RecursionError:
+        raise CallGraphError(source, f"is not JSON dsim can read (nested too deeply); expected {_EXPECTED}") from None
     return parse_call_graph(data, source=source)
 
 
@@ -211,7 +213,7 @@ def _kiali_rate(traffic: Any, where: str, source: str) -> float:
 def _number(value: Any, where: str, source: str) -> float:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past a float's range
         raise CallGraphError(source, f"{where} is {quote(value)}, expected a number") from None
 
 

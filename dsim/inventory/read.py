@@ -30,7 +30,8 @@ from typing import Any, TextIO
 import yaml
 
 from dsim.errors import InventoryError, TooLargeError
-from dsim.scenario.block_yaml import OutsideSubsetError, load_block
+from dsim.scenario.block_yaml import TOO_MANY_DIGITS, OutsideSubsetError, load_block
+from dsim.scenario.yaml_reader import CaptureLoader
 from dsim.sizing.machine import available_memory, format_bytes
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -41,7 +42,7 @@ JSON_MEMORY_FACTOR = 12
 """Peak memory of reading a JSON inventory per byte of it: the text, and the largest value parsed at
 once (a List's items are parsed one by one, but a single huge object is parsed whole)."""
 _BLANK = re.compile(r"\s*")
-TOO_MANY_DIGITS = f"a number longer than the {sys.get_int_max_str_digits():,} digits Python reads"
+TOO_DEEP = "nested too deeply for a Kubernetes object"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +214,8 @@ class _JsonScanner:
             raise InventoryError(self.name, f"line {e.lineno} column {e.colno}", f"not valid JSON ({e.msg})") from None
         except ValueError:  # Python's cap on the digits of an integer it converts
             self.fail(TOO_MANY_DIGITS)
+        except RecursionError:
+            self.fail(TOO_DEEP)
         return value
 
     def object_or_items(self, where: str) -> Iterator[KubeObject]:
@@ -303,15 +306,9 @@ def _yaml_objects(text: Iterable[str], name: str) -> Iterator[KubeObject]:
 
 def _load_chunk(chunk: Chunk, name: str) -> Any:
     try:
-        return load_block(chunk.lines)
-    except OutsideSubsetError:
-        pass
-    except ValueError:  # Python's cap on the digits of an integer it converts
-        raise _too_long_a_number(chunk, name) from None
-    try:
-        return yaml.load("\n".join(chunk.lines) + "\n", Loader=yaml.CSafeLoader)
-    except ValueError:  # the same cap, in PyYAML's integer constructor
-        raise _too_long_a_number(chunk, name) from None
+        return _parsed(chunk)
+    except RecursionError:
+        raise InventoryError(name, f"{chunk.where}, line {chunk.first_line}", f"not valid YAML ({TOO_DEEP})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         last = chunk.first_line + len(chunk.lines) - 1  # an unexpected end is on the last line, not after it
@@ -320,8 +317,12 @@ def _load_chunk(chunk: Chunk, name: str) -> Any:
         raise InventoryError(name, f"{chunk.where}, line {line}", f"not valid YAML ({problem})") from None
 
 
-def _too_long_a_number(chunk: Chunk, name: str) -> InventoryError:
-    return InventoryError(name, f"{chunk.where}, line {chunk.first_line}", f"not valid YAML ({TOO_MANY_DIGITS})")
+def _parsed(chunk: Chunk) -> Any:
+    """The chunk's value: by the fast reader where it reads it, else by libyaml."""
+    try:
+        return load_block(chunk.lines)
+    except OutsideSubsetError:
+        return yaml.load("\n".join(chunk.lines) + "\n", Loader=CaptureLoader)
 
 
 def _is_separator(line: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,18 @@ STR_TAG = "tag:yaml.org,2002:str"
 
 class OutsideSubsetError(Exception):
     """The text uses YAML this reader does not handle; PyYAML must read it."""
+
+
+MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+"""Python's cap on the digits of an integer it converts from or to decimal text (4,300 unless set)."""
+TOO_MANY_DIGITS = f"a number longer than the {MAX_INT_DIGITS:,} digits Python reads"
+_INT_BOUND = 10**MAX_INT_DIGITS
+
+
+def too_long(value: object) -> bool:
+    """Whether ``value`` is an integer Python could not write out in decimal (YAML's hexadecimal,
+    octal and binary forms are read past the cap, and fail only where they are printed)."""
+    return isinstance(value, int) and not -_INT_BOUND < value < _INT_BOUND
 
 
 _RESOLVERS: dict[str | None, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
@@ -60,9 +73,12 @@ def _typed(text: str) -> Any:
             if tag in ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml"):
                 raise OutsideSubsetError(text)
             try:
-                return _CONSTRUCT.construct_object(ScalarNode(tag, text), deep=True)
+                value = _CONSTRUCT.construct_object(ScalarNode(tag, text), deep=True)
             except (ValueError, TypeError, OverflowError):
                 raise OutsideSubsetError(text) from None  # PyYAML's own error, with its place, is wanted
+            if too_long(value):
+                raise OutsideSubsetError(text)  # the same
+            return value
     return text
 
 
@@ -182,8 +198,8 @@ class _Reader:
             content = line.lstrip(" ")
             if not content or content[0] == "#" or content.isspace():
                 self.lines.append(None)
-            elif content[0] == "\t":
-                raise OutsideSubsetError(line)
+            elif content[0] == "\t" or "\t" in content[len(content.rstrip()) :]:
+                raise OutsideSubsetError(line)  # a tab PyYAML may refuse, even trailing (``-\t``)
             else:
                 self.lines.append((len(line) - len(content), content.rstrip()))
         self.n = len(raw)

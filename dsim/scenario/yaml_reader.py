@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from dsim.errors import ScenarioError, quote
-from dsim.scenario.block_yaml import OutsideSubsetError, load_block
+from dsim.scenario.block_yaml import MAX_INT_DIGITS, TOO_MANY_DIGITS, OutsideSubsetError, load_block, too_long
 
 #: Flow collections (``[...]``, ``{...}``) nested deeper are refused while scanning: a scenario needs
 #: a few levels, and PyYAML's scanner slows down with the square of the depth.
@@ -69,16 +69,43 @@ class _StrictLoader(yaml.SafeLoader):
         return self.construct_document(node)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except yaml.YAMLError:
-            raise
-        # PyYAML's scalar constructors raise these on values their tag cannot read (!!float x, !!bool maybe).
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
-            words = _TAG_WORDS.get(node.tag, node.tag)
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{_node_text(node)} cannot be read as {words}", node.start_mark
-            ) from None
+        return placed_construct(super().construct_object, node, deep)
+
+
+def placed_construct(construct: Any, node: yaml.Node, deep: bool) -> Any:
+    """``construct(node, deep=deep)`` (a loader's ``construct_object``) whose every failure to read a
+    value by its tag is a ``ConstructorError`` at the node's place: PyYAML's scalar constructors raise
+    ``ValueError`` and the like on values their tag cannot read (``!!float x``, a month 13, a decimal
+    number past Python's digit cap), and a hexadecimal one past it is refused too (it fails only
+    where it is printed)."""
+    try:
+        value = construct(node, deep=deep)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        words = _TAG_WORDS.get(node.tag, node.tag)
+        why = f" ({TOO_MANY_DIGITS})" if _too_many_digits(node) else ""
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{_node_text(node)} cannot be read as {words}{why}", node.start_mark
+        ) from None
+    if too_long(value):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{_node_text(node)} cannot be read as a whole number ({TOO_MANY_DIGITS})", node.start_mark
+        )
+    return value
+
+
+def _too_many_digits(node: yaml.Node) -> bool:
+    """Whether an integer node's text is past Python's digit cap (what its ``ValueError`` means)."""
+    return node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > MAX_INT_DIGITS
+
+
+class CaptureLoader(yaml.CSafeLoader):
+    """libyaml's safe loader whose values its tags cannot read fail at their place
+    (:func:`placed_construct`), for cluster captures, where speed matters and nothing else does."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        return placed_construct(super().construct_object, node, deep)
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:

@@ -202,7 +202,8 @@ class Verdict:
     """``<namespace>/<pod>``."""
     accepted: bool
     message: str
-    """Envoy's error (its last lines) when rejected; empty when accepted."""
+    """Envoy's error (its last lines) when rejected, why there is no verdict when not answered;
+    empty when accepted."""
     answered: bool = True
     """Whether Envoy answered within :data:`TIMEOUT_S` (a config it had not finished reading is
     not accepted, but not rejected either)."""

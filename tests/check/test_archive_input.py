@@ -101,3 +101,17 @@ def test_a_dump_with_an_unknown_filter_keeps_the_resource(objects_cluster: Clust
     assert sized == {c.name: c.ByteSize() for c in config.clusters}
     assert dump.static_clusters == 1
     assert dump.sections == {"listeners", "clusters", "routes", "endpoints"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"configs": [], "x": ' + "9" * 5000 + "}", "a number longer than the 4,300 digits Python reads"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+    ids=["digits", "deep"],
+)
+def test_a_config_dump_python_cannot_read_is_refused_in_one_line(text: str, expected: str) -> None:
+    """Review finds: both ended ``dsim check`` in a traceback."""
+    with pytest.raises(ConfigDumpError, match=expected):
+        read_config_dump(text, "frontend-0/config_dump.json")

@@ -103,3 +103,16 @@ def test_not_a_byte_count() -> None:
     with pytest.raises(ValueError, match="byte count"):
         parse_byte_count("12kB")
     assert parse_line("CDS: PUSH for node:x.y resources:1 size:12kB") is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "CDS: PUSH request for node:a.b resources:" + "9" * 5000 + " size:24.9kB",
+        "CDS: PUSH request for node:a.b resources:22 size:" + "9" * 5000 + "B",
+        "CDS: PUSH request for node:a.b resources:22 size:" + "9" * 5000 + ".9kB",
+    ],
+)
+def test_a_count_no_istiod_prints_is_no_push_line(line: str) -> None:
+    """A review find: a count past Python's digit cap ended ``dsim check`` in a traceback."""
+    assert parse_line(line) is None

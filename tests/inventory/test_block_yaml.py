@@ -118,6 +118,13 @@ def test_an_empty_sequence_item_is_null(text: str) -> None:
     assert _agrees(text)
 
 
+@pytest.mark.parametrize("text", ["-\t\n- b\n", "a:\n- \t\n- b\n", "a: 1\t\n"])
+def test_a_trailing_tab_is_left_to_pyyaml(text: str) -> None:
+    """A review find: ``-`` and a tab was read as an empty item where PyYAML refuses the line."""
+    with pytest.raises(OutsideSubsetError):
+        load_block(text.splitlines())
+
+
 def test_refuses_what_it_does_not_read() -> None:
     for text in (
         "a: [1, 2]",

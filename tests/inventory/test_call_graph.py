@@ -158,3 +158,24 @@ def test_a_number_too_long_to_read_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DsimError, match="a number longer than the 4,300 digits Python reads"):
         read_call_graph(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"source_workload": '
+            '"cart", "source_workload_namespace": "shop", "destination_service": "charge.payments.svc.cluster.local"}'
+            ', "value": [1, ' + "1" + "0" * 400 + "]}]}}",
+            "expected a number",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+    ids=["past a float", "deep"],
+)
+def test_numbers_and_nesting_python_cannot_read_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    """Review finds: an integer past a float's range, and deep nesting, ended in a traceback."""
+    path = tmp_path / "graph.json"
+    path.write_text(text)
+    with pytest.raises(DsimError, match=expected):
+        read_call_graph(path)

@@ -477,8 +477,60 @@ def test_a_number_too_long_to_read_is_refused_in_one_line(
     assert main(["import", str(capture), "--out", str(tmp_path / "out.yaml")]) == 2
     error = capsys.readouterr().err
     assert "a number longer than the 4,300 digits Python reads" in error
-    assert len(error) < 300
+    assert len(error) < 400
     assert not (tmp_path / "out.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # Read past Python's cap (hexadecimal), so failing only where printed: refused where read.
+        (("port: 80", "port: 0x" + "f" * 5000), "cannot be read as a whole number (a number longer than"),
+        (("name: web", "name: 2020-13-45"), "'2020-13-45' cannot be read as a date"),
+        (("name: web", "name: " + "[" * 5000 + "]" * 5000), "not valid YAML"),
+    ],
+    ids=["hexadecimal", "bad date", "deep"],
+)
+def test_a_value_yaml_cannot_read_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], expected: str
+) -> None:
+    """Review finds: each of these ended in a traceback, or in the wrong message on the wrong line."""
+    text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": small_inventory()}, sort_keys=False)
+    assert change[0] in text
+    line = text[: text.index(change[0])].count("\n") + 1
+    capture = tmp_path / "capture.yaml"
+    capture.write_text(text.replace(change[0], change[1], 1))
+    assert main(["import", str(capture), "--out", str(tmp_path / "out.yaml")]) == 2
+    error = capsys.readouterr().err
+    assert expected in error
+    if change[1].startswith(("port", "name: 2")):  # a scalar's own line (deep nesting: its object's)
+        assert f"line {line}:" in error
+    assert len(error) < 400
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_deep_json_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    objects = small_inventory()
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}).replace(
+        '"spec": {', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "spec": {', 1
+    )
+    capture = tmp_path / "capture.json"
+    capture.write_text(text)
+    assert main(["import", str(capture), "--out", str(tmp_path / "out.yaml")]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+def test_a_mesh_config_yaml_cannot_read_is_refused_by_field() -> None:
+    mesh = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": "defaultConfig:\n  concurrency: 0x" + "f" * 5000 + "\n"},
+    }
+    with pytest.raises(InventoryError) as caught:
+        imported_from([*small_inventory(), mesh])
+    assert "data.mesh: not valid YAML (" in str(caught.value)
+    assert "a number longer than the 4,300 digits Python reads" in str(caught.value)
 
 
 def test_a_namespaced_object_without_its_namespace_is_refused_by_name() -> None:
