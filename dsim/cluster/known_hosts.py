@@ -17,12 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dsim.cluster.port80_hosts import HTTP_OR_SNIFFED
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import Cluster, service_fqdns
-from dsim.scenario.istio.rules import HTTP_PROTOCOLS
-
-WEB_PROTOCOLS = (*sorted(HTTP_PROTOCOLS), "auto")
-"""Port protocols whose virtual hosts join the shared ``"P"`` route configuration."""
 
 
 def entry_hosts_by_port(cluster: Cluster) -> dict[int, frozenset[str]]:
@@ -40,7 +37,7 @@ def _entry_hosts_by_port(cluster: Cluster) -> dict[int, frozenset[str]]:
     entry = services["entry"].to_numpy() >= 0
     ports = cluster.service_ports
     owner = ports["service"].to_numpy()
-    web = np.isin(ports["protocol"].astype(str).to_numpy(), WEB_PROTOCOLS) & entry[owner] & registry[owner]
+    web = np.isin(ports["protocol"].astype(str).to_numpy(), HTTP_OR_SNIFFED) & entry[owner] & registry[owner]
     found: dict[int, set[str]] = {}
     for service, number in zip(owner[web].tolist(), ports["port"].to_numpy()[web].tolist(), strict=True):
         found.setdefault(number, set()).add(hosts[service].lower())
