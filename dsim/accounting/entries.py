@@ -116,7 +116,9 @@ class EntryPrices:
     route (the route configuration it names, ``""`` for none), ``routed`` (how many of the host's
     listeners name that route), ``bytes`` per tracing class (``bytes_<tau>``), ``filter_chains``,
     ``additional``, and the route configuration's ``rds_bytes``, ``virtual_hosts``, ``domains`` and
-    route counts."""
+    route counts; ``holder``: the row is a Kubernetes Service's listener of that name
+    (:meth:`EntryIndex.service_listener_names`), priced with the Service, which the hosts' give
+    way to where a proxy sees it."""
 
 
 def _logged_entry_config(index: ClusterIndex, *args: Any, **kwargs: Any) -> EntryConfig:
@@ -357,9 +359,21 @@ def _shared_listeners(
 ) -> pd.DataFrame:
     """The rows of :attr:`EntryPrices.shared_listeners`: every own listener of the hosts that build a listener
     name some other host builds too (rare: those hosts are built again)."""
-    sharing = sorted({s for hosts in names.values() if len(hosts) > 1 for s in hosts})
+    holders = entry_index(index).service_listener_names(design, proxy)
+    sharing = sorted({s for name, hosts in names.items() if len(hosts) > 1 or name in holders for s in hosts})
     frame = _listener_rows(index, sharing, design, proxy, traces, objects, listener_policy).drop(columns="address")
-    return frame[frame["name"].map(lambda name: len(names[name]) > 1).astype(bool)].reset_index(drop=True)
+    frame = frame[frame["name"].map(lambda name: len(names[name]) > 1 or name in holders).astype(bool)]
+    # A Service's listener on an address an entry lists holds its name first (registry order):
+    # a row of its own, which costs nothing and is never dropped.
+    held_names = [name for name in names if name in holders]
+    held = pd.DataFrame(
+        {column: np.zeros(len(held_names), np.int64) for column in frame.columns}
+        | {"service": np.array([holders[name] for name in held_names], np.int64), "name": held_names}
+        | {"route": [""] * len(held_names)}
+    ).astype(frame.dtypes.to_dict())
+    frame["holder"] = False
+    held["holder"] = True
+    return pd.concat([held, frame], ignore_index=True)
 
 
 def _listener_rows(

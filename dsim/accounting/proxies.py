@@ -143,7 +143,7 @@ def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: 
         return {}
     rows = seen.who_pairs(np.unique(shared["service"].to_numpy())).merge(shared, on="service")
     rows = rows.sort_values(["who", "service"], kind="stable")
-    dropped = rows[rows.duplicated(["who", "name"])]
+    dropped = rows[rows.duplicated(["who", "name"]) & ~rows["holder"].to_numpy(bool)]
     mine = seen.who()
 
     def summed(values: np.ndarray | int, frame: pd.DataFrame = dropped) -> np.ndarray:

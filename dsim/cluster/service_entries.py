@@ -54,6 +54,23 @@ def registry_rows(hosts: Sequence[str], namespaces: Sequence[str]) -> list[int]:
     return sorted(found.values())
 
 
+def _listing_cluster_ips(services: pd.DataFrame, entries: Sequence[ServiceEntry]) -> int:
+    """How many of ``entries`` list a ClusterIP of ``services`` (the Kubernetes ones) as an address."""
+    written = [{ipaddress.ip_address(text) for _, text in entry_addresses(entry)} for entry in entries]
+    if not any(written):
+        return 0
+    v4 = services["vip4"].to_numpy()[services["has_ipv4"].to_numpy(bool)].tolist()
+    v6 = services[services["has_ipv6"].to_numpy(bool)]
+    taken = {
+        *(ipaddress.IPv4Address(int(v)) for v in v4),
+        *(
+            ipaddress.IPv6Address((int(hi) << 64) | int(lo))
+            for hi, lo in zip(v6["vip6_hi"], v6["vip6_lo"], strict=True)
+        ),
+    }
+    return sum(1 for addresses in written if addresses & taken)
+
+
 def entry_addresses(entry: ServiceEntry) -> tuple[tuple[IpFamily, str], ...]:
     """The entry's addresses that are single IPs (a full-length prefix is one), family and text."""
     found: list[tuple[IpFamily, str]] = []
@@ -195,6 +212,11 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             ] += 1
 
     services = tables["services"][list(SCHEMA["services"])]
+    if listing := _listing_cluster_ips(services, entries):
+        notes[
+            "ServiceEntry listing a Service's ClusterIP among its addresses: the Service keeps its listener "
+            "and domain on that address where a proxy sees it (docs/istio-objects.md 3.4)"
+        ] += listing
     halves = [split_ipv6(int(str(r["vip6"]))) for r in rows]
     new = make_table(
         "services",

@@ -113,7 +113,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     meshed = every_endpoint_meshed(index.cluster)
     taken_names = taken_service_names(index.cluster)
     wildcard: list[WildcardChain] = []
-    entry_listeners: set[str] = set()  # ServiceEntry hosts' own listeners' names, as they are built
+    # The names of the listeners on addresses, as they are built: Services' (which come first in the
+    # registry) and ServiceEntry hosts' own; a later host's listener of a name taken is not built.
+    address_listeners: set[str] = set()
     # Bound egress port listeners by (address, port), and the "P" route configurations their HTTP ones name.
     bound_listeners: dict[tuple[str, int], listener_pb2.Listener] = {}
     bound_routes: set[tuple[int, str]] = set()
@@ -329,7 +331,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             built = entry_of(svc)
             out_clusters.extend(built.clusters)
             out_endpoints.extend(built.endpoints)
-            own_listeners, own_routes = kept_parts(built, entry_listeners)
+            own_listeners, own_routes = kept_parts(built, address_listeners)
             out_listeners.extend(own_listeners)
             out_routes.extend(own_routes)
             opened.update((port_number, suffix) for port_number, suffix, _ in built.http)
@@ -348,7 +350,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                 elif kind == "http":  # the shared "P" listener
                     opened.add((port.port, copy.route_suffix))
                 else:
-                    out_listeners.append(service_listener(svc, copy, copy.bind, port, kind, by, bound=False))
+                    built_listener = service_listener(svc, copy, copy.bind, port, kind, by, bound=False)
+                    address_listeners.add(built_listener.name)
+                    out_listeners.append(built_listener)
             for port in svc.ports:  # a virtual host in "P" (riding along, for a sniffed port)
                 if port.kind not in ("http", "auto") or not plan.has_vhost(svc.index, port.port):
                     continue

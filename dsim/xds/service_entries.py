@@ -44,7 +44,7 @@ from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
-from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, ProxyFacts
+from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, OutboundCopy, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
 from dsim.scenario.istio.destination_rule import LoadBalancerSettings, Subset
@@ -57,7 +57,7 @@ from dsim.xds.common import metadata, outbound_chain, socket_address, tcp_filter
 from dsim.xds.failover import ProxyLocality, localised, locality_rule
 from dsim.xds.listeners import Tracing
 from dsim.xds.mesh_objects import ObjectView
-from dsim.xds.names import cluster_name, sni, spiffe_id
+from dsim.xds.names import cluster_name, listener_name, sni, spiffe_id
 from dsim.xds.policy import mesh_context_alone, passthrough
 from dsim.xds.view import CLUSTER_ID, ClusterIndex, PortView
 
@@ -188,26 +188,62 @@ class EntryIndex:
         names = (f"{host}.", *short_names(host, proxy_namespace, domain))
         return names, frozenset(a for a in names if a == "*" or a.lower() in known)
 
+    @functools.cached_property
+    def address_services(self) -> tuple[int, ...]:
+        """The Kubernetes Services whose ClusterIP some entry lists among its addresses, by row
+        (docs/istio-objects.md 3.4): they come first in the registry, so their listener on that
+        address and their virtual host's domain of it stand, and the entry's give way."""
+        listed = {text for s in self.services if s not in self.shadowed for _, text in self.view(s).facts.addresses}
+        if not listed:
+            return ()
+        index = self.index
+        return tuple(
+            service
+            for service, (vip4, vip6) in enumerate(zip(index.vip4, index.vip6, strict=True))
+            if not self.is_entry(service) and (vip4 in listed or vip6 in listed)
+        )
+
+    @instance_cache
+    def service_listener_names(self, design: Design, proxy: ProxyFacts) -> dict[str, int]:
+        """Listener name → the Service of :attr:`address_services` whose TCP or sniffed port builds it
+        on a ``proxy``-family sidecar under ``design`` (on its copy's bind, as the catch-all builds
+        it): an entry's own listener of that name is not built where the proxy sees the Service."""
+        names: dict[str, int] = {}
+        for service in self.address_services:
+            view = self.index.service(service)
+            for copy in design.outbound_copies(view.facts, proxy):
+                for port in view.ports:
+                    if port.kind != "http":
+                        names.setdefault(listener_name(copy.bind.address, port.port), service)
+        return names
+
     @instance_cache
     def address_domain_owners(self, design: Design, proxy: ProxyFacts) -> dict[tuple[int, str, str], int]:
         """(port, route suffix, address) → the host whose virtual host in ``"<port><suffix>"`` keeps
-        that address as a domain, where hosts share an address (several hosts of one entry, or
-        entries written with the same address): the first in the registry's order, for every proxy
-        and view alike. ``dedupeDomains`` keeps a domain in the first virtual host of the route
-        configuration holding it: a VirtualService's before the default ones, which
-        ``BuildSidecarVirtualHostWrapper`` walks in Go map order, a new draw at every push; dsim
-        does not follow the VirtualService's precedence, which would make the owner depend on the
-        viewer (docs/istio-objects.md 1.3)."""
+        that address as a domain, where hosts share an address (several hosts of one entry, entries
+        written with the same address, or a Service's ClusterIP an entry lists): the first in the
+        registry's order, Services before entries, for every proxy and view alike. ``dedupeDomains``
+        keeps a domain in the first virtual host of the route configuration holding it: a
+        VirtualService's before the default ones, which ``BuildSidecarVirtualHostWrapper`` walks in
+        Go map order, a new draw at every push; dsim does not follow the VirtualService's
+        precedence, which would make the owner depend on the viewer (docs/istio-objects.md 1.3)."""
         owners: dict[tuple[int, str, str], int] = {}
-        for service in self.services:
-            if service in self.shadowed:
-                continue
-            view = self.view(service)
-            web = [p.port for p in view.ports if entry_port_kind(p.protocol) in ("http", "auto")]
-            for copy in design.entry_copies(view.facts, proxy) if web else ():
+
+        def hold(service: int, web: Sequence[int], copies: Sequence[OutboundCopy | EntryCopy]) -> None:
+            for copy in copies if web else ():
                 for port in web:
                     for address in copy.domain_vips:
                         owners.setdefault((port, copy.route_suffix, address.lower()), service)
+
+        for service in self.address_services:
+            kubernetes = self.index.service(service)
+            web = [p.port for p in kubernetes.ports if p.kind in ("http", "auto")]
+            hold(service, web, design.outbound_copies(kubernetes.facts, proxy))
+        for service in self.services:
+            if service not in self.shadowed:
+                view = self.view(service)
+                web = [p.port for p in view.ports if entry_port_kind(p.protocol) in ("http", "auto")]
+                hold(service, web, design.entry_copies(view.facts, proxy))
         return owners
 
     @instance_cache
