@@ -42,6 +42,13 @@ def message_for(path: Path) -> str:
 
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
+        "empty service selector",
+        lambda d: d["services"][0].update(selector={}),
+        "services[0].selector: {} is no selector in Kubernetes (the Service's endpoints are then written by "
+        "hand, which dsim does not model), not one selecting every pod; give the labels it selects, or leave "
+        "selector out for {app: <name>}",
+    ),
+    (
         "bad family",
         lambda d: d["services"][0].update(ip_families=["IPv5"]),
         "services[0].ip_families[0]: 'IPv5' is not one of IPv4, IPv6",

@@ -47,7 +47,7 @@ def headless_entry(svc: Service, cluster_domain: str) -> ServiceEntry:
         ports=ports,
         location="MESH_INTERNAL",
         resolution="NONE",
-        # As a Service's: app=<name> unless written, and {} every pod of its namespace.
+        # As a Service's: app=<name> unless written (the scenario refuses {}, Kubernetes' "no selector").
         workload_selector=WorkloadSelector(
             labels=dict(svc.selector if svc.selector is not None else {"app": svc.name})
         ),

@@ -28,6 +28,7 @@ Everything else is counted by kind and reason in :attr:`Imported.counts`; nothin
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import ipaddress
 from collections import Counter, defaultdict
@@ -175,6 +176,8 @@ class _Inventory:
         self.controllers: dict[tuple[str, str, str], tuple[str, str] | None] = {}
         self.nodes: dict[str, kube.NodeRecord] = {}
         self.istio: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        self.created: dict[tuple[str, str, str], datetime.datetime] = {}
+        """(kind, namespace, name) of each Istio object taken → its creation time."""
         self.mesh: dict[str, Any] = {}
         self.mesh_config: dict[str, Any] = {}
         self.kubeadm_cidrs: dict[str, dict[str, str]] = {}
@@ -231,11 +234,7 @@ class _Inventory:
             self.skip(kind, "default/kubernetes (the API server)")
         elif kind in self.readers:
             if not field.namespace and kind not in CLUSTER_SCOPED:
-                raise field.fail(
-                    "metadata.namespace",
-                    "missing: a namespaced object needs its namespace, as `kubectl get -o yaml` writes it "
-                    "(a manifest without one is not a capture of the cluster)",
-                )
+                raise _missing_namespace(field)
             record = self.readers[kind](obj)
             if isinstance(record, kube.Skip):
                 self.skip(*record)
@@ -279,6 +278,8 @@ class _Inventory:
 
     def take_istio(self, obj: KubeObject, field: kube.Field, group: str, kind: str) -> None:
         if kind in MODELLED_ISTIO_KINDS and group == API_GROUP:
+            if not field.namespace:  # every Istio kind dsim reads is namespaced
+                raise _missing_namespace(field)
             clean = {
                 "apiVersion": obj.body.get("apiVersion"),
                 "kind": kind,
@@ -293,6 +294,7 @@ class _Inventory:
                     self.notes.append(f"refused: {e}")
                 return
             self.istio[kind].append((obj.origin, clean))
+            self.created[(kind, field.namespace, field.name)] = kube.creation_time(field)
             self.counts[(kind, IMPORTED)] += 1
         elif kind == "PeerAuthentication" and self.mesh_wide_mtls(field):
             self.counts[(kind, IMPORTED)] += 1
@@ -450,17 +452,24 @@ class _Assembler:
         if envoy:
             data["envoy"] = envoy
         annotated = [name for name, ns in self.inv.namespaces.items() if known(ns.traffic_annotation)]
-        entries = [obj["metadata"].get("namespace", "default") for _, obj in self.inv.istio.get("ServiceEntry", [])]
+        entries = [obj["metadata"]["namespace"] for _, obj in self.inv.istio.get("ServiceEntry", [])]
         self.inv.notes.extend(unmodelled_notes(annotated, entries))
         self.inv.notes.extend(self.alias_notes(services))
         for kind, key in _ISTIO_LISTS.items():
-            objects = sorted(self.inv.istio.get(kind, []), key=lambda item: _object_key(item[1]))
+            # The scenario's order stands for the creation order (docs/import.md 2).
+            objects = sorted(self.inv.istio.get(kind, []), key=functools.partial(self.creation_order, kind))
             if objects:
                 data[key] = [obj for _, obj in objects]
                 self.origins[key] = [origin for origin, _ in objects]
         imported = Imported(data, self.inv.counts, self.inv.notes)
         self.check(imported)
         return imported
+
+    def creation_order(self, kind: str, item: tuple[str, dict[str, Any]]) -> tuple[datetime.datetime, str, str]:
+        """Where an Istio object of ``kind`` stands among its kind: Istio's order
+        (``sortConfigByCreationTime``): by creation time, then name, then namespace."""
+        namespace, name = item[1]["metadata"]["namespace"], item[1]["metadata"]["name"]
+        return self.inv.created[(kind, namespace, name)], name, namespace
 
     def alias_notes(self, services: list[dict[str, Any]]) -> list[str]:
         """A note naming the ExternalName Services that alias a mesh host: Istio 1.30 adds their
@@ -580,7 +589,7 @@ class _Assembler:
     def namespaces(self) -> dict[str, bool]:
         """Every namespace the mesh's objects live in, with its injection default, by name."""
         used = {s.namespace for s in self.inv.services} | {p.namespace for p in self.inv.pods}
-        used |= {obj["metadata"].get("namespace", "default") for items in self.inv.istio.values() for _, obj in items}
+        used |= {obj["metadata"]["namespace"] for items in self.inv.istio.values() for _, obj in items}
         used |= set(self.inv.namespaces)
         return {
             name: bool(self.inv.namespaces[name].injection) if name in self.inv.namespaces else False
@@ -799,6 +808,9 @@ class _WorkloadNames:
         return name
 
 
-def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata", {})
-    return str(meta.get("namespace", "default")), str(meta.get("name", ""))
+def _missing_namespace(field: kube.Field) -> InventoryError:
+    return field.fail(
+        "metadata.namespace",
+        "missing: a namespaced object needs its namespace, as `kubectl get -o yaml` writes it "
+        "(a manifest without one is not a capture of the cluster)",
+    )

@@ -360,9 +360,10 @@ def _istio_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
         tuple(_as_written(obj, mesh.default_virtual_service_export_to) for obj in istio.virtual_services),
     )
     for kind, objects in enumerate(kinds):
-        plain = [_istio_object(obj) for obj in objects]
+        # Created in scenario order, the order Istio reads them in (docs/import.md 2).
+        plain = [_istio_object(obj, order) for order, obj in enumerate(objects)]
         if kind == 0:
-            plain += _subset_rules(cluster, {(obj.namespace, obj.name) for obj in objects})
+            plain += _subset_rules(cluster, {(obj.namespace, obj.name) for obj in objects}, len(objects))
         yield from sorted(plain, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
 
@@ -376,9 +377,9 @@ def _as_written(obj: Any, default: tuple[str, ...]) -> Any:
     return dataclasses.replace(obj, spec=dataclasses.replace(obj.spec, export_to=()))
 
 
-def _istio_object(obj: IstioObject) -> dict[str, Any]:
+def _istio_object(obj: IstioObject, order: int) -> dict[str, Any]:
     plain = as_kubernetes_object(obj)
-    plain["metadata"] = metadata(obj.KIND, obj.namespace, obj.name, generation=True)
+    plain["metadata"] = metadata(obj.KIND, obj.namespace, obj.name, generation=True, order=order)
     return plain
 
 
@@ -397,17 +398,18 @@ def _own_subsets(cluster: Cluster) -> dict[int, list[tuple[str, dict[str, str]]]
     return own
 
 
-def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]]) -> list[dict[str, Any]]:
+def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]], first: int) -> list[dict[str, Any]]:
     """A DestinationRule (named after its Service, or ``<name>-subsets`` if that is taken) for each
     Service whose subsets no DestinationRule in force holds. A Service that also has a rule keeps its
-    own subsets out of the export: a second rule for its host would be merged in an order the import
-    cannot promise. A Service's own subsets hold in every namespace: under a private
+    own subsets out of the export: a second rule for its host would be merged after the first, where
+    dsim holds the Service's own subsets beside it. They are created after the scenario's rules
+    (``first``: how many). A Service's own subsets hold in every namespace: under a private
     ``defaultDestinationRuleExportTo`` their rule says ``exportTo: ["*"]``."""
     ruled = set(cluster.base_rules["service"].tolist())
     private_by_default = rule_private_by_default(cluster.scenario.mesh)
     hosts = cluster.service_hosts()
     namespaces = cluster.namespaces["name"].to_numpy()[cluster.services["namespace"].to_numpy()]
-    out = []
+    out: list[dict[str, Any]] = []
     for service, subsets in sorted(_own_subsets(cluster).items()):
         if service in ruled:
             continue
@@ -424,7 +426,7 @@ def _subset_rules(cluster: Cluster, taken: set[tuple[str, str]]) -> list[dict[st
             {
                 "apiVersion": "networking.istio.io/v1",
                 "kind": "DestinationRule",
-                "metadata": metadata("DestinationRule", namespace, name, generation=True),
+                "metadata": metadata("DestinationRule", namespace, name, generation=True, order=first + len(out)),
                 "spec": spec,
             }
         )

@@ -53,11 +53,14 @@ def metadata(
     owner: dict[str, Any] | None = None,
     generate_name: str = "",
     generation: bool = False,
+    order: int | None = None,
 ) -> dict[str, Any]:
     """An object's ``metadata`` in ObjectMeta's field order (what ``-o json`` prints; YAML sorts keys).
 
     ``namespace`` empty: a cluster-scoped object. ``owner``: one ``ownerReferences`` entry
     (:func:`owner_reference`). ``generation``: the object has a spec the API server versions.
+    ``order``: its place among the objects of its kind, which its creation time keeps (else the time
+    is drawn from the hash).
     """
     digest = _digest(kind, namespace, name)
     meta: dict[str, Any] = {"name": name}
@@ -69,7 +72,10 @@ def metadata(
     meta["resourceVersion"] = str(1000 + int.from_bytes(digest[:4]) % 9_000_000)
     if generation:
         meta["generation"] = 1
-    created = _EPOCH + datetime.timedelta(seconds=int.from_bytes(digest[4:8]) % _WINDOW_S)
+    # An object whose place among its kind matters (an Istio object: Istio orders them by creation
+    # time) was created ``order`` seconds after the epoch, so the times keep the scenario's order.
+    offset = order if order is not None else int.from_bytes(digest[4:8]) % _WINDOW_S
+    created = _EPOCH + datetime.timedelta(seconds=offset)
     meta["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     if labels:
         meta["labels"] = labels

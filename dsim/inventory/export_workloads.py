@@ -438,5 +438,6 @@ def explicit_rows(cluster: Cluster) -> dict[int, Service]:
 
 
 def explicit_selector(service: Service) -> dict[str, str]:
-    """A resolved explicit Service's selector (``app: <name>`` unless written; ``{}`` selects all)."""
+    """A resolved explicit Service's selector (``app: <name>`` unless written; never ``{}``, which the
+    scenario refuses: Kubernetes reads it as no selector)."""
     return dict(service.selector) if service.selector is not None else {"app": service.name}

@@ -11,6 +11,7 @@ object and the field. Objects that are well formed but outside what dsim models 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -89,6 +90,13 @@ class Field:
             raise self.fail(path, f"expected {_article(names)} (got {quote(value)})")
         return value
 
+    def typed(self, path: str, value: Any, expect: type) -> Any:
+        """``value``, read at ``path`` inside an item of a list: None where absent, else of type
+        ``expect`` (a wrong type is refused, never read as absent)."""
+        if value is None or (isinstance(value, expect) and not (isinstance(value, bool) and expect is not bool)):
+            return value
+        raise self.fail(path, f"expected {_article(expect.__name__)} (got {quote(value)})")
+
     def mapping(self, path: str) -> dict[str, str]:
         """A string map (labels, annotations, selector); an absent one is empty."""
         value = self.get(path, {}, expect=dict)
@@ -99,6 +107,26 @@ class Field:
 
     def items(self, path: str) -> list[Any]:
         return list(self.get(path, [], expect=list))
+
+
+NEVER = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+"""The creation time of an object that gives none (Go's zero time, which sorts first)."""
+
+
+def creation_time(f: Field) -> datetime.datetime:
+    """The object's ``metadata.creationTimestamp`` (RFC 3339; YAML may have read it as a time
+    already), :data:`NEVER` where it has none. Istio orders the objects of a kind by it."""
+    value = f.get("metadata.creationTimestamp")
+    if value is None:
+        return NEVER
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime.datetime):
+        raise f.fail("metadata.creationTimestamp", "expected an RFC 3339 time such as '2026-01-01T00:00:00Z'")
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
 
 
 def _article(noun: str) -> str:
@@ -244,7 +272,7 @@ def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
         traffic_distribution=f.get("spec.trafficDistribution"),
         traffic_annotation=annotations.get(TRAFFIC_DISTRIBUTION),
         publish_not_ready=f.get("spec.publishNotReadyAddresses", False, expect=bool),
-        node_local=f.get("spec.internalTrafficPolicy") == "Local",
+        node_local=f.get("spec.internalTrafficPolicy", expect=str) == "Local",
         headless=headless,
     )
 
@@ -274,8 +302,8 @@ def _service_ports(f: Field) -> tuple[tuple[PortRecord, ...], tuple[str, ...]]:
             raise f.fail(f"{path}.targetPort", f"expected a port number or name (got {quote(target)})")
         if isinstance(target, int) and not 1 <= target <= 65535:
             raise f.fail(f"{path}.targetPort", f"expected a port number from 1 to 65535 (got {target})")
-        declared = raw.get("appProtocol")
-        read = declared if isinstance(declared, str) and declared else None
+        declared = f.typed(f"{path}.appProtocol", raw.get("appProtocol"), str)
+        read = declared or None
         if names_udp(name if read is None else read):
             skipped.append(f"{transport}, UDP by its {'name' if read is None else 'appProtocol'} {UDP_LEFT_OUT}")
             continue
@@ -354,10 +382,10 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
         ):
             raise f.fail(f"{path}.addresses", "expected a list of one address")
         address, family = ip_family(f, f"{path}.addresses[0]", endpoint["addresses"][0], address_type)
-        conditions = endpoint.get("conditions")
+        conditions = f.typed(f"{path}.conditions", endpoint.get("conditions"), dict) or {}
         # An unset condition means ready (discovery.k8s.io/v1).
-        ready = not isinstance(conditions, dict) or conditions.get("ready") is not False
-        terminating = isinstance(conditions, dict) and conditions.get("terminating") is True
+        ready = f.typed(f"{path}.conditions.ready", conditions.get("ready"), bool) is not False
+        terminating = f.typed(f"{path}.conditions.terminating", conditions.get("terminating"), bool) is True
         pod = _pod_ref(endpoint.get("targetRef"))
         out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, terminating))
     ports = tuple(
@@ -416,10 +444,10 @@ class PodRecord:
 
 def read_pod(obj: KubeObject) -> PodRecord | Skip:
     f = Field(obj)
-    phase = f.get("status.phase", "Running")
+    phase = f.get("status.phase", "Running", expect=str)
     if phase in ("Succeeded", "Failed"):
         return Skip("Pod", f"finished ({phase}): not an endpoint, no proxy")
-    if f.get("spec.hostNetwork") is True:
+    if f.get("spec.hostNetwork", expect=bool) is True:
         return Skip("Pod", "host network (the node's address; no sidecar is injected)")
     texts = [entry.get("ip") if isinstance(entry, dict) else entry for entry in f.items("status.podIPs")]
     if not texts and f.get("status.podIP"):

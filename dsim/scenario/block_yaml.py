@@ -191,8 +191,10 @@ def _checked_key(text: str) -> str:
 class _Reader:
     """One document's lines, read top-down; ``lines[i]`` is (indent, content) or None when blank."""
 
-    def __init__(self, raw: list[str]) -> None:
+    def __init__(self, raw: list[str], *, terminated: bool = True) -> None:
         self.raw = raw
+        self.terminated = terminated
+        """Whether the document's last line ends in a line break (a file's may not)."""
         self.lines: list[tuple[int, str] | None] = []
         for line in raw:
             content = line.lstrip(" ")
@@ -309,14 +311,18 @@ class _Reader:
         if any("\t" in line[:1] for line in body):
             raise OutsideSubsetError(header)
         text = "\n".join(body)
-        return (text + "\n" if style == "|" else text), self.next_line(end)
+        # ``|`` keeps the line break after the block's last line: none where that is the document's
+        # last line and the document ends without one.
+        breaks = self.terminated or start + len(body) < self.n
+        return (text + "\n" if style == "|" and breaks else text), self.next_line(end)
 
 
-def load_block(lines: list[str]) -> Any:
-    """One YAML document from its lines (no ``---``), as ``yaml.safe_load`` reads it.
+def load_block(lines: list[str], *, terminated: bool = True) -> Any:
+    """One YAML document from its lines (no ``---``), as ``yaml.safe_load`` reads it (``terminated``:
+    the last line ends in a line break, as every line of a stream's chunk does).
 
     Raises :class:`OutsideSubsetError` when the text leaves kubectl's corner of YAML."""
-    reader = _Reader(lines)
+    reader = _Reader(lines, terminated=terminated)
     start = reader.next_line(0)
     if start >= reader.n:
         return None

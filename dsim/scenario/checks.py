@@ -301,6 +301,13 @@ class _Checker:
             self.families(join(path, "ip_families"), svc.ip_families, nets, "service")
             if svc.headless:
                 self.headless(path, svc)
+            if svc.selector == {}:
+                self.fail(
+                    join(path, "selector"),
+                    "{} is no selector in Kubernetes (the Service's endpoints are then written by hand, which "
+                    "dsim does not model), not one selecting every pod; give the labels it selects, or leave "
+                    "selector out for {app: <name>}",
+                )
             if svc.cluster_ips and len(svc.cluster_ips) != len(svc.ip_families):
                 self.fail(
                     join(path, "cluster_ips"),

@@ -244,7 +244,8 @@ class Service:
     ports: tuple[ServicePort, ...] = ()
     """Its ports."""
     selector: Labels | None = None
-    """Pod labels it selects in its namespace; defaults to ``{app: <name>}``."""
+    """Pod labels it selects in its namespace; defaults to ``{app: <name>}``. ``{}`` is refused: Kubernetes
+    reads it as no selector (endpoints written by hand), not as every pod."""
     subsets: tuple[Subset, ...] = ()
     """DestinationRule subsets; each adds one outbound cluster per port."""
     export_to: tuple[str, ...] = ()

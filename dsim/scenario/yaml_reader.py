@@ -193,7 +193,7 @@ def _read_fast(text: str) -> Any:
     if yaml.reader.Reader.NON_PRINTABLE.search(text) or any(c in text for c in _OTHER_LINE_BREAKS):
         return NOT_PLAIN
     try:
-        return load_block(text.splitlines())
+        return load_block(text.splitlines(), terminated=text.endswith(("\n", "\r")))
     except (OutsideSubsetError, RecursionError):
         return NOT_PLAIN
 

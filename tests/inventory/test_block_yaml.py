@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dsim.inventory.read import yaml_chunks
 from dsim.scenario.block_yaml import OutsideSubsetError, dump_block, load_block
+from dsim.scenario.yaml_reader import parse_yaml
 from tests.conftest import DATA, SCENARIOS
 
 # Text as Kubernetes objects carry it: names, addresses, URLs, JSON in annotations, odd punctuation.
@@ -35,7 +36,7 @@ def _agrees(text: str) -> bool:
     """Whether the fast reader read ``text`` (True) or left it to PyYAML (False); a wrong answer fails."""
     expected = yaml.load(text, Loader=yaml.CSafeLoader)
     try:
-        got = load_block(text.splitlines())
+        got = load_block(text.splitlines(), terminated=text.endswith("\n"))
     except OutsideSubsetError:
         return False
     assert got == expected, text
@@ -116,6 +117,25 @@ def test_an_empty_sequence_item_is_null(text: str) -> None:
     """A fuzzing find: ``-`` with nothing after it, followed by ``-`` at its indent, read as a list
     holding the next items where PyYAML reads null and then the next item."""
     assert _agrees(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: |\n  x\n  y",  # the document's last line without a line break: none kept
+        "a: |\n  x\n  y\n",
+        "a: |\n  x\n\n",  # blank lines after it: the block's own break stays
+        "a: |\n  x\n  ",
+        "a: |-\n  x",
+        "a:\n- |\n  x",
+        "a: |\n  x\nb: 1",  # not the last line: its break stays
+    ],
+)
+def test_a_literal_block_at_the_end_keeps_a_line_break_only_where_one_is_written(text: str) -> None:
+    """A fuzzing find: ``|`` on the last line of a file without a final line break was read with one
+    (clipping keeps the last line's break, and there is none), where PyYAML reads none."""
+    assert _agrees(text)
+    assert parse_yaml(text, "scenario.yaml") == yaml.safe_load(text)
 
 
 @pytest.mark.parametrize("text", ["-\t\n- b\n", "a:\n- \t\n- b\n", "a: 1\t\n"])

@@ -541,6 +541,20 @@ def test_a_namespaced_object_without_its_namespace_is_refused_by_name() -> None:
     assert f"Service {objects[1]['metadata']['name']}: metadata.namespace: missing" in str(caught.value)
 
 
+def test_an_istio_object_without_its_namespace_is_refused_not_put_in_default() -> None:
+    rule = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "pool"},
+        "spec": {"host": "*.local", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 5}}}},
+    }
+    with pytest.raises(InventoryError) as caught:
+        imported_from([*small_inventory(), rule])
+    assert "DestinationRule pool: metadata.namespace: missing" in str(caught.value)
+    placed = imported_from([*small_inventory(), {**rule, "metadata": {"name": "pool", "namespace": "default"}}])
+    assert [r["metadata"] for r in placed.scenario["destination_rules"]] == [{"name": "pool", "namespace": "default"}]
+
+
 def test_an_empty_capture_or_a_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
