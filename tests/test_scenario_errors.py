@@ -42,6 +42,18 @@ def message_for(path: Path) -> str:
 
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
+        "service port name Kubernetes refuses",
+        lambda d: d["services"][0]["ports"][0].update(name="HTTP_Weird!"),
+        "services[0].ports[0].name: 'HTTP_Weird!' is not a valid name (lowercase letters, digits and '-', "
+        "starting with a letter or digit and ending with a letter or digit, at most 63 characters)",
+    ),
+    (
+        "service name starting with a digit",
+        lambda d: d["services"][1].update(name="12"),
+        "services[1].name: '12' is not a valid name (lowercase letters, digits and '-', starting with a "
+        "letter and ending with a letter or digit, at most 63 characters)",
+    ),
+    (
         "empty service selector",
         lambda d: d["services"][0].update(selector={}),
         "services[0].selector: {} is no selector in Kubernetes (the Service's endpoints are then written by "
@@ -109,7 +121,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "invalid name",
         lambda d: d["services"][0].update(name="Web_Server"),
         "services[0].name: 'Web_Server' is not a valid name (lowercase letters, digits and '-', "
-        "starting and ending with a letter or digit, at most 63 characters)",
+        "starting with a letter and ending with a letter or digit, at most 63 characters)",
     ),
     (
         "unknown design",
@@ -261,7 +273,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     (
         "a detected protocol on a port Istio never sniffs",
-        lambda d: d["services"][1]["ports"].append({"port": 3306, "protocol": "auto"}),
+        lambda d: d["services"][1]["ports"].append({"port": 3306, "name": "db", "protocol": "auto"}),
         "services[1].ports[1].protocol: 'auto' (detected) is not possible on port 3306: Istio never sniffs "
         "ports 25, 53, 3306, 27017, and reads a Kubernetes port there whose name names no protocol as TCP; "
         "expected another protocol (TCP is what Istio makes of it)",

@@ -465,11 +465,17 @@ class _Assembler:
         self.check(imported)
         return imported
 
-    def creation_order(self, kind: str, item: tuple[str, dict[str, Any]]) -> tuple[datetime.datetime, str, str]:
+    def creation_order(self, kind: str, item: tuple[str, dict[str, Any]]) -> tuple[datetime.datetime, str, str, str]:
         """Where an Istio object of ``kind`` stands among its kind: Istio's order
-        (``sortConfigByCreationTime``): by creation time, then name, then namespace."""
+        (``sortConfigByCreationTime``): by creation time, then name, then namespace. A ServiceEntry's
+        hosts join the registry's services, which go by creation time, then hostname, then namespace
+        (``SortServicesByCreationTime``): entries of one second go by their first host *(the hosts of
+        two such entries interleave there; dsim keeps each entry's together)*."""
         namespace, name = item[1]["metadata"]["namespace"], item[1]["metadata"]["name"]
-        return self.inv.created[(kind, namespace, name)], name, namespace
+        created = self.inv.created[(kind, namespace, name)]
+        if kind == "ServiceEntry":
+            return created, min(item[1]["spec"]["hosts"], default=""), namespace, name
+        return created, name, namespace, ""
 
     def alias_notes(self, services: list[dict[str, Any]]) -> list[str]:
         """A note naming the ExternalName Services that alias a mesh host: Istio 1.30 adds their

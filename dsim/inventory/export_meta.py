@@ -73,8 +73,9 @@ def metadata(
     if generation:
         meta["generation"] = 1
     # An object whose place among its kind matters (an Istio object: Istio orders them by creation
-    # time) was created ``order`` seconds after the epoch, so the times keep the scenario's order.
-    offset = order if order is not None else int.from_bytes(digest[4:8]) % _WINDOW_S
+    # time) was created ``order`` seconds after every other object, so the times keep the scenario's
+    # order and the Services (first in dsim's registry) are older than the ServiceEntries.
+    offset = _WINDOW_S + order if order is not None else int.from_bytes(digest[4:8]) % _WINDOW_S
     created = _EPOCH + datetime.timedelta(seconds=offset)
     meta["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     if labels:

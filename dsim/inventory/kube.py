@@ -386,14 +386,16 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
         # An unset condition means ready (discovery.k8s.io/v1).
         ready = f.typed(f"{path}.conditions.ready", conditions.get("ready"), bool) is not False
         terminating = f.typed(f"{path}.conditions.terminating", conditions.get("terminating"), bool) is True
-        pod = _pod_ref(endpoint.get("targetRef"))
+        pod = _pod_ref(f, f"{path}.targetRef", endpoint.get("targetRef"))
         out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, terminating))
-    ports = tuple(
-        (str(p.get("name") or ""), p["port"])
-        for p in f.items("ports")
-        if isinstance(p, dict) and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool)
-    )
-    return SliceRecord(f.namespace, service, tuple(out), ports)
+    ports = []
+    for k, port in enumerate(f.items("ports")):
+        if not isinstance(port, dict):
+            raise f.fail(f"ports[{k}]", f"expected a port (got {quote(port)})")
+        number = f.typed(f"ports[{k}].port", port.get("port"), int)
+        if number is not None:  # no number: every port (discovery.k8s.io/v1), which names none
+            ports.append((str(f.typed(f"ports[{k}].name", port.get("name"), str) or ""), number))
+    return SliceRecord(f.namespace, service, tuple(out), tuple(ports))
 
 
 def read_endpoints(obj: KubeObject) -> list[EndpointRecord]:
@@ -401,19 +403,22 @@ def read_endpoints(obj: KubeObject) -> list[EndpointRecord]:
     f = Field(obj)
     out = []
     for s, subset in enumerate(f.items("subsets")):
+        if not isinstance(subset, dict):
+            raise f.fail(f"subsets[{s}]", f"expected a subset (got {quote(subset)})")
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
-            entries = subset.get(key) if isinstance(subset, dict) else None
-            for k, entry in enumerate(entries if isinstance(entries, list) else []):
-                path = f"subsets[{s}].{key}[{k}].ip"
+            for k, entry in enumerate(f.typed(f"subsets[{s}].{key}", subset.get(key), list) or []):
+                path = f"subsets[{s}].{key}[{k}]"
                 ip = entry.get("ip") if isinstance(entry, dict) else entry
-                address, family = ip_family(f, path, ip)
-                pod = _pod_ref(entry.get("targetRef")) if isinstance(entry, dict) else None
+                address, family = ip_family(f, f"{path}.ip", ip)
+                pod = _pod_ref(f, f"{path}.targetRef", entry.get("targetRef")) if isinstance(entry, dict) else None
                 out.append(EndpointRecord(f.namespace, f.name, address, family, ready, pod))
     return out
 
 
-def _pod_ref(ref: Any) -> str | None:
-    if isinstance(ref, dict) and ref.get("kind") == "Pod" and isinstance(ref.get("name"), str):
+def _pod_ref(f: Field, path: str, ref: Any) -> str | None:
+    """The pod an endpoint's ``targetRef`` names (None: none, or not a pod)."""
+    ref = f.typed(path, ref, dict)
+    if ref is not None and ref.get("kind") == "Pod" and isinstance(ref.get("name"), str):
         return str(ref["name"])
     return None
 
@@ -485,9 +490,10 @@ def _has_sidecar(f: Field, labels: Mapping[str, str]) -> bool | None:
 
 
 def _pod_ready(f: Field) -> bool:
-    for condition in f.items("status.conditions"):
+    for k, condition in enumerate(f.items("status.conditions")):
         if isinstance(condition, dict) and condition.get("type") == "Ready":
-            return condition.get("status") == "True"
+            # "True", "False" or "Unknown": text (a YAML True unquoted would be read as not ready).
+            return f.typed(f"status.conditions[{k}].status", condition.get("status"), str) == "True"
     return f.get("status.phase", "Running") == "Running"
 
 

@@ -289,7 +289,9 @@ class ConfigModel:
         # route group a proxy sees, that group's route configuration and listener stay counted
         # (a few hundred bytes): route groups are not re-derived under churn. For the same reason a
         # service's sniffed ports' virtual hosts in a shared "P" are added and removed for every
-        # proxy that sees it, open "P" or not (docs/istio-objects.md 1.2).
+        # proxy that sees it, open "P" or not (docs/istio-objects.md 1.2). Nor is it re-derived which
+        # of two services' listeners on one address a proxy gets: deleting the one holding it does
+        # not bring the other's back, nor does deleting the other take less (3.4).
         self._changing()
         if self.alive[service]:
             self._add(service, -1)

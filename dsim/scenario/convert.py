@@ -71,16 +71,24 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 @dataclasses.dataclass(frozen=True)
 class DnsLabel:
-    """Constraint: a Kubernetes object name (RFC 1123 label: lowercase, digits, '-', <= 63)."""
+    """Constraint: a Kubernetes object name (RFC 1123 label: lowercase, digits, '-', <= 63).
+    ``letter_first``: an RFC 1035 label, as a Service's name is (Kubernetes' ``ValidateServiceName``);
+    ``empty``: the empty text too (a Service port's name, needed only beside other ports)."""
+
+    letter_first: bool = False
+    empty: bool = False
 
     def problem(self, value: Any) -> str | None:
-        if len(value) <= 63 and _DNS_LABEL.match(value):
+        if value == "" and self.empty:
+            return None
+        if len(value) <= 63 and _DNS_LABEL.match(value) and not (self.letter_first and not value[0].isalpha()):
             return None
         if len(value) > 63:
             return f"{quote(value)} is not a valid name: at most 63 characters"
+        start = "starting with a letter" if self.letter_first else "starting with a letter or digit"
         return (
             f"{quote(value)} is not a valid name (lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters)"
+            f"{start} and ending with a letter or digit, at most 63 characters)"
         )
 
 

@@ -209,8 +209,9 @@ class ServicePort:
 
     port: PortNumber
     """The service port clients connect to."""
-    name: LabelValue = ""
-    """Port name; Istio derives the protocol from its prefix (``http-``, ``tcp-``, ``grpc-``, ...)."""
+    name: Annotated[str, DnsLabel(empty=True)] = ""
+    """Port name; Istio derives the protocol from its prefix (``http-``, ``tcp-``, ``grpc-``, ...).
+    An RFC 1123 label, as Kubernetes requires of a Service port's name."""
     target_port: PortNumber | None = None
     """The container port; defaults to ``port``."""
     protocol: Protocol | None = None
@@ -233,8 +234,8 @@ class Subset:
 class Service:
     """A Kubernetes Service written out explicitly."""
 
-    name: Name
-    """Service name."""
+    name: Annotated[str, DnsLabel(letter_first=True)]
+    """Service name: an RFC 1035 label (starting with a letter), as Kubernetes requires."""
     namespace: Name
     """Namespace it lives in (must be declared under ``namespaces``)."""
     ip_families: tuple[IpFamily, ...] = ("IPv4",)

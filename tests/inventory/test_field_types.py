@@ -38,7 +38,38 @@ def _pod(edit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
     return objects
 
 
+def _endpoints(addresses: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}]}],
+    }
+
+
+def _sliced(edit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+    found = _slice({"ready": True})
+    edit(found)
+    return [*small_inventory(), found]
+
+
 CASES: dict[str, tuple[list[dict[str, Any]], str]] = {
+    "Ready status": (
+        _pod(lambda p: p["status"]["conditions"][0].update(status=True)),
+        "status.conditions[0].status: expected a str (got True)",
+    ),
+    "Endpoints addresses": (
+        [*small_inventory(), _endpoints("10.244.0.5")],
+        "Endpoints shop/web: subsets[0].addresses: expected a list (got '10.244.0.5')",
+    ),
+    "slice port": (
+        _sliced(lambda s: s["ports"][0].update(port="8080")),
+        "EndpointSlice shop/web-abc: ports[0].port: expected an int (got '8080')",
+    ),
+    "targetRef": (
+        _sliced(lambda s: s["endpoints"][0].update(targetRef="web-5d8f7-aaaaa")),
+        "EndpointSlice shop/web-abc: endpoints[0].targetRef: expected a dict (got 'web-5d8f7-aaaaa')",
+    ),
     "appProtocol": (
         _service(lambda s: s["spec"]["ports"][0].update(appProtocol=5)),
         "Service shop/web: spec.ports[0].appProtocol: expected a str (got 5)",
@@ -87,5 +118,7 @@ def test_the_same_fields_well_typed_or_absent_are_read() -> None:
     unset = _slice(None)
     unset["metadata"]["name"] = "web-def"
     unset["endpoints"][0]["addresses"] = ["10.244.0.6"]
-    imported = imported_from([*objects, ready, unset])
+    unset["ports"].append({"name": "any", "port": None})  # no number: every port
+    legacy = _endpoints([{"ip": "10.244.0.7", "targetRef": {"kind": "Pod", "name": "web-5d8f7-ccccc"}}])
+    imported = imported_from([*objects, ready, unset, legacy])
     assert [s["name"] for s in imported.scenario["services"]] == ["web"]

@@ -102,3 +102,30 @@ def test_an_export_imports_back_in_the_scenario_s_order(tmp_path: Path) -> None:
     for cluster in (original, back):
         found = next(c for c in config_of(cluster, "shop/web").clusters if c.name == WEB_CLUSTER)
         assert found.circuit_breakers.thresholds[0].max_connections.value == 5
+
+
+def _entry(name: str, host: str, created: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": name, "namespace": "shop", "creationTimestamp": created},
+        "spec": {
+            "hosts": [host],
+            "addresses": ["198.51.100.1"],
+            "ports": [{"number": 5000, "name": "tcp", "protocol": "TCP"}],
+            "resolution": "NONE",
+        },
+    }
+
+
+def test_entries_of_one_second_go_by_host_as_the_registry_sorts_them() -> None:
+    """``SortServicesByCreationTime`` orders the registry's services by creation time, then hostname:
+    of two entries applied in one second sharing an address, the one whose host sorts first keeps
+    the listener, whatever the entries' names."""
+    same = "2025-01-01T00:00:00Z"
+    objects = [_entry("alpha", "z.example.com", same), _entry("beta", "a.example.com", same)]
+    imported = imported_from([*small_inventory(), *objects])
+    assert [e["metadata"]["name"] for e in imported.scenario["service_entries"]] == ["beta", "alpha"]
+    later = [_entry("alpha", "z.example.com", same), _entry("beta", "a.example.com", "2025-01-01T00:00:01Z")]
+    imported = imported_from([*small_inventory(), *later])
+    assert [e["metadata"]["name"] for e in imported.scenario["service_entries"]] == ["alpha", "beta"]

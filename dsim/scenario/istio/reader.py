@@ -218,7 +218,8 @@ class ObjectMeta:
             "generateName",
             "selfLink",
         ),
-        "Kubernetes bookkeeping; no effect on the Envoy config dsim models",
+        "Kubernetes bookkeeping; no effect on the Envoy config dsim models (the list's order stands for "
+        "the creation order: dsim import writes objects in it)",
     )
 
 
