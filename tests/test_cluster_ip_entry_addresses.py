@@ -164,3 +164,18 @@ def test_the_run_notes_the_entry_listing_a_cluster_ip(mesh: Cluster) -> None:
     elsewhere = copy.deepcopy(SCENARIO)
     elsewhere["service_entries"][0]["spec"]["addresses"] = ["10.96.0.51", "fd00:10:96::51"]
     assert not any("ClusterIP" in note for note, _ in build_cluster(scenario_from_dict(elsewhere)).istio.notes)
+
+
+def test_a_service_exported_nowhere_holds_nothing() -> None:
+    """``exportTo: ~`` keeps a Service out of istiod's index: no proxy sees it, and the entry's
+    listener and domain on its ClusterIP stand everywhere."""
+    hidden = copy.deepcopy(SCENARIO)
+    hidden["services"][0]["export_to"] = ["~"]
+    cluster = build_cluster(scenario_from_dict(hidden))
+    for design in KEYED_ALIKE:
+        config = _config(cluster, WEB, design)
+        listeners = {listener.name: listener for listener in config.listeners}
+        assert ENTRY_TARGET in _tcp_target(listeners["10.96.0.50_5000"]), design
+        domains = [d for r in config.routes if r.name.split(".")[0] == "80" for v in r.virtual_hosts for d in v.domains]
+        assert "10.96.0.50" in domains, design
+    assert_exact_every_design(cluster)

@@ -78,6 +78,13 @@ def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: S
     return generate_sidecars(with_proxies, {ns: sorted(c) for ns, c in calls.items()}, params, path="dependencies")
 
 
+def kubernetes_service_exports(s: Scenario, name: str, namespace: str) -> frozenset[str] | None:
+    """The namespaces a Kubernetes Service is exported to (``None``: public), its own ``export_to``
+    or the mesh's default; empty where it says ``~``, which keeps it out of istiod's index."""
+    written = next((svc.export_to for svc in s.services if (svc.name, svc.namespace) == (name, namespace)), ())
+    return export_set(service_default(written, s.mesh.default_service_export_to), namespace)
+
+
 def _export_sets(
     s: Scenario, tables: Mapping[str, pd.DataFrame], entries: Sequence[ServiceEntry]
 ) -> list[frozenset[str] | None]:

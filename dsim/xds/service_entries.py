@@ -44,6 +44,7 @@ from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
+from dsim.cluster.sidecars import kubernetes_service_exports
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, OutboundCopy, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
@@ -192,15 +193,20 @@ class EntryIndex:
     def address_services(self) -> tuple[int, ...]:
         """The Kubernetes Services whose ClusterIP some entry lists among its addresses, by row
         (docs/istio-objects.md 3.4): they come first in the registry, so their listener on that
-        address and their virtual host's domain of it stand, and the entry's give way."""
+        address and their virtual host's domain of it stand, and the entry's give way. A Service
+        exported to no namespace (``~``) is not in istiod's index, and holds nothing."""
         listed = {text for s in self.services if s not in self.shadowed for _, text in self.view(s).facts.addresses}
         if not listed:
             return ()
         index = self.index
+        scenario = index.cluster.scenario
         return tuple(
             service
             for service, (vip4, vip6) in enumerate(zip(index.vip4, index.vip6, strict=True))
-            if not self.is_entry(service) and (vip4 in listed or vip6 in listed)
+            if not self.is_entry(service)
+            and (vip4 in listed or vip6 in listed)
+            and kubernetes_service_exports(scenario, index.service(service).name, index.service(service).namespace)
+            != frozenset()
         )
 
     @instance_cache
