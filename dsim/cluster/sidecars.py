@@ -78,11 +78,18 @@ def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: S
     return generate_sidecars(with_proxies, {ns: sorted(c) for ns, c in calls.items()}, params, path="dependencies")
 
 
-def kubernetes_service_exports(s: Scenario, name: str, namespace: str) -> frozenset[str] | None:
-    """The namespaces a Kubernetes Service is exported to (``None``: public), its own ``export_to``
-    or the mesh's default; empty where it says ``~``, which keeps it out of istiod's index."""
-    written = next((svc.export_to for svc in s.services if (svc.name, svc.namespace) == (name, namespace)), ())
-    return export_set(service_default(written, s.mesh.default_service_export_to), namespace)
+def written_service_exports(s: Scenario) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(name, namespace) → the ``export_to`` of each explicit Service that writes one."""
+    return {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
+
+
+def kubernetes_service_exports(
+    s: Scenario, written: Mapping[tuple[str, str], Sequence[str]], name: str, namespace: str
+) -> frozenset[str] | None:
+    """The namespaces a Kubernetes Service is exported to (``None``: public): its own ``export_to``
+    (``written``: :func:`written_service_exports`) or the mesh's default; empty where it says ``~``,
+    which keeps it out of istiod's index."""
+    return export_set(service_default(written.get((name, namespace), ()), s.mesh.default_service_export_to), namespace)
 
 
 def _export_sets(
@@ -94,17 +101,13 @@ def _export_sets(
     own = ns_names[services["namespace"].to_numpy()].tolist()
     entry = services["entry"].to_numpy().tolist()
     names = services["name"].tolist()
-    explicit = {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
-    default = s.mesh.default_service_export_to  # entries already carry it (dsim.cluster.default_exports)
-    found: list[frozenset[str] | None] = []
-    for i in range(len(services)):
-        values: Sequence[str] = (
-            entries[entry[i]].spec.export_to
-            if entry[i] >= 0
-            else service_default(explicit.get((names[i], own[i]), ()), default)
-        )
-        found.append(export_set(values, own[i]))
-    return found
+    written = written_service_exports(s)  # entries already carry the default (dsim.cluster.default_exports)
+    return [
+        export_set(entries[entry[i]].spec.export_to, own[i])
+        if entry[i] >= 0
+        else kubernetes_service_exports(s, written, names[i], own[i])
+        for i in range(len(services))
+    ]
 
 
 def _hosts(entries: Sequence[str], namespace: str) -> list[tuple[str | None, str]]:

@@ -44,7 +44,7 @@ from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
-from dsim.cluster.sidecars import kubernetes_service_exports
+from dsim.cluster.sidecars import kubernetes_service_exports, written_service_exports
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, OutboundCopy, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
@@ -199,14 +199,17 @@ class EntryIndex:
         if not listed:
             return ()
         index = self.index
-        scenario = index.cluster.scenario
-        return tuple(
-            service
+        candidates = [
+            index.service(service)
             for service, (vip4, vip6) in enumerate(zip(index.vip4, index.vip6, strict=True))
-            if not self.is_entry(service)
-            and (vip4 in listed or vip6 in listed)
-            and kubernetes_service_exports(scenario, index.service(service).name, index.service(service).namespace)
-            != frozenset()
+            if not self.is_entry(service) and (vip4 in listed or vip6 in listed)
+        ]
+        scenario = index.cluster.scenario
+        written = written_service_exports(scenario) if candidates else {}
+        return tuple(
+            svc.index
+            for svc in candidates
+            if kubernetes_service_exports(scenario, written, svc.name, svc.namespace) != frozenset()
         )
 
     @instance_cache
