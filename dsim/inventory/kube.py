@@ -79,16 +79,13 @@ class Field:
         who = f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
         return InventoryError(self.obj.origin, f"{who}: {path}" if path else who, message)
 
-    def get(self, path: str, default: Any = None, *, expect: type | tuple[type, ...] | None = None) -> Any:
+    def get(self, path: str, default: Any = None, *, expect: type | None = None) -> Any:
         value: Any = self.obj.body
         for part in path.split("."):
             if not isinstance(value, dict) or value.get(part) is None:
                 return default
             value = value[part]
-        if (expect is not None and not isinstance(value, expect)) or (isinstance(value, bool) and expect is int):
-            names = expect.__name__ if isinstance(expect, type) else " or ".join(t.__name__ for t in expect or ())
-            raise self.fail(path, f"expected {_article(names)} (got {quote(value)})")
-        return value
+        return value if expect is None else self.typed(path, value, expect)
 
     def typed(self, path: str, value: Any, expect: type) -> Any:
         """``value``, read at ``path`` inside an item of a list: None where absent, else of type
