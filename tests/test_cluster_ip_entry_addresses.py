@@ -172,6 +172,7 @@ def test_a_service_exported_nowhere_holds_nothing() -> None:
     hidden = copy.deepcopy(SCENARIO)
     hidden["services"][0]["export_to"] = ["~"]
     cluster = build_cluster(scenario_from_dict(hidden))
+    assert not any("ClusterIP" in note for note, _ in cluster.istio.notes)  # nothing is held, nothing to note
     for design in KEYED_ALIKE:
         config = _config(cluster, WEB, design)
         listeners = {listener.name: listener for listener in config.listeners}

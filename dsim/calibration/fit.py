@@ -181,12 +181,13 @@ def _solve(
     # A target near zero makes its relative residual huge, even infinite: kept, without a warning.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         relative_residuals = np.where(y != 0, residuals / np.where(y != 0, y, 1.0), 0.0)
+        relative_square_sum = float(relative_residuals @ relative_residuals)
     return _Solution(
         terms=terms,
         # A target that never varies (Istio's stats profile keeps a fixed set) is explained exactly.
         r_squared=1.0 - float(residuals @ residuals) / total if np.ptp(y) > 0 else 1.0,
         residual_sd=float(np.sqrt(float(residuals @ residuals) / dof)),
-        relative_residual_sd=float(np.sqrt(float(relative_residuals @ relative_residuals) / dof)),
+        relative_residual_sd=float(np.sqrt(relative_square_sum / dof)),
         observations=len(y),
     )
 

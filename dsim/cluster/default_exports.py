@@ -17,9 +17,11 @@ same exportTo; a DestinationRule keeps its own (empty) and the rule index is tol
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from dsim.cluster.object_views import export_set
+from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry, VirtualService
 from dsim.scenario.model import Mesh
 
@@ -52,3 +54,17 @@ def service_default(values: Sequence[str], default: Sequence[str]) -> Sequence[s
 
 def _exported(obj: Any, export_to: tuple[str, ...]) -> Any:
     return dataclasses.replace(obj, spec=dataclasses.replace(obj.spec, export_to=export_to))
+
+
+def written_service_exports(s: Scenario) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(name, namespace) → the ``export_to`` of each explicit Service that writes one."""
+    return {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
+
+
+def kubernetes_service_exports(
+    s: Scenario, written: Mapping[tuple[str, str], Sequence[str]], name: str, namespace: str
+) -> frozenset[str] | None:
+    """The namespaces a Kubernetes Service is exported to (``None``: public): its own ``export_to``
+    (``written``: :func:`written_service_exports`) or the mesh's default; empty where it says ``~``,
+    which keeps it out of istiod's index."""
+    return export_set(service_default(written.get((name, namespace), ()), s.mesh.default_service_export_to), namespace)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
+from dsim.cluster.default_exports import kubernetes_service_exports, written_service_exports
 from dsim.cluster.discovery import discovered, discovery
 from dsim.cluster.hostnames import host_namespace
 from dsim.cluster.labels import labels_by_workload, selects
@@ -54,13 +55,24 @@ def registry_rows(hosts: Sequence[str], namespaces: Sequence[str]) -> list[int]:
     return sorted(found.values())
 
 
-def _listing_cluster_ips(services: pd.DataFrame, entries: Sequence[ServiceEntry]) -> int:
-    """How many of ``entries`` list a ClusterIP of ``services`` (the Kubernetes ones) as an address."""
+def _listing_cluster_ips(
+    s: Scenario, services: pd.DataFrame, ns_names: Sequence[str], entries: Sequence[ServiceEntry]
+) -> int:
+    """How many of ``entries`` list a ClusterIP of ``services`` (the Kubernetes ones) as an address,
+    of a Service in istiod's index: one exported to no namespace (``~``) holds nothing."""
     written = [{ipaddress.ip_address(text) for _, text in entry_addresses(entry)} for entry in entries]
     if not any(written):
         return 0
-    v4 = services["vip4"].to_numpy()[services["has_ipv4"].to_numpy(bool)].tolist()
-    v6 = services[services["has_ipv6"].to_numpy(bool)]
+    exports = written_service_exports(s)
+    indexed = np.array(
+        [
+            kubernetes_service_exports(s, exports, name, ns_names[namespace]) != frozenset()
+            for name, namespace in zip(services["name"], services["namespace"], strict=True)
+        ],
+        dtype=bool,
+    )
+    v4 = services["vip4"].to_numpy()[services["has_ipv4"].to_numpy(bool) & indexed].tolist()
+    v6 = services[services["has_ipv6"].to_numpy(bool) & indexed]
     taken = {
         *(ipaddress.IPv4Address(int(v)) for v in v4),
         *(
@@ -212,7 +224,7 @@ def add_service_entries(s: Scenario, tables: dict[str, pd.DataFrame], notes: Cou
             ] += 1
 
     services = tables["services"][list(SCHEMA["services"])]
-    if listing := _listing_cluster_ips(services, entries):
+    if listing := _listing_cluster_ips(s, services, ns_names.tolist(), entries):
         notes[
             "ServiceEntry listing a Service's ClusterIP among its addresses: the Service keeps its listener "
             "and domain on that address where a proxy sees it (docs/istio-objects.md 3.4)"

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dsim.cluster.default_exports import service_default
+from dsim.cluster.default_exports import kubernetes_service_exports, written_service_exports
 from dsim.cluster.discovery import discovered, discovery
 from dsim.cluster.egress_ports import EgressLayout, PortListener, modelled
 from dsim.cluster.headless import kubernetes_rows
@@ -76,20 +76,6 @@ def generated_sidecars(s: Scenario, tables: Mapping[str, pd.DataFrame], hosts: S
         if caller in calls and service_ns[svc] != caller:
             calls[caller].add(f"{service_ns[svc]}/{hosts[svc]}")
     return generate_sidecars(with_proxies, {ns: sorted(c) for ns, c in calls.items()}, params, path="dependencies")
-
-
-def written_service_exports(s: Scenario) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(name, namespace) → the ``export_to`` of each explicit Service that writes one."""
-    return {(svc.name, svc.namespace): svc.export_to for svc in s.services if svc.export_to}
-
-
-def kubernetes_service_exports(
-    s: Scenario, written: Mapping[tuple[str, str], Sequence[str]], name: str, namespace: str
-) -> frozenset[str] | None:
-    """The namespaces a Kubernetes Service is exported to (``None``: public): its own ``export_to``
-    (``written``: :func:`written_service_exports`) or the mesh's default; empty where it says ``~``,
-    which keeps it out of istiod's index."""
-    return export_set(service_default(written.get((name, namespace), ()), s.mesh.default_service_export_to), namespace)
 
 
 def _export_sets(

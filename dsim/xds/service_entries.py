@@ -39,12 +39,12 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
+from dsim.cluster.default_exports import kubernetes_service_exports, written_service_exports
 from dsim.cluster.hostnames import short_names
 from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_entries import entry_addresses, listens_per_endpoint, registry_rows
-from dsim.cluster.sidecars import kubernetes_service_exports, written_service_exports
 from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, OutboundCopy, ProxyFacts
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry

@@ -4,6 +4,8 @@ shared ones)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +187,12 @@ def test_a_weighted_grouped_fit_survives_its_json_form() -> None:
     )
     for fit in fits.values():
         assert LinearFit.from_dict(fit.to_dict()) == fit
+
+
+def test_a_target_near_zero_gives_an_infinite_relative_error_without_a_warning() -> None:
+    # A residual over a target of 1e-300 overflows when squared: the relative spread is infinite, silently.
+    frame = pd.DataFrame({"clusters": [1, 2, 3, 4, 5], "y": [10.0, 1e-300, 30.0, 41.0, 50.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_linear(frame, "y", ["clusters"])
+    assert fit.relative_residual_sd == float("inf")
