@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from dsim.cluster.port80_hosts import PORT_80, RegistryPorts, VsPortHost, bound_to_mesh, owned_domain
 from dsim.cluster.rule_index import is_wildcard
-from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher
+from dsim.cluster.vs_hosts import OTHER_WAY, VsHostMatcher, names_for_http
 from dsim.scenario.istio import VirtualService
 
 
@@ -96,7 +96,7 @@ class CrossPorts:
         kept: list[VsPortHost] = []
         for host, found in zip(hosts, named, strict=True):
             wildcard = is_wildcard(host)
-            blockers = frozenset(s for s, how in found.items() if s in with_port and (wildcard or how == EXACT))
+            blockers = frozenset(s for s, how in found.items() if s in with_port and (wildcard or names_for_http(how)))
             if selectors <= blockers:  # whichever selector a proxy sees finds this host: never its own
                 continue
             owner = owned_domain(host, vs, taken, self._domain_owner)

@@ -56,7 +56,7 @@ from dsim.cluster.service_entries import add_service_entries, generated_entries,
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import Cluster, make_table, service_fqdns
-from dsim.cluster.vs_hosts import EXACT, OTHER_WAY, VsHostMatcher, stronger
+from dsim.cluster.vs_hosts import CASE_FOLDED, OTHER_WAY, VsHostMatcher, names_for_http, stronger
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.istio import (
@@ -133,6 +133,19 @@ def _port_host_notes(
             ] += 1
 
 
+def _case_twins(hosts: Sequence[str], registry: Sequence[int], ports_of: Mapping[int, frozenset[int]]) -> int:
+    """How many registry hosts are equal to an earlier one but for case and share a port with it
+    (``API.example.com`` after ``api.example.com``)."""
+    earlier: dict[str, list[int]] = {}
+    found = 0
+    for s in sorted(registry):
+        folded = earlier.setdefault(hosts[s].lower(), [])
+        mine = ports_of.get(s, frozenset())
+        found += any(hosts[e] != hosts[s] and mine & ports_of.get(e, frozenset()) for e in folded)
+        folded.append(s)
+    return found
+
+
 def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
     """Ignored fields by kind and path, list indices folded (``virtual_services[*].spec.http[*]...``)."""
     folded = Counter(re.sub(r"\[\d+\]", "[*]", entry.path) for entry in ignored)
@@ -183,6 +196,12 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         ports_of[service] = ports_of.get(service, frozenset()) | {number}
 
     ns_names_list = ns_names.tolist()
+    if twins := _case_twins(hosts, registry_rows(hosts, service_namespace), ports_of):
+        notes[
+            "Registry hosts equal but for case, sharing a port: Istio's HTTP route builder keys hosts lower-cased, "
+            "so a proxy seeing both gets the virtual host of the later one alone; dsim builds both, and Envoy refuses "
+            "the route configuration (a domain twice): not modelled (docs/istio-objects.md 1.3)"
+        ] += twins
 
     # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
     rule_facts = _rule_facts(s, rules, hosts)
@@ -217,6 +236,12 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
                     "each one no VirtualService a namespace sees names exactly nor covers by a longer wildcard "
                     "(the first with that wildcard), its TCP and TLS routes apply to every one, as in Istio"
                 ] += 1
+            if CASE_FOLDED in named.values():
+                notes[
+                    "VirtualService host naming a service but for case: its HTTP routes apply there (Istio "
+                    "lower-cases both hosts since 1.27, istio/istio#56090), its TCP and TLS routes do not (matched as "
+                    "written), as in Istio"
+                ] += 1
             named_by_host.append([svc for svc, how in named.items() if how != OTHER_WAY])
             if OTHER_WAY in named.values():
                 notes[
@@ -224,13 +249,13 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
                     "that entry's ports (Istio matches hosts both ways there), its HTTP routes do not"
                 ] += 1
             for service, how in named.items():
-                if how == EXACT and service in claimed and claims.get(service) != EXACT:
+                if names_for_http(how) and service in claimed and not names_for_http(claims.get(service, OTHER_WAY)):
                     notes[
                         "VirtualService host another VirtualService also names: per port the first one a namespace "
                         "sees (private, exported to it, public) with an HTTP route for it builds its virtual host, "
                         "and TCP and TLS routes are walked across them in that order, as in Istio"
                     ] += 1
-                if how == EXACT:
+                if names_for_http(how):
                     claimed.add(service)
                 claims[service] = stronger(claims.get(service, how), how)
         _port_host_notes(vs, named_by_host, ports_of, notes)

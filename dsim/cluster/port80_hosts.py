@@ -26,7 +26,7 @@ from dsim.cluster.hostnames import short_names
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
-from dsim.cluster.vs_hosts import EXACT, VsHostMatcher
+from dsim.cluster.vs_hosts import VsHostMatcher, names_for_http
 from dsim.scenario.istio import ServiceEntry, VirtualService
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, is_ip
 
@@ -88,7 +88,9 @@ class Port80Hosts:
                     continue
                 named = matcher.named(host)
                 wildcard = is_wildcard(host)
-                blockers = frozenset(s for s, how in named.items() if s in with_port_80 and (wildcard or how == EXACT))
+                blockers = frozenset(
+                    s for s, how in named.items() if s in with_port_80 and (wildcard or names_for_http(how))
+                )
                 found.append(VsPortHost(host=host, blockers=blockers | owner))
             self.hosts.append(tuple(found))
 

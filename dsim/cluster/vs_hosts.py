@@ -11,12 +11,16 @@ How a host names a service decides which routes it gets there:
   namespace sees names the service exactly and none covers it by a longer wildcard, and then only
   the first of those with that wildcard (``mostSpecificWildcardVsIndex`` maps each service to one
   VirtualService);
+- **but for case** (``Reviews.shop.svc.cluster.local`` for ``reviews.shop.svc.cluster.local``): as
+  exactly for its HTTP routes, which Istio's HTTP route builder looks up lower-cased (since 1.27);
+  not at all for its TCP and TLS routes, matched as written;
 - **only the other way round** (a ServiceEntry's wildcard host, ``*.wikipedia.org``, covers the
   VirtualService's host, ``en.wikipedia.org``): the TCP and TLS listeners match hosts both ways
   (``host.Name.Matches``), so its TCP and TLS routes apply to that entry's ports; its HTTP routes
   do not (the HTTP path looks only the VirtualService's own hosts up).
 
-TCP and TLS routes are walked across every VirtualService naming the service in any of these ways.
+TCP and TLS routes are walked across every VirtualService naming the service in any of these ways
+but for case.
 """
 
 from __future__ import annotations
@@ -29,15 +33,29 @@ EXACT = 0
 """The VirtualService names the service's host."""
 OTHER_WAY = -1
 """Only a ServiceEntry's wildcard host covers the VirtualService's host: TCP and TLS routes only."""
+CASE_FOLDED = -2
+"""The VirtualService names the service's host but for case (``Reviews.shop.svc.cluster.local``):
+HTTP routes only. Istio's HTTP route builder lower-cases both hosts before it compares them (since
+1.27, istio/istio#56090), while TCP and TLS routes match hosts as written (``getConfigsForHost``)."""
 # A wildcard match is the wildcard's length (> 0): longer is more specific (two wildcards of one
 # length covering one host are one text), as ``host.MoreSpecific`` ranks them.
 
 
 def stronger(a: int, b: int) -> int:
-    """The stronger of two ways one VirtualService names one service (its best host counts)."""
-    if EXACT in (a, b):
+    """The stronger of two ways one VirtualService names one service (its best host counts). A host
+    naming it but for case beside another covering it only the other way round names it for HTTP
+    and for TCP and TLS routes: exactly. Beside a wildcard host it keeps the HTTP routes' exact
+    claim, and loses that wildcard's TCP and TLS routes (docs/istio-objects.md 1.4)."""
+    if EXACT in (a, b) or {a, b} == {CASE_FOLDED, OTHER_WAY}:
         return EXACT
+    if CASE_FOLDED in (a, b):
+        return CASE_FOLDED
     return max(a, b)
+
+
+def names_for_http(how: int) -> bool:
+    """Whether a VirtualService naming a service so names it exactly for its HTTP routes."""
+    return how in (EXACT, CASE_FOLDED)
 
 
 class VsHostMatcher:
@@ -48,30 +66,43 @@ class VsHostMatcher:
     def __init__(self, hosts: Sequence[str], registry: Sequence[int]) -> None:
         self._coverage = HostCoverage(hosts)
         self._registry = set(registry)
+        self._folded: dict[str, list[int]] = {}
+        for s in registry:
+            self._folded.setdefault(hosts[s].lower(), []).append(s)
         self._wildcards = [(hosts[s], s) for s in registry if is_wildcard(hosts[s]) and hosts[s] != "*"]
 
     def named(self, host: str) -> dict[int, int]:
-        """The services ``host`` (resolved) names, each with how (:data:`EXACT`, a wildcard's length,
-        :data:`OTHER_WAY`)."""
+        """The services ``host`` (resolved) names, each with how (:data:`EXACT`, :data:`CASE_FOLDED`, a
+        wildcard's length, :data:`OTHER_WAY`). A wildcard host is compared as written (Istio's HTTP
+        route builder folds its case too; not modelled, docs/istio-objects.md 1.4)."""
         found: dict[int, int] = {}
-        how = len(host) if is_wildcard(host) else EXACT
+        wildcard = is_wildcard(host)
+        how = len(host) if wildcard else EXACT
         for s in self._coverage.services(host):
             if s in self._registry:
                 found[s] = how
+        for s in () if wildcard else self._folded.get(host.lower(), ()):
+            found.setdefault(s, CASE_FOLDED)
         for pattern, s in self._wildcards:
             if s not in found and host.endswith(pattern[1:]):
                 found[s] = OTHER_WAY
         return found
 
 
+def l4_chain(chain: Sequence[int], how: Mapping[int, int]) -> tuple[int, ...]:
+    """Of a service's chain, the VirtualServices whose TCP and TLS routes apply to it: all but those
+    naming it only but for case (:data:`CASE_FOLDED`)."""
+    return tuple(v for v in chain if how[v] != CASE_FOLDED)
+
+
 def http_chain(chain: Sequence[int], how: Mapping[int, int]) -> tuple[int, ...]:
     """Of a service's chain (every VirtualService naming it that a namespace sees, in its walk
     order; ``how``: per VirtualService, how it names the service), those whose HTTP routes may build
     its virtual host: the ones naming it exactly, else the first of the most specific wildcard."""
-    exact = tuple(v for v in chain if how[v] == EXACT)
+    exact = tuple(v for v in chain if names_for_http(how[v]))
     if exact:
         return exact
     best = max((how[v] for v in chain), default=OTHER_WAY)
-    if best == OTHER_WAY:
+    if best < 0:
         return ()
     return (next(v for v in chain if how[v] == best),)

@@ -29,7 +29,7 @@ from dsim.cluster.object_views import VsFacts, export_set, views_by_viewer, vs_c
 from dsim.cluster.rule_index import merged_spec
 from dsim.cluster.service_entries import registry_services
 from dsim.cluster.sources import BASE_SOURCE, Source, conditions
-from dsim.cluster.vs_hosts import http_chain
+from dsim.cluster.vs_hosts import http_chain, l4_chain
 from dsim.cluster.vs_imports import VirtualServiceImports
 from dsim.designs.base import Design, ProxyFacts, ServiceFacts
 from dsim.memo import instance_cache
@@ -207,6 +207,12 @@ class MeshObjects:
         (:func:`dsim.cluster.vs_hosts.http_chain`: those naming it exactly, else the first of the
         most specific wildcard)."""
         return http_chain(chain, self._how.get(service, {}))
+
+    def l4_chain(self, service: int, chain: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """Of ``service``'s chain (``None``: no VirtualService names it), the VirtualServices whose TCP
+        and TLS routes apply to it (:func:`dsim.cluster.vs_hosts.l4_chain`: not those naming it only
+        but for case)."""
+        return None if chain is None else l4_chain(chain, self._how.get(service, {}))
 
     def view(self, viewer: int | None = None) -> ObjectView:
         """What proxies of ``viewer`` (:meth:`dsim.cluster.Cluster.workload_viewers`: a
@@ -563,7 +569,7 @@ class ObjectView:
         """The chain ``service``'s VirtualServices' TCP routes give its listener copy ``suffix`` on
         ``port`` (``None``: no VirtualService, a TLS listener (:meth:`listener_protocol`), or none of
         their TCP routes takes the port)."""
-        chain = self.vs_of_service.get(service)
+        chain = self.objects.l4_chain(service, self.vs_of_service.get(service))
         built = self.listener_protocol(service, port, protocol)
         if chain is None or built in TLS_PROTOCOLS:
             return None
@@ -575,7 +581,7 @@ class ObjectView:
         """The SNI chains ``service``'s VirtualServices' TLS routes give its listener copy ``suffix``
         on ``port`` (empty: not a TLS listener (:meth:`listener_protocol`), no VirtualService, or none
         of their TLS routes takes the port: the default chain)."""
-        chain = self.vs_of_service.get(service)
+        chain = self.objects.l4_chain(service, self.vs_of_service.get(service))
         if chain is None or self.listener_protocol(service, port, protocol) not in TLS_PROTOCOLS:
             return ()
         return self.objects.tls_chains(chain, port, suffix, design, proxy, self)

@@ -20,6 +20,23 @@ VHOST_FIELD = 2
 """``RouteConfiguration.virtual_hosts``: a virtual host's field number in its route configuration."""
 
 
+def route_host(host: str) -> str:
+    """A registry host as Istio's route builder spells it: lower-cased (``BuildSidecarOutboundVirtualHosts``
+    keys the services of a route configuration by their lower-cased host since Istio 1.27, istio/istio#56090).
+    Its virtual host's name, domains and default route's cluster follow, while the host's clusters keep
+    its case: a ServiceEntry host with a capital letter gets a default route to a cluster no proxy has
+    (docs/istio-objects.md 1.3). A Kubernetes host is lower-case already."""
+    return host.lower()
+
+
+def sniffed_host_answers(host: str) -> bool:
+    """Whether a sniffed port's own route configuration ``"<host>:P"`` holds the host's virtual host:
+    Istio picks it by a domain equal to the name's host part, compared as written
+    (``getVirtualHostsForSniffedServicePort``), and the domains are :func:`route_host`'s, so a host
+    with a capital letter finds none and its route configuration has no virtual host."""
+    return host == route_host(host)
+
+
 def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips: Sequence[str]) -> list[str]:
     """Host headers a service answers to from ``proxy_namespace`` (Istio's ``generateVirtualHostDomains``
     for sidecars: ports are not appended, the absolute FQDN is included, IPv6 VIPs are bracketed)."""

@@ -183,7 +183,7 @@ class EntryIndex:
         route configuration (:mod:`dsim.cluster.known_hosts`), and ``*``, the short name of a
         wildcard host in its own namespace, which Envoy refuses beside the catch-all virtual host
         (Istio sends it and the proxy rejects the route configuration; counted in the notes)."""
-        host = self.view(service).host
+        host = routes.route_host(self.view(service).host)
         domain = self.index.cluster.scenario.mesh.cluster_domain
         known = entry_hosts_by_port(self.index.cluster).get(port, frozenset())
         names = (f"{host}.", *short_names(host, proxy_namespace, domain))
@@ -528,11 +528,12 @@ def _vhost(
     VirtualService's routes (``None``: that family copy kept none of them), else the default route,
     as a Service's (docs/istio-objects.md 1.2 and 1.4)."""
     vs = objects.routing_vs(view.service, port)
+    host = routes.route_host(view.host)
     if vs is None:
         hashed = objects.destination_hash(view.service, "", port)
-        return routes.service_vhost(view.host, port, domains, target, hashed, mesh=objects.defaults)
+        return routes.service_vhost(host, port, domains, target, hashed, mesh=objects.defaults)
     found = objects.routes(vs, port, suffix, design, proxy)
-    return routes.virtual_host(f"{view.host}:{port}", domains, found) if found else None
+    return routes.virtual_host(f"{host}:{port}", domains, found) if found else None
 
 
 def _dns_settings(cluster: cluster_pb2.Cluster, copy: EntryCopy) -> None:
@@ -606,7 +607,10 @@ def entry_config(
                     out["endpoints"].append(assignment)
             target = cluster_name(copy.cluster_prefix, port.port, "", view.host)
             suffix = copy.route_suffix
-            vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=target)
+            # The default route names the host as the route builder spells it: a cluster of that
+            # name exists only where the host is lower-case (routes.route_host).
+            routed_target = cluster_name(copy.cluster_prefix, port.port, "", routes.route_host(view.host))
+            vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=routed_target)
             # A TCP, TLS or sniffed port listens on the entry's addresses, else on each endpoint's
             # (per_endpoint_binds; only where the catch-all builds it: a Sidecar's port listener
             # takes the ordinary path), else on the wildcard.
@@ -617,7 +621,9 @@ def entry_config(
                 owners = entries.address_domain_owners(design, proxy)
                 kept = [a for a in copy.domain_vips if owners.get((port.port, suffix, a.lower()), service) == service]
                 names, dropped = entries.alternative_names(service, port.port, proxy_namespace)
-                domains = routes.entry_domains(view.host, kept, names, dropped, passthrough=view.entry.headless)
+                domains = routes.entry_domains(
+                    routes.route_host(view.host), kept, names, dropped, passthrough=view.entry.headless
+                )
                 shared = vhost(domains)
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
                 # as a Service's does, and so does a sniffed port on the wildcard: its listener's HTTP
@@ -655,7 +661,7 @@ def entry_config(
                     out["auto"].append(listeners.outbound_auto(bind, port.port, route_name, target, trace, routed))
                     out["auto_routes"].append(route_name)
                 if binds:  # a route configuration no listener names is never asked for
-                    sniffed = vhost(["*"])
+                    sniffed = vhost(["*"]) if routes.sniffed_host_answers(view.host) else None
                     out["routes"].append(routes.route_configuration(route_name, [sniffed] if sniffed else []))
             elif sni:
                 out["listeners"].extend(listeners.outbound_tls_routed(bind, port.port, sni, unknown) for bind in binds)

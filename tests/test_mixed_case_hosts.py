@@ -1,0 +1,199 @@
+"""Hosts with capital letters (issue 16, ``docs/istio-objects.md`` 1.3 and 1.4), as Istio 1.27+ builds
+them (istio/istio#56090): its HTTP route builder lower-cases hosts, so a VirtualService host naming a
+service but for case gives that service its HTTP routes (not its TCP ones, matched as written), and
+a ServiceEntry host with a capital letter gets a lower-case virtual host whose default route names a
+lower-case cluster, while its own clusters keep its case; its sniffed port's own route configuration,
+looked up by the host as written, holds no virtual host. Both paths agree byte for byte, and the
+real Envoy accepts every config."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from dsim import build_cluster, scenario_from_dict
+from dsim.cluster import Cluster
+from dsim.cluster.vs_hosts import CASE_FOLDED, EXACT, OTHER_WAY, VsHostMatcher, http_chain, l4_chain, stronger
+from dsim.designs import get_design
+from dsim.xds.generate import proxy_config
+from dsim.xds.view import index_for
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+
+HTTP_ROUTE = [{"timeout": "3s", "route": [{"destination": {"host": "reviews.a.svc.cluster.local"}}]}]
+TCP_ROUTE = [{"route": [{"destination": {"host": "reviews.a.svc.cluster.local", "port": {"number": 7001}}}]}]
+SCENARIO: dict[str, Any] = {
+    "namespaces": [{"name": "a"}],
+    "services": [
+        {
+            "name": "reviews",
+            "namespace": "a",
+            "ip_families": ["IPv4", "IPv6"],
+            "ports": [
+                {"port": 80, "name": "http"},
+                {"port": 9080, "name": "http-alt"},
+                {"port": 7000, "name": "tcp", "protocol": "TCP"},
+                {"port": 7001, "name": "tcp-other", "protocol": "TCP"},
+            ],
+        }
+    ],
+    "workloads": [
+        {"name": "reviews", "namespace": "a", "ip_families": ["IPv4", "IPv6"]},
+        {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"]},
+    ],
+    "service_entries": [
+        {
+            "name": "api",
+            "namespace": "a",
+            "spec": {
+                "hosts": ["API.Example.com"],
+                "addresses": ["240.0.0.10", "2001:db8::a"],
+                "ports": [
+                    {"number": 80, "name": "http", "protocol": "HTTP"},
+                    {"number": 8000, "name": "sniffed"},
+                ],
+                "resolution": "STATIC",
+                "endpoints": [{"address": "192.0.2.10"}, {"address": "2001:db8::10"}],
+            },
+        },
+        {
+            "name": "lower",
+            "namespace": "a",
+            "spec": {
+                "hosts": ["lower.example.com"],
+                "addresses": ["240.0.0.11"],
+                "ports": [{"number": 8000, "name": "sniffed"}],
+                "resolution": "STATIC",
+                "endpoints": [{"address": "192.0.2.11"}],
+            },
+        },
+    ],
+    "virtual_services": [
+        # Names the Kubernetes Service but for case: HTTP routes yes, TCP routes no.
+        {
+            "name": "reviews",
+            "namespace": "a",
+            "spec": {"hosts": ["Reviews.a.svc.cluster.local"], "http": HTTP_ROUTE, "tcp": TCP_ROUTE},
+        },
+        # Names the entry's host lower-cased: its HTTP routes build the entry's virtual host.
+        {
+            "name": "api",
+            "namespace": "a",
+            "spec": {
+                "hosts": ["api.example.com"],
+                "http": [{"timeout": "5s", "route": [{"destination": {"host": "API.Example.com"}}]}],
+            },
+        },
+    ],
+}
+WEB = 1
+DESIGN = "single-stack"
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Cluster:
+    return build_cluster(scenario_from_dict(SCENARIO))
+
+
+def _config(cluster: Cluster, design: str = DESIGN) -> Any:
+    return proxy_config(index_for(cluster), WEB, get_design(design))
+
+
+def _vhosts(config: Any, route: str) -> dict[str, Any]:
+    return {v.name: v for r in config.routes if r.name == route for v in r.virtual_hosts}
+
+
+def test_a_virtual_service_host_naming_a_service_but_for_case_gives_its_http_routes(mesh: Cluster) -> None:
+    config = _config(mesh)
+    for port in (80, 9080):
+        vhost = _vhosts(config, str(port))[f"reviews.a.svc.cluster.local:{port}"]
+        assert [r.route.timeout.seconds for r in vhost.routes] == [3], port
+        # No virtual host of its own for the host as written: it names the Service.
+        assert not any(name.startswith("Reviews") for name in _vhosts(config, str(port)))
+    assert any("but for case" in note for note, _ in mesh.istio.notes)
+    assert not any("names no service in the mesh" in note for note, _ in mesh.istio.notes)
+
+
+def test_its_tcp_routes_do_not_apply_matched_as_written(mesh: Cluster) -> None:
+    listeners = {listener.name: listener for listener in _config(mesh).listeners}
+    chain = listeners[next(name for name in listeners if name.endswith("_7000"))].filter_chains[-1]
+    assert b"outbound|7000||reviews" in chain.filters[-1].typed_config.value
+    assert b"7001" not in chain.filters[-1].typed_config.value
+
+
+def test_an_entry_host_with_capitals_is_routed_lower_case_and_clustered_as_written(mesh: Cluster) -> None:
+    config = _config(mesh)
+    vhost = _vhosts(config, "80")["api.example.com:80"]
+    assert list(vhost.domains)[:2] == ["api.example.com", "api.example.com."]
+    # Its VirtualService (hosts lower-case) routes it; its destination keeps the case written.
+    assert [(r.route.cluster, r.route.timeout.seconds) for r in vhost.routes] == [("outbound|80||API.Example.com", 5)]
+    clusters = {c.name for c in config.clusters}
+    assert {"outbound|80||API.Example.com", "outbound|8000||API.Example.com"} <= clusters
+    assert "outbound|80||api.example.com" not in clusters
+
+
+def test_the_default_route_names_the_lower_case_cluster() -> None:
+    unrouted = copy.deepcopy(SCENARIO)
+    unrouted["virtual_services"] = unrouted["virtual_services"][:1]
+    config = _config(build_cluster(scenario_from_dict(unrouted)))
+    vhost = _vhosts(config, "80")["api.example.com:80"]
+    assert [(r.route.cluster, r.decorator.operation) for r in vhost.routes] == [
+        ("outbound|80||api.example.com", "api.example.com:80/*")
+    ]
+
+
+def test_a_sniffed_port_of_a_host_with_capitals_has_an_empty_route_configuration(mesh: Cluster) -> None:
+    config = _config(mesh)
+    own = {r.name: list(r.virtual_hosts) for r in config.routes if ":" in r.name}
+    assert own["API.Example.com:8000"] == []
+    assert [v.name for v in own["lower.example.com:8000"]] == ["lower.example.com:8000"]
+    listeners = {listener.name for listener in config.listeners}
+    assert "240.0.0.10_8000" in listeners  # the listener stands, naming the empty route configuration
+
+
+def test_both_paths_agree(mesh: Cluster) -> None:
+    assert_exact_every_design(mesh)
+
+
+@pytest.mark.slow
+def test_envoy_accepts_every_config(mesh: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(mesh)
+
+
+def test_the_matcher_folds_case_for_exact_hosts_only() -> None:
+    hosts = ["reviews.a.svc.cluster.local", "API.Example.com", "*.Wiki.org"]
+    matcher = VsHostMatcher(hosts, [0, 1, 2])
+    assert matcher.named("reviews.a.svc.cluster.local") == {0: EXACT}
+    assert matcher.named("Reviews.a.svc.cluster.local") == {0: CASE_FOLDED}
+    assert matcher.named("api.example.com") == {1: CASE_FOLDED}
+    assert matcher.named("API.Example.com") == {1: EXACT}
+    assert matcher.named("*.example.com") == {}  # a wildcard host is compared as written
+    assert matcher.named("en.Wiki.org") == {2: OTHER_WAY}
+
+
+def test_case_folded_claims_are_http_only() -> None:
+    assert stronger(CASE_FOLDED, EXACT) == EXACT
+    assert stronger(CASE_FOLDED, OTHER_WAY) == EXACT  # HTTP by one host, TCP and TLS by the other
+    assert stronger(CASE_FOLDED, 12) == CASE_FOLDED
+    how = {0: CASE_FOLDED, 1: 12, 2: OTHER_WAY}
+    assert http_chain((0, 1, 2), how) == (0,)
+    assert l4_chain((0, 1, 2), how) == (1, 2)
+    assert http_chain((1, 2), how) == (1,)
+    assert http_chain((2,), how) == ()
+
+
+def _entry(name: str, host: str, port: int) -> dict[str, Any]:
+    ports = [{"number": port, "name": "http", "protocol": "HTTP"}]
+    return {"name": name, "namespace": "a", "spec": {"hosts": [host], "ports": ports, "resolution": "DNS"}}
+
+
+@pytest.mark.parametrize(("second_port", "noted"), [(80, [1]), (81, [])])
+def test_hosts_equal_but_for_case_on_one_port_are_noted_as_not_modelled(
+    mesh: Cluster, second_port: int, noted: list[int]
+) -> None:
+    twins = copy.deepcopy(SCENARIO)
+    twins["service_entries"] = [_entry("one", "api.example.com", 80), _entry("two", "API.example.com", second_port)]
+    cluster = build_cluster(scenario_from_dict(twins))
+    assert [n for note, n in cluster.istio.notes if note.startswith("Registry hosts equal but for case")] == noted
+    assert not any(note.startswith("Registry hosts equal") for note, _ in mesh.istio.notes)
