@@ -21,10 +21,11 @@ from dsim.xds.generate import proxy_config
 from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 
+ROUTE = {"route": [{"destination": {"host": "lower.example.com", "port": {"number": 8000}}}]}
 HTTP_ROUTE = [{"timeout": "3s", "route": [{"destination": {"host": "reviews.a.svc.cluster.local"}}]}]
 TCP_ROUTE = [{"route": [{"destination": {"host": "reviews.a.svc.cluster.local", "port": {"number": 7001}}}]}]
 SCENARIO: dict[str, Any] = {
-    "namespaces": [{"name": "a"}],
+    "namespaces": [{"name": "a"}, {"name": "shop"}],
     "services": [
         {
             "name": "reviews",
@@ -41,6 +42,7 @@ SCENARIO: dict[str, Any] = {
     "workloads": [
         {"name": "reviews", "namespace": "a", "ip_families": ["IPv4", "IPv6"]},
         {"name": "web", "namespace": "a", "ip_families": ["IPv4", "IPv6"]},
+        {"name": "shopper", "namespace": "shop"},
     ],
     "service_entries": [
         {
@@ -68,6 +70,25 @@ SCENARIO: dict[str, Any] = {
                 "endpoints": [{"address": "192.0.2.11"}],
             },
         },
+        # Inside svc.cluster.local: its short names come from its lower-cased text, for shop's proxies.
+        {
+            "name": "shop-api",
+            "namespace": "a",
+            "spec": {
+                "hosts": ["Api.Shop.svc.cluster.local"],
+                "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                "resolution": "DNS",
+            },
+        },
+    ],
+    # A consistent hash on each entry host: the lower-case one's default route carries it.
+    "destination_rules": [
+        {
+            "name": host.split(".")[0].lower(),
+            "namespace": "a",
+            "spec": {"host": host, "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}}},
+        }
+        for host in ("API.Example.com", "lower.example.com")
     ],
     "virtual_services": [
         # Names the Kubernetes Service but for case: HTTP routes yes, TCP routes no.
@@ -87,7 +108,7 @@ SCENARIO: dict[str, Any] = {
         },
     ],
 }
-WEB = 1
+WEB, SHOPPER = 1, 2
 DESIGN = "single-stack"
 
 
@@ -96,8 +117,8 @@ def mesh() -> Cluster:
     return build_cluster(scenario_from_dict(SCENARIO))
 
 
-def _config(cluster: Cluster, design: str = DESIGN) -> Any:
-    return proxy_config(index_for(cluster), WEB, get_design(design))
+def _config(cluster: Cluster, design: str = DESIGN, proxy: int = WEB) -> Any:
+    return proxy_config(index_for(cluster), proxy, get_design(design))
 
 
 def _vhosts(config: Any, route: str) -> dict[str, Any]:
@@ -141,6 +162,21 @@ def test_the_default_route_names_the_lower_case_cluster() -> None:
     assert [(r.route.cluster, r.decorator.operation) for r in vhost.routes] == [
         ("outbound|80||api.example.com", "api.example.com:80/*")
     ]
+    # Its DestinationRule, looked up by the lower-cased host, is not found: no hash on the route.
+    assert not vhost.routes[0].route.hash_policy
+    sniffed = next(r for r in config.routes if r.name == "lower.example.com:8000")
+    assert sniffed.virtual_hosts[0].routes[0].route.hash_policy  # the lower-case host's is
+
+
+def test_short_names_come_from_the_lower_cased_host(mesh: Cluster) -> None:
+    vhost = _vhosts(_config(mesh, proxy=SHOPPER), "80")["api.shop.svc.cluster.local:80"]
+    assert list(vhost.domains) == [
+        "api.shop.svc.cluster.local",
+        "api.shop.svc.cluster.local.",
+        "api",
+        "api.shop.svc",
+        "api.shop",
+    ]
 
 
 def test_a_sniffed_port_of_a_host_with_capitals_has_an_empty_route_configuration(mesh: Cluster) -> None:
@@ -169,15 +205,21 @@ def test_the_matcher_folds_case_for_exact_hosts_only() -> None:
     assert matcher.named("api.example.com") == {1: CASE_FOLDED}
     assert matcher.named("API.Example.com") == {1: EXACT}
     assert matcher.named("*.example.com") == {}  # a wildcard host is compared as written
+    # Istio's wildcard index misses a host with a capital letter: TCP and TLS routes only.
+    assert matcher.named("*.Example.com") == {1: OTHER_WAY}
     assert matcher.named("en.Wiki.org") == {2: OTHER_WAY}
 
 
 def test_case_folded_claims_are_http_only() -> None:
     assert stronger(CASE_FOLDED, EXACT) == EXACT
     assert stronger(CASE_FOLDED, OTHER_WAY) == EXACT  # HTTP by one host, TCP and TLS by the other
-    assert stronger(CASE_FOLDED, 12) == CASE_FOLDED
-    how = {0: CASE_FOLDED, 1: 12, 2: OTHER_WAY}
-    assert http_chain((0, 1, 2), how) == (0,)
+    assert stronger(CASE_FOLDED, 12) == EXACT
+    assert stronger(CASE_FOLDED, CASE_FOLDED) == CASE_FOLDED
+    how = {0: CASE_FOLDED, 1: 12, 2: OTHER_WAY, 3: EXACT, 4: 14}
+    # Naming it but for case leaves the wildcard index to the most specific wildcard: both build, in walk order.
+    assert http_chain((1, 0, 2), how) == (1, 0)
+    assert http_chain((0, 1, 4), how) == (0, 4)
+    assert http_chain((1, 0, 3), how) == (0, 3)  # an exact one keeps the wildcard out
     assert l4_chain((0, 1, 2), how) == (1, 2)
     assert http_chain((1, 2), how) == (1,)
     assert http_chain((2,), how) == ()
@@ -197,3 +239,31 @@ def test_hosts_equal_but_for_case_on_one_port_are_noted_as_not_modelled(
     cluster = build_cluster(scenario_from_dict(twins))
     assert [n for note, n in cluster.istio.notes if note.startswith("Registry hosts equal but for case")] == noted
     assert not any(note.startswith("Registry hosts equal") for note, _ in mesh.istio.notes)
+
+
+def test_a_wildcard_virtual_service_misses_a_host_with_a_capital_letter() -> None:
+    """``*.example.com`` covers ``API.Example.com`` lower-cased, so it builds no virtual host of its
+    own, and Istio's wildcard index, keyed by the host as written, gives it none of the host's."""
+    wild = copy.deepcopy(SCENARIO)
+    wild["virtual_services"] = [
+        {"name": "wild", "namespace": "a", "spec": {"hosts": ["*.example.com"], "http": [{"timeout": "7s", **ROUTE}]}}
+    ]
+    cluster = build_cluster(scenario_from_dict(wild))
+    vhosts = _vhosts(_config(cluster), "80")
+    assert "*.example.com:80" not in vhosts
+    assert [r.route.timeout.seconds for r in vhosts["api.example.com:80"].routes] == [0]
+    assert_exact_every_design(cluster)
+
+
+def test_sidecar_egress_hosts_are_matched_as_written() -> None:
+    """Istio's egress hosts compare hosts case-sensitively: ``./API.EXAMPLE.COM`` imports neither
+    ``API.Example.com`` nor the VirtualService written ``api.example.com`` (whose destination would
+    bring the host's clusters), ``./REVIEWS...`` neither ``reviews`` nor the one written ``Reviews...``."""
+    scoped = copy.deepcopy(SCENARIO)
+    egress = ["./API.EXAMPLE.COM", "./REVIEWS.a.svc.cluster.local", "./lower.example.com"]
+    scoped["sidecars"] = [{"name": "default", "namespace": "a", "spec": {"egress": [{"hosts": egress}]}}]
+    cluster = build_cluster(scenario_from_dict(scoped))
+    clusters = {c.name for c in _config(cluster).clusters}
+    assert "outbound|8000||lower.example.com" in clusters
+    assert not any("API.Example.com" in name or "reviews" in name for name in clusters)
+    assert_exact_every_design(cluster)

@@ -16,7 +16,7 @@ import pandas as pd
 from dsim.accounting.failover import proxy_localities
 from dsim.cluster import Cluster
 from dsim.cluster.headless import telemetry_names
-from dsim.cluster.hostnames import host_namespace
+from dsim.cluster.hostnames import host_namespace, route_host
 from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_targets import inbound_protocol
@@ -115,7 +115,7 @@ def home_namespaces(c: Cluster) -> np.ndarray:
     domain = c.scenario.mesh.cluster_domain
     names = services["name"].tolist()
     for row in np.flatnonzero(services["entry"].to_numpy() >= 0).tolist():
-        named = host_namespace(str(names[row]), domain)
+        named = host_namespace(route_host(str(names[row])), domain)  # short names come from its lower-cased host
         home[row] = ns_id.get(named, -1) if named is not None else -1
     return home
 

@@ -39,7 +39,7 @@ from dsim.accounting.failover import (
     may_fail_over,
     proxy_localities,
 )
-from dsim.cluster.hostnames import host_namespace
+from dsim.cluster.hostnames import host_namespace, route_host
 from dsim.designs.base import Design, ProxyFacts
 from dsim.wire import tag_size, varint_size
 from dsim.xds import listeners
@@ -232,7 +232,7 @@ def entry_prices(
         # A host inside svc.<domain> (a headless Service's too) has short names, and the proxies of the
         # namespace its text names get others; built above as seen from no namespace.
         same = built
-        home = host_namespace(entries.view(service).host, domain)
+        home = host_namespace(route_host(entries.view(service).host), domain)
         if home is not None and (built.http or built.riding):
             same = build(index, service, design, proxy, first_trace, objects, proxy_namespace=home)
         for vhosts, vhosts_same, opens in ((built.http, same.http, True), (built.riding, same.riding, False)):

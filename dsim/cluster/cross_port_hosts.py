@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
+from dsim.cluster.hostnames import route_host
 from dsim.cluster.port80_hosts import PORT_80, RegistryPorts, VsPortHost, bound_to_mesh, owned_domain
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.vs_hosts import OTHER_WAY, VsHostMatcher, names_for_http
@@ -65,7 +66,8 @@ class CrossPorts:
         domain_owner: Mapping[tuple[int, str], int],
     ) -> None:
         """``domain_owner``: :attr:`dsim.cluster.service_domain_hosts.ServiceDomainHosts.owner`."""
-        matcher = VsHostMatcher(registry.hosts, registry.registry)
+        # Hosts compared lower-cased on both sides, as selectVirtualServices and separateVSHostsAndServices do.
+        matcher = VsHostMatcher([route_host(h) for h in registry.hosts], registry.registry)
         self._domain_owner = domain_owner
         self.clashes = 0
         """(VirtualService, port, host) left out: a domain another virtual host of ``"P"`` holds."""

@@ -18,8 +18,7 @@ def resolve_host(host: str, namespace: str, cluster_domain: str) -> str:
 def host_matches(pattern: str, host: str) -> bool:
     """Whether an egress ``dnsName`` (``*``, a wildcard ``*<suffix>`` such as ``*.ns.svc`` or
     ``*-api.ns.svc``, or exact) covers ``host`` (itself possibly a wildcard: covered when it lies
-    under the pattern's suffix), as Istio's ``host.Name.Matches``."""
-    pattern, host = pattern.lower(), host.lower()
+    under the pattern's suffix), as Istio's ``host.Name.Matches``: case-sensitive."""
     if pattern.startswith("*"):
         return host.endswith(pattern[1:])
     return pattern == host
@@ -53,3 +52,13 @@ def short_names(host: str, proxy_namespace: str, cluster_domain: str) -> list[st
     if namespace == proxy_namespace:
         return [host[: host.find(".")], f"{short}.svc", short]
     return [short, f"{short}.svc"]
+
+
+def route_host(host: str) -> str:
+    """A registry host as Istio's route builder spells it: lower-cased (``BuildSidecarOutboundVirtualHosts``
+    keys the services of a numbered port's route configuration by their lower-cased host since Istio
+    1.27, istio/istio#56090; an ``HTTP_PROXY`` port's, which dsim serves as HTTP, keeps them as written).
+    Its virtual host's name, domains and default route's cluster follow, while the host's clusters keep
+    its case: a ServiceEntry host with a capital letter gets a default route to a cluster no proxy has
+    (docs/istio-objects.md 1.3). A Kubernetes host is lower-case already."""
+    return host.lower()

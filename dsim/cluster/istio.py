@@ -243,10 +243,17 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
                     "written), as in Istio"
                 ] += 1
             named_by_host.append([svc for svc, how in named.items() if how != OTHER_WAY])
-            if OTHER_WAY in named.values():
+            only_l4 = [svc for svc, how in named.items() if how == OTHER_WAY]
+            if any(is_wildcard(hosts[svc]) for svc in only_l4):
                 notes[
                     "VirtualService host a ServiceEntry's wildcard host covers: its TCP and TLS routes apply to "
                     "that entry's ports (Istio matches hosts both ways there), its HTTP routes do not"
+                ] += 1
+            if any(not is_wildcard(hosts[svc]) for svc in only_l4):
+                notes[
+                    "VirtualService wildcard host covering a host with a capital letter: its TCP and TLS routes apply "
+                    "there, its HTTP routes do not (Istio's wildcard index is keyed by the host as written and looked "
+                    "up lower-cased), as in Istio"
                 ] += 1
             for service, how in named.items():
                 if names_for_http(how) and service in claimed and not names_for_http(claims.get(service, OTHER_WAY)):

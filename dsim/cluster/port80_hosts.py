@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.cluster.headless import headless_rows, telemetry_names
-from dsim.cluster.hostnames import short_names
+from dsim.cluster.hostnames import route_host, short_names
 from dsim.cluster.rule_index import is_wildcard
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
@@ -73,7 +73,8 @@ class Port80Hosts:
         taken: frozenset[str],
         domain_owner: Mapping[tuple[int, str], int],
     ) -> None:
-        matcher = VsHostMatcher(service_hosts, registry)
+        # Hosts compared lower-cased on both sides, as separateVSHostsAndServices compares them.
+        matcher = VsHostMatcher([route_host(h) for h in service_hosts], registry)
         self.clashes = 0
         """Hosts left out: a domain another virtual host of ``"80"`` holds (Istio's ``dedupeDomains``
         keeps it in whichever virtual host it builds first)."""

@@ -148,7 +148,6 @@ class _Scoper:
         service_ports: pd.DataFrame,
     ) -> None:
         self.hosts = np.asarray(hosts, dtype=object)
-        self.lower = np.asarray([h.lower() for h in hosts], dtype=object)
         self.service_ns = service_ns
         self.virtual_services = virtual_services
         self.owners = owners
@@ -190,8 +189,9 @@ class _Scoper:
         if dns == "*":
             return np.ones(len(self.hosts), bool)
         if dns.startswith("*"):  # *.ns.svc..., or a partial label such as *-api.ns.svc...
-            return pd.Series(self.lower, dtype=object).str.endswith(dns[1:].lower()).to_numpy(bool)
-        return self.lower == dns.lower()
+            return pd.Series(self.hosts, dtype=object).str.endswith(dns[1:]).to_numpy(bool)
+        # As written: Istio's hostClassification compares hosts case-sensitively (host.Name).
+        return self.hosts == dns
 
     def _chosen(
         self, egress: Sequence[tuple[str | None, str]], namespace: str, within: np.ndarray | None = None

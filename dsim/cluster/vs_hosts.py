@@ -43,13 +43,12 @@ HTTP routes only. Istio's HTTP route builder lower-cases both hosts before it co
 
 def stronger(a: int, b: int) -> int:
     """The stronger of two ways one VirtualService names one service (its best host counts). A host
-    naming it but for case beside another covering it only the other way round names it for HTTP
-    and for TCP and TLS routes: exactly. Beside a wildcard host it keeps the HTTP routes' exact
-    claim, and loses that wildcard's TCP and TLS routes (docs/istio-objects.md 1.4)."""
-    if EXACT in (a, b) or {a, b} == {CASE_FOLDED, OTHER_WAY}:
+    naming it but for case beside one naming it any other way (a wildcard, the other way round)
+    names it for HTTP routes and for TCP and TLS ones: as exactly. *Istio keeps that wildcard in its
+    index for the service, where another VirtualService's longer wildcard would win it (not
+    modelled: docs/istio-objects.md 1.4).*"""
+    if EXACT in (a, b) or (CASE_FOLDED in (a, b) and a != b):
         return EXACT
-    if CASE_FOLDED in (a, b):
-        return CASE_FOLDED
     return max(a, b)
 
 
@@ -65,6 +64,7 @@ class VsHostMatcher:
 
     def __init__(self, hosts: Sequence[str], registry: Sequence[int]) -> None:
         self._coverage = HostCoverage(hosts)
+        self._hosts = hosts
         self._registry = set(registry)
         self._folded: dict[str, list[int]] = {}
         for s in registry:
@@ -80,7 +80,9 @@ class VsHostMatcher:
         how = len(host) if wildcard else EXACT
         for s in self._coverage.services(host):
             if s in self._registry:
-                found[s] = how
+                # Istio's wildcard index is keyed by the host as written and looked up lower-cased
+                # (mostSpecificWildcardVsIndex): a host with a capital letter gets no HTTP routes of it.
+                found[s] = OTHER_WAY if wildcard and self._hosts[s] != self._hosts[s].lower() else how
         for s in () if wildcard else self._folded.get(host.lower(), ()):
             found.setdefault(s, CASE_FOLDED)
         for pattern, s in self._wildcards:
@@ -98,11 +100,12 @@ def l4_chain(chain: Sequence[int], how: Mapping[int, int]) -> tuple[int, ...]:
 def http_chain(chain: Sequence[int], how: Mapping[int, int]) -> tuple[int, ...]:
     """Of a service's chain (every VirtualService naming it that a namespace sees, in its walk
     order; ``how``: per VirtualService, how it names the service), those whose HTTP routes may build
-    its virtual host: the ones naming it exactly, else the first of the most specific wildcard."""
-    exact = tuple(v for v in chain if names_for_http(how[v]))
-    if exact:
-        return exact
+    its virtual host, in walk order: the ones naming it exactly or but for case, and, where none
+    names it exactly, the first of the most specific wildcard. Istio's wildcard index skips a
+    service only some VirtualService names exactly as written (``computeWildcardHostVirtualServiceIndex``),
+    so that wildcard builds beside the ones naming it but for case, and the first in walk order wins."""
+    if any(how[v] == EXACT for v in chain):
+        return tuple(v for v in chain if names_for_http(how[v]))
     best = max((how[v] for v in chain), default=OTHER_WAY)
-    if best < 0:
-        return ()
-    return (next(v for v in chain if how[v] == best),)
+    wildcard = next((v for v in chain if how[v] == best), None) if best > 0 else None
+    return tuple(v for v in chain if how[v] == CASE_FOLDED or v == wildcard)

@@ -32,11 +32,9 @@ class VirtualServiceImports:
         rows = [v for v, vs in enumerate(virtual_services) if bound_to_mesh(vs)] if only is None else list(only)
         self._namespace = {v: virtual_services[v].namespace for v in rows}
         self._exports = {v: export_set(virtual_services[v].spec.export_to, virtual_services[v].namespace) for v in rows}
+        # As written: Istio's VSMatches compares a VirtualService's hosts with the egress hosts case-sensitively.
         self._hosts = {
-            v: [
-                resolve_host(h, virtual_services[v].namespace, cluster_domain).lower()
-                for h in virtual_services[v].spec.hosts
-            ]
+            v: [resolve_host(h, virtual_services[v].namespace, cluster_domain) for h in virtual_services[v].spec.hosts]
             for v in rows
         }
         self._public: list[int] = []
@@ -80,7 +78,7 @@ class VirtualServiceImports:
             elif dns.startswith("*"):
                 matched.update(v for v in self._by_namespace.get(ns, ()) if self._matches(v, dns))
             else:
-                matched.update(self._exact.get((ns, dns.lower()), ()))
+                matched.update(self._exact.get((ns, dns), ()))
                 matched.update(v for v in self._wildcard.get(ns, ()) if self._matches(v, dns))
         # Walk order: private, exported to it by name, public; each list in scenario order.
         ranked = []

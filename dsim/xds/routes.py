@@ -8,6 +8,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import wrappers_pb2
 
+from dsim.cluster.hostnames import route_host
 from dsim.xds.common import zero
 from dsim.xds.listeners import PASSTHROUGH
 from dsim.xds.mesh_defaults import MeshDefaults
@@ -18,15 +19,6 @@ from dsim.xds.vocabulary import ROUTE_ACTIONS
 
 VHOST_FIELD = 2
 """``RouteConfiguration.virtual_hosts``: a virtual host's field number in its route configuration."""
-
-
-def route_host(host: str) -> str:
-    """A registry host as Istio's route builder spells it: lower-cased (``BuildSidecarOutboundVirtualHosts``
-    keys the services of a route configuration by their lower-cased host since Istio 1.27, istio/istio#56090).
-    Its virtual host's name, domains and default route's cluster follow, while the host's clusters keep
-    its case: a ServiceEntry host with a capital letter gets a default route to a cluster no proxy has
-    (docs/istio-objects.md 1.3). A Kubernetes host is lower-case already."""
-    return host.lower()
 
 
 def sniffed_host_answers(host: str) -> bool:

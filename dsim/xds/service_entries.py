@@ -40,7 +40,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from dsim.cluster.default_exports import kubernetes_service_exports, written_service_exports
-from dsim.cluster.hostnames import short_names
+from dsim.cluster.hostnames import route_host, short_names
 from dsim.cluster.known_hosts import entry_hosts_by_port
 from dsim.cluster.labels import canonical_revision, canonical_service, endpoint_revision, selects
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
@@ -183,7 +183,7 @@ class EntryIndex:
         route configuration (:mod:`dsim.cluster.known_hosts`), and ``*``, the short name of a
         wildcard host in its own namespace, which Envoy refuses beside the catch-all virtual host
         (Istio sends it and the proxy rejects the route configuration; counted in the notes)."""
-        host = routes.route_host(self.view(service).host)
+        host = route_host(self.view(service).host)
         domain = self.index.cluster.scenario.mesh.cluster_domain
         known = entry_hosts_by_port(self.index.cluster).get(port, frozenset())
         names = (f"{host}.", *short_names(host, proxy_namespace, domain))
@@ -528,9 +528,11 @@ def _vhost(
     VirtualService's routes (``None``: that family copy kept none of them), else the default route,
     as a Service's (docs/istio-objects.md 1.2 and 1.4)."""
     vs = objects.routing_vs(view.service, port)
-    host = routes.route_host(view.host)
+    host = route_host(view.host)
     if vs is None:
-        hashed = objects.destination_hash(view.service, "", port)
+        # Istio looks the hash's DestinationRule up by the lower-cased host (hashForService), and
+        # rules are indexed by their host as written: a host with a capital letter finds its own none.
+        hashed = objects.destination_hash(view.service, "", port) if host == view.host else None
         return routes.service_vhost(host, port, domains, target, hashed, mesh=objects.defaults)
     found = objects.routes(vs, port, suffix, design, proxy)
     return routes.virtual_host(f"{host}:{port}", domains, found) if found else None
@@ -609,7 +611,7 @@ def entry_config(
             suffix = copy.route_suffix
             # The default route names the host as the route builder spells it: a cluster of that
             # name exists only where the host is lower-case (routes.route_host).
-            routed_target = cluster_name(copy.cluster_prefix, port.port, "", routes.route_host(view.host))
+            routed_target = cluster_name(copy.cluster_prefix, port.port, "", route_host(view.host))
             vhost = functools.partial(_vhost, objects, design, proxy, view, port.port, suffix, target=routed_target)
             # A TCP, TLS or sniffed port listens on the entry's addresses, else on each endpoint's
             # (per_endpoint_binds; only where the catch-all builds it: a Sidecar's port listener
@@ -622,7 +624,7 @@ def entry_config(
                 kept = [a for a in copy.domain_vips if owners.get((port.port, suffix, a.lower()), service) == service]
                 names, dropped = entries.alternative_names(service, port.port, proxy_namespace)
                 domains = routes.entry_domains(
-                    routes.route_host(view.host), kept, names, dropped, passthrough=view.entry.headless
+                    route_host(view.host), kept, names, dropped, passthrough=view.entry.headless
                 )
                 shared = vhost(domains)
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
