@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -240,9 +241,10 @@ class _ServiceColumns:
         vip = cluster.service_vip_text()
         ports: list[list[tuple[str, int, int, str | None]]] = [[] for _ in range(len(services))]
         table = cluster.service_ports
+        written = port_names(table)
         for row in zip(
             table["service"].tolist(),
-            table["name"].tolist(),
+            written,
             table["port"].tolist(),
             table["target_port"].tolist(),
             table["istio_protocol"].astype(str).tolist(),
@@ -264,6 +266,34 @@ class _ServiceColumns:
                 for row, publish in enumerate(services["publish_not_ready"].tolist())
             ],
         )
+
+
+def port_names(table: pd.DataFrame) -> list[str]:
+    """Each ``service_ports`` row's name as written out: its own, or, for an unnamed port of a
+    Service with several, ``port-<number>`` (with ``-<k>`` where a port is already so named).
+    Kubernetes refuses a Service with several ports unless each has a name
+    (``ValidateService``); the scenario does not ask for one, and dsim reads an unnamed port as
+    Istio does. The name given says no protocol (its prefix ``port`` is none of Istio's), so a
+    port's protocol reads back as before: detected, or TCP on a well-known port, or its
+    ``appProtocol``, which is written where the name does not imply it."""
+    service = table["service"].to_numpy()
+    names = table["name"].astype(str).tolist()
+    numbers = table["port"].tolist()
+    several = np.bincount(service, minlength=int(service.max()) + 1 if len(service) else 0)[service] > 1
+    taken: dict[int, set[str]] = {}
+    for row, name in enumerate(names):
+        taken.setdefault(int(service[row]), set()).add(name)
+    for row in np.flatnonzero(several).tolist():
+        if names[row]:
+            continue
+        own = taken[int(service[row])]
+        name, k = f"port-{numbers[row]}", 1
+        while name in own:
+            k += 1
+            name = f"port-{numbers[row]}-{k}"
+        own.add(name)
+        names[row] = name
+    return names
 
 
 def _family_tuple(text: str) -> tuple[IpFamily, ...]:

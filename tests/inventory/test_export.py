@@ -497,3 +497,43 @@ def test_services_left_out_by_discovery_are_exported_by_name_not_position() -> N
     objects = list(inventory_objects(cluster))
     assert not _by_kind(objects, "Service")
     assert len(_by_kind(objects, "Pod")) == len(cluster.pods)
+
+
+def test_every_port_of_a_multi_port_service_is_named_with_no_protocol_said(tmp_path: Path) -> None:
+    """Kubernetes refuses a Service of several ports unless each has a name; the scenario does not
+    ask for one. The export names each unnamed one ``port-<number>``, a name that says no protocol,
+    so the import reads every port's protocol back as it was, and the config is the same."""
+    data: dict[str, Any] = {
+        "name": "unnamed",
+        "namespaces": [{"name": "shop"}],
+        "services": [
+            {
+                "name": "multi",
+                "namespace": "shop",
+                "ports": [
+                    {"port": 8080},  # detected
+                    {"port": 3306},  # well-known: TCP
+                    {"port": 7070, "protocol": "HTTP"},  # said by appProtocol
+                    {"port": 9000, "name": "port-8080", "protocol": "GRPC"},  # takes the name 8080 would get
+                ],
+            },
+            {"name": "single", "namespace": "shop", "ports": [{"port": 80}]},
+        ],
+        "workloads": [{"name": "multi", "namespace": "shop"}, {"name": "single", "namespace": "shop"}],
+    }
+    original = dsim.build_cluster(dsim.scenario_from_dict(data))
+    objects = list(inventory_objects(original))
+    ports = {o["metadata"]["name"]: o["spec"]["ports"] for o in _by_kind(objects, "Service")}
+    assert [(p.get("name"), p["port"], p.get("appProtocol")) for p in ports["multi"]] == [
+        ("port-8080-2", 8080, None),
+        ("port-3306", 3306, None),
+        ("port-7070", 7070, "http"),
+        ("port-8080", 9000, "grpc"),
+    ]
+    assert "name" not in ports["single"][0]  # one port may go unnamed
+    (slice_,) = _slices(objects, "shop", "multi")
+    assert [p["name"] for p in slice_["ports"]] == [p["name"] for p in ports["multi"]]
+    imported = _round_trip(original, tmp_path)
+    assert imported.service_ports["protocol"].tolist() == original.service_ports["protocol"].tolist()
+    for design in dsim.designs.design_names():
+        pd.testing.assert_frame_equal(_sizes(imported, design), _sizes(original, design))
