@@ -225,20 +225,93 @@ def test_case_folded_claims_are_http_only() -> None:
     assert http_chain((2,), how) == ()
 
 
-def _entry(name: str, host: str, port: int) -> dict[str, Any]:
-    ports = [{"number": port, "name": "http", "protocol": "HTTP"}]
-    return {"name": name, "namespace": "a", "spec": {"hosts": [host], "ports": ports, "resolution": "DNS"}}
+def _entry(name: str, host: str, ports: dict[int, str], address: str = "") -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "hosts": [host],
+        "ports": [{"number": n, "name": f"p{n}", **({"protocol": p} if p else {})} for n, p in ports.items()],
+        "resolution": "STATIC" if address else "DNS",
+    }
+    if address:
+        spec |= {"addresses": [address], "endpoints": [{"address": "192.0.2.30"}]}
+    return {"name": name, "namespace": "a", "spec": spec}
 
 
-@pytest.mark.parametrize(("second_port", "noted"), [(80, [1]), (81, [])])
-def test_hosts_equal_but_for_case_on_one_port_are_noted_as_not_modelled(
-    mesh: Cluster, second_port: int, noted: list[int]
-) -> None:
-    twins = copy.deepcopy(SCENARIO)
-    twins["service_entries"] = [_entry("one", "api.example.com", 80), _entry("two", "API.example.com", second_port)]
-    cluster = build_cluster(scenario_from_dict(twins))
-    assert [n for note, n in cluster.istio.notes if note.startswith("Registry hosts equal but for case")] == noted
-    assert not any(note.startswith("Registry hosts equal") for note, _ in mesh.istio.notes)
+TWINS: dict[str, Any] = {
+    "namespaces": [{"name": "a"}, {"name": "b"}],
+    "services": [
+        {"name": "reviews", "namespace": "a", "cluster_ips": ["10.96.0.9"], "ports": [{"port": 80, "name": "http"}]}
+    ],
+    "workloads": [
+        {"name": "reviews", "namespace": "a"},
+        {"name": "web", "namespace": "a"},
+        {"name": "viewer", "namespace": "b"},
+    ],
+    "service_entries": [
+        # 8000 sniffed: rides in the "8000" two's HTTP port opens; 9000 sniffed in both: rides nowhere.
+        _entry("one", "api.example.com", {80: "HTTP", 8000: "", 9000: ""}, "240.0.0.20"),
+        _entry("two", "API.example.com", {80: "HTTP", 8000: "HTTP", 9000: ""}, "240.0.0.21"),
+        _entry("three", "Reviews.a.svc.cluster.local", {80: "HTTP"}),  # the Service reviews' twin
+    ],
+    # Namespace a's own view of both twins (exportTo .): they are priced per view, too.
+    "virtual_services": [
+        {
+            "name": "private",
+            "namespace": "a",
+            "spec": {"hosts": ["api.example.com"], "exportTo": ["."], "http": [{"timeout": "2s", **ROUTE}]},
+        }
+    ],
+    # b sees the earlier twins alone.
+    "sidecars": [
+        {
+            "name": "default",
+            "namespace": "b",
+            "spec": {"egress": [{"hosts": ["*/api.example.com", "a/reviews.a.svc.cluster.local"]}]},
+        }
+    ],
+}
+TWIN_WEB, TWIN_VIEWER = 1, 2
+
+
+@pytest.fixture(scope="module")
+def twins() -> Cluster:
+    return build_cluster(scenario_from_dict(TWINS))
+
+
+def _domains(config: Any, route: str, vhost: str) -> list[str]:
+    return [d for r in config.routes if r.name == route for v in r.virtual_hosts if v.name == vhost for d in v.domains]
+
+
+def test_of_hosts_equal_but_for_case_a_proxy_seeing_both_gets_the_later_ones(twins: Cluster) -> None:
+    config = _config(twins, proxy=TWIN_WEB)
+    for route in ("80", "8000"):
+        names = [v.name for r in config.routes if r.name == route for v in r.virtual_hosts]
+        assert names.count(f"api.example.com:{route}") == 1, route
+        domains = _domains(config, route, f"api.example.com:{route}")
+        assert "240.0.0.21" in domains, route
+        assert "240.0.0.20" not in domains, route
+    # The entry written after the Service stands: no ClusterIP among the domains.
+    assert "10.96.0.9" not in _domains(config, "80", "reviews.a.svc.cluster.local:80")
+    assert "reviews" in _domains(config, "80", "reviews.a.svc.cluster.local:80")
+    # Both keep their clusters, named as written.
+    clusters = {c.name for c in config.clusters}
+    assert {"outbound|80||api.example.com", "outbound|80||API.example.com"} <= clusters
+    noted = [n for note, n in twins.istio.notes if note.startswith("Registry host equal to a later one but for case")]
+    assert noted == [2]
+
+
+def test_a_proxy_seeing_the_earlier_alone_gets_it(twins: Cluster) -> None:
+    config = _config(twins, proxy=TWIN_VIEWER)
+    assert "240.0.0.20" in _domains(config, "80", "api.example.com:80")
+    assert "10.96.0.9" in _domains(config, "80", "reviews.a.svc.cluster.local:80")
+
+
+def test_twins_both_paths_agree(twins: Cluster) -> None:
+    assert_exact_every_design(twins)
+
+
+@pytest.mark.slow
+def test_envoy_accepts_the_twins(twins: Cluster) -> None:
+    assert_envoy_accepts_every_proxy(twins)
 
 
 def test_a_wildcard_virtual_service_misses_a_host_with_a_capital_letter() -> None:

@@ -36,6 +36,7 @@ from dsim.accounting.failover import (
 from dsim.accounting.localised import localised_deltas, locality_keys, rules_of
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+from dsim.cluster.case_twins import CaseTwins
 from dsim.cluster.known_hosts import taken_service_names
 from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS
@@ -110,6 +111,9 @@ class OutboundPrices:
     shared_listeners: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     """ServiceEntry hosts' own listeners on an address and port other hosts share
     (:attr:`EntryPrices.shared_listeners`)."""
+    case_twins: CaseTwins = dataclasses.field(default_factory=dict)
+    """Hosts whose virtual host in ``"P"`` gives way where the proxy sees a later host equal to
+    theirs but for case (:mod:`dsim.cluster.case_twins`)."""
 
 
 def fallthrough_bytes(allow: bool, logging: AccessLogging | None) -> int:
@@ -824,13 +828,7 @@ def outbound_prices(
         group_listener_bytes=group_listener,
         listener_policy=listener_policy,
         fallthrough_bytes={allow: fallthrough_bytes(allow, cols.access_logging) for allow in (False, True)},
-        **(
-            {
-                "wildcard": priced.wildcard,
-                "wildcard_groups": priced.wildcard_groups,
-                "shared_listeners": priced.shared_listeners,
-            }
-            if priced is not None
-            else {}
-        ),
+        wildcard=priced.wildcard if priced is not None else pd.DataFrame(),
+        wildcard_groups=priced.wildcard_groups if priced is not None else pd.DataFrame(),
+        shared_listeners=priced.shared_listeners if priced is not None else pd.DataFrame(),
     )

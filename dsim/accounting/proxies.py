@@ -179,6 +179,41 @@ def workload_tracing_classes(cols: ClusterColumns) -> np.ndarray:
     return tracing_class(cols.canonical_service_length, cols.canonical_revision_length, cols.workload_namespace_length)
 
 
+_VHOST_COLUMNS = {
+    "rds_bytes": ("vhost_same", "vhost_other"),
+    "virtual_hosts": ("vhosts", "vhosts"),
+    "domains": ("domains_same", "domains_other"),
+    **{name: (name, name) for name in ROUTE_COUNTS},
+}
+"""What a row of :attr:`OutboundPrices.http` adds to each metric, seen from its home namespace and another."""
+
+
+def _case_twin_drops(prices: OutboundPrices, seen: Visibility, openers: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per workload, per metric of :data:`_VHOST_COLUMNS`: what the virtual hosts it does not get
+    would have added, those of hosts equal to a later one but for case that it sees with the port
+    (:mod:`dsim.cluster.case_twins`; the generator drops them alike). A sniffed port's counts only
+    where an HTTP port opens its route configuration, as it would have ridden there."""
+    out = {metric: np.zeros(seen.workloads, np.int64) for metric in _VHOST_COLUMNS}
+    twins = prices.case_twins
+    http = prices.http
+    for k in np.flatnonzero(http["service"].isin(list(twins)).to_numpy()).tolist() if twins else ():
+        row = http.iloc[[k]]
+        later = twins[int(row["service"].iloc[0])].get(int(row["port"].iloc[0]), ())
+        if not later:
+            continue
+        sees_twin = np.zeros(seen.workloads, bool)
+        sees_twin[seen.pairs(np.asarray(later, np.int64))["workload"].to_numpy()] = True
+        columns = list(_VHOST_COLUMNS.values())
+        if bool(row["opens"].iloc[0]):
+            service = row["service"].to_numpy()
+            added = [seen.by_namespace(service, row[a].to_numpy(), row[b].to_numpy()) for a, b in columns]
+        else:
+            added = seen.riding(row, openers, columns)
+        for metric, values in zip(_VHOST_COLUMNS, added, strict=True):
+            out[metric] += np.where(sees_twin, values, 0)
+    return out
+
+
 def _per_workload(
     prices: OutboundPrices,
     seen: Visibility,
@@ -216,6 +251,7 @@ def _per_workload(
             strict=True,
         )
     )
+    gone = _case_twin_drops(prices, seen, http if openers is None else openers)
     groups = seen.groups(http)
     g = groups["group"].to_numpy()
     w = groups["workload"].to_numpy()
@@ -255,7 +291,8 @@ def _per_workload(
         "rds_bytes": total.get("rds_bytes", zeros)
         + route_bytes
         + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy())
-        + ridden["vhost"],
+        + ridden["vhost"]
+        - gone["rds_bytes"],
         "eds_resources": total["eds_resources"],
         "eds_bytes": total["eds_bytes"],
         "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
@@ -267,11 +304,13 @@ def _per_workload(
         "virtual_hosts": total.get("virtual_hosts", zeros)
         + present
         + seen.by_namespace(service, vhosts, vhosts)
-        + ridden["vhosts"],
+        + ridden["vhosts"]
+        - gone["virtual_hosts"],
         "domains": total.get("domains", zeros)
         + present
         + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy())
-        + ridden["domains"],
+        + ridden["domains"]
+        - gone["domains"],
         # Each route configuration's catch-all virtual host has one route (passthrough or 502),
         # which holds nothing more.
         **{
@@ -279,6 +318,7 @@ def _per_workload(
             + (present if name == "routes" else 0)
             + seen.by_namespace(service, http[name].to_numpy(), http[name].to_numpy())
             + ridden[name]
+            - gone[name]
             for name in ROUTE_COUNTS
         },
         "locality_groups": total["locality_groups"],
@@ -306,7 +346,7 @@ def class_prices(
     settings; its route groups under each of ``policies`` (ALLOW_ANY or not; default the mesh's);
     ServiceEntry hosts where ``entries`` (those of ``entry_services``, if given)."""
     mesh = cluster.scenario.mesh
-    return outbound_prices(
+    prices = outbound_prices(
         cols,
         design,
         proxy,
@@ -318,6 +358,7 @@ def class_prices(
         entry_services=entry_services,
         listener_policy=mesh.outbound_traffic_policy == "ALLOW_ANY",
     )
+    return dataclasses.replace(prices, case_twins=cluster.istio.case_twins)
 
 
 def _only(prices: OutboundPrices, services: np.ndarray) -> OutboundPrices:

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dsim.cluster.case_twins import later_twins
 from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
@@ -133,19 +134,6 @@ def _port_host_notes(
             ] += 1
 
 
-def _case_twins(hosts: Sequence[str], registry: Sequence[int], ports_of: Mapping[int, frozenset[int]]) -> int:
-    """How many registry hosts are equal to an earlier one but for case and share a port with it
-    (``API.example.com`` after ``api.example.com``)."""
-    earlier: dict[str, list[int]] = {}
-    found = 0
-    for s in sorted(registry):
-        folded = earlier.setdefault(hosts[s].lower(), [])
-        mine = ports_of.get(s, frozenset())
-        found += any(hosts[e] != hosts[s] and mine & ports_of.get(e, frozenset()) for e in folded)
-        folded.append(s)
-    return found
-
-
 def _ignored_summary(ignored: Sequence[Ignored]) -> tuple[tuple[str, int], ...]:
     """Ignored fields by kind and path, list indices folded (``virtual_services[*].spec.http[*]...``)."""
     folded = Counter(re.sub(r"\[\d+\]", "[*]", entry.path) for entry in ignored)
@@ -189,19 +177,21 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
     hosts = service_fqdns(services, ns_names, domain)
     service_of_host = registry_services(hosts)  # a destination host's first service: its facts
     service_namespace = ns_names[services["namespace"].to_numpy()].tolist()
-    matcher = VsHostMatcher(hosts, registry_rows(hosts, service_namespace))
+    registry_services_rows = registry_rows(hosts, service_namespace)
+    matcher = VsHostMatcher(hosts, registry_services_rows)
     ports_of: dict[int, frozenset[int]] = {}
     table = tables["service_ports"]
     for service, number in zip(table["service"].tolist(), table["port"].tolist(), strict=True):
         ports_of[service] = ports_of.get(service, frozenset()) | {number}
 
     ns_names_list = ns_names.tolist()
-    if twins := _case_twins(hosts, registry_rows(hosts, service_namespace), ports_of):
+    case_twins = later_twins(hosts, registry_services_rows, ports_of)
+    if case_twins:
         notes[
-            "Registry hosts equal but for case, sharing a port: Istio's HTTP route builder keys hosts lower-cased, "
-            "so a proxy seeing both gets the virtual host of the later one alone; dsim builds both, and Envoy refuses "
-            "the route configuration (a domain twice): not modelled (docs/istio-objects.md 1.3)"
-        ] += twins
+            "Registry host equal to a later one but for case, on a port both have: a proxy seeing both gets the "
+            "later one's virtual host alone in route configuration \"P\" (Istio's HTTP route builder keys hosts "
+            "lower-cased), as in Istio (docs/istio-objects.md 1.3)"
+        ] += len(case_twins)
 
     # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
     rule_facts = _rule_facts(s, rules, hosts)
@@ -396,6 +386,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         cross_port_hosts=cross_ports,
         service_domain_hosts=domain_hosts.of_pair,
         delegations=delegation.delegations,
+        case_twins=case_twins,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )

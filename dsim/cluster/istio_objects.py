@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from dsim.cluster.case_twins import CaseTwins
 from dsim.cluster.egress_ports import EgressLayout
 from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
 
@@ -44,6 +45,8 @@ class IstioObjects:
     delegations: tuple[tuple[int, int], ...] = ()
     """(root, delegate) ``virtual_services`` rows: each delegate a root merges (its routes are in
     the root's ``virtual_services`` entry, :mod:`dsim.cluster.delegation`)."""
+    case_twins: CaseTwins = dataclasses.field(default_factory=dict)
+    """Registry hosts equal to a later one but for case, by port (:mod:`dsim.cluster.case_twins`)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

@@ -16,6 +16,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
+from dsim.cluster.case_twins import gives_way
 from dsim.cluster.egress_ports import PortListener
 from dsim.cluster.known_hosts import taken_service_names
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
@@ -130,6 +131,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     unmatched = port80_vhosts(index.cluster)
     crossing = cross_port_vhosts(index.cluster)
     seen_services = frozenset(svc.index for svc in view.outbound)
+    twins = index.cluster.istio.case_twins
 
     def looked_up_among(port: int) -> frozenset[int]:
         """The services a VirtualService's hosts are looked up among in ``"<port>"``: those of the
@@ -336,7 +338,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             out_routes.extend(own_routes)
             opened.update((port_number, suffix) for port_number, suffix, _ in built.http)
             for port_number, suffix, entry_vhost in (*built.http, *built.riding):
-                if entry_vhost is not None and plan.has_vhost(svc.index, port_number):
+                if entry_vhost is None or gives_way(twins, svc.index, port_number, seen_services):
+                    continue
+                if plan.has_vhost(svc.index, port_number):
                     shared_vhosts.setdefault((port_number, suffix), []).append(entry_vhost)
             wildcard.extend(built.wildcard)
             continue
@@ -355,6 +359,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                     out_listeners.append(built_listener)
             for port in svc.ports:  # a virtual host in "P" (riding along, for a sniffed port)
                 if port.kind not in ("http", "auto") or not plan.has_vhost(svc.index, port.port):
+                    continue
+                if gives_way(twins, svc.index, port.port, seen_services):  # a later twin's stands (case_twins)
                     continue
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
                 domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
