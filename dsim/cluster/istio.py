@@ -190,7 +190,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         notes[
             "Registry host equal to a later one but for case, on a port both have: a proxy seeing both gets the "
             "later one's virtual host alone in route configuration \"P\" (Istio's HTTP route builder keys hosts "
-            "lower-cased), as in Istio (docs/istio-objects.md 1.3)"
+            "lower-cased), as in Istio but for what docs/istio-objects.md 1.3 lists"
         ] += len(case_twins)
 
     # DestinationRules: which services each covers; which one a namespace applies is the views' (below).
