@@ -161,6 +161,10 @@ def test_envoy_accepts_every_config_but_the_one_istio_gets_refused(mesh: Cluster
 def test_the_run_notes_the_entry_listing_a_cluster_ip(mesh: Cluster) -> None:
     noted = [count for note, count in mesh.istio.notes if note.startswith("ServiceEntry listing a Service's ClusterIP")]
     assert noted == [1]
+    second = copy.deepcopy(SCENARIO)  # the Service's IPv6 ClusterIP alone
+    second["service_entries"][0]["spec"]["addresses"] = ["fd00:10:96::50"]
+    second_notes = build_cluster(scenario_from_dict(second)).istio.notes
+    assert [n for note, n in second_notes if note.startswith("ServiceEntry listing a Service's ClusterIP")] == [1]
     elsewhere = copy.deepcopy(SCENARIO)
     elsewhere["service_entries"][0]["spec"]["addresses"] = ["10.96.0.51", "fd00:10:96::51"]
     assert not any("ClusterIP" in note for note, _ in build_cluster(scenario_from_dict(elsewhere)).istio.notes)

@@ -61,25 +61,26 @@ def _listing_cluster_ips(
     """How many of ``entries`` list a ClusterIP of ``services`` (the Kubernetes ones) as an address,
     of a Service in istiod's index: one exported to no namespace (``~``) holds nothing."""
     written = [{ipaddress.ip_address(text) for _, text in entry_addresses(entry)} for entry in entries]
-    if not any(written):
+    listed = set().union(*written)
+    if not listed:
         return 0
+    # The Services whose ClusterIP some entry lists (a vectorised pass), then those in istiod's index.
+    v4 = services["vip4"].to_numpy(np.uint32)
+    hit4 = services["has_ipv4"].to_numpy(bool) & np.isin(v4, [int(a) for a in listed if a.version == 4])
+    wanted6 = [split_ipv6(int(a)) for a in listed if a.version == 6]
+    hi6, lo6 = services["vip6_hi"].to_numpy(np.uint64), services["vip6_lo"].to_numpy(np.uint64)
+    on6 = pd.MultiIndex.from_arrays([hi6, lo6])
+    hit6 = services["has_ipv6"].to_numpy(bool) & (on6.isin(wanted6) if wanted6 else False)
     exports = written_service_exports(s)
-    indexed = np.array(
-        [
-            kubernetes_service_exports(s, exports, name, ns_names[namespace]) != frozenset()
-            for name, namespace in zip(services["name"], services["namespace"], strict=True)
-        ],
-        dtype=bool,
-    )
-    v4 = services["vip4"].to_numpy()[services["has_ipv4"].to_numpy(bool) & indexed].tolist()
-    v6 = services[services["has_ipv6"].to_numpy(bool) & indexed]
-    taken = {
-        *(ipaddress.IPv4Address(int(v)) for v in v4),
-        *(
-            ipaddress.IPv6Address((int(hi) << 64) | int(lo))
-            for hi, lo in zip(v6["vip6_hi"], v6["vip6_lo"], strict=True)
-        ),
-    }
+    names, namespaces = services["name"].to_numpy(), services["namespace"].to_numpy()
+    taken: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for row in np.flatnonzero(hit4 | hit6).tolist():
+        if kubernetes_service_exports(s, exports, str(names[row]), ns_names[int(namespaces[row])]) == frozenset():
+            continue  # exported nowhere: not in istiod's index, it holds nothing
+        if hit4[row]:
+            taken.add(ipaddress.IPv4Address(int(v4[row])))
+        if hit6[row]:
+            taken.add(ipaddress.IPv6Address((int(hi6[row]) << 64) | int(lo6[row])))
     return sum(1 for addresses in written if addresses & taken)
 
 

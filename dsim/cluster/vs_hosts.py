@@ -73,8 +73,9 @@ class VsHostMatcher:
 
     def named(self, host: str) -> dict[int, int]:
         """The services ``host`` (resolved) names, each with how (:data:`EXACT`, :data:`CASE_FOLDED`, a
-        wildcard's length, :data:`OTHER_WAY`). A wildcard host is compared as written (Istio's HTTP
-        route builder folds its case too; not modelled, docs/istio-objects.md 1.4)."""
+        wildcard's length, :data:`OTHER_WAY`). A wildcard host is compared as written, as Istio's
+        wildcard index compares it, and gives a host with a capital letter it covers its TCP and
+        TLS routes alone (docs/istio-objects.md 1.4)."""
         found: dict[int, int] = {}
         wildcard = is_wildcard(host)
         how = len(host) if wildcard else EXACT
