@@ -10,6 +10,7 @@ import pandas as pd
 from dsim.accounting.proxies import vectorized_sizes
 from dsim.cluster import Cluster
 from dsim.designs import get_design
+from dsim.xds.generate import ProxyConfig
 from dsim.xds.sizes import protobuf_sizes_and_counts
 from dsim.xds.view import index_for
 
@@ -50,3 +51,13 @@ def assert_envoy_accepts_every_proxy(cluster: Cluster) -> None:
 
     verdicts = validate_configs(cluster, sample=len(cluster.proxies))
     assert verdicts["accepted"].all(), verdicts[~verdicts["accepted"]].to_string()
+
+
+def assert_live_over_ads(config: ProxyConfig) -> None:
+    """The real Envoy takes ``config`` over ADS (from an in-process server, at Istio's stats profile)
+    and goes live: it holds more than it did idle."""
+    from dsim.calibration.measure import measure
+    from dsim.xds.envoy import envoy_binary
+
+    taken = measure(config, profile="istio", concurrency=1, binary=envoy_binary())
+    assert taken.allocated_bytes > taken.idle_allocated_bytes

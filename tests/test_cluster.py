@@ -135,7 +135,7 @@ def test_resolved_defaults_follow_kubernetes_and_istio() -> None:
         ("http", 80, "HTTP"),
         ("http-web", 80, "HTTP"),
         ("HTTP2-x", 80, "HTTP2"),
-        ("grpc-web", 80, "GRPC"),
+        ("grpc-web", 80, "GRPC-Web"),
         ("tcp", 80, "TCP"),
         ("https", 80, "HTTPS"),
         ("tls-x", 80, "TLS"),
@@ -155,7 +155,7 @@ def test_resolved_defaults_follow_kubernetes_and_istio() -> None:
         ("", 3307, "auto"),
         # ... and what the name names where it does.
         ("http-metrics", 3306, "HTTP"),
-        ("grpc-web", 27017, "GRPC"),
+        ("grpc-web", 27017, "GRPC-Web"),
     ],
 )
 def test_port_protocol_from_name_and_number_follows_istio(name: str, number: int, protocol: str) -> None:

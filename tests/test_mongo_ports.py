@@ -14,11 +14,9 @@ import pytest
 from envoy.extensions.filters.network.mongo_proxy.v3 import mongo_proxy_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict
-from dsim.calibration.measure import measure
 from dsim.cluster import Cluster
-from dsim.xds.envoy import envoy_binary
 from dsim.xds.generate import ProxyConfig
-from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design, assert_live_over_ads
 from tests.config_helpers import app_sidecar, config_of
 
 DB = "db.b.svc.cluster.local"
@@ -196,6 +194,4 @@ def test_accounting_is_exact_and_envoy_accepts(mesh: Cluster) -> None:
 def test_envoy_takes_the_mongo_chains_over_ads(mesh: Cluster, proxy: str) -> None:
     """Over ADS the real Envoy takes a config whose outbound (``a/other``) or inbound (``b/db``)
     chains run the ``mongo_proxy``, and goes live."""
-    config = config_of(mesh, proxy, "additional-addresses")
-    taken = measure(config, profile="istio", concurrency=1, binary=envoy_binary())
-    assert taken.allocated_bytes > taken.idle_allocated_bytes
+    assert_live_over_ads(config_of(mesh, proxy, "additional-addresses"))

@@ -202,6 +202,8 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
             {"port": 8445, "name": "https-y", "protocol": "TCP"},
             {"port": 9017, "name": "db-m", "protocol": "Mongo"},
             {"port": 9018, "name": "mongo-n", "protocol": "TCP"},
+            {"port": 9019, "name": "api", "protocol": "GRPC-Web"},
+            {"port": 9020, "name": "grpc-web", "protocol": "GRPC"},
         ],
         "export",
     )
@@ -210,11 +212,15 @@ def test_the_export_writes_an_app_protocol_where_the_name_and_number_do_not_say_
     assert app_protocols == [
         *[(3306, None), (3307, "tcp"), (8080, "auto"), (3308, None), (25, None), (8125, "auto")],
         *[(8443, "tls"), (8444, None), (8445, "tcp"), (9017, "mongo"), (9018, "tcp")],
+        *[(9019, "grpc-web"), (9020, "grpc")],
     ]
     again = _round_trip(original, tmp_path)
     for column in ("protocol", "istio_protocol"):
         assert again.service_ports[column].astype(str).tolist() == original.service_ports[column].astype(str).tolist()
-    assert again.service_ports["istio_protocol"].astype(str).tolist()[-5:] == ["TLS", "HTTPS", "TCP", "Mongo", "TCP"]
+    assert again.service_ports["istio_protocol"].astype(str).tolist()[-7:] == [
+        *["TLS", "HTTPS", "TCP", "Mongo", "TCP", "GRPC-Web", "GRPC"]
+    ]
+    assert again.service_ports["protocol"].astype(str).tolist()[-2:] == ["GRPC", "GRPC"]
 
 
 def test_inspect_counts_ports_by_the_protocol_istio_reads() -> None:

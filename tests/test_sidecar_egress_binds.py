@@ -16,13 +16,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from dsim import build_cluster, design_names, scenario_from_dict
-from dsim.calibration.measure import measure
 from dsim.cluster import Cluster
 from dsim.designs import get_design
-from dsim.xds.envoy import envoy_binary
 from dsim.xds.generate import ProxyConfig, proxy_config
 from dsim.xds.view import index_for
-from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
+from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design, assert_live_over_ads
 
 A, B = "a.svc.cluster.local", "b.svc.cluster.local"
 DUAL = ["IPv4", "IPv6"]
@@ -177,5 +175,4 @@ def test_accounting_is_exact_and_envoy_validates(cluster: Cluster) -> None:
 def test_envoy_takes_the_bound_listeners_over_ads(cluster: Cluster, design: str) -> None:
     """Over ADS the real Envoy binds them (moved to free loopback ports, as every bound listener the
     harness delivers) and goes live."""
-    taken = measure(_config(cluster, "client", design), profile="istio", concurrency=1, binary=envoy_binary())
-    assert taken.allocated_bytes > taken.idle_allocated_bytes
+    assert_live_over_ads(_config(cluster, "client", design))

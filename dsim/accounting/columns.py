@@ -20,6 +20,7 @@ from dsim.cluster.hostnames import host_namespace, route_host
 from dsim.cluster.labels import endpoint_revision
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.cluster.service_targets import inbound_protocol
+from dsim.scenario.istio.rules import GRPC_WEB
 from dsim.scenario.model import IpFamily
 from dsim.wire import ipv4_text_length, ipv6_text_length
 from dsim.xds.access_logs import AccessLogging
@@ -236,6 +237,7 @@ def _port_frame(ports: pd.DataFrame) -> pd.DataFrame:
             "protocol": protocol.to_numpy(),
             "kind": protocol.map(port_kind).to_numpy(),
             "mongo": (ports["istio_protocol"].astype(str) == "Mongo").to_numpy(),
+            "grpc_web": (ports["istio_protocol"].astype(str) == GRPC_WEB).to_numpy(),
         }
     )
 

@@ -167,7 +167,7 @@ def entry_prices(
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in (*PER_SERVICE, TLS_FALLTHROUGH_DELTA)}
     build = functools.partial(_logged_entry_config, allow_any=listener_policy)
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int, int, int, int, bool]] = []
+    http_rows: list[tuple[int, int, str, int, int, int, int, int, bool, bool]] = []
     http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
@@ -250,6 +250,7 @@ def entry_prices(
                         sum(len(v.domains) for v in kept),
                         len(kept),
                         opens,
+                        opens and (port, suffix) in built.grpc_web,
                     )
                 )
                 http_counts.append(vhost_objects(kept))
@@ -279,6 +280,7 @@ def entry_prices(
             "domains_other": np.array([r[6] for r in http_rows], np.int64),
             "vhosts": np.array([r[7] for r in http_rows], np.int64),
             "opens": np.array([r[8] for r in http_rows], bool),
+            "grpc_web": np.array([r[9] for r in http_rows], bool),
             **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )

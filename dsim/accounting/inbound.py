@@ -5,6 +5,7 @@ and the fixed listeners and clusters every sidecar of a family class has."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,12 +28,20 @@ from dsim.xds.common import tracing
 from dsim.xds.policy import ClusterPolicy
 from dsim.xds.view import InboundEndpoint, InboundPort
 
-PORT_KINDS = ("http", "http2", "tcp", "mongo", "auto")
+PORT_KINDS = ("http", "http2", "grpc_web", "tcp", "mongo", "auto")
 """How an own port's chains are built: ``http2`` is an HTTP port whose connection manager says HTTP/2,
-``mongo`` a TCP port whose chains proxy through a ``mongo_proxy``."""
-CHAIN_KIND = {"http2": "http", "mongo": "tcp"}
+``grpc_web`` one whose connection manager also carries a ``grpc_web`` filter, ``mongo`` a TCP port
+whose chains proxy through a ``mongo_proxy``."""
+CHAIN_KIND = {"http2": "http", "grpc_web": "http", "mongo": "tcp"}
 """The chain set (:data:`dsim.xds.chains.PORT_CHAINS`) a port kind other than the usual ones uses."""
-TEMPLATE_PROTOCOL = {"http": "HTTP", "http2": "HTTP2", "tcp": "TCP", "mongo": "TCP", "auto": "auto"}
+TEMPLATE_PROTOCOL = {
+    "http": "HTTP",
+    "http2": "HTTP2",
+    "grpc_web": "GRPC-Web",
+    "tcp": "TCP",
+    "mongo": "TCP",
+    "auto": "auto",
+}
 UPSTREAM = {"": "", "h2": "HTTP2", "auto": "auto"}
 """How an inbound cluster speaks upstream (``setUpstreamProtocol``), by a protocol standing for it."""
 INGRESS = "ingress-"
@@ -59,7 +68,7 @@ def own_ports(cols: ClusterColumns, targets: pd.DataFrame) -> pd.DataFrame:
     order), the first naming the host and service port, as the generator does."""
     ports = _own_pairs(cols, targets).drop_duplicates(["workload", "target_port"], keep="first")
     return ports.assign(host=cols.host_length[ports["service"].to_numpy()])[
-        ["workload", "target_port", "port", "kind", "mongo", "protocol", "host"]
+        ["workload", "target_port", "port", "kind", "mongo", "grpc_web", "protocol", "host"]
     ].reset_index(drop=True)
 
 
@@ -82,6 +91,12 @@ class OwnRows:
     """Per proxy: its row."""
     policies: list[ClusterPolicy]
     """The connection pools ``ports`` names."""
+
+
+def _port_kind(grpc_web: np.ndarray, h2: np.ndarray, kind: Any) -> np.ndarray:
+    """Per port: its kind of :data:`PORT_KINDS`, from whether it is gRPC-Web, whether its protocol is
+    HTTP/2, and its chains' kind (``http``, ``tcp``, ``mongo``, ``auto``)."""
+    return np.where(grpc_web, "grpc_web", np.where(h2, "http2", kind))
 
 
 def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
@@ -110,7 +125,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "row": service["workload"].to_numpy(),
             "target_port": service["target_port"].to_numpy(),
             "port": service["port"].to_numpy(),
-            "group": np.where(h2, "http2", kind),
+            "group": _port_kind(service["grpc_web"].to_numpy(bool), h2, kind),
             "chained": True,
             "endpoint": "",
             "upstream": np.where(h2, "h2", np.where(protocol == "auto", "auto", "")),
@@ -149,7 +164,7 @@ def own_rows(cluster: Cluster, cols: ClusterColumns) -> OwnRows:
             "row": proxy_row[ingress["proxy"].to_numpy(np.int64)],
             "target_port": number,
             "port": number,
-            "group": INGRESS + np.where(ingress_h2, "http2", ingress["kind"].astype(str)),
+            "group": INGRESS + _port_kind(ingress["grpc_web"].to_numpy(bool), ingress_h2, ingress["kind"].astype(str)),
             "chained": ingress["chained"].to_numpy(bool),
             "upstream": np.where(ingress_h2, "h2", np.where(ingress["kind"].to_numpy() == "auto", "auto", "")),
             "endpoint": np.where((endpoint == "bound") & (ingress["endpoint_port"].to_numpy() == 0), "pipe", endpoint),
@@ -209,6 +224,7 @@ def _template_port(group: str) -> InboundPort:
         target_port=TARGET[group],
         protocol=TEMPLATE_PROTOCOL[kind],
         mongo=kind == "mongo",
+        grpc_web=kind == "grpc_web",
         service_port=SERVICE_PORT[group],
         host=ragged(group, "host"),
         chain_address=(ragged(group, "chain4"), ragged(group, "chain6")) if ingress else None,

@@ -99,6 +99,9 @@ class OutboundPrices:
     """Per outbound traffic policy (``True``: ALLOW_ANY): each group's route configuration's own bytes."""
     group_listener_bytes: dict[tuple[int, bool], np.ndarray]
     """Per (tracing class, outbound traffic policy): bytes of each group's shared HTTP listener."""
+    group_grpc_web_bytes: dict[tuple[int, bool], np.ndarray] = dataclasses.field(default_factory=dict)
+    """The same, what a ``grpc_web`` filter adds to each group's listener: where the first port to
+    open it (in service order) is gRPC-Web. Empty where no row of :attr:`http` that opens is."""
     listener_policy: bool = True
     """The outbound traffic policy its service listeners were priced under (``TLS_FALLTHROUGH_DELTA``)."""
     fallthrough_bytes: dict[bool, int] = dataclasses.field(default_factory=dict)
@@ -529,6 +532,7 @@ def _shared_vhosts(
             "domains_other": domain_count["other"],
             "vhosts": present.astype(np.int64) + beside,
             "opens": np.full(len(rows), opens),
+            "grpc_web": rows["grpc_web"].to_numpy(bool) & opens,
             **{name: np.where(present, routed.counts[name] * (1 + beside), 0) for name in ROUTE_COUNTS},
         }
     )
@@ -792,6 +796,7 @@ def outbound_prices(
                     "domains_other": empty,
                     "vhosts": empty,
                     "opens": np.empty(0, bool),
+                    "grpc_web": np.empty(0, bool),
                     **dict.fromkeys(ROUTE_COUNTS, empty),
                 }
             )
@@ -802,6 +807,9 @@ def outbound_prices(
     http_rows = http_rows.merge(groups, on=["port", "suffix"])
     group_route = {allow: np.zeros(len(groups), np.int64) for allow in policies}
     group_listener = {(tau, allow): np.zeros(len(groups), np.int64) for tau in taus for allow in policies}
+    # Priced only where some port that opens a group is gRPC-Web.
+    web = bool(http_rows["grpc_web"].any())
+    group_web = {key: np.zeros(len(groups), np.int64) for key in group_listener} if web else {}
     additional = np.zeros(len(groups), np.int64)
     for suffix in groups["suffix"].unique():
         pick = (groups["suffix"] == suffix).to_numpy()
@@ -814,9 +822,14 @@ def outbound_prices(
             unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
             template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
             add_access_logs(template, cols.access_logging)
+            web_template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown, grpc_web=True)
+            add_access_logs(web_template, cols.access_logging)
             for tau in taus:
                 columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
                 group_listener[(tau, allow)][pick] = serialized_sizes(template, columns)
+                if web:
+                    with_filter = serialized_sizes(web_template, columns)
+                    group_web[(tau, allow)][pick] = with_filter - group_listener[(tau, allow)][pick]
     groups["listener_additional_addresses"] = additional
     frame = pd.DataFrame(per_service)
     return OutboundPrices(
@@ -826,6 +839,7 @@ def outbound_prices(
         groups=groups,
         group_route_bytes=group_route,
         group_listener_bytes=group_listener,
+        group_grpc_web_bytes=group_web,
         listener_policy=listener_policy,
         fallthrough_bytes={allow: fallthrough_bytes(allow, cols.access_logging) for allow in (False, True)},
         wildcard=priced.wildcard if priced is not None else pd.DataFrame(),

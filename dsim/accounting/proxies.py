@@ -132,6 +132,40 @@ def _wildcard(
     return out
 
 
+def _grpc_web_filters(
+    prices: OutboundPrices,
+    seen: Visibility,
+    opening: pd.DataFrame,
+    groups: pd.DataFrame,
+    tau: np.ndarray,
+    allow: np.ndarray,
+) -> np.ndarray:
+    """Per workload: what the ``grpc_web`` filters of its shared HTTP listeners add, on each of its
+    route groups (``groups``: workload, group) whose first port to open it among the services it sees,
+    in service order, is gRPC-Web (``opening``: the HTTP rows that open, of the whole mesh). Istio
+    builds the listener's connection manager for that port; a later one finds the listener built."""
+    workloads = len(allow)
+    out = np.zeros(workloads, np.int64)
+    if not prices.group_grpc_web_bytes or not opening["grpc_web"].any():
+        return out
+    keys = ["port", "suffix"]
+    rows = seen.who_pairs(np.unique(opening["service"].to_numpy())).merge(
+        opening[["service", *keys, "grpc_web"]], on="service"
+    )
+    first = rows.sort_values(["who", "service"], kind="stable").drop_duplicates(["who", *keys])
+    web = first.loc[first["grpc_web"].to_numpy(bool), ["who", *keys]]
+    pairs = (
+        seen.pairs_of_workloads(web)
+        .merge(prices.groups[[*keys, "group"]], on=keys)
+        .merge(groups[["workload", "group"]], on=["workload", "group"])
+    )
+    w, g = pairs["workload"].to_numpy(), pairs["group"].to_numpy()
+    for (key, policy), added in prices.group_grpc_web_bytes.items():
+        chosen = (tau[w] == key) & (allow[w] == policy)
+        out += np.bincount(w[chosen], weights=added[g[chosen]], minlength=workloads).astype(np.int64)
+    return out
+
+
 def _shadowed(prices: OutboundPrices, seen: Visibility, tau: np.ndarray, allow: np.ndarray) -> dict[str, np.ndarray]:
     """Per workload: what the ServiceEntry hosts' listeners it does not get would have added (under
     its outbound traffic policy ``allow``), on addresses and ports an earlier host it sees holds (as
@@ -272,6 +306,7 @@ def _per_workload(
         for policy in prices.group_route_bytes:
             chosen = mine & (allow == policy)
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
+    http_listeners += _grpc_web_filters(prices, seen, http if openers is None else openers, groups, tau, allow)
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     # Whether a chain joins an HTTP listener depends on every HTTP port the workload sees.

@@ -16,7 +16,7 @@ from dsim.addresses import split_ipv6
 from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, selects
 from dsim.cluster.tables import make_table
 from dsim.scenario import Scenario
-from dsim.scenario.istio.rules import SERVED_AS_TCP
+from dsim.scenario.istio.rules import served_protocol
 from dsim.scenario.model import Locality
 
 
@@ -82,8 +82,8 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "name": [p.name for _, p in ports],
             "port": [p.port for _, p in ports],
             "target_port": [p.target_port for _, p in ports],
-            # TLS, HTTPS and Mongo are served as TCP; ``istio_protocol`` keeps what Istio reads in them.
-            "protocol": ["TCP" if p.protocol in SERVED_AS_TCP else p.protocol for _, p in ports],
+            # TLS, HTTPS and Mongo are served as TCP, gRPC-Web as gRPC; ``istio_protocol`` keeps their own.
+            "protocol": [served_protocol(str(p.protocol)) for _, p in ports],
             "istio_protocol": [p.protocol for _, p in ports],
         },
     )

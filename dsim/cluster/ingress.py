@@ -35,7 +35,7 @@ import pandas as pd
 from dsim.cluster.tables import Cluster
 from dsim.scenario.istio import Sidecar
 from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
-from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS, UNIX_PREFIX, canonical_protocol
+from dsim.scenario.istio.rules import GRPC_WEB, H2_PROTOCOLS, HTTP_PROTOCOLS, UNIX_PREFIX, canonical_protocol
 from dsim.scenario.istio.sidecar import SidecarSpec
 
 SIDECAR_API = "/apis/networking.istio.io/v1/namespaces/{namespace}/sidecar/{name}"
@@ -49,6 +49,7 @@ _COLUMNS = (
     "number",
     "kind",
     "h2",
+    "grpc_web",
     "chained",
     "host",
     "config",
@@ -112,7 +113,7 @@ def _entries(cluster: Cluster) -> pd.DataFrame:
     """One row per (workload, ingress listener) of the Sidecar each workload uses."""
     ns_names = cluster.namespaces["name"].to_numpy()
     workload_ns = cluster.workloads["namespace"].to_numpy()
-    rows: list[tuple[int, int, str, bool, str, str, str, str]] = []
+    rows: list[tuple[int, int, str, bool, bool, str, str, str, str]] = []
     for workload, sidecar in _used_sidecars(cluster):
         namespace = str(ns_names[workload_ns[workload]])
         for listener in sidecar.spec.ingress:
@@ -122,13 +123,16 @@ def _entries(cluster: Cluster) -> pd.DataFrame:
                     listener.port.number,
                     ingress_kind(listener.port.protocol),
                     canonical_protocol(listener.port.protocol) in H2_PROTOCOLS,
+                    canonical_protocol(listener.port.protocol) == GRPC_WEB,
                     f"{sidecar.name}.{namespace}",
                     SIDECAR_API.format(namespace=namespace, name=sidecar.name),
                     listener.bind,
                     listener.default_endpoint,
                 )
             )
-    return pd.DataFrame(rows, columns=["workload", "number", "kind", "h2", "host", "config", "bind", "default"])
+    return pd.DataFrame(
+        rows, columns=["workload", "number", "kind", "h2", "grpc_web", "host", "config", "bind", "default"]
+    )
 
 
 def _endpoints(
@@ -164,7 +168,9 @@ def _rows(cluster: Cluster) -> pd.DataFrame:
     frame = pd.DataFrame({"proxy": np.arange(len(proxies)), "workload": proxies["workload"].to_numpy()})
     rows = frame.merge(_entries(cluster), on="workload").sort_values(["proxy", "number"], kind="stable")
     if not len(rows):  # no Sidecar with ingress listeners, or none selecting a workload with proxies
-        return pd.DataFrame({c: pd.Series(dtype=bool if c in ("chained", "h2") else object) for c in _COLUMNS})
+        return pd.DataFrame(
+            {c: pd.Series(dtype=bool if c in ("chained", "h2", "grpc_web") else object) for c in _COLUMNS}
+        )
     rows = rows.reset_index(drop=True)
     pods = proxies["pod"].to_numpy()[rows["proxy"].to_numpy()]
     has4 = cluster.pods["has_ipv4"].to_numpy()[pods]
@@ -201,7 +207,8 @@ _cache: weakref.WeakKeyDictionary[Cluster, pd.DataFrame] = weakref.WeakKeyDictio
 def ingress_rows(cluster: Cluster) -> pd.DataFrame:
     """Per (proxy, ingress port) of every proxy whose Sidecar has ingress listeners, by proxy then port:
     ``workload``, ``number`` (the port, target and service alike), ``kind`` (``http``/``tcp``/``mongo``/``auto``),
-    ``h2`` (its protocol is HTTP/2: HTTP2, GRPC or GRPC-Web),
+    ``h2`` (its protocol is HTTP/2: HTTP2, GRPC or GRPC-Web), ``grpc_web`` (it is GRPC-Web: its connection
+    managers carry a ``grpc_web`` filter),
     ``chained`` (``False``: a status or Prometheus port, whose chains are skipped but whose cluster stays),
     ``host`` (``<sidecar>.<namespace>``), ``config`` (the chain's ``istio.config``), ``chain4``/``chain6``
     (the address naming its chains in an IPv4 or IPv6 listener), ``endpoint`` (``""``, ``static`` or

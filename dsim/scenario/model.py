@@ -23,7 +23,7 @@ from dsim.scenario.istio.virtual_service import HTTPRetry, VirtualService
 from dsim.scenario.quantities import Fraction, Weight
 
 IpFamily = Literal["IPv4", "IPv6"]
-Protocol = Literal["TCP", "TLS", "HTTPS", "Mongo", "HTTP", "HTTP2", "GRPC", "auto"]
+Protocol = Literal["TCP", "TLS", "HTTPS", "Mongo", "HTTP", "HTTP2", "GRPC", "GRPC-Web", "auto"]
 MtlsMode = Literal["STRICT", "PERMISSIVE", "DISABLE"]
 Visibility = Literal["all", "namespace", "dependencies"]
 TrafficDistribution = Literal["PreferClose", "PreferSameZone", "PreferSameNode"]
@@ -217,7 +217,8 @@ class ServicePort:
     protocol: Protocol | None = None
     """Application protocol; defaults to the one the name implies, else ``auto`` (sniffed). ``TLS``,
     ``HTTPS`` and ``Mongo`` are served as TCP, but Istio builds no VirtualService ``tcp[]`` route on
-    the first two, and puts a ``mongo_proxy`` filter before the ``tcp_proxy`` on the last."""
+    the first two, and puts a ``mongo_proxy`` filter before the ``tcp_proxy`` on the last.
+    ``GRPC-Web`` is served as ``GRPC``, with a ``grpc_web`` filter in its connection managers."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,6 @@ _PROTOCOL_BY_PREFIX: dict[str, Protocol] = {
     "http": "HTTP",
     "http2": "HTTP2",
     "grpc": "GRPC",
-    "grpc-web": "GRPC",
     "tcp": "TCP",
     "https": "HTTPS",  # served as TCP, with no VirtualService tcp[] route (cluster tables' ``istio_protocol``)
     "tls": "TLS",
@@ -48,8 +47,8 @@ def protocol_from_port_name(name: str, number: int) -> Protocol:
     """The protocol Istio infers for a Kubernetes port from its name (or ``appProtocol``, which it reads
     instead) and number (``ConvertProtocol``); ``auto`` (sniffing) when it infers none."""
     lowered = name.lower()
-    if lowered.startswith("grpc-web"):
-        return "GRPC"
+    if lowered.startswith("grpc-web"):  # before the prefix: "grpc-web-x" is gRPC-Web, "grpc-x" gRPC
+        return "GRPC-Web"
     named = _PROTOCOL_BY_PREFIX.get(_prefix(lowered))
     if named is not None:
         return named

@@ -256,7 +256,7 @@ class ScenarioCounts:
         self.endpoints = _Outbound(
             total(endpoints, "services"), max((e for _, e in by_namespace.values()), default=0.0), 0.0
         )
-        self.http_ports = {p.port for svc in s.services for p in svc.ports if p.protocol in ("HTTP", "HTTP2", "GRPC")}
+        self.http_ports = {p.port for svc in s.services for p in svc.ports if p.protocol in HTTP_PROTOCOLS}
         self.http_field = "services"
 
     def synthetic(self) -> None:

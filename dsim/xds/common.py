@@ -15,6 +15,7 @@ from envoy.config.listener.v3 import listener_components_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
+from envoy.extensions.filters.http.grpc_web.v3 import grpc_web_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.filters.network.mongo_proxy.v3 import mongo_proxy_pb2
@@ -203,6 +204,7 @@ def metadata(filters: Mapping[str, Mapping[str, Any]]) -> base_pb2.Metadata:
 TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy"
 MONGO_PROXY_NAME = "envoy.filters.network.mongo_proxy"
 HCM_NAME = "envoy.filters.network.http_connection_manager"
+GRPC_WEB_FILTER = "envoy.filters.http.grpc_web"
 BLACKHOLE_CHAIN_SUFFIX = "-blackhole"
 """How the virtual listeners' blackhole chains' names end (Istio's ``virtualOutbound-blackhole`` and
 ``virtualInbound-blackhole``): the one chain kind Istio builds without an access log."""
@@ -244,11 +246,14 @@ def tcp_filters(
     ]
 
 
-def http_filters(*, inbound: bool) -> list[hcm_pb2.HttpFilter]:
-    """Istio's sidecar HTTP filters, in Istio's order: peer metadata first, ALPN override
-    outbound only (it picks the upstream mTLS ALPN), stats just before the router."""
+def http_filters(*, inbound: bool, grpc_web: bool = False) -> list[hcm_pb2.HttpFilter]:
+    """Istio's sidecar HTTP filters, in Istio's order: peer metadata first, ``grpc_web`` where the
+    protocol the connection manager was built for is gRPC-Web (``buildHTTPConnectionManager``,
+    Istio 1.30's ``listener_builder.go``), ALPN override outbound only (it picks the upstream mTLS
+    ALPN), stats just before the router."""
     return [
         istio_filters.peer_metadata(inbound),
+        *([hcm_pb2.HttpFilter(name=GRPC_WEB_FILTER, typed_config=pack(grpc_web_pb2.GrpcWeb()))] if grpc_web else []),
         hcm_pb2.HttpFilter(
             name="envoy.filters.http.grpc_stats",
             typed_config=pack(
@@ -284,9 +289,12 @@ def tracing(
     )
 
 
-def hcm_common(manager: hcm_pb2.HttpConnectionManager, *, inbound: bool) -> hcm_pb2.HttpConnectionManager:
-    """Settings Istio gives every sidecar HTTP connection manager."""
-    manager.http_filters.extend(http_filters(inbound=inbound))
+def hcm_common(
+    manager: hcm_pb2.HttpConnectionManager, *, inbound: bool, grpc_web: bool = False
+) -> hcm_pb2.HttpConnectionManager:
+    """Settings Istio gives every sidecar HTTP connection manager (``grpc_web``: built for a gRPC-Web
+    port, :func:`http_filters`)."""
+    manager.http_filters.extend(http_filters(inbound=inbound, grpc_web=grpc_web))
     manager.use_remote_address.value = False
     manager.upgrade_configs.add(upgrade_type="websocket")
     manager.stream_idle_timeout.CopyFrom(zero())

@@ -21,6 +21,7 @@ from dsim.cluster.egress_ports import PortListener
 from dsim.cluster.known_hosts import taken_service_names
 from dsim.cluster.passthrough_tls import every_endpoint_meshed
 from dsim.designs.base import Bind, Design, OutboundCopy
+from dsim.scenario.istio.rules import GRPC_WEB
 from dsim.xds import clusters, endpoints, listeners, routes
 from dsim.xds.access_logs import AccessLogging, add_access_logs
 from dsim.xds.common import tracing
@@ -104,9 +105,11 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     out_clusters: list[cluster_pb2.Cluster] = []
     out_routes: list[route_pb2.RouteConfiguration] = []
     out_endpoints: list[endpoint_pb2.ClusterLoadAssignment] = []
-    # The shared "P" route configurations (port, route suffix) an HTTP listener opens, and the
-    # virtual hosts of HTTP and sniffed ports P (they ride along where an HTTP port opens "P").
-    opened: set[tuple[int, str]] = set()
+    # The shared "P" route configurations (port, route suffix) an HTTP listener opens, each with
+    # whether the first port to open it is gRPC-Web (its listener's connection manager is built for
+    # that port alone: a later one finds the listener built), and the virtual hosts of HTTP and
+    # sniffed ports P (they ride along where an HTTP port opens "P").
+    opened: dict[tuple[int, str], bool] = {}
     shared_vhosts: dict[tuple[int, str], list[rc.VirtualHost]] = {}
     plan = OutboundPlan(view.egress)
     objects = mesh_objects(index.cluster).view(view.viewer)
@@ -287,7 +290,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             if built is None:
                 route_name = f"{port.port}{copy.route_suffix}"
                 bound_listeners[key] = listeners.outbound_http_bound(
-                    bind, port.port, route_name, trace, bound=by.capture_none
+                    bind, port.port, route_name, trace, bound=by.capture_none, grpc_web=by.protocol == GRPC_WEB
                 )
                 bound_routes.add((port.port, copy.route_suffix))
             return
@@ -336,7 +339,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             own_listeners, own_routes = kept_parts(built, address_listeners)
             out_listeners.extend(own_listeners)
             out_routes.extend(own_routes)
-            opened.update((port_number, suffix) for port_number, suffix, _ in built.http)
+            for port_number, suffix, _ in built.http:
+                opened.setdefault((port_number, suffix), (port_number, suffix) in built.grpc_web)
             for port_number, suffix, entry_vhost in (*built.http, *built.riding):
                 if entry_vhost is None or gives_way(twins, svc.index, port_number, seen_services):
                     continue
@@ -352,7 +356,9 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                 if by is not None and by.bound:
                     add_bound(svc, copies, copy, port, kind, by)
                 elif kind == "http":  # the shared "P" listener
-                    opened.add((port.port, copy.route_suffix))
+                    # A Sidecar's port listener builds with its own port's protocol, whatever the service's.
+                    protocol = port.istio_protocol if by is None else by.protocol
+                    opened.setdefault((port.port, copy.route_suffix), protocol == GRPC_WEB)
                 else:
                     built_listener = service_listener(svc, copy, copy.bind, port, kind, by, bound=False)
                     address_listeners.add(built_listener.name)
@@ -375,11 +381,13 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     # "P" holds the virtual hosts of every HTTP or sniffed port P where an HTTP listener opens it
     # (docs/istio-objects.md 1.2): the shared wildcard one, or a bound one.
     http_listeners: dict[tuple[int, str], listener_pb2.Listener] = {}
-    for port_number, suffix in sorted(opened | bound_routes):
+    for port_number, suffix in sorted(opened.keys() | bound_routes):
         route_name = f"{port_number}{suffix}"
         if (port_number, suffix) in opened:
             bind = design.http_bind(view.facts, suffix)
-            shared = listeners.outbound_http(bind, port_number, route_name, trace, unknown)
+            shared = listeners.outbound_http(
+                bind, port_number, route_name, trace, unknown, grpc_web=opened[(port_number, suffix)]
+            )
             http_listeners[(port_number, suffix)] = shared
             out_listeners.append(shared)
         held = shared_vhosts.get((port_number, suffix), [])

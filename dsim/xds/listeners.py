@@ -79,13 +79,13 @@ def _inspectors(listener: listener_pb2.Listener) -> None:
     )
 
 
-def _outbound_hcm(stat_prefix: str, route_name: str, tracing: Tracing) -> lc.Filter:
+def _outbound_hcm(stat_prefix: str, route_name: str, tracing: Tracing, *, grpc_web: bool = False) -> lc.Filter:
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_name),
         tracing=tracing,
     )
-    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=False)))
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=False, grpc_web=grpc_web)))
 
 
 def _http_match() -> lc.FilterChainMatch:
@@ -120,12 +120,14 @@ def outbound_tcp(
     return listener
 
 
-def _sniffing(bind: Bind, port: int, route_name: str, tracing: Tracing, bound: bool = False) -> listener_pb2.Listener:
+def _sniffing(
+    bind: Bind, port: int, route_name: str, tracing: Tracing, bound: bool = False, *, grpc_web: bool = False
+) -> listener_pb2.Listener:
     """An outbound listener whose first chain routes plaintext HTTP by RDS ``route_name``."""
     name = listener_name(bind.address, port)
     listener = _outbound(name, bind, port, bound)
     _inspectors(listener)
-    manager = _outbound_hcm(f"outbound_{name}", route_name, tracing)
+    manager = _outbound_hcm(f"outbound_{name}", route_name, tracing, grpc_web=grpc_web)
     listener.filter_chains.append(outbound_chain(filter_chain_match=_http_match(), filters=[manager]))
     return listener
 
@@ -139,23 +141,28 @@ def fallthrough(unknown: str) -> lc.FilterChain:
     )
 
 
-def outbound_http(bind: Bind, port: int, route_name: str, tracing: Tracing, unknown: str) -> listener_pb2.Listener:
-    """The wildcard listener all HTTP services on ``port`` share; anything else goes to ``unknown``."""
-    listener = _sniffing(bind, port, route_name, tracing)
+def outbound_http(
+    bind: Bind, port: int, route_name: str, tracing: Tracing, unknown: str, *, grpc_web: bool = False
+) -> listener_pb2.Listener:
+    """The wildcard listener all HTTP services on ``port`` share; anything else goes to ``unknown``.
+    Its connection manager is built for the first port to open it (``grpc_web``: a gRPC-Web one,
+    :func:`dsim.xds.common.http_filters`)."""
+    listener = _sniffing(bind, port, route_name, tracing, grpc_web=grpc_web)
     listener.default_filter_chain.CopyFrom(fallthrough(unknown))
     return listener
 
 
 def outbound_http_bound(
-    bind: Bind, port: int, route_name: str, tracing: Tracing, *, bound: bool
+    bind: Bind, port: int, route_name: str, tracing: Tracing, *, bound: bool, grpc_web: bool = False
 ) -> listener_pb2.Listener:
     """A Sidecar egress HTTP port listener on an address of its own (a bind, or the loopback under
     ``captureMode: NONE``): HTTP alone, so no inspector and no application-protocol match, its one
     chain matching everything (``buildSidecarOutboundListener`` adds the ALPN match only on the
-    wildcard)."""
+    wildcard). ``grpc_web``: the listener's protocol is gRPC-Web (:func:`dsim.xds.common.http_filters`)."""
     name = listener_name(bind.address, port)
     listener = _outbound(name, bind, port, bound)
-    listener.filter_chains.append(outbound_chain(filters=[_outbound_hcm(f"outbound_{name}", route_name, tracing)]))
+    manager = _outbound_hcm(f"outbound_{name}", route_name, tracing, grpc_web=grpc_web)
+    listener.filter_chains.append(outbound_chain(filters=[manager]))
     return listener
 
 
@@ -278,6 +285,7 @@ def _inbound_hcm(
     tracing: Tracing,
     *,
     http2: bool = False,
+    grpc_web: bool = False,
 ) -> lc.Filter:
     route = rc.Route(
         match=rc.RouteMatch(prefix="/"),
@@ -307,7 +315,7 @@ def _inbound_hcm(
     )
     if http2:  # buildSidecarInboundHTTPOpts: an HTTP/2 port's manager says so
         manager.http2_protocol_options.SetInParent()
-    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True)))
+    return lc.Filter(name=HCM_NAME, typed_config=pack(hcm_common(manager, inbound=True, grpc_web=grpc_web)))
 
 
 SUPPORTED_CIPHERS = (
@@ -385,6 +393,7 @@ def _port_chains(
                     f"{port.host}:{port.service_port}/*",
                     tracing,
                     http2=port.protocol in H2_PROTOCOLS,
+                    grpc_web=port.grpc_web,
                 )
             ]
         else:

@@ -49,7 +49,7 @@ from dsim.designs.base import Bind, Design, EntryCopy, EntryFacts, OutboundCopy,
 from dsim.memo import instance_cache
 from dsim.scenario.istio import ServiceEntry
 from dsim.scenario.istio.destination_rule import LoadBalancerSettings, Subset
-from dsim.scenario.istio.rules import HTTP_PROTOCOLS, TLS_PROTOCOLS
+from dsim.scenario.istio.rules import GRPC_WEB, HTTP_PROTOCOLS, TLS_PROTOCOLS
 from dsim.scenario.istio.service_entry import WorkloadEntry
 from dsim.scenario.model import IpFamily
 from dsim.wire import UINT32_MAX
@@ -149,6 +149,9 @@ class EntryConfig:
     riding: tuple[tuple[int, str, rc.VirtualHost], ...] = ()
     """The same for its sniffed ports: added only where an HTTP port opens that configuration."""
     wildcard: tuple[WildcardChain, ...] = ()
+    grpc_web: frozenset[tuple[int, str]] = frozenset()
+    """The (port, route suffix) of :attr:`http` whose port is gRPC-Web: where it is the first to open
+    ``"<port><suffix>"``, the listener's connection manager carries a ``grpc_web`` filter."""
 
 
 class EntryIndex:
@@ -591,7 +594,19 @@ def entry_config(
     mesh = index.cluster.scenario.mesh
     unknown = listeners.PASSTHROUGH if allow_any else listeners.BLACKHOLE
     out: dict[str, list[object]] = {
-        k: [] for k in ("clusters", "endpoints", "listeners", "auto", "auto_routes", "routes", "http", "riding", "wild")
+        k: []
+        for k in (
+            "clusters",
+            "endpoints",
+            "listeners",
+            "auto",
+            "auto_routes",
+            "routes",
+            "http",
+            "riding",
+            "wild",
+            "grpc_web",
+        )
     }
     for copy in design.entry_copies(view.facts, proxy):
         per_endpoint = per_endpoint_binds(index, view, copy, own_address)
@@ -635,6 +650,8 @@ def entry_config(
                 opens = kind == "http" or on_wildcard
                 if opens or shared is not None:
                     out["http" if opens else "riding"].append((port.port, suffix, shared))
+                if opens and port.protocol == GRPC_WEB:
+                    out["grpc_web"].append((port.port, suffix))
             if kind == "http":
                 continue
             # A VirtualService's TCP route replaces the default chain of a TCP or sniffed port, its
@@ -683,6 +700,7 @@ def entry_config(
         http=tuple(out["http"]),  # type: ignore[arg-type]
         riding=tuple(out["riding"]),  # type: ignore[arg-type]
         wildcard=tuple(out["wild"]),  # type: ignore[arg-type]
+        grpc_web=frozenset(out["grpc_web"]),  # type: ignore[arg-type]
     )
 
 

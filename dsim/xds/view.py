@@ -29,6 +29,7 @@ from dsim.designs.base import ProxyFacts, ServiceFacts
 from dsim.errors import DsimError, UnknownNameError
 from dsim.memo import instance_cache
 from dsim.scenario.istio.destination_rule import ConnectionPoolSettings
+from dsim.scenario.istio.rules import GRPC_WEB
 from dsim.scenario.model import IpFamily
 from dsim.xds.failover import ProxyLocality
 from dsim.xds.names import spiffe_id
@@ -127,6 +128,9 @@ class InboundPort:
     mongo: bool = False
     """Its protocol is Mongo (served as TCP): its TCP chains proxy through a ``mongo_proxy``
     (``buildInboundNetworkFilters``)."""
+    grpc_web: bool = False
+    """Its protocol is gRPC-Web (served as gRPC): its HTTP chains' connection managers carry a
+    ``grpc_web`` filter (:func:`dsim.xds.common.http_filters`)."""
     chain_address: tuple[str, str] | None = None
     """A Sidecar ingress port: the address naming its chains in an IPv4 and in an IPv6 listener;
     ``None``, the listener's any-address."""
@@ -423,6 +427,7 @@ class ClusterIndex:
                 target_port=number,
                 protocol="HTTP2" if row["h2"] else INGRESS_PROTOCOL[str(row["kind"])],
                 mongo=row["kind"] == "mongo",
+                grpc_web=bool(row["grpc_web"]),
                 service_port=number,
                 host=str(row["host"]),
                 chain_address=(str(row["chain4"]), str(row["chain6"])),
@@ -440,6 +445,7 @@ class ClusterIndex:
                         target_port=p.target_port,
                         protocol=inbound_protocol(p.protocol),
                         mongo=p.istio_protocol == "Mongo",
+                        grpc_web=p.istio_protocol == GRPC_WEB,
                         service_port=p.port,
                         host=view.host,
                         **self._listing(telemetry_services(own_views, p.target_port, p.port), p.port),

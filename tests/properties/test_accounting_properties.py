@@ -16,7 +16,7 @@ from tests.accounting_check import assert_methods_agree
 label = st.integers(1, 63).map(lambda n: "a" * n)
 domain = st.sampled_from(["cluster.local", "c" * 60 + ".local", "x" * 100])
 families = st.sampled_from([["IPv4"], ["IPv6"], ["IPv4", "IPv6"], ["IPv6", "IPv4"]])
-protocols = st.sampled_from(["http", "http2", "grpc", "tcp", "mongo", ""])
+protocols = st.sampled_from(["http", "http2", "grpc", "grpc-web", "tcp", "mongo", ""])
 
 
 @st.composite

@@ -167,8 +167,9 @@ ENTRIES: dict[str, dict[str, Any]] = {
 }
 
 
-EGRESS_PROTOCOLS = ["HTTP", "TCP", "", "TLS", "GRPC", "MONGO"]
-"""An egress port listener's protocol: Mongo gives its services' TCP chains a ``mongo_proxy``."""
+EGRESS_PROTOCOLS = ["HTTP", "TCP", "", "TLS", "GRPC", "MONGO", "GRPC-Web"]
+"""An egress port listener's protocol: Mongo gives its services' TCP chains a ``mongo_proxy``,
+gRPC-Web its HTTP listener's connection manager a ``grpc_web`` filter."""
 
 
 def _rule_host(draw: st.DrawFn) -> str:
@@ -273,7 +274,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
         sidecar_spec: dict[str, Any] = {"outboundTrafficPolicy": {"mode": policy}}
         if draw(st.booleans()):  # its proxies' own side from an ingress listener
             endpoint = draw(st.sampled_from(["", "127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080", "unix:///run/a.sock"]))
-            protocol = draw(st.sampled_from(["HTTP", "GRPC", "TCP", "MONGO", ""]))
+            protocol = draw(st.sampled_from(["HTTP", "GRPC", "GRPC-Web", "TCP", "MONGO", ""]))
             listener = {"port": {"number": 8080, "protocol": protocol}}
             sidecar_spec["ingress"] = [{**listener, **({"defaultEndpoint": endpoint} if endpoint else {})}]
         if draw(st.booleans()):  # egress listeners on ports, maybe with a catch-all after them
@@ -292,7 +293,7 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             sidecar_spec["egress"] = egress
         sidecars.append({"name": "default", "namespace": draw(st.sampled_from(NAMESPACES)), "spec": sidecar_spec})
     ports = [
-        {"name": "http", "port": 80},
+        {"name": draw(st.sampled_from(["http", "http", "grpc-web"])), "port": 80},  # gRPC-Web: a grpc_web filter
         {"name": draw(st.sampled_from(["tcp", "tcp", "mongo"])), "port": 5432},  # Mongo: a mongo_proxy
         {"name": "port", "port": 9000},
         {"name": "https", "port": 8443},

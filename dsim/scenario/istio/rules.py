@@ -67,6 +67,18 @@ SERVED_AS_TCP = frozenset({*TLS_PROTOCOLS, "Mongo"})
 saying ``TCP`` and their ``istio_protocol`` the protocol itself: on TLS ones Istio builds no
 VirtualService ``tcp[]`` route, on Mongo ones a ``mongo_proxy`` filter before the ``tcp_proxy``."""
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-Web"})  # Instance.IsHTTP2
+GRPC_WEB = "GRPC-Web"
+"""The protocol whose HTTP connection managers carry a ``grpc_web`` filter (``listener_builder.go``);
+a Kubernetes Service port of it is served as gRPC otherwise (the cluster tables' ``protocol`` says
+``GRPC``, their ``istio_protocol`` this)."""
+
+
+def served_protocol(protocol: str) -> str:
+    """How dsim serves a Kubernetes Service port's protocol (the cluster tables' ``protocol``):
+    :data:`SERVED_AS_TCP` ones as TCP, gRPC-Web as gRPC, every other as itself."""
+    if protocol in SERVED_AS_TCP:
+        return "TCP"
+    return "GRPC" if protocol == GRPC_WEB else protocol
 
 
 def is_dns1123_label(value: str) -> bool:
