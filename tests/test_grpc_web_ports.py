@@ -42,10 +42,14 @@ SCENARIO: dict[str, Any] = {
         _service("alpha", {"port": 7070, "name": "http-alpha"}),
         _service("beta", {"port": 7070, "name": "grpc-web-beta"}),
         _service("gamma", {"port": 7070, "name": "http-gamma"}),
+        # 6060: an IPv4-only gRPC-Web port first, a dual-stack HTTP one after: the duplicate design's
+        # IPv6 copy of the listener is opened by the latter.
+        {**_service("solo", {"port": 6060, "name": "grpc-web"}), "ip_families": ["IPv4"]},
+        _service("pair", {"port": 6060, "name": "http"}),
     ],
     "workloads": [
         {"name": name, "namespace": "b", "ip_families": ["IPv4", "IPv6"]}
-        for name in ("web", "plain", "alpha", "beta", "gamma")
+        for name in ("web", "plain", "alpha", "beta", "gamma", "solo", "pair")
     ]
     + [
         {"name": "other", "namespace": "a", "labels": {"app": "other"}, "ip_families": ["IPv4", "IPv6"]},
@@ -121,12 +125,12 @@ def _web(filters: list[str]) -> bool:
     return True
 
 
-def _outbound(config: ProxyConfig, port: int, on: tuple[str, ...] = ("0.0.0.0", "[::]")) -> set[bool]:
-    """Per listener on ``port`` on the wildcard (one per family copy) or the addresses ``on``: whether
-    its connection manager has the filter."""
+def _outbound(config: ProxyConfig, port: int, on: tuple[str, ...] = ("0.0.0.0", "::")) -> set[bool]:
+    """Per listener on ``port`` on the wildcards (one per family copy) or the addresses ``on``:
+    whether its connection manager has the filter."""
     found = set()
     for listener in config.listeners:
-        if listener.name.endswith(f"_{port}") and listener.name.startswith(on):
+        if listener.name in {f"{address}_{port}" for address in on}:
             managers = [f for c in listener.filter_chains if (f := _filters(c)) is not None]
             assert len(managers) == 1, listener.name
             found.add(_web(managers[0]))
@@ -158,6 +162,9 @@ def test_the_first_port_to_open_a_listener_builds_its_manager(mesh: Cluster, des
     assert _outbound(other, 8443) == {True}  # a ServiceEntry's gRPC-Web port
     # Where alpha is out of sight, beta opens 7070.
     assert _outbound(config_of(mesh, "a/narrow", design), 7070) == {True}
+    # Each family copy of the listener has its own first opener.
+    assert _outbound(other, 6060, on=("0.0.0.0",)) == {True}
+    assert _outbound(other, 6060, on=("::",)) == ({False} if design == "duplicate" else set())
 
 
 @pytest.mark.parametrize("design", design_names())

@@ -63,9 +63,10 @@ KEPT_NAMES = frozenset(
 revision, is left out of endpoints' metadata where another revision is written: hashed, it would
 change the config's bytes)."""
 
+GRPC_WEB_PREFIX = "grpc-web"
 # Istio's protocol port-name prefixes (dsim.scenario.resolve plus the ones Istio also knows).
 PROTOCOL_PREFIXES = (
-    "grpc-web",
+    GRPC_WEB_PREFIX,
     "http_proxy",
     "http2",
     "https",
@@ -277,13 +278,15 @@ class _Anonymizer:
         return ".".join([self.names(label) for label in head] + tail)
 
     def port_name(self, name: str) -> str:
-        """Istio's protocol prefix stays (it decides the protocol), the rest is hashed."""
+        """Istio's protocol prefix stays (it decides the protocol), the rest is hashed. ``grpc-web``
+        is a prefix even without a dash after it: Istio reads ``grpc-webapi`` as gRPC-Web
+        (``ConvertProtocol``), which ``grpc-`` and a hash would turn into gRPC."""
         lowered = name.lower()
         for prefix in PROTOCOL_PREFIXES:
             if lowered == prefix:
                 return name
-            if lowered.startswith(prefix + "-"):
-                cut = len(prefix) + 1
+            if lowered.startswith(prefix + "-") or (prefix == GRPC_WEB_PREFIX and lowered.startswith(prefix)):
+                cut = len(prefix) + (lowered[len(prefix)] == "-")
                 return name[:cut] + self.names(name[cut:])
         return self.names(name)
 

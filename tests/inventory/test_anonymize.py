@@ -160,6 +160,8 @@ def test_every_port_keeps_the_protocol_istio_reads_in_it() -> None:
         ("http_proxy", 8080),
         ("http_proxy-egress", 8081),
         ("grpc-web-ui", 8082),
+        ("grpc-webapi", 8083),  # gRPC-Web without a dash after the prefix
+        ("GRPC-Web", 8084),
         ("mongo-main", 27018),
         ("udp-x", 5000),
         ("db", 3306),
