@@ -17,9 +17,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
+from dsim.designs import get_design
 from dsim.scenario.resolve import protocol_from_port_name
 from dsim.xds.common import GRPC_WEB_FILTER, HCM_NAME
-from dsim.xds.generate import ProxyConfig
+from dsim.xds.generate import ProxyConfig, proxy_config
+from dsim.xds.view import index_for
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design, assert_live_over_ads
 from tests.config_helpers import app_sidecar, config_of
 
@@ -196,3 +198,33 @@ def test_envoy_takes_the_grpc_web_managers_over_ads(mesh: Cluster, proxy: str) -
     """Over ADS the real Envoy takes a config whose outbound (``a/other``) or inbound (``b/web``)
     connection managers run ``grpc_web``, and goes live."""
     assert_live_over_ads(config_of(mesh, proxy, "additional-addresses"))
+
+
+def test_a_synthetic_mesh_draws_grpc_web_ports() -> None:
+    """``synthetic.protocols.grpc_web``: ports named ``grpc-web-<number>`` from the gRPC pool, served
+    as gRPC with the filter, priced exactly."""
+    synthetic = build_cluster(
+        scenario_from_dict(
+            {
+                "synthetic": {
+                    "namespaces": 2,
+                    "services": 12,
+                    "families": {"ipv4": 1, "dual_ipv4_primary": 1},
+                    "protocols": {"http": 1, "grpc": 1, "grpc_web": 2},
+                }
+            }
+        )
+    )
+    ports = synthetic.service_ports
+    web = ports[ports["istio_protocol"].astype(str) == "GRPC-Web"]
+    assert len(web)
+    assert set(web["protocol"].astype(str)) == {"GRPC"}
+    assert all(name.startswith("grpc-web-") for name in web["name"])
+    assert set(web["port"]) <= {9090, 50051, 8081}  # the gRPC pool
+    assert_exact_every_design(synthetic)
+    first = synthetic.proxies.index[0]
+    index = index_for(synthetic)
+    config = proxy_config(index, int(first), get_design("single-stack"))
+    assert any(
+        _web(f) for listener in config.listeners for c in listener.filter_chains if (f := _filters(c)) is not None
+    )

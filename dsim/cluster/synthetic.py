@@ -17,6 +17,7 @@ import pandas as pd
 from dsim.cluster.tables import make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
+from dsim.scenario.istio.rules import served_protocol
 from dsim.scenario.model import Replicas
 from dsim.scenario.synthetic_names import synthetic_namespace_name, synthetic_service_name
 
@@ -34,6 +35,7 @@ _PROTOCOLS = (
     ("GRPC", "grpc", "grpc"),
     ("TCP", "tcp", "tcp"),
     ("auto", "port", "auto"),  # "port-…" names no protocol, so Istio sniffs it
+    ("GRPC-Web", "grpc-web", "grpc"),
 )
 _POOLS = ("http", "grpc", "tcp", "auto")
 
@@ -156,7 +158,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "name": np.strings.add(np.strings.add(prefix, "-"), port_number.astype(str)),
             "port": port_number,
             "target_port": port_number,
-            "protocol": np.array([p[0] for p in _PROTOCOLS])[protocol],
+            "protocol": np.array([served_protocol(p[0]) for p in _PROTOCOLS])[protocol],
             "istio_protocol": np.array([p[0] for p in _PROTOCOLS])[protocol],
         },
     )

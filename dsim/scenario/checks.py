@@ -470,7 +470,7 @@ class _Checker:
         self.weights("synthetic.ports_per_service", syn.ports_per_service.values())
         protocols = vars(syn.protocols)
         self.weights("synthetic.protocols", protocols.values())
-        pools = {"http": "http", "http2": "http", "grpc": "grpc", "tcp": "tcp", "auto": "auto"}
+        pools = {"http": "http", "http2": "http", "grpc": "grpc", "tcp": "tcp", "auto": "auto", "grpc_web": "grpc"}
         owner: dict[int, str] = {}
         for pool_name in ("http", "grpc", "tcp", "auto"):
             where = join("synthetic.port_pools", pool_name)

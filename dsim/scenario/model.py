@@ -345,6 +345,10 @@ class ProtocolMix:
     """Opaque TCP ports (name ``tcp``)."""
     auto: Weight = 0.0
     """Unnamed ports whose protocol Envoy sniffs."""
+    grpc_web: Weight = 0.0
+    """gRPC-Web ports (name ``grpc-web``, from the gRPC pool): gRPC with a ``grpc_web`` filter in the
+    connection managers built for them (``docs/istio-objects.md`` 1.10b). Last, so that a mix
+    without it draws as it did before it existed."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

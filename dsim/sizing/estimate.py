@@ -289,7 +289,10 @@ class ScenarioCounts:
         self.endpoints = _Outbound(self.endpoints.total + endpoints, self.endpoints.busiest_namespace, endpoints.value)
         self.edges = self.edges + self.call_graph_edges() * versions
         # Route groups are the distinct HTTP port numbers: the widest source of them names the field.
-        pools = {"http": syn.protocols.http + syn.protocols.http2 > 0, "grpc": syn.protocols.grpc > 0}
+        pools = {
+            "http": syn.protocols.http + syn.protocols.http2 > 0,
+            "grpc": syn.protocols.grpc + syn.protocols.grpc_web > 0,
+        }
         most = len(self.http_ports)
         for pool, used in pools.items():
             numbers = set(getattr(syn.port_pools, pool)) if used else set()

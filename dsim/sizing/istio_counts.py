@@ -111,14 +111,14 @@ def _generated_field(gen: VirtualServiceGen, knobs: tuple[str, ...]) -> str:
 
 def _synthetic_route_ports(s: Scenario) -> float:
     """A synthetic service's mean ports whose route configurations hold its virtual host (HTTP,
-    HTTP/2, gRPC, sniffed: all but TCP)."""
+    HTTP/2, gRPC, gRPC-Web, sniffed: all but TCP)."""
     syn = s.synthetic
     if not syn.services:
         return 1.0  # a host naming no explicit service names nothing: a virtual host of its own
     weights = syn.ports_per_service
     ports = sum(k * w for k, w in weights.items()) / max(sum(weights.values()), 1e-300)
     mix = syn.protocols
-    shares = mix.http + mix.http2 + mix.grpc + mix.auto
+    shares = mix.http + mix.http2 + mix.grpc + mix.grpc_web + mix.auto
     return ports * shares / max(shares + mix.tcp, 1e-300)
 
 

@@ -31,7 +31,7 @@ VARIETY: dict[str, Any] = {
         "namespaces": 3,
         "services": 24,
         "families": {"ipv4": 1, "ipv6": 1, "dual_ipv4_primary": 1, "dual_ipv6_primary": 1},
-        "protocols": {"http": 1, "http2": 1, "grpc": 1, "tcp": 1, "auto": 1},
+        "protocols": {"http": 1, "http2": 1, "grpc": 1, "tcp": 1, "auto": 1, "grpc_web": 1},
         "subsets": {"fraction": 0.3, "versions": 2},
         "localities": [{"region": "r", "zone": "a"}, {"region": "r", "zone": "b"}],
         "sidecar_injection": 0.7,

@@ -20,7 +20,7 @@ def synthetic_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     families = {k: draw(weights) for k in ("ipv4", "ipv6", "dual_ipv4_primary", "dual_ipv6_primary")}
     if sum(families.values()) == 0:
         families["dual_ipv6_primary"] = 1.0
-    protocols = {k: draw(weights) for k in ("http", "http2", "grpc", "tcp", "auto")}
+    protocols = {k: draw(weights) for k in ("http", "http2", "grpc", "tcp", "auto", "grpc_web")}
     if sum(protocols.values()) == 0:
         protocols["tcp"] = 1.0
     distribution = draw(st.sampled_from(["fixed", "uniform", "geometric", "lognormal"]))
