@@ -81,10 +81,15 @@ Prints, in one run:
    ``trafficDistribution: PreferClose`` (failover forced where no rule's own setting stands), each
    against the same mesh with every rule turning failover off: the accounting of every design, its
    ratio, and what each changes in the mean proxy.
+17. gRPC-Web ports (``docs/istio-objects.md`` 1.10b): part 3's mesh, then the same mix with its gRPC
+   share drawn as gRPC-Web (so the shared listeners of the gRPC pool's ports get the ``grpc_web``
+   filter where a gRPC-Web port opens them first, per proxy, and the pods' chains of those ports
+   theirs; the draws differ, so the two meshes are alike rather than equal): the cluster build and
+   the accounting of every design, and their ratios.
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
-``shared-hosts`` (14), ``private-objects`` (15) or ``failover`` (16).
+``shared-hosts`` (14), ``private-objects`` (15), ``failover`` (16) or ``grpc-web`` (17).
 """
 
 from __future__ import annotations
@@ -868,6 +873,21 @@ def private_objects() -> None:
     print(f"  process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
+def grpc_web() -> None:
+    """Part 17: part 3's mesh, then its gRPC share drawn as gRPC-Web."""
+    mix = {"http": 0.6, "grpc": 0.0, "tcp": 0.2, "grpc_web": 0.2}  # part 3's default mix, gRPC as gRPC-Web
+
+    def describe(cluster: Cluster, web: Cluster) -> tuple[str, str]:
+        protocols = [c.service_ports["istio_protocol"].astype(str) for c in (cluster, web)]
+        # The draws differ (the gRPC-Web weight comes last in the mix), so the meshes are alike, not equal.
+        return (
+            f"part 3's mesh ({int((protocols[0] == 'GRPC').sum()):,} gRPC ports)",
+            f"its mix with gRPC drawn as gRPC-Web ({int((protocols[1] == 'GRPC-Web').sum()):,} gRPC-Web ports)",
+        )
+
+    _before_after(ISTIO_OBJECTS, lambda _: {"synthetic": {**ISTIO_OBJECTS["synthetic"], "protocols": mix}}, describe)
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -881,8 +901,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "shared-hosts": shared_hosts,
     "private-objects": private_objects,
     "failover": failover,
+    "grpc-web": grpc_web,
 }
-"""Parts 3 to 16 by ``--only`` name, in order."""
+"""Parts 3 to 17 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -891,7 +912,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 16",
+        help="run only parts 3 to 5, or one of parts 6 to 17",
     )
     args = parser.parse_args()
     if args.only:
