@@ -85,7 +85,8 @@ Prints, in one run:
    share drawn as gRPC-Web (so the shared listeners of the gRPC pool's ports get the ``grpc_web``
    filter where a gRPC-Web port opens them first, per proxy, and the pods' chains of those ports
    theirs; the draws differ, so the two meshes are alike rather than equal): the cluster build and
-   the accounting of every design, and their ratios.
+   the accounting of every design, and their ratios; then both again with 100 namespaces each
+   holding a private Service (a scope per namespace: the first opener is found per scope group).
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
@@ -885,7 +886,19 @@ def grpc_web() -> None:
             f"its mix with gRPC drawn as gRPC-Web ({int((protocols[1] == 'GRPC-Web').sum()):,} gRPC-Web ports)",
         )
 
-    _before_after(ISTIO_OBJECTS, lambda _: {"synthetic": {**ISTIO_OBJECTS["synthetic"], "protocols": mix}}, describe)
+    def as_web(_: Cluster) -> dict[str, Any]:
+        return {"synthetic": {**ISTIO_OBJECTS["synthetic"], "protocols": mix}}
+
+    _before_after(ISTIO_OBJECTS, as_web, describe)
+    # Under scopes: 100 namespaces each see the mesh and a private Service (101 holders on one base),
+    # where the first port to open each listener is found per holder.
+    scoped = {**ISTIO_OBJECTS, **_private_services([f"own-{i}" for i in range(100)])}
+
+    def describe_scoped(cluster: Cluster, web: Cluster) -> tuple[str, str]:
+        plain, drawn = describe(cluster, web)
+        return f"{plain} with 100 private Services", f"{drawn} with 100 private Services"
+
+    _before_after(scoped, as_web, describe_scoped)
 
 
 PARTS: dict[str, Callable[[], None]] = {

@@ -73,6 +73,17 @@ def test_sums_and_pairs_agree_with_the_sets(
         {(h, g) for h, mine in enumerate(sets) for s, g in rows if s in mine}
     )
 
+    distinct = sorted(set(rows))
+    h, g, s = found.first_pairs(
+        np.array([s for s, _ in distinct], np.int64).reshape(-1),
+        np.array([g for _, g in distinct], np.int64).reshape(-1),
+    )
+    assert list(zip(h.tolist(), g.tolist(), s.tolist(), strict=True)) == sorted(
+        (h, g, min(s for s, gg in distinct if gg == g and s in mine))
+        for h, mine in enumerate(sets)
+        for g in {gg for s, gg in distinct if s in mine}
+    )
+
     used = np.array(data.draw(st.lists(st.integers(0, holders - 1), unique=True)) if holders else [], np.int64)
     kept = found.restricted(used)
     assert kept.total(per_service).tolist() == [sum(per_service[s] for s in sets[u]) for u in used.tolist()]

@@ -147,6 +147,55 @@ class HolderSets:
         found[np.searchsorted(candidates, keys)] += differences.to_numpy(np.int64)
         return holder[found > 0], g[found > 0]
 
+    def first_pairs(self, service: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(holder, group, service) for each holder that sees some row's ``service`` (rows: distinct
+        (service, group) pairs, ``group`` a non-negative number): the lowest such service, by holder
+        then group. A based holder's first is its group's first base service it does not lack,
+        unless one of its additions comes before; the pairs themselves are never made."""
+        service = np.asarray(service, np.int64)
+        group = np.asarray(group, np.int64)
+        order = np.lexsort((service, group))
+        service, group = service[order], group[order]
+        groups = max(int(group.max(initial=-1)) + 1, 1)
+        in_base = self.base[service]
+        base_service, base_group = service[in_base], group[in_base]  # by group, then service
+        base_start = np.searchsorted(base_group, np.arange(groups))
+        base_count = np.bincount(base_group, minlength=groups)
+        rows = pd.DataFrame({"service": service, "group": group, "base": in_base})
+        rows["position"] = -1
+        rows.loc[in_base, "position"] = np.arange(len(base_service)) - base_start[base_group]
+        deltas = pd.DataFrame({"holder": self.delta_holder, "service": self.delta_service, "sign": self.delta_sign})
+        touched = deltas.merge(rows, on="service")
+        keys = ["holder", "group"]
+        # A based holder lacking base services of a group: its first is the first position it keeps.
+        lacking = touched[(touched["sign"] < 0).to_numpy()].sort_values([*keys, "position"])
+        rank = lacking.groupby(keys).cumcount().to_numpy()
+        gap = (
+            lacking.assign(kept=np.where(lacking["position"].to_numpy() != rank, rank, len(base_service)))
+            .groupby(keys)
+            .agg(kept=("kept", "min"), lacks=("position", "size"))
+        )
+        skip = np.minimum(gap["kept"].to_numpy(), gap["lacks"].to_numpy())
+        base_groups = np.flatnonzero(base_count > 0)
+        based = np.flatnonzero(self.based)
+        holder = np.repeat(based, len(base_groups))
+        g = np.tile(base_groups, len(based))
+        offset = pd.Series(0, index=pd.MultiIndex.from_arrays([holder, g], names=keys), dtype=np.int64)
+        if len(gap):
+            offset.loc[gap.index.intersection(offset.index)] = pd.Series(skip, index=gap.index)
+        at = offset.to_numpy()
+        kept = at < base_count[g]
+        from_base = pd.DataFrame(
+            {"holder": holder[kept], "group": g[kept], "service": base_service[base_start[g[kept]] + at[kept]]}
+        )
+        added = touched.loc[(touched["sign"] > 0).to_numpy(), ["holder", "group", "service"]]
+        first = pd.concat([from_base, added], ignore_index=True).groupby(keys, sort=True)["service"].min()
+        return (
+            first.index.get_level_values(0).to_numpy(np.int64),
+            first.index.get_level_values(1).to_numpy(np.int64),
+            first.to_numpy(np.int64),
+        )
+
 
 def _missing(
     holder: np.ndarray, service: np.ndarray, based: np.ndarray, base: np.ndarray, inside: np.ndarray

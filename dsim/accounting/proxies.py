@@ -149,10 +149,8 @@ def _grpc_web_filters(
     if not prices.group_grpc_web_bytes or not opening["grpc_web"].any():
         return out
     keys = ["port", "suffix"]
-    rows = seen.who_pairs(np.unique(opening["service"].to_numpy())).merge(
-        opening[["service", *keys, "grpc_web"]], on="service"
-    )
-    first = rows.sort_values(["who", "service"], kind="stable").drop_duplicates(["who", *keys])
+    rows = opening[["service", *keys, "grpc_web"]].drop_duplicates(["service", *keys])
+    first = seen.first_of_groups(rows["service"].to_numpy(), rows[keys]).merge(rows, on=["service", *keys])
     web = first.loc[first["grpc_web"].to_numpy(bool), ["who", *keys]]
     pairs = (
         seen.pairs_of_workloads(web)

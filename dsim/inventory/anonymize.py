@@ -64,6 +64,7 @@ revision, is left out of endpoints' metadata where another revision is written: 
 change the config's bytes)."""
 
 GRPC_WEB_PREFIX = "grpc-web"
+_GRPC_WEB_TAIL = GRPC_WEB_PREFIX.removeprefix("grpc-")
 # Istio's protocol port-name prefixes (dsim.scenario.resolve plus the ones Istio also knows).
 PROTOCOL_PREFIXES = (
     GRPC_WEB_PREFIX,
@@ -135,15 +136,21 @@ class _Names:
 
     def _free_hash(self, name: str, used: set[str]) -> str:
         """The first free hash of ``name``; among few names of its length (one or two characters),
-        the free one it hashes closest to; a longer hash only when its length is used up."""
+        the free one it hashes closest to; a longer hash only when its length is used up. No hash
+        starts with ``web``: after a kept ``grpc-`` it would make ``grpc-web…``, which Istio reads
+        as gRPC-Web, not gRPC (every name shares the one table, so no hash anywhere does)."""
+
+        def usable(candidate: str) -> bool:
+            return candidate not in used and not candidate.startswith(_GRPC_WEB_TAIL)
+
         length = max(len(name), 1)
         while True:
             for attempt in range(64):
                 candidate = self.hash_text(name, length, attempt)
-                if candidate not in used:
+                if usable(candidate):
                     return candidate
             if 26 * 36 ** (length - 1) <= _EXHAUSTIVE:
-                free = [c for c in _all_labels(length) if c not in used]
+                free = [c for c in _all_labels(length) if usable(c)]
                 if free:
                     return min(free, key=lambda c: self.mix(name, c))
             length += 1

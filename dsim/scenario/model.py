@@ -358,7 +358,7 @@ class PortPools:
     http: tuple[PortNumber, ...] = (80, 8080, 9080, 8000)
     """HTTP and HTTP/2 ports."""
     grpc: tuple[PortNumber, ...] = (9090, 50051, 8081)
-    """gRPC ports."""
+    """gRPC and gRPC-Web ports."""
     tcp: tuple[PortNumber, ...] = (5432, 6379, 3306, 9000, 27017)
     """TCP ports."""
     auto: tuple[PortNumber, ...] = (8443, 7070, 15000)

@@ -162,6 +162,7 @@ def test_every_port_keeps_the_protocol_istio_reads_in_it() -> None:
         ("grpc-web-ui", 8082),
         ("grpc-webapi", 8083),  # gRPC-Web without a dash after the prefix
         ("GRPC-Web", 8084),
+        ("grpc-api22961", 8085),  # gRPC, whose tail's first hash under key "k" starts with "web"
         ("mongo-main", 27018),
         ("udp-x", 5000),
         ("db", 3306),
