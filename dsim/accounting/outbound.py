@@ -38,7 +38,7 @@ from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_si
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
 from dsim.cluster.case_twins import CaseTwins
 from dsim.cluster.known_hosts import taken_service_names
-from dsim.designs.base import Design, OutboundCopy, ProxyFacts, ServiceFacts
+from dsim.designs.base import Bind, Design, OutboundCopy, ProxyFacts, ServiceFacts
 from dsim.scenario.istio.rules import H2_PROTOCOLS, HTTP_PROTOCOLS
 from dsim.scenario.model import IpFamily
 from dsim.wire import decimal_digits, tag_size, varint_size
@@ -652,6 +652,22 @@ def endpoint_prices(cols: ClusterColumns, design: Design, proxy: ProxyFacts, ser
     return pd.DataFrame({m: per_service[m][services] for m in ENDPOINT_METRICS})
 
 
+def _shared_http_listener(
+    bind: Bind,
+    suffix: str,
+    trace: listeners.Tracing,
+    unknown: str,
+    logging: AccessLogging | None,
+    *,
+    grpc_web: bool = False,
+) -> listener_pb2.Listener:
+    """The stand-in of a route group's shared HTTP listener (its port a :data:`PORT` number), with the
+    mesh's access logs; ``grpc_web``: its connection manager built for a gRPC-Web port."""
+    template = listeners.outbound_http(bind, PORT, f"{PORT}{suffix}", trace, unknown, grpc_web=grpc_web)
+    add_access_logs(template, logging)
+    return template
+
+
 def outbound_prices(
     cols: ClusterColumns,
     design: Design,
@@ -820,14 +836,14 @@ def outbound_prices(
             own = routes.route_configuration(f"{port}{suffix}", [routes.catch_all(allow)])
             group_route[allow][pick] = serialized_sizes(own, Columns(count=int(pick.sum()), numbers=numbers))
             unknown = listeners.PASSTHROUGH if allow else listeners.BLACKHOLE
-            template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown)
-            add_access_logs(template, cols.access_logging)
-            web_template = listeners.outbound_http(bind, port, f"{port}{suffix}", trace, unknown, grpc_web=True)
-            add_access_logs(web_template, cols.access_logging)
+            template = _shared_http_listener(bind, suffix, trace, unknown, cols.access_logging)
+            web_template = (
+                _shared_http_listener(bind, suffix, trace, unknown, cols.access_logging, grpc_web=True) if web else None
+            )
             for tau in taus:
                 columns = Columns(count=int(pick.sum()), lengths=trace_columns(int(pick.sum()), tau), numbers=numbers)
                 group_listener[(tau, allow)][pick] = serialized_sizes(template, columns)
-                if web:
+                if web_template is not None:
                     with_filter = serialized_sizes(web_template, columns)
                     group_web[(tau, allow)][pick] = with_filter - group_listener[(tau, allow)][pick]
     groups["listener_additional_addresses"] = additional

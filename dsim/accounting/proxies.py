@@ -271,19 +271,20 @@ def _per_workload(
     opens = prices.http["opens"].to_numpy(bool)
     http = prices.http[opens]
     riders = prices.http[~opens]
+    opening = http if openers is None else openers  # what opens route configurations, mesh-wide where given
     ridden = dict(
         zip(
             ["vhost", "vhosts", "domains", *ROUTE_COUNTS],
             seen.riding(
                 riders,
-                http if openers is None else openers,
+                opening,
                 [("vhost_same", "vhost_other"), ("vhosts", "vhosts"), ("domains_same", "domains_other")]
                 + [(name, name) for name in ROUTE_COUNTS],
             ),
             strict=True,
         )
     )
-    gone = _case_twin_drops(prices, seen, http if openers is None else openers)
+    gone = _case_twin_drops(prices, seen, opening)
     groups = seen.groups(http)
     g = groups["group"].to_numpy()
     w = groups["workload"].to_numpy()
@@ -304,11 +305,11 @@ def _per_workload(
         for policy in prices.group_route_bytes:
             chosen = mine & (allow == policy)
             http_listeners[chosen] = over_groups(prices.group_listener_bytes[(key, policy)])[chosen]
-    http_listeners += _grpc_web_filters(prices, seen, http if openers is None else openers, groups, tau, allow)
+    http_listeners += _grpc_web_filters(prices, seen, opening, groups, tau, allow)
     zeros = np.zeros(workloads, np.int64)
     vhosts = http["vhosts"].to_numpy()  # 0 where a family copy kept none of a VirtualService's routes
     # Whether a chain joins an HTTP listener depends on every HTTP port the workload sees.
-    wild = _wildcard(prices, seen, _who_http_ports(seen, http if openers is None else openers), allow)
+    wild = _wildcard(prices, seen, _who_http_ports(seen, opening), allow)
     shadowed = _shadowed(prices, seen, tau, allow)
     found = {
         "lds_resources": total.get("lds_resources", zeros) + present + wild["listeners"],
