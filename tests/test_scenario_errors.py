@@ -57,7 +57,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "empty service selector",
         lambda d: d["services"][0].update(selector={}),
         "services[0].selector: {} is no selector in Kubernetes (the Service's endpoints are then written by "
-        "hand, which dsim does not model), not one selecting every pod; give the labels it selects, or leave "
+        "hand: list them under endpoints), not one selecting every pod; give the labels it selects, or leave "
         "selector out for {app: <name>}",
     ),
     (

@@ -26,7 +26,7 @@ from dsim.wire import ipv4_text_length, ipv6_text_length
 from dsim.xds.access_logs import AccessLogging
 from dsim.xds.mesh_defaults import MeshDefaults
 from dsim.xds.mesh_objects import ObjectView, StackedView, mesh_objects
-from dsim.xds.view import CLUSTER_ID, port_kind
+from dsim.xds.view import CLUSTER_ID, WRITTEN_METADATA, port_kind
 
 FAMILIES: tuple[IpFamily, IpFamily] = ("IPv4", "IPv6")
 SPIFFE = len("spiffe://") + len("/ns/") + len("/sa/")
@@ -83,14 +83,17 @@ class ClusterColumns:
     access_logging: AccessLogging | None
     """The mesh's access logs, which every listener template carries (``None``: off)."""
     pod_has: dict[IpFamily, np.ndarray]
+    """Per endpoint source, whether it has an address of the family. The sources are the pods, then
+    the endpoints written by hand (source ``pods + k`` is ``written_endpoints`` row ``k``: one family,
+    no sidecar, no locality, the metadata :data:`dsim.xds.view.WRITTEN_METADATA`)."""
     pod_address_length: dict[IpFamily, np.ndarray]
-    """Pod IP text per family, bytes (0 where none)."""
+    """Per endpoint source, IP text per family, bytes (0 where none)."""
     pod_locality: np.ndarray
     pod_sidecar: np.ndarray
     pod_workload_length: np.ndarray
     """``istio.workload`` endpoint metadata, bytes."""
     service_pods: pd.DataFrame
-    """Pods behind each service: service, pod."""
+    """Endpoint sources behind each service: service, pod (a pod, or a written endpoint past the pods)."""
     subset_pods: pd.DataFrame
     """Pods behind each subset: subset, pod."""
     region_length: np.ndarray
@@ -179,6 +182,9 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         + 4
     )
     pod_rows = pd.DataFrame({"pod": np.arange(len(pods)), "workload": pod_workload})
+    written = c.written_endpoints
+    sent = c.sent_written_endpoints()
+    written_pods = pd.DataFrame({"service": sent["service"].to_numpy(), "pod": len(pods) + sent["endpoint"].to_numpy()})
     return ClusterColumns(
         service_families=services["ip_families"].astype(str).to_numpy(),
         service_namespace=service_ns,
@@ -199,19 +205,24 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
         identities=identities,
         mesh_defaults=mesh_objects(c).defaults,
         access_logging=AccessLogging.of(s.mesh),
-        pod_has={"IPv4": pods["has_ipv4"].to_numpy(), "IPv6": pods["has_ipv6"].to_numpy()},
-        pod_address_length={
-            "IPv4": np.where(pods["has_ipv4"], ipv4_text_length(pods["ipv4"].to_numpy()), 0),
-            "IPv6": np.where(
-                pods["has_ipv6"], ipv6_text_length(pods["ipv6_hi"].to_numpy(), pods["ipv6_lo"].to_numpy()), 0
-            ),
+        pod_has={
+            family: np.concatenate([pods[has].to_numpy(), written[has].to_numpy()]) for family, has in HAS.items()
         },
-        pod_locality=pods["locality"].to_numpy(),
-        pod_sidecar=workloads["sidecar"].to_numpy()[pod_workload],
-        pod_workload_length=workload_length[pod_workload],
-        service_pods=c.endpoint_workloads("service")
-        .merge(pod_rows, on="workload")[["service", "pod"]]
-        .sort_values(["service", "pod"], ignore_index=True),
+        pod_address_length={
+            family: np.concatenate([_address_lengths(pods, family), _address_lengths(written, family)])
+            for family in HAS
+        },
+        pod_locality=np.concatenate(
+            [pods["locality"].to_numpy(), np.full(len(written), c.written_locality(), np.int64)]
+        ),
+        pod_sidecar=np.concatenate([workloads["sidecar"].to_numpy()[pod_workload], np.zeros(len(written), bool)]),
+        pod_workload_length=np.concatenate(
+            [workload_length[pod_workload], np.full(len(written), len(WRITTEN_METADATA), np.int64)]
+        ),
+        service_pods=pd.concat(
+            [c.endpoint_workloads("service").merge(pod_rows, on="workload")[["service", "pod"]], written_pods],
+            ignore_index=True,
+        ).sort_values(["service", "pod"], ignore_index=True),
         subset_pods=c.endpoint_workloads("subset")
         .merge(pod_rows, on="workload")[["subset", "pod"]]
         .sort_values(["subset", "pod"], ignore_index=True),
@@ -240,6 +251,16 @@ def _port_frame(ports: pd.DataFrame) -> pd.DataFrame:
             "grpc_web": (ports["istio_protocol"].astype(str) == GRPC_WEB).to_numpy(),
         }
     )
+
+
+HAS: dict[IpFamily, str] = {"IPv4": "has_ipv4", "IPv6": "has_ipv6"}
+
+
+def _address_lengths(frame: pd.DataFrame, family: IpFamily) -> np.ndarray:
+    """Bytes of each row's address of ``family`` as text (0 where it has none): pods', or written endpoints'."""
+    if family == "IPv4":
+        return np.where(frame["has_ipv4"], ipv4_text_length(frame["ipv4"].to_numpy()), 0)
+    return np.where(frame["has_ipv6"], ipv6_text_length(frame["ipv6_hi"].to_numpy(), frame["ipv6_lo"].to_numpy()), 0)
 
 
 def _view_subsets(all_subsets: pd.DataFrame, view: ObjectView) -> pd.DataFrame:

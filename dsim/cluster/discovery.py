@@ -92,7 +92,7 @@ def drop_undiscovered_services(s: Scenario, tables: dict[str, pd.DataFrame]) -> 
         return 0
     tables["services"] = services[keep].reset_index(drop=True)
     subsets_kept = keep[tables["subsets"]["service"].to_numpy()]
-    for name in ("service_ports", "subsets", "service_workloads", "dependencies"):
+    for name in ("service_ports", "subsets", "service_workloads", "written_endpoints", "dependencies"):
         _keep_rows(tables, name, "service", keep)
     _keep_rows(tables, "subset_workloads", "subset", subsets_kept)
     return int((~keep).sum())

@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
-from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, selects
+from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, pod_selector, selects
 from dsim.cluster.tables import make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio.rules import served_protocol
 from dsim.scenario.model import Locality
+
+WRITTEN_LOCALITY = Locality()
+"""The locality of an endpoint written by hand: istiod finds no pod, so no node, behind it."""
 
 
 def _ip_columns(prefix4: str, prefix6: str, texts: list[list[str]]) -> dict[str, np.ndarray]:
@@ -126,7 +129,10 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     # Unready workloads too: a Service selects its pods whatever their readiness (their proxies
     # get its inbound side, its SANs their accounts); Cluster.endpoint_workloads leaves them out of
     # the endpoint sets.
-    selected_by_service = [index.matches(svc.namespace, svc.selector or {}) for svc in cluster_ip_services]
+    selected_by_service = [
+        [] if (selector := pod_selector(svc)) is None else index.matches(svc.namespace, selector)
+        for svc in cluster_ip_services
+    ]
     selected = [(i, w) for i, ws in enumerate(selected_by_service) for w in ws]
     service_workloads = make_table(
         "service_workloads",
@@ -144,6 +150,9 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
     )
 
     locality_ids: dict[Locality, int] = {}
+    written = [(i, e) for i, svc in enumerate(cluster_ip_services) for e in svc.endpoints or ()]
+    if written:
+        locality_ids[WRITTEN_LOCALITY] = 0  # the endpoints written by hand have none
     for wl in s.workloads:
         for locality in (wl.locality, *wl.pod_localities):
             locality_ids.setdefault(locality, len(locality_ids))
@@ -176,6 +185,17 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         | _ip_columns("ipv4", "ipv6", fixed_texts),
     )
 
+    written_endpoints = make_table(
+        "written_endpoints",
+        {
+            "service": [i for i, _ in written],
+            "ready": [e.ready for _, e in written],
+            "has_ipv4": [":" not in e.address for _, e in written],
+            "has_ipv6": [":" in e.address for _, e in written],
+        }
+        | _ip_columns("ipv4", "ipv6", [[e.address] for _, e in written]),
+    )
+
     service_id = {f"{svc.namespace}/{svc.name}": i for i, svc in enumerate(cluster_ip_services)}
     # A call listed twice is one dependency (the sums over what a workload sees count each once).
     calls = list(
@@ -193,5 +213,6 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         "subset_workloads": subset_workloads,
         "localities": localities,
         "pods": pods,
+        "written_endpoints": written_endpoints,
         "dependencies": dependencies,
     }

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from dsim.scenario.model import Service
+
 # Istio's precedence for telemetry/workload names (pkg/config/labels: CanonicalService).
 _SERVICE_LABELS = ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app")
 _REVISION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version")
@@ -22,6 +24,12 @@ def labels_by_workload(table: pd.DataFrame) -> dict[int, dict[str, str]]:
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """Whether a label selector matches a label set (every selector pair is present)."""
     return all(labels.get(key) == value for key, value in selector.items())
+
+
+def pod_selector(service: Service) -> Mapping[str, str] | None:
+    """The pod labels a resolved Service selects; None for one whose endpoints are written by hand
+    (Kubernetes' Service without a selector), which selects no pod, not every pod as ``{}`` would."""
+    return None if service.endpoints is not None else service.selector or {}
 
 
 def canonical_service(labels: Mapping[str, str], workload_name: str) -> str:

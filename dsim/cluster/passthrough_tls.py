@@ -19,7 +19,8 @@ from dsim.cluster.tables import Cluster
 
 def every_endpoint_meshed(cluster: Cluster) -> np.ndarray:
     """Per ``services`` row: whether its selected pods (a Service's, ready or not; an entry's
-    selector's) exist and all run a sidecar. An entry's listed endpoints are read where its clusters
+    selector's) exist and all run a sidecar (a Service with endpoints written by hand selects none:
+    never). An entry's listed endpoints are read where its clusters
     are built (:func:`dsim.xds.service_entries.entry_endpoints_meshed`)."""
 
     def make() -> np.ndarray:

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from dsim.cluster.tables import make_table
+from dsim.cluster.tables import SCHEMA, make_table
 from dsim.randomness import generator
 from dsim.scenario import Scenario
 from dsim.scenario.istio.rules import served_protocol
@@ -269,6 +269,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         "subset_workloads": subset_workloads,
         "localities": localities,
         "pods": pods,
+        "written_endpoints": make_table("written_endpoints", {c: [] for c in SCHEMA["written_endpoints"]}),
         "dependencies": dependencies,
     }
 

@@ -77,6 +77,15 @@ SCHEMA: dict[str, dict[str, str]] = {
         "ipv6_hi": "uint64",
         "ipv6_lo": "uint64",
     },
+    "written_endpoints": {
+        "service": "int32",
+        "ready": "bool",
+        "has_ipv4": "bool",
+        "ipv4": "uint32",
+        "has_ipv6": "bool",
+        "ipv6_hi": "uint64",
+        "ipv6_lo": "uint64",
+    },
     "proxies": {"pod": "int32", "workload": "int32", "namespace": "int32"},
     "dependencies": {"workload": "int32", "service": "int32"},
     "destination_rules": {
@@ -137,6 +146,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "service_workloads": {"service": "services", "workload": "workloads"},
     "subset_workloads": {"subset": "subsets", "workload": "workloads"},
     "pods": {"workload": "workloads", "locality": "localities"},
+    "written_endpoints": {"service": "services"},
     "proxies": {"pod": "pods", "workload": "workloads", "namespace": "namespaces"},
     "dependencies": {"workload": "workloads", "service": "services"},
     "rule_members": {"entry": "destination_rules", "rule": "destination_rules"},
@@ -210,6 +220,9 @@ class Cluster:
     """Distinct (region, zone) pairs; empty strings mean unlabeled."""
     pods: pd.DataFrame
     """One row per pod, grouped by workload; ``ordinal`` numbers the workload's replicas from 0."""
+    written_endpoints: pd.DataFrame
+    """One row per address of the endpoints written by hand for a Service without a selector, by
+    service in the order written; each has one family (istiod never merges them across families)."""
     proxies: pd.DataFrame
     """One row per sidecar (a pod whose workload has ``sidecar``)."""
     dependencies: pd.DataFrame
@@ -330,6 +343,36 @@ class Cluster:
             return links[((ready | close) & live) | publish].reset_index(drop=True)
 
         return self.keep(f"endpoint_{key}_workloads", make)
+
+    def sent_written_endpoints(self) -> pd.DataFrame:
+        """The ``written_endpoints`` rows istiod sends (their own row ids in ``endpoint``, with
+        ``service`` and ``ready``): the ready ones, and an unready one where the Service has a
+        ``trafficDistribution`` (as an unhealthy endpoint). ``publishNotReadyAddresses`` changes
+        nothing here: no Kubernetes controller writes these slices."""
+
+        def make() -> pd.DataFrame:
+            written = self.written_endpoints
+            service = written["service"].to_numpy()
+            sent = written["ready"].to_numpy() | self.services["prefer_close"].to_numpy()[service]
+            rows = np.flatnonzero(sent)
+            return pd.DataFrame(
+                {"endpoint": rows, "service": service[rows], "ready": written["ready"].to_numpy()[rows]}
+            )
+
+        return self.keep("sent_written_endpoints", make)
+
+    def written_locality(self) -> int:
+        """The ``localities`` row of the endpoints written by hand (no region, no zone); -1 if none is written."""
+        if not len(self.written_endpoints):
+            return -1
+        empty = np.flatnonzero(
+            (self.localities["region"] == "").to_numpy() & (self.localities["zone"] == "").to_numpy()
+        )
+        return int(empty[0])
+
+    def written_ip_text(self) -> pd.DataFrame:
+        """The endpoints written by hand as text (``ipv4``, ``ipv6``; each row has one of them)."""
+        return _ip_text(self.written_endpoints, "ipv4", "ipv6_hi", "ipv6_lo")
 
     def service_hosts(self) -> pd.Series:
         """Each service's FQDN (``<name>.<namespace>.svc.<cluster_domain>``; a ServiceEntry host as written)."""

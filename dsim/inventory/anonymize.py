@@ -35,7 +35,8 @@ shared scenarios of one mesh still line up).
 
 Addresses: those inside one of the scenario's ``network.service_cidrs``/``pod_cidrs`` stay inside it,
 a keyed bijection of their host bits; others (a ServiceEntry's external addresses) stay in their /8
-(IPv4) or /32 (IPv6) and out of the scenario's CIDRs. Being bijections, distinct addresses stay
+(IPv4) or /32 (IPv6) and out of the scenario's CIDRs (and of the link-local ranges Kubernetes refuses
+for an endpoint written by hand). Being bijections, distinct addresses stay
 distinct. Text lengths are kept, so endpoint bytes are unchanged too.
 """
 
@@ -239,6 +240,9 @@ class _Anonymizer:
             cluster_ips=lambda ips: [self.addresses(ip) for ip in ips],
             ports=lambda ports: [_with(p, name=self.port_name) for p in ports],
             selector=self.labels,
+            endpoints=lambda endpoints: _items(
+                endpoints, lambda e: _with(e, address=lambda a: _each(a, self.addresses))
+            ),
             subsets=lambda subsets: [_with(s, name=self.names, labels=self.labels) for s in subsets],
             export_to=self.service_export_to,
         )
@@ -448,6 +452,11 @@ def _each(value: Any, rewrite: Callable[[str], str]) -> Any:
     return value
 
 
+def _items(value: Any, rewrite: Callable[[Any], Any]) -> Any:
+    """Each item of a list rewritten; anything else (bad input the loader will name) as is."""
+    return [rewrite(item) for item in value] if isinstance(value, list) else value
+
+
 def _values(value: Any, rewrite: Callable[[Any], Any]) -> Any:
     return {k: rewrite(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
@@ -471,6 +480,11 @@ def _scenario_networks(network: Mapping[str, Any]) -> list[IpNetwork]:
     return sorted(set(nets), key=lambda n: (n.version, -n.prefixlen, int(n.network_address)))
 
 
+_REFUSED_ENDPOINTS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("224.0.0.0/24"))
+"""IPv4 ranges Kubernetes refuses for an endpoint that a /8 also holds addresses outside of (IPv6's
+link-local ranges hold whole /32 blocks, so no permutation enters or leaves them)."""
+
+
 class _Addresses:
     """A keyed, length-keeping bijection of addresses within their block (module docstring)."""
 
@@ -485,7 +499,9 @@ class _Addresses:
         ip = ipaddress.ip_address(text)
         inside = [n for n in self.networks if n.version == ip.version and ip in n]
         block = inside[0] if inside else ipaddress.ip_network((ip, 8 if ip.version == 4 else 32), strict=False)
-        avoid = () if inside else [n for n in self.networks if n.version == ip.version]
+        # Outside the CIDRs: out of them, and out of what Kubernetes refuses for an endpoint (an
+        # endpoint written by hand at 169.1.2.3 must not become link-local 169.254.2.3).
+        avoid = () if inside else [n for n in (*self.networks, *_REFUSED_ENDPOINTS) if n.version == ip.version]
         if not self.allowed(int(ip), block, avoid):
             return text
         value = int(ip)

@@ -52,6 +52,7 @@ from dsim.inventory.traffic_distribution import (
     traffic_distribution,
     unmodelled_notes,
 )
+from dsim.inventory.written_endpoints import WrittenService, pod_addresses, read_written
 from dsim.scenario.block_yaml import dump_block
 from dsim.scenario.istio import API_GROUP, parse_istio_object
 from dsim.scenario.istio.rules import is_dns1123_subdomain
@@ -97,7 +98,6 @@ _NOT_MODELLED = {
     "GatewayClass": "Gateway API is not modelled",
     "ReferenceGrant": "Gateway API is not modelled",
 }
-SELECTORLESS = "no selector (its endpoints are written by hand, not chosen from pods; not modelled)"
 ALIAS_NOTE = (
     "ExternalName Services aliasing a mesh host are not modelled: Istio adds their names to that host's "
     "virtual hosts and TLS matches (resolveServiceAliases), which dsim leaves out"
@@ -173,6 +173,8 @@ class _Inventory:
         self.slices: list[kube.SliceRecord] = []
         self.legacy_endpoints: list[kube.EndpointRecord] = []
         self.pods: list[kube.PodRecord] = []
+        self.host_network_ips: dict[str, set[str]] = defaultdict(set)
+        """The addresses of the host-network pods left out, by namespace (istiod finds them by address)."""
         self.controllers: dict[tuple[str, str, str], tuple[str, str] | None] = {}
         self.nodes: dict[str, kube.NodeRecord] = {}
         self.istio: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -230,8 +232,6 @@ class _Inventory:
             # Left out, but the discovery selectors may read the root namespace's labels.
             self.system_labels[field.name] = field.mapping("metadata.labels")
             self.skip(kind, "a system namespace")
-        elif kind == "Service" and (field.namespace, field.name) == ("default", "kubernetes"):
-            self.skip(kind, "default/kubernetes (the API server)")
         elif kind in self.readers:
             if not field.namespace and kind not in CLUSTER_SCOPED:
                 raise _missing_namespace(field)
@@ -261,11 +261,19 @@ class _Inventory:
             "Service": self.take_service,
             "EndpointSlice": keep(kube.read_endpoint_slice, self.slices.append),
             "Endpoints": keep(kube.read_endpoints, self.legacy_endpoints.extend),
-            "Pod": keep(kube.read_pod, self.pods.append),
+            "Pod": self.take_pod,
             "Node": keep(kube.read_node, lambda r: self.nodes.__setitem__(r.name, r)),
         }
         owner = keep(kube.read_owner, lambda r: self.controllers.__setitem__(*r))
         return readers | dict.fromkeys(_CONTROLLERS, owner)
+
+    def take_pod(self, obj: KubeObject) -> object:
+        record = kube.read_pod(obj)
+        if isinstance(record, kube.PodRecord):
+            self.pods.append(record)
+        elif record == kube.HOST_NETWORK:  # left out, but an endpoint written at its address is its
+            self.host_network_ips[str(obj.body["metadata"].get("namespace", ""))].update(kube.pod_addresses(obj))
+        return record
 
     def take_service(self, obj: KubeObject) -> object:
         record = kube.read_service(obj)
@@ -607,14 +615,18 @@ class _Assembler:
 
     def services(self, namespaces: Mapping[str, bool]) -> list[dict[str, Any]]:
         slice_ports: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        slices_of: dict[tuple[str, str], list[kube.SliceRecord]] = defaultdict(list)
         for s in self.inv.slices:
             slice_ports[(s.namespace, s.service)].update(s.ports)
+            slices_of[(s.namespace, s.service)].append(s)
+        written_of = self.written_services(slices_of)
         out = []
         same_node: list[str] = []
         node_local: list[str] = []
         for record in sorted(self.inv.services, key=lambda r: (r.namespace, r.name)):
-            if record.selector is None:
-                self.inv.skip("Service", SELECTORLESS)
+            written = written_of.get((record.namespace, record.name))
+            if isinstance(written, str):
+                self.inv.skip("Service", written)
                 self.inv.counts[("Service", IMPORTED)] -= 1
                 continue
             for why in record.skipped_ports:
@@ -632,8 +644,14 @@ class _Assembler:
                 "ip_families": list(record.ip_families),
                 **({"headless": True} if record.headless else {"cluster_ips": list(record.cluster_ips)}),
                 "ports": [self.port(p, slice_ports[(record.namespace, record.name)]) for p in record.ports],
-                "selector": record.selector,
+                **({"selector": record.selector} if written is None else {"endpoints": written.endpoints}),
             }
+            if written is not None:  # the endpoint port is its slices' port of the name, not targetPort
+                for port, out_port in zip(record.ports, service["ports"], strict=True):
+                    target = written.target_ports.get(port.name, out_port.get("target_port", port.port))
+                    out_port.pop("target_port", None)
+                    if target != port.port:
+                        out_port["target_port"] = target
             if record.export_to is not None:
                 service["export_to"] = record.export_to
             distribution = self.traffic_distribution(record, same_node)
@@ -651,6 +669,33 @@ class _Assembler:
             if names
         )
         return out
+
+    def written_services(
+        self, slices_of: Mapping[tuple[str, str], list[kube.SliceRecord]]
+    ) -> dict[tuple[str, str], WrittenService | str]:
+        """Each Service without a selector, by (namespace, name): its endpoints written by hand, or
+        why it is left out."""
+        selectorless = [r for r in self.inv.services if r.selector is None]
+        if not selectorless:
+            return {}
+        legacy: dict[tuple[str, str], list[kube.EndpointRecord]] = defaultdict(list)
+        for e in self.inv.legacy_endpoints:
+            legacy[(e.namespace, e.service)].append(e)
+        pods = pod_addresses(self.inv.pods, self.inv.host_network_ips)
+
+        def is_pod_address(namespace: str, address: str) -> bool:
+            return address in pods.get(namespace, ()) or self.network.holds("pod_cidrs", ipaddress.ip_address(address))
+
+        return {
+            (r.namespace, r.name): read_written(
+                r,
+                slices_of.get((r.namespace, r.name), []),
+                legacy[(r.namespace, r.name)],
+                is_pod_address,
+                self.inv.skip,
+            )
+            for r in selectorless
+        }
 
     def traffic_distribution(self, record: kube.ServiceRecord, changed: list[str]) -> str | None:
         """The Service's distribution as istiod reads it, as dsim models it (its name added to

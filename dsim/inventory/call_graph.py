@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dsim.cluster.labels import selects
+from dsim.cluster.labels import pod_selector, selects
 from dsim.errors import ScenarioError, quote
 from dsim.scenario.block_yaml import TOO_MANY_DIGITS
 from dsim.scenario.load import read_text_file, scenario_from_dict
@@ -328,4 +328,5 @@ def _callers(scenario: Scenario) -> dict[tuple[str, str], list[int]]:
 
 
 def _selects(service: Service, workload: Workload) -> bool:
-    return service.namespace == workload.namespace and selects(service.selector or {}, workload.labels or {})
+    selector = pod_selector(service)
+    return selector is not None and service.namespace == workload.namespace and selects(selector, workload.labels or {})

@@ -35,7 +35,7 @@ from dsim.addresses import (
     ipv6_text,
     usable_span,
 )
-from dsim.cluster.labels import selects
+from dsim.cluster.labels import pod_selector, selects
 from dsim.errors import ScenarioError
 from dsim.randomness import generator
 from dsim.scenario.checks import cidr_of, family_key
@@ -118,7 +118,11 @@ def _workloads_to_change(scenario: Scenario, chosen: Sequence[int], *, every: bo
     single = [w for w, wl in enumerate(scenario.workloads) if len(wl.ip_families or ()) == 1]
     if every:
         return single
-    selectors = [(scenario.services[i].namespace, scenario.services[i].selector or {}) for i in chosen]
+    selectors = [
+        (scenario.services[i].namespace, selector)
+        for i in chosen
+        if (selector := pod_selector(scenario.services[i])) is not None
+    ]
     workloads = scenario.workloads
     return [
         w

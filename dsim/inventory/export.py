@@ -54,6 +54,7 @@ from dsim.inventory.export_workloads import (
     pods,
     replica_sets,
     service_workloads,
+    written_slices,
 )
 from dsim.scenario.checks import FAMILIES, cidr_of
 from dsim.scenario.discovery import INJECTION_LABEL
@@ -83,7 +84,11 @@ def inventory_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
     yield from pods(columns)
     selected = service_workloads(cluster)
     for s in services.rows:
-        yield from endpoint_slices(columns, _slice_service(services, s, selected[s]))
+        written = services.explicit.get(s)
+        if written is not None and written.endpoints is not None:
+            yield from written_slices(_slice_service(services, s, []), written.endpoints)
+        else:
+            yield from endpoint_slices(columns, _slice_service(services, s, selected[s]))
     yield from _istio_objects(cluster)
 
 
@@ -312,9 +317,10 @@ def _app_protocol(name: str, number: int, protocol: str) -> str | None:
     return protocol.lower()
 
 
-def _selector(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[str, str]:
+def _selector(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[str, str] | None:
     """The labels a Service selects by: an explicit one's selector (resolved: ``app: <name>`` unless
-    written), a synthetic one's ``app: <name>`` (its workloads' ``app`` label)."""
+    written; None where its endpoints are written by hand), a synthetic one's ``app: <name>`` (its
+    workloads' ``app`` label)."""
     written = columns.explicit.get(service)
     if written is not None:
         return explicit_selector(written)
@@ -339,13 +345,14 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
     distributed = written.traffic_distribution is not None if written is not None else columns.prefer_close[service]
     if written is not None and written.headless:  # no cluster IP; its families as the scenario says
         families, ips = written.ip_families, ["None"]
+    selector = _selector(cluster, columns, service)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata("Service", columns.namespace[service], columns.name[service], annotations=annotations),
         "spec": {
             "ports": ports,
-            "selector": _selector(cluster, columns, service),
+            **({"selector": selector} if selector is not None else {}),
             "clusterIP": ips[0],
             "clusterIPs": ips,
             "type": "ClusterIP",

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ipaddress
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dsim.cluster.headless import kubernetes_rows, telemetry_names
+from dsim.cluster.labels import pod_selector
 from dsim.cluster.tables import Cluster
 from dsim.inventory.export_meta import generated_name, metadata, object_uid, owner_reference, safe_suffix
-from dsim.scenario.model import IpFamily, Service
+from dsim.scenario.model import IpFamily, Service, WrittenEndpoint
 
 #: Endpoints the EndpointSlice controller puts in one slice (``--max-endpoints-per-slice``'s default).
 MAX_ENDPOINTS_PER_SLICE = 1000
@@ -376,6 +378,39 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
             }
 
 
+def written_slices(service: SliceService, endpoints: Sequence[WrittenEndpoint]) -> Iterator[dict[str, Any]]:
+    """The EndpointSlices written by hand for a Service without a selector: one per family of it,
+    with the endpoints of that family, no pod behind any (no ``targetRef``, no node), and no
+    controller's label or owner. An unready one says it is not terminating, as istiod needs to send
+    it (an unready endpoint that does not say so is a terminating one to istiod)."""
+    for family in service.families:
+        version = 4 if family == "IPv4" else 6
+        mine = [e for e in endpoints if ipaddress.ip_address(e.address).version == version]
+        generate, name = generated_name(service.name, f"{service.namespace}/{service.name}/{family}/written")
+        yield {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": metadata(
+                "EndpointSlice",
+                service.namespace,
+                name,
+                labels={"kubernetes.io/service-name": service.name},
+                generate_name=generate,
+                generation=True,
+            ),
+            "addressType": family,
+            "endpoints": [
+                {
+                    "addresses": [e.address],
+                    "conditions": {"ready": True} if e.ready else {"ready": False, "terminating": False},
+                }
+                for e in mine
+            ]
+            or None,
+            "ports": service.ports,
+        }
+
+
 def _deleting(meta: dict[str, Any]) -> dict[str, Any]:
     """A terminating pod's ``metadata``: deleted an hour after its creation, with the default grace
     period, in ObjectMeta's field order."""
@@ -437,7 +472,8 @@ def explicit_rows(cluster: Cluster) -> dict[int, Service]:
     return {row: by_key[(namespaces[row], names[row])] for row, kept in enumerate(written) if kept}
 
 
-def explicit_selector(service: Service) -> dict[str, str]:
+def explicit_selector(service: Service) -> dict[str, str] | None:
     """A resolved explicit Service's selector (``app: <name>`` unless written; never ``{}``, which the
-    scenario refuses: Kubernetes reads it as no selector)."""
-    return dict(service.selector) if service.selector is not None else {"app": service.name}
+    scenario refuses: Kubernetes reads it as no selector); None for one with endpoints written by hand."""
+    selector = pod_selector(service)
+    return None if selector is None else dict(selector)

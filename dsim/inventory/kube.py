@@ -347,6 +347,9 @@ class EndpointRecord:
     """The Pod behind it (``targetRef``), if any."""
     terminating: bool = False
     """Its ``conditions.terminating`` (a legacy Endpoints object does not say)."""
+    terminating_unset: bool = False
+    """Its conditions leave ``terminating`` out (a legacy Endpoints object's always do): istiod reads
+    an unready endpoint whose slice says nothing of it as terminating (``endpointHealthStatus``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,9 +385,9 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
         conditions = f.typed(f"{path}.conditions", endpoint.get("conditions"), dict) or {}
         # An unset condition means ready (discovery.k8s.io/v1).
         ready = f.typed(f"{path}.conditions.ready", conditions.get("ready"), bool) is not False
-        terminating = f.typed(f"{path}.conditions.terminating", conditions.get("terminating"), bool) is True
+        said = f.typed(f"{path}.conditions.terminating", conditions.get("terminating"), bool)
         pod = _pod_ref(f, f"{path}.targetRef", endpoint.get("targetRef"))
-        out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, terminating))
+        out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, said is True, said is None))
     ports = []
     for k, port in enumerate(f.items("ports")):
         if not isinstance(port, dict):
@@ -408,7 +411,7 @@ def read_endpoints(obj: KubeObject) -> list[EndpointRecord]:
                 ip = entry.get("ip") if isinstance(entry, dict) else entry
                 address, family = ip_family(f, f"{path}.ip", ip)
                 pod = _pod_ref(f, f"{path}.targetRef", entry.get("targetRef")) if isinstance(entry, dict) else None
-                out.append(EndpointRecord(f.namespace, f.name, address, family, ready, pod))
+                out.append(EndpointRecord(f.namespace, f.name, address, family, ready, pod, terminating_unset=True))
     return out
 
 
@@ -444,13 +447,33 @@ class PodRecord:
     """Whether it has a ``metadata.deletionTimestamp`` (it is terminating)."""
 
 
+HOST_NETWORK = Skip("Pod", "host network (the node's address; no sidecar is injected)")
+
+
+def pod_addresses(obj: KubeObject) -> set[str]:
+    """The pod's addresses that read as IPs, canonical (for a pod otherwise left out)."""
+    status = obj.body.get("status") if isinstance(obj.body, dict) else None
+    status = status if isinstance(status, dict) else {}
+    entries = status.get("podIPs")
+    listed = entries if isinstance(entries, list) else []
+    texts = [entry.get("ip") if isinstance(entry, dict) else entry for entry in listed] + [status.get("podIP")]
+    out = set()
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                out.add(str(ipaddress.ip_address(text)))
+            except ValueError:
+                continue
+    return out
+
+
 def read_pod(obj: KubeObject) -> PodRecord | Skip:
     f = Field(obj)
     phase = f.get("status.phase", "Running", expect=str)
     if phase in ("Succeeded", "Failed"):
         return Skip("Pod", f"finished ({phase}): not an endpoint, no proxy")
     if f.get("spec.hostNetwork", expect=bool) is True:
-        return Skip("Pod", "host network (the node's address; no sidecar is injected)")
+        return HOST_NETWORK
     texts = [entry.get("ip") if isinstance(entry, dict) else entry for entry in f.items("status.podIPs")]
     if not texts and f.get("status.podIP"):
         texts = [f.get("status.podIP")]

@@ -37,7 +37,8 @@ class Membership:
 def membership(cluster: Cluster, cols: ClusterColumns, batch: list[tuple[int, tuple[int, ...]]]) -> Membership:
     """``cols`` with the workloads of ``batch`` backed by the given pods instead of their own."""
     workloads = np.array([w for w, _ in batch])
-    pod_workload = cluster.pods["workload"].to_numpy()
+    # The endpoints written by hand (sources past the pods) belong to no workload.
+    pod_workload = np.concatenate([cluster.pods["workload"].to_numpy(), np.full(len(cluster.written_endpoints), -1)])
     states = pd.DataFrame([(w, pod) for w, pods in batch for pod in pods], columns=["workload", "pod"], dtype=np.int64)
     tables = {}
     for key, table, links in (

@@ -74,6 +74,24 @@ MAX_SELECTOR_REQUIREMENTS = 100
 """The most discovery selectors, and labels and expressions over them all."""
 
 
+def _special_endpoint_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """What Kubernetes' ``ValidateEndpointIP`` refuses ``ip`` as, or ''."""
+    link_local_multicast = (
+        ip in ipaddress.ip_network("224.0.0.0/24")
+        if ip.version == 4
+        else ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02
+    )
+    for what, found in (
+        ("unspecified", ip.is_unspecified),
+        ("a loopback address", ip.is_loopback),
+        ("a link-local address", ip.is_link_local),
+        ("a link-local multicast address", link_local_multicast),
+    ):
+        if found:
+            return what
+    return ""
+
+
 class _Checker:
     def __init__(self, scenario: Scenario, source: str, known_designs: Sequence[str], designs_given: bool) -> None:
         self.s = scenario
@@ -95,7 +113,7 @@ class _Checker:
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
         namespaces = self.namespaces()
-        services = self.services(namespaces, service_nets)
+        services = self.services(namespaces, service_nets, pod_nets)
         self.workloads(namespaces, services, pod_nets)
         self.synthetic(service_nets)
         self.service_capacity(service_nets)
@@ -285,7 +303,7 @@ class _Checker:
                 f"(declared: {', '.join(sorted(namespaces)) or 'none'})",
             )
 
-    def services(self, namespaces: set[str], nets: dict[str, IpNetwork]) -> set[str]:
+    def services(self, namespaces: set[str], nets: dict[str, IpNetwork], pod_nets: dict[str, IpNetwork]) -> set[str]:
         first: dict[str, int] = {}
         ips: dict[int, str] = {}
         for i, svc in enumerate(self.s.services):
@@ -304,10 +322,12 @@ class _Checker:
             if svc.selector == {}:
                 self.fail(
                     join(path, "selector"),
-                    "{} is no selector in Kubernetes (the Service's endpoints are then written by hand, which "
-                    "dsim does not model), not one selecting every pod; give the labels it selects, or leave "
+                    "{} is no selector in Kubernetes (the Service's endpoints are then written by hand: list them "
+                    "under endpoints), not one selecting every pod; give the labels it selects, or leave "
                     "selector out for {app: <name>}",
                 )
+            if svc.endpoints is not None:
+                self.written_endpoints(path, svc, pod_nets)
             if svc.cluster_ips and len(svc.cluster_ips) != len(svc.ip_families):
                 self.fail(
                     join(path, "cluster_ips"),
@@ -329,6 +349,50 @@ class _Checker:
                     "pods in zones, not on nodes; expected PreferClose or PreferSameZone, or none",
                 )
         return set(first)
+
+    def written_endpoints(self, path: str, svc: Service, pod_nets: dict[str, IpNetwork]) -> None:
+        """A Service's endpoints written by hand: no selector beside them, each address one of the
+        Service's families, an address Kubernetes takes for an endpoint, and no pod's."""
+        if svc.selector is not None:
+            self.fail(
+                join(path, "selector"),
+                "a Service with endpoints written by hand has no selector (Kubernetes' endpoint controllers "
+                "would write its slices from the pods); give one or the other",
+            )
+        if svc.headless:
+            self.fail(
+                join(path, "endpoints"),
+                "a headless Service's endpoints written by hand are not modelled (istiod builds a listener "
+                "per endpoint from its pods); give it a selector, or a ServiceEntry of resolution NONE",
+            )
+        seen: dict[int, int] = {}
+        for k, endpoint in enumerate(svc.endpoints or ()):
+            where = join(join(join(path, "endpoints"), k), "address")
+            try:
+                ip = ipaddress.ip_address(endpoint.address)
+            except ValueError:
+                self.fail(where, f"{quote(endpoint.address)} is not an IP address")
+            family = f"IPv{ip.version}"
+            if family not in svc.ip_families:
+                self.fail(
+                    where,
+                    f"{quote(endpoint.address)} is {family}, but the Service's families are "
+                    f"{', '.join(svc.ip_families)}",
+                )
+            special = _special_endpoint_ip(ip)
+            if special:
+                self.fail(where, f"{quote(endpoint.address)} is {special}, which Kubernetes refuses as an endpoint")
+            net = pod_nets.get(family)
+            if net is not None and ip in net:
+                self.fail(
+                    where,
+                    f"{quote(endpoint.address)} is inside network.pod_cidrs ({net}): istiod would give an endpoint "
+                    "at a pod's address that pod's metadata, which dsim does not model; expected an address "
+                    "outside the pods' range",
+                )
+            if int(ip) in seen:
+                self.fail(where, f"duplicate address {quote(endpoint.address)} (first at endpoints[{seen[int(ip)]}])")
+            seen[int(ip)] = k
 
     def headless(self, path: str, svc: Service) -> None:
         """What a headless Service cannot have: a cluster IP, or dsim's subset shorthand (its subsets'

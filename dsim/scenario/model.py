@@ -232,6 +232,18 @@ class Subset:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class WrittenEndpoint:
+    """One address of a Service's endpoints written by hand (an EndpointSlice entry no pod stands behind)."""
+
+    address: str
+    """Its IP, of one of the Service's families; outside ``network.pod_cidrs`` (istiod gives an endpoint
+    at a pod's address that pod's metadata, which dsim does not model)."""
+    ready: bool = True
+    """Its ``conditions.ready``: istiod sends an unready one only to a Service with a
+    ``traffic_distribution``, as an unhealthy endpoint (docs/istio-objects.md 2.5)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Service:
     """A Kubernetes Service written out explicitly."""
 
@@ -248,6 +260,12 @@ class Service:
     selector: Labels | None = None
     """Pod labels it selects in its namespace; defaults to ``{app: <name>}``. ``{}`` is refused: Kubernetes
     reads it as no selector (endpoints written by hand), not as every pod."""
+    endpoints: tuple[WrittenEndpoint, ...] | None = None
+    """Its endpoints written by hand, for a Service without a selector (Kubernetes' own ``kubernetes``
+    Service in ``default`` is one): given, even empty, the Service selects no pod. istiod sends each
+    address as an endpoint of its own, never merged with another family's, with no ``tlsMode``, no
+    locality and workload metadata ``;;;;Kubernetes`` (docs/istio-objects.md 3.12). The endpoint port is
+    each port's ``target_port`` (its EndpointSlice's port of that name)."""
     subsets: tuple[Subset, ...] = ()
     """DestinationRule subsets; each adds one outbound cluster per port."""
     export_to: tuple[str, ...] = ()

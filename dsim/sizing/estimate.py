@@ -14,7 +14,7 @@ import dataclasses
 from typing import Literal
 
 from dsim.cluster.headless import with_headless_services
-from dsim.cluster.labels import WorkloadIndex, selects
+from dsim.cluster.labels import WorkloadIndex, pod_selector, selects
 from dsim.cluster.service_entries import listens_per_endpoint
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, canonical_protocol
@@ -240,9 +240,11 @@ class ScenarioCounts:
         for i, svc in enumerate(s.services):
             if not found.discovers(svc.namespace) or svc.headless:  # a headless one: priced as an entry
                 continue
-            chosen = index.matches(svc.namespace, svc.selector or {})
+            selector = pod_selector(svc)
+            chosen = [] if selector is None else index.matches(svc.namespace, selector)
             ports = Amount(float(len(svc.ports)), f"services[{i}].ports")
-            rows = total([replicas[w] for w in chosen], "workloads") * ports
+            written = Amount(float(len(svc.endpoints or ())), f"services[{i}].endpoints")
+            rows = (total([replicas[w] for w in chosen], "workloads") + written) * ports
             for sub in svc.subsets:
                 picked = [replicas[w] for w in chosen if selects(sub.labels, s.workloads[w].labels or {})]
                 rows = rows + total(picked, "workloads") * ports

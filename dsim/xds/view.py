@@ -39,6 +39,9 @@ INGRESS_PROTOCOL = {"http": "HTTP", "tcp": "TCP", "mongo": "TCP", "auto": "auto"
 """A Sidecar ingress port's protocol, as :func:`port_kind` reads it, by its kind."""
 CLUSTER_ID = "Kubernetes"
 """Istio's default cluster ID, the last field of endpoint ``istio.workload`` metadata."""
+WRITTEN_METADATA = ";;;;" + CLUSTER_ID
+"""The ``istio.workload`` metadata of an endpoint written by hand: istiod finds no pod behind it, so
+no workload name, namespace or canonical names (``NewEndpointBuilder(nil)``, ``AppendLbEndpointMetadata``)."""
 
 
 def port_kind(protocol: str) -> str:
@@ -267,6 +270,11 @@ class ClusterIndex:
         self.endpoint_workloads_of_service = _group(c.endpoint_workloads("service"), "service", "workload")
         self.endpoint_workloads_of_subset = _group(c.endpoint_workloads("subset"), "subset", "workload")
         self.pods_of_workload = _group(c.pods, "workload")
+        sent = c.sent_written_endpoints()
+        self.written_of_service = _group(sent, "service", "endpoint")
+        self.written_text = c.written_ip_text()
+        self.written_ready = c.written_endpoints["ready"].to_numpy()
+        self.written_locality = c.written_locality()
         self.dependencies_of = _group(c.dependencies, "workload")
         only = c.scope["clusters_only"].to_numpy(bool)
         self.scope_group = c.workload_scope_groups()
@@ -364,17 +372,23 @@ class ClusterIndex:
             workloads = list(self.endpoint_workloads_of_service.get(service, []))
         pods = np.array(sorted(p for w in workloads for p in self.pods_of_workload.get(w, [])), dtype=np.int64)
         pod_workload = cols["pod_workload"][pods]
-        locality = cols["pod_locality"][pods]
+        # Endpoints written by hand: of the Service alone (a subset selects pods by their labels).
+        written = [] if subset else self.written_of_service.get(service, [])
+        locality = np.concatenate([cols["pod_locality"][pods], np.full(len(written), self.written_locality)])
+        written_text = self.written_text.iloc[written]
         return EndpointRows(
-            ipv4=tuple(self.pod_ipv4[pods].tolist()),
-            ipv6=tuple(self.pod_ipv6[pods].tolist()),
+            ipv4=(*self.pod_ipv4[pods].tolist(), *written_text["ipv4"].tolist()),
+            ipv6=(*self.pod_ipv6[pods].tolist(), *written_text["ipv6"].tolist()),
             region=tuple(cols["region"][locality].tolist()),
             zone=tuple(cols["zone"][locality].tolist()),
             locality=tuple(locality.tolist()),
-            workload=tuple(self.workload_metadata[pod_workload].tolist()),
-            sidecar=tuple(cols["sidecar"][pod_workload].tolist()),
+            workload=(*self.workload_metadata[pod_workload].tolist(), *[WRITTEN_METADATA] * len(written)),
+            sidecar=(*cols["sidecar"][pod_workload].tolist(), *[False] * len(written)),
             # publishNotReadyAddresses: the slices call every pod ready, and istiod believes them
-            healthy=tuple((cols["ready"][pod_workload] | cols["publish_not_ready"][service]).tolist()),
+            healthy=(
+                *(cols["ready"][pod_workload] | cols["publish_not_ready"][service]).tolist(),
+                *self.written_ready[written].tolist(),
+            ),
         )
 
     def scope_of(self, workload: int) -> list[int]:

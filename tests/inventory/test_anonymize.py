@@ -302,3 +302,36 @@ def test_discovery_selectors_select_the_same_namespaces_once_hashed() -> None:
     before = dsim.config_sizes(scenario_from_dict(data, source="original"), "duplicate")
     after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), "duplicate")
     assert after.equals(before)
+
+
+def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
+    """A Service's endpoints written by hand are addresses outside the scenario's CIDRs: permuted in
+    their /8 (/32), never into a range Kubernetes refuses for an endpoint, at the same bytes."""
+    from tests.test_written_endpoints import SCENARIO
+
+    data = copy.deepcopy(SCENARIO)
+    # The second octets 100-255 of 169/8 are permuted among themselves: one of these lands on 254
+    # (169.254/16) but for the walk past it; 224.0.0/24 likewise for 224.a.b.9.
+    probes = [f"169.{a}.10.7" for a in range(100, 256) if a != 254]
+    probes += [f"224.{a}.{b}.9" for a in range(1, 10) for b in range(10)]
+    data["services"].append(
+        {
+            "name": "probes",
+            "namespace": "b",
+            "ports": [{"port": 80, "name": "http"}],
+            "endpoints": [{"address": a} for a in probes],
+        }
+    )
+    out = anonymize(data, key="team-secret")
+    written = [e["address"] for svc in out["services"] for e in svc.get("endpoints") or []]
+    original = [e["address"] for svc in data["services"] for e in svc.get("endpoints") or []]
+    assert len(set(written)) == len(original)
+    assert sum(a != b for a, b in zip(written, original, strict=True)) > len(original) // 2
+    for address in written:
+        ip = ipaddress.ip_address(address)
+        assert ip not in ipaddress.ip_network("169.254.0.0/16")
+        assert ip not in ipaddress.ip_network("224.0.0.0/24")
+    for design in ("single-stack", "duplicate", "additional-addresses"):
+        before = dsim.config_sizes(scenario_from_dict(data, source="original"), design)
+        after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), design)
+        assert after.equals(before)

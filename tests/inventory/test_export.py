@@ -349,8 +349,17 @@ def _quickstart_logging() -> dsim.Scenario:
     return dataclasses.replace(scenario, mesh=mesh)
 
 
+def _written_endpoints() -> dsim.Scenario:
+    """Services without a selector, their endpoints written by hand (``tests/test_written_endpoints.py``):
+    ready and unready, one family and two, none at all."""
+    from tests.test_written_endpoints import SCENARIO
+
+    return dsim.scenario_from_dict(SCENARIO, source="written endpoints")
+
+
 ROUND_TRIPS = {
     "quickstart.yaml without subsets": _quickstart_without_subsets,
+    "endpoints written by hand": _written_endpoints,
     "quickstart.yaml writing access logs": _quickstart_logging,
     "istio-objects.yaml": lambda: dsim.load_scenario(SCENARIOS / "istio-objects.yaml"),
     "istio-objects.yaml discovering some": _discovering_some,

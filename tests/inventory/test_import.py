@@ -339,12 +339,18 @@ def test_coverage_inventory_reads_every_shape() -> None:
     services = {f"{s['namespace']}/{s['name']}": s for s in data["services"]}
     assert sorted(services) == [
         "canary/canary-api",
+        "default/kubernetes",
         "legacy/old",
         "shop/cache",
         "shop/db",
         "shop/db-headless",
         "shop/web",
     ]
+    # No selector: its endpoint as the API server wrote it, at its slice's port.
+    api = services["default/kubernetes"]
+    assert "selector" not in api
+    assert api["endpoints"] == [{"address": "172.18.0.2"}]
+    assert api["ports"] == [{"port": 443, "name": "https", "target_port": 6443}]
     headless = services["shop/db-headless"]  # clusterIP: None, its clusterIPs ["None"] never read
     assert headless["headless"] is True
     assert "cluster_ips" not in headless
@@ -373,7 +379,6 @@ def test_coverage_inventory_reads_every_shape() -> None:
     skipped = {f"{kind}: {why.split(' (')[0]}" for kind, why in imported.skipped()}
     assert {"Service: ExternalName", "Gateway: gateway proxies are not modelled"} <= skipped
     assert not any("headless" in why for why in skipped)
-    assert "Service: default/kubernetes" in skipped
     cluster = build_cluster(imported.load())
     assert len(cluster.proxies) == sum(w["replicas"] for w in data["workloads"] if w["sidecar"])
     json_form = import_inventory([INVENTORIES / "coverage.json"])

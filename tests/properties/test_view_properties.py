@@ -211,6 +211,17 @@ def _export(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
     return {} if chosen is None else {"exportTo": chosen}
 
 
+def _written(draw: st.DrawFn, families: list[str]) -> dict[str, Any]:
+    """Mostly nothing; else endpoints written by hand (maybe none), of the Service's families, maybe unready."""
+    if draw(st.integers(0, 4)):
+        return {}
+    addresses = [f"198.51.100.{k}" for k in range(1, 4)]
+    if "IPv6" in families:
+        addresses += [f"2001:db8:1::{k}" for k in range(1, 3)]
+    chosen = draw(st.lists(st.sampled_from(addresses), max_size=3, unique=True))
+    return {"endpoints": [{"address": a, **({"ready": False} if draw(st.booleans()) else {})} for a in chosen]}
+
+
 @st.composite
 def meshes(draw: st.DrawFn) -> dict[str, Any]:
     rules = []
@@ -309,7 +320,9 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             {
                 "name": n,
                 "namespace": ns,
-                "ip_families": draw(st.sampled_from([["IPv4"], ["IPv4", "IPv6"]])),
+                "ip_families": (families := draw(st.sampled_from([["IPv4"], ["IPv4", "IPv6"]]))),
+                # endpoints written by hand: then no selector, so none of its workloads' pods
+                **_written(draw, families),
                 # Port 80 HTTP or sniffed (a sniffed one joins "80" where an HTTP one opens it), or
                 # none: its VirtualServices' hosts then get virtual hosts of their own in "80" (1.4).
                 "ports": [draw(st.sampled_from([ports[0], {"name": "port-80", "port": 80}])), *ports[1:]][

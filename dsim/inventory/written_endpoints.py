@@ -1,0 +1,88 @@
+"""A Service without a selector, read with the endpoints written for it by hand.
+
+Kubernetes writes no EndpointSlice for such a Service; a user or a controller does (the API server
+writes its own ``kubernetes`` Service's). istiod reads those slices like any other
+(``updateEndpointCacheForSlice``, Istio 1.30's ``endpointslice.go``): an address with no pod behind it
+(no ``targetRef``, no pod of the namespace at that address: ``getPod``) is an endpoint with no
+metadata of a pod, of its own family alone. dsim models those (``Service.endpoints``,
+docs/istio-objects.md 3.12); a Service whose written endpoints name pods it leaves out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dsim.inventory import kube
+
+WRITTEN_HEADLESS = "no selector and headless (its endpoints, written by hand, would each get a listener; not modelled)"
+WRITTEN_PODS = (
+    "no selector, and its endpoints written by hand name pods (by targetRef, or a pod's address, or one in "
+    "the pod range): istiod gives them those pods' metadata, which dsim does not model"
+)
+WRITTEN_PORT = (
+    "no selector, and its EndpointSlices written by hand name none of its ports (istiod sends that port "
+    "no endpoint; not modelled)"
+)
+OTHER_FAMILY = (
+    "an endpoint written by hand of a family its Service does not have (istiod sends it too; dsim models a "
+    "Service's endpoints of its own families)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenService:
+    """What the scenario says of a Service without a selector: its endpoints, and each port's endpoint port."""
+
+    endpoints: list[dict[str, Any]]
+    target_ports: dict[str, int]
+    """By port name: the endpoint port its slices give it (absent: the Service's own targetPort)."""
+
+
+def read_written(
+    record: kube.ServiceRecord,
+    slices: Sequence[kube.SliceRecord],
+    legacy: Sequence[kube.EndpointRecord],
+    is_pod_address: Callable[[str, str], bool],
+    skip: Callable[[str, str], None],
+) -> WrittenService | str:
+    """``record``'s endpoints from its ``slices`` (or, where a capture has none, its legacy
+    ``Endpoints`` object's addresses, which Kubernetes mirrors into slices), or why the Service is
+    left out. ``is_pod_address(namespace, address)``: a pod of the namespace has it, or it lies in
+    the pod range; ``skip(kind, reason)`` counts an endpoint left out."""
+    if record.headless:
+        return WRITTEN_HEADLESS
+    found = [e for s in slices for e in s.endpoints] if slices else list(legacy)
+    if any(e.pod is not None or is_pod_address(record.namespace, e.address) for e in found):
+        return WRITTEN_PODS
+    target_ports: dict[str, int] = {}
+    if slices:
+        named: dict[str, int] = {}
+        for s in slices:
+            for name, number in s.ports:
+                named.setdefault(name, number)
+        for port in record.ports:
+            if port.name not in named:
+                return WRITTEN_PORT
+            target_ports[port.name] = named[port.name]
+    endpoints: dict[str, dict[str, Any]] = {}  # istiod dedupes an address its slices repeat
+    for e in found:
+        # An unready endpoint whose slice does not say it is not terminating is terminating to istiod:
+        # never sent, so left out here (an unready one that is not is sent under a distribution).
+        if not e.ready and (e.terminating or e.terminating_unset):
+            continue
+        if e.family not in record.ip_families:
+            skip("EndpointSlice endpoint", OTHER_FAMILY)
+            continue
+        endpoints.setdefault(e.address, {"address": e.address, **({} if e.ready else {"ready": False})})
+    return WrittenService(list(endpoints.values()), target_ports)
+
+
+def pod_addresses(pods: Sequence[kube.PodRecord], host_network: Mapping[str, set[str]]) -> Mapping[str, set[str]]:
+    """Each namespace's pods' addresses (canonical text, as the reader keeps every address), the
+    host-network pods' (left out) with them: istiod finds a pod by address among all a namespace has."""
+    out: dict[str, set[str]] = {namespace: set(ips) for namespace, ips in host_network.items()}
+    for pod in pods:
+        out.setdefault(pod.namespace, set()).update(ip for ip, _ in pod.ips)
+    return out
