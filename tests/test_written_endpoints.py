@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from envoy.config.core.v3 import health_check_pb2
 
+import dsim
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
 from dsim.errors import ScenarioError
@@ -33,6 +34,7 @@ SCENARIO: dict[str, Any] = {
             "cluster_ips": ["10.96.0.1"],
             "ports": [{"port": 443, "name": "https", "target_port": 6443}],
             "endpoints": [{"address": "172.18.0.2"}, {"address": "172.18.0.3"}],
+            "subsets": [{"name": "all"}],  # no labels: every endpoint, written ones too
         },
         {
             # Dual-stack, one endpoint of each family and an unready one: sent as unhealthy under the
@@ -75,6 +77,20 @@ SCENARIO: dict[str, Any] = {
         },
     ],
     "network": {"pod_ip_families": ["IPv4", "IPv6"]},
+    "destination_rules": [
+        {
+            "name": "external-db",
+            "namespace": "b",
+            "spec": {
+                "host": "external-db",
+                "subsets": [
+                    # Istio's own labels on a pod-less endpoint: it holds the written ones; a pod label does not.
+                    {"name": "istio", "labels": {"topology.istio.io/cluster": "Kubernetes"}},
+                    {"name": "v1", "labels": {"version": "v1"}},
+                ],
+            },
+        }
+    ],
 }
 
 
@@ -122,6 +138,23 @@ def test_each_written_address_is_an_endpoint_of_its_own(mesh: Cluster, design: s
 
 
 @pytest.mark.parametrize("design", design_names())
+def test_a_subset_holds_them_where_its_labels_are_istios_own_or_none(mesh: Cluster, design: str) -> None:
+    client = config_of(mesh, "b/client", design)
+
+    def held(subset: str, host: str) -> set[str]:
+        return {
+            _address(lb)[0]
+            for a in client.endpoints
+            if a.cluster_name.endswith(f"|{subset}|{host}")
+            for _, lb in _endpoints(client, a.cluster_name)
+        }
+
+    assert held("all", API) == {"172.18.0.2", "172.18.0.3"}
+    assert "192.0.2.10" in held("istio", DUAL)
+    assert held("v1", DUAL) == set()
+
+
+@pytest.mark.parametrize("design", design_names())
 def test_no_pod_is_selected_and_unready_ones_are_not_sent(mesh: Cluster, design: str) -> None:
     client = config_of(mesh, "b/client", design)
     for host in ("empty.b.svc.cluster.local", "waiting.b.svc.cluster.local"):
@@ -140,6 +173,26 @@ def test_accounting_is_exact_and_envoy_accepts(mesh: Cluster) -> None:
 @pytest.mark.slow
 def test_envoy_takes_written_endpoints_over_ads(mesh: Cluster) -> None:
     assert_live_over_ads(config_of(mesh, "b/client", "additional-addresses"))
+
+
+def test_an_endpoint_at_a_pods_address_of_its_namespace_is_refused() -> None:
+    """istiod would give it that pod's metadata (``getPod`` by address); another namespace's pod is
+    not found so, and no allocated pod lands on a written address."""
+    pinned = {"name": "pinned", "namespace": "b", "pod_ips": [["10.244.0.9"]], "ip_families": ["IPv4"]}
+    scenario = {**SCENARIO, "workloads": [*SCENARIO["workloads"], pinned]}
+    at_pod = {**BASE, "endpoints": [{"address": "10.244.0.9"}]}
+    with pytest.raises(ScenarioError) as caught:
+        build_cluster(scenario_from_dict({**scenario, "services": [at_pod]}))
+    assert "services[0].endpoints[0].address" in str(caught.value)
+    assert "workloads[2].pod_ips[0]" in str(caught.value)
+    elsewhere = {**at_pod, "namespace": "default"}
+    build_cluster(scenario_from_dict({**scenario, "services": [elsewhere]}))
+    # The first pod IPs the allocator hands out, written by hand: the pods go around them.
+    first = {**BASE, "endpoints": [{"address": f"10.244.0.{k}"} for k in range(1, 4)]}
+    cluster = build_cluster(scenario_from_dict({**SCENARIO, "services": [first]}))
+    pods = set(cluster.pod_ip_text()["ipv4"])
+    assert not pods & {"10.244.0.1", "10.244.0.2", "10.244.0.3"}
+    assert len(pods) == len(cluster.pods)
 
 
 def _refused(service: dict[str, Any]) -> str:
@@ -163,7 +216,37 @@ BASE = {"name": "x", "namespace": "b", "ports": [{"port": 80, "name": "http"}]}
         ({"endpoints": [{"address": "169.254.1.1"}]}, "services[0].endpoints[0].address", "link-local"),
         ({"endpoints": [{"address": "224.0.0.5"}]}, "services[0].endpoints[0].address", "link-local multicast"),
         ({"endpoints": [{"address": "0.0.0.0"}]}, "services[0].endpoints[0].address", "unspecified"),
-        ({"endpoints": [{"address": "10.244.0.9"}]}, "services[0].endpoints[0].address", "pod_cidrs"),
+        ({"endpoints": [{"address": "::1"}], "ip_families": ["IPv6"]}, "services[0].endpoints[0].address", "loopback"),
+        (
+            {"endpoints": [{"address": "::"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "unspecified",
+        ),
+        (
+            {"endpoints": [{"address": "fe80::1"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "link-local",
+        ),
+        (
+            {"endpoints": [{"address": "ff02::1"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "link-local multicast",
+        ),
+        (
+            {"endpoints": [{"address": "ff12::1"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "link-local multicast",
+        ),
+        (
+            {"endpoints": [{"address": "::ffff:192.0.2.1"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "IPv4-mapped",
+        ),
+        (  # one family's address is not the other's, though their numbers are equal
+            {"endpoints": [{"address": "192.0.2.1"}, {"address": "::c000:201"}], "ip_families": ["IPv4", "IPv6"]},
+            "",
+            "",
+        ),
         (
             {"endpoints": [{"address": "192.0.2.1"}, {"address": "192.0.2.1"}]},
             "services[0].endpoints[1].address",
@@ -172,6 +255,45 @@ BASE = {"name": "x", "namespace": "b", "ports": [{"port": 80, "name": "http"}]}
     ],
 )
 def test_bad_written_endpoints_are_refused(change: dict[str, Any], field: str, words: str) -> None:
+    if not field:
+        build_cluster(scenario_from_dict({**SCENARIO, "services": [{**BASE, **change}]}))
+        return
     message = _refused({**BASE, **change})
     assert field in message, message
     assert words in message, message
+
+
+def test_beside_synthetic_services_undiscovered_namespaces_and_sidecars() -> None:
+    """Endpoints written by hand keep their Service when the tables around them move: synthetic
+    services after them, a Service of an undiscovered namespace dropped before them, a Sidecar's
+    scope; both paths still agree, and the push model runs over their endpoint sets."""
+    hidden = {"name": "hidden", "labels": {"team": "none"}}
+    data = {
+        **SCENARIO,
+        "namespaces": [hidden, *({**ns, "labels": {"team": "mesh"}} for ns in SCENARIO["namespaces"])],
+        "services": [
+            {"name": "gone", "namespace": "hidden", "ports": [{"port": 80, "name": "http"}]},
+            *SCENARIO["services"],
+        ],
+        "mesh": {"discovery_selectors": [{"match_labels": {"team": "mesh"}}]},
+        "synthetic": {"namespaces": 2, "services": 6},
+        "sidecars": [
+            {
+                "name": "default",
+                "namespace": "b",
+                "spec": {"egress": [{"hosts": ["./*", "default/kubernetes.default.svc.cluster.local"]}]},
+            }
+        ],
+        "churn": {"duration_s": 60, "pod_replacements_per_s": 1, "rollouts_per_hour": 600},
+    }
+    cluster = build_cluster(scenario_from_dict(data))
+    hosts = cluster.service_hosts().to_numpy()
+    assert sorted(hosts[cluster.written_endpoints["service"].to_numpy()]) == [
+        *[DUAL] * 3,
+        API,
+        API,
+        "waiting.b.svc.cluster.local",
+    ]
+    assert_exact_every_design(cluster)
+    tables = dsim.push_simulation(cluster, designs=["additional-addresses"])
+    assert "pod_replacement" in set(tables["churn_events"]["cause"])

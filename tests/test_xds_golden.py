@@ -39,12 +39,12 @@ GOLDEN_LIKE = {
             "ports": [{"name": "http", "port": 9080}],
             "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
         },
-        {
+        {  # no selector: the API server writes its endpoint, at the node's address (docs 3.12)
             "name": "kubernetes",
             "namespace": "default",
             "cluster_ips": ["10.96.0.1"],
-            "ports": [{"name": "https", "port": 443}],
-            "selector": {"app": "kube-apiserver"},
+            "ports": [{"name": "https", "port": 443, "target_port": 6443}],
+            "endpoints": [{"address": "172.18.0.2"}],
         },
     ],
     "workloads": [
@@ -232,7 +232,7 @@ def test_outbound_mtls_cluster_matches_istio(ours: ProxyConfig) -> None:
     assert set(ours_sans) <= set(theirs_sans)
 
 
-WORKLOAD = re.compile(r"^[a-z0-9-]+;[a-z0-9-]+;[a-z0-9-]+;[a-z0-9.-]+;Kubernetes$")
+WORKLOAD = re.compile(r"^([a-z0-9-]+;[a-z0-9-]+;[a-z0-9-]+;[a-z0-9.-]+|;;;);Kubernetes$")
 
 
 def lb_shape(assignment: Any) -> list[tuple[Any, ...]]:
@@ -263,6 +263,19 @@ def test_endpoints_match_istio(ours: ProxyConfig) -> None:
         for group in assignment.endpoints:
             assert group.HasField("locality")
             assert group.load_balancing_weight.value == sum(lb.load_balancing_weight.value for lb in group.lb_endpoints)
+
+
+def test_the_api_servers_endpoint_is_istios_to_the_field(ours: ProxyConfig) -> None:
+    """``kubernetes`` in ``default``, a Service without a selector: istiod's endpoint of no pod (no
+    tlsMode, ``;;;;Kubernetes``, the empty locality) as the golden dump holds it."""
+    name = "outbound|443||kubernetes.default.svc.cluster.local"
+    (theirs,) = [a for a in golden_assignments() if a.cluster_name == name]
+    (mine,) = [a for a in ours.endpoints if a.cluster_name == name]
+    expected = json_format.MessageToDict(theirs, preserving_proto_field_name=True)["endpoints"]
+    for group in expected:
+        for lb in group["lb_endpoints"]:
+            lb["endpoint"].pop("health_check_config")  # Envoy's dump adds it; istiod does not send it
+    assert json_format.MessageToDict(mine, preserving_proto_field_name=True)["endpoints"] == expected
 
 
 def istio_filter_configs(listener: listener_pb2.Listener, name: str) -> list[Any]:

@@ -185,6 +185,10 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
     written = c.written_endpoints
     sent = c.sent_written_endpoints()
     written_pods = pd.DataFrame({"service": sent["service"].to_numpy(), "pod": len(pods) + sent["endpoint"].to_numpy()})
+    taking = c.subsets[c.subsets["takes_written"].to_numpy()]
+    written_subset_pods = pd.DataFrame(
+        {"subset": taking.index.to_numpy(), "service": taking["service"].to_numpy()}
+    ).merge(written_pods, on="service")[["subset", "pod"]]
     return ClusterColumns(
         service_families=services["ip_families"].astype(str).to_numpy(),
         service_namespace=service_ns,
@@ -223,9 +227,10 @@ def cluster_columns(c: Cluster) -> ClusterColumns:
             [c.endpoint_workloads("service").merge(pod_rows, on="workload")[["service", "pod"]], written_pods],
             ignore_index=True,
         ).sort_values(["service", "pod"], ignore_index=True),
-        subset_pods=c.endpoint_workloads("subset")
-        .merge(pod_rows, on="workload")[["subset", "pod"]]
-        .sort_values(["subset", "pod"], ignore_index=True),
+        subset_pods=pd.concat(
+            [c.endpoint_workloads("subset").merge(pod_rows, on="workload")[["subset", "pod"]], written_subset_pods],
+            ignore_index=True,
+        ).sort_values(["subset", "pod"], ignore_index=True),
         region_length=_lengths(c.localities["region"]),
         zone_length=_lengths(c.localities["zone"]),
         locality_region=pd.factorize(c.localities["region"])[0],

@@ -73,6 +73,22 @@ def _fixed_offsets(network: IpNetwork, frame: pd.DataFrame, column: str) -> np.n
     return low - np.uint64(base & ((1 << 64) - 1))  # offsets fit in 64 bits; wrap-around is exact
 
 
+def _written_offsets(written: pd.DataFrame, key: str, network: IpNetwork) -> np.ndarray:
+    """Offsets into ``network`` of the endpoints written by hand of its family that lie in it."""
+    rows = written[written[f"has_{key}"].to_numpy()]
+    if key == "ipv4":
+        values = [int(v) for v in rows["ipv4"].tolist()]
+    else:
+        values = [
+            (int(hi) << 64) | int(lo) for hi, lo in zip(rows["ipv6_hi"].tolist(), rows["ipv6_lo"].tolist(), strict=True)
+        ]
+    address = ipaddress.IPv4Address if key == "ipv4" else ipaddress.IPv6Address
+    inside = sorted({v for v in values if address(v) in network})
+    # As _fixed_offsets counts them: an IPv6 offset in the low 64 bits (wrap-around is exact).
+    base = int(network.network_address) & ((1 << 64) - 1)
+    return np.array([(v - base) & ((1 << 64) - 1) for v in inside], dtype=np.uint64)
+
+
 def _allocate(
     frame: pd.DataFrame,
     column: str,
@@ -80,10 +96,14 @@ def _allocate(
     network: IpNetwork,
     rng: np.random.Generator | None,
     error: tuple[str, str, str],
+    reserved: np.ndarray | None = None,
 ) -> None:
-    """Give every row with ``has`` and no fixed address one from ``network`` (random if ``rng``)."""
+    """Give every row with ``has`` and no fixed address one from ``network`` (random if ``rng``),
+    clear of the rows' fixed ones and of the ``reserved`` offsets into it."""
     need = frame[has].to_numpy() & ~frame[f"{column}_fixed"].to_numpy()
     taken = _fixed_offsets(network, frame, column)
+    if reserved is not None and reserved.size:
+        taken = np.union1d(taken, reserved)
     span = usable_span(network)
     count = int(need.sum())
     if count + taken.size > span:
@@ -122,13 +142,16 @@ def _assign_addresses(s: Scenario, tables: dict[str, pd.DataFrame], source: str)
             )
         pods_net = cidr_of(s.network.pod_cidrs, family)
         if pods_net:
+            network = ipaddress.ip_network(pods_net)
             _allocate(
                 tables["pods"],
                 key,
                 f"has_{key}",
-                ipaddress.ip_network(pods_net),
+                network,
                 None,
                 (source, f"network.pod_cidrs.{key}", "pod IPs"),
+                # No pod at an endpoint written by hand: istiod would give the endpoint its metadata.
+                reserved=_written_offsets(tables["written_endpoints"], key, network),
             )
 
 

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import split_ipv6
-from dsim.cluster.labels import WorkloadIndex, canonical_revision, canonical_service, pod_selector, selects
+from dsim.cluster.labels import (
+    WorkloadIndex,
+    canonical_revision,
+    canonical_service,
+    pod_selector,
+    selects,
+    takes_written,
+)
 from dsim.cluster.tables import make_table
 from dsim.scenario import Scenario
 from dsim.scenario.istio.rules import served_protocol
@@ -97,6 +104,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "service": [i for i, _ in subset_rows],
             "name": [sub.name for _, sub in subset_rows],
             "rule": np.full(len(subset_rows), -1),
+            "takes_written": [takes_written(sub.labels) for _, sub in subset_rows],
         },
     )
 

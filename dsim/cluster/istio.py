@@ -48,7 +48,7 @@ from dsim.cluster.headless import with_headless_services
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
-from dsim.cluster.labels import labels_by_workload
+from dsim.cluster.labels import labels_by_workload, takes_written
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
@@ -56,7 +56,7 @@ from dsim.cluster.service_domain_hosts import ServiceDomainHosts
 from dsim.cluster.service_entries import add_service_entries, generated_entries, registry_rows, registry_services
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
-from dsim.cluster.tables import Cluster, make_table, service_fqdns
+from dsim.cluster.tables import SCHEMA, Cluster, make_table, service_fqdns
 from dsim.cluster.vs_hosts import CASE_FOLDED, OTHER_WAY, VsHostMatcher, names_for_http, stronger
 from dsim.randomness import generator
 from dsim.scenario import Scenario
@@ -525,6 +525,7 @@ def _add_rule_subsets(
     new_service: list[int] = []
     new_name: list[str] = []
     new_rule: list[int] = []
+    new_written: list[bool] = []
     new_members: list[tuple[int, int]] = []
     members_of = {found.head: found.members for found in views.entries}
     merged_of: dict[int, tuple[Subset, ...]] = {}
@@ -546,6 +547,7 @@ def _add_rule_subsets(
             new_service.append(service)
             new_name.append(subset.name)
             new_rule.append(head)
+            new_written.append(takes_written(subset.labels))
             for w in workloads_of.get(service, []):
                 have = labels.get(w, {})
                 if all(have.get(k) == v for k, v in subset.labels.items()):
@@ -553,14 +555,14 @@ def _add_rule_subsets(
     combined = pd.concat(
         [
             subsets.assign(rule=np.full(len(subsets), -1, np.int64)),
-            pd.DataFrame({"service": new_service, "name": new_name, "rule": new_rule}),
+            pd.DataFrame({"service": new_service, "name": new_name, "rule": new_rule, "takes_written": new_written}),
         ],
         ignore_index=True,
     )
     order = np.argsort(combined["service"].to_numpy(), kind="stable")
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
-    tables["subsets"] = make_table("subsets", {c: combined[c].to_numpy()[order] for c in ("service", "name", "rule")})
+    tables["subsets"] = make_table("subsets", {c: combined[c].to_numpy()[order] for c in SCHEMA["subsets"]})
     member_subset = np.concatenate(
         [members["subset"].to_numpy(np.int64), np.array([m for m, _ in new_members], np.int64)]
     )

@@ -32,6 +32,18 @@ def pod_selector(service: Service) -> Mapping[str, str] | None:
     return None if service.endpoints is not None else service.selector or {}
 
 
+WRITTEN_ENDPOINT_LABELS = {"topology.istio.io/cluster": "Kubernetes", "topology.istio.io/network": ""}
+"""The labels istiod gives an endpoint written by hand, with no pod behind it: Istio's own alone
+(``AugmentLabels`` adds the cluster ID, Istio's default; ``buildIstioEndpoint`` the network it finds,
+none)."""
+
+
+def takes_written(subset_labels: Mapping[str, str]) -> bool:
+    """Whether a DestinationRule subset of these labels holds a Service's endpoints written by hand
+    (Istio's ``subsetLabels.SubsetOf(endpoint labels)``): one without labels, or with Istio's own."""
+    return all(WRITTEN_ENDPOINT_LABELS.get(key) == value for key, value in subset_labels.items())
+
+
 def canonical_service(labels: Mapping[str, str], workload_name: str) -> str:
     return next((labels[k] for k in _SERVICE_LABELS if k in labels), workload_name)
 

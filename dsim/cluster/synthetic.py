@@ -207,6 +207,7 @@ def synthetic_tables(s: Scenario) -> dict[str, pd.DataFrame]:
             "service": workload_service[subset_workload],
             "name": version_text[subset_workload],
             "rule": np.full(subset_workload.size, -1),
+            "takes_written": np.zeros(subset_workload.size, bool),  # no synthetic endpoint is written by hand
         },
     )
     subset_workloads = make_table(

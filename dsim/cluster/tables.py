@@ -50,7 +50,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "protocol": "category",
         "istio_protocol": "category",
     },
-    "subsets": {"service": "int32", "name": "str", "rule": "int32"},
+    "subsets": {"service": "int32", "name": "str", "rule": "int32", "takes_written": "bool"},
     "workloads": {
         "name": "str",
         "namespace": "int32",
@@ -207,7 +207,8 @@ class Cluster:
     subsets: pd.DataFrame
     """One row per DestinationRule subset (a Service's own ``subsets`` or a DestinationRule's),
     sorted by service; ``rule``: the DestinationRule entry that defines it (its first rule's
-    ``destination_rules`` row; -1: the Service's own, in every view)."""
+    ``destination_rules`` row; -1: the Service's own, in every view); ``takes_written``: its labels
+    select the endpoints written by hand of its service (:func:`dsim.cluster.labels.takes_written`)."""
     workloads: pd.DataFrame
     """One row per Deployment; ``replicas`` in pods; ``canonical_*`` as Istio labels telemetry."""
     workload_labels: pd.DataFrame

@@ -16,7 +16,8 @@ What stays recognisable, on purpose:
   port names that are only a protocol (``http``);
 - well-known label keys (``app``, ``version``, ``app.kubernetes.io/*``, ``topology.kubernetes.io/*``,
   ``kubernetes.io/*`` such as a namespace's ``kubernetes.io/metadata.name``, ``istio.io/*`` and
-  ``*.istio.io/*``), though not their values;
+  ``*.istio.io/*``), though not their values, but for the ones Istio gives an endpoint of no pod
+  (``topology.istio.io/cluster: Kubernetes``, which a DestinationRule subset may select);
 - the namespaces Kubernetes and Istio give meaning to (``default``, ``istio-system`` (the root
   namespace: its Sidecar is mesh-wide), ``kube-system``, ``kube-public``, ``kube-node-lease``), the
   service account ``default``, the gateway ``mesh``, ``*``, ``.`` and ``~``, the revision ``latest``
@@ -53,6 +54,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dsim.addresses import IpNetwork
+from dsim.cluster.labels import WRITTEN_ENDPOINT_LABELS
 from dsim.scenario.checks import FAMILIES, cidr_of, family_key
 from dsim.scenario.istio.rules import is_ip
 from dsim.scenario.model import Mesh, Network
@@ -304,7 +306,11 @@ class _Anonymizer:
     def labels(self, labels: Mapping[str, Any] | None) -> Any:
         if labels is None:
             return None
-        return {self.label_key(k): self.names(str(v)) if v != "" else v for k, v in labels.items()}
+        # Istio's own labels keep their values (a subset selecting them holds the endpoints of no pod).
+        return {
+            self.label_key(k): v if v == "" or WRITTEN_ENDPOINT_LABELS.get(k) == v else self.names(str(v))
+            for k, v in labels.items()
+        }
 
     def label_key(self, key: str) -> str:
         prefix, slash, name = key.rpartition("/")
@@ -323,7 +329,8 @@ class _Anonymizer:
     def istio_object(self, obj: Any) -> Any:
         if not isinstance(obj, Mapping):
             return obj
-        out = dict(obj)
+        # The Kubernetes form's metadata, or the scenario's short form's name and namespace.
+        out = _with(obj, name=self.names, namespace=self.names)
         if isinstance(obj.get("metadata"), Mapping):
             out["metadata"] = _with(obj["metadata"], name=self.names, namespace=self.names, labels=self.labels)
         if "spec" in obj:
@@ -480,9 +487,19 @@ def _scenario_networks(network: Mapping[str, Any]) -> list[IpNetwork]:
     return sorted(set(nets), key=lambda n: (n.version, -n.prefixlen, int(n.network_address)))
 
 
-_REFUSED_ENDPOINTS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("224.0.0.0/24"))
-"""IPv4 ranges Kubernetes refuses for an endpoint that a /8 also holds addresses outside of (IPv6's
-link-local ranges hold whole /32 blocks, so no permutation enters or leaves them)."""
+_REFUSED_ENDPOINTS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("224.0.0.0/24"),
+    ipaddress.ip_network("::1/128"),
+)
+"""Addresses Kubernetes refuses for an endpoint that share their /8 (IPv4) or /32 (IPv6) with others
+(``::5`` could become the loopback ``::1``; IPv6's link-local ranges hold whole /32 blocks, so no
+permutation enters or leaves them)."""
+
+
+def _address_of(block: IpNetwork, value: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``value`` as an address of ``block``'s family (``ip_address(5)`` would read ``::5`` as 0.0.0.5)."""
+    return ipaddress.IPv4Address(value) if block.version == 4 else ipaddress.IPv6Address(value)
 
 
 class _Addresses:
@@ -508,13 +525,13 @@ class _Addresses:
         while True:  # cycle walking: a bijection of the allowed addresses of the block
             value = self.permute(value, block)
             if self.allowed(value, block, avoid):
-                return str(ipaddress.ip_address(value))
+                return str(_address_of(block, value))
 
     @staticmethod
     def allowed(value: int, block: IpNetwork, avoid: Iterable[IpNetwork]) -> bool:
         offset = value - int(block.network_address)
         last = block.num_addresses - (2 if block.version == 4 else 1)
-        ip = ipaddress.ip_address(value)
+        ip = _address_of(block, value)
         return 1 <= offset <= last and not any(ip in n for n in avoid)
 
     def permute(self, value: int, block: IpNetwork) -> int:

@@ -684,7 +684,7 @@ class _Assembler:
         pods = pod_addresses(self.inv.pods, self.inv.host_network_ips)
 
         def is_pod_address(namespace: str, address: str) -> bool:
-            return address in pods.get(namespace, ()) or self.network.holds("pod_cidrs", ipaddress.ip_address(address))
+            return address in pods.get(namespace, ())
 
         return {
             (r.namespace, r.name): read_written(

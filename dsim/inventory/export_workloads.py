@@ -379,36 +379,39 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
 
 
 def written_slices(service: SliceService, endpoints: Sequence[WrittenEndpoint]) -> Iterator[dict[str, Any]]:
-    """The EndpointSlices written by hand for a Service without a selector: one per family of it,
-    with the endpoints of that family, no pod behind any (no ``targetRef``, no node), and no
-    controller's label or owner. An unready one says it is not terminating, as istiod needs to send
-    it (an unready endpoint that does not say so is a terminating one to istiod)."""
+    """The EndpointSlices written by hand for a Service without a selector: per family of it, the
+    endpoints of that family in slices of at most :data:`MAX_ENDPOINTS_PER_SLICE` (one, empty, where
+    it has none), no pod behind any (no ``targetRef``, no node), and no controller's label or owner.
+    An unready one says it is not terminating, as istiod needs to send it (an unready endpoint that
+    does not say so is a terminating one to istiod)."""
     for family in service.families:
         version = 4 if family == "IPv4" else 6
-        mine = [e for e in endpoints if ipaddress.ip_address(e.address).version == version]
-        generate, name = generated_name(service.name, f"{service.namespace}/{service.name}/{family}/written")
-        yield {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": metadata(
-                "EndpointSlice",
-                service.namespace,
-                name,
-                labels={"kubernetes.io/service-name": service.name},
-                generate_name=generate,
-                generation=True,
-            ),
-            "addressType": family,
-            "endpoints": [
-                {
-                    "addresses": [e.address],
-                    "conditions": {"ready": True} if e.ready else {"ready": False, "terminating": False},
-                }
-                for e in mine
-            ]
-            or None,
-            "ports": service.ports,
-        }
+        mine = [
+            {
+                "addresses": [e.address],
+                "conditions": {"ready": True} if e.ready else {"ready": False, "terminating": False},
+            }
+            for e in endpoints
+            if ipaddress.ip_address(e.address).version == version
+        ]
+        for chunk, start in enumerate(range(0, max(len(mine), 1), MAX_ENDPOINTS_PER_SLICE)):
+            seed = f"{service.namespace}/{service.name}/{family}/written/{chunk}"
+            generate, name = generated_name(service.name, seed)
+            yield {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": metadata(
+                    "EndpointSlice",
+                    service.namespace,
+                    name,
+                    labels={"kubernetes.io/service-name": service.name},
+                    generate_name=generate,
+                    generation=True,
+                ),
+                "addressType": family,
+                "endpoints": mine[start : start + MAX_ENDPOINTS_PER_SLICE] or None,
+                "ports": service.ports,
+            }
 
 
 def _deleting(meta: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,9 @@ TRAFFIC_DISTRIBUTION = ANNOTATION
 """Istio's annotation for a Service's traffic distribution (on the Service, or its namespace's default)."""
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """The label that ties an EndpointSlice to its Service."""
+MCS_SERVICE_NAME_LABEL = "multicluster.kubernetes.io/service-name"
+"""The label of a multi-cluster services (MCS) slice, which istiod's slice informer leaves out
+(``endpointSliceSelector``)."""
 # Pod labels Kubernetes sets per pod or per rollout: they would split one workload into many and no
 # Istio object selects by them.
 VOLATILE_LABELS = frozenset(
@@ -350,6 +353,8 @@ class EndpointRecord:
     terminating_unset: bool = False
     """Its conditions leave ``terminating`` out (a legacy Endpoints object's always do): istiod reads
     an unready endpoint whose slice says nothing of it as terminating (``endpointHealthStatus``)."""
+    ports: tuple[tuple[str, int], ...] = ()
+    """A legacy Endpoints object's: its subset's ports by name (the slice Kubernetes mirrors it into has them)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,7 +374,10 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
         return Skip("EndpointSlice", "addressType FQDN (deprecated by Kubernetes; no IP to model)")
     if address_type not in ("IPv4", "IPv6"):
         raise f.fail("addressType", f"{quote(address_type)} is not IPv4, IPv6 or FQDN")
-    service = f.mapping("metadata.labels").get(SERVICE_NAME_LABEL)
+    labels = f.mapping("metadata.labels")
+    if MCS_SERVICE_NAME_LABEL in labels:
+        return Skip("EndpointSlice", f"a multi-cluster one ({MCS_SERVICE_NAME_LABEL}), which istiod ignores")
+    service = labels.get(SERVICE_NAME_LABEL)
     if not service:
         return Skip("EndpointSlice", f"no {SERVICE_NAME_LABEL} label (not a Service's endpoints)")
     out = []
@@ -380,22 +388,31 @@ def read_endpoint_slice(obj: KubeObject) -> SliceRecord | Skip:
             or not isinstance(endpoint.get("addresses"), list)
             or not endpoint["addresses"]
         ):
-            raise f.fail(f"{path}.addresses", "expected a list of one address")
-        address, family = ip_family(f, f"{path}.addresses[0]", endpoint["addresses"][0], address_type)
+            raise f.fail(f"{path}.addresses", "expected a list of addresses")
         conditions = f.typed(f"{path}.conditions", endpoint.get("conditions"), dict) or {}
         # An unset condition means ready (discovery.k8s.io/v1).
         ready = f.typed(f"{path}.conditions.ready", conditions.get("ready"), bool) is not False
         said = f.typed(f"{path}.conditions.terminating", conditions.get("terminating"), bool)
         pod = _pod_ref(f, f"{path}.targetRef", endpoint.get("targetRef"))
-        out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, said is True, said is None))
+        # istiod makes an endpoint of every address (Kubernetes' own controllers write one).
+        for a, text in enumerate(endpoint["addresses"]):
+            address, family = ip_family(f, f"{path}.addresses[{a}]", text, address_type)
+            out.append(EndpointRecord(f.namespace, service, address, family, ready, pod, said is True, said is None))
+    return SliceRecord(f.namespace, service, tuple(out), _ports(f, "ports", f.items("ports")))
+
+
+def _ports(f: Field, path: str, items: Any) -> tuple[tuple[str, int], ...]:
+    """An EndpointSlice's (or a legacy Endpoints subset's) ports by name and number; one without a
+    number is left out (istiod gives it port 0: a Service port it names has no port here, which the
+    import of a Service without a selector leaves out)."""
     ports = []
-    for k, port in enumerate(f.items("ports")):
+    for k, port in enumerate(items):
         if not isinstance(port, dict):
-            raise f.fail(f"ports[{k}]", f"expected a port (got {quote(port)})")
-        number = f.typed(f"ports[{k}].port", port.get("port"), int)
-        if number is not None:  # no number: every port (discovery.k8s.io/v1), which names none
-            ports.append((str(f.typed(f"ports[{k}].name", port.get("name"), str) or ""), number))
-    return SliceRecord(f.namespace, service, tuple(out), tuple(ports))
+            raise f.fail(f"{path}[{k}]", f"expected a port (got {quote(port)})")
+        number = f.typed(f"{path}[{k}].port", port.get("port"), int)
+        if number is not None:
+            ports.append((str(f.typed(f"{path}[{k}].name", port.get("name"), str) or ""), number))
+    return tuple(ports)
 
 
 def read_endpoints(obj: KubeObject) -> list[EndpointRecord]:
@@ -405,13 +422,15 @@ def read_endpoints(obj: KubeObject) -> list[EndpointRecord]:
     for s, subset in enumerate(f.items("subsets")):
         if not isinstance(subset, dict):
             raise f.fail(f"subsets[{s}]", f"expected a subset (got {quote(subset)})")
+        ports = _ports(f, f"subsets[{s}].ports", f.typed(f"subsets[{s}].ports", subset.get("ports"), list) or [])
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
             for k, entry in enumerate(f.typed(f"subsets[{s}].{key}", subset.get(key), list) or []):
                 path = f"subsets[{s}].{key}[{k}]"
                 ip = entry.get("ip") if isinstance(entry, dict) else entry
                 address, family = ip_family(f, f"{path}.ip", ip)
                 pod = _pod_ref(f, f"{path}.targetRef", entry.get("targetRef")) if isinstance(entry, dict) else None
-                out.append(EndpointRecord(f.namespace, f.name, address, family, ready, pod, terminating_unset=True))
+                record = EndpointRecord(f.namespace, f.name, address, family, ready, pod, terminating_unset=True)
+                out.append(dataclasses.replace(record, ports=ports))
     return out
 
 

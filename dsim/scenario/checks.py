@@ -82,6 +82,8 @@ def _special_endpoint_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
         else ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02
     )
     for what, found in (
+        # An IPv6 slice takes no IPv4-mapped address (IsValidIPv6Address).
+        ("an IPv4-mapped IPv6 address", ip.version == 6 and ip.ipv4_mapped is not None),
         ("unspecified", ip.is_unspecified),
         ("a loopback address", ip.is_loopback),
         ("a link-local address", ip.is_link_local),
@@ -113,8 +115,9 @@ class _Checker:
         pod_nets = self.cidrs("network.pod_cidrs", self.s.network.pod_cidrs)
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
         namespaces = self.namespaces()
-        services = self.services(namespaces, service_nets, pod_nets)
+        services = self.services(namespaces, service_nets)
         self.workloads(namespaces, services, pod_nets)
+        self.written_at_pods()
         self.synthetic(service_nets)
         self.service_capacity(service_nets)
         if self.s.istiod.debounce_after_s > self.s.istiod.debounce_max_s:
@@ -303,7 +306,7 @@ class _Checker:
                 f"(declared: {', '.join(sorted(namespaces)) or 'none'})",
             )
 
-    def services(self, namespaces: set[str], nets: dict[str, IpNetwork], pod_nets: dict[str, IpNetwork]) -> set[str]:
+    def services(self, namespaces: set[str], nets: dict[str, IpNetwork]) -> set[str]:
         first: dict[str, int] = {}
         ips: dict[int, str] = {}
         for i, svc in enumerate(self.s.services):
@@ -327,7 +330,7 @@ class _Checker:
                     "selector out for {app: <name>}",
                 )
             if svc.endpoints is not None:
-                self.written_endpoints(path, svc, pod_nets)
+                self.written_endpoints(path, svc)
             if svc.cluster_ips and len(svc.cluster_ips) != len(svc.ip_families):
                 self.fail(
                     join(path, "cluster_ips"),
@@ -350,7 +353,7 @@ class _Checker:
                 )
         return set(first)
 
-    def written_endpoints(self, path: str, svc: Service, pod_nets: dict[str, IpNetwork]) -> None:
+    def written_endpoints(self, path: str, svc: Service) -> None:
         """A Service's endpoints written by hand: no selector beside them, each address one of the
         Service's families, an address Kubernetes takes for an endpoint, and no pod's."""
         if svc.selector is not None:
@@ -365,7 +368,7 @@ class _Checker:
                 "a headless Service's endpoints written by hand are not modelled (istiod builds a listener "
                 "per endpoint from its pods); give it a selector, or a ServiceEntry of resolution NONE",
             )
-        seen: dict[int, int] = {}
+        seen: dict[tuple[int, int], int] = {}
         for k, endpoint in enumerate(svc.endpoints or ()):
             where = join(join(join(path, "endpoints"), k), "address")
             try:
@@ -382,17 +385,32 @@ class _Checker:
             special = _special_endpoint_ip(ip)
             if special:
                 self.fail(where, f"{quote(endpoint.address)} is {special}, which Kubernetes refuses as an endpoint")
-            net = pod_nets.get(family)
-            if net is not None and ip in net:
-                self.fail(
-                    where,
-                    f"{quote(endpoint.address)} is inside network.pod_cidrs ({net}): istiod would give an endpoint "
-                    "at a pod's address that pod's metadata, which dsim does not model; expected an address "
-                    "outside the pods' range",
-                )
-            if int(ip) in seen:
-                self.fail(where, f"duplicate address {quote(endpoint.address)} (first at endpoints[{seen[int(ip)]}])")
-            seen[int(ip)] = k
+            key = (ip.version, int(ip))
+            if key in seen:
+                self.fail(where, f"duplicate address {quote(endpoint.address)} (first at endpoints[{seen[key]}])")
+            seen[key] = k
+
+    def written_at_pods(self) -> None:
+        """No endpoint written by hand at a fixed pod IP of its namespace: istiod would find that pod
+        by the address (``getPod``) and give the endpoint its metadata, which dsim does not model. (An
+        allocated pod IP never lands on one: the allocator keeps clear of them.)"""
+        pods: dict[tuple[str, int, int], str] = {}
+        for i, wl in enumerate(self.s.workloads):
+            for r, pod in enumerate(wl.pod_ips):
+                for text in pod:
+                    ip = ipaddress.ip_address(text)
+                    pods.setdefault((wl.namespace, ip.version, int(ip)), f"workloads[{i}].pod_ips[{r}]")
+        for i, svc in enumerate(self.s.services):
+            for k, endpoint in enumerate(svc.endpoints or ()):
+                ip = ipaddress.ip_address(endpoint.address)
+                owner = pods.get((svc.namespace, ip.version, int(ip)))
+                if owner is not None:
+                    self.fail(
+                        join(join(join(join("services", i), "endpoints"), k), "address"),
+                        f"{quote(endpoint.address)} is the address of a pod of its namespace ({owner}): istiod "
+                        "gives such an endpoint that pod's metadata, which dsim does not model; expected an "
+                        "address no pod of the namespace has",
+                    )
 
     def headless(self, path: str, svc: Service) -> None:
         """What a headless Service cannot have: a cluster IP, or dsim's subset shorthand (its subsets'

@@ -236,8 +236,9 @@ class WrittenEndpoint:
     """One address of a Service's endpoints written by hand (an EndpointSlice entry no pod stands behind)."""
 
     address: str
-    """Its IP, of one of the Service's families; outside ``network.pod_cidrs`` (istiod gives an endpoint
-    at a pod's address that pod's metadata, which dsim does not model)."""
+    """Its IP, of one of the Service's families; no fixed pod IP of the Service's namespace (istiod
+    gives an endpoint at a pod's address that pod's metadata, which dsim does not model), and no pod
+    is allocated it."""
     ready: bool = True
     """Its ``conditions.ready``: istiod sends an unready one only to a Service with a
     ``traffic_distribution``, as an unhealthy endpoint (docs/istio-objects.md 2.5)."""

@@ -304,6 +304,7 @@ class ClusterIndex:
             "istio_protocol": c.service_ports["istio_protocol"].astype(str).tolist(),
             "subset_name": c.subsets["name"].tolist(),
             "subset_rule": c.subsets["rule"].tolist(),
+            "subset_takes_written": c.subsets["takes_written"].tolist(),
             "service_account": c.workloads["service_account"].tolist(),
             "sidecar": c.workloads["sidecar"].to_numpy(),
             "ready": c.workloads["ready"].to_numpy(),
@@ -365,15 +366,17 @@ class ClusterIndex:
     def _endpoints(self, service: int, subset: str, rule: int) -> EndpointRows:
         """Pods behind ``service`` (or its ``subset`` under DestinationRule entry ``rule``)."""
         cols = self.columns
+        takes_written = True
         if subset:
             subset_ids = [s for s in self._subset_rows(service, rule) if cols["subset_name"][s] == subset]
             workloads = [w for s in subset_ids for w in self.endpoint_workloads_of_subset.get(s, [])]
+            takes_written = any(cols["subset_takes_written"][s] for s in subset_ids)
         else:
             workloads = list(self.endpoint_workloads_of_service.get(service, []))
         pods = np.array(sorted(p for w in workloads for p in self.pods_of_workload.get(w, [])), dtype=np.int64)
         pod_workload = cols["pod_workload"][pods]
-        # Endpoints written by hand: of the Service alone (a subset selects pods by their labels).
-        written = [] if subset else self.written_of_service.get(service, [])
+        # Endpoints written by hand: the Service's, and a subset's whose labels are Istio's own or none.
+        written = self.written_of_service.get(service, []) if takes_written else []
         locality = np.concatenate([cols["pod_locality"][pods], np.full(len(written), self.written_locality)])
         written_text = self.written_text.iloc[written]
         return EndpointRows(

@@ -306,7 +306,9 @@ def test_discovery_selectors_select_the_same_namespaces_once_hashed() -> None:
 
 def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
     """A Service's endpoints written by hand are addresses outside the scenario's CIDRs: permuted in
-    their /8 (/32), never into a range Kubernetes refuses for an endpoint, at the same bytes."""
+    their /8 (/32), never into a range Kubernetes refuses for an endpoint (IPv6 ones staying IPv6), at
+    the same bytes; the DestinationRule in the scenario's short form (name, namespace, spec) moves to
+    the hashed namespace with its host, and its subset's ``topology.istio.io/cluster: Kubernetes`` stays."""
     from tests.test_written_endpoints import SCENARIO
 
     data = copy.deepcopy(SCENARIO)
@@ -322,6 +324,16 @@ def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
             "endpoints": [{"address": a} for a in probes],
         }
     )
+    # ::2 to ::f share ::/32 with the loopback ::1, which one of them lands on but for the walk past it.
+    data["services"].append(
+        {
+            "name": "probes6",
+            "namespace": "b",
+            "ip_families": ["IPv6"],
+            "ports": [{"port": 80, "name": "http"}],
+            "endpoints": [{"address": f"::{k:x}"} for k in range(2, 16)],
+        }
+    )
     out = anonymize(data, key="team-secret")
     written = [e["address"] for svc in out["services"] for e in svc.get("endpoints") or []]
     original = [e["address"] for svc in data["services"] for e in svc.get("endpoints") or []]
@@ -331,6 +343,7 @@ def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
         ip = ipaddress.ip_address(address)
         assert ip not in ipaddress.ip_network("169.254.0.0/16")
         assert ip not in ipaddress.ip_network("224.0.0.0/24")
+        assert not ip.is_loopback
     for design in ("single-stack", "duplicate", "additional-addresses"):
         before = dsim.config_sizes(scenario_from_dict(data, source="original"), design)
         after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), design)

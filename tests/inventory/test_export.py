@@ -351,10 +351,12 @@ def _quickstart_logging() -> dsim.Scenario:
 
 def _written_endpoints() -> dsim.Scenario:
     """Services without a selector, their endpoints written by hand (``tests/test_written_endpoints.py``):
-    ready and unready, one family and two, none at all."""
+    ready and unready, one family and two, none at all, in a pasted DestinationRule's subsets (a
+    Service's own subsets come back as a rule, whose metadata its clusters then carry: below)."""
     from tests.test_written_endpoints import SCENARIO
 
-    return dsim.scenario_from_dict(SCENARIO, source="written endpoints")
+    services = [{k: v for k, v in svc.items() if k != "subsets"} for svc in SCENARIO["services"]]
+    return dsim.scenario_from_dict({**SCENARIO, "services": services}, source="written endpoints")
 
 
 ROUND_TRIPS = {
@@ -546,3 +548,21 @@ def test_every_port_of_a_multi_port_service_is_named_with_no_protocol_said(tmp_p
     assert imported.service_ports["protocol"].tolist() == original.service_ports["protocol"].tolist()
     for design in dsim.designs.design_names():
         pd.testing.assert_frame_equal(_sizes(imported, design), _sizes(original, design))
+
+
+def test_written_endpoints_go_in_slices_kubernetes_takes(tmp_path: Path) -> None:
+    """A Service without a selector is written without one, its endpoints in slices of at most 1,000
+    (Kubernetes refuses more), which the import reads back whole."""
+    from tests.test_written_endpoints import SCENARIO
+
+    many = [{"address": f"198.18.{k // 250}.{k % 250 + 1}"} for k in range(1001)]
+    data = {**SCENARIO, "services": [{"name": "big", "namespace": "b", "ports": [{"port": 80}], "endpoints": many}]}
+    cluster = dsim.build_cluster(dsim.scenario_from_dict(data))
+    objects = list(inventory_objects(cluster))
+    service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "big")
+    assert "selector" not in service["spec"]
+    slices = [o for o in objects if o["kind"] == "EndpointSlice"]
+    assert [len(s["endpoints"]) for s in slices] == [1000, 1]
+    assert all("endpointslice.kubernetes.io/managed-by" not in s["metadata"]["labels"] for s in slices)
+    imported = _round_trip(cluster, tmp_path)
+    assert len(imported.written_endpoints) == 1001

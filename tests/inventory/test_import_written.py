@@ -52,6 +52,11 @@ HOST_POD = {
 }
 
 
+def _renamed(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """``obj`` under another name (a second slice of the same Service)."""
+    return {**obj, "metadata": {**obj["metadata"], "name": name}}
+
+
 def _endpoint(address: str, **conditions: bool) -> dict[str, Any]:
     return {"addresses": [address], **({"conditions": conditions} if conditions else {})}
 
@@ -92,12 +97,53 @@ def test_a_legacy_endpoints_object_stands_in_for_slices() -> None:
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "db", "namespace": "shop"},
-        "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "notReadyAddresses": [{"ip": "192.0.2.11"}]}],
+        "subsets": [
+            {
+                "addresses": [{"ip": "192.0.2.10"}],
+                "notReadyAddresses": [{"ip": "192.0.2.11"}],
+                "ports": [{"name": "tcp-pg", "port": 6432}],
+            }
+        ],
     }
     db, _ = _imported(_service(), legacy)
     assert db is not None
     assert db["endpoints"] == [{"address": "192.0.2.10"}]  # the unready one says nothing of terminating
-    assert "target_port" not in db["ports"][0]
+    assert db["ports"] == [{"port": 5432, "name": "tcp-pg", "target_port": 6432}]  # its subset's port
+    other = {**legacy, "subsets": [{**legacy["subsets"][0], "ports": [{"name": "other", "port": 1}]}]}
+    db, skipped = _imported(_service(), other)
+    assert db is None
+    assert skipped[("Service", WRITTEN_PORT)] == 1
+
+
+def test_every_address_of_an_endpoint_is_one_and_a_pod_range_address_is_no_pods() -> None:
+    """istiod makes an endpoint of each address; an address in the pod range that no pod has (the
+    API server's on a cluster whose pods share the nodes' network) is an endpoint of no pod."""
+    db, _ = _imported(_service(), _slice("IPv4", [{"addresses": ["192.0.2.10", "10.244.9.9"]}]))
+    assert db is not None
+    assert db["endpoints"] == [{"address": "192.0.2.10"}, {"address": "10.244.9.9"}]
+    cluster = build_cluster(
+        imported_from([*small_inventory(), _service(), _slice("IPv4", [_endpoint("10.244.9.9")])]).load()
+    )
+    assert "10.244.9.9" not in set(cluster.pod_ip_text()["ipv4"])
+
+
+def test_slices_without_endpoints_leave_the_service_in() -> None:
+    db, _ = _imported(_service(), _slice("IPv4", [], ports=[]))
+    assert db is not None
+    assert db["endpoints"] == []
+
+
+def test_a_multi_cluster_slice_is_not_read() -> None:
+    mcs = _slice("IPv4", [_endpoint("192.0.2.99")])
+    mcs["metadata"]["labels"]["multicluster.kubernetes.io/service-name"] = "db"
+    db, skipped = _imported(
+        _service(),
+        _slice("IPv4", [_endpoint("192.0.2.10")]),
+        {**mcs, "metadata": {**mcs["metadata"], "name": "db-mcs"}},
+    )
+    assert db is not None
+    assert db["endpoints"] == [{"address": "192.0.2.10"}]
+    assert any(kind == "EndpointSlice" and "multi-cluster" in why for kind, why in skipped)
 
 
 def test_a_host_network_pod_of_another_namespace_is_not_behind_it() -> None:
@@ -126,7 +172,14 @@ def test_none_yet() -> None:
         ),
         ([_service(), _slice("IPv4", [_endpoint("10.244.0.5")])], WRITTEN_PODS),  # a pod's address
         ([_service(), _slice("IPv4", [_endpoint("192.0.2.50")]), HOST_POD], WRITTEN_PODS),  # a host-network pod's
-        ([_service(), _slice("IPv4", [_endpoint("10.244.9.9")])], WRITTEN_PODS),  # in the pod range
+        (  # slices that give a port different numbers
+            [
+                _service(),
+                _slice("IPv4", [_endpoint("192.0.2.10")]),
+                _renamed(_slice("IPv4", [_endpoint("192.0.2.11")], ports=[{"name": "tcp-pg", "port": 7000}]), "db-b"),
+            ],
+            WRITTEN_PORT,
+        ),
         ([_service(), _slice("IPv4", [_endpoint("192.0.2.10")], ports=[{"name": "other", "port": 1}])], WRITTEN_PORT),
     ],
 )

@@ -235,6 +235,10 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             {"name": v, "labels": {"version": v}, **({"trafficPolicy": POLICIES[1]} if draw(st.booleans()) else {})}
             for v in versions
         ]
+        # a subset without labels, or with Istio's own: it holds the endpoints written by hand too
+        spec["subsets"] += draw(
+            st.sampled_from([[], [], [{"name": "all"}], [{"name": "own", "labels": {"topology.istio.io/network": ""}}]])
+        )
         # maybe for some workloads of its namespace only (then private to it, as Istio requires)
         selector = draw(st.sampled_from([None, None, {"version": "v1"}, {"app": "api", "version": "v2"}, {}]))
         if selector is not None:
