@@ -59,7 +59,13 @@ SCENARIO: dict[str, Any] = {
             "endpoints": [{"address": "192.0.2.20", "ready": False}],
         },
         # A Service with a selector beside them: its pods in their locality.
-        {"name": "app", "namespace": "b", "ip_families": ["IPv4", "IPv6"], "ports": [{"port": 80, "name": "http"}]},
+        {
+            "name": "app",
+            "namespace": "b",
+            "ip_families": ["IPv4", "IPv6"],
+            "ports": [{"port": 80, "name": "http"}],
+            "subsets": [{"name": "mine", "labels": {"topology.istio.io/cluster": "Kubernetes"}}],
+        },
     ],
     "workloads": [
         {
@@ -89,7 +95,12 @@ SCENARIO: dict[str, Any] = {
                     {"name": "v1", "labels": {"version": "v1"}},
                 ],
             },
-        }
+        },
+        {  # Istio gives a pod's endpoints its labels too
+            "name": "app",
+            "namespace": "b",
+            "spec": {"host": "app", "subsets": [{"name": "own", "labels": {"topology.istio.io/network": ""}}]},
+        },
     ],
 }
 
@@ -152,6 +163,9 @@ def test_a_subset_holds_them_where_its_labels_are_istios_own_or_none(mesh: Clust
     assert held("all", API) == {"172.18.0.2", "172.18.0.3"}
     assert "192.0.2.10" in held("istio", DUAL)
     assert held("v1", DUAL) == set()
+    # the two app pods, by Istio's labels on them
+    for subset in ("own", "mine"):  # a DestinationRule's, the Service's own
+        assert {a for a in held(subset, "app.b.svc.cluster.local") if ":" not in a} == {"10.244.0.2", "10.244.0.3"}
 
 
 @pytest.mark.parametrize("design", design_names())
@@ -187,6 +201,11 @@ def test_an_endpoint_at_a_pods_address_of_its_namespace_is_refused() -> None:
     assert "workloads[2].pod_ips[0]" in str(caught.value)
     elsewhere = {**at_pod, "namespace": "default"}
     build_cluster(scenario_from_dict({**scenario, "services": [elsewhere]}))
+    # One the allocator would never hand out takes no room from it: 5 pods fill a /29 beside it.
+    small = {**SCENARIO, "network": {"pod_ip_families": ["IPv4"], "pod_cidrs": {"ipv4": "10.9.0.0/29"}}}
+    small["workloads"] = [{"name": "app", "namespace": "b", "replicas": 5, "ip_families": ["IPv4"]}]
+    gateway = {**BASE, "endpoints": [{"address": "10.9.0.1"}]}
+    assert len(build_cluster(scenario_from_dict({**small, "services": [gateway]})).pods) == 5
     # The first pod IPs the allocator hands out, written by hand: the pods go around them.
     first = {**BASE, "endpoints": [{"address": f"10.244.0.{k}"} for k in range(1, 4)]}
     cluster = build_cluster(scenario_from_dict({**SCENARIO, "services": [first]}))
@@ -242,6 +261,11 @@ BASE = {"name": "x", "namespace": "b", "ports": [{"port": 80, "name": "http"}]}
             "services[0].endpoints[0].address",
             "IPv4-mapped",
         ),
+        (
+            {"endpoints": [{"address": "2001:db8::1%eth0"}], "ip_families": ["IPv6"]},
+            "services[0].endpoints[0].address",
+            "a zone",
+        ),
         (  # one family's address is not the other's, though their numbers are equal
             {"endpoints": [{"address": "192.0.2.1"}, {"address": "::c000:201"}], "ip_families": ["IPv4", "IPv6"]},
             "",
@@ -272,7 +296,12 @@ def test_beside_synthetic_services_undiscovered_namespaces_and_sidecars() -> Non
         **SCENARIO,
         "namespaces": [hidden, *({**ns, "labels": {"team": "mesh"}} for ns in SCENARIO["namespaces"])],
         "services": [
-            {"name": "gone", "namespace": "hidden", "ports": [{"port": 80, "name": "http"}]},
+            {
+                "name": "gone",
+                "namespace": "hidden",
+                "ports": [{"port": 80, "name": "http"}],
+                "subsets": [{"name": "x"}],
+            },
             *SCENARIO["services"],
         ],
         "mesh": {"discovery_selectors": [{"match_labels": {"team": "mesh"}}]},

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dsim.addresses import (
+    FIRST_USABLE_OFFSET,
     IpNetwork,
     allocate_random,
     allocate_sequential,
@@ -102,9 +103,11 @@ def _allocate(
     clear of the rows' fixed ones and of the ``reserved`` offsets into it."""
     need = frame[has].to_numpy() & ~frame[f"{column}_fixed"].to_numpy()
     taken = _fixed_offsets(network, frame, column)
-    if reserved is not None and reserved.size:
-        taken = np.union1d(taken, reserved)
     span = usable_span(network)
+    if reserved is not None and reserved.size:
+        # Only those the allocator could hand out take room from it.
+        usable = (reserved >= FIRST_USABLE_OFFSET) & (reserved < FIRST_USABLE_OFFSET + span)
+        taken = np.union1d(taken, reserved[usable])
     count = int(need.sum())
     if count + taken.size > span:
         source, path, what = error

@@ -17,6 +17,7 @@ from dsim.cluster.labels import (
     WorkloadIndex,
     canonical_revision,
     canonical_service,
+    endpoint_labels,
     pod_selector,
     selects,
     takes_written,
@@ -150,7 +151,7 @@ def explicit_tables(s: Scenario) -> dict[str, pd.DataFrame]:
         (k, w)
         for k, (i, sub) in enumerate(subset_rows)
         for w in selected_by_service[i]
-        if selects(sub.labels, s.workloads[w].labels or {})
+        if selects(sub.labels, endpoint_labels(s.workloads[w].labels or {}))
     ]
     subset_workloads = make_table(
         "subset_workloads",

@@ -48,7 +48,7 @@ from dsim.cluster.headless import with_headless_services
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
-from dsim.cluster.labels import labels_by_workload, takes_written
+from dsim.cluster.labels import endpoint_labels, labels_by_workload, selects, takes_written
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
@@ -518,6 +518,7 @@ def _add_rule_subsets(
     subsets, members = tables["subsets"], tables["subset_workloads"]
     own = _subset_names(tables)
     labels = labels_by_workload(tables["workload_labels"])
+    endpoint_labels_of: dict[int, dict[str, str]] = {}
     workloads_of: dict[int, list[int]] = {}
     sw = tables["service_workloads"]
     for service, w in zip(sw["service"].tolist(), sw["workload"].tolist(), strict=True):
@@ -549,8 +550,9 @@ def _add_rule_subsets(
             new_rule.append(head)
             new_written.append(takes_written(subset.labels))
             for w in workloads_of.get(service, []):
-                have = labels.get(w, {})
-                if all(have.get(k) == v for k, v in subset.labels.items()):
+                if w not in endpoint_labels_of:  # as istiod labels the pod's endpoints
+                    endpoint_labels_of[w] = endpoint_labels(labels.get(w, {}))
+                if selects(subset.labels, endpoint_labels_of[w]):
                     new_members.append((row, w))
     combined = pd.concat(
         [

@@ -32,16 +32,28 @@ def pod_selector(service: Service) -> Mapping[str, str] | None:
     return None if service.endpoints is not None else service.selector or {}
 
 
-WRITTEN_ENDPOINT_LABELS = {"topology.istio.io/cluster": "Kubernetes", "topology.istio.io/network": ""}
-"""The labels istiod gives an endpoint written by hand, with no pod behind it: Istio's own alone
-(``AugmentLabels`` adds the cluster ID, Istio's default; ``buildIstioEndpoint`` the network it finds,
-none)."""
+CLUSTER_LABEL = "topology.istio.io/cluster"
+NETWORK_LABEL = "topology.istio.io/network"
+
+
+def endpoint_labels(pod_labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels istiod gives an endpoint of a pod with ``pod_labels`` ({} for one written by hand),
+    which a DestinationRule subset's labels must be a subset of (``SubsetOf``): the pod's, with
+    Istio's cluster ID (``AugmentLabels``, the default ``Kubernetes``, over any the pod has) and its
+    network, none unless the pod's label says one (``buildIstioEndpoint``). ``AugmentLabels``' zone,
+    region and node labels are left out: dsim places pods in zones per pod and on no node, where a
+    subset selects whole workloads."""
+    return {**pod_labels, CLUSTER_LABEL: "Kubernetes", NETWORK_LABEL: pod_labels.get(NETWORK_LABEL, "")}
+
+
+WRITTEN_ENDPOINT_LABELS = endpoint_labels({})
+"""The labels of an endpoint written by hand, with no pod behind it: Istio's own alone."""
 
 
 def takes_written(subset_labels: Mapping[str, str]) -> bool:
-    """Whether a DestinationRule subset of these labels holds a Service's endpoints written by hand
-    (Istio's ``subsetLabels.SubsetOf(endpoint labels)``): one without labels, or with Istio's own."""
-    return all(WRITTEN_ENDPOINT_LABELS.get(key) == value for key, value in subset_labels.items())
+    """Whether a DestinationRule subset of these labels holds a Service's endpoints written by hand:
+    one without labels, or with Istio's own alone."""
+    return selects(subset_labels, WRITTEN_ENDPOINT_LABELS)
 
 
 def canonical_service(labels: Mapping[str, str], workload_name: str) -> str:

@@ -16,8 +16,9 @@ What stays recognisable, on purpose:
   port names that are only a protocol (``http``);
 - well-known label keys (``app``, ``version``, ``app.kubernetes.io/*``, ``topology.kubernetes.io/*``,
   ``kubernetes.io/*`` such as a namespace's ``kubernetes.io/metadata.name``, ``istio.io/*`` and
-  ``*.istio.io/*``), though not their values, but for the ones Istio gives an endpoint of no pod
-  (``topology.istio.io/cluster: Kubernetes``, which a DestinationRule subset may select);
+  ``*.istio.io/*``), though not their values, but for the ones Istio gives every endpoint
+  (``topology.istio.io/cluster: Kubernetes``, ``topology.istio.io/network: ""``), which a
+  DestinationRule subset may select;
 - the namespaces Kubernetes and Istio give meaning to (``default``, ``istio-system`` (the root
   namespace: its Sidecar is mesh-wide), ``kube-system``, ``kube-public``, ``kube-node-lease``), the
   service account ``default``, the gateway ``mesh``, ``*``, ``.`` and ``~``, the revision ``latest``
@@ -46,6 +47,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -206,7 +208,7 @@ class _Anonymizer:
             "services": self.service,
             "workloads": self.workload,
         }
-        records |= dict.fromkeys(_ISTIO_KEYS, self.istio_object)
+        records |= {key: functools.partial(self.istio_object, sidecar=key == "sidecars") for key in _ISTIO_KEYS}
         for key, rewrite in records.items():
             if isinstance(out.get(key), list):
                 out[key] = [rewrite(item) for item in out[key]]
@@ -326,7 +328,9 @@ class _Anonymizer:
 
     # --- Istio objects -------------------------------------------------------------------------
 
-    def istio_object(self, obj: Any) -> Any:
+    def istio_object(self, obj: Any, *, sidecar: bool) -> Any:
+        """One of the scenario's Istio objects (``sidecar``: under ``sidecars``, whose egress hosts
+        are ``namespace/host``), in the Kubernetes form or the short one."""
         if not isinstance(obj, Mapping):
             return obj
         # The Kubernetes form's metadata, or the scenario's short form's name and namespace.
@@ -334,7 +338,7 @@ class _Anonymizer:
         if isinstance(obj.get("metadata"), Mapping):
             out["metadata"] = _with(obj["metadata"], name=self.names, namespace=self.names, labels=self.labels)
         if "spec" in obj:
-            out["spec"] = self.spec(obj["spec"], "", sidecar=obj.get("kind") == "Sidecar")
+            out["spec"] = self.spec(obj["spec"], "", sidecar=sidecar)
         return out
 
     def spec(self, value: Any, parent: str, *, sidecar: bool) -> Any:
@@ -491,10 +495,11 @@ _REFUSED_ENDPOINTS = (
     ipaddress.ip_network("169.254.0.0/16"),
     ipaddress.ip_network("224.0.0.0/24"),
     ipaddress.ip_network("::1/128"),
+    ipaddress.ip_network("::ffff:0:0/96"),
 )
 """Addresses Kubernetes refuses for an endpoint that share their /8 (IPv4) or /32 (IPv6) with others
-(``::5`` could become the loopback ``::1``; IPv6's link-local ranges hold whole /32 blocks, so no
-permutation enters or leaves them)."""
+(``::5`` could become the loopback ``::1``, ``::ae9b:c000:201`` an IPv4-mapped one; IPv6's link-local
+ranges hold whole /32 blocks, so no permutation enters or leaves them)."""
 
 
 def _address_of(block: IpNetwork, value: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

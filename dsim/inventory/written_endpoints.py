@@ -84,16 +84,16 @@ def read_written(
 
 def _target_ports(record: kube.ServiceRecord, slices: Sequence[kube.SliceRecord]) -> dict[str, int] | None:
     """Each port's endpoint port: its slices' port of its name, the same in every slice that has
-    endpoints (none: the Service's own targetPort, with nothing sent on it); None where a slice
-    names none of a port, or two slices give it different numbers."""
+    endpoints (none: the Service's own targetPort, with nothing sent on it); None where such a slice
+    names none of a port, or two give it different numbers (other ports of theirs say nothing)."""
     named = [dict(s.ports) for s in slices]
-    if any(ports != named[0] for ports in named):
-        return None
     out: dict[str, int] = {}
     for port in record.ports if named else ():
-        if port.name not in named[0]:
+        numbers = {ports.get(port.name) for ports in named}
+        number = numbers.pop()
+        if numbers or number is None:
             return None
-        out[port.name] = named[0][port.name]
+        out[port.name] = number
     return out
 
 

@@ -82,8 +82,9 @@ def _special_endpoint_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
         else ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02
     )
     for what, found in (
-        # An IPv6 slice takes no IPv4-mapped address (IsValidIPv6Address).
+        # An IPv6 slice takes no IPv4-mapped address (IsValidIPv6Address), nor a zone (%eth0).
         ("an IPv4-mapped IPv6 address", ip.version == 6 and ip.ipv4_mapped is not None),
+        ("an address with a zone", ip.version == 6 and ip.scope_id is not None),
         ("unspecified", ip.is_unspecified),
         ("a loopback address", ip.is_loopback),
         ("a link-local address", ip.is_link_local),

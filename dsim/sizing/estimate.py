@@ -14,7 +14,7 @@ import dataclasses
 from typing import Literal
 
 from dsim.cluster.headless import with_headless_services
-from dsim.cluster.labels import WorkloadIndex, pod_selector, selects
+from dsim.cluster.labels import WorkloadIndex, endpoint_labels, pod_selector, selects
 from dsim.cluster.service_entries import listens_per_endpoint
 from dsim.scenario.discovery import scenario_discovery
 from dsim.scenario.istio.rules import HTTP_PROTOCOLS, canonical_protocol
@@ -246,7 +246,9 @@ class ScenarioCounts:
             written = Amount(float(len(svc.endpoints or ())), f"services[{i}].endpoints")
             rows = (total([replicas[w] for w in chosen], "workloads") + written) * ports
             for sub in svc.subsets:
-                picked = [replicas[w] for w in chosen if selects(sub.labels, s.workloads[w].labels or {})]
+                picked = [
+                    replicas[w] for w in chosen if selects(sub.labels, endpoint_labels(s.workloads[w].labels or {}))
+                ]
                 rows = rows + total(picked, "workloads") * ports
             clusters.append(ports * float(1 + len(svc.subsets)))
             endpoints.append(rows)

@@ -331,9 +331,13 @@ def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
             "namespace": "b",
             "ip_families": ["IPv6"],
             "ports": [{"port": 80, "name": "http"}],
-            "endpoints": [{"address": f"::{k:x}"} for k in range(2, 16)],
+            # and one whose sixth group could become ffff (IPv4-mapped, which Kubernetes refuses)
+            "endpoints": [{"address": f"::{k:x}"} for k in range(2, 16)] + [{"address": "::ae9b:c000:201"}],
         }
     )
+    # a Sidecar in the short form: its egress hosts stay namespace/host
+    egress = [{"hosts": ["./*", "default/kubernetes.default.svc.cluster.local"]}]
+    data["sidecars"] = [{"name": "default", "namespace": "b", "spec": {"egress": egress}}]
     out = anonymize(data, key="team-secret")
     written = [e["address"] for svc in out["services"] for e in svc.get("endpoints") or []]
     original = [e["address"] for svc in data["services"] for e in svc.get("endpoints") or []]
@@ -344,6 +348,7 @@ def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
         assert ip not in ipaddress.ip_network("169.254.0.0/16")
         assert ip not in ipaddress.ip_network("224.0.0.0/24")
         assert not ip.is_loopback
+        assert ip.version == 4 or ip.ipv4_mapped is None
     for design in ("single-stack", "duplicate", "additional-addresses"):
         before = dsim.config_sizes(scenario_from_dict(data, source="original"), design)
         after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), design)

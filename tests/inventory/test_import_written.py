@@ -124,7 +124,15 @@ def test_every_address_of_an_endpoint_is_one_and_a_pod_range_address_is_no_pods(
     cluster = build_cluster(
         imported_from([*small_inventory(), _service(), _slice("IPv4", [_endpoint("10.244.9.9")])]).load()
     )
-    assert "10.244.9.9" not in set(cluster.pod_ip_text()["ipv4"])
+    assert cluster.written_ip_text()["ipv4"].tolist() == ["10.244.9.9"]
+
+
+def test_slices_agreeing_on_the_services_ports_are_read_whatever_else_they_name() -> None:
+    ports = [{"name": "tcp-pg", "port": 6432}, {"name": "x", "port": 1}]
+    extra = _slice("IPv4", [_endpoint("192.0.2.11")], ports=ports)
+    db, _ = _imported(_service(), _slice("IPv4", [_endpoint("192.0.2.10")]), _renamed(extra, "db-b"))
+    assert db is not None
+    assert [e["address"] for e in db["endpoints"]] == ["192.0.2.10", "192.0.2.11"]
 
 
 def test_slices_without_endpoints_leave_the_service_in() -> None:
