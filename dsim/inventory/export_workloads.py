@@ -356,26 +356,40 @@ def endpoint_slices(columns: PodColumns, service: SliceService) -> Iterator[dict
             for pod in columns.pods_of(w)
             if addresses[pod]
         ]
-        for chunk, start in enumerate(range(0, max(len(endpoints), 1), MAX_ENDPOINTS_PER_SLICE)):
-            seed = f"{service.namespace}/{service.name}/{family}/{chunk}"
-            generate, name = generated_name(service.name, seed)
-            yield {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": metadata(
-                    "EndpointSlice",
-                    service.namespace,
-                    name,
-                    labels=labels,
-                    owner=owner,
-                    generate_name=generate,
-                    generation=True,
-                ),
-                "addressType": family,
-                # The API server prints a slice without endpoints as ``endpoints: null``.
-                "endpoints": endpoints[start : start + MAX_ENDPOINTS_PER_SLICE] or None,
-                "ports": service.ports,
-            }
+        yield from _family_slices(
+            service, family, endpoints, labels, owner, f"{service.namespace}/{service.name}/{family}"
+        )
+
+
+def _family_slices(
+    service: SliceService,
+    family: IpFamily,
+    endpoints: list[dict[str, Any]],
+    labels: dict[str, str],
+    owner: dict[str, Any] | None,
+    seed: str,
+) -> Iterator[dict[str, Any]]:
+    """One family's ``endpoints`` of ``service`` in slices of at most :data:`MAX_ENDPOINTS_PER_SLICE`
+    (one, empty, where there are none), named from ``seed`` and the chunk's number."""
+    for chunk, start in enumerate(range(0, max(len(endpoints), 1), MAX_ENDPOINTS_PER_SLICE)):
+        generate, name = generated_name(service.name, f"{seed}/{chunk}")
+        yield {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": metadata(
+                "EndpointSlice",
+                service.namespace,
+                name,
+                labels=labels,
+                owner=owner,
+                generate_name=generate,
+                generation=True,
+            ),
+            "addressType": family,
+            # The API server prints a slice without endpoints as ``endpoints: null``.
+            "endpoints": endpoints[start : start + MAX_ENDPOINTS_PER_SLICE] or None,
+            "ports": service.ports,
+        }
 
 
 def written_slices(service: SliceService, endpoints: Sequence[WrittenEndpoint]) -> Iterator[dict[str, Any]]:
@@ -394,24 +408,10 @@ def written_slices(service: SliceService, endpoints: Sequence[WrittenEndpoint]) 
             for e in endpoints
             if ipaddress.ip_address(e.address).version == version
         ]
-        for chunk, start in enumerate(range(0, max(len(mine), 1), MAX_ENDPOINTS_PER_SLICE)):
-            seed = f"{service.namespace}/{service.name}/{family}/written/{chunk}"
-            generate, name = generated_name(service.name, seed)
-            yield {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": metadata(
-                    "EndpointSlice",
-                    service.namespace,
-                    name,
-                    labels={"kubernetes.io/service-name": service.name},
-                    generate_name=generate,
-                    generation=True,
-                ),
-                "addressType": family,
-                "endpoints": mine[start : start + MAX_ENDPOINTS_PER_SLICE] or None,
-                "ports": service.ports,
-            }
+        labels = {"kubernetes.io/service-name": service.name}
+        yield from _family_slices(
+            service, family, mine, labels, None, f"{service.namespace}/{service.name}/{family}/written"
+        )
 
 
 def _deleting(meta: dict[str, Any]) -> dict[str, Any]:
