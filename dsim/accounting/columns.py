@@ -95,7 +95,7 @@ class ClusterColumns:
     service_pods: pd.DataFrame
     """Endpoint sources behind each service: service, pod (a pod, or a written endpoint past the pods)."""
     subset_pods: pd.DataFrame
-    """Pods behind each subset: subset, pod."""
+    """Endpoint sources behind each subset: subset, pod (as in :attr:`service_pods`)."""
     region_length: np.ndarray
     zone_length: np.ndarray
     locality_region: np.ndarray
