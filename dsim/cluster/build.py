@@ -75,19 +75,17 @@ def _fixed_offsets(network: IpNetwork, frame: pd.DataFrame, column: str) -> np.n
 
 
 def _written_offsets(written: pd.DataFrame, key: str, network: IpNetwork) -> np.ndarray:
-    """Offsets into ``network`` of the endpoints written by hand of its family that lie in it."""
+    """Offsets into ``network`` of the endpoints written by hand of its family that lie in it,
+    counted as :func:`_fixed_offsets` counts a row's fixed address."""
     rows = written[written[f"has_{key}"].to_numpy()]
+    addresses: list[ipaddress.IPv4Address] | list[ipaddress.IPv6Address]
     if key == "ipv4":
-        values = [int(v) for v in rows["ipv4"].tolist()]
+        addresses = [ipaddress.IPv4Address(v) for v in rows["ipv4"].tolist()]
     else:
-        values = [
-            (int(hi) << 64) | int(lo) for hi, lo in zip(rows["ipv6_hi"].tolist(), rows["ipv6_lo"].tolist(), strict=True)
-        ]
-    address = ipaddress.IPv4Address if key == "ipv4" else ipaddress.IPv6Address
-    inside = sorted({v for v in values if address(v) in network})
-    # As _fixed_offsets counts them: an IPv6 offset in the low 64 bits (wrap-around is exact).
-    base = int(network.network_address) & ((1 << 64) - 1)
-    return np.array([(v - base) & ((1 << 64) - 1) for v in inside], dtype=np.uint64)
+        pairs = zip(rows["ipv6_hi"].tolist(), rows["ipv6_lo"].tolist(), strict=True)
+        addresses = [ipaddress.IPv6Address((int(hi) << 64) | int(lo)) for hi, lo in pairs]
+    inside = np.array([ip in network for ip in addresses], dtype=bool)
+    return np.unique(_fixed_offsets(network, rows.assign(**{f"{key}_fixed": inside}), key))
 
 
 def _allocate(
