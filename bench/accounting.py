@@ -87,10 +87,15 @@ Prints, in one run:
    theirs; the draws differ, so the two meshes are alike rather than equal): the cluster build and
    the accounting of every design, and their ratios; then both again with 100 namespaces each
    holding a private Service (a scope per namespace: the first opener is found per scope group).
+18. ExternalName Services (``docs/istio-objects.md`` 3.13): part 3's mesh, then with 1,000
+   ExternalName Services naming 500 of its services (their names in those services' virtual hosts,
+   priced per import scope): the cluster build and the accounting of every design, and their
+   ratios; then both under a Sidecar per namespace importing ``./*`` (100 scopes).
 Run: ``python bench/accounting.py [--design NAME] [--only PART]``, ``PART`` one of ``istio-objects``
 (parts 3 to 5), ``egress-ports`` (6), ``selectors`` (7), ``wildcards`` (8), ``entries`` (9),
 ``entry-routes`` (10), ``vs-wildcards`` (11), ``port80`` (12), ``route-actions`` (13),
-``shared-hosts`` (14), ``private-objects`` (15), ``failover`` (16) or ``grpc-web`` (17).
+``shared-hosts`` (14), ``private-objects`` (15), ``failover`` (16), ``grpc-web`` (17) or
+``aliases`` (18).
 """
 
 from __future__ import annotations
@@ -901,6 +906,40 @@ def grpc_web() -> None:
     _before_after(scoped, as_web, describe_scoped)
 
 
+def _aliases(cluster: Cluster, count: int, services: int) -> dict[str, list[dict[str, Any]]]:
+    """``count`` ExternalName Services in namespace ``aliases``, naming the first ``services`` of the
+    cluster's Services in turn."""
+    hosts = cluster.service_hosts().tolist()[:services]
+    return {
+        "external_name_services": [
+            {"name": f"alias-{k:04d}", "namespace": "aliases", "external_name": hosts[k % len(hosts)]}
+            for k in range(count)
+        ]
+    }
+
+
+def aliases() -> None:
+    """Part 18: part 3's mesh, then with 1,000 ExternalName Services naming 500 of its services; the
+    same under a Sidecar per namespace (each keeps the aliases of its own namespace's services)."""
+    base = {**ISTIO_OBJECTS, "namespaces": [{"name": "aliases"}]}
+
+    def describe(cluster: Cluster, aliased: Cluster) -> tuple[str, str]:
+        found = aliased.istio.service_aliases.of_service
+        return (
+            "part 3's mesh",
+            f"with {sum(map(len, found.values())):,} ExternalName Services naming {len(found):,} of its services",
+        )
+
+    _before_after(base, lambda c: _aliases(c, 1_000, 500), describe)
+    scoped = {**base, "sidecars": namespace_sidecars([f"ns-{i:04d}" for i in range(100)])}
+
+    def describe_scoped(cluster: Cluster, aliased: Cluster) -> tuple[str, str]:
+        plain, drawn = describe(cluster, aliased)
+        return f"{plain} with a Sidecar per namespace", f"{drawn}, with a Sidecar per namespace"
+
+    _before_after(scoped, lambda c: _aliases(c, 1_000, 500), describe_scoped)
+
+
 PARTS: dict[str, Callable[[], None]] = {
     "istio-objects": istio_objects,
     "egress-ports": egress_ports,
@@ -915,8 +954,9 @@ PARTS: dict[str, Callable[[], None]] = {
     "private-objects": private_objects,
     "failover": failover,
     "grpc-web": grpc_web,
+    "aliases": aliases,
 }
-"""Parts 3 to 17 by ``--only`` name, in order."""
+"""Parts 3 to 18 by ``--only`` name, in order."""
 
 
 def main() -> None:
@@ -925,7 +965,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=list(PARTS),
-        help="run only parts 3 to 5, or one of parts 6 to 17",
+        help="run only parts 3 to 5, or one of parts 6 to 18",
     )
     args = parser.parse_args()
     if args.only:

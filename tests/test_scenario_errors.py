@@ -69,7 +69,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "unknown top-level key, did you mean",
         lambda d: d.update(sed=3),
         "sed: unknown key; did you mean 'seed'? (allowed: name, description, seed, designs, visibility, "
-        "mesh, network, ... (20 keys))",
+        "mesh, network, ... (21 keys))",
     ),
     (
         "unknown nested key, did you mean",

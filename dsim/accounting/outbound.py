@@ -36,6 +36,7 @@ from dsim.accounting.failover import (
 from dsim.accounting.localised import localised_deltas, locality_keys, rules_of
 from dsim.accounting.shape import Columns, Number, Ragged, ragged, serialized_sizes, text
 from dsim.accounting.templates import endpoint_kinds, load_assignment_template
+from dsim.cluster.alias_scopes import AliasScopes
 from dsim.cluster.case_twins import CaseTwins
 from dsim.cluster.known_hosts import taken_service_names
 from dsim.designs.base import Bind, Design, OutboundCopy, ProxyFacts, ServiceFacts
@@ -117,6 +118,10 @@ class OutboundPrices:
     case_twins: CaseTwins = dataclasses.field(default_factory=dict)
     """Hosts whose virtual host in ``"P"`` gives way where the proxy sees a later host equal to
     theirs but for case (:mod:`dsim.cluster.case_twins`)."""
+    aliases: AliasScopes | None = None
+    """Where some Service has ExternalName Services naming it: the domains they add to its virtual
+    host per import scope (:mod:`dsim.cluster.alias_scopes`; :attr:`http`'s ``main_*`` columns hold
+    the virtual host they grow)."""
 
 
 def fallthrough_bytes(allow: bool, logging: AccessLogging | None) -> int:
@@ -428,7 +433,7 @@ def _routed_chains(
             add_chain_logs(chain, cols.access_logging)
             size = np.asarray(chain.ByteSize())
             for values in out.bytes.values():
-                values[k] = int(_field(size, DEFAULT_FILTER_CHAIN_FIELD if sniffed else FILTER_CHAINS_FIELD))
+                values[k] = int(vhost_field(size, DEFAULT_FILTER_CHAIN_FIELD if sniffed else FILTER_CHAINS_FIELD))
             continue
         sni = () if sniffed else cols.objects.tls_chains(service, number, copy.route_suffix, design, proxy)
         if sni:
@@ -479,7 +484,7 @@ def _default_route_sizes(
     return out
 
 
-def _field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
+def vhost_field(size: np.ndarray, number: int = VHOST_FIELD) -> np.ndarray:
     return tag_size(number) + varint_size(size) + size
 
 
@@ -497,6 +502,7 @@ def _shared_vhosts(
     sniffed ones, which only join it where it is open: ``opens``): the virtual host its service adds
     there, seen from the same namespace or another (docs/istio-objects.md 1.2)."""
     vhost: dict[str, np.ndarray] = {}
+    main: dict[str, np.ndarray] = {}  # the service's own virtual host's inner bytes, which aliases grow
     domain_count: dict[str, np.ndarray] = {}
     routed = _routed(cols, rows, copy, design, proxy)
     pick = routed.bytes >= 0
@@ -512,10 +518,14 @@ def _shared_vhosts(
             bare = routes.virtual_host(f"{host}:{port}", domains, [])
             inner[pick] = serialized_sizes(bare, _row_columns(cols, rows[pick])) + routed.bytes[pick]
         inner -= taken[variant][0]
-        vhost[variant] = _field(inner)
+        vhost[variant] = vhost_field(inner)
+        main[variant] = inner.copy()
         if pick.any():
-            _add_domain_hosts(vhost[variant], inner[pick], np.flatnonzero(pick), routed, rows["port"].to_numpy())
+            _add_domain_hosts(
+                vhost[variant], main[variant], inner[pick], np.flatnonzero(pick), routed, rows["port"].to_numpy()
+            )
         vhost[variant] = np.where(present, vhost[variant], 0)
+        main[variant] = np.where(present, main[variant], 0)
         domain_count[variant] = np.where(present, len(domains) - taken[variant][1], 0)
     # Each domain host is a virtual host of one domain, taken from the service's: as many domains.
     beside = np.zeros(len(rows), np.int64)
@@ -530,6 +540,8 @@ def _shared_vhosts(
             "vhost_other": vhost["other"],
             "domains_same": domain_count["same"],
             "domains_other": domain_count["other"],
+            "main_same": main["same"],
+            "main_other": main["other"],
             "vhosts": present.astype(np.int64) + beside,
             "opens": np.full(len(rows), opens),
             "grpc_web": rows["grpc_web"].to_numpy(bool) & opens,
@@ -555,28 +567,30 @@ def _taken_names(cols: ClusterColumns, rows: pd.DataFrame) -> dict[str, tuple[np
         size, count = zeros.copy(), zeros.copy()
         for k in hit.tolist():
             names = taken[(int(services[k]), int(numbers[k]))][v]
-            size[k] = sum(_domain_entry(name) for name in names)
+            size[k] = sum(domain_entry(name) for name in names)
             count[k] = len(names)
         out[variant] = (size, count)
     return out
 
 
 def _add_domain_hosts(
-    vhost: np.ndarray, inner: np.ndarray, picked: np.ndarray, routed: _Routed, port: np.ndarray
+    vhost: np.ndarray, main: np.ndarray, inner: np.ndarray, picked: np.ndarray, routed: _Routed, port: np.ndarray
 ) -> None:
     """Where a row's VirtualService lists other domains of its service as hosts
     (:attr:`_Routed.domain_hosts`), its virtual host (``inner`` bytes, for the rows ``picked``) loses
-    those domains and each becomes a virtual host of its own with the same routes."""
+    those domains (``main``: what it then holds) and each becomes a virtual host of its own with the
+    same routes."""
     if not routed.domain_hosts:
         return
     position = {k: i for i, k in enumerate(picked.tolist())}
     for k, own in routed.domain_hosts.items():
-        fewer = int(inner[position[k]]) - sum(_domain_entry(h) for h in own)
+        fewer = int(inner[position[k]]) - sum(domain_entry(h) for h in own)
         beside = sum(host_vhost_size(h, int(port[k]), int(routed.bytes[k])) for h in own)
-        vhost[k] = int(_field(np.asarray(fewer))) + beside
+        vhost[k] = int(vhost_field(np.asarray(fewer))) + beside
+        main[k] = fewer
 
 
-def _domain_entry(domain: str) -> int:
+def domain_entry(domain: str) -> int:
     """Bytes one entry of a virtual host's ``domains`` takes (tag, length, text)."""
     size = len(domain.encode())
     return tag_size(rc.VirtualHost.DOMAINS_FIELD_NUMBER) + int(varint_size(size)) + size
@@ -767,7 +781,7 @@ def outbound_prices(
                 columns = _row_columns(cols, auto[pick])
                 vhost_size = serialized_sizes(bare, columns) + routed.bytes[pick]
                 present[pick] = routed.bytes[pick] > 0
-                sizes[pick] = serialized_sizes(empty, columns) + np.where(present[pick] > 0, _field(vhost_size), 0)
+                sizes[pick] = serialized_sizes(empty, columns) + np.where(present[pick] > 0, vhost_field(vhost_size), 0)
             add("rds_resources", services, 1)
             add("rds_bytes", services, sizes)
             add("virtual_hosts", services, present)
@@ -818,6 +832,10 @@ def outbound_prices(
             )
         )
     http_rows = pd.concat(http_parts, ignore_index=True)
+    # Only a Kubernetes Service's rows hold its own virtual host's size (for its aliases, proxies.py).
+    for column in ("main_same", "main_other"):
+        held = http_rows[column] if column in http_rows else pd.Series(0, index=http_rows.index)
+        http_rows[column] = held.fillna(0).to_numpy(np.int64)
     groups = http_rows[["port", "suffix"]].drop_duplicates().sort_values(["port", "suffix"], ignore_index=True)
     groups["group"] = np.arange(len(groups))
     http_rows = http_rows.merge(groups, on=["port", "suffix"])

@@ -25,13 +25,16 @@ from dsim.accounting.outbound import (
     ENDPOINT_METRICS,
     TLS_FALLTHROUGH_DELTA,
     OutboundPrices,
+    domain_entry,
     outbound_prices,
     tracing_class,
+    vhost_field,
 )
 from dsim.accounting.own_endpoints import own_endpoint_deltas
 from dsim.accounting.port80 import port80_deltas
 from dsim.accounting.visibility import Visibility
 from dsim.cluster import Cluster
+from dsim.cluster.alias_scopes import alias_scopes
 from dsim.cluster.sidecars import allow_any_by_workload
 from dsim.designs.base import Design, ProxyFacts
 from dsim.scenario.model import IpFamily
@@ -230,11 +233,9 @@ def _case_twin_drops(prices: OutboundPrices, seen: Visibility, openers: pd.DataF
     http = prices.http
     for k in np.flatnonzero(http["service"].isin(list(twins)).to_numpy()).tolist() if twins else ():
         row = http.iloc[[k]]
-        later = twins[int(row["service"].iloc[0])].get(int(row["port"].iloc[0]), ())
-        if not later:
+        sees_twin = _sees_later_twin(prices, seen, int(row["service"].iloc[0]), int(row["port"].iloc[0]))
+        if sees_twin is None:
             continue
-        sees_twin = np.zeros(seen.workloads, bool)
-        sees_twin[seen.pairs(np.asarray(later, np.int64))["workload"].to_numpy()] = True
         columns = list(_VHOST_COLUMNS.values())
         if bool(row["opens"].iloc[0]):
             service = row["service"].to_numpy()
@@ -246,17 +247,73 @@ def _case_twin_drops(prices: OutboundPrices, seen: Visibility, openers: pd.DataF
     return out
 
 
+def _sees_later_twin(prices: OutboundPrices, seen: Visibility, service: int, port: int) -> np.ndarray | None:
+    """Per workload, whether it sees a later host equal to ``service``'s but for case with ``port``,
+    whose virtual host in ``"<port>"`` then stands instead (``None``: the service has no such twin)."""
+    later = prices.case_twins.get(service, {}).get(port, ())
+    if not later:
+        return None
+    sees_twin = np.zeros(seen.workloads, bool)
+    sees_twin[seen.pairs(np.asarray(later, np.int64))["workload"].to_numpy()] = True
+    return sees_twin
+
+
+def _alias_domains(
+    prices: OutboundPrices, seen: Visibility, openers: pd.DataFrame, workload_ids: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per workload (``workload_ids``: the ``workloads`` row of each of ``seen``'s), the bytes and
+    domains its Services' ExternalName Services add to their virtual hosts in ``"P"``
+    (:mod:`dsim.cluster.alias_scopes`): per row of a Service with aliases, the names its scope keeps,
+    as its namespace names them, grow the virtual host it gets (``main_same`` or ``main_other``,
+    and its length prefix with it). A sniffed port's count only where an HTTP port opens its route
+    configuration, as its virtual host rides there."""
+    out = {metric: np.zeros(seen.workloads, np.int64) for metric in ("rds_bytes", "domains")}
+    aliases = prices.aliases
+    if aliases is None:
+        return out
+    http = prices.http
+    scope = aliases.scopes.of_workload[workload_ids]
+    for k in np.flatnonzero(http["service"].map(aliases.has_aliases).to_numpy(bool)).tolist():
+        row = http.iloc[[k]].assign(one=1, none=0)
+        service, port = int(row["service"].iloc[0]), int(row["port"].iloc[0])
+        if bool(row["opens"].iloc[0]):
+            homes = [
+                seen.by_namespace(row["service"].to_numpy(), row[a].to_numpy(), row[b].to_numpy())
+                for a, b in (("one", "none"), ("none", "one"))
+            ]
+        else:
+            homes = seen.riding(row, openers, [("one", "none"), ("none", "one")])
+        twin = _sees_later_twin(prices, seen, service, port)  # its virtual host gives way there
+        scopes = np.unique(scope[(homes[0] + homes[1]) > 0])
+        if not len(scopes):  # no workload here gets its virtual host
+            continue
+        position = np.searchsorted(scopes, scope).clip(0, max(len(scopes) - 1, 0))
+        names = [aliases.for_scope(s, service, port) for s in scopes.tolist()]
+        sizes = np.array([sum(domain_entry(name) for name in found) for found in names], np.int64)[position]
+        counts = np.array([len(found) for found in names], np.int64)[position]
+        for home, variant in zip(homes, ("main_same", "main_other"), strict=True):
+            main = int(row[variant].iloc[0])
+            if main == 0:  # no virtual host of its own here
+                continue
+            gets = (home > 0) if twin is None else (home > 0) & ~twin
+            out["rds_bytes"] += np.where(gets, vhost_field(main + sizes) - vhost_field(np.asarray(main)), 0)
+            out["domains"] += np.where(gets, counts, 0)
+    return out
+
+
 def _per_workload(
     prices: OutboundPrices,
     seen: Visibility,
     tau: np.ndarray,
     allow: np.ndarray,
     openers: pd.DataFrame | None = None,
+    workload_ids: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Outbound totals per workload, for the proxies of one family class (``allow``: per workload,
     whether its outbound traffic policy is ALLOW_ANY). Sniffed ports' virtual hosts join the shared
     route configurations HTTP ports open among all the services a workload sees: ``openers``, the
-    HTTP rows of the whole mesh's prices where ``prices`` holds only some services."""
+    HTTP rows of the whole mesh's prices where ``prices`` holds only some services.
+    ``workload_ids``: the ``workloads`` row of each of ``seen``'s (default: all, in order)."""
     workloads = len(allow)
     per_service = prices.per_service
 
@@ -285,6 +342,7 @@ def _per_workload(
         )
     )
     gone = _case_twin_drops(prices, seen, opening)
+    named = _alias_domains(prices, seen, opening, np.arange(workloads) if workload_ids is None else workload_ids)
     groups = seen.groups(http)
     g = groups["group"].to_numpy()
     w = groups["workload"].to_numpy()
@@ -326,7 +384,8 @@ def _per_workload(
         + route_bytes
         + seen.by_namespace(service, http["vhost_same"].to_numpy(), http["vhost_other"].to_numpy())
         + ridden["vhost"]
-        - gone["rds_bytes"],
+        - gone["rds_bytes"]
+        + named["rds_bytes"],
         "eds_resources": total["eds_resources"],
         "eds_bytes": total["eds_bytes"],
         "listener_additional_addresses": total.get("listener_additional_addresses", zeros)
@@ -344,7 +403,8 @@ def _per_workload(
         + present
         + seen.by_namespace(service, http["domains_same"].to_numpy(), http["domains_other"].to_numpy())
         + ridden["domains"]
-        - gone["domains"],
+        - gone["domains"]
+        + named["domains"],
         # Each route configuration's catch-all virtual host has one route (passthrough or 502),
         # which holds nothing more.
         **{
@@ -392,7 +452,8 @@ def class_prices(
         entry_services=entry_services,
         listener_policy=mesh.outbound_traffic_policy == "ALLOW_ANY",
     )
-    return dataclasses.replace(prices, case_twins=cluster.istio.case_twins)
+    aliases = alias_scopes(cluster)
+    return dataclasses.replace(prices, case_twins=cluster.istio.case_twins, aliases=aliases if aliases.any else None)
 
 
 def _only(prices: OutboundPrices, services: np.ndarray) -> OutboundPrices:
@@ -448,8 +509,8 @@ def _view_deltas(
         chosen = np.flatnonzero(mine)
         theirs = seen.restricted(chosen)
         unstacked = _unstacked(viewed, real, group == g, len(cols.host_length))
-        changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen], openers)
-        before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen], openers)
+        changed = _per_workload(unstacked, theirs, tau[chosen], allow[chosen], openers, chosen)
+        before = _per_workload(_only(base, services), theirs, tau[chosen], allow[chosen], openers, chosen)
         entries = services[is_entry[services]]
         # ServiceEntry hosts are priced from their messages (accounting/entries.py), in this view and in the base;
         # view_columns of entries alone holds no Service port.
@@ -457,7 +518,7 @@ def _view_deltas(
             alone = view_columns(cols, view, entries)
             priced = class_prices(cluster, alone, design, proxy, taus, entry_services=entries, policies=policies)
             priced = _among_every_wildcard_chain(priced, class_wide, entries)
-            for metric, value in _per_workload(priced, theirs, tau[chosen], allow[chosen], openers).items():
+            for metric, value in _per_workload(priced, theirs, tau[chosen], allow[chosen], openers, chosen).items():
                 changed[metric] = changed[metric] + sign * value
         for metric, value in changed.items():
             out.setdefault(metric, np.zeros(workloads, np.int64))[chosen] += value - before[metric]

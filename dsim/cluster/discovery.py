@@ -52,8 +52,8 @@ Obj = TypeVar("Obj", bound=_Namespaced)
 
 
 def discovered(objects: Sequence[Obj], found: Discovery, kind: str, notes: Counter[str]) -> list[Obj]:
-    """``objects`` (VirtualServices, DestinationRules, ServiceEntries or Sidecars) in the namespaces
-    istiod discovers; those left out are counted in ``notes``."""
+    """``objects`` (VirtualServices, DestinationRules, ServiceEntries, Sidecars or ExternalName
+    Services) in the namespaces istiod discovers; those left out are counted in ``notes``."""
     kept = [obj for obj in objects if found.discovers(obj.namespace)]
     if len(kept) < len(objects):
         notes[f"{kind} in a namespace meshConfig.discoverySelectors leaves out: ignored, as istiod ignores it"] += len(
@@ -63,8 +63,8 @@ def discovered(objects: Sequence[Obj], found: Discovery, kind: str, notes: Count
 
 
 def with_discovered_objects(s: Scenario, found: Discovery, notes: Counter[str]) -> Scenario:
-    """``s`` with only the pasted VirtualServices, DestinationRules, ServiceEntries and Sidecars of
-    the namespaces istiod discovers (the generated ones are filtered where they are made)."""
+    """``s`` with only the pasted VirtualServices, DestinationRules, ServiceEntries, Sidecars and
+    ExternalName Services of the namespaces istiod discovers (the generated ones are filtered where they are made)."""
     if not s.mesh.discovery_selectors:
         return s
     return dataclasses.replace(
@@ -76,6 +76,7 @@ def with_discovered_objects(s: Scenario, found: Discovery, notes: Counter[str]) 
             *discovered([e for e in s.service_entries if not e.headless], found, "ServiceEntry", notes),
         ),
         sidecars=tuple(discovered(s.sidecars, found, "Sidecar", notes)),
+        external_name_services=tuple(discovered(s.external_name_services, found, "ExternalName Service", notes)),
     )
 
 

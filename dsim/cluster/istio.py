@@ -52,6 +52,7 @@ from dsim.cluster.labels import endpoint_labels, labels_by_workload, selects, ta
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
+from dsim.cluster.service_aliases import ALIAS_DESTINATION, service_aliases
 from dsim.cluster.service_domain_hosts import ServiceDomainHosts
 from dsim.cluster.service_entries import add_service_entries, generated_entries, registry_rows, registry_services
 from dsim.cluster.sidecars import sidecar_tables
@@ -197,6 +198,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
     rule_facts = _rule_facts(s, rules, hosts)
 
     # VirtualServices: the services each names and routes to.
+    alias_hosts = {f"{a.name}.{a.namespace}.svc.{domain}" for a in s.external_name_services}
     vs_facts: list[VsFacts] = []
     claimed: set[int] = set()
     for vs in virtual_services:
@@ -256,6 +258,11 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
                     claimed.add(service)
                 claims[service] = stronger(claims.get(service, how), how)
         _port_host_notes(vs, named_by_host, ports_of, notes)
+        targets = [d.destination.host for r in spec.http for d in r.route]
+        targets += [d.destination.host for r in spec.tcp for d in r.route]
+        targets += [d.destination.host for r in spec.tls for d in r.route]
+        if alias_hosts and (to_alias := sum(resolve_host(h, vs.namespace, domain) in alias_hosts for h in targets)):
+            notes[ALIAS_DESTINATION] += to_alias
         destinations: set[int] = set()
         for route in spec.http:
             for destination in route.route:
@@ -354,14 +361,18 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         },
     )
     _unmatched_rule_notes(rule_facts, notes)
-    registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain, entries)
+    aliases = service_aliases(
+        s.external_name_services, hosts, (services["entry"].to_numpy() >= 0).tolist(), domain, notes
+    )
+    registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain, entries, aliases)
     resolve = functools.partial(resolve_host, cluster_domain=domain)
     domain_hosts = ServiceDomainHosts(virtual_services, registry, resolve)
     hosts_80 = port80_hosts(virtual_services, registry, resolve, domain_hosts.owner)
     if hosts_80.clashes:
         notes[
             "VirtualService host equal to another domain of a service with an HTTP port 80 (`<name>.<namespace>`, "
-            "`<name>.<namespace>.svc`, a trailing dot) that the VirtualService does not name by its host, or of a "
+            "`<name>.<namespace>.svc`, a trailing dot, an ExternalName Service's name) that the VirtualService does "
+            "not name by its host, or of a "
             'ServiceEntry host, or an IP: its virtual host `<host>:80` in route configuration "80" is not built '
             "(Istio builds it where the domain is free or it claims it first, taking it from the service's "
             "virtual host)"
@@ -370,7 +381,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
     if cross_ports.clashes:
         notes[
             "VirtualService host, beside a host of a service with HTTP port P (not 80), equal to another domain of "
-            "a service with an HTTP port P (`<name>.<namespace>`, `<name>.<namespace>.svc`, a trailing dot) that the "
+            "a service with an HTTP port P (`<name>.<namespace>`, `<name>.<namespace>.svc`, a trailing dot, an "
+            "ExternalName Service's name) that the "
             "VirtualService does not name by its host, or of a ServiceEntry host, or an IP: its virtual host "
             '`<host>:P` in route configuration "P" is not built (Istio builds it where the domain is free or it '
             "claims it first, taking it from the service's virtual host)"
@@ -387,6 +399,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         service_domain_hosts=domain_hosts.of_pair,
         delegations=delegation.delegations,
         case_twins=case_twins,
+        service_aliases=aliases,
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )
@@ -590,6 +603,9 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
         "service_entries": sum(not e.headless for e in istio.service_entries),
         # Built as the passthrough hosts they are in istiod's registry (dsim.cluster.headless).
         "headless_services": sum(e.headless for e in istio.service_entries),
+        # ExternalName Services whose names join a Service's virtual hosts (dsim.cluster.service_aliases).
+        "aliases": sum(len(found) for found in istio.service_aliases.of_service.values()),
+        "aliased_services": len(istio.service_aliases.of_service),
         "sidecars": len(cluster.sidecars),
         # Namespaces (and proxies a DestinationRule's workloadSelector picks) that apply another
         # VirtualService or DestinationRule than the base view's.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from dsim.cluster.case_twins import CaseTwins
 from dsim.cluster.egress_ports import EgressLayout
+from dsim.cluster.service_aliases import ServiceAliases
 from dsim.scenario.istio import DestinationRule, ServiceEntry, Sidecar, VirtualService
 
 if TYPE_CHECKING:  # it imports the tables, which import this module
@@ -47,6 +48,9 @@ class IstioObjects:
     the root's ``virtual_services`` entry, :mod:`dsim.cluster.delegation`)."""
     case_twins: CaseTwins = dataclasses.field(default_factory=dict)
     """Registry hosts equal to a later one but for case, by port (:mod:`dsim.cluster.case_twins`)."""
+    service_aliases: ServiceAliases = dataclasses.field(default_factory=lambda: ServiceAliases({}, "cluster.local"))
+    """Per Kubernetes Service with a ClusterIP, the ExternalName Services naming it
+    (:mod:`dsim.cluster.service_aliases`)."""
     notes: tuple[tuple[str, int], ...] = ()
     """(what Istio does that dsim does not model, or accepts to no effect; how many times), sorted."""
     ignored: tuple[tuple[str, int], ...] = ()

@@ -24,6 +24,7 @@ import pandas as pd
 from dsim.cluster.headless import headless_rows, telemetry_names
 from dsim.cluster.hostnames import route_host, short_names
 from dsim.cluster.rule_index import is_wildcard
+from dsim.cluster.service_aliases import ServiceAliases
 from dsim.cluster.service_entries import registry_rows
 from dsim.cluster.tables import service_fqdns
 from dsim.cluster.vs_hosts import VsHostMatcher, names_for_http
@@ -163,8 +164,10 @@ class RegistryPorts:
         namespace_names: Sequence[str],
         cluster_domain: str,
         entries: Sequence[ServiceEntry] = (),
+        aliases: ServiceAliases | None = None,
     ) -> None:
         entry_of = services["entry"].to_numpy()
+        self.aliases = aliases
         self.names = telemetry_names(services["name"].astype(str).tolist(), entry_of, entries)
         self.namespaces = np.asarray(namespace_names, dtype=object)[services["namespace"].to_numpy()].tolist()
         self.is_entry = (entry_of >= 0).tolist()
@@ -218,8 +221,16 @@ class RegistryPorts:
                 [self.is_entry[s] for s in web],
                 [self.headless[s] for s in web],
                 self.cluster_domain,
-            )
+            ) | self._alias_names(web)
         return self._taken[port]
+
+    def _alias_names(self, services: Sequence[int]) -> frozenset[str]:
+        """The names the aliases of ``services`` add to their virtual hosts whichever namespace sees
+        them (:func:`dsim.cluster.service_aliases.alias_domains` from no namespace): a VirtualService
+        host equal to one is another domain of the service's virtual host."""
+        if self.aliases is None or not self.aliases.of_service:
+            return frozenset()
+        return frozenset(d.lower() for s in services for d in self.aliases.domains(s, ""))
 
 
 def port80_hosts(

@@ -207,6 +207,7 @@ class _Anonymizer:
             "namespaces": self.namespace,
             "services": self.service,
             "workloads": self.workload,
+            "external_name_services": self.external_name_service,
         }
         records |= {key: functools.partial(self.istio_object, sidecar=key == "sidecars") for key in _ISTIO_KEYS}
         for key, rewrite in records.items():
@@ -250,6 +251,15 @@ class _Anonymizer:
             subsets=lambda subsets: [_with(s, name=self.names, labels=self.labels) for s in subsets],
             export_to=self.service_export_to,
         )
+
+    def external_name_service(self, alias: dict[str, Any]) -> dict[str, Any]:
+        """Its name as a Service's; the name it aliases as a host, so that an alias of a mesh host
+        still names that host, hashed (a trailing dot kept)."""
+
+        def target(text: str) -> str:
+            return self.host(text.removesuffix(".")) + ("." if text.endswith(".") and len(text) > 1 else "")
+
+        return _with(alias, name=self.names, namespace=self.names, external_name=lambda v: _each(v, target))
 
     def workload(self, wl: dict[str, Any]) -> dict[str, Any]:
         return _with(

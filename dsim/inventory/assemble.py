@@ -37,7 +37,6 @@ from typing import Any
 
 import yaml
 
-from dsim.cluster.hostnames import resolve_host
 from dsim.errors import InventoryError, ScenarioError, quote
 from dsim.inventory import kube
 from dsim.inventory.access_logs import mesh_access_log, telemetry_access_log
@@ -98,10 +97,6 @@ _NOT_MODELLED = {
     "GatewayClass": "Gateway API is not modelled",
     "ReferenceGrant": "Gateway API is not modelled",
 }
-ALIAS_NOTE = (
-    "ExternalName Services aliasing a mesh host are not modelled: Istio adds their names to that host's "
-    "virtual hosts and TLS matches (resolveServiceAliases), which dsim leaves out"
-)
 NODE_LOCAL_NOTE = (
     "internalTrafficPolicy Local is not modelled: istiod sends each proxy only the endpoints on its own "
     "node (filterIstioEndpoint), and dsim, which places pods in zones, not on nodes, sends them all, so "
@@ -279,7 +274,8 @@ class _Inventory:
         record = kube.read_service(obj)
         if isinstance(record, kube.AliasRecord):
             self.aliases.append(record)
-            return kube.Skip("Service", kube.EXTERNAL_NAME)
+            for _ in range(record.ports):
+                self.skip("Service port", kube.EXTERNAL_NAME_PORT)
         if isinstance(record, kube.ServiceRecord):
             self.services.append(record)
         return record
@@ -456,13 +452,18 @@ class _Assembler:
             "services": services,
             "workloads": workloads,
         }
+        aliases = sorted(self.inv.aliases, key=lambda a: (a.namespace, a.name))
+        if aliases:  # istiod adds their names to the virtual hosts of the hosts they name (docs/import.md 2)
+            data["external_name_services"] = [
+                {"name": a.name, "namespace": a.namespace, "external_name": a.target} for a in aliases
+            ]
+            self.origins["external_name_services"] = [a.origin for a in aliases]
         envoy = self.envoy()
         if envoy:
             data["envoy"] = envoy
         annotated = [name for name, ns in self.inv.namespaces.items() if known(ns.traffic_annotation)]
         entries = [obj["metadata"]["namespace"] for _, obj in self.inv.istio.get("ServiceEntry", [])]
         self.inv.notes.extend(unmodelled_notes(annotated, entries))
-        self.inv.notes.extend(self.alias_notes(services))
         for kind, key in _ISTIO_LISTS.items():
             # The scenario's order stands for the creation order (docs/import.md 2).
             objects = sorted(self.inv.istio.get(kind, []), key=functools.partial(self.creation_order, kind))
@@ -484,26 +485,6 @@ class _Assembler:
         if kind == "ServiceEntry":
             return created, min(item[1]["spec"]["hosts"], default=""), namespace, name
         return created, name, namespace, ""
-
-    def alias_notes(self, services: list[dict[str, Any]]) -> list[str]:
-        """A note naming the ExternalName Services that alias a mesh host: Istio 1.30 adds their
-        names to that host's virtual hosts and TLS matches (``resolveServiceAliases``), which dsim
-        does not model. One aliasing a host outside the mesh gets nothing from istiod at all."""
-        domain = self.inv.mesh.get("cluster_domain", Mesh().cluster_domain)
-        hosts = {resolve_host(s["name"], s["namespace"], domain) for s in services}
-        for _, entry in self.inv.istio.get("ServiceEntry", []):
-            hosts.update(h for h in entry.get("spec", {}).get("hosts", ()) if isinstance(h, str))
-        # An alias of an alias is one of what that one aliases (Istio follows the chain).
-        aliased = {resolve_host(a.name, a.namespace, domain): a.target for a in self.inv.aliases}
-        found = []
-        for alias in sorted(self.inv.aliases):
-            target, seen = alias.target, {alias.target}
-            while target in aliased and aliased[target] not in seen:
-                target = aliased[target]
-                seen.add(target)
-            if target in hosts:
-                found.append(f"{alias.namespace}/{alias.name} ({target})")
-        return [_named_note(found, ALIAS_NOTE)] if found else []
 
     def description(self) -> str:
         """Where the mesh came from and what was left out of it: every run's report carries it."""
@@ -603,6 +584,7 @@ class _Assembler:
     def namespaces(self) -> dict[str, bool]:
         """Every namespace the mesh's objects live in, with its injection default, by name."""
         used = {s.namespace for s in self.inv.services} | {p.namespace for p in self.inv.pods}
+        used |= {a.namespace for a in self.inv.aliases}
         used |= {obj["metadata"]["namespace"] for items in self.inv.istio.values() for _, obj in items}
         used |= set(self.inv.namespaces)
         return {

@@ -60,7 +60,7 @@ from dsim.scenario.checks import FAMILIES, cidr_of
 from dsim.scenario.discovery import INJECTION_LABEL
 from dsim.scenario.istio import IstioObject, as_kubernetes_object
 from dsim.scenario.mesh_settings import MESHCONFIG_KEYS, mesh_settings_to_istio
-from dsim.scenario.model import FamilyCidrs, IpFamily, LabelSelector, Service
+from dsim.scenario.model import ExternalNameService, FamilyCidrs, IpFamily, LabelSelector, Service
 from dsim.scenario.resolve import names_udp, protocol_from_port_name
 
 InventoryForm = Literal["list-yaml", "yaml-stream", "json"]
@@ -79,6 +79,7 @@ def inventory_objects(cluster: Cluster) -> Iterator[dict[str, Any]]:
     yield from _mesh_settings(cluster)
     services = _ServiceColumns.of(cluster)
     yield from (_service(cluster, services, s) for s in services.rows)
+    yield from (_external_name_service(alias) for alias in cluster.scenario.external_name_services)
     yield from deployments(columns)
     yield from replica_sets(columns)
     yield from pods(columns)
@@ -363,6 +364,17 @@ def _service(cluster: Cluster, columns: _ServiceColumns, service: int) -> dict[s
         }
         | ({"trafficDistribution": distribution} if distributed else {})
         | ({"publishNotReadyAddresses": True} if columns.publish_not_ready[service] else {}),
+        "status": {"loadBalancer": {}},
+    }
+
+
+def _external_name_service(alias: ExternalNameService) -> dict[str, Any]:
+    """An ExternalName Service as the API server shows it: no ports, selector or ClusterIP."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata("Service", alias.namespace, alias.name),
+        "spec": {"type": "ExternalName", "externalName": alias.external_name, "sessionAffinity": "None"},
         "status": {"loadBalancer": {}},
     }
 

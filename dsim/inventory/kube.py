@@ -233,20 +233,30 @@ class AliasRecord(NamedTuple):
     name: str
     target: str
     """Its ``spec.externalName``."""
+    origin: str
+    """Where it was read (an error in the scenario names it)."""
+    ports: int = 0
+    """How many ports it declares (dsim keeps none: counted as left out)."""
 
 
 UDP_LEFT_OUT = (
     "(Istio builds it no outbound listener or cluster; the inbound TCP chains and cluster it still builds "
     "on the pods are not modelled)"
 )
-EXTERNAL_NAME = "ExternalName (an alias: Istio builds it no listener or cluster; the notes name any of a mesh host)"
+
+
+EXTERNAL_NAME_PORT = (
+    "of an ExternalName Service (dsim keeps none: Istio looks a VirtualService's hosts and route destinations "
+    "up among the services with the listener's port, an alias with that port among them; docs/istio-objects.md 3.13)"
+)
 
 
 def read_service(obj: KubeObject) -> ServiceRecord | AliasRecord | Skip:
     f = Field(obj)
     kind = f.get("spec.type", "ClusterIP", expect=str)
     if kind == "ExternalName":
-        return AliasRecord(f.namespace, f.name, f.get("spec.externalName", "", expect=str))
+        external = f.get("spec.externalName", "", expect=str)
+        return AliasRecord(f.namespace, f.name, external, obj.origin, len(f.items("spec.ports")))
     headless = f.get("spec.clusterIP") == "None"
     if not f.items("spec.ports"):
         if headless:  # Istio builds no listener or cluster of a Service without ports

@@ -39,6 +39,11 @@ def istio_sentence(istio: dict[str, Any]) -> str:
             f" {istio['headless_services']:,} headless Services are built as istiod holds them: a listener per "
             "endpoint on their TCP, TLS and sniffed ports, ORIGINAL_DST clusters (docs/istio-objects.md 3.11)."
         )
+    if istio.get("aliases"):
+        text += (
+            f" {istio['aliases']:,} ExternalName Services add their names to the virtual hosts of "
+            f"{istio['aliased_services']:,} Services (docs/istio-objects.md 3.13)."
+        )
     own = istio.get("own_views", {})
     if own.get("namespaces"):
         text += (

@@ -117,6 +117,7 @@ class _Checker:
         self.families("network.pod_ip_families", self.s.network.pod_ip_families, pod_nets, "pod")
         namespaces = self.namespaces()
         services = self.services(namespaces, service_nets)
+        self.external_name_services(namespaces)
         self.workloads(namespaces, services, pod_nets)
         self.written_at_pods()
         self.synthetic(service_nets)
@@ -307,19 +308,23 @@ class _Checker:
                 f"(declared: {', '.join(sorted(namespaces)) or 'none'})",
             )
 
+    def service_name(self, path: str, namespace: str, name: str, namespaces: set[str], first: dict[str, str]) -> None:
+        """A Service's namespace is declared and no Service before it (``first``: where each
+        ``<namespace>/<name>`` is, filled here) has its name there: Kubernetes holds one object of a name."""
+        self.namespace_ref(join(path, "namespace"), namespace, namespaces)
+        ref = f"{namespace}/{name}"
+        if ref in first:
+            self.fail(
+                join(path, "name"), f"duplicate service {name!r} in namespace {namespace!r} (first at {first[ref]})"
+            )
+        first[ref] = path
+
     def services(self, namespaces: set[str], nets: dict[str, IpNetwork]) -> set[str]:
-        first: dict[str, int] = {}
+        first: dict[str, str] = {}
         ips: dict[int, str] = {}
         for i, svc in enumerate(self.s.services):
             path = join("services", i)
-            self.namespace_ref(join(path, "namespace"), svc.namespace, namespaces)
-            ref = f"{svc.namespace}/{svc.name}"
-            if ref in first:
-                self.fail(
-                    join(path, "name"),
-                    f"duplicate service {svc.name!r} in namespace {svc.namespace!r} (first at services[{first[ref]}])",
-                )
-            first[ref] = i
+            self.service_name(path, svc.namespace, svc.name, namespaces, first)
             self.families(join(path, "ip_families"), svc.ip_families, nets, "service")
             if svc.headless:
                 self.headless(path, svc)
@@ -353,6 +358,23 @@ class _Checker:
                     "pods in zones, not on nodes; expected PreferClose or PreferSameZone, or none",
                 )
         return set(first)
+
+    def external_name_services(self, namespaces: set[str]) -> None:
+        """ExternalName Services: in a declared namespace, each a name no other Service of its
+        namespace has, aliasing a name Kubernetes takes (``ValidateService``: an RFC 1123 subdomain,
+        one trailing dot allowed)."""
+        first = {f"{svc.namespace}/{svc.name}": join("services", i) for i, svc in enumerate(self.s.services)}
+        for i, alias in enumerate(self.s.external_name_services):
+            path = join("external_name_services", i)
+            self.service_name(path, alias.namespace, alias.name, namespaces, first)
+            name = alias.external_name
+            if not is_dns1123_subdomain(name.removesuffix(".")):
+                self.fail(
+                    join(path, "external_name"),
+                    f"{quote(name)} is not a DNS name Kubernetes takes for externalName (lowercase letters, "
+                    "digits, '-' and '.', each label starting and ending with a letter or digit, at most "
+                    "253 characters, one trailing '.' allowed)",
+                )
 
     def written_endpoints(self, path: str, svc: Service) -> None:
         """A Service's endpoints written by hand: no selector beside them, each address one of the

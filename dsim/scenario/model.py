@@ -290,6 +290,23 @@ class Service:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ExternalNameService:
+    """A Kubernetes Service of ``type: ExternalName``: a DNS alias, with no address, port or pod.
+
+    istiod builds it nothing of its own. Where its ``external_name`` is the host of a Service of the
+    mesh (through other ExternalName Services too), its names join that Service's virtual hosts as
+    domains for every sidecar that sees the Service (docs/istio-objects.md 3.13)."""
+
+    name: Annotated[str, DnsLabel(letter_first=True)]
+    """Service name: an RFC 1035 label, as Kubernetes requires; unique among the namespace's Services."""
+    namespace: Name
+    """Namespace it lives in (must be declared under ``namespaces``)."""
+    external_name: Annotated[str, MaxLength(254)]  # a DNS name of 253, and a trailing dot
+    """Its ``spec.externalName``: a DNS name (lowercase RFC 1123 labels joined by dots; one trailing
+    dot allowed, as Kubernetes allows it), compared with the mesh's hosts as written."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Workload:
     """A Deployment: identical pods with the same labels and service account."""
 
@@ -597,6 +614,8 @@ class Scenario:
     """Explicit namespaces."""
     services: tuple[Service, ...] = ()
     """Explicit services."""
+    external_name_services: tuple[ExternalNameService, ...] = ()
+    """Services of ``type: ExternalName``: aliases of a mesh host, or of a name outside it."""
     workloads: tuple[Workload, ...] = ()
     """Explicit workloads."""
     synthetic: Synthetic = Synthetic()

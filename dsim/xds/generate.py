@@ -16,6 +16,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
+from dsim.cluster.alias_scopes import alias_scopes
 from dsim.cluster.case_twins import gives_way
 from dsim.cluster.egress_ports import PortListener
 from dsim.cluster.known_hosts import taken_service_names
@@ -116,6 +117,8 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
     entries = entry_index(index)
     meshed = every_endpoint_meshed(index.cluster)
     taken_names = taken_service_names(index.cluster)
+    aliases = alias_scopes(index.cluster)
+    workload = int(index.cluster.proxies["workload"].iloc[view.proxy])
     wildcard: list[WildcardChain] = []
     # The names of the listeners on addresses, as they are built: Services' (which come first in the
     # registry) and ServiceEntry hosts' own; a later host's listener of a name taken is not built.
@@ -369,7 +372,10 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
                 if gives_way(twins, svc.index, port.port, seen_services):  # a later twin's stands (case_twins)
                     continue
                 target = cluster_name(copy.cluster_prefix, port.port, "", svc.host)
-                domains = routes.domains(svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips)
+                named = aliases.for_workload(workload, svc.index, port.port)  # its ExternalName Services'
+                domains = routes.domains(
+                    svc.host, svc.name, svc.namespace, view.namespace, copy.domain_vips, aliases=named
+                )
                 if (taken := taken_names.get((svc.index, port.port))) is not None:  # dsim.cluster.known_hosts
                     dropped = taken[0] if svc.namespace == view.namespace else taken[1]
                     domains = [d for d in domains if d not in dropped]

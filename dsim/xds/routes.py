@@ -29,12 +29,21 @@ def sniffed_host_answers(host: str) -> bool:
     return host == route_host(host)
 
 
-def domains(host: str, service: str, namespace: str, proxy_namespace: str, vips: Sequence[str]) -> list[str]:
+def domains(
+    host: str,
+    service: str,
+    namespace: str,
+    proxy_namespace: str,
+    vips: Sequence[str],
+    *,
+    aliases: Sequence[str] = (),
+) -> list[str]:
     """Host headers a service answers to from ``proxy_namespace`` (Istio's ``generateVirtualHostDomains``
-    for sidecars: ports are not appended, the absolute FQDN is included, IPv6 VIPs are bracketed)."""
+    for sidecars: ports are not appended, the absolute FQDN is included, then the names of its
+    ``aliases``, the ExternalName Services naming it, then its VIPs, IPv6 ones bracketed)."""
     short = f"{service}.{namespace}"
     alternatives = [service, f"{short}.svc", short] if namespace == proxy_namespace else [short, f"{short}.svc"]
-    return [host, f"{host}.", *alternatives, *(bracketed(v) for v in vips)]
+    return [host, f"{host}.", *alternatives, *aliases, *(bracketed(v) for v in vips)]
 
 
 def entry_domains(

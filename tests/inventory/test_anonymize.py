@@ -353,3 +353,21 @@ def test_endpoints_written_by_hand_are_permuted_and_cost_the_same() -> None:
         before = dsim.config_sizes(scenario_from_dict(data, source="original"), design)
         after = dsim.config_sizes(scenario_from_dict(out, source="anonymized"), design)
         assert after.equals(before)
+
+
+def test_external_name_services_still_name_their_hashed_hosts_and_cost_the_same() -> None:
+    """An ExternalName Service's name is hashed as a Service's, and the name it aliases as a host:
+    one of a mesh Service names that Service's hashed host (a trailing dot kept), so every proxy's
+    config costs what it did."""
+    from tests.test_service_aliases import SCENARIO
+
+    hidden = anonymize(SCENARIO, key="team-secret")
+    before = scenario_from_dict(SCENARIO, source="aliases")
+    after = scenario_from_dict(hidden, source="aliases")
+    assert sum(len(dsim.build_cluster(s).istio.service_aliases.of_service) for s in (before, after)) == 2
+    targets = {a["name"]: a["external_name"] for a in hidden["external_name_services"]}
+    assert "api.a.svc.cluster.local" not in targets.values()
+    api = hidden["services"][0]  # api in a
+    assert [t for t in targets.values() if t.endswith(".")] == [f"{api['name']}.{api['namespace']}.svc.cluster.local."]
+    for design in ("single-stack", "duplicate", "additional-addresses"):
+        assert dsim.config_sizes(after, design).equals(dsim.config_sizes(before, design))

@@ -359,9 +359,19 @@ def _written_endpoints() -> dsim.Scenario:
     return dsim.scenario_from_dict({**SCENARIO, "services": services}, source="written endpoints")
 
 
+def _external_names() -> dsim.Scenario:
+    """ExternalName Services (``tests/test_service_aliases.py``): of a Service, through another, in a
+    loop, of a name outside the mesh, with a trailing dot, of a ServiceEntry host and of a headless
+    Service, seen with and without Sidecars."""
+    from tests.test_service_aliases import SCENARIO
+
+    return dsim.scenario_from_dict(SCENARIO, source="ExternalName Services")
+
+
 ROUND_TRIPS = {
     "quickstart.yaml without subsets": _quickstart_without_subsets,
     "endpoints written by hand": _written_endpoints,
+    "ExternalName Services": _external_names,
     "quickstart.yaml writing access logs": _quickstart_logging,
     "istio-objects.yaml": lambda: dsim.load_scenario(SCENARIOS / "istio-objects.yaml"),
     "istio-objects.yaml discovering some": _discovering_some,

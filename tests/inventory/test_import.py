@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from dsim import build_cluster, generate
+from dsim import build_cluster, generate, scenario_from_dict
 from dsim.cli import main
+from dsim.cluster.service_aliases import ENTRY_TARGET, NO_TARGET
 from dsim.designs import design_names
 from dsim.errors import InventoryError
 from dsim.inventory import ImportOptions, import_inventory
-from dsim.inventory.assemble import ALIAS_NOTE, NODE_LOCAL_NOTE, import_objects
-from dsim.inventory.kube import EXTERNAL_NAME
+from dsim.inventory.assemble import NODE_LOCAL_NOTE, import_objects
 from dsim.inventory.read import KubeObject
 from dsim.scenario.model import Mesh
 from dsim.xds.generate import ProxyConfig
@@ -147,24 +147,25 @@ def test_a_node_local_service_is_imported_with_a_note_of_what_dsim_leaves_out() 
     assert not [note for note in again.notes if "internalTrafficPolicy" in note]
 
 
-def test_external_name_services_aliasing_a_mesh_host_are_named_in_a_note() -> None:
-    """Istio 1.30 makes them aliases: nothing of their own, their names in the host's virtual hosts
-    (followed through an alias of an alias); one of a host outside the mesh gets nothing at all."""
+def _alias_object(name: str, target: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"type": "ExternalName", "externalName": target},
+    }
 
-    def alias(name: str, target: str) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "namespace": "shop"},
-            "spec": {"type": "ExternalName", "externalName": target},
-        }
 
+def test_external_name_services_are_imported_as_aliases() -> None:
+    """Istio 1.30 makes them aliases: nothing of their own, their names in the virtual hosts of the
+    Service they name (followed through an alias of an alias); one of a host outside the mesh, or in
+    a loop, gets nothing at all, and one of a ServiceEntry host is counted as not modelled."""
     aliases = [
-        alias("front", "web.shop.svc.cluster.local"),
-        alias("front-2", "front.shop.svc.cluster.local"),
-        alias("db", "db.example.com"),
-        alias("loop", "loop-2.shop.svc.cluster.local"),
-        alias("loop-2", "loop.shop.svc.cluster.local"),
+        _alias_object("front", "web.shop.svc.cluster.local"),
+        _alias_object("front-2", "front.shop.svc.cluster.local"),
+        _alias_object("db", "db.example.com"),
+        _alias_object("loop", "loop-2.shop.svc.cluster.local"),
+        _alias_object("loop-2", "loop.shop.svc.cluster.local"),
     ]
     entry = {
         "apiVersion": "networking.istio.io/v1",
@@ -172,12 +173,34 @@ def test_external_name_services_aliasing_a_mesh_host_are_named_in_a_note() -> No
         "metadata": {"name": "api", "namespace": "shop"},
         "spec": {"hosts": ["api.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]},
     }
-    objects = [*small_inventory(), *aliases, alias("api", "api.example.com"), entry]
+    objects = [*small_inventory(), *aliases, _alias_object("api", "api.example.com"), entry]
     imported = imported_from(objects)
-    assert imported.skipped()[("Service", EXTERNAL_NAME)] == 6
-    notes = [note for note in imported.notes if note.endswith(ALIAS_NOTE)]
-    web = "web.shop.svc.cluster.local"
-    assert notes == [f"shop/api (api.example.com), shop/front ({web}), shop/front-2 ({web}): {ALIAS_NOTE}"]
+    assert imported.skipped().get(("Service", "ExternalName"), 0) == 0
+    written = imported.scenario["external_name_services"]
+    assert [(a["name"], a["external_name"]) for a in written] == [
+        ("api", "api.example.com"),
+        ("db", "db.example.com"),
+        ("front", "web.shop.svc.cluster.local"),
+        ("front-2", "front.shop.svc.cluster.local"),
+        ("loop", "loop-2.shop.svc.cluster.local"),
+        ("loop-2", "loop.shop.svc.cluster.local"),
+    ]
+    cluster = build_cluster(scenario_from_dict(imported.scenario))
+    notes = dict(cluster.istio.notes)
+    assert (notes[NO_TARGET], notes[ENTRY_TARGET]) == (3, 1)
+    web = cluster.services.index[cluster.service_hosts() == "web.shop.svc.cluster.local"][0]
+    assert [a.host for a in cluster.istio.service_aliases.of_service[int(web)]] == [
+        "front-2.shop.svc.cluster.local",
+        "front.shop.svc.cluster.local",
+    ]
+
+
+def test_an_external_name_kubernetes_would_refuse_names_its_object() -> None:
+    with pytest.raises(InventoryError) as caught:
+        imported_from([*small_inventory(), _alias_object("bad", "Not_A_Name")])
+    assert str(caught.value).startswith(
+        "items[5]: as the scenario's external_name_services[0].external_name: 'Not_A_Name' is not a DNS name"
+    ), str(caught.value)
 
 
 def test_the_cluster_domain_comes_from_kubeadm_and_a_bad_one_is_refused_in_one_line() -> None:
@@ -312,11 +335,14 @@ def test_what_dsim_does_not_model_is_counted_not_dropped(tmp_path: Path) -> None
     skipped: Counter[str] = Counter()
     for (kind, _), n in imported.skipped().items():
         skipped[kind] += n
-    assert skipped == {"Service": 2, "Pod": 1, "Gateway": 1}
+    assert skipped == {"Service": 1, "Pod": 1, "Gateway": 1}  # the headless Service without ports
     assert imported.scenario["mesh"] == {"mtls": "STRICT"}
     summary = "\n".join(imported.summary())
     assert "headless without ports" in summary
-    assert "ExternalName" in summary
+    assert "ExternalName" not in summary  # an alias: imported (docs/istio-objects.md 3.13)
+    assert imported.scenario["external_name_services"] == [
+        {"name": "db", "namespace": "shop", "external_name": "db.example.com"}
+    ]
     assert "system namespace" in summary
 
 
@@ -377,7 +403,10 @@ def test_coverage_inventory_reads_every_shape() -> None:
     ]
     assert data["mesh"]["mtls"] == "STRICT"
     skipped = {f"{kind}: {why.split(' (')[0]}" for kind, why in imported.skipped()}
-    assert {"Service: ExternalName", "Gateway: gateway proxies are not modelled"} <= skipped
+    assert {"Service port: of an ExternalName Service", "Gateway: gateway proxies are not modelled"} <= skipped
+    assert data["external_name_services"] == [
+        {"name": "payments", "namespace": "shop", "external_name": "payments.example.com"}
+    ]
     assert not any("headless" in why for why in skipped)
     cluster = build_cluster(imported.load())
     assert len(cluster.proxies) == sum(w["replicas"] for w in data["workloads"] if w["sidecar"])
