@@ -272,27 +272,37 @@ def _alias_domains(
     if aliases is None:
         return out
     http = prices.http
+    rows = http[http["service"].map(aliases.has_aliases).to_numpy(bool)].reset_index(drop=True)
     scope = aliases.scopes.of_workload[workload_ids]
-    for k in np.flatnonzero(http["service"].map(aliases.has_aliases).to_numpy(bool)).tolist():
-        row = http.iloc[[k]].assign(one=1, none=0)
-        service, port = int(row["service"].iloc[0]), int(row["port"].iloc[0])
-        if bool(row["opens"].iloc[0]):
-            homes = [
-                seen.by_namespace(row["service"].to_numpy(), row[a].to_numpy(), row[b].to_numpy())
-                for a, b in (("one", "none"), ("none", "one"))
-            ]
+    variants = [("one", "none"), ("none", "one")]  # where the workload is at the service's home, and not
+    seen_by: dict[int, list[np.ndarray]] = {}  # per service: who gets its HTTP ports' virtual hosts, by home
+    priced: dict[tuple[int, int, int], tuple[int, int]] = {}  # (scope, service, port) -> (bytes, names)
+    entries: dict[tuple[str, ...], int] = {}  # the bytes of each list of names as domains
+    mains = {variant: rows[variant].to_numpy(np.int64) for variant in ("main_same", "main_other")}
+    keys = zip(rows["service"].tolist(), rows["port"].tolist(), rows["opens"].tolist(), strict=True)
+    for k, (service, port, opens) in enumerate(keys):
+        if opens:
+            if service not in seen_by:
+                one, none, row = np.ones(1), np.zeros(1), np.array([service])
+                seen_by[service] = [seen.by_namespace(row, one, none), seen.by_namespace(row, none, one)]
+            homes = seen_by[service]
         else:
-            homes = seen.riding(row, openers, [("one", "none"), ("none", "one")])
-        twin = _sees_later_twin(prices, seen, service, port)  # its virtual host gives way there
-        scopes = np.unique(scope[(homes[0] + homes[1]) > 0])
-        if not len(scopes):  # no workload here gets its virtual host
+            homes = seen.riding(rows.iloc[[k]].assign(one=1, none=0), openers, variants)
+        scopes = np.unique(scope[(homes[0] + homes[1]) > 0]).tolist()
+        if not scopes:  # no workload here gets its virtual host
             continue
-        position = np.searchsorted(scopes, scope).clip(0, max(len(scopes) - 1, 0))
-        names = [aliases.for_scope(s, service, port) for s in scopes.tolist()]
-        sizes = np.array([sum(domain_entry(name) for name in found) for found in names], np.int64)[position]
-        counts = np.array([len(found) for found in names], np.int64)[position]
+        for s in scopes:
+            if (s, service, port) not in priced:
+                names = aliases.for_scope(s, service, port)  # shared by scopes alike: priced once
+                if names not in entries:
+                    entries[names] = sum(domain_entry(name) for name in names)
+                priced[(s, service, port)] = (entries[names], len(names))
+        position = np.searchsorted(np.asarray(scopes), scope).clip(0, len(scopes) - 1)
+        sizes = np.array([priced[(s, service, port)][0] for s in scopes], np.int64)[position]
+        counts = np.array([priced[(s, service, port)][1] for s in scopes], np.int64)[position]
+        twin = _sees_later_twin(prices, seen, service, port)  # its virtual host gives way there
         for home, variant in zip(homes, ("main_same", "main_other"), strict=True):
-            main = int(row[variant].iloc[0])
+            main = int(mains[variant][k])
             if main == 0:  # no virtual host of its own here
                 continue
             gets = (home > 0) if twin is None else (home > 0) & ~twin

@@ -25,7 +25,9 @@ class AliasScopes:
         services = cluster.services
         self.hosts = cluster.service_hosts().tolist()
         self.service_namespace = [self.namespace_names[n] for n in services["namespace"].tolist()]
-        self._memo: dict[tuple[int, int, int], tuple[str, ...]] = {}
+        self._egress: dict[tuple[int, int], tuple[tuple[str | None, str], ...] | None] = {}
+        self._homes: dict[int, frozenset[str]] = {}
+        self._memo: dict[tuple[int, tuple[tuple[str | None, str], ...] | None, str], tuple[str, ...]] = {}
 
     @property
     def any(self) -> bool:
@@ -37,18 +39,23 @@ class AliasScopes:
 
     def for_scope(self, scope: int, service: int, port: int) -> tuple[str, ...]:
         """The domains ``service``'s aliases add to its virtual host in ``"<port>"`` for the proxies
-        of import scope ``scope``."""
-        key = (scope, service, port)
+        of import scope ``scope``. They depend on the scope's egress hosts for that port and on its
+        namespace only where that is an alias's own (its short name): scopes alike share them."""
+        if not self.has_aliases(service):
+            return ()
+        if (scope, port) not in self._egress:
+            found = self.scopes.egress(self.sidecars, self.namespace_names, scope, port)
+            self._egress[(scope, port)] = None if found is None else tuple(found)
+        egress = self._egress[(scope, port)]
+        if service not in self._homes:
+            self._homes[service] = frozenset(a.namespace for a in self.aliases.of_service[service])
+        namespace = self.namespace_names[int(self.scopes.namespace[scope])]
+        key = (service, egress, namespace if namespace in self._homes[service] else "")
         if key not in self._memo:
-            if not self.has_aliases(service):
-                self._memo[key] = ()
-            else:
-                egress = self.scopes.egress(self.sidecars, self.namespace_names, scope, port)
-                kept = kept_aliases(
-                    self.aliases.of_service[service], self.hosts[service], self.service_namespace[service], egress
-                )
-                proxy_namespace = self.namespace_names[int(self.scopes.namespace[scope])]
-                self._memo[key] = tuple(self.aliases.domains(service, proxy_namespace, kept))
+            kept = kept_aliases(
+                self.aliases.of_service[service], self.hosts[service], self.service_namespace[service], egress
+            )
+            self._memo[key] = tuple(self.aliases.domains(service, key[2], kept))
         return self._memo[key]
 
     def for_workload(self, workload: int, service: int, port: int) -> tuple[str, ...]:
