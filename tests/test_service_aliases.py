@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dsim import build_cluster, design_names, scenario_from_dict
 from dsim.cluster import Cluster
-from dsim.cluster.service_aliases import ALIAS_DESTINATION, ENTRY_TARGET, NO_TARGET, TAKEN_NAME
+from dsim.cluster.service_aliases import ALIAS_DESTINATION, ENTRY_TLS, NO_TARGET, TAKEN_NAME
 from dsim.errors import ScenarioError
 from tests.accounting_check import assert_envoy_accepts_every_proxy, assert_exact_every_design
 from tests.config_helpers import app_sidecar, config_of, dual_stack_service, route_vhosts
@@ -48,8 +49,9 @@ SCENARIO: dict[str, Any] = {
         _alias("y", "b", "x.b.svc.cluster.local"),
         _alias("db", "b", "db.example.com"),  # outside the mesh: no effect
         _alias("dot", "a", f"{API}."),  # compared as written: no host has the dot
-        _alias("ext", "d", "api.example.com"),  # a ServiceEntry host: not modelled, counted
-        _alias("cache-alias", "d", "cache.b.svc.cluster.local"),  # a headless Service: the same
+        _alias("ext", "d", "api.example.com"),  # a ServiceEntry host
+        _alias("cache-alias", "d", "cache.b.svc.cluster.local"),  # a headless Service: its names prefixed too
+        _alias("secure", "d", "secure.example.com"),  # an entry's TLS port on the wildcard: SNI not modelled
     ],
     "workloads": [
         {"name": "api", "namespace": "a"},
@@ -65,7 +67,12 @@ SCENARIO: dict[str, Any] = {
             "name": "ext",
             "namespace": "d",
             "spec": {"hosts": ["api.example.com"], "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]},
-        }
+        },
+        {
+            "name": "secure",
+            "namespace": "d",
+            "spec": {"hosts": ["secure.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]},
+        },
     ],
     "virtual_services": [
         {
@@ -167,13 +174,25 @@ def test_aliases_get_nothing_of_their_own(mesh: Cluster) -> None:
     assert not [n for n in names if any(a in n for a in ("api-alias", "legacy", "old.c", "x.b", "db."))]
     notes = dict(mesh.istio.notes)
     assert notes[NO_TARGET] == 4  # x and y, db, dot
-    assert notes[ENTRY_TARGET] == 2  # ext, cache-alias
+    assert notes[ENTRY_TLS] == 1  # secure: its names in no SNI match
     assert notes[ALIAS_DESTINATION] == 1
     web = route_vhosts(mesh, "b/client", "80")["web.b.svc.cluster.local:80"]
     assert web.routes[0].route.cluster == f"outbound|80||{LEGACY}"
-    # No entry's or headless Service's virtual host holds an alias name.
-    hosts = route_vhosts(mesh, "d/client", "80")
-    assert "ext.d.svc.cluster.local" not in hosts["api.example.com:80"].domains
+
+
+def test_an_entry_host_and_a_headless_service_hold_their_aliases_names_too(mesh: Cluster) -> None:
+    """``resolveServiceAliases`` lists the aliases on every service of the host: a ServiceEntry
+    host's virtual host holds them after its own names, and a headless Service's prefixes them
+    with ``*.`` as it does its own (``generateVirtualHostDomains``: a Kubernetes ``Passthrough``
+    service's every domain)."""
+    ext = "ext.d.svc.cluster.local"
+    entry = route_vhosts(mesh, "d/client", "80")["api.example.com:80"].domains
+    assert list(entry) == ["api.example.com", "api.example.com.", ext, f"{ext}.", "ext", "ext.d.svc", "ext.d"]
+    alias = "cache-alias.d.svc.cluster.local"
+    names = [alias, f"{alias}.", "cache-alias.d", "cache-alias.d.svc"]
+    own = ["cache.b.svc.cluster.local", "cache.b.svc.cluster.local.", "cache", "cache.b.svc", "cache.b"]
+    headless = route_vhosts(mesh, "b/client", "80")["cache.b.svc.cluster.local:80"].domains
+    assert list(headless) == [*own, *names, *(f"*.{d}" for d in (*own, *names))]
 
 
 def test_accounting_is_exact_and_envoy_accepts(mesh: Cluster) -> None:
@@ -246,8 +265,8 @@ def test_the_report_says_how_many_aliases_were_built(mesh: Cluster) -> None:
     from dsim.report.review import istio_sentence
 
     summary = istio_record(mesh)
-    assert (summary["aliases"], summary["aliased_services"]) == (3, 1)
-    assert "3 ExternalName Services add their names to the virtual hosts of 1 Services" in istio_sentence(summary)
+    assert (summary["aliases"], summary["aliased_services"]) == (6, 4)  # api's 3, ext, cache-alias, secure
+    assert "6 ExternalName Services add their names to the virtual hosts of 4 Services" in istio_sentence(summary)
 
 
 def test_chains_resolve_to_their_end_and_whatever_runs_into_a_loop_is_dropped() -> None:
@@ -321,7 +340,8 @@ def test_where_a_later_twin_stands_its_aliases_go_with_the_services_virtual_host
     ]
     cluster = build_cluster(scenario_from_dict(data))
     assert dict(cluster.istio.notes)[TAKEN_NAME] == 1  # legacy.b is the entry's host
-    (kept,) = cluster.istio.service_aliases.of_service.values()
+    api = int(np.flatnonzero(cluster.service_hosts().to_numpy() == API)[0])
+    kept = cluster.istio.service_aliases.of_service[api]
     assert [a.host for a in kept] == [ALIAS, OLD]  # legacy's names left out
     standing = route_vhosts(cluster, "b/client", "80")[API_VHOST]  # the entry's, lower-cased
     assert not any(d.startswith(("legacy", "api-alias", "old")) for d in standing.domains)

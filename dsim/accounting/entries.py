@@ -167,7 +167,7 @@ def entry_prices(
     per: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m in (*PER_SERVICE, TLS_FALLTHROUGH_DELTA)}
     build = functools.partial(_logged_entry_config, allow_any=listener_policy)
     auto = {tau: np.zeros(n, np.int64) for tau in taus}
-    http_rows: list[tuple[int, int, str, int, int, int, int, int, bool, bool]] = []
+    http_rows: list[tuple[int, int, str, int, int, int, int, int, bool, bool, int, int]] = []
     http_counts: list[dict[str, int]] = []
     wild_rows: list[tuple[int, int, str, bool, int, int, str, str]] = []
     groups: dict[tuple[int, str], None] = {}
@@ -251,6 +251,9 @@ def entry_prices(
                         len(kept),
                         opens,
                         opens and (port, suffix) in built.grpc_web,
+                        # its virtual host's own bytes, which its ExternalName Services grow (proxies.py)
+                        sum(v.ByteSize() for v in kept_same),
+                        sum(v.ByteSize() for v in kept),
                     )
                 )
                 http_counts.append(vhost_objects(kept))
@@ -281,6 +284,8 @@ def entry_prices(
             "vhosts": np.array([r[7] for r in http_rows], np.int64),
             "opens": np.array([r[8] for r in http_rows], bool),
             "grpc_web": np.array([r[9] for r in http_rows], bool),
+            "main_same": np.array([r[10] for r in http_rows], np.int64),
+            "main_other": np.array([r[11] for r in http_rows], np.int64),
             **{name: np.array([c[name] for c in http_counts], np.int64) for name in ROUTE_COUNTS},
         }
     )

@@ -293,8 +293,8 @@ def _alias_domains(
             continue
         for s in scopes:
             if (s, service, port) not in priced:
-                names = aliases.for_scope(s, service, port)  # shared by scopes alike: priced once
-                if names not in entries:
+                names = aliases.aliases.with_prefixes(service, aliases.for_scope(s, service, port))
+                if names not in entries:  # shared by scopes alike: priced once
                     entries[names] = sum(domain_entry(name) for name in names)
                 priced[(s, service, port)] = (entries[names], len(names))
         position = np.searchsorted(np.asarray(scopes), scope).clip(0, len(scopes) - 1)

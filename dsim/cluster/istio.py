@@ -361,9 +361,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         },
     )
     _unmatched_rule_notes(rule_facts, notes)
-    aliases = service_aliases(
-        s.external_name_services, hosts, (services["entry"].to_numpy() >= 0).tolist(), domain, notes
-    )
+    aliases = service_aliases(s.external_name_services, hosts, services["entry"].tolist(), entries, domain, notes)
     registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain, entries, aliases)
     resolve = functools.partial(resolve_host, cluster_domain=domain)
     domain_hosts = ServiceDomainHosts(virtual_services, registry, resolve)

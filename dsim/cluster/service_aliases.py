@@ -21,15 +21,18 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from dsim.cluster.hostnames import host_matches, short_names
+from dsim.scenario.istio import ServiceEntry
+from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.model import ExternalNameService
 
 NO_TARGET = (
     "ExternalName Service naming no host of the mesh, or in a loop of ExternalName Services: no effect on "
     "any sidecar, as in Istio"
 )
-ENTRY_TARGET = (
-    "ExternalName Service naming a ServiceEntry host or a headless Service: its names are not added to that "
-    "host's virtual hosts and TLS matches (Istio adds them)"
+ENTRY_TLS = (
+    "ExternalName Service naming a ServiceEntry host without addresses that has a TLS or HTTPS port: its names "
+    "are not added to the SNI matches of that host's chains on the wildcard listener (Istio adds them; its "
+    "virtual hosts get them in dsim too)"
 )
 TAKEN_NAME = (
     "ExternalName Service one of whose names (its host, with a trailing dot, `<name>.<namespace>`, "
@@ -84,10 +87,20 @@ class ServiceAliases:
     of_service: Mapping[int, tuple[Alias, ...]]
     cluster_domain: str
 
+    passthrough: frozenset[int] = frozenset()
+    """The rows of headless Services among them, whose every domain comes again with a ``*.`` prefix."""
+
     def domains(self, service: int, proxy_namespace: str, kept: Sequence[Alias] | None = None) -> list[str]:
-        """What the service's aliases (``kept`` of them, where given) add to its virtual host's domains."""
+        """The names the service's aliases (``kept`` of them, where given) add to its virtual host's
+        domains (:meth:`with_prefixes` has them all, for a headless Service)."""
         chosen = self.of_service.get(service, ()) if kept is None else kept
         return [d for alias in chosen for d in alias_domains(alias, proxy_namespace, self.cluster_domain)]
+
+    def with_prefixes(self, service: int, names: Sequence[str]) -> tuple[str, ...]:
+        """Every domain alias ``names`` give the service's virtual host: for a headless Service each
+        again with a ``*.`` prefix (``generateVirtualHostDomains`` prefixes every domain of a
+        Kubernetes ``Passthrough`` service, its aliases' too)."""
+        return (*names, *(f"*.{d}" for d in names)) if service in self.passthrough else tuple(names)
 
 
 def resolved_aliases(external: Mapping[str, str]) -> dict[str, str]:
@@ -115,39 +128,47 @@ def resolved_aliases(external: Mapping[str, str]) -> dict[str, str]:
 def service_aliases(
     aliases: Sequence[ExternalNameService],
     hosts: Sequence[str],
-    is_entry: Sequence[bool],
+    entry_of: Sequence[int],
+    entries: Sequence[ServiceEntry],
     cluster_domain: str,
     notes: Counter[str],
 ) -> ServiceAliases:
-    """The aliases of the ``services`` rows (final: ServiceEntry hosts in; ``hosts`` and ``is_entry``
-    per row) that ``aliases``, the ExternalName Services istiod discovers, name; those without effect
-    or not modelled counted in ``notes``."""
+    """The aliases of the ``services`` rows (final: ServiceEntry hosts in; ``hosts`` and ``entry_of``,
+    the ``entry`` column, per row; ``entries`` the entries in force) that ``aliases``, the
+    ExternalName Services istiod discovers, name: every row of the host an alias resolves to, a
+    Service's, an entry's or a headless Service's (``resolveServiceAliases`` lists them on each
+    service of the host). Those without effect or not modelled are counted in ``notes``."""
     external = {f"{a.name}.{a.namespace}.svc.{cluster_domain}": a.external_name for a in aliases}
     namespace_of = {f"{a.name}.{a.namespace}.svc.{cluster_domain}": a.namespace for a in aliases}
     resolved = resolved_aliases(external)
-    kube_rows: dict[str, int] = {}
+    rows_of: dict[str, list[int]] = {}
     entry_hosts: set[str] = set()
-    entry_targets: set[str] = set()
-    for row, (host, entry) in enumerate(zip(hosts, is_entry, strict=True)):
-        if entry:
+    for row, (host, entry) in enumerate(zip(hosts, entry_of, strict=True)):
+        rows_of.setdefault(host, []).append(row)
+        if entry >= 0:
             entry_hosts.add(host.lower())
-            entry_targets.add(host)
-        else:
-            kube_rows.setdefault(host, row)
     found: dict[int, list[Alias]] = {}
     for host in external:
         target = resolved.get(host)
-        if target is None or (target not in kube_rows and target not in entry_targets):
+        if target is None or target not in rows_of:
             notes[NO_TARGET] += 1
-            continue
-        if target in entry_targets:  # an entry's host (beside the Service's: its copy gets none either)
-            notes[ENTRY_TARGET] += 1
-        if target not in kube_rows:
             continue
         alias = Alias(namespace_of[host], host)
         names_of = {*alias_domains(alias, alias.namespace, cluster_domain), *alias_domains(alias, "", cluster_domain)}
         if any(name.lower() in entry_hosts for name in names_of):
             notes[TAKEN_NAME] += 1
             continue
-        found.setdefault(kube_rows[target], []).append(alias)
-    return ServiceAliases({row: tuple(sorted(found[row])) for row in sorted(found)}, cluster_domain)
+        if any(entry_of[row] >= 0 and _sni_on_wildcard(entries[entry_of[row]]) for row in rows_of[target]):
+            notes[ENTRY_TLS] += 1
+        for row in rows_of[target]:
+            found.setdefault(row, []).append(alias)
+    passthrough = frozenset(row for row in found if entry_of[row] >= 0 and entries[entry_of[row]].headless)
+    return ServiceAliases({row: tuple(sorted(found[row])) for row in sorted(found)}, cluster_domain, passthrough)
+
+
+def _sni_on_wildcard(entry: ServiceEntry) -> bool:
+    """Whether an entry's TLS chains sit on the wildcard listener, matched by SNI (an entry without
+    addresses, not a headless Service's: those listen on each endpoint)."""
+    return (
+        not entry.headless and not entry.spec.addresses and any(p.protocol in TLS_PROTOCOLS for p in entry.spec.ports)
+    )

@@ -321,6 +321,7 @@ def _proxy_config(index: ClusterIndex, proxy: int, design: Design) -> ProxyConfi
             own_address=view.address,
             by_port_listener=plan.port_listener_ports(svc.index),
             proxy_namespace=view.namespace,
+            aliases=functools.partial(aliases.for_workload, workload, svc.index),
         )
 
     # Destinations only a VirtualService brings into a Sidecar's scope: clusters, nothing else.

@@ -53,16 +53,18 @@ def entry_domains(
     dropped: frozenset[str],
     *,
     passthrough: bool,
+    aliases: Sequence[str] = (),
 ) -> list[str]:
     """Host headers a ServiceEntry host answers to: itself, its ``alternatives`` (the names
     ``GenerateAltVirtualHosts`` expands it to) but those ``dropped`` (``dedupeDomains``: another
     host bears them), its ``vips``. ``passthrough``: a headless Service's host, whose names all come
     again with a ``*.`` prefix, as ``generateVirtualHostDomains`` gives a ``Passthrough`` service of
     the Kubernetes registry (a StatefulSet pod's own name), before the drop, which only checks the
-    expanded names."""
+    expanded names. ``aliases``: the names of the ExternalName Services naming the host, after its
+    own (and prefixed too where it is passthrough)."""
     named = [host, *alternatives]
-    prefixed = [f"*.{d}" for d in named] if passthrough else []
-    return [*(d for d in named if d not in dropped), *prefixed, *(bracketed(v) for v in vips)]
+    prefixed = [f"*.{d}" for d in (*named, *aliases)] if passthrough else []
+    return [*(d for d in named if d not in dropped), *aliases, *prefixed, *(bracketed(v) for v in vips)]
 
 
 def virtual_host(name: str, domain_list: Sequence[str], route_list: Sequence[rc.Route]) -> rc.VirtualHost:

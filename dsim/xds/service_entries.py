@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from envoy.config.cluster.v3 import cluster_pb2
@@ -576,6 +576,7 @@ def entry_config(
     own_address: str = "",
     by_port_listener: frozenset[int] = frozenset(),
     proxy_namespace: str = "",
+    aliases: Callable[[int], Sequence[str]] | None = None,
 ) -> EntryConfig:
     """What ServiceEntry host ``service`` adds to a ``proxy``-family sidecar under ``design``, its
     clusters shaped by the DestinationRule ``objects`` (the proxy's view) gives it: its policies,
@@ -585,7 +586,9 @@ def entry_config(
     ``locality``: the proxy's, by which endpoint sets that fail over or distribute are localised;
     ``own_address``: the proxy's first IP, whose per-endpoint listener it does not get;
     ``by_port_listener``: the ports a Sidecar's port listener builds, where it gets none;
-    ``proxy_namespace``: the proxy's, whence short names resolve)."""
+    ``proxy_namespace``: the proxy's, whence short names resolve; ``aliases``: per port, the names
+    its ExternalName Services add to its virtual host for the proxy, none where not given: the
+    accounting adds them per scope)."""
     entries = entry_index(index)
     if service in entries.shadowed:
         return EntryConfig()
@@ -639,7 +642,12 @@ def entry_config(
                 kept = [a for a in copy.domain_vips if owners.get((port.port, suffix, a.lower()), service) == service]
                 names, dropped = entries.alternative_names(service, port.port, proxy_namespace)
                 domains = routes.entry_domains(
-                    route_host(view.host), kept, names, dropped, passthrough=view.entry.headless
+                    route_host(view.host),
+                    kept,
+                    names,
+                    dropped,
+                    passthrough=view.entry.headless,
+                    aliases=() if aliases is None else aliases(port.port),
                 )
                 shared = vhost(domains)
                 # An HTTP port opens "P" even where its VirtualService left this copy no virtual host,
