@@ -266,7 +266,7 @@ def test_the_report_says_how_many_aliases_were_built(mesh: Cluster) -> None:
 
     summary = istio_record(mesh)
     assert (summary["aliases"], summary["aliased_services"]) == (6, 4)  # api's 3, ext, cache-alias, secure
-    assert "6 ExternalName Services add their names to the virtual hosts of 4 Services" in istio_sentence(summary)
+    assert "6 ExternalName Services alias 4 hosts of the mesh" in istio_sentence(summary)
 
 
 def test_chains_resolve_to_their_end_and_whatever_runs_into_a_loop_is_dropped() -> None:
@@ -346,3 +346,74 @@ def test_where_a_later_twin_stands_its_aliases_go_with_the_services_virtual_host
     standing = route_vhosts(cluster, "b/client", "80")[API_VHOST]  # the entry's, lower-cased
     assert not any(d.startswith(("legacy", "api-alias", "old")) for d in standing.domains)
     assert_exact_every_design(cluster)
+
+
+def _entry(name: str, namespace: str, host: str, port: int, protocol: str, **spec: Any) -> dict[str, Any]:
+    ports = [{"number": port, "name": protocol.lower(), "protocol": protocol}]
+    return {"name": name, "namespace": namespace, "spec": {"hosts": [host], "ports": ports, **spec}}
+
+
+def test_entries_of_one_host_in_two_namespaces_and_which_tls_entries_match_by_sni() -> None:
+    """Each entry of the host holds the aliases (the one a proxy sees: its own namespace's), with
+    short names for a host inside ``svc.<cluster domain>`` and the entry's address last. Only a TLS
+    port whose chains match by SNI (no address and no listener per endpoint, or a CIDR address) has
+    its SNI matches counted as missing the alias names."""
+    pay = "pay.a.svc.cluster.local"
+    data = {
+        "namespaces": [{"name": "a"}, {"name": "b"}],
+        "service_entries": [
+            _entry(
+                "pay",
+                "a",
+                pay,
+                80,
+                "HTTP",
+                addresses=["240.0.0.5"],
+                resolution="STATIC",
+                endpoints=[{"address": "192.0.2.5"}],
+            ),
+            _entry("pay", "b", pay, 80, "HTTP", resolution="DNS", endpoints=[{"address": "pay.example.com"}]),
+            _entry("sel", "a", "sel.example.com", 443, "TLS", workloadSelector={"labels": {"app": "selected"}}),
+            _entry("cidr", "a", "cidr.example.com", 443, "TLS", addresses=["10.200.0.0/16"]),
+            _entry("addressed", "a", "addressed.example.com", 443, "TLS", addresses=["240.0.0.9"]),
+        ],
+        "external_name_services": [
+            _alias(f"{name}-alias", "b", f"{name}.example.com" if name != "pay" else pay)
+            for name in ("pay", "sel", "cidr", "addressed")
+        ],
+        "workloads": [
+            {"name": "client", "namespace": "a"},
+            {"name": "client", "namespace": "b"},
+            {"name": "selected", "namespace": "a"},
+        ],
+    }
+    cluster = build_cluster(scenario_from_dict(data))
+    assert dict(cluster.istio.notes)[ENTRY_TLS] == 1  # cidr's alone
+    alias = "pay-alias.b.svc.cluster.local"
+    from_a = route_vhosts(cluster, "a/client", "80")[f"{pay}:80"].domains
+    assert list(from_a) == [
+        *(pay, f"{pay}.", "pay", "pay.a.svc", "pay.a"),
+        *(alias, f"{alias}.", "pay-alias.b", "pay-alias.b.svc"),
+        "240.0.0.5",
+    ]
+    from_b = route_vhosts(cluster, "b/client", "80")[f"{pay}:80"].domains  # b's entry: no address
+    own_forms = ["pay-alias.b.svc", "pay-alias.b"]  # the alias's namespace's short names
+    assert list(from_b) == [pay, f"{pay}.", "pay.a", "pay.a.svc", alias, f"{alias}.", "pay-alias", *own_forms]
+    assert_exact_every_design(cluster)
+    assert_envoy_accepts_every_proxy(cluster)
+
+
+def test_a_virtualservice_host_equal_to_a_prefixed_alias_name_is_counted_not_built(mesh: Cluster) -> None:
+    """A headless Service's alias names come again with ``*.``; a VirtualService host equal to one
+    would repeat that domain in ``"80"`` (Envoy refuses a route configuration so), so it is counted
+    among the port-80 clashes and not built."""
+    data = copy.deepcopy(SCENARIO)
+    wildcard = "*.cache-alias.d.svc.cluster.local"
+    route = [{"route": [{"destination": {"host": "cache.b.svc.cluster.local"}}]}]
+    data["virtual_services"].append({"name": "w", "namespace": "b", "spec": {"hosts": [wildcard], "http": route}})
+    cluster = build_cluster(scenario_from_dict(data))
+    clashes = [n for what, n in cluster.istio.notes if what.startswith("VirtualService host equal to another domain")]
+    assert clashes == [1]
+    held = [d for v in route_vhosts(cluster, "b/client", "80").values() for d in v.domains]
+    assert held.count(wildcard) == 1
+    assert_envoy_accepts_every_proxy(cluster)

@@ -832,7 +832,7 @@ def outbound_prices(
             )
         )
     http_rows = pd.concat(http_parts, ignore_index=True)
-    # Only a Kubernetes Service's rows hold its own virtual host's size (for its aliases, proxies.py).
+    # Every row holds its own virtual host's size (for its aliases, proxies.py); an empty frame has none.
     for column in ("main_same", "main_other"):
         held = http_rows[column] if column in http_rows else pd.Series(0, index=http_rows.index)
         http_rows[column] = held.fillna(0).to_numpy(np.int64)

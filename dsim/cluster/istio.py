@@ -52,9 +52,16 @@ from dsim.cluster.labels import endpoint_labels, labels_by_workload, selects, ta
 from dsim.cluster.object_views import ObjectViews, Unimported, Viewer, VsFacts, export_set, object_views
 from dsim.cluster.port80_hosts import RegistryPorts, bound_to_mesh, port80_hosts
 from dsim.cluster.rule_index import HostCoverage, RuleFacts, is_wildcard, merged_spec
-from dsim.cluster.service_aliases import ALIAS_DESTINATION, service_aliases
+from dsim.cluster.service_aliases import ALIAS_DESTINATION, EntryFacts, service_aliases
 from dsim.cluster.service_domain_hosts import ServiceDomainHosts
-from dsim.cluster.service_entries import add_service_entries, generated_entries, registry_rows, registry_services
+from dsim.cluster.service_entries import (
+    add_service_entries,
+    entry_addresses,
+    generated_entries,
+    listens_per_endpoint,
+    registry_rows,
+    registry_services,
+)
 from dsim.cluster.sidecars import sidecar_tables
 from dsim.cluster.sources import Selector, conditions, selectors
 from dsim.cluster.tables import SCHEMA, Cluster, make_table, service_fqdns
@@ -64,6 +71,7 @@ from dsim.scenario import Scenario
 from dsim.scenario.istio import (
     DestinationRule,
     Ignored,
+    ServiceEntry,
     VirtualService,
     generate_destination_rules,
     generate_entry_virtual_services,
@@ -71,6 +79,7 @@ from dsim.scenario.istio import (
 )
 from dsim.scenario.istio.destination_rule import Subset
 from dsim.scenario.istio.generators import ENTRY_ROUTES_STREAM
+from dsim.scenario.istio.rules import TLS_PROTOCOLS
 
 Generated = tuple[list[DestinationRule], list[VirtualService]]
 
@@ -361,7 +370,8 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         },
     )
     _unmatched_rule_notes(rule_facts, notes)
-    aliases = service_aliases(s.external_name_services, hosts, services["entry"].tolist(), entries, domain, notes)
+    facts = [_alias_facts(entry) for entry in entries]
+    aliases = service_aliases(s.external_name_services, hosts, services["entry"].tolist(), facts, domain, notes)
     registry = RegistryPorts(tables["services"], tables["service_ports"], ns_names_list, domain, entries, aliases)
     resolve = functools.partial(resolve_host, cluster_domain=domain)
     domain_hosts = ServiceDomainHosts(virtual_services, registry, resolve)
@@ -401,6 +411,14 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
         notes=tuple(sorted(notes.items())),
         ignored=_ignored_summary(s.istio_ignored),
     )
+
+
+def _alias_facts(entry: ServiceEntry) -> EntryFacts:
+    """What ExternalName Services naming ``entry``'s hosts need of it (dsim.cluster.service_aliases)."""
+    cidr = len(entry_addresses(entry)) < len(entry.spec.addresses)
+    wildcard = not entry.spec.addresses and not listens_per_endpoint(entry)
+    tls = any(port.protocol in TLS_PROTOCOLS for port in entry.spec.ports)
+    return EntryFacts(headless=entry.headless, sni_matched=tls and (cidr or wildcard))
 
 
 def _rule_facts(s: Scenario, rules: Sequence[DestinationRule], service_hosts: Sequence[str]) -> list[RuleFacts]:
@@ -595,6 +613,7 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
     counted without building, and the pasted fields it accepted without modelling, by kind/path."""
     istio = cluster.istio
     views = cluster.object_views
+    hosts = cluster.service_hosts().tolist()
     return {
         "virtual_services": len(cluster.virtual_services),
         "destination_rules": len(cluster.destination_rules),
@@ -602,8 +621,8 @@ def istio_record(cluster: Cluster) -> dict[str, object]:
         # Built as the passthrough hosts they are in istiod's registry (dsim.cluster.headless).
         "headless_services": sum(e.headless for e in istio.service_entries),
         # ExternalName Services whose names join a Service's virtual hosts (dsim.cluster.service_aliases).
-        "aliases": sum(len(found) for found in istio.service_aliases.of_service.values()),
-        "aliased_services": len(istio.service_aliases.of_service),
+        "aliases": len({alias for found in istio.service_aliases.of_service.values() for alias in found}),
+        "aliased_services": len({hosts[row] for row in istio.service_aliases.of_service}),
         "sidecars": len(cluster.sidecars),
         # Namespaces (and proxies a DestinationRule's workloadSelector picks) that apply another
         # VirtualService or DestinationRule than the base view's.

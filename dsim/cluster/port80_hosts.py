@@ -226,11 +226,13 @@ class RegistryPorts:
 
     def _alias_names(self, services: Sequence[int]) -> frozenset[str]:
         """The names the aliases of ``services`` add to their virtual hosts whichever namespace sees
-        them (:func:`dsim.cluster.service_aliases.alias_domains` from no namespace): a VirtualService
-        host equal to one is another domain of the service's virtual host."""
+        them (:func:`dsim.cluster.service_aliases.alias_domains` from no namespace; a headless
+        Service's with their ``*.`` forms): a VirtualService host equal to one is another domain of
+        the service's virtual host."""
         if self.aliases is None or not self.aliases.of_service:
             return frozenset()
-        return frozenset(d.lower() for s in services for d in self.aliases.domains(s, ""))
+        found = self.aliases
+        return frozenset(d.lower() for s in services for d in found.with_prefixes(s, found.domains(s, "")))
 
 
 def port80_hosts(

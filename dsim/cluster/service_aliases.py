@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from dsim.cluster.hostnames import host_matches, short_names
-from dsim.scenario.istio import ServiceEntry
-from dsim.scenario.istio.rules import TLS_PROTOCOLS
 from dsim.scenario.model import ExternalNameService
 
 NO_TARGET = (
@@ -30,9 +28,9 @@ NO_TARGET = (
     "any sidecar, as in Istio"
 )
 ENTRY_TLS = (
-    "ExternalName Service naming a ServiceEntry host without addresses that has a TLS or HTTPS port: its names "
-    "are not added to the SNI matches of that host's chains on the wildcard listener (Istio adds them; its "
-    "virtual hosts get them in dsim too)"
+    "ExternalName Service naming a ServiceEntry host with a TLS or HTTPS port whose chains match by SNI (no "
+    "address and no listener per endpoint, or a CIDR address): its names are not added to those SNI matches "
+    "(Istio adds them where no VirtualService TLS match replaces them); the host's virtual hosts get them"
 )
 TAKEN_NAME = (
     "ExternalName Service one of whose names (its host, with a trailing dot, `<name>.<namespace>`, "
@@ -46,6 +44,17 @@ ALIAS_DESTINATION = (
     "where it has the port, Istio names the cluster of the host it aliases (GetDestinationCluster; dsim keeps "
     "no port of an ExternalName Service)"
 )
+
+
+class EntryFacts(NamedTuple):
+    """What aliases need of a ServiceEntry in force (a headless Service's among them)."""
+
+    headless: bool
+    """A headless Service's: a Kubernetes ``Passthrough`` service, whose domains all get a ``*.`` form."""
+    sni_matched: bool
+    """Its TLS or HTTPS ports' chains match by SNI, where Istio adds alias names: on the wildcard
+    listener (no address, no listener per endpoint) or on a CIDR address
+    (``buildSidecarOutboundTLSFilterChainOpts``)."""
 
 
 class Alias(NamedTuple):
@@ -129,13 +138,13 @@ def service_aliases(
     aliases: Sequence[ExternalNameService],
     hosts: Sequence[str],
     entry_of: Sequence[int],
-    entries: Sequence[ServiceEntry],
+    entries: Sequence[EntryFacts],
     cluster_domain: str,
     notes: Counter[str],
 ) -> ServiceAliases:
     """The aliases of the ``services`` rows (final: ServiceEntry hosts in; ``hosts`` and ``entry_of``,
-    the ``entry`` column, per row; ``entries`` the entries in force) that ``aliases``, the
-    ExternalName Services istiod discovers, name: every row of the host an alias resolves to, a
+    the ``entry`` column, per row; ``entries`` what matters of each entry in force) that ``aliases``,
+    the ExternalName Services istiod discovers, name: every row of the host an alias resolves to, a
     Service's, an entry's or a headless Service's (``resolveServiceAliases`` lists them on each
     service of the host). Those without effect or not modelled are counted in ``notes``."""
     external = {f"{a.name}.{a.namespace}.svc.{cluster_domain}": a.external_name for a in aliases}
@@ -158,17 +167,9 @@ def service_aliases(
         if any(name.lower() in entry_hosts for name in names_of):
             notes[TAKEN_NAME] += 1
             continue
-        if any(entry_of[row] >= 0 and _sni_on_wildcard(entries[entry_of[row]]) for row in rows_of[target]):
+        if any(entry_of[row] >= 0 and entries[entry_of[row]].sni_matched for row in rows_of[target]):
             notes[ENTRY_TLS] += 1
         for row in rows_of[target]:
             found.setdefault(row, []).append(alias)
     passthrough = frozenset(row for row in found if entry_of[row] >= 0 and entries[entry_of[row]].headless)
     return ServiceAliases({row: tuple(sorted(found[row])) for row in sorted(found)}, cluster_domain, passthrough)
-
-
-def _sni_on_wildcard(entry: ServiceEntry) -> bool:
-    """Whether an entry's TLS chains sit on the wildcard listener, matched by SNI (an entry without
-    addresses, not a headless Service's: those listen on each endpoint)."""
-    return (
-        not entry.headless and not entry.spec.addresses and any(p.protocol in TLS_PROTOCOLS for p in entry.spec.ports)
-    )

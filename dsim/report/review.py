@@ -41,8 +41,8 @@ def istio_sentence(istio: dict[str, Any]) -> str:
         )
     if istio.get("aliases"):
         text += (
-            f" {istio['aliases']:,} ExternalName Services add their names to the virtual hosts of "
-            f"{istio['aliased_services']:,} Services (docs/istio-objects.md 3.13)."
+            f" {istio['aliases']:,} ExternalName Services alias {istio['aliased_services']:,} hosts of the mesh: "
+            "their names join those hosts' virtual hosts (docs/istio-objects.md 3.13)."
         )
     own = istio.get("own_views", {})
     if own.get("namespaces"):
