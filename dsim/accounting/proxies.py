@@ -265,7 +265,7 @@ def _alias_domains(
     domains its Services' ExternalName Services add to their virtual hosts in ``"P"``
     (:mod:`dsim.cluster.alias_scopes`): per row of a Service with aliases, the names its scope keeps,
     as its namespace names them, grow the virtual host it gets (``main_same`` or ``main_other``,
-    and its length prefix with it). A sniffed port's count only where an HTTP port opens its route
+    and its length prefix with it). A sniffed port's counts only where an HTTP port opens its route
     configuration, as its virtual host rides there."""
     out = {metric: np.zeros(seen.workloads, np.int64) for metric in ("rds_bytes", "domains")}
     aliases = prices.aliases

@@ -3,7 +3,7 @@ its scope keeps, named as its namespace names them (:mod:`dsim.cluster.service_a
 
 A proxy's scope (:mod:`dsim.cluster.import_scopes`: its Sidecar, or the one its ``visibility``
 stands for, or Istio's default scope) decides which aliases it keeps (``matchingAliasService``), and
-its namespace which short names each gets. Both path share this: the generator asks per proxy, the
+its namespace which short names each gets. Both paths share this: the generator asks per proxy, the
 accounting per scope.
 """
 

@@ -22,11 +22,11 @@ from dsim.scenario import Scenario
 from dsim.scenario.istio import ServiceEntry
 from dsim.scenario.istio.common import WorkloadSelector
 from dsim.scenario.istio.service_entry import ServiceEntrySpec, ServicePort
-from dsim.scenario.model import Service
+from dsim.scenario.model import ExternalNameService, Service
 
 
-def service_host(svc: Service, cluster_domain: str) -> str:
-    """A Service's FQDN, ``<name>.<namespace>.svc.<cluster domain>``."""
+def service_host(svc: Service | ExternalNameService, cluster_domain: str) -> str:
+    """A Service's FQDN (an ExternalName one's too), ``<name>.<namespace>.svc.<cluster domain>``."""
     return f"{svc.name}.{svc.namespace}.svc.{cluster_domain}"
 
 

@@ -44,7 +44,7 @@ from dsim.cluster.cross_port_hosts import CrossPorts, routes_may_take
 from dsim.cluster.default_exports import rule_private_by_default, with_default
 from dsim.cluster.delegation import merge_delegates
 from dsim.cluster.discovery import discovered, discovery, with_discovered_objects
-from dsim.cluster.headless import with_headless_services
+from dsim.cluster.headless import service_host, with_headless_services
 from dsim.cluster.hostnames import resolve_host
 from dsim.cluster.import_scopes import unimported_by_workload
 from dsim.cluster.istio_objects import IstioObjects
@@ -207,7 +207,7 @@ def istio_tables(s: Scenario, tables: dict[str, pd.DataFrame], generated: Genera
     rule_facts = _rule_facts(s, rules, hosts)
 
     # VirtualServices: the services each names and routes to.
-    alias_hosts = {f"{a.name}.{a.namespace}.svc.{domain}" for a in s.external_name_services}
+    alias_hosts = {service_host(a, domain) for a in s.external_name_services}
     vs_facts: list[VsFacts] = []
     claimed: set[int] = set()
     for vs in virtual_services:

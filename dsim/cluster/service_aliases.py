@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from dsim.cluster.headless import service_host
 from dsim.cluster.hostnames import host_matches, short_names
 from dsim.scenario.model import ExternalNameService
 
@@ -147,8 +148,8 @@ def service_aliases(
     the ExternalName Services istiod discovers, name: every row of the host an alias resolves to, a
     Service's, an entry's or a headless Service's (``resolveServiceAliases`` lists them on each
     service of the host). Those without effect or not modelled are counted in ``notes``."""
-    external = {f"{a.name}.{a.namespace}.svc.{cluster_domain}": a.external_name for a in aliases}
-    namespace_of = {f"{a.name}.{a.namespace}.svc.{cluster_domain}": a.namespace for a in aliases}
+    external = {service_host(a, cluster_domain): a.external_name for a in aliases}
+    namespace_of = {service_host(a, cluster_domain): a.namespace for a in aliases}
     resolved = resolved_aliases(external)
     rows_of: dict[str, list[int]] = {}
     entry_hosts: set[str] = set()
